@@ -1,0 +1,188 @@
+/*
+ * agent/body.c - request body framing: decompression, NDJSON or JSON array,
+ * each envelope through fr_ingest_prepare (see agent/body.h).
+ */
+#include "agent/body.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "core/mem.h"
+
+/* Doubles the output buffer up to max + 1 bytes (one past the limit tells it was exceeded). */
+static bool
+out_grow(char **buf, size_t *cap, size_t max)
+{
+    if (*cap >= max + 1)
+        return false;
+    *cap = *cap * 2 > max + 1 ? max + 1 : *cap * 2;
+    *buf = fr_realloc(*buf, *cap);
+    return true;
+}
+
+int
+fr_body_inflate(const char *enc, const char *in, size_t n, size_t max, char **out, size_t *outlen)
+{
+    size_t cap = n * 4 + 4096, len = 0;
+    char *buf = fr_malloc(cap);
+    int rc = FR_OK;
+    if (strcasecmp(enc, "zstd") == 0) {
+        ZSTD_DStream *ds = ZSTD_createDStream();
+        ZSTD_inBuffer ib = {in, n, 0};
+        size_t r = 1;
+        while (rc == FR_OK && (ib.pos < ib.size || r != 0)) {
+            if (len == cap && !out_grow(&buf, &cap, max)) {
+                rc = FR_E_LIMIT;
+                break;
+            }
+            ZSTD_outBuffer ob = {buf, cap, len};
+            size_t before = ib.pos;
+            r = ZSTD_decompressStream(ds, &ob, &ib);
+            if (ZSTD_isError(r)) {
+                rc = FR_E_SYNTAX;
+                break;
+            }
+            bool progressed = ob.pos > len || ib.pos > before;
+            len = ob.pos;
+            if (!progressed && ib.pos == ib.size && ob.pos < ob.size) {
+                rc = FR_E_SYNTAX; /* truncated frame */
+                break;
+            }
+        }
+        ZSTD_freeDStream(ds);
+    } else {
+        z_stream zs = {0};
+        /* 15 + 32: zlib or gzip header, detected */
+        if (inflateInit2(&zs, 15 + 32) != Z_OK) {
+            free(buf);
+            return FR_E_INVALID;
+        }
+        zs.next_in = (Bytef *)in;
+        zs.avail_in = (uInt)n;
+        for (;;) {
+            if (len == cap && !out_grow(&buf, &cap, max)) {
+                rc = FR_E_LIMIT;
+                break;
+            }
+            zs.next_out = (Bytef *)buf + len;
+            zs.avail_out = (uInt)(cap - len);
+            int z = inflate(&zs, Z_NO_FLUSH);
+            len = cap - zs.avail_out;
+            if (z == Z_STREAM_END)
+                break;
+            if (z != Z_OK && !(z == Z_BUF_ERROR && zs.avail_out == 0)) {
+                rc = FR_E_SYNTAX;
+                break;
+            }
+        }
+        inflateEnd(&zs);
+    }
+    if (rc == FR_OK && len > max)
+        rc = FR_E_LIMIT;
+    if (rc != FR_OK) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *outlen = len;
+    return FR_OK;
+}
+
+static struct fr_record *
+result_slot(struct fr_body_result *res)
+{
+    if (res->n == res->cap) {
+        res->cap = res->cap ? res->cap * 2 : 256;
+        res->recs = fr_realloc(res->recs, res->cap * sizeof *res->recs);
+    }
+    memset(&res->recs[res->n], 0, sizeof res->recs[res->n]);
+    return &res->recs[res->n];
+}
+
+static void
+rejected(struct fr_body_result *res, fr_body_reject_fn reject, void *ud, size_t line,
+         const struct fr_err *e)
+{
+    res->rejected++;
+    if (reject)
+        reject(ud, line, e);
+}
+
+void
+fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
+                struct fr_redact_counts *counts, struct fr_body_result *res,
+                fr_body_reject_fn reject, void *ud)
+{
+    struct fr_err err = {0};
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
+        i++;
+    if (i < len && body[i] == '[') {
+        json_error_t jerr;
+        json_t *arr = json_loadb(body, len, 0, &jerr);
+        if (!json_is_array(arr)) {
+            char text[JSON_ERROR_TEXT_LENGTH];
+            fr_err_set(&err, FR_E_SYNTAX, "body: a JSON array that does not parse: %s at byte %d",
+                       fr_json_error_text(&jerr, text, sizeof text), jerr.position);
+            res->received++;
+            rejected(res, reject, ud, 1, &err);
+        } else {
+            size_t k;
+            json_t *v;
+            json_array_foreach(arr, k, v)
+            {
+                res->received++;
+                struct fr_record *rec = result_slot(res);
+                if (fr_ingest_prepare_tree(json_incref(v), cfg, counts, rec, &err) == FR_OK) {
+                    rec->line = k + 1;
+                    res->n++;
+                } else {
+                    rejected(res, reject, ud, k + 1, &err);
+                }
+            }
+        }
+        json_decref(arr);
+        return;
+    }
+    size_t lineno = 0;
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(body + at, '\n', len - at);
+        size_t end = nl ? (size_t)(nl - body) : len, n = end - at;
+        const char *line = body + at;
+        at = end + 1;
+        lineno++;
+        if (n > 0 && line[n - 1] == '\r')
+            n--;
+        bool blank = true;
+        for (size_t q = 0; q < n && blank; q++)
+            blank = line[q] == ' ' || line[q] == '\t';
+        if (blank)
+            continue;
+        res->received++;
+        struct fr_record *rec = result_slot(res);
+        if (n > cfg->lim.max_line) {
+            fr_err_set(&err, FR_E_LIMIT, "line is %zu bytes, over the %zu byte limit", n,
+                       cfg->lim.max_line);
+            rejected(res, reject, ud, lineno, &err);
+        } else if (fr_ingest_prepare(line, n, cfg, counts, rec, &err) == FR_OK) {
+            rec->line = lineno;
+            res->n++;
+        } else {
+            rejected(res, reject, ud, lineno, &err);
+        }
+    }
+}
+
+void
+fr_body_result_clear(struct fr_body_result *res)
+{
+    for (size_t i = 0; i < res->n; i++)
+        fr_record_clear(&res->recs[i]);
+    free(res->recs);
+    memset(res, 0, sizeof *res);
+}

@@ -1,0 +1,50 @@
+/*
+ * agent/body.h - the framing of an ingest request body, apart from the HTTP
+ * server so it can be tested and fuzzed alone: Content-Encoding (zstd,
+ * gzip) with a limit on the decompressed size, then NDJSON (one envelope
+ * per line, blank lines skipped, CRLF accepted) or one JSON array of
+ * envelopes, each prepared through the ingest pipeline (agent/ingest.h).
+ */
+#ifndef FR_AGENT_BODY_H
+#define FR_AGENT_BODY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/ingest.h"
+#include "core/err.h"
+#include "core/event.h"
+
+/*
+ * Decompresses in[0, n) ("zstd", or "gzip"/"deflate" with the header
+ * detected) into *out (caller frees). FR_E_LIMIT when the result would pass
+ * max bytes, FR_E_SYNTAX for a corrupt or truncated stream.
+ */
+int fr_body_inflate(const char *enc, const char *in, size_t n, size_t max, char **out,
+                    size_t *outlen);
+
+/* The prepared records of a body; free with fr_body_result_clear(). */
+struct fr_body_result {
+    struct fr_record *recs;
+    size_t n, cap;
+    size_t received; /* envelopes seen (prepared + rejected) */
+    size_t rejected;
+};
+
+/* Called for every envelope that does not prepare: its line (or array index + 1) and why. */
+typedef void (*fr_body_reject_fn)(void *ud, size_t line, const struct fr_err *e);
+
+/*
+ * Frames body[0, len) and prepares every envelope into res (appending).
+ * A bad envelope never stops the others; a line over cfg->lim.max_line is
+ * rejected without being parsed; an array body that does not parse is one
+ * rejection at line 1.
+ */
+void fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
+                     struct fr_redact_counts *counts, struct fr_body_result *res,
+                     fr_body_reject_fn reject, void *ud);
+
+/* Frees the records (and clears those the writer did not take). */
+void fr_body_result_clear(struct fr_body_result *res);
+
+#endif

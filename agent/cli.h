@@ -1,0 +1,88 @@
+/*
+ * agent/cli.h - the `flightrec` command line: subcommand entry points and
+ * the exit codes they share (documented in README "Exit codes").
+ */
+#ifndef FR_AGENT_CLI_H
+#define FR_AGENT_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+enum fr_exit {
+    FR_EXIT_OK = 0,       /* success */
+    FR_EXIT_REJECTED = 1, /* ingest: some lines were rejected (the rest were stored) */
+    FR_EXIT_USAGE = 2,    /* bad command line */
+    FR_EXIT_FAIL = 3,     /* the store or an input could not be used */
+    FR_EXIT_NOTFOUND = 4, /* the conversation (or database) asked for does not exist */
+};
+
+/* The database used when --db is not given: $FLIGHTREC_DB or ./var/flightrec.db. */
+const char *fr_cli_default_db(void);
+
+/*
+ * Opens an existing store for a query command (never creates one). On
+ * failure prints "flightrec CMD: reason" and returns the exit code to use.
+ */
+int fr_cli_open_store(const char *cmd, const char *db, struct fr_store **st);
+
+/* Options every query command takes. */
+struct fr_cli_query {
+    const char *db;             /* --db, defaults to fr_cli_default_db() */
+    int64_t since_ms, until_ms; /* --since, --until; 0 = no bound */
+    int limit;                  /* --limit */
+};
+
+/* The getopt_long rows of those options; their short codes are 'd', 's', 'u', 'l'. */
+#define FR_CLI_QUERY_OPTIONS                                                                       \
+    {"db", required_argument, NULL, 'd'}, {"since", required_argument, NULL, 's'},                 \
+        {"until", required_argument, NULL, 'u'},                                                   \
+    {                                                                                              \
+        "limit", required_argument, NULL, 'l'                                                      \
+    }
+
+/*
+ * Handles option c of FR_CLI_QUERY_OPTIONS: 1 when handled, 0 when c is not
+ * one of them, -1 when its value is bad (the error is printed).
+ */
+int fr_cli_query_opt(const char *cmd, int c, const char *arg, struct fr_cli_query *q);
+
+/* 0 when no positional argument is left, else prints which one and returns -1. */
+int fr_cli_no_args(const char *cmd, int argc, char **argv, int optind_now);
+
+/* Maps an enum fr_rc from the store to an exit code. */
+int fr_cli_exit_for(int rc);
+
+/* Redaction options shared by commands; NULL fields mean "default". */
+struct fr_cli_redact {
+    const char *db;       /* the key directory defaults to <dir of db>/keys */
+    const char *policy;   /* --redaction, else $FLIGHTREC_REDACTION */
+    const char *hmac_key; /* --hmac-key, else $FLIGHTREC_HMAC_KEY */
+};
+
+struct fr_redactor;
+
+/* Builds the redactor (policy + HMAC key, created when absent); prints errors. */
+int fr_cli_redactor(const char *cmd, const struct fr_cli_redact *o, struct fr_redactor **out);
+
+/* given, else $env, else <dir of db>/keys/<name>; caller frees. */
+char *fr_cli_key_path(const char *db, const char *given, const char *env, const char *name);
+
+/* Loads (or creates) a key file; prints errors and returns an exit code. */
+int fr_cli_load_key(const char *cmd, const char *path, bool create, unsigned char key[32]);
+
+int fr_cmd_ingest(int argc, char **argv);
+int fr_cmd_redact(int argc, char **argv);
+int fr_cmd_agent(int argc, char **argv);
+int fr_cmd_config(int argc, char **argv);
+int fr_cmd_retention(int argc, char **argv);
+int fr_cmd_archive(int argc, char **argv);
+int fr_cmd_incident(int argc, char **argv);
+int fr_cmd_outbox(int argc, char **argv);
+int fr_cmd_conversations(int argc, char **argv);
+int fr_cmd_show(int argc, char **argv);
+int fr_cmd_errors(int argc, char **argv);
+int fr_cmd_stats(int argc, char **argv);
+
+#endif

@@ -1,0 +1,394 @@
+/*
+ * agent/cmd_ingest.c - `flightrec ingest FILE|-`: stores NDJSON events.
+ *
+ * Every line is judged alone: a bad line is reported (line number, field,
+ * reason) and the lines around it are still stored. This thread reads and
+ * prepares lines (parse, collect, redact) while the writer thread commits
+ * the previous batches (agent/writer.h); a line counts as accepted only
+ * once its batch has committed.
+ * Summary and errors go to stderr; the exit status is 0 only if every line
+ * was accepted (1 if some were rejected, 3 if the store failed).
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/cli.h"
+#include "agent/ingest.h"
+#include "agent/writer.h"
+#include "collectors/taxonomy.h"
+#include "core/linereader.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "redact/redact.h"
+
+struct ingest_run {
+    struct fr_store *store;
+    struct fr_writer *writer;
+    struct fr_batch *cur; /* batch being filled by this thread */
+    size_t batch;
+    uint64_t lines, rejected;
+    _Atomic uint64_t accepted, duplicates; /* updated by the writer thread */
+    atomic_bool failed;
+    pthread_mutex_t fail_mu;
+    char fail_msg[600];              /* first store failure, under fail_mu */
+    uint64_t by_code[1 - FR_RC_MIN]; /* rejected lines per -rc */
+    uint64_t max_errors;             /* per-line errors printed */
+    bool progress;
+    double started, last_progress;
+    struct fr_redactor *red;
+    struct fr_redact_counts counts; /* this (the reading) thread's */
+};
+
+static void
+ingest_usage(FILE *out)
+{
+    fprintf(out, "usage: flightrec ingest [OPTIONS] FILE|-\n\n"
+                 "Reads NDJSON events (wire format v1) from FILE or stdin and stores them.\n"
+                 "Bad lines are reported with line number, field and reason; the others are\n"
+                 "stored. Prints a summary on stderr. Exit status: 0 all accepted, 1 some\n"
+                 "lines rejected, 2 usage error, 3 input or store failure.\n\n"
+                 "options:\n"
+                 "  --db PATH          database (default $FLIGHTREC_DB or ./var/flightrec.db)\n"
+                 "  --batch N          events per transaction (default 1000)\n"
+                 "  --max-line BYTES   longest accepted line (default 1048576)\n"
+                 "  --max-depth N      deepest accepted JSON nesting (default 64)\n"
+                 "  --errors N         per-line errors to print (default 20, 0 for none)\n"
+                 "  --taxonomy FILE    error-taxonomy rules tried before the built-in ones\n"
+                 "                     (default $FLIGHTREC_TAXONOMY)\n"
+                 "  --redaction FILE   redaction policy merged over the built-in one\n"
+                 "                     (default $FLIGHTREC_REDACTION; see configs/redaction.yaml)\n"
+                 "  --hmac-key FILE    key of the keyed hashes (default $FLIGHTREC_HMAC_KEY or\n"
+                 "                     keys/hmac.key next to the database; created if absent)\n"
+                 "  --raw              also store each redacted line unredacted, encrypted\n"
+                 "                     (AES-256-GCM) with the --raw-key key; off by default\n"
+                 "  --raw-key FILE     raw-mode key (default $FLIGHTREC_RAW_KEY; created if\n"
+                 "                     absent); keep it away from the database\n"
+                 "  --no-progress      no progress line, even on a terminal\n"
+                 "  -h, --help         this help\n");
+}
+
+static int
+ingest_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || *s == '-' || v < min || v > max) {
+        fprintf(stderr,
+                "flightrec ingest: %s: expected a whole number from %llu to %llu, got '%s'\n", opt,
+                (unsigned long long)min, (unsigned long long)max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void
+ingest_reject(struct ingest_run *r, uint64_t line, const struct fr_err *err)
+{
+    r->rejected++;
+    r->by_code[-err->code]++;
+    if (r->rejected <= r->max_errors) {
+        if (r->progress)
+            fputs("\r\033[K", stderr);
+        fprintf(stderr, "line %llu: %s\n", (unsigned long long)line, err->msg);
+    }
+}
+
+/* Writer thread: the batch has committed (or failed). */
+static void
+ingest_done(struct fr_batch *b, void *ud)
+{
+    struct ingest_run *r = ud;
+    if (b->rc == FR_OK) {
+        atomic_fetch_add(&r->accepted, b->n);
+        atomic_fetch_add(&r->duplicates, b->duplicates);
+    } else if (!atomic_exchange(&r->failed, true)) {
+        pthread_mutex_lock(&r->fail_mu);
+        snprintf(r->fail_msg, sizeof r->fail_msg, "storing lines %llu-%llu failed: %s",
+                 (unsigned long long)b->recs[0].line, (unsigned long long)b->recs[b->n - 1].line,
+                 b->err.msg);
+        pthread_mutex_unlock(&r->fail_mu);
+    }
+    free(b->recs);
+    free(b);
+}
+
+static struct fr_batch *
+ingest_new_batch(struct ingest_run *r)
+{
+    struct fr_batch *b = fr_calloc(1, sizeof *b);
+    b->recs = fr_calloc(r->batch, sizeof *b->recs);
+    b->done = ingest_done;
+    b->ud = r;
+    return b;
+}
+
+/* Hands the current batch to the writer (waiting for room) and starts a new one. */
+static void
+ingest_submit(struct ingest_run *r)
+{
+    if (r->cur->n == 0)
+        return;
+    fr_writer_submit(r->writer, r->cur, true);
+    r->cur = ingest_new_batch(r);
+}
+
+static bool
+ingest_blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+            return false;
+    return true;
+}
+
+static void
+ingest_show_progress(struct ingest_run *r, uint64_t bytes)
+{
+    double now = fr_mono_s();
+    if (now - r->last_progress < 0.25)
+        return;
+    r->last_progress = now;
+    double el = now - r->started;
+    fprintf(stderr, "\r\033[K%llu lines, %.1f MB, %llu accepted, %llu rejected, %.0f lines/s",
+            (unsigned long long)r->lines, (double)bytes / 1e6,
+            (unsigned long long)atomic_load(&r->accepted), (unsigned long long)r->rejected,
+            el > 0 ? (double)r->lines / el : 0.0);
+}
+
+static void
+ingest_summary(struct ingest_run *r, const char *path)
+{
+    double el = fr_mono_s() - r->started;
+    if (r->progress)
+        fputs("\r\033[K", stderr);
+    if (r->rejected > r->max_errors)
+        fprintf(stderr, "... %llu more rejected lines not shown (use --errors N)\n",
+                (unsigned long long)(r->rejected - r->max_errors));
+    fprintf(stderr,
+            "ingested %s: %llu lines, %llu accepted (%llu already stored), %llu rejected, "
+            "%.2f s, %.0f events/s\n",
+            path, (unsigned long long)r->lines, (unsigned long long)atomic_load(&r->accepted),
+            (unsigned long long)atomic_load(&r->duplicates), (unsigned long long)r->rejected, el,
+            el > 0 ? (double)atomic_load(&r->accepted) / el : 0.0);
+    const struct fr_redact_counts *c = &r->counts;
+    fprintf(stderr, "redaction (policy %s): %llu events changed",
+            fr_policy_id(fr_redactor_policy(r->red)), (unsigned long long)c->events_changed);
+    for (size_t i = 0; i < c->ndetectors; i++)
+        if (c->hits[i] > 0)
+            fprintf(stderr, " %s=%llu", fr_redactor_detector_name(r->red, i),
+                    (unsigned long long)c->hits[i]);
+    for (int a = FR_ACT_MASK; a < FR_ACT_COUNT; a++)
+        if (c->actions[a] > 0)
+            fprintf(stderr, " %s=%llu", fr_action_name(a), (unsigned long long)c->actions[a]);
+    fputc('\n', stderr);
+    if (r->rejected > 0) {
+        fputs("rejected by reason:", stderr);
+        for (int i = 0; i < 1 - FR_RC_MIN; i++)
+            if (r->by_code[i] > 0)
+                fprintf(stderr, " %s=%llu", fr_rc_name(-i), (unsigned long long)r->by_code[i]);
+        fputc('\n', stderr);
+    }
+}
+
+int
+fr_cmd_ingest(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"batch", required_argument, NULL, 'b'},
+        {"max-line", required_argument, NULL, 'L'},
+        {"max-depth", required_argument, NULL, 'D'},
+        {"errors", required_argument, NULL, 'e'},
+        {"no-progress", no_argument, NULL, 'P'},
+        {"taxonomy", required_argument, NULL, 'T'},
+        {"redaction", required_argument, NULL, 'R'},
+        {"hmac-key", required_argument, NULL, 'K'},
+        {"raw", no_argument, NULL, 'W'},
+        {"raw-key", required_argument, NULL, 'X'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *db = fr_cli_default_db();
+    struct fr_ingest_cfg cfg = {0};
+    struct fr_wire_limits *lim = &cfg.lim;
+    fr_wire_limits_default(lim);
+    const char *taxonomy = getenv("FLIGHTREC_TAXONOMY");
+    uint64_t batch = 1000, max_errors = 20, v;
+    bool no_progress = false, raw = false;
+    const char *raw_key = getenv("FLIGHTREC_RAW_KEY");
+    struct fr_cli_redact ro = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            db = optarg;
+            break;
+        case 'b':
+            if (ingest_parse_u64("--batch", optarg, 1, 100000, &batch) != 0)
+                return FR_EXIT_USAGE;
+            break;
+        case 'L':
+            if (ingest_parse_u64("--max-line", optarg, 64, 64 << 20, &v) != 0)
+                return FR_EXIT_USAGE;
+            lim->max_line = v;
+            break;
+        case 'D':
+            if (ingest_parse_u64("--max-depth", optarg, 2, 1000, &v) != 0)
+                return FR_EXIT_USAGE;
+            lim->max_depth = (int)v;
+            break;
+        case 'e':
+            if (ingest_parse_u64("--errors", optarg, 0, UINT32_MAX, &max_errors) != 0)
+                return FR_EXIT_USAGE;
+            break;
+        case 'P':
+            no_progress = true;
+            break;
+        case 'T':
+            taxonomy = optarg;
+            break;
+        case 'R':
+            ro.policy = optarg;
+            break;
+        case 'K':
+            ro.hmac_key = optarg;
+            break;
+        case 'W':
+            raw = true;
+            break;
+        case 'X':
+            raw_key = optarg;
+            break;
+        case 'h':
+            ingest_usage(stdout);
+            return FR_EXIT_OK;
+        default:
+            ingest_usage(stderr);
+            return FR_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "flightrec ingest: expected one FILE (or - for stdin)\n");
+        ingest_usage(stderr);
+        return FR_EXIT_USAGE;
+    }
+    const char *path = argv[optind];
+    if (raw && (raw_key == NULL || *raw_key == '\0')) {
+        fprintf(stderr, "flightrec ingest: --raw needs --raw-key FILE (or $FLIGHTREC_RAW_KEY): "
+                        "the raw key must be chosen, not defaulted next to the data\n");
+        return FR_EXIT_USAGE;
+    }
+    ro.db = db;
+    struct fr_redactor *red;
+    int crc = fr_cli_redactor("ingest", &ro, &red);
+    if (crc != FR_EXIT_OK)
+        return crc;
+    unsigned char rawkey[FR_KEY_LEN];
+    if (raw && (crc = fr_cli_load_key("ingest", raw_key, true, rawkey)) != FR_EXIT_OK) {
+        fr_redactor_free(red);
+        return crc;
+    }
+    cfg.red = red;
+    cfg.raw_key = raw ? rawkey : NULL;
+    struct fr_taxonomy *tax;
+    struct fr_err err = {0};
+    if (fr_taxonomy_load(taxonomy && *taxonomy ? taxonomy : NULL, &tax, &err) != FR_OK) {
+        fprintf(stderr, "flightrec ingest: %s\n", err.msg);
+        fr_redactor_free(red);
+        return FR_EXIT_USAGE;
+    }
+    cfg.tax = tax;
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        perror(path);
+        fr_taxonomy_free(tax);
+        fr_redactor_free(red);
+        return FR_EXIT_FAIL;
+    }
+
+    struct ingest_run r = {.batch = batch, .max_errors = max_errors, .red = red};
+    const struct fr_policy *pol = fr_redactor_policy(red);
+    if (fr_store_open(db, NULL, &r.store, &err) != FR_OK ||
+        fr_store_policy(r.store, fr_policy_id(pol), fr_policy_json(pol), fr_now_ms(), &err) !=
+            FR_OK) {
+        fprintf(stderr, "flightrec ingest: %s\n", err.msg);
+        fr_store_close(r.store);
+        fr_taxonomy_free(tax);
+        fr_redactor_free(red);
+        if (fd != STDIN_FILENO)
+            close(fd);
+        return FR_EXIT_FAIL;
+    }
+    fr_redact_counts_init(&r.counts, red);
+    pthread_mutex_init(&r.fail_mu, NULL);
+    /* four batches in flight: the reader stays ahead without unbounded memory */
+    r.writer = fr_writer_new(r.store, 4 * batch, batch);
+    r.cur = ingest_new_batch(&r);
+    r.progress = !no_progress && isatty(STDERR_FILENO);
+    r.started = r.last_progress = fr_mono_s();
+
+    struct fr_linereader *lr = fr_linereader_new(fd, lim->max_line);
+    const char *line;
+    size_t len;
+    bool too_long;
+    uint64_t lineno;
+    int rc, status = FR_EXIT_OK;
+    while (!atomic_load(&r.failed) &&
+           (rc = fr_linereader_next(lr, &line, &len, &too_long, &lineno)) == 1) {
+        if (too_long) {
+            r.lines++;
+            fr_err_set(&err, FR_E_LIMIT, "line is %zu bytes, over the %zu byte limit", len,
+                       lim->max_line);
+            ingest_reject(&r, lineno, &err);
+            continue;
+        }
+        if (ingest_blank(line, len))
+            continue;
+        r.lines++;
+        struct fr_record *rec = &r.cur->recs[r.cur->n];
+        if (fr_ingest_prepare(line, len, &cfg, &r.counts, rec, &err) != FR_OK) {
+            ingest_reject(&r, lineno, &err);
+            continue;
+        }
+        rec->line = lineno;
+        if (++r.cur->n == r.batch)
+            ingest_submit(&r);
+        if (r.progress && (r.lines & 1023) == 0)
+            ingest_show_progress(&r, fr_linereader_bytes(lr));
+    }
+    if (rc < 0) {
+        perror(path);
+        status = FR_EXIT_FAIL;
+    }
+    ingest_submit(&r);
+    fr_writer_free(r.writer); /* commits what is queued, then stops */
+    for (size_t i = 0; i < r.cur->n; i++)
+        fr_record_clear(&r.cur->recs[i]);
+    free(r.cur->recs);
+    free(r.cur);
+    if (atomic_load(&r.failed)) {
+        fprintf(stderr, "flightrec ingest: %s\n", r.fail_msg);
+        status = FR_EXIT_FAIL;
+    }
+    ingest_summary(&r, path);
+    if (status == FR_EXIT_OK && r.rejected > 0)
+        status = FR_EXIT_REJECTED;
+    pthread_mutex_destroy(&r.fail_mu);
+    fr_linereader_free(lr);
+    fr_store_close(r.store);
+    fr_taxonomy_free(tax);
+    fr_redact_counts_free(&r.counts);
+    fr_redactor_free(red);
+    memset(rawkey, 0, sizeof rawkey);
+    if (fd != STDIN_FILENO)
+        close(fd);
+    return status;
+}

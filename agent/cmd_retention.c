@@ -1,0 +1,347 @@
+/*
+ * agent/cmd_retention.c - `flightrec retention run` and `flightrec archive
+ * list|verify|cat|restore` (retention/retention.h).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/cli.h"
+#include "agent/ingest.h"
+#include "collectors/taxonomy.h"
+#include "core/timeutil.h"
+#include "retention/retention.h"
+#include "store/archive.h"
+
+struct ret_opts {
+    const char *db, *policy;
+    int64_t now;
+    bool dry_run, progress;
+};
+
+static void
+ret_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: flightrec retention run [--dry-run] [--now T] [--policy FILE] [--db PATH]\n"
+            "       flightrec archive list|verify|rebuild [--db PATH] [--policy FILE]\n"
+            "       flightrec archive cat|restore SEGMENT [--db PATH] [--policy FILE]\n\n"
+            "retention run: moves events past hot.max_age into warm segments, warm segments\n"
+            "past warm.max_age to cold (encrypted with cold.key), deletes what is past\n"
+            "cold.max_age, after reconciling the archive directory with the manifest.\n"
+            "Safe to interrupt at any point and to run next to the agent (cron, the\n"
+            "systemd timer configs/flightrec-retention.timer).\n\n"
+            "options:\n"
+            "  --policy FILE  retention policy merged over configs/retention.yaml\n"
+            "                 (default $FLIGHTREC_RETENTION)\n"
+            "  --now T        act as if it were T (ISO-8601, epoch ms): for tests and backfills\n"
+            "  --dry-run      report what would move; change nothing\n"
+            "  --db PATH      database (default $FLIGHTREC_DB or ./var/flightrec.db)\n"
+            "  --no-progress  no progress line, even on a terminal\n"
+            "archive list: the segments (tier, time range, records, sizes, ratio).\n"
+            "archive verify: re-reads every segment and checks its SHA-256 and structure.\n"
+            "archive cat SEGMENT: its records as JSON lines (cold: needs cold.key).\n"
+            "archive restore SEGMENT: puts its events back into hot (with the truncation\n"
+            "the warm tier applied) and removes the segment.\n"
+            "archive rebuild: re-creates manifest entries missing from the database from\n"
+            "the MANIFEST file beside the segments (each segment verified first).\n");
+}
+
+static int
+ret_parse(const char *cmd, int argc, char **argv, struct ret_opts *o)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"policy", required_argument, NULL, 'p'},
+        {"now", required_argument, NULL, 'n'},
+        {"dry-run", no_argument, NULL, 'r'},
+        {"no-progress", no_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    o->db = fr_cli_default_db();
+    o->policy = getenv("FLIGHTREC_RETENTION");
+    o->now = fr_now_ms();
+    o->progress = isatty(STDERR_FILENO);
+    optind = 1;
+    int c;
+    struct fr_err err = {0};
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o->db = optarg;
+            break;
+        case 'p':
+            o->policy = optarg;
+            break;
+        case 'n':
+            if (fr_time_parse(optarg, fr_now_ms(), &o->now, &err) != FR_OK) {
+                fprintf(stderr, "flightrec %s: --now: %s\n", cmd, err.msg);
+                return -1;
+            }
+            break;
+        case 'r':
+            o->dry_run = true;
+            break;
+        case 'P':
+            o->progress = false;
+            break;
+        case 'h':
+            ret_usage(stdout);
+            return 1;
+        default:
+            ret_usage(stderr);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+ret_progress(void *ud, const char *what, uint64_t done, uint64_t total)
+{
+    (void)ud;
+    (void)total;
+    fprintf(stderr, "\r\033[K%s: %llu events", what, (unsigned long long)done);
+}
+
+static int
+ret_setup(const char *cmd, struct ret_opts *o, struct fr_retention_policy *p, struct fr_store **st)
+{
+    struct fr_err err = {0};
+    if (fr_retention_policy_load(o->policy && *o->policy ? o->policy : NULL, o->db, p, &err) !=
+        FR_OK) {
+        fprintf(stderr, "flightrec %s: %s\n", cmd, err.msg);
+        return FR_EXIT_USAGE;
+    }
+    int ex = fr_cli_open_store(cmd, o->db, st);
+    if (ex != FR_EXIT_OK)
+        fr_retention_policy_clear(p);
+    return ex;
+}
+
+static int
+cmd_run(int argc, char **argv)
+{
+    struct ret_opts o = {0};
+    int prc = ret_parse("retention", argc, argv, &o);
+    if (prc != 0)
+        return prc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
+    struct fr_retention_policy p;
+    struct fr_store *st;
+    int ex = ret_setup("retention", &o, &p, &st);
+    if (ex != FR_EXIT_OK)
+        return ex;
+    struct fr_retention_stats s;
+    struct fr_err err = {0};
+    int rc = fr_retention_run(st, &p, o.now, o.dry_run, o.progress ? ret_progress : NULL, NULL, &s,
+                              &err);
+    if (o.progress)
+        fputs("\r\033[K", stderr);
+    double ratio = s.file_bytes ? (double)s.row_bytes / (double)s.file_bytes : 0;
+    fprintf(stderr,
+            "retention%s: %llu events %s warm in %llu segments (%.1f MB of rows -> %.1f MB, "
+            "%.1f:1), %llu segments %s cold, %llu %s deleted; reconcile: %llu adopted, %llu "
+            "orphans removed, %llu duplicate rows removed, %llu missing; %d pages reclaimed; "
+            "%.2f s\n",
+            o.dry_run ? " (dry run)" : "", (unsigned long long)s.moved_events,
+            o.dry_run ? "would move to" : "moved to", (unsigned long long)s.warm_segments,
+            (double)s.row_bytes / 1e6, (double)s.file_bytes / 1e6, ratio,
+            (unsigned long long)s.to_cold, o.dry_run ? "would move to" : "moved to",
+            (unsigned long long)s.deleted_segments, o.dry_run ? "would be" : "segments",
+            (unsigned long long)s.adopted, (unsigned long long)s.orphans_removed,
+            (unsigned long long)s.duplicates_removed, (unsigned long long)s.missing_files,
+            s.reclaimed_pages, s.seconds);
+    if (rc != FR_OK)
+        fprintf(stderr, "flightrec retention: %s\n", err.msg);
+    fr_store_close(st);
+    fr_retention_policy_clear(&p);
+    return rc == FR_OK ? FR_EXIT_OK : FR_EXIT_FAIL;
+}
+
+struct list_ctx {
+    bool verify;
+    const unsigned char *cold_key;
+    int bad;
+};
+
+static int
+list_row(void *ud, const struct fr_manifest_row *r)
+{
+    struct list_ctx *c = ud;
+    char a[32], b[32];
+    fr_time_format(r->min_ts, a, sizeof a);
+    fr_time_format(r->max_ts, b, sizeof b);
+    if (!c->verify) {
+        printf("%-5s %s .. %s %8lld records %10.1f MB -> %8.1f MB %5.1f:1  %s\n", r->tier, a, b,
+               (long long)r->records, (double)r->raw_bytes / 1e6, (double)r->file_bytes / 1e6,
+               r->file_bytes ? (double)r->raw_bytes / (double)r->file_bytes : 0.0, r->path);
+        return 0;
+    }
+    struct fr_seg *seg;
+    struct fr_err err = {0};
+    bool cold = strcmp(r->tier, "cold") == 0;
+    int rc = fr_seg_open(r->path, cold ? c->cold_key : NULL, &seg, &err);
+    if (rc == FR_OK && strcmp(fr_seg_get_info(seg)->sha256, r->sha256) != 0) {
+        rc = FR_E_VALUE;
+        fr_err_set(&err, rc, "segment %s: SHA-256 differs from the manifest's", r->path);
+    }
+    if (rc == FR_OK)
+        printf("ok    %s%s\n", r->path, cold && !c->cold_key ? " (hash only: no cold key)" : "");
+    else {
+        printf("BAD   %s: %s\n", r->path, err.msg);
+        c->bad++;
+    }
+    fr_seg_close(seg);
+    return 0;
+}
+
+static int
+cat_line(void *ud, const char *json, size_t len)
+{
+    (void)ud;
+    fwrite(json, 1, len, stdout);
+    fputc('\n', stdout);
+    return 0;
+}
+
+struct restore_ctx {
+    const struct fr_ingest_cfg *cfg;
+    struct fr_record *recs;
+    size_t n, cap, restored, bad;
+};
+
+static int
+restore_line(void *ud, const char *json, size_t len)
+{
+    struct restore_ctx *c = ud;
+    json_t *j = json_loadb(json, len, 0, NULL);
+    const char *t = json_string_value(json_object_get(j, "t"));
+    if (t && strcmp(t, "event") == 0) {
+        char *body = json_dumps(json_object_get(j, "body"), JSON_COMPACT);
+        if (c->n == c->cap) {
+            c->cap = c->cap ? c->cap * 2 : 1024;
+            c->recs = realloc(c->recs, c->cap * sizeof *c->recs);
+        }
+        struct fr_err err = {0};
+        if (body &&
+            fr_ingest_prepare(body, strlen(body), c->cfg, NULL, &c->recs[c->n], &err) == FR_OK)
+            c->n++;
+        else
+            c->bad++;
+        free(body);
+    }
+    json_decref(j);
+    return 0;
+}
+
+static int
+cmd_archive(int argc, char **argv)
+{
+    if (argc < 2) {
+        ret_usage(stderr);
+        return FR_EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    struct ret_opts o = {0};
+    int prc = ret_parse("archive", argc - 1, argv + 1, &o);
+    if (prc != 0)
+        return prc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
+    bool needs_seg = strcmp(sub, "cat") == 0 || strcmp(sub, "restore") == 0;
+    bool rebuild = strcmp(sub, "rebuild") == 0;
+    if (!needs_seg && !rebuild && strcmp(sub, "list") != 0 && strcmp(sub, "verify") != 0) {
+        fprintf(stderr,
+                "flightrec archive: unknown subcommand '%s' (list, verify, cat, restore, "
+                "rebuild)\n",
+                sub);
+        return FR_EXIT_USAGE;
+    }
+    const char *segpath = needs_seg && optind + 1 < argc ? argv[optind + 1] : NULL;
+    if (needs_seg && segpath == NULL) {
+        fprintf(stderr, "flightrec archive %s: expected a SEGMENT path\n", sub);
+        return FR_EXIT_USAGE;
+    }
+    struct fr_retention_policy p;
+    struct fr_store *st;
+    int ex = ret_setup("archive", &o, &p, &st);
+    if (ex != FR_EXIT_OK)
+        return ex;
+    unsigned char key[FR_KEY_LEN];
+    struct fr_err err = {0};
+    bool have_key = fr_retention_cold_key(&p, false, key, NULL) == FR_OK;
+    int rc = FR_OK;
+    if (rebuild) {
+        size_t n = 0;
+        rc = fr_retention_rebuild(st, &p, fr_now_ms(), &n, &err);
+        if (rc == FR_OK)
+            fprintf(stderr, "rebuilt %zu manifest entries from the MANIFEST file\n", n);
+    } else if (!needs_seg) {
+        struct list_ctx c = {strcmp(sub, "verify") == 0, have_key ? key : NULL, 0};
+        rc = fr_store_manifest(st, list_row, &c, &err);
+        if (rc == FR_OK && c.bad > 0) {
+            fprintf(stderr, "flightrec archive verify: %d segments failed\n", c.bad);
+            ex = FR_EXIT_FAIL;
+        }
+    } else if (strcmp(sub, "cat") == 0) {
+        rc = fr_archive_records(segpath, have_key ? key : NULL, cat_line, NULL, &err);
+    } else {
+        struct fr_cli_redact ro = {.db = o.db};
+        struct fr_redactor *red = NULL;
+        struct fr_taxonomy *tax = NULL;
+        ex = fr_cli_redactor("archive", &ro, &red);
+        if (ex == FR_EXIT_OK && fr_taxonomy_load(NULL, &tax, &err) == FR_OK) {
+            struct fr_ingest_cfg cfg = {.tax = tax, .red = red};
+            fr_wire_limits_default(&cfg.lim);
+            struct restore_ctx c = {.cfg = &cfg};
+            rc = fr_archive_records(segpath, have_key ? key : NULL, restore_line, &c, &err);
+            size_t dups = 0;
+            if (rc == FR_OK)
+                rc = fr_ingest_commit(st, c.recs, c.n, fr_now_ms(), &dups, &err);
+            if (rc == FR_OK)
+                rc = fr_store_manifest_remove(st, segpath, "restored into hot", fr_now_ms(), &err);
+            if (rc == FR_OK) {
+                unlink(segpath);
+                fprintf(stderr,
+                        "restored %zu events into hot (%zu already there, %zu unreadable)\n", c.n,
+                        dups, c.bad);
+            }
+            for (size_t i = 0; i < c.n; i++)
+                fr_record_clear(&c.recs[i]);
+            free(c.recs);
+        }
+        fr_taxonomy_free(tax);
+        fr_redactor_free(red);
+    }
+    if (rc != FR_OK) {
+        fprintf(stderr, "flightrec archive %s: %s\n", sub, err.msg);
+        ex = FR_EXIT_FAIL;
+    }
+    fr_store_close(st);
+    fr_retention_policy_clear(&p);
+    return ex;
+}
+
+int
+fr_cmd_retention(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        ret_usage(stdout);
+        return FR_EXIT_OK;
+    }
+    ret_usage(stderr);
+    return FR_EXIT_USAGE;
+}
+
+int
+fr_cmd_archive(int argc, char **argv)
+{
+    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        ret_usage(stdout);
+        return FR_EXIT_OK;
+    }
+    return cmd_archive(argc, argv);
+}

@@ -1,0 +1,359 @@
+/*
+ * agent/cmd_show.c - `flightrec show CONV_ID`: the joined, ordered view of
+ * one conversation. Events come in (ts_ms, seq, insert order) order; the
+ * table shows the normalized columns plus a one-line gist per kind, and
+ * --json gives every event back in the wire format with the normalized
+ * fields under "flightrec". --raw (with the raw-mode key) shows the
+ * unredacted payloads that raw mode sealed.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/cli.h"
+#include "core/timeutil.h"
+#include "core/wire.h"
+#include "exporters/render.h"
+#include "redact/redact.h"
+#include "retention/retention.h"
+#include "store/store.h"
+
+struct show_ctx {
+    bool json;
+    json_t *events; /* --json: collected events */
+    json_t *all;    /* every event, hot and archived, before ordering */
+    int n;
+    const unsigned char *raw_key; /* --raw: NULL = off */
+    unsigned raw_failed;
+    struct fr_err raw_err;
+};
+
+/* The unredacted line of r when raw mode sealed one (caller frees); NULL otherwise. */
+static char *
+show_unseal(struct show_ctx *c, const struct fr_event_row *r, size_t *len)
+{
+    if (c->raw_key == NULL || r->raw == NULL)
+        return NULL;
+    unsigned char *pt;
+    if (fr_unseal(c->raw_key, r->raw, r->raw_len, &pt, len, &c->raw_err) != FR_OK) {
+        c->raw_failed++;
+        return NULL;
+    }
+    return (char *)pt;
+}
+
+static json_t *
+show_event_json(struct show_ctx *c, const struct fr_event_row *r)
+{
+    size_t rawlen = 0;
+    char *raw = show_unseal(c, r, &rawlen);
+    json_t *ev = fr_render_event(r, raw, rawlen);
+    free(raw);
+    return ev;
+}
+
+/* Appends " key=value" for an integer field of obj when present. */
+static void
+show_int(char *buf, size_t size, const json_t *obj, const char *key, const char *label)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (json_is_integer(v)) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, " %s=%" JSON_INTEGER_FORMAT, label, json_integer_value(v));
+    }
+}
+
+static void
+show_str(char *buf, size_t size, const json_t *obj, const char *key, const char *label)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    if (s != NULL) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, " %s=%.60s", label, s);
+    }
+}
+
+/* A one-line gist of an event for the table. */
+static void
+show_gist(const struct fr_event_row *r, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    json_t *body = json_loadb(r->body, r->body_len, 0, NULL);
+    json_t *data = json_object_get(body, "data");
+    if (strcmp(r->kind, "provider") == 0) {
+        snprintf(buf, size, "%s/%s", r->provider ? r->provider : "?", r->model ? r->model : "?");
+        json_t *usage = json_object_get(data, "usage");
+        show_int(buf, size, usage, "input_tokens", "in");
+        show_int(buf, size, usage, "output_tokens", "out");
+        show_str(buf, size, data, "finish_reason", "finish");
+        show_int(buf, size, data, "retries", "retries");
+    } else if (strcmp(r->kind, "tool") == 0) {
+        snprintf(buf, size, "%s", r->tool ? r->tool : "?");
+        show_str(buf, size, data, "tool_call_id", "call");
+    } else if (strcmp(r->kind, "transport") == 0) {
+        show_str(buf, size, data, "proto", "proto");
+        show_str(buf, size, data, "method", "method");
+        show_str(buf, size, data, "path", "path");
+        show_str(buf, size, data, "reason", "reason");
+    } else if (strcmp(r->kind, "middleware") == 0) {
+        show_str(buf, size, data, "step", "step");
+    } else if (strcmp(r->kind, "turn") == 0) {
+        if (r->ids[FR_ID_TURN])
+            snprintf(buf, size, "turn=%s", r->ids[FR_ID_TURN]);
+        if (r->ids[FR_ID_RUNTIME_KEY]) {
+            size_t len = strlen(buf);
+            snprintf(buf + len, size - len, " runtime=%s", r->ids[FR_ID_RUNTIME_KEY]);
+        }
+    } else if (strcmp(r->kind, "timeline") == 0) {
+        show_str(buf, size, data, "entity_kind", "entity");
+        show_str(buf, size, data, "entity_id", "id");
+        show_int(buf, size, data, "version", "v");
+    } else if (strcmp(r->kind, "sem") == 0) {
+        show_str(buf, size, data, "source", "source");
+        show_str(buf, size, data, "stream_id", "stream");
+    } else if (strcmp(r->kind, "runtime") == 0) {
+        show_int(buf, size, data, "rss_bytes", "rss");
+        show_int(buf, size, data, "threads", "threads");
+        show_int(buf, size, data, "open_fds", "fds");
+    } else if (strcmp(r->kind, "error") == 0) {
+        show_str(buf, size, data, "where", "where");
+    }
+    json_decref(body);
+}
+
+/* Hot and archived rows are gathered as JSON, then ordered together. */
+static int
+show_collect(void *ud, const struct fr_event_row *r)
+{
+    struct show_ctx *c = ud;
+    c->n++;
+    json_array_append_new(c->all, show_event_json(c, r));
+    return 0;
+}
+
+static int64_t
+ev_int(const json_t *ev, const char *k, int64_t dflt)
+{
+    const json_t *v = json_object_get(ev, k);
+    return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+static void show_row_table(struct show_ctx *c, const struct fr_event_row *r);
+
+/* Prints a gathered event as a table row. */
+static void
+show_json_row(struct show_ctx *c, json_t *ev)
+{
+    json_t *meta = json_incref(json_object_get(ev, "flightrec"));
+    json_object_del(ev, "flightrec");
+    char *body = json_dumps(ev, JSON_COMPACT);
+    struct fr_event_row r = {0};
+    r.ts_ms = ev_int(ev, "ts_ms", 0);
+    r.kind = json_string_value(json_object_get(ev, "kind"));
+    r.has_seq = json_is_integer(json_object_get(ev, "seq"));
+    r.seq = ev_int(ev, "seq", 0);
+    r.status = json_string_value(json_object_get(meta, "status"));
+    r.provider = json_string_value(json_object_get(meta, "provider"));
+    r.model = json_string_value(json_object_get(meta, "model"));
+    r.tool = json_string_value(json_object_get(meta, "tool"));
+    for (int i = 0; i < FR_ID_COUNT; i++)
+        r.ids[i] = json_string_value(json_object_get(ev, fr_id_names[i]));
+    r.has_duration = json_is_integer(json_object_get(meta, "duration_ms"));
+    r.duration_ms = ev_int(meta, "duration_ms", 0);
+    r.error_code = json_string_value(json_object_get(meta, "error_code"));
+    r.error_message = json_string_value(json_object_get(meta, "error_message"));
+    r.tier = json_string_value(json_object_get(meta, "tier"));
+    r.body = body;
+    r.body_len = strlen(body);
+    show_row_table(c, &r);
+    if (json_is_true(json_object_get(meta, "raw")))
+        printf("%14sraw: %s\n", "", body);
+    free(body);
+    json_object_set_new(ev, "flightrec", meta);
+}
+
+static void
+show_row_table(struct show_ctx *c, const struct fr_event_row *r)
+{
+    (void)c;
+    char ts[32], seq[24] = "-", dur[24] = "", gist[256];
+    fr_time_format(r->ts_ms, ts, sizeof ts);
+    if (r->has_seq)
+        snprintf(seq, sizeof seq, "%lld", (long long)r->seq);
+    if (r->has_duration)
+        snprintf(dur, sizeof dur, "%lldms", (long long)r->duration_ms);
+    show_gist(r, gist, sizeof gist);
+    char tag[16] = "";
+    if (r->tier && strcmp(r->tier, "hot") != 0)
+        snprintf(tag, sizeof tag, "[%s] ", r->tier);
+    printf("%-13s %-12s %5s  %-14s %8s  %s%s\n", ts + 11, r->kind ? r->kind : "?", seq,
+           r->status ? r->status : "-", dur, tag, gist);
+    if (r->error_code)
+        printf("%14s!! %s: %s\n", "", r->error_code, r->error_message);
+}
+
+static int
+show_header(void *ud, const struct fr_conv_row *r)
+{
+    struct show_ctx *c = ud;
+    if (c->json) {
+        json_t *o = fr_render_conv(r);
+        json_object_set_new(c->events, "conversation", o);
+        return 0;
+    }
+    char a[32], b[32];
+    printf("conversation %s  status=%s  runtime=%s  session=%s\n", r->conv_id, r->status,
+           r->runtime_key ? r->runtime_key : "-", r->session_id ? r->session_id : "-");
+    printf("  %s .. %s  events=%lld  errors=%lld%s\n", fr_time_format(r->created_ms, a, sizeof a),
+           fr_time_format(r->last_activity_ms, b, sizeof b), (long long)r->event_count,
+           (long long)r->error_count, r->panic ? "  PANIC" : "");
+    if (r->last_error_code)
+        printf("  last error: %s: %s\n", r->last_error_code, r->last_error_message);
+    printf("\n%-13s %-12s %5s  %-14s %8s  %s\n", "TIME (UTC)", "KIND", "SEQ", "STATUS", "DUR",
+           "DETAIL");
+    return 0;
+}
+
+static void
+show_usage(FILE *out)
+{
+    fprintf(out, "usage: flightrec show [OPTIONS] CONV_ID\n\n"
+                 "Shows one conversation's events in order (time, then seq, then arrival).\n\n"
+                 "options:\n"
+                 "  --db PATH     database (default $FLIGHTREC_DB or ./var/flightrec.db)\n"
+                 "  --kind K      only events of kind K (provider, tool, turn, ...)\n"
+                 "  --json        one JSON object: the conversation and its events in the\n"
+                 "                wire format, normalized fields under \"flightrec\"\n"
+                 "  --raw         also show the unredacted payloads raw mode stored (needs\n"
+                 "                the raw-mode key: --raw-key FILE or $FLIGHTREC_RAW_KEY)\n"
+                 "  --raw-key F   the raw-mode key file\n"
+                 "  -h, --help    this help\n"
+                 "Exit status: 0 shown, 4 no such conversation, 3 store failure or a raw\n"
+                 "payload that the key given cannot open.\n");
+}
+
+int
+fr_cmd_show(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"kind", required_argument, NULL, 'k'},
+        {"json", no_argument, NULL, 'j'},
+        {"raw", no_argument, NULL, 'r'},
+        {"raw-key", required_argument, NULL, 'K'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *db = fr_cli_default_db();
+    struct fr_event_filter f = {0};
+    struct show_ctx c = {0};
+    bool raw = false;
+    const char *raw_key = getenv("FLIGHTREC_RAW_KEY");
+    unsigned char key[FR_KEY_LEN];
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd':
+            db = optarg;
+            break;
+        case 'k':
+            if (fr_kind_parse(optarg) < 0) {
+                fprintf(stderr, "flightrec show: --kind: unknown kind '%s'\n", optarg);
+                return FR_EXIT_USAGE;
+            }
+            f.kind = optarg;
+            break;
+        case 'j':
+            c.json = true;
+            break;
+        case 'r':
+            raw = true;
+            break;
+        case 'K':
+            raw_key = optarg;
+            break;
+        case 'h':
+            show_usage(stdout);
+            return FR_EXIT_OK;
+        default:
+            show_usage(stderr);
+            return FR_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "flightrec show: expected one CONV_ID\n");
+        show_usage(stderr);
+        return FR_EXIT_USAGE;
+    }
+    f.conv_id = argv[optind];
+    if (raw) {
+        if (raw_key == NULL || *raw_key == '\0') {
+            fprintf(stderr, "flightrec show: --raw needs the raw-mode key: --raw-key FILE or "
+                            "$FLIGHTREC_RAW_KEY\n");
+            return FR_EXIT_USAGE;
+        }
+        int kx = fr_cli_load_key("show", raw_key, false, key);
+        if (kx != FR_EXIT_OK)
+            return kx;
+        c.raw_key = key;
+    }
+    struct fr_store *st;
+    int ex = fr_cli_open_store("show", db, &st);
+    if (ex != FR_EXIT_OK)
+        return ex;
+    struct fr_err err = {0};
+    int rc;
+    json_t *out = NULL;
+    if (c.json) {
+        out = json_object();
+        c.events = out;
+    }
+    rc = fr_store_conversation(st, f.conv_id, show_header, &c, &err);
+    size_t cold_skipped = 0;
+    c.all = json_array();
+    /* older events may have moved to the warm (or, with the cold key, cold) tier */
+    struct fr_retention_policy rp;
+    if (rc == FR_OK &&
+        fr_retention_policy_load(getenv("FLIGHTREC_RETENTION"), db, &rp, NULL) == FR_OK) {
+        unsigned char cold[FR_KEY_LEN];
+        bool have_cold = fr_retention_cold_key(&rp, false, cold, NULL) == FR_OK;
+        rc = fr_tier_events(st, &f, have_cold ? cold : NULL, show_collect, &c, &cold_skipped, &err);
+        memset(cold, 0, sizeof cold);
+        fr_retention_policy_clear(&rp);
+    } else if (rc == FR_OK) {
+        rc = fr_store_events(st, &f, show_collect, &c, &err);
+    }
+    if (rc == FR_OK) {
+        fr_render_sort_events(c.all);
+        if (c.json) {
+            json_object_set(out, "events", c.all);
+        } else {
+            for (size_t i = 0; i < json_array_size(c.all); i++)
+                show_json_row(&c, json_array_get(c.all, i));
+        }
+        if (cold_skipped > 0)
+            fprintf(stderr,
+                    "flightrec show: %zu cold segments not read (no cold key); older events "
+                    "may be missing\n",
+                    cold_skipped);
+    }
+    json_decref(c.all);
+    if (rc == FR_OK && c.json) {
+        json_dumpf(out, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+    }
+    if (rc != FR_OK)
+        fprintf(stderr, "flightrec show: %s\n", err.msg);
+    json_decref(out);
+    fr_store_close(st);
+    memset(key, 0, sizeof key);
+    if (rc == FR_OK && c.raw_failed > 0) {
+        fprintf(stderr, "flightrec show: %u raw payloads not shown: %s\n", c.raw_failed,
+                c.raw_err.msg);
+        return FR_EXIT_FAIL;
+    }
+    return fr_cli_exit_for(rc);
+}

@@ -1,0 +1,93 @@
+/*
+ * agent/config.h - the agent's configuration: one YAML file of sections
+ * (configs/flightrec.yaml documents every option and its default), each
+ * option overridable by an environment variable FLIGHTREC_<SECTION>_<KEY>
+ * (e.g. FLIGHTREC_HTTP_LISTEN). Unknown keys and bad values are errors that
+ * name the key and the line.
+ */
+#ifndef FR_AGENT_CONFIG_H
+#define FR_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/err.h"
+
+struct fr_config {
+    /* storage */
+    char *db_path;
+    bool sync_full;
+    int64_t busy_timeout_ms;
+    int64_t queue_events;
+    int64_t batch_events;
+    /* ingest limits */
+    int64_t max_line_bytes;
+    int64_t max_depth;
+    int64_t max_fields;
+    int64_t max_string_bytes;
+    /* http */
+    bool http_enabled;
+    char *http_listen; /* host:port; port 0 = any free port */
+    int64_t http_max_body_bytes;
+    int64_t http_max_connections;
+    char *http_token;       /* bearer token; "" = no auth */
+    char *http_token_file;  /* file holding the token */
+    char *query_token;      /* bearer token of the read-only query API; "" = http_token */
+    char *query_token_file; /* file holding it */
+    /* otlp */
+    bool otlp_enabled;
+    char *otlp_listen;
+    char *otlp_conversation_attributes;
+    char *otlp_turn_attributes;
+    /* socket */
+    bool socket_enabled;
+    char *socket_path;
+    /* redaction */
+    char *redaction_policy;
+    char *hmac_key;
+    bool raw;
+    char *raw_key;
+    /* taxonomy */
+    char *taxonomy_rules;
+    /* runtime sampler */
+    int64_t runtime_pid;
+    char *runtime_pidfile;
+    int64_t runtime_interval_ms;
+    bool runtime_self;
+    /* retention */
+    bool retention_enabled;
+    char *retention_policy;
+    /* incident */
+    char *incident_triggers;      /* rules file; "" = no automatic bundles */
+    char *incident_upload_config; /* upload targets file; "" = no uploads */
+    char *incident_upload_to;     /* target for automatic bundles */
+    char *incident_bundle_dir;
+    char *incident_signing_key;
+    int64_t incident_outbox_retry_ms;
+    /* log */
+    char *log_level;
+};
+
+/* Defaults for every option (as documented in configs/flightrec.yaml). */
+void fr_config_defaults(struct fr_config *c);
+
+/*
+ * Defaults, then the file (NULL: none), then FLIGHTREC_* environment
+ * variables. On error err names the file (or variable), line and key.
+ */
+int fr_config_load(const char *path, struct fr_config *c, struct fr_err *err);
+
+/* Frees every string of c. */
+void fr_config_clear(struct fr_config *c);
+
+/* Prints the effective configuration as YAML; secrets are shown as "***". */
+void fr_config_print(const struct fr_config *c, FILE *out);
+
+/* The bearer token from http_token or http_token_file (caller frees); "" when none. */
+int fr_config_token(const struct fr_config *c, char **token, struct fr_err *err);
+
+/* The query API's own token (query_token or query_token_file); "" = the one above. */
+int fr_config_query_token(const struct fr_config *c, char **token, struct fr_err *err);
+
+#endif

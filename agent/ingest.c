@@ -1,0 +1,94 @@
+/*
+ * agent/ingest.c - see ingest.h.
+ */
+#include "agent/ingest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "collectors/collector.h"
+#include "redact/redact.h"
+
+/* Everything after parsing; buf is the producer's bytes, NULL when there are none. */
+static int
+prepare_event(struct fr_event *ev_, const char *buf, size_t len, const struct fr_ingest_cfg *cfg,
+              struct fr_redact_counts *counts, struct fr_record *rec, struct fr_err *err)
+{
+    struct fr_event ev = *ev_;
+    int rc;
+    bool changed = false;
+    rc = fr_collect_check(&ev, err);
+    if (rc == FR_OK)
+        rc = fr_redact_event(cfg->red, &ev, counts, NULL, NULL, &changed, err);
+    if (rc == FR_OK)
+        rc = fr_collect_normalize(&ev, cfg->tax, err);
+    if (rc == FR_OK) {
+        if (changed || buf == NULL) {
+            size_t n;
+            char *body = fr_wire_dump(&ev, &n);
+            fr_record_from_event(rec, &ev, body, n);
+            free(body);
+        } else {
+            /* redaction rewrote nothing: the producer's bytes are the body */
+            fr_record_from_event(rec, &ev, buf, len);
+        }
+        memcpy(rec->policy, fr_policy_id(fr_redactor_policy(cfg->red)), sizeof rec->policy);
+        if (changed && cfg->raw_key != NULL && buf != NULL) {
+            rc = fr_seal(cfg->raw_key, buf, len, &rec->raw, &rec->raw_len, err);
+            if (rc != FR_OK)
+                fr_record_clear(rec);
+        }
+    }
+    fr_event_clear(&ev);
+    return rc;
+}
+
+int
+fr_ingest_prepare(const char *buf, size_t len, const struct fr_ingest_cfg *cfg,
+                  struct fr_redact_counts *counts, struct fr_record *rec, struct fr_err *err)
+{
+    memset(rec, 0, sizeof *rec);
+    struct fr_event ev;
+    int rc = fr_wire_parse(buf, len, &cfg->lim, &ev, err);
+    if (rc != FR_OK)
+        return rc;
+    return prepare_event(&ev, buf, len, cfg, counts, rec, err);
+}
+
+int
+fr_ingest_prepare_tree(json_t *obj, const struct fr_ingest_cfg *cfg,
+                       struct fr_redact_counts *counts, struct fr_record *rec, struct fr_err *err)
+{
+    memset(rec, 0, sizeof *rec);
+    /* raw mode needs the unredacted bytes: serialize before the tree is rewritten */
+    char *raw = cfg->raw_key != NULL && json_is_object(obj) ? json_dumps(obj, JSON_COMPACT) : NULL;
+    struct fr_event ev;
+    int rc = fr_wire_take(obj, &cfg->lim, &ev, err);
+    if (rc == FR_OK)
+        rc = prepare_event(&ev, raw, raw ? strlen(raw) : 0, cfg, counts, rec, err);
+    free(raw);
+    return rc;
+}
+
+int
+fr_ingest_commit(struct fr_store *st, struct fr_record *recs, size_t n, int64_t now_ms,
+                 size_t *duplicates, struct fr_err *err)
+{
+    size_t dups = 0;
+    int rc = fr_store_begin(st, err);
+    if (rc != FR_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        bool inserted;
+        rc = fr_store_put(st, &recs[i], now_ms, &inserted, err);
+        if (rc != FR_OK) {
+            fr_store_rollback(st);
+            return rc;
+        }
+        dups += !inserted;
+    }
+    rc = fr_store_commit(st, err);
+    if (rc == FR_OK && duplicates != NULL)
+        *duplicates = dups;
+    return rc;
+}

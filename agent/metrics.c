@@ -1,0 +1,445 @@
+/*
+ * agent/metrics.c - see metrics.h. One mutex guards everything: updates
+ * are a few per transaction or request, never per byte.
+ */
+#include "agent/metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/strmap.h"
+#include "exporters/upload.h"
+#include "redact/redact.h"
+#include "store/store.h"
+
+/* Latency buckets (seconds) of the commit and per-call histograms. */
+static const double buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+#define NB (sizeof buckets / sizeof buckets[0])
+
+struct hist {
+    uint64_t b[NB + 1];
+    uint64_t count;
+    double sum;
+};
+
+static void
+hist_add(struct hist *h, double v)
+{
+    size_t i = 0;
+    while (i < NB && v > buckets[i])
+        i++;
+    h->b[i]++;
+    h->count++;
+    h->sum += v;
+}
+
+/* One labelled series: counters and an optional histogram. */
+struct series {
+    uint64_t c[4];
+    struct hist h;
+};
+
+/* A family of series keyed by their rendered label set ("a=\"x\",b=\"y\""). */
+struct family {
+    struct fr_strmap *map;
+};
+
+struct fr_metrics {
+    pthread_mutex_t mu;
+    struct family received, rejected, http, accepted, redact_hits, redact_actions, samples;
+    struct family provider, tool, errors, route, triggers, bundles;
+    uint64_t uploads_sent, uploads_failed_http, uploads_failed_transport, uploads_failed_config;
+    uint64_t upload_retries;
+    struct hist commit;
+    uint64_t commits_failed, duplicates, redact_changed;
+    size_t queue_high;
+    int watched_pid;
+    bool watched_up;
+};
+
+static void
+family_init(struct family *f)
+{
+    f->map = fr_strmap_new();
+}
+
+static void
+family_free(struct family *f)
+{
+    fr_strmap_free(f->map, free);
+}
+
+/* Escapes a label value per the exposition format. */
+static void
+label_esc(char *out, size_t cap, const char *v)
+{
+    size_t k = 0;
+    for (; v && *v && k + 3 < cap; v++) {
+        if (*v == '\\' || *v == '"') {
+            out[k++] = '\\';
+            out[k++] = *v;
+        } else if (*v == '\n') {
+            out[k++] = '\\';
+            out[k++] = 'n';
+        } else {
+            out[k++] = *v;
+        }
+    }
+    out[k] = '\0';
+}
+
+/* The series for labels (pairs of name, value; NULL-terminated), created when new. */
+static struct series *
+family_get(struct family *f, ...)
+{
+    char key[512] = "", other[512] = "", v[160];
+    va_list ap;
+    va_start(ap, f);
+    const char *name;
+    while ((name = va_arg(ap, const char *)) != NULL) {
+        label_esc(v, sizeof v, va_arg(ap, const char *));
+        size_t len = strlen(key), olen = strlen(other);
+        snprintf(key + len, sizeof key - len, "%s%s=\"%s\"", len ? "," : "", name, v);
+        snprintf(other + olen, sizeof other - olen, "%s%s=\"_other\"", olen ? "," : "", name);
+    }
+    va_end(ap);
+    struct series *s = fr_strmap_get(f->map, key);
+    if (s != NULL)
+        return s;
+    /* over the bound: a new label set is counted under "_other" */
+    const char *use = fr_strmap_count(f->map) >= FR_METRICS_MAX_SERIES ? other : key;
+    bool created;
+    void **slot = fr_strmap_slot(f->map, use, &created);
+    if (*slot == NULL)
+        *slot = fr_calloc(1, sizeof(struct series));
+    return *slot;
+}
+
+struct fr_metrics *
+fr_metrics_new(void)
+{
+    struct fr_metrics *m = fr_calloc(1, sizeof *m);
+    pthread_mutex_init(&m->mu, NULL);
+    struct family *fs[] = {&m->received,    &m->rejected,       &m->http,    &m->accepted,
+                           &m->redact_hits, &m->redact_actions, &m->samples, &m->provider,
+                           &m->tool,        &m->errors,         &m->route,   &m->triggers,
+                           &m->bundles};
+    for (size_t i = 0; i < sizeof fs / sizeof *fs; i++)
+        family_init(fs[i]);
+    return m;
+}
+
+void
+fr_metrics_free(struct fr_metrics *m)
+{
+    if (m == NULL)
+        return;
+    struct family *fs[] = {&m->received,    &m->rejected,       &m->http,    &m->accepted,
+                           &m->redact_hits, &m->redact_actions, &m->samples, &m->provider,
+                           &m->tool,        &m->errors,         &m->route,   &m->triggers,
+                           &m->bundles};
+    for (size_t i = 0; i < sizeof fs / sizeof *fs; i++)
+        family_free(fs[i]);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+void
+fr_metrics_received(struct fr_metrics *m, const char *source, uint64_t n)
+{
+    pthread_mutex_lock(&m->mu);
+    family_get(&m->received, "source", source, NULL)->c[0] += n;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void
+fr_metrics_rejected(struct fr_metrics *m, int rc)
+{
+    pthread_mutex_lock(&m->mu);
+    family_get(&m->rejected, "reason", fr_rc_name(rc), NULL)->c[0]++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void
+fr_metrics_http(struct fr_metrics *m, int status)
+{
+    char code[8];
+    snprintf(code, sizeof code, "%d", status);
+    pthread_mutex_lock(&m->mu);
+    family_get(&m->http, "code", code, NULL)->c[0]++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void
+fr_metrics_queue(struct fr_metrics *m, size_t depth)
+{
+    pthread_mutex_lock(&m->mu);
+    if (depth > m->queue_high)
+        m->queue_high = depth;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void
+fr_metrics_committed(struct fr_metrics *m, const struct fr_record *recs, size_t n, int rc,
+                     double seconds)
+{
+    pthread_mutex_lock(&m->mu);
+    if (rc != FR_OK) {
+        m->commits_failed++;
+        pthread_mutex_unlock(&m->mu);
+        return;
+    }
+    hist_add(&m->commit, seconds);
+    for (size_t i = 0; i < n; i++) {
+        const struct fr_record *r = &recs[i];
+        family_get(&m->accepted, "kind", fr_kind_name(r->kind), NULL)->c[0]++;
+        double lat = r->has_duration ? (double)r->duration_ms / 1000.0 : -1;
+        if (r->kind == FR_KIND_PROVIDER) {
+            struct series *s = family_get(&m->provider, "provider", r->provider ? r->provider : "",
+                                          "model", r->model ? r->model : "", NULL);
+            s->c[0]++;
+            s->c[1] += r->has_error;
+            s->c[2] += (uint64_t)(r->tokens[FR_TOKEN_INPUT] > 0 ? r->tokens[FR_TOKEN_INPUT] : 0);
+            s->c[3] += (uint64_t)(r->tokens[FR_TOKEN_OUTPUT] > 0 ? r->tokens[FR_TOKEN_OUTPUT] : 0);
+            if (lat >= 0)
+                hist_add(&s->h, lat);
+        } else if (r->kind == FR_KIND_TOOL) {
+            struct series *s = family_get(&m->tool, "tool", r->tool ? r->tool : "", NULL);
+            s->c[0]++;
+            s->c[1] += r->has_error;
+            if (lat >= 0)
+                hist_add(&s->h, lat);
+        } else if (r->kind == FR_KIND_TRANSPORT && r->route != NULL) {
+            family_get(&m->route, "path", r->route, "status", r->status ? r->status : "", NULL)
+                ->c[0]++;
+        }
+        if (r->has_error)
+            family_get(&m->errors, "class", fr_error_class_name(r->err.klass), "code", r->err.code,
+                       NULL)
+                ->c[0]++;
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+void
+fr_metrics_redaction(struct fr_metrics *m, const struct fr_redactor *r,
+                     const struct fr_redact_counts *c)
+{
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < c->ndetectors; i++)
+        if (c->hits[i] > 0)
+            family_get(&m->redact_hits, "detector", fr_redactor_detector_name(r, i), NULL)->c[0] +=
+                c->hits[i];
+    for (int a = 0; a < FR_ACT_COUNT; a++)
+        if (c->actions[a] > 0)
+            family_get(&m->redact_actions, "action", fr_action_name(a), NULL)->c[0] +=
+                c->actions[a];
+    m->redact_changed += c->events_changed;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void
+fr_metrics_trigger(struct fr_metrics *m, const char *rule, const char *outcome)
+{
+    pthread_mutex_lock(&m->mu);
+    family_get(&m->triggers, "rule", rule, "outcome", outcome, NULL)->c[0]++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void
+fr_metrics_bundle(struct fr_metrics *m, const char *rule, bool ok)
+{
+    pthread_mutex_lock(&m->mu);
+    family_get(&m->bundles, "rule", rule, "result", ok ? "ok" : "failed", NULL)->c[0]++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void
+fr_metrics_uploads(struct fr_metrics *m, const struct fr_outbox_stats *st)
+{
+    pthread_mutex_lock(&m->mu);
+    m->uploads_sent += st->sent;
+    m->uploads_failed_http += st->failed_http;
+    m->uploads_failed_transport += st->failed_transport;
+    m->uploads_failed_config += st->failed_config;
+    m->upload_retries += st->retries;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void
+fr_metrics_sample(struct fr_metrics *m, const char *target, int pid, bool ok)
+{
+    pthread_mutex_lock(&m->mu);
+    family_get(&m->samples, "target", target, "result", ok ? "ok" : "failed", NULL)->c[0]++;
+    if (strcmp(target, "watched") == 0) {
+        m->watched_pid = pid;
+        m->watched_up = ok;
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* ---- rendering ---- */
+
+struct out {
+    char *buf;
+    size_t len, cap;
+};
+
+static void
+put(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+        va_end(ap);
+        if ((size_t)n < o->cap - o->len) {
+            o->len += (size_t)n;
+            return;
+        }
+        o->cap = o->cap * 2 + (size_t)n;
+        o->buf = fr_realloc(o->buf, o->cap);
+    }
+}
+
+static void
+head(struct out *o, const char *name, const char *type, const char *help)
+{
+    put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+struct each_ctx {
+    struct out *o;
+    const char *name;
+    int idx;      /* counter index, or -1 for the histogram */
+    double scale; /* multiplier of the counter */
+};
+
+static void
+hist_render(struct out *o, const char *name, const char *labels, const struct hist *h)
+{
+    uint64_t cum = 0;
+    const char *sep = labels[0] ? "," : "";
+    for (size_t i = 0; i < NB; i++) {
+        cum += h->b[i];
+        put(o, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, buckets[i],
+            (unsigned long long)cum);
+    }
+    cum += h->b[NB];
+    put(o, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
+    if (labels[0])
+        put(o, "%s_sum{%s} %g\n%s_count{%s} %llu\n", name, labels, h->sum, name, labels,
+            (unsigned long long)h->count);
+    else
+        put(o, "%s_sum %g\n%s_count %llu\n", name, h->sum, name, (unsigned long long)h->count);
+}
+
+static int
+each_series(void *ud, const char *key, void *value)
+{
+    struct each_ctx *c = ud;
+    const struct series *s = value;
+    if (c->idx < 0)
+        hist_render(c->o, c->name, key, &s->h);
+    else
+        put(c->o, "%s{%s} %llu\n", c->name, key, (unsigned long long)s->c[c->idx]);
+    return 0;
+}
+
+static void
+family_render(struct out *o, struct family *f, const char *name, const char *type, const char *help,
+              int idx)
+{
+    head(o, name, type, help);
+    struct each_ctx c = {o, name, idx, 1};
+    fr_strmap_each(f->map, each_series, &c);
+}
+
+char *
+fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_t *len)
+{
+    struct out o = {fr_malloc(8192), 0, 8192};
+    pthread_mutex_lock(&m->mu);
+    if (g->queue_events > m->queue_high)
+        m->queue_high = g->queue_events;
+    family_render(&o, &m->received, "flightrec_events_received_total", "counter",
+                  "Event lines received, by source.", 0);
+    family_render(&o, &m->accepted, "flightrec_events_accepted_total", "counter",
+                  "Events committed to the hot store (durable), by kind.", 0);
+    family_render(&o, &m->rejected, "flightrec_events_rejected_total", "counter",
+                  "Event lines rejected, by reason.", 0);
+    family_render(&o, &m->http, "flightrec_http_responses_total", "counter",
+                  "HTTP answers, by status code.", 0);
+    head(&o, "flightrec_queue_events", "gauge", "Events queued for the writer, not yet committed.");
+    put(&o, "flightrec_queue_events %zu\n", g->queue_events);
+    head(&o, "flightrec_queue_capacity_events", "gauge",
+         "Queue bound; past it ingest answers 429.");
+    put(&o, "flightrec_queue_capacity_events %zu\n", g->queue_capacity);
+    head(&o, "flightrec_queue_high_water_events", "gauge", "Highest queue depth seen.");
+    put(&o, "flightrec_queue_high_water_events %zu\n", m->queue_high);
+    head(&o, "flightrec_commit_seconds", "histogram", "Duration of a group commit.");
+    hist_render(&o, "flightrec_commit_seconds", "", &m->commit);
+    head(&o, "flightrec_commits_failed_total", "counter", "Transactions that failed.");
+    put(&o, "flightrec_commits_failed_total %llu\n", (unsigned long long)m->commits_failed);
+    head(&o, "flightrec_store_bytes", "gauge", "Size of the hot store (database and WAL).");
+    put(&o, "flightrec_store_bytes %lld\n", (long long)g->store_bytes);
+    head(&o, "flightrec_ready", "gauge", "1 when /readyz answers 200.");
+    put(&o, "flightrec_ready %d\n", g->ready);
+    family_render(&o, &m->samples, "flightrec_runtime_samples_total", "counter",
+                  "Runtime sampler attempts, by target and result.", 0);
+    head(&o, "flightrec_runtime_target_up", "gauge",
+         "1 when the watched process was found at the last sample.");
+    put(&o, "flightrec_runtime_target_up{pid=\"%d\"} %d\n", m->watched_pid, m->watched_up);
+    family_render(&o, &m->redact_hits, "flightrec_redaction_hits_total", "counter",
+                  "Detector hits replaced before storage, by detector.", 0);
+    family_render(&o, &m->redact_actions, "flightrec_redaction_actions_total", "counter",
+                  "Values changed by the redaction policy, by action.", 0);
+    head(&o, "flightrec_redaction_events_changed_total", "counter",
+         "Events the redaction policy changed.");
+    put(&o, "flightrec_redaction_events_changed_total %llu\n",
+        (unsigned long long)m->redact_changed);
+    family_render(&o, &m->provider, "flightrec_provider_calls_total", "counter",
+                  "LLM provider calls, by provider and model.", 0);
+    family_render(&o, &m->provider, "flightrec_provider_errors_total", "counter",
+                  "Failed LLM provider calls, by provider and model.", 1);
+    family_render(&o, &m->provider, "flightrec_provider_input_tokens_total", "counter",
+                  "Input tokens, by provider and model.", 2);
+    family_render(&o, &m->provider, "flightrec_provider_output_tokens_total", "counter",
+                  "Output tokens, by provider and model.", 3);
+    family_render(&o, &m->provider, "flightrec_provider_latency_seconds", "histogram",
+                  "Provider call latency, by provider and model.", -1);
+    family_render(&o, &m->tool, "flightrec_tool_calls_total", "counter", "Tool calls, by tool.", 0);
+    family_render(&o, &m->tool, "flightrec_tool_errors_total", "counter",
+                  "Failed tool calls, by tool.", 1);
+    family_render(&o, &m->tool, "flightrec_tool_latency_seconds", "histogram",
+                  "Tool call duration, by tool.", -1);
+    family_render(&o, &m->errors, "flightrec_errors_total", "counter",
+                  "Failures, by error class and code.", 0);
+    family_render(&o, &m->route, "flightrec_transport_requests_total", "counter",
+                  "Chat server HTTP requests, by route and status.", 0);
+    family_render(&o, &m->triggers, "flightrec_incident_triggers_total", "counter",
+                  "Incident trigger evaluations that matched, by rule and outcome.", 0);
+    family_render(&o, &m->bundles, "flightrec_incident_bundles_total", "counter",
+                  "Incident bundles built by triggers, by rule and result.", 0);
+    head(&o, "flightrec_uploads_total", "counter", "Bundle upload attempts from the outbox.");
+    put(&o, "flightrec_uploads_total{result=\"sent\"} %llu\n", (unsigned long long)m->uploads_sent);
+    put(&o, "flightrec_uploads_total{result=\"failed\",reason=\"http_status\"} %llu\n",
+        (unsigned long long)m->uploads_failed_http);
+    put(&o, "flightrec_uploads_total{result=\"failed\",reason=\"transport\"} %llu\n",
+        (unsigned long long)m->uploads_failed_transport);
+    put(&o, "flightrec_uploads_total{result=\"failed\",reason=\"no_target\"} %llu\n",
+        (unsigned long long)m->uploads_failed_config);
+    head(&o, "flightrec_upload_retries_total", "counter", "Upload attempts beyond the first.");
+    put(&o, "flightrec_upload_retries_total %llu\n", (unsigned long long)m->upload_retries);
+    head(&o, "flightrec_outbox_bundles", "gauge", "Bundles waiting in the outbox.");
+    put(&o, "flightrec_outbox_bundles %zu\n", g->outbox);
+    pthread_mutex_unlock(&m->mu);
+    *len = o.len;
+    return o.buf;
+}

@@ -1,0 +1,64 @@
+/*
+ * agent/metrics.h - the agent's counters, gauges and histograms, rendered
+ * in the Prometheus text exposition format for GET /metrics.
+ *
+ * Families with labels taken from the data (provider, model, tool, error
+ * code, HTTP route) are bounded: past FR_METRICS_MAX_SERIES label sets a
+ * family counts new ones under the label value "_other", so a producer
+ * cannot blow up the agent's memory or a scraper's.
+ */
+#ifndef FR_AGENT_METRICS_H
+#define FR_AGENT_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/event.h"
+
+#define FR_METRICS_MAX_SERIES 200
+
+struct fr_metrics;
+struct fr_redactor;
+struct fr_redact_counts;
+
+struct fr_metrics *fr_metrics_new(void);
+void fr_metrics_free(struct fr_metrics *m);
+
+/* Lines received from a source ("http", "socket", "runtime"). */
+void fr_metrics_received(struct fr_metrics *m, const char *source, uint64_t n);
+/* A rejected line, by reason (fr_rc_name of its error). */
+void fr_metrics_rejected(struct fr_metrics *m, int rc);
+/* An HTTP answer by status code. */
+void fr_metrics_http(struct fr_metrics *m, int status);
+/* The committed records of one transaction (writer thread), and its duration. */
+void fr_metrics_committed(struct fr_metrics *m, const struct fr_record *recs, size_t n, int rc,
+                          double seconds);
+/* Adds a thread's redaction counters (names from r). */
+void fr_metrics_redaction(struct fr_metrics *m, const struct fr_redactor *r,
+                          const struct fr_redact_counts *c);
+/* Runtime sampler: one sample taken of target ("watched" or "self"), or a failed attempt. */
+void fr_metrics_sample(struct fr_metrics *m, const char *target, int pid, bool ok);
+
+/* Incident bundles: a trigger outcome ("fired", "cooldown", "rate_limited"),
+ * a bundle built (or failed), uploads sent / failed. */
+void fr_metrics_trigger(struct fr_metrics *m, const char *rule, const char *outcome);
+void fr_metrics_bundle(struct fr_metrics *m, const char *rule, bool ok);
+struct fr_outbox_stats;
+void fr_metrics_uploads(struct fr_metrics *m, const struct fr_outbox_stats *st);
+
+/* Gauges read at scrape time. */
+struct fr_metrics_gauges {
+    size_t queue_events, queue_capacity;
+    int64_t store_bytes;
+    int ready;
+    size_t outbox; /* bundles waiting for upload */
+};
+
+/* Renders everything; caller frees. *len gets the length. */
+char *fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_t *len);
+
+/* Highest queue depth seen; updated by fr_metrics_queue(). */
+void fr_metrics_queue(struct fr_metrics *m, size_t depth);
+
+#endif

@@ -1,0 +1,682 @@
+/*
+ * agent/otlp.c - OTLP/HTTP JSON requests mapped onto wire-format events
+ * (docs/otlp.md): GenAI spans become provider events, execute_tool spans
+ * tool events, HTTP spans transport events, exception events and error.type
+ * feed the error taxonomy; ERROR log records become error events. The
+ * envelopes then go through the same pipeline as /v1/events.
+ */
+#include "agent/otlp.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "core/strmap.h"
+
+/* The value of an OTLP AnyValue as JSON (string, number, bool, array, object). */
+static json_t *
+any_value(const json_t *v)
+{
+    const json_t *x;
+    if ((x = json_object_get(v, "stringValue")))
+        return json_incref((json_t *)x);
+    if ((x = json_object_get(v, "intValue"))) {
+        if (json_is_string(x))
+            return json_integer(strtoll(json_string_value(x), NULL, 10));
+        return json_incref((json_t *)x);
+    }
+    if ((x = json_object_get(v, "doubleValue")))
+        return json_incref((json_t *)x);
+    if ((x = json_object_get(v, "boolValue")))
+        return json_incref((json_t *)x);
+    if ((x = json_object_get(v, "arrayValue"))) {
+        json_t *arr = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(x, "values"), i, e)
+            json_array_append_new(arr, any_value(e));
+        return arr;
+    }
+    if ((x = json_object_get(v, "kvlistValue"))) {
+        json_t *obj = json_object();
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(x, "values"), i, e)
+        {
+            const char *k = json_string_value(json_object_get(e, "key"));
+            if (k)
+                json_object_set_new(obj, k, any_value(json_object_get(e, "value")));
+        }
+        return obj;
+    }
+    return json_null();
+}
+
+/* OTLP attribute list -> JSON object; later keys win. */
+static json_t *
+attrs(const json_t *list)
+{
+    json_t *o = json_object();
+    size_t i;
+    json_t *kv;
+    json_array_foreach(list, i, kv)
+    {
+        const char *k = json_string_value(json_object_get(kv, "key"));
+        if (k)
+            json_object_set_new(o, k, any_value(json_object_get(kv, "value")));
+    }
+    return o;
+}
+
+static const char *
+or_(const char *a, const char *b)
+{
+    return a ? a : b;
+}
+
+static const char *
+str(const json_t *a, const char *k)
+{
+    return json_string_value(json_object_get(a, k));
+}
+
+static bool
+num(const json_t *a, const char *k, json_int_t *out)
+{
+    const json_t *v = json_object_get(a, k);
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return true;
+    }
+    if (json_is_real(v)) {
+        *out = (json_int_t)json_real_value(v);
+        return true;
+    }
+    if (json_is_string(v)) {
+        char *end;
+        long long x = strtoll(json_string_value(v), &end, 10);
+        if (*end == '\0') {
+            *out = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int64_t
+nanos(const json_t *v)
+{
+    if (json_is_string(v))
+        return strtoll(json_string_value(v), NULL, 10);
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    return 0;
+}
+
+/* The first attribute of names (comma-separated) present in a, else NULL. */
+static const char *
+first_attr(const json_t *a, const char *names)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", names);
+    for (char *save = NULL, *n = strtok_r(buf, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+        while (*n == ' ')
+            n++;
+        const char *v = str(a, n);
+        if (v && *v)
+            return v;
+    }
+    return NULL;
+}
+
+static void
+set_int(json_t *o, const char *k, const json_t *a, const char *attr)
+{
+    json_int_t v;
+    if (num(a, attr, &v))
+        json_object_set_new(o, k, json_integer(v));
+}
+
+/* A JSON-valued attribute: structured already, or a string holding JSON. */
+static json_t *
+json_attr(const json_t *a, const char *k)
+{
+    const json_t *v = json_object_get(a, k);
+    if (json_is_string(v)) {
+        json_t *parsed = json_loads(json_string_value(v), 0, NULL);
+        return parsed ? parsed : json_incref((json_t *)v);
+    }
+    return v ? json_incref((json_t *)v) : NULL;
+}
+
+/*
+ * Prompts and completions the instrumentation recorded, in any of the forms
+ * instrumentations use: gen_ai.input.messages / gen_ai.output.messages
+ * (current semconv, JSON), OpenLLMetry-style gen_ai.prompt.N.role/content and
+ * gen_ai.completion.N.content attributes, or gen_ai.content.prompt /
+ * gen_ai.content.completion span events (gen_ai.prompt / gen_ai.completion).
+ */
+static void
+messages(json_t *data, const json_t *span, const json_t *a)
+{
+    json_t *in = json_attr(a, "gen_ai.input.messages");
+    json_t *out = json_attr(a, "gen_ai.output.messages");
+    if (in == NULL) {
+        json_t *msgs = json_array();
+        for (int i = 0; i < 64; i++) {
+            char kr[48], kc[48];
+            snprintf(kr, sizeof kr, "gen_ai.prompt.%d.role", i);
+            snprintf(kc, sizeof kc, "gen_ai.prompt.%d.content", i);
+            if (!str(a, kc) && !str(a, kr))
+                break;
+            json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", or_(str(a, kr), ""),
+                                                  "content", or_(str(a, kc), "")));
+        }
+        if (json_array_size(msgs) > 0)
+            in = msgs;
+        else
+            json_decref(msgs);
+    }
+    if (out == NULL && str(a, "gen_ai.completion.0.content"))
+        out = json_string(str(a, "gen_ai.completion.0.content"));
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(span, "events"), i, e)
+    {
+        const char *n = or_(str(e, "name"), "");
+        bool prompt = strcmp(n, "gen_ai.content.prompt") == 0;
+        if (!prompt && strcmp(n, "gen_ai.content.completion") != 0)
+            continue;
+        json_t *ea = attrs(json_object_get(e, "attributes"));
+        json_t *v = json_attr(ea, prompt ? "gen_ai.prompt" : "gen_ai.completion");
+        json_decref(ea);
+        if (v == NULL)
+            continue;
+        json_t **slot = prompt ? &in : &out;
+        if (*slot == NULL)
+            *slot = v;
+        else
+            json_decref(v);
+    }
+    if (in != NULL) {
+        if (!json_is_array(in)) /* one text: one message */
+            in = json_pack("[{s:o}]", "content", in);
+        json_object_set_new(data, "request", json_pack("{s:o}", "messages", in));
+    }
+    if (out != NULL)
+        json_object_set_new(data, "response",
+                            json_pack("{s:o}", json_is_string(out) ? "content" : "messages", out));
+}
+
+/* The span's failure: exception events, error.type, an error status. */
+static json_t *
+span_error(const json_t *span, const json_t *a)
+{
+    json_t *err = NULL;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(span, "events"), i, ev)
+    {
+        if (strcmp(str(ev, "name") ? str(ev, "name") : "", "exception") != 0)
+            continue;
+        json_t *ea = attrs(json_object_get(ev, "attributes"));
+        err = json_object();
+        if (str(ea, "exception.message"))
+            json_object_set_new(err, "message", json_string(str(ea, "exception.message")));
+        if (str(ea, "exception.type"))
+            json_object_set_new(err, "type", json_string(str(ea, "exception.type")));
+        if (str(ea, "exception.stacktrace"))
+            json_object_set_new(err, "stack", json_string(str(ea, "exception.stacktrace")));
+        json_decref(ea);
+        break;
+    }
+    const json_t *status = json_object_get(span, "status");
+    json_int_t code = 0;
+    num(status, "code", &code);
+    if (err == NULL && (code == 2 || str(a, "error.type"))) {
+        err = json_object();
+        const char *m = str(status, "message");
+        json_object_set_new(err, "message",
+                            json_string(m && *m ? m : or_(str(a, "error.type"), "span failed")));
+    }
+    if (err != NULL) {
+        if (str(a, "error.type") && !json_object_get(err, "type"))
+            json_object_set_new(err, "type", json_string(str(a, "error.type")));
+        json_int_t hs;
+        if (num(a, "http.response.status_code", &hs) || num(a, "http.status_code", &hs))
+            json_object_set_new(err, "http_status", json_integer(hs));
+        else {
+            /* "429 Rate limit reached ..." as SDKs word it */
+            const char *m = str(err, "message");
+            if (m && m[0] >= '1' && m[0] <= '5' && m[1] >= '0' && m[1] <= '9' && m[2] >= '0' &&
+                m[2] <= '9' && (m[3] == ' ' || m[3] == '\0'))
+                json_object_set_new(err, "http_status", json_integer(atoi(m)));
+        }
+    }
+    return err;
+}
+
+static json_t *
+span_event(const json_t *span, const json_t *a, const struct fr_otlp_opts *o,
+           const json_t *trace_convs)
+{
+    const char *op = str(a, "gen_ai.operation.name");
+    const char *system = first_attr(a, "gen_ai.provider.name,gen_ai.system");
+    int64_t start = nanos(json_object_get(span, "startTimeUnixNano"));
+    int64_t end = nanos(json_object_get(span, "endTimeUnixNano"));
+    json_t *data = json_object(), *ev = NULL;
+    const char *kind = NULL;
+    json_int_t dur = end > start ? (end - start) / 1000000 : 0;
+    if (op && strcmp(op, "execute_tool") == 0) {
+        kind = "tool";
+        json_object_set_new(
+            data, "name",
+            json_string(or_(str(a, "gen_ai.tool.name"),
+                            or_(json_string_value(json_object_get(span, "name")), "tool"))));
+        if (str(a, "gen_ai.tool.call.id"))
+            json_object_set_new(data, "tool_call_id", json_string(str(a, "gen_ai.tool.call.id")));
+        json_object_set_new(data, "duration_ms", json_integer(dur));
+    } else if ((op && (strcmp(op, "chat") == 0 || strcmp(op, "text_completion") == 0 ||
+                       strcmp(op, "generate_content") == 0)) ||
+               (op == NULL && system != NULL)) {
+        kind = "provider";
+        if (system)
+            json_object_set_new(data, "provider", json_string(system));
+        const char *model = first_attr(a, "gen_ai.response.model,gen_ai.request.model");
+        if (model)
+            json_object_set_new(data, "model", json_string(model));
+        json_t *usage = json_object();
+        set_int(usage, "input_tokens", a, "gen_ai.usage.input_tokens");
+        set_int(usage, "output_tokens", a, "gen_ai.usage.output_tokens");
+        if (!json_object_get(usage, "input_tokens"))
+            set_int(usage, "input_tokens", a, "gen_ai.usage.prompt_tokens");
+        if (!json_object_get(usage, "output_tokens"))
+            set_int(usage, "output_tokens", a, "gen_ai.usage.completion_tokens");
+        set_int(usage, "cached_tokens", a, "gen_ai.usage.cache_read_input_tokens");
+        set_int(usage, "reasoning_tokens", a, "gen_ai.usage.reasoning_tokens");
+        json_object_set_new(data, "usage", usage);
+        const json_t *fr = json_object_get(a, "gen_ai.response.finish_reasons");
+        if (json_is_array(fr) && json_is_string(json_array_get(fr, 0)))
+            json_object_set_new(data, "finish_reason", json_incref(json_array_get(fr, 0)));
+        else if (json_is_string(fr))
+            json_object_set_new(data, "finish_reason", json_incref((json_t *)fr));
+        json_t *lat = json_pack("{s:I}", "provider_ms", dur);
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(span, "events"), i, e)
+        {
+            const char *n = str(e, "name");
+            if (n &&
+                (strcmp(n, "gen_ai.content.first_token") == 0 || strcmp(n, "first_token") == 0)) {
+                int64_t t = nanos(json_object_get(e, "timeUnixNano"));
+                if (t > start)
+                    json_object_set_new(lat, "ttft_ms", json_integer((t - start) / 1000000));
+            }
+        }
+        json_object_set_new(data, "latency", lat);
+        messages(data, span, a);
+    } else if (str(a, "http.request.method") || str(a, "http.method")) {
+        kind = "transport";
+        json_object_set_new(data, "proto", json_string("http"));
+        json_object_set_new(data, "method",
+                            json_string(first_attr(a, "http.request.method,http.method")));
+        const char *path = first_attr(a, "url.path,http.target,http.route");
+        if (path)
+            json_object_set_new(data, "path", json_string(path));
+        set_int(data, "status", a, "http.response.status_code");
+        if (!json_object_get(data, "status"))
+            set_int(data, "status", a, "http.status_code");
+        json_object_set_new(data, "latency_ms", json_integer(dur));
+    }
+    if (kind == NULL) {
+        json_decref(data);
+        return NULL; /* not a span flightrec has a kind for: accepted, not stored */
+    }
+    json_t *err = span_error(span, a);
+    if (strcmp(kind, "provider") == 0 || strcmp(kind, "tool") == 0)
+        json_object_set_new(data, "status", json_string(err ? "error" : "ok"));
+    const char *trace = str(span, "traceId"), *sid = str(span, "spanId");
+    const char *conv = first_attr(a, o->conversation_attributes);
+    if (conv == NULL && trace != NULL) /* another span of the trace named it */
+        conv = json_string_value(json_object_get(trace_convs, trace));
+    ev = json_pack("{s:i,s:s,s:I,s:o}", "v", 1, "kind", kind, "ts_ms",
+                   (json_int_t)(start / 1000000), "data", data);
+    json_object_set_new(ev, "conv_id", json_string(conv ? conv : (trace ? trace : "otlp")));
+    if (trace)
+        json_object_set_new(ev, "trace_id", json_string(trace));
+    if (sid) {
+        json_object_set_new(ev, "span_id", json_string(sid));
+        json_object_set_new(ev, "event_id", json_string(sid));
+    }
+    const char *turn = o->turn_attributes ? first_attr(a, o->turn_attributes) : NULL;
+    if (turn)
+        json_object_set_new(ev, "turn_id", json_string(turn));
+    if (err)
+        json_object_set_new(ev, "error", err);
+    return ev;
+}
+
+int
+fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, size_t *spans,
+               size_t *rejected)
+{
+    *spans = *rejected = 0;
+    if (!json_is_object(req) || !json_is_array(json_object_get(req, "resourceSpans")))
+        return FR_E_VALUE;
+    size_t i, j, k;
+    json_t *rs, *ss, *span;
+    /* instrumentations (e.g. of an LLM SDK) do not copy the server's conversation
+       attribute onto their spans: a trace's spans share the conversation one of
+       them names */
+    json_t *trace_convs = json_object();
+    json_array_foreach(json_object_get(req, "resourceSpans"), i, rs)
+    {
+        json_array_foreach(json_object_get(rs, "scopeSpans"), j, ss)
+        {
+            json_array_foreach(json_object_get(ss, "spans"), k, span)
+            {
+                const char *trace = str(span, "traceId");
+                json_t *a = attrs(json_object_get(span, "attributes"));
+                const char *conv = first_attr(a, o->conversation_attributes);
+                if (trace && conv && !json_object_get(trace_convs, trace))
+                    json_object_set_new(trace_convs, trace, json_string(conv));
+                json_decref(a);
+            }
+        }
+    }
+    json_array_foreach(json_object_get(req, "resourceSpans"), i, rs)
+    {
+        json_t *res = attrs(json_object_get(json_object_get(rs, "resource"), "attributes"));
+        json_array_foreach(json_object_get(rs, "scopeSpans"), j, ss)
+        {
+            json_array_foreach(json_object_get(ss, "spans"), k, span)
+            {
+                (*spans)++;
+                if (!json_is_object(span) || !json_object_get(span, "startTimeUnixNano")) {
+                    (*rejected)++;
+                    continue;
+                }
+                /* span attributes over the resource's */
+                json_t *a = json_deep_copy(res);
+                json_t *sa = attrs(json_object_get(span, "attributes"));
+                json_object_update(a, sa);
+                json_decref(sa);
+                json_t *ev = span_event(span, a, o, trace_convs);
+                if (ev)
+                    json_array_append_new(out, ev);
+                json_decref(a);
+            }
+        }
+        json_decref(res);
+    }
+    json_decref(trace_convs);
+    return FR_OK;
+}
+
+/*
+ * A log record that names its flightrec kind (attribute flightrec.kind): the
+ * body (a kvlist, or a string holding a JSON object) is the event's data; ids
+ * from the attributes and the record's trace context. NULL when the body is
+ * not an object.
+ */
+static json_t *
+kind_record(const json_t *lr, const json_t *a, int64_t t, const struct fr_otlp_opts *o)
+{
+    json_t *data = any_value(json_object_get(lr, "body"));
+    if (json_is_string(data)) {
+        json_t *parsed = json_loads(json_string_value(data), JSON_REJECT_DUPLICATES, NULL);
+        json_decref(data);
+        data = parsed;
+    }
+    if (!json_is_object(data)) {
+        json_decref(data);
+        return NULL;
+    }
+    json_t *ev = json_pack("{s:i,s:s,s:I,s:o}", "v", 1, "kind", str(a, "flightrec.kind"), "ts_ms",
+                           (json_int_t)(t / 1000000), "data", data);
+    const char *trace = str(lr, "traceId"), *span = str(lr, "spanId"),
+               *conv = first_attr(a, o->conversation_attributes),
+               *turn = o->turn_attributes ? first_attr(a, o->turn_attributes) : NULL;
+    if (conv || (trace && *trace))
+        json_object_set_new(ev, "conv_id", json_string(conv ? conv : trace));
+    if (turn)
+        json_object_set_new(ev, "turn_id", json_string(turn));
+    if (trace && *trace)
+        json_object_set_new(ev, "trace_id", json_string(trace));
+    if (span && *span)
+        json_object_set_new(ev, "span_id", json_string(span));
+    return ev;
+}
+
+int
+fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, size_t *records,
+             size_t *rejected)
+{
+    *records = *rejected = 0;
+    if (!json_is_object(req) || !json_is_array(json_object_get(req, "resourceLogs")))
+        return FR_E_VALUE;
+    size_t i, j, k;
+    json_t *rl, *sl, *lr;
+    json_array_foreach(json_object_get(req, "resourceLogs"), i, rl)
+    {
+        json_array_foreach(json_object_get(rl, "scopeLogs"), j, sl)
+        {
+            json_array_foreach(json_object_get(sl, "logRecords"), k, lr)
+            {
+                (*records)++;
+                json_int_t sev = 0;
+                num(lr, "severityNumber", &sev);
+                int64_t t = nanos(json_object_get(lr, "timeUnixNano"));
+                if (t == 0)
+                    t = nanos(json_object_get(lr, "observedTimeUnixNano"));
+                if (t == 0) {
+                    (*rejected)++;
+                    continue;
+                }
+                json_t *a = attrs(json_object_get(lr, "attributes"));
+                if (str(a, "flightrec.kind") != NULL) {
+                    json_t *ev = kind_record(lr, a, t, o);
+                    if (ev)
+                        json_array_append_new(out, ev);
+                    else
+                        (*rejected)++;
+                    json_decref(a);
+                    continue;
+                }
+                if (sev < 17) {
+                    json_decref(a);
+                    continue; /* below ERROR: accepted, nothing to record */
+                }
+                const json_t *body = json_object_get(json_object_get(lr, "body"), "stringValue");
+                const char *msg = str(a, "exception.message")
+                                      ? str(a, "exception.message")
+                                      : (json_is_string(body) ? json_string_value(body) : "error");
+                json_t *err = json_pack("{s:s}", "message", msg);
+                if (str(a, "exception.type"))
+                    json_object_set_new(err, "type", json_string(str(a, "exception.type")));
+                if (str(a, "exception.stacktrace"))
+                    json_object_set_new(err, "stack", json_string(str(a, "exception.stacktrace")));
+                const char *trace = str(lr, "traceId"),
+                           *conv = first_attr(a, o->conversation_attributes);
+                json_t *ev =
+                    json_pack("{s:i,s:s,s:I,s:{s:b},s:o}", "v", 1, "kind", "error", "ts_ms",
+                              (json_int_t)(t / 1000000), "data", "panic", sev >= 21, "error", err);
+                if (conv || (trace && *trace))
+                    json_object_set_new(ev, "conv_id", json_string(conv ? conv : trace));
+                if (trace && *trace)
+                    json_object_set_new(ev, "trace_id", json_string(trace));
+                json_array_append_new(out, ev);
+                json_decref(a);
+            }
+        }
+    }
+    return FR_OK;
+}
+
+/* ---- metrics ---- */
+
+struct last {
+    double count, sum;
+    int64_t hist[FR_HIST_BUCKETS];
+};
+
+struct fr_otlp_metrics_state {
+    pthread_mutex_t mu;
+    struct fr_strmap *last; /* series -> struct last (cumulative temporality) */
+};
+
+struct fr_otlp_metrics_state *
+fr_otlp_metrics_state_new(void)
+{
+    struct fr_otlp_metrics_state *s = fr_calloc(1, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    s->last = fr_strmap_new();
+    return s;
+}
+
+void
+fr_otlp_metrics_state_free(struct fr_otlp_metrics_state *s)
+{
+    if (s == NULL)
+        return;
+    fr_strmap_free(s->last, free);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static double
+dnum(const json_t *v)
+{
+    if (json_is_string(v))
+        return strtod(json_string_value(v), NULL);
+    return json_number_value(v);
+}
+
+/*
+ * An OTLP histogram point's buckets (explicitBounds in seconds) folded into
+ * the rollup buckets: each OTLP bucket goes to the first rollup bucket whose
+ * upper bound covers its own upper bound.
+ */
+static void
+fold_buckets(const json_t *dp, int64_t hist[FR_HIST_BUCKETS])
+{
+    const json_t *bounds = json_object_get(dp, "explicitBounds");
+    const json_t *counts = json_object_get(dp, "bucketCounts");
+    size_t i;
+    const json_t *c;
+    json_array_foreach(counts, i, c)
+    {
+        int b = FR_HIST_BUCKETS - 1;
+        if (i < json_array_size(bounds)) {
+            double upper_ms = dnum(json_array_get(bounds, i)) * 1000.0;
+            for (int k = 0; k < FR_HIST_BUCKETS - 1; k++)
+                if ((double)fr_hist_upper_ms[k] >= upper_ms) {
+                    b = k;
+                    break;
+                }
+        }
+        hist[b] += (int64_t)dnum(c);
+    }
+}
+
+/*
+ * The increase since the last export of a cumulative series (the values
+ * themselves for delta temporality): count, sum and histogram in place.
+ */
+static void
+delta(struct fr_otlp_metrics_state *s, const char *series, bool cumulative, double *count,
+      double *sum, int64_t hist[FR_HIST_BUCKETS])
+{
+    if (!cumulative)
+        return;
+    pthread_mutex_lock(&s->mu);
+    if (fr_strmap_count(s->last) > 10000)
+        fr_strmap_clear(s->last, free); /* bounded; a reset series restarts from its value */
+    bool created;
+    void **slot = fr_strmap_slot(s->last, series, &created);
+    struct last *l = *slot;
+    if (l == NULL) {
+        l = fr_calloc(1, sizeof *l);
+        *slot = l;
+    }
+    struct last now = {*count, *sum, {0}};
+    memcpy(now.hist, hist, sizeof now.hist);
+    if (*count >= l->count && *sum >= l->sum) { /* else: the producer restarted */
+        *count -= l->count;
+        *sum -= l->sum;
+        for (int b = 0; b < FR_HIST_BUCKETS; b++)
+            hist[b] = hist[b] >= l->hist[b] ? hist[b] - l->hist[b] : 0;
+    }
+    *l = now;
+    pthread_mutex_unlock(&s->mu);
+}
+
+int
+fr_otlp_metrics(const json_t *req, struct fr_otlp_metrics_state *s,
+                int (*cb)(void *ud, const struct fr_otlp_rollup *r), void *ud, size_t *points)
+{
+    *points = 0;
+    if (!json_is_object(req) || !json_is_array(json_object_get(req, "resourceMetrics")))
+        return FR_E_VALUE;
+    size_t i, j, k, m;
+    json_t *rm, *sm, *metric, *dp;
+    json_array_foreach(json_object_get(req, "resourceMetrics"), i, rm)
+    {
+        json_array_foreach(json_object_get(rm, "scopeMetrics"), j, sm)
+        {
+            json_array_foreach(json_object_get(sm, "metrics"), k, metric)
+            {
+                const char *name = str(metric, "name");
+                bool tokens = name && strcmp(name, "gen_ai.client.token.usage") == 0;
+                bool duration = name && strcmp(name, "gen_ai.client.operation.duration") == 0;
+                const json_t *h = json_object_get(metric, "histogram");
+                if ((!tokens && !duration) || h == NULL)
+                    continue;
+                json_int_t temporality = 0;
+                num(h, "aggregationTemporality", &temporality);
+                json_array_foreach(json_object_get(h, "dataPoints"), m, dp)
+                {
+                    (*points)++;
+                    json_t *a = attrs(json_object_get(dp, "attributes"));
+                    char *series = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
+                    char *key = fr_asprintf("%s|%s", name, series);
+                    double dc = dnum(json_object_get(dp, "count"));
+                    double ds = dnum(json_object_get(dp, "sum"));
+                    int64_t hist[FR_HIST_BUCKETS] = {0};
+                    if (duration)
+                        fold_buckets(dp, hist);
+                    delta(s, key, temporality != 1, &dc, &ds, hist);
+                    struct fr_otlp_rollup r = {
+                        .minute_ms = nanos(json_object_get(dp, "timeUnixNano")) / 1000000,
+                        .system = or_(first_attr(a, "gen_ai.provider.name,gen_ai.system"), ""),
+                        .model =
+                            or_(first_attr(a, "gen_ai.response.model,gen_ai.request.model"), "")};
+                    if (tokens) {
+                        const char *type = or_(str(a, "gen_ai.token.type"), "");
+                        if (strcmp(type, "input") == 0)
+                            r.input_tokens = (int64_t)ds;
+                        else if (strcmp(type, "output") == 0)
+                            r.output_tokens = (int64_t)ds;
+                    } else {
+                        r.calls = (int64_t)dc;
+                        if (str(a, "error.type") != NULL) /* the semconv's failed-call marker */
+                            r.errors = (int64_t)dc;
+                        r.lat_count = (int64_t)dc;
+                        r.lat_sum_ms = (int64_t)(ds * 1000.0); /* seconds in the semconv */
+                        r.lat_max_ms = (int64_t)(dnum(json_object_get(dp, "max")) * 1000.0);
+                        memcpy(r.hist, hist, sizeof r.hist);
+                    }
+                    if (r.minute_ms > 0 && (r.calls || r.input_tokens || r.output_tokens))
+                        cb(ud, &r);
+                    free(key);
+                    free(series);
+                    json_decref(a);
+                }
+            }
+        }
+    }
+    return FR_OK;
+}

@@ -1,0 +1,57 @@
+/*
+ * agent/otlp.h - OTLP/HTTP (JSON) traces and logs mapped onto wire-format
+ * envelopes, and GenAI metrics as rollup deltas; the mapping table is
+ * docs/otlp.md.
+ */
+#ifndef FR_AGENT_OTLP_H
+#define FR_AGENT_OTLP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "core/err.h"
+#include "store/store.h"
+
+struct fr_otlp_opts {
+    const char *conversation_attributes; /* comma-separated, first present wins */
+    const char *turn_attributes;         /* comma-separated; NULL = none */
+};
+
+/*
+ * Appends one envelope per mappable span of an ExportTraceServiceRequest to
+ * out; *spans counts the spans seen, *rejected the malformed ones. Spans with
+ * no flightrec kind are accepted and not stored. FR_E_VALUE when req is not
+ * a traces request.
+ */
+int fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, size_t *spans,
+                   size_t *rejected);
+
+/*
+ * The same for an ExportLogsServiceRequest: records with a flightrec.kind
+ * attribute become events of that kind (body = data), other ERROR-or-worse
+ * records become error events.
+ */
+int fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, size_t *records,
+                 size_t *rejected);
+
+/*
+ * GenAI metrics of an ExportMetricsServiceRequest as rollup deltas:
+ * gen_ai.client.token.usage (sum by gen_ai.token.type) and
+ * gen_ai.client.operation.duration (count, sum). Cumulative series are
+ * turned into deltas against the last value seen (state keeps them, bounded).
+ */
+struct fr_otlp_metrics_state;
+struct fr_otlp_metrics_state *fr_otlp_metrics_state_new(void);
+void fr_otlp_metrics_state_free(struct fr_otlp_metrics_state *s);
+
+struct fr_otlp_rollup {
+    int64_t minute_ms;
+    const char *system, *model;
+    int64_t calls, errors, input_tokens, output_tokens, lat_count, lat_sum_ms, lat_max_ms;
+    int64_t hist[FR_HIST_BUCKETS];
+};
+
+int fr_otlp_metrics(const json_t *req, struct fr_otlp_metrics_state *s,
+                    int (*cb)(void *ud, const struct fr_otlp_rollup *r), void *ud, size_t *points);
+
+#endif

@@ -1,0 +1,298 @@
+/*
+ * agent/sock.c - the Unix domain socket ingest server: NDJSON in, one ack
+ * line per batch out ({"ack_seq":K,"accepted":N,"rejected":M}, plus
+ * "errors":[{"line":L,"error":"..."}] when lines were rejected). A batch
+ * ends when the client pauses (nothing more to read right now) or at
+ * storage.batch_events lines; its ack is written after its transaction
+ * committed. While the writer's queue is full the connection's thread
+ * waits, so the socket is not read: backpressure reaches the producer
+ * through the kernel's socket buffer, and nothing is dropped.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent/daemon.h"
+#include "core/fsutil.h"
+#include "core/linereader.h"
+#include "core/log.h"
+#include "core/mem.h"
+
+struct conn {
+    struct fr_sock *s;
+    int fd;
+    atomic_bool done; /* the thread has finished: join and free it */
+    pthread_t thread;
+    struct conn *next;
+};
+
+struct fr_sock {
+    struct fr_agent *a;
+    int lfd;
+    int wake[2];
+    pthread_t thread;
+    pthread_mutex_t mu;
+    struct conn *conns;
+    char *path;
+};
+
+static void
+write_all(int fd, const char *s, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return; /* the client went away; its events are stored all the same */
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+struct pending {
+    struct fr_record *recs;
+    size_t n, cap, rejected;
+    json_t *errors;
+    uint64_t ack_seq;
+};
+
+static void
+flush(struct fr_agent *a, int fd, struct pending *p)
+{
+    if (p->n == 0 && p->rejected == 0)
+        return;
+    struct fr_ack ack;
+    size_t n = p->n;
+    fr_agent_submit(a, p->recs, p->n, true, &ack);
+    for (size_t i = 0; i < p->n; i++)
+        fr_record_clear(&p->recs[i]);
+    p->n = 0;
+    json_t *out =
+        json_pack("{s:I,s:I,s:I}", "ack_seq", (json_int_t)++p->ack_seq, "accepted",
+                  (json_int_t)(ack.rc == FR_OK ? n : 0), "rejected", (json_int_t)p->rejected);
+    if (ack.rc != FR_OK)
+        json_object_set_new(out, "error", json_string(ack.err.msg));
+    if (json_array_size(p->errors) > 0)
+        json_object_set_new(out, "errors", p->errors);
+    else
+        json_decref(p->errors);
+    p->errors = json_array();
+    p->rejected = 0;
+    char *line = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    size_t len = strlen(line);
+    line = fr_realloc(line, len + 2);
+    line[len] = '\n';
+    write_all(fd, line, len + 1);
+    free(line);
+}
+
+static void
+reject(struct fr_agent *a, struct pending *p, uint64_t line, const struct fr_err *e)
+{
+    p->rejected++;
+    fr_agent_reject(a, p->errors, line, e);
+}
+
+static bool
+readable_now(int fd)
+{
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    return poll(&pf, 1, 0) > 0;
+}
+
+static void *
+conn_main(void *arg)
+{
+    struct conn *c = arg;
+    struct fr_agent *a = c->s->a;
+    struct fr_live *l = fr_agent_live_get(a);
+    size_t batch = (size_t)a->conf.batch_events;
+    struct pending p = {.errors = json_array()};
+    p.recs = fr_calloc(batch, sizeof *p.recs);
+    struct fr_redact_counts counts;
+    fr_redact_counts_init(&counts, l->red);
+    struct fr_linereader *lr = fr_linereader_new(c->fd, l->cfg.lim.max_line);
+    for (;;) {
+        /* the client paused: acknowledge what it sent so far */
+        if ((p.n > 0 || p.rejected > 0) && !fr_linereader_buffered(lr) && !readable_now(c->fd)) {
+            flush(a, c->fd, &p);
+            fr_metrics_redaction(a->metrics, l->red, &counts);
+            fr_redact_counts_free(&counts);
+            fr_redact_counts_init(&counts, l->red);
+        }
+        const char *line;
+        size_t len;
+        bool too_long;
+        uint64_t lineno;
+        int rc = fr_linereader_next(lr, &line, &len, &too_long, &lineno);
+        if (rc <= 0)
+            break;
+        struct fr_err err = {0};
+        if (too_long) {
+            fr_metrics_received(a->metrics, "socket", 1);
+            fr_err_set(&err, FR_E_LIMIT, "line is %zu bytes, over the %zu byte limit", len,
+                       l->cfg.lim.max_line);
+            reject(a, &p, lineno, &err);
+            continue;
+        }
+        bool blank = true;
+        for (size_t i = 0; i < len && blank; i++)
+            blank = line[i] == ' ' || line[i] == '\t';
+        if (blank)
+            continue;
+        fr_metrics_received(a->metrics, "socket", 1);
+        if (fr_ingest_prepare(line, len, &l->cfg, &counts, &p.recs[p.n], &err) == FR_OK) {
+            p.recs[p.n].line = lineno;
+            p.n++;
+        } else {
+            reject(a, &p, lineno, &err);
+        }
+        if (p.n == batch)
+            flush(a, c->fd, &p);
+    }
+    flush(a, c->fd, &p);
+    fr_metrics_redaction(a->metrics, l->red, &counts);
+    fr_redact_counts_free(&counts);
+    fr_linereader_free(lr);
+    json_decref(p.errors);
+    free(p.recs);
+    fr_agent_live_put(a, l);
+    shutdown(c->fd, SHUT_WR); /* the client sees the end of the acks */
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+/* Joins and frees finished connections (all of them when all is true). */
+static void
+reap(struct fr_sock *s, bool all)
+{
+    pthread_mutex_lock(&s->mu);
+    for (struct conn **pp = &s->conns; *pp != NULL;) {
+        struct conn *c = *pp;
+        if (all || atomic_load(&c->done)) {
+            *pp = c->next;
+            pthread_join(c->thread, NULL);
+            close(c->fd);
+            free(c);
+        } else {
+            pp = &c->next;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *
+accept_main(void *arg)
+{
+    struct fr_sock *s = arg;
+    for (;;) {
+        struct pollfd pf[2] = {{.fd = s->lfd, .events = POLLIN},
+                               {.fd = s->wake[0], .events = POLLIN}};
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (pf[1].revents)
+            break;
+        reap(s, false);
+        int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            continue;
+        struct conn *c = fr_calloc(1, sizeof *c);
+        c->s = s;
+        c->fd = fd;
+        pthread_mutex_lock(&s->mu);
+        if (pthread_create(&c->thread, NULL, conn_main, c) != 0) {
+            pthread_mutex_unlock(&s->mu);
+            fr_log(FR_LOG_ERROR, "socket", "cannot start a connection thread");
+            close(fd);
+            free(c);
+            continue;
+        }
+        c->next = s->conns;
+        s->conns = c;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return NULL;
+}
+
+int
+fr_sock_start(struct fr_agent *a, struct fr_sock **out, struct fr_err *err)
+{
+    *out = NULL;
+    const char *path = a->conf.socket_path;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path)
+        return fr_err_set(err, FR_E_CONFIG, "socket.path: longer than %zu bytes",
+                          sizeof sa.sun_path - 1);
+    strcpy(sa.sun_path, path);
+    int rc = fr_mkdirs_for(path, 0700, err);
+    if (rc != FR_OK)
+        return rc;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fr_err_set(err, FR_E_IO, "socket: %s", strerror(errno));
+    /* a socket file left by a crash is replaced; one with a live agent behind it is not */
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool live = connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
+        close(probe);
+        if (live) {
+            close(fd);
+            return fr_err_set(err, FR_E_IO, "%s: another agent is listening there", path);
+        }
+        unlink(path);
+    }
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || chmod(path, 0600) != 0 ||
+        listen(fd, 64) != 0) {
+        rc = fr_err_set(err, FR_E_IO, "%s: %s", path, strerror(errno));
+        close(fd);
+        return rc;
+    }
+    struct fr_sock *s = fr_calloc(1, sizeof *s);
+    s->a = a;
+    s->lfd = fd;
+    s->path = fr_strdup(path);
+    pthread_mutex_init(&s->mu, NULL);
+    if (pipe(s->wake) != 0 || pthread_create(&s->thread, NULL, accept_main, s) != 0) {
+        close(fd);
+        free(s->path);
+        free(s);
+        return fr_err_set(err, FR_E_IO, "cannot start the socket server");
+    }
+    *out = s;
+    return FR_OK;
+}
+
+void
+fr_sock_stop(struct fr_sock *s)
+{
+    if (s == NULL)
+        return;
+    if (write(s->wake[1], "x", 1) < 0)
+        fr_log(FR_LOG_WARN, "socket", "cannot wake the accept thread");
+    pthread_join(s->thread, NULL);
+    close(s->lfd);
+    unlink(s->path);
+    /* each connection stops reading, commits and acknowledges what it has, and ends */
+    for (struct conn *c = s->conns; c != NULL; c = c->next)
+        shutdown(c->fd, SHUT_RD);
+    reap(s, true);
+    close(s->wake[0]);
+    close(s->wake[1]);
+    pthread_mutex_destroy(&s->mu);
+    free(s->path);
+    free(s);
+}

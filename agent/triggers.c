@@ -1,0 +1,414 @@
+/*
+ * agent/triggers.c - automatic incident bundles: rules (a YAML file named
+ * by incident.triggers) watch committed failures; when one fires, a worker
+ * thread builds a signed bundle of the conversation, queues it in the
+ * outbox and tries to upload it. Deduplicated (one bundle per rule and
+ * conversation per cool-down) and rate-limited (max_per_hour). The outbox is
+ * retried in the background every incident.outbox_retry_ms.
+ */
+#include "agent/triggers.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/cli.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/strmap.h"
+#include "core/timeutil.h"
+#include "core/yamlcfg.h"
+#include "exporters/bundle.h"
+#include "exporters/upload.h"
+
+#define MAX_COUNT 1000
+#define MAX_KEYS 10000
+
+struct rule {
+    char *name, *error_class, *error_code;
+    int count;
+    int64_t window_ms, cooldown_ms;
+    bool global;
+};
+
+/* Sliding window of one (rule, conversation): the last `count` failure times. */
+struct window {
+    int64_t *ts;
+    int n, head;
+    int64_t cooldown_until;
+};
+
+struct job {
+    char *conv;
+    char *rule;
+    struct job *next;
+};
+
+struct fr_triggers {
+    struct fr_agent *a;
+    struct rule *rules;
+    size_t nrules;
+    int64_t max_per_hour;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct fr_strmap *windows;
+    struct job *jobs;
+    bool stop;
+    int64_t hour_start, fired_this_hour;
+    pthread_t thread;
+    struct fr_upload_config up;
+    bool has_upload;
+};
+
+static int
+parse_dur(const char *s, int64_t *ms)
+{
+    char *end;
+    double v = strtod(s, &end);
+    int64_t unit = strcmp(end, "s") == 0   ? 1000
+                   : strcmp(end, "m") == 0 ? 60000
+                   : strcmp(end, "h") == 0 ? 3600000
+                   : strcmp(end, "d") == 0 ? 86400000
+                                           : 0;
+    if (end == s || unit == 0 || v <= 0)
+        return -1;
+    *ms = (int64_t)(v * (double)unit);
+    return 0;
+}
+
+static void
+rules_free(struct fr_triggers *t)
+{
+    for (size_t i = 0; i < t->nrules; i++) {
+        free(t->rules[i].name);
+        free(t->rules[i].error_class);
+        free(t->rules[i].error_code);
+    }
+    free(t->rules);
+}
+
+static int
+load_rules(struct fr_triggers *t, const char *path, struct fr_err *err)
+{
+    struct fr_yaml y;
+    int rc = fr_yaml_open_file(&y, path, err);
+    if (rc != FR_OK)
+        return rc;
+    yaml_node_t *root = fr_yaml_root(&y);
+    int64_t cooldown = 30 * 60000;
+    t->max_per_hour = 10;
+    if (root == NULL || root->type != YAML_MAPPING_NODE)
+        rc = fr_yaml_fail(&y, root, "expected a mapping (cooldown, max_per_hour, rules)");
+    for (yaml_node_pair_t *p = rc == FR_OK ? root->data.mapping.pairs.start : NULL;
+         rc == FR_OK && p < root->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = fr_yaml_node(&y, p->key), *vn = fr_yaml_node(&y, p->value);
+        const char *k = fr_yaml_scalar(kn), *v = fr_yaml_scalar(vn);
+        if (k && strcmp(k, "cooldown") == 0 && v) {
+            if (parse_dur(v, &cooldown) != 0)
+                rc = fr_yaml_fail(&y, vn, "cooldown: '%s' is not a duration (30s, 10m, 1h)", v);
+        } else if (k && strcmp(k, "max_per_hour") == 0 && v) {
+            t->max_per_hour = atoll(v);
+            if (t->max_per_hour < 1)
+                rc = fr_yaml_fail(&y, vn, "max_per_hour: expected a positive number");
+        } else if (k && strcmp(k, "rules") == 0 && vn->type == YAML_SEQUENCE_NODE) {
+            for (yaml_node_item_t *it = vn->data.sequence.items.start;
+                 rc == FR_OK && it < vn->data.sequence.items.top; it++) {
+                yaml_node_t *rn = fr_yaml_node(&y, *it);
+                if (rn->type != YAML_MAPPING_NODE) {
+                    rc = fr_yaml_fail(&y, rn, "rules: expected a mapping");
+                    break;
+                }
+                t->rules = fr_realloc(t->rules, (t->nrules + 1) * sizeof *t->rules);
+                struct rule *r = &t->rules[t->nrules++];
+                *r = (struct rule){.count = 1, .window_ms = 60000, .cooldown_ms = -1};
+                for (yaml_node_pair_t *q = rn->data.mapping.pairs.start;
+                     rc == FR_OK && q < rn->data.mapping.pairs.top; q++) {
+                    yaml_node_t *rk = fr_yaml_node(&y, q->key), *rv = fr_yaml_node(&y, q->value);
+                    const char *kk = fr_yaml_scalar(rk), *vv = fr_yaml_scalar(rv);
+                    if (kk == NULL || vv == NULL)
+                        rc = fr_yaml_fail(&y, rk, "rules: keys and values must be plain text");
+                    else if (strcmp(kk, "name") == 0)
+                        r->name = fr_strdup(vv);
+                    else if (strcmp(kk, "error_class") == 0)
+                        r->error_class = fr_strdup(vv);
+                    else if (strcmp(kk, "error_code") == 0)
+                        r->error_code = fr_strdup(vv);
+                    else if (strcmp(kk, "count") == 0) {
+                        r->count = atoi(vv);
+                        if (r->count < 1 || r->count > MAX_COUNT)
+                            rc = fr_yaml_fail(&y, rv, "count: expected 1 to %d", MAX_COUNT);
+                    } else if (strcmp(kk, "window") == 0) {
+                        if (parse_dur(vv, &r->window_ms) != 0)
+                            rc = fr_yaml_fail(&y, rv, "window: '%s' is not a duration", vv);
+                    } else if (strcmp(kk, "cooldown") == 0) {
+                        if (parse_dur(vv, &r->cooldown_ms) != 0)
+                            rc = fr_yaml_fail(&y, rv, "cooldown: '%s' is not a duration", vv);
+                    } else if (strcmp(kk, "scope") == 0) {
+                        if (strcmp(vv, "conversation") != 0 && strcmp(vv, "global") != 0)
+                            rc = fr_yaml_fail(&y, rv, "scope: expected conversation or global");
+                        r->global = strcmp(vv, "global") == 0;
+                    } else
+                        rc = fr_yaml_fail(&y, rk,
+                                          "rules: unknown key '%s' (name, error_class, "
+                                          "error_code, count, window, cooldown, scope)",
+                                          kk);
+                }
+                if (rc == FR_OK && (r->name == NULL || (!r->error_class && !r->error_code)))
+                    rc = fr_yaml_fail(&y, rn,
+                                      "rules: a rule needs a name and error_class or error_code");
+            }
+        } else {
+            rc = fr_yaml_fail(&y, kn, "unknown key '%s' (cooldown, max_per_hour, rules)",
+                              k ? k : "?");
+        }
+    }
+    for (size_t i = 0; i < t->nrules; i++)
+        if (t->rules[i].cooldown_ms < 0)
+            t->rules[i].cooldown_ms = cooldown;
+    fr_yaml_close(&y);
+    return rc;
+}
+
+/* ---- the worker ---- */
+
+static void
+build_one(struct fr_triggers *t, const struct job *j)
+{
+    struct fr_agent *a = t->a;
+    struct fr_err err = {0};
+    struct fr_store_opts so;
+    fr_store_opts_default(&so);
+    struct fr_store *st = NULL;
+    EVP_PKEY *key = NULL;
+    char *keypath =
+        fr_cli_key_path(a->conf.db_path, a->conf.incident_signing_key, NULL, "signing.pem");
+    if (access(keypath, F_OK) != 0) {
+        char *pub = fr_cli_key_path(a->conf.db_path, NULL, NULL, "signing.pub.pem");
+        fr_ed25519_generate(keypath, pub, &err);
+        free(pub);
+    }
+    char *out = fr_asprintf("%s/incident-%s-%s-%lld.tar.zst", a->conf.incident_bundle_dir, j->rule,
+                            j->conv ? j->conv : "all", (long long)fr_now_ms());
+    for (char *c = strrchr(out, '/') + 1; *c; c++)
+        if (*c == ' ')
+            *c = '_';
+    int rc = fr_ed25519_load(keypath, true, &key, &err);
+    if (rc == FR_OK)
+        rc = fr_store_open(a->conf.db_path, &so, &st, &err);
+    if (rc == FR_OK && mkdir(a->conf.incident_bundle_dir, 0700) != 0 && errno != EEXIST)
+        rc = fr_err_set(&err, FR_E_IO, "%s: %s", a->conf.incident_bundle_dir, strerror(errno));
+    if (rc == FR_OK) {
+        const char *convs[1] = {j->conv};
+        struct fr_bundle_select sel = {.convs = convs, .nconvs = j->conv ? 1 : 0};
+        if (j->conv == NULL)
+            sel.since_ms = fr_now_ms() - 3600000;
+        struct fr_bundle_info info;
+        rc = fr_bundle_create(st, &sel, a->has_cold_key ? a->cold_key : NULL, NULL, key, out, &info,
+                              &err);
+    }
+    if (rc == FR_OK) {
+        fr_metrics_bundle(a->metrics, j->rule, true);
+        fr_log(FR_LOG_WARN, "trigger", "rule %s fired for %s: bundle %s", j->rule,
+               j->conv ? j->conv : "(global)", out);
+        if (t->has_upload && a->conf.incident_upload_to[0]) {
+            if (fr_outbox_add(&t->up, out, a->conf.incident_upload_to, &err) == FR_OK) {
+                struct fr_outbox_stats os;
+                fr_outbox_flush_stats(&t->up, &os, &err);
+                fr_metrics_uploads(a->metrics, &os);
+            } else {
+                fr_log(FR_LOG_ERROR, "trigger", "rule %s: bundle %s not queued for upload: %s",
+                       j->rule, out, err.msg);
+            }
+        }
+    } else {
+        fr_metrics_bundle(a->metrics, j->rule, false);
+        fr_log(FR_LOG_ERROR, "trigger", "rule %s: cannot build a bundle: %s", j->rule, err.msg);
+    }
+    fr_store_close(st);
+    EVP_PKEY_free(key);
+    free(keypath);
+    free(out);
+}
+
+static void *
+worker(void *arg)
+{
+    struct fr_triggers *t = arg;
+    pthread_mutex_lock(&t->mu);
+    while (!t->stop) {
+        if (t->jobs == NULL) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            int64_t ms = t->a->conf.incident_outbox_retry_ms;
+            until.tv_sec += ms / 1000;
+            until.tv_nsec += (ms % 1000) * 1000000;
+            if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+            }
+            int w = pthread_cond_timedwait(&t->cv, &t->mu, &until);
+            if (w != 0 && !t->stop && t->jobs == NULL && t->has_upload) {
+                /* background retry of whatever waits in the outbox */
+                pthread_mutex_unlock(&t->mu);
+                struct fr_outbox_stats os;
+                struct fr_err err = {0};
+                if (fr_outbox_flush_stats(&t->up, &os, &err) == FR_OK)
+                    fr_metrics_uploads(t->a->metrics, &os);
+                pthread_mutex_lock(&t->mu);
+            }
+            continue;
+        }
+        struct job *j = t->jobs;
+        t->jobs = j->next;
+        pthread_mutex_unlock(&t->mu);
+        build_one(t, j);
+        free(j->conv);
+        free(j->rule);
+        free(j);
+        pthread_mutex_lock(&t->mu);
+    }
+    pthread_mutex_unlock(&t->mu);
+    return NULL;
+}
+
+/* ---- watching committed failures (writer thread) ---- */
+
+static void
+window_free(void *v)
+{
+    struct window *w = v;
+    free(w->ts);
+    free(w);
+}
+
+void
+fr_triggers_observe(struct fr_triggers *t, const struct fr_record *recs, size_t n)
+{
+    if (t == NULL || t->nrules == 0)
+        return;
+    pthread_mutex_lock(&t->mu);
+    int64_t now = fr_now_ms();
+    if (now - t->hour_start >= 3600000) {
+        t->hour_start = now;
+        t->fired_this_hour = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct fr_record *r = &recs[i];
+        if (!r->has_error)
+            continue;
+        for (size_t k = 0; k < t->nrules; k++) {
+            const struct rule *ru = &t->rules[k];
+            if (ru->error_class && strcmp(ru->error_class, fr_error_class_name(r->err.klass)) != 0)
+                continue;
+            if (ru->error_code && strcmp(ru->error_code, r->err.code) != 0)
+                continue;
+            const char *conv = ru->global ? NULL : r->ids[FR_ID_CONV];
+            char key[400];
+            snprintf(key, sizeof key, "%s|%s", ru->name, conv ? conv : "");
+            if (fr_strmap_count(t->windows) >= MAX_KEYS)
+                fr_strmap_clear(t->windows, window_free); /* bounded memory */
+            bool created;
+            void **slot = fr_strmap_slot(t->windows, key, &created);
+            if (*slot == NULL) {
+                struct window *w = fr_calloc(1, sizeof *w);
+                w->ts = fr_calloc((size_t)ru->count, sizeof *w->ts);
+                *slot = w;
+            }
+            struct window *w = *slot;
+            w->ts[w->head] = r->ts_ms;
+            w->head = (w->head + 1) % ru->count;
+            if (w->n < ru->count)
+                w->n++;
+            /* the oldest of the last `count` failures is within the window */
+            int64_t oldest = w->ts[w->n < ru->count ? 0 : w->head];
+            if (w->n < ru->count || r->ts_ms - oldest > ru->window_ms)
+                continue;
+            if (now < w->cooldown_until) {
+                fr_metrics_trigger(t->a->metrics, ru->name, "cooldown");
+                continue;
+            }
+            if (t->fired_this_hour >= t->max_per_hour) {
+                fr_metrics_trigger(t->a->metrics, ru->name, "rate_limited");
+                continue;
+            }
+            w->cooldown_until = now + ru->cooldown_ms;
+            t->fired_this_hour++;
+            fr_metrics_trigger(t->a->metrics, ru->name, "fired");
+            struct job *j = fr_calloc(1, sizeof *j);
+            j->conv = conv ? fr_strdup(conv) : NULL;
+            j->rule = fr_strdup(ru->name);
+            struct job **pp = &t->jobs;
+            while (*pp)
+                pp = &(*pp)->next;
+            *pp = j;
+            pthread_cond_signal(&t->cv);
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+struct fr_triggers *
+fr_triggers_start(struct fr_agent *a, struct fr_err *err)
+{
+    const struct fr_config *c = &a->conf;
+    if (!c->incident_triggers[0] && !c->incident_upload_config[0])
+        return NULL;
+    struct fr_triggers *t = fr_calloc(1, sizeof *t);
+    t->a = a;
+    t->windows = fr_strmap_new();
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+    int rc = FR_OK;
+    if (c->incident_triggers[0])
+        rc = load_rules(t, c->incident_triggers, err);
+    if (rc == FR_OK && c->incident_upload_config[0]) {
+        rc = fr_upload_config_load(c->incident_upload_config, &t->up, err);
+        t->has_upload = rc == FR_OK;
+        if (rc == FR_OK && c->incident_upload_to[0] &&
+            !fr_upload_target_find(&t->up, c->incident_upload_to))
+            rc = fr_err_set(err, FR_E_CONFIG, "incident.upload_to: no target named %s in %s",
+                            c->incident_upload_to, c->incident_upload_config);
+    }
+    if (rc == FR_OK && pthread_create(&t->thread, NULL, worker, t) != 0)
+        rc = fr_err_set(err, FR_E_INVALID, "cannot start the trigger worker");
+    if (rc != FR_OK) {
+        rules_free(t);
+        fr_strmap_free(t->windows, window_free);
+        if (t->has_upload)
+            fr_upload_config_clear(&t->up);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void
+fr_triggers_stop(struct fr_triggers *t)
+{
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->mu);
+    t->stop = true;
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    pthread_join(t->thread, NULL);
+    while (t->jobs) {
+        struct job *j = t->jobs;
+        t->jobs = j->next;
+        build_one(t, j); /* a rule that fired still gets its bundle */
+        free(j->conv);
+        free(j->rule);
+        free(j);
+    }
+    rules_free(t);
+    fr_strmap_free(t->windows, window_free);
+    if (t->has_upload)
+        fr_upload_config_clear(&t->up);
+    pthread_cond_destroy(&t->cv);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}

@@ -1,0 +1,187 @@
+/*
+ * agent/writer.c - see writer.h.
+ *
+ * Invariants: `queued` is the sum of n over the batches in the queue plus
+ * those being committed; a batch's done() is called exactly once, after its
+ * transaction has committed or failed.
+ */
+#include "agent/writer.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+
+struct fr_writer {
+    struct fr_store *store;
+    size_t max_queued, max_txn;
+    pthread_mutex_t mu;
+    pthread_cond_t not_empty, not_full;
+    struct fr_batch *head, *tail;
+    size_t queued;
+    bool stopping;
+    pthread_t thread;
+    struct fr_record *txn; /* the writer thread's scratch: records of one transaction */
+    size_t txn_cap;
+    fr_writer_observer observer;
+    void *observer_ud;
+};
+
+/* Takes queued batches whose events fit one transaction (at least one batch). */
+static struct fr_batch *
+writer_take(struct fr_writer *w, size_t *events)
+{
+    struct fr_batch *first = w->head, *last = NULL;
+    size_t n = 0;
+    for (struct fr_batch *b = w->head; b != NULL; b = b->next) {
+        if (last != NULL && n + b->n > w->max_txn)
+            break;
+        n += b->n;
+        last = b;
+    }
+    w->head = last->next;
+    if (w->head == NULL)
+        w->tail = NULL;
+    last->next = NULL;
+    *events = n;
+    return first;
+}
+
+static void
+writer_commit(struct fr_writer *w, struct fr_batch *list, size_t events)
+{
+    /* the store takes an array; gather the batches' records (moved, not copied) */
+    if (events > w->txn_cap) {
+        w->txn_cap = events;
+        w->txn = fr_realloc(w->txn, events * sizeof *w->txn);
+    }
+    size_t k = 0;
+    for (struct fr_batch *b = list; b != NULL; b = b->next)
+        for (size_t i = 0; i < b->n; i++)
+            w->txn[k++] = b->recs[i];
+    struct fr_err err = {0};
+    size_t dups = 0;
+    double t0 = fr_mono_s();
+    int rc = fr_ingest_commit(w->store, w->txn, events, fr_now_ms(), &dups, &err);
+    if (rc != FR_OK)
+        fr_log(FR_LOG_ERROR, "writer", "commit of %zu events failed: %s", events, err.msg);
+    if (w->observer != NULL)
+        w->observer(w->observer_ud, w->txn, events, rc, &err, fr_mono_s() - t0);
+    for (size_t i = 0; i < events; i++)
+        fr_record_clear(&w->txn[i]);
+    /* duplicates are reported on the first batch; per-batch counts would need a
+       per-record flag, which no caller needs yet */
+    bool first = true;
+    for (struct fr_batch *b = list, *next; b != NULL; b = next) {
+        next = b->next;
+        /* FR_E_BUSY means "queue full" to callers; a database lock held too long
+           is a store failure (503 with its reason), not backpressure */
+        b->rc = rc == FR_E_BUSY ? FR_E_STORE : rc;
+        b->err = err;
+        b->duplicates = first && rc == FR_OK ? dups : 0;
+        first = false;
+        for (size_t i = 0; i < b->n; i++)
+            b->recs[i] = (struct fr_record){0};
+        size_t n = b->n;
+        b->done(b, b->ud);
+        pthread_mutex_lock(&w->mu);
+        w->queued -= n;
+        pthread_cond_broadcast(&w->not_full);
+        pthread_mutex_unlock(&w->mu);
+    }
+}
+
+static void *
+writer_main(void *arg)
+{
+    struct fr_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->head == NULL && !w->stopping)
+            pthread_cond_wait(&w->not_empty, &w->mu);
+        if (w->head == NULL && w->stopping)
+            break;
+        size_t events;
+        struct fr_batch *list = writer_take(w, &events);
+        pthread_mutex_unlock(&w->mu);
+        writer_commit(w, list, events);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+struct fr_writer *
+fr_writer_new(struct fr_store *st, size_t max_queued_events, size_t max_txn_events)
+{
+    struct fr_writer *w = fr_calloc(1, sizeof *w);
+    w->store = st;
+    w->max_queued = max_queued_events;
+    w->max_txn = max_txn_events;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->not_empty, NULL);
+    pthread_cond_init(&w->not_full, NULL);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        fr_log(FR_LOG_ERROR, "writer", "cannot start the writer thread");
+        abort();
+    }
+    return w;
+}
+
+void
+fr_writer_observe(struct fr_writer *w, fr_writer_observer fn, void *ud)
+{
+    w->observer = fn;
+    w->observer_ud = ud;
+}
+
+int
+fr_writer_submit(struct fr_writer *w, struct fr_batch *b, bool wait)
+{
+    b->next = NULL;
+    pthread_mutex_lock(&w->mu);
+    while (w->queued > 0 && w->queued + b->n > w->max_queued) {
+        if (!wait) {
+            pthread_mutex_unlock(&w->mu);
+            return FR_E_BUSY;
+        }
+        pthread_cond_wait(&w->not_full, &w->mu);
+    }
+    if (w->tail != NULL)
+        w->tail->next = b;
+    else
+        w->head = b;
+    w->tail = b;
+    w->queued += b->n;
+    pthread_cond_signal(&w->not_empty);
+    pthread_mutex_unlock(&w->mu);
+    return FR_OK;
+}
+
+size_t
+fr_writer_queued(struct fr_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    size_t n = w->queued;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+void
+fr_writer_free(struct fr_writer *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stopping = true;
+    pthread_cond_signal(&w->not_empty);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->not_empty);
+    pthread_cond_destroy(&w->not_full);
+    free(w->txn);
+    free(w);
+}

@@ -1,0 +1,68 @@
+/*
+ * agent/writer.h - the single writer that owns the hot store.
+ *
+ * Sources (the ingest command, HTTP and socket servers) prepare records on
+ * their own threads and submit them as batches. One writer thread takes
+ * every batch queued so far (up to max_txn_events) and commits them in one
+ * transaction (group commit), then calls each batch's done() callback: from
+ * that moment, and not before, the batch's events are durable and may be
+ * acknowledged.
+ *
+ * The queue is bounded in events: fr_writer_submit() either waits for room
+ * or, with wait=false, returns FR_E_BUSY so a server can answer 429 and a
+ * stream can stop reading (backpressure). Nothing is ever dropped silently.
+ */
+#ifndef FR_AGENT_WRITER_H
+#define FR_AGENT_WRITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "agent/ingest.h"
+#include "store/store.h"
+
+struct fr_batch {
+    struct fr_record *recs; /* owned by the batch; cleared by the writer after commit */
+    size_t n;
+    /* result, valid in done() */
+    int rc;            /* FR_OK when every record is durable */
+    size_t duplicates; /* records already stored (acknowledged, not stored twice) */
+    struct fr_err err;
+    /* completion: called on the writer thread; may free the batch */
+    void (*done)(struct fr_batch *b, void *ud);
+    void *ud;
+    struct fr_batch *next; /* queue link, owned by the writer */
+};
+
+struct fr_writer;
+
+/*
+ * Starts the writer thread on st (borrowed; must outlive the writer).
+ * max_queued_events bounds the queue; max_txn_events bounds one transaction.
+ */
+struct fr_writer *fr_writer_new(struct fr_store *st, size_t max_queued_events,
+                                size_t max_txn_events);
+
+/*
+ * Queues b. With wait, blocks until there is room; without, returns
+ * FR_E_BUSY when the queue is full. A batch larger than the whole queue is
+ * accepted when the queue is empty, so it cannot wait forever.
+ */
+int fr_writer_submit(struct fr_writer *w, struct fr_batch *b, bool wait);
+
+/*
+ * Called on the writer thread after every transaction, before the batches'
+ * done(): its records (borrowed), the result and how long the commit took.
+ * Set before the first submit.
+ */
+typedef void (*fr_writer_observer)(void *ud, const struct fr_record *recs, size_t n, int rc,
+                                   const struct fr_err *err, double seconds);
+void fr_writer_observe(struct fr_writer *w, fr_writer_observer fn, void *ud);
+
+/* Events queued and not yet committed (for readiness and metrics). */
+size_t fr_writer_queued(struct fr_writer *w);
+
+/* Commits everything queued, stops the thread and frees w. */
+void fr_writer_free(struct fr_writer *w);
+
+#endif

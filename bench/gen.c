@@ -1,0 +1,387 @@
+/*
+ * bench/gen.c - see gen.h. Output is plain ASCII built from a word list, so
+ * no JSON escaping is needed.
+ */
+#include "bench/gen.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+
+static const char *const gen_words[] = {
+    "the",      "request",  "model",   "answer",  "customer", "order",    "refund",   "please",
+    "summary",  "deploy",   "cluster", "latency", "invoice",  "search",   "document", "policy",
+    "account",  "shipping", "status",  "because", "weather",  "tomorrow", "report",   "quarter",
+    "revenue",  "table",    "column",  "query",   "timeout",  "retry",    "function", "argument",
+    "result",   "explain",  "example", "could",   "would",    "should",   "python",   "golang",
+    "database", "index",    "schema",  "migrate", "backup",   "restore",  "ticket",   "priority",
+    "support",  "agent",    "tool",    "context", "window",   "token",    "budget",   "limit",
+    "user",     "message",  "thread",  "session", "profile",  "router",   "stream",   "and",
+    "with",     "from",     "into",    "about",   "what",     "when",     "where",    "which",
+    "there",    "their",    "other",   "after",   "before",
+};
+#define GEN_NWORDS (sizeof gen_words / sizeof gen_words[0])
+
+static const char *const gen_models[] = {"gpt-4o", "gpt-4o-mini", "claude-sonnet-4",
+                                         "gemini-2.0-flash"};
+static const char *const gen_providers[] = {"openai", "openai", "anthropic", "google"};
+static const char *const gen_tools[] = {"search_docs", "get_order", "create_ticket", "run_sql",
+                                        "fetch_url"};
+
+struct gen_rng {
+    uint64_t s;
+};
+
+static uint64_t
+gen_next(struct gen_rng *r)
+{
+    /* xorshift64* */
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return r->s * 2685821657736338717ULL;
+}
+
+static unsigned
+gen_below(struct gen_rng *r, unsigned n)
+{
+    return (unsigned)(gen_next(r) % n);
+}
+
+static bool
+gen_chance(struct gen_rng *r, unsigned per_mille)
+{
+    return gen_below(r, 1000) < per_mille;
+}
+
+static void
+gen_text(FILE *out, struct gen_rng *r, unsigned min_words, unsigned max_words)
+{
+    unsigned n = min_words + gen_below(r, max_words - min_words + 1);
+    for (unsigned i = 0; i < n; i++)
+        fprintf(out, "%s%s", i ? " " : "", gen_words[gen_below(r, GEN_NWORDS)]);
+}
+
+/* One conversation's state. step walks through the script of gen_conv_step(). */
+struct gen_conv {
+    unsigned id;
+    unsigned turns, turn, step, sem_seq, tool_pending, eid;
+    unsigned model;
+    char runtime_key[24];
+    bool done;
+};
+
+struct gen {
+    FILE *out;
+    struct gen_rng rng;
+    const struct fr_gen_opts *o;
+    int64_t now;
+    uint64_t written;
+    unsigned next_conv;
+};
+
+static void
+gen_head(struct gen *g, struct gen_conv *c, const char *kind)
+{
+    fprintf(g->out, "{\"v\":1,\"kind\":\"%s\",\"ts_ms\":%lld", kind, (long long)g->now);
+    if (c != NULL) {
+        fprintf(g->out,
+                ",\"conv_id\":\"%s-%06u\",\"session_id\":\"s-%06u\",\"event_id\":\"e-%u-%u\"",
+                g->o->prefix, c->id, c->id, c->id, ++c->eid);
+        if (c->turn > 0)
+            fprintf(g->out, ",\"turn_id\":\"t-%04u\",\"request_id\":\"req-%u-%u\"", c->turn, c->id,
+                    c->turn);
+        fprintf(g->out, ",\"trace_id\":\"%016llx%016llx\"", (unsigned long long)c->id * 7919,
+                (unsigned long long)c->turn);
+    }
+}
+
+static void
+gen_provider(struct gen *g, struct gen_conv *c)
+{
+    struct gen_rng *r = &g->rng;
+    unsigned m = c->model;
+    bool rate = gen_chance(r, 40), ctxlen = !rate && gen_chance(r, 8);
+    gen_head(g, c, "provider");
+    fprintf(g->out,
+            ",\"runtime_key\":\"%s\",\"inference_id\":\"inf-%u-%u\",\"data\":{\"provider\":\"%s\","
+            "\"model\":\"%s\",\"request\":{\"messages\":[{\"role\":\"system\",\"content\":\"",
+            c->runtime_key, c->id, c->turn, gen_providers[m], gen_models[m]);
+    gen_text(g->out, r, 10, 25);
+    fputs("\"},{\"role\":\"user\",\"content\":\"", g->out);
+    gen_text(g->out, r, 30, 110);
+    if (g->o->sensitive_pct > 0 && gen_chance(r, 10u * (unsigned)g->o->sensitive_pct)) {
+        /* what users paste: keys, contact details, card numbers (fake ones) */
+        static const char *const pasted[] = {
+            " my key is sk-proj-Zq8XbN3kLm5PqR7sT9vW2yA4cE6gI8kM0oQ please check",
+            " mail me at jane.doe@example.org or call +1 (415) 555-0132",
+            " card 4242 4242 4242 4242 exp 12/29",
+            " Authorization: Bearer tok_9f8e7d6c5b4a3f2e1d0c failed from 198.51.100.23",
+            " token ghp_R4nd0mT0k3nV4lu3Abcdefghij1234567890 in the CI logs",
+        };
+        fputs(pasted[gen_below(r, sizeof pasted / sizeof *pasted)], g->out);
+    }
+    fputs("\"}]}", g->out);
+    if (rate || ctxlen) {
+        fprintf(g->out,
+                ",\"retries\":%u,\"status\":\"error\",\"latency\":{\"queue_ms\":%u,"
+                "\"provider_ms\":%u}}",
+                rate ? 3 : 0, gen_below(r, 20), 50 + gen_below(r, 400));
+        if (rate)
+            fprintf(g->out,
+                    ",\"error\":{\"message\":\"429 Too Many Requests: rate limit "
+                    "reached for %s\",\"type\":\"rate_limit_error\",\"http_status\":429}",
+                    gen_models[m]);
+        else
+            fputs(",\"error\":{\"message\":\"This model's maximum context length is 128000 "
+                  "tokens\",\"type\":\"invalid_request_error\",\"code\":"
+                  "\"context_length_exceeded\",\"http_status\":400}",
+                  g->out);
+    } else {
+        fputs(",\"response\":{\"content\":\"", g->out);
+        gen_text(g->out, r, 30, 120);
+        fprintf(g->out,
+                "\"},\"usage\":{\"input_tokens\":%u,\"output_tokens\":%u,\"cached_tokens\":%u},"
+                "\"finish_reason\":\"%s\",\"retries\":0,\"latency\":{\"queue_ms\":%u,"
+                "\"provider_ms\":%u,\"postprocess_ms\":%u,\"ttft_ms\":%u},\"status\":\"ok\"}",
+                200 + gen_below(r, 3000), 20 + gen_below(r, 600), gen_below(r, 1024),
+                c->tool_pending ? "tool_calls" : "stop", gen_below(r, 30), 300 + gen_below(r, 4000),
+                gen_below(r, 15), 150 + gen_below(r, 600));
+    }
+    fputs("}\n", g->out);
+}
+
+static void
+gen_tool(struct gen *g, struct gen_conv *c)
+{
+    struct gen_rng *r = &g->rng;
+    bool timeout = gen_chance(r, 60);
+    unsigned dur = timeout ? 30000 : 20 + gen_below(r, 2000);
+    gen_head(g, c, "tool");
+    fprintf(g->out,
+            ",\"data\":{\"tool_call_id\":\"call-%u-%u\",\"name\":\"%s\",\"version\":\"1.%u\","
+            "\"args\":{\"query\":\"",
+            c->id, c->turn, gen_tools[c->id % 5], c->id % 3);
+    gen_text(g->out, r, 3, 12);
+    fprintf(g->out, "\"},\"status\":\"%s\",\"started_ms\":%lld,\"ended_ms\":%lld,\"retries\":0",
+            timeout ? "timeout" : "ok", (long long)(g->now - dur), (long long)g->now);
+    if (!timeout) {
+        fputs(",\"result\":{\"text\":\"", g->out);
+        gen_text(g->out, r, 10, 40);
+        fputs("\"}}", g->out);
+    } else {
+        fputs("},\"error\":{\"message\":\"tool call exceeded 30s deadline\",\"errno\":"
+              "\"ETIMEDOUT\"}",
+              g->out);
+    }
+    fputs("}\n", g->out);
+}
+
+static void
+gen_small(struct gen *g, struct gen_conv *c, unsigned step)
+{
+    struct gen_rng *r = &g->rng;
+    switch (step) {
+    case 0: /* HTTP request that starts the turn */
+        gen_head(g, c, "transport");
+        fprintf(g->out,
+                ",\"data\":{\"proto\":\"http\",\"method\":\"POST\",\"path\":\"/chat\","
+                "\"status\":%u,\"latency_ms\":%u,\"bytes_in\":%u,\"bytes_out\":%u,"
+                "\"origin\":\"https://app.example.com\",\"user_agent\":\"Mozilla/5.0\","
+                "\"auth_outcome\":\"ok\",\"mount_prefix\":\"/\"}}\n",
+                gen_chance(r, 5) ? 502 : 200, 5 + gen_below(r, 90), 200 + gen_below(r, 2000),
+                100 + gen_below(r, 400));
+        break;
+    case 1:
+        gen_head(g, c, "turn");
+        fprintf(g->out,
+                ",\"runtime_key\":\"%s\",\"data\":{\"phase\":\"draft\",\"payload\":{"
+                "\"blocks\":[{\"role\":\"user\",\"text\":\"",
+                c->runtime_key);
+        gen_text(g->out, r, 8, 40);
+        fputs("\"}]}}}\n", g->out);
+        break;
+    case 2:
+    case 3:
+        gen_head(g, c, "middleware");
+        fprintf(g->out,
+                ",\"data\":{\"chain\":[\"profile-router\",\"guardrail\",\"inference\"],"
+                "\"step\":\"%s\",\"duration_ms\":%u,\"decision\":\"%s\",\"rationale\":\"",
+                step == 2 ? "profile-router" : "guardrail", 1 + gen_below(r, 40),
+                step == 2 ? "route:default" : "allow");
+        gen_text(g->out, r, 4, 12);
+        fprintf(g->out,
+                "\",\"guardrail\":{\"action\":\"allow\",\"category\":\"none\","
+                "\"score\":0.0%u}}}\n",
+                gen_below(r, 9));
+        break;
+    case 4: /* SEM frames of the streamed answer */
+        gen_head(g, c, "sem");
+        c->sem_seq += gen_chance(r, 10) ? 0 : 1; /* rare duplicate seq */
+        fprintf(g->out,
+                ",\"stream_id\":\"st-%u-%u\",\"seq\":%u,\"data\":{\"type\":\"llm.delta\","
+                "\"id\":\"m-%u\",\"seq\":%u,\"source\":\"websocket\",\"data\":{\"delta\":\"",
+                c->id, c->turn, c->sem_seq, c->turn, c->sem_seq);
+        gen_text(g->out, r, 3, 15);
+        fputs("\"}}}\n", g->out);
+        break;
+    case 5:
+        gen_head(g, c, "timeline");
+        fprintf(g->out,
+                ",\"data\":{\"entity_id\":\"msg-%u-%u\",\"entity_kind\":\"message\","
+                "\"version\":%u,\"payload\":{\"role\":\"assistant\",\"status\":\"complete\"}}}\n",
+                c->id, c->turn, c->turn * 3);
+        break;
+    default:
+        gen_head(g, c, "turn");
+        fprintf(g->out,
+                ",\"runtime_key\":\"%s\",\"inference_id\":\"inf-%u-%u\",\"data\":{\"phase\":"
+                "\"final\",\"block_hashes\":[\"b%08x\",\"b%08x\"]}}\n",
+                c->runtime_key, c->id, c->turn, (unsigned)gen_next(r), (unsigned)gen_next(r));
+        break;
+    }
+}
+
+/* Emits the next event of c's script; marks it done after its last event. */
+static void
+gen_conv_step(struct gen *g, struct gen_conv *c)
+{
+    struct gen_rng *r = &g->rng;
+    if (c->turn == 0 && c->step == 0) {
+        gen_head(g, c, "conversation");
+        fprintf(g->out,
+                ",\"runtime_key\":\"%s\",\"data\":{\"status\":\"active\",\"runtime_key\":\"%s\","
+                "\"profile_slug\":\"default\",\"ws_conns\":1,\"ws_conns_max\":1,"
+                "\"queue_depth\":0,\"stream_running\":false}}\n",
+                c->runtime_key, c->runtime_key);
+        c->step = 1;
+        return;
+    }
+    if (c->turn == 0) {
+        gen_head(g, c, "transport");
+        fputs(",\"data\":{\"proto\":\"ws\",\"event\":\"connect\",\"path\":\"/ws\"}}\n", g->out);
+        c->turn = 1;
+        c->step = 0;
+        return;
+    }
+    if (c->turn > c->turns) {
+        bool abnormal = gen_chance(r, 30);
+        if (c->step == 0) {
+            gen_head(g, c, "transport");
+            fprintf(g->out,
+                    ",\"data\":{\"proto\":\"ws\",\"event\":\"disconnect\",\"reason\":\"%s\"}",
+                    abnormal ? "abnormal closure (1006)" : "normal closure");
+            if (abnormal)
+                fputs(",\"error\":{\"message\":\"websocket: close 1006 (abnormal closure): "
+                      "unexpected EOF\"}",
+                      g->out);
+            fputs("}\n", g->out);
+            c->step = 1;
+            return;
+        }
+        gen_head(g, c, "conversation");
+        fprintf(g->out, ",\"data\":{\"status\":\"%s\",\"ws_conns\":0,\"ws_conns_max\":1}}\n",
+                gen_chance(r, 150) ? "evicted" : "closed");
+        c->done = true;
+        return;
+    }
+    /* inside a turn: 0 http, 1 draft, 2-3 middleware, 4 provider, [5 tool, 6 provider],
+       7-9 sem frames, 10 timeline, 11 final */
+    if (c->step == 5 && !c->tool_pending)
+        c->step = 7;
+    unsigned s = c->step++;
+    if (s <= 3) {
+        gen_small(g, c, s);
+    } else if (s == 4) {
+        c->tool_pending = gen_chance(r, 350);
+        gen_provider(g, c);
+    } else if (s == 5 && c->tool_pending) {
+        gen_tool(g, c);
+    } else if (s == 6 && c->tool_pending) {
+        c->tool_pending = 0;
+        gen_provider(g, c);
+    } else if (s >= 7 && s <= 9) {
+        gen_small(g, c, 4);
+    } else if (s == 10) {
+        gen_small(g, c, 5);
+    } else if (s == 11) {
+        gen_small(g, c, 6);
+        c->turn++;
+        c->step = 0;
+        c->sem_seq = 0;
+        if (gen_chance(r, 100)) /* profile switch between turns */
+            snprintf(c->runtime_key, sizeof c->runtime_key, "research@v%u", 1 + c->turn % 4);
+    }
+}
+
+static void
+gen_conv_start(struct gen *g, struct gen_conv *c)
+{
+    memset(c, 0, sizeof *c);
+    c->id = ++g->next_conv;
+    c->turns = 2 + gen_below(&g->rng, 7);
+    c->model = gen_below(&g->rng, 4);
+    snprintf(c->runtime_key, sizeof c->runtime_key, "default@v%u", 2 + c->id % 2);
+}
+
+static void
+gen_runtime(struct gen *g)
+{
+    struct gen_rng *r = &g->rng;
+    bool panic = gen_chance(r, 20);
+    if (panic) {
+        gen_head(g, NULL, "error");
+        fputs(",\"data\":{\"panic\":true,\"where\":\"webchat.(*Conversation).stream\"},"
+              "\"error\":{\"message\":\"runtime error: invalid memory address or nil pointer "
+              "dereference\",\"stack\":\"goroutine 17 [running]:\\nmain.stream()\\n\\t/app/"
+              "stream.go:88\"}}\n",
+              g->out);
+        return;
+    }
+    gen_head(g, NULL, "runtime");
+    fprintf(g->out,
+            ",\"data\":{\"build_sha\":\"3f2c9a1\",\"version\":\"1.8.2\",\"pid\":4242,"
+            "\"uptime_s\":%lld,\"rss_bytes\":%u,\"cpu_pct\":%u.%u,\"threads\":%u,"
+            "\"goroutines\":%u,\"gc_pause_ms\":%u,\"open_fds\":%u,\"sqlite_busy\":%u,"
+            "\"deps\":{\"redis\":\"up\",\"openai\":\"%s\"}}}\n",
+            (long long)((g->now - g->o->base_ms) / 1000), 80000000 + gen_below(r, 40000000),
+            gen_below(r, 90), gen_below(r, 10), 20 + gen_below(r, 10), 100 + gen_below(r, 400),
+            gen_below(r, 5), 40 + gen_below(r, 60), gen_below(r, 3),
+            gen_chance(r, 20) ? "down" : "up");
+}
+
+void
+fr_gen_opts_default(struct fr_gen_opts *o)
+{
+    o->seed = 42;
+    o->events = 10000;
+    o->concurrency = 8;
+    o->base_ms = 1771357445201LL; /* 2026-02-17T19:44:05.201Z */
+    o->prefix = "c";
+}
+
+int
+fr_gen_write(FILE *out, const struct fr_gen_opts *o)
+{
+    struct gen g = {.out = out, .o = o, .now = o->base_ms};
+    g.rng.s = o->seed * 0x9E3779B97F4A7C15ULL + 1;
+    int n = o->concurrency > 0 ? o->concurrency : 1;
+    struct gen_conv *convs = fr_calloc((size_t)n, sizeof *convs);
+    for (int i = 0; i < n; i++)
+        gen_conv_start(&g, &convs[i]);
+    for (g.written = 0; g.written < o->events; g.written++) {
+        g.now += 1 + gen_below(&g.rng, 120);
+        if (g.written % 25 == 24) {
+            gen_runtime(&g);
+            continue;
+        }
+        struct gen_conv *c = &convs[gen_below(&g.rng, (unsigned)n)];
+        gen_conv_step(&g, c);
+        if (c->done)
+            gen_conv_start(&g, c);
+    }
+    free(convs);
+    return ferror(out) ? -1 : 0;
+}

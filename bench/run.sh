@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# make bench: ingest throughput of `flightrec ingest` (every collector, the
+# taxonomy, rollups, SEM checks, the conversation index and the default
+# redaction policy on) next to
+#   - the raw SQLite ceiling: the same rows, same schema and indexes,
+#     inserted by a bare prepared-statement loop;
+#   - the same ingest with redaction off (a policy that can change nothing:
+#     configs in bench/redaction-off.yaml), to price the redaction stage;
+# on the same generated file (5% of user messages carry a secret or PII),
+# in the same run; and the HTTP path: `flightrec agent` on a loopback port,
+# BENCH_CLIENTS concurrent keep-alive clients (fr-httpbench) posting batches
+# of 500 events, every 202 durable: sustained events/s, p50/p99 ack latency
+# and the agent's peak RSS. Rounds alternate the runs so machine noise hits
+# all of them; medians are reported. Then the redaction stage alone
+# (fr-redactbench): MB/s of free text through the walk and the detectors.
+#
+# Environment: BUILD (build dir), BENCH_EVENTS (default 200000), BENCH_ROUNDS (3),
+# BENCH_CLIENTS (4).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build-bench}
+N=${BENCH_EVENTS:-200000}
+ROUNDS=${BENCH_ROUNDS:-3}
+CLIENTS=${BENCH_CLIENTS:-4}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+"$BUILD/fr-gen" --events "$N" --seed 1 --sensitive 5 > "$tmp/events.ndjson"
+bytes=$(stat -c %s "$tmp/events.ndjson")
+echo "bench: $N generated events, $((bytes / N)) bytes/event on average, $ROUNDS rounds"
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+rate() { sed -n 's/.* \([0-9][0-9]*\) events\/s$/\1/p' "$1"; }
+# one agent run: prints "events_per_s p50 p99 peak_rss_kib"
+http_round() {
+  local d="$tmp/agent"
+  rm -rf "$d"; mkdir -p "$d"
+  printf 'storage:\n  path: %s/db\nhttp:\n  listen: 127.0.0.1:0\nsocket:\n  enabled: false\nruntime:\n  self: false\n' \
+    "$d" > "$d/c.yaml"
+  "$BUILD/flightrec" agent --config "$d/c.yaml" 2> "$d/log" &
+  local pid=$! port=""
+  for _ in $(seq 200); do grep -q 'ready:' "$d/log" 2>/dev/null && break; sleep 0.05; done
+  port=$(sed -n 's/.*http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$d/log")
+  "$BUILD/fr-httpbench" "http://127.0.0.1:$port/v1/events" "$tmp/events.ndjson" "$CLIENTS" 500 > "$d/out"
+  local hwm; hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+  kill -TERM "$pid"; wait "$pid"
+  echo "$(sed -n 's/^events_per_s //p' "$d/out") $(sed -n 's/^ack_p50_ms //p' "$d/out")" \
+       "$(sed -n 's/^ack_p99_ms //p' "$d/out") $hwm"
+}
+
+ingest=(); off=(); raw=(); hrate=(); hp50=(); hp99=(); hrss=()
+for r in $(seq "$ROUNDS"); do
+  rm -rf "$tmp"/*.db* "$tmp/keys"
+  "$BUILD/flightrec" ingest --no-progress --db "$tmp/ingest.db" "$tmp/events.ndjson" 2> "$tmp/ingest.log"
+  ingest+=("$(rate "$tmp/ingest.log")")
+  "$BUILD/flightrec" ingest --no-progress --redaction bench/redaction-off.yaml \
+    --db "$tmp/off.db" "$tmp/events.ndjson" 2> "$tmp/off.log"
+  off+=("$(rate "$tmp/off.log")")
+  raw+=("$("$BUILD/fr-rawinsert" "$tmp/events.ndjson" "$tmp/raw.db" | sed -n 's/^rows_per_s //p')")
+  read -r hr h50 h99 hm < <(http_round)
+  hrate+=("$hr"); hp50+=("$h50"); hp99+=("$h99"); hrss+=("$hm")
+  echo "  round $r: flightrec ingest ${ingest[-1]} events/s, redaction off ${off[-1]} events/s," \
+       "raw insert ${raw[-1]} rows/s, HTTP ${hr} events/s (p50 ${h50} ms, p99 ${h99} ms," \
+       "peak RSS $((hm / 1024)) MiB)"
+done
+grep '^redaction' "$tmp/ingest.log" | sed 's/^/  /'
+i=$(printf '%s\n' "${ingest[@]}" | median)
+o=$(printf '%s\n' "${off[@]}" | median)
+w=$(printf '%s\n' "${raw[@]}" | median)
+ratio=$(awk -v a="$i" -v b="$w" 'BEGIN { printf "%.0f", 100 * a / b }')
+cost=$(awk -v a="$i" -v b="$o" 'BEGIN { printf "%.0f", 100 * (1 - a / b) }')
+echo "ingest (file): flightrec ${i} events/s, raw ceiling ${w} rows/s, ratio ${ratio}% (target >= 50%)"
+echo "redaction: ingest ${i} events/s on vs ${o} events/s off, cost ${cost}% (target <= 25%)"
+hr=$(printf '%s\n' "${hrate[@]}" | median)
+h50=$(printf '%s\n' "${hp50[@]}" | median)
+h99=$(printf '%s\n' "${hp99[@]}" | median)
+hm=$(printf '%s\n' "${hrss[@]}" | sort -n | tail -1)
+hratio=$(awk -v a="$hr" -v b="$i" 'BEGIN { printf "%.0f", 100 * a / b }')
+echo "http ($CLIENTS keep-alive clients, 500-event batches, durable 202s): ${hr} events/s," \
+     "${hratio}% of the file rate (target >= 70%), ack p50 ${h50} ms p99 ${h99} ms," \
+     "peak RSS $((hm / 1024)) MiB (target <= 64 MiB)"
+"$BUILD/fr-redactbench" "$tmp/events.ndjson" 3 > "$tmp/redact.out"
+echo "redaction stage alone: $(sed -n 's/^text_mb_per_s //p' "$tmp/redact.out") MB/s of free text" \
+     "($(sed -n 's/^line_mb_per_s //p' "$tmp/redact.out") MB/s of event lines," \
+     "$(sed -n 's/^events_per_s //p' "$tmp/redact.out") events/s)"

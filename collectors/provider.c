@@ -1,0 +1,99 @@
+/*
+ * collectors/provider.c - LLM provider calls: provider, model, usage,
+ * finish reason, retries, latency breakdown. The duration column is the
+ * provider latency (latency.provider_ms). Request and response bodies get a
+ * SHA-256 of their canonical form (compact, keys sorted), so identical
+ * prompts are found across conversations without reading the bodies.
+ */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collectors/collector.h"
+
+static const char *const provider_statuses[] = {"ok", "error", NULL};
+
+static const struct fr_field provider_usage[] = {
+    {.name = "input_tokens", .types = FR_FT_INT, .non_negative = true},
+    {.name = "output_tokens", .types = FR_FT_INT, .non_negative = true},
+    {.name = "cached_tokens", .types = FR_FT_INT, .non_negative = true},
+    {.name = "reasoning_tokens", .types = FR_FT_INT, .non_negative = true},
+    {.name = NULL},
+};
+
+static const struct fr_field provider_latency[] = {
+    {.name = "queue_ms", .types = FR_FT_NUMBER, .non_negative = true},
+    {.name = "provider_ms", .types = FR_FT_NUMBER, .non_negative = true},
+    {.name = "postprocess_ms", .types = FR_FT_NUMBER, .non_negative = true},
+    {.name = "ttft_ms", .types = FR_FT_NUMBER, .non_negative = true},
+    {.name = NULL},
+};
+
+static const struct fr_field provider_fields[] = {
+    {.name = "provider", .types = FR_FT_STRING},
+    {.name = "model", .types = FR_FT_STRING},
+    {.name = "model_version", .types = FR_FT_STRING},
+    {.name = "request", .types = FR_FT_OBJECT},
+    {.name = "response", .types = FR_FT_OBJECT},
+    {.name = "usage", .types = FR_FT_OBJECT, .sub = provider_usage},
+    {.name = "finish_reason", .types = FR_FT_STRING},
+    {.name = "retries", .types = FR_FT_INT, .non_negative = true},
+    {.name = "backoff_cause", .types = FR_FT_STRING},
+    {.name = "latency", .types = FR_FT_OBJECT, .sub = provider_latency},
+    {.name = "status", .types = FR_FT_STRING, .values = provider_statuses},
+    {.name = NULL},
+};
+
+/* Hex SHA-256 of the canonical JSON of v into out (65 bytes); "" when v is absent. */
+static void
+provider_hash(const json_t *v, char out[65])
+{
+    out[0] = '\0';
+    if (v == NULL || json_is_null(v))
+        return;
+    char *canon = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (canon == NULL)
+        return;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_Digest(canon, strlen(canon), md, &len, EVP_sha256(), NULL) == 1)
+        for (unsigned int i = 0; i < len && i < 32; i++)
+            snprintf(out + 2 * i, 3, "%02x", md[i]);
+    free(canon);
+}
+
+static int
+provider_normalize(void *ctx, struct fr_event *ev, struct fr_err *err)
+{
+    (void)ctx;
+    (void)err;
+    static const char *const token_keys[FR_TOKEN_COUNT] = {"input_tokens", "output_tokens",
+                                                           "cached_tokens", "reasoning_tokens"};
+    json_t *usage = ev->data ? json_object_get(ev->data, "usage") : NULL;
+    for (int i = 0; i < FR_TOKEN_COUNT; i++)
+        fr_json_int_at(usage, token_keys[i], &ev->tokens[i]);
+    if (ev->data != NULL) {
+        provider_hash(json_object_get(ev->data, "request"), ev->request_sha256);
+        provider_hash(json_object_get(ev->data, "response"), ev->response_sha256);
+    }
+    ev->provider = fr_data_str(ev, "provider");
+    ev->model = fr_data_str(ev, "model");
+    ev->status = fr_data_str(ev, "status");
+    json_t *latency = ev->data ? json_object_get(ev->data, "latency") : NULL;
+    ev->has_duration = fr_json_int_at(latency, "provider_ms", &ev->duration_ms);
+    return FR_OK;
+}
+
+static const int provider_kinds[] = {FR_KIND_PROVIDER, -1};
+
+const struct fr_collector fr_collector_provider = {
+    .name = "provider",
+    .description = "LLM provider calls: model, usage, finish reason, retries, latency",
+    .options = NULL,
+    .init = NULL,
+    .destroy = NULL,
+    .kinds = provider_kinds,
+    .fields = provider_fields,
+    .normalize = provider_normalize,
+};

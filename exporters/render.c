@@ -1,0 +1,106 @@
+/*
+ * exporters/render.c - see render.h.
+ */
+#include "exporters/render.h"
+
+#include <stdlib.h>
+
+#include "core/wire.h"
+
+json_t *
+fr_render_conv(const struct fr_conv_row *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "conv_id", json_string(r->conv_id));
+    json_object_set_new(o, "session_id", r->session_id ? json_string(r->session_id) : json_null());
+    json_object_set_new(o, "status", json_string(r->status));
+    json_object_set_new(o, "current_runtime_key",
+                        r->runtime_key ? json_string(r->runtime_key) : json_null());
+    json_object_set_new(o, "created_ms", json_integer(r->created_ms));
+    json_object_set_new(o, "last_activity_ms", json_integer(r->last_activity_ms));
+    json_object_set_new(o, "closed_ms", r->closed_ms ? json_integer(r->closed_ms) : json_null());
+    json_object_set_new(o, "evicted_ms", r->evicted_ms ? json_integer(r->evicted_ms) : json_null());
+    json_object_set_new(o, "event_count", json_integer(r->event_count));
+    json_object_set_new(o, "error_count", json_integer(r->error_count));
+    json_t *le = json_null();
+    if (r->last_error_code) {
+        le = json_object();
+        json_object_set_new(le, "error_class", json_string(r->last_error_class));
+        json_object_set_new(le, "error_code", json_string(r->last_error_code));
+        json_object_set_new(le, "message", json_string(r->last_error_message));
+    }
+    json_object_set_new(o, "last_error", le);
+    json_object_set_new(o, "panic", json_boolean(r->panic));
+    return o;
+}
+
+json_t *
+fr_render_event(const struct fr_event_row *r, const char *raw, size_t rawlen)
+{
+    json_t *ev = raw ? fr_wire_load_body(raw, rawlen) : fr_wire_load_body(r->body, r->body_len);
+    if (ev == NULL)
+        ev = json_object();
+    json_t *meta = json_object();
+    if (raw != NULL)
+        json_object_set_new(meta, "raw", json_true());
+    if (r->policy)
+        json_object_set_new(meta, "redaction_policy", json_string(r->policy));
+    json_object_set_new(meta, "id", json_integer(r->id));
+    json_object_set_new(meta, "ingested_ms", json_integer(r->ingested_ms));
+    json_object_set_new(meta, "tier", json_string(r->tier ? r->tier : "hot"));
+    if (r->status)
+        json_object_set_new(meta, "status", json_string(r->status));
+    if (r->provider)
+        json_object_set_new(meta, "provider", json_string(r->provider));
+    if (r->model)
+        json_object_set_new(meta, "model", json_string(r->model));
+    if (r->tool)
+        json_object_set_new(meta, "tool", json_string(r->tool));
+    if (r->has_duration)
+        json_object_set_new(meta, "duration_ms", json_integer(r->duration_ms));
+    if (r->error_code) {
+        json_object_set_new(meta, "error_class", json_string(r->error_class));
+        json_object_set_new(meta, "error_code", json_string(r->error_code));
+        json_object_set_new(meta, "error_message", json_string(r->error_message));
+    }
+    json_object_set_new(ev, "flightrec", meta);
+    return ev;
+}
+
+static int64_t
+ev_int(const json_t *ev, const char *k, int64_t dflt)
+{
+    const json_t *v = json_object_get(ev, k);
+    return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+/* (ts_ms, seq, stored id): a conversation's order, whichever tier an event came from. */
+static int
+event_cmp(const void *a, const void *b)
+{
+    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    int64_t k1[3] = {ev_int(x, "ts_ms", 0), ev_int(x, "seq", -1),
+                     ev_int(json_object_get(x, "flightrec"), "id", 0)};
+    int64_t k2[3] = {ev_int(y, "ts_ms", 0), ev_int(y, "seq", -1),
+                     ev_int(json_object_get(y, "flightrec"), "id", 0)};
+    for (int i = 0; i < 3; i++)
+        if (k1[i] != k2[i])
+            return k1[i] < k2[i] ? -1 : 1;
+    return 0;
+}
+
+void
+fr_render_sort_events(json_t *events)
+{
+    size_t n = json_array_size(events);
+    if (n < 2)
+        return;
+    json_t **v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(events, i));
+    qsort(v, n, sizeof *v, event_cmp);
+    json_array_clear(events);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(events, v[i]);
+    free(v);
+}

@@ -1,0 +1,25 @@
+/*
+ * exporters/render.h - stored rows as JSON, shared by the CLI's --json output
+ * and the HTTP query API so both speak the same shapes (docs/api.md).
+ */
+#ifndef FR_EXPORTERS_RENDER_H
+#define FR_EXPORTERS_RENDER_H
+
+#include <jansson.h>
+
+#include "store/store.h"
+
+/* A conversation of the index. */
+json_t *fr_render_conv(const struct fr_conv_row *r);
+
+/*
+ * An event in the wire format (its stored, redacted body) with the
+ * normalized columns under "flightrec". raw (may be NULL) is the unsealed
+ * raw-mode line to show instead of the body.
+ */
+json_t *fr_render_event(const struct fr_event_row *r, const char *raw, size_t rawlen);
+
+/* Orders rendered events of one conversation by (ts_ms, seq, stored id), in place. */
+void fr_render_sort_events(json_t *events);
+
+#endif

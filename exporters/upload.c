@@ -1,0 +1,700 @@
+/*
+ * exporters/upload.c - see upload.h.
+ */
+#include "exporters/upload.h"
+
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "core/yamlcfg.h"
+
+/* ---- config ---- */
+
+static void
+target_free(struct fr_upload_target *t)
+{
+    free(t->name);
+    free(t->url);
+    for (size_t i = 0; i < t->nheaders; i++)
+        free(t->headers[i]);
+    free(t->headers);
+    free(t->ca_file);
+    free(t->client_cert);
+    free(t->client_key);
+    free(t->aws_sigv4);
+    if (t->aws_user)
+        memset(t->aws_user, 0, strlen(t->aws_user));
+    free(t->aws_user);
+}
+
+void
+fr_upload_config_clear(struct fr_upload_config *c)
+{
+    for (size_t i = 0; i < c->ntargets; i++)
+        target_free(&c->targets[i]);
+    free(c->targets);
+    free(c->outbox);
+    memset(c, 0, sizeof *c);
+}
+
+const struct fr_upload_target *
+fr_upload_target_find(const struct fr_upload_config *c, const char *name)
+{
+    for (size_t i = 0; i < c->ntargets; i++)
+        if (strcmp(c->targets[i].name, name) == 0)
+            return &c->targets[i];
+    return NULL;
+}
+
+/* A secret value: from the environment variable or the file named. */
+static int
+secret_value(struct fr_yaml *y, yaml_node_t *n, const char *env, const char *file, char **out)
+{
+    if (env != NULL) {
+        const char *v = getenv(env);
+        if (v == NULL)
+            return fr_yaml_fail(y, n, "environment variable %s is not set", env);
+        *out = fr_strdup(v);
+        return FR_OK;
+    }
+    size_t len;
+    struct fr_err e2 = {0};
+    if (fr_read_file(file, out, &len, &e2) != FR_OK)
+        return fr_yaml_fail(y, n, "%s", e2.msg);
+    while (len > 0 && ((*out)[len - 1] == '\n' || (*out)[len - 1] == '\r'))
+        (*out)[--len] = '\0';
+    return FR_OK;
+}
+
+static int
+parse_header(struct fr_yaml *y, yaml_node_t *h, struct fr_upload_target *t)
+{
+    if (h->type != YAML_MAPPING_NODE)
+        return fr_yaml_fail(y, h, "headers: expected {name, value | value_env | value_file}");
+    const char *name = NULL, *value = NULL, *env = NULL, *file = NULL;
+    for (yaml_node_pair_t *p = h->data.mapping.pairs.start; p < h->data.mapping.pairs.top; p++) {
+        const char *k = fr_yaml_scalar(fr_yaml_node(y, p->key));
+        const char *v = fr_yaml_scalar(fr_yaml_node(y, p->value));
+        if (k == NULL || v == NULL)
+            return fr_yaml_fail(y, h, "headers: keys and values must be plain text");
+        if (strcmp(k, "name") == 0)
+            name = v;
+        else if (strcmp(k, "value") == 0)
+            value = v;
+        else if (strcmp(k, "value_env") == 0)
+            env = v;
+        else if (strcmp(k, "value_file") == 0)
+            file = v;
+        else
+            return fr_yaml_fail(y, fr_yaml_node(y, p->key),
+                                "headers: unknown key '%s' (name, value, value_env, value_file)",
+                                k);
+    }
+    if (name == NULL || (!value && !env && !file))
+        return fr_yaml_fail(y, h, "headers: a header needs a name and a value source");
+    char *secret = NULL;
+    if (!value) {
+        int rc = secret_value(y, h, env, file, &secret);
+        if (rc != FR_OK)
+            return rc;
+    }
+    t->headers = fr_realloc(t->headers, (t->nheaders + 1) * sizeof *t->headers);
+    t->headers[t->nheaders++] = fr_asprintf("%s: %s", name, value ? value : secret);
+    if (secret)
+        memset(secret, 0, strlen(secret));
+    free(secret);
+    return FR_OK;
+}
+
+static int
+parse_target(struct fr_yaml *y, yaml_node_t *n, struct fr_upload_target *t)
+{
+    if (n->type != YAML_MAPPING_NODE)
+        return fr_yaml_fail(y, n, "targets: expected a mapping");
+    *t = (struct fr_upload_target){.method = FR_UPLOAD_PUT,
+                                   .timeout_ms = 300000,
+                                   .connect_timeout_ms = 10000,
+                                   .max_attempts = 6,
+                                   .backoff_base_ms = 500,
+                                   .backoff_max_ms = 60000};
+    const char *akey = NULL, *asec = NULL;
+    int rc = FR_OK;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+         rc == FR_OK && p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = fr_yaml_node(y, p->key), *vn = fr_yaml_node(y, p->value);
+        const char *k = fr_yaml_scalar(kn), *v = fr_yaml_scalar(vn);
+        char **str = NULL;
+        int64_t *num = NULL;
+        if (k == NULL)
+            rc = fr_yaml_fail(y, kn, "targets: keys must be plain text");
+        else if (strcmp(k, "headers") == 0) {
+            if (vn->type != YAML_SEQUENCE_NODE)
+                rc = fr_yaml_fail(y, vn, "headers: expected a list");
+            for (yaml_node_item_t *it = vn->data.sequence.items.start;
+                 rc == FR_OK && vn->type == YAML_SEQUENCE_NODE && it < vn->data.sequence.items.top;
+                 it++)
+                rc = parse_header(y, fr_yaml_node(y, *it), t);
+            continue;
+        } else if (v == NULL)
+            rc = fr_yaml_fail(y, vn, "%s: expected a single value", k);
+        else if (strcmp(k, "name") == 0)
+            str = &t->name;
+        else if (strcmp(k, "url") == 0)
+            str = &t->url;
+        else if (strcmp(k, "ca_file") == 0)
+            str = &t->ca_file;
+        else if (strcmp(k, "client_cert") == 0)
+            str = &t->client_cert;
+        else if (strcmp(k, "client_key") == 0)
+            str = &t->client_key;
+        else if (strcmp(k, "aws_sigv4") == 0)
+            str = &t->aws_sigv4;
+        else if (strcmp(k, "aws_access_key_env") == 0)
+            akey = v;
+        else if (strcmp(k, "aws_secret_key_env") == 0)
+            asec = v;
+        else if (strcmp(k, "method") == 0) {
+            if (strcmp(v, "put") == 0)
+                t->method = FR_UPLOAD_PUT;
+            else if (strcmp(v, "post") == 0)
+                t->method = FR_UPLOAD_POST;
+            else
+                rc = fr_yaml_fail(y, vn, "method: expected put or post, got '%s'", v);
+        } else if (strcmp(k, "timeout_ms") == 0)
+            num = &t->timeout_ms;
+        else if (strcmp(k, "connect_timeout_ms") == 0)
+            num = &t->connect_timeout_ms;
+        else if (strcmp(k, "backoff_base_ms") == 0)
+            num = &t->backoff_base_ms;
+        else if (strcmp(k, "backoff_max_ms") == 0)
+            num = &t->backoff_max_ms;
+        else if (strcmp(k, "max_attempts") == 0) {
+            char *end;
+            long a = strtol(v, &end, 10);
+            if (*end || a < 1 || a > 100)
+                rc = fr_yaml_fail(y, vn, "max_attempts: expected 1 to 100");
+            t->max_attempts = (int)a;
+        } else
+            rc = fr_yaml_fail(y, kn, "targets: unknown key '%s'", k);
+        if (rc == FR_OK && str != NULL && v != NULL) {
+            free(*str);
+            *str = v[0] ? fr_strdup(v) : NULL;
+        }
+        if (rc == FR_OK && num != NULL) {
+            char *end;
+            long long x = strtoll(v, &end, 10);
+            if (*end || x < 1)
+                rc = fr_yaml_fail(y, vn, "%s: expected a positive whole number", k);
+            *num = x;
+        }
+    }
+    if (rc == FR_OK && (t->name == NULL || t->url == NULL))
+        rc = fr_yaml_fail(y, n, "targets: a target needs 'name' and 'url'");
+    if (rc == FR_OK && t->aws_sigv4 != NULL) {
+        const char *a = akey ? getenv(akey) : NULL, *s = asec ? getenv(asec) : NULL;
+        if (a == NULL || s == NULL)
+            rc = fr_yaml_fail(y, n,
+                              "target %s: aws_sigv4 needs aws_access_key_env and "
+                              "aws_secret_key_env naming set environment variables",
+                              t->name);
+        else
+            t->aws_user = fr_asprintf("%s:%s", a, s);
+    }
+    return rc;
+}
+
+int
+fr_upload_config_load(const char *path, struct fr_upload_config *c, struct fr_err *err)
+{
+    memset(c, 0, sizeof *c);
+    c->outbox_max_bytes = (int64_t)1 << 30;
+    struct fr_yaml y;
+    int rc = fr_yaml_open_file(&y, path, err);
+    if (rc != FR_OK)
+        return rc;
+    yaml_node_t *root = fr_yaml_root(&y);
+    if (root == NULL || root->type != YAML_MAPPING_NODE)
+        rc = fr_yaml_fail(&y, root, "expected a mapping (outbox, targets)");
+    for (yaml_node_pair_t *p = rc == FR_OK ? root->data.mapping.pairs.start : NULL;
+         rc == FR_OK && p < root->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = fr_yaml_node(&y, p->key), *vn = fr_yaml_node(&y, p->value);
+        const char *k = fr_yaml_scalar(kn);
+        if (k && strcmp(k, "outbox") == 0 && fr_yaml_scalar(vn)) {
+            free(c->outbox);
+            c->outbox = fr_strdup(fr_yaml_scalar(vn));
+        } else if (k && strcmp(k, "outbox_max_bytes") == 0 && fr_yaml_scalar(vn)) {
+            char *end;
+            long long v = strtoll(fr_yaml_scalar(vn), &end, 10);
+            if (*end != '\0' || v < 1)
+                rc = fr_yaml_fail(&y, vn, "outbox_max_bytes: expected a positive whole number");
+            else
+                c->outbox_max_bytes = v;
+        } else if (k && strcmp(k, "targets") == 0 && vn->type == YAML_SEQUENCE_NODE) {
+            for (yaml_node_item_t *it = vn->data.sequence.items.start;
+                 rc == FR_OK && it < vn->data.sequence.items.top; it++) {
+                c->targets = fr_realloc(c->targets, (c->ntargets + 1) * sizeof *c->targets);
+                rc = parse_target(&y, fr_yaml_node(&y, *it), &c->targets[c->ntargets]);
+                c->ntargets++;
+            }
+        } else {
+            rc = fr_yaml_fail(&y, kn, "unknown key '%s' (outbox, outbox_max_bytes, targets)",
+                              k ? k : "?");
+        }
+    }
+    fr_yaml_close(&y);
+    if (rc == FR_OK && c->outbox == NULL)
+        c->outbox = fr_strdup("./var/outbox");
+    if (rc != FR_OK)
+        fr_upload_config_clear(c);
+    return rc;
+}
+
+/* ---- one upload ---- */
+
+struct hdr_ctx {
+    long retry_after_s;
+};
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct hdr_ctx *h = ud;
+    size_t len = size * n;
+    if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0)
+        h->retry_after_s = strtol(p + 12, NULL, 10);
+    return len;
+}
+
+static size_t
+discard(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * n;
+}
+
+struct prog_ctx {
+    fr_upload_progress fn;
+    void *ud;
+};
+
+static int
+on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    struct prog_ctx *p = ud;
+    if (p->fn)
+        p->fn(p->ud, (uint64_t)ulnow, (uint64_t)ultotal);
+    return 0;
+}
+
+/*
+ * The file's SHA-256: from its "<path>.sha256" sidecar ("<hex> <size>",
+ * written when flightrec made the file) when that is not older than the file
+ * and names the same size, else computed.
+ */
+static int
+file_sha256(const char *path, char out[65], uint64_t *size)
+{
+    char *side = fr_asprintf("%s.sha256", path), *text = NULL;
+    size_t tl;
+    struct stat fs, ss;
+    if (stat(path, &fs) == 0 && stat(side, &ss) == 0 && ss.st_mtime >= fs.st_mtime &&
+        fr_read_file(side, &text, &tl, NULL) == FR_OK) {
+        unsigned long long n = 0;
+        char hexv[65];
+        if (sscanf(text, "%64s %llu", hexv, &n) == 2 && strlen(hexv) == 64 &&
+            n == (unsigned long long)fs.st_size) {
+            memcpy(out, hexv, 65);
+            *size = n;
+            free(text);
+            free(side);
+            return 0;
+        }
+    }
+    free(text);
+    free(side);
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL)
+        return -1;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    char buf[65536];
+    size_t n;
+    *size = 0;
+    while ((n = fread(buf, 1, sizeof buf, fp)) > 0) {
+        EVP_DigestUpdate(c, buf, n);
+        *size += n;
+    }
+    fclose(fp);
+    unsigned char md[32];
+    EVP_DigestFinal_ex(c, md, NULL);
+    EVP_MD_CTX_free(c);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
+static char *
+expand_url(const char *url, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *at = strstr(url, "{name}");
+    if (at == NULL)
+        return fr_strdup(url);
+    return fr_asprintf("%.*s%s%s", (int)(at - url), url, base, at + 6);
+}
+
+int
+fr_upload_file(const struct fr_upload_target *t, const char *path, fr_upload_progress progress,
+               void *ud, struct fr_upload_result *res, struct fr_err *err)
+{
+    memset(res, 0, sizeof *res);
+    char sha[65];
+    uint64_t size;
+    if (file_sha256(path, sha, &size) != 0)
+        return fr_err_set(err, FR_E_IO, "%s: %s", path, strerror(errno));
+    res->bytes = size;
+    char *url = expand_url(t->url, path);
+    double t0 = fr_mono_s();
+    int rc = FR_E_IO;
+    char why[300] = "";
+    for (int attempt = 1; attempt <= t->max_attempts; attempt++) {
+        res->attempts = attempt;
+        CURL *c = curl_easy_init();
+        struct curl_slist *hl = NULL;
+        char idem[100];
+        snprintf(idem, sizeof idem, "Idempotency-Key: sha256-%s", sha);
+        hl = curl_slist_append(hl, idem);
+        for (size_t i = 0; i < t->nheaders; i++)
+            hl = curl_slist_append(hl, t->headers[i]);
+        FILE *fp = NULL;
+        curl_mime *mime = NULL;
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        if (t->method == FR_UPLOAD_PUT) {
+            fp = fopen(path, "rb");
+            if (fp != NULL)
+                setvbuf(fp, NULL, _IOFBF, 1 << 20);
+            curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 1L << 20);
+            curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+            curl_easy_setopt(c, CURLOPT_READDATA, fp);
+            curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+            hl = curl_slist_append(hl, "Content-Type: application/zstd");
+        } else {
+            mime = curl_mime_init(c);
+            curl_mimepart *part = curl_mime_addpart(mime);
+            curl_mime_name(part, "bundle");
+            curl_mime_filedata(part, path);
+            curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+        }
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)t->connect_timeout_ms);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+        struct hdr_ctx h = {-1};
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+        struct prog_ctx pc = {progress, ud};
+        if (progress) {
+            curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+            curl_easy_setopt(c, CURLOPT_XFERINFODATA, &pc);
+            curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        }
+        if (t->ca_file)
+            curl_easy_setopt(c, CURLOPT_CAINFO, t->ca_file);
+        if (t->client_cert)
+            curl_easy_setopt(c, CURLOPT_SSLCERT, t->client_cert);
+        if (t->client_key)
+            curl_easy_setopt(c, CURLOPT_SSLKEY, t->client_key);
+        if (t->aws_sigv4) {
+            /* S3 wants the payload hash header; the body is not part of the signature */
+            hl = curl_slist_append(hl, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+            curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+            curl_easy_setopt(c, CURLOPT_AWS_SIGV4, t->aws_sigv4);
+            curl_easy_setopt(c, CURLOPT_USERPWD, t->aws_user);
+        }
+        CURLcode cr = curl_easy_perform(c);
+        long status = 0;
+        if (cr == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        res->status = status;
+        curl_slist_free_all(hl);
+        curl_mime_free(mime);
+        if (fp)
+            fclose(fp);
+        curl_easy_cleanup(c);
+        if (cr == CURLE_OK && status >= 200 && status < 300) {
+            rc = FR_OK;
+            break;
+        }
+        bool retry;
+        if (cr != CURLE_OK) {
+            snprintf(why, sizeof why, "%s", curl_easy_strerror(cr));
+            /* a certificate the CA does not vouch for will not change on retry */
+            retry = cr != CURLE_PEER_FAILED_VERIFICATION && cr != CURLE_SSL_CACERT_BADFILE &&
+                    cr != CURLE_URL_MALFORMAT && cr != CURLE_UNSUPPORTED_PROTOCOL;
+        } else {
+            snprintf(why, sizeof why, "HTTP %ld", status);
+            retry = status == 408 || status == 429 || status >= 500;
+        }
+        if (!retry || attempt == t->max_attempts)
+            break;
+        /* exponential backoff with full jitter, or what the server asked for */
+        int64_t cap = t->backoff_base_ms << (attempt - 1 < 20 ? attempt - 1 : 20);
+        if (cap > t->backoff_max_ms)
+            cap = t->backoff_max_ms;
+        uint32_t r = 0;
+        RAND_bytes((unsigned char *)&r, sizeof r);
+        int64_t wait = cap > 0 ? (int64_t)(r % (uint64_t)cap) : 0;
+        if (h.retry_after_s >= 0 && (status == 429 || status == 503)) {
+            wait = h.retry_after_s * 1000;
+            if (wait > t->backoff_max_ms)
+                wait = t->backoff_max_ms;
+        }
+        usleep((useconds_t)(wait * 1000));
+    }
+    res->seconds = fr_mono_s() - t0;
+    if (rc != FR_OK)
+        fr_err_set(err, FR_E_IO, "upload of %s to %s failed after %d attempt(s): %s", path, t->name,
+                   res->attempts, why);
+    free(url);
+    return rc;
+}
+
+/* ---- outbox ---- */
+
+/* Bytes of the regular files in dir. */
+static int64_t
+dir_bytes(const char *dir)
+{
+    int64_t total = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        char *p = fr_asprintf("%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+            total += (int64_t)st.st_size;
+        free(p);
+    }
+    if (d)
+        closedir(d);
+    return total;
+}
+
+int
+fr_outbox_add(const struct fr_upload_config *c, const char *path, const char *target,
+              struct fr_err *err)
+{
+    const char *outbox = c->outbox;
+    if (mkdir(outbox, 0700) != 0 && errno != EEXIST)
+        return fr_err_set(err, FR_E_IO, "outbox %s: %s", outbox, strerror(errno));
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    struct stat pst;
+    if (stat(path, &pst) != 0)
+        return fr_err_set(err, FR_E_IO, "%s: %s", path, strerror(errno));
+    int64_t used = dir_bytes(outbox);
+    if (c->outbox_max_bytes > 0 && used + (int64_t)pst.st_size > c->outbox_max_bytes)
+        return fr_err_set(err, FR_E_LIMIT,
+                          "outbox %s is full: %lld bytes queued, %s (%lld bytes) would pass "
+                          "outbox_max_bytes (%lld); it stays at %s. Send or drop queued "
+                          "uploads (flightrec outbox list|retry|drop), or raise the limit",
+                          outbox, (long long)used, base, (long long)pst.st_size,
+                          (long long)c->outbox_max_bytes, path);
+    char *dst = fr_asprintf("%s/%s", outbox, base), *tmp = fr_asprintf("%s.tmp", dst);
+    char *meta = fr_asprintf("%s.target", dst);
+    char *data;
+    size_t len;
+    int rc = FR_OK;
+    /* the hash sidecar goes along (a link, or nothing: then it is recomputed) */
+    char *side = fr_asprintf("%s.sha256", path), *dside = fr_asprintf("%s.sha256", dst);
+    unlink(dside);
+    if (link(side, dside) != 0 && errno != ENOENT)
+        unlink(dside);
+    free(side);
+    free(dside);
+    /* same file system: a hard link is as durable as a copy, without copying */
+    unlink(tmp);
+    if (link(path, tmp) == 0) {
+        FILE *m = fopen(meta, "w");
+        bool ok = m && fprintf(m, "%s\n", target) > 0;
+        if (m)
+            ok = fclose(m) == 0 && ok;
+        if (!ok || rename(tmp, dst) != 0 || fr_fsync_dir(outbox) != 0)
+            rc = fr_err_set(err, FR_E_IO, "outbox %s: cannot queue %s: %s", outbox, base,
+                            strerror(errno));
+    } else if ((rc = fr_read_file(path, &data, &len, err)) == FR_OK) {
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        bool ok = fd >= 0 && write(fd, data, len) == (ssize_t)len && fsync(fd) == 0;
+        if (fd >= 0)
+            close(fd);
+        FILE *m = ok ? fopen(meta, "w") : NULL;
+        ok = m && fprintf(m, "%s\n", target) > 0;
+        if (m)
+            ok = fclose(m) == 0 && ok;
+        if (!ok || rename(tmp, dst) != 0 || fr_fsync_dir(outbox) != 0)
+            rc = fr_err_set(err, FR_E_IO, "outbox %s: cannot queue %s: %s", outbox, base,
+                            strerror(errno));
+        free(data);
+    }
+    if (rc != FR_OK) {
+        unlink(tmp);
+        unlink(meta);
+    }
+    free(dst);
+    free(tmp);
+    free(meta);
+    return rc;
+}
+
+int
+fr_outbox_list(const char *outbox, struct fr_outbox_item **items, size_t *n, struct fr_err *err)
+{
+    *items = NULL;
+    *n = 0;
+    DIR *d = opendir(outbox);
+    if (d == NULL)
+        return errno == ENOENT ? FR_OK
+                               : fr_err_set(err, FR_E_IO, "outbox %s: %s", outbox, strerror(errno));
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] == '.' || (len > 7 && strcmp(e->d_name + len - 7, ".target") == 0) ||
+            (len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0) ||
+            (len > 6 && strcmp(e->d_name + len - 6, ".error") == 0) ||
+            (len > 7 && strcmp(e->d_name + len - 7, ".sha256") == 0))
+            continue;
+        struct fr_outbox_item it = {0};
+        it.file = fr_asprintf("%s/%s", outbox, e->d_name);
+        char *meta = fr_asprintf("%s.target", it.file), *text = NULL;
+        size_t tl;
+        if (fr_read_file(meta, &text, &tl, NULL) == FR_OK) {
+            text[strcspn(text, "\n")] = '\0';
+            it.target = text;
+        } else {
+            it.target = fr_strdup("?");
+        }
+        free(meta);
+        char *errf = fr_asprintf("%s.error", it.file), *etext = NULL;
+        if (fr_read_file(errf, &etext, &tl, NULL) == FR_OK) {
+            it.attempts = atoi(etext);
+            char *sp = strchr(etext, ' ');
+            it.last_error = fr_strdup(sp ? sp + 1 : "");
+            it.last_error[strcspn(it.last_error, "\n")] = '\0';
+            free(etext);
+        }
+        free(errf);
+        *items = fr_realloc(*items, (*n + 1) * sizeof **items);
+        (*items)[(*n)++] = it;
+    }
+    closedir(d);
+    return FR_OK;
+}
+
+void
+fr_outbox_items_free(struct fr_outbox_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(items[i].file);
+        free(items[i].target);
+        free(items[i].last_error);
+    }
+    free(items);
+}
+
+static void
+outbox_remove(const char *file)
+{
+    char *meta = fr_asprintf("%s.target", file), *errf = fr_asprintf("%s.error", file);
+    char *side = fr_asprintf("%s.sha256", file);
+    unlink(file);
+    unlink(meta);
+    unlink(errf);
+    unlink(side);
+    free(meta);
+    free(errf);
+    free(side);
+}
+
+int
+fr_outbox_flush_stats(const struct fr_upload_config *c, struct fr_outbox_stats *st,
+                      struct fr_err *err)
+{
+    memset(st, 0, sizeof *st);
+    struct fr_outbox_item *items;
+    size_t n;
+    int rc = fr_outbox_list(c->outbox, &items, &n, err);
+    for (size_t i = 0; rc == FR_OK && i < n; i++) {
+        const struct fr_upload_target *t = fr_upload_target_find(c, items[i].target);
+        struct fr_err e2 = {0};
+        struct fr_upload_result res = {0};
+        int urc = t ? fr_upload_file(t, items[i].file, NULL, NULL, &res, &e2)
+                    : fr_err_set(&e2, FR_E_CONFIG, "no upload target named %s", items[i].target);
+        st->retries += res.attempts > 1 ? (size_t)res.attempts - 1 : 0;
+        if (urc == FR_OK) {
+            outbox_remove(items[i].file); /* only after a 2xx */
+            st->sent++;
+        } else {
+            st->failed++;
+            if (t == NULL)
+                st->failed_config++;
+            else if (res.status > 0)
+                st->failed_http++;
+            else
+                st->failed_transport++;
+            char *errf = fr_asprintf("%s.error", items[i].file);
+            FILE *fp = fopen(errf, "w");
+            if (fp) {
+                fprintf(fp, "%d %s\n", items[i].attempts + 1, e2.msg);
+                fclose(fp);
+            }
+            free(errf);
+        }
+    }
+    fr_outbox_items_free(items, n);
+    return rc;
+}
+
+int
+fr_outbox_flush(const struct fr_upload_config *c, size_t *sent, size_t *failed, struct fr_err *err)
+{
+    struct fr_outbox_stats st;
+    int rc = fr_outbox_flush_stats(c, &st, err);
+    *sent = st.sent;
+    *failed = st.failed;
+    return rc;
+}
+
+int
+fr_outbox_drop(const char *outbox, const char *name, struct fr_err *err)
+{
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    char *file = fr_asprintf("%s/%s", outbox, base);
+    if (access(file, F_OK) != 0) {
+        free(file);
+        return fr_err_set(err, FR_E_NOTFOUND, "outbox %s has no %s", outbox, base);
+    }
+    outbox_remove(file);
+    free(file);
+    return FR_OK;
+}

@@ -1,0 +1,202 @@
+/*
+ * redact/keys.c - key files, keyed hash tokens (HMAC-SHA256) and sealing of
+ * raw payloads (AES-256-GCM), all through OpenSSL.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "core/mem.h"
+#include "redact/redact.h"
+
+static const char hexd[] = "0123456789abcdef";
+
+static int
+hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int
+key_create(const char *path, unsigned char key[FR_KEY_LEN], struct fr_err *err)
+{
+    int rc = fr_mkdirs_for(path, 0700, err);
+    if (rc != FR_OK)
+        return rc;
+    if (RAND_bytes(key, FR_KEY_LEN) != 1)
+        return fr_err_set(err, FR_E_IO, "key file %s: no random bytes from OpenSSL", path);
+    char text[2 * FR_KEY_LEN + 2];
+    for (int i = 0; i < FR_KEY_LEN; i++) {
+        text[2 * i] = hexd[key[i] >> 4];
+        text[2 * i + 1] = hexd[key[i] & 15];
+    }
+    text[2 * FR_KEY_LEN] = '\n';
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fr_err_set(err, FR_E_IO, "key file %s: cannot create: %s", path, strerror(errno));
+    ssize_t w = write(fd, text, sizeof text - 1);
+    int bad = w != (ssize_t)(sizeof text - 1) || fsync(fd) != 0;
+    close(fd);
+    OPENSSL_cleanse(text, sizeof text);
+    if (bad) {
+        unlink(path);
+        return fr_err_set(err, FR_E_IO, "key file %s: cannot write", path);
+    }
+    return FR_OK;
+}
+
+int
+fr_key_load(const char *path, bool create, unsigned char key[FR_KEY_LEN], bool *created,
+            struct fr_err *err)
+{
+    if (created != NULL)
+        *created = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && create) {
+        int rc = key_create(path, key, err);
+        if (rc == FR_OK && created != NULL)
+            *created = true;
+        return rc;
+    }
+    if (fd < 0)
+        return fr_err_set(err, FR_E_IO, "key file %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return fr_err_set(err, FR_E_IO, "key file %s: not a regular file", path);
+    }
+    if (st.st_mode & 077) {
+        close(fd);
+        return fr_err_set(err, FR_E_CONFIG,
+                          "key file %s: readable by group or others (mode %03o); "
+                          "run chmod 600 %s",
+                          path, (unsigned)(st.st_mode & 0777), path);
+    }
+    char text[2 * FR_KEY_LEN + 8];
+    ssize_t n = read(fd, text, sizeof text);
+    close(fd);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+        n--;
+    int rc = FR_OK;
+    if (n != 2 * FR_KEY_LEN) {
+        rc = fr_err_set(err, FR_E_CONFIG, "key file %s: expected %d hex digits", path,
+                        2 * FR_KEY_LEN);
+    } else {
+        for (int i = 0; i < FR_KEY_LEN && rc == FR_OK; i++) {
+            int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
+            if (hi < 0 || lo < 0)
+                rc = fr_err_set(err, FR_E_CONFIG, "key file %s: expected %d hex digits", path,
+                                2 * FR_KEY_LEN);
+            else
+                key[i] = (unsigned char)(hi << 4 | lo);
+        }
+    }
+    OPENSSL_cleanse(text, sizeof text);
+    return rc;
+}
+
+void
+fr_hmac_token(const unsigned char key[FR_KEY_LEN], const void *data, size_t len,
+              char out[FR_TOKEN_LEN + 1])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    HMAC(EVP_sha256(), key, FR_KEY_LEN, data, len, md, &mdlen);
+    memcpy(out, "hmac:", 5);
+    for (int i = 0; i < 8; i++) {
+        out[5 + 2 * i] = hexd[md[i] >> 4];
+        out[5 + 2 * i + 1] = hexd[md[i] & 15];
+    }
+    out[FR_TOKEN_LEN] = '\0';
+}
+
+#define SEAL_MAGIC "FRR1"
+#define SEAL_KEYID 8
+#define SEAL_NONCE 12
+#define SEAL_TAG 16
+#define SEAL_HDR (4 + SEAL_KEYID + SEAL_NONCE + SEAL_TAG)
+
+static void
+key_id(const unsigned char key[FR_KEY_LEN], unsigned char id[SEAL_KEYID])
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256(key, FR_KEY_LEN, md);
+    memcpy(id, md, SEAL_KEYID);
+}
+
+int
+fr_seal(const unsigned char key[FR_KEY_LEN], const void *pt, size_t len, unsigned char **out,
+        size_t *outlen, struct fr_err *err)
+{
+    *out = NULL;
+    if (len > INT32_MAX)
+        return fr_err_set(err, FR_E_LIMIT, "seal: payload too large");
+    unsigned char *buf = fr_malloc(SEAL_HDR + len);
+    memcpy(buf, SEAL_MAGIC, 4);
+    key_id(key, buf + 4);
+    unsigned char *nonce = buf + 4 + SEAL_KEYID, *tag = nonce + SEAL_NONCE, *ct = tag + SEAL_TAG;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int n = 0, ok = c != NULL && RAND_bytes(nonce, SEAL_NONCE) == 1 &&
+                    EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce) == 1 &&
+                    EVP_EncryptUpdate(c, ct, &n, pt, (int)len) == 1 &&
+                    EVP_EncryptFinal_ex(c, ct + n, &n) == 1 &&
+                    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SEAL_TAG, tag) == 1;
+    EVP_CIPHER_CTX_free(c);
+    if (!ok) {
+        free(buf);
+        return fr_err_set(err, FR_E_INVALID, "seal: AES-256-GCM encryption failed");
+    }
+    *out = buf;
+    *outlen = SEAL_HDR + len;
+    return FR_OK;
+}
+
+int
+fr_unseal(const unsigned char key[FR_KEY_LEN], const void *sealed, size_t len, unsigned char **out,
+          size_t *outlen, struct fr_err *err)
+{
+    *out = NULL;
+    const unsigned char *b = sealed;
+    if (len < SEAL_HDR || memcmp(b, SEAL_MAGIC, 4) != 0)
+        return fr_err_set(err, FR_E_VALUE, "raw payload: not a sealed record");
+    unsigned char id[SEAL_KEYID];
+    key_id(key, id);
+    if (memcmp(id, b + 4, SEAL_KEYID) != 0)
+        return fr_err_set(err, FR_E_VALUE,
+                          "raw payload: sealed with a different key than the one given");
+    const unsigned char *nonce = b + 4 + SEAL_KEYID, *tag = nonce + SEAL_NONCE,
+                        *ct = tag + SEAL_TAG;
+    size_t ctlen = len - SEAL_HDR;
+    unsigned char *pt = fr_malloc(ctlen + 1);
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int n = 0, m = 0;
+    int ok = c != NULL && EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce) == 1 &&
+             EVP_DecryptUpdate(c, pt, &n, ct, (int)ctlen) == 1 &&
+             EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SEAL_TAG, (void *)tag) == 1 &&
+             EVP_DecryptFinal_ex(c, pt + n, &m) == 1;
+    EVP_CIPHER_CTX_free(c);
+    if (!ok) {
+        OPENSSL_cleanse(pt, ctlen);
+        free(pt);
+        return fr_err_set(err, FR_E_VALUE, "raw payload: authentication failed (altered data)");
+    }
+    pt[ctlen] = '\0';
+    *out = pt;
+    *outlen = ctlen;
+    return FR_OK;
+}

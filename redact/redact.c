@@ -1,0 +1,764 @@
+/*
+ * redact/redact.c - applies the policy to an event's JSON tree.
+ *
+ * One walk gives every value its tag (field rules, secret key names,
+ * producer tags; the highest wins) and applies whole-value actions (mask,
+ * hash, drop). Every string that is kept in any form, every object key and
+ * every long integer (card and phone numbers sent as numbers) is appended
+ * to one buffer, separated by newlines, and the detectors run once over
+ * that buffer. Only the values a candidate ends in are then rescanned on
+ * their own (so boundaries and validators see exactly that value) and
+ * rewritten. Structural changes (drops, renamed keys, numbers becoming
+ * strings) are deferred until the walk is over.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <openssl/crypto.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "redact/internal.h"
+
+struct cand {
+    json_t *node;   /* the value (for a key: the value under that key) */
+    json_t *parent; /* object or array holding node */
+    const char *key;
+    size_t index;
+    unsigned classes;
+    size_t trunc; /* 0: none */
+    enum fr_sensitivity tag;
+    enum fr_action_type action;
+    bool is_key, is_int, is_id, dirty;
+    size_t off, len; /* the text in the worker's buffer */
+    size_t path_off; /* in paths, when explaining */
+};
+
+enum op_type { OP_DROP, OP_REPLACE, OP_RENAME };
+
+struct op {
+    enum op_type type;
+    json_t *parent;
+    char *key; /* owned copy */
+    size_t index;
+    json_t *value; /* OP_REPLACE: new value (owned); OP_RENAME: the value */
+    char *newkey;  /* OP_RENAME */
+};
+
+/* Per-call working memory; pooled so threads never share one. */
+struct worker {
+    struct fr_det_scratch ds;
+    struct cand *c;
+    size_t nc, capc;
+    char *buf;
+    size_t nbuf, capbuf;
+    struct op *ops;
+    size_t nops, capops;
+    struct fr_path_rule *tagrules;
+    size_t ntagrules;
+    const struct fr_path_rule **live;
+    size_t nlive, caplive;
+    char *path;
+    size_t pathlen, cappath;
+    char *paths;
+    size_t npaths, cappaths;
+    char *out;
+    size_t nout, capout;
+    struct worker *next;
+};
+
+struct fr_redactor {
+    bool noop; /* nothing in the policy can change an event: skip the walk */
+    struct fr_policy *policy;
+    struct fr_detect *detect;
+    unsigned char key[FR_KEY_LEN];
+    char **secret_keys;           /* sorted, borrowed from policy */
+    size_t key_min, key_max;      /* shortest and longest secret key name */
+    unsigned char key_first[256]; /* 1 for each first letter of a secret key name */
+    pthread_mutex_t lock;
+    struct worker *free_workers;
+};
+
+/* Per-event state of a walk. */
+struct walk {
+    struct fr_redactor *r;
+    struct worker *w;
+    struct fr_redact_counts *counts;
+    fr_redact_explain_fn explain;
+    void *ud;
+    bool changed;
+};
+
+/* ---- small buffers ---- */
+
+static void
+grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return;
+    size_t c = *cap ? *cap : 16;
+    while (c < need)
+        c *= 2;
+    *p = fr_realloc(*p, c * elem);
+    *cap = c;
+}
+
+static void
+buf_put(char **b, size_t *n, size_t *cap, const char *s, size_t len)
+{
+    grow((void **)b, cap, *n + len + 1, 1);
+    memcpy(*b + *n, s, len);
+    *n += len;
+    (*b)[*n] = '\0';
+}
+
+/* ---- redactor ---- */
+
+static int
+strp_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+fr_redactor_new(struct fr_policy *policy, const unsigned char key[FR_KEY_LEN],
+                struct fr_redactor **out, struct fr_err *err)
+{
+    *out = NULL;
+    struct fr_redactor *r = fr_calloc(1, sizeof *r);
+    r->policy = policy;
+    memcpy(r->key, key, FR_KEY_LEN);
+    pthread_mutex_init(&r->lock, NULL);
+    if (policy->nsecret_keys > 1)
+        qsort(policy->secret_keys, policy->nsecret_keys, sizeof *policy->secret_keys, strp_cmp);
+    r->secret_keys = policy->secret_keys;
+    r->key_min = SIZE_MAX;
+    for (size_t i = 0; i < policy->nsecret_keys; i++) {
+        size_t n = strlen(policy->secret_keys[i]);
+        r->key_min = n < r->key_min ? n : r->key_min;
+        r->key_max = n > r->key_max ? n : r->key_max;
+        r->key_first[(unsigned char)policy->secret_keys[i][0]] = 1;
+    }
+    r->noop = policy->ndets == 0 && policy->nsecret_keys == 0;
+    for (int t = 0; t < FR_SENS_COUNT; t++)
+        if (policy->actions[t].type != FR_ACT_KEEP && policy->actions[t].type != FR_ACT_SCAN)
+            r->noop = false;
+    int rc = fr_detect_compile(policy->dets, policy->ndets, &r->detect, err);
+    if (rc != FR_OK) {
+        fr_redactor_free(r);
+        return rc;
+    }
+    *out = r;
+    return FR_OK;
+}
+
+static void
+worker_free(struct worker *w)
+{
+    fr_det_scratch_free(&w->ds);
+    free(w->c);
+    free(w->buf);
+    free(w->ops);
+    for (size_t i = 0; i < w->ntagrules; i++)
+        fr_path_rule_free(&w->tagrules[i]);
+    free(w->tagrules);
+    free(w->live);
+    free(w->path);
+    free(w->paths);
+    free(w->out);
+    free(w);
+}
+
+void
+fr_redactor_free(struct fr_redactor *r)
+{
+    if (r == NULL)
+        return;
+    while (r->free_workers != NULL) {
+        struct worker *w = r->free_workers;
+        r->free_workers = w->next;
+        worker_free(w);
+    }
+    fr_detect_free(r->detect);
+    fr_policy_free(r->policy);
+    pthread_mutex_destroy(&r->lock);
+    OPENSSL_cleanse(r->key, sizeof r->key);
+    free(r);
+}
+
+const struct fr_policy *
+fr_redactor_policy(const struct fr_redactor *r)
+{
+    return r->policy;
+}
+
+size_t
+fr_redactor_detectors(const struct fr_redactor *r)
+{
+    return r->policy->ndets;
+}
+
+const char *
+fr_redactor_detector_name(const struct fr_redactor *r, size_t i)
+{
+    return i < r->policy->ndets ? r->policy->dets[i].name : "?";
+}
+
+static struct worker *
+worker_get(struct fr_redactor *r)
+{
+    pthread_mutex_lock(&r->lock);
+    struct worker *w = r->free_workers;
+    if (w != NULL)
+        r->free_workers = w->next;
+    pthread_mutex_unlock(&r->lock);
+    if (w == NULL) {
+        w = fr_calloc(1, sizeof *w);
+        if (fr_det_scratch_init(r->detect, &w->ds, NULL) != FR_OK)
+            abort(); /* only out of memory: as fr_malloc, not recoverable */
+    }
+    return w;
+}
+
+static void
+worker_put(struct fr_redactor *r, struct worker *w)
+{
+    for (size_t i = 0; i < w->ntagrules; i++)
+        fr_path_rule_free(&w->tagrules[i]);
+    w->ntagrules = 0;
+    pthread_mutex_lock(&r->lock);
+    w->next = r->free_workers;
+    r->free_workers = w;
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- counters ---- */
+
+void
+fr_redact_counts_init(struct fr_redact_counts *c, const struct fr_redactor *r)
+{
+    memset(c, 0, sizeof *c);
+    c->ndetectors = r->policy->ndets;
+    c->hits = fr_calloc(c->ndetectors ? c->ndetectors : 1, sizeof *c->hits);
+}
+
+void
+fr_redact_counts_add(struct fr_redact_counts *dst, const struct fr_redact_counts *src)
+{
+    for (size_t i = 0; i < dst->ndetectors && i < src->ndetectors; i++)
+        dst->hits[i] += src->hits[i];
+    for (int a = 0; a < FR_ACT_COUNT; a++)
+        dst->actions[a] += src->actions[a];
+    dst->events_changed += src->events_changed;
+    dst->bytes_scanned += src->bytes_scanned;
+}
+
+void
+fr_redact_counts_free(struct fr_redact_counts *c)
+{
+    free(c->hits);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- rewriting one text ---- */
+
+/*
+ * Rewrites text with the hits in w->ds (sorted, disjoint) into w->out,
+ * reporting each through the walk (may be NULL for fr_redact_text).
+ */
+static void
+replace_hits(struct fr_redactor *r, struct worker *w, const char *text, size_t len, struct walk *k,
+             const struct cand *c)
+{
+    w->nout = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < w->ds.nhits; i++) {
+        const struct fr_det_hit *h = &w->ds.hits[i];
+        const char *name = r->policy->dets[h->det].name;
+        buf_put(&w->out, &w->nout, &w->capout, text + at, h->start - at);
+        char token[FR_TOKEN_LEN + 1] = "";
+        if (r->policy->replace_with_hash || (k && k->explain))
+            fr_hmac_token(r->key, text + h->start, h->end - h->start, token);
+        char rep[160];
+        int n = r->policy->replace_with_hash ? snprintf(rep, sizeof rep, "[%s:%s]", name, token)
+                                             : snprintf(rep, sizeof rep, "[REDACTED:%s]", name);
+        buf_put(&w->out, &w->nout, &w->capout, rep, (size_t)n < sizeof rep ? (size_t)n : 0);
+        at = h->end;
+        if (k != NULL && k->counts != NULL && h->det < k->counts->ndetectors)
+            k->counts->hits[h->det]++;
+        if (k != NULL && k->explain != NULL) {
+            struct fr_redact_hit hit = {.path = w->paths + c->path_off,
+                                        .detector = name,
+                                        .tag = c->tag,
+                                        .action = c->action,
+                                        .start = h->start,
+                                        .end = h->end,
+                                        .token = token};
+            k->explain(k->ud, &hit);
+        }
+    }
+    buf_put(&w->out, &w->nout, &w->capout, text + at, len - at);
+}
+
+size_t
+fr_redact_text(struct fr_redactor *r, const char *text, size_t len, unsigned classes, char **out,
+               size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    struct worker *w = worker_get(r);
+    size_t n = 0;
+    if (fr_detect_raw(r->detect, &w->ds, text, len) == FR_OK) {
+        fr_detect_resolve(r->detect, &w->ds, text, len, classes);
+        n = w->ds.nhits;
+        if (n > 0) {
+            replace_hits(r, w, text, len, NULL, NULL);
+            *out = fr_strndup(w->out, w->nout);
+            *outlen = w->nout;
+        }
+    }
+    worker_put(r, w);
+    return n;
+}
+
+/* ---- the walk ---- */
+
+static bool
+is_secret_key(const struct fr_redactor *r, const char *key)
+{
+    char low[64];
+    /* most keys are rejected by their first letter or length, without a search */
+    if (!r->key_first[(unsigned char)tolower((unsigned char)key[0])])
+        return false;
+    size_t n = strlen(key);
+    if (n < r->key_min || n > r->key_max || n >= sizeof low)
+        return false;
+    for (size_t i = 0; i <= n; i++)
+        low[i] = (char)tolower((unsigned char)key[i]);
+    const char *p = low;
+    return bsearch(&p, r->secret_keys, r->policy->nsecret_keys, sizeof *r->secret_keys, strp_cmp) !=
+           NULL;
+}
+
+static void
+explain_action(struct walk *k, const char *path, enum fr_sensitivity tag, enum fr_action_type a,
+               size_t len, const char *token)
+{
+    if (k->explain == NULL)
+        return;
+    struct fr_redact_hit hit = {
+        .path = path, .tag = tag, .action = a, .start = 0, .end = len, .token = token};
+    k->explain(k->ud, &hit);
+}
+
+static struct op *
+op_add(struct worker *w, enum op_type t, json_t *parent, const char *key, size_t index)
+{
+    grow((void **)&w->ops, &w->capops, w->nops + 1, sizeof *w->ops);
+    struct op *o = &w->ops[w->nops++];
+    *o = (struct op){
+        .type = t, .parent = parent, .key = key ? fr_strdup(key) : NULL, .index = index};
+    return o;
+}
+
+static void
+cand_add(struct walk *k, json_t *node, json_t *parent, const char *key, size_t index,
+         const char *text, size_t len, enum fr_sensitivity tag, const struct fr_action *act,
+         bool is_key, bool is_int)
+{
+    struct worker *w = k->w;
+    grow((void **)&w->c, &w->capc, w->nc + 1, sizeof *w->c);
+    struct cand *c = &w->c[w->nc++];
+    *c = (struct cand){.node = node,
+                       .parent = parent,
+                       .key = key,
+                       .index = index,
+                       .classes = act->type == FR_ACT_SCAN || act->type == FR_ACT_TRUNCATE
+                                      ? FR_DET_ALL
+                                      : FR_DET_SECRET,
+                       .trunc = act->type == FR_ACT_TRUNCATE && !is_key ? act->n : 0,
+                       .tag = tag,
+                       .action = act->type,
+                       .is_key = is_key,
+                       .is_int = is_int,
+                       .off = w->nbuf,
+                       .len = len};
+    buf_put(&w->buf, &w->nbuf, &w->capbuf, text, len);
+    buf_put(&w->buf, &w->nbuf, &w->capbuf, "\n", 1);
+    if (k->explain != NULL) {
+        c->path_off = w->npaths;
+        buf_put(&w->paths, &w->npaths, &w->cappaths, w->path, w->pathlen);
+        if (is_key)
+            buf_put(&w->paths, &w->npaths, &w->cappaths, ".<key>", 6);
+        buf_put(&w->paths, &w->npaths, &w->cappaths, "", 0);
+        w->npaths++; /* keep the terminating NUL */
+    }
+}
+
+static void
+path_push(struct worker *w, const char *seg, size_t *saved)
+{
+    *saved = w->pathlen;
+    if (w->pathlen > 0)
+        buf_put(&w->path, &w->pathlen, &w->cappath, ".", 1);
+    buf_put(&w->path, &w->pathlen, &w->cappath, seg, strlen(seg));
+}
+
+static void
+path_pop(struct worker *w, size_t saved)
+{
+    w->pathlen = saved;
+    if (w->path != NULL)
+        w->path[saved] = '\0';
+}
+
+static void walk_node(struct walk *k, json_t *node, json_t *parent, const char *key, size_t index,
+                      size_t depth, enum fr_sensitivity tag, size_t lo, size_t hi);
+
+static void
+walk_children(struct walk *k, json_t *node, size_t depth, enum fr_sensitivity tag, size_t lo,
+              size_t hi)
+{
+    if (json_is_object(node)) {
+        const char *ck;
+        json_t *cv;
+        json_object_foreach(node, ck, cv) walk_node(k, cv, node, ck, 0, depth + 1, tag, lo, hi);
+    } else if (json_is_array(node)) {
+        size_t i;
+        json_t *cv;
+        json_array_foreach(node, i, cv) walk_node(k, cv, node, NULL, i, depth + 1, tag, lo, hi);
+    }
+}
+
+static void
+walk_leaf(struct walk *k, json_t *node, json_t *parent, const char *key, size_t index,
+          enum fr_sensitivity tag, const struct fr_action *act)
+{
+    struct worker *w = k->w;
+    const char *text;
+    size_t len;
+    char num[32];
+    bool is_int = false;
+    if (json_is_string(node)) {
+        text = json_string_value(node);
+        len = json_string_length(node);
+    } else if (json_is_integer(node)) {
+        json_int_t v = json_integer_value(node);
+        if (v < 1000000000 && v > -1000000000)
+            return; /* too short to be a phone or card number */
+        len = (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, v);
+        text = num;
+        is_int = true;
+    } else {
+        return; /* reals, booleans, null carry nothing a detector knows */
+    }
+    if (act->type == FR_ACT_MASK || act->type == FR_ACT_HASH) {
+        char token[FR_TOKEN_LEN + 1];
+        fr_hmac_token(k->r->key, text, len, token);
+        char label[32];
+        snprintf(label, sizeof label, "[REDACTED:%s]", fr_sensitivity_name(tag));
+        const char *rep = act->type == FR_ACT_MASK ? label : token;
+        explain_action(k, w->path, tag, act->type, len, token);
+        if (is_int) {
+            op_add(w, OP_REPLACE, parent, key, index)->value = json_string(rep);
+        } else {
+            json_string_set(node, rep);
+        }
+        if (k->counts)
+            k->counts->actions[act->type]++;
+        k->changed = true;
+        return;
+    }
+    cand_add(k, node, parent, key, index, text, len, tag, act, false, is_int);
+}
+
+static void
+walk_node(struct walk *k, json_t *node, json_t *parent, const char *key, size_t index, size_t depth,
+          enum fr_sensitivity tag, size_t lo, size_t hi)
+{
+    struct worker *w = k->w;
+    char ibuf[24];
+    const char *seg = key;
+    if (seg == NULL) {
+        snprintf(ibuf, sizeof ibuf, "%zu", index);
+        seg = ibuf;
+    }
+    size_t nlo = w->nlive;
+    for (size_t i = lo; i < hi; i++) {
+        const struct fr_path_rule *rule = w->live[i];
+        if (depth >= rule->nsegs)
+            continue;
+        const char *rs = rule->segs[depth];
+        if (!(rs[0] == '*' && rs[1] == '\0') && (rs[0] != seg[0] || strcmp(rs, seg) != 0))
+            continue;
+        if (rule->nsegs == depth + 1) {
+            if (rule->tag > tag)
+                tag = rule->tag;
+        } else {
+            grow((void **)&w->live, &w->caplive, w->nlive + 1, sizeof *w->live);
+            w->live[w->nlive++] = rule;
+        }
+    }
+    size_t nhi = w->nlive;
+    if (key != NULL && is_secret_key(k->r, key))
+        tag = FR_SENS_SECRET;
+    const struct fr_action *act = &k->r->policy->actions[tag];
+    size_t saved = 0;
+    if (k->explain != NULL)
+        path_push(w, seg, &saved);
+    if (act->type == FR_ACT_DROP) {
+        op_add(w, OP_DROP, parent, key, index);
+        explain_action(k, w->path, tag, act->type, 0, "");
+        if (k->counts)
+            k->counts->actions[FR_ACT_DROP]++;
+        k->changed = true;
+    } else {
+        /* a key is text too: scanned (never masked) with its value's detectors */
+        if (key != NULL && json_is_object(parent))
+            cand_add(k, node, parent, key, 0, key, strlen(key), tag, act, true, false);
+        if (json_is_object(node) || json_is_array(node))
+            walk_children(k, node, depth, tag, nlo, nhi);
+        else
+            walk_leaf(k, node, parent, key, index, tag, act);
+    }
+    if (k->explain != NULL)
+        path_pop(w, saved);
+    w->nlive = nlo;
+}
+
+/* The cand whose text holds buffer offset pos; cands are in buffer order. */
+static struct cand *
+cand_at(struct worker *w, size_t pos)
+{
+    size_t lo = 0, hi = w->nc;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (w->c[mid].off + w->c[mid].len + 1 <= pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < w->nc ? &w->c[lo] : NULL;
+}
+
+/* Backs n off to a UTF-8 character boundary of s. */
+static size_t
+utf8_cut(const char *s, size_t n)
+{
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+static void
+apply_cand(struct walk *k, struct cand *c)
+{
+    struct worker *w = k->w;
+    const char *text = w->buf + c->off;
+    size_t len = c->len;
+    bool rewritten = false;
+    if (c->dirty && fr_detect_raw(k->r->detect, &w->ds, text, len) == FR_OK) {
+        fr_detect_resolve(k->r->detect, &w->ds, text, len, c->classes);
+        if (w->ds.nhits > 0 && c->is_id) {
+            /* an id holding a secret or personal datum: the whole id becomes its
+               keyed hash, equal for equal ids, so joins and grouping still work */
+            char token[FR_TOKEN_LEN + 1];
+            fr_hmac_token(k->r->key, text, len, token);
+            if (k->counts && w->ds.hits[0].det < k->counts->ndetectors)
+                k->counts->hits[w->ds.hits[0].det]++;
+            if (k->explain != NULL)
+                explain_action(k, w->paths + c->path_off, c->tag, FR_ACT_HASH, len, token);
+            w->nout = 0;
+            buf_put(&w->out, &w->nout, &w->capout, token, strlen(token));
+            c->action = FR_ACT_HASH;
+            rewritten = true;
+        } else if (w->ds.nhits > 0) {
+            replace_hits(k->r, w, text, len, k, c);
+            rewritten = true;
+        }
+    }
+    if (c->trunc > 0 && (rewritten ? w->nout : len) > c->trunc) {
+        if (!rewritten) {
+            w->nout = 0;
+            buf_put(&w->out, &w->nout, &w->capout, text, len);
+            rewritten = true;
+        }
+        size_t orig = w->nout;
+        w->nout = utf8_cut(w->out, c->trunc);
+        char mark[48];
+        int n = snprintf(mark, sizeof mark, "[TRUNCATED:%zu]", orig);
+        buf_put(&w->out, &w->nout, &w->capout, mark, (size_t)n);
+        if (k->explain != NULL)
+            explain_action(k, w->paths + c->path_off, c->tag, FR_ACT_TRUNCATE, len, "");
+    }
+    if (!rewritten)
+        return;
+    if (k->counts)
+        k->counts->actions[c->action]++;
+    k->changed = true;
+    if (c->is_key)
+        op_add(w, OP_RENAME, c->parent, c->key, 0)->newkey = fr_strndup(w->out, w->nout);
+    else if (c->is_int)
+        op_add(w, OP_REPLACE, c->parent, c->key, c->index)->value = json_stringn(w->out, w->nout);
+    else
+        json_string_setn(c->node, w->out, w->nout);
+}
+
+/*
+ * Concatenated scan: every end offset of every match marks the value it
+ * ends in. A match that runs on across the separator into the next value
+ * also ends, at some offset, inside the value it started in whenever that
+ * value alone holds a match, so each such value is marked and rescanned.
+ */
+static int
+mark_dirty(unsigned det, size_t from, size_t to, void *ud)
+{
+    (void)from;
+    struct walk *k = ud;
+    struct worker *w = k->w;
+    struct cand *c = cand_at(w, to > 0 ? to - 1 : 0);
+    if (c != NULL && (c->classes & k->r->policy->dets[det].klass))
+        c->dirty = true;
+    return 0;
+}
+
+static void
+apply_ops(struct worker *w)
+{
+    for (size_t i = w->nops; i-- > 0;) {
+        struct op *o = &w->ops[i];
+        if (o->type == OP_DROP) {
+            if (json_is_object(o->parent))
+                json_object_del(o->parent, o->key);
+            else
+                json_array_remove(o->parent, o->index);
+        } else if (o->type == OP_REPLACE) {
+            if (json_is_object(o->parent))
+                json_object_set_new(o->parent, o->key, o->value);
+            else
+                json_array_set_new(o->parent, o->index, o->value);
+            o->value = NULL;
+        } else {
+            json_t *v = json_object_get(o->parent, o->key);
+            if (v != NULL) {
+                json_object_set(o->parent, o->newkey, v);
+                json_object_del(o->parent, o->key);
+            }
+        }
+        free(o->key);
+        free(o->newkey);
+        json_decref(o->value);
+    }
+    w->nops = 0;
+}
+
+static bool
+is_envelope_key(const char *key)
+{
+    static const char *const fixed[] = {"v", "kind", "ts_ms", "seq", "tags"};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        if (strcmp(key, fixed[i]) == 0)
+            return true;
+    for (size_t i = 0; i < FR_ID_COUNT; i++)
+        if (strcmp(key, fr_id_names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Whether one of the live rules [0, n) names exactly the top-level field key. */
+static bool
+named_by_rule(const struct worker *w, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (w->live[i]->nsegs == 1 && strcmp(w->live[i]->segs[0], key) == 0)
+            return true;
+    return false;
+}
+
+int
+fr_redact_event(struct fr_redactor *r, struct fr_event *ev, struct fr_redact_counts *counts,
+                fr_redact_explain_fn explain, void *ud, bool *changed, struct fr_err *err)
+{
+    (void)err;
+    *changed = false;
+    if (r->noop)
+        return FR_OK;
+    struct worker *w = worker_get(r);
+    struct walk k = {.r = r, .w = w, .counts = counts, .explain = explain, .ud = ud};
+    w->nc = w->nbuf = w->nops = w->nlive = w->npaths = w->pathlen = 0;
+    /* the live rules at depth 0: the policy's for this kind, then the producer's tags */
+    for (size_t i = 0; i < r->policy->nrules; i++) {
+        const struct fr_path_rule *rule = &r->policy->rules[i];
+        if (rule->kind < 0 || rule->kind == (int)ev->kind) {
+            grow((void **)&w->live, &w->caplive, w->nlive + 1, sizeof *w->live);
+            w->live[w->nlive++] = rule;
+        }
+    }
+    if (ev->tags != NULL) {
+        const char *path;
+        json_t *t;
+        w->tagrules =
+            fr_realloc(w->tagrules, (json_object_size(ev->tags) + 1) * sizeof *w->tagrules);
+        json_object_foreach(ev->tags, path, t)
+        {
+            int s = fr_sensitivity_parse(json_string_value(t) ? json_string_value(t) : "");
+            if (s >= 0 && fr_path_rule_init(&w->tagrules[w->ntagrules], -1, path,
+                                            (enum fr_sensitivity)s) == FR_OK)
+                w->ntagrules++;
+        }
+        for (size_t i = 0; i < w->ntagrules; i++) {
+            grow((void **)&w->live, &w->caplive, w->nlive + 1, sizeof *w->live);
+            w->live[w->nlive++] = &w->tagrules[i];
+        }
+    }
+    size_t nroot = w->nlive;
+    const char *key;
+    json_t *v;
+    json_object_foreach(ev->root, key, v)
+    {
+        if (is_envelope_key(key))
+            continue;
+        /* a producer's own top-level fields (kept as attributes) are of unknown
+           content: scanned as pii at least, unless a rule names the field */
+        enum fr_sensitivity tag = r->policy->default_tag;
+        if (strcmp(key, "data") != 0 && strcmp(key, "error") != 0 && tag < FR_SENS_PII &&
+            !named_by_rule(w, nroot, key))
+            tag = FR_SENS_PII;
+        walk_node(&k, v, ev->root, key, 0, 0, tag, 0, nroot);
+    }
+    /* envelope ids are public (kept for joins), but one that holds what a
+       detector recognises is hashed whole (apply_cand) */
+    static const struct fr_action scan = {.type = FR_ACT_SCAN};
+    for (size_t i = 0; i < FR_ID_COUNT; i++) {
+        json_t *id = json_object_get(ev->root, fr_id_names[i]);
+        if (!json_is_string(id) || json_string_length(id) < 6)
+            continue; /* nothing shorter is any detector's */
+        size_t saved;
+        path_push(w, fr_id_names[i], &saved);
+        cand_add(&k, id, ev->root, fr_id_names[i], 0, json_string_value(id), json_string_length(id),
+                 FR_SENS_PUBLIC, &scan, false, false);
+        w->c[w->nc - 1].is_id = true;
+        path_pop(w, saved);
+    }
+    /* one pass of every detector over all the text, then only the values hit */
+    if (counts)
+        counts->bytes_scanned += w->nbuf;
+    if (w->nc > 0)
+        fr_detect_each(r->detect, &w->ds, w->buf, w->nbuf, mark_dirty, &k);
+    for (size_t i = 0; i < w->nc; i++)
+        if (w->c[i].dirty || w->c[i].trunc > 0)
+            apply_cand(&k, &w->c[i]);
+    apply_ops(w);
+    if (k.changed) /* the borrowed id pointers may point at replaced strings */
+        for (size_t i = 0; i < FR_ID_COUNT; i++) {
+            json_t *id = json_object_get(ev->root, fr_id_names[i]);
+            ev->ids[i] = json_string_length(id) > 0 ? json_string_value(id) : NULL;
+        }
+    if (k.changed && counts)
+        counts->events_changed++;
+    *changed = k.changed;
+    worker_put(r, w);
+    return FR_OK;
+}

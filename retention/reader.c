@@ -1,0 +1,187 @@
+/*
+ * retention/reader.c - reading archived events back: the manifest says
+ * which segments overlap the time range, each segment's footer says which
+ * blocks may hold the conversation, and only those blocks are
+ * decompressed. Events come back as struct fr_event_row with their tier.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "retention/retention.h"
+#include "store/archive.h"
+
+struct seg_list {
+    char **path;
+    char **tier;
+    int64_t *min_ts, *max_ts;
+    bool *pending;
+    size_t n;
+};
+
+static int
+list_fn(void *ud, const struct fr_manifest_row *r)
+{
+    struct seg_list *l = ud;
+    l->path = fr_realloc(l->path, (l->n + 1) * sizeof *l->path);
+    l->tier = fr_realloc(l->tier, (l->n + 1) * sizeof *l->tier);
+    l->min_ts = fr_realloc(l->min_ts, (l->n + 1) * sizeof *l->min_ts);
+    l->max_ts = fr_realloc(l->max_ts, (l->n + 1) * sizeof *l->max_ts);
+    l->pending = fr_realloc(l->pending, (l->n + 1) * sizeof *l->pending);
+    l->path[l->n] = fr_strdup(r->path);
+    l->tier[l->n] = fr_strdup(r->tier);
+    l->min_ts[l->n] = r->min_ts;
+    l->max_ts[l->n] = r->max_ts;
+    l->pending[l->n] = r->pending;
+    l->n++;
+    return 0;
+}
+
+struct each_ctx {
+    struct fr_store *st;
+    bool pending; /* the segment's rows are still being deleted from hot */
+    const struct fr_event_filter *f;
+    const char *tier;
+    const char *policy; /* the segment's */
+    fr_event_cb cb;
+    void *ud;
+    int rc;
+};
+
+static const char *
+str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static int
+each_record(void *ud, const char *json, size_t len)
+{
+    struct each_ctx *c = ud;
+    const struct fr_event_filter *f = c->f;
+    json_t *j = json_loadb(json, len, 0, NULL);
+    const char *t = str(j, "t");
+    if (t == NULL || strcmp(t, "event") != 0) {
+        json_decref(j);
+        return 0;
+    }
+    json_t *body = json_object_get(j, "body");
+    struct fr_event_row r = {0};
+    r.id = json_integer_value(json_object_get(j, "id"));
+    r.ts_ms = json_integer_value(json_object_get(body, "ts_ms"));
+    r.ingested_ms = json_integer_value(json_object_get(j, "ingested_ms"));
+    r.kind = str(body, "kind");
+    json_t *seq = json_object_get(body, "seq");
+    r.has_seq = json_is_integer(seq);
+    r.seq = json_integer_value(seq);
+    for (int i = 0; i < FR_ID_COUNT; i++)
+        r.ids[i] = str(body, fr_id_names[i]);
+    r.status = str(j, "status");
+    r.provider = str(j, "provider");
+    r.model = str(j, "model");
+    r.tool = str(j, "tool");
+    json_t *dur = json_object_get(j, "duration_ms");
+    r.has_duration = json_is_integer(dur);
+    r.duration_ms = json_integer_value(dur);
+    r.error_class = str(j, "error_class");
+    r.error_code = str(j, "error_code");
+    r.error_message = str(j, "error_message");
+    r.policy = str(j, "policy") ? str(j, "policy") : c->policy;
+    r.tier = c->tier;
+    bool keep = r.kind != NULL;
+    keep =
+        keep && (!f->conv_id || (r.ids[FR_ID_CONV] && strcmp(f->conv_id, r.ids[FR_ID_CONV]) == 0));
+    keep = keep && (!f->kind || strcmp(f->kind, r.kind) == 0);
+    keep = keep && (!(f->errors_only || f->error_class || f->error_code) || r.error_code);
+    keep =
+        keep && (!f->error_class || (r.error_class && strcmp(f->error_class, r.error_class) == 0));
+    keep = keep && (!f->error_code || (r.error_code && strcmp(f->error_code, r.error_code) == 0));
+    keep =
+        keep && (!f->since_ms || r.ts_ms >= f->since_ms) && (!f->until_ms || r.ts_ms < f->until_ms);
+    /* a row not yet deleted from hot was read there */
+    keep = keep && !(c->pending && fr_store_has_event(c->st, r.id, r.ingested_ms));
+    int stop = 0;
+    if (keep) {
+        char *b = json_dumps(body, JSON_COMPACT);
+        r.body = b;
+        r.body_len = strlen(b);
+        stop = c->cb(c->ud, &r);
+        free(b);
+    }
+    json_decref(j);
+    if (stop)
+        c->rc = stop;
+    return stop;
+}
+
+int
+fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
+                  const unsigned char *cold_key, fr_event_cb cb, void *ud, size_t *cold_skipped,
+                  struct fr_err *err)
+{
+    struct seg_list l = {0};
+    if (cold_skipped)
+        *cold_skipped = 0;
+    int rc = fr_store_manifest(st, list_fn, &l, err);
+    for (size_t i = 0; rc == FR_OK && i < l.n; i++) {
+        if ((f->since_ms && l.max_ts[i] < f->since_ms) ||
+            (f->until_ms && l.min_ts[i] >= f->until_ms))
+            continue;
+        bool cold = strcmp(l.tier[i], "cold") == 0;
+        if (cold && cold_key == NULL) {
+            if (cold_skipped)
+                (*cold_skipped)++;
+            continue;
+        }
+        struct fr_seg *seg;
+        rc = fr_seg_open(l.path[i], cold ? cold_key : NULL, &seg, err);
+        if (rc != FR_OK)
+            break;
+        struct each_ctx c = {st, l.pending[i], f, l.tier[i], fr_seg_get_info(seg)->policy,
+                             cb, ud,           0};
+        rc = fr_seg_each(seg, f->conv_id, f->since_ms, f->until_ms, each_record, &c, err);
+        fr_seg_close(seg);
+        if (rc == FR_OK && c.rc)
+            rc = c.rc;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        free(l.path[i]);
+        free(l.tier[i]);
+    }
+    free(l.path);
+    free(l.tier);
+    free(l.min_ts);
+    free(l.max_ts);
+    free(l.pending);
+    return rc;
+}
+
+int
+fr_tier_events(struct fr_store *st, const struct fr_event_filter *f, const unsigned char *cold_key,
+               fr_event_cb cb, void *ud, size_t *cold_skipped, struct fr_err *err)
+{
+    bool began;
+    int rc = fr_store_snapshot_begin(st, &began, err);
+    if (rc == FR_OK)
+        rc = fr_store_events(st, f, cb, ud, err);
+    if (rc == FR_OK)
+        rc = fr_archive_events(st, f, cold_key, cb, ud, cold_skipped, err);
+    else if (cold_skipped)
+        *cold_skipped = 0;
+    fr_store_snapshot_end(st, began);
+    return rc;
+}
+
+int
+fr_archive_records(const char *path, const unsigned char *key,
+                   int (*cb)(void *ud, const char *json, size_t len), void *ud, struct fr_err *err)
+{
+    struct fr_seg *seg;
+    int rc = fr_seg_open(path, key, &seg, err);
+    if (rc != FR_OK)
+        return rc;
+    rc = fr_seg_each(seg, NULL, 0, 0, cb, ud, err);
+    fr_seg_close(seg);
+    return rc;
+}

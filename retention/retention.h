@@ -1,0 +1,109 @@
+/*
+ * retention/retention.h - the retention manager: hot (SQLite) -> warm
+ * (zstd segments) -> cold (segments also sealed with AES-256-GCM) ->
+ * deleted, by age (per kind for hot) and hot size, crash-safely: a segment
+ * is written to a temporary file, fsynced, renamed, its directory fsynced,
+ * and only then, in one SQLite transaction, recorded in the manifest while
+ * its rows leave hot. Every run starts by reconciling files and manifest.
+ * Policy: configs/retention.yaml; segment layout: docs/archive-format.md.
+ */
+#ifndef FR_RETENTION_RETENTION_H
+#define FR_RETENTION_RETENTION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/event.h"
+#include "redact/redact.h"
+#include "retention/segment.h"
+#include "store/store.h"
+
+struct fr_retention_policy {
+    char *archive_dir;
+    int64_t hot_ms;                     /* age at which events leave hot */
+    int64_t hot_kind_ms[FR_KIND_COUNT]; /* per-kind override; 0 = hot_ms */
+    int64_t max_hot_bytes;              /* 0 = no size bound */
+    int64_t warm_ms;                    /* age at which segments become cold */
+    int64_t cold_ms;                    /* age at which segments are deleted */
+    int64_t truncate_bytes;             /* free text kept in warm/cold records */
+    int64_t segment_events;             /* hot rows per segment (one transaction) */
+    char *cold_key;                     /* key file of the cold tier */
+    int64_t interval_ms;                /* the agent's schedule; 0 = off */
+};
+
+extern const char fr_retention_builtin_yaml[];
+
+/*
+ * Built-in defaults merged with path (NULL: defaults). Errors name file,
+ * line, key. Relative archive_dir and cold key paths are made absolute
+ * against the directory of db_path (the database the policy applies to).
+ */
+int fr_retention_policy_load(const char *path, const char *db_path, struct fr_retention_policy *p,
+                             struct fr_err *err);
+void fr_retention_policy_clear(struct fr_retention_policy *p);
+
+struct fr_retention_stats {
+    uint64_t moved_events, warm_segments, records_written;
+    uint64_t raw_bytes, row_bytes, file_bytes; /* row_bytes: the moved rows' JSON bodies */
+    uint64_t to_cold, deleted_segments, deleted_events;
+    uint64_t adopted, orphans_removed, duplicates_removed, missing_files;
+    int reclaimed_pages;
+    double seconds;
+};
+
+/* Progress callback: what is being done, done/total units (0 total: unknown). */
+typedef void (*fr_retention_progress)(void *ud, const char *what, uint64_t done, uint64_t total);
+
+/*
+ * One run at time now_ms: reconcile, hot -> warm, warm -> cold, cold ->
+ * delete, reclaim free pages. dry_run: say what would move, change nothing.
+ */
+int fr_retention_run(struct fr_store *st, const struct fr_retention_policy *p, int64_t now_ms,
+                     bool dry_run, fr_retention_progress progress, void *ud,
+                     struct fr_retention_stats *stats, struct fr_err *err);
+
+/* Reconciles the archive directory and the manifest (also done by every run). */
+int fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p, int64_t now_ms,
+                           struct fr_retention_stats *stats, struct fr_err *err);
+
+/*
+ * Rebuilds missing manifest entries from the MANIFEST file beside the
+ * segments: the last line per path decides whether it should exist; each
+ * such segment is verified (SHA-256) and recorded. *restored counts them.
+ */
+int fr_retention_rebuild(struct fr_store *st, const struct fr_retention_policy *p, int64_t now_ms,
+                         size_t *restored, struct fr_err *err);
+
+/* Loads the cold key named by the policy; FR_E_NOTFOUND when it has none or it is absent. */
+int fr_retention_cold_key(const struct fr_retention_policy *p, bool create,
+                          unsigned char key[FR_KEY_LEN], struct fr_err *err);
+
+/* ---- reading across tiers (reader.c) ---- */
+
+/*
+ * Archived events matching f (conv_id, kind, errors_only, error_class,
+ * error_code, since, until), per segment in time order; row->tier says
+ * "warm" or "cold". Cold segments are read only with cold_key (NULL: they
+ * are skipped and counted in *cold_skipped).
+ */
+int fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
+                      const unsigned char *cold_key, fr_event_cb cb, void *ud, size_t *cold_skipped,
+                      struct fr_err *err);
+
+/*
+ * The events matching f in every tier: hot rows, then archived ones, read
+ * in one snapshot so that a concurrent or interrupted move to warm never
+ * shows a row twice or loses it (a segment still "deleting" yields only the
+ * records whose hot row is gone).
+ */
+int fr_tier_events(struct fr_store *st, const struct fr_event_filter *f,
+                   const unsigned char *cold_key, fr_event_cb cb, void *ud, size_t *cold_skipped,
+                   struct fr_err *err);
+
+/* Every record of one segment (cat), as JSON lines to cb. */
+int fr_archive_records(const char *path, const unsigned char *key,
+                       int (*cb)(void *ud, const char *json, size_t len), void *ud,
+                       struct fr_err *err);
+
+#endif

@@ -1,0 +1,654 @@
+/*
+ * retention/segment.c - see segment.h and docs/archive-format.md.
+ */
+#include "retention/segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zdict.h>
+#include <zstd.h>
+
+#include "core/fsutil.h"
+#include "core/mem.h"
+#include "redact/redact.h"
+
+#define SEG_MAGIC "FRSEG001"
+#define SEG_END "FRSEGEND"
+#define SEG_HEADER 80
+#define SEG_TRAILER 56
+#define SEG_VERSION 1
+#define BLOCK_RECORDS 8000
+#define BLOCK_BYTES (4u << 20)
+/* No block a writer makes decompresses to more: a 4 MiB block plus one record of the largest line.
+ */
+#define BLOCK_USIZE_MAX ((size_t)BLOCK_BYTES + ((size_t)64 << 20))
+
+/* Whether [off, off + len) lies within [lo, hi), without overflow. */
+static bool
+span_within(uint64_t off, uint64_t len, uint64_t lo, uint64_t hi)
+{
+    return off >= lo && off <= hi && len <= hi - off;
+}
+#define BLOOM_BYTES 256
+#define DICT_CAP (64 * 1024)
+#define TRAIN_BYTES (4u << 20)
+#define LEVEL 13
+
+const char *
+fr_tier_name(int tier)
+{
+    return tier == FR_TIER_WARM ? "warm" : tier == FR_TIER_COLD ? "cold" : "hot";
+}
+
+/* ---- little-endian fields ---- */
+
+static void
+put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t
+get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t
+get32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+
+/* ---- Bloom filter of conv_ids: 2048 bits, 3 probes from a 64-bit FNV-1a ---- */
+
+static uint64_t
+fnv64(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void
+bloom_add(unsigned char *b, const char *conv)
+{
+    uint64_t h = fnv64(conv), h1 = h & 0xffffffff, h2 = h >> 32;
+    for (uint64_t i = 0; i < 3; i++) {
+        uint64_t bit = (h1 + i * h2) % (BLOOM_BYTES * 8);
+        b[bit / 8] |= (unsigned char)(1u << (bit % 8));
+    }
+}
+
+static bool
+bloom_has(const unsigned char *b, const char *conv)
+{
+    uint64_t h = fnv64(conv), h1 = h & 0xffffffff, h2 = h >> 32;
+    for (uint64_t i = 0; i < 3; i++) {
+        uint64_t bit = (h1 + i * h2) % (BLOOM_BYTES * 8);
+        if (!(b[bit / 8] & (1u << (bit % 8))))
+            return false;
+    }
+    return true;
+}
+
+/* ---- writer ---- */
+
+struct wrec {
+    size_t off, len;
+    int64_t ts;
+    char *conv;
+};
+
+struct fr_seg_writer {
+    int tier;
+    unsigned char key[FR_KEY_LEN];
+    bool has_key;
+    char policy[17];
+    char *buf;
+    size_t len, cap;
+    struct wrec *recs;
+    size_t n, ncap;
+};
+
+struct fr_seg_writer *
+fr_seg_writer_new(int tier, const unsigned char *key, const char *policy)
+{
+    struct fr_seg_writer *w = fr_calloc(1, sizeof *w);
+    w->tier = tier;
+    if (key != NULL) {
+        memcpy(w->key, key, FR_KEY_LEN);
+        w->has_key = true;
+    }
+    snprintf(w->policy, sizeof w->policy, "%s", policy ? policy : "");
+    return w;
+}
+
+void
+fr_seg_writer_add(struct fr_seg_writer *w, const char *json, size_t len, int64_t ts_ms,
+                  const char *conv_id)
+{
+    if (w->len + len + 1 > w->cap) {
+        w->cap = (w->len + len + 1) * 2;
+        w->buf = fr_realloc(w->buf, w->cap);
+    }
+    memcpy(w->buf + w->len, json, len);
+    if (w->n == w->ncap) {
+        w->ncap = w->ncap ? w->ncap * 2 : 1024;
+        w->recs = fr_realloc(w->recs, w->ncap * sizeof *w->recs);
+    }
+    w->recs[w->n++] = (struct wrec){w->len, len, ts_ms, conv_id ? fr_strdup(conv_id) : NULL};
+    w->len += len;
+    w->buf[w->len++] = '\n';
+}
+
+void
+fr_seg_writer_set_policy(struct fr_seg_writer *w, const char *policy)
+{
+    snprintf(w->policy, sizeof w->policy, "%s", policy ? policy : "");
+}
+
+size_t
+fr_seg_writer_count(const struct fr_seg_writer *w)
+{
+    return w->n;
+}
+
+void
+fr_seg_writer_free(struct fr_seg_writer *w)
+{
+    if (w == NULL)
+        return;
+    for (size_t i = 0; i < w->n; i++)
+        free(w->recs[i].conv);
+    free(w->recs);
+    free(w->buf);
+    OPENSSL_cleanse(w->key, sizeof w->key);
+    free(w);
+}
+
+/* An output file with a running SHA-256. */
+struct out {
+    int fd;
+    EVP_MD_CTX *sha;
+    uint64_t off;
+    bool bad;
+};
+
+static void
+out_write(struct out *o, const void *p, size_t n)
+{
+    EVP_DigestUpdate(o->sha, p, n);
+    const char *c = p;
+    while (n > 0 && !o->bad) {
+        ssize_t w = write(o->fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            o->bad = true;
+            break;
+        }
+        c += w;
+        n -= (size_t)w;
+        o->off += (uint64_t)w;
+    }
+}
+
+/* Writes bytes, sealed when the segment is cold. Returns the bytes written. */
+static size_t
+out_part(struct out *o, struct fr_seg_writer *w, const void *p, size_t n)
+{
+    if (w->tier != FR_TIER_COLD) {
+        out_write(o, p, n);
+        return n;
+    }
+    unsigned char *sealed;
+    size_t slen;
+    if (fr_seal(w->key, p, n, &sealed, &slen, NULL) != FR_OK) {
+        o->bad = true;
+        return 0;
+    }
+    out_write(o, sealed, slen);
+    free(sealed);
+    return slen;
+}
+
+/* fsync()s the directory holding path. */
+static int
+fsync_dir(const char *path)
+{
+    char *copy = fr_strdup(path);
+    int rc = fr_fsync_dir(dirname(copy));
+    free(copy);
+    return rc;
+}
+
+int
+fr_seg_writer_finish(struct fr_seg_writer *w, const char *path, struct fr_seg_info *info,
+                     struct fr_err *err)
+{
+    memset(info, 0, sizeof *info);
+    if (w->n == 0)
+        return fr_err_set(err, FR_E_INVALID, "segment %s: no records", path);
+    /* the dictionary, trained on (a prefix of) the segment's own records */
+    size_t nsamp = 0, sbytes = 0;
+    while (nsamp < w->n && sbytes + w->recs[nsamp].len + 1 <= TRAIN_BYTES)
+        sbytes += w->recs[nsamp++].len + 1;
+    size_t *sizes = fr_malloc((nsamp ? nsamp : 1) * sizeof *sizes);
+    for (size_t i = 0; i < nsamp; i++)
+        sizes[i] = w->recs[i].len + 1;
+    unsigned char *dict = fr_malloc(DICT_CAP);
+    size_t dlen =
+        nsamp >= 16 ? ZDICT_trainFromBuffer(dict, DICT_CAP, w->buf, sizes, (unsigned)nsamp) : 0;
+    free(sizes);
+    if (ZDICT_isError(dlen))
+        dlen = 0; /* too few or too uniform records: plain zstd */
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    ZSTD_CDict *cdict = dlen ? ZSTD_createCDict(dict, dlen, LEVEL) : NULL;
+
+    char *tmp = fr_asprintf("%s.tmp", path);
+    int rc = fr_mkdirs_for(path, 0700, err);
+    struct out o = {.fd = -1};
+    if (rc == FR_OK) {
+        o.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (o.fd < 0)
+            rc = fr_err_set(err, FR_E_IO, "%s: %s", tmp, strerror(errno));
+    }
+    json_t *blocks = json_array();
+    if (rc == FR_OK) {
+        o.sha = EVP_MD_CTX_new();
+        EVP_DigestInit_ex(o.sha, EVP_sha256(), NULL);
+    }
+    int64_t min_ts = INT64_MAX, max_ts = INT64_MIN;
+    for (size_t i = 0; i < w->n; i++) {
+        min_ts = w->recs[i].ts < min_ts ? w->recs[i].ts : min_ts;
+        max_ts = w->recs[i].ts > max_ts ? w->recs[i].ts : max_ts;
+    }
+    if (rc == FR_OK) {
+        unsigned char hdr[SEG_HEADER] = {0};
+        memcpy(hdr, SEG_MAGIC, 8);
+        put32(hdr + 8, SEG_VERSION);
+        put32(hdr + 12, (uint32_t)w->tier);
+        put64(hdr + 16, (uint64_t)min_ts);
+        put64(hdr + 24, (uint64_t)max_ts);
+        put64(hdr + 32, w->n);
+        if (w->tier == FR_TIER_COLD) {
+            unsigned char md[SHA256_DIGEST_LENGTH];
+            SHA256(w->key, FR_KEY_LEN, md);
+            memcpy(hdr + 48, md, 8);
+        }
+        memcpy(hdr + 64, w->policy, strlen(w->policy));
+        /* blocks count and dict length go at 40 and 44, known after the dictionary */
+        uint32_t nblocks = 0;
+        for (size_t i = 0; i < w->n;) {
+            size_t j = i, bytes = 0;
+            while (j < w->n && j - i < BLOCK_RECORDS && bytes < BLOCK_BYTES)
+                bytes += w->recs[j++].len + 1;
+            nblocks++;
+            i = j;
+        }
+        put32(hdr + 40, nblocks);
+        size_t dict_out_len = 0;
+        unsigned char *dict_bytes = NULL;
+        if (dlen > 0) {
+            if (w->tier == FR_TIER_COLD) {
+                fr_seal(w->key, dict, dlen, &dict_bytes, &dict_out_len, NULL);
+            } else {
+                dict_bytes = fr_malloc(dlen);
+                memcpy(dict_bytes, dict, dlen);
+                dict_out_len = dlen;
+            }
+        }
+        put32(hdr + 44, (uint32_t)dict_out_len);
+        out_write(&o, hdr, sizeof hdr);
+        out_write(&o, dict_bytes, dict_out_len);
+        free(dict_bytes);
+        size_t cap = ZSTD_compressBound(BLOCK_BYTES + 65536) + 1024;
+        char *cbuf = fr_malloc(cap);
+        for (size_t i = 0; i < w->n && !o.bad;) {
+            size_t j = i, bytes = 0;
+            unsigned char bloom[BLOOM_BYTES] = {0};
+            int64_t bmin = INT64_MAX, bmax = INT64_MIN;
+            while (j < w->n && j - i < BLOCK_RECORDS && bytes < BLOCK_BYTES) {
+                struct wrec *r = &w->recs[j++];
+                bytes += r->len + 1;
+                if (r->conv)
+                    bloom_add(bloom, r->conv);
+                bmin = r->ts < bmin ? r->ts : bmin;
+                bmax = r->ts > bmax ? r->ts : bmax;
+            }
+            const char *src = w->buf + w->recs[i].off;
+            if (ZSTD_compressBound(bytes) > cap) {
+                cap = ZSTD_compressBound(bytes);
+                cbuf = fr_realloc(cbuf, cap);
+            }
+            size_t clen = cdict ? ZSTD_compress_usingCDict(cctx, cbuf, cap, src, bytes, cdict)
+                                : ZSTD_compressCCtx(cctx, cbuf, cap, src, bytes, LEVEL);
+            if (ZSTD_isError(clen)) {
+                rc = fr_err_set(err, FR_E_INVALID, "segment %s: zstd: %s", path,
+                                ZSTD_getErrorName(clen));
+                break;
+            }
+            uint64_t off = o.off;
+            size_t written = out_part(&o, w, cbuf, clen);
+            char hex[2 * BLOOM_BYTES + 1];
+            for (int k = 0; k < BLOOM_BYTES; k++)
+                snprintf(hex + 2 * k, 3, "%02x", bloom[k]);
+            json_array_append_new(blocks, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:s}", "off",
+                                                    (json_int_t)off, "len", (json_int_t)written,
+                                                    "usize", (json_int_t)bytes, "records",
+                                                    (json_int_t)(j - i), "min_ts", (json_int_t)bmin,
+                                                    "max_ts", (json_int_t)bmax, "bloom", hex));
+            info->raw_bytes += bytes;
+            i = j;
+        }
+        free(cbuf);
+        json_t *footer = json_pack("{s:o}", "blocks", blocks);
+        blocks = NULL;
+        char *ftext = json_dumps(footer, JSON_COMPACT);
+        json_decref(footer);
+        uint64_t foff = o.off;
+        size_t flen = out_part(&o, w, ftext, strlen(ftext));
+        free(ftext);
+        unsigned char trailer[24];
+        put64(trailer, foff);
+        put64(trailer + 8, flen);
+        memcpy(trailer + 16, SEG_END, 8);
+        out_write(&o, trailer, sizeof trailer);
+        unsigned char md[32];
+        unsigned int mdlen = 0;
+        EVP_DigestFinal_ex(o.sha, md, &mdlen);
+        /* the hash itself is not hashed */
+        const char *c = (const char *)md;
+        size_t left = 32;
+        while (left > 0 && !o.bad) {
+            ssize_t wr = write(o.fd, c, left);
+            if (wr <= 0) {
+                o.bad = true;
+                break;
+            }
+            c += wr;
+            left -= (size_t)wr;
+        }
+        o.off += 32;
+        for (int k = 0; k < 32; k++)
+            snprintf(info->sha256 + 2 * k, 3, "%02x", md[k]);
+        if (rc == FR_OK && (o.bad || fsync(o.fd) != 0))
+            rc = fr_err_set(err, FR_E_IO, "%s: write failed: %s", tmp, strerror(errno));
+        info->tier = w->tier;
+        info->min_ts = min_ts;
+        info->max_ts = max_ts;
+        info->records = w->n;
+        info->blocks = nblocks;
+        info->file_bytes = o.off;
+        snprintf(info->policy, sizeof info->policy, "%s", w->policy);
+        if (w->tier == FR_TIER_COLD) {
+            unsigned char kd[SHA256_DIGEST_LENGTH];
+            SHA256(w->key, FR_KEY_LEN, kd);
+            for (int k = 0; k < 8; k++)
+                snprintf(info->key_id + 2 * k, 3, "%02x", kd[k]);
+        }
+    }
+    json_decref(blocks);
+    if (o.fd >= 0)
+        close(o.fd);
+    EVP_MD_CTX_free(o.sha);
+    if (rc == FR_OK && rename(tmp, path) != 0)
+        rc = fr_err_set(err, FR_E_IO, "rename %s: %s", tmp, strerror(errno));
+    if (rc == FR_OK && fsync_dir(path) != 0)
+        rc = fr_err_set(err, FR_E_IO, "fsync of the directory of %s failed", path);
+    if (rc != FR_OK)
+        unlink(tmp);
+    free(tmp);
+    free(dict);
+    ZSTD_freeCDict(cdict);
+    ZSTD_freeCCtx(cctx);
+    return rc;
+}
+
+/* ---- reader ---- */
+
+struct fr_seg {
+    char *path;
+    unsigned char *data;
+    size_t len;
+    struct fr_seg_info info;
+    bool has_key;
+    unsigned char key[FR_KEY_LEN];
+    ZSTD_DDict *ddict;
+    json_t *blocks;
+};
+
+static int
+seg_bad(const char *path, const char *why, struct fr_err *err)
+{
+    return fr_err_set(err, FR_E_VALUE, "segment %s: %s", path, why);
+}
+
+/* Unseals (cold) or borrows a part; *owned says whether to free *out. */
+static int
+seg_part(struct fr_seg *s, const unsigned char *p, size_t n, unsigned char **out, size_t *outlen,
+         bool *owned, struct fr_err *err)
+{
+    if (s->info.tier != FR_TIER_COLD) {
+        *out = (unsigned char *)p;
+        *outlen = n;
+        *owned = false;
+        return FR_OK;
+    }
+    *owned = true;
+    return fr_unseal(s->key, p, n, out, outlen, err);
+}
+
+int
+fr_seg_open(const char *path, const unsigned char *key, struct fr_seg **out, struct fr_err *err)
+{
+    *out = NULL;
+    char *data;
+    size_t len;
+    int rc = fr_read_file(path, &data, &len, err);
+    if (rc != FR_OK)
+        return rc;
+    struct fr_seg *s = fr_calloc(1, sizeof *s);
+    s->path = fr_strdup(path);
+    s->data = (unsigned char *)data;
+    s->len = len;
+    const unsigned char *d = s->data;
+    if (len < SEG_HEADER + SEG_TRAILER || memcmp(d, SEG_MAGIC, 8) != 0) {
+        rc = seg_bad(path, "not a flightrec segment, or truncated", err);
+        goto fail;
+    }
+    if (get32(d + 8) != SEG_VERSION) {
+        rc = fr_err_set(err, FR_E_VERSION, "segment %s: format version %u is not supported", path,
+                        get32(d + 8));
+        goto fail;
+    }
+    if (memcmp(d + len - 40, SEG_END, 8) != 0) {
+        rc = seg_bad(path, "no end marker: the file is truncated", err);
+        goto fail;
+    }
+    unsigned char md[32];
+    SHA256(d, len - 32, md);
+    if (memcmp(md, d + len - 32, 32) != 0) {
+        rc = seg_bad(path, "SHA-256 mismatch: the file is corrupt", err);
+        goto fail;
+    }
+    for (int k = 0; k < 32; k++)
+        snprintf(s->info.sha256 + 2 * k, 3, "%02x", md[k]);
+    s->info.tier = (int)get32(d + 12);
+    s->info.min_ts = (int64_t)get64(d + 16);
+    s->info.max_ts = (int64_t)get64(d + 24);
+    s->info.records = get64(d + 32);
+    s->info.blocks = get32(d + 40);
+    s->info.file_bytes = len;
+    memcpy(s->info.policy, d + 64, 16);
+    s->info.policy[16] = '\0';
+    uint32_t dict_len = get32(d + 44);
+    uint64_t foff = get64(d + len - 56), flen = get64(d + len - 48);
+    if (!span_within(SEG_HEADER, dict_len, 0, len - SEG_TRAILER) ||
+        !span_within(foff, flen, SEG_HEADER, len - SEG_TRAILER)) {
+        rc = seg_bad(path, "offsets point outside the file", err);
+        goto fail;
+    }
+    if (s->info.tier == FR_TIER_COLD) {
+        for (int k = 0; k < 8; k++)
+            snprintf(s->info.key_id + 2 * k, 3, "%02x", d[48 + k]);
+        if (key == NULL) {
+            *out = s; /* hash and header only: readable with the key */
+            return FR_OK;
+        }
+        memcpy(s->key, key, FR_KEY_LEN);
+        s->has_key = true;
+    }
+    unsigned char *plain;
+    size_t plen;
+    bool owned;
+    if (dict_len > 0) {
+        rc = seg_part(s, d + SEG_HEADER, dict_len, &plain, &plen, &owned, err);
+        if (rc != FR_OK)
+            goto fail;
+        s->ddict = ZSTD_createDDict(plain, plen);
+        if (owned)
+            free(plain);
+    }
+    rc = seg_part(s, d + foff, flen, &plain, &plen, &owned, err);
+    if (rc != FR_OK)
+        goto fail;
+    json_t *footer = json_loadb((const char *)plain, plen, 0, NULL);
+    if (owned)
+        free(plain);
+    s->blocks = json_incref(json_object_get(footer, "blocks"));
+    json_decref(footer);
+    if (!json_is_array(s->blocks) || json_array_size(s->blocks) != s->info.blocks) {
+        rc = seg_bad(path, "footer index does not parse or disagrees with the header", err);
+        goto fail;
+    }
+    size_t i;
+    json_t *b;
+    json_array_foreach(s->blocks, i, b) s->info.raw_bytes +=
+        (uint64_t)json_integer_value(json_object_get(b, "usize"));
+    *out = s;
+    return FR_OK;
+fail:
+    fr_seg_close(s);
+    return rc;
+}
+
+const struct fr_seg_info *
+fr_seg_get_info(const struct fr_seg *s)
+{
+    return &s->info;
+}
+
+void
+fr_seg_close(struct fr_seg *s)
+{
+    if (s == NULL)
+        return;
+    ZSTD_freeDDict(s->ddict);
+    json_decref(s->blocks);
+    OPENSSL_cleanse(s->key, sizeof s->key);
+    free(s->data);
+    free(s->path);
+    free(s);
+}
+
+static bool
+bloom_hex_has(const char *hex, const char *conv)
+{
+    unsigned char b[BLOOM_BYTES];
+    if (hex == NULL || strlen(hex) != 2 * BLOOM_BYTES)
+        return true; /* no filter: look */
+    for (int k = 0; k < BLOOM_BYTES; k++) {
+        unsigned v;
+        if (sscanf(hex + 2 * k, "%2x", &v) != 1)
+            return true;
+        b[k] = (unsigned char)v;
+    }
+    return bloom_has(b, conv);
+}
+
+int
+fr_seg_each(struct fr_seg *s, const char *conv_id, int64_t since_ms, int64_t until_ms,
+            int (*cb)(void *ud, const char *json, size_t len), void *ud, struct fr_err *err)
+{
+    if (s->info.tier == FR_TIER_COLD && !s->has_key)
+        return fr_err_set(err, FR_E_CONFIG,
+                          "segment %s is cold (encrypted): its key is needed to read it", s->path);
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    int rc = FR_OK, stop = 0;
+    size_t i;
+    json_t *b;
+    json_array_foreach(s->blocks, i, b)
+    {
+        if (stop || rc != FR_OK)
+            break;
+        int64_t bmin = json_integer_value(json_object_get(b, "min_ts"));
+        int64_t bmax = json_integer_value(json_object_get(b, "max_ts"));
+        if ((since_ms && bmax < since_ms) || (until_ms && bmin >= until_ms))
+            continue;
+        if (conv_id && !bloom_hex_has(json_string_value(json_object_get(b, "bloom")), conv_id))
+            continue;
+        uint64_t off = (uint64_t)json_integer_value(json_object_get(b, "off"));
+        uint64_t len = (uint64_t)json_integer_value(json_object_get(b, "len"));
+        size_t usize = (size_t)json_integer_value(json_object_get(b, "usize"));
+        if (!span_within(off, len, SEG_HEADER, s->len - SEG_TRAILER)) {
+            rc = seg_bad(s->path, "a block points outside the file", err);
+            break;
+        }
+        if (usize > BLOCK_USIZE_MAX) {
+            rc = seg_bad(s->path, "a block claims a size no writer makes", err);
+            break;
+        }
+        unsigned char *comp;
+        size_t clen;
+        bool owned;
+        rc = seg_part(s, s->data + off, len, &comp, &clen, &owned, err);
+        if (rc != FR_OK)
+            break;
+        char *plain = fr_malloc(usize + 1);
+        size_t got = s->ddict ? ZSTD_decompress_usingDDict(dctx, plain, usize, comp, clen, s->ddict)
+                              : ZSTD_decompressDCtx(dctx, plain, usize, comp, clen);
+        if (owned)
+            free(comp);
+        if (ZSTD_isError(got) || got != usize) {
+            free(plain);
+            rc = seg_bad(s->path, "a block does not decompress", err);
+            break;
+        }
+        for (size_t at = 0; at < usize && !stop;) {
+            char *nl = memchr(plain + at, '\n', usize - at);
+            size_t n = nl ? (size_t)(nl - (plain + at)) : usize - at;
+            plain[at + n] = '\0';
+            stop = cb(ud, plain + at, n);
+            at += n + 1;
+        }
+        free(plain);
+    }
+    ZSTD_freeDCtx(dctx);
+    return rc;
+}

@@ -1,0 +1,72 @@
+/*
+ * retention/segment.h - archive segments: one file of records (one JSON
+ * object each) in zstd blocks compressed with a dictionary trained on the
+ * segment's own records, a footer index (per block: offset, sizes, time
+ * range, a Bloom filter of conv_ids) and a SHA-256 of the whole file. A
+ * cold segment has its dictionary, blocks and footer sealed with
+ * AES-256-GCM. The layout is docs/archive-format.md.
+ */
+#ifndef FR_RETENTION_SEGMENT_H
+#define FR_RETENTION_SEGMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+enum { FR_TIER_HOT = 0, FR_TIER_WARM = 1, FR_TIER_COLD = 2 };
+
+const char *fr_tier_name(int tier);
+
+struct fr_seg_info {
+    int tier;
+    int64_t min_ts, max_ts;
+    uint64_t records, blocks;
+    uint64_t raw_bytes;  /* the records' JSON */
+    uint64_t file_bytes; /* the segment file */
+    char policy[17];     /* redaction policy id of the records */
+    char key_id[17];     /* cold: hex id of the key; "" for warm */
+    char sha256[65];
+};
+
+struct fr_seg_writer;
+
+/* key: the cold key (FR_KEY_LEN bytes) for a cold segment, NULL for warm. */
+struct fr_seg_writer *fr_seg_writer_new(int tier, const unsigned char *key, const char *policy);
+/* Adds one record (a JSON object, no newline); conv_id may be NULL. */
+void fr_seg_writer_add(struct fr_seg_writer *w, const char *json, size_t len, int64_t ts_ms,
+                       const char *conv_id);
+size_t fr_seg_writer_count(const struct fr_seg_writer *w);
+/* Sets the redaction policy id recorded in the header. */
+void fr_seg_writer_set_policy(struct fr_seg_writer *w, const char *policy);
+/*
+ * Writes the segment crash-safely: to path.tmp, fsync, rename to path,
+ * fsync the directory. info describes what was written.
+ */
+int fr_seg_writer_finish(struct fr_seg_writer *w, const char *path, struct fr_seg_info *info,
+                         struct fr_err *err);
+void fr_seg_writer_free(struct fr_seg_writer *w);
+
+struct fr_seg;
+
+/*
+ * Opens and checks a segment: structure and SHA-256. A cold segment needs
+ * its key to be read (key NULL: only fr_seg_info() works; fr_seg_each()
+ * fails saying the key is needed); a wrong key fails here.
+ */
+int fr_seg_open(const char *path, const unsigned char *key, struct fr_seg **out,
+                struct fr_err *err);
+const struct fr_seg_info *fr_seg_get_info(const struct fr_seg *s);
+void fr_seg_close(struct fr_seg *s);
+
+/*
+ * Calls cb for every record of blocks that may hold conv_id (NULL: all) and
+ * overlap [since, until) (0: unbounded); cb sees the record's JSON and
+ * returns non-zero to stop. Records of other conversations in the same
+ * block are passed too: the caller filters.
+ */
+int fr_seg_each(struct fr_seg *s, const char *conv_id, int64_t since_ms, int64_t until_ms,
+                int (*cb)(void *ud, const char *json, size_t len), void *ud, struct fr_err *err);
+
+#endif

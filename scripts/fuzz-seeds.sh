@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Regenerates the seed corpora of the fuzz harnesses in tests/fuzz/corpus/
+# from the shipped sample (configs/sample-events.ndjson) and example configs:
+# envelopes, bodies (plain, gzip, zstd, JSON array), policies, the agent
+# config, a warm and a cold archive segment (cold sealed with the harnesses'
+# fixed test key, tests/fuzz/fuzz.h) and a signed incident bundle (signed
+# with a throwaway key whose public half is written to
+# tests/fuzz/bundle-test.pub). Crash reproducers under
+# tests/fuzz/regressions/ are kept. Needs a built flightrec (BUILD, default
+# build) and zstd/gzip. Run by hand; the result is committed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+FR="$BUILD/flightrec"
+C=tests/fuzz/corpus
+rm -rf "$C"; mkdir -p "$C"/{wire,redact,config,segment,bundle,body}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+sample=configs/sample-events.ndjson
+
+# wire: one envelope per file, a line of each kind
+for k in conversation turn provider tool middleware transport runtime timeline sem error; do
+  grep -m1 "\"kind\":\"$k\"" "$sample" > "$C/wire/$k.json" || true
+done
+find "$C/wire" -size 0 -delete
+# redact: 0x00 + text (free text with secrets and personal data), 0x01 + a user policy
+printf '\0%s' 'key sk-proj-Zq8XbN3kLm5PqR7sT9vW2yA4cE6gI8kM0oQ mail jane.doe@example.com card 4111 1111 1111 1111 from 10.1.2.3' > "$C/redact/text"
+printf '\0%s' 'Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl https://bob:hunter2@db.example.com' > "$C/redact/bearer"
+printf '\0' > "$C/redact/event"; grep -m1 '"kind":"provider"' "$sample" >> "$C/redact/event"
+printf '\1%s' 'actions:
+  pii: hash
+fields:
+  - {kind: provider, path: data.request, tag: secret}
+detectors:
+  - name: ticket
+    class: pii
+    pattern: "TICKET-[0-9]{6}"
+' > "$C/redact/policy"
+# config
+cp configs/flightrec.yaml "$C/config/flightrec.yaml"
+printf 'http:\n  listen: 127.0.0.1:8080\n  auth_token_file: /dev/null\nstorage:\n  path: x.db\n' > "$C/config/small.yaml"
+# body: encoding byte (0 identity, 1 gzip, 2 zstd) + body
+head -20 "$sample" > "$tmp/body.ndjson"
+{ printf '\0'; cat "$tmp/body.ndjson"; } > "$C/body/ndjson"
+{ printf '\1'; gzip -c "$tmp/body.ndjson"; } > "$C/body/gzip"
+{ printf '\2'; zstd -q -c "$tmp/body.ndjson"; } > "$C/body/zstd"
+{ printf '\0['; head -5 "$sample" | paste -sd, -; printf ']'; } > "$C/body/array"
+# segment: a warm and a cold one (the fuzz key as the cold key)
+mkdir -p "$tmp/keys"
+printf '%s\n' "$(printf 'FUZZ TEST KEY 01FUZZ TEST KEY 02' | od -An -tx1 | tr -d ' \n')" > "$tmp/keys/cold.key"
+chmod 600 "$tmp/keys/cold.key"
+head -60 "$sample" > "$tmp/seg.ndjson"
+"$FR" ingest --no-progress --db "$tmp/db" "$tmp/seg.ndjson" 2> /dev/null
+printf 'hot:\n  max_age: 1d\nwarm:\n  max_age: 30d\ncold:\n  key: %s/keys/cold.key\n' "$tmp" > "$tmp/ret.yaml"
+"$FR" retention run --no-progress --db "$tmp/db" --policy "$tmp/ret.yaml" --now 2026-02-20 > /dev/null 2>&1
+# segment: a selector byte (0: the harness recomputes the checksum, 1: as is) + the file
+seg() { { printf '\0'; cat "$1"; } > "$2"; { printf '\1'; cat "$1"; } > "$2.raw"; }
+seg "$(find "$tmp/archive" -name '*.seg' | head -1)" "$C/segment/warm.seg"
+"$FR" retention run --no-progress --db "$tmp/db" --policy "$tmp/ret.yaml" --now 2026-04-01 > /dev/null 2>&1
+seg "$(find "$tmp/archive" -name '*.seg' | head -1)" "$C/segment/cold.seg"
+# bundle: a small conversation, signed with a throwaway key
+"$FR" ingest --no-progress --db "$tmp/b.db" "$sample" 2> /dev/null
+"$FR" incident keygen --key "$tmp/sign.pem" --pubkey tests/fuzz/bundle-test.pub > /dev/null
+"$FR" incident create --db "$tmp/b.db" --conv c-000002 --key "$tmp/sign.pem" \
+  --out "$C/bundle/c-000002.tar.zst" > /dev/null 2>&1
+rm -f "$C"/bundle/*.sha256
+ls -l "$C"/*/ | awk 'NF > 5 {print $5, $9}' | sort -k2 | head -40

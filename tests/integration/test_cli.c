@@ -1,0 +1,353 @@
+/*
+ * tests/integration/test_cli.c - the real `flightrec` binary, driven as a
+ * user would: exit codes, per-line errors on stderr, the JSON outputs, help
+ * on every subcommand, and owner-only database files.
+ */
+#include "tests/support/support.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/mem.h"
+
+#ifndef FR_BIN
+#error FR_BIN must name the flightrec binary
+#endif
+
+struct fx {
+    char *dir, *db, *file;
+};
+
+static int
+setup(void **state)
+{
+    struct fx *f = fr_calloc(1, sizeof *f);
+    f->dir = t_tmpdir();
+    f->db = t_path(f->dir, "data/hot.db");
+    f->file = t_path(f->dir, "in.ndjson");
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+    t_rmtree(f->dir);
+    free(f->dir);
+    free(f->db);
+    free(f->file);
+    free(f);
+    return 0;
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* Runs `flightrec ARGS` (printf-style), returning the exit status. */
+static int fr(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int
+fr(char **out, char **err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char args[2048];
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    char *cmd = fr_asprintf("%s %s", FR_BIN, args);
+    int rc = t_run(cmd, out, err);
+    free(cmd);
+    return rc;
+}
+
+static const char sample[] =
+    "{\"kind\":\"conversation\",\"ts_ms\":1771357445100,\"conv_id\":\"c-1\",\"data\":"
+    "{\"status\":\"active\"}}\n"
+    "{\"kind\":\"provider\",\"ts_ms\":\"soon\",\"conv_id\":\"c-1\"}\n"
+    "{\"kind\":\"provider\",\"ts_ms\":1771357445200,\"conv_id\":\"c-1\",\"seq\":1,\"data\":"
+    "{\"provider\":\"openai\",\"model\":\"gpt-4o\",\"status\":\"error\"},\"error\":{\"message\":"
+    "\"429 Too Many Requests\"}}\n"
+    "\n"
+    "{\"kind\":\"tool\",\"ts_ms\":1771357445300,\"conv_id\":\"c-1\",\"data\":{\"name\":\"search\","
+    "\"status\":\"ok\",\"started_ms\":1771357445250,\"ended_ms\":1771357445300}}\n"
+    "{\"ts_ms\":1771357445300}\n";
+
+static void
+test_cli_ingest_reports_bad_lines_and_keeps_good(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->file, sample);
+    char *out, *err;
+    int rc = fr(&out, &err, "ingest --db %s %s", f->db, f->file);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "line 2: ts_ms: must be an integer"));
+    assert_non_null(strstr(err, "line 6: kind: missing"));
+    assert_non_null(strstr(err, "5 lines, 3 accepted"));
+    assert_non_null(strstr(err, "2 rejected"));
+    assert_non_null(strstr(err, "wrong_type=1"));
+    assert_non_null(strstr(err, "missing_field=1"));
+    free(out);
+    free(err);
+    /* the database is owner-only */
+    struct stat sb;
+    assert_int_equal(stat(f->db, &sb), 0);
+    assert_int_equal(sb.st_mode & 077, 0);
+
+    /* all lines valid: exit 0; ingesting the same file again stores nothing twice */
+    write_file(f->file, "{\"kind\":\"runtime\",\"ts_ms\":1771357445400,\"conv_id\":\"c-2\","
+                        "\"event_id\":\"r1\"}\n");
+    assert_int_equal(fr(NULL, &err, "ingest --db %s %s", f->db, f->file), 0);
+    free(err);
+    assert_int_equal(fr(NULL, &err, "ingest --db %s - < %s", f->db, f->file), 0);
+    assert_non_null(strstr(err, "1 accepted (1 already stored)"));
+    free(err);
+}
+
+static void
+test_cli_conversations_json_and_filters(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->file, sample);
+    fr(NULL, NULL, "ingest --db %s %s", f->db, f->file);
+    char *out;
+    assert_int_equal(fr(&out, NULL, "conversations --db %s --json", f->db), 0);
+    json_t *arr = json_loads(out, 0, NULL);
+    assert_true(json_is_array(arr));
+    assert_int_equal(json_array_size(arr), 1);
+    json_t *c = json_array_get(arr, 0);
+    assert_string_equal(json_string_value(json_object_get(c, "conv_id")), "c-1");
+    assert_int_equal(json_integer_value(json_object_get(c, "event_count")), 3);
+    /* without --db: the store named by the agent configuration in $FLIGHTREC_CONFIG */
+    char *cfg = t_path(f->dir, "agent.yaml"), *yaml = fr_asprintf("storage:\n  path: %s\n", f->db);
+    write_file(cfg, yaml);
+    char *cmd = fr_asprintf("FLIGHTREC_DB= FLIGHTREC_CONFIG=%s %s conversations", cfg, FR_BIN);
+    char *out2;
+    assert_int_equal(t_run(cmd, &out2, NULL), 0);
+    assert_non_null(strstr(out2, "c-1"));
+    free(out2);
+    free(cmd);
+    free(yaml);
+    free(cfg);
+    assert_int_equal(json_integer_value(json_object_get(c, "error_count")), 1);
+    json_decref(arr);
+    free(out);
+    /* a filter that matches nothing gives an empty list, not an error */
+    assert_int_equal(fr(&out, NULL, "conversations --db %s --json --status closed", f->db), 0);
+    arr = json_loads(out, 0, NULL);
+    assert_true(json_is_array(arr));
+    assert_int_equal(json_array_size(arr), 0);
+    json_decref(arr);
+    free(out);
+    /* table form */
+    assert_int_equal(fr(&out, NULL, "conversations --db %s --has-errors", f->db), 0);
+    assert_non_null(strstr(out, "CONV_ID"));
+    assert_non_null(strstr(out, "c-1"));
+    free(out);
+    char *err;
+    assert_int_equal(fr(NULL, &err, "conversations --db %s --since tomorrowish", f->db), 2);
+    assert_non_null(strstr(err, "--since"));
+    free(err);
+}
+
+static void
+test_cli_show_ordered_view(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->file, sample);
+    fr(NULL, NULL, "ingest --db %s %s", f->db, f->file);
+    char *out;
+    assert_int_equal(fr(&out, NULL, "show --db %s --json c-1", f->db), 0);
+    json_t *o = json_loads(out, 0, NULL);
+    assert_non_null(o);
+    json_t *evs = json_object_get(o, "events");
+    assert_int_equal(json_array_size(evs), 3);
+    static const char *const kinds[] = {"conversation", "provider", "tool"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *e = json_array_get(evs, i);
+        assert_string_equal(json_string_value(json_object_get(e, "kind")), kinds[i]);
+    }
+    json_t *meta = json_object_get(json_array_get(evs, 1), "flightrec");
+    assert_string_equal(json_string_value(json_object_get(meta, "error_code")),
+                        "provider.rate_limited");
+    meta = json_object_get(json_array_get(evs, 2), "flightrec");
+    assert_int_equal(json_integer_value(json_object_get(meta, "duration_ms")), 50);
+    json_decref(o);
+    free(out);
+    assert_int_equal(fr(&out, NULL, "show --db %s --kind tool c-1", f->db), 0);
+    assert_non_null(strstr(out, "search"));
+    assert_null(strstr(out, "gpt-4o"));
+    free(out);
+    char *err;
+    assert_int_equal(fr(NULL, &err, "show --db %s nobody", f->db), 4);
+    assert_non_null(strstr(err, "no conversation nobody"));
+    free(err);
+}
+
+static void
+test_cli_errors_and_stats(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->file, sample);
+    fr(NULL, NULL, "ingest --db %s %s", f->db, f->file);
+    char *out, *err;
+    assert_int_equal(fr(&out, NULL, "errors --db %s", f->db), 0);
+    assert_non_null(strstr(out, "provider.rate_limited"));
+    assert_non_null(strstr(out, "gpt-4o"));
+    assert_non_null(strstr(out, "429 Too Many Requests"));
+    free(out);
+    assert_int_equal(fr(&out, NULL, "errors --db %s --by code", f->db), 0);
+    assert_non_null(strstr(out, "CODE"));
+    assert_non_null(strstr(out, "provider.rate_limited"));
+    free(out);
+    assert_int_equal(fr(&out, &err, "errors --db %s --class tool", f->db), 0);
+    assert_string_equal(out, "");
+    assert_non_null(strstr(err, "no failures match"));
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, NULL, "stats --db %s", f->db), 0);
+    assert_non_null(strstr(out, "openai"));
+    free(out);
+    assert_int_equal(fr(&out, NULL, "stats --db %s --by tool", f->db), 0);
+    assert_non_null(strstr(out, "search"));
+    free(out);
+    assert_int_equal(fr(NULL, &err, "stats --db %s --by colour", f->db), 2);
+    assert_non_null(strstr(err, "--by"));
+    free(err);
+    assert_int_equal(fr(NULL, &err, "errors --db %s --class nope", f->db), 2);
+    assert_non_null(strstr(err, "--class"));
+    free(err);
+    assert_int_equal(fr(NULL, &err, "errors --db %s --by colour", f->db), 2);
+    free(err);
+}
+
+static void
+test_cli_missing_db_and_usage_errors(void **state)
+{
+    struct fx *f = *state;
+    char *err;
+    assert_int_equal(fr(NULL, &err, "conversations --db %s/none.db", f->dir), 4);
+    assert_non_null(strstr(err, "no database"));
+    free(err);
+    assert_int_equal(fr(NULL, &err, "ingest --db %s %s/missing.ndjson", f->db, f->dir), 3);
+    free(err);
+    assert_int_equal(fr(NULL, &err, "ingest --batch 0 --db %s x", f->db), 2);
+    assert_non_null(strstr(err, "--batch"));
+    free(err);
+    assert_int_equal(fr(NULL, &err, "frobnicate"), 2);
+    assert_non_null(strstr(err, "unknown command"));
+    free(err);
+    static const char *const cmds[] = {"ingest", "conversations", "show", "errors", "stats"};
+    for (size_t i = 0; i < 5; i++) {
+        char *out;
+        assert_int_equal(fr(&out, NULL, "%s --help", cmds[i]), 0);
+        char want[64];
+        snprintf(want, sizeof want, "usage: flightrec %s", cmds[i]);
+        assert_non_null(strstr(out, want));
+        free(out);
+    }
+}
+
+static const char secret_line[] =
+    "{\"kind\":\"tool\",\"ts_ms\":1771357445100,\"conv_id\":\"r-1\",\"data\":{\"name\":"
+    "\"http\",\"args\":{\"q\":\"mail ops@example.org key "
+    "sk-proj-Zq8XbN3kLm5PqR7sT9vW2yA4cE6gI8kM0oQ\"}}}\n";
+
+/* redact --explain names paths, detectors and offsets, never the values */
+static void
+test_cli_redact_explain(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->file, secret_line);
+    char *out, *err;
+    assert_int_equal(fr(&out, &err, "redact --explain --db %s %s", f->db, f->file), 0);
+    assert_non_null(strstr(out, "line 1: data.args.q: email [5,20) hmac:"));
+    assert_non_null(strstr(out, "line 1: data.args.q: openai_key [25,"));
+    assert_non_null(strstr(out, "hits per detector: openai_key=1 email=1"));
+    assert_null(strstr(out, "ops@example.org"));
+    assert_null(strstr(out, "Zq8XbN3k"));
+    assert_null(strstr(err, "Zq8XbN3k"));
+    free(out);
+    free(err);
+    /* the HMAC key was made on first use, owner-only */
+    char *key = t_path(f->dir, "data/keys/hmac.key");
+    struct stat st;
+    assert_int_equal(stat(key, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    free(key);
+    /* a bad user policy names file and line */
+    char *pol = t_path(f->dir, "policy.yaml");
+    write_file(pol, "actions:\n  pii: shred\n");
+    assert_int_equal(fr(NULL, &err, "redact --explain --redaction %s %s", pol, f->file), 2);
+    assert_non_null(strstr(err, "policy.yaml:2: actions: unknown action 'shred'"));
+    free(err);
+    free(pol);
+}
+
+/* raw mode: off by default, needs a chosen key, readable only with it */
+static void
+test_cli_raw_mode(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->file, secret_line);
+    char *out, *err;
+    char *rawkey = t_path(f->dir, "secure/raw.key"), *other = t_path(f->dir, "other.key");
+    assert_int_equal(fr(NULL, &err, "ingest --raw --db %s %s", f->db, f->file), 2);
+    assert_non_null(strstr(err, "--raw needs --raw-key"));
+    free(err);
+    assert_int_equal(fr(NULL, NULL, "ingest --raw --raw-key %s --db %s %s", rawkey, f->db, f->file),
+                     0);
+    /* the redacted view, then the raw one with the key */
+    assert_int_equal(fr(&out, NULL, "show --json --db %s r-1", f->db), 0);
+    assert_null(strstr(out, "Zq8XbN3k"));
+    assert_non_null(strstr(out, "[REDACTED:openai_key]"));
+    assert_non_null(strstr(out, "\"redaction_policy\""));
+    free(out);
+    assert_int_equal(fr(&out, NULL, "show --raw --raw-key %s --db %s r-1", rawkey, f->db), 0);
+    assert_non_null(strstr(out, "sk-proj-Zq8XbN3kLm5PqR7sT9vW2yA4cE6gI8kM0oQ"));
+    free(out);
+    /* without the key, or with another one, nothing raw comes back */
+    assert_int_equal(fr(&out, &err, "show --raw --db %s r-1", f->db), 2);
+    assert_null(strstr(out, "Zq8XbN3k"));
+    free(out);
+    free(err);
+    write_file(other, "0000000000000000000000000000000000000000000000000000000000000000\n");
+    chmod(other, 0600);
+    assert_int_equal(fr(&out, &err, "show --raw --raw-key %s --db %s r-1", other, f->db), 3);
+    assert_null(strstr(out, "Zq8XbN3k"));
+    assert_non_null(strstr(err, "different key"));
+    free(out);
+    free(err);
+    /* a key file others can read is refused */
+    chmod(other, 0644);
+    assert_int_equal(fr(NULL, &err, "show --raw --raw-key %s --db %s r-1", other, f->db), 2);
+    assert_non_null(strstr(err, "chmod 600"));
+    free(err);
+    free(rawkey);
+    free(other);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_cli_ingest_reports_bad_lines_and_keeps_good, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cli_conversations_json_and_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_show_ordered_view, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_errors_and_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_missing_db_and_usage_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_redact_explain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_raw_mode, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,49 @@
+/*
+ * tests/support/secrets.h - the secret and personal-data corpus: one sample
+ * of every detector's kind, and the parts of it that must never be found in
+ * clear anywhere flightrec writes (database, WAL, archives, bundles, logs,
+ * answers, metrics). Used by tests/test_redact.c (every field, every
+ * surrounding) and tests/integration/test_agent.c (the daemon's outputs).
+ */
+#ifndef FR_TEST_SECRETS_H
+#define FR_TEST_SECRETS_H
+
+#include <stddef.h>
+
+static const struct t_secret {
+    const char *text;
+    const char *needles[3]; /* what must never be found in the files */
+} secrets[] = {
+    {"sk-proj-Zq8XbN3kLm5PqR7sT9vW2yA4cE6gI8kM0oQ", {"Zq8XbN3kLm5PqR7sT9vW2yA4cE6gI8kM0oQ"}},
+    {"sk-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGh", {"AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"}},
+    {"sk-ant-api03-Xy7Wq2Er5Ty8Ui1Op4As7Df0Gh3Jk6Lz9Xc2Vb5-AAAA",
+     {"Xy7Wq2Er5Ty8Ui1Op4As7Df0Gh3Jk6Lz9Xc2Vb5"}},
+    {"AKIAZ7XQ4W5E6R7T8Y9U", {"AKIAZ7XQ4W5E6R7T8Y9U"}},
+    {"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY",
+     {"wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"}},
+    {"ghp_R4nd0mT0k3nV4lu3Abcdefghij1234567890", {"R4nd0mT0k3nV4lu3Abcdefghij1234567890"}},
+    {"github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz012345",
+     {"11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz012345"}},
+    {"xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+     {"1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"}},
+    {"sk_live_51HxYzAbCdEfGhIjKlMnOpQr", {"51HxYzAbCdEfGhIjKlMnOpQr"}},
+    {"AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY", {"SyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY"}},
+    {"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTQyIn0.SflKxwRJSMeKKF2QT4fwpMeJf36",
+     {"eyJzdWIiOiJ1c2VyLTQyIn0", "SflKxwRJSMeKKF2QT4fwpMeJf36"}},
+    {"Authorization: Bearer tok_9f8e7d6c5b4a3f2e1d0c", {"tok_9f8e7d6c5b4a3f2e1d0c"}},
+    {"Authorization: Basic YWRtaW46czNjcjN0UGFzcw==", {"YWRtaW46czNjcjN0UGFzcw"}},
+    {"-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq9fGhJkLmNoPqRsTuVwXyZ\n"
+     "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789\n-----END RSA PRIVATE KEY-----",
+     {"MIIEowIBAAKCAQEA7bq9fGhJkLmNoPqRsTuVwXyZ", "QrStUvWxYz0123456789"}},
+    {"postgres://app_user:Sup3rS3cretPw@db.prod.example.net:5432/chat", {"Sup3rS3cretPw"}},
+    {"jane.doe+test@example.org", {"jane.doe+test@example.org"}},
+    {"+1 (415) 555-0132", {"555-0132"}},
+    {"415-555-0199", {"415-555-0199"}},
+    {"4242 4242 4242 4242", {"4242 4242 4242 4242"}},
+    {"5555555555554444", {"5555555555554444"}},
+    {"198.51.100.23", {"198.51.100.23"}},
+    {"2001:db8:85a3::8a2e:370:7334", {"2001:db8:85a3::8a2e:370:7334"}},
+};
+#define NSECRETS (sizeof secrets / sizeof secrets[0])
+
+#endif

@@ -1,0 +1,219 @@
+/*
+ * tests/support/support.c - see support.h.
+ */
+#include "tests/support/support.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/ingest.h"
+#include "bench/gen.h"
+#include "collectors/taxonomy.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "redact/redact.h"
+
+char *
+t_tmpdir(void)
+{
+    const char *base = getenv("TMPDIR");
+    char *tmpl = fr_asprintf("%s/frtest-XXXXXX", base && *base ? base : "/tmp");
+    if (mkdtemp(tmpl) == NULL)
+        fail_msg("mkdtemp failed");
+    return tmpl;
+}
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void
+t_rmtree(const char *dir)
+{
+    if (dir != NULL)
+        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *
+t_path(const char *dir, const char *name)
+{
+    return fr_asprintf("%s/%s", dir, name);
+}
+
+const unsigned char t_key[32] = "flightrec-test-key-0123456789abc";
+
+struct fr_redactor *
+t_redactor(void)
+{
+    static struct fr_redactor *red;
+    if (red == NULL) {
+        struct fr_err err = {0};
+        struct fr_policy *p;
+        if (fr_policy_load(NULL, &p, &err) != FR_OK ||
+            fr_redactor_new(p, t_key, &red, &err) != FR_OK)
+            fail_msg("built-in redaction policy: %s", err.msg);
+    }
+    return red;
+}
+
+const struct fr_ingest_cfg *
+t_cfg(void)
+{
+    static struct fr_ingest_cfg cfg;
+    static struct fr_taxonomy *tax;
+    if (tax == NULL) {
+        struct fr_err err = {0};
+        if (fr_taxonomy_load(NULL, &tax, &err) != FR_OK)
+            fail_msg("built-in taxonomy: %s", err.msg);
+        fr_wire_limits_default(&cfg.lim);
+        cfg.tax = tax;
+        cfg.red = t_redactor();
+    }
+    return &cfg;
+}
+
+int
+t_prepare(const char *json, struct fr_record *rec, struct fr_err *err)
+{
+    return fr_ingest_prepare(json, strlen(json), t_cfg(), NULL, rec, err);
+}
+
+void
+t_ingest(struct fr_store *st, const char *const *lines, size_t n)
+{
+    struct fr_record *recs = fr_calloc(n, sizeof *recs);
+    struct fr_err err = {0};
+    for (size_t i = 0; i < n; i++)
+        if (t_prepare(lines[i], &recs[i], &err) != FR_OK)
+            fail_msg("line %zu did not prepare: %s", i + 1, err.msg);
+    if (fr_ingest_commit(st, recs, n, fr_now_ms(), NULL, &err) != FR_OK)
+        fail_msg("commit failed: %s", err.msg);
+    for (size_t i = 0; i < n; i++)
+        fr_record_clear(&recs[i]);
+    free(recs);
+}
+
+struct fr_store *
+t_store_open(const char *dir, const char *name)
+{
+    char *path = t_path(dir, name);
+    struct fr_store *st = NULL;
+    struct fr_err err = {0};
+    if (fr_store_open(path, NULL, &st, &err) != FR_OK)
+        fail_msg("store open: %s", err.msg);
+    free(path);
+    return st;
+}
+
+int
+t_store_setup(void **state)
+{
+    struct t_store_fx *f = fr_calloc(1, sizeof *f);
+    f->dir = t_tmpdir();
+    f->st = t_store_open(f->dir, "hot.db");
+    f->path = t_path(f->dir, "hot.db");
+    *state = f;
+    return 0;
+}
+
+int
+t_store_teardown(void **state)
+{
+    struct t_store_fx *f = *state;
+    fr_store_close(f->st);
+    t_rmtree(f->dir);
+    free(f->dir);
+    free(f->path);
+    free(f);
+    return 0;
+}
+
+static char *
+t_slurp(FILE *f)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = fr_malloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (cap - n < 2)
+            buf = fr_realloc(buf, cap *= 2);
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+int
+t_run(const char *cmd, char **out, char **err)
+{
+    char errpath[] = "/tmp/frtest-stderr-XXXXXX";
+    int fd = mkstemp(errpath);
+    close(fd);
+    char *full = fr_asprintf("%s 2>%s", cmd, errpath);
+    FILE *p = popen(full, "r");
+    free(full);
+    if (p == NULL)
+        fail_msg("popen failed");
+    char *o = t_slurp(p);
+    int status = pclose(p);
+    FILE *e = fopen(errpath, "r");
+    char *es = e ? t_slurp(e) : fr_strdup("");
+    if (e)
+        fclose(e);
+    unlink(errpath);
+    if (out)
+        *out = o;
+    else
+        free(o);
+    if (err)
+        *err = es;
+    else
+        free(es);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+void
+t_ingest_generated(struct fr_store *st, const char *dir, uint64_t n)
+{
+    char *file = t_path(dir, "gen.ndjson");
+    FILE *fp = fopen(file, "w");
+    struct fr_gen_opts go;
+    fr_gen_opts_default(&go);
+    go.events = n;
+    go.seed = 11;
+    fr_gen_write(fp, &go);
+    fclose(fp);
+    fp = fopen(file, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    const char *batch[250];
+    char *owned[250];
+    size_t k = 0;
+    while ((len = getline(&line, &cap, fp)) > 0) {
+        line[len - 1] = '\0';
+        owned[k] = fr_strdup(line);
+        batch[k] = owned[k];
+        if (++k == 250) {
+            t_ingest(st, batch, k);
+            for (size_t i = 0; i < k; i++)
+                free(owned[i]);
+            k = 0;
+        }
+    }
+    t_ingest(st, batch, k);
+    for (size_t i = 0; i < k; i++)
+        free(owned[i]);
+    free(line);
+    fclose(fp);
+    free(file);
+}

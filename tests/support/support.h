@@ -1,0 +1,64 @@
+/*
+ * tests/support/support.h - shared test helpers: temporary directories, a
+ * one-call "prepare this JSON line", and a one-batch ingest into a store.
+ * Everything here fails the running test (cmocka fail_msg) on error.
+ */
+#ifndef FR_TESTS_SUPPORT_H
+#define FR_TESTS_SUPPORT_H
+
+/* cmocka needs these first */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "agent/ingest.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "store/store.h"
+
+/* A fresh directory under $TMPDIR (or /tmp). Caller frees the string and t_rmtree()s it. */
+char *t_tmpdir(void);
+
+/* Removes dir and everything below it. */
+void t_rmtree(const char *dir);
+
+/* dir + "/" + name; caller frees. */
+char *t_path(const char *dir, const char *name);
+
+/* Default limits and the built-in taxonomy (loaded once, kept for the process). */
+const struct fr_ingest_cfg *t_cfg(void);
+
+/* The built-in redaction policy with the fixed test key t_key (shared, never freed). */
+struct fr_redactor *t_redactor(void);
+extern const unsigned char t_key[32];
+
+/* Generates n events (bench/gen.h, seed 11) into dir and ingests them into st. */
+void t_ingest_generated(struct fr_store *st, const char *dir, uint64_t n);
+
+/* Runs the ingest pipeline's prepare step on one JSON line with t_cfg(). */
+int t_prepare(const char *json, struct fr_record *rec, struct fr_err *err);
+
+/* Prepares every line (each must be valid) and commits them in one transaction. */
+void t_ingest(struct fr_store *st, const char *const *lines, size_t n);
+
+/* Opens (creating) a store at dir/name. */
+struct fr_store *t_store_open(const char *dir, const char *name);
+
+/* The usual fixture: a fresh directory with a store at dir/hot.db (path). */
+struct t_store_fx {
+    char *dir, *path;
+    struct fr_store *st;
+};
+
+/* cmocka setup/teardown for struct t_store_fx (as *state). */
+int t_store_setup(void **state);
+int t_store_teardown(void **state);
+
+/* Runs a command line with /bin/sh, capturing stdout and stderr (caller frees). Returns exit
+ * status. */
+int t_run(const char *cmd, char **out, char **err);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * tests/test_core.c - core utilities: the bounded line reader, time parsing
+ * and formatting, error-code names.
+ */
+#include "tests/support/support.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/linereader.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+
+/* Reads all of input through a line reader with max_line; returns "len:text|" per line. */
+static char *
+read_all(const char *input, size_t input_len, size_t max_line)
+{
+    /* a temporary file, not a pipe: inputs are larger than a pipe's buffer */
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    assert_int_equal(fwrite(input, 1, input_len, tmp), input_len);
+    fflush(tmp);
+    rewind(tmp);
+    struct fr_linereader *lr = fr_linereader_new(fileno(tmp), max_line);
+    char *out = fr_calloc(1, 4096);
+    const char *line;
+    size_t len;
+    bool too_long;
+    uint64_t lineno;
+    while (fr_linereader_next(lr, &line, &len, &too_long, &lineno) == 1) {
+        size_t o = strlen(out);
+        if (too_long)
+            snprintf(out + o, 4096 - o, "%llu:LONG(%zu)|", (unsigned long long)lineno, len);
+        else
+            snprintf(out + o, 4096 - o, "%llu:%.*s|", (unsigned long long)lineno, (int)len, line);
+    }
+    fr_linereader_free(lr);
+    fclose(tmp);
+    return out;
+}
+
+static void
+test_linereader_crlf_blank_and_no_final_newline(void **state)
+{
+    (void)state;
+    const char in[] = "a\r\nbb\n\nccc";
+    char *got = read_all(in, sizeof in - 1, 16);
+    assert_string_equal(got, "1:a|2:bb|3:|4:ccc|");
+    free(got);
+}
+
+static void
+test_linereader_long_line_skipped_next_read(void **state)
+{
+    (void)state;
+    /* a 100 000-byte line with an 8-byte limit: reported, then the next line is read */
+    size_t n = 100000;
+    char *in = fr_malloc(n + 16);
+    memset(in, 'x', n);
+    memcpy(in + n, "\nok\n", 4);
+    char *got = read_all(in, n + 4, 8);
+    assert_string_equal(got, "1:LONG(100000)|2:ok|");
+    free(got);
+    free(in);
+    /* exactly at the limit is fine, one byte over is not */
+    got = read_all("12345678\n123456789\n", 19, 8);
+    assert_string_equal(got, "1:12345678|2:LONG(9)|");
+    free(got);
+}
+
+static void
+test_linereader_empty_input_no_lines(void **state)
+{
+    (void)state;
+    char *got = read_all("", 0, 8);
+    assert_string_equal(got, "");
+    free(got);
+}
+
+static void
+test_time_parse_forms(void **state)
+{
+    (void)state;
+    int64_t now = 1771357445201LL, t;
+    struct fr_err err = {0};
+    assert_int_equal(fr_time_parse("2026-02-17T19:44:05.201Z", now, &t, &err), FR_OK);
+    assert_int_equal(t, 1771357445201LL);
+    assert_int_equal(fr_time_parse("2026-02-17T19:44", now, &t, &err), FR_OK);
+    assert_int_equal(t, 1771357440000LL);
+    assert_int_equal(fr_time_parse("2026-02-17", now, &t, &err), FR_OK);
+    assert_int_equal(t, 1771286400000LL);
+    assert_int_equal(fr_time_parse("15m", now, &t, &err), FR_OK);
+    assert_int_equal(t, now - 15 * 60000);
+    assert_int_equal(fr_time_parse("3d", now, &t, &err), FR_OK);
+    assert_int_equal(t, now - 3 * 86400000LL);
+    assert_int_equal(fr_time_parse("1771357445201", now, &t, &err), FR_OK);
+    assert_int_equal(t, 1771357445201LL);
+    assert_int_equal(fr_time_parse("yesterday", now, &t, &err), FR_E_INVALID);
+    assert_non_null(strstr(err.msg, "yesterday"));
+    assert_int_equal(fr_time_parse("2026-13-01", now, &t, &err), FR_E_INVALID);
+    assert_int_equal(fr_time_parse("5x", now, &t, &err), FR_E_INVALID);
+}
+
+static void
+test_time_format_round_trip(void **state)
+{
+    (void)state;
+    char buf[32];
+    assert_string_equal(fr_time_format(1771357445201LL, buf, sizeof buf),
+                        "2026-02-17T19:44:05.201Z");
+    int64_t t;
+    assert_int_equal(fr_time_parse(buf, 0, &t, NULL), FR_OK);
+    assert_int_equal(t, 1771357445201LL);
+}
+
+static void
+test_err_names_stable(void **state)
+{
+    (void)state;
+    assert_string_equal(fr_rc_name(FR_E_MISSING), "missing_field");
+    assert_string_equal(fr_rc_name(FR_E_TYPE), "wrong_type");
+    assert_string_equal(fr_rc_name(FR_E_KIND), "unknown_kind");
+    assert_string_equal(fr_rc_name(-999), "unknown");
+    for (int rc = FR_RC_MIN; rc <= 0; rc++)
+        assert_true(strlen(fr_rc_name(rc)) > 0 && strlen(fr_strerror(rc)) > 0);
+    struct fr_err err;
+    assert_int_equal(fr_err_set(&err, FR_E_LIMIT, "line %d", 7), FR_E_LIMIT);
+    assert_string_equal(err.msg, "line 7");
+    assert_int_equal(fr_err_set(NULL, FR_E_IO, "ignored"), FR_E_IO);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_linereader_crlf_blank_and_no_final_newline),
+        cmocka_unit_test(test_linereader_long_line_skipped_next_read),
+        cmocka_unit_test(test_linereader_empty_input_no_lines),
+        cmocka_unit_test(test_time_parse_forms),
+        cmocka_unit_test(test_time_format_round_trip),
+        cmocka_unit_test(test_err_names_stable),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

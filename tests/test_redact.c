@@ -1,0 +1,635 @@
+/*
+ * tests/test_redact.c - the redaction stage: no detectable secret or
+ * personal datum reaches the database file or its WAL, near-misses stay,
+ * keyed hashes correlate, raw mode round-trips only with its key, policies
+ * merge and fail with file:line, key files are owner-only.
+ */
+#include "tests/support/support.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "redact/redact.h"
+#include "tests/support/secrets.h"
+
+/* ---- the corpus (tests/support/secrets.h): every secret kind x every free-text field x every
+ * surrounding ---- */
+
+/* Surroundings: the secret in prose, at the start, at the end, quoted, in a
+ * JSON document held in a string, in a URL, in a code block. */
+#define NSURR 7
+
+static char *
+surround(int how, const char *x)
+{
+    switch (how) {
+    case 0:
+        return fr_asprintf("Here is the thing: %s -- please keep it safe.", x);
+    case 1:
+        return fr_asprintf("%s is what I have", x);
+    case 2:
+        return fr_asprintf("my value is %s", x);
+    case 3:
+        return fr_asprintf("the config says \"%s\" and also '%s'", x, x);
+    case 4: {
+        json_t *doc = json_pack("{s:{s:s},s:i}", "config", "value", x, "n", 1);
+        char *inner = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+        return inner;
+    }
+    case 5:
+        return fr_asprintf("see https://example.com/callback?token=%s&next=/home", x);
+    default:
+        return fr_asprintf("```bash\nexport API_KEY=%s\ncurl https://api.example.com\n```", x);
+    }
+}
+
+/* Free-text fields: the event around a text, one per field kind. */
+#define NFIELDS 13
+
+static json_t *
+event_with(int field, const char *t, int n)
+{
+    char conv[32];
+    snprintf(conv, sizeof conv, "conv-%d", n % 50);
+    json_t *ev =
+        json_pack("{s:s,s:I,s:s,s:s+}", "conv_id", conv, "ts_ms", (json_int_t)(1760000000000LL + n),
+                  "kind", "provider", "event_id", "e-", conv);
+    json_object_set_new(ev, "event_id", json_sprintf("e-%d", n));
+    switch (field) {
+    case 0:
+        json_object_set_new(ev, "data",
+                            json_pack("{s:s,s:s,s:{s:[{s:s,s:s}]}}", "provider", "openai", "model",
+                                      "gpt-4o", "request", "messages", "role", "user", "content",
+                                      t));
+        break;
+    case 1:
+        json_object_set_new(ev, "data", json_pack("{s:{s:s}}", "response", "content", t));
+        break;
+    case 2:
+    case 3:
+        json_object_set_new(ev, "kind", json_string("tool"));
+        json_object_set_new(ev, "data",
+                            field == 2
+                                ? json_pack("{s:s,s:{s:s}}", "name", "search", "args", "query", t)
+                                : json_pack("{s:s,s:s}", "name", "search", "result", t));
+        break;
+    case 4:
+    case 5:
+    case 6:
+        json_object_set_new(ev, "kind", json_string("middleware"));
+        json_object_set_new(ev, "data",
+                            json_pack("{s:s,s:s}", "step", "guard",
+                                      field == 4   ? "prompt_before"
+                                      : field == 5 ? "prompt_after"
+                                                   : "rationale",
+                                      t));
+        break;
+    case 7:
+        json_object_set_new(ev, "error", json_pack("{s:s,s:i}", "message", t, "http_status", 500));
+        break;
+    case 8:
+        json_object_set_new(ev, "error", json_pack("{s:s,s:s}", "message", "boom", "stack", t));
+        break;
+    case 9:
+        json_object_set_new(ev, "error",
+                            json_pack("{s:s,s:[s,s]}", "message", "boom", "cause", "first", t));
+        break;
+    case 10:
+        json_object_set_new(ev, "kind", json_string("turn"));
+        json_object_set_new(
+            ev, "data",
+            json_pack("{s:s,s:{s:[{s:s}]}}", "phase", "final", "payload", "blocks", "text", t));
+        break;
+    case 11:
+        json_object_set_new(ev, "kind", json_string("timeline"));
+        json_object_set_new(ev, "data",
+                            json_pack("{s:s,s:i,s:{s:s}}", "entity_id", "msg-1", "version", n,
+                                      "payload", "text", t));
+        break;
+    default:
+        json_object_set_new(ev, "kind", json_string("sem"));
+        json_object_set_new(ev, "data",
+                            json_pack("{s:s,s:{s:s}}", "type", "llm.delta", "data", "delta", t));
+        break;
+    }
+    return ev;
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+    char *s;
+    if (fr_read_file(path, &s, len, NULL) != FR_OK) {
+        *len = 0;
+        return NULL;
+    }
+    return s;
+}
+
+/* Fails naming the needle when any of them is in the file's raw bytes. */
+static void
+assert_file_clean(const char *path, bool must_exist)
+{
+    size_t len;
+    char *bytes = slurp(path, &len);
+    if (bytes == NULL) {
+        if (must_exist)
+            fail_msg("%s missing", path);
+        return;
+    }
+    for (size_t s = 0; s < NSECRETS; s++)
+        for (int k = 0; k < 3 && secrets[s].needles[k]; k++)
+            if (memmem(bytes, len, secrets[s].needles[k], strlen(secrets[s].needles[k])))
+                fail_msg("%s holds secret #%zu in clear (%.6s...)", path, s, secrets[s].needles[k]);
+    free(bytes);
+}
+
+static int
+count_rows(void *ud, const struct fr_event_row *r)
+{
+    size_t *n = ud;
+    (*n)++;
+    if (strstr(r->body, "[REDACTED:") == NULL)
+        fail_msg("event %lld was stored without any redaction: %.200s", (long long)r->id, r->body);
+    return 0;
+}
+
+static void
+test_redact_corpus_never_reaches_disk(void **state)
+{
+    struct t_store_fx *f = *state;
+    size_t total = NSECRETS * NFIELDS * NSURR, n = 0;
+    char **lines = fr_calloc(total, sizeof *lines);
+    for (size_t s = 0; s < NSECRETS; s++)
+        for (int fld = 0; fld < NFIELDS; fld++)
+            for (int how = 0; how < NSURR; how++) {
+                char *text = surround(how, secrets[s].text);
+                json_t *ev = event_with(fld, text, (int)n);
+                lines[n++] = json_dumps(ev, JSON_COMPACT);
+                json_decref(ev);
+                free(text);
+            }
+    /* in batches, so the WAL holds real pages before any checkpoint */
+    for (size_t at = 0; at < total; at += 500)
+        t_ingest(f->st, (const char *const *)lines + at, total - at < 500 ? total - at : 500);
+    size_t stored = 0;
+    struct fr_event_filter all = {0};
+    assert_int_equal(fr_store_events(f->st, &all, count_rows, &stored, NULL), FR_OK);
+    assert_int_equal(stored, total);
+
+    char *wal = fr_asprintf("%s-wal", f->path);
+    assert_file_clean(f->path, true);
+    assert_file_clean(wal, true); /* the store is open: its WAL exists */
+    fr_store_close(f->st);
+    f->st = NULL;
+    assert_file_clean(f->path, true);
+    assert_file_clean(wal, false);
+    free(wal);
+    for (size_t i = 0; i < total; i++)
+        free(lines[i]);
+    free(lines);
+}
+
+/* A secret hidden behind JSON escapes in the producer's bytes is still found. */
+static void
+test_redact_escaped_secret_is_found(void **state)
+{
+    (void)state;
+    const char *line = "{\"kind\":\"tool\",\"ts_ms\":1760000000000,\"conv_id\":\"c\","
+                       "\"data\":{\"result\":\"key=\\u0073k-proj-Zq8XbN3kLm5PqR7sT9vW2yA4cE\\n\"}}";
+    struct fr_record rec;
+    struct fr_err err = {0};
+    assert_int_equal(t_prepare(line, &rec, &err), FR_OK);
+    assert_null(strstr(rec.body, "Zq8XbN3kLm5PqR7sT9vW2yA4cE"));
+    assert_non_null(strstr(rec.body, "[REDACTED:openai_key]"));
+    fr_record_clear(&rec);
+}
+
+/* ---- near misses and the false-positive rate ---- */
+
+static void
+test_redact_near_misses_stay(void **state)
+{
+    (void)state;
+    static const char *const benign[] = {
+        "I used sk-learn and scikit-learn for this, see sk- prefixes in the docs",
+        "the task-1234567890abcdefghij is done",
+        "card test number 1234 5678 9012 3456 fails Luhn",
+        "call 1234567890123456 a random digit run",
+        "upgrade to version 1.2.3.4 today",
+        "release v10.0.0.1 is out",
+        "the meeting is at 12:30:45 tomorrow",
+        "OID 1.3.6.1.4.1 identifies the vendor",
+        "use std::vector and Foo::bar in C++",
+        "order #12345678 shipped on 2024-10-12",
+        "ISBN 978-3-16-148410-0",
+        "the Bearer of bad news",
+        "contact root@localhost for help",
+        "ghp_short is not a token",
+        "AKIA is a prefix, AKIAshort too",
+        "password: see the vault",
+        "price 1,234,567.89 USD, 3.14159 pi",
+        "timestamps 1760000000000 and 1700000000",
+        "eyJ is how base64 JSON starts",
+        "a::b and dead::beef in Rust paths",
+    };
+    struct fr_redactor *r = t_redactor();
+    for (size_t i = 0; i < sizeof benign / sizeof *benign; i++) {
+        char *out;
+        size_t n;
+        size_t hits = fr_redact_text(r, benign[i], strlen(benign[i]), FR_DET_ALL, &out, &n);
+        if (hits != 0)
+            fail_msg("near-miss %zu was redacted: %s -> %s", i, benign[i], out);
+    }
+}
+
+/*
+ * False positives on normal chat text: tests/data/benign_chat.txt is
+ * realistic assistant traffic (code, logs, dates, versions, prices, ids)
+ * with no secret and no personal datum. docs/redaction.md reports the rate.
+ */
+static void
+test_redact_false_positive_rate(void **state)
+{
+    (void)state;
+    size_t len;
+    char *text = slurp(FR_TEST_DATA "/benign_chat.txt", &len);
+    assert_non_null(text);
+    struct fr_redactor *r = t_redactor();
+    size_t lines = 0, hit_lines = 0;
+    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        char *out;
+        size_t n;
+        lines++;
+        if (fr_redact_text(r, line, strlen(line), FR_DET_ALL, &out, &n) > 0) {
+            hit_lines++;
+            print_message("false positive: %s\n  -> %s\n", line, out);
+            free(out);
+        }
+    }
+    free(text);
+    print_message("benign corpus: %zu lines, %zu with a false positive\n", lines, hit_lines);
+    assert_true(lines >= 200);
+    assert_int_equal(hit_lines, 0);
+}
+
+/* ---- keyed hashes ---- */
+
+static struct fr_redactor *
+redactor_with(const char *yaml, const unsigned char *key)
+{
+    struct fr_policy *p;
+    struct fr_redactor *r;
+    struct fr_err err = {0};
+    if (fr_policy_load_text(yaml, strlen(yaml), "test.yaml", &p, &err) != FR_OK)
+        fail_msg("policy: %s", err.msg);
+    if (fr_redactor_new(p, key, &r, &err) != FR_OK)
+        fail_msg("redactor: %s", err.msg);
+    return r;
+}
+
+static char *
+redact_line(struct fr_redactor *r, const char *line)
+{
+    struct fr_ingest_cfg cfg = *t_cfg();
+    cfg.red = r;
+    struct fr_record rec;
+    struct fr_err err = {0};
+    if (fr_ingest_prepare(line, strlen(line), &cfg, NULL, &rec, &err) != FR_OK)
+        fail_msg("prepare: %s", err.msg);
+    char *body = fr_strdup(rec.body);
+    fr_record_clear(&rec);
+    return body;
+}
+
+static void
+test_redact_keyed_hash_correlates(void **state)
+{
+    (void)state;
+    char a[FR_TOKEN_LEN + 1], b[FR_TOKEN_LEN + 1], c[FR_TOKEN_LEN + 1];
+    unsigned char other[FR_KEY_LEN] = {42};
+    fr_hmac_token(t_key, "jane@example.org", 16, a);
+    fr_hmac_token(t_key, "jane@example.org", 16, b);
+    fr_hmac_token(other, "jane@example.org", 16, c);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c);
+    assert_int_equal(strlen(a), FR_TOKEN_LEN);
+
+    /* through a policy: hashed detector hits, same value in two conversations */
+    const char *yaml = "scan_replacement: hash\n";
+    struct fr_redactor *r1 = redactor_with(yaml, t_key), *r2 = redactor_with(yaml, other);
+    const char *l1 = "{\"kind\":\"tool\",\"ts_ms\":1760000000000,\"conv_id\":\"c1\","
+                     "\"data\":{\"result\":\"mail jane@example.org now\"}}";
+    const char *l2 = "{\"kind\":\"tool\",\"ts_ms\":1760000000001,\"conv_id\":\"c2\","
+                     "\"data\":{\"args\":{\"to\":\"jane@example.org\"}}}";
+    char *b1 = redact_line(r1, l1), *b2 = redact_line(r1, l2), *b3 = redact_line(r2, l1);
+    char want[64];
+    snprintf(want, sizeof want, "[email:%s]", a);
+    assert_non_null(strstr(b1, want));
+    assert_non_null(strstr(b2, want));
+    assert_null(strstr(b3, want));
+    assert_null(strstr(b1, "jane@"));
+    free(b1);
+    free(b2);
+    free(b3);
+    fr_redactor_free(r1);
+    fr_redactor_free(r2);
+}
+
+/* ---- actions, tags, secret keys ---- */
+
+static void
+test_redact_actions_and_tags(void **state)
+{
+    (void)state;
+    struct fr_redactor *r = redactor_with("actions: {pii: 'truncate:12', secret: hash}\n"
+                                          "fields:\n"
+                                          "  - {kind: tool, path: data.args.notes, tag: secret}\n"
+                                          "  - {kind: tool, path: data.args.debug, tag: public}\n"
+                                          "  - {kind: tool, path: note, tag: public}\n",
+                                          t_key);
+    /* producer tags raise (data.result -> secret) but never lower (data.args.q stays pii) */
+    const char *line =
+        "{\"kind\":\"tool\",\"ts_ms\":1760000000000,\"conv_id\":\"c1\","
+        "\"note\":\"key sk-proj-Zq8XbN3kLm5PqR7sT9vW2yA4cE\","
+        "\"tags\":{\"data.result\":\"secret\",\"data.args.q\":\"public\"},"
+        "\"data\":{\"name\":\"t\",\"result\":\"top secret answer\","
+        "\"args\":{\"q\":\"write to bob@example.com please, thanks a lot\","
+        "\"notes\":\"internal notes\",\"debug\":\"key sk-proj-Zq8XbN3kLm5PqR7sT9vW2yA4cE\","
+        "\"headers\":{\"Authorization\":\"opaque\",\"X-Trace\":\"abc\"},"
+        "\"password\":12345678901}}}";
+    char *body = redact_line(r, line);
+    json_t *ev = json_loads(body, 0, NULL);
+    assert_non_null(ev);
+    json_t *d = json_object_get(ev, "data");
+    json_t *args = json_object_get(d, "args");
+    /* secret -> hash: a token, never the text */
+    assert_int_equal(strncmp(json_string_value(json_object_get(d, "result")), "hmac:", 5), 0);
+    assert_int_equal(strncmp(json_string_value(json_object_get(args, "notes")), "hmac:", 5), 0);
+    /* a secret key name makes the value secret, numbers included */
+    json_t *hdr = json_object_get(args, "headers");
+    assert_int_equal(strncmp(json_string_value(json_object_get(hdr, "Authorization")), "hmac:", 5),
+                     0);
+    assert_string_equal(json_string_value(json_object_get(hdr, "X-Trace")), "abc");
+    assert_true(json_is_string(json_object_get(args, "password")));
+    /* pii -> truncate:12 after scanning: the email is gone before the cut */
+    const char *q = json_string_value(json_object_get(args, "q"));
+    assert_int_equal(strncmp(q, "write to [RE", 12), 0);
+    assert_non_null(strstr(q, "[TRUNCATED:"));
+    /* a rule cannot lower what a rule above it says: debug stays pii */
+    assert_non_null(strstr(json_string_value(json_object_get(args, "debug")), "[TRUNCATED:"));
+    /* public -> keep, but secret detectors still run */
+    assert_string_equal(json_string_value(json_object_get(ev, "note")),
+                        "key [REDACTED:openai_key]");
+    assert_null(strstr(body, "bob@"));
+    json_decref(ev);
+    free(body);
+    fr_redactor_free(r);
+
+    r = redactor_with("actions: {pii: drop}\n", t_key);
+    body = redact_line(r, "{\"kind\":\"transport\",\"ts_ms\":1760000000000,\"conv_id\":\"c1\","
+                          "\"data\":{\"method\":\"GET\",\"path\":\"/x\",\"status\":200,"
+                          "\"client_ip\":\"198.51.100.23\",\"user_agent\":\"curl/8\"}}");
+    assert_null(strstr(body, "client_ip"));
+    assert_null(strstr(body, "user_agent"));
+    assert_non_null(strstr(body, "\"method\":\"GET\""));
+    free(body);
+    fr_redactor_free(r);
+}
+
+/* Ids are public, but one holding what a detector knows is hashed whole (stable, so
+ * grouping works); a producer's own top-level fields are scanned as pii. */
+static void
+test_redact_ids_and_attributes(void **state)
+{
+    (void)state;
+    struct fr_redactor *r = redactor_with("", t_key);
+    char *b1 = redact_line(r, "{\"kind\":\"tool\",\"ts_ms\":1760000000000,"
+                              "\"conv_id\":\"jane.doe@example.com\",\"session_id\":\"s-000001\","
+                              "\"note\":\"mail jane.doe@example.com\",\"data\":{\"name\":\"t\"}}");
+    char *b2 = redact_line(r, "{\"kind\":\"tool\",\"ts_ms\":1760000000001,"
+                              "\"conv_id\":\"jane.doe@example.com\",\"data\":{\"name\":\"t\"}}");
+    assert_null(strstr(b1, "jane.doe"));
+    assert_null(strstr(b2, "jane.doe"));
+    json_t *j1 = json_loads(b1, 0, NULL), *j2 = json_loads(b2, 0, NULL);
+    const char *c1 = json_string_value(json_object_get(j1, "conv_id"));
+    assert_int_equal(strncmp(c1, "hmac:", 5), 0);
+    assert_string_equal(c1, json_string_value(json_object_get(j2, "conv_id")));
+    assert_string_equal(json_string_value(json_object_get(j1, "session_id")), "s-000001");
+    assert_string_equal(json_string_value(json_object_get(j1, "note")), "mail [REDACTED:email]");
+    json_decref(j1);
+    json_decref(j2);
+    free(b1);
+    free(b2);
+    fr_redactor_free(r);
+}
+
+/* ---- policies ---- */
+
+static void
+t_expect_policy_error(const char *yaml, const char *want)
+{
+    struct fr_policy *p = NULL;
+    struct fr_redactor *r = NULL;
+    struct fr_err err = {0};
+    int rc = fr_policy_load_text(yaml, strlen(yaml), "user.yaml", &p, &err);
+    if (rc == FR_OK) {
+        rc = fr_redactor_new(p, t_key, &r, &err);
+        fr_redactor_free(r);
+    }
+    assert_int_equal(rc, FR_E_CONFIG);
+    if (strstr(err.msg, want) == NULL)
+        fail_msg("expected '%s' in: %s", want, err.msg);
+}
+
+static void
+test_redact_policy_errors_name_line(void **state)
+{
+    (void)state;
+    t_expect_policy_error("actions:\n  pii: shred\n",
+                          "user.yaml:2: actions: unknown action 'shred'");
+    t_expect_policy_error("actions:\n  pii: 'truncate:x'\n", "user.yaml:2");
+    t_expect_policy_error("actions:\n  topsecret: keep\n", "'topsecret' is not a tag");
+    t_expect_policy_error("colour: blue\n", "user.yaml:1: unknown key 'colour'");
+    t_expect_policy_error("disable: [nonesuch]\n", "no detector named 'nonesuch'");
+    t_expect_policy_error("fields:\n  - {kind: bogus, path: data.x, tag: pii}\n",
+                          "user.yaml:2: fields: kind 'bogus'");
+    t_expect_policy_error("detectors:\n  - {name: broken, pattern: 'a(b'}\n",
+                          "user.yaml:2: detector 'broken': pattern:");
+    t_expect_policy_error("detectors:\n  - {name: nopat}\n", "needs 'name' and 'pattern'");
+    t_expect_policy_error("fields: [\n", "user.yaml:");
+}
+
+static void
+test_redact_policy_merge_and_id(void **state)
+{
+    (void)state;
+    struct fr_redactor *r =
+        redactor_with("disable: [email]\n"
+                      "detectors:\n"
+                      "  - {name: ticket, class: secret, pattern: 'TICKET-[0-9]{6}'}\n",
+                      t_key);
+    assert_string_not_equal(fr_policy_id(fr_redactor_policy(r)),
+                            fr_policy_id(fr_redactor_policy(t_redactor())));
+    assert_int_equal(strlen(fr_policy_id(fr_redactor_policy(r))), 16);
+    char *out = NULL;
+    size_t n;
+    const char *t = "TICKET-123456 from a@example.com";
+    assert_int_equal(fr_redact_text(r, t, strlen(t), FR_DET_ALL, &out, &n), 1);
+    assert_string_equal(out, "[REDACTED:ticket] from a@example.com");
+    free(out);
+    fr_redactor_free(r);
+
+    /* starting from nothing: no detector at all */
+    r = redactor_with("include_builtin_detectors: false\n", t_key);
+    assert_int_equal(fr_redactor_detectors(r), 0);
+    assert_int_equal(fr_redact_text(r, t, strlen(t), FR_DET_ALL, &out, &n), 0);
+    fr_redactor_free(r);
+}
+
+/* ---- raw mode and keys ---- */
+
+struct raw_copy {
+    unsigned char *raw;
+    size_t len;
+};
+
+static int
+grab_raw(void *ud, const struct fr_event_row *r)
+{
+    struct raw_copy *c = ud;
+    if (r->raw != NULL) {
+        c->raw = fr_malloc(r->raw_len);
+        memcpy(c->raw, r->raw, r->raw_len);
+        c->len = r->raw_len;
+    }
+    return 0;
+}
+
+static void
+test_redact_raw_mode_round_trip(void **state)
+{
+    struct t_store_fx *f = *state;
+    unsigned char rawkey[FR_KEY_LEN] = {7, 7, 7}, wrong[FR_KEY_LEN] = {8};
+    struct fr_ingest_cfg cfg = *t_cfg();
+    cfg.raw_key = rawkey;
+    const char *line = "{\"kind\":\"tool\",\"ts_ms\":1760000000000,\"conv_id\":\"raw1\","
+                       "\"data\":{\"result\":\"token ghp_R4nd0mT0k3nV4lu3Abcdefghij1234567890\"}}";
+    struct fr_record rec;
+    struct fr_err err = {0};
+    assert_int_equal(fr_ingest_prepare(line, strlen(line), &cfg, NULL, &rec, &err), FR_OK);
+    assert_non_null(rec.raw);
+    assert_int_equal(fr_ingest_commit(f->st, &rec, 1, fr_now_ms(), NULL, &err), FR_OK);
+    fr_record_clear(&rec);
+    assert_file_clean(f->path, true); /* sealed: the token is not in the file */
+
+    struct fr_event_filter q = {.conv_id = "raw1"};
+    struct raw_copy copy = {0};
+    assert_int_equal(fr_store_events(f->st, &q, grab_raw, &copy, &err), FR_OK);
+    assert_non_null(copy.raw);
+    unsigned char *pt = NULL;
+    size_t len = 0;
+    assert_int_equal(fr_unseal(rawkey, copy.raw, copy.len, &pt, &len, &err), FR_OK);
+    assert_int_equal(len, strlen(line));
+    assert_memory_equal(pt, line, len);
+    free(pt);
+    /* without the key nothing comes back */
+    assert_int_equal(fr_unseal(wrong, copy.raw, copy.len, &pt, &len, &err), FR_E_VALUE);
+    assert_null(pt);
+    /* a flipped byte fails authentication */
+    copy.raw[copy.len - 1] ^= 1;
+    assert_int_equal(fr_unseal(rawkey, copy.raw, copy.len, &pt, &len, &err), FR_E_VALUE);
+    assert_null(pt);
+    free(copy.raw);
+
+    /* raw mode off (the default): nothing sealed */
+    assert_int_equal(t_prepare(line, &rec, &err), FR_OK);
+    assert_null(rec.raw);
+    fr_record_clear(&rec);
+}
+
+static void
+test_redact_key_file_owner_only(void **state)
+{
+    (void)state;
+    char *dir = t_tmpdir();
+    char *path = t_path(dir, "keys/sub/hmac.key");
+    unsigned char k1[FR_KEY_LEN], k2[FR_KEY_LEN];
+    bool created = false;
+    struct fr_err err = {0};
+    assert_int_equal(fr_key_load(path, false, k1, &created, &err), FR_E_IO);
+    assert_int_equal(fr_key_load(path, true, k1, &created, &err), FR_OK);
+    assert_true(created);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(fr_key_load(path, true, k2, &created, &err), FR_OK);
+    assert_false(created);
+    assert_memory_equal(k1, k2, FR_KEY_LEN);
+    chmod(path, 0644);
+    assert_int_equal(fr_key_load(path, true, k2, NULL, &err), FR_E_CONFIG);
+    assert_non_null(strstr(err.msg, "chmod 600"));
+    chmod(path, 0600);
+    FILE *fp = fopen(path, "w");
+    fputs("not a key\n", fp);
+    fclose(fp);
+    assert_int_equal(fr_key_load(path, true, k2, NULL, &err), FR_E_CONFIG);
+    t_rmtree(dir);
+    free(dir);
+    free(path);
+}
+
+/* The policy that redacted an event is recorded with it. */
+static void
+test_redact_policy_recorded_with_events(void **state)
+{
+    struct t_store_fx *f = *state;
+    const struct fr_policy *p = fr_redactor_policy(t_redactor());
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_policy(f->st, fr_policy_id(p), fr_policy_json(p), 1, &err), FR_OK);
+    assert_int_equal(fr_store_policy(f->st, fr_policy_id(p), fr_policy_json(p), 2, &err), FR_OK);
+    const char *line = "{\"kind\":\"tool\",\"ts_ms\":1760000000000,\"conv_id\":\"p1\"}";
+    t_ingest(f->st, &line, 1);
+    fr_store_close(f->st);
+    f->st = NULL;
+    char *cmd = fr_asprintf("sqlite3 %s \"SELECT e.policy = p.id, length(p.policy) > 100 FROM "
+                            "events e JOIN redaction_policies p ON p.id = e.policy\"",
+                            f->path);
+    char *out = NULL;
+    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    assert_string_equal(out, "1|1\n");
+    free(out);
+    free(cmd);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_redact_corpus_never_reaches_disk, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test(test_redact_escaped_secret_is_found),
+        cmocka_unit_test(test_redact_near_misses_stay),
+        cmocka_unit_test(test_redact_false_positive_rate),
+        cmocka_unit_test(test_redact_keyed_hash_correlates),
+        cmocka_unit_test(test_redact_actions_and_tags),
+        cmocka_unit_test(test_redact_ids_and_attributes),
+        cmocka_unit_test(test_redact_policy_errors_name_line),
+        cmocka_unit_test(test_redact_policy_merge_and_id),
+        cmocka_unit_test_setup_teardown(test_redact_raw_mode_round_trip, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test(test_redact_key_file_owner_only),
+        cmocka_unit_test_setup_teardown(test_redact_policy_recorded_with_events, t_store_setup,
+                                        t_store_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

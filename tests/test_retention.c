@@ -1,0 +1,702 @@
+/*
+ * tests/test_retention.c - archive segments (dictionary round trip,
+ * corruption, cold keys) and the retention manager (tier transitions at
+ * chosen clock times, downsampling, the same conversation view before and
+ * after compaction, and kill -9 at every crash point of a run: afterwards
+ * every event is readable exactly once across tiers).
+ */
+#include "tests/support/support.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "core/mem.h"
+#include "retention/retention.h"
+#include "store/archive.h"
+
+#ifndef FR_BIN
+#error FR_BIN must name the flightrec binary
+#endif
+
+#define DAY (86400000LL)
+#define BASE 1771357445201LL /* the generator's first ts_ms */
+
+/* ---- segments ---- */
+
+static char *
+record(int i)
+{
+    return fr_asprintf("{\"t\":\"event\",\"id\":%d,\"body\":{\"kind\":\"tool\",\"ts_ms\":%lld,"
+                       "\"conv_id\":\"c-%d\",\"data\":{\"name\":\"search\",\"result\":\"row %d "
+                       "of the quarterly report for customer %d\"}}}",
+                       i, BASE + i, i % 37, i, i % 101);
+}
+
+static int
+collect(void *ud, const char *json, size_t len)
+{
+    json_t *arr = ud;
+    json_array_append_new(arr, json_stringn(json, len));
+    return 0;
+}
+
+static char *
+write_segment(const char *dir, const char *name, int tier, const unsigned char *key, int n)
+{
+    char *path = t_path(dir, name);
+    struct fr_seg_writer *w = fr_seg_writer_new(tier, key, "0123456789abcdef");
+    for (int i = 0; i < n; i++) {
+        char *r = record(i);
+        char conv[16];
+        snprintf(conv, sizeof conv, "c-%d", i % 37);
+        fr_seg_writer_add(w, r, strlen(r), BASE + i, conv);
+        free(r);
+    }
+    struct fr_seg_info info;
+    struct fr_err err = {0};
+    assert_int_equal(fr_seg_writer_finish(w, path, &info, &err), FR_OK);
+    assert_int_equal(info.records, (uint64_t)n);
+    fr_seg_writer_free(w);
+    return path;
+}
+
+static void
+test_segment_dictionary_round_trip(void **state)
+{
+    (void)state;
+    char *dir = t_tmpdir();
+    char *path = write_segment(dir, "a.warm.seg", FR_TIER_WARM, NULL, 20000);
+    struct fr_seg *s;
+    struct fr_err err = {0};
+    assert_int_equal(fr_seg_open(path, NULL, &s, &err), FR_OK);
+    const struct fr_seg_info *in = fr_seg_get_info(s);
+    assert_int_equal(in->records, 20000);
+    assert_true(in->blocks >= 2);
+    assert_int_equal(in->min_ts, BASE);
+    assert_int_equal(in->max_ts, BASE + 19999);
+    assert_string_equal(in->policy, "0123456789abcdef");
+    assert_true(in->raw_bytes > 6 * in->file_bytes); /* the dictionary pays off */
+    /* a dictionary was trained and stored (header bytes 44..47: its length) */
+    char *bytes;
+    size_t len;
+    assert_int_equal(fr_read_file(path, &bytes, &len, NULL), FR_OK);
+    assert_true(bytes[44] || bytes[45] || bytes[46] || bytes[47]);
+    free(bytes);
+    json_t *all = json_array();
+    assert_int_equal(fr_seg_each(s, NULL, 0, 0, collect, all, &err), FR_OK);
+    assert_int_equal(json_array_size(all), 20000);
+    for (int i = 0; i < 20000; i += 997) {
+        char *r = record(i);
+        assert_string_equal(json_string_value(json_array_get(all, (size_t)i)), r);
+        free(r);
+    }
+    json_decref(all);
+    /* the conv_id filter skips blocks without that conversation, never records with it */
+    json_t *some = json_array();
+    assert_int_equal(fr_seg_each(s, "c-5", 0, 0, collect, some, &err), FR_OK);
+    size_t hits = 0;
+    for (size_t i = 0; i < json_array_size(some); i++)
+        hits += strstr(json_string_value(json_array_get(some, i)), "\"conv_id\":\"c-5\"") != NULL;
+    assert_int_equal(hits, (20000 + 36 - 5) / 37);
+    json_decref(some);
+    /* a time range outside the segment reads nothing */
+    some = json_array();
+    assert_int_equal(fr_seg_each(s, NULL, BASE + 100000, 0, collect, some, &err), FR_OK);
+    assert_int_equal(json_array_size(some), 0);
+    json_decref(some);
+    fr_seg_close(s);
+    t_rmtree(dir);
+    free(dir);
+    free(path);
+}
+
+static void
+test_segment_corrupt_and_truncated_detected(void **state)
+{
+    (void)state;
+    char *dir = t_tmpdir();
+    char *path = write_segment(dir, "b.warm.seg", FR_TIER_WARM, NULL, 3000);
+    char *bytes;
+    size_t len;
+    assert_int_equal(fr_read_file(path, &bytes, &len, NULL), FR_OK);
+    /* one flipped byte in the middle */
+    bytes[len / 2] ^= 0x20;
+    FILE *fp = fopen(path, "wb");
+    fwrite(bytes, 1, len, fp);
+    fclose(fp);
+    struct fr_seg *s = NULL;
+    struct fr_err err = {0};
+    assert_int_equal(fr_seg_open(path, NULL, &s, &err), FR_E_VALUE);
+    assert_non_null(strstr(err.msg, "SHA-256 mismatch"));
+    /* cut short */
+    bytes[len / 2] ^= 0x20;
+    fp = fopen(path, "wb");
+    fwrite(bytes, 1, len - 100, fp);
+    fclose(fp);
+    assert_int_equal(fr_seg_open(path, NULL, &s, &err), FR_E_VALUE);
+    assert_non_null(strstr(err.msg, "truncated"));
+    /* not a segment at all */
+    fp = fopen(path, "wb");
+    fputs("hello", fp);
+    fclose(fp);
+    assert_int_equal(fr_seg_open(path, NULL, &s, &err), FR_E_VALUE);
+    assert_non_null(strstr(err.msg, "not a flightrec segment"));
+    free(bytes);
+    t_rmtree(dir);
+    free(dir);
+    free(path);
+}
+
+static void
+test_segment_cold_needs_its_key(void **state)
+{
+    (void)state;
+    char *dir = t_tmpdir();
+    unsigned char key[FR_KEY_LEN] = {9, 9, 9}, wrong[FR_KEY_LEN] = {1};
+    char *path = write_segment(dir, "c.cold.seg", FR_TIER_COLD, key, 2000);
+    /* nothing of the records is in the file in clear */
+    char *bytes;
+    size_t len;
+    assert_int_equal(fr_read_file(path, &bytes, &len, NULL), FR_OK);
+    assert_null(memmem(bytes, len, "quarterly", 9));
+    free(bytes);
+    struct fr_seg *s;
+    struct fr_err err = {0};
+    assert_int_equal(fr_seg_open(path, NULL, &s, &err), FR_OK); /* header and hash only */
+    assert_int_equal(fr_seg_get_info(s)->tier, FR_TIER_COLD);
+    json_t *all = json_array();
+    assert_int_equal(fr_seg_each(s, NULL, 0, 0, collect, all, &err), FR_E_CONFIG);
+    assert_non_null(strstr(err.msg, "its key is needed"));
+    fr_seg_close(s);
+    assert_int_equal(fr_seg_open(path, wrong, &s, &err), FR_E_VALUE);
+    assert_non_null(strstr(err.msg, "different key"));
+    assert_int_equal(fr_seg_open(path, key, &s, &err), FR_OK);
+    assert_int_equal(fr_seg_each(s, NULL, 0, 0, collect, all, &err), FR_OK);
+    assert_int_equal(json_array_size(all), 2000);
+    fr_seg_close(s);
+    json_decref(all);
+    t_rmtree(dir);
+    free(dir);
+    free(path);
+}
+
+/* ---- the retention manager ---- */
+
+struct rfx {
+    char *dir, *db, *policy;
+    struct fr_store *st;
+    struct fr_retention_policy p;
+};
+
+static int
+rsetup(void **state)
+{
+    struct rfx *f = fr_calloc(1, sizeof *f);
+    f->dir = t_tmpdir();
+    f->db = t_path(f->dir, "hot.db");
+    f->policy = t_path(f->dir, "retention.yaml");
+    FILE *fp = fopen(f->policy, "w");
+    fprintf(fp, "warm:\n  segment_events: 1500\n  truncate_bytes: 64\nschedule:\n  interval: 0\n");
+    fclose(fp);
+    f->st = t_store_open(f->dir, "hot.db");
+    struct fr_err err = {0};
+    assert_int_equal(fr_retention_policy_load(f->policy, f->db, &f->p, &err), FR_OK);
+    *state = f;
+    return 0;
+}
+
+static int
+rteardown(void **state)
+{
+    struct rfx *f = *state;
+    fr_store_close(f->st);
+    fr_retention_policy_clear(&f->p);
+    t_rmtree(f->dir);
+    free(f->dir);
+    free(f->db);
+    free(f->policy);
+    free(f);
+    return 0;
+}
+
+static int64_t
+sql_int(const char *db, const char *sql)
+{
+    sqlite3 *h;
+    sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL);
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+struct seen {
+    unsigned char *ids; /* count per hot row id */
+    size_t max;
+    size_t total, dups;
+};
+
+static int
+see_row(void *ud, const struct fr_event_row *r)
+{
+    struct seen *s = ud;
+    if ((size_t)r->id < s->max) {
+        if (s->ids[r->id]++)
+            s->dups++;
+    }
+    s->total++;
+    return 0;
+}
+
+static int
+see_row_not_runtime(void *ud, const struct fr_event_row *r)
+{
+    return strcmp(r->kind, "runtime") == 0 ? 0 : see_row(ud, r);
+}
+
+/*
+ * Every event but runtime samples, hot and archived, counted by its original
+ * row id, read as the query commands read them (fr_tier_events).
+ */
+static void
+count_all(struct fr_store *st, const struct fr_retention_policy *p, struct seen *s)
+{
+    memset(s->ids, 0, s->max);
+    s->total = s->dups = 0;
+    struct fr_event_filter all = {0};
+    struct fr_err err = {0};
+    unsigned char key[FR_KEY_LEN];
+    bool has = fr_retention_cold_key(p, false, key, NULL) == FR_OK;
+    size_t skipped;
+    assert_int_equal(
+        fr_tier_events(st, &all, has ? key : NULL, see_row_not_runtime, s, &skipped, &err), FR_OK);
+    assert_int_equal(skipped, 0);
+}
+
+struct rt_count {
+    int64_t runtime_events, minute_samples, conv_records;
+};
+
+static int
+count_records(void *ud, const char *json, size_t len)
+{
+    struct rt_count *c = ud;
+    json_t *j = json_loadb(json, len, 0, NULL);
+    const char *t = json_string_value(json_object_get(j, "t"));
+    if (strcmp(t, "runtime_minute") == 0) {
+        c->minute_samples += json_integer_value(json_object_get(j, "samples"));
+        json_t *rss = json_object_get(j, "rss_bytes");
+        assert_true(json_real_value(json_object_get(rss, "min")) <=
+                    json_real_value(json_object_get(rss, "max")));
+    } else if (strcmp(t, "conversation") == 0) {
+        c->conv_records++;
+    } else if (strcmp(json_string_value(json_object_get(json_object_get(j, "body"), "kind")),
+                      "runtime") == 0) {
+        c->runtime_events++;
+    }
+    json_decref(j);
+    return 0;
+}
+
+static int
+each_segment_count(void *ud, const struct fr_manifest_row *r)
+{
+    struct fr_err err = {0};
+    assert_int_equal(fr_archive_records(r->path, NULL, count_records, ud, &err), FR_OK);
+    return 0;
+}
+
+static void
+test_retention_tiers_over_time(void **state)
+{
+    struct rfx *f = *state;
+    t_ingest_generated(f->st, f->dir, 6000);
+    int64_t total = sql_int(f->db, "SELECT count(*) FROM events");
+    int64_t errors = sql_int(f->db, "SELECT count(*) FROM events WHERE kind = 'error'");
+    int64_t runtime = sql_int(f->db, "SELECT count(*) FROM events WHERE kind = 'runtime'");
+    assert_true(errors > 0 && runtime > 0);
+    struct fr_retention_stats s;
+    struct fr_err err = {0};
+    /* a day later: everything is still hot */
+    assert_int_equal(fr_retention_run(f->st, &f->p, BASE + DAY, false, NULL, NULL, &s, &err),
+                     FR_OK);
+    assert_int_equal(s.moved_events, 0);
+    /* a dry run four days later moves nothing but says what would */
+    assert_int_equal(fr_retention_run(f->st, &f->p, BASE + 4 * DAY, true, NULL, NULL, &s, &err),
+                     FR_OK);
+    assert_int_equal(s.moved_events, total - errors);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM events"), total);
+    /* four days: all but `error` events (kept 14 days) go warm */
+    assert_int_equal(fr_retention_run(f->st, &f->p, BASE + 4 * DAY, false, NULL, NULL, &s, &err),
+                     FR_OK);
+    assert_int_equal(s.moved_events, total - errors);
+    assert_true(s.warm_segments >= 2);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM events"), errors);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments WHERE tier = 'warm'"),
+                     (int64_t)s.warm_segments);
+    /* runtime samples are downsampled, not kept one by one */
+    struct rt_count rc = {0};
+    assert_int_equal(fr_store_manifest(f->st, each_segment_count, &rc, &err), FR_OK);
+    assert_int_equal(rc.runtime_events, 0);
+    assert_int_equal(rc.minute_samples, runtime);
+    assert_true(rc.conv_records > 0);
+    /* the MANIFEST file beside the segments lists them */
+    char *mf = fr_asprintf("%s/MANIFEST", f->p.archive_dir), *text;
+    size_t len;
+    assert_int_equal(fr_read_file(mf, &text, &len, NULL), FR_OK);
+    assert_non_null(strstr(text, "\"action\":\"add\""));
+    free(text);
+    free(mf);
+    /* every other event is readable one by one, exactly once */
+    struct seen seen = {fr_calloc(1, (size_t)total + 10), (size_t)total + 10, 0, 0};
+    count_all(f->st, &f->p, &seen);
+    assert_int_equal(seen.total, total - runtime);
+    assert_int_equal(seen.dups, 0);
+    /* forty days: errors leave hot; warm segments turn cold (encrypted, key created) */
+    assert_int_equal(fr_retention_run(f->st, &f->p, BASE + 40 * DAY, false, NULL, NULL, &s, &err),
+                     FR_OK);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM events"), 0);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments WHERE tier = 'warm'"),
+                     0);
+    assert_true(sql_int(f->db, "SELECT count(*) FROM archive_segments WHERE tier = 'cold'") > 0);
+    /* a cold segment keeps its warm time range (conversation summaries included) */
+    assert_true(sql_int(f->db, "SELECT min(min_ts) FROM archive_segments") >= BASE - DAY);
+    struct stat st;
+    assert_int_equal(stat(f->p.cold_key, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    count_all(f->st, &f->p, &seen);
+    assert_int_equal(seen.total, total - runtime);
+    assert_int_equal(seen.dups, 0);
+    /* without the cold key, cold data cannot be read */
+    struct fr_event_filter all = {0};
+    size_t skipped = 0;
+    assert_int_equal(fr_archive_events(f->st, &all, NULL, see_row, &seen, &skipped, &err), FR_OK);
+    assert_true(skipped > 0);
+    /* past a year: deleted, and the deletion recorded (records per segment) */
+    int64_t held = sql_int(f->db, "SELECT sum(records) FROM archive_segments");
+    assert_int_equal(fr_retention_run(f->st, &f->p, BASE + 400 * DAY, false, NULL, NULL, &s, &err),
+                     FR_OK);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments"), 0);
+    assert_true(sql_int(f->db, "SELECT count(*) FROM retention_log WHERE action = 'delete'") > 0);
+    assert_int_equal(
+        sql_int(f->db, "SELECT sum(events) FROM retention_log WHERE action = 'delete'"), held);
+    free(seen.ids);
+}
+
+struct view {
+    json_t *events;
+};
+
+static int
+view_row(void *ud, const struct fr_event_row *r)
+{
+    json_array_append_new(ud, json_pack("{s:I,s:s}", "id", (json_int_t)r->id, "body", r->body));
+    return 0;
+}
+
+/* Equal, except strings the warm tier cut: those keep their first bytes. */
+static bool
+same_modulo_truncation(json_t *a, json_t *b)
+{
+    if (json_is_string(a) && json_is_string(b)) {
+        const char *x = json_string_value(a), *y = json_string_value(b);
+        const char *cut = strstr(y, "[TRUNCATED:");
+        return cut ? strncmp(x, y, (size_t)(cut - y)) == 0 : strcmp(x, y) == 0;
+    }
+    if (json_is_object(a) && json_is_object(b)) {
+        if (json_object_size(a) != json_object_size(b))
+            return false;
+        const char *k;
+        json_t *v;
+        json_object_foreach(a, k,
+                            v) if (!same_modulo_truncation(v, json_object_get(b, k))) return false;
+        return true;
+    }
+    if (json_is_array(a) && json_is_array(b)) {
+        if (json_array_size(a) != json_array_size(b))
+            return false;
+        for (size_t i = 0; i < json_array_size(a); i++)
+            if (!same_modulo_truncation(json_array_get(a, i), json_array_get(b, i)))
+                return false;
+        return true;
+    }
+    return json_equal(a, b);
+}
+
+static void
+test_retention_same_view_after_compaction(void **state)
+{
+    struct rfx *f = *state;
+    t_ingest_generated(f->st, f->dir, 3000);
+    struct fr_event_filter q = {.conv_id = "c-000003"};
+    struct fr_err err = {0};
+    json_t *before = json_array();
+    assert_int_equal(fr_store_events(f->st, &q, view_row, before, &err), FR_OK);
+    assert_true(json_array_size(before) > 10);
+    struct fr_retention_stats s;
+    assert_int_equal(fr_retention_run(f->st, &f->p, BASE + 20 * DAY, false, NULL, NULL, &s, &err),
+                     FR_OK);
+    json_t *after = json_array();
+    assert_int_equal(fr_store_events(f->st, &q, view_row, after, &err), FR_OK);
+    assert_int_equal(json_array_size(after), 0);
+    assert_int_equal(fr_archive_events(f->st, &q, NULL, view_row, after, NULL, &err), FR_OK);
+    assert_int_equal(json_array_size(after), json_array_size(before));
+    size_t truncated = 0;
+    for (size_t i = 0; i < json_array_size(before); i++) {
+        json_t *x = json_array_get(before, i), *y = json_array_get(after, i);
+        assert_int_equal(json_integer_value(json_object_get(x, "id")),
+                         json_integer_value(json_object_get(y, "id")));
+        json_t *bx = json_loads(json_string_value(json_object_get(x, "body")), 0, NULL);
+        json_t *by = json_loads(json_string_value(json_object_get(y, "body")), 0, NULL);
+        assert_true(same_modulo_truncation(bx, by));
+        truncated += !json_equal(bx, by);
+        json_decref(bx);
+        json_decref(by);
+    }
+    assert_true(truncated > 0); /* the 64-byte truncation of this policy did apply */
+    json_decref(before);
+    json_decref(after);
+}
+
+/* kill -9 at each point of a run, then a normal run: every event exactly once. */
+static void
+test_retention_crash_points(void **state)
+{
+    struct rfx *f = *state;
+    t_ingest_generated(f->st, f->dir, 4000);
+    /* runtime samples are kept per minute in warm, so they are not counted one by one */
+    int64_t total = sql_int(f->db, "SELECT count(*) FROM events WHERE kind != 'runtime'");
+    fr_store_close(f->st);
+    f->st = NULL;
+    struct seen seen = {fr_calloc(1, (size_t)total + 10), (size_t)total + 10, 0, 0};
+    size_t crashes = 0;
+    static const struct {
+        const char *point;
+        int day;
+    } points[] = {
+        {"before_segment", 4},        {"after_segment", 4},       {"after_commit", 4},
+        {"after_segment", 20},        {"after_cold_segment", 40}, {"after_cold_commit", 40},
+        {"after_delete_commit", 400}, {"mid_delete", 4},
+    };
+    char *tmpl = t_path(f->dir, "template.db");
+    char *cp = fr_asprintf("cp %s %s", f->db, tmpl);
+    assert_int_equal(t_run(cp, NULL, NULL), 0);
+    free(cp);
+    for (size_t i = 0; i < sizeof points / sizeof *points; i++) {
+        /* each point from the same starting store, brought to where the point is reached */
+        char *reset = fr_asprintf("rm -rf %s %s-wal %s-shm && cp %s %s", f->p.archive_dir, f->db,
+                                  f->db, tmpl, f->db);
+        assert_int_equal(t_run(reset, NULL, NULL), 0);
+        free(reset);
+        static const int before[] = {4, 40};
+        for (size_t k = 0; k < 2 && before[k] < points[i].day; k++) {
+            char *prep = fr_asprintf("%s retention run --db %s --policy %s --now %lld "
+                                     "--no-progress",
+                                     FR_BIN, f->db, f->policy, (long long)(BASE + before[k] * DAY));
+            assert_int_equal(t_run(prep, NULL, NULL), 0);
+            free(prep);
+        }
+        int64_t now = BASE + points[i].day * DAY;
+        char *cmd = fr_asprintf("FLIGHTREC_CRASH_AT=%s %s retention run --db %s --policy %s "
+                                "--now %lld --no-progress",
+                                points[i].point, FR_BIN, f->db, f->policy, (long long)now);
+        /* killed at that point: the run reaches every one of them from this state */
+        if (t_run(cmd, NULL, NULL) != 0)
+            crashes++;
+        free(cmd);
+        if (points[i].day < 400) {
+            /* read before any recovery (a half-finished move): still exactly once */
+            f->st = t_store_open(f->dir, "hot.db");
+            count_all(f->st, &f->p, &seen);
+            if (seen.total != (size_t)total || seen.dups != 0)
+                fail_msg("right after a crash at %s (day %d): %zu events seen, %zu duplicates, "
+                         "want %lld",
+                         points[i].point, points[i].day, seen.total, seen.dups, (long long)total);
+            fr_store_close(f->st);
+            f->st = NULL;
+        }
+        cmd = fr_asprintf("%s retention run --db %s --policy %s --now %lld --no-progress", FR_BIN,
+                          f->db, f->policy, (long long)now);
+        assert_int_equal(t_run(cmd, NULL, NULL), 0);
+        free(cmd);
+        f->st = t_store_open(f->dir, "hot.db");
+        if (points[i].day < 400) {
+            count_all(f->st, &f->p, &seen);
+            if (seen.total != (size_t)total || seen.dups != 0)
+                fail_msg("after a crash at %s (day %d): %zu events seen, %zu duplicates, want %lld",
+                         points[i].point, points[i].day, seen.total, seen.dups, (long long)total);
+        } else {
+            assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments"), 0);
+        }
+        fr_store_close(f->st);
+        f->st = NULL;
+        /* no temporary or orphan segment files are left behind */
+        char *ls = fr_asprintf("ls %s | grep -c tmp", f->p.archive_dir), *out = NULL;
+        t_run(ls, &out, NULL);
+        assert_int_equal(atoi(out ? out : "0"), 0);
+        free(out);
+        free(ls);
+    }
+    f->st = t_store_open(f->dir, "hot.db");
+    free(seen.ids);
+    free(tmpl);
+    assert_int_equal(crashes, sizeof points / sizeof *points);
+}
+
+/* The size bound moves the oldest rows whatever their age; restore brings a segment back. */
+static void
+test_retention_size_bound_and_restore(void **state)
+{
+    struct rfx *f = *state;
+    t_ingest_generated(f->st, f->dir, 6000);
+    int64_t total = sql_int(f->db, "SELECT count(*) FROM events");
+    fr_store_close(f->st);
+    f->st = NULL;
+    FILE *fp = fopen(f->policy, "a");
+    fputs("hot:\n  max_bytes: 3000000\n", fp);
+    fclose(fp);
+    /* one hour after the data: nothing is old enough, but hot is over 3 MB */
+    char *cmd = fr_asprintf("%s retention run --db %s --policy %s --now %lld --no-progress", FR_BIN,
+                            f->db, f->policy, (long long)(BASE + 3600000));
+    char *out = NULL, *err = NULL;
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    free(out);
+    free(err);
+    free(cmd);
+    int64_t hot = sql_int(f->db, "SELECT count(*) FROM events");
+    assert_true(hot > 0 && hot < total);
+    int64_t live =
+        sql_int(f->db, "SELECT (page_count - freelist_count) * page_size FROM "
+                       "pragma_page_count(), pragma_freelist_count(), pragma_page_size()");
+    assert_true(live <= 3000000);
+    /* restore the oldest segment: its events are back in hot, the segment gone */
+    char *seg = fr_asprintf("sqlite3 %s \"SELECT path FROM archive_segments ORDER BY min_ts LIMIT "
+                            "1\" | tr -d '\\n'",
+                            f->db),
+         *path = NULL;
+    t_run(seg, &path, NULL);
+    free(seg);
+    int64_t segs = sql_int(f->db, "SELECT count(*) FROM archive_segments");
+    cmd = fr_asprintf("%s archive restore %s --db %s --policy %s", FR_BIN, path, f->db, f->policy);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(err, "restored"));
+    free(out);
+    free(err);
+    free(cmd);
+    assert_true(sql_int(f->db, "SELECT count(*) FROM events") > hot);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments"), segs - 1);
+    assert_int_equal(access(path, F_OK), -1);
+    free(path);
+    f->st = t_store_open(f->dir, "hot.db");
+}
+
+static void
+test_retention_cli_verify_and_policy_errors(void **state)
+{
+    struct rfx *f = *state;
+    t_ingest_generated(f->st, f->dir, 2000);
+    char *cmd = fr_asprintf("%s retention run --db %s --policy %s --now %lld --no-progress", FR_BIN,
+                            f->db, f->policy, (long long)(BASE + 5 * DAY));
+    char *out = NULL, *err = NULL;
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(err, "moved to warm"));
+    free(out);
+    free(err);
+    free(cmd);
+    /* show and errors read across tiers and say where each record came from */
+    cmd = fr_asprintf("%s show --json --db %s c-000001", FR_BIN, f->db);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(out, "\"tier\": \"warm\""));
+    free(out);
+    free(err);
+    free(cmd);
+    cmd = fr_asprintf("%s errors --db %s --limit 5", FR_BIN, f->db);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(out, " warm "));
+    free(out);
+    free(err);
+    free(cmd);
+    cmd = fr_asprintf("%s archive list --db %s --policy %s", FR_BIN, f->db, f->policy);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(out, "warm "));
+    free(out);
+    free(err);
+    free(cmd);
+    /* the database's manifest can be rebuilt from the MANIFEST file */
+    int64_t segs = sql_int(f->db, "SELECT count(*) FROM archive_segments");
+    assert_true(segs > 0);
+    char *wipe = fr_asprintf("sqlite3 %s \"DELETE FROM archive_segments\"", f->db);
+    assert_int_equal(t_run(wipe, NULL, NULL), 0);
+    free(wipe);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments"), 0);
+    cmd = fr_asprintf("%s archive rebuild --db %s --policy %s", FR_BIN, f->db, f->policy);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(err, "rebuilt"));
+    free(out);
+    free(err);
+    free(cmd);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments"), segs);
+    cmd = fr_asprintf("%s archive verify --db %s --policy %s", FR_BIN, f->db, f->policy);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(out, "ok "));
+    free(out);
+    free(err);
+    /* damage one segment: verify names it and why */
+    char *seg = fr_asprintf("ls %s/*.seg | head -1 | tr -d '\\n'", f->p.archive_dir), *path;
+    t_run(seg, &path, NULL);
+    char *bytes;
+    size_t len;
+    assert_int_equal(fr_read_file(path, &bytes, &len, NULL), FR_OK);
+    bytes[len / 3] ^= 1;
+    FILE *fp = fopen(path, "wb");
+    fwrite(bytes, 1, len, fp);
+    fclose(fp);
+    free(bytes);
+    assert_int_equal(t_run(cmd, &out, &err), 3);
+    assert_non_null(strstr(out, "BAD"));
+    assert_non_null(strstr(out, "SHA-256 mismatch"));
+    free(out);
+    free(err);
+    free(cmd);
+    free(seg);
+    free(path);
+    /* a bad policy names file, line and key */
+    fp = fopen(f->policy, "w");
+    fputs("hot:\n  max_age: soon\n", fp);
+    fclose(fp);
+    cmd = fr_asprintf("%s retention run --db %s --policy %s", FR_BIN, f->db, f->policy);
+    assert_int_equal(t_run(cmd, &out, &err), 2);
+    assert_non_null(strstr(err, "retention.yaml:2: hot.max_age: 'soon' is not a duration"));
+    free(out);
+    free(err);
+    free(cmd);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_segment_dictionary_round_trip),
+        cmocka_unit_test(test_segment_corrupt_and_truncated_detected),
+        cmocka_unit_test(test_segment_cold_needs_its_key),
+        cmocka_unit_test_setup_teardown(test_retention_tiers_over_time, rsetup, rteardown),
+        cmocka_unit_test_setup_teardown(test_retention_same_view_after_compaction, rsetup,
+                                        rteardown),
+        cmocka_unit_test_setup_teardown(test_retention_crash_points, rsetup, rteardown),
+        cmocka_unit_test_setup_teardown(test_retention_cli_verify_and_policy_errors, rsetup,
+                                        rteardown),
+        cmocka_unit_test_setup_teardown(test_retention_size_bound_and_restore, rsetup, rteardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,233 @@
+/*
+ * tests/test_rollup.c - what the collectors maintain at ingest: per-minute
+ * rollups equal to the raw events they summarise, SEM ordering anomalies
+ * (duplicate, gap, reorder) across batches without dropping any event,
+ * provider body hashes, and the error filters and groups.
+ */
+#include "tests/support/support.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/gen.h"
+#include "core/mem.h"
+
+static int64_t
+q_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void
+test_rollup_sums_equal_raw_events(void **state)
+{
+    struct t_store_fx *f = *state;
+    t_ingest_generated(f->st, f->dir, 4000);
+    static const struct {
+        const char *rollup, *raw;
+    } pairs[] = {
+        {"SELECT sum(calls) FROM rollups WHERE dim='provider'",
+         "SELECT count(*) FROM events WHERE kind='provider'"},
+        {"SELECT sum(errors) FROM rollups WHERE dim='provider'",
+         "SELECT count(*) FROM events WHERE kind='provider' AND error_code IS NOT NULL"},
+        {"SELECT sum(input_tokens) FROM rollups WHERE dim='provider'",
+         "SELECT sum(json_extract(body, '$.data.usage.input_tokens')) FROM events"
+         " WHERE kind='provider'"},
+        {"SELECT sum(output_tokens) FROM rollups WHERE dim='provider'",
+         "SELECT sum(json_extract(body, '$.data.usage.output_tokens')) FROM events"
+         " WHERE kind='provider'"},
+        {"SELECT sum(cached_tokens) FROM rollups WHERE dim='provider'",
+         "SELECT sum(json_extract(body, '$.data.usage.cached_tokens')) FROM events"
+         " WHERE kind='provider'"},
+        {"SELECT sum(lat_sum_ms) FROM rollups WHERE dim='provider'",
+         "SELECT sum(duration_ms) FROM events WHERE kind='provider'"},
+        {"SELECT sum(calls) FROM rollups WHERE dim='tool'",
+         "SELECT count(*) FROM events WHERE kind='tool'"},
+        {"SELECT sum(lat_count) FROM rollups WHERE dim='tool'",
+         "SELECT count(duration_ms) FROM events WHERE kind='tool'"},
+        {"SELECT sum(calls) FROM rollups WHERE dim='transport' AND k2='200'",
+         "SELECT count(*) FROM events WHERE kind='transport' AND status='200'"},
+        {"SELECT sum(calls) FROM rollups WHERE dim='error'",
+         "SELECT count(*) FROM events WHERE error_code IS NOT NULL"},
+        {"SELECT sum(calls) FROM rollups WHERE dim='error' AND k2='provider.rate_limited'",
+         "SELECT count(*) FROM events WHERE error_code='provider.rate_limited'"},
+        {"SELECT sum(h0+h1+h2+h3+h4+h5+h6+h7+h8+h9+h10) FROM rollups",
+         "SELECT sum(lat_count) FROM rollups"},
+        {"SELECT max(lat_max_ms) FROM rollups WHERE dim='provider'",
+         "SELECT max(duration_ms) FROM events WHERE kind='provider'"},
+        {"SELECT count(*) FROM (SELECT DISTINCT minute_ms FROM rollups WHERE dim='provider')",
+         "SELECT count(DISTINCT ts_ms / 60000) FROM events WHERE kind='provider'"},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        int64_t a = q_int(f->path, pairs[i].rollup), b = q_int(f->path, pairs[i].raw);
+        if (a != b || a == 0)
+            fail_msg("%s = %lld but %s = %lld", pairs[i].rollup, (long long)a, pairs[i].raw,
+                     (long long)b);
+    }
+}
+
+static int
+collect_anomaly(void *ud, const struct fr_anomaly_row *r)
+{
+    char *out = ud;
+    size_t n = strlen(out);
+    snprintf(out + n, 512 - n, "%s@%lld/%lld ", r->anomaly, (long long)r->seq,
+             (long long)r->expected);
+    return 0;
+}
+
+#define SEM(ts, seq)                                                                               \
+    "{\"kind\":\"sem\",\"ts_ms\":17713574450" #ts ",\"conv_id\":\"c\",\"stream_id\":\"st-1\","     \
+    "\"seq\":" #seq "}"
+
+static void
+test_rollup_sem_anomalies_across_batches(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *b1[] = {SEM(01, 1), SEM(02, 2)};
+    const char *b2[] = {SEM(03, 2), SEM(04, 5)}; /* duplicate 2, then a gap (3 and 4 missing) */
+    const char *b3[] = {SEM(05, 4), SEM(06, 6)}; /* 4 arrives late; 6 is in order */
+    const char *other[] = {
+        "{\"kind\":\"sem\",\"ts_ms\":1771357445007,\"conv_id\":\"c\","
+        "\"stream_id\":\"st-2\",\"seq\":9}"}; /* a new stream may start anywhere */
+    t_ingest(f->st, b1, 2);
+    t_ingest(f->st, b2, 2);
+    t_ingest(f->st, b3, 2);
+    t_ingest(f->st, other, 1);
+    char got[512] = "";
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_anomalies(f->st, "c", 0, collect_anomaly, got, &err), FR_OK);
+    assert_string_equal(got, "duplicate_seq@2/3 seq_gap@5/3 out_of_order@4/6 ");
+    /* nothing was dropped */
+    assert_int_equal(q_int(f->path, "SELECT count(*) FROM events WHERE kind='sem'"), 7);
+    assert_int_equal(q_int(f->path, "SELECT sum(calls) FROM rollups WHERE dim='sem_anomaly'"), 3);
+    /* and another conversation's anomalies are not listed */
+    got[0] = '\0';
+    assert_int_equal(fr_store_anomalies(f->st, "elsewhere", 0, collect_anomaly, got, &err), FR_OK);
+    assert_string_equal(got, "");
+}
+
+static void
+test_rollup_provider_body_hashes(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *lines[] = {
+        "{\"kind\":\"provider\",\"ts_ms\":1771357445001,\"conv_id\":\"a\",\"data\":{\"request\":"
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"model\":\"m\"}}}",
+        /* same request, keys in another order, other conversation: same hash */
+        "{\"kind\":\"provider\",\"ts_ms\":1771357445002,\"conv_id\":\"b\",\"data\":{\"request\":"
+        "{\"model\":\"m\",\"messages\":[{\"content\":\"hi\",\"role\":\"user\"}]},"
+        "\"response\":{\"content\":\"hello\"}}}",
+        "{\"kind\":\"provider\",\"ts_ms\":1771357445003,\"conv_id\":\"c\",\"data\":{\"request\":"
+        "{\"model\":\"m\",\"messages\":[]}}}",
+    };
+    t_ingest(f->st, lines, 3);
+    assert_int_equal(q_int(f->path, "SELECT count(DISTINCT request_sha256) FROM events"), 2);
+    assert_int_equal(q_int(f->path, "SELECT count(*) FROM events WHERE request_sha256 ="
+                                    " (SELECT request_sha256 FROM events WHERE conv_id='a')"),
+                     2);
+    assert_int_equal(q_int(f->path, "SELECT count(response_sha256) FROM events"), 1);
+    assert_int_equal(q_int(f->path, "SELECT length(request_sha256) FROM events LIMIT 1"), 64);
+}
+
+static void
+test_rollup_timeline_entities_first_last_seen(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *b1[] = {
+        "{\"kind\":\"timeline\",\"ts_ms\":1771357445010,\"conv_id\":\"c\",\"data\":"
+        "{\"entity_id\":\"m1\",\"entity_kind\":\"message\",\"version\":3}}",
+        "{\"kind\":\"timeline\",\"ts_ms\":1771357445020,\"conv_id\":\"c\",\"data\":"
+        "{\"entity_id\":\"m1\",\"version\":5}}",
+    };
+    /* a late, older upsert in another batch: the first seen values move back, the last do not */
+    const char *b2[] = {
+        "{\"kind\":\"timeline\",\"ts_ms\":1771357445005,\"conv_id\":\"c\",\"data\":"
+        "{\"entity_id\":\"m1\",\"version\":1}}",
+        "{\"kind\":\"timeline\",\"ts_ms\":1771357445030,\"conv_id\":\"d\",\"data\":"
+        "{\"entity_id\":\"m1\",\"version\":9}}",
+    };
+    t_ingest(f->st, b1, 2);
+    t_ingest(f->st, b2, 2);
+    assert_int_equal(q_int(f->path, "SELECT first_version * 1000 + last_version FROM"
+                                    " timeline_entities WHERE conv_id='c' AND entity_id='m1'"),
+                     1005);
+    assert_int_equal(q_int(f->path, "SELECT last_seen_ms - first_seen_ms FROM timeline_entities"
+                                    " WHERE conv_id='c'"),
+                     15);
+    assert_int_equal(q_int(f->path, "SELECT upserts FROM timeline_entities WHERE conv_id='c'"), 3);
+    assert_int_equal(q_int(f->path, "SELECT count(*) FROM timeline_entities WHERE"
+                                    " entity_kind='message'"),
+                     1);
+    assert_int_equal(q_int(f->path, "SELECT count(*) FROM timeline_entities"), 2);
+}
+
+static int
+collect_group(void *ud, const struct fr_error_group *g)
+{
+    char *out = ud;
+    size_t n = strlen(out);
+    snprintf(out + n, 512 - n, "%s=%lld/%lld ", g->key, (long long)g->count,
+             (long long)g->conversations);
+    return 0;
+}
+
+static void
+test_rollup_error_filters_and_groups(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *lines[] = {
+        "{\"kind\":\"provider\",\"ts_ms\":1771357445001,\"conv_id\":\"a\",\"data\":{\"model\":"
+        "\"gpt-4o\"},\"error\":{\"http_status\":429}}",
+        "{\"kind\":\"provider\",\"ts_ms\":1771357445002,\"conv_id\":\"b\",\"data\":{\"model\":"
+        "\"gpt-4o\"},\"error\":{\"http_status\":429}}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445003,\"conv_id\":\"a\",\"data\":{\"name\":\"sql\","
+        "\"status\":\"timeout\"}}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445004,\"conv_id\":\"a\",\"data\":{\"name\":\"sql\","
+        "\"status\":\"ok\"}}",
+    };
+    t_ingest(f->st, lines, 4);
+    char got[512] = "";
+    struct fr_err err = {0};
+    struct fr_event_filter all = {0};
+    assert_int_equal(fr_store_error_groups(f->st, &all, "code", collect_group, got, &err), FR_OK);
+    assert_string_equal(got, "provider.rate_limited=2/2 tool.timeout=1/1 ");
+    got[0] = '\0';
+    struct fr_event_filter tools = {.error_class = "tool"};
+    assert_int_equal(fr_store_error_groups(f->st, &tools, "tool", collect_group, got, &err), FR_OK);
+    assert_string_equal(got, "sql=1/1 ");
+    got[0] = '\0';
+    assert_int_equal(fr_store_error_groups(f->st, &all, "model", collect_group, got, &err), FR_OK);
+    assert_string_equal(got, "gpt-4o=2/2 =1/1 ");
+    assert_int_equal(fr_store_error_groups(f->st, &all, "colour", collect_group, got, &err),
+                     FR_E_INVALID);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rollup_sums_equal_raw_events, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_rollup_sem_anomalies_across_batches, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_rollup_provider_body_hashes, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_rollup_timeline_entities_first_last_seen,
+                                        t_store_setup, t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_rollup_error_filters_and_groups, t_store_setup,
+                                        t_store_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,443 @@
+/*
+ * tests/test_store.c - the SQLite hot store: migrations from every earlier
+ * version, ordering and tie-breaks, conversation-index semantics (also
+ * across batches and out-of-order arrival), duplicates, filters and empty
+ * results. Each test gets a fresh temporary directory.
+ */
+#include "tests/support/support.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "store/schema.h"
+
+/* ---- collecting callbacks ---- */
+
+struct ids {
+    char *v[64];
+    size_t n;
+};
+
+static int
+collect_event_id(void *ud, const struct fr_event_row *r)
+{
+    struct ids *ids = ud;
+    if (ids->n < 64)
+        ids->v[ids->n++] = fr_strdup(r->ids[FR_ID_EVENT] ? r->ids[FR_ID_EVENT] : "-");
+    return 0;
+}
+
+static int
+collect_conv_id(void *ud, const struct fr_conv_row *r)
+{
+    struct ids *ids = ud;
+    if (ids->n < 64)
+        ids->v[ids->n++] = fr_strdup(r->conv_id);
+    return 0;
+}
+
+static void
+ids_free(struct ids *ids)
+{
+    for (size_t i = 0; i < ids->n; i++)
+        free(ids->v[i]);
+    ids->n = 0;
+}
+
+static char *
+ids_join(const struct ids *ids)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < ids->n; i++)
+        len += strlen(ids->v[i]) + 1;
+    char *s = fr_calloc(1, len);
+    for (size_t i = 0; i < ids->n; i++) {
+        if (i)
+            strcat(s, ",");
+        strcat(s, ids->v[i]);
+    }
+    return s;
+}
+
+struct conv_copy {
+    int calls;
+    char status[32], runtime_key[32], last_error_code[64], session_id[32];
+    int64_t created, last, closed, evicted, events, errors;
+    bool panic;
+};
+
+static int
+copy_conv(void *ud, const struct fr_conv_row *r)
+{
+    struct conv_copy *c = ud;
+    c->calls++;
+    snprintf(c->status, sizeof c->status, "%s", r->status);
+    snprintf(c->runtime_key, sizeof c->runtime_key, "%s", r->runtime_key ? r->runtime_key : "");
+    snprintf(c->last_error_code, sizeof c->last_error_code, "%s",
+             r->last_error_code ? r->last_error_code : "");
+    snprintf(c->session_id, sizeof c->session_id, "%s", r->session_id ? r->session_id : "");
+    c->created = r->created_ms;
+    c->last = r->last_activity_ms;
+    c->closed = r->closed_ms;
+    c->evicted = r->evicted_ms;
+    c->events = r->event_count;
+    c->errors = r->error_count;
+    c->panic = r->panic;
+    return 0;
+}
+
+static struct conv_copy
+get_conv(struct fr_store *st, const char *id)
+{
+    struct conv_copy c = {0};
+    struct fr_err err = {0};
+    if (fr_store_conversation(st, id, copy_conv, &c, &err) != FR_OK)
+        fail_msg("conversation %s: %s", id, err.msg);
+    return c;
+}
+
+/* ---- migrations ---- */
+
+static void
+test_store_migrate_from_every_version_keeps_data(void **state)
+{
+    struct t_store_fx *f = *state;
+    int latest = fr_schema_latest();
+    assert_true(latest >= 1);
+    for (int v = 0; v < latest; v++) {
+        char name[32];
+        snprintf(name, sizeof name, "v%d.db", v);
+        char *path = t_path(f->dir, name);
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        struct fr_err err = {0};
+        assert_int_equal(fr_schema_migrate(db, v, &err), FR_OK);
+        int got;
+        assert_int_equal(fr_schema_version(db, &got, &err), FR_OK);
+        assert_int_equal(got, v);
+        if (v >= 1) /* a row as version 1 wrote it */
+            assert_int_equal(
+                sqlite3_exec(db,
+                             "INSERT INTO events(ts_ms, ingested_ms, kind, conv_id, body)"
+                             " VALUES(1771357445201, 1, 'tool', 'old', '{}');"
+                             "INSERT INTO conversations(conv_id, status, created_ms,"
+                             " last_activity_ms, event_count, updated_ms)"
+                             " VALUES('old', 'closed', 1771357445201, 1771357445201, 1, 1);",
+                             NULL, NULL, NULL),
+                SQLITE_OK);
+        sqlite3_close(db);
+
+        struct fr_store *st;
+        assert_int_equal(fr_store_open(path, NULL, &st, &err), FR_OK);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(fr_schema_version(db, &got, &err), FR_OK);
+        assert_int_equal(got, latest);
+        sqlite3_close(db);
+        if (v >= 1) {
+            struct conv_copy c = get_conv(st, "old");
+            assert_string_equal(c.status, "closed");
+            assert_int_equal(c.events, 1);
+        }
+        /* and the migrated store takes new events */
+        const char *line = "{\"kind\":\"tool\",\"ts_ms\":1771357445300,\"conv_id\":\"old\"}";
+        t_ingest(st, &line, 1);
+        fr_store_close(st);
+        free(path);
+    }
+}
+
+static void
+test_store_newer_schema_refused(void **state)
+{
+    struct t_store_fx *f = *state;
+    char *path = t_path(f->dir, "future.db");
+    sqlite3 *db;
+    sqlite3_open(path, &db);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", fr_schema_latest() + 5);
+    sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    struct fr_store *st;
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_open(path, NULL, &st, &err), FR_E_VERSION);
+    assert_non_null(strstr(err.msg, "newer"));
+    assert_null(st);
+    free(path);
+}
+
+static void
+test_store_garbage_file_is_clear_error(void **state)
+{
+    struct t_store_fx *f = *state;
+    char *path = t_path(f->dir, "garbage.db");
+    FILE *fp = fopen(path, "w");
+    for (int i = 0; i < 200; i++)
+        fputs("this is not a database file at all\n", fp);
+    fclose(fp);
+    struct fr_store *st;
+    struct fr_err err = {0};
+    int rc = fr_store_open(path, NULL, &st, &err);
+    assert_true(rc < 0);
+    assert_non_null(strstr(err.msg, "not a database"));
+    assert_non_null(strstr(err.msg, path));
+    free(path);
+}
+
+static void
+test_store_missing_without_create_not_found(void **state)
+{
+    struct t_store_fx *f = *state;
+    char *path = t_path(f->dir, "absent.db");
+    struct fr_store_opts o;
+    fr_store_opts_default(&o);
+    o.create = false;
+    struct fr_store *st;
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_open(path, &o, &st, &err), FR_E_NOTFOUND);
+    assert_non_null(strstr(err.msg, "no database"));
+    free(path);
+}
+
+/* ---- ordering ---- */
+
+static void
+test_store_events_ordered_by_ts_seq_then_arrival(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *batch1[] = {
+        "{\"kind\":\"sem\",\"ts_ms\":1771357445003,\"conv_id\":\"c\",\"seq\":1,\"event_id\":\"E\"}",
+        "{\"kind\":\"sem\",\"ts_ms\":1771357445001,\"conv_id\":\"c\",\"seq\":5,\"event_id\":\"D\"}",
+        "{\"kind\":\"sem\",\"ts_ms\":1771357445001,\"conv_id\":\"c\",\"seq\":2,\"event_id\":\"B\"}",
+        "{\"kind\":\"sem\",\"ts_ms\":1771357445001,\"conv_id\":\"c\",\"event_id\":\"A\"}",
+    };
+    const char *batch2[] = {
+        "{\"kind\":\"sem\",\"ts_ms\":1771357445002,\"conv_id\":\"c\",\"event_id\":\"F\"}",
+        /* same ts and seq as B: arrival order breaks the tie */
+        "{\"kind\":\"sem\",\"ts_ms\":1771357445001,\"conv_id\":\"c\",\"seq\":2,\"event_id\":\"C\"}",
+        "{\"kind\":\"sem\",\"ts_ms\":1771357445000,\"conv_id\":\"other\",\"event_id\":\"X\"}",
+    };
+    t_ingest(f->st, batch1, 4);
+    t_ingest(f->st, batch2, 3);
+    struct fr_event_filter flt = {.conv_id = "c"};
+    struct fr_err err = {0};
+    for (int run = 0; run < 2; run++) { /* reading twice gives the same order */
+        struct ids ids = {0};
+        assert_int_equal(fr_store_events(f->st, &flt, collect_event_id, &ids, &err), FR_OK);
+        char *got = ids_join(&ids);
+        assert_string_equal(got, "A,B,C,D,F,E");
+        free(got);
+        ids_free(&ids);
+    }
+}
+
+/* ---- conversation index ---- */
+
+static const char *const conv_batch1[] = {
+    "{\"kind\":\"conversation\",\"ts_ms\":1771357445100,\"conv_id\":\"c1\",\"session_id\":\"s1\","
+    "\"data\":{\"status\":\"active\"}}",
+    "{\"kind\":\"turn\",\"ts_ms\":1771357445120,\"conv_id\":\"c1\",\"runtime_key\":\"default@v1\","
+    "\"data\":{\"phase\":\"final\"}}",
+    "{\"kind\":\"provider\",\"ts_ms\":1771357445150,\"conv_id\":\"c1\",\"data\":{\"status\":"
+    "\"error\"},\"error\":{\"message\":\"429 Too Many Requests\",\"http_status\":429}}",
+};
+static const char *const conv_batch2[] = {
+    "{\"kind\":\"conversation\",\"ts_ms\":1771357445300,\"conv_id\":\"c1\","
+    "\"data\":{\"status\":\"closed\"}}",
+    /* a profile switch: the later turn runs on another runtime */
+    "{\"kind\":\"turn\",\"ts_ms\":1771357445200,\"conv_id\":\"c1\",\"runtime_key\":\"research@v2\","
+    "\"data\":{\"phase\":\"final\"}}",
+    /* late arrivals, older than what is known: must not override status or last error */
+    "{\"kind\":\"conversation\",\"ts_ms\":1771357445050,\"conv_id\":\"c1\","
+    "\"data\":{\"status\":\"error\"}}",
+    "{\"kind\":\"tool\",\"ts_ms\":1771357445090,\"conv_id\":\"c1\",\"error\":{\"message\":\"t\"}}",
+    /* a runtime_key on a non-turn event must not change the current one */
+    "{\"kind\":\"provider\",\"ts_ms\":1771357445250,\"conv_id\":\"c1\",\"runtime_key\":\"x@v9\"}",
+};
+
+static void
+test_store_conversation_upsert_latest_by_time(void **state)
+{
+    struct t_store_fx *f = *state;
+    t_ingest(f->st, conv_batch1, 3);
+    struct conv_copy c = get_conv(f->st, "c1");
+    assert_string_equal(c.status, "active");
+    assert_string_equal(c.runtime_key, "default@v1");
+    assert_string_equal(c.last_error_code, "provider.rate_limited");
+    assert_int_equal(c.events, 3);
+    assert_int_equal(c.errors, 1);
+
+    t_ingest(f->st, conv_batch2, 5);
+    c = get_conv(f->st, "c1");
+    assert_string_equal(c.status, "closed");
+    assert_int_equal(c.closed, 1771357445300LL);
+    assert_int_equal(c.evicted, 0);
+    assert_string_equal(c.runtime_key, "research@v2");
+    assert_string_equal(c.session_id, "s1");
+    assert_int_equal(c.created, 1771357445050LL);
+    assert_int_equal(c.last, 1771357445300LL);
+    assert_int_equal(c.events, 8);
+    assert_int_equal(c.errors, 2);
+    assert_string_equal(c.last_error_code, "provider.rate_limited");
+}
+
+static void
+test_store_profile_switch_keeps_earlier_turns(void **state)
+{
+    struct t_store_fx *f = *state;
+    t_ingest(f->st, conv_batch1, 3);
+    t_ingest(f->st, conv_batch2, 5);
+    struct fr_event_filter flt = {.conv_id = "c1", .kind = "turn"};
+    struct fr_err err = {0};
+    struct ids ids = {0};
+    assert_int_equal(fr_store_events(f->st, &flt, collect_event_id, &ids, &err), FR_OK);
+    assert_int_equal(ids.n, 2);
+    ids_free(&ids);
+    /* read the runtime keys of the turns in order */
+    sqlite3 *db;
+    char *path = t_path(f->dir, "hot.db");
+    sqlite3_open(path, &db);
+    sqlite3_stmt *q;
+    sqlite3_prepare_v2(db,
+                       "SELECT group_concat(runtime_key) FROM (SELECT runtime_key FROM events "
+                       "WHERE kind='turn' ORDER BY ts_ms)",
+                       -1, &q, NULL);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "default@v1,research@v2");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    free(path);
+}
+
+static void
+test_store_index_independent_of_batching(void **state)
+{
+    struct t_store_fx *f = *state;
+    /* all eight events in one batch, in reverse arrival order */
+    const char *all[8];
+    for (int i = 0; i < 3; i++)
+        all[i] = conv_batch2[4 - i];
+    all[3] = conv_batch2[1];
+    all[4] = conv_batch2[0];
+    for (int i = 0; i < 3; i++)
+        all[5 + i] = conv_batch1[2 - i];
+    struct fr_store *one = t_store_open(f->dir, "one.db");
+    t_ingest(one, all, 8);
+    /* and one event per batch */
+    for (int i = 0; i < 8; i++)
+        t_ingest(f->st, &all[7 - i], 1);
+    struct conv_copy a = get_conv(one, "c1"), b = get_conv(f->st, "c1");
+    assert_string_equal(a.status, b.status);
+    assert_string_equal(a.runtime_key, b.runtime_key);
+    assert_string_equal(a.last_error_code, b.last_error_code);
+    assert_int_equal(a.created, b.created);
+    assert_int_equal(a.last, b.last);
+    assert_int_equal(a.closed, b.closed);
+    assert_int_equal(a.events, b.events);
+    assert_int_equal(a.errors, b.errors);
+    assert_string_equal(a.status, "closed");
+    fr_store_close(one);
+}
+
+static void
+test_store_duplicate_event_id_stored_once(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *line = "{\"kind\":\"tool\",\"ts_ms\":1771357445100,\"conv_id\":\"c\","
+                       "\"event_id\":\"e-1\",\"error\":{\"message\":\"x\"}}";
+    const char *same_id_other_conv = "{\"kind\":\"tool\",\"ts_ms\":1771357445100,"
+                                     "\"conv_id\":\"d\",\"event_id\":\"e-1\"}";
+    t_ingest(f->st, &line, 1);
+    t_ingest(f->st, &line, 1); /* a producer's retry */
+    t_ingest(f->st, &same_id_other_conv, 1);
+    struct conv_copy c = get_conv(f->st, "c");
+    assert_int_equal(c.events, 1);
+    assert_int_equal(c.errors, 1);
+    assert_int_equal(get_conv(f->st, "d").events, 1);
+}
+
+static void
+test_store_empty_results_are_empty(void **state)
+{
+    struct t_store_fx *f = *state;
+    struct fr_conv_filter cf = {0};
+    struct fr_err err = {0};
+    struct ids ids = {0};
+    assert_int_equal(fr_store_conversations(f->st, &cf, collect_conv_id, &ids, &err), FR_OK);
+    assert_int_equal(ids.n, 0);
+    struct fr_event_filter ef = {.conv_id = "nobody"};
+    assert_int_equal(fr_store_events(f->st, &ef, collect_event_id, &ids, &err), FR_OK);
+    assert_int_equal(ids.n, 0);
+    struct conv_copy c = {0};
+    assert_int_equal(fr_store_conversation(f->st, "nobody", copy_conv, &c, &err), FR_E_NOTFOUND);
+    assert_int_equal(c.calls, 0);
+}
+
+static void
+test_store_conversation_filters(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *lines[] = {
+        "{\"kind\":\"conversation\",\"ts_ms\":1771357445100,\"conv_id\":\"a\",\"data\":"
+        "{\"status\":\"closed\"}}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445200,\"conv_id\":\"b\",\"error\":{}}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445300,\"conv_id\":\"c\"}",
+        "{\"kind\":\"runtime\",\"ts_ms\":1771357445400}", /* no conversation */
+    };
+    t_ingest(f->st, lines, 4);
+    struct fr_err err = {0};
+    struct ids ids = {0};
+    struct fr_conv_filter all = {0};
+    assert_int_equal(fr_store_conversations(f->st, &all, collect_conv_id, &ids, &err), FR_OK);
+    char *s = ids_join(&ids);
+    assert_string_equal(s, "c,b,a"); /* most recent activity first */
+    free(s);
+    ids_free(&ids);
+    struct fr_conv_filter errs = {.has_errors = true};
+    fr_store_conversations(f->st, &errs, collect_conv_id, &ids, &err);
+    assert_int_equal(ids.n, 1);
+    assert_string_equal(ids.v[0], "b");
+    ids_free(&ids);
+    struct fr_conv_filter closed = {.status = "closed"};
+    fr_store_conversations(f->st, &closed, collect_conv_id, &ids, &err);
+    assert_int_equal(ids.n, 1);
+    assert_string_equal(ids.v[0], "a");
+    ids_free(&ids);
+    struct fr_conv_filter window = {.since_ms = 1771357445150LL, .limit = 1};
+    fr_store_conversations(f->st, &window, collect_conv_id, &ids, &err);
+    assert_int_equal(ids.n, 1);
+    assert_string_equal(ids.v[0], "c");
+    ids_free(&ids);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_store_migrate_from_every_version_keeps_data,
+                                        t_store_setup, t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_newer_schema_refused, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_garbage_file_is_clear_error, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_missing_without_create_not_found, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_events_ordered_by_ts_seq_then_arrival,
+                                        t_store_setup, t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_conversation_upsert_latest_by_time,
+                                        t_store_setup, t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_profile_switch_keeps_earlier_turns,
+                                        t_store_setup, t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_index_independent_of_batching, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_duplicate_event_id_stored_once, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_empty_results_are_empty, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_conversation_filters, t_store_setup,
+                                        t_store_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,318 @@
+/*
+ * tests/test_wire.c - the wire format's envelope and every kind's `data`,
+ * driven from case tables: an input line and either the expected normalized
+ * columns or the expected error code and the field the message must name.
+ */
+#include "tests/support/support.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/ingest.h"
+#include "core/mem.h"
+#include "core/wire.h"
+
+#define TS "\"ts_ms\":1771357445201"
+
+struct bad_case {
+    const char *line;
+    int code;
+    const char *field; /* must appear in the message */
+};
+
+static const struct bad_case bad_cases[] = {
+    {"not json", FR_E_SYNTAX, "invalid JSON"},
+    {"{\"kind\":\"provider\"," TS, FR_E_SYNTAX, "invalid JSON"},
+    {"[1,2]", FR_E_TYPE, "event must be a JSON object"},
+    {"{" TS "}", FR_E_MISSING, "kind"},
+    {"{\"kind\":null," TS "}", FR_E_MISSING, "kind"},
+    {"{\"kind\":7," TS "}", FR_E_TYPE, "kind"},
+    {"{\"kind\":\"llm\"," TS "}", FR_E_KIND, "'llm'"},
+    {"{\"kind\":\"tool\"}", FR_E_MISSING, "ts_ms"},
+    {"{\"kind\":\"tool\",\"ts_ms\":\"1771357445201\"}", FR_E_TYPE, "ts_ms"},
+    {"{\"kind\":\"tool\",\"ts_ms\":1771357445201.5}", FR_E_TYPE, "ts_ms"},
+    {"{\"kind\":\"tool\",\"ts_ms\":1771357445}", FR_E_VALUE, "seconds"},
+    {"{\"v\":2,\"kind\":\"tool\"," TS "}", FR_E_VERSION, "v:"},
+    {"{\"kind\":\"tool\"," TS ",\"conv_id\":12}", FR_E_TYPE, "conv_id"},
+    {"{\"kind\":\"tool\"," TS ",\"trace_id\":[]}", FR_E_TYPE, "trace_id"},
+    {"{\"kind\":\"tool\"," TS ",\"seq\":\"3\"}", FR_E_TYPE, "seq"},
+    {"{\"kind\":\"tool\"," TS ",\"seq\":-1}", FR_E_VALUE, "seq"},
+    {"{\"kind\":\"tool\"," TS ",\"data\":[]}", FR_E_TYPE, "data"},
+    {"{\"kind\":\"tool\"," TS ",\"error\":\"boom\"}", FR_E_TYPE, "error"},
+    {"{\"kind\":\"tool\"," TS ",\"tags\":{\"data.args\":\"top\"}}", FR_E_VALUE, "tags.data.args"},
+    {"{\"kind\":\"tool\"," TS ",\"error\":{\"http_status\":\"429\"}}", FR_E_TYPE,
+     "error.http_status"},
+    {"{\"kind\":\"tool\"," TS ",\"error\":{\"cause\":[1]}}", FR_E_TYPE, "error.cause[0]"},
+    {"{\"kind\":\"tool\",\"ts_ms\":99999999999999999999}", FR_E_VALUE, "out of range"},
+    {"{\"kind\":\"tool\"," TS ",\"x\":\"\xff\xfe\"}", FR_E_UTF8, "UTF-8"},
+    {"{\"kind\":\"tool\"," TS ",\"x\":\"a\\u0000b\"}", FR_E_SYNTAX, "NUL"},
+    /* every kind: a known field of the wrong type or outside its domain */
+    {"{\"kind\":\"conversation\"," TS ",\"data\":{\"status\":\"sleeping\"}}", FR_E_VALUE,
+     "data.status"},
+    {"{\"kind\":\"conversation\"," TS ",\"data\":{\"ws_conns\":\"2\"}}", FR_E_TYPE,
+     "data.ws_conns"},
+    {"{\"kind\":\"turn\"," TS ",\"data\":{\"phase\":\"late\"}}", FR_E_VALUE, "data.phase"},
+    {"{\"kind\":\"turn\"," TS ",\"data\":{\"payload\":\"text\"}}", FR_E_TYPE, "data.payload"},
+    {"{\"kind\":\"turn\"," TS ",\"data\":{\"block_hashes\":[\"a\",2]}}", FR_E_TYPE,
+     "data.block_hashes[1]"},
+    {"{\"kind\":\"timeline\"," TS ",\"data\":{\"version\":\"3\"}}", FR_E_TYPE, "data.version"},
+    {"{\"kind\":\"sem\"," TS ",\"data\":{\"source\":\"carrier-pigeon\"}}", FR_E_VALUE,
+     "data.source"},
+    {"{\"kind\":\"sem\"," TS ",\"data\":{\"seq\":-4}}", FR_E_VALUE, "data.seq"},
+    {"{\"kind\":\"provider\"," TS ",\"data\":{\"model\":4}}", FR_E_TYPE, "data.model"},
+    {"{\"kind\":\"provider\"," TS ",\"data\":{\"usage\":{\"input_tokens\":1.5}}}", FR_E_TYPE,
+     "data.usage.input_tokens"},
+    {"{\"kind\":\"provider\"," TS ",\"data\":{\"latency\":{\"ttft_ms\":-2}}}", FR_E_VALUE,
+     "data.latency.ttft_ms"},
+    {"{\"kind\":\"provider\"," TS ",\"data\":{\"status\":\"fine\"}}", FR_E_VALUE, "data.status"},
+    {"{\"kind\":\"tool\"," TS ",\"data\":{\"status\":\"weird\"}}", FR_E_VALUE, "data.status"},
+    {"{\"kind\":\"tool\"," TS ",\"data\":{\"side_effects\":\"rm\"}}", FR_E_TYPE,
+     "data.side_effects"},
+    {"{\"kind\":\"tool\"," TS ",\"data\":{\"started_ms\":10,\"ended_ms\":5}}", FR_E_VALUE,
+     "data.ended_ms"},
+    {"{\"kind\":\"middleware\"," TS ",\"data\":{\"chain\":\"a,b\"}}", FR_E_TYPE, "data.chain"},
+    {"{\"kind\":\"middleware\"," TS ",\"data\":{\"guardrail\":{\"score\":\"high\"}}}", FR_E_TYPE,
+     "data.guardrail.score"},
+    {"{\"kind\":\"transport\"," TS ",\"data\":{\"proto\":\"smtp\"}}", FR_E_VALUE, "data.proto"},
+    {"{\"kind\":\"transport\"," TS ",\"data\":{\"status\":\"200\"}}", FR_E_TYPE, "data.status"},
+    {"{\"kind\":\"transport\"," TS ",\"data\":{\"event\":\"wave\"}}", FR_E_VALUE, "data.event"},
+    {"{\"kind\":\"runtime\"," TS ",\"data\":{\"rss_bytes\":-1}}", FR_E_VALUE, "data.rss_bytes"},
+    {"{\"kind\":\"runtime\"," TS ",\"data\":{\"deps\":{\"redis\":\"meh\"}}}", FR_E_VALUE,
+     "data.deps.redis"},
+    {"{\"kind\":\"error\"," TS ",\"data\":{\"panic\":\"yes\"}}", FR_E_TYPE, "data.panic"},
+};
+
+static void
+test_wire_bad_lines_rejected_with_field(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+        struct fr_record rec;
+        struct fr_err err = {0};
+        int rc = t_prepare(bad_cases[i].line, &rec, &err);
+        if (rc != bad_cases[i].code || strstr(err.msg, bad_cases[i].field) == NULL)
+            fail_msg("case %zu (%s): got %s '%s', want %s naming '%s'", i, bad_cases[i].line,
+                     fr_rc_name(rc), err.msg, fr_rc_name(bad_cases[i].code), bad_cases[i].field);
+        assert_null(rec.strings);
+    }
+}
+
+struct good_case {
+    const char *line;
+    enum fr_kind kind;
+    const char *status, *provider, *model, *tool;
+    int64_t duration;       /* -1 = none */
+    const char *error_code; /* NULL = no error */
+};
+
+static const struct good_case good_cases[] = {
+    {"{\"kind\":\"conversation\"," TS ",\"conv_id\":\"c1\",\"data\":{\"status\":\"idle\","
+     "\"ws_conns\":2,\"stream_running\":true}}",
+     FR_KIND_CONVERSATION, "idle", NULL, NULL, NULL, -1, NULL},
+    {"{\"kind\":\"turn\"," TS ",\"data\":{\"phase\":\"post_inference\",\"payload\":{},"
+     "\"block_hashes\":[\"h1\"]}}",
+     FR_KIND_TURN, "post_inference", NULL, NULL, NULL, -1, NULL},
+    {"{\"kind\":\"timeline\"," TS ",\"data\":{\"entity_id\":\"m1\",\"version\":4,"
+     "\"payload\":[1]}}",
+     FR_KIND_TIMELINE, NULL, NULL, NULL, NULL, -1, NULL},
+    {"{\"kind\":\"sem\"," TS ",\"stream_id\":\"st\",\"seq\":3,\"data\":{\"type\":\"llm.delta\","
+     "\"source\":\"redis\",\"data\":\"x\"}}",
+     FR_KIND_SEM, "llm.delta", NULL, NULL, NULL, -1, NULL},
+    {"{\"kind\":\"provider\"," TS ",\"data\":{\"provider\":\"openai\",\"model\":\"gpt-4o\","
+     "\"usage\":{\"input_tokens\":10},\"latency\":{\"provider_ms\":812.5},\"status\":\"ok\"}}",
+     FR_KIND_PROVIDER, "ok", "openai", "gpt-4o", NULL, 812, NULL},
+    {"{\"kind\":\"provider\"," TS ",\"data\":{\"status\":\"error\"},\"error\":{\"message\":"
+     "\"429 Too Many Requests\\nretry later\",\"http_status\":429}}",
+     FR_KIND_PROVIDER, "error", NULL, NULL, NULL, -1, "provider.rate_limited"},
+    {"{\"kind\":\"tool\"," TS ",\"data\":{\"name\":\"search\",\"started_ms\":100,"
+     "\"ended_ms\":350,\"status\":\"ok\",\"side_effects\":[\"db\"]}}",
+     FR_KIND_TOOL, "ok", NULL, NULL, "search", 250, NULL},
+    {"{\"kind\":\"tool\"," TS ",\"data\":{\"name\":\"s\",\"duration_ms\":70}}", FR_KIND_TOOL, NULL,
+     NULL, NULL, "s", 70, NULL},
+    {"{\"kind\":\"middleware\"," TS ",\"data\":{\"chain\":[\"a\"],\"step\":\"a\","
+     "\"duration_ms\":4,\"decision\":\"allow\",\"prompt_before\":{\"x\":1}}}",
+     FR_KIND_MIDDLEWARE, "allow", NULL, NULL, NULL, 4, NULL},
+    {"{\"kind\":\"transport\"," TS ",\"data\":{\"proto\":\"http\",\"status\":503,"
+     "\"latency_ms\":12}}",
+     FR_KIND_TRANSPORT, "503", NULL, NULL, NULL, 12, "transport.http_5xx"},
+    {"{\"kind\":\"transport\"," TS ",\"data\":{\"proto\":\"ws\",\"event\":\"ping\","
+     "\"rtt_ms\":3}}",
+     FR_KIND_TRANSPORT, "ping", NULL, NULL, NULL, 3, NULL},
+    {"{\"kind\":\"runtime\"," TS ",\"data\":{\"pid\":1,\"cpu_pct\":12.5,"
+     "\"deps\":{\"redis\":\"down\"}}}",
+     FR_KIND_RUNTIME, NULL, NULL, NULL, NULL, -1, NULL},
+    {"{\"kind\":\"error\"," TS ",\"data\":{\"panic\":true},\"error\":{\"message\":\"boom\","
+     "\"stack\":\"goroutine 1\"}}",
+     FR_KIND_ERROR, "panic", NULL, NULL, NULL, -1, "runtime.panic"},
+    /* unknown fields anywhere are kept, nulls mean absent, v defaults to 1 */
+    {"{\"kind\":\"tool\"," TS ",\"conv_id\":null,\"extra\":{\"a\":[1,2]},\"data\":{\"name\":"
+     "\"t\",\"new_field\":true,\"status\":null}}",
+     FR_KIND_TOOL, NULL, NULL, NULL, "t", -1, NULL},
+};
+
+static void
+assert_str_or_null(const char *got, const char *want, size_t i)
+{
+    if ((got == NULL) != (want == NULL) || (got && strcmp(got, want) != 0))
+        fail_msg("case %zu: got '%s', want '%s'", i, got ? got : "(null)", want ? want : "(null)");
+}
+
+static void
+test_wire_every_kind_normalized(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof good_cases / sizeof good_cases[0]; i++) {
+        const struct good_case *c = &good_cases[i];
+        struct fr_record rec;
+        struct fr_err err = {0};
+        if (t_prepare(c->line, &rec, &err) != FR_OK)
+            fail_msg("case %zu rejected: %s", i, err.msg);
+        assert_int_equal(rec.kind, c->kind);
+        assert_int_equal(rec.ts_ms, 1771357445201LL);
+        assert_str_or_null(rec.status, c->status, i);
+        assert_str_or_null(rec.provider, c->provider, i);
+        assert_str_or_null(rec.model, c->model, i);
+        assert_str_or_null(rec.tool, c->tool, i);
+        assert_int_equal(rec.has_duration, c->duration >= 0);
+        if (c->duration >= 0)
+            assert_int_equal(rec.duration_ms, c->duration);
+        assert_int_equal(rec.has_error, c->error_code != NULL);
+        if (c->error_code)
+            assert_string_equal(rec.err.code, c->error_code);
+        /* the stored body is the envelope as it came */
+        assert_int_equal(rec.body_len, strlen(c->line));
+        assert_memory_equal(rec.body, c->line, rec.body_len);
+        fr_record_clear(&rec);
+    }
+}
+
+static void
+test_wire_ids_and_seq_extracted(void **state)
+{
+    (void)state;
+    struct fr_record rec;
+    struct fr_err err = {0};
+    const char *line = "{\"v\":1,\"kind\":\"sem\"," TS ",\"conv_id\":\"c-4f1a\","
+                       "\"session_id\":\"s-77\",\"turn_id\":\"t-3\",\"run_id\":\"r-19\","
+                       "\"request_id\":\"req\",\"stream_id\":\"st-2\",\"event_id\":\"e-1\","
+                       "\"seq\":193,\"trace_id\":\"4bf9\",\"span_id\":\"00f0\","
+                       "\"runtime_key\":\"default@v3\",\"inference_id\":\"inf-5\","
+                       "\"conv_extra\":\"\"}";
+    assert_int_equal(t_prepare(line, &rec, &err), FR_OK);
+    static const char *const want[FR_ID_COUNT] = {"c-4f1a", "s-77",       "t-3",  "r-19",
+                                                  "req",    "st-2",       "e-1",  "4bf9",
+                                                  "00f0",   "default@v3", "inf-5"};
+    for (int i = 0; i < FR_ID_COUNT; i++)
+        assert_string_equal(rec.ids[i], want[i]);
+    assert_true(rec.has_seq);
+    assert_int_equal(rec.seq, 193);
+    fr_record_clear(&rec);
+}
+
+static void
+test_wire_error_message_is_first_line_only(void **state)
+{
+    (void)state;
+    struct fr_record rec;
+    struct fr_err err = {0};
+    assert_int_equal(t_prepare("{\"kind\":\"tool\"," TS ",\"error\":{\"message\":\"dial tcp: "
+                               "timeout\\ngoroutine 1 [running]\"}}",
+                               &rec, &err),
+                     FR_OK);
+    assert_string_equal(rec.err.message, "dial tcp: timeout");
+    assert_string_equal(rec.err.code, "tool.timeout");
+    fr_record_clear(&rec);
+}
+
+static char *
+nested(int depth)
+{
+    size_t len = strlen("{\"kind\":\"tool\"," TS ",\"extra\":") + 2 * (size_t)depth + 8;
+    char *s = fr_malloc(len);
+    char *p = s + sprintf(s, "{\"kind\":\"tool\"," TS ",\"extra\":");
+    for (int i = 0; i < depth; i++)
+        *p++ = '[';
+    for (int i = 0; i < depth; i++)
+        *p++ = ']';
+    strcpy(p, "}");
+    return s;
+}
+
+static void
+test_wire_limits_enforced(void **state)
+{
+    (void)state;
+    struct fr_wire_limits lim;
+    fr_wire_limits_default(&lim);
+    struct fr_event ev;
+    struct fr_err err = {0};
+    /* depth: 61 nested arrays under the root is within 64, 70 is not */
+    char *ok = nested(61);
+    assert_int_equal(fr_wire_parse(ok, strlen(ok), &lim, &ev, &err), FR_OK);
+    fr_event_clear(&ev);
+    char *deep = nested(70);
+    assert_int_equal(fr_wire_parse(deep, strlen(deep), &lim, &ev, &err), FR_E_DEPTH);
+    assert_non_null(strstr(err.msg, "64"));
+    char *very_deep = nested(5000); /* past jansson's own limit: still a clean error */
+    assert_int_equal(fr_wire_parse(very_deep, strlen(very_deep), &lim, &ev, &err), FR_E_DEPTH);
+    free(ok);
+    free(deep);
+    free(very_deep);
+    /* line length */
+    lim.max_line = 32;
+    const char *line = "{\"kind\":\"tool\"," TS ",\"data\":{}}";
+    assert_int_equal(fr_wire_parse(line, strlen(line), &lim, &ev, &err), FR_E_LIMIT);
+    /* value count */
+    fr_wire_limits_default(&lim);
+    lim.max_fields = 5;
+    line = "{\"kind\":\"tool\"," TS ",\"data\":{\"a\":1,\"b\":2,\"c\":3}}";
+    assert_int_equal(fr_wire_parse(line, strlen(line), &lim, &ev, &err), FR_E_LIMIT);
+    /* id length */
+    fr_wire_limits_default(&lim);
+    lim.max_id_len = 4;
+    line = "{\"kind\":\"tool\"," TS ",\"conv_id\":\"c-12345\"}";
+    assert_int_equal(fr_wire_parse(line, strlen(line), &lim, &ev, &err), FR_E_LIMIT);
+    assert_non_null(strstr(err.msg, "conv_id"));
+    /* string and key length */
+    fr_wire_limits_default(&lim);
+    lim.max_string = 8;
+    line = "{\"kind\":\"tool\"," TS ",\"data\":{\"name\":\"a-long-tool-name\"}}";
+    assert_int_equal(fr_wire_parse(line, strlen(line), &lim, &ev, &err), FR_E_LIMIT);
+    assert_non_null(strstr(err.msg, "a string of 16 bytes, over the 8 byte limit"));
+    line = "{\"kind\":\"tool\"," TS ",\"data\":{\"a-very-long-key\":1}}";
+    assert_int_equal(fr_wire_parse(line, strlen(line), &lim, &ev, &err), FR_E_LIMIT);
+    assert_non_null(strstr(err.msg, "a key of 15 bytes"));
+    line = "{\"kind\":\"tool\"," TS ",\"data\":{\"name\":\"short\"}}";
+    assert_int_equal(fr_wire_parse(line, strlen(line), &lim, &ev, &err), FR_OK);
+    fr_event_clear(&ev);
+}
+
+static void
+test_wire_array_element_taken(void **state)
+{
+    (void)state;
+    struct fr_wire_limits lim;
+    fr_wire_limits_default(&lim);
+    json_t *arr = json_loads("[{\"kind\":\"runtime\"," TS "}, 5]", 0, NULL);
+    struct fr_event ev;
+    struct fr_err err = {0};
+    assert_int_equal(fr_wire_take(json_incref(json_array_get(arr, 0)), &lim, &ev, &err), FR_OK);
+    assert_int_equal(ev.kind, FR_KIND_RUNTIME);
+    fr_event_clear(&ev);
+    assert_int_equal(fr_wire_take(json_incref(json_array_get(arr, 1)), &lim, &ev, &err), FR_E_TYPE);
+    json_decref(arr);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wire_bad_lines_rejected_with_field),
+        cmocka_unit_test(test_wire_every_kind_normalized),
+        cmocka_unit_test(test_wire_ids_and_seq_extracted),
+        cmocka_unit_test(test_wire_error_message_is_first_line_only),
+        cmocka_unit_test(test_wire_limits_enforced),
+        cmocka_unit_test(test_wire_array_element_taken),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
