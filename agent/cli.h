@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "store/store.h"
+#include "retention/hot/store.h"
 
 enum fr_exit {
     FR_EXIT_OK = 0,       /* success */

@@ -10,10 +10,10 @@
 #include <string.h>
 
 #include "agent/cli.h"
+#include "agent/core/linereader.h"
+#include "agent/core/mem.h"
+#include "agent/core/wire.h"
 #include "agent/ingest.h"
-#include "core/linereader.h"
-#include "core/mem.h"
-#include "core/wire.h"
 #include "redact/redact.h"
 
 char *

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
-#include "core/mem.h"
-#include "core/timeutil.h"
+#include "agent/core/mem.h"
+#include "agent/core/timeutil.h"
 #include "exporters/bundle.h"
 #include "exporters/upload.h"
 #include "retention/retention.h"

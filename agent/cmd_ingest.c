@@ -19,12 +19,12 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
+#include "agent/core/linereader.h"
+#include "agent/core/mem.h"
+#include "agent/core/timeutil.h"
 #include "agent/ingest.h"
 #include "agent/writer.h"
 #include "collectors/taxonomy.h"
-#include "core/linereader.h"
-#include "core/mem.h"
-#include "core/timeutil.h"
 #include "redact/redact.h"
 
 struct ingest_run {

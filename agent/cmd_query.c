@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include "agent/cli.h"
-#include "core/timeutil.h"
-#include "core/wire.h"
+#include "agent/core/timeutil.h"
+#include "agent/core/wire.h"
 #include "exporters/render.h"
-#include "store/store.h"
+#include "retention/hot/store.h"
 
 static int
 conv_collect_json(void *ud, const struct fr_conv_row *r)

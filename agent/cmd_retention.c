@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
+#include "agent/core/timeutil.h"
 #include "agent/ingest.h"
 #include "collectors/taxonomy.h"
-#include "core/timeutil.h"
+#include "retention/hot/archive.h"
 #include "retention/retention.h"
-#include "store/archive.h"
 
 struct ret_opts {
     const char *db, *policy;

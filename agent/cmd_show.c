@@ -13,12 +13,12 @@
 #include <string.h>
 
 #include "agent/cli.h"
-#include "core/timeutil.h"
-#include "core/wire.h"
+#include "agent/core/timeutil.h"
+#include "agent/core/wire.h"
 #include "exporters/render.h"
 #include "redact/redact.h"
+#include "retention/hot/store.h"
 #include "retention/retention.h"
-#include "store/store.h"
 
 struct show_ctx {
     bool json;

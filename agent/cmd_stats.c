@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "agent/cli.h"
-#include "core/timeutil.h"
+#include "agent/core/timeutil.h"
+#include "retention/hot/store.h"
 #include "retention/retention.h"
-#include "store/store.h"
 
 /* ---- errors ---- */
 

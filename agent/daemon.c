@@ -15,13 +15,13 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
+#include "agent/core/log.h"
+#include "agent/core/mem.h"
+#include "agent/core/timeutil.h"
 #include "agent/otlp.h"
 #include "agent/triggers.h"
 #include "collectors/taxonomy.h"
-#include "core/log.h"
-#include "core/mem.h"
-#include "core/timeutil.h"
-#include "store/archive.h"
+#include "retention/hot/archive.h"
 
 /* ---- live state ---- */
 

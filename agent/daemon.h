@@ -24,8 +24,8 @@
 #include "agent/metrics.h"
 #include "agent/writer.h"
 #include "redact/redact.h"
+#include "retention/hot/store.h"
 #include "retention/retention.h"
-#include "store/store.h"
 
 /* What a reload can change; shared read-only by request threads, refcounted. */
 struct fr_live {

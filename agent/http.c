@@ -20,14 +20,14 @@
 #include <unistd.h>
 
 #include "agent/body.h"
+#include "agent/core/log.h"
+#include "agent/core/mem.h"
+#include "agent/core/timeutil.h"
 #include "agent/daemon.h"
 #include "agent/otlp.h"
-#include "core/log.h"
-#include "core/mem.h"
-#include "core/timeutil.h"
 #include "exporters/render.h"
 #include "exporters/upload.h"
-#include "store/archive.h"
+#include "retention/hot/archive.h"
 
 struct fr_http {
     struct fr_agent *a;

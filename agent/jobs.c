@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "agent/core/log.h"
+#include "agent/core/mem.h"
+#include "agent/core/timeutil.h"
 #include "agent/daemon.h"
-#include "core/log.h"
-#include "core/mem.h"
-#include "core/timeutil.h"
 
 struct fr_retention_job {
     struct fr_agent *a;

@@ -9,9 +9,9 @@
 
 #include "agent/cli.h"
 #include "agent/config.h"
-#include "core/err.h"
-#include "core/log.h"
-#include "store/store.h"
+#include "agent/core/err.h"
+#include "agent/core/log.h"
+#include "retention/hot/store.h"
 
 #ifndef FR_VERSION
 #define FR_VERSION "0.0.0-dev"

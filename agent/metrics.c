@@ -11,12 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/err.h"
-#include "core/mem.h"
-#include "core/strmap.h"
+#include "agent/core/err.h"
+#include "agent/core/mem.h"
+#include "agent/core/strmap.h"
 #include "exporters/upload.h"
 #include "redact/redact.h"
-#include "store/store.h"
+#include "retention/hot/store.h"
 
 /* Latency buckets (seconds) of the commit and per-call histograms. */
 static const double buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};

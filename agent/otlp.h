@@ -9,8 +9,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "core/err.h"
-#include "store/store.h"
+#include "agent/core/err.h"
+#include "retention/hot/store.h"
 
 struct fr_otlp_opts {
     const char *conversation_attributes; /* comma-separated, first present wins */

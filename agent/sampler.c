@@ -12,10 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/core/log.h"
+#include "agent/core/mem.h"
+#include "agent/core/timeutil.h"
 #include "agent/daemon.h"
-#include "core/log.h"
-#include "core/mem.h"
-#include "core/timeutil.h"
 
 struct proc_prev {
     int pid;

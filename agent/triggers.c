@@ -17,11 +17,11 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
-#include "core/log.h"
-#include "core/mem.h"
-#include "core/strmap.h"
-#include "core/timeutil.h"
-#include "core/yamlcfg.h"
+#include "agent/core/log.h"
+#include "agent/core/mem.h"
+#include "agent/core/strmap.h"
+#include "agent/core/timeutil.h"
+#include "agent/core/yamlcfg.h"
 #include "exporters/bundle.h"
 #include "exporters/upload.h"
 

@@ -19,7 +19,7 @@
 #include <stddef.h>
 
 #include "agent/ingest.h"
-#include "store/store.h"
+#include "retention/hot/store.h"
 
 struct fr_batch {
     struct fr_record *recs; /* owned by the batch; cleared by the writer after commit */

@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/core/mem.h"
+#include "agent/core/timeutil.h"
 #include "agent/ingest.h"
 #include "collectors/taxonomy.h"
-#include "core/mem.h"
-#include "core/timeutil.h"
 #include "redact/redact.h"
-#include "store/schema.h"
+#include "retention/hot/schema.h"
 
 #define RAW_COLS 28
 

@@ -19,9 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/fsutil.h"
-#include "core/mem.h"
-#include "core/timeutil.h"
+#include "agent/core/fsutil.h"
+#include "agent/core/mem.h"
+#include "agent/core/timeutil.h"
 #include "exporters/render.h"
 #include "redact/redact.h"
 #include "retention/retention.h"

@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
-#include "store/store.h"
+#include "agent/core/err.h"
+#include "retention/hot/store.h"
 
 struct fr_bundle_select {
     const char *const *convs; /* explicit conversations */

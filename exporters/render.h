@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "store/store.h"
+#include "retention/hot/store.h"
 
 /* A conversation of the index. */
 json_t *fr_render_conv(const struct fr_conv_row *r);

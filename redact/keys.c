@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/fsutil.h"
-#include "core/mem.h"
+#include "agent/core/fsutil.h"
+#include "agent/core/mem.h"
 #include "redact/redact.h"
 
 static const char hexd[] = "0123456789abcdef";

@@ -25,8 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
-#include "core/event.h"
+#include "agent/core/err.h"
+#include "agent/core/event.h"
 
 enum fr_sensitivity {
     FR_SENS_PUBLIC,

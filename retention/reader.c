@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/mem.h"
+#include "agent/core/mem.h"
+#include "retention/hot/archive.h"
 #include "retention/retention.h"
-#include "store/archive.h"
 
 struct seg_list {
     char **path;

@@ -13,11 +13,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/err.h"
-#include "core/event.h"
+#include "agent/core/err.h"
+#include "agent/core/event.h"
 #include "redact/redact.h"
+#include "retention/hot/store.h"
 #include "retention/segment.h"
-#include "store/store.h"
 
 struct fr_retention_policy {
     char *archive_dir;

@@ -17,8 +17,8 @@
 #include <zdict.h>
 #include <zstd.h>
 
-#include "core/fsutil.h"
-#include "core/mem.h"
+#include "agent/core/fsutil.h"
+#include "agent/core/mem.h"
 #include "redact/redact.h"
 
 #define SEG_MAGIC "FRSEG001"

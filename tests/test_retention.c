@@ -17,10 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/fsutil.h"
-#include "core/mem.h"
+#include "agent/core/fsutil.h"
+#include "agent/core/mem.h"
+#include "retention/hot/archive.h"
 #include "retention/retention.h"
-#include "store/archive.h"
 
 #ifndef FR_BIN
 #error FR_BIN must name the flightrec binary

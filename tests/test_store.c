@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/mem.h"
-#include "store/schema.h"
+#include "agent/core/mem.h"
+#include "retention/hot/schema.h"
 
 /* ---- collecting callbacks ---- */
 

@@ -14,10 +14,10 @@
 
 #include <cmocka.h>
 
+#include "agent/core/err.h"
+#include "agent/core/event.h"
 #include "agent/ingest.h"
-#include "core/err.h"
-#include "core/event.h"
-#include "store/store.h"
+#include "retention/hot/store.h"
 
 /* A fresh directory under $TMPDIR (or /tmp). Caller frees the string and t_rmtree()s it. */
 char *t_tmpdir(void);

@@ -1,0 +1,139 @@
+/*
+ * agent/core/event.c - names of kinds, ids and error classes; event cleanup.
+ */
+#include "agent/core/event.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/core/mem.h"
+
+const char *const fr_id_names[FR_ID_COUNT] = {
+    "conv_id",  "session_id", "turn_id", "run_id",      "request_id",   "stream_id",
+    "event_id", "trace_id",   "span_id", "runtime_key", "inference_id",
+};
+
+static const char *const kind_names[FR_KIND_COUNT] = {
+    "conversation", "turn",       "timeline",  "sem",     "provider",
+    "tool",         "middleware", "transport", "runtime", "error",
+};
+
+static const char *const class_names[FR_ECLASS_COUNT] = {
+    "", "validation", "provider", "tool", "projection", "storage", "transport", "runtime",
+};
+
+const char *
+fr_kind_name(enum fr_kind kind)
+{
+    if ((int)kind < 0 || kind >= FR_KIND_COUNT)
+        return "?";
+    return kind_names[kind];
+}
+
+int
+fr_kind_parse(const char *name)
+{
+    for (int i = 0; i < FR_KIND_COUNT; i++)
+        if (strcmp(name, kind_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *
+fr_error_class_name(enum fr_error_class klass)
+{
+    if ((int)klass < 0 || klass >= FR_ECLASS_COUNT)
+        return "";
+    return class_names[klass];
+}
+
+int
+fr_error_class_parse(const char *name)
+{
+    for (int i = 1; i < FR_ECLASS_COUNT; i++)
+        if (strcmp(name, class_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+void
+fr_event_clear(struct fr_event *ev)
+{
+    if (ev == NULL)
+        return;
+    json_decref(ev->root);
+    memset(ev, 0, sizeof *ev);
+}
+
+/* Copies s to *cursor and returns the copy; NULL stays NULL. */
+static const char *
+record_put(char **cursor, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *dst = *cursor;
+    memcpy(dst, s, n);
+    *cursor += n;
+    return dst;
+}
+
+void
+fr_record_from_event(struct fr_record *rec, const struct fr_event *ev, const char *body,
+                     size_t body_len)
+{
+    const char *src[FR_ID_COUNT + 7];
+    size_t total = body_len + 1;
+    for (int i = 0; i < FR_ID_COUNT; i++)
+        src[i] = ev->ids[i];
+    src[FR_ID_COUNT] = ev->status;
+    src[FR_ID_COUNT + 1] = ev->provider;
+    src[FR_ID_COUNT + 2] = ev->model;
+    src[FR_ID_COUNT + 3] = ev->tool;
+    src[FR_ID_COUNT + 4] = ev->route;
+    src[FR_ID_COUNT + 5] = ev->entity_id;
+    src[FR_ID_COUNT + 6] = ev->entity_kind;
+    for (int i = 0; i < FR_ID_COUNT + 7; i++)
+        if (src[i] != NULL)
+            total += strlen(src[i]) + 1;
+    memset(rec, 0, sizeof *rec);
+    rec->strings = fr_malloc(total);
+    char *cur = rec->strings;
+    memcpy(cur, body, body_len);
+    cur[body_len] = '\0';
+    rec->body = cur;
+    rec->body_len = body_len;
+    cur += body_len + 1;
+    for (int i = 0; i < FR_ID_COUNT; i++)
+        rec->ids[i] = record_put(&cur, src[i]);
+    rec->status = record_put(&cur, ev->status);
+    rec->provider = record_put(&cur, ev->provider);
+    rec->model = record_put(&cur, ev->model);
+    rec->tool = record_put(&cur, ev->tool);
+    rec->route = record_put(&cur, ev->route);
+    rec->entity_id = record_put(&cur, ev->entity_id);
+    rec->entity_kind = record_put(&cur, ev->entity_kind);
+    rec->version = ev->version;
+    rec->has_version = ev->has_version;
+    rec->kind = ev->kind;
+    rec->ts_ms = ev->ts_ms;
+    rec->seq = ev->seq;
+    rec->has_seq = ev->has_seq;
+    rec->duration_ms = ev->duration_ms;
+    rec->has_duration = ev->has_duration;
+    rec->has_error = ev->has_error;
+    rec->err = ev->err;
+    memcpy(rec->tokens, ev->tokens, sizeof rec->tokens);
+    memcpy(rec->request_sha256, ev->request_sha256, sizeof rec->request_sha256);
+    memcpy(rec->response_sha256, ev->response_sha256, sizeof rec->response_sha256);
+}
+
+void
+fr_record_clear(struct fr_record *rec)
+{
+    if (rec == NULL)
+        return;
+    free(rec->strings);
+    free(rec->raw);
+    memset(rec, 0, sizeof *rec);
+}

@@ -1,0 +1,171 @@
+/*
+ * agent/core/event.h - the one normalized in-memory record for an event.
+ *
+ * An event is parsed from the wire format (agent/core/wire.h), its kind-specific
+ * fields are validated and normalized by a collector (collectors/), it is
+ * redacted (redact/), and then stored (retention/hot/). struct fr_event is that
+ * record at every stage. It owns the parsed JSON (root); every other pointer
+ * into JSON is borrowed from root and lives exactly as long as the event.
+ *
+ * Unknown top-level fields are kept: they stay in root and are written to
+ * the stored body as attributes, and unknown fields inside `data` stay there.
+ */
+#ifndef FR_CORE_EVENT_H
+#define FR_CORE_EVENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum fr_kind {
+    FR_KIND_CONVERSATION,
+    FR_KIND_TURN,
+    FR_KIND_TIMELINE,
+    FR_KIND_SEM,
+    FR_KIND_PROVIDER,
+    FR_KIND_TOOL,
+    FR_KIND_MIDDLEWARE,
+    FR_KIND_TRANSPORT,
+    FR_KIND_RUNTIME,
+    FR_KIND_ERROR,
+    FR_KIND_COUNT
+};
+
+/* Token counters of a provider call, in wire order under data.usage. */
+enum fr_token {
+    FR_TOKEN_INPUT,
+    FR_TOKEN_OUTPUT,
+    FR_TOKEN_CACHED,
+    FR_TOKEN_REASONING,
+    FR_TOKEN_COUNT
+};
+
+/* Correlation ids of the envelope, in wire order. */
+enum fr_id {
+    FR_ID_CONV,
+    FR_ID_SESSION,
+    FR_ID_TURN,
+    FR_ID_RUN,
+    FR_ID_REQUEST,
+    FR_ID_STREAM,
+    FR_ID_EVENT,
+    FR_ID_TRACE,
+    FR_ID_SPAN,
+    FR_ID_RUNTIME_KEY,
+    FR_ID_INFERENCE,
+    FR_ID_COUNT
+};
+
+/* The wire name of each id ("conv_id", ...), indexed by enum fr_id. */
+extern const char *const fr_id_names[FR_ID_COUNT];
+
+/* The error taxonomy's classes (see collectors/taxonomy.h). */
+enum fr_error_class {
+    FR_ECLASS_NONE = 0,
+    FR_ECLASS_VALIDATION,
+    FR_ECLASS_PROVIDER,
+    FR_ECLASS_TOOL,
+    FR_ECLASS_PROJECTION,
+    FR_ECLASS_STORAGE,
+    FR_ECLASS_TRANSPORT,
+    FR_ECLASS_RUNTIME,
+    FR_ECLASS_COUNT
+};
+
+/* A normalized error: class, stable code and a user-safe one-line message. */
+struct fr_event_error {
+    enum fr_error_class klass;
+    char code[64];     /* "<class>.<reason>", e.g. "provider.rate_limited" */
+    char message[256]; /* user-safe: first line of the message, no stack */
+    bool panic;
+};
+
+struct fr_event {
+    json_t *root; /* owns: the parsed envelope object */
+    enum fr_kind kind;
+    int64_t ts_ms; /* occurred at, from the producer */
+    int64_t seq;   /* valid when has_seq */
+    bool has_seq;
+    const char *ids[FR_ID_COUNT]; /* borrowed from root; NULL when absent */
+    json_t *data;                 /* borrowed; NULL when absent */
+    json_t *error;                /* borrowed raw error object; NULL when absent */
+    json_t *tags;                 /* borrowed; NULL when absent */
+
+    /* Normalized columns, filled by the kind's collector. */
+    const char *status;   /* borrowed or static; NULL when the kind has none */
+    char status_buf[24];  /* backing store when status is derived (HTTP codes) */
+    const char *provider; /* borrowed */
+    const char *model;    /* borrowed */
+    const char *tool;     /* borrowed: tool name */
+    int64_t duration_ms;  /* valid when has_duration */
+    bool has_duration;
+    bool has_error; /* err below is valid */
+    struct fr_event_error err;
+    int64_t tokens[FR_TOKEN_COUNT]; /* provider usage; 0 when not given */
+    const char *route;              /* borrowed: transport HTTP path (rollup key) */
+    char request_sha256[65];        /* provider: hex SHA-256 of the request body, "" = none */
+    char response_sha256[65];       /* provider: hex SHA-256 of the response body, "" = none */
+    const char *entity_id;          /* borrowed: timeline entity id */
+    const char *entity_kind;        /* borrowed: timeline entity kind */
+    int64_t version;                /* timeline: entity version, valid when has_version */
+    bool has_version;
+};
+
+/*
+ * The normalized record as it goes to the store: the event's columns and its
+ * stored body, flattened so it no longer needs the JSON tree. Every string
+ * points into `strings`, one allocation the record owns; this keeps queued
+ * records small (about the size of the body) and cheap to free.
+ */
+struct fr_record {
+    enum fr_kind kind;
+    int64_t ts_ms;
+    int64_t seq;
+    bool has_seq;
+    const char *ids[FR_ID_COUNT];
+    const char *status, *provider, *model, *tool;
+    int64_t duration_ms;
+    bool has_duration;
+    bool has_error;
+    struct fr_event_error err;
+    int64_t tokens[FR_TOKEN_COUNT];
+    const char *route;
+    char request_sha256[65], response_sha256[65];
+    const char *entity_id, *entity_kind;
+    int64_t version;
+    bool has_version;
+    const char *body; /* the envelope JSON (agent/core/wire.h), after redaction */
+    size_t body_len;
+    char policy[17];    /* id of the redaction policy applied, "" = none */
+    unsigned char *raw; /* owned: the sealed unredacted line (raw mode), NULL = none */
+    size_t raw_len;
+    char *strings; /* owns every string above */
+    uint64_t line; /* 1-based input line, for error reports; 0 when unknown */
+};
+
+/*
+ * Flattens ev's columns and body[0, body_len) into rec (overwritten).
+ * Caller frees with fr_record_clear().
+ */
+void fr_record_from_event(struct fr_record *rec, const struct fr_event *ev, const char *body,
+                          size_t body_len);
+
+/* Releases what rec owns and zeroes it. */
+void fr_record_clear(struct fr_record *rec);
+
+/* Wire name of a kind ("provider"), or "?" for an invalid value. */
+const char *fr_kind_name(enum fr_kind kind);
+
+/* Parses a wire kind name; returns the kind or -1. */
+int fr_kind_parse(const char *name);
+
+/* Wire name of an error class ("provider"), "" for FR_ECLASS_NONE. */
+const char *fr_error_class_name(enum fr_error_class klass);
+
+/* Parses an error class name; returns the class or -1. */
+int fr_error_class_parse(const char *name);
+
+/* Releases what the event owns and zeroes it; the struct itself is the caller's. */
+void fr_event_clear(struct fr_event *ev);
+
+#endif

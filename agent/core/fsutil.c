@@ -1,0 +1,82 @@
+/*
+ * agent/core/fsutil.c - see fsutil.h.
+ */
+#include "agent/core/fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/core/mem.h"
+
+int
+fr_read_file(const char *path, char **text, size_t *len, struct fr_err *err)
+{
+    *text = NULL;
+    *len = 0;
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL)
+        return fr_err_set(err, FR_E_IO, "cannot read %s: %s", path, strerror(errno));
+    /* binary-safe: the whole file, NUL bytes included, plus a terminating NUL */
+    size_t cap = 4096, n = 0;
+    char *buf = fr_malloc(cap);
+    for (;;) {
+        if (n + 1 >= cap)
+            buf = fr_realloc(buf, cap *= 2);
+        size_t got = fread(buf + n, 1, cap - n - 1, fp);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    int bad = ferror(fp);
+    fclose(fp);
+    if (bad) {
+        free(buf);
+        return fr_err_set(err, FR_E_IO, "cannot read %s", path);
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return FR_OK;
+}
+
+int
+fr_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int
+fr_mkdirs_for(const char *path, mode_t mode, struct fr_err *err)
+{
+    char *dir = fr_strdup(path);
+    char *slash = strrchr(dir, '/');
+    int rc = FR_OK;
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        for (char *p = dir + 1; rc == FR_OK; p++) {
+            bool last = *p == '\0';
+            if (*p != '/' && !last)
+                continue;
+            *p = '\0';
+            if (mkdir(dir, mode) != 0 && errno != EEXIST)
+                rc = fr_err_set(err, FR_E_IO, "cannot create directory %s: %s", dir,
+                                strerror(errno));
+            if (last)
+                break;
+            *p = '/';
+        }
+    }
+    free(dir);
+    return rc;
+}

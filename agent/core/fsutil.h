@@ -1,0 +1,21 @@
+/*
+ * agent/core/fsutil.h - small file-system helpers shared by the stages.
+ */
+#ifndef FR_CORE_FSUTIL_H
+#define FR_CORE_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "agent/core/err.h"
+
+/* Reads a whole file into a NUL-terminated buffer the caller frees. */
+int fr_read_file(const char *path, char **text, size_t *len, struct fr_err *err);
+
+/* fsync()s a directory (after a rename into it); -1 on failure. */
+int fr_fsync_dir(const char *dir);
+
+/* Creates every missing directory above the file `path` with mode (mkdir -p of its dirname). */
+int fr_mkdirs_for(const char *path, mode_t mode, struct fr_err *err);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * agent/core/linereader.h - bounded NDJSON line reader over a file descriptor.
+ *
+ * Memory is bounded by the configured maximum line length: a line longer than
+ * that is skipped (its bytes are read and discarded, never buffered) and
+ * reported as too long, and the lines after it are read normally. A trailing
+ * "\r" is removed (CRLF input). The last line needs no final newline.
+ */
+#ifndef FR_CORE_LINEREADER_H
+#define FR_CORE_LINEREADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct fr_linereader;
+
+/* Reads from fd (borrowed; not closed by free). max_line is in bytes. */
+struct fr_linereader *fr_linereader_new(int fd, size_t max_line);
+void fr_linereader_free(struct fr_linereader *lr);
+
+/*
+ * Reads the next line. Returns 1 with *line and *len set (the line is borrowed
+ * until the next call and is NOT NUL-terminated), 0 at end of input, or a
+ * negative enum fr_rc on a read error. When the line exceeded max_line,
+ * *too_long is true, *line is NULL and *len is the line's full length.
+ * *lineno is the 1-based number of the line returned.
+ */
+int fr_linereader_next(struct fr_linereader *lr, const char **line, size_t *len, bool *too_long,
+                       uint64_t *lineno);
+
+/* True when the next call can return a line without reading (one is buffered). */
+bool fr_linereader_buffered(const struct fr_linereader *lr);
+
+/* Total bytes consumed so far (for progress output). */
+uint64_t fr_linereader_bytes(const struct fr_linereader *lr);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * agent/core/wire.h - the ingest wire format, version 1 (../shared/spec/wire-format.md),
+ * parsed into struct fr_event and rebuilt from stored records.
+ *
+ * fr_wire_parse() checks the envelope only (syntax, UTF-8, limits, `v`,
+ * `kind`, `ts_ms`, ids, `seq`, `data`/`error`/`tags` shapes). The fields
+ * inside `data` are the kind's collector's business (collectors/).
+ */
+#ifndef FR_CORE_WIRE_H
+#define FR_CORE_WIRE_H
+
+#include <stddef.h>
+
+#include "agent/core/err.h"
+#include "agent/core/event.h"
+
+/* Input limits; every one is configurable, defaults from fr_wire_limits_default(). */
+struct fr_wire_limits {
+    size_t max_line;   /* bytes in one NDJSON line (default 1 MiB) */
+    int max_depth;     /* JSON nesting depth (default 64) */
+    size_t max_fields; /* JSON values in one event (default 10000) */
+    size_t max_id_len; /* bytes in one envelope id (default 256) */
+    size_t max_string; /* bytes in one JSON string or key (default 1 MiB) */
+};
+
+void fr_wire_limits_default(struct fr_wire_limits *lim);
+
+/* Oldest accepted ts_ms: anything smaller is most likely seconds, not ms. */
+#define FR_WIRE_MIN_TS_MS 100000000000LL
+
+/*
+ * Parses one event from buf[0, len) into ev (which must be zeroed). On
+ * success ev owns the JSON; on failure ev is left cleared and err says which
+ * field and why (the caller adds the line number).
+ */
+int fr_wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim,
+                  struct fr_event *ev, struct fr_err *err);
+
+/*
+ * Validates and takes an already parsed envelope object (e.g. one element of
+ * a JSON array body). Steals the reference to obj on success and on failure.
+ */
+int fr_wire_take(json_t *obj, const struct fr_wire_limits *lim, struct fr_event *ev,
+                 struct fr_err *err);
+
+/*
+ * The stored body of an event is the whole envelope as compact JSON. When
+ * nothing in the parsed tree was changed (no redaction hit), the producer's
+ * bytes are stored as they came, which keeps unknown fields byte for byte
+ * and saves re-serializing; otherwise the tree is serialized again.
+ * fr_wire_dump() serializes ev->root; caller frees, *len gets the length.
+ */
+char *fr_wire_dump(const struct fr_event *ev, size_t *len);
+
+/*
+ * Parses a stored body back into a wire-format envelope (a new reference),
+ * or NULL when body is not a JSON object.
+ */
+json_t *fr_wire_load_body(const char *body, size_t body_len);
+
+/* "a string", "an integer", ... for messages about a JSON value's type. */
+const char *fr_json_type_phrase(const json_t *v);
+
+/*
+ * A JSON parser error's text without the producer's bytes it quotes
+ * ("... near 'sk-...'" becomes "..."; "near end of file" stays): error
+ * messages never echo input, which may hold a secret. Returns out.
+ */
+const char *fr_json_error_text(const json_error_t *jerr, char *out, size_t n);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * retention/hot/archive.h - what the retention stage needs from the hot store
+ * beyond ingest and queries: the oldest events, the manifest of archive
+ * segments, and moving rows out in one transaction with their manifest
+ * entry (so a move is all or nothing), the removal log, and reclaiming
+ * free pages.
+ */
+#ifndef FR_STORE_ARCHIVE_H
+#define FR_STORE_ARCHIVE_H
+
+#include "retention/hot/store.h"
+
+/* One manifest entry (strings borrowed in callbacks). */
+struct fr_manifest_row {
+    const char *path;
+    const char *tier; /* "warm", "cold" */
+    int64_t min_ts, max_ts;
+    int64_t records, raw_bytes, file_bytes;
+    const char *sha256, *policy, *key_id;
+    int64_t created_ms;
+    bool pending; /* state "deleting": some of its rows may still be in hot */
+};
+
+/*
+ * Events due to leave hot: ts_ms < cutoff[kind] (0: never), oldest first
+ * (ts_ms, id), after (after_ts, after_id), at most limit. Rows as in
+ * fr_store_events().
+ */
+int fr_store_due(struct fr_store *st, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts,
+                 int64_t after_id, int limit, fr_event_cb cb, void *ud, struct fr_err *err);
+
+/*
+ * Records the segment in the manifest (state "deleting") together with the
+ * first chunk (250) of ids[0, n) leaving hot, in one transaction; the remaining
+ * chunks follow in their own short transactions (so ingest is never held up
+ * for long), and a last one marks the entry "done". A crash in between
+ * leaves the entry "deleting": fr_store_pending() lists it and the next
+ * run's reconciliation deletes the rest.
+ */
+int fr_store_archive_commit(struct fr_store *st, const struct fr_manifest_row *m,
+                            const int64_t *ids, size_t n, struct fr_err *err);
+
+/* Finishes an entry left "deleting": deletes ids (chunked) and marks it done. */
+int fr_store_archive_finish(struct fr_store *st, const char *path, const int64_t *ids, size_t n,
+                            struct fr_err *err);
+
+/* Manifest entries still "deleting" (paths to cb). */
+int fr_store_pending(struct fr_store *st, int (*cb)(void *ud, const char *path), void *ud,
+                     struct fr_err *err);
+
+/* Deletes hot rows by id (reconciliation: rows already in a verified segment). */
+int fr_store_delete_ids(struct fr_store *st, const int64_t *ids, size_t n, size_t *deleted,
+                        struct fr_err *err);
+
+/* The manifest, oldest first. */
+int fr_store_manifest(struct fr_store *st, int (*cb)(void *ud, const struct fr_manifest_row *r),
+                      void *ud, struct fr_err *err);
+
+/* Replaces the entry old_path by a re-written segment (warm -> cold). */
+int fr_store_manifest_replace(struct fr_store *st, const char *old_path,
+                              const struct fr_manifest_row *m, struct fr_err *err);
+
+/* Records an existing, verified segment found without an entry (reconciliation). */
+int fr_store_manifest_add(struct fr_store *st, const struct fr_manifest_row *m, struct fr_err *err);
+
+/* Removes an entry (the segment is past its last tier) and logs the removal. */
+int fr_store_manifest_remove(struct fr_store *st, const char *path, const char *why, int64_t now_ms,
+                             struct fr_err *err);
+
+/*
+ * True when hot still holds the row (id, ingested_ms) that an archived
+ * record came from: the segment is still "deleting", so the row must be
+ * read from one tier only.
+ */
+bool fr_store_has_event(struct fr_store *st, int64_t id, int64_t ingested_ms);
+
+/*
+ * A read snapshot across several queries (hot rows, then the manifest), so
+ * that a retention run committing in between cannot make rows appear twice
+ * or not at all. Nested use is a no-op; end always succeeds.
+ */
+int fr_store_snapshot_begin(struct fr_store *st, bool *began, struct fr_err *err);
+void fr_store_snapshot_end(struct fr_store *st, bool began);
+
+/* True when the retention log says the segment at path was deleted. */
+bool fr_store_was_removed(struct fr_store *st, const char *path);
+
+/* Appends to the retention log. */
+int fr_store_retention_log(struct fr_store *st, const char *action, const char *path,
+                           int64_t events, int64_t min_ts, int64_t max_ts, const char *detail,
+                           int64_t now_ms, struct fr_err *err);
+
+/*
+ * Adds one rollup delta (dim, minute, k1, k2; the counters of d) in its own
+ * transaction: for aggregates that arrive without events (OTLP metrics).
+ */
+int fr_store_rollup_delta(struct fr_store *st, const char *dim, int64_t minute_ms, const char *k1,
+                          const char *k2, const struct fr_rollup_row *d, struct fr_err *err);
+
+/* Whether the database file was removed or replaced since it was opened. */
+bool fr_store_file_gone(struct fr_store *st);
+
+/* Bytes of the database's pages in use (page count minus free pages, times page size). */
+int64_t fr_store_live_bytes(struct fr_store *st);
+
+/* Returns up to pages free pages to the file system (incremental vacuum); *freed gets them. */
+int fr_store_reclaim(struct fr_store *st, int pages, int *freed, struct fr_err *err);
+
+#endif

@@ -1,0 +1,175 @@
+/*
+ * retention/hot/schema.c - migrations of the SQLite hot store.
+ *
+ * Rules: a migration is appended, never edited once released; each one must
+ * work on any database at the previous version, holding data. The indexes
+ * are chosen for the query patterns in docs/storage.md (conversation view,
+ * time windows, failures by class/code, model and tool filters) at 10M rows;
+ * partial indexes keep rows that lack the column out of the B-tree, so they
+ * cost nothing on inserts of other kinds.
+ */
+#include "retention/hot/schema.h"
+
+#include <stdio.h>
+
+static const char *const schema_migrations[] = {
+    /* version 1: event log and conversation index */
+    "CREATE TABLE events ("
+    " id INTEGER PRIMARY KEY,"
+    " ts_ms INTEGER NOT NULL,"
+    " ingested_ms INTEGER NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " seq INTEGER,"
+    " conv_id TEXT, session_id TEXT, turn_id TEXT, run_id TEXT, request_id TEXT,"
+    " stream_id TEXT, event_id TEXT, trace_id TEXT, span_id TEXT, runtime_key TEXT,"
+    " inference_id TEXT,"
+    " status TEXT, provider TEXT, model TEXT, tool TEXT, duration_ms INTEGER,"
+    " error_class TEXT, error_code TEXT, error_message TEXT,"
+    " body TEXT NOT NULL);"
+    "CREATE INDEX events_conv ON events(conv_id, ts_ms, seq);"
+    "CREATE INDEX events_ts ON events(ts_ms);"
+    "CREATE INDEX events_kind ON events(kind, ts_ms);"
+    "CREATE INDEX events_error ON events(error_class, error_code, ts_ms)"
+    " WHERE error_code IS NOT NULL;"
+    "CREATE INDEX events_model ON events(model, ts_ms) WHERE model IS NOT NULL;"
+    "CREATE INDEX events_tool ON events(tool, ts_ms) WHERE tool IS NOT NULL;"
+    "CREATE UNIQUE INDEX events_event_id ON events(conv_id, event_id)"
+    " WHERE event_id IS NOT NULL;"
+    "CREATE TABLE conversations ("
+    " conv_id TEXT PRIMARY KEY,"
+    " session_id TEXT,"
+    " runtime_key TEXT, runtime_key_ts_ms INTEGER,"
+    " status TEXT NOT NULL, status_ts_ms INTEGER,"
+    " created_ms INTEGER NOT NULL, last_activity_ms INTEGER NOT NULL,"
+    " closed_ms INTEGER, evicted_ms INTEGER,"
+    " event_count INTEGER NOT NULL DEFAULT 0, error_count INTEGER NOT NULL DEFAULT 0,"
+    " last_error_ts_ms INTEGER, last_error_class TEXT, last_error_code TEXT,"
+    " last_error_message TEXT,"
+    " panic INTEGER NOT NULL DEFAULT 0,"
+    " updated_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX conversations_activity ON conversations(last_activity_ms);"
+    "CREATE INDEX conversations_status ON conversations(status, last_activity_ms);",
+
+    /* version 2: provider body hashes, per-minute rollups, SEM ordering anomalies */
+    "ALTER TABLE events ADD COLUMN request_sha256 TEXT;"
+    "ALTER TABLE events ADD COLUMN response_sha256 TEXT;"
+    "CREATE INDEX events_stream ON events(stream_id, seq) WHERE kind = 'sem';"
+    "CREATE TABLE rollups ("
+    " dim TEXT NOT NULL, minute_ms INTEGER NOT NULL, k1 TEXT NOT NULL, k2 TEXT NOT NULL,"
+    " calls INTEGER NOT NULL, errors INTEGER NOT NULL,"
+    " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,"
+    " cached_tokens INTEGER NOT NULL, reasoning_tokens INTEGER NOT NULL,"
+    " lat_count INTEGER NOT NULL, lat_sum_ms INTEGER NOT NULL, lat_max_ms INTEGER NOT NULL,"
+    " h0 INTEGER NOT NULL, h1 INTEGER NOT NULL, h2 INTEGER NOT NULL, h3 INTEGER NOT NULL,"
+    " h4 INTEGER NOT NULL, h5 INTEGER NOT NULL, h6 INTEGER NOT NULL, h7 INTEGER NOT NULL,"
+    " h8 INTEGER NOT NULL, h9 INTEGER NOT NULL, h10 INTEGER NOT NULL,"
+    " PRIMARY KEY (dim, minute_ms, k1, k2)) WITHOUT ROWID;"
+    "CREATE TABLE sem_anomalies ("
+    " id INTEGER PRIMARY KEY, event_row INTEGER NOT NULL, ts_ms INTEGER NOT NULL,"
+    " conv_id TEXT, stream_id TEXT NOT NULL, anomaly TEXT NOT NULL,"
+    " seq INTEGER NOT NULL, expected INTEGER);"
+    "CREATE INDEX sem_anomalies_conv ON sem_anomalies(conv_id, ts_ms);"
+    "CREATE INDEX sem_anomalies_ts ON sem_anomalies(ts_ms);"
+    "CREATE INDEX events_turn_runtime ON events(runtime_key, ts_ms) WHERE kind = 'turn';"
+    "CREATE INDEX events_inference ON events(inference_id) WHERE inference_id IS NOT NULL;"
+    "CREATE TABLE timeline_entities ("
+    " conv_id TEXT NOT NULL, entity_id TEXT NOT NULL, entity_kind TEXT,"
+    " first_version INTEGER, last_version INTEGER,"
+    " first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,"
+    " upserts INTEGER NOT NULL,"
+    " PRIMARY KEY (conv_id, entity_id)) WITHOUT ROWID;",
+
+    /* version 3: redaction: the policy applied to each event, sealed raw payloads */
+    "ALTER TABLE events ADD COLUMN policy TEXT;"
+    "ALTER TABLE events ADD COLUMN raw BLOB;"
+    "CREATE TABLE redaction_policies ("
+    " id TEXT PRIMARY KEY, first_used_ms INTEGER NOT NULL, policy TEXT NOT NULL) WITHOUT ROWID;",
+
+    /* version 4: retention: the manifest of archive segments and the removal log */
+    "CREATE TABLE archive_segments ("
+    " path TEXT PRIMARY KEY, tier TEXT NOT NULL, min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL,"
+    " records INTEGER NOT NULL, raw_bytes INTEGER NOT NULL, file_bytes INTEGER NOT NULL,"
+    " sha256 TEXT NOT NULL, policy TEXT, key_id TEXT, created_ms INTEGER NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'done') WITHOUT ROWID;"
+    "CREATE INDEX archive_segments_time ON archive_segments(min_ts, max_ts);"
+    "CREATE TABLE retention_log ("
+    " id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, action TEXT NOT NULL, path TEXT,"
+    " events INTEGER NOT NULL, min_ts INTEGER, max_ts INTEGER, detail TEXT);",
+};
+
+#define SCHEMA_LATEST ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))
+
+const char fr_schema_insert_event_sql[] =
+    "INSERT INTO events(ts_ms, ingested_ms, kind, seq, conv_id, session_id, turn_id, run_id,"
+    " request_id, stream_id, event_id, trace_id, span_id, runtime_key, inference_id, status,"
+    " provider, model, tool, duration_ms, error_class, error_code, error_message, body,"
+    " request_sha256, response_sha256, policy, raw)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+    " ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28) ON CONFLICT DO NOTHING";
+
+int
+fr_schema_latest(void)
+{
+    return SCHEMA_LATEST;
+}
+
+int
+fr_schema_version(sqlite3 *db, int *out, struct fr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fr_err_set(err, rc == SQLITE_NOTADB ? FR_E_VERSION : FR_E_STORE,
+                          "reading schema version: %s", sqlite3_errmsg(db));
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        int code = rc == SQLITE_NOTADB ? FR_E_VERSION : FR_E_STORE;
+        fr_err_set(err, code, "reading schema version: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return code;
+    }
+    *out = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return FR_OK;
+}
+
+static int
+schema_apply(sqlite3 *db, int version, struct fr_err *err)
+{
+    char *msg = NULL;
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version);
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(db, schema_migrations[version - 1], NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = fr_err_set(err, FR_E_STORE, "migrating schema to version %d: %s", version,
+                            msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    return FR_OK;
+}
+
+int
+fr_schema_migrate(sqlite3 *db, int target, struct fr_err *err)
+{
+    int cur;
+    int rc = fr_schema_version(db, &cur, err);
+    if (rc != FR_OK)
+        return rc;
+    if (cur > SCHEMA_LATEST)
+        return fr_err_set(err, FR_E_VERSION,
+                          "database schema version %d is newer than this flightrec supports "
+                          "(%d); upgrade flightrec",
+                          cur, SCHEMA_LATEST);
+    if (target > SCHEMA_LATEST)
+        target = SCHEMA_LATEST;
+    for (int v = cur + 1; v <= target; v++) {
+        rc = schema_apply(db, v, err);
+        if (rc != FR_OK)
+            return rc;
+    }
+    return FR_OK;
+}

@@ -1,0 +1,384 @@
+/*
+ * retention/hot/sqlite.c - the SQLite hot store: opening, migrations, and the write
+ * path (batches of events plus the conversation-index upserts they imply,
+ * committed in one BEGIN IMMEDIATE transaction).
+ *
+ * Durability: WAL mode. With synchronous=NORMAL (the default) a committed
+ * transaction survives a crash of the process; synchronous=FULL adds
+ * survival of a power loss at the cost of an fsync per commit.
+ * Files are created with owner-only permissions (the caller's umask is
+ * tightened around the open).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/core/fsutil.h"
+#include "agent/core/mem.h"
+#include "retention/hot/schema.h"
+#include "retention/hot/sqlite_int.h"
+#include "retention/hot/store.h"
+
+static const char sq_upsert_conv_sql[] =
+    "INSERT INTO conversations(conv_id, session_id, runtime_key, runtime_key_ts_ms, status,"
+    " status_ts_ms, created_ms, last_activity_ms, closed_ms, evicted_ms, event_count,"
+    " error_count, last_error_ts_ms, last_error_class, last_error_code, last_error_message,"
+    " panic, updated_ms)"
+    " VALUES(?1, ?2, ?3, ?4, COALESCE(?5, 'active'), ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+    " ?15, ?16, ?17, ?18)"
+    " ON CONFLICT(conv_id) DO UPDATE SET"
+    " session_id = COALESCE(session_id, excluded.session_id),"
+    " runtime_key = CASE WHEN excluded.runtime_key_ts_ms >= COALESCE(runtime_key_ts_ms, -1)"
+    "   THEN excluded.runtime_key ELSE runtime_key END,"
+    " runtime_key_ts_ms = CASE WHEN excluded.runtime_key_ts_ms >= COALESCE(runtime_key_ts_ms, -1)"
+    "   THEN excluded.runtime_key_ts_ms ELSE runtime_key_ts_ms END,"
+    " status = CASE WHEN excluded.status_ts_ms >= COALESCE(status_ts_ms, -1)"
+    "   THEN excluded.status ELSE status END,"
+    " status_ts_ms = CASE WHEN excluded.status_ts_ms >= COALESCE(status_ts_ms, -1)"
+    "   THEN excluded.status_ts_ms ELSE status_ts_ms END,"
+    " created_ms = MIN(created_ms, excluded.created_ms),"
+    " last_activity_ms = MAX(last_activity_ms, excluded.last_activity_ms),"
+    " closed_ms = NULLIF(MAX(COALESCE(closed_ms, 0), COALESCE(excluded.closed_ms, 0)), 0),"
+    " evicted_ms = NULLIF(MAX(COALESCE(evicted_ms, 0), COALESCE(excluded.evicted_ms, 0)), 0),"
+    " event_count = event_count + excluded.event_count,"
+    " error_count = error_count + excluded.error_count,"
+    " last_error_class = CASE WHEN excluded.last_error_ts_ms >= COALESCE(last_error_ts_ms, -1)"
+    "   THEN excluded.last_error_class ELSE last_error_class END,"
+    " last_error_code = CASE WHEN excluded.last_error_ts_ms >= COALESCE(last_error_ts_ms, -1)"
+    "   THEN excluded.last_error_code ELSE last_error_code END,"
+    " last_error_message = CASE WHEN excluded.last_error_ts_ms >= COALESCE(last_error_ts_ms, -1)"
+    "   THEN excluded.last_error_message ELSE last_error_message END,"
+    " last_error_ts_ms = CASE WHEN excluded.last_error_ts_ms >= COALESCE(last_error_ts_ms, -1)"
+    "   THEN excluded.last_error_ts_ms ELSE last_error_ts_ms END,"
+    " panic = MAX(panic, excluded.panic),"
+    " updated_ms = excluded.updated_ms";
+
+int
+sq_fail(sqlite3 *db, int rc, struct fr_err *err, const char *what)
+{
+    int primary = rc & 0xff;
+    int code = (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) ? FR_E_BUSY : FR_E_STORE;
+    return fr_err_set(err, code, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+int
+sq_exec(sqlite3 *db, const char *sql, struct fr_err *err)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(db, rc, err, sql);
+    return FR_OK;
+}
+
+static void
+sq_close(void *ctx)
+{
+    struct sq_store *s = ctx;
+    if (s == NULL)
+        return;
+    if (s->in_txn)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    sq_aggs_free(&s->aggs);
+    sqlite3_finalize(s->ins_event);
+    sqlite3_finalize(s->upsert_conv);
+    sq_rollup_finalize(s);
+    sqlite3_close(s->db);
+    free(s->path);
+    free(s);
+}
+
+static int
+sq_configure(struct sq_store *s, const struct fr_store_opts *opts, struct fr_err *err)
+{
+    static const char *const sync_names[] = {"OFF", "NORMAL", "FULL"};
+    char sql[256];
+    int sync = opts->synchronous < 0 ? 0 : opts->synchronous > 2 ? 2 : opts->synchronous;
+    sqlite3_busy_timeout(s->db, opts->busy_timeout_ms);
+    snprintf(sql, sizeof sql,
+             "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
+             " PRAGMA foreign_keys=ON;"
+             " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-%lld;",
+             sync_names[sync], (long long)opts->cache_kib);
+    return sq_exec(s->db, sql, err);
+}
+
+/* Whether the database file or its directory cannot be written (EROFS included). */
+static bool
+sq_read_only(const char *path)
+{
+    if (access(path, W_OK) != 0 && (errno == EACCES || errno == EROFS || errno == EPERM))
+        return true;
+    char *dir = fr_strdup(path), *slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    bool ro = access(slash ? dir : ".", W_OK) != 0 && (errno == EACCES || errno == EROFS);
+    free(dir);
+    return ro;
+}
+
+static int
+sq_open(void **ctx, const char *path, const struct fr_store_opts *opts, struct fr_err *err)
+{
+    *ctx = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    if (opts->create) {
+        int rc = fr_mkdirs_for(path, 0700, err);
+        if (rc != FR_OK)
+            return rc;
+        flags |= SQLITE_OPEN_CREATE;
+    } else if (access(path, F_OK) != 0) {
+        return fr_err_set(err, FR_E_NOTFOUND,
+                          "no database at %s (ingest events first, or pass --db PATH)", path);
+    }
+    struct sq_store *s = fr_calloc(1, sizeof *s);
+    mode_t old = umask(077);
+    int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+    umask(old);
+    if (rc != SQLITE_OK) {
+        fr_err_set(err, FR_E_STORE, "cannot open database %s: %s", path,
+                   s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        sq_close(s);
+        return FR_E_STORE;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        s->path = fr_strdup(path);
+        s->dev = st.st_dev;
+        s->ino = st.st_ino;
+    }
+    int frc = sq_configure(s, opts, err);
+    if (frc == FR_OK)
+        frc = fr_schema_migrate(s->db, fr_schema_latest(), err);
+    if (frc == FR_OK &&
+        (rc = sqlite3_prepare_v3(s->db, fr_schema_insert_event_sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                 &s->ins_event, NULL)) != SQLITE_OK)
+        frc = sq_fail(s->db, rc, err, "preparing event insert");
+    if (frc == FR_OK &&
+        (rc = sqlite3_prepare_v3(s->db, sq_upsert_conv_sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                 &s->upsert_conv, NULL)) != SQLITE_OK)
+        frc = sq_fail(s->db, rc, err, "preparing conversation upsert");
+    if (frc == FR_OK)
+        frc = sq_rollup_prepare(s, err);
+    if (frc != FR_OK) {
+        if (err != NULL && sq_read_only(path)) {
+            fr_err_set(err, FR_E_STORE,
+                       "database %s is read-only (file mode, directory or a read-only "
+                       "filesystem): flightrec writes it and its -wal and -shm files beside it",
+                       path);
+        } else if (err != NULL && strstr(err->msg, path) == NULL) {
+            /* say which database: the caller's message may come from deep inside */
+            char *msg = fr_asprintf("%s: %s", path, err->msg);
+            snprintf(err->msg, sizeof err->msg, "%s", msg);
+            free(msg);
+        }
+        sq_close(s);
+        return frc;
+    }
+    *ctx = s;
+    return FR_OK;
+}
+
+/* Whether the file opened was removed or replaced since (SQLite would go on
+ * writing to the unlinked inode, and every commit would vanish at close). */
+bool
+sq_file_gone(const struct sq_store *s)
+{
+    struct stat st;
+    return s->path != NULL &&
+           (stat(s->path, &st) != 0 || st.st_dev != s->dev || st.st_ino != s->ino);
+}
+
+static int
+sq_begin(void *ctx, struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    if (sq_file_gone(s))
+        return fr_err_set(err, FR_E_STORE,
+                          "database file %s was removed or replaced while open; nothing more "
+                          "can be stored in it (the agent stops; restarted, it starts a new one)",
+                          s->path);
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "begin");
+    s->in_txn = true;
+    return FR_OK;
+}
+
+static void
+sq_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s != NULL)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int
+sq_put(void *ctx, const struct fr_record *ev, int64_t ingested_ms, bool *inserted,
+       struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    sqlite3_stmt *st = s->ins_event;
+    sqlite3_bind_int64(st, 1, ev->ts_ms);
+    sqlite3_bind_int64(st, 2, ingested_ms);
+    sqlite3_bind_text(st, 3, fr_kind_name(ev->kind), -1, SQLITE_STATIC);
+    if (ev->has_seq)
+        sqlite3_bind_int64(st, 4, ev->seq);
+    else
+        sqlite3_bind_null(st, 4);
+    for (int i = 0; i < FR_ID_COUNT; i++)
+        sq_bind_text(st, 5 + i, ev->ids[i]);
+    sq_bind_text(st, 16, ev->status);
+    sq_bind_text(st, 17, ev->provider);
+    sq_bind_text(st, 18, ev->model);
+    sq_bind_text(st, 19, ev->tool);
+    if (ev->has_duration)
+        sqlite3_bind_int64(st, 20, ev->duration_ms);
+    else
+        sqlite3_bind_null(st, 20);
+    if (ev->has_error) {
+        sqlite3_bind_text(st, 21, fr_error_class_name(ev->err.klass), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 22, ev->err.code, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 23, ev->err.message, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(st, 21);
+        sqlite3_bind_null(st, 22);
+        sqlite3_bind_null(st, 23);
+    }
+    sqlite3_bind_text(st, 24, ev->body, (int)ev->body_len, SQLITE_STATIC);
+    sq_bind_text(st, 25, ev->request_sha256[0] ? ev->request_sha256 : NULL);
+    sq_bind_text(st, 26, ev->response_sha256[0] ? ev->response_sha256 : NULL);
+    sq_bind_text(st, 27, ev->policy[0] ? ev->policy : NULL);
+    if (ev->raw != NULL)
+        sqlite3_bind_blob(st, 28, ev->raw, (int)ev->raw_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 28);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return sq_fail(s->db, rc, err, "inserting event");
+    *inserted = sqlite3_changes(s->db) > 0;
+    if (!*inserted)
+        return FR_OK;
+    sq_aggs_add(&s->aggs, ev);
+    sq_rollup_add(s, ev);
+    rc = sq_timeline_upsert(s, ev, err);
+    if (rc != FR_OK)
+        return rc;
+    return sq_sem_check(s, ev, sqlite3_last_insert_rowid(s->db), err);
+}
+
+static void
+sq_bind_opt_int(sqlite3_stmt *st, int i, bool present, int64_t v)
+{
+    if (present)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int
+sq_upsert_one(void *ud, const struct sq_agg *g)
+{
+    struct sq_store *s = ud;
+    sqlite3_stmt *st = s->upsert_conv;
+    sq_bind_text(st, 1, g->conv_id);
+    sq_bind_text(st, 2, g->session_id);
+    sq_bind_text(st, 3, g->runtime_key);
+    sq_bind_opt_int(st, 4, g->runtime_key != NULL, g->runtime_key_ts);
+    sq_bind_text(st, 5, g->status);
+    sq_bind_opt_int(st, 6, g->status != NULL, g->status_ts);
+    sqlite3_bind_int64(st, 7, g->min_ts);
+    sqlite3_bind_int64(st, 8, g->max_ts);
+    sq_bind_opt_int(st, 9, g->closed_ms != 0, g->closed_ms);
+    sq_bind_opt_int(st, 10, g->evicted_ms != 0, g->evicted_ms);
+    sqlite3_bind_int64(st, 11, g->events);
+    sqlite3_bind_int64(st, 12, g->errors);
+    sq_bind_opt_int(st, 13, g->has_err, g->err_ts);
+    sq_bind_text(st, 14, g->err_class);
+    sq_bind_text(st, 15, g->err_code);
+    sq_bind_text(st, 16, g->err_msg);
+    sqlite3_bind_int(st, 17, g->panic);
+    sqlite3_bind_int64(st, 18, g->max_ts);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? FR_OK : rc;
+}
+
+static void
+sq_rollback(void *ctx)
+{
+    struct sq_store *s = ctx;
+    sq_aggs_drain(&s->aggs, NULL, NULL);
+    sq_rollup_discard(s);
+    if (s->in_txn)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->in_txn = false;
+}
+
+static int
+sq_commit(void *ctx, struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    int rc = sq_aggs_drain(&s->aggs, sq_upsert_one, s);
+    if (rc != FR_OK) {
+        int frc = sq_fail(s->db, rc, err, "updating conversation index");
+        sq_rollback(s);
+        return frc;
+    }
+    rc = sq_rollup_flush(s, err);
+    if (rc != FR_OK) {
+        sq_rollback(s);
+        return rc;
+    }
+    rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        int frc = sq_fail(s->db, rc, err, "commit");
+        sq_rollback(s);
+        return frc;
+    }
+    s->in_txn = false;
+    return FR_OK;
+}
+
+static int
+sq_policy(void *ctx, const char *id, const char *json, int64_t now_ms, struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "INSERT INTO redaction_policies(id, first_used_ms, policy)"
+                                " VALUES(?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, now_ms);
+        sqlite3_bind_text(st, 3, json, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+    return rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "recording redaction policy");
+}
+
+const struct fr_store_ops fr_store_sqlite = {
+    .name = "sqlite",
+    .description = "embedded SQLite database in WAL mode (the default hot store)",
+    .options = NULL,
+    .open = sq_open,
+    .close = sq_close,
+    .begin = sq_begin,
+    .put = sq_put,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .conversations = fr_sqlite_conversations,
+    .conversation = fr_sqlite_conversation,
+    .events = fr_sqlite_events,
+    .rollups = fr_sqlite_rollups,
+    .anomalies = fr_sqlite_anomalies,
+    .error_groups = fr_sqlite_error_groups,
+    .policy = sq_policy,
+};

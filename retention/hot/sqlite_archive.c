@@ -1,0 +1,489 @@
+/*
+ * retention/hot/sqlite_archive.c - see archive.h (SQLite).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/core/mem.h"
+#include "retention/hot/archive.h"
+#include "retention/hot/sqlite_int.h"
+
+int
+fr_store_due(struct fr_store *st, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts,
+             int64_t after_id, int limit, fr_event_cb cb, void *ud, struct fr_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    char sql[2048] = "SELECT " SQ_EVENT_COLUMNS " FROM events WHERE (ts_ms > ?1 OR (ts_ms = ?1"
+                     " AND id > ?2)) AND (0";
+    for (int k = 0; k < FR_KIND_COUNT; k++) {
+        if (cutoff[k] <= 0)
+            continue;
+        size_t n = strlen(sql);
+        snprintf(sql + n, sizeof sql - n, " OR (kind = '%s' AND ts_ms < %lld)", fr_kind_name(k),
+                 (long long)cutoff[k]);
+    }
+    strcat(sql, ") ORDER BY ts_ms, id LIMIT ?3");
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "selecting events due for the warm tier");
+    sqlite3_bind_int64(q, 1, after_ts);
+    sqlite3_bind_int64(q, 2, after_id);
+    sqlite3_bind_int(q, 3, limit);
+    struct q_event_ctx c = {cb, ud};
+    return q_run(s, q, q_event_fn, &c, NULL, err);
+}
+
+/* Ends the transaction begun with BEGIN IMMEDIATE: COMMIT when rc is FR_OK, else ROLLBACK. */
+static int
+txn_end(struct sq_store *s, int rc, struct fr_err *err)
+{
+    if (rc == FR_OK)
+        rc = sq_exec(s->db, "COMMIT", err);
+    if (rc != FR_OK)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static void
+bind_manifest(sqlite3_stmt *q, const struct fr_manifest_row *m)
+{
+    sqlite3_bind_text(q, 1, m->path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, m->tier, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, m->min_ts);
+    sqlite3_bind_int64(q, 4, m->max_ts);
+    sqlite3_bind_int64(q, 5, m->records);
+    sqlite3_bind_int64(q, 6, m->raw_bytes);
+    sqlite3_bind_int64(q, 7, m->file_bytes);
+    sqlite3_bind_text(q, 8, m->sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 9, m->policy && *m->policy ? m->policy : NULL, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 10, m->key_id && *m->key_id ? m->key_id : NULL, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 11, m->created_ms);
+}
+
+static const char manifest_insert[] =
+    "INSERT INTO archive_segments(path, tier, min_ts, max_ts, records, raw_bytes, file_bytes,"
+    " sha256, policy, key_id, created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+static int
+manifest_exec(struct sq_store *s, const char *sql, const struct fr_manifest_row *m,
+              const char *extra, struct fr_err *err)
+{
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        if (m != NULL)
+            bind_manifest(q, m);
+        if (extra != NULL)
+            sqlite3_bind_text(q, 12, extra, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+    }
+    return rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "updating the archive manifest");
+}
+
+static int
+delete_ids(struct sq_store *s, const int64_t *ids, size_t n, size_t *deleted, struct fr_err *err)
+{
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(s->db, "DELETE FROM events WHERE id = ?1", -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "deleting archived rows");
+    size_t del = 0;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(q, 1, ids[i]);
+        rc = sqlite3_step(q);
+        sqlite3_reset(q);
+        if (rc != SQLITE_DONE) {
+            sqlite3_finalize(q);
+            return sq_fail(s->db, rc, err, "deleting archived rows");
+        }
+        del += (size_t)sqlite3_changes(s->db);
+    }
+    sqlite3_finalize(q);
+    if (deleted != NULL)
+        *deleted = del;
+    return FR_OK;
+}
+
+#define DELETE_CHUNK 250
+
+static int
+set_state(struct sq_store *s, const char *path, const char *state, struct fr_err *err)
+{
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(s->db, "UPDATE archive_segments SET state = ?2 WHERE path = ?1", -1,
+                                &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, state, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+    }
+    return rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "updating the archive manifest");
+}
+
+/* Deletes ids in chunks, one short transaction each, then marks path done. */
+static int
+delete_rest(struct sq_store *s, const char *path, const int64_t *ids, size_t n, struct fr_err *err)
+{
+    int rc = FR_OK;
+    for (size_t at = 0; rc == FR_OK && at < n; at += DELETE_CHUNK) {
+        size_t k = n - at < DELETE_CHUNK ? n - at : DELETE_CHUNK;
+        rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
+        if (rc == FR_OK)
+            rc = delete_ids(s, ids + at, k, NULL, err);
+        rc = txn_end(s, rc, err);
+        /* leave the write lock free for a moment: ingest commits go first */
+        usleep(2000);
+    }
+    if (rc == FR_OK)
+        rc = set_state(s, path, "done", err);
+    /* checkpoint the WAL this move grew here, not in the ingest writer's next commit */
+    if (rc == FR_OK)
+        sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return rc;
+}
+
+int
+fr_store_archive_commit(struct fr_store *st, const struct fr_manifest_row *m, const int64_t *ids,
+                        size_t n, struct fr_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    size_t first = n < DELETE_CHUNK ? n : DELETE_CHUNK;
+    int rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
+    if (rc != FR_OK)
+        return rc;
+    rc = manifest_exec(s, manifest_insert, m, NULL, err);
+    if (rc == FR_OK)
+        rc = set_state(s, m->path, "deleting", err);
+    if (rc == FR_OK)
+        rc = delete_ids(s, ids, first, NULL, err);
+    if (rc == FR_OK)
+        rc = fr_store_retention_log(st, "archive", m->path, (int64_t)n, m->min_ts, m->max_ts,
+                                    m->tier, m->created_ms, err);
+    rc = txn_end(s, rc, err);
+    if (rc != FR_OK)
+        return rc;
+    if (getenv("FLIGHTREC_CRASH_AT") && strcmp(getenv("FLIGHTREC_CRASH_AT"), "mid_delete") == 0)
+        raise(SIGKILL); /* test hook: between the first chunk and the rest */
+    return delete_rest(s, m->path, ids + first, n - first, err);
+}
+
+int
+fr_store_archive_finish(struct fr_store *st, const char *path, const int64_t *ids, size_t n,
+                        struct fr_err *err)
+{
+    return delete_rest(sq_of(st), path, ids, n, err);
+}
+
+struct pend_ctx {
+    int (*cb)(void *, const char *);
+    void *ud;
+};
+
+static int
+pend_fn(sqlite3_stmt *q, void *ud)
+{
+    struct pend_ctx *c = ud;
+    return c->cb(c->ud, (const char *)sqlite3_column_text(q, 0));
+}
+
+int
+fr_store_pending(struct fr_store *st, int (*cb)(void *ud, const char *path), void *ud,
+                 struct fr_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(
+        s->db, "SELECT path FROM archive_segments WHERE state = 'deleting' ORDER BY path", -1, &q,
+        NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "reading the archive manifest");
+    struct pend_ctx c = {cb, ud};
+    return q_run(s, q, pend_fn, &c, NULL, err);
+}
+
+int
+fr_store_delete_ids(struct fr_store *st, const int64_t *ids, size_t n, size_t *deleted,
+                    struct fr_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    int rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
+    if (rc != FR_OK)
+        return rc;
+    rc = delete_ids(s, ids, n, deleted, err);
+    rc = txn_end(s, rc, err);
+    return rc;
+}
+
+int
+fr_store_manifest_add(struct fr_store *st, const struct fr_manifest_row *m, struct fr_err *err)
+{
+    return manifest_exec(sq_of(st), manifest_insert, m, NULL, err);
+}
+
+struct man_ctx {
+    int (*cb)(void *, const struct fr_manifest_row *);
+    void *ud;
+};
+
+static int
+man_fn(sqlite3_stmt *q, void *ud)
+{
+    struct man_ctx *c = ud;
+    struct fr_manifest_row r = {
+        .path = (const char *)sqlite3_column_text(q, 0),
+        .tier = (const char *)sqlite3_column_text(q, 1),
+        .min_ts = sqlite3_column_int64(q, 2),
+        .max_ts = sqlite3_column_int64(q, 3),
+        .records = sqlite3_column_int64(q, 4),
+        .raw_bytes = sqlite3_column_int64(q, 5),
+        .file_bytes = sqlite3_column_int64(q, 6),
+        .sha256 = (const char *)sqlite3_column_text(q, 7),
+        .policy = (const char *)sqlite3_column_text(q, 8),
+        .key_id = (const char *)sqlite3_column_text(q, 9),
+        .created_ms = sqlite3_column_int64(q, 10),
+        .pending = sqlite3_column_text(q, 11) != NULL &&
+                   strcmp((const char *)sqlite3_column_text(q, 11), "deleting") == 0,
+    };
+    return c->cb(c->ud, &r);
+}
+
+int
+fr_store_manifest(struct fr_store *st, int (*cb)(void *ud, const struct fr_manifest_row *r),
+                  void *ud, struct fr_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT path, tier, min_ts, max_ts, records, raw_bytes, file_bytes,"
+                                " sha256, policy, key_id, created_ms, state FROM archive_segments"
+                                " ORDER BY min_ts, path",
+                                -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "reading the archive manifest");
+    struct man_ctx c = {cb, ud};
+    return q_run(s, q, man_fn, &c, NULL, err);
+}
+
+int
+fr_store_manifest_replace(struct fr_store *st, const char *old_path,
+                          const struct fr_manifest_row *m, struct fr_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    int rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
+    if (rc != FR_OK)
+        return rc;
+    sqlite3_stmt *q;
+    rc = sqlite3_prepare_v2(s->db, "DELETE FROM archive_segments WHERE path = ?1", -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, old_path, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q) == SQLITE_DONE ? FR_OK : FR_E_STORE;
+        sqlite3_finalize(q);
+    } else {
+        rc = FR_E_STORE;
+    }
+    if (rc != FR_OK)
+        rc = sq_fail(s->db, SQLITE_ERROR, err, "updating the archive manifest");
+    if (rc == FR_OK)
+        rc = manifest_exec(s, manifest_insert, m, NULL, err);
+    if (rc == FR_OK)
+        rc = fr_store_retention_log(st, m->tier, m->path, m->records, m->min_ts, m->max_ts,
+                                    old_path, m->created_ms, err);
+    rc = txn_end(s, rc, err);
+    return rc;
+}
+
+int
+fr_store_manifest_remove(struct fr_store *st, const char *path, const char *why, int64_t now_ms,
+                         struct fr_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    int rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
+    if (rc != FR_OK)
+        return rc;
+    sqlite3_stmt *q;
+    int64_t records = 0, min_ts = 0, max_ts = 0;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT records, min_ts, max_ts FROM archive_segments WHERE path = ?1",
+                           -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, path, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            records = sqlite3_column_int64(q, 0);
+            min_ts = sqlite3_column_int64(q, 1);
+            max_ts = sqlite3_column_int64(q, 2);
+        }
+        sqlite3_finalize(q);
+    }
+    rc = sqlite3_prepare_v2(s->db, "DELETE FROM archive_segments WHERE path = ?1", -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, path, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+    }
+    rc = rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "updating the archive manifest");
+    if (rc == FR_OK)
+        rc = fr_store_retention_log(st, "delete", path, records, min_ts, max_ts, why, now_ms, err);
+    rc = txn_end(s, rc, err);
+    return rc;
+}
+
+bool
+fr_store_has_event(struct fr_store *st, int64_t id, int64_t ingested_ms)
+{
+    struct sq_store *s = sq_of(st);
+    sqlite3_stmt *q;
+    bool found = false;
+    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM events WHERE id = ?1 AND ingested_ms = ?2", -1, &q,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, id);
+        sqlite3_bind_int64(q, 2, ingested_ms);
+        found = sqlite3_step(q) == SQLITE_ROW;
+        sqlite3_finalize(q);
+    }
+    return found;
+}
+
+int
+fr_store_snapshot_begin(struct fr_store *st, bool *began, struct fr_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    *began = false;
+    if (!sqlite3_get_autocommit(s->db))
+        return FR_OK; /* already inside a transaction: that is the snapshot */
+    int rc = sq_exec(s->db, "BEGIN DEFERRED", err);
+    *began = rc == FR_OK;
+    return rc;
+}
+
+void
+fr_store_snapshot_end(struct fr_store *st, bool began)
+{
+    if (began)
+        sqlite3_exec(sq_of(st)->db, "COMMIT", NULL, NULL, NULL);
+}
+
+bool
+fr_store_was_removed(struct fr_store *st, const char *path)
+{
+    struct sq_store *s = sq_of(st);
+    sqlite3_stmt *q;
+    bool found = false;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT 1 FROM retention_log WHERE action = 'delete' AND path = ?1", -1,
+                           &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, path, -1, SQLITE_STATIC);
+        found = sqlite3_step(q) == SQLITE_ROW;
+        sqlite3_finalize(q);
+    }
+    return found;
+}
+
+int
+fr_store_retention_log(struct fr_store *st, const char *action, const char *path, int64_t events,
+                       int64_t min_ts, int64_t max_ts, const char *detail, int64_t now_ms,
+                       struct fr_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "INSERT INTO retention_log(ts_ms, action, path, events, min_ts,"
+                                " max_ts, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, now_ms);
+        sqlite3_bind_text(q, 2, action, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, path, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 4, events);
+        sqlite3_bind_int64(q, 5, min_ts);
+        sqlite3_bind_int64(q, 6, max_ts);
+        sqlite3_bind_text(q, 7, detail, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+    }
+    return rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "writing the retention log");
+}
+
+static int64_t
+pragma_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *q;
+    int64_t v = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            v = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+    }
+    return v;
+}
+
+int
+fr_store_rollup_delta(struct fr_store *st, const char *dim, int64_t minute_ms, const char *k1,
+                      const char *k2, const struct fr_rollup_row *d, struct fr_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    int rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
+    if (rc != FR_OK)
+        return rc;
+    sqlite3_stmt *q = s->upsert_roll;
+    sqlite3_bind_text(q, 1, dim, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, minute_ms - minute_ms % 60000);
+    sqlite3_bind_text(q, 3, k1, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, k2, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 5, d->calls);
+    sqlite3_bind_int64(q, 6, d->errors);
+    for (int i = 0; i < FR_TOKEN_COUNT; i++)
+        sqlite3_bind_int64(q, 7 + i, d->tokens[i]);
+    sqlite3_bind_int64(q, 11, d->lat_count);
+    sqlite3_bind_int64(q, 12, d->lat_sum_ms);
+    sqlite3_bind_int64(q, 13, d->lat_max_ms);
+    for (int i = 0; i < FR_HIST_BUCKETS; i++)
+        sqlite3_bind_int64(q, 14 + i, d->hist[i]);
+    int src = sqlite3_step(q);
+    sqlite3_reset(q);
+    if (src != SQLITE_DONE)
+        rc = sq_fail(s->db, src, err, "updating rollups");
+    return txn_end(s, rc, err);
+}
+
+bool
+fr_store_file_gone(struct fr_store *st)
+{
+    return sq_file_gone(sq_of(st));
+}
+
+int64_t
+fr_store_live_bytes(struct fr_store *st)
+{
+    sqlite3 *db = sq_of(st)->db;
+    return (pragma_int(db, "PRAGMA page_count") - pragma_int(db, "PRAGMA freelist_count")) *
+           pragma_int(db, "PRAGMA page_size");
+}
+
+int
+fr_store_reclaim(struct fr_store *st, int pages, int *freed, struct fr_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    sqlite3_stmt *q;
+    int before = 0, after = 0;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA freelist_count", -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            before = sqlite3_column_int(q, 0);
+        sqlite3_finalize(q);
+    }
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%d)", pages);
+    int rc = sq_exec(s->db, sql, err);
+    if (sqlite3_prepare_v2(s->db, "PRAGMA freelist_count", -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            after = sqlite3_column_int(q, 0);
+        sqlite3_finalize(q);
+    }
+    if (freed != NULL)
+        *freed = before > after ? before - after : 0;
+    return rc;
+}

@@ -1,0 +1,127 @@
+/*
+ * retention/hot/sqlite_int.h - private to the SQLite store: the context shared by
+ * its write path (sqlite.c), conversation aggregation (convagg.c) and read
+ * path (sqlite_query.c).
+ */
+#ifndef FR_STORE_SQLITE_INT_H
+#define FR_STORE_SQLITE_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "agent/core/err.h"
+#include "agent/core/event.h"
+#include "agent/core/strmap.h"
+#include "retention/hot/store.h"
+
+/*
+ * The conversation-index delta of one conversation within one batch. Events
+ * are folded in here as they are put and the deltas are upserted once per
+ * conversation at commit, instead of once per event.
+ */
+struct sq_agg {
+    char *conv_id;    /* owned */
+    char *session_id; /* owned; first one seen */
+    int64_t min_ts, max_ts;
+    int64_t events, errors;
+    char *status; /* owned; latest status by ts, NULL when none */
+    int64_t status_ts;
+    int64_t closed_ms, evicted_ms; /* 0 = none */
+    char *runtime_key;             /* owned; of the latest turn */
+    int64_t runtime_key_ts;
+    char *err_class, *err_code, *err_msg; /* owned; latest error by ts */
+    int64_t err_ts;
+    bool has_err, panic;
+};
+
+struct sq_aggs {
+    struct fr_strmap *map; /* conv_id -> struct sq_agg; created on first use */
+};
+
+void sq_aggs_add(struct sq_aggs *a, const struct fr_record *ev);
+/* Calls fn for every aggregate, then empties the table. Stops at the first error. */
+int sq_aggs_drain(struct sq_aggs *a, int (*fn)(void *ud, const struct sq_agg *agg), void *ud);
+void sq_aggs_free(struct sq_aggs *a);
+
+struct sq_store {
+    sqlite3 *db;
+    sqlite3_stmt *ins_event;     /* fr_schema_insert_event_sql */
+    sqlite3_stmt *upsert_conv;   /* conversation delta upsert */
+    sqlite3_stmt *upsert_roll;   /* rollup delta upsert (rollup.c) */
+    sqlite3_stmt *sem_probe;     /* what a stream held before an event (rollup.c) */
+    sqlite3_stmt *ins_anomaly;   /* one SEM ordering anomaly (rollup.c) */
+    sqlite3_stmt *upsert_entity; /* timeline entity first/last seen (rollup.c) */
+    bool in_txn;
+    char *path; /* the database file, to notice it removed or replaced */
+    dev_t dev;  /* its identity when opened */
+    ino_t ino;
+    struct sq_aggs aggs;
+    struct fr_strmap *rolls; /* "dim|minute|k1|k2" -> struct sq_roll, per batch */
+};
+
+/* Prepares the rollup and anomaly statements. */
+int sq_rollup_prepare(struct sq_store *s, struct fr_err *err);
+void sq_rollup_finalize(struct sq_store *s);
+
+/* Folds a stored record into the batch's rollups. */
+void sq_rollup_add(struct sq_store *s, const struct fr_record *rec);
+
+/*
+ * For a stored `sem` event with stream_id and seq: compares it with what the
+ * stream already holds and records a duplicate, a gap or an out-of-order
+ * arrival (never rejecting the event).
+ */
+int sq_sem_check(struct sq_store *s, const struct fr_record *rec, int64_t rowid,
+                 struct fr_err *err);
+
+/* For a stored `timeline` event with an entity id: upserts the entity's first/last seen. */
+int sq_timeline_upsert(struct sq_store *s, const struct fr_record *rec, struct fr_err *err);
+
+/* Upserts the batch's rollups (inside the open transaction) and empties them. */
+int sq_rollup_flush(struct sq_store *s, struct fr_err *err);
+
+/* Drops the batch's rollups (rollback). */
+void sq_rollup_discard(struct sq_store *s);
+
+/* Steps st to the end, handing each row to row_fn; finalizes st (sqlite_query.c). */
+int q_run(struct sq_store *s, sqlite3_stmt *st, int (*row_fn)(sqlite3_stmt *, void *), void *ud,
+          int *rows, struct fr_err *err);
+
+/* Row function for the event columns selected by SQ_EVENT_COLUMNS; ud is a struct q_event_ctx. */
+struct q_event_ctx {
+    fr_event_cb cb;
+    void *ud;
+};
+int q_event_fn(sqlite3_stmt *st, void *ud);
+#define SQ_EVENT_COLUMNS                                                                           \
+    "id, ts_ms, ingested_ms, kind, seq, conv_id, session_id, turn_id, run_id,"                     \
+    " request_id, stream_id, event_id, trace_id, span_id, runtime_key, inference_id,"              \
+    " status, provider, model, tool, duration_ms, error_class, error_code, error_message,"         \
+    " body, policy, raw"
+
+/* The SQLite context behind a store handle (the only engine shipped). */
+struct sq_store *sq_of(struct fr_store *st);
+bool sq_file_gone(const struct sq_store *s);
+
+/* The read path (sqlite_query.c), referenced by the fr_store_sqlite descriptor. */
+int fr_sqlite_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb, void *ud,
+                            struct fr_err *err);
+int fr_sqlite_conversation(void *ctx, const char *conv_id, fr_conv_cb cb, void *ud,
+                           struct fr_err *err);
+int fr_sqlite_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud,
+                     struct fr_err *err);
+int fr_sqlite_rollups(void *ctx, const struct fr_rollup_filter *f, fr_rollup_cb cb, void *ud,
+                      struct fr_err *err);
+int fr_sqlite_anomalies(void *ctx, const char *conv_id, int64_t since_ms, fr_anomaly_cb cb,
+                        void *ud, struct fr_err *err);
+int fr_sqlite_error_groups(void *ctx, const struct fr_event_filter *f, const char *by,
+                           fr_error_group_cb cb, void *ud, struct fr_err *err);
+
+/* Maps a SQLite result code to FR_E_BUSY / FR_E_STORE and fills err. */
+int sq_fail(sqlite3 *db, int rc, struct fr_err *err, const char *what);
+
+/* Runs SQL with no result rows. */
+int sq_exec(sqlite3 *db, const char *sql, struct fr_err *err);
+
+#endif

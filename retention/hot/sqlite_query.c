@@ -1,0 +1,384 @@
+/*
+ * retention/hot/sqlite_query.c - the read path of the SQLite hot store: the
+ * conversation index and ordered event reads. Statements are built from a
+ * fixed set of clauses and every value is bound, never spliced into SQL.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "retention/hot/sqlite_int.h"
+#include "retention/hot/store.h"
+
+#define CONV_COLUMNS                                                                               \
+    "conv_id, session_id, runtime_key, status, created_ms, last_activity_ms, closed_ms,"           \
+    " evicted_ms, event_count, error_count, last_error_class, last_error_code,"                    \
+    " last_error_message, panic"
+
+static const char *
+q_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+static void
+q_conv_row(sqlite3_stmt *st, struct fr_conv_row *r)
+{
+    r->conv_id = q_text(st, 0);
+    r->session_id = q_text(st, 1);
+    r->runtime_key = q_text(st, 2);
+    r->status = q_text(st, 3);
+    r->created_ms = sqlite3_column_int64(st, 4);
+    r->last_activity_ms = sqlite3_column_int64(st, 5);
+    r->closed_ms = sqlite3_column_int64(st, 6);
+    r->evicted_ms = sqlite3_column_int64(st, 7);
+    r->event_count = sqlite3_column_int64(st, 8);
+    r->error_count = sqlite3_column_int64(st, 9);
+    r->last_error_class = q_text(st, 10);
+    r->last_error_code = q_text(st, 11);
+    r->last_error_message = q_text(st, 12);
+    r->panic = sqlite3_column_int(st, 13) != 0;
+}
+
+/* Steps st to the end, handing each row to row_fn. Finalizes st. */
+int
+q_run(struct sq_store *s, sqlite3_stmt *st, int (*row_fn)(sqlite3_stmt *, void *), void *ud,
+      int *rows, struct fr_err *err)
+{
+    int rc, n = 0, cb_rc = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        n++;
+        cb_rc = row_fn(st, ud);
+        if (cb_rc != 0)
+            break;
+    }
+    int frc = FR_OK;
+    if (cb_rc != 0)
+        frc = cb_rc;
+    else if (rc != SQLITE_DONE)
+        frc = sq_fail(s->db, rc, err, "query");
+    sqlite3_finalize(st);
+    if (rows != NULL)
+        *rows = n;
+    return frc;
+}
+
+struct q_conv_ctx {
+    fr_conv_cb cb;
+    void *ud;
+};
+
+static int
+q_conv_fn(sqlite3_stmt *st, void *ud)
+{
+    struct q_conv_ctx *c = ud;
+    struct fr_conv_row r;
+    q_conv_row(st, &r);
+    return c->cb(c->ud, &r);
+}
+
+int
+fr_sqlite_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb, void *ud,
+                        struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    char sql[2048] = "SELECT " CONV_COLUMNS " FROM conversations c WHERE 1";
+    static const char *const exists[][2] = {
+        {"error_class", "error_class = :eclass"},
+        {"provider", "provider = :provider"},
+        {"model", "model = :model"},
+        {"tool", "tool = :tool"},
+    };
+    const char *vals[] = {f->error_class, f->provider, f->model, f->tool};
+    for (size_t i = 0; i < 4; i++)
+        if (vals[i] != NULL) {
+            strcat(sql, " AND EXISTS (SELECT 1 FROM events e WHERE e.conv_id = c.conv_id AND e.");
+            strcat(sql, exists[i][1]);
+            strcat(sql, ")");
+        }
+    if (f->after_conv_id != NULL)
+        strcat(sql,
+               " AND (last_activity_ms < :ams OR (last_activity_ms = :ams AND conv_id < :aid))");
+    if (f->since_ms)
+        strcat(sql, " AND last_activity_ms >= :since");
+    if (f->until_ms)
+        strcat(sql, " AND last_activity_ms < :until");
+    if (f->status)
+        strcat(sql, " AND status = :status");
+    if (f->has_errors)
+        strcat(sql, " AND error_count > 0");
+    strcat(sql, " ORDER BY last_activity_ms DESC, conv_id DESC");
+    if (f->limit > 0)
+        strcat(sql, " LIMIT :limit");
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "listing conversations");
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":since"), f->since_ms);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":until"), f->until_ms);
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":status"), f->status, -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":limit"), f->limit);
+    static const char *const names[] = {":eclass", ":provider", ":model", ":tool"};
+    for (size_t i = 0; i < 4; i++)
+        sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, names[i]), vals[i], -1,
+                          SQLITE_STATIC);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":ams"), f->after_activity_ms);
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":aid"), f->after_conv_id, -1,
+                      SQLITE_STATIC);
+    struct q_conv_ctx c = {cb, ud};
+    return q_run(s, st, q_conv_fn, &c, NULL, err);
+}
+
+int
+fr_sqlite_conversation(void *ctx, const char *conv_id, fr_conv_cb cb, void *ud, struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(
+        s->db, "SELECT " CONV_COLUMNS " FROM conversations WHERE conv_id = ?1", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "reading conversation");
+    sqlite3_bind_text(st, 1, conv_id, -1, SQLITE_STATIC);
+    struct q_conv_ctx c = {cb, ud};
+    int rows = 0;
+    int frc = q_run(s, st, q_conv_fn, &c, &rows, err);
+    if (frc == FR_OK && rows == 0)
+        return fr_err_set(err, FR_E_NOTFOUND, "no conversation %s", conv_id);
+    return frc;
+}
+
+int
+q_event_fn(sqlite3_stmt *st, void *ud)
+{
+    struct q_event_ctx *c = ud;
+    struct fr_event_row r = {0};
+    r.id = sqlite3_column_int64(st, 0);
+    r.ts_ms = sqlite3_column_int64(st, 1);
+    r.ingested_ms = sqlite3_column_int64(st, 2);
+    r.kind = q_text(st, 3);
+    r.has_seq = sqlite3_column_type(st, 4) != SQLITE_NULL;
+    r.seq = sqlite3_column_int64(st, 4);
+    for (int i = 0; i < FR_ID_COUNT; i++)
+        r.ids[i] = q_text(st, 5 + i);
+    r.status = q_text(st, 16);
+    r.provider = q_text(st, 17);
+    r.model = q_text(st, 18);
+    r.tool = q_text(st, 19);
+    r.has_duration = sqlite3_column_type(st, 20) != SQLITE_NULL;
+    r.duration_ms = sqlite3_column_int64(st, 20);
+    r.error_class = q_text(st, 21);
+    r.error_code = q_text(st, 22);
+    r.error_message = q_text(st, 23);
+    r.body = q_text(st, 24);
+    r.body_len = (size_t)sqlite3_column_bytes(st, 24);
+    r.policy = q_text(st, 25);
+    r.raw = sqlite3_column_blob(st, 26);
+    r.raw_len = (size_t)sqlite3_column_bytes(st, 26);
+    return c->cb(c->ud, &r);
+}
+
+int
+fr_sqlite_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud,
+                 struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    char sql[1024] = "SELECT " SQ_EVENT_COLUMNS " FROM events WHERE 1";
+    if (f->conv_id)
+        strcat(sql, " AND conv_id = :conv");
+    if (f->kind)
+        strcat(sql, " AND kind = :kind");
+    if (f->since_ms)
+        strcat(sql, " AND ts_ms >= :since");
+    if (f->until_ms)
+        strcat(sql, " AND ts_ms < :until");
+    if (f->errors_only || f->error_class || f->error_code)
+        strcat(sql, " AND error_code IS NOT NULL");
+    if (f->error_class)
+        strcat(sql, " AND error_class = :eclass");
+    if (f->error_code)
+        strcat(sql, " AND error_code = :ecode");
+    /* seq NULL sorts first; id (insert order) makes the order total */
+    strcat(sql, f->newest_first ? " ORDER BY ts_ms DESC, seq DESC, id DESC"
+                                : " ORDER BY ts_ms, seq, id");
+    if (f->limit > 0)
+        strcat(sql, " LIMIT :limit");
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "reading events");
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":conv"), f->conv_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":kind"), f->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":since"), f->since_ms);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":until"), f->until_ms);
+    sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":limit"), f->limit);
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":eclass"), f->error_class, -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":ecode"), f->error_code, -1,
+                      SQLITE_STATIC);
+    struct q_event_ctx c = {cb, ud};
+    return q_run(s, st, q_event_fn, &c, NULL, err);
+}
+
+struct q_roll_ctx {
+    fr_rollup_cb cb;
+    void *ud;
+};
+
+static int
+q_roll_fn(sqlite3_stmt *st, void *ud)
+{
+    struct q_roll_ctx *c = ud;
+    struct fr_rollup_row r;
+    r.k1 = q_text(st, 0);
+    r.k2 = q_text(st, 1);
+    r.calls = sqlite3_column_int64(st, 2);
+    r.errors = sqlite3_column_int64(st, 3);
+    for (int i = 0; i < FR_TOKEN_COUNT; i++)
+        r.tokens[i] = sqlite3_column_int64(st, 4 + i);
+    r.lat_count = sqlite3_column_int64(st, 8);
+    r.lat_sum_ms = sqlite3_column_int64(st, 9);
+    r.lat_max_ms = sqlite3_column_int64(st, 10);
+    for (int i = 0; i < FR_HIST_BUCKETS; i++)
+        r.hist[i] = sqlite3_column_int64(st, 11 + i);
+    return c->cb(c->ud, &r);
+}
+
+int
+fr_sqlite_rollups(void *ctx, const struct fr_rollup_filter *f, fr_rollup_cb cb, void *ud,
+                  struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    char sql[1024] =
+        "SELECT k1, k2, sum(calls), sum(errors), sum(input_tokens), sum(output_tokens),"
+        " sum(cached_tokens), sum(reasoning_tokens), sum(lat_count), sum(lat_sum_ms),"
+        " max(lat_max_ms), sum(h0), sum(h1), sum(h2), sum(h3), sum(h4), sum(h5), sum(h6),"
+        " sum(h7), sum(h8), sum(h9), sum(h10) FROM rollups WHERE dim = :dim";
+    if (f->since_ms)
+        strcat(sql, " AND minute_ms >= :since - :since % 60000");
+    if (f->until_ms)
+        strcat(sql, " AND minute_ms < :until");
+    strcat(sql, " GROUP BY k1, k2 ORDER BY sum(calls) DESC, k1, k2");
+    if (f->limit > 0)
+        strcat(sql, " LIMIT :limit");
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "reading rollups");
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":dim"), f->dim, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":since"), f->since_ms);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":until"), f->until_ms);
+    sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":limit"), f->limit);
+    struct q_roll_ctx c = {cb, ud};
+    return q_run(s, st, q_roll_fn, &c, NULL, err);
+}
+
+struct q_anom_ctx {
+    fr_anomaly_cb cb;
+    void *ud;
+};
+
+static int
+q_anom_fn(sqlite3_stmt *st, void *ud)
+{
+    struct q_anom_ctx *c = ud;
+    struct fr_anomaly_row r = {
+        .ts_ms = sqlite3_column_int64(st, 0),
+        .conv_id = q_text(st, 1),
+        .stream_id = q_text(st, 2),
+        .anomaly = q_text(st, 3),
+        .seq = sqlite3_column_int64(st, 4),
+        .expected = sqlite3_column_int64(st, 5),
+        .event_row = sqlite3_column_int64(st, 6),
+    };
+    return c->cb(c->ud, &r);
+}
+
+int
+fr_sqlite_anomalies(void *ctx, const char *conv_id, int64_t since_ms, fr_anomaly_cb cb, void *ud,
+                    struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(
+        s->db,
+        conv_id ? "SELECT ts_ms, conv_id, stream_id, anomaly, seq, expected, event_row FROM"
+                  " sem_anomalies WHERE conv_id = ?1 AND ts_ms >= ?2 ORDER BY ts_ms, id"
+                : "SELECT ts_ms, conv_id, stream_id, anomaly, seq, expected, event_row FROM"
+                  " sem_anomalies WHERE ts_ms >= ?2 ORDER BY ts_ms, id",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "reading anomalies");
+    if (conv_id)
+        sqlite3_bind_text(st, 1, conv_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, since_ms);
+    struct q_anom_ctx c = {cb, ud};
+    return q_run(s, st, q_anom_fn, &c, NULL, err);
+}
+
+struct q_group_ctx {
+    fr_error_group_cb cb;
+    void *ud;
+};
+
+static int
+q_group_fn(sqlite3_stmt *st, void *ud)
+{
+    struct q_group_ctx *c = ud;
+    struct fr_error_group g = {
+        .key = q_text(st, 0),
+        .count = sqlite3_column_int64(st, 1),
+        .conversations = sqlite3_column_int64(st, 2),
+        .first_ms = sqlite3_column_int64(st, 3),
+        .last_ms = sqlite3_column_int64(st, 4),
+    };
+    if (g.key == NULL)
+        g.key = "";
+    return c->cb(c->ud, &g);
+}
+
+int
+fr_sqlite_error_groups(void *ctx, const struct fr_event_filter *f, const char *by,
+                       fr_error_group_cb cb, void *ud, struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    static const char *const by_names[] = {"code", "class", "model", "tool", "kind"};
+    static const char *const by_cols[] = {"error_code", "error_class", "model", "tool", "kind"};
+    const char *col = NULL;
+    for (size_t i = 0; i < 5 && col == NULL; i++)
+        if (strcmp(by, by_names[i]) == 0)
+            col = by_cols[i];
+    if (col == NULL)
+        return fr_err_set(err, FR_E_INVALID, "--by: expected code, class, model, tool or kind");
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT %s, count(*), count(DISTINCT conv_id), min(ts_ms), max(ts_ms) FROM events"
+             " WHERE error_code IS NOT NULL",
+             col);
+    if (f->conv_id)
+        strcat(sql, " AND conv_id = :conv");
+    if (f->since_ms)
+        strcat(sql, " AND ts_ms >= :since");
+    if (f->until_ms)
+        strcat(sql, " AND ts_ms < :until");
+    if (f->error_class)
+        strcat(sql, " AND error_class = :eclass");
+    if (f->error_code)
+        strcat(sql, " AND error_code = :ecode");
+    strcat(sql, " GROUP BY 1 ORDER BY 2 DESC, 1");
+    if (f->limit > 0)
+        strcat(sql, " LIMIT :limit");
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "grouping errors");
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":conv"), f->conv_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":since"), f->since_ms);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":until"), f->until_ms);
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":eclass"), f->error_class, -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":ecode"), f->error_code, -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":limit"), f->limit);
+    struct q_group_ctx c = {cb, ud};
+    return q_run(s, st, q_group_fn, &c, NULL, err);
+}

@@ -1,0 +1,211 @@
+/*
+ * retention/hot/store.h - the hot store stage: durable, indexed storage of accepted
+ * events and the conversation index derived from them.
+ *
+ * Writes come in batches: fr_store_begin(), any number of fr_store_put(),
+ * fr_store_commit(). An event is durable (survives a crash of the process)
+ * once fr_store_commit() has returned FR_OK, and not before; an ingest path
+ * may only acknowledge events after that. The conversation index is updated
+ * in the same transaction as the events it counts.
+ *
+ * Reads go through callbacks that receive rows whose strings are borrowed
+ * for the duration of the call. A callback returning non-zero stops the
+ * iteration; that value is returned.
+ *
+ * The store is a plugin type (struct fr_store_ops) so that a second engine
+ * can be added; SQLite (retention/hot/sqlite*.c) is the one shipped.
+ */
+#ifndef FR_STORE_STORE_H
+#define FR_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/core/err.h"
+#include "agent/core/event.h"
+#include "agent/core/option.h"
+
+struct fr_store_opts {
+    bool create;         /* create the file (and its directory) when missing */
+    int synchronous;     /* 0 off, 1 normal (survives process crash), 2 full (power loss) */
+    int busy_timeout_ms; /* wait this long for a lock before failing with FR_E_BUSY */
+    int64_t cache_kib;   /* page cache size */
+};
+
+void fr_store_opts_default(struct fr_store_opts *opts);
+
+/* One conversation of the index. */
+struct fr_conv_row {
+    const char *conv_id;
+    const char *session_id;   /* NULL when never seen */
+    const char *runtime_key;  /* runtime key of the latest turn; NULL when none */
+    const char *status;       /* active, idle, closed, evicted, error */
+    int64_t created_ms;       /* earliest event */
+    int64_t last_activity_ms; /* latest event */
+    int64_t closed_ms;        /* 0 when not closed */
+    int64_t evicted_ms;       /* 0 when not evicted */
+    int64_t event_count;
+    int64_t error_count;
+    const char *last_error_class; /* NULL when no error */
+    const char *last_error_code;
+    const char *last_error_message;
+    bool panic; /* any event of the conversation was a panic */
+};
+
+/* One stored event. */
+struct fr_event_row {
+    int64_t id; /* insert order; the final tie-break */
+    int64_t ts_ms;
+    int64_t ingested_ms;
+    const char *kind;
+    bool has_seq;
+    int64_t seq;
+    const char *ids[FR_ID_COUNT]; /* NULL when absent */
+    const char *status, *provider, *model, *tool;
+    bool has_duration;
+    int64_t duration_ms;
+    const char *error_class, *error_code, *error_message; /* NULL when no error */
+    const char *body; /* the envelope as JSON (agent/core/wire.h) */
+    size_t body_len;
+    const char *policy; /* id of the redaction policy applied; NULL before policies existed */
+    const void *raw;    /* the sealed unredacted line (raw mode); NULL when none */
+    size_t raw_len;
+    const char *tier; /* where it was read: NULL = hot, else "warm" or "cold" */
+};
+
+/* Latency histogram buckets of the rollups: upper bounds in ms, the last bucket is "more". */
+#define FR_HIST_BUCKETS 11
+extern const int64_t fr_hist_upper_ms[FR_HIST_BUCKETS - 1];
+
+/* One rollup group: the sums over the minutes asked for. */
+struct fr_rollup_row {
+    const char *k1, *k2; /* per dim, see retention/hot/rollup.c */
+    int64_t calls, errors, tokens[FR_TOKEN_COUNT];
+    int64_t lat_count, lat_sum_ms, lat_max_ms, hist[FR_HIST_BUCKETS];
+};
+
+struct fr_rollup_filter {
+    const char *dim;            /* provider, tool, transport, error, sem_anomaly, otel */
+    int64_t since_ms, until_ms; /* 0 = no bound */
+    int limit;                  /* 0 = no limit */
+};
+
+/* One SEM ordering anomaly. */
+struct fr_anomaly_row {
+    int64_t ts_ms, seq, expected, event_row;
+    const char *conv_id, *stream_id, *anomaly; /* anomaly: duplicate_seq, seq_gap, out_of_order */
+};
+
+/* Failures grouped by one column. */
+struct fr_error_group {
+    const char *key; /* the code, model or tool ("" when absent) */
+    int64_t count, conversations, first_ms, last_ms;
+};
+
+struct fr_conv_filter {
+    int64_t since_ms;   /* last activity at or after; 0 = no bound */
+    int64_t until_ms;   /* last activity before; 0 = no bound */
+    const char *status; /* NULL = any */
+    bool has_errors;    /* only conversations with at least one error */
+    int limit;          /* 0 = no limit */
+    /* only conversations with an event of this error class / provider / model / tool */
+    const char *error_class, *provider, *model, *tool;
+    /* keyset pagination: rows strictly after (in list order) this one; 0/NULL = from the top */
+    int64_t after_activity_ms;
+    const char *after_conv_id;
+};
+
+struct fr_event_filter {
+    const char *conv_id;                  /* NULL = any; events come in conversation order then */
+    const char *kind;                     /* NULL = any */
+    bool errors_only;                     /* only events carrying a normalized error */
+    const char *error_class, *error_code; /* NULL = any (imply errors_only) */
+    bool newest_first;                    /* reverse order (for "latest failures") */
+    int64_t since_ms, until_ms;           /* 0 = no bound */
+    int limit;                            /* 0 = no limit */
+};
+
+typedef int (*fr_conv_cb)(void *ud, const struct fr_conv_row *row);
+typedef int (*fr_event_cb)(void *ud, const struct fr_event_row *row);
+typedef int (*fr_rollup_cb)(void *ud, const struct fr_rollup_row *row);
+typedef int (*fr_anomaly_cb)(void *ud, const struct fr_anomaly_row *row);
+typedef int (*fr_error_group_cb)(void *ud, const struct fr_error_group *row);
+
+struct fr_store_ops {
+    const char *name;
+    const char *description;
+    const struct fr_option *options; /* NULL: configured through fr_store_opts */
+    int (*open)(void **ctx, const char *path, const struct fr_store_opts *opts, struct fr_err *err);
+    void (*close)(void *ctx);
+    int (*begin)(void *ctx, struct fr_err *err);
+    int (*put)(void *ctx, const struct fr_record *rec, int64_t ingested_ms, bool *inserted,
+               struct fr_err *err);
+    int (*commit)(void *ctx, struct fr_err *err);
+    void (*rollback)(void *ctx);
+    int (*conversations)(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb, void *ud,
+                         struct fr_err *err);
+    int (*conversation)(void *ctx, const char *conv_id, fr_conv_cb cb, void *ud,
+                        struct fr_err *err);
+    int (*events)(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud,
+                  struct fr_err *err);
+    int (*rollups)(void *ctx, const struct fr_rollup_filter *f, fr_rollup_cb cb, void *ud,
+                   struct fr_err *err);
+    int (*anomalies)(void *ctx, const char *conv_id, int64_t since_ms, fr_anomaly_cb cb, void *ud,
+                     struct fr_err *err);
+    int (*error_groups)(void *ctx, const struct fr_event_filter *f, const char *by,
+                        fr_error_group_cb cb, void *ud, struct fr_err *err);
+    /* Records a redaction policy (id, canonical JSON) once; events name it by id. */
+    int (*policy)(void *ctx, const char *id, const char *json, int64_t now_ms, struct fr_err *err);
+};
+
+extern const struct fr_store_ops fr_store_sqlite;
+
+struct fr_store;
+
+/*
+ * Opens (and with opts->create, creates) the store at path, migrating its
+ * schema to the latest version. opts may be NULL for defaults. Caller frees
+ * with fr_store_close().
+ */
+int fr_store_open(const char *path, const struct fr_store_opts *opts, struct fr_store **out,
+                  struct fr_err *err);
+void fr_store_close(struct fr_store *st);
+
+int fr_store_begin(struct fr_store *st, struct fr_err *err);
+/*
+ * Adds one normalized record (borrowed for the call) to the open batch.
+ * *inserted is false when an event with the same (conv_id, event_id) is
+ * already stored (a producer's retry): it is then accepted but not stored
+ * twice.
+ */
+int fr_store_put(struct fr_store *st, const struct fr_record *rec, int64_t ingested_ms,
+                 bool *inserted, struct fr_err *err);
+int fr_store_commit(struct fr_store *st, struct fr_err *err);
+void fr_store_rollback(struct fr_store *st);
+
+int fr_store_conversations(struct fr_store *st, const struct fr_conv_filter *f, fr_conv_cb cb,
+                           void *ud, struct fr_err *err);
+/* Calls cb once for conv_id; FR_E_NOTFOUND when the conversation is unknown. */
+int fr_store_conversation(struct fr_store *st, const char *conv_id, fr_conv_cb cb, void *ud,
+                          struct fr_err *err);
+/* Events in (ts_ms, seq, insert order) order; ties never reorder between runs. */
+int fr_store_events(struct fr_store *st, const struct fr_event_filter *f, fr_event_cb cb, void *ud,
+                    struct fr_err *err);
+/* Rollup groups of one dim over a time range, busiest first. */
+int fr_store_rollups(struct fr_store *st, const struct fr_rollup_filter *f, fr_rollup_cb cb,
+                     void *ud, struct fr_err *err);
+/* SEM ordering anomalies (of one conversation when conv_id is not NULL), in time order. */
+int fr_store_anomalies(struct fr_store *st, const char *conv_id, int64_t since_ms, fr_anomaly_cb cb,
+                       void *ud, struct fr_err *err);
+/* Failures matching f grouped by "code", "class", "model" or "tool", most frequent first. */
+int fr_store_error_groups(struct fr_store *st, const struct fr_event_filter *f, const char *by,
+                          fr_error_group_cb cb, void *ud, struct fr_err *err);
+/*
+ * Records the redaction policy (id and canonical JSON) events will name;
+ * idempotent. Call before the first batch made under that policy.
+ */
+int fr_store_policy(struct fr_store *st, const char *id, const char *json, int64_t now_ms,
+                    struct fr_err *err);
+
+#endif
