@@ -35,8 +35,7 @@ struct sq_roll {
     const char *dim; /* static */
     int64_t minute;
     char *k1, *k2;
-    int64_t calls, errors, tokens[FR_TOKEN_COUNT];
-    int64_t lat_count, lat_sum, lat_max, hist[FR_HIST_BUCKETS];
+    struct fr_rollup_row d; /* the batch's delta (its k1, k2 unused) */
 };
 
 static const char roll_upsert_sql[] =
@@ -166,11 +165,11 @@ roll_latency(struct sq_roll *r, const struct fr_record *rec)
     int b = 0;
     while (b < FR_HIST_BUCKETS - 1 && d > fr_hist_upper_ms[b])
         b++;
-    r->hist[b]++;
-    r->lat_count++;
-    r->lat_sum += d;
-    if (d > r->lat_max)
-        r->lat_max = d;
+    r->d.hist[b]++;
+    r->d.lat_count++;
+    r->d.lat_sum_ms += d;
+    if (d > r->d.lat_max_ms)
+        r->d.lat_max_ms = d;
 }
 
 void
@@ -182,7 +181,7 @@ sq_rollup_add(struct sq_store *s, const struct fr_record *rec)
         r = roll_get(s, "provider", rec->ts_ms, rec->provider ? rec->provider : "",
                      rec->model ? rec->model : "");
         for (int i = 0; i < FR_TOKEN_COUNT; i++)
-            r->tokens[i] += rec->tokens[i];
+            r->d.tokens[i] += rec->tokens[i];
         break;
     case FR_KIND_TOOL:
         r = roll_get(s, "tool", rec->ts_ms, rec->tool ? rec->tool : "", "");
@@ -195,16 +194,39 @@ sq_rollup_add(struct sq_store *s, const struct fr_record *rec)
         break;
     }
     if (r != NULL) {
-        r->calls++;
-        r->errors += rec->has_error;
+        r->d.calls++;
+        r->d.errors += rec->has_error;
         roll_latency(r, rec);
     }
     if (rec->has_error) {
         struct sq_roll *e =
             roll_get(s, "error", rec->ts_ms, fr_error_class_name(rec->err.klass), rec->err.code);
-        e->calls++;
-        e->errors++;
+        e->d.calls++;
+        e->d.errors++;
     }
+}
+
+int
+sq_rollup_upsert(struct sq_store *s, const char *dim, int64_t minute, const char *k1,
+                 const char *k2, const struct fr_rollup_row *d)
+{
+    sqlite3_stmt *st = s->upsert_roll;
+    sqlite3_bind_text(st, 1, dim, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, minute);
+    sqlite3_bind_text(st, 3, k1, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, k2, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, d->calls);
+    sqlite3_bind_int64(st, 6, d->errors);
+    for (int i = 0; i < FR_TOKEN_COUNT; i++)
+        sqlite3_bind_int64(st, 7 + i, d->tokens[i]);
+    sqlite3_bind_int64(st, 11, d->lat_count);
+    sqlite3_bind_int64(st, 12, d->lat_sum_ms);
+    sqlite3_bind_int64(st, 13, d->lat_max_ms);
+    for (int i = 0; i < FR_HIST_BUCKETS; i++)
+        sqlite3_bind_int64(st, 14 + i, d->hist[i]);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc;
 }
 
 static int
@@ -213,22 +235,7 @@ roll_upsert_one(void *ud, const char *key, void *value)
     (void)key;
     struct sq_store *s = ud;
     const struct sq_roll *r = value;
-    sqlite3_stmt *st = s->upsert_roll;
-    sqlite3_bind_text(st, 1, r->dim, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, r->minute);
-    sqlite3_bind_text(st, 3, r->k1, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, r->k2, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, r->calls);
-    sqlite3_bind_int64(st, 6, r->errors);
-    for (int i = 0; i < FR_TOKEN_COUNT; i++)
-        sqlite3_bind_int64(st, 7 + i, r->tokens[i]);
-    sqlite3_bind_int64(st, 11, r->lat_count);
-    sqlite3_bind_int64(st, 12, r->lat_sum);
-    sqlite3_bind_int64(st, 13, r->lat_max);
-    for (int i = 0; i < FR_HIST_BUCKETS; i++)
-        sqlite3_bind_int64(st, 14 + i, r->hist[i]);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
+    int rc = sq_rollup_upsert(s, r->dim, r->minute, r->k1, r->k2, &r->d);
     return rc == SQLITE_DONE ? 0 : rc;
 }
 
@@ -293,6 +300,6 @@ sq_sem_check(struct sq_store *s, const struct fr_record *rec, int64_t rowid, str
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return sq_fail(s->db, rc, err, "recording a SEM anomaly");
-    roll_get(s, "sem_anomaly", rec->ts_ms, anomaly, "")->calls++;
+    roll_get(s, "sem_anomaly", rec->ts_ms, anomaly, "")->d.calls++;
     return FR_OK;
 }

@@ -429,22 +429,7 @@ fr_store_rollup_delta(struct fr_store *st, const char *dim, int64_t minute_ms, c
     int rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
     if (rc != FR_OK)
         return rc;
-    sqlite3_stmt *q = s->upsert_roll;
-    sqlite3_bind_text(q, 1, dim, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, minute_ms - minute_ms % 60000);
-    sqlite3_bind_text(q, 3, k1, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 4, k2, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 5, d->calls);
-    sqlite3_bind_int64(q, 6, d->errors);
-    for (int i = 0; i < FR_TOKEN_COUNT; i++)
-        sqlite3_bind_int64(q, 7 + i, d->tokens[i]);
-    sqlite3_bind_int64(q, 11, d->lat_count);
-    sqlite3_bind_int64(q, 12, d->lat_sum_ms);
-    sqlite3_bind_int64(q, 13, d->lat_max_ms);
-    for (int i = 0; i < FR_HIST_BUCKETS; i++)
-        sqlite3_bind_int64(q, 14 + i, d->hist[i]);
-    int src = sqlite3_step(q);
-    sqlite3_reset(q);
+    int src = sq_rollup_upsert(s, dim, minute_ms - minute_ms % 60000, k1, k2, d);
     if (src != SQLITE_DONE)
         rc = sq_fail(s->db, src, err, "updating rollups");
     return txn_end(s, rc, err);

@@ -64,6 +64,10 @@ struct sq_store {
 int sq_rollup_prepare(struct sq_store *s, struct fr_err *err);
 void sq_rollup_finalize(struct sq_store *s);
 
+/* Adds one rollup delta (the upsert statement); SQLite's result code. */
+int sq_rollup_upsert(struct sq_store *s, const char *dim, int64_t minute, const char *k1,
+                     const char *k2, const struct fr_rollup_row *d);
+
 /* Folds a stored record into the batch's rollups. */
 void sq_rollup_add(struct sq_store *s, const struct fr_record *rec);
 
