@@ -1188,6 +1188,40 @@ test_agent_trigger_fires_once_per_cooldown(void **state)
     free(bundles);
 }
 
+/*
+ * Starts the upload sink (bench/sink.c) on *port (0: a free one, stored in
+ * *port) and returns once it listens; fails the test if it cannot.
+ */
+static pid_t
+sink_start(int *port)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char p[16];
+        snprintf(p, sizeof p, "%d", *port);
+        dup2(fds[1], 1);
+        close(fds[0]);
+        close(fds[1]);
+        execl(FR_SINK, FR_SINK, p, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    char line[32] = "";
+    ssize_t got = 0, r;
+    while (got < (ssize_t)sizeof line - 1 && !strchr(line, '\n') &&
+           (r = read(fds[0], line + got, sizeof line - 1 - (size_t)got)) > 0)
+        got += r;
+    close(fds[0]);
+    if (atoi(line) <= 0) {
+        waitpid(pid, NULL, 0);
+        fail_msg("the upload sink could not listen on port %d", *port);
+    }
+    *port = atoi(line);
+    return pid;
+}
+
 /* The outbox survives a restart of the agent, which retries it in the background. */
 static void
 test_agent_outbox_survives_restart(void **state)
@@ -1233,15 +1267,7 @@ test_agent_outbox_survives_restart(void **state)
     assert_true(items[0].attempts >= 1);
     fr_outbox_items_free(items, n);
     /* the target comes up; the restarted agent delivers and empties the outbox */
-    pid_t sink = fork();
-    if (sink == 0) {
-        char p[16];
-        snprintf(p, sizeof p, "%d", port);
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1);
-        execl(FR_SINK, FR_SINK, p, (char *)NULL);
-        _exit(127);
-    }
+    pid_t sink = sink_start(&port);
     agent_start(a);
     for (int i = 0; i < 3000; i++) {
         fr_outbox_list(c.outbox, &items, &n, &err);
@@ -2144,31 +2170,19 @@ test_agent_kill9_during_bundle_and_upload(void **state)
     free(out);
     free(err);
     /* the target is back (here: a sink on another port): a retry delivers it */
-    int port = ntohs(sa.sin_port) + 1;
-    pid_t sink = fork();
-    if (sink == 0) {
-        char p[16];
-        snprintf(p, sizeof p, "%d", port);
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1);
-        execl(FR_SINK, FR_SINK, p, (char *)NULL);
-        _exit(127);
-    }
+    int port = 0;
+    pid_t sink = sink_start(&port);
     text = fr_asprintf("outbox: %s\ntargets:\n  - name: t\n    url: "
                        "http://127.0.0.1:%d/u/{name}\n",
                        outbox, port);
     write_text(yaml, text);
     free(text);
     char *retry = fr_asprintf("%s outbox retry --targets %s", FR_BIN, yaml);
-    int rc = 1;
-    for (int i = 0; i < 50 && rc != 0; i++) { /* the sink may take a moment to listen */
-        rc = t_run(retry, &out, &err);
-        free(out);
-        free(err);
-        if (rc != 0)
-            usleep(100000);
-    }
-    assert_int_equal(rc, 0);
+    int rc = t_run(retry, &out, &err); /* the sink listens already */
+    if (rc != 0)
+        fail_msg("outbox retry: %s", err);
+    free(out);
+    free(err);
     assert_int_equal(t_run(cmd, &out, &err), 0);
     assert_null(strstr(out, "big.tar.zst"));
     free(out);
