@@ -390,9 +390,6 @@ fr_upload_file(const struct fr_upload_target *t, const char *path, fr_upload_pro
         curl_easy_setopt(c, CURLOPT_URL, url);
         if (t->method == FR_UPLOAD_PUT) {
             fp = fopen(path, "rb");
-            if (fp != NULL)
-                setvbuf(fp, NULL, _IOFBF, 1 << 20);
-            curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 1L << 20);
             curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
             curl_easy_setopt(c, CURLOPT_READDATA, fp);
             curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
