@@ -33,7 +33,7 @@ build: deps
 # HTTP on 127.0.0.1:8787, the socket and the database in ./var. Ctrl-C stops
 # it (every acknowledged event is committed first).
 run: build
-	@mkdir -p var
+	@mkdir -p -m 700 var
 	@echo "flightrec agent: post events with"
 	@echo "  curl -sS --data-binary @configs/sample-events.ndjson http://127.0.0.1:8787/v1/events"
 	@echo "then query http://127.0.0.1:8787/v1/conversations (README: Quick demo). Ctrl-C stops."
