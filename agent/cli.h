@@ -72,6 +72,14 @@ char *fr_cli_key_path(const char *db, const char *given, const char *env, const 
 /* Loads (or creates) a key file; prints errors and returns an exit code. */
 int fr_cli_load_key(const char *cmd, const char *path, bool create, unsigned char key[32]);
 
+/*
+ * The cold-tier key of db's retention policy ($FLIGHTREC_RETENTION, else
+ * the default): true when a policy loads and its key file is readable.
+ * *has_policy (may be NULL) says whether a policy loaded at all: without
+ * one, the query commands read the hot store only.
+ */
+bool fr_cli_cold_key(const char *db, unsigned char key[32], bool *has_policy);
+
 int fr_cmd_ingest(int argc, char **argv);
 int fr_cmd_redact(int argc, char **argv);
 int fr_cmd_agent(int argc, char **argv);

@@ -15,6 +15,7 @@
 #include "agent/core/wire.h"
 #include "agent/ingest.h"
 #include "redact/redact.h"
+#include "retention/retention.h"
 
 char *
 fr_cli_key_path(const char *db, const char *given, const char *env, const char *name)
@@ -42,6 +43,19 @@ fr_cli_load_key(const char *cmd, const char *path, bool create, unsigned char ke
     if (created)
         fprintf(stderr, "flightrec %s: created key file %s (mode 0600); back it up\n", cmd, path);
     return FR_EXIT_OK;
+}
+
+bool
+fr_cli_cold_key(const char *db, unsigned char key[FR_KEY_LEN], bool *has_policy)
+{
+    struct fr_retention_policy rp;
+    bool loaded = fr_retention_policy_load(getenv("FLIGHTREC_RETENTION"), db, &rp, NULL) == FR_OK;
+    bool has = loaded && fr_retention_cold_key(&rp, false, key, NULL) == FR_OK;
+    if (loaded)
+        fr_retention_policy_clear(&rp);
+    if (has_policy != NULL)
+        *has_policy = loaded;
+    return has;
 }
 
 int

@@ -165,13 +165,8 @@ inc_create(int argc, char **argv)
         ex = fr_cli_open_store("incident", db, &st);
     }
     if (ex == FR_EXIT_OK) {
-        struct fr_retention_policy rp;
         unsigned char cold[FR_KEY_LEN];
-        bool has_cold = false;
-        if (fr_retention_policy_load(getenv("FLIGHTREC_RETENTION"), db, &rp, NULL) == FR_OK) {
-            has_cold = fr_retention_cold_key(&rp, false, cold, NULL) == FR_OK;
-            fr_retention_policy_clear(&rp);
-        }
+        bool has_cold = fr_cli_cold_key(db, cold, NULL);
         char defout[64];
         if (out == NULL) {
             snprintf(defout, sizeof defout, "incident-%lld.tar.zst", (long long)fr_now_ms());

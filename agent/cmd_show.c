@@ -315,17 +315,13 @@ fr_cmd_show(int argc, char **argv)
     size_t cold_skipped = 0;
     c.all = json_array();
     /* older events may have moved to the warm (or, with the cold key, cold) tier */
-    struct fr_retention_policy rp;
-    if (rc == FR_OK &&
-        fr_retention_policy_load(getenv("FLIGHTREC_RETENTION"), db, &rp, NULL) == FR_OK) {
-        unsigned char cold[FR_KEY_LEN];
-        bool have_cold = fr_retention_cold_key(&rp, false, cold, NULL) == FR_OK;
-        rc = fr_tier_events(st, &f, have_cold ? cold : NULL, show_collect, &c, &cold_skipped, &err);
-        memset(cold, 0, sizeof cold);
-        fr_retention_policy_clear(&rp);
-    } else if (rc == FR_OK) {
-        rc = fr_store_events(st, &f, show_collect, &c, &err);
-    }
+    unsigned char cold[FR_KEY_LEN];
+    bool has_policy, has_cold = fr_cli_cold_key(db, cold, &has_policy);
+    if (rc == FR_OK)
+        rc = has_policy ? fr_tier_events(st, &f, has_cold ? cold : NULL, show_collect, &c,
+                                         &cold_skipped, &err)
+                        : fr_store_events(st, &f, show_collect, &c, &err);
+    memset(cold, 0, sizeof cold);
     if (rc == FR_OK) {
         fr_render_sort_events(c.all);
         if (c.json) {

@@ -184,17 +184,13 @@ fr_cmd_errors(int argc, char **argv)
     } else {
         struct err_list l = {0};
         /* also failures that moved to the warm tier (cold ones with the cold key) */
-        struct fr_retention_policy rp;
         size_t skipped = 0;
-        if (fr_retention_policy_load(getenv("FLIGHTREC_RETENTION"), q.db, &rp, NULL) == FR_OK) {
-            unsigned char cold[FR_KEY_LEN];
-            bool has = fr_retention_cold_key(&rp, false, cold, NULL) == FR_OK;
-            rc = fr_tier_events(st, &f, has ? cold : NULL, errors_collect, &l, &skipped, &err);
-            memset(cold, 0, sizeof cold);
-            fr_retention_policy_clear(&rp);
-        } else {
-            rc = fr_store_events(st, &f, errors_collect, &l, &err);
-        }
+        unsigned char cold[FR_KEY_LEN];
+        bool has_policy, has_cold = fr_cli_cold_key(q.db, cold, &has_policy);
+        rc = has_policy ? fr_tier_events(st, &f, has_cold ? cold : NULL, errors_collect, &l,
+                                         &skipped, &err)
+                        : fr_store_events(st, &f, errors_collect, &l, &err);
+        memset(cold, 0, sizeof cold);
         n = (int)l.n;
         errors_print(&l, f.limit);
         if (rc == FR_OK && n == 0)
