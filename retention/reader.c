@@ -161,14 +161,14 @@ int
 fr_tier_events(struct fr_store *st, const struct fr_event_filter *f, const unsigned char *cold_key,
                fr_event_cb cb, void *ud, size_t *cold_skipped, struct fr_err *err)
 {
+    if (cold_skipped)
+        *cold_skipped = 0;
     bool began;
     int rc = fr_store_snapshot_begin(st, &began, err);
     if (rc == FR_OK)
         rc = fr_store_events(st, f, cb, ud, err);
     if (rc == FR_OK)
         rc = fr_archive_events(st, f, cold_key, cb, ud, cold_skipped, err);
-    else if (cold_skipped)
-        *cold_skipped = 0;
     fr_store_snapshot_end(st, began);
     return rc;
 }

@@ -84,6 +84,7 @@ sq_close(void *ctx)
     sq_aggs_free(&s->aggs);
     sqlite3_finalize(s->ins_event);
     sqlite3_finalize(s->upsert_conv);
+    sqlite3_finalize(s->has_event);
     sq_rollup_finalize(s);
     sqlite3_close(s->db);
     free(s->path);

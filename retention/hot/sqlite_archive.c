@@ -335,16 +335,16 @@ fr_store_manifest_remove(struct fr_store *st, const char *path, const char *why,
 bool
 fr_store_has_event(struct fr_store *st, int64_t id, int64_t ingested_ms)
 {
+    /* called per record of a segment still being deleted: one statement, kept */
     struct sq_store *s = sq_of(st);
-    sqlite3_stmt *q;
-    bool found = false;
-    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM events WHERE id = ?1 AND ingested_ms = ?2", -1, &q,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(q, 1, id);
-        sqlite3_bind_int64(q, 2, ingested_ms);
-        found = sqlite3_step(q) == SQLITE_ROW;
-        sqlite3_finalize(q);
-    }
+    if (s->has_event == NULL &&
+        sqlite3_prepare_v2(s->db, "SELECT 1 FROM events WHERE id = ?1 AND ingested_ms = ?2", -1,
+                           &s->has_event, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_int64(s->has_event, 1, id);
+    sqlite3_bind_int64(s->has_event, 2, ingested_ms);
+    bool found = sqlite3_step(s->has_event) == SQLITE_ROW;
+    sqlite3_reset(s->has_event);
     return found;
 }
 

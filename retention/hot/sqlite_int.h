@@ -52,6 +52,7 @@ struct sq_store {
     sqlite3_stmt *sem_probe;     /* what a stream held before an event (rollup.c) */
     sqlite3_stmt *ins_anomaly;   /* one SEM ordering anomaly (rollup.c) */
     sqlite3_stmt *upsert_entity; /* timeline entity first/last seen (rollup.c) */
+    sqlite3_stmt *has_event;     /* fr_store_has_event, prepared on first use */
     bool in_txn;
     char *path; /* the database file, to notice it removed or replaced */
     dev_t dev;  /* its identity when opened */
