@@ -1214,11 +1214,12 @@ sink_start(int *port)
            (r = read(fds[0], line + got, sizeof line - 1 - (size_t)got)) > 0)
         got += r;
     close(fds[0]);
-    if (atoi(line) <= 0) {
+    int listening = atoi(line); /* the sink prints its port once it listens */
+    if (listening <= 0) {
         waitpid(pid, NULL, 0);
         fail_msg("the upload sink could not listen on port %d", *port);
     }
-    *port = atoi(line);
+    *port = listening;
     return pid;
 }
 
