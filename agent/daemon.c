@@ -342,6 +342,21 @@ fr_agent_run(const char *config_path)
 {
     struct fr_agent a = {0};
     struct fr_err err = {0};
+    /*
+     * Before any thread exists (the writer and the incident worker start
+     * below): every thread inherits these blocked and only main takes them,
+     * in sigtimedwait. A thread created earlier would leave SIGTERM unblocked
+     * and receive it whenever main is between two waits; its default action
+     * kills the daemon without draining. A signal that arrives during start
+     * stays pending and stops the daemon as soon as it is ready.
+     */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
     if (fr_config_load(config_path, &a.conf, &err) != FR_OK) {
         fprintf(stderr, "flightrec agent: %s\n", err.msg);
         return FR_EXIT_USAGE;
@@ -388,15 +403,6 @@ fr_agent_run(const char *config_path)
         goto out;
     }
     fr_writer_observe(a.writer, agent_observe, &a);
-
-    /* every thread started from here on inherits these blocked; main waits for them */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     if (a.conf.otlp_enabled && fr_http_start(&a, a.conf.otlp_listen, &a.otlp, &err) != FR_OK) {
         fprintf(stderr, "flightrec agent: otlp: %s\n", err.msg);

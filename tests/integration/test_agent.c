@@ -9,6 +9,7 @@
 #include "tests/support/support.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -54,6 +55,44 @@ write_text(const char *path, const char *text)
     assert_non_null(fp);
     fputs(text, fp);
     fclose(fp);
+}
+
+/*
+ * A stop signal must reach the main thread (it waits in sigtimedwait): a
+ * thread that left SIGTERM unblocked takes it whenever main is between two
+ * waits, and its default action kills the daemon without draining. So
+ * every other thread (/proc/PID/task/TID/status, SigBlk) blocks SIGHUP,
+ * SIGINT and SIGTERM; returns how many threads were checked.
+ */
+static int
+assert_threads_block_stop_signals(pid_t pid)
+{
+    char *tasks = fr_asprintf("/proc/%d/task", (int)pid);
+    DIR *d = opendir(tasks);
+    assert_non_null(d);
+    int checked = 0;
+    const unsigned long long stop =
+        (1ull << (SIGHUP - 1)) | (1ull << (SIGINT - 1)) | (1ull << (SIGTERM - 1));
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.' || atoi(e->d_name) == (int)pid)
+            continue;
+        char *status = fr_asprintf("%s/%s/status", tasks, e->d_name), *text = NULL;
+        size_t len;
+        if (fr_read_file(status, &text, &len, NULL) == FR_OK) { /* a thread may just have ended */
+            const char *blk = strstr(text, "SigBlk:");
+            assert_non_null(blk);
+            unsigned long long mask = strtoull(blk + 7, NULL, 16);
+            if ((mask & stop) != stop)
+                fail_msg("daemon thread %s leaves a stop signal unblocked (SigBlk %llx)", e->d_name,
+                         mask);
+            checked++;
+        }
+        free(text);
+        free(status);
+    }
+    closedir(d);
+    free(tasks);
+    return checked;
 }
 
 /* Writes the config (extra YAML appended under the given sections) and starts the agent. */
@@ -847,6 +886,7 @@ test_agent_shutdown_and_crash(void **state)
     assert_int_equal(count_events(a->db, "k-1"), acked);
     /* it starts again over the stale socket file, and stops cleanly */
     agent_start(a);
+    assert_true(assert_threads_block_stop_signals(a->pid) >= 3); /* writer, servers, sampler */
     int fd = sock_connect(a);
     char *ev = events("k-2", 0, 4);
     assert_int_equal(write(fd, ev, strlen(ev)), (ssize_t)strlen(ev));
