@@ -1268,14 +1268,7 @@ static void
 test_agent_outbox_survives_restart(void **state)
 {
     struct agent *a = *state;
-    /* a port nobody listens on yet */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    socklen_t sl = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    int port = ntohs(sa.sin_port);
-    close(fd);
+    int port = t_free_port(); /* nobody listens there yet */
     char *outbox = t_path(a->dir, "outbox"), *yaml = t_path(a->dir, "upload.yaml");
     char *text = fr_asprintf("outbox: %s\ntargets:\n  - name: sink\n    url: "
                              "http://127.0.0.1:%d/u/{name}\n    max_attempts: 1\n",

@@ -370,18 +370,6 @@ test_upload_tls_unknown_ca_refused(void **state)
 
 /* ---- S3 SigV4 against s3rver (npm, package-lock.json) on loopback ---- */
 
-static int
-free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    socklen_t len = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 static bool
 port_open(int port)
 {
@@ -414,7 +402,7 @@ test_upload_s3_sigv4(void **state)
     char *bin = fr_asprintf("%s/node_modules/.bin/s3rver", FR_SOURCE_DIR);
     assert_int_equal(access(bin, X_OK), 0); /* installed by scripts/npm-deps.sh (npm ci) */
     char *data = t_path(f->dir, "s3data");
-    int port = free_port();
+    int port = t_free_port();
     pid_t pid = fork();
     if (pid == 0) {
         char p[16];

@@ -61,4 +61,7 @@ int t_store_teardown(void **state);
  * status. */
 int t_run(const char *cmd, char **out, char **err);
 
+/* A loopback TCP port free right now (bound to port 0, read back, closed). */
+int t_free_port(void);
+
 #endif
