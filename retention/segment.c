@@ -19,6 +19,7 @@
 
 #include "agent/core/fsutil.h"
 #include "agent/core/mem.h"
+#include "agent/core/strmap.h"
 #include "redact/redact.h"
 
 #define SEG_MAGIC "FRSEG001"
@@ -85,19 +86,10 @@ get32(const unsigned char *p)
 
 /* ---- Bloom filter of conv_ids: 2048 bits, 3 probes from a 64-bit FNV-1a ---- */
 
-static uint64_t
-fnv64(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 static void
 bloom_add(unsigned char *b, const char *conv)
 {
-    uint64_t h = fnv64(conv), h1 = h & 0xffffffff, h2 = h >> 32;
+    uint64_t h = fr_fnv1a64(conv), h1 = h & 0xffffffff, h2 = h >> 32;
     for (uint64_t i = 0; i < 3; i++) {
         uint64_t bit = (h1 + i * h2) % (BLOOM_BYTES * 8);
         b[bit / 8] |= (unsigned char)(1u << (bit % 8));
@@ -107,7 +99,7 @@ bloom_add(unsigned char *b, const char *conv)
 static bool
 bloom_has(const unsigned char *b, const char *conv)
 {
-    uint64_t h = fnv64(conv), h1 = h & 0xffffffff, h2 = h >> 32;
+    uint64_t h = fr_fnv1a64(conv), h1 = h & 0xffffffff, h2 = h >> 32;
     for (uint64_t i = 0; i < 3; i++) {
         uint64_t bit = (h1 + i * h2) % (BLOOM_BYTES * 8);
         if (!(b[bit / 8] & (1u << (bit % 8))))

@@ -11,6 +11,7 @@
 
 #include "agent/core/linereader.h"
 #include "agent/core/mem.h"
+#include "agent/core/strmap.h"
 #include "agent/core/timeutil.h"
 
 /* Reads all of input through a line reader with max_line; returns "len:text|" per line. */
@@ -131,6 +132,16 @@ test_err_names_stable(void **state)
     assert_int_equal(fr_err_set(NULL, FR_E_IO, "ignored"), FR_E_IO);
 }
 
+/* The archive segments' conv_id filters depend on this hash: the FNV reference values. */
+static void
+test_fnv1a64_reference_values(void **state)
+{
+    (void)state;
+    assert_int_equal(fr_fnv1a64(""), 0xcbf29ce484222325ULL);
+    assert_int_equal(fr_fnv1a64("a"), 0xaf63dc4c8601ec8cULL);
+    assert_int_equal(fr_fnv1a64("foobar"), 0x85944171f73967e8ULL);
+}
+
 int
 main(void)
 {
@@ -141,6 +152,7 @@ main(void)
         cmocka_unit_test(test_time_parse_forms),
         cmocka_unit_test(test_time_format_round_trip),
         cmocka_unit_test(test_err_names_stable),
+        cmocka_unit_test(test_fnv1a64_reference_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,12 +20,12 @@ struct fr_strmap {
     size_t cap, count;
 };
 
-static uint64_t
-strmap_hash(const char *s)
+uint64_t
+fr_fnv1a64(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 0xcbf29ce484222325ULL; /* the FNV offset basis */
     for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL; /* the FNV prime */
     return h;
 }
 
@@ -43,7 +43,7 @@ strmap_grow(struct fr_strmap *m)
     for (size_t i = 0; i < m->cap; i++) {
         if (m->e[i].key == NULL)
             continue;
-        size_t j = strmap_hash(m->e[i].key) & (cap - 1);
+        size_t j = fr_fnv1a64(m->e[i].key) & (cap - 1);
         while (e[j].key != NULL)
             j = (j + 1) & (cap - 1);
         e[j] = m->e[i];
@@ -58,7 +58,7 @@ fr_strmap_slot(struct fr_strmap *m, const char *key, bool *created)
 {
     if ((m->count + 1) * 2 > m->cap)
         strmap_grow(m);
-    size_t i = strmap_hash(key) & (m->cap - 1);
+    size_t i = fr_fnv1a64(key) & (m->cap - 1);
     while (m->e[i].key != NULL) {
         if (strcmp(m->e[i].key, key) == 0) {
             *created = false;
@@ -78,7 +78,7 @@ fr_strmap_get(const struct fr_strmap *m, const char *key)
 {
     if (m->cap == 0)
         return NULL;
-    size_t i = strmap_hash(key) & (m->cap - 1);
+    size_t i = fr_fnv1a64(key) & (m->cap - 1);
     while (m->e[i].key != NULL) {
         if (strcmp(m->e[i].key, key) == 0)
             return m->e[i].value;

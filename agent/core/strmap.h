@@ -7,6 +7,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+/*
+ * 64-bit FNV-1a of a NUL-terminated string. Fixed forever: besides this
+ * map, the archive segments' conv_id filters are built from it
+ * (docs/archive-format.md), so segments written earlier stay readable.
+ */
+uint64_t fr_fnv1a64(const char *s);
 
 struct fr_strmap;
 
