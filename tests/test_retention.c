@@ -99,7 +99,8 @@ test_segment_dictionary_round_trip(void **state)
         free(r);
     }
     json_decref(all);
-    /* the conv_id filter skips blocks without that conversation, never records with it */
+    /* the conv_id filter never drops a record of that conversation (every block holds c-5
+     * here; skipping blocks is test_segment_conv_filter_skips_blocks) */
     json_t *some = json_array();
     assert_int_equal(fr_seg_each(s, "c-5", 0, 0, collect, some, &err), FR_OK);
     size_t hits = 0;
@@ -116,6 +117,54 @@ test_segment_dictionary_round_trip(void **state)
     t_rmtree(dir);
     free(dir);
     free(path);
+}
+
+/*
+ * The footer's conv_id filters let a reader skip blocks: with each
+ * conversation written in one run of records (so in as few blocks as
+ * possible), asking for one reads fewer records than the segment holds,
+ * every one of that conversation's among them, and asking for one that is
+ * not there reads none.
+ */
+static void
+test_segment_conv_filter_skips_blocks(void **state)
+{
+    (void)state;
+    char *dir = t_tmpdir(), *path = t_path(dir, "runs.warm.seg");
+    const int n = 30000, run = 10000;
+    struct fr_seg_writer *w = fr_seg_writer_new(FR_TIER_WARM, NULL, "0123456789abcdef");
+    for (int i = 0; i < n; i++) {
+        char *r = record(i), conv[16];
+        snprintf(conv, sizeof conv, "run-%d", i / run);
+        fr_seg_writer_add(w, r, strlen(r), BASE + i, conv);
+        free(r);
+    }
+    struct fr_seg_info info;
+    struct fr_err err = {0};
+    assert_int_equal(fr_seg_writer_finish(w, path, &info, &err), FR_OK);
+    fr_seg_writer_free(w);
+    assert_true(info.blocks >= 3);
+    struct fr_seg *s;
+    assert_int_equal(fr_seg_open(path, NULL, &s, &err), FR_OK);
+    json_t *got = json_array();
+    assert_int_equal(fr_seg_each(s, "run-1", 0, 0, collect, got, &err), FR_OK);
+    size_t mine = 0;
+    for (size_t i = 0; i < json_array_size(got); i++) {
+        json_t *o = json_loads(json_string_value(json_array_get(got, i)), 0, NULL);
+        json_int_t id = json_integer_value(json_object_get(o, "id"));
+        mine += id >= run && id < 2 * run;
+        json_decref(o);
+    }
+    assert_int_equal(mine, run);
+    assert_true(json_array_size(got) < (size_t)n);
+    json_array_clear(got);
+    assert_int_equal(fr_seg_each(s, "run-none", 0, 0, collect, got, &err), FR_OK);
+    assert_int_equal(json_array_size(got), 0);
+    json_decref(got);
+    fr_seg_close(s);
+    t_rmtree(dir);
+    free(path);
+    free(dir);
 }
 
 static void
@@ -688,6 +737,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_segment_dictionary_round_trip),
+        cmocka_unit_test(test_segment_conv_filter_skips_blocks),
         cmocka_unit_test(test_segment_corrupt_and_truncated_detected),
         cmocka_unit_test(test_segment_cold_needs_its_key),
         cmocka_unit_test_setup_teardown(test_retention_tiers_over_time, rsetup, rteardown),
