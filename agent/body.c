@@ -12,7 +12,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "agent/core/mem.h"
+#include "core/mem.h"
 
 /* Doubles the output buffer up to max + 1 bytes (one past the limit tells it was exceeded). */
 static bool

@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/core/err.h"
-#include "agent/core/event.h"
+#include "core/err.h"
+#include "core/event.h"
 #include "agent/ingest.h"
 
 /*

@@ -66,9 +66,6 @@ struct fr_redactor;
 /* Builds the redactor (policy + HMAC key, created when absent); prints errors. */
 int fr_cli_redactor(const char *cmd, const struct fr_cli_redact *o, struct fr_redactor **out);
 
-/* given, else $env, else <dir of db>/keys/<name>; caller frees. */
-char *fr_cli_key_path(const char *db, const char *given, const char *env, const char *name);
-
 /* Loads (or creates) a key file; prints errors and returns an exit code. */
 int fr_cli_load_key(const char *cmd, const char *path, bool create, unsigned char key[32]);
 

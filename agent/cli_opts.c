@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "agent/cli.h"
-#include "agent/core/timeutil.h"
+#include "core/timeutil.h"
 
 int
 fr_cli_query_opt(const char *cmd, int c, const char *arg, struct fr_cli_query *q)

@@ -10,26 +10,12 @@
 #include <string.h>
 
 #include "agent/cli.h"
-#include "agent/core/linereader.h"
-#include "agent/core/mem.h"
-#include "agent/core/wire.h"
+#include "core/linereader.h"
+#include "core/mem.h"
+#include "core/wire.h"
 #include "agent/ingest.h"
 #include "redact/redact.h"
 #include "retention/retention.h"
-
-char *
-fr_cli_key_path(const char *db, const char *given, const char *env, const char *name)
-{
-    if (given != NULL && *given)
-        return fr_strdup(given);
-    const char *e = env ? getenv(env) : NULL;
-    if (e != NULL && *e)
-        return fr_strdup(e);
-    char *copy = fr_strdup(db);
-    char *path = fr_asprintf("%s/keys/%s", dirname(copy), name);
-    free(copy);
-    return path;
-}
 
 int
 fr_cli_load_key(const char *cmd, const char *path, bool create, unsigned char key[FR_KEY_LEN])
@@ -69,7 +55,7 @@ fr_cli_redactor(const char *cmd, const struct fr_cli_redact *o, struct fr_redact
         fprintf(stderr, "flightrec %s: redaction policy: %s\n", cmd, err.msg);
         return FR_EXIT_USAGE;
     }
-    char *kp = fr_cli_key_path(o->db, o->hmac_key, "FLIGHTREC_HMAC_KEY", "hmac.key");
+    char *kp = fr_key_path(o->db, o->hmac_key, "FLIGHTREC_HMAC_KEY", "hmac.key");
     unsigned char key[FR_KEY_LEN];
     int rc = fr_cli_load_key(cmd, kp, true, key);
     free(kp);

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
-#include "agent/core/mem.h"
-#include "agent/core/timeutil.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
 #include "exporters/bundle.h"
 #include "exporters/upload.h"
 #include "retention/retention.h"
@@ -142,9 +142,9 @@ inc_create(int argc, char **argv)
         free(convs);
         return FR_EXIT_USAGE;
     }
-    char *keypath = fr_cli_key_path(db, key, NULL, "signing.pem");
+    char *keypath = fr_key_path(db, key, NULL, "signing.pem");
     if (access(keypath, F_OK) != 0) {
-        char *pub = fr_cli_key_path(db, NULL, NULL, "signing.pub.pem");
+        char *pub = fr_key_path(db, NULL, NULL, "signing.pub.pem");
         if (fr_ed25519_generate(keypath, pub, &err) != FR_OK) {
             fprintf(stderr, "flightrec incident: %s\n", err.msg);
             free(pub);

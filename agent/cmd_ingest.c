@@ -19,9 +19,9 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
-#include "agent/core/linereader.h"
-#include "agent/core/mem.h"
-#include "agent/core/timeutil.h"
+#include "core/linereader.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
 #include "agent/ingest.h"
 #include "agent/writer.h"
 #include "collectors/taxonomy.h"

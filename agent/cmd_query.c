@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "agent/cli.h"
-#include "agent/core/timeutil.h"
-#include "agent/core/wire.h"
+#include "core/timeutil.h"
+#include "core/wire.h"
 #include "exporters/render.h"
 #include "retention/hot/store.h"
 

@@ -9,9 +9,10 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
-#include "agent/core/timeutil.h"
+#include "core/timeutil.h"
 #include "agent/ingest.h"
 #include "collectors/taxonomy.h"
+#include "redact/redact.h"
 #include "retention/hot/archive.h"
 #include "retention/retention.h"
 

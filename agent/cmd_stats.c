@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "agent/cli.h"
-#include "agent/core/timeutil.h"
+#include "core/timeutil.h"
 #include "retention/hot/store.h"
 #include "retention/retention.h"
 

@@ -13,9 +13,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "agent/core/fsutil.h"
-#include "agent/core/mem.h"
-#include "agent/core/yamlcfg.h"
+#include "core/fsutil.h"
+#include "core/mem.h"
+#include "core/yamlcfg.h"
 
 enum opt_type { OPT_STR, OPT_INT, OPT_BOOL, OPT_SYNC, OPT_LEVEL };
 

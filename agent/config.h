@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "agent/core/err.h"
+#include "core/err.h"
 
 struct fr_config {
     /* storage */

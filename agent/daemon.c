@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
-#include "agent/core/log.h"
-#include "agent/core/mem.h"
-#include "agent/core/timeutil.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
 #include "agent/otlp.h"
 #include "agent/triggers.h"
 #include "collectors/taxonomy.h"
@@ -54,7 +54,7 @@ fr_agent_live_new(const struct fr_config *c, struct fr_live **out, struct fr_err
     if (rc == FR_OK)
         rc = fr_policy_load(c->redaction_policy[0] ? c->redaction_policy : NULL, &p, err);
     if (rc == FR_OK) {
-        char *kp = fr_cli_key_path(c->db_path, c->hmac_key, NULL, "hmac.key");
+        char *kp = fr_key_path(c->db_path, c->hmac_key, NULL, "hmac.key");
         unsigned char key[FR_KEY_LEN];
         bool created = false;
         rc = fr_key_load(kp, true, key, &created, err);

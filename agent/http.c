@@ -20,9 +20,9 @@
 #include <unistd.h>
 
 #include "agent/body.h"
-#include "agent/core/log.h"
-#include "agent/core/mem.h"
-#include "agent/core/timeutil.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
 #include "agent/daemon.h"
 #include "agent/otlp.h"
 #include "exporters/render.h"

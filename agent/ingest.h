@@ -16,9 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/core/err.h"
-#include "agent/core/event.h"
-#include "agent/core/wire.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/wire.h"
 #include "retention/hot/store.h"
 
 struct fr_taxonomy;
@@ -35,7 +35,7 @@ struct fr_ingest_cfg {
 
 /*
  * Parses and validates buf[0, len), redacts it, then normalizes the
- * redacted event into rec, a self-contained record (agent/core/event.h) the
+ * redacted event into rec, a self-contained record (core/event.h) the
  * caller frees with fr_record_clear(). counts (may be NULL) adds up the
  * redaction hits; it belongs to the calling thread. On failure rec holds
  * nothing and err says which field and why.

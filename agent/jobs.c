@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "agent/core/log.h"
-#include "agent/core/mem.h"
-#include "agent/core/timeutil.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
 #include "agent/daemon.h"
 
 struct fr_retention_job {

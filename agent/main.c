@@ -9,8 +9,8 @@
 
 #include "agent/cli.h"
 #include "agent/config.h"
-#include "agent/core/err.h"
-#include "agent/core/log.h"
+#include "core/err.h"
+#include "core/log.h"
 #include "retention/hot/store.h"
 
 #ifndef FR_VERSION

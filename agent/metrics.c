@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core/err.h"
-#include "agent/core/mem.h"
-#include "agent/core/strmap.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/strmap.h"
 #include "exporters/upload.h"
 #include "redact/redact.h"
 #include "retention/hot/store.h"

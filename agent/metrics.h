@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/core/event.h"
+#include "core/event.h"
 
 #define FR_METRICS_MAX_SERIES 200
 

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core/mem.h"
-#include "agent/core/strmap.h"
+#include "core/mem.h"
+#include "core/strmap.h"
 
 /* The value of an OTLP AnyValue as JSON (string, number, bool, array, object). */
 static json_t *

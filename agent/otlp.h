@@ -9,7 +9,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "agent/core/err.h"
+#include "core/err.h"
 #include "retention/hot/store.h"
 
 struct fr_otlp_opts {

@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/core/log.h"
-#include "agent/core/mem.h"
-#include "agent/core/timeutil.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
 #include "agent/daemon.h"
 
 struct proc_prev {

@@ -20,10 +20,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "agent/core/fsutil.h"
-#include "agent/core/linereader.h"
-#include "agent/core/log.h"
-#include "agent/core/mem.h"
+#include "core/fsutil.h"
+#include "core/linereader.h"
+#include "core/log.h"
+#include "core/mem.h"
 #include "agent/daemon.h"
 
 struct conn {

@@ -17,11 +17,11 @@
 #include <unistd.h>
 
 #include "agent/cli.h"
-#include "agent/core/log.h"
-#include "agent/core/mem.h"
-#include "agent/core/strmap.h"
-#include "agent/core/timeutil.h"
-#include "agent/core/yamlcfg.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/strmap.h"
+#include "core/timeutil.h"
+#include "core/yamlcfg.h"
 #include "exporters/bundle.h"
 #include "exporters/upload.h"
 
@@ -185,9 +185,9 @@ build_one(struct fr_triggers *t, const struct job *j)
     struct fr_store *st = NULL;
     EVP_PKEY *key = NULL;
     char *keypath =
-        fr_cli_key_path(a->conf.db_path, a->conf.incident_signing_key, NULL, "signing.pem");
+        fr_key_path(a->conf.db_path, a->conf.incident_signing_key, NULL, "signing.pem");
     if (access(keypath, F_OK) != 0) {
-        char *pub = fr_cli_key_path(a->conf.db_path, NULL, NULL, "signing.pub.pem");
+        char *pub = fr_key_path(a->conf.db_path, NULL, NULL, "signing.pub.pem");
         fr_ed25519_generate(keypath, pub, &err);
         free(pub);
     }

@@ -10,9 +10,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "agent/core/log.h"
-#include "agent/core/mem.h"
-#include "agent/core/timeutil.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
 
 struct fr_writer {
     struct fr_store *store;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core/mem.h"
+#include "core/mem.h"
 
 static const char *const gen_words[] = {
     "the",      "request",  "model",   "answer",  "customer", "order",    "refund",   "please",

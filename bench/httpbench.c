@@ -22,8 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/core/mem.h"
-#include "agent/core/timeutil.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
 
 struct body {
     char *p;

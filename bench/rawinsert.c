@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core/mem.h"
-#include "agent/core/timeutil.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
 #include "agent/ingest.h"
 #include "collectors/taxonomy.h"
 #include "redact/redact.h"

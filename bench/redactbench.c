@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core/event.h"
-#include "agent/core/mem.h"
-#include "agent/core/timeutil.h"
-#include "agent/core/wire.h"
+#include "core/event.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "core/wire.h"
 #include "redact/redact.h"
 
 int

@@ -13,9 +13,9 @@
 
 #include <stdbool.h>
 
-#include "agent/core/err.h"
-#include "agent/core/event.h"
-#include "agent/core/option.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/option.h"
 
 /* JSON types a known field may have (a bit set). null always means "absent". */
 enum fr_ftype {

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/core/wire.h"
+#include "core/wire.h"
 #include "collectors/collector.h"
 
 static bool

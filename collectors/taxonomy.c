@@ -13,8 +13,8 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "agent/core/mem.h"
-#include "agent/core/yamlcfg.h"
+#include "core/mem.h"
+#include "core/yamlcfg.h"
 
 const struct fr_field fr_error_fields[] = {
     {.name = "message", .types = FR_FT_STRING},

@@ -14,8 +14,8 @@
 
 #include <stddef.h>
 
-#include "agent/core/err.h"
-#include "agent/core/event.h"
+#include "core/err.h"
+#include "core/event.h"
 #include "collectors/collector.h"
 
 /* Known fields of the raw `error` object (wire format); checked by fr_collect(). */

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/core/err.h"
+#include "core/err.h"
 #include "retention/hot/store.h"
 
 struct fr_bundle_select {

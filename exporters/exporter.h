@@ -8,8 +8,8 @@
 #ifndef FR_EXPORTERS_EXPORTER_H
 #define FR_EXPORTERS_EXPORTER_H
 
-#include "agent/core/err.h"
-#include "agent/core/option.h"
+#include "core/err.h"
+#include "core/option.h"
 
 struct fr_exporter {
     const char *name; /* "bundle", "metrics" */

@@ -5,7 +5,7 @@
 
 #include <stdlib.h>
 
-#include "agent/core/wire.h"
+#include "core/wire.h"
 
 json_t *
 fr_render_conv(const struct fr_conv_row *r)

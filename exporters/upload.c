@@ -18,10 +18,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/core/fsutil.h"
-#include "agent/core/mem.h"
-#include "agent/core/timeutil.h"
-#include "agent/core/yamlcfg.h"
+#include "core/fsutil.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "core/yamlcfg.h"
 
 /* ---- config ---- */
 

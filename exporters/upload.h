@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/core/err.h"
+#include "core/err.h"
 
 enum fr_upload_method { FR_UPLOAD_PUT, FR_UPLOAD_POST };
 

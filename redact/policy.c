@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core/mem.h"
-#include "agent/core/yamlcfg.h"
+#include "core/mem.h"
+#include "core/yamlcfg.h"
 #include "redact/internal.h"
 
 static const char *const sens_names[FR_SENS_COUNT] = {"public", "internal", "pii", "secret"};

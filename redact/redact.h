@@ -25,8 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/core/err.h"
-#include "agent/core/event.h"
+#include "core/err.h"
+#include "core/crypto.h"
+#include "core/event.h"
 
 enum fr_sensitivity {
     FR_SENS_PUBLIC,
@@ -80,7 +81,6 @@ const char *fr_policy_id(const struct fr_policy *p);
 
 struct fr_redactor;
 
-#define FR_KEY_LEN 32
 
 /*
  * Compiles policy's detectors; takes ownership of policy (also on failure).
@@ -133,32 +133,5 @@ int fr_redact_event(struct fr_redactor *r, struct fr_event *ev, struct fr_redact
  */
 size_t fr_redact_text(struct fr_redactor *r, const char *text, size_t len, unsigned classes,
                       char **out, size_t *outlen);
-
-/* ---- keys (keys.c) ---- */
-
-/*
- * Loads a key file (64 hex digits). When absent and create is true, makes
- * one with random bytes, owner-only permissions (and its directory, 0700);
- * *created (may be NULL) says so. Refuses a file readable by group or others.
- */
-int fr_key_load(const char *path, bool create, unsigned char key[FR_KEY_LEN], bool *created,
-                struct fr_err *err);
-
-#define FR_TOKEN_LEN 21 /* "hmac:" + 16 hex digits */
-
-/* The keyed token of data: "hmac:" + first 16 hex digits of HMAC-SHA256. */
-void fr_hmac_token(const unsigned char key[FR_KEY_LEN], const void *data, size_t len,
-                   char out[FR_TOKEN_LEN + 1]);
-
-/*
- * AES-256-GCM with a random 96-bit nonce per call. The sealed form is
- * "FRR1" | key id (8 bytes of SHA-256 of the key) | nonce | tag (16) |
- * ciphertext. fr_unseal fails with FR_E_VALUE, saying so, when the key is
- * not the one it was sealed with or the bytes were altered.
- */
-int fr_seal(const unsigned char key[FR_KEY_LEN], const void *pt, size_t len, unsigned char **out,
-            size_t *outlen, struct fr_err *err);
-int fr_unseal(const unsigned char key[FR_KEY_LEN], const void *sealed, size_t len,
-              unsigned char **out, size_t *outlen, struct fr_err *err);
 
 #endif

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core/mem.h"
+#include "core/mem.h"
 #include "retention/hot/archive.h"
 #include "retention/retention.h"
 

@@ -16,11 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/core/fsutil.h"
-#include "agent/core/log.h"
-#include "agent/core/mem.h"
-#include "agent/core/timeutil.h"
-#include "agent/core/yamlcfg.h"
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "core/yamlcfg.h"
 #include "retention/hot/archive.h"
 
 /* Test hook: FLIGHTREC_CRASH_AT=<point> ends the process with SIGKILL there. */

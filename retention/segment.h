@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/core/err.h"
+#include "core/err.h"
 
 enum { FR_TIER_HOT = 0, FR_TIER_WARM = 1, FR_TIER_COLD = 2 };
 

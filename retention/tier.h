@@ -9,8 +9,8 @@
 #ifndef FR_RETENTION_TIER_H
 #define FR_RETENTION_TIER_H
 
-#include "agent/core/err.h"
-#include "agent/core/option.h"
+#include "core/err.h"
+#include "core/option.h"
 
 struct fr_tier {
     const char *name; /* "warm", "cold" */

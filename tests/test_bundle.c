@@ -15,8 +15,8 @@
 
 #include <openssl/sha.h>
 
-#include "agent/core/fsutil.h"
-#include "agent/core/mem.h"
+#include "core/fsutil.h"
+#include "core/mem.h"
 #include "exporters/bundle.h"
 #include "exporters/render.h"
 #include "redact/redact.h"

@@ -9,10 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/core/linereader.h"
-#include "agent/core/mem.h"
-#include "agent/core/strmap.h"
-#include "agent/core/timeutil.h"
+#include "core/linereader.h"
+#include "core/mem.h"
+#include "core/strmap.h"
+#include "core/timeutil.h"
 
 /* Reads all of input through a line reader with max_line; returns "len:text|" per line. */
 static char *

@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/core/fsutil.h"
-#include "agent/core/mem.h"
-#include "agent/core/timeutil.h"
+#include "core/fsutil.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
 #include "redact/redact.h"
 #include "tests/support/secrets.h"
 

@@ -17,8 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent/core/fsutil.h"
-#include "agent/core/mem.h"
+#include "core/fsutil.h"
+#include "core/mem.h"
 #include "retention/hot/archive.h"
 #include "retention/retention.h"
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core/mem.h"
+#include "core/mem.h"
 #include "collectors/taxonomy.h"
 
 #define TS "\"ts_ms\":1771357445201"

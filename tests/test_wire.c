@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core/mem.h"
-#include "agent/core/wire.h"
+#include "core/mem.h"
+#include "core/wire.h"
 #include "agent/ingest.h"
 
 #define TS "\"ts_ms\":1771357445201"

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core/mem.h"
+#include "core/mem.h"
 #include "retention/hot/sqlite_int.h"
 
 static void

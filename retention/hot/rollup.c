@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core/mem.h"
+#include "core/mem.h"
 #include "retention/hot/sqlite_int.h"
 #include "retention/hot/store.h"
 

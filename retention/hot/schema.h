@@ -9,7 +9,7 @@
 
 #include <sqlite3.h>
 
-#include "agent/core/err.h"
+#include "core/err.h"
 
 /* The version this build creates and migrates to. */
 int fr_schema_latest(void);

@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/core/fsutil.h"
-#include "agent/core/mem.h"
+#include "core/fsutil.h"
+#include "core/mem.h"
 #include "retention/hot/schema.h"
 #include "retention/hot/sqlite_int.h"
 #include "retention/hot/store.h"
@@ -56,22 +56,6 @@ static const char sq_upsert_conv_sql[] =
     " panic = MAX(panic, excluded.panic),"
     " updated_ms = excluded.updated_ms";
 
-int
-sq_fail(sqlite3 *db, int rc, struct fr_err *err, const char *what)
-{
-    int primary = rc & 0xff;
-    int code = (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) ? FR_E_BUSY : FR_E_STORE;
-    return fr_err_set(err, code, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-}
-
-int
-sq_exec(sqlite3 *db, const char *sql, struct fr_err *err)
-{
-    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        return sq_fail(db, rc, err, sql);
-    return FR_OK;
-}
 
 static void
 sq_close(void *ctx)

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/core/mem.h"
+#include "core/mem.h"
 #include "retention/hot/archive.h"
 #include "retention/hot/sqlite_int.h"
 

@@ -10,9 +10,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "agent/core/err.h"
-#include "agent/core/event.h"
-#include "agent/core/strmap.h"
+#include "core/err.h"
+#include "core/event.h"
+#include "core/strmap.h"
 #include "retention/hot/store.h"
 
 /*

@@ -6,7 +6,7 @@
 
 #include <stdlib.h>
 
-#include "agent/core/mem.h"
+#include "core/mem.h"
 
 struct fr_store {
     const struct fr_store_ops *ops;

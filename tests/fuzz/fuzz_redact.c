@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core/wire.h"
+#include "core/wire.h"
 #include "redact/redact.h"
 #include "tests/fuzz/fuzz.h"
 

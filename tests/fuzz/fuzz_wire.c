@@ -1,7 +1,7 @@
 /* Fuzzes the wire-format parser: one envelope per input, then the dump of what parsed. */
 #include <stdlib.h>
 
-#include "agent/core/wire.h"
+#include "core/wire.h"
 #include "tests/fuzz/fuzz.h"
 
 int

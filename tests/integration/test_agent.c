@@ -33,8 +33,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "agent/core/fsutil.h"
-#include "agent/core/mem.h"
+#include "core/fsutil.h"
+#include "core/mem.h"
 #include "exporters/upload.h"
 #include "tests/support/secrets.h"
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "agent/core/mem.h"
+#include "core/mem.h"
 
 #ifndef FR_BIN
 #error FR_BIN must name the flightrec binary

@@ -27,9 +27,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent/core/fsutil.h"
-#include "agent/core/mem.h"
-#include "agent/core/timeutil.h"
+#include "core/fsutil.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
 #include "exporters/upload.h"
 
 /* What the server answers, request by request: an HTTP status, or a mode. */

@@ -12,8 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent/core/mem.h"
-#include "agent/core/timeutil.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
 #include "agent/ingest.h"
 #include "bench/gen.h"
 #include "collectors/taxonomy.h"

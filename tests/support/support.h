@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "agent/core/err.h"
-#include "agent/core/event.h"
+#include "core/err.h"
+#include "core/event.h"
 #include "agent/ingest.h"
 #include "retention/hot/store.h"
 

@@ -1,8 +1,8 @@
 /*
- * agent/core/log.c - fr_log() backend: one line per call to stderr, written with a
+ * core/log.c - fr_log() backend: one line per call to stderr, written with a
  * single fputs so lines from different threads do not interleave.
  */
-#include "agent/core/log.h"
+#include "core/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
- * agent/core/mem.c - allocation wrappers that abort on out-of-memory.
+ * core/mem.c - allocation wrappers that abort on out-of-memory.
  */
-#include "agent/core/mem.h"
+#include "core/mem.h"
 
 #include <stdarg.h>
 #include <stdio.h>

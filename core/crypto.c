@@ -1,9 +1,10 @@
 /*
- * redact/keys.c - key files, keyed hash tokens (HMAC-SHA256) and sealing of
+ * core/crypto.c - key files, keyed hash tokens (HMAC-SHA256) and sealing of
  * raw payloads (AES-256-GCM), all through OpenSSL.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -14,9 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/core/fsutil.h"
-#include "agent/core/mem.h"
-#include "redact/redact.h"
+#include "core/fsutil.h"
+#include "core/mem.h"
+#include "core/crypto.h"
 
 static const char hexd[] = "0123456789abcdef";
 
@@ -199,4 +200,18 @@ fr_unseal(const unsigned char key[FR_KEY_LEN], const void *sealed, size_t len, u
     *out = pt;
     *outlen = ctlen;
     return FR_OK;
+}
+
+char *
+fr_key_path(const char *db, const char *given, const char *env, const char *name)
+{
+    if (given != NULL && *given)
+        return fr_strdup(given);
+    const char *e = env ? getenv(env) : NULL;
+    if (e != NULL && *e)
+        return fr_strdup(e);
+    char *copy = fr_strdup(db);
+    char *path = fr_asprintf("%s/keys/%s", dirname(copy), name);
+    free(copy);
+    return path;
 }

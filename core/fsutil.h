@@ -1,5 +1,5 @@
 /*
- * agent/core/fsutil.h - small file-system helpers shared by the stages.
+ * core/fsutil.h - small file-system helpers shared by the stages.
  */
 #ifndef FR_CORE_FSUTIL_H
 #define FR_CORE_FSUTIL_H
@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "agent/core/err.h"
+#include "core/err.h"
 
 /* Reads a whole file into a NUL-terminated buffer the caller frees. */
 int fr_read_file(const char *path, char **text, size_t *len, struct fr_err *err);

@@ -1,7 +1,7 @@
 /*
- * agent/core/event.h - the one normalized in-memory record for an event.
+ * core/event.h - the one normalized in-memory record for an event.
  *
- * An event is parsed from the wire format (agent/core/wire.h), its kind-specific
+ * An event is parsed from the wire format (core/wire.h), its kind-specific
  * fields are validated and normalized by a collector (collectors/), it is
  * redacted (redact/), and then stored (retention/hot/). struct fr_event is that
  * record at every stage. It owns the parsed JSON (root); every other pointer
@@ -134,7 +134,7 @@ struct fr_record {
     const char *entity_id, *entity_kind;
     int64_t version;
     bool has_version;
-    const char *body; /* the envelope JSON (agent/core/wire.h), after redaction */
+    const char *body; /* the envelope JSON (core/wire.h), after redaction */
     size_t body_len;
     char policy[17];    /* id of the redaction policy applied, "" = none */
     unsigned char *raw; /* owned: the sealed unredacted line (raw mode), NULL = none */

@@ -1,7 +1,7 @@
 /*
- * agent/core/fsutil.c - see fsutil.h.
+ * core/fsutil.c - see fsutil.h.
  */
-#include "agent/core/fsutil.h"
+#include "core/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/core/mem.h"
+#include "core/mem.h"
 
 int
 fr_read_file(const char *path, char **text, size_t *len, struct fr_err *err)

@@ -1,5 +1,5 @@
 /*
- * agent/core/mem.h - allocation wrappers. On out-of-memory they log and abort, so
+ * core/mem.h - allocation wrappers. On out-of-memory they log and abort, so
  * callers need no untestable NULL branches. Anything sized by input must be
  * checked against a configured limit *before* allocating (FR_E_LIMIT).
  * Everything returned is freed with free().

@@ -1,5 +1,5 @@
 /*
- * agent/core/linereader.h - bounded NDJSON line reader over a file descriptor.
+ * core/linereader.h - bounded NDJSON line reader over a file descriptor.
  *
  * Memory is bounded by the configured maximum line length: a line longer than
  * that is skipped (its bytes are read and discarded, never buffered) and

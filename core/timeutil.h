@@ -1,5 +1,5 @@
 /*
- * agent/core/timeutil.h - wall-clock helpers. All times in flightrec are integer
+ * core/timeutil.h - wall-clock helpers. All times in flightrec are integer
  * milliseconds since the Unix epoch, UTC.
  */
 #ifndef FR_CORE_TIMEUTIL_H
@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/core/err.h"
+#include "core/err.h"
 
 /* Current wall-clock time in ms. */
 int64_t fr_now_ms(void);

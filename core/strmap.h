@@ -1,5 +1,5 @@
 /*
- * agent/core/strmap.h - a small string-keyed hash map (open addressing, FNV-1a)
+ * core/strmap.h - a small string-keyed hash map (open addressing, FNV-1a)
  * for per-batch aggregation. Keys are copied; values are the caller's.
  */
 #ifndef FR_CORE_STRMAP_H

@@ -1,12 +1,12 @@
 /*
- * agent/core/event.c - names of kinds, ids and error classes; event cleanup.
+ * core/event.c - names of kinds, ids and error classes; event cleanup.
  */
-#include "agent/core/event.h"
+#include "core/event.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core/mem.h"
+#include "core/mem.h"
 
 const char *const fr_id_names[FR_ID_COUNT] = {
     "conv_id",  "session_id", "turn_id", "run_id",      "request_id",   "stream_id",

@@ -1,5 +1,5 @@
 /*
- * agent/core/yamlcfg.h - reading YAML configuration files (libyaml document API)
+ * core/yamlcfg.h - reading YAML configuration files (libyaml document API)
  * with errors that name the file and line. Shared by every configuration
  * reader: the error taxonomy, the redaction policy, the agent's config.
  */
@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <yaml.h>
 
-#include "agent/core/err.h"
-#include "agent/core/fsutil.h"
+#include "core/err.h"
+#include "core/fsutil.h"
 
 struct fr_yaml {
     yaml_parser_t parser;

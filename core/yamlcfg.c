@@ -1,7 +1,7 @@
 /*
- * agent/core/yamlcfg.c - see yamlcfg.h.
+ * core/yamlcfg.c - see yamlcfg.h.
  */
-#include "agent/core/yamlcfg.h"
+#include "core/yamlcfg.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * agent/core/log.h - the one logging macro family.
+ * core/log.h - the one logging macro family.
  *
  *     fr_log(FR_LOG_WARN, "store", "commit failed: %s", sqlite3_errstr(rc));
  *

@@ -1,18 +1,18 @@
 /*
- * agent/core/linereader.c - see linereader.h.
+ * core/linereader.c - see linereader.h.
  *
  * Invariant: buf[start, end) holds unread bytes; buf[start, scan) is known to
  * hold no '\n', so each byte is searched once.
  */
-#include "agent/core/linereader.h"
+#include "core/linereader.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/core/err.h"
-#include "agent/core/mem.h"
+#include "core/err.h"
+#include "core/mem.h"
 
 #define LR_CHUNK (64 * 1024)
 

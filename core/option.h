@@ -1,5 +1,5 @@
 /*
- * agent/core/option.h - the option table type every plugin and the agent declare
+ * core/option.h - the option table type every plugin and the agent declare
  * their settings with: key, type, default, where it lives (offsetof), bounds
  * and a description. The same table is read by the configuration loader, the
  * FLIGHTREC_* environment overrides, `flightrec config check` and the docs.

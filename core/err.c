@@ -1,9 +1,9 @@
 /*
- * agent/core/err.c - the fixed tables behind fr_rc_name() and fr_strerror(), and
+ * core/err.c - the fixed tables behind fr_rc_name() and fr_strerror(), and
  * fr_err_set(). The tables are indexed by -code so adding a code means adding
  * one row at the end of each.
  */
-#include "agent/core/err.h"
+#include "core/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * agent/core/err.h - return codes and the error-reporting convention.
+ * core/err.h - return codes and the error-reporting convention.
  *
  * A function that can fail returns an int: 0 (FR_OK) on success, a negative
  * enum fr_rc on failure. FR_DECLINED (positive) is used only by plugins that

@@ -1,15 +1,15 @@
 /*
- * agent/core/wire.c - envelope parsing and validation for wire format version 1.
+ * core/wire.c - envelope parsing and validation for wire format version 1.
  *
  * Order of checks (the first failure is reported): JSON syntax and UTF-8
  * (jansson), top-level object, depth and value count, `v`, `kind`, `ts_ms`,
  * ids, `seq`, `data`, `error`, `tags`.
  */
-#include "agent/core/wire.h"
+#include "core/wire.h"
 
 #include <string.h>
 
-#include "agent/core/mem.h"
+#include "core/mem.h"
 
 void
 fr_wire_limits_default(struct fr_wire_limits *lim)

@@ -1,7 +1,7 @@
 /*
- * agent/core/timeutil.c - time parsing and formatting for the CLI and query API.
+ * core/timeutil.c - time parsing and formatting for the CLI and query API.
  */
-#include "agent/core/timeutil.h"
+#include "core/timeutil.h"
 
 #include <ctype.h>
 #include <errno.h>

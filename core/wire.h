@@ -1,5 +1,5 @@
 /*
- * agent/core/wire.h - the ingest wire format, version 1 (../shared/spec/wire-format.md),
+ * core/wire.h - the ingest wire format, version 1 (../shared/spec/wire-format.md),
  * parsed into struct fr_event and rebuilt from stored records.
  *
  * fr_wire_parse() checks the envelope only (syntax, UTF-8, limits, `v`,
@@ -11,8 +11,8 @@
 
 #include <stddef.h>
 
-#include "agent/core/err.h"
-#include "agent/core/event.h"
+#include "core/err.h"
+#include "core/event.h"
 
 /* Input limits; every one is configurable, defaults from fr_wire_limits_default(). */
 struct fr_wire_limits {

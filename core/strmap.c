@@ -1,14 +1,14 @@
 /*
- * agent/core/strmap.c - see strmap.h. Invariant: count * 2 <= cap, cap a power of
+ * core/strmap.c - see strmap.h. Invariant: count * 2 <= cap, cap a power of
  * two, so probing always ends at an empty slot.
  */
-#include "agent/core/strmap.h"
+#include "core/strmap.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/core/mem.h"
+#include "core/mem.h"
 
 struct strmap_entry {
     char *key;

@@ -1,0 +1,25 @@
+/*
+ * retention/hot/sqlite_util.c - the small helpers every file of the SQLite
+ * store shares (error mapping, statements with no rows), kept apart so that
+ * the write path, rollups and reads depend on them and not on each other.
+ */
+#include <sqlite3.h>
+
+#include "retention/hot/sqlite_int.h"
+
+int
+sq_fail(sqlite3 *db, int rc, struct fr_err *err, const char *what)
+{
+    int primary = rc & 0xff;
+    int code = (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) ? FR_E_BUSY : FR_E_STORE;
+    return fr_err_set(err, code, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+int
+sq_exec(sqlite3 *db, const char *sql, struct fr_err *err)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(db, rc, err, sql);
+    return FR_OK;
+}
