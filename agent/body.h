@@ -11,9 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/ingest.h"
 #include "core/err.h"
 #include "core/event.h"
-#include "agent/ingest.h"
 
 /*
  * Decompresses in[0, n) ("zstd", or "gzip"/"deflate" with the header

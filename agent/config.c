@@ -56,6 +56,7 @@ static const struct opt opts[] = {
      false},
     {"socket", "enabled", OPT_BOOL, O(socket_enabled), "true", 0, 0, false},
     {"socket", "path", OPT_STR, O(socket_path), "./var/flightrec.sock", 0, 0, false},
+    {"socket", "max_connections", OPT_INT, O(socket_max_connections), "64", 1, 10000, false},
     {"redaction", "policy", OPT_STR, O(redaction_policy), "", 0, 0, false},
     {"redaction", "hmac_key", OPT_STR, O(hmac_key), "", 0, 0, false},
     {"redaction", "raw", OPT_BOOL, O(raw), "false", 0, 0, false},

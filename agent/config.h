@@ -43,6 +43,7 @@ struct fr_config {
     /* socket */
     bool socket_enabled;
     char *socket_path;
+    int64_t socket_max_connections; /* more are answered with an error line and closed */
     /* redaction */
     char *redaction_policy;
     char *hmac_key;

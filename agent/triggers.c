@@ -16,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/cli.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/strmap.h"
@@ -49,7 +48,7 @@ struct job {
 };
 
 struct fr_triggers {
-    struct fr_agent *a;
+    struct fr_pipeline *pl;
     struct rule *rules;
     size_t nrules;
     int64_t max_per_hour;
@@ -178,54 +177,53 @@ load_rules(struct fr_triggers *t, const char *path, struct fr_err *err)
 static void
 build_one(struct fr_triggers *t, const struct job *j)
 {
-    struct fr_agent *a = t->a;
+    struct fr_pipeline *pl = t->pl;
     struct fr_err err = {0};
     struct fr_store_opts so;
     fr_store_opts_default(&so);
     struct fr_store *st = NULL;
     EVP_PKEY *key = NULL;
     char *keypath =
-        fr_key_path(a->conf.db_path, a->conf.incident_signing_key, NULL, "signing.pem");
+        fr_key_path(pl->conf.db_path, pl->conf.incident_signing_key, NULL, "signing.pem");
     if (access(keypath, F_OK) != 0) {
-        char *pub = fr_key_path(a->conf.db_path, NULL, NULL, "signing.pub.pem");
+        char *pub = fr_key_path(pl->conf.db_path, NULL, NULL, "signing.pub.pem");
         fr_ed25519_generate(keypath, pub, &err);
         free(pub);
     }
-    char *out = fr_asprintf("%s/incident-%s-%s-%lld.tar.zst", a->conf.incident_bundle_dir, j->rule,
+    char *out = fr_asprintf("%s/incident-%s-%s-%lld.tar.zst", pl->conf.incident_bundle_dir, j->rule,
                             j->conv ? j->conv : "all", (long long)fr_now_ms());
     for (char *c = strrchr(out, '/') + 1; *c; c++)
         if (*c == ' ')
             *c = '_';
     int rc = fr_ed25519_load(keypath, true, &key, &err);
     if (rc == FR_OK)
-        rc = fr_store_open(a->conf.db_path, &so, &st, &err);
-    if (rc == FR_OK && mkdir(a->conf.incident_bundle_dir, 0700) != 0 && errno != EEXIST)
-        rc = fr_err_set(&err, FR_E_IO, "%s: %s", a->conf.incident_bundle_dir, strerror(errno));
+        rc = fr_store_open(pl->conf.db_path, &so, &st, &err);
+    if (rc == FR_OK && mkdir(pl->conf.incident_bundle_dir, 0700) != 0 && errno != EEXIST)
+        rc = fr_err_set(&err, FR_E_IO, "%s: %s", pl->conf.incident_bundle_dir, strerror(errno));
     if (rc == FR_OK) {
         const char *convs[1] = {j->conv};
         struct fr_bundle_select sel = {.convs = convs, .nconvs = j->conv ? 1 : 0};
         if (j->conv == NULL)
             sel.since_ms = fr_now_ms() - 3600000;
         struct fr_bundle_info info;
-        rc = fr_bundle_create(st, &sel, a->has_cold_key ? a->cold_key : NULL, NULL, key, out, &info,
-                              &err);
+        rc = fr_bundle_create(st, &sel, fr_pipeline_cold_key(pl), NULL, key, out, &info, &err);
     }
     if (rc == FR_OK) {
-        fr_metrics_bundle(a->metrics, j->rule, true);
+        fr_metrics_bundle(pl->metrics, j->rule, true);
         fr_log(FR_LOG_WARN, "trigger", "rule %s fired for %s: bundle %s", j->rule,
                j->conv ? j->conv : "(global)", out);
-        if (t->has_upload && a->conf.incident_upload_to[0]) {
-            if (fr_outbox_add(&t->up, out, a->conf.incident_upload_to, &err) == FR_OK) {
+        if (t->has_upload && pl->conf.incident_upload_to[0]) {
+            if (fr_outbox_add(&t->up, out, pl->conf.incident_upload_to, &err) == FR_OK) {
                 struct fr_outbox_stats os;
                 fr_outbox_flush_stats(&t->up, &os, &err);
-                fr_metrics_uploads(a->metrics, &os);
+                fr_metrics_uploads(pl->metrics, &os);
             } else {
                 fr_log(FR_LOG_ERROR, "trigger", "rule %s: bundle %s not queued for upload: %s",
                        j->rule, out, err.msg);
             }
         }
     } else {
-        fr_metrics_bundle(a->metrics, j->rule, false);
+        fr_metrics_bundle(pl->metrics, j->rule, false);
         fr_log(FR_LOG_ERROR, "trigger", "rule %s: cannot build a bundle: %s", j->rule, err.msg);
     }
     fr_store_close(st);
@@ -242,8 +240,8 @@ worker(void *arg)
     while (!t->stop) {
         if (t->jobs == NULL) {
             struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            int64_t ms = t->a->conf.incident_outbox_retry_ms;
+            clock_gettime(CLOCK_MONOTONIC, &until); /* t->cv runs on CLOCK_MONOTONIC */
+            int64_t ms = t->pl->conf.incident_outbox_retry_ms;
             until.tv_sec += ms / 1000;
             until.tv_nsec += (ms % 1000) * 1000000;
             if (until.tv_nsec >= 1000000000) {
@@ -257,7 +255,7 @@ worker(void *arg)
                 struct fr_outbox_stats os;
                 struct fr_err err = {0};
                 if (fr_outbox_flush_stats(&t->up, &os, &err) == FR_OK)
-                    fr_metrics_uploads(t->a->metrics, &os);
+                    fr_metrics_uploads(t->pl->metrics, &os);
                 pthread_mutex_lock(&t->mu);
             }
             continue;
@@ -328,16 +326,16 @@ fr_triggers_observe(struct fr_triggers *t, const struct fr_record *recs, size_t 
             if (w->n < ru->count || r->ts_ms - oldest > ru->window_ms)
                 continue;
             if (now < w->cooldown_until) {
-                fr_metrics_trigger(t->a->metrics, ru->name, "cooldown");
+                fr_metrics_trigger(t->pl->metrics, ru->name, "cooldown");
                 continue;
             }
             if (t->fired_this_hour >= t->max_per_hour) {
-                fr_metrics_trigger(t->a->metrics, ru->name, "rate_limited");
+                fr_metrics_trigger(t->pl->metrics, ru->name, "rate_limited");
                 continue;
             }
             w->cooldown_until = now + ru->cooldown_ms;
             t->fired_this_hour++;
-            fr_metrics_trigger(t->a->metrics, ru->name, "fired");
+            fr_metrics_trigger(t->pl->metrics, ru->name, "fired");
             struct job *j = fr_calloc(1, sizeof *j);
             j->conv = conv ? fr_strdup(conv) : NULL;
             j->rule = fr_strdup(ru->name);
@@ -352,16 +350,20 @@ fr_triggers_observe(struct fr_triggers *t, const struct fr_record *recs, size_t 
 }
 
 struct fr_triggers *
-fr_triggers_start(struct fr_agent *a, struct fr_err *err)
+fr_triggers_start(struct fr_pipeline *pl, struct fr_err *err)
 {
-    const struct fr_config *c = &a->conf;
+    const struct fr_config *c = &pl->conf;
     if (!c->incident_triggers[0] && !c->incident_upload_config[0])
         return NULL;
     struct fr_triggers *t = fr_calloc(1, sizeof *t);
-    t->a = a;
+    t->pl = pl;
     t->windows = fr_strmap_new();
     pthread_mutex_init(&t->mu, NULL);
-    pthread_cond_init(&t->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cv, &ca);
+    pthread_condattr_destroy(&ca);
     int rc = FR_OK;
     if (c->incident_triggers[0])
         rc = load_rules(t, c->incident_triggers, err);

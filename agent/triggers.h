@@ -5,12 +5,12 @@
 #ifndef FR_AGENT_TRIGGERS_H
 #define FR_AGENT_TRIGGERS_H
 
-#include "agent/daemon.h"
+#include "agent/pipeline.h"
 
 struct fr_triggers;
 
 /* NULL with err unset when neither triggers nor uploads are configured. */
-struct fr_triggers *fr_triggers_start(struct fr_agent *a, struct fr_err *err);
+struct fr_triggers *fr_triggers_start(struct fr_pipeline *pl, struct fr_err *err);
 
 /* Feeds committed records (writer thread; cheap: firing hands off to a worker). */
 void fr_triggers_observe(struct fr_triggers *t, const struct fr_record *recs, size_t n);

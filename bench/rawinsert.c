@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/mem.h"
-#include "core/timeutil.h"
 #include "agent/ingest.h"
 #include "collectors/taxonomy.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
 #include "redact/redact.h"
 #include "retention/hot/schema.h"
 

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/wire.h"
 #include "collectors/collector.h"
+#include "core/wire.h"
 
 static bool
 fields_type_ok(const json_t *v, unsigned types)

@@ -14,9 +14,9 @@
 
 #include <stddef.h>
 
+#include "collectors/collector.h"
 #include "core/err.h"
 #include "core/event.h"
-#include "collectors/collector.h"
 
 /* Known fields of the raw `error` object (wire format); checked by fr_collect(). */
 extern const struct fr_field fr_error_fields[];

@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/crypto.h"
 #include "core/fsutil.h"
 #include "core/mem.h"
-#include "core/crypto.h"
 
 static const char hexd[] = "0123456789abcdef";
 

@@ -21,7 +21,6 @@
  */
 char *fr_key_path(const char *db, const char *given, const char *env, const char *name);
 
-
 /*
  * Loads a key file (64 hex digits). When absent and create is true, makes
  * one with random bytes, owner-only permissions (and its directory, 0700);

@@ -11,7 +11,14 @@
 #include <sys/time.h>
 #include <time.h>
 
-int fr_log_threshold = FR_LOG_WARN;
+_Atomic int fr_log_threshold = FR_LOG_WARN;
+
+void
+fr_log_set_level(int level)
+{
+    if (level >= FR_LOG_ERROR && level <= FR_LOG_DEBUG)
+        atomic_store_explicit(&fr_log_threshold, level, memory_order_relaxed);
+}
 
 static const char *const log_names[] = {"error", "warn", "info", "debug"};
 
@@ -58,6 +65,5 @@ fr_log_init_from_env(void)
     if (s == NULL)
         return;
     int level = fr_log_level_parse(s);
-    if (level >= 0)
-        fr_log_threshold = level;
+    fr_log_set_level(level);
 }

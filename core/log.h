@@ -10,6 +10,8 @@
 #ifndef FR_CORE_LOG_H
 #define FR_CORE_LOG_H
 
+#include <stdatomic.h>
+
 enum fr_log_level {
     FR_LOG_ERROR = 0,
     FR_LOG_WARN = 1,
@@ -17,16 +19,21 @@ enum fr_log_level {
     FR_LOG_DEBUG = 3,
 };
 
-extern int fr_log_threshold; /* messages above this level are skipped */
+/* Messages above this level are skipped. Atomic: a reload (SIGHUP) changes it while
+   other threads log; read it with relaxed order, set it with fr_log_set_level(). */
+extern _Atomic int fr_log_threshold;
 
 #define fr_log(level, component, ...)                                                              \
     do {                                                                                           \
-        if ((level) <= fr_log_threshold)                                                           \
+        if ((level) <= atomic_load_explicit(&fr_log_threshold, memory_order_relaxed))              \
             fr_log_write((level), (component), __VA_ARGS__);                                       \
     } while (0)
 
 void fr_log_write(int level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Sets the threshold (a valid level; others are ignored). */
+void fr_log_set_level(int level);
 
 /* Parses "error|warn|info|debug"; returns the level or -1. */
 int fr_log_level_parse(const char *s);

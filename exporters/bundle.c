@@ -19,11 +19,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/crypto.h"
 #include "core/fsutil.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "exporters/render.h"
-#include "core/crypto.h"
 #include "retention/retention.h"
 
 /* ---- Ed25519 keys ---- */

@@ -25,8 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
 #include "core/crypto.h"
+#include "core/err.h"
 #include "core/event.h"
 
 enum fr_sensitivity {
@@ -80,7 +80,6 @@ const char *fr_policy_id(const struct fr_policy *p);
 /* ---- the redactor (redact.c) ---- */
 
 struct fr_redactor;
-
 
 /*
  * Compiles policy's detectors; takes ownership of policy (also on failure).

@@ -13,9 +13,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/crypto.h"
 #include "core/err.h"
 #include "core/event.h"
-#include "core/crypto.h"
 #include "retention/hot/store.h"
 #include "retention/segment.h"
 

@@ -17,10 +17,10 @@
 #include <zdict.h>
 #include <zstd.h>
 
+#include "core/crypto.h"
 #include "core/fsutil.h"
 #include "core/mem.h"
 #include "core/strmap.h"
-#include "core/crypto.h"
 
 #define SEG_MAGIC "FRSEG001"
 #define SEG_END "FRSEGEND"

@@ -99,7 +99,8 @@ def objects(build):
             if len(rel) != 2:
                 continue
             src = rel[1][: -len(".o")]
-            if stage_of(src) is not None:
+            # an object left from a source file that was moved or deleted is not code any more
+            if stage_of(src) is not None and os.path.exists(os.path.join(ROOT, src)):
                 objs.setdefault(src, full)
     return objs
 

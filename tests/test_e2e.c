@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/mem.h"
 #include "agent/writer.h"
 #include "bench/gen.h"
+#include "core/mem.h"
 
 struct e2e_done {
     size_t committed;

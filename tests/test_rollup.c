@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/mem.h"
 #include "bench/gen.h"
+#include "core/mem.h"
 
 static int64_t
 q_int(const char *path, const char *sql)

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/mem.h"
 #include "collectors/taxonomy.h"
+#include "core/mem.h"
 
 #define TS "\"ts_ms\":1771357445201"
 

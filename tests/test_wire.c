@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/ingest.h"
 #include "core/mem.h"
 #include "core/wire.h"
-#include "agent/ingest.h"
 
 #define TS "\"ts_ms\":1771357445201"
 

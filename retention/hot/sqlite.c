@@ -56,7 +56,6 @@ static const char sq_upsert_conv_sql[] =
     " panic = MAX(panic, excluded.panic),"
     " updated_ms = excluded.updated_ms";
 
-
 static void
 sq_close(void *ctx)
 {

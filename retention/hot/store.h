@@ -66,7 +66,7 @@ struct fr_event_row {
     bool has_duration;
     int64_t duration_ms;
     const char *error_class, *error_code, *error_message; /* NULL when no error */
-    const char *body; /* the envelope as JSON (core/wire.h) */
+    const char *body;                                     /* the envelope as JSON (core/wire.h) */
     size_t body_len;
     const char *policy; /* id of the redaction policy applied; NULL before policies existed */
     const void *raw;    /* the sealed unredacted line (raw mode); NULL when none */

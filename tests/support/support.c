@@ -12,11 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/mem.h"
-#include "core/timeutil.h"
 #include "agent/ingest.h"
 #include "bench/gen.h"
 #include "collectors/taxonomy.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
 #include "redact/redact.h"
 
 char *

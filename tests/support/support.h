@@ -14,9 +14,9 @@
 
 #include <cmocka.h>
 
+#include "agent/ingest.h"
 #include "core/err.h"
 #include "core/event.h"
-#include "agent/ingest.h"
 #include "retention/hot/store.h"
 
 /* A fresh directory under $TMPDIR (or /tmp). Caller frees the string and t_rmtree()s it. */

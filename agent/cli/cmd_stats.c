@@ -1,5 +1,5 @@
 /*
- * agent/cmd_stats.c - `flightrec errors` (failures, listed or grouped) and
+ * agent/cli/cmd_stats.c - `flightrec errors` (failures, listed or grouped) and
  * `flightrec stats` (the per-minute rollups summed over a time range, with
  * latency percentiles estimated from the histogram buckets).
  */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 #include "core/timeutil.h"
 #include "retention/hot/store.h"
 #include "retention/retention.h"

@@ -1,5 +1,5 @@
 /*
- * agent/cmd_query.c - `flightrec conversations` and `flightrec show`: the
+ * agent/cli/cmd_query.c - `flightrec conversations` and `flightrec show`: the
  * conversation index by recent activity, and one conversation's events in
  * order, as a table for people or JSON for programs.
  */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 #include "core/timeutil.h"
 #include "core/wire.h"
 #include "exporters/render.h"

@@ -1,5 +1,5 @@
 /*
- * agent/main.c - `flightrec` entry point: global set-up and the subcommand
+ * agent/cli/main.c - `flightrec` entry point: global set-up and the subcommand
  * table. Each subcommand parses its own options and prints its own --help.
  */
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 #include "agent/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -47,52 +47,6 @@ usage(FILE *out)
     fprintf(out, "\nRun 'flightrec COMMAND --help' for a command's options.\n"
                  "Environment: FLIGHTREC_DB (default database), FLIGHTREC_LOG_LEVEL "
                  "(error|warn|info|debug).\n");
-}
-
-const char *
-fr_cli_default_db(void)
-{
-    const char *db = getenv("FLIGHTREC_DB");
-    if (db && *db)
-        return db;
-    /* the agent's configuration, when one is named, says where the store is */
-    static char *from_config;
-    const char *cfg = getenv("FLIGHTREC_CONFIG");
-    if (from_config == NULL && cfg && *cfg) {
-        struct fr_config c;
-        if (fr_config_load(cfg, &c, NULL) == FR_OK) {
-            from_config = strdup(c.db_path);
-            fr_config_clear(&c);
-        }
-    }
-    return from_config ? from_config : "./var/flightrec.db";
-}
-
-int
-fr_cli_exit_for(int rc)
-{
-    if (rc == FR_OK)
-        return FR_EXIT_OK;
-    if (rc == FR_E_NOTFOUND)
-        return FR_EXIT_NOTFOUND;
-    if (rc == FR_E_INVALID)
-        return FR_EXIT_USAGE;
-    return FR_EXIT_FAIL;
-}
-
-int
-fr_cli_open_store(const char *cmd, const char *db, struct fr_store **st)
-{
-    struct fr_store_opts opts;
-    fr_store_opts_default(&opts);
-    opts.create = false;
-    struct fr_err err = {0};
-    int rc = fr_store_open(db, &opts, st, &err);
-    if (rc != FR_OK) {
-        fprintf(stderr, "flightrec %s: %s\n", cmd, err.msg);
-        return fr_cli_exit_for(rc);
-    }
-    return FR_EXIT_OK;
 }
 
 int

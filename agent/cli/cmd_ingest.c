@@ -1,5 +1,5 @@
 /*
- * agent/cmd_ingest.c - `flightrec ingest FILE|-`: stores NDJSON events.
+ * agent/cli/cmd_ingest.c - `flightrec ingest FILE|-`: stores NDJSON events.
  *
  * Every line is judged alone: a bad line is reported (line number, field,
  * reason) and the lines around it are still stored. This thread reads and
@@ -18,13 +18,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/cli.h"
-#include "core/linereader.h"
-#include "core/mem.h"
-#include "core/timeutil.h"
+#include "agent/cli/cli.h"
 #include "agent/ingest.h"
 #include "agent/writer.h"
 #include "collectors/taxonomy.h"
+#include "core/linereader.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
 #include "redact/redact.h"
 
 struct ingest_run {

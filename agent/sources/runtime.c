@@ -1,5 +1,5 @@
 /*
- * agent/sampler.c - the runtime collector's own sampler: every
+ * agent/sources/runtime.c - the runtime collector's own sampler: every
  * runtime.interval_ms it reads the watched chat server process
  * (runtime.pid, or runtime.pidfile, re-read each time so a restarted
  * process is followed) and the agent itself from /proc, and stores each
@@ -12,10 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/source.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/ticker.h"
 #include "core/timeutil.h"
-#include "agent/daemon.h"
+#include "redact/redact.h"
 
 struct proc_prev {
     int pid;
@@ -24,11 +26,9 @@ struct proc_prev {
 };
 
 struct fr_sampler {
-    struct fr_agent *a;
+    struct fr_pipeline *pl;
     pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool stop;
+    struct fr_ticker tick;
     struct proc_prev watched, self;
 };
 
@@ -114,10 +114,10 @@ static void
 sample_one(struct fr_sampler *s, struct fr_live *l, const char *who, int pid,
            struct proc_prev *prev)
 {
-    struct fr_agent *a = s->a;
+    struct fr_pipeline *pl = s->pl;
     struct proc_sample ps;
     if (!proc_read(pid, prev, &ps)) {
-        fr_metrics_sample(a->metrics, strcmp(who, "agent") == 0 ? "self" : "watched", pid, false);
+        fr_metrics_sample(pl->metrics, strcmp(who, "agent") == 0 ? "self" : "watched", pid, false);
         fr_log(FR_LOG_INFO, "runtime", "process %d (%s) not found", pid, who);
         return;
     }
@@ -129,12 +129,12 @@ sample_one(struct fr_sampler *s, struct fr_live *l, const char *who, int pid,
         ps.open_fds, ps.state);
     struct fr_record rec;
     struct fr_err err = {0};
-    fr_metrics_received(a->metrics, "runtime", 1);
+    fr_metrics_received(pl->metrics, "runtime", 1);
     if (fr_ingest_prepare(line, strlen(line), &l->cfg, NULL, &rec, &err) == FR_OK) {
         struct fr_ack ack;
-        fr_agent_submit(a, &rec, 1, true, &ack);
+        fr_pipeline_submit(pl, &rec, 1, true, &ack);
         fr_record_clear(&rec);
-        fr_metrics_sample(a->metrics, strcmp(who, "agent") == 0 ? "self" : "watched", pid,
+        fr_metrics_sample(pl->metrics, strcmp(who, "agent") == 0 ? "self" : "watched", pid,
                           ack.rc == FR_OK);
     } else {
         fr_log(FR_LOG_ERROR, "runtime", "sample rejected: %s", err.msg);
@@ -146,63 +146,68 @@ static void *
 sampler_main(void *arg)
 {
     struct fr_sampler *s = arg;
-    pthread_mutex_lock(&s->mu);
-    while (!s->stop) {
-        pthread_mutex_unlock(&s->mu);
-        struct fr_live *l = fr_agent_live_get(s->a);
+    int64_t interval = 0;
+    while (interval == 0 || fr_ticker_wait(&s->tick, interval)) {
+        struct fr_live *l = fr_pipeline_live_get(s->pl);
         int pid = (int)l->runtime_pid;
         if (l->runtime_pidfile[0])
             pid = pid_from_file(l->runtime_pidfile);
         if (pid > 0)
             sample_one(s, l, "watched", pid, &s->watched);
         else if (l->runtime_pidfile[0])
-            fr_metrics_sample(s->a->metrics, "watched", 0, false);
+            fr_metrics_sample(s->pl->metrics, "watched", 0, false);
         if (l->runtime_self)
             sample_one(s, l, "agent", (int)getpid(), &s->self);
-        int64_t interval = l->runtime_interval_ms;
-        fr_agent_live_put(s->a, l);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += interval / 1000;
-        until.tv_nsec += (interval % 1000) * 1000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
-        pthread_mutex_lock(&s->mu);
-        while (!s->stop && pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0)
-            ;
+        interval = l->runtime_interval_ms > 0 ? l->runtime_interval_ms : 1000;
+        fr_pipeline_live_put(s->pl, l);
     }
-    pthread_mutex_unlock(&s->mu);
     return NULL;
 }
 
-struct fr_sampler *
-fr_sampler_start(struct fr_agent *a)
+/* ---- the source ---- */
+
+static bool
+runtime_enabled(const struct fr_config *c)
 {
-    struct fr_sampler *s = fr_calloc(1, sizeof *s);
-    s->a = a;
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
-    if (pthread_create(&s->thread, NULL, sampler_main, s) != 0) {
-        fr_log(FR_LOG_ERROR, "runtime", "cannot start the sampler thread");
-        free(s);
-        return NULL;
-    }
-    return s;
+    (void)c;
+    return true; /* it samples nothing until runtime.* names a process or runtime.self is on */
 }
 
-void
-fr_sampler_stop(struct fr_sampler *s)
+static int
+runtime_init(struct fr_pipeline *pl, void **ctx, struct fr_err *err)
 {
+    struct fr_sampler *s = fr_calloc(1, sizeof *s);
+    s->pl = pl;
+    fr_ticker_init(&s->tick);
+    if (pthread_create(&s->thread, NULL, sampler_main, s) != 0) {
+        fr_ticker_destroy(&s->tick);
+        free(s);
+        *ctx = NULL;
+        return fr_err_set(err, FR_E_IO, "runtime: cannot start the sampler thread");
+    }
+    *ctx = s;
+    return FR_OK;
+}
+
+static void
+runtime_destroy(void *ctx)
+{
+    struct fr_sampler *s = ctx;
     if (s == NULL)
         return;
-    pthread_mutex_lock(&s->mu);
-    s->stop = true;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    fr_ticker_stop(&s->tick);
     pthread_join(s->thread, NULL);
-    pthread_cond_destroy(&s->cv);
-    pthread_mutex_destroy(&s->mu);
+    fr_ticker_destroy(&s->tick);
     free(s);
 }
+
+const struct fr_source fr_source_runtime = {
+    .name = "runtime",
+    .description = "samples the watched chat server and the agent from /proc as runtime events",
+    .options = "runtime.*",
+    .enabled = runtime_enabled,
+    .init = runtime_init,
+    .destroy = runtime_destroy,
+    .quiesce = NULL,
+    .describe = NULL,
+};

@@ -1,5 +1,5 @@
 /*
- * agent/cmd_incident.c - `flightrec incident create|verify|open|keygen`
+ * agent/cli/cmd_incident.c - `flightrec incident create|verify|open|keygen`
  * (exporters/bundle.h).
  */
 #include <getopt.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "exporters/bundle.h"

@@ -1,5 +1,5 @@
 /*
- * agent/sock.c - the Unix domain socket ingest server: NDJSON in, one ack
+ * agent/sources/uds.c - the Unix domain socket ingest server: NDJSON in, one ack
  * line per batch out ({"ack_seq":K,"accepted":N,"rejected":M}, plus
  * "errors":[{"line":L,"error":"..."}] when lines were rejected). A batch
  * ends when the client pauses (nothing more to read right now) or at
@@ -20,11 +20,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "agent/source.h"
 #include "core/fsutil.h"
 #include "core/linereader.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "agent/daemon.h"
+#include "redact/redact.h"
 
 struct conn {
     struct fr_sock *s;
@@ -35,12 +36,13 @@ struct conn {
 };
 
 struct fr_sock {
-    struct fr_agent *a;
+    struct fr_pipeline *pl;
     int lfd;
     int wake[2];
     pthread_t thread;
     pthread_mutex_t mu;
-    struct conn *conns;
+    struct conn *conns; /* under mu */
+    size_t nconns;      /* under mu: connections being served */
     char *path;
 };
 
@@ -66,13 +68,13 @@ struct pending {
 };
 
 static void
-flush(struct fr_agent *a, int fd, struct pending *p)
+flush(struct fr_pipeline *pl, int fd, struct pending *p)
 {
     if (p->n == 0 && p->rejected == 0)
         return;
     struct fr_ack ack;
     size_t n = p->n;
-    fr_agent_submit(a, p->recs, p->n, true, &ack);
+    fr_pipeline_submit(pl, p->recs, p->n, true, &ack);
     for (size_t i = 0; i < p->n; i++)
         fr_record_clear(&p->recs[i]);
     p->n = 0;
@@ -97,10 +99,10 @@ flush(struct fr_agent *a, int fd, struct pending *p)
 }
 
 static void
-reject(struct fr_agent *a, struct pending *p, uint64_t line, const struct fr_err *e)
+reject(struct fr_pipeline *pl, struct pending *p, uint64_t line, const struct fr_err *e)
 {
     p->rejected++;
-    fr_agent_reject(a, p->errors, line, e);
+    fr_pipeline_reject(pl, p->errors, line, e);
 }
 
 static bool
@@ -110,13 +112,26 @@ readable_now(int fd)
     return poll(&pf, 1, 0) > 0;
 }
 
+/* Reports the batch's redaction counts and takes the current live state: a reload reaches
+   a long-lived connection at its next batch, not only new connections. */
+static struct fr_live *
+live_refresh(struct fr_pipeline *pl, struct fr_live *l, struct fr_redact_counts *counts)
+{
+    fr_metrics_redaction(pl->metrics, l->red, counts);
+    fr_redact_counts_free(counts);
+    fr_pipeline_live_put(pl, l);
+    l = fr_pipeline_live_get(pl);
+    fr_redact_counts_init(counts, l->red);
+    return l;
+}
+
 static void *
 conn_main(void *arg)
 {
     struct conn *c = arg;
-    struct fr_agent *a = c->s->a;
-    struct fr_live *l = fr_agent_live_get(a);
-    size_t batch = (size_t)a->conf.batch_events;
+    struct fr_pipeline *pl = c->s->pl;
+    struct fr_live *l = fr_pipeline_live_get(pl);
+    size_t batch = (size_t)pl->conf.batch_events;
     struct pending p = {.errors = json_array()};
     p.recs = fr_calloc(batch, sizeof *p.recs);
     struct fr_redact_counts counts;
@@ -125,10 +140,8 @@ conn_main(void *arg)
     for (;;) {
         /* the client paused: acknowledge what it sent so far */
         if ((p.n > 0 || p.rejected > 0) && !fr_linereader_buffered(lr) && !readable_now(c->fd)) {
-            flush(a, c->fd, &p);
-            fr_metrics_redaction(a->metrics, l->red, &counts);
-            fr_redact_counts_free(&counts);
-            fr_redact_counts_init(&counts, l->red);
+            flush(pl, c->fd, &p);
+            l = live_refresh(pl, l, &counts);
         }
         const char *line;
         size_t len;
@@ -139,10 +152,10 @@ conn_main(void *arg)
             break;
         struct fr_err err = {0};
         if (too_long) {
-            fr_metrics_received(a->metrics, "socket", 1);
+            fr_metrics_received(pl->metrics, "socket", 1);
             fr_err_set(&err, FR_E_LIMIT, "line is %zu bytes, over the %zu byte limit", len,
                        l->cfg.lim.max_line);
-            reject(a, &p, lineno, &err);
+            reject(pl, &p, lineno, &err);
             continue;
         }
         bool blank = true;
@@ -150,23 +163,25 @@ conn_main(void *arg)
             blank = line[i] == ' ' || line[i] == '\t';
         if (blank)
             continue;
-        fr_metrics_received(a->metrics, "socket", 1);
+        fr_metrics_received(pl->metrics, "socket", 1);
         if (fr_ingest_prepare(line, len, &l->cfg, &counts, &p.recs[p.n], &err) == FR_OK) {
             p.recs[p.n].line = lineno;
             p.n++;
         } else {
-            reject(a, &p, lineno, &err);
+            reject(pl, &p, lineno, &err);
         }
-        if (p.n == batch)
-            flush(a, c->fd, &p);
+        if (p.n == batch) {
+            flush(pl, c->fd, &p);
+            l = live_refresh(pl, l, &counts);
+        }
     }
-    flush(a, c->fd, &p);
-    fr_metrics_redaction(a->metrics, l->red, &counts);
+    flush(pl, c->fd, &p);
+    fr_metrics_redaction(pl->metrics, l->red, &counts);
     fr_redact_counts_free(&counts);
     fr_linereader_free(lr);
     json_decref(p.errors);
     free(p.recs);
-    fr_agent_live_put(a, l);
+    fr_pipeline_live_put(pl, l);
     shutdown(c->fd, SHUT_WR); /* the client sees the end of the acks */
     atomic_store(&c->done, true);
     return NULL;
@@ -181,6 +196,7 @@ reap(struct fr_sock *s, bool all)
         struct conn *c = *pp;
         if (all || atomic_load(&c->done)) {
             *pp = c->next;
+            s->nconns--;
             pthread_join(c->thread, NULL);
             close(c->fd);
             free(c);
@@ -209,6 +225,23 @@ accept_main(void *arg)
         int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
+        pthread_mutex_lock(&s->mu);
+        bool full = s->nconns >= (size_t)s->pl->conf.socket_max_connections;
+        pthread_mutex_unlock(&s->mu);
+        if (full) {
+            /* said on the connection, so the producer knows why, then closed */
+            char msg[160];
+            int n = snprintf(msg, sizeof msg,
+                             "{\"error\":\"too many connections (socket.max_connections %lld); "
+                             "retry later\"}\n",
+                             (long long)s->pl->conf.socket_max_connections);
+            write_all(fd, msg, (size_t)n);
+            fr_metrics_rejected(s->pl->metrics, FR_E_BUSY);
+            fr_log(FR_LOG_WARN, "socket", "connection refused: %lld connections already served",
+                   (long long)s->pl->conf.socket_max_connections);
+            close(fd);
+            continue;
+        }
         struct conn *c = fr_calloc(1, sizeof *c);
         c->s = s;
         c->fd = fd;
@@ -222,16 +255,17 @@ accept_main(void *arg)
         }
         c->next = s->conns;
         s->conns = c;
+        s->nconns++;
         pthread_mutex_unlock(&s->mu);
     }
     return NULL;
 }
 
-int
-fr_sock_start(struct fr_agent *a, struct fr_sock **out, struct fr_err *err)
+static int
+uds_start(struct fr_pipeline *pl, struct fr_sock **out, struct fr_err *err)
 {
     *out = NULL;
-    const char *path = a->conf.socket_path;
+    const char *path = pl->conf.socket_path;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof sa.sun_path)
         return fr_err_set(err, FR_E_CONFIG, "socket.path: longer than %zu bytes",
@@ -262,7 +296,7 @@ fr_sock_start(struct fr_agent *a, struct fr_sock **out, struct fr_err *err)
         return rc;
     }
     struct fr_sock *s = fr_calloc(1, sizeof *s);
-    s->a = a;
+    s->pl = pl;
     s->lfd = fd;
     s->path = fr_strdup(path);
     pthread_mutex_init(&s->mu, NULL);
@@ -276,8 +310,8 @@ fr_sock_start(struct fr_agent *a, struct fr_sock **out, struct fr_err *err)
     return FR_OK;
 }
 
-void
-fr_sock_stop(struct fr_sock *s)
+static void
+uds_stop(struct fr_sock *s)
 {
     if (s == NULL)
         return;
@@ -296,3 +330,44 @@ fr_sock_stop(struct fr_sock *s)
     free(s->path);
     free(s);
 }
+
+/* ---- the source ---- */
+
+static bool
+uds_enabled(const struct fr_config *c)
+{
+    return c->socket_enabled;
+}
+
+static int
+uds_init(struct fr_pipeline *pl, void **ctx, struct fr_err *err)
+{
+    struct fr_sock *s = NULL;
+    int rc = uds_start(pl, &s, err);
+    *ctx = s;
+    return rc;
+}
+
+static void
+uds_destroy(void *ctx)
+{
+    uds_stop(ctx);
+}
+
+static void
+uds_describe(void *ctx, char *buf, size_t len)
+{
+    const struct fr_sock *s = ctx;
+    snprintf(buf, len, "socket %s", s->path);
+}
+
+const struct fr_source fr_source_uds = {
+    .name = "socket",
+    .description = "NDJSON over a Unix stream socket, one ack line per committed batch",
+    .options = "socket.*",
+    .enabled = uds_enabled,
+    .init = uds_init,
+    .destroy = uds_destroy,
+    .quiesce = NULL,
+    .describe = uds_describe,
+};

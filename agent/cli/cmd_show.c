@@ -1,5 +1,5 @@
 /*
- * agent/cmd_show.c - `flightrec show CONV_ID`: the joined, ordered view of
+ * agent/cli/cmd_show.c - `flightrec show CONV_ID`: the joined, ordered view of
  * one conversation. Events come in (ts_ms, seq, insert order) order; the
  * table shows the normalized columns plus a one-line gist per kind, and
  * --json gives every event back in the wire format with the normalized
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 #include "core/timeutil.h"
 #include "core/wire.h"
 #include "exporters/render.h"

@@ -1,5 +1,5 @@
 /*
- * agent/cmd_retention.c - `flightrec retention run` and `flightrec archive
+ * agent/cli/cmd_retention.c - `flightrec retention run` and `flightrec archive
  * list|verify|cat|restore` (retention/retention.h).
  */
 #include <getopt.h>
@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/cli.h"
-#include "core/timeutil.h"
+#include "agent/cli/cli.h"
 #include "agent/ingest.h"
 #include "collectors/taxonomy.h"
+#include "core/timeutil.h"
 #include "redact/redact.h"
 #include "retention/hot/archive.h"
 #include "retention/retention.h"

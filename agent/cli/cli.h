@@ -1,5 +1,5 @@
 /*
- * agent/cli.h - the `flightrec` command line: subcommand entry points and
+ * agent/cli/cli.h - the `flightrec` command line: subcommand entry points and
  * the exit codes they share (documented in README "Exit codes").
  */
 #ifndef FR_AGENT_CLI_H

@@ -1,5 +1,5 @@
 /*
- * agent/cmd_agent.c - `flightrec agent` (the sidecar daemon, agent/daemon.h)
+ * agent/cli/cmd_agent.c - `flightrec agent` (the sidecar daemon, agent/daemon.h)
  * and `flightrec config check FILE`.
  */
 #include <getopt.h>
@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 #include "agent/config.h"
 #include "agent/daemon.h"
+#include "agent/live.h"
 
 static void
 agent_usage(FILE *out)
@@ -77,13 +78,13 @@ fr_cmd_config(int argc, char **argv)
     }
     /* also what the agent would load at start: policy, taxonomy, keys */
     struct fr_live *l;
-    int rc = fr_agent_live_new(&conf, &l, &err);
+    int rc = fr_live_new(&conf, &l, &err);
     if (rc != FR_OK) {
         fprintf(stderr, "flightrec config: %s\n", err.msg);
         fr_config_clear(&conf);
         return FR_EXIT_USAGE;
     }
-    fr_agent_live_free(l);
+    fr_live_free(l);
     fr_config_print(&conf, stdout);
     fr_config_clear(&conf);
     return FR_EXIT_OK;

@@ -1,0 +1,106 @@
+/*
+ * agent/api/answer.c - replies of the HTTP API. Every reply path survives
+ * any bytes in any input: text echoed from a request is made valid UTF-8
+ * before it reaches jansson, and a JSON value that could not be built is
+ * answered 500 instead of dereferenced.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/api/api.h"
+#include "core/mem.h"
+
+enum MHD_Result
+fr_api_answer(struct fr_pipeline *p, struct MHD_Connection *c, int status, const char *type,
+              char *body, size_t len, const char *retry_after)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    if (retry_after != NULL)
+        MHD_add_response_header(r, "Retry-After", retry_after);
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    fr_metrics_http(p->metrics, status);
+    return rc;
+}
+
+enum MHD_Result
+fr_api_json(struct fr_pipeline *p, struct MHD_Connection *c, int status, json_t *j,
+            const char *retry_after)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (s == NULL) {
+        static const char fail[] = "{\"error\":\"the reply could not be encoded\"}\n";
+        return fr_api_answer(p, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json",
+                             fr_strdup(fail), sizeof fail - 1, NULL);
+    }
+    size_t n = strlen(s);
+    s = fr_realloc(s, n + 2);
+    s[n] = '\n';
+    s[n + 1] = '\0';
+    return fr_api_answer(p, c, status, "application/json", s, n + 1, retry_after);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char b = s[0];
+    size_t len;
+    unsigned min;
+    unsigned cp;
+    if (b < 0x80)
+        return 1;
+    if ((b & 0xe0) == 0xc0) {
+        len = 2, cp = b & 0x1f, min = 0x80;
+    } else if ((b & 0xf0) == 0xe0) {
+        len = 3, cp = b & 0x0f, min = 0x800;
+    } else if ((b & 0xf8) == 0xf0) {
+        len = 4, cp = b & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+enum MHD_Result
+fr_api_error(struct fr_pipeline *p, struct MHD_Connection *c, int status, const char *msg,
+             const char *retry_after)
+{
+    size_t n = strlen(msg);
+    char *clean = fr_malloc(3 * n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq((const unsigned char *)msg + i, n - i);
+        if (k == 0) {
+            memcpy(clean + o, "\xef\xbf\xbd", 3); /* U+FFFD for each byte that is not UTF-8 */
+            o += 3;
+            i++;
+            continue;
+        }
+        memcpy(clean + o, msg + i, k);
+        o += k;
+        i += k;
+    }
+    clean[o] = '\0';
+    json_t *j = json_pack("{s:s}", "error", clean);
+    free(clean);
+    return fr_api_json(p, c, status, j, retry_after);
+}

@@ -1,0 +1,74 @@
+/*
+ * agent/api/api.h - the agent's HTTP API (libmicrohttpd, one thread per
+ * connection, keep-alive), private to agent/api/ and the HTTP sources.
+ *
+ *   server.c   listening, buffering bodies, auth, routing
+ *   answer.c   replies (JSON and text); an error text is always valid UTF-8
+ *   ingest.c   POST /v1/events and OTLP/HTTP (/v1/traces, /v1/logs, /v1/metrics)
+ *   query.c    GET /v1/conversations, /v1/conversations/ID, /v1/events, /v1/errors
+ *   health.c   /healthz, /readyz, /metrics (never wait on a query)
+ *
+ * Two listeners run the same server: the main one (http.listen) serves
+ * everything; the OTLP one (otlp.listen) serves only the three OTLP paths
+ * and health, so a port opened for telemetry exporters never serves reads.
+ */
+#ifndef FR_AGENT_API_H
+#define FR_AGENT_API_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "agent/pipeline.h"
+
+/* A request's body as it arrives. */
+struct fr_api_req {
+    char *body;
+    size_t len, cap;
+    bool too_large;  /* over http.max_body_bytes: the rest is read and discarded */
+    bool authorized; /* decided from the headers, before any byte of the body is kept */
+    bool checked;
+};
+
+enum fr_api_role {
+    FR_API_MAIN, /* ingest, query API, health */
+    FR_API_OTLP, /* OTLP paths and health only */
+};
+
+struct fr_http;
+
+/* Listens on listen ("HOST:PORT", IPv4; port 0 = any free port) serving role for p. */
+int fr_http_start(struct fr_pipeline *p, const char *listen, enum fr_api_role role,
+                  struct fr_http **out, struct fr_err *err);
+void fr_http_quiesce(struct fr_http *h); /* stop accepting new connections */
+void fr_http_stop(struct fr_http *h);    /* finish in-flight requests, free */
+int fr_http_port(const struct fr_http *h);
+const char *fr_http_listen(const struct fr_http *h);
+
+/* ---- replies (answer.c): each takes ownership of what it is given ---- */
+
+enum MHD_Result fr_api_answer(struct fr_pipeline *p, struct MHD_Connection *c, int status,
+                              const char *type, char *body, size_t len, const char *retry_after);
+/* j may be NULL (a failed json_pack): answered as 500 with a fixed text. */
+enum MHD_Result fr_api_json(struct fr_pipeline *p, struct MHD_Connection *c, int status, json_t *j,
+                            const char *retry_after);
+/* {"error": msg}; bytes of msg that are not UTF-8 are replaced, so any input can be echoed. */
+enum MHD_Result fr_api_error(struct fr_pipeline *p, struct MHD_Connection *c, int status,
+                             const char *msg, const char *retry_after);
+
+/* ---- handlers ---- */
+
+enum MHD_Result fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c,
+                                   struct fr_api_req *q);
+enum MHD_Result fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c,
+                                 struct fr_api_req *q, const char *url);
+enum MHD_Result fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c);
+enum MHD_Result fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c,
+                                        const char *id);
+enum MHD_Result fr_api_get_events(struct fr_pipeline *p, struct MHD_Connection *c);
+enum MHD_Result fr_api_get_errors(struct fr_pipeline *p, struct MHD_Connection *c);
+enum MHD_Result fr_api_healthz(struct fr_pipeline *p, struct MHD_Connection *c);
+enum MHD_Result fr_api_readyz(struct fr_pipeline *p, struct MHD_Connection *c);
+enum MHD_Result fr_api_metrics(struct fr_pipeline *p, struct MHD_Connection *c);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * agent/api/health.c - /healthz (the process answers), /readyz (it can
+ * take events now: queue below 90%, last commit fine, store answering on
+ * its own connection) and /metrics (Prometheus text). None of them takes
+ * a connection of the query pool, so slow reads never fail a probe.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/api/api.h"
+#include "core/mem.h"
+#include "exporters/upload.h"
+
+enum MHD_Result
+fr_api_healthz(struct fr_pipeline *p, struct MHD_Connection *c)
+{
+    return fr_api_answer(p, c, MHD_HTTP_OK, "text/plain", fr_strdup("ok\n"), 3, NULL);
+}
+
+enum MHD_Result
+fr_api_readyz(struct fr_pipeline *p, struct MHD_Connection *c)
+{
+    char why[300];
+    bool ok = fr_pipeline_ready(p, why, sizeof why);
+    char *body = fr_asprintf("%s\n", why);
+    return fr_api_answer(p, c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", body,
+                         strlen(body), ok ? NULL : "1");
+}
+
+static size_t
+outbox_size(struct fr_pipeline *p)
+{
+    if (!p->conf.incident_upload_config[0])
+        return 0;
+    struct fr_upload_config c;
+    struct fr_outbox_item *items = NULL;
+    size_t n = 0;
+    if (fr_upload_config_load(p->conf.incident_upload_config, &c, NULL) == FR_OK) {
+        fr_outbox_list(c.outbox, &items, &n, NULL);
+        fr_outbox_items_free(items, n);
+        fr_upload_config_clear(&c);
+    }
+    return n;
+}
+
+enum MHD_Result
+fr_api_metrics(struct fr_pipeline *p, struct MHD_Connection *c)
+{
+    char why[300];
+    struct fr_metrics_gauges g = {.queue_events = fr_writer_queued(p->writer),
+                                  .queue_capacity = (size_t)p->conf.queue_events,
+                                  .store_bytes = fr_pipeline_store_bytes(p),
+                                  .ready = fr_pipeline_ready(p, why, sizeof why),
+                                  .outbox = outbox_size(p)};
+    size_t len;
+    char *body = fr_metrics_render(p->metrics, &g, &len);
+    return fr_api_answer(p, c, MHD_HTTP_OK, "text/plain; version=0.0.4", body, len, NULL);
+}

@@ -1,0 +1,331 @@
+/*
+ * agent/api/query.c - the read-only query API (docs/api.md): conversations
+ * (paged by cursor), one conversation across tiers, events, errors (listed
+ * or grouped). Each request takes one connection of the read pool.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/api/api.h"
+#include "collectors/taxonomy.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "exporters/render.h"
+#include "retention/hot/archive.h"
+#include "retention/retention.h"
+
+struct params {
+    const char *const *allowed;
+    const char *bad;
+};
+
+static enum MHD_Result
+check_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct params *p = cls;
+    for (const char *const *a = p->allowed; *a; a++)
+        if (strcmp(*a, key) == 0)
+            return MHD_YES;
+    p->bad = key;
+    return MHD_NO;
+}
+
+static const char *
+arg(struct MHD_Connection *c, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    return v && *v ? v : NULL;
+}
+
+/* Parses the common parameters; on error fills msg and returns false. */
+static bool
+parse_common(struct MHD_Connection *c, const char *const *allowed, int64_t *since, int64_t *until,
+             int *limit, int deflimit, char *msg, size_t msglen)
+{
+    struct params p = {allowed, NULL};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_param, &p);
+    if (p.bad != NULL) {
+        snprintf(msg, msglen, "unknown parameter '%.64s'", p.bad);
+        return false;
+    }
+    struct fr_err err = {0};
+    int64_t now = fr_now_ms();
+    const char *s;
+    if ((s = arg(c, "since")) && fr_time_parse(s, now, since, &err) != FR_OK) {
+        snprintf(msg, msglen, "since: %s", err.msg);
+        return false;
+    }
+    if ((s = arg(c, "until")) && fr_time_parse(s, now, until, &err) != FR_OK) {
+        snprintf(msg, msglen, "until: %s", err.msg);
+        return false;
+    }
+    *limit = deflimit;
+    if ((s = arg(c, "limit"))) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (*end != '\0' || v < 1 || v > 1000) {
+            snprintf(msg, msglen, "limit: expected a whole number from 1 to 1000");
+            return false;
+        }
+        *limit = (int)v;
+    }
+    return true;
+}
+
+struct collect {
+    json_t *arr;
+    int64_t last_ms;
+    char last_id[300];
+};
+
+static int
+collect_conv(void *ud, const struct fr_conv_row *r)
+{
+    struct collect *c = ud;
+    json_array_append_new(c->arr, fr_render_conv(r));
+    c->last_ms = r->last_activity_ms;
+    snprintf(c->last_id, sizeof c->last_id, "%s", r->conv_id);
+    return 0;
+}
+
+static int
+collect_event(void *ud, const struct fr_event_row *r)
+{
+    json_array_append_new(ud, fr_render_event(r, NULL, 0));
+    return 0;
+}
+
+/* Cursor: hex of "<last_activity_ms>:<conv_id>" of the last row returned. */
+static char *
+cursor_encode(int64_t ms, const char *id)
+{
+    char *plain = fr_asprintf("%lld:%s", (long long)ms, id);
+    size_t n = strlen(plain);
+    char *hex = fr_malloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)plain[i]);
+    free(plain);
+    return hex;
+}
+
+static bool
+cursor_decode(const char *hex, int64_t *ms, char *id, size_t idlen)
+{
+    size_t n = strlen(hex);
+    if (n == 0 || n % 2 != 0 || n / 2 >= idlen + 24)
+        return false;
+    char plain[600];
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return false;
+        plain[i] = (char)v;
+    }
+    plain[n / 2] = '\0';
+    char *colon = strchr(plain, ':');
+    if (colon == NULL)
+        return false;
+    *colon = '\0';
+    char *end;
+    *ms = strtoll(plain, &end, 10);
+    if (*end != '\0')
+        return false;
+    snprintf(id, idlen, "%s", colon + 1);
+    return true;
+}
+
+enum MHD_Result
+fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c)
+{
+    static const char *const allowed[] = {"since",       "until",    "status", "has_errors",
+                                          "error_class", "provider", "model",  "tool",
+                                          "limit",       "cursor",   NULL};
+    struct fr_conv_filter f = {0};
+    char msg[600], after[300];
+    int limit;
+    if (!parse_common(c, allowed, &f.since_ms, &f.until_ms, &limit, 50, msg, sizeof msg))
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, msg, NULL);
+    const char *s;
+    static const char *const statuses[] = {"active", "idle", "closed", "evicted", "error", NULL};
+    if ((s = arg(c, "status"))) {
+        bool ok = false;
+        for (const char *const *t = statuses; *t; t++)
+            ok |= strcmp(*t, s) == 0;
+        if (!ok)
+            return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST,
+                                "status: expected active, idle, closed, evicted or error", NULL);
+        f.status = s;
+    }
+    if ((s = arg(c, "has_errors"))) {
+        if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
+            return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "has_errors: expected true or false",
+                                NULL);
+        f.has_errors = strcmp(s, "true") == 0;
+    }
+    if ((s = arg(c, "error_class"))) {
+        if (fr_error_class_parse(s) <= 0)
+            return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST,
+                                "error_class: expected validation, provider, tool, projection, "
+                                "storage, transport or runtime",
+                                NULL);
+        f.error_class = s;
+    }
+    f.provider = arg(c, "provider");
+    f.model = arg(c, "model");
+    f.tool = arg(c, "tool");
+    if ((s = arg(c, "cursor"))) {
+        if (!cursor_decode(s, &f.after_activity_ms, after, sizeof after))
+            return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST,
+                                "cursor: not a cursor this server returned", NULL);
+        f.after_conv_id = after;
+    }
+    f.limit = limit + 1; /* one more tells whether there is a next page */
+    struct collect col = {.arr = json_array()};
+    struct fr_err err = {0};
+    struct fr_store *rs = fr_readers_acquire(p->readers);
+    int rc = fr_store_conversations(rs, &f, collect_conv, &col, &err);
+    fr_readers_release(p->readers, rs);
+    if (rc != FR_OK) {
+        json_decref(col.arr);
+        return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg, "1");
+    }
+    json_t *next = json_null();
+    if (json_array_size(col.arr) > (size_t)limit) {
+        json_array_remove(col.arr, (size_t)limit);
+        json_t *last = json_array_get(col.arr, (size_t)limit - 1);
+        char *cur = cursor_encode(json_integer_value(json_object_get(last, "last_activity_ms")),
+                                  json_string_value(json_object_get(last, "conv_id")));
+        next = json_string(cur);
+        free(cur);
+    }
+    return fr_api_json(p, c, MHD_HTTP_OK,
+                       json_pack("{s:o,s:o}", "conversations", col.arr, "next_cursor", next), NULL);
+}
+
+enum MHD_Result
+fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const char *id)
+{
+    static const char *const allowed[] = {"kind", NULL};
+    struct fr_event_filter f = {.conv_id = id};
+    char msg[600];
+    int limit;
+    int64_t unused = 0;
+    if (!parse_common(c, allowed, &unused, &unused, &limit, 0, msg, sizeof msg))
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, msg, NULL);
+    if ((f.kind = arg(c, "kind")) && fr_kind_parse(f.kind) < 0)
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "kind: not a wire kind", NULL);
+    struct collect col = {.arr = json_array()};
+    json_t *events = json_array();
+    struct fr_err err = {0};
+    size_t cold_skipped = 0;
+    struct fr_store *rs = fr_readers_acquire(p->readers);
+    int rc = fr_store_conversation(rs, id, collect_conv, &col, &err);
+    /* older events of the conversation may be in warm (or cold) segments */
+    if (rc == FR_OK)
+        rc = fr_tier_events(rs, &f, fr_pipeline_cold_key(p), collect_event, events, &cold_skipped,
+                            &err);
+    fr_readers_release(p->readers, rs);
+    fr_render_sort_events(events);
+    json_t *conv = json_incref(json_array_get(col.arr, 0));
+    json_decref(col.arr);
+    if (rc != FR_OK) {
+        json_decref(conv);
+        json_decref(events);
+        return fr_api_error(p, c,
+                            rc == FR_E_NOTFOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_SERVICE_UNAVAILABLE,
+                            err.msg, NULL);
+    }
+    return fr_api_json(p, c, MHD_HTTP_OK,
+                       json_pack("{s:o,s:o,s:I}", "conversation", conv, "events", events,
+                                 "cold_segments_skipped", (json_int_t)cold_skipped),
+                       NULL);
+}
+
+enum MHD_Result
+fr_api_get_events(struct fr_pipeline *p, struct MHD_Connection *c)
+{
+    static const char *const allowed[] = {"conv_id", "kind",  "error_class", "error_code",
+                                          "since",   "until", "limit",       NULL};
+    struct fr_event_filter f = {0};
+    char msg[600];
+    if (!parse_common(c, allowed, &f.since_ms, &f.until_ms, &f.limit, 100, msg, sizeof msg))
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, msg, NULL);
+    f.conv_id = arg(c, "conv_id");
+    if ((f.kind = arg(c, "kind")) && fr_kind_parse(f.kind) < 0)
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "kind: not a wire kind", NULL);
+    if ((f.error_class = arg(c, "error_class")) && fr_error_class_parse(f.error_class) <= 0)
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "error_class: not an error class", NULL);
+    f.error_code = arg(c, "error_code");
+    f.newest_first = f.conv_id == NULL;
+    json_t *events = json_array();
+    struct fr_err err = {0};
+    struct fr_store *rs = fr_readers_acquire(p->readers);
+    int rc;
+    if (f.conv_id == NULL) {
+        rc = fr_store_events(rs, &f, collect_event, events, &err);
+    } else {
+        /* one conversation's events: also those that moved to the archive tiers */
+        rc = fr_tier_events(rs, &f, fr_pipeline_cold_key(p), collect_event, events, NULL, &err);
+        fr_render_sort_events(events);
+        while (f.limit > 0 && json_array_size(events) > (size_t)f.limit)
+            json_array_remove(events, json_array_size(events) - 1);
+    }
+    fr_readers_release(p->readers, rs);
+    if (rc != FR_OK) {
+        json_decref(events);
+        return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg, "1");
+    }
+    return fr_api_json(p, c, MHD_HTTP_OK, json_pack("{s:o}", "events", events), NULL);
+}
+
+static int
+collect_group(void *ud, const struct fr_error_group *g)
+{
+    json_array_append_new(
+        ud, json_pack("{s:s,s:I,s:I,s:I,s:I}", "key", g->key, "count", (json_int_t)g->count,
+                      "conversations", (json_int_t)g->conversations, "first_ms",
+                      (json_int_t)g->first_ms, "last_ms", (json_int_t)g->last_ms));
+    return 0;
+}
+
+/* GET /v1/errors: failures, newest first, or grouped (?by=) like `flightrec errors`. */
+enum MHD_Result
+fr_api_get_errors(struct fr_pipeline *p, struct MHD_Connection *c)
+{
+    static const char *const allowed[] = {"class", "code",  "conv_id", "since",
+                                          "until", "limit", "by",      NULL};
+    struct fr_event_filter f = {.errors_only = true, .newest_first = true};
+    char msg[600];
+    if (!parse_common(c, allowed, &f.since_ms, &f.until_ms, &f.limit, 100, msg, sizeof msg))
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, msg, NULL);
+    if ((f.error_class = arg(c, "class")) && fr_error_class_parse(f.error_class) <= 0)
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "class: not an error class", NULL);
+    f.error_code = arg(c, "code");
+    f.conv_id = arg(c, "conv_id");
+    const char *by = arg(c, "by");
+    static const char *const bys[] = {"code", "class", "model", "tool", "kind", NULL};
+    bool by_ok = by == NULL;
+    for (const char *const *b = bys; by && *b; b++)
+        by_ok |= strcmp(*b, by) == 0;
+    if (!by_ok)
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST,
+                            "by: expected code, class, model, tool or kind", NULL);
+    json_t *rows = json_array();
+    struct fr_err err = {0};
+    struct fr_store *rs = fr_readers_acquire(p->readers);
+    int rc = by ? fr_store_error_groups(rs, &f, by, collect_group, rows, &err)
+                : fr_store_events(rs, &f, collect_event, rows, &err);
+    fr_readers_release(p->readers, rs);
+    if (rc != FR_OK) {
+        json_decref(rows);
+        return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg, "1");
+    }
+    return fr_api_json(p, c, MHD_HTTP_OK,
+                       by ? json_pack("{s:s,s:o}", "by", by, "groups", rows)
+                          : json_pack("{s:o}", "errors", rows),
+                       NULL);
+}

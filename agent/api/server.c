@@ -1,0 +1,249 @@
+/*
+ * agent/api/server.c - the HTTP server: listening, auth, body buffering and
+ * routing (api.h). Authorization is decided from the headers at the first
+ * callback, before any byte of a body is kept, so an unauthenticated
+ * client cannot make the agent buffer anything; a kept body never grows
+ * past http.max_body_bytes + 1.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "agent/api/api.h"
+#include "core/mem.h"
+
+struct fr_http {
+    struct fr_pipeline *p;
+    enum fr_api_role role;
+    struct MHD_Daemon *d;
+    int port;
+    char *listen;
+};
+
+/* Constant-time: both sides are hashed, so neither content nor length leaks through timing. */
+static bool
+token_ok(struct MHD_Connection *c, const char *token)
+{
+    if (token == NULL || token[0] == '\0')
+        return true;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)token, strlen(token), want);
+    SHA256((const unsigned char *)h + 7, strlen(h + 7), got);
+    return CRYPTO_memcmp(want, got, sizeof want) == 0;
+}
+
+static bool
+is_otlp_path(const char *url)
+{
+    return strcmp(url, "/v1/traces") == 0 || strcmp(url, "/v1/logs") == 0 ||
+           strcmp(url, "/v1/metrics") == 0;
+}
+
+/* Reads need the query token when one is set; writes always the ingest token. */
+static bool
+authorized(struct fr_pipeline *p, struct MHD_Connection *c, const char *url, bool get)
+{
+    if (strncmp(url, "/v1/", 4) != 0)
+        return true; /* health and metrics: no data */
+    struct fr_live *l = fr_pipeline_live_get(p);
+    bool ok = token_ok(c, get && l->query_token[0] ? l->query_token : l->token);
+    fr_pipeline_live_put(p, l);
+    return ok;
+}
+
+/* Keeps upload bytes of an authorized request, up to the limit + 1. */
+static void
+req_append(struct fr_api_req *q, const char *data, size_t n, size_t limit)
+{
+    if (q->too_large || !q->authorized)
+        return; /* read and discarded, so the answer still arrives */
+    if (q->len + n > limit) {
+        q->too_large = true;
+        free(q->body);
+        q->body = NULL;
+        q->len = q->cap = 0;
+        return;
+    }
+    if (q->len + n + 1 > q->cap) {
+        size_t cap = (q->len + n + 1) * 2;
+        q->cap = cap > limit + 1 ? limit + 1 : cap;
+        q->body = fr_realloc(q->body, q->cap);
+    }
+    memcpy(q->body + q->len, data, n);
+    q->len += n;
+}
+
+static enum MHD_Result
+route_v1(struct fr_http *h, struct MHD_Connection *c, struct fr_api_req *q, const char *url,
+         bool get, bool post)
+{
+    struct fr_pipeline *p = h->p;
+    if (is_otlp_path(url)) {
+        if (post)
+            return fr_api_post_otlp(p, c, q, url);
+    } else if (h->role == FR_API_OTLP) {
+        return fr_api_error(p, c, MHD_HTTP_NOT_FOUND,
+                            "this is the OTLP listener: only /v1/traces, /v1/logs and "
+                            "/v1/metrics are served here",
+                            NULL);
+    } else if (strcmp(url, "/v1/events") == 0) {
+        if (post)
+            return fr_api_post_events(p, c, q);
+        if (get)
+            return fr_api_get_events(p, c);
+    } else if (strcmp(url, "/v1/errors") == 0) {
+        if (get)
+            return fr_api_get_errors(p, c);
+    } else if (strcmp(url, "/v1/conversations") == 0) {
+        if (get)
+            return fr_api_get_conversations(p, c);
+    } else if (strncmp(url, "/v1/conversations/", 18) == 0 && url[18] != '\0') {
+        if (get)
+            return fr_api_get_conversation(p, c, url + 18);
+    } else {
+        return fr_api_error(p, c, MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
+    }
+    return fr_api_error(p, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed here", NULL);
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+       const char *version, const char *upload, size_t *upload_size, void **ctx)
+{
+    (void)version;
+    struct fr_http *h = cls;
+    struct fr_pipeline *p = h->p;
+    bool post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
+    size_t limit = (size_t)p->conf.http_max_body_bytes;
+    if (*ctx == NULL) {
+        struct fr_api_req *q = fr_calloc(1, sizeof *q);
+        *ctx = q;
+        q->authorized = authorized(p, c, url, get);
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)limit)
+            q->too_large = true;
+        return MHD_YES;
+    }
+    struct fr_api_req *q = *ctx;
+    if (*upload_size > 0) {
+        req_append(q, upload, *upload_size, limit);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(url, "/healthz") == 0 && get)
+        return fr_api_healthz(p, c);
+    if (strcmp(url, "/readyz") == 0 && get)
+        return fr_api_readyz(p, c);
+    if (strcmp(url, "/metrics") == 0 && get)
+        return fr_api_metrics(p, c);
+    if (strncmp(url, "/v1/", 4) != 0)
+        return fr_api_error(p, c, MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
+    if (!q->authorized)
+        return fr_api_error(p, c, MHD_HTTP_UNAUTHORIZED, "missing or wrong bearer token", NULL);
+    return route_v1(h, c, q, url, get, post);
+}
+
+static void
+completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct fr_api_req *q = *ctx;
+    if (q != NULL) {
+        free(q->body);
+        free(q);
+        *ctx = NULL;
+    }
+}
+
+static int
+parse_listen(const char *listen, struct sockaddr_in *sa, struct fr_err *err)
+{
+    const char *colon = strrchr(listen, ':');
+    char host[64];
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (colon == NULL || (size_t)(colon - listen) >= sizeof host || colon[1] == '\0' ||
+        *end != '\0' || port < 0 || port > 65535)
+        return fr_err_set(err, FR_E_CONFIG, "listen: expected HOST:PORT (IPv4), got '%s'", listen);
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+        return fr_err_set(err, FR_E_CONFIG, "listen: '%s' is not an IPv4 address", host);
+    sa->sin_port = htons((uint16_t)port);
+    return FR_OK;
+}
+
+int
+fr_http_start(struct fr_pipeline *p, const char *listen, enum fr_api_role role,
+              struct fr_http **out, struct fr_err *err)
+{
+    *out = NULL;
+    struct sockaddr_in sa;
+    int rc = parse_listen(listen, &sa, err);
+    if (rc != FR_OK)
+        return rc;
+    struct fr_http *h = fr_calloc(1, sizeof *h);
+    h->p = p;
+    h->role = role;
+    h->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                MHD_USE_ITC | MHD_USE_ERROR_LOG,
+                            ntohs(sa.sin_port), NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, &sa,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)p->conf.http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                            120u, MHD_OPTION_END);
+    if (h->d == NULL) {
+        free(h);
+        return fr_err_set(err, FR_E_IO, "cannot listen on %s (in use, or not an address here)",
+                          listen);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : ntohs(sa.sin_port);
+    h->listen = fr_asprintf("%.*s:%d", (int)strcspn(listen, ":"), listen, h->port);
+    *out = h;
+    return FR_OK;
+}
+
+int
+fr_http_port(const struct fr_http *h)
+{
+    return h->port;
+}
+
+const char *
+fr_http_listen(const struct fr_http *h)
+{
+    return h->listen;
+}
+
+void
+fr_http_quiesce(struct fr_http *h)
+{
+    if (h != NULL) {
+        MHD_socket s = MHD_quiesce_daemon(h->d);
+        if (s != MHD_INVALID_SOCKET)
+            close(s);
+    }
+}
+
+void
+fr_http_stop(struct fr_http *h)
+{
+    if (h == NULL)
+        return;
+    MHD_stop_daemon(h->d);
+    free(h->listen);
+    free(h);
+}

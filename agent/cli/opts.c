@@ -1,0 +1,102 @@
+/*
+ * agent/cli/opts.c - what every subcommand shares: the default database,
+ * opening a store read-only, exit codes, and the option handling of the
+ * query commands (conversations, errors, stats): --db, --since, --until,
+ * --limit, and the "no positional arguments" check, with one wording for
+ * every error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <string.h>
+
+#include "agent/cli/cli.h"
+#include "agent/config.h"
+#include "core/timeutil.h"
+#include "retention/hot/store.h"
+
+int
+fr_cli_query_opt(const char *cmd, int c, const char *arg, struct fr_cli_query *q)
+{
+    struct fr_err err = {0};
+    switch (c) {
+    case 'd':
+        q->db = arg;
+        return 1;
+    case 's':
+    case 'u':
+        if (fr_time_parse(arg, fr_now_ms(), c == 's' ? &q->since_ms : &q->until_ms, &err) !=
+            FR_OK) {
+            fprintf(stderr, "flightrec %s: --%s: %s\n", cmd, c == 's' ? "since" : "until", err.msg);
+            return -1;
+        }
+        return 1;
+    case 'l': {
+        char *end;
+        long v = strtol(arg, &end, 10);
+        if (*arg == '\0' || *end != '\0' || v < 0 || v > 1000000) {
+            fprintf(stderr, "flightrec %s: --limit: expected 0 to 1000000, got '%s'\n", cmd, arg);
+            return -1;
+        }
+        q->limit = (int)v;
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
+int
+fr_cli_no_args(const char *cmd, int argc, char **argv, int optind_now)
+{
+    if (optind_now == argc)
+        return 0;
+    fprintf(stderr, "flightrec %s: unexpected argument '%s'\n", cmd, argv[optind_now]);
+    return -1;
+}
+
+const char *
+fr_cli_default_db(void)
+{
+    const char *db = getenv("FLIGHTREC_DB");
+    if (db && *db)
+        return db;
+    /* the agent's configuration, when one is named, says where the store is */
+    static char *from_config;
+    const char *cfg = getenv("FLIGHTREC_CONFIG");
+    if (from_config == NULL && cfg && *cfg) {
+        struct fr_config c;
+        if (fr_config_load(cfg, &c, NULL) == FR_OK) {
+            from_config = strdup(c.db_path);
+            fr_config_clear(&c);
+        }
+    }
+    return from_config ? from_config : "./var/flightrec.db";
+}
+
+int
+fr_cli_exit_for(int rc)
+{
+    if (rc == FR_OK)
+        return FR_EXIT_OK;
+    if (rc == FR_E_NOTFOUND)
+        return FR_EXIT_NOTFOUND;
+    if (rc == FR_E_INVALID)
+        return FR_EXIT_USAGE;
+    return FR_EXIT_FAIL;
+}
+
+int
+fr_cli_open_store(const char *cmd, const char *db, struct fr_store **st)
+{
+    struct fr_store_opts opts;
+    fr_store_opts_default(&opts);
+    opts.create = false;
+    struct fr_err err = {0};
+    int rc = fr_store_open(db, &opts, st, &err);
+    if (rc != FR_OK) {
+        fprintf(stderr, "flightrec %s: %s\n", cmd, err.msg);
+        return fr_cli_exit_for(rc);
+    }
+    return FR_EXIT_OK;
+}

@@ -1,0 +1,210 @@
+/*
+ * agent/pipeline.c - see pipeline.h: the live state's reference counting,
+ * the durable submit every source uses, readiness.
+ */
+#include "agent/pipeline.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/otlp.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+
+void
+fr_pipeline_init(struct fr_pipeline *p)
+{
+    memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->live_mu, NULL);
+    pthread_mutex_init(&p->commit_mu, NULL);
+    pthread_mutex_init(&p->health_mu, NULL);
+    pthread_mutex_init(&p->otlp_mu, NULL);
+    atomic_init(&p->stopping, false);
+}
+
+void
+fr_pipeline_destroy(struct fr_pipeline *p)
+{
+    fr_readers_close(p->readers);
+    fr_store_close(p->health);
+    fr_metrics_free(p->metrics);
+    fr_otlp_metrics_state_free(p->otlp_metrics);
+    if (p->live != NULL)
+        fr_live_free(p->live);
+    fr_config_clear(&p->conf);
+    OPENSSL_cleanse(p->cold_key, sizeof p->cold_key);
+    pthread_mutex_destroy(&p->live_mu);
+    pthread_mutex_destroy(&p->commit_mu);
+    pthread_mutex_destroy(&p->health_mu);
+    pthread_mutex_destroy(&p->otlp_mu);
+}
+
+/* ---- live state ---- */
+
+struct fr_live *
+fr_pipeline_live_get(struct fr_pipeline *p)
+{
+    pthread_mutex_lock(&p->live_mu);
+    struct fr_live *l = p->live;
+    l->refs++;
+    pthread_mutex_unlock(&p->live_mu);
+    return l;
+}
+
+void
+fr_pipeline_live_put(struct fr_pipeline *p, struct fr_live *l)
+{
+    pthread_mutex_lock(&p->live_mu);
+    bool last = --l->refs == 0;
+    pthread_mutex_unlock(&p->live_mu);
+    if (last)
+        fr_live_free(l);
+}
+
+void
+fr_pipeline_live_swap(struct fr_pipeline *p, struct fr_live *l)
+{
+    pthread_mutex_lock(&p->live_mu);
+    struct fr_live *old = p->live;
+    p->live = l;
+    pthread_mutex_unlock(&p->live_mu);
+    if (old != NULL)
+        fr_pipeline_live_put(p, old);
+}
+
+const unsigned char *
+fr_pipeline_cold_key(const struct fr_pipeline *p)
+{
+    return p->has_cold_key ? p->cold_key : NULL;
+}
+
+/* ---- durable submit ---- */
+
+struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    struct fr_batch b;
+};
+
+static void
+waiter_done(struct fr_batch *b, void *ud)
+{
+    struct waiter *w = ud;
+    pthread_mutex_lock(&w->mu);
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    (void)b;
+}
+
+void
+fr_pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n, bool wait,
+                   struct fr_ack *ack)
+{
+    memset(ack, 0, sizeof *ack);
+    if (n == 0)
+        return;
+    struct waiter w = {.b = {.recs = recs, .n = n, .done = waiter_done}};
+    w.b.ud = &w;
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    int rc = fr_writer_submit(p->writer, &w.b, wait);
+    if (rc == FR_OK) {
+        fr_metrics_queue(p->metrics, fr_writer_queued(p->writer));
+        pthread_mutex_lock(&w.mu);
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        ack->rc = w.b.rc;
+        ack->duplicates = w.b.duplicates;
+        ack->err = w.b.err;
+    } else {
+        ack->rc = rc;
+        fr_err_set(&ack->err, rc, "the ingest queue is full; retry shortly");
+    }
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+}
+
+void
+fr_pipeline_reject(struct fr_pipeline *p, json_t *errors, uint64_t line, const struct fr_err *e)
+{
+    fr_metrics_rejected(p->metrics, e->code);
+    if (json_array_size(errors) < 100)
+        json_array_append_new(errors,
+                              json_pack("{s:I,s:s}", "line", (json_int_t)line, "error", e->msg));
+}
+
+/* ---- health ---- */
+
+void
+fr_pipeline_commit_result(struct fr_pipeline *p, int rc, const struct fr_err *err)
+{
+    pthread_mutex_lock(&p->commit_mu);
+    snprintf(p->commit_error, sizeof p->commit_error, "%s", rc == FR_OK ? "" : err->msg);
+    p->commit_error_ms = fr_now_ms();
+    pthread_mutex_unlock(&p->commit_mu);
+}
+
+int64_t
+fr_pipeline_store_bytes(const struct fr_pipeline *p)
+{
+    int64_t total = 0;
+    struct stat st;
+    if (stat(p->conf.db_path, &st) == 0)
+        total += st.st_size;
+    char *wal = fr_asprintf("%s-wal", p->conf.db_path);
+    if (stat(wal, &st) == 0)
+        total += st.st_size;
+    free(wal);
+    return total;
+}
+
+static int
+ready_probe(void *ud, const struct fr_conv_row *r)
+{
+    (void)ud;
+    (void)r;
+    return 0;
+}
+
+bool
+fr_pipeline_ready(struct fr_pipeline *p, char *why, size_t whylen)
+{
+    size_t q = fr_writer_queued(p->writer), cap = (size_t)p->conf.queue_events;
+    if (q * 10 >= cap * 9) {
+        snprintf(why, whylen, "ingest queue at %zu of %zu events", q, cap);
+        return false;
+    }
+    /* a failed last commit counts for 30 s: long enough for probes to see it,
+       and readiness comes back by itself when nothing was sent since */
+    pthread_mutex_lock(&p->commit_mu);
+    bool failing = p->commit_error[0] != '\0' && fr_now_ms() - p->commit_error_ms < 30000;
+    if (failing)
+        snprintf(why, whylen, "the last commit failed: %s", p->commit_error);
+    pthread_mutex_unlock(&p->commit_mu);
+    if (failing)
+        return false;
+    if (access(p->conf.db_path, W_OK) != 0) {
+        snprintf(why, whylen, "database %s is not writable: %s", p->conf.db_path, strerror(errno));
+        return false;
+    }
+    /* the probe's own connection: queries holding the read pool never delay it */
+    struct fr_conv_filter f = {.limit = 1};
+    struct fr_err err = {0};
+    pthread_mutex_lock(&p->health_mu);
+    int rc = fr_store_conversations(p->health, &f, ready_probe, NULL, &err);
+    pthread_mutex_unlock(&p->health_mu);
+    if (rc != FR_OK) {
+        snprintf(why, whylen, "store: %s", err.msg);
+        return false;
+    }
+    snprintf(why, whylen, "ok");
+    return true;
+}

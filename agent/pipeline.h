@@ -1,0 +1,102 @@
+/*
+ * agent/pipeline.h - what a source is handed: the narrow door into the
+ * agent's one-way flow (prepare on the source's thread -> writer thread ->
+ * hot store), never the agent itself.
+ *
+ * A source (agent/source.h) reads its transport, turns bytes into prepared
+ * records with the current live state (parse, collect, redact: see
+ * agent/ingest.h), and submits them; the submit returns when the records
+ * are durable, so the source acknowledges only what is committed. It
+ * counts what it received and rejected through the metrics, and reads
+ * the hot store through the pool of read connections.
+ *
+ *     struct fr_live *l = fr_pipeline_live_get(p);   current limits, redactor, tokens
+ *     ... prepare records with l->cfg ...
+ *     fr_pipeline_live_put(p, l);
+ *     fr_pipeline_submit(p, recs, n, wait, &ack);    durable, or FR_E_BUSY (queue full)
+ *
+ * The daemon (agent/daemon.c) owns the pipeline, fills it at start and
+ * swaps the live state on reload; everything here is thread-safe.
+ */
+#ifndef FR_AGENT_PIPELINE_H
+#define FR_AGENT_PIPELINE_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "agent/config.h"
+#include "agent/live.h"
+#include "agent/metrics.h"
+#include "agent/readers.h"
+#include "agent/writer.h"
+#include "core/crypto.h"
+
+struct fr_otlp_metrics_state;
+
+struct fr_pipeline {
+    struct fr_config conf;    /* as started (owned): what needs a restart to change */
+    struct fr_writer *writer; /* set by the daemon, which also frees it */
+    struct fr_metrics *metrics;
+    struct fr_readers *readers; /* query connections (owned) */
+    struct fr_store *health;    /* the readiness probe's own connection (owned), under health_mu */
+    pthread_mutex_t health_mu;
+    unsigned char cold_key[FR_KEY_LEN];
+    bool has_cold_key;
+    struct fr_otlp_metrics_state *otlp_metrics; /* under otlp_mu (owned) */
+    pthread_mutex_t otlp_mu;
+    atomic_bool stopping; /* set when the agent stops: long waits end early */
+
+    /* private: use the functions below */
+    pthread_mutex_t live_mu;
+    struct fr_live *live;
+    pthread_mutex_t commit_mu;
+    char commit_error[sizeof((struct fr_err *)0)->msg]; /* the last commit's failure; "" after
+                                                           a success */
+    int64_t commit_error_ms;
+};
+
+/* Initializes locks and empties p; fr_pipeline_destroy() frees what p owns. */
+void fr_pipeline_init(struct fr_pipeline *p);
+void fr_pipeline_destroy(struct fr_pipeline *p);
+
+/* The current live state, with a reference; give it back with fr_pipeline_live_put(). */
+struct fr_live *fr_pipeline_live_get(struct fr_pipeline *p);
+void fr_pipeline_live_put(struct fr_pipeline *p, struct fr_live *l);
+
+/* Installs l (takes its reference) as the live state; the old one goes with its last user. */
+void fr_pipeline_live_swap(struct fr_pipeline *p, struct fr_live *l);
+
+/* The cold-tier key, or NULL when the retention policy names none. */
+const unsigned char *fr_pipeline_cold_key(const struct fr_pipeline *p);
+
+/* Result of a submitted batch. */
+struct fr_ack {
+    int rc; /* FR_OK: durable; FR_E_BUSY: queue full, nothing queued; else the store failed */
+    size_t duplicates;
+    struct fr_err err;
+};
+
+/*
+ * Queues recs[0, n) (moved: the caller's array is zeroed) and, unless the
+ * queue was full (FR_E_BUSY with wait=false), waits until their transaction
+ * committed or failed.
+ */
+void fr_pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n, bool wait,
+                        struct fr_ack *ack);
+
+/* Counts a rejected line and lists it (at most 100) in errors as {"line","error"}. */
+void fr_pipeline_reject(struct fr_pipeline *p, json_t *errors, uint64_t line,
+                        const struct fr_err *e);
+
+/* Records the result of a commit, for readiness (called on the writer thread). */
+void fr_pipeline_commit_result(struct fr_pipeline *p, int rc, const struct fr_err *err);
+
+/* /readyz: the store answers and the queue is below its high-water mark (90%). */
+bool fr_pipeline_ready(struct fr_pipeline *p, char *why, size_t whylen);
+
+/* Size of the database and its WAL in bytes. */
+int64_t fr_pipeline_store_bytes(const struct fr_pipeline *p);
+
+#endif
