@@ -348,6 +348,12 @@ sq_policy(void *ctx, const char *id, const char *json, int64_t now_ms, struct fr
     return rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "recording redaction policy");
 }
 
+static bool
+sq_op_file_gone(void *ctx)
+{
+    return sq_file_gone(ctx);
+}
+
 const struct fr_store_ops fr_store_sqlite = {
     .name = "sqlite",
     .description = "embedded SQLite database in WAL mode (the default hot store)",
@@ -365,4 +371,22 @@ const struct fr_store_ops fr_store_sqlite = {
     .anomalies = fr_sqlite_anomalies,
     .error_groups = fr_sqlite_error_groups,
     .policy = sq_policy,
+    .due = sq_due,
+    .archive_commit = sq_archive_commit,
+    .archive_finish = sq_archive_finish,
+    .pending = sq_pending,
+    .delete_ids = sq_delete_ids,
+    .manifest = sq_manifest,
+    .manifest_replace = sq_manifest_replace,
+    .manifest_add = sq_manifest_add,
+    .manifest_remove = sq_manifest_remove,
+    .has_event = sq_has_event,
+    .snapshot_begin = sq_snapshot_begin,
+    .snapshot_end = sq_snapshot_end,
+    .was_removed = sq_was_removed,
+    .retention_log = sq_retention_log,
+    .rollup_delta = sq_rollup_delta,
+    .file_gone = sq_op_file_gone,
+    .live_bytes = sq_live_bytes,
+    .reclaim = sq_reclaim,
 };

@@ -12,10 +12,10 @@
 #include "retention/hot/sqlite_int.h"
 
 int
-fr_store_due(struct fr_store *st, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts,
-             int64_t after_id, int limit, fr_event_cb cb, void *ud, struct fr_err *err)
+sq_due(void *ctx, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts, int64_t after_id,
+       int limit, fr_event_cb cb, void *ud, struct fr_err *err)
 {
-    struct sq_store *s = sq_of(st);
+    struct sq_store *s = ctx;
     char sql[2048] = "SELECT " SQ_EVENT_COLUMNS " FROM events WHERE (ts_ms > ?1 OR (ts_ms = ?1"
                      " AND id > ?2)) AND (0";
     for (int k = 0; k < FR_KIND_COUNT; k++) {
@@ -149,10 +149,10 @@ delete_rest(struct sq_store *s, const char *path, const int64_t *ids, size_t n, 
 }
 
 int
-fr_store_archive_commit(struct fr_store *st, const struct fr_manifest_row *m, const int64_t *ids,
-                        size_t n, struct fr_err *err)
+sq_archive_commit(void *ctx, const struct fr_manifest_row *m, const int64_t *ids, size_t n,
+                  struct fr_err *err)
 {
-    struct sq_store *s = sq_of(st);
+    struct sq_store *s = ctx;
     size_t first = n < DELETE_CHUNK ? n : DELETE_CHUNK;
     int rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
     if (rc != FR_OK)
@@ -163,8 +163,8 @@ fr_store_archive_commit(struct fr_store *st, const struct fr_manifest_row *m, co
     if (rc == FR_OK)
         rc = delete_ids(s, ids, first, NULL, err);
     if (rc == FR_OK)
-        rc = fr_store_retention_log(st, "archive", m->path, (int64_t)n, m->min_ts, m->max_ts,
-                                    m->tier, m->created_ms, err);
+        rc = sq_retention_log(ctx, "archive", m->path, (int64_t)n, m->min_ts, m->max_ts, m->tier,
+                              m->created_ms, err);
     rc = txn_end(s, rc, err);
     if (rc != FR_OK)
         return rc;
@@ -174,10 +174,9 @@ fr_store_archive_commit(struct fr_store *st, const struct fr_manifest_row *m, co
 }
 
 int
-fr_store_archive_finish(struct fr_store *st, const char *path, const int64_t *ids, size_t n,
-                        struct fr_err *err)
+sq_archive_finish(void *ctx, const char *path, const int64_t *ids, size_t n, struct fr_err *err)
 {
-    return delete_rest(sq_of(st), path, ids, n, err);
+    return delete_rest(((struct sq_store *)ctx), path, ids, n, err);
 }
 
 struct pend_ctx {
@@ -193,10 +192,9 @@ pend_fn(sqlite3_stmt *q, void *ud)
 }
 
 int
-fr_store_pending(struct fr_store *st, int (*cb)(void *ud, const char *path), void *ud,
-                 struct fr_err *err)
+sq_pending(void *ctx, int (*cb)(void *ud, const char *path), void *ud, struct fr_err *err)
 {
-    struct sq_store *s = sq_of(st);
+    struct sq_store *s = ctx;
     sqlite3_stmt *q;
     int rc = sqlite3_prepare_v2(
         s->db, "SELECT path FROM archive_segments WHERE state = 'deleting' ORDER BY path", -1, &q,
@@ -208,10 +206,9 @@ fr_store_pending(struct fr_store *st, int (*cb)(void *ud, const char *path), voi
 }
 
 int
-fr_store_delete_ids(struct fr_store *st, const int64_t *ids, size_t n, size_t *deleted,
-                    struct fr_err *err)
+sq_delete_ids(void *ctx, const int64_t *ids, size_t n, size_t *deleted, struct fr_err *err)
 {
-    struct sq_store *s = sq_of(st);
+    struct sq_store *s = ctx;
     int rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
     if (rc != FR_OK)
         return rc;
@@ -221,9 +218,9 @@ fr_store_delete_ids(struct fr_store *st, const int64_t *ids, size_t n, size_t *d
 }
 
 int
-fr_store_manifest_add(struct fr_store *st, const struct fr_manifest_row *m, struct fr_err *err)
+sq_manifest_add(void *ctx, const struct fr_manifest_row *m, struct fr_err *err)
 {
-    return manifest_exec(sq_of(st), manifest_insert, m, NULL, err);
+    return manifest_exec(((struct sq_store *)ctx), manifest_insert, m, NULL, err);
 }
 
 struct man_ctx {
@@ -254,10 +251,10 @@ man_fn(sqlite3_stmt *q, void *ud)
 }
 
 int
-fr_store_manifest(struct fr_store *st, int (*cb)(void *ud, const struct fr_manifest_row *r),
-                  void *ud, struct fr_err *err)
+sq_manifest(void *ctx, int (*cb)(void *ud, const struct fr_manifest_row *r), void *ud,
+            struct fr_err *err)
 {
-    struct sq_store *s = sq_of(st);
+    struct sq_store *s = ctx;
     sqlite3_stmt *q;
     int rc = sqlite3_prepare_v2(s->db,
                                 "SELECT path, tier, min_ts, max_ts, records, raw_bytes, file_bytes,"
@@ -271,10 +268,10 @@ fr_store_manifest(struct fr_store *st, int (*cb)(void *ud, const struct fr_manif
 }
 
 int
-fr_store_manifest_replace(struct fr_store *st, const char *old_path,
-                          const struct fr_manifest_row *m, struct fr_err *err)
+sq_manifest_replace(void *ctx, const char *old_path, const struct fr_manifest_row *m,
+                    struct fr_err *err)
 {
-    struct sq_store *s = sq_of(st);
+    struct sq_store *s = ctx;
     int rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
     if (rc != FR_OK)
         return rc;
@@ -292,17 +289,16 @@ fr_store_manifest_replace(struct fr_store *st, const char *old_path,
     if (rc == FR_OK)
         rc = manifest_exec(s, manifest_insert, m, NULL, err);
     if (rc == FR_OK)
-        rc = fr_store_retention_log(st, m->tier, m->path, m->records, m->min_ts, m->max_ts,
-                                    old_path, m->created_ms, err);
+        rc = sq_retention_log(ctx, m->tier, m->path, m->records, m->min_ts, m->max_ts, old_path,
+                              m->created_ms, err);
     rc = txn_end(s, rc, err);
     return rc;
 }
 
 int
-fr_store_manifest_remove(struct fr_store *st, const char *path, const char *why, int64_t now_ms,
-                         struct fr_err *err)
+sq_manifest_remove(void *ctx, const char *path, const char *why, int64_t now_ms, struct fr_err *err)
 {
-    struct sq_store *s = sq_of(st);
+    struct sq_store *s = ctx;
     int rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
     if (rc != FR_OK)
         return rc;
@@ -327,16 +323,16 @@ fr_store_manifest_remove(struct fr_store *st, const char *path, const char *why,
     }
     rc = rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "updating the archive manifest");
     if (rc == FR_OK)
-        rc = fr_store_retention_log(st, "delete", path, records, min_ts, max_ts, why, now_ms, err);
+        rc = sq_retention_log(ctx, "delete", path, records, min_ts, max_ts, why, now_ms, err);
     rc = txn_end(s, rc, err);
     return rc;
 }
 
 bool
-fr_store_has_event(struct fr_store *st, int64_t id, int64_t ingested_ms)
+sq_has_event(void *ctx, int64_t id, int64_t ingested_ms)
 {
     /* called per record of a segment still being deleted: one statement, kept */
-    struct sq_store *s = sq_of(st);
+    struct sq_store *s = ctx;
     if (s->has_event == NULL &&
         sqlite3_prepare_v2(s->db, "SELECT 1 FROM events WHERE id = ?1 AND ingested_ms = ?2", -1,
                            &s->has_event, NULL) != SQLITE_OK)
@@ -349,9 +345,9 @@ fr_store_has_event(struct fr_store *st, int64_t id, int64_t ingested_ms)
 }
 
 int
-fr_store_snapshot_begin(struct fr_store *st, bool *began, struct fr_err *err)
+sq_snapshot_begin(void *ctx, bool *began, struct fr_err *err)
 {
-    struct sq_store *s = sq_of(st);
+    struct sq_store *s = ctx;
     *began = false;
     if (!sqlite3_get_autocommit(s->db))
         return FR_OK; /* already inside a transaction: that is the snapshot */
@@ -361,16 +357,16 @@ fr_store_snapshot_begin(struct fr_store *st, bool *began, struct fr_err *err)
 }
 
 void
-fr_store_snapshot_end(struct fr_store *st, bool began)
+sq_snapshot_end(void *ctx, bool began)
 {
     if (began)
-        sqlite3_exec(sq_of(st)->db, "COMMIT", NULL, NULL, NULL);
+        sqlite3_exec(((struct sq_store *)ctx)->db, "COMMIT", NULL, NULL, NULL);
 }
 
 bool
-fr_store_was_removed(struct fr_store *st, const char *path)
+sq_was_removed(void *ctx, const char *path)
 {
-    struct sq_store *s = sq_of(st);
+    struct sq_store *s = ctx;
     sqlite3_stmt *q;
     bool found = false;
     if (sqlite3_prepare_v2(s->db,
@@ -384,11 +380,10 @@ fr_store_was_removed(struct fr_store *st, const char *path)
 }
 
 int
-fr_store_retention_log(struct fr_store *st, const char *action, const char *path, int64_t events,
-                       int64_t min_ts, int64_t max_ts, const char *detail, int64_t now_ms,
-                       struct fr_err *err)
+sq_retention_log(void *ctx, const char *action, const char *path, int64_t events, int64_t min_ts,
+                 int64_t max_ts, const char *detail, int64_t now_ms, struct fr_err *err)
 {
-    struct sq_store *s = sq_of(st);
+    struct sq_store *s = ctx;
     sqlite3_stmt *q;
     int rc = sqlite3_prepare_v2(s->db,
                                 "INSERT INTO retention_log(ts_ms, action, path, events, min_ts,"
@@ -422,10 +417,10 @@ pragma_int(sqlite3 *db, const char *sql)
 }
 
 int
-fr_store_rollup_delta(struct fr_store *st, const char *dim, int64_t minute_ms, const char *k1,
-                      const char *k2, const struct fr_rollup_row *d, struct fr_err *err)
+sq_rollup_delta(void *ctx, const char *dim, int64_t minute_ms, const char *k1, const char *k2,
+                const struct fr_rollup_row *d, struct fr_err *err)
 {
-    struct sq_store *s = sq_of(st);
+    struct sq_store *s = ctx;
     int rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
     if (rc != FR_OK)
         return rc;
@@ -435,24 +430,18 @@ fr_store_rollup_delta(struct fr_store *st, const char *dim, int64_t minute_ms, c
     return txn_end(s, rc, err);
 }
 
-bool
-fr_store_file_gone(struct fr_store *st)
-{
-    return sq_file_gone(sq_of(st));
-}
-
 int64_t
-fr_store_live_bytes(struct fr_store *st)
+sq_live_bytes(void *ctx)
 {
-    sqlite3 *db = sq_of(st)->db;
+    sqlite3 *db = ((struct sq_store *)ctx)->db;
     return (pragma_int(db, "PRAGMA page_count") - pragma_int(db, "PRAGMA freelist_count")) *
            pragma_int(db, "PRAGMA page_size");
 }
 
 int
-fr_store_reclaim(struct fr_store *st, int pages, int *freed, struct fr_err *err)
+sq_reclaim(void *ctx, int pages, int *freed, struct fr_err *err)
 {
-    struct sq_store *s = sq_of(st);
+    struct sq_store *s = ctx;
     sqlite3_stmt *q;
     int before = 0, after = 0;
     if (sqlite3_prepare_v2(s->db, "PRAGMA freelist_count", -1, &q, NULL) == SQLITE_OK) {

@@ -13,6 +13,7 @@
 #include "core/err.h"
 #include "core/event.h"
 #include "core/strmap.h"
+#include "retention/hot/archive.h"
 #include "retention/hot/store.h"
 
 /*
@@ -105,8 +106,33 @@ int q_event_fn(sqlite3_stmt *st, void *ud);
     " status, provider, model, tool, duration_ms, error_class, error_code, error_message,"         \
     " body, policy, raw"
 
-/* The SQLite context behind a store handle (the only engine shipped). */
-struct sq_store *sq_of(struct fr_store *st);
+/* The archive operations of the descriptor (sqlite_archive.c). */
+int sq_due(void *ctx, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts, int64_t after_id,
+           int limit, fr_event_cb cb, void *ud, struct fr_err *err);
+int sq_archive_commit(void *ctx, const struct fr_manifest_row *m, const int64_t *ids, size_t n,
+                      struct fr_err *err);
+int sq_archive_finish(void *ctx, const char *path, const int64_t *ids, size_t n,
+                      struct fr_err *err);
+int sq_pending(void *ctx, int (*cb)(void *ud, const char *path), void *ud, struct fr_err *err);
+int sq_delete_ids(void *ctx, const int64_t *ids, size_t n, size_t *deleted, struct fr_err *err);
+int sq_manifest(void *ctx, int (*cb)(void *ud, const struct fr_manifest_row *r), void *ud,
+                struct fr_err *err);
+int sq_manifest_replace(void *ctx, const char *old_path, const struct fr_manifest_row *m,
+                        struct fr_err *err);
+int sq_manifest_add(void *ctx, const struct fr_manifest_row *m, struct fr_err *err);
+int sq_manifest_remove(void *ctx, const char *path, const char *why, int64_t now_ms,
+                       struct fr_err *err);
+bool sq_has_event(void *ctx, int64_t id, int64_t ingested_ms);
+int sq_snapshot_begin(void *ctx, bool *began, struct fr_err *err);
+void sq_snapshot_end(void *ctx, bool began);
+bool sq_was_removed(void *ctx, const char *path);
+int sq_retention_log(void *ctx, const char *action, const char *path, int64_t events,
+                     int64_t min_ts, int64_t max_ts, const char *detail, int64_t now_ms,
+                     struct fr_err *err);
+int sq_rollup_delta(void *ctx, const char *dim, int64_t minute_ms, const char *k1, const char *k2,
+                    const struct fr_rollup_row *d, struct fr_err *err);
+int64_t sq_live_bytes(void *ctx);
+int sq_reclaim(void *ctx, int pages, int *freed, struct fr_err *err);
 bool sq_file_gone(const struct sq_store *s);
 
 /* The read path (sqlite_query.c), referenced by the fr_store_sqlite descriptor. */

@@ -4,6 +4,8 @@
  */
 #include "retention/hot/store.h"
 
+#include "retention/hot/archive.h"
+
 #include <stdlib.h>
 
 #include "core/mem.h"
@@ -12,15 +14,6 @@ struct fr_store {
     const struct fr_store_ops *ops;
     void *ctx;
 };
-
-/* retention/hot/sqlite_int.h: the archive functions reach the one engine shipped */
-struct sq_store;
-struct sq_store *sq_of(struct fr_store *st);
-struct sq_store *
-sq_of(struct fr_store *st)
-{
-    return st->ctx;
-}
 
 void
 fr_store_opts_default(struct fr_store_opts *opts)
@@ -133,4 +126,126 @@ fr_store_policy(struct fr_store *st, const char *id, const char *json, int64_t n
                 struct fr_err *err)
 {
     return st->ops->policy(st->ctx, id, json, now_ms, err);
+}
+
+/* ---- what retention needs (archive.h) ---- */
+
+int
+fr_store_due(struct fr_store *st, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts,
+             int64_t after_id, int limit, fr_event_cb cb, void *ud, struct fr_err *err)
+{
+    return st->ops->due(st->ctx, cutoff, after_ts, after_id, limit, cb, ud, err);
+}
+
+int
+fr_store_archive_commit(struct fr_store *st, const struct fr_manifest_row *m, const int64_t *ids,
+                        size_t n, struct fr_err *err)
+{
+    return st->ops->archive_commit(st->ctx, m, ids, n, err);
+}
+
+int
+fr_store_archive_finish(struct fr_store *st, const char *path, const int64_t *ids, size_t n,
+                        struct fr_err *err)
+{
+    return st->ops->archive_finish(st->ctx, path, ids, n, err);
+}
+
+int
+fr_store_pending(struct fr_store *st, int (*cb)(void *ud, const char *path), void *ud,
+                 struct fr_err *err)
+{
+    return st->ops->pending(st->ctx, cb, ud, err);
+}
+
+int
+fr_store_delete_ids(struct fr_store *st, const int64_t *ids, size_t n, size_t *deleted,
+                    struct fr_err *err)
+{
+    return st->ops->delete_ids(st->ctx, ids, n, deleted, err);
+}
+
+int
+fr_store_manifest(struct fr_store *st, int (*cb)(void *ud, const struct fr_manifest_row *r),
+                  void *ud, struct fr_err *err)
+{
+    return st->ops->manifest(st->ctx, cb, ud, err);
+}
+
+int
+fr_store_manifest_replace(struct fr_store *st, const char *old_path,
+                          const struct fr_manifest_row *m, struct fr_err *err)
+{
+    return st->ops->manifest_replace(st->ctx, old_path, m, err);
+}
+
+int
+fr_store_manifest_add(struct fr_store *st, const struct fr_manifest_row *m, struct fr_err *err)
+{
+    return st->ops->manifest_add(st->ctx, m, err);
+}
+
+int
+fr_store_manifest_remove(struct fr_store *st, const char *path, const char *why, int64_t now_ms,
+                         struct fr_err *err)
+{
+    return st->ops->manifest_remove(st->ctx, path, why, now_ms, err);
+}
+
+bool
+fr_store_has_event(struct fr_store *st, int64_t id, int64_t ingested_ms)
+{
+    return st->ops->has_event(st->ctx, id, ingested_ms);
+}
+
+int
+fr_store_snapshot_begin(struct fr_store *st, bool *began, struct fr_err *err)
+{
+    return st->ops->snapshot_begin(st->ctx, began, err);
+}
+
+void
+fr_store_snapshot_end(struct fr_store *st, bool began)
+{
+    st->ops->snapshot_end(st->ctx, began);
+}
+
+bool
+fr_store_was_removed(struct fr_store *st, const char *path)
+{
+    return st->ops->was_removed(st->ctx, path);
+}
+
+int
+fr_store_retention_log(struct fr_store *st, const char *action, const char *path, int64_t events,
+                       int64_t min_ts, int64_t max_ts, const char *detail, int64_t now_ms,
+                       struct fr_err *err)
+{
+    return st->ops->retention_log(st->ctx, action, path, events, min_ts, max_ts, detail, now_ms,
+                                  err);
+}
+
+int
+fr_store_rollup_delta(struct fr_store *st, const char *dim, int64_t minute_ms, const char *k1,
+                      const char *k2, const struct fr_rollup_row *d, struct fr_err *err)
+{
+    return st->ops->rollup_delta(st->ctx, dim, minute_ms, k1, k2, d, err);
+}
+
+bool
+fr_store_file_gone(struct fr_store *st)
+{
+    return st->ops->file_gone(st->ctx);
+}
+
+int64_t
+fr_store_live_bytes(struct fr_store *st)
+{
+    return st->ops->live_bytes(st->ctx);
+}
+
+int
+fr_store_reclaim(struct fr_store *st, int pages, int *freed, struct fr_err *err)
+{
+    return st->ops->reclaim(st->ctx, pages, freed, err);
 }

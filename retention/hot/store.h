@@ -132,6 +132,8 @@ typedef int (*fr_rollup_cb)(void *ud, const struct fr_rollup_row *row);
 typedef int (*fr_anomaly_cb)(void *ud, const struct fr_anomaly_row *row);
 typedef int (*fr_error_group_cb)(void *ud, const struct fr_error_group *row);
 
+struct fr_manifest_row;
+
 struct fr_store_ops {
     const char *name;
     const char *description;
@@ -157,6 +159,35 @@ struct fr_store_ops {
                         fr_error_group_cb cb, void *ud, struct fr_err *err);
     /* Records a redaction policy (id, canonical JSON) once; events name it by id. */
     int (*policy)(void *ctx, const char *id, const char *json, int64_t now_ms, struct fr_err *err);
+
+    /* What retention needs (retention/hot/archive.h documents each; every slot is required). */
+    int (*due)(void *ctx, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts, int64_t after_id,
+               int limit, fr_event_cb cb, void *ud, struct fr_err *err);
+    int (*archive_commit)(void *ctx, const struct fr_manifest_row *m, const int64_t *ids, size_t n,
+                          struct fr_err *err);
+    int (*archive_finish)(void *ctx, const char *path, const int64_t *ids, size_t n,
+                          struct fr_err *err);
+    int (*pending)(void *ctx, int (*cb)(void *ud, const char *path), void *ud, struct fr_err *err);
+    int (*delete_ids)(void *ctx, const int64_t *ids, size_t n, size_t *deleted, struct fr_err *err);
+    int (*manifest)(void *ctx, int (*cb)(void *ud, const struct fr_manifest_row *r), void *ud,
+                    struct fr_err *err);
+    int (*manifest_replace)(void *ctx, const char *old_path, const struct fr_manifest_row *m,
+                            struct fr_err *err);
+    int (*manifest_add)(void *ctx, const struct fr_manifest_row *m, struct fr_err *err);
+    int (*manifest_remove)(void *ctx, const char *path, const char *why, int64_t now_ms,
+                           struct fr_err *err);
+    bool (*has_event)(void *ctx, int64_t id, int64_t ingested_ms);
+    int (*snapshot_begin)(void *ctx, bool *began, struct fr_err *err);
+    void (*snapshot_end)(void *ctx, bool began);
+    bool (*was_removed)(void *ctx, const char *path);
+    int (*retention_log)(void *ctx, const char *action, const char *path, int64_t events,
+                         int64_t min_ts, int64_t max_ts, const char *detail, int64_t now_ms,
+                         struct fr_err *err);
+    int (*rollup_delta)(void *ctx, const char *dim, int64_t minute_ms, const char *k1,
+                        const char *k2, const struct fr_rollup_row *d, struct fr_err *err);
+    bool (*file_gone)(void *ctx);
+    int64_t (*live_bytes)(void *ctx);
+    int (*reclaim)(void *ctx, int pages, int *freed, struct fr_err *err);
 };
 
 extern const struct fr_store_ops fr_store_sqlite;
