@@ -5,6 +5,8 @@
 BUILD       ?= build
 SAN_BUILD   ?= build-asan
 BENCH_BUILD ?= build-bench
+SHARED_BUILD ?= build-shared
+TSAN_BUILD  ?= build-tsan
 SANITIZE    ?= 0
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 DB          ?= var/flightrec.db
@@ -18,7 +20,7 @@ TEST_BUILD := $(BUILD)
 TEST_FLAGS :=
 endif
 
-.PHONY: all deps build run test bench soak fuzz valgrind format format-check clean
+.PHONY: all deps build run test layers tsan bench soak fuzz valgrind format format-check clean
 
 all: build
 
@@ -44,7 +46,27 @@ test: deps
 	@cmake -S . -B $(TEST_BUILD) $(TEST_FLAGS) >/dev/null
 	@cmake --build $(TEST_BUILD) -j $(JOBS)
 	@scripts/check-tests.sh
+	@scripts/check-layers.py $(TEST_BUILD)
 	@cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The layering proof (CI): every stage as a shared library linked with
+# -Wl,--no-undefined, so a stage that calls anything downstream fails to
+# link, then scripts/check-layers.py on its objects and includes
+# (docs/architecture.md).
+layers: deps
+	@cmake -S . -B $(SHARED_BUILD) -DFR_SHARED=ON -DFR_WERROR=ON >/dev/null
+	@cmake --build $(SHARED_BUILD) -j $(JOBS)
+	@scripts/check-layers.py $(SHARED_BUILD)
+
+# The whole suite under ThreadSanitizer (CI): the daemon is multi-threaded
+# (sources, writer, jobs); a race report makes the reporting process exit 66,
+# and every test asserts its daemon's exit status.
+tsan: deps
+	@scripts/npm-deps.sh
+	@cmake -S . -B $(TSAN_BUILD) -DFR_TSAN=ON -DFR_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS)
+	@cd $(TSAN_BUILD) && TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1" \
+	  ctest --output-on-failure -j $(JOBS)
 
 bench: deps
 	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DFR_TESTS=OFF >/dev/null
@@ -76,4 +98,4 @@ format-check: deps
 	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) $(BENCH_BUILD) build-fuzz
+	rm -rf $(BUILD) $(SAN_BUILD) $(BENCH_BUILD) $(SHARED_BUILD) $(TSAN_BUILD) build-fuzz

@@ -8,7 +8,9 @@ set -euo pipefail
 
 packages=(
   # build
-  cmake make gcc pkg-config
+  cmake make gcc pkg-config binutils
+  # scripts/check-layers.py
+  python3
   # libraries (see README "Dependencies" for why each one)
   libsqlite3-dev libjansson-dev libzstd-dev libssl-dev libyaml-dev libvectorscan-dev
   libmicrohttpd-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev
