@@ -85,6 +85,7 @@ fr_ingest_commit(struct fr_store *st, struct fr_record *recs, size_t n, int64_t 
             fr_store_rollback(st);
             return rc;
         }
+        recs[i].duplicate = !inserted;
         dups += !inserted;
     }
     rc = fr_store_commit(st, err);

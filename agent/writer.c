@@ -69,19 +69,22 @@ writer_commit(struct fr_writer *w, struct fr_batch *list, size_t events)
         fr_log(FR_LOG_ERROR, "writer", "commit of %zu events failed: %s", events, err.msg);
     if (w->observer != NULL)
         w->observer(w->observer_ud, w->txn, events, rc, &err, fr_mono_s() - t0);
+    /* each batch is told its own duplicates (a producer's retry), not another's */
+    size_t at = 0;
+    for (struct fr_batch *b = list; b != NULL; b = b->next) {
+        b->duplicates = 0;
+        for (size_t i = 0; i < b->n; i++, at++)
+            b->duplicates += rc == FR_OK && w->txn[at].duplicate;
+    }
+    (void)dups;
     for (size_t i = 0; i < events; i++)
         fr_record_clear(&w->txn[i]);
-    /* duplicates are reported on the first batch; per-batch counts would need a
-       per-record flag, which no caller needs yet */
-    bool first = true;
     for (struct fr_batch *b = list, *next; b != NULL; b = next) {
         next = b->next;
         /* FR_E_BUSY means "queue full" to callers; a database lock held too long
            is a store failure (503 with its reason), not backpressure */
         b->rc = rc == FR_E_BUSY ? FR_E_STORE : rc;
         b->err = err;
-        b->duplicates = first && rc == FR_OK ? dups : 0;
-        first = false;
         for (size_t i = 0; i < b->n; i++)
             b->recs[i] = (struct fr_record){0};
         size_t n = b->n;

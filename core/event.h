@@ -139,8 +139,9 @@ struct fr_record {
     char policy[17];    /* id of the redaction policy applied, "" = none */
     unsigned char *raw; /* owned: the sealed unredacted line (raw mode), NULL = none */
     size_t raw_len;
-    char *strings; /* owns every string above */
-    uint64_t line; /* 1-based input line, for error reports; 0 when unknown */
+    char *strings;  /* owns every string above */
+    uint64_t line;  /* 1-based input line, for error reports; 0 when unknown */
+    bool duplicate; /* set by the commit: already stored (a retry), not stored twice */
 };
 
 /*
