@@ -3,6 +3,7 @@
 # with CMake. Everything else here is for developers.
 
 BUILD       ?= build
+TEST_PLAIN_BUILD ?= build-test
 SAN_BUILD   ?= build-asan
 BENCH_BUILD ?= build-bench
 SHARED_BUILD ?= build-shared
@@ -16,7 +17,7 @@ ifeq ($(SANITIZE),1)
 TEST_BUILD := $(SAN_BUILD)
 TEST_FLAGS := -DFR_SANITIZE=ON -DFR_WERROR=ON -DCMAKE_BUILD_TYPE=Debug
 else
-TEST_BUILD := $(BUILD)
+TEST_BUILD := $(TEST_PLAIN_BUILD)
 TEST_FLAGS :=
 endif
 
@@ -27,8 +28,10 @@ all: build
 deps:
 	@scripts/deps.sh
 
+# The binary users run: no test suite, no test-only hooks (make test builds
+# those into $(TEST_PLAIN_BUILD) or $(SAN_BUILD)).
 build: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFR_TESTS=OFF -DFR_TEST_HOOKS=OFF >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
 # `make run` starts the agent in the foreground with configs/flightrec.yaml:
@@ -54,9 +57,12 @@ test: deps
 # link, then scripts/check-layers.py on its objects and includes
 # (docs/architecture.md).
 layers: deps
-	@cmake -S . -B $(SHARED_BUILD) -DFR_SHARED=ON -DFR_WERROR=ON >/dev/null
+	@cmake -S . -B $(SHARED_BUILD) -DFR_SHARED=ON -DFR_WERROR=ON -DFR_TESTS=OFF -DFR_TEST_HOOKS=OFF >/dev/null
 	@cmake --build $(SHARED_BUILD) -j $(JOBS)
 	@scripts/check-layers.py $(SHARED_BUILD)
+	@if grep -q FLIGHTREC_CRASH_AT $(SHARED_BUILD)/libfr_*.so $(SHARED_BUILD)/flightrec; then \
+	  echo "layers: a release build carries the test-only FLIGHTREC_CRASH_AT hook" >&2; exit 1; fi
+	@echo "layers: no test-only hook in the release build"
 
 # The whole suite under ThreadSanitizer (CI): the daemon is multi-threaded
 # (sources, writer, jobs); a race report makes the reporting process exit 66,
@@ -88,8 +94,10 @@ fuzz: deps
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 # the daemon and the integration test under valgrind: scripts/valgrind.sh
-valgrind: build
-	@BUILD=$(BUILD) scripts/valgrind.sh
+valgrind: deps
+	@cmake -S . -B $(TEST_PLAIN_BUILD) >/dev/null
+	@cmake --build $(TEST_PLAIN_BUILD) -j $(JOBS)
+	@BUILD=$(TEST_PLAIN_BUILD) scripts/valgrind.sh
 
 format:
 	@git ls-files --cached --others --exclude-standard '*.c' '*.h' | xargs clang-format -i
@@ -98,4 +106,4 @@ format-check: deps
 	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) $(BENCH_BUILD) $(SHARED_BUILD) $(TSAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(TEST_PLAIN_BUILD) $(SAN_BUILD) $(BENCH_BUILD) $(SHARED_BUILD) $(TSAN_BUILD) build-fuzz

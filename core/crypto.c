@@ -215,3 +215,9 @@ fr_key_path(const char *db, const char *given, const char *env, const char *name
     free(copy);
     return path;
 }
+
+void
+fr_key_wipe(void *p, size_t len)
+{
+    OPENSSL_cleanse(p, len);
+}

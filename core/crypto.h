@@ -14,6 +14,9 @@
 
 #define FR_KEY_LEN 32
 
+/* Wipes key material (OPENSSL_cleanse: a store the compiler cannot drop as dead). */
+void fr_key_wipe(void *p, size_t len);
+
 /*
  * Where a key file is: `given` when set, else the environment variable
  * `env` (may be NULL) when set, else keys/<name> in the folder of `db`.

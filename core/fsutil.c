@@ -57,6 +57,54 @@ fr_fsync_dir(const char *dir)
 }
 
 int
+fr_write_file_atomic(const char *path, const void *data, size_t len, struct fr_err *err)
+{
+    char *tmp = fr_asprintf("%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int rc = fr_err_set(err, FR_E_IO, "cannot create %s: %s", tmp, strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    const char *p = data;
+    size_t left = len;
+    int rc = FR_OK;
+    while (left > 0 && rc == FR_OK) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            rc = fr_err_set(err, FR_E_IO, "cannot write %s: %s", tmp,
+                            w < 0 ? strerror(errno) : "short write");
+        else
+            p += w, left -= (size_t)w;
+    }
+    if (rc == FR_OK && fsync(fd) != 0)
+        rc = fr_err_set(err, FR_E_IO, "cannot fsync %s: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && rc == FR_OK)
+        rc = fr_err_set(err, FR_E_IO, "cannot close %s: %s", tmp, strerror(errno));
+    if (rc == FR_OK && rename(tmp, path) != 0)
+        rc = fr_err_set(err, FR_E_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    if (rc != FR_OK) {
+        unlink(tmp);
+        free(tmp);
+        return rc;
+    }
+    free(tmp);
+    char *dir = fr_strdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    if (fr_fsync_dir(slash ? dir : ".") != 0)
+        rc =
+            fr_err_set(err, FR_E_IO, "cannot fsync the directory of %s: %s", path, strerror(errno));
+    free(dir);
+    return rc;
+}
+
+int
 fr_mkdirs_for(const char *path, mode_t mode, struct fr_err *err)
 {
     char *dir = fr_strdup(path);

@@ -15,6 +15,15 @@ int fr_read_file(const char *path, char **text, size_t *len, struct fr_err *err)
 /* fsync()s a directory (after a rename into it); -1 on failure. */
 int fr_fsync_dir(const char *dir);
 
+/*
+ * Replaces path with data[0, len) crash-safely, the one way flightrec
+ * writes a small file: a temporary file beside it (mode 0600), written and
+ * fsync'd, renamed over path, then the directory fsync'd. After a crash
+ * path holds either the old content or the new, never a part. err names
+ * the step and the reason.
+ */
+int fr_write_file_atomic(const char *path, const void *data, size_t len, struct fr_err *err);
+
 /* Creates every missing directory above the file `path` with mode (mkdir -p of its dirname). */
 int fr_mkdirs_for(const char *path, mode_t mode, struct fr_err *err);
 

@@ -432,7 +432,8 @@ fr_bundle_create(struct fr_store *st, const struct fr_bundle_select *sel,
     memset(info, 0, sizeof *info);
     double t0 = fr_mono_s();
     unsigned char rnd[16];
-    RAND_bytes(rnd, sizeof rnd);
+    if (RAND_bytes(rnd, sizeof rnd) != 1)
+        return fr_err_set(err, FR_E_IO, "bundle: no random bytes from OpenSSL for its id");
     hex(rnd, sizeof rnd, info->id);
     struct gather g = {json_object(), json_array(), json_object(), sel, raw_key, json_object(), 0};
     size_t cold_skipped = 0;
@@ -509,9 +510,14 @@ fr_bundle_create(struct fr_store *st, const struct fr_bundle_select *sel,
         json_t *v;
         json_object_foreach(g.convs, conv, v)
         {
+            /* a conversation the index no longer knows is fine; a failed read is not:
+               a bundle is never signed over what could not be read */
             struct fr_err e2 = {0};
-            if (fr_store_conversation(st, conv, conv_row, convrows, &e2) == FR_OK)
+            int crc = fr_store_conversation(st, conv, conv_row, convrows, &e2);
+            if (crc == FR_OK)
                 file_json(&files[F_CONVS], json_array_get(convrows, json_array_size(convrows) - 1));
+            else if (crc != FR_E_NOTFOUND && rc == FR_OK)
+                rc = fr_err_set(err, crc, "bundle: reading conversation %s: %s", conv, e2.msg);
         }
         size_t i;
         json_t *ev;
@@ -552,7 +558,10 @@ fr_bundle_create(struct fr_store *st, const struct fr_bundle_select *sel,
         json_object_foreach(g.convs, conv, v)
         {
             struct fr_err e2 = {0};
-            fr_store_anomalies(st, conv, 0, anomaly_row, &ac, &e2);
+            int arc = fr_store_anomalies(st, conv, 0, anomaly_row, &ac, &e2);
+            if (arc != FR_OK && rc == FR_OK)
+                rc = fr_err_set(err, arc, "bundle: reading the ordering anomalies of %s: %s", conv,
+                                e2.msg);
         }
         if (ac.n == 0)
             file_printf(&files[F_SUMMARY], "None.\n");
@@ -663,17 +672,16 @@ fr_bundle_create(struct fr_store *st, const struct fr_bundle_select *sel,
         /* "<hex> <size>" beside the bundle: uploads use it as the Idempotency-Key */
         char *data;
         size_t len;
-        if (fr_read_file(out_path, &data, &len, NULL) == FR_OK) {
+        rc = fr_read_file(out_path, &data, &len, err);
+        if (rc == FR_OK) {
             unsigned char md[32];
             char mdhex[65];
             SHA256((unsigned char *)data, len, md);
             hex(md, 32, mdhex);
             char *side = fr_asprintf("%s.sha256", out_path);
-            FILE *fp = fopen(side, "w");
-            if (fp) {
-                fprintf(fp, "%s %zu\n", mdhex, len);
-                fclose(fp);
-            }
+            char line[100];
+            int ln = snprintf(line, sizeof line, "%s %zu\n", mdhex, len);
+            rc = fr_write_file_atomic(side, line, (size_t)ln, err);
             free(side);
             free(data);
         }

@@ -23,7 +23,12 @@
 #include "core/yamlcfg.h"
 #include "retention/hot/archive.h"
 
-/* Test hook: FLIGHTREC_CRASH_AT=<point> ends the process with SIGKILL there. */
+/*
+ * Test hook, compiled only into test builds (FR_TEST_HOOKS, make test):
+ * FLIGHTREC_CRASH_AT=<point> ends the process with SIGKILL there. A release
+ * build has no such switch.
+ */
+#ifdef FR_TEST_HOOKS
 static void
 crash_point(const char *name)
 {
@@ -31,6 +36,9 @@ crash_point(const char *name)
     if (at != NULL && strcmp(at, name) == 0)
         raise(SIGKILL);
 }
+#else
+#define crash_point(name) ((void)0)
+#endif
 
 /* ---- policy ---- */
 
@@ -508,15 +516,25 @@ batch_reset(struct batch *b)
 
 /* ---- the MANIFEST file beside the segments ---- */
 
-static void
+/*
+ * Appends one record to the MANIFEST journal and fsyncs it. A failure is
+ * returned, never skipped: the database already holds the change, but
+ * `archive rebuild` would not know it, so the run stops and says so.
+ */
+static int
 manifest_file_append(const struct fr_retention_policy *p, const char *action,
-                     const struct fr_manifest_row *m, const char *path)
+                     const struct fr_manifest_row *m, const char *path, struct fr_err *err)
 {
     char *mf = fr_asprintf("%s/MANIFEST", p->archive_dir);
     int fd = open(mf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    free(mf);
-    if (fd < 0)
-        return;
+    if (fd < 0) {
+        int rc = fr_err_set(err, FR_E_IO,
+                            "MANIFEST journal %s: cannot open: %s (the change is in the database; "
+                            "archive rebuild would miss it)",
+                            mf, strerror(errno));
+        free(mf);
+        return rc;
+    }
     json_t *j = m ? json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:s}", "action", action, "path",
                               m->path, "tier", m->tier, "min_ts", (json_int_t)m->min_ts, "max_ts",
                               (json_int_t)m->max_ts, "records", (json_int_t)m->records, "raw_bytes",
@@ -528,11 +546,17 @@ manifest_file_append(const struct fr_retention_policy *p, const char *action,
     size_t n = strlen(s);
     s = fr_realloc(s, n + 2);
     s[n] = '\n';
-    if (write(fd, s, n + 1) != (ssize_t)(n + 1))
-        fr_log(FR_LOG_WARN, "retention", "cannot append to the MANIFEST file");
-    fsync(fd);
-    close(fd);
+    int rc = FR_OK;
+    if (write(fd, s, n + 1) != (ssize_t)(n + 1) || fsync(fd) != 0)
+        rc = fr_err_set(err, FR_E_IO,
+                        "MANIFEST journal %s: cannot append %s of %s: %s (the change is in the "
+                        "database; archive rebuild would miss it)",
+                        mf, action, m ? m->path : path, strerror(errno));
+    if (close(fd) != 0 && rc == FR_OK)
+        rc = fr_err_set(err, FR_E_IO, "MANIFEST journal %s: %s", mf, strerror(errno));
+    free(mf);
     free(s);
+    return rc;
 }
 
 static void
@@ -681,8 +705,9 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
                 struct fr_manifest_row m;
                 info_to_row(fr_seg_get_info(seg), path, now_ms, &m);
                 rc = fr_store_manifest_replace(st, twin, &m, err);
+                if (rc == FR_OK)
+                    rc = manifest_file_append(p, "replace", &m, NULL, err);
                 if (rc == FR_OK) {
-                    manifest_file_append(p, "replace", &m, NULL);
                     unlink(twin);
                     stats->adopted++;
                 }
@@ -703,8 +728,9 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
                 info_to_row(fr_seg_get_info(seg), path, now_ms, &m);
                 if (rc == FR_OK)
                     rc = fr_store_archive_commit(st, &m, ids.v, ids.n, err);
+                if (rc == FR_OK)
+                    rc = manifest_file_append(p, "adopt", &m, NULL, err);
                 if (rc == FR_OK) {
-                    manifest_file_append(p, "adopt", &m, NULL);
                     stats->adopted++;
                     stats->duplicates_removed += ids.n;
                 }
@@ -862,7 +888,7 @@ move_segments(struct fr_store *st, const struct fr_retention_policy *p, const in
                 rc = fr_store_archive_commit(st, &m, b.ids, b.n, err);
                 crash_point("after_commit");
                 if (rc == FR_OK)
-                    manifest_file_append(p, "add", &m, NULL);
+                    rc = manifest_file_append(p, "add", &m, NULL, err);
                 stats->warm_segments++;
                 stats->records_written += info.records;
                 stats->raw_bytes += info.raw_bytes;
@@ -970,10 +996,10 @@ warm_to_cold(struct fr_store *st, const struct fr_retention_policy *p, const str
             info_to_row(&info, cold, now, &m);
             rc = fr_store_manifest_replace(st, man->v[i], &m, err);
             crash_point("after_cold_commit");
-            if (rc == FR_OK) {
-                manifest_file_append(p, "replace", &m, NULL);
+            if (rc == FR_OK)
+                rc = manifest_file_append(p, "replace", &m, NULL, err);
+            if (rc == FR_OK)
                 unlink(man->v[i]);
-            }
         }
         free(cold);
     }
@@ -996,10 +1022,10 @@ expire(struct fr_store *st, const struct fr_retention_policy *p, const struct pa
             continue;
         rc = fr_store_manifest_remove(st, man->v[i], "past cold.max_age", now, err);
         crash_point("after_delete_commit");
-        if (rc == FR_OK) {
-            manifest_file_append(p, "delete", NULL, man->v[i]);
+        if (rc == FR_OK)
+            rc = manifest_file_append(p, "delete", NULL, man->v[i], err);
+        if (rc == FR_OK)
             unlink(man->v[i]);
-        }
     }
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "agent/cli/cli.h"
+#include "core/crypto.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "exporters/bundle.h"
@@ -184,13 +185,13 @@ inc_create(int argc, char **argv)
                     info.id, info.events, info.conversations, info.files,
                     (double)info.bytes / 1000.0, info.seconds);
         }
-        memset(cold, 0, sizeof cold);
+        fr_key_wipe(cold, sizeof cold);
     }
     fr_store_close(st);
     EVP_PKEY_free(sign);
     free(keypath);
     free(convs);
-    memset(rawkey, 0, sizeof rawkey);
+    fr_key_wipe(rawkey, sizeof rawkey);
     return ex;
 }
 

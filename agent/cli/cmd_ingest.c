@@ -22,6 +22,7 @@
 #include "agent/ingest.h"
 #include "agent/writer.h"
 #include "collectors/taxonomy.h"
+#include "core/crypto.h"
 #include "core/linereader.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -387,7 +388,7 @@ fr_cmd_ingest(int argc, char **argv)
     fr_taxonomy_free(tax);
     fr_redact_counts_free(&r.counts);
     fr_redactor_free(red);
-    memset(rawkey, 0, sizeof rawkey);
+    fr_key_wipe(rawkey, sizeof rawkey);
     if (fd != STDIN_FILENO)
         close(fd);
     return status;

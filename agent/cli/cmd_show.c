@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "agent/cli/cli.h"
+#include "core/crypto.h"
 #include "core/timeutil.h"
 #include "core/wire.h"
 #include "exporters/render.h"
@@ -321,7 +322,7 @@ fr_cmd_show(int argc, char **argv)
         rc = has_policy ? fr_tier_events(st, &f, has_cold ? cold : NULL, show_collect, &c,
                                          &cold_skipped, &err)
                         : fr_store_events(st, &f, show_collect, &c, &err);
-    memset(cold, 0, sizeof cold);
+    fr_key_wipe(cold, sizeof cold);
     if (rc == FR_OK) {
         fr_render_sort_events(c.all);
         if (c.json) {
@@ -345,7 +346,7 @@ fr_cmd_show(int argc, char **argv)
         fprintf(stderr, "flightrec show: %s\n", err.msg);
     json_decref(out);
     fr_store_close(st);
-    memset(key, 0, sizeof key);
+    fr_key_wipe(key, sizeof key);
     if (rc == FR_OK && c.raw_failed > 0) {
         fprintf(stderr, "flightrec show: %u raw payloads not shown: %s\n", c.raw_failed,
                 c.raw_err.msg);

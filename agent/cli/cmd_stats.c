@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent/cli/cli.h"
+#include "core/crypto.h"
 #include "core/timeutil.h"
 #include "retention/hot/store.h"
 #include "retention/retention.h"
@@ -190,7 +191,7 @@ fr_cmd_errors(int argc, char **argv)
         rc = has_policy ? fr_tier_events(st, &f, has_cold ? cold : NULL, errors_collect, &l,
                                          &skipped, &err)
                         : fr_store_events(st, &f, errors_collect, &l, &err);
-        memset(cold, 0, sizeof cold);
+        fr_key_wipe(cold, sizeof cold);
         n = (int)l.n;
         errors_print(&l, f.limit);
         if (rc == FR_OK && n == 0)

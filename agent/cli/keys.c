@@ -11,6 +11,7 @@
 
 #include "agent/cli/cli.h"
 #include "agent/ingest.h"
+#include "core/crypto.h"
 #include "core/linereader.h"
 #include "core/mem.h"
 #include "core/wire.h"
@@ -67,6 +68,6 @@ fr_cli_redactor(const char *cmd, const struct fr_cli_redact *o, struct fr_redact
         fprintf(stderr, "flightrec %s: redaction policy: %s\n", cmd, err.msg);
         rc = FR_EXIT_USAGE;
     }
-    memset(key, 0, sizeof key);
+    fr_key_wipe(key, sizeof key);
     return rc;
 }
