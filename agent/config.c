@@ -1,8 +1,8 @@
 /*
- * agent/config.c - see config.h. One table describes every option: its
- * section and key, type, default, whether it is a secret, and where it
- * lives in struct fr_config; loading, environment overrides and printing
- * all walk that table.
+ * agent/config.c - see config.h. One table (core/option.h) describes every
+ * option: section and key, type, default, bounds, where it lives in struct
+ * fr_config and what it means; loading, environment overrides, printing and
+ * the reference in docs/config.md all come from that table.
  */
 #include "agent/config.h"
 
@@ -14,207 +14,150 @@
 #include <sys/stat.h>
 
 #include "core/fsutil.h"
+#include "core/log.h"
 #include "core/mem.h"
-#include "core/yamlcfg.h"
+#include "core/option.h"
 
-enum opt_type { OPT_STR, OPT_INT, OPT_BOOL, OPT_SYNC, OPT_LEVEL };
-
-struct opt {
-    const char *section, *key;
-    enum opt_type type;
-    size_t off;
-    const char *def;
-    int64_t min, max; /* OPT_INT */
-    bool secret;
-};
+static const char *const sync_modes[] = {"normal", "full", NULL};
+static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
 
 #define O(field) offsetof(struct fr_config, field)
+#define STR(sec, key, field, def, text)                                                            \
+    {                                                                                              \
+        sec, key, FR_OPT_STR, def, O(field), 0, 0, NULL, text                                      \
+    }
+#define SECRET(sec, key, field, text)                                                              \
+    {                                                                                              \
+        sec, key, FR_OPT_SECRET, "", O(field), 0, 0, NULL, text                                    \
+    }
+#define INT(sec, key, field, def, lo, hi, text)                                                    \
+    {                                                                                              \
+        sec, key, FR_OPT_INT, def, O(field), lo, hi, NULL, text                                    \
+    }
+#define BOOL(sec, key, field, def, text)                                                           \
+    {                                                                                              \
+        sec, key, FR_OPT_BOOL, def, O(field), 0, 0, NULL, text                                     \
+    }
 
-static const struct opt opts[] = {
-    {"storage", "path", OPT_STR, O(db_path), "./var/flightrec.db", 0, 0, false},
-    {"storage", "synchronous", OPT_SYNC, O(sync_full), "normal", 0, 0, false},
-    {"storage", "busy_timeout_ms", OPT_INT, O(busy_timeout_ms), "5000", 0, 600000, false},
-    {"storage", "queue_events", OPT_INT, O(queue_events), "20000", 10, 10000000, false},
-    {"storage", "batch_events", OPT_INT, O(batch_events), "2000", 1, 100000, false},
-    {"ingest", "max_line_bytes", OPT_INT, O(max_line_bytes), "1048576", 64, 64 << 20, false},
-    {"ingest", "max_depth", OPT_INT, O(max_depth), "64", 2, 1000, false},
-    {"ingest", "max_fields", OPT_INT, O(max_fields), "10000", 16, 10000000, false},
-    {"ingest", "max_string_bytes", OPT_INT, O(max_string_bytes), "1048576", 64, 64 << 20, false},
-    {"http", "enabled", OPT_BOOL, O(http_enabled), "true", 0, 0, false},
-    {"http", "listen", OPT_STR, O(http_listen), "127.0.0.1:8787", 0, 0, false},
-    {"http", "max_body_bytes", OPT_INT, O(http_max_body_bytes), "16777216", 1024, 1 << 30, false},
-    {"http", "max_connections", OPT_INT, O(http_max_connections), "128", 1, 10000, false},
-    {"http", "auth_token", OPT_STR, O(http_token), "", 0, 0, true},
-    {"http", "auth_token_file", OPT_STR, O(http_token_file), "", 0, 0, false},
-    {"http", "query_token", OPT_STR, O(query_token), "", 0, 0, true},
-    {"http", "query_token_file", OPT_STR, O(query_token_file), "", 0, 0, false},
-    {"otlp", "enabled", OPT_BOOL, O(otlp_enabled), "true", 0, 0, false},
-    {"otlp", "listen", OPT_STR, O(otlp_listen), "127.0.0.1:4318", 0, 0, false},
-    {"otlp", "conversation_attributes", OPT_STR, O(otlp_conversation_attributes),
-     "gen_ai.conversation.id,session.id,conversation.id", 0, 0, false},
-    {"otlp", "turn_attributes", OPT_STR, O(otlp_turn_attributes), "gen_ai.turn.id,turn.id", 0, 0,
-     false},
-    {"socket", "enabled", OPT_BOOL, O(socket_enabled), "true", 0, 0, false},
-    {"socket", "path", OPT_STR, O(socket_path), "./var/flightrec.sock", 0, 0, false},
-    {"socket", "max_connections", OPT_INT, O(socket_max_connections), "64", 1, 10000, false},
-    {"redaction", "policy", OPT_STR, O(redaction_policy), "", 0, 0, false},
-    {"redaction", "hmac_key", OPT_STR, O(hmac_key), "", 0, 0, false},
-    {"redaction", "raw", OPT_BOOL, O(raw), "false", 0, 0, false},
-    {"redaction", "raw_key", OPT_STR, O(raw_key), "", 0, 0, false},
-    {"taxonomy", "rules", OPT_STR, O(taxonomy_rules), "", 0, 0, false},
-    {"runtime", "pid", OPT_INT, O(runtime_pid), "0", 0, 4194304, false},
-    {"runtime", "pidfile", OPT_STR, O(runtime_pidfile), "", 0, 0, false},
-    {"runtime", "interval_ms", OPT_INT, O(runtime_interval_ms), "5000", 100, 3600000, false},
-    {"runtime", "self", OPT_BOOL, O(runtime_self), "true", 0, 0, false},
-    {"retention", "enabled", OPT_BOOL, O(retention_enabled), "true", 0, 0, false},
-    {"retention", "policy", OPT_STR, O(retention_policy), "", 0, 0, false},
-    {"incident", "triggers", OPT_STR, O(incident_triggers), "", 0, 0, false},
-    {"incident", "upload_config", OPT_STR, O(incident_upload_config), "", 0, 0, false},
-    {"incident", "upload_to", OPT_STR, O(incident_upload_to), "", 0, 0, false},
-    {"incident", "bundle_dir", OPT_STR, O(incident_bundle_dir), "./var/bundles", 0, 0, false},
-    {"incident", "signing_key", OPT_STR, O(incident_signing_key), "", 0, 0, false},
-    {"incident", "outbox_retry_ms", OPT_INT, O(incident_outbox_retry_ms), "60000", 100, 86400000,
-     false},
-    {"log", "level", OPT_LEVEL, O(log_level), "warn", 0, 0, false},
+/* Every option of the agent, once: configs/flightrec.yaml and docs/config.md follow it. */
+static const struct fr_option opts[] = {
+    STR("storage", "path", db_path, "./var/flightrec.db",
+        "The hot store (SQLite, WAL mode); created with its directory, owner-only."),
+    {"storage", "synchronous", FR_OPT_ENUM, "normal", O(sync_mode), 0, 0, sync_modes,
+     "normal: an acknowledged event survives a crash of the agent; full: also power loss (an "
+     "fsync per commit)."},
+    INT("storage", "busy_timeout_ms", busy_timeout_ms, "5000", 0, 600000,
+        "How long a commit waits for a lock held by another process before failing."),
+    INT("storage", "queue_events", queue_events, "20000", 10, 10000000,
+        "Events accepted but not yet committed; when full, HTTP answers 429 and the socket "
+        "stops reading."),
+    INT("storage", "batch_events", batch_events, "2000", 1, 100000,
+        "Most events in one transaction (group commit), and lines per socket batch."),
+    INT("ingest", "max_line_bytes", max_line_bytes, "1048576", 64, 64 << 20,
+        "Longest accepted event line; a longer one is rejected on its own."),
+    INT("ingest", "max_depth", max_depth, "64", 2, 1000, "Deepest accepted JSON nesting."),
+    INT("ingest", "max_fields", max_fields, "10000", 16, 10000000,
+        "Most JSON values (objects, arrays, scalars) in one event."),
+    INT("ingest", "max_string_bytes", max_string_bytes, "1048576", 64, 64 << 20,
+        "Longest string value or key in one event, in bytes."),
+    BOOL("http", "enabled", http_enabled, "true",
+         "Serve POST /v1/events, the query API, /healthz, /readyz and /metrics."),
+    STR("http", "listen", http_listen, "127.0.0.1:8787",
+        "HOST:PORT (IPv4); port 0 picks a free port. A non-loopback address needs a token."),
+    INT("http", "max_body_bytes", http_max_body_bytes, "16777216", 1024, 1 << 30,
+        "Largest request body, compressed and decompressed (413 above it)."),
+    INT("http", "max_connections", http_max_connections, "128", 1, 10000,
+        "Concurrent connections (each has its own thread)."),
+    SECRET("http", "auth_token", http_token,
+           "Bearer token every /v1/ request needs (prefer auth_token_file)."),
+    STR("http", "auth_token_file", http_token_file, "",
+        "File holding the token (owner-only); wins over auth_token."),
+    SECRET("http", "query_token", query_token,
+           "Token of the read-only query API (GET /v1/...); empty: GETs use auth_token."),
+    STR("http", "query_token_file", query_token_file, "",
+        "File holding the query token (owner-only); wins over query_token."),
+    BOOL("otlp", "enabled", otlp_enabled, "true",
+         "OTLP/HTTP JSON receiver (POST /v1/traces, /v1/logs, /v1/metrics only)."),
+    STR("otlp", "listen", otlp_listen, "127.0.0.1:4318", "HOST:PORT (IPv4) of the receiver."),
+    STR("otlp", "conversation_attributes", otlp_conversation_attributes,
+        "gen_ai.conversation.id,session.id,conversation.id",
+        "Span/log attributes naming the conversation (first present wins; else the trace id)."),
+    STR("otlp", "turn_attributes", otlp_turn_attributes, "gen_ai.turn.id,turn.id",
+        "Span/log attributes naming the turn."),
+    BOOL("socket", "enabled", socket_enabled, "true",
+         "NDJSON over a Unix stream socket, one ack line per committed batch."),
+    STR("socket", "path", socket_path, "./var/flightrec.sock",
+        "Created with mode 0600; a stale file from a crash is replaced."),
+    INT("socket", "max_connections", socket_max_connections, "64", 1, 10000,
+        "Connections served at once; one more gets an error line and is closed."),
+    STR("redaction", "policy", redaction_policy, "",
+        "A policy merged over the built-in configs/redaction.yaml (\"\" = built-in only)."),
+    STR("redaction", "hmac_key", hmac_key, "",
+        "HMAC key file for keyed hashes (\"\" = keys/hmac.key next to the database)."),
+    BOOL("redaction", "raw", raw, "false",
+         "Also store the unredacted line of each changed event, sealed under raw_key."),
+    STR("redaction", "raw_key", raw_key, "", "Raw-mode key file (required when raw is true)."),
+    STR("taxonomy", "rules", taxonomy_rules, "",
+        "Error-taxonomy rules tried before the built-in configs/error-taxonomy.yaml."),
+    INT("runtime", "pid", runtime_pid, "0", 0, 4194304,
+        "The chat server process to sample from /proc (0 = none)."),
+    STR("runtime", "pidfile", runtime_pidfile, "",
+        "Or a pidfile, re-read at every sample so a restart is followed."),
+    INT("runtime", "interval_ms", runtime_interval_ms, "5000", 100, 3600000,
+        "How often to sample (RSS, CPU %, threads, open fds, uptime, state), in ms."),
+    BOOL("runtime", "self", runtime_self, "true", "Also sample the agent itself."),
+    BOOL("retention", "enabled", retention_enabled, "true",
+         "Run the retention job inside the agent, every schedule.interval of the policy."),
+    STR("retention", "policy", retention_policy, "",
+        "A retention policy merged over the built-in configs/retention.yaml (\"\" = built-in)."),
+    STR("incident", "triggers", incident_triggers, "",
+        "Automatic incident bundles: a rules file (configs/triggers.yaml; \"\" = none)."),
+    STR("incident", "upload_config", incident_upload_config, "",
+        "Upload targets and the outbox (configs/upload.yaml; \"\" = no uploads)."),
+    STR("incident", "upload_to", incident_upload_to, "",
+        "Target that automatic bundles are queued for."),
+    STR("incident", "bundle_dir", incident_bundle_dir, "./var/bundles",
+        "Where automatic bundles are written."),
+    STR("incident", "signing_key", incident_signing_key, "",
+        "Ed25519 signing key (\"\" = keys/signing.pem next to the database, created if absent)."),
+    INT("incident", "outbox_retry_ms", incident_outbox_retry_ms, "60000", 100, 86400000,
+        "How often the agent retries what waits in the outbox, in ms."),
+    {"log", "level", FR_OPT_ENUM, "warn", O(log_level), 0, 0, levels,
+     "error, warn, info or debug; logs go to stderr and never hold payload data."},
+    {0},
 };
-#define NOPTS (sizeof opts / sizeof opts[0])
 
-static const char *const levels[] = {"error", "warn", "info", "debug"};
-
-/* Sets one option from text; msg gets the reason on failure. */
-static bool
-opt_set(struct fr_config *c, const struct opt *o, const char *v, char *msg, size_t msglen)
-{
-    char *base = (char *)c + o->off;
-    switch (o->type) {
-    case OPT_STR:
-        free(*(char **)base);
-        *(char **)base = fr_strdup(v);
-        return true;
-    case OPT_INT: {
-        char *end;
-        long long n = strtoll(v, &end, 10);
-        if (*v == '\0' || *end != '\0' || n < o->min || n > o->max) {
-            snprintf(msg, msglen, "expected a whole number from %lld to %lld, got '%s'",
-                     (long long)o->min, (long long)o->max, v);
-            return false;
-        }
-        *(int64_t *)base = n;
-        return true;
-    }
-    case OPT_BOOL:
-        if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "on") == 0)
-            *(bool *)base = true;
-        else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "off") == 0)
-            *(bool *)base = false;
-        else {
-            snprintf(msg, msglen, "expected true or false, got '%s'", v);
-            return false;
-        }
-        return true;
-    case OPT_SYNC:
-        if (strcmp(v, "normal") == 0 || strcmp(v, "full") == 0) {
-            *(bool *)base = strcmp(v, "full") == 0;
-            return true;
-        }
-        snprintf(msg, msglen,
-                 "expected normal (survives a crash of the agent) or full (survives "
-                 "power loss), got '%s'",
-                 v);
-        return false;
-    case OPT_LEVEL:
-        for (size_t i = 0; i < sizeof levels / sizeof *levels; i++)
-            if (strcmp(v, levels[i]) == 0) {
-                free(*(char **)base);
-                *(char **)base = fr_strdup(v);
-                return true;
-            }
-        snprintf(msg, msglen, "expected error, warn, info or debug, got '%s'", v);
-        return false;
-    }
-    return false;
-}
+/* Variables read elsewhere, so that the misspelling check does not flag them. */
+static const char *const other_env[] = {"FLIGHTREC_DB",
+                                        "FLIGHTREC_CONFIG",
+                                        "FLIGHTREC_RETENTION",
+                                        "FLIGHTREC_TAXONOMY",
+                                        "FLIGHTREC_REDACTION",
+                                        "FLIGHTREC_HMAC_KEY",
+                                        "FLIGHTREC_RAW_KEY",
+                                        "FLIGHTREC_LOG_LEVEL",
+                                        "FLIGHTREC_UPLOAD_CONFIG",
+                                        "FLIGHTREC_CRASH_AT",
+                                        NULL};
 
 void
 fr_config_defaults(struct fr_config *c)
 {
     memset(c, 0, sizeof *c);
-    char msg[256];
-    for (size_t i = 0; i < NOPTS; i++)
-        opt_set(c, &opts[i], opts[i].def, msg, sizeof msg);
+    fr_options_defaults(opts, c);
 }
 
 void
 fr_config_clear(struct fr_config *c)
 {
-    for (size_t i = 0; i < NOPTS; i++)
-        if (opts[i].type == OPT_STR || opts[i].type == OPT_LEVEL)
-            free(*(char **)((char *)c + opts[i].off));
+    fr_options_clear(opts, c);
     memset(c, 0, sizeof *c);
 }
 
-static const struct opt *
-opt_find(const char *section, const char *key)
+static void
+warn_env(const char *msg)
 {
-    for (size_t i = 0; i < NOPTS; i++)
-        if (strcmp(opts[i].section, section) == 0 && strcmp(opts[i].key, key) == 0)
-            return &opts[i];
-    return NULL;
-}
-
-static bool
-section_known(const char *s)
-{
-    for (size_t i = 0; i < NOPTS; i++)
-        if (strcmp(opts[i].section, s) == 0)
-            return true;
-    return false;
-}
-
-static int
-config_file(const char *path, struct fr_config *c, struct fr_err *err)
-{
-    struct fr_yaml y;
-    int rc = fr_yaml_open_file(&y, path, err);
-    if (rc != FR_OK)
-        return rc;
-    yaml_node_t *root = fr_yaml_root(&y);
-    if (root != NULL && root->type != YAML_MAPPING_NODE)
-        rc = fr_yaml_fail(&y, root, "expected a mapping of sections (storage, http, ...)");
-    for (yaml_node_pair_t *p = root ? root->data.mapping.pairs.start : NULL;
-         rc == FR_OK && root && root->type == YAML_MAPPING_NODE && p < root->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *sk = fr_yaml_node(&y, p->key), *sv = fr_yaml_node(&y, p->value);
-        const char *section = fr_yaml_scalar(sk);
-        if (section == NULL || !section_known(section)) {
-            rc = fr_yaml_fail(&y, sk,
-                              "unknown section '%s' (storage, ingest, http, socket, redaction, "
-                              "taxonomy, runtime, retention, incident, otlp, log)",
-                              section ? section : "?");
-            break;
-        }
-        if (sv->type == YAML_SCALAR_NODE && fr_yaml_scalar(sv)[0] == '\0')
-            continue; /* an empty section: all defaults */
-        if (sv->type != YAML_MAPPING_NODE) {
-            rc = fr_yaml_fail(&y, sv, "%s: expected a mapping of options", section);
-            break;
-        }
-        for (yaml_node_pair_t *q = sv->data.mapping.pairs.start;
-             rc == FR_OK && q < sv->data.mapping.pairs.top; q++) {
-            yaml_node_t *kn = fr_yaml_node(&y, q->key), *vn = fr_yaml_node(&y, q->value);
-            const char *key = fr_yaml_scalar(kn), *val = fr_yaml_scalar(vn);
-            const struct opt *o = key ? opt_find(section, key) : NULL;
-            char msg[256];
-            if (o == NULL)
-                rc = fr_yaml_fail(&y, kn, "%s.%s: unknown option", section, key ? key : "?");
-            else if (val == NULL)
-                rc = fr_yaml_fail(&y, vn, "%s.%s: expected a single value", section, key);
-            else if (!opt_set(c, o, val, msg, sizeof msg))
-                rc = fr_yaml_fail(&y, vn, "%s.%s: %s", section, key, msg);
-        }
-    }
-    fr_yaml_close(&y);
-    return rc;
+    fr_log(FR_LOG_WARN, "config", "%s", msg);
 }
 
 /* Whether the host part of "host:port" is a loopback address. */
@@ -227,6 +170,26 @@ loopback(const char *listen)
     snprintf(host, sizeof host, "%.*s", (int)(n < sizeof host ? n : sizeof host - 1), listen);
     return strncmp(host, "127.", 4) == 0 || strcmp(host, "localhost") == 0 ||
            strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
+}
+
+/* http.listen and otlp.listen are HOST:PORT with a port: `localhost` alone would only fail at
+ * start. */
+static int
+check_listen(const struct fr_config *c, struct fr_err *err)
+{
+    const char *names[] = {"http.listen", "otlp.listen"};
+    const char *vals[] = {c->http_listen, c->otlp_listen};
+    for (int i = 0; i < 2; i++) {
+        const char *colon = strrchr(vals[i], ':');
+        char *end = NULL;
+        long port = colon && colon[1] ? strtol(colon + 1, &end, 10) : -1;
+        if (colon == NULL || colon == vals[i] || end == NULL || *end != '\0' || port < 0 ||
+            port > 65535)
+            return fr_err_set(err, FR_E_CONFIG,
+                              "%s: expected HOST:PORT (e.g. 127.0.0.1:8787), got '%s'", names[i],
+                              vals[i]);
+    }
+    return FR_OK;
 }
 
 /* A listener on a non-loopback address needs a token: anyone on the network could reach it. */
@@ -247,23 +210,17 @@ int
 fr_config_load(const char *path, struct fr_config *c, struct fr_err *err)
 {
     fr_config_defaults(c);
-    int rc = path ? config_file(path, c, err) : FR_OK;
+    int rc = path ? fr_options_load_yaml(opts, c, path, err) : FR_OK;
     /* FLIGHTREC_DB keeps working as the CLI's database variable */
     const char *db = getenv("FLIGHTREC_DB");
     if (rc == FR_OK && db && *db) {
         free(c->db_path);
         c->db_path = fr_strdup(db);
     }
-    for (size_t i = 0; rc == FR_OK && i < NOPTS; i++) {
-        char name[96];
-        int n = snprintf(name, sizeof name, "FLIGHTREC_%s_%s", opts[i].section, opts[i].key);
-        for (int k = 0; k < n; k++)
-            name[k] = (char)toupper((unsigned char)name[k]);
-        const char *v = getenv(name);
-        char msg[256];
-        if (v != NULL && !opt_set(c, &opts[i], v, msg, sizeof msg))
-            rc = fr_err_set(err, FR_E_CONFIG, "environment %s: %s", name, msg);
-    }
+    if (rc == FR_OK)
+        rc = fr_options_load_env(opts, c, "FLIGHTREC", other_env, warn_env, err);
+    if (rc == FR_OK)
+        rc = check_listen(c, err);
     if (rc == FR_OK)
         rc = check_exposure(c, "http", c->http_enabled, c->http_listen, err);
     if (rc == FR_OK)
@@ -276,36 +233,13 @@ fr_config_load(const char *path, struct fr_config *c, struct fr_err *err)
 void
 fr_config_print(const struct fr_config *c, FILE *out)
 {
-    const char *section = "";
-    for (size_t i = 0; i < NOPTS; i++) {
-        const struct opt *o = &opts[i];
-        if (strcmp(section, o->section) != 0) {
-            section = o->section;
-            fprintf(out, "%s:\n", section);
-        }
-        const char *base = (const char *)c + o->off;
-        fprintf(out, "  %s: ", o->key);
-        switch (o->type) {
-        case OPT_STR:
-        case OPT_LEVEL: {
-            const char *s = *(char *const *)base;
-            if (o->secret && s && *s)
-                fputs("\"***\"\n", out);
-            else
-                fprintf(out, "\"%s\"\n", s ? s : "");
-            break;
-        }
-        case OPT_INT:
-            fprintf(out, "%lld\n", (long long)*(const int64_t *)base);
-            break;
-        case OPT_BOOL:
-            fprintf(out, "%s\n", *(const bool *)base ? "true" : "false");
-            break;
-        case OPT_SYNC:
-            fprintf(out, "%s\n", *(const bool *)base ? "full" : "normal");
-            break;
-        }
-    }
+    fr_options_print(opts, c, out);
+}
+
+void
+fr_config_markdown(FILE *out)
+{
+    fr_options_markdown(opts, "FLIGHTREC", out);
 }
 
 /* A token given inline or in a file (owner-only, like every key file). */

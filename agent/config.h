@@ -17,7 +17,7 @@
 struct fr_config {
     /* storage */
     char *db_path;
-    bool sync_full;
+    int sync_mode; /* 0 normal, 1 full */
     int64_t busy_timeout_ms;
     int64_t queue_events;
     int64_t batch_events;
@@ -67,7 +67,7 @@ struct fr_config {
     char *incident_signing_key;
     int64_t incident_outbox_retry_ms;
     /* log */
-    char *log_level;
+    int log_level; /* FR_LOG_ERROR .. FR_LOG_DEBUG */
 };
 
 /* Defaults for every option (as documented in configs/flightrec.yaml). */
@@ -84,6 +84,9 @@ void fr_config_clear(struct fr_config *c);
 
 /* Prints the effective configuration as YAML; secrets are shown as "***". */
 void fr_config_print(const struct fr_config *c, FILE *out);
+
+/* Prints every option as the Markdown reference of docs/config.md. */
+void fr_config_markdown(FILE *out);
 
 /* The bearer token from http_token or http_token_file (caller frees); "" when none. */
 int fr_config_token(const struct fr_config *c, char **token, struct fr_err *err);

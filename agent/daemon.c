@@ -61,9 +61,9 @@ agent_observe(void *ud, const struct fr_record *recs, size_t n, int rc, const st
 }
 
 static void
-set_log_level(const char *s)
+set_log_level(int level)
 {
-    fr_log_set_level(fr_log_level_parse(s));
+    fr_log_set_level(level);
 }
 
 static int
@@ -143,7 +143,7 @@ agent_open_stores(struct fr_agent *a, struct fr_err *err)
     const struct fr_config *c = &a->p.conf;
     struct fr_store_opts so;
     fr_store_opts_default(&so);
-    so.synchronous = c->sync_full ? 2 : 1;
+    so.synchronous = c->sync_mode == 1 ? 2 : 1;
     so.busy_timeout_ms = (int)c->busy_timeout_ms;
     int rc = fr_store_open(c->db_path, &so, &a->store, err);
     if (rc == FR_OK)

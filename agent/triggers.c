@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/option.h"
 #include "core/strmap.h"
 #include "core/timeutil.h"
 #include "core/yamlcfg.h"
@@ -63,20 +64,11 @@ struct fr_triggers {
     bool has_upload;
 };
 
+/* A positive duration in the one grammar of core/option.h (30s, 10m, 1h). */
 static int
 parse_dur(const char *s, int64_t *ms)
 {
-    char *end;
-    double v = strtod(s, &end);
-    int64_t unit = strcmp(end, "s") == 0   ? 1000
-                   : strcmp(end, "m") == 0 ? 60000
-                   : strcmp(end, "h") == 0 ? 3600000
-                   : strcmp(end, "d") == 0 ? 86400000
-                                           : 0;
-    if (end == s || unit == 0 || v <= 0)
-        return -1;
-    *ms = (int64_t)(v * (double)unit);
-    return 0;
+    return fr_duration_parse(s, ms, NULL) == FR_OK && *ms > 0 ? 0 : -1;
 }
 
 static void
@@ -137,8 +129,10 @@ load_rules(struct fr_triggers *t, const char *path, struct fr_err *err)
                     else if (strcmp(kk, "error_code") == 0)
                         r->error_code = fr_strdup(vv);
                     else if (strcmp(kk, "count") == 0) {
-                        r->count = atoi(vv);
-                        if (r->count < 1 || r->count > MAX_COUNT)
+                        char *end;
+                        long n = strtol(vv, &end, 10);
+                        r->count = *vv && *end == '\0' && n >= 1 && n <= MAX_COUNT ? (int)n : 0;
+                        if (r->count == 0)
                             rc = fr_yaml_fail(&y, rv, "count: expected 1 to %d", MAX_COUNT);
                     } else if (strcmp(kk, "window") == 0) {
                         if (parse_dur(vv, &r->window_ms) != 0)

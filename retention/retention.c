@@ -19,6 +19,7 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/option.h"
 #include "core/timeutil.h"
 #include "core/yamlcfg.h"
 #include "retention/hot/archive.h"
@@ -43,32 +44,6 @@ crash_point(const char *name)
 /* ---- policy ---- */
 
 static int
-parse_duration(const char *s, int64_t *ms)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || v < 0)
-        return -1;
-    int64_t unit = 0;
-    if (*end == '\0' && v == 0)
-        unit = 1;
-    else if (strcmp(end, "s") == 0)
-        unit = 1000;
-    else if (strcmp(end, "m") == 0)
-        unit = 60000;
-    else if (strcmp(end, "h") == 0)
-        unit = 3600000;
-    else if (strcmp(end, "d") == 0)
-        unit = 86400000;
-    else if (strcmp(end, "w") == 0)
-        unit = 7 * 86400000LL;
-    else
-        return -1;
-    *ms = (int64_t)(v * (double)unit);
-    return 0;
-}
-
-static int
 pol_scalar(struct fr_yaml *y, yaml_node_t *v, const char *key, const char **out)
 {
     *out = fr_yaml_scalar(v);
@@ -82,9 +57,9 @@ pol_duration(struct fr_yaml *y, yaml_node_t *v, const char *key, int64_t *ms)
 {
     const char *s;
     int rc = pol_scalar(y, v, key, &s);
-    if (rc == FR_OK && parse_duration(s, ms) != 0)
-        rc =
-            fr_yaml_fail(y, v, "%s: '%s' is not a duration (a number and s, m, h, d or w)", key, s);
+    struct fr_err e = {0};
+    if (rc == FR_OK && fr_duration_parse(s, ms, &e) != FR_OK)
+        rc = fr_yaml_fail(y, v, "%s: %s", key, e.msg);
     return rc;
 }
 

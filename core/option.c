@@ -1,0 +1,423 @@
+/*
+ * core/option.c - see option.h.
+ */
+#include "core/option.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "core/yamlcfg.h"
+
+extern char **environ;
+
+int
+fr_duration_parse(const char *s, int64_t *ms, struct fr_err *err)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {{"ms", 1},      {"s", 1000},     {"m", 60000},
+                 {"h", 3600000}, {"d", 86400000}, {"w", 7 * 86400000LL}};
+    char *end;
+    if (s == NULL || !(isdigit((unsigned char)s[0]) || s[0] == '.'))
+        return fr_err_set(err, FR_E_INVALID,
+                          "'%s' is not a duration (a number and ms, s, m, h, d or w: 30s, 10m)",
+                          s ? s : "");
+    double v = strtod(s, &end);
+    if (end == s || v < 0)
+        return fr_err_set(err, FR_E_INVALID, "'%s' is not a duration", s);
+    if (*end == '\0') {
+        if (v != 0)
+            return fr_err_set(err, FR_E_INVALID,
+                              "'%s' has no unit: write %sms, %ss, %sm, %sh or %sd", s, s, s, s, s,
+                              s);
+        *ms = 0;
+        return FR_OK;
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].unit) != 0)
+            continue;
+        double total = v * (double)units[i].ms;
+        if (total > 9.2e18)
+            return fr_err_set(err, FR_E_INVALID, "'%s' is too long a duration", s);
+        *ms = (int64_t)total;
+        return FR_OK;
+    }
+    return fr_err_set(err, FR_E_INVALID, "'%s': unknown unit '%s' (ms, s, m, h, d or w)", s, end);
+}
+
+static void *
+slot(const struct fr_option *o, void *base)
+{
+    return (char *)base + o->offset;
+}
+
+static bool
+is_string(const struct fr_option *o)
+{
+    return o->type == FR_OPT_STR || o->type == FR_OPT_SECRET;
+}
+
+bool
+fr_option_set(const struct fr_option *o, void *base, const char *v, char *msg, size_t msglen)
+{
+    void *p = slot(o, base);
+    switch (o->type) {
+    case FR_OPT_END:
+        break;
+    case FR_OPT_STR:
+    case FR_OPT_SECRET:
+        free(*(char **)p);
+        *(char **)p = fr_strdup(v);
+        return true;
+    case FR_OPT_INT: {
+        char *end;
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        if (*v == '\0' || *end != '\0' || errno != 0 || n < o->min || n > o->max) {
+            snprintf(msg, msglen, "expected a whole number from %lld to %lld, got '%s'",
+                     (long long)o->min, (long long)o->max, v);
+            return false;
+        }
+        *(int64_t *)p = n;
+        return true;
+    }
+    case FR_OPT_BOOL:
+        if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "on") == 0) {
+            *(bool *)p = true;
+            return true;
+        }
+        if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 || strcmp(v, "off") == 0) {
+            *(bool *)p = false;
+            return true;
+        }
+        snprintf(msg, msglen, "expected true or false, got '%s'", v);
+        return false;
+    case FR_OPT_DURATION: {
+        struct fr_err e = {0};
+        int64_t ms;
+        if (fr_duration_parse(v, &ms, &e) != FR_OK) {
+            snprintf(msg, msglen, "%s", e.msg);
+            return false;
+        }
+        if (ms < o->min || ms > o->max) {
+            snprintf(msg, msglen, "'%s' is outside %lld ms to %lld ms", v, (long long)o->min,
+                     (long long)o->max);
+            return false;
+        }
+        *(int64_t *)p = ms;
+        return true;
+    }
+    case FR_OPT_ENUM: {
+        size_t n = 0;
+        for (; o->choices[n] != NULL; n++) {
+            if (strcmp(o->choices[n], v) == 0) {
+                *(int *)p = (int)n;
+                return true;
+            }
+        }
+        size_t at = (size_t)snprintf(msg, msglen, "expected ");
+        for (size_t i = 0; i < n && at < msglen; i++)
+            at += (size_t)snprintf(msg + at, msglen - at, "%s%s", o->choices[i],
+                                   i + 2 < n    ? ", "
+                                   : i + 2 == n ? " or "
+                                                : "");
+        if (at < msglen)
+            snprintf(msg + at, msglen - at, ", got '%s'", v);
+        return false;
+    }
+    }
+    snprintf(msg, msglen, "unsupported option type");
+    return false;
+}
+
+void
+fr_options_defaults(const struct fr_option *t, void *base)
+{
+    char msg[256];
+    for (const struct fr_option *o = t; o->type != FR_OPT_END; o++)
+        fr_option_set(o, base, o->def, msg, sizeof msg);
+}
+
+void
+fr_options_clear(const struct fr_option *t, void *base)
+{
+    for (const struct fr_option *o = t; o->type != FR_OPT_END; o++) {
+        if (is_string(o)) {
+            free(*(char **)slot(o, base));
+            *(char **)slot(o, base) = NULL;
+        }
+    }
+}
+
+const struct fr_option *
+fr_options_find(const struct fr_option *t, const char *section, const char *key)
+{
+    for (const struct fr_option *o = t; o->type != FR_OPT_END; o++)
+        if (strcmp(o->section, section) == 0 && strcmp(o->key, key) == 0)
+            return o;
+    return NULL;
+}
+
+/* "storage, ingest, http, ..." (the sections in table order). */
+static void
+section_list(const struct fr_option *t, char *out, size_t n)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (const struct fr_option *o = t; o->type != FR_OPT_END && at < n; o++)
+        if (o == t || strcmp(o[-1].section, o->section) != 0)
+            at += (size_t)snprintf(out + at, n - at, "%s%s", at ? ", " : "", o->section);
+}
+
+static bool
+section_known(const struct fr_option *t, const char *s)
+{
+    for (const struct fr_option *o = t; o->type != FR_OPT_END; o++)
+        if (strcmp(o->section, s) == 0)
+            return true;
+    return false;
+}
+
+static int
+load_section(const struct fr_option *t, void *base, struct fr_yaml *y, const char *section,
+             yaml_node_t *sv)
+{
+    int rc = FR_OK;
+    for (yaml_node_pair_t *q = sv->data.mapping.pairs.start;
+         rc == FR_OK && q < sv->data.mapping.pairs.top; q++) {
+        yaml_node_t *kn = fr_yaml_node(y, q->key), *vn = fr_yaml_node(y, q->value);
+        const char *key = fr_yaml_scalar(kn), *val = fr_yaml_scalar(vn);
+        const struct fr_option *o = key ? fr_options_find(t, section, key) : NULL;
+        char msg[256];
+        if (o == NULL)
+            rc = fr_yaml_fail(y, kn, "%s.%s: unknown option", section, key ? key : "?");
+        else if (val == NULL)
+            rc = fr_yaml_fail(y, vn, "%s.%s: expected a single value", section, key);
+        else if (!fr_option_set(o, base, val, msg, sizeof msg))
+            rc = fr_yaml_fail(y, vn, "%s.%s: %s", section, key, msg);
+    }
+    return rc;
+}
+
+int
+fr_options_load_yaml(const struct fr_option *t, void *base, const char *path, struct fr_err *err)
+{
+    struct fr_yaml y;
+    int rc = fr_yaml_open_file(&y, path, err);
+    if (rc != FR_OK)
+        return rc;
+    yaml_node_t *root = fr_yaml_root(&y);
+    char sections[512];
+    section_list(t, sections, sizeof sections);
+    if (root != NULL && root->type != YAML_MAPPING_NODE)
+        rc = fr_yaml_fail(&y, root, "expected a mapping of sections (%s)", sections);
+    for (yaml_node_pair_t *p = root ? root->data.mapping.pairs.start : NULL;
+         rc == FR_OK && root && root->type == YAML_MAPPING_NODE && p < root->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *sk = fr_yaml_node(&y, p->key), *sv = fr_yaml_node(&y, p->value);
+        const char *section = fr_yaml_scalar(sk);
+        if (section == NULL || !section_known(t, section)) {
+            rc = fr_yaml_fail(&y, sk, "unknown section '%s' (%s)", section ? section : "?",
+                              sections);
+        } else if (sv->type == YAML_SCALAR_NODE && fr_yaml_scalar(sv)[0] == '\0') {
+            continue; /* an empty section: all defaults */
+        } else if (sv->type != YAML_MAPPING_NODE) {
+            rc = fr_yaml_fail(&y, sv, "%s: expected a mapping of options", section);
+        } else {
+            rc = load_section(t, base, &y, section, sv);
+        }
+    }
+    fr_yaml_close(&y);
+    return rc;
+}
+
+/* PREFIX_SECTION_KEY in upper case into out. */
+static void
+env_name(const char *prefix, const struct fr_option *o, char *out, size_t n)
+{
+    int len = snprintf(out, n, "%s_%s_%s", prefix, o->section, o->key);
+    for (int k = 0; k < len && (size_t)k < n; k++)
+        out[k] = (char)toupper((unsigned char)out[k]);
+}
+
+/* Levenshtein distance of two short names (capped at 64 characters). */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return (size_t)-1;
+    size_t prev[65], cur[65];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, sizeof prev);
+    }
+    return prev[lb];
+}
+
+static void
+warn_unknown_env(const struct fr_option *t, const char *prefix, const char *const *also,
+                 void (*warn)(const char *msg))
+{
+    size_t plen = strlen(prefix);
+    for (char **e = environ; e != NULL && *e != NULL; e++) {
+        const char *eq = strchr(*e, '=');
+        if (eq == NULL || strncmp(*e, prefix, plen) != 0 || (*e)[plen] != '_')
+            continue;
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - *e), *e);
+        bool known = false;
+        for (const char *const *a = also; a && *a && !known; a++)
+            known = strcmp(*a, name) == 0;
+        char best[128] = "";
+        size_t best_d = (size_t)-1;
+        for (const struct fr_option *o = t; o->type != FR_OPT_END && !known; o++) {
+            char cand[128];
+            env_name(prefix, o, cand, sizeof cand);
+            size_t d = edit_distance(name, cand);
+            known = d == 0;
+            if (d < best_d) {
+                best_d = d;
+                snprintf(best, sizeof best, "%s", cand);
+            }
+        }
+        if (known)
+            continue;
+        char msg[400];
+        if (best[0] && best_d <= 3)
+            snprintf(msg, sizeof msg, "environment %s names no option; did you mean %s?", name,
+                     best);
+        else
+            snprintf(msg, sizeof msg, "environment %s names no option; it is ignored", name);
+        warn(msg);
+    }
+}
+
+int
+fr_options_load_env(const struct fr_option *t, void *base, const char *prefix,
+                    const char *const *also, void (*warn)(const char *msg), struct fr_err *err)
+{
+    for (const struct fr_option *o = t; o->type != FR_OPT_END; o++) {
+        char name[128];
+        env_name(prefix, o, name, sizeof name);
+        const char *v = getenv(name);
+        char msg[256];
+        if (v != NULL && !fr_option_set(o, base, v, msg, sizeof msg))
+            return fr_err_set(err, FR_E_CONFIG, "environment %s: %s", name, msg);
+    }
+    if (warn != NULL)
+        warn_unknown_env(t, prefix, also, warn);
+    return FR_OK;
+}
+
+static void
+print_duration(int64_t ms, FILE *out)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {{"w", 7 * 86400000LL}, {"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
+    if (ms == 0) {
+        fputs("0", out);
+        return;
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (ms % units[i].ms == 0) {
+            fprintf(out, "%lld%s", (long long)(ms / units[i].ms), units[i].unit);
+            return;
+        }
+    }
+    fprintf(out, "%lldms", (long long)ms);
+}
+
+void
+fr_options_print(const struct fr_option *t, const void *base, FILE *out)
+{
+    for (const struct fr_option *o = t; o->type != FR_OPT_END; o++) {
+        if (o == t || strcmp(o[-1].section, o->section) != 0)
+            fprintf(out, "%s:\n", o->section);
+        const void *p = (const char *)base + o->offset;
+        fprintf(out, "  %s: ", o->key);
+        switch (o->type) {
+        case FR_OPT_END:
+            break;
+        case FR_OPT_STR:
+        case FR_OPT_SECRET: {
+            const char *s = *(char *const *)p;
+            if (o->type == FR_OPT_SECRET && s && *s)
+                fputs("\"***\"", out);
+            else
+                fprintf(out, "\"%s\"", s ? s : "");
+            break;
+        }
+        case FR_OPT_INT:
+            fprintf(out, "%lld", (long long)*(const int64_t *)p);
+            break;
+        case FR_OPT_BOOL:
+            fputs(*(const bool *)p ? "true" : "false", out);
+            break;
+        case FR_OPT_DURATION:
+            print_duration(*(const int64_t *)p, out);
+            break;
+        case FR_OPT_ENUM:
+            fputs(o->choices[*(const int *)p], out);
+            break;
+        }
+        fputc('\n', out);
+    }
+}
+
+static const char *
+type_name(const struct fr_option *o)
+{
+    switch (o->type) {
+    case FR_OPT_STR:
+        return "string";
+    case FR_OPT_SECRET:
+        return "secret string";
+    case FR_OPT_INT:
+        return "integer";
+    case FR_OPT_BOOL:
+        return "boolean";
+    case FR_OPT_DURATION:
+        return "duration";
+    case FR_OPT_ENUM:
+        return "one of";
+    case FR_OPT_END:
+        break;
+    }
+    return "?";
+}
+
+void
+fr_options_markdown(const struct fr_option *t, const char *prefix, FILE *out)
+{
+    for (const struct fr_option *o = t; o->type != FR_OPT_END; o++) {
+        if (o == t || strcmp(o[-1].section, o->section) != 0)
+            fprintf(out,
+                    "\n## `%s`\n\n| key | type | default | environment | meaning |\n"
+                    "| --- | --- | --- | --- | --- |\n",
+                    o->section);
+        char env[128];
+        env_name(prefix, o, env, sizeof env);
+        fprintf(out, "| `%s.%s` | %s", o->section, o->key, type_name(o));
+        if (o->type == FR_OPT_ENUM)
+            for (size_t i = 0; o->choices[i]; i++)
+                fprintf(out, "%s`%s`", i ? ", " : " ", o->choices[i]);
+        if (o->type == FR_OPT_INT)
+            fprintf(out, " (%lld to %lld)", (long long)o->min, (long long)o->max);
+        fprintf(out, " | `%s` | `%s` | %s |\n", o->def[0] ? o->def : "\"\"", env,
+                o->description ? o->description : "");
+    }
+}
