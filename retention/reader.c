@@ -10,6 +10,7 @@
 
 #include "core/mem.h"
 #include "retention/hot/archive.h"
+#include "retention/record.h"
 #include "retention/retention.h"
 
 struct seg_list {
@@ -49,45 +50,18 @@ struct each_ctx {
     int rc;
 };
 
-static const char *
-str(const json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
 static int
 each_record(void *ud, const char *json, size_t len)
 {
     struct each_ctx *c = ud;
     const struct fr_event_filter *f = c->f;
-    json_t *j = json_loadb(json, len, 0, NULL);
-    const char *t = str(j, "t");
-    if (t == NULL || strcmp(t, "event") != 0) {
-        json_decref(j);
+    struct fr_warm_record wr;
+    if (fr_warm_record_parse(json, len, c->policy, &wr, NULL) != FR_OK ||
+        wr.type != FR_WARM_EVENT) {
+        fr_warm_record_clear(&wr);
         return 0;
     }
-    json_t *body = json_object_get(j, "body");
-    struct fr_event_row r = {0};
-    r.id = json_integer_value(json_object_get(j, "id"));
-    r.ts_ms = json_integer_value(json_object_get(body, "ts_ms"));
-    r.ingested_ms = json_integer_value(json_object_get(j, "ingested_ms"));
-    r.kind = str(body, "kind");
-    json_t *seq = json_object_get(body, "seq");
-    r.has_seq = json_is_integer(seq);
-    r.seq = json_integer_value(seq);
-    for (int i = 0; i < FR_ID_COUNT; i++)
-        r.ids[i] = str(body, fr_id_names[i]);
-    r.status = str(j, "status");
-    r.provider = str(j, "provider");
-    r.model = str(j, "model");
-    r.tool = str(j, "tool");
-    json_t *dur = json_object_get(j, "duration_ms");
-    r.has_duration = json_is_integer(dur);
-    r.duration_ms = json_integer_value(dur);
-    r.error_class = str(j, "error_class");
-    r.error_code = str(j, "error_code");
-    r.error_message = str(j, "error_message");
-    r.policy = str(j, "policy") ? str(j, "policy") : c->policy;
+    struct fr_event_row r = wr.row;
     r.tier = c->tier;
     bool keep = r.kind != NULL;
     keep =
@@ -103,13 +77,13 @@ each_record(void *ud, const char *json, size_t len)
     keep = keep && !(c->pending && fr_store_has_event(c->st, r.id, r.ingested_ms));
     int stop = 0;
     if (keep) {
-        char *b = json_dumps(body, JSON_COMPACT);
+        char *b = json_dumps(wr.body, JSON_COMPACT);
         r.body = b;
-        r.body_len = strlen(b);
+        r.body_len = b ? strlen(b) : 0;
         stop = c->cb(c->ud, &r);
         free(b);
     }
-    json_decref(j);
+    fr_warm_record_clear(&wr);
     if (stop)
         c->rc = stop;
     return stop;

@@ -14,6 +14,7 @@
 #include "core/timeutil.h"
 #include "redact/redact.h"
 #include "retention/hot/archive.h"
+#include "retention/record.h"
 #include "retention/retention.h"
 
 struct ret_opts {
@@ -218,10 +219,9 @@ static int
 restore_line(void *ud, const char *json, size_t len)
 {
     struct restore_ctx *c = ud;
-    json_t *j = json_loadb(json, len, 0, NULL);
-    const char *t = json_string_value(json_object_get(j, "t"));
-    if (t && strcmp(t, "event") == 0) {
-        char *body = json_dumps(json_object_get(j, "body"), JSON_COMPACT);
+    struct fr_warm_record wr;
+    if (fr_warm_record_parse(json, len, NULL, &wr, NULL) == FR_OK && wr.type == FR_WARM_EVENT) {
+        char *body = json_dumps(wr.body, JSON_COMPACT);
         if (c->n == c->cap) {
             c->cap = c->cap ? c->cap * 2 : 1024;
             c->recs = realloc(c->recs, c->cap * sizeof *c->recs);
@@ -234,7 +234,7 @@ restore_line(void *ud, const char *json, size_t len)
             c->bad++;
         free(body);
     }
-    json_decref(j);
+    fr_warm_record_clear(&wr);
     return 0;
 }
 

@@ -1,0 +1,71 @@
+/*
+ * retention/internal.h - shared by the files of the retention stage only:
+ * the manifest helpers (manifest.c) that the mover and reconciliation both
+ * use, and the test-only crash points.
+ *
+ *   policy.c     the retention policy (configs/retention.yaml)
+ *   record.c     the warm record codec
+ *   manifest.c   the MANIFEST journal beside the segments, rebuild from it, path lists
+ *   reconcile.c  files vs manifest after a crash
+ *   mover.c      the run: hot -> warm -> cold -> deleted
+ *   reader.c     reading across tiers
+ */
+#ifndef FR_RETENTION_INTERNAL_H
+#define FR_RETENTION_INTERNAL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "retention/hot/archive.h"
+#include "retention/retention.h"
+
+/*
+ * Test hook, compiled only into test builds (FR_TEST_HOOKS, make test):
+ * FLIGHTREC_CRASH_AT=<point> ends the process with SIGKILL there. A release
+ * build has no such switch.
+ */
+#ifdef FR_TEST_HOOKS
+static inline void
+fr_ret_crash_point(const char *name)
+{
+    const char *at = getenv("FLIGHTREC_CRASH_AT");
+    if (at != NULL && strcmp(at, name) == 0)
+        raise(SIGKILL);
+}
+#else
+#define fr_ret_crash_point(name) ((void)0)
+#endif
+
+/* A list of segment paths (with tier and newest event when read from the manifest). */
+struct paths {
+    char **v;
+    char **tier;
+    int64_t *max_ts;
+    size_t n;
+};
+
+/* fr_store_manifest() callback adding each entry to a struct paths. */
+int fr_ret_collect_manifest(void *ud, const struct fr_manifest_row *r);
+/* fr_store_pending() callback adding each path. */
+int fr_ret_collect_path(void *ud, const char *path);
+void fr_ret_paths_free(struct paths *p);
+bool fr_ret_paths_has(const struct paths *p, const char *path);
+
+/* The other tier's file name of a segment (x.warm.seg <-> x.cold.seg); caller frees; NULL if none.
+ */
+char *fr_ret_twin_path(const char *path);
+
+/* A manifest row describing a written segment (strings borrowed from info and path). */
+void fr_ret_info_to_row(const struct fr_seg_info *info, const char *path, int64_t now,
+                        struct fr_manifest_row *m);
+
+/*
+ * Appends one record ("add", "adopt", "replace", "delete") to the MANIFEST
+ * journal beside the segments and fsyncs it; failures are returned.
+ */
+int fr_ret_journal_append(const struct fr_retention_policy *p, const char *action,
+                          const struct fr_manifest_row *m, const char *path, struct fr_err *err);
+
+#endif

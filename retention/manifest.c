@@ -1,0 +1,209 @@
+/*
+ * retention/manifest.c - the MANIFEST journal beside the segments (one JSON
+ * line per add, adopt, replace, delete; fsync'd, so `archive rebuild` can
+ * restore the database's manifest from it), the rebuild itself, and the
+ * path lists and manifest rows the mover and reconciliation share.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "retention/internal.h"
+
+int
+fr_ret_collect_manifest(void *ud, const struct fr_manifest_row *r)
+{
+    struct paths *p = ud;
+    p->v = fr_realloc(p->v, (p->n + 1) * sizeof *p->v);
+    p->tier = fr_realloc(p->tier, (p->n + 1) * sizeof *p->tier);
+    p->max_ts = fr_realloc(p->max_ts, (p->n + 1) * sizeof *p->max_ts);
+    p->v[p->n] = fr_strdup(r->path);
+    p->tier[p->n] = fr_strdup(r->tier);
+    p->max_ts[p->n] = r->max_ts;
+    p->n++;
+    return 0;
+}
+
+int
+fr_ret_collect_path(void *ud, const char *path)
+{
+    struct paths *p = ud;
+    p->v = fr_realloc(p->v, (p->n + 1) * sizeof *p->v);
+    p->tier = fr_realloc(p->tier, (p->n + 1) * sizeof *p->tier);
+    p->max_ts = fr_realloc(p->max_ts, (p->n + 1) * sizeof *p->max_ts);
+    p->v[p->n] = fr_strdup(path);
+    p->tier[p->n] = fr_strdup("");
+    p->max_ts[p->n] = 0;
+    p->n++;
+    return 0;
+}
+
+void
+fr_ret_paths_free(struct paths *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->v[i]);
+        free(p->tier[i]);
+    }
+    free(p->v);
+    free(p->tier);
+    free(p->max_ts);
+    memset(p, 0, sizeof *p);
+}
+
+bool
+fr_ret_paths_has(const struct paths *p, const char *path)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->v[i], path) == 0)
+            return true;
+    return false;
+}
+
+/* The other tier's file name of a segment (x.warm.seg <-> x.cold.seg). */
+char *
+fr_ret_twin_path(const char *path)
+{
+    const char *w = strstr(path, ".warm.seg"), *c = strstr(path, ".cold.seg");
+    if (w)
+        return fr_asprintf("%.*s.cold.seg", (int)(w - path), path);
+    if (c)
+        return fr_asprintf("%.*s.warm.seg", (int)(c - path), path);
+    return NULL;
+}
+
+/*
+ * Appends one record to the MANIFEST journal and fsyncs it. A failure is
+ * returned, never skipped: the database already holds the change, but
+ * `archive rebuild` would not know it, so the run stops and says so.
+ */
+int
+fr_ret_journal_append(const struct fr_retention_policy *p, const char *action,
+                      const struct fr_manifest_row *m, const char *path, struct fr_err *err)
+{
+    char *mf = fr_asprintf("%s/MANIFEST", p->archive_dir);
+    int fd = open(mf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int rc = fr_err_set(err, FR_E_IO,
+                            "MANIFEST journal %s: cannot open: %s (the change is in the database; "
+                            "archive rebuild would miss it)",
+                            mf, strerror(errno));
+        free(mf);
+        return rc;
+    }
+    json_t *j = m ? json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:s}", "action", action, "path",
+                              m->path, "tier", m->tier, "min_ts", (json_int_t)m->min_ts, "max_ts",
+                              (json_int_t)m->max_ts, "records", (json_int_t)m->records, "raw_bytes",
+                              (json_int_t)m->raw_bytes, "file_bytes", (json_int_t)m->file_bytes,
+                              "sha256", m->sha256)
+                  : json_pack("{s:s,s:s}", "action", action, "path", path);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    size_t n = strlen(s);
+    s = fr_realloc(s, n + 2);
+    s[n] = '\n';
+    int rc = FR_OK;
+    if (write(fd, s, n + 1) != (ssize_t)(n + 1) || fsync(fd) != 0)
+        rc = fr_err_set(err, FR_E_IO,
+                        "MANIFEST journal %s: cannot append %s of %s: %s (the change is in the "
+                        "database; archive rebuild would miss it)",
+                        mf, action, m ? m->path : path, strerror(errno));
+    if (close(fd) != 0 && rc == FR_OK)
+        rc = fr_err_set(err, FR_E_IO, "MANIFEST journal %s: %s", mf, strerror(errno));
+    free(mf);
+    free(s);
+    return rc;
+}
+
+void
+fr_ret_info_to_row(const struct fr_seg_info *info, const char *path, int64_t now,
+                   struct fr_manifest_row *m)
+{
+    *m = (struct fr_manifest_row){.path = path,
+                                  .tier = fr_tier_name(info->tier),
+                                  .min_ts = info->min_ts,
+                                  .max_ts = info->max_ts,
+                                  .records = (int64_t)info->records,
+                                  .raw_bytes = (int64_t)info->raw_bytes,
+                                  .file_bytes = (int64_t)info->file_bytes,
+                                  .sha256 = info->sha256,
+                                  .policy = info->policy,
+                                  .key_id = info->key_id,
+                                  .created_ms = now};
+}
+
+int
+fr_retention_rebuild(struct fr_store *st, const struct fr_retention_policy *p, int64_t now_ms,
+                     size_t *restored, struct fr_err *err)
+{
+    *restored = 0;
+    char *mf = fr_asprintf("%s/MANIFEST", p->archive_dir), *text;
+    size_t len;
+    int rc = fr_read_file(mf, &text, &len, err);
+    free(mf);
+    if (rc != FR_OK)
+        return rc;
+    /* the last word on each path: present (with its tier) or deleted */
+    json_t *state = json_object();
+    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        json_t *j = json_loads(line, 0, NULL);
+        const char *action = json_string_value(json_object_get(j, "action"));
+        const char *path = json_string_value(json_object_get(j, "path"));
+        if (action && path) {
+            if (strcmp(action, "delete") == 0) {
+                json_object_del(state, path);
+            } else {
+                if (strcmp(action, "replace") == 0) {
+                    char *twin = fr_ret_twin_path(path);
+                    if (twin)
+                        json_object_del(state, twin);
+                    free(twin);
+                }
+                json_object_set(state, path, j);
+            }
+        }
+        json_decref(j);
+    }
+    free(text);
+    struct paths man = {0};
+    rc = fr_store_manifest(st, fr_ret_collect_manifest, &man, err);
+    unsigned char cold[FR_KEY_LEN];
+    bool have_cold = fr_retention_cold_key(p, false, cold, NULL) == FR_OK;
+    const char *path;
+    json_t *j;
+    json_object_foreach(state, path, j)
+    {
+        if (rc != FR_OK)
+            break;
+        if (fr_ret_paths_has(&man, path))
+            continue;
+        struct fr_seg *seg;
+        bool cold_file = strstr(path, ".cold.seg") != NULL;
+        rc = fr_seg_open(path, cold_file && have_cold ? cold : NULL, &seg, err);
+        if (rc != FR_OK)
+            break;
+        struct fr_manifest_row m;
+        fr_ret_info_to_row(fr_seg_get_info(seg), path, now_ms, &m);
+        rc = fr_store_manifest_add(st, &m, err);
+        if (rc == FR_OK)
+            rc = fr_store_retention_log(st, "rebuild", path, m.records, m.min_ts, m.max_ts,
+                                        "from MANIFEST", now_ms, err);
+        fr_seg_close(seg);
+        if (rc == FR_OK)
+            (*restored)++;
+    }
+    OPENSSL_cleanse(cold, sizeof cold);
+    fr_ret_paths_free(&man);
+    json_decref(state);
+    return rc;
+}

@@ -1,0 +1,462 @@
+/*
+ * retention/mover.c - the retention run: hot rows past their age (or over
+ * the size bound) are built into warm segments, one segment per short
+ * transaction; warm segments past warm.max_age are re-sealed as cold;
+ * segments past cold.max_age are deleted; free pages are given back.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/fsutil.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "retention/internal.h"
+#include "retention/record.h"
+
+/* Cuts strings in v longer than max bytes (UTF-8 safe), in place. */
+static void
+truncate_text(json_t *v, size_t max)
+{
+    if (json_is_string(v)) {
+        size_t n = json_string_length(v);
+        if (n <= max)
+            return;
+        const char *s = json_string_value(v);
+        size_t cut = max;
+        while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+            cut--;
+        char *t = fr_asprintf("%.*s[TRUNCATED:%zu]", (int)cut, s, n);
+        json_string_set(v, t);
+        free(t);
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *c;
+        json_object_foreach(v, k, c) truncate_text(c, max);
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(v, i, c) truncate_text(c, max);
+    }
+}
+
+struct minmax {
+    double min, max, sum;
+};
+
+static void
+mm_add(struct minmax *m, double v, uint64_t n)
+{
+    if (n == 0 || v < m->min)
+        m->min = v;
+    if (n == 0 || v > m->max)
+        m->max = v;
+    m->sum += v;
+}
+
+struct rt_minute {
+    int64_t minute;
+    int64_t pid;
+    char process[16];
+    uint64_t n;
+    struct minmax rss, cpu, threads, fds;
+};
+
+struct conv_sum {
+    char *conv;
+    int64_t first, last, events, errors, in_tok, out_tok;
+    json_t *codes;
+};
+
+struct batch {
+    const struct fr_retention_policy *p;
+    struct fr_seg_writer *w;
+    int64_t *ids;
+    size_t n, cap;
+    int64_t last_ts, last_id;
+    uint64_t row_bytes;
+    struct rt_minute *rt;
+    size_t nrt, caprt;
+    struct conv_sum *cs;
+    size_t ncs, capcs;
+    char policy[17];
+};
+
+static struct conv_sum *
+conv_sum_get(struct batch *b, const char *conv)
+{
+    for (size_t i = b->ncs; i-- > 0;)
+        if (strcmp(b->cs[i].conv, conv) == 0)
+            return &b->cs[i];
+    if (b->ncs == b->capcs) {
+        b->capcs = b->capcs ? b->capcs * 2 : 64;
+        b->cs = fr_realloc(b->cs, b->capcs * sizeof *b->cs);
+    }
+    struct conv_sum *c = &b->cs[b->ncs++];
+    *c = (struct conv_sum){.conv = fr_strdup(conv), .codes = json_object()};
+    return c;
+}
+
+static double
+num(const json_t *o, const char *k)
+{
+    return json_number_value(json_object_get(o, k));
+}
+
+static void
+runtime_add(struct batch *b, const struct fr_event_row *r, json_t *body)
+{
+    json_t *d = json_object_get(body, "data");
+    int64_t minute = r->ts_ms - r->ts_ms % 60000;
+    int64_t pid = json_integer_value(json_object_get(d, "pid"));
+    const char *proc = json_string_value(json_object_get(d, "process"));
+    struct rt_minute *m = NULL;
+    for (size_t i = b->nrt; i-- > 0;)
+        if (b->rt[i].minute == minute && b->rt[i].pid == pid) {
+            m = &b->rt[i];
+            break;
+        }
+    if (m == NULL) {
+        if (b->nrt == b->caprt) {
+            b->caprt = b->caprt ? b->caprt * 2 : 64;
+            b->rt = fr_realloc(b->rt, b->caprt * sizeof *b->rt);
+        }
+        m = &b->rt[b->nrt++];
+        memset(m, 0, sizeof *m);
+        m->minute = minute;
+        m->pid = pid;
+        snprintf(m->process, sizeof m->process, "%s", proc ? proc : "");
+    }
+    mm_add(&m->rss, num(d, "rss_bytes"), m->n);
+    mm_add(&m->cpu, num(d, "cpu_pct"), m->n);
+    mm_add(&m->threads, num(d, "threads"), m->n);
+    mm_add(&m->fds, num(d, "open_fds"), m->n);
+    m->n++;
+}
+
+static struct fr_warm_stat
+mm_stat(const struct minmax *m, uint64_t n)
+{
+    return (struct fr_warm_stat){m->min, n ? m->sum / (double)n : 0.0, m->max};
+}
+
+static void
+add_record(struct batch *b, json_t *rec, int64_t ts, const char *conv)
+{
+    char *s = json_dumps(rec, JSON_COMPACT);
+    fr_seg_writer_add(b->w, s, strlen(s), ts, conv);
+    free(s);
+    json_decref(rec);
+}
+
+static int
+batch_row(void *ud, const struct fr_event_row *r)
+{
+    struct batch *b = ud;
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 1024;
+        b->ids = fr_realloc(b->ids, b->cap * sizeof *b->ids);
+    }
+    b->ids[b->n++] = r->id;
+    b->last_ts = r->ts_ms;
+    b->last_id = r->id;
+    b->row_bytes += r->body_len;
+    if (r->policy && !b->policy[0])
+        snprintf(b->policy, sizeof b->policy, "%s", r->policy);
+    json_t *body = json_loadb(r->body, r->body_len, 0, NULL);
+    if (body == NULL)
+        body = json_object();
+    if (strcmp(r->kind, "runtime") == 0) {
+        runtime_add(b, r, body);
+        json_decref(body);
+        return 0;
+    }
+    const char *conv = r->ids[FR_ID_CONV];
+    if (conv != NULL) {
+        struct conv_sum *c = conv_sum_get(b, conv);
+        if (c->events == 0 || r->ts_ms < c->first)
+            c->first = r->ts_ms;
+        if (c->events == 0 || r->ts_ms > c->last)
+            c->last = r->ts_ms;
+        c->events++;
+        if (r->error_code) {
+            c->errors++;
+            json_t *cnt = json_object_get(c->codes, r->error_code);
+            json_object_set_new(c->codes, r->error_code, json_integer(json_integer_value(cnt) + 1));
+        }
+        json_t *usage = json_object_get(json_object_get(body, "data"), "usage");
+        c->in_tok += json_integer_value(json_object_get(usage, "input_tokens"));
+        c->out_tok += json_integer_value(json_object_get(usage, "output_tokens"));
+    }
+    truncate_text(json_object_get(body, "data"), (size_t)b->p->truncate_bytes);
+    truncate_text(json_object_get(body, "error"), (size_t)b->p->truncate_bytes);
+    add_record(b, fr_warm_event_new(r, body, b->policy), r->ts_ms, conv);
+    return 0;
+}
+
+static void
+batch_finish_records(struct batch *b)
+{
+    for (size_t i = 0; i < b->ncs; i++) {
+        struct conv_sum *c = &b->cs[i];
+        struct fr_warm_conv wc = {c->conv,   c->first,  c->last,   c->events,
+                                  c->errors, c->in_tok, c->out_tok};
+        add_record(b, fr_warm_conversation_new(&wc, c->codes), c->last, c->conv);
+        c->codes = NULL;
+    }
+    for (size_t i = 0; i < b->nrt; i++) {
+        struct rt_minute *m = &b->rt[i];
+        struct fr_warm_runtime wr = {.minute_ms = m->minute,
+                                     .pid = m->pid,
+                                     .samples = (int64_t)m->n,
+                                     .process = m->process,
+                                     .rss_bytes = mm_stat(&m->rss, m->n),
+                                     .cpu_pct = mm_stat(&m->cpu, m->n),
+                                     .threads = mm_stat(&m->threads, m->n),
+                                     .open_fds = mm_stat(&m->fds, m->n)};
+        add_record(b, fr_warm_runtime_minute_new(&wr), m->minute, NULL);
+    }
+}
+
+static void
+batch_reset(struct batch *b)
+{
+    fr_seg_writer_free(b->w);
+    b->w = NULL;
+    for (size_t i = 0; i < b->ncs; i++) {
+        free(b->cs[i].conv);
+        json_decref(b->cs[i].codes);
+    }
+    b->ncs = b->nrt = b->n = 0;
+    b->row_bytes = 0;
+    b->policy[0] = '\0';
+}
+
+/*
+ * Moves the rows cutoff[] makes due into warm segments, oldest first, one
+ * segment at a time; with max_bytes, only while hot holds more live bytes.
+ */
+static int
+move_segments(struct fr_store *st, const struct fr_retention_policy *p, const int64_t *cutoff,
+              int64_t max_bytes, int64_t now, bool dry_run, fr_retention_progress progress,
+              void *ud, struct fr_retention_stats *stats, struct fr_err *err)
+{
+    struct batch b = {.p = p};
+    int rc = FR_OK;
+    int64_t after_ts = INT64_MIN, after_id = 0;
+    for (;;) {
+        if (max_bytes > 0 && fr_store_live_bytes(st) <= max_bytes)
+            break;
+        b.w = fr_seg_writer_new(FR_TIER_WARM, NULL, NULL);
+        rc = fr_store_due(st, cutoff, after_ts, after_id, (int)p->segment_events, batch_row, &b,
+                          err);
+        if (rc != FR_OK || b.n == 0)
+            break;
+        after_ts = b.last_ts;
+        after_id = b.last_id;
+        stats->moved_events += b.n;
+        stats->row_bytes += b.row_bytes;
+        if (dry_run)
+            stats->warm_segments++; /* the segments this run would write */
+        if (!dry_run) {
+            batch_finish_records(&b);
+            /* named by the first row id and the last ts: unique, and sorts by time */
+            char *path = fr_asprintf("%s/seg-%013lld-%lld.warm.seg", p->archive_dir,
+                                     (long long)b.last_ts, (long long)b.ids[0]);
+            fr_seg_writer_set_policy(b.w, b.policy); /* recorded in the header */
+            struct fr_seg_info info;
+            fr_ret_crash_point("before_segment");
+            rc = fr_seg_writer_finish(b.w, path, &info, err);
+            fr_ret_crash_point("after_segment");
+            if (rc == FR_OK) {
+                struct fr_manifest_row m;
+                fr_ret_info_to_row(&info, path, now, &m);
+                m.policy = b.policy;
+                rc = fr_store_archive_commit(st, &m, b.ids, b.n, err);
+                fr_ret_crash_point("after_commit");
+                if (rc == FR_OK)
+                    rc = fr_ret_journal_append(p, "add", &m, NULL, err);
+                stats->warm_segments++;
+                stats->records_written += info.records;
+                stats->raw_bytes += info.raw_bytes;
+                stats->file_bytes += info.file_bytes;
+            }
+            free(path);
+        }
+        if (progress)
+            progress(ud, "hot -> warm", stats->moved_events, 0);
+        batch_reset(&b);
+        if (rc != FR_OK)
+            break;
+    }
+    batch_reset(&b);
+    free(b.ids);
+    free(b.rt);
+    free(b.cs);
+    return rc;
+}
+
+static int
+hot_to_warm(struct fr_store *st, const struct fr_retention_policy *p, int64_t now, bool dry_run,
+            fr_retention_progress progress, void *ud, struct fr_retention_stats *stats,
+            struct fr_err *err)
+{
+    int64_t cutoff[FR_KIND_COUNT];
+    bool any = false;
+    for (int k = 0; k < FR_KIND_COUNT; k++) {
+        int64_t age = p->hot_kind_ms[k] ? p->hot_kind_ms[k] : p->hot_ms;
+        cutoff[k] = age > 0 ? now - age : 0;
+        any |= cutoff[k] > 0;
+    }
+    int rc = FR_OK;
+    if (any)
+        rc = move_segments(st, p, cutoff, 0, now, dry_run, progress, ud, stats, err);
+    /* the size bound: the oldest rows of any age leave while hot is over it */
+    if (rc == FR_OK && p->max_hot_bytes > 0 && !dry_run &&
+        fr_store_live_bytes(st) > p->max_hot_bytes) {
+        for (int k = 0; k < FR_KIND_COUNT; k++)
+            cutoff[k] = INT64_MAX;
+        rc = move_segments(st, p, cutoff, p->max_hot_bytes, now, dry_run, progress, ud, stats, err);
+    }
+    return rc;
+}
+
+struct copy_ctx {
+    struct fr_seg_writer *w;
+};
+
+static int
+copy_record(void *ud, const char *json, size_t len)
+{
+    struct copy_ctx *c = ud;
+    json_t *j = json_loadb(json, len, 0, NULL);
+    json_t *body = json_object_get(j, "body");
+    const char *conv = json_string_value(json_object_get(j, "conv_id"));
+    if (conv == NULL)
+        conv = json_string_value(json_object_get(body, "conv_id"));
+    /* the time the warm writer gave it: an event's ts_ms, a runtime minute's
+       ts_ms, a conversation summary's last_ms */
+    json_t *ts = json_object_get(body ? body : j, "ts_ms");
+    if (ts == NULL)
+        ts = json_object_get(j, "last_ms");
+    fr_seg_writer_add(c->w, json, len, json_integer_value(ts), conv);
+    json_decref(j);
+    return 0;
+}
+
+static int
+warm_to_cold(struct fr_store *st, const struct fr_retention_policy *p, const struct paths *man,
+             int64_t now, bool dry_run, struct fr_retention_stats *stats, struct fr_err *err)
+{
+    if (p->warm_ms <= 0)
+        return FR_OK;
+    unsigned char key[FR_KEY_LEN];
+    bool have_key = false;
+    int rc = FR_OK;
+    for (size_t i = 0; rc == FR_OK && i < man->n; i++) {
+        if (strcmp(man->tier[i], "warm") != 0 || man->max_ts[i] >= now - p->warm_ms)
+            continue;
+        stats->to_cold++;
+        if (dry_run)
+            continue;
+        if (!have_key) {
+            rc = fr_retention_cold_key(p, true, key, err);
+            if (rc != FR_OK)
+                break;
+            have_key = true;
+        }
+        struct fr_seg *seg;
+        rc = fr_seg_open(man->v[i], NULL, &seg, err);
+        if (rc != FR_OK)
+            break;
+        struct copy_ctx c = {fr_seg_writer_new(FR_TIER_COLD, key, fr_seg_get_info(seg)->policy)};
+        rc = fr_seg_each(seg, NULL, 0, 0, copy_record, &c, err);
+        fr_seg_close(seg);
+        char *cold = fr_ret_twin_path(man->v[i]);
+        struct fr_seg_info info;
+        if (rc == FR_OK)
+            rc = fr_seg_writer_finish(c.w, cold, &info, err);
+        fr_seg_writer_free(c.w);
+        fr_ret_crash_point("after_cold_segment");
+        if (rc == FR_OK) {
+            struct fr_manifest_row m;
+            fr_ret_info_to_row(&info, cold, now, &m);
+            rc = fr_store_manifest_replace(st, man->v[i], &m, err);
+            fr_ret_crash_point("after_cold_commit");
+            if (rc == FR_OK)
+                rc = fr_ret_journal_append(p, "replace", &m, NULL, err);
+            if (rc == FR_OK)
+                unlink(man->v[i]);
+        }
+        free(cold);
+    }
+    OPENSSL_cleanse(key, sizeof key);
+    return rc;
+}
+
+static int
+expire(struct fr_store *st, const struct fr_retention_policy *p, const struct paths *man,
+       int64_t now, bool dry_run, struct fr_retention_stats *stats, struct fr_err *err)
+{
+    if (p->cold_ms <= 0)
+        return FR_OK;
+    int rc = FR_OK;
+    for (size_t i = 0; rc == FR_OK && i < man->n; i++) {
+        if (man->max_ts[i] >= now - p->cold_ms)
+            continue;
+        stats->deleted_segments++;
+        if (dry_run)
+            continue;
+        rc = fr_store_manifest_remove(st, man->v[i], "past cold.max_age", now, err);
+        fr_ret_crash_point("after_delete_commit");
+        if (rc == FR_OK)
+            rc = fr_ret_journal_append(p, "delete", NULL, man->v[i], err);
+        if (rc == FR_OK)
+            unlink(man->v[i]);
+    }
+    return rc;
+}
+
+int
+fr_retention_run(struct fr_store *st, const struct fr_retention_policy *p, int64_t now_ms,
+                 bool dry_run, fr_retention_progress progress, void *ud,
+                 struct fr_retention_stats *stats, struct fr_err *err)
+{
+    memset(stats, 0, sizeof *stats);
+    double t0 = fr_mono_s();
+    int rc = FR_OK;
+    if (!dry_run) {
+        rc = fr_mkdirs_for(p->archive_dir, 0700, err);
+        if (rc == FR_OK && mkdir(p->archive_dir, 0700) != 0 && errno != EEXIST)
+            rc = fr_err_set(err, FR_E_IO, "%s: %s", p->archive_dir, strerror(errno));
+        if (rc == FR_OK)
+            rc = fr_retention_reconcile(st, p, now_ms, stats, err);
+    }
+    if (rc == FR_OK)
+        rc = hot_to_warm(st, p, now_ms, dry_run, progress, ud, stats, err);
+    struct paths man = {0};
+    if (rc == FR_OK)
+        rc = fr_store_manifest(st, fr_ret_collect_manifest, &man, err);
+    if (rc == FR_OK)
+        rc = warm_to_cold(st, p, &man, now_ms, dry_run, stats, err);
+    if (rc == FR_OK)
+        rc = expire(st, p, &man, now_ms, dry_run, stats, err);
+    fr_ret_paths_free(&man);
+    if (rc == FR_OK && !dry_run) {
+        /* give the pages the moved rows used back, a bounded step at a time */
+        int freed = 0;
+        do {
+            rc = fr_store_reclaim(st, 2000, &freed, err);
+            stats->reclaimed_pages += freed;
+        } while (rc == FR_OK && freed > 0);
+    }
+    stats->seconds = fr_mono_s() - t0;
+    return rc;
+}
