@@ -239,6 +239,211 @@ fsync_dir(const char *path)
     return rc;
 }
 
+/*
+ * Trains a zstd dictionary on (a prefix of) the segment's own records into
+ * dict (DICT_CAP bytes); returns its length, 0 for plain zstd (too few or
+ * too uniform records).
+ */
+static size_t
+seg_train_dict(const struct fr_seg_writer *w, unsigned char *dict)
+{
+    size_t nsamp = 0, sbytes = 0;
+    while (nsamp < w->n && sbytes + w->recs[nsamp].len + 1 <= TRAIN_BYTES)
+        sbytes += w->recs[nsamp++].len + 1;
+    if (nsamp < 16)
+        return 0;
+    size_t *sizes = fr_malloc(nsamp * sizeof *sizes);
+    for (size_t i = 0; i < nsamp; i++)
+        sizes[i] = w->recs[i].len + 1;
+    size_t dlen = ZDICT_trainFromBuffer(dict, DICT_CAP, w->buf, sizes, (unsigned)nsamp);
+    free(sizes);
+    return ZDICT_isError(dlen) ? 0 : dlen;
+}
+
+/* The end (exclusive) of the block that starts at record i. */
+static size_t
+seg_block_end(const struct fr_seg_writer *w, size_t i, size_t *bytes)
+{
+    size_t j = i;
+    *bytes = 0;
+    while (j < w->n && j - i < BLOCK_RECORDS && *bytes < BLOCK_BYTES)
+        *bytes += w->recs[j++].len + 1;
+    return j;
+}
+
+/* The fixed header (docs/archive-format.md); blocks and dictionary length included. */
+static void
+seg_header(const struct fr_seg_writer *w, int64_t min_ts, int64_t max_ts, uint32_t nblocks,
+           size_t dict_len, unsigned char hdr[SEG_HEADER])
+{
+    memset(hdr, 0, SEG_HEADER);
+    memcpy(hdr, SEG_MAGIC, 8);
+    put32(hdr + 8, SEG_VERSION);
+    put32(hdr + 12, (uint32_t)w->tier);
+    put64(hdr + 16, (uint64_t)min_ts);
+    put64(hdr + 24, (uint64_t)max_ts);
+    put64(hdr + 32, w->n);
+    put32(hdr + 40, nblocks);
+    put32(hdr + 44, (uint32_t)dict_len);
+    if (w->tier == FR_TIER_COLD) {
+        unsigned char md[SHA256_DIGEST_LENGTH];
+        SHA256(w->key, FR_KEY_LEN, md);
+        memcpy(hdr + 48, md, 8);
+    }
+    memcpy(hdr + 64, w->policy, strlen(w->policy));
+}
+
+/* Compresses and writes every block, describing each in blocks (the footer's list). */
+static int
+seg_write_blocks(struct out *o, struct fr_seg_writer *w, ZSTD_CCtx *cctx, ZSTD_CDict *cdict,
+                 json_t *blocks, struct fr_seg_info *info, const char *path, struct fr_err *err)
+{
+    size_t cap = ZSTD_compressBound(BLOCK_BYTES + 65536) + 1024;
+    char *cbuf = fr_malloc(cap);
+    int rc = FR_OK;
+    for (size_t i = 0; i < w->n && !o->bad;) {
+        size_t bytes;
+        size_t j = seg_block_end(w, i, &bytes);
+        unsigned char bloom[BLOOM_BYTES] = {0};
+        int64_t bmin = INT64_MAX, bmax = INT64_MIN;
+        for (size_t k = i; k < j; k++) {
+            if (w->recs[k].conv)
+                bloom_add(bloom, w->recs[k].conv);
+            bmin = w->recs[k].ts < bmin ? w->recs[k].ts : bmin;
+            bmax = w->recs[k].ts > bmax ? w->recs[k].ts : bmax;
+        }
+        const char *src = w->buf + w->recs[i].off;
+        if (ZSTD_compressBound(bytes) > cap) {
+            cap = ZSTD_compressBound(bytes);
+            cbuf = fr_realloc(cbuf, cap);
+        }
+        size_t clen = cdict ? ZSTD_compress_usingCDict(cctx, cbuf, cap, src, bytes, cdict)
+                            : ZSTD_compressCCtx(cctx, cbuf, cap, src, bytes, LEVEL);
+        if (ZSTD_isError(clen)) {
+            rc = fr_err_set(err, FR_E_INVALID, "segment %s: zstd: %s", path,
+                            ZSTD_getErrorName(clen));
+            break;
+        }
+        uint64_t off = o->off;
+        size_t written = out_part(o, w, cbuf, clen);
+        char hex[2 * BLOOM_BYTES + 1];
+        for (int k = 0; k < BLOOM_BYTES; k++)
+            snprintf(hex + 2 * k, 3, "%02x", bloom[k]);
+        json_array_append_new(blocks,
+                              json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:s}", "off", (json_int_t)off,
+                                        "len", (json_int_t)written, "usize", (json_int_t)bytes,
+                                        "records", (json_int_t)(j - i), "min_ts", (json_int_t)bmin,
+                                        "max_ts", (json_int_t)bmax, "bloom", hex));
+        info->raw_bytes += bytes;
+        i = j;
+    }
+    free(cbuf);
+    return rc;
+}
+
+/* The footer (block list), the trailer and the SHA-256 of everything before it. */
+static void
+seg_write_tail(struct out *o, struct fr_seg_writer *w, json_t *blocks, struct fr_seg_info *info)
+{
+    json_t *footer = json_pack("{s:O}", "blocks", blocks);
+    char *ftext = json_dumps(footer, JSON_COMPACT);
+    json_decref(footer);
+    uint64_t foff = o->off;
+    size_t flen = out_part(o, w, ftext, strlen(ftext));
+    free(ftext);
+    unsigned char trailer[24];
+    put64(trailer, foff);
+    put64(trailer + 8, flen);
+    memcpy(trailer + 16, SEG_END, 8);
+    out_write(o, trailer, sizeof trailer);
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_DigestFinal_ex(o->sha, md, &mdlen);
+    /* the hash itself is not hashed */
+    const char *c = (const char *)md;
+    size_t left = 32;
+    while (left > 0 && !o->bad) {
+        ssize_t wr = write(o->fd, c, left);
+        if (wr < 0 && errno == EINTR)
+            continue;
+        if (wr <= 0) {
+            o->bad = true;
+            break;
+        }
+        c += wr;
+        left -= (size_t)wr;
+    }
+    o->off += 32;
+    for (int k = 0; k < 32; k++)
+        snprintf(info->sha256 + 2 * k, 3, "%02x", md[k]);
+}
+
+/* What the manifest records of the segment. */
+static void
+seg_fill_info(const struct fr_seg_writer *w, int64_t min_ts, int64_t max_ts, uint32_t nblocks,
+              uint64_t file_bytes, struct fr_seg_info *info)
+{
+    info->tier = w->tier;
+    info->min_ts = min_ts;
+    info->max_ts = max_ts;
+    info->records = w->n;
+    info->blocks = nblocks;
+    info->file_bytes = file_bytes;
+    snprintf(info->policy, sizeof info->policy, "%s", w->policy);
+    if (w->tier == FR_TIER_COLD) {
+        unsigned char kd[SHA256_DIGEST_LENGTH];
+        SHA256(w->key, FR_KEY_LEN, kd);
+        for (int k = 0; k < 8; k++)
+            snprintf(info->key_id + 2 * k, 3, "%02x", kd[k]);
+    }
+}
+
+/* Writes the whole segment to o (open on the temporary file). */
+static int
+seg_write(struct out *o, struct fr_seg_writer *w, struct fr_seg_info *info, const char *path,
+          struct fr_err *err)
+{
+    int64_t min_ts = INT64_MAX, max_ts = INT64_MIN;
+    for (size_t i = 0; i < w->n; i++) {
+        min_ts = w->recs[i].ts < min_ts ? w->recs[i].ts : min_ts;
+        max_ts = w->recs[i].ts > max_ts ? w->recs[i].ts : max_ts;
+    }
+    uint32_t nblocks = 0;
+    for (size_t i = 0, bytes; i < w->n; nblocks++)
+        i = seg_block_end(w, i, &bytes);
+    unsigned char *dict = fr_malloc(DICT_CAP);
+    size_t dlen = seg_train_dict(w, dict);
+    unsigned char *dict_bytes = NULL;
+    size_t dict_out_len = 0;
+    int rc = FR_OK;
+    if (dlen > 0 && w->tier == FR_TIER_COLD) {
+        rc = fr_seal(w->key, dict, dlen, &dict_bytes, &dict_out_len, err);
+    } else if (dlen > 0) {
+        dict_bytes = fr_malloc(dlen);
+        memcpy(dict_bytes, dict, dlen);
+        dict_out_len = dlen;
+    }
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    ZSTD_CDict *cdict = dlen ? ZSTD_createCDict(dict, dlen, LEVEL) : NULL;
+    json_t *blocks = json_array();
+    if (rc == FR_OK) {
+        unsigned char hdr[SEG_HEADER];
+        seg_header(w, min_ts, max_ts, nblocks, dict_out_len, hdr);
+        out_write(o, hdr, sizeof hdr);
+        out_write(o, dict_bytes, dict_out_len);
+        rc = seg_write_blocks(o, w, cctx, cdict, blocks, info, path, err);
+    }
+    if (rc == FR_OK)
+        seg_write_tail(o, w, blocks, info);
+    seg_fill_info(w, min_ts, max_ts, nblocks, o->off, info);
+    json_decref(blocks);
+    free(dict_bytes);
+    free(dict);
+    ZSTD_freeCDict(cdict);
+    ZSTD_freeCCtx(cctx);
+    return rc;
+}
+
 int
 fr_seg_writer_finish(struct fr_seg_writer *w, const char *path, struct fr_seg_info *info,
                      struct fr_err *err)
@@ -246,22 +451,6 @@ fr_seg_writer_finish(struct fr_seg_writer *w, const char *path, struct fr_seg_in
     memset(info, 0, sizeof *info);
     if (w->n == 0)
         return fr_err_set(err, FR_E_INVALID, "segment %s: no records", path);
-    /* the dictionary, trained on (a prefix of) the segment's own records */
-    size_t nsamp = 0, sbytes = 0;
-    while (nsamp < w->n && sbytes + w->recs[nsamp].len + 1 <= TRAIN_BYTES)
-        sbytes += w->recs[nsamp++].len + 1;
-    size_t *sizes = fr_malloc((nsamp ? nsamp : 1) * sizeof *sizes);
-    for (size_t i = 0; i < nsamp; i++)
-        sizes[i] = w->recs[i].len + 1;
-    unsigned char *dict = fr_malloc(DICT_CAP);
-    size_t dlen =
-        nsamp >= 16 ? ZDICT_trainFromBuffer(dict, DICT_CAP, w->buf, sizes, (unsigned)nsamp) : 0;
-    free(sizes);
-    if (ZDICT_isError(dlen))
-        dlen = 0; /* too few or too uniform records: plain zstd */
-    ZSTD_CCtx *cctx = ZSTD_createCCtx();
-    ZSTD_CDict *cdict = dlen ? ZSTD_createCDict(dict, dlen, LEVEL) : NULL;
-
     char *tmp = fr_asprintf("%s.tmp", path);
     int rc = fr_mkdirs_for(path, 0700, err);
     struct out o = {.fd = -1};
@@ -270,144 +459,15 @@ fr_seg_writer_finish(struct fr_seg_writer *w, const char *path, struct fr_seg_in
         if (o.fd < 0)
             rc = fr_err_set(err, FR_E_IO, "%s: %s", tmp, strerror(errno));
     }
-    json_t *blocks = json_array();
     if (rc == FR_OK) {
         o.sha = EVP_MD_CTX_new();
         EVP_DigestInit_ex(o.sha, EVP_sha256(), NULL);
+        rc = seg_write(&o, w, info, path, err);
     }
-    int64_t min_ts = INT64_MAX, max_ts = INT64_MIN;
-    for (size_t i = 0; i < w->n; i++) {
-        min_ts = w->recs[i].ts < min_ts ? w->recs[i].ts : min_ts;
-        max_ts = w->recs[i].ts > max_ts ? w->recs[i].ts : max_ts;
-    }
-    if (rc == FR_OK) {
-        unsigned char hdr[SEG_HEADER] = {0};
-        memcpy(hdr, SEG_MAGIC, 8);
-        put32(hdr + 8, SEG_VERSION);
-        put32(hdr + 12, (uint32_t)w->tier);
-        put64(hdr + 16, (uint64_t)min_ts);
-        put64(hdr + 24, (uint64_t)max_ts);
-        put64(hdr + 32, w->n);
-        if (w->tier == FR_TIER_COLD) {
-            unsigned char md[SHA256_DIGEST_LENGTH];
-            SHA256(w->key, FR_KEY_LEN, md);
-            memcpy(hdr + 48, md, 8);
-        }
-        memcpy(hdr + 64, w->policy, strlen(w->policy));
-        /* blocks count and dict length go at 40 and 44, known after the dictionary */
-        uint32_t nblocks = 0;
-        for (size_t i = 0; i < w->n;) {
-            size_t j = i, bytes = 0;
-            while (j < w->n && j - i < BLOCK_RECORDS && bytes < BLOCK_BYTES)
-                bytes += w->recs[j++].len + 1;
-            nblocks++;
-            i = j;
-        }
-        put32(hdr + 40, nblocks);
-        size_t dict_out_len = 0;
-        unsigned char *dict_bytes = NULL;
-        if (dlen > 0) {
-            if (w->tier == FR_TIER_COLD) {
-                fr_seal(w->key, dict, dlen, &dict_bytes, &dict_out_len, NULL);
-            } else {
-                dict_bytes = fr_malloc(dlen);
-                memcpy(dict_bytes, dict, dlen);
-                dict_out_len = dlen;
-            }
-        }
-        put32(hdr + 44, (uint32_t)dict_out_len);
-        out_write(&o, hdr, sizeof hdr);
-        out_write(&o, dict_bytes, dict_out_len);
-        free(dict_bytes);
-        size_t cap = ZSTD_compressBound(BLOCK_BYTES + 65536) + 1024;
-        char *cbuf = fr_malloc(cap);
-        for (size_t i = 0; i < w->n && !o.bad;) {
-            size_t j = i, bytes = 0;
-            unsigned char bloom[BLOOM_BYTES] = {0};
-            int64_t bmin = INT64_MAX, bmax = INT64_MIN;
-            while (j < w->n && j - i < BLOCK_RECORDS && bytes < BLOCK_BYTES) {
-                struct wrec *r = &w->recs[j++];
-                bytes += r->len + 1;
-                if (r->conv)
-                    bloom_add(bloom, r->conv);
-                bmin = r->ts < bmin ? r->ts : bmin;
-                bmax = r->ts > bmax ? r->ts : bmax;
-            }
-            const char *src = w->buf + w->recs[i].off;
-            if (ZSTD_compressBound(bytes) > cap) {
-                cap = ZSTD_compressBound(bytes);
-                cbuf = fr_realloc(cbuf, cap);
-            }
-            size_t clen = cdict ? ZSTD_compress_usingCDict(cctx, cbuf, cap, src, bytes, cdict)
-                                : ZSTD_compressCCtx(cctx, cbuf, cap, src, bytes, LEVEL);
-            if (ZSTD_isError(clen)) {
-                rc = fr_err_set(err, FR_E_INVALID, "segment %s: zstd: %s", path,
-                                ZSTD_getErrorName(clen));
-                break;
-            }
-            uint64_t off = o.off;
-            size_t written = out_part(&o, w, cbuf, clen);
-            char hex[2 * BLOOM_BYTES + 1];
-            for (int k = 0; k < BLOOM_BYTES; k++)
-                snprintf(hex + 2 * k, 3, "%02x", bloom[k]);
-            json_array_append_new(blocks, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:s}", "off",
-                                                    (json_int_t)off, "len", (json_int_t)written,
-                                                    "usize", (json_int_t)bytes, "records",
-                                                    (json_int_t)(j - i), "min_ts", (json_int_t)bmin,
-                                                    "max_ts", (json_int_t)bmax, "bloom", hex));
-            info->raw_bytes += bytes;
-            i = j;
-        }
-        free(cbuf);
-        json_t *footer = json_pack("{s:o}", "blocks", blocks);
-        blocks = NULL;
-        char *ftext = json_dumps(footer, JSON_COMPACT);
-        json_decref(footer);
-        uint64_t foff = o.off;
-        size_t flen = out_part(&o, w, ftext, strlen(ftext));
-        free(ftext);
-        unsigned char trailer[24];
-        put64(trailer, foff);
-        put64(trailer + 8, flen);
-        memcpy(trailer + 16, SEG_END, 8);
-        out_write(&o, trailer, sizeof trailer);
-        unsigned char md[32];
-        unsigned int mdlen = 0;
-        EVP_DigestFinal_ex(o.sha, md, &mdlen);
-        /* the hash itself is not hashed */
-        const char *c = (const char *)md;
-        size_t left = 32;
-        while (left > 0 && !o.bad) {
-            ssize_t wr = write(o.fd, c, left);
-            if (wr <= 0) {
-                o.bad = true;
-                break;
-            }
-            c += wr;
-            left -= (size_t)wr;
-        }
-        o.off += 32;
-        for (int k = 0; k < 32; k++)
-            snprintf(info->sha256 + 2 * k, 3, "%02x", md[k]);
-        if (rc == FR_OK && (o.bad || fsync(o.fd) != 0))
-            rc = fr_err_set(err, FR_E_IO, "%s: write failed: %s", tmp, strerror(errno));
-        info->tier = w->tier;
-        info->min_ts = min_ts;
-        info->max_ts = max_ts;
-        info->records = w->n;
-        info->blocks = nblocks;
-        info->file_bytes = o.off;
-        snprintf(info->policy, sizeof info->policy, "%s", w->policy);
-        if (w->tier == FR_TIER_COLD) {
-            unsigned char kd[SHA256_DIGEST_LENGTH];
-            SHA256(w->key, FR_KEY_LEN, kd);
-            for (int k = 0; k < 8; k++)
-                snprintf(info->key_id + 2 * k, 3, "%02x", kd[k]);
-        }
-    }
-    json_decref(blocks);
-    if (o.fd >= 0)
-        close(o.fd);
+    if (rc == FR_OK && (o.bad || fsync(o.fd) != 0))
+        rc = fr_err_set(err, FR_E_IO, "%s: write failed: %s", tmp, strerror(errno));
+    if (o.fd >= 0 && close(o.fd) != 0 && rc == FR_OK)
+        rc = fr_err_set(err, FR_E_IO, "%s: close failed: %s", tmp, strerror(errno));
     EVP_MD_CTX_free(o.sha);
     if (rc == FR_OK && rename(tmp, path) != 0)
         rc = fr_err_set(err, FR_E_IO, "rename %s: %s", tmp, strerror(errno));
@@ -416,9 +476,6 @@ fr_seg_writer_finish(struct fr_seg_writer *w, const char *path, struct fr_seg_in
     if (rc != FR_OK)
         unlink(tmp);
     free(tmp);
-    free(dict);
-    ZSTD_freeCDict(cdict);
-    ZSTD_freeCCtx(cctx);
     return rc;
 }
 
