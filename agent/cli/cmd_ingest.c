@@ -198,8 +198,18 @@ ingest_summary(struct ingest_run *r, const char *path)
     }
 }
 
-int
-fr_cmd_ingest(int argc, char **argv)
+/* What the command line says. */
+struct ingest_opts {
+    const char *db, *path, *taxonomy, *raw_key;
+    struct fr_ingest_cfg cfg;
+    uint64_t batch, max_errors;
+    bool no_progress, raw;
+    struct fr_cli_redact ro;
+};
+
+/* Parses argv into o; returns -1 to go on, else the exit status. */
+static int
+ingest_parse(int argc, char **argv, struct ingest_opts *o)
 {
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},
@@ -216,24 +226,17 @@ fr_cmd_ingest(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *db = fr_cli_default_db();
-    struct fr_ingest_cfg cfg = {0};
-    struct fr_wire_limits *lim = &cfg.lim;
-    fr_wire_limits_default(lim);
-    const char *taxonomy = getenv("FLIGHTREC_TAXONOMY");
-    uint64_t batch = 1000, max_errors = 20, v;
-    bool no_progress = false, raw = false;
-    const char *raw_key = getenv("FLIGHTREC_RAW_KEY");
-    struct fr_cli_redact ro = {0};
+    struct fr_wire_limits *lim = &o->cfg.lim;
+    uint64_t v;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
-            db = optarg;
+            o->db = optarg;
             break;
         case 'b':
-            if (ingest_parse_u64("--batch", optarg, 1, 100000, &batch) != 0)
+            if (ingest_parse_u64("--batch", optarg, 1, 100000, &o->batch) != 0)
                 return FR_EXIT_USAGE;
             break;
         case 'L':
@@ -247,26 +250,26 @@ fr_cmd_ingest(int argc, char **argv)
             lim->max_depth = (int)v;
             break;
         case 'e':
-            if (ingest_parse_u64("--errors", optarg, 0, UINT32_MAX, &max_errors) != 0)
+            if (ingest_parse_u64("--errors", optarg, 0, UINT32_MAX, &o->max_errors) != 0)
                 return FR_EXIT_USAGE;
             break;
         case 'P':
-            no_progress = true;
+            o->no_progress = true;
             break;
         case 'T':
-            taxonomy = optarg;
+            o->taxonomy = optarg;
             break;
         case 'R':
-            ro.policy = optarg;
+            o->ro.policy = optarg;
             break;
         case 'K':
-            ro.hmac_key = optarg;
+            o->ro.hmac_key = optarg;
             break;
         case 'W':
-            raw = true;
+            o->raw = true;
             break;
         case 'X':
-            raw_key = optarg;
+            o->raw_key = optarg;
             break;
         case 'h':
             ingest_usage(stdout);
@@ -281,94 +284,80 @@ fr_cmd_ingest(int argc, char **argv)
         ingest_usage(stderr);
         return FR_EXIT_USAGE;
     }
-    const char *path = argv[optind];
-    if (raw && (raw_key == NULL || *raw_key == '\0')) {
+    o->path = argv[optind];
+    if (o->raw && (o->raw_key == NULL || *o->raw_key == '\0')) {
         fprintf(stderr, "flightrec ingest: --raw needs --raw-key FILE (or $FLIGHTREC_RAW_KEY): "
                         "the raw key must be chosen, not defaulted next to the data\n");
         return FR_EXIT_USAGE;
     }
-    ro.db = db;
-    struct fr_redactor *red;
-    int crc = fr_cli_redactor("ingest", &ro, &red);
-    if (crc != FR_EXIT_OK)
-        return crc;
-    unsigned char rawkey[FR_KEY_LEN];
-    if (raw && (crc = fr_cli_load_key("ingest", raw_key, true, rawkey)) != FR_EXIT_OK) {
-        fr_redactor_free(red);
-        return crc;
-    }
-    cfg.red = red;
-    cfg.raw_key = raw ? rawkey : NULL;
-    struct fr_taxonomy *tax;
-    struct fr_err err = {0};
-    if (fr_taxonomy_load(taxonomy && *taxonomy ? taxonomy : NULL, &tax, &err) != FR_OK) {
-        fprintf(stderr, "flightrec ingest: %s\n", err.msg);
-        fr_redactor_free(red);
-        return FR_EXIT_USAGE;
-    }
-    cfg.tax = tax;
-    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        perror(path);
-        fr_taxonomy_free(tax);
-        fr_redactor_free(red);
-        return FR_EXIT_FAIL;
-    }
+    return -1;
+}
 
-    struct ingest_run r = {.batch = batch, .max_errors = max_errors, .red = red};
-    const struct fr_policy *pol = fr_redactor_policy(red);
-    if (fr_store_open(db, NULL, &r.store, &err) != FR_OK ||
-        fr_store_policy(r.store, fr_policy_id(pol), fr_policy_json(pol), fr_now_ms(), &err) !=
-            FR_OK) {
-        fprintf(stderr, "flightrec ingest: %s\n", err.msg);
-        fr_store_close(r.store);
-        fr_taxonomy_free(tax);
-        fr_redactor_free(red);
-        if (fd != STDIN_FILENO)
-            close(fd);
-        return FR_EXIT_FAIL;
-    }
-    fr_redact_counts_init(&r.counts, red);
-    pthread_mutex_init(&r.fail_mu, NULL);
-    /* four batches in flight: the reader stays ahead without unbounded memory */
-    r.writer = fr_writer_new(r.store, 4 * batch, batch);
-    r.cur = ingest_new_batch(&r);
-    r.progress = !no_progress && isatty(STDERR_FILENO);
-    r.started = r.last_progress = fr_mono_s();
-
+/* Reads every line of fd into batches for the writer; returns the exit status so far. */
+static int
+ingest_read(struct ingest_run *r, int fd, const struct ingest_opts *o)
+{
+    const struct fr_wire_limits *lim = &o->cfg.lim;
     struct fr_linereader *lr = fr_linereader_new(fd, lim->max_line);
     const char *line;
     size_t len;
     bool too_long;
     uint64_t lineno;
     int rc, status = FR_EXIT_OK;
-    while (!atomic_load(&r.failed) &&
+    struct fr_err err = {0};
+    while (!atomic_load(&r->failed) &&
            (rc = fr_linereader_next(lr, &line, &len, &too_long, &lineno)) == 1) {
         if (too_long) {
-            r.lines++;
+            r->lines++;
             fr_err_set(&err, FR_E_LIMIT, "line is %zu bytes, over the %zu byte limit", len,
                        lim->max_line);
-            ingest_reject(&r, lineno, &err);
+            ingest_reject(r, lineno, &err);
             continue;
         }
         if (ingest_blank(line, len))
             continue;
-        r.lines++;
-        struct fr_record *rec = &r.cur->recs[r.cur->n];
-        if (fr_ingest_prepare(line, len, &cfg, &r.counts, rec, &err) != FR_OK) {
-            ingest_reject(&r, lineno, &err);
+        r->lines++;
+        struct fr_record *rec = &r->cur->recs[r->cur->n];
+        if (fr_ingest_prepare(line, len, &o->cfg, &r->counts, rec, &err) != FR_OK) {
+            ingest_reject(r, lineno, &err);
             continue;
         }
         rec->line = lineno;
-        if (++r.cur->n == r.batch)
-            ingest_submit(&r);
-        if (r.progress && (r.lines & 1023) == 0)
-            ingest_show_progress(&r, fr_linereader_bytes(lr));
+        if (++r->cur->n == r->batch)
+            ingest_submit(r);
+        if (r->progress && (r->lines & 1023) == 0)
+            ingest_show_progress(r, fr_linereader_bytes(lr));
     }
     if (rc < 0) {
-        perror(path);
+        perror(o->path);
         status = FR_EXIT_FAIL;
     }
+    fr_linereader_free(lr);
+    return status;
+}
+
+/* Stores fd's events into the store at o->db with the redactor and taxonomy in o->cfg. */
+static int
+ingest_run_file(int fd, const struct ingest_opts *o)
+{
+    struct ingest_run r = {.batch = o->batch, .max_errors = o->max_errors, .red = o->cfg.red};
+    const struct fr_policy *pol = fr_redactor_policy(o->cfg.red);
+    struct fr_err err = {0};
+    if (fr_store_open(o->db, NULL, &r.store, &err) != FR_OK ||
+        fr_store_policy(r.store, fr_policy_id(pol), fr_policy_json(pol), fr_now_ms(), &err) !=
+            FR_OK) {
+        fprintf(stderr, "flightrec ingest: %s\n", err.msg);
+        fr_store_close(r.store);
+        return FR_EXIT_FAIL;
+    }
+    fr_redact_counts_init(&r.counts, o->cfg.red);
+    pthread_mutex_init(&r.fail_mu, NULL);
+    /* four batches in flight: the reader stays ahead without unbounded memory */
+    r.writer = fr_writer_new(r.store, 4 * o->batch, o->batch);
+    r.cur = ingest_new_batch(&r);
+    r.progress = !o->no_progress && isatty(STDERR_FILENO);
+    r.started = r.last_progress = fr_mono_s();
+    int status = ingest_read(&r, fd, o);
     ingest_submit(&r);
     fr_writer_free(r.writer); /* commits what is queued, then stops */
     for (size_t i = 0; i < r.cur->n; i++)
@@ -379,17 +368,58 @@ fr_cmd_ingest(int argc, char **argv)
         fprintf(stderr, "flightrec ingest: %s\n", r.fail_msg);
         status = FR_EXIT_FAIL;
     }
-    ingest_summary(&r, path);
+    ingest_summary(&r, o->path);
     if (status == FR_EXIT_OK && r.rejected > 0)
         status = FR_EXIT_REJECTED;
     pthread_mutex_destroy(&r.fail_mu);
-    fr_linereader_free(lr);
     fr_store_close(r.store);
-    fr_taxonomy_free(tax);
     fr_redact_counts_free(&r.counts);
+    return status;
+}
+
+int
+fr_cmd_ingest(int argc, char **argv)
+{
+    struct ingest_opts o = {.db = fr_cli_default_db(),
+                            .taxonomy = getenv("FLIGHTREC_TAXONOMY"),
+                            .raw_key = getenv("FLIGHTREC_RAW_KEY"),
+                            .batch = 1000,
+                            .max_errors = 20};
+    fr_wire_limits_default(&o.cfg.lim);
+    int st = ingest_parse(argc, argv, &o);
+    if (st >= 0)
+        return st;
+    o.ro.db = o.db;
+    struct fr_redactor *red;
+    int crc = fr_cli_redactor("ingest", &o.ro, &red);
+    if (crc != FR_EXIT_OK)
+        return crc;
+    unsigned char rawkey[FR_KEY_LEN];
+    if (o.raw && (crc = fr_cli_load_key("ingest", o.raw_key, true, rawkey)) != FR_EXIT_OK) {
+        fr_redactor_free(red);
+        return crc;
+    }
+    o.cfg.red = red;
+    o.cfg.raw_key = o.raw ? rawkey : NULL;
+    struct fr_taxonomy *tax;
+    struct fr_err err = {0};
+    int status = FR_EXIT_USAGE;
+    if (fr_taxonomy_load(o.taxonomy && *o.taxonomy ? o.taxonomy : NULL, &tax, &err) != FR_OK) {
+        fprintf(stderr, "flightrec ingest: %s\n", err.msg);
+    } else {
+        o.cfg.tax = tax;
+        int fd = strcmp(o.path, "-") == 0 ? STDIN_FILENO : open(o.path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            perror(o.path);
+            status = FR_EXIT_FAIL;
+        } else {
+            status = ingest_run_file(fd, &o);
+            if (fd != STDIN_FILENO)
+                close(fd);
+        }
+        fr_taxonomy_free(tax);
+    }
     fr_redactor_free(red);
     fr_key_wipe(rawkey, sizeof rawkey);
-    if (fd != STDIN_FILENO)
-        close(fd);
     return status;
 }
