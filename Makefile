@@ -13,6 +13,15 @@ JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 DB          ?= var/flightrec.db
 FUZZ_SECONDS ?= 60
 
+# The kill -9 stress rounds (ctest label "stress") run with STRESS=1 (CI does);
+# without them `make test` stays about a minute on 2 cores.
+STRESS      ?= 0
+ifeq ($(STRESS),1)
+CTEST_LABELS :=
+else
+CTEST_LABELS := -LE stress
+endif
+
 ifeq ($(SANITIZE),1)
 TEST_BUILD := $(SAN_BUILD)
 TEST_FLAGS := -DFR_SANITIZE=ON -DFR_WERROR=ON -DCMAKE_BUILD_TYPE=Debug
@@ -50,7 +59,7 @@ test: deps
 	@cmake --build $(TEST_BUILD) -j $(JOBS)
 	@scripts/check-tests.sh
 	@scripts/check-layers.py $(TEST_BUILD)
-	@cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS)
+	@cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_LABELS)
 
 # The layering proof (CI): every stage as a shared library linked with
 # -Wl,--no-undefined, so a stage that calls anything downstream fails to
@@ -72,7 +81,7 @@ tsan: deps
 	@cmake -S . -B $(TSAN_BUILD) -DFR_TSAN=ON -DFR_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS)
 	@cd $(TSAN_BUILD) && TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1" \
-	  ctest --output-on-failure -j $(JOBS)
+	  ctest --output-on-failure -j $(JOBS) $(CTEST_LABELS)
 
 bench: deps
 	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DFR_TESTS=OFF >/dev/null

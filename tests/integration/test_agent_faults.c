@@ -1,0 +1,185 @@
+/*
+ * tests/integration/test_agent_faults.c - the real agent: injected faults: a held SQLite lock, the
+ * data directory deleted, a read-only database, a full disk.
+ */
+#include "tests/integration/agent.h"
+
+/* Another process holds the write lock: 503 with the reason and Retry-After,
+ * /readyz says why, and it recovers by itself when the lock goes. */
+static void
+test_agent_fault_sqlite_busy(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, "  busy_timeout_ms: 200\n", NULL);
+    agent_start(a);
+    char *ev = events("busy", 0, 10), *out;
+    assert_int_equal(post(a, ev, NULL), 202);
+    free(ev);
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(a->db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    ev = events("busy", 10, 10);
+    struct hdrs hd = {""};
+    assert_int_equal(http(a, "POST", "/v1/events", NULL, ev, strlen(ev), &out, &hd), 503);
+    assert_non_null(strstr(out, "locked"));
+    assert_true(atoi(hd.retry_after) > 0);
+    free(out);
+    assert_int_equal(http(a, "GET", "/readyz", NULL, NULL, 0, &out, NULL), 503);
+    assert_non_null(strstr(out, "the last commit failed"));
+    free(out);
+    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(h);
+    assert_int_equal(post(a, ev, NULL), 202); /* the client's retry */
+    assert_int_equal(http(a, "GET", "/readyz", NULL, NULL, 0, NULL, NULL), 200);
+    assert_int_equal(agent_stop(a), 0);
+    assert_int_equal(count_events(a->db, "busy"), 20);
+    free(ev);
+}
+
+/* The data directory deleted under the running agent: SQLite would write on
+ * into the unlinked file, so the next commit fails saying so (nothing acked),
+ * the agent exits 3, and started again it begins a new database. */
+static void
+test_agent_fault_data_dir_deleted(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    char *ev = events("gone", 0, 10), *out;
+    assert_int_equal(post(a, ev, NULL), 202);
+    char *var = t_path(a->dir, "var");
+    t_rmtree(var);
+    assert_int_equal(http(a, "POST", "/v1/events", NULL, ev, strlen(ev), &out, NULL), 503);
+    assert_non_null(strstr(out, "was removed or replaced"));
+    free(out);
+    assert_int_equal(agent_wait_exit(a), 3);
+    char *log;
+    size_t len;
+    assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
+    assert_non_null(strstr(log, "was removed (or its directory): stopping with exit status 3"));
+    free(log);
+    agent_start(a);
+    assert_int_equal(post(a, ev, NULL), 202);
+    assert_int_equal(agent_stop(a), 0);
+    assert_int_equal(count_events(a->db, "gone"), 10);
+    free(var);
+    free(ev);
+}
+
+/* A read-only database: the agent refuses to start and says why; writable
+ * again, it starts with the data intact. */
+static void
+test_agent_fault_read_only_database(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    char *ev = events("ro", 0, 10);
+    assert_int_equal(post(a, ev, NULL), 202);
+    free(ev);
+    assert_int_equal(agent_stop(a), 0);
+    char *var = t_path(a->dir, "var");
+    bool mounted = false;
+    if (geteuid() == 0) { /* root writes through file modes: make the filesystem read-only */
+        mounted = mount(var, var, "none", MS_BIND, NULL) == 0 &&
+                  mount("none", var, "none", MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) == 0;
+        if (!mounted)
+            print_message("no read-only bind mount here (%s); using file modes\n", strerror(errno));
+    }
+    if (!mounted) {
+        chmod(a->db, 0400);
+        chmod(var, 0500);
+    }
+    char *log = agent_start_fails(a);
+    if (strstr(log, "readonly") == NULL && strstr(log, "read-only") == NULL &&
+        strstr(log, "not writable") == NULL)
+        fail_msg("no clear reason in the log: %s", log);
+    free(log);
+    if (mounted)
+        assert_int_equal(umount2(var, 0), 0);
+    chmod(var, 0700);
+    chmod(a->db, 0600);
+    agent_start(a);
+    assert_int_equal(agent_stop(a), 0);
+    assert_int_equal(count_events(a->db, "ro"), 10);
+    free(var);
+}
+
+/* The data directory on a small filesystem that fills up: ingest answers 503
+ * and stops acking, the log and /readyz say why, nothing acked is lost, and
+ * when space returns ingest recovers by itself. Needs a tmpfs mount (root). */
+static void
+test_agent_fault_disk_full(void **state)
+{
+    struct agent *a = *state;
+    char *var = t_path(a->dir, "var");
+    mkdir(var, 0700);
+    if (mount("tmpfs", var, "tmpfs", 0, "size=3m,mode=0700") != 0) {
+        print_message("SKIPPED: cannot mount a small tmpfs here (%s; needs root)\n",
+                      strerror(errno));
+        free(var);
+        skip();
+    }
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    long acked = 0, status = 202;
+    char *out = NULL;
+    int b;
+    for (b = 0; b < 2000 && status == 202; b++) {
+        char *ev = events("full", b * 100, 100);
+        free(out);
+        status = http(a, "POST", "/v1/events", NULL, ev, strlen(ev), &out, NULL);
+        if (status == 202)
+            acked += 100;
+        free(ev);
+    }
+    assert_int_equal(status, 503);
+    assert_non_null(strstr(out, "full"));
+    free(out);
+    print_message("disk full after %ld acknowledged events\n", acked);
+    assert_int_equal(http(a, "GET", "/readyz", NULL, NULL, 0, &out, NULL), 503);
+    assert_non_null(strstr(out, "full"));
+    free(out);
+    char *log;
+    size_t len;
+    assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
+    assert_non_null(strstr(log, "failed"));
+    assert_non_null(strstr(log, "full"));
+    free(log);
+    /* space returns: the producer's retries go through, no restart */
+    assert_int_equal(mount("tmpfs", var, "tmpfs", MS_REMOUNT, "size=64m,mode=0700"), 0);
+    char *ev = events("full", b * 100, 100);
+    long st = 0;
+    for (int i = 0; i < 50 && st != 202; i++) {
+        st = post(a, ev, NULL);
+        if (st != 202)
+            usleep(100000);
+    }
+    assert_int_equal(st, 202);
+    free(ev);
+    assert_int_equal(agent_stop(a), 0);
+    assert_int_equal(count_events(a->db, "full"), acked + 100);
+    char ok[64] = "";
+    sql_long(a->db, "PRAGMA integrity_check", ok, sizeof ok);
+    assert_string_equal(ok, "ok");
+    assert_int_equal(umount2(var, 0), 0);
+    free(var);
+}
+
+int
+main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_agent_fault_sqlite_busy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_fault_data_dir_deleted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_fault_read_only_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_fault_disk_full, setup, teardown),
+    };
+    if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
+        cmocka_set_test_filter(getenv("FR_TEST_FILTER"));
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,297 @@
+/*
+ * tests/integration/test_agent_http.c - the real agent: POST /v1/events and the query API over
+ * HTTP: per-line errors, auth, compression, limits, backpressure, the connection limit.
+ */
+#include "tests/integration/agent.h"
+
+/* ---- tests ---- */
+
+static void
+test_agent_http_ingest_query_and_errors(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    char *out;
+    const char *body =
+        "{\"kind\":\"provider\",\"ts_ms\":1771357445100,\"conv_id\":\"h-1\","
+        "\"data\":{\"provider\":\"openai\",\"model\":\"gpt-4o\",\"status\":\"ok\"}}\n"
+        "{\"kind\":\"tool\",\"ts_ms\":\"soon\",\"conv_id\":\"h-1\"}\n"
+        "\n"
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445200,\"conv_id\":\"h-1\","
+        "\"data\":{\"name\":\"search\",\"result\":\"mail a.b@example.com\"}}\n";
+    assert_int_equal(post(a, body, &out), 202);
+    json_t *j = json_loads(out, 0, NULL);
+    free(out);
+    assert_int_equal(json_integer_value(json_object_get(j, "accepted")), 2);
+    assert_int_equal(json_integer_value(json_object_get(j, "rejected")), 1);
+    json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
+    assert_int_equal(json_integer_value(json_object_get(e0, "line")), 2);
+    assert_non_null(strstr(json_string_value(json_object_get(e0, "error")), "ts_ms"));
+    json_decref(j);
+    /* a JSON array body; element numbers are the "lines" */
+    assert_int_equal(post(a,
+                          "[{\"kind\":\"tool\",\"ts_ms\":1771357445300,\"conv_id\":\"h-2\"},"
+                          "{\"kind\":\"nope\",\"ts_ms\":1771357445300}]",
+                          &out),
+                     202);
+    assert_non_null(strstr(out, "\"accepted\":1,\"rejected\":1"));
+    assert_non_null(strstr(out, "\"line\":2"));
+    free(out);
+
+    /* read back: the conversation view, redacted */
+    j = get_json(a, "/v1/conversations/h-1", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "events")), 2);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "conversation"), "event_count")), 2);
+    char *dump = json_dumps(j, 0);
+    assert_null(strstr(dump, "a.b@example.com"));
+    assert_non_null(strstr(dump, "[REDACTED:email]"));
+    free(dump);
+    json_decref(j);
+    j = get_json(a, "/v1/conversations/nope", 404);
+    json_decref(j);
+    j = get_json(a, "/v1/conversations?limit=1", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "conversations")), 1);
+    const char *cur = json_string_value(json_object_get(j, "next_cursor"));
+    assert_non_null(cur);
+    char *path = fr_asprintf("/v1/conversations?limit=1&cursor=%s", cur);
+    json_t *j2 = get_json(a, path, 200);
+    free(path);
+    assert_int_equal(json_array_size(json_object_get(j2, "conversations")), 1);
+    assert_string_not_equal(
+        json_string_value(
+            json_object_get(json_array_get(json_object_get(j, "conversations"), 0), "conv_id")),
+        json_string_value(
+            json_object_get(json_array_get(json_object_get(j2, "conversations"), 0), "conv_id")));
+    assert_true(json_is_null(json_object_get(j2, "next_cursor")));
+    json_decref(j);
+    json_decref(j2);
+    j = get_json(a, "/v1/conversations?provider=openai", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "conversations")), 1);
+    json_decref(j);
+    assert_int_equal(post(a,
+                          "{\"kind\":\"provider\",\"ts_ms\":1771357445400,\"conv_id\":\"h-3\","
+                          "\"data\":{\"provider\":\"openai\",\"model\":\"gpt-4o\"},"
+                          "\"error\":{\"http_status\":429,\"message\":\"slow down\"}}\n",
+                          NULL),
+                     202);
+    j = get_json(a, "/v1/errors?by=code", 200);
+    json_t *g0 = json_array_get(json_object_get(j, "groups"), 0);
+    assert_string_equal(json_string_value(json_object_get(g0, "key")), "provider.rate_limited");
+    assert_int_equal(json_integer_value(json_object_get(g0, "count")), 1);
+    json_decref(j);
+    j = get_json(a, "/v1/errors?class=provider", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "errors")), 1);
+    json_decref(j);
+    j = get_json(a, "/v1/errors?by=colour", 400);
+    json_decref(j);
+    j = get_json(a, "/v1/conversations?error_class=provider", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "conversations")), 1);
+    json_decref(j);
+    j = get_json(a, "/v1/events?conv_id=h-1&kind=tool", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "events")), 1);
+    json_decref(j);
+    /* invalid parameters: 400 with the reason */
+    j = get_json(a, "/v1/conversations?limit=0", 400);
+    assert_non_null(strstr(json_string_value(json_object_get(j, "error")), "limit"));
+    json_decref(j);
+    j = get_json(a, "/v1/conversations?colour=red", 400);
+    assert_non_null(strstr(json_string_value(json_object_get(j, "error")), "colour"));
+    json_decref(j);
+    j = get_json(a, "/v1/events?since=yesterday-ish", 400);
+    json_decref(j);
+    /* redaction is counted per detector and action */
+    assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &out, NULL), 200);
+    assert_non_null(strstr(out, "flightrec_redaction_hits_total{detector=\"email\"} 1\n"));
+    assert_non_null(strstr(out, "flightrec_redaction_actions_total{action=\"scan\"} 1\n"));
+    assert_non_null(strstr(out, "flightrec_events_rejected_total{reason=\"wrong_type\"} 1\n"));
+    free(out);
+    assert_int_equal(agent_stop(a), 0);
+}
+
+static void
+test_agent_auth_compression_and_limits(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, "  auth_token: t0ken-Secret\n  max_body_bytes: 4096\n", NULL, NULL);
+    agent_start(a);
+    const char *auth[] = {"Authorization: Bearer t0ken-Secret", NULL};
+    const char *wrong[] = {"Authorization: Bearer t0ken-secret", NULL};
+    char *body = events("z-1", 0, 5);
+    assert_int_equal(http(a, "POST", "/v1/events", NULL, body, strlen(body), NULL, NULL), 401);
+    assert_int_equal(http(a, "POST", "/v1/events", wrong, body, strlen(body), NULL, NULL), 401);
+    assert_int_equal(http(a, "GET", "/v1/conversations", NULL, NULL, 0, NULL, NULL), 401);
+    assert_int_equal(http(a, "GET", "/healthz", NULL, NULL, 0, NULL, NULL), 200);
+    assert_int_equal(http(a, "POST", "/v1/events", auth, body, strlen(body), NULL, NULL), 202);
+
+    /* zstd */
+    size_t bound = ZSTD_compressBound(strlen(body));
+    char *z = fr_malloc(bound);
+    size_t zn = ZSTD_compress(z, bound, body, strlen(body), 3);
+    const char *zh[] = {auth[0], "Content-Encoding: zstd", NULL};
+    free(body);
+    body = events("z-2", 10, 5);
+    zn = ZSTD_compress(z, bound, body, strlen(body), 3);
+    char *out;
+    assert_int_equal(http(a, "POST", "/v1/events", zh, z, zn, &out, NULL), 202);
+    assert_non_null(strstr(out, "\"accepted\":5"));
+    free(out);
+    assert_int_equal(http(a, "POST", "/v1/events", zh, "garbage!", 8, NULL, NULL), 400);
+    free(z);
+    /* gzip */
+    free(body);
+    body = events("z-3", 20, 5);
+    z_stream zs = {0};
+    deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    unsigned char gz[4096];
+    zs.next_in = (Bytef *)body;
+    zs.avail_in = (uInt)strlen(body);
+    zs.next_out = gz;
+    zs.avail_out = sizeof gz;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    size_t gn = sizeof gz - zs.avail_out;
+    deflateEnd(&zs);
+    const char *gh[] = {auth[0], "Content-Encoding: gzip", NULL};
+    assert_int_equal(http(a, "POST", "/v1/events", gh, gz, gn, &out, NULL), 202);
+    assert_non_null(strstr(out, "\"accepted\":5"));
+    free(out);
+    const char *bh[] = {auth[0], "Content-Encoding: br", NULL};
+    assert_int_equal(http(a, "POST", "/v1/events", bh, gz, gn, NULL, NULL), 415);
+    /* over the body limit: 413, plain or once decompressed */
+    free(body);
+    body = events("z-4", 30, 60);
+    assert_true(strlen(body) > 4096);
+    assert_int_equal(http(a, "POST", "/v1/events", auth, body, strlen(body), NULL, NULL), 413);
+    z = fr_malloc(ZSTD_compressBound(strlen(body)));
+    zn = ZSTD_compress(z, ZSTD_compressBound(strlen(body)), body, strlen(body), 3);
+    assert_true(zn < 4096);
+    assert_int_equal(http(a, "POST", "/v1/events", zh, z, zn, NULL, NULL), 413);
+    free(z);
+    free(body);
+    assert_int_equal(agent_stop(a), 0);
+    assert_int_equal(count_events(a->db, "z-1"), 5);
+    assert_int_equal(count_events(a->db, "z-2"), 5);
+    assert_int_equal(count_events(a->db, "z-3"), 5);
+    assert_int_equal(count_events(a->db, "z-4"), 0);
+    /* owner-only files */
+    struct stat st;
+    assert_int_equal(stat(a->db, &st), 0);
+    assert_int_equal(st.st_mode & 077, 0);
+}
+
+/* A full queue answers 429 with Retry-After, stores nothing of that request, loses nothing else. */
+static void
+test_agent_backpressure_429_loses_nothing(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, "  queue_events: 10\n  batch_events: 10\n  busy_timeout_ms: 20000\n",
+                 NULL);
+    agent_start(a);
+    /* hold the database's write lock so commits wait and the queue stays full */
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(a->db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    struct bg_post first = {a, events("b-1", 0, 9), 0};
+    pthread_t t;
+    pthread_create(&t, NULL, bg_post_main, &first);
+    /* wait until the first request's 9 events are queued (90%: not ready) */
+    bool queued = false;
+    for (int i = 0; i < 3000 && !queued; i++) {
+        char *m;
+        http(a, "GET", "/metrics", NULL, NULL, 0, &m, NULL);
+        queued = strstr(m, "\nflightrec_queue_events 9\n") != NULL;
+        free(m);
+        if (!queued)
+            usleep(10000);
+    }
+    assert_true(queued); /* the first request is queued, its commit waiting for the lock */
+    char *second = events("b-2", 100, 8), *out;
+    struct hdrs hd = {""};
+    long st = http(a, "POST", "/v1/events", NULL, second, strlen(second), &out, &hd);
+    assert_int_equal(st, 429);
+    assert_int_equal(atoi(hd.retry_after), 1);
+    assert_non_null(strstr(out, "nothing of this request was stored"));
+    free(out);
+    /* the OTLP receiver answers the same way (429 + Retry-After, as OTLP exporters expect) */
+    static const char spans[] =
+        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+        "{\"traceId\":\"5bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"10f067aa0ba902b7\","
+        "\"startTimeUnixNano\":\"1771357445000000000\",\"endTimeUnixNano\":"
+        "\"1771357446000000000\",\"attributes\":[{\"key\":\"gen_ai.system\",\"value\":{"
+        "\"stringValue\":\"openai\"}}]},"
+        "{\"traceId\":\"5bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"10f067aa0ba902b8\","
+        "\"startTimeUnixNano\":\"1771357446000000000\",\"endTimeUnixNano\":"
+        "\"1771357447000000000\",\"attributes\":[{\"key\":\"gen_ai.system\",\"value\":{"
+        "\"stringValue\":\"openai\"}}]}]}]}]}";
+    const char *json[] = {"Content-Type: application/json", NULL};
+    hd.retry_after[0] = '\0';
+    assert_int_equal(http(a, "POST", "/v1/traces", json, spans, strlen(spans), &out, &hd), 429);
+    assert_int_equal(atoi(hd.retry_after), 1);
+    free(out);
+    /* readiness reflects the full queue */
+    assert_int_equal(http(a, "GET", "/readyz", NULL, NULL, 0, NULL, NULL), 503);
+    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(h);
+    pthread_join(t, NULL);
+    assert_int_equal(first.status, 202);
+    /* the client retries the refused request */
+    assert_int_equal(post(a, second, NULL), 202);
+    assert_int_equal(http(a, "POST", "/v1/traces", json, spans, strlen(spans), &out, NULL), 200);
+    free(out);
+    assert_int_equal(agent_stop(a), 0);
+    assert_int_equal(count_events(a->db, "5bf92f3577b34da6a3ce929d0e0e4736"), 2);
+    assert_int_equal(count_events(a->db, "b-1"), 9);
+    assert_int_equal(count_events(a->db, "b-2"), 8);
+    free(first.body);
+    free(second);
+}
+
+/* http.max_connections: connections past it are closed at once, never queued
+ * without bound; the ones already in keep working, and room comes back. */
+static void
+test_agent_connection_limit(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, "  max_connections: 2\n", NULL, NULL);
+    agent_start(a);
+    int held[2];
+    for (int i = 0; i < 2; i++) {
+        held[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)a->port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        assert_int_equal(connect(held[i], (struct sockaddr *)&sa, sizeof sa), 0);
+    }
+    usleep(200000); /* the server has taken both */
+    long st = http(a, "GET", "/healthz", NULL, NULL, 0, NULL, NULL);
+    assert_true(st < 0); /* a transport error (closed), not an answer */
+    for (int i = 0; i < 2; i++)
+        close(held[i]);
+    st = 0;
+    for (int i = 0; i < 100 && st != 200; i++) {
+        st = http(a, "GET", "/healthz", NULL, NULL, 0, NULL, NULL);
+        if (st != 200)
+            usleep(20000);
+    }
+    assert_int_equal(st, 200);
+    assert_int_equal(agent_stop(a), 0);
+}
+
+int
+main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_agent_http_ingest_query_and_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_auth_compression_and_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_backpressure_429_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_connection_limit, setup, teardown),
+    };
+    if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
+        cmocka_set_test_filter(getenv("FR_TEST_FILTER"));
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}

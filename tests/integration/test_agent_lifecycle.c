@@ -1,0 +1,294 @@
+/*
+ * tests/integration/test_agent_lifecycle.c - the real agent: metrics, the runtime sampler, reload,
+ * shutdown, config check, hardening.
+ */
+#include "tests/integration/agent.h"
+
+static void
+test_agent_metrics_and_runtime_sampler(void **state)
+{
+    struct agent *a = *state;
+    /* a stand-in chat server, followed through its pidfile across a restart */
+    pid_t child = fork();
+    if (child == 0) {
+        execlp("sleep", "sleep", "30", (char *)NULL);
+        _exit(127);
+    }
+    char *pidfile = t_path(a->dir, "chat.pid");
+    char pidtext[32];
+    snprintf(pidtext, sizeof pidtext, "%d\n", child);
+    write_text(pidfile, pidtext);
+    char *extra = fr_asprintf("  pidfile: %s\n  interval_ms: 100\n", pidfile);
+    agent_config(a, NULL, NULL, NULL);
+    /* the runtime section is already written with self: false; append options to it */
+    char *text;
+    size_t len;
+    assert_int_equal(fr_read_file(a->config, &text, &len, NULL), FR_OK);
+    char *full = fr_asprintf("%s", text);
+    char *at = strstr(full, "runtime:\n");
+    char *cfg =
+        fr_asprintf("%.*sruntime:\n%s%s", (int)(at - full), full, extra, at + strlen("runtime:\n"));
+    write_text(a->config, cfg);
+    free(text);
+    free(full);
+    free(cfg);
+    free(extra);
+    agent_start(a);
+    char *body = events("m-1", 0, 3), *out;
+    assert_int_equal(post(a, body, NULL), 202);
+    free(body);
+    /* samples of the watched process arrive every 100 ms (waits are generous for ASan) */
+    size_t seen = 0;
+    for (int i = 0; i < 400 && seen < 2; i++) {
+        usleep(50000);
+        seen = runtime_samples(a, child, true);
+    }
+    assert_true(seen >= 2);
+    /* the watched process restarts with a new pid: the sampler follows */
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    pid_t child2 = fork();
+    if (child2 == 0) {
+        execlp("sleep", "sleep", "30", (char *)NULL);
+        _exit(127);
+    }
+    snprintf(pidtext, sizeof pidtext, "%d\n", child2);
+    write_text(pidfile, pidtext);
+    seen = 0;
+    for (int i = 0; i < 400 && seen < 1; i++) {
+        usleep(50000);
+        seen = runtime_samples(a, child2, false);
+    }
+    assert_true(seen >= 1);
+    kill(child2, SIGKILL);
+    waitpid(child2, NULL, 0);
+
+    assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &out, NULL), 200);
+    assert_non_null(strstr(out, "flightrec_events_accepted_total{kind=\"tool\"} 3"));
+    assert_non_null(strstr(out, "flightrec_events_received_total{source=\"http\"} 3"));
+    assert_non_null(strstr(out, "flightrec_tool_calls_total{tool=\"search\"} 3"));
+    assert_non_null(strstr(out, "# TYPE flightrec_commit_seconds histogram"));
+    assert_non_null(
+        strstr(out, "flightrec_runtime_samples_total{target=\"watched\",result=\"ok\"}"));
+    assert_non_null(strstr(out, "flightrec_store_bytes "));
+    free(out);
+    free(pidfile);
+    assert_int_equal(agent_stop(a), 0);
+}
+
+static void
+test_agent_reload_keeps_old_config_on_error(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    char *body = events("r-1", 0, 2);
+    assert_int_equal(post(a, body, NULL), 202);
+    /* a bad file: rejected, the agent keeps serving with the old settings */
+    char *good;
+    size_t len;
+    assert_int_equal(fr_read_file(a->config, &good, &len, NULL), FR_OK);
+    char *bad = fr_asprintf("%sbogus_section: 1\n", good);
+    write_text(a->config, bad);
+    kill(a->pid, SIGHUP);
+    wait_log(a, "reload rejected");
+    wait_log(a, "bogus_section");
+    assert_int_equal(post(a, body, NULL), 202);
+    /* a good file with a token: applied at once */
+    char *with_token = fr_asprintf("%s", good);
+    char *http_at = strstr(with_token, "http:\n");
+    char *cfg = fr_asprintf("%.*shttp:\n  auth_token: n3w\n%s", (int)(http_at - with_token),
+                            with_token, http_at + 6);
+    write_text(a->config, cfg);
+    kill(a->pid, SIGHUP);
+    wait_log(a, "configuration reloaded");
+    assert_int_equal(post(a, body, NULL), 401);
+    const char *auth[] = {"Authorization: Bearer n3w", NULL};
+    assert_int_equal(http(a, "POST", "/v1/events", auth, body, strlen(body), NULL, NULL), 202);
+    free(cfg);
+    free(with_token);
+    free(bad);
+    free(good);
+    free(body);
+    assert_int_equal(agent_stop(a), 0);
+}
+
+/* SIGTERM drains and exits 0; kill -9 right after acks loses no acked event. */
+static void
+test_agent_shutdown_and_crash(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    long acked = 0;
+    for (int r = 0; r < 20; r++) {
+        char *body = events("k-1", r * 50, 50);
+        if (post(a, body, NULL) == 202)
+            acked += 50;
+        free(body);
+    }
+    assert_int_equal(acked, 1000);
+    kill(a->pid, SIGKILL); /* no chance to flush anything after the acks */
+    waitpid(a->pid, NULL, 0);
+    a->pid = 0;
+    assert_int_equal(count_events(a->db, "k-1"), acked);
+    /* it starts again over the stale socket file, and stops cleanly */
+    agent_start(a);
+    assert_true(assert_threads_block_stop_signals(a->pid) >= 3); /* writer, servers, sampler */
+    int fd = sock_connect(a);
+    char *ev = events("k-2", 0, 4);
+    assert_int_equal(write(fd, ev, strlen(ev)), (ssize_t)strlen(ev));
+    char *ack = read_line(fd);
+    assert_non_null(strstr(ack, "\"accepted\":4"));
+    free(ack);
+    free(ev);
+    close(fd);
+    assert_int_equal(agent_stop(a), 0);
+    assert_int_equal(count_events(a->db, "k-2"), 4);
+    char *log;
+    size_t len;
+    assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
+    assert_non_null(strstr(log, "every acknowledged event is committed"));
+    free(log);
+}
+
+static void
+test_agent_config_check(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, "  auth_token: hush-hush\n", NULL, NULL);
+    char *cmd = fr_asprintf("%s config check %s", FR_BIN, a->config), *out = NULL, *err = NULL;
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(out, "auth_token: \"***\""));
+    assert_null(strstr(out, "hush-hush"));
+    assert_non_null(strstr(out, "listen: \"127.0.0.1:0\""));
+    free(out);
+    free(err);
+    free(cmd);
+    /* FLIGHTREC_<SECTION>_<KEY> overrides one option; a bad value names the variable */
+    cmd = fr_asprintf("FLIGHTREC_HTTP_LISTEN=127.0.0.1:9999 %s config check %s", FR_BIN, a->config);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(out, "listen: \"127.0.0.1:9999\""));
+    free(out);
+    free(err);
+    free(cmd);
+    cmd = fr_asprintf("FLIGHTREC_STORAGE_QUEUE_EVENTS=many %s config check %s", FR_BIN, a->config);
+    assert_int_equal(t_run(cmd, &out, &err), 2);
+    assert_non_null(strstr(err, "FLIGHTREC_STORAGE_QUEUE_EVENTS"));
+    free(out);
+    free(err);
+    free(cmd);
+    write_text(a->config, "http:\n  listen: 127.0.0.1:1\n  max_body_bytes: lots\n");
+    cmd = fr_asprintf("%s config check %s", FR_BIN, a->config);
+    assert_int_equal(t_run(cmd, &out, &err), 2);
+    assert_non_null(strstr(err, "flightrec.yaml:3: http.max_body_bytes: expected a whole number"));
+    free(out);
+    free(err);
+    free(cmd);
+}
+
+/* Hardening: exposure needs a token, readers and writers hold different
+ * tokens, token files must be owner-only, data files are owner-only. */
+static void
+test_agent_hardening(void **state)
+{
+    struct agent *a = *state;
+    /* a non-loopback listener without a token is refused, naming the option */
+    write_text(a->config, "http:\n  listen: 0.0.0.0:0\n");
+    char *cmd = fr_asprintf("%s config check %s", FR_BIN, a->config), *out = NULL, *err = NULL;
+    assert_int_equal(t_run(cmd, &out, &err), 2);
+    assert_non_null(strstr(err, "http.listen: 0.0.0.0:0 is not a loopback address"));
+    free(out);
+    free(err);
+    write_text(a->config, "otlp:\n  listen: 10.0.0.1:4318\n");
+    assert_int_equal(t_run(cmd, &out, &err), 2);
+    assert_non_null(strstr(err, "otlp.listen: 10.0.0.1:4318 is not a loopback address"));
+    free(out);
+    free(err);
+    write_text(a->config, "http:\n  listen: 0.0.0.0:0\n  auth_token: w\n");
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    free(out);
+    free(err);
+    free(cmd);
+    /* a token file open to others is refused at start */
+    char *wfile = t_path(a->dir, "write.token"), *rfile = t_path(a->dir, "read.token");
+    write_text(wfile, "writer-secret\n");
+    write_text(rfile, "reader-secret\n");
+    chmod(wfile, 0644);
+    chmod(rfile, 0600);
+    char *extra = fr_asprintf("  auth_token_file: %s\n  query_token_file: %s\n", wfile, rfile);
+    agent_config(a, extra, NULL, NULL);
+    a->pid = fork();
+    if (a->pid == 0) {
+        int null = open("/dev/null", O_WRONLY),
+            log = open(a->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(null, 1);
+        dup2(log, 2);
+        execl(FR_BIN, FR_BIN, "agent", "--config", a->config, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    waitpid(a->pid, &st, 0);
+    a->pid = 0;
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+    char *log;
+    size_t len;
+    assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
+    assert_non_null(strstr(log, "readable by group or others (mode 644); run chmod 600"));
+    assert_null(strstr(log, "writer-secret"));
+    free(log);
+    /* writers and readers: each token opens only its side */
+    chmod(wfile, 0600);
+    agent_start(a);
+    char *ev = events("h-1", 0, 2);
+    const char *wauth[] = {"Authorization: Bearer writer-secret", NULL};
+    const char *rauth[] = {"Authorization: Bearer reader-secret", NULL};
+    assert_int_equal(http(a, "POST", "/v1/events", wauth, ev, strlen(ev), &out, NULL), 202);
+    free(out);
+    assert_int_equal(http(a, "POST", "/v1/events", rauth, ev, strlen(ev), &out, NULL), 401);
+    free(out);
+    assert_int_equal(http(a, "GET", "/v1/conversations/h-1", wauth, NULL, 0, &out, NULL), 401);
+    free(out);
+    assert_int_equal(http(a, "GET", "/v1/conversations/h-1", rauth, NULL, 0, &out, NULL), 200);
+    free(out);
+    assert_int_equal(agent_stop(a), 0);
+    /* the data directory and its files are owner-only */
+    struct stat sb;
+    char *dir = t_path(a->dir, "var");
+    assert_int_equal(stat(dir, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0700);
+    assert_int_equal(stat(a->db, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    /* a data directory opened up by someone is reported at start */
+    chmod(dir, 0755);
+    agent_start(a);
+    assert_int_equal(agent_stop(a), 0);
+    assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
+    assert_non_null(strstr(log, "is open to group or others (mode 755)"));
+    free(log);
+    free(dir);
+    free(ev);
+    free(extra);
+    free(wfile);
+    free(rfile);
+}
+
+int
+main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_agent_metrics_and_runtime_sampler, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_reload_keeps_old_config_on_error, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_agent_shutdown_and_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_config_check, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_hardening, setup, teardown),
+    };
+    if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
+        cmocka_set_test_filter(getenv("FR_TEST_FILTER"));
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,209 @@
+/*
+ * tests/integration/test_agent_otlp.c - the real agent: the OTLP/HTTP receiver, with hand-made
+ * requests and the real OpenTelemetry SDK.
+ */
+#include "tests/integration/agent.h"
+
+/* OTLP/HTTP JSON: GenAI spans become provider and tool events, the 429 is classified. */
+static void
+test_agent_otlp_traces(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    char *log;
+    size_t len;
+    assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
+    const char *p = strstr(log, "otlp http://127.0.0.1:");
+    assert_non_null(p);
+    int otlp_port = atoi(p + 22), main_port = a->port;
+    free(log);
+    a->port = otlp_port; /* the OTLP port, as an exporter would use it */
+    const char *json[] = {"Content-Type: application/json", NULL};
+    char *out;
+    assert_int_equal(
+        http(a, "POST", "/v1/traces", json, otlp_traces, strlen(otlp_traces), &out, NULL), 200);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "partialSuccess"), "rejectedSpans")),
+        1);
+    json_decref(j);
+    free(out);
+    const char *proto[] = {"Content-Type: application/x-protobuf", NULL};
+    assert_int_equal(http(a, "POST", "/v1/traces", proto, "x", 1, &out, NULL), 415);
+    assert_non_null(strstr(out, "http/json"));
+    free(out);
+    /* an ERROR log record becomes an error event */
+    const char *logs = "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":"
+                       "\"1771357448000000000\",\"severityNumber\":17,\"body\":{\"stringValue\":"
+                       "\"worker crashed\"},\"attributes\":[{\"key\":\"session.id\",\"value\":{"
+                       "\"stringValue\":\"o-1\"}}]}]}]}]}";
+    assert_int_equal(http(a, "POST", "/v1/logs", json, logs, strlen(logs), &out, NULL), 200);
+    free(out);
+    /* a record naming its kind becomes that event (body = data); a body that is
+       not an object is counted in rejectedLogRecords */
+    const char *kinds =
+        "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":"
+        "\"1771357449000000000\",\"body\":{\"kvlistValue\":{\"values\":[{\"key\":\"name\","
+        "\"value\":{\"stringValue\":\"lookup\"}},{\"key\":\"status\",\"value\":{"
+        "\"stringValue\":\"ok\"}}]}},\"attributes\":[{\"key\":\"flightrec.kind\",\"value\":{"
+        "\"stringValue\":\"tool\"}},{\"key\":\"session.id\",\"value\":{\"stringValue\":"
+        "\"o-1\"}}]},{\"timeUnixNano\":\"1771357449000000000\",\"body\":{\"stringValue\":"
+        "\"not json\"},\"attributes\":[{\"key\":\"flightrec.kind\",\"value\":{"
+        "\"stringValue\":\"tool\"}}]}]}]}]}";
+    assert_int_equal(http(a, "POST", "/v1/logs", json, kinds, strlen(kinds), &out, NULL), 200);
+    j = json_loads(out, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "partialSuccess"),
+                                                        "rejectedLogRecords")),
+                     1);
+    json_decref(j);
+    free(out);
+    /* GenAI metrics, cumulative: the second export counts only the increase */
+    for (int round = 1; round <= 2; round++) {
+        char *m = otlp_metrics(round == 1 ? 100 : 150, round == 1 ? 2 : 3, round == 1 ? 1.5 : 2.5);
+        assert_int_equal(http(a, "POST", "/v1/metrics", json, m, strlen(m), &out, NULL), 200);
+        free(out);
+        free(m);
+    }
+    int64_t calls, in_tokens, avg_ms;
+    otel_stats(a, "gpt-4o-2024-08-06", &calls, &in_tokens, &avg_ms);
+    assert_int_equal(calls, 3);
+    assert_int_equal(in_tokens, 150);
+    assert_int_equal(avg_ms, 833);
+    a->port = main_port;
+    j = get_json(a, "/v1/conversations/o-1", 200);
+    json_t *evs = json_object_get(j, "events");
+    assert_int_equal(json_array_size(evs), 5);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_array_get(evs, 4), "flightrec"), "tool")),
+                        "lookup");
+    json_t *call = json_array_get(evs, 0), *tool = json_array_get(evs, 1),
+           *limited = json_array_get(evs, 2);
+    assert_string_equal(json_string_value(json_object_get(call, "kind")), "provider");
+    json_t *meta = json_object_get(call, "flightrec");
+    assert_string_equal(json_string_value(json_object_get(meta, "model")), "gpt-4o-2024-08-06");
+    assert_int_equal(json_integer_value(json_object_get(meta, "duration_ms")), 1250);
+    json_t *usage = json_object_get(json_object_get(call, "data"), "usage");
+    assert_int_equal(json_integer_value(json_object_get(usage, "input_tokens")), 120);
+    assert_int_equal(json_integer_value(json_object_get(usage, "output_tokens")), 45);
+    assert_string_equal(json_string_value(json_object_get(call, "trace_id")),
+                        "4bf92f3577b34da6a3ce929d0e0e4736");
+    char *dump = json_dumps(call, 0);
+    assert_null(strstr(dump, "Zq8XbN3k")); /* redacted like any free text */
+    free(dump);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(call, "data"), "response"), "content")),
+                        "Sunny, 21C"); /* from the gen_ai.content.completion span event */
+    json_t *parts = json_object_get(
+        json_array_get(json_object_get(json_object_get(json_object_get(limited, "data"), "request"),
+                                       "messages"),
+                       0),
+        "parts");
+    const char *said = json_string_value(json_object_get(json_array_get(parts, 0), "content"));
+    assert_non_null(said);
+    assert_null(strstr(said, "jane.doe@example.com")); /* structured messages, redacted */
+    assert_non_null(strstr(said, "mail "));
+    assert_string_equal(json_string_value(json_object_get(tool, "kind")), "tool");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(tool, "flightrec"), "tool")),
+        "get_weather");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(limited, "flightrec"), "error_code")),
+        "provider.rate_limited");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(evs, 3), "kind")),
+                        "error");
+    json_decref(j);
+    assert_int_equal(agent_stop(a), 0);
+}
+
+/* The proof with a real client: the official OpenTelemetry JS SDK and OpenAI
+ * instrumentation (tests/otlp/chat.mjs, npm packages pinned in
+ * package-lock.json) export a turn to the agent's OTLP port unchanged. */
+static void
+test_agent_otlp_real_sdk(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    char *log;
+    size_t len;
+    assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
+    const char *p = strstr(log, "otlp http://127.0.0.1:");
+    assert_non_null(p);
+    int otlp_port = atoi(p + 22);
+    free(log);
+    char *cmd = fr_asprintf("node %s/tests/otlp/chat.mjs http://127.0.0.1:%d conv-js-1",
+                            FR_SOURCE_DIR, otlp_port),
+         *out = NULL, *err = NULL;
+    int rc = t_run(cmd, &out, &err);
+    if (rc != 0)
+        fail_msg("the OpenTelemetry client failed (%d): %s", rc, err);
+    free(out);
+    free(err);
+    free(cmd);
+    json_t *j = get_json(a, "/v1/conversations/conv-js-1", 200);
+    json_t *evs = json_object_get(j, "events");
+    size_t i, providers = 0, tools = 0, limited = 0;
+    json_int_t in_tokens = 0, out_tokens = 0;
+    json_t *e;
+    json_array_foreach(evs, i, e)
+    {
+        const char *kind = json_string_value(json_object_get(e, "kind"));
+        json_t *meta = json_object_get(e, "flightrec");
+        const char *code = json_string_value(json_object_get(meta, "error_code"));
+        if (strcmp(kind, "provider") == 0) {
+            providers++;
+            if (code && strcmp(code, "provider.rate_limited") == 0) {
+                limited++;
+                continue;
+            }
+            assert_string_equal(json_string_value(json_object_get(meta, "model")),
+                                "gpt-4o-2024-08-06");
+            json_t *u = json_object_get(json_object_get(e, "data"), "usage");
+            in_tokens += json_integer_value(json_object_get(u, "input_tokens"));
+            out_tokens += json_integer_value(json_object_get(u, "output_tokens"));
+            assert_non_null(json_object_get(e, "trace_id"));
+        } else if (strcmp(kind, "tool") == 0) {
+            tools++;
+            assert_string_equal(json_string_value(json_object_get(meta, "tool")), "get_weather");
+        }
+    }
+    assert_int_equal(providers, 3);
+    assert_int_equal(limited, 1);
+    assert_int_equal(tools, 1);
+    assert_int_equal(in_tokens, 101 + 102);
+    assert_int_equal(out_tokens, 21 + 22);
+    json_decref(j);
+    /* and what an engineer sees: flightrec show of the conversation */
+    cmd = fr_asprintf("%s show conv-js-1 --db %s", FR_BIN, a->db);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(out, "openai/gpt-4o-2024-08-06 in=101 out=21"));
+    assert_non_null(strstr(out, "openai/gpt-4o-2024-08-06 in=102 out=22"));
+    assert_non_null(strstr(out, "get_weather call=call_1"));
+    assert_non_null(strstr(out, "!! provider.rate_limited: 429"));
+    free(out);
+    free(err);
+    free(cmd);
+    /* the SDK's GenAI metrics (exported at shutdown) land in the otel rollups */
+    int64_t calls, m_in, avg;
+    otel_stats(a, "gpt-4o-2024-08-06", &calls, &m_in, &avg);
+    assert_int_equal(calls, 2);
+    assert_int_equal(m_in, 101 + 102);
+    assert_int_equal(agent_stop(a), 0);
+}
+
+int
+main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_agent_otlp_traces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_otlp_real_sdk, setup, teardown),
+    };
+    if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
+        cmocka_set_test_filter(getenv("FR_TEST_FILTER"));
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
