@@ -67,7 +67,10 @@ static const struct fr_option opts[] = {
     INT("http", "max_body_bytes", http_max_body_bytes, "16777216", 1024, 1 << 30,
         "Largest request body, compressed and decompressed (413 above it)."),
     INT("http", "max_connections", http_max_connections, "128", 1, 10000,
-        "Concurrent connections (each has its own thread)."),
+        "Connections serving requests (a thread each); 16 more are kept for /healthz, /readyz "
+        "and /metrics, and a request past the limit gets 503 at once."),
+    {"http", "idle_timeout", FR_OPT_DURATION, "10s", O(http_idle_timeout_ms), 1000, 3600000, NULL,
+     "A connection idle this long (keep-alive, or opened and never used) is closed."},
     SECRET("http", "auth_token", http_token,
            "Bearer token every /v1/ request needs (prefer auth_token_file)."),
     STR("http", "auth_token_file", http_token_file, "",

@@ -31,10 +31,11 @@ struct fr_config {
     char *http_listen; /* host:port; port 0 = any free port */
     int64_t http_max_body_bytes;
     int64_t http_max_connections;
-    char *http_token;       /* bearer token; "" = no auth */
-    char *http_token_file;  /* file holding the token */
-    char *query_token;      /* bearer token of the read-only query API; "" = http_token */
-    char *query_token_file; /* file holding it */
+    int64_t http_idle_timeout_ms; /* an idle keep-alive or half-open connection is closed */
+    char *http_token;             /* bearer token; "" = no auth */
+    char *http_token_file;        /* file holding the token */
+    char *query_token;            /* bearer token of the read-only query API; "" = http_token */
+    char *query_token_file;       /* file holding it */
     /* otlp */
     bool otlp_enabled;
     char *otlp_listen;

@@ -27,7 +27,7 @@ struct fr_api_req {
     size_t len, cap;
     bool too_large;  /* over http.max_body_bytes: the rest is read and discarded */
     bool authorized; /* decided from the headers, before any byte of the body is kept */
-    bool checked;
+    bool over_limit; /* opened past http.max_connections: only health is served */
 };
 
 enum fr_api_role {

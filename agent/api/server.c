@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,24 @@
 #include "agent/api/api.h"
 #include "core/mem.h"
 
+/*
+ * Connections: http.max_connections serve requests; FR_HEALTH_RESERVE more
+ * are accepted so that /healthz, /readyz and /metrics answer while the
+ * others are all taken. A connection beyond max_connections gets a short
+ * idle timeout (FR_EXCESS_TIMEOUT_S) and any request on it but health is
+ * answered 503 at once: a flood of idle or half-open connections cycles
+ * through the reserve in seconds instead of holding it.
+ */
+#define FR_HEALTH_RESERVE 16
+#define FR_EXCESS_TIMEOUT_S 2
+
 struct fr_http {
     struct fr_pipeline *p;
     enum fr_api_role role;
     struct MHD_Daemon *d;
     int port;
     char *listen;
+    atomic_int open; /* connections open now */
 };
 
 /* Constant-time: both sides are hashed, so neither content nor length leaks through timing. */
@@ -124,9 +137,12 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
     struct fr_pipeline *p = h->p;
     bool post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
     size_t limit = (size_t)p->conf.http_max_body_bytes;
+    bool health = get && (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
+                          strcmp(url, "/metrics") == 0);
     if (*ctx == NULL) {
         struct fr_api_req *q = fr_calloc(1, sizeof *q);
         *ctx = q;
+        q->over_limit = !health && atomic_load(&h->open) > (int)p->conf.http_max_connections;
         q->authorized = authorized(p, c, url, get);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)limit)
@@ -139,6 +155,9 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
         *upload_size = 0;
         return MHD_YES;
     }
+    if (q->over_limit)
+        return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "connection limit reached (http.max_connections); retry shortly", "1");
     if (strcmp(url, "/healthz") == 0 && get)
         return fr_api_healthz(p, c);
     if (strcmp(url, "/readyz") == 0 && get)
@@ -164,6 +183,22 @@ completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTermi
         free(q);
         *ctx = NULL;
     }
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+              enum MHD_ConnectionNotificationCode toe)
+{
+    struct fr_http *h = cls;
+    (void)socket_ctx;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        atomic_fetch_sub(&h->open, 1);
+        return;
+    }
+    int open = atomic_fetch_add(&h->open, 1) + 1;
+    if (open > (int)h->p->conf.http_max_connections)
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  (unsigned int)FR_EXCESS_TIMEOUT_S);
 }
 
 static int
@@ -198,12 +233,15 @@ fr_http_start(struct fr_pipeline *p, const char *listen, enum fr_api_role role,
     struct fr_http *h = fr_calloc(1, sizeof *h);
     h->p = p;
     h->role = role;
+    atomic_init(&h->open, 0);
     h->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                                 MHD_USE_ITC | MHD_USE_ERROR_LOG,
                             ntohs(sa.sin_port), NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, &sa,
-                            MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)p->conf.http_max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                            120u, MHD_OPTION_END);
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, h, MHD_OPTION_NOTIFY_CONNECTION,
+                            on_connection, h, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)p->conf.http_max_connections + FR_HEALTH_RESERVE,
+                            MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)(p->conf.http_idle_timeout_ms / 1000), MHD_OPTION_END);
     if (h->d == NULL) {
         free(h);
         return fr_err_set(err, FR_E_IO, "cannot listen on %s (in use, or not an address here)",
