@@ -116,12 +116,90 @@ test_writer_group_commit_duplicates_per_batch(void **state)
     held_free(&b);
 }
 
+struct submitter {
+    struct fr_writer *w;
+    struct fr_batch *b;
+    int rc;
+    bool done;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static void *
+submit_waiting(void *arg)
+{
+    struct submitter *s = arg;
+    int rc = fr_writer_submit(s->w, s->b, true);
+    pthread_mutex_lock(&s->mu);
+    s->rc = rc;
+    s->done = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/*
+ * Backpressure: while the queue holds its bound, a submit without wait is
+ * refused with FR_E_BUSY (nothing queued) and one with wait blocks until
+ * the writer made room; every batch is committed in the end.
+ */
+static void
+test_writer_full_queue_busy_then_waits(void **state)
+{
+    struct t_store_fx *f = *state;
+    static const char *const one[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":\"q\",\"event_id\":\"g\"}"};
+    static const char *const two[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445202,\"conv_id\":\"q\",\"event_id\":\"a\"}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445203,\"conv_id\":\"q\",\"event_id\":\"b\"}"};
+    static const char *const three[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445204,\"conv_id\":\"q\",\"event_id\":\"c\"}"};
+    struct fr_writer *w = fr_writer_new(f->st, 3, 100); /* room for 3 events */
+    struct held gate, full, busy, later;
+    held_init(&gate, one, 1, true);
+    assert_int_equal(fr_writer_submit(w, &gate.b, true), FR_OK);
+    held_wait(&gate, &gate.in_done); /* the writer is held; gate's event still counts as queued */
+    held_init(&full, two, 2, false);
+    assert_int_equal(fr_writer_submit(w, &full.b, false), FR_OK); /* 3 of 3 */
+    assert_int_equal(fr_writer_queued(w), 3);
+    held_init(&busy, three, 1, false);
+    assert_int_equal(fr_writer_submit(w, &busy.b, false), FR_E_BUSY);
+    assert_int_equal(fr_writer_queued(w), 3); /* nothing of the refused batch was queued */
+    held_init(&later, three, 1, false);
+    struct submitter sub = {.w = w, .b = &later.b};
+    pthread_mutex_init(&sub.mu, NULL);
+    pthread_cond_init(&sub.cv, NULL);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, submit_waiting, &sub), 0);
+    pthread_mutex_lock(&gate.mu);
+    gate.release = true; /* the writer goes on: room appears, the waiting submit gets in */
+    pthread_cond_broadcast(&gate.cv);
+    pthread_mutex_unlock(&gate.mu);
+    pthread_join(th, NULL);
+    assert_int_equal(sub.rc, FR_OK);
+    held_wait(&later, &later.finished);
+    held_wait(&full, &full.finished);
+    assert_int_equal(full.b.rc, FR_OK);
+    assert_int_equal(later.b.rc, FR_OK);
+    fr_writer_free(w);
+    for (size_t i = 0; i < busy.b.n; i++)
+        fr_record_clear(&busy.b.recs[i]);
+    held_free(&gate);
+    held_free(&full);
+    held_free(&busy);
+    held_free(&later);
+    pthread_cond_destroy(&sub.cv);
+    pthread_mutex_destroy(&sub.mu);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_writer_group_commit_duplicates_per_batch,
                                         t_store_setup, t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_writer_full_queue_busy_then_waits, t_store_setup,
+                                        t_store_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

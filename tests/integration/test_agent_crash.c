@@ -4,6 +4,8 @@
  */
 #include "tests/integration/agent.h"
 
+#include <poll.h>
+
 /*
  * kill -9 at random moments under continuous load, FR_CRASH_ROUNDS rounds
  * (default 8): after every restart each acknowledged event is there exactly
@@ -16,8 +18,8 @@ test_agent_kill9_under_load(void **state)
     agent_config(a, NULL, "  batch_events: 200\n", NULL);
     agent_start(a);
     int rounds = getenv("FR_CRASH_ROUNDS") ? atoi(getenv("FR_CRASH_ROUNDS")) : 8;
-    unsigned seed = (unsigned)time(NULL);
-    print_message("kill -9 under load: %d rounds, seed %u\n", rounds, seed);
+    unsigned seed = t_seed("kill -9 under load");
+    print_message("kill -9 under load: %d rounds\n", rounds);
     struct loader *l = loader_start(a->port, 0);
     for (int r = 0; r < rounds; r++) {
         wait_progress(l);
@@ -41,7 +43,7 @@ test_agent_kill9_under_load(void **state)
         l->port = a->port;
         pthread_mutex_unlock(&l->mu);
     }
-    usleep(100000);
+    wait_progress(l); /* the producer is served again after the last restart */
     loader_stop();
     assert_int_equal(agent_stop(a), 0);
     assert_true(l->batches > rounds);
@@ -73,7 +75,7 @@ test_agent_kill9_during_retention_under_load(void **state)
     char *extra = fr_asprintf("retention:\n  policy: %s\n", policy);
     agent_config(a, NULL, "  batch_events: 200\n", extra);
     agent_start(a);
-    unsigned seed = (unsigned)time(NULL);
+    unsigned seed = t_seed(__func__);
     struct loader *l = loader_start(a->port, 10000);
     for (int r = 0; r < 6; r++) {
         wait_progress(l);
@@ -142,7 +144,7 @@ test_agent_kill9_during_bundle_and_upload(void **state)
     char *create = fr_asprintf("incident create --db %s --conv big --key %s --out %s", a->db, key,
                                bundle),
          *verify = fr_asprintf("%s incident verify %s --pubkey %s", FR_BIN, bundle, pub);
-    unsigned seed = (unsigned)time(NULL);
+    unsigned seed = t_seed(__func__);
     int killed = 0;
     for (int r = 0; r < 6; r++) {
         pid_t pid = spawn_cli(create);
@@ -180,11 +182,16 @@ test_agent_kill9_during_bundle_and_upload(void **state)
     free(text);
     char *up = fr_asprintf("incident upload %s --to t --targets %s", bundle, yaml);
     pid_t pid = spawn_cli(up);
-    usleep(500000);
+    /* the upload has started once the CLI connected (the listener never answers) */
+    struct pollfd pf = {.fd = lfd, .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, 60000), 1);
+    int cfd = accept(lfd, NULL, NULL);
+    assert_true(cfd >= 0);
     assert_int_equal(kill(pid, SIGKILL), 0);
     int st;
     waitpid(pid, &st, 0);
     assert_true(WIFSIGNALED(st)); /* it was still uploading */
+    close(cfd);
     close(lfd);
     cmd = fr_asprintf("%s outbox list --targets %s", FR_BIN, yaml);
     assert_int_equal(t_run(cmd, &out, &err), 0);

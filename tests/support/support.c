@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/ingest.h"
@@ -230,4 +231,20 @@ t_free_port(void)
     getsockname(fd, (struct sockaddr *)&sa, &len);
     close(fd);
     return ntohs(sa.sin_port);
+}
+
+unsigned
+t_seed(const char *test)
+{
+    const char *env = getenv("FR_TEST_SEED");
+    unsigned seed;
+    if (env != NULL && *env) {
+        seed = (unsigned)strtoul(env, NULL, 10);
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = (unsigned)(ts.tv_sec ^ ts.tv_nsec ^ getpid());
+    }
+    fprintf(stderr, "%s: seed %u (FR_TEST_SEED=%u repeats this run)\n", test, seed, seed);
+    return seed;
 }

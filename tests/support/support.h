@@ -61,6 +61,13 @@ int t_store_teardown(void **state);
  * status. */
 int t_run(const char *cmd, char **out, char **err);
 
+/*
+ * The seed of a randomized test: FR_TEST_SEED when set (to repeat a run),
+ * else a fresh one. Printed with the test's name either way, so a failure's
+ * output says how to run it again.
+ */
+unsigned t_seed(const char *test);
+
 /* A loopback TCP port free right now (bound to port 0, read back, closed). */
 int t_free_port(void);
 
