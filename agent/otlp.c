@@ -83,6 +83,21 @@ str(const json_t *a, const char *k)
     return json_string_value(json_object_get(a, k));
 }
 
+/*
+ * A double from a producer as a count or a millisecond value: NaN and
+ * negatives are 0, and anything past 2^53 is cut there, so the conversion
+ * to an integer is always defined (3.55e+76 was undefined behaviour).
+ */
+static int64_t
+clamp_count(double v)
+{
+    if (!(v > 0)) /* also NaN */
+        return 0;
+    if (v > 9007199254740992.0)
+        return INT64_C(9007199254740992);
+    return (int64_t)v;
+}
+
 static bool
 num(const json_t *a, const char *k, json_int_t *out)
 {
@@ -92,7 +107,8 @@ num(const json_t *a, const char *k, json_int_t *out)
         return true;
     }
     if (json_is_real(v)) {
-        *out = (json_int_t)json_real_value(v);
+        double d = json_real_value(v);
+        *out = d < 0 ? -(json_int_t)clamp_count(-d) : (json_int_t)clamp_count(d);
         return true;
     }
     if (json_is_string(v)) {
@@ -109,11 +125,13 @@ num(const json_t *a, const char *k, json_int_t *out)
 static int64_t
 nanos(const json_t *v)
 {
+    /* never negative, so that end - start cannot overflow */
+    int64_t t = 0;
     if (json_is_string(v))
-        return strtoll(json_string_value(v), NULL, 10);
-    if (json_is_integer(v))
-        return json_integer_value(v);
-    return 0;
+        t = strtoll(json_string_value(v), NULL, 10);
+    else if (json_is_integer(v))
+        t = json_integer_value(v);
+    return t > 0 ? t : 0;
 }
 
 /* The first attribute of names (comma-separated) present in a, else NULL. */
@@ -578,7 +596,8 @@ fold_buckets(const json_t *dp, int64_t hist[FR_HIST_BUCKETS])
                     break;
                 }
         }
-        hist[b] += (int64_t)dnum(c);
+        int64_t add = clamp_count(dnum(c));
+        hist[b] = hist[b] > INT64_MAX - add ? INT64_MAX : hist[b] + add;
     }
 }
 
@@ -657,16 +676,16 @@ fr_otlp_metrics(const json_t *req, struct fr_otlp_metrics_state *s,
                     if (tokens) {
                         const char *type = or_(str(a, "gen_ai.token.type"), "");
                         if (strcmp(type, "input") == 0)
-                            r.input_tokens = (int64_t)ds;
+                            r.input_tokens = clamp_count(ds);
                         else if (strcmp(type, "output") == 0)
-                            r.output_tokens = (int64_t)ds;
+                            r.output_tokens = clamp_count(ds);
                     } else {
-                        r.calls = (int64_t)dc;
+                        r.calls = clamp_count(dc);
                         if (str(a, "error.type") != NULL) /* the semconv's failed-call marker */
-                            r.errors = (int64_t)dc;
-                        r.lat_count = (int64_t)dc;
-                        r.lat_sum_ms = (int64_t)(ds * 1000.0); /* seconds in the semconv */
-                        r.lat_max_ms = (int64_t)(dnum(json_object_get(dp, "max")) * 1000.0);
+                            r.errors = clamp_count(dc);
+                        r.lat_count = clamp_count(dc);
+                        r.lat_sum_ms = clamp_count(ds * 1000.0); /* seconds in the semconv */
+                        r.lat_max_ms = clamp_count(dnum(json_object_get(dp, "max")) * 1000.0);
                         memcpy(r.hist, hist, sizeof r.hist);
                     }
                     if (r.minute_ms > 0 && (r.calls || r.input_tokens || r.output_tokens))

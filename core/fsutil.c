@@ -56,6 +56,29 @@ fr_fsync_dir(const char *dir)
     return rc;
 }
 
+/* Renames tmp over path and fsyncs path's directory; removes tmp on failure. */
+static int
+publish_tmp(const char *tmp, const char *path, int rc, struct fr_err *err)
+{
+    if (rc == FR_OK && rename(tmp, path) != 0)
+        rc = fr_err_set(err, FR_E_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    if (rc != FR_OK) {
+        unlink(tmp);
+        return rc;
+    }
+    char *dir = fr_strdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    if (fr_fsync_dir(slash ? dir : ".") != 0)
+        rc =
+            fr_err_set(err, FR_E_IO, "cannot fsync the directory of %s: %s", path, strerror(errno));
+    free(dir);
+    return rc;
+}
+
 int
 fr_write_file_atomic(const char *path, const void *data, size_t len, struct fr_err *err)
 {
@@ -83,24 +106,48 @@ fr_write_file_atomic(const char *path, const void *data, size_t len, struct fr_e
         rc = fr_err_set(err, FR_E_IO, "cannot fsync %s: %s", tmp, strerror(errno));
     if (close(fd) != 0 && rc == FR_OK)
         rc = fr_err_set(err, FR_E_IO, "cannot close %s: %s", tmp, strerror(errno));
-    if (rc == FR_OK && rename(tmp, path) != 0)
-        rc = fr_err_set(err, FR_E_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (rc != FR_OK) {
-        unlink(tmp);
-        free(tmp);
-        return rc;
-    }
+    rc = publish_tmp(tmp, path, rc, err);
     free(tmp);
-    char *dir = fr_strdup(path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash != NULL)
-        *slash = '\0';
-    if (fr_fsync_dir(slash ? dir : ".") != 0)
-        rc =
-            fr_err_set(err, FR_E_IO, "cannot fsync the directory of %s: %s", path, strerror(errno));
-    free(dir);
+    return rc;
+}
+
+int
+fr_copy_file_atomic(const char *src, const char *dst, struct fr_err *err)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return fr_err_set(err, FR_E_IO, "cannot open %s: %s", src, strerror(errno));
+    char *tmp = fr_asprintf("%s.tmp.%ld", dst, (long)getpid());
+    int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int rc =
+        out < 0 ? fr_err_set(err, FR_E_IO, "cannot create %s: %s", tmp, strerror(errno)) : FR_OK;
+    char buf[65536];
+    while (rc == FR_OK) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            rc = fr_err_set(err, FR_E_IO, "cannot read %s: %s", src, strerror(errno));
+        if (n <= 0)
+            break;
+        for (ssize_t off = 0; rc == FR_OK && off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                rc = fr_err_set(err, FR_E_IO, "cannot write %s: %s", tmp,
+                                w < 0 ? strerror(errno) : "short write");
+            else
+                off += w;
+        }
+    }
+    close(in);
+    if (rc == FR_OK && fsync(out) != 0)
+        rc = fr_err_set(err, FR_E_IO, "cannot fsync %s: %s", tmp, strerror(errno));
+    if (out >= 0 && close(out) != 0 && rc == FR_OK)
+        rc = fr_err_set(err, FR_E_IO, "cannot close %s: %s", tmp, strerror(errno));
+    rc = publish_tmp(tmp, dst, rc, err);
+    free(tmp);
     return rc;
 }
 

@@ -24,6 +24,12 @@ int fr_fsync_dir(const char *dir);
  */
 int fr_write_file_atomic(const char *path, const void *data, size_t len, struct fr_err *err);
 
+/*
+ * Copies the file src to dst the same crash-safe way (streamed, so any
+ * size): a temporary file beside dst, fsync'd, renamed, directory fsync'd.
+ */
+int fr_copy_file_atomic(const char *src, const char *dst, struct fr_err *err);
+
 /* Creates every missing directory above the file `path` with mode (mkdir -p of its dirname). */
 int fr_mkdirs_for(const char *path, mode_t mode, struct fr_err *err);
 

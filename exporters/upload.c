@@ -2,6 +2,7 @@
  * exporters/upload.c - see upload.h.
  */
 #include "exporters/upload.h"
+#include "exporters/uploader.h"
 
 #include <curl/curl.h>
 #include <dirent.h>
@@ -205,6 +206,9 @@ parse_target(struct fr_yaml *y, yaml_node_t *n, struct fr_upload_target *t)
     }
     if (rc == FR_OK && (t->name == NULL || t->url == NULL))
         rc = fr_yaml_fail(y, n, "targets: a target needs 'name' and 'url'");
+    if (rc == FR_OK && fr_uploader_for_url(t->url) == NULL)
+        rc = fr_yaml_fail(y, n, "target %s: url: no uploader takes this scheme (http, https, file)",
+                          t->name);
     if (rc == FR_OK && t->aws_sigv4 != NULL) {
         const char *a = akey ? getenv(akey) : NULL, *s = asec ? getenv(asec) : NULL;
         if (a == NULL || s == NULL)
@@ -266,44 +270,6 @@ fr_upload_config_load(const char *path, struct fr_upload_config *c, struct fr_er
 
 /* ---- one upload ---- */
 
-struct hdr_ctx {
-    long retry_after_s;
-};
-
-static size_t
-on_header(char *p, size_t size, size_t n, void *ud)
-{
-    struct hdr_ctx *h = ud;
-    size_t len = size * n;
-    if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0)
-        h->retry_after_s = strtol(p + 12, NULL, 10);
-    return len;
-}
-
-static size_t
-discard(char *p, size_t size, size_t n, void *ud)
-{
-    (void)p;
-    (void)ud;
-    return size * n;
-}
-
-struct prog_ctx {
-    fr_upload_progress fn;
-    void *ud;
-};
-
-static int
-on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
-{
-    (void)dltotal;
-    (void)dlnow;
-    struct prog_ctx *p = ud;
-    if (p->fn)
-        p->fn(p->ud, (uint64_t)ulnow, (uint64_t)ultotal);
-    return 0;
-}
-
 /*
  * The file's SHA-256: from its "<path>.sha256" sidecar ("<hex> <size>",
  * written when flightrec made the file) when that is not older than the file
@@ -351,6 +317,31 @@ file_sha256(const char *path, char out[65], uint64_t *size)
     return 0;
 }
 
+/*
+ * How long to wait before attempt + 1: exponential backoff with full jitter,
+ * or what the server asked for (429/503 with Retry-After), within
+ * backoff_max_ms.
+ */
+static int64_t
+backoff_ms(const struct fr_upload_target *t, int attempt, const struct fr_upload_attempt *a)
+{
+    int64_t cap = t->backoff_base_ms << (attempt - 1 < 20 ? attempt - 1 : 20);
+    if (cap > t->backoff_max_ms || cap < 0)
+        cap = t->backoff_max_ms;
+    uint32_t r = 0;
+    int64_t wait = cap; /* no randomness to be had: the whole step, no jitter */
+    if (RAND_bytes((unsigned char *)&r, sizeof r) == 1)
+        wait = cap > 0 ? (int64_t)(r % (uint64_t)cap) : 0;
+    if (a->retry_after_s >= 0 && (a->status == 429 || a->status == 503)) {
+        /* seconds, clamped before the multiplication: a huge value cannot overflow */
+        long s = a->retry_after_s > 86400 ? 86400 : a->retry_after_s;
+        wait = (int64_t)s * 1000;
+        if (wait > t->backoff_max_ms)
+            wait = t->backoff_max_ms;
+    }
+    return wait;
+}
+
 static char *
 expand_url(const char *url, const char *path)
 {
@@ -367,111 +358,37 @@ fr_upload_file(const struct fr_upload_target *t, const char *path, fr_upload_pro
                void *ud, struct fr_upload_result *res, struct fr_err *err)
 {
     memset(res, 0, sizeof *res);
+    char *url = expand_url(t->url, path);
+    const struct fr_uploader *u = fr_uploader_for_url(url);
+    if (u == NULL) {
+        int rc =
+            fr_err_set(err, FR_E_CONFIG, "target %s: no uploader for the URL's scheme", t->name);
+        free(url);
+        return rc;
+    }
     char sha[65];
     uint64_t size;
-    if (file_sha256(path, sha, &size) != 0)
+    if (file_sha256(path, sha, &size) != 0) {
+        free(url);
         return fr_err_set(err, FR_E_IO, "%s: %s", path, strerror(errno));
+    }
     res->bytes = size;
-    char *url = expand_url(t->url, path);
     double t0 = fr_mono_s();
     int rc = FR_E_IO;
-    char why[300] = "";
+    struct fr_upload_attempt at = {0};
     for (int attempt = 1; attempt <= t->max_attempts; attempt++) {
         res->attempts = attempt;
-        CURL *c = curl_easy_init();
-        struct curl_slist *hl = NULL;
-        char idem[100];
-        snprintf(idem, sizeof idem, "Idempotency-Key: sha256-%s", sha);
-        hl = curl_slist_append(hl, idem);
-        for (size_t i = 0; i < t->nheaders; i++)
-            hl = curl_slist_append(hl, t->headers[i]);
-        FILE *fp = NULL;
-        curl_mime *mime = NULL;
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        if (t->method == FR_UPLOAD_PUT) {
-            fp = fopen(path, "rb");
-            curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(c, CURLOPT_READDATA, fp);
-            curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
-            hl = curl_slist_append(hl, "Content-Type: application/zstd");
-        } else {
-            mime = curl_mime_init(c);
-            curl_mimepart *part = curl_mime_addpart(mime);
-            curl_mime_name(part, "bundle");
-            curl_mime_filedata(part, path);
-            curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
-        }
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)t->connect_timeout_ms);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-        struct hdr_ctx h = {-1};
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
-        struct prog_ctx pc = {progress, ud};
-        if (progress) {
-            curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-            curl_easy_setopt(c, CURLOPT_XFERINFODATA, &pc);
-            curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-        }
-        if (t->ca_file)
-            curl_easy_setopt(c, CURLOPT_CAINFO, t->ca_file);
-        if (t->client_cert)
-            curl_easy_setopt(c, CURLOPT_SSLCERT, t->client_cert);
-        if (t->client_key)
-            curl_easy_setopt(c, CURLOPT_SSLKEY, t->client_key);
-        if (t->aws_sigv4) {
-            /* S3 wants the payload hash header; the body is not part of the signature */
-            hl = curl_slist_append(hl, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
-            curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-            curl_easy_setopt(c, CURLOPT_AWS_SIGV4, t->aws_sigv4);
-            curl_easy_setopt(c, CURLOPT_USERPWD, t->aws_user);
-        }
-        CURLcode cr = curl_easy_perform(c);
-        long status = 0;
-        if (cr == CURLE_OK)
-            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        res->status = status;
-        curl_slist_free_all(hl);
-        curl_mime_free(mime);
-        if (fp)
-            fclose(fp);
-        curl_easy_cleanup(c);
-        if (cr == CURLE_OK && status >= 200 && status < 300) {
-            rc = FR_OK;
+        at = (struct fr_upload_attempt){.retry_after_s = -1};
+        rc = u->send(t, url, path, sha, size, progress, ud, &at);
+        res->status = at.status;
+        if (rc == FR_OK || !at.retry || attempt == t->max_attempts)
             break;
-        }
-        bool retry;
-        if (cr != CURLE_OK) {
-            snprintf(why, sizeof why, "%s", curl_easy_strerror(cr));
-            /* a certificate the CA does not vouch for will not change on retry */
-            retry = cr != CURLE_PEER_FAILED_VERIFICATION && cr != CURLE_SSL_CACERT_BADFILE &&
-                    cr != CURLE_URL_MALFORMAT && cr != CURLE_UNSUPPORTED_PROTOCOL;
-        } else {
-            snprintf(why, sizeof why, "HTTP %ld", status);
-            retry = status == 408 || status == 429 || status >= 500;
-        }
-        if (!retry || attempt == t->max_attempts)
-            break;
-        /* exponential backoff with full jitter, or what the server asked for */
-        int64_t cap = t->backoff_base_ms << (attempt - 1 < 20 ? attempt - 1 : 20);
-        if (cap > t->backoff_max_ms)
-            cap = t->backoff_max_ms;
-        uint32_t r = 0;
-        RAND_bytes((unsigned char *)&r, sizeof r);
-        int64_t wait = cap > 0 ? (int64_t)(r % (uint64_t)cap) : 0;
-        if (h.retry_after_s >= 0 && (status == 429 || status == 503)) {
-            wait = h.retry_after_s * 1000;
-            if (wait > t->backoff_max_ms)
-                wait = t->backoff_max_ms;
-        }
-        usleep((useconds_t)(wait * 1000));
+        usleep((useconds_t)(backoff_ms(t, attempt, &at) * 1000));
     }
     res->seconds = fr_mono_s() - t0;
     if (rc != FR_OK)
         fr_err_set(err, FR_E_IO, "upload of %s to %s failed after %d attempt(s): %s", path, t->name,
-                   res->attempts, why);
+                   res->attempts, at.why);
     free(url);
     return rc;
 }

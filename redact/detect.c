@@ -165,105 +165,6 @@ fr_detect_raw(const struct fr_detect *d, struct fr_det_scratch *s, const char *t
     return hrc == HS_SUCCESS ? FR_OK : FR_E_INVALID;
 }
 
-/* ---- validators ---- */
-
-static bool
-valid_luhn(const char *t, size_t len)
-{
-    int sum = 0, n = 0;
-    bool all_same = true;
-    char first = 0;
-    for (size_t i = len; i-- > 0;) {
-        if (!isdigit((unsigned char)t[i]))
-            continue;
-        int v = t[i] - '0';
-        if (first == 0)
-            first = t[i];
-        else if (t[i] != first)
-            all_same = false;
-        if (n % 2 == 1) {
-            v *= 2;
-            if (v > 9)
-                v -= 9;
-        }
-        sum += v;
-        n++;
-    }
-    return n >= 13 && n <= 19 && sum % 10 == 0 && !all_same;
-}
-
-static bool
-valid_ipv4(const char *t, size_t len, size_t start, size_t end)
-{
-    (void)len;
-    /* part of a longer dotted run (an OID or a 5-part version): not an address */
-    if (start >= 2 && t[start - 1] == '.' && isdigit((unsigned char)t[start - 2]))
-        return false;
-    if (end + 1 < len && t[end] == '.' && isdigit((unsigned char)t[end + 1]))
-        return false;
-    int octet = 0, digits = 0;
-    for (size_t i = start; i <= end; i++) {
-        if (i == end || t[i] == '.') {
-            if (digits == 0 || octet > 255)
-                return false;
-            octet = 0;
-            digits = 0;
-            continue;
-        }
-        if (digits == 1 && octet == 0)
-            return false; /* a leading zero */
-        octet = octet * 10 + (t[i] - '0');
-        digits++;
-    }
-    return true;
-}
-
-static bool
-valid_ipv6(const char *t, size_t len, size_t start, size_t end)
-{
-    size_t n = end - start;
-    if (n < 3 || n > 45)
-        return false;
-    /* glued to a word or another colon: code such as a::b or a longer token */
-    if (start > 0 &&
-        (isalnum((unsigned char)t[start - 1]) || t[start - 1] == ':' || t[start - 1] == '_'))
-        return false;
-    if (end < len && (isalnum((unsigned char)t[end]) || t[end] == ':' || t[end] == '_'))
-        return false;
-    char buf[46];
-    memcpy(buf, t + start, n);
-    buf[n] = '\0';
-    int groups = 0;
-    bool in = false;
-    for (size_t i = 0; i < n; i++) {
-        bool hex = isxdigit((unsigned char)buf[i]);
-        if (hex && !in)
-            groups++;
-        in = hex;
-    }
-    struct in6_addr a;
-    return groups >= 3 && inet_pton(AF_INET6, buf, &a) == 1;
-}
-
-static bool
-valid_phone(const char *t, size_t len, size_t start, size_t end)
-{
-    /* a group of a longer digit run (e.g. a 16-digit number failing Luhn) */
-    if (start >= 2 && isdigit((unsigned char)t[start - 2]) && strchr(" .-", t[start - 1]))
-        return false;
-    /* the tail of an identifier such as INV-2024-000873 or build.2024.1015 */
-    if (start >= 2 && isalnum((unsigned char)t[start - 2]) && strchr("-._/", t[start - 1]))
-        return false;
-    if (end + 1 < len && strchr(" .-", t[end]) && t[end] != '\0' &&
-        isdigit((unsigned char)t[end + 1]))
-        return false;
-    int digits = 0;
-    for (size_t i = start; i < end; i++)
-        digits += isdigit((unsigned char)t[i]) != 0;
-    bool intl = t[start] == '+' || t[start] == '(';
-    return intl ? digits >= 8 && digits <= 15 : digits >= 10 && digits <= 11;
-}
-
 static bool
 candidate_ok(const struct fr_det_def *def, const char *t, size_t len, size_t start, size_t end)
 {
@@ -272,19 +173,7 @@ candidate_ok(const struct fr_det_def *def, const char *t, size_t len, size_t sta
         if (k <= start && memcmp(t + start - k, def->not_after[i], k) == 0)
             return false;
     }
-    switch (def->validate) {
-    case FR_VAL_LUHN:
-        return valid_luhn(t + start, end - start);
-    case FR_VAL_IPV4:
-        return valid_ipv4(t, len, start, end);
-    case FR_VAL_IPV6:
-        return valid_ipv6(t, len, start, end);
-    case FR_VAL_PHONE:
-        return valid_phone(t, len, start, end);
-    case FR_VAL_NONE:
-        break;
-    }
-    return true;
+    return def->validate == NULL || def->validate->check(t, len, start, end);
 }
 
 static int

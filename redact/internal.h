@@ -28,13 +28,27 @@ struct fr_path_rule {
 int fr_path_rule_init(struct fr_path_rule *r, int kind, const char *path, enum fr_sensitivity tag);
 void fr_path_rule_free(struct fr_path_rule *r);
 
-enum fr_validate { FR_VAL_NONE, FR_VAL_LUHN, FR_VAL_IPV4, FR_VAL_IPV6, FR_VAL_PHONE };
+/*
+ * A validator (redact/validators.c): check() says whether the candidate
+ * text[start, end) of text[0, len) is really what the detector looks for.
+ */
+struct fr_validator {
+    const char *name;        /* as the policy names it: "luhn" */
+    const char *description; /* one line, for the docs */
+    bool (*check)(const char *text, size_t len, size_t start, size_t end);
+};
+
+/* Every validator, ending with a NULL name. */
+extern const struct fr_validator fr_validators[];
+
+/* The validator called name, or NULL. */
+const struct fr_validator *fr_validator_find(const char *name);
 
 struct fr_det_def {
     char *name;
     unsigned klass; /* FR_DET_SECRET or FR_DET_PII */
     char *pattern;
-    enum fr_validate validate;
+    const struct fr_validator *validate; /* NULL: none */
     char **not_after;
     size_t n_not_after;
     char *origin; /* "file:line" for messages */

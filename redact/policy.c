@@ -17,7 +17,6 @@
 static const char *const sens_names[FR_SENS_COUNT] = {"public", "internal", "pii", "secret"};
 static const char *const act_names[FR_ACT_COUNT] = {"keep", "scan",     "mask",
                                                     "hash", "truncate", "drop"};
-static const char *const val_names[] = {"", "luhn", "ipv4", "ipv6", "phone"};
 
 const char *
 fr_sensitivity_name(enum fr_sensitivity s)
@@ -293,11 +292,8 @@ parse_detector(struct fr_yaml *y, yaml_node_t *n, struct fr_policy *p)
             else
                 rc = fr_yaml_fail(y, vn, "detectors: class '%s' (secret or pii)", v);
         } else if (strcmp(k, "validate") == 0) {
-            d.validate = FR_VAL_NONE;
-            for (size_t i = 1; i < sizeof val_names / sizeof *val_names; i++)
-                if (strcmp(v, val_names[i]) == 0)
-                    d.validate = (enum fr_validate)i;
-            if (d.validate == FR_VAL_NONE)
+            d.validate = fr_validator_find(v);
+            if (d.validate == NULL)
                 rc = fr_yaml_fail(y, vn, "detectors: validate '%s' (luhn, ipv4, ipv6, phone)", v);
         } else {
             rc = fr_yaml_fail(y, kn,
@@ -485,10 +481,10 @@ policy_finish(struct fr_policy *p)
         json_t *na = json_array();
         for (size_t k = 0; k < d->n_not_after; k++)
             json_array_append_new(na, json_string(d->not_after[k]));
-        json_array_append_new(dets, json_pack("{s:s,s:s,s:s,s:s,s:o}", "name", d->name, "class",
-                                              d->klass == FR_DET_SECRET ? "secret" : "pii",
-                                              "pattern", d->pattern, "validate",
-                                              val_names[d->validate], "not_after", na));
+        json_array_append_new(
+            dets, json_pack("{s:s,s:s,s:s,s:s,s:o}", "name", d->name, "class",
+                            d->klass == FR_DET_SECRET ? "secret" : "pii", "pattern", d->pattern,
+                            "validate", d->validate ? d->validate->name : "", "not_after", na));
     }
     json_object_set_new(j, "detectors", dets);
     json_t *keys = json_array();

@@ -16,7 +16,7 @@ CC=clang cmake -S . -B "$B" -DFR_FUZZ=ON -DFR_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug
 cmake --build "$B" -j "$(nproc)" > "$B/build.log" 2>&1 || { cat "$B/build.log"; exit 1; }
 mkdir -p "$B/artifacts"
 status=0
-for h in ${FUZZ_ONLY:-wire redact config segment bundle body}; do
+for h in ${FUZZ_ONLY:-wire redact config segment bundle body otlp query}; do
   scratch=$(mktemp -d)
   log="$B/fuzz_$h.log"
   seeds=(tests/fuzz/corpus/"$h")

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent/api/api.h"
+#include "agent/api/params.h"
 #include "collectors/taxonomy.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -16,64 +17,22 @@
 #include "retention/hot/archive.h"
 #include "retention/retention.h"
 
-struct params {
-    const char *const *allowed;
-    const char *bad;
-};
-
 static enum MHD_Result
-check_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+take_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind;
-    (void)value;
-    struct params *p = cls;
-    for (const char *const *a = p->allowed; *a; a++)
-        if (strcmp(*a, key) == 0)
-            return MHD_YES;
-    p->bad = key;
-    return MHD_NO;
+    fr_qparams_add(cls, key, value);
+    return MHD_YES;
 }
 
-static const char *
-arg(struct MHD_Connection *c, const char *name)
-{
-    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
-    return v && *v ? v : NULL;
-}
-
-/* Parses the common parameters; on error fills msg and returns false. */
+/* The request's parameters; then the common ones are checked (see params.h). */
 static bool
-parse_common(struct MHD_Connection *c, const char *const *allowed, int64_t *since, int64_t *until,
-             int *limit, int deflimit, char *msg, size_t msglen)
+parse_common(struct MHD_Connection *c, struct fr_qparams *q, const char *const *allowed,
+             int64_t *since, int64_t *until, int *limit, int deflimit, char *msg, size_t msglen)
 {
-    struct params p = {allowed, NULL};
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_param, &p);
-    if (p.bad != NULL) {
-        snprintf(msg, msglen, "unknown parameter '%.64s'", p.bad);
-        return false;
-    }
-    struct fr_err err = {0};
-    int64_t now = fr_now_ms();
-    const char *s;
-    if ((s = arg(c, "since")) && fr_time_parse(s, now, since, &err) != FR_OK) {
-        snprintf(msg, msglen, "since: %s", err.msg);
-        return false;
-    }
-    if ((s = arg(c, "until")) && fr_time_parse(s, now, until, &err) != FR_OK) {
-        snprintf(msg, msglen, "until: %s", err.msg);
-        return false;
-    }
-    *limit = deflimit;
-    if ((s = arg(c, "limit"))) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (*end != '\0' || v < 1 || v > 1000) {
-            snprintf(msg, msglen, "limit: expected a whole number from 1 to 1000");
-            return false;
-        }
-        *limit = (int)v;
-    }
-    return true;
+    memset(q, 0, sizeof *q);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, take_param, q);
+    return fr_qparams_common(q, allowed, fr_now_ms(), deflimit, since, until, limit, msg, msglen);
 }
 
 struct collect {
@@ -99,45 +58,6 @@ collect_event(void *ud, const struct fr_event_row *r)
     return 0;
 }
 
-/* Cursor: hex of "<last_activity_ms>:<conv_id>" of the last row returned. */
-static char *
-cursor_encode(int64_t ms, const char *id)
-{
-    char *plain = fr_asprintf("%lld:%s", (long long)ms, id);
-    size_t n = strlen(plain);
-    char *hex = fr_malloc(2 * n + 1);
-    for (size_t i = 0; i < n; i++)
-        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)plain[i]);
-    free(plain);
-    return hex;
-}
-
-static bool
-cursor_decode(const char *hex, int64_t *ms, char *id, size_t idlen)
-{
-    size_t n = strlen(hex);
-    if (n == 0 || n % 2 != 0 || n / 2 >= idlen + 24)
-        return false;
-    char plain[600];
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-            return false;
-        plain[i] = (char)v;
-    }
-    plain[n / 2] = '\0';
-    char *colon = strchr(plain, ':');
-    if (colon == NULL)
-        return false;
-    *colon = '\0';
-    char *end;
-    *ms = strtoll(plain, &end, 10);
-    if (*end != '\0')
-        return false;
-    snprintf(id, idlen, "%s", colon + 1);
-    return true;
-}
-
 enum MHD_Result
 fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c)
 {
@@ -147,11 +67,12 @@ fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c)
     struct fr_conv_filter f = {0};
     char msg[600], after[300];
     int limit;
-    if (!parse_common(c, allowed, &f.since_ms, &f.until_ms, &limit, 50, msg, sizeof msg))
+    struct fr_qparams q;
+    if (!parse_common(c, &q, allowed, &f.since_ms, &f.until_ms, &limit, 50, msg, sizeof msg))
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, msg, NULL);
     const char *s;
     static const char *const statuses[] = {"active", "idle", "closed", "evicted", "error", NULL};
-    if ((s = arg(c, "status"))) {
+    if ((s = fr_qparams_get(&q, "status"))) {
         bool ok = false;
         for (const char *const *t = statuses; *t; t++)
             ok |= strcmp(*t, s) == 0;
@@ -160,13 +81,13 @@ fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c)
                                 "status: expected active, idle, closed, evicted or error", NULL);
         f.status = s;
     }
-    if ((s = arg(c, "has_errors"))) {
+    if ((s = fr_qparams_get(&q, "has_errors"))) {
         if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
             return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "has_errors: expected true or false",
                                 NULL);
         f.has_errors = strcmp(s, "true") == 0;
     }
-    if ((s = arg(c, "error_class"))) {
+    if ((s = fr_qparams_get(&q, "error_class"))) {
         if (fr_error_class_parse(s) <= 0)
             return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST,
                                 "error_class: expected validation, provider, tool, projection, "
@@ -174,11 +95,11 @@ fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c)
                                 NULL);
         f.error_class = s;
     }
-    f.provider = arg(c, "provider");
-    f.model = arg(c, "model");
-    f.tool = arg(c, "tool");
-    if ((s = arg(c, "cursor"))) {
-        if (!cursor_decode(s, &f.after_activity_ms, after, sizeof after))
+    f.provider = fr_qparams_get(&q, "provider");
+    f.model = fr_qparams_get(&q, "model");
+    f.tool = fr_qparams_get(&q, "tool");
+    if ((s = fr_qparams_get(&q, "cursor"))) {
+        if (!fr_cursor_decode(s, &f.after_activity_ms, after, sizeof after))
             return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST,
                                 "cursor: not a cursor this server returned", NULL);
         f.after_conv_id = after;
@@ -197,8 +118,8 @@ fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c)
     if (json_array_size(col.arr) > (size_t)limit) {
         json_array_remove(col.arr, (size_t)limit);
         json_t *last = json_array_get(col.arr, (size_t)limit - 1);
-        char *cur = cursor_encode(json_integer_value(json_object_get(last, "last_activity_ms")),
-                                  json_string_value(json_object_get(last, "conv_id")));
+        char *cur = fr_cursor_encode(json_integer_value(json_object_get(last, "last_activity_ms")),
+                                     json_string_value(json_object_get(last, "conv_id")));
         next = json_string(cur);
         free(cur);
     }
@@ -214,9 +135,10 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
     char msg[600];
     int limit;
     int64_t unused = 0;
-    if (!parse_common(c, allowed, &unused, &unused, &limit, 0, msg, sizeof msg))
+    struct fr_qparams q;
+    if (!parse_common(c, &q, allowed, &unused, &unused, &limit, 0, msg, sizeof msg))
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, msg, NULL);
-    if ((f.kind = arg(c, "kind")) && fr_kind_parse(f.kind) < 0)
+    if ((f.kind = fr_qparams_get(&q, "kind")) && fr_kind_parse(f.kind) < 0)
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "kind: not a wire kind", NULL);
     struct collect col = {.arr = json_array()};
     json_t *events = json_array();
@@ -252,14 +174,16 @@ fr_api_get_events(struct fr_pipeline *p, struct MHD_Connection *c)
                                           "since",   "until", "limit",       NULL};
     struct fr_event_filter f = {0};
     char msg[600];
-    if (!parse_common(c, allowed, &f.since_ms, &f.until_ms, &f.limit, 100, msg, sizeof msg))
+    struct fr_qparams q;
+    if (!parse_common(c, &q, allowed, &f.since_ms, &f.until_ms, &f.limit, 100, msg, sizeof msg))
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, msg, NULL);
-    f.conv_id = arg(c, "conv_id");
-    if ((f.kind = arg(c, "kind")) && fr_kind_parse(f.kind) < 0)
+    f.conv_id = fr_qparams_get(&q, "conv_id");
+    if ((f.kind = fr_qparams_get(&q, "kind")) && fr_kind_parse(f.kind) < 0)
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "kind: not a wire kind", NULL);
-    if ((f.error_class = arg(c, "error_class")) && fr_error_class_parse(f.error_class) <= 0)
+    if ((f.error_class = fr_qparams_get(&q, "error_class")) &&
+        fr_error_class_parse(f.error_class) <= 0)
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "error_class: not an error class", NULL);
-    f.error_code = arg(c, "error_code");
+    f.error_code = fr_qparams_get(&q, "error_code");
     f.newest_first = f.conv_id == NULL;
     json_t *events = json_array();
     struct fr_err err = {0};
@@ -300,13 +224,14 @@ fr_api_get_errors(struct fr_pipeline *p, struct MHD_Connection *c)
                                           "until", "limit", "by",      NULL};
     struct fr_event_filter f = {.errors_only = true, .newest_first = true};
     char msg[600];
-    if (!parse_common(c, allowed, &f.since_ms, &f.until_ms, &f.limit, 100, msg, sizeof msg))
+    struct fr_qparams q;
+    if (!parse_common(c, &q, allowed, &f.since_ms, &f.until_ms, &f.limit, 100, msg, sizeof msg))
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, msg, NULL);
-    if ((f.error_class = arg(c, "class")) && fr_error_class_parse(f.error_class) <= 0)
+    if ((f.error_class = fr_qparams_get(&q, "class")) && fr_error_class_parse(f.error_class) <= 0)
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "class: not an error class", NULL);
-    f.error_code = arg(c, "code");
-    f.conv_id = arg(c, "conv_id");
-    const char *by = arg(c, "by");
+    f.error_code = fr_qparams_get(&q, "code");
+    f.conv_id = fr_qparams_get(&q, "conv_id");
+    const char *by = fr_qparams_get(&q, "by");
     static const char *const bys[] = {"code", "class", "model", "tool", "kind", NULL};
     bool by_ok = by == NULL;
     for (const char *const *b = bys; by && *b; b++)

@@ -33,8 +33,14 @@ fr_store_open(const char *path, const struct fr_store_opts *opts, struct fr_stor
         fr_store_opts_default(&defaults);
         opts = &defaults;
     }
+    const struct fr_store_ops *ops = fr_store_backend_for(path);
+    if (ops == NULL) {
+        *out = NULL;
+        return fr_err_set(err, FR_E_CONFIG, "%s: no store backend for this scheme (known: %s)",
+                          path, fr_store_backends[0]->name);
+    }
     struct fr_store *st = fr_calloc(1, sizeof *st);
-    st->ops = &fr_store_sqlite;
+    st->ops = ops;
     int rc = st->ops->open(&st->ctx, path, opts, err);
     if (rc != FR_OK) {
         free(st);

@@ -192,6 +192,19 @@ struct fr_store_ops {
 
 extern const struct fr_store_ops fr_store_sqlite;
 
+/* Every backend (retention/hot/registry.c), the default first. */
+extern const struct fr_store_ops *const fr_store_backends[];
+extern const size_t fr_store_backends_count;
+
+/* The backend called name, or NULL. */
+const struct fr_store_ops *fr_store_find(const char *name);
+
+/*
+ * The backend for a location: "<name>://..." names one (NULL when no
+ * backend has that name); anything else is a file path for the default.
+ */
+const struct fr_store_ops *fr_store_backend_for(const char *location);
+
 struct fr_store;
 
 /*

@@ -314,6 +314,82 @@ test_agent_connection_limit(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
+/*
+ * Any bytes in a query string or path get an answer, never a crash: bad
+ * UTF-8 in a parameter name, value or conversation id, and a long name
+ * whose echo would cut a character in half. Every answer is valid JSON.
+ */
+static void
+test_agent_hostile_query_strings_answered(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    struct {
+        const char *path;
+        long want;
+    } cases[] = {
+        {"/v1/events?since=%ff", 400},
+        {"/v1/events?%ff=1", 400},
+        {"/v1/conversations/%ff%fe", 404},
+        {"/v1/conversations?cursor=%ff%00", 400},
+        {"/v1/errors?class=%c3", 400},
+        {"/v1/events?aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa%C3%A9=1", 400},
+        {"/v1/events?since=2026-02-18&until=2026-02-17", 400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out = NULL;
+        long st = http(a, "GET", cases[i].path, NULL, NULL, 0, &out, NULL);
+        if (st != cases[i].want)
+            fail_msg("%s: status %ld, want %ld (%s)", cases[i].path, st, cases[i].want,
+                     out ? out : "");
+        json_error_t e;
+        json_t *j = json_loads(out, 0, &e);
+        if (j == NULL || !json_is_string(json_object_get(j, "error")))
+            fail_msg("%s: the answer is not a JSON error: %s", cases[i].path, out);
+        json_decref(j);
+        free(out);
+    }
+    /* still serving */
+    assert_int_equal(http(a, "GET", "/healthz", NULL, NULL, 0, NULL, NULL), 200);
+    assert_int_equal(agent_stop(a), 0);
+}
+
+/* The OTLP listener is for exporters: it never serves reads or the wire-format ingest. */
+static void
+test_agent_otlp_listener_serves_only_otlp(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    assert_int_equal(post(a, "{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":\"o\"}", NULL),
+                     202);
+    char *log;
+    size_t len;
+    assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
+    const char *p = strstr(log, "otlp http://127.0.0.1:");
+    assert_non_null(p);
+    int otlp_port = atoi(p + 22), main_port = a->port;
+    free(log);
+    a->port = otlp_port;
+    char *out = NULL;
+    assert_int_equal(http(a, "GET", "/v1/conversations/o", NULL, NULL, 0, &out, NULL), 404);
+    assert_null(strstr(out, "\"events\""));
+    assert_non_null(strstr(out, "OTLP listener"));
+    free(out);
+    assert_int_equal(http(a, "GET", "/v1/conversations", NULL, NULL, 0, NULL, NULL), 404);
+    assert_int_equal(http(a, "GET", "/v1/events", NULL, NULL, 0, NULL, NULL), 404);
+    assert_int_equal(post(a, "{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":\"x\"}", NULL),
+                     404);
+    const char *json[] = {"Content-Type: application/json", NULL};
+    assert_int_equal(
+        http(a, "POST", "/v1/traces", json, otlp_traces, strlen(otlp_traces), NULL, NULL), 200);
+    assert_int_equal(http(a, "GET", "/healthz", NULL, NULL, 0, NULL, NULL), 200);
+    a->port = main_port;
+    assert_int_equal(http(a, "GET", "/v1/conversations/o", NULL, NULL, 0, NULL, NULL), 200);
+    assert_int_equal(agent_stop(a), 0);
+}
+
 int
 main(void)
 {
@@ -324,6 +400,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_auth_compression_and_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_backpressure_429_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_connection_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_hostile_query_strings_answered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_otlp_listener_serves_only_otlp, setup, teardown),
     };
     if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
         cmocka_set_test_filter(getenv("FR_TEST_FILTER"));

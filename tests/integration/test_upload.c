@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -579,6 +580,63 @@ test_outbox_full_and_unreachable_target(void **state)
     free(outbox);
 }
 
+/*
+ * The file uploader (file:///dir/{name}): the same bytes land under the
+ * target's name with no temporary file left; a missing directory is one
+ * attempt, not retried; a scheme no uploader takes is a config error.
+ */
+static void
+test_upload_file_target(void **state)
+{
+    struct ufx *f = *state;
+    char *dest = t_path(f->dir, "share");
+    assert_int_equal(mkdir(dest, 0700), 0);
+    char *yaml = t_path(f->dir, "upload.yaml"), *outbox = t_path(f->dir, "outbox");
+    FILE *fp = fopen(yaml, "w");
+    fprintf(fp,
+            "outbox: %s\ntargets:\n  - name: share\n    url: file://%s/{name}\n"
+            "  - name: gone\n    url: file://%s/nope/{name}\n    max_attempts: 5\n"
+            "    backoff_base_ms: 1\n",
+            outbox, dest, dest);
+    fclose(fp);
+    struct fr_upload_config c;
+    struct fr_err err = {0};
+    assert_int_equal(fr_upload_config_load(yaml, &c, &err), FR_OK);
+    struct fr_upload_result res;
+    assert_int_equal(
+        fr_upload_file(fr_upload_target_find(&c, "share"), f->file, NULL, NULL, &res, &err), FR_OK);
+    assert_int_equal(res.attempts, 1);
+    assert_int_equal(res.bytes, f->len);
+    char *copy = t_path(dest, "incident-1.tar.zst"), *data;
+    size_t len;
+    assert_int_equal(fr_read_file(copy, &data, &len, NULL), FR_OK);
+    assert_int_equal(len, f->len);
+    assert_memory_equal(data, f->data, len);
+    free(data);
+    char *ls = fr_asprintf("ls -A %s | wc -l", dest), *out = NULL;
+    t_run(ls, &out, NULL);
+    assert_int_equal(atoi(out), 1); /* no temporary file beside it */
+    free(out);
+    free(ls);
+    memset(&err, 0, sizeof err);
+    assert_int_equal(
+        fr_upload_file(fr_upload_target_find(&c, "gone"), f->file, NULL, NULL, &res, &err),
+        FR_E_IO);
+    assert_int_equal(res.attempts, 1);
+    assert_non_null(strstr(err.msg, "directory does not exist"));
+    fr_upload_config_clear(&c);
+    fp = fopen(yaml, "w");
+    fprintf(fp, "outbox: %s\ntargets:\n  - name: x\n    url: ftp://example/{name}\n", outbox);
+    fclose(fp);
+    assert_int_equal(fr_upload_config_load(yaml, &c, &err), FR_E_CONFIG);
+    assert_non_null(strstr(err.msg, "no uploader takes this scheme"));
+    assert_non_null(strstr(err.msg, "upload.yaml:3"));
+    free(copy);
+    free(dest);
+    free(yaml);
+    free(outbox);
+}
+
 int
 main(void)
 {
@@ -592,6 +650,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_outbox_keeps_until_2xx, usetup, uteardown),
         cmocka_unit_test_setup_teardown(test_outbox_full_and_unreachable_target, usetup, uteardown),
         cmocka_unit_test_setup_teardown(test_upload_s3_sigv4, usetup, uteardown),
+        cmocka_unit_test_setup_teardown(test_upload_file_target, usetup, uteardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

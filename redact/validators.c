@@ -1,0 +1,132 @@
+/*
+ * redact/validators.c - the detectors' validators: a candidate that a
+ * detector's pattern found is kept only when its validator agrees (a card
+ * number passes Luhn, an address parses). A detector names one in the
+ * policy (`validate: luhn`); a new one is a function here and one line in
+ * fr_validators[].
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "redact/internal.h"
+
+static bool
+valid_luhn(const char *text, size_t len_all, size_t start, size_t end)
+{
+    (void)len_all;
+    const char *t = text + start;
+    size_t len = end - start;
+    int sum = 0, n = 0;
+    bool all_same = true;
+    char first = 0;
+    for (size_t i = len; i-- > 0;) {
+        if (!isdigit((unsigned char)t[i]))
+            continue;
+        int v = t[i] - '0';
+        if (first == 0)
+            first = t[i];
+        else if (t[i] != first)
+            all_same = false;
+        if (n % 2 == 1) {
+            v *= 2;
+            if (v > 9)
+                v -= 9;
+        }
+        sum += v;
+        n++;
+    }
+    return n >= 13 && n <= 19 && sum % 10 == 0 && !all_same;
+}
+
+static bool
+valid_ipv4(const char *t, size_t len, size_t start, size_t end)
+{
+    (void)len;
+    /* part of a longer dotted run (an OID or a 5-part version): not an address */
+    if (start >= 2 && t[start - 1] == '.' && isdigit((unsigned char)t[start - 2]))
+        return false;
+    if (end + 1 < len && t[end] == '.' && isdigit((unsigned char)t[end + 1]))
+        return false;
+    int octet = 0, digits = 0;
+    for (size_t i = start; i <= end; i++) {
+        if (i == end || t[i] == '.') {
+            if (digits == 0 || octet > 255)
+                return false;
+            octet = 0;
+            digits = 0;
+            continue;
+        }
+        if (digits == 1 && octet == 0)
+            return false; /* a leading zero */
+        octet = octet * 10 + (t[i] - '0');
+        digits++;
+    }
+    return true;
+}
+
+static bool
+valid_ipv6(const char *t, size_t len, size_t start, size_t end)
+{
+    size_t n = end - start;
+    if (n < 3 || n > 45)
+        return false;
+    /* glued to a word or another colon: code such as a::b or a longer token */
+    if (start > 0 &&
+        (isalnum((unsigned char)t[start - 1]) || t[start - 1] == ':' || t[start - 1] == '_'))
+        return false;
+    if (end < len && (isalnum((unsigned char)t[end]) || t[end] == ':' || t[end] == '_'))
+        return false;
+    char buf[46];
+    memcpy(buf, t + start, n);
+    buf[n] = '\0';
+    int groups = 0;
+    bool in = false;
+    for (size_t i = 0; i < n; i++) {
+        bool hex = isxdigit((unsigned char)buf[i]);
+        if (hex && !in)
+            groups++;
+        in = hex;
+    }
+    struct in6_addr a;
+    return groups >= 3 && inet_pton(AF_INET6, buf, &a) == 1;
+}
+
+static bool
+valid_phone(const char *t, size_t len, size_t start, size_t end)
+{
+    /* a group of a longer digit run (e.g. a 16-digit number failing Luhn) */
+    if (start >= 2 && isdigit((unsigned char)t[start - 2]) && strchr(" .-", t[start - 1]))
+        return false;
+    /* the tail of an identifier such as INV-2024-000873 or build.2024.1015 */
+    if (start >= 2 && isalnum((unsigned char)t[start - 2]) && strchr("-._/", t[start - 1]))
+        return false;
+    if (end + 1 < len && strchr(" .-", t[end]) && t[end] != '\0' &&
+        isdigit((unsigned char)t[end + 1]))
+        return false;
+    int digits = 0;
+    for (size_t i = start; i < end; i++)
+        digits += isdigit((unsigned char)t[i]) != 0;
+    bool intl = t[start] == '+' || t[start] == '(';
+    return intl ? digits >= 8 && digits <= 15 : digits >= 10 && digits <= 11;
+}
+
+const struct fr_validator fr_validators[] = {
+    {"luhn", "13 to 19 digits with a valid Luhn check digit, not all the same", valid_luhn},
+    {"ipv4", "four octets 0-255 without leading zeros, not part of a longer dotted run",
+     valid_ipv4},
+    {"ipv6", "parses as an IPv6 address, at least three groups, not glued to a word", valid_ipv6},
+    {"phone", "10-11 digits, or 8-15 after + or (, not part of a longer number or identifier",
+     valid_phone},
+    {NULL, NULL, NULL},
+};
+
+const struct fr_validator *
+fr_validator_find(const char *name)
+{
+    for (const struct fr_validator *v = fr_validators; v->name != NULL; v++)
+        if (strcmp(v->name, name) == 0)
+            return v;
+    return NULL;
+}
