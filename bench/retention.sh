@@ -30,7 +30,7 @@ printf 'storage:\n  path: %s/db\nhttp:\n  listen: 127.0.0.1:0\nsocket:\n  enable
 "$BUILD/flightrec" agent --config "$tmp/agent.yaml" 2> "$tmp/agent.log" &
 agent=$!
 for _ in $(seq 200); do grep -q 'ready:' "$tmp/agent.log" 2>/dev/null && break; sleep 0.05; done
-port=$(sed -n 's/.*http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/agent.log")
+port=$(sed -n 's/.* http http:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$tmp/agent.log")
 url="http://127.0.0.1:$port/v1/events"
 
 "$BUILD/fr-httpbench" "$url" "$tmp/a.ndjson" 2 500 "$RATE" > "$tmp/alone.out"

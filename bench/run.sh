@@ -40,7 +40,7 @@ http_round() {
   "$BUILD/flightrec" agent --config "$d/c.yaml" 2> "$d/log" &
   local pid=$! port=""
   for _ in $(seq 200); do grep -q 'ready:' "$d/log" 2>/dev/null && break; sleep 0.05; done
-  port=$(sed -n 's/.*http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$d/log")
+  port=$(sed -n 's/.* http http:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$d/log")
   "$BUILD/fr-httpbench" "http://127.0.0.1:$port/v1/events" "$tmp/events.ndjson" "$CLIENTS" 500 > "$d/out"
   local hwm; hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
   kill -TERM "$pid"; wait "$pid"
