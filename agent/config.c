@@ -209,6 +209,20 @@ check_exposure(const struct fr_config *c, const char *section, bool enabled, con
                       section, listen);
 }
 
+bool
+fr_config_exposed(const struct fr_config *c, const char **listen)
+{
+    if (c->http_enabled && !loopback(c->http_listen)) {
+        *listen = c->http_listen;
+        return true;
+    }
+    if (c->otlp_enabled && !loopback(c->otlp_listen)) {
+        *listen = c->otlp_listen;
+        return true;
+    }
+    return false;
+}
+
 int
 fr_config_load(const char *path, struct fr_config *c, struct fr_err *err)
 {
@@ -245,9 +259,16 @@ fr_config_markdown(FILE *out)
     fr_options_markdown(opts, "FLIGHTREC", out);
 }
 
+/*
+ * A token shorter than this is refused: a guessable token, or an empty token
+ * file, would otherwise turn authentication off or make it trivial.
+ */
+#define FR_TOKEN_MIN 16
+
 /* A token given inline or in a file (owner-only, like every key file). */
 static int
-read_token(const char *inline_value, const char *file, char **token, struct fr_err *err)
+read_token(const char *what, const char *inline_value, const char *file, char **token,
+           struct fr_err *err)
 {
     *token = NULL;
     if (file && *file) {
@@ -263,8 +284,20 @@ read_token(const char *inline_value, const char *file, char **token, struct fr_e
             return rc;
         while (len > 0 && isspace((unsigned char)(*token)[len - 1]))
             (*token)[--len] = '\0';
+        if (len < FR_TOKEN_MIN) {
+            free(*token);
+            *token = NULL;
+            return fr_err_set(err, FR_E_CONFIG,
+                              "%s_file %s: the token is %zu bytes; at least %d are needed (an "
+                              "empty file would turn authentication off)",
+                              what, file, len, FR_TOKEN_MIN);
+        }
         return FR_OK;
     }
+    size_t len = inline_value ? strlen(inline_value) : 0;
+    if (len > 0 && len < FR_TOKEN_MIN)
+        return fr_err_set(err, FR_E_CONFIG, "%s: the token is %zu bytes; at least %d are needed",
+                          what, len, FR_TOKEN_MIN);
     *token = fr_strdup(inline_value ? inline_value : "");
     return FR_OK;
 }
@@ -272,11 +305,11 @@ read_token(const char *inline_value, const char *file, char **token, struct fr_e
 int
 fr_config_token(const struct fr_config *c, char **token, struct fr_err *err)
 {
-    return read_token(c->http_token, c->http_token_file, token, err);
+    return read_token("http.auth_token", c->http_token, c->http_token_file, token, err);
 }
 
 int
 fr_config_query_token(const struct fr_config *c, char **token, struct fr_err *err)
 {
-    return read_token(c->query_token, c->query_token_file, token, err);
+    return read_token("http.query_token", c->query_token, c->query_token_file, token, err);
 }

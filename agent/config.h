@@ -89,7 +89,13 @@ void fr_config_print(const struct fr_config *c, FILE *out);
 /* Prints every option as the Markdown reference of docs/config.md. */
 void fr_config_markdown(FILE *out);
 
-/* The bearer token from http_token or http_token_file (caller frees); "" when none. */
+/* Whether a listener of c is on a non-loopback address; *listen names it. */
+bool fr_config_exposed(const struct fr_config *c, const char **listen);
+
+/*
+ * The bearer token from http_token or http_token_file (at least 16 bytes
+ * when set; an empty or short token file is an error, never "no auth") (caller frees); "" when
+ * none. */
 int fr_config_token(const struct fr_config *c, char **token, struct fr_err *err);
 
 /* The query API's own token (query_token or query_token_file); "" = the one above. */

@@ -91,6 +91,17 @@ agent_reload(struct fr_agent *a)
         fr_config_clear(&c);
         return;
     }
+    /* listeners are not re-bound: their exposure is the running configuration's */
+    const char *bound;
+    if (fr_config_exposed(run, &bound) && l->token[0] == '\0') {
+        fr_log(FR_LOG_ERROR, "agent",
+               "reload rejected, keeping the running configuration: the agent listens on %s, "
+               "not loopback, and the new configuration has no http.auth_token(_file)",
+               bound);
+        fr_live_free(l);
+        fr_config_clear(&c);
+        return;
+    }
     if (strcmp(c.db_path, run->db_path) != 0 || strcmp(c.http_listen, run->http_listen) != 0 ||
         strcmp(c.socket_path, run->socket_path) != 0 || c.http_enabled != run->http_enabled ||
         c.socket_enabled != run->socket_enabled || c.queue_events != run->queue_events)

@@ -8,6 +8,7 @@
  */
 #include "agent/triggers.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/option.h"
@@ -102,7 +104,9 @@ load_rules(struct fr_triggers *t, const char *path, struct fr_err *err)
             if (parse_dur(v, &cooldown) != 0)
                 rc = fr_yaml_fail(&y, vn, "cooldown: '%s' is not a duration (30s, 10m, 1h)", v);
         } else if (k && strcmp(k, "max_per_hour") == 0 && v) {
-            t->max_per_hour = atoll(v);
+            char *end;
+            long long n = strtoll(v, &end, 10);
+            t->max_per_hour = *v && *end == '\0' && n >= 1 && n <= 100000 ? n : 0;
             if (t->max_per_hour < 1)
                 rc = fr_yaml_fail(&y, vn, "max_per_hour: expected a positive number");
         } else if (k && strcmp(k, "rules") == 0 && vn->type == YAML_SEQUENCE_NODE) {
@@ -179,17 +183,23 @@ build_one(struct fr_triggers *t, const struct job *j)
     EVP_PKEY *key = NULL;
     char *keypath =
         fr_key_path(pl->conf.db_path, pl->conf.incident_signing_key, NULL, "signing.pem");
+    int rc = FR_OK;
     if (access(keypath, F_OK) != 0) {
+        /* the first bundle makes the signing key (and its folder, owner-only) */
         char *pub = fr_key_path(pl->conf.db_path, NULL, NULL, "signing.pub.pem");
-        fr_ed25519_generate(keypath, pub, &err);
+        rc = fr_mkdirs_for(keypath, 0700, &err);
+        if (rc == FR_OK)
+            rc = fr_ed25519_generate(keypath, pub, &err);
         free(pub);
     }
     char *out = fr_asprintf("%s/incident-%s-%s-%lld.tar.zst", pl->conf.incident_bundle_dir, j->rule,
                             j->conv ? j->conv : "all", (long long)fr_now_ms());
+    /* a producer's conv_id is not trusted as a file name: no slash, newline or control byte */
     for (char *c = strrchr(out, '/') + 1; *c; c++)
-        if (*c == ' ')
+        if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_'))
             *c = '_';
-    int rc = fr_ed25519_load(keypath, true, &key, &err);
+    if (rc == FR_OK)
+        rc = fr_ed25519_load(keypath, true, &key, &err);
     if (rc == FR_OK)
         rc = fr_store_open(pl->conf.db_path, &so, &st, &err);
     if (rc == FR_OK && mkdir(pl->conf.incident_bundle_dir, 0700) != 0 && errno != EEXIST)

@@ -170,7 +170,8 @@ section_list(const struct fr_option *t, char *out, size_t n)
     out[0] = '\0';
     for (const struct fr_option *o = t; o->type != FR_OPT_END && at < n; o++)
         if (o == t || strcmp(o[-1].section, o->section) != 0)
-            at += (size_t)snprintf(out + at, n - at, "%s%s", at ? ", " : "", o->section);
+            at += (size_t)snprintf(out + at, n - at, "%s%s", at ? ", " : "",
+                                   o->section[0] ? o->section : o->key);
 }
 
 static bool
@@ -182,23 +183,75 @@ section_known(const struct fr_option *t, const char *s)
     return false;
 }
 
+/* "section.key", or "key" for the top level. */
+static void
+full_name(const char *section, const char *key, char *out, size_t n)
+{
+    snprintf(out, n, "%s%s%s", section, section[0] ? "." : "", key ? key : "?");
+}
+
+/* One key: value of section (declared, or taken by extra). */
+static int
+load_pair(const struct fr_option *t, void *base, struct fr_yaml *y, const char *section,
+          yaml_node_t *kn, yaml_node_t *vn, fr_option_extra extra, void *ud)
+{
+    const char *key = fr_yaml_scalar(kn), *val = fr_yaml_scalar(vn);
+    const struct fr_option *o = key ? fr_options_find(t, section, key) : NULL;
+    char name[160], msg[256];
+    full_name(section, key, name, sizeof name);
+    if (o == NULL && key != NULL && extra != NULL) {
+        int rc = extra(ud, y, section, key, kn, vn);
+        if (rc != FR_E_NOTFOUND)
+            return rc;
+    }
+    if (o == NULL)
+        return fr_yaml_fail(y, kn, "%s: unknown option", name);
+    if (val == NULL)
+        return fr_yaml_fail(y, vn, "%s: expected a single value", name);
+    if (!fr_option_set(o, base, val, msg, sizeof msg))
+        return fr_yaml_fail(y, vn, "%s: %s", name, msg);
+    return FR_OK;
+}
+
 static int
 load_section(const struct fr_option *t, void *base, struct fr_yaml *y, const char *section,
-             yaml_node_t *sv)
+             yaml_node_t *sv, fr_option_extra extra, void *ud)
 {
     int rc = FR_OK;
     for (yaml_node_pair_t *q = sv->data.mapping.pairs.start;
-         rc == FR_OK && q < sv->data.mapping.pairs.top; q++) {
-        yaml_node_t *kn = fr_yaml_node(y, q->key), *vn = fr_yaml_node(y, q->value);
-        const char *key = fr_yaml_scalar(kn), *val = fr_yaml_scalar(vn);
-        const struct fr_option *o = key ? fr_options_find(t, section, key) : NULL;
-        char msg[256];
-        if (o == NULL)
-            rc = fr_yaml_fail(y, kn, "%s.%s: unknown option", section, key ? key : "?");
-        else if (val == NULL)
-            rc = fr_yaml_fail(y, vn, "%s.%s: expected a single value", section, key);
-        else if (!fr_option_set(o, base, val, msg, sizeof msg))
-            rc = fr_yaml_fail(y, vn, "%s.%s: %s", section, key, msg);
+         rc == FR_OK && q < sv->data.mapping.pairs.top; q++)
+        rc = load_pair(t, base, y, section, fr_yaml_node(y, q->key), fr_yaml_node(y, q->value),
+                       extra, ud);
+    return rc;
+}
+
+static int
+load_root(const struct fr_option *t, void *base, struct fr_yaml *y, fr_option_extra extra, void *ud)
+{
+    yaml_node_t *root = fr_yaml_root(y);
+    char sections[512];
+    section_list(t, sections, sizeof sections);
+    if (root == NULL)
+        return FR_OK;
+    if (root->type != YAML_MAPPING_NODE)
+        return fr_yaml_fail(y, root, "expected a mapping of sections (%s)", sections);
+    int rc = FR_OK;
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
+         rc == FR_OK && p < root->data.mapping.pairs.top; p++) {
+        yaml_node_t *sk = fr_yaml_node(y, p->key), *sv = fr_yaml_node(y, p->value);
+        const char *section = fr_yaml_scalar(sk);
+        if (section != NULL && fr_options_find(t, "", section) != NULL) {
+            rc = load_pair(t, base, y, "", sk, sv, extra, ud); /* a top-level option */
+        } else if (section == NULL || !section_known(t, section)) {
+            rc =
+                fr_yaml_fail(y, sk, "unknown section '%s' (%s)", section ? section : "?", sections);
+        } else if (sv->type == YAML_SCALAR_NODE && fr_yaml_scalar(sv)[0] == '\0') {
+            continue; /* an empty section: all defaults */
+        } else if (sv->type != YAML_MAPPING_NODE) {
+            rc = fr_yaml_fail(y, sv, "%s: expected a mapping of options", section);
+        } else {
+            rc = load_section(t, base, y, section, sv, extra, ud);
+        }
     }
     return rc;
 }
@@ -210,27 +263,20 @@ fr_options_load_yaml(const struct fr_option *t, void *base, const char *path, st
     int rc = fr_yaml_open_file(&y, path, err);
     if (rc != FR_OK)
         return rc;
-    yaml_node_t *root = fr_yaml_root(&y);
-    char sections[512];
-    section_list(t, sections, sizeof sections);
-    if (root != NULL && root->type != YAML_MAPPING_NODE)
-        rc = fr_yaml_fail(&y, root, "expected a mapping of sections (%s)", sections);
-    for (yaml_node_pair_t *p = root ? root->data.mapping.pairs.start : NULL;
-         rc == FR_OK && root && root->type == YAML_MAPPING_NODE && p < root->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *sk = fr_yaml_node(&y, p->key), *sv = fr_yaml_node(&y, p->value);
-        const char *section = fr_yaml_scalar(sk);
-        if (section == NULL || !section_known(t, section)) {
-            rc = fr_yaml_fail(&y, sk, "unknown section '%s' (%s)", section ? section : "?",
-                              sections);
-        } else if (sv->type == YAML_SCALAR_NODE && fr_yaml_scalar(sv)[0] == '\0') {
-            continue; /* an empty section: all defaults */
-        } else if (sv->type != YAML_MAPPING_NODE) {
-            rc = fr_yaml_fail(&y, sv, "%s: expected a mapping of options", section);
-        } else {
-            rc = load_section(t, base, &y, section, sv);
-        }
-    }
+    rc = load_root(t, base, &y, NULL, NULL);
+    fr_yaml_close(&y);
+    return rc;
+}
+
+int
+fr_options_load_text(const struct fr_option *t, void *base, const char *text, size_t len,
+                     const char *name, fr_option_extra extra, void *ud, struct fr_err *err)
+{
+    struct fr_yaml y;
+    int rc = fr_yaml_open(&y, text, len, name, err);
+    if (rc != FR_OK)
+        return rc;
+    rc = load_root(t, base, &y, extra, ud);
     fr_yaml_close(&y);
     return rc;
 }
@@ -345,10 +391,10 @@ void
 fr_options_print(const struct fr_option *t, const void *base, FILE *out)
 {
     for (const struct fr_option *o = t; o->type != FR_OPT_END; o++) {
-        if (o == t || strcmp(o[-1].section, o->section) != 0)
+        if (o->section[0] && (o == t || strcmp(o[-1].section, o->section) != 0))
             fprintf(out, "%s:\n", o->section);
         const void *p = (const char *)base + o->offset;
-        fprintf(out, "  %s: ", o->key);
+        fprintf(out, "%s%s: ", o->section[0] ? "  " : "", o->key);
         switch (o->type) {
         case FR_OPT_END:
             break;
@@ -417,7 +463,12 @@ fr_options_markdown(const struct fr_option *t, const char *prefix, FILE *out)
                 fprintf(out, "%s`%s`", i ? ", " : " ", o->choices[i]);
         if (o->type == FR_OPT_INT)
             fprintf(out, " (%lld to %lld)", (long long)o->min, (long long)o->max);
-        fprintf(out, " | `%s` | `%s` | %s |\n", o->def[0] ? o->def : "\"\"", env,
-                o->description ? o->description : "");
+        fprintf(out, " | `%s` |", o->def[0] ? o->def : "\"\"");
+        if (prefix) {
+            char env[128];
+            env_name(prefix, o, env, sizeof env);
+            fprintf(out, " `%s` |", env);
+        }
+        fprintf(out, " %s |\n", o->description ? o->description : "");
     }
 }

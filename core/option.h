@@ -71,11 +71,28 @@ bool fr_option_set(const struct fr_option *o, void *base, const char *value, cha
 
 /*
  * Reads a YAML mapping of sections (each a mapping of key: value) from path.
- * An unknown section or key, or a bad value, is FR_E_CONFIG with err naming
- * file, line and key.
+ * Options whose section is "" are plain keys at the top. An unknown section
+ * or key, or a bad value, is FR_E_CONFIG with err naming file, line and key.
  */
 int fr_options_load_yaml(const struct fr_option *t, void *base, const char *path,
                          struct fr_err *err);
+
+/*
+ * For a key the table does not declare (a map of per-kind values, say):
+ * returns FR_OK when it took the value, FR_E_NOTFOUND when the key is
+ * unknown to it too, or an error it set with fr_yaml_fail().
+ */
+struct fr_yaml;
+typedef int (*fr_option_extra)(void *ud, struct fr_yaml *y, const char *section, const char *key,
+                               void *key_node, void *value_node);
+
+/*
+ * The same from text (name is used in messages), with an optional hook for
+ * keys the table does not declare. Values set here override what base held,
+ * so calling it twice merges a user file over built-in text.
+ */
+int fr_options_load_text(const struct fr_option *t, void *base, const char *text, size_t len,
+                         const char *name, fr_option_extra extra, void *ud, struct fr_err *err);
 
 /*
  * Applies <PREFIX>_<SECTION>_<KEY> environment variables (upper case). A
@@ -91,7 +108,10 @@ int fr_options_load_env(const struct fr_option *t, void *base, const char *prefi
 /* Prints the effective values as YAML; secrets as "***". */
 void fr_options_print(const struct fr_option *t, const void *base, FILE *out);
 
-/* Prints the table as a Markdown reference (section, key, type, default, environment, text). */
+/*
+ * Prints the table as a Markdown reference (section, key, type, default, and
+ * with prefix non-NULL the environment variable, then the description).
+ */
 void fr_options_markdown(const struct fr_option *t, const char *prefix, FILE *out);
 
 #endif

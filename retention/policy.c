@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,148 +24,70 @@
 #include "core/yamlcfg.h"
 #include "retention/internal.h"
 
+#define P(field) offsetof(struct fr_retention_policy, field)
+
+/* Every option of a retention policy, once (configs/retention.yaml documents them). */
+static const struct fr_option pol_opts[] = {
+    {"", "archive_dir", FR_OPT_STR, "archive", P(archive_dir), 0, 0, NULL,
+     "Where segments and the MANIFEST journal go; relative to the database's directory."},
+    {"hot", "max_age", FR_OPT_DURATION, "3d", P(hot_ms), 0, INT64_MAX / 2, NULL,
+     "Age at which events leave hot for warm (0: never by age)."},
+    {"hot", "max_bytes", FR_OPT_INT, "0", P(max_hot_bytes), 0, INT64_MAX / 2, NULL,
+     "Most bytes of live rows in hot; past it the oldest leave whatever their age (0: no bound)."},
+    {"warm", "max_age", FR_OPT_DURATION, "30d", P(warm_ms), 0, INT64_MAX / 2, NULL,
+     "Age at which warm segments become cold."},
+    {"warm", "truncate_bytes", FR_OPT_INT, "512", P(truncate_bytes), 16, INT64_MAX / 2, NULL,
+     "Free text kept per string in warm and cold records."},
+    {"warm", "segment_events", FR_OPT_INT, "20000", P(segment_events), 100, 10000000, NULL,
+     "Hot rows per segment (one short transaction each)."},
+    {"cold", "max_age", FR_OPT_DURATION, "365d", P(cold_ms), 0, INT64_MAX / 2, NULL,
+     "Age at which cold segments are deleted (0: never)."},
+    {"cold", "key", FR_OPT_STR, "keys/cold.key", P(cold_key), 0, 0, NULL,
+     "Key file of the cold tier (AES-256-GCM); relative to the database's directory."},
+    {"schedule", "interval", FR_OPT_DURATION, "1h", P(interval_ms), 0, INT64_MAX / 2, NULL,
+     "How often the agent runs retention (0: only `flightrec retention run`)."},
+    {0},
+};
+
+/* hot.kinds: {kind: age}, the one part of a policy that is a map, not an option. */
 static int
-pol_scalar(struct fr_yaml *y, yaml_node_t *v, const char *key, const char **out)
+pol_kinds(void *ud, struct fr_yaml *y, const char *section, const char *key, void *kn_, void *vn_)
 {
-    *out = fr_yaml_scalar(v);
-    if (*out == NULL)
-        return fr_yaml_fail(y, v, "%s: expected a single value", key);
+    struct fr_retention_policy *p = ud;
+    yaml_node_t *v = vn_;
+    (void)kn_;
+    if (strcmp(section, "hot") != 0 || strcmp(key, "kinds") != 0)
+        return FR_E_NOTFOUND;
+    if (v->type != YAML_MAPPING_NODE)
+        return fr_yaml_fail(y, v, "hot.kinds: expected kind: age pairs");
+    for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
+        yaml_node_t *kk = fr_yaml_node(y, q->key), *kv = fr_yaml_node(y, q->value);
+        const char *kind = fr_yaml_scalar(kk), *age = fr_yaml_scalar(kv);
+        int kidx = kind ? fr_kind_parse(kind) : -1;
+        if (kidx < 0)
+            return fr_yaml_fail(y, kk, "hot.kinds: '%s' is not a wire kind", kind ? kind : "?");
+        struct fr_err e = {0};
+        if (age == NULL || fr_duration_parse(age, &p->hot_kind_ms[kidx], &e) != FR_OK)
+            return fr_yaml_fail(y, kv, "hot.kinds.%s: %s", kind,
+                                age ? e.msg : "expected a duration");
+    }
     return FR_OK;
-}
-
-static int
-pol_duration(struct fr_yaml *y, yaml_node_t *v, const char *key, int64_t *ms)
-{
-    const char *s;
-    int rc = pol_scalar(y, v, key, &s);
-    struct fr_err e = {0};
-    if (rc == FR_OK && fr_duration_parse(s, ms, &e) != FR_OK)
-        rc = fr_yaml_fail(y, v, "%s: %s", key, e.msg);
-    return rc;
-}
-
-static int
-pol_int(struct fr_yaml *y, yaml_node_t *v, const char *key, int64_t min, int64_t *out)
-{
-    const char *s;
-    int rc = pol_scalar(y, v, key, &s);
-    char *end = NULL;
-    long long n = s ? strtoll(s, &end, 10) : 0;
-    if (rc == FR_OK && (*s == '\0' || *end != '\0' || n < min))
-        rc =
-            fr_yaml_fail(y, v, "%s: expected a whole number of at least %lld", key, (long long)min);
-    if (rc == FR_OK)
-        *out = n;
-    return rc;
-}
-
-static int
-pol_str(struct fr_yaml *y, yaml_node_t *v, const char *key, char **out)
-{
-    const char *s;
-    int rc = pol_scalar(y, v, key, &s);
-    if (rc == FR_OK) {
-        free(*out);
-        *out = fr_strdup(s);
-    }
-    return rc;
-}
-
-/* Calls fn(key, value) for each pair of a mapping node. */
-#define EACH_PAIR(y, node, k, v)                                                                   \
-    for (yaml_node_pair_t *pp_ = (node)->data.mapping.pairs.start;                                 \
-         pp_ < (node)->data.mapping.pairs.top &&                                                   \
-         ((k) = fr_yaml_node((y), pp_->key), (v) = fr_yaml_node((y), pp_->value), 1);              \
-         pp_++)
-
-static int
-pol_section(struct fr_yaml *y, const char *section, yaml_node_t *m, struct fr_retention_policy *p)
-{
-    if (m->type != YAML_MAPPING_NODE)
-        return fr_yaml_fail(y, m, "%s: expected a mapping", section);
-    yaml_node_t *kn, *v;
-    int rc = FR_OK;
-    EACH_PAIR(y, m, kn, v)
-    {
-        const char *k = fr_yaml_scalar(kn);
-        char full[96];
-        snprintf(full, sizeof full, "%s.%s", section, k ? k : "?");
-        if (k == NULL)
-            rc = fr_yaml_fail(y, kn, "%s: keys must be plain text", section);
-        else if (strcmp(section, "hot") == 0 && strcmp(k, "max_age") == 0)
-            rc = pol_duration(y, v, full, &p->hot_ms);
-        else if (strcmp(section, "hot") == 0 && strcmp(k, "max_bytes") == 0)
-            rc = pol_int(y, v, full, 0, &p->max_hot_bytes);
-        else if (strcmp(section, "hot") == 0 && strcmp(k, "kinds") == 0) {
-            if (v->type != YAML_MAPPING_NODE) {
-                rc = fr_yaml_fail(y, v, "hot.kinds: expected kind: age pairs");
-            } else {
-                yaml_node_t *kk, *kv;
-                EACH_PAIR(y, v, kk, kv)
-                {
-                    const char *kind = fr_yaml_scalar(kk);
-                    int kidx = kind ? fr_kind_parse(kind) : -1;
-                    if (kidx < 0) {
-                        rc = fr_yaml_fail(y, kk, "hot.kinds: '%s' is not a wire kind",
-                                          kind ? kind : "?");
-                        break;
-                    }
-                    rc = pol_duration(y, kv, "hot.kinds", &p->hot_kind_ms[kidx]);
-                    if (rc != FR_OK)
-                        break;
-                }
-            }
-        } else if (strcmp(section, "warm") == 0 && strcmp(k, "max_age") == 0)
-            rc = pol_duration(y, v, full, &p->warm_ms);
-        else if (strcmp(section, "warm") == 0 && strcmp(k, "truncate_bytes") == 0)
-            rc = pol_int(y, v, full, 16, &p->truncate_bytes);
-        else if (strcmp(section, "warm") == 0 && strcmp(k, "segment_events") == 0)
-            rc = pol_int(y, v, full, 100, &p->segment_events);
-        else if (strcmp(section, "cold") == 0 && strcmp(k, "max_age") == 0)
-            rc = pol_duration(y, v, full, &p->cold_ms);
-        else if (strcmp(section, "cold") == 0 && strcmp(k, "key") == 0)
-            rc = pol_str(y, v, full, &p->cold_key);
-        else if (strcmp(section, "schedule") == 0 && strcmp(k, "interval") == 0)
-            rc = pol_duration(y, v, full, &p->interval_ms);
-        else
-            rc = fr_yaml_fail(y, kn, "%s: unknown option", full);
-        if (rc != FR_OK)
-            return rc;
-    }
-    return rc;
 }
 
 static int
 pol_merge(struct fr_retention_policy *p, const char *text, size_t len, const char *name,
           struct fr_err *err)
 {
-    struct fr_yaml y;
-    int rc = fr_yaml_open(&y, text, len, name, err);
-    if (rc != FR_OK)
-        return rc;
-    yaml_node_t *root = fr_yaml_root(&y);
-    if (root != NULL && root->type != YAML_MAPPING_NODE)
-        rc = fr_yaml_fail(&y, root, "expected a mapping (archive_dir, hot, warm, cold, schedule)");
-    if (rc == FR_OK && root != NULL) {
-        yaml_node_t *kn, *v;
-        EACH_PAIR(&y, root, kn, v)
-        {
-            const char *k = fr_yaml_scalar(kn);
-            if (k && strcmp(k, "archive_dir") == 0)
-                rc = pol_str(&y, v, k, &p->archive_dir);
-            else if (k && (strcmp(k, "hot") == 0 || strcmp(k, "warm") == 0 ||
-                           strcmp(k, "cold") == 0 || strcmp(k, "schedule") == 0))
-                rc = pol_section(&y, k, v, p);
-            else
-                rc = fr_yaml_fail(&y, kn,
-                                  "unknown key '%s' (archive_dir, hot, warm, cold, schedule)",
-                                  k ? k : "?");
-            if (rc != FR_OK)
-                break;
-        }
-    }
-    fr_yaml_close(&y);
-    return rc;
+    return fr_options_load_text(pol_opts, p, text, len, name, pol_kinds, p, err);
+}
+
+void
+fr_retention_policy_markdown(FILE *out)
+{
+    fr_options_markdown(pol_opts, NULL, out);
+    fputs("| `hot.kinds.KIND` | duration | — | A kind's own hot age (e.g. `error: 14d`), over "
+          "hot.max_age. |\n",
+          out);
 }
 
 /* Makes *path absolute against base when it is relative. */
@@ -183,6 +106,7 @@ fr_retention_policy_load(const char *path, const char *db_path, struct fr_retent
                          struct fr_err *err)
 {
     memset(p, 0, sizeof *p);
+    fr_options_defaults(pol_opts, p);
     int rc = pol_merge(p, fr_retention_builtin_yaml, strlen(fr_retention_builtin_yaml),
                        "built-in retention.yaml", err);
     if (rc == FR_OK && path != NULL) {
@@ -216,8 +140,7 @@ fr_retention_policy_load(const char *path, const char *db_path, struct fr_retent
 void
 fr_retention_policy_clear(struct fr_retention_policy *p)
 {
-    free(p->archive_dir);
-    free(p->cold_key);
+    fr_options_clear(pol_opts, p);
     memset(p, 0, sizeof *p);
 }
 

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/crypto.h"
 #include "core/err.h"
@@ -42,6 +43,9 @@ extern const char fr_retention_builtin_yaml[];
 int fr_retention_policy_load(const char *path, const char *db_path, struct fr_retention_policy *p,
                              struct fr_err *err);
 void fr_retention_policy_clear(struct fr_retention_policy *p);
+
+/* Prints every policy option as a Markdown table (docs/config.md). */
+void fr_retention_policy_markdown(FILE *out);
 
 struct fr_retention_stats {
     uint64_t moved_events, warm_segments, records_written;

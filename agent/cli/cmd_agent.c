@@ -11,6 +11,7 @@
 #include "agent/config.h"
 #include "agent/daemon.h"
 #include "agent/live.h"
+#include "retention/retention.h"
 
 static void
 agent_usage(FILE *out)
@@ -81,6 +82,12 @@ fr_cmd_config(int argc, char **argv)
               "`3d`, `1w`.\n",
               stdout);
         fr_config_markdown(stdout);
+        fputs("\n# Retention policy\n\n"
+              "The retention policy (`retention.policy`, `flightrec retention run --policy`,\n"
+              "`$FLIGHTREC_RETENTION`) is merged over the built-in configs/retention.yaml;\n"
+              "relative paths are relative to the database's directory.\n\n",
+              stdout);
+        fr_retention_policy_markdown(stdout);
         return FR_EXIT_OK;
     }
     if (argc != 3 || strcmp(argv[1], "check") != 0) {

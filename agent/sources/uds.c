@@ -141,7 +141,6 @@ conn_main(void *arg)
         /* the client paused: acknowledge what it sent so far */
         if ((p.n > 0 || p.rejected > 0) && !fr_linereader_buffered(lr) && !readable_now(c->fd)) {
             flush(pl, c->fd, &p);
-            l = live_refresh(pl, l, &counts);
         }
         const char *line;
         size_t len;
@@ -150,6 +149,8 @@ conn_main(void *arg)
         int rc = fr_linereader_next(lr, &line, &len, &too_long, &lineno);
         if (rc <= 0)
             break;
+        if (p.n == 0 && p.rejected == 0)
+            l = live_refresh(pl, l, &counts); /* a new batch starts on the current state */
         struct fr_err err = {0};
         if (too_long) {
             fr_metrics_received(pl->metrics, "socket", 1);
@@ -172,7 +173,6 @@ conn_main(void *arg)
         }
         if (p.n == batch) {
             flush(pl, c->fd, &p);
-            l = live_refresh(pl, l, &counts);
         }
     }
     flush(pl, c->fd, &p);

@@ -93,15 +93,16 @@ agent_start(struct agent *a)
         execvp(argv[0], argv);
         _exit(127);
     }
-    /* wait for "ready: ... http http://127.0.0.1:PORT" (longer under a wrapper) */
+    /* wait for "ready: ... http http://HOST:PORT" (longer under a wrapper) */
     int tries = getenv("FR_AGENT_WRAPPER") ? 12000 : 500;
     for (int i = 0; i < tries; i++) {
         size_t len;
         char *log = NULL;
         if (fr_read_file(a->log, &log, &len, NULL) == FR_OK) {
-            const char *p = strstr(log, "http://127.0.0.1:");
-            if (p != NULL && strstr(log, "ready:") != NULL) {
-                a->port = atoi(p + 17);
+            const char *p = strstr(log, " http http://");
+            const char *colon = p ? strchr(p + 13, ':') : NULL;
+            if (colon != NULL && strstr(log, "ready:") != NULL) {
+                a->port = atoi(colon + 1); /* any bound address is reached on loopback */
                 free(log);
                 return;
             }

@@ -114,9 +114,9 @@ static void
 test_agent_auth_compression_and_limits(void **state)
 {
     struct agent *a = *state;
-    agent_config(a, "  auth_token: t0ken-Secret\n  max_body_bytes: 4096\n", NULL, NULL);
+    agent_config(a, "  auth_token: t0ken-Secret-0123456789\n  max_body_bytes: 4096\n", NULL, NULL);
     agent_start(a);
-    const char *auth[] = {"Authorization: Bearer t0ken-Secret", NULL};
+    const char *auth[] = {"Authorization: Bearer t0ken-Secret-0123456789", NULL};
     const char *wrong[] = {"Authorization: Bearer t0ken-secret", NULL};
     char *body = events("z-1", 0, 5);
     assert_int_equal(http(a, "POST", "/v1/events", NULL, body, strlen(body), NULL, NULL), 401);

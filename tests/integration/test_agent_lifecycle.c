@@ -97,13 +97,13 @@ test_agent_reload_keeps_old_config_on_error(void **state)
     /* a good file with a token: applied at once */
     char *with_token = fr_asprintf("%s", good);
     char *http_at = strstr(with_token, "http:\n");
-    char *cfg = fr_asprintf("%.*shttp:\n  auth_token: n3w\n%s", (int)(http_at - with_token),
-                            with_token, http_at + 6);
+    char *cfg = fr_asprintf("%.*shttp:\n  auth_token: n3w-token-0123456789\n%s",
+                            (int)(http_at - with_token), with_token, http_at + 6);
     write_text(a->config, cfg);
     kill(a->pid, SIGHUP);
     wait_log(a, "configuration reloaded");
     assert_int_equal(post(a, body, NULL), 401);
-    const char *auth[] = {"Authorization: Bearer n3w", NULL};
+    const char *auth[] = {"Authorization: Bearer n3w-token-0123456789", NULL};
     assert_int_equal(http(a, "POST", "/v1/events", auth, body, strlen(body), NULL, NULL), 202);
     free(cfg);
     free(with_token);
@@ -156,11 +156,11 @@ static void
 test_agent_config_check(void **state)
 {
     struct agent *a = *state;
-    agent_config(a, "  auth_token: hush-hush\n", NULL, NULL);
+    agent_config(a, "  auth_token: hush-hush-0123456789\n", NULL, NULL);
     char *cmd = fr_asprintf("%s config check %s", FR_BIN, a->config), *out = NULL, *err = NULL;
     assert_int_equal(t_run(cmd, &out, &err), 0);
     assert_non_null(strstr(out, "auth_token: \"***\""));
-    assert_null(strstr(out, "hush-hush"));
+    assert_null(strstr(out, "hush-hush-0123456789"));
     assert_non_null(strstr(out, "listen: \"127.0.0.1:0\""));
     free(out);
     free(err);
@@ -205,15 +205,33 @@ test_agent_hardening(void **state)
     assert_non_null(strstr(err, "otlp.listen: 10.0.0.1:4318 is not a loopback address"));
     free(out);
     free(err);
+    /* a token too short to keep anyone out is refused, and so is an empty token file */
     write_text(a->config, "http:\n  listen: 0.0.0.0:0\n  auth_token: w\n");
+    assert_int_equal(t_run(cmd, &out, &err), 2);
+    assert_non_null(strstr(err, "http.auth_token: the token is 1 bytes; at least 16"));
+    free(out);
+    free(err);
+    char *empty = t_path(a->dir, "empty.token");
+    write_text(empty, "  \n");
+    chmod(empty, 0600);
+    char *text = fr_asprintf("http:\n  listen: 0.0.0.0:0\n  auth_token_file: %s\n", empty);
+    write_text(a->config, text);
+    free(text);
+    assert_int_equal(t_run(cmd, &out, &err), 2);
+    assert_non_null(strstr(err, "the token is 0 bytes"));
+    assert_non_null(strstr(err, empty));
+    free(out);
+    free(err);
+    free(empty);
+    write_text(a->config, "http:\n  listen: 0.0.0.0:0\n  auth_token: w-0123456789abcdef\n");
     assert_int_equal(t_run(cmd, &out, &err), 0);
     free(out);
     free(err);
     free(cmd);
     /* a token file open to others is refused at start */
     char *wfile = t_path(a->dir, "write.token"), *rfile = t_path(a->dir, "read.token");
-    write_text(wfile, "writer-secret\n");
-    write_text(rfile, "reader-secret\n");
+    write_text(wfile, "writer-secret-0123456789\n");
+    write_text(rfile, "reader-secret-0123456789\n");
     chmod(wfile, 0644);
     chmod(rfile, 0600);
     char *extra = fr_asprintf("  auth_token_file: %s\n  query_token_file: %s\n", wfile, rfile);
@@ -235,14 +253,14 @@ test_agent_hardening(void **state)
     size_t len;
     assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
     assert_non_null(strstr(log, "readable by group or others (mode 644); run chmod 600"));
-    assert_null(strstr(log, "writer-secret"));
+    assert_null(strstr(log, "writer-secret-0123456789"));
     free(log);
     /* writers and readers: each token opens only its side */
     chmod(wfile, 0600);
     agent_start(a);
     char *ev = events("h-1", 0, 2);
-    const char *wauth[] = {"Authorization: Bearer writer-secret", NULL};
-    const char *rauth[] = {"Authorization: Bearer reader-secret", NULL};
+    const char *wauth[] = {"Authorization: Bearer writer-secret-0123456789", NULL};
+    const char *rauth[] = {"Authorization: Bearer reader-secret-0123456789", NULL};
     assert_int_equal(http(a, "POST", "/v1/events", wauth, ev, strlen(ev), &out, NULL), 202);
     free(out);
     assert_int_equal(http(a, "POST", "/v1/events", rauth, ev, strlen(ev), &out, NULL), 401);
@@ -273,6 +291,41 @@ test_agent_hardening(void **state)
     free(rfile);
 }
 
+/*
+ * Listeners are not re-bound on reload: a reload that drops the token while
+ * the agent listens on a non-loopback address is refused, and requests
+ * without the token stay refused.
+ */
+static void
+test_agent_reload_keeps_token_while_exposed(void **state)
+{
+    struct agent *a = *state;
+    char *tok = t_path(a->dir, "ingest.token");
+    write_text(tok, "exposed-token-0123456789\n");
+    chmod(tok, 0600);
+    char *base = fr_asprintf("storage:\n  path: %s\nsocket:\n  path: %s\notlp:\n  enabled: "
+                             "false\nruntime:\n  self: false\n",
+                             a->db, a->sock);
+    char *with = fr_asprintf("%shttp:\n  listen: 0.0.0.0:0\n  auth_token_file: %s\n", base, tok);
+    write_text(a->config, with);
+    agent_start(a);
+    assert_int_equal(http(a, "GET", "/v1/conversations", NULL, NULL, 0, NULL, NULL), 401);
+    /* the new file is fine on its own (loopback, no token), but the bound listener is not */
+    char *without = fr_asprintf("%shttp:\n  listen: 127.0.0.1:0\n", base);
+    write_text(a->config, without);
+    kill(a->pid, SIGHUP);
+    wait_log(a, "reload rejected");
+    wait_log(a, "listens on 0.0.0.0:0, not loopback");
+    assert_int_equal(http(a, "GET", "/v1/conversations", NULL, NULL, 0, NULL, NULL), 401);
+    const char *auth[] = {"Authorization: Bearer exposed-token-0123456789", NULL};
+    assert_int_equal(http(a, "GET", "/v1/conversations", auth, NULL, 0, NULL, NULL), 200);
+    assert_int_equal(agent_stop(a), 0);
+    free(without);
+    free(with);
+    free(base);
+    free(tok);
+}
+
 int
 main(void)
 {
@@ -285,6 +338,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_shutdown_and_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_config_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_hardening, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_reload_keeps_token_while_exposed, setup,
+                                        teardown),
     };
     if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
         cmocka_set_test_filter(getenv("FR_TEST_FILTER"));

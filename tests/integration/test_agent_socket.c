@@ -110,6 +110,101 @@ test_agent_socket_backpressure(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
+/* One line on fd, and its ack. */
+static char *
+send_and_ack(int fd, const char *line)
+{
+    assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+    return read_line(fd);
+}
+
+/*
+ * A reload reaches a connection that stays open: the next batch on it is
+ * redacted with the new policy (a socket producer kept the configuration it
+ * connected with before).
+ */
+static void
+test_agent_socket_reload_reaches_open_connection(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    int fd = sock_connect(a);
+    char *ack = send_and_ack(fd, "{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":"
+                                 "\"r-1\",\"event_id\":\"e1\",\"data\":{\"name\":\"t\","
+                                 "\"args\":{\"q\":\"ticket QZX482913\"}}}\n");
+    assert_non_null(strstr(ack, "\"accepted\":1"));
+    free(ack);
+    /* a policy with a detector for these tickets, and a reload */
+    char *pol = t_path(a->dir, "policy.yaml");
+    write_text(pol, "detectors:\n  - name: ticket\n    class: secret\n    pattern: "
+                    "'QZX[0-9]{6}'\n");
+    char *extra = fr_asprintf("redaction:\n  policy: %s\n", pol);
+    agent_config(a, NULL, NULL, extra);
+    kill(a->pid, SIGHUP);
+    wait_log(a, "configuration reloaded");
+    ack = send_and_ack(fd, "{\"kind\":\"tool\",\"ts_ms\":1771357445202,\"conv_id\":"
+                           "\"r-1\",\"event_id\":\"e2\",\"data\":{\"name\":\"t\","
+                           "\"args\":{\"q\":\"ticket QZX482913\"}}}\n");
+    assert_non_null(strstr(ack, "\"accepted\":1"));
+    free(ack);
+    close(fd);
+    char before[4096] = "", after[4096] = "";
+    sql_long(a->db, "SELECT body FROM events WHERE event_id = 'e1'", before, sizeof before);
+    sql_long(a->db, "SELECT body FROM events WHERE event_id = 'e2'", after, sizeof after);
+    assert_non_null(strstr(before, "QZX482913")); /* stored before the reload */
+    assert_null(strstr(after, "QZX482913"));      /* the same connection, after it */
+    assert_true(after[0] != '\0');
+    assert_int_equal(agent_stop(a), 0);
+    free(extra);
+    free(pol);
+}
+
+/* socket.max_connections: one connection more is told why and closed; a freed slot serves. */
+static void
+test_agent_socket_connection_cap(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, "socket:\n  max_connections: 2\n");
+    agent_start(a);
+    int held[2];
+    for (int i = 0; i < 2; i++) {
+        held[i] = sock_connect(a);
+        char *line = fr_asprintf("{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":"
+                                 "\"cap\",\"event_id\":\"h%d\"}\n",
+                                 i);
+        char *ack = send_and_ack(held[i], line);
+        assert_non_null(strstr(ack, "\"accepted\":1")); /* served: it holds a slot */
+        free(ack);
+        free(line);
+    }
+    int extra = sock_connect(a);
+    char *msg = read_line(extra);
+    assert_non_null(strstr(msg, "too many connections"));
+    assert_non_null(strstr(msg, "socket.max_connections"));
+    free(msg);
+    char c;
+    assert_int_equal(read(extra, &c, 1), 0); /* and closed */
+    close(extra);
+    close(held[0]);
+    /* the closed connection's slot comes back once its thread has ended */
+    bool served = false;
+    for (int i = 0; i < 500 && !served; i++) {
+        int fd = sock_connect(a);
+        char *ack = send_and_ack(fd, "{\"kind\":\"tool\",\"ts_ms\":1771357445201,"
+                                     "\"conv_id\":\"cap\",\"event_id\":\"again\"}\n");
+        served = strstr(ack, "\"accepted\":1") != NULL;
+        free(ack);
+        close(fd);
+        if (!served)
+            usleep(10000);
+    }
+    assert_true(served);
+    close(held[1]);
+    assert_int_equal(count_events(a->db, "cap"), 3);
+    assert_int_equal(agent_stop(a), 0);
+}
+
 int
 main(void)
 {
@@ -118,6 +213,9 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_agent_socket_acks_and_bad_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_socket_backpressure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_socket_reload_reaches_open_connection, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_agent_socket_connection_cap, setup, teardown),
     };
     if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
         cmocka_set_test_filter(getenv("FR_TEST_FILTER"));
