@@ -32,6 +32,7 @@ prepare_event(struct fr_event *ev_, const char *buf, size_t len, const struct fr
             /* redaction rewrote nothing: the producer's bytes are the body */
             fr_record_from_event(rec, &ev, buf, len);
         }
+        fr_collect_derive(rec);
         memcpy(rec->policy, fr_policy_id(fr_redactor_policy(cfg->red)), sizeof rec->policy);
         if (changed && cfg->raw_key != NULL && buf != NULL) {
             rc = fr_seal(cfg->raw_key, buf, len, &rec->raw, &rec->raw_len, err);

@@ -22,6 +22,7 @@
 #include "core/mem.h"
 #include "core/option.h"
 #include "core/strmap.h"
+#include "core/ticker.h"
 #include "core/timeutil.h"
 #include "core/yamlcfg.h"
 #include "exporters/bundle.h"
@@ -363,11 +364,7 @@ fr_triggers_start(struct fr_pipeline *pl, struct fr_err *err)
     t->pl = pl;
     t->windows = fr_strmap_new();
     pthread_mutex_init(&t->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    fr_cond_init_monotonic(&t->cv); /* the retry wait below is on CLOCK_MONOTONIC */
     int rc = FR_OK;
     if (c->incident_triggers[0])
         rc = load_rules(t, c->incident_triggers, err);

@@ -78,6 +78,13 @@ int fr_collect_check(struct fr_event *ev, struct fr_err *err);
 int fr_collect_normalize(struct fr_event *ev, const struct fr_taxonomy *tax, struct fr_err *err);
 
 /*
+ * Sets the derived facts of a record made from a normalized event (rollup
+ * rows, ordering check, entity tracking: see struct fr_record), so that the
+ * store persists them without knowing any kind (collectors/derive.c).
+ */
+void fr_collect_derive(struct fr_record *rec);
+
+/*
  * Checks obj against a field table; prefix names the enclosing path for
  * messages ("data"). Exposed for tests and for collectors with nested objects.
  */

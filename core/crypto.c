@@ -17,21 +17,8 @@
 
 #include "core/crypto.h"
 #include "core/fsutil.h"
+#include "core/hex.h"
 #include "core/mem.h"
-
-static const char hexd[] = "0123456789abcdef";
-
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static int
 key_create(const char *path, unsigned char key[FR_KEY_LEN], struct fr_err *err)
@@ -42,10 +29,7 @@ key_create(const char *path, unsigned char key[FR_KEY_LEN], struct fr_err *err)
     if (RAND_bytes(key, FR_KEY_LEN) != 1)
         return fr_err_set(err, FR_E_IO, "key file %s: no random bytes from OpenSSL", path);
     char text[2 * FR_KEY_LEN + 2];
-    for (int i = 0; i < FR_KEY_LEN; i++) {
-        text[2 * i] = hexd[key[i] >> 4];
-        text[2 * i + 1] = hexd[key[i] & 15];
-    }
+    fr_hex_encode(key, FR_KEY_LEN, text);
     text[2 * FR_KEY_LEN] = '\n';
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -99,7 +83,7 @@ fr_key_load(const char *path, bool create, unsigned char key[FR_KEY_LEN], bool *
                         2 * FR_KEY_LEN);
     } else {
         for (int i = 0; i < FR_KEY_LEN && rc == FR_OK; i++) {
-            int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
+            int hi = fr_hex_digit(text[2 * i]), lo = fr_hex_digit(text[2 * i + 1]);
             if (hi < 0 || lo < 0)
                 rc = fr_err_set(err, FR_E_CONFIG, "key file %s: expected %d hex digits", path,
                                 2 * FR_KEY_LEN);
@@ -119,11 +103,7 @@ fr_hmac_token(const unsigned char key[FR_KEY_LEN], const void *data, size_t len,
     unsigned int mdlen = 0;
     HMAC(EVP_sha256(), key, FR_KEY_LEN, data, len, md, &mdlen);
     memcpy(out, "hmac:", 5);
-    for (int i = 0; i < 8; i++) {
-        out[5 + 2 * i] = hexd[md[i] >> 4];
-        out[5 + 2 * i + 1] = hexd[md[i] & 15];
-    }
-    out[FR_TOKEN_LEN] = '\0';
+    fr_hex_encode(md, 8, out + 5);
 }
 
 #define SEAL_MAGIC "FRR1"

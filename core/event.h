@@ -142,6 +142,19 @@ struct fr_record {
     char *strings;  /* owns every string above */
     uint64_t line;  /* 1-based input line, for error reports; 0 when unknown */
     bool duplicate; /* set by the commit: already stored (a retry), not stored twice */
+    /*
+     * Derived facts, set by the collectors (fr_collect_derive) and persisted
+     * as given by the store, which knows no kind: the per-minute rollup
+     * rows this event counts in, whether its stream's order is checked
+     * (stream id + seq), whether its entity's first/last seen is kept.
+     */
+    struct fr_rollup_key {
+        const char *dim, *k1, *k2; /* borrowed: static or the record's own strings */
+        bool tokens, latency;      /* add the token counts / the duration too */
+    } rollups[2];
+    size_t nrollups;
+    bool order_check;
+    bool entity_track;
 };
 
 /*

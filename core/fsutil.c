@@ -79,34 +79,45 @@ publish_tmp(const char *tmp, const char *path, int rc, struct fr_err *err)
     return rc;
 }
 
+/* Writes all of data to fd (named for messages), retrying short writes. */
+static int
+write_all(int fd, const char *name, const void *data, size_t len, struct fr_err *err)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return fr_err_set(err, FR_E_IO, "cannot write %s: %s", name,
+                              w < 0 ? strerror(errno) : "short write");
+        p += w;
+        len -= (size_t)w;
+    }
+    return FR_OK;
+}
+
+/* fsync and close fd, then give tmp its name (publish_tmp). */
+static int
+finish_tmp(int fd, const char *tmp, const char *path, int rc, struct fr_err *err)
+{
+    if (rc == FR_OK && fsync(fd) != 0)
+        rc = fr_err_set(err, FR_E_IO, "cannot fsync %s: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && rc == FR_OK)
+        rc = fr_err_set(err, FR_E_IO, "cannot close %s: %s", tmp, strerror(errno));
+    return publish_tmp(tmp, path, rc, err);
+}
+
 int
 fr_write_file_atomic(const char *path, const void *data, size_t len, struct fr_err *err)
 {
     char *tmp = fr_asprintf("%s.tmp.%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        int rc = fr_err_set(err, FR_E_IO, "cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return rc;
-    }
-    const char *p = data;
-    size_t left = len;
-    int rc = FR_OK;
-    while (left > 0 && rc == FR_OK) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            rc = fr_err_set(err, FR_E_IO, "cannot write %s: %s", tmp,
-                            w < 0 ? strerror(errno) : "short write");
-        else
-            p += w, left -= (size_t)w;
-    }
-    if (rc == FR_OK && fsync(fd) != 0)
-        rc = fr_err_set(err, FR_E_IO, "cannot fsync %s: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && rc == FR_OK)
-        rc = fr_err_set(err, FR_E_IO, "cannot close %s: %s", tmp, strerror(errno));
-    rc = publish_tmp(tmp, path, rc, err);
+    int rc;
+    if (fd < 0)
+        rc = fr_err_set(err, FR_E_IO, "cannot create %s: %s", tmp, strerror(errno));
+    else
+        rc = finish_tmp(fd, tmp, path, write_all(fd, tmp, data, len, err), err);
     free(tmp);
     return rc;
 }
@@ -130,23 +141,11 @@ fr_copy_file_atomic(const char *src, const char *dst, struct fr_err *err)
             rc = fr_err_set(err, FR_E_IO, "cannot read %s: %s", src, strerror(errno));
         if (n <= 0)
             break;
-        for (ssize_t off = 0; rc == FR_OK && off < n;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                rc = fr_err_set(err, FR_E_IO, "cannot write %s: %s", tmp,
-                                w < 0 ? strerror(errno) : "short write");
-            else
-                off += w;
-        }
+        rc = write_all(out, tmp, buf, (size_t)n, err);
     }
     close(in);
-    if (rc == FR_OK && fsync(out) != 0)
-        rc = fr_err_set(err, FR_E_IO, "cannot fsync %s: %s", tmp, strerror(errno));
-    if (out >= 0 && close(out) != 0 && rc == FR_OK)
-        rc = fr_err_set(err, FR_E_IO, "cannot close %s: %s", tmp, strerror(errno));
-    rc = publish_tmp(tmp, dst, rc, err);
+    if (out >= 0)
+        rc = finish_tmp(out, tmp, dst, rc, err);
     free(tmp);
     return rc;
 }

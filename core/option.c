@@ -225,6 +225,16 @@ load_section(const struct fr_option *t, void *base, struct fr_yaml *y, const cha
     return rc;
 }
 
+int
+fr_options_load_node(const struct fr_option *t, void *base, struct fr_yaml *y, void *node,
+                     const char *section, fr_option_extra extra, void *ud)
+{
+    yaml_node_t *n = node;
+    if (n == NULL || n->type != YAML_MAPPING_NODE)
+        return fr_yaml_fail(y, n, "%s: expected a mapping", section);
+    return load_section(t, base, y, section, n, extra, ud);
+}
+
 static int
 load_root(const struct fr_option *t, void *base, struct fr_yaml *y, fr_option_extra extra, void *ud)
 {

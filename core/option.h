@@ -87,6 +87,15 @@ typedef int (*fr_option_extra)(void *ud, struct fr_yaml *y, const char *section,
                                void *key_node, void *value_node);
 
 /*
+ * Loads one YAML mapping node (void *: a yaml_node_t of y) into base: each
+ * key must be an option of `section` in t (or taken by extra). For the
+ * items of a list, such as upload targets or trigger rules, which are not
+ * sections of a file. Errors name file, line and "section.key".
+ */
+int fr_options_load_node(const struct fr_option *t, void *base, struct fr_yaml *y, void *node,
+                         const char *section, fr_option_extra extra, void *ud);
+
+/*
  * The same from text (name is used in messages), with an optional hook for
  * keys the table does not declare. Values set here override what base held,
  * so calling it twice merges a user file over built-in text.

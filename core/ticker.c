@@ -6,14 +6,20 @@
 #include <time.h>
 
 void
-fr_ticker_init(struct fr_ticker *t)
+fr_cond_init_monotonic(pthread_cond_t *cv)
 {
-    pthread_mutex_init(&t->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->cv, &ca);
+    pthread_cond_init(cv, &ca);
     pthread_condattr_destroy(&ca);
+}
+
+void
+fr_ticker_init(struct fr_ticker *t)
+{
+    pthread_mutex_init(&t->mu, NULL);
+    fr_cond_init_monotonic(&t->cv);
     t->stop = false;
 }
 

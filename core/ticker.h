@@ -25,6 +25,9 @@ struct fr_ticker {
 };
 
 void fr_ticker_init(struct fr_ticker *t);
+
+/* Initializes cv to time its waits on CLOCK_MONOTONIC (for threads with a queue of their own). */
+void fr_cond_init_monotonic(pthread_cond_t *cv);
 void fr_ticker_destroy(struct fr_ticker *t);
 
 /* Sleeps ms milliseconds or until stopped; true when the time ran out, false once stopped. */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/hex.h"
 #include "exporters/bundle_int.h"
 
 int
@@ -69,8 +70,7 @@ fr_ed25519_load(const char *path, bool private_key, EVP_PKEY **out, struct fr_er
 void
 fr_bundle_hex(const unsigned char *b, size_t n, char *out)
 {
-    for (size_t i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    fr_hex_encode(b, n, out);
 }
 
 void

@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 
 #include "core/fsutil.h"
 #include "core/mem.h"
+#include "core/option.h"
 #include "core/timeutil.h"
 #include "core/yamlcfg.h"
 
@@ -38,6 +40,8 @@ target_free(struct fr_upload_target *t)
     free(t->client_cert);
     free(t->client_key);
     free(t->aws_sigv4);
+    free(t->aws_access_key_env);
+    free(t->aws_secret_key_env);
     if (t->aws_user)
         memset(t->aws_user, 0, strlen(t->aws_user));
     free(t->aws_user);
@@ -122,88 +126,82 @@ parse_header(struct fr_yaml *y, yaml_node_t *h, struct fr_upload_target *t)
     return FR_OK;
 }
 
+#define T(field) offsetof(struct fr_upload_target, field)
+static const char *const upload_methods[] = {"put", "post", NULL};
+
+/* Every key of a target (configs/upload.yaml documents them), read by core's option loader. */
+static const struct fr_option target_opts[] = {
+    {"targets", "name", FR_OPT_STR, "", T(name), 0, 0, NULL, "the name uploads refer to"},
+    {"targets", "url", FR_OPT_STR, "", T(url), 0, 0, NULL,
+     "http(s):// or file:// URL; {name} is the file's base name"},
+    {"targets", "method", FR_OPT_ENUM, "put", T(method), 0, 0, upload_methods,
+     "put (the file as the body) or post (multipart/form-data)"},
+    {"targets", "ca_file", FR_OPT_STR, "", T(ca_file), 0, 0, NULL, "CA bundle to verify TLS"},
+    {"targets", "client_cert", FR_OPT_STR, "", T(client_cert), 0, 0, NULL, "TLS client cert"},
+    {"targets", "client_key", FR_OPT_STR, "", T(client_key), 0, 0, NULL, "TLS client key"},
+    {"targets", "aws_sigv4", FR_OPT_STR, "", T(aws_sigv4), 0, 0, NULL,
+     "S3 SigV4 signing, e.g. aws:amz:us-east-1:s3"},
+    {"targets", "aws_access_key_env", FR_OPT_STR, "", T(aws_access_key_env), 0, 0, NULL,
+     "environment variable holding the access key"},
+    {"targets", "aws_secret_key_env", FR_OPT_STR, "", T(aws_secret_key_env), 0, 0, NULL,
+     "environment variable holding the secret key"},
+    {"targets", "timeout_ms", FR_OPT_INT, "300000", T(timeout_ms), 1, INT64_MAX / 2, NULL,
+     "whole request"},
+    {"targets", "connect_timeout_ms", FR_OPT_INT, "10000", T(connect_timeout_ms), 1, INT64_MAX / 2,
+     NULL, "connection"},
+    {"targets", "max_attempts", FR_OPT_INT, "6", T(max_attempts), 1, 100, NULL,
+     "attempts before the upload waits in the outbox"},
+    {"targets", "backoff_base_ms", FR_OPT_INT, "500", T(backoff_base_ms), 1, INT64_MAX / 2, NULL,
+     "first backoff step"},
+    {"targets", "backoff_max_ms", FR_OPT_INT, "60000", T(backoff_max_ms), 1, INT64_MAX / 2, NULL,
+     "longest wait between attempts"},
+    {0},
+};
+
+/* headers: a list, the one key of a target that is not an option. */
+static int
+target_headers(void *ud, struct fr_yaml *y, const char *section, const char *key, void *kn,
+               void *vn_)
+{
+    struct fr_upload_target *t = ud;
+    yaml_node_t *vn = vn_;
+    (void)section;
+    (void)kn;
+    if (strcmp(key, "headers") != 0)
+        return FR_E_NOTFOUND;
+    if (vn->type != YAML_SEQUENCE_NODE)
+        return fr_yaml_fail(y, vn, "headers: expected a list");
+    int rc = FR_OK;
+    for (yaml_node_item_t *it = vn->data.sequence.items.start;
+         rc == FR_OK && it < vn->data.sequence.items.top; it++)
+        rc = parse_header(y, fr_yaml_node(y, *it), t);
+    return rc;
+}
+
+/* An optional string left empty is "not set". */
+static void
+unset_empty(char **s)
+{
+    if (*s != NULL && (*s)[0] == '\0') {
+        free(*s);
+        *s = NULL;
+    }
+}
+
 static int
 parse_target(struct fr_yaml *y, yaml_node_t *n, struct fr_upload_target *t)
 {
-    if (n->type != YAML_MAPPING_NODE)
-        return fr_yaml_fail(y, n, "targets: expected a mapping");
-    *t = (struct fr_upload_target){.method = FR_UPLOAD_PUT,
-                                   .timeout_ms = 300000,
-                                   .connect_timeout_ms = 10000,
-                                   .max_attempts = 6,
-                                   .backoff_base_ms = 500,
-                                   .backoff_max_ms = 60000};
-    const char *akey = NULL, *asec = NULL;
-    int rc = FR_OK;
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
-         rc == FR_OK && p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = fr_yaml_node(y, p->key), *vn = fr_yaml_node(y, p->value);
-        const char *k = fr_yaml_scalar(kn), *v = fr_yaml_scalar(vn);
-        char **str = NULL;
-        int64_t *num = NULL;
-        if (k == NULL)
-            rc = fr_yaml_fail(y, kn, "targets: keys must be plain text");
-        else if (strcmp(k, "headers") == 0) {
-            if (vn->type != YAML_SEQUENCE_NODE)
-                rc = fr_yaml_fail(y, vn, "headers: expected a list");
-            for (yaml_node_item_t *it = vn->data.sequence.items.start;
-                 rc == FR_OK && vn->type == YAML_SEQUENCE_NODE && it < vn->data.sequence.items.top;
-                 it++)
-                rc = parse_header(y, fr_yaml_node(y, *it), t);
-            continue;
-        } else if (v == NULL)
-            rc = fr_yaml_fail(y, vn, "%s: expected a single value", k);
-        else if (strcmp(k, "name") == 0)
-            str = &t->name;
-        else if (strcmp(k, "url") == 0)
-            str = &t->url;
-        else if (strcmp(k, "ca_file") == 0)
-            str = &t->ca_file;
-        else if (strcmp(k, "client_cert") == 0)
-            str = &t->client_cert;
-        else if (strcmp(k, "client_key") == 0)
-            str = &t->client_key;
-        else if (strcmp(k, "aws_sigv4") == 0)
-            str = &t->aws_sigv4;
-        else if (strcmp(k, "aws_access_key_env") == 0)
-            akey = v;
-        else if (strcmp(k, "aws_secret_key_env") == 0)
-            asec = v;
-        else if (strcmp(k, "method") == 0) {
-            if (strcmp(v, "put") == 0)
-                t->method = FR_UPLOAD_PUT;
-            else if (strcmp(v, "post") == 0)
-                t->method = FR_UPLOAD_POST;
-            else
-                rc = fr_yaml_fail(y, vn, "method: expected put or post, got '%s'", v);
-        } else if (strcmp(k, "timeout_ms") == 0)
-            num = &t->timeout_ms;
-        else if (strcmp(k, "connect_timeout_ms") == 0)
-            num = &t->connect_timeout_ms;
-        else if (strcmp(k, "backoff_base_ms") == 0)
-            num = &t->backoff_base_ms;
-        else if (strcmp(k, "backoff_max_ms") == 0)
-            num = &t->backoff_max_ms;
-        else if (strcmp(k, "max_attempts") == 0) {
-            char *end;
-            long a = strtol(v, &end, 10);
-            if (*end || a < 1 || a > 100)
-                rc = fr_yaml_fail(y, vn, "max_attempts: expected 1 to 100");
-            t->max_attempts = (int)a;
-        } else
-            rc = fr_yaml_fail(y, kn, "targets: unknown key '%s'", k);
-        if (rc == FR_OK && str != NULL && v != NULL) {
-            free(*str);
-            *str = v[0] ? fr_strdup(v) : NULL;
-        }
-        if (rc == FR_OK && num != NULL) {
-            char *end;
-            long long x = strtoll(v, &end, 10);
-            if (*end || x < 1)
-                rc = fr_yaml_fail(y, vn, "%s: expected a positive whole number", k);
-            *num = x;
-        }
-    }
+    memset(t, 0, sizeof *t);
+    fr_options_defaults(target_opts, t);
+    int rc = fr_options_load_node(target_opts, t, y, n, "targets", target_headers, t);
+    char **optional[] = {&t->name,        &t->url,        &t->ca_file,
+                         &t->client_cert, &t->client_key, &t->aws_sigv4};
+    for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++)
+        unset_empty(optional[i]);
+    const char *akey =
+        t->aws_access_key_env && *t->aws_access_key_env ? t->aws_access_key_env : NULL;
+    const char *asec =
+        t->aws_secret_key_env && *t->aws_secret_key_env ? t->aws_secret_key_env : NULL;
     if (rc == FR_OK && (t->name == NULL || t->url == NULL))
         rc = fr_yaml_fail(y, n, "targets: a target needs 'name' and 'url'");
     if (rc == FR_OK && fr_uploader_for_url(t->url) == NULL)

@@ -20,16 +20,18 @@ enum fr_upload_method { FR_UPLOAD_PUT, FR_UPLOAD_POST };
 
 struct fr_upload_target {
     char *name;
-    char *url; /* "{name}" is replaced by the file's base name */
-    enum fr_upload_method method;
+    char *url;      /* "{name}" is replaced by the file's base name */
+    int method;     /* enum fr_upload_method */
     char **headers; /* "Name: value", values already read from files/env */
     size_t nheaders;
     char *ca_file, *client_cert, *client_key;
-    char *aws_sigv4;    /* e.g. "aws:amz:us-east-1:s3"; NULL = off */
+    char *aws_sigv4;          /* e.g. "aws:amz:us-east-1:s3"; NULL = off */
+    char *aws_access_key_env; /* the variables holding the S3 credentials */
+    char *aws_secret_key_env;
     char *aws_user;     /* "access:secret" from the environment */
     int64_t timeout_ms; /* whole request */
     int64_t connect_timeout_ms;
-    int max_attempts;
+    int64_t max_attempts;
     int64_t backoff_base_ms, backoff_max_ms;
 };
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/hex.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 
@@ -112,23 +113,9 @@ fr_cursor_encode(int64_t ms, const char *id)
     char *plain = fr_asprintf("%lld:%s", (long long)ms, id);
     size_t n = strlen(plain);
     char *hex = fr_malloc(2 * n + 1);
-    for (size_t i = 0; i < n; i++)
-        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)plain[i]);
-    hex[2 * n] = '\0';
+    fr_hex_encode((const unsigned char *)plain, n, hex);
     free(plain);
     return hex;
-}
-
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 bool
@@ -139,7 +126,7 @@ fr_cursor_decode(const char *hex, int64_t *ms, char *id, size_t idlen)
     if (n == 0 || n % 2 != 0 || n / 2 >= sizeof plain || n / 2 >= idlen + 24)
         return false;
     for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        int hi = fr_hex_digit(hex[2 * i]), lo = fr_hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         plain[i] = (char)(hi << 4 | lo);

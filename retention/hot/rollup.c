@@ -79,7 +79,7 @@ static const char upsert_entity_sql[] =
 int
 sq_timeline_upsert(struct sq_store *s, const struct fr_record *rec, struct fr_err *err)
 {
-    if (rec->kind != FR_KIND_TIMELINE || rec->entity_id == NULL)
+    if (!rec->entity_track)
         return FR_OK;
     sqlite3_stmt *st = s->upsert_entity;
     sqlite3_bind_text(st, 1, rec->ids[FR_ID_CONV] ? rec->ids[FR_ID_CONV] : "", -1, SQLITE_STATIC);
@@ -175,34 +175,17 @@ roll_latency(struct sq_roll *r, const struct fr_record *rec)
 void
 sq_rollup_add(struct sq_store *s, const struct fr_record *rec)
 {
-    struct sq_roll *r = NULL;
-    switch (rec->kind) {
-    case FR_KIND_PROVIDER:
-        r = roll_get(s, "provider", rec->ts_ms, rec->provider ? rec->provider : "",
-                     rec->model ? rec->model : "");
-        for (int i = 0; i < FR_TOKEN_COUNT; i++)
-            r->d.tokens[i] += rec->tokens[i];
-        break;
-    case FR_KIND_TOOL:
-        r = roll_get(s, "tool", rec->ts_ms, rec->tool ? rec->tool : "", "");
-        break;
-    case FR_KIND_TRANSPORT:
-        r = roll_get(s, "transport", rec->ts_ms, rec->route ? rec->route : "-",
-                     rec->status ? rec->status : "-");
-        break;
-    default:
-        break;
-    }
-    if (r != NULL) {
+    /* the rows are the collectors' decision (fr_collect_derive); here they are only counted */
+    for (size_t i = 0; i < rec->nrollups; i++) {
+        const struct fr_rollup_key *k = &rec->rollups[i];
+        struct sq_roll *r = roll_get(s, k->dim, rec->ts_ms, k->k1, k->k2);
         r->d.calls++;
         r->d.errors += rec->has_error;
-        roll_latency(r, rec);
-    }
-    if (rec->has_error) {
-        struct sq_roll *e =
-            roll_get(s, "error", rec->ts_ms, fr_error_class_name(rec->err.klass), rec->err.code);
-        e->d.calls++;
-        e->d.errors++;
+        if (k->tokens)
+            for (int t = 0; t < FR_TOKEN_COUNT; t++)
+                r->d.tokens[t] += rec->tokens[t];
+        if (k->latency)
+            roll_latency(r, rec);
     }
 }
 
@@ -259,7 +242,7 @@ int
 sq_sem_check(struct sq_store *s, const struct fr_record *rec, int64_t rowid, struct fr_err *err)
 {
     const char *stream = rec->ids[FR_ID_STREAM];
-    if (rec->kind != FR_KIND_SEM || stream == NULL || !rec->has_seq)
+    if (!rec->order_check || stream == NULL || !rec->has_seq)
         return FR_OK;
     sqlite3_stmt *st = s->sem_probe;
     sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);

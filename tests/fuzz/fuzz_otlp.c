@@ -22,15 +22,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    struct fr_policy *p;
-    struct fr_taxonomy *tax;
-    struct fr_err err = {0};
-    if (fr_policy_load(NULL, &p, &err) != FR_OK ||
-        fr_redactor_new(p, fuzz_key, &cfg.red, &err) != FR_OK ||
-        fr_taxonomy_load(NULL, &tax, &err) != FR_OK)
-        abort();
-    cfg.tax = tax;
-    fr_wire_limits_default(&cfg.lim);
+    fuzz_ingest_cfg(&cfg, 0);
     mstate = fr_otlp_metrics_state_new();
     return 0;
 }

@@ -708,3 +708,16 @@ spawn_cli(const char *args)
     }
     return pid;
 }
+
+int
+otlp_port(struct agent *a)
+{
+    char *log;
+    size_t len;
+    assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
+    const char *p = strstr(log, "otlp http://127.0.0.1:");
+    assert_non_null(p);
+    int port = atoi(p + 22);
+    free(log);
+    return port;
+}

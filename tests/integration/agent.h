@@ -132,6 +132,9 @@ size_t runtime_samples(struct agent *a, pid_t pid, bool check);
 /* Waits (up to 30 s: sanitizer builds are slow) until the agent's log holds needle. */
 void wait_log(struct agent *a, const char *needle);
 
+/* The port of the agent's OTLP listener, from its ready line. */
+int otlp_port(struct agent *a);
+
 void *loader_main(void *arg);
 
 struct loader *loader_start(int port, useconds_t pace);

@@ -364,14 +364,8 @@ test_agent_otlp_listener_serves_only_otlp(void **state)
     agent_start(a);
     assert_int_equal(post(a, "{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":\"o\"}", NULL),
                      202);
-    char *log;
-    size_t len;
-    assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
-    const char *p = strstr(log, "otlp http://127.0.0.1:");
-    assert_non_null(p);
-    int otlp_port = atoi(p + 22), main_port = a->port;
-    free(log);
-    a->port = otlp_port;
+    int main_port = a->port, otlp = otlp_port(a);
+    a->port = otlp;
     char *out = NULL;
     assert_int_equal(http(a, "GET", "/v1/conversations/o", NULL, NULL, 0, &out, NULL), 404);
     assert_null(strstr(out, "\"events\""));

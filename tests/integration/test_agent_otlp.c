@@ -11,14 +11,8 @@ test_agent_otlp_traces(void **state)
     struct agent *a = *state;
     agent_config(a, NULL, NULL, NULL);
     agent_start(a);
-    char *log;
-    size_t len;
-    assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
-    const char *p = strstr(log, "otlp http://127.0.0.1:");
-    assert_non_null(p);
-    int otlp_port = atoi(p + 22), main_port = a->port;
-    free(log);
-    a->port = otlp_port; /* the OTLP port, as an exporter would use it */
+    int main_port = a->port, otlp = otlp_port(a);
+    a->port = otlp; /* the OTLP port, as an exporter would use it */
     const char *json[] = {"Content-Type: application/json", NULL};
     char *out;
     assert_int_equal(
@@ -125,15 +119,9 @@ test_agent_otlp_real_sdk(void **state)
     struct agent *a = *state;
     agent_config(a, NULL, NULL, NULL);
     agent_start(a);
-    char *log;
-    size_t len;
-    assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
-    const char *p = strstr(log, "otlp http://127.0.0.1:");
-    assert_non_null(p);
-    int otlp_port = atoi(p + 22);
-    free(log);
+    int otlp = otlp_port(a);
     char *cmd = fr_asprintf("node %s/tests/otlp/chat.mjs http://127.0.0.1:%d conv-js-1",
-                            FR_SOURCE_DIR, otlp_port),
+                            FR_SOURCE_DIR, otlp),
          *out = NULL, *err = NULL;
     int rc = t_run(cmd, &out, &err);
     if (rc != 0)
