@@ -100,7 +100,7 @@ fr_option_set(const struct fr_option *o, void *base, const char *v, char *msg, s
         struct fr_err e = {0};
         int64_t ms;
         if (fr_duration_parse(v, &ms, &e) != FR_OK) {
-            snprintf(msg, msglen, "%s", e.msg);
+            snprintf(msg, msglen, "%.200s", e.msg);
             return false;
         }
         if (ms < o->min || ms > o->max) {
