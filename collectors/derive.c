@@ -8,15 +8,14 @@
  * domain knowledge is here, with the collectors.
  */
 #include "collectors/collector.h"
-#include "collectors/taxonomy.h"
 
 static void
-add(struct fr_record *rec, const char *dim, const char *k1, const char *k2, bool tokens,
-    bool latency)
+add(struct fr_record *rec, const char *dim, enum fr_record_field k1, enum fr_record_field k2,
+    bool tokens, bool latency)
 {
     if (rec->nrollups < sizeof rec->rollups / sizeof rec->rollups[0])
         rec->rollups[rec->nrollups++] =
-            (struct fr_rollup_key){dim, k1 ? k1 : "", k2 ? k2 : "", tokens, latency};
+            (struct fr_rollup_key){dim, (unsigned char)k1, (unsigned char)k2, tokens, latency};
 }
 
 void
@@ -25,20 +24,19 @@ fr_collect_derive(struct fr_record *rec)
     rec->nrollups = 0;
     switch (rec->kind) {
     case FR_KIND_PROVIDER:
-        add(rec, "provider", rec->provider, rec->model, true, true);
+        add(rec, "provider", FR_RF_PROVIDER, FR_RF_MODEL, true, true);
         break;
     case FR_KIND_TOOL:
-        add(rec, "tool", rec->tool, "", false, true);
+        add(rec, "tool", FR_RF_TOOL, FR_RF_EMPTY, false, true);
         break;
     case FR_KIND_TRANSPORT:
-        add(rec, "transport", rec->route ? rec->route : "-", rec->status ? rec->status : "-", false,
-            true);
+        add(rec, "transport", FR_RF_ROUTE, FR_RF_STATUS, false, true);
         break;
     default:
         break;
     }
     if (rec->has_error)
-        add(rec, "error", fr_error_class_name(rec->err.klass), rec->err.code, false, false);
+        add(rec, "error", FR_RF_ERROR_CLASS, FR_RF_ERROR_CODE, false, false);
     rec->order_check = rec->kind == FR_KIND_SEM && rec->ids[FR_ID_STREAM] != NULL && rec->has_seq;
     rec->entity_track = rec->kind == FR_KIND_TIMELINE && rec->entity_id != NULL;
 }

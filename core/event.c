@@ -137,3 +137,32 @@ fr_record_clear(struct fr_record *rec)
     free(rec->raw);
     memset(rec, 0, sizeof *rec);
 }
+
+const char *
+fr_record_field(const struct fr_record *rec, enum fr_record_field f)
+{
+    const char *v = NULL;
+    switch (f) {
+    case FR_RF_EMPTY:
+        return "";
+    case FR_RF_PROVIDER:
+        v = rec->provider;
+        break;
+    case FR_RF_MODEL:
+        v = rec->model;
+        break;
+    case FR_RF_TOOL:
+        v = rec->tool;
+        break;
+    case FR_RF_ROUTE:
+        return rec->route ? rec->route : "-";
+    case FR_RF_STATUS:
+        return rec->status ? rec->status : "-";
+    case FR_RF_ERROR_CLASS:
+        return fr_error_class_name(rec->err.klass);
+    case FR_RF_ERROR_CODE:
+        v = rec->err.code;
+        break;
+    }
+    return v ? v : "";
+}

@@ -146,16 +146,34 @@ struct fr_record {
      * Derived facts, set by the collectors (fr_collect_derive) and persisted
      * as given by the store, which knows no kind: the per-minute rollup
      * rows this event counts in, whether its stream's order is checked
-     * (stream id + seq), whether its entity's first/last seen is kept.
+     * (stream id + seq), whether its entity's first/last seen is kept. The
+     * keys name fields of the record, not pointers into it, so a record
+     * stays valid when it is moved (batches are arrays that grow).
      */
     struct fr_rollup_key {
-        const char *dim, *k1, *k2; /* borrowed: static or the record's own strings */
-        bool tokens, latency;      /* add the token counts / the duration too */
+        const char *dim;      /* static */
+        unsigned char k1, k2; /* enum fr_record_field */
+        bool tokens, latency; /* add the token counts / the duration too */
     } rollups[2];
     size_t nrollups;
     bool order_check;
     bool entity_track;
 };
+
+/* Fields of a record a rollup key can name. */
+enum fr_record_field {
+    FR_RF_EMPTY, /* "" */
+    FR_RF_PROVIDER,
+    FR_RF_MODEL,
+    FR_RF_TOOL,
+    FR_RF_ROUTE,  /* "-" when none */
+    FR_RF_STATUS, /* "-" when none */
+    FR_RF_ERROR_CLASS,
+    FR_RF_ERROR_CODE,
+};
+
+/* The text of field f of rec, never NULL ("" or "-" when the record has none). */
+const char *fr_record_field(const struct fr_record *rec, enum fr_record_field f);
 
 /*
  * Flattens ev's columns and body[0, body_len) into rec (overwritten).

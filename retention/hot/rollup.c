@@ -178,7 +178,8 @@ sq_rollup_add(struct sq_store *s, const struct fr_record *rec)
     /* the rows are the collectors' decision (fr_collect_derive); here they are only counted */
     for (size_t i = 0; i < rec->nrollups; i++) {
         const struct fr_rollup_key *k = &rec->rollups[i];
-        struct sq_roll *r = roll_get(s, k->dim, rec->ts_ms, k->k1, k->k2);
+        struct sq_roll *r = roll_get(s, k->dim, rec->ts_ms, fr_record_field(rec, k->k1),
+                                     fr_record_field(rec, k->k2));
         r->d.calls++;
         r->d.errors += rec->has_error;
         if (k->tokens)
