@@ -140,7 +140,6 @@ static const char *const other_env[] = {"FLIGHTREC_DB",
                                         "FLIGHTREC_RAW_KEY",
                                         "FLIGHTREC_LOG_LEVEL",
                                         "FLIGHTREC_UPLOAD_CONFIG",
-                                        "FLIGHTREC_CRASH_AT",
                                         NULL};
 
 void

@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,10 +34,12 @@
 
 struct rule {
     char *name, *error_class, *error_code;
-    int count;
-    int64_t window_ms, cooldown_ms;
-    bool global;
+    int64_t count;
+    int64_t window_ms, cooldown_ms; /* cooldown 0: the file's */
+    int scope;                      /* SCOPE_CONVERSATION, SCOPE_GLOBAL */
 };
+
+enum { SCOPE_CONVERSATION, SCOPE_GLOBAL };
 
 /* Sliding window of one (rule, conversation): the last `count` failure times. */
 struct window {
@@ -67,13 +70,6 @@ struct fr_triggers {
     bool has_upload;
 };
 
-/* A positive duration in the one grammar of core/option.h (30s, 10m, 1h). */
-static int
-parse_dur(const char *s, int64_t *ms)
-{
-    return fr_duration_parse(s, ms, NULL) == FR_OK && *ms > 0 ? 0 : -1;
-}
-
 static void
 rules_free(struct fr_triggers *t)
 {
@@ -85,89 +81,93 @@ rules_free(struct fr_triggers *t)
     free(t->rules);
 }
 
+/* The rules file's own options (configs/triggers.yaml documents them). */
+struct rules_file {
+    int64_t cooldown_ms, max_per_hour;
+    struct fr_triggers *t;
+};
+
+static const struct fr_option file_opts[] = {
+    {"", "cooldown", FR_OPT_DURATION, "30m", offsetof(struct rules_file, cooldown_ms), 1,
+     INT64_MAX / 2, NULL, "one bundle per rule and conversation per this long"},
+    {"", "max_per_hour", FR_OPT_INT, "10", offsetof(struct rules_file, max_per_hour), 1, 100000,
+     NULL, "bundles per hour from all rules together"},
+    {0},
+};
+
+static const char *const scopes[] = {"conversation", "global", NULL};
+
+#define R(field) offsetof(struct rule, field)
+static const struct fr_option rule_opts[] = {
+    {"rules", "name", FR_OPT_STR, "", R(name), 0, 0, NULL, "names the rule in metrics and files"},
+    {"rules", "error_class", FR_OPT_STR, "", R(error_class), 0, 0, NULL, "a taxonomy class"},
+    {"rules", "error_code", FR_OPT_STR, "", R(error_code), 0, 0, NULL, "a taxonomy code"},
+    {"rules", "count", FR_OPT_INT, "1", R(count), 1, MAX_COUNT, NULL, "failures that fire it"},
+    {"rules", "window", FR_OPT_DURATION, "1m", R(window_ms), 1, INT64_MAX / 2, NULL,
+     "within this long"},
+    {"rules", "cooldown", FR_OPT_DURATION, "0", R(cooldown_ms), 0, INT64_MAX / 2, NULL,
+     "this rule's own cool-down (0: the file's)"},
+    {"rules", "scope", FR_OPT_ENUM, "conversation", R(scope), 0, 0, scopes,
+     "per conversation, or over all of them"},
+    {0},
+};
+
+static void
+unset_empty(char **s)
+{
+    if (*s != NULL && (*s)[0] == '\0') {
+        free(*s);
+        *s = NULL;
+    }
+}
+
+/* rules: the list, the one key of the file that is not an option; each item is a table. */
+static int
+load_rule_list(void *ud, struct fr_yaml *y, const char *section, const char *key, void *kn,
+               void *vn_)
+{
+    struct rules_file *f = ud;
+    struct fr_triggers *t = f->t;
+    yaml_node_t *vn = vn_;
+    (void)kn;
+    if (section[0] != '\0' || strcmp(key, "rules") != 0)
+        return FR_E_NOTFOUND;
+    if (vn->type != YAML_SEQUENCE_NODE)
+        return fr_yaml_fail(y, vn, "rules: expected a list of rules");
+    int rc = FR_OK;
+    for (yaml_node_item_t *it = vn->data.sequence.items.start;
+         rc == FR_OK && it < vn->data.sequence.items.top; it++) {
+        yaml_node_t *rn = fr_yaml_node(y, *it);
+        t->rules = fr_realloc(t->rules, (t->nrules + 1) * sizeof *t->rules);
+        struct rule *r = &t->rules[t->nrules++];
+        memset(r, 0, sizeof *r);
+        fr_options_defaults(rule_opts, r);
+        rc = fr_options_load_node(rule_opts, r, y, rn, "rules", NULL, NULL);
+        unset_empty(&r->name);
+        unset_empty(&r->error_class);
+        unset_empty(&r->error_code);
+        if (rc == FR_OK && (r->name == NULL || (!r->error_class && !r->error_code)))
+            rc = fr_yaml_fail(y, rn, "rules: a rule needs a name and error_class or error_code");
+    }
+    return rc;
+}
+
 static int
 load_rules(struct fr_triggers *t, const char *path, struct fr_err *err)
 {
-    struct fr_yaml y;
-    int rc = fr_yaml_open_file(&y, path, err);
+    char *text;
+    size_t len;
+    int rc = fr_read_file(path, &text, &len, err);
     if (rc != FR_OK)
         return rc;
-    yaml_node_t *root = fr_yaml_root(&y);
-    int64_t cooldown = 30 * 60000;
-    t->max_per_hour = 10;
-    if (root == NULL || root->type != YAML_MAPPING_NODE)
-        rc = fr_yaml_fail(&y, root, "expected a mapping (cooldown, max_per_hour, rules)");
-    for (yaml_node_pair_t *p = rc == FR_OK ? root->data.mapping.pairs.start : NULL;
-         rc == FR_OK && p < root->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = fr_yaml_node(&y, p->key), *vn = fr_yaml_node(&y, p->value);
-        const char *k = fr_yaml_scalar(kn), *v = fr_yaml_scalar(vn);
-        if (k && strcmp(k, "cooldown") == 0 && v) {
-            if (parse_dur(v, &cooldown) != 0)
-                rc = fr_yaml_fail(&y, vn, "cooldown: '%s' is not a duration (30s, 10m, 1h)", v);
-        } else if (k && strcmp(k, "max_per_hour") == 0 && v) {
-            char *end;
-            long long n = strtoll(v, &end, 10);
-            t->max_per_hour = *v && *end == '\0' && n >= 1 && n <= 100000 ? n : 0;
-            if (t->max_per_hour < 1)
-                rc = fr_yaml_fail(&y, vn, "max_per_hour: expected a positive number");
-        } else if (k && strcmp(k, "rules") == 0 && vn->type == YAML_SEQUENCE_NODE) {
-            for (yaml_node_item_t *it = vn->data.sequence.items.start;
-                 rc == FR_OK && it < vn->data.sequence.items.top; it++) {
-                yaml_node_t *rn = fr_yaml_node(&y, *it);
-                if (rn->type != YAML_MAPPING_NODE) {
-                    rc = fr_yaml_fail(&y, rn, "rules: expected a mapping");
-                    break;
-                }
-                t->rules = fr_realloc(t->rules, (t->nrules + 1) * sizeof *t->rules);
-                struct rule *r = &t->rules[t->nrules++];
-                *r = (struct rule){.count = 1, .window_ms = 60000, .cooldown_ms = -1};
-                for (yaml_node_pair_t *q = rn->data.mapping.pairs.start;
-                     rc == FR_OK && q < rn->data.mapping.pairs.top; q++) {
-                    yaml_node_t *rk = fr_yaml_node(&y, q->key), *rv = fr_yaml_node(&y, q->value);
-                    const char *kk = fr_yaml_scalar(rk), *vv = fr_yaml_scalar(rv);
-                    if (kk == NULL || vv == NULL)
-                        rc = fr_yaml_fail(&y, rk, "rules: keys and values must be plain text");
-                    else if (strcmp(kk, "name") == 0)
-                        r->name = fr_strdup(vv);
-                    else if (strcmp(kk, "error_class") == 0)
-                        r->error_class = fr_strdup(vv);
-                    else if (strcmp(kk, "error_code") == 0)
-                        r->error_code = fr_strdup(vv);
-                    else if (strcmp(kk, "count") == 0) {
-                        char *end;
-                        long n = strtol(vv, &end, 10);
-                        r->count = *vv && *end == '\0' && n >= 1 && n <= MAX_COUNT ? (int)n : 0;
-                        if (r->count == 0)
-                            rc = fr_yaml_fail(&y, rv, "count: expected 1 to %d", MAX_COUNT);
-                    } else if (strcmp(kk, "window") == 0) {
-                        if (parse_dur(vv, &r->window_ms) != 0)
-                            rc = fr_yaml_fail(&y, rv, "window: '%s' is not a duration", vv);
-                    } else if (strcmp(kk, "cooldown") == 0) {
-                        if (parse_dur(vv, &r->cooldown_ms) != 0)
-                            rc = fr_yaml_fail(&y, rv, "cooldown: '%s' is not a duration", vv);
-                    } else if (strcmp(kk, "scope") == 0) {
-                        if (strcmp(vv, "conversation") != 0 && strcmp(vv, "global") != 0)
-                            rc = fr_yaml_fail(&y, rv, "scope: expected conversation or global");
-                        r->global = strcmp(vv, "global") == 0;
-                    } else
-                        rc = fr_yaml_fail(&y, rk,
-                                          "rules: unknown key '%s' (name, error_class, "
-                                          "error_code, count, window, cooldown, scope)",
-                                          kk);
-                }
-                if (rc == FR_OK && (r->name == NULL || (!r->error_class && !r->error_code)))
-                    rc = fr_yaml_fail(&y, rn,
-                                      "rules: a rule needs a name and error_class or error_code");
-            }
-        } else {
-            rc = fr_yaml_fail(&y, kn, "unknown key '%s' (cooldown, max_per_hour, rules)",
-                              k ? k : "?");
-        }
-    }
+    struct rules_file f = {.t = t};
+    fr_options_defaults(file_opts, &f);
+    rc = fr_options_load_text(file_opts, &f, text, len, path, load_rule_list, &f, err);
+    free(text);
+    t->max_per_hour = f.max_per_hour;
     for (size_t i = 0; i < t->nrules; i++)
-        if (t->rules[i].cooldown_ms < 0)
-            t->rules[i].cooldown_ms = cooldown;
-    fr_yaml_close(&y);
+        if (t->rules[i].cooldown_ms == 0)
+            t->rules[i].cooldown_ms = f.cooldown_ms;
     return rc;
 }
 
@@ -309,7 +309,7 @@ fr_triggers_observe(struct fr_triggers *t, const struct fr_record *recs, size_t 
                 continue;
             if (ru->error_code && strcmp(ru->error_code, r->err.code) != 0)
                 continue;
-            const char *conv = ru->global ? NULL : r->ids[FR_ID_CONV];
+            const char *conv = ru->scope == SCOPE_GLOBAL ? NULL : r->ids[FR_ID_CONV];
             char key[400];
             snprintf(key, sizeof key, "%s|%s", ru->name, conv ? conv : "");
             if (fr_strmap_count(t->windows) >= MAX_KEYS)
@@ -323,7 +323,7 @@ fr_triggers_observe(struct fr_triggers *t, const struct fr_record *recs, size_t 
             }
             struct window *w = *slot;
             w->ts[w->head] = r->ts_ms;
-            w->head = (w->head + 1) % ru->count;
+            w->head = (int)((w->head + 1) % ru->count);
             if (w->n < ru->count)
                 w->n++;
             /* the oldest of the last `count` failures is within the window */

@@ -169,7 +169,7 @@ section_list(const struct fr_option *t, char *out, size_t n)
     size_t at = 0;
     out[0] = '\0';
     for (const struct fr_option *o = t; o->type != FR_OPT_END && at < n; o++)
-        if (o == t || strcmp(o[-1].section, o->section) != 0)
+        if (o->section[0] == '\0' || o == t || strcmp(o[-1].section, o->section) != 0)
             at += (size_t)snprintf(out + at, n - at, "%s%s", at ? ", " : "",
                                    o->section[0] ? o->section : o->key);
 }
@@ -252,6 +252,9 @@ load_root(const struct fr_option *t, void *base, struct fr_yaml *y, fr_option_ex
         const char *section = fr_yaml_scalar(sk);
         if (section != NULL && fr_options_find(t, "", section) != NULL) {
             rc = load_pair(t, base, y, "", sk, sv, extra, ud); /* a top-level option */
+        } else if (section != NULL && !section_known(t, section) && extra != NULL &&
+                   (rc = extra(ud, y, "", section, sk, sv)) != FR_E_NOTFOUND) {
+            continue; /* a top-level key the hook takes (a list, say) */
         } else if (section == NULL || !section_known(t, section)) {
             rc =
                 fr_yaml_fail(y, sk, "unknown section '%s' (%s)", section ? section : "?", sections);

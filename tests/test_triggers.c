@@ -97,10 +97,16 @@ test_triggers_rules_file_errors(void **state)
         const char *yaml, *want;
     } cases[] = {
         {"cooldown: soon\n", ":1: cooldown: 'soon' is not a duration"},
-        {"max_per_hour: 0\n", ":1: max_per_hour: expected a positive number"},
-        {"max_per_hour: 5x\n", ":1: max_per_hour: expected a positive number"},
-        {"rules:\n  - name: a\n    error_class: provider\n    count: 0\n", ":4: count: expected 1"},
-        {"rules:\n  - name: a\n    error_class: provider\n    window: 10\n", ":4: window:"},
+        {"max_per_hour: 0\n", ":1: max_per_hour: expected a whole number from 1 to 100000"},
+        {"max_per_hour: 5x\n", ":1: max_per_hour: expected a whole number"},
+        {"rules:\n  - name: a\n    error_class: provider\n    count: 0\n",
+         ":4: rules.count: expected a whole number from 1 to 1000"},
+        {"rules:\n  - name: a\n    error_class: provider\n    window: 10\n",
+         ":4: rules.window: '10' has no unit"},
+        {"rules:\n  - name: a\n    error_class: provider\n    colour: red\n",
+         ":4: rules.colour: unknown option"},
+        {"rules:\n  - name: a\n    error_class: provider\n    scope: team\n",
+         ":4: rules.scope: expected conversation or global"},
         {"rules:\n  - error_class: provider\n", "a rule needs a name"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -24,11 +24,14 @@ test_agent_kill9_under_load(void **state)
     for (int r = 0; r < rounds; r++) {
         wait_progress(l);
         usleep((useconds_t)(20000 + rand_r(&seed) % 250000));
+        /* the producer forgets the port first: once freed, the port may be another test's */
+        pthread_mutex_lock(&l->mu);
+        l->port = 0;
+        pthread_mutex_unlock(&l->mu);
         kill(a->pid, SIGKILL);
         waitpid(a->pid, NULL, 0);
         a->pid = 0;
         pthread_mutex_lock(&l->mu);
-        l->port = 0;
         long acked = l->acked;
         pthread_mutex_unlock(&l->mu);
         /* everything acknowledged so far is there, once (the batch in flight may be too) */
@@ -80,11 +83,14 @@ test_agent_kill9_during_retention_under_load(void **state)
     for (int r = 0; r < 6; r++) {
         wait_progress(l);
         usleep((useconds_t)(300000 + rand_r(&seed) % 1500000));
+        /* the producer forgets the port first: once freed, the port may be another test's */
+        pthread_mutex_lock(&l->mu);
+        l->port = 0;
+        pthread_mutex_unlock(&l->mu);
         kill(a->pid, SIGKILL);
         waitpid(a->pid, NULL, 0);
         a->pid = 0;
         pthread_mutex_lock(&l->mu);
-        l->port = 0;
         long acked = l->acked;
         pthread_mutex_unlock(&l->mu);
         char ok[64] = "";
