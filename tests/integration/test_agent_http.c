@@ -234,6 +234,13 @@ test_agent_backpressure_429_loses_nothing(void **state)
     sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
     sqlite3_close(h);
     pthread_join(t, NULL);
+    if (first.status != 202) { /* say what the agent saw, for the next reader of a failure */
+        char *log = NULL;
+        size_t len;
+        if (fr_read_file(a->log, &log, &len, NULL) == FR_OK)
+            fprintf(stderr, "the agent's log:\n%s\n", log);
+        free(log);
+    }
     assert_int_equal(first.status, 202);
     /* the client retries the refused request */
     assert_int_equal(post(a, second, NULL), 202);
