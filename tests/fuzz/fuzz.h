@@ -8,27 +8,6 @@
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memfd_create */
-/* The ingest pipeline of the harnesses: the built-in policy and taxonomy, the test key. */
-#include "agent/ingest.h"
-#include "collectors/taxonomy.h"
-#include "redact/redact.h"
-
-static inline void
-fuzz_ingest_cfg(struct fr_ingest_cfg *cfg, size_t max_line)
-{
-    struct fr_policy *p;
-    struct fr_taxonomy *tax;
-    struct fr_err err = {0};
-    if (fr_policy_load(NULL, &p, &err) != FR_OK ||
-        fr_redactor_new(p, fuzz_key, &cfg->red, &err) != FR_OK ||
-        fr_taxonomy_load(NULL, &tax, &err) != FR_OK)
-        abort();
-    cfg->tax = tax;
-    fr_wire_limits_default(&cfg->lim);
-    if (max_line)
-        cfg->lim.max_line = max_line;
-}
-
 #endif
 #include <stddef.h>
 #include <stdint.h>
