@@ -10,6 +10,7 @@
 
 #include "agent/cli/cli.h"
 #include "core/crypto.h"
+#include "core/event.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "exporters/bundle.h"
@@ -136,6 +137,34 @@ inc_create(int argc, char **argv)
             return kx;
         }
     }
+    if (sel.error_class && fr_error_class_parse(sel.error_class) <= 0) {
+        fprintf(stderr,
+                "flightrec incident create: --error-class: '%s' is not an error class "
+                "(validation, provider, tool, projection, storage, transport, runtime)\n",
+                sel.error_class);
+        free(convs);
+        return FR_EXIT_USAGE;
+    }
+    if (sel.error_code) {
+        size_t n = strcspn(sel.error_code, ".");
+        char klass[32];
+        snprintf(klass, sizeof klass, "%.*s", (int)(n < sizeof klass ? n : sizeof klass - 1),
+                 sel.error_code);
+        if (sel.error_code[n] != '.' || sel.error_code[n + 1] == '\0' ||
+            fr_error_class_parse(klass) <= 0) {
+            fprintf(stderr,
+                    "flightrec incident create: --error-code: '%s' is not a taxonomy "
+                    "code (<class>.<reason>, e.g. provider.rate_limited)\n",
+                    sel.error_code);
+            free(convs);
+            return FR_EXIT_USAGE;
+        }
+    }
+    if (sel.since_ms && sel.until_ms && sel.since_ms > sel.until_ms) {
+        fprintf(stderr, "flightrec incident create: --since is after --until: nothing can match\n");
+        free(convs);
+        return FR_EXIT_USAGE;
+    }
     if (sel.nconvs == 0 && !sel.error_class && !sel.error_code && !sel.trace_id && !sel.since_ms &&
         !sel.until_ms) {
         fprintf(stderr, "flightrec incident create: select something: --conv, --since/--until, "
@@ -178,6 +207,14 @@ inc_create(int argc, char **argv)
                              out, &info, &err) != FR_OK) {
             fprintf(stderr, "flightrec incident: %s\n", err.msg);
             ex = FR_EXIT_FAIL;
+        } else if (info.events == 0) {
+            /* an empty bundle answers nothing: say so, leave no file */
+            fprintf(stderr, "flightrec incident create: no event matches the selection\n");
+            unlink(out);
+            char *side = fr_asprintf("%s.sha256", out);
+            unlink(side);
+            free(side);
+            ex = FR_EXIT_NOTFOUND;
         } else {
             printf("%s\n", out);
             fprintf(stderr,

@@ -30,6 +30,10 @@ fr_cli_query_opt(const char *cmd, int c, const char *arg, struct fr_cli_query *q
             fprintf(stderr, "flightrec %s: --%s: %s\n", cmd, c == 's' ? "since" : "until", err.msg);
             return -1;
         }
+        if (q->since_ms && q->until_ms && q->since_ms > q->until_ms) {
+            fprintf(stderr, "flightrec %s: --since is after --until: nothing can match\n", cmd);
+            return -1;
+        }
         return 1;
     case 'l': {
         char *end;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "core/mem.h"
@@ -336,6 +337,52 @@ test_cli_raw_mode(void **state)
     free(other);
 }
 
+/*
+ * Selections that cannot match are said so: an unknown error class or a
+ * code that is not <class>.<reason> is a usage error (2), a conversation
+ * with no events is "not found" (4) and leaves no bundle behind, --since
+ * after --until is a usage error for the query commands too.
+ */
+static void
+test_cli_incident_and_range_selection_errors(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->file, sample);
+    char *out = NULL, *err = NULL;
+    assert_int_equal(fr(&out, &err, "ingest --no-progress --db %s %s", f->db, f->file), 1);
+    free(out);
+    free(err);
+    char *bundle = t_path(f->dir, "b.tar.zst");
+    assert_int_equal(fr(&out, &err, "incident create --db %s --conv nope --out %s", f->db, bundle),
+                     4);
+    assert_non_null(strstr(err, "no event matches the selection"));
+    assert_int_equal(access(bundle, F_OK), -1);
+    free(out);
+    free(err);
+    assert_int_equal(
+        fr(&out, &err, "incident create --db %s --error-class bogus --out %s", f->db, bundle), 2);
+    assert_non_null(strstr(err, "'bogus' is not an error class"));
+    free(out);
+    free(err);
+    assert_int_equal(
+        fr(&out, &err, "incident create --db %s --error-code ratelimited --out %s", f->db, bundle),
+        2);
+    assert_non_null(strstr(err, "is not a taxonomy code"));
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "incident create --db %s --conv c-1 --out %s", f->db, bundle),
+                     0);
+    assert_int_equal(access(bundle, F_OK), 0);
+    free(out);
+    free(err);
+    assert_int_equal(
+        fr(&out, &err, "conversations --db %s --since 2026-02-18 --until 2026-02-17", f->db), 2);
+    assert_non_null(strstr(err, "--since is after --until"));
+    free(out);
+    free(err);
+    free(bundle);
+}
+
 int
 main(void)
 {
@@ -348,6 +395,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cli_missing_db_and_usage_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_redact_explain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_raw_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_incident_and_range_selection_errors, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
