@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "collectors/collector.h"
+#include "core/hex.h"
 
 static const char *const provider_statuses[] = {"ok", "error", NULL};
 
@@ -58,8 +59,7 @@ provider_hash(const json_t *v, char out[65])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     if (EVP_Digest(canon, strlen(canon), md, &len, EVP_sha256(), NULL) == 1)
-        for (unsigned int i = 0; i < len && i < 32; i++)
-            snprintf(out + 2 * i, 3, "%02x", md[i]);
+        fr_hex_encode(md, len < 32 ? len : 32, out);
     free(canon);
 }
 

@@ -77,9 +77,6 @@ int fr_bundle_build_files(struct fr_store *st, const struct fr_bundle_select *se
 
 /* ---- signing (bundle_sign.c) ---- */
 
-/* Lower-case hex of b[0, n) into out (2n + 1 bytes). */
-void fr_bundle_hex(const unsigned char *b, size_t n, char *out);
-
 /* First 16 hex digits of SHA-256 of the DER public key. */
 void fr_bundle_key_id(EVP_PKEY *k, char out[17]);
 

@@ -68,12 +68,6 @@ fr_ed25519_load(const char *path, bool private_key, EVP_PKEY **out, struct fr_er
 }
 
 void
-fr_bundle_hex(const unsigned char *b, size_t n, char *out)
-{
-    fr_hex_encode(b, n, out);
-}
-
-void
 fr_bundle_key_id(EVP_PKEY *k, char out[17])
 {
     unsigned char *der = NULL;
@@ -81,7 +75,7 @@ fr_bundle_key_id(EVP_PKEY *k, char out[17])
     unsigned char md[32];
     SHA256(der, n > 0 ? (size_t)n : 0, md);
     OPENSSL_free(der);
-    fr_bundle_hex(md, 8, out);
+    fr_hex_encode(md, 8, out);
 }
 
 int
@@ -95,7 +89,7 @@ fr_bundle_sign(EVP_PKEY *k, const char *text, char sighex[2 * 64 + 2], struct fr
     EVP_MD_CTX_free(mc);
     if (!ok)
         return fr_err_set(err, FR_E_INVALID, "signing the manifest failed");
-    fr_bundle_hex(sig, siglen, sighex);
+    fr_hex_encode(sig, siglen, sighex);
     sighex[2 * siglen] = '\n';
     sighex[2 * siglen + 1] = '\0';
     return FR_OK;

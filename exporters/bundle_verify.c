@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/mem.h"
 #include "exporters/bundle_int.h"
 #include "exporters/render.h"
@@ -117,7 +118,7 @@ verify_cb(void *ud, const char *name, const char *data, size_t len)
     unsigned char md[32];
     char mdhex[65];
     SHA256((const unsigned char *)data, len, md);
-    fr_bundle_hex(md, 32, mdhex);
+    fr_hex_encode(md, 32, mdhex);
     if (strcmp(mdhex, or_(json_string_value(json_object_get(want, "sha256")), "")) != 0 ||
         (json_int_t)len != json_integer_value(json_object_get(want, "bytes")))
         return fr_err_set(c->err, FR_E_VALUE,

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/fsutil.h"
+#include "core/hex.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "exporters/bundle_int.h"
@@ -52,7 +53,7 @@ manifest_files(const struct fr_bfile files[F_COUNT])
         unsigned char md[32];
         char mdhex[65];
         SHA256((const unsigned char *)(files[i].data ? files[i].data : ""), files[i].len, md);
-        fr_bundle_hex(md, 32, mdhex);
+        fr_hex_encode(md, 32, mdhex);
         json_array_append_new(mfiles, json_pack("{s:s,s:s,s:I,s:I}", "name", files[i].name,
                                                 "sha256", mdhex, "bytes", (json_int_t)files[i].len,
                                                 "records", (json_int_t)files[i].records));
@@ -169,7 +170,7 @@ publish(const char *tmp, const char *out_path, struct fr_bundle_info *info, stru
         unsigned char md[32];
         char mdhex[65];
         SHA256((unsigned char *)data, len, md);
-        fr_bundle_hex(md, 32, mdhex);
+        fr_hex_encode(md, 32, mdhex);
         char *side = fr_asprintf("%s.sha256", out_path);
         char line[100];
         int ln = snprintf(line, sizeof line, "%s %zu\n", mdhex, len);
@@ -190,7 +191,7 @@ fr_bundle_create(struct fr_store *st, const struct fr_bundle_select *sel,
     unsigned char rnd[16];
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         return fr_err_set(err, FR_E_IO, "bundle: no random bytes from OpenSSL for its id");
-    fr_bundle_hex(rnd, sizeof rnd, info->id);
+    fr_hex_encode(rnd, sizeof rnd, info->id);
     struct fr_bundle_gather g;
     int rc = fr_bundle_gather(st, sel, cold_key, raw_key, &g, err);
     struct fr_bfile files[F_COUNT];

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/fsutil.h"
+#include "core/hex.h"
 #include "core/mem.h"
 #include "core/option.h"
 #include "core/timeutil.h"
@@ -310,8 +311,7 @@ file_sha256(const char *path, char out[65], uint64_t *size)
     unsigned char md[32];
     EVP_DigestFinal_ex(c, md, NULL);
     EVP_MD_CTX_free(c);
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    fr_hex_encode(md, 32, out);
     return 0;
 }
 

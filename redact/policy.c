@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/mem.h"
 #include "core/yamlcfg.h"
 #include "redact/internal.h"
@@ -495,8 +496,7 @@ policy_finish(struct fr_policy *p)
     json_decref(j);
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)p->json, strlen(p->json), md);
-    for (int i = 0; i < 8; i++)
-        snprintf(p->id + 2 * i, 3, "%02x", md[i]);
+    fr_hex_encode(md, 8, p->id);
 }
 
 int

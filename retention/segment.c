@@ -19,6 +19,7 @@
 
 #include "core/crypto.h"
 #include "core/fsutil.h"
+#include "core/hex.h"
 #include "core/mem.h"
 #include "core/strmap.h"
 
@@ -327,8 +328,7 @@ seg_write_blocks(struct out *o, struct fr_seg_writer *w, ZSTD_CCtx *cctx, ZSTD_C
         uint64_t off = o->off;
         size_t written = out_part(o, w, cbuf, clen);
         char hex[2 * BLOOM_BYTES + 1];
-        for (int k = 0; k < BLOOM_BYTES; k++)
-            snprintf(hex + 2 * k, 3, "%02x", bloom[k]);
+        fr_hex_encode(bloom, BLOOM_BYTES, hex);
         json_array_append_new(blocks,
                               json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:s}", "off", (json_int_t)off,
                                         "len", (json_int_t)written, "usize", (json_int_t)bytes,
@@ -374,8 +374,7 @@ seg_write_tail(struct out *o, struct fr_seg_writer *w, json_t *blocks, struct fr
         left -= (size_t)wr;
     }
     o->off += 32;
-    for (int k = 0; k < 32; k++)
-        snprintf(info->sha256 + 2 * k, 3, "%02x", md[k]);
+    fr_hex_encode(md, 32, info->sha256);
 }
 
 /* What the manifest records of the segment. */
@@ -393,8 +392,7 @@ seg_fill_info(const struct fr_seg_writer *w, int64_t min_ts, int64_t max_ts, uin
     if (w->tier == FR_TIER_COLD) {
         unsigned char kd[SHA256_DIGEST_LENGTH];
         SHA256(w->key, FR_KEY_LEN, kd);
-        for (int k = 0; k < 8; k++)
-            snprintf(info->key_id + 2 * k, 3, "%02x", kd[k]);
+        fr_hex_encode(kd, 8, info->key_id);
     }
 }
 
@@ -546,8 +544,7 @@ fr_seg_open(const char *path, const unsigned char *key, struct fr_seg **out, str
         rc = seg_bad(path, "SHA-256 mismatch: the file is corrupt", err);
         goto fail;
     }
-    for (int k = 0; k < 32; k++)
-        snprintf(s->info.sha256 + 2 * k, 3, "%02x", md[k]);
+    fr_hex_encode(md, 32, s->info.sha256);
     s->info.tier = (int)get32(d + 12);
     s->info.min_ts = (int64_t)get64(d + 16);
     s->info.max_ts = (int64_t)get64(d + 24);
@@ -564,8 +561,7 @@ fr_seg_open(const char *path, const unsigned char *key, struct fr_seg **out, str
         goto fail;
     }
     if (s->info.tier == FR_TIER_COLD) {
-        for (int k = 0; k < 8; k++)
-            snprintf(s->info.key_id + 2 * k, 3, "%02x", d[48 + k]);
+        fr_hex_encode(d + 48, 8, s->info.key_id);
         if (key == NULL) {
             *out = s; /* hash and header only: readable with the key */
             return FR_OK;
