@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/utf8.h"
 #include "redact/internal.h"
 
 struct cand {
@@ -543,15 +544,6 @@ cand_at(struct worker *w, size_t pos)
     return lo < w->nc ? &w->c[lo] : NULL;
 }
 
-/* Backs n off to a UTF-8 character boundary of s. */
-static size_t
-utf8_cut(const char *s, size_t n)
-{
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
-
 static void
 apply_cand(struct walk *k, struct cand *c)
 {
@@ -586,7 +578,7 @@ apply_cand(struct walk *k, struct cand *c)
             rewritten = true;
         }
         size_t orig = w->nout;
-        w->nout = utf8_cut(w->out, c->trunc);
+        w->nout = fr_utf8_cut(w->out, c->trunc);
         char mark[48];
         int n = snprintf(mark, sizeof mark, "[TRUNCATED:%zu]", orig);
         buf_put(&w->out, &w->nout, &w->capout, mark, (size_t)n);

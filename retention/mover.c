@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "core/utf8.h"
 #include "retention/internal.h"
 #include "retention/record.h"
 
@@ -30,9 +31,7 @@ truncate_text(json_t *v, size_t max)
         if (n <= max)
             return;
         const char *s = json_string_value(v);
-        size_t cut = max;
-        while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
-            cut--;
+        size_t cut = fr_utf8_cut(s, max);
         char *t = fr_asprintf("%.*s[TRUNCATED:%zu]", (int)cut, s, n);
         json_string_set(v, t);
         free(t);

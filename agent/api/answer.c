@@ -10,6 +10,7 @@
 
 #include "agent/api/api.h"
 #include "core/mem.h"
+#include "core/utf8.h"
 
 enum MHD_Result
 fr_api_answer(struct fr_pipeline *p, struct MHD_Connection *c, int status, const char *type,
@@ -49,57 +50,11 @@ fr_api_json(struct fr_pipeline *p, struct MHD_Connection *c, int status, json_t 
     return fr_api_answer(p, c, status, "application/json", s, n + 1, retry_after);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char b = s[0];
-    size_t len;
-    unsigned min;
-    unsigned cp;
-    if (b < 0x80)
-        return 1;
-    if ((b & 0xe0) == 0xc0) {
-        len = 2, cp = b & 0x1f, min = 0x80;
-    } else if ((b & 0xf0) == 0xe0) {
-        len = 3, cp = b & 0x0f, min = 0x800;
-    } else if ((b & 0xf8) == 0xf0) {
-        len = 4, cp = b & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 enum MHD_Result
 fr_api_error(struct fr_pipeline *p, struct MHD_Connection *c, int status, const char *msg,
              const char *retry_after)
 {
-    size_t n = strlen(msg);
-    char *clean = fr_malloc(3 * n + 1);
-    size_t o = 0;
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq((const unsigned char *)msg + i, n - i);
-        if (k == 0) {
-            memcpy(clean + o, "\xef\xbf\xbd", 3); /* U+FFFD for each byte that is not UTF-8 */
-            o += 3;
-            i++;
-            continue;
-        }
-        memcpy(clean + o, msg + i, k);
-        o += k;
-        i += k;
-    }
-    clean[o] = '\0';
+    char *clean = fr_utf8_sanitize(msg);
     json_t *j = json_pack("{s:s}", "error", clean);
     free(clean);
     return fr_api_json(p, c, status, j, retry_after);

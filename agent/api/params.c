@@ -11,6 +11,7 @@
 #include "core/hex.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "core/utf8.h"
 
 void
 fr_qparams_add(struct fr_qparams *q, const char *key, const char *value)
@@ -39,10 +40,7 @@ fr_text_cut(const char *in, size_t max, char *out, size_t outlen)
     size_t n = strlen(in);
     bool cut = n > max;
     if (cut) {
-        n = max;
-        /* back to the start of a UTF-8 sequence: never half a character */
-        while (n > 0 && ((unsigned char)in[n] & 0xC0) == 0x80)
-            n--;
+        n = fr_utf8_cut(in, max); /* never half a character */
     }
     snprintf(out, outlen, "%.*s%s", (int)n, in, cut ? "..." : "");
 }

@@ -1,0 +1,69 @@
+/*
+ * core/utf8.c - see utf8.h.
+ */
+#include "core/utf8.h"
+
+#include <string.h>
+
+#include "core/mem.h"
+
+size_t
+fr_utf8_cut(const char *s, size_t n)
+{
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char b = s[0];
+    size_t len;
+    unsigned min;
+    unsigned cp;
+    if (b < 0x80)
+        return 1;
+    if ((b & 0xe0) == 0xc0) {
+        len = 2, cp = b & 0x1f, min = 0x80;
+    } else if ((b & 0xf0) == 0xe0) {
+        len = 3, cp = b & 0x0f, min = 0x800;
+    } else if ((b & 0xf8) == 0xf0) {
+        len = 4, cp = b & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+char *
+fr_utf8_sanitize(const char *s)
+{
+    size_t n = strlen(s);
+    char *clean = fr_malloc(3 * n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+        if (k == 0) {
+            memcpy(clean + o, "\xef\xbf\xbd", 3); /* U+FFFD for a byte that is not UTF-8 */
+            o += 3;
+            i++;
+            continue;
+        }
+        memcpy(clean + o, s + i, k);
+        o += k;
+        i += k;
+    }
+    clean[o] = '\0';
+    return clean;
+}

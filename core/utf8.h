@@ -1,0 +1,17 @@
+/*
+ * core/utf8.h - UTF-8 for text flightrec cuts or echoes: cutting never
+ * splits a character, and text a producer sent can be made valid before it
+ * goes into JSON.
+ */
+#ifndef FR_CORE_UTF8_H
+#define FR_CORE_UTF8_H
+
+#include <stddef.h>
+
+/* n backed off to the start of a UTF-8 sequence of s (s holds at least n bytes). */
+size_t fr_utf8_cut(const char *s, size_t n);
+
+/* A copy of s (caller frees) with each byte that is not part of valid UTF-8 as U+FFFD. */
+char *fr_utf8_sanitize(const char *s);
+
+#endif
