@@ -112,15 +112,6 @@ static const struct fr_option rule_opts[] = {
     {0},
 };
 
-static void
-unset_empty(char **s)
-{
-    if (*s != NULL && (*s)[0] == '\0') {
-        free(*s);
-        *s = NULL;
-    }
-}
-
 /* rules: the list, the one key of the file that is not an option; each item is a table. */
 static int
 load_rule_list(void *ud, struct fr_yaml *y, const char *section, const char *key, void *kn,
@@ -143,9 +134,9 @@ load_rule_list(void *ud, struct fr_yaml *y, const char *section, const char *key
         memset(r, 0, sizeof *r);
         fr_options_defaults(rule_opts, r);
         rc = fr_options_load_node(rule_opts, r, y, rn, "rules", NULL, NULL);
-        unset_empty(&r->name);
-        unset_empty(&r->error_class);
-        unset_empty(&r->error_code);
+        fr_option_unset_empty(&r->name);
+        fr_option_unset_empty(&r->error_class);
+        fr_option_unset_empty(&r->error_code);
         if (rc == FR_OK && (r->name == NULL || (!r->error_class && !r->error_code)))
             rc = fr_yaml_fail(y, rn, "rules: a rule needs a name and error_class or error_code");
     }

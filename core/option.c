@@ -143,6 +143,15 @@ fr_options_defaults(const struct fr_option *t, void *base)
 }
 
 void
+fr_option_unset_empty(char **s)
+{
+    if (*s != NULL && (*s)[0] == '\0') {
+        free(*s);
+        *s = NULL;
+    }
+}
+
+void
 fr_options_clear(const struct fr_option *t, void *base)
 {
     for (const struct fr_option *o = t; o->type != FR_OPT_END; o++) {

@@ -58,6 +58,9 @@ int fr_duration_parse(const char *s, int64_t *ms, struct fr_err *err);
 /* Sets every option of the table to its default (base is the owning struct). */
 void fr_options_defaults(const struct fr_option *t, void *base);
 
+/* For an optional string option: "" (its default) becomes NULL, "not set". */
+void fr_option_unset_empty(char **s);
+
 /* Frees the strings of the table's options and zeroes them. */
 void fr_options_clear(const struct fr_option *t, void *base);
 

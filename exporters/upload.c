@@ -179,16 +179,6 @@ target_headers(void *ud, struct fr_yaml *y, const char *section, const char *key
     return rc;
 }
 
-/* An optional string left empty is "not set". */
-static void
-unset_empty(char **s)
-{
-    if (*s != NULL && (*s)[0] == '\0') {
-        free(*s);
-        *s = NULL;
-    }
-}
-
 static int
 parse_target(struct fr_yaml *y, yaml_node_t *n, struct fr_upload_target *t)
 {
@@ -198,7 +188,7 @@ parse_target(struct fr_yaml *y, yaml_node_t *n, struct fr_upload_target *t)
     char **optional[] = {&t->name,        &t->url,        &t->ca_file,
                          &t->client_cert, &t->client_key, &t->aws_sigv4};
     for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++)
-        unset_empty(optional[i]);
+        fr_option_unset_empty(optional[i]);
     const char *akey =
         t->aws_access_key_env && *t->aws_access_key_env ? t->aws_access_key_env : NULL;
     const char *asec =

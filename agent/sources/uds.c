@@ -118,11 +118,18 @@ static struct fr_live *
 live_refresh(struct fr_pipeline *pl, struct fr_live *l, struct fr_redact_counts *counts)
 {
     fr_metrics_redaction(pl->metrics, l->red, counts);
+    struct fr_live *now = fr_pipeline_live_get(pl);
+    if (now == l) { /* no reload since: the same counters, zeroed, nothing allocated */
+        fr_pipeline_live_put(pl, now);
+        memset(counts->hits, 0, counts->ndetectors * sizeof *counts->hits);
+        memset(counts->actions, 0, sizeof counts->actions);
+        counts->events_changed = counts->bytes_scanned = 0;
+        return l;
+    }
     fr_redact_counts_free(counts);
     fr_pipeline_live_put(pl, l);
-    l = fr_pipeline_live_get(pl);
-    fr_redact_counts_init(counts, l->red);
-    return l;
+    fr_redact_counts_init(counts, now->red);
+    return now;
 }
 
 static void *
