@@ -721,3 +721,27 @@ otlp_port(struct agent *a)
     free(log);
     return port;
 }
+
+long
+loader_kill_agent(struct loader *l, struct agent *a)
+{
+    pthread_mutex_lock(&l->mu);
+    l->port = 0;
+    pthread_mutex_unlock(&l->mu);
+    kill(a->pid, SIGKILL);
+    waitpid(a->pid, NULL, 0);
+    a->pid = 0;
+    pthread_mutex_lock(&l->mu);
+    long acked = l->acked;
+    pthread_mutex_unlock(&l->mu);
+    return acked;
+}
+
+void
+loader_restart_agent(struct loader *l, struct agent *a)
+{
+    agent_start(a);
+    pthread_mutex_lock(&l->mu);
+    l->port = a->port;
+    pthread_mutex_unlock(&l->mu);
+}

@@ -135,6 +135,16 @@ void wait_log(struct agent *a, const char *needle);
 /* The port of the agent's OTLP listener, from its ready line. */
 int otlp_port(struct agent *a);
 
+/*
+ * kill -9 of the agent under the producer's load: the producer forgets the
+ * port first (once freed, it may be another test's); returns the events it
+ * had acknowledged by then.
+ */
+long loader_kill_agent(struct loader *l, struct agent *a);
+
+/* Starts the agent again and points the producer at it. */
+void loader_restart_agent(struct loader *l, struct agent *a);
+
 void *loader_main(void *arg);
 
 struct loader *loader_start(int port, useconds_t pace);

@@ -24,16 +24,7 @@ test_agent_kill9_under_load(void **state)
     for (int r = 0; r < rounds; r++) {
         wait_progress(l);
         usleep((useconds_t)(20000 + rand_r(&seed) % 250000));
-        /* the producer forgets the port first: once freed, the port may be another test's */
-        pthread_mutex_lock(&l->mu);
-        l->port = 0;
-        pthread_mutex_unlock(&l->mu);
-        kill(a->pid, SIGKILL);
-        waitpid(a->pid, NULL, 0);
-        a->pid = 0;
-        pthread_mutex_lock(&l->mu);
-        long acked = l->acked;
-        pthread_mutex_unlock(&l->mu);
+        long acked = loader_kill_agent(l, a);
         /* everything acknowledged so far is there, once (the batch in flight may be too) */
         long stored = count_events(a->db, "load");
         if (stored < acked || stored > acked + 50)
@@ -41,10 +32,7 @@ test_agent_kill9_under_load(void **state)
         char ok[64] = "";
         sql_long(a->db, "PRAGMA integrity_check", ok, sizeof ok);
         assert_string_equal(ok, "ok");
-        agent_start(a);
-        pthread_mutex_lock(&l->mu);
-        l->port = a->port;
-        pthread_mutex_unlock(&l->mu);
+        loader_restart_agent(l, a);
     }
     wait_progress(l); /* the producer is served again after the last restart */
     loader_stop();
@@ -83,16 +71,7 @@ test_agent_kill9_during_retention_under_load(void **state)
     for (int r = 0; r < 6; r++) {
         wait_progress(l);
         usleep((useconds_t)(300000 + rand_r(&seed) % 1500000));
-        /* the producer forgets the port first: once freed, the port may be another test's */
-        pthread_mutex_lock(&l->mu);
-        l->port = 0;
-        pthread_mutex_unlock(&l->mu);
-        kill(a->pid, SIGKILL);
-        waitpid(a->pid, NULL, 0);
-        a->pid = 0;
-        pthread_mutex_lock(&l->mu);
-        long acked = l->acked;
-        pthread_mutex_unlock(&l->mu);
+        long acked = loader_kill_agent(l, a);
         char ok[64] = "";
         sql_long(a->db, "PRAGMA integrity_check", ok, sizeof ok);
         assert_string_equal(ok, "ok");
@@ -100,10 +79,7 @@ test_agent_kill9_during_retention_under_load(void **state)
         if (dups != 0 || n < acked || n > acked + 50)
             fail_msg("round %d (seed %u): %ld readable (%ld repeated), %ld acknowledged", r, seed,
                      n, dups, acked);
-        agent_start(a);
-        pthread_mutex_lock(&l->mu);
-        l->port = a->port;
-        pthread_mutex_unlock(&l->mu);
+        loader_restart_agent(l, a);
     }
     /* let the retention job move something before the end (slow under valgrind) */
     for (int i = 0;
