@@ -194,16 +194,17 @@ fr_bundle_create(struct fr_store *st, const struct fr_bundle_select *sel,
     fr_hex_encode(rnd, sizeof rnd, info->id);
     struct fr_bundle_gather g;
     int rc = fr_bundle_gather(st, sel, cold_key, raw_key, &g, err);
-    struct fr_bfile files[F_COUNT];
+    struct fr_bfile files[F_COUNT] = {0};
     json_t *convrows = json_array(), *policies = json_object();
-    int frc = fr_bundle_build_files(st, sel, &g, info->id, files, convrows, policies,
-                                    rc == FR_OK ? err : NULL);
-    if (rc == FR_OK)
-        rc = frc;
-    char *mtext = manifest_text(sel, &g, files, convrows, policies, sign, info);
+    char *mtext = NULL;
     char sighex[2 * 64 + 2];
+    /* each step only after the one before succeeded: nothing is read or signed in vain */
     if (rc == FR_OK)
+        rc = fr_bundle_build_files(st, sel, &g, info->id, files, convrows, policies, err);
+    if (rc == FR_OK) {
+        mtext = manifest_text(sel, &g, files, convrows, policies, sign, info);
         rc = fr_bundle_sign(sign, mtext, sighex, err);
+    }
     char *tmp = fr_asprintf("%s.tmp", out_path);
     if (rc == FR_OK)
         rc = write_container(tmp, mtext, sighex, files, err);
