@@ -113,10 +113,32 @@ rejected(struct fr_body_result *res, fr_body_reject_fn reject, void *ud, size_t 
         reject(ud, line, e);
 }
 
-void
+static bool
+blank_line(const char *line, size_t n)
+{
+    for (size_t q = 0; q < n; q++)
+        if (line[q] != ' ' && line[q] != '\t' && line[q] != '\r')
+            return false;
+    return true;
+}
+
+size_t
+fr_body_count_lines(const char *body, size_t len)
+{
+    size_t count = 0;
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(body + at, '\n', len - at);
+        size_t end = nl ? (size_t)(nl - body) : len;
+        count += !blank_line(body + at, end - at);
+        at = end + 1;
+    }
+    return count;
+}
+
+int
 fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
                 struct fr_redact_counts *counts, struct fr_body_result *res,
-                fr_body_reject_fn reject, void *ud)
+                fr_body_reject_fn reject, fr_body_admit_fn admit, void *ud)
 {
     struct fr_err err = {0};
     size_t i = 0;
@@ -125,6 +147,11 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
     if (i < len && body[i] == '[') {
         json_error_t jerr;
         json_t *arr = json_loadb(body, len, 0, &jerr);
+        int rc = admit && json_is_array(arr) ? admit(ud, json_array_size(arr)) : FR_OK;
+        if (rc != FR_OK) {
+            json_decref(arr);
+            return rc;
+        }
         if (!json_is_array(arr)) {
             char text[JSON_ERROR_TEXT_LENGTH];
             fr_err_set(&err, FR_E_SYNTAX, "body: a JSON array that does not parse: %s at byte %d",
@@ -147,7 +174,12 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
             }
         }
         json_decref(arr);
-        return;
+        return FR_OK;
+    }
+    if (admit) {
+        int rc = admit(ud, fr_body_count_lines(body, len));
+        if (rc != FR_OK)
+            return rc;
     }
     size_t lineno = 0;
     for (size_t at = 0; at < len;) {
@@ -156,13 +188,10 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
         const char *line = body + at;
         at = end + 1;
         lineno++;
+        if (blank_line(line, n))
+            continue;
         if (n > 0 && line[n - 1] == '\r')
             n--;
-        bool blank = true;
-        for (size_t q = 0; q < n && blank; q++)
-            blank = line[q] == ' ' || line[q] == '\t';
-        if (blank)
-            continue;
         res->received++;
         struct fr_record *rec = result_slot(res);
         if (n > cfg->lim.max_line) {
@@ -176,6 +205,7 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
             rejected(res, reject, ud, lineno, &err);
         }
     }
+    return FR_OK;
 }
 
 void

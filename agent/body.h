@@ -35,14 +35,25 @@ struct fr_body_result {
 typedef void (*fr_body_reject_fn)(void *ud, size_t line, const struct fr_err *e);
 
 /*
+ * Called once the body is framed, before any envelope is prepared, with
+ * how many envelopes it holds (non-blank lines, or array elements):
+ * FR_OK to go on, anything else to stop with nothing prepared (admission
+ * before the work, see fr_pipeline_reserve).
+ */
+typedef int (*fr_body_admit_fn)(void *ud, size_t envelopes);
+
+/*
  * Frames body[0, len) and prepares every envelope into res (appending).
  * A bad envelope never stops the others; a line over cfg->lim.max_line is
  * rejected without being parsed; an array body that does not parse is one
- * rejection at line 1.
+ * rejection at line 1. Returns FR_OK, or what admit (may be NULL) returned.
  */
-void fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
-                     struct fr_redact_counts *counts, struct fr_body_result *res,
-                     fr_body_reject_fn reject, void *ud);
+int fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
+                    struct fr_redact_counts *counts, struct fr_body_result *res,
+                    fr_body_reject_fn reject, fr_body_admit_fn admit, void *ud);
+
+/* Non-blank lines of an NDJSON body (a line of spaces, tabs or a lone CR is blank). */
+size_t fr_body_count_lines(const char *body, size_t len);
 
 /* Frees the records (and clears those the writer did not take). */
 void fr_body_result_clear(struct fr_body_result *res);

@@ -92,7 +92,13 @@ static const struct fr_option opts[] = {
     STR("socket", "path", socket_path, "./var/flightrec.sock",
         "Created with mode 0600; a stale file from a crash is replaced."),
     INT("socket", "max_connections", socket_max_connections, "64", 1, 10000,
-        "Connections served at once; one more gets an error line and is closed."),
+        "Connections served at once; one more gets an error line and is closed. Each holds "
+        "at most ingest.max_line_bytes of an unfinished line."),
+    {"socket", "idle_timeout", FR_OPT_DURATION, "10s", O(socket_idle_timeout_ms), 100, 3600000,
+     NULL,
+     "An unfinished line (bytes without their newline) that gets no byte for this long ends "
+     "the connection with an error line; the lines before it are acknowledged. Waiting "
+     "between whole lines is never timed out."},
     STR("redaction", "policy", redaction_policy, "",
         "A policy merged over the built-in configs/redaction.yaml (\"\" = built-in only)."),
     STR("redaction", "hmac_key", hmac_key, "",
@@ -237,6 +243,11 @@ fr_config_load(const char *path, struct fr_config *c, struct fr_err *err)
         rc = fr_options_load_env(opts, c, "FLIGHTREC", other_env, warn_env, err);
     if (rc == FR_OK)
         rc = check_listen(c, err);
+    if (rc == FR_OK && c->batch_events > c->queue_events)
+        rc = fr_err_set(err, FR_E_CONFIG,
+                        "storage.batch_events (%lld) is larger than storage.queue_events "
+                        "(%lld): a socket batch could never be queued",
+                        (long long)c->batch_events, (long long)c->queue_events);
     if (rc == FR_OK)
         rc = check_exposure(c, "http", c->http_enabled, c->http_listen, err);
     if (rc == FR_OK)

@@ -45,6 +45,7 @@ struct fr_config {
     bool socket_enabled;
     char *socket_path;
     int64_t socket_max_connections; /* more are answered with an error line and closed */
+    int64_t socket_idle_timeout_ms; /* an unfinished line stalled this long ends the connection */
     /* redaction */
     char *redaction_policy;
     char *hmac_key;

@@ -85,6 +85,20 @@ fr_pipeline_cold_key(const struct fr_pipeline *p)
 
 /* ---- durable submit ---- */
 
+/* Why a batch of n events was not queued (FR_E_BUSY: full now; FR_E_LIMIT: never fits). */
+static void
+pipeline_refusal(struct fr_pipeline *p, int rc, size_t n, struct fr_ack *ack)
+{
+    ack->rc = rc;
+    if (rc == FR_E_LIMIT)
+        fr_err_set(&ack->err, rc,
+                   "%zu events in one request, over the ingest queue of %lld "
+                   "(storage.queue_events): split it into smaller requests",
+                   n, (long long)p->conf.queue_events);
+    else
+        fr_err_set(&ack->err, rc, "the ingest queue is full; retry shortly");
+}
+
 struct waiter {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -103,18 +117,20 @@ waiter_done(struct fr_batch *b, void *ud)
     (void)b;
 }
 
-void
-fr_pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n, bool wait,
-                   struct fr_ack *ack)
+/* Submits recs (against a reservation when reserved > 0) and waits for the commit. */
+static void
+pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n, bool wait, size_t reserved,
+                struct fr_ack *ack)
 {
-    memset(ack, 0, sizeof *ack);
-    if (n == 0)
-        return;
     struct waiter w = {.b = {.recs = recs, .n = n, .done = waiter_done}};
     w.b.ud = &w;
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
-    int rc = fr_writer_submit(p->writer, &w.b, wait);
+    int rc = FR_OK;
+    if (reserved > 0)
+        fr_writer_submit_reserved(p->writer, &w.b, reserved);
+    else
+        rc = fr_writer_submit(p->writer, &w.b, wait);
     if (rc == FR_OK) {
         fr_metrics_queue(p->metrics, fr_writer_queued(p->writer));
         pthread_mutex_lock(&w.mu);
@@ -125,11 +141,42 @@ fr_pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n, bool
         ack->duplicates = w.b.duplicates;
         ack->err = w.b.err;
     } else {
-        ack->rc = rc;
-        fr_err_set(&ack->err, rc, "the ingest queue is full; retry shortly");
+        pipeline_refusal(p, rc, n, ack);
     }
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cv);
+}
+
+void
+fr_pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n, bool wait,
+                   struct fr_ack *ack)
+{
+    memset(ack, 0, sizeof *ack);
+    if (n > 0)
+        pipeline_submit(p, recs, n, wait, 0, ack);
+}
+
+int
+fr_pipeline_reserve(struct fr_pipeline *p, size_t n, bool wait, struct fr_ack *ack)
+{
+    memset(ack, 0, sizeof *ack);
+    int rc = n > 0 ? fr_writer_reserve(p->writer, n, wait) : FR_OK;
+    if (rc != FR_OK)
+        pipeline_refusal(p, rc, n, ack);
+    return rc;
+}
+
+void
+fr_pipeline_submit_reserved(struct fr_pipeline *p, struct fr_record *recs, size_t n,
+                            size_t reserved, struct fr_ack *ack)
+{
+    memset(ack, 0, sizeof *ack);
+    if (n == 0) {
+        if (reserved > 0)
+            fr_writer_unreserve(p->writer, reserved);
+        return;
+    }
+    pipeline_submit(p, recs, n, false, reserved, ack);
 }
 
 void

@@ -73,7 +73,8 @@ const unsigned char *fr_pipeline_cold_key(const struct fr_pipeline *p);
 
 /* Result of a submitted batch. */
 struct fr_ack {
-    int rc; /* FR_OK: durable; FR_E_BUSY: queue full, nothing queued; else the store failed */
+    int rc; /* FR_OK: durable; FR_E_BUSY: queue full, nothing queued; FR_E_LIMIT: more
+               events than the whole queue holds; else the store failed */
     size_t duplicates;
     struct fr_err err;
 };
@@ -85,6 +86,18 @@ struct fr_ack {
  */
 void fr_pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n, bool wait,
                         struct fr_ack *ack);
+
+/*
+ * Admission before the work (see fr_writer_reserve): reserves queue room
+ * for up to n events before they are parsed and redacted, so a request the
+ * queue cannot hold costs nothing. FR_OK, or the refusal in ack (FR_E_BUSY
+ * or FR_E_LIMIT, with the message to answer). After FR_OK, call
+ * fr_pipeline_submit_reserved() exactly once with what was prepared (n may
+ * be 0: the reservation is given back).
+ */
+int fr_pipeline_reserve(struct fr_pipeline *p, size_t n, bool wait, struct fr_ack *ack);
+void fr_pipeline_submit_reserved(struct fr_pipeline *p, struct fr_record *recs, size_t n,
+                                 size_t reserved, struct fr_ack *ack);
 
 /* Counts a rejected line and lists it (at most 100) in errors as {"line","error"}. */
 void fr_pipeline_reject(struct fr_pipeline *p, json_t *errors, uint64_t line,

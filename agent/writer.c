@@ -7,6 +7,7 @@
  */
 #include "agent/writer.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -20,7 +21,8 @@ struct fr_writer {
     pthread_mutex_t mu;
     pthread_cond_t not_empty, not_full;
     struct fr_batch *head, *tail;
-    size_t queued;
+    size_t queued; /* queued, being committed, or reserved (fr_writer_reserve) */
+    size_t peak;   /* the most queued since the queue last ran empty */
     bool stopping;
     pthread_t thread;
     struct fr_record *txn; /* the writer thread's scratch: records of one transaction */
@@ -91,8 +93,15 @@ writer_commit(struct fr_writer *w, struct fr_batch *list, size_t events)
         b->done(b, b->ud);
         pthread_mutex_lock(&w->mu);
         w->queued -= n;
+        bool trim = w->queued == 0 && w->peak >= w->max_queued / 4;
+        if (w->queued == 0)
+            w->peak = 0;
         pthread_cond_broadcast(&w->not_full);
         pthread_mutex_unlock(&w->mu);
+        /* after a burst, give the memory its records held back to the system: glibc keeps
+           freed heap otherwise, and a sidecar's footprint is what its host sees */
+        if (trim)
+            malloc_trim(0);
     }
 }
 
@@ -140,27 +149,77 @@ fr_writer_observe(struct fr_writer *w, fr_writer_observer fn, void *ud)
     w->observer_ud = ud;
 }
 
-int
-fr_writer_submit(struct fr_writer *w, struct fr_batch *b, bool wait)
+/* Waits (or not) until n more events fit; under w->mu. */
+static int
+writer_room(struct fr_writer *w, size_t n, bool wait)
 {
-    b->next = NULL;
-    pthread_mutex_lock(&w->mu);
-    while (w->queued > 0 && w->queued + b->n > w->max_queued) {
-        if (!wait) {
-            pthread_mutex_unlock(&w->mu);
+    if (n > w->max_queued)
+        return FR_E_LIMIT;
+    while (w->queued + n > w->max_queued) {
+        if (!wait)
             return FR_E_BUSY;
-        }
         pthread_cond_wait(&w->not_full, &w->mu);
     }
+    return FR_OK;
+}
+
+static void
+writer_enqueue(struct fr_writer *w, struct fr_batch *b)
+{
+    b->next = NULL;
     if (w->tail != NULL)
         w->tail->next = b;
     else
         w->head = b;
     w->tail = b;
-    w->queued += b->n;
+    if (w->queued > w->peak)
+        w->peak = w->queued;
     pthread_cond_signal(&w->not_empty);
+}
+
+int
+fr_writer_submit(struct fr_writer *w, struct fr_batch *b, bool wait)
+{
+    pthread_mutex_lock(&w->mu);
+    int rc = writer_room(w, b->n, wait);
+    if (rc == FR_OK) {
+        w->queued += b->n;
+        writer_enqueue(w, b);
+    }
     pthread_mutex_unlock(&w->mu);
-    return FR_OK;
+    return rc;
+}
+
+int
+fr_writer_reserve(struct fr_writer *w, size_t n, bool wait)
+{
+    pthread_mutex_lock(&w->mu);
+    int rc = writer_room(w, n, wait);
+    if (rc == FR_OK)
+        w->queued += n;
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+void
+fr_writer_unreserve(struct fr_writer *w, size_t n)
+{
+    pthread_mutex_lock(&w->mu);
+    w->queued -= n;
+    pthread_cond_broadcast(&w->not_full);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void
+fr_writer_submit_reserved(struct fr_writer *w, struct fr_batch *b, size_t reserved)
+{
+    pthread_mutex_lock(&w->mu);
+    /* the batch holds at most what was reserved (rejected envelopes are not queued) */
+    w->queued -= reserved - b->n;
+    if (b->n < reserved)
+        pthread_cond_broadcast(&w->not_full);
+    writer_enqueue(w, b);
+    pthread_mutex_unlock(&w->mu);
 }
 
 size_t

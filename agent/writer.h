@@ -46,9 +46,22 @@ struct fr_writer *fr_writer_new(struct fr_store *st, size_t max_queued_events,
 /*
  * Queues b. With wait, blocks until there is room; without, returns
  * FR_E_BUSY when the queue is full. A batch larger than the whole queue is
- * accepted when the queue is empty, so it cannot wait forever.
+ * FR_E_LIMIT: it could never fit, and admitting it would let one request
+ * hold more memory than the queue bounds.
  */
 int fr_writer_submit(struct fr_writer *w, struct fr_batch *b, bool wait);
+
+/*
+ * Admission before the work: reserves room for n events that are still to
+ * be prepared (parsed, redacted), with the same results as
+ * fr_writer_submit(). A source that reserved either submits the prepared
+ * batch (b->n <= n) with fr_writer_submit_reserved(), which gives back what
+ * it did not use, or gives the whole reservation back with
+ * fr_writer_unreserve().
+ */
+int fr_writer_reserve(struct fr_writer *w, size_t n, bool wait);
+void fr_writer_submit_reserved(struct fr_writer *w, struct fr_batch *b, size_t reserved);
+void fr_writer_unreserve(struct fr_writer *w, size_t n);
 
 /*
  * Called on the writer thread after every transaction, before the batches'

@@ -29,6 +29,7 @@ static const struct {
     [13] = {"not_found", "not found"},
     [14] = {"busy", "resource busy"},
     [15] = {"config", "bad configuration"},
+    [16] = {"timeout", "timed out"},
 };
 
 int

@@ -7,6 +7,7 @@
 #include "core/linereader.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,8 +20,10 @@
 struct fr_linereader {
     int fd;
     size_t max_line;
+    int idle_ms; /* a partial line may wait this long for more bytes (<= 0: forever) */
     char *buf;
     size_t cap, start, scan, end;
+    size_t full_cap; /* what the longest line needs: max_line + 1 + LR_CHUNK */
     bool eof;
     uint64_t lineno;
     uint64_t bytes;
@@ -32,9 +35,18 @@ fr_linereader_new(int fd, size_t max_line)
     struct fr_linereader *lr = fr_calloc(1, sizeof *lr);
     lr->fd = fd;
     lr->max_line = max_line;
-    lr->cap = max_line + 1 + LR_CHUNK;
+    lr->full_cap = max_line + 1 + LR_CHUNK;
+    /* grown only when a line needs it, and shrunk back after: an idle connection holds
+       one chunk, not the longest line it could ever send */
+    lr->cap = lr->full_cap < 2 * LR_CHUNK ? lr->full_cap : 2 * LR_CHUNK;
     lr->buf = fr_malloc(lr->cap);
     return lr;
+}
+
+void
+fr_linereader_set_idle_timeout(struct fr_linereader *lr, int ms)
+{
+    lr->idle_ms = ms;
 }
 
 void
@@ -59,7 +71,11 @@ fr_linereader_bytes(const struct fr_linereader *lr)
     return lr->bytes;
 }
 
-/* Reads more bytes after end, compacting first. Returns bytes read, 0 at EOF, <0 on error. */
+/*
+ * Reads more bytes after end, compacting first and growing the buffer when
+ * the pending line fills it. Returns bytes read, 0 at EOF, FR_E_IO on a
+ * read error, FR_E_TIMEOUT when a partial line got no byte for idle_ms.
+ */
 static ssize_t
 lr_fill(struct fr_linereader *lr)
 {
@@ -68,6 +84,21 @@ lr_fill(struct fr_linereader *lr)
         lr->end -= lr->start;
         lr->scan -= lr->start;
         lr->start = 0;
+    }
+    if (lr->end == 0 && lr->cap > 2 * LR_CHUNK) { /* a long line is done: give it back */
+        lr->cap = 2 * LR_CHUNK;
+        lr->buf = fr_realloc(lr->buf, lr->cap);
+    } else if (lr->cap - lr->end < LR_CHUNK && lr->cap < lr->full_cap) {
+        lr->cap = lr->cap * 2 < lr->full_cap ? lr->cap * 2 : lr->full_cap;
+        lr->buf = fr_realloc(lr->buf, lr->cap);
+    }
+    if (lr->idle_ms > 0 && lr->end > 0) {
+        struct pollfd pf = {.fd = lr->fd, .events = POLLIN};
+        int r;
+        while ((r = poll(&pf, 1, lr->idle_ms)) < 0 && errno == EINTR)
+            ;
+        if (r == 0)
+            return FR_E_TIMEOUT;
     }
     for (;;) {
         ssize_t n = read(lr->fd, lr->buf + lr->end, lr->cap - lr->end);
@@ -79,7 +110,7 @@ lr_fill(struct fr_linereader *lr)
         }
         if (n == 0)
             lr->eof = true;
-        return n;
+        return n < 0 ? FR_E_IO : n;
     }
 }
 
@@ -98,8 +129,9 @@ lr_skip_line(struct fr_linereader *lr, size_t *total)
         lr->start = lr->scan = lr->end = 0;
         if (lr->eof)
             return FR_OK;
-        if (lr_fill(lr) < 0)
-            return FR_E_IO;
+        ssize_t r = lr_fill(lr);
+        if (r < 0)
+            return (int)r;
     }
 }
 
@@ -149,7 +181,8 @@ fr_linereader_next(struct fr_linereader *lr, const char **line, size_t *len, boo
             *lineno = ++lr->lineno;
             return 1;
         }
-        if (lr_fill(lr) < 0)
-            return FR_E_IO;
+        ssize_t r = lr_fill(lr);
+        if (r < 0)
+            return (int)r;
     }
 }

@@ -15,16 +15,28 @@
 
 struct fr_linereader;
 
-/* Reads from fd (borrowed; not closed by free). max_line is in bytes. */
+/*
+ * Reads from fd (borrowed; not closed by free). max_line is in bytes. The
+ * buffer starts at 128 KiB, grows only while a line needs it (up to
+ * max_line) and shrinks back once that line is read.
+ */
 struct fr_linereader *fr_linereader_new(int fd, size_t max_line);
+
+/*
+ * A partial line (bytes without their newline) that gets no further byte
+ * for ms milliseconds ends the reading with FR_E_TIMEOUT: a stalled
+ * producer cannot hold its buffer forever. ms <= 0 (the default) waits
+ * forever. Waiting between whole lines is never timed out.
+ */
+void fr_linereader_set_idle_timeout(struct fr_linereader *lr, int ms);
 void fr_linereader_free(struct fr_linereader *lr);
 
 /*
  * Reads the next line. Returns 1 with *line and *len set (the line is borrowed
  * until the next call and is NOT NUL-terminated), 0 at end of input, or a
- * negative enum fr_rc on a read error. When the line exceeded max_line,
- * *too_long is true, *line is NULL and *len is the line's full length.
- * *lineno is the 1-based number of the line returned.
+ * negative enum fr_rc: FR_E_IO on a read error, FR_E_TIMEOUT (see above). When the line exceeded
+ * max_line, *too_long is true, *line is NULL and *len is the line's full length. *lineno is the
+ * 1-based number of the line returned.
  */
 int fr_linereader_next(struct fr_linereader *lr, const char **line, size_t *len, bool *too_long,
                        uint64_t *lineno);

@@ -192,6 +192,48 @@ test_writer_full_queue_busy_then_waits(void **state)
     pthread_mutex_destroy(&sub.mu);
 }
 
+/*
+ * Admission before the work: a reservation counts as queued (others are
+ * refused while it holds the room), a batch submitted against it gives back
+ * what it did not use, and a batch larger than the whole queue is refused
+ * (FR_E_LIMIT) even when the queue is empty.
+ */
+static void
+test_writer_reservation_and_oversized_batch(void **state)
+{
+    struct t_store_fx *f = *state;
+    static const char *const two[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445301,\"conv_id\":\"r\",\"event_id\":\"a\"}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445302,\"conv_id\":\"r\",\"event_id\":\"b\"}"};
+    static const char *const four[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445303,\"conv_id\":\"r\",\"event_id\":\"c\"}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445304,\"conv_id\":\"r\",\"event_id\":\"d\"}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445305,\"conv_id\":\"r\",\"event_id\":\"e\"}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445306,\"conv_id\":\"r\",\"event_id\":\"f\"}"};
+    struct fr_writer *w = fr_writer_new(f->st, 3, 100);
+    struct held big;
+    held_init(&big, four, 4, false);
+    assert_int_equal(fr_writer_submit(w, &big.b, true), FR_E_LIMIT); /* never fits, no wait */
+    assert_int_equal(fr_writer_reserve(w, 4, true), FR_E_LIMIT);
+    assert_int_equal(fr_writer_queued(w), 0);
+    assert_int_equal(fr_writer_reserve(w, 3, false), FR_OK); /* three envelopes to prepare */
+    assert_int_equal(fr_writer_reserve(w, 1, false), FR_E_BUSY);
+    struct held used;
+    held_init(&used, two, 2, false); /* one of the three was rejected while preparing */
+    fr_writer_submit_reserved(w, &used.b, 3);
+    held_wait(&used, &used.finished);
+    assert_int_equal(used.b.rc, FR_OK);
+    assert_int_equal(fr_writer_queued(w), 0); /* the unused room came back */
+    assert_int_equal(fr_writer_reserve(w, 2, false), FR_OK);
+    fr_writer_unreserve(w, 2);
+    assert_int_equal(fr_writer_queued(w), 0);
+    fr_writer_free(w);
+    for (size_t i = 0; i < big.b.n; i++)
+        fr_record_clear(&big.b.recs[i]);
+    held_free(&big);
+    held_free(&used);
+}
+
 int
 main(void)
 {
@@ -199,6 +241,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_writer_group_commit_duplicates_per_batch,
                                         t_store_setup, t_store_teardown),
         cmocka_unit_test_setup_teardown(test_writer_full_queue_busy_then_waits, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_writer_reservation_and_oversized_batch, t_store_setup,
                                         t_store_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

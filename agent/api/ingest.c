@@ -25,6 +25,8 @@
 struct reject_ctx {
     struct fr_pipeline *p;
     json_t *errors;
+    size_t reserved; /* queue room taken before the work (fr_pipeline_reserve) */
+    struct fr_ack refusal;
 };
 
 static void
@@ -32,6 +34,28 @@ on_reject(void *ud, size_t line, const struct fr_err *e)
 {
     struct reject_ctx *r = ud;
     fr_pipeline_reject(r->p, r->errors, line, e);
+}
+
+static int
+on_admit(void *ud, size_t envelopes)
+{
+    struct reject_ctx *r = ud;
+    int rc = fr_pipeline_reserve(r->p, envelopes, false, &r->refusal);
+    if (rc == FR_OK)
+        r->reserved = envelopes;
+    return rc;
+}
+
+/* A request the queue did not admit: 429 (full now) or 413 (more than it ever holds). */
+static enum MHD_Result
+refused(struct fr_pipeline *p, struct MHD_Connection *c, const struct fr_ack *ack)
+{
+    if (ack->rc == FR_E_LIMIT)
+        return fr_api_error(p, c, 413, ack->err.msg, NULL);
+    if (ack->rc == FR_E_BUSY)
+        return fr_api_error(p, c, MHD_HTTP_TOO_MANY_REQUESTS,
+                            "ingest queue full; nothing of this request was stored, retry", "1");
+    return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, ack->err.msg, "5");
 }
 
 enum MHD_Result
@@ -55,29 +79,29 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
             return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "body does not decompress", NULL);
         body = inflated;
     }
-    struct reject_ctx rj = {p, json_array()};
+    struct reject_ctx rj = {.p = p, .errors = json_array()};
     struct fr_body_result res = {0};
     struct fr_live *l = fr_pipeline_live_get(p);
     struct fr_redact_counts counts;
     fr_redact_counts_init(&counts, l->red);
-    fr_body_prepare(body ? body : "", len, &l->cfg, &counts, &res, on_reject, &rj);
+    int arc =
+        fr_body_prepare(body ? body : "", len, &l->cfg, &counts, &res, on_reject, on_admit, &rj);
     fr_metrics_redaction(p->metrics, l->red, &counts);
     fr_redact_counts_free(&counts);
     fr_pipeline_live_put(p, l);
     free(inflated);
+    if (arc != FR_OK) { /* not admitted: nothing was parsed or redacted */
+        json_decref(rj.errors);
+        return refused(p, c, &rj.refusal);
+    }
     fr_metrics_received(p->metrics, "http", res.received);
     struct fr_ack ack;
-    fr_pipeline_submit(p, res.recs, res.n, false, &ack);
+    fr_pipeline_submit_reserved(p, res.recs, res.n, rj.reserved, &ack);
     size_t accepted = res.n, nrejected = res.rejected;
     fr_body_result_clear(&res); /* already empty when the writer took them */
-    if (ack.rc == FR_E_BUSY) {
-        json_decref(rj.errors);
-        return fr_api_error(p, c, MHD_HTTP_TOO_MANY_REQUESTS,
-                            "ingest queue full; nothing of this request was stored, retry", "1");
-    }
     if (ack.rc != FR_OK) {
         json_decref(rj.errors);
-        return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, ack.err.msg, "5");
+        return refused(p, c, &ack);
     }
     size_t shown = json_array_size(rj.errors);
     json_t *out = json_pack("{s:I,s:I,s:I,s:o}", "accepted", (json_int_t)accepted, "rejected",
@@ -198,10 +222,15 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
                                    : "not an OTLP logs request (no resourceLogs)",
                             NULL);
     }
+    size_t n = json_array_size(envs), ok = 0;
+    struct fr_ack ack;
+    if (fr_pipeline_reserve(p, n, false, &ack) != FR_OK) { /* before redaction, the cost */
+        json_decref(envs);
+        return refused(p, c, &ack);
+    }
     struct fr_live *l = fr_pipeline_live_get(p);
     struct fr_redact_counts counts;
     fr_redact_counts_init(&counts, l->red);
-    size_t n = json_array_size(envs), ok = 0;
     struct fr_record *recs = fr_calloc(n ? n : 1, sizeof *recs);
     char first_error[512] = "";
     size_t i;
@@ -223,14 +252,11 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
     fr_pipeline_live_put(p, l);
     json_decref(envs);
     fr_metrics_received(p->metrics, "otlp", items);
-    struct fr_ack ack;
-    fr_pipeline_submit(p, recs, ok, false, &ack);
+    fr_pipeline_submit_reserved(p, recs, ok, n, &ack);
     for (size_t k = 0; k < ok; k++)
         fr_record_clear(&recs[k]);
     free(recs);
-    if (ack.rc == FR_E_BUSY)
-        return fr_api_error(p, c, MHD_HTTP_TOO_MANY_REQUESTS, "ingest queue full; retry", "1");
     if (ack.rc != FR_OK)
-        return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, ack.err.msg, "5");
+        return refused(p, c, &ack);
     return otlp_answer(p, c, rkey, rejected, rejected ? first_error : NULL);
 }

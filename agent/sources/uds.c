@@ -144,6 +144,8 @@ conn_main(void *arg)
     struct fr_redact_counts counts;
     fr_redact_counts_init(&counts, l->red);
     struct fr_linereader *lr = fr_linereader_new(c->fd, l->cfg.lim.max_line);
+    fr_linereader_set_idle_timeout(lr, (int)pl->conf.socket_idle_timeout_ms);
+    int end = 0;
     for (;;) {
         /* the client paused: acknowledge what it sent so far */
         if ((p.n > 0 || p.rejected > 0) && !fr_linereader_buffered(lr) && !readable_now(c->fd)) {
@@ -154,8 +156,10 @@ conn_main(void *arg)
         bool too_long;
         uint64_t lineno;
         int rc = fr_linereader_next(lr, &line, &len, &too_long, &lineno);
-        if (rc <= 0)
+        if (rc <= 0) {
+            end = rc;
             break;
+        }
         if (p.n == 0 && p.rejected == 0)
             l = live_refresh(pl, l, &counts); /* a new batch starts on the current state */
         struct fr_err err = {0};
@@ -183,6 +187,19 @@ conn_main(void *arg)
         }
     }
     flush(pl, c->fd, &p);
+    if (end == FR_E_TIMEOUT) {
+        /* said on the connection, so the producer knows why it was closed */
+        char msg[200];
+        int n = snprintf(msg, sizeof msg,
+                         "{\"error\":\"an unfinished line got no byte for %lld ms "
+                         "(socket.idle_timeout): connection closed; end every line with a "
+                         "newline\"}\n",
+                         (long long)pl->conf.socket_idle_timeout_ms);
+        write_all(c->fd, msg, (size_t)n);
+        fr_metrics_rejected(pl->metrics, FR_E_TIMEOUT);
+        fr_log(FR_LOG_WARN, "socket", "connection closed: an unfinished line stalled for %lld ms",
+               (long long)pl->conf.socket_idle_timeout_ms);
+    }
     fr_metrics_redaction(pl->metrics, l->red, &counts);
     fr_redact_counts_free(&counts);
     fr_linereader_free(lr);

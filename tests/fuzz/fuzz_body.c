@@ -38,7 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         body = inflated;
     }
     struct fr_body_result res = {0};
-    fr_body_prepare(body, len, &cfg, NULL, &res, NULL, NULL);
+    fr_body_prepare(body, len, &cfg, NULL, &res, NULL, NULL, NULL);
     fr_body_result_clear(&res);
     free(inflated);
     return 0;

@@ -254,6 +254,71 @@ test_agent_backpressure_429_loses_nothing(void **state)
     free(second);
 }
 
+/*
+ * One request holds at most what the ingest queue holds: admission comes
+ * before parsing and redaction, so a small compressed body that expands to
+ * many thousands of tiny events is refused (413, nothing stored) instead of
+ * being prepared whole in memory; a request that fits is accepted whole.
+ */
+static void
+test_agent_request_bounded_by_queue(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, "  queue_events: 100\n  batch_events: 50\n", NULL);
+    agent_start(a);
+    /* 20,000 tiny valid events, zstd-compressed to a few KiB */
+    char *body = events("flood", 0, 20000);
+    size_t bound = ZSTD_compressBound(strlen(body));
+    char *z = fr_malloc(bound);
+    size_t zn = ZSTD_compress(z, bound, body, strlen(body), 19);
+    assert_false(ZSTD_isError(zn));
+    assert_true(zn < strlen(body) / 10);
+    const char *zh[] = {"Content-Encoding: zstd", NULL};
+    char *out;
+    assert_int_equal(http(a, "POST", "/v1/events", zh, z, zn, &out, NULL), 413);
+    assert_non_null(strstr(out, "20000 events in one request"));
+    assert_non_null(strstr(out, "storage.queue_events"));
+    free(out);
+    /* a JSON array is counted by its elements */
+    json_t *arr = json_array();
+    for (int i = 0; i < 101; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "arr-%d", i);
+        json_array_append_new(arr,
+                              json_pack("{s:s,s:s,s:s,s:I,s:{s:s}}", "kind", "tool", "conv_id",
+                                        "arr", "event_id", id, "ts_ms",
+                                        (json_int_t)1771357445000 + i, "data", "name", "search"));
+    }
+    char *arrs = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    assert_int_equal(http(a, "POST", "/v1/events", NULL, arrs, strlen(arrs), &out, NULL), 413);
+    assert_non_null(strstr(out, "101 events in one request"));
+    free(out);
+    free(arrs);
+    /* what fits is taken whole; blank lines are not counted as events */
+    char *fits = events("fits", 0, 100), *padded = NULL;
+    size_t fl = strlen(fits);
+    padded = fr_malloc(fl * 2 + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < fl; i++) {
+        padded[k++] = fits[i];
+        if (fits[i] == '\n')
+            padded[k++] = '\n';
+    }
+    padded[k] = '\0';
+    assert_int_equal(http(a, "POST", "/v1/events", NULL, padded, k, &out, NULL), 202);
+    assert_non_null(strstr(out, "\"accepted\":100"));
+    free(out);
+    assert_int_equal(agent_stop(a), 0);
+    assert_int_equal(count_events(a->db, "flood"), 0);
+    assert_int_equal(count_events(a->db, "arr"), 0);
+    assert_int_equal(count_events(a->db, "fits"), 100);
+    free(padded);
+    free(fits);
+    free(z);
+    free(body);
+}
+
 /* http.max_connections: connections past it are closed at once, never queued
  * without bound; the ones already in keep working, and room comes back. */
 /* A keep-alive connection that has been served once: the server holds it, idle. */
@@ -400,6 +465,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_http_ingest_query_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_auth_compression_and_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_backpressure_429_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_request_bounded_by_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_connection_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_hostile_query_strings_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_listener_serves_only_otlp, setup, teardown),

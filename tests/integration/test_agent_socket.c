@@ -209,6 +209,53 @@ test_agent_socket_connection_cap(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
+/*
+ * socket.idle_timeout: a producer that stalls in the middle of a line gets
+ * its whole lines acknowledged, then an error line naming the option, and
+ * the connection is closed (its buffer freed); a producer that idles between
+ * whole lines keeps its connection.
+ */
+static void
+test_agent_socket_stalled_partial_line_times_out(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, "socket:\n  idle_timeout: 300ms\n");
+    agent_start(a);
+    int idle = sock_connect(a), stalled = sock_connect(a);
+    char *ack = send_and_ack(idle, "{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":"
+                                   "\"idle\",\"event_id\":\"i1\"}\n");
+    assert_non_null(strstr(ack, "\"accepted\":1"));
+    free(ack);
+    static const char whole_and_part[] =
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":\"stall\",\"event_id\":\"s1\"}\n"
+        "{\"kind\":\"tool\",\"ts_ms\":17713574";
+    assert_int_equal(write(stalled, whole_and_part, sizeof whole_and_part - 1),
+                     (ssize_t)(sizeof whole_and_part - 1));
+    ack = read_line(stalled); /* the whole line, acknowledged when the producer paused */
+    assert_non_null(strstr(ack, "\"accepted\":1"));
+    free(ack);
+    char *msg = read_line(stalled); /* then, after the stall, why it is closed */
+    assert_non_null(strstr(msg, "socket.idle_timeout"));
+    free(msg);
+    char c;
+    assert_int_equal(read(stalled, &c, 1), 0);
+    close(stalled);
+    /* the connection idle between whole lines, longer than the timeout, is still served */
+    usleep(600 * 1000);
+    ack = send_and_ack(idle, "{\"kind\":\"tool\",\"ts_ms\":1771357445202,\"conv_id\":"
+                             "\"idle\",\"event_id\":\"i2\"}\n");
+    assert_non_null(strstr(ack, "\"accepted\":1"));
+    free(ack);
+    close(idle);
+    char *metrics;
+    assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &metrics, NULL), 200);
+    assert_non_null(strstr(metrics, "reason=\"timeout\""));
+    free(metrics);
+    assert_int_equal(agent_stop(a), 0);
+    assert_int_equal(count_events(a->db, "stall"), 1);
+    assert_int_equal(count_events(a->db, "idle"), 2);
+}
+
 int
 main(void)
 {
@@ -220,6 +267,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_socket_reload_reaches_open_connection, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_agent_socket_connection_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_socket_stalled_partial_line_times_out, setup,
+                                        teardown),
     };
     if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
         cmocka_set_test_filter(getenv("FR_TEST_FILTER"));
