@@ -356,6 +356,57 @@ test_store_duplicate_event_id_stored_once(void **state)
     assert_int_equal(c.events, 1);
     assert_int_equal(c.errors, 1);
     assert_int_equal(get_conv(f->st, "d").events, 1);
+    /* an event_id without a conv_id (runtime samples, process-wide events) is deduplicated
+       too: SQLite's unique index let NULL conv_ids differ, so a retry was stored twice */
+    const char *no_conv = "{\"kind\":\"runtime\",\"ts_ms\":1771357445100,"
+                          "\"event_id\":\"rt-1\",\"data\":{\"pid\":1}}";
+    bool inserted[2];
+    for (int i = 0; i < 2; i++) {
+        struct fr_record rec;
+        struct fr_err err = {0};
+        assert_int_equal(t_prepare(no_conv, &rec, &err), FR_OK);
+        assert_int_equal(fr_store_begin(f->st, &err), FR_OK);
+        assert_int_equal(fr_store_put(f->st, &rec, 1, &inserted[i], &err), FR_OK);
+        assert_int_equal(fr_store_commit(f->st, &err), FR_OK);
+        fr_record_clear(&rec);
+    }
+    assert_true(inserted[0]);
+    assert_false(inserted[1]);
+}
+
+/* The version 5 migration keeps the first copy of events a NULL conv_id let in twice. */
+static void
+test_store_migration_removes_null_conv_duplicates(void **state)
+{
+    struct t_store_fx *f = *state;
+    char *path = t_path(f->dir, "v4dups.db");
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    struct fr_err err = {0};
+    assert_int_equal(fr_schema_migrate(db, 4, &err), FR_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO events(ts_ms, ingested_ms, kind, event_id, body)"
+                                  " VALUES(1, 1, 'runtime', 'x', '{\"n\":1}'),"
+                                  " (1, 2, 'runtime', 'x', '{\"n\":2}'),"
+                                  " (1, 1, 'runtime', 'y', '{}'), (1, 1, 'runtime', NULL, '{}'),"
+                                  " (1, 1, 'runtime', NULL, '{}');",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(fr_schema_migrate(db, fr_schema_latest(), &err), FR_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT count(*), sum(event_id = 'x'),"
+                                        " max(CASE WHEN event_id = 'x' THEN body END)"
+                                        " FROM events",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 4); /* events without an id are all kept */
+    assert_int_equal(sqlite3_column_int(st, 1), 1);
+    assert_string_equal((const char *)sqlite3_column_text(st, 2), "{\"n\":1}");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(path);
 }
 
 static void
@@ -432,6 +483,8 @@ main(void)
                                         t_store_setup, t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_index_independent_of_batching, t_store_setup,
                                         t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_migration_removes_null_conv_duplicates,
+                                        t_store_setup, t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_duplicate_event_id_stored_once, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_empty_results_are_empty, t_store_setup,

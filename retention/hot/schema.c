@@ -95,6 +95,17 @@ static const char *const schema_migrations[] = {
     "CREATE TABLE retention_log ("
     " id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, action TEXT NOT NULL, path TEXT,"
     " events INTEGER NOT NULL, min_ts INTEGER, max_ts INTEGER, detail TEXT);",
+
+    /* version 5: a producer's retry is a duplicate even without a conv_id. The unique index
+       of version 1 let NULL conv_ids differ (SQLite treats NULLs as distinct), so a retried
+       event without one was stored twice: keep the first copy, then index a key that is
+       never NULL. */
+    "DELETE FROM events WHERE conv_id IS NULL AND event_id IS NOT NULL AND id NOT IN"
+    " (SELECT min(id) FROM events WHERE conv_id IS NULL AND event_id IS NOT NULL"
+    "  GROUP BY event_id);"
+    "DROP INDEX events_event_id;"
+    "CREATE UNIQUE INDEX events_event_key ON events(ifnull(conv_id, ''), event_id)"
+    " WHERE event_id IS NOT NULL;",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))
