@@ -13,6 +13,7 @@
 #ifndef FR_RETENTION_INTERNAL_H
 #define FR_RETENTION_INTERNAL_H
 
+#include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -67,5 +68,26 @@ void fr_ret_info_to_row(const struct fr_seg_info *info, const char *path, int64_
  */
 int fr_ret_journal_append(const struct fr_retention_policy *p, const char *action,
                           const struct fr_manifest_row *m, const char *path, struct fr_err *err);
+
+/*
+ * Ordering that keeps the journal a superset of the table at every moment
+ * (so `archive rebuild` after any kill restores all the table held): a
+ * record that makes a segment exist ("add", "adopt", "replace") is
+ * journaled before the database commits it; a "delete" after. A kill in
+ * between leaves the journal naming a segment the table does not, which
+ * the next run's reconciliation settles (adopts the file, or journals the
+ * delete).
+ */
+
+/* The journal's last word on each path: a new object {path: record}; empty when absent. */
+int fr_ret_journal_state(const struct fr_retention_policy *p, json_t **out, struct fr_err *err);
+
+/*
+ * Makes the journal agree with the table: journals "add" for every table
+ * row it does not name with that tier, "delete" for every path it names
+ * that neither the table nor the folder holds. *repaired counts the records.
+ */
+int fr_ret_journal_repair(struct fr_store *st, const struct fr_retention_policy *p,
+                          size_t *repaired, struct fr_err *err);
 
 #endif

@@ -84,8 +84,8 @@ fr_ret_twin_path(const char *path)
 
 /*
  * Appends one record to the MANIFEST journal and fsyncs it. A failure is
- * returned, never skipped: the database already holds the change, but
- * `archive rebuild` would not know it, so the run stops and says so.
+ * returned, never skipped: `archive rebuild` would not know the change, so
+ * the run stops before committing it and says so.
  */
 int
 fr_ret_journal_append(const struct fr_retention_policy *p, const char *action,
@@ -95,8 +95,8 @@ fr_ret_journal_append(const struct fr_retention_policy *p, const char *action,
     int fd = open(mf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) {
         int rc = fr_err_set(err, FR_E_IO,
-                            "MANIFEST journal %s: cannot open: %s (the change is in the database; "
-                            "archive rebuild would miss it)",
+                            "MANIFEST journal %s: cannot open: %s (the run stops here: archive "
+                            "rebuild would miss what it did next)",
                             mf, strerror(errno));
         free(mf);
         return rc;
@@ -115,8 +115,8 @@ fr_ret_journal_append(const struct fr_retention_policy *p, const char *action,
     int rc = FR_OK;
     if (write(fd, s, n + 1) != (ssize_t)(n + 1) || fsync(fd) != 0)
         rc = fr_err_set(err, FR_E_IO,
-                        "MANIFEST journal %s: cannot append %s of %s: %s (the change is in the "
-                        "database; archive rebuild would miss it)",
+                        "MANIFEST journal %s: cannot append %s of %s: %s (the run stops here: "
+                        "archive rebuild would miss it)",
                         mf, action, m ? m->path : path, strerror(errno));
     if (close(fd) != 0 && rc == FR_OK)
         rc = fr_err_set(err, FR_E_IO, "MANIFEST journal %s: %s", mf, strerror(errno));
@@ -142,19 +142,34 @@ fr_ret_info_to_row(const struct fr_seg_info *info, const char *path, int64_t now
                                   .created_ms = now};
 }
 
+/*
+ * The MANIFEST journal's last word on each path: {path: record} of the
+ * segments it says exist (a "replace" also ends its twin, a "delete" the
+ * path). A missing journal is an empty state. Lines that do not parse (a
+ * write cut short by a crash) are skipped.
+ */
 int
-fr_retention_rebuild(struct fr_store *st, const struct fr_retention_policy *p, int64_t now_ms,
-                     size_t *restored, struct fr_err *err)
+fr_ret_journal_state(const struct fr_retention_policy *p, json_t **out, struct fr_err *err)
 {
-    *restored = 0;
+    *out = json_object();
     char *mf = fr_asprintf("%s/MANIFEST", p->archive_dir), *text;
     size_t len;
-    int rc = fr_read_file(mf, &text, &len, err);
-    free(mf);
-    if (rc != FR_OK)
+    if (access(mf, F_OK) != 0 && errno == ENOENT) {
+        free(mf);
+        return FR_OK;
+    }
+    struct fr_err rerr = {0};
+    int rc = fr_read_file(mf, &text, &len, &rerr);
+    if (rc != FR_OK) {
+        fr_err_set(err, rc, "MANIFEST journal %s: cannot read it: %s (archive rebuild depends on it)",
+                   mf, rerr.msg);
+        free(mf);
+        json_decref(*out);
+        *out = NULL;
         return rc;
-    /* the last word on each path: present (with its tier) or deleted */
-    json_t *state = json_object();
+    }
+    free(mf);
+    json_t *state = *out;
     for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
         json_t *j = json_loads(line, 0, NULL);
         const char *action = json_string_value(json_object_get(j, "action"));
@@ -175,6 +190,74 @@ fr_retention_rebuild(struct fr_store *st, const struct fr_retention_policy *p, i
         json_decref(j);
     }
     free(text);
+    return FR_OK;
+}
+
+struct repair_ctx {
+    const struct fr_retention_policy *p;
+    json_t *state, *table; /* the journal's word; the table's paths */
+    size_t repaired;
+    int rc;
+    struct fr_err *err;
+};
+
+static int
+repair_row(void *ud, const struct fr_manifest_row *r)
+{
+    struct repair_ctx *c = ud;
+    json_object_set_new(c->table, r->path, json_true());
+    json_t *j = json_object_get(c->state, r->path);
+    const char *tier = json_string_value(json_object_get(j, "tier"));
+    if (j != NULL && tier != NULL && strcmp(tier, r->tier) == 0)
+        return 0;
+    /* the table holds what the journal does not say: a run stopped between the two
+       (before journal records came first), or a change made outside a run */
+    c->rc = fr_ret_journal_append(c->p, "add", r, NULL, c->err);
+    if (c->rc != FR_OK)
+        return 1;
+    c->repaired++;
+    return 0;
+}
+
+int
+fr_ret_journal_repair(struct fr_store *st, const struct fr_retention_policy *p,
+                      size_t *repaired, struct fr_err *err)
+{
+    *repaired = 0;
+    struct repair_ctx c = {.p = p, .table = json_object(), .err = err};
+    int rc = fr_ret_journal_state(p, &c.state, err);
+    if (rc == FR_OK)
+        rc = fr_store_manifest(st, repair_row, &c, err);
+    if (rc == FR_OK)
+        rc = c.rc;
+    /* what the journal says exists and neither the table nor the folder has */
+    const char *path;
+    json_t *j;
+    json_object_foreach(c.state, path, j)
+    {
+        if (rc != FR_OK)
+            break;
+        if (json_object_get(c.table, path) != NULL || access(path, F_OK) == 0)
+            continue;
+        rc = fr_ret_journal_append(p, "delete", NULL, path, err);
+        if (rc == FR_OK)
+            c.repaired++;
+    }
+    *repaired = c.repaired;
+    json_decref(c.state);
+    json_decref(c.table);
+    return rc;
+}
+
+int
+fr_retention_rebuild(struct fr_store *st, const struct fr_retention_policy *p, int64_t now_ms,
+                     struct fr_rebuild_stats *out, struct fr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *state = NULL;
+    int rc = fr_ret_journal_state(p, &state, err);
+    if (rc != FR_OK)
+        return rc;
     struct paths man = {0};
     rc = fr_store_manifest(st, fr_ret_collect_manifest, &man, err);
     unsigned char cold[FR_KEY_LEN];
@@ -185,22 +268,37 @@ fr_retention_rebuild(struct fr_store *st, const struct fr_retention_policy *p, i
     {
         if (rc != FR_OK)
             break;
-        if (fr_ret_paths_has(&man, path))
+        if (fr_ret_paths_has(&man, path)) {
+            out->present++;
             continue;
+        }
         struct fr_seg *seg;
+        struct fr_err serr = {0};
         bool cold_file = strstr(path, ".cold.seg") != NULL;
-        rc = fr_seg_open(path, cold_file && have_cold ? cold : NULL, &seg, err);
-        if (rc != FR_OK)
-            break;
+        if (access(path, F_OK) != 0) {
+            /* one missing file is reported, and the others are restored all the same */
+            out->missing++;
+            fr_log(FR_LOG_WARN, "retention", "rebuild: %s is in MANIFEST but the file is gone",
+                   path);
+            continue;
+        }
+        if (fr_seg_open(path, cold_file && have_cold ? cold : NULL, &seg, &serr) != FR_OK) {
+            out->unreadable++;
+            fr_log(FR_LOG_WARN, "retention", "rebuild: %s not restored: %s", path, serr.msg);
+            continue;
+        }
         struct fr_manifest_row m;
         fr_ret_info_to_row(fr_seg_get_info(seg), path, now_ms, &m);
+        /* a warm segment journaled just before a kill may still have its rows in hot: the
+           next run's reconciliation deletes those (a row only when id and ingest time match) */
+        m.pending = !cold_file;
         rc = fr_store_manifest_add(st, &m, err);
         if (rc == FR_OK)
             rc = fr_store_retention_log(st, "rebuild", path, m.records, m.min_ts, m.max_ts,
                                         "from MANIFEST", now_ms, err);
         fr_seg_close(seg);
         if (rc == FR_OK)
-            (*restored)++;
+            out->restored++;
     }
     OPENSSL_cleanse(cold, sizeof cold);
     fr_ret_paths_free(&man);

@@ -77,7 +77,7 @@ struct conv_sum {
 struct batch {
     const struct fr_retention_policy *p;
     struct fr_seg_writer *w;
-    int64_t *ids;
+    struct fr_row_key *ids; /* the rows in the segment, to delete from hot */
     size_t n, cap;
     int64_t last_ts, last_id;
     uint64_t row_bytes;
@@ -163,7 +163,7 @@ batch_row(void *ud, const struct fr_event_row *r)
         b->cap = b->cap ? b->cap * 2 : 1024;
         b->ids = fr_realloc(b->ids, b->cap * sizeof *b->ids);
     }
-    b->ids[b->n++] = r->id;
+    b->ids[b->n++] = (struct fr_row_key){r->id, r->ingested_ms};
     b->last_ts = r->ts_ms;
     b->last_id = r->id;
     b->row_bytes += r->body_len;
@@ -268,7 +268,7 @@ move_segments(struct fr_store *st, const struct fr_retention_policy *p, const in
             batch_finish_records(&b);
             /* named by the first row id and the last ts: unique, and sorts by time */
             char *path = fr_asprintf("%s/seg-%013lld-%lld.warm.seg", p->archive_dir,
-                                     (long long)b.last_ts, (long long)b.ids[0]);
+                                     (long long)b.last_ts, (long long)b.ids[0].id);
             fr_seg_writer_set_policy(b.w, b.policy); /* recorded in the header */
             struct fr_seg_info info;
             fr_ret_crash_point("before_segment");
@@ -278,10 +278,12 @@ move_segments(struct fr_store *st, const struct fr_retention_policy *p, const in
                 struct fr_manifest_row m;
                 fr_ret_info_to_row(&info, path, now, &m);
                 m.policy = b.policy;
-                rc = fr_store_archive_commit(st, &m, b.ids, b.n, err);
-                fr_ret_crash_point("after_commit");
+                /* journal first: it may name a segment the table lacks, never the reverse */
+                rc = fr_ret_journal_append(p, "add", &m, NULL, err);
+                fr_ret_crash_point("after_journal");
                 if (rc == FR_OK)
-                    rc = fr_ret_journal_append(p, "add", &m, NULL, err);
+                    rc = fr_store_archive_commit(st, &m, b.ids, b.n, err);
+                fr_ret_crash_point("after_commit");
                 stats->warm_segments++;
                 stats->records_written += info.records;
                 stats->raw_bytes += info.raw_bytes;
@@ -387,10 +389,11 @@ warm_to_cold(struct fr_store *st, const struct fr_retention_policy *p, const str
         if (rc == FR_OK) {
             struct fr_manifest_row m;
             fr_ret_info_to_row(&info, cold, now, &m);
-            rc = fr_store_manifest_replace(st, man->v[i], &m, err);
-            fr_ret_crash_point("after_cold_commit");
+            rc = fr_ret_journal_append(p, "replace", &m, NULL, err);
+            fr_ret_crash_point("after_cold_journal");
             if (rc == FR_OK)
-                rc = fr_ret_journal_append(p, "replace", &m, NULL, err);
+                rc = fr_store_manifest_replace(st, man->v[i], &m, err);
+            fr_ret_crash_point("after_cold_commit");
             if (rc == FR_OK)
                 unlink(man->v[i]);
         }

@@ -1,8 +1,9 @@
 /*
  * retention/reconcile.c - after a crash, the archive folder and the
  * manifest are made to agree: segments left "deleting" are finished, a
- * segment written but never recorded is adopted (its rows leave hot), and
- * leftovers of finished transitions are removed. Every run starts here.
+ * segment written but never recorded is adopted (its rows leave hot),
+ * leftovers of finished transitions are removed, and the MANIFEST journal
+ * is brought back in line with the table. Every run starts here.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -30,7 +31,7 @@ was_deleted(struct fr_store *st, const char *path)
 }
 
 struct id_list {
-    int64_t *v;
+    struct fr_row_key *v;
     size_t n, cap;
 };
 
@@ -44,7 +45,7 @@ collect_ids(void *ud, const char *json, size_t len)
             l->cap = l->cap ? l->cap * 2 : 1024;
             l->v = fr_realloc(l->v, l->cap * sizeof *l->v);
         }
-        l->v[l->n++] = r.row.id;
+        l->v[l->n++] = (struct fr_row_key){r.row.id, r.row.ingested_ms};
     }
     fr_warm_record_clear(&r);
     return 0;
@@ -79,9 +80,9 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
                 /* warm -> cold was cut short after the cold file was in place: finish it */
                 struct fr_manifest_row m;
                 fr_ret_info_to_row(fr_seg_get_info(seg), path, now_ms, &m);
-                rc = fr_store_manifest_replace(st, twin, &m, err);
+                rc = fr_ret_journal_append(p, "replace", &m, NULL, err);
                 if (rc == FR_OK)
-                    rc = fr_ret_journal_append(p, "replace", &m, NULL, err);
+                    rc = fr_store_manifest_replace(st, twin, &m, err);
                 if (rc == FR_OK) {
                     unlink(twin);
                     stats->adopted++;
@@ -103,9 +104,9 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
                 struct fr_manifest_row m;
                 fr_ret_info_to_row(fr_seg_get_info(seg), path, now_ms, &m);
                 if (rc == FR_OK)
-                    rc = fr_store_archive_commit(st, &m, ids.v, ids.n, err);
-                if (rc == FR_OK)
                     rc = fr_ret_journal_append(p, "adopt", &m, NULL, err);
+                if (rc == FR_OK)
+                    rc = fr_store_archive_commit(st, &m, ids.v, ids.n, err);
                 if (rc == FR_OK) {
                     stats->adopted++;
                     stats->duplicates_removed += ids.n;
@@ -140,6 +141,11 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
         free(ids.v);
     }
     fr_ret_paths_free(&pend);
+    /* the journal agrees with the table again, whatever step a kill interrupted */
+    size_t repaired = 0;
+    if (rc == FR_OK)
+        rc = fr_ret_journal_repair(st, p, &repaired, err);
+    stats->journal_repaired += repaired;
     for (size_t i = 0; i < man.n; i++)
         if (access(man.v[i], F_OK) != 0) {
             stats->missing_files++;

@@ -52,6 +52,7 @@ struct fr_retention_stats {
     uint64_t raw_bytes, row_bytes, file_bytes; /* row_bytes: the moved rows' JSON bodies */
     uint64_t to_cold, deleted_segments, deleted_events;
     uint64_t adopted, orphans_removed, duplicates_removed, missing_files;
+    uint64_t journal_repaired; /* MANIFEST records written to agree with the table again */
     int reclaimed_pages;
     double seconds;
 };
@@ -71,13 +72,20 @@ int fr_retention_run(struct fr_store *st, const struct fr_retention_policy *p, i
 int fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p, int64_t now_ms,
                            struct fr_retention_stats *stats, struct fr_err *err);
 
+/* What a rebuild did: segments restored, already in the table, gone, unreadable. */
+struct fr_rebuild_stats {
+    size_t restored, present, missing, unreadable;
+};
+
 /*
  * Rebuilds missing manifest entries from the MANIFEST file beside the
  * segments: the last line per path decides whether it should exist; each
- * such segment is verified (SHA-256) and recorded. *restored counts them.
+ * such segment is verified (SHA-256) and recorded. A listed file that is
+ * gone or does not verify is counted and logged, and the others are
+ * restored all the same.
  */
 int fr_retention_rebuild(struct fr_store *st, const struct fr_retention_policy *p, int64_t now_ms,
-                         size_t *restored, struct fr_err *err);
+                         struct fr_rebuild_stats *out, struct fr_err *err);
 
 /* Loads the cold key named by the policy; FR_E_NOTFOUND when it has none or it is absent. */
 int fr_retention_cold_key(const struct fr_retention_policy *p, bool create,

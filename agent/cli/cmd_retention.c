@@ -146,8 +146,8 @@ cmd_run(int argc, char **argv)
     fprintf(stderr,
             "retention%s: %llu events %s warm in %llu segments (%.1f MB of rows -> %.1f MB, "
             "%.1f:1), %llu segments %s cold, %llu %s deleted; reconcile: %llu adopted, %llu "
-            "orphans removed, %llu duplicate rows removed, %llu missing; %d pages reclaimed; "
-            "%.2f s\n",
+            "orphans removed, %llu duplicate rows removed, %llu missing, %llu MANIFEST records "
+            "repaired; %d pages reclaimed; %.2f s\n",
             o.dry_run ? " (dry run)" : "", (unsigned long long)s.moved_events,
             o.dry_run ? "would move to" : "moved to", (unsigned long long)s.warm_segments,
             (double)s.row_bytes / 1e6, (double)s.file_bytes / 1e6, ratio,
@@ -155,7 +155,7 @@ cmd_run(int argc, char **argv)
             (unsigned long long)s.deleted_segments, o.dry_run ? "would be" : "segments",
             (unsigned long long)s.adopted, (unsigned long long)s.orphans_removed,
             (unsigned long long)s.duplicates_removed, (unsigned long long)s.missing_files,
-            s.reclaimed_pages, s.seconds);
+            (unsigned long long)s.journal_repaired, s.reclaimed_pages, s.seconds);
     if (rc != FR_OK)
         fprintf(stderr, "flightrec retention: %s\n", err.msg);
     fr_store_close(st);
@@ -274,10 +274,20 @@ cmd_archive(int argc, char **argv)
     bool have_key = fr_retention_cold_key(&p, false, key, NULL) == FR_OK;
     int rc = FR_OK;
     if (rebuild) {
-        size_t n = 0;
-        rc = fr_retention_rebuild(st, &p, fr_now_ms(), &n, &err);
-        if (rc == FR_OK)
-            fprintf(stderr, "rebuilt %zu manifest entries from the MANIFEST file\n", n);
+        struct fr_rebuild_stats rs;
+        rc = fr_retention_rebuild(st, &p, fr_now_ms(), &rs, &err);
+        if (rc == FR_OK) {
+            fprintf(stderr,
+                    "rebuilt %zu manifest entries from the MANIFEST file (%zu already there)\n",
+                    rs.restored, rs.present);
+            if (rs.missing + rs.unreadable > 0) {
+                fprintf(stderr,
+                        "flightrec archive rebuild: %zu listed segments are gone and %zu do not "
+                        "verify (named above); their events cannot be read\n",
+                        rs.missing, rs.unreadable);
+                ex = FR_EXIT_FAIL;
+            }
+        }
     } else if (!needs_seg) {
         struct list_ctx c = {strcmp(sub, "verify") == 0, have_key ? key : NULL, 0};
         rc = fr_store_manifest(st, list_row, &c, &err);

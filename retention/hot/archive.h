@@ -11,6 +11,15 @@
 #include "retention/hot/store.h"
 
 /* One manifest entry (strings borrowed in callbacks). */
+/*
+ * A hot row as an archive names it: its id and when it was ingested. A row
+ * is deleted only when both match, so a segment restored into a store whose
+ * ids started over can never delete an unrelated row that reused an id.
+ */
+struct fr_row_key {
+    int64_t id, ingested_ms;
+};
+
 struct fr_manifest_row {
     const char *path;
     const char *tier; /* "warm", "cold" */
@@ -38,19 +47,19 @@ int fr_store_due(struct fr_store *st, const int64_t cutoff[FR_KIND_COUNT], int64
  * run's reconciliation deletes the rest.
  */
 int fr_store_archive_commit(struct fr_store *st, const struct fr_manifest_row *m,
-                            const int64_t *ids, size_t n, struct fr_err *err);
+                            const struct fr_row_key *rows, size_t n, struct fr_err *err);
 
 /* Finishes an entry left "deleting": deletes ids (chunked) and marks it done. */
-int fr_store_archive_finish(struct fr_store *st, const char *path, const int64_t *ids, size_t n,
-                            struct fr_err *err);
+int fr_store_archive_finish(struct fr_store *st, const char *path, const struct fr_row_key *rows,
+                            size_t n, struct fr_err *err);
 
 /* Manifest entries still "deleting" (paths to cb). */
 int fr_store_pending(struct fr_store *st, int (*cb)(void *ud, const char *path), void *ud,
                      struct fr_err *err);
 
-/* Deletes hot rows by id (reconciliation: rows already in a verified segment). */
-int fr_store_delete_ids(struct fr_store *st, const int64_t *ids, size_t n, size_t *deleted,
-                        struct fr_err *err);
+/* Deletes hot rows by key (reconciliation: rows already in a verified segment). */
+int fr_store_delete_ids(struct fr_store *st, const struct fr_row_key *rows, size_t n,
+                        size_t *deleted, struct fr_err *err);
 
 /* The manifest, oldest first. */
 int fr_store_manifest(struct fr_store *st, int (*cb)(void *ud, const struct fr_manifest_row *r),
@@ -60,7 +69,8 @@ int fr_store_manifest(struct fr_store *st, int (*cb)(void *ud, const struct fr_m
 int fr_store_manifest_replace(struct fr_store *st, const char *old_path,
                               const struct fr_manifest_row *m, struct fr_err *err);
 
-/* Records an existing, verified segment found without an entry (reconciliation). */
+/* Records an existing, verified segment found without an entry (rebuild); with m->pending
+   it is left "deleting", as if a run had stopped before deleting its rows from hot. */
 int fr_store_manifest_add(struct fr_store *st, const struct fr_manifest_row *m, struct fr_err *err);
 
 /* Removes an entry (the segment is past its last tier) and logs the removal. */

@@ -86,15 +86,18 @@ manifest_exec(struct sq_store *s, const char *sql, const struct fr_manifest_row 
 }
 
 static int
-delete_ids(struct sq_store *s, const int64_t *ids, size_t n, size_t *deleted, struct fr_err *err)
+delete_ids(struct sq_store *s, const struct fr_row_key *rows, size_t n, size_t *deleted,
+           struct fr_err *err)
 {
     sqlite3_stmt *q;
-    int rc = sqlite3_prepare_v2(s->db, "DELETE FROM events WHERE id = ?1", -1, &q, NULL);
+    int rc = sqlite3_prepare_v2(s->db, "DELETE FROM events WHERE id = ?1 AND ingested_ms = ?2", -1,
+                                &q, NULL);
     if (rc != SQLITE_OK)
         return sq_fail(s->db, rc, err, "deleting archived rows");
     size_t del = 0;
     for (size_t i = 0; i < n; i++) {
-        sqlite3_bind_int64(q, 1, ids[i]);
+        sqlite3_bind_int64(q, 1, rows[i].id);
+        sqlite3_bind_int64(q, 2, rows[i].ingested_ms);
         rc = sqlite3_step(q);
         sqlite3_reset(q);
         if (rc != SQLITE_DONE) {
@@ -128,14 +131,15 @@ set_state(struct sq_store *s, const char *path, const char *state, struct fr_err
 
 /* Deletes ids in chunks, one short transaction each, then marks path done. */
 static int
-delete_rest(struct sq_store *s, const char *path, const int64_t *ids, size_t n, struct fr_err *err)
+delete_rest(struct sq_store *s, const char *path, const struct fr_row_key *rows, size_t n,
+            struct fr_err *err)
 {
     int rc = FR_OK;
     for (size_t at = 0; rc == FR_OK && at < n; at += DELETE_CHUNK) {
         size_t k = n - at < DELETE_CHUNK ? n - at : DELETE_CHUNK;
         rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
         if (rc == FR_OK)
-            rc = delete_ids(s, ids + at, k, NULL, err);
+            rc = delete_ids(s, rows + at, k, NULL, err);
         rc = txn_end(s, rc, err);
         /* leave the write lock free for a moment: ingest commits go first */
         usleep(2000);
@@ -149,8 +153,8 @@ delete_rest(struct sq_store *s, const char *path, const int64_t *ids, size_t n, 
 }
 
 int
-sq_archive_commit(void *ctx, const struct fr_manifest_row *m, const int64_t *ids, size_t n,
-                  struct fr_err *err)
+sq_archive_commit(void *ctx, const struct fr_manifest_row *m, const struct fr_row_key *rows,
+                  size_t n, struct fr_err *err)
 {
     struct sq_store *s = ctx;
     size_t first = n < DELETE_CHUNK ? n : DELETE_CHUNK;
@@ -161,7 +165,7 @@ sq_archive_commit(void *ctx, const struct fr_manifest_row *m, const int64_t *ids
     if (rc == FR_OK)
         rc = set_state(s, m->path, "deleting", err);
     if (rc == FR_OK)
-        rc = delete_ids(s, ids, first, NULL, err);
+        rc = delete_ids(s, rows, first, NULL, err);
     if (rc == FR_OK)
         rc = sq_retention_log(ctx, "archive", m->path, (int64_t)n, m->min_ts, m->max_ts, m->tier,
                               m->created_ms, err);
@@ -173,13 +177,14 @@ sq_archive_commit(void *ctx, const struct fr_manifest_row *m, const int64_t *ids
     if (getenv("FLIGHTREC_CRASH_AT") && strcmp(getenv("FLIGHTREC_CRASH_AT"), "mid_delete") == 0)
         raise(SIGKILL);
 #endif
-    return delete_rest(s, m->path, ids + first, n - first, err);
+    return delete_rest(s, m->path, rows + first, n - first, err);
 }
 
 int
-sq_archive_finish(void *ctx, const char *path, const int64_t *ids, size_t n, struct fr_err *err)
+sq_archive_finish(void *ctx, const char *path, const struct fr_row_key *rows, size_t n,
+                  struct fr_err *err)
 {
-    return delete_rest(((struct sq_store *)ctx), path, ids, n, err);
+    return delete_rest(((struct sq_store *)ctx), path, rows, n, err);
 }
 
 struct pend_ctx {
@@ -209,13 +214,14 @@ sq_pending(void *ctx, int (*cb)(void *ud, const char *path), void *ud, struct fr
 }
 
 int
-sq_delete_ids(void *ctx, const int64_t *ids, size_t n, size_t *deleted, struct fr_err *err)
+sq_delete_ids(void *ctx, const struct fr_row_key *rows, size_t n, size_t *deleted,
+              struct fr_err *err)
 {
     struct sq_store *s = ctx;
     int rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
     if (rc != FR_OK)
         return rc;
-    rc = delete_ids(s, ids, n, deleted, err);
+    rc = delete_ids(s, rows, n, deleted, err);
     rc = txn_end(s, rc, err);
     return rc;
 }
@@ -223,7 +229,12 @@ sq_delete_ids(void *ctx, const int64_t *ids, size_t n, size_t *deleted, struct f
 int
 sq_manifest_add(void *ctx, const struct fr_manifest_row *m, struct fr_err *err)
 {
-    return manifest_exec(((struct sq_store *)ctx), manifest_insert, m, NULL, err);
+    struct sq_store *s = ctx;
+    int rc = manifest_exec(s, manifest_insert, m, NULL, err);
+    /* some of its rows may still be in hot: readers skip those, reconciliation deletes them */
+    if (rc == FR_OK && m->pending)
+        rc = set_state(s, m->path, "deleting", err);
+    return rc;
 }
 
 struct man_ctx {

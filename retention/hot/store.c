@@ -144,17 +144,17 @@ fr_store_due(struct fr_store *st, const int64_t cutoff[FR_KIND_COUNT], int64_t a
 }
 
 int
-fr_store_archive_commit(struct fr_store *st, const struct fr_manifest_row *m, const int64_t *ids,
-                        size_t n, struct fr_err *err)
+fr_store_archive_commit(struct fr_store *st, const struct fr_manifest_row *m,
+                        const struct fr_row_key *rows, size_t n, struct fr_err *err)
 {
-    return st->ops->archive_commit(st->ctx, m, ids, n, err);
+    return st->ops->archive_commit(st->ctx, m, rows, n, err);
 }
 
 int
-fr_store_archive_finish(struct fr_store *st, const char *path, const int64_t *ids, size_t n,
-                        struct fr_err *err)
+fr_store_archive_finish(struct fr_store *st, const char *path, const struct fr_row_key *rows,
+                        size_t n, struct fr_err *err)
 {
-    return st->ops->archive_finish(st->ctx, path, ids, n, err);
+    return st->ops->archive_finish(st->ctx, path, rows, n, err);
 }
 
 int
@@ -165,10 +165,10 @@ fr_store_pending(struct fr_store *st, int (*cb)(void *ud, const char *path), voi
 }
 
 int
-fr_store_delete_ids(struct fr_store *st, const int64_t *ids, size_t n, size_t *deleted,
+fr_store_delete_ids(struct fr_store *st, const struct fr_row_key *rows, size_t n, size_t *deleted,
                     struct fr_err *err)
 {
-    return st->ops->delete_ids(st->ctx, ids, n, deleted, err);
+    return st->ops->delete_ids(st->ctx, rows, n, deleted, err);
 }
 
 int

@@ -133,6 +133,7 @@ typedef int (*fr_anomaly_cb)(void *ud, const struct fr_anomaly_row *row);
 typedef int (*fr_error_group_cb)(void *ud, const struct fr_error_group *row);
 
 struct fr_manifest_row;
+struct fr_row_key;
 
 struct fr_store_ops {
     const char *name;
@@ -163,12 +164,13 @@ struct fr_store_ops {
     /* What retention needs (retention/hot/archive.h documents each; every slot is required). */
     int (*due)(void *ctx, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts, int64_t after_id,
                int limit, fr_event_cb cb, void *ud, struct fr_err *err);
-    int (*archive_commit)(void *ctx, const struct fr_manifest_row *m, const int64_t *ids, size_t n,
-                          struct fr_err *err);
-    int (*archive_finish)(void *ctx, const char *path, const int64_t *ids, size_t n,
+    int (*archive_commit)(void *ctx, const struct fr_manifest_row *m,
+                          const struct fr_row_key *rows, size_t n, struct fr_err *err);
+    int (*archive_finish)(void *ctx, const char *path, const struct fr_row_key *rows, size_t n,
                           struct fr_err *err);
     int (*pending)(void *ctx, int (*cb)(void *ud, const char *path), void *ud, struct fr_err *err);
-    int (*delete_ids)(void *ctx, const int64_t *ids, size_t n, size_t *deleted, struct fr_err *err);
+    int (*delete_ids)(void *ctx, const struct fr_row_key *rows, size_t n, size_t *deleted,
+                      struct fr_err *err);
     int (*manifest)(void *ctx, int (*cb)(void *ud, const struct fr_manifest_row *r), void *ud,
                     struct fr_err *err);
     int (*manifest_replace)(void *ctx, const char *old_path, const struct fr_manifest_row *m,
