@@ -142,6 +142,8 @@ struct fr_record {
     char *strings;  /* owns every string above */
     uint64_t line;  /* 1-based input line, for error reports; 0 when unknown */
     bool duplicate; /* set by the commit: already stored (a retry), not stored twice */
+    bool restored;  /* back from an archive: counted when first ingested, so the store keeps
+                       the row only (no conversation index, rollup, timeline or order check) */
     /*
      * Derived facts, set by the collectors (fr_collect_derive) and persisted
      * as given by the store, which knows no kind: the per-minute rollup

@@ -161,8 +161,9 @@ fr_ret_journal_state(const struct fr_retention_policy *p, json_t **out, struct f
     struct fr_err rerr = {0};
     int rc = fr_read_file(mf, &text, &len, &rerr);
     if (rc != FR_OK) {
-        fr_err_set(err, rc, "MANIFEST journal %s: cannot read it: %s (archive rebuild depends on it)",
-                   mf, rerr.msg);
+        fr_err_set(err, rc,
+                   "MANIFEST journal %s: cannot read it: %s (archive rebuild depends on it)", mf,
+                   rerr.msg);
         free(mf);
         json_decref(*out);
         *out = NULL;
@@ -220,8 +221,8 @@ repair_row(void *ud, const struct fr_manifest_row *r)
 }
 
 int
-fr_ret_journal_repair(struct fr_store *st, const struct fr_retention_policy *p,
-                      size_t *repaired, struct fr_err *err)
+fr_ret_journal_repair(struct fr_store *st, const struct fr_retention_policy *p, size_t *repaired,
+                      struct fr_err *err)
 {
     *repaired = 0;
     struct repair_ctx c = {.p = p, .table = json_object(), .err = err};

@@ -427,6 +427,33 @@ expire(struct fr_store *st, const struct fr_retention_policy *p, const struct pa
 }
 
 int
+fr_retention_restore(struct fr_store *st, const struct fr_retention_policy *p, const char *segpath,
+                     struct fr_record *recs, size_t n, int64_t now_ms, size_t *duplicates,
+                     struct fr_err *err)
+{
+    *duplicates = 0;
+    int rc = fr_store_begin(st, err);
+    for (size_t i = 0; rc == FR_OK && i < n; i++) {
+        bool inserted;
+        recs[i].restored = true;
+        rc = fr_store_put(st, &recs[i], now_ms, &inserted, err);
+        *duplicates += !inserted;
+    }
+    /* one transaction: a kill leaves the events either in the segment or in hot */
+    if (rc == FR_OK)
+        rc = fr_store_manifest_remove(st, segpath, "restored into hot", now_ms, err);
+    if (rc == FR_OK)
+        rc = fr_store_commit(st, err);
+    else
+        fr_store_rollback(st);
+    if (rc == FR_OK)
+        rc = fr_ret_journal_append(p, "delete", NULL, segpath, err);
+    if (rc == FR_OK)
+        unlink(segpath);
+    return rc;
+}
+
+int
 fr_retention_run(struct fr_store *st, const struct fr_retention_policy *p, int64_t now_ms,
                  bool dry_run, fr_retention_progress progress, void *ud,
                  struct fr_retention_stats *stats, struct fr_err *err)

@@ -87,6 +87,16 @@ struct fr_rebuild_stats {
 int fr_retention_rebuild(struct fr_store *st, const struct fr_retention_policy *p, int64_t now_ms,
                          struct fr_rebuild_stats *out, struct fr_err *err);
 
+/*
+ * archive restore: puts recs (the segment's events, prepared by the caller;
+ * marked restored, so they are not counted again) back into hot and removes
+ * the segment's entry in one transaction, then journals the delete and
+ * removes the file. *duplicates counts events hot already held.
+ */
+int fr_retention_restore(struct fr_store *st, const struct fr_retention_policy *p,
+                         const char *segpath, struct fr_record *recs, size_t n, int64_t now_ms,
+                         size_t *duplicates, struct fr_err *err);
+
 /* Loads the cold key named by the policy; FR_E_NOTFOUND when it has none or it is absent. */
 int fr_retention_cold_key(const struct fr_retention_policy *p, bool create,
                           unsigned char key[FR_KEY_LEN], struct fr_err *err);

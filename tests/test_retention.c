@@ -301,7 +301,8 @@ sql_int_rw(const char *db, const char *sql)
     *semi = '\0';
     sqlite3_exec(h, s, NULL, NULL, NULL);
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(h, semi + 1, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_prepare_v2(h, semi + 1, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
         v = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     sqlite3_close(h);
@@ -606,9 +607,9 @@ test_retention_crash_points(void **state)
         const char *point;
         int day;
     } points[] = {
-        {"before_segment", 4},        {"after_segment", 4},       {"after_commit", 4},
-        {"after_journal", 4},         {"after_segment", 20},      {"after_cold_segment", 40},
-        {"after_cold_journal", 40},   {"after_cold_commit", 40},  {"after_delete_commit", 400},
+        {"before_segment", 4},      {"after_segment", 4},      {"after_commit", 4},
+        {"after_journal", 4},       {"after_segment", 20},     {"after_cold_segment", 40},
+        {"after_cold_journal", 40}, {"after_cold_commit", 40}, {"after_delete_commit", 400},
         {"mid_delete", 4},
     };
     char *tmpl = t_path(f->dir, "template.db");
@@ -648,8 +649,8 @@ test_retention_crash_points(void **state)
             fr_store_close(f->st);
             f->st = NULL;
         }
-        char *when = fr_asprintf("right after a crash at %s (day %d)", points[i].point,
-                                 points[i].day);
+        char *when =
+            fr_asprintf("right after a crash at %s (day %d)", points[i].point, points[i].day);
         rebuild_on_copy(f, when, false, points[i].day < 400 ? total : -1, &seen);
         free(when);
         cmd = fr_asprintf("%s retention run --db %s --policy %s --now %lld --no-progress", FR_BIN,
@@ -718,6 +719,8 @@ test_retention_size_bound_and_restore(void **state)
     t_run(seg, &path, NULL);
     free(seg);
     int64_t segs = sql_int(f->db, "SELECT count(*) FROM archive_segments");
+    int64_t counted = sql_int(f->db, "SELECT sum(event_count) FROM conversations");
+    int64_t calls = sql_int(f->db, "SELECT sum(calls) FROM rollups");
     cmd = fr_asprintf("%s archive restore %s --db %s --policy %s", FR_BIN, path, f->db, f->policy);
     assert_int_equal(t_run(cmd, &out, &err), 0);
     assert_non_null(strstr(err, "restored"));
@@ -727,6 +730,12 @@ test_retention_size_bound_and_restore(void **state)
     assert_true(sql_int(f->db, "SELECT count(*) FROM events") > hot);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments"), segs - 1);
     assert_int_equal(access(path, F_OK), -1);
+    /* the restored events were counted when first ingested: not again */
+    assert_int_equal(sql_int(f->db, "SELECT sum(event_count) FROM conversations"), counted);
+    assert_int_equal(sql_int(f->db, "SELECT sum(calls) FROM rollups"), calls);
+    /* and the MANIFEST journal knows the segment is gone: a rebuild does not bring it back */
+    struct seen none = {0};
+    rebuild_on_copy(f, "after archive restore", true, -1, &none);
     free(path);
     f->st = t_store_open(f->dir, "hot.db");
 }

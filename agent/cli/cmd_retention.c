@@ -309,11 +309,8 @@ cmd_archive(int argc, char **argv)
             rc = fr_archive_records(segpath, have_key ? key : NULL, restore_line, &c, &err);
             size_t dups = 0;
             if (rc == FR_OK)
-                rc = fr_ingest_commit(st, c.recs, c.n, fr_now_ms(), &dups, &err);
-            if (rc == FR_OK)
-                rc = fr_store_manifest_remove(st, segpath, "restored into hot", fr_now_ms(), &err);
+                rc = fr_retention_restore(st, &p, segpath, c.recs, c.n, fr_now_ms(), &dups, &err);
             if (rc == FR_OK) {
-                unlink(segpath);
                 fprintf(stderr,
                         "restored %zu events into hot (%zu already there, %zu unreadable)\n", c.n,
                         dups, c.bad);

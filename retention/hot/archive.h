@@ -73,7 +73,8 @@ int fr_store_manifest_replace(struct fr_store *st, const char *old_path,
    it is left "deleting", as if a run had stopped before deleting its rows from hot. */
 int fr_store_manifest_add(struct fr_store *st, const struct fr_manifest_row *m, struct fr_err *err);
 
-/* Removes an entry (the segment is past its last tier) and logs the removal. */
+/* Removes an entry (the segment is past its last tier) and logs the removal; inside a
+   transaction begun with fr_store_begin() it joins it. */
 int fr_store_manifest_remove(struct fr_store *st, const char *path, const char *why, int64_t now_ms,
                              struct fr_err *err);
 

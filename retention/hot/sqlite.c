@@ -246,7 +246,7 @@ sq_put(void *ctx, const struct fr_record *ev, int64_t ingested_ms, bool *inserte
     if (rc != SQLITE_DONE)
         return sq_fail(s->db, rc, err, "inserting event");
     *inserted = sqlite3_changes(s->db) > 0;
-    if (!*inserted)
+    if (!*inserted || ev->restored)
         return FR_OK;
     sq_aggs_add(&s->aggs, ev);
     sq_rollup_add(s, ev);

@@ -48,6 +48,25 @@ txn_end(struct sq_store *s, int rc, struct fr_err *err)
     return rc;
 }
 
+/* A transaction of its own, or a savepoint inside the caller's (archive restore). */
+static int
+txn_begin_nested(struct sq_store *s, bool *nested, struct fr_err *err)
+{
+    *nested = !sqlite3_get_autocommit(s->db);
+    return sq_exec(s->db, *nested ? "SAVEPOINT archive_change" : "BEGIN IMMEDIATE", err);
+}
+
+static int
+txn_end_nested(struct sq_store *s, bool nested, int rc, struct fr_err *err)
+{
+    if (!nested)
+        return txn_end(s, rc, err);
+    if (rc == FR_OK)
+        return sq_exec(s->db, "RELEASE archive_change", err);
+    sqlite3_exec(s->db, "ROLLBACK TO archive_change; RELEASE archive_change", NULL, NULL, NULL);
+    return rc;
+}
+
 static void
 bind_manifest(sqlite3_stmt *q, const struct fr_manifest_row *m)
 {
@@ -313,7 +332,8 @@ int
 sq_manifest_remove(void *ctx, const char *path, const char *why, int64_t now_ms, struct fr_err *err)
 {
     struct sq_store *s = ctx;
-    int rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
+    bool nested;
+    int rc = txn_begin_nested(s, &nested, err);
     if (rc != FR_OK)
         return rc;
     sqlite3_stmt *q;
@@ -338,8 +358,7 @@ sq_manifest_remove(void *ctx, const char *path, const char *why, int64_t now_ms,
     rc = rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "updating the archive manifest");
     if (rc == FR_OK)
         rc = sq_retention_log(ctx, "delete", path, records, min_ts, max_ts, why, now_ms, err);
-    rc = txn_end(s, rc, err);
-    return rc;
+    return txn_end_nested(s, nested, rc, err);
 }
 
 bool

@@ -109,12 +109,13 @@ int q_event_fn(sqlite3_stmt *st, void *ud);
 /* The archive operations of the descriptor (sqlite_archive.c). */
 int sq_due(void *ctx, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts, int64_t after_id,
            int limit, fr_event_cb cb, void *ud, struct fr_err *err);
-int sq_archive_commit(void *ctx, const struct fr_manifest_row *m, const struct fr_row_key *rows, size_t n,
-                      struct fr_err *err);
+int sq_archive_commit(void *ctx, const struct fr_manifest_row *m, const struct fr_row_key *rows,
+                      size_t n, struct fr_err *err);
 int sq_archive_finish(void *ctx, const char *path, const struct fr_row_key *rows, size_t n,
                       struct fr_err *err);
 int sq_pending(void *ctx, int (*cb)(void *ud, const char *path), void *ud, struct fr_err *err);
-int sq_delete_ids(void *ctx, const struct fr_row_key *rows, size_t n, size_t *deleted, struct fr_err *err);
+int sq_delete_ids(void *ctx, const struct fr_row_key *rows, size_t n, size_t *deleted,
+                  struct fr_err *err);
 int sq_manifest(void *ctx, int (*cb)(void *ud, const struct fr_manifest_row *r), void *ud,
                 struct fr_err *err);
 int sq_manifest_replace(void *ctx, const char *old_path, const struct fr_manifest_row *m,

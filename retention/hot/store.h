@@ -164,8 +164,8 @@ struct fr_store_ops {
     /* What retention needs (retention/hot/archive.h documents each; every slot is required). */
     int (*due)(void *ctx, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts, int64_t after_id,
                int limit, fr_event_cb cb, void *ud, struct fr_err *err);
-    int (*archive_commit)(void *ctx, const struct fr_manifest_row *m,
-                          const struct fr_row_key *rows, size_t n, struct fr_err *err);
+    int (*archive_commit)(void *ctx, const struct fr_manifest_row *m, const struct fr_row_key *rows,
+                          size_t n, struct fr_err *err);
     int (*archive_finish)(void *ctx, const char *path, const struct fr_row_key *rows, size_t n,
                           struct fr_err *err);
     int (*pending)(void *ctx, int (*cb)(void *ud, const char *path), void *ud, struct fr_err *err);
