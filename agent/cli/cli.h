@@ -22,10 +22,13 @@ enum fr_exit {
 const char *fr_cli_default_db(void);
 
 /*
- * Opens an existing store for a query command (never creates one). On
+ * Opens an existing store (never creates one). Only commands that write
+ * (retention, archive) pass write; the others open it read-only, so they
+ * never migrate, switch the journal mode of, or otherwise touch a file
+ * that is not theirs ("not a flightrec database": exit 3; absent: 4). On
  * failure prints "flightrec CMD: reason" and returns the exit code to use.
  */
-int fr_cli_open_store(const char *cmd, const char *db, struct fr_store **st);
+int fr_cli_open_store(const char *cmd, const char *db, bool write, struct fr_store **st);
 
 /* Options every query command takes. */
 struct fr_cli_query {

@@ -11,6 +11,7 @@
 #include "agent/cli/cli.h"
 #include "core/crypto.h"
 #include "core/event.h"
+#include "core/fsutil.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "exporters/bundle.h"
@@ -172,27 +173,26 @@ inc_create(int argc, char **argv)
         free(convs);
         return FR_EXIT_USAGE;
     }
+    /* the store first: a selection over a file that is not a database creates no key */
+    struct fr_store *st = NULL;
+    EVP_PKEY *sign = NULL;
     char *keypath = fr_key_path(db, key, NULL, "signing.pem");
-    if (access(keypath, F_OK) != 0) {
+    ex = fr_cli_open_store("incident", db, false, &st);
+    if (ex == FR_EXIT_OK && access(keypath, F_OK) != 0) {
         char *pub = fr_key_path(db, NULL, NULL, "signing.pub.pem");
-        if (fr_ed25519_generate(keypath, pub, &err) != FR_OK) {
+        if (fr_mkdirs_for(keypath, 0700, &err) != FR_OK ||
+            fr_ed25519_generate(keypath, pub, &err) != FR_OK) {
             fprintf(stderr, "flightrec incident: %s\n", err.msg);
-            free(pub);
-            free(keypath);
-            free(convs);
-            return FR_EXIT_FAIL;
+            ex = FR_EXIT_FAIL;
+        } else {
+            fprintf(stderr, "flightrec incident: created signing key %s (public key %s)\n", keypath,
+                    pub);
         }
-        fprintf(stderr, "flightrec incident: created signing key %s (public key %s)\n", keypath,
-                pub);
         free(pub);
     }
-    EVP_PKEY *sign = NULL;
-    struct fr_store *st = NULL;
-    if (fr_ed25519_load(keypath, true, &sign, &err) != FR_OK) {
+    if (ex == FR_EXIT_OK && fr_ed25519_load(keypath, true, &sign, &err) != FR_OK) {
         fprintf(stderr, "flightrec incident: %s\n", err.msg);
         ex = FR_EXIT_USAGE;
-    } else {
-        ex = fr_cli_open_store("incident", db, &st);
     }
     if (ex == FR_EXIT_OK) {
         unsigned char cold[FR_KEY_LEN];

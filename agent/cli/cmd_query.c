@@ -112,7 +112,7 @@ fr_cmd_conversations(int argc, char **argv)
     f.until_ms = q.until_ms;
     f.limit = q.limit;
     struct fr_store *st;
-    int ex = fr_cli_open_store("conversations", q.db, &st);
+    int ex = fr_cli_open_store("conversations", q.db, false, &st);
     if (ex != FR_EXIT_OK)
         return ex;
     int rc, n = 0;

@@ -118,7 +118,7 @@ ret_setup(const char *cmd, struct ret_opts *o, struct fr_retention_policy *p, st
         fprintf(stderr, "flightrec %s: %s\n", cmd, err.msg);
         return FR_EXIT_USAGE;
     }
-    int ex = fr_cli_open_store(cmd, o->db, st);
+    int ex = fr_cli_open_store(cmd, o->db, true, st);
     if (ex != FR_EXIT_OK)
         fr_retention_policy_clear(p);
     return ex;

@@ -302,7 +302,7 @@ fr_cmd_show(int argc, char **argv)
         c.raw_key = key;
     }
     struct fr_store *st;
-    int ex = fr_cli_open_store("show", db, &st);
+    int ex = fr_cli_open_store("show", db, false, &st);
     if (ex != FR_EXIT_OK)
         return ex;
     struct fr_err err = {0};

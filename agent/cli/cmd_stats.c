@@ -169,7 +169,7 @@ fr_cmd_errors(int argc, char **argv)
     f.until_ms = q.until_ms;
     f.limit = q.limit;
     struct fr_store *st;
-    int ex = fr_cli_open_store("errors", q.db, &st);
+    int ex = fr_cli_open_store("errors", q.db, false, &st);
     if (ex != FR_EXIT_OK)
         return ex;
     struct fr_err err = {0};
@@ -324,7 +324,7 @@ fr_cmd_stats(int argc, char **argv)
     f.until_ms = q.until_ms;
     f.limit = q.limit;
     struct fr_store *st;
-    int ex = fr_cli_open_store("stats", q.db, &st);
+    int ex = fr_cli_open_store("stats", q.db, false, &st);
     if (ex != FR_EXIT_OK)
         return ex;
     struct fr_err err = {0};

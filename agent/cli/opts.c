@@ -91,11 +91,12 @@ fr_cli_exit_for(int rc)
 }
 
 int
-fr_cli_open_store(const char *cmd, const char *db, struct fr_store **st)
+fr_cli_open_store(const char *cmd, const char *db, bool write, struct fr_store **st)
 {
     struct fr_store_opts opts;
     fr_store_opts_default(&opts);
     opts.create = false;
+    opts.read_only = !write;
     struct fr_err err = {0};
     int rc = fr_store_open(db, &opts, st, &err);
     if (rc != FR_OK) {

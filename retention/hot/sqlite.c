@@ -81,6 +81,11 @@ sq_configure(struct sq_store *s, const struct fr_store_opts *opts, struct fr_err
     char sql[256];
     int sync = opts->synchronous < 0 ? 0 : opts->synchronous > 2 ? 2 : opts->synchronous;
     sqlite3_busy_timeout(s->db, opts->busy_timeout_ms);
+    if (opts->read_only) {
+        snprintf(sql, sizeof sql, "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-%lld;",
+                 (long long)opts->cache_kib);
+        return sq_exec(s->db, sql, err);
+    }
     snprintf(sql, sizeof sql,
              "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
              " PRAGMA foreign_keys=ON;"
@@ -103,12 +108,50 @@ sq_read_only(const char *path)
     return ro;
 }
 
+/*
+ * A read-only open checks what the file is instead of migrating it: a
+ * flightrec database at this version, or a clear refusal (another
+ * program's SQLite file, an empty file, an older or newer schema).
+ */
+static int
+sq_check_schema(struct sq_store *s, const char *path, struct fr_err *err)
+{
+    int version = 0;
+    struct fr_err verr = {0};
+    int rc = fr_schema_version(s->db, &version, &verr);
+    sqlite3_stmt *q;
+    bool has_events = false;
+    if (rc == FR_OK &&
+        sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE name = 'events'", -1, &q,
+                           NULL) == SQLITE_OK) {
+        has_events = sqlite3_step(q) == SQLITE_ROW;
+        sqlite3_finalize(q);
+    }
+    if (rc != FR_OK || version == 0 || !has_events)
+        return fr_err_set(err, FR_E_VERSION,
+                          "%s is not a flightrec database (no flightrec schema in it; it was left "
+                          "as it is)",
+                          path);
+    if (version > fr_schema_latest())
+        return fr_err_set(err, FR_E_VERSION,
+                          "%s: database schema version %d is newer than this flightrec supports "
+                          "(%d); upgrade flightrec",
+                          path, version, fr_schema_latest());
+    if (version < fr_schema_latest())
+        return fr_err_set(err, FR_E_VERSION,
+                          "%s: database schema version %d is older than this flightrec's (%d); "
+                          "start the agent or run `flightrec retention run` once to migrate it",
+                          path, version, fr_schema_latest());
+    return FR_OK;
+}
+
 static int
 sq_open(void **ctx, const char *path, const struct fr_store_opts *opts, struct fr_err *err)
 {
     *ctx = NULL;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    if (opts->create) {
+    int flags =
+        (opts->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
+    if (opts->create && !opts->read_only) {
         int rc = fr_mkdirs_for(path, 0700, err);
         if (rc != FR_OK)
             return rc;
@@ -136,7 +179,8 @@ sq_open(void **ctx, const char *path, const struct fr_store_opts *opts, struct f
     }
     int frc = sq_configure(s, opts, err);
     if (frc == FR_OK)
-        frc = fr_schema_migrate(s->db, fr_schema_latest(), err);
+        frc = opts->read_only ? sq_check_schema(s, path, err)
+                              : fr_schema_migrate(s->db, fr_schema_latest(), err);
     if (frc == FR_OK &&
         (rc = sqlite3_prepare_v3(s->db, fr_schema_insert_event_sql, -1, SQLITE_PREPARE_PERSISTENT,
                                  &s->ins_event, NULL)) != SQLITE_OK)
@@ -148,7 +192,7 @@ sq_open(void **ctx, const char *path, const struct fr_store_opts *opts, struct f
     if (frc == FR_OK)
         frc = sq_rollup_prepare(s, err);
     if (frc != FR_OK) {
-        if (err != NULL && sq_read_only(path)) {
+        if (err != NULL && !opts->read_only && sq_read_only(path)) {
             fr_err_set(err, FR_E_STORE,
                        "database %s is read-only (file mode, directory or a read-only "
                        "filesystem): flightrec writes it and its -wal and -shm files beside it",

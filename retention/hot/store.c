@@ -19,6 +19,7 @@ void
 fr_store_opts_default(struct fr_store_opts *opts)
 {
     opts->create = true;
+    opts->read_only = false;
     opts->synchronous = 1;
     opts->busy_timeout_ms = 5000;
     opts->cache_kib = 16 * 1024;

@@ -28,6 +28,8 @@
 
 struct fr_store_opts {
     bool create;         /* create the file (and its directory) when missing */
+    bool read_only;      /* never write the file: no migration, no journal-mode change; a file
+                            that is not a flightrec database at the latest schema is refused */
     int synchronous;     /* 0 off, 1 normal (survives process crash), 2 full (power loss) */
     int busy_timeout_ms; /* wait this long for a lock before failing with FR_E_BUSY */
     int64_t cache_kib;   /* page cache size */

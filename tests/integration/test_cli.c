@@ -6,12 +6,14 @@
 #include "tests/support/support.h"
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fsutil.h"
 #include "core/mem.h"
 
 #ifndef FR_BIN
@@ -383,6 +385,72 @@ test_cli_incident_and_range_selection_errors(void **state)
     free(bundle);
 }
 
+/* Bytes of a file, for "left as it was". */
+static char *
+file_bytes(const char *path, size_t *len)
+{
+    char *b = NULL;
+    *len = 0;
+    if (fr_read_file(path, &b, len, NULL) != FR_OK)
+        return NULL;
+    return b;
+}
+
+/*
+ * Read-only commands never write into a file that is not theirs: another
+ * program's SQLite database or an empty file is "not a flightrec database"
+ * (exit 3) and is left byte for byte as it was (no tables, no WAL switch,
+ * no user_version); an absent one is exit 4 and is not created.
+ */
+static void
+test_cli_read_commands_leave_foreign_files_alone(void **state)
+{
+    struct fx *f = *state;
+    char *other = t_path(f->dir, "other.db"), *empty = t_path(f->dir, "empty.db"),
+         *absent = t_path(f->dir, "absent.db");
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(other, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "CREATE TABLE users(id INTEGER)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    write_file(empty, "");
+    size_t olen, elen;
+    char *before = file_bytes(other, &olen);
+    static const char *const cmds[] = {"conversations", "show c-1", "errors", "stats",
+                                       "incident create --conv c-1"};
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        const char *dbs[] = {other, empty};
+        for (int k = 0; k < 2; k++) {
+            char *out = NULL, *err = NULL;
+            int ex = fr(&out, &err, "%s --db %s", cmds[i], dbs[k]);
+            if (ex != 3 || strstr(err, "not a flightrec database") == NULL)
+                fail_msg("%s on %s: exit %d, %s", cmds[i], dbs[k], ex, err);
+            free(out);
+            free(err);
+        }
+        char *out = NULL, *err = NULL;
+        assert_int_equal(fr(&out, &err, "%s --db %s", cmds[i], absent), 4);
+        assert_int_equal(access(absent, F_OK), -1);
+        free(out);
+        free(err);
+    }
+    size_t nlen;
+    char *after = file_bytes(other, &nlen);
+    assert_int_equal(nlen, olen);
+    assert_memory_equal(after, before, olen);
+    char *e = file_bytes(empty, &elen);
+    assert_int_equal(elen, 0);
+    char *wal = fr_asprintf("%s-wal", other);
+    assert_int_equal(access(wal, F_OK), -1);
+    free(wal);
+    free(e);
+    free(after);
+    free(before);
+    free(other);
+    free(empty);
+    free(absent);
+}
+
 int
 main(void)
 {
@@ -396,6 +464,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cli_redact_explain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_raw_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_incident_and_range_selection_errors, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cli_read_commands_leave_foreign_files_alone, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
