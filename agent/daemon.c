@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,7 +31,9 @@
 struct fr_agent {
     struct fr_pipeline p;   /* what the sources are handed */
     char *config_path;      /* NULL: defaults and environment only */
-    struct fr_store *store; /* the writer's */
+    struct fr_store *store; /* the writer's; NULL while ingest is paused (full disk at start),
+                               then set once on the writer thread (agent_reopen) */
+    bool readers_ro;        /* the read connections were opened read-only (full disk) */
     atomic_bool store_gone; /* the database file vanished: stop, exit 3 (restart starts anew) */
     struct fr_retention_policy retention;
     struct fr_retention_job *retention_job;
@@ -50,7 +53,8 @@ agent_observe(void *ud, const struct fr_record *recs, size_t n, int rc, const st
     fr_pipeline_commit_result(&a->p, rc, err);
     if (rc == FR_OK)
         fr_triggers_observe(a->triggers, recs, n);
-    else if (fr_store_file_gone(a->store) && !atomic_exchange(&a->store_gone, true)) {
+    else if (a->store != NULL && fr_store_file_gone(a->store) &&
+             !atomic_exchange(&a->store_gone, true)) {
         /* SQLite would write on into the unlinked file: nothing more can be acked */
         fr_log(FR_LOG_ERROR, "agent",
                "database file %s was removed (or its directory): stopping with exit status 3 so "
@@ -110,9 +114,21 @@ agent_reload(struct fr_agent *a)
                "start; the rest is applied now");
     /* the new policy is recorded (through a read connection; SQLite locks
        between connections) before any event can name it */
-    struct fr_store *rs = fr_readers_acquire(a->p.readers);
-    int rc = record_policy(rs, l, &err);
-    fr_readers_release(a->p.readers, rs);
+    int rc;
+    if (a->readers_ro) { /* started on a full disk: a connection of its own, if it can write */
+        struct fr_store *ws = NULL;
+        struct fr_store_opts so;
+        fr_store_opts_default(&so);
+        so.create = false;
+        rc = fr_store_open(run->db_path, &so, &ws, &err);
+        if (rc == FR_OK)
+            rc = record_policy(ws, l, &err);
+        fr_store_close(ws);
+    } else {
+        struct fr_store *rs = fr_readers_acquire(a->p.readers);
+        rc = record_policy(rs, l, &err);
+        fr_readers_release(a->p.readers, rs);
+    }
     if (rc != FR_OK) {
         fr_log(FR_LOG_ERROR, "agent", "reload rejected: cannot record the policy: %s", err.msg);
         fr_live_free(l);
@@ -147,21 +163,107 @@ check_data_dir(const char *db_path)
     free(dir);
 }
 
-/* Opens the writer's store, the read pool and the health connection; records the policy. */
+static void
+agent_store_opts(const struct fr_config *c, struct fr_store_opts *so)
+{
+    fr_store_opts_default(so);
+    so->synchronous = c->sync_mode == 1 ? 2 : 1;
+    so->busy_timeout_ms = (int)c->busy_timeout_ms;
+}
+
+/* Whether the filesystem holding path has (almost) no space left. */
+static bool
+disk_full(const char *path)
+{
+    char *dir = fr_strdup(path), *slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    struct statvfs vfs;
+    bool full = statvfs(slash ? dir : ".", &vfs) == 0 &&
+                (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)1 << 20;
+    free(dir);
+    return full;
+}
+
+/*
+ * The writer's store once space came back (on the writer thread): the
+ * current policy is recorded before any event names it.
+ */
+static int
+agent_reopen(void *ud, struct fr_store **st, struct fr_err *err)
+{
+    struct fr_agent *a = ud;
+    struct fr_store_opts so;
+    agent_store_opts(&a->p.conf, &so);
+    int rc = fr_store_open(a->p.conf.db_path, &so, st, err);
+    if (rc != FR_OK) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        fr_err_set(err, rc, "ingest paused: %s (%.400s)",
+                   disk_full(a->p.conf.db_path) ? "no space left for the database"
+                                                : "the database cannot be opened for writing",
+                   msg);
+    }
+    if (rc == FR_OK) {
+        struct fr_live *l = fr_pipeline_live_get(&a->p);
+        rc = record_policy(*st, l, err);
+        fr_pipeline_live_put(&a->p, l);
+        if (rc != FR_OK) {
+            fr_store_close(*st);
+            *st = NULL;
+        }
+    }
+    if (rc != FR_OK)
+        return rc;
+    a->store = *st;
+    /* the read-only connections may read a snapshot (see sq_open): open them anew */
+    fr_readers_refresh(a->p.readers, a->p.conf.db_path, &so);
+    struct fr_store *health = NULL;
+    struct fr_err herr = {0};
+    if (fr_store_open(a->p.conf.db_path, &so, &health, &herr) == FR_OK) {
+        pthread_mutex_lock(&a->p.health_mu);
+        struct fr_store *old = a->p.health;
+        a->p.health = health;
+        pthread_mutex_unlock(&a->p.health_mu);
+        fr_store_close(old);
+    }
+    fr_pipeline_set_paused(&a->p, NULL);
+    fr_log(FR_LOG_WARN, "agent", "ingest resumed: %s can be written again", a->p.conf.db_path);
+    return FR_OK;
+}
+
+/*
+ * Opens the writer's store, the read pool and the health connection;
+ * records the policy. On a full disk the database may not open for
+ * writing (SQLite needs its -wal and -shm files): the agent then starts
+ * with ingest paused, reads and health served from read-only connections,
+ * and the writer opens the store again once space returns.
+ */
 static int
 agent_open_stores(struct fr_agent *a, struct fr_err *err)
 {
     const struct fr_config *c = &a->p.conf;
     struct fr_store_opts so;
-    fr_store_opts_default(&so);
-    so.synchronous = c->sync_mode == 1 ? 2 : 1;
-    so.busy_timeout_ms = (int)c->busy_timeout_ms;
+    agent_store_opts(c, &so);
     int rc = fr_store_open(c->db_path, &so, &a->store, err);
+    if (rc != FR_OK && access(c->db_path, F_OK) == 0 && disk_full(c->db_path)) {
+        fr_log(FR_LOG_ERROR, "agent",
+               "no space left beside %s (%s): starting with ingest paused; reads and health are "
+               "served, and ingest resumes by itself once space is freed",
+               c->db_path, err->msg);
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "no space left for the database (%.400s)", err->msg);
+        fr_pipeline_set_paused(&a->p, why);
+        fr_err_clear(err);
+        so.read_only = true;
+        a->readers_ro = true;
+        rc = FR_OK;
+    }
     if (rc == FR_OK)
         rc = fr_readers_open(c->db_path, &so, FR_READERS, &a->p.readers, err);
     if (rc == FR_OK)
         rc = fr_store_open(c->db_path, &so, &a->p.health, err);
-    if (rc == FR_OK)
+    if (rc == FR_OK && a->store != NULL)
         rc = record_policy(a->store, a->p.live, err);
     return rc;
 }
@@ -276,6 +378,8 @@ agent_start(struct fr_agent *a, struct fr_err *err)
         return FR_EXIT_USAGE;
     }
     fr_writer_observe(a->p.writer, agent_observe, a);
+    if (a->store == NULL)
+        fr_writer_set_reopen(a->p.writer, agent_reopen, a);
     return FR_EXIT_OK;
 }
 

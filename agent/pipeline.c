@@ -221,9 +221,27 @@ ready_probe(void *ud, const struct fr_conv_row *r)
     return 0;
 }
 
+void
+fr_pipeline_set_paused(struct fr_pipeline *p, const char *why)
+{
+    pthread_mutex_lock(&p->commit_mu);
+    snprintf(p->paused, sizeof p->paused, "%s", why ? why : "");
+    pthread_mutex_unlock(&p->commit_mu);
+}
+
 bool
 fr_pipeline_ready(struct fr_pipeline *p, char *why, size_t whylen)
 {
+    pthread_mutex_lock(&p->commit_mu);
+    bool paused = p->paused[0] != '\0';
+    if (paused)
+        snprintf(why, whylen,
+                 "ingest paused: %s; reads are served, and ingest resumes by itself once the "
+                 "database can be written",
+                 p->paused);
+    pthread_mutex_unlock(&p->commit_mu);
+    if (paused)
+        return false;
     size_t q = fr_writer_queued(p->writer), cap = (size_t)p->conf.queue_events;
     if (q * 10 >= cap * 9) {
         snprintf(why, whylen, "ingest queue at %zu of %zu events", q, cap);

@@ -55,6 +55,8 @@ struct fr_pipeline {
     char commit_error[sizeof((struct fr_err *)0)->msg]; /* the last commit's failure; "" after
                                                            a success */
     int64_t commit_error_ms;
+    char paused[sizeof((struct fr_err *)0)->msg]; /* under commit_mu: why ingest is paused
+                                                     (started on a full disk); "" when not */
 };
 
 /* Initializes locks and empties p; fr_pipeline_destroy() frees what p owns. */
@@ -105,6 +107,12 @@ void fr_pipeline_reject(struct fr_pipeline *p, json_t *errors, uint64_t line,
 
 /* Records the result of a commit, for readiness (called on the writer thread). */
 void fr_pipeline_commit_result(struct fr_pipeline *p, int rc, const struct fr_err *err);
+
+/*
+ * Ingest paused (why != NULL) or resumed (NULL): the agent started without
+ * a writable store and serves reads and health; /readyz says why.
+ */
+void fr_pipeline_set_paused(struct fr_pipeline *p, const char *why);
 
 /* /readyz: the store answers and the queue is below its high-water mark (90%). */
 bool fr_pipeline_ready(struct fr_pipeline *p, char *why, size_t whylen);

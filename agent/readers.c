@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "core/log.h"
 #include "core/mem.h"
 
 struct fr_readers {
@@ -16,6 +17,10 @@ struct fr_readers {
     size_t n;
     struct fr_store **conns; /* n, owned */
     bool *busy;              /* n, under mu */
+    unsigned *gen;           /* n, under mu: the generation each connection was opened in */
+    unsigned want;           /* under mu: connections of an older generation are reopened */
+    char *path;              /* under mu: where and how to reopen */
+    struct fr_store_opts opts;
 };
 
 int
@@ -28,6 +33,7 @@ fr_readers_open(const char *path, const struct fr_store_opts *opts, size_t n,
     struct fr_readers *r = fr_calloc(1, sizeof *r);
     r->conns = fr_calloc(n, sizeof *r->conns);
     r->busy = fr_calloc(n, sizeof *r->busy);
+    r->gen = fr_calloc(n, sizeof *r->gen);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     for (size_t i = 0; i < n; i++) {
@@ -42,6 +48,32 @@ fr_readers_open(const char *path, const struct fr_store_opts *opts, size_t n,
     return FR_OK;
 }
 
+/* Replaces connection i (taken by the caller) by one opened as the last refresh asked. */
+static void
+readers_reopen(struct fr_readers *r, size_t i)
+{
+    struct fr_store *st = NULL;
+    struct fr_err err = {0};
+    if (fr_store_open(r->path, &r->opts, &st, &err) != FR_OK) {
+        fr_log(FR_LOG_WARN, "readers", "cannot reopen a read connection: %s", err.msg);
+        return; /* the old one keeps serving; the next acquire tries again */
+    }
+    fr_store_close(r->conns[i]);
+    r->conns[i] = st;
+    r->gen[i] = r->want;
+}
+
+void
+fr_readers_refresh(struct fr_readers *r, const char *path, const struct fr_store_opts *opts)
+{
+    pthread_mutex_lock(&r->mu);
+    free(r->path);
+    r->path = fr_strdup(path);
+    r->opts = *opts;
+    r->want++;
+    pthread_mutex_unlock(&r->mu);
+}
+
 struct fr_store *
 fr_readers_acquire(struct fr_readers *r)
 {
@@ -50,6 +82,8 @@ fr_readers_acquire(struct fr_readers *r)
         for (size_t i = 0; i < r->n; i++) {
             if (!r->busy[i]) {
                 r->busy[i] = true;
+                if (r->gen[i] != r->want) /* taken, so no one else uses it meanwhile */
+                    readers_reopen(r, i);
                 pthread_mutex_unlock(&r->mu);
                 return r->conns[i];
             }
@@ -83,5 +117,7 @@ fr_readers_close(struct fr_readers *r)
     pthread_mutex_destroy(&r->mu);
     free(r->conns);
     free(r->busy);
+    free(r->gen);
+    free(r->path);
     free(r);
 }

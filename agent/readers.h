@@ -25,6 +25,13 @@ int fr_readers_open(const char *path, const struct fr_store_opts *opts, size_t n
 struct fr_store *fr_readers_acquire(struct fr_readers *r);
 void fr_readers_release(struct fr_readers *r, struct fr_store *st);
 
+/*
+ * From now on each connection is opened again (path, opts) the next time
+ * it is taken: the agent started on a full disk with read-only
+ * connections, and space came back.
+ */
+void fr_readers_refresh(struct fr_readers *r, const char *path, const struct fr_store_opts *opts);
+
 /* Closes every connection; none may be taken. fr_readers_close(NULL) does nothing. */
 void fr_readers_close(struct fr_readers *r);
 

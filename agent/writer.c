@@ -29,7 +29,27 @@ struct fr_writer {
     size_t txn_cap;
     fr_writer_observer observer;
     void *observer_ud;
+    fr_writer_reopen reopen; /* while store is NULL */
+    void *reopen_ud;
+    double reopen_at; /* monotonic seconds of the last attempt */
+    struct fr_err reopen_err;
 };
+
+/* The store, opened again if the writer has none yet (rate-limited); NULL with *err set. */
+static struct fr_store *
+writer_store(struct fr_writer *w, struct fr_err *err)
+{
+    if (w->store == NULL && w->reopen != NULL && fr_mono_s() - w->reopen_at >= 1.0) {
+        w->reopen_at = fr_mono_s();
+        struct fr_store *st = NULL;
+        fr_err_clear(&w->reopen_err);
+        if (w->reopen(w->reopen_ud, &st, &w->reopen_err) == FR_OK)
+            w->store = st;
+    }
+    if (w->store == NULL)
+        *err = w->reopen_err;
+    return w->store;
+}
 
 /* Takes queued batches whose events fit one transaction (at least one batch). */
 static struct fr_batch *
@@ -66,9 +86,16 @@ writer_commit(struct fr_writer *w, struct fr_batch *list, size_t events)
     struct fr_err err = {0};
     size_t dups = 0;
     double t0 = fr_mono_s();
-    int rc = fr_ingest_commit(w->store, w->txn, events, fr_now_ms(), &dups, &err);
-    if (rc != FR_OK)
-        fr_log(FR_LOG_ERROR, "writer", "commit of %zu events failed: %s", events, err.msg);
+    int rc;
+    if (writer_store(w, &err) == NULL) {
+        rc = err.code ? err.code : FR_E_STORE; /* said at start and by /readyz: not per batch */
+        if (err.code == 0)
+            fr_err_set(&err, rc, "the database cannot be opened for writing");
+    } else {
+        rc = fr_ingest_commit(w->store, w->txn, events, fr_now_ms(), &dups, &err);
+        if (rc != FR_OK)
+            fr_log(FR_LOG_ERROR, "writer", "commit of %zu events failed: %s", events, err.msg);
+    }
     if (w->observer != NULL)
         w->observer(w->observer_ud, w->txn, events, rc, &err, fr_mono_s() - t0);
     /* each batch is told its own duplicates (a producer's retry), not another's */
@@ -140,6 +167,13 @@ fr_writer_new(struct fr_store *st, size_t max_queued_events, size_t max_txn_even
         abort();
     }
     return w;
+}
+
+void
+fr_writer_set_reopen(struct fr_writer *w, fr_writer_reopen fn, void *ud)
+{
+    w->reopen = fn;
+    w->reopen_ud = ud;
 }
 
 void

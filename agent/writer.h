@@ -64,6 +64,16 @@ void fr_writer_submit_reserved(struct fr_writer *w, struct fr_batch *b, size_t r
 void fr_writer_unreserve(struct fr_writer *w, size_t n);
 
 /*
+ * A writer started without a store (st NULL: the agent started on a full
+ * disk, reads only) calls reopen on its thread before a commit, at most
+ * once a second, until it returns FR_OK with a store (owned by the caller,
+ * which closes it after fr_writer_free); until then every batch fails with
+ * reopen's reason. Set before the first submit.
+ */
+typedef int (*fr_writer_reopen)(void *ud, struct fr_store **st, struct fr_err *err);
+void fr_writer_set_reopen(struct fr_writer *w, fr_writer_reopen fn, void *ud);
+
+/*
  * Called on the writer thread after every transaction, before the batches'
  * done(): its records (borrowed), the result and how long the commit took.
  * Set before the first submit.

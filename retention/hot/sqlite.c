@@ -84,14 +84,19 @@ sq_configure(struct sq_store *s, const struct fr_store_opts *opts, struct fr_err
     if (opts->read_only) {
         snprintf(sql, sizeof sql, "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-%lld;",
                  (long long)opts->cache_kib);
-        return sq_exec(s->db, sql, err);
+        int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+        return rc == SQLITE_OK ? FR_OK : sq_fail(s->db, rc, err, "opening the database to read");
     }
     snprintf(sql, sizeof sql,
              "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
              " PRAGMA foreign_keys=ON;"
              " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-%lld;",
              sync_names[sync], (long long)opts->cache_kib);
-    return sq_exec(s->db, sql, err);
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    /* the reason, not the PRAGMA list: "disk I/O error" on a full disk, "not a database" */
+    return rc == SQLITE_OK
+               ? FR_OK
+               : sq_fail(s->db, rc, err, "opening the database (WAL journal, settings)");
 }
 
 /* Whether the database file or its directory cannot be written (EROFS included). */
@@ -145,12 +150,56 @@ sq_check_schema(struct sq_store *s, const char *path, struct fr_err *err)
     return FR_OK;
 }
 
+/* "file:PATH?immutable=1", the path's URI-special characters escaped. */
+static char *
+sq_immutable_uri(const char *path)
+{
+    size_t n = strlen(path);
+    char *uri = fr_malloc(n * 3 + 32), *o = uri;
+    o += sprintf(o, "file:");
+    for (const char *p = path; *p; p++)
+        o += *p == '?' || *p == '#' || *p == '%' ? sprintf(o, "%%%02X", (unsigned char)*p)
+                                                 : sprintf(o, "%c", *p);
+    sprintf(o, "?immutable=1");
+    return uri;
+}
+
+static int sq_open_as(void **ctx, const char *path, const struct fr_store_opts *opts,
+                      bool immutable, struct fr_err *err);
+
+/*
+ * A read-only open of a database in WAL mode needs its -shm file, which a
+ * full disk may not have room for. When there is no WAL content to miss
+ * (no -wal file, or an empty one), the file is then read as immutable: a
+ * snapshot of what it holds, which is all there is while nothing can be
+ * written.
+ */
 static int
 sq_open(void **ctx, const char *path, const struct fr_store_opts *opts, struct fr_err *err)
 {
+    int rc = sq_open_as(ctx, path, opts, false, err);
+    if (rc == FR_OK || !opts->read_only || rc == FR_E_NOTFOUND || rc == FR_E_VERSION)
+        return rc;
+    char *wal = fr_asprintf("%s-wal", path);
+    struct stat st;
+    bool no_wal = stat(wal, &st) != 0 || st.st_size == 0;
+    free(wal);
+    if (!no_wal)
+        return rc;
+    struct fr_err ierr = {0};
+    if (sq_open_as(ctx, path, opts, true, &ierr) != FR_OK)
+        return rc;
+    fr_err_clear(err);
+    return FR_OK;
+}
+
+static int
+sq_open_as(void **ctx, const char *path, const struct fr_store_opts *opts, bool immutable,
+           struct fr_err *err)
+{
     *ctx = NULL;
-    int flags =
-        (opts->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
+    int flags = (opts->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+                SQLITE_OPEN_NOMUTEX | (immutable ? SQLITE_OPEN_URI : 0);
     if (opts->create && !opts->read_only) {
         int rc = fr_mkdirs_for(path, 0700, err);
         if (rc != FR_OK)
@@ -162,7 +211,9 @@ sq_open(void **ctx, const char *path, const struct fr_store_opts *opts, struct f
     }
     struct sq_store *s = fr_calloc(1, sizeof *s);
     mode_t old = umask(077);
-    int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+    char *uri = immutable ? sq_immutable_uri(path) : NULL;
+    int rc = sqlite3_open_v2(uri ? uri : path, &s->db, flags, NULL);
+    free(uri);
     umask(old);
     if (rc != SQLITE_OK) {
         fr_err_set(err, FR_E_STORE, "cannot open database %s: %s", path,

@@ -166,6 +166,79 @@ test_agent_fault_disk_full(void **state)
     free(var);
 }
 
+/*
+ * An agent started on a full disk (its database cannot even be opened for
+ * writing: SQLite needs room for the -wal and -shm files) starts all the
+ * same with ingest paused: /healthz answers, /readyz is 503 saying why,
+ * reads are served, a POST is 503 naming the cause; once space is freed,
+ * ingest resumes without a restart and nothing acknowledged is lost.
+ */
+static void
+test_agent_fault_disk_full_at_start(void **state)
+{
+    struct agent *a = *state;
+    char *var = t_path(a->dir, "var");
+    mkdir(var, 0700);
+    if (mount("tmpfs", var, "tmpfs", 0, "size=4m,mode=0700") != 0) {
+        print_message("SKIPPED: cannot mount a small tmpfs here (%s; needs root)\n",
+                      strerror(errno));
+        free(var);
+        skip();
+    }
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    char *ev = events("before", 0, 50);
+    assert_int_equal(post(a, ev, NULL), 202);
+    free(ev);
+    assert_int_equal(agent_stop(a), 0);
+    /* every byte left taken by another file */
+    char *filler = t_path(var, "filler");
+    char *cmd = fr_asprintf("dd if=/dev/zero of=%s bs=4k 2>/dev/null", filler);
+    t_run(cmd, NULL, NULL);
+    free(cmd);
+    agent_start(a);
+    wait_log(a, "starting with ingest paused");
+    char *out = NULL;
+    assert_int_equal(http(a, "GET", "/healthz", NULL, NULL, 0, &out, NULL), 200);
+    free(out);
+    assert_int_equal(http(a, "GET", "/readyz", NULL, NULL, 0, &out, NULL), 503);
+    assert_non_null(strstr(out, "ingest paused"));
+    assert_non_null(strstr(out, "no space left"));
+    free(out);
+    json_t *c = get_json(a, "/v1/conversations/before", 200); /* reads are served */
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(c, "conversation"), "event_count")), 50);
+    json_decref(c);
+    ev = events("after", 0, 50);
+    struct hdrs hd = {""};
+    assert_int_equal(http(a, "POST", "/v1/events", NULL, ev, strlen(ev), &out, &hd), 503);
+    assert_non_null(strstr(out, "no space left"));
+    assert_true(atoi(hd.retry_after) > 0);
+    free(out);
+    /* space comes back: the producer's retries go through, no restart */
+    assert_int_equal(unlink(filler), 0);
+    long st = 0;
+    for (int i = 0; i < 100 && st != 202; i++) {
+        st = post(a, ev, NULL);
+        if (st != 202)
+            usleep(100000);
+    }
+    assert_int_equal(st, 202);
+    assert_int_equal(http(a, "GET", "/readyz", NULL, NULL, 0, &out, NULL), 200);
+    free(out);
+    c = get_json(a, "/v1/conversations/after", 200); /* the read connections see new data */
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(c, "conversation"), "event_count")), 50);
+    json_decref(c);
+    free(ev);
+    assert_int_equal(agent_stop(a), 0);
+    assert_int_equal(count_events(a->db, "before"), 50);
+    assert_int_equal(count_events(a->db, "after"), 50);
+    assert_int_equal(umount2(var, 0), 0);
+    free(filler);
+    free(var);
+}
+
 int
 main(void)
 {
@@ -176,6 +249,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_fault_data_dir_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_fault_read_only_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_fault_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_fault_disk_full_at_start, setup, teardown),
     };
     if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
         cmocka_set_test_filter(getenv("FR_TEST_FILTER"));
