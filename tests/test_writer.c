@@ -219,14 +219,21 @@ test_writer_reservation_and_oversized_batch(void **state)
     assert_int_equal(fr_writer_reserve(w, 3, false), FR_OK); /* three envelopes to prepare */
     assert_int_equal(fr_writer_reserve(w, 1, false), FR_E_BUSY);
     struct held used;
-    held_init(&used, two, 2, false); /* one of the three was rejected while preparing */
+    held_init(&used, two, 2, true); /* one of the three was rejected while preparing */
     fr_writer_submit_reserved(w, &used.b, 3);
-    held_wait(&used, &used.finished);
+    held_wait(&used, &used.in_done);          /* committed; the writer holds in done() */
+    assert_int_equal(fr_writer_queued(w), 2); /* the unused room came back at once */
+    assert_int_equal(fr_writer_reserve(w, 1, false), FR_OK);
+    fr_writer_unreserve(w, 1);
+    pthread_mutex_lock(&used.mu);
+    used.release = true;
+    pthread_cond_broadcast(&used.cv);
+    pthread_mutex_unlock(&used.mu);
     assert_int_equal(used.b.rc, FR_OK);
-    assert_int_equal(fr_writer_queued(w), 0); /* the unused room came back */
-    assert_int_equal(fr_writer_reserve(w, 2, false), FR_OK);
-    fr_writer_unreserve(w, 2);
-    assert_int_equal(fr_writer_queued(w), 0);
+    /* the whole queue again, once the writer gave the committed batch's room back */
+    assert_int_equal(fr_writer_reserve(w, 3, true), FR_OK);
+    fr_writer_unreserve(w, 3);
+    held_wait(&used, &used.finished);
     fr_writer_free(w);
     for (size_t i = 0; i < big.b.n; i++)
         fr_record_clear(&big.b.recs[i]);
