@@ -98,6 +98,12 @@ wire_syntax_error(const json_error_t *jerr, struct fr_err *err)
         return fr_err_set(err, FR_E_SYNTAX, "NUL character in a string at byte %d", jerr->position);
     case json_error_numeric_overflow:
         return fr_err_set(err, FR_E_VALUE, "number out of range at byte %d", jerr->position);
+    case json_error_duplicate_key:
+        /* the key is not quoted: it may be anything, a secret included */
+        return fr_err_set(err, FR_E_SYNTAX,
+                          "duplicate key in an object at byte %d: each key may appear once (a "
+                          "parser keeping the last one would store what was never checked)",
+                          jerr->position);
     default: {
         char text[JSON_ERROR_TEXT_LENGTH];
         return fr_err_set(err, FR_E_SYNTAX, "invalid JSON at byte %d: %s", jerr->position,
@@ -245,7 +251,9 @@ fr_wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim, str
         return fr_err_set(err, FR_E_LIMIT, "line is %zu bytes, over the %zu byte limit", len,
                           lim->max_line);
     json_error_t jerr;
-    json_t *root = json_loadb(buf, len, 0, &jerr);
+    /* duplicate keys are refused: the tree keeps the last value, the producer's bytes (stored
+       when redaction changed nothing) hold both, so a secret could pass unscanned */
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL)
         return wire_syntax_error(&jerr, err);
     return fr_wire_take(root, lim, ev, err);

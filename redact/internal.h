@@ -64,6 +64,7 @@ struct fr_policy {
     size_t ndets;
     char **secret_keys; /* lower case */
     size_t nsecret_keys;
+    bool key_words; /* also keys that name a credential by their words (redact/keyname.h) */
     char *json;
     char id[17];
 };

@@ -387,6 +387,7 @@ policy_merge(struct fr_policy *p, const char *text, size_t len, const char *name
                 free_strv(p->secret_keys, p->nsecret_keys);
                 p->secret_keys = NULL;
                 p->nsecret_keys = 0;
+                p->key_words = false; /* only the user's own secret_keys */
             } else {
                 rc = fr_yaml_fail(&y, v, "unknown key '%s'", k);
             }
@@ -492,6 +493,9 @@ policy_finish(struct fr_policy *p)
     for (size_t i = 0; i < p->nsecret_keys; i++)
         json_array_append_new(keys, json_string(p->secret_keys[i]));
     json_object_set_new(j, "secret_keys", keys);
+    /* the key-name rules, versioned: events name the policy that redacted them */
+    if (p->key_words)
+        json_object_set_new(j, "secret_key_words", json_string("v1"));
     p->json = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     unsigned char md[SHA256_DIGEST_LENGTH];
@@ -505,6 +509,7 @@ fr_policy_load_text(const char *yaml, size_t len, const char *name, struct fr_po
 {
     *out = NULL;
     struct fr_policy *p = fr_calloc(1, sizeof *p);
+    p->key_words = true;
     p->default_tag = FR_SENS_INTERNAL;
     p->actions[FR_SENS_PII].type = FR_ACT_SCAN;
     p->actions[FR_SENS_SECRET].type = FR_ACT_MASK;

@@ -22,6 +22,7 @@
 #include "core/mem.h"
 #include "core/utf8.h"
 #include "redact/internal.h"
+#include "redact/keyname.h"
 
 struct cand {
     json_t *node;   /* the value (for a key: the value under that key) */
@@ -49,7 +50,20 @@ struct op {
 };
 
 /* Per-call working memory; pooled so threads never share one. */
+/*
+ * The key-name verdicts a worker has already computed: events of one
+ * producer repeat the same few hundred keys, so splitting each into words
+ * is done once per key, not once per occurrence. Direct-mapped by a hash.
+ */
+#define KEY_CACHE 1024
+#define KEY_CACHE_LEN 40
+struct key_verdict {
+    char key[KEY_CACHE_LEN]; /* "" = empty slot */
+    const char *rule;        /* static; NULL = not a credential's name */
+};
+
 struct worker {
+    struct key_verdict keys[KEY_CACHE];
     struct fr_det_scratch ds;
     struct cand *c;
     size_t nc, capc;
@@ -84,6 +98,7 @@ struct fr_redactor {
 
 /* Per-event state of a walk. */
 struct walk {
+    const char *rule; /* the key rule that tagged the value being walked, for explain */
     struct fr_redactor *r;
     struct worker *w;
     struct fr_redact_counts *counts;
@@ -326,6 +341,24 @@ fr_redact_text(struct fr_redactor *r, const char *text, size_t len, unsigned cla
 
 /* ---- the walk ---- */
 
+/* fr_key_secret_rule() through the worker's cache. */
+static const char *
+key_rule(struct worker *w, const char *key)
+{
+    uint32_t h = 2166136261u;
+    size_t n = 0;
+    for (; key[n] != '\0' && n < KEY_CACHE_LEN; n++)
+        h = (h ^ (unsigned char)key[n]) * 16777619u;
+    if (n >= KEY_CACHE_LEN)
+        return fr_key_secret_rule(key);
+    struct key_verdict *v = &w->keys[h & (KEY_CACHE - 1)];
+    if (v->key[0] != '\0' && memcmp(v->key, key, n + 1) == 0)
+        return v->rule;
+    v->rule = fr_key_secret_rule(key);
+    memcpy(v->key, key, n + 1);
+    return v->rule;
+}
+
 static bool
 is_secret_key(const struct fr_redactor *r, const char *key)
 {
@@ -349,8 +382,13 @@ explain_action(struct walk *k, const char *path, enum fr_sensitivity tag, enum f
 {
     if (k->explain == NULL)
         return;
-    struct fr_redact_hit hit = {
-        .path = path, .tag = tag, .action = a, .start = 0, .end = len, .token = token};
+    struct fr_redact_hit hit = {.path = path,
+                                .tag = tag,
+                                .action = a,
+                                .start = 0,
+                                .end = len,
+                                .token = token,
+                                .rule = k->rule};
     k->explain(k->ud, &hit);
 }
 
@@ -447,8 +485,10 @@ walk_leaf(struct walk *k, json_t *node, json_t *parent, const char *key, size_t 
         len = json_string_length(node);
     } else if (json_is_integer(node)) {
         json_int_t v = json_integer_value(node);
-        if (v < 1000000000 && v > -1000000000)
-            return; /* too short to be a phone or card number */
+        bool whole =
+            tag == FR_SENS_SECRET && (act->type == FR_ACT_MASK || act->type == FR_ACT_HASH);
+        if (!whole && v < 1000000000 && v > -1000000000)
+            return; /* too short to be a phone or card number (a secret's pin is not kept) */
         len = (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, v);
         text = num;
         is_int = true;
@@ -503,8 +543,20 @@ walk_node(struct walk *k, json_t *node, json_t *parent, const char *key, size_t 
         }
     }
     size_t nhi = w->nlive;
-    if (key != NULL && is_secret_key(k->r, key))
+    const char *outer_rule = k->rule;
+    if (key != NULL && is_secret_key(k->r, key)) {
         tag = FR_SENS_SECRET;
+        k->rule = "secret_keys";
+    } else if (key != NULL && k->r->policy->key_words && tag != FR_SENS_SECRET &&
+               (json_is_string(node) || json_is_number(node) || json_is_array(node))) {
+        /* a credential named only by its key; an object under such a key is walked
+           as it is, each of its own keys judged by itself */
+        const char *rule = key_rule(w, key);
+        if (rule != NULL) {
+            tag = FR_SENS_SECRET;
+            k->rule = rule;
+        }
+    }
     const struct fr_action *act = &k->r->policy->actions[tag];
     size_t saved = 0;
     if (k->explain != NULL)
@@ -527,6 +579,7 @@ walk_node(struct walk *k, json_t *node, json_t *parent, const char *key, size_t 
     if (k->explain != NULL)
         path_pop(w, saved);
     w->nlive = nlo;
+    k->rule = outer_rule;
 }
 
 /* The cand whose text holds buffer offset pos; cands are in buffer order. */

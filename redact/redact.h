@@ -113,6 +113,8 @@ struct fr_redact_hit {
     enum fr_action_type action;
     size_t start, end; /* byte offsets of the hit in the value; whole value for actions */
     const char *token; /* "hmac:<16 hex>" of the matched or whole value, never the value */
+    const char *rule;  /* why a whole value was tagged secret by its key ("key name means
+                          password", "secret_keys: authorization"), NULL otherwise */
 };
 typedef void (*fr_redact_explain_fn)(void *ud, const struct fr_redact_hit *hit);
 

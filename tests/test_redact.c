@@ -17,6 +17,7 @@
 #include "core/fsutil.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "redact/keyname.h"
 #include "redact/redact.h"
 #include "tests/support/secrets.h"
 
@@ -406,6 +407,95 @@ test_redact_actions_and_tags(void **state)
     fr_redactor_free(r);
 }
 
+/*
+ * Credentials named only by their key: tests/data/secret_keys.tsv lists
+ * key names with their verdict (a few hundred: every way a chat server, an
+ * SDK or an environment names a password, secret, token, credential key,
+ * cookie or authorization, and the LLM counters, tokenizer tokens, cursors
+ * and credential attributes that must stay). Each is checked against the
+ * rule, then through the redactor as a tool argument: a secret's value is
+ * hashed whole (numbers included), any other value is kept byte for byte.
+ */
+static void
+test_redact_key_names_by_meaning(void **state)
+{
+    (void)state;
+    size_t len;
+    char *text = slurp(FR_TEST_DATA "/secret_keys.tsv", &len);
+    assert_non_null(text);
+    struct fr_redactor *r = redactor_with("", t_key);
+    size_t n = 0, secrets = 0, wrong = 0;
+    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        if (line[0] == '#')
+            continue;
+        char *tab = strchr(line, '\t');
+        assert_non_null(tab);
+        *tab = '\0';
+        const char *key = line, *want = tab + 1;
+        bool secret = strcmp(want, "secret") == 0;
+        assert_true(secret || strcmp(want, "keep") == 0);
+        n++;
+        secrets += secret;
+        const char *rule = fr_key_secret_rule(key);
+        /* the exact secret_keys of the built-in policy count as well */
+        char *ev = fr_asprintf("{\"kind\":\"tool\",\"ts_ms\":1760000000000,\"conv_id\":\"c\","
+                               "\"data\":{\"name\":\"t\",\"args\":{\"%s\":\"opaque-value-123\","
+                               "\"inner-9z\":{\"%s\":4321}}}}",
+                               key, key);
+        char *body = redact_line(r, ev);
+        bool kept = strstr(body, "opaque-value-123") != NULL && strstr(body, ":4321") != NULL;
+        bool hashed = strstr(body, "opaque-value-123") == NULL && strstr(body, "4321") == NULL;
+        if ((secret && !hashed) || (!secret && !kept)) {
+            print_message("%s: want %s, rule says %s, redactor stored %s\n", key, want,
+                          rule ? rule : "(none)", body);
+            wrong++;
+        }
+        free(body);
+        free(ev);
+    }
+    free(text);
+    fr_redactor_free(r);
+    print_message("%zu key names (%zu credentials), %zu wrong\n", n, secrets, wrong);
+    assert_true(n >= 200);
+    assert_int_equal(wrong, 0);
+}
+
+/*
+ * Duplicate keys cannot smuggle a secret to disk: the parsed tree keeps the
+ * last value, so a line whose first "data" held the secret needed no
+ * change and its raw bytes (both values) would be stored. Such a line is
+ * refused, naming the byte but not the key or value; inside a JSON array
+ * body (stored from the redacted tree, never raw) the last value is what
+ * is stored.
+ */
+static void
+test_redact_duplicate_keys_never_smuggle(void **state)
+{
+    (void)state;
+    const char *line = "{\"kind\":\"tool\",\"ts_ms\":1760000000000,\"conv_id\":\"c\","
+                       "\"data\":{\"args\":\"AKIAIOSFODNN7EXAMPLE 4242 4242 4242 4242\"},"
+                       "\"data\":{\"args\":\"ok\"}}";
+    struct fr_record rec;
+    struct fr_err err = {0};
+    assert_int_equal(t_prepare(line, &rec, &err), FR_E_SYNTAX);
+    assert_non_null(strstr(err.msg, "duplicate key"));
+    assert_null(strstr(err.msg, "data"));
+    assert_null(strstr(err.msg, "AKIA"));
+    /* nested too */
+    const char *nested =
+        "{\"kind\":\"tool\",\"ts_ms\":1760000000000,\"conv_id\":\"c\","
+        "\"data\":{\"name\":\"t\",\"args\":{\"q\":\"sk-proj-Zq8XbN3kLm5PqR7sT9vW2yA4cE\","
+        "\"q\":\"fine\"}}}";
+    assert_int_equal(t_prepare(nested, &rec, &err), FR_E_SYNTAX);
+    /* an array element: taken as a tree, stored re-serialized */
+    json_t *el = json_loads(line, 0, NULL);
+    assert_non_null(el);
+    assert_int_equal(fr_ingest_prepare_tree(el, t_cfg(), NULL, &rec, &err), FR_OK);
+    assert_null(strstr(rec.body, "AKIA"));
+    assert_null(strstr(rec.body, "4242"));
+    fr_record_clear(&rec);
+}
+
 /* Ids are public, but one holding what a detector knows is hashed whole (stable, so
  * grouping works); a producer's own top-level fields are scanned as pii. */
 static void
@@ -628,6 +718,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_redact_raw_mode_round_trip, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test(test_redact_key_file_owner_only),
+        cmocka_unit_test(test_redact_key_names_by_meaning),
+        cmocka_unit_test(test_redact_duplicate_keys_never_smuggle),
         cmocka_unit_test_setup_teardown(test_redact_policy_recorded_with_events, t_store_setup,
                                         t_store_teardown),
     };

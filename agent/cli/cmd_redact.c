@@ -29,9 +29,10 @@ explain_hit(void *ud, const struct fr_redact_hit *h)
         printf("line %llu: %s: %s [%zu,%zu) %s (field action %s)\n", l->line, h->path, h->detector,
                h->start, h->end, h->token, fr_action_name(h->action));
     else
-        printf("line %llu: %s: tag %s, action %s (%zu bytes)%s%s\n", l->line, h->path,
+        printf("line %llu: %s: tag %s, action %s (%zu bytes)%s%s%s%s%s\n", l->line, h->path,
                fr_sensitivity_name(h->tag), fr_action_name(h->action), h->end,
-               h->token[0] ? " " : "", h->token);
+               h->token[0] ? " " : "", h->token, h->rule ? " (key rule: " : "",
+               h->rule ? h->rule : "", h->rule ? ")" : "");
 }
 
 static void

@@ -281,6 +281,19 @@ test_cli_redact_explain(void **state)
     assert_null(strstr(err, "Zq8XbN3k"));
     free(out);
     free(err);
+    /* a credential named only by its key: the rule that matched is named */
+    write_file(f->file, "{\"kind\":\"tool\",\"ts_ms\":1760000000000,\"conv_id\":\"c\","
+                        "\"data\":{\"name\":\"t\",\"args\":{\"db_password\":\"hunter2hunter2\","
+                        "\"max_tokens\":100,\"githubToken\":\"opaque\"}}}\n");
+    assert_int_equal(fr(&out, &err, "redact --explain --db %s %s", f->db, f->file), 0);
+    assert_non_null(strstr(out, "data.args.db_password: tag secret"));
+    assert_non_null(strstr(out, "(key rule: password)"));
+    assert_non_null(strstr(out, "data.args.githubToken: tag secret"));
+    assert_non_null(strstr(out, "(key rule: token)"));
+    assert_null(strstr(out, "max_tokens"));
+    assert_null(strstr(out, "hunter2"));
+    free(out);
+    free(err);
     /* the HMAC key was made on first use, owner-only */
     char *key = t_path(f->dir, "data/keys/hmac.key");
     struct stat st;
