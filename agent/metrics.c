@@ -58,6 +58,7 @@ struct fr_metrics {
     uint64_t upload_retries;
     struct hist commit;
     uint64_t commits_failed, duplicates, redact_changed;
+    uint64_t otel_overflow; /* OTLP metric points counted under "other" (series cap) */
     size_t queue_high;
     int watched_pid;
     bool watched_up;
@@ -155,6 +156,14 @@ fr_metrics_received(struct fr_metrics *m, const char *source, uint64_t n)
 {
     pthread_mutex_lock(&m->mu);
     family_get(&m->received, "source", source, NULL)->c[0] += n;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void
+fr_metrics_otel_overflow(struct fr_metrics *m, uint64_t n)
+{
+    pthread_mutex_lock(&m->mu);
+    m->otel_overflow += n;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -376,6 +385,11 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
                   "Event lines rejected, by reason.", 0);
     family_render(&o, &m->http, "flightrec_http_responses_total", "counter",
                   "HTTP answers, by status code.", 0);
+    head(&o, "flightrec_otlp_metric_series_overflow_total", "counter",
+         "OTLP GenAI metric points counted under provider and model \"other\": past the cap "
+         "of distinct provider/model pairs.");
+    put(&o, "flightrec_otlp_metric_series_overflow_total %llu\n",
+        (unsigned long long)m->otel_overflow);
     head(&o, "flightrec_queue_events", "gauge", "Events queued for the writer, not yet committed.");
     put(&o, "flightrec_queue_events %zu\n", g->queue_events);
     head(&o, "flightrec_queue_capacity_events", "gauge",

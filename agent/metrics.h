@@ -27,6 +27,8 @@ void fr_metrics_free(struct fr_metrics *m);
 
 /* Lines received from a source ("http", "socket", "runtime"). */
 void fr_metrics_received(struct fr_metrics *m, const char *source, uint64_t n);
+/* OTLP metric points folded into provider/model "other" past the series cap. */
+void fr_metrics_otel_overflow(struct fr_metrics *m, uint64_t n);
 /* A rejected line, by reason (fr_rc_name of its error). */
 void fr_metrics_rejected(struct fr_metrics *m, int rc);
 /* An HTTP answer by status code. */

@@ -543,7 +543,8 @@ struct last {
 
 struct fr_otlp_metrics_state {
     pthread_mutex_t mu;
-    struct fr_strmap *last; /* series -> struct last (cumulative temporality) */
+    struct fr_strmap *last;   /* series -> struct last (cumulative temporality) */
+    struct fr_strmap *series; /* "system\x1fmodel" admitted to the rollups */
 };
 
 struct fr_otlp_metrics_state *
@@ -552,7 +553,24 @@ fr_otlp_metrics_state_new(void)
     struct fr_otlp_metrics_state *s = fr_calloc(1, sizeof *s);
     pthread_mutex_init(&s->mu, NULL);
     s->last = fr_strmap_new();
+    s->series = fr_strmap_new();
     return s;
+}
+
+bool
+fr_otlp_series_admit(struct fr_otlp_metrics_state *s, const char *system, const char *model)
+{
+    char *k = fr_asprintf("%s\x1f%s", system, model);
+    pthread_mutex_lock(&s->mu);
+    bool ok = fr_strmap_get(s->series, k) != NULL;
+    if (!ok && fr_strmap_count(s->series) < FR_OTLP_MAX_SERIES) {
+        bool created;
+        *fr_strmap_slot(s->series, k, &created) = (void *)1;
+        ok = true;
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(k);
+    return ok;
 }
 
 void
@@ -561,6 +579,7 @@ fr_otlp_metrics_state_free(struct fr_otlp_metrics_state *s)
     if (s == NULL)
         return;
     fr_strmap_free(s->last, free);
+    fr_strmap_free(s->series, NULL);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

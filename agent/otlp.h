@@ -44,6 +44,15 @@ struct fr_otlp_metrics_state;
 struct fr_otlp_metrics_state *fr_otlp_metrics_state_new(void);
 void fr_otlp_metrics_state_free(struct fr_otlp_metrics_state *s);
 
+/*
+ * The provider/model pairs the "otel" rollups may hold: at most
+ * FR_OTLP_MAX_SERIES distinct pairs are admitted (true); a new pair past
+ * that is not (false: the caller counts it under "other"), so a producer
+ * cannot grow the rollups and the agent's memory without bound.
+ */
+#define FR_OTLP_MAX_SERIES 1000
+bool fr_otlp_series_admit(struct fr_otlp_metrics_state *s, const char *system, const char *model);
+
 struct fr_otlp_rollup {
     int64_t minute_ms;
     const char *system, *model;

@@ -213,13 +213,17 @@ wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *e
     if (ev->tags != NULL) {
         const char *path;
         json_t *tag;
+        size_t at = 0;
         json_object_foreach(ev->tags, path, tag)
         {
+            at++;
             const char *t = json_is_string(tag) ? json_string_value(tag) : "";
+            /* the key is a producer's text (it could hold anything): named by position */
             if (strcmp(t, "public") != 0 && strcmp(t, "internal") != 0 && strcmp(t, "pii") != 0 &&
                 strcmp(t, "secret") != 0)
                 return fr_err_set(err, FR_E_VALUE,
-                                  "tags.%.64s: must be public, internal, pii or secret", path);
+                                  "tags: entry %zu: a tag must be public, internal, pii or secret",
+                                  at);
         }
     }
     return FR_OK;

@@ -776,6 +776,17 @@ fr_redact_event(struct fr_redactor *r, struct fr_event *ev, struct fr_redact_cou
     /* envelope ids are public (kept for joins), but one that holds what a
        detector recognises is hashed whole (apply_cand) */
     static const struct fr_action scan = {.type = FR_ACT_SCAN};
+    /* the keys of tags are field paths, but a producer's text all the same: scanned like
+       every other key (a hit is replaced in the key) */
+    if (ev->tags != NULL) {
+        json_object_foreach(ev->tags, key, v)
+        {
+            size_t saved;
+            path_push(w, "tags", &saved);
+            cand_add(&k, v, ev->tags, key, 0, key, strlen(key), FR_SENS_PUBLIC, &scan, true, false);
+            path_pop(w, saved);
+        }
+    }
     for (size_t i = 0; i < FR_ID_COUNT; i++) {
         json_t *id = json_object_get(ev->root, fr_id_names[i]);
         if (!json_is_string(id) || json_string_length(id) < 6)

@@ -496,6 +496,31 @@ test_redact_duplicate_keys_never_smuggle(void **state)
     fr_record_clear(&rec);
 }
 
+/*
+ * The keys of tags are scanned like every key: a token used as a tag's path
+ * is replaced in the stored body; a bad tag is refused naming its position,
+ * never its key.
+ */
+static void
+test_redact_tag_keys_scanned(void **state)
+{
+    (void)state;
+    const char *line = "{\"kind\":\"tool\",\"ts_ms\":1760000000000,\"conv_id\":\"c\","
+                       "\"tags\":{\"ghp_aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5\":\"public\"},"
+                       "\"data\":{\"name\":\"t\"}}";
+    struct fr_record rec;
+    struct fr_err err = {0};
+    assert_int_equal(t_prepare(line, &rec, &err), FR_OK);
+    assert_null(strstr(rec.body, "aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5"));
+    assert_non_null(strstr(rec.body, "[REDACTED:github_token]"));
+    fr_record_clear(&rec);
+    const char *bad = "{\"kind\":\"tool\",\"ts_ms\":1760000000000,\"conv_id\":\"c\","
+                      "\"tags\":{\"ghp_aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5\":\"top\"}}";
+    assert_int_equal(t_prepare(bad, &rec, &err), FR_E_VALUE);
+    assert_null(strstr(err.msg, "ghp_"));
+    assert_non_null(strstr(err.msg, "tags: entry 1"));
+}
+
 /* Ids are public, but one holding what a detector knows is hashed whole (stable, so
  * grouping works); a producer's own top-level fields are scanned as pii. */
 static void
@@ -720,6 +745,7 @@ main(void)
         cmocka_unit_test(test_redact_key_file_owner_only),
         cmocka_unit_test(test_redact_key_names_by_meaning),
         cmocka_unit_test(test_redact_duplicate_keys_never_smuggle),
+        cmocka_unit_test(test_redact_tag_keys_scanned),
         cmocka_unit_test_setup_teardown(test_redact_policy_recorded_with_events, t_store_setup,
                                         t_store_teardown),
     };

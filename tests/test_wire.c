@@ -39,7 +39,7 @@ static const struct bad_case bad_cases[] = {
     {"{\"kind\":\"tool\"," TS ",\"seq\":-1}", FR_E_VALUE, "seq"},
     {"{\"kind\":\"tool\"," TS ",\"data\":[]}", FR_E_TYPE, "data"},
     {"{\"kind\":\"tool\"," TS ",\"error\":\"boom\"}", FR_E_TYPE, "error"},
-    {"{\"kind\":\"tool\"," TS ",\"tags\":{\"data.args\":\"top\"}}", FR_E_VALUE, "tags.data.args"},
+    {"{\"kind\":\"tool\"," TS ",\"tags\":{\"data.args\":\"top\"}}", FR_E_VALUE, "tags: entry 1"},
     {"{\"kind\":\"tool\"," TS ",\"error\":{\"http_status\":\"429\"}}", FR_E_TYPE,
      "error.http_status"},
     {"{\"kind\":\"tool\"," TS ",\"error\":{\"cause\":[1]}}", FR_E_TYPE, "error.cause[0]"},

@@ -17,6 +17,7 @@
 #include "agent/body.h"
 #include "agent/otlp.h"
 #include "core/mem.h"
+#include "core/utf8.h"
 #include "redact/redact.h"
 #include "retention/hot/archive.h"
 
@@ -128,14 +129,48 @@ otlp_answer(struct fr_pipeline *p, struct MHD_Connection *c, const char *rejecte
 
 struct otel_ctx {
     struct fr_store *rs;
+    struct fr_redactor *red;
+    struct fr_otlp_metrics_state *state;
+    uint64_t overflow;
     int failed;
 };
+
+#define OTEL_LABEL_MAX 128
+
+/*
+ * A metric attribute as a rollup key: a producer's text like any other, so
+ * redacted (an email or a key as "model" is replaced), cut at a character
+ * boundary and made valid UTF-8.
+ */
+static void
+otel_label(struct fr_redactor *red, const char *in, char out[OTEL_LABEL_MAX + 1])
+{
+    char *red_text = NULL;
+    size_t n = strlen(in);
+    if (red != NULL && fr_redact_text(red, in, n, FR_DET_ALL, &red_text, &n) > 0)
+        in = red_text;
+    char *valid = fr_utf8_sanitize(in); /* U+FFFD may lengthen it: cut after */
+    size_t vn = strlen(valid);
+    vn = vn > OTEL_LABEL_MAX ? fr_utf8_cut(valid, OTEL_LABEL_MAX) : vn;
+    memcpy(out, valid, vn);
+    out[vn] = '\0';
+    free(valid);
+    free(red_text);
+}
 
 /* A GenAI metric delta into the "otel" rollups (through the read connection). */
 static int
 otel_rollup(void *ud, const struct fr_otlp_rollup *r)
 {
     struct otel_ctx *c = ud;
+    char system[OTEL_LABEL_MAX + 1], model[OTEL_LABEL_MAX + 1];
+    otel_label(c->red, r->system, system);
+    otel_label(c->red, r->model, model);
+    if (!fr_otlp_series_admit(c->state, system, model)) {
+        snprintf(system, sizeof system, "other");
+        snprintf(model, sizeof model, "other");
+        c->overflow++;
+    }
     struct fr_rollup_row d = {.calls = r->calls,
                               .errors = r->errors,
                               .lat_count = r->lat_count,
@@ -145,7 +180,7 @@ otel_rollup(void *ud, const struct fr_otlp_rollup *r)
     d.tokens[FR_TOKEN_INPUT] = r->input_tokens;
     d.tokens[FR_TOKEN_OUTPUT] = r->output_tokens;
     struct fr_err err = {0};
-    if (fr_store_rollup_delta(c->rs, "otel", r->minute_ms, r->system, r->model, &d, &err) != FR_OK)
+    if (fr_store_rollup_delta(c->rs, "otel", r->minute_ms, system, model, &d, &err) != FR_OK)
         c->failed++;
     return 0;
 }
@@ -194,11 +229,16 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
         /* GenAI metrics feed their own rollup dimension ("otel"): they repeat
            what spans carry, so they are kept apart instead of added to it */
         size_t points = 0;
-        struct otel_ctx oc = {fr_readers_acquire(p->readers), 0};
+        struct fr_live *l = fr_pipeline_live_get(p);
+        struct otel_ctx oc = {
+            .rs = fr_readers_acquire(p->readers), .red = l->red, .state = p->otlp_metrics};
         pthread_mutex_lock(&p->otlp_mu); /* the cumulative-to-delta state */
         int mrc = fr_otlp_metrics(req, p->otlp_metrics, otel_rollup, &oc, &points);
         pthread_mutex_unlock(&p->otlp_mu);
         fr_readers_release(p->readers, oc.rs);
+        fr_pipeline_live_put(p, l);
+        if (oc.overflow > 0)
+            fr_metrics_otel_overflow(p->metrics, oc.overflow);
         json_decref(req);
         if (mrc != FR_OK)
             return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST,

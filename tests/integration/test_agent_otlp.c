@@ -4,6 +4,8 @@
  */
 #include "tests/integration/agent.h"
 
+#include "agent/otlp.h"
+
 /* OTLP/HTTP JSON: GenAI spans become provider and tool events, the 429 is classified. */
 static void
 test_agent_otlp_traces(void **state)
@@ -180,6 +182,82 @@ test_agent_otlp_real_sdk(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
+/* One duration point of a GenAI call (delta temporality) with the given attributes. */
+static void
+metric_point(json_t *points, const char *system, const char *model)
+{
+    json_array_append_new(
+        points, json_pack("{s:s,s:s,s:f,s:f,s:[{s:s,s:{s:s}},{s:s,s:{s:s}}]}", "timeUnixNano",
+                          "1771357448000000000", "count", "1", "sum", 0.5, "max", 0.5, "attributes",
+                          "key", "gen_ai.system", "value", "stringValue", system, "key",
+                          "gen_ai.response.model", "value", "stringValue", model));
+}
+
+static char *
+metrics_request(json_t *points)
+{
+    json_t *req = json_pack("{s:[{s:[{s:[{s:s,s:{s:i,s:o}}]}]}]}", "resourceMetrics",
+                            "scopeMetrics", "metrics", "name", "gen_ai.client.operation.duration",
+                            "histogram", "aggregationTemporality", 1, "dataPoints", points);
+    char *s = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    return s;
+}
+
+/*
+ * OTLP metric attributes are a producer's text like any other: an email or
+ * a key given as provider or model is redacted before it becomes a rollup
+ * key, a long one is cut, and distinct provider/model pairs past the cap
+ * are counted under "other" (and in /metrics) instead of growing without
+ * bound.
+ */
+static void
+test_agent_otlp_metric_attributes_redacted_and_bounded(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    const char *json[] = {"Content-Type: application/json", NULL};
+    json_t *points = json_array();
+    metric_point(points, "sk-proj-Zq8XbN3kLm5PqR7sT9vW2yA4cE", "jane.doe@example.com");
+    char *body = metrics_request(points), *out;
+    assert_int_equal(http(a, "POST", "/v1/metrics", json, body, strlen(body), &out, NULL), 200);
+    free(out);
+    free(body);
+    points = json_array();
+    for (int i = 0; i < FR_OTLP_MAX_SERIES + 200; i++) {
+        char model[32];
+        snprintf(model, sizeof model, "m-%05d", i);
+        metric_point(points, "openai", model);
+    }
+    body = metrics_request(points);
+    assert_int_equal(http(a, "POST", "/v1/metrics", json, body, strlen(body), &out, NULL), 200);
+    free(out);
+    free(body);
+    char *metrics;
+    assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &metrics, NULL), 200);
+    /* the first request's pair took one of the slots */
+    assert_non_null(strstr(metrics, "flightrec_otlp_metric_series_overflow_total 201\n"));
+    free(metrics);
+    assert_int_equal(agent_stop(a), 0);
+    char *cmd = fr_asprintf("%s stats --db %s --by otel --limit 0", FR_BIN, a->db), *err = NULL;
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_null(strstr(out, "Zq8XbN3k"));
+    assert_null(strstr(out, "jane.doe"));
+    assert_non_null(strstr(out, "[REDACTED:"));
+    assert_non_null(strstr(out, "other"));
+    assert_non_null(strstr(out, "m-00998"));
+    assert_null(strstr(out, "m-01100"));
+    free(out);
+    free(err);
+    free(cmd);
+    assert_int_equal(sql_long(a->db,
+                              "SELECT count(DISTINCT k1 || '|' || k2) FROM rollups WHERE "
+                              "dim = 'otel'",
+                              NULL, 0),
+                     FR_OTLP_MAX_SERIES + 1);
+}
+
 int
 main(void)
 {
@@ -188,6 +266,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_agent_otlp_traces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_real_sdk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_otlp_metric_attributes_redacted_and_bounded,
+                                        setup, teardown),
     };
     if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
         cmocka_set_test_filter(getenv("FR_TEST_FILTER"));
