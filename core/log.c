@@ -4,6 +4,8 @@
  */
 #include "core/log.h"
 
+#include "core/utf8.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +43,12 @@ fr_log_write(int level, const char *component, const char *fmt, ...)
         n = 0;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    char msg[900];
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* one event, one line: a newline or an escape sequence in a producer's id or text
+       that reached a message cannot forge a log line or drive the reader's terminal */
+    fr_escape_controls(msg, strlen(msg), false, line + n, sizeof line - (size_t)n - 1);
     size_t len = strlen(line);
     line[len] = '\n';
     line[len + 1] = '\0';

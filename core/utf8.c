@@ -3,6 +3,7 @@
  */
 #include "core/utf8.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/mem.h"
@@ -66,4 +67,25 @@ fr_utf8_sanitize(const char *s)
     }
     clean[o] = '\0';
     return clean;
+}
+
+size_t
+fr_escape_controls(const char *s, size_t n, bool keep_newlines, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 7 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && !(keep_newlines && c == '\n') && c != '\t') || c == 0x7f) {
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        } else if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+                   (unsigned char)s[i + 1] <= 0x9f) {
+            /* U+0080..U+009F: C1 controls (0x9b is a CSI on some terminals) */
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", (unsigned char)s[++i]);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    if (cap > 0)
+        out[o < cap ? o : cap - 1] = '\0';
+    return o;
 }

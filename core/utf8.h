@@ -6,6 +6,7 @@
 #ifndef FR_CORE_UTF8_H
 #define FR_CORE_UTF8_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* n backed off to the start of a UTF-8 sequence of s (s holds at least n bytes). */
@@ -13,5 +14,14 @@ size_t fr_utf8_cut(const char *s, size_t n);
 
 /* A copy of s (caller frees) with each byte that is not part of valid UTF-8 as U+FFFD. */
 char *fr_utf8_sanitize(const char *s);
+
+/*
+ * s[0, n) with every control character a terminal or a log reader would
+ * act on written visibly: C0 controls (ESC, CR, BEL, backspace; newline
+ * too unless keep_newlines; tab is kept) and DEL as \xNN, the C1 controls
+ * U+0080..U+009F as \uNNNN. Writes at most cap bytes with the NUL (a
+ * longer text is cut); returns the length written.
+ */
+size_t fr_escape_controls(const char *s, size_t n, bool keep_newlines, char *out, size_t cap);
 
 #endif

@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include "core/linereader.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/strmap.h"
 #include "core/timeutil.h"
+#include "core/utf8.h"
 
 /* Reads all of input through a line reader with max_line; returns "len:text|" per line. */
 static char *
@@ -142,6 +144,41 @@ test_fnv1a64_reference_values(void **state)
     assert_int_equal(fr_fnv1a64("foobar"), 0x85944171f73967e8ULL);
 }
 
+/*
+ * One log call, one line: a newline, carriage return or escape sequence in
+ * a message (an id or name a producer chose) is written visibly, so it can
+ * neither forge a second log line nor drive the reader's terminal.
+ */
+static void
+test_log_line_cannot_be_forged(void **state)
+{
+    (void)state;
+    char out[128];
+    fr_escape_controls("a\nb\x1b[2J\r\tc\xc2\x9b", 12, false, out, sizeof out);
+    assert_string_equal(out, "a\\x0ab\\x1b[2J\\x0d\tc\\u009b");
+    fr_escape_controls("x\ny", 3, true, out, sizeof out);
+    assert_string_equal(out, "x\ny");
+    fr_escape_controls("\x1b\x1b\x1b\x1b", 4, false, out, 10); /* cut, never overrun */
+    assert_true(strlen(out) < 10);
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    dup2(fileno(tmp), 2);
+    fr_log(FR_LOG_ERROR, "test", "conversation %s failed",
+           "c-1\n2026-01-01T00:00:00Z error agent: forged");
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(tmp);
+    char buf[512] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, tmp);
+    buf[n] = '\0';
+    fclose(tmp);
+    assert_non_null(strstr(buf, "c-1\\x0a2026"));
+    assert_ptr_equal(strchr(buf, '\n'), buf + n - 1); /* exactly one line */
+}
+
 int
 main(void)
 {
@@ -153,6 +190,7 @@ main(void)
         cmocka_unit_test(test_time_format_round_trip),
         cmocka_unit_test(test_err_names_stable),
         cmocka_unit_test(test_fnv1a64_reference_values),
+        cmocka_unit_test(test_log_line_cannot_be_forged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

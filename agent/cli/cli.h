@@ -30,6 +30,15 @@ const char *fr_cli_default_db(void);
  */
 int fr_cli_open_store(const char *cmd, const char *db, bool write, struct fr_store **st);
 
+/*
+ * What the commands print of stored data goes through these: a producer's
+ * text may hold terminal escape sequences (ESC]0;…, ESC[2J), carriage
+ * returns or C1 controls; they are written visibly (\x1b, \u009b) instead
+ * of acting on the reader's terminal. Newlines are kept.
+ */
+void fr_cli_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fr_cli_write_safe(const char *s, size_t n, FILE *out);
+
 /* Options every query command takes. */
 struct fr_cli_query {
     const char *db;             /* --db, defaults to fr_cli_default_db() */

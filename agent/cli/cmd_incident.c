@@ -25,7 +25,7 @@ inc_usage(FILE *out)
                  "                 [--error-class C] [--error-code X] [--trace-id ID]\n"
                  "                 [--out FILE] [--key FILE] [--db PATH]\n"
                  "       flightrec incident verify BUNDLE --pubkey FILE\n"
-                 "       flightrec incident open BUNDLE\n"
+                 "       flightrec incident open BUNDLE [--pubkey FILE]\n"
                  "       flightrec incident keygen [--key FILE] [--pubkey FILE]\n"
                  "       flightrec incident upload BUNDLE --to NAME [--targets FILE]\n\n"
                  "create: one signed bundle (.tar.zst) with everything about the selected\n"
@@ -41,7 +41,8 @@ inc_usage(FILE *out)
                  "                 still sealed with AES-256-GCM; only with the raw-mode key that\n"
                  "                 opens them (--raw-key FILE or $FLIGHTREC_RAW_KEY)\n"
                  "verify: checks the signature and every file's SHA-256; names a bad file.\n"
-                 "open: prints the bundle's summary.md.\n"
+                 "open: prints the bundle's summary.md, after verifying it with --pubkey\n"
+                 "(without, it says the bundle is unverified).\n"
                  "upload: queues the bundle in the outbox, then sends it to the named target of\n"
                  "the upload config (configs/upload.yaml; --targets or $FLIGHTREC_UPLOAD_CONFIG)\n"
                  "with retries; it leaves the outbox only after a 2xx.\n");
@@ -433,13 +434,42 @@ fr_cmd_incident(int argc, char **argv)
         return FR_EXIT_OK;
     }
     if (strcmp(sub, "open") == 0 && argc >= 3) {
+        const char *bundle = NULL, *pub = NULL;
+        for (int i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--pubkey") == 0 && i + 1 < argc)
+                pub = argv[++i];
+            else
+                bundle = argv[i];
+        }
+        if (bundle == NULL) {
+            fprintf(stderr, "usage: flightrec incident open BUNDLE [--pubkey FILE]\n");
+            return FR_EXIT_USAGE;
+        }
+        /* what is shown is what was signed: verified first when a public key is given */
+        if (pub != NULL) {
+            EVP_PKEY *k;
+            if (fr_ed25519_load(pub, false, &k, &err) != FR_OK) {
+                fprintf(stderr, "flightrec incident: %s\n", err.msg);
+                return FR_EXIT_USAGE;
+            }
+            int rc = fr_bundle_verify(bundle, k, &err);
+            EVP_PKEY_free(k);
+            if (rc != FR_OK) {
+                fprintf(stderr, "flightrec incident open: NOT SHOWN, verification failed: %s\n",
+                        err.msg);
+                return FR_EXIT_FAIL;
+            }
+        } else {
+            fprintf(stderr, "flightrec incident open: UNVERIFIED bundle (pass --pubkey FILE to "
+                            "check its signature and every file before reading it)\n");
+        }
         char *text;
         size_t len;
-        if (fr_bundle_member(argv[2], "summary.md", &text, &len, &err) != FR_OK) {
+        if (fr_bundle_member(bundle, "summary.md", &text, &len, &err) != FR_OK) {
             fprintf(stderr, "flightrec incident: %s\n", err.msg);
             return FR_EXIT_FAIL;
         }
-        fwrite(text, 1, len, stdout);
+        fr_cli_write_safe(text, len, stdout); /* a producer's escapes never reach the terminal */
         free(text);
         return FR_EXIT_OK;
     }

@@ -27,12 +27,13 @@ conv_print_row(void *ud, const struct fr_conv_row *r)
     int *n = ud;
     char ts[32];
     if ((*n)++ == 0)
-        printf("%-24s %-8s %7s %6s  %-24s %-16s %s\n", "CONV_ID", "STATUS", "EVENTS", "ERRORS",
-               "LAST_ERROR", "RUNTIME", "LAST_ACTIVITY");
-    printf("%-24s %-8s %7lld %6lld  %-24s %-16s %s\n", r->conv_id, r->status,
-           (long long)r->event_count, (long long)r->error_count,
-           r->last_error_code ? r->last_error_code : "-", r->runtime_key ? r->runtime_key : "-",
-           fr_time_format(r->last_activity_ms, ts, sizeof ts));
+        fr_cli_printf("%-24s %-8s %7s %6s  %-24s %-16s %s\n", "CONV_ID", "STATUS", "EVENTS",
+                      "ERRORS", "LAST_ERROR", "RUNTIME", "LAST_ACTIVITY");
+    fr_cli_printf("%-24s %-8s %7lld %6lld  %-24s %-16s %s\n", r->conv_id, r->status,
+                  (long long)r->event_count, (long long)r->error_count,
+                  r->last_error_code ? r->last_error_code : "-",
+                  r->runtime_key ? r->runtime_key : "-",
+                  fr_time_format(r->last_activity_ms, ts, sizeof ts));
     return 0;
 }
 

@@ -170,7 +170,7 @@ show_json_row(struct show_ctx *c, json_t *ev)
     r.body_len = strlen(body);
     show_row_table(c, &r);
     if (json_is_true(json_object_get(meta, "raw")))
-        printf("%14sraw: %s\n", "", body);
+        fr_cli_printf("%14sraw: %s\n", "", body);
     free(body);
     json_object_set_new(ev, "flightrec", meta);
 }
@@ -189,10 +189,10 @@ show_row_table(struct show_ctx *c, const struct fr_event_row *r)
     char tag[16] = "";
     if (r->tier && strcmp(r->tier, "hot") != 0)
         snprintf(tag, sizeof tag, "[%s] ", r->tier);
-    printf("%-13s %-12s %5s  %-14s %8s  %s%s\n", ts + 11, r->kind ? r->kind : "?", seq,
-           r->status ? r->status : "-", dur, tag, gist);
+    fr_cli_printf("%-13s %-12s %5s  %-14s %8s  %s%s\n", ts + 11, r->kind ? r->kind : "?", seq,
+                  r->status ? r->status : "-", dur, tag, gist);
     if (r->error_code)
-        printf("%14s!! %s: %s\n", "", r->error_code, r->error_message);
+        fr_cli_printf("%14s!! %s: %s\n", "", r->error_code, r->error_message);
 }
 
 static int
@@ -205,15 +205,16 @@ show_header(void *ud, const struct fr_conv_row *r)
         return 0;
     }
     char a[32], b[32];
-    printf("conversation %s  status=%s  runtime=%s  session=%s\n", r->conv_id, r->status,
-           r->runtime_key ? r->runtime_key : "-", r->session_id ? r->session_id : "-");
-    printf("  %s .. %s  events=%lld  errors=%lld%s\n", fr_time_format(r->created_ms, a, sizeof a),
-           fr_time_format(r->last_activity_ms, b, sizeof b), (long long)r->event_count,
-           (long long)r->error_count, r->panic ? "  PANIC" : "");
+    fr_cli_printf("conversation %s  status=%s  runtime=%s  session=%s\n", r->conv_id, r->status,
+                  r->runtime_key ? r->runtime_key : "-", r->session_id ? r->session_id : "-");
+    fr_cli_printf("  %s .. %s  events=%lld  errors=%lld%s\n",
+                  fr_time_format(r->created_ms, a, sizeof a),
+                  fr_time_format(r->last_activity_ms, b, sizeof b), (long long)r->event_count,
+                  (long long)r->error_count, r->panic ? "  PANIC" : "");
     if (r->last_error_code)
-        printf("  last error: %s: %s\n", r->last_error_code, r->last_error_message);
-    printf("\n%-13s %-12s %5s  %-14s %8s  %s\n", "TIME (UTC)", "KIND", "SEQ", "STATUS", "DUR",
-           "DETAIL");
+        fr_cli_printf("  last error: %s: %s\n", r->last_error_code, r->last_error_message);
+    fr_cli_printf("\n%-13s %-12s %5s  %-14s %8s  %s\n", "TIME (UTC)", "KIND", "SEQ", "STATUS",
+                  "DUR", "DETAIL");
     return 0;
 }
 

@@ -62,13 +62,14 @@ errors_print(struct err_list *l, int limit)
         qsort(l->v, l->n, sizeof *l->v, err_cmp);
     size_t n = limit > 0 && (size_t)limit < l->n ? (size_t)limit : l->n;
     if (n > 0)
-        printf("%-24s %-5s %-14s %-34s %-18s %s\n", "TIME (UTC)", "TIER", "CONV_ID", "ERROR_CODE",
-               "MODEL/TOOL", "MESSAGE");
+        fr_cli_printf("%-24s %-5s %-14s %-34s %-18s %s\n", "TIME (UTC)", "TIER", "CONV_ID",
+                      "ERROR_CODE", "MODEL/TOOL", "MESSAGE");
     for (size_t i = 0; i < l->n; i++) {
         char ts[32];
         if (i < n)
-            printf("%-24s %-5s %-14s %-34s %-18s %s\n", fr_time_format(l->v[i].ts, ts, sizeof ts),
-                   l->v[i].tier, l->v[i].conv, l->v[i].code, l->v[i].what, l->v[i].msg);
+            fr_cli_printf("%-24s %-5s %-14s %-34s %-18s %s\n",
+                          fr_time_format(l->v[i].ts, ts, sizeof ts), l->v[i].tier, l->v[i].conv,
+                          l->v[i].code, l->v[i].what, l->v[i].msg);
         free(l->v[i].conv);
         free(l->v[i].code);
         free(l->v[i].what);
@@ -88,10 +89,10 @@ errors_group(void *ud, const struct fr_error_group *g)
     struct errors_groups *c = ud;
     char a[32], b[32];
     if (c->n++ == 0)
-        printf("%-34s %8s %6s  %-24s %s\n", c->heading, "COUNT", "CONVS", "FIRST", "LAST");
-    printf("%-34s %8lld %6lld  %-24s %s\n", *g->key ? g->key : "-", (long long)g->count,
-           (long long)g->conversations, fr_time_format(g->first_ms, a, sizeof a),
-           fr_time_format(g->last_ms, b, sizeof b));
+        fr_cli_printf("%-34s %8s %6s  %-24s %s\n", c->heading, "COUNT", "CONVS", "FIRST", "LAST");
+    fr_cli_printf("%-34s %8lld %6lld  %-24s %s\n", *g->key ? g->key : "-", (long long)g->count,
+                  (long long)g->conversations, fr_time_format(g->first_ms, a, sizeof a),
+                  fr_time_format(g->last_ms, b, sizeof b));
     return 0;
 }
 
@@ -236,22 +237,22 @@ stats_row(void *ud, const struct fr_rollup_row *r)
     /* with token counters: provider calls, and the OTLP GenAI metrics */
     bool provider = strcmp(c->dim, "provider") == 0 || strcmp(c->dim, "otel") == 0;
     if (c->n++ == 0) {
-        printf("%-22s %-20s %8s %7s", "KEY", "SUB", "CALLS", "ERRORS");
+        fr_cli_printf("%-22s %-20s %8s %7s", "KEY", "SUB", "CALLS", "ERRORS");
         if (provider)
-            printf(" %11s %10s", "IN_TOKENS", "OUT_TOKENS");
-        printf(" %8s %8s %8s %8s\n", "AVG_MS", "P50<=", "P99<=", "MAX_MS");
+            fr_cli_printf(" %11s %10s", "IN_TOKENS", "OUT_TOKENS");
+        fr_cli_printf(" %8s %8s %8s %8s\n", "AVG_MS", "P50<=", "P99<=", "MAX_MS");
     }
-    printf("%-22s %-20s %8lld %7lld", *r->k1 ? r->k1 : "-", *r->k2 ? r->k2 : "-",
-           (long long)r->calls, (long long)r->errors);
+    fr_cli_printf("%-22s %-20s %8lld %7lld", *r->k1 ? r->k1 : "-", *r->k2 ? r->k2 : "-",
+                  (long long)r->calls, (long long)r->errors);
     if (provider)
-        printf(" %11lld %10lld", (long long)r->tokens[FR_TOKEN_INPUT],
-               (long long)r->tokens[FR_TOKEN_OUTPUT]);
+        fr_cli_printf(" %11lld %10lld", (long long)r->tokens[FR_TOKEN_INPUT],
+                      (long long)r->tokens[FR_TOKEN_OUTPUT]);
     if (r->lat_count > 0)
-        printf(" %8lld %8lld %8lld %8lld\n", (long long)(r->lat_sum_ms / r->lat_count),
-               (long long)stats_quantile(r, 0.50), (long long)stats_quantile(r, 0.99),
-               (long long)r->lat_max_ms);
+        fr_cli_printf(" %8lld %8lld %8lld %8lld\n", (long long)(r->lat_sum_ms / r->lat_count),
+                      (long long)stats_quantile(r, 0.50), (long long)stats_quantile(r, 0.99),
+                      (long long)r->lat_max_ms);
     else
-        printf(" %8s %8s %8s %8s\n", "-", "-", "-", "-");
+        fr_cli_printf(" %8s %8s %8s %8s\n", "-", "-", "-", "-");
     return 0;
 }
 

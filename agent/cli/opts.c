@@ -5,6 +5,7 @@
  * --limit, and the "no positional arguments" check, with one wording for
  * every error.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -12,7 +13,9 @@
 
 #include "agent/cli/cli.h"
 #include "agent/config.h"
+#include "core/mem.h"
 #include "core/timeutil.h"
+#include "core/utf8.h"
 #include "retention/hot/store.h"
 
 int
@@ -104,4 +107,39 @@ fr_cli_open_store(const char *cmd, const char *db, bool write, struct fr_store *
         return fr_cli_exit_for(rc);
     }
     return FR_EXIT_OK;
+}
+
+void
+fr_cli_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char small[1024], *text = small;
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof small) {
+        text = fr_malloc((size_t)n + 1);
+        va_start(ap, fmt);
+        vsnprintf(text, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    fr_cli_write_safe(text, (size_t)n, stdout);
+    if (text != small)
+        free(text);
+}
+
+void
+fr_cli_write_safe(const char *s, size_t n, FILE *out)
+{
+    /* each byte becomes at most 4 ("\x1b"), a 2-byte C1 control 6 */
+    size_t cap = 4 * n + 1;
+    char small[4096], *buf = small;
+    if (cap > sizeof small)
+        buf = fr_malloc(cap);
+    size_t len = fr_escape_controls(s, n, true, buf, cap);
+    fwrite(buf, 1, len, out);
+    if (buf != small)
+        free(buf);
 }

@@ -464,6 +464,57 @@ test_cli_read_commands_leave_foreign_files_alone(void **state)
     free(absent);
 }
 
+/*
+ * A producer's text cannot drive the reader's terminal: escape sequences
+ * (OSC title, clear screen), carriage returns and C1 controls in stored
+ * fields are printed visibly by show, conversations, errors and incident
+ * open; incident open says a bundle is unverified unless --pubkey checks it.
+ */
+static void
+test_cli_terminal_escapes_shown_not_sent(void **state)
+{
+    struct fx *f = *state;
+    write_file(
+        f->file,
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445000,\"conv_id\":\"esc\\u001b]0;pwned\\u0007\","
+        "\"data\":{\"name\":\"t\\u001b[2J\\r\",\"status\":\"error\"},\"error\":{"
+        "\"code\":\"tool.timeout\",\"message\":\"boom\\u001b[31m\\u009b2J\"}}\n");
+    char *out = NULL, *err = NULL;
+    assert_int_equal(fr(&out, &err, "ingest --no-progress --db %s %s", f->db, f->file), 0);
+    free(out);
+    free(err);
+    static const char *const cmds[] = {"show 'esc\033]0;pwned\007'", "conversations", "errors"};
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        assert_int_equal(fr(&out, &err, "%s --db %s", cmds[i], f->db), 0);
+        if (strchr(out, '\033') != NULL || strchr(out, '\r') != NULL ||
+            strstr(out, "\xc2\x9b") != NULL)
+            fail_msg("%s printed a control character: %s", cmds[i], out);
+        assert_non_null(strstr(out, "\\x1b"));
+        free(out);
+        free(err);
+    }
+    char *bundle = t_path(f->dir, "b.tar.zst");
+    assert_int_equal(fr(&out, &err, "incident create --db %s --conv 'esc\033]0;pwned\007' --out %s",
+                        f->db, bundle),
+                     0);
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "incident open %s", bundle), 0);
+    assert_non_null(strstr(err, "UNVERIFIED"));
+    assert_null(strchr(out, '\033'));
+    free(out);
+    free(err);
+    char *pub = t_path(f->dir, "data/keys/signing.pub.pem");
+    assert_int_equal(fr(&out, &err, "incident open %s --pubkey %s", bundle, pub), 0);
+    assert_null(strstr(err, "UNVERIFIED"));
+    assert_null(strchr(out, '\033'));
+    assert_non_null(strstr(out, "\\x1b"));
+    free(out);
+    free(err);
+    free(pub);
+    free(bundle);
+}
+
 int
 main(void)
 {
@@ -480,6 +531,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cli_read_commands_leave_foreign_files_alone, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_cli_terminal_escapes_shown_not_sent, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
