@@ -6,7 +6,7 @@
 #include <archive_entry.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,160 +23,268 @@ or_(const char *a, const char *b)
     return a ? a : b;
 }
 
-/* Calls cb for every member with its bytes. */
-static int
-bundle_each(const char *path, int (*cb)(void *ud, const char *name, const char *data, size_t len),
-            void *ud, struct fr_err *err)
-{
-    struct archive *a = archive_read_new();
-    archive_read_support_filter_zstd(a);
-    archive_read_support_format_tar(a);
-    int rc = FR_OK;
-    if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
-        rc = fr_err_set(err, FR_E_IO, "bundle %s: %s", path, archive_error_string(a));
-    } else {
-        struct archive_entry *e;
-        int r;
-        while (rc == FR_OK && (r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-            la_int64_t size = archive_entry_size(e);
-            if (size < 0 || size > (la_int64_t)1 << 32) {
-                rc = fr_err_set(err, FR_E_VALUE, "bundle %s: member %s has a bad size", path,
-                                archive_entry_pathname(e));
-                break;
-            }
-            char *buf = fr_malloc((size_t)size + 1);
-            la_ssize_t got = archive_read_data(a, buf, (size_t)size);
-            if (got != (la_ssize_t)size) {
-                free(buf);
-                rc = fr_err_set(err, FR_E_VALUE, "bundle %s: member %s is truncated", path,
-                                archive_entry_pathname(e));
-                break;
-            }
-            buf[size] = '\0';
-            rc = cb(ud, archive_entry_pathname(e), buf, (size_t)size);
-            free(buf);
-        }
-        if (rc == FR_OK && r != ARCHIVE_EOF)
-            rc = fr_err_set(err, FR_E_VALUE, "bundle %s: %s", path, archive_error_string(a));
-    }
-    archive_read_free(a);
-    return rc;
-}
+/*
+ * Reading is strict and bounded: every member must be a regular file whose
+ * name appears once (a second manifest.json, a symlink or a device entry is
+ * an error, not skipped), and nothing is read whole into memory beyond the
+ * caller's cap; member data is hashed as it streams.
+ */
 
-struct member_ctx {
-    const char *want;
-    char *data;
-    size_t len;
+/* The largest members read into memory: the manifest, its signature, summary.md. */
+#define MANIFEST_MAX ((size_t)16 << 20)
+#define SIG_MAX ((size_t)1024)
+#define MEMBER_MAX ((size_t)256 << 20)
+
+struct reader {
+    struct archive *a;
+    const char *path;
+    json_t *names; /* names seen so far: each may appear once */
 };
 
 static int
-member_cb(void *ud, const char *name, const char *data, size_t len)
+reader_open(struct reader *r, const char *path, struct fr_err *err)
 {
-    struct member_ctx *c = ud;
-    if (c->data == NULL && strcmp(name, c->want) == 0) {
-        c->data = fr_malloc(len + 1);
-        memcpy(c->data, data, len);
-        c->data[len] = '\0';
-        c->len = len;
+    r->a = archive_read_new();
+    r->path = path;
+    r->names = json_object();
+    archive_read_support_filter_zstd(r->a);
+    archive_read_support_format_tar(r->a);
+    if (archive_read_open_filename(r->a, path, 65536) != ARCHIVE_OK)
+        return fr_err_set(err, FR_E_IO, "bundle %s: %s", path, archive_error_string(r->a));
+    return FR_OK;
+}
+
+static void
+reader_close(struct reader *r)
+{
+    archive_read_free(r->a);
+    json_decref(r->names);
+}
+
+/* The next member's header: FR_OK, FR_E_NOTFOUND at the end, or why the bundle is refused. */
+static int
+reader_next(struct reader *r, const char **name, int64_t *size, struct fr_err *err)
+{
+    struct archive_entry *e;
+    int ar = archive_read_next_header(r->a, &e);
+    if (ar == ARCHIVE_EOF)
+        return FR_E_NOTFOUND;
+    if (ar != ARCHIVE_OK)
+        return fr_err_set(err, FR_E_VALUE, "bundle %s: %s", r->path, archive_error_string(r->a));
+    *name = archive_entry_pathname(e);
+    *size = archive_entry_size(e);
+    if (*name == NULL || **name == '\0')
+        return fr_err_set(err, FR_E_VALUE, "bundle %s: a member has no name", r->path);
+    if (archive_entry_filetype(e) != AE_IFREG)
+        return fr_err_set(err, FR_E_VALUE,
+                          "bundle %s: member %s is not a regular file (a link or device entry "
+                          "is never part of a bundle)",
+                          r->path, *name);
+    if (*size < 0)
+        return fr_err_set(err, FR_E_VALUE, "bundle %s: member %s has a bad size", r->path, *name);
+    if (json_object_get(r->names, *name) != NULL)
+        return fr_err_set(err, FR_E_VALUE,
+                          "bundle %s: member %s appears twice (only one can have been signed)",
+                          r->path, *name);
+    json_object_set_new(r->names, *name, json_true());
+    return FR_OK;
+}
+
+/* The current member's data into a new buffer (NUL-terminated); refused past max bytes. */
+static int
+reader_slurp(struct reader *r, const char *name, int64_t size, size_t max, char **data, size_t *len,
+             struct fr_err *err)
+{
+    if ((uint64_t)size > max)
+        return fr_err_set(err, FR_E_LIMIT, "bundle %s: member %s is %lld bytes, over %zu", r->path,
+                          name, (long long)size, max);
+    char *buf = fr_malloc((size_t)size + 1);
+    la_ssize_t got = archive_read_data(r->a, buf, (size_t)size);
+    if (got != (la_ssize_t)size) {
+        free(buf);
+        return fr_err_set(err, FR_E_VALUE, "bundle %s: member %s is truncated", r->path, name);
     }
-    return 0;
+    buf[size] = '\0';
+    *data = buf;
+    *len = (size_t)size;
+    return FR_OK;
+}
+
+/* Reads the named members (NULL-terminated names, caps and outputs); each must be present. */
+static int
+read_members(const char *path, const char *const *names, const size_t *caps, char **data,
+             size_t *lens, struct fr_err *err)
+{
+    struct reader r;
+    int rc = reader_open(&r, path, err);
+    const char *name;
+    int64_t size;
+    while (rc == FR_OK && (rc = reader_next(&r, &name, &size, err)) == FR_OK) {
+        for (size_t i = 0; names[i] != NULL; i++)
+            if (data[i] == NULL && strcmp(name, names[i]) == 0)
+                rc = reader_slurp(&r, name, size, caps[i], &data[i], &lens[i], err);
+    }
+    if (rc == FR_E_NOTFOUND)
+        rc = FR_OK; /* the end */
+    for (size_t i = 0; rc == FR_OK && names[i] != NULL; i++)
+        if (data[i] == NULL)
+            rc = fr_err_set(err, FR_E_NOTFOUND, "bundle %s has no %s", path, names[i]);
+    reader_close(&r);
+    if (rc != FR_OK)
+        for (size_t i = 0; names[i] != NULL; i++) {
+            free(data[i]);
+            data[i] = NULL;
+        }
+    return rc;
 }
 
 int
 fr_bundle_member(const char *path, const char *name, char **data, size_t *len, struct fr_err *err)
 {
-    struct member_ctx c = {name, NULL, 0};
-    int rc = bundle_each(path, member_cb, &c, err);
-    if (rc == FR_OK && c.data == NULL)
-        rc = fr_err_set(err, FR_E_NOTFOUND, "bundle %s has no %s", path, name);
-    if (rc != FR_OK) {
-        free(c.data);
-        return rc;
+    const char *names[] = {name, NULL};
+    size_t caps[] = {MEMBER_MAX}, lens[1] = {0};
+    char *out[1] = {NULL};
+    int rc = read_members(path, names, caps, out, lens, err);
+    if (rc == FR_OK) {
+        *data = out[0];
+        *len = lens[0];
     }
-    *data = c.data;
-    *len = c.len;
+    return rc;
+}
+
+/* Streams the current member through SHA-256, refusing a byte past want_bytes. */
+static int
+hash_member(struct reader *r, const char *name, int64_t size, json_t *want, struct fr_err *err)
+{
+    json_int_t want_bytes = json_integer_value(json_object_get(want, "bytes"));
+    if (size != want_bytes) /* before reading a byte of it */
+        return fr_err_set(err, FR_E_VALUE, "bundle %s: %s is %lld bytes, the manifest says %lld",
+                          r->path, name, (long long)size, (long long)want_bytes);
+    EVP_MD_CTX *sha = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
+    char buf[65536];
+    int rc = FR_OK;
+    int64_t total = 0;
+    for (;;) {
+        la_ssize_t n = archive_read_data(r->a, buf, sizeof buf);
+        if (n < 0) {
+            rc = fr_err_set(err, FR_E_VALUE, "bundle %s: %s: %s", r->path, name,
+                            archive_error_string(r->a));
+            break;
+        }
+        if (n == 0)
+            break;
+        total += n;
+        if (total > want_bytes) {
+            rc = fr_err_set(err, FR_E_VALUE, "bundle %s: %s is longer than the manifest says",
+                            r->path, name);
+            break;
+        }
+        EVP_DigestUpdate(sha, buf, (size_t)n);
+    }
+    unsigned char md[32];
+    char mdhex[65];
+    EVP_DigestFinal_ex(sha, md, NULL);
+    EVP_MD_CTX_free(sha);
+    if (rc != FR_OK)
+        return rc;
+    fr_hex_encode(md, 32, mdhex);
+    if (total != want_bytes ||
+        strcmp(mdhex, or_(json_string_value(json_object_get(want, "sha256")), "")) != 0)
+        return fr_err_set(err, FR_E_VALUE,
+                          "bundle %s: %s does not match its SHA-256 in the manifest", r->path,
+                          name);
     return FR_OK;
 }
 
-struct verify_ctx {
-    json_t *files; /* from the manifest: name -> {sha256, bytes} */
-    json_t *seen;
-    const char *path;
-    struct fr_err *err;
-};
-
 static int
-verify_cb(void *ud, const char *name, const char *data, size_t len)
+check_signature(const char *path, EVP_PKEY *pub, const char *mtext, size_t mlen,
+                const char *sigtext, size_t slen, struct fr_err *err)
 {
-    struct verify_ctx *c = ud;
-    if (strcmp(name, "manifest.json") == 0 || strcmp(name, "manifest.sig") == 0)
-        return 0;
-    json_t *want = json_object_get(c->files, name);
-    if (want == NULL)
-        return fr_err_set(c->err, FR_E_VALUE, "bundle %s: %s is not listed in the manifest",
-                          c->path, name);
-    unsigned char md[32];
-    char mdhex[65];
-    SHA256((const unsigned char *)data, len, md);
-    fr_hex_encode(md, 32, mdhex);
-    if (strcmp(mdhex, or_(json_string_value(json_object_get(want, "sha256")), "")) != 0 ||
-        (json_int_t)len != json_integer_value(json_object_get(want, "bytes")))
-        return fr_err_set(c->err, FR_E_VALUE,
-                          "bundle %s: %s does not match its SHA-256 in the manifest", c->path,
-                          name);
-    json_object_set_new(c->seen, name, json_true());
-    return 0;
+    unsigned char sig[64];
+    size_t siglen = 0;
+    while (slen > 0 && (sigtext[slen - 1] == '\n' || sigtext[slen - 1] == '\r'))
+        slen--;
+    if (slen != 128)
+        return fr_err_set(err, FR_E_VALUE, "bundle %s: manifest.sig is not one Ed25519 signature",
+                          path);
+    for (; siglen < 64; siglen++) {
+        int hi = fr_hex_digit(sigtext[2 * siglen]), lo = fr_hex_digit(sigtext[2 * siglen + 1]);
+        if (hi < 0 || lo < 0)
+            return fr_err_set(err, FR_E_VALUE, "bundle %s: manifest.sig is not hex", path);
+        sig[siglen] = (unsigned char)(hi << 4 | lo);
+    }
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    int ok = EVP_DigestVerifyInit(mc, NULL, NULL, NULL, pub) == 1 &&
+             EVP_DigestVerify(mc, sig, siglen, (const unsigned char *)mtext, mlen) == 1;
+    EVP_MD_CTX_free(mc);
+    if (!ok)
+        return fr_err_set(err, FR_E_VALUE,
+                          "bundle %s: manifest.json: the signature does not verify with this "
+                          "public key (wrong key, or the manifest was changed)",
+                          path);
+    return FR_OK;
 }
 
 int
 fr_bundle_verify(const char *path, EVP_PKEY *pub, struct fr_err *err)
 {
-    char *mtext = NULL, *sigtext = NULL;
-    size_t mlen, slen;
-    int rc = fr_bundle_member(path, "manifest.json", &mtext, &mlen, err);
+    /* the signed manifest first (bounded reads); nothing else is read before it verifies */
+    const char *names[] = {"manifest.json", "manifest.sig", NULL};
+    size_t caps[] = {MANIFEST_MAX, SIG_MAX}, lens[2] = {0, 0};
+    char *text[2] = {NULL, NULL};
+    int rc = read_members(path, names, caps, text, lens, err);
     if (rc == FR_OK)
-        rc = fr_bundle_member(path, "manifest.sig", &sigtext, &slen, err);
-    unsigned char sig[64];
-    size_t siglen = 0;
-    if (rc == FR_OK) {
-        for (; siglen < 64 && 2 * siglen + 1 < slen; siglen++) {
-            unsigned v;
-            if (sscanf(sigtext + 2 * siglen, "%2x", &v) != 1)
-                break;
-            sig[siglen] = (unsigned char)v;
-        }
-        EVP_MD_CTX *mc = EVP_MD_CTX_new();
-        int ok = siglen == 64 && EVP_DigestVerifyInit(mc, NULL, NULL, NULL, pub) == 1 &&
-                 EVP_DigestVerify(mc, sig, siglen, (const unsigned char *)mtext, mlen) == 1;
-        EVP_MD_CTX_free(mc);
-        if (!ok)
-            rc = fr_err_set(err, FR_E_VALUE,
-                            "bundle %s: manifest.json: the signature does not verify with this "
-                            "public key (wrong key, or the manifest was changed)",
-                            path);
-    }
-    json_t *m = rc == FR_OK ? json_loadb(mtext, mlen, 0, NULL) : NULL;
-    if (rc == FR_OK && m == NULL)
-        rc = fr_err_set(err, FR_E_VALUE, "bundle %s: manifest.json does not parse", path);
-    if (rc == FR_OK) {
-        struct verify_ctx c = {json_object(), json_object(), path, err};
-        size_t i;
-        json_t *f;
+        rc = check_signature(path, pub, text[0], lens[0], text[1], lens[1], err);
+    json_t *m = rc == FR_OK ? json_loadb(text[0], lens[0], JSON_REJECT_DUPLICATES, NULL) : NULL;
+    if (rc == FR_OK && !json_is_array(json_object_get(m, "files")))
+        rc = fr_err_set(err, FR_E_VALUE, "bundle %s: manifest.json has no file list", path);
+    json_t *files = json_object();
+    size_t i;
+    json_t *f;
+    if (rc == FR_OK)
         json_array_foreach(json_object_get(m, "files"), i, f)
-            json_object_set(c.files, json_string_value(json_object_get(f, "name")), f);
-        rc = bundle_each(path, verify_cb, &c, err);
-        const char *name;
-        json_t *v;
-        json_object_foreach(c.files, name, v)
         {
-            if (rc == FR_OK && !json_object_get(c.seen, name))
-                rc = fr_err_set(err, FR_E_VALUE, "bundle %s: %s is missing", path, name);
+            const char *name = json_string_value(json_object_get(f, "name"));
+            if (name == NULL || json_object_get(files, name) != NULL) {
+                rc = fr_err_set(err, FR_E_VALUE, "bundle %s: manifest.json lists a file twice",
+                                path);
+                break;
+            }
+            json_object_set(files, name, f);
         }
-        json_decref(c.files);
-        json_decref(c.seen);
+    /* then every member: exactly the manifest's list (and the manifest and its signature),
+       each hashed as it streams */
+    struct reader r;
+    if (rc == FR_OK)
+        rc = reader_open(&r, path, err);
+    if (rc == FR_OK) {
+        const char *name;
+        int64_t size;
+        while (rc == FR_OK && (rc = reader_next(&r, &name, &size, err)) == FR_OK) {
+            if (strcmp(name, "manifest.json") == 0 || strcmp(name, "manifest.sig") == 0)
+                continue;
+            json_t *want = json_object_get(files, name);
+            if (want == NULL)
+                rc = fr_err_set(err, FR_E_VALUE, "bundle %s: %s is not listed in the manifest",
+                                path, name);
+            else
+                rc = hash_member(&r, name, size, want, err);
+        }
+        if (rc == FR_E_NOTFOUND)
+            rc = FR_OK;
+        const char *fname;
+        json_t *v;
+        json_object_foreach(files, fname, v)
+        {
+            if (rc == FR_OK && json_object_get(r.names, fname) == NULL)
+                rc = fr_err_set(err, FR_E_VALUE, "bundle %s: %s is missing", path, fname);
+        }
+        reader_close(&r);
     }
+    json_decref(files);
     json_decref(m);
-    free(mtext);
-    free(sigtext);
+    free(text[0]);
+    free(text[1]);
     return rc;
 }

@@ -125,6 +125,127 @@ tamper(const char *path, const char *name)
     free(copy);
 }
 
+/* What rebuild() does to a bundle besides copying it. */
+enum smuggle { EXTRA_MANIFEST, SYMLINK_FOR, DEVICE_FOR, HUGE_FOR };
+
+/*
+ * Rewrites the bundle: every member copied, and then one hostile change: a
+ * second manifest.json appended, member `name` replaced by a symlink or a
+ * character device (size 0), or by 64 MiB of zeros (compressing to almost
+ * nothing: a reader that trusted sizes would allocate them).
+ */
+static void
+rebuild(const char *path, enum smuggle how, const char *name)
+{
+    char *copy = fr_asprintf("%s.orig", path);
+    rename(path, copy);
+    struct archive *in = archive_read_new(), *out = archive_write_new();
+    archive_read_support_filter_zstd(in);
+    archive_read_support_format_tar(in);
+    assert_int_equal(archive_read_open_filename(in, copy, 65536), ARCHIVE_OK);
+    archive_write_add_filter_zstd(out);
+    archive_write_set_format_pax_restricted(out);
+    assert_int_equal(archive_write_open_filename(out, path), ARCHIVE_OK);
+    struct archive_entry *e;
+    char *manifest = NULL;
+    while (archive_read_next_header(in, &e) == ARCHIVE_OK) {
+        size_t n = (size_t)archive_entry_size(e);
+        char *buf = fr_malloc(n + 1);
+        archive_read_data(in, buf, n);
+        buf[n] = '\0';
+        const char *mname = archive_entry_pathname(e);
+        if (strcmp(mname, "manifest.json") == 0)
+            manifest = fr_strdup(buf);
+        if (name != NULL && strcmp(mname, name) == 0 && how != EXTRA_MANIFEST) {
+            struct archive_entry *x = archive_entry_new();
+            archive_entry_set_pathname(x, mname);
+            if (how == SYMLINK_FOR) {
+                archive_entry_set_filetype(x, AE_IFLNK);
+                archive_entry_set_symlink(x, "/etc/passwd");
+                archive_entry_set_size(x, 0);
+                archive_write_header(out, x);
+            } else if (how == DEVICE_FOR) {
+                archive_entry_set_filetype(x, AE_IFCHR);
+                archive_entry_set_rdev(x, 0x0103); /* /dev/null's numbers */
+                archive_entry_set_size(x, 0);
+                archive_write_header(out, x);
+            } else {
+                size_t big = (size_t)64 << 20;
+                archive_entry_set_filetype(x, AE_IFREG);
+                archive_entry_set_perm(x, 0600);
+                archive_entry_set_size(x, (la_int64_t)big);
+                archive_write_header(out, x);
+                char *zeros = fr_calloc(1, 1 << 20);
+                for (size_t k = 0; k < big >> 20; k++)
+                    archive_write_data(out, zeros, 1 << 20);
+                free(zeros);
+            }
+            archive_entry_free(x);
+        } else {
+            archive_write_header(out, e);
+            archive_write_data(out, buf, n);
+        }
+        free(buf);
+    }
+    if (how == EXTRA_MANIFEST) { /* a second, different manifest after the signed one */
+        struct archive_entry *x = archive_entry_new();
+        archive_entry_set_pathname(x, "manifest.json");
+        archive_entry_set_filetype(x, AE_IFREG);
+        archive_entry_set_perm(x, 0600);
+        static const char fake[] = "{\"files\":[]}";
+        archive_entry_set_size(x, sizeof fake - 1);
+        archive_write_header(out, x);
+        archive_write_data(out, fake, sizeof fake - 1);
+        archive_entry_free(x);
+    }
+    free(manifest);
+    archive_read_free(in);
+    archive_write_close(out);
+    archive_write_free(out);
+    unlink(copy);
+    free(copy);
+}
+
+/*
+ * incident verify accepts only what was signed: exactly one manifest and
+ * one signature, regular files only, nothing beyond the list; a member
+ * whose size is not the manifest's is refused before its data is read, so
+ * a small bundle cannot make the reader allocate gigabytes.
+ */
+static void
+test_bundle_verify_refuses_smuggled_members(void **state)
+{
+    struct bfx *f = *state;
+    EVP_PKEY *pub = pubkey(f->pub);
+    struct fr_err err = {0};
+    static const struct {
+        enum smuggle how;
+        const char *name, *want;
+    } cases[] = {
+        {EXTRA_MANIFEST, NULL, "appears twice"},
+        {SYMLINK_FOR, "summary.md", "not a regular file"},
+        {DEVICE_FOR, "summary.md", "not a regular file"},
+        {SYMLINK_FOR, "manifest.sig", "not a regular file"},
+        {HUGE_FOR, "summary.md", "the manifest says"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        create(f);
+        assert_int_equal(fr_bundle_verify(f->bundle, pub, &err), FR_OK);
+        rebuild(f->bundle, cases[i].how, cases[i].name);
+        int rc = fr_bundle_verify(f->bundle, pub, &err);
+        if (rc == FR_OK || strstr(err.msg, cases[i].want) == NULL)
+            fail_msg("case %zu: verify said %s: %s", i, fr_rc_name(rc), err.msg);
+    }
+    /* reading one member is bounded and strict as well */
+    create(f);
+    rebuild(f->bundle, HUGE_FOR, "replay.ndjson");
+    char *text = NULL;
+    size_t len;
+    assert_int_equal(fr_bundle_member(f->bundle, "summary.md", &text, &len, &err), FR_OK);
+    free(text);
+    EVP_PKEY_free(pub);
+}
+
 static void
 test_bundle_verify_and_tampering(void **state)
 {
@@ -299,6 +420,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_bundle_verify_refuses_smuggled_members, bsetup,
+                                        bteardown),
         cmocka_unit_test_setup_teardown(test_bundle_verify_and_tampering, bsetup, bteardown),
         cmocka_unit_test_setup_teardown(test_bundle_replay_reproduces_the_view, bsetup, bteardown),
         cmocka_unit_test_setup_teardown(test_bundle_select_by_error_code, bsetup, bteardown),
