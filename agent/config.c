@@ -20,6 +20,7 @@
 
 static const char *const sync_modes[] = {"normal", "full", NULL};
 static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const local_users[] = {"owner", "any", NULL};
 
 #define O(field) offsetof(struct fr_config, field)
 #define STR(sec, key, field, def, text)                                                            \
@@ -71,6 +72,10 @@ static const struct fr_option opts[] = {
         "and /metrics, and a request past the limit gets 503 at once."),
     {"http", "idle_timeout", FR_OPT_DURATION, "10s", O(http_idle_timeout_ms), 1000, 3600000, NULL,
      "A connection idle this long (keep-alive, or opened and never used) is closed."},
+    {"http", "local_users", FR_OPT_ENUM, "owner", O(http_local_users), 0, 0, local_users,
+     "Without a token, who may use /v1/ (ingest, queries, OTLP) over loopback: owner (processes "
+     "of the agent's own user, and root; others get 403) or any (every local user). With a "
+     "token, holding it is what counts."},
     SECRET("http", "auth_token", http_token,
            "Bearer token every /v1/ request needs (prefer auth_token_file)."),
     STR("http", "auth_token_file", http_token_file, "",

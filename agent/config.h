@@ -33,6 +33,7 @@ struct fr_config {
     int64_t http_max_connections;
     int64_t http_idle_timeout_ms; /* an idle keep-alive or half-open connection is closed */
     char *http_token;             /* bearer token; "" = no auth */
+    int64_t http_local_users;     /* without a token: 0 owner (and root) only, 1 any local user */
     char *http_token_file;        /* file holding the token */
     char *query_token;            /* bearer token of the read-only query API; "" = http_token */
     char *query_token_file;       /* file holding it */

@@ -28,6 +28,7 @@ struct fr_api_req {
     bool too_large;  /* over http.max_body_bytes: the rest is read and discarded */
     bool authorized; /* decided from the headers, before any byte of the body is kept */
     bool over_limit; /* opened past http.max_connections: only health is served */
+    bool other_user; /* no token set, and the peer is another local user (http.local_users) */
 };
 
 enum fr_api_role {

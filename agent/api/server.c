@@ -54,6 +54,51 @@ token_ok(struct MHD_Connection *c, const char *token)
     return CRYPTO_memcmp(want, got, sizeof want) == 0;
 }
 
+/*
+ * The user owning the peer's end of a loopback TCP connection, from the
+ * kernel's socket table (/proc/net/tcp in the agent's network namespace):
+ * the entry whose local address is the client's and whose remote is this
+ * listener. -1 when it cannot be told (not IPv4, not found).
+ */
+static long
+peer_uid(const struct sockaddr *client, int server_port)
+{
+    if (client == NULL || client->sa_family != AF_INET)
+        return -1;
+    const struct sockaddr_in *in = (const struct sockaddr_in *)client;
+    unsigned want_ip = in->sin_addr.s_addr; /* /proc prints it as the host's u32 of these bytes */
+    unsigned want_port = ntohs(in->sin_port);
+    FILE *f = fopen("/proc/net/tcp", "r");
+    if (f == NULL)
+        return -1;
+    char line[512];
+    long uid = -1;
+    if (fgets(line, sizeof line, f) != NULL) /* the header */
+        while (uid < 0 && fgets(line, sizeof line, f) != NULL) {
+            unsigned lip, lport, rip, rport, st;
+            unsigned long u;
+            if (sscanf(line, " %*u: %8X:%4X %8X:%4X %2X %*X:%*X %*X:%*X %*X %lu", &lip, &lport,
+                       &rip, &rport, &st, &u) == 6 &&
+                lip == want_ip && lport == want_port && rport == (unsigned)server_port)
+                uid = (long)u;
+        }
+    fclose(f);
+    return uid;
+}
+
+/* Without a token and with http.local_users owner: whether the peer is another user. */
+static bool
+other_local_user(struct fr_http *h, struct MHD_Connection *c)
+{
+    if (h->p->conf.http_local_users != 0)
+        return false;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    long uid = peer_uid(ci ? ci->client_addr : NULL, h->port);
+    /* unknown owner: not served (a loopback peer is always in the table) */
+    return !(uid == (long)getuid() || uid == 0);
+}
+
 static bool
 is_otlp_path(const char *url)
 {
@@ -61,15 +106,26 @@ is_otlp_path(const char *url)
            strcmp(url, "/v1/metrics") == 0;
 }
 
-/* Reads need the query token when one is set; writes always the ingest token. */
+/*
+ * Reads need the query token when one is set; writes always the ingest
+ * token. Without any token, only the agent's own user (and root) may use
+ * /v1/ unless http.local_users is any: *other_user says it was refused so.
+ */
 static bool
-authorized(struct fr_pipeline *p, struct MHD_Connection *c, const char *url, bool get)
+authorized(struct fr_http *h, struct MHD_Connection *c, const char *url, bool get, bool *other_user)
 {
+    *other_user = false;
     if (strncmp(url, "/v1/", 4) != 0)
         return true; /* health and metrics: no data */
-    struct fr_live *l = fr_pipeline_live_get(p);
-    bool ok = token_ok(c, get && l->query_token[0] ? l->query_token : l->token);
-    fr_pipeline_live_put(p, l);
+    struct fr_live *l = fr_pipeline_live_get(h->p);
+    const char *token = get && l->query_token[0] ? l->query_token : l->token;
+    bool open = token == NULL || token[0] == '\0';
+    bool ok = token_ok(c, token);
+    fr_pipeline_live_put(h->p, l);
+    if (ok && open && other_local_user(h, c)) {
+        *other_user = true;
+        return false;
+    }
     return ok;
 }
 
@@ -143,7 +199,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
         struct fr_api_req *q = fr_calloc(1, sizeof *q);
         *ctx = q;
         q->over_limit = !health && atomic_load(&h->open) > (int)p->conf.http_max_connections;
-        q->authorized = authorized(p, c, url, get);
+        q->authorized = authorized(h, c, url, get, &q->other_user);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)limit)
             q->too_large = true;
@@ -166,6 +222,12 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
         return fr_api_metrics(p, c);
     if (strncmp(url, "/v1/", 4) != 0)
         return fr_api_error(p, c, MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
+    if (q->other_user)
+        return fr_api_error(p, c, MHD_HTTP_FORBIDDEN,
+                            "no token is set, so only the agent's own user and root may use "
+                            "/v1/ here: run as that user, or set http.auth_token_file (or "
+                            "http.local_users: any); docs/security.md",
+                            NULL);
     if (!q->authorized)
         return fr_api_error(p, c, MHD_HTTP_UNAUTHORIZED, "missing or wrong bearer token", NULL);
     return route_v1(h, c, q, url, get, post);

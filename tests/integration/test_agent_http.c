@@ -4,6 +4,9 @@
  */
 #include "tests/integration/agent.h"
 
+#include <grp.h>
+#include <pwd.h>
+
 /* ---- tests ---- */
 
 static void
@@ -456,6 +459,75 @@ test_agent_otlp_listener_serves_only_otlp(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
+/*
+ * One request made by another local user (nobody): a child process drops to
+ * that user and makes it with libcurl; returns the status (-1 on failure).
+ */
+static long
+http_as_nobody(struct agent *a, int port, const char *method, const char *path, const char *body)
+{
+    struct passwd *pw = getpwnam("nobody");
+    assert_non_null(pw);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        long st = -1;
+        if (setgroups(0, NULL) == 0 && setgid(pw->pw_gid) == 0 && setuid(pw->pw_uid) == 0) {
+            a->port = port;
+            st = http(a, method, path, NULL, body, body ? strlen(body) : 0, NULL, NULL);
+        }
+        if (write(fds[1], &st, sizeof st) != sizeof st)
+            _exit(1);
+        _exit(0);
+    }
+    close(fds[1]);
+    long st = -1;
+    if (read(fds[0], &st, sizeof st) != sizeof st)
+        st = -1;
+    close(fds[0]);
+    int ws;
+    waitpid(pid, &ws, 0);
+    return st;
+}
+
+/*
+ * Without a token, other local users reach nothing: the queries, ingest and
+ * the OTLP receiver answer 403 to a process of another user (the kernel's
+ * socket table says who owns the peer's end), health still answers; the
+ * agent's own user is served. With a token, holding it is what counts; with
+ * http.local_users: any, every local user is served.
+ */
+static void
+test_agent_other_local_users_refused(void **state)
+{
+    struct agent *a = *state;
+    if (getuid() != 0 || getpwnam("nobody") == NULL) {
+        print_message("SKIPPED: needs root to act as another user (nobody)\n");
+        skip();
+    }
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    int main_port = a->port, otlp = otlp_port(a);
+    assert_int_equal(
+        post(a, "{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":\"mine\"}", NULL), 202);
+    static const char ev[] = "{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":\"theirs\"}";
+    assert_int_equal(http_as_nobody(a, main_port, "GET", "/v1/conversations/mine", NULL), 403);
+    assert_int_equal(http_as_nobody(a, main_port, "GET", "/v1/events?conv_id=mine", NULL), 403);
+    assert_int_equal(http_as_nobody(a, main_port, "POST", "/v1/events", ev), 403);
+    assert_int_equal(http_as_nobody(a, otlp, "POST", "/v1/traces", "{\"resourceSpans\":[]}"), 403);
+    assert_int_equal(http_as_nobody(a, main_port, "GET", "/healthz", NULL), 200);
+    json_decref(get_json(a, "/v1/conversations/mine", 200)); /* the owner is served */
+    assert_int_equal(agent_stop(a), 0);
+    assert_int_equal(count_events(a->db, "theirs"), 0);
+
+    agent_config(a, "  local_users: any\n", NULL, NULL);
+    agent_start(a);
+    assert_int_equal(http_as_nobody(a, a->port, "GET", "/v1/conversations/mine", NULL), 200);
+    assert_int_equal(agent_stop(a), 0);
+}
+
 int
 main(void)
 {
@@ -469,6 +541,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_connection_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_hostile_query_strings_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_listener_serves_only_otlp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_other_local_users_refused, setup, teardown),
     };
     if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
         cmocka_set_test_filter(getenv("FR_TEST_FILTER"));
