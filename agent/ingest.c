@@ -35,7 +35,11 @@ prepare_event(struct fr_event *ev_, const char *buf, size_t len, const struct fr
         fr_collect_derive(rec);
         memcpy(rec->policy, fr_policy_id(fr_redactor_policy(cfg->red)), sizeof rec->policy);
         if (changed && cfg->raw_key != NULL && buf != NULL) {
-            rc = fr_seal(cfg->raw_key, buf, len, &rec->raw, &rec->raw_len, err);
+            /* bound to the row it belongs to: moved to another, it does not open */
+            char aad[1200];
+            size_t alen = fr_raw_aad(rec->ids[FR_ID_CONV], rec->ids[FR_ID_EVENT], rec->ts_ms,
+                                     fr_kind_name(rec->kind), aad, sizeof aad);
+            rc = fr_seal(cfg->raw_key, aad, alen, buf, len, &rec->raw, &rec->raw_len, err);
             if (rc != FR_OK)
                 fr_record_clear(rec);
         }

@@ -106,7 +106,8 @@ fr_hmac_token(const unsigned char key[FR_KEY_LEN], const void *data, size_t len,
     fr_hex_encode(md, 8, out + 5);
 }
 
-#define SEAL_MAGIC "FRR1"
+#define SEAL_MAGIC_V1 "FRR1" /* no associated data (read, never written) */
+#define SEAL_MAGIC "FRR2"    /* bound to the caller's associated data */
 #define SEAL_KEYID 8
 #define SEAL_NONCE 12
 #define SEAL_TAG 16
@@ -120,12 +121,24 @@ key_id(const unsigned char key[FR_KEY_LEN], unsigned char id[SEAL_KEYID])
     memcpy(id, md, SEAL_KEYID);
 }
 
+/* GCM's associated data: the magic and key id, then the caller's (where the blob belongs). */
+static int
+seal_aad(EVP_CIPHER_CTX *c, bool enc, const unsigned char *hdr, const void *aad, size_t aadlen)
+{
+    int n;
+    int (*update)(EVP_CIPHER_CTX *, unsigned char *, int *, const unsigned char *, int) =
+        enc ? EVP_EncryptUpdate : EVP_DecryptUpdate;
+    if (update(c, NULL, &n, hdr, 4 + SEAL_KEYID) != 1)
+        return 0;
+    return aadlen == 0 || update(c, NULL, &n, aad, (int)aadlen) == 1;
+}
+
 int
-fr_seal(const unsigned char key[FR_KEY_LEN], const void *pt, size_t len, unsigned char **out,
-        size_t *outlen, struct fr_err *err)
+fr_seal(const unsigned char key[FR_KEY_LEN], const void *aad, size_t aadlen, const void *pt,
+        size_t len, unsigned char **out, size_t *outlen, struct fr_err *err)
 {
     *out = NULL;
-    if (len > INT32_MAX)
+    if (len > INT32_MAX || aadlen > INT32_MAX)
         return fr_err_set(err, FR_E_LIMIT, "seal: payload too large");
     unsigned char *buf = fr_malloc(SEAL_HDR + len);
     memcpy(buf, SEAL_MAGIC, 4);
@@ -134,6 +147,7 @@ fr_seal(const unsigned char key[FR_KEY_LEN], const void *pt, size_t len, unsigne
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
     int n = 0, ok = c != NULL && RAND_bytes(nonce, SEAL_NONCE) == 1 &&
                     EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce) == 1 &&
+                    seal_aad(c, true, buf, aad, aadlen) &&
                     EVP_EncryptUpdate(c, ct, &n, pt, (int)len) == 1 &&
                     EVP_EncryptFinal_ex(c, ct + n, &n) == 1 &&
                     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SEAL_TAG, tag) == 1;
@@ -148,18 +162,19 @@ fr_seal(const unsigned char key[FR_KEY_LEN], const void *pt, size_t len, unsigne
 }
 
 int
-fr_unseal(const unsigned char key[FR_KEY_LEN], const void *sealed, size_t len, unsigned char **out,
-          size_t *outlen, struct fr_err *err)
+fr_unseal(const unsigned char key[FR_KEY_LEN], const void *aad, size_t aadlen, const void *sealed,
+          size_t len, unsigned char **out, size_t *outlen, struct fr_err *err)
 {
     *out = NULL;
     const unsigned char *b = sealed;
-    if (len < SEAL_HDR || memcmp(b, SEAL_MAGIC, 4) != 0)
-        return fr_err_set(err, FR_E_VALUE, "raw payload: not a sealed record");
+    bool v1 = len >= SEAL_HDR && memcmp(b, SEAL_MAGIC_V1, 4) == 0;
+    if (len < SEAL_HDR || (!v1 && memcmp(b, SEAL_MAGIC, 4) != 0))
+        return fr_err_set(err, FR_E_VALUE, "sealed data: not a sealed record");
     unsigned char id[SEAL_KEYID];
     key_id(key, id);
     if (memcmp(id, b + 4, SEAL_KEYID) != 0)
         return fr_err_set(err, FR_E_VALUE,
-                          "raw payload: sealed with a different key than the one given");
+                          "sealed data: sealed with a different key than the one given");
     const unsigned char *nonce = b + 4 + SEAL_KEYID, *tag = nonce + SEAL_NONCE,
                         *ct = tag + SEAL_TAG;
     size_t ctlen = len - SEAL_HDR;
@@ -167,6 +182,7 @@ fr_unseal(const unsigned char key[FR_KEY_LEN], const void *sealed, size_t len, u
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
     int n = 0, m = 0;
     int ok = c != NULL && EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce) == 1 &&
+             (v1 || seal_aad(c, false, b, aad, aadlen)) &&
              EVP_DecryptUpdate(c, pt, &n, ct, (int)ctlen) == 1 &&
              EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SEAL_TAG, (void *)tag) == 1 &&
              EVP_DecryptFinal_ex(c, pt + n, &m) == 1;
@@ -174,12 +190,23 @@ fr_unseal(const unsigned char key[FR_KEY_LEN], const void *sealed, size_t len, u
     if (!ok) {
         OPENSSL_cleanse(pt, ctlen);
         free(pt);
-        return fr_err_set(err, FR_E_VALUE, "raw payload: authentication failed (altered data)");
+        return fr_err_set(err, FR_E_VALUE,
+                          "sealed data: authentication failed (altered, or not where it was "
+                          "sealed for)");
     }
     pt[ctlen] = '\0';
     *out = pt;
     *outlen = ctlen;
     return FR_OK;
+}
+
+size_t
+fr_raw_aad(const char *conv_id, const char *event_id, int64_t ts_ms, const char *kind, char *out,
+           size_t cap)
+{
+    int n = snprintf(out, cap, "raw\x1f%s\x1f%s\x1f%lld\x1f%s", conv_id ? conv_id : "",
+                     event_id ? event_id : "", (long long)ts_ms, kind ? kind : "");
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
 char *

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 
@@ -40,13 +41,29 @@ void fr_hmac_token(const unsigned char key[FR_KEY_LEN], const void *data, size_t
 
 /*
  * AES-256-GCM with a random 96-bit nonce per call. The sealed form is
- * "FRR1" | key id (8 bytes of SHA-256 of the key) | nonce | tag (16) |
- * ciphertext. fr_unseal fails with FR_E_VALUE, saying so, when the key is
- * not the one it was sealed with or the bytes were altered.
+ * "FRR2" | key id (8 bytes of SHA-256 of the key) | nonce | tag (16) |
+ * ciphertext, bound to associated data: the magic and key id, and aad,
+ * which says where the blob belongs (a row, a segment's header and block
+ * index). fr_unseal fails with FR_E_VALUE, saying so, when the key is not
+ * the one it was sealed with, the bytes were altered or the blob was moved
+ * to where other aad applies. Blobs of the older "FRR1" form (no aad) are
+ * still read.
  */
-int fr_seal(const unsigned char key[FR_KEY_LEN], const void *pt, size_t len, unsigned char **out,
-            size_t *outlen, struct fr_err *err);
-int fr_unseal(const unsigned char key[FR_KEY_LEN], const void *sealed, size_t len,
-              unsigned char **out, size_t *outlen, struct fr_err *err);
+/* Bytes a sealed blob has beyond its plaintext (magic, key id, nonce, tag). */
+#define FR_SEAL_OVERHEAD 40
+
+int fr_seal(const unsigned char key[FR_KEY_LEN], const void *aad, size_t aadlen, const void *pt,
+            size_t len, unsigned char **out, size_t *outlen, struct fr_err *err);
+int fr_unseal(const unsigned char key[FR_KEY_LEN], const void *aad, size_t aadlen,
+              const void *sealed, size_t len, unsigned char **out, size_t *outlen,
+              struct fr_err *err);
+
+/*
+ * The associated data of an event's sealed raw payload: its stored
+ * conversation id, event id, time and kind, so a payload moved to another
+ * row does not open there.
+ */
+size_t fr_raw_aad(const char *conv_id, const char *event_id, int64_t ts_ms, const char *kind,
+                  char *out, size_t cap);
 
 #endif

@@ -29,7 +29,10 @@ take_event(void *ud, const struct fr_event_row *r)
         /* only with the key that opens it; it goes in still sealed */
         unsigned char *pt;
         size_t ptlen;
-        if (fr_unseal(g->raw_key, r->raw, r->raw_len, &pt, &ptlen, NULL) == FR_OK) {
+        char aad[1200];
+        size_t alen =
+            fr_raw_aad(r->ids[FR_ID_CONV], r->ids[FR_ID_EVENT], r->ts_ms, r->kind, aad, sizeof aad);
+        if (fr_unseal(g->raw_key, aad, alen, r->raw, r->raw_len, &pt, &ptlen, NULL) == FR_OK) {
             OPENSSL_cleanse(pt, ptlen);
             free(pt);
             char *b64 = fr_malloc(4 * ((r->raw_len + 2) / 3) + 1);

@@ -79,6 +79,13 @@ int fr_ret_journal_append(const struct fr_retention_policy *p, const char *actio
  * delete).
  */
 
+/*
+ * Whether the segment at path belongs to another store (its header names a
+ * store id that is not ours): a store sharing the archive folder. Such a
+ * file is never adopted, removed or restored.
+ */
+bool fr_ret_foreign(const char *path, const char *store_id);
+
 /* The journal's last word on each path: a new object {path: record}; empty when absent. */
 int fr_ret_journal_state(const struct fr_retention_policy *p, json_t **out, struct fr_err *err);
 

@@ -87,6 +87,23 @@ fr_ret_twin_path(const char *path)
  * returned, never skipped: `archive rebuild` would not know the change, so
  * the run stops before committing it and says so.
  */
+bool
+fr_ret_foreign(const char *path, const char *store_id)
+{
+    if (store_id == NULL || store_id[0] == '\0')
+        return false;
+    struct fr_seg *seg;
+    if (fr_seg_open(path, NULL, &seg, NULL) != FR_OK)
+        return false; /* not readable as a segment: judged by the caller */
+    const char *owner = fr_seg_get_info(seg)->store_id;
+    bool foreign = owner[0] != '\0' && strcmp(owner, store_id) != 0;
+    fr_seg_close(seg);
+    if (foreign)
+        fr_log(FR_LOG_INFO, "retention", "%s belongs to another store (%s); left alone", path,
+               owner);
+    return foreign;
+}
+
 int
 fr_ret_journal_append(const struct fr_retention_policy *p, const char *action,
                       const struct fr_manifest_row *m, const char *path, struct fr_err *err)
@@ -263,6 +280,8 @@ fr_retention_rebuild(struct fr_store *st, const struct fr_retention_policy *p, i
     rc = fr_store_manifest(st, fr_ret_collect_manifest, &man, err);
     unsigned char cold[FR_KEY_LEN];
     bool have_cold = fr_retention_cold_key(p, false, cold, NULL) == FR_OK;
+    char store_id[17] = "";
+    fr_store_id(st, store_id, NULL);
     const char *path;
     json_t *j;
     json_object_foreach(state, path, j)
@@ -271,6 +290,10 @@ fr_retention_rebuild(struct fr_store *st, const struct fr_retention_policy *p, i
             break;
         if (fr_ret_paths_has(&man, path)) {
             out->present++;
+            continue;
+        }
+        if (access(path, F_OK) == 0 && fr_ret_foreign(path, store_id)) {
+            out->foreign++;
             continue;
         }
         struct fr_seg *seg;

@@ -75,6 +75,7 @@ struct conv_sum {
 };
 
 struct batch {
+    char store_id[17]; /* written into every segment */
     const struct fr_retention_policy *p;
     struct fr_seg_writer *w;
     struct fr_row_key *ids; /* the rows in the segment, to delete from hot */
@@ -248,12 +249,14 @@ move_segments(struct fr_store *st, const struct fr_retention_policy *p, const in
               void *ud, struct fr_retention_stats *stats, struct fr_err *err)
 {
     struct batch b = {.p = p};
+    fr_store_id(st, b.store_id, NULL);
     int rc = FR_OK;
     int64_t after_ts = INT64_MIN, after_id = 0;
     for (;;) {
         if (max_bytes > 0 && fr_store_live_bytes(st) <= max_bytes)
             break;
         b.w = fr_seg_writer_new(FR_TIER_WARM, NULL, NULL);
+        fr_seg_writer_set_store(b.w, b.store_id);
         rc = fr_store_due(st, cutoff, after_ts, after_id, (int)p->segment_events, batch_row, &b,
                           err);
         if (rc != FR_OK || b.n == 0)
@@ -378,6 +381,9 @@ warm_to_cold(struct fr_store *st, const struct fr_retention_policy *p, const str
         if (rc != FR_OK)
             break;
         struct copy_ctx c = {fr_seg_writer_new(FR_TIER_COLD, key, fr_seg_get_info(seg)->policy)};
+        char store_id[17] = "";
+        fr_store_id(st, store_id, NULL);
+        fr_seg_writer_set_store(c.w, store_id);
         rc = fr_seg_each(seg, NULL, 0, 0, copy_record, &c, err);
         fr_seg_close(seg);
         char *cold = fr_ret_twin_path(man->v[i]);

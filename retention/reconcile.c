@@ -61,6 +61,8 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
         return rc;
     unsigned char cold[FR_KEY_LEN];
     bool have_cold = fr_retention_cold_key(p, false, cold, NULL) == FR_OK;
+    char store_id[17] = "";
+    fr_store_id(st, store_id, NULL); /* "" (an older store): every segment is taken as ours */
     DIR *d = opendir(p->archive_dir);
     struct dirent *e;
     while (rc == FR_OK && d != NULL && (e = readdir(d)) != NULL) {
@@ -70,7 +72,7 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
             unlink(path); /* a segment whose writing never finished */
             stats->orphans_removed++;
         } else if (n > 4 && strcmp(e->d_name + n - 4, ".seg") == 0 &&
-                   !fr_ret_paths_has(&man, path)) {
+                   !fr_ret_paths_has(&man, path) && !fr_ret_foreign(path, store_id)) {
             char *twin = fr_ret_twin_path(path);
             struct fr_seg *seg = NULL;
             struct fr_err serr = {0};

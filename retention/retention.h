@@ -74,7 +74,7 @@ int fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy
 
 /* What a rebuild did: segments restored, already in the table, gone, unreadable. */
 struct fr_rebuild_stats {
-    size_t restored, present, missing, unreadable;
+    size_t restored, present, missing, unreadable, foreign;
 };
 
 /*

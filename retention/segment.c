@@ -27,7 +27,10 @@
 #define SEG_END "FRSEGEND"
 #define SEG_HEADER 80
 #define SEG_TRAILER 56
-#define SEG_VERSION 1
+#define SEG_VERSION 2 /* 2: store id in the header; cold parts bound to header and index */
+#define SEG_VERSION_MIN 1
+#define PART_DICT 0xfffffffeu
+#define PART_FOOTER 0xffffffffu
 #define BLOCK_RECORDS 8000
 #define BLOCK_BYTES (4u << 20)
 /* No block a writer makes decompresses to more: a 4 MiB block plus one record of the largest line.
@@ -122,11 +125,39 @@ struct fr_seg_writer {
     unsigned char key[FR_KEY_LEN];
     bool has_key;
     char policy[17];
+    unsigned char store[8];        /* the owning store's id */
+    unsigned char hdr[SEG_HEADER]; /* once written: the associated data of every cold part */
     char *buf;
     size_t len, cap;
     struct wrec *recs;
     size_t n, ncap;
 };
+
+void
+fr_seg_writer_set_store(struct fr_seg_writer *w, const char *store_id)
+{
+    memset(w->store, 0, sizeof w->store);
+    for (size_t i = 0; store_id && i < 8 && store_id[2 * i] && store_id[2 * i + 1]; i++) {
+        int hi = fr_hex_digit(store_id[2 * i]), lo = fr_hex_digit(store_id[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            break;
+        w->store[i] = (unsigned char)(hi << 4 | lo);
+    }
+}
+
+/*
+ * A cold part's associated data: the segment's whole header (tier, times,
+ * counts, key id, store id, policy: all authenticated by the key) and the
+ * part's place in it, so a sealed block moved to another segment or
+ * position, or a header edited, does not open.
+ */
+static void
+part_aad(const unsigned char hdr[SEG_HEADER], uint32_t index, unsigned char aad[SEG_HEADER + 4])
+{
+    memcpy(aad, hdr, SEG_HEADER);
+    for (int i = 0; i < 4; i++)
+        aad[SEG_HEADER + i] = (unsigned char)(index >> (8 * i));
+}
 
 struct fr_seg_writer *
 fr_seg_writer_new(int tier, const unsigned char *key, const char *policy)
@@ -211,9 +242,9 @@ out_write(struct out *o, const void *p, size_t n)
     }
 }
 
-/* Writes bytes, sealed when the segment is cold. Returns the bytes written. */
+/* Writes part `index`, sealed when the segment is cold. Returns the bytes written. */
 static size_t
-out_part(struct out *o, struct fr_seg_writer *w, const void *p, size_t n)
+out_part(struct out *o, struct fr_seg_writer *w, uint32_t index, const void *p, size_t n)
 {
     if (w->tier != FR_TIER_COLD) {
         out_write(o, p, n);
@@ -221,7 +252,9 @@ out_part(struct out *o, struct fr_seg_writer *w, const void *p, size_t n)
     }
     unsigned char *sealed;
     size_t slen;
-    if (fr_seal(w->key, p, n, &sealed, &slen, NULL) != FR_OK) {
+    unsigned char aad[SEG_HEADER + 4];
+    part_aad(w->hdr, index, aad);
+    if (fr_seal(w->key, aad, sizeof aad, p, n, &sealed, &slen, NULL) != FR_OK) {
         o->bad = true;
         return 0;
     }
@@ -291,6 +324,7 @@ seg_header(const struct fr_seg_writer *w, int64_t min_ts, int64_t max_ts, uint32
         SHA256(w->key, FR_KEY_LEN, md);
         memcpy(hdr + 48, md, 8);
     }
+    memcpy(hdr + 56, w->store, 8);
     memcpy(hdr + 64, w->policy, strlen(w->policy));
 }
 
@@ -326,7 +360,7 @@ seg_write_blocks(struct out *o, struct fr_seg_writer *w, ZSTD_CCtx *cctx, ZSTD_C
             break;
         }
         uint64_t off = o->off;
-        size_t written = out_part(o, w, cbuf, clen);
+        size_t written = out_part(o, w, (uint32_t)json_array_size(blocks), cbuf, clen);
         char hex[2 * BLOOM_BYTES + 1];
         fr_hex_encode(bloom, BLOOM_BYTES, hex);
         json_array_append_new(blocks,
@@ -349,7 +383,7 @@ seg_write_tail(struct out *o, struct fr_seg_writer *w, json_t *blocks, struct fr
     char *ftext = json_dumps(footer, JSON_COMPACT);
     json_decref(footer);
     uint64_t foff = o->off;
-    size_t flen = out_part(o, w, ftext, strlen(ftext));
+    size_t flen = out_part(o, w, PART_FOOTER, ftext, strlen(ftext));
     free(ftext);
     unsigned char trailer[24];
     put64(trailer, foff);
@@ -414,8 +448,15 @@ seg_write(struct out *o, struct fr_seg_writer *w, struct fr_seg_info *info, cons
     unsigned char *dict_bytes = NULL;
     size_t dict_out_len = 0;
     int rc = FR_OK;
+    /* the header first: a cold dictionary is sealed bound to it (its sealed size is known) */
+    size_t dict_stored = dlen == 0 ? 0 : w->tier == FR_TIER_COLD ? dlen + FR_SEAL_OVERHEAD : dlen;
+    seg_header(w, min_ts, max_ts, nblocks, dict_stored, w->hdr);
     if (dlen > 0 && w->tier == FR_TIER_COLD) {
-        rc = fr_seal(w->key, dict, dlen, &dict_bytes, &dict_out_len, err);
+        unsigned char aad[SEG_HEADER + 4];
+        part_aad(w->hdr, PART_DICT, aad);
+        rc = fr_seal(w->key, aad, sizeof aad, dict, dlen, &dict_bytes, &dict_out_len, err);
+        if (rc == FR_OK && dict_out_len != dict_stored)
+            rc = fr_err_set(err, FR_E_INVALID, "segment %s: sealed dictionary size", path);
     } else if (dlen > 0) {
         dict_bytes = fr_malloc(dlen);
         memcpy(dict_bytes, dict, dlen);
@@ -425,9 +466,7 @@ seg_write(struct out *o, struct fr_seg_writer *w, struct fr_seg_info *info, cons
     ZSTD_CDict *cdict = dlen ? ZSTD_createCDict(dict, dlen, LEVEL) : NULL;
     json_t *blocks = json_array();
     if (rc == FR_OK) {
-        unsigned char hdr[SEG_HEADER];
-        seg_header(w, min_ts, max_ts, nblocks, dict_out_len, hdr);
-        out_write(o, hdr, sizeof hdr);
+        out_write(o, w->hdr, sizeof w->hdr);
         out_write(o, dict_bytes, dict_out_len);
         rc = seg_write_blocks(o, w, cctx, cdict, blocks, info, path, err);
     }
@@ -496,10 +535,10 @@ seg_bad(const char *path, const char *why, struct fr_err *err)
     return fr_err_set(err, FR_E_VALUE, "segment %s: %s", path, why);
 }
 
-/* Unseals (cold) or borrows a part; *owned says whether to free *out. */
+/* Unseals (cold) or borrows part `index`; *owned says whether to free *out. */
 static int
-seg_part(struct fr_seg *s, const unsigned char *p, size_t n, unsigned char **out, size_t *outlen,
-         bool *owned, struct fr_err *err)
+seg_part(struct fr_seg *s, uint32_t index, const unsigned char *p, size_t n, unsigned char **out,
+         size_t *outlen, bool *owned, struct fr_err *err)
 {
     if (s->info.tier != FR_TIER_COLD) {
         *out = (unsigned char *)p;
@@ -508,7 +547,16 @@ seg_part(struct fr_seg *s, const unsigned char *p, size_t n, unsigned char **out
         return FR_OK;
     }
     *owned = true;
-    return fr_unseal(s->key, p, n, out, outlen, err);
+    unsigned char aad[SEG_HEADER + 4];
+    part_aad(s->data, index, aad);
+    bool v1 = get32(s->data + 8) == 1; /* version 1 parts carry no associated data */
+    int rc = fr_unseal(s->key, v1 ? NULL : aad, v1 ? 0 : sizeof aad, p, n, out, outlen, err);
+    if (rc != FR_OK)
+        fr_err_set(err, rc,
+                   "segment %s: a sealed part does not open with this key where it is "
+                   "(a different key, or moved or altered)",
+                   s->path);
+    return rc;
 }
 
 int
@@ -529,7 +577,7 @@ fr_seg_open(const char *path, const unsigned char *key, struct fr_seg **out, str
         rc = seg_bad(path, "not a flightrec segment, or truncated", err);
         goto fail;
     }
-    if (get32(d + 8) != SEG_VERSION) {
+    if (get32(d + 8) < SEG_VERSION_MIN || get32(d + 8) > SEG_VERSION) {
         rc = fr_err_set(err, FR_E_VERSION, "segment %s: format version %u is not supported", path,
                         get32(d + 8));
         goto fail;
@@ -553,6 +601,9 @@ fr_seg_open(const char *path, const unsigned char *key, struct fr_seg **out, str
     s->info.file_bytes = len;
     memcpy(s->info.policy, d + 64, 16);
     s->info.policy[16] = '\0';
+    static const unsigned char none[8] = {0};
+    if (memcmp(d + 56, none, 8) != 0)
+        fr_hex_encode(d + 56, 8, s->info.store_id);
     uint32_t dict_len = get32(d + 44);
     uint64_t foff = get64(d + len - 56), flen = get64(d + len - 48);
     if (!span_within(SEG_HEADER, dict_len, 0, len - SEG_TRAILER) ||
@@ -573,14 +624,14 @@ fr_seg_open(const char *path, const unsigned char *key, struct fr_seg **out, str
     size_t plen;
     bool owned;
     if (dict_len > 0) {
-        rc = seg_part(s, d + SEG_HEADER, dict_len, &plain, &plen, &owned, err);
+        rc = seg_part(s, PART_DICT, d + SEG_HEADER, dict_len, &plain, &plen, &owned, err);
         if (rc != FR_OK)
             goto fail;
         s->ddict = ZSTD_createDDict(plain, plen);
         if (owned)
             free(plain);
     }
-    rc = seg_part(s, d + foff, flen, &plain, &plen, &owned, err);
+    rc = seg_part(s, PART_FOOTER, d + foff, flen, &plain, &plen, &owned, err);
     if (rc != FR_OK)
         goto fail;
     json_t *footer = json_loadb((const char *)plain, plen, 0, NULL);
@@ -672,7 +723,7 @@ fr_seg_each(struct fr_seg *s, const char *conv_id, int64_t since_ms, int64_t unt
         unsigned char *comp;
         size_t clen;
         bool owned;
-        rc = seg_part(s, s->data + off, len, &comp, &clen, &owned, err);
+        rc = seg_part(s, (uint32_t)i, s->data + off, len, &comp, &clen, &owned, err);
         if (rc != FR_OK)
             break;
         char *plain = fr_malloc(usize + 1);

@@ -28,12 +28,15 @@ struct fr_seg_info {
     char policy[17];     /* redaction policy id of the records */
     char key_id[17];     /* cold: hex id of the key; "" for warm */
     char sha256[65];
+    char store_id[17]; /* hex id of the store that wrote it; "" (version 1) when unknown */
 };
 
 struct fr_seg_writer;
 
 /* key: the cold key (FR_KEY_LEN bytes) for a cold segment, NULL for warm. */
 struct fr_seg_writer *fr_seg_writer_new(int tier, const unsigned char *key, const char *policy);
+/* The id (16 hex digits) of the store the segment belongs to; written in its header. */
+void fr_seg_writer_set_store(struct fr_seg_writer *w, const char *store_id);
 /* Adds one record (a JSON object, no newline); conv_id may be NULL. */
 void fr_seg_writer_add(struct fr_seg_writer *w, const char *json, size_t len, int64_t ts_ms,
                        const char *conv_id);

@@ -616,6 +616,8 @@ test_redact_policy_merge_and_id(void **state)
 struct raw_copy {
     unsigned char *raw;
     size_t len;
+    char aad[256]; /* where the row says it belongs */
+    size_t alen;
 };
 
 static int
@@ -626,6 +628,8 @@ grab_raw(void *ud, const struct fr_event_row *r)
         c->raw = fr_malloc(r->raw_len);
         memcpy(c->raw, r->raw, r->raw_len);
         c->len = r->raw_len;
+        c->alen = fr_raw_aad(r->ids[FR_ID_CONV], r->ids[FR_ID_EVENT], r->ts_ms, r->kind, c->aad,
+                             sizeof c->aad);
     }
     return 0;
 }
@@ -653,16 +657,28 @@ test_redact_raw_mode_round_trip(void **state)
     assert_non_null(copy.raw);
     unsigned char *pt = NULL;
     size_t len = 0;
-    assert_int_equal(fr_unseal(rawkey, copy.raw, copy.len, &pt, &len, &err), FR_OK);
+    assert_int_equal(fr_unseal(rawkey, copy.aad, copy.alen, copy.raw, copy.len, &pt, &len, &err),
+                     FR_OK);
     assert_int_equal(len, strlen(line));
     assert_memory_equal(pt, line, len);
     free(pt);
     /* without the key nothing comes back */
-    assert_int_equal(fr_unseal(wrong, copy.raw, copy.len, &pt, &len, &err), FR_E_VALUE);
+    assert_int_equal(fr_unseal(wrong, copy.aad, copy.alen, copy.raw, copy.len, &pt, &len, &err),
+                     FR_E_VALUE);
     assert_null(pt);
+    /* moved to another row (another conversation, event or time), it does not open */
+    char other[256];
+    size_t olen = fr_raw_aad("raw2", NULL, 1760000000000, "tool", other, sizeof other);
+    assert_int_equal(fr_unseal(rawkey, other, olen, copy.raw, copy.len, &pt, &len, &err),
+                     FR_E_VALUE);
+    assert_null(pt);
+    olen = fr_raw_aad("raw1", NULL, 1760000000001, "tool", other, sizeof other);
+    assert_int_equal(fr_unseal(rawkey, other, olen, copy.raw, copy.len, &pt, &len, &err),
+                     FR_E_VALUE);
     /* a flipped byte fails authentication */
     copy.raw[copy.len - 1] ^= 1;
-    assert_int_equal(fr_unseal(rawkey, copy.raw, copy.len, &pt, &len, &err), FR_E_VALUE);
+    assert_int_equal(fr_unseal(rawkey, copy.aad, copy.alen, copy.raw, copy.len, &pt, &len, &err),
+                     FR_E_VALUE);
     assert_null(pt);
     free(copy.raw);
 

@@ -8,6 +8,7 @@
 #include "tests/support/support.h"
 
 #include <jansson.h>
+#include <openssl/sha.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -232,6 +233,17 @@ test_segment_cold_needs_its_key(void **state)
     assert_int_equal(json_array_size(all), 2000);
     fr_seg_close(s);
     json_decref(all);
+    /* the header is authenticated by the key, not only by the file's SHA-256: a time range
+       edited and the trailer's hash recomputed, every sealed part refuses to open */
+    assert_int_equal(fr_read_file(path, &bytes, &len, NULL), FR_OK);
+    bytes[16] ^= 1; /* min_ts */
+    SHA256((unsigned char *)bytes, len - 32, (unsigned char *)bytes + len - 32);
+    FILE *fp = fopen(path, "wb");
+    fwrite(bytes, 1, len, fp);
+    fclose(fp);
+    free(bytes);
+    assert_int_equal(fr_seg_open(path, key, &s, &err), FR_E_VALUE);
+    assert_non_null(strstr(err.msg, "moved or altered"));
     t_rmtree(dir);
     free(dir);
     free(path);
@@ -848,6 +860,66 @@ test_retention_cli_verify_and_policy_errors(void **state)
     free(cmd);
 }
 
+/*
+ * Two stores in one folder share archive/: each segment carries its store's
+ * id, so one store's run never adopts (or removes) the other's segments, and
+ * neither loses a row to the other's reconciliation.
+ */
+static void
+test_retention_stores_sharing_a_folder_keep_their_own(void **state)
+{
+    struct rfx *f = *state;
+    t_ingest_generated(f->st, f->dir, 3000);
+    int64_t x_total = sql_int(f->db, "SELECT count(*) FROM events WHERE kind != 'runtime'");
+    fr_store_close(f->st);
+    f->st = NULL;
+    /* y: a second store beside it, with its own events, the same policy and archive folder */
+    char *ydb = t_path(f->dir, "y.db");
+    struct fr_store *y = t_store_open(f->dir, "y.db");
+    t_ingest_generated(y, f->dir, 2000);
+    fr_store_close(y);
+    int64_t y_total = sql_int(ydb, "SELECT count(*) FROM events WHERE kind != 'runtime'");
+    assert_true(sql_int(ydb, "SELECT count(*) FROM store_info") == 1);
+    for (int round = 0; round < 2; round++) {
+        const char *dbs[] = {f->db, ydb};
+        for (int k = 0; k < 2; k++) {
+            char *cmd = fr_asprintf("%s retention run --db %s --policy %s --now %lld "
+                                    "--no-progress",
+                                    FR_BIN, dbs[k], f->policy, (long long)(BASE + 4 * DAY));
+            char *out = NULL, *err = NULL;
+            assert_int_equal(t_run(cmd, &out, &err), 0);
+            if (strstr(err, "0 adopted") == NULL)
+                fail_msg("store %d adopted another store's segment: %s", k, err);
+            free(out);
+            free(err);
+            free(cmd);
+        }
+    }
+    /* every event of each store is still readable exactly once from that store */
+    const char *dbs[] = {"hot.db", "y.db"};
+    int64_t totals[] = {x_total, y_total};
+    for (int k = 0; k < 2; k++) {
+        struct fr_store *st = t_store_open(f->dir, dbs[k]);
+        struct seen seen = {fr_calloc(1, (size_t)totals[k] + 10), (size_t)totals[k] + 10, 0, 0};
+        count_all(st, &f->p, &seen);
+        if (seen.total != (size_t)totals[k] || seen.dups != 0)
+            fail_msg("store %s reads %zu events (%zu twice), want %lld", dbs[k], seen.total,
+                     seen.dups, (long long)totals[k]);
+        fr_store_close(st);
+        free(seen.ids);
+    }
+    assert_true(sql_int(ydb, "SELECT count(*) FROM archive_segments") > 0);
+    assert_true(sql_int(f->db, "SELECT count(*) FROM archive_segments") > 0);
+    /* and no segment is in both manifests */
+    char *sql = fr_asprintf("ATTACH '%s' AS y; SELECT count(*) FROM main.archive_segments "
+                            "WHERE path IN (SELECT path FROM y.archive_segments)",
+                            ydb);
+    assert_int_equal(sql_int_rw(f->db, sql), 0);
+    free(sql);
+    free(ydb);
+    f->st = t_store_open(f->dir, "hot.db");
+}
+
 int
 main(void)
 {
@@ -860,6 +932,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_retention_same_view_after_compaction, rsetup,
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_retention_crash_points, rsetup, rteardown),
+        cmocka_unit_test_setup_teardown(test_retention_stores_sharing_a_folder_keep_their_own,
+                                        rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_manifest_journal_error_reported, rsetup,
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_retention_cli_verify_and_policy_errors, rsetup,

@@ -278,8 +278,9 @@ cmd_archive(int argc, char **argv)
         rc = fr_retention_rebuild(st, &p, fr_now_ms(), &rs, &err);
         if (rc == FR_OK) {
             fprintf(stderr,
-                    "rebuilt %zu manifest entries from the MANIFEST file (%zu already there)\n",
-                    rs.restored, rs.present);
+                    "rebuilt %zu manifest entries from the MANIFEST file (%zu already there, %zu "
+                    "of another store sharing the folder left alone)\n",
+                    rs.restored, rs.present, rs.foreign);
             if (rs.missing + rs.unreadable > 0) {
                 fprintf(stderr,
                         "flightrec archive rebuild: %zu listed segments are gone and %zu do not "

@@ -38,7 +38,10 @@ show_unseal(struct show_ctx *c, const struct fr_event_row *r, size_t *len)
     if (c->raw_key == NULL || r->raw == NULL)
         return NULL;
     unsigned char *pt;
-    if (fr_unseal(c->raw_key, r->raw, r->raw_len, &pt, len, &c->raw_err) != FR_OK) {
+    char aad[1200];
+    size_t alen =
+        fr_raw_aad(r->ids[FR_ID_CONV], r->ids[FR_ID_EVENT], r->ts_ms, r->kind, aad, sizeof aad);
+    if (fr_unseal(c->raw_key, aad, alen, r->raw, r->raw_len, &pt, len, &c->raw_err) != FR_OK) {
         c->raw_failed++;
         return NULL;
     }

@@ -114,6 +114,9 @@ bool fr_store_file_gone(struct fr_store *st);
 /* Bytes of the database's pages in use (page count minus free pages, times page size). */
 int64_t fr_store_live_bytes(struct fr_store *st);
 
+/* The store's own id (16 hex digits), written into every segment it archives. */
+int fr_store_id(struct fr_store *st, char out[17], struct fr_err *err);
+
 /* Returns up to pages free pages to the file system (incremental vacuum); *freed gets them. */
 int fr_store_reclaim(struct fr_store *st, int pages, int *freed, struct fr_err *err);
 

@@ -106,6 +106,11 @@ static const char *const schema_migrations[] = {
     "DROP INDEX events_event_id;"
     "CREATE UNIQUE INDEX events_event_key ON events(ifnull(conv_id, ''), event_id)"
     " WHERE event_id IS NOT NULL;",
+
+    /* version 6: the store's own id, written into every segment it archives, so that stores
+       sharing an archive folder never adopt each other's segments */
+    "CREATE TABLE store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO store_info VALUES('store_id', lower(hex(randomblob(8))));",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))

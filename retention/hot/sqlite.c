@@ -484,4 +484,5 @@ const struct fr_store_ops fr_store_sqlite = {
     .file_gone = sq_op_file_gone,
     .live_bytes = sq_live_bytes,
     .reclaim = sq_reclaim,
+    .store_id = sq_store_id,
 };

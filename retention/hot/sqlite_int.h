@@ -114,6 +114,7 @@ int sq_archive_commit(void *ctx, const struct fr_manifest_row *m, const struct f
 int sq_archive_finish(void *ctx, const char *path, const struct fr_row_key *rows, size_t n,
                       struct fr_err *err);
 int sq_pending(void *ctx, int (*cb)(void *ud, const char *path), void *ud, struct fr_err *err);
+int sq_store_id(void *ctx, char out[17], struct fr_err *err);
 int sq_delete_ids(void *ctx, const struct fr_row_key *rows, size_t n, size_t *deleted,
                   struct fr_err *err);
 int sq_manifest(void *ctx, int (*cb)(void *ud, const struct fr_manifest_row *r), void *ud,

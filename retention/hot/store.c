@@ -256,3 +256,9 @@ fr_store_reclaim(struct fr_store *st, int pages, int *freed, struct fr_err *err)
 {
     return st->ops->reclaim(st->ctx, pages, freed, err);
 }
+
+int
+fr_store_id(struct fr_store *st, char out[17], struct fr_err *err)
+{
+    return st->ops->store_id(st->ctx, out, err);
+}

@@ -192,6 +192,7 @@ struct fr_store_ops {
     bool (*file_gone)(void *ctx);
     int64_t (*live_bytes)(void *ctx);
     int (*reclaim)(void *ctx, int pages, int *freed, struct fr_err *err);
+    int (*store_id)(void *ctx, char out[17], struct fr_err *err);
 };
 
 extern const struct fr_store_ops fr_store_sqlite;
