@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/crypto.h"
 #include "core/fsutil.h"
 #include "core/hex.h"
 #include "core/mem.h"
@@ -34,9 +35,12 @@ target_free(struct fr_upload_target *t)
 {
     free(t->name);
     free(t->url);
-    for (size_t i = 0; i < t->nheaders; i++)
+    for (size_t i = 0; i < t->nheaders; i++) {
         free(t->headers[i]);
+        free(t->header_src ? t->header_src[i] : NULL);
+    }
     free(t->headers);
+    free(t->header_src);
     free(t->ca_file);
     free(t->client_cert);
     free(t->client_key);
@@ -67,24 +71,89 @@ fr_upload_target_find(const struct fr_upload_config *c, const char *name)
     return NULL;
 }
 
-/* A secret value: from the environment variable or the file named. */
+/*
+ * A header's secret, read when its target uploads: from the environment
+ * variable or the file ("env:VAR" / "file:PATH"). A file readable by group
+ * or others is refused, like every key file.
+ */
 static int
-secret_value(struct fr_yaml *y, yaml_node_t *n, const char *env, const char *file, char **out)
+secret_value(const struct fr_upload_target *t, const char *src, char **out, struct fr_err *err)
 {
-    if (env != NULL) {
-        const char *v = getenv(env);
+    *out = NULL;
+    if (strncmp(src, "env:", 4) == 0) {
+        const char *v = getenv(src + 4);
         if (v == NULL)
-            return fr_yaml_fail(y, n, "environment variable %s is not set", env);
+            return fr_err_set(err, FR_E_CONFIG,
+                              "target %s: header value_env %s is not set in the environment",
+                              t->name, src + 4);
         *out = fr_strdup(v);
         return FR_OK;
     }
+    const char *file = src + 5;
+    struct stat st;
+    if (stat(file, &st) == 0 && (st.st_mode & 077))
+        return fr_err_set(err, FR_E_CONFIG,
+                          "target %s: header value_file %s is readable by group or others (mode "
+                          "%03o); run chmod 600 %s",
+                          t->name, file, (unsigned)(st.st_mode & 0777), file);
     size_t len;
     struct fr_err e2 = {0};
     if (fr_read_file(file, out, &len, &e2) != FR_OK)
-        return fr_yaml_fail(y, n, "%s", e2.msg);
+        return fr_err_set(err, FR_E_CONFIG, "target %s: header value_file: %s", t->name, e2.msg);
     while (len > 0 && ((*out)[len - 1] == '\n' || (*out)[len - 1] == '\r'))
         (*out)[--len] = '\0';
     return FR_OK;
+}
+
+/* t with its secrets read (headers, S3 credentials): what an upload sends; free with
+   resolved_clear(). */
+static int
+resolve_target(const struct fr_upload_target *t, struct fr_upload_target *out, struct fr_err *err)
+{
+    *out = *t;
+    out->headers = fr_calloc(t->nheaders ? t->nheaders : 1, sizeof *out->headers);
+    out->header_src = NULL;
+    out->aws_user = NULL;
+    int rc = FR_OK;
+    for (size_t i = 0; i < t->nheaders && rc == FR_OK; i++) {
+        if (t->header_src == NULL || t->header_src[i] == NULL) {
+            out->headers[i] = fr_strdup(t->headers[i]);
+            continue;
+        }
+        char *secret;
+        rc = secret_value(t, t->header_src[i], &secret, err);
+        if (rc == FR_OK) {
+            out->headers[i] = fr_asprintf("%s: %s", t->headers[i], secret);
+            fr_key_wipe(secret, strlen(secret));
+            free(secret);
+        }
+    }
+    if (rc == FR_OK && t->aws_sigv4 != NULL) {
+        const char *a = t->aws_access_key_env ? getenv(t->aws_access_key_env) : NULL;
+        const char *s = t->aws_secret_key_env ? getenv(t->aws_secret_key_env) : NULL;
+        if (a == NULL || s == NULL)
+            rc = fr_err_set(err, FR_E_CONFIG,
+                            "target %s: aws_sigv4 needs aws_access_key_env and "
+                            "aws_secret_key_env naming set environment variables",
+                            t->name);
+        else
+            out->aws_user = fr_asprintf("%s:%s", a, s);
+    }
+    return rc;
+}
+
+static void
+resolved_clear(struct fr_upload_target *r)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (r->headers[i] != NULL)
+            fr_key_wipe(r->headers[i], strlen(r->headers[i]));
+        free(r->headers[i]);
+    }
+    free(r->headers);
+    if (r->aws_user != NULL)
+        fr_key_wipe(r->aws_user, strlen(r->aws_user));
+    free(r->aws_user);
 }
 
 static int
@@ -113,17 +182,15 @@ parse_header(struct fr_yaml *y, yaml_node_t *h, struct fr_upload_target *t)
     }
     if (name == NULL || (!value && !env && !file))
         return fr_yaml_fail(y, h, "headers: a header needs a name and a value source");
-    char *secret = NULL;
-    if (!value) {
-        int rc = secret_value(y, h, env, file, &secret);
-        if (rc != FR_OK)
-            return rc;
-    }
+    /* a secret is read when this target uploads, not now: one target's missing secret
+       never stops the others (or `outbox list`) */
     t->headers = fr_realloc(t->headers, (t->nheaders + 1) * sizeof *t->headers);
-    t->headers[t->nheaders++] = fr_asprintf("%s: %s", name, value ? value : secret);
-    if (secret)
-        memset(secret, 0, strlen(secret));
-    free(secret);
+    t->header_src = fr_realloc(t->header_src, (t->nheaders + 1) * sizeof *t->header_src);
+    t->headers[t->nheaders] = value ? fr_asprintf("%s: %s", name, value) : fr_strdup(name);
+    t->header_src[t->nheaders] = value ? NULL
+                                 : env ? fr_asprintf("env:%s", env)
+                                       : fr_asprintf("file:%s", file);
+    t->nheaders++;
     return FR_OK;
 }
 
@@ -198,16 +265,11 @@ parse_target(struct fr_yaml *y, yaml_node_t *n, struct fr_upload_target *t)
     if (rc == FR_OK && fr_uploader_for_url(t->url) == NULL)
         rc = fr_yaml_fail(y, n, "target %s: url: no uploader takes this scheme (http, https, file)",
                           t->name);
-    if (rc == FR_OK && t->aws_sigv4 != NULL) {
-        const char *a = akey ? getenv(akey) : NULL, *s = asec ? getenv(asec) : NULL;
-        if (a == NULL || s == NULL)
-            rc = fr_yaml_fail(y, n,
-                              "target %s: aws_sigv4 needs aws_access_key_env and "
-                              "aws_secret_key_env naming set environment variables",
-                              t->name);
-        else
-            t->aws_user = fr_asprintf("%s:%s", a, s);
-    }
+    if (rc == FR_OK && t->aws_sigv4 != NULL && (akey == NULL || asec == NULL))
+        rc = fr_yaml_fail(y, n,
+                          "target %s: aws_sigv4 needs aws_access_key_env and aws_secret_key_env "
+                          "(the names of the variables; they are read when it uploads)",
+                          t->name);
     return rc;
 }
 
@@ -361,13 +423,20 @@ fr_upload_file(const struct fr_upload_target *t, const char *path, fr_upload_pro
         return fr_err_set(err, FR_E_IO, "%s: %s", path, strerror(errno));
     }
     res->bytes = size;
+    struct fr_upload_target rt;
+    int rc = resolve_target(t, &rt, err);
+    if (rc != FR_OK) {
+        resolved_clear(&rt);
+        free(url);
+        return rc;
+    }
     double t0 = fr_mono_s();
-    int rc = FR_E_IO;
+    rc = FR_E_IO;
     struct fr_upload_attempt at = {0};
     for (int attempt = 1; attempt <= t->max_attempts; attempt++) {
         res->attempts = attempt;
         at = (struct fr_upload_attempt){.retry_after_s = -1};
-        rc = u->send(t, url, path, sha, size, progress, ud, &at);
+        rc = u->send(&rt, url, path, sha, size, progress, ud, &at);
         res->status = at.status;
         if (rc == FR_OK || !at.retry || attempt == t->max_attempts)
             break;
@@ -377,6 +446,7 @@ fr_upload_file(const struct fr_upload_target *t, const char *path, fr_upload_pro
     if (rc != FR_OK)
         fr_err_set(err, FR_E_IO, "upload of %s to %s failed after %d attempt(s): %s", path, t->name,
                    res->attempts, at.why);
+    resolved_clear(&rt);
     free(url);
     return rc;
 }

@@ -20,15 +20,17 @@ enum fr_upload_method { FR_UPLOAD_PUT, FR_UPLOAD_POST };
 
 struct fr_upload_target {
     char *name;
-    char *url;      /* "{name}" is replaced by the file's base name */
-    int method;     /* enum fr_upload_method */
-    char **headers; /* "Name: value", values already read from files/env */
+    char *url;         /* "{name}" is replaced by the file's base name */
+    int method;        /* enum fr_upload_method */
+    char **headers;    /* "Name: value"; just "Name" when the value comes from header_src */
+    char **header_src; /* per header: NULL, or "env:VAR" / "file:PATH", read only when this
+                          target uploads (a missing secret fails its uploads, no other's) */
     size_t nheaders;
     char *ca_file, *client_cert, *client_key;
     char *aws_sigv4;          /* e.g. "aws:amz:us-east-1:s3"; NULL = off */
     char *aws_access_key_env; /* the variables holding the S3 credentials */
     char *aws_secret_key_env;
-    char *aws_user;     /* "access:secret" from the environment */
+    char *aws_user;     /* "access:secret" from the environment, set while uploading */
     int64_t timeout_ms; /* whole request */
     int64_t connect_timeout_ms;
     int64_t max_attempts;

@@ -487,8 +487,11 @@ test_outbox_keeps_until_2xx(void **state)
     fprintf(fp,
             "outbox: %s\ntargets:\n  - name: loop\n    url: http://127.0.0.1:%d/u/{name}\n"
             "    max_attempts: 1\n    headers:\n      - {name: X-Token, value_env: "
-            "FR_TEST_UPLOAD_TOKEN}\n",
-            outbox, s.port);
+            "FR_TEST_UPLOAD_TOKEN}\n"
+            "  - name: plain\n    url: http://127.0.0.1:%d/u/{name}\n    max_attempts: 1\n"
+            "  - name: filed\n    url: http://127.0.0.1:%d/u/{name}\n    max_attempts: 1\n"
+            "    headers:\n      - {name: X-Token, value_file: %s/token}\n",
+            outbox, s.port, s.port, s.port, f->dir);
     fclose(fp);
     setenv("FR_TEST_UPLOAD_TOKEN", "t0k", 1);
     struct fr_upload_config c;
@@ -517,12 +520,37 @@ test_outbox_keeps_until_2xx(void **state)
     assert_int_equal(fr_outbox_list(c.outbox, &items, &n, &err), FR_OK);
     assert_int_equal(n, 0);
     fr_outbox_items_free(items, n);
-    /* a missing secret names the variable and the line */
+    /* a missing secret is read when its target uploads: it fails that target's uploads,
+       naming the variable, and no other target's (nor the configuration) */
     unsetenv("FR_TEST_UPLOAD_TOKEN");
     fr_upload_config_clear(&c);
-    assert_int_equal(fr_upload_config_load(yaml, &c, &err), FR_E_CONFIG);
-    assert_non_null(strstr(err.msg, "FR_TEST_UPLOAD_TOKEN is not set"));
-    assert_non_null(strstr(err.msg, "upload.yaml:"));
+    assert_int_equal(fr_upload_config_load(yaml, &c, &err), FR_OK);
+    assert_int_equal(fr_outbox_add(&c, f->file, "loop", &err), FR_OK);
+    assert_int_equal(fr_outbox_flush(&c, &sent, &failed, &err), FR_OK);
+    assert_int_equal(failed, 1);
+    assert_int_equal(fr_outbox_list(c.outbox, &items, &n, &err), FR_OK);
+    assert_int_equal(n, 1);
+    assert_non_null(strstr(items[0].last_error, "FR_TEST_UPLOAD_TOKEN is not set"));
+    fr_outbox_items_free(items, n);
+    struct fr_upload_result res;
+    assert_int_equal(
+        fr_upload_file(fr_upload_target_find(&c, "plain"), f->file, NULL, NULL, &res, &err), FR_OK);
+    /* a value_file readable by others is refused like a key file, when it is used */
+    char *tok = t_path(f->dir, "token");
+    FILE *tf = fopen(tok, "w");
+    fputs("s3cr3t-t0ken\n", tf);
+    fclose(tf);
+    chmod(tok, 0644);
+    assert_int_equal(
+        fr_upload_file(fr_upload_target_find(&c, "filed"), f->file, NULL, NULL, &res, &err),
+        FR_E_CONFIG);
+    assert_non_null(strstr(err.msg, "chmod 600"));
+    assert_null(strstr(err.msg, "s3cr3t"));
+    chmod(tok, 0600);
+    assert_int_equal(
+        fr_upload_file(fr_upload_target_find(&c, "filed"), f->file, NULL, NULL, &res, &err), FR_OK);
+    free(tok);
+    fr_upload_config_clear(&c);
     free(yaml);
     free(outbox);
     server_stop(&s);
