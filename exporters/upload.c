@@ -23,6 +23,7 @@
 #include "core/crypto.h"
 #include "core/fsutil.h"
 #include "core/hex.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/option.h"
 #include "core/timeutil.h"
@@ -607,6 +608,21 @@ outbox_remove(const char *file)
     free(side);
 }
 
+void
+fr_outbox_record_failure(const char *queued, int attempts, const char *why)
+{
+    char *errf = fr_asprintf("%s.error", queued), *old = NULL;
+    size_t len;
+    int before = fr_read_file(errf, &old, &len, NULL) == FR_OK ? atoi(old) : 0;
+    free(old);
+    /* HTTP attempts, all of them: the first upload's and every retry's */
+    char *text = fr_asprintf("%d %s\n", before + attempts, why);
+    if (fr_write_file_atomic(errf, text, strlen(text), NULL) != FR_OK)
+        fr_log(FR_LOG_WARN, "upload", "%s: cannot record the failed attempt", errf);
+    free(text);
+    free(errf);
+}
+
 int
 fr_outbox_flush_stats(const struct fr_upload_config *c, struct fr_outbox_stats *st,
                       struct fr_err *err)
@@ -633,13 +649,7 @@ fr_outbox_flush_stats(const struct fr_upload_config *c, struct fr_outbox_stats *
                 st->failed_http++;
             else
                 st->failed_transport++;
-            char *errf = fr_asprintf("%s.error", items[i].file);
-            FILE *fp = fopen(errf, "w");
-            if (fp) {
-                fprintf(fp, "%d %s\n", items[i].attempts + 1, e2.msg);
-                fclose(fp);
-            }
-            free(errf);
+            fr_outbox_record_failure(items[i].file, res.attempts > 0 ? res.attempts : 1, e2.msg);
         }
     }
     fr_outbox_items_free(items, n);

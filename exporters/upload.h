@@ -101,6 +101,9 @@ int fr_outbox_flush_stats(const struct fr_upload_config *c, struct fr_outbox_sta
                           struct fr_err *err);
 
 /* The same, counting only sent and failed. */
+/* Adds a failed upload's attempts and its error to the queued bundle's record (outbox list). */
+void fr_outbox_record_failure(const char *queued, int attempts, const char *why);
+
 int fr_outbox_flush(const struct fr_upload_config *c, size_t *sent, size_t *failed,
                     struct fr_err *err);
 

@@ -309,6 +309,7 @@ inc_upload(int argc, char **argv)
         fprintf(stderr, "uploaded %s to %s: HTTP %ld, %.1f kB in %.4f s, %d attempt(s)\n", bundle,
                 to, res.status, (double)res.bytes / 1000.0, res.seconds, res.attempts);
     } else {
+        fr_outbox_record_failure(queued, res.attempts > 0 ? res.attempts : 1, err.msg);
         fprintf(stderr,
                 "flightrec incident: %s; it stays in the outbox %s (flightrec outbox "
                 "retry)\n",

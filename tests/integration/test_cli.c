@@ -515,6 +515,52 @@ test_cli_terminal_escapes_shown_not_sent(void **state)
     free(bundle);
 }
 
+/*
+ * A failed `incident upload` keeps the bundle in the outbox with every HTTP
+ * (or file) attempt counted and the last error, and `outbox retry` adds its
+ * own attempts to them (it counted rounds, and forgot the first upload's).
+ */
+static void
+test_cli_failed_upload_counts_attempts(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->file, sample);
+    char *out = NULL, *err = NULL;
+    assert_int_equal(fr(&out, &err, "ingest --no-progress --db %s %s", f->db, f->file), 1);
+    free(out);
+    free(err);
+    char *bundle = t_path(f->dir, "b.tar.zst"), *yaml = t_path(f->dir, "up.yaml");
+    assert_int_equal(fr(&out, &err, "incident create --db %s --conv c-1 --out %s", f->db, bundle),
+                     0);
+    free(out);
+    free(err);
+    char *text = fr_asprintf("outbox: %s/outbox\ntargets:\n  - name: t\n"
+                             "    url: file://%s/no/such/dir/{name}\n    max_attempts: 2\n"
+                             "    backoff_base_ms: 1\n",
+                             f->dir, f->dir);
+    write_file(yaml, text);
+    free(text);
+    assert_int_equal(fr(&out, &err, "incident upload %s --to t --targets %s", bundle, yaml), 3);
+    assert_non_null(strstr(err, "1 attempt(s)")); /* a missing directory is not retried */
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "outbox list --targets %s", yaml), 0);
+    if (strstr(out, "attempts 1 ") == NULL || strstr(out, "does not exist") == NULL)
+        fail_msg("outbox list after a failed upload: %s", out);
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "outbox retry --targets %s", yaml), 3);
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "outbox list --targets %s", yaml), 0);
+    if (strstr(out, "attempts 2 ") == NULL)
+        fail_msg("outbox list after a retry: %s", out);
+    free(out);
+    free(err);
+    free(bundle);
+    free(yaml);
+}
+
 int
 main(void)
 {
@@ -532,6 +578,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cli_read_commands_leave_foreign_files_alone, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cli_terminal_escapes_shown_not_sent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_failed_upload_counts_attempts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
