@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "agent/api/api.h"
+
+_Thread_local int fr_api_answered_status;
 #include "core/mem.h"
 #include "core/utf8.h"
 
@@ -29,6 +31,7 @@ fr_api_answer(struct fr_pipeline *p, struct MHD_Connection *c, int status, const
     enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     fr_metrics_http(p->metrics, status);
+    fr_api_answered_status = status;
     return rc;
 }
 

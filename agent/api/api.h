@@ -29,7 +29,11 @@ struct fr_api_req {
     bool authorized; /* decided from the headers, before any byte of the body is kept */
     bool over_limit; /* opened past http.max_connections: only health is served */
     bool other_user; /* no token set, and the peer is another local user (http.local_users) */
+    double t0;       /* when the request's headers arrived (monotonic seconds) */
 };
+
+/* The status of the answer this thread queued last (one thread per connection): logged. */
+extern _Thread_local int fr_api_answered_status;
 
 enum fr_api_role {
     FR_API_MAIN, /* ingest, query API, health */

@@ -220,16 +220,22 @@ collect_group(void *ud, const struct fr_error_group *g)
 enum MHD_Result
 fr_api_get_errors(struct fr_pipeline *p, struct MHD_Connection *c)
 {
-    static const char *const allowed[] = {"class", "code",  "conv_id", "since",
-                                          "until", "limit", "by",      NULL};
+    /* error_class and error_code, as on /v1/events; class and code are kept as aliases */
+    static const char *const allowed[] = {"error_class", "error_code", "class", "code", "conv_id",
+                                          "since",       "until",      "limit", "by",   NULL};
     struct fr_event_filter f = {.errors_only = true, .newest_first = true};
     char msg[600];
     struct fr_qparams q;
     if (!parse_common(c, &q, allowed, &f.since_ms, &f.until_ms, &f.limit, 100, msg, sizeof msg))
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, msg, NULL);
-    if ((f.error_class = fr_qparams_get(&q, "class")) && fr_error_class_parse(f.error_class) <= 0)
-        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "class: not an error class", NULL);
-    f.error_code = fr_qparams_get(&q, "code");
+    f.error_class = fr_qparams_get(&q, "error_class");
+    if (f.error_class == NULL)
+        f.error_class = fr_qparams_get(&q, "class");
+    if (f.error_class && fr_error_class_parse(f.error_class) <= 0)
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "error_class: not an error class", NULL);
+    f.error_code = fr_qparams_get(&q, "error_code");
+    if (f.error_code == NULL)
+        f.error_code = fr_qparams_get(&q, "code");
     f.conv_id = fr_qparams_get(&q, "conv_id");
     const char *by = fr_qparams_get(&q, "by");
     static const char *const bys[] = {"code", "class", "model", "tool", "kind", NULL};

@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "agent/api/api.h"
+#include "core/log.h"
 #include "core/mem.h"
+#include "core/timeutil.h"
 
 /*
  * Connections: http.max_connections serve requests; FR_HEALTH_RESERVE more
@@ -184,9 +186,33 @@ route_v1(struct fr_http *h, struct MHD_Connection *c, struct fr_api_req *q, cons
     return fr_api_error(p, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed here", NULL);
 }
 
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *c, const char *url,
+                                      const char *method, const char *version, const char *upload,
+                                      size_t *upload_size, void **ctx);
+
+/*
+ * One line per request at info: method, path (never the query string or a
+ * body), status, duration; debug adds nothing more. Control characters in
+ * the path are escaped by the logger.
+ */
 static enum MHD_Result
 handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
        const char *version, const char *upload, size_t *upload_size, void **ctx)
+{
+    bool first = *ctx == NULL, body = *upload_size > 0;
+    fr_api_answered_status = 0;
+    enum MHD_Result r = handle_request(cls, c, url, method, version, upload, upload_size, ctx);
+    if (!first && !body && fr_api_answered_status != 0) {
+        const struct fr_api_req *q = *ctx;
+        fr_log(FR_LOG_INFO, "http", "%s %.*s %d %.1f ms", method, (int)strcspn(url, "?"), url,
+               fr_api_answered_status, (fr_mono_s() - q->t0) * 1000.0);
+    }
+    return r;
+}
+
+static enum MHD_Result
+handle_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+               const char *version, const char *upload, size_t *upload_size, void **ctx)
 {
     (void)version;
     struct fr_http *h = cls;
@@ -198,6 +224,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
     if (*ctx == NULL) {
         struct fr_api_req *q = fr_calloc(1, sizeof *q);
         *ctx = q;
+        q->t0 = fr_mono_s();
         q->over_limit = !health && atomic_load(&h->open) > (int)p->conf.http_max_connections;
         q->authorized = authorized(h, c, url, get, &q->other_user);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");

@@ -79,8 +79,9 @@ flush(struct fr_pipeline *pl, int fd, struct pending *p)
         fr_record_clear(&p->recs[i]);
     p->n = 0;
     json_t *out =
-        json_pack("{s:I,s:I,s:I}", "ack_seq", (json_int_t)++p->ack_seq, "accepted",
-                  (json_int_t)(ack.rc == FR_OK ? n : 0), "rejected", (json_int_t)p->rejected);
+        json_pack("{s:I,s:I,s:I,s:I}", "ack_seq", (json_int_t)++p->ack_seq, "accepted",
+                  (json_int_t)(ack.rc == FR_OK ? n : 0), "rejected", (json_int_t)p->rejected,
+                  "duplicates", (json_int_t)(ack.rc == FR_OK ? ack.duplicates : 0));
     if (ack.rc != FR_OK)
         json_object_set_new(out, "error", json_string(ack.err.msg));
     if (json_array_size(p->errors) > 0)

@@ -87,6 +87,11 @@ test_agent_http_ingest_query_and_errors(void **state)
     j = get_json(a, "/v1/errors?class=provider", 200);
     assert_int_equal(json_array_size(json_object_get(j, "errors")), 1);
     json_decref(j);
+    /* one name for one thing: error_class as on /v1/events */
+    j = get_json(a, "/v1/errors?error_class=provider", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "errors")), 1);
+    json_decref(j);
+    json_decref(get_json(a, "/v1/errors?error_class=nonsense", 400));
     j = get_json(a, "/v1/errors?by=colour", 400);
     json_decref(j);
     j = get_json(a, "/v1/conversations?error_class=provider", 200);
@@ -528,6 +533,28 @@ test_agent_other_local_users_refused(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
+/* At info, one log line per request: method, path (no query, no body), status, duration. */
+static void
+test_agent_request_log_line(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, "log:\n  level: info\n");
+    agent_start(a);
+    char *ev = events("logged", 0, 2);
+    assert_int_equal(post(a, ev, NULL), 202);
+    free(ev);
+    json_decref(get_json(a, "/v1/events?conv_id=logged-secret-query", 200));
+    wait_log(a, "info http: POST /v1/events 202 ");
+    wait_log(a, "info http: GET /v1/events 200 ");
+    assert_int_equal(agent_stop(a), 0);
+    char *log;
+    size_t len;
+    assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
+    assert_null(strstr(log, "logged-secret-query")); /* never the query string */
+    assert_null(strstr(log, "\"kind\""));            /* never a body */
+    free(log);
+}
+
 int
 main(void)
 {
@@ -542,6 +569,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_hostile_query_strings_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_listener_serves_only_otlp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_other_local_users_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_request_log_line, setup, teardown),
     };
     if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
         cmocka_set_test_filter(getenv("FR_TEST_FILTER"));

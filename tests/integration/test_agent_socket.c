@@ -35,6 +35,13 @@ test_agent_socket_acks_and_bad_lines(void **state)
     assert_int_equal(write(fd, ev, strlen(ev)), (ssize_t)strlen(ev));
     ack = read_line(fd);
     assert_non_null(strstr(ack, "\"ack_seq\":2,\"accepted\":2,\"rejected\":0"));
+    assert_non_null(strstr(ack, "\"duplicates\":0"));
+    free(ack);
+    /* a producer's retry: acknowledged as duplicates, like HTTP acks say */
+    assert_int_equal(write(fd, ev, strlen(ev)), (ssize_t)strlen(ev));
+    ack = read_line(fd);
+    assert_non_null(strstr(ack, "\"accepted\":2"));
+    assert_non_null(strstr(ack, "\"duplicates\":2"));
     free(ack);
     close(fd);
     free(ev);
