@@ -807,6 +807,27 @@ test_retention_cli_verify_and_policy_errors(void **state)
     cmd = fr_asprintf("%s archive list --db %s --policy %s", FR_BIN, f->db, f->policy);
     assert_int_equal(t_run(cmd, &out, &err), 0);
     assert_non_null(strstr(out, "warm "));
+    assert_int_equal(strncmp(out, "TIER ", 5), 0); /* a header line */
+    /* the name it prints is enough for archive cat */
+    char name[128] = "";
+    const char *listed = strstr(out, "seg-");
+    assert_non_null(listed);
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(listed, " \n"), listed);
+    free(out);
+    free(err);
+    free(cmd);
+    cmd = fr_asprintf("%s archive cat %s --db %s --policy %s", FR_BIN, name, f->db, f->policy);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(out, "\"t\":"));
+    free(out);
+    free(err);
+    free(cmd);
+    /* a dry run says what it would move, with no compression ratio it cannot know */
+    cmd = fr_asprintf("%s retention run --dry-run --db %s --policy %s --now %lld --no-progress",
+                      FR_BIN, f->db, f->policy, (long long)(BASE + 9 * DAY));
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(err, "(dry run)"));
+    assert_null(strstr(err, ":1)"));
     free(out);
     free(err);
     free(cmd);

@@ -11,6 +11,7 @@
 #include "agent/cli/cli.h"
 #include "agent/ingest.h"
 #include "collectors/taxonomy.h"
+#include "core/mem.h"
 #include "core/timeutil.h"
 #include "redact/redact.h"
 #include "retention/hot/archive.h"
@@ -142,15 +143,21 @@ cmd_run(int argc, char **argv)
                               &err);
     if (o.progress)
         fputs("\r\033[K", stderr);
-    double ratio = s.file_bytes ? (double)s.row_bytes / (double)s.file_bytes : 0;
+    /* a dry run writes nothing: there is no compressed size, so no ratio to show */
+    char sizes[96];
+    if (o.dry_run || s.file_bytes == 0)
+        snprintf(sizes, sizeof sizes, "%.1f MB of rows", (double)s.row_bytes / 1e6);
+    else
+        snprintf(sizes, sizeof sizes, "%.1f MB of rows -> %.1f MB, %.1f:1",
+                 (double)s.row_bytes / 1e6, (double)s.file_bytes / 1e6,
+                 (double)s.row_bytes / (double)s.file_bytes);
     fprintf(stderr,
-            "retention%s: %llu events %s warm in %llu segments (%.1f MB of rows -> %.1f MB, "
-            "%.1f:1), %llu segments %s cold, %llu %s deleted; reconcile: %llu adopted, %llu "
+            "retention%s: %llu events %s warm in %llu segments (%s), %llu segments %s cold, %llu "
+            "%s deleted; reconcile: %llu adopted, %llu "
             "orphans removed, %llu duplicate rows removed, %llu missing, %llu MANIFEST records "
             "repaired; %d pages reclaimed; %.2f s\n",
             o.dry_run ? " (dry run)" : "", (unsigned long long)s.moved_events,
-            o.dry_run ? "would move to" : "moved to", (unsigned long long)s.warm_segments,
-            (double)s.row_bytes / 1e6, (double)s.file_bytes / 1e6, ratio,
+            o.dry_run ? "would move to" : "moved to", (unsigned long long)s.warm_segments, sizes,
             (unsigned long long)s.to_cold, o.dry_run ? "would move to" : "moved to",
             (unsigned long long)s.deleted_segments, o.dry_run ? "would be" : "segments",
             (unsigned long long)s.adopted, (unsigned long long)s.orphans_removed,
@@ -167,6 +174,7 @@ struct list_ctx {
     bool verify;
     const unsigned char *cold_key;
     int bad;
+    int rows;
 };
 
 static int
@@ -177,9 +185,14 @@ list_row(void *ud, const struct fr_manifest_row *r)
     fr_time_format(r->min_ts, a, sizeof a);
     fr_time_format(r->max_ts, b, sizeof b);
     if (!c->verify) {
-        printf("%-5s %s .. %s %8lld records %10.1f MB -> %8.1f MB %5.1f:1  %s\n", r->tier, a, b,
+        if (c->rows++ == 0)
+            printf("%-5s %-24s    %-24s %8s %10s    %11s %7s  %s\n", "TIER", "FROM (UTC)",
+                   "TO (UTC)", "RECORDS", "ROWS MB", "FILE MB", "RATIO", "SEGMENT");
+        const char *name = strrchr(r->path, '/');
+        printf("%-5s %s .. %s %8lld %10.1f -> %10.1f %6.1f:1  %s\n", r->tier, a, b,
                (long long)r->records, (double)r->raw_bytes / 1e6, (double)r->file_bytes / 1e6,
-               r->file_bytes ? (double)r->raw_bytes / (double)r->file_bytes : 0.0, r->path);
+               r->file_bytes ? (double)r->raw_bytes / (double)r->file_bytes : 0.0,
+               name ? name + 1 : r->path);
         return 0;
     }
     struct fr_seg *seg;
@@ -269,6 +282,12 @@ cmd_archive(int argc, char **argv)
     int ex = ret_setup("archive", &o, &p, &st);
     if (ex != FR_EXIT_OK)
         return ex;
+    /* the name `archive list` prints is enough: it is looked for in the archive folder */
+    char *named = NULL;
+    if (segpath != NULL && strchr(segpath, '/') == NULL && access(segpath, F_OK) != 0) {
+        named = fr_asprintf("%s/%s", p.archive_dir, segpath);
+        segpath = named;
+    }
     unsigned char key[FR_KEY_LEN];
     struct fr_err err = {0};
     bool have_key = fr_retention_cold_key(&p, false, key, NULL) == FR_OK;
@@ -290,7 +309,7 @@ cmd_archive(int argc, char **argv)
             }
         }
     } else if (!needs_seg) {
-        struct list_ctx c = {strcmp(sub, "verify") == 0, have_key ? key : NULL, 0};
+        struct list_ctx c = {strcmp(sub, "verify") == 0, have_key ? key : NULL, 0, 0};
         rc = fr_store_manifest(st, list_row, &c, &err);
         if (rc == FR_OK && c.bad > 0) {
             fprintf(stderr, "flightrec archive verify: %d segments failed\n", c.bad);
@@ -327,6 +346,7 @@ cmd_archive(int argc, char **argv)
         fprintf(stderr, "flightrec archive %s: %s\n", sub, err.msg);
         ex = FR_EXIT_FAIL;
     }
+    free(named);
     fr_store_close(st);
     fr_retention_policy_clear(&p);
     return ex;
