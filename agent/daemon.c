@@ -89,7 +89,7 @@ agent_reload(struct fr_agent *a)
                err.msg);
         return;
     }
-    if (fr_live_new(&c, &l, &err) != FR_OK) {
+    if (fr_live_new(&c, true, &l, &err) != FR_OK) {
         fr_log(FR_LOG_ERROR, "agent", "reload rejected, keeping the running configuration: %s",
                err.msg);
         fr_config_clear(&c);
@@ -356,7 +356,7 @@ err_prefix(struct fr_err *err, const char *what)
 static int
 agent_start(struct fr_agent *a, struct fr_err *err)
 {
-    if (fr_live_new(&a->p.conf, &a->p.live, err) != FR_OK)
+    if (fr_live_new(&a->p.conf, true, &a->p.live, err) != FR_OK)
         return FR_EXIT_USAGE;
     if (agent_open_stores(a, err) != FR_OK)
         return FR_EXIT_FAIL;

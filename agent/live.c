@@ -3,6 +3,10 @@
  */
 #include "agent/live.h"
 
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
 #include <openssl/crypto.h>
 #include <stdlib.h>
 
@@ -26,7 +30,7 @@ fr_live_free(struct fr_live *l)
 }
 
 int
-fr_live_new(const struct fr_config *c, struct fr_live **out, struct fr_err *err)
+fr_live_new(const struct fr_config *c, bool create_keys, struct fr_live **out, struct fr_err *err)
 {
     *out = NULL;
     struct fr_live *l = fr_calloc(1, sizeof *l);
@@ -43,7 +47,13 @@ fr_live_new(const struct fr_config *c, struct fr_live **out, struct fr_err *err)
         char *kp = fr_key_path(c->db_path, c->hmac_key, NULL, "hmac.key");
         unsigned char key[FR_KEY_LEN];
         bool created = false;
-        rc = fr_key_load(kp, true, key, &created, err);
+        if (!create_keys && access(kp, F_OK) != 0) {
+            /* config check: the agent creates it at start; checking creates nothing */
+            rc = RAND_bytes(key, sizeof key) == 1 ? FR_OK
+                                                  : fr_err_set(err, FR_E_IO, "no random bytes");
+        } else {
+            rc = fr_key_load(kp, create_keys, key, &created, err);
+        }
         if (created)
             fr_log(FR_LOG_WARN, "agent", "created HMAC key file %s (mode 0600); back it up", kp);
         free(kp);

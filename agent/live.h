@@ -31,7 +31,8 @@ struct fr_live {
 };
 
 /* Builds the live state from a configuration (one reference); err names what failed. */
-int fr_live_new(const struct fr_config *c, struct fr_live **out, struct fr_err *err);
+int fr_live_new(const struct fr_config *c, bool create_keys, struct fr_live **out,
+                struct fr_err *err);
 
 /* Frees l, whatever its reference count (the pipeline calls it on the last put). */
 void fr_live_free(struct fr_live *l);

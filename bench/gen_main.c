@@ -4,11 +4,30 @@
  *     fr-gen [--events N] [--seed S] [--concurrency C] [--base-ms MS] [--prefix P]
  *            [--sensitive PCT]   (PCT% of user messages carry a secret or PII)
  */
+#include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "bench/gen.h"
+
+/* A whole non-negative number, or a usage error naming the option. */
+static bool
+number(const char *opt, const char *s, long long lo, long long hi, long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE || v < lo || v > hi) {
+        fprintf(stderr, "fr-gen: --%s: expected a whole number from %lld to %lld, got '%s'\n", opt,
+                lo, hi, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
 
 int
 main(int argc, char **argv)
@@ -26,25 +45,36 @@ main(int argc, char **argv)
     struct fr_gen_opts o;
     fr_gen_opts_default(&o);
     int c;
+    long long v;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            o.events = strtoull(optarg, NULL, 10);
+            if (!number("events", optarg, 0, 1LL << 40, &v))
+                return 2;
+            o.events = (uint64_t)v;
             break;
         case 's':
-            o.seed = strtoull(optarg, NULL, 10);
+            if (!number("seed", optarg, 0, INT64_MAX, &v))
+                return 2;
+            o.seed = (uint64_t)v;
             break;
         case 'c':
-            o.concurrency = atoi(optarg);
+            if (!number("concurrency", optarg, 1, 1000000, &v))
+                return 2;
+            o.concurrency = (int)v;
             break;
         case 'b':
-            o.base_ms = strtoll(optarg, NULL, 10);
+            if (!number("base-ms", optarg, 0, INT64_MAX, &v))
+                return 2;
+            o.base_ms = v;
             break;
         case 'p':
             o.prefix = optarg;
             break;
         case 'S':
-            o.sensitive_pct = atoi(optarg);
+            if (!number("sensitive", optarg, 0, 100, &v))
+                return 2;
+            o.sensitive_pct = (int)v;
             break;
         default:
             fprintf(c == 'h' ? stdout : stderr,

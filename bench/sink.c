@@ -4,9 +4,12 @@
  *
  *     fr-sink [PORT]   (runs until killed; port 0 or none: any free port)
  */
+#include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static enum MHD_Result
@@ -35,10 +38,24 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 int
 main(int argc, char **argv)
 {
-    int port = argc > 1 ? atoi(argv[1]) : 0;
-    struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
-                         (uint16_t)port, NULL, NULL, handle, NULL, MHD_OPTION_END);
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: fr-sink [PORT]\n\nA test upload target: answers 201 to every request "
+               "on 127.0.0.1:PORT (0 or none: a free port, printed on stdout).\n");
+        return 0;
+    }
+    char *end = NULL;
+    long port = argc > 1 ? strtol(argv[1], &end, 10) : 0;
+    if (argc > 2 || (argc > 1 && (*end != '\0' || port < 0 || port > 65535))) {
+        fprintf(stderr, "usage: fr-sink [PORT] (a port number, 0 for a free one)\n");
+        return 2;
+    }
+    /* a test tool: loopback only, never every interface */
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL,
+        handle, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
     if (d == NULL)
         return 1;
     printf("%d\n", MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port);

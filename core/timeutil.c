@@ -127,6 +127,12 @@ fr_time_parse(const char *s, int64_t now_ms, int64_t *out, struct fr_err *err)
         if (i == len) {
             errno = 0;
             long long v = strtoll(s, NULL, 10);
+            /* the same rule as an event's ts_ms: a number before 1973 is seconds, said so */
+            if (errno == 0 && v < 100000000000LL)
+                return fr_err_set(err, FR_E_INVALID,
+                                  "time '%s' is before 1973 as milliseconds: it looks like "
+                                  "seconds; give epoch milliseconds (%s000)",
+                                  s, s);
             if (errno == 0) {
                 *out = v;
                 return FR_OK;

@@ -296,13 +296,16 @@ fr_bundle_build_files(struct fr_store *st, const struct fr_bundle_select *sel,
             file_json(&files[F_RAW], line);
             json_decref(line);
         }
-        char sel_text[512];
+        char sel_text[512], since[32] = "the beginning", until[32] = "now";
+        if (sel->since_ms > 0)
+            fr_time_format(sel->since_ms, since, sizeof since);
+        if (sel->until_ms > 0)
+            fr_time_format(sel->until_ms, until, sizeof until);
         snprintf(sel_text, sizeof sel_text,
-                 "%zu conversation(s) named, since %lld, until %lld, error class %s, error code "
-                 "%s, trace %s",
-                 sel->nconvs, (long long)sel->since_ms, (long long)sel->until_ms,
-                 sel->error_class ? sel->error_class : "-", sel->error_code ? sel->error_code : "-",
-                 sel->trace_id ? sel->trace_id : "-");
+                 "%zu conversation(s) named, from %s to %s, error class %s, error code %s, "
+                 "trace %s",
+                 sel->nconvs, since, until, sel->error_class ? sel->error_class : "-",
+                 sel->error_code ? sel->error_code : "-", sel->trace_id ? sel->trace_id : "-");
         write_summary(&files[F_SUMMARY], g->events, convrows, bundle_id, sel_text);
         file_printf(&files[F_SUMMARY], "\n## Ordering anomalies (SEM)\n\n");
         struct anomaly_ctx ac = {&files[F_SUMMARY], 0};

@@ -104,6 +104,10 @@ test_time_parse_forms(void **state)
     assert_non_null(strstr(err.msg, "yesterday"));
     assert_int_equal(fr_time_parse("2026-13-01", now, &t, &err), FR_E_INVALID);
     assert_int_equal(fr_time_parse("5x", now, &t, &err), FR_E_INVALID);
+    /* seconds where milliseconds belong are refused, as at ingest, not read as 1970 */
+    assert_int_equal(fr_time_parse("1771357445", now, &t, &err), FR_E_INVALID);
+    assert_non_null(strstr(err.msg, "looks like seconds"));
+    assert_non_null(strstr(err.msg, "1771357445000"));
 }
 
 static void

@@ -127,6 +127,42 @@ otlp_answer(struct fr_pipeline *p, struct MHD_Connection *c, const char *rejecte
     return fr_api_json(p, c, MHD_HTTP_OK, body, NULL);
 }
 
+/* Why items of an OTLP request were rejected: the first few distinct reasons, counted. */
+struct reasons {
+    char text[3][200];
+    size_t count[3], n, other;
+};
+
+static void
+reason_add(struct reasons *r, const char *why, size_t times)
+{
+    if (times == 0)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->text[i], why) == 0) {
+            r->count[i] += times;
+            return;
+        }
+    if (r->n == 3) {
+        r->other += times;
+        return;
+    }
+    snprintf(r->text[r->n], sizeof r->text[r->n], "%s", why);
+    r->count[r->n++] = times;
+}
+
+/* "2 rejected: 1 x <why>; 1 x <why>" for partialSuccess.errorMessage. */
+static void
+reasons_text(const struct reasons *r, size_t rejected, char *out, size_t cap)
+{
+    size_t at = (size_t)snprintf(out, cap, "%zu rejected:", rejected);
+    for (size_t i = 0; i < r->n && at < cap; i++)
+        at += (size_t)snprintf(out + at, cap - at, "%s %zu x %s", i ? ";" : "", r->count[i],
+                               r->text[i]);
+    if (r->other > 0 && at < cap)
+        snprintf(out + at, cap - at, "; %zu for other reasons", r->other);
+}
+
 struct otel_ctx {
     struct fr_store *rs;
     struct fr_redactor *red;
@@ -263,6 +299,12 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
                             NULL);
     }
     size_t n = json_array_size(envs), ok = 0;
+    struct reasons why = {0};
+    reason_add(&why,
+               traces ? "a span without startTimeUnixNano (or not an object)"
+                      : "a log record without timeUnixNano or observedTimeUnixNano, or a "
+                        "flightrec.kind record that does not map",
+               rejected);
     struct fr_ack ack;
     if (fr_pipeline_reserve(p, n, false, &ack) != FR_OK) { /* before redaction, the cost */
         json_decref(envs);
@@ -272,7 +314,6 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
     struct fr_redact_counts counts;
     fr_redact_counts_init(&counts, l->red);
     struct fr_record *recs = fr_calloc(n ? n : 1, sizeof *recs);
-    char first_error[512] = "";
     size_t i;
     json_t *ev;
     json_array_foreach(envs, i, ev)
@@ -283,8 +324,7 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
         } else {
             rejected++;
             fr_metrics_rejected(p->metrics, err.code);
-            if (!first_error[0])
-                snprintf(first_error, sizeof first_error, "%s", err.msg);
+            reason_add(&why, err.msg, 1);
         }
     }
     fr_metrics_redaction(p->metrics, l->red, &counts);
@@ -298,5 +338,7 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
     free(recs);
     if (ack.rc != FR_OK)
         return refused(p, c, &ack);
-    return otlp_answer(p, c, rkey, rejected, rejected ? first_error : NULL);
+    char msg[800];
+    reasons_text(&why, rejected, msg, sizeof msg);
+    return otlp_answer(p, c, rkey, rejected, rejected ? msg : NULL);
 }

@@ -71,6 +71,8 @@ struct fr_cli_redact {
     const char *db;       /* the key directory defaults to <dir of db>/keys */
     const char *policy;   /* --redaction, else $FLIGHTREC_REDACTION */
     const char *hmac_key; /* --hmac-key, else $FLIGHTREC_HMAC_KEY */
+    bool create_key;      /* the command stores hashed data: it may create the key; the
+                             others (redact --explain) use a temporary one when there is none */
 };
 
 struct fr_redactor;

@@ -102,7 +102,7 @@ fr_cmd_config(int argc, char **argv)
     }
     /* also what the agent would load at start: policy, taxonomy, keys */
     struct fr_live *l;
-    int rc = fr_live_new(&conf, &l, &err);
+    int rc = fr_live_new(&conf, false, &l, &err); /* checks keys, creates none */
     if (rc != FR_OK) {
         fprintf(stderr, "flightrec config: %s\n", err.msg);
         fr_config_clear(&conf);

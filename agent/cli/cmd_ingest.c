@@ -390,6 +390,7 @@ fr_cmd_ingest(int argc, char **argv)
     if (st >= 0)
         return st;
     o.ro.db = o.db;
+    o.ro.create_key = true; /* it stores hashed data */
     struct fr_redactor *red;
     int crc = fr_cli_redactor("ingest", &o.ro, &red);
     if (crc != FR_EXIT_OK)

@@ -318,7 +318,7 @@ cmd_archive(int argc, char **argv)
     } else if (strcmp(sub, "cat") == 0) {
         rc = fr_archive_records(segpath, have_key ? key : NULL, cat_line, NULL, &err);
     } else {
-        struct fr_cli_redact ro = {.db = o.db};
+        struct fr_cli_redact ro = {.db = o.db, .create_key = true};
         struct fr_redactor *red = NULL;
         struct fr_taxonomy *tax = NULL;
         ex = fr_cli_redactor("archive", &ro, &red);

@@ -324,6 +324,19 @@ fr_cmd_stats(int argc, char **argv)
     f.since_ms = q.since_ms;
     f.until_ms = q.until_ms;
     f.limit = q.limit;
+    /* rollups are per minute: say so when the range does not fall on whole minutes */
+    if ((q.since_ms > 0 && q.since_ms % 60000 != 0) ||
+        (q.until_ms > 0 && q.until_ms % 60000 != 0)) {
+        char a[32] = "-", b[32] = "-";
+        if (q.since_ms > 0)
+            fr_time_format(q.since_ms - q.since_ms % 60000, a, sizeof a);
+        if (q.until_ms > 0)
+            fr_time_format(q.until_ms - q.until_ms % 60000, b, sizeof b);
+        fprintf(stderr,
+                "flightrec stats: rollups are per minute: the range is read as whole minutes, "
+                "from the minute of %s to the minute of %s\n",
+                a, b);
+    }
     struct fr_store *st;
     int ex = fr_cli_open_store("stats", q.db, false, &st);
     if (ex != FR_EXIT_OK)

@@ -5,9 +5,11 @@
  */
 #include <getopt.h>
 #include <libgen.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/cli/cli.h"
 #include "agent/ingest.h"
@@ -58,7 +60,18 @@ fr_cli_redactor(const char *cmd, const struct fr_cli_redact *o, struct fr_redact
     }
     char *kp = fr_key_path(o->db, o->hmac_key, "FLIGHTREC_HMAC_KEY", "hmac.key");
     unsigned char key[FR_KEY_LEN];
-    int rc = fr_cli_load_key(cmd, kp, true, key);
+    int rc;
+    if (!o->create_key && access(kp, F_OK) != 0) {
+        /* nothing was hashed with a key that does not exist: a temporary one shows the same
+           redaction, and no key file appears where this command writes nothing */
+        rc = RAND_bytes(key, sizeof key) == 1 ? FR_EXIT_OK : FR_EXIT_FAIL;
+        fprintf(stderr,
+                "flightrec %s: no HMAC key at %s: hmac: tokens below come from a temporary key "
+                "and match nothing stored\n",
+                cmd, kp);
+    } else {
+        rc = fr_cli_load_key(cmd, kp, o->create_key, key);
+    }
     free(kp);
     if (rc != FR_EXIT_OK) {
         fr_policy_free(p);

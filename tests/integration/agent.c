@@ -94,7 +94,7 @@ agent_start(struct agent *a)
         _exit(127);
     }
     /* wait for "ready: ... http http://HOST:PORT" (longer under a wrapper) */
-    int tries = getenv("FR_AGENT_WRAPPER") ? 12000 : 500;
+    int tries = getenv("FR_AGENT_WRAPPER") ? 12000 : 3000;
     for (int i = 0; i < tries; i++) {
         size_t len;
         char *log = NULL;

@@ -165,6 +165,11 @@ test_agent_config_check(void **state)
     free(out);
     free(err);
     free(cmd);
+    /* checking creates nothing: no key file, no database (the agent makes them at start) */
+    char *keys = t_path(a->dir, "var/keys");
+    assert_int_equal(access(keys, F_OK), -1);
+    assert_int_equal(access(a->db, F_OK), -1);
+    free(keys);
     /* FLIGHTREC_<SECTION>_<KEY> overrides one option; a bad value names the variable */
     cmd = fr_asprintf("FLIGHTREC_HTTP_LISTEN=127.0.0.1:9999 %s config check %s", FR_BIN, a->config);
     assert_int_equal(t_run(cmd, &out, &err), 0);

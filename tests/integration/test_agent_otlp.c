@@ -52,6 +52,11 @@ test_agent_otlp_traces(void **state)
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "partialSuccess"),
                                                         "rejectedLogRecords")),
                      1);
+    /* and says why, counted (it was always empty) */
+    const char *why =
+        json_string_value(json_object_get(json_object_get(j, "partialSuccess"), "errorMessage"));
+    assert_non_null(why);
+    assert_non_null(strstr(why, "1 rejected: 1 x "));
     json_decref(j);
     free(out);
     /* GenAI metrics, cumulative: the second export counts only the increase */

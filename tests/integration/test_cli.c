@@ -231,6 +231,20 @@ test_cli_errors_and_stats(void **state)
     free(err);
     assert_int_equal(fr(NULL, &err, "errors --db %s --by colour", f->db), 2);
     free(err);
+    /* a range off whole minutes is read as whole minutes, and stats says so */
+    assert_int_equal(fr(&out, &err, "stats --db %s --since 2026-02-17T19:44:05Z", f->db), 0);
+    assert_non_null(strstr(err, "whole minutes"));
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "stats --db %s --since 2026-02-17T19:44:00Z", f->db), 0);
+    assert_null(strstr(err, "whole minutes"));
+    free(out);
+    free(err);
+    /* a time in seconds is refused as at ingest, not read as 1970 */
+    assert_int_equal(fr(&out, &err, "conversations --db %s --since 1771357445", f->db), 2);
+    assert_non_null(strstr(err, "looks like seconds"));
+    free(out);
+    free(err);
 }
 
 static void
@@ -294,8 +308,19 @@ test_cli_redact_explain(void **state)
     assert_null(strstr(out, "hunter2"));
     free(out);
     free(err);
-    /* the HMAC key was made on first use, owner-only */
+    /* redact --explain writes nothing: no key file appears (a temporary key, said so); the
+       first command that stores hashed data makes it, owner-only */
     char *key = t_path(f->dir, "data/keys/hmac.key");
+    assert_int_equal(access(key, F_OK), -1);
+    assert_int_equal(fr(&out, &err, "redact --explain --db %s %s", f->db, f->file), 0);
+    assert_non_null(strstr(err, "temporary key"));
+    free(out);
+    free(err);
+    assert_int_equal(access(key, F_OK), -1);
+    write_file(f->file, sample);
+    assert_int_equal(fr(&out, &err, "ingest --no-progress --db %s %s", f->db, f->file), 1);
+    free(out);
+    free(err);
     struct stat st;
     assert_int_equal(stat(key, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
@@ -561,6 +586,30 @@ test_cli_failed_upload_counts_attempts(void **state)
     free(yaml);
 }
 
+/* The test tools check their arguments like the product does, and bind loopback only. */
+static void
+test_cli_test_tools_check_arguments(void **state)
+{
+    (void)state;
+    char *out = NULL, *err = NULL;
+    assert_int_equal(t_run(FR_GEN " --events abc", &out, &err), 2);
+    assert_non_null(strstr(err, "--events: expected a whole number"));
+    assert_int_equal(out == NULL || out[0] == '\0', true);
+    free(out);
+    free(err);
+    assert_int_equal(t_run(FR_GEN " --events 3", &out, &err), 0);
+    assert_non_null(strstr(out, "\"kind\""));
+    free(out);
+    free(err);
+    assert_int_equal(t_run(FR_SINK " --help", &out, &err), 0); /* help, not a server */
+    assert_non_null(strstr(out, "usage: fr-sink"));
+    free(out);
+    free(err);
+    assert_int_equal(t_run(FR_SINK " nope", &out, &err), 2);
+    free(out);
+    free(err);
+}
+
 int
 main(void)
 {
@@ -579,6 +628,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cli_terminal_escapes_shown_not_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_failed_upload_counts_attempts, setup, teardown),
+        cmocka_unit_test(test_cli_test_tools_check_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
