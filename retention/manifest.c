@@ -118,12 +118,17 @@ fr_ret_journal_append(const struct fr_retention_policy *p, const char *action,
         free(mf);
         return rc;
     }
+    /* names relative to the archive folder: the folder can be moved whole */
+    size_t an = strlen(p->archive_dir);
+    const char *full = m ? m->path : path;
+    const char *name =
+        strncmp(full, p->archive_dir, an) == 0 && full[an] == '/' ? full + an + 1 : full;
     json_t *j = m ? json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:s}", "action", action, "path",
-                              m->path, "tier", m->tier, "min_ts", (json_int_t)m->min_ts, "max_ts",
+                              name, "tier", m->tier, "min_ts", (json_int_t)m->min_ts, "max_ts",
                               (json_int_t)m->max_ts, "records", (json_int_t)m->records, "raw_bytes",
                               (json_int_t)m->raw_bytes, "file_bytes", (json_int_t)m->file_bytes,
                               "sha256", m->sha256)
-                  : json_pack("{s:s,s:s}", "action", action, "path", path);
+                  : json_pack("{s:s,s:s}", "action", action, "path", name);
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     size_t n = strlen(s);
@@ -191,7 +196,12 @@ fr_ret_journal_state(const struct fr_retention_policy *p, json_t **out, struct f
     for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
         json_t *j = json_loads(line, 0, NULL);
         const char *action = json_string_value(json_object_get(j, "action"));
-        const char *path = json_string_value(json_object_get(j, "path"));
+        const char *stored = json_string_value(json_object_get(j, "path"));
+        /* a name is relative to the archive folder; older journals hold absolute paths */
+        char *abs = stored == NULL     ? NULL
+                    : stored[0] == '/' ? fr_strdup(stored)
+                                       : fr_asprintf("%s/%s", p->archive_dir, stored);
+        const char *path = abs;
         if (action && path) {
             if (strcmp(action, "delete") == 0) {
                 json_object_del(state, path);
@@ -205,6 +215,7 @@ fr_ret_journal_state(const struct fr_retention_policy *p, json_t **out, struct f
                 json_object_set(state, path, j);
             }
         }
+        free(abs);
         json_decref(j);
     }
     free(text);

@@ -284,8 +284,9 @@ cmd_archive(int argc, char **argv)
         return ex;
     /* the name `archive list` prints is enough: it is looked for in the archive folder */
     char *named = NULL;
-    if (segpath != NULL && strchr(segpath, '/') == NULL && access(segpath, F_OK) != 0) {
-        named = fr_asprintf("%s/%s", p.archive_dir, segpath);
+    if (segpath != NULL && access(segpath, F_OK) != 0) {
+        const char *base = strrchr(segpath, '/');
+        named = fr_asprintf("%s/%s", p.archive_dir, base ? base + 1 : segpath);
         segpath = named;
     }
     unsigned char key[FR_KEY_LEN];

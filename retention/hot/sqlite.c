@@ -10,6 +10,8 @@
  * tightened around the open).
  */
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +73,7 @@ sq_close(void *ctx)
     sq_rollup_finalize(s);
     sqlite3_close(s->db);
     free(s->path);
+    free(s->dir);
     free(s);
 }
 
@@ -227,11 +230,17 @@ sq_open_as(void **ctx, const char *path, const struct fr_store_opts *opts, bool 
         s->path = fr_strdup(path);
         s->dev = st.st_dev;
         s->ino = st.st_ino;
+        char *copy = fr_strdup(path), *real = realpath(dirname(copy), NULL);
+        s->dir = real ? fr_strdup(real) : NULL;
+        free(real);
+        free(copy);
     }
     int frc = sq_configure(s, opts, err);
     if (frc == FR_OK)
         frc = opts->read_only ? sq_check_schema(s, path, err)
                               : fr_schema_migrate(s->db, fr_schema_latest(), err);
+    if (frc == FR_OK && !opts->read_only)
+        frc = sq_relativize_manifest(s, err);
     if (frc == FR_OK &&
         (rc = sqlite3_prepare_v3(s->db, fr_schema_insert_event_sql, -1, SQLITE_PREPARE_PERSISTENT,
                                  &s->ins_event, NULL)) != SQLITE_OK)

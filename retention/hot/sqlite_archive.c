@@ -38,6 +38,56 @@ sq_due(void *ctx, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts, int64_t
 }
 
 /* Ends the transaction begun with BEGIN IMMEDIATE: COMMIT when rc is FR_OK, else ROLLBACK. */
+const char *
+sq_rel(const struct sq_store *s, const char *path)
+{
+    size_t n = s->dir ? strlen(s->dir) : 0;
+    if (path != NULL && n > 0 && strncmp(path, s->dir, n) == 0 && path[n] == '/')
+        return path + n + 1;
+    return path;
+}
+
+char *
+sq_abs(const struct sq_store *s, const char *stored)
+{
+    if (stored == NULL)
+        return NULL;
+    if (stored[0] == '/' || s->dir == NULL)
+        return fr_strdup(stored);
+    return fr_asprintf("%s/%s", s->dir, stored);
+}
+
+int
+sq_relativize_manifest(struct sq_store *s, struct fr_err *err)
+{
+    if (s->dir == NULL)
+        return FR_OK;
+    char *prefix = fr_asprintf("%s/", s->dir);
+    sqlite3_stmt *q;
+    bool any = false;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT 1 FROM archive_segments WHERE substr(path, 1, ?1) = ?2 LIMIT 1",
+                           -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_int(q, 1, (int)strlen(prefix));
+        sqlite3_bind_text(q, 2, prefix, -1, SQLITE_STATIC);
+        any = sqlite3_step(q) == SQLITE_ROW;
+        sqlite3_finalize(q);
+    }
+    int rc = SQLITE_OK;
+    if (any && (rc = sqlite3_prepare_v2(s->db,
+                                        "UPDATE archive_segments SET path = substr(path, ?1 + 1)"
+                                        " WHERE substr(path, 1, ?1) = ?2",
+                                        -1, &q, NULL)) == SQLITE_OK) {
+        sqlite3_bind_int(q, 1, (int)strlen(prefix));
+        sqlite3_bind_text(q, 2, prefix, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    free(prefix);
+    return rc == SQLITE_OK ? FR_OK : sq_fail(s->db, rc, err, "making manifest paths relative");
+}
+
 static int
 txn_end(struct sq_store *s, int rc, struct fr_err *err)
 {
@@ -68,9 +118,9 @@ txn_end_nested(struct sq_store *s, bool nested, int rc, struct fr_err *err)
 }
 
 static void
-bind_manifest(sqlite3_stmt *q, const struct fr_manifest_row *m)
+bind_manifest(const struct sq_store *s, sqlite3_stmt *q, const struct fr_manifest_row *m)
 {
-    sqlite3_bind_text(q, 1, m->path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 1, sq_rel(s, m->path), -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, m->tier, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 3, m->min_ts);
     sqlite3_bind_int64(q, 4, m->max_ts);
@@ -95,7 +145,7 @@ manifest_exec(struct sq_store *s, const char *sql, const struct fr_manifest_row 
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
     if (rc == SQLITE_OK) {
         if (m != NULL)
-            bind_manifest(q, m);
+            bind_manifest(s, q, m);
         if (extra != NULL)
             sqlite3_bind_text(q, 12, extra, -1, SQLITE_STATIC);
         rc = sqlite3_step(q);
@@ -140,7 +190,7 @@ set_state(struct sq_store *s, const char *path, const char *state, struct fr_err
     int rc = sqlite3_prepare_v2(s->db, "UPDATE archive_segments SET state = ?2 WHERE path = ?1", -1,
                                 &q, NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 1, sq_rel(s, path), -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 2, state, -1, SQLITE_STATIC);
         rc = sqlite3_step(q);
         sqlite3_finalize(q);
@@ -207,6 +257,7 @@ sq_archive_finish(void *ctx, const char *path, const struct fr_row_key *rows, si
 }
 
 struct pend_ctx {
+    const struct sq_store *s;
     int (*cb)(void *, const char *);
     void *ud;
 };
@@ -215,7 +266,10 @@ static int
 pend_fn(sqlite3_stmt *q, void *ud)
 {
     struct pend_ctx *c = ud;
-    return c->cb(c->ud, (const char *)sqlite3_column_text(q, 0));
+    char *path = sq_abs(c->s, (const char *)sqlite3_column_text(q, 0));
+    int rc = c->cb(c->ud, path);
+    free(path);
+    return rc;
 }
 
 int
@@ -228,7 +282,7 @@ sq_pending(void *ctx, int (*cb)(void *ud, const char *path), void *ud, struct fr
         NULL);
     if (rc != SQLITE_OK)
         return sq_fail(s->db, rc, err, "reading the archive manifest");
-    struct pend_ctx c = {cb, ud};
+    struct pend_ctx c = {s, cb, ud};
     return q_run(s, q, pend_fn, &c, NULL, err);
 }
 
@@ -257,6 +311,7 @@ sq_manifest_add(void *ctx, const struct fr_manifest_row *m, struct fr_err *err)
 }
 
 struct man_ctx {
+    const struct sq_store *s;
     int (*cb)(void *, const struct fr_manifest_row *);
     void *ud;
 };
@@ -265,8 +320,9 @@ static int
 man_fn(sqlite3_stmt *q, void *ud)
 {
     struct man_ctx *c = ud;
+    char *path = sq_abs(c->s, (const char *)sqlite3_column_text(q, 0));
     struct fr_manifest_row r = {
-        .path = (const char *)sqlite3_column_text(q, 0),
+        .path = path,
         .tier = (const char *)sqlite3_column_text(q, 1),
         .min_ts = sqlite3_column_int64(q, 2),
         .max_ts = sqlite3_column_int64(q, 3),
@@ -280,7 +336,9 @@ man_fn(sqlite3_stmt *q, void *ud)
         .pending = sqlite3_column_text(q, 11) != NULL &&
                    strcmp((const char *)sqlite3_column_text(q, 11), "deleting") == 0,
     };
-    return c->cb(c->ud, &r);
+    int rc = c->cb(c->ud, &r);
+    free(path);
+    return rc;
 }
 
 int
@@ -296,7 +354,7 @@ sq_manifest(void *ctx, int (*cb)(void *ud, const struct fr_manifest_row *r), voi
                                 -1, &q, NULL);
     if (rc != SQLITE_OK)
         return sq_fail(s->db, rc, err, "reading the archive manifest");
-    struct man_ctx c = {cb, ud};
+    struct man_ctx c = {s, cb, ud};
     return q_run(s, q, man_fn, &c, NULL, err);
 }
 
@@ -311,7 +369,7 @@ sq_manifest_replace(void *ctx, const char *old_path, const struct fr_manifest_ro
     sqlite3_stmt *q;
     rc = sqlite3_prepare_v2(s->db, "DELETE FROM archive_segments WHERE path = ?1", -1, &q, NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, old_path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 1, sq_rel(s, old_path), -1, SQLITE_STATIC);
         rc = sqlite3_step(q) == SQLITE_DONE ? FR_OK : FR_E_STORE;
         sqlite3_finalize(q);
     } else {
@@ -341,7 +399,7 @@ sq_manifest_remove(void *ctx, const char *path, const char *why, int64_t now_ms,
     if (sqlite3_prepare_v2(s->db,
                            "SELECT records, min_ts, max_ts FROM archive_segments WHERE path = ?1",
                            -1, &q, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 1, sq_rel(s, path), -1, SQLITE_STATIC);
         if (sqlite3_step(q) == SQLITE_ROW) {
             records = sqlite3_column_int64(q, 0);
             min_ts = sqlite3_column_int64(q, 1);
@@ -351,7 +409,7 @@ sq_manifest_remove(void *ctx, const char *path, const char *why, int64_t now_ms,
     }
     rc = sqlite3_prepare_v2(s->db, "DELETE FROM archive_segments WHERE path = ?1", -1, &q, NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 1, sq_rel(s, path), -1, SQLITE_STATIC);
         rc = sqlite3_step(q);
         sqlite3_finalize(q);
     }
@@ -403,9 +461,11 @@ sq_was_removed(void *ctx, const char *path)
     sqlite3_stmt *q;
     bool found = false;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT 1 FROM retention_log WHERE action = 'delete' AND path = ?1", -1,
-                           &q, NULL) == SQLITE_OK) {
+                           "SELECT 1 FROM retention_log WHERE action = 'delete' AND path IN "
+                           "(?1, ?2)",
+                           -1, &q, NULL) == SQLITE_OK) {
         sqlite3_bind_text(q, 1, path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, sq_rel(s, path), -1, SQLITE_STATIC);
         found = sqlite3_step(q) == SQLITE_ROW;
         sqlite3_finalize(q);
     }
@@ -425,7 +485,7 @@ sq_retention_log(void *ctx, const char *action, const char *path, int64_t events
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(q, 1, now_ms);
         sqlite3_bind_text(q, 2, action, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 3, path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, sq_rel(ctx, path), -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 4, events);
         sqlite3_bind_int64(q, 5, min_ts);
         sqlite3_bind_int64(q, 6, max_ts);

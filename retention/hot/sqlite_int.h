@@ -56,11 +56,23 @@ struct sq_store {
     sqlite3_stmt *has_event;     /* fr_store_has_event, prepared on first use */
     bool in_txn;
     char *path; /* the database file, to notice it removed or replaced */
+    char *dir;  /* its directory, absolute: segment paths under it are stored relative */
     dev_t dev;  /* its identity when opened */
     ino_t ino;
     struct sq_aggs aggs;
     struct fr_strmap *rolls; /* "dim|minute|k1|k2" -> struct sq_roll, per batch */
 };
+
+/*
+ * Segment paths in the manifest: stored relative to the database's
+ * directory when under it (the data folder can be moved whole), absolute
+ * otherwise. sq_rel() returns the stored form (a suffix of path, or path);
+ * sq_abs() the absolute one (caller frees).
+ */
+const char *sq_rel(const struct sq_store *s, const char *path);
+char *sq_abs(const struct sq_store *s, const char *stored);
+/* Rewrites absolute manifest paths under the database's directory as relative. */
+int sq_relativize_manifest(struct sq_store *s, struct fr_err *err);
 
 /* Prepares the rollup and anomaly statements. */
 int sq_rollup_prepare(struct sq_store *s, struct fr_err *err);
