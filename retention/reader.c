@@ -66,6 +66,8 @@ each_record(void *ud, const char *json, size_t len)
     bool keep = r.kind != NULL;
     keep =
         keep && (!f->conv_id || (r.ids[FR_ID_CONV] && strcmp(f->conv_id, r.ids[FR_ID_CONV]) == 0));
+    keep = keep && (f->id_value == NULL || f->id_field < 0 || f->id_field >= FR_ID_COUNT ||
+                    (r.ids[f->id_field] && strcmp(f->id_value, r.ids[f->id_field]) == 0));
     keep = keep && (!f->kind || strcmp(f->kind, r.kind) == 0);
     keep = keep && (!(f->errors_only || f->error_class || f->error_code) || r.error_code);
     keep =

@@ -170,8 +170,9 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
 enum MHD_Result
 fr_api_get_events(struct fr_pipeline *p, struct MHD_Connection *c)
 {
-    static const char *const allowed[] = {"conv_id", "kind",  "error_class", "error_code",
-                                          "since",   "until", "limit",       NULL};
+    static const char *const allowed[] = {"conv_id",    "kind",       "error_class", "error_code",
+                                          "since",      "until",      "limit",       "trace_id",
+                                          "request_id", "session_id", NULL};
     struct fr_event_filter f = {0};
     char msg[600];
     struct fr_qparams q;
@@ -184,15 +185,28 @@ fr_api_get_events(struct fr_pipeline *p, struct MHD_Connection *c)
         fr_error_class_parse(f.error_class) <= 0)
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "error_class: not an error class", NULL);
     f.error_code = fr_qparams_get(&q, "error_code");
-    f.newest_first = f.conv_id == NULL;
+    /* look-ups by the ids an investigation starts from (indexed), one at a time */
+    static const int idf[] = {FR_ID_TRACE, FR_ID_REQUEST, FR_ID_SESSION};
+    for (size_t i = 0; i < sizeof idf / sizeof *idf; i++) {
+        const char *v = fr_qparams_get(&q, fr_id_names[idf[i]]);
+        if (v == NULL)
+            continue;
+        if (f.id_value != NULL)
+            return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST,
+                                "give one of trace_id, request_id, session_id", NULL);
+        f.id_field = idf[i];
+        f.id_value = v;
+    }
+    f.newest_first = f.conv_id == NULL && f.id_value == NULL;
     json_t *events = json_array();
     struct fr_err err = {0};
     struct fr_store *rs = fr_readers_acquire(p->readers);
     int rc;
-    if (f.conv_id == NULL) {
+    if (f.conv_id == NULL && f.id_value == NULL) {
         rc = fr_store_events(rs, &f, collect_event, events, &err);
     } else {
-        /* one conversation's events: also those that moved to the archive tiers */
+        /* one conversation's (or one trace's, request's, session's) events: also those that
+           moved to the archive tiers */
         rc = fr_tier_events(rs, &f, fr_pipeline_cold_key(p), collect_event, events, NULL, &err);
         fr_render_sort_events(events);
         while (f.limit > 0 && json_array_size(events) > (size_t)f.limit)

@@ -29,6 +29,8 @@ struct show_ctx {
     const unsigned char *raw_key; /* --raw: NULL = off */
     unsigned raw_failed;
     struct fr_err raw_err;
+    bool lookup;         /* by trace, request or session id: rows of many conversations */
+    char last_conv[256]; /* lookup: the conversation of the row printed last */
 };
 
 /* The unredacted line of r when raw mode sealed one (caller frees); NULL otherwise. */
@@ -181,7 +183,11 @@ show_json_row(struct show_ctx *c, json_t *ev)
 static void
 show_row_table(struct show_ctx *c, const struct fr_event_row *r)
 {
-    (void)c;
+    const char *conv = r->ids[FR_ID_CONV] ? r->ids[FR_ID_CONV] : "-";
+    if (c->lookup && strcmp(conv, c->last_conv) != 0) {
+        fr_cli_printf("-- conversation %s\n", conv);
+        snprintf(c->last_conv, sizeof c->last_conv, "%s", conv);
+    }
     char ts[32], seq[24] = "-", dur[24] = "", gist[256];
     fr_time_format(r->ts_ms, ts, sizeof ts);
     if (r->has_seq)
@@ -224,19 +230,25 @@ show_header(void *ud, const struct fr_conv_row *r)
 static void
 show_usage(FILE *out)
 {
-    fprintf(out, "usage: flightrec show [OPTIONS] CONV_ID\n\n"
-                 "Shows one conversation's events in order (time, then seq, then arrival).\n\n"
-                 "options:\n"
-                 "  --db PATH     database (default $FLIGHTREC_DB or ./var/flightrec.db)\n"
-                 "  --kind K      only events of kind K (provider, tool, turn, ...)\n"
-                 "  --json        one JSON object: the conversation and its events in the\n"
-                 "                wire format, normalized fields under \"flightrec\"\n"
-                 "  --raw         also show the unredacted payloads raw mode stored (needs\n"
-                 "                the raw-mode key: --raw-key FILE or $FLIGHTREC_RAW_KEY)\n"
-                 "  --raw-key F   the raw-mode key file\n"
-                 "  -h, --help    this help\n"
-                 "Exit status: 0 shown, 4 no such conversation, 3 store failure or a raw\n"
-                 "payload that the key given cannot open.\n");
+    fprintf(out,
+            "usage: flightrec show [OPTIONS] CONV_ID\n"
+            "       flightrec show [OPTIONS] --trace-id T | --request-id R | --session-id S\n\n"
+            "Shows one conversation's events in order (time, then seq, then arrival), or\n"
+            "every event carrying a trace, request or session id (across conversations,\n"
+            "each row under its conversation).\n\n"
+            "options:\n"
+            "  --trace-id T, --request-id R, --session-id S\n"
+            "                look the events up by that id (indexed)\n"
+            "  --db PATH     database (default $FLIGHTREC_DB or ./var/flightrec.db)\n"
+            "  --kind K      only events of kind K (provider, tool, turn, ...)\n"
+            "  --json        one JSON object: the conversation and its events in the\n"
+            "                wire format, normalized fields under \"flightrec\"\n"
+            "  --raw         also show the unredacted payloads raw mode stored (needs\n"
+            "                the raw-mode key: --raw-key FILE or $FLIGHTREC_RAW_KEY)\n"
+            "  --raw-key F   the raw-mode key file\n"
+            "  -h, --help    this help\n"
+            "Exit status: 0 shown, 4 no such conversation, 3 store failure or a raw\n"
+            "payload that the key given cannot open.\n");
 }
 
 int
@@ -248,6 +260,9 @@ fr_cmd_show(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"raw", no_argument, NULL, 'r'},
         {"raw-key", required_argument, NULL, 'K'},
+        {"trace-id", required_argument, NULL, 'T'},
+        {"request-id", required_argument, NULL, 'R'},
+        {"session-id", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -280,6 +295,17 @@ fr_cmd_show(int argc, char **argv)
         case 'K':
             raw_key = optarg;
             break;
+        case 'T':
+        case 'R':
+        case 'S':
+            if (f.id_value != NULL) {
+                fprintf(stderr,
+                        "flightrec show: give one of --trace-id, --request-id, --session-id\n");
+                return FR_EXIT_USAGE;
+            }
+            f.id_field = ch == 'T' ? FR_ID_TRACE : ch == 'R' ? FR_ID_REQUEST : FR_ID_SESSION;
+            f.id_value = optarg;
+            break;
         case 'h':
             show_usage(stdout);
             return FR_EXIT_OK;
@@ -288,12 +314,15 @@ fr_cmd_show(int argc, char **argv)
             return FR_EXIT_USAGE;
         }
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "flightrec show: expected one CONV_ID\n");
+    bool lookup = f.id_value != NULL && optind == argc;
+    if (!lookup && optind != argc - 1) {
+        fprintf(stderr, "flightrec show: expected one CONV_ID (or --trace-id, --request-id, "
+                        "--session-id)\n");
         show_usage(stderr);
         return FR_EXIT_USAGE;
     }
-    f.conv_id = argv[optind];
+    f.conv_id = lookup ? NULL : argv[optind];
+    c.lookup = lookup;
     if (raw) {
         if (raw_key == NULL || *raw_key == '\0') {
             fprintf(stderr, "flightrec show: --raw needs the raw-mode key: --raw-key FILE or "
@@ -316,7 +345,15 @@ fr_cmd_show(int argc, char **argv)
         out = json_object();
         c.events = out;
     }
-    rc = fr_store_conversation(st, f.conv_id, show_header, &c, &err);
+    if (lookup) {
+        rc = FR_OK;
+        if (!c.json)
+            fr_cli_printf("events with %s %s\n\n%-13s %-12s %5s  %-14s %8s  %s\n",
+                          fr_id_names[f.id_field], f.id_value, "TIME (UTC)", "KIND", "SEQ",
+                          "STATUS", "DUR", "DETAIL");
+    } else {
+        rc = fr_store_conversation(st, f.conv_id, show_header, &c, &err);
+    }
     size_t cold_skipped = 0;
     c.all = json_array();
     /* older events may have moved to the warm (or, with the cold key, cold) tier */
@@ -329,6 +366,11 @@ fr_cmd_show(int argc, char **argv)
     fr_key_wipe(cold, sizeof cold);
     if (rc == FR_OK) {
         fr_render_sort_events(c.all);
+        if (lookup && json_array_size(c.all) == 0) {
+            fprintf(stderr, "flightrec show: no event with %s %s\n", fr_id_names[f.id_field],
+                    f.id_value);
+            rc = FR_E_NOTFOUND;
+        }
         if (c.json) {
             json_object_set(out, "events", c.all);
         } else {

@@ -111,6 +111,13 @@ static const char *const schema_migrations[] = {
        sharing an archive folder never adopt each other's segments */
     "CREATE TABLE store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
     "INSERT INTO store_info VALUES('store_id', lower(hex(randomblob(8))));",
+
+    /* version 7: look-ups by the ids an investigation starts from (a trace id from the APM,
+       a request id from a log line, a session id from support); partial, so events without
+       them cost nothing */
+    "CREATE INDEX events_trace ON events(trace_id, ts_ms) WHERE trace_id IS NOT NULL;"
+    "CREATE INDEX events_request ON events(request_id, ts_ms) WHERE request_id IS NOT NULL;"
+    "CREATE INDEX events_session ON events(session_id, ts_ms) WHERE session_id IS NOT NULL;",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))

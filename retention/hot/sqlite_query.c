@@ -197,6 +197,11 @@ fr_sqlite_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, voi
         strcat(sql, " AND error_class = :eclass");
     if (f->error_code)
         strcat(sql, " AND error_code = :ecode");
+    if (f->id_value != NULL && f->id_field >= 0 && f->id_field < FR_ID_COUNT) {
+        strcat(sql, " AND ");
+        strcat(sql, fr_id_names[f->id_field]); /* a column name from the fixed table */
+        strcat(sql, " = :idv");
+    }
     /* seq NULL sorts first; id (insert order) makes the order total */
     strcat(sql, f->newest_first ? " ORDER BY ts_ms DESC, seq DESC, id DESC"
                                 : " ORDER BY ts_ms, seq, id");
@@ -215,6 +220,7 @@ fr_sqlite_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, voi
                       SQLITE_STATIC);
     sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":ecode"), f->error_code, -1,
                       SQLITE_STATIC);
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":idv"), f->id_value, -1, SQLITE_STATIC);
     struct q_event_ctx c = {cb, ud};
     return q_run(s, st, q_event_fn, &c, NULL, err);
 }

@@ -126,6 +126,10 @@ struct fr_event_filter {
     bool newest_first;                    /* reverse order (for "latest failures") */
     int64_t since_ms, until_ms;           /* 0 = no bound */
     int limit;                            /* 0 = no limit */
+    /* only events whose envelope id id_field (an enum fr_id_field: FR_ID_TRACE, FR_ID_REQUEST,
+       FR_ID_SESSION, ...) equals id_value; id_value NULL = no such filter */
+    int id_field;
+    const char *id_value;
 };
 
 typedef int (*fr_conv_cb)(void *ud, const struct fr_conv_row *row);

@@ -84,6 +84,20 @@ test_agent_http_ingest_query_and_errors(void **state)
     assert_string_equal(json_string_value(json_object_get(g0, "key")), "provider.rate_limited");
     assert_int_equal(json_integer_value(json_object_get(g0, "count")), 1);
     json_decref(j);
+    /* look-ups by trace, request or session id (one at a time) */
+    static const char traced[] =
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445100,\"conv_id\":\"tr-a\",\"trace_id\":"
+        "\"4bf92f3577b34da6a3ce929d0e0e4736\",\"request_id\":\"req-1\"}\n"
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445200,\"conv_id\":\"tr-b\",\"trace_id\":"
+        "\"4bf92f3577b34da6a3ce929d0e0e4736\"}\n";
+    assert_int_equal(post(a, traced, NULL), 202);
+    j = get_json(a, "/v1/events?trace_id=4bf92f3577b34da6a3ce929d0e0e4736", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "events")), 2);
+    json_decref(j);
+    j = get_json(a, "/v1/events?request_id=req-1", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "events")), 1);
+    json_decref(j);
+    json_decref(get_json(a, "/v1/events?request_id=req-1&session_id=x", 400));
     j = get_json(a, "/v1/errors?class=provider", 200);
     assert_int_equal(json_array_size(json_object_get(j, "errors")), 1);
     json_decref(j);

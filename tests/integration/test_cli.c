@@ -610,6 +610,56 @@ test_cli_test_tools_check_arguments(void **state)
     free(err);
 }
 
+static const char by_ids[] =
+    "{\"kind\":\"tool\",\"ts_ms\":1771357445100,\"conv_id\":\"c-a\",\"trace_id\":\"t1\","
+    "\"request_id\":\"r1\",\"data\":{\"name\":\"search\"}}\n"
+    "{\"kind\":\"tool\",\"ts_ms\":1771357445200,\"conv_id\":\"c-b\",\"trace_id\":\"t1\","
+    "\"session_id\":\"s9\",\"data\":{\"name\":\"fetch\"}}\n"
+    "{\"kind\":\"tool\",\"ts_ms\":1771357445300,\"conv_id\":\"c-c\",\"trace_id\":\"t2\","
+    "\"data\":{\"name\":\"other\"}}\n";
+
+/* Look-ups by trace, request and session id, across conversations, through an index. */
+static void
+test_cli_show_by_trace_request_session(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->file, by_ids);
+    char *out = NULL, *err = NULL;
+    assert_int_equal(fr(&out, &err, "ingest --no-progress --db %s %s", f->db, f->file), 0);
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "show --db %s --trace-id t1", f->db), 0);
+    assert_non_null(strstr(out, "conversation c-a"));
+    assert_non_null(strstr(out, "conversation c-b"));
+    assert_null(strstr(out, "c-c"));
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "show --db %s --request-id r1 --json", f->db), 0);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_int_equal(json_array_size(json_object_get(j, "events")), 1);
+    json_decref(j);
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "show --db %s --session-id s9", f->db), 0);
+    assert_non_null(strstr(out, "conversation c-b"));
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "show --db %s --trace-id nope", f->db), 4);
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "show --db %s --trace-id t1 --session-id s9", f->db), 2);
+    free(out);
+    free(err);
+    /* through an index, not a scan of every event */
+    char *q = fr_asprintf("sqlite3 %s \"EXPLAIN QUERY PLAN SELECT * FROM events WHERE "
+                          "trace_id = 't1' AND 1\"",
+                          f->db);
+    assert_int_equal(t_run(q, &out, NULL), 0);
+    assert_non_null(strstr(out, "events_trace"));
+    free(out);
+    free(q);
+}
+
 int
 main(void)
 {
@@ -629,6 +679,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cli_terminal_escapes_shown_not_sent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_failed_upload_counts_attempts, setup, teardown),
         cmocka_unit_test(test_cli_test_tools_check_arguments),
+        cmocka_unit_test_setup_teardown(test_cli_show_by_trace_request_session, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
