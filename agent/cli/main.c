@@ -27,6 +27,7 @@ static const struct {
     {"ingest", fr_cmd_ingest, "store NDJSON events from a file or stdin"},
     {"conversations", fr_cmd_conversations, "list conversations by recent activity"},
     {"show", fr_cmd_show, "show one conversation's events in order"},
+    {"tail", fr_cmd_tail, "follow new events as they are committed (like journalctl -f)"},
     {"errors", fr_cmd_errors, "list or group failures by code, class, model or tool"},
     {"stats", fr_cmd_stats, "per-minute rollups: calls, errors, tokens, latency"},
     {"redact", fr_cmd_redact, "explain what the redaction policy does to events"},

@@ -202,9 +202,14 @@ fr_sqlite_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, voi
         strcat(sql, fr_id_names[f->id_field]); /* a column name from the fixed table */
         strcat(sql, " = :idv");
     }
+    if (f->after_id > 0)
+        strcat(sql, " AND id > :after");
     /* seq NULL sorts first; id (insert order) makes the order total */
-    strcat(sql, f->newest_first ? " ORDER BY ts_ms DESC, seq DESC, id DESC"
-                                : " ORDER BY ts_ms, seq, id");
+    if (f->by_arrival)
+        strcat(sql, f->newest_first ? " ORDER BY id DESC" : " ORDER BY id");
+    else
+        strcat(sql, f->newest_first ? " ORDER BY ts_ms DESC, seq DESC, id DESC"
+                                    : " ORDER BY ts_ms, seq, id");
     if (f->limit > 0)
         strcat(sql, " LIMIT :limit");
     sqlite3_stmt *st;
@@ -221,6 +226,7 @@ fr_sqlite_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, voi
     sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":ecode"), f->error_code, -1,
                       SQLITE_STATIC);
     sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":idv"), f->id_value, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":after"), f->after_id);
     struct q_event_ctx c = {cb, ud};
     return q_run(s, st, q_event_fn, &c, NULL, err);
 }

@@ -130,6 +130,10 @@ struct fr_event_filter {
        FR_ID_SESSION, ...) equals id_value; id_value NULL = no such filter */
     int id_field;
     const char *id_value;
+    /* arrival order instead of time order (tail): rows by insertion, only those inserted after
+       row after_id (0 = from the first; with newest_first, the latest first) */
+    bool by_arrival;
+    int64_t after_id;
 };
 
 typedef int (*fr_conv_cb)(void *ud, const struct fr_conv_row *row);

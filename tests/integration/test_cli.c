@@ -660,6 +660,44 @@ test_cli_show_by_trace_request_session(void **state)
     free(q);
 }
 
+/*
+ * tail follows events as they are committed: what was stored (with
+ * --from-start) and then what arrives, filtered, and stops after --count.
+ */
+static void
+test_cli_tail_follows(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->file, "{\"kind\":\"tool\",\"ts_ms\":1771357445000,\"conv_id\":\"t-1\","
+                        "\"data\":{\"name\":\"first\"}}\n");
+    char *out = NULL, *err = NULL;
+    assert_int_equal(fr(&out, &err, "ingest --no-progress --db %s %s", f->db, f->file), 0);
+    free(out);
+    free(err);
+    char *more = t_path(f->dir, "more.ndjson"), *got = t_path(f->dir, "tail.out");
+    write_file(more, "{\"kind\":\"tool\",\"ts_ms\":1771357446000,\"conv_id\":\"t-2\","
+                     "\"data\":{\"name\":\"skipped\"}}\n"
+                     "{\"kind\":\"tool\",\"ts_ms\":1771357447000,\"conv_id\":\"t-1\","
+                     "\"data\":{\"name\":\"second\"}}\n");
+    /* tail runs while the second ingest commits; it ends by itself after 2 events of t-1 */
+    char *cmd = fr_asprintf("(timeout 60 %s tail --db %s --conv t-1 --from-start --count 2 "
+                            "--interval 20 --json > %s; echo \"tail exit $?\" >> %s) & "
+                            "%s ingest --no-progress --db %s %s; wait",
+                            FR_BIN, f->db, got, got, FR_BIN, f->db, more);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
+    char *text;
+    size_t len;
+    assert_int_equal(fr_read_file(got, &text, &len, NULL), FR_OK);
+    assert_non_null(strstr(text, "first"));
+    assert_non_null(strstr(text, "second"));
+    assert_null(strstr(text, "skipped"));
+    assert_non_null(strstr(text, "tail exit 0"));
+    free(text);
+    free(more);
+    free(got);
+}
+
 int
 main(void)
 {
@@ -680,6 +718,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cli_failed_upload_counts_attempts, setup, teardown),
         cmocka_unit_test(test_cli_test_tools_check_arguments),
         cmocka_unit_test_setup_teardown(test_cli_show_by_trace_request_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_tail_follows, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
