@@ -161,3 +161,82 @@ fr_archive_records(const char *path, const unsigned char *key,
     fr_seg_close(seg);
     return rc;
 }
+
+struct group_acc {
+    const char *by;
+    json_t *groups; /* key -> [count, first, last, {conv: true}] */
+};
+
+static const char *
+group_key(const struct fr_event_row *r, const char *by)
+{
+    const char *k = strcmp(by, "code") == 0    ? r->error_code
+                    : strcmp(by, "class") == 0 ? r->error_class
+                    : strcmp(by, "model") == 0 ? r->model
+                    : strcmp(by, "tool") == 0  ? r->tool
+                                               : r->kind;
+    return k ? k : "";
+}
+
+static int
+group_row(void *ud, const struct fr_event_row *r)
+{
+    struct group_acc *a = ud;
+    const char *key = group_key(r, a->by);
+    json_t *g = json_object_get(a->groups, key);
+    if (g == NULL) {
+        g = json_pack("[I,I,I,{}]", (json_int_t)0, (json_int_t)r->ts_ms, (json_int_t)r->ts_ms);
+        json_object_set_new(a->groups, key, g);
+    }
+    json_array_set_new(g, 0, json_integer(json_integer_value(json_array_get(g, 0)) + 1));
+    if (r->ts_ms < json_integer_value(json_array_get(g, 1)))
+        json_array_set_new(g, 1, json_integer(r->ts_ms));
+    if (r->ts_ms > json_integer_value(json_array_get(g, 2)))
+        json_array_set_new(g, 2, json_integer(r->ts_ms));
+    if (r->ids[FR_ID_CONV] != NULL)
+        json_object_set_new(json_array_get(g, 3), r->ids[FR_ID_CONV], json_true());
+    return 0;
+}
+
+static int
+group_cmp(const void *a, const void *b)
+{
+    const struct fr_error_group *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+int
+fr_tier_error_groups(struct fr_store *st, const struct fr_event_filter *f,
+                     const unsigned char *cold_key, const char *by, fr_error_group_cb cb, void *ud,
+                     size_t *cold_skipped, struct fr_err *err)
+{
+    struct fr_event_filter all = *f;
+    all.errors_only = true;
+    all.limit = 0;
+    all.newest_first = false;
+    struct group_acc a = {by, json_object()};
+    int rc = fr_tier_events(st, &all, cold_key, group_row, &a, cold_skipped, err);
+    size_t n = json_object_size(a.groups), k = 0;
+    struct fr_error_group *rows = fr_calloc(n ? n : 1, sizeof *rows);
+    const char *key;
+    json_t *g;
+    json_object_foreach(a.groups, key, g)
+    {
+        rows[k++] = (struct fr_error_group){
+            .key = key,
+            .count = json_integer_value(json_array_get(g, 0)),
+            .conversations = (int64_t)json_object_size(json_array_get(g, 3)),
+            .first_ms = json_integer_value(json_array_get(g, 1)),
+            .last_ms = json_integer_value(json_array_get(g, 2)),
+        };
+    }
+    qsort(rows, n, sizeof *rows, group_cmp);
+    for (size_t i = 0; rc == FR_OK && i < n && (f->limit <= 0 || i < (size_t)f->limit); i++)
+        if (cb(ud, &rows[i]) != 0)
+            break;
+    free(rows);
+    json_decref(a.groups);
+    return rc;
+}

@@ -123,6 +123,17 @@ int fr_tier_events(struct fr_store *st, const struct fr_event_filter *f,
                    const unsigned char *cold_key, fr_event_cb cb, void *ud, size_t *cold_skipped,
                    struct fr_err *err);
 
+/*
+ * Failures matching f (errors only) in every tier, grouped by "code",
+ * "class", "model", "tool" or "kind": one row per key with the number of
+ * failures, of conversations hit, the first and the last time; most
+ * frequent first, at most f->limit rows (0 = all). The same view as
+ * fr_store_error_groups() over hot alone.
+ */
+int fr_tier_error_groups(struct fr_store *st, const struct fr_event_filter *f,
+                         const unsigned char *cold_key, const char *by, fr_error_group_cb cb,
+                         void *ud, size_t *cold_skipped, struct fr_err *err);
+
 /* Every record of one segment (cat), as JSON lines to cb. */
 int fr_archive_records(const char *path, const unsigned char *key,
                        int (*cb)(void *ud, const char *json, size_t len), void *ud,

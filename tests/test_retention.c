@@ -779,11 +779,29 @@ test_retention_manifest_journal_error_reported(void **state)
     free(mf);
 }
 
+/* Sums the COUNT column of `errors --by ...` output. */
+static long long
+group_total(const char *out)
+{
+    long long total = 0;
+    const char *line = strchr(out, '\n'); /* after the heading */
+    while (line != NULL && line[1] != '\0') {
+        char key[128];
+        long long count;
+        if (sscanf(line + 1, "%127s %lld", key, &count) == 2)
+            total += count;
+        line = strchr(line + 1, '\n');
+    }
+    return total;
+}
+
 static void
 test_retention_cli_verify_and_policy_errors(void **state)
 {
     struct rfx *f = *state;
     t_ingest_generated(f->st, f->dir, 2000);
+    int64_t failures = sql_int(f->db, "SELECT count(*) FROM events WHERE error_code IS NOT NULL");
+    assert_true(failures > 0);
     char *cmd = fr_asprintf("%s retention run --db %s --policy %s --now %lld --no-progress", FR_BIN,
                             f->db, f->policy, (long long)(BASE + 5 * DAY));
     char *out = NULL, *err = NULL;
@@ -805,6 +823,20 @@ test_retention_cli_verify_and_policy_errors(void **state)
     free(out);
     free(err);
     free(cmd);
+    /* grouped views read the same tiers as the list: every failure, hot and warm */
+    assert_true(sql_int(f->db, "SELECT count(*) FROM events WHERE error_code IS NOT NULL") <
+                failures);
+    static const char *const bys[] = {"code", "class", "kind"};
+    for (size_t i = 0; i < sizeof bys / sizeof *bys; i++) {
+        cmd = fr_asprintf("%s errors --db %s --by %s --limit 0", FR_BIN, f->db, bys[i]);
+        assert_int_equal(t_run(cmd, &out, &err), 0);
+        if (group_total(out) != failures)
+            fail_msg("errors --by %s counts %lld failures, want %lld:\n%s", bys[i],
+                     group_total(out), (long long)failures, out);
+        free(out);
+        free(err);
+        free(cmd);
+    }
     cmd = fr_asprintf("%s archive list --db %s --policy %s", FR_BIN, f->db, f->policy);
     assert_int_equal(t_run(cmd, &out, &err), 0);
     assert_non_null(strstr(out, "warm "));

@@ -259,18 +259,50 @@ fr_api_get_errors(struct fr_pipeline *p, struct MHD_Connection *c)
     if (!by_ok)
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST,
                             "by: expected code, class, model, tool or kind", NULL);
+    /* every read covers the same tiers: hot, warm, and cold when the agent has its key */
     json_t *rows = json_array();
     struct fr_err err = {0};
+    size_t skipped = 0;
     struct fr_store *rs = fr_readers_acquire(p->readers);
-    int rc = by ? fr_store_error_groups(rs, &f, by, collect_group, rows, &err)
-                : fr_store_events(rs, &f, collect_event, rows, &err);
+    int rc;
+    if (by) {
+        rc = fr_tier_error_groups(rs, &f, fr_pipeline_cold_key(p), by, collect_group, rows,
+                                  &skipped, &err);
+    } else {
+        /* the newest `limit` of hot, and every archived failure (segments are read in time
+           order, so their newest are known only at the end), in one snapshot */
+        struct fr_event_filter archived = f;
+        archived.limit = 0;
+        bool began;
+        rc = fr_store_snapshot_begin(rs, &began, &err);
+        if (rc == FR_OK)
+            rc = fr_store_events(rs, &f, collect_event, rows, &err);
+        if (rc == FR_OK)
+            rc = fr_archive_events(rs, &archived, fr_pipeline_cold_key(p), collect_event, rows,
+                                   &skipped, &err);
+        fr_store_snapshot_end(rs, began);
+    }
     fr_readers_release(p->readers, rs);
     if (rc != FR_OK) {
         json_decref(rows);
         return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg, "1");
     }
+    if (!by) { /* newest first across the tiers, then the limit */
+        fr_render_sort_events(rows);
+        size_t n = json_array_size(rows);
+        for (size_t i = 0; i < n / 2; i++) {
+            json_t *a = json_incref(json_array_get(rows, i));
+            json_array_set(rows, i, json_array_get(rows, n - 1 - i));
+            json_array_set_new(rows, n - 1 - i, a);
+        }
+        while (f.limit > 0 && json_array_size(rows) > (size_t)f.limit)
+            json_array_remove(rows, json_array_size(rows) - 1);
+    }
+    json_t *tiers =
+        json_pack("{s:[s,s],s:b,s:I}", "read", "hot", "warm", "cold",
+                  fr_pipeline_cold_key(p) != NULL, "cold_segments_skipped", (json_int_t)skipped);
     return fr_api_json(p, c, MHD_HTTP_OK,
-                       by ? json_pack("{s:s,s:o}", "by", by, "groups", rows)
-                          : json_pack("{s:o}", "errors", rows),
+                       by ? json_pack("{s:s,s:o,s:o}", "by", by, "groups", rows, "tiers", tiers)
+                          : json_pack("{s:o,s:o}", "errors", rows, "tiers", tiers),
                        NULL);
 }

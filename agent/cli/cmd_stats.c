@@ -180,9 +180,18 @@ fr_cmd_errors(int argc, char **argv)
         snprintf(g.heading, sizeof g.heading, "%s", by);
         for (char *p = g.heading; *p; p++)
             *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-        rc = fr_store_error_groups(st, &f, by, errors_group, &g, &err);
+        /* grouped over the same tiers as the list: hot, warm, and cold with its key */
+        size_t skipped = 0;
+        unsigned char cold[FR_KEY_LEN];
+        bool has_policy, has_cold = fr_cli_cold_key(q.db, cold, &has_policy);
+        rc = has_policy ? fr_tier_error_groups(st, &f, has_cold ? cold : NULL, by, errors_group, &g,
+                                               &skipped, &err)
+                        : fr_store_error_groups(st, &f, by, errors_group, &g, &err);
+        fr_key_wipe(cold, sizeof cold);
         if (rc == FR_OK && g.n == 0)
             fprintf(stderr, "no failures match\n");
+        if (skipped > 0)
+            fprintf(stderr, "%zu cold segments not read (no cold key)\n", skipped);
     } else {
         struct err_list l = {0};
         /* also failures that moved to the warm tier (cold ones with the cold key) */
