@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/mem.h"
 #include "retention/hot/archive.h"
 #include "retention/record.h"
@@ -111,15 +112,25 @@ fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
             continue;
         }
         struct fr_seg *seg;
-        rc = fr_seg_open(l.path[i], cold ? cold_key : NULL, &seg, err);
-        if (rc != FR_OK)
-            break;
+        struct fr_err serr = {0};
+        /* one bad segment breaks nothing else: it is named, counted and skipped */
+        if (fr_seg_open(l.path[i], cold ? cold_key : NULL, &seg, &serr) != FR_OK) {
+            fr_log(FR_LOG_WARN, "retention", "segment not read: %s", serr.msg);
+            if (cold_skipped)
+                (*cold_skipped)++;
+            continue;
+        }
         struct each_ctx c = {st, l.pending[i], f, l.tier[i], fr_seg_get_info(seg)->policy,
                              cb, ud,           0};
-        rc = fr_seg_each(seg, f->conv_id, f->since_ms, f->until_ms, each_record, &c, err);
+        int src = fr_seg_each(seg, f->conv_id, f->since_ms, f->until_ms, each_record, &c, &serr);
         fr_seg_close(seg);
-        if (rc == FR_OK && c.rc)
-            rc = c.rc;
+        if (c.rc) {
+            rc = c.rc; /* the caller stopped */
+        } else if (src != FR_OK) {
+            fr_log(FR_LOG_WARN, "retention", "segment read in part: %s", serr.msg);
+            if (cold_skipped)
+                (*cold_skipped)++;
+        }
     }
     for (size_t i = 0; i < l.n; i++) {
         free(l.path[i]);

@@ -117,7 +117,9 @@ int fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
  * The events matching f in every tier: hot rows, then archived ones, read
  * in one snapshot so that a concurrent or interrupted move to warm never
  * shows a row twice or loses it (a segment still "deleting" yields only the
- * records whose hot row is gone).
+ * records whose hot row is gone). *cold_skipped counts the segments not
+ * read: cold ones without the key, and any that does not open or read
+ * (logged at warn with its name and why; the others are read all the same).
  */
 int fr_tier_events(struct fr_store *st, const struct fr_event_filter *f,
                    const unsigned char *cold_key, fr_event_cb cb, void *ud, size_t *cold_skipped,

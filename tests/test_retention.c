@@ -1036,6 +1036,63 @@ test_retention_data_folder_moved(void **state)
     f->st = t_store_open(f->dir, "hot.db");
 }
 
+/*
+ * show after retention: what is there is shown, what is missing is said
+ * and why, with exit status 5: one unreadable segment is named and the
+ * rest is read; a conversation whose detail retention deleted says so.
+ */
+static void
+test_retention_show_partial_results(void **state)
+{
+    struct rfx *f = *state;
+    t_ingest_generated(f->st, f->dir, 3000);
+    fr_store_close(f->st);
+    f->st = NULL;
+    char *cmd = fr_asprintf("%s retention run --db %s --policy %s --now %lld --no-progress", FR_BIN,
+                            f->db, f->policy, (long long)(BASE + 4 * DAY));
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
+    /* break the segment holding c-000001's oldest events */
+    char path[600] = "";
+    char *sql = fr_asprintf("sqlite3 %s \"SELECT path FROM archive_segments ORDER BY min_ts "
+                            "LIMIT 1\" | tr -d '\\n'",
+                            f->db),
+         *rel = NULL;
+    t_run(sql, &rel, NULL);
+    free(sql);
+    snprintf(path, sizeof path, "%s/%s", f->dir, rel);
+    free(rel);
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    fseek(fp, 200, SEEK_SET);
+    int ch = fgetc(fp);
+    fseek(fp, 200, SEEK_SET);
+    fputc(ch ^ 0xff, fp);
+    fclose(fp);
+    cmd = fr_asprintf("%s show --db %s c-000001", FR_BIN, f->db);
+    char *out = NULL, *err = NULL;
+    assert_int_equal(t_run(cmd, &out, &err), 5);
+    assert_non_null(strstr(err, "segment not read"));
+    assert_non_null(strstr(err, strrchr(path, '/') + 1)); /* named */
+    assert_non_null(strstr(err, "PARTIAL"));
+    assert_non_null(strstr(out, "conversation c-000001")); /* what is there, shown */
+    free(out);
+    free(err);
+    free(cmd);
+    /* far later, everything is past cold.max_age: deleted, and show says so */
+    cmd = fr_asprintf("%s retention run --db %s --policy %s --now %lld --no-progress", FR_BIN,
+                      f->db, f->policy, (long long)(BASE + 400 * DAY));
+    t_run(cmd, NULL, NULL);
+    free(cmd);
+    cmd = fr_asprintf("%s show --db %s c-000002", FR_BIN, f->db);
+    assert_int_equal(t_run(cmd, &out, &err), 5);
+    assert_non_null(strstr(err, "deleted by retention"));
+    free(out);
+    free(err);
+    free(cmd);
+    f->st = t_store_open(f->dir, "hot.db");
+}
+
 int
 main(void)
 {
@@ -1051,6 +1108,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_retention_stores_sharing_a_folder_keep_their_own,
                                         rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_data_folder_moved, rsetup, rteardown),
+        cmocka_unit_test_setup_teardown(test_retention_show_partial_results, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_manifest_journal_error_reported, rsetup,
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_retention_cli_verify_and_policy_errors, rsetup,

@@ -16,6 +16,7 @@ enum fr_exit {
     FR_EXIT_USAGE = 2,    /* bad command line */
     FR_EXIT_FAIL = 3,     /* the store or an input could not be used */
     FR_EXIT_NOTFOUND = 4, /* the conversation (or database) asked for does not exist */
+    FR_EXIT_PARTIAL = 5,  /* shown, but incomplete: segments not read or events not kept */
 };
 
 /* The database used when --db is not given: $FLIGHTREC_DB or ./var/flightrec.db. */

@@ -30,6 +30,7 @@ struct show_ctx {
     unsigned raw_failed;
     struct fr_err raw_err;
     bool lookup;         /* by trace, request or session id: rows of many conversations */
+    int64_t indexed;     /* the conversation index's event count */
     char last_conv[256]; /* lookup: the conversation of the row printed last */
 };
 
@@ -208,6 +209,7 @@ static int
 show_header(void *ud, const struct fr_conv_row *r)
 {
     struct show_ctx *c = ud;
+    c->indexed = r->event_count;
     if (c->json) {
         json_t *o = fr_render_conv(r);
         json_object_set_new(c->events, "conversation", o);
@@ -355,6 +357,7 @@ fr_cmd_show(int argc, char **argv)
         rc = fr_store_conversation(st, f.conv_id, show_header, &c, &err);
     }
     size_t cold_skipped = 0;
+    bool partial = false;
     c.all = json_array();
     /* older events may have moved to the warm (or, with the cold key, cold) tier */
     unsigned char cold[FR_KEY_LEN];
@@ -377,11 +380,23 @@ fr_cmd_show(int argc, char **argv)
             for (size_t i = 0; i < json_array_size(c.all); i++)
                 show_json_row(&c, json_array_get(c.all, i));
         }
-        if (cold_skipped > 0)
+        /* what is there is shown; what is missing is said, with why, and the exit says it */
+        if (cold_skipped > 0) {
             fprintf(stderr,
-                    "flightrec show: %zu cold segments not read (no cold key); older events "
-                    "may be missing\n",
+                    "flightrec show: PARTIAL: %zu archive segment(s) not read (cold without the "
+                    "cold key, or unreadable: named above); events may be missing\n",
                     cold_skipped);
+            partial = true;
+        }
+        size_t shown = json_array_size(c.all);
+        if (!lookup && f.kind == NULL && c.indexed > (int64_t)shown) {
+            fprintf(stderr,
+                    "flightrec show: PARTIAL: the conversation had %lld events, %zu are kept: the "
+                    "others were deleted by retention (past cold.max_age) or are in segments "
+                    "not read\n",
+                    (long long)c.indexed, shown);
+            partial = true;
+        }
     }
     json_decref(c.all);
     if (rc == FR_OK && c.json) {
@@ -398,5 +413,7 @@ fr_cmd_show(int argc, char **argv)
                 c.raw_err.msg);
         return FR_EXIT_FAIL;
     }
+    if (rc == FR_OK && partial)
+        return FR_EXIT_PARTIAL;
     return fr_cli_exit_for(rc);
 }
