@@ -51,6 +51,7 @@ conversations_usage(FILE *out)
                  "  --has-errors    only conversations with at least one error\n"
                  "  --limit N       at most N conversations (default 50, 0 for all)\n"
                  "  --json          a JSON array instead of a table\n"
+                 "  --ndjson        one conversation per line (jq streaming)\n"
                  "  -h, --help      this help\n");
 }
 
@@ -62,12 +63,13 @@ fr_cmd_conversations(int argc, char **argv)
         {"status", required_argument, NULL, 'S'},
         {"has-errors", no_argument, NULL, 'E'},
         {"json", no_argument, NULL, 'j'},
+        {"ndjson", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct fr_cli_query q = {.db = fr_cli_default_db(), .limit = 50};
     struct fr_conv_filter f = {0};
-    bool json = false;
+    bool json = false, ndjson = false;
     struct fr_err err = {0};
     int c;
     optind = 1;
@@ -99,6 +101,9 @@ fr_cmd_conversations(int argc, char **argv)
         case 'j':
             json = true;
             break;
+        case 'n':
+            ndjson = true;
+            break;
         case 'h':
             conversations_usage(stdout);
             return FR_EXIT_OK;
@@ -117,11 +122,20 @@ fr_cmd_conversations(int argc, char **argv)
     if (ex != FR_EXIT_OK)
         return ex;
     int rc, n = 0;
-    if (json) {
+    if (json || ndjson) {
         json_t *arr = json_array();
         rc = fr_store_conversations(st, &f, conv_collect_json, arr, &err);
-        if (rc == FR_OK)
+        if (rc == FR_OK && json)
             json_dumpf(arr, stdout, JSON_INDENT(2)), fputc('\n', stdout);
+        size_t i;
+        json_t *v;
+        if (rc == FR_OK && ndjson) /* one conversation per line, for jq streaming */
+            json_array_foreach(arr, i, v)
+            {
+                char *line = json_dumps(v, JSON_COMPACT);
+                fr_cli_printf("%s\n", line);
+                free(line);
+            }
         json_decref(arr);
     } else {
         rc = fr_store_conversations(st, &f, conv_print_row, &n, &err);

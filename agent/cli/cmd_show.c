@@ -15,6 +15,7 @@
 #include "agent/cli/cli.h"
 #include "core/crypto.h"
 #include "core/timeutil.h"
+#include "core/utf8.h"
 #include "core/wire.h"
 #include "exporters/render.h"
 #include "redact/redact.h"
@@ -31,6 +32,8 @@ struct show_ctx {
     struct fr_err raw_err;
     bool lookup;         /* by trace, request or session id: rows of many conversations */
     int64_t indexed;     /* the conversation index's event count */
+    bool ndjson;         /* one event per line */
+    bool text;           /* also the (redacted) message text of each event */
     char last_conv[256]; /* lookup: the conversation of the row printed last */
 };
 
@@ -181,6 +184,64 @@ show_json_row(struct show_ctx *c, json_t *ev)
     json_object_set_new(ev, "flightrec", meta);
 }
 
+/* One text field under a row: "    label: text", cut to 600 bytes at a character boundary. */
+static void
+show_text_line(const char *label, const json_t *v)
+{
+    if (v == NULL || json_is_null(v))
+        return;
+    char *owned = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT);
+    const char *t = owned ? owned : json_string_value(v);
+    size_t n = strlen(t), cut = n > 600 ? fr_utf8_cut(t, 600) : n;
+    fr_cli_printf("%16s%s: %.*s%s\n", "", label, (int)cut, t, cut < n ? " [...]" : "");
+    free(owned);
+}
+
+/* The text of a chat message: a string, or the text parts of a content array. */
+static void
+show_message(const json_t *m)
+{
+    const char *role = json_string_value(json_object_get(m, "role"));
+    const json_t *content = json_object_get(m, "content");
+    if (json_is_array(content)) {
+        size_t i;
+        const json_t *part;
+        json_array_foreach(content, i, part)
+            show_text_line(role ? role : "?", json_object_get(part, "text"));
+    } else {
+        show_text_line(role ? role : "?", content ? content : m);
+    }
+}
+
+/* --text: what was said (redacted as stored), under the event's row. */
+static void
+show_text(const struct fr_event_row *r)
+{
+    json_t *body = json_loadb(r->body, r->body_len, 0, NULL);
+    json_t *data = json_object_get(body, "data");
+    if (r->kind && strcmp(r->kind, "provider") == 0) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(json_object_get(data, "request"), "messages"), i, m)
+            show_message(m);
+        json_t *resp = json_object_get(data, "response");
+        json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
+        if (choice != NULL)
+            show_message(json_object_get(choice, "message"));
+        else if (json_object_get(resp, "content") != NULL)
+            show_message(resp);
+        else
+            show_text_line("response", resp);
+    } else if (r->kind && strcmp(r->kind, "tool") == 0) {
+        show_text_line("args", json_object_get(data, "args"));
+        show_text_line("result", json_object_get(data, "result"));
+    } else if (r->kind && strcmp(r->kind, "middleware") == 0) {
+        show_text_line("prompt before", json_object_get(data, "prompt_before"));
+        show_text_line("prompt after", json_object_get(data, "prompt_after"));
+    }
+    json_decref(body);
+}
+
 static void
 show_row_table(struct show_ctx *c, const struct fr_event_row *r)
 {
@@ -203,6 +264,8 @@ show_row_table(struct show_ctx *c, const struct fr_event_row *r)
                   r->status ? r->status : "-", dur, tag, gist);
     if (r->error_code)
         fr_cli_printf("%14s!! %s: %s\n", "", r->error_code, r->error_message);
+    if (c->text)
+        show_text(r);
 }
 
 static int
@@ -210,6 +273,8 @@ show_header(void *ud, const struct fr_conv_row *r)
 {
     struct show_ctx *c = ud;
     c->indexed = r->event_count;
+    if (c->ndjson)
+        return 0; /* events only, one per line */
     if (c->json) {
         json_t *o = fr_render_conv(r);
         json_object_set_new(c->events, "conversation", o);
@@ -239,6 +304,10 @@ show_usage(FILE *out)
             "every event carrying a trace, request or session id (across conversations,\n"
             "each row under its conversation).\n\n"
             "options:\n"
+            "  --ndjson      one event per line, wire format with \"flightrec\" (jq)\n"
+            "  --text        under each event, its (redacted) message text: the\n"
+            "                prompt's messages and the response of a provider call,\n"
+            "                a tool's arguments and result, a middleware's prompts\n"
             "  --trace-id T, --request-id R, --session-id S\n"
             "                look the events up by that id (indexed)\n"
             "  --db PATH     database (default $FLIGHTREC_DB or ./var/flightrec.db)\n"
@@ -262,6 +331,8 @@ fr_cmd_show(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"raw", no_argument, NULL, 'r'},
         {"raw-key", required_argument, NULL, 'K'},
+        {"ndjson", no_argument, NULL, 'N'},
+        {"text", no_argument, NULL, 'X'},
         {"trace-id", required_argument, NULL, 'T'},
         {"request-id", required_argument, NULL, 'R'},
         {"session-id", required_argument, NULL, 'S'},
@@ -296,6 +367,12 @@ fr_cmd_show(int argc, char **argv)
             break;
         case 'K':
             raw_key = optarg;
+            break;
+        case 'N':
+            c.ndjson = true;
+            break;
+        case 'X':
+            c.text = true;
             break;
         case 'T':
         case 'R':
@@ -349,7 +426,7 @@ fr_cmd_show(int argc, char **argv)
     }
     if (lookup) {
         rc = FR_OK;
-        if (!c.json)
+        if (!c.json && !c.ndjson)
             fr_cli_printf("events with %s %s\n\n%-13s %-12s %5s  %-14s %8s  %s\n",
                           fr_id_names[f.id_field], f.id_value, "TIME (UTC)", "KIND", "SEQ",
                           "STATUS", "DUR", "DETAIL");
@@ -376,6 +453,12 @@ fr_cmd_show(int argc, char **argv)
         }
         if (c.json) {
             json_object_set(out, "events", c.all);
+        } else if (c.ndjson) {
+            for (size_t i = 0; i < json_array_size(c.all); i++) {
+                char *line = json_dumps(json_array_get(c.all, i), JSON_COMPACT);
+                fr_cli_printf("%s\n", line);
+                free(line);
+            }
         } else {
             for (size_t i = 0; i < json_array_size(c.all); i++)
                 show_json_row(&c, json_array_get(c.all, i));

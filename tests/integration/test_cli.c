@@ -698,6 +698,49 @@ test_cli_tail_follows(void **state)
     free(got);
 }
 
+/* show --text prints what was said (as stored, redacted); --ndjson streams one event a line. */
+static void
+test_cli_show_text_and_ndjson(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->file,
+               "{\"kind\":\"provider\",\"ts_ms\":1771357445000,\"conv_id\":\"tx\",\"data\":{"
+               "\"provider\":\"openai\",\"model\":\"gpt-4o\",\"request\":{\"messages\":[{\"role\":"
+               "\"user\",\"content\":\"refund please, mail jane@example.com\"}]},\"response\":{"
+               "\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Refunds within "
+               "30 days.\"}}]}}}\n"
+               "{\"kind\":\"tool\",\"ts_ms\":1771357446000,\"conv_id\":\"tx\",\"data\":{\"name\":"
+               "\"search\",\"args\":{\"q\":\"refund\"},\"result\":\"found 3\"}}\n");
+    char *out = NULL, *err = NULL;
+    assert_int_equal(fr(&out, &err, "ingest --no-progress --db %s %s", f->db, f->file), 0);
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "show tx --db %s --text", f->db), 0);
+    assert_non_null(strstr(out, "user: refund please, mail [REDACTED:email]"));
+    assert_non_null(strstr(out, "assistant: Refunds within 30 days."));
+    assert_non_null(strstr(out, "args: {\"q\":\"refund\"}"));
+    assert_null(strstr(out, "jane@"));
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "show tx --db %s --ndjson", f->db), 0);
+    size_t lines = 0;
+    for (char *l = strtok(out, "\n"); l != NULL; l = strtok(NULL, "\n")) {
+        json_t *j = json_loads(l, 0, NULL);
+        assert_non_null(j);
+        json_decref(j);
+        lines++;
+    }
+    assert_int_equal(lines, 2);
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "conversations --db %s --ndjson", f->db), 0);
+    json_t *j = json_loads(out, JSON_DISABLE_EOF_CHECK, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "conv_id")), "tx");
+    json_decref(j);
+    free(out);
+    free(err);
+}
+
 int
 main(void)
 {
@@ -719,6 +762,7 @@ main(void)
         cmocka_unit_test(test_cli_test_tools_check_arguments),
         cmocka_unit_test_setup_teardown(test_cli_show_by_trace_request_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_tail_follows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_show_text_and_ndjson, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
