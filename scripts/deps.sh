@@ -16,6 +16,8 @@ packages=(
   libmicrohttpd-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev
   # tests and formatting
   libcmocka-dev clang-format sqlite3
+  # the README walk (tests/readme/walk.py) runs its curl commands as written
+  curl
   # fuzzing (clang with libFuzzer's runtime) and the valgrind run of CI
   clang libclang-rt-14-dev valgrind
 )
