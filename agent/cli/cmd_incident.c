@@ -2,10 +2,13 @@
  * agent/cli/cmd_incident.c - `flightrec incident create|verify|open|keygen`
  * (exporters/bundle.h).
  */
+#include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/cli/cli.h"
@@ -34,6 +37,8 @@ inc_usage(FILE *out)
                  "that window: manifest.json, manifest.sig, per-domain NDJSON, summary.md and\n"
                  "replay.ndjson (ingestible again). Data comes from hot, warm and (with the\n"
                  "retention policy's cold key) cold tiers; only redacted data goes in.\n"
+                 "  --out FILE     the bundle (default: bundles/incident-<ms>.tar.zst beside the\n"
+                 "                 database, where the agent's triggers put theirs)\n"
                  "  --key FILE     Ed25519 private key (PEM; default $FLIGHTREC_SIGNING_KEY or\n"
                  "                 keys/signing.pem next to the database, created when absent\n"
                  "                 together with keys/signing.pub.pem)\n"
@@ -198,9 +203,17 @@ inc_create(int argc, char **argv)
     if (ex == FR_EXIT_OK) {
         unsigned char cold[FR_KEY_LEN];
         bool has_cold = fr_cli_cold_key(db, cold, NULL);
-        char defout[64];
+        /* without --out, where the agent's triggers put theirs: bundles/ beside the
+           database (incident.bundle_dir's default), not the current folder */
+        char *defout = NULL;
         if (out == NULL) {
-            snprintf(defout, sizeof defout, "incident-%lld.tar.zst", (long long)fr_now_ms());
+            char *copy = fr_strdup(db);
+            char *dir = fr_asprintf("%s/bundles", dirname(copy));
+            free(copy);
+            defout = fr_asprintf("%s/incident-%lld.tar.zst", dir, (long long)fr_now_ms());
+            if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+                fprintf(stderr, "flightrec incident: %s: %s\n", dir, strerror(errno));
+            free(dir);
             out = defout;
         }
         struct fr_bundle_info info;
@@ -224,6 +237,7 @@ inc_create(int argc, char **argv)
                     (double)info.bytes / 1000.0, info.seconds);
         }
         fr_key_wipe(cold, sizeof cold);
+        free(defout);
     }
     fr_store_close(st);
     EVP_PKEY_free(sign);

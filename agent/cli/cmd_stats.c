@@ -4,6 +4,7 @@
  * latency percentiles estimated from the histogram buckets).
  */
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,11 +57,23 @@ err_cmp(const void *a, const void *b)
 }
 
 static void
-errors_print(struct err_list *l, int limit)
+errors_print(struct err_list *l, int limit, bool ndjson)
 {
     if (l->n > 1)
         qsort(l->v, l->n, sizeof *l->v, err_cmp);
     size_t n = limit > 0 && (size_t)limit < l->n ? (size_t)limit : l->n;
+    for (size_t i = 0; ndjson && i < n; i++) { /* one failure per line, for jq */
+        json_t *j = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "ts_ms", (json_int_t)l->v[i].ts, "tier",
+                              l->v[i].tier, "conv_id", l->v[i].conv, "error_code", l->v[i].code,
+                              "model_or_tool", l->v[i].what, "message", l->v[i].msg);
+        char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        if (line)
+            fr_cli_printf("%s\n", line);
+        free(line);
+        json_decref(j);
+    }
+    if (ndjson)
+        n = 0;
     if (n > 0)
         fr_cli_printf("%-24s %-5s %-14s %-34s %-18s %s\n", "TIME (UTC)", "TIER", "CONV_ID",
                       "ERROR_CODE", "MODEL/TOOL", "MESSAGE");
@@ -109,6 +122,7 @@ errors_usage(FILE *out)
                  "  --since T       at or after T (2026-02-17T19:44Z, 15m, 2h, 3d, epoch ms)\n"
                  "  --until T       before T\n"
                  "  --by K          group by code, class, model, tool or kind instead of listing\n"
+                 "  --ndjson        one failure per line (jq streaming)\n"
                  "  --limit N       at most N rows (default 50, 0 for all)\n"
                  "  -h, --help      this help\n");
 }
@@ -122,11 +136,13 @@ fr_cmd_errors(int argc, char **argv)
         {"code", required_argument, NULL, 'x'},
         {"conv", required_argument, NULL, 'C'},
         {"by", required_argument, NULL, 'b'},
+        {"ndjson", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct fr_cli_query q = {.db = fr_cli_default_db(), .limit = 50};
     const char *by = NULL;
+    bool ndjson = false;
     struct fr_event_filter f = {.errors_only = true, .newest_first = true};
     int c;
     optind = 1;
@@ -152,6 +168,9 @@ fr_cmd_errors(int argc, char **argv)
             break;
         case 'C':
             f.conv_id = optarg;
+            break;
+        case 'N':
+            ndjson = true;
             break;
         case 'b':
             by = optarg;
@@ -203,7 +222,7 @@ fr_cmd_errors(int argc, char **argv)
                         : fr_store_events(st, &f, errors_collect, &l, &err);
         fr_key_wipe(cold, sizeof cold);
         n = (int)l.n;
-        errors_print(&l, f.limit);
+        errors_print(&l, f.limit, ndjson);
         if (rc == FR_OK && n == 0)
             fprintf(stderr, "no failures match\n");
         if (skipped > 0)

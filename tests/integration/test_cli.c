@@ -231,6 +231,11 @@ test_cli_errors_and_stats(void **state)
     free(err);
     assert_int_equal(fr(NULL, &err, "errors --db %s --by colour", f->db), 2);
     free(err);
+    assert_int_equal(fr(&out, NULL, "errors --db %s --ndjson", f->db), 0);
+    json_t *line = json_loads(out, JSON_DISABLE_EOF_CHECK, NULL);
+    assert_non_null(json_object_get(line, "error_code"));
+    json_decref(line);
+    free(out);
     /* a range off whole minutes is read as whole minutes, and stats says so */
     assert_int_equal(fr(&out, &err, "stats --db %s --since 2026-02-17T19:44:05Z", f->db), 0);
     assert_non_null(strstr(err, "whole minutes"));
@@ -413,6 +418,15 @@ test_cli_incident_and_range_selection_errors(void **state)
     assert_int_equal(fr(&out, &err, "incident create --db %s --conv c-1 --out %s", f->db, bundle),
                      0);
     assert_int_equal(access(bundle, F_OK), 0);
+    free(out);
+    free(err);
+    /* without --out: into bundles/ beside the database, not the current folder */
+    assert_int_equal(fr(&out, &err, "incident create --db %s --conv c-1", f->db), 0);
+    char *dir = t_path(f->dir, "data/bundles/");
+    assert_int_equal(strncmp(out, dir, strlen(dir)), 0);
+    out[strcspn(out, "\n")] = '\0';
+    assert_int_equal(access(out, F_OK), 0);
+    free(dir);
     free(out);
     free(err);
     assert_int_equal(

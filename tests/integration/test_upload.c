@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/fsutil.h"
@@ -42,6 +43,7 @@ struct server {
     int script[8];
     int nscript;
     int retry_after; /* seconds, sent with 429/503 */
+    bool retry_date; /* send it as an HTTP-date (RFC 9110) instead of seconds */
     pthread_mutex_t mu;
     int requests;
     char *last_body;
@@ -102,8 +104,15 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
     pthread_mutex_unlock(&s->mu);
     struct MHD_Response *r = MHD_create_response_from_buffer(3, "ok\n", MHD_RESPMEM_PERSISTENT);
     if ((what == 429 || what == 503) && s->retry_after > 0) {
-        char ra[16];
-        snprintf(ra, sizeof ra, "%d", s->retry_after);
+        char ra[64];
+        if (s->retry_date) {
+            time_t when = time(NULL) + s->retry_after;
+            struct tm tm;
+            gmtime_r(&when, &tm);
+            strftime(ra, sizeof ra, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        } else {
+            snprintf(ra, sizeof ra, "%d", s->retry_after);
+        }
         MHD_add_response_header(r, "Retry-After", ra);
     }
     enum MHD_Result rc = MHD_queue_response(c, (unsigned)what, r);
@@ -247,6 +256,15 @@ test_upload_retries(void **state)
     assert_true(res.seconds >= 0.9);
     free(t.url);
     server_stop(&s2);
+    /* the same as an HTTP-date, two seconds ahead: waited for, not read as 0 */
+    struct server s2d = {.nscript = 2, .script = {503, 200}, .retry_after = 2, .retry_date = true};
+    server_start(&s2d, NULL, NULL);
+    t = target(&s2d, "http");
+    assert_int_equal(fr_upload_file(&t, f->file, NULL, NULL, &res, &err), FR_OK);
+    assert_int_equal(res.attempts, 2);
+    assert_true(res.seconds >= 0.9); /* a date has one-second resolution */
+    free(t.url);
+    server_stop(&s2d);
     /* the connection dropped in the middle of the body, then success */
     struct server s3 = {.nscript = 2, .script = {RESET, 200}};
     server_start(&s3, NULL, NULL);
