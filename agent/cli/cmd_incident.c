@@ -346,8 +346,16 @@ fr_cmd_outbox(int argc, char **argv)
             name = argv[i];
     }
     if (strcmp(sub, "list") != 0 && strcmp(sub, "retry") != 0 && strcmp(sub, "drop") != 0) {
-        fprintf(stderr, "usage: flightrec outbox list|retry|drop [NAME] [--targets FILE]\n");
-        return strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
+        bool help = strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0;
+        fprintf(help ? stdout : stderr,
+                "usage: flightrec outbox list|retry|drop [NAME] [--targets FILE]\n\n"
+                "The bundles waiting for upload (the outbox of the upload config:\n"
+                "--targets FILE or $FLIGHTREC_UPLOAD_CONFIG).\n"
+                "list: each bundle, its target, the upload attempts so far and the last error.\n"
+                "retry: sends every queued bundle again; a bundle leaves\n"
+                "the outbox only after a 2xx.\n"
+                "drop NAME: removes a queued bundle without sending it.\n");
+        return help ? FR_EXIT_OK : FR_EXIT_USAGE;
     }
     struct fr_upload_config c;
     int ex = load_targets("outbox", targets, &c);
