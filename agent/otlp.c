@@ -369,6 +369,10 @@ span_event(const json_t *span, const json_t *a, const struct fr_otlp_opts *o,
         json_object_set_new(ev, "span_id", json_string(sid));
         json_object_set_new(ev, "event_id", json_string(sid));
     }
+    /* the span tree: show nests a child under its parent */
+    const char *parent = str(span, "parentSpanId");
+    if (parent != NULL && parent[0] != '\0')
+        json_object_set_new(ev, "parent_span_id", json_string(parent));
     const char *turn = o->turn_attributes ? first_attr(a, o->turn_attributes) : NULL;
     if (turn)
         json_object_set_new(ev, "turn_id", json_string(turn));

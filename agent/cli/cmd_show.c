@@ -35,6 +35,11 @@ struct show_ctx {
     bool ndjson;         /* one event per line */
     bool text;           /* also the (redacted) message text of each event */
     char last_conv[256]; /* lookup: the conversation of the row printed last */
+    /* the table's structure: events grouped by turn, spans nested under their parent */
+    char last_turn[256];
+    int64_t turn_start_ms;
+    json_t *depths; /* span_id -> nesting depth of the spans shown so far */
+    int depth;      /* of the row being printed */
 };
 
 /* The unredacted line of r when raw mode sealed one (caller frees); NULL otherwise. */
@@ -177,6 +182,14 @@ show_json_row(struct show_ctx *c, json_t *ev)
     r.tier = json_string_value(json_object_get(meta, "tier"));
     r.body = body;
     r.body_len = strlen(body);
+    /* nesting: a span under its parent (parent_span_id), depth + 1 */
+    const char *parent = json_string_value(json_object_get(ev, "parent_span_id"));
+    json_t *pd = parent && c->depths ? json_object_get(c->depths, parent) : NULL;
+    c->depth = pd ? (int)json_integer_value(pd) + 1 : 0;
+    if (c->depth > 8)
+        c->depth = 8;
+    if (c->depths && r.ids[FR_ID_SPAN])
+        json_object_set_new(c->depths, r.ids[FR_ID_SPAN], json_integer(c->depth));
     show_row_table(c, &r);
     if (json_is_true(json_object_get(meta, "raw")))
         fr_cli_printf("%14sraw: %s\n", "", body);
@@ -250,13 +263,30 @@ show_row_table(struct show_ctx *c, const struct fr_event_row *r)
         fr_cli_printf("-- conversation %s\n", conv);
         snprintf(c->last_conv, sizeof c->last_conv, "%s", conv);
     }
+    /* events grouped by turn: a line where one begins; offsets from its start show what
+       overlapped */
+    const char *turn = r->ids[FR_ID_TURN];
+    if (!c->lookup && turn != NULL && strcmp(turn, c->last_turn) != 0) {
+        fr_cli_printf("%-13s turn %s\n", "", turn);
+        snprintf(c->last_turn, sizeof c->last_turn, "%s", turn);
+        c->turn_start_ms = r->ts_ms;
+    }
     char ts[32], seq[24] = "-", dur[24] = "", gist[256];
     fr_time_format(r->ts_ms, ts, sizeof ts);
     if (r->has_seq)
         snprintf(seq, sizeof seq, "%lld", (long long)r->seq);
     if (r->has_duration)
         snprintf(dur, sizeof dur, "%lldms", (long long)r->duration_ms);
-    show_gist(r, gist, sizeof gist);
+    char inner[200];
+    show_gist(r, inner, sizeof inner);
+    char indent[40] = "";
+    for (int d = 0; d < c->depth; d++)
+        strcat(indent, d + 1 == c->depth ? "└ " : "  ");
+    if (!c->lookup && turn != NULL && c->last_turn[0] != '\0')
+        snprintf(gist, sizeof gist, "%s+%lldms %s", indent,
+                 (long long)(r->ts_ms - c->turn_start_ms), inner);
+    else
+        snprintf(gist, sizeof gist, "%s%s", indent, inner);
     char tag[16] = "";
     if (r->tier && strcmp(r->tier, "hot") != 0)
         snprintf(tag, sizeof tag, "[%s] ", r->tier);
@@ -436,6 +466,7 @@ fr_cmd_show(int argc, char **argv)
     size_t cold_skipped = 0;
     bool partial = false;
     c.all = json_array();
+    c.depths = json_object();
     /* older events may have moved to the warm (or, with the cold key, cold) tier */
     unsigned char cold[FR_KEY_LEN];
     bool has_policy, has_cold = fr_cli_cold_key(db, cold, &has_policy);
@@ -482,6 +513,7 @@ fr_cmd_show(int argc, char **argv)
         }
     }
     json_decref(c.all);
+    json_decref(c.depths);
     if (rc == FR_OK && c.json) {
         json_dumpf(out, stdout, JSON_INDENT(2));
         fputc('\n', stdout);

@@ -755,6 +755,42 @@ test_cli_show_text_and_ndjson(void **state)
     free(err);
 }
 
+/*
+ * show groups a conversation's events by turn and nests a span under its
+ * parent, with each event's offset from the turn's start (what overlapped
+ * is visible: a tool at +110ms inside a 500ms provider call at +10ms).
+ */
+static void
+test_cli_show_turns_and_span_tree(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->file,
+               "{\"kind\":\"turn\",\"ts_ms\":1771357445000,\"conv_id\":\"g\",\"turn_id\":"
+               "\"t1\",\"data\":{\"phase\":\"draft\"}}\n"
+               "{\"kind\":\"provider\",\"ts_ms\":1771357445010,\"conv_id\":\"g\",\"turn_id\":"
+               "\"t1\",\"span_id\":\"s1\",\"data\":{\"provider\":\"openai\",\"model\":\"gpt-4o\","
+               "\"latency\":{\"provider_ms\":500}}}\n"
+               "{\"kind\":\"tool\",\"ts_ms\":1771357445110,\"conv_id\":\"g\",\"turn_id\":"
+               "\"t1\",\"span_id\":\"s2\",\"parent_span_id\":\"s1\",\"data\":{\"name\":"
+               "\"search\"}}\n"
+               "{\"kind\":\"turn\",\"ts_ms\":1771357446000,\"conv_id\":\"g\",\"turn_id\":"
+               "\"t2\",\"data\":{\"phase\":\"draft\"}}\n");
+    char *out = NULL, *err = NULL;
+    assert_int_equal(fr(&out, &err, "ingest --no-progress --db %s %s", f->db, f->file), 0);
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "show g --db %s", f->db), 0);
+    const char *t1 = strstr(out, "turn t1\n"), *t2 = strstr(out, "turn t2\n");
+    assert_non_null(t1);
+    assert_non_null(t2);
+    const char *tool = strstr(out, "\xe2\x94\x94 +110ms search"); /* nested under s1 */
+    assert_non_null(tool);
+    assert_true(t1 < tool && tool < t2);
+    assert_non_null(strstr(out, "+10ms openai/gpt-4o"));
+    free(out);
+    free(err);
+}
+
 int
 main(void)
 {
@@ -777,6 +813,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cli_show_by_trace_request_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_tail_follows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_show_text_and_ndjson, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_show_turns_and_span_tree, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
