@@ -399,6 +399,26 @@ fr_cmd_outbox(int argc, char **argv)
     return ex;
 }
 
+/* Checks bundle against the public key in pub: its signature and every file. */
+static int
+verify_bundle(const char *sub, const char *bundle, const char *pub)
+{
+    struct fr_err err = {0};
+    EVP_PKEY *k;
+    if (fr_ed25519_load(pub, false, &k, &err) != FR_OK) {
+        fprintf(stderr, "flightrec incident: %s\n", err.msg);
+        return FR_EXIT_USAGE;
+    }
+    int rc = fr_bundle_verify(bundle, k, &err);
+    EVP_PKEY_free(k);
+    if (rc != FR_OK) {
+        fprintf(stderr, "flightrec incident %s: %s: %s\n", sub,
+                strcmp(sub, "open") == 0 ? "NOT SHOWN, verification failed" : "FAILED", err.msg);
+        return FR_EXIT_FAIL;
+    }
+    return FR_EXIT_OK;
+}
+
 int
 fr_cmd_incident(int argc, char **argv)
 {
@@ -430,7 +450,8 @@ fr_cmd_incident(int argc, char **argv)
         }
         return FR_EXIT_OK;
     }
-    if (strcmp(sub, "verify") == 0) {
+    if (strcmp(sub, "verify") == 0 || (strcmp(sub, "open") == 0 && argc >= 3)) {
+        bool open = strcmp(sub, "open") == 0;
         const char *bundle = NULL, *pub = NULL;
         for (int i = 2; i < argc; i++) {
             if (strcmp(argv[i], "--pubkey") == 0 && i + 1 < argc)
@@ -438,54 +459,21 @@ fr_cmd_incident(int argc, char **argv)
             else
                 bundle = argv[i];
         }
-        if (bundle == NULL || pub == NULL) {
-            fprintf(stderr, "usage: flightrec incident verify BUNDLE --pubkey FILE\n");
+        if (bundle == NULL || (!open && pub == NULL)) {
+            fprintf(stderr, open ? "usage: flightrec incident open BUNDLE [--pubkey FILE]\n"
+                                 : "usage: flightrec incident verify BUNDLE --pubkey FILE\n");
             return FR_EXIT_USAGE;
         }
-        EVP_PKEY *k;
-        if (fr_ed25519_load(pub, false, &k, &err) != FR_OK) {
-            fprintf(stderr, "flightrec incident: %s\n", err.msg);
-            return FR_EXIT_USAGE;
+        int ex = pub != NULL ? verify_bundle(sub, bundle, pub) : FR_EXIT_OK;
+        if (ex != FR_EXIT_OK || !open) {
+            if (ex == FR_EXIT_OK)
+                printf("%s: signature and every file hash verified\n", bundle);
+            return ex;
         }
-        int rc = fr_bundle_verify(bundle, k, &err);
-        EVP_PKEY_free(k);
-        if (rc != FR_OK) {
-            fprintf(stderr, "flightrec incident verify: FAILED: %s\n", err.msg);
-            return FR_EXIT_FAIL;
-        }
-        printf("%s: signature and every file hash verified\n", bundle);
-        return FR_EXIT_OK;
-    }
-    if (strcmp(sub, "open") == 0 && argc >= 3) {
-        const char *bundle = NULL, *pub = NULL;
-        for (int i = 2; i < argc; i++) {
-            if (strcmp(argv[i], "--pubkey") == 0 && i + 1 < argc)
-                pub = argv[++i];
-            else
-                bundle = argv[i];
-        }
-        if (bundle == NULL) {
-            fprintf(stderr, "usage: flightrec incident open BUNDLE [--pubkey FILE]\n");
-            return FR_EXIT_USAGE;
-        }
-        /* what is shown is what was signed: verified first when a public key is given */
-        if (pub != NULL) {
-            EVP_PKEY *k;
-            if (fr_ed25519_load(pub, false, &k, &err) != FR_OK) {
-                fprintf(stderr, "flightrec incident: %s\n", err.msg);
-                return FR_EXIT_USAGE;
-            }
-            int rc = fr_bundle_verify(bundle, k, &err);
-            EVP_PKEY_free(k);
-            if (rc != FR_OK) {
-                fprintf(stderr, "flightrec incident open: NOT SHOWN, verification failed: %s\n",
-                        err.msg);
-                return FR_EXIT_FAIL;
-            }
-        } else {
+        /* open: what is shown is what was signed, or it says it did not check */
+        if (pub == NULL)
             fprintf(stderr, "flightrec incident open: UNVERIFIED bundle (pass --pubkey FILE to "
                             "check its signature and every file before reading it)\n");
-        }
         char *text;
         size_t len;
         if (fr_bundle_member(bundle, "summary.md", &text, &len, &err) != FR_OK) {
