@@ -569,6 +569,54 @@ test_agent_request_log_line(void **state)
     free(log);
 }
 
+/*
+ * /v1/errors reads the tiers the CLI reads: after retention moved failures
+ * to warm, the list and every grouping count all of them (warm failures
+ * used to vanish from ?by= and the list), and the answer says which tiers
+ * were read.
+ */
+static void
+test_agent_errors_api_reads_every_tier(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    char *body = fr_malloc(64 * 200), *at = body;
+    for (int i = 0; i < 40; i++)
+        at += sprintf(at,
+                      "{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"w-%d\",\"data\":{"
+                      "\"provider\":\"openai\",\"model\":\"gpt-4o\",\"status\":\"error\"},"
+                      "\"error\":{\"message\":\"429 Too Many Requests\"}}\n",
+                      1771357445000LL + i, i % 7);
+    assert_int_equal(post(a, body, NULL), 202);
+    free(body);
+    assert_int_equal(agent_stop(a), 0);
+    /* ten days later the failures are in warm (the default policy keeps hot 2 days) */
+    char *cmd =
+             fr_asprintf("%s retention run --db %s --now 2026-03-01 --no-progress", FR_BIN, a->db),
+         *out = NULL, *err = NULL;
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    free(out);
+    free(err);
+    free(cmd);
+    assert_int_equal(count_events(a->db, "w-0"), 0); /* none left in hot */
+    agent_start(a);
+    json_t *j = get_json(a, "/v1/errors?limit=1000", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "errors")), 40);
+    json_t *read = json_object_get(json_object_get(j, "tiers"), "read");
+    assert_string_equal(json_string_value(json_array_get(read, 1)), "warm");
+    json_decref(j);
+    j = get_json(a, "/v1/errors?by=code", 200);
+    json_t *g = json_array_get(json_object_get(j, "groups"), 0);
+    assert_int_equal(json_integer_value(json_object_get(g, "count")), 40);
+    assert_int_equal(json_integer_value(json_object_get(g, "conversations")), 7);
+    json_decref(j);
+    j = get_json(a, "/v1/errors?limit=5", 200); /* the newest five, across tiers */
+    assert_int_equal(json_array_size(json_object_get(j, "errors")), 5);
+    json_decref(j);
+    assert_int_equal(agent_stop(a), 0);
+}
+
 int
 main(void)
 {
@@ -584,6 +632,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_otlp_listener_serves_only_otlp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_other_local_users_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_request_log_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_errors_api_reads_every_tier, setup, teardown),
     };
     if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
         cmocka_set_test_filter(getenv("FR_TEST_FILTER"));
