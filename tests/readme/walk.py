@@ -66,10 +66,11 @@ def commands(block):
 
 
 def adapt(cmd, port, bin_, gen, tmp):
+    # the README's /tmp paths first: the binaries may live under /tmp themselves
+    cmd = re.sub(r"(?<![\w/])/tmp/", tmp + "/", cmd)
     cmd = cmd.replace("127.0.0.1:8787", "127.0.0.1:%d" % port)
     cmd = cmd.replace("./build/flightrec", bin_).replace("./build/fr-gen", gen)
     cmd = cmd.replace("| less", "| cat").replace("--events 100000", "--events 5000")
-    cmd = cmd.replace("/tmp/", tmp + "/")
     return cmd
 
 
