@@ -147,7 +147,10 @@ reason_add(struct reasons *r, const char *why, size_t times)
         r->other += times;
         return;
     }
-    snprintf(r->text[r->n], sizeof r->text[r->n], "%s", why);
+    size_t n = strlen(why), cap = sizeof r->text[r->n] - 1;
+    n = n > cap ? fr_utf8_cut(why, cap) : n; /* a reason, cut at a character boundary */
+    memcpy(r->text[r->n], why, n);
+    r->text[r->n][n] = '\0';
     r->count[r->n++] = times;
 }
 
