@@ -40,6 +40,10 @@ int fr_cli_open_store(const char *cmd, const char *db, bool write, struct fr_sto
 void fr_cli_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fr_cli_write_safe(const char *s, size_t n, FILE *out);
 
+/* One JSON value on one line of stdout (the --ndjson outputs), through fr_cli_printf. */
+struct json_t;
+void fr_cli_print_json_line(const struct json_t *j);
+
 /* Options every query command takes. */
 struct fr_cli_query {
     const char *db;             /* --db, defaults to fr_cli_default_db() */

@@ -130,12 +130,7 @@ fr_cmd_conversations(int argc, char **argv)
         size_t i;
         json_t *v;
         if (rc == FR_OK && ndjson) /* one conversation per line, for jq streaming */
-            json_array_foreach(arr, i, v)
-            {
-                char *line = json_dumps(v, JSON_COMPACT);
-                fr_cli_printf("%s\n", line);
-                free(line);
-            }
+            json_array_foreach(arr, i, v) fr_cli_print_json_line(v);
         json_decref(arr);
     } else {
         rc = fr_store_conversations(st, &f, conv_print_row, &n, &err);

@@ -485,11 +485,8 @@ fr_cmd_show(int argc, char **argv)
         if (c.json) {
             json_object_set(out, "events", c.all);
         } else if (c.ndjson) {
-            for (size_t i = 0; i < json_array_size(c.all); i++) {
-                char *line = json_dumps(json_array_get(c.all, i), JSON_COMPACT);
-                fr_cli_printf("%s\n", line);
-                free(line);
-            }
+            for (size_t i = 0; i < json_array_size(c.all); i++)
+                fr_cli_print_json_line(json_array_get(c.all, i));
         } else {
             for (size_t i = 0; i < json_array_size(c.all); i++)
                 show_json_row(&c, json_array_get(c.all, i));

@@ -66,10 +66,7 @@ errors_print(struct err_list *l, int limit, bool ndjson)
         json_t *j = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "ts_ms", (json_int_t)l->v[i].ts, "tier",
                               l->v[i].tier, "conv_id", l->v[i].conv, "error_code", l->v[i].code,
                               "model_or_tool", l->v[i].what, "message", l->v[i].msg);
-        char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        if (line)
-            fr_cli_printf("%s\n", line);
-        free(line);
+        fr_cli_print_json_line(j);
         json_decref(j);
     }
     if (ndjson)

@@ -43,10 +43,8 @@ tail_row(void *ud, const struct fr_event_row *r)
         return 0; /* only the position (the probe at start) */
     if (c->json) {
         json_t *ev = fr_render_event(r, NULL, 0);
-        char *s = json_dumps(ev, JSON_COMPACT);
+        fr_cli_print_json_line(ev);
         json_decref(ev);
-        fr_cli_printf("%s\n", s);
-        free(s);
     } else {
         char ts[32], what[200] = "";
         fr_time_format(r->ts_ms, ts, sizeof ts);

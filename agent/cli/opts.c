@@ -5,6 +5,7 @@
  * --limit, and the "no positional arguments" check, with one wording for
  * every error.
  */
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,4 +143,13 @@ fr_cli_write_safe(const char *s, size_t n, FILE *out)
     fwrite(buf, 1, len, out);
     if (buf != small)
         free(buf);
+}
+
+void
+fr_cli_print_json_line(const json_t *j)
+{
+    char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (line != NULL)
+        fr_cli_printf("%s\n", line);
+    free(line);
 }
