@@ -90,7 +90,7 @@ event_cmp(const void *a, const void *b)
 }
 
 void
-fr_render_sort_events(json_t *events)
+fr_render_sort_events_dir(json_t *events, bool newest_first)
 {
     size_t n = json_array_size(events);
     if (n < 2)
@@ -101,6 +101,12 @@ fr_render_sort_events(json_t *events)
     qsort(v, n, sizeof *v, event_cmp);
     json_array_clear(events);
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(events, v[i]);
+        json_array_append_new(events, v[newest_first ? n - 1 - i : i]);
     free(v);
+}
+
+void
+fr_render_sort_events(json_t *events)
+{
+    fr_render_sort_events_dir(events, false);
 }

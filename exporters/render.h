@@ -6,6 +6,7 @@
 #define FR_EXPORTERS_RENDER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "retention/hot/store.h"
 
@@ -21,5 +22,7 @@ json_t *fr_render_event(const struct fr_event_row *r, const char *raw, size_t ra
 
 /* Orders rendered events of one conversation by (ts_ms, seq, stored id), in place. */
 void fr_render_sort_events(json_t *events);
+/* The same order, or its reverse (newest first) when newest_first. */
+void fr_render_sort_events_dir(json_t *events, bool newest_first);
 
 #endif

@@ -288,13 +288,7 @@ fr_api_get_errors(struct fr_pipeline *p, struct MHD_Connection *c)
         return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg, "1");
     }
     if (!by) { /* newest first across the tiers, then the limit */
-        fr_render_sort_events(rows);
-        size_t n = json_array_size(rows);
-        for (size_t i = 0; i < n / 2; i++) {
-            json_t *a = json_incref(json_array_get(rows, i));
-            json_array_set(rows, i, json_array_get(rows, n - 1 - i));
-            json_array_set_new(rows, n - 1 - i, a);
-        }
+        fr_render_sort_events_dir(rows, true);
         while (f.limit > 0 && json_array_size(rows) > (size_t)f.limit)
             json_array_remove(rows, json_array_size(rows) - 1);
     }
