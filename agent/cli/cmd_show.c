@@ -298,6 +298,14 @@ show_row_table(struct show_ctx *c, const struct fr_event_row *r)
         show_text(r);
 }
 
+/* The event table's column heading, after a blank line. */
+static void
+show_table_heading(void)
+{
+    fr_cli_printf("\n%-13s %-12s %5s  %-14s %8s  %s\n", "TIME (UTC)", "KIND", "SEQ", "STATUS",
+                  "DUR", "DETAIL");
+}
+
 static int
 show_header(void *ud, const struct fr_conv_row *r)
 {
@@ -319,8 +327,7 @@ show_header(void *ud, const struct fr_conv_row *r)
                   (long long)r->error_count, r->panic ? "  PANIC" : "");
     if (r->last_error_code)
         fr_cli_printf("  last error: %s: %s\n", r->last_error_code, r->last_error_message);
-    fr_cli_printf("\n%-13s %-12s %5s  %-14s %8s  %s\n", "TIME (UTC)", "KIND", "SEQ", "STATUS",
-                  "DUR", "DETAIL");
+    show_table_heading();
     return 0;
 }
 
@@ -456,10 +463,10 @@ fr_cmd_show(int argc, char **argv)
     }
     if (lookup) {
         rc = FR_OK;
-        if (!c.json && !c.ndjson)
-            fr_cli_printf("events with %s %s\n\n%-13s %-12s %5s  %-14s %8s  %s\n",
-                          fr_id_names[f.id_field], f.id_value, "TIME (UTC)", "KIND", "SEQ",
-                          "STATUS", "DUR", "DETAIL");
+        if (!c.json && !c.ndjson) {
+            fr_cli_printf("events with %s %s\n", fr_id_names[f.id_field], f.id_value);
+            show_table_heading();
+        }
     } else {
         rc = fr_store_conversation(st, f.conv_id, show_header, &c, &err);
     }
