@@ -105,6 +105,22 @@ test_agent_fault_read_only_database(void **state)
     free(var);
 }
 
+/* The agent's data directory on a tmpfs of the given options (root); skips the test
+   elsewhere. The caller unmounts and frees it. */
+static char *
+small_data_dir(struct agent *a, const char *options)
+{
+    char *var = t_path(a->dir, "var");
+    mkdir(var, 0700);
+    if (mount("tmpfs", var, "tmpfs", 0, options) != 0) {
+        print_message("SKIPPED: cannot mount a small tmpfs here (%s; needs root)\n",
+                      strerror(errno));
+        free(var);
+        skip();
+    }
+    return var;
+}
+
 /* The data directory on a small filesystem that fills up: ingest answers 503
  * and stops acking, the log and /readyz say why, nothing acked is lost, and
  * when space returns ingest recovers by itself. Needs a tmpfs mount (root). */
@@ -112,14 +128,7 @@ static void
 test_agent_fault_disk_full(void **state)
 {
     struct agent *a = *state;
-    char *var = t_path(a->dir, "var");
-    mkdir(var, 0700);
-    if (mount("tmpfs", var, "tmpfs", 0, "size=3m,mode=0700") != 0) {
-        print_message("SKIPPED: cannot mount a small tmpfs here (%s; needs root)\n",
-                      strerror(errno));
-        free(var);
-        skip();
-    }
+    char *var = small_data_dir(a, "size=3m,mode=0700");
     agent_config(a, NULL, NULL, NULL);
     agent_start(a);
     long acked = 0, status = 202;
@@ -177,14 +186,7 @@ static void
 test_agent_fault_disk_full_at_start(void **state)
 {
     struct agent *a = *state;
-    char *var = t_path(a->dir, "var");
-    mkdir(var, 0700);
-    if (mount("tmpfs", var, "tmpfs", 0, "size=4m,mode=0700") != 0) {
-        print_message("SKIPPED: cannot mount a small tmpfs here (%s; needs root)\n",
-                      strerror(errno));
-        free(var);
-        skip();
-    }
+    char *var = small_data_dir(a, "size=4m,mode=0700");
     agent_config(a, NULL, NULL, NULL);
     agent_start(a);
     char *ev = events("before", 0, 50);
