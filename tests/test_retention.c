@@ -551,12 +551,42 @@ test_retention_same_view_after_compaction(void **state)
 }
 
 /*
+ * `flightrec retention run` on db with the policy at now; returns its exit
+ * status and, when err is given, its stderr (the run's summary; caller frees).
+ */
+static int
+run_retention(const char *db, const char *policy, int64_t now, char **err)
+{
+    char *cmd = fr_asprintf("%s retention run --db %s --policy %s --now %lld --no-progress", FR_BIN,
+                            db, policy, (long long)now);
+    char *out = NULL;
+    int rc = t_run(cmd, &out, err);
+    free(out);
+    free(cmd);
+    return rc;
+}
+
+/* Every event of st (but runtime samples) read exactly once across the tiers, or fail saying
+   when. */
+static void
+expect_each_once(struct fr_store *st, const struct fr_retention_policy *p, int64_t total,
+                 const char *when)
+{
+    struct seen seen = {fr_calloc(1, (size_t)total + 10), (size_t)total + 10, 0, 0};
+    count_all(st, p, &seen);
+    if (seen.total != (size_t)total || seen.dups != 0)
+        fail_msg("%s: %zu events read, %zu twice, want %lld", when, seen.total, seen.dups,
+                 (long long)total);
+    free(seen.ids);
+}
+
+/*
  * `archive rebuild` on a copy of the store whose manifest table was emptied:
  * it never fails, restores every segment the table holds (exact: and no
  * other), and the copy reads every event exactly once (count >= 0).
  */
 static void
-rebuild_on_copy(struct rfx *f, const char *when, bool exact, int64_t count, struct seen *seen)
+rebuild_on_copy(struct rfx *f, const char *when, bool exact, int64_t count)
 {
     char *copy = t_path(f->dir, "copy.db");
     char *cmd = fr_asprintf("rm -f %s %s-wal %s-shm && sqlite3 %s \".backup %s\" && "
@@ -590,10 +620,7 @@ rebuild_on_copy(struct rfx *f, const char *when, bool exact, int64_t count, stru
                  when, (long long)lost, (long long)extra);
     if (count >= 0) {
         struct fr_store *st = t_store_open(f->dir, "copy.db");
-        count_all(st, &f->p, seen);
-        if (seen->total != (size_t)count || seen->dups != 0)
-            fail_msg("%s: the rebuilt copy reads %zu events, %zu duplicates, want %lld", when,
-                     seen->total, seen->dups, (long long)count);
+        expect_each_once(st, &f->p, count, when);
         fr_store_close(st);
     }
     free(copy);
@@ -663,7 +690,7 @@ test_retention_crash_points(void **state)
         }
         char *when =
             fr_asprintf("right after a crash at %s (day %d)", points[i].point, points[i].day);
-        rebuild_on_copy(f, when, false, points[i].day < 400 ? total : -1, &seen);
+        rebuild_on_copy(f, when, false, points[i].day < 400 ? total : -1);
         free(when);
         cmd = fr_asprintf("%s retention run --db %s --policy %s --now %lld --no-progress", FR_BIN,
                           f->db, f->policy, (long long)now);
@@ -682,7 +709,7 @@ test_retention_crash_points(void **state)
         f->st = NULL;
         when = fr_asprintf("after the run that followed a crash at %s (day %d)", points[i].point,
                            points[i].day);
-        rebuild_on_copy(f, when, true, points[i].day < 400 ? total : -1, &seen);
+        rebuild_on_copy(f, when, true, points[i].day < 400 ? total : -1);
         free(when);
         /* no temporary or orphan segment files are left behind */
         char *ls = fr_asprintf("ls %s | grep -c tmp", f->p.archive_dir), *out = NULL;
@@ -747,8 +774,7 @@ test_retention_size_bound_and_restore(void **state)
     assert_int_equal(sql_int(f->db, "SELECT sum(event_count) FROM conversations"), counted);
     assert_int_equal(sql_int(f->db, "SELECT sum(calls) FROM rollups"), calls);
     /* and the MANIFEST journal knows the segment is gone: a rebuild does not bring it back */
-    struct seen none = {0};
-    rebuild_on_copy(f, "after archive restore", true, -1, &none);
+    rebuild_on_copy(f, "after archive restore", true, -1);
     free(path);
     f->st = t_store_open(f->dir, "hot.db");
 }
@@ -937,16 +963,11 @@ test_retention_stores_sharing_a_folder_keep_their_own(void **state)
     for (int round = 0; round < 2; round++) {
         const char *dbs[] = {f->db, ydb};
         for (int k = 0; k < 2; k++) {
-            char *cmd = fr_asprintf("%s retention run --db %s --policy %s --now %lld "
-                                    "--no-progress",
-                                    FR_BIN, dbs[k], f->policy, (long long)(BASE + 4 * DAY));
-            char *out = NULL, *err = NULL;
-            assert_int_equal(t_run(cmd, &out, &err), 0);
+            char *err = NULL;
+            assert_int_equal(run_retention(dbs[k], f->policy, BASE + 4 * DAY, &err), 0);
             if (strstr(err, "0 adopted") == NULL)
                 fail_msg("store %d adopted another store's segment: %s", k, err);
-            free(out);
             free(err);
-            free(cmd);
         }
     }
     /* every event of each store is still readable exactly once from that store */
@@ -954,13 +975,8 @@ test_retention_stores_sharing_a_folder_keep_their_own(void **state)
     int64_t totals[] = {x_total, y_total};
     for (int k = 0; k < 2; k++) {
         struct fr_store *st = t_store_open(f->dir, dbs[k]);
-        struct seen seen = {fr_calloc(1, (size_t)totals[k] + 10), (size_t)totals[k] + 10, 0, 0};
-        count_all(st, &f->p, &seen);
-        if (seen.total != (size_t)totals[k] || seen.dups != 0)
-            fail_msg("store %s reads %zu events (%zu twice), want %lld", dbs[k], seen.total,
-                     seen.dups, (long long)totals[k]);
+        expect_each_once(st, &f->p, totals[k], dbs[k]);
         fr_store_close(st);
-        free(seen.ids);
     }
     assert_true(sql_int(ydb, "SELECT count(*) FROM archive_segments") > 0);
     assert_true(sql_int(f->db, "SELECT count(*) FROM archive_segments") > 0);
@@ -988,10 +1004,7 @@ test_retention_data_folder_moved(void **state)
     int64_t total = sql_int(f->db, "SELECT count(*) FROM events WHERE kind != 'runtime'");
     fr_store_close(f->st);
     f->st = NULL;
-    char *cmd = fr_asprintf("%s retention run --db %s --policy %s --now %lld --no-progress", FR_BIN,
-                            f->db, f->policy, (long long)(BASE + 4 * DAY));
-    assert_int_equal(t_run(cmd, NULL, NULL), 0);
-    free(cmd);
+    assert_int_equal(run_retention(f->db, f->policy, BASE + 4 * DAY, NULL), 0);
     int64_t segs = sql_int(f->db, "SELECT count(*) FROM archive_segments");
     assert_true(segs > 0);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments WHERE path LIKE '/%'"),
@@ -1001,34 +1014,25 @@ test_retention_data_folder_moved(void **state)
     assert_int_equal(rename(f->dir, moved), 0);
     char *db = t_path(moved, "hot.db"), *policy = t_path(moved, "retention.yaml");
     char *out = NULL, *err = NULL;
-    cmd = fr_asprintf("%s archive verify --db %s --policy %s", FR_BIN, db, policy);
+    char *cmd = fr_asprintf("%s archive verify --db %s --policy %s", FR_BIN, db, policy);
     if (t_run(cmd, &out, &err) != 0)
         fail_msg("archive verify after the move: %s%s", out ? out : "", err ? err : "");
     free(out);
     free(err);
     free(cmd);
-    cmd = fr_asprintf("%s retention run --db %s --policy %s --now %lld --no-progress", FR_BIN, db,
-                      policy, (long long)(BASE + 4 * DAY));
-    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_int_equal(run_retention(db, policy, BASE + 4 * DAY, &err), 0);
     if (strstr(err, "0 adopted") == NULL)
         fail_msg("the run after the move adopted a segment: %s", err);
-    free(out);
     free(err);
-    free(cmd);
     assert_int_equal(sql_int(db, "SELECT count(*) FROM archive_segments"), segs);
     /* every event still read exactly once, hot and warm */
     struct fr_store *st = t_store_open(moved, "hot.db");
     struct fr_retention_policy p;
     struct fr_err e = {0};
     assert_int_equal(fr_retention_policy_load(policy, db, &p, &e), FR_OK);
-    struct seen seen = {fr_calloc(1, (size_t)total + 10), (size_t)total + 10, 0, 0};
-    count_all(st, &p, &seen);
-    if (seen.total != (size_t)total || seen.dups != 0)
-        fail_msg("after the move: %zu events, %zu twice, want %lld", seen.total, seen.dups,
-                 (long long)total);
+    expect_each_once(st, &p, total, "after the move");
     fr_store_close(st);
     fr_retention_policy_clear(&p);
-    free(seen.ids);
     assert_int_equal(rename(moved, f->dir), 0);
     free(db);
     free(policy);
@@ -1048,10 +1052,7 @@ test_retention_show_partial_results(void **state)
     t_ingest_generated(f->st, f->dir, 3000);
     fr_store_close(f->st);
     f->st = NULL;
-    char *cmd = fr_asprintf("%s retention run --db %s --policy %s --now %lld --no-progress", FR_BIN,
-                            f->db, f->policy, (long long)(BASE + 4 * DAY));
-    assert_int_equal(t_run(cmd, NULL, NULL), 0);
-    free(cmd);
+    assert_int_equal(run_retention(f->db, f->policy, BASE + 4 * DAY, NULL), 0);
     /* break the segment holding c-000001's oldest events */
     char path[600] = "";
     char *sql = fr_asprintf("sqlite3 %s \"SELECT path FROM archive_segments ORDER BY min_ts "
@@ -1069,7 +1070,7 @@ test_retention_show_partial_results(void **state)
     fseek(fp, 200, SEEK_SET);
     fputc(ch ^ 0xff, fp);
     fclose(fp);
-    cmd = fr_asprintf("%s show --db %s c-000001", FR_BIN, f->db);
+    char *cmd = fr_asprintf("%s show --db %s c-000001", FR_BIN, f->db);
     char *out = NULL, *err = NULL;
     assert_int_equal(t_run(cmd, &out, &err), 5);
     assert_non_null(strstr(err, "segment not read"));
@@ -1080,10 +1081,7 @@ test_retention_show_partial_results(void **state)
     free(err);
     free(cmd);
     /* far later, everything is past cold.max_age: deleted, and show says so */
-    cmd = fr_asprintf("%s retention run --db %s --policy %s --now %lld --no-progress", FR_BIN,
-                      f->db, f->policy, (long long)(BASE + 400 * DAY));
-    t_run(cmd, NULL, NULL);
-    free(cmd);
+    run_retention(f->db, f->policy, BASE + 400 * DAY, NULL);
     cmd = fr_asprintf("%s show --db %s c-000002", FR_BIN, f->db);
     assert_int_equal(t_run(cmd, &out, &err), 5);
     assert_non_null(strstr(err, "deleted by retention"));
