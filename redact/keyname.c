@@ -153,7 +153,6 @@ static const char *const pass_owners[] = {
     "db", "user", "basic", "sasl", "smtp", "ftp", "proxy", "mysql", "pg", "redis", "admin", NULL,
 };
 
-static const char *const cookie_words[] = {"cookie", "cookies", "setcookie", NULL};
 static const char *const auth_words[] = {
     "authorization", "authorisation",      "auth", "oauth", "bearer", "authn",
     "xauth",         "proxyauthorization", NULL,
@@ -185,13 +184,13 @@ trigger(const struct words *ws, int i, int *len, const char **rule)
         *rule = "secret";
         return true;
     }
-    if (strcmp(w, "token") == 0 || (ends_with(w, "token") && strcmp(w, "token") != 0)) {
+    if (ends_with(w, "token")) { /* token, githubtoken, accesstoken, ... */
         if (strcmp(w, "token") == 0 && in(prev, not_a_token))
             return false;
         *rule = "token";
         return true;
     }
-    if (strcmp(w, "tokens") == 0 || ends_with(w, "tokens")) {
+    if (ends_with(w, "tokens")) {
         bool cred = strcmp(w, "tokens") == 0
                         ? in(prev, credential_tokens)
                         : strstr(w, "access") || strstr(w, "auth") || strstr(w, "refresh");
@@ -208,7 +207,7 @@ trigger(const struct words *ws, int i, int *len, const char **rule)
         *rule = "credential key";
         return true;
     }
-    if (in(w, cookie_words) || ends_with(w, "cookie")) {
+    if (ends_with(w, "cookie") || ends_with(w, "cookies")) { /* cookie, setcookie, ... */
         *rule = "cookie";
         return true;
     }
