@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/strmap.h"
 #include "retention/hot/archive.h"
 #include "retention/record.h"
 #include "retention/retention.h"
@@ -173,9 +174,17 @@ fr_archive_records(const char *path, const unsigned char *key,
     return rc;
 }
 
+/* One group of failures: how many, when, and the distinct conversations hit. */
+struct group {
+    int64_t count, first_ms, last_ms;
+    struct fr_strmap *convs; /* conv_id -> (unused) */
+};
+
 struct group_acc {
     const char *by;
-    json_t *groups; /* key -> [count, first, last, {conv: true}] */
+    struct fr_strmap *groups; /* key -> struct group */
+    struct fr_error_group *rows;
+    size_t n;
 };
 
 static const char *
@@ -193,20 +202,41 @@ static int
 group_row(void *ud, const struct fr_event_row *r)
 {
     struct group_acc *a = ud;
-    const char *key = group_key(r, a->by);
-    json_t *g = json_object_get(a->groups, key);
-    if (g == NULL) {
-        g = json_pack("[I,I,I,{}]", (json_int_t)0, (json_int_t)r->ts_ms, (json_int_t)r->ts_ms);
-        json_object_set_new(a->groups, key, g);
+    bool created;
+    void **slot = fr_strmap_slot(a->groups, group_key(r, a->by), &created);
+    struct group *g = *slot;
+    if (created) {
+        g = *slot = fr_calloc(1, sizeof *g);
+        g->first_ms = g->last_ms = r->ts_ms;
+        g->convs = fr_strmap_new();
     }
-    json_array_set_new(g, 0, json_integer(json_integer_value(json_array_get(g, 0)) + 1));
-    if (r->ts_ms < json_integer_value(json_array_get(g, 1)))
-        json_array_set_new(g, 1, json_integer(r->ts_ms));
-    if (r->ts_ms > json_integer_value(json_array_get(g, 2)))
-        json_array_set_new(g, 2, json_integer(r->ts_ms));
+    g->count++;
+    g->first_ms = r->ts_ms < g->first_ms ? r->ts_ms : g->first_ms;
+    g->last_ms = r->ts_ms > g->last_ms ? r->ts_ms : g->last_ms;
     if (r->ids[FR_ID_CONV] != NULL)
-        json_object_set_new(json_array_get(g, 3), r->ids[FR_ID_CONV], json_true());
+        fr_strmap_slot(g->convs, r->ids[FR_ID_CONV], &created);
     return 0;
+}
+
+static int
+group_to_row(void *ud, const char *key, void *value)
+{
+    struct group_acc *a = ud;
+    const struct group *g = value;
+    a->rows[a->n++] = (struct fr_error_group){.key = key,
+                                              .count = g->count,
+                                              .conversations = (int64_t)fr_strmap_count(g->convs),
+                                              .first_ms = g->first_ms,
+                                              .last_ms = g->last_ms};
+    return 0;
+}
+
+static void
+group_free(void *value)
+{
+    struct group *g = value;
+    fr_strmap_free(g->convs, NULL);
+    free(g);
 }
 
 static int
@@ -234,27 +264,16 @@ fr_tier_error_groups(struct fr_store *st, const struct fr_event_filter *f,
     all.errors_only = true;
     all.limit = 0;
     all.newest_first = false;
-    struct group_acc a = {by, json_object()};
+    struct group_acc a = {.by = by, .groups = fr_strmap_new()};
     int rc = fr_tier_events(st, &all, cold_key, group_row, &a, cold_skipped, err);
-    size_t n = json_object_size(a.groups), k = 0;
-    struct fr_error_group *rows = fr_calloc(n ? n : 1, sizeof *rows);
-    const char *key;
-    json_t *g;
-    json_object_foreach(a.groups, key, g)
-    {
-        rows[k++] = (struct fr_error_group){
-            .key = key,
-            .count = json_integer_value(json_array_get(g, 0)),
-            .conversations = (int64_t)json_object_size(json_array_get(g, 3)),
-            .first_ms = json_integer_value(json_array_get(g, 1)),
-            .last_ms = json_integer_value(json_array_get(g, 2)),
-        };
-    }
-    qsort(rows, n, sizeof *rows, group_cmp);
-    for (size_t i = 0; rc == FR_OK && i < n && (f->limit <= 0 || i < (size_t)f->limit); i++)
-        if (cb(ud, &rows[i]) != 0)
+    size_t n = fr_strmap_count(a.groups);
+    a.rows = fr_calloc(n ? n : 1, sizeof *a.rows);
+    fr_strmap_each(a.groups, group_to_row, &a);
+    qsort(a.rows, a.n, sizeof *a.rows, group_cmp);
+    for (size_t i = 0; rc == FR_OK && i < a.n && (f->limit <= 0 || i < (size_t)f->limit); i++)
+        if (cb(ud, &a.rows[i]) != 0)
             break;
-    free(rows);
-    json_decref(a.groups);
+    free(a.rows);
+    fr_strmap_free(a.groups, group_free);
     return rc;
 }
