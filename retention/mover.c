@@ -269,9 +269,14 @@ move_segments(struct fr_store *st, const struct fr_retention_policy *p, const in
             stats->warm_segments++; /* the segments this run would write */
         if (!dry_run) {
             batch_finish_records(&b);
-            /* named by the first row id and the last ts: unique, and sorts by time */
-            char *path = fr_asprintf("%s/seg-%013lld-%lld.warm.seg", p->archive_dir,
-                                     (long long)b.last_ts, (long long)b.ids[0].id);
+            /* named by the last ts, the store and the first row id: unique also among stores
+               sharing the folder (same times and row ids would name the same file), and
+               sorts by time */
+            char *path = b.store_id[0]
+                             ? fr_asprintf("%s/seg-%013lld-%s-%lld.warm.seg", p->archive_dir,
+                                           (long long)b.last_ts, b.store_id, (long long)b.ids[0].id)
+                             : fr_asprintf("%s/seg-%013lld-%lld.warm.seg", p->archive_dir,
+                                           (long long)b.last_ts, (long long)b.ids[0].id);
             fr_seg_writer_set_policy(b.w, b.policy); /* recorded in the header */
             struct fr_seg_info info;
             fr_ret_crash_point("before_segment");
