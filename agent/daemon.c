@@ -289,16 +289,21 @@ agent_start_sources(struct fr_agent *a)
 static void
 agent_print_ready(struct fr_agent *a)
 {
-    fprintf(stderr, "flightrec agent: ready: db %s", a->p.conf.db_path);
+    /* one write: stderr is unbuffered, and a reader of the log (a supervisor,
+     * the integration tests) must never see half the line */
+    char *line = fr_asprintf("flightrec agent: ready: db %s", a->p.conf.db_path);
     for (size_t i = 0; i < fr_sources_count; i++) {
         char where[600];
         if (a->source_ctx[i] == NULL || fr_sources[i]->describe == NULL)
             continue;
         fr_sources[i]->describe(a->source_ctx[i], where, sizeof where);
-        fprintf(stderr, ", %s", where);
+        char *longer = fr_asprintf("%s, %s", line, where);
+        free(line);
+        line = longer;
     }
-    fprintf(stderr, ", redaction policy %s\n", fr_policy_id(fr_redactor_policy(a->p.live->red)));
-    fflush(stderr);
+    fprintf(stderr, "%s, redaction policy %s\n", line,
+            fr_policy_id(fr_redactor_policy(a->p.live->red)));
+    free(line);
 }
 
 /*

@@ -101,7 +101,8 @@ agent_start(struct agent *a)
         if (fr_read_file(a->log, &log, &len, NULL) == FR_OK) {
             const char *p = strstr(log, " http http://");
             const char *colon = p ? strchr(p + 13, ':') : NULL;
-            if (colon != NULL && strstr(log, "ready:") != NULL) {
+            const char *ready = strstr(log, "ready:");
+            if (colon != NULL && ready != NULL && strchr(ready, '\n') != NULL) {
                 a->port = atoi(colon + 1); /* any bound address is reached on loopback */
                 free(log);
                 return;
