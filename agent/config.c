@@ -44,6 +44,11 @@ static const char *const local_users[] = {"owner", "any", NULL};
 static const struct fr_option opts[] = {
     STR("storage", "path", db_path, "./var/flightrec.db",
         "The hot store (SQLite, WAL mode); created with its directory, owner-only."),
+    STR("keys", "dir", keys_dir, "",
+        "Folder of the key files (hmac.key, cold.key, archive.key, signing.pem), kept apart "
+        "from the data so that a copy of the data does not carry its keys (\"\" = "
+        "$XDG_CONFIG_HOME/flightrec/keys, else ~/.config/flightrec/keys; "
+        "$FLIGHTREC_KEYS_DIR wins). Read at start."),
     {"storage", "synchronous", FR_OPT_ENUM, "normal", O(sync_mode), 0, 0, sync_modes,
      "normal: an acknowledged event survives a crash of the agent; full: also power loss (an "
      "fsync per commit)."},
@@ -107,7 +112,7 @@ static const struct fr_option opts[] = {
     STR("redaction", "policy", redaction_policy, "",
         "A policy merged over the built-in configs/redaction.yaml (\"\" = built-in only)."),
     STR("redaction", "hmac_key", hmac_key, "",
-        "HMAC key file for keyed hashes (\"\" = keys/hmac.key next to the database)."),
+        "HMAC key file for keyed hashes (\"\" = hmac.key in keys.dir)."),
     BOOL("redaction", "raw", raw, "false",
          "Also store the unredacted line of each changed event, sealed under raw_key."),
     STR("redaction", "raw_key", raw_key, "", "Raw-mode key file (required when raw is true)."),
@@ -133,7 +138,7 @@ static const struct fr_option opts[] = {
     STR("incident", "bundle_dir", incident_bundle_dir, "./var/bundles",
         "Where automatic bundles are written."),
     STR("incident", "signing_key", incident_signing_key, "",
-        "Ed25519 signing key (\"\" = keys/signing.pem next to the database, created if absent)."),
+        "Ed25519 signing key (\"\" = signing.pem in keys.dir, created if absent)."),
     INT("incident", "outbox_retry_ms", incident_outbox_retry_ms, "60000", 100, 86400000,
         "How often the agent retries what waits in the outbox, in ms."),
     {"log", "level", FR_OPT_ENUM, "warn", O(log_level), 0, 0, levels,

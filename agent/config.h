@@ -17,7 +17,8 @@
 struct fr_config {
     /* storage */
     char *db_path;
-    int sync_mode; /* 0 normal, 1 full */
+    char *keys_dir; /* "": $XDG_CONFIG_HOME/flightrec/keys (core/crypto.h) */
+    int sync_mode;  /* 0 normal, 1 full */
     int64_t busy_timeout_ms;
     int64_t queue_events;
     int64_t batch_events;

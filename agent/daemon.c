@@ -20,6 +20,7 @@
 #include "agent/otlp.h"
 #include "agent/source.h"
 #include "agent/triggers.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -107,10 +108,11 @@ agent_reload(struct fr_agent *a)
         return;
     }
     if (strcmp(c.db_path, run->db_path) != 0 || strcmp(c.http_listen, run->http_listen) != 0 ||
-        strcmp(c.socket_path, run->socket_path) != 0 || c.http_enabled != run->http_enabled ||
-        c.socket_enabled != run->socket_enabled || c.queue_events != run->queue_events)
+        strcmp(c.socket_path, run->socket_path) != 0 || strcmp(c.keys_dir, run->keys_dir) != 0 ||
+        c.http_enabled != run->http_enabled || c.socket_enabled != run->socket_enabled ||
+        c.queue_events != run->queue_events)
         fr_log(FR_LOG_WARN, "agent",
-               "reload: storage, listen addresses and queue size take effect at the next "
+               "reload: storage, keys.dir, listen addresses and queue size take effect at the next "
                "start; the rest is applied now");
     /* the new policy is recorded (through a read connection; SQLite locks
        between connections) before any event can name it */
@@ -372,7 +374,13 @@ agent_start(struct fr_agent *a, struct fr_err *err)
         err_prefix(err, "retention");
         return FR_EXIT_USAGE;
     }
-    a->p.has_cold_key = fr_retention_cold_key(&a->retention, false, a->p.cold_key, NULL) == FR_OK;
+    /* the archive key is made now when absent, so the reads of this run can check the
+       segments that its retention job, or `flightrec retention run` from a timer, writes;
+       the cold key is made by the first move to cold */
+    if (fr_retention_keys(&a->retention, true, false, &a->p.archive_keys, err) != FR_OK) {
+        err_prefix(err, "retention");
+        return FR_EXIT_USAGE;
+    }
     a->p.metrics = fr_metrics_new();
     a->p.otlp_metrics = fr_otlp_metrics_state_new();
     a->p.writer =
@@ -417,6 +425,7 @@ fr_agent_run(const char *config_path)
     }
     a.config_path = config_path ? fr_strdup(config_path) : NULL;
     set_log_level(a.p.conf.log_level);
+    fr_keys_dir_configure(a.p.conf.keys_dir);
     umask(077); /* database, WAL, keys and socket: owner only */
     int status = agent_start(&a, &err);
     if (status != FR_EXIT_OK)

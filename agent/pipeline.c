@@ -37,7 +37,7 @@ fr_pipeline_destroy(struct fr_pipeline *p)
     if (p->live != NULL)
         fr_live_free(p->live);
     fr_config_clear(&p->conf);
-    OPENSSL_cleanse(p->cold_key, sizeof p->cold_key);
+    OPENSSL_cleanse(&p->archive_keys, sizeof p->archive_keys);
     pthread_mutex_destroy(&p->live_mu);
     pthread_mutex_destroy(&p->commit_mu);
     pthread_mutex_destroy(&p->health_mu);
@@ -77,10 +77,10 @@ fr_pipeline_live_swap(struct fr_pipeline *p, struct fr_live *l)
         fr_pipeline_live_put(p, old);
 }
 
-const unsigned char *
-fr_pipeline_cold_key(const struct fr_pipeline *p)
+const struct fr_archive_keys *
+fr_pipeline_archive_keys(const struct fr_pipeline *p)
 {
-    return p->has_cold_key ? p->cold_key : NULL;
+    return &p->archive_keys;
 }
 
 /* ---- durable submit ---- */

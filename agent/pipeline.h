@@ -32,6 +32,7 @@
 #include "agent/readers.h"
 #include "agent/writer.h"
 #include "core/crypto.h"
+#include "retention/segment.h"
 
 struct fr_otlp_metrics_state;
 
@@ -42,8 +43,7 @@ struct fr_pipeline {
     struct fr_readers *readers; /* query connections (owned) */
     struct fr_store *health;    /* the readiness probe's own connection (owned), under health_mu */
     pthread_mutex_t health_mu;
-    unsigned char cold_key[FR_KEY_LEN];
-    bool has_cold_key;
+    struct fr_archive_keys archive_keys;        /* cold and archive key files, loaded at start */
     struct fr_otlp_metrics_state *otlp_metrics; /* under otlp_mu (owned) */
     pthread_mutex_t otlp_mu;
     atomic_bool stopping; /* set when the agent stops: long waits end early */
@@ -71,7 +71,7 @@ void fr_pipeline_live_put(struct fr_pipeline *p, struct fr_live *l);
 void fr_pipeline_live_swap(struct fr_pipeline *p, struct fr_live *l);
 
 /* The cold-tier key, or NULL when the retention policy names none. */
-const unsigned char *fr_pipeline_cold_key(const struct fr_pipeline *p);
+const struct fr_archive_keys *fr_pipeline_archive_keys(const struct fr_pipeline *p);
 
 /* Result of a submitted batch. */
 struct fr_ack {

@@ -202,7 +202,7 @@ build_one(struct fr_triggers *t, const struct job *j)
         if (j->conv == NULL)
             sel.since_ms = fr_now_ms() - 3600000;
         struct fr_bundle_info info;
-        rc = fr_bundle_create(st, &sel, fr_pipeline_cold_key(pl), NULL, key, out, &info, &err);
+        rc = fr_bundle_create(st, &sel, fr_pipeline_archive_keys(pl), NULL, key, out, &info, &err);
     }
     if (rc == FR_OK) {
         fr_metrics_bundle(pl->metrics, j->rule, true);

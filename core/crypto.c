@@ -9,6 +9,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +19,45 @@
 #include "core/crypto.h"
 #include "core/fsutil.h"
 #include "core/hex.h"
+#include "core/log.h"
 #include "core/mem.h"
 
+/* Writes text to path atomically: a temporary file, fsync, then link (fails if path exists)
+   or rename (replace). */
 static int
-key_create(const char *path, unsigned char key[FR_KEY_LEN], struct fr_err *err)
+key_write(const char *path, const char *text, size_t len, bool replace, bool *exists,
+          struct fr_err *err)
+{
+    char *tmp = fr_asprintf("%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int rc = fr_err_set(err, FR_E_IO, "key file %s: cannot create: %s", path, strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    ssize_t w = write(fd, text, len);
+    int bad = w != (ssize_t)len || fsync(fd) != 0;
+    close(fd);
+    int rc = FR_OK;
+    if (bad)
+        rc = fr_err_set(err, FR_E_IO, "key file %s: cannot write", path);
+    else if (replace ? rename(tmp, path) != 0 : link(tmp, path) != 0) {
+        if (exists != NULL)
+            *exists = errno == EEXIST;
+        rc = fr_err_set(err, FR_E_IO, "key file %s: %s", path, strerror(errno));
+    }
+    unlink(tmp);
+    free(tmp);
+    if (rc == FR_OK) {
+        char *copy = fr_strdup(path);
+        fr_fsync_dir(dirname(copy));
+        free(copy);
+    }
+    return rc;
+}
+
+static int
+key_create(const char *path, unsigned char key[FR_KEY_LEN], bool *exists, struct fr_err *err)
 {
     int rc = fr_mkdirs_for(path, 0700, err);
     if (rc != FR_OK)
@@ -31,32 +67,72 @@ key_create(const char *path, unsigned char key[FR_KEY_LEN], struct fr_err *err)
     char text[2 * FR_KEY_LEN + 2];
     fr_hex_encode(key, FR_KEY_LEN, text);
     text[2 * FR_KEY_LEN] = '\n';
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return fr_err_set(err, FR_E_IO, "key file %s: cannot create: %s", path, strerror(errno));
-    ssize_t w = write(fd, text, sizeof text - 1);
-    int bad = w != (ssize_t)(sizeof text - 1) || fsync(fd) != 0;
-    close(fd);
+    rc = key_write(path, text, sizeof text - 1, false, exists, err);
     OPENSSL_cleanse(text, sizeof text);
-    if (bad) {
-        unlink(path);
-        return fr_err_set(err, FR_E_IO, "key file %s: cannot write", path);
+    return rc;
+}
+
+/* Parses a key file's text: 64 hex digits a line, '#' comments and blank lines skipped. */
+static int
+key_parse(const char *path, const char *text, size_t n, struct fr_keyring *ring, struct fr_err *err)
+{
+    ring->n = 0;
+    int line = 0;
+    for (size_t i = 0; i < n;) {
+        size_t e = i;
+        while (e < n && text[e] != '\n')
+            e++;
+        line++;
+        size_t a = i, b = e;
+        while (a < b && (text[a] == ' ' || text[a] == '\t'))
+            a++;
+        while (b > a && (text[b - 1] == ' ' || text[b - 1] == '\t' || text[b - 1] == '\r'))
+            b--;
+        i = e + 1;
+        if (a == b || text[a] == '#')
+            continue;
+        if (ring->n == FR_KEYRING_MAX)
+            return fr_err_set(err, FR_E_CONFIG, "key file %s: more than %d keys", path,
+                              FR_KEYRING_MAX);
+        bool ok = b - a == 2 * FR_KEY_LEN;
+        for (int k = 0; ok && k < FR_KEY_LEN; k++) {
+            int hi = fr_hex_digit(text[a + 2 * k]), lo = fr_hex_digit(text[a + 2 * k + 1]);
+            ok = hi >= 0 && lo >= 0;
+            ring->key[ring->n][k] = (unsigned char)(hi << 4 | lo);
+        }
+        if (!ok) {
+            OPENSSL_cleanse(ring, sizeof *ring);
+            return fr_err_set(err, FR_E_CONFIG, "key file %s: line %d: expected %d hex digits",
+                              path, line, 2 * FR_KEY_LEN);
+        }
+        ring->n++;
     }
+    if (ring->n == 0)
+        return fr_err_set(err, FR_E_CONFIG, "key file %s: no key (expected %d hex digits)", path,
+                          2 * FR_KEY_LEN);
     return FR_OK;
 }
 
 int
-fr_key_load(const char *path, bool create, unsigned char key[FR_KEY_LEN], bool *created,
-            struct fr_err *err)
+fr_keyring_load(const char *path, bool create, struct fr_keyring *ring, bool *created,
+                struct fr_err *err)
 {
+    memset(ring, 0, sizeof *ring);
     if (created != NULL)
         *created = false;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT && create) {
-        int rc = key_create(path, key, err);
-        if (rc == FR_OK && created != NULL)
-            *created = true;
-        return rc;
+        bool exists = false;
+        int rc = key_create(path, ring->key[0], &exists, err);
+        if (rc == FR_OK) {
+            ring->n = 1;
+            if (created != NULL)
+                *created = true;
+            return rc;
+        }
+        if (!exists) /* else another process made it first: read that one */
+            return rc;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
     }
     if (fd < 0)
         return fr_err_set(err, FR_E_IO, "key file %s: %s", path, strerror(errno));
@@ -72,38 +148,122 @@ fr_key_load(const char *path, bool create, unsigned char key[FR_KEY_LEN], bool *
                           "run chmod 600 %s",
                           path, (unsigned)(st.st_mode & 0777), path);
     }
-    char text[2 * FR_KEY_LEN + 8];
-    ssize_t n = read(fd, text, sizeof text);
-    close(fd);
-    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
-        n--;
-    int rc = FR_OK;
-    if (n != 2 * FR_KEY_LEN) {
-        rc = fr_err_set(err, FR_E_CONFIG, "key file %s: expected %d hex digits", path,
-                        2 * FR_KEY_LEN);
-    } else {
-        for (int i = 0; i < FR_KEY_LEN && rc == FR_OK; i++) {
-            int hi = fr_hex_digit(text[2 * i]), lo = fr_hex_digit(text[2 * i + 1]);
-            if (hi < 0 || lo < 0)
-                rc = fr_err_set(err, FR_E_CONFIG, "key file %s: expected %d hex digits", path,
-                                2 * FR_KEY_LEN);
-            else
-                key[i] = (unsigned char)(hi << 4 | lo);
-        }
+    char text[4096];
+    size_t n = 0;
+    for (ssize_t r; n < sizeof text && (r = read(fd, text + n, sizeof text - n)) != 0;) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            break;
+        n += (size_t)r;
     }
+    close(fd);
+    int rc = n == sizeof text ? fr_err_set(err, FR_E_CONFIG, "key file %s: too large", path)
+                              : key_parse(path, text, n, ring, err);
     OPENSSL_cleanse(text, sizeof text);
     return rc;
 }
 
+int
+fr_key_load(const char *path, bool create, unsigned char key[FR_KEY_LEN], bool *created,
+            struct fr_err *err)
+{
+    struct fr_keyring ring;
+    int rc = fr_keyring_load(path, create, &ring, created, err);
+    if (rc == FR_OK)
+        memcpy(key, ring.key[0], FR_KEY_LEN);
+    OPENSSL_cleanse(&ring, sizeof ring);
+    return rc;
+}
+
 void
-fr_hmac_token(const unsigned char key[FR_KEY_LEN], const void *data, size_t len,
+fr_key_id(const unsigned char key[FR_KEY_LEN], unsigned char id[8])
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256(key, FR_KEY_LEN, md);
+    memcpy(id, md, 8);
+}
+
+void
+fr_key_id_hex(const unsigned char key[FR_KEY_LEN], char out[FR_KEY_ID_HEX + 1])
+{
+    unsigned char id[8];
+    fr_key_id(key, id);
+    fr_hex_encode(id, 8, out);
+}
+
+const unsigned char *
+fr_keyring_find(const struct fr_keyring *ring, const unsigned char id[8])
+{
+    for (size_t i = 0; ring != NULL && i < ring->n; i++) {
+        unsigned char kid[8];
+        fr_key_id(ring->key[i], kid);
+        if (memcmp(kid, id, 8) == 0)
+            return ring->key[i];
+    }
+    return NULL;
+}
+
+int
+fr_key_rotate(const char *path, char new_id[FR_KEY_ID_HEX + 1], struct fr_err *err)
+{
+    struct fr_keyring ring;
+    int rc = fr_keyring_load(path, false, &ring, NULL, err);
+    if (rc != FR_OK)
+        return rc;
+    if (ring.n == FR_KEYRING_MAX) {
+        OPENSSL_cleanse(&ring, sizeof ring);
+        return fr_err_set(err, FR_E_LIMIT,
+                          "key file %s: already holds %d keys; remove retired keys nothing "
+                          "needs any more (the last lines) first",
+                          path, FR_KEYRING_MAX);
+    }
+    unsigned char fresh[FR_KEY_LEN];
+    if (RAND_bytes(fresh, sizeof fresh) != 1) {
+        OPENSSL_cleanse(&ring, sizeof ring);
+        return fr_err_set(err, FR_E_IO, "key file %s: no random bytes from OpenSSL", path);
+    }
+    char text[(2 * FR_KEY_LEN + 1) * (FR_KEYRING_MAX + 1) + 128];
+    size_t n = 0;
+    fr_hex_encode(fresh, FR_KEY_LEN, text);
+    n += 2 * FR_KEY_LEN;
+    n += (size_t)snprintf(text + n, sizeof text - n,
+                          "\n# retired keys below: kept to read what they sealed or hashed\n");
+    for (size_t i = 0; i < ring.n; i++) {
+        fr_hex_encode(ring.key[i], FR_KEY_LEN, text + n);
+        n += 2 * FR_KEY_LEN;
+        text[n++] = '\n';
+    }
+    rc = key_write(path, text, n, true, NULL, err);
+    if (rc == FR_OK && new_id != NULL)
+        fr_key_id_hex(fresh, new_id);
+    OPENSSL_cleanse(text, sizeof text);
+    OPENSSL_cleanse(fresh, sizeof fresh);
+    OPENSSL_cleanse(&ring, sizeof ring);
+    return rc;
+}
+
+void
+fr_token_key_init(struct fr_token_key *tk, const unsigned char key[FR_KEY_LEN])
+{
+    memcpy(tk->key, key, FR_KEY_LEN);
+    char hex[FR_KEY_ID_HEX + 1];
+    fr_key_id_hex(key, hex);
+    memcpy(tk->id, hex, 4);
+    tk->id[4] = '\0';
+}
+
+void
+fr_hmac_token(const struct fr_token_key *tk, const void *data, size_t len,
               char out[FR_TOKEN_LEN + 1])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    HMAC(EVP_sha256(), key, FR_KEY_LEN, data, len, md, &mdlen);
+    HMAC(EVP_sha256(), tk->key, FR_KEY_LEN, data, len, md, &mdlen);
     memcpy(out, "hmac:", 5);
-    fr_hex_encode(md, 8, out + 5);
+    memcpy(out + 5, tk->id, 4);
+    out[9] = ':';
+    fr_hex_encode(md, 8, out + 10);
 }
 
 #define SEAL_MAGIC_V1 "FRR1" /* no associated data (read, never written) */
@@ -112,14 +272,6 @@ fr_hmac_token(const unsigned char key[FR_KEY_LEN], const void *data, size_t len,
 #define SEAL_NONCE 12
 #define SEAL_TAG 16
 #define SEAL_HDR (4 + SEAL_KEYID + SEAL_NONCE + SEAL_TAG)
-
-static void
-key_id(const unsigned char key[FR_KEY_LEN], unsigned char id[SEAL_KEYID])
-{
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256(key, FR_KEY_LEN, md);
-    memcpy(id, md, SEAL_KEYID);
-}
 
 /* GCM's associated data: the magic and key id, then the caller's (where the blob belongs). */
 static int
@@ -142,7 +294,7 @@ fr_seal(const unsigned char key[FR_KEY_LEN], const void *aad, size_t aadlen, con
         return fr_err_set(err, FR_E_LIMIT, "seal: payload too large");
     unsigned char *buf = fr_malloc(SEAL_HDR + len);
     memcpy(buf, SEAL_MAGIC, 4);
-    key_id(key, buf + 4);
+    fr_key_id(key, buf + 4);
     unsigned char *nonce = buf + 4 + SEAL_KEYID, *tag = nonce + SEAL_NONCE, *ct = tag + SEAL_TAG;
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
     int n = 0, ok = c != NULL && RAND_bytes(nonce, SEAL_NONCE) == 1 &&
@@ -171,7 +323,7 @@ fr_unseal(const unsigned char key[FR_KEY_LEN], const void *aad, size_t aadlen, c
     if (len < SEAL_HDR || (!v1 && memcmp(b, SEAL_MAGIC, 4) != 0))
         return fr_err_set(err, FR_E_VALUE, "sealed data: not a sealed record");
     unsigned char id[SEAL_KEYID];
-    key_id(key, id);
+    fr_key_id(key, id);
     if (memcmp(id, b + 4, SEAL_KEYID) != 0)
         return fr_err_set(err, FR_E_VALUE,
                           "sealed data: sealed with a different key than the one given");
@@ -200,6 +352,24 @@ fr_unseal(const unsigned char key[FR_KEY_LEN], const void *aad, size_t aadlen, c
     return FR_OK;
 }
 
+int
+fr_unseal_ring(const struct fr_keyring *ring, const void *aad, size_t aadlen, const void *sealed,
+               size_t len, unsigned char **out, size_t *outlen, struct fr_err *err)
+{
+    const unsigned char *b = sealed;
+    const unsigned char *key = len >= SEAL_HDR ? fr_keyring_find(ring, b + 4) : NULL;
+    if (key == NULL && len >= SEAL_HDR) {
+        *out = NULL;
+        char hex[2 * SEAL_KEYID + 1];
+        fr_hex_encode(b + 4, SEAL_KEYID, hex);
+        return fr_err_set(err, FR_E_VALUE,
+                          "sealed data: sealed with key %s, which the key file "
+                          "does not hold",
+                          hex);
+    }
+    return fr_unseal(key ? key : ring->key[0], aad, aadlen, sealed, len, out, outlen, err);
+}
+
 size_t
 fr_raw_aad(const char *conv_id, const char *event_id, int64_t ts_ms, const char *kind, char *out,
            size_t cap)
@@ -207,6 +377,32 @@ fr_raw_aad(const char *conv_id, const char *event_id, int64_t ts_ms, const char 
     int n = snprintf(out, cap, "raw\x1f%s\x1f%s\x1f%lld\x1f%s", conv_id ? conv_id : "",
                      event_id ? event_id : "", (long long)ts_ms, kind ? kind : "");
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+static char *keys_dir_configured; /* set once at start (fr_keys_dir_configure) */
+
+void
+fr_keys_dir_configure(const char *dir)
+{
+    free(keys_dir_configured);
+    keys_dir_configured = dir && *dir ? fr_strdup(dir) : NULL;
+}
+
+char *
+fr_keys_dir(void)
+{
+    const char *e = getenv("FLIGHTREC_KEYS_DIR");
+    if (e != NULL && *e)
+        return fr_strdup(e);
+    if (keys_dir_configured != NULL)
+        return fr_strdup(keys_dir_configured);
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    if (xdg != NULL && xdg[0] == '/')
+        return fr_asprintf("%s/flightrec/keys", xdg);
+    const char *home = getenv("HOME");
+    if (home != NULL && *home)
+        return fr_asprintf("%s/.config/flightrec/keys", home);
+    return fr_strdup("./keys");
 }
 
 char *
@@ -217,10 +413,26 @@ fr_key_path(const char *db, const char *given, const char *env, const char *name
     const char *e = env ? getenv(env) : NULL;
     if (e != NULL && *e)
         return fr_strdup(e);
+    char *dir = fr_keys_dir();
+    char *path = fr_asprintf("%s/%s", dir, name);
+    free(dir);
+    if (db == NULL || access(path, F_OK) == 0)
+        return path;
     char *copy = fr_strdup(db);
-    char *path = fr_asprintf("%s/keys/%s", dirname(copy), name);
+    char *old = fr_asprintf("%s/keys/%s", dirname(copy), name);
     free(copy);
-    return path;
+    if (access(old, F_OK) != 0) {
+        free(old);
+        return path;
+    }
+    static atomic_bool warned;
+    if (!atomic_exchange(&warned, true))
+        fr_log(FR_LOG_WARN, "keys",
+               "using %s, beside the data (where earlier versions kept keys): a copy of the "
+               "data folder carries it. Move the keys folder to %s (docs/security.md, Keys)",
+               old, path);
+    free(path);
+    return old;
 }
 
 void

@@ -30,6 +30,7 @@ static const struct {
     [14] = {"busy", "resource busy"},
     [15] = {"config", "bad configuration"},
     [16] = {"timeout", "timed out"},
+    [17] = {"auth", "authentication failed"},
 };
 
 int

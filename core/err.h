@@ -38,10 +38,11 @@ enum fr_rc {
     FR_E_BUSY = -14,     /* resource busy, try again */
     FR_E_CONFIG = -15,   /* bad configuration */
     FR_E_TIMEOUT = -16,  /* a peer stalled past its time limit */
+    FR_E_AUTH = -17,     /* data failed authentication with the keys at hand */
 };
 
 /* The largest magnitude of a code defined above; used by tables and tests. */
-#define FR_RC_MIN FR_E_TIMEOUT
+#define FR_RC_MIN FR_E_AUTH
 
 struct fr_err {
     int code;      /* an enum fr_rc, 0 when no error was set */

@@ -19,6 +19,7 @@
 
 #include "core/err.h"
 #include "retention/hot/store.h"
+#include "retention/segment.h"
 
 struct fr_bundle_select {
     const char *const *convs; /* explicit conversations */
@@ -37,13 +38,14 @@ struct fr_bundle_info {
 
 /*
  * Builds the bundle at out_path (written to a temporary file, renamed when
- * complete). cold_key may be NULL (cold segments skipped, said in the
+ * complete). keys may be NULL (cold segments skipped, said in the
  * manifest); raw_key non-NULL adds the sealed raw-mode payloads (still
  * encrypted) of the selected events. sign is the Ed25519 private key.
  */
 int fr_bundle_create(struct fr_store *st, const struct fr_bundle_select *sel,
-                     const unsigned char *cold_key, const unsigned char *raw_key, EVP_PKEY *sign,
-                     const char *out_path, struct fr_bundle_info *info, struct fr_err *err);
+                     const struct fr_archive_keys *keys, const struct fr_keyring *raw_key,
+                     EVP_PKEY *sign, const char *out_path, struct fr_bundle_info *info,
+                     struct fr_err *err);
 
 /*
  * Checks the signature of manifest.json with pub and every file's SHA-256

@@ -25,15 +25,15 @@ struct fr_bundle_gather {
     json_t *events; /* rendered events, time order, each once */
     json_t *tiers;  /* set of the tiers read */
     const struct fr_bundle_select *sel;
-    const unsigned char *raw_key; /* --include-raw: the raw-mode key */
-    json_t *raw;                  /* id -> sealed payload, base64 */
+    const struct fr_keyring *raw_key; /* --include-raw: the raw-mode key file's keys */
+    json_t *raw;                      /* id -> sealed payload, base64 */
     size_t raw_failed;
     size_t cold_skipped; /* cold segments not read (no key) */
 };
 
 /* Reads what sel selects from every tier into g (cleared first); caller clears g. */
 int fr_bundle_gather(struct fr_store *st, const struct fr_bundle_select *sel,
-                     const unsigned char *cold_key, const unsigned char *raw_key,
+                     const struct fr_archive_keys *keys, const struct fr_keyring *raw_key,
                      struct fr_bundle_gather *g, struct fr_err *err);
 void fr_bundle_gather_clear(struct fr_bundle_gather *g);
 

@@ -32,7 +32,7 @@ take_event(void *ud, const struct fr_event_row *r)
         char aad[1200];
         size_t alen =
             fr_raw_aad(r->ids[FR_ID_CONV], r->ids[FR_ID_EVENT], r->ts_ms, r->kind, aad, sizeof aad);
-        if (fr_unseal(g->raw_key, aad, alen, r->raw, r->raw_len, &pt, &ptlen, NULL) == FR_OK) {
+        if (fr_unseal_ring(g->raw_key, aad, alen, r->raw, r->raw_len, &pt, &ptlen, NULL) == FR_OK) {
             OPENSSL_cleanse(pt, ptlen);
             free(pt);
             char *b64 = fr_malloc(4 * ((r->raw_len + 2) / 3) + 1);
@@ -74,7 +74,7 @@ fr_bundle_gather_clear(struct fr_bundle_gather *g)
 
 int
 fr_bundle_gather(struct fr_store *st, const struct fr_bundle_select *sel,
-                 const unsigned char *cold_key, const unsigned char *raw_key,
+                 const struct fr_archive_keys *keys, const struct fr_keyring *raw_key,
                  struct fr_bundle_gather *g, struct fr_err *err)
 {
     *g = (struct fr_bundle_gather){
@@ -88,7 +88,7 @@ fr_bundle_gather(struct fr_store *st, const struct fr_bundle_select *sel,
                                     .until_ms = sel->until_ms,
                                     .error_class = sel->error_class,
                                     .error_code = sel->error_code};
-        rc = fr_tier_events(st, &f, cold_key, take_conv, g, &g->cold_skipped, err);
+        rc = fr_tier_events(st, &f, keys, take_conv, g, &g->cold_skipped, err);
     }
     if (rc == FR_OK && by_conv) {
         const char *conv;
@@ -98,14 +98,14 @@ fr_bundle_gather(struct fr_store *st, const struct fr_bundle_select *sel,
             struct fr_event_filter f = {
                 .conv_id = conv, .since_ms = sel->since_ms, .until_ms = sel->until_ms};
             size_t skipped = 0;
-            rc = fr_tier_events(st, &f, cold_key, take_event, g, &skipped, err);
+            rc = fr_tier_events(st, &f, keys, take_event, g, &skipped, err);
             g->cold_skipped += skipped;
             if (rc != FR_OK)
                 break;
         }
     } else if (rc == FR_OK) {
         struct fr_event_filter f = {.since_ms = sel->since_ms, .until_ms = sel->until_ms};
-        rc = fr_tier_events(st, &f, cold_key, take_event, g, &g->cold_skipped, err);
+        rc = fr_tier_events(st, &f, keys, take_event, g, &g->cold_skipped, err);
         size_t i;
         json_t *ev;
         json_array_foreach(g->events, i, ev)
@@ -124,7 +124,7 @@ fr_bundle_gather(struct fr_store *st, const struct fr_bundle_select *sel,
         struct fr_event_filter f = {
             .kind = "runtime", .since_ms = lo - 300000, .until_ms = hi + 300001};
         size_t skipped = 0;
-        rc = fr_tier_events(st, &f, cold_key, take_event, g, &skipped, err);
+        rc = fr_tier_events(st, &f, keys, take_event, g, &skipped, err);
         fr_render_sort_events(g->events);
     }
     /* an event read both from hot and from a segment still leaving hot: keep one */

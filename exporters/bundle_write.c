@@ -183,8 +183,9 @@ publish(const char *tmp, const char *out_path, struct fr_bundle_info *info, stru
 
 int
 fr_bundle_create(struct fr_store *st, const struct fr_bundle_select *sel,
-                 const unsigned char *cold_key, const unsigned char *raw_key, EVP_PKEY *sign,
-                 const char *out_path, struct fr_bundle_info *info, struct fr_err *err)
+                 const struct fr_archive_keys *keys, const struct fr_keyring *raw_key,
+                 EVP_PKEY *sign, const char *out_path, struct fr_bundle_info *info,
+                 struct fr_err *err)
 {
     memset(info, 0, sizeof *info);
     double t0 = fr_mono_s();
@@ -193,7 +194,7 @@ fr_bundle_create(struct fr_store *st, const struct fr_bundle_select *sel,
         return fr_err_set(err, FR_E_IO, "bundle: no random bytes from OpenSSL for its id");
     fr_hex_encode(rnd, sizeof rnd, info->id);
     struct fr_bundle_gather g;
-    int rc = fr_bundle_gather(st, sel, cold_key, raw_key, &g, err);
+    int rc = fr_bundle_gather(st, sel, keys, raw_key, &g, err);
     struct fr_bfile files[F_COUNT] = {0};
     json_t *convrows = json_array(), *policies = json_object();
     char *mtext = NULL;

@@ -88,7 +88,7 @@ struct fr_redactor {
     bool noop; /* nothing in the policy can change an event: skip the walk */
     struct fr_policy *policy;
     struct fr_detect *detect;
-    unsigned char key[FR_KEY_LEN];
+    struct fr_token_key tk;       /* the HMAC key and its id */
     char **secret_keys;           /* sorted, borrowed from policy */
     size_t key_min, key_max;      /* shortest and longest secret key name */
     unsigned char key_first[256]; /* 1 for each first letter of a secret key name */
@@ -145,7 +145,7 @@ fr_redactor_new(struct fr_policy *policy, const unsigned char key[FR_KEY_LEN],
     *out = NULL;
     struct fr_redactor *r = fr_calloc(1, sizeof *r);
     r->policy = policy;
-    memcpy(r->key, key, FR_KEY_LEN);
+    fr_token_key_init(&r->tk, key);
     pthread_mutex_init(&r->lock, NULL);
     if (policy->nsecret_keys > 1)
         qsort(policy->secret_keys, policy->nsecret_keys, sizeof *policy->secret_keys, strp_cmp);
@@ -200,7 +200,7 @@ fr_redactor_free(struct fr_redactor *r)
     fr_detect_free(r->detect);
     fr_policy_free(r->policy);
     pthread_mutex_destroy(&r->lock);
-    OPENSSL_cleanse(r->key, sizeof r->key);
+    OPENSSL_cleanse(&r->tk, sizeof r->tk);
     free(r);
 }
 
@@ -296,7 +296,7 @@ replace_hits(struct fr_redactor *r, struct worker *w, const char *text, size_t l
         buf_put(&w->out, &w->nout, &w->capout, text + at, h->start - at);
         char token[FR_TOKEN_LEN + 1] = "";
         if (r->policy->replace_with_hash || (k && k->explain))
-            fr_hmac_token(r->key, text + h->start, h->end - h->start, token);
+            fr_hmac_token(&r->tk, text + h->start, h->end - h->start, token);
         char rep[160];
         int n = r->policy->replace_with_hash ? snprintf(rep, sizeof rep, "[%s:%s]", name, token)
                                              : snprintf(rep, sizeof rep, "[REDACTED:%s]", name);
@@ -497,7 +497,7 @@ walk_leaf(struct walk *k, json_t *node, json_t *parent, const char *key, size_t 
     }
     if (act->type == FR_ACT_MASK || act->type == FR_ACT_HASH) {
         char token[FR_TOKEN_LEN + 1];
-        fr_hmac_token(k->r->key, text, len, token);
+        fr_hmac_token(&k->r->tk, text, len, token);
         char label[32];
         snprintf(label, sizeof label, "[REDACTED:%s]", fr_sensitivity_name(tag));
         const char *rep = act->type == FR_ACT_MASK ? label : token;
@@ -610,7 +610,7 @@ apply_cand(struct walk *k, struct cand *c)
             /* an id holding a secret or personal datum: the whole id becomes its
                keyed hash, equal for equal ids, so joins and grouping still work */
             char token[FR_TOKEN_LEN + 1];
-            fr_hmac_token(k->r->key, text, len, token);
+            fr_hmac_token(&k->r->tk, text, len, token);
             if (k->counts && w->ds.hits[0].det < k->counts->ndetectors)
                 k->counts->hits[w->ds.hits[0].det]++;
             if (k->explain != NULL)

@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/fsutil.h"
+#include "core/hex.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -93,7 +96,7 @@ fr_ret_foreign(const char *path, const char *store_id)
     if (store_id == NULL || store_id[0] == '\0')
         return false;
     struct fr_seg *seg;
-    if (fr_seg_open(path, NULL, &seg, NULL) != FR_OK)
+    if (fr_seg_open(path, NULL, &seg, NULL) != FR_OK) /* the header is enough */
         return false; /* not readable as a segment: judged by the caller */
     const char *owner = fr_seg_get_info(seg)->store_id;
     bool foreign = owner[0] != '\0' && strcmp(owner, store_id) != 0;
@@ -102,6 +105,44 @@ fr_ret_foreign(const char *path, const char *store_id)
         fr_log(FR_LOG_INFO, "retention", "%s belongs to another store (%s); left alone", path,
                owner);
     return foreign;
+}
+
+/*
+ * A journal line's MAC: the first 16 bytes of HMAC-SHA256 with the archive
+ * key over the line's JSON without "mac" (compact, keys sorted), as hex.
+ */
+static void
+journal_mac(const unsigned char key[FR_KEY_LEN], json_t *line, char out[33])
+{
+    char *text = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    HMAC(EVP_sha256(), key, FR_KEY_LEN, (const unsigned char *)text, strlen(text), md, &mdlen);
+    fr_hex_encode(md, 16, out);
+    free(text);
+}
+
+/*
+ * Whether a journal line is authentic: its "mac" (removed from j) matches
+ * one of the archive keys. Without keys every line is taken.
+ */
+static bool
+journal_line_ok(const struct fr_keyring *auth, json_t *j)
+{
+    if (auth->n == 0)
+        return true;
+    const char *mac = json_string_value(json_object_get(j, "mac"));
+    if (mac == NULL || strlen(mac) != 32)
+        return false;
+    char want[33], got[33];
+    snprintf(got, sizeof got, "%s", mac);
+    json_object_del(j, "mac");
+    for (size_t k = 0; k < auth->n; k++) {
+        journal_mac(auth->key[k], j, want);
+        if (CRYPTO_memcmp(want, got, 32) == 0)
+            return true;
+    }
+    return false;
 }
 
 int
@@ -129,7 +170,20 @@ fr_ret_journal_append(const struct fr_retention_policy *p, const char *action,
                               (json_int_t)m->raw_bytes, "file_bytes", (json_int_t)m->file_bytes,
                               "sha256", m->sha256)
                   : json_pack("{s:s,s:s}", "action", action, "path", name);
-    char *s = json_dumps(j, JSON_COMPACT);
+    /* authenticated with the archive key: a line added by anyone without it is not believed */
+    struct fr_archive_keys keys;
+    int krc = fr_retention_keys(p, true, false, &keys, err);
+    if (krc != FR_OK) {
+        json_decref(j);
+        close(fd);
+        free(mf);
+        return krc;
+    }
+    char mac[33];
+    journal_mac(keys.auth.key[0], j, mac);
+    fr_archive_keys_wipe(&keys);
+    json_object_set_new(j, "mac", json_string(mac));
+    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     size_t n = strlen(s);
     s = fr_realloc(s, n + 2);
@@ -168,7 +222,10 @@ fr_ret_info_to_row(const struct fr_seg_info *info, const char *path, int64_t now
  * The MANIFEST journal's last word on each path: {path: record} of the
  * segments it says exist (a "replace" also ends its twin, a "delete" the
  * path). A missing journal is an empty state. Lines that do not parse (a
- * write cut short by a crash) are skipped.
+ * write cut short by a crash) are skipped, and so are lines whose MAC does
+ * not verify with the archive key (logged): lines without a MAC are
+ * believed only before the first authenticated one (journals written
+ * before lines had MACs).
  */
 int
 fr_ret_journal_state(const struct fr_retention_policy *p, json_t **out, struct fr_err *err)
@@ -191,10 +248,22 @@ fr_ret_journal_state(const struct fr_retention_policy *p, json_t **out, struct f
         *out = NULL;
         return rc;
     }
-    free(mf);
     json_t *state = *out;
+    struct fr_archive_keys keys;
+    if (fr_retention_keys(p, false, false, &keys, NULL) != FR_OK)
+        memset(&keys, 0, sizeof keys);
+    bool seen_mac = false;
+    size_t refused = 0;
     for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
         json_t *j = json_loads(line, 0, NULL);
+        bool has_mac = json_object_get(j, "mac") != NULL;
+        if (j != NULL && (has_mac || seen_mac) && !journal_line_ok(&keys.auth, j)) {
+            refused++;
+            json_decref(j);
+            continue;
+        }
+        seen_mac = seen_mac || has_mac;
+        json_object_del(j, "mac");
         const char *action = json_string_value(json_object_get(j, "action"));
         const char *stored = json_string_value(json_object_get(j, "path"));
         /* a name is relative to the archive folder; older journals hold absolute paths */
@@ -218,6 +287,13 @@ fr_ret_journal_state(const struct fr_retention_policy *p, json_t **out, struct f
         free(abs);
         json_decref(j);
     }
+    fr_archive_keys_wipe(&keys);
+    if (refused > 0)
+        fr_log(FR_LOG_WARN, "retention",
+               "MANIFEST journal %s: %zu line(s) not believed: their MAC does not verify with "
+               "the archive key (added or altered by someone without it)",
+               mf, refused);
+    free(mf);
     free(text);
     return FR_OK;
 }
@@ -289,8 +365,11 @@ fr_retention_rebuild(struct fr_store *st, const struct fr_retention_policy *p, i
         return rc;
     struct paths man = {0};
     rc = fr_store_manifest(st, fr_ret_collect_manifest, &man, err);
-    unsigned char cold[FR_KEY_LEN];
-    bool have_cold = fr_retention_cold_key(p, false, cold, NULL) == FR_OK;
+    struct fr_archive_keys keys;
+    if (rc == FR_OK)
+        rc = fr_retention_keys(p, false, false, &keys, err);
+    else
+        memset(&keys, 0, sizeof keys);
     char store_id[17] = "";
     fr_store_id(st, store_id, NULL);
     const char *path;
@@ -317,9 +396,18 @@ fr_retention_rebuild(struct fr_store *st, const struct fr_retention_policy *p, i
                    path);
             continue;
         }
-        if (fr_seg_open(path, cold_file && have_cold ? cold : NULL, &seg, &serr) != FR_OK) {
+        if (fr_seg_open(path, &keys, &seg, &serr) != FR_OK) {
             out->unreadable++;
             fr_log(FR_LOG_WARN, "retention", "rebuild: %s not restored: %s", path, serr.msg);
+            continue;
+        }
+        if (!fr_seg_get_info(seg)->authenticated && fr_seg_version(seg) >= 3) {
+            out->unreadable++;
+            fr_log(FR_LOG_WARN, "retention",
+                   "rebuild: %s not restored: it is authenticated with the archive key, which "
+                   "is not loaded (%s)",
+                   path, p->archive_key);
+            fr_seg_close(seg);
             continue;
         }
         struct fr_manifest_row m;
@@ -335,7 +423,7 @@ fr_retention_rebuild(struct fr_store *st, const struct fr_retention_policy *p, i
         if (rc == FR_OK)
             out->restored++;
     }
-    OPENSSL_cleanse(cold, sizeof cold);
+    fr_archive_keys_wipe(&keys);
     fr_ret_paths_free(&man);
     json_decref(state);
     return rc;

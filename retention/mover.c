@@ -250,13 +250,17 @@ move_segments(struct fr_store *st, const struct fr_retention_policy *p, const in
 {
     struct batch b = {.p = p};
     fr_store_id(st, b.store_id, NULL);
-    int rc = FR_OK;
+    struct fr_archive_keys keys;
+    int rc = dry_run ? FR_OK : fr_retention_keys(p, true, false, &keys, err);
+    if (rc != FR_OK || dry_run)
+        memset(&keys, 0, sizeof keys);
     int64_t after_ts = INT64_MIN, after_id = 0;
-    for (;;) {
+    for (; rc == FR_OK;) {
         if (max_bytes > 0 && fr_store_live_bytes(st) <= max_bytes)
             break;
         b.w = fr_seg_writer_new(FR_TIER_WARM, NULL, NULL);
         fr_seg_writer_set_store(b.w, b.store_id);
+        fr_seg_writer_set_auth(b.w, keys.auth.n ? keys.auth.key[0] : NULL);
         rc = fr_store_due(st, cutoff, after_ts, after_id, (int)p->segment_events, batch_row, &b,
                           err);
         if (rc != FR_OK || b.n == 0)
@@ -309,6 +313,7 @@ move_segments(struct fr_store *st, const struct fr_retention_policy *p, const in
     free(b.ids);
     free(b.rt);
     free(b.cs);
+    fr_archive_keys_wipe(&keys);
     return rc;
 }
 
@@ -366,7 +371,7 @@ warm_to_cold(struct fr_store *st, const struct fr_retention_policy *p, const str
 {
     if (p->warm_ms <= 0)
         return FR_OK;
-    unsigned char key[FR_KEY_LEN];
+    struct fr_archive_keys keys;
     bool have_key = false;
     int rc = FR_OK;
     for (size_t i = 0; rc == FR_OK && i < man->n; i++) {
@@ -376,19 +381,21 @@ warm_to_cold(struct fr_store *st, const struct fr_retention_policy *p, const str
         if (dry_run)
             continue;
         if (!have_key) {
-            rc = fr_retention_cold_key(p, true, key, err);
+            rc = fr_retention_keys(p, true, true, &keys, err);
             if (rc != FR_OK)
                 break;
             have_key = true;
         }
         struct fr_seg *seg;
-        rc = fr_seg_open(man->v[i], NULL, &seg, err);
+        rc = fr_seg_open(man->v[i], &keys, &seg, err);
         if (rc != FR_OK)
             break;
-        struct copy_ctx c = {fr_seg_writer_new(FR_TIER_COLD, key, fr_seg_get_info(seg)->policy)};
+        struct copy_ctx c = {
+            fr_seg_writer_new(FR_TIER_COLD, keys.cold.key[0], fr_seg_get_info(seg)->policy)};
         char store_id[17] = "";
         fr_store_id(st, store_id, NULL);
         fr_seg_writer_set_store(c.w, store_id);
+        fr_seg_writer_set_auth(c.w, keys.auth.key[0]);
         rc = fr_seg_each(seg, NULL, 0, 0, copy_record, &c, err);
         fr_seg_close(seg);
         char *cold = fr_ret_twin_path(man->v[i]);
@@ -410,7 +417,8 @@ warm_to_cold(struct fr_store *st, const struct fr_retention_policy *p, const str
         }
         free(cold);
     }
-    OPENSSL_cleanse(key, sizeof key);
+    if (have_key)
+        fr_archive_keys_wipe(&keys);
     return rc;
 }
 

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/crypto.h"
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -30,6 +31,10 @@
 static const struct fr_option pol_opts[] = {
     {"", "archive_dir", FR_OPT_STR, "archive", P(archive_dir), 0, 0, NULL,
      "Where segments and the MANIFEST journal go; relative to the database's directory."},
+    {"", "archive_key", FR_OPT_STR, "", P(archive_key), 0, 0, NULL,
+     "Key file that authenticates segments and MANIFEST journal lines (HMAC-SHA256; \"\" = "
+     "archive.key in the keys folder, created by the first retention run); a relative path is "
+     "relative to the database's directory."},
     {"hot", "max_age", FR_OPT_DURATION, "3d", P(hot_ms), 0, INT64_MAX / 2, NULL,
      "Age at which events leave hot for warm (0: never by age)."},
     {"hot", "max_bytes", FR_OPT_INT, "0", P(max_hot_bytes), 0, INT64_MAX / 2, NULL,
@@ -42,8 +47,9 @@ static const struct fr_option pol_opts[] = {
      "Hot rows per segment (one short transaction each)."},
     {"cold", "max_age", FR_OPT_DURATION, "365d", P(cold_ms), 0, INT64_MAX / 2, NULL,
      "Age at which cold segments are deleted (0: never)."},
-    {"cold", "key", FR_OPT_STR, "keys/cold.key", P(cold_key), 0, 0, NULL,
-     "Key file of the cold tier (AES-256-GCM); relative to the database's directory."},
+    {"cold", "key", FR_OPT_STR, "", P(cold_key), 0, 0, NULL,
+     "Key file of the cold tier (AES-256-GCM; \"\" = cold.key in the keys folder, "
+     "docs/security.md); a relative path is relative to the database's directory."},
     {"schedule", "interval", FR_OPT_DURATION, "1h", P(interval_ms), 0, INT64_MAX / 2, NULL,
      "How often the agent runs retention (0: only `flightrec retention run`)."},
     {0},
@@ -101,6 +107,18 @@ absolutize(char **path, const char *base)
     *path = abs;
 }
 
+/* A key file option: "" = name in the keys folder, as every other key; relative = to base. */
+static void
+key_file(char **path, const char *db_path, const char *base, const char *name)
+{
+    if ((*path)[0] != '\0') {
+        absolutize(path, base);
+        return;
+    }
+    free(*path);
+    *path = fr_key_path(db_path, NULL, NULL, name);
+}
+
 int
 fr_retention_policy_load(const char *path, const char *db_path, struct fr_retention_policy *p,
                          struct fr_err *err)
@@ -128,7 +146,8 @@ fr_retention_policy_load(const char *path, const char *db_path, struct fr_retent
             *slash = '\0';
         char *real = realpath(slash ? copy : ".", NULL);
         absolutize(&p->archive_dir, real ? real : (slash ? copy : "."));
-        absolutize(&p->cold_key, real ? real : (slash ? copy : "."));
+        key_file(&p->cold_key, db_path, real ? real : (slash ? copy : "."), "cold.key");
+        key_file(&p->archive_key, db_path, real ? real : (slash ? copy : "."), "archive.key");
         free(real);
         free(copy);
     }
@@ -145,12 +164,30 @@ fr_retention_policy_clear(struct fr_retention_policy *p)
 }
 
 int
-fr_retention_cold_key(const struct fr_retention_policy *p, bool create,
-                      unsigned char key[FR_KEY_LEN], struct fr_err *err)
+fr_retention_keys(const struct fr_retention_policy *p, bool create_auth, bool create_cold,
+                  struct fr_archive_keys *k, struct fr_err *err)
 {
-    if (p->cold_key == NULL || p->cold_key[0] == '\0')
-        return fr_err_set(err, FR_E_NOTFOUND, "the retention policy names no cold key");
-    if (!create && access(p->cold_key, F_OK) != 0)
-        return fr_err_set(err, FR_E_NOTFOUND, "cold key %s does not exist", p->cold_key);
-    return fr_key_load(p->cold_key, create, key, NULL, err);
+    memset(k, 0, sizeof *k);
+    int rc = FR_OK;
+    if (p->archive_key != NULL && p->archive_key[0] != '\0' &&
+        (create_auth || access(p->archive_key, F_OK) == 0)) {
+        bool created = false;
+        rc = fr_keyring_load(p->archive_key, create_auth, &k->auth, &created, err);
+        if (created)
+            fr_log(FR_LOG_WARN, "retention",
+                   "created archive key file %s (mode 0600); back it up with the other keys",
+                   p->archive_key);
+    }
+    if (rc == FR_OK && p->cold_key != NULL && p->cold_key[0] != '\0' &&
+        (create_cold || access(p->cold_key, F_OK) == 0))
+        rc = fr_keyring_load(p->cold_key, create_cold, &k->cold, NULL, err);
+    if (rc != FR_OK)
+        fr_archive_keys_wipe(k);
+    return rc;
+}
+
+void
+fr_archive_keys_wipe(struct fr_archive_keys *k)
+{
+    fr_key_wipe(k, sizeof *k);
 }

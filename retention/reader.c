@@ -95,8 +95,8 @@ each_record(void *ud, const char *json, size_t len)
 
 int
 fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
-                  const unsigned char *cold_key, fr_event_cb cb, void *ud, size_t *cold_skipped,
-                  struct fr_err *err)
+                  const struct fr_archive_keys *keys, fr_event_cb cb, void *ud,
+                  size_t *cold_skipped, struct fr_err *err)
 {
     struct seg_list l = {0};
     if (cold_skipped)
@@ -107,7 +107,7 @@ fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
             (f->until_ms && l.min_ts[i] >= f->until_ms))
             continue;
         bool cold = strcmp(l.tier[i], "cold") == 0;
-        if (cold && cold_key == NULL) {
+        if (cold && (keys == NULL || keys->cold.n == 0)) {
             if (cold_skipped)
                 (*cold_skipped)++;
             continue;
@@ -115,7 +115,7 @@ fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
         struct fr_seg *seg;
         struct fr_err serr = {0};
         /* one bad segment breaks nothing else: it is named, counted and skipped */
-        if (fr_seg_open(l.path[i], cold ? cold_key : NULL, &seg, &serr) != FR_OK) {
+        if (fr_seg_open(l.path[i], keys, &seg, &serr) != FR_OK) {
             fr_log(FR_LOG_WARN, "retention", "segment not read: %s", serr.msg);
             if (cold_skipped)
                 (*cold_skipped)++;
@@ -146,8 +146,9 @@ fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
 }
 
 int
-fr_tier_events(struct fr_store *st, const struct fr_event_filter *f, const unsigned char *cold_key,
-               fr_event_cb cb, void *ud, size_t *cold_skipped, struct fr_err *err)
+fr_tier_events(struct fr_store *st, const struct fr_event_filter *f,
+               const struct fr_archive_keys *keys, fr_event_cb cb, void *ud, size_t *cold_skipped,
+               struct fr_err *err)
 {
     if (cold_skipped)
         *cold_skipped = 0;
@@ -156,17 +157,17 @@ fr_tier_events(struct fr_store *st, const struct fr_event_filter *f, const unsig
     if (rc == FR_OK)
         rc = fr_store_events(st, f, cb, ud, err);
     if (rc == FR_OK)
-        rc = fr_archive_events(st, f, cold_key, cb, ud, cold_skipped, err);
+        rc = fr_archive_events(st, f, keys, cb, ud, cold_skipped, err);
     fr_store_snapshot_end(st, began);
     return rc;
 }
 
 int
-fr_archive_records(const char *path, const unsigned char *key,
+fr_archive_records(const char *path, const struct fr_archive_keys *keys,
                    int (*cb)(void *ud, const char *json, size_t len), void *ud, struct fr_err *err)
 {
     struct fr_seg *seg;
-    int rc = fr_seg_open(path, key, &seg, err);
+    int rc = fr_seg_open(path, keys, &seg, err);
     if (rc != FR_OK)
         return rc;
     rc = fr_seg_each(seg, NULL, 0, 0, cb, ud, err);
@@ -250,8 +251,8 @@ group_cmp(const void *a, const void *b)
 
 int
 fr_tier_error_groups(struct fr_store *st, const struct fr_event_filter *f,
-                     const unsigned char *cold_key, const char *by, fr_error_group_cb cb, void *ud,
-                     size_t *cold_skipped, struct fr_err *err)
+                     const struct fr_archive_keys *keys, const char *by, fr_error_group_cb cb,
+                     void *ud, size_t *cold_skipped, struct fr_err *err)
 {
     static const char *const bys[] = {"code", "class", "model", "tool", "kind", NULL};
     bool known = false;
@@ -265,7 +266,7 @@ fr_tier_error_groups(struct fr_store *st, const struct fr_event_filter *f,
     all.limit = 0;
     all.newest_first = false;
     struct group_acc a = {.by = by, .groups = fr_strmap_new()};
-    int rc = fr_tier_events(st, &all, cold_key, group_row, &a, cold_skipped, err);
+    int rc = fr_tier_events(st, &all, keys, group_row, &a, cold_skipped, err);
     size_t n = fr_strmap_count(a.groups);
     a.rows = fr_calloc(n ? n : 1, sizeof *a.rows);
     fr_strmap_each(a.groups, group_to_row, &a);

@@ -59,8 +59,13 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
     int rc = fr_store_manifest(st, fr_ret_collect_manifest, &man, err);
     if (rc != FR_OK)
         return rc;
-    unsigned char cold[FR_KEY_LEN];
-    bool have_cold = fr_retention_cold_key(p, false, cold, NULL) == FR_OK;
+    struct fr_archive_keys keys;
+    rc = fr_retention_keys(p, true, false, &keys, err);
+    if (rc != FR_OK) {
+        fr_ret_paths_free(&man);
+        return rc;
+    }
+    bool have_cold = keys.cold.n > 0;
     char store_id[17] = "";
     fr_store_id(st, store_id, NULL); /* "" (an older store): every segment is taken as ours */
     DIR *d = opendir(p->archive_dir);
@@ -77,8 +82,18 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
             struct fr_seg *seg = NULL;
             struct fr_err serr = {0};
             bool cold_file = strstr(path, ".cold.seg") != NULL;
-            int orc = fr_seg_open(path, cold_file && have_cold ? cold : NULL, &seg, &serr);
-            if (twin && fr_ret_paths_has(&man, twin) && cold_file && orc == FR_OK && have_cold) {
+            int orc = fr_seg_open(path, &keys, &seg, &serr);
+            bool authentic = orc == FR_OK && fr_seg_get_info(seg)->authenticated;
+            if (orc == FR_E_AUTH || (orc == FR_OK && !authentic)) {
+                /* not written with this store's archive key: never adopted (its rows would
+                   replace hot ones), never deleted (it may be someone's data): left, said */
+                fr_log(FR_LOG_WARN, "retention", "%s is not adopted: %s; left in place", path,
+                       orc != FR_OK ? serr.msg
+                                    : "it is not authenticated with the archive key (written "
+                                      "before archive keys, or not by flightrec)");
+                stats->unauthenticated++;
+            } else if (twin && fr_ret_paths_has(&man, twin) && cold_file && orc == FR_OK &&
+                       have_cold) {
                 /* warm -> cold was cut short after the cold file was in place: finish it */
                 struct fr_manifest_row m;
                 fr_ret_info_to_row(fr_seg_get_info(seg), path, now_ms, &m);
@@ -128,8 +143,7 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
         rc = fr_store_pending(st, fr_ret_collect_path, &pend, err);
     for (size_t i = 0; rc == FR_OK && i < pend.n; i++) {
         struct fr_seg *seg;
-        bool cold_file = strstr(pend.v[i], ".cold.seg") != NULL;
-        rc = fr_seg_open(pend.v[i], cold_file && have_cold ? cold : NULL, &seg, err);
+        rc = fr_seg_open(pend.v[i], &keys, &seg, err);
         if (rc != FR_OK)
             break;
         struct id_list ids = {0};
@@ -154,7 +168,7 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
             fr_log(FR_LOG_ERROR, "retention", "segment %s is in the manifest but missing",
                    man.v[i]);
         }
-    OPENSSL_cleanse(cold, sizeof cold);
+    fr_archive_keys_wipe(&keys);
     fr_ret_paths_free(&man);
     return rc;
 }

@@ -30,6 +30,7 @@ struct fr_retention_policy {
     int64_t truncate_bytes;             /* free text kept in warm/cold records */
     int64_t segment_events;             /* hot rows per segment (one transaction) */
     char *cold_key;                     /* key file of the cold tier */
+    char *archive_key;                  /* key file authenticating segments and MANIFEST */
     int64_t interval_ms;                /* the agent's schedule; 0 = off */
 };
 
@@ -52,6 +53,7 @@ struct fr_retention_stats {
     uint64_t raw_bytes, row_bytes, file_bytes; /* row_bytes: the moved rows' JSON bodies */
     uint64_t to_cold, deleted_segments, deleted_events;
     uint64_t adopted, orphans_removed, duplicates_removed, missing_files;
+    uint64_t unauthenticated;  /* segments in the folder not adopted: no valid archive-key MAC */
     uint64_t journal_repaired; /* MANIFEST records written to agree with the table again */
     int reclaimed_pages;
     double seconds;
@@ -97,21 +99,27 @@ int fr_retention_restore(struct fr_store *st, const struct fr_retention_policy *
                          const char *segpath, struct fr_record *recs, size_t n, int64_t now_ms,
                          size_t *duplicates, struct fr_err *err);
 
-/* Loads the cold key named by the policy; FR_E_NOTFOUND when it has none or it is absent. */
-int fr_retention_cold_key(const struct fr_retention_policy *p, bool create,
-                          unsigned char key[FR_KEY_LEN], struct fr_err *err);
+/*
+ * Loads the archive and cold key files the policy names, each only when it
+ * exists or its create flag is set (then it is made, 0600); one absent
+ * leaves its ring empty. Fails on a file that exists and is not a key file
+ * or is readable by others. Wipe with fr_archive_keys_wipe().
+ */
+int fr_retention_keys(const struct fr_retention_policy *p, bool create_auth, bool create_cold,
+                      struct fr_archive_keys *k, struct fr_err *err);
+void fr_archive_keys_wipe(struct fr_archive_keys *k);
 
 /* ---- reading across tiers (reader.c) ---- */
 
 /*
  * Archived events matching f (conv_id, kind, errors_only, error_class,
  * error_code, since, until), per segment in time order; row->tier says
- * "warm" or "cold". Cold segments are read only with cold_key (NULL: they
- * are skipped and counted in *cold_skipped).
+ * "warm" or "cold". Cold segments are read only with keys->cold (empty or keys NULL:
+ * they are skipped and counted in *cold_skipped).
  */
 int fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
-                      const unsigned char *cold_key, fr_event_cb cb, void *ud, size_t *cold_skipped,
-                      struct fr_err *err);
+                      const struct fr_archive_keys *keys, fr_event_cb cb, void *ud,
+                      size_t *cold_skipped, struct fr_err *err);
 
 /*
  * The events matching f in every tier: hot rows, then archived ones, read
@@ -122,8 +130,8 @@ int fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
  * (logged at warn with its name and why; the others are read all the same).
  */
 int fr_tier_events(struct fr_store *st, const struct fr_event_filter *f,
-                   const unsigned char *cold_key, fr_event_cb cb, void *ud, size_t *cold_skipped,
-                   struct fr_err *err);
+                   const struct fr_archive_keys *keys, fr_event_cb cb, void *ud,
+                   size_t *cold_skipped, struct fr_err *err);
 
 /*
  * Failures matching f (errors only) in every tier, grouped by "code",
@@ -133,11 +141,11 @@ int fr_tier_events(struct fr_store *st, const struct fr_event_filter *f,
  * fr_store_error_groups() over hot alone.
  */
 int fr_tier_error_groups(struct fr_store *st, const struct fr_event_filter *f,
-                         const unsigned char *cold_key, const char *by, fr_error_group_cb cb,
+                         const struct fr_archive_keys *keys, const char *by, fr_error_group_cb cb,
                          void *ud, size_t *cold_skipped, struct fr_err *err);
 
 /* Every record of one segment (cat), as JSON lines to cb. */
-int fr_archive_records(const char *path, const unsigned char *key,
+int fr_archive_records(const char *path, const struct fr_archive_keys *keys,
                        int (*cb)(void *ud, const char *json, size_t len), void *ud,
                        struct fr_err *err);
 

@@ -7,7 +7,11 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +31,9 @@
 #define SEG_END "FRSEGEND"
 #define SEG_HEADER 80
 #define SEG_TRAILER 56
-#define SEG_VERSION 2 /* 2: store id in the header; cold parts bound to header and index */
+#define SEG_VERSION                                                                                \
+    3 /* 2: store id in the header; cold parts bound to header and index;                          \
+         3: the trailer's check is HMAC-SHA256 with the archive key */
 #define SEG_VERSION_MIN 1
 #define PART_DICT 0xfffffffeu
 #define PART_FOOTER 0xffffffffu
@@ -124,6 +130,8 @@ struct fr_seg_writer {
     int tier;
     unsigned char key[FR_KEY_LEN];
     bool has_key;
+    unsigned char auth[FR_KEY_LEN]; /* the archive key (version 3); has_auth false: version 2 */
+    bool has_auth;
     char policy[17];
     unsigned char store[8];        /* the owning store's id */
     unsigned char hdr[SEG_HEADER]; /* once written: the associated data of every cold part */
@@ -132,6 +140,14 @@ struct fr_seg_writer {
     struct wrec *recs;
     size_t n, ncap;
 };
+
+void
+fr_seg_writer_set_auth(struct fr_seg_writer *w, const unsigned char *key)
+{
+    w->has_auth = key != NULL;
+    if (key != NULL)
+        memcpy(w->auth, key, FR_KEY_LEN);
+}
 
 void
 fr_seg_writer_set_store(struct fr_seg_writer *w, const char *store_id)
@@ -215,10 +231,11 @@ fr_seg_writer_free(struct fr_seg_writer *w)
     free(w);
 }
 
-/* An output file with a running SHA-256. */
+/* An output file with a running SHA-256, or HMAC-SHA256 with the archive key (mac). */
 struct out {
     int fd;
     EVP_MD_CTX *sha;
+    EVP_MAC_CTX *mac;
     uint64_t off;
     bool bad;
 };
@@ -226,7 +243,10 @@ struct out {
 static void
 out_write(struct out *o, const void *p, size_t n)
 {
-    EVP_DigestUpdate(o->sha, p, n);
+    if (o->mac != NULL)
+        EVP_MAC_update(o->mac, p, n);
+    else
+        EVP_DigestUpdate(o->sha, p, n);
     const char *c = p;
     while (n > 0 && !o->bad) {
         ssize_t w = write(o->fd, c, n);
@@ -312,7 +332,7 @@ seg_header(const struct fr_seg_writer *w, int64_t min_ts, int64_t max_ts, uint32
 {
     memset(hdr, 0, SEG_HEADER);
     memcpy(hdr, SEG_MAGIC, 8);
-    put32(hdr + 8, SEG_VERSION);
+    put32(hdr + 8, w->has_auth ? SEG_VERSION : 2);
     put32(hdr + 12, (uint32_t)w->tier);
     put64(hdr + 16, (uint64_t)min_ts);
     put64(hdr + 24, (uint64_t)max_ts);
@@ -392,7 +412,11 @@ seg_write_tail(struct out *o, struct fr_seg_writer *w, json_t *blocks, struct fr
     out_write(o, trailer, sizeof trailer);
     unsigned char md[32];
     unsigned int mdlen = 0;
-    EVP_DigestFinal_ex(o->sha, md, &mdlen);
+    size_t maclen = 0;
+    if (o->mac != NULL)
+        EVP_MAC_final(o->mac, md, &maclen, sizeof md);
+    else
+        EVP_DigestFinal_ex(o->sha, md, &mdlen);
     /* the hash itself is not hashed */
     const char *c = (const char *)md;
     size_t left = 32;
@@ -496,16 +520,27 @@ fr_seg_writer_finish(struct fr_seg_writer *w, const char *path, struct fr_seg_in
         if (o.fd < 0)
             rc = fr_err_set(err, FR_E_IO, "%s: %s", tmp, strerror(errno));
     }
-    if (rc == FR_OK) {
+    EVP_MAC *hmac = NULL;
+    if (rc == FR_OK && w->has_auth) {
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+                               OSSL_PARAM_construct_end()};
+        hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        o.mac = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
+        if (o.mac == NULL || EVP_MAC_init(o.mac, w->auth, FR_KEY_LEN, params) != 1)
+            rc = fr_err_set(err, FR_E_INVALID, "segment %s: HMAC-SHA256 unavailable", path);
+    } else if (rc == FR_OK) {
         o.sha = EVP_MD_CTX_new();
         EVP_DigestInit_ex(o.sha, EVP_sha256(), NULL);
-        rc = seg_write(&o, w, info, path, err);
     }
+    if (rc == FR_OK)
+        rc = seg_write(&o, w, info, path, err);
     if (rc == FR_OK && (o.bad || fsync(o.fd) != 0))
         rc = fr_err_set(err, FR_E_IO, "%s: write failed: %s", tmp, strerror(errno));
     if (o.fd >= 0 && close(o.fd) != 0 && rc == FR_OK)
         rc = fr_err_set(err, FR_E_IO, "%s: close failed: %s", tmp, strerror(errno));
     EVP_MD_CTX_free(o.sha);
+    EVP_MAC_CTX_free(o.mac);
+    EVP_MAC_free(hmac);
     if (rc == FR_OK && rename(tmp, path) != 0)
         rc = fr_err_set(err, FR_E_IO, "rename %s: %s", tmp, strerror(errno));
     if (rc == FR_OK && fsync_dir(path) != 0)
@@ -523,6 +558,7 @@ struct fr_seg {
     unsigned char *data;
     size_t len;
     struct fr_seg_info info;
+    bool unverified; /* version 3 without the archive key: header only */
     bool has_key;
     unsigned char key[FR_KEY_LEN];
     ZSTD_DDict *ddict;
@@ -559,9 +595,40 @@ seg_part(struct fr_seg *s, uint32_t index, const unsigned char *p, size_t n, uns
     return rc;
 }
 
-int
-fr_seg_open(const char *path, const unsigned char *key, struct fr_seg **out, struct fr_err *err)
+/*
+ * The trailer's check of a version 3 segment: HMAC-SHA256 with one of the
+ * archive keys (the current one first). *verified false: no key to check it with.
+ */
+static int
+seg_check_mac(const char *path, const unsigned char *d, size_t len,
+              const struct fr_archive_keys *keys, unsigned char md[32], bool *verified,
+              struct fr_err *err)
 {
+    *verified = false;
+    if (keys == NULL || keys->auth.n == 0) {
+        memcpy(md, d + len - 32, 32);
+        return FR_OK;
+    }
+    for (size_t k = 0; k < keys->auth.n; k++) {
+        unsigned int mdlen = 0;
+        HMAC(EVP_sha256(), keys->auth.key[k], FR_KEY_LEN, d, len - 32, md, &mdlen);
+        if (CRYPTO_memcmp(md, d + len - 32, 32) == 0) {
+            *verified = true;
+            return FR_OK;
+        }
+    }
+    return fr_err_set(err, FR_E_AUTH,
+                      "segment %s: authentication failed: not written with this store's archive "
+                      "key (altered, forged, written by another store, or with a key no longer "
+                      "in archive.key)",
+                      path);
+}
+
+int
+fr_seg_open(const char *path, const struct fr_archive_keys *keys, struct fr_seg **out,
+            struct fr_err *err)
+{
+    const unsigned char *key = NULL;
     *out = NULL;
     char *data;
     size_t len;
@@ -587,10 +654,17 @@ fr_seg_open(const char *path, const unsigned char *key, struct fr_seg **out, str
         goto fail;
     }
     unsigned char md[32];
-    SHA256(d, len - 32, md);
-    if (memcmp(md, d + len - 32, 32) != 0) {
-        rc = seg_bad(path, "SHA-256 mismatch: the file is corrupt", err);
-        goto fail;
+    if (get32(d + 8) >= 3) {
+        rc = seg_check_mac(path, d, len, keys, md, &s->info.authenticated, err);
+        if (rc != FR_OK)
+            goto fail;
+        s->unverified = !s->info.authenticated;
+    } else {
+        SHA256(d, len - 32, md);
+        if (memcmp(md, d + len - 32, 32) != 0) {
+            rc = seg_bad(path, "SHA-256 mismatch: the file is corrupt", err);
+            goto fail;
+        }
     }
     fr_hex_encode(md, 32, s->info.sha256);
     s->info.tier = (int)get32(d + 12);
@@ -611,8 +685,20 @@ fr_seg_open(const char *path, const unsigned char *key, struct fr_seg **out, str
         rc = seg_bad(path, "offsets point outside the file", err);
         goto fail;
     }
+    if (s->unverified) {
+        *out = s; /* header only: readable with the archive key */
+        return FR_OK;
+    }
     if (s->info.tier == FR_TIER_COLD) {
         fr_hex_encode(d + 48, 8, s->info.key_id);
+        key = keys != NULL ? fr_keyring_find(&keys->cold, d + 48) : NULL;
+        if (key == NULL && keys != NULL && keys->cold.n > 0) {
+            rc = fr_err_set(err, FR_E_VALUE,
+                            "segment %s: sealed with cold key %s, which the cold key file does "
+                            "not hold (a different key file?)",
+                            path, s->info.key_id);
+            goto fail;
+        }
         if (key == NULL) {
             *out = s; /* hash and header only: readable with the key */
             return FR_OK;
@@ -654,6 +740,12 @@ fail:
     return rc;
 }
 
+unsigned
+fr_seg_version(const struct fr_seg *s)
+{
+    return get32(s->data + 8);
+}
+
 const struct fr_seg_info *
 fr_seg_get_info(const struct fr_seg *s)
 {
@@ -692,6 +784,11 @@ int
 fr_seg_each(struct fr_seg *s, const char *conv_id, int64_t since_ms, int64_t until_ms,
             int (*cb)(void *ud, const char *json, size_t len), void *ud, struct fr_err *err)
 {
+    if (s->unverified)
+        return fr_err_set(err, FR_E_CONFIG,
+                          "segment %s is authenticated with the archive key (archive.key in "
+                          "the keys folder), which is not loaded: it is not read unchecked",
+                          s->path);
     if (s->info.tier == FR_TIER_COLD && !s->has_key)
         return fr_err_set(err, FR_E_CONFIG,
                           "segment %s is cold (encrypted): its key is needed to read it", s->path);

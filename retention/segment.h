@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/crypto.h"
 #include "core/err.h"
 
 enum { FR_TIER_HOT = 0, FR_TIER_WARM = 1, FR_TIER_COLD = 2 };
@@ -28,13 +29,31 @@ struct fr_seg_info {
     char policy[17];     /* redaction policy id of the records */
     char key_id[17];     /* cold: hex id of the key; "" for warm */
     char sha256[65];
-    char store_id[17]; /* hex id of the store that wrote it; "" (version 1) when unknown */
+    char store_id[17];  /* hex id of the store that wrote it; "" (version 1) when unknown */
+    bool authenticated; /* its HMAC verified with an archive key (version 3) */
+};
+
+/*
+ * The keys of the archive: the cold key file's keys (seal cold parts; the
+ * first seals, every one opens what it sealed) and the archive key file's
+ * (authenticate every segment written since version 3 and each MANIFEST
+ * journal line, so a file or line put into the archive folder by anyone
+ * without the key is refused). n == 0: not loaded.
+ */
+struct fr_archive_keys {
+    struct fr_keyring cold;
+    struct fr_keyring auth;
 };
 
 struct fr_seg_writer;
 
 /* key: the cold key (FR_KEY_LEN bytes) for a cold segment, NULL for warm. */
 struct fr_seg_writer *fr_seg_writer_new(int tier, const unsigned char *key, const char *policy);
+/*
+ * The archive key (FR_KEY_LEN bytes): the segment is version 3, its check
+ * HMAC-SHA256 with this key. NULL (the default): version 2, a bare SHA-256.
+ */
+void fr_seg_writer_set_auth(struct fr_seg_writer *w, const unsigned char *key);
 /* The id (16 hex digits) of the store the segment belongs to; written in its header. */
 void fr_seg_writer_set_store(struct fr_seg_writer *w, const char *store_id);
 /* Adds one record (a JSON object, no newline); conv_id may be NULL. */
@@ -54,13 +73,17 @@ void fr_seg_writer_free(struct fr_seg_writer *w);
 struct fr_seg;
 
 /*
- * Opens and checks a segment: structure and SHA-256. A cold segment needs
- * its key to be read (key NULL: only fr_seg_info() works; fr_seg_each()
- * fails saying the key is needed); a wrong key fails here.
+ * Opens and checks a segment: structure, then its HMAC with keys->auth
+ * (version 3) or its SHA-256 (versions 1, 2). A version 3 segment opened
+ * without an archive key, or a cold one without the cold key that sealed it
+ * (keys NULL, or the ring empty), gives its header only: fr_seg_get_info()
+ * works, fr_seg_each() fails saying which key is needed. A wrong key fails here.
  */
-int fr_seg_open(const char *path, const unsigned char *key, struct fr_seg **out,
+int fr_seg_open(const char *path, const struct fr_archive_keys *keys, struct fr_seg **out,
                 struct fr_err *err);
 const struct fr_seg_info *fr_seg_get_info(const struct fr_seg *s);
+/* The segment's format version (3: authenticated with an archive key). */
+unsigned fr_seg_version(const struct fr_seg *s);
 void fr_seg_close(struct fr_seg *s);
 
 /*

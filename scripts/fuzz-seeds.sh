@@ -13,8 +13,10 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 FR="$BUILD/flightrec"
 C=tests/fuzz/corpus
-rm -rf "$C"; mkdir -p "$C"/{wire,redact,config,segment,bundle,body}
+# only what this script makes: the otlp and query seeds are written by hand
+rm -rf "$C"/{wire,redact,config,segment,bundle,body}; mkdir -p "$C"/{wire,redact,config,segment,bundle,body}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+export FLIGHTREC_KEYS_DIR="$tmp/keys" # no key of this script in ~/.config
 sample=configs/sample-events.ndjson
 
 # wire: one envelope per file, a line of each kind
@@ -44,13 +46,14 @@ head -20 "$sample" > "$tmp/body.ndjson"
 { printf '\1'; gzip -c "$tmp/body.ndjson"; } > "$C/body/gzip"
 { printf '\2'; zstd -q -c "$tmp/body.ndjson"; } > "$C/body/zstd"
 { printf '\0['; head -5 "$sample" | paste -sd, -; printf ']'; } > "$C/body/array"
-# segment: a warm and a cold one (the fuzz key as the cold key)
+# segment: a warm and a cold one (the fuzz key as the cold and the archive key)
 mkdir -p "$tmp/keys"
 printf '%s\n' "$(printf 'FUZZ TEST KEY 01FUZZ TEST KEY 02' | od -An -tx1 | tr -d ' \n')" > "$tmp/keys/cold.key"
 chmod 600 "$tmp/keys/cold.key"
 head -60 "$sample" > "$tmp/seg.ndjson"
 "$FR" ingest --no-progress --db "$tmp/db" "$tmp/seg.ndjson" 2> /dev/null
-printf 'hot:\n  max_age: 1d\nwarm:\n  max_age: 30d\ncold:\n  key: %s/keys/cold.key\n' "$tmp" > "$tmp/ret.yaml"
+cp -p "$tmp/keys/cold.key" "$tmp/keys/archive.key"
+printf 'archive_key: %s/keys/archive.key\nhot:\n  max_age: 1d\nwarm:\n  max_age: 30d\ncold:\n  key: %s/keys/cold.key\n' "$tmp" "$tmp" > "$tmp/ret.yaml"
 "$FR" retention run --no-progress --db "$tmp/db" --policy "$tmp/ret.yaml" --now 2026-02-20 > /dev/null 2>&1
 # segment: a selector byte (0: the harness recomputes the checksum, 1: as is) + the file
 seg() { { printf '\0'; cat "$1"; } > "$2"; { printf '\1'; cat "$1"; } > "$2.raw"; }

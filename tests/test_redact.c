@@ -318,12 +318,22 @@ test_redact_keyed_hash_correlates(void **state)
     (void)state;
     char a[FR_TOKEN_LEN + 1], b[FR_TOKEN_LEN + 1], c[FR_TOKEN_LEN + 1];
     unsigned char other[FR_KEY_LEN] = {42};
-    fr_hmac_token(t_key, "jane@example.org", 16, a);
-    fr_hmac_token(t_key, "jane@example.org", 16, b);
-    fr_hmac_token(other, "jane@example.org", 16, c);
+    struct fr_token_key tk, tko;
+    fr_token_key_init(&tk, t_key);
+    fr_token_key_init(&tko, other);
+    fr_hmac_token(&tk, "jane@example.org", 16, a);
+    fr_hmac_token(&tk, "jane@example.org", 16, b);
+    fr_hmac_token(&tko, "jane@example.org", 16, c);
     assert_string_equal(a, b);
     assert_string_not_equal(a, c);
     assert_int_equal(strlen(a), FR_TOKEN_LEN);
+    /* the token names its key: "hmac:" + 4 hex digits of the key id + ":" + 16 hex digits */
+    char kid[FR_KEY_ID_HEX + 1];
+    fr_key_id_hex(t_key, kid);
+    assert_memory_equal(a, "hmac:", 5);
+    assert_memory_equal(a + 5, kid, 4);
+    assert_int_equal(a[9], ':');
+    assert_memory_not_equal(a + 5, c + 5, 4);
 
     /* through a policy: hashed detector hits, same value in two conversations */
     const char *yaml = "scan_replacement: hash\n";

@@ -226,9 +226,15 @@ test_segment_cold_needs_its_key(void **state)
     assert_int_equal(fr_seg_each(s, NULL, 0, 0, collect, all, &err), FR_E_CONFIG);
     assert_non_null(strstr(err.msg, "its key is needed"));
     fr_seg_close(s);
-    assert_int_equal(fr_seg_open(path, wrong, &s, &err), FR_E_VALUE);
-    assert_non_null(strstr(err.msg, "different key"));
-    assert_int_equal(fr_seg_open(path, key, &s, &err), FR_OK);
+    struct fr_archive_keys kw = {.cold = {.n = 1}}, kr = {.cold = {.n = 2}};
+    memcpy(kw.cold.key[0], wrong, FR_KEY_LEN);
+    assert_int_equal(fr_seg_open(path, &kw, &s, &err), FR_E_VALUE);
+    assert_non_null(strstr(err.msg, "does not hold"));
+    /* after a rotation the key file holds the new key first and the old one after it: the
+       segment sealed with the old one still opens */
+    memcpy(kr.cold.key[0], wrong, FR_KEY_LEN);
+    memcpy(kr.cold.key[1], key, FR_KEY_LEN);
+    assert_int_equal(fr_seg_open(path, &kr, &s, &err), FR_OK);
     assert_int_equal(fr_seg_each(s, NULL, 0, 0, collect, all, &err), FR_OK);
     assert_int_equal(json_array_size(all), 2000);
     fr_seg_close(s);
@@ -242,7 +248,7 @@ test_segment_cold_needs_its_key(void **state)
     fwrite(bytes, 1, len, fp);
     fclose(fp);
     free(bytes);
-    assert_int_equal(fr_seg_open(path, key, &s, &err), FR_E_VALUE);
+    assert_int_equal(fr_seg_open(path, &kr, &s, &err), FR_E_VALUE);
     assert_non_null(strstr(err.msg, "moved or altered"));
     t_rmtree(dir);
     free(dir);
@@ -357,11 +363,12 @@ count_all(struct fr_store *st, const struct fr_retention_policy *p, struct seen 
     s->total = s->dups = 0;
     struct fr_event_filter all = {0};
     struct fr_err err = {0};
-    unsigned char key[FR_KEY_LEN];
-    bool has = fr_retention_cold_key(p, false, key, NULL) == FR_OK;
+    struct fr_archive_keys keys;
+    assert_int_equal(fr_retention_keys(p, false, false, &keys, &err), FR_OK);
     size_t skipped;
-    assert_int_equal(
-        fr_tier_events(st, &all, has ? key : NULL, see_row_not_runtime, s, &skipped, &err), FR_OK);
+    assert_int_equal(fr_tier_events(st, &all, &keys, see_row_not_runtime, s, &skipped, &err),
+                     FR_OK);
+    fr_archive_keys_wipe(&keys);
     assert_int_equal(skipped, 0);
 }
 
@@ -390,11 +397,21 @@ count_records(void *ud, const char *json, size_t len)
     return 0;
 }
 
+/* The archive and cold keys of a policy (static storage: the last one loaded). */
+static struct fr_archive_keys loaded_keys;
+
+static const struct fr_archive_keys *
+keys_of(const struct fr_retention_policy *p)
+{
+    assert_int_equal(fr_retention_keys(p, false, false, &loaded_keys, NULL), FR_OK);
+    return &loaded_keys;
+}
+
 static int
 each_segment_count(void *ud, const struct fr_manifest_row *r)
 {
     struct fr_err err = {0};
-    assert_int_equal(fr_archive_records(r->path, NULL, count_records, ud, &err), FR_OK);
+    assert_int_equal(fr_archive_records(r->path, &loaded_keys, count_records, ud, &err), FR_OK);
     return 0;
 }
 
@@ -428,6 +445,7 @@ test_retention_tiers_over_time(void **state)
                      (int64_t)s.warm_segments);
     /* runtime samples are downsampled, not kept one by one */
     struct rt_count rc = {0};
+    keys_of(&f->p);
     assert_int_equal(fr_store_manifest(f->st, each_segment_count, &rc, &err), FR_OK);
     assert_int_equal(rc.runtime_events, 0);
     assert_int_equal(rc.minute_samples, runtime);
@@ -462,7 +480,10 @@ test_retention_tiers_over_time(void **state)
     /* without the cold key, cold data cannot be read */
     struct fr_event_filter all = {0};
     size_t skipped = 0;
-    assert_int_equal(fr_archive_events(f->st, &all, NULL, see_row, &seen, &skipped, &err), FR_OK);
+    struct fr_archive_keys no_cold = *keys_of(&f->p);
+    no_cold.cold.n = 0;
+    assert_int_equal(fr_archive_events(f->st, &all, &no_cold, see_row, &seen, &skipped, &err),
+                     FR_OK);
     assert_true(skipped > 0);
     /* past a year: deleted, and the deletion recorded (records per segment) */
     int64_t held = sql_int(f->db, "SELECT sum(records) FROM archive_segments");
@@ -531,7 +552,8 @@ test_retention_same_view_after_compaction(void **state)
     json_t *after = json_array();
     assert_int_equal(fr_store_events(f->st, &q, view_row, after, &err), FR_OK);
     assert_int_equal(json_array_size(after), 0);
-    assert_int_equal(fr_archive_events(f->st, &q, NULL, view_row, after, NULL, &err), FR_OK);
+    assert_int_equal(fr_archive_events(f->st, &q, keys_of(&f->p), view_row, after, NULL, &err),
+                     FR_OK);
     assert_int_equal(json_array_size(after), json_array_size(before));
     size_t truncated = 0;
     for (size_t i = 0; i < json_array_size(before); i++) {
@@ -922,7 +944,7 @@ test_retention_cli_verify_and_policy_errors(void **state)
     free(bytes);
     assert_int_equal(t_run(cmd, &out, &err), 3);
     assert_non_null(strstr(out, "BAD"));
-    assert_non_null(strstr(out, "SHA-256 mismatch"));
+    assert_non_null(strstr(out, "authentication failed"));
     free(out);
     free(err);
     free(cmd);
@@ -1091,6 +1113,122 @@ test_retention_show_partial_results(void **state)
     f->st = t_store_open(f->dir, "hot.db");
 }
 
+/* A copy of segment src's records as a new warm segment of store store_id, with auth (NULL: none).
+ */
+static void
+forge_segment(const char *src, const char *dst, const char *store_id, const unsigned char *auth)
+{
+    json_t *recs = json_array();
+    struct fr_err err = {0};
+    assert_int_equal(fr_archive_records(src, &loaded_keys, collect, recs, &err), FR_OK);
+    struct fr_seg_writer *w = fr_seg_writer_new(FR_TIER_WARM, NULL, "0123456789abcdef");
+    fr_seg_writer_set_store(w, store_id);
+    fr_seg_writer_set_auth(w, auth);
+    size_t i;
+    json_t *r;
+    json_array_foreach(recs, i, r)
+    {
+        json_t *j = json_loads(json_string_value(r), 0, NULL);
+        json_t *body = json_object_get(j, "body");
+        json_t *ts = json_object_get(body ? body : j, "ts_ms");
+        const char *conv = json_string_value(json_object_get(body ? body : j, "conv_id"));
+        fr_seg_writer_add(w, json_string_value(r), json_string_length(r),
+                          json_integer_value(ts ? ts : json_object_get(j, "last_ms")), conv);
+        json_decref(j);
+    }
+    struct fr_seg_info info;
+    assert_int_equal(fr_seg_writer_finish(w, dst, &info, &err), FR_OK);
+    fr_seg_writer_free(w);
+    json_decref(recs);
+}
+
+/*
+ * Segments and MANIFEST lines are authenticated with the archive key: a
+ * valid segment of this store's id put into the archive folder by someone
+ * without the key (unkeyed, or keyed with another key) is neither adopted
+ * (its rows would replace hot ones and be read twice) nor deleted, and
+ * journal lines without a valid MAC are not believed by `archive rebuild`.
+ * After `keys rotate archive`, what the old key authenticated still reads.
+ */
+static void
+test_retention_forged_segments_and_journal_refused(void **state)
+{
+    struct rfx *f = *state;
+    t_ingest_generated(f->st, f->dir, 3000);
+    int64_t total = sql_int(f->db, "SELECT count(*) FROM events WHERE kind != 'runtime'");
+    struct fr_retention_stats s;
+    struct fr_err err = {0};
+    assert_int_equal(fr_retention_run(f->st, &f->p, BASE + 4 * DAY, false, NULL, NULL, &s, &err),
+                     FR_OK);
+    assert_true(s.warm_segments > 0);
+    int64_t segs = sql_int(f->db, "SELECT count(*) FROM archive_segments");
+    char *cmd = fr_asprintf("ls %s/*.warm.seg | head -1 | tr -d '\\n'", f->p.archive_dir), *real;
+    assert_int_equal(t_run(cmd, &real, NULL), 0);
+    free(cmd);
+    char store_id[17] = "";
+    fr_store_id(f->st, store_id, NULL);
+    keys_of(&f->p);
+    assert_int_equal(loaded_keys.auth.n, 1);
+    char *fa = t_path(f->p.archive_dir, "seg-9999999999999-forged-a.warm.seg");
+    char *fb = t_path(f->p.archive_dir, "seg-9999999999999-forged-b.warm.seg");
+    unsigned char other[FR_KEY_LEN] = {7, 7, 7};
+    forge_segment(real, fa, store_id, NULL);  /* the old format: a bare SHA-256 */
+    forge_segment(real, fb, store_id, other); /* keyed, but not with this store's key */
+    struct fr_seg *seg;
+    assert_int_equal(fr_seg_open(fb, &loaded_keys, &seg, &err), FR_E_AUTH);
+    assert_non_null(strstr(err.msg, "authentication failed"));
+    assert_int_equal(fr_retention_run(f->st, &f->p, BASE + 4 * DAY, false, NULL, NULL, &s, &err),
+                     FR_OK);
+    assert_int_equal(s.adopted, 0);
+    assert_int_equal(s.unauthenticated, 2);
+    assert_int_equal(s.duplicates_removed, 0);
+    assert_int_equal(access(fa, F_OK), 0); /* left in place, not deleted */
+    assert_int_equal(access(fb, F_OK), 0);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments"), segs);
+    expect_each_once(f->st, &f->p, total, "forged segments in the folder");
+
+    /* forged journal lines: a "delete" of a real segment without a MAC, an "add" of a forged
+       one with a made-up MAC; rebuild believes neither */
+    char *mf = t_path(f->p.archive_dir, "MANIFEST");
+    FILE *fp = fopen(mf, "a");
+    const char *name = strrchr(real, '/') + 1;
+    fprintf(fp, "{\"action\":\"delete\",\"path\":\"%s\"}\n", name);
+    fprintf(fp, "{\"action\":\"add\",\"path\":\"seg-9999999999999-forged-a.warm.seg\",\"tier\":"
+                "\"warm\",\"mac\":\"00112233445566778899aabbccddeeff\"}\n");
+    fclose(fp);
+    fr_store_close(f->st);
+    f->st = NULL;
+    rebuild_on_copy(f, "forged MANIFEST lines", true, total);
+
+    /* rotation: a new archive key, the old one kept; old segments still verify, new ones are
+       written with the new key */
+    char id[FR_KEY_ID_HEX + 1];
+    assert_int_equal(fr_key_rotate(f->p.archive_key, id, &err), FR_OK);
+    f->st = t_store_open(f->dir, "hot.db");
+    expect_each_once(f->st, &f->p, total, "after keys rotate archive");
+    struct fr_archive_keys old = *keys_of(&f->p);
+    assert_int_equal(old.auth.n, 2);
+    memcpy(old.auth.key[0], old.auth.key[1], FR_KEY_LEN); /* the retired key alone */
+    old.auth.n = 1;
+    assert_int_equal(fr_retention_run(f->st, &f->p, BASE + 40 * DAY, false, NULL, NULL, &s, &err),
+                     FR_OK);
+    assert_true(s.to_cold > 0);
+    expect_each_once(f->st, &f->p, total, "cold segments written after the rotation");
+    cmd = fr_asprintf("ls %s/*.cold.seg | head -1 | tr -d '\\n'", f->p.archive_dir);
+    char *cold;
+    assert_int_equal(t_run(cmd, &cold, NULL), 0);
+    free(cmd);
+    assert_int_equal(fr_seg_open(cold, &old, &seg, &err), FR_E_AUTH); /* the new key made it */
+    assert_int_equal(fr_seg_open(cold, &loaded_keys, &seg, &err), FR_OK);
+    fr_seg_close(seg);
+    fr_archive_keys_wipe(&old);
+    free(cold);
+    free(mf);
+    free(fa);
+    free(fb);
+    free(real);
+}
+
 int
 main(void)
 {
@@ -1106,6 +1244,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_retention_stores_sharing_a_folder_keep_their_own,
                                         rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_data_folder_moved, rsetup, rteardown),
+        cmocka_unit_test_setup_teardown(test_retention_forged_segments_and_journal_refused, rsetup,
+                                        rteardown),
         cmocka_unit_test_setup_teardown(test_retention_show_partial_results, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_manifest_journal_error_reported, rsetup,
                                         rteardown),

@@ -148,8 +148,8 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
     int rc = fr_store_conversation(rs, id, collect_conv, &col, &err);
     /* older events of the conversation may be in warm (or cold) segments */
     if (rc == FR_OK)
-        rc = fr_tier_events(rs, &f, fr_pipeline_cold_key(p), collect_event, events, &cold_skipped,
-                            &err);
+        rc = fr_tier_events(rs, &f, fr_pipeline_archive_keys(p), collect_event, events,
+                            &cold_skipped, &err);
     fr_readers_release(p->readers, rs);
     fr_render_sort_events(events);
     json_t *conv = json_incref(json_array_get(col.arr, 0));
@@ -207,7 +207,7 @@ fr_api_get_events(struct fr_pipeline *p, struct MHD_Connection *c)
     } else {
         /* one conversation's (or one trace's, request's, session's) events: also those that
            moved to the archive tiers */
-        rc = fr_tier_events(rs, &f, fr_pipeline_cold_key(p), collect_event, events, NULL, &err);
+        rc = fr_tier_events(rs, &f, fr_pipeline_archive_keys(p), collect_event, events, NULL, &err);
         fr_render_sort_events(events);
         while (f.limit > 0 && json_array_size(events) > (size_t)f.limit)
             json_array_remove(events, json_array_size(events) - 1);
@@ -266,7 +266,7 @@ fr_api_get_errors(struct fr_pipeline *p, struct MHD_Connection *c)
     struct fr_store *rs = fr_readers_acquire(p->readers);
     int rc;
     if (by) {
-        rc = fr_tier_error_groups(rs, &f, fr_pipeline_cold_key(p), by, collect_group, rows,
+        rc = fr_tier_error_groups(rs, &f, fr_pipeline_archive_keys(p), by, collect_group, rows,
                                   &skipped, &err);
     } else {
         /* the newest `limit` of hot, and every archived failure (segments are read in time
@@ -278,7 +278,7 @@ fr_api_get_errors(struct fr_pipeline *p, struct MHD_Connection *c)
         if (rc == FR_OK)
             rc = fr_store_events(rs, &f, collect_event, rows, &err);
         if (rc == FR_OK)
-            rc = fr_archive_events(rs, &archived, fr_pipeline_cold_key(p), collect_event, rows,
+            rc = fr_archive_events(rs, &archived, fr_pipeline_archive_keys(p), collect_event, rows,
                                    &skipped, &err);
         fr_store_snapshot_end(rs, began);
     }
@@ -292,9 +292,9 @@ fr_api_get_errors(struct fr_pipeline *p, struct MHD_Connection *c)
         while (f.limit > 0 && json_array_size(rows) > (size_t)f.limit)
             json_array_remove(rows, json_array_size(rows) - 1);
     }
-    json_t *tiers =
-        json_pack("{s:[s,s],s:b,s:I}", "read", "hot", "warm", "cold",
-                  fr_pipeline_cold_key(p) != NULL, "cold_segments_skipped", (json_int_t)skipped);
+    json_t *tiers = json_pack("{s:[s,s],s:b,s:I}", "read", "hot", "warm", "cold",
+                              fr_pipeline_archive_keys(p)->cold.n > 0, "cold_segments_skipped",
+                              (json_int_t)skipped);
     return fr_api_json(p, c, MHD_HTTP_OK,
                        by ? json_pack("{s:s,s:o,s:o}", "by", by, "groups", rows, "tiers", tiers)
                           : json_pack("{s:o,s:o}", "errors", rows, "tiers", tiers),

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "retention/hot/store.h"
+#include "retention/segment.h"
 
 enum fr_exit {
     FR_EXIT_OK = 0,       /* success */
@@ -20,6 +21,8 @@ enum fr_exit {
 };
 
 /* The database used when --db is not given: $FLIGHTREC_DB or ./var/flightrec.db. */
+/* Sets the keys folder from $FLIGHTREC_CONFIG's keys.dir (core/crypto.h: fr_keys_dir). */
+void fr_cli_configure_keys(void);
 const char *fr_cli_default_db(void);
 
 /*
@@ -94,7 +97,10 @@ int fr_cli_load_key(const char *cmd, const char *path, bool create, unsigned cha
  * *has_policy (may be NULL) says whether a policy loaded at all: without
  * one, the query commands read the hot store only.
  */
-bool fr_cli_cold_key(const char *db, unsigned char key[32], bool *has_policy);
+/* Loads every key of a key file (the raw-mode key: old keys open what they sealed). */
+int fr_cli_load_keyring(const char *cmd, const char *path, struct fr_keyring *ring);
+bool fr_cli_archive_keys(const char *cmd, const char *db, struct fr_archive_keys *k,
+                         bool *has_policy);
 
 int fr_cmd_ingest(int argc, char **argv);
 int fr_cmd_redact(int argc, char **argv);
@@ -107,6 +113,7 @@ int fr_cmd_outbox(int argc, char **argv);
 int fr_cmd_conversations(int argc, char **argv);
 int fr_cmd_show(int argc, char **argv);
 int fr_cmd_tail(int argc, char **argv);
+int fr_cmd_keys(int argc, char **argv);
 int fr_cmd_errors(int argc, char **argv);
 int fr_cmd_stats(int argc, char **argv);
 

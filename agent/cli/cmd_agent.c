@@ -11,6 +11,7 @@
 #include "agent/config.h"
 #include "agent/daemon.h"
 #include "agent/live.h"
+#include "core/crypto.h"
 #include "retention/retention.h"
 
 static void
@@ -101,6 +102,7 @@ fr_cmd_config(int argc, char **argv)
         return FR_EXIT_USAGE;
     }
     /* also what the agent would load at start: policy, taxonomy, keys */
+    fr_keys_dir_configure(conf.keys_dir);
     struct fr_live *l;
     int rc = fr_live_new(&conf, false, &l, &err); /* checks keys, creates none */
     if (rc != FR_OK) {

@@ -40,8 +40,8 @@ inc_usage(FILE *out)
                  "  --out FILE     the bundle (default: bundles/incident-<ms>.tar.zst beside the\n"
                  "                 database, where the agent's triggers put theirs)\n"
                  "  --key FILE     Ed25519 private key (PEM; default $FLIGHTREC_SIGNING_KEY or\n"
-                 "                 keys/signing.pem next to the database, created when absent\n"
-                 "                 together with keys/signing.pub.pem)\n"
+                 "                 signing.pem in the keys folder, created when absent\n"
+                 "                 together with signing.pub.pem; see flightrec keys)\n"
                  "  --include-raw  add the raw-mode payloads of the selected events (raw.ndjson),\n"
                  "                 still sealed with AES-256-GCM; only with the raw-mode key that\n"
                  "                 opens them (--raw-key FILE or $FLIGHTREC_RAW_KEY)\n"
@@ -130,7 +130,7 @@ inc_create(int argc, char **argv)
         }
     }
     sel.convs = convs;
-    unsigned char rawkey[FR_KEY_LEN];
+    struct fr_keyring rawkey;
     if (include_raw) {
         if (raw_key == NULL || *raw_key == '\0') {
             fprintf(stderr, "flightrec incident create: --include-raw needs the raw-mode key "
@@ -138,7 +138,7 @@ inc_create(int argc, char **argv)
             free(convs);
             return FR_EXIT_USAGE;
         }
-        int kx = fr_cli_load_key("incident", raw_key, false, rawkey);
+        int kx = fr_cli_load_keyring("incident", raw_key, &rawkey);
         if (kx != FR_EXIT_OK) {
             free(convs);
             return kx;
@@ -201,8 +201,8 @@ inc_create(int argc, char **argv)
         ex = FR_EXIT_USAGE;
     }
     if (ex == FR_EXIT_OK) {
-        unsigned char cold[FR_KEY_LEN];
-        bool has_cold = fr_cli_cold_key(db, cold, NULL);
+        struct fr_archive_keys keys;
+        fr_cli_archive_keys("incident", db, &keys, NULL);
         /* without --out, where the agent's triggers put theirs: bundles/ beside the
            database (incident.bundle_dir's default), not the current folder */
         char *defout = NULL;
@@ -217,8 +217,8 @@ inc_create(int argc, char **argv)
             out = defout;
         }
         struct fr_bundle_info info;
-        if (fr_bundle_create(st, &sel, has_cold ? cold : NULL, include_raw ? rawkey : NULL, sign,
-                             out, &info, &err) != FR_OK) {
+        if (fr_bundle_create(st, &sel, &keys, include_raw ? &rawkey : NULL, sign, out, &info,
+                             &err) != FR_OK) {
             fprintf(stderr, "flightrec incident: %s\n", err.msg);
             ex = FR_EXIT_FAIL;
         } else if (info.events == 0) {
@@ -236,14 +236,14 @@ inc_create(int argc, char **argv)
                     info.id, info.events, info.conversations, info.files,
                     (double)info.bytes / 1000.0, info.seconds);
         }
-        fr_key_wipe(cold, sizeof cold);
+        fr_archive_keys_wipe(&keys);
         free(defout);
     }
     fr_store_close(st);
     EVP_PKEY_free(sign);
     free(keypath);
     free(convs);
-    fr_key_wipe(rawkey, sizeof rawkey);
+    fr_key_wipe(&rawkey, sizeof rawkey);
     return ex;
 }
 

@@ -65,7 +65,7 @@ ingest_usage(FILE *out)
                  "  --redaction FILE   redaction policy merged over the built-in one\n"
                  "                     (default $FLIGHTREC_REDACTION; see configs/redaction.yaml)\n"
                  "  --hmac-key FILE    key of the keyed hashes (default $FLIGHTREC_HMAC_KEY or\n"
-                 "                     keys/hmac.key next to the database; created if absent)\n"
+                 "                     hmac.key in the keys folder; created if absent)\n"
                  "  --raw              also store each redacted line unredacted, encrypted\n"
                  "                     (AES-256-GCM) with the --raw-key key; off by default\n"
                  "  --raw-key FILE     raw-mode key (default $FLIGHTREC_RAW_KEY; created if\n"

@@ -48,9 +48,9 @@ redact_usage(FILE *out)
                  "  --explain          required: explain what the policy does\n"
                  "  --redaction FILE   policy merged over the built-in one\n"
                  "                     (default $FLIGHTREC_REDACTION)\n"
-                 "  --hmac-key FILE    HMAC key (default $FLIGHTREC_HMAC_KEY or keys/hmac.key\n"
-                 "                     next to the database, created when absent)\n"
-                 "  --db PATH          database whose key directory to use\n"
+                 "  --hmac-key FILE    HMAC key (default $FLIGHTREC_HMAC_KEY or hmac.key in\n"
+                 "                     the keys folder, created when absent)\n"
+                 "  --db PATH          database (a key still kept beside it is found)\n"
                  "  --policy           print the effective policy as JSON and its id, then exit\n"
                  "  -h, --help         this help\n");
 }

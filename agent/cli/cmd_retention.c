@@ -172,7 +172,7 @@ cmd_run(int argc, char **argv)
 
 struct list_ctx {
     bool verify;
-    const unsigned char *cold_key;
+    const struct fr_archive_keys *keys;
     int bad;
     int rows;
 };
@@ -198,13 +198,19 @@ list_row(void *ud, const struct fr_manifest_row *r)
     struct fr_seg *seg;
     struct fr_err err = {0};
     bool cold = strcmp(r->tier, "cold") == 0;
-    int rc = fr_seg_open(r->path, cold ? c->cold_key : NULL, &seg, &err);
+    int rc = fr_seg_open(r->path, c->keys, &seg, &err);
     if (rc == FR_OK && strcmp(fr_seg_get_info(seg)->sha256, r->sha256) != 0) {
         rc = FR_E_VALUE;
-        fr_err_set(&err, rc, "segment %s: SHA-256 differs from the manifest's", r->path);
+        fr_err_set(&err, rc, "segment %s: its check value differs from the manifest's", r->path);
     }
+    bool unchecked =
+        rc == FR_OK && fr_seg_version(seg) >= 3 && !fr_seg_get_info(seg)->authenticated;
     if (rc == FR_OK)
-        printf("ok    %s%s\n", r->path, cold && !c->cold_key ? " (hash only: no cold key)" : "");
+        printf("ok    %s%s\n", r->path,
+               unchecked                      ? " (header only: no archive key to check it)"
+               : cold && c->keys->cold.n == 0 ? " (checked; contents sealed: no cold key)"
+               : fr_seg_version(seg) >= 3     ? " (authenticated)"
+                                              : " (SHA-256: written before archive keys)");
     else {
         printf("BAD   %s: %s\n", r->path, err.msg);
         c->bad++;
@@ -289,11 +295,12 @@ cmd_archive(int argc, char **argv)
         named = fr_asprintf("%s/%s", p.archive_dir, base ? base + 1 : segpath);
         segpath = named;
     }
-    unsigned char key[FR_KEY_LEN];
+    struct fr_archive_keys keys;
     struct fr_err err = {0};
-    bool have_key = fr_retention_cold_key(&p, false, key, NULL) == FR_OK;
-    int rc = FR_OK;
-    if (rebuild) {
+    int rc = fr_retention_keys(&p, false, false, &keys, &err);
+    if (rc != FR_OK) {
+        /* said below */
+    } else if (rebuild) {
         struct fr_rebuild_stats rs;
         rc = fr_retention_rebuild(st, &p, fr_now_ms(), &rs, &err);
         if (rc == FR_OK) {
@@ -310,14 +317,14 @@ cmd_archive(int argc, char **argv)
             }
         }
     } else if (!needs_seg) {
-        struct list_ctx c = {strcmp(sub, "verify") == 0, have_key ? key : NULL, 0, 0};
+        struct list_ctx c = {strcmp(sub, "verify") == 0, &keys, 0, 0};
         rc = fr_store_manifest(st, list_row, &c, &err);
         if (rc == FR_OK && c.bad > 0) {
             fprintf(stderr, "flightrec archive verify: %d segments failed\n", c.bad);
             ex = FR_EXIT_FAIL;
         }
     } else if (strcmp(sub, "cat") == 0) {
-        rc = fr_archive_records(segpath, have_key ? key : NULL, cat_line, NULL, &err);
+        rc = fr_archive_records(segpath, &keys, cat_line, NULL, &err);
     } else {
         struct fr_cli_redact ro = {.db = o.db, .create_key = true};
         struct fr_redactor *red = NULL;
@@ -327,7 +334,7 @@ cmd_archive(int argc, char **argv)
             struct fr_ingest_cfg cfg = {.tax = tax, .red = red};
             fr_wire_limits_default(&cfg.lim);
             struct restore_ctx c = {.cfg = &cfg};
-            rc = fr_archive_records(segpath, have_key ? key : NULL, restore_line, &c, &err);
+            rc = fr_archive_records(segpath, &keys, restore_line, &c, &err);
             size_t dups = 0;
             if (rc == FR_OK)
                 rc = fr_retention_restore(st, &p, segpath, c.recs, c.n, fr_now_ms(), &dups, &err);
@@ -347,6 +354,7 @@ cmd_archive(int argc, char **argv)
         fprintf(stderr, "flightrec archive %s: %s\n", sub, err.msg);
         ex = FR_EXIT_FAIL;
     }
+    fr_archive_keys_wipe(&keys);
     free(named);
     fr_store_close(st);
     fr_retention_policy_clear(&p);

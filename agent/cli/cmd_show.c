@@ -27,7 +27,7 @@ struct show_ctx {
     json_t *events; /* --json: collected events */
     json_t *all;    /* every event, hot and archived, before ordering */
     int n;
-    const unsigned char *raw_key; /* --raw: NULL = off */
+    const struct fr_keyring *raw_key; /* --raw: the raw-mode key file's keys; NULL = off */
     unsigned raw_failed;
     struct fr_err raw_err;
     bool lookup;         /* by trace, request or session id: rows of many conversations */
@@ -52,7 +52,7 @@ show_unseal(struct show_ctx *c, const struct fr_event_row *r, size_t *len)
     char aad[1200];
     size_t alen =
         fr_raw_aad(r->ids[FR_ID_CONV], r->ids[FR_ID_EVENT], r->ts_ms, r->kind, aad, sizeof aad);
-    if (fr_unseal(c->raw_key, aad, alen, r->raw, r->raw_len, &pt, len, &c->raw_err) != FR_OK) {
+    if (fr_unseal_ring(c->raw_key, aad, alen, r->raw, r->raw_len, &pt, len, &c->raw_err) != FR_OK) {
         c->raw_failed++;
         return NULL;
     }
@@ -381,7 +381,7 @@ fr_cmd_show(int argc, char **argv)
     struct show_ctx c = {0};
     bool raw = false;
     const char *raw_key = getenv("FLIGHTREC_RAW_KEY");
-    unsigned char key[FR_KEY_LEN];
+    struct fr_keyring key;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -445,10 +445,10 @@ fr_cmd_show(int argc, char **argv)
                             "$FLIGHTREC_RAW_KEY\n");
             return FR_EXIT_USAGE;
         }
-        int kx = fr_cli_load_key("show", raw_key, false, key);
+        int kx = fr_cli_load_keyring("show", raw_key, &key);
         if (kx != FR_EXIT_OK)
             return kx;
-        c.raw_key = key;
+        c.raw_key = &key;
     }
     struct fr_store *st;
     int ex = fr_cli_open_store("show", db, false, &st);
@@ -475,13 +475,13 @@ fr_cmd_show(int argc, char **argv)
     c.all = json_array();
     c.depths = json_object();
     /* older events may have moved to the warm (or, with the cold key, cold) tier */
-    unsigned char cold[FR_KEY_LEN];
-    bool has_policy, has_cold = fr_cli_cold_key(db, cold, &has_policy);
+    struct fr_archive_keys keys;
+    bool has_policy;
+    fr_cli_archive_keys("show", db, &keys, &has_policy);
     if (rc == FR_OK)
-        rc = has_policy ? fr_tier_events(st, &f, has_cold ? cold : NULL, show_collect, &c,
-                                         &cold_skipped, &err)
+        rc = has_policy ? fr_tier_events(st, &f, &keys, show_collect, &c, &cold_skipped, &err)
                         : fr_store_events(st, &f, show_collect, &c, &err);
-    fr_key_wipe(cold, sizeof cold);
+    fr_archive_keys_wipe(&keys);
     if (rc == FR_OK) {
         fr_render_sort_events(c.all);
         if (lookup && json_array_size(c.all) == 0) {
@@ -526,7 +526,7 @@ fr_cmd_show(int argc, char **argv)
         fprintf(stderr, "flightrec show: %s\n", err.msg);
     json_decref(out);
     fr_store_close(st);
-    fr_key_wipe(key, sizeof key);
+    fr_key_wipe(&key, sizeof key);
     if (rc == FR_OK && c.raw_failed > 0) {
         fprintf(stderr, "flightrec show: %u raw payloads not shown: %s\n", c.raw_failed,
                 c.raw_err.msg);

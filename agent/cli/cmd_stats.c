@@ -198,12 +198,12 @@ fr_cmd_errors(int argc, char **argv)
             *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
         /* grouped over the same tiers as the list: hot, warm, and cold with its key */
         size_t skipped = 0;
-        unsigned char cold[FR_KEY_LEN];
-        bool has_policy, has_cold = fr_cli_cold_key(q.db, cold, &has_policy);
-        rc = has_policy ? fr_tier_error_groups(st, &f, has_cold ? cold : NULL, by, errors_group, &g,
-                                               &skipped, &err)
+        struct fr_archive_keys keys;
+        bool has_policy;
+        fr_cli_archive_keys("errors", q.db, &keys, &has_policy);
+        rc = has_policy ? fr_tier_error_groups(st, &f, &keys, by, errors_group, &g, &skipped, &err)
                         : fr_store_error_groups(st, &f, by, errors_group, &g, &err);
-        fr_key_wipe(cold, sizeof cold);
+        fr_archive_keys_wipe(&keys);
         if (rc == FR_OK && g.n == 0)
             fprintf(stderr, "no failures match\n");
         if (skipped > 0)
@@ -212,12 +212,12 @@ fr_cmd_errors(int argc, char **argv)
         struct err_list l = {0};
         /* also failures that moved to the warm tier (cold ones with the cold key) */
         size_t skipped = 0;
-        unsigned char cold[FR_KEY_LEN];
-        bool has_policy, has_cold = fr_cli_cold_key(q.db, cold, &has_policy);
-        rc = has_policy ? fr_tier_events(st, &f, has_cold ? cold : NULL, errors_collect, &l,
-                                         &skipped, &err)
+        struct fr_archive_keys keys;
+        bool has_policy;
+        fr_cli_archive_keys("errors", q.db, &keys, &has_policy);
+        rc = has_policy ? fr_tier_events(st, &f, &keys, errors_collect, &l, &skipped, &err)
                         : fr_store_events(st, &f, errors_collect, &l, &err);
-        fr_key_wipe(cold, sizeof cold);
+        fr_archive_keys_wipe(&keys);
         n = (int)l.n;
         errors_print(&l, f.limit, ndjson);
         if (rc == FR_OK && n == 0)

@@ -34,17 +34,32 @@ fr_cli_load_key(const char *cmd, const char *path, bool create, unsigned char ke
     return FR_EXIT_OK;
 }
 
-bool
-fr_cli_cold_key(const char *db, unsigned char key[FR_KEY_LEN], bool *has_policy)
+int
+fr_cli_load_keyring(const char *cmd, const char *path, struct fr_keyring *ring)
 {
+    struct fr_err err = {0};
+    if (fr_keyring_load(path, false, ring, NULL, &err) != FR_OK) {
+        fprintf(stderr, "flightrec %s: %s\n", cmd, err.msg);
+        return FR_EXIT_USAGE;
+    }
+    return FR_EXIT_OK;
+}
+
+bool
+fr_cli_archive_keys(const char *cmd, const char *db, struct fr_archive_keys *k, bool *has_policy)
+{
+    memset(k, 0, sizeof *k);
     struct fr_retention_policy rp;
+    struct fr_err err = {0};
     bool loaded = fr_retention_policy_load(getenv("FLIGHTREC_RETENTION"), db, &rp, NULL) == FR_OK;
-    bool has = loaded && fr_retention_cold_key(&rp, false, key, NULL) == FR_OK;
+    if (loaded && fr_retention_keys(&rp, false, false, k, &err) != FR_OK)
+        fprintf(stderr, "flightrec %s: %s (archived segments it protects are not read)\n", cmd,
+                err.msg);
     if (loaded)
         fr_retention_policy_clear(&rp);
     if (has_policy != NULL)
         *has_policy = loaded;
-    return has;
+    return k->cold.n > 0;
 }
 
 int

@@ -35,6 +35,7 @@ static const struct {
     {"archive", fr_cmd_archive, "list, verify, print or restore archive segments"},
     {"incident", fr_cmd_incident, "create, verify, open or upload a signed incident bundle"},
     {"outbox", fr_cmd_outbox, "list, retry or drop queued bundle uploads"},
+    {"keys", fr_cmd_keys, "where the keys are, their ids; rotate a key (old ones kept)"},
 };
 
 static void
@@ -99,6 +100,7 @@ main(int argc, char **argv)
         printf("flightrec %s\n", FR_VERSION);
         return FR_EXIT_OK;
     }
+    fr_cli_configure_keys(); /* the agent sets its own from --config */
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);

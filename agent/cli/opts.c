@@ -14,6 +14,7 @@
 
 #include "agent/cli/cli.h"
 #include "agent/config.h"
+#include "core/crypto.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "core/utf8.h"
@@ -63,6 +64,25 @@ fr_cli_no_args(const char *cmd, int argc, char **argv, int optind_now)
     return -1;
 }
 
+/* $FLIGHTREC_CONFIG's storage.path and keys.dir, read once */
+static char *env_db, *env_keys;
+
+static void
+env_config(void)
+{
+    static bool read;
+    const char *cfg = getenv("FLIGHTREC_CONFIG");
+    if (read || cfg == NULL || *cfg == '\0')
+        return;
+    read = true;
+    struct fr_config c;
+    if (fr_config_load(cfg, &c, NULL) == FR_OK) {
+        env_db = strdup(c.db_path);
+        env_keys = c.keys_dir[0] ? strdup(c.keys_dir) : NULL;
+        fr_config_clear(&c);
+    }
+}
+
 const char *
 fr_cli_default_db(void)
 {
@@ -70,16 +90,15 @@ fr_cli_default_db(void)
     if (db && *db)
         return db;
     /* the agent's configuration, when one is named, says where the store is */
-    static char *from_config;
-    const char *cfg = getenv("FLIGHTREC_CONFIG");
-    if (from_config == NULL && cfg && *cfg) {
-        struct fr_config c;
-        if (fr_config_load(cfg, &c, NULL) == FR_OK) {
-            from_config = strdup(c.db_path);
-            fr_config_clear(&c);
-        }
-    }
-    return from_config ? from_config : "./var/flightrec.db";
+    env_config();
+    return env_db ? env_db : "./var/flightrec.db";
+}
+
+void
+fr_cli_configure_keys(void)
+{
+    env_config();
+    fr_keys_dir_configure(env_keys);
 }
 
 int

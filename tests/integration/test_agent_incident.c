@@ -42,7 +42,7 @@ test_agent_trigger_fires_once_per_cooldown(void **state)
     assert_int_equal(count_bundles(bundles), 2);
     /* the bundles are signed with the agent's key and verify */
     char *cmd = fr_asprintf("for b in %s/*.tar.zst; do %s incident verify $b --pubkey "
-                            "%s/var/keys/signing.pub.pem || exit 1; done",
+                            "%s/keys/signing.pub.pem || exit 1; done",
                             bundles, FR_BIN, a->dir);
     assert_int_equal(t_run(cmd, NULL, NULL), 0);
     free(cmd);

@@ -331,6 +331,40 @@ test_agent_reload_keeps_token_while_exposed(void **state)
     free(tok);
 }
 
+/*
+ * keys.dir: the agent keeps its keys in the folder the configuration names
+ * (not beside the database): the HMAC key, and the archive key that
+ * authenticates the segments its retention job writes, made 0600 at start.
+ * $FLIGHTREC_KEYS_DIR, when set, wins.
+ */
+static void
+test_agent_keys_dir(void **state)
+{
+    struct agent *a = *state;
+    char *saved = fr_strdup(getenv("FLIGHTREC_KEYS_DIR"));
+    unsetenv("FLIGHTREC_KEYS_DIR");
+    char *dir = t_path(a->dir, "etc/keys"), *extra = fr_asprintf("keys:\n  dir: %s\n", dir);
+    agent_config(a, NULL, NULL, extra);
+    agent_start(a);
+    assert_int_equal(agent_stop(a), 0);
+    setenv("FLIGHTREC_KEYS_DIR", saved, 1);
+    const char *names[] = {"hmac.key", "archive.key"};
+    for (int i = 0; i < 2; i++) {
+        char *k = t_path(dir, names[i]);
+        struct stat st;
+        if (stat(k, &st) != 0)
+            fail_msg("%s was not made in keys.dir", k);
+        assert_int_equal(st.st_mode & 0777, 0600);
+        free(k);
+    }
+    char *beside = t_path(a->dir, "var/keys");
+    assert_int_equal(access(beside, F_OK), -1);
+    free(beside);
+    free(extra);
+    free(dir);
+    free(saved);
+}
+
 int
 main(void)
 {
@@ -343,6 +377,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_shutdown_and_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_config_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_hardening, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_keys_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_reload_keeps_token_while_exposed, setup,
                                         teardown),
     };

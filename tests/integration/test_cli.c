@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/crypto.h"
 #include "core/fsutil.h"
+#include "core/hex.h"
 #include "core/mem.h"
 
 #ifndef FR_BIN
@@ -315,7 +317,7 @@ test_cli_redact_explain(void **state)
     free(err);
     /* redact --explain writes nothing: no key file appears (a temporary key, said so); the
        first command that stores hashed data makes it, owner-only */
-    char *key = t_path(f->dir, "data/keys/hmac.key");
+    char *key = t_path(f->dir, "keys/hmac.key");
     assert_int_equal(access(key, F_OK), -1);
     assert_int_equal(fr(&out, &err, "redact --explain --db %s %s", f->db, f->file), 0);
     assert_non_null(strstr(err, "temporary key"));
@@ -370,9 +372,15 @@ test_cli_raw_mode(void **state)
     chmod(other, 0600);
     assert_int_equal(fr(&out, &err, "show --raw --raw-key %s --db %s r-1", other, f->db), 3);
     assert_null(strstr(out, "Zq8XbN3k"));
-    assert_non_null(strstr(err, "different key"));
+    assert_non_null(strstr(err, "does not hold"));
     free(out);
     free(err);
+    /* rotated: the payload sealed with the now retired key still opens */
+    assert_int_equal(fr(&out, NULL, "keys rotate %s", rawkey), 0);
+    free(out);
+    assert_int_equal(fr(&out, NULL, "show --raw --raw-key %s --db %s r-1", rawkey, f->db), 0);
+    assert_non_null(strstr(out, "sk-proj-Zq8XbN3kLm5PqR7sT9vW2yA4cE6gI8kM0oQ"));
+    free(out);
     /* a key file others can read is refused */
     chmod(other, 0644);
     assert_int_equal(fr(NULL, &err, "show --raw --raw-key %s --db %s r-1", other, f->db), 2);
@@ -543,7 +551,7 @@ test_cli_terminal_escapes_shown_not_sent(void **state)
     assert_null(strchr(out, '\033'));
     free(out);
     free(err);
-    char *pub = t_path(f->dir, "data/keys/signing.pub.pem");
+    char *pub = t_path(f->dir, "keys/signing.pub.pem");
     assert_int_equal(fr(&out, &err, "incident open %s --pubkey %s", bundle, pub), 0);
     assert_null(strstr(err, "UNVERIFIED"));
     assert_null(strchr(out, '\033'));
@@ -791,6 +799,121 @@ test_cli_show_turns_and_span_tree(void **state)
     free(err);
 }
 
+/* The token of jane@example.org as show --json prints it for conversation conv, or NULL. */
+static char *
+stored_token(struct fx *f, const char *db, const char *conv)
+{
+    char *out = NULL, *err = NULL;
+    assert_int_equal(fr(&out, &err, "show %s --json --db %s", conv, db), 0);
+    free(err);
+    const char *t = strstr(out, "hmac:");
+    char *tok = t ? strndup(t, FR_TOKEN_LEN) : NULL;
+    free(out);
+    (void)f;
+    return tok;
+}
+
+/*
+ * Keys live in a folder of their own, not beside the data: by default
+ * $XDG_CONFIG_HOME/flightrec/keys; a key still kept where earlier versions
+ * put it (keys/ next to the database) is used from there, with a warning to
+ * move it. `keys rotate` keeps the old key in the file, new tokens name the
+ * new key, and `keys` lists ids, never key material.
+ */
+static void
+test_cli_keys_folder_and_rotation(void **state)
+{
+    struct fx *f = *state;
+    char *out, *err;
+    char *xdg = t_path(f->dir, "xdg");
+    unsetenv("FLIGHTREC_KEYS_DIR");
+    setenv("XDG_CONFIG_HOME", xdg, 1);
+    char *pol = t_path(f->dir, "hash.yaml");
+    write_file(pol, "scan_replacement: hash\n"); /* an email becomes [email:hmac:...] */
+    setenv("FLIGHTREC_REDACTION", pol, 1);
+    write_file(f->file, "{\"kind\":\"tool\",\"ts_ms\":1760000000000,\"conv_id\":\"k1\","
+                        "\"data\":{\"name\":\"mail\",\"args\":{\"to\":\"jane@example.org\"}}}\n");
+    assert_int_equal(fr(&out, &err, "ingest --no-progress --db %s %s", f->db, f->file), 0);
+    free(out);
+    free(err);
+    char *key = t_path(f->dir, "xdg/flightrec/keys/hmac.key"),
+         *beside = t_path(f->dir, "data/keys");
+    struct stat st;
+    assert_int_equal(stat(key, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(access(beside, F_OK), -1); /* nothing next to the data */
+    char *t1 = stored_token(f, f->db, "k1");
+    assert_non_null(t1);
+    unsigned char k[FR_KEY_LEN];
+    char kid[FR_KEY_ID_HEX + 1];
+    assert_int_equal(fr_key_load(key, false, k, NULL, NULL), FR_OK);
+    fr_key_id_hex(k, kid);
+    assert_memory_equal(t1 + 5, kid, 4); /* the token names its key */
+
+    /* rotation: two keys in the file, the old one second; new tokens name the new key */
+    assert_int_equal(fr(&out, &err, "keys rotate hmac --db %s", f->db), 0);
+    assert_non_null(strstr(out, "new current key"));
+    free(out);
+    free(err);
+    struct fr_keyring ring;
+    assert_int_equal(fr_keyring_load(key, false, &ring, NULL, NULL), FR_OK);
+    assert_int_equal(ring.n, 2);
+    assert_memory_equal(ring.key[1], k, FR_KEY_LEN);
+    char newid[FR_KEY_ID_HEX + 1];
+    fr_key_id_hex(ring.key[0], newid);
+    write_file(f->file, "{\"kind\":\"tool\",\"ts_ms\":1760000000001,\"conv_id\":\"k2\","
+                        "\"data\":{\"name\":\"mail\",\"args\":{\"to\":\"jane@example.org\"}}}\n");
+    assert_int_equal(fr(&out, &err, "ingest --no-progress --db %s %s", f->db, f->file), 0);
+    free(out);
+    free(err);
+    char *t2 = stored_token(f, f->db, "k2");
+    assert_memory_equal(t2 + 5, newid, 4);
+    assert_string_not_equal(t1, t2);
+    /* the listing: ids and files, never a key */
+    assert_int_equal(fr(&out, &err, "keys --db %s", f->db), 0);
+    assert_non_null(strstr(out, newid));
+    assert_non_null(strstr(out, kid));
+    assert_non_null(strstr(out, "retired"));
+    char hex[2 * FR_KEY_LEN + 1];
+    fr_hex_encode(k, FR_KEY_LEN, hex);
+    assert_null(strstr(out, hex));
+    free(out);
+    free(err);
+    assert_int_equal(fr(NULL, &err, "keys rotate everything --db %s", f->db), 2);
+    assert_non_null(strstr(err, "not hmac, cold, archive"));
+    free(err);
+
+    /* a key kept beside the data by an earlier version (and none in the keys folder) is still
+       used, with a warning */
+    char *xdg2 = t_path(f->dir, "xdg2");
+    setenv("XDG_CONFIG_HOME", xdg2, 1);
+    free(xdg2);
+    char *olddb = t_path(f->dir, "old/hot.db"), *oldkey = t_path(f->dir, "old/keys/hmac.key");
+    unsigned char ok[FR_KEY_LEN];
+    assert_int_equal(fr_key_load(oldkey, true, ok, NULL, NULL), FR_OK);
+    write_file(f->file, "{\"kind\":\"tool\",\"ts_ms\":1760000000002,\"conv_id\":\"k3\","
+                        "\"data\":{\"name\":\"mail\",\"args\":{\"to\":\"jane@example.org\"}}}\n");
+    assert_int_equal(fr(&out, &err, "ingest --no-progress --db %s %s", olddb, f->file), 0);
+    assert_non_null(strstr(err, "beside the data"));
+    free(out);
+    free(err);
+    char *t3 = stored_token(f, olddb, "k3"), oldid[FR_KEY_ID_HEX + 1];
+    fr_key_id_hex(ok, oldid);
+    assert_memory_equal(t3 + 5, oldid, 4);
+    unsetenv("XDG_CONFIG_HOME");
+    unsetenv("FLIGHTREC_REDACTION");
+    free(pol);
+    fr_key_wipe(&ring, sizeof ring);
+    free(t1);
+    free(t2);
+    free(t3);
+    free(olddb);
+    free(oldkey);
+    free(key);
+    free(beside);
+    free(xdg);
+}
+
 int
 main(void)
 {
@@ -814,6 +937,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cli_tail_follows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_show_text_and_ndjson, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_show_turns_and_span_tree, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_keys_folder_and_rotation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -118,6 +118,8 @@ def main():
         for k in list(env):
             if k.startswith("FLIGHTREC_"):
                 del env[k]
+        # the keys folder (~/.config/flightrec/keys) in the test's own folder, not the user's
+        env["XDG_CONFIG_HOME"] = os.path.join(tmp, "xdg")
         # what `make run` does, on free ports (the README's 8787 may be taken)
         env["FLIGHTREC_HTTP_LISTEN"] = "127.0.0.1:0"
         env["FLIGHTREC_OTLP_LISTEN"] = "127.0.0.1:0"

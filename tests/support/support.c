@@ -27,6 +27,11 @@ t_tmpdir(void)
     char *tmpl = fr_asprintf("%s/frtest-XXXXXX", base && *base ? base : "/tmp");
     if (mkdtemp(tmpl) == NULL)
         fail_msg("mkdtemp failed");
+    /* keys of this test (and of the processes it starts) stay in its folder, never in the
+       user's ~/.config/flightrec/keys */
+    char *keys = fr_asprintf("%s/keys", tmpl);
+    setenv("FLIGHTREC_KEYS_DIR", keys, 1);
+    free(keys);
     return tmpl;
 }
 

@@ -19,7 +19,10 @@
 #include "core/event.h"
 #include "retention/hot/store.h"
 
-/* A fresh directory under $TMPDIR (or /tmp). Caller frees the string and t_rmtree()s it. */
+/*
+ * A fresh directory under $TMPDIR (or /tmp), and $FLIGHTREC_KEYS_DIR set to
+ * its keys/ folder. Caller frees the string and t_rmtree()s it.
+ */
 char *t_tmpdir(void);
 
 /* Removes dir and everything below it. */
