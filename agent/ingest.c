@@ -85,6 +85,10 @@ fr_ingest_commit(struct fr_store *st, struct fr_record *recs, size_t n, int64_t 
         return rc;
     for (size_t i = 0; i < n; i++) {
         bool inserted;
+        /* an erased conversation never comes back, whatever sends it again */
+        recs[i].erased = fr_store_is_erased(st, recs[i].ids[FR_ID_CONV]);
+        if (recs[i].erased)
+            continue;
         rc = fr_store_put(st, &recs[i], now_ms, &inserted, err);
         if (rc != FR_OK) {
             fr_store_rollback(st);

@@ -139,6 +139,7 @@ pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n, bool wa
         pthread_mutex_unlock(&w.mu);
         ack->rc = w.b.rc;
         ack->duplicates = w.b.duplicates;
+        ack->erased = w.b.erased;
         ack->err = w.b.err;
     } else {
         pipeline_refusal(p, rc, n, ack);

@@ -78,6 +78,7 @@ struct fr_ack {
     int rc; /* FR_OK: durable; FR_E_BUSY: queue full, nothing queued; FR_E_LIMIT: more
                events than the whole queue holds; else the store failed */
     size_t duplicates;
+    size_t erased; /* events of erased conversations: refused, not stored */
     struct fr_err err;
 };
 

@@ -101,9 +101,15 @@ writer_commit(struct fr_writer *w, struct fr_batch *list, size_t events)
     /* each batch is told its own duplicates (a producer's retry), not another's */
     size_t at = 0;
     for (struct fr_batch *b = list; b != NULL; b = b->next) {
-        b->duplicates = 0;
-        for (size_t i = 0; i < b->n; i++, at++)
+        b->duplicates = b->erased = 0;
+        for (size_t i = 0; i < b->n; i++, at++) {
             b->duplicates += rc == FR_OK && w->txn[at].duplicate;
+            b->erased += rc == FR_OK && w->txn[at].erased;
+        }
+        if (b->erased > 0)
+            fr_log(FR_LOG_WARN, "writer",
+                   "%zu events of erased conversations refused (docs/security.md, Erasure)",
+                   b->erased);
     }
     (void)dups;
     for (size_t i = 0; i < events; i++)

@@ -27,6 +27,7 @@ struct fr_batch {
     /* result, valid in done() */
     int rc;            /* FR_OK when every record is durable */
     size_t duplicates; /* records already stored (acknowledged, not stored twice) */
+    size_t erased;     /* records of erased conversations (acknowledged, refused: not stored) */
     struct fr_err err;
     /* completion: called on the writer thread; may free the batch */
     void (*done)(struct fr_batch *b, void *ud);

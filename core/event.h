@@ -142,6 +142,7 @@ struct fr_record {
     char *strings;  /* owns every string above */
     uint64_t line;  /* 1-based input line, for error reports; 0 when unknown */
     bool duplicate; /* set by the commit: already stored (a retry), not stored twice */
+    bool erased;    /* set by the commit: its conversation was erased; refused, not stored */
     bool restored;  /* back from an archive: counted when first ingested, so the store keeps
                        the row only (no conversation index, rollup, timeline or order check) */
     /*

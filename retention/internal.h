@@ -97,4 +97,21 @@ int fr_ret_journal_state(const struct fr_retention_policy *p, json_t **out, stru
 int fr_ret_journal_repair(struct fr_store *st, const struct fr_retention_policy *p,
                           size_t *repaired, struct fr_err *err);
 
+/* What a segment record is filed under: its conversation (NULL: none) and time. */
+struct fr_ret_rec_key {
+    json_t *j; /* owns conv */
+    const char *conv;
+    int64_t ts;
+};
+
+/* The conversation and time of a segment record: an event's, a conversation summary's
+   (its last_ms), a runtime minute's. */
+void fr_ret_record_key(const char *json, size_t len, struct fr_ret_rec_key *k);
+void fr_ret_record_key_clear(struct fr_ret_rec_key *k);
+
+/* Erases what pending erasures still have in the archive (erase.c; reconciliation runs it). */
+int fr_ret_erase_archive(struct fr_store *st, const struct fr_retention_policy *p,
+                         const char *const *convs, size_t nconvs, int64_t now_ms, bool dry_run,
+                         struct fr_erase_stats *stats, struct fr_err *err);
+
 #endif

@@ -350,18 +350,10 @@ static int
 copy_record(void *ud, const char *json, size_t len)
 {
     struct copy_ctx *c = ud;
-    json_t *j = json_loadb(json, len, 0, NULL);
-    json_t *body = json_object_get(j, "body");
-    const char *conv = json_string_value(json_object_get(j, "conv_id"));
-    if (conv == NULL)
-        conv = json_string_value(json_object_get(body, "conv_id"));
-    /* the time the warm writer gave it: an event's ts_ms, a runtime minute's
-       ts_ms, a conversation summary's last_ms */
-    json_t *ts = json_object_get(body ? body : j, "ts_ms");
-    if (ts == NULL)
-        ts = json_object_get(j, "last_ms");
-    fr_seg_writer_add(c->w, json, len, json_integer_value(ts), conv);
-    json_decref(j);
+    struct fr_ret_rec_key k;
+    fr_ret_record_key(json, len, &k);
+    fr_seg_writer_add(c->w, json, len, k.ts, k.conv);
+    fr_ret_record_key_clear(&k);
     return 0;
 }
 
@@ -455,6 +447,10 @@ fr_retention_restore(struct fr_store *st, const struct fr_retention_policy *p, c
     for (size_t i = 0; rc == FR_OK && i < n; i++) {
         bool inserted;
         recs[i].restored = true;
+        /* an erased conversation's events are not restored (the segment still goes) */
+        recs[i].erased = fr_store_is_erased(st, recs[i].ids[FR_ID_CONV]);
+        if (recs[i].erased)
+            continue;
         rc = fr_store_put(st, &recs[i], now_ms, &inserted, err);
         *duplicates += !inserted;
     }

@@ -157,6 +157,18 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
         free(ids.v);
     }
     fr_ret_paths_free(&pend);
+    /* an erasure a kill interrupted is finished: its conversation leaves the archive */
+    if (rc == FR_OK) {
+        struct fr_erase_stats es = {0};
+        rc = fr_ret_erase_archive(st, p, NULL, 0, now_ms, false, &es, err);
+        if (es.segments_rewritten + es.segments_deleted > 0)
+            fr_log(FR_LOG_WARN, "retention",
+                   "finished a pending erasure: %llu segments rewritten, %llu deleted, %llu "
+                   "records removed",
+                   (unsigned long long)es.segments_rewritten,
+                   (unsigned long long)es.segments_deleted,
+                   (unsigned long long)es.records_removed);
+    }
     /* the journal agrees with the table again, whatever step a kill interrupted */
     size_t repaired = 0;
     if (rc == FR_OK)

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "retention/internal.h"
+
 static const char *
 str(const json_t *o, const char *k)
 {
@@ -113,4 +115,28 @@ fr_warm_record_clear(struct fr_warm_record *r)
 {
     json_decref(r->root);
     memset(r, 0, sizeof *r);
+}
+
+void
+fr_ret_record_key(const char *json, size_t len, struct fr_ret_rec_key *k)
+{
+    k->j = json_loadb(json, len, 0, NULL);
+    json_t *body = json_object_get(k->j, "body");
+    k->conv = json_string_value(json_object_get(k->j, "conv_id"));
+    if (k->conv == NULL)
+        k->conv = json_string_value(json_object_get(body, "conv_id"));
+    /* the time the warm writer gave it: an event's ts_ms, a runtime minute's
+       ts_ms, a conversation summary's last_ms */
+    json_t *ts = json_object_get(body ? body : k->j, "ts_ms");
+    if (ts == NULL)
+        ts = json_object_get(k->j, "last_ms");
+    k->ts = json_integer_value(ts);
+}
+
+void
+fr_ret_record_key_clear(struct fr_ret_rec_key *k)
+{
+    json_decref(k->j);
+    k->j = NULL;
+    k->conv = NULL;
 }

@@ -74,6 +74,34 @@ int fr_retention_run(struct fr_store *st, const struct fr_retention_policy *p, i
 int fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p, int64_t now_ms,
                            struct fr_retention_stats *stats, struct fr_err *err);
 
+/* What an erasure did (or, dry run, would do). */
+struct fr_erase_stats {
+    uint64_t hot_events;       /* event rows removed from hot */
+    uint64_t segments_scanned; /* segments that might hold it (Bloom filter or full scan) */
+    uint64_t segments_rewritten, segments_deleted;
+    uint64_t records_removed; /* archive records of it */
+    uint64_t bytes_rewritten; /* bytes of the segments written again */
+    uint64_t pending_left;    /* erasures still pending (a segment could not be read) */
+    double seconds;
+};
+
+/*
+ * Erases conversations everywhere this store keeps them: hot (events,
+ * index, timeline, SEM anomalies, their share of the rollups; freed space
+ * zeroed, the WAL truncated), then every warm and cold segment holding a
+ * record of them, written again without those records (same path, renamed
+ * over the old file after it is synced; the journal and the manifest
+ * updated after), a segment left empty deleted. The erasure log keeps one
+ * record per conversation (its id as a keyed hash, the reason, counts):
+ * events of an erased conversation are refused by every later ingest or
+ * restore. "pending" until the archive pass is done; every retention run
+ * finishes pending erasures, so a kill at any step is completed by the
+ * next run or erase. dry_run: counts only.
+ */
+int fr_retention_erase(struct fr_store *st, const struct fr_retention_policy *p,
+                       const char *const *convs, size_t n, const char *reason, int64_t now_ms,
+                       bool dry_run, struct fr_erase_stats *stats, struct fr_err *err);
+
 /* What a rebuild did: segments restored, already in the table, gone, unreadable. */
 struct fr_rebuild_stats {
     size_t restored, present, missing, unreadable, foreign;

@@ -7,6 +7,7 @@
  */
 #include "tests/support/support.h"
 
+#include <ftw.h>
 #include <jansson.h>
 #include <openssl/sha.h>
 #include <signal.h>
@@ -981,7 +982,7 @@ test_retention_stores_sharing_a_folder_keep_their_own(void **state)
     t_ingest_generated(y, f->dir, 2000);
     fr_store_close(y);
     int64_t y_total = sql_int(ydb, "SELECT count(*) FROM events WHERE kind != 'runtime'");
-    assert_true(sql_int(ydb, "SELECT count(*) FROM store_info") == 1);
+    assert_true(sql_int(ydb, "SELECT count(*) FROM store_info WHERE key = 'store_id'") == 1);
     for (int round = 0; round < 2; round++) {
         const char *dbs[] = {f->db, ydb};
         for (int k = 0; k < 2; k++) {
@@ -1229,6 +1230,189 @@ test_retention_forged_segments_and_journal_refused(void **state)
     free(real);
 }
 
+#define MARK "ZQXJ7Kforget"
+
+/* Whether any file under dir (but skip) holds MARK in its bytes: the database, its WAL, every
+   segment and the MANIFEST journal. */
+static const char *scan_skip;
+static int scan_hits;
+
+static int
+scan_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (flag != FTW_F || (scan_skip && strncmp(path, scan_skip, strlen(scan_skip)) == 0))
+        return 0;
+    char *bytes;
+    size_t len;
+    if (fr_read_file(path, &bytes, &len, NULL) != FR_OK)
+        return 0;
+    if (memmem(bytes, len, MARK, strlen(MARK)) != NULL) {
+        print_message("marker found in %s\n", path);
+        scan_hits++;
+    }
+    free(bytes);
+    return 0;
+}
+
+static int
+marked_record(void *ud, const char *json, size_t len)
+{
+    if (memmem(json, len, MARK, strlen(MARK)) != NULL)
+        (*(int *)ud)++;
+    return 0;
+}
+
+struct marked_ctx {
+    const struct fr_archive_keys *keys;
+    int records, warm, cold;
+};
+
+static int
+marked_segment(void *ud, const struct fr_manifest_row *r)
+{
+    struct marked_ctx *c = ud;
+    int n = 0;
+    struct fr_err err = {0};
+    assert_int_equal(fr_archive_records(r->path, c->keys, marked_record, &n, &err), FR_OK);
+    c->records += n;
+    c->warm += n > 0 && strcmp(r->tier, "warm") == 0;
+    c->cold += n > 0 && strcmp(r->tier, "cold") == 0;
+    return 0;
+}
+
+/* Where the marked conversation still is: hot rows, archive records (decoded), raw bytes. */
+static void
+marked_where(struct rfx *f, int64_t *hot, struct marked_ctx *arch, int *files)
+{
+    *hot = sql_int(f->db, "SELECT count(*) FROM events WHERE body LIKE '%" MARK "%'");
+    struct fr_store *st = t_store_open(f->dir, "hot.db");
+    struct marked_ctx c = {keys_of(&f->p), 0, 0, 0};
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_manifest(st, marked_segment, &c, &err), FR_OK);
+    fr_store_close(st);
+    *arch = c;
+    char *input = t_path(f->dir, "input");
+    scan_skip = input;
+    scan_hits = 0;
+    nftw(f->dir, scan_one, 16, FTW_PHYS);
+    scan_skip = NULL;
+    free(input);
+    *files = scan_hits;
+}
+
+/*
+ * flightrec erase: a conversation with unique markers in hot, warm and cold
+ * is erased everywhere: no byte of a marker in any file under the data
+ * folder (database, WAL, segments, MANIFEST) nor in any decoded archive
+ * record; every other event still read exactly once; `archive verify`
+ * passes; `show` says it was erased; its events sent again are refused.
+ * Killed at every step of the erase, the next retention run finishes it.
+ */
+static void
+test_retention_erase_everywhere(void **state)
+{
+    struct rfx *f = *state;
+    t_ingest_generated(f->st, f->dir, 3000);
+    int64_t others = sql_int(f->db, "SELECT count(*) FROM events WHERE kind != 'runtime'");
+    fr_store_close(f->st);
+    f->st = NULL;
+    /* 80 events over 40 days: cold, warm and hot at day 41 */
+    char *indir = t_path(f->dir, "input"), *in = t_path(f->dir, "input/forget.ndjson");
+    mkdir(indir, 0700);
+    FILE *fp = fopen(in, "w");
+    for (int i = 0; i < 80; i++)
+        fprintf(
+            fp,
+            "{\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"forget-me\",\"event_id\":\"fm-%d\","
+            "\"data\":{\"name\":\"lookup\",\"args\":{\"q\":\"%s%03d\"},\"result\":\"%s%03dr\"}}\n",
+            (long long)(BASE + i * DAY / 2), i, MARK, i, MARK, i);
+    fclose(fp);
+    char *cmd = fr_asprintf("%s ingest --no-progress --db %s %s", FR_BIN, f->db, in);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
+    int64_t now = BASE + 41 * DAY;
+    assert_int_equal(run_retention(f->db, f->policy, now, NULL), 0);
+    int64_t hot;
+    struct marked_ctx arch;
+    int files;
+    marked_where(f, &hot, &arch, &files);
+    /* the conversation is in every tier before */
+    assert_true(hot > 0);
+    assert_true(arch.warm > 0);
+    assert_true(arch.cold > 0);
+    assert_true(files > 0); /* the hot rows at least are in the database file in clear */
+
+    char *tdb = t_path(f->dir, "input/tmpl.db"), *tarch = t_path(f->dir, "input/tmpl-archive");
+    cmd = fr_asprintf("cp %s %s && cp -a %s %s", f->db, tdb, f->p.archive_dir, tarch);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
+    static const char *const points[] = {"erase_after_hot", "erase_before_rewrite",
+                                         "erase_after_rewrite", "erase_after_journal", NULL};
+    for (size_t i = 0; i < sizeof points / sizeof *points; i++) {
+        cmd = fr_asprintf("rm -rf %s %s-wal %s-shm %s && cp %s %s && cp -a %s %s", f->db, f->db,
+                          f->db, f->p.archive_dir, tdb, f->db, tarch, f->p.archive_dir);
+        assert_int_equal(t_run(cmd, NULL, NULL), 0);
+        free(cmd);
+        char *err = NULL;
+        cmd = fr_asprintf("%s%s %s erase --conv forget-me --reason test --db %s --policy %s",
+                          points[i] ? "FLIGHTREC_CRASH_AT=" : "", points[i] ? points[i] : "",
+                          FR_BIN, f->db, f->policy);
+        int rc = t_run(cmd, NULL, &err);
+        free(cmd);
+        if (points[i] == NULL) {
+            if (rc != 0)
+                fail_msg("erase failed: %s", err ? err : "");
+        } else {
+            if (rc == 0)
+                fail_msg("%s: the erase was not killed", points[i]);
+            /* the next run finishes what the kill interrupted */
+            free(err);
+            err = NULL;
+            if (run_retention(f->db, f->policy, now, &err) != 0)
+                fail_msg("%s: the run after the kill failed: %s", points[i], err ? err : "");
+        }
+        free(err);
+        marked_where(f, &hot, &arch, &files);
+        if (hot != 0 || arch.records != 0 || files != 0)
+            fail_msg("%s: the conversation is still there: %lld hot rows, %d archive records, "
+                     "%d files with a marker",
+                     points[i] ? points[i] : "plain erase", (long long)hot, arch.records, files);
+        assert_int_equal(sql_int(f->db, "SELECT count(*) FROM erasures WHERE state = 'done'"), 1);
+        cmd = fr_asprintf("%s archive verify --db %s --policy %s", FR_BIN, f->db, f->policy);
+        char *out = NULL;
+        if (t_run(cmd, &out, &err) != 0)
+            fail_msg("%s: archive verify: %s%s", points[i] ? points[i] : "erase", out, err);
+        free(out);
+        free(err);
+        free(cmd);
+        struct fr_store *st = t_store_open(f->dir, "hot.db");
+        expect_each_once(st, &f->p, others, points[i] ? points[i] : "after the erase");
+        fr_store_close(st);
+    }
+    /* show says so; sent again, every event is refused */
+    char *out = NULL, *err = NULL;
+    cmd = fr_asprintf("%s show forget-me --db %s", FR_BIN, f->db);
+    assert_int_equal(t_run(cmd, &out, &err), 4);
+    assert_non_null(strstr(err, "was erased at"));
+    assert_non_null(strstr(err, "reason: test"));
+    free(cmd);
+    free(out);
+    free(err);
+    cmd = fr_asprintf("%s ingest --no-progress --db %s %s", FR_BIN, f->db, in);
+    assert_int_equal(t_run(cmd, NULL, &err), 0);
+    assert_non_null(strstr(err, "80 events refused: their conversation was erased"));
+    free(err);
+    free(cmd);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM events WHERE conv_id = 'forget-me'"), 0);
+    f->st = t_store_open(f->dir, "hot.db");
+    free(tdb);
+    free(tarch);
+    free(in);
+    free(indir);
+}
+
 int
 main(void)
 {
@@ -1246,6 +1430,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_retention_data_folder_moved, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_forged_segments_and_journal_refused, rsetup,
                                         rteardown),
+        cmocka_unit_test_setup_teardown(test_retention_erase_everywhere, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_show_partial_results, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_manifest_journal_error_reported, rsetup,
                                         rteardown),

@@ -110,6 +110,8 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
                             "errors", rj.errors);
     if (nrejected > shown)
         json_object_set_new(out, "errors_truncated", json_true());
+    if (ack.erased > 0) /* acknowledged, so the producer does not retry, and never stored */
+        json_object_set_new(out, "erased", json_integer((json_int_t)ack.erased));
     return fr_api_json(p, c, MHD_HTTP_ACCEPTED, out, NULL);
 }
 

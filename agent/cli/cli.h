@@ -114,6 +114,7 @@ int fr_cmd_conversations(int argc, char **argv);
 int fr_cmd_show(int argc, char **argv);
 int fr_cmd_tail(int argc, char **argv);
 int fr_cmd_keys(int argc, char **argv);
+int fr_cmd_erase(int argc, char **argv);
 int fr_cmd_errors(int argc, char **argv);
 int fr_cmd_stats(int argc, char **argv);
 

@@ -34,7 +34,7 @@ struct ingest_run {
     struct fr_batch *cur; /* batch being filled by this thread */
     size_t batch;
     uint64_t lines, rejected;
-    _Atomic uint64_t accepted, duplicates; /* updated by the writer thread */
+    _Atomic uint64_t accepted, duplicates, erased; /* updated by the writer thread */
     atomic_bool failed;
     pthread_mutex_t fail_mu;
     char fail_msg[600];              /* first store failure, under fail_mu */
@@ -109,6 +109,7 @@ ingest_done(struct fr_batch *b, void *ud)
     if (b->rc == FR_OK) {
         atomic_fetch_add(&r->accepted, b->n);
         atomic_fetch_add(&r->duplicates, b->duplicates);
+        atomic_fetch_add(&r->erased, b->erased);
     } else if (!atomic_exchange(&r->failed, true)) {
         pthread_mutex_lock(&r->fail_mu);
         snprintf(r->fail_msg, sizeof r->fail_msg, "storing lines %llu-%llu failed: %s",
@@ -178,6 +179,10 @@ ingest_summary(struct ingest_run *r, const char *path)
             path, (unsigned long long)r->lines, (unsigned long long)atomic_load(&r->accepted),
             (unsigned long long)atomic_load(&r->duplicates), (unsigned long long)r->rejected, el,
             el > 0 ? (double)atomic_load(&r->accepted) / el : 0.0);
+    if (atomic_load(&r->erased) > 0)
+        fprintf(stderr,
+                "%llu events refused: their conversation was erased (flightrec erase --list)\n",
+                (unsigned long long)atomic_load(&r->erased));
     const struct fr_redact_counts *c = &r->counts;
     fprintf(stderr, "redaction (policy %s): %llu events changed",
             fr_policy_id(fr_redactor_policy(r->red)), (unsigned long long)c->events_changed);

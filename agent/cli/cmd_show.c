@@ -19,6 +19,7 @@
 #include "core/wire.h"
 #include "exporters/render.h"
 #include "redact/redact.h"
+#include "retention/hot/archive.h"
 #include "retention/hot/store.h"
 #include "retention/retention.h"
 
@@ -41,6 +42,37 @@ struct show_ctx {
     json_t *depths; /* span_id -> nesting depth of the spans shown so far */
     int depth;      /* of the row being printed */
 };
+
+struct erased_find {
+    char subject[33];
+    struct fr_err *err;
+    const char *conv;
+};
+
+static int
+erased_row(void *ud, const struct fr_erasure_row *r)
+{
+    struct erased_find *e = ud;
+    if (strcmp(r->subject, e->subject) != 0)
+        return 0;
+    char t[32];
+    fr_time_format(r->ts_ms, t, sizeof t);
+    fr_err_set(e->err, FR_E_NOTFOUND,
+               "conversation %s was erased at %s%s%s%s: nothing of it is kept "
+               "(flightrec erase --list)",
+               e->conv, t, r->reason ? " (reason: " : "", r->reason ? r->reason : "",
+               r->reason ? ")" : "");
+    return 1;
+}
+
+/* Says when and why an erased conversation was erased (err, FR_E_NOTFOUND). */
+static void
+erased_say(struct fr_store *st, const char *conv, struct fr_err *err)
+{
+    struct erased_find e = {.err = err, .conv = conv};
+    if (fr_store_erase_subject(st, conv, e.subject, NULL) == FR_OK)
+        fr_store_erasures(st, false, erased_row, &e, NULL);
+}
 
 /* The unredacted line of r when raw mode sealed one (caller frees); NULL otherwise. */
 static char *
@@ -469,6 +501,8 @@ fr_cmd_show(int argc, char **argv)
         }
     } else {
         rc = fr_store_conversation(st, f.conv_id, show_header, &c, &err);
+        if (rc == FR_E_NOTFOUND && fr_store_is_erased(st, f.conv_id))
+            erased_say(st, f.conv_id, &err);
     }
     size_t cold_skipped = 0;
     bool partial = false;

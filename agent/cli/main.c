@@ -35,6 +35,7 @@ static const struct {
     {"archive", fr_cmd_archive, "list, verify, print or restore archive segments"},
     {"incident", fr_cmd_incident, "create, verify, open or upload a signed incident bundle"},
     {"outbox", fr_cmd_outbox, "list, retry or drop queued bundle uploads"},
+    {"erase", fr_cmd_erase, "remove conversations from every tier, provably; the erasure log"},
     {"keys", fr_cmd_keys, "where the keys are, their ids; rotate a key (old ones kept)"},
 };
 

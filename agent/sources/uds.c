@@ -84,6 +84,8 @@ flush(struct fr_pipeline *pl, int fd, struct pending *p)
                   "duplicates", (json_int_t)(ack.rc == FR_OK ? ack.duplicates : 0));
     if (ack.rc != FR_OK)
         json_object_set_new(out, "error", json_string(ack.err.msg));
+    if (ack.rc == FR_OK && ack.erased > 0)
+        json_object_set_new(out, "erased", json_integer((json_int_t)ack.erased));
     if (json_array_size(p->errors) > 0)
         json_object_set_new(out, "errors", p->errors);
     else

@@ -73,6 +73,37 @@ int fr_store_manifest_replace(struct fr_store *st, const char *old_path,
    it is left "deleting", as if a run had stopped before deleting its rows from hot. */
 int fr_store_manifest_add(struct fr_store *st, const struct fr_manifest_row *m, struct fr_err *err);
 
+/* ---- erasure (docs/security.md, Erasure) ---- */
+
+/* One record of the erasure log (strings borrowed in callbacks); no content, no clear id. */
+struct fr_erasure_row {
+    const char *subject; /* keyed hash of the conversation id (32 hex) */
+    int64_t ts_ms, done_ms;
+    const char *reason; /* NULL when none was given */
+    const char *state;  /* "pending" until every archive copy is gone, then "done" */
+    int64_t hot_events, segments, records, bytes;
+};
+
+/* The keyed hash under which the store logs conv_id (HMAC-SHA256 with its own erase key). */
+int fr_store_erase_subject(struct fr_store *st, const char *conv_id, char out[33],
+                           struct fr_err *err);
+/*
+ * Erases conv_id from hot in one transaction: its events, conversation
+ * index row, timeline entities, SEM anomalies and its share of the
+ * rollups, with freed space overwritten (secure_delete), together with
+ * its erasure record (state "pending"); then the WAL is checkpointed and
+ * truncated. *events: the event rows removed (dry_run: that would be).
+ */
+int fr_store_erase_hot(struct fr_store *st, const char *conv_id, const char *reason,
+                       int64_t now_ms, bool dry_run, int64_t *events, struct fr_err *err);
+/* The erasure log, oldest first (pending_only: not yet done in the archive). */
+int fr_store_erasures(struct fr_store *st, bool pending_only,
+                      int (*cb)(void *ud, const struct fr_erasure_row *r), void *ud,
+                      struct fr_err *err);
+/* Marks an erasure done, adding what the archive pass rewrote. */
+int fr_store_erase_done(struct fr_store *st, const char *subject, int64_t segments,
+                        int64_t records, int64_t bytes, int64_t now_ms, struct fr_err *err);
+
 /* Removes an entry (the segment is past its last tier) and logs the removal; inside a
    transaction begun with fr_store_begin() it joins it. */
 int fr_store_manifest_remove(struct fr_store *st, const char *path, const char *why, int64_t now_ms,

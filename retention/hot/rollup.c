@@ -156,6 +156,12 @@ roll_get(struct sq_store *s, const char *dim, int64_t ts, const char *k1, const 
     return *slot;
 }
 
+struct fr_rollup_row *
+sq_roll_delta(void *roll)
+{
+    return &((struct sq_roll *)roll)->d;
+}
+
 static void
 roll_latency(struct sq_roll *r, const struct fr_record *rec)
 {

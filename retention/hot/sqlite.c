@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "core/fsutil.h"
 #include "core/mem.h"
 #include "retention/hot/schema.h"
@@ -71,6 +73,8 @@ sq_close(void *ctx)
     sqlite3_finalize(s->upsert_conv);
     sqlite3_finalize(s->has_event);
     sq_rollup_finalize(s);
+    fr_strmap_free(s->erased, NULL);
+    OPENSSL_cleanse(s->erase_key, sizeof s->erase_key);
     sqlite3_close(s->db);
     free(s->path);
     free(s->dir);
@@ -293,6 +297,7 @@ sq_begin(void *ctx, struct fr_err *err)
     if (rc != SQLITE_OK)
         return sq_fail(s->db, rc, err, "begin");
     s->in_txn = true;
+    sq_erased_refresh(s); /* exact for the batch: no other connection commits until it ends */
     return FR_OK;
 }
 
@@ -494,4 +499,9 @@ const struct fr_store_ops fr_store_sqlite = {
     .live_bytes = sq_live_bytes,
     .reclaim = sq_reclaim,
     .store_id = sq_store_id,
+    .erase_subject = sq_erase_subject,
+    .is_erased = sq_is_erased,
+    .erase_hot = sq_erase_hot,
+    .erasures = sq_erasures,
+    .erase_done = sq_erase_done,
 };

@@ -61,6 +61,11 @@ struct sq_store {
     ino_t ino;
     struct sq_aggs aggs;
     struct fr_strmap *rolls; /* "dim|minute|k1|k2" -> struct sq_roll, per batch */
+    /* erasure (sqlite_erase.c) */
+    unsigned char erase_key[32]; /* store_info 'erase_key' */
+    bool erase_key_loaded;
+    struct fr_strmap *erased; /* subjects of the erasure log; NULL until first looked at */
+    int64_t erased_version;   /* PRAGMA data_version when it was read */
 };
 
 /*
@@ -95,6 +100,20 @@ int sq_sem_check(struct sq_store *s, const struct fr_record *rec, int64_t rowid,
 
 /* For a stored `timeline` event with an entity id: upserts the entity's first/last seen. */
 int sq_timeline_upsert(struct sq_store *s, const struct fr_record *rec, struct fr_err *err);
+
+/* The delta of one batch rollup entry (a value of s->rolls). */
+struct fr_rollup_row *sq_roll_delta(void *roll);
+
+/* Erasure (sqlite_erase.c). */
+int sq_erase_subject(void *ctx, const char *conv_id, char out[33], struct fr_err *err);
+bool sq_is_erased(void *ctx, const char *conv_id);
+void sq_erased_refresh(struct sq_store *s);
+int sq_erase_hot(void *ctx, const char *conv_id, const char *reason, int64_t now_ms, bool dry_run,
+                 int64_t *events, struct fr_err *err);
+int sq_erasures(void *ctx, bool pending_only, int (*cb)(void *ud, const struct fr_erasure_row *r),
+                void *ud, struct fr_err *err);
+int sq_erase_done(void *ctx, const char *subject, int64_t segments, int64_t records, int64_t bytes,
+                  int64_t now_ms, struct fr_err *err);
 
 /* Upserts the batch's rollups (inside the open transaction) and empties them. */
 int sq_rollup_flush(struct sq_store *s, struct fr_err *err);

@@ -262,3 +262,36 @@ fr_store_id(struct fr_store *st, char out[17], struct fr_err *err)
 {
     return st->ops->store_id(st->ctx, out, err);
 }
+
+int
+fr_store_erase_subject(struct fr_store *st, const char *conv_id, char out[33], struct fr_err *err)
+{
+    return st->ops->erase_subject(st->ctx, conv_id, out, err);
+}
+
+bool
+fr_store_is_erased(struct fr_store *st, const char *conv_id)
+{
+    return conv_id != NULL && st->ops->is_erased(st->ctx, conv_id);
+}
+
+int
+fr_store_erase_hot(struct fr_store *st, const char *conv_id, const char *reason, int64_t now_ms,
+                   bool dry_run, int64_t *events, struct fr_err *err)
+{
+    return st->ops->erase_hot(st->ctx, conv_id, reason, now_ms, dry_run, events, err);
+}
+
+int
+fr_store_erasures(struct fr_store *st, bool pending_only,
+                  int (*cb)(void *ud, const struct fr_erasure_row *r), void *ud, struct fr_err *err)
+{
+    return st->ops->erasures(st->ctx, pending_only, cb, ud, err);
+}
+
+int
+fr_store_erase_done(struct fr_store *st, const char *subject, int64_t segments, int64_t records,
+                    int64_t bytes, int64_t now_ms, struct fr_err *err)
+{
+    return st->ops->erase_done(st->ctx, subject, segments, records, bytes, now_ms, err);
+}

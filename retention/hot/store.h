@@ -144,6 +144,7 @@ typedef int (*fr_error_group_cb)(void *ud, const struct fr_error_group *row);
 
 struct fr_manifest_row;
 struct fr_row_key;
+struct fr_erasure_row;
 
 struct fr_store_ops {
     const char *name;
@@ -201,6 +202,16 @@ struct fr_store_ops {
     int64_t (*live_bytes)(void *ctx);
     int (*reclaim)(void *ctx, int pages, int *freed, struct fr_err *err);
     int (*store_id)(void *ctx, char out[17], struct fr_err *err);
+    /* erasure (archive.h) */
+    int (*erase_subject)(void *ctx, const char *conv_id, char out[33], struct fr_err *err);
+    bool (*is_erased)(void *ctx, const char *conv_id);
+    int (*erase_hot)(void *ctx, const char *conv_id, const char *reason, int64_t now_ms,
+                     bool dry_run, int64_t *events, struct fr_err *err);
+    int (*erasures)(void *ctx, bool pending_only,
+                    int (*cb)(void *ud, const struct fr_erasure_row *r), void *ud,
+                    struct fr_err *err);
+    int (*erase_done)(void *ctx, const char *subject, int64_t segments, int64_t records,
+                      int64_t bytes, int64_t now_ms, struct fr_err *err);
 };
 
 extern const struct fr_store_ops fr_store_sqlite;
@@ -239,6 +250,12 @@ int fr_store_begin(struct fr_store *st, struct fr_err *err);
 int fr_store_put(struct fr_store *st, const struct fr_record *rec, int64_t ingested_ms,
                  bool *inserted, struct fr_err *err);
 int fr_store_commit(struct fr_store *st, struct fr_err *err);
+/*
+ * Whether conv_id was erased (archive.h, fr_store_erase_hot): an ingest
+ * path refuses its events, they are never stored again. Exact inside a
+ * batch (fr_store_begin), also for erasures made by another process.
+ */
+bool fr_store_is_erased(struct fr_store *st, const char *conv_id);
 void fr_store_rollback(struct fr_store *st);
 
 int fr_store_conversations(struct fr_store *st, const struct fr_conv_filter *f, fr_conv_cb cb,

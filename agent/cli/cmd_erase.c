@@ -1,0 +1,165 @@
+/*
+ * agent/cli/cmd_erase.c - `flightrec erase`: removes conversations from
+ * every tier this store keeps (retention/erase.c), records each erasure in
+ * the erasure log (its id as a keyed hash, the reason, what was touched),
+ * and lists that log. docs/security.md, Erasure.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/cli/cli.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "retention/hot/archive.h"
+#include "retention/retention.h"
+
+static void
+erase_usage(FILE *out)
+{
+    fprintf(out, "usage: flightrec erase --conv ID [--conv ID]... [--reason TEXT] [--dry-run]\n"
+                 "                       [--db PATH] [--policy FILE]\n"
+                 "       flightrec erase --list [--db PATH]\n\n"
+                 "Removes conversations from everywhere this store keeps them: hot (events,\n"
+                 "conversation index, timeline, SEM anomalies, their share of the rollups; the\n"
+                 "freed space overwritten and the WAL truncated) and every warm or cold segment\n"
+                 "holding a record of them (written again without those records; one left\n"
+                 "empty is deleted). Each erasure is logged (the id only as a keyed hash, the\n"
+                 "reason, counts): events of an erased conversation are refused by every later\n"
+                 "ingest, agent or archive restore. A kill at any step is finished by the next\n"
+                 "erase or retention run. Cold segments need the cold key; without it the\n"
+                 "erasure stays pending (exit 3) until run again with it.\n\n"
+                 "  --conv ID      a conversation to erase (repeatable)\n"
+                 "  --reason TEXT  why (kept in the erasure log; no personal data, please)\n"
+                 "  --dry-run      say what would be removed, change nothing\n"
+                 "  --list         the erasure log, oldest first\n"
+                 "  --db PATH      the database (default $FLIGHTREC_DB or ./var/flightrec.db)\n"
+                 "  --policy FILE  retention policy naming the archive and keys (default\n"
+                 "                 $FLIGHTREC_RETENTION, else the built-in one)\n");
+}
+
+static int
+list_row(void *ud, const struct fr_erasure_row *r)
+{
+    int *n = ud;
+    if ((*n)++ == 0)
+        printf("%-24s %-8s %-32s %8s %8s %8s  %s\n", "ERASED (UTC)", "STATE", "SUBJECT", "HOT",
+               "SEGS", "RECORDS", "REASON");
+    char t[32];
+    fr_time_format(r->ts_ms, t, sizeof t);
+    fr_cli_printf("%-24s %-8s %-32s %8lld %8lld %8lld  %s\n", t, r->state, r->subject,
+                  (long long)r->hot_events, (long long)r->segments, (long long)r->records,
+                  r->reason ? r->reason : "-");
+    return 0;
+}
+
+int
+fr_cmd_erase(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"conv", required_argument, NULL, 'c'}, {"reason", required_argument, NULL, 'r'},
+        {"dry-run", no_argument, NULL, 'n'},    {"list", no_argument, NULL, 'L'},
+        {"db", required_argument, NULL, 'd'},   {"policy", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},       {0}};
+    const char **convs = NULL;
+    size_t n = 0;
+    const char *reason = NULL, *db = NULL, *policy = getenv("FLIGHTREC_RETENTION");
+    bool dry_run = false, list = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:r:nLd:p:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            if (*optarg == '\0') {
+                fprintf(stderr, "flightrec erase: --conv: an empty id\n");
+                free(convs);
+                return FR_EXIT_USAGE;
+            }
+            convs = fr_realloc(convs, (n + 1) * sizeof *convs);
+            convs[n++] = optarg;
+            break;
+        case 'r':
+            reason = optarg;
+            break;
+        case 'n':
+            dry_run = true;
+            break;
+        case 'L':
+            list = true;
+            break;
+        case 'd':
+            db = optarg;
+            break;
+        case 'p':
+            policy = optarg;
+            break;
+        case 'h':
+            erase_usage(stdout);
+            free(convs);
+            return FR_EXIT_OK;
+        default:
+            erase_usage(stderr);
+            free(convs);
+            return FR_EXIT_USAGE;
+        }
+    }
+    if (fr_cli_no_args("erase", argc, argv, optind) != 0 || (n == 0) == !list) {
+        if (optind == argc)
+            fprintf(stderr, "flightrec erase: give --conv ID (one or more), or --list\n");
+        free(convs);
+        return FR_EXIT_USAGE;
+    }
+    if (db == NULL)
+        db = fr_cli_default_db();
+    struct fr_store *st;
+    int ex = fr_cli_open_store("erase", db, !list && !dry_run, &st);
+    if (ex != FR_EXIT_OK) {
+        free(convs);
+        return ex;
+    }
+    struct fr_err err = {0};
+    if (list) {
+        int rows = 0;
+        int rc = fr_store_erasures(st, false, list_row, &rows, &err);
+        if (rc == FR_OK && rows == 0)
+            fprintf(stderr, "nothing was erased in %s\n", db);
+        if (rc != FR_OK)
+            fprintf(stderr, "flightrec erase: %s\n", err.msg);
+        fr_store_close(st);
+        free(convs);
+        return rc == FR_OK ? FR_EXIT_OK : FR_EXIT_FAIL;
+    }
+    struct fr_retention_policy p;
+    if (fr_retention_policy_load(policy && *policy ? policy : NULL, db, &p, &err) != FR_OK) {
+        fprintf(stderr, "flightrec erase: %s\n", err.msg);
+        fr_store_close(st);
+        free(convs);
+        return FR_EXIT_USAGE;
+    }
+    struct fr_erase_stats s;
+    int rc = fr_retention_erase(st, &p, convs, n, reason, fr_now_ms(), dry_run, &s, &err);
+    fprintf(stderr,
+            "erase%s: %zu conversation(s): %llu events %s hot; %llu archive records %s, %llu "
+            "segments %s and %llu deleted (%.1f MB written); %.2f s\n",
+            dry_run ? " (dry run)" : "", n, (unsigned long long)s.hot_events,
+            dry_run ? "would leave" : "removed from", (unsigned long long)s.records_removed,
+            dry_run ? "would go" : "removed", (unsigned long long)s.segments_rewritten,
+            dry_run ? "would be rewritten" : "rewritten", (unsigned long long)s.segments_deleted,
+            (double)s.bytes_rewritten / 1e6, s.seconds);
+    ex = FR_EXIT_OK;
+    if (rc != FR_OK) {
+        fprintf(stderr, "flightrec erase: %s\n", err.msg);
+        ex = FR_EXIT_FAIL;
+    } else if (s.pending_left > 0) {
+        fprintf(stderr,
+                "flightrec erase: not finished: a segment could not be read (named above); the "
+                "erasure stays pending, and the next erase or retention run with the keys "
+                "finishes it\n");
+        ex = FR_EXIT_FAIL;
+    }
+    fr_retention_policy_clear(&p);
+    fr_store_close(st);
+    free(convs);
+    return ex;
+}

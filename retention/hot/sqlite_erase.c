@@ -1,0 +1,313 @@
+/*
+ * retention/hot/sqlite_erase.c - erasure in the SQLite hot store: a
+ * conversation's rows removed with secure_delete (freed cells zeroed) in
+ * one transaction with its erasure record, the WAL checkpointed and
+ * truncated, and the erasure log that keeps an erased conversation from
+ * coming back (the ids only as keyed hashes: the log holds no content).
+ */
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collectors/collector.h"
+#include "core/hex.h"
+#include "core/mem.h"
+#include "core/wire.h"
+#include "retention/hot/sqlite_int.h"
+
+/* The store's erasure key (store_info 'erase_key', 32 random bytes as hex), read once. */
+static int
+erase_key(struct sq_store *s, struct fr_err *err)
+{
+    if (s->erase_key_loaded)
+        return FR_OK;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM store_info WHERE key = 'erase_key'", -1,
+                                &q, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "reading the erasure key");
+    rc = sqlite3_step(q);
+    const char *hex = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
+    bool ok = hex != NULL && strlen(hex) == 2 * sizeof s->erase_key;
+    for (size_t i = 0; ok && i < sizeof s->erase_key; i++) {
+        int hi = fr_hex_digit(hex[2 * i]), lo = fr_hex_digit(hex[2 * i + 1]);
+        ok = hi >= 0 && lo >= 0;
+        s->erase_key[i] = (unsigned char)(hi << 4 | lo);
+    }
+    sqlite3_finalize(q);
+    if (!ok)
+        return fr_err_set(err, FR_E_STORE, "the store has no erasure key");
+    s->erase_key_loaded = true;
+    return FR_OK;
+}
+
+int
+sq_erase_subject(void *ctx, const char *conv_id, char out[33], struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    int rc = erase_key(s, err);
+    if (rc != FR_OK)
+        return rc;
+    unsigned char md[32];
+    unsigned int n = 0;
+    HMAC(EVP_sha256(), s->erase_key, sizeof s->erase_key, (const unsigned char *)conv_id,
+         strlen(conv_id), md, &n);
+    fr_hex_encode(md, 16, out);
+    return FR_OK;
+}
+
+/* Reloads the erased subjects when another connection committed since the last look. */
+static void
+erased_refresh(struct sq_store *s)
+{
+    sqlite3_stmt *q;
+    int64_t version = -1;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            version = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+    }
+    if (s->erased != NULL && version == s->erased_version)
+        return;
+    if (s->erased == NULL)
+        s->erased = fr_strmap_new();
+    fr_strmap_clear(s->erased, NULL);
+    s->erased_version = version;
+    if (sqlite3_prepare_v2(s->db, "SELECT subject FROM erasures", -1, &q, NULL) != SQLITE_OK)
+        return; /* an older read-only store: nothing erased */
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        bool created;
+        void **slot = fr_strmap_slot(s->erased, (const char *)sqlite3_column_text(q, 0), &created);
+        *slot = (void *)1;
+    }
+    sqlite3_finalize(q);
+}
+
+void
+sq_erased_refresh(struct sq_store *s)
+{
+    erased_refresh(s);
+}
+
+bool
+sq_is_erased(void *ctx, const char *conv_id)
+{
+    struct sq_store *s = ctx;
+    if (!s->in_txn) /* inside a write transaction no other connection commits */
+        erased_refresh(s);
+    if (conv_id == NULL || s->erased == NULL || fr_strmap_count(s->erased) == 0)
+        return false;
+    char subject[33];
+    if (sq_erase_subject(s, conv_id, subject, NULL) != FR_OK)
+        return false;
+    return fr_strmap_get(s->erased, subject) != NULL;
+}
+
+/* Takes one stored event's share out of the rollups: the same rows its ingest added. */
+static void
+rollup_take_out(struct sq_store *s, sqlite3_stmt *q)
+{
+    const char *body = (const char *)sqlite3_column_text(q, 1);
+    struct fr_wire_limits lim;
+    fr_wire_limits_default(&lim);
+    lim.max_line = (size_t)sqlite3_column_bytes(q, 1) + 1;
+    struct fr_event ev;
+    if (body == NULL || fr_wire_parse(body, strlen(body), &lim, &ev, NULL) != FR_OK)
+        return;
+    if (fr_collect(&ev, NULL, NULL) == FR_OK) {
+        struct fr_record rec;
+        fr_record_from_event(&rec, &ev, body, strlen(body));
+        /* the stored columns are what ingest classified (with its taxonomy): they decide */
+        const char *klass = (const char *)sqlite3_column_text(q, 2);
+        const char *code = (const char *)sqlite3_column_text(q, 3);
+        rec.has_error = code != NULL;
+        if (code != NULL) {
+            int k = klass ? fr_error_class_parse(klass) : -1;
+            rec.err.klass = k > 0 ? (enum fr_error_class)k : rec.err.klass;
+            snprintf(rec.err.code, sizeof rec.err.code, "%s", code);
+        }
+        fr_collect_derive(&rec);
+        sq_rollup_add(s, &rec);
+        fr_record_clear(&rec);
+    }
+    fr_event_clear(&ev);
+}
+
+/* Negates the batch's rollup deltas (they were folded in as additions). */
+static int
+roll_negate(void *ud, const char *key, void *value)
+{
+    (void)ud;
+    (void)key;
+    struct fr_rollup_row *d = sq_roll_delta(value);
+    d->calls = -d->calls;
+    d->errors = -d->errors;
+    for (int t = 0; t < FR_TOKEN_COUNT; t++)
+        d->tokens[t] = -d->tokens[t];
+    d->lat_count = -d->lat_count;
+    d->lat_sum_ms = -d->lat_sum_ms;
+    d->lat_max_ms = 0; /* a maximum cannot be taken back; it holds no content */
+    for (int b = 0; b < FR_HIST_BUCKETS; b++)
+        d->hist[b] = -d->hist[b];
+    return 0;
+}
+
+static int
+exec_conv(struct sq_store *s, const char *sql, const char *conv_id, struct fr_err *err)
+{
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, conv_id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+    }
+    return rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "erasing");
+}
+
+int
+sq_erase_hot(void *ctx, const char *conv_id, const char *reason, int64_t now_ms, bool dry_run,
+             int64_t *events, struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    *events = 0;
+    char subject[33];
+    int rc = sq_erase_subject(s, conv_id, subject, err);
+    if (rc != FR_OK)
+        return rc;
+    /* freed cells and pages are overwritten with zeros: no byte of the rows stays behind */
+    if (!dry_run && (rc = sq_exec(s->db, "PRAGMA secure_delete = ON", err)) != FR_OK)
+        return rc;
+    rc = sq_exec(s->db, dry_run ? "BEGIN" : "BEGIN IMMEDIATE", err);
+    sqlite3_stmt *q = NULL;
+    if (rc == FR_OK) {
+        int src = sqlite3_prepare_v2(
+            s->db, "SELECT id, body, error_class, error_code FROM events WHERE conv_id = ?1", -1,
+            &q, NULL);
+        if (src != SQLITE_OK)
+            rc = sq_fail(s->db, src, err, "erasing");
+    }
+    if (rc == FR_OK) {
+        sqlite3_bind_text(q, 1, conv_id, -1, SQLITE_STATIC);
+        int src;
+        while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+            (*events)++;
+            if (!dry_run)
+                rollup_take_out(s, q);
+        }
+        if (src != SQLITE_DONE)
+            rc = sq_fail(s->db, src, err, "erasing");
+    }
+    sqlite3_finalize(q);
+    if (rc == FR_OK && !dry_run) {
+        fr_strmap_each(s->rolls, roll_negate, NULL);
+        rc = sq_rollup_flush(s, err);
+    } else {
+        sq_rollup_discard(s);
+    }
+    static const char *const deletes[] = {
+        "DELETE FROM events WHERE conv_id = ?1",
+        "DELETE FROM sem_anomalies WHERE conv_id = ?1",
+        "DELETE FROM timeline_entities WHERE conv_id = ?1",
+        "DELETE FROM conversations WHERE conv_id = ?1",
+    };
+    for (size_t i = 0; rc == FR_OK && !dry_run && i < sizeof deletes / sizeof deletes[0]; i++)
+        rc = exec_conv(s, deletes[i], conv_id, err);
+    if (rc == FR_OK && !dry_run) {
+        rc = sqlite3_prepare_v2(
+            s->db,
+            "INSERT INTO erasures(ts_ms, subject, reason, state, hot_events) VALUES(?1, ?2, ?3, "
+            "'pending', ?4) ON CONFLICT(subject) DO UPDATE SET state = 'pending', done_ms = NULL,"
+            " hot_events = hot_events + excluded.hot_events,"
+            " reason = COALESCE(excluded.reason, reason)",
+            -1, &q, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(q, 1, now_ms);
+            sqlite3_bind_text(q, 2, subject, -1, SQLITE_STATIC);
+            if (reason != NULL && *reason)
+                sqlite3_bind_text(q, 3, reason, -1, SQLITE_STATIC);
+            else
+                sqlite3_bind_null(q, 3);
+            sqlite3_bind_int64(q, 4, *events);
+            rc = sqlite3_step(q);
+            sqlite3_finalize(q);
+        }
+        rc = rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "recording the erasure");
+    }
+    if (dry_run)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    else if (rc == FR_OK)
+        rc = sq_exec(s->db, "COMMIT", err);
+    else
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!dry_run) {
+        sqlite3_exec(s->db, "PRAGMA secure_delete = OFF", NULL, NULL, NULL);
+        /* the WAL held the rows' pages: copied back (zeroed) and truncated */
+        if (rc == FR_OK)
+            sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    }
+    return rc;
+}
+
+int
+sq_erasures(void *ctx, bool pending_only, int (*cb)(void *ud, const struct fr_erasure_row *r),
+            void *ud, struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(
+        s->db,
+        pending_only ? "SELECT subject, ts_ms, done_ms, reason, state, hot_events, segments,"
+                       " records, bytes FROM erasures WHERE state = 'pending' ORDER BY id"
+                     : "SELECT subject, ts_ms, done_ms, reason, state, hot_events, segments,"
+                       " records, bytes FROM erasures ORDER BY id",
+        -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "reading the erasure log");
+    int stop = 0;
+    while (stop == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct fr_erasure_row r = {
+            .subject = (const char *)sqlite3_column_text(q, 0),
+            .ts_ms = sqlite3_column_int64(q, 1),
+            .done_ms = sqlite3_column_int64(q, 2),
+            .reason = (const char *)sqlite3_column_text(q, 3),
+            .state = (const char *)sqlite3_column_text(q, 4),
+            .hot_events = sqlite3_column_int64(q, 5),
+            .segments = sqlite3_column_int64(q, 6),
+            .records = sqlite3_column_int64(q, 7),
+            .bytes = sqlite3_column_int64(q, 8),
+        };
+        stop = cb(ud, &r);
+    }
+    sqlite3_finalize(q);
+    if (stop != 0)
+        return stop;
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FR_OK
+                                                 : sq_fail(s->db, rc, err, "reading erasures");
+}
+
+int
+sq_erase_done(void *ctx, const char *subject, int64_t segments, int64_t records, int64_t bytes,
+              int64_t now_ms, struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "UPDATE erasures SET state = 'done', done_ms = ?2,"
+                                " segments = segments + ?3, records = records + ?4,"
+                                " bytes = bytes + ?5 WHERE subject = ?1",
+                                -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, subject, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, now_ms);
+        sqlite3_bind_int64(q, 3, segments);
+        sqlite3_bind_int64(q, 4, records);
+        sqlite3_bind_int64(q, 5, bytes);
+        rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+    }
+    return rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "recording the erasure");
+}
