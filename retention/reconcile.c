@@ -166,8 +166,7 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
                    "finished a pending erasure: %llu segments rewritten, %llu deleted, %llu "
                    "records removed",
                    (unsigned long long)es.segments_rewritten,
-                   (unsigned long long)es.segments_deleted,
-                   (unsigned long long)es.records_removed);
+                   (unsigned long long)es.segments_deleted, (unsigned long long)es.records_removed);
     }
     /* the journal agrees with the table again, whatever step a kill interrupted */
     size_t repaired = 0;

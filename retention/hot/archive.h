@@ -94,15 +94,15 @@ int fr_store_erase_subject(struct fr_store *st, const char *conv_id, char out[33
  * its erasure record (state "pending"); then the WAL is checkpointed and
  * truncated. *events: the event rows removed (dry_run: that would be).
  */
-int fr_store_erase_hot(struct fr_store *st, const char *conv_id, const char *reason,
-                       int64_t now_ms, bool dry_run, int64_t *events, struct fr_err *err);
+int fr_store_erase_hot(struct fr_store *st, const char *conv_id, const char *reason, int64_t now_ms,
+                       bool dry_run, int64_t *events, struct fr_err *err);
 /* The erasure log, oldest first (pending_only: not yet done in the archive). */
 int fr_store_erasures(struct fr_store *st, bool pending_only,
                       int (*cb)(void *ud, const struct fr_erasure_row *r), void *ud,
                       struct fr_err *err);
 /* Marks an erasure done, adding what the archive pass rewrote. */
-int fr_store_erase_done(struct fr_store *st, const char *subject, int64_t segments,
-                        int64_t records, int64_t bytes, int64_t now_ms, struct fr_err *err);
+int fr_store_erase_done(struct fr_store *st, const char *subject, int64_t segments, int64_t records,
+                        int64_t bytes, int64_t now_ms, struct fr_err *err);
 
 /* Removes an entry (the segment is past its last tier) and logs the removal; inside a
    transaction begun with fr_store_begin() it joins it. */
