@@ -89,6 +89,11 @@ static const struct fr_option opts[] = {
            "Token of the read-only query API (GET /v1/...); empty: GETs use auth_token."),
     STR("http", "query_token_file", query_token_file, "",
         "File holding the query token (owner-only); wins over query_token."),
+    SECRET("http", "admin_token", admin_token,
+           "Token of DELETE /v1/conversations/ID (erasure); separate from the ingest and query "
+           "tokens. Empty: the API erases nothing (flightrec erase still does)."),
+    STR("http", "admin_token_file", admin_token_file, "",
+        "File holding the admin token (owner-only); wins over admin_token."),
     BOOL("otlp", "enabled", otlp_enabled, "true",
          "OTLP/HTTP JSON receiver (POST /v1/traces, /v1/logs, /v1/metrics only)."),
     STR("otlp", "listen", otlp_listen, "127.0.0.1:4318", "HOST:PORT (IPv4) of the receiver."),
@@ -332,4 +337,10 @@ int
 fr_config_query_token(const struct fr_config *c, char **token, struct fr_err *err)
 {
     return read_token("http.query_token", c->query_token, c->query_token_file, token, err);
+}
+
+int
+fr_config_admin_token(const struct fr_config *c, char **token, struct fr_err *err)
+{
+    return read_token("http.admin_token", c->admin_token, c->admin_token_file, token, err);
 }

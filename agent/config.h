@@ -38,6 +38,8 @@ struct fr_config {
     char *http_token_file;        /* file holding the token */
     char *query_token;            /* bearer token of the read-only query API; "" = http_token */
     char *query_token_file;       /* file holding it */
+    char *admin_token;            /* bearer token of DELETE /v1/conversations/ID; "" = none */
+    char *admin_token_file;       /* file holding it */
     /* otlp */
     bool otlp_enabled;
     char *otlp_listen;
@@ -103,5 +105,7 @@ int fr_config_token(const struct fr_config *c, char **token, struct fr_err *err)
 
 /* The query API's own token (query_token or query_token_file); "" = the one above. */
 int fr_config_query_token(const struct fr_config *c, char **token, struct fr_err *err);
+/* The admin token (erasure through the API); "" = none: the API erases nothing. */
+int fr_config_admin_token(const struct fr_config *c, char **token, struct fr_err *err);
 
 #endif

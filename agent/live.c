@@ -9,6 +9,7 @@
 
 #include <openssl/crypto.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "collectors/taxonomy.h"
 #include "core/log.h"
@@ -25,6 +26,7 @@ fr_live_free(struct fr_live *l)
     OPENSSL_cleanse(l->raw_key, sizeof l->raw_key);
     free(l->token);
     free(l->query_token);
+    free(l->admin_token);
     free(l->runtime_pidfile);
     free(l);
 }
@@ -75,6 +77,13 @@ fr_live_new(const struct fr_config *c, bool create_keys, struct fr_live **out, s
         rc = fr_config_token(c, &l->token, err);
     if (rc == FR_OK)
         rc = fr_config_query_token(c, &l->query_token, err);
+    if (rc == FR_OK)
+        rc = fr_config_admin_token(c, &l->admin_token, err);
+    if (rc == FR_OK && l->admin_token[0] &&
+        (strcmp(l->admin_token, l->token) == 0 || strcmp(l->admin_token, l->query_token) == 0))
+        rc = fr_err_set(err, FR_E_CONFIG,
+                        "http.admin_token is the same as the ingest or query token: erasure "
+                        "needs a token of its own");
     if (rc != FR_OK) {
         fr_live_free(l);
         return rc;

@@ -23,6 +23,7 @@ struct fr_live {
     unsigned char raw_key[FR_KEY_LEN];
     char *token;       /* "" = no auth */
     char *query_token; /* GET /v1/...; "" = token */
+    char *admin_token; /* DELETE /v1/conversations/ID; "" = erasure through the API is off */
     int64_t runtime_pid;
     char *runtime_pidfile;
     int64_t runtime_interval_ms;

@@ -320,7 +320,9 @@ fr_retention_erase(struct fr_store *st, const struct fr_retention_policy *p,
     memset(stats, 0, sizeof *stats);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = FR_OK;
+    int rc = FR_OK, lock = -1;
+    if (!dry_run)
+        rc = fr_ret_lock(p, &lock, err);
     for (size_t i = 0; rc == FR_OK && i < n; i++) {
         int64_t events = 0;
         rc = fr_store_erase_hot(st, convs[i], reason, now_ms, dry_run, &events, err);
@@ -329,6 +331,7 @@ fr_retention_erase(struct fr_store *st, const struct fr_retention_policy *p,
     }
     if (rc == FR_OK)
         rc = fr_ret_erase_archive(st, p, convs, n, now_ms, dry_run, stats, err);
+    fr_ret_unlock(lock);
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     stats->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

@@ -97,6 +97,14 @@ int fr_ret_journal_state(const struct fr_retention_policy *p, json_t **out, stru
 int fr_ret_journal_repair(struct fr_store *st, const struct fr_retention_policy *p,
                           size_t *repaired, struct fr_err *err);
 
+/*
+ * One archive writer at a time per archive folder: a retention run or an
+ * erasure holds an exclusive lock on <archive_dir>/.lock (flock) from start
+ * to end; another waits (saying so at info). *fd: -1 when nothing to unlock.
+ */
+int fr_ret_lock(const struct fr_retention_policy *p, int *fd, struct fr_err *err);
+void fr_ret_unlock(int fd);
+
 /* What a segment record is filed under: its conversation (NULL: none) and time. */
 struct fr_ret_rec_key {
     json_t *j; /* owns conv */

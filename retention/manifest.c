@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -427,4 +428,29 @@ fr_retention_rebuild(struct fr_store *st, const struct fr_retention_policy *p, i
     fr_ret_paths_free(&man);
     json_decref(state);
     return rc;
+}
+
+int
+fr_ret_lock(const struct fr_retention_policy *p, int *fd, struct fr_err *err)
+{
+    char *path = fr_asprintf("%s/.lock", p->archive_dir);
+    int rc = fr_mkdirs_for(path, 0700, err);
+    *fd = rc == FR_OK ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+    if (rc == FR_OK && *fd < 0)
+        rc = fr_err_set(err, FR_E_IO, "%s: %s", path, strerror(errno));
+    if (rc == FR_OK && flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        fr_log(FR_LOG_INFO, "retention",
+               "waiting for another retention run or erasure on %s to finish", p->archive_dir);
+        while (flock(*fd, LOCK_EX) != 0 && errno == EINTR)
+            ;
+    }
+    free(path);
+    return rc;
+}
+
+void
+fr_ret_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* the lock goes with the descriptor */
 }

@@ -475,11 +475,13 @@ fr_retention_run(struct fr_store *st, const struct fr_retention_policy *p, int64
 {
     memset(stats, 0, sizeof *stats);
     double t0 = fr_mono_s();
-    int rc = FR_OK;
+    int rc = FR_OK, lock = -1;
     if (!dry_run) {
         rc = fr_mkdirs_for(p->archive_dir, 0700, err);
         if (rc == FR_OK && mkdir(p->archive_dir, 0700) != 0 && errno != EEXIST)
             rc = fr_err_set(err, FR_E_IO, "%s: %s", p->archive_dir, strerror(errno));
+        if (rc == FR_OK)
+            rc = fr_ret_lock(p, &lock, err);
         if (rc == FR_OK)
             rc = fr_retention_reconcile(st, p, now_ms, stats, err);
     }
@@ -501,6 +503,7 @@ fr_retention_run(struct fr_store *st, const struct fr_retention_policy *p, int64
             stats->reclaimed_pages += freed;
         } while (rc == FR_OK && freed > 0);
     }
+    fr_ret_unlock(lock);
     stats->seconds = fr_mono_s() - t0;
     return rc;
 }

@@ -70,6 +70,9 @@ enum MHD_Result fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c
 enum MHD_Result fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c);
 enum MHD_Result fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c,
                                         const char *id);
+/* DELETE /v1/conversations/ID[?reason=...&dry_run=1]: erasure (retention/erase.c). */
+enum MHD_Result fr_api_delete_conversation(struct fr_pipeline *p, struct MHD_Connection *c,
+                                           const char *id);
 enum MHD_Result fr_api_get_events(struct fr_pipeline *p, struct MHD_Connection *c);
 enum MHD_Result fr_api_get_errors(struct fr_pipeline *p, struct MHD_Connection *c);
 enum MHD_Result fr_api_healthz(struct fr_pipeline *p, struct MHD_Connection *c);

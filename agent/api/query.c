@@ -146,6 +146,8 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
     size_t cold_skipped = 0;
     struct fr_store *rs = fr_readers_acquire(p->readers);
     int rc = fr_store_conversation(rs, id, collect_conv, &col, &err);
+    if (rc == FR_E_NOTFOUND && fr_store_is_erased(rs, id))
+        fr_err_set(&err, rc, "conversation %.200s was erased: nothing of it is kept", id);
     /* older events of the conversation may be in warm (or cold) segments */
     if (rc == FR_OK)
         rc = fr_tier_events(rs, &f, fr_pipeline_archive_keys(p), collect_event, events,

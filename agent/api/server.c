@@ -114,12 +114,20 @@ is_otlp_path(const char *url)
  * /v1/ unless http.local_users is any: *other_user says it was refused so.
  */
 static bool
-authorized(struct fr_http *h, struct MHD_Connection *c, const char *url, bool get, bool *other_user)
+authorized(struct fr_http *h, struct MHD_Connection *c, const char *url, const char *method,
+           bool *other_user)
 {
     *other_user = false;
     if (strncmp(url, "/v1/", 4) != 0)
         return true; /* health and metrics: no data */
+    bool get = strcmp(method, "GET") == 0;
     struct fr_live *l = fr_pipeline_live_get(h->p);
+    if (strcmp(method, "DELETE") == 0) {
+        /* erasure: only with the admin token; none set, the API erases nothing */
+        bool ok = l->admin_token[0] != '\0' && token_ok(c, l->admin_token);
+        fr_pipeline_live_put(h->p, l);
+        return ok;
+    }
     const char *token = get && l->query_token[0] ? l->query_token : l->token;
     bool open = token == NULL || token[0] == '\0';
     bool ok = token_ok(c, token);
@@ -155,7 +163,7 @@ req_append(struct fr_api_req *q, const char *data, size_t n, size_t limit)
 
 static enum MHD_Result
 route_v1(struct fr_http *h, struct MHD_Connection *c, struct fr_api_req *q, const char *url,
-         bool get, bool post)
+         bool get, bool post, bool del)
 {
     struct fr_pipeline *p = h->p;
     if (is_otlp_path(url)) {
@@ -180,6 +188,8 @@ route_v1(struct fr_http *h, struct MHD_Connection *c, struct fr_api_req *q, cons
     } else if (strncmp(url, "/v1/conversations/", 18) == 0 && url[18] != '\0') {
         if (get)
             return fr_api_get_conversation(p, c, url + 18);
+        if (del)
+            return fr_api_delete_conversation(p, c, url + 18);
     } else {
         return fr_api_error(p, c, MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
     }
@@ -226,7 +236,7 @@ handle_request(void *cls, struct MHD_Connection *c, const char *url, const char 
         *ctx = q;
         q->t0 = fr_mono_s();
         q->over_limit = !health && atomic_load(&h->open) > (int)p->conf.http_max_connections;
-        q->authorized = authorized(h, c, url, get, &q->other_user);
+        q->authorized = authorized(h, c, url, method, &q->other_user);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)limit)
             q->too_large = true;
@@ -255,9 +265,20 @@ handle_request(void *cls, struct MHD_Connection *c, const char *url, const char 
                             "/v1/ here: run as that user, or set http.auth_token_file (or "
                             "http.local_users: any); docs/security.md",
                             NULL);
+    bool del = strcmp(method, "DELETE") == 0;
+    if (!q->authorized && del && h->role != FR_API_OTLP) {
+        struct fr_live *l = fr_pipeline_live_get(p);
+        bool off = l->admin_token[0] == '\0';
+        fr_pipeline_live_put(p, l);
+        if (off)
+            return fr_api_error(p, c, MHD_HTTP_FORBIDDEN,
+                                "erasure through the API is off: set http.admin_token_file (a "
+                                "token of its own), or use flightrec erase",
+                                NULL);
+    }
     if (!q->authorized)
         return fr_api_error(p, c, MHD_HTTP_UNAUTHORIZED, "missing or wrong bearer token", NULL);
-    return route_v1(h, c, q, url, get, post);
+    return route_v1(h, c, q, url, get, post, del);
 }
 
 static void

@@ -617,6 +617,64 @@ test_agent_errors_api_reads_every_tier(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
+/*
+ * DELETE /v1/conversations/ID erases through the API, only with the admin
+ * token (a token of its own; none set, the API erases nothing): the
+ * conversation is gone, GET says it was erased, and its events sent again
+ * are acknowledged as "erased" and never stored; others are untouched.
+ */
+static void
+test_agent_erase_api(void **state)
+{
+    struct agent *a = *state;
+    static const char gone[] =
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":\"gone\",\"event_id\":\"g1\"}\n"
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445202,\"conv_id\":\"gone\",\"event_id\":\"g2\"}\n";
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    assert_int_equal(post(a, gone, NULL), 202);
+    char *out = NULL;
+    assert_int_equal(http(a, "DELETE", "/v1/conversations/gone", NULL, NULL, 0, &out, NULL), 403);
+    assert_non_null(strstr(out, "erasure through the API is off"));
+    free(out);
+    assert_int_equal(agent_stop(a), 0);
+
+    char *tok = t_path(a->dir, "admin.token");
+    write_text(tok, "admin-0123456789abcdef-token\n");
+    chmod(tok, 0600);
+    char *extra = fr_asprintf("  admin_token_file: %s\n", tok);
+    agent_config(a, extra, NULL, NULL);
+    agent_start(a);
+    assert_int_equal(
+        post(a, "{\"kind\":\"tool\",\"ts_ms\":1771357445203,\"conv_id\":\"kept\"}", NULL), 202);
+    static const char *const wrong[] = {"Authorization: Bearer not-the-admin-token-at-all", NULL};
+    static const char *const admin[] = {"Authorization: Bearer admin-0123456789abcdef-token", NULL};
+    assert_int_equal(http(a, "DELETE", "/v1/conversations/gone", NULL, NULL, 0, NULL, NULL), 401);
+    assert_int_equal(http(a, "DELETE", "/v1/conversations/gone", wrong, NULL, 0, NULL, NULL), 401);
+    assert_int_equal(http(a, "DELETE", "/v1/conversations/gone?reason=user%20request", admin, NULL,
+                          0, &out, NULL),
+                     200);
+    json_t *j = json_loads(out, 0, NULL);
+    free(out);
+    assert_int_equal(json_integer_value(json_object_get(j, "hot_events")), 2);
+    assert_false(json_is_true(json_object_get(j, "pending")));
+    json_decref(j);
+    assert_int_equal(http(a, "GET", "/v1/conversations/gone", NULL, NULL, 0, &out, NULL), 404);
+    assert_non_null(strstr(out, "was erased"));
+    free(out);
+    /* sent again: acknowledged (no retry storm), counted, never stored */
+    assert_int_equal(post(a, gone, &out), 202);
+    j = json_loads(out, 0, NULL);
+    free(out);
+    assert_int_equal(json_integer_value(json_object_get(j, "erased")), 2);
+    json_decref(j);
+    assert_int_equal(agent_stop(a), 0);
+    assert_int_equal(count_events(a->db, "gone"), 0);
+    assert_int_equal(count_events(a->db, "kept"), 1);
+    free(extra);
+    free(tok);
+}
+
 int
 main(void)
 {
@@ -632,6 +690,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_otlp_listener_serves_only_otlp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_other_local_users_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_request_log_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_erase_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_errors_api_reads_every_tier, setup, teardown),
     };
     if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
