@@ -86,7 +86,7 @@ fr_ingest_commit(struct fr_store *st, struct fr_record *recs, size_t n, int64_t 
     for (size_t i = 0; i < n; i++) {
         bool inserted;
         /* an erased conversation never comes back, whatever sends it again */
-        recs[i].erased = fr_store_is_erased(st, recs[i].ids[FR_ID_CONV]);
+        recs[i].erased = fr_store_is_erased_record(st, &recs[i]);
         if (recs[i].erased)
             continue;
         rc = fr_store_put(st, &recs[i], now_ms, &inserted, err);

@@ -27,9 +27,11 @@
 
 struct pass {
     struct fr_store *st;
-    struct fr_strmap *subjects; /* pending subject -> struct hits */
-    struct fr_strmap *seen;     /* conv_id -> its subject's struct hits, or (void *)1: not erased */
-    struct fr_seg_writer *w;    /* the segment without the erased records; NULL: counting */
+    struct fr_strmap *subjects; /* pending subject (conv hash, or hmac: token) -> struct hits */
+    const char **tokens;        /* the hmac: tokens among them */
+    size_t ntokens;
+    struct fr_strmap *seen;  /* conv_id -> its subject's struct hits, or (void *)1: not erased */
+    struct fr_seg_writer *w; /* the segment without the erased records; NULL: counting */
     uint64_t kept, removed;
     const char *const *convs; /* the ids in clear, when known: Bloom-filtered look */
     size_t nconvs;
@@ -60,6 +62,16 @@ erased_hits(struct pass *ps, const char *conv)
     return *slot == NOT_ERASED ? NULL : *slot;
 }
 
+/* The hits of the first erased value's token the record holds; NULL when none. */
+static struct hits *
+token_hits(struct pass *ps, const char *json, size_t len)
+{
+    for (size_t i = 0; i < ps->ntokens; i++)
+        if (memmem(json, len, ps->tokens[i], strlen(ps->tokens[i])) != NULL)
+            return fr_strmap_get(ps->subjects, ps->tokens[i]);
+    return NULL;
+}
+
 static int
 pass_record(void *ud, const char *json, size_t len)
 {
@@ -67,6 +79,8 @@ pass_record(void *ud, const char *json, size_t len)
     struct fr_ret_rec_key k;
     fr_ret_record_key(json, len, &k);
     struct hits *h = erased_hits(ps, k.conv);
+    if (h == NULL)
+        h = token_hits(ps, json, len);
     if (h != NULL) {
         ps->removed++;
         h->records++;
@@ -94,10 +108,16 @@ look_record(void *ud, const char *json, size_t len)
 static int
 collect_subject(void *ud, const struct fr_erasure_row *r)
 {
+    struct pass *ps = ud;
     bool created;
-    void **slot = fr_strmap_slot(ud, r->subject, &created);
-    if (created)
+    void **slot = fr_strmap_slot(ps->subjects, r->subject, &created);
+    if (created) {
         *slot = fr_calloc(1, sizeof(struct hits));
+        if (r->kind != NULL && strcmp(r->kind, "hmac") == 0) {
+            ps->tokens = fr_realloc(ps->tokens, (ps->ntokens + 1) * sizeof *ps->tokens);
+            ps->tokens[ps->ntokens++] = fr_strdup(r->subject);
+        }
+    }
     return 0;
 }
 
@@ -219,39 +239,51 @@ collect_row(void *ud, const struct fr_manifest_row *r)
     return 0;
 }
 
+static void
+pass_free(struct pass *ps)
+{
+    fr_strmap_free(ps->subjects, free);
+    fr_strmap_free(ps->seen, NULL);
+    for (size_t i = 0; i < ps->ntokens; i++)
+        free((char *)ps->tokens[i]);
+    free(ps->tokens);
+}
+
 int
 fr_ret_erase_archive(struct fr_store *st, const struct fr_retention_policy *p,
-                     const char *const *convs, size_t nconvs, int64_t now_ms, bool dry_run,
-                     struct fr_erase_stats *stats, struct fr_err *err)
+                     const char *const *convs, size_t nconvs, const char *const *tokens,
+                     size_t ntokens, int64_t now_ms, bool dry_run, struct fr_erase_stats *stats,
+                     struct fr_err *err)
 {
     struct pass ps = {.st = st,
                       .subjects = fr_strmap_new(),
                       .seen = fr_strmap_new(),
                       .convs = convs,
                       .nconvs = nconvs};
-    int rc = fr_store_erasures(st, true, collect_subject, ps.subjects, err);
-    if (dry_run)
+    int rc = fr_store_erasures(st, true, collect_subject, &ps, err);
+    if (dry_run) { /* nothing was logged: what the erasure would log */
         for (size_t i = 0; rc == FR_OK && i < nconvs; i++) {
             char subject[33];
             rc = fr_store_erase_subject(st, convs[i], subject, err);
             if (rc == FR_OK)
-                collect_subject(ps.subjects, &(struct fr_erasure_row){.subject = subject});
+                collect_subject(&ps, &(struct fr_erasure_row){.subject = subject, .kind = "conv"});
         }
+        for (size_t i = 0; rc == FR_OK && i < ntokens; i++)
+            collect_subject(&ps, &(struct fr_erasure_row){.subject = tokens[i], .kind = "hmac"});
+    }
     if (rc != FR_OK || fr_strmap_count(ps.subjects) == 0) {
-        fr_strmap_free(ps.subjects, free);
-        fr_strmap_free(ps.seen, NULL);
+        pass_free(&ps);
         return rc;
     }
     struct fr_archive_keys keys;
     if ((rc = fr_retention_keys(p, !dry_run, false, &keys, err)) != FR_OK) {
-        fr_strmap_free(ps.subjects, free);
-        fr_strmap_free(ps.seen, NULL);
+        pass_free(&ps);
         return rc;
     }
     struct man_rows man = {0};
     rc = fr_store_manifest(st, collect_row, &man, err);
     /* only the ids given in clear and no older pending one: blocks are Bloom-filtered */
-    bool bloom = nconvs > 0 && fr_strmap_count(ps.subjects) <= nconvs;
+    bool bloom = nconvs > 0 && ps.ntokens == 0 && fr_strmap_count(ps.subjects) <= nconvs;
     bool incomplete = false;
     for (size_t i = 0; rc == FR_OK && i < man.paths.n; i++) {
         const char *path = man.paths.v[i];
@@ -307,15 +339,15 @@ fr_ret_erase_archive(struct fr_store *st, const struct fr_retention_policy *p,
         free(man.sha[i]);
     free(man.sha);
     fr_ret_paths_free(&man.paths);
-    fr_strmap_free(ps.subjects, free);
-    fr_strmap_free(ps.seen, NULL);
+    pass_free(&ps);
     return rc;
 }
 
 int
 fr_retention_erase(struct fr_store *st, const struct fr_retention_policy *p,
-                   const char *const *convs, size_t n, const char *reason, int64_t now_ms,
-                   bool dry_run, struct fr_erase_stats *stats, struct fr_err *err)
+                   const char *const *convs, size_t n, const char *const *tokens, size_t ntokens,
+                   const char *reason, int64_t now_ms, bool dry_run, struct fr_erase_stats *stats,
+                   struct fr_err *err)
 {
     memset(stats, 0, sizeof *stats);
     struct timespec t0;
@@ -329,8 +361,13 @@ fr_retention_erase(struct fr_store *st, const struct fr_retention_policy *p,
         stats->hot_events += (uint64_t)events;
         fr_ret_crash_point("erase_after_hot");
     }
+    for (size_t i = 0; rc == FR_OK && i < ntokens; i++) {
+        int64_t events = 0;
+        rc = fr_store_erase_token_hot(st, tokens[i], reason, now_ms, dry_run, &events, err);
+        stats->hot_events += (uint64_t)events;
+    }
     if (rc == FR_OK)
-        rc = fr_ret_erase_archive(st, p, convs, n, now_ms, dry_run, stats, err);
+        rc = fr_ret_erase_archive(st, p, convs, n, tokens, ntokens, now_ms, dry_run, stats, err);
     fr_ret_unlock(lock);
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);

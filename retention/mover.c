@@ -448,7 +448,7 @@ fr_retention_restore(struct fr_store *st, const struct fr_retention_policy *p, c
         bool inserted;
         recs[i].restored = true;
         /* an erased conversation's events are not restored (the segment still goes) */
-        recs[i].erased = fr_store_is_erased(st, recs[i].ids[FR_ID_CONV]);
+        recs[i].erased = fr_store_is_erased_record(st, &recs[i]);
         if (recs[i].erased)
             continue;
         rc = fr_store_put(st, &recs[i], now_ms, &inserted, err);

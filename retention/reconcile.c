@@ -160,7 +160,7 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
     /* an erasure a kill interrupted is finished: its conversation leaves the archive */
     if (rc == FR_OK) {
         struct fr_erase_stats es = {0};
-        rc = fr_ret_erase_archive(st, p, NULL, 0, now_ms, false, &es, err);
+        rc = fr_ret_erase_archive(st, p, NULL, 0, NULL, 0, now_ms, false, &es, err);
         if (es.segments_rewritten + es.segments_deleted > 0)
             fr_log(FR_LOG_WARN, "retention",
                    "finished a pending erasure: %llu segments rewritten, %llu deleted, %llu "

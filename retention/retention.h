@@ -93,14 +93,17 @@ struct fr_erase_stats {
  * over the old file after it is synced; the journal and the manifest
  * updated after), a segment left empty deleted. The erasure log keeps one
  * record per conversation (its id as a keyed hash, the reason, counts):
+ * tokens (a value's hmac: token as redaction stored it) erase every event
+ * and archive record holding one, logged under the token; and
  * events of an erased conversation are refused by every later ingest or
  * restore. "pending" until the archive pass is done; every retention run
  * finishes pending erasures, so a kill at any step is completed by the
  * next run or erase. dry_run: counts only.
  */
 int fr_retention_erase(struct fr_store *st, const struct fr_retention_policy *p,
-                       const char *const *convs, size_t n, const char *reason, int64_t now_ms,
-                       bool dry_run, struct fr_erase_stats *stats, struct fr_err *err);
+                       const char *const *convs, size_t n, const char *const *tokens,
+                       size_t ntokens, const char *reason, int64_t now_ms, bool dry_run,
+                       struct fr_erase_stats *stats, struct fr_err *err);
 
 /* What a rebuild did: segments restored, already in the table, gone, unreadable. */
 struct fr_rebuild_stats {

@@ -1402,13 +1402,115 @@ test_retention_erase_everywhere(void **state)
     free(err);
     cmd = fr_asprintf("%s ingest --no-progress --db %s %s", FR_BIN, f->db, in);
     assert_int_equal(t_run(cmd, NULL, &err), 0);
-    assert_non_null(strstr(err, "80 events refused: their conversation was erased"));
+    assert_non_null(strstr(err, "80 events refused: an erased conversation"));
     free(err);
     free(cmd);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM events WHERE conv_id = 'forget-me'"), 0);
     f->st = t_store_open(f->dir, "hot.db");
     free(tdb);
     free(tarch);
+    free(in);
+    free(indir);
+}
+
+static const char *want_token;
+
+static int
+token_record(void *ud, const char *json, size_t len)
+{
+    if (memmem(json, len, want_token, strlen(want_token)) != NULL)
+        (*(int *)ud)++;
+    return 0;
+}
+
+static int
+count_token(void *ud, const struct fr_manifest_row *r)
+{
+    struct marked_ctx *c = ud;
+    struct fr_err err = {0};
+    int n = 0;
+    assert_int_equal(fr_archive_records(r->path, c->keys, token_record, &n, &err), FR_OK);
+    c->records += n;
+    return 0;
+}
+
+/*
+ * flightrec erase --hmac TOKEN: a value that leaked into several
+ * conversations (stored as its keyed hash) is chased down by its token:
+ * every event holding it, hot or archived, goes; the other events of the
+ * same conversations stay; the value sent again is refused.
+ */
+static void
+test_retention_erase_by_value_token(void **state)
+{
+    struct rfx *f = *state;
+    fr_store_close(f->st);
+    f->st = NULL;
+    char *indir = t_path(f->dir, "input"), *in = t_path(f->dir, "input/leak.ndjson");
+    char *pol = t_path(f->dir, "input/hash.yaml");
+    mkdir(indir, 0700);
+    FILE *fp = fopen(pol, "w");
+    fputs("scan_replacement: hash\n", fp);
+    fclose(fp);
+    setenv("FLIGHTREC_REDACTION", pol, 1);
+    fp = fopen(in, "w");
+    for (int i = 0; i < 40; i++) /* 40 conversations, a leak and a clean event each, 20 days */
+        fprintf(fp,
+                "{\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"v-%d\",\"data\":{\"name\":\"m\","
+                "\"args\":{\"to\":\"leaked.person@example.org\"}}}\n"
+                "{\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"v-%d\",\"data\":{\"name\":\"m\","
+                "\"args\":{\"to\":\"someone%d@example.org\"}}}\n",
+                (long long)(BASE + i * DAY / 2), i, (long long)(BASE + i * DAY / 2 + 1), i, i);
+    fclose(fp);
+    char *cmd = fr_asprintf("%s ingest --no-progress --db %s %s", FR_BIN, f->db, in);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
+    /* the token, as redact --explain shows it */
+    char *out = NULL;
+    cmd = fr_asprintf("head -1 %s | %s redact --explain --db %s - | grep -o 'hmac:[0-9a-f:]*' | "
+                      "head -1 | tr -d '\\n'",
+                      in, FR_BIN, f->db);
+    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    free(cmd);
+    assert_int_equal(strlen(out), FR_TOKEN_LEN);
+    assert_int_equal(run_retention(f->db, f->policy, BASE + 20 * DAY, NULL), 0);
+    assert_true(sql_int(f->db, "SELECT count(*) FROM archive_segments") > 0);
+    char *sql = fr_asprintf("SELECT count(*) FROM events WHERE instr(body, '%s') > 0", out);
+    assert_true(sql_int(f->db, sql) > 0);
+    char *err = NULL;
+    cmd = fr_asprintf("%s erase --hmac %s --reason leak --db %s --policy %s", FR_BIN, out, f->db,
+                      f->policy);
+    if (t_run(cmd, NULL, &err) != 0)
+        fail_msg("erase --hmac: %s", err);
+    free(err);
+    free(cmd);
+    assert_int_equal(sql_int(f->db, sql), 0);
+    /* archived records holding the token: none (counted through the same marker scan) */
+    struct fr_store *st = t_store_open(f->dir, "hot.db");
+    struct marked_ctx c = {keys_of(&f->p), 0, 0, 0};
+    struct fr_err e = {0};
+    want_token = out;
+    assert_int_equal(fr_store_manifest(st, count_token, &c, &e), FR_OK);
+    assert_int_equal(c.records, 0);
+    /* the clean event of every conversation is still there, hot or archived */
+    struct fr_event_filter all = {0};
+    struct seen seen = {fr_calloc(1, 2000), 2000, 0, 0};
+    assert_int_equal(fr_tier_events(st, &all, keys_of(&f->p), see_row, &seen, NULL, &e), FR_OK);
+    assert_int_equal(seen.total, 40);
+    free(seen.ids);
+    fr_store_close(st);
+    /* sent again: the leaking events are refused, the clean ones are duplicates or new */
+    cmd = fr_asprintf("%s ingest --no-progress --db %s %s", FR_BIN, f->db, in);
+    assert_int_equal(t_run(cmd, NULL, &err), 0);
+    assert_non_null(strstr(err, "40 events refused"));
+    free(err);
+    free(cmd);
+    assert_int_equal(sql_int(f->db, sql), 0);
+    unsetenv("FLIGHTREC_REDACTION");
+    f->st = t_store_open(f->dir, "hot.db");
+    free(sql);
+    free(out);
+    free(pol);
     free(in);
     free(indir);
 }
@@ -1431,6 +1533,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_retention_forged_segments_and_journal_refused, rsetup,
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_retention_erase_everywhere, rsetup, rteardown),
+        cmocka_unit_test_setup_teardown(test_retention_erase_by_value_token, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_show_partial_results, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_manifest_journal_error_reported, rsetup,
                                         rteardown),

@@ -51,8 +51,8 @@ fr_api_delete_conversation(struct fr_pipeline *p, struct MHD_Connection *c, cons
     int rc = fr_store_open(p->conf.db_path, &so, &st, &err);
     struct fr_erase_stats s = {0};
     if (rc == FR_OK)
-        rc = fr_retention_erase(st, &pol, &id, 1, fr_qparams_get(&q, "reason"), fr_now_ms(),
-                                dry_run, &s, &err);
+        rc = fr_retention_erase(st, &pol, &id, 1, NULL, 0, fr_qparams_get(&q, "reason"),
+                                fr_now_ms(), dry_run, &s, &err);
     fr_store_close(st);
     fr_retention_policy_clear(&pol);
     if (rc != FR_OK)

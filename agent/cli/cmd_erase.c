@@ -39,41 +39,71 @@ erase_usage(FILE *out)
                  "                 $FLIGHTREC_RETENTION, else the built-in one)\n");
 }
 
+/* hmac:<4 hex>:<16 hex> (key ids) or hmac:<16 hex> (before them). */
+static bool
+token_ok(const char *t)
+{
+    if (strncmp(t, "hmac:", 5) != 0)
+        return false;
+    t += 5;
+    size_t n = strlen(t);
+    if (n == 21 && t[4] == ':')
+        return strspn(t, "0123456789abcdef") == 4 && strspn(t + 5, "0123456789abcdef") == 16;
+    return n == 16 && strspn(t, "0123456789abcdef") == 16;
+}
+
 static int
 list_row(void *ud, const struct fr_erasure_row *r)
 {
     int *n = ud;
     if ((*n)++ == 0)
-        printf("%-24s %-8s %-32s %8s %8s %8s  %s\n", "ERASED (UTC)", "STATE", "SUBJECT", "HOT",
-               "SEGS", "RECORDS", "REASON");
+        printf("%-24s %-4s %-8s %-32s %8s %8s %8s  %s\n", "ERASED (UTC)", "KIND", "STATE",
+               "SUBJECT", "HOT", "SEGS", "RECORDS", "REASON");
     char t[32];
     fr_time_format(r->ts_ms, t, sizeof t);
-    fr_cli_printf("%-24s %-8s %-32s %8lld %8lld %8lld  %s\n", t, r->state, r->subject,
-                  (long long)r->hot_events, (long long)r->segments, (long long)r->records,
-                  r->reason ? r->reason : "-");
+    fr_cli_printf("%-24s %-4s %-8s %-32s %8lld %8lld %8lld  %s\n", t, r->kind ? r->kind : "conv",
+                  r->state, r->subject, (long long)r->hot_events, (long long)r->segments,
+                  (long long)r->records, r->reason ? r->reason : "-");
     return 0;
 }
 
 int
 fr_cmd_erase(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"conv", required_argument, NULL, 'c'}, {"reason", required_argument, NULL, 'r'},
-        {"dry-run", no_argument, NULL, 'n'},    {"list", no_argument, NULL, 'L'},
-        {"db", required_argument, NULL, 'd'},   {"policy", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},       {0}};
-    const char **convs = NULL;
-    size_t n = 0;
+    static const struct option longopts[] = {{"conv", required_argument, NULL, 'c'},
+                                             {"hmac", required_argument, NULL, 'H'},
+                                             {"reason", required_argument, NULL, 'r'},
+                                             {"dry-run", no_argument, NULL, 'n'},
+                                             {"list", no_argument, NULL, 'L'},
+                                             {"db", required_argument, NULL, 'd'},
+                                             {"policy", required_argument, NULL, 'p'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {0}};
+    const char **convs = NULL, **tokens = NULL;
+    size_t n = 0, ntokens = 0;
     const char *reason = NULL, *db = NULL, *policy = getenv("FLIGHTREC_RETENTION");
     bool dry_run = false, list = false;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:r:nLd:p:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:H:r:nLd:p:h", longopts, NULL)) != -1) {
         switch (c) {
+        case 'H':
+            if (!token_ok(optarg)) {
+                fprintf(stderr,
+                        "flightrec erase: --hmac: not a keyed-hash token (hmac:<4 hex>:<16 hex>, "
+                        "or hmac:<16 hex> from before key ids)\n");
+                free(convs);
+                free(tokens);
+                return FR_EXIT_USAGE;
+            }
+            tokens = fr_realloc(tokens, (ntokens + 1) * sizeof *tokens);
+            tokens[ntokens++] = optarg;
+            break;
         case 'c':
             if (*optarg == '\0') {
                 fprintf(stderr, "flightrec erase: --conv: an empty id\n");
                 free(convs);
+                free(tokens);
                 return FR_EXIT_USAGE;
             }
             convs = fr_realloc(convs, (n + 1) * sizeof *convs);
@@ -97,17 +127,21 @@ fr_cmd_erase(int argc, char **argv)
         case 'h':
             erase_usage(stdout);
             free(convs);
+            free(tokens);
             return FR_EXIT_OK;
         default:
             erase_usage(stderr);
             free(convs);
+            free(tokens);
             return FR_EXIT_USAGE;
         }
     }
-    if (fr_cli_no_args("erase", argc, argv, optind) != 0 || (n == 0) == !list) {
+    if (fr_cli_no_args("erase", argc, argv, optind) != 0 || (n + ntokens == 0) == !list) {
         if (optind == argc)
-            fprintf(stderr, "flightrec erase: give --conv ID (one or more), or --list\n");
+            fprintf(stderr,
+                    "flightrec erase: give --conv ID or --hmac TOKEN (one or more), or --list\n");
         free(convs);
+        free(tokens);
         return FR_EXIT_USAGE;
     }
     if (db == NULL)
@@ -116,6 +150,7 @@ fr_cmd_erase(int argc, char **argv)
     int ex = fr_cli_open_store("erase", db, !list && !dry_run, &st);
     if (ex != FR_EXIT_OK) {
         free(convs);
+        free(tokens);
         return ex;
     }
     struct fr_err err = {0};
@@ -128,6 +163,7 @@ fr_cmd_erase(int argc, char **argv)
             fprintf(stderr, "flightrec erase: %s\n", err.msg);
         fr_store_close(st);
         free(convs);
+        free(tokens);
         return rc == FR_OK ? FR_EXIT_OK : FR_EXIT_FAIL;
     }
     struct fr_retention_policy p;
@@ -135,14 +171,16 @@ fr_cmd_erase(int argc, char **argv)
         fprintf(stderr, "flightrec erase: %s\n", err.msg);
         fr_store_close(st);
         free(convs);
+        free(tokens);
         return FR_EXIT_USAGE;
     }
     struct fr_erase_stats s;
-    int rc = fr_retention_erase(st, &p, convs, n, reason, fr_now_ms(), dry_run, &s, &err);
+    int rc = fr_retention_erase(st, &p, convs, n, tokens, ntokens, reason, fr_now_ms(), dry_run, &s,
+                                &err);
     fprintf(stderr,
-            "erase%s: %zu conversation(s): %llu events %s hot; %llu archive records %s, %llu "
-            "segments %s and %llu deleted (%.1f MB written); %.2f s\n",
-            dry_run ? " (dry run)" : "", n, (unsigned long long)s.hot_events,
+            "erase%s: %zu conversation(s), %zu value(s): %llu events %s hot; %llu archive records "
+            "%s, %llu segments %s and %llu deleted (%.1f MB written); %.2f s\n",
+            dry_run ? " (dry run)" : "", n, ntokens, (unsigned long long)s.hot_events,
             dry_run ? "would leave" : "removed from", (unsigned long long)s.records_removed,
             dry_run ? "would go" : "removed", (unsigned long long)s.segments_rewritten,
             dry_run ? "would be rewritten" : "rewritten", (unsigned long long)s.segments_deleted,
@@ -161,5 +199,6 @@ fr_cmd_erase(int argc, char **argv)
     fr_retention_policy_clear(&p);
     fr_store_close(st);
     free(convs);
+    free(tokens);
     return ex;
 }

@@ -181,7 +181,7 @@ ingest_summary(struct ingest_run *r, const char *path)
             el > 0 ? (double)atomic_load(&r->accepted) / el : 0.0);
     if (atomic_load(&r->erased) > 0)
         fprintf(stderr,
-                "%llu events refused: their conversation was erased (flightrec erase --list)\n",
+                "%llu events refused: an erased conversation or value (flightrec erase --list)\n",
                 (unsigned long long)atomic_load(&r->erased));
     const struct fr_redact_counts *c = &r->counts;
     fprintf(stderr, "redaction (policy %s): %llu events changed",

@@ -77,7 +77,8 @@ int fr_store_manifest_add(struct fr_store *st, const struct fr_manifest_row *m, 
 
 /* One record of the erasure log (strings borrowed in callbacks); no content, no clear id. */
 struct fr_erasure_row {
-    const char *subject; /* keyed hash of the conversation id (32 hex) */
+    const char *kind;    /* "conv" or "hmac" */
+    const char *subject; /* conv: keyed hash of the conversation id (32 hex); hmac: the token */
     int64_t ts_ms, done_ms;
     const char *reason; /* NULL when none was given */
     const char *state;  /* "pending" until every archive copy is gone, then "done" */
@@ -96,6 +97,14 @@ int fr_store_erase_subject(struct fr_store *st, const char *conv_id, char out[33
  */
 int fr_store_erase_hot(struct fr_store *st, const char *conv_id, const char *reason, int64_t now_ms,
                        bool dry_run, int64_t *events, struct fr_err *err);
+/*
+ * Erases from hot every event whose stored body holds token (a value's
+ * hmac: token, as redaction stored it), with its share of the rollups, as
+ * fr_store_erase_hot does for a conversation; the erasure is logged under
+ * the token (kind "hmac"), and later events holding it are refused.
+ */
+int fr_store_erase_token_hot(struct fr_store *st, const char *token, const char *reason,
+                             int64_t now_ms, bool dry_run, int64_t *events, struct fr_err *err);
 /* The erasure log, oldest first (pending_only: not yet done in the archive). */
 int fr_store_erasures(struct fr_store *st, bool pending_only,
                       int (*cb)(void *ud, const struct fr_erasure_row *r), void *ud,

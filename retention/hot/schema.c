@@ -119,10 +119,13 @@ static const char *const schema_migrations[] = {
     "CREATE INDEX events_request ON events(request_id, ts_ms) WHERE request_id IS NOT NULL;"
     "CREATE INDEX events_session ON events(session_id, ts_ms) WHERE session_id IS NOT NULL;",
 
-    /* version 8: the erasure log: one row per erased conversation, its id only as a keyed
-       hash (HMAC-SHA256 with the store's own erase_key, 16 bytes as hex); no content */
+    /* version 8: the erasure log: one row per erased conversation (kind 'conv', its id only
+       as a keyed hash: HMAC-SHA256 with the store's own erase_key, 16 bytes as hex) or per
+       erased value (kind 'hmac', subject the value's hmac: token as redaction stored it); no
+       content */
     "CREATE TABLE erasures ("
-    " id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, subject TEXT NOT NULL UNIQUE,"
+    " id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, kind TEXT NOT NULL DEFAULT 'conv',"
+    " subject TEXT NOT NULL UNIQUE,"
     " reason TEXT, state TEXT NOT NULL, done_ms INTEGER,"
     " hot_events INTEGER NOT NULL DEFAULT 0, segments INTEGER NOT NULL DEFAULT 0,"
     " records INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0);"

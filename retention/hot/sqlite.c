@@ -73,8 +73,7 @@ sq_close(void *ctx)
     sqlite3_finalize(s->upsert_conv);
     sqlite3_finalize(s->has_event);
     sq_rollup_finalize(s);
-    fr_strmap_free(s->erased, NULL);
-    OPENSSL_cleanse(s->erase_key, sizeof s->erase_key);
+    sq_erased_free(s);
     sqlite3_close(s->db);
     free(s->path);
     free(s->dir);
@@ -501,6 +500,7 @@ const struct fr_store_ops fr_store_sqlite = {
     .store_id = sq_store_id,
     .erase_subject = sq_erase_subject,
     .is_erased = sq_is_erased,
+    .is_erased_body = sq_is_erased_body,
     .erase_hot = sq_erase_hot,
     .erasures = sq_erasures,
     .erase_done = sq_erase_done,

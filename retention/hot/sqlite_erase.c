@@ -75,12 +75,23 @@ erased_refresh(struct sq_store *s)
     if (s->erased == NULL)
         s->erased = fr_strmap_new();
     fr_strmap_clear(s->erased, NULL);
+    for (size_t i = 0; i < s->nerased_tokens; i++)
+        free(s->erased_tokens[i]);
+    s->nerased_tokens = 0;
     s->erased_version = version;
-    if (sqlite3_prepare_v2(s->db, "SELECT subject FROM erasures", -1, &q, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, "SELECT kind, subject FROM erasures", -1, &q, NULL) != SQLITE_OK)
         return; /* an older read-only store: nothing erased */
     while (sqlite3_step(q) == SQLITE_ROW) {
+        const char *kind = (const char *)sqlite3_column_text(q, 0);
+        const char *subject = (const char *)sqlite3_column_text(q, 1);
+        if (kind != NULL && strcmp(kind, "hmac") == 0) {
+            s->erased_tokens =
+                fr_realloc(s->erased_tokens, (s->nerased_tokens + 1) * sizeof *s->erased_tokens);
+            s->erased_tokens[s->nerased_tokens++] = fr_strdup(subject);
+            continue;
+        }
         bool created;
-        void **slot = fr_strmap_slot(s->erased, (const char *)sqlite3_column_text(q, 0), &created);
+        void **slot = fr_strmap_slot(s->erased, subject, &created);
         *slot = (void *)1;
     }
     sqlite3_finalize(q);
@@ -90,6 +101,31 @@ void
 sq_erased_refresh(struct sq_store *s)
 {
     erased_refresh(s);
+}
+
+bool
+sq_is_erased_body(void *ctx, const char *body, size_t len)
+{
+    struct sq_store *s = ctx;
+    if (!s->in_txn)
+        erased_refresh(s);
+    for (size_t i = 0; body != NULL && i < s->nerased_tokens; i++)
+        if (memmem(body, len, s->erased_tokens[i], strlen(s->erased_tokens[i])) != NULL)
+            return true;
+    return false;
+}
+
+void
+sq_erased_free(struct sq_store *s)
+{
+    fr_strmap_free(s->erased, NULL);
+    s->erased = NULL;
+    for (size_t i = 0; i < s->nerased_tokens; i++)
+        free(s->erased_tokens[i]);
+    free(s->erased_tokens);
+    s->erased_tokens = NULL;
+    s->nerased_tokens = 0;
+    OPENSSL_cleanse(s->erase_key, sizeof s->erase_key);
 }
 
 bool
@@ -155,48 +191,70 @@ roll_negate(void *ud, const char *key, void *value)
     return 0;
 }
 
+/* Runs sql with ?1 = text (NULL: not bound) and ?2 = id. */
 static int
-exec_conv(struct sq_store *s, const char *sql, const char *conv_id, struct fr_err *err)
+exec_one(struct sq_store *s, const char *sql, const char *text, int64_t id, struct fr_err *err)
 {
     sqlite3_stmt *q;
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &q, NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, conv_id, -1, SQLITE_STATIC);
+        if (text != NULL)
+            sqlite3_bind_text(q, 1, text, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, id);
         rc = sqlite3_step(q);
         sqlite3_finalize(q);
     }
     return rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "erasing");
 }
 
+/* The events a token erasure removes, one by one: the row, its anomalies, its count. */
+struct row_ref {
+    int64_t id;
+    char *conv;
+};
+
 int
-sq_erase_hot(void *ctx, const char *conv_id, const char *reason, int64_t now_ms, bool dry_run,
-             int64_t *events, struct fr_err *err)
+sq_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reason, int64_t now_ms,
+             bool dry_run, int64_t *events, struct fr_err *err)
 {
     struct sq_store *s = ctx;
     *events = 0;
     char subject[33];
-    int rc = sq_erase_subject(s, conv_id, subject, err);
+    int rc = conv_id != NULL ? sq_erase_subject(s, conv_id, subject, err) : FR_OK;
     if (rc != FR_OK)
         return rc;
+    struct row_ref *refs = NULL;
+    size_t nrefs = 0;
     /* freed cells and pages are overwritten with zeros: no byte of the rows stays behind */
     if (!dry_run && (rc = sq_exec(s->db, "PRAGMA secure_delete = ON", err)) != FR_OK)
         return rc;
     rc = sq_exec(s->db, dry_run ? "BEGIN" : "BEGIN IMMEDIATE", err);
     sqlite3_stmt *q = NULL;
     if (rc == FR_OK) {
+        /* a token: every event whose stored body holds it (a scan of the bodies) */
         int src = sqlite3_prepare_v2(
-            s->db, "SELECT id, body, error_class, error_code FROM events WHERE conv_id = ?1", -1,
-            &q, NULL);
+            s->db,
+            conv_id != NULL
+                ? "SELECT id, body, error_class, error_code, conv_id FROM events WHERE conv_id = ?1"
+                : "SELECT id, body, error_class, error_code, conv_id FROM events"
+                  " WHERE instr(body, ?1) > 0",
+            -1, &q, NULL);
         if (src != SQLITE_OK)
             rc = sq_fail(s->db, src, err, "erasing");
     }
     if (rc == FR_OK) {
-        sqlite3_bind_text(q, 1, conv_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 1, conv_id != NULL ? conv_id : token, -1, SQLITE_STATIC);
         int src;
         while ((src = sqlite3_step(q)) == SQLITE_ROW) {
             (*events)++;
             if (!dry_run)
                 rollup_take_out(s, q);
+            if (conv_id == NULL) {
+                refs = fr_realloc(refs, (nrefs + 1) * sizeof *refs);
+                const char *conv = (const char *)sqlite3_column_text(q, 4);
+                refs[nrefs++] =
+                    (struct row_ref){sqlite3_column_int64(q, 0), conv ? fr_strdup(conv) : NULL};
+            }
         }
         if (src != SQLITE_DONE)
             rc = sq_fail(s->db, src, err, "erasing");
@@ -214,19 +272,36 @@ sq_erase_hot(void *ctx, const char *conv_id, const char *reason, int64_t now_ms,
         "DELETE FROM timeline_entities WHERE conv_id = ?1",
         "DELETE FROM conversations WHERE conv_id = ?1",
     };
-    for (size_t i = 0; rc == FR_OK && !dry_run && i < sizeof deletes / sizeof deletes[0]; i++)
-        rc = exec_conv(s, deletes[i], conv_id, err);
+    for (size_t i = 0;
+         conv_id != NULL && rc == FR_OK && !dry_run && i < sizeof deletes / sizeof deletes[0]; i++)
+        rc = exec_one(s, deletes[i], conv_id, 0, err);
+    for (size_t i = 0; rc == FR_OK && !dry_run && i < nrefs; i++) {
+        rc = exec_one(s, "DELETE FROM events WHERE id = ?2", NULL, refs[i].id, err);
+        if (rc == FR_OK)
+            rc = exec_one(s, "DELETE FROM sem_anomalies WHERE event_row = ?2", NULL, refs[i].id,
+                          err);
+        if (rc == FR_OK && refs[i].conv != NULL)
+            rc = exec_one(s,
+                          "UPDATE conversations SET event_count = max(event_count - 1, 0)"
+                          " WHERE conv_id = ?1 AND ?2 = ?2",
+                          refs[i].conv, 0, err);
+    }
+    for (size_t i = 0; i < nrefs; i++)
+        free(refs[i].conv);
+    free(refs);
     if (rc == FR_OK && !dry_run) {
         rc = sqlite3_prepare_v2(
             s->db,
-            "INSERT INTO erasures(ts_ms, subject, reason, state, hot_events) VALUES(?1, ?2, ?3, "
-            "'pending', ?4) ON CONFLICT(subject) DO UPDATE SET state = 'pending', done_ms = NULL,"
+            "INSERT INTO erasures(ts_ms, subject, reason, state, hot_events, kind) VALUES(?1, ?2,"
+            " ?3, 'pending', ?4, ?5) ON CONFLICT(subject) DO UPDATE SET state = 'pending',"
+            " done_ms = NULL,"
             " hot_events = hot_events + excluded.hot_events,"
             " reason = COALESCE(excluded.reason, reason)",
             -1, &q, NULL);
         if (rc == SQLITE_OK) {
             sqlite3_bind_int64(q, 1, now_ms);
-            sqlite3_bind_text(q, 2, subject, -1, SQLITE_STATIC);
+            sqlite3_bind_text(q, 2, conv_id != NULL ? subject : token, -1, SQLITE_STATIC);
+            sqlite3_bind_text(q, 5, conv_id != NULL ? "conv" : "hmac", -1, SQLITE_STATIC);
             if (reason != NULL && *reason)
                 sqlite3_bind_text(q, 3, reason, -1, SQLITE_STATIC);
             else
@@ -261,9 +336,9 @@ sq_erasures(void *ctx, bool pending_only, int (*cb)(void *ud, const struct fr_er
     int rc = sqlite3_prepare_v2(
         s->db,
         pending_only ? "SELECT subject, ts_ms, done_ms, reason, state, hot_events, segments,"
-                       " records, bytes FROM erasures WHERE state = 'pending' ORDER BY id"
+                       " records, bytes, kind FROM erasures WHERE state = 'pending' ORDER BY id"
                      : "SELECT subject, ts_ms, done_ms, reason, state, hot_events, segments,"
-                       " records, bytes FROM erasures ORDER BY id",
+                       " records, bytes, kind FROM erasures ORDER BY id",
         -1, &q, NULL);
     if (rc != SQLITE_OK)
         return sq_fail(s->db, rc, err, "reading the erasure log");
@@ -279,6 +354,7 @@ sq_erasures(void *ctx, bool pending_only, int (*cb)(void *ud, const struct fr_er
             .segments = sqlite3_column_int64(q, 6),
             .records = sqlite3_column_int64(q, 7),
             .bytes = sqlite3_column_int64(q, 8),
+            .kind = (const char *)sqlite3_column_text(q, 9),
         };
         stop = cb(ud, &r);
     }

@@ -64,7 +64,9 @@ struct sq_store {
     /* erasure (sqlite_erase.c) */
     unsigned char erase_key[32]; /* store_info 'erase_key' */
     bool erase_key_loaded;
-    struct fr_strmap *erased; /* subjects of the erasure log; NULL until first looked at */
+    struct fr_strmap *erased; /* conversation subjects of the log; NULL until first looked at */
+    char **erased_tokens;     /* hmac: tokens of value erasures */
+    size_t nerased_tokens;
     int64_t erased_version;   /* PRAGMA data_version when it was read */
 };
 
@@ -107,9 +109,11 @@ struct fr_rollup_row *sq_roll_delta(void *roll);
 /* Erasure (sqlite_erase.c). */
 int sq_erase_subject(void *ctx, const char *conv_id, char out[33], struct fr_err *err);
 bool sq_is_erased(void *ctx, const char *conv_id);
+bool sq_is_erased_body(void *ctx, const char *body, size_t len);
+void sq_erased_free(struct sq_store *s);
 void sq_erased_refresh(struct sq_store *s);
-int sq_erase_hot(void *ctx, const char *conv_id, const char *reason, int64_t now_ms, bool dry_run,
-                 int64_t *events, struct fr_err *err);
+int sq_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reason,
+                 int64_t now_ms, bool dry_run, int64_t *events, struct fr_err *err);
 int sq_erasures(void *ctx, bool pending_only, int (*cb)(void *ud, const struct fr_erasure_row *r),
                 void *ud, struct fr_err *err);
 int sq_erase_done(void *ctx, const char *subject, int64_t segments, int64_t records, int64_t bytes,

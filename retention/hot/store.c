@@ -275,11 +275,25 @@ fr_store_is_erased(struct fr_store *st, const char *conv_id)
     return conv_id != NULL && st->ops->is_erased(st->ctx, conv_id);
 }
 
+bool
+fr_store_is_erased_record(struct fr_store *st, const struct fr_record *rec)
+{
+    return fr_store_is_erased(st, rec->ids[FR_ID_CONV]) ||
+           st->ops->is_erased_body(st->ctx, rec->body, rec->body_len);
+}
+
 int
 fr_store_erase_hot(struct fr_store *st, const char *conv_id, const char *reason, int64_t now_ms,
                    bool dry_run, int64_t *events, struct fr_err *err)
 {
-    return st->ops->erase_hot(st->ctx, conv_id, reason, now_ms, dry_run, events, err);
+    return st->ops->erase_hot(st->ctx, conv_id, NULL, reason, now_ms, dry_run, events, err);
+}
+
+int
+fr_store_erase_token_hot(struct fr_store *st, const char *token, const char *reason, int64_t now_ms,
+                         bool dry_run, int64_t *events, struct fr_err *err)
+{
+    return st->ops->erase_hot(st->ctx, NULL, token, reason, now_ms, dry_run, events, err);
 }
 
 int

@@ -205,8 +205,9 @@ struct fr_store_ops {
     /* erasure (archive.h) */
     int (*erase_subject)(void *ctx, const char *conv_id, char out[33], struct fr_err *err);
     bool (*is_erased)(void *ctx, const char *conv_id);
-    int (*erase_hot)(void *ctx, const char *conv_id, const char *reason, int64_t now_ms,
-                     bool dry_run, int64_t *events, struct fr_err *err);
+    bool (*is_erased_body)(void *ctx, const char *body, size_t len);
+    int (*erase_hot)(void *ctx, const char *conv_id, const char *token, const char *reason,
+                     int64_t now_ms, bool dry_run, int64_t *events, struct fr_err *err);
     int (*erasures)(void *ctx, bool pending_only,
                     int (*cb)(void *ud, const struct fr_erasure_row *r), void *ud,
                     struct fr_err *err);
@@ -256,6 +257,9 @@ int fr_store_commit(struct fr_store *st, struct fr_err *err);
  * batch (fr_store_begin), also for erasures made by another process.
  */
 bool fr_store_is_erased(struct fr_store *st, const char *conv_id);
+/* Whether a record is refused by the erasure log: its conversation erased, or its body
+   holding an erased value's hmac: token. */
+bool fr_store_is_erased_record(struct fr_store *st, const struct fr_record *rec);
 void fr_store_rollback(struct fr_store *st);
 
 int fr_store_conversations(struct fr_store *st, const struct fr_conv_filter *f, fr_conv_cb cb,
