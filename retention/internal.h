@@ -120,7 +120,7 @@ void fr_ret_record_key_clear(struct fr_ret_rec_key *k);
 /* Erases what pending erasures still have in the archive (erase.c; reconciliation runs it). */
 int fr_ret_erase_archive(struct fr_store *st, const struct fr_retention_policy *p,
                          const char *const *convs, size_t nconvs, const char *const *tokens,
-                         size_t ntokens, int64_t now_ms, bool dry_run,
-                         struct fr_erase_stats *stats, struct fr_err *err);
+                         size_t ntokens, int64_t now_ms, bool dry_run, struct fr_erase_stats *stats,
+                         struct fr_err *err);
 
 #endif

@@ -67,7 +67,7 @@ struct sq_store {
     struct fr_strmap *erased; /* conversation subjects of the log; NULL until first looked at */
     char **erased_tokens;     /* hmac: tokens of value erasures */
     size_t nerased_tokens;
-    int64_t erased_version;   /* PRAGMA data_version when it was read */
+    int64_t erased_version; /* PRAGMA data_version when it was read */
 };
 
 /*
