@@ -58,6 +58,25 @@ int fr_bundle_member(const char *path, const char *name, char **data, size_t *le
                      struct fr_err *err);
 
 /* Ed25519 keys as PEM files: generate (private 0600), load private, load public. */
+/* Whether a conversation was erased (the store's erasure log: fr_store_is_erased). */
+typedef bool (*fr_erased_fn)(void *ud, const char *conv_id);
+
+/*
+ * Whether the bundle at path holds a conversation is_erased says was
+ * erased (by its conversations.ndjson); conv_out (may be NULL) gets the
+ * first such id. Not a readable bundle: false.
+ */
+bool fr_bundle_holds_erased(const char *path, fr_erased_fn is_erased, void *ud, char *conv_out,
+                            size_t conv_len);
+
+/*
+ * Removes from dir every bundle (*.tar.zst) holding an erased conversation,
+ * with its .sha256 (outbox: with its outbox records too); *removed counts
+ * them. A missing dir holds none.
+ */
+int fr_bundles_erase(const char *dir, bool outbox, fr_erased_fn is_erased, void *ud,
+                     size_t *removed, struct fr_err *err);
+
 int fr_ed25519_generate(const char *priv_path, const char *pub_path, struct fr_err *err);
 int fr_ed25519_load(const char *path, bool private_key, EVP_PKEY **out, struct fr_err *err);
 

@@ -1356,6 +1356,16 @@ test_retention_erase_everywhere(void **state)
         assert_int_equal(t_run(cmd, NULL, NULL), 0);
         free(cmd);
         char *err = NULL;
+        char *bundle = t_path(f->dir, "input/held.tar.zst");
+        if (points[i] == NULL) {
+            /* copies of its data outside the store: a bundle where incident create puts them,
+               and one kept elsewhere that someone tries to upload afterwards */
+            cmd = fr_asprintf("%s incident create --conv forget-me --db %s && %s incident create "
+                              "--conv forget-me --db %s --out %s",
+                              FR_BIN, f->db, FR_BIN, f->db, bundle);
+            assert_int_equal(t_run(cmd, NULL, NULL), 0);
+            free(cmd);
+        }
         cmd = fr_asprintf("%s%s %s erase --conv forget-me --reason test --db %s --policy %s",
                           points[i] ? "FLIGHTREC_CRASH_AT=" : "", points[i] ? points[i] : "",
                           FR_BIN, f->db, f->policy);
@@ -1364,6 +1374,22 @@ test_retention_erase_everywhere(void **state)
         if (points[i] == NULL) {
             if (rc != 0)
                 fail_msg("erase failed: %s", err ? err : "");
+            assert_non_null(strstr(err, "1 bundle(s) holding it removed"));
+            char *ls =
+                fr_asprintf("ls %s/bundles/*.tar.zst 2>/dev/null | wc -l | tr -d ' \n'", f->dir);
+            char *count = NULL;
+            t_run(ls, &count, NULL);
+            assert_string_equal(count, "0");
+            free(count);
+            free(ls);
+            /* the one kept elsewhere is refused for upload */
+            char *up =
+                fr_asprintf("%s incident upload %s --to anywhere --db %s", FR_BIN, bundle, f->db);
+            char *uerr = NULL;
+            assert_int_equal(t_run(up, NULL, &uerr), 3);
+            assert_non_null(strstr(uerr, "which was erased"));
+            free(uerr);
+            free(up);
         } else {
             if (rc == 0)
                 fail_msg("%s: the erase was not killed", points[i]);
@@ -1374,6 +1400,7 @@ test_retention_erase_everywhere(void **state)
                 fail_msg("%s: the run after the kill failed: %s", points[i], err ? err : "");
         }
         free(err);
+        free(bundle);
         marked_where(f, &hot, &arch, &files);
         if (hot != 0 || arch.records != 0 || files != 0)
             fail_msg("%s: the conversation is still there: %lld hot rows, %d archive records, "

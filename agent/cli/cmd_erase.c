@@ -12,6 +12,8 @@
 #include "agent/cli/cli.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "exporters/bundle.h"
+#include "exporters/upload.h"
 #include "retention/hot/archive.h"
 #include "retention/retention.h"
 
@@ -32,11 +34,52 @@ erase_usage(FILE *out)
                  "erasure stays pending (exit 3) until run again with it.\n\n"
                  "  --conv ID      a conversation to erase (repeatable)\n"
                  "  --reason TEXT  why (kept in the erasure log; no personal data, please)\n"
+                 "  --bundles DIR  incident bundles to look through: those holding an erased\n"
+                 "                 conversation are deleted (default: bundles/ beside the db)\n"
+                 "  --targets FILE upload config whose outbox is looked through the same way\n"
+                 "                 (default $FLIGHTREC_UPLOAD_CONFIG)\n"
                  "  --dry-run      say what would be removed, change nothing\n"
                  "  --list         the erasure log, oldest first\n"
                  "  --db PATH      the database (default $FLIGHTREC_DB or ./var/flightrec.db)\n"
                  "  --policy FILE  retention policy naming the archive and keys (default\n"
                  "                 $FLIGHTREC_RETENTION, else the built-in one)\n");
+}
+
+static bool
+erased_in(void *ud, const char *conv)
+{
+    return fr_store_is_erased(ud, conv);
+}
+
+/* Bundles and queued uploads holding an erased conversation: copies of its data, removed. */
+static int
+erase_copies(struct fr_store *st, const char *db, const char *bundles, const char *targets)
+{
+    char *dflt = NULL;
+    if (bundles == NULL) { /* where incident create puts them by default */
+        char *copy = fr_strdup(db);
+        char *slash = strrchr(copy, '/');
+        dflt = slash ? (*slash = '\0', fr_asprintf("%s/bundles", copy)) : fr_strdup("bundles");
+        free(copy);
+        bundles = dflt;
+    }
+    size_t removed = 0, queued = 0;
+    struct fr_err err = {0};
+    int rc = fr_bundles_erase(bundles, false, erased_in, st, &removed, &err);
+    struct fr_upload_config uc;
+    bool have_outbox =
+        targets != NULL && *targets && fr_upload_config_load(targets, &uc, &err) == FR_OK;
+    if (rc == FR_OK && have_outbox)
+        rc = fr_bundles_erase(uc.outbox, true, erased_in, st, &queued, &err);
+    fprintf(stderr, "erase: %zu bundle(s) holding it removed from %s%s", removed, bundles,
+            have_outbox ? "" : " (no upload config: the outbox was not looked at; --targets)");
+    if (have_outbox)
+        fprintf(stderr, ", %zu queued upload(s) from the outbox %s", queued, uc.outbox);
+    fputc('\n', stderr);
+    if (have_outbox)
+        fr_upload_config_clear(&uc);
+    free(dflt);
+    return rc == FR_OK ? FR_EXIT_OK : FR_EXIT_FAIL;
 }
 
 /* hmac:<4 hex>:<16 hex> (key ids) or hmac:<16 hex> (before them). */
@@ -82,11 +125,18 @@ fr_cmd_erase(int argc, char **argv)
     const char **convs = NULL, **tokens = NULL;
     size_t n = 0, ntokens = 0;
     const char *reason = NULL, *db = NULL, *policy = getenv("FLIGHTREC_RETENTION");
+    const char *bundles = NULL, *targets = getenv("FLIGHTREC_UPLOAD_CONFIG");
     bool dry_run = false, list = false;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:H:r:nLd:p:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:H:B:T:r:nLd:p:h", longopts, NULL)) != -1) {
         switch (c) {
+        case 'B':
+            bundles = optarg;
+            break;
+        case 'T':
+            targets = optarg;
+            break;
         case 'H':
             if (!token_ok(optarg)) {
                 fprintf(stderr,
@@ -186,6 +236,8 @@ fr_cmd_erase(int argc, char **argv)
             dry_run ? "would be rewritten" : "rewritten", (unsigned long long)s.segments_deleted,
             (double)s.bytes_rewritten / 1e6, s.seconds);
     ex = FR_EXIT_OK;
+    if (rc == FR_OK && !dry_run && n > 0)
+        ex = erase_copies(st, db, bundles, targets);
     if (rc != FR_OK) {
         fprintf(stderr, "flightrec erase: %s\n", err.msg);
         ex = FR_EXIT_FAIL;

@@ -248,6 +248,12 @@ inc_create(int argc, char **argv)
 }
 
 /* --targets FILE or $FLIGHTREC_UPLOAD_CONFIG; prints the error. */
+static bool
+erased_in(void *ud, const char *conv)
+{
+    return fr_store_is_erased(ud, conv);
+}
+
 static int
 load_targets(const char *cmd, const char *file, struct fr_upload_config *c)
 {
@@ -281,19 +287,41 @@ upload_progress(void *ud, uint64_t sent, uint64_t total)
 static int
 inc_upload(int argc, char **argv)
 {
-    const char *bundle = NULL, *to = NULL, *targets = NULL;
+    const char *bundle = NULL, *to = NULL, *targets = NULL, *db = NULL;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
             to = argv[++i];
         else if (strcmp(argv[i], "--targets") == 0 && i + 1 < argc)
             targets = argv[++i];
+        else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc)
+            db = argv[++i];
         else
             bundle = argv[i];
     }
     if (bundle == NULL || to == NULL) {
-        fprintf(stderr, "usage: flightrec incident upload BUNDLE --to NAME [--targets FILE]\n");
+        fprintf(stderr, "usage: flightrec incident upload BUNDLE --to NAME [--targets FILE] "
+                        "[--db PATH]\n");
         return FR_EXIT_USAGE;
     }
+    /* a bundle holding a conversation erased since it was made is never sent */
+    struct fr_store *est = NULL;
+    struct fr_store_opts so;
+    fr_store_opts_default(&so);
+    so.create = false;
+    so.read_only = true;
+    char erased[256] = "";
+    if (fr_store_open(db ? db : fr_cli_default_db(), &so, &est, NULL) == FR_OK &&
+        fr_bundle_holds_erased(bundle, erased_in, est, erased, sizeof erased)) {
+        fr_store_close(est);
+        char msg[800]; /* the id is producer data: written escaped */
+        int len = snprintf(msg, sizeof msg,
+                           "flightrec incident: %s holds conversation %s, which was erased "
+                           "(flightrec erase --list): not uploaded; delete the bundle\n",
+                           bundle, erased);
+        fr_cli_write_safe(msg, len < (int)sizeof msg ? (size_t)len : sizeof msg - 1, stderr);
+        return FR_EXIT_FAIL;
+    }
+    fr_store_close(est);
     struct fr_upload_config c;
     int ex = load_targets("incident", targets, &c);
     if (ex != FR_EXIT_OK)

@@ -318,6 +318,7 @@ sq_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reas
         rc = sq_exec(s->db, "COMMIT", err);
     else
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->erased_version = -1; /* its own commit does not change data_version: read again */
     if (!dry_run) {
         sqlite3_exec(s->db, "PRAGMA secure_delete = OFF", NULL, NULL, NULL);
         /* the WAL held the rows' pages: copied back (zeroed) and truncated */
