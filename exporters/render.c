@@ -3,6 +3,8 @@
  */
 #include "exporters/render.h"
 
+#include "retention/hot/archive.h"
+
 #include <stdlib.h>
 
 #include "core/wire.h"
@@ -109,4 +111,18 @@ void
 fr_render_sort_events(json_t *events)
 {
     fr_render_sort_events_dir(events, false);
+}
+
+json_t *
+fr_render_summary(const struct fr_summary_row *r)
+{
+    json_t *codes = r->error_codes ? json_loads(r->error_codes, 0, NULL) : NULL;
+    json_t *models = r->models ? json_loads(r->models, 0, NULL) : NULL;
+    return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:s?,s:I}", "conv_id", r->conv_id,
+                     "first_ms", (json_int_t)r->first_ms, "last_ms", (json_int_t)r->last_ms,
+                     "events", (json_int_t)r->events, "errors", (json_int_t)r->errors,
+                     "input_tokens", (json_int_t)r->input_tokens, "output_tokens",
+                     (json_int_t)r->output_tokens, "error_codes", codes ? codes : json_object(),
+                     "models", models ? models : json_object(), "host", r->host, "summarized_ms",
+                     (json_int_t)r->summarized_ms);
 }

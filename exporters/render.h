@@ -13,6 +13,10 @@
 /* A conversation of the index. */
 json_t *fr_render_conv(const struct fr_conv_row *r);
 
+struct fr_summary_row;
+/* What stays of a conversation whose detail retention deleted (archive.h). */
+json_t *fr_render_summary(const struct fr_summary_row *r);
+
 /*
  * An event in the wire format (its stored, redacted body) with the
  * normalized columns under "flightrec". raw (may be NULL) is the unsealed

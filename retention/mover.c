@@ -71,7 +71,7 @@ struct rt_minute {
 struct conv_sum {
     char *conv;
     int64_t first, last, events, errors, in_tok, out_tok;
-    json_t *codes;
+    json_t *codes, *models;
 };
 
 struct batch {
@@ -100,7 +100,7 @@ conv_sum_get(struct batch *b, const char *conv)
         b->cs = fr_realloc(b->cs, b->capcs * sizeof *b->cs);
     }
     struct conv_sum *c = &b->cs[b->ncs++];
-    *c = (struct conv_sum){.conv = fr_strdup(conv), .codes = json_object()};
+    *c = (struct conv_sum){.conv = fr_strdup(conv), .codes = json_object(), .models = json_object()};
     return c;
 }
 
@@ -191,6 +191,10 @@ batch_row(void *ud, const struct fr_event_row *r)
             json_t *cnt = json_object_get(c->codes, r->error_code);
             json_object_set_new(c->codes, r->error_code, json_integer(json_integer_value(cnt) + 1));
         }
+        if (r->model != NULL) {
+            json_t *cnt = json_object_get(c->models, r->model);
+            json_object_set_new(c->models, r->model, json_integer(json_integer_value(cnt) + 1));
+        }
         json_t *usage = json_object_get(json_object_get(body, "data"), "usage");
         c->in_tok += json_integer_value(json_object_get(usage, "input_tokens"));
         c->out_tok += json_integer_value(json_object_get(usage, "output_tokens"));
@@ -208,8 +212,8 @@ batch_finish_records(struct batch *b)
         struct conv_sum *c = &b->cs[i];
         struct fr_warm_conv wc = {c->conv,   c->first,  c->last,   c->events,
                                   c->errors, c->in_tok, c->out_tok};
-        add_record(b, fr_warm_conversation_new(&wc, c->codes), c->last, c->conv);
-        c->codes = NULL;
+        add_record(b, fr_warm_conversation_new(&wc, c->codes, c->models), c->last, c->conv);
+        c->codes = c->models = NULL;
     }
     for (size_t i = 0; i < b->nrt; i++) {
         struct rt_minute *m = &b->rt[i];
@@ -233,6 +237,7 @@ batch_reset(struct batch *b)
     for (size_t i = 0; i < b->ncs; i++) {
         free(b->cs[i].conv);
         json_decref(b->cs[i].codes);
+        json_decref(b->cs[i].models);
     }
     b->ncs = b->nrt = b->n = 0;
     b->row_bytes = 0;
@@ -414,6 +419,51 @@ warm_to_cold(struct fr_store *st, const struct fr_retention_policy *p, const str
     return rc;
 }
 
+struct sum_ctx {
+    struct fr_store *st;
+    char host[256];
+    int64_t now;
+    struct fr_err *err;
+    int rc;
+};
+
+/* A segment's conversation record into the conversation's summary row. */
+static int
+sum_record(void *ud, const char *json, size_t len)
+{
+    struct sum_ctx *c = ud;
+    json_t *j = json_loadb(json, len, 0, NULL);
+    const char *t = json_string_value(json_object_get(j, "t"));
+    const char *conv = json_string_value(json_object_get(j, "conv_id"));
+    if (t != NULL && strcmp(t, "conversation") == 0 && conv != NULL) {
+        char *codes = json_dumps(json_object_get(j, "error_codes"), JSON_COMPACT | JSON_ENCODE_ANY);
+        char *models = json_dumps(json_object_get(j, "models"), JSON_COMPACT | JSON_ENCODE_ANY);
+        struct fr_summary_row r = {
+            .conv_id = conv,
+            .first_ms = json_integer_value(json_object_get(j, "first_ms")),
+            .last_ms = json_integer_value(json_object_get(j, "last_ms")),
+            .events = json_integer_value(json_object_get(j, "events")),
+            .errors = json_integer_value(json_object_get(j, "errors")),
+            .input_tokens = json_integer_value(json_object_get(j, "input_tokens")),
+            .output_tokens = json_integer_value(json_object_get(j, "output_tokens")),
+            .error_codes = codes,
+            .models = models,
+            .host = c->host[0] ? c->host : NULL,
+            .summarized_ms = c->now,
+        };
+        c->rc = fr_store_summary_merge(c->st, &r, c->err);
+        free(codes);
+        free(models);
+    }
+    json_decref(j);
+    return c->rc != FR_OK;
+}
+
+/*
+ * Segments past cold.max_age are deleted; what they said of each
+ * conversation (times, counts, tokens, error codes, models) is added to its
+ * summary row in the same transaction as the manifest removal.
+ */
 static int
 expire(struct fr_store *st, const struct fr_retention_policy *p, const struct paths *man,
        int64_t now, bool dry_run, struct fr_retention_stats *stats, struct fr_err *err)
@@ -421,19 +471,47 @@ expire(struct fr_store *st, const struct fr_retention_policy *p, const struct pa
     if (p->cold_ms <= 0)
         return FR_OK;
     int rc = FR_OK;
+    struct fr_archive_keys keys;
+    bool have_keys = false;
+    struct sum_ctx sc = {.st = st, .now = now, .err = err};
+    gethostname(sc.host, sizeof sc.host - 1);
     for (size_t i = 0; rc == FR_OK && i < man->n; i++) {
         if (man->max_ts[i] >= now - p->cold_ms)
             continue;
         stats->deleted_segments++;
         if (dry_run)
             continue;
-        rc = fr_store_manifest_remove(st, man->v[i], "past cold.max_age", now, err);
+        if (!have_keys && (rc = fr_retention_keys(p, false, false, &keys, err)) != FR_OK)
+            break;
+        have_keys = true;
+        rc = fr_store_begin(st, err);
+        struct fr_seg *seg;
+        struct fr_err serr = {0};
+        if (rc == FR_OK && fr_seg_open(man->v[i], &keys, &seg, &serr) == FR_OK) {
+            sc.rc = FR_OK;
+            if (fr_seg_each(seg, NULL, 0, 0, sum_record, &sc, &serr) != FR_OK && sc.rc == FR_OK)
+                fr_log(FR_LOG_WARN, "retention", "%s: conversation summaries not kept: %s",
+                       man->v[i], serr.msg);
+            rc = sc.rc;
+            fr_seg_close(seg);
+        } else if (rc == FR_OK) {
+            fr_log(FR_LOG_WARN, "retention", "%s: conversation summaries not kept: %s", man->v[i],
+                   serr.msg);
+        }
+        if (rc == FR_OK)
+            rc = fr_store_manifest_remove(st, man->v[i], "past cold.max_age", now, err);
+        if (rc == FR_OK)
+            rc = fr_store_commit(st, err);
+        else
+            fr_store_rollback(st);
         fr_ret_crash_point("after_delete_commit");
         if (rc == FR_OK)
             rc = fr_ret_journal_append(p, "delete", NULL, man->v[i], err);
         if (rc == FR_OK)
             unlink(man->v[i]);
     }
+    if (have_keys)
+        fr_archive_keys_wipe(&keys);
     return rc;
 }
 

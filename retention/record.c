@@ -36,13 +36,16 @@ fr_warm_event_new(const struct fr_event_row *r, json_t *body, const char *segmen
 }
 
 json_t *
-fr_warm_conversation_new(const struct fr_warm_conv *c, json_t *codes)
+fr_warm_conversation_new(const struct fr_warm_conv *c, json_t *codes, json_t *models)
 {
-    return json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "t", "conversation", "conv_id",
-                     c->conv_id, "first_ms", (json_int_t)c->first_ms, "last_ms",
-                     (json_int_t)c->last_ms, "events", (json_int_t)c->events, "errors",
-                     (json_int_t)c->errors, "input_tokens", (json_int_t)c->input_tokens,
-                     "output_tokens", (json_int_t)c->output_tokens, "error_codes", codes);
+    json_t *r = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "t", "conversation", "conv_id",
+                          c->conv_id, "first_ms", (json_int_t)c->first_ms, "last_ms",
+                          (json_int_t)c->last_ms, "events", (json_int_t)c->events, "errors",
+                          (json_int_t)c->errors, "input_tokens", (json_int_t)c->input_tokens,
+                          "output_tokens", (json_int_t)c->output_tokens, "error_codes", codes);
+    if (models != NULL)
+        json_object_set_new(r, "models", models);
+    return r;
 }
 
 static json_t *

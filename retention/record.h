@@ -8,7 +8,7 @@
  *                    "error_message","duration_ms" (each when set),
  *                    "policy" (only when it differs from the segment's)}
  *   conversation    {"t":"conversation","conv_id","first_ms","last_ms","events","errors",
- *                    "input_tokens","output_tokens","error_codes":{CODE:N}}
+ *                    "input_tokens","output_tokens","error_codes":{CODE:N},"models":{MODEL:N}}
  *   runtime_minute  {"t":"runtime_minute","ts_ms","pid","process","samples",
  *                    "rss_bytes"|"cpu_pct"|"threads"|"open_fds":{"min","avg","max"}}
  */
@@ -32,7 +32,8 @@ struct fr_warm_conv {
     const char *conv_id;
     int64_t first_ms, last_ms, events, errors, input_tokens, output_tokens;
 };
-json_t *fr_warm_conversation_new(const struct fr_warm_conv *c, json_t *codes);
+/* codes: {error code: n}; models: {model: n} (NULL: none); both taken. */
+json_t *fr_warm_conversation_new(const struct fr_warm_conv *c, json_t *codes, json_t *models);
 
 /* One minute of one process's runtime samples, downsampled. */
 struct fr_warm_stat {

@@ -1542,6 +1542,65 @@ test_retention_erase_by_value_token(void **state)
     free(indir);
 }
 
+/*
+ * When retention deletes a conversation's last detail (past cold.max_age),
+ * a summary stays: its times, event and error counts, tokens, models and
+ * error codes, summed over every segment that held it, listed by
+ * `conversations --summaries`; an erased conversation keeps none.
+ */
+static void
+test_retention_summaries_outlive_detail(void **state)
+{
+    struct rfx *f = *state;
+    t_ingest_generated(f->st, f->dir, 3000);
+    /* what the summaries must add up to: every event and error of the generated store */
+    int64_t events = sql_int(f->db, "SELECT count(*) FROM events WHERE conv_id IS NOT NULL AND "
+                                    "kind != 'runtime'");
+    int64_t errors = sql_int(f->db, "SELECT count(*) FROM events WHERE conv_id IS NOT NULL AND "
+                                    "kind != 'runtime' AND error_code IS NOT NULL");
+    int64_t convs = sql_int(f->db, "SELECT count(DISTINCT conv_id) FROM events WHERE kind != "
+                                   "'runtime' AND conv_id IS NOT NULL");
+    int64_t erased_events = sql_int(f->db, "SELECT count(*) FROM events WHERE conv_id = "
+                                           "'c-000003' AND kind != 'runtime'");
+    char *model = NULL;
+    char *cmd = fr_asprintf("sqlite3 %s \"SELECT model FROM events WHERE model IS NOT NULL LIMIT "
+                            "1\" | tr -d '\\n'",
+                            f->db);
+    assert_int_equal(t_run(cmd, &model, NULL), 0);
+    free(cmd);
+    fr_store_close(f->st);
+    f->st = NULL;
+    /* warm at day 4, cold at day 40, then erase one, then deleted at day 400 */
+    assert_int_equal(run_retention(f->db, f->policy, BASE + 4 * DAY, NULL), 0);
+    assert_int_equal(run_retention(f->db, f->policy, BASE + 40 * DAY, NULL), 0);
+    char *err = NULL;
+    cmd = fr_asprintf("%s erase --conv c-000003 --db %s --policy %s", FR_BIN, f->db, f->policy);
+    if (t_run(cmd, NULL, &err) != 0)
+        fail_msg("erase: %s", err);
+    free(err);
+    free(cmd);
+    assert_int_equal(run_retention(f->db, f->policy, BASE + 400 * DAY, NULL), 0);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments"), 0);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM conversation_summaries"), convs - 1);
+    assert_int_equal(
+        sql_int(f->db, "SELECT count(*) FROM conversation_summaries WHERE conv_id = 'c-000003'"),
+        0);
+    assert_int_equal(sql_int(f->db, "SELECT sum(events) FROM conversation_summaries"),
+                     events - erased_events);
+    assert_true(sql_int(f->db, "SELECT sum(errors) FROM conversation_summaries") <= errors);
+    assert_true(sql_int(f->db, "SELECT sum(errors) FROM conversation_summaries") > 0);
+    char *out = NULL;
+    cmd = fr_asprintf("%s conversations --summaries --limit 0 --db %s", FR_BIN, f->db);
+    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    assert_non_null(strstr(out, "c-000001"));
+    assert_null(strstr(out, "c-000003 "));
+    assert_non_null(strstr(out, model)); /* the models it used */
+    free(out);
+    free(cmd);
+    free(model);
+    f->st = t_store_open(f->dir, "hot.db");
+}
+
 int
 main(void)
 {
@@ -1561,6 +1620,7 @@ main(void)
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_retention_erase_everywhere, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_erase_by_value_token, rsetup, rteardown),
+        cmocka_unit_test_setup_teardown(test_retention_summaries_outlive_detail, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_show_partial_results, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_manifest_journal_error_reported, rsetup,
                                         rteardown),

@@ -74,6 +74,8 @@ enum MHD_Result fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connec
 enum MHD_Result fr_api_delete_conversation(struct fr_pipeline *p, struct MHD_Connection *c,
                                            const char *id);
 enum MHD_Result fr_api_get_events(struct fr_pipeline *p, struct MHD_Connection *c);
+/* GET /v1/summaries: what stays of conversations whose detail retention deleted. */
+enum MHD_Result fr_api_get_summaries(struct fr_pipeline *p, struct MHD_Connection *c);
 enum MHD_Result fr_api_get_errors(struct fr_pipeline *p, struct MHD_Connection *c);
 enum MHD_Result fr_api_healthz(struct fr_pipeline *p, struct MHD_Connection *c);
 enum MHD_Result fr_api_readyz(struct fr_pipeline *p, struct MHD_Connection *c);

@@ -302,3 +302,32 @@ fr_api_get_errors(struct fr_pipeline *p, struct MHD_Connection *c)
                           : json_pack("{s:o,s:o}", "errors", rows, "tiers", tiers),
                        NULL);
 }
+
+static int
+collect_summary(void *ud, const struct fr_summary_row *r)
+{
+    json_array_append_new(ud, fr_render_summary(r));
+    return 0;
+}
+
+enum MHD_Result
+fr_api_get_summaries(struct fr_pipeline *p, struct MHD_Connection *c)
+{
+    static const char *const allowed[] = {"since", "limit", NULL};
+    int64_t since = 0, until = 0;
+    int limit;
+    char msg[600];
+    struct fr_qparams q;
+    if (!parse_common(c, &q, allowed, &since, &until, &limit, 100, msg, sizeof msg))
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, msg, NULL);
+    json_t *rows = json_array();
+    struct fr_err err = {0};
+    struct fr_store *rs = fr_readers_acquire(p->readers);
+    int rc = fr_store_summaries(rs, since, limit, collect_summary, rows, &err);
+    fr_readers_release(p->readers, rs);
+    if (rc != FR_OK) {
+        json_decref(rows);
+        return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg, NULL);
+    }
+    return fr_api_json(p, c, MHD_HTTP_OK, json_pack("{s:o}", "summaries", rows), NULL);
+}

@@ -182,6 +182,9 @@ route_v1(struct fr_http *h, struct MHD_Connection *c, struct fr_api_req *q, cons
     } else if (strcmp(url, "/v1/errors") == 0) {
         if (get)
             return fr_api_get_errors(p, c);
+    } else if (strcmp(url, "/v1/summaries") == 0) {
+        if (get)
+            return fr_api_get_summaries(p, c);
     } else if (strcmp(url, "/v1/conversations") == 0) {
         if (get)
             return fr_api_get_conversations(p, c);

@@ -12,6 +12,7 @@
 #include "core/timeutil.h"
 #include "core/wire.h"
 #include "exporters/render.h"
+#include "retention/hot/archive.h"
 #include "retention/hot/store.h"
 
 static int
@@ -37,6 +38,29 @@ conv_print_row(void *ud, const struct fr_conv_row *r)
     return 0;
 }
 
+static int
+summary_collect_json(void *ud, const struct fr_summary_row *r)
+{
+    json_array_append_new(ud, fr_render_summary(r));
+    return 0;
+}
+
+static int
+summary_print_row(void *ud, const struct fr_summary_row *r)
+{
+    int *n = ud;
+    char a[32], b[32];
+    if ((*n)++ == 0)
+        fr_cli_printf("%-24s %-24s %-24s %7s %6s %10s  %s\n", "CONV_ID", "FIRST", "LAST",
+                      "EVENTS", "ERRORS", "TOKENS", "MODELS / ERROR CODES");
+    fr_cli_printf("%-24s %-24s %-24s %7lld %6lld %10lld  %s %s\n", r->conv_id,
+                  fr_time_format(r->first_ms, a, sizeof a), fr_time_format(r->last_ms, b, sizeof b),
+                  (long long)r->events, (long long)r->errors,
+                  (long long)(r->input_tokens + r->output_tokens), r->models ? r->models : "{}",
+                  r->error_codes ? r->error_codes : "{}");
+    return 0;
+}
+
 static void
 conversations_usage(FILE *out)
 {
@@ -49,6 +73,8 @@ conversations_usage(FILE *out)
                  "  --until T       active before T\n"
                  "  --status S      active, idle, closed, evicted or error\n"
                  "  --has-errors    only conversations with at least one error\n"
+                 "  --summaries     what stays of conversations whose detail retention deleted\n"
+                 "                  (times, counts, tokens, models, error codes), newest first\n"
                  "  --limit N       at most N conversations (default 50, 0 for all)\n"
                  "  --json          a JSON array instead of a table\n"
                  "  --ndjson        one conversation per line (jq streaming)\n"
@@ -62,6 +88,7 @@ fr_cmd_conversations(int argc, char **argv)
         FR_CLI_QUERY_OPTIONS,
         {"status", required_argument, NULL, 'S'},
         {"has-errors", no_argument, NULL, 'E'},
+        {"summaries", no_argument, NULL, 'M'},
         {"json", no_argument, NULL, 'j'},
         {"ndjson", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
@@ -69,7 +96,7 @@ fr_cmd_conversations(int argc, char **argv)
     };
     struct fr_cli_query q = {.db = fr_cli_default_db(), .limit = 50};
     struct fr_conv_filter f = {0};
-    bool json = false, ndjson = false;
+    bool json = false, ndjson = false, summaries = false;
     struct fr_err err = {0};
     int c;
     optind = 1;
@@ -98,6 +125,9 @@ fr_cmd_conversations(int argc, char **argv)
         case 'E':
             f.has_errors = true;
             break;
+        case 'M':
+            summaries = true;
+            break;
         case 'j':
             json = true;
             break;
@@ -122,9 +152,14 @@ fr_cmd_conversations(int argc, char **argv)
     if (ex != FR_EXIT_OK)
         return ex;
     int rc, n = 0;
-    if (json || ndjson) {
+    if (summaries && !json && !ndjson) {
+        rc = fr_store_summaries(st, f.since_ms, f.limit, summary_print_row, &n, &err);
+        if (rc == FR_OK && n == 0)
+            fprintf(stderr, "no conversation summaries (none was past its last tier)\n");
+    } else if (json || ndjson) {
         json_t *arr = json_array();
-        rc = fr_store_conversations(st, &f, conv_collect_json, arr, &err);
+        rc = summaries ? fr_store_summaries(st, f.since_ms, f.limit, summary_collect_json, arr, &err)
+                       : fr_store_conversations(st, &f, conv_collect_json, arr, &err);
         if (rc == FR_OK && json)
             json_dumpf(arr, stdout, JSON_INDENT(2)), fputc('\n', stdout);
         size_t i;

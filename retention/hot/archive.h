@@ -113,6 +113,29 @@ int fr_store_erasures(struct fr_store *st, bool pending_only,
 int fr_store_erase_done(struct fr_store *st, const char *subject, int64_t segments, int64_t records,
                         int64_t bytes, int64_t now_ms, struct fr_err *err);
 
+/* ---- summaries: what stays of a conversation when retention deletes its detail ---- */
+
+struct fr_summary_row {
+    const char *conv_id;
+    int64_t first_ms, last_ms, events, errors, input_tokens, output_tokens;
+    const char *error_codes; /* JSON {code: n} */
+    const char *models;      /* JSON {model: n} */
+    const char *host;        /* where it was summarized; NULL: unknown */
+    int64_t summarized_ms;
+};
+
+/*
+ * Adds a segment's summary of a conversation to its summary row (counts
+ * summed, times widened, codes and models merged); an erased conversation
+ * gets none. Inside a transaction begun with fr_store_begin() it joins it
+ * (so a segment's deletion and its summary commit together).
+ */
+int fr_store_summary_merge(struct fr_store *st, const struct fr_summary_row *r, struct fr_err *err);
+/* Summary rows, most recently active first, at most limit (0: all); since: last_ms >= since. */
+int fr_store_summaries(struct fr_store *st, int64_t since_ms, int limit,
+                       int (*cb)(void *ud, const struct fr_summary_row *r), void *ud,
+                       struct fr_err *err);
+
 /* Removes an entry (the segment is past its last tier) and logs the removal; inside a
    transaction begun with fr_store_begin() it joins it. */
 int fr_store_manifest_remove(struct fr_store *st, const char *path, const char *why, int64_t now_ms,

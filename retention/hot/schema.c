@@ -129,7 +129,15 @@ static const char *const schema_migrations[] = {
     " reason TEXT, state TEXT NOT NULL, done_ms INTEGER,"
     " hot_events INTEGER NOT NULL DEFAULT 0, segments INTEGER NOT NULL DEFAULT 0,"
     " records INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0);"
-    "INSERT INTO store_info VALUES('erase_key', lower(hex(randomblob(32))));",
+    "INSERT INTO store_info VALUES('erase_key', lower(hex(randomblob(32))));"
+    /* and what stays of a conversation when retention deletes its last detail */
+    "CREATE TABLE conversation_summaries ("
+    " conv_id TEXT PRIMARY KEY, first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL,"
+    " events INTEGER NOT NULL, errors INTEGER NOT NULL,"
+    " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,"
+    " error_codes TEXT NOT NULL, models TEXT NOT NULL, host TEXT, summarized_ms INTEGER NOT NULL)"
+    " WITHOUT ROWID;"
+    "CREATE INDEX conversation_summaries_last ON conversation_summaries(last_ms);",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))

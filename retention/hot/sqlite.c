@@ -504,4 +504,6 @@ const struct fr_store_ops fr_store_sqlite = {
     .erase_hot = sq_erase_hot,
     .erasures = sq_erasures,
     .erase_done = sq_erase_done,
+    .summary_merge = sq_summary_merge,
+    .summaries = sq_summaries,
 };

@@ -1,5 +1,5 @@
 /*
- * retention/hot/sqlite_erase.c - erasure in the SQLite hot store: a
+ * retention/hot/sqlite_erase.c - erasure and summaries in the SQLite hot store: a
  * conversation's rows removed with secure_delete (freed cells zeroed) in
  * one transaction with its erasure record, the WAL checkpointed and
  * truncated, and the erasure log that keeps an erased conversation from
@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,7 @@ sq_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reas
         sq_rollup_discard(s);
     }
     static const char *const deletes[] = {
+        "DELETE FROM conversation_summaries WHERE conv_id = ?1",
         "DELETE FROM events WHERE conv_id = ?1",
         "DELETE FROM sem_anomalies WHERE conv_id = ?1",
         "DELETE FROM timeline_entities WHERE conv_id = ?1",
@@ -387,4 +389,125 @@ sq_erase_done(void *ctx, const char *subject, int64_t segments, int64_t records,
         sqlite3_finalize(q);
     }
     return rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "recording the erasure");
+}
+
+/* {k: n} + {k: n}, as JSON text (caller frees). */
+static char *
+merge_counts(const char *a, const char *b)
+{
+    json_t *x = a ? json_loads(a, 0, NULL) : NULL, *y = b ? json_loads(b, 0, NULL) : NULL;
+    if (!json_is_object(x)) {
+        json_decref(x);
+        x = json_object();
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(y, k, v)
+    {
+        json_t *old = json_object_get(x, k);
+        json_object_set_new(x, k, json_integer(json_integer_value(old) + json_integer_value(v)));
+    }
+    char *out = json_dumps(x, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(x);
+    json_decref(y);
+    return out;
+}
+
+int
+sq_summary_merge(void *ctx, const struct fr_summary_row *r, struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    if (sq_is_erased(s, r->conv_id))
+        return FR_OK;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT first_ms, last_ms, events, errors, input_tokens,"
+                                " output_tokens, error_codes, models FROM conversation_summaries"
+                                " WHERE conv_id = ?1",
+                                -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "reading a conversation summary");
+    sqlite3_bind_text(q, 1, r->conv_id, -1, SQLITE_STATIC);
+    struct fr_summary_row m = *r;
+    char *codes = NULL, *models = NULL;
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        int64_t first = sqlite3_column_int64(q, 0), last = sqlite3_column_int64(q, 1);
+        m.first_ms = first < m.first_ms ? first : m.first_ms;
+        m.last_ms = last > m.last_ms ? last : m.last_ms;
+        m.events += sqlite3_column_int64(q, 2);
+        m.errors += sqlite3_column_int64(q, 3);
+        m.input_tokens += sqlite3_column_int64(q, 4);
+        m.output_tokens += sqlite3_column_int64(q, 5);
+        codes = merge_counts((const char *)sqlite3_column_text(q, 6), r->error_codes);
+        models = merge_counts((const char *)sqlite3_column_text(q, 7), r->models);
+    } else {
+        codes = merge_counts(NULL, r->error_codes);
+        models = merge_counts(NULL, r->models);
+    }
+    sqlite3_finalize(q);
+    rc = sqlite3_prepare_v2(s->db,
+                            "INSERT OR REPLACE INTO conversation_summaries VALUES(?1, ?2, ?3, ?4,"
+                            " ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                            -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, m.conv_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, m.first_ms);
+        sqlite3_bind_int64(q, 3, m.last_ms);
+        sqlite3_bind_int64(q, 4, m.events);
+        sqlite3_bind_int64(q, 5, m.errors);
+        sqlite3_bind_int64(q, 6, m.input_tokens);
+        sqlite3_bind_int64(q, 7, m.output_tokens);
+        sqlite3_bind_text(q, 8, codes, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 9, models, -1, SQLITE_STATIC);
+        if (m.host != NULL)
+            sqlite3_bind_text(q, 10, m.host, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(q, 10);
+        sqlite3_bind_int64(q, 11, m.summarized_ms);
+        rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+    }
+    free(codes);
+    free(models);
+    return rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "writing a conversation summary");
+}
+
+int
+sq_summaries(void *ctx, int64_t since_ms, int limit,
+             int (*cb)(void *ud, const struct fr_summary_row *r), void *ud, struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT conv_id, first_ms, last_ms, events, errors, input_tokens,"
+                                " output_tokens, error_codes, models, host, summarized_ms"
+                                " FROM conversation_summaries WHERE last_ms >= ?1"
+                                " ORDER BY last_ms DESC, conv_id LIMIT ?2",
+                                -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "reading conversation summaries");
+    sqlite3_bind_int64(q, 1, since_ms);
+    sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
+    int stop = 0;
+    while (stop == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        struct fr_summary_row r = {
+            .conv_id = (const char *)sqlite3_column_text(q, 0),
+            .first_ms = sqlite3_column_int64(q, 1),
+            .last_ms = sqlite3_column_int64(q, 2),
+            .events = sqlite3_column_int64(q, 3),
+            .errors = sqlite3_column_int64(q, 4),
+            .input_tokens = sqlite3_column_int64(q, 5),
+            .output_tokens = sqlite3_column_int64(q, 6),
+            .error_codes = (const char *)sqlite3_column_text(q, 7),
+            .models = (const char *)sqlite3_column_text(q, 8),
+            .host = (const char *)sqlite3_column_text(q, 9),
+            .summarized_ms = sqlite3_column_int64(q, 10),
+        };
+        stop = cb(ud, &r);
+    }
+    sqlite3_finalize(q);
+    if (stop != 0)
+        return stop;
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FR_OK
+                                                 : sq_fail(s->db, rc, err, "reading summaries");
 }

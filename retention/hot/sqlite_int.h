@@ -118,6 +118,9 @@ int sq_erasures(void *ctx, bool pending_only, int (*cb)(void *ud, const struct f
                 void *ud, struct fr_err *err);
 int sq_erase_done(void *ctx, const char *subject, int64_t segments, int64_t records, int64_t bytes,
                   int64_t now_ms, struct fr_err *err);
+int sq_summary_merge(void *ctx, const struct fr_summary_row *r, struct fr_err *err);
+int sq_summaries(void *ctx, int64_t since_ms, int limit,
+                 int (*cb)(void *ud, const struct fr_summary_row *r), void *ud, struct fr_err *err);
 
 /* Upserts the batch's rollups (inside the open transaction) and empties them. */
 int sq_rollup_flush(struct sq_store *s, struct fr_err *err);

@@ -309,3 +309,17 @@ fr_store_erase_done(struct fr_store *st, const char *subject, int64_t segments, 
 {
     return st->ops->erase_done(st->ctx, subject, segments, records, bytes, now_ms, err);
 }
+
+int
+fr_store_summary_merge(struct fr_store *st, const struct fr_summary_row *r, struct fr_err *err)
+{
+    return st->ops->summary_merge(st->ctx, r, err);
+}
+
+int
+fr_store_summaries(struct fr_store *st, int64_t since_ms, int limit,
+                   int (*cb)(void *ud, const struct fr_summary_row *r), void *ud,
+                   struct fr_err *err)
+{
+    return st->ops->summaries(st->ctx, since_ms, limit, cb, ud, err);
+}

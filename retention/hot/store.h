@@ -145,6 +145,7 @@ typedef int (*fr_error_group_cb)(void *ud, const struct fr_error_group *row);
 struct fr_manifest_row;
 struct fr_row_key;
 struct fr_erasure_row;
+struct fr_summary_row;
 
 struct fr_store_ops {
     const char *name;
@@ -213,6 +214,11 @@ struct fr_store_ops {
                     struct fr_err *err);
     int (*erase_done)(void *ctx, const char *subject, int64_t segments, int64_t records,
                       int64_t bytes, int64_t now_ms, struct fr_err *err);
+    /* summaries (archive.h) */
+    int (*summary_merge)(void *ctx, const struct fr_summary_row *r, struct fr_err *err);
+    int (*summaries)(void *ctx, int64_t since_ms, int limit,
+                     int (*cb)(void *ud, const struct fr_summary_row *r), void *ud,
+                     struct fr_err *err);
 };
 
 extern const struct fr_store_ops fr_store_sqlite;
