@@ -100,7 +100,8 @@ conv_sum_get(struct batch *b, const char *conv)
         b->cs = fr_realloc(b->cs, b->capcs * sizeof *b->cs);
     }
     struct conv_sum *c = &b->cs[b->ncs++];
-    *c = (struct conv_sum){.conv = fr_strdup(conv), .codes = json_object(), .models = json_object()};
+    *c =
+        (struct conv_sum){.conv = fr_strdup(conv), .codes = json_object(), .models = json_object()};
     return c;
 }
 

@@ -51,8 +51,8 @@ summary_print_row(void *ud, const struct fr_summary_row *r)
     int *n = ud;
     char a[32], b[32];
     if ((*n)++ == 0)
-        fr_cli_printf("%-24s %-24s %-24s %7s %6s %10s  %s\n", "CONV_ID", "FIRST", "LAST",
-                      "EVENTS", "ERRORS", "TOKENS", "MODELS / ERROR CODES");
+        fr_cli_printf("%-24s %-24s %-24s %7s %6s %10s  %s\n", "CONV_ID", "FIRST", "LAST", "EVENTS",
+                      "ERRORS", "TOKENS", "MODELS / ERROR CODES");
     fr_cli_printf("%-24s %-24s %-24s %7lld %6lld %10lld  %s %s\n", r->conv_id,
                   fr_time_format(r->first_ms, a, sizeof a), fr_time_format(r->last_ms, b, sizeof b),
                   (long long)r->events, (long long)r->errors,
@@ -158,8 +158,9 @@ fr_cmd_conversations(int argc, char **argv)
             fprintf(stderr, "no conversation summaries (none was past its last tier)\n");
     } else if (json || ndjson) {
         json_t *arr = json_array();
-        rc = summaries ? fr_store_summaries(st, f.since_ms, f.limit, summary_collect_json, arr, &err)
-                       : fr_store_conversations(st, &f, conv_collect_json, arr, &err);
+        rc = summaries
+                 ? fr_store_summaries(st, f.since_ms, f.limit, summary_collect_json, arr, &err)
+                 : fr_store_conversations(st, &f, conv_collect_json, arr, &err);
         if (rc == FR_OK && json)
             json_dumpf(arr, stdout, JSON_INDENT(2)), fputc('\n', stdout);
         size_t i;

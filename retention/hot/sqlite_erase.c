@@ -5,10 +5,10 @@
  * truncated, and the erasure log that keeps an erased conversation from
  * coming back (the ids only as keyed hashes: the log holds no content).
  */
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
