@@ -345,6 +345,17 @@ fr_triggers_observe(struct fr_triggers *t, const struct fr_record *recs, size_t 
     pthread_mutex_unlock(&t->mu);
 }
 
+/* The erasure log, through a read connection: a queued bundle of an erased conversation goes. */
+static bool
+erased_conv(void *ud, const char *conv)
+{
+    struct fr_pipeline *pl = ud;
+    struct fr_store *rs = fr_readers_acquire(pl->readers);
+    bool erased = rs != NULL && fr_store_is_erased(rs, conv);
+    fr_readers_release(pl->readers, rs);
+    return erased;
+}
+
 struct fr_triggers *
 fr_triggers_start(struct fr_pipeline *pl, struct fr_err *err)
 {
@@ -361,6 +372,8 @@ fr_triggers_start(struct fr_pipeline *pl, struct fr_err *err)
         rc = load_rules(t, c->incident_triggers, err);
     if (rc == FR_OK && c->incident_upload_config[0]) {
         rc = fr_upload_config_load(c->incident_upload_config, &t->up, err);
+        t->up.erased = erased_conv;
+        t->up.erased_ud = pl;
         t->has_upload = rc == FR_OK;
         if (rc == FR_OK && c->incident_upload_to[0] &&
             !fr_upload_target_find(&t->up, c->incident_upload_to))

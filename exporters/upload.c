@@ -2,6 +2,8 @@
  * exporters/upload.c - see upload.h.
  */
 #include "exporters/upload.h"
+
+#include "exporters/bundle.h"
 #include "exporters/uploader.h"
 
 #include <curl/curl.h>
@@ -632,6 +634,14 @@ fr_outbox_flush_stats(const struct fr_upload_config *c, struct fr_outbox_stats *
     size_t n;
     int rc = fr_outbox_list(c->outbox, &items, &n, err);
     for (size_t i = 0; rc == FR_OK && i < n; i++) {
+        if (c->erased != NULL &&
+            fr_bundle_holds_erased(items[i].file, c->erased, c->erased_ud, NULL, 0)) {
+            fr_log(FR_LOG_WARN, "upload",
+                   "%s holds an erased conversation: dropped from the outbox, not sent",
+                   items[i].file);
+            outbox_remove(items[i].file);
+            continue;
+        }
         const struct fr_upload_target *t = fr_upload_target_find(c, items[i].target);
         struct fr_err e2 = {0};
         struct fr_upload_result res = {0};

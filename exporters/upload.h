@@ -42,6 +42,10 @@ struct fr_upload_config {
     size_t ntargets;
     char *outbox;             /* directory of queued uploads */
     int64_t outbox_max_bytes; /* most bytes queued (default 1 GiB) */
+    /* set by the caller, may be NULL: a queued bundle holding a conversation this says was
+       erased is dropped from the outbox, never sent (exporters/bundle.h) */
+    bool (*erased)(void *ud, const char *conv_id);
+    void *erased_ud;
 };
 
 /* Loads an upload config (errors name file, line and key). */

@@ -19,6 +19,7 @@
 #include "core/mem.h"
 #include "exporters/bundle.h"
 #include "exporters/render.h"
+#include "exporters/upload.h"
 #include "redact/redact.h"
 
 struct bfx {
@@ -394,10 +395,63 @@ test_bundle_include_raw(void **state)
     EVP_PKEY_free(pub);
 }
 
+static bool
+erased_b1(void *ud, const char *conv)
+{
+    (void)ud;
+    return strcmp(conv, "b-1") == 0;
+}
+
+/*
+ * A queued bundle holding a conversation erased since it was queued is
+ * dropped from the outbox, never sent; fr_bundles_erase removes such
+ * bundles from a folder and leaves the others.
+ */
+static void
+test_bundle_of_erased_conversation_not_sent(void **state)
+{
+    struct bfx *f = *state;
+    create(f);
+    char *yaml = t_path(f->dir, "upload.yaml"), *outbox = t_path(f->dir, "outbox");
+    FILE *fp = fopen(yaml, "w");
+    /* a target nothing listens on: an attempt would fail and keep the bundle queued */
+    fprintf(fp,
+            "outbox: %s\ntargets:\n  - name: t\n    url: http://127.0.0.1:9/u/{name}\n"
+            "    max_attempts: 1\n",
+            outbox);
+    fclose(fp);
+    struct fr_upload_config c;
+    struct fr_err err = {0};
+    assert_int_equal(fr_upload_config_load(yaml, &c, &err), FR_OK);
+    assert_int_equal(fr_outbox_add(&c, f->bundle, "t", &err), FR_OK);
+    char conv[64] = "";
+    assert_true(fr_bundle_holds_erased(f->bundle, erased_b1, NULL, conv, sizeof conv));
+    assert_string_equal(conv, "b-1");
+    c.erased = erased_b1;
+    struct fr_outbox_stats st;
+    assert_int_equal(fr_outbox_flush_stats(&c, &st, &err), FR_OK);
+    assert_int_equal(st.sent + st.failed, 0); /* not tried */
+    struct fr_outbox_item *items;
+    size_t n;
+    assert_int_equal(fr_outbox_list(c.outbox, &items, &n, &err), FR_OK);
+    assert_int_equal(n, 0);
+    fr_outbox_items_free(items, n);
+    /* the folder form: the bundle holding it goes */
+    size_t removed = 0;
+    assert_int_equal(fr_bundles_erase(f->dir, false, erased_b1, NULL, &removed, &err), FR_OK);
+    assert_int_equal(removed, 1);
+    assert_int_equal(access(f->bundle, F_OK), -1);
+    fr_upload_config_clear(&c);
+    free(yaml);
+    free(outbox);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_bundle_of_erased_conversation_not_sent, bsetup,
+                                        bteardown),
         cmocka_unit_test_setup_teardown(test_bundle_verify_refuses_smuggled_members, bsetup,
                                         bteardown),
         cmocka_unit_test_setup_teardown(test_bundle_verify_and_tampering, bsetup, bteardown),
