@@ -1349,9 +1349,9 @@ test_retention_erase_everywhere(void **state)
     cmd = fr_asprintf("cp %s %s && cp -a %s %s", f->db, tdb, f->p.archive_dir, tarch);
     assert_int_equal(t_run(cmd, NULL, NULL), 0);
     free(cmd);
-    static const char *const points[] = {"erase_after_hot", "erase_before_rewrite",
+    static const char *const points[] = {"erase_after_hot",     "erase_before_rewrite",
                                          "erase_after_rewrite", "erase_after_journal",
-                                         "erase_after_remove", NULL};
+                                         "erase_after_remove",  NULL};
     for (size_t i = 0; i < sizeof points / sizeof *points; i++) {
         cmd = fr_asprintf("rm -rf %s %s-wal %s-shm %s && cp %s %s && cp -a %s %s", f->db, f->db,
                           f->db, f->p.archive_dir, tdb, f->db, tarch, f->p.archive_dir);
