@@ -71,11 +71,11 @@ bool fr_bundle_holds_erased(const char *path, fr_erased_fn is_erased, void *ud, 
 
 /*
  * Removes from dir every bundle (*.tar.zst) holding an erased conversation,
- * with its .sha256 (outbox: with its outbox records too); *removed counts
- * them. A missing dir holds none.
+ * with its .sha256; *removed counts them. A missing dir holds none. (The
+ * outbox: fr_outbox_drop_erased, exporters/upload.h.)
  */
-int fr_bundles_erase(const char *dir, bool outbox, fr_erased_fn is_erased, void *ud,
-                     size_t *removed, struct fr_err *err);
+int fr_bundles_erase(const char *dir, fr_erased_fn is_erased, void *ud, size_t *removed,
+                     struct fr_err *err);
 
 int fr_ed25519_generate(const char *priv_path, const char *pub_path, struct fr_err *err);
 int fr_ed25519_load(const char *path, bool private_key, EVP_PKEY **out, struct fr_err *err);

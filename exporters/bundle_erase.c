@@ -12,7 +12,6 @@
 
 #include "core/mem.h"
 #include "exporters/bundle.h"
-#include "exporters/upload.h"
 
 bool
 fr_bundle_holds_erased(const char *path, fr_erased_fn is_erased, void *ud, char *conv_out,
@@ -39,7 +38,7 @@ fr_bundle_holds_erased(const char *path, fr_erased_fn is_erased, void *ud, char 
 }
 
 int
-fr_bundles_erase(const char *dir, bool outbox, fr_erased_fn is_erased, void *ud, size_t *removed,
+fr_bundles_erase(const char *dir, fr_erased_fn is_erased, void *ud, size_t *removed,
                  struct fr_err *err)
 {
     (void)err;
@@ -53,14 +52,10 @@ fr_bundles_erase(const char *dir, bool outbox, fr_erased_fn is_erased, void *ud,
             continue;
         char *path = fr_asprintf("%s/%s", dir, e->d_name);
         if (fr_bundle_holds_erased(path, is_erased, ud, NULL, 0)) {
-            if (outbox) {
-                fr_outbox_drop(dir, e->d_name, NULL); /* the bundle and its sidecar files */
-            } else {
-                char *side = fr_asprintf("%s.sha256", path);
-                unlink(path);
-                unlink(side);
-                free(side);
-            }
+            char *side = fr_asprintf("%s.sha256", path);
+            unlink(path);
+            unlink(side);
+            free(side);
             (*removed)++;
         }
         free(path);

@@ -690,3 +690,19 @@ fr_outbox_drop(const char *outbox, const char *name, struct fr_err *err)
     free(file);
     return FR_OK;
 }
+
+int
+fr_outbox_drop_erased(const char *outbox, bool (*erased)(void *ud, const char *conv_id), void *ud,
+                      size_t *removed, struct fr_err *err)
+{
+    struct fr_outbox_item *items;
+    size_t n;
+    int rc = fr_outbox_list(outbox, &items, &n, err);
+    for (size_t i = 0; rc == FR_OK && i < n; i++)
+        if (fr_bundle_holds_erased(items[i].file, erased, ud, NULL, 0)) {
+            outbox_remove(items[i].file); /* the bundle and its records */
+            (*removed)++;
+        }
+    fr_outbox_items_free(items, n);
+    return rc;
+}

@@ -111,6 +111,10 @@ void fr_outbox_record_failure(const char *queued, int attempts, const char *why)
 int fr_outbox_flush(const struct fr_upload_config *c, size_t *sent, size_t *failed,
                     struct fr_err *err);
 
+/* Removes every queued upload holding a conversation erased() says was erased. */
+int fr_outbox_drop_erased(const char *outbox, bool (*erased)(void *ud, const char *conv_id),
+                          void *ud, size_t *removed, struct fr_err *err);
+
 /* Removes one queued upload (by its file name in the outbox). */
 int fr_outbox_drop(const char *outbox, const char *name, struct fr_err *err);
 

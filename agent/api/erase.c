@@ -64,11 +64,11 @@ fr_api_delete_conversation(struct fr_pipeline *p, struct MHD_Connection *c, cons
     /* copies of its data outside the store: automatic bundles, queued uploads */
     size_t bundles = 0;
     if (rc == FR_OK && !dry_run) {
-        rc = fr_bundles_erase(p->conf.incident_bundle_dir, false, erased_in, st, &bundles, &err);
+        rc = fr_bundles_erase(p->conf.incident_bundle_dir, erased_in, st, &bundles, &err);
         struct fr_upload_config uc;
         if (rc == FR_OK && p->conf.incident_upload_config[0] &&
             fr_upload_config_load(p->conf.incident_upload_config, &uc, &err) == FR_OK) {
-            rc = fr_bundles_erase(uc.outbox, true, erased_in, st, &bundles, &err);
+            rc = fr_outbox_drop_erased(uc.outbox, erased_in, st, &bundles, &err);
             fr_upload_config_clear(&uc);
         }
     }

@@ -65,12 +65,12 @@ erase_copies(struct fr_store *st, const char *db, const char *bundles, const cha
     }
     size_t removed = 0, queued = 0;
     struct fr_err err = {0};
-    int rc = fr_bundles_erase(bundles, false, erased_in, st, &removed, &err);
+    int rc = fr_bundles_erase(bundles, erased_in, st, &removed, &err);
     struct fr_upload_config uc;
     bool have_outbox =
         targets != NULL && *targets && fr_upload_config_load(targets, &uc, &err) == FR_OK;
     if (rc == FR_OK && have_outbox)
-        rc = fr_bundles_erase(uc.outbox, true, erased_in, st, &queued, &err);
+        rc = fr_outbox_drop_erased(uc.outbox, erased_in, st, &queued, &err);
     fprintf(stderr, "erase: %zu bundle(s) holding it removed from %s%s", removed, bundles,
             have_outbox ? "" : " (no upload config: the outbox was not looked at; --targets)");
     if (have_outbox)
