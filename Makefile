@@ -8,6 +8,7 @@ SAN_BUILD   ?= build-asan
 BENCH_BUILD ?= build-bench
 SHARED_BUILD ?= build-shared
 TSAN_BUILD  ?= build-tsan
+PACKAGE_BUILD ?= build-package
 SANITIZE    ?= 0
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 DB          ?= var/flightrec.db
@@ -30,7 +31,8 @@ TEST_BUILD := $(TEST_PLAIN_BUILD)
 TEST_FLAGS :=
 endif
 
-.PHONY: all deps build run test layers tsan bench soak fuzz valgrind format format-check clean
+.PHONY: all deps build run test layers tsan bench soak fuzz valgrind format format-check clean \
+	package package-test
 
 all: build
 
@@ -102,6 +104,22 @@ soak: deps
 # libFuzzer harnesses (clang), FUZZ_SECONDS each: scripts/fuzz.sh
 fuzz: deps
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+# The Debian package: build-package/flightrec_<version>_amd64.deb (CPack,
+# hardened flags, stripped; docs/packaging.md).
+package:
+	@scripts/deps.sh package
+	@cmake -S . -B $(PACKAGE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFR_TESTS=OFF \
+	  -DFR_TEST_HOOKS=OFF -DFR_PACKAGE=ON \
+	  -DCMAKE_C_FLAGS="-O2 -g -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -fcf-protection" \
+	  -DCMAKE_EXE_LINKER_FLAGS="-pie -Wl,-z,relro -Wl,-z,now" >/dev/null
+	@cmake --build $(PACKAGE_BUILD) -j $(JOBS)
+	@cd $(PACKAGE_BUILD) && cpack -G DEB >/dev/null && ls -1 $(CURDIR)/$(PACKAGE_BUILD)/*.deb
+
+# The package as a user gets it (root; CI): lintian, install, run as the
+# flightrec user, man, remove and purge leave nothing behind.
+package-test: package
+	@BUILD=$(PACKAGE_BUILD) scripts/package-test.sh
 
 # the daemon and the integration test under valgrind: scripts/valgrind.sh
 valgrind: deps

@@ -44,11 +44,6 @@ static const char *const local_users[] = {"owner", "any", NULL};
 static const struct fr_option opts[] = {
     STR("storage", "path", db_path, "./var/flightrec.db",
         "The hot store (SQLite, WAL mode); created with its directory, owner-only."),
-    STR("keys", "dir", keys_dir, "",
-        "Folder of the key files (hmac.key, cold.key, archive.key, signing.pem), kept apart "
-        "from the data so that a copy of the data does not carry its keys (\"\" = "
-        "$XDG_CONFIG_HOME/flightrec/keys, else ~/.config/flightrec/keys; "
-        "$FLIGHTREC_KEYS_DIR wins). Read at start."),
     {"storage", "synchronous", FR_OPT_ENUM, "normal", O(sync_mode), 0, 0, sync_modes,
      "normal: an acknowledged event survives a crash of the agent; full: also power loss (an "
      "fsync per commit)."},
@@ -59,6 +54,11 @@ static const struct fr_option opts[] = {
         "stops reading."),
     INT("storage", "batch_events", batch_events, "2000", 1, 100000,
         "Most events in one transaction (group commit), and lines per socket batch."),
+    STR("keys", "dir", keys_dir, "",
+        "Folder of the key files (hmac.key, cold.key, archive.key, signing.pem), kept apart "
+        "from the data so that a copy of the data does not carry its keys (\"\" = "
+        "$XDG_CONFIG_HOME/flightrec/keys, else ~/.config/flightrec/keys; "
+        "$FLIGHTREC_KEYS_DIR wins). Read at start."),
     INT("ingest", "max_line_bytes", max_line_bytes, "1048576", 64, 64 << 20,
         "Longest accepted event line; a longer one is rejected on its own."),
     INT("ingest", "max_depth", max_depth, "64", 2, 1000, "Deepest accepted JSON nesting."),
@@ -282,6 +282,12 @@ void
 fr_config_markdown(FILE *out)
 {
     fr_options_markdown(opts, "FLIGHTREC", out);
+}
+
+void
+fr_config_man(FILE *out)
+{
+    fr_options_man(opts, "FLIGHTREC", out);
 }
 
 /*

@@ -93,6 +93,8 @@ void fr_config_print(const struct fr_config *c, FILE *out);
 
 /* Prints every option as the Markdown reference of docs/config.md. */
 void fr_config_markdown(FILE *out);
+/* The same as roff (flightrec.yaml(5)). */
+void fr_config_man(FILE *out);
 
 /* Whether a listener of c is on a non-loopback address; *listen names it. */
 bool fr_config_exposed(const struct fr_config *c, const char **listen);

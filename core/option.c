@@ -494,3 +494,58 @@ fr_options_markdown(const struct fr_option *t, const char *prefix, FILE *out)
         fprintf(out, " %s |\n", o->description ? o->description : "");
     }
 }
+
+void
+fr_roff_write(const char *text, FILE *out)
+{
+    bool bol = true;
+    for (const char *p = text; *p; p++) {
+        if (bol && (*p == '.' || *p == '\''))
+            fputs("\\&", out);
+        if (*p == '\\')
+            fputs("\\e", out);
+        else if (*p == '-')
+            fputs("\\-", out);
+        else
+            fputc(*p, out);
+        bol = *p == '\n';
+    }
+}
+
+void
+fr_options_man(const struct fr_option *t, const char *prefix, FILE *out)
+{
+    for (const struct fr_option *o = t; o->type != FR_OPT_END; o++) {
+        if (o == t || strcmp(o[-1].section, o->section) != 0) {
+            fputs(".SS ", out);
+            fr_roff_write(o->section[0] ? o->section : "(top level)", out);
+            fputc('\n', out);
+        }
+        fputs(".TP\n.B ", out);
+        char name[160];
+        snprintf(name, sizeof name, "%s%s%s", o->section, o->section[0] ? "." : "", o->key);
+        fr_roff_write(name, out);
+        fputc('\n', out);
+        char line[512];
+        int n = snprintf(line, sizeof line, "%s", type_name(o));
+        if (o->type == FR_OPT_ENUM)
+            for (size_t i = 0; o->choices[i] && n < (int)sizeof line; i++)
+                n += snprintf(line + n, sizeof line - (size_t)n, "%s%s", i ? ", " : ": ",
+                              o->choices[i]);
+        if (o->type == FR_OPT_INT && n < (int)sizeof line)
+            n += snprintf(line + n, sizeof line - (size_t)n, " (%lld to %lld)", (long long)o->min,
+                          (long long)o->max);
+        if (n < (int)sizeof line)
+            n += snprintf(line + n, sizeof line - (size_t)n, "; default %s",
+                          o->def[0] ? o->def : "\"\"");
+        if (prefix != NULL && n < (int)sizeof line) {
+            char env[128];
+            env_name(prefix, o, env, sizeof env);
+            snprintf(line + n, sizeof line - (size_t)n, "; environment %s", env);
+        }
+        fr_roff_write(line, out);
+        fputs(".\n.br\n", out);
+        fr_roff_write(o->description ? o->description : "", out);
+        fputc('\n', out);
+    }
+}

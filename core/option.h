@@ -126,4 +126,10 @@ void fr_options_print(const struct fr_option *t, const void *base, FILE *out);
  */
 void fr_options_markdown(const struct fr_option *t, const char *prefix, FILE *out);
 
+/* The same reference as roff for a man page (flightrec.yaml(5)): .SS per section, .TP per key. */
+void fr_options_man(const struct fr_option *t, const char *prefix, FILE *out);
+
+/* Writes text for roff: backslashes escaped, a line starting with '.' or '\'' made literal. */
+void fr_roff_write(const char *text, FILE *out);
+
 #endif

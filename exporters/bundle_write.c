@@ -22,6 +22,7 @@
 #include "core/hex.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "core/version.h"
 #include "exporters/bundle_int.h"
 #include "exporters/render.h"
 #include "retention/retention.h"
@@ -99,7 +100,7 @@ manifest_text(const struct fr_bundle_select *sel, const struct fr_bundle_gather 
     info->files = json_array_size(mfiles);
     json_t *manifest = json_pack(
         "{s:i,s:s,s:I,s:s,s:s,s:o,s:I,s:I,s:o,s:o,s:o,s:I,s:s}", "format", 1, "bundle_id", info->id,
-        "created_ms", (json_int_t)fr_now_ms(), "agent_version", FR_VERSION, "host", host,
+        "created_ms", (json_int_t)fr_now_ms(), "agent_version", fr_version, "host", host,
         "selection", manifest_selection(sel), "events", (json_int_t)json_array_size(g->events),
         "conversations", (json_int_t)json_array_size(convrows), "files", mfiles,
         "redaction_policies", set_keys(policies), "tiers", set_keys(g->tiers),

@@ -88,6 +88,15 @@ pol_merge(struct fr_retention_policy *p, const char *text, size_t len, const cha
 }
 
 void
+fr_retention_policy_man(FILE *out)
+{
+    fr_options_man(pol_opts, NULL, out);
+    fputs(".TP\n.B hot.kinds.KIND\nduration.\n.br\nA kind's own hot age (e.g. error: 14d), over "
+          "hot.max_age.\n",
+          out);
+}
+
+void
 fr_retention_policy_markdown(FILE *out)
 {
     fr_options_markdown(pol_opts, NULL, out);

@@ -47,6 +47,7 @@ void fr_retention_policy_clear(struct fr_retention_policy *p);
 
 /* Prints every policy option as a Markdown table (docs/config.md). */
 void fr_retention_policy_markdown(FILE *out);
+void fr_retention_policy_man(FILE *out);
 
 struct fr_retention_stats {
     uint64_t moved_events, warm_segments, records_written;

@@ -22,6 +22,12 @@ packages=(
   clang libclang-rt-14-dev valgrind
 )
 
+# `scripts/deps.sh package` (make package, make package-test): what building,
+# checking and installing the Debian package needs on top
+if [ "${1:-}" = package ]; then
+  packages+=(dpkg-dev lintian man-db systemd util-linux passwd)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -12,6 +12,7 @@
 #include "agent/daemon.h"
 #include "agent/live.h"
 #include "core/crypto.h"
+#include "core/version.h"
 #include "retention/retention.h"
 
 static void
@@ -70,6 +71,27 @@ fr_cmd_config(int argc, char **argv)
                "invalid.\n"
                "docs: prints the reference of every option (docs/config.md) from the same\n"
                "table the loader reads.\n");
+        return FR_EXIT_OK;
+    }
+    if (argc == 3 && strcmp(argv[1], "docs") == 0 && strcmp(argv[2], "--man") == 0) {
+        printf(".TH FLIGHTREC.YAML 5 \"\" \"flightrec %s\" \"File Formats\"\n"
+               ".SH NAME\nflightrec.yaml \\- flightrec agent configuration\n"
+               ".SH SYNOPSIS\n/etc/flightrec/flightrec.yaml\n"
+               ".SH DESCRIPTION\n"
+               "The configuration of \\fBflightrec agent\\fR (\\fB\\-\\-config\\fR, or "
+               "\\fB$FLIGHTREC_CONFIG\\fR): YAML, a section then a key. Every option can also be "
+               "set by its environment variable, which wins. Durations are a number and a unit: "
+               "250ms, 30s, 10m, 2h, 3d, 1w. \\fBflightrec config check\\fR validates a file "
+               "and prints the effective settings; SIGHUP reloads it.\n"
+               ".SH OPTIONS\n",
+               fr_version);
+        fr_config_man(stdout);
+        printf(".SH RETENTION POLICY\n"
+               "The retention policy (\\fBretention.policy\\fR, \\fB$FLIGHTREC_RETENTION\\fR, "
+               "/etc/flightrec/retention.yaml when packaged) is merged over the built-in one; "
+               "relative paths are relative to the database's directory.\n");
+        fr_retention_policy_man(stdout);
+        printf(".SH SEE ALSO\n.BR flightrec (1)\n");
         return FR_EXIT_OK;
     }
     if (argc == 2 && strcmp(argv[1], "docs") == 0) {

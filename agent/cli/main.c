@@ -7,15 +7,23 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <archive.h>
+#include <curl/curl.h>
+#include <hs.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+#include <yaml.h>
+#include <zstd.h>
+
 #include "agent/cli/cli.h"
 #include "agent/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/option.h"
+#include "core/version.h"
 #include "retention/hot/store.h"
-
-#ifndef FR_VERSION
-#define FR_VERSION "0.0.0-dev"
-#endif
 
 static const struct {
     const char *name;
@@ -80,6 +88,75 @@ help_markdown(void)
     return FR_EXIT_OK;
 }
 
+/*
+ * `flightrec help --man`: flightrec(1), every command's --help text (the
+ * same text as docs/cli.md, so the page cannot drift from the binary).
+ */
+static int
+help_man(void)
+{
+    printf(".TH FLIGHTREC 1 \"\" \"flightrec %s\" \"User Commands\"\n"
+           ".SH NAME\nflightrec \\- flight recorder for LLM chat servers\n"
+           ".SH SYNOPSIS\n.B flightrec\n.I COMMAND\n[\\fIOPTIONS\\fR]\n"
+           ".SH DESCRIPTION\n"
+           "flightrec runs beside a chat server (\\fBflightrec agent\\fR), records what it does "
+           "(provider and tool calls, middleware, transport, runtime health, every failure in one "
+           "error taxonomy), redacts secrets and personal data before anything is stored, keeps "
+           "recent data in SQLite and older data in compressed and encrypted archives, and "
+           "answers what happened in a conversation and why it failed.\n"
+           ".SH COMMANDS\n",
+           fr_version);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        printf(".SS %s\n", commands[i].name);
+        fr_roff_write(commands[i].summary, stdout);
+        printf(".\n.PP\n.nf\n");
+        /* the command's own --help text, captured and escaped */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&text, &len);
+        FILE *saved = stdout;
+        fflush(stdout);
+        stdout = mem;
+        char *args[] = {(char *)commands[i].name, (char *)"--help", NULL};
+        commands[i].run(2, args);
+        fclose(mem);
+        stdout = saved;
+        fr_roff_write(text ? text : "", stdout);
+        free(text);
+        printf(".fi\n");
+    }
+    printf(".SH EXIT STATUS\n0 success, 1 some ingest lines rejected, 2 usage error, 3 the input "
+           "or the store could not be used, 4 not found, 5 (show) shown but incomplete.\n"
+           ".SH ENVIRONMENT\n"
+           ".TP\n.B FLIGHTREC_CONFIG\nthe agent configuration; its storage.path is the default "
+           "database and its keys.dir the keys folder of every command.\n"
+           ".TP\n.B FLIGHTREC_DB\nthe default database.\n"
+           ".TP\n.B FLIGHTREC_KEYS_DIR\nthe keys folder (default ~/.config/flightrec/keys).\n"
+           ".TP\n.B FLIGHTREC_LOG_LEVEL\nerror, warn (default), info or debug.\n"
+           ".SH FILES\n"
+           ".TP\n.I /etc/flightrec/flightrec.yaml\nthe agent configuration (flightrec.yaml(5)).\n"
+           ".TP\n.I /etc/flightrec/keys\nthe keys of a packaged install, apart from the data.\n"
+           ".TP\n.I /var/lib/flightrec\nthe data: the hot store, archive segments, bundles.\n"
+           ".SH SEE ALSO\n.BR flightrec.yaml (5)\n");
+    return FR_EXIT_OK;
+}
+
+/* The version and those of the libraries it runs with (as loaded, not as built against). */
+static int
+print_version(void)
+{
+    curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    printf("flightrec %s\n", fr_version);
+    char hs[64];
+    snprintf(hs, sizeof hs, "%s", hs_version());
+    hs[strcspn(hs, " ")] = '\0'; /* the version, not its build date */
+    printf("  SQLite %s, zstd %s, %s, libcurl %s, Vectorscan %s,\n", sqlite3_libversion(),
+           ZSTD_versionString(), OpenSSL_version(OPENSSL_VERSION), cv ? cv->version : "?", hs);
+    printf("  jansson %s, libmicrohttpd %s, libyaml %s, %s\n", jansson_version_str(),
+           MHD_get_version(), yaml_get_version_string(), archive_version_string());
+    return FR_EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -93,14 +170,14 @@ main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "help") == 0 && argc > 2 && strcmp(argv[2], "--markdown") == 0)
         return help_markdown();
+    if (strcmp(cmd, "help") == 0 && argc > 2 && strcmp(argv[2], "--man") == 0)
+        return help_man();
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return FR_EXIT_OK;
     }
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("flightrec %s\n", FR_VERSION);
-        return FR_EXIT_OK;
-    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+        return print_version();
     fr_cli_configure_keys(); /* the agent sets its own from --config */
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
