@@ -61,6 +61,10 @@ enum MHD_Result fr_api_json(struct fr_pipeline *p, struct MHD_Connection *c, int
 enum MHD_Result fr_api_error(struct fr_pipeline *p, struct MHD_Connection *c, int status,
                              const char *msg, const char *retry_after);
 
+struct fr_qparams;
+/* The request's query parameters (agent/api/params.h). */
+void fr_api_qparams(struct MHD_Connection *c, struct fr_qparams *q);
+
 /* ---- handlers ---- */
 
 enum MHD_Result fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c,

@@ -15,26 +15,12 @@
 #include "retention/hot/archive.h"
 #include "retention/retention.h"
 
-static bool
-erased_in(void *ud, const char *conv)
-{
-    return fr_store_is_erased(ud, conv);
-}
-
-static enum MHD_Result
-take_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-    (void)kind;
-    fr_qparams_add(cls, key, value);
-    return MHD_YES;
-}
-
 enum MHD_Result
 fr_api_delete_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const char *id)
 {
     static const char *const allowed[] = {"reason", "dry_run", NULL};
-    struct fr_qparams q = {0};
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, take_param, &q);
+    struct fr_qparams q;
+    fr_api_qparams(c, &q);
     char msg[600];
     int64_t unused = 0;
     int limit;
@@ -64,11 +50,11 @@ fr_api_delete_conversation(struct fr_pipeline *p, struct MHD_Connection *c, cons
     /* copies of its data outside the store: automatic bundles, queued uploads */
     size_t bundles = 0;
     if (rc == FR_OK && !dry_run) {
-        rc = fr_bundles_erase(p->conf.incident_bundle_dir, erased_in, st, &bundles, &err);
+        rc = fr_bundles_erase(p->conf.incident_bundle_dir, fr_store_erased_cb, st, &bundles, &err);
         struct fr_upload_config uc;
         if (rc == FR_OK && p->conf.incident_upload_config[0] &&
             fr_upload_config_load(p->conf.incident_upload_config, &uc, &err) == FR_OK) {
-            rc = fr_outbox_drop_erased(uc.outbox, erased_in, st, &bundles, &err);
+            rc = fr_outbox_drop_erased(uc.outbox, fr_store_erased_cb, st, &bundles, &err);
             fr_upload_config_clear(&uc);
         }
     }

@@ -25,13 +25,19 @@ take_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *valu
     return MHD_YES;
 }
 
+void
+fr_api_qparams(struct MHD_Connection *c, struct fr_qparams *q)
+{
+    memset(q, 0, sizeof *q);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, take_param, q);
+}
+
 /* The request's parameters; then the common ones are checked (see params.h). */
 static bool
 parse_common(struct MHD_Connection *c, struct fr_qparams *q, const char *const *allowed,
              int64_t *since, int64_t *until, int *limit, int deflimit, char *msg, size_t msglen)
 {
-    memset(q, 0, sizeof *q);
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, take_param, q);
+    fr_api_qparams(c, q);
     return fr_qparams_common(q, allowed, fr_now_ms(), deflimit, since, until, limit, msg, msglen);
 }
 

@@ -45,12 +45,6 @@ erase_usage(FILE *out)
                  "                 $FLIGHTREC_RETENTION, else the built-in one)\n");
 }
 
-static bool
-erased_in(void *ud, const char *conv)
-{
-    return fr_store_is_erased(ud, conv);
-}
-
 /* Bundles and queued uploads holding an erased conversation: copies of its data, removed. */
 static int
 erase_copies(struct fr_store *st, const char *db, const char *bundles, const char *targets)
@@ -65,12 +59,12 @@ erase_copies(struct fr_store *st, const char *db, const char *bundles, const cha
     }
     size_t removed = 0, queued = 0;
     struct fr_err err = {0};
-    int rc = fr_bundles_erase(bundles, erased_in, st, &removed, &err);
+    int rc = fr_bundles_erase(bundles, fr_store_erased_cb, st, &removed, &err);
     struct fr_upload_config uc;
     bool have_outbox =
         targets != NULL && *targets && fr_upload_config_load(targets, &uc, &err) == FR_OK;
     if (rc == FR_OK && have_outbox)
-        rc = fr_outbox_drop_erased(uc.outbox, erased_in, st, &queued, &err);
+        rc = fr_outbox_drop_erased(uc.outbox, fr_store_erased_cb, st, &queued, &err);
     fprintf(stderr, "erase: %zu bundle(s) holding it removed from %s%s", removed, bundles,
             have_outbox ? "" : " (no upload config: the outbox was not looked at; --targets)");
     if (have_outbox)

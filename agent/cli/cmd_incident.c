@@ -248,12 +248,6 @@ inc_create(int argc, char **argv)
 }
 
 /* --targets FILE or $FLIGHTREC_UPLOAD_CONFIG; prints the error. */
-static bool
-erased_in(void *ud, const char *conv)
-{
-    return fr_store_is_erased(ud, conv);
-}
-
 static int
 load_targets(const char *cmd, const char *file, struct fr_upload_config *c)
 {
@@ -311,7 +305,7 @@ inc_upload(int argc, char **argv)
     so.read_only = true;
     char erased[256] = "";
     if (fr_store_open(db ? db : fr_cli_default_db(), &so, &est, NULL) == FR_OK &&
-        fr_bundle_holds_erased(bundle, erased_in, est, erased, sizeof erased)) {
+        fr_bundle_holds_erased(bundle, fr_store_erased_cb, est, erased, sizeof erased)) {
         fr_store_close(est);
         char msg[800]; /* the id is producer data: written escaped */
         int len = snprintf(msg, sizeof msg,

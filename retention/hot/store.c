@@ -276,6 +276,12 @@ fr_store_is_erased(struct fr_store *st, const char *conv_id)
 }
 
 bool
+fr_store_erased_cb(void *st, const char *conv_id)
+{
+    return fr_store_is_erased(st, conv_id);
+}
+
+bool
 fr_store_is_erased_record(struct fr_store *st, const struct fr_record *rec)
 {
     return fr_store_is_erased(st, rec->ids[FR_ID_CONV]) ||

@@ -263,6 +263,9 @@ int fr_store_commit(struct fr_store *st, struct fr_err *err);
  * batch (fr_store_begin), also for erasures made by another process.
  */
 bool fr_store_is_erased(struct fr_store *st, const char *conv_id);
+/* fr_store_is_erased with the store as an opaque pointer: a callback for code that takes one
+   (exporters/bundle.h, fr_erased_fn). */
+bool fr_store_erased_cb(void *st, const char *conv_id);
 /* Whether a record is refused by the erasure log: its conversation erased, or its body
    holding an erased value's hmac: token. */
 bool fr_store_is_erased_record(struct fr_store *st, const struct fr_record *rec);
