@@ -85,8 +85,9 @@ pass_record(void *ud, const char *json, size_t len)
         ps->removed++;
         h->records++;
         h->touched = true;
-    } else if (ps->w != NULL) {
-        fr_seg_writer_add(ps->w, json, len, k.ts, k.conv);
+    } else {
+        if (ps->w != NULL) /* NULL: a dry run counts */
+            fr_seg_writer_add(ps->w, json, len, k.ts, k.conv);
         ps->kept++;
     }
     fr_ret_record_key_clear(&k);
@@ -151,19 +152,24 @@ touched_add(void *ud, const char *key, void *value)
     return 0;
 }
 
-/* Writes segment path again without the erased records (or deletes it when none is left). */
+/*
+ * Writes segment path again without the erased records, or deletes it when
+ * none is left; a dry run only counts what it would do.
+ */
 static int
 rewrite(struct fr_store *st, const struct fr_retention_policy *p,
         const struct fr_archive_keys *keys, struct fr_seg *seg, const char *path, struct pass *ps,
-        int64_t now, struct fr_erase_stats *stats, bool *unread, struct fr_err *err)
+        int64_t now, bool dry_run, struct fr_erase_stats *stats, bool *unread, struct fr_err *err)
 {
     const struct fr_seg_info *info = fr_seg_get_info(seg);
     bool cold = info->tier == FR_TIER_COLD;
-    char store_id[17] = "";
-    fr_store_id(st, store_id, NULL);
-    ps->w = fr_seg_writer_new(info->tier, cold ? keys->cold.key[0] : NULL, info->policy);
-    fr_seg_writer_set_store(ps->w, store_id);
-    fr_seg_writer_set_auth(ps->w, keys->auth.key[0]);
+    if (!dry_run) {
+        char store_id[17] = "";
+        fr_store_id(st, store_id, NULL);
+        ps->w = fr_seg_writer_new(info->tier, cold ? keys->cold.key[0] : NULL, info->policy);
+        fr_seg_writer_set_store(ps->w, store_id);
+        fr_seg_writer_set_auth(ps->w, keys->auth.key[0]);
+    }
     ps->kept = ps->removed = 0;
     struct fr_err serr = {0};
     int rc = FR_OK;
@@ -176,6 +182,11 @@ rewrite(struct fr_store *st, const struct fr_retention_policy *p,
     stats->records_removed += ps->removed;
     if (ps->removed == 0) {
         /* nothing of them here (the Bloom filter let it through) */
+    } else if (dry_run) {
+        if (ps->kept == 0)
+            stats->segments_deleted++;
+        else
+            stats->segments_rewritten++;
     } else if (ps->kept == 0) {
         /* nothing else in it: the segment goes, as at the end of its last tier */
         rc = fr_store_manifest_remove(st, path, "erasure", now, err);
@@ -308,22 +319,9 @@ fr_ret_erase_archive(struct fr_store *st, const struct fr_retention_policy *p,
         }
         if (rc == FR_OK && ps.any) {
             stats->segments_scanned++;
-            if (dry_run) {
-                ps.removed = 0;
-                rc = fr_seg_each(seg, NULL, 0, 0, pass_record, &ps, &serr);
-                stats->records_removed += ps.removed;
-                if (ps.removed > 0)
-                    stats->segments_rewritten++;
-                if (rc != FR_OK) {
-                    fr_log(FR_LOG_ERROR, "retention", "erase: %s not read: %s", path, serr.msg);
-                    incomplete = true;
-                    rc = FR_OK;
-                }
-            } else {
-                bool unread = false;
-                rc = rewrite(st, p, &keys, seg, path, &ps, now_ms, stats, &unread, err);
-                incomplete |= unread;
-            }
+            bool unread = false;
+            rc = rewrite(st, p, &keys, seg, path, &ps, now_ms, dry_run, stats, &unread, err);
+            incomplete |= unread;
         }
         fr_seg_close(seg);
     }

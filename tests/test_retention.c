@@ -1345,6 +1345,26 @@ test_retention_erase_everywhere(void **state)
     assert_true(arch.cold > 0);
     assert_true(files > 0); /* the hot rows at least are in the database file in clear */
 
+    /* a dry run says what would go, through the same pass, and changes nothing */
+    char *dry_err = NULL;
+    cmd = fr_asprintf("%s erase --dry-run --conv forget-me --db %s --policy %s", FR_BIN, f->db,
+                      f->policy);
+    assert_int_equal(t_run(cmd, NULL, &dry_err), 0);
+    free(cmd);
+    /* its event records, and one summary record per segment holding it */
+    char *want = fr_asprintf("%lld events would leave hot; ", (long long)hot);
+    const char *at = strstr(dry_err, want);
+    if (at == NULL || atoll(at + strlen(want)) < arch.records)
+        fail_msg("dry run: want \"%s\" and at least %d records in: %s", want, arch.records,
+                 dry_err);
+    free(want);
+    free(dry_err);
+    int64_t hot2;
+    struct marked_ctx arch2;
+    marked_where(f, &hot2, &arch2, &files);
+    assert_int_equal(hot2, hot);
+    assert_int_equal(arch2.records, arch.records);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM erasures"), 0);
     char *tdb = t_path(f->dir, "input/tmpl.db"), *tarch = t_path(f->dir, "input/tmpl-archive");
     cmd = fr_asprintf("cp %s %s && cp -a %s %s", f->db, tdb, f->p.archive_dir, tarch);
     assert_int_equal(t_run(cmd, NULL, NULL), 0);
