@@ -556,17 +556,22 @@ sq_reclaim(void *ctx, int pages, int *freed, struct fr_err *err)
 }
 
 int
-sq_store_id(void *ctx, char out[17], struct fr_err *err)
+sq_store_info(struct sq_store *s, const char *key, char *out, size_t cap, struct fr_err *err)
 {
-    struct sq_store *s = ctx;
     sqlite3_stmt *q;
-    int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM store_info WHERE key = 'store_id'", -1,
-                                &q, NULL);
+    int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM store_info WHERE key = ?1", -1, &q, NULL);
     if (rc != SQLITE_OK)
-        return sq_fail(s->db, rc, err, "reading the store id");
+        return sq_fail(s->db, rc, err, "reading the store's info");
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
     rc = sqlite3_step(q);
     if (rc == SQLITE_ROW)
-        snprintf(out, 17, "%s", (const char *)sqlite3_column_text(q, 0));
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
     sqlite3_finalize(q);
-    return rc == SQLITE_ROW ? FR_OK : fr_err_set(err, FR_E_STORE, "the store has no id");
+    return rc == SQLITE_ROW ? FR_OK : fr_err_set(err, FR_E_STORE, "the store has no %s", key);
+}
+
+int
+sq_store_id(void *ctx, char out[17], struct fr_err *err)
+{
+    return sq_store_info(ctx, "store_id", out, 17, err);
 }

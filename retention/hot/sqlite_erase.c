@@ -25,22 +25,17 @@ erase_key(struct sq_store *s, struct fr_err *err)
 {
     if (s->erase_key_loaded)
         return FR_OK;
-    sqlite3_stmt *q;
-    int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM store_info WHERE key = 'erase_key'", -1,
-                                &q, NULL);
-    if (rc != SQLITE_OK)
-        return sq_fail(s->db, rc, err, "reading the erasure key");
-    rc = sqlite3_step(q);
-    const char *hex = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
-    bool ok = hex != NULL && strlen(hex) == 2 * sizeof s->erase_key;
+    char hex[2 * sizeof s->erase_key + 1];
+    int rc = sq_store_info(s, "erase_key", hex, sizeof hex, err);
+    bool ok = rc == FR_OK && strlen(hex) == 2 * sizeof s->erase_key;
     for (size_t i = 0; ok && i < sizeof s->erase_key; i++) {
         int hi = fr_hex_digit(hex[2 * i]), lo = fr_hex_digit(hex[2 * i + 1]);
         ok = hi >= 0 && lo >= 0;
         s->erase_key[i] = (unsigned char)(hi << 4 | lo);
     }
-    sqlite3_finalize(q);
+    OPENSSL_cleanse(hex, sizeof hex);
     if (!ok)
-        return fr_err_set(err, FR_E_STORE, "the store has no erasure key");
+        return rc != FR_OK ? rc : fr_err_set(err, FR_E_STORE, "the store's erasure key is damaged");
     s->erase_key_loaded = true;
     return FR_OK;
 }
@@ -330,6 +325,30 @@ sq_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reas
     return rc;
 }
 
+struct erasure_ctx {
+    int (*cb)(void *ud, const struct fr_erasure_row *r);
+    void *ud;
+};
+
+static int
+erasure_fn(sqlite3_stmt *q, void *ud)
+{
+    struct erasure_ctx *c = ud;
+    struct fr_erasure_row r = {
+        .subject = (const char *)sqlite3_column_text(q, 0),
+        .ts_ms = sqlite3_column_int64(q, 1),
+        .done_ms = sqlite3_column_int64(q, 2),
+        .reason = (const char *)sqlite3_column_text(q, 3),
+        .state = (const char *)sqlite3_column_text(q, 4),
+        .hot_events = sqlite3_column_int64(q, 5),
+        .segments = sqlite3_column_int64(q, 6),
+        .records = sqlite3_column_int64(q, 7),
+        .bytes = sqlite3_column_int64(q, 8),
+        .kind = (const char *)sqlite3_column_text(q, 9),
+    };
+    return c->cb(c->ud, &r);
+}
+
 int
 sq_erasures(void *ctx, bool pending_only, int (*cb)(void *ud, const struct fr_erasure_row *r),
             void *ud, struct fr_err *err)
@@ -345,27 +364,8 @@ sq_erasures(void *ctx, bool pending_only, int (*cb)(void *ud, const struct fr_er
         -1, &q, NULL);
     if (rc != SQLITE_OK)
         return sq_fail(s->db, rc, err, "reading the erasure log");
-    int stop = 0;
-    while (stop == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        struct fr_erasure_row r = {
-            .subject = (const char *)sqlite3_column_text(q, 0),
-            .ts_ms = sqlite3_column_int64(q, 1),
-            .done_ms = sqlite3_column_int64(q, 2),
-            .reason = (const char *)sqlite3_column_text(q, 3),
-            .state = (const char *)sqlite3_column_text(q, 4),
-            .hot_events = sqlite3_column_int64(q, 5),
-            .segments = sqlite3_column_int64(q, 6),
-            .records = sqlite3_column_int64(q, 7),
-            .bytes = sqlite3_column_int64(q, 8),
-            .kind = (const char *)sqlite3_column_text(q, 9),
-        };
-        stop = cb(ud, &r);
-    }
-    sqlite3_finalize(q);
-    if (stop != 0)
-        return stop;
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FR_OK
-                                                 : sq_fail(s->db, rc, err, "reading erasures");
+    struct erasure_ctx c = {cb, ud};
+    return q_run(s, q, erasure_fn, &c, NULL, err);
 }
 
 int
@@ -472,6 +472,31 @@ sq_summary_merge(void *ctx, const struct fr_summary_row *r, struct fr_err *err)
     return rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "writing a conversation summary");
 }
 
+struct summary_ctx {
+    int (*cb)(void *ud, const struct fr_summary_row *r);
+    void *ud;
+};
+
+static int
+summary_fn(sqlite3_stmt *q, void *ud)
+{
+    struct summary_ctx *c = ud;
+    struct fr_summary_row r = {
+        .conv_id = (const char *)sqlite3_column_text(q, 0),
+        .first_ms = sqlite3_column_int64(q, 1),
+        .last_ms = sqlite3_column_int64(q, 2),
+        .events = sqlite3_column_int64(q, 3),
+        .errors = sqlite3_column_int64(q, 4),
+        .input_tokens = sqlite3_column_int64(q, 5),
+        .output_tokens = sqlite3_column_int64(q, 6),
+        .error_codes = (const char *)sqlite3_column_text(q, 7),
+        .models = (const char *)sqlite3_column_text(q, 8),
+        .host = (const char *)sqlite3_column_text(q, 9),
+        .summarized_ms = sqlite3_column_int64(q, 10),
+    };
+    return c->cb(c->ud, &r);
+}
+
 int
 sq_summaries(void *ctx, int64_t since_ms, int limit,
              int (*cb)(void *ud, const struct fr_summary_row *r), void *ud, struct fr_err *err)
@@ -488,26 +513,6 @@ sq_summaries(void *ctx, int64_t since_ms, int limit,
         return sq_fail(s->db, rc, err, "reading conversation summaries");
     sqlite3_bind_int64(q, 1, since_ms);
     sqlite3_bind_int64(q, 2, limit > 0 ? limit : -1);
-    int stop = 0;
-    while (stop == 0 && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        struct fr_summary_row r = {
-            .conv_id = (const char *)sqlite3_column_text(q, 0),
-            .first_ms = sqlite3_column_int64(q, 1),
-            .last_ms = sqlite3_column_int64(q, 2),
-            .events = sqlite3_column_int64(q, 3),
-            .errors = sqlite3_column_int64(q, 4),
-            .input_tokens = sqlite3_column_int64(q, 5),
-            .output_tokens = sqlite3_column_int64(q, 6),
-            .error_codes = (const char *)sqlite3_column_text(q, 7),
-            .models = (const char *)sqlite3_column_text(q, 8),
-            .host = (const char *)sqlite3_column_text(q, 9),
-            .summarized_ms = sqlite3_column_int64(q, 10),
-        };
-        stop = cb(ud, &r);
-    }
-    sqlite3_finalize(q);
-    if (stop != 0)
-        return stop;
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FR_OK
-                                                 : sq_fail(s->db, rc, err, "reading summaries");
+    struct summary_ctx c = {cb, ud};
+    return q_run(s, q, summary_fn, &c, NULL, err);
 }

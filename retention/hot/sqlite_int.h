@@ -153,6 +153,8 @@ int sq_archive_finish(void *ctx, const char *path, const struct fr_row_key *rows
                       struct fr_err *err);
 int sq_pending(void *ctx, int (*cb)(void *ud, const char *path), void *ud, struct fr_err *err);
 int sq_store_id(void *ctx, char out[17], struct fr_err *err);
+/* A value of store_info (store_id, erase_key) into out; FR_E_STORE when absent. */
+int sq_store_info(struct sq_store *s, const char *key, char *out, size_t cap, struct fr_err *err);
 int sq_delete_ids(void *ctx, const struct fr_row_key *rows, size_t n, size_t *deleted,
                   struct fr_err *err);
 int sq_manifest(void *ctx, int (*cb)(void *ud, const struct fr_manifest_row *r), void *ud,
