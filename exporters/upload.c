@@ -706,3 +706,22 @@ fr_outbox_drop_erased(const char *outbox, bool (*erased)(void *ud, const char *c
     fr_outbox_items_free(items, n);
     return rc;
 }
+
+int
+fr_erase_copies(const char *bundle_dir, const char *upload_config,
+                bool (*erased)(void *ud, const char *conv_id), void *ud,
+                struct fr_erased_copies *out, struct fr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    int rc = fr_bundles_erase(bundle_dir, erased, ud, &out->bundles, err);
+    if (rc != FR_OK || upload_config == NULL || upload_config[0] == '\0')
+        return rc;
+    struct fr_upload_config uc;
+    rc = fr_upload_config_load(upload_config, &uc, err);
+    if (rc != FR_OK)
+        return rc;
+    snprintf(out->outbox, sizeof out->outbox, "%s", uc.outbox);
+    rc = fr_outbox_drop_erased(uc.outbox, erased, ud, &out->queued, err);
+    fr_upload_config_clear(&uc);
+    return rc;
+}

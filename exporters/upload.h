@@ -111,6 +111,21 @@ void fr_outbox_record_failure(const char *queued, int attempts, const char *why)
 int fr_outbox_flush(const struct fr_upload_config *c, size_t *sent, size_t *failed,
                     struct fr_err *err);
 
+/* What fr_erase_copies removed. */
+struct fr_erased_copies {
+    size_t bundles, queued;
+    char outbox[512]; /* the outbox looked through; "" when no upload config was given */
+};
+
+/*
+ * Copies of erased conversations' data outside the store: the bundles in
+ * bundle_dir and the queued uploads of the upload config (NULL or "": no
+ * outbox) holding a conversation erased() says was erased, removed.
+ */
+int fr_erase_copies(const char *bundle_dir, const char *upload_config,
+                    bool (*erased)(void *ud, const char *conv_id), void *ud,
+                    struct fr_erased_copies *out, struct fr_err *err);
+
 /* Removes every queued upload holding a conversation erased() says was erased. */
 int fr_outbox_drop_erased(const char *outbox, bool (*erased)(void *ud, const char *conv_id),
                           void *ud, size_t *removed, struct fr_err *err);

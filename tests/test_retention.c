@@ -1412,6 +1412,14 @@ test_retention_erase_everywhere(void **state)
             assert_non_null(strstr(uerr, "which was erased"));
             free(uerr);
             free(up);
+            /* erasing again with --bundles naming that folder deletes it there too */
+            up = fr_asprintf("%s erase --conv forget-me --db %s --policy %s --bundles %s/input",
+                             FR_BIN, f->db, f->policy, f->dir);
+            assert_int_equal(t_run(up, NULL, &uerr), 0);
+            assert_non_null(strstr(uerr, "1 bundle(s) holding it removed"));
+            assert_int_equal(access(bundle, F_OK), -1);
+            free(uerr);
+            free(up);
         } else {
             if (rc == 0)
                 fail_msg("%s: the erase was not killed", points[i]);

@@ -10,7 +10,6 @@
 #include "agent/api/params.h"
 #include "core/log.h"
 #include "core/timeutil.h"
-#include "exporters/bundle.h"
 #include "exporters/upload.h"
 #include "retention/hot/archive.h"
 #include "retention/retention.h"
@@ -48,16 +47,10 @@ fr_api_delete_conversation(struct fr_pipeline *p, struct MHD_Connection *c, cons
         rc = fr_retention_erase(st, &pol, &id, 1, NULL, 0, fr_qparams_get(&q, "reason"),
                                 fr_now_ms(), dry_run, &s, &err);
     /* copies of its data outside the store: automatic bundles, queued uploads */
-    size_t bundles = 0;
-    if (rc == FR_OK && !dry_run) {
-        rc = fr_bundles_erase(p->conf.incident_bundle_dir, fr_store_erased_cb, st, &bundles, &err);
-        struct fr_upload_config uc;
-        if (rc == FR_OK && p->conf.incident_upload_config[0] &&
-            fr_upload_config_load(p->conf.incident_upload_config, &uc, &err) == FR_OK) {
-            rc = fr_outbox_drop_erased(uc.outbox, fr_store_erased_cb, st, &bundles, &err);
-            fr_upload_config_clear(&uc);
-        }
-    }
+    struct fr_erased_copies copies = {0};
+    if (rc == FR_OK && !dry_run)
+        rc = fr_erase_copies(p->conf.incident_bundle_dir, p->conf.incident_upload_config,
+                             fr_store_erased_cb, st, &copies, &err);
     fr_store_close(st);
     fr_retention_policy_clear(&pol);
     if (rc != FR_OK)
@@ -65,12 +58,13 @@ fr_api_delete_conversation(struct fr_pipeline *p, struct MHD_Connection *c, cons
     fr_log(FR_LOG_WARN, "api", "%s conversation: %llu hot events, %llu archive records%s",
            dry_run ? "dry run of erasing a" : "erased a", (unsigned long long)s.hot_events,
            (unsigned long long)s.records_removed, s.pending_left ? " (pending)" : "");
-    json_t *out = json_pack(
-        "{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f}", "dry_run", dry_run, "bundles_removed",
-        (json_int_t)bundles, "hot_events", (json_int_t)s.hot_events, "records_removed",
-        (json_int_t)s.records_removed, "segments_rewritten", (json_int_t)s.segments_rewritten,
-        "segments_deleted", (json_int_t)s.segments_deleted, "bytes_rewritten",
-        (json_int_t)s.bytes_rewritten, "pending", s.pending_left > 0, "seconds", s.seconds);
+    json_t *out =
+        json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:f}", "dry_run", dry_run, "bundles_removed",
+                  (json_int_t)(copies.bundles + copies.queued), "hot_events",
+                  (json_int_t)s.hot_events, "records_removed", (json_int_t)s.records_removed,
+                  "segments_rewritten", (json_int_t)s.segments_rewritten, "segments_deleted",
+                  (json_int_t)s.segments_deleted, "bytes_rewritten", (json_int_t)s.bytes_rewritten,
+                  "pending", s.pending_left > 0, "seconds", s.seconds);
     if (s.pending_left > 0)
         json_object_set_new(out, "message",
                             json_string("a segment could not be read (the agent log names it); "

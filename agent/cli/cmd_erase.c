@@ -12,7 +12,6 @@
 #include "agent/cli/cli.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
-#include "exporters/bundle.h"
 #include "exporters/upload.h"
 #include "retention/hot/archive.h"
 #include "retention/retention.h"
@@ -57,21 +56,16 @@ erase_copies(struct fr_store *st, const char *db, const char *bundles, const cha
         free(copy);
         bundles = dflt;
     }
-    size_t removed = 0, queued = 0;
+    struct fr_erased_copies c;
     struct fr_err err = {0};
-    int rc = fr_bundles_erase(bundles, fr_store_erased_cb, st, &removed, &err);
-    struct fr_upload_config uc;
-    bool have_outbox =
-        targets != NULL && *targets && fr_upload_config_load(targets, &uc, &err) == FR_OK;
-    if (rc == FR_OK && have_outbox)
-        rc = fr_outbox_drop_erased(uc.outbox, fr_store_erased_cb, st, &queued, &err);
-    fprintf(stderr, "erase: %zu bundle(s) holding it removed from %s%s", removed, bundles,
-            have_outbox ? "" : " (no upload config: the outbox was not looked at; --targets)");
-    if (have_outbox)
-        fprintf(stderr, ", %zu queued upload(s) from the outbox %s", queued, uc.outbox);
-    fputc('\n', stderr);
-    if (have_outbox)
-        fr_upload_config_clear(&uc);
+    int rc = fr_erase_copies(bundles, targets, fr_store_erased_cb, st, &c, &err);
+    if (rc != FR_OK)
+        fprintf(stderr, "flightrec erase: copies: %s\n", err.msg);
+    fprintf(stderr, "erase: %zu bundle(s) holding it removed from %s", c.bundles, bundles);
+    if (c.outbox[0])
+        fprintf(stderr, ", %zu queued upload(s) from the outbox %s\n", c.queued, c.outbox);
+    else
+        fprintf(stderr, " (no upload config: the outbox was not looked at; --targets)\n");
     free(dflt);
     return rc == FR_OK ? FR_EXIT_OK : FR_EXIT_FAIL;
 }
@@ -104,11 +98,21 @@ list_row(void *ud, const struct fr_erasure_row *r)
     return 0;
 }
 
-int
-fr_cmd_erase(int argc, char **argv)
+struct erase_opts {
+    const char **convs, **tokens; /* room for argc each */
+    size_t n, ntokens;
+    const char *reason, *db, *policy, *bundles, *targets;
+    bool dry_run, list;
+};
+
+/* Parses the options into o; -1 to go on, else the exit status. */
+static int
+erase_parse(int argc, char **argv, struct erase_opts *o)
 {
     static const struct option longopts[] = {{"conv", required_argument, NULL, 'c'},
                                              {"hmac", required_argument, NULL, 'H'},
+                                             {"bundles", required_argument, NULL, 'B'},
+                                             {"targets", required_argument, NULL, 'T'},
                                              {"reason", required_argument, NULL, 'r'},
                                              {"dry-run", no_argument, NULL, 'n'},
                                              {"list", no_argument, NULL, 'L'},
@@ -116,122 +120,104 @@ fr_cmd_erase(int argc, char **argv)
                                              {"policy", required_argument, NULL, 'p'},
                                              {"help", no_argument, NULL, 'h'},
                                              {0}};
-    const char **convs = NULL, **tokens = NULL;
-    size_t n = 0, ntokens = 0;
-    const char *reason = NULL, *db = NULL, *policy = getenv("FLIGHTREC_RETENTION");
-    const char *bundles = NULL, *targets = getenv("FLIGHTREC_UPLOAD_CONFIG");
-    bool dry_run = false, list = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:H:B:T:r:nLd:p:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'B':
-            bundles = optarg;
-            break;
-        case 'T':
-            targets = optarg;
+        case 'c':
+            if (*optarg == '\0') {
+                fprintf(stderr, "flightrec erase: --conv: an empty id\n");
+                return FR_EXIT_USAGE;
+            }
+            o->convs[o->n++] = optarg;
             break;
         case 'H':
             if (!token_ok(optarg)) {
                 fprintf(stderr,
                         "flightrec erase: --hmac: not a keyed-hash token (hmac:<4 hex>:<16 hex>, "
                         "or hmac:<16 hex> from before key ids)\n");
-                free(convs);
-                free(tokens);
                 return FR_EXIT_USAGE;
             }
-            tokens = fr_realloc(tokens, (ntokens + 1) * sizeof *tokens);
-            tokens[ntokens++] = optarg;
+            o->tokens[o->ntokens++] = optarg;
             break;
-        case 'c':
-            if (*optarg == '\0') {
-                fprintf(stderr, "flightrec erase: --conv: an empty id\n");
-                free(convs);
-                free(tokens);
-                return FR_EXIT_USAGE;
-            }
-            convs = fr_realloc(convs, (n + 1) * sizeof *convs);
-            convs[n++] = optarg;
+        case 'B':
+            o->bundles = optarg;
+            break;
+        case 'T':
+            o->targets = optarg;
             break;
         case 'r':
-            reason = optarg;
+            o->reason = optarg;
             break;
         case 'n':
-            dry_run = true;
+            o->dry_run = true;
             break;
         case 'L':
-            list = true;
+            o->list = true;
             break;
         case 'd':
-            db = optarg;
+            o->db = optarg;
             break;
         case 'p':
-            policy = optarg;
+            o->policy = optarg;
             break;
         case 'h':
             erase_usage(stdout);
-            free(convs);
-            free(tokens);
             return FR_EXIT_OK;
         default:
             erase_usage(stderr);
-            free(convs);
-            free(tokens);
             return FR_EXIT_USAGE;
         }
     }
-    if (fr_cli_no_args("erase", argc, argv, optind) != 0 || (n + ntokens == 0) == !list) {
+    if (fr_cli_no_args("erase", argc, argv, optind) != 0 || (o->n + o->ntokens == 0) == !o->list) {
         if (optind == argc)
             fprintf(stderr,
                     "flightrec erase: give --conv ID or --hmac TOKEN (one or more), or --list\n");
-        free(convs);
-        free(tokens);
         return FR_EXIT_USAGE;
     }
-    if (db == NULL)
-        db = fr_cli_default_db();
-    struct fr_store *st;
-    int ex = fr_cli_open_store("erase", db, !list && !dry_run, &st);
-    if (ex != FR_EXIT_OK) {
-        free(convs);
-        free(tokens);
-        return ex;
-    }
+    if (o->db == NULL)
+        o->db = fr_cli_default_db();
+    return -1;
+}
+
+static int
+erase_list(struct fr_store *st, const char *db)
+{
     struct fr_err err = {0};
-    if (list) {
-        int rows = 0;
-        int rc = fr_store_erasures(st, false, list_row, &rows, &err);
-        if (rc == FR_OK && rows == 0)
-            fprintf(stderr, "nothing was erased in %s\n", db);
-        if (rc != FR_OK)
-            fprintf(stderr, "flightrec erase: %s\n", err.msg);
-        fr_store_close(st);
-        free(convs);
-        free(tokens);
-        return rc == FR_OK ? FR_EXIT_OK : FR_EXIT_FAIL;
-    }
-    struct fr_retention_policy p;
-    if (fr_retention_policy_load(policy && *policy ? policy : NULL, db, &p, &err) != FR_OK) {
+    int rows = 0;
+    int rc = fr_store_erasures(st, false, list_row, &rows, &err);
+    if (rc == FR_OK && rows == 0)
+        fprintf(stderr, "nothing was erased in %s\n", db);
+    if (rc != FR_OK)
         fprintf(stderr, "flightrec erase: %s\n", err.msg);
-        fr_store_close(st);
-        free(convs);
-        free(tokens);
+    return rc == FR_OK ? FR_EXIT_OK : FR_EXIT_FAIL;
+}
+
+static int
+erase_run(struct fr_store *st, const struct erase_opts *o)
+{
+    struct fr_err err = {0};
+    struct fr_retention_policy p;
+    const char *policy = o->policy && *o->policy ? o->policy : NULL;
+    if (fr_retention_policy_load(policy, o->db, &p, &err) != FR_OK) {
+        fprintf(stderr, "flightrec erase: %s\n", err.msg);
         return FR_EXIT_USAGE;
     }
     struct fr_erase_stats s;
-    int rc = fr_retention_erase(st, &p, convs, n, tokens, ntokens, reason, fr_now_ms(), dry_run, &s,
-                                &err);
+    int rc = fr_retention_erase(st, &p, o->convs, o->n, o->tokens, o->ntokens, o->reason,
+                                fr_now_ms(), o->dry_run, &s, &err);
+    bool dry = o->dry_run;
     fprintf(stderr,
             "erase%s: %zu conversation(s), %zu value(s): %llu events %s hot; %llu archive records "
             "%s, %llu segments %s and %llu deleted (%.1f MB written); %.2f s\n",
-            dry_run ? " (dry run)" : "", n, ntokens, (unsigned long long)s.hot_events,
-            dry_run ? "would leave" : "removed from", (unsigned long long)s.records_removed,
-            dry_run ? "would go" : "removed", (unsigned long long)s.segments_rewritten,
-            dry_run ? "would be rewritten" : "rewritten", (unsigned long long)s.segments_deleted,
+            dry ? " (dry run)" : "", o->n, o->ntokens, (unsigned long long)s.hot_events,
+            dry ? "would leave" : "removed from", (unsigned long long)s.records_removed,
+            dry ? "would go" : "removed", (unsigned long long)s.segments_rewritten,
+            dry ? "would be rewritten" : "rewritten", (unsigned long long)s.segments_deleted,
             (double)s.bytes_rewritten / 1e6, s.seconds);
-    ex = FR_EXIT_OK;
-    if (rc == FR_OK && !dry_run && n > 0)
-        ex = erase_copies(st, db, bundles, targets);
+    int ex = FR_EXIT_OK;
+    if (rc == FR_OK && !dry && o->n > 0)
+        ex = erase_copies(st, o->db, o->bundles, o->targets);
     if (rc != FR_OK) {
         fprintf(stderr, "flightrec erase: %s\n", err.msg);
         ex = FR_EXIT_FAIL;
@@ -243,8 +229,24 @@ fr_cmd_erase(int argc, char **argv)
         ex = FR_EXIT_FAIL;
     }
     fr_retention_policy_clear(&p);
+    return ex;
+}
+
+int
+fr_cmd_erase(int argc, char **argv)
+{
+    struct erase_opts o = {.convs = fr_calloc((size_t)argc, sizeof *o.convs),
+                           .tokens = fr_calloc((size_t)argc, sizeof *o.tokens),
+                           .policy = getenv("FLIGHTREC_RETENTION"),
+                           .targets = getenv("FLIGHTREC_UPLOAD_CONFIG")};
+    int ex = erase_parse(argc, argv, &o);
+    struct fr_store *st = NULL;
+    if (ex < 0)
+        ex = fr_cli_open_store("erase", o.db, !o.list && !o.dry_run, &st);
+    if (ex == FR_EXIT_OK && st != NULL)
+        ex = o.list ? erase_list(st, o.db) : erase_run(st, &o);
     fr_store_close(st);
-    free(convs);
-    free(tokens);
+    free(o.convs);
+    free(o.tokens);
     return ex;
 }
