@@ -68,9 +68,12 @@ erased_refresh(struct sq_store *s)
     }
     if (s->erased != NULL && version == s->erased_version)
         return;
-    if (s->erased == NULL)
+    if (s->erased == NULL) {
         s->erased = fr_strmap_new();
+        s->verdicts = fr_strmap_new();
+    }
     fr_strmap_clear(s->erased, NULL);
+    fr_strmap_clear(s->verdicts, NULL);
     for (size_t i = 0; i < s->nerased_tokens; i++)
         free(s->erased_tokens[i]);
     s->nerased_tokens = 0;
@@ -116,6 +119,8 @@ sq_erased_free(struct sq_store *s)
 {
     fr_strmap_free(s->erased, NULL);
     s->erased = NULL;
+    fr_strmap_free(s->verdicts, NULL);
+    s->verdicts = NULL;
     for (size_t i = 0; i < s->nerased_tokens; i++)
         free(s->erased_tokens[i]);
     free(s->erased_tokens);
@@ -132,10 +137,20 @@ sq_is_erased(void *ctx, const char *conv_id)
         erased_refresh(s);
     if (conv_id == NULL || s->erased == NULL || fr_strmap_count(s->erased) == 0)
         return false;
+    /* once the log is not empty every event asks: one HMAC per conversation, not per event */
+    static const char yes[] = "erased", no[] = "kept";
+    const char *v = fr_strmap_get(s->verdicts, conv_id);
+    if (v != NULL)
+        return v == yes;
     char subject[33];
     if (sq_erase_subject(s, conv_id, subject, NULL) != FR_OK)
         return false;
-    return fr_strmap_get(s->erased, subject) != NULL;
+    bool erased = fr_strmap_get(s->erased, subject) != NULL;
+    if (fr_strmap_count(s->verdicts) >= 65536) /* bounded: the active conversations */
+        fr_strmap_clear(s->verdicts, NULL);
+    bool created;
+    *fr_strmap_slot(s->verdicts, conv_id, &created) = (void *)(erased ? yes : no);
+    return erased;
 }
 
 /* Takes one stored event's share out of the rollups: the same rows its ingest added. */

@@ -64,8 +64,9 @@ struct sq_store {
     /* erasure (sqlite_erase.c) */
     unsigned char erase_key[32]; /* store_info 'erase_key' */
     bool erase_key_loaded;
-    struct fr_strmap *erased; /* conversation subjects of the log; NULL until first looked at */
-    char **erased_tokens;     /* hmac: tokens of value erasures */
+    struct fr_strmap *erased;   /* conversation subjects of the log; NULL until first looked at */
+    struct fr_strmap *verdicts; /* conv_id -> erased or not, while the log is unchanged */
+    char **erased_tokens;       /* hmac: tokens of value erasures */
     size_t nerased_tokens;
     int64_t erased_version; /* PRAGMA data_version when it was read */
 };
