@@ -95,7 +95,7 @@ static const struct fr_option opts[] = {
     STR("http", "admin_token_file", admin_token_file, "",
         "File holding the admin token (owner-only); wins over admin_token."),
     BOOL("otlp", "enabled", otlp_enabled, "true",
-         "OTLP/HTTP JSON receiver (POST /v1/traces, /v1/logs, /v1/metrics only)."),
+         "OTLP/HTTP receiver, protobuf or JSON (POST /v1/traces, /v1/logs, /v1/metrics only)."),
     STR("otlp", "listen", otlp_listen, "127.0.0.1:4318", "HOST:PORT (IPv4) of the receiver."),
     STR("otlp", "conversation_attributes", otlp_conversation_attributes,
         "gen_ai.conversation.id,session.id,conversation.id",

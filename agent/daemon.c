@@ -17,7 +17,7 @@
 
 #include "agent/cli/cli.h"
 #include "agent/jobs.h"
-#include "agent/otlp.h"
+#include "agent/otlp/map.h"
 #include "agent/source.h"
 #include "agent/triggers.h"
 #include "core/crypto.h"

@@ -79,6 +79,14 @@ int
 fr_ingest_commit(struct fr_store *st, struct fr_record *recs, size_t n, int64_t now_ms,
                  size_t *duplicates, struct fr_err *err)
 {
+    return fr_ingest_commit_linked(st, recs, n, NULL, 0, now_ms, duplicates, err);
+}
+
+int
+fr_ingest_commit_linked(struct fr_store *st, struct fr_record *recs, size_t n,
+                        const struct fr_trace_link *links, size_t nlinks, int64_t now_ms,
+                        size_t *duplicates, struct fr_err *err)
+{
     size_t dups = 0;
     int rc = fr_store_begin(st, err);
     if (rc != FR_OK)
@@ -97,6 +105,11 @@ fr_ingest_commit(struct fr_store *st, struct fr_record *recs, size_t n, int64_t 
         recs[i].duplicate = !inserted;
         dups += !inserted;
     }
+    for (size_t i = 0; i < nlinks; i++)
+        if ((rc = fr_store_link_trace(st, links[i].trace_id, links[i].conv_id, err)) != FR_OK) {
+            fr_store_rollback(st);
+            return rc;
+        }
     rc = fr_store_commit(st, err);
     if (rc == FR_OK && duplicates != NULL)
         *duplicates = dups;

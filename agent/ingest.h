@@ -60,4 +60,14 @@ int fr_ingest_prepare_tree(json_t *obj, const struct fr_ingest_cfg *cfg,
 int fr_ingest_commit(struct fr_store *st, struct fr_record *recs, size_t n, int64_t now_ms,
                      size_t *duplicates, struct fr_err *err);
 
+/* A trace's conversation, learned from a span naming it (fr_store_link_trace). */
+struct fr_trace_link {
+    const char *trace_id, *conv_id;
+};
+
+/* fr_ingest_commit, with the trace links learned with the records, in the same transaction. */
+int fr_ingest_commit_linked(struct fr_store *st, struct fr_record *recs, size_t n,
+                            const struct fr_trace_link *links, size_t nlinks, int64_t now_ms,
+                            size_t *duplicates, struct fr_err *err);
+
 #endif

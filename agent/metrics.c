@@ -53,7 +53,7 @@ struct family {
 struct fr_metrics {
     pthread_mutex_t mu;
     struct family received, rejected, http, accepted, redact_hits, redact_actions, samples;
-    struct family provider, tool, errors, route, triggers, bundles;
+    struct family provider, tool, errors, route, triggers, bundles, otlp_rejected;
     uint64_t uploads_sent, uploads_failed_http, uploads_failed_transport, uploads_failed_config;
     uint64_t upload_retries;
     struct hist commit;
@@ -130,7 +130,7 @@ fr_metrics_new(void)
     struct family *fs[] = {&m->received,    &m->rejected,       &m->http,    &m->accepted,
                            &m->redact_hits, &m->redact_actions, &m->samples, &m->provider,
                            &m->tool,        &m->errors,         &m->route,   &m->triggers,
-                           &m->bundles};
+                           &m->bundles,     &m->otlp_rejected};
     for (size_t i = 0; i < sizeof fs / sizeof *fs; i++)
         family_init(fs[i]);
     return m;
@@ -144,7 +144,7 @@ fr_metrics_free(struct fr_metrics *m)
     struct family *fs[] = {&m->received,    &m->rejected,       &m->http,    &m->accepted,
                            &m->redact_hits, &m->redact_actions, &m->samples, &m->provider,
                            &m->tool,        &m->errors,         &m->route,   &m->triggers,
-                           &m->bundles};
+                           &m->bundles,     &m->otlp_rejected};
     for (size_t i = 0; i < sizeof fs / sizeof *fs; i++)
         family_free(fs[i]);
     pthread_mutex_destroy(&m->mu);
@@ -250,6 +250,14 @@ fr_metrics_redaction(struct fr_metrics *m, const struct fr_redactor *r,
             family_get(&m->redact_actions, "action", fr_action_name(a), NULL)->c[0] +=
                 c->actions[a];
     m->redact_changed += c->events_changed;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void
+fr_metrics_otlp_rejected(struct fr_metrics *m, const char *signal, const char *reason, uint64_t n)
+{
+    pthread_mutex_lock(&m->mu);
+    family_get(&m->otlp_rejected, "signal", signal, "reason", reason, NULL)->c[0] += n;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -437,6 +445,11 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
                   "Failures, by error class and code.", 0);
     family_render(&o, &m->route, "flightrec_transport_requests_total", "counter",
                   "Chat server HTTP requests, by route and status.", 0);
+    family_render(&o, &m->otlp_rejected, "flightrec_otlp_rejected_total", "counter",
+                  "OTLP requests refused whole (reason media_type, encoding, malformed, "
+                  "too_large, queue_full, unavailable) and items refused inside accepted "
+                  "requests (reason invalid), by signal.",
+                  0);
     family_render(&o, &m->triggers, "flightrec_incident_triggers_total", "counter",
                   "Incident trigger evaluations that matched, by rule and outcome.", 0);
     family_render(&o, &m->bundles, "flightrec_incident_bundles_total", "counter",

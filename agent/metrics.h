@@ -29,6 +29,9 @@ void fr_metrics_free(struct fr_metrics *m);
 void fr_metrics_received(struct fr_metrics *m, const char *source, uint64_t n);
 /* OTLP metric points folded into provider/model "other" past the series cap. */
 void fr_metrics_otel_overflow(struct fr_metrics *m, uint64_t n);
+/* OTLP requests refused whole, or items refused inside an accepted one, by signal and reason. */
+void fr_metrics_otlp_rejected(struct fr_metrics *m, const char *signal, const char *reason,
+                              uint64_t n);
 /* A rejected line, by reason (fr_rc_name of its error). */
 void fr_metrics_rejected(struct fr_metrics *m, int rc);
 /* An HTTP answer by status code. */

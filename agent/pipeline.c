@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/otlp.h"
+#include "agent/otlp/map.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 
@@ -120,9 +120,10 @@ waiter_done(struct fr_batch *b, void *ud)
 /* Submits recs (against a reservation when reserved > 0) and waits for the commit. */
 static void
 pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n, bool wait, size_t reserved,
-                struct fr_ack *ack)
+                const struct fr_trace_link *links, size_t nlinks, struct fr_ack *ack)
 {
-    struct waiter w = {.b = {.recs = recs, .n = n, .done = waiter_done}};
+    struct waiter w = {
+        .b = {.recs = recs, .n = n, .links = links, .nlinks = nlinks, .done = waiter_done}};
     w.b.ud = &w;
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
@@ -154,7 +155,7 @@ fr_pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n, bool
 {
     memset(ack, 0, sizeof *ack);
     if (n > 0)
-        pipeline_submit(p, recs, n, wait, 0, ack);
+        pipeline_submit(p, recs, n, wait, 0, NULL, 0, ack);
 }
 
 int
@@ -171,13 +172,20 @@ void
 fr_pipeline_submit_reserved(struct fr_pipeline *p, struct fr_record *recs, size_t n,
                             size_t reserved, struct fr_ack *ack)
 {
+    fr_pipeline_submit_linked(p, recs, n, reserved, NULL, 0, ack);
+}
+
+void
+fr_pipeline_submit_linked(struct fr_pipeline *p, struct fr_record *recs, size_t n, size_t reserved,
+                          const struct fr_trace_link *links, size_t nlinks, struct fr_ack *ack)
+{
     memset(ack, 0, sizeof *ack);
-    if (n == 0) {
+    if (n == 0 && nlinks == 0) {
         if (reserved > 0)
             fr_writer_unreserve(p->writer, reserved);
         return;
     }
-    pipeline_submit(p, recs, n, false, reserved, ack);
+    pipeline_submit(p, recs, n, false, reserved, links, nlinks, ack);
 }
 
 void

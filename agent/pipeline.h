@@ -87,6 +87,7 @@ struct fr_ack {
  * queue was full (FR_E_BUSY with wait=false), waits until their transaction
  * committed or failed.
  */
+struct fr_trace_link;
 void fr_pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n, bool wait,
                         struct fr_ack *ack);
 
@@ -101,6 +102,10 @@ void fr_pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n,
 int fr_pipeline_reserve(struct fr_pipeline *p, size_t n, bool wait, struct fr_ack *ack);
 void fr_pipeline_submit_reserved(struct fr_pipeline *p, struct fr_record *recs, size_t n,
                                  size_t reserved, struct fr_ack *ack);
+/* The same with trace links learned with the records (committed with them, even when n is 0). */
+void fr_pipeline_submit_linked(struct fr_pipeline *p, struct fr_record *recs, size_t n,
+                               size_t reserved, const struct fr_trace_link *links, size_t nlinks,
+                               struct fr_ack *ack);
 
 /* Counts a rejected line and lists it (at most 100) in errors as {"line","error"}. */
 void fr_pipeline_reject(struct fr_pipeline *p, json_t *errors, uint64_t line,

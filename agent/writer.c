@@ -27,6 +27,8 @@ struct fr_writer {
     pthread_t thread;
     struct fr_record *txn; /* the writer thread's scratch: records of one transaction */
     size_t txn_cap;
+    struct fr_trace_link *links; /* the links of the batches of one transaction */
+    size_t links_cap;
     fr_writer_observer observer;
     void *observer_ud;
     fr_writer_reopen reopen; /* while store is NULL */
@@ -79,10 +81,20 @@ writer_commit(struct fr_writer *w, struct fr_batch *list, size_t events)
         w->txn_cap = events;
         w->txn = fr_realloc(w->txn, events * sizeof *w->txn);
     }
-    size_t k = 0;
-    for (struct fr_batch *b = list; b != NULL; b = b->next)
+    size_t k = 0, nlinks = 0;
+    for (struct fr_batch *b = list; b != NULL; b = b->next) {
         for (size_t i = 0; i < b->n; i++)
             w->txn[k++] = b->recs[i];
+        nlinks += b->nlinks;
+    }
+    if (nlinks > w->links_cap) {
+        w->links_cap = nlinks;
+        w->links = fr_realloc(w->links, nlinks * sizeof *w->links);
+    }
+    nlinks = 0;
+    for (struct fr_batch *b = list; b != NULL; b = b->next)
+        for (size_t i = 0; i < b->nlinks; i++)
+            w->links[nlinks++] = b->links[i];
     struct fr_err err = {0};
     size_t dups = 0;
     double t0 = fr_mono_s();
@@ -92,7 +104,8 @@ writer_commit(struct fr_writer *w, struct fr_batch *list, size_t events)
         if (err.code == 0)
             fr_err_set(&err, rc, "the database cannot be opened for writing");
     } else {
-        rc = fr_ingest_commit(w->store, w->txn, events, fr_now_ms(), &dups, &err);
+        rc = fr_ingest_commit_linked(w->store, w->txn, events, w->links, nlinks, fr_now_ms(), &dups,
+                                     &err);
         if (rc != FR_OK)
             fr_log(FR_LOG_ERROR, "writer", "commit of %zu events failed: %s", events, err.msg);
     }
@@ -285,5 +298,6 @@ fr_writer_free(struct fr_writer *w)
     pthread_cond_destroy(&w->not_empty);
     pthread_cond_destroy(&w->not_full);
     free(w->txn);
+    free(w->links);
     free(w);
 }

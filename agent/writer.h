@@ -24,6 +24,8 @@
 struct fr_batch {
     struct fr_record *recs; /* owned by the batch; cleared by the writer after commit */
     size_t n;
+    const struct fr_trace_link *links; /* borrowed until done(): learned with the records */
+    size_t nlinks;
     /* result, valid in done() */
     int rc;            /* FR_OK when every record is durable */
     size_t duplicates; /* records already stored (acknowledged, not stored twice) */

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/otlp.h"
+#include "agent/otlp/map.h"
+#include "agent/otlp/otlp.pb-c.h"
+#include "agent/otlp/proto.h"
 #include "core/mem.h"
 
 static const struct fr_otlp_opts opts = {"gen_ai.conversation.id,session.id", "gen_ai.turn.id"};
@@ -71,7 +73,7 @@ test_otlp_chat_span_becomes_provider_event(void **state)
         NULL);
     json_t *out = json_array();
     size_t spans = 0, rejected = 0;
-    assert_int_equal(fr_otlp_traces(req, &opts, out, &spans, &rejected), FR_OK);
+    assert_int_equal(fr_otlp_traces(req, &opts, out, NULL, &spans, &rejected), FR_OK);
     assert_int_equal(spans, 1);
     assert_int_equal(rejected, 0);
     assert_int_equal(json_array_size(out), 1);
@@ -106,7 +108,7 @@ test_otlp_failed_span_carries_error_and_status(void **state)
         "\"429 Rate limit reached\"}}]}],\"status\":{\"code\":2,\"message\":\"429 Rate limit\"}");
     json_t *out = json_array();
     size_t spans = 0, rejected = 0;
-    assert_int_equal(fr_otlp_traces(req, &opts, out, &spans, &rejected), FR_OK);
+    assert_int_equal(fr_otlp_traces(req, &opts, out, NULL, &spans, &rejected), FR_OK);
     json_t *ev = json_array_get(out, 0);
     assert_non_null(ev);
     json_t *err = json_object_get(ev, "error");
@@ -132,7 +134,7 @@ test_otlp_tool_and_other_spans(void **state)
                            NULL);
     json_t *out = json_array();
     size_t spans = 0, rejected = 0;
-    assert_int_equal(fr_otlp_traces(req, &opts, out, &spans, &rejected), FR_OK);
+    assert_int_equal(fr_otlp_traces(req, &opts, out, NULL, &spans, &rejected), FR_OK);
     json_t *ev = json_array_get(out, 0);
     assert_string_equal(sget(ev, "kind"), "tool");
     assert_string_equal(sget(ev, "data.name"), "web_search");
@@ -143,7 +145,7 @@ test_otlp_tool_and_other_spans(void **state)
     req = one_span("db query", "{\"key\":\"db.system\",\"value\":{\"stringValue\":\"pg\"}}", NULL);
     out = json_array();
     spans = rejected = 0;
-    assert_int_equal(fr_otlp_traces(req, &opts, out, &spans, &rejected), FR_OK);
+    assert_int_equal(fr_otlp_traces(req, &opts, out, NULL, &spans, &rejected), FR_OK);
     assert_int_equal(spans, 1);
     assert_int_equal(rejected, 0);
     assert_int_equal(json_array_size(out), 0);
@@ -166,7 +168,7 @@ test_otlp_malformed_items_rejected_not_fatal(void **state)
     assert_non_null(req);
     json_t *out = json_array();
     size_t spans = 0, rejected = 0;
-    assert_int_equal(fr_otlp_traces(req, &opts, out, &spans, &rejected), FR_OK);
+    assert_int_equal(fr_otlp_traces(req, &opts, out, NULL, &spans, &rejected), FR_OK);
     assert_int_equal(spans, 2);
     assert_int_equal(rejected, 1);
     assert_int_equal(json_array_size(out), 1);
@@ -175,7 +177,7 @@ test_otlp_malformed_items_rejected_not_fatal(void **state)
     /* not a traces request at all */
     req = json_loads("{\"resourceLogs\":[]}", 0, &e);
     out = json_array();
-    assert_int_equal(fr_otlp_traces(req, &opts, out, &spans, &rejected), FR_E_VALUE);
+    assert_int_equal(fr_otlp_traces(req, &opts, out, NULL, &spans, &rejected), FR_E_VALUE);
     json_decref(out);
     json_decref(req);
 }
@@ -195,7 +197,7 @@ test_otlp_error_log_record_becomes_error_event(void **state)
     assert_non_null(req);
     json_t *out = json_array();
     size_t recs = 0, rejected = 0;
-    assert_int_equal(fr_otlp_logs(req, &opts, out, &recs, &rejected), FR_OK);
+    assert_int_equal(fr_otlp_logs(req, &opts, out, NULL, &recs, &rejected), FR_OK);
     assert_int_equal(recs, 2);
     assert_int_equal(rejected, 0);
     assert_int_equal(json_array_size(out), 1); /* INFO is accepted, not stored */
@@ -265,11 +267,388 @@ test_otlp_cumulative_metrics_become_deltas(void **state)
     fr_otlp_metrics_state_free(s);
 }
 
+#define SA(k, v) "{\"key\":\"" k "\",\"value\":{\"stringValue\":\"" v "\"}}"
+#define IA(k, v) "{\"key\":\"" k "\",\"value\":{\"intValue\":\"" v "\"}}"
+#define DA(k, v) "{\"key\":\"" k "\",\"value\":{\"doubleValue\":" v "}}"
+
+/* Maps a one-span request and returns its only envelope (NULL when the span is not stored). */
+static json_t *
+map_one(const char *attrs)
+{
+    json_t *req = one_span("s", attrs, NULL), *out = json_array(), *links = json_object();
+    size_t spans, rejected;
+    assert_int_equal(fr_otlp_traces(req, &opts, out, links, &spans, &rejected), FR_OK);
+    assert_int_equal(rejected, 0);
+    json_t *ev = json_incref(json_array_get(out, 0));
+    json_decref(out);
+    json_decref(links);
+    json_decref(req);
+    return ev;
+}
+
+/* Maps a one-span request with the attributes (JSON fragments, NULL-terminated). */
+static json_t *
+map_list(const char *const *kv)
+{
+    size_t n = 1;
+    for (const char *const *k = kv; *k; k++)
+        n += strlen(*k) + 1;
+    char *joined = fr_calloc(1, n);
+    for (const char *const *k = kv; *k; k++) {
+        if (k != kv)
+            strcat(joined, ",");
+        strcat(joined, *k);
+    }
+    json_t *ev = map_one(joined);
+    free(joined);
+    return ev;
+}
+
+/* The GenAI semantic conventions as of semconv 1.37+: the dotted usage names, streaming,
+   response id, server, request parameters, system instructions, tool arguments/results,
+   the agent and workflow operations. */
+static void
+test_otlp_current_genai_conventions(void **state)
+{
+    (void)state;
+    static const char *const chat[] = {
+        SA("gen_ai.operation.name", "chat"),
+        SA("gen_ai.provider.name", "anthropic"),
+        SA("gen_ai.request.model", "claude-x"),
+        IA("gen_ai.usage.input_tokens", "900"),
+        IA("gen_ai.usage.output_tokens", "70"),
+        IA("gen_ai.usage.cache_read.input_tokens", "512"),
+        IA("gen_ai.usage.cache_creation.input_tokens", "64"),
+        IA("gen_ai.usage.reasoning.output_tokens", "33"),
+        DA("gen_ai.response.time_to_first_chunk", "0.25"),
+        SA("gen_ai.response.id", "msg_01"),
+        SA("server.address", "api.anthropic.com"),
+        IA("server.port", "443"),
+        DA("gen_ai.request.temperature", "0.2"),
+        IA("gen_ai.request.max_tokens", "1024"),
+        SA("gen_ai.system_instructions",
+           "[{\\\"type\\\":\\\"text\\\",\\\"content\\\":\\\"Be brief\\\"}]"),
+        NULL};
+    json_t *ev = map_list(chat);
+    assert_non_null(ev);
+    assert_string_equal(sget(ev, "kind"), "provider");
+    json_t *d = json_object_get(ev, "data");
+    assert_string_equal(sget(d, "provider"), "anthropic");
+    assert_string_equal(sget(d, "operation"), "chat");
+    assert_int_equal(iget(d, "usage", "input_tokens"), 900);
+    assert_int_equal(iget(d, "usage", "cached_tokens"), 512);
+    assert_int_equal(iget(d, "usage", "cache_creation_tokens"), 64);
+    assert_int_equal(iget(d, "usage", "reasoning_tokens"), 33);
+    assert_int_equal(iget(d, "latency", "ttft_ms"), 250);
+    assert_string_equal(sget(d, "response_id"), "msg_01");
+    assert_string_equal(sget(d, "server"), "api.anthropic.com:443");
+    json_t *params = json_object_get(json_object_get(d, "request"), "params");
+    assert_int_equal(json_integer_value(json_object_get(params, "max_tokens")), 1024);
+    assert_null(json_object_get(params, "model"));
+    assert_string_equal(
+        sget(json_array_get(json_object_get(json_object_get(d, "request"), "system"), 0),
+             "content"),
+        "Be brief");
+    json_decref(ev);
+    /* a tool call's arguments and result, JSON in strings */
+    static const char *const tool[] = {SA("gen_ai.operation.name", "execute_tool"),
+                                       SA("gen_ai.tool.name", "search"),
+                                       SA("gen_ai.tool.call.arguments", "{\\\"q\\\":\\\"rain\\\"}"),
+                                       SA("gen_ai.tool.call.result", "[1,2]"), NULL};
+    ev = map_list(tool);
+    assert_string_equal(sget(ev, "kind"), "tool");
+    assert_string_equal(sget(ev, "data.args.q"), "rain");
+    assert_int_equal(json_array_size(json_object_get(json_object_get(ev, "data"), "result")), 2);
+    json_decref(ev);
+    /* embeddings are model calls; agents and workflows are steps; retrieval a tool */
+    static const char *const emb[] = {SA("gen_ai.operation.name", "embeddings"),
+                                      SA("gen_ai.provider.name", "openai"), NULL};
+    ev = map_list(emb);
+    assert_string_equal(sget(ev, "kind"), "provider");
+    json_decref(ev);
+    static const char *const agent[] = {SA("gen_ai.operation.name", "invoke_agent"),
+                                        SA("gen_ai.agent.name", "planner"),
+                                        SA("gen_ai.agent.id", "ag_7"), NULL};
+    ev = map_list(agent);
+    assert_string_equal(sget(ev, "kind"), "middleware");
+    assert_string_equal(sget(ev, "data.step"), "planner");
+    assert_string_equal(sget(ev, "data.agent.id"), "ag_7");
+    json_decref(ev);
+    static const char *const retrieval[] = {SA("gen_ai.operation.name", "retrieval"),
+                                            SA("gen_ai.data_source.id", "kb"), NULL};
+    ev = map_list(retrieval);
+    assert_string_equal(sget(ev, "kind"), "tool");
+    assert_string_equal(sget(ev, "data.name"), "kb");
+    json_decref(ev);
+}
+
+/* Traceloop / OpenLLMetry and OpenInference spans onto the same events. */
+static void
+test_otlp_traceloop_and_openinference(void **state)
+{
+    (void)state;
+    static const char *const tl_tool[] = {
+        SA("traceloop.span.kind", "tool"), SA("traceloop.entity.name", "get_weather"),
+        SA("traceloop.entity.input", "{\\\"city\\\":\\\"Oslo\\\"}"),
+        SA("traceloop.entity.output", "\\\"snow\\\""), NULL};
+    json_t *ev = map_list(tl_tool);
+    assert_string_equal(sget(ev, "kind"), "tool");
+    assert_string_equal(sget(ev, "data.name"), "get_weather");
+    assert_string_equal(sget(ev, "data.args.city"), "Oslo");
+    assert_string_equal(sget(ev, "data.result"), "snow");
+    json_decref(ev);
+    static const char *const tl_flow[] = {SA("traceloop.span.kind", "workflow"),
+                                          SA("traceloop.entity.name", "answer"), NULL};
+    ev = map_list(tl_flow);
+    assert_string_equal(sget(ev, "kind"), "middleware");
+    assert_string_equal(sget(ev, "data.step"), "answer");
+    json_decref(ev);
+    static const char *const oi_llm[] = {
+        SA("openinference.span.kind", "LLM"),
+        SA("llm.model_name", "gpt-4o-mini"),
+        SA("llm.provider", "openai"),
+        IA("llm.token_count.prompt", "40"),
+        IA("llm.token_count.completion", "9"),
+        IA("llm.token_count.prompt_details.cache_read", "32"),
+        SA("llm.input_messages.0.message.role", "user"),
+        SA("llm.input_messages.0.message.content", "hi, I am bob@example.com"),
+        SA("llm.output_messages.0.message.role", "assistant"),
+        SA("llm.output_messages.0.message.content", "hello"),
+        NULL};
+    ev = map_list(oi_llm);
+    assert_string_equal(sget(ev, "kind"), "provider");
+    json_t *d = json_object_get(ev, "data");
+    assert_string_equal(sget(d, "model"), "gpt-4o-mini");
+    assert_string_equal(sget(d, "provider"), "openai");
+    assert_int_equal(iget(d, "usage", "input_tokens"), 40);
+    assert_int_equal(iget(d, "usage", "output_tokens"), 9);
+    assert_int_equal(iget(d, "usage", "cached_tokens"), 32);
+    json_t *in = json_object_get(json_object_get(d, "request"), "messages");
+    assert_string_equal(sget(json_array_get(in, 0), "content"), "hi, I am bob@example.com");
+    json_t *outm = json_object_get(json_object_get(d, "response"), "messages");
+    assert_string_equal(sget(json_array_get(outm, 0), "content"), "hello");
+    json_decref(ev);
+    static const char *const oi_tool[] = {SA("openinference.span.kind", "TOOL"),
+                                          SA("tool.name", "calc"),
+                                          SA("input.value", "{\\\"x\\\":1}"), NULL};
+    ev = map_list(oi_tool);
+    assert_string_equal(sget(ev, "kind"), "tool");
+    assert_string_equal(sget(ev, "data.name"), "calc");
+    json_decref(ev);
+}
+
+/* A span naming the conversation names its trace; the others of the trace follow. */
+static void
+test_otlp_links_name_traces(void **state)
+{
+    (void)state;
+    json_t *req = one_span("turn", SA("gen_ai.conversation.id", "conv-L"), NULL);
+    json_t *out = json_array(), *links = json_object();
+    size_t spans, rejected;
+    assert_int_equal(fr_otlp_traces(req, &opts, out, links, &spans, &rejected), FR_OK);
+    assert_int_equal(json_array_size(out), 0); /* the turn span itself has no kind */
+    assert_string_equal(sget(links, "4bf92f3577b34da6a3ce929d0e0e4736"), "conv-L");
+    json_decref(out);
+    json_decref(links);
+    json_decref(req);
+}
+
+/* Packs a request built with the generated structs (what an SDK's proto exporter sends). */
+static uint8_t *
+pb_request(size_t *len, const char *conv)
+{
+    static uint8_t tid[16] = {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
+                              0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36};
+    static uint8_t sid[8] = {0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7};
+    FrOtlp__AnyValue v[4];
+    FrOtlp__KeyValue kv[4];
+    FrOtlp__KeyValue *kvp[4];
+    const char *keys[4] = {"gen_ai.operation.name", "gen_ai.system", "gen_ai.conversation.id",
+                           "gen_ai.usage.input_tokens"};
+    const char *vals[3] = {"chat", "openai", conv};
+    for (int i = 0; i < 4; i++) {
+        fr_otlp__any_value__init(&v[i]);
+        fr_otlp__key_value__init(&kv[i]);
+        if (i < 3) {
+            v[i].value_case = FR_OTLP__ANY_VALUE__VALUE_STRING_VALUE;
+            v[i].string_value = (char *)vals[i];
+        } else {
+            v[i].value_case = FR_OTLP__ANY_VALUE__VALUE_INT_VALUE;
+            v[i].int_value = 77;
+        }
+        kv[i].key = (char *)keys[i];
+        kv[i].value = &v[i];
+        kvp[i] = &kv[i];
+    }
+    FrOtlp__Span sp = FR_OTLP__SPAN__INIT, *spp = &sp;
+    sp.trace_id = (ProtobufCBinaryData){16, tid};
+    sp.span_id = (ProtobufCBinaryData){8, sid};
+    sp.name = "chat";
+    sp.start_time_unix_nano = 1771357445201000000ull;
+    sp.end_time_unix_nano = 1771357446401000000ull;
+    sp.n_attributes = 4;
+    sp.attributes = kvp;
+    FrOtlp__Span bad = FR_OTLP__SPAN__INIT, *badp = &bad; /* no start time: rejected */
+    FrOtlp__Span *spans[2] = {spp, badp};
+    FrOtlp__ScopeSpans ss = FR_OTLP__SCOPE_SPANS__INIT, *ssp = &ss;
+    ss.n_spans = 2;
+    ss.spans = spans;
+    FrOtlp__ResourceSpans rs = FR_OTLP__RESOURCE_SPANS__INIT, *rsp = &rs;
+    rs.n_scope_spans = 1;
+    rs.scope_spans = &ssp;
+    FrOtlp__ExportTraceServiceRequest r = FR_OTLP__EXPORT_TRACE_SERVICE_REQUEST__INIT;
+    r.n_resource_spans = 1;
+    r.resource_spans = &rsp;
+    *len = fr_otlp__export_trace_service_request__get_packed_size(&r);
+    uint8_t *buf = fr_malloc(*len);
+    fr_otlp__export_trace_service_request__pack(&r, buf);
+    return buf;
+}
+
+/* Protobuf decodes to the tree the JSON path maps: ids as hex, the same event. */
+static void
+test_otlp_protobuf_maps_like_json(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = pb_request(&len, "conv-pb");
+    char why[200];
+    json_t *req = fr_otlp_pb_decode(FR_OTLP_TRACES, buf, len, why, sizeof why);
+    assert_non_null(req);
+    json_t *out = json_array();
+    size_t spans, rejected;
+    assert_int_equal(fr_otlp_traces(req, &opts, out, NULL, &spans, &rejected), FR_OK);
+    assert_int_equal(spans, 2);
+    assert_int_equal(rejected, 1);
+    json_t *ev = json_array_get(out, 0);
+    assert_string_equal(sget(ev, "trace_id"), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(sget(ev, "span_id"), "00f067aa0ba902b7");
+    assert_string_equal(sget(ev, "conv_id"), "conv-pb");
+    assert_int_equal(iget(ev, "data", "duration_ms") +
+                         iget(json_object_get(ev, "data"), "usage", "input_tokens"),
+                     77);
+    assert_int_equal(iget(json_object_get(ev, "data"), "latency", "provider_ms"), 1200);
+    json_decref(out);
+    json_decref(req);
+    /* a truncated body, and a logs body posted as traces field garbage, are refused */
+    assert_null(fr_otlp_pb_decode(FR_OTLP_TRACES, buf, len - 3, why, sizeof why));
+    assert_non_null(strstr(why, "ExportTraceServiceRequest"));
+    free(buf);
+    /* a response with partial success round-trips */
+    uint8_t *resp;
+    size_t rlen;
+    fr_otlp_pb_response(FR_OTLP_TRACES, 1, "1 rejected", &resp, &rlen);
+    FrOtlp__ExportTraceServiceResponse *r =
+        fr_otlp__export_trace_service_response__unpack(NULL, rlen, resp);
+    assert_non_null(r);
+    assert_int_equal(r->partial_success->rejected_spans, 1);
+    fr_otlp__export_trace_service_response__free_unpacked(r, NULL);
+    free(resp);
+}
+
+/* An attribute value nested past FR_OTLP_PB_MAX_DEPTH is refused before protobuf-c
+   recurses into it (100,000 levels would exhaust the stack); strings that are not UTF-8
+   are repaired. */
+static void
+test_otlp_protobuf_depth_and_utf8(void **state)
+{
+    (void)state;
+    /* AnyValue{array_value{values: AnyValue{array_value{...}}}}: each level 0x2a <len> 0x0a <len>
+     */
+    size_t levels = 100000, cap = levels * 12 + 64, n = 0;
+    uint8_t *b = fr_malloc(cap), *tmp = fr_malloc(cap);
+    b[n++] = 0x08; /* innermost: bool_value = 1... as AnyValue field 2 */
+    b[0] = 0x10;
+    b[n++] = 1;
+    for (size_t i = 0; i < levels; i++) {
+        /* wrap: ArrayValue{values(1): b} then AnyValue{array_value(5): that} */
+        for (int w = 0; w < 2; w++) {
+            uint8_t hdr[12];
+            size_t h = 0;
+            hdr[h++] = w == 0 ? 0x0a : 0x2a;
+            for (size_t x = n;; x >>= 7) {
+                hdr[h++] = (uint8_t)((x & 0x7f) | (x >= 0x80 ? 0x80 : 0));
+                if (x < 0x80)
+                    break;
+            }
+            memcpy(tmp, hdr, h);
+            memcpy(tmp + h, b, n);
+            n += h;
+            uint8_t *t = b;
+            b = tmp;
+            tmp = t;
+            if (n + 24 > cap)
+                fail_msg("buffer");
+        }
+    }
+    /* as the body (5) of a LogRecord in ScopeLogs (2) in ResourceLogs (2) in the request (1) */
+    static const uint8_t path[] = {0x2a, 0x12, 0x12, 0x0a};
+    for (size_t w = 0; w < sizeof path; w++) {
+        uint8_t hdr[12];
+        size_t h = 0;
+        hdr[h++] = path[w];
+        for (size_t x = n;; x >>= 7) {
+            hdr[h++] = (uint8_t)((x & 0x7f) | (x >= 0x80 ? 0x80 : 0));
+            if (x < 0x80)
+                break;
+        }
+        memcpy(tmp, hdr, h);
+        memcpy(tmp + h, b, n);
+        n += h;
+        uint8_t *t = b;
+        b = tmp;
+        tmp = t;
+    }
+    free(tmp);
+    char why[200];
+    json_t *j = fr_otlp_pb_decode(FR_OTLP_LOGS, b, n, why, sizeof why);
+    assert_null(j);
+    assert_non_null(strstr(why, "nested more than 64 deep"));
+    free(b);
+    /* a span name that is not UTF-8 */
+    FrOtlp__Span sp = FR_OTLP__SPAN__INIT, *spp = &sp;
+    sp.name = "bad \xff\xfe name";
+    sp.start_time_unix_nano = 1;
+    FrOtlp__ScopeSpans ss = FR_OTLP__SCOPE_SPANS__INIT, *ssp = &ss;
+    ss.n_spans = 1;
+    ss.spans = &spp;
+    FrOtlp__ResourceSpans rs = FR_OTLP__RESOURCE_SPANS__INIT, *rsp = &rs;
+    rs.n_scope_spans = 1;
+    rs.scope_spans = &ssp;
+    FrOtlp__ExportTraceServiceRequest r = FR_OTLP__EXPORT_TRACE_SERVICE_REQUEST__INIT;
+    r.n_resource_spans = 1;
+    r.resource_spans = &rsp;
+    size_t len = fr_otlp__export_trace_service_request__get_packed_size(&r);
+    uint8_t *buf = fr_malloc(len);
+    fr_otlp__export_trace_service_request__pack(&r, buf);
+    j = fr_otlp_pb_decode(FR_OTLP_TRACES, buf, len, why, sizeof why);
+    assert_non_null(j);
+    const char *name = json_string_value(json_object_get(
+        json_array_get(
+            json_object_get(
+                json_array_get(
+                    json_object_get(json_array_get(json_object_get(j, "resourceSpans"), 0),
+                                    "scopeSpans"),
+                    0),
+                "spans"),
+            0),
+        "name"));
+    assert_non_null(name);
+    assert_non_null(strstr(name, "\xef\xbf\xbd")); /* U+FFFD */
+    json_decref(j);
+    free(buf);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_otlp_chat_span_becomes_provider_event),
+        cmocka_unit_test(test_otlp_current_genai_conventions),
+        cmocka_unit_test(test_otlp_traceloop_and_openinference),
+        cmocka_unit_test(test_otlp_links_name_traces),
+        cmocka_unit_test(test_otlp_protobuf_maps_like_json),
+        cmocka_unit_test(test_otlp_protobuf_depth_and_utf8),
         cmocka_unit_test(test_otlp_failed_span_carries_error_and_status),
         cmocka_unit_test(test_otlp_tool_and_other_spans),
         cmocka_unit_test(test_otlp_malformed_items_rejected_not_fatal),

@@ -463,12 +463,114 @@ test_store_conversation_filters(void **state)
     ids_free(&ids);
 }
 
+/* A count from a read-only connection of its own. */
+static long
+sql_count(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    long n = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return n;
+}
+
+static int
+conv_count(void *ud, const struct fr_conv_row *r)
+{
+    int64_t *out = ud;
+    out[0] = r->event_count;
+    out[1] = r->error_count;
+    return 0;
+}
+
+/* event_count and error_count of a conversation's index row; -1 when it has none. */
+static void
+conv_counts(struct fr_store *st, const char *conv, int64_t out[2])
+{
+    struct fr_err err = {0};
+    out[0] = out[1] = -1;
+    int rc = fr_store_conversation(st, conv, conv_count, out, &err);
+    assert_true(rc == FR_OK || rc == FR_E_NOTFOUND);
+}
+
+/* One OTLP-style event of trace T filed under conv (T itself when the span named none). */
+static void
+put_span(struct fr_store *st, const char *conv, const char *span, int64_t ts, bool failed)
+{
+    char *line =
+        fr_asprintf("{\"v\":1,\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"%s\",\"trace_id\":"
+                    "\"4bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"%s\",\"event_id\":\"%s\","
+                    "\"data\":{\"name\":\"t\",\"status\":\"%s\"}%s}",
+                    (long long)ts, conv, span, span, failed ? "error" : "ok",
+                    failed ? ",\"error\":{\"message\":\"timeout\",\"type\":\"Timeout\"}" : "");
+    const char *lines[] = {line};
+    t_ingest(st, lines, 1);
+    free(line);
+}
+
+/* Spans filed under their trace id move to the conversation once a span of the trace names
+   it (in a later transaction), with the index; later spans of the trace move as they come,
+   also after the store is reopened (the link is durable). */
+static void
+test_store_trace_link_moves_events(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *T = "4bf92f3577b34da6a3ce929d0e0e4736";
+    put_span(f->st, T, "s1", 1771357445000, false);
+    put_span(f->st, T, "s2", 1771357445100, true);
+    int64_t c[2];
+    conv_counts(f->st, T, c);
+    assert_int_equal(c[0], 2);
+    /* the root span's request: no stored event of its own, only the link */
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_begin(f->st, &err), FR_OK);
+    assert_int_equal(fr_store_link_trace(f->st, T, "conv-X", &err), FR_OK);
+    assert_int_equal(fr_store_commit(f->st, &err), FR_OK);
+    conv_counts(f->st, T, c);
+    assert_int_equal(c[0], -1); /* the trace's index row is gone */
+    conv_counts(f->st, "conv-X", c);
+    assert_int_equal(c[0], 2);
+    assert_int_equal(c[1], 1);
+    char *db = fr_strdup(f->path);
+    assert_int_equal(sql_count(db, "SELECT count(*) FROM events WHERE conv_id = 'conv-X'"
+                                   " AND json_extract(body, '$.conv_id') = 'conv-X'"),
+                     2);
+    /* a late child, after a reopen: moved in its own transaction */
+    fr_store_close(f->st);
+    f->st = t_store_open(f->dir, "hot.db");
+    put_span(f->st, T, "s3", 1771357445200, false);
+    conv_counts(f->st, "conv-X", c);
+    assert_int_equal(c[0], 3);
+    conv_counts(f->st, T, c);
+    assert_int_equal(c[0], -1);
+    /* a re-sent span the conversation already holds is not duplicated */
+    put_span(f->st, T, "s1", 1771357445000, false);
+    conv_counts(f->st, "conv-X", c);
+    assert_int_equal(c[0], 3);
+    assert_int_equal(sql_count(db, "SELECT count(*) FROM events"), 3);
+    /* the first link wins: another conversation naming the trace changes nothing */
+    assert_int_equal(fr_store_begin(f->st, &err), FR_OK);
+    assert_int_equal(fr_store_link_trace(f->st, T, "conv-Y", &err), FR_OK);
+    assert_int_equal(fr_store_commit(f->st, &err), FR_OK);
+    conv_counts(f->st, "conv-Y", c);
+    assert_int_equal(c[0], -1);
+    free(db);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_migrate_from_every_version_keeps_data,
                                         t_store_setup, t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_trace_link_moves_events, t_store_setup,
+                                        t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_newer_schema_refused, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_garbage_file_is_clear_error, t_store_setup,

@@ -290,8 +290,9 @@ stats_usage(FILE *out)
                  "  --db PATH     database (default $FLIGHTREC_DB or ./var/flightrec.db)\n"
                  "  --by D        provider (default: per provider and model), tool,\n"
                  "                transport (per path and status), error (per class and\n"
-                 "                code), sem_anomaly (SEM stream ordering anomalies) or\n"
-                 "                otel (the GenAI metrics received over OTLP)\n"
+                 "                code), sem_anomaly (SEM stream ordering anomalies),\n"
+                 "                otel (the GenAI metrics received over OTLP),\n"
+                 "                or otel_ttft, otel_chunk (their streaming timings)\n"
                  "  --since T     from T (2026-02-17T19:44Z, 15m, 2h, 3d, epoch ms)\n"
                  "  --until T     before T\n"
                  "  --limit N     at most N rows (default 50, 0 for all)\n"
@@ -321,8 +322,8 @@ fr_cmd_stats(int argc, char **argv)
             continue;
         switch (c) {
         case 'b': {
-            static const char *const dims[] = {"provider", "tool",        "transport",
-                                               "error",    "sem_anomaly", "otel"};
+            static const char *const dims[] = {"provider",    "tool", "transport", "error",
+                                               "sem_anomaly", "otel", "otel_ttft", "otel_chunk"};
             f.dim = NULL;
             for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
                 if (strcmp(optarg, dims[i]) == 0)
@@ -330,7 +331,7 @@ fr_cmd_stats(int argc, char **argv)
             if (f.dim == NULL) {
                 fprintf(stderr,
                         "flightrec stats: --by: expected provider, tool, transport, "
-                        "error, sem_anomaly or otel, got '%s'\n",
+                        "error, sem_anomaly, otel, otel_ttft or otel_chunk, got '%s'\n",
                         optarg);
                 return FR_EXIT_USAGE;
             }

@@ -76,7 +76,7 @@ const struct fr_source fr_source_http = {
 
 const struct fr_source fr_source_otlp = {
     .name = "otlp",
-    .description = "OTLP/HTTP JSON (/v1/traces, /v1/logs, /v1/metrics) on otlp.listen",
+    .description = "OTLP/HTTP, protobuf or JSON (/v1/traces, /v1/logs, /v1/metrics) on otlp.listen",
     .options = "otlp.*",
     .enabled = otlp_enabled,
     .init = otlp_init,

@@ -138,6 +138,13 @@ static const char *const schema_migrations[] = {
     " error_codes TEXT NOT NULL, models TEXT NOT NULL, host TEXT, summarized_ms INTEGER NOT NULL)"
     " WITHOUT ROWID;"
     "CREATE INDEX conversation_summaries_last ON conversation_summaries(last_ms);",
+
+    /* version 9: the conversation of a trace, learned from an OTLP span naming it, so that
+       spans exported in other requests (before or after it) join the conversation
+       (sqlite_trace.c); kept for a bounded window, pruned by time */
+    "CREATE TABLE trace_convs ("
+    " trace_id TEXT PRIMARY KEY, conv_id TEXT NOT NULL, ts_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX trace_convs_ts ON trace_convs(ts_ms);",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))

@@ -27,38 +27,9 @@
 #include "retention/hot/store.h"
 
 static const char sq_upsert_conv_sql[] =
-    "INSERT INTO conversations(conv_id, session_id, runtime_key, runtime_key_ts_ms, status,"
-    " status_ts_ms, created_ms, last_activity_ms, closed_ms, evicted_ms, event_count,"
-    " error_count, last_error_ts_ms, last_error_class, last_error_code, last_error_message,"
-    " panic, updated_ms)"
+    "INSERT INTO conversations(" SQ_CONV_COLUMNS ")"
     " VALUES(?1, ?2, ?3, ?4, COALESCE(?5, 'active'), ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-    " ?15, ?16, ?17, ?18)"
-    " ON CONFLICT(conv_id) DO UPDATE SET"
-    " session_id = COALESCE(session_id, excluded.session_id),"
-    " runtime_key = CASE WHEN excluded.runtime_key_ts_ms >= COALESCE(runtime_key_ts_ms, -1)"
-    "   THEN excluded.runtime_key ELSE runtime_key END,"
-    " runtime_key_ts_ms = CASE WHEN excluded.runtime_key_ts_ms >= COALESCE(runtime_key_ts_ms, -1)"
-    "   THEN excluded.runtime_key_ts_ms ELSE runtime_key_ts_ms END,"
-    " status = CASE WHEN excluded.status_ts_ms >= COALESCE(status_ts_ms, -1)"
-    "   THEN excluded.status ELSE status END,"
-    " status_ts_ms = CASE WHEN excluded.status_ts_ms >= COALESCE(status_ts_ms, -1)"
-    "   THEN excluded.status_ts_ms ELSE status_ts_ms END,"
-    " created_ms = MIN(created_ms, excluded.created_ms),"
-    " last_activity_ms = MAX(last_activity_ms, excluded.last_activity_ms),"
-    " closed_ms = NULLIF(MAX(COALESCE(closed_ms, 0), COALESCE(excluded.closed_ms, 0)), 0),"
-    " evicted_ms = NULLIF(MAX(COALESCE(evicted_ms, 0), COALESCE(excluded.evicted_ms, 0)), 0),"
-    " event_count = event_count + excluded.event_count,"
-    " error_count = error_count + excluded.error_count,"
-    " last_error_class = CASE WHEN excluded.last_error_ts_ms >= COALESCE(last_error_ts_ms, -1)"
-    "   THEN excluded.last_error_class ELSE last_error_class END,"
-    " last_error_code = CASE WHEN excluded.last_error_ts_ms >= COALESCE(last_error_ts_ms, -1)"
-    "   THEN excluded.last_error_code ELSE last_error_code END,"
-    " last_error_message = CASE WHEN excluded.last_error_ts_ms >= COALESCE(last_error_ts_ms, -1)"
-    "   THEN excluded.last_error_message ELSE last_error_message END,"
-    " last_error_ts_ms = CASE WHEN excluded.last_error_ts_ms >= COALESCE(last_error_ts_ms, -1)"
-    "   THEN excluded.last_error_ts_ms ELSE last_error_ts_ms END,"
-    " panic = MAX(panic, excluded.panic),"
-    " updated_ms = excluded.updated_ms";
+    " ?15, ?16, ?17, ?18)" SQ_CONV_MERGE;
 
 static void
 sq_close(void *ctx)
@@ -74,6 +45,7 @@ sq_close(void *ctx)
     sqlite3_finalize(s->has_event);
     sq_rollup_finalize(s);
     sq_erased_free(s);
+    sq_trace_free(s);
     sqlite3_close(s->db);
     free(s->path);
     free(s->dir);
@@ -357,6 +329,7 @@ sq_put(void *ctx, const struct fr_record *ev, int64_t ingested_ms, bool *inserte
     if (!*inserted || ev->restored)
         return FR_OK;
     sq_aggs_add(&s->aggs, ev);
+    sq_trace_note(s, ev);
     sq_rollup_add(s, ev);
     rc = sq_timeline_upsert(s, ev, err);
     if (rc != FR_OK)
@@ -407,6 +380,7 @@ sq_rollback(void *ctx)
     struct sq_store *s = ctx;
     sq_aggs_drain(&s->aggs, NULL, NULL);
     sq_rollup_discard(s);
+    sq_trace_discard(s);
     if (s->in_txn)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     s->in_txn = false;
@@ -422,7 +396,9 @@ sq_commit(void *ctx, struct fr_err *err)
         sq_rollback(s);
         return frc;
     }
-    rc = sq_rollup_flush(s, err);
+    rc = sq_trace_flush(s, err); /* after the index upsert: it merges index rows */
+    if (rc == FR_OK)
+        rc = sq_rollup_flush(s, err);
     if (rc != FR_OK) {
         sq_rollback(s);
         return rc;
@@ -494,6 +470,7 @@ const struct fr_store_ops fr_store_sqlite = {
     .was_removed = sq_was_removed,
     .retention_log = sq_retention_log,
     .rollup_delta = sq_rollup_delta,
+    .link_trace = sq_link_trace,
     .file_gone = sq_op_file_gone,
     .live_bytes = sq_live_bytes,
     .reclaim = sq_reclaim,

@@ -36,6 +36,41 @@ struct sq_agg {
     bool has_err, panic;
 };
 
+/* The conversation index's columns, and how a delta merges into an existing row (the
+   counts add up, the latest status and error win): one clause for the batch upsert and
+   the re-assignment of a trace's events (sqlite_trace.c). */
+#define SQ_CONV_COLUMNS                                                                            \
+    "conv_id, session_id, runtime_key, runtime_key_ts_ms, status, status_ts_ms, created_ms,"       \
+    " last_activity_ms, closed_ms, evicted_ms, event_count, error_count, last_error_ts_ms,"        \
+    " last_error_class, last_error_code, last_error_message, panic, updated_ms"
+#define SQ_CONV_MERGE                                                                              \
+    " ON CONFLICT(conv_id) DO UPDATE SET"                                                          \
+    " session_id = COALESCE(session_id, excluded.session_id),"                                     \
+    " runtime_key = CASE WHEN excluded.runtime_key_ts_ms >= COALESCE(runtime_key_ts_ms, -1)"       \
+    "   THEN excluded.runtime_key ELSE runtime_key END,"                                           \
+    " runtime_key_ts_ms = CASE WHEN excluded.runtime_key_ts_ms >= COALESCE(runtime_key_ts_ms, -1)" \
+    "   THEN excluded.runtime_key_ts_ms ELSE runtime_key_ts_ms END,"                               \
+    " status = CASE WHEN excluded.status_ts_ms >= COALESCE(status_ts_ms, -1)"                      \
+    "   THEN excluded.status ELSE status END,"                                                     \
+    " status_ts_ms = CASE WHEN excluded.status_ts_ms >= COALESCE(status_ts_ms, -1)"                \
+    "   THEN excluded.status_ts_ms ELSE status_ts_ms END,"                                         \
+    " created_ms = MIN(created_ms, excluded.created_ms),"                                          \
+    " last_activity_ms = MAX(last_activity_ms, excluded.last_activity_ms),"                        \
+    " closed_ms = NULLIF(MAX(COALESCE(closed_ms, 0), COALESCE(excluded.closed_ms, 0)), 0),"        \
+    " evicted_ms = NULLIF(MAX(COALESCE(evicted_ms, 0), COALESCE(excluded.evicted_ms, 0)), 0),"     \
+    " event_count = event_count + excluded.event_count,"                                           \
+    " error_count = error_count + excluded.error_count,"                                           \
+    " last_error_class = CASE WHEN excluded.last_error_ts_ms >= COALESCE(last_error_ts_ms, -1)"    \
+    "   THEN excluded.last_error_class ELSE last_error_class END,"                                 \
+    " last_error_code = CASE WHEN excluded.last_error_ts_ms >= COALESCE(last_error_ts_ms, -1)"     \
+    "   THEN excluded.last_error_code ELSE last_error_code END,"                                   \
+    " last_error_message = CASE WHEN excluded.last_error_ts_ms >= COALESCE(last_error_ts_ms, -1)"  \
+    "   THEN excluded.last_error_message ELSE last_error_message END,"                             \
+    " last_error_ts_ms = CASE WHEN excluded.last_error_ts_ms >= COALESCE(last_error_ts_ms, -1)"    \
+    "   THEN excluded.last_error_ts_ms ELSE last_error_ts_ms END,"                                 \
+    " panic = MAX(panic, excluded.panic),"                                                         \
+    " updated_ms = excluded.updated_ms"
+
 struct sq_aggs {
     struct fr_strmap *map; /* conv_id -> struct sq_agg; created on first use */
 };
@@ -69,6 +104,11 @@ struct sq_store {
     char **erased_tokens;       /* hmac: tokens of value erasures */
     size_t nerased_tokens;
     int64_t erased_version; /* PRAGMA data_version when it was read */
+    /* trace links (sqlite_trace.c), per batch */
+    struct fr_strmap *trace_links;   /* trace id -> conv id (owned) learned in the batch */
+    struct fr_strmap *trace_orphans; /* trace ids of events filed under their trace */
+    sqlite3_stmt *trace_st[9];
+    int64_t trace_pruned_ms;
 };
 
 /*
@@ -122,6 +162,14 @@ int sq_erase_done(void *ctx, const char *subject, int64_t segments, int64_t reco
 int sq_summary_merge(void *ctx, const struct fr_summary_row *r, struct fr_err *err);
 int sq_summaries(void *ctx, int64_t since_ms, int limit,
                  int (*cb)(void *ud, const struct fr_summary_row *r), void *ud, struct fr_err *err);
+
+/* Trace links (sqlite_trace.c): learn one for the open batch; note a stored record; at
+   commit, record the links and move what was filed under their traces; drop on rollback. */
+int sq_link_trace(void *ctx, const char *trace_id, const char *conv_id, struct fr_err *err);
+void sq_trace_note(struct sq_store *s, const struct fr_record *rec);
+int sq_trace_flush(struct sq_store *s, struct fr_err *err);
+void sq_trace_discard(struct sq_store *s);
+void sq_trace_free(struct sq_store *s);
 
 /* Upserts the batch's rollups (inside the open transaction) and empties them. */
 int sq_rollup_flush(struct sq_store *s, struct fr_err *err);

@@ -233,6 +233,13 @@ fr_store_retention_log(struct fr_store *st, const char *action, const char *path
 }
 
 int
+fr_store_link_trace(struct fr_store *st, const char *trace_id, const char *conv_id,
+                    struct fr_err *err)
+{
+    return st->ops->link_trace(st->ctx, trace_id, conv_id, err);
+}
+
+int
 fr_store_rollup_delta(struct fr_store *st, const char *dim, int64_t minute_ms, const char *k1,
                       const char *k2, const struct fr_rollup_row *d, struct fr_err *err)
 {

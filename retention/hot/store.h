@@ -214,6 +214,8 @@ struct fr_store_ops {
                     struct fr_err *err);
     int (*erase_done)(void *ctx, const char *subject, int64_t segments, int64_t records,
                       int64_t bytes, int64_t now_ms, struct fr_err *err);
+    /* conversation membership of a trace learned in the open batch (fr_store_link_trace) */
+    int (*link_trace)(void *ctx, const char *trace_id, const char *conv_id, struct fr_err *err);
     /* summaries (archive.h) */
     int (*summary_merge)(void *ctx, const struct fr_summary_row *r, struct fr_err *err);
     int (*summaries)(void *ctx, int64_t since_ms, int limit,
@@ -257,6 +259,18 @@ int fr_store_begin(struct fr_store *st, struct fr_err *err);
 int fr_store_put(struct fr_store *st, const struct fr_record *rec, int64_t ingested_ms,
                  bool *inserted, struct fr_err *err);
 int fr_store_commit(struct fr_store *st, struct fr_err *err);
+
+/*
+ * Within an open batch: trace_id belongs to conv_id (an OTLP span of the
+ * trace named the conversation). At commit the link is kept (the first one
+ * learned wins, for FR_TRACE_LINK_WINDOW_MS) and the events filed under the
+ * trace id (conv_id = trace_id: stored before the naming span arrived) move
+ * to the conversation; events filed under a linked trace later move in the
+ * batch that stores them.
+ */
+#define FR_TRACE_LINK_WINDOW_MS (24 * 3600 * 1000LL)
+int fr_store_link_trace(struct fr_store *st, const char *trace_id, const char *conv_id,
+                        struct fr_err *err);
 /*
  * Whether conv_id was erased (archive.h, fr_store_erase_hot): an ingest
  * path refuses its events, they are never stored again. Exact inside a

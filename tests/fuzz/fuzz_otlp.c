@@ -9,7 +9,8 @@
 #include <stdlib.h>
 
 #include "agent/ingest.h"
-#include "agent/otlp.h"
+#include "agent/otlp/map.h"
+#include "agent/otlp/proto.h"
 #include "collectors/taxonomy.h"
 #include "redact/redact.h"
 #include "tests/fuzz/fuzz.h"
@@ -40,7 +41,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
-    json_t *req = json_loadb((const char *)data + 1, size - 1, 0, NULL);
+    /* bit 2 of the first byte: the body is OTLP protobuf, decoded as the receiver does */
+    char why[200];
+    json_t *req = data[0] & 4 ? fr_otlp_pb_decode((enum fr_otlp_signal)(data[0] % 3), data + 1,
+                                                  size - 1, why, sizeof why)
+                              : json_loadb((const char *)data + 1, size - 1, 0, NULL);
     if (req == NULL)
         return 0;
     static const struct fr_otlp_opts o = {"gen_ai.conversation.id,session.id", "gen_ai.turn.id"};
@@ -49,9 +54,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (fr_otlp_metrics(req, mstate, take, NULL, &items) == FR_OK && items > 1000000)
             abort();
     } else {
-        json_t *out = json_array();
-        int rc = data[0] % 3 == 0 ? fr_otlp_traces(req, &o, out, &items, &rejected)
-                                  : fr_otlp_logs(req, &o, out, &items, &rejected);
+        json_t *out = json_array(), *links = json_object();
+        int rc = data[0] % 3 == 0 ? fr_otlp_traces(req, &o, out, links, &items, &rejected)
+                                  : fr_otlp_logs(req, &o, out, links, &items, &rejected);
         if (rc == FR_OK && rejected > items)
             abort(); /* more rejected than seen: a counting bug */
         size_t i;
@@ -64,6 +69,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 fr_record_clear(&rec);
         }
         json_decref(out);
+        json_decref(links);
     }
     json_decref(req);
     return 0;

@@ -182,6 +182,9 @@ on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     struct hdrs *h = ud;
     if (strncasecmp(ptr, "Retry-After:", 12) == 0)
         snprintf(h->retry_after, sizeof h->retry_after, "%.*s", (int)(size * nmemb - 12), ptr + 12);
+    if (strncasecmp(ptr, "Content-Type: ", 14) == 0)
+        snprintf(h->content_type, sizeof h->content_type, "%.*s", (int)strcspn(ptr + 14, "\r\n"),
+                 ptr + 14);
     return size * nmemb;
 }
 
@@ -217,6 +220,8 @@ http(struct agent *a, const char *method, const char *path, const char *const *h
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
     free(url);
+    if (h != NULL)
+        h->body_len = b.n;
     if (out != NULL)
         *out = b.p;
     else

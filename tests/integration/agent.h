@@ -58,6 +58,8 @@ struct buf {
 
 struct hdrs {
     char retry_after[32];
+    char content_type[64];
+    size_t body_len; /* the body's length (it may hold NULs: protobuf) */
 };
 
 struct bg_post {

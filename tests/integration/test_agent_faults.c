@@ -19,7 +19,7 @@ test_agent_fault_sqlite_busy(void **state)
     assert_int_equal(sqlite3_open(a->db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
     ev = events("busy", 10, 10);
-    struct hdrs hd = {""};
+    struct hdrs hd = {0};
     assert_int_equal(http(a, "POST", "/v1/events", NULL, ev, strlen(ev), &out, &hd), 503);
     assert_non_null(strstr(out, "locked"));
     assert_true(atoi(hd.retry_after) > 0);
@@ -212,7 +212,7 @@ test_agent_fault_disk_full_at_start(void **state)
         json_integer_value(json_object_get(json_object_get(c, "conversation"), "event_count")), 50);
     json_decref(c);
     ev = events("after", 0, 50);
-    struct hdrs hd = {""};
+    struct hdrs hd = {0};
     assert_int_equal(http(a, "POST", "/v1/events", NULL, ev, strlen(ev), &out, &hd), 503);
     assert_non_null(strstr(out, "no space left"));
     assert_true(atoi(hd.retry_after) > 0);

@@ -229,7 +229,7 @@ test_agent_backpressure_429_loses_nothing(void **state)
     }
     assert_true(queued); /* the first request is queued, its commit waiting for the lock */
     char *second = events("b-2", 100, 8), *out;
-    struct hdrs hd = {""};
+    struct hdrs hd = {0};
     long st = http(a, "POST", "/v1/events", NULL, second, strlen(second), &out, &hd);
     assert_int_equal(st, 429);
     assert_int_equal(atoi(hd.retry_after), 1);

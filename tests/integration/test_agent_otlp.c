@@ -4,7 +4,8 @@
  */
 #include "tests/integration/agent.h"
 
-#include "agent/otlp.h"
+#include "agent/otlp/map.h"
+#include "agent/otlp/otlp.pb-c.h"
 
 /* OTLP/HTTP JSON: GenAI spans become provider and tool events, the 429 is classified. */
 static void
@@ -25,10 +26,38 @@ test_agent_otlp_traces(void **state)
         1);
     json_decref(j);
     free(out);
+    /* protobuf that is not an OTLP request: 400, answered in protobuf (a google.rpc.Status) */
     const char *proto[] = {"Content-Type: application/x-protobuf", NULL};
-    assert_int_equal(http(a, "POST", "/v1/traces", proto, "x", 1, &out, NULL), 415);
-    assert_non_null(strstr(out, "http/json"));
+    struct hdrs h = {0};
+    assert_int_equal(http(a, "POST", "/v1/traces", proto,
+                          "\x0a\x05"
+                          "ab",
+                          4, &out, &h),
+                     400);
+    assert_string_equal(h.content_type, "application/x-protobuf");
+    FrOtlp__RpcStatus *st = fr_otlp__rpc_status__unpack(NULL, h.body_len, (uint8_t *)out);
+    assert_non_null(st);
+    assert_int_equal(st->code, 3); /* INVALID_ARGUMENT */
+    assert_non_null(strstr(st->message, "ExportTraceServiceRequest"));
+    fr_otlp__rpc_status__free_unpacked(st, NULL);
     free(out);
+    /* a media type the receiver does not take: 415, said, and counted by reason */
+    const char *text[] = {"Content-Type: text/plain", NULL};
+    assert_int_equal(http(a, "POST", "/v1/traces", text, "x", 1, &out, NULL), 415);
+    assert_non_null(strstr(out, "application/x-protobuf"));
+    free(out);
+    wait_log(a, "traces refused (media_type): Content-Type text/plain");
+    wait_log(a, "traces refused (malformed): body is not an OTLP protobuf");
+    char *m;
+    assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &m, NULL), 200);
+    assert_non_null(
+        strstr(m, "flightrec_otlp_rejected_total{signal=\"traces\",reason=\"media_type\"} 1\n"));
+    assert_non_null(
+        strstr(m, "flightrec_otlp_rejected_total{signal=\"traces\",reason=\"malformed\"} 1\n"));
+    /* the malformed span of the JSON request above, counted as an item */
+    assert_non_null(
+        strstr(m, "flightrec_otlp_rejected_total{signal=\"traces\",reason=\"invalid\"} 1\n"));
+    free(m);
     /* an ERROR log record becomes an error event */
     const char *logs = "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":"
                        "\"1771357448000000000\",\"severityNumber\":17,\"body\":{\"stringValue\":"
@@ -187,6 +216,116 @@ test_agent_otlp_real_sdk(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
+/*
+ * One turn of tests/otlp/sdk.mjs as the agent stored it: exactly the three
+ * provider calls (one a 429), the tool call with its arguments and result,
+ * the models, tokens and finish reasons, the prompt's card number redacted,
+ * and every event in the named conversation — none left under the trace id.
+ */
+static void
+assert_sdk_turn(struct agent *a, const char *conv)
+{
+    char *path = fr_asprintf("/v1/conversations/%s", conv);
+    json_t *j = get_json(a, path, 200);
+    free(path);
+    json_t *evs = json_object_get(j, "events"), *e;
+    size_t i, providers = 0, tools = 0, limited = 0;
+    json_int_t in_tokens = 0, out_tokens = 0;
+    char finish[64] = "";
+    json_array_foreach(evs, i, e)
+    {
+        const char *kind = json_string_value(json_object_get(e, "kind"));
+        json_t *meta = json_object_get(e, "flightrec"), *data = json_object_get(e, "data");
+        const char *code = json_string_value(json_object_get(meta, "error_code"));
+        assert_string_equal(json_string_value(json_object_get(e, "conv_id")), conv);
+        if (strcmp(kind, "provider") == 0) {
+            providers++;
+            if (code && strcmp(code, "provider.rate_limited") == 0) {
+                limited++;
+                continue;
+            }
+            assert_string_equal(json_string_value(json_object_get(meta, "model")),
+                                "gpt-4o-2024-08-06");
+            json_t *u = json_object_get(data, "usage");
+            in_tokens += json_integer_value(json_object_get(u, "input_tokens"));
+            out_tokens += json_integer_value(json_object_get(u, "output_tokens"));
+            strncat(finish, json_string_value(json_object_get(data, "finish_reason")),
+                    sizeof finish - strlen(finish) - 2);
+            strcat(finish, ",");
+        } else if (strcmp(kind, "tool") == 0) {
+            tools++;
+            assert_string_equal(json_string_value(json_object_get(meta, "tool")), "get_weather");
+            assert_string_equal(
+                json_string_value(json_object_get(json_object_get(data, "args"), "city")), "Paris");
+            assert_string_equal(
+                json_string_value(json_object_get(json_object_get(data, "result"), "sky")),
+                "sunny");
+        }
+    }
+    assert_int_equal(providers, 3);
+    assert_int_equal(limited, 1);
+    assert_int_equal(tools, 1);
+    assert_int_equal(json_array_size(evs), 4);
+    assert_int_equal(in_tokens, 101 + 102);
+    assert_int_equal(out_tokens, 21 + 22);
+    assert_string_equal(finish, "tool_calls,stop,");
+    char *dump = json_dumps(evs, 0);
+    assert_null(strstr(dump, "4111 1111 1111 1111"));
+    free(dump);
+    json_decref(j);
+}
+
+/*
+ * The SDK as deployments configure it, by environment only: OTLP/HTTP
+ * protobuf (the specified default, here gzip-compressed) and JSON, each
+ * with the batch processor on different schedules — everything at shutdown,
+ * a flush after every call (each child span exported alone, long before
+ * the root span naming the conversation), and a short batch timer with
+ * pauses between calls. Every turn lands whole in its conversation.
+ */
+static void
+test_agent_otlp_sdk_transports_and_schedules(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    int otlp = otlp_port(a);
+    static const struct {
+        const char *conv, *env, *schedule;
+    } runs[] = {
+        {"sdk-proto-gzip", "OTEL_EXPORTER_OTLP_COMPRESSION=gzip", "shutdown"},
+        {"sdk-proto-flush", "", "flush-each"},
+        {"sdk-proto-paced", "OTEL_BSP_SCHEDULE_DELAY=40 OTEL_BLRP_SCHEDULE_DELAY=40", "paced"},
+        {"sdk-json-flush", "OTEL_EXPORTER_OTLP_PROTOCOL=http/json", "flush-each"},
+    };
+    for (size_t r = 0; r < sizeof runs / sizeof *runs; r++) {
+        char *cmd = fr_asprintf("env OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d "
+                                "OTEL_METRICS_EXPORTER=otlp OTEL_TRACES_EXPORTER=otlp "
+                                "OTEL_LOGS_EXPORTER=otlp %s node %s/tests/otlp/sdk.mjs %s %s",
+                                otlp, runs[r].env, FR_SOURCE_DIR, runs[r].conv, runs[r].schedule),
+             *out = NULL, *err = NULL;
+        int rc = t_run(cmd, &out, &err);
+        if (rc != 0)
+            fail_msg("%s failed (%d): %s", cmd, rc, err);
+        free(out);
+        free(err);
+        free(cmd);
+        assert_sdk_turn(a, runs[r].conv);
+    }
+    /* no conversation was left named by a trace id */
+    json_t *j = get_json(a, "/v1/conversations?limit=100", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "conversations")),
+                     sizeof runs / sizeof *runs);
+    json_decref(j);
+    /* the SDK's GenAI metrics over protobuf reached the otel rollups: two successful
+       calls per run (the 429 is counted as a call with an error.type) */
+    int64_t calls, m_in, avg;
+    otel_stats(a, "gpt-4o-2024-08-06", &calls, &m_in, &avg);
+    assert_int_equal(calls, 2 * (int64_t)(sizeof runs / sizeof *runs));
+    assert_int_equal(m_in, (101 + 102) * (int64_t)(sizeof runs / sizeof *runs));
+    assert_int_equal(agent_stop(a), 0);
+}
+
 /* One duration point of a GenAI call (delta temporality) with the given attributes. */
 static void
 metric_point(json_t *points, const char *system, const char *model)
@@ -271,6 +410,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_agent_otlp_traces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_real_sdk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_otlp_sdk_transports_and_schedules, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_metric_attributes_redacted_and_bounded,
                                         setup, teardown),
     };

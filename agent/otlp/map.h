@@ -21,18 +21,23 @@ struct fr_otlp_opts {
  * Appends one envelope per mappable span of an ExportTraceServiceRequest to
  * out; *spans counts the spans seen, *rejected the malformed ones. Spans with
  * no flightrec kind are accepted and not stored. FR_E_VALUE when req is not
- * a traces request.
+ * a traces request. links (an object, or NULL) receives trace id ->
+ * conversation for every trace a span of the request names the
+ * conversation of (stored spans or not: the root span of a turn often has
+ * no kind); spans of a trace no span names are filed under conv_id = the
+ * trace id, for the store to move once the trace is named
+ * (fr_store_link_trace).
  */
-int fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, size_t *spans,
-                   size_t *rejected);
+int fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_t *links,
+                   size_t *spans, size_t *rejected);
 
 /*
  * The same for an ExportLogsServiceRequest: records with a flightrec.kind
  * attribute become events of that kind (body = data), other ERROR-or-worse
  * records become error events.
  */
-int fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, size_t *records,
-                 size_t *rejected);
+int fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_t *links,
+                 size_t *records, size_t *rejected);
 
 /*
  * GenAI metrics of an ExportMetricsServiceRequest as rollup deltas:
@@ -54,6 +59,7 @@ void fr_otlp_metrics_state_free(struct fr_otlp_metrics_state *s);
 bool fr_otlp_series_admit(struct fr_otlp_metrics_state *s, const char *system, const char *model);
 
 struct fr_otlp_rollup {
+    const char *dim; /* "otel" (calls, tokens, duration), "otel_ttft", "otel_chunk" (streaming) */
     int64_t minute_ms;
     const char *system, *model;
     int64_t calls, errors, input_tokens, output_tokens, lat_count, lat_sum_ms, lat_max_ms;

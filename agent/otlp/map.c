@@ -5,13 +5,14 @@
  * feed the error taxonomy; ERROR log records become error events. The
  * envelopes then go through the same pipeline as /v1/events.
  */
-#include "agent/otlp.h"
+#include "agent/otlp/map.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/mem.h"
 #include "core/strmap.h"
@@ -164,10 +165,80 @@ json_attr(const json_t *a, const char *k)
 {
     const json_t *v = json_object_get(a, k);
     if (json_is_string(v)) {
-        json_t *parsed = json_loads(json_string_value(v), 0, NULL);
+        json_t *parsed = json_loads(json_string_value(v), JSON_DECODE_ANY, NULL);
         return parsed ? parsed : json_incref((json_t *)v);
     }
     return v ? json_incref((json_t *)v) : NULL;
+}
+
+static bool
+is(const char *v, const char *want)
+{
+    return v != NULL && strcasecmp(v, want) == 0;
+}
+
+/* The first of a comma-separated list of attributes as an integer, into o[k]. */
+static void
+set_first_int(json_t *o, const char *k, const json_t *a, const char *names)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", names);
+    for (char *save = NULL, *n = strtok_r(buf, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+        json_int_t v;
+        if (num(a, n, &v)) {
+            json_object_set_new(o, k, json_integer(v));
+            return;
+        }
+    }
+}
+
+/* A seconds attribute (a double) as milliseconds. */
+static bool
+seconds_ms(const json_t *a, const char *k, json_int_t *ms)
+{
+    const json_t *v = json_object_get(a, k);
+    if (!json_is_number(v))
+        return false;
+    *ms = (json_int_t)clamp_count(json_number_value(v) * 1000.0);
+    return true;
+}
+
+/* Every attribute under prefix (but the listed exceptions) as an object keyed by the rest. */
+static json_t *
+under(const json_t *a, const char *prefix, const char *except)
+{
+    json_t *o = NULL;
+    const char *k;
+    json_t *v;
+    size_t n = strlen(prefix);
+    json_object_foreach((json_t *)a, k, v)
+    {
+        if (strncmp(k, prefix, n) != 0 || k[n] == '\0' || (except && strstr(except, k + n)))
+            continue;
+        if (o == NULL)
+            o = json_object();
+        json_object_set(o, k + n, v);
+    }
+    return o;
+}
+
+/* OpenInference's flattened messages: llm.input_messages.N.message.role/content. */
+static json_t *
+oi_messages(const json_t *a, const char *prefix)
+{
+    json_t *msgs = NULL;
+    for (int i = 0; i < 256; i++) {
+        char kr[96], kc[96];
+        snprintf(kr, sizeof kr, "%s.%d.message.role", prefix, i);
+        snprintf(kc, sizeof kc, "%s.%d.message.content", prefix, i);
+        if (!str(a, kr) && !str(a, kc))
+            break;
+        if (msgs == NULL)
+            msgs = json_array();
+        json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", or_(str(a, kr), ""), "content",
+                                              or_(str(a, kc), "")));
+    }
+    return msgs;
 }
 
 /*
@@ -198,6 +269,10 @@ messages(json_t *data, const json_t *span, const json_t *a)
         else
             json_decref(msgs);
     }
+    if (in == NULL)
+        in = oi_messages(a, "llm.input_messages");
+    if (out == NULL)
+        out = oi_messages(a, "llm.output_messages");
     if (out == NULL && str(a, "gen_ai.completion.0.content"))
         out = json_string(str(a, "gen_ai.completion.0.content"));
     size_t i;
@@ -277,6 +352,176 @@ span_error(const json_t *span, const json_t *a)
     return err;
 }
 
+/*
+ * Which flightrec kind a span is, from the conventions instrumentations use:
+ * the GenAI semantic conventions (gen_ai.operation.name), Traceloop /
+ * OpenLLMetry (traceloop.span.kind), OpenInference (openinference.span.kind),
+ * HTTP spans. NULL: no kind (accepted, not stored).
+ */
+static const char *
+span_kind(const json_t *a, const char *op, const char *system)
+{
+    const char *tl = str(a, "traceloop.span.kind"), *oi = str(a, "openinference.span.kind");
+    if (is(op, "execute_tool") || is(op, "retrieval") || is(tl, "tool") || is(oi, "TOOL") ||
+        is(oi, "RETRIEVER"))
+        return "tool";
+    if (is(op, "chat") || is(op, "text_completion") || is(op, "generate_content") ||
+        is(op, "embeddings") || is(oi, "LLM") || is(oi, "EMBEDDING") || is(oi, "RERANKER") ||
+        (op == NULL && tl == NULL && oi == NULL && system != NULL))
+        return "provider";
+    if (is(op, "invoke_agent") || is(op, "create_agent") || is(op, "invoke_workflow") ||
+        is(tl, "workflow") || is(tl, "agent") || is(tl, "task") || is(oi, "AGENT") ||
+        is(oi, "CHAIN") || is(oi, "GUARDRAIL"))
+        return "middleware";
+    if (str(a, "http.request.method") || str(a, "http.method"))
+        return "transport";
+    return NULL;
+}
+
+/*
+ * A model call: GenAI semantic conventions (current names first, then the
+ * older underscore ones), Traceloop's gen_ai.* and llm.* attributes,
+ * OpenInference's llm.*.
+ */
+static void
+provider_data(json_t *data, const json_t *span, const json_t *a, const char *op, const char *system,
+              int64_t start, json_int_t dur)
+{
+    system = or_(system, first_attr(a, "llm.provider,llm.system"));
+    if (system)
+        json_object_set_new(data, "provider", json_string(system));
+    const char *model = first_attr(
+        a, "gen_ai.response.model,gen_ai.request.model,llm.model_name,llm.response.model,"
+           "llm.request.model");
+    if (model)
+        json_object_set_new(data, "model", json_string(model));
+    if (op)
+        json_object_set_new(data, "operation", json_string(op));
+    json_t *usage = json_object();
+    set_first_int(usage, "input_tokens", a,
+                  "gen_ai.usage.input_tokens,gen_ai.usage.prompt_tokens,llm.token_count.prompt,"
+                  "llm.usage.prompt_tokens");
+    set_first_int(usage, "output_tokens", a,
+                  "gen_ai.usage.output_tokens,gen_ai.usage.completion_tokens,"
+                  "llm.token_count.completion,llm.usage.completion_tokens");
+    set_first_int(usage, "cached_tokens", a,
+                  "gen_ai.usage.cache_read.input_tokens,gen_ai.usage.cache_read_input_tokens,"
+                  "llm.token_count.prompt_details.cache_read");
+    set_first_int(usage, "cache_creation_tokens", a,
+                  "gen_ai.usage.cache_creation.input_tokens,"
+                  "gen_ai.usage.cache_creation_input_tokens,"
+                  "llm.token_count.prompt_details.cache_write");
+    set_first_int(usage, "reasoning_tokens", a,
+                  "gen_ai.usage.reasoning.output_tokens,gen_ai.usage.reasoning_tokens,"
+                  "llm.token_count.completion_details.reasoning");
+    json_object_set_new(data, "usage", usage);
+    const json_t *fr = json_object_get(a, "gen_ai.response.finish_reasons");
+    if (json_is_array(fr) && json_is_string(json_array_get(fr, 0)))
+        json_object_set_new(data, "finish_reason", json_incref(json_array_get(fr, 0)));
+    else if (json_is_string(fr))
+        json_object_set_new(data, "finish_reason", json_incref((json_t *)fr));
+    const char *rid = str(a, "gen_ai.response.id");
+    if (rid)
+        json_object_set_new(data, "response_id", json_string(rid));
+    const char *host = first_attr(a, "server.address");
+    if (host) {
+        json_int_t port;
+        json_object_set_new(data, "server",
+                            num(a, "server.port", &port)
+                                ? json_sprintf("%s:%lld", host, (long long)port)
+                                : json_string(host));
+    }
+    json_t *lat = json_pack("{s:I}", "provider_ms", dur);
+    json_int_t ttft;
+    if (seconds_ms(a, "gen_ai.response.time_to_first_chunk", &ttft))
+        json_object_set_new(lat, "ttft_ms", json_integer(ttft));
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(span, "events"), i, e)
+    {
+        const char *n = str(e, "name");
+        if (n && !json_object_get(lat, "ttft_ms") &&
+            (strcmp(n, "gen_ai.content.first_token") == 0 || strcmp(n, "first_token") == 0)) {
+            int64_t t = nanos(json_object_get(e, "timeUnixNano"));
+            if (t > start)
+                json_object_set_new(lat, "ttft_ms", json_integer((t - start) / 1000000));
+        }
+    }
+    json_object_set_new(data, "latency", lat);
+    messages(data, span, a);
+    json_t *req = json_object_get(data, "request");
+    json_t *params = under(a, "gen_ai.request.", "model");
+    json_t *sys = json_attr(a, "gen_ai.system_instructions");
+    if ((params || sys) && req == NULL) {
+        req = json_object();
+        json_object_set_new(data, "request", req);
+    }
+    if (params)
+        json_object_set_new(req, "params", params);
+    if (sys)
+        json_object_set_new(req, "system", sys);
+}
+
+/* A tool span: GenAI (gen_ai.tool.*), Traceloop (traceloop.entity.*), OpenInference (tool.*). */
+static void
+tool_data(json_t *data, const json_t *span, const json_t *a, const char *op)
+{
+    const char *name = first_attr(a, "gen_ai.tool.name,tool.name,traceloop.entity.name");
+    if (name == NULL && is(op, "retrieval"))
+        name = or_(str(a, "gen_ai.data_source.id"), "retrieval");
+    json_object_set_new(
+        data, "name",
+        json_string(or_(name, or_(json_string_value(json_object_get(span, "name")), "tool"))));
+    if (str(a, "gen_ai.tool.call.id"))
+        json_object_set_new(data, "tool_call_id", json_string(str(a, "gen_ai.tool.call.id")));
+    static const char *const args[] = {"gen_ai.tool.call.arguments", "tool.parameters",
+                                       "traceloop.entity.input", "input.value"};
+    static const char *const results[] = {"gen_ai.tool.call.result", "traceloop.entity.output",
+                                          "output.value"};
+    for (size_t i = 0; i < sizeof args / sizeof *args; i++) {
+        json_t *v = json_attr(a, args[i]);
+        if (v != NULL) {
+            json_object_set_new(data, "args", v);
+            break;
+        }
+    }
+    for (size_t i = 0; i < sizeof results / sizeof *results; i++) {
+        json_t *v = json_attr(a, results[i]);
+        if (v != NULL) {
+            json_object_set_new(data, "result", v);
+            break;
+        }
+    }
+}
+
+/* An agent, workflow, chain or guardrail step. */
+static void
+middleware_data(json_t *data, const json_t *span, const json_t *a, const char *op)
+{
+    const char *step = first_attr(a, "gen_ai.agent.name,traceloop.entity.name,"
+                                     "traceloop.workflow.name");
+    step = or_(step, or_(json_string_value(json_object_get(span, "name")), "step"));
+    json_object_set_new(data, "step", json_string(step));
+    const char *kind = or_(op, first_attr(a, "traceloop.span.kind,openinference.span.kind"));
+    if (kind)
+        json_object_set_new(data, "chain", json_pack("[s]", kind));
+    json_t *agent = under(a, "gen_ai.agent.", NULL);
+    if (agent)
+        json_object_set_new(data, "agent", agent);
+    static const char *const sides[2][3] = {
+        {"prompt_before", "traceloop.entity.input", "input.value"},
+        {"prompt_after", "traceloop.entity.output", "output.value"}};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_attr(a, sides[i][1]);
+        if (v == NULL)
+            v = json_attr(a, sides[i][2]);
+        if (v != NULL && !json_is_string(v) && !json_is_object(v)) /* a string or an object */
+            v = json_pack("{s:o}", "value", v);
+        if (v != NULL)
+            json_object_set_new(data, sides[i][0], v);
+    }
+}
+
 static json_t *
 span_event(const json_t *span, const json_t *a, const struct fr_otlp_opts *o,
            const json_t *trace_convs)
@@ -288,56 +533,16 @@ span_event(const json_t *span, const json_t *a, const struct fr_otlp_opts *o,
     json_t *data = json_object(), *ev = NULL;
     const char *kind = NULL;
     json_int_t dur = end > start ? (end - start) / 1000000 : 0;
-    if (op && strcmp(op, "execute_tool") == 0) {
-        kind = "tool";
-        json_object_set_new(
-            data, "name",
-            json_string(or_(str(a, "gen_ai.tool.name"),
-                            or_(json_string_value(json_object_get(span, "name")), "tool"))));
-        if (str(a, "gen_ai.tool.call.id"))
-            json_object_set_new(data, "tool_call_id", json_string(str(a, "gen_ai.tool.call.id")));
+    kind = span_kind(a, op, system);
+    if (kind != NULL && strcmp(kind, "tool") == 0) {
+        tool_data(data, span, a, op);
         json_object_set_new(data, "duration_ms", json_integer(dur));
-    } else if ((op && (strcmp(op, "chat") == 0 || strcmp(op, "text_completion") == 0 ||
-                       strcmp(op, "generate_content") == 0)) ||
-               (op == NULL && system != NULL)) {
-        kind = "provider";
-        if (system)
-            json_object_set_new(data, "provider", json_string(system));
-        const char *model = first_attr(a, "gen_ai.response.model,gen_ai.request.model");
-        if (model)
-            json_object_set_new(data, "model", json_string(model));
-        json_t *usage = json_object();
-        set_int(usage, "input_tokens", a, "gen_ai.usage.input_tokens");
-        set_int(usage, "output_tokens", a, "gen_ai.usage.output_tokens");
-        if (!json_object_get(usage, "input_tokens"))
-            set_int(usage, "input_tokens", a, "gen_ai.usage.prompt_tokens");
-        if (!json_object_get(usage, "output_tokens"))
-            set_int(usage, "output_tokens", a, "gen_ai.usage.completion_tokens");
-        set_int(usage, "cached_tokens", a, "gen_ai.usage.cache_read_input_tokens");
-        set_int(usage, "reasoning_tokens", a, "gen_ai.usage.reasoning_tokens");
-        json_object_set_new(data, "usage", usage);
-        const json_t *fr = json_object_get(a, "gen_ai.response.finish_reasons");
-        if (json_is_array(fr) && json_is_string(json_array_get(fr, 0)))
-            json_object_set_new(data, "finish_reason", json_incref(json_array_get(fr, 0)));
-        else if (json_is_string(fr))
-            json_object_set_new(data, "finish_reason", json_incref((json_t *)fr));
-        json_t *lat = json_pack("{s:I}", "provider_ms", dur);
-        size_t i;
-        json_t *e;
-        json_array_foreach(json_object_get(span, "events"), i, e)
-        {
-            const char *n = str(e, "name");
-            if (n &&
-                (strcmp(n, "gen_ai.content.first_token") == 0 || strcmp(n, "first_token") == 0)) {
-                int64_t t = nanos(json_object_get(e, "timeUnixNano"));
-                if (t > start)
-                    json_object_set_new(lat, "ttft_ms", json_integer((t - start) / 1000000));
-            }
-        }
-        json_object_set_new(data, "latency", lat);
-        messages(data, span, a);
-    } else if (str(a, "http.request.method") || str(a, "http.method")) {
-        kind = "transport";
+    } else if (kind != NULL && strcmp(kind, "middleware") == 0) {
+        middleware_data(data, span, a, op);
+        json_object_set_new(data, "duration_ms", json_integer(dur));
+    } else if (kind != NULL && strcmp(kind, "provider") == 0) {
+        provider_data(data, span, a, op, system, start, dur);
+    } else if (kind != NULL) {
         json_object_set_new(data, "proto", json_string("http"));
         json_object_set_new(data, "method",
                             json_string(first_attr(a, "http.request.method,http.method")));
@@ -382,8 +587,8 @@ span_event(const json_t *span, const json_t *a, const struct fr_otlp_opts *o,
 }
 
 int
-fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, size_t *spans,
-               size_t *rejected)
+fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_t *links,
+               size_t *spans, size_t *rejected)
 {
     *spans = *rejected = 0;
     if (!json_is_object(req) || !json_is_array(json_object_get(req, "resourceSpans")))
@@ -434,6 +639,8 @@ fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, siz
         }
         json_decref(res);
     }
+    if (links != NULL)
+        json_object_update(links, trace_convs);
     json_decref(trace_convs);
     return FR_OK;
 }
@@ -474,8 +681,8 @@ kind_record(const json_t *lr, const json_t *a, int64_t t, const struct fr_otlp_o
 }
 
 int
-fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, size_t *records,
-             size_t *rejected)
+fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_t *links,
+             size_t *records, size_t *rejected)
 {
     *records = *rejected = 0;
     if (!json_is_object(req) || !json_is_array(json_object_get(req, "resourceLogs")))
@@ -499,6 +706,10 @@ fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, size_
                     continue;
                 }
                 json_t *a = attrs(json_object_get(lr, "attributes"));
+                const char *ltrace = str(lr, "traceId"),
+                           *lconv = first_attr(a, o->conversation_attributes);
+                if (links != NULL && ltrace && *ltrace && lconv && !json_object_get(links, ltrace))
+                    json_object_set_new(links, ltrace, json_string(lconv));
                 if (str(a, "flightrec.kind") != NULL) {
                     json_t *ev = kind_record(lr, a, t, o);
                     if (ev)
@@ -674,8 +885,15 @@ fr_otlp_metrics(const json_t *req, struct fr_otlp_metrics_state *s,
                 const char *name = str(metric, "name");
                 bool tokens = name && strcmp(name, "gen_ai.client.token.usage") == 0;
                 bool duration = name && strcmp(name, "gen_ai.client.operation.duration") == 0;
+                /* streaming: time to the first chunk, and between chunks (seconds) */
+                const char *timing =
+                    !name                                                              ? NULL
+                    : strcmp(name, "gen_ai.client.operation.time_to_first_chunk") == 0 ? "otel_ttft"
+                    : strcmp(name, "gen_ai.client.operation.time_per_output_chunk") == 0
+                        ? "otel_chunk"
+                        : NULL;
                 const json_t *h = json_object_get(metric, "histogram");
-                if ((!tokens && !duration) || h == NULL)
+                if ((!tokens && !duration && !timing) || h == NULL)
                     continue;
                 json_int_t temporality = 0;
                 num(h, "aggregationTemporality", &temporality);
@@ -688,10 +906,11 @@ fr_otlp_metrics(const json_t *req, struct fr_otlp_metrics_state *s,
                     double dc = dnum(json_object_get(dp, "count"));
                     double ds = dnum(json_object_get(dp, "sum"));
                     int64_t hist[FR_HIST_BUCKETS] = {0};
-                    if (duration)
+                    if (duration || timing)
                         fold_buckets(dp, hist);
                     delta(s, key, temporality != 1, &dc, &ds, hist);
                     struct fr_otlp_rollup r = {
+                        .dim = timing ? timing : "otel",
                         .minute_ms = nanos(json_object_get(dp, "timeUnixNano")) / 1000000,
                         .system = or_(first_attr(a, "gen_ai.provider.name,gen_ai.system"), ""),
                         .model =
@@ -703,15 +922,16 @@ fr_otlp_metrics(const json_t *req, struct fr_otlp_metrics_state *s,
                         else if (strcmp(type, "output") == 0)
                             r.output_tokens = clamp_count(ds);
                     } else {
-                        r.calls = clamp_count(dc);
-                        if (str(a, "error.type") != NULL) /* the semconv's failed-call marker */
+                        r.calls = timing ? 0 : clamp_count(dc);      /* calls: from the duration */
+                        if (!timing && str(a, "error.type") != NULL) /* a failed call */
                             r.errors = clamp_count(dc);
                         r.lat_count = clamp_count(dc);
                         r.lat_sum_ms = clamp_count(ds * 1000.0); /* seconds in the semconv */
                         r.lat_max_ms = clamp_count(dnum(json_object_get(dp, "max")) * 1000.0);
                         memcpy(r.hist, hist, sizeof r.hist);
                     }
-                    if (r.minute_ms > 0 && (r.calls || r.input_tokens || r.output_tokens))
+                    if (r.minute_ms > 0 &&
+                        (r.calls || r.lat_count || r.input_tokens || r.output_tokens))
                         cb(ud, &r);
                     free(key);
                     free(series);

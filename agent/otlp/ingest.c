@@ -1,0 +1,322 @@
+/*
+ * agent/otlp/ingest.c - one OTLP export request through the pipeline, for
+ * every transport (ingest.h). Traces and logs become envelopes (map.c) that
+ * go the way of /v1/events: queue room reserved before any redaction, each
+ * envelope validated and redacted, the batch committed before the answer.
+ * GenAI metrics become deltas of the "otel" rollups.
+ *
+ * No refusal is silent: each one is counted by signal and reason
+ * (flightrec_otlp_rejected_total) and logged at warn, at most once per
+ * reason and signal every FR_OTLP_WARN_EVERY_S seconds with the number
+ * left unlogged, so a misconfigured exporter shows in the agent's log
+ * without flooding it.
+ */
+#include "agent/otlp/ingest.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/ingest.h"
+#include "agent/otlp/map.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "core/utf8.h"
+#include "redact/redact.h"
+#include "retention/hot/archive.h"
+
+#define FR_OTLP_WARN_EVERY_S 10
+
+static const char *const refusal_names[FR_OTLP_REFUSAL_COUNT] = {
+    "ok",        "media_type", "encoding",    "malformed",
+    "too_large", "queue_full", "unavailable", "invalid"};
+
+const char *
+fr_otlp_refusal_name(enum fr_otlp_refusal r)
+{
+    return r < FR_OTLP_REFUSAL_COUNT ? refusal_names[r] : "?";
+}
+
+const char *
+fr_otlp_signal_name(enum fr_otlp_signal s)
+{
+    return s == FR_OTLP_TRACES ? "traces" : s == FR_OTLP_LOGS ? "logs" : "metrics";
+}
+
+/* ---- rejections: counted always, logged at most once per interval per kind ---- */
+
+static pthread_mutex_t warn_mu = PTHREAD_MUTEX_INITIALIZER;
+static double warn_last[3][FR_OTLP_REFUSAL_COUNT];
+static uint64_t warn_quiet[3][FR_OTLP_REFUSAL_COUNT];
+
+static void
+rejection(struct fr_pipeline *p, enum fr_otlp_signal s, enum fr_otlp_refusal why, uint64_t items,
+          const char *msg)
+{
+    fr_metrics_otlp_rejected(p->metrics, fr_otlp_signal_name(s), fr_otlp_refusal_name(why), items);
+    double now = fr_mono_s();
+    pthread_mutex_lock(&warn_mu);
+    bool say = warn_last[s][why] == 0 || now - warn_last[s][why] >= FR_OTLP_WARN_EVERY_S;
+    uint64_t quiet = warn_quiet[s][why];
+    if (say) {
+        warn_last[s][why] = now;
+        warn_quiet[s][why] = 0;
+    } else {
+        warn_quiet[s][why]++;
+    }
+    pthread_mutex_unlock(&warn_mu);
+    if (!say)
+        return;
+    char *clean = fr_utf8_sanitize(msg ? msg : "");
+    if (quiet > 0)
+        fr_log(FR_LOG_WARN, "otlp", "%s refused (%s): %s (and %llu more like it in the last %d s)",
+               fr_otlp_signal_name(s), fr_otlp_refusal_name(why), clean, (unsigned long long)quiet,
+               FR_OTLP_WARN_EVERY_S);
+    else
+        fr_log(FR_LOG_WARN, "otlp", "%s refused (%s): %s", fr_otlp_signal_name(s),
+               fr_otlp_refusal_name(why), clean);
+    free(clean);
+}
+
+void
+fr_otlp_refuse(struct fr_pipeline *p, enum fr_otlp_signal s, enum fr_otlp_refusal why, int status,
+               const char *retry_after, const char *msg, struct fr_otlp_result *r)
+{
+    r->status = status;
+    r->reason = why;
+    r->rejected = 0;
+    r->retry_after = retry_after;
+    snprintf(r->msg, sizeof r->msg, "%s", msg);
+    rejection(p, s, why, 1, r->msg);
+}
+
+/* A request the queue did not admit: 429 (full now), 413 (more than it ever holds), 503. */
+static void
+refused_ack(struct fr_pipeline *p, enum fr_otlp_signal s, const struct fr_ack *ack,
+            struct fr_otlp_result *r)
+{
+    if (ack->rc == FR_E_LIMIT)
+        fr_otlp_refuse(p, s, FR_OTLP_TOO_LARGE, 413, NULL, ack->err.msg, r);
+    else if (ack->rc == FR_E_BUSY)
+        fr_otlp_refuse(p, s, FR_OTLP_QUEUE_FULL, 429, "1",
+                       "ingest queue full; nothing of this request was stored, retry", r);
+    else
+        fr_otlp_refuse(p, s, FR_OTLP_UNAVAILABLE, 503, "5", ack->err.msg, r);
+}
+
+/* Why items of a request were rejected: the first few distinct reasons, counted. */
+struct reasons {
+    char text[3][200];
+    size_t count[3], n, other;
+};
+
+static void
+reason_add(struct reasons *r, const char *why, size_t times)
+{
+    if (times == 0)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->text[i], why) == 0) {
+            r->count[i] += times;
+            return;
+        }
+    if (r->n == 3) {
+        r->other += times;
+        return;
+    }
+    size_t n = strlen(why), cap = sizeof r->text[r->n] - 1;
+    n = n > cap ? fr_utf8_cut(why, cap) : n; /* a reason, cut at a character boundary */
+    memcpy(r->text[r->n], why, n);
+    r->text[r->n][n] = '\0';
+    r->count[r->n++] = times;
+}
+
+/* "2 rejected: 1 x <why>; 1 x <why>" for partialSuccess.errorMessage. */
+static void
+reasons_text(const struct reasons *r, size_t rejected, char *out, size_t cap)
+{
+    size_t at = (size_t)snprintf(out, cap, "%zu rejected:", rejected);
+    for (size_t i = 0; i < r->n && at < cap; i++)
+        at += (size_t)snprintf(out + at, cap - at, "%s %zu x %s", i ? ";" : "", r->count[i],
+                               r->text[i]);
+    if (r->other > 0 && at < cap)
+        snprintf(out + at, cap - at, "; %zu for other reasons", r->other);
+}
+
+/* ---- metrics ---- */
+
+struct otel_ctx {
+    struct fr_store *rs;
+    struct fr_redactor *red;
+    struct fr_otlp_metrics_state *state;
+    uint64_t overflow;
+    int failed;
+};
+
+#define OTEL_LABEL_MAX 128
+
+/*
+ * A metric attribute as a rollup key: a producer's text like any other, so
+ * redacted (an email or a key as "model" is replaced), cut at a character
+ * boundary and made valid UTF-8.
+ */
+static void
+otel_label(struct fr_redactor *red, const char *in, char out[OTEL_LABEL_MAX + 1])
+{
+    char *red_text = NULL;
+    size_t n = strlen(in);
+    if (red != NULL && fr_redact_text(red, in, n, FR_DET_ALL, &red_text, &n) > 0)
+        in = red_text;
+    char *valid = fr_utf8_sanitize(in); /* U+FFFD may lengthen it: cut after */
+    size_t vn = strlen(valid);
+    vn = vn > OTEL_LABEL_MAX ? fr_utf8_cut(valid, OTEL_LABEL_MAX) : vn;
+    memcpy(out, valid, vn);
+    out[vn] = '\0';
+    free(valid);
+    free(red_text);
+}
+
+/* A GenAI metric delta into the "otel" rollups (through the read connection). */
+static int
+otel_rollup(void *ud, const struct fr_otlp_rollup *r)
+{
+    struct otel_ctx *c = ud;
+    char system[OTEL_LABEL_MAX + 1], model[OTEL_LABEL_MAX + 1];
+    otel_label(c->red, r->system, system);
+    otel_label(c->red, r->model, model);
+    if (!fr_otlp_series_admit(c->state, system, model)) {
+        snprintf(system, sizeof system, "other");
+        snprintf(model, sizeof model, "other");
+        c->overflow++;
+    }
+    struct fr_rollup_row d = {.calls = r->calls,
+                              .errors = r->errors,
+                              .lat_count = r->lat_count,
+                              .lat_sum_ms = r->lat_sum_ms,
+                              .lat_max_ms = r->lat_max_ms};
+    memcpy(d.hist, r->hist, sizeof d.hist);
+    d.tokens[FR_TOKEN_INPUT] = r->input_tokens;
+    d.tokens[FR_TOKEN_OUTPUT] = r->output_tokens;
+    struct fr_err err = {0};
+    if (fr_store_rollup_delta(c->rs, r->dim, r->minute_ms, system, model, &d, &err) != FR_OK)
+        c->failed++;
+    return 0;
+}
+
+/* GenAI metrics feed their own rollup dimension ("otel"): they repeat what spans carry,
+   so they are kept apart instead of added to it */
+static void
+ingest_metrics(struct fr_pipeline *p, const json_t *req, struct fr_otlp_result *r)
+{
+    size_t points = 0;
+    struct fr_live *l = fr_pipeline_live_get(p);
+    struct otel_ctx oc = {
+        .rs = fr_readers_acquire(p->readers), .red = l->red, .state = p->otlp_metrics};
+    pthread_mutex_lock(&p->otlp_mu); /* the cumulative-to-delta state */
+    int mrc = fr_otlp_metrics(req, p->otlp_metrics, otel_rollup, &oc, &points);
+    pthread_mutex_unlock(&p->otlp_mu);
+    fr_readers_release(p->readers, oc.rs);
+    fr_pipeline_live_put(p, l);
+    if (oc.overflow > 0)
+        fr_metrics_otel_overflow(p->metrics, oc.overflow);
+    if (mrc != FR_OK) {
+        fr_otlp_refuse(p, FR_OTLP_METRICS, FR_OTLP_MALFORMED, 400, NULL,
+                       "not an OTLP metrics request (no resourceMetrics)", r);
+        return;
+    }
+    fr_metrics_received(p->metrics, "otlp", points);
+    if (oc.failed)
+        fr_otlp_refuse(p, FR_OTLP_METRICS, FR_OTLP_UNAVAILABLE, 503, "5",
+                       "the store did not take the metrics; retry", r);
+}
+
+void
+fr_otlp_ingest(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req,
+               struct fr_otlp_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->status = 200;
+    if (s == FR_OTLP_METRICS) {
+        ingest_metrics(p, req, r);
+        return;
+    }
+    bool traces = s == FR_OTLP_TRACES;
+    struct fr_otlp_opts o = {p->conf.otlp_conversation_attributes, p->conf.otlp_turn_attributes};
+    json_t *envs = json_array(), *named = json_object();
+    size_t items = 0, rejected = 0;
+    int mrc = traces ? fr_otlp_traces(req, &o, envs, named, &items, &rejected)
+                     : fr_otlp_logs(req, &o, envs, named, &items, &rejected);
+    if (mrc != FR_OK) {
+        json_decref(envs);
+        json_decref(named);
+        fr_otlp_refuse(p, s, FR_OTLP_MALFORMED, 400, NULL,
+                       traces ? "not an OTLP traces request (no resourceSpans)"
+                              : "not an OTLP logs request (no resourceLogs)",
+                       r);
+        return;
+    }
+    size_t n = json_array_size(envs), ok = 0;
+    struct reasons why = {0};
+    reason_add(&why,
+               traces ? "a span without startTimeUnixNano (or not an object)"
+                      : "a log record without timeUnixNano or observedTimeUnixNano, or a "
+                        "flightrec.kind record that does not map",
+               rejected);
+    struct fr_ack ack;
+    if (fr_pipeline_reserve(p, n, false, &ack) != FR_OK) { /* before redaction, the cost */
+        json_decref(envs);
+        json_decref(named);
+        refused_ack(p, s, &ack, r);
+        return;
+    }
+    struct fr_live *l = fr_pipeline_live_get(p);
+    struct fr_redact_counts counts;
+    fr_redact_counts_init(&counts, l->red);
+    struct fr_record *recs = fr_calloc(n ? n : 1, sizeof *recs);
+    size_t i;
+    json_t *ev;
+    json_array_foreach(envs, i, ev)
+    {
+        struct fr_err err = {0};
+        if (fr_ingest_prepare_tree(json_incref(ev), &l->cfg, &counts, &recs[ok], &err) == FR_OK) {
+            ok++;
+        } else {
+            rejected++;
+            fr_metrics_rejected(p->metrics, err.code);
+            reason_add(&why, err.msg, 1);
+        }
+    }
+    fr_metrics_redaction(p->metrics, l->red, &counts);
+    fr_redact_counts_free(&counts);
+    fr_pipeline_live_put(p, l);
+    json_decref(envs);
+    fr_metrics_received(p->metrics, "otlp", items);
+    /* the traces this request named: committed with its events, so that spans of them
+       stored earlier (or later) under the trace id join the conversation */
+    size_t nlinks = 0;
+    struct fr_trace_link *links = fr_calloc(json_object_size(named) + 1, sizeof *links);
+    const char *trace;
+    json_t *conv;
+    json_object_foreach(named, trace, conv)
+    {
+        links[nlinks].trace_id = trace;
+        links[nlinks++].conv_id = json_string_value(conv);
+    }
+    fr_pipeline_submit_linked(p, recs, ok, n, links, nlinks, &ack);
+    free(links);
+    json_decref(named);
+    for (size_t k = 0; k < ok; k++)
+        fr_record_clear(&recs[k]);
+    free(recs);
+    if (ack.rc != FR_OK) {
+        refused_ack(p, s, &ack, r);
+        return;
+    }
+    if (rejected > 0) {
+        r->rejected = (int64_t)rejected;
+        reasons_text(&why, rejected, r->msg, sizeof r->msg);
+        rejection(p, s, FR_OTLP_INVALID, rejected, r->msg);
+    }
+}

@@ -1,0 +1,376 @@
+/*
+ * agent/otlp/proto.c - OTLP protobuf requests decoded with protobuf-c (the C
+ * code generated from agent/otlp/otlp.proto) into the OTLP JSON tree, and
+ * responses encoded.
+ *
+ * protobuf-c unpacks nested messages recursively without a depth limit, and
+ * AnyValue nests without bound (a list of lists of ...): a small walk over
+ * the wire format, guided by the generated descriptors, checks the nesting
+ * first, so a crafted body is refused instead of exhausting the stack.
+ */
+#include "agent/otlp/proto.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/otlp/otlp.pb-c.h"
+#include "core/hex.h"
+#include "core/mem.h"
+#include "core/utf8.h"
+
+/* ---- the depth check ---- */
+
+static bool
+varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Walks one message of type d: well-formed tags, and its message fields nested at most
+   FR_OTLP_PB_MAX_DEPTH deep. Unknown fields are skipped, as protobuf-c skips them. */
+static bool
+walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uint8_t *end, int depth)
+{
+    if (depth > FR_OTLP_PB_MAX_DEPTH)
+        return false;
+    while (p < end) {
+        uint64_t tag, n;
+        if (!varint(&p, end, &tag))
+            return false;
+        switch (tag & 7) {
+        case 0:
+            if (!varint(&p, end, &n))
+                return false;
+            break;
+        case 1:
+            if (end - p < 8)
+                return false;
+            p += 8;
+            break;
+        case 5:
+            if (end - p < 4)
+                return false;
+            p += 4;
+            break;
+        case 2: {
+            if (!varint(&p, end, &n) || n > (uint64_t)(end - p))
+                return false;
+            const ProtobufCFieldDescriptor *f =
+                tag >> 3 <= 0xffffffffu
+                    ? protobuf_c_message_descriptor_get_field(d, (unsigned)(tag >> 3))
+                    : NULL;
+            if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+                !walk(f->descriptor, p, p + n, depth + 1))
+                return false;
+            p += n;
+            break;
+        }
+        default: /* groups (3, 4) are not in OTLP; 6 and 7 do not exist */
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- to the JSON tree ---- */
+
+static json_t *
+jstr(const char *s)
+{
+    json_t *j = json_string(s ? s : "");
+    if (j == NULL) { /* not UTF-8: repaired, never passed on */
+        char *ok = fr_utf8_sanitize(s);
+        j = json_string(ok);
+        free(ok);
+    }
+    return j;
+}
+
+static json_t *
+jhex(const ProtobufCBinaryData *b)
+{
+    if (b->len == 0)
+        return NULL;
+    char *h = fr_malloc(2 * b->len + 1);
+    fr_hex_encode(b->data, b->len, h);
+    json_t *j = json_string(h);
+    free(h);
+    return j;
+}
+
+static void
+set_opt(json_t *o, const char *k, json_t *v)
+{
+    if (v != NULL)
+        json_object_set_new(o, k, v);
+}
+
+static json_t *kvs(size_t n, FrOtlp__KeyValue **kv);
+
+static json_t *
+any(const FrOtlp__AnyValue *v)
+{
+    if (v == NULL)
+        return json_object();
+    switch (v->value_case) {
+    case FR_OTLP__ANY_VALUE__VALUE_STRING_VALUE:
+        return json_pack("{s:o}", "stringValue", jstr(v->string_value));
+    case FR_OTLP__ANY_VALUE__VALUE_BOOL_VALUE:
+        return json_pack("{s:b}", "boolValue", v->bool_value);
+    case FR_OTLP__ANY_VALUE__VALUE_INT_VALUE:
+        return json_pack("{s:I}", "intValue", (json_int_t)v->int_value);
+    case FR_OTLP__ANY_VALUE__VALUE_DOUBLE_VALUE:
+        return json_pack("{s:f}", "doubleValue", v->double_value);
+    case FR_OTLP__ANY_VALUE__VALUE_ARRAY_VALUE: {
+        json_t *a = json_array();
+        for (size_t i = 0; i < v->array_value->n_values; i++)
+            json_array_append_new(a, any(v->array_value->values[i]));
+        return json_pack("{s:{s:o}}", "arrayValue", "values", a);
+    }
+    case FR_OTLP__ANY_VALUE__VALUE_KVLIST_VALUE:
+        return json_pack("{s:{s:o}}", "kvlistValue", "values",
+                         kvs(v->kvlist_value->n_values, v->kvlist_value->values));
+    case FR_OTLP__ANY_VALUE__VALUE_BYTES_VALUE: { /* as hex, like the ids */
+        json_t *h = jhex(&v->bytes_value);
+        return json_pack("{s:o}", "bytesValue", h ? h : json_string(""));
+    }
+    default:
+        return json_object();
+    }
+}
+
+static json_t *
+kvs(size_t n, FrOtlp__KeyValue **kv)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(
+            a, json_pack("{s:o,s:o}", "key", jstr(kv[i]->key), "value", any(kv[i]->value)));
+    return a;
+}
+
+static json_t *
+resource(const FrOtlp__Resource *r)
+{
+    return json_pack("{s:o}", "attributes", r ? kvs(r->n_attributes, r->attributes) : json_array());
+}
+
+static json_t *
+span(const FrOtlp__Span *s)
+{
+    json_t *o =
+        json_pack("{s:o,s:I,s:I,s:I,s:o}", "name", jstr(s->name), "kind", (json_int_t)s->kind,
+                  "startTimeUnixNano", (json_int_t)(s->start_time_unix_nano & INT64_MAX),
+                  "endTimeUnixNano", (json_int_t)(s->end_time_unix_nano & INT64_MAX), "attributes",
+                  kvs(s->n_attributes, s->attributes));
+    if (s->start_time_unix_nano == 0) /* absent on the wire: the JSON path's "missing" */
+        json_object_del(o, "startTimeUnixNano");
+    set_opt(o, "traceId", jhex(&s->trace_id));
+    set_opt(o, "spanId", jhex(&s->span_id));
+    set_opt(o, "parentSpanId", jhex(&s->parent_span_id));
+    json_t *evs = json_array();
+    for (size_t i = 0; i < s->n_events; i++) {
+        const FrOtlp__SpanEvent *e = s->events[i];
+        json_array_append_new(evs, json_pack("{s:o,s:I,s:o}", "name", jstr(e->name), "timeUnixNano",
+                                             (json_int_t)(e->time_unix_nano & INT64_MAX),
+                                             "attributes", kvs(e->n_attributes, e->attributes)));
+    }
+    json_object_set_new(o, "events", evs);
+    if (s->status != NULL)
+        json_object_set_new(
+            o, "status",
+            json_pack("{s:i,s:o}", "code", s->status->code, "message", jstr(s->status->message)));
+    return o;
+}
+
+static json_t *
+traces(const FrOtlp__ExportTraceServiceRequest *r)
+{
+    json_t *rss = json_array();
+    for (size_t i = 0; i < r->n_resource_spans; i++) {
+        const FrOtlp__ResourceSpans *rs = r->resource_spans[i];
+        json_t *sss = json_array();
+        for (size_t j = 0; j < rs->n_scope_spans; j++) {
+            json_t *spans = json_array();
+            for (size_t k = 0; k < rs->scope_spans[j]->n_spans; k++)
+                json_array_append_new(spans, span(rs->scope_spans[j]->spans[k]));
+            json_array_append_new(sss, json_pack("{s:o}", "spans", spans));
+        }
+        json_array_append_new(
+            rss, json_pack("{s:o,s:o}", "resource", resource(rs->resource), "scopeSpans", sss));
+    }
+    return json_pack("{s:o}", "resourceSpans", rss);
+}
+
+static json_t *
+log_record(const FrOtlp__LogRecord *l)
+{
+    json_t *o =
+        json_pack("{s:i,s:o,s:o}", "severityNumber", l->severity_number, "severityText",
+                  jstr(l->severity_text), "attributes", kvs(l->n_attributes, l->attributes));
+    if (l->time_unix_nano)
+        json_object_set_new(o, "timeUnixNano",
+                            json_integer((json_int_t)(l->time_unix_nano & INT64_MAX)));
+    if (l->observed_time_unix_nano)
+        json_object_set_new(o, "observedTimeUnixNano",
+                            json_integer((json_int_t)(l->observed_time_unix_nano & INT64_MAX)));
+    if (l->body != NULL)
+        json_object_set_new(o, "body", any(l->body));
+    if (l->event_name != NULL && l->event_name[0] != '\0')
+        json_object_set_new(o, "eventName", jstr(l->event_name));
+    set_opt(o, "traceId", jhex(&l->trace_id));
+    set_opt(o, "spanId", jhex(&l->span_id));
+    return o;
+}
+
+static json_t *
+logs(const FrOtlp__ExportLogsServiceRequest *r)
+{
+    json_t *rls = json_array();
+    for (size_t i = 0; i < r->n_resource_logs; i++) {
+        const FrOtlp__ResourceLogs *rl = r->resource_logs[i];
+        json_t *sls = json_array();
+        for (size_t j = 0; j < rl->n_scope_logs; j++) {
+            json_t *recs = json_array();
+            for (size_t k = 0; k < rl->scope_logs[j]->n_log_records; k++)
+                json_array_append_new(recs, log_record(rl->scope_logs[j]->log_records[k]));
+            json_array_append_new(sls, json_pack("{s:o}", "logRecords", recs));
+        }
+        json_array_append_new(
+            rls, json_pack("{s:o,s:o}", "resource", resource(rl->resource), "scopeLogs", sls));
+    }
+    return json_pack("{s:o}", "resourceLogs", rls);
+}
+
+static json_t *
+histogram(const FrOtlp__Histogram *h)
+{
+    json_t *dps = json_array();
+    for (size_t i = 0; i < h->n_data_points; i++) {
+        const FrOtlp__HistogramDataPoint *dp = h->data_points[i];
+        json_t *counts = json_array(), *bounds = json_array();
+        for (size_t b = 0; b < dp->n_bucket_counts; b++)
+            json_array_append_new(counts,
+                                  json_integer((json_int_t)(dp->bucket_counts[b] & INT64_MAX)));
+        for (size_t b = 0; b < dp->n_explicit_bounds; b++)
+            json_array_append_new(bounds, json_real(dp->explicit_bounds[b]));
+        json_array_append_new(dps,
+                              json_pack("{s:o,s:I,s:I,s:f,s:f,s:o,s:o}", "attributes",
+                                        kvs(dp->n_attributes, dp->attributes), "timeUnixNano",
+                                        (json_int_t)(dp->time_unix_nano & INT64_MAX), "count",
+                                        (json_int_t)(dp->count & INT64_MAX), "sum", dp->sum, "max",
+                                        dp->max, "bucketCounts", counts, "explicitBounds", bounds));
+    }
+    return json_pack("{s:i,s:o}", "aggregationTemporality", h->aggregation_temporality,
+                     "dataPoints", dps);
+}
+
+static json_t *
+metrics(const FrOtlp__ExportMetricsServiceRequest *r)
+{
+    json_t *rms = json_array();
+    for (size_t i = 0; i < r->n_resource_metrics; i++) {
+        const FrOtlp__ResourceMetrics *rm = r->resource_metrics[i];
+        json_t *sms = json_array();
+        for (size_t j = 0; j < rm->n_scope_metrics; j++) {
+            json_t *ms = json_array();
+            for (size_t k = 0; k < rm->scope_metrics[j]->n_metrics; k++) {
+                const FrOtlp__Metric *m = rm->scope_metrics[j]->metrics[k];
+                json_t *mo = json_pack("{s:o,s:o}", "name", jstr(m->name), "unit", jstr(m->unit));
+                if (m->histogram != NULL)
+                    json_object_set_new(mo, "histogram", histogram(m->histogram));
+                json_array_append_new(ms, mo);
+            }
+            json_array_append_new(sms, json_pack("{s:o}", "metrics", ms));
+        }
+        json_array_append_new(
+            rms, json_pack("{s:o,s:o}", "resource", resource(rm->resource), "scopeMetrics", sms));
+    }
+    return json_pack("{s:o}", "resourceMetrics", rms);
+}
+
+static const ProtobufCMessageDescriptor *const request_desc[] = {
+    [FR_OTLP_TRACES] = &fr_otlp__export_trace_service_request__descriptor,
+    [FR_OTLP_LOGS] = &fr_otlp__export_logs_service_request__descriptor,
+    [FR_OTLP_METRICS] = &fr_otlp__export_metrics_service_request__descriptor,
+};
+
+json_t *
+fr_otlp_pb_decode(enum fr_otlp_signal s, const void *buf, size_t len, char *why, size_t why_cap)
+{
+    const ProtobufCMessageDescriptor *d = request_desc[s];
+    if (!walk(d, buf, (const uint8_t *)buf + len, 0)) {
+        snprintf(why, why_cap,
+                 "body is not an OTLP protobuf %s (malformed, or nested more than %d deep)",
+                 d->short_name, FR_OTLP_PB_MAX_DEPTH);
+        return NULL;
+    }
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, buf);
+    if (m == NULL) {
+        snprintf(why, why_cap, "body is not an OTLP protobuf %s", d->short_name);
+        return NULL;
+    }
+    json_t *out = s == FR_OTLP_TRACES ? traces((FrOtlp__ExportTraceServiceRequest *)m)
+                  : s == FR_OTLP_LOGS ? logs((FrOtlp__ExportLogsServiceRequest *)m)
+                                      : metrics((FrOtlp__ExportMetricsServiceRequest *)m);
+    protobuf_c_message_free_unpacked(m, NULL);
+    return out;
+}
+
+static void
+pack(const ProtobufCMessage *m, uint8_t **out, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(m);
+    *out = fr_malloc(*len ? *len : 1);
+    protobuf_c_message_pack(m, *out);
+}
+
+void
+fr_otlp_pb_response(enum fr_otlp_signal s, int64_t rejected, const char *msg, uint8_t **out,
+                    size_t *len)
+{
+    bool partial = rejected > 0 || msg != NULL;
+    char *m = (char *)(msg ? msg : "");
+    if (s == FR_OTLP_TRACES) {
+        FrOtlp__ExportTracePartialSuccess ps = FR_OTLP__EXPORT_TRACE_PARTIAL_SUCCESS__INIT;
+        FrOtlp__ExportTraceServiceResponse r = FR_OTLP__EXPORT_TRACE_SERVICE_RESPONSE__INIT;
+        ps.rejected_spans = rejected;
+        ps.error_message = m;
+        r.partial_success = partial ? &ps : NULL;
+        pack(&r.base, out, len);
+    } else if (s == FR_OTLP_LOGS) {
+        FrOtlp__ExportLogsPartialSuccess ps = FR_OTLP__EXPORT_LOGS_PARTIAL_SUCCESS__INIT;
+        FrOtlp__ExportLogsServiceResponse r = FR_OTLP__EXPORT_LOGS_SERVICE_RESPONSE__INIT;
+        ps.rejected_log_records = rejected;
+        ps.error_message = m;
+        r.partial_success = partial ? &ps : NULL;
+        pack(&r.base, out, len);
+    } else {
+        FrOtlp__ExportMetricsPartialSuccess ps = FR_OTLP__EXPORT_METRICS_PARTIAL_SUCCESS__INIT;
+        FrOtlp__ExportMetricsServiceResponse r = FR_OTLP__EXPORT_METRICS_SERVICE_RESPONSE__INIT;
+        ps.rejected_data_points = rejected;
+        ps.error_message = m;
+        r.partial_success = partial ? &ps : NULL;
+        pack(&r.base, out, len);
+    }
+}
+
+void
+fr_otlp_pb_status(int code, const char *msg, uint8_t **out, size_t *len)
+{
+    FrOtlp__RpcStatus st = FR_OTLP__RPC_STATUS__INIT;
+    st.code = code;
+    st.message = (char *)(msg ? msg : "");
+    pack(&st.base, out, len);
+}

@@ -1,0 +1,40 @@
+/*
+ * agent/otlp/proto.h - OTLP protobuf (application/x-protobuf, and the
+ * messages OTLP/gRPC carries): requests decoded into the tree of the OTLP
+ * JSON encoding, so that one mapping (agent/otlp/map.c) serves both, and the
+ * responses encoded back. The message subset is agent/otlp/otlp.proto.
+ */
+#ifndef FR_AGENT_OTLP_PROTO_H
+#define FR_AGENT_OTLP_PROTO_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum fr_otlp_signal { FR_OTLP_TRACES, FR_OTLP_LOGS, FR_OTLP_METRICS };
+
+/* Nesting deeper than this (an attribute value holding lists of lists ...) is refused. */
+#define FR_OTLP_PB_MAX_DEPTH 64
+
+/*
+ * Decodes an Export{Trace,Logs,Metrics}ServiceRequest into the OTLP JSON
+ * tree (resourceSpans/resourceLogs/resourceMetrics, ids as lower-case hex,
+ * times as integers, AnyValue as {"stringValue": ...} and so on). NULL with
+ * why filled when the bytes are not such a message (malformed, a group,
+ * nesting past FR_OTLP_PB_MAX_DEPTH). Strings that are not UTF-8 are
+ * repaired (U+FFFD), never passed on.
+ */
+json_t *fr_otlp_pb_decode(enum fr_otlp_signal s, const void *buf, size_t len, char *why,
+                          size_t why_cap);
+
+/*
+ * The Export{Trace,Logs,Metrics}ServiceResponse: empty when rejected is 0
+ * and msg NULL, else with partial_success. *out is malloc'd (caller frees).
+ */
+void fr_otlp_pb_response(enum fr_otlp_signal s, int64_t rejected, const char *msg, uint8_t **out,
+                         size_t *len);
+
+/* A google.rpc.Status {code, message}: the error body of OTLP/HTTP protobuf. */
+void fr_otlp_pb_status(int code, const char *msg, uint8_t **out, size_t *len);
+
+#endif

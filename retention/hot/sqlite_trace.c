@@ -1,0 +1,256 @@
+/*
+ * retention/hot/sqlite_trace.c - conversation membership across requests:
+ * which conversation a trace belongs to (table trace_convs), and the late
+ * re-assignment of events that were filed under their trace id because the
+ * span naming the conversation had not arrived yet.
+ *
+ * An OTLP exporter sends a turn's spans as they end: the provider and tool
+ * calls first, the root span that carries the conversation id last, often
+ * in another request (any turn longer than the SDK's batch timer, or every
+ * turn when the SDK is flushed per call). Those children are stored at once,
+ * under conv_id = their trace id (nothing waits, nothing is lost). When a
+ * link trace -> conversation is learned, in the same transaction as the
+ * batch that brought it, the trace's events move to the conversation: their
+ * conv_id and the envelope's conv_id, and the conversation index (the trace's
+ * counts merge into the conversation's row, the trace's row goes). Events of
+ * a linked trace that arrive later (log records, a late child) are moved in
+ * the transaction that stores them.
+ *
+ * Links are kept FR_TRACE_LINK_WINDOW_MS after they were learned; events
+ * already archived to warm or cold segments under the trace id stay there.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "retention/hot/sqlite_int.h"
+
+enum {
+    TL_INSERT,  /* learn a link (first one wins) */
+    TL_LOOKUP,  /* the conversation of a trace */
+    TL_COUNT,   /* what a re-assignment moves */
+    TL_MOVE,    /* the events */
+    TL_DROP,    /* copies the conversation already held (a re-sent span) */
+    TL_MERGE,   /* the trace's index row into the conversation's */
+    TL_UNCOUNT, /* and out of the trace's */
+    TL_UNINDEX, /* the trace's row once empty */
+    TL_PRUNE,   /* links past the window */
+    TL_COUNT_ALL
+};
+
+static const char *const tl_sql[TL_COUNT_ALL] = {
+    [TL_INSERT] = "INSERT INTO trace_convs(trace_id, conv_id, ts_ms) VALUES(?1, ?2, ?3)"
+                  " ON CONFLICT(trace_id) DO NOTHING",
+    [TL_LOOKUP] = "SELECT conv_id FROM trace_convs WHERE trace_id = ?1",
+    [TL_COUNT] = "SELECT count(*), count(error_code) FROM events"
+                 " WHERE conv_id = ?1 AND trace_id = ?1",
+    [TL_MOVE] = "UPDATE OR IGNORE events SET conv_id = ?2, body = json_set(body, '$.conv_id', ?2)"
+                " WHERE conv_id = ?1 AND trace_id = ?1",
+    [TL_DROP] = "DELETE FROM events WHERE conv_id = ?1 AND trace_id = ?1",
+    [TL_MERGE] = "INSERT INTO conversations(" SQ_CONV_COLUMNS ")"
+                 " SELECT ?2, session_id, runtime_key, runtime_key_ts_ms, status, status_ts_ms,"
+                 " created_ms, last_activity_ms, closed_ms, evicted_ms, ?3, ?4, last_error_ts_ms,"
+                 " last_error_class, last_error_code, last_error_message, panic, updated_ms"
+                 " FROM conversations WHERE conv_id = ?1" SQ_CONV_MERGE,
+    [TL_UNCOUNT] = "UPDATE conversations SET event_count = event_count - ?2,"
+                   " error_count = MAX(0, error_count - ?3) WHERE conv_id = ?1",
+    [TL_UNINDEX] = "DELETE FROM conversations WHERE conv_id = ?1 AND event_count <= 0",
+    [TL_PRUNE] = "DELETE FROM trace_convs WHERE ts_ms < ?1",
+};
+
+static int
+tl_stmt(struct sq_store *s, int which, sqlite3_stmt **out, struct fr_err *err)
+{
+    if (s->trace_st[which] == NULL) {
+        int rc = sqlite3_prepare_v3(s->db, tl_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &s->trace_st[which], NULL);
+        if (rc != SQLITE_OK)
+            return sq_fail(s->db, rc, err, "preparing trace links");
+    }
+    *out = s->trace_st[which];
+    sqlite3_reset(*out);
+    sqlite3_clear_bindings(*out);
+    return FR_OK;
+}
+
+/* Steps a statement with text parameters (NULL ends them) to its end. */
+static int
+tl_run(struct sq_store *s, int which, struct fr_err *err, const char *a, const char *b)
+{
+    sqlite3_stmt *st;
+    int rc = tl_stmt(s, which, &st, err);
+    if (rc != FR_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    if (b != NULL)
+        sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FR_OK : sq_fail(s->db, rc, err, tl_sql[which]);
+}
+
+/* Moves the events filed under trace (conv_id = trace_id = trace) to conv. */
+static int
+tl_reassign(struct sq_store *s, const char *trace, const char *conv, struct fr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = tl_stmt(s, TL_COUNT, &st, err);
+    if (rc != FR_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
+    int64_t n = 0, errors = 0;
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        n = sqlite3_column_int64(st, 0);
+        errors = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return sq_fail(s->db, rc, err, "counting a trace's events");
+    if (n == 0)
+        return FR_OK;
+    if ((rc = tl_run(s, TL_MOVE, err, trace, conv)) != FR_OK)
+        return rc;
+    int64_t moved = sqlite3_changes64(s->db);
+    if ((rc = tl_run(s, TL_DROP, err, trace, NULL)) != FR_OK)
+        return rc;
+    if ((rc = tl_stmt(s, TL_MERGE, &st, err)) != FR_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, conv, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, moved);
+    sqlite3_bind_int64(st, 4, moved < n ? (errors * moved) / n : errors);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return sq_fail(s->db, rc, err, "merging a trace into its conversation");
+    if ((rc = tl_stmt(s, TL_UNCOUNT, &st, err)) != FR_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, n);
+    sqlite3_bind_int64(st, 3, errors);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return sq_fail(s->db, rc, err, "uncounting a trace");
+    return tl_run(s, TL_UNINDEX, err, trace, NULL);
+}
+
+int
+sq_link_trace(void *ctx, const char *trace_id, const char *conv_id, struct fr_err *err)
+{
+    (void)err;
+    struct sq_store *s = ctx;
+    if (trace_id == NULL || conv_id == NULL || *trace_id == '\0' || strcmp(trace_id, conv_id) == 0)
+        return FR_OK;
+    if (s->trace_links == NULL)
+        s->trace_links = fr_strmap_new();
+    bool created;
+    void **slot = fr_strmap_slot(s->trace_links, trace_id, &created);
+    if (created)
+        *slot = fr_strdup(conv_id); /* the first one of the batch wins, as in the table */
+    return FR_OK;
+}
+
+void
+sq_trace_note(struct sq_store *s, const struct fr_record *rec)
+{
+    const char *conv = rec->ids[FR_ID_CONV], *trace = rec->ids[FR_ID_TRACE];
+    if (conv == NULL || trace == NULL)
+        return;
+    if (strcmp(conv, trace) == 0) { /* filed under its trace: a link may exist already */
+        if (s->trace_orphans == NULL)
+            s->trace_orphans = fr_strmap_new();
+        bool created;
+        *fr_strmap_slot(s->trace_orphans, trace, &created) = (void *)1;
+    }
+}
+
+struct tl_ctx {
+    struct sq_store *s;
+    struct fr_err *err;
+    int64_t now_ms;
+};
+
+static int
+tl_learn(void *ud, const char *trace, void *value)
+{
+    struct tl_ctx *c = ud;
+    sqlite3_stmt *st;
+    int rc = tl_stmt(c->s, TL_INSERT, &st, c->err);
+    if (rc != FR_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, c->now_ms);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return sq_fail(c->s->db, rc, c->err, "recording a trace's conversation");
+    /* a new link: what was filed under the trace before moves (a known one moved already) */
+    return sqlite3_changes(c->s->db) > 0 ? tl_reassign(c->s, trace, value, c->err) : FR_OK;
+}
+
+static int
+tl_adopt(void *ud, const char *trace, void *value)
+{
+    (void)value;
+    struct tl_ctx *c = ud;
+    if (c->s->trace_links != NULL && fr_strmap_get(c->s->trace_links, trace) != NULL)
+        return FR_OK; /* learned in this batch: moved by tl_learn */
+    sqlite3_stmt *st;
+    int rc = tl_stmt(c->s, TL_LOOKUP, &st, c->err);
+    if (rc != FR_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    char *conv = rc == SQLITE_ROW ? fr_strdup((const char *)sqlite3_column_text(st, 0)) : NULL;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_fail(c->s->db, rc, c->err, "looking up a trace's conversation");
+    rc = conv != NULL ? tl_reassign(c->s, trace, conv, c->err) : FR_OK;
+    free(conv);
+    return rc;
+}
+
+int
+sq_trace_flush(struct sq_store *s, struct fr_err *err)
+{
+    struct tl_ctx c = {s, err, fr_now_ms()};
+    int rc = FR_OK;
+    if (s->trace_links != NULL && fr_strmap_count(s->trace_links) > 0)
+        rc = fr_strmap_each(s->trace_links, tl_learn, &c);
+    if (rc == FR_OK && s->trace_orphans != NULL && fr_strmap_count(s->trace_orphans) > 0)
+        rc = fr_strmap_each(s->trace_orphans, tl_adopt, &c);
+    if (rc == FR_OK && c.now_ms - s->trace_pruned_ms >= 60000) { /* once a minute */
+        sqlite3_stmt *st;
+        if ((rc = tl_stmt(s, TL_PRUNE, &st, err)) == FR_OK) {
+            sqlite3_bind_int64(st, 1, c.now_ms - FR_TRACE_LINK_WINDOW_MS);
+            rc = sqlite3_step(st) == SQLITE_DONE
+                     ? FR_OK
+                     : sq_fail(s->db, sqlite3_errcode(s->db), err, "pruning trace links");
+            sqlite3_reset(st);
+            s->trace_pruned_ms = c.now_ms;
+        }
+    }
+    sq_trace_discard(s);
+    return rc;
+}
+
+void
+sq_trace_discard(struct sq_store *s)
+{
+    if (s->trace_links != NULL)
+        fr_strmap_clear(s->trace_links, free);
+    if (s->trace_orphans != NULL)
+        fr_strmap_clear(s->trace_orphans, NULL);
+}
+
+void
+sq_trace_free(struct sq_store *s)
+{
+    fr_strmap_free(s->trace_links, free);
+    fr_strmap_free(s->trace_orphans, NULL);
+    for (int i = 0; i < TL_COUNT_ALL; i++)
+        sqlite3_finalize(s->trace_st[i]);
+}
