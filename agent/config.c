@@ -97,6 +97,9 @@ static const struct fr_option opts[] = {
     BOOL("otlp", "enabled", otlp_enabled, "true",
          "OTLP/HTTP receiver, protobuf or JSON (POST /v1/traces, /v1/logs, /v1/metrics only)."),
     STR("otlp", "listen", otlp_listen, "127.0.0.1:4318", "HOST:PORT (IPv4) of the receiver."),
+    STR("otlp", "grpc_listen", otlp_grpc_listen, "127.0.0.1:4317",
+        "HOST:PORT (IPv4) of the OTLP/gRPC receiver (the exporters' default port); \"\" = no "
+        "gRPC. Same token, limits and durable acks as OTLP/HTTP."),
     STR("otlp", "conversation_attributes", otlp_conversation_attributes,
         "gen_ai.conversation.id,session.id,conversation.id",
         "Span/log attributes naming the conversation (first present wins; else the trace id)."),
@@ -200,9 +203,11 @@ loopback(const char *listen)
 static int
 check_listen(const struct fr_config *c, struct fr_err *err)
 {
-    const char *names[] = {"http.listen", "otlp.listen"};
-    const char *vals[] = {c->http_listen, c->otlp_listen};
-    for (int i = 0; i < 2; i++) {
+    const char *names[] = {"http.listen", "otlp.listen", "otlp.grpc_listen"};
+    const char *vals[] = {c->http_listen, c->otlp_listen, c->otlp_grpc_listen};
+    for (int i = 0; i < 3; i++) {
+        if (i == 2 && vals[i][0] == '\0')
+            continue; /* gRPC off */
         const char *colon = strrchr(vals[i], ':');
         char *end = NULL;
         long port = colon && colon[1] ? strtol(colon + 1, &end, 10) : -1;
@@ -224,7 +229,7 @@ check_exposure(const struct fr_config *c, const char *section, bool enabled, con
         (c->http_token_file && *c->http_token_file))
         return FR_OK;
     return fr_err_set(err, FR_E_CONFIG,
-                      "%s.listen: %s is not a loopback address; set http.auth_token_file (or "
+                      "%s: %s is not a loopback address; set http.auth_token_file (or "
                       "http.auth_token) so that only holders of the token can send or read data",
                       section, listen);
 }
@@ -238,6 +243,10 @@ fr_config_exposed(const struct fr_config *c, const char **listen)
     }
     if (c->otlp_enabled && !loopback(c->otlp_listen)) {
         *listen = c->otlp_listen;
+        return true;
+    }
+    if (c->otlp_enabled && c->otlp_grpc_listen[0] && !loopback(c->otlp_grpc_listen)) {
+        *listen = c->otlp_grpc_listen;
         return true;
     }
     return false;
@@ -264,9 +273,12 @@ fr_config_load(const char *path, struct fr_config *c, struct fr_err *err)
                         "(%lld): a socket batch could never be queued",
                         (long long)c->batch_events, (long long)c->queue_events);
     if (rc == FR_OK)
-        rc = check_exposure(c, "http", c->http_enabled, c->http_listen, err);
+        rc = check_exposure(c, "http.listen", c->http_enabled, c->http_listen, err);
     if (rc == FR_OK)
-        rc = check_exposure(c, "otlp", c->otlp_enabled, c->otlp_listen, err);
+        rc = check_exposure(c, "otlp.listen", c->otlp_enabled, c->otlp_listen, err);
+    if (rc == FR_OK)
+        rc = check_exposure(c, "otlp.grpc_listen", c->otlp_enabled && c->otlp_grpc_listen[0],
+                            c->otlp_grpc_listen, err);
     if (rc != FR_OK)
         fr_config_clear(c);
     return rc;

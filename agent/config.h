@@ -43,6 +43,7 @@ struct fr_config {
     /* otlp */
     bool otlp_enabled;
     char *otlp_listen;
+    char *otlp_grpc_listen; /* "" = no gRPC */
     char *otlp_conversation_attributes;
     char *otlp_turn_attributes;
     /* socket */

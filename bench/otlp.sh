@@ -29,7 +29,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 round() { # PATH FILE
   local d="$tmp/agent"
   rm -rf "$d"; mkdir -p "$d"
-  printf 'storage:\n  path: %s/db\nhttp:\n  listen: 127.0.0.1:0\notlp:\n  listen: 127.0.0.1:0\nsocket:\n  enabled: false\nruntime:\n  self: false\n' \
+  printf 'storage:\n  path: %s/db\nhttp:\n  listen: 127.0.0.1:0\notlp:\n  listen: 127.0.0.1:0\n  grpc_listen: 127.0.0.1:0\nsocket:\n  enabled: false\nruntime:\n  self: false\n' \
     "$d" > "$d/c.yaml"
   "$BUILD/flightrec" agent --config "$d/c.yaml" 2> "$d/log" &
   local pid=$! port

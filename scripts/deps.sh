@@ -14,7 +14,7 @@ packages=(
   # libraries (see README "Dependencies" for why each one)
   libsqlite3-dev libjansson-dev libzstd-dev libssl-dev libyaml-dev libvectorscan-dev
   libmicrohttpd-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev
-  libprotobuf-c-dev protobuf-c-compiler
+  libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev
   # tests and formatting
   libcmocka-dev clang-format sqlite3
   # the README walk (tests/readme/walk.py) runs its curl commands as written

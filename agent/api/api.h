@@ -50,6 +50,15 @@ void fr_http_stop(struct fr_http *h);    /* finish in-flight requests, free */
 int fr_http_port(const struct fr_http *h);
 const char *fr_http_listen(const struct fr_http *h);
 
+/*
+ * The user owning the peer's end of a loopback TCP connection to this host's
+ * server_port (from /proc/net/tcp); -1 when it cannot be told. Used without a
+ * token, where only the agent's own user and root are served
+ * (http.local_users owner).
+ */
+struct sockaddr;
+long fr_api_peer_uid(const struct sockaddr *client, int server_port);
+
 /* ---- replies (answer.c): each takes ownership of what it is given ---- */
 
 enum MHD_Result fr_api_answer(struct fr_pipeline *p, struct MHD_Connection *c, int status,

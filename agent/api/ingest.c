@@ -128,10 +128,8 @@ otlp_answer(struct fr_pipeline *p, struct MHD_Connection *c, enum fr_otlp_signal
         if (r->status == 200)
             fr_otlp_pb_response(s, r->rejected, r->rejected ? r->msg : NULL, &body, &len);
         else
-            fr_otlp_pb_status(r->status == 429   ? 8  /* RESOURCE_EXHAUSTED */
-                              : r->status == 503 ? 14 /* UNAVAILABLE */
-                                                 : 3, /* INVALID_ARGUMENT */
-                              r->msg, &body, &len);
+            fr_otlp_pb_status(fr_otlp_grpc_code(r), r->msg,
+                              r->retry_after ? atoi(r->retry_after) : 0, &body, &len);
         return fr_api_answer(p, c, r->status, "application/x-protobuf", (char *)body, len,
                              r->retry_after);
     }

@@ -62,8 +62,8 @@ token_ok(struct MHD_Connection *c, const char *token)
  * the entry whose local address is the client's and whose remote is this
  * listener. -1 when it cannot be told (not IPv4, not found).
  */
-static long
-peer_uid(const struct sockaddr *client, int server_port)
+long
+fr_api_peer_uid(const struct sockaddr *client, int server_port)
 {
     if (client == NULL || client->sa_family != AF_INET)
         return -1;
@@ -96,7 +96,7 @@ other_local_user(struct fr_http *h, struct MHD_Connection *c)
         return false;
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    long uid = peer_uid(ci ? ci->client_addr : NULL, h->port);
+    long uid = fr_api_peer_uid(ci ? ci->client_addr : NULL, h->port);
     /* unknown owner: not served (a loopback peer is always in the table) */
     return !(uid == (long)getuid() || uid == 0);
 }

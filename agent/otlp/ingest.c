@@ -39,6 +39,23 @@ fr_otlp_refusal_name(enum fr_otlp_refusal r)
     return r < FR_OTLP_REFUSAL_COUNT ? refusal_names[r] : "?";
 }
 
+int
+fr_otlp_grpc_code(const struct fr_otlp_result *r)
+{
+    switch (r->reason) {
+    case FR_OTLP_OK:
+    case FR_OTLP_INVALID: /* partial success is OK with partial_success */
+        return 0;
+    case FR_OTLP_QUEUE_FULL:
+    case FR_OTLP_TOO_LARGE:
+        return 8;
+    case FR_OTLP_UNAVAILABLE:
+        return 14;
+    default:
+        return 3;
+    }
+}
+
 const char *
 fr_otlp_signal_name(enum fr_otlp_signal s)
 {

@@ -27,6 +27,11 @@ enum fr_otlp_refusal {
 };
 
 const char *fr_otlp_refusal_name(enum fr_otlp_refusal r);
+
+struct fr_otlp_result;
+/* The gRPC status code of a result: 0 OK, 3 INVALID_ARGUMENT, 8 RESOURCE_EXHAUSTED (queue
+   full, or too large), 14 UNAVAILABLE. */
+int fr_otlp_grpc_code(const struct fr_otlp_result *r);
 const char *fr_otlp_signal_name(enum fr_otlp_signal s);
 
 struct fr_otlp_result {

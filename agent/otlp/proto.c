@@ -367,10 +367,25 @@ fr_otlp_pb_response(enum fr_otlp_signal s, int64_t rejected, const char *msg, ui
 }
 
 void
-fr_otlp_pb_status(int code, const char *msg, uint8_t **out, size_t *len)
+fr_otlp_pb_status(int code, const char *msg, int retry_s, uint8_t **out, size_t *len)
 {
     FrOtlp__RpcStatus st = FR_OTLP__RPC_STATUS__INIT;
     st.code = code;
     st.message = (char *)(msg ? msg : "");
+    FrOtlp__Duration d = FR_OTLP__DURATION__INIT;
+    FrOtlp__RetryInfo ri = FR_OTLP__RETRY_INFO__INIT;
+    FrOtlp__ProtoAny any = FR_OTLP__PROTO_ANY__INIT, *anyp = &any;
+    uint8_t *ri_buf = NULL;
+    if (retry_s > 0) {
+        d.seconds = retry_s;
+        ri.retry_delay = &d;
+        size_t n;
+        pack(&ri.base, &ri_buf, &n);
+        any.type_url = "type.googleapis.com/google.rpc.RetryInfo";
+        any.value = (ProtobufCBinaryData){n, ri_buf};
+        st.n_details = 1;
+        st.details = &anyp;
+    }
     pack(&st.base, out, len);
+    free(ri_buf);
 }

@@ -34,7 +34,12 @@ json_t *fr_otlp_pb_decode(enum fr_otlp_signal s, const void *buf, size_t len, ch
 void fr_otlp_pb_response(enum fr_otlp_signal s, int64_t rejected, const char *msg, uint8_t **out,
                          size_t *len);
 
-/* A google.rpc.Status {code, message}: the error body of OTLP/HTTP protobuf. */
-void fr_otlp_pb_status(int code, const char *msg, uint8_t **out, size_t *len);
+/*
+ * A google.rpc.Status {code, message}: the error body of OTLP/HTTP protobuf
+ * and gRPC's grpc-status-details-bin. retry_s > 0 adds a
+ * google.rpc.RetryInfo detail (the OTLP specification's way of saying a
+ * RESOURCE_EXHAUSTED or UNAVAILABLE may be retried, and when).
+ */
+void fr_otlp_pb_status(int code, const char *msg, int retry_s, uint8_t **out, size_t *len);
 
 #endif

@@ -10,12 +10,10 @@ extern const struct fr_source fr_source_otlp;
 extern const struct fr_source fr_source_http;
 extern const struct fr_source fr_source_uds;
 extern const struct fr_source fr_source_runtime;
+extern const struct fr_source fr_source_otlp_grpc;
 
 const struct fr_source *const fr_sources[] = {
-    &fr_source_http,
-    &fr_source_uds,
-    &fr_source_otlp,
-    &fr_source_runtime,
+    &fr_source_http, &fr_source_uds, &fr_source_otlp, &fr_source_otlp_grpc, &fr_source_runtime,
 };
 const size_t fr_sources_count = sizeof fr_sources / sizeof fr_sources[0];
 

@@ -59,7 +59,7 @@ agent_config(struct agent *a, const char *extra_http, const char *extra_storage,
         fr_asprintf("storage:\n  path: %s\n%s"
                     "http:\n  listen: 127.0.0.1:0\n%s"
                     "socket:\n  path: %s\n"
-                    "otlp:\n  listen: 127.0.0.1:0\n"
+                    "otlp:\n  listen: 127.0.0.1:0\n  grpc_listen: 127.0.0.1:0\n"
                     "runtime:\n  self: false\n"
                     "%s",
                     a->db, extra_storage ? extra_storage : "", extra_http ? extra_http : "",
@@ -281,7 +281,9 @@ void *
 bg_post_main(void *arg)
 {
     struct bg_post *b = arg;
-    b->status = post(b->a, b->body, NULL);
+    b->status = b->headers ? http(b->a, "POST", "/v1/events", b->headers, b->body, strlen(b->body),
+                                  NULL, NULL)
+                           : post(b->a, b->body, NULL);
     return NULL;
 }
 
@@ -715,17 +717,30 @@ spawn_cli(const char *args)
     return pid;
 }
 
-int
-otlp_port(struct agent *a)
+/* The port after `what` (e.g. "otlp http://127.0.0.1:") in the agent's ready line. */
+static int
+ready_port(struct agent *a, const char *what)
 {
     char *log;
     size_t len;
     assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
-    const char *p = strstr(log, "otlp http://127.0.0.1:");
+    const char *p = strstr(log, what);
     assert_non_null(p);
-    int port = atoi(p + 22);
+    int port = atoi(p + strlen(what));
     free(log);
     return port;
+}
+
+int
+otlp_port(struct agent *a)
+{
+    return ready_port(a, "otlp http://127.0.0.1:");
+}
+
+int
+grpc_port(struct agent *a)
+{
+    return ready_port(a, "otlp-grpc grpc://127.0.0.1:");
 }
 
 long

@@ -66,6 +66,7 @@ struct bg_post {
     struct agent *a;
     char *body;
     long status;
+    const char *const *headers; /* NULL: none */
 };
 
 /* A producer under load: posts 50-event batches of conversation "load",
@@ -135,6 +136,9 @@ size_t runtime_samples(struct agent *a, pid_t pid, bool check);
 void wait_log(struct agent *a, const char *needle);
 
 /* The port of the agent's OTLP listener, from its ready line. */
+/* The OTLP/gRPC listener's port, from the ready line. */
+int grpc_port(struct agent *a);
+
 int otlp_port(struct agent *a);
 
 /*

@@ -214,7 +214,7 @@ test_agent_backpressure_429_loses_nothing(void **state)
     sqlite3 *h;
     assert_int_equal(sqlite3_open(a->db, &h), SQLITE_OK);
     assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-    struct bg_post first = {a, events("b-1", 0, 9), 0};
+    struct bg_post first = {a, events("b-1", 0, 9), 0, NULL};
     pthread_t t;
     pthread_create(&t, NULL, bg_post_main, &first);
     /* wait until the first request's 9 events are queued (90%: not ready) */
@@ -518,6 +518,65 @@ http_as_nobody(struct agent *a, int port, const char *method, const char *path, 
  * agent's own user is served. With a token, holding it is what counts; with
  * http.local_users: any, every local user is served.
  */
+static size_t
+grpc_status_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    if (strncasecmp(ptr, "grpc-status: ", 13) == 0)
+        *(long *)ud = atol(ptr + 13);
+    return size * nmemb;
+}
+
+/* The grpc-status of an OTLP/gRPC trace export (one empty request message) made as nobody
+   with libcurl over HTTP/2 (h2c, prior knowledge, as gRPC clients connect); -1 on failure. */
+static long
+grpc_status_as_nobody(int port)
+{
+    struct passwd *pw = getpwnam("nobody");
+    assert_non_null(pw);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        long st = -1;
+        if (setgroups(0, NULL) == 0 && setgid(pw->pw_gid) == 0 && setuid(pw->pw_uid) == 0) {
+            CURL *c = curl_easy_init();
+            char *url = fr_asprintf(
+                "http://127.0.0.1:%d/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                port);
+            struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/grpc");
+            hl = curl_slist_append(hl, "TE: trailers");
+            curl_easy_setopt(c, CURLOPT_URL, url);
+            curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, "\0\0\0\0\0");
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 5L);
+            curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+            curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, grpc_status_header);
+            curl_easy_setopt(c, CURLOPT_HEADERDATA, &st);
+            curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+            struct buf b = {fr_calloc(1, 1), 0};
+            curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+            curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+            curl_easy_perform(c);
+            free(b.p);
+            curl_slist_free_all(hl);
+            curl_easy_cleanup(c);
+            free(url);
+        }
+        if (write(fds[1], &st, sizeof st) != sizeof st)
+            _exit(1);
+        _exit(0);
+    }
+    close(fds[1]);
+    long st = -1;
+    if (read(fds[0], &st, sizeof st) != sizeof st)
+        st = -1;
+    close(fds[0]);
+    int ws;
+    waitpid(pid, &ws, 0);
+    return st;
+}
+
 static void
 test_agent_other_local_users_refused(void **state)
 {
@@ -536,6 +595,7 @@ test_agent_other_local_users_refused(void **state)
     assert_int_equal(http_as_nobody(a, main_port, "GET", "/v1/events?conv_id=mine", NULL), 403);
     assert_int_equal(http_as_nobody(a, main_port, "POST", "/v1/events", ev), 403);
     assert_int_equal(http_as_nobody(a, otlp, "POST", "/v1/traces", "{\"resourceSpans\":[]}"), 403);
+    assert_int_equal(grpc_status_as_nobody(grpc_port(a)), 7); /* PERMISSION_DENIED */
     assert_int_equal(http_as_nobody(a, main_port, "GET", "/healthz", NULL), 200);
     json_decref(get_json(a, "/v1/conversations/mine", 200)); /* the owner is served */
     assert_int_equal(agent_stop(a), 0);

@@ -7,6 +7,9 @@
 #include "agent/otlp/map.h"
 #include "agent/otlp/otlp.pb-c.h"
 
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
 /* OTLP/HTTP JSON: GenAI spans become provider and tool events, the 429 is classified. */
 static void
 test_agent_otlp_traces(void **state)
@@ -277,7 +280,7 @@ assert_sdk_turn(struct agent *a, const char *conv)
 
 /*
  * The SDK as deployments configure it, by environment only: OTLP/HTTP
- * protobuf (the specified default, here gzip-compressed) and JSON, each
+ * protobuf (the specified default, here gzip-compressed), JSON and gRPC, each
  * with the batch processor on different schedules — everything at shutdown,
  * a flush after every call (each child span exported alone, long before
  * the root span naming the conversation), and a short batch timer with
@@ -290,19 +293,26 @@ test_agent_otlp_sdk_transports_and_schedules(void **state)
     agent_config(a, NULL, NULL, NULL);
     agent_start(a);
     int otlp = otlp_port(a);
+    int grpc = grpc_port(a);
     static const struct {
         const char *conv, *env, *schedule;
+        bool grpc;
     } runs[] = {
-        {"sdk-proto-gzip", "OTEL_EXPORTER_OTLP_COMPRESSION=gzip", "shutdown"},
-        {"sdk-proto-flush", "", "flush-each"},
-        {"sdk-proto-paced", "OTEL_BSP_SCHEDULE_DELAY=40 OTEL_BLRP_SCHEDULE_DELAY=40", "paced"},
-        {"sdk-json-flush", "OTEL_EXPORTER_OTLP_PROTOCOL=http/json", "flush-each"},
+        {"sdk-proto-gzip", "OTEL_EXPORTER_OTLP_COMPRESSION=gzip", "shutdown", false},
+        {"sdk-proto-flush", "", "flush-each", false},
+        {"sdk-proto-paced", "OTEL_BSP_SCHEDULE_DELAY=40 OTEL_BLRP_SCHEDULE_DELAY=40", "paced",
+         false},
+        {"sdk-json-flush", "OTEL_EXPORTER_OTLP_PROTOCOL=http/json", "flush-each", false},
+        {"sdk-grpc-gzip", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_COMPRESSION=gzip",
+         "shutdown", true},
+        {"sdk-grpc-flush", "OTEL_EXPORTER_OTLP_PROTOCOL=grpc", "flush-each", true},
     };
     for (size_t r = 0; r < sizeof runs / sizeof *runs; r++) {
         char *cmd = fr_asprintf("env OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%d "
                                 "OTEL_METRICS_EXPORTER=otlp OTEL_TRACES_EXPORTER=otlp "
                                 "OTEL_LOGS_EXPORTER=otlp %s node %s/tests/otlp/sdk.mjs %s %s",
-                                otlp, runs[r].env, FR_SOURCE_DIR, runs[r].conv, runs[r].schedule),
+                                runs[r].grpc ? grpc : otlp, runs[r].env, FR_SOURCE_DIR,
+                                runs[r].conv, runs[r].schedule),
              *out = NULL, *err = NULL;
         int rc = t_run(cmd, &out, &err);
         if (rc != 0)
@@ -323,6 +333,135 @@ test_agent_otlp_sdk_transports_and_schedules(void **state)
     otel_stats(a, "gpt-4o-2024-08-06", &calls, &m_in, &avg);
     assert_int_equal(calls, 2 * (int64_t)(sizeof runs / sizeof *runs));
     assert_int_equal(m_in, (101 + 102) * (int64_t)(sizeof runs / sizeof *runs));
+    assert_int_equal(agent_stop(a), 0);
+}
+
+/* One raw gRPC call through tests/otlp/grpc-probe.mjs (@grpc/grpc-js); the parsed answer. */
+static json_t *
+grpc_call(struct agent *a, const char *method, const void *msg, size_t len, const char *token)
+{
+    char *file = t_path(a->dir, "grpc-request.bin");
+    FILE *f = fopen(file, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(msg, 1, len, f), len);
+    fclose(f);
+    char *cmd = fr_asprintf("node %s/tests/otlp/grpc-probe.mjs 127.0.0.1:%d %s %s %s",
+                            FR_SOURCE_DIR, grpc_port(a), method, file, token ? token : ""),
+         *out = NULL, *err = NULL;
+    if (t_run(cmd, &out, &err) != 0)
+        fail_msg("%s failed: %s", cmd, err);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    free(out);
+    free(err);
+    free(cmd);
+    free(file);
+    return j;
+}
+
+static uint8_t *
+b64(const char *s, size_t *len)
+{
+    size_t n = strlen(s);
+    uint8_t *out = fr_malloc(n + 4);
+    int got = EVP_DecodeBlock(out, (const unsigned char *)s, (int)n);
+    assert_true(got >= 0);
+    *len = (size_t)got - (n >= 1 && s[n - 1] == '=') - (n >= 2 && s[n - 2] == '=');
+    return out;
+}
+
+/*
+ * OTLP/gRPC with a raw client: the token, an unknown method, a message that
+ * is not OTLP, a good request (committed, partial success for its bad span,
+ * in the conversation), and a full queue answered RESOURCE_EXHAUSTED with a
+ * RetryInfo of 1 s, nothing stored; the retry is stored once.
+ */
+static void
+test_agent_otlp_grpc(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, "  auth_token: grpc-token-0123456789\n",
+                 "  queue_events: 10\n  batch_events: 10\n  busy_timeout_ms: 20000\n", NULL);
+    agent_start(a);
+    const char *trace = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    size_t len;
+    uint8_t *req = t_otlp_pb_traces("conv-grpc", &len);
+    json_t *j = grpc_call(a, trace, req, len, NULL);
+    assert_int_equal(json_integer_value(json_object_get(j, "code")), 16); /* UNAUTHENTICATED */
+    json_decref(j);
+    j = grpc_call(a, "/opentelemetry.proto.collector.trace.v1.TraceService/Other", req, len,
+                  "grpc-token-0123456789");
+    assert_int_equal(json_integer_value(json_object_get(j, "code")), 12); /* UNIMPLEMENTED */
+    json_decref(j);
+    j = grpc_call(a, trace,
+                  "\x0a\x05"
+                  "ab",
+                  4, "grpc-token-0123456789");
+    assert_int_equal(json_integer_value(json_object_get(j, "code")), 3); /* INVALID_ARGUMENT */
+    assert_non_null(strstr(json_string_value(json_object_get(j, "details")),
+                           "not an OTLP protobuf ExportTraceServiceRequest"));
+    json_decref(j);
+    assert_int_equal(count_events(a->db, "conv-grpc"), 0);
+    j = grpc_call(a, trace, req, len, "grpc-token-0123456789");
+    assert_int_equal(json_integer_value(json_object_get(j, "code")), 0);
+    size_t rlen;
+    uint8_t *resp = b64(json_string_value(json_object_get(j, "response")), &rlen);
+    FrOtlp__ExportTraceServiceResponse *r =
+        fr_otlp__export_trace_service_response__unpack(NULL, rlen, resp);
+    assert_non_null(r);
+    assert_non_null(r->partial_success);
+    assert_int_equal(r->partial_success->rejected_spans, 1);
+    fr_otlp__export_trace_service_response__free_unpacked(r, NULL);
+    free(resp);
+    json_decref(j);
+    assert_int_equal(count_events(a->db, "conv-grpc"), 1); /* committed before the answer */
+    /* a full queue: RESOURCE_EXHAUSTED with when to retry, nothing stored */
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(a->db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    const char *hdr[] = {"Authorization: Bearer grpc-token-0123456789", NULL};
+    struct bg_post first = {a, events("g-1", 0, 10), 0, hdr}; /* the whole queue */
+    pthread_t t;
+    pthread_create(&t, NULL, bg_post_main, &first);
+    bool queued = false;
+    for (int i = 0; i < 3000 && !queued; i++) {
+        char *m;
+        http(a, "GET", "/metrics", NULL, NULL, 0, &m, NULL);
+        queued = strstr(m, "\nflightrec_queue_events 10\n") != NULL;
+        free(m);
+        if (!queued)
+            usleep(10000);
+    }
+    assert_true(queued);
+    uint8_t *req2 = t_otlp_pb_traces("conv-grpc-2", &len);
+    j = grpc_call(a, trace, req2, len, "grpc-token-0123456789");
+    assert_int_equal(json_integer_value(json_object_get(j, "code")), 8); /* RESOURCE_EXHAUSTED */
+    uint8_t *det = b64(json_string_value(json_object_get(j, "status_details")), &rlen);
+    FrOtlp__RpcStatus *st = fr_otlp__rpc_status__unpack(NULL, rlen, det);
+    assert_non_null(st);
+    assert_int_equal(st->n_details, 1);
+    assert_string_equal(st->details[0]->type_url, "type.googleapis.com/google.rpc.RetryInfo");
+    FrOtlp__RetryInfo *ri =
+        fr_otlp__retry_info__unpack(NULL, st->details[0]->value.len, st->details[0]->value.data);
+    assert_non_null(ri);
+    assert_int_equal(ri->retry_delay->seconds, 1);
+    fr_otlp__retry_info__free_unpacked(ri, NULL);
+    fr_otlp__rpc_status__free_unpacked(st, NULL);
+    free(det);
+    json_decref(j);
+    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(h);
+    pthread_join(t, NULL);
+    assert_int_equal(first.status, 202);
+    free(first.body);
+    assert_int_equal(count_events(a->db, "conv-grpc-2"), 0);
+    /* the exporter's retry: stored once */
+    j = grpc_call(a, trace, req2, len, "grpc-token-0123456789");
+    assert_int_equal(json_integer_value(json_object_get(j, "code")), 0);
+    json_decref(j);
+    assert_int_equal(count_events(a->db, "conv-grpc-2"), 1);
+    free(req2);
+    free(req);
     assert_int_equal(agent_stop(a), 0);
 }
 
@@ -412,6 +551,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_otlp_real_sdk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_sdk_transports_and_schedules, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_agent_otlp_grpc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_metric_attributes_redacted_and_bounded,
                                         setup, teardown),
     };

@@ -123,6 +123,7 @@ def main():
         # what `make run` does, on free ports (the README's 8787 may be taken)
         env["FLIGHTREC_HTTP_LISTEN"] = "127.0.0.1:0"
         env["FLIGHTREC_OTLP_LISTEN"] = "127.0.0.1:0"
+        env["FLIGHTREC_OTLP_GRPC_LISTEN"] = "127.0.0.1:0"
         log = open(os.path.join(tmp, "agent.log"), "w+")
         agent = subprocess.Popen([a.bin, "agent", "--config", "configs/flightrec.yaml"],
                                  cwd=tmp, env=env, stdout=log, stderr=log)

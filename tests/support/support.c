@@ -2,6 +2,7 @@
  * tests/support/support.c - see support.h.
  */
 #include "tests/support/support.h"
+#include "agent/otlp/otlp.pb-c.h"
 
 #include <ftw.h>
 #include <netinet/in.h>
@@ -252,4 +253,55 @@ t_seed(const char *test)
     }
     fprintf(stderr, "%s: seed %u (FR_TEST_SEED=%u repeats this run)\n", test, seed, seed);
     return seed;
+}
+
+uint8_t *
+t_otlp_pb_traces(const char *conv, size_t *len)
+{
+    static uint8_t tid[16] = {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
+                              0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36};
+    static uint8_t sid[8] = {0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7};
+    FrOtlp__AnyValue v[4];
+    FrOtlp__KeyValue kv[4];
+    FrOtlp__KeyValue *kvp[4];
+    const char *keys[4] = {"gen_ai.operation.name", "gen_ai.system", "gen_ai.conversation.id",
+                           "gen_ai.usage.input_tokens"};
+    const char *vals[3] = {"chat", "openai", conv};
+    for (int i = 0; i < 4; i++) {
+        fr_otlp__any_value__init(&v[i]);
+        fr_otlp__key_value__init(&kv[i]);
+        if (i < 3) {
+            v[i].value_case = FR_OTLP__ANY_VALUE__VALUE_STRING_VALUE;
+            v[i].string_value = (char *)vals[i];
+        } else {
+            v[i].value_case = FR_OTLP__ANY_VALUE__VALUE_INT_VALUE;
+            v[i].int_value = 77;
+        }
+        kv[i].key = (char *)keys[i];
+        kv[i].value = &v[i];
+        kvp[i] = &kv[i];
+    }
+    FrOtlp__Span sp = FR_OTLP__SPAN__INIT, *spp = &sp;
+    sp.trace_id = (ProtobufCBinaryData){16, tid};
+    sp.span_id = (ProtobufCBinaryData){8, sid};
+    sp.name = "chat";
+    sp.start_time_unix_nano = 1771357445201000000ull;
+    sp.end_time_unix_nano = 1771357446401000000ull;
+    sp.n_attributes = 4;
+    sp.attributes = kvp;
+    FrOtlp__Span bad = FR_OTLP__SPAN__INIT, *badp = &bad; /* no start time: rejected */
+    FrOtlp__Span *spans[2] = {spp, badp};
+    FrOtlp__ScopeSpans ss = FR_OTLP__SCOPE_SPANS__INIT, *ssp = &ss;
+    ss.n_spans = 2;
+    ss.spans = spans;
+    FrOtlp__ResourceSpans rs = FR_OTLP__RESOURCE_SPANS__INIT, *rsp = &rs;
+    rs.n_scope_spans = 1;
+    rs.scope_spans = &ssp;
+    FrOtlp__ExportTraceServiceRequest r = FR_OTLP__EXPORT_TRACE_SERVICE_REQUEST__INIT;
+    r.n_resource_spans = 1;
+    r.resource_spans = &rsp;
+    *len = fr_otlp__export_trace_service_request__get_packed_size(&r);
+    uint8_t *buf = fr_malloc(*len);
+    fr_otlp__export_trace_service_request__pack(&r, buf);
+    return buf;
 }

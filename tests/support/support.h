@@ -74,4 +74,13 @@ unsigned t_seed(const char *test);
 /* A loopback TCP port free right now (bound to port 0, read back, closed). */
 int t_free_port(void);
 
+/*
+ * An OTLP ExportTraceServiceRequest in protobuf, as an SDK's proto exporter
+ * packs it (built with the generated structs of agent/otlp/otlp.proto): one
+ * chat span of trace 4bf92f35…4736 (span 00f067aa0ba902b7, openai, 77 input
+ * tokens, 1.2 s) naming conversation conv, and one span without a start time
+ * (rejected). Caller frees.
+ */
+uint8_t *t_otlp_pb_traces(const char *conv, size_t *len);
+
 #endif

@@ -1,0 +1,674 @@
+/*
+ * agent/sources/grpc.c - the "otlp_grpc" source: OTLP/gRPC on
+ * otlp.grpc_listen (default 127.0.0.1:4317, the exporters' default port),
+ * the three unary Export methods of the OTLP services:
+ *
+ *   /opentelemetry.proto.collector.trace.v1.TraceService/Export
+ *   /opentelemetry.proto.collector.logs.v1.LogsService/Export
+ *   /opentelemetry.proto.collector.metrics.v1.MetricsService/Export
+ *
+ * HTTP/2 framing is libnghttp2's (server session, cleartext h2c with prior
+ * knowledge, as gRPC clients speak it without TLS); gRPC's own layer is
+ * small and written here: the 5-byte message prefix (gzip-compressed
+ * messages per grpc-encoding), and the status in trailers. The request goes
+ * through the same code as OTLP/HTTP protobuf (agent/otlp/ingest.c): same
+ * token (authorization: Bearer), limits (http.max_body_bytes per message,
+ * http.max_connections connections), backpressure (RESOURCE_EXHAUSTED or
+ * UNAVAILABLE with a google.rpc.RetryInfo in grpc-status-details-bin) and
+ * durable acks (OK only once the events are committed).
+ *
+ * One thread per connection, as the HTTP server; a connection's streams
+ * are served in the order their requests complete.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent/api/api.h"
+#include "agent/body.h"
+#include "agent/otlp/ingest.h"
+#include "agent/source.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/utf8.h"
+
+#define GRPC_WINDOW (1 << 20) /* per stream; the connection's is 16 times that */
+
+struct gstream {
+    int32_t id;
+    enum fr_otlp_signal signal;
+    bool known;        /* one of the three Export paths */
+    bool grpc;         /* content-type application/grpc... */
+    bool other_user;   /* refused: no token set, and the peer is another local user */
+    bool authorized;   /* the bearer token, when one is set */
+    bool too_large;    /* the message went over http.max_body_bytes: the rest is dropped */
+    char encoding[16]; /* grpc-encoding */
+    char *body;        /* the request's DATA, up to the limit */
+    size_t len, cap;
+    bool complete; /* END_STREAM seen: ready to serve */
+    uint8_t *resp; /* the response message, framed */
+    size_t resp_len, resp_off;
+    int status;        /* grpc-status of the trailers */
+    char message[300]; /* grpc-message, percent-encoded */
+    char details[600]; /* grpc-status-details-bin, base64; "" = none */
+    struct gstream *next_ready;
+};
+
+struct gconn {
+    struct fr_grpc *g;
+    int fd;
+    bool other_user; /* another local user (http.local_users owner): served only with a token */
+    nghttp2_session *h2;
+    struct gstream *ready; /* completed requests, in arrival order (reversed list) */
+    atomic_bool done;
+    pthread_t thread;
+    struct gconn *next;
+};
+
+struct fr_grpc {
+    struct fr_pipeline *p;
+    int lfd, port;
+    int wake[2];
+    pthread_t thread;
+    pthread_mutex_t mu;
+    struct gconn *conns; /* under mu */
+    size_t nconns;
+    atomic_bool quiesced, stopping;
+    char listen[80];
+};
+
+static const char *const paths[] = {
+    [FR_OTLP_TRACES] = "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    [FR_OTLP_LOGS] = "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    [FR_OTLP_METRICS] = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+};
+
+/* ---- the token: the same digest comparison as the HTTP server ---- */
+
+static bool
+bearer_ok(const char *value, size_t len, const char *token)
+{
+    if (token == NULL || token[0] == '\0')
+        return true;
+    if (len < 7 || strncasecmp(value, "Bearer ", 7) != 0)
+        return false;
+    unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)token, strlen(token), want);
+    SHA256((const unsigned char *)value + 7, len - 7, got);
+    return CRYPTO_memcmp(want, got, sizeof want) == 0;
+}
+
+/* ---- statuses ---- */
+
+/* grpc-message is percent-encoded (the gRPC HTTP/2 protocol): printable ASCII but '%' as is. */
+static void
+set_status(struct gstream *s, int code, const char *msg, int retry_s)
+{
+    s->status = code;
+    size_t o = 0;
+    for (const unsigned char *m = (const unsigned char *)msg; *m && o + 4 < sizeof s->message;
+         m++) {
+        if (*m >= 0x20 && *m <= 0x7e && *m != '%')
+            s->message[o++] = (char)*m;
+        else
+            o += (size_t)snprintf(s->message + o, sizeof s->message - o, "%%%02X", *m);
+    }
+    s->message[o] = '\0';
+    s->details[0] = '\0';
+    if (code != 0) {
+        uint8_t *st;
+        size_t n;
+        fr_otlp_pb_status(code, msg, retry_s, &st, &n);
+        if (4 * ((n + 2) / 3) < sizeof s->details)
+            EVP_EncodeBlock((unsigned char *)s->details, st, (int)n);
+        free(st);
+    }
+}
+
+/* ---- one request ---- */
+
+static void
+serve(struct fr_grpc *g, struct gstream *s)
+{
+    struct fr_pipeline *p = g->p;
+    struct fr_otlp_result r;
+    if (!s->known) {
+        set_status(s, 12, "unknown method: flightrec serves the OTLP Export methods", 0);
+        return;
+    }
+    if (!s->grpc) {
+        fr_otlp_refuse(p, s->signal, FR_OTLP_MEDIA_TYPE, 415, NULL,
+                       "content-type must be application/grpc", &r);
+        set_status(s, 3, r.msg, 0);
+        return;
+    }
+    if (s->other_user) {
+        set_status(s, 7, /* PERMISSION_DENIED */
+                   "no token is set, so only the agent's own user and root may send: run as that "
+                   "user, or set http.auth_token_file (or http.local_users: any)",
+                   0);
+        return;
+    }
+    if (!s->authorized) {
+        set_status(s, 16, "missing or wrong bearer token", 0); /* UNAUTHENTICATED */
+        return;
+    }
+    if (s->too_large) {
+        fr_otlp_refuse(p, s->signal, FR_OTLP_TOO_LARGE, 413, NULL,
+                       "message over http.max_body_bytes", &r);
+        set_status(s, 8, r.msg, 0);
+        return;
+    }
+    /* exactly one length-prefixed message (a unary call) */
+    uint32_t mlen = 0;
+    if (s->len >= 5)
+        mlen = (uint32_t)(uint8_t)s->body[1] << 24 | (uint32_t)(uint8_t)s->body[2] << 16 |
+               (uint32_t)(uint8_t)s->body[3] << 8 | (uint32_t)(uint8_t)s->body[4];
+    if (s->len < 5 || (size_t)mlen != s->len - 5) {
+        fr_otlp_refuse(p, s->signal, FR_OTLP_MALFORMED, 400, NULL,
+                       "not one length-prefixed gRPC message", &r);
+        set_status(s, 3, r.msg, 0);
+        return;
+    }
+    char *msg = s->body + 5, *inflated = NULL;
+    size_t len = mlen;
+    if (s->body[0] != 0) {
+        if (strcasecmp(s->encoding, "gzip") != 0) {
+            fr_otlp_refuse(p, s->signal, FR_OTLP_ENCODING, 400, NULL,
+                           "compressed message without grpc-encoding gzip", &r);
+            set_status(s, 12, r.msg, 0); /* UNIMPLEMENTED, as gRPC answers an encoding */
+            return;
+        }
+        int rc =
+            fr_body_inflate("gzip", msg, len, (size_t)p->conf.http_max_body_bytes, &inflated, &len);
+        if (rc != FR_OK) {
+            fr_otlp_refuse(p, s->signal, rc == FR_E_LIMIT ? FR_OTLP_TOO_LARGE : FR_OTLP_ENCODING,
+                           400, NULL,
+                           rc == FR_E_LIMIT ? "decompressed message over http.max_body_bytes"
+                                            : "message does not decompress (gzip)",
+                           &r);
+            set_status(s, rc == FR_E_LIMIT ? 8 : 3, r.msg, 0);
+            return;
+        }
+        msg = inflated;
+    }
+    char why[300];
+    json_t *req = fr_otlp_pb_decode(s->signal, msg, len, why, sizeof why);
+    free(inflated);
+    if (req == NULL) {
+        fr_otlp_refuse(p, s->signal, FR_OTLP_MALFORMED, 400, NULL, why, &r);
+        set_status(s, 3, r.msg, 0);
+        return;
+    }
+    fr_otlp_ingest(p, s->signal, req, &r);
+    json_decref(req);
+    int code = fr_otlp_grpc_code(&r);
+    if (code != 0) {
+        set_status(s, code, r.msg, r.retry_after ? atoi(r.retry_after) : 0);
+        return;
+    }
+    uint8_t *pb;
+    size_t n;
+    fr_otlp_pb_response(s->signal, r.rejected, r.rejected ? r.msg : NULL, &pb, &n);
+    s->resp = fr_malloc(n + 5);
+    s->resp[0] = 0;
+    s->resp[1] = (uint8_t)(n >> 24);
+    s->resp[2] = (uint8_t)(n >> 16);
+    s->resp[3] = (uint8_t)(n >> 8);
+    s->resp[4] = (uint8_t)n;
+    memcpy(s->resp + 5, pb, n);
+    s->resp_len = n + 5;
+    free(pb);
+    set_status(s, 0, "", 0);
+}
+
+/* ---- nghttp2 callbacks ---- */
+
+static void
+trailers(nghttp2_session *h2, struct gstream *s)
+{
+    char code[12];
+    snprintf(code, sizeof code, "%d", s->status);
+    nghttp2_nv nv[3] = {
+        {(uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code), NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-message", (uint8_t *)s->message, 12, strlen(s->message),
+         NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-status-details-bin", (uint8_t *)s->details, 23, strlen(s->details),
+         NGHTTP2_NV_FLAG_NONE}};
+    nghttp2_submit_trailer(h2, s->id, nv, s->details[0] ? 3 : 2);
+}
+
+static ssize_t
+read_resp(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+          nghttp2_data_source *src, void *ud)
+{
+    (void)id;
+    (void)ud;
+    struct gstream *s = src->ptr;
+    size_t n = s->resp_len - s->resp_off < len ? s->resp_len - s->resp_off : len;
+    memcpy(buf, s->resp + s->resp_off, n);
+    s->resp_off += n;
+    if (s->resp_off == s->resp_len) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        trailers(h2, s);
+    }
+    return (ssize_t)n;
+}
+
+static void
+respond(nghttp2_session *h2, struct gstream *s)
+{
+    nghttp2_nv hdr[3] = {
+        {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-accept-encoding", (uint8_t *)"gzip", 20, 4, NGHTTP2_NV_FLAG_NONE}};
+    if (s->resp != NULL) {
+        nghttp2_data_provider dp = {.source.ptr = s, .read_callback = read_resp};
+        nghttp2_submit_response(h2, s->id, hdr, 3, &dp);
+        return;
+    }
+    /* trailers-only: the status in the one HEADERS frame that ends the stream */
+    char code[12];
+    snprintf(code, sizeof code, "%d", s->status);
+    nghttp2_nv nv[6] = {
+        hdr[0],
+        hdr[1],
+        hdr[2],
+        {(uint8_t *)"grpc-status", (uint8_t *)code, 11, strlen(code), NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-message", (uint8_t *)s->message, 12, strlen(s->message),
+         NGHTTP2_NV_FLAG_NONE},
+        {(uint8_t *)"grpc-status-details-bin", (uint8_t *)s->details, 23, strlen(s->details),
+         NGHTTP2_NV_FLAG_NONE}};
+    nghttp2_submit_response(h2, s->id, nv, s->details[0] ? 6 : 5, NULL);
+}
+
+static int
+on_begin_headers(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
+{
+    struct gconn *c = ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct gstream *s = fr_calloc(1, sizeof *s);
+    s->id = f->hd.stream_id;
+    struct fr_live *l = fr_pipeline_live_get(c->g->p);
+    /* without a token, the agent's own user and root; else the authorization header decides */
+    s->authorized = l->token[0] == '\0' && !c->other_user;
+    s->other_user = l->token[0] == '\0' && c->other_user;
+    fr_pipeline_live_put(c->g->p, l);
+    nghttp2_session_set_stream_user_data(h2, s->id, s);
+    return 0;
+}
+
+static int
+on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size_t namelen,
+          const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
+{
+    (void)flags;
+    struct gconn *c = ud;
+    struct gstream *s = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
+    if (s == NULL || f->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    const char *n = (const char *)name, *v = (const char *)value;
+    if (namelen == 5 && memcmp(n, ":path", 5) == 0) {
+        for (int i = 0; i < 3; i++)
+            if (valuelen == strlen(paths[i]) && memcmp(v, paths[i], valuelen) == 0) {
+                s->signal = (enum fr_otlp_signal)i;
+                s->known = true;
+            }
+    } else if (namelen == 12 && memcmp(n, "content-type", 12) == 0) {
+        s->grpc = valuelen >= 16 && strncasecmp(v, "application/grpc", 16) == 0 &&
+                  (valuelen == 16 || v[16] == '+' || v[16] == ';');
+    } else if (namelen == 13 && memcmp(n, "grpc-encoding", 13) == 0) {
+        snprintf(s->encoding, sizeof s->encoding, "%.*s", (int)valuelen, v);
+    } else if (namelen == 13 && memcmp(n, "authorization", 13) == 0) {
+        struct fr_live *l = fr_pipeline_live_get(c->g->p);
+        s->authorized = bearer_ok(v, valuelen, l->token);
+        fr_pipeline_live_put(c->g->p, l);
+    }
+    return 0;
+}
+
+static int
+on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *ud)
+{
+    (void)flags;
+    struct gconn *c = ud;
+    struct gstream *s = nghttp2_session_get_stream_user_data(h2, id);
+    if (s == NULL || s->too_large || !s->authorized || !s->known)
+        return 0; /* read and dropped: nothing is kept for a request that will be refused */
+    size_t limit = (size_t)c->g->p->conf.http_max_body_bytes + 5;
+    if (s->len + len > limit) {
+        s->too_large = true;
+        free(s->body);
+        s->body = NULL;
+        s->len = s->cap = 0;
+        return 0;
+    }
+    if (s->len + len > s->cap) {
+        s->cap = s->cap ? s->cap : 16384;
+        while (s->cap < s->len + len)
+            s->cap *= 2;
+        s->body = fr_realloc(s->body, s->cap);
+    }
+    memcpy(s->body + s->len, data, len);
+    s->len += len;
+    return 0;
+}
+
+static int
+on_frame(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
+{
+    struct gconn *c = ud;
+    if ((f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) ||
+        !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    struct gstream *s = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
+    if (s == NULL || s->complete)
+        return 0;
+    s->complete = true;
+    s->next_ready = c->ready;
+    c->ready = s;
+    return 0;
+}
+
+static void
+gstream_free(struct gstream *s)
+{
+    free(s->body);
+    free(s->resp);
+    free(s);
+}
+
+static int
+on_close(nghttp2_session *h2, int32_t id, uint32_t code, void *ud)
+{
+    (void)code;
+    struct gconn *c = ud;
+    struct gstream *s = nghttp2_session_get_stream_user_data(h2, id);
+    if (s == NULL)
+        return 0;
+    for (struct gstream **pp = &c->ready; *pp; pp = &(*pp)->next_ready)
+        if (*pp == s) { /* reset by the client before it was served */
+            *pp = s->next_ready;
+            break;
+        }
+    nghttp2_session_set_stream_user_data(h2, id, NULL);
+    gstream_free(s);
+    return 0;
+}
+
+/* ---- connections ---- */
+
+static bool
+send_all(int fd, const uint8_t *b, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        b += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static bool
+flush(struct gconn *c)
+{
+    for (;;) {
+        const uint8_t *out;
+        ssize_t n = nghttp2_session_mem_send(c->h2, &out);
+        if (n < 0)
+            return false;
+        if (n == 0)
+            return true;
+        if (!send_all(c->fd, out, (size_t)n))
+            return false;
+    }
+}
+
+static void *
+conn_main(void *arg)
+{
+    struct gconn *c = arg;
+    nghttp2_session_callbacks *cb;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
+    nghttp2_session_server_new(&c->h2, cb, c);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100},
+                                   {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, GRPC_WINDOW}};
+    nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, 2);
+    nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, 16 * GRPC_WINDOW);
+    uint8_t buf[65536];
+    bool ok = flush(c);
+    while (ok && (nghttp2_session_want_read(c->h2) || nghttp2_session_want_write(c->h2))) {
+        struct pollfd pf[2] = {{.fd = c->fd, .events = POLLIN},
+                               {.fd = c->g->wake[0], .events = POLLIN}};
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (pf[1].revents) { /* stopping: in-flight requests were served; say goodbye */
+            nghttp2_session_terminate_session(c->h2, NGHTTP2_NO_ERROR);
+            flush(c);
+            break;
+        }
+        ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || nghttp2_session_mem_recv(c->h2, buf, (size_t)n) < 0)
+            break;
+        /* serve what completed, oldest first (the list is newest first) */
+        struct gstream *todo = NULL;
+        while (c->ready) {
+            struct gstream *s = c->ready;
+            c->ready = s->next_ready;
+            s->next_ready = todo;
+            todo = s;
+        }
+        for (struct gstream *s = todo; s; s = s->next_ready) {
+            serve(c->g, s);
+            respond(c->h2, s);
+        }
+        ok = flush(c);
+    }
+    nghttp2_session_del(c->h2); /* frees the streams left through on_close */
+    shutdown(c->fd, SHUT_RDWR);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+static void
+reap(struct fr_grpc *g, bool all)
+{
+    pthread_mutex_lock(&g->mu);
+    for (struct gconn **pp = &g->conns; *pp != NULL;) {
+        struct gconn *c = *pp;
+        if (all || atomic_load(&c->done)) {
+            *pp = c->next;
+            g->nconns--;
+            pthread_join(c->thread, NULL);
+            close(c->fd);
+            free(c);
+        } else {
+            pp = &c->next;
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void *
+accept_main(void *arg)
+{
+    struct fr_grpc *g = arg;
+    for (;;) {
+        struct pollfd pf[2] = {{.fd = g->lfd, .events = POLLIN},
+                               {.fd = g->wake[0], .events = POLLIN}};
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (pf[1].revents)
+            break;
+        reap(g, false);
+        int fd = accept4(g->lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            continue;
+        pthread_mutex_lock(&g->mu);
+        bool full = g->nconns >= (size_t)g->p->conf.http_max_connections;
+        pthread_mutex_unlock(&g->mu);
+        if (full || atomic_load(&g->quiesced)) {
+            fr_log(FR_LOG_WARN, "otlp-grpc", "connection refused: %s",
+                   full ? "http.max_connections reached" : "stopping");
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct gconn *c = fr_calloc(1, sizeof *c);
+        c->g = g;
+        c->fd = fd;
+        if (g->p->conf.http_local_users == 0) {
+            struct sockaddr_storage peer;
+            socklen_t pl = sizeof peer;
+            long uid = getpeername(fd, (struct sockaddr *)&peer, &pl) == 0
+                           ? fr_api_peer_uid((struct sockaddr *)&peer, g->port)
+                           : -1;
+            c->other_user = !(uid == (long)getuid() || uid == 0);
+        }
+        pthread_mutex_lock(&g->mu);
+        if (pthread_create(&c->thread, NULL, conn_main, c) != 0) {
+            pthread_mutex_unlock(&g->mu);
+            fr_log(FR_LOG_ERROR, "otlp-grpc", "cannot start a connection thread");
+            close(fd);
+            free(c);
+            continue;
+        }
+        c->next = g->conns;
+        g->conns = c;
+        g->nconns++;
+        pthread_mutex_unlock(&g->mu);
+    }
+    return NULL;
+}
+
+/* ---- the source ---- */
+
+static bool
+grpc_enabled(const struct fr_config *c)
+{
+    return c->otlp_enabled && c->otlp_grpc_listen[0] != '\0';
+}
+
+static int
+grpc_init(struct fr_pipeline *p, void **ctx, struct fr_err *err)
+{
+    *ctx = NULL;
+    const char *where = p->conf.otlp_grpc_listen, *colon = strrchr(where, ':');
+    char host[64];
+    snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - where) : 0, where);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)atoi(colon ? colon + 1 : "0"))};
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof host, "127.0.0.1");
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return fr_err_set(err, FR_E_CONFIG, "otlp.grpc_listen: '%s' is not an IPv4 HOST:PORT",
+                          where);
+    struct fr_grpc *g = fr_calloc(1, sizeof *g);
+    g->p = p;
+    g->wake[0] = g->wake[1] = -1;
+    g->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(g->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (g->lfd < 0 || bind(g->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        listen(g->lfd, 128) != 0) {
+        int e = errno;
+        if (g->lfd >= 0)
+            close(g->lfd);
+        free(g);
+        return fr_err_set(err, FR_E_IO,
+                          "otlp.grpc_listen: cannot listen on %s: %s (set otlp.grpc_listen to a "
+                          "free port, or \"\" for no gRPC)",
+                          where, strerror(e));
+    }
+    socklen_t sl = sizeof sa;
+    getsockname(g->lfd, (struct sockaddr *)&sa, &sl);
+    g->port = ntohs(sa.sin_port);
+    snprintf(g->listen, sizeof g->listen, "%.63s:%d", host, g->port);
+    pthread_mutex_init(&g->mu, NULL);
+    if (pipe2(g->wake, O_CLOEXEC) != 0 || pthread_create(&g->thread, NULL, accept_main, g) != 0) {
+        close(g->lfd);
+        pthread_mutex_destroy(&g->mu);
+        free(g);
+        return fr_err_set(err, FR_E_IO, "otlp.grpc_listen: cannot start the receiver");
+    }
+    *ctx = g;
+    return FR_OK;
+}
+
+static void
+grpc_quiesce(void *ctx)
+{
+    struct fr_grpc *g = ctx;
+    atomic_store(&g->quiesced, true);
+}
+
+static void
+grpc_destroy(void *ctx)
+{
+    struct fr_grpc *g = ctx;
+    if (g == NULL)
+        return;
+    /* wakes the accept thread and every connection (they poll the same pipe) */
+    if (write(g->wake[1], "x", 1) != 1)
+        fr_log(FR_LOG_WARN, "otlp-grpc", "cannot wake the receiver's threads");
+    pthread_join(g->thread, NULL);
+    reap(g, true);
+    close(g->lfd);
+    close(g->wake[0]);
+    close(g->wake[1]);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+static void
+grpc_describe(void *ctx, char *buf, size_t len)
+{
+    struct fr_grpc *g = ctx;
+    snprintf(buf, len, "otlp-grpc grpc://%s", g->listen);
+}
+
+const struct fr_source fr_source_otlp_grpc = {
+    .name = "otlp_grpc",
+    .description = "OTLP/gRPC (the three Export methods, protobuf, gzip) on otlp.grpc_listen",
+    .options = "otlp.*",
+    .enabled = grpc_enabled,
+    .init = grpc_init,
+    .destroy = grpc_destroy,
+    .quiesce = grpc_quiesce,
+    .describe = grpc_describe,
+};
