@@ -207,6 +207,8 @@ fr_metrics_committed(struct fr_metrics *m, const struct fr_record *recs, size_t 
     hist_add(&m->commit, seconds);
     for (size_t i = 0; i < n; i++) {
         const struct fr_record *r = &recs[i];
+        if (r->part)
+            continue; /* messages of an event, not one */
         family_get(&m->accepted, "kind", fr_kind_name(r->kind), NULL)->c[0]++;
         double lat = r->has_duration ? (double)r->duration_ms / 1000.0 : -1;
         if (r->kind == FR_KIND_PROVIDER) {

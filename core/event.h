@@ -145,6 +145,8 @@ struct fr_record {
     bool erased;    /* set by the commit: its conversation was erased; refused, not stored */
     bool restored;  /* back from an archive: counted when first ingested, so the store keeps
                        the row only (no conversation index, rollup, timeline or order check) */
+    bool part;      /* not an event: messages of the provider event of the same trace and span
+                       (an OTLP GenAI log record), merged into it by the store */
     /*
      * Derived facts, set by the collectors (fr_collect_derive) and persisted
      * as given by the store, which knows no kind: the per-minute rollup

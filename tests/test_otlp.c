@@ -587,6 +587,63 @@ test_otlp_protobuf_depth_and_utf8(void **state)
     free(buf);
 }
 
+/* GenAI log events become parts of their provider event (same trace and span). */
+static void
+test_otlp_content_log_events_become_parts(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":["
+        "{\"timeUnixNano\":\"1771357445000000000\",\"traceId\":"
+        "\"4bf92f3577b34da6a3ce929d0e0e4736\","
+        "\"spanId\":\"00f067aa0ba902b7\",\"body\":{\"kvlistValue\":{\"values\":[{\"key\":"
+        "\"content\","
+        "\"value\":{\"stringValue\":\"hello\"}}]}},\"attributes\":[{\"key\":\"event.name\","
+        "\"value\":{\"stringValue\":\"gen_ai.user.message\"}}]},"
+        "{\"timeUnixNano\":\"1771357445000000000\",\"traceId\":"
+        "\"4bf92f3577b34da6a3ce929d0e0e4736\","
+        "\"spanId\":\"00f067aa0ba902b7\",\"eventName\":\"gen_ai.choice\",\"body\":{\"kvlistValue\":"
+        "{\"values\":[{\"key\":\"finish_reason\",\"value\":{\"stringValue\":\"stop\"}},{\"key\":"
+        "\"message\",\"value\":{\"kvlistValue\":{\"values\":[{\"key\":\"content\",\"value\":{"
+        "\"stringValue\":\"hi\"}}]}}}]}}},"
+        "{\"timeUnixNano\":\"1771357445000000000\",\"traceId\":"
+        "\"4bf92f3577b34da6a3ce929d0e0e4736\","
+        "\"spanId\":\"00f067aa0ba902b7\",\"eventName\":\"gen_ai.client.inference.operation."
+        "details\","
+        "\"attributes\":[{\"key\":\"gen_ai.input.messages\",\"value\":{\"stringValue\":"
+        "\"[{\\\"role\\\":\\\"user\\\",\\\"parts\\\":[{\\\"type\\\":\\\"text\\\",\\\"content\\\":"
+        "\\\"q\\\"}]}]\"}}]},"
+        "{\"timeUnixNano\":\"1771357445000000000\",\"body\":{\"stringValue\":\"no span\"},"
+        "\"attributes\":[{\"key\":\"event.name\",\"value\":{\"stringValue\":"
+        "\"gen_ai.user.message\"}}]}]}]}]}";
+    json_t *req = json_loads(text, 0, NULL), *out = json_array();
+    assert_non_null(req);
+    size_t recs, rejected;
+    assert_int_equal(fr_otlp_logs(req, &opts, out, NULL, &recs, &rejected), FR_OK);
+    assert_int_equal(recs, 4);
+    assert_int_equal(json_array_size(out), 3); /* the one without a span has nothing to join */
+    json_t *user = json_array_get(out, 0), *choice = json_array_get(out, 1),
+           *details = json_array_get(out, 2);
+    assert_true(json_is_true(json_object_get(user, "_part")));
+    assert_string_equal(sget(user, "kind"), "provider");
+    assert_string_equal(sget(user, "event_id"), "00f067aa0ba902b7");
+    json_t *m = json_array_get(
+        json_object_get(json_object_get(json_object_get(user, "data"), "request"), "messages"), 0);
+    assert_string_equal(sget(m, "role"), "user");
+    assert_string_equal(sget(m, "content"), "hello");
+    m = json_array_get(
+        json_object_get(json_object_get(json_object_get(choice, "data"), "response"), "messages"),
+        0);
+    assert_string_equal(sget(m, "content"), "hi");
+    assert_string_equal(sget(m, "finish_reason"), "stop");
+    m = json_array_get(
+        json_object_get(json_object_get(json_object_get(details, "data"), "request"), "messages"),
+        0);
+    assert_string_equal(sget(m, "role"), "user");
+    json_decref(out);
+    json_decref(req);
+}
+
 int
 main(void)
 {
@@ -595,6 +652,7 @@ main(void)
         cmocka_unit_test(test_otlp_current_genai_conventions),
         cmocka_unit_test(test_otlp_traceloop_and_openinference),
         cmocka_unit_test(test_otlp_links_name_traces),
+        cmocka_unit_test(test_otlp_content_log_events_become_parts),
         cmocka_unit_test(test_otlp_protobuf_maps_like_json),
         cmocka_unit_test(test_otlp_protobuf_depth_and_utf8),
         cmocka_unit_test(test_otlp_failed_span_carries_error_and_status),

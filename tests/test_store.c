@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/timeutil.h"
 #include "retention/hot/schema.h"
 
 /* ---- collecting callbacks ---- */
@@ -563,6 +564,57 @@ test_store_trace_link_moves_events(void **state)
     free(db);
 }
 
+/* Commits one part (messages of the provider event of trace T, span sp). */
+static void
+put_part(struct fr_store *st, const char *span, const char *side, const char *msg)
+{
+    char *line = fr_asprintf(
+        "{\"v\":1,\"kind\":\"provider\",\"ts_ms\":1771357445000,\"conv_id\":\"c-parts\","
+        "\"trace_id\":\"5bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"%s\",\"event_id\":\"%s\","
+        "\"data\":{\"%s\":{\"messages\":[%s]}}}",
+        span, span, side, msg);
+    struct fr_record rec;
+    struct fr_err err = {0};
+    assert_int_equal(t_prepare(line, &rec, &err), FR_OK);
+    rec.part = true;
+    assert_int_equal(fr_ingest_commit(st, &rec, 1, fr_now_ms(), NULL, &err), FR_OK);
+    fr_record_clear(&rec);
+    free(line);
+}
+
+/* Messages sent apart from their provider event (OTLP GenAI log events) are merged into
+   it: parked when they come first, merged at once when they come after, never twice; they
+   are not events (no row, no count). */
+static void
+test_store_event_parts_merge(void **state)
+{
+    struct t_store_fx *f = *state;
+    put_part(f->st, "a1", "request", "{\"role\":\"user\",\"content\":\"first\"}");
+    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM event_parts"), 1);
+    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM events"), 0);
+    const char *ev =
+        "{\"v\":1,\"kind\":\"provider\",\"ts_ms\":1771357445000,\"conv_id\":\"c-parts\","
+        "\"trace_id\":\"5bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"a1\",\"event_id\":\"a1\","
+        "\"data\":{\"provider\":\"openai\",\"model\":\"m\"}}";
+    t_ingest(f->st, &ev, 1);
+    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM event_parts"), 0);
+    put_part(f->st, "a1", "request", "{\"role\":\"user\",\"content\":\"second\"}");
+    put_part(f->st, "a1", "response", "{\"role\":\"assistant\",\"content\":\"answer\"}");
+    put_part(f->st, "a1", "request", "{\"role\":\"user\",\"content\":\"second\"}"); /* again */
+    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM events"), 1);
+    assert_int_equal(
+        sql_count(f->path, "SELECT json_array_length(body, '$.data.request.messages') FROM events"),
+        2);
+    assert_int_equal(sql_count(f->path, "SELECT json_extract(body, '$.data.request.messages[0]."
+                                        "content') = 'first' FROM events"),
+                     1);
+    assert_int_equal(sql_count(f->path, "SELECT json_extract(body, '$.data.response.messages[0]."
+                                        "content') = 'answer' FROM events"),
+                     1);
+    assert_int_equal(
+        sql_count(f->path, "SELECT event_count FROM conversations WHERE conv_id = 'c-parts'"), 1);
+}
+
 int
 main(void)
 {
@@ -570,6 +622,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_migrate_from_every_version_keeps_data,
                                         t_store_setup, t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_trace_link_moves_events, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_event_parts_merge, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_newer_schema_refused, t_store_setup,
                                         t_store_teardown),

@@ -14,6 +14,7 @@
 
 #include "agent/cli/cli.h"
 #include "core/crypto.h"
+#include "core/mem.h"
 #include "core/timeutil.h"
 #include "core/utf8.h"
 #include "core/wire.h"
@@ -253,8 +254,24 @@ show_message(const json_t *m)
         const json_t *part;
         json_array_foreach(content, i, part)
             show_text_line(role ? role : "?", json_object_get(part, "text"));
+    } else if (content != NULL && !json_is_null(content)) {
+        show_text_line(role ? role : "?", content);
+    } else if (json_is_array(json_object_get(m, "tool_calls"))) { /* a call asked for */
+        size_t i;
+        const json_t *tc;
+        json_array_foreach(json_object_get(m, "tool_calls"), i, tc)
+        {
+            const json_t *fn = json_object_get(tc, "function");
+            const char *name = json_string_value(json_object_get(fn, "name")),
+                       *args = json_string_value(json_object_get(fn, "arguments"));
+            char *line = fr_asprintf("%s(%s)", name ? name : "?", args ? args : "");
+            json_t *s = json_string(line);
+            show_text_line(role ? role : "?", s);
+            json_decref(s);
+            free(line);
+        }
     } else {
-        show_text_line(role ? role : "?", content ? content : m);
+        show_text_line(role ? role : "?", m);
     }
 }
 
@@ -273,6 +290,8 @@ show_text(const struct fr_event_row *r)
         json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
         if (choice != NULL)
             show_message(json_object_get(choice, "message"));
+        else if (json_is_array(json_object_get(resp, "messages")))
+            json_array_foreach(json_object_get(resp, "messages"), i, m) show_message(m);
         else if (json_object_get(resp, "content") != NULL)
             show_message(resp);
         else

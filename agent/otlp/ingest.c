@@ -297,7 +297,11 @@ fr_otlp_ingest(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req,
     json_array_foreach(envs, i, ev)
     {
         struct fr_err err = {0};
+        /* messages of a provider event sent apart (map.c: content_record) */
+        bool part = json_object_get(ev, "_part") != NULL;
+        json_object_del(ev, "_part");
         if (fr_ingest_prepare_tree(json_incref(ev), &l->cfg, &counts, &recs[ok], &err) == FR_OK) {
+            recs[ok].part = part;
             ok++;
         } else {
             rejected++;

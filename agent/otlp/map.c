@@ -680,6 +680,86 @@ kind_record(const json_t *lr, const json_t *a, int64_t t, const struct fr_otlp_o
     return ev;
 }
 
+/*
+ * A GenAI log event carrying a model call's messages (the official
+ * instrumentations' gen_ai.system/user/assistant/tool.message and
+ * gen_ai.choice, the current gen_ai.client.inference.operation.details): a
+ * part of the provider event of the same trace and span ("_part": the store
+ * merges it into that event). NULL when the record is not one, or has no
+ * span to attach to.
+ */
+static json_t *
+content_record(const json_t *lr, const json_t *a, int64_t t, const struct fr_otlp_opts *o)
+{
+    const char *name = or_(str(a, "event.name"), str(lr, "eventName"));
+    const char *trace = str(lr, "traceId"), *span = str(lr, "spanId");
+    if (name == NULL || strncmp(name, "gen_ai.", 7) != 0 || trace == NULL || !*trace ||
+        span == NULL || !*span)
+        return NULL;
+    static const char *const roles[][2] = {{"gen_ai.system.message", "system"},
+                                           {"gen_ai.user.message", "user"},
+                                           {"gen_ai.assistant.message", "assistant"},
+                                           {"gen_ai.tool.message", "tool"}};
+    json_t *body = any_value(json_object_get(lr, "body")), *data = NULL;
+    if (json_is_string(body)) { /* the text alone */
+        json_t *t = json_pack("{s:o}", "content", body);
+        body = t;
+    }
+    for (size_t i = 0; i < sizeof roles / sizeof *roles && json_is_object(body); i++)
+        if (strcmp(name, roles[i][0]) == 0) {
+            json_t *m = json_deep_copy(body);
+            if (!json_object_get(m, "role"))
+                json_object_set_new(m, "role", json_string(roles[i][1]));
+            if (strcmp(roles[i][1], "tool") == 0 && json_object_get(m, "id") &&
+                !json_object_get(m, "tool_call_id")) {
+                json_object_set(m, "tool_call_id", json_object_get(m, "id"));
+                json_object_del(m, "id");
+            }
+            data = json_pack("{s:{s:[o]}}", "request", "messages", m);
+        }
+    if (data == NULL && strcmp(name, "gen_ai.choice") == 0 && json_is_object(body)) {
+        json_t *m = json_object_get(body, "message");
+        m = json_is_object(m) ? json_deep_copy(m) : json_object();
+        if (!json_object_get(m, "role"))
+            json_object_set_new(m, "role", json_string("assistant"));
+        if (json_object_get(body, "finish_reason"))
+            json_object_set(m, "finish_reason", json_object_get(body, "finish_reason"));
+        if (json_object_get(body, "index"))
+            json_object_set(m, "index", json_object_get(body, "index"));
+        data = json_pack("{s:{s:[o]}}", "response", "messages", m);
+    }
+    if (data == NULL && strcmp(name, "gen_ai.client.inference.operation.details") == 0) {
+        json_t *in = json_attr(a, "gen_ai.input.messages"),
+               *out = json_attr(a, "gen_ai.output.messages"),
+               *sys = json_attr(a, "gen_ai.system_instructions");
+        data = json_object();
+        if (json_is_array(in) || sys) {
+            json_t *rq = json_object();
+            if (json_is_array(in))
+                json_object_set(rq, "messages", in);
+            if (sys)
+                json_object_set(rq, "system", sys);
+            json_object_set_new(data, "request", rq);
+        }
+        if (json_is_array(out))
+            json_object_set_new(data, "response", json_pack("{s:O}", "messages", out));
+        json_decref(in);
+        json_decref(out);
+        json_decref(sys);
+        if (json_object_size(data) == 0) {
+            json_decref(data);
+            data = NULL;
+        }
+    }
+    json_decref(body);
+    if (data == NULL)
+        return NULL;
+    const char *conv = first_attr(a, o->conversation_attributes);
+    return json_pack("{s:i,s:s,s:I,s:s,s:s,s:s,s:s,s:o,s:b}", "v", 1, "kind", "provider", "ts_ms",
+                     (json_int_t)(t / 1000000), "conv_id", conv ? conv : trace, "trace_id", trace,
+                     "span_id", span, "event_id", span, "data", data, "_part", 1);
+}
+
 int
 fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_t *links,
              size_t *records, size_t *rejected)
@@ -710,6 +790,12 @@ fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_
                            *lconv = first_attr(a, o->conversation_attributes);
                 if (links != NULL && ltrace && *ltrace && lconv && !json_object_get(links, ltrace))
                     json_object_set_new(links, ltrace, json_string(lconv));
+                json_t *part = content_record(lr, a, t, o);
+                if (part != NULL) {
+                    json_array_append_new(out, part);
+                    json_decref(a);
+                    continue;
+                }
                 if (str(a, "flightrec.kind") != NULL) {
                     json_t *ev = kind_record(lr, a, t, o);
                     if (ev)

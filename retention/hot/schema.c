@@ -144,7 +144,15 @@ static const char *const schema_migrations[] = {
        (sqlite_trace.c); kept for a bounded window, pruned by time */
     "CREATE TABLE trace_convs ("
     " trace_id TEXT PRIMARY KEY, conv_id TEXT NOT NULL, ts_ms INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX trace_convs_ts ON trace_convs(ts_ms);",
+    "CREATE INDEX trace_convs_ts ON trace_convs(ts_ms);"
+    /* and the messages of a provider call sent apart from its span (OTLP GenAI log
+       events), parked until the span's event is stored (sqlite_parts.c) */
+    "CREATE TABLE event_parts ("
+    " trace_id TEXT NOT NULL, span_id TEXT NOT NULL,"
+    " ts_ms INTEGER NOT NULL," /* when parked */
+    " body TEXT NOT NULL);"
+    "CREATE INDEX event_parts_span ON event_parts(trace_id, span_id);"
+    "CREATE INDEX event_parts_ts ON event_parts(ts_ms);",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))

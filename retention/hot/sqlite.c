@@ -46,6 +46,7 @@ sq_close(void *ctx)
     sq_rollup_finalize(s);
     sq_erased_free(s);
     sq_trace_free(s);
+    sq_parts_free(s);
     sqlite3_close(s->db);
     free(s->path);
     free(s->dir);
@@ -226,6 +227,8 @@ sq_open_as(void **ctx, const char *path, const struct fr_store_opts *opts, bool 
         frc = sq_fail(s->db, rc, err, "preparing conversation upsert");
     if (frc == FR_OK)
         frc = sq_rollup_prepare(s, err);
+    if (frc == FR_OK)
+        sq_parts_count(s);
     if (frc != FR_OK) {
         if (err != NULL && !opts->read_only && sq_read_only(path)) {
             fr_err_set(err, FR_E_STORE,
@@ -286,6 +289,10 @@ sq_put(void *ctx, const struct fr_record *ev, int64_t ingested_ms, bool *inserte
        struct fr_err *err)
 {
     struct sq_store *s = ctx;
+    if (ev->part) { /* not a row of its own: merged into its event, or parked until it comes */
+        *inserted = true;
+        return sq_part_put(s, ev, ingested_ms, err);
+    }
     sqlite3_stmt *st = s->ins_event;
     sqlite3_bind_int64(st, 1, ev->ts_ms);
     sqlite3_bind_int64(st, 2, ingested_ms);
@@ -331,10 +338,13 @@ sq_put(void *ctx, const struct fr_record *ev, int64_t ingested_ms, bool *inserte
     sq_aggs_add(&s->aggs, ev);
     sq_trace_note(s, ev);
     sq_rollup_add(s, ev);
+    int64_t rowid = sqlite3_last_insert_rowid(s->db);
     rc = sq_timeline_upsert(s, ev, err);
+    if (rc == FR_OK)
+        rc = sq_parts_adopt(s, ev, rowid, err);
     if (rc != FR_OK)
         return rc;
-    return sq_sem_check(s, ev, sqlite3_last_insert_rowid(s->db), err);
+    return sq_sem_check(s, ev, rowid, err);
 }
 
 static void
@@ -381,9 +391,12 @@ sq_rollback(void *ctx)
     sq_aggs_drain(&s->aggs, NULL, NULL);
     sq_rollup_discard(s);
     sq_trace_discard(s);
+    bool reread = s->in_txn;
     if (s->in_txn)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     s->in_txn = false;
+    if (reread)
+        sq_parts_count(s); /* a parked part may have been rolled back, or an unpark */
 }
 
 static int

@@ -107,8 +107,11 @@ struct sq_store {
     /* trace links (sqlite_trace.c), per batch */
     struct fr_strmap *trace_links;   /* trace id -> conv id (owned) learned in the batch */
     struct fr_strmap *trace_orphans; /* trace ids of events filed under their trace */
-    sqlite3_stmt *trace_st[9];
+    sqlite3_stmt *trace_st[10];
     int64_t trace_pruned_ms;
+    /* event parts (sqlite_parts.c) */
+    sqlite3_stmt *parts_st[5];
+    int64_t parts_parked; /* rows of event_parts (an upper bound after a rollback) */
 };
 
 /*
@@ -170,6 +173,14 @@ void sq_trace_note(struct sq_store *s, const struct fr_record *rec);
 int sq_trace_flush(struct sq_store *s, struct fr_err *err);
 void sq_trace_discard(struct sq_store *s);
 void sq_trace_free(struct sq_store *s);
+
+/* Event parts (sqlite_parts.c): a part merged into its provider event or parked; a
+   stored provider event takes its parked parts; the parked count read again. */
+int sq_part_put(struct sq_store *s, const struct fr_record *rec, int64_t now_ms,
+                struct fr_err *err);
+int sq_parts_adopt(struct sq_store *s, const struct fr_record *rec, int64_t id, struct fr_err *err);
+void sq_parts_count(struct sq_store *s);
+void sq_parts_free(struct sq_store *s);
 
 /* Upserts the batch's rollups (inside the open transaction) and empties them. */
 int sq_rollup_flush(struct sq_store *s, struct fr_err *err);

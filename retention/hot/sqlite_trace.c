@@ -27,15 +27,16 @@
 #include "retention/hot/sqlite_int.h"
 
 enum {
-    TL_INSERT,  /* learn a link (first one wins) */
-    TL_LOOKUP,  /* the conversation of a trace */
-    TL_COUNT,   /* what a re-assignment moves */
-    TL_MOVE,    /* the events */
-    TL_DROP,    /* copies the conversation already held (a re-sent span) */
-    TL_MERGE,   /* the trace's index row into the conversation's */
-    TL_UNCOUNT, /* and out of the trace's */
-    TL_UNINDEX, /* the trace's row once empty */
-    TL_PRUNE,   /* links past the window */
+    TL_INSERT,      /* learn a link (first one wins) */
+    TL_LOOKUP,      /* the conversation of a trace */
+    TL_COUNT,       /* what a re-assignment moves */
+    TL_MOVE,        /* the events */
+    TL_DROP,        /* copies the conversation already held (a re-sent span) */
+    TL_MERGE,       /* the trace's index row into the conversation's */
+    TL_UNCOUNT,     /* and out of the trace's */
+    TL_UNINDEX,     /* the trace's row once empty */
+    TL_PRUNE,       /* links past the window */
+    TL_PRUNE_PARTS, /* and parts whose event never came */
     TL_COUNT_ALL
 };
 
@@ -57,6 +58,7 @@ static const char *const tl_sql[TL_COUNT_ALL] = {
                    " error_count = MAX(0, error_count - ?3) WHERE conv_id = ?1",
     [TL_UNINDEX] = "DELETE FROM conversations WHERE conv_id = ?1 AND event_count <= 0",
     [TL_PRUNE] = "DELETE FROM trace_convs WHERE ts_ms < ?1",
+    [TL_PRUNE_PARTS] = "DELETE FROM event_parts WHERE ts_ms < ?1",
 };
 
 static int
@@ -222,15 +224,20 @@ sq_trace_flush(struct sq_store *s, struct fr_err *err)
         rc = fr_strmap_each(s->trace_links, tl_learn, &c);
     if (rc == FR_OK && s->trace_orphans != NULL && fr_strmap_count(s->trace_orphans) > 0)
         rc = fr_strmap_each(s->trace_orphans, tl_adopt, &c);
-    if (rc == FR_OK && c.now_ms - s->trace_pruned_ms >= 60000) { /* once a minute */
+    for (int which = TL_PRUNE; rc == FR_OK && which <= TL_PRUNE_PARTS &&
+                               c.now_ms - s->trace_pruned_ms >= 60000; /* once a minute */
+         which++) {
         sqlite3_stmt *st;
-        if ((rc = tl_stmt(s, TL_PRUNE, &st, err)) == FR_OK) {
+        if ((rc = tl_stmt(s, which, &st, err)) == FR_OK) {
             sqlite3_bind_int64(st, 1, c.now_ms - FR_TRACE_LINK_WINDOW_MS);
             rc = sqlite3_step(st) == SQLITE_DONE
                      ? FR_OK
-                     : sq_fail(s->db, sqlite3_errcode(s->db), err, "pruning trace links");
+                     : sq_fail(s->db, sqlite3_errcode(s->db), err, "pruning trace links and parts");
             sqlite3_reset(st);
-            s->trace_pruned_ms = c.now_ms;
+            if (which == TL_PRUNE_PARTS) {
+                s->trace_pruned_ms = c.now_ms;
+                sq_parts_count(s);
+            }
         }
     }
     sq_trace_discard(s);

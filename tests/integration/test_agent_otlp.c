@@ -225,6 +225,13 @@ test_agent_otlp_real_sdk(void **state)
  * the models, tokens and finish reasons, the prompt's card number redacted,
  * and every event in the named conversation — none left under the trace id.
  */
+static const char *
+sget_(const json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v ? v : "(none)";
+}
+
 static void
 assert_sdk_turn(struct agent *a, const char *conv)
 {
@@ -245,6 +252,8 @@ assert_sdk_turn(struct agent *a, const char *conv)
             providers++;
             if (code && strcmp(code, "provider.rate_limited") == 0) {
                 limited++;
+                json_t *in = json_object_get(json_object_get(data, "request"), "messages");
+                assert_string_equal(sget_(json_array_get(in, 0), "content"), "Again");
                 continue;
             }
             assert_string_equal(json_string_value(json_object_get(meta, "model")),
@@ -255,6 +264,24 @@ assert_sdk_turn(struct agent *a, const char *conv)
             strncat(finish, json_string_value(json_object_get(data, "finish_reason")),
                     sizeof finish - strlen(finish) - 2);
             strcat(finish, ",");
+            /* the messages, sent as log events apart from the span, attached to it */
+            json_t *in = json_object_get(json_object_get(data, "request"), "messages");
+            json_t *out = json_object_get(json_object_get(data, "response"), "messages");
+            if (providers == 1) {
+                assert_int_equal(json_array_size(in), 2);
+                assert_string_equal(sget_(json_array_get(in, 0), "role"), "system");
+                assert_string_equal(sget_(json_array_get(in, 0), "content"),
+                                    "You are a weather bot.");
+                assert_string_equal(sget_(json_array_get(in, 1), "content"),
+                                    "Weather in Paris? My card is [REDACTED:card_number]");
+                assert_int_equal(json_array_size(out), 1);
+                assert_string_equal(sget_(json_array_get(out, 0), "finish_reason"), "tool_calls");
+            } else {
+                assert_string_equal(sget_(json_array_get(in, 0), "content"), "Thanks");
+                assert_int_equal(json_array_size(out), 1);
+                assert_string_equal(sget_(json_array_get(out, 0), "content"),
+                                    "It is sunny in Paris.");
+            }
         } else if (strcmp(kind, "tool") == 0) {
             tools++;
             assert_string_equal(json_string_value(json_object_get(meta, "tool")), "get_weather");
