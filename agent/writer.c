@@ -136,7 +136,8 @@ writer_commit(struct fr_writer *w, struct fr_batch *list, size_t events)
         for (size_t i = 0; i < b->n; i++)
             b->recs[i] = (struct fr_record){0};
         size_t n = b->n;
-        b->done(b, b->ud);
+        /* the room is given back before the answer: a producer that sends again as soon
+           as it is acknowledged must find it (it was refused 429 now and then) */
         pthread_mutex_lock(&w->mu);
         w->queued -= n;
         bool trim = w->queued == 0 && w->peak >= w->max_queued / 4;
@@ -144,6 +145,7 @@ writer_commit(struct fr_writer *w, struct fr_batch *list, size_t events)
             w->peak = 0;
         pthread_cond_broadcast(&w->not_full);
         pthread_mutex_unlock(&w->mu);
+        b->done(b, b->ud); /* may free the batch */
         /* after a burst, give the memory its records held back to the system: glibc keeps
            freed heap otherwise, and a sidecar's footprint is what its host sees */
         if (trim)

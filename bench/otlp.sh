@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# make bench, OTLP part: spans per second through the OTLP/HTTP JSON receiver
-# (POST /v1/traces on otlp.listen) next to events per second through
-# POST /v1/events, against the same agent process in the same run. The
+# make bench, OTLP part: spans per second through the OTLP receiver — OTLP/HTTP
+# JSON and protobuf (POST /v1/traces on otlp.listen) and OTLP/gRPC (on
+# otlp.grpc_listen) — next to events per second through POST /v1/events,
+# with the same agent binary in the same run. The protobuf bodies are the JSON
+# requests re-encoded by fr-httpbench (bench/otlppb.c), as an SDK's proto or
+# gRPC exporter would send the same spans. The
 # spans come from fr-otlpgen (turns of an HTTP server span, two chat calls
 # with usage, prompt and completion, 5% of prompts holding a secret, and a
 # tool span; ~900 bytes each in OTLP JSON, 500 per request), the events from
 # fr-gen (~600 bytes, 500 per request). BENCH_CLIENTS keep-alive clients
 # (fr-httpbench); every answer counted is the durable one (200 / 202).
-# Rounds alternate the two paths on a fresh agent each; medians reported.
+# Rounds alternate the four paths on a fresh agent each; medians reported.
 # Environment: BUILD, BENCH_OTLP_SPANS (default 100000), BENCH_ROUNDS (3),
 # BENCH_CLIENTS (4).
 set -euo pipefail
@@ -25,37 +28,56 @@ echo "otlp bench: $N spans ($(($(stat -c %s "$tmp/spans.json") / N)) bytes each 
      "and $N events ($(($(stat -c %s "$tmp/events.ndjson") / N)) bytes each), $ROUNDS rounds"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# one agent, one path: prints "per_s p50_ms p99_ms"
-round() { # PATH FILE
+# one agent, one path: prints "per_s mb_per_s p99_ms bytes_per_item"
+round() { # MODE FILE   (MODE: json, proto, grpc for the spans; events for /v1/events)
   local d="$tmp/agent"
   rm -rf "$d"; mkdir -p "$d"
   printf 'storage:\n  path: %s/db\nhttp:\n  listen: 127.0.0.1:0\notlp:\n  listen: 127.0.0.1:0\n  grpc_listen: 127.0.0.1:0\nsocket:\n  enabled: false\nruntime:\n  self: false\n' \
     "$d" > "$d/c.yaml"
   "$BUILD/flightrec" agent --config "$d/c.yaml" 2> "$d/log" &
-  local pid=$! port
+  local pid=$! port url
   for _ in $(seq 200); do grep -q 'ready:' "$d/log" 2>/dev/null && break; sleep 0.05; done
-  if [ "$1" = /v1/traces ]; then
-    port=$(sed -n 's/.* otlp http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$d/log")
-  else
-    port=$(sed -n 's/.* http http:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$d/log")
-  fi
-  "$BUILD/fr-httpbench" "http://127.0.0.1:$port$1" "$2" "$CLIENTS" 500 > "$d/out"
+  case "$1" in
+    json|proto)
+      port=$(sed -n 's/.* otlp http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$d/log")
+      url="http://127.0.0.1:$port/v1/traces" ;;
+    grpc)
+      port=$(sed -n 's/.* otlp-grpc grpc:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$d/log")
+      url="grpc://127.0.0.1:$port" ;;
+    *)
+      port=$(sed -n 's/.* http http:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$d/log")
+      url="http://127.0.0.1:$port/v1/events" ;;
+  esac
+  "$BUILD/fr-httpbench" "$url" "$2" "$CLIENTS" 500 0 "$1" > "$d/out" ||
+    echo "otlp bench: $1: $(sed -n 's/^failures //p' "$d/out") requests failed" >&2
   kill -TERM "$pid"; wait "$pid"
-  echo "$(sed -n 's/^events_per_s //p' "$d/out") $(sed -n 's/^ack_p50_ms //p' "$d/out")" \
-       "$(sed -n 's/^ack_p99_ms //p' "$d/out")"
+  echo "$(sed -n 's/^events_per_s //p' "$d/out") $(sed -n 's/^mb_per_s //p' "$d/out")" \
+       "$(sed -n 's/^ack_p99_ms //p' "$d/out") $(sed -n 's/^bytes_per_event //p' "$d/out")"
 }
 
-srate=(); s99=(); erate=(); e99=()
+declare -A rate mbs p99 size
+modes=(json proto grpc events)
 for r in $(seq "$ROUNDS"); do
-  read -r sr _ sp99 < <(round /v1/traces "$tmp/spans.json")
-  read -r er _ ep99 < <(round /v1/events "$tmp/events.ndjson")
-  srate+=("$sr"); s99+=("$sp99"); erate+=("$er"); e99+=("$ep99")
-  echo "  round $r: OTLP ${sr} spans/s (p99 ${sp99} ms), /v1/events ${er} events/s (p99 ${ep99} ms)"
+  line="  round $r:"
+  for m in "${modes[@]}"; do
+    f="$tmp/spans.json"; [ "$m" = events ] && f="$tmp/events.ndjson"
+    read -r x mb p bytes < <(round "$m" "$f")
+    rate[$m]+="$x "; mbs[$m]+="$mb "; p99[$m]+="$p "; size[$m]=$bytes
+    line+=" $m ${x}/s (${mb} MB/s, p99 ${p} ms)"
+  done
+  echo "$line"
 done
-sr=$(printf '%s\n' "${srate[@]}" | median)
-er=$(printf '%s\n' "${erate[@]}" | median)
-sp99=$(printf '%s\n' "${s99[@]}" | median)
-ep99=$(printf '%s\n' "${e99[@]}" | median)
-echo "otlp: ${sr} spans/s through /v1/traces, ${er} events/s through /v1/events," \
-     "ratio $(awk -v a="$sr" -v b="$er" 'BEGIN { printf "%.0f", 100 * a / b }')%" \
-     "(ack p99 ${sp99} ms vs ${ep99} ms)"
+med() { printf '%s\n' $1 | median; }
+er=$(med "${rate[events]}"); emb=$(med "${mbs[events]}")
+jr=$(med "${rate[json]}")
+for m in "${modes[@]}"; do
+  x=$(med "${rate[$m]}"); mb=$(med "${mbs[$m]}"); p=$(med "${p99[$m]}")
+  what="spans"; [ "$m" = events ] && what="events"
+  printf 'otlp: %-6s %7s %s/s, %5s MB/s (%s bytes each), ack p99 %s ms' "$m" "$x" "$what" "$mb" \
+    "${size[$m]}" "$p"
+  if [ "$m" != events ]; then
+    awk -v a="$x" -v b="$er" -v c="$mb" -v d="$emb" -v j="$jr" \
+      'BEGIN { printf "; %.2fx JSON spans/s, %.0f%% of /v1/events items/s, %.0f%% of its bytes/s", a / j, 100 * a / b, 100 * c / d }'
+  fi
+  echo
+done

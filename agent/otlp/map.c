@@ -56,10 +56,16 @@ any_value(const json_t *v)
     return json_null();
 }
 
-/* OTLP attribute list -> JSON object; later keys win. */
+/*
+ * OTLP attribute list -> JSON object; later keys win. The protobuf decoder
+ * (proto.c) hands attributes over as that object already (plain values, no
+ * {"stringValue": ...} wrappers): taken as it is.
+ */
 static json_t *
 attrs(const json_t *list)
 {
+    if (json_is_object(list))
+        return json_incref((json_t *)list);
     json_t *o = json_object();
     size_t i;
     json_t *kv;
@@ -522,6 +528,35 @@ middleware_data(json_t *data, const json_t *span, const json_t *a, const char *o
     }
 }
 
+/* The first of names (comma-separated) present as a non-empty string in an attribute list
+   (the JSON encoding's array, or the decoder's object), without building an object. */
+static const char *
+list_attr(const json_t *list, const char *names)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", names);
+    for (char *save = NULL, *n = strtok_r(buf, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+        while (*n == ' ')
+            n++;
+        const char *v = NULL;
+        if (json_is_object(list)) {
+            v = str(list, n);
+        } else {
+            size_t i;
+            const json_t *kv;
+            json_array_foreach(list, i, kv)
+            {
+                const char *k = str(kv, "key");
+                if (k && strcmp(k, n) == 0)
+                    v = str(json_object_get(kv, "value"), "stringValue"); /* later keys win */
+            }
+        }
+        if (v && *v)
+            return v;
+    }
+    return NULL;
+}
+
 static json_t *
 span_event(const json_t *span, const json_t *a, const struct fr_otlp_opts *o,
            const json_t *trace_convs)
@@ -606,11 +641,12 @@ fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, jso
             json_array_foreach(json_object_get(ss, "spans"), k, span)
             {
                 const char *trace = str(span, "traceId");
-                json_t *a = attrs(json_object_get(span, "attributes"));
-                const char *conv = first_attr(a, o->conversation_attributes);
-                if (trace && conv && !json_object_get(trace_convs, trace))
+                if (trace == NULL || json_object_get(trace_convs, trace))
+                    continue;
+                const char *conv =
+                    list_attr(json_object_get(span, "attributes"), o->conversation_attributes);
+                if (conv)
                     json_object_set_new(trace_convs, trace, json_string(conv));
-                json_decref(a);
             }
         }
     }
@@ -626,11 +662,10 @@ fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, jso
                     (*rejected)++;
                     continue;
                 }
-                /* span attributes over the resource's */
-                json_t *a = json_deep_copy(res);
-                json_t *sa = attrs(json_object_get(span, "attributes"));
-                json_object_update(a, sa);
-                json_decref(sa);
+                /* span attributes over the resource's (the span's object is its own: the
+                   JSON path builds it here, the protobuf tree holds it for this span only) */
+                json_t *a = attrs(json_object_get(span, "attributes"));
+                json_object_update_missing(a, res);
                 json_t *ev = span_event(span, a, o, trace_convs);
                 if (ev)
                     json_array_append_new(out, ev);

@@ -116,7 +116,7 @@ set_opt(json_t *o, const char *k, json_t *v)
         json_object_set_new(o, k, v);
 }
 
-static json_t *kvs(size_t n, FrOtlp__KeyValue **kv);
+static json_t *kvs_wrapped(size_t n, FrOtlp__KeyValue **kv);
 
 static json_t *
 any(const FrOtlp__AnyValue *v)
@@ -140,7 +140,7 @@ any(const FrOtlp__AnyValue *v)
     }
     case FR_OTLP__ANY_VALUE__VALUE_KVLIST_VALUE:
         return json_pack("{s:{s:o}}", "kvlistValue", "values",
-                         kvs(v->kvlist_value->n_values, v->kvlist_value->values));
+                         kvs_wrapped(v->kvlist_value->n_values, v->kvlist_value->values));
     case FR_OTLP__ANY_VALUE__VALUE_BYTES_VALUE: { /* as hex, like the ids */
         json_t *h = jhex(&v->bytes_value);
         return json_pack("{s:o}", "bytesValue", h ? h : json_string(""));
@@ -150,8 +150,65 @@ any(const FrOtlp__AnyValue *v)
     }
 }
 
+/* An AnyValue as the plain JSON value it holds (string, number, bool, array, object). */
+static json_t *
+plain(const FrOtlp__AnyValue *v)
+{
+    if (v == NULL)
+        return json_null();
+    switch (v->value_case) {
+    case FR_OTLP__ANY_VALUE__VALUE_STRING_VALUE:
+        return jstr(v->string_value);
+    case FR_OTLP__ANY_VALUE__VALUE_BOOL_VALUE:
+        return json_boolean(v->bool_value);
+    case FR_OTLP__ANY_VALUE__VALUE_INT_VALUE:
+        return json_integer((json_int_t)v->int_value);
+    case FR_OTLP__ANY_VALUE__VALUE_DOUBLE_VALUE:
+        return json_real(v->double_value);
+    case FR_OTLP__ANY_VALUE__VALUE_ARRAY_VALUE: {
+        json_t *a = json_array();
+        for (size_t i = 0; i < v->array_value->n_values; i++)
+            json_array_append_new(a, plain(v->array_value->values[i]));
+        return a;
+    }
+    case FR_OTLP__ANY_VALUE__VALUE_KVLIST_VALUE: {
+        json_t *o = json_object();
+        for (size_t i = 0; i < v->kvlist_value->n_values; i++) {
+            json_t *k = jstr(v->kvlist_value->values[i]->key);
+            json_object_set_new(o, json_string_value(k), plain(v->kvlist_value->values[i]->value));
+            json_decref(k);
+        }
+        return o;
+    }
+    case FR_OTLP__ANY_VALUE__VALUE_BYTES_VALUE: {
+        json_t *h = jhex(&v->bytes_value);
+        return h ? h : json_string("");
+    }
+    default:
+        return json_null();
+    }
+}
+
+/*
+ * Attributes as the object the mapping reads (map.c: attrs), later keys
+ * winning: not the JSON encoding's list of {"key", "value": {"stringValue"}}
+ * (built only to be turned into this object again).
+ */
 static json_t *
 kvs(size_t n, FrOtlp__KeyValue **kv)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++) {
+        json_t *k = jstr(kv[i]->key);
+        json_object_set_new(o, json_string_value(k), plain(kv[i]->value));
+        json_decref(k);
+    }
+    return o;
+}
+
+/* A kvlist in the wrapped form of the JSON encoding (log bodies: map.c: any_value). */
+static json_t *
+kvs_wrapped(size_t n, FrOtlp__KeyValue **kv)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
@@ -163,7 +220,8 @@ kvs(size_t n, FrOtlp__KeyValue **kv)
 static json_t *
 resource(const FrOtlp__Resource *r)
 {
-    return json_pack("{s:o}", "attributes", r ? kvs(r->n_attributes, r->attributes) : json_array());
+    return json_pack("{s:o}", "attributes",
+                     r ? kvs(r->n_attributes, r->attributes) : json_object());
 }
 
 static json_t *

@@ -125,7 +125,7 @@ pt_apply(struct sq_store *s, int64_t id, const char *body, size_t len, const cha
     char *merged = merge(body, len, part, part_len);
     if (merged == NULL)
         return FR_OK; /* nothing to merge into: the part is dropped, the event untouched */
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = pt_stmt(s, PT_UPDATE, &st, err);
     if (rc == FR_OK) {
         sqlite3_bind_int64(st, 1, id);
@@ -146,7 +146,7 @@ sq_part_put(struct sq_store *s, const struct fr_record *rec, int64_t now_ms, str
     const char *trace = rec->ids[FR_ID_TRACE], *span = rec->ids[FR_ID_SPAN];
     if (trace == NULL || span == NULL)
         return FR_OK; /* nothing to attach it to */
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = pt_stmt(s, PT_TARGET, &st, err);
     if (rc != FR_OK)
         return rc;
@@ -187,7 +187,7 @@ sq_parts_adopt(struct sq_store *s, const struct fr_record *rec, int64_t id, stru
     const char *trace = rec->ids[FR_ID_TRACE], *span = rec->ids[FR_ID_SPAN];
     if (s->parts_parked <= 0 || rec->kind != FR_KIND_PROVIDER || trace == NULL || span == NULL)
         return FR_OK;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = pt_stmt(s, PT_PARKED, &st, err);
     if (rc != FR_OK)
         return rc;
@@ -239,7 +239,7 @@ sq_parts_adopt(struct sq_store *s, const struct fr_record *rec, int64_t id, stru
 void
 sq_parts_count(struct sq_store *s)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     s->parts_parked = 1; /* unknown: look */
     if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM event_parts", -1, &st, NULL) == SQLITE_OK) {
         if (sqlite3_step(st) == SQLITE_ROW)

@@ -80,7 +80,7 @@ tl_stmt(struct sq_store *s, int which, sqlite3_stmt **out, struct fr_err *err)
 static int
 tl_run(struct sq_store *s, int which, struct fr_err *err, const char *a, const char *b)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = tl_stmt(s, which, &st, err);
     if (rc != FR_OK)
         return rc;
@@ -96,7 +96,7 @@ tl_run(struct sq_store *s, int which, struct fr_err *err, const char *a, const c
 static int
 tl_reassign(struct sq_store *s, const char *trace, const char *conv, struct fr_err *err)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = tl_stmt(s, TL_COUNT, &st, err);
     if (rc != FR_OK)
         return rc;
@@ -178,7 +178,7 @@ static int
 tl_learn(void *ud, const char *trace, void *value)
 {
     struct tl_ctx *c = ud;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = tl_stmt(c->s, TL_INSERT, &st, c->err);
     if (rc != FR_OK)
         return rc;
@@ -200,7 +200,7 @@ tl_adopt(void *ud, const char *trace, void *value)
     struct tl_ctx *c = ud;
     if (c->s->trace_links != NULL && fr_strmap_get(c->s->trace_links, trace) != NULL)
         return FR_OK; /* learned in this batch: moved by tl_learn */
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int rc = tl_stmt(c->s, TL_LOOKUP, &st, c->err);
     if (rc != FR_OK)
         return rc;
@@ -227,7 +227,7 @@ sq_trace_flush(struct sq_store *s, struct fr_err *err)
     for (int which = TL_PRUNE; rc == FR_OK && which <= TL_PRUNE_PARTS &&
                                c.now_ms - s->trace_pruned_ms >= 60000; /* once a minute */
          which++) {
-        sqlite3_stmt *st;
+        sqlite3_stmt *st = NULL;
         if ((rc = tl_stmt(s, which, &st, err)) == FR_OK) {
             sqlite3_bind_int64(st, 1, c.now_ms - FR_TRACE_LINK_WINDOW_MS);
             rc = sqlite3_step(st) == SQLITE_DONE
