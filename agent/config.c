@@ -101,7 +101,9 @@ static const struct fr_option opts[] = {
         "HOST:PORT (IPv4) of the OTLP/gRPC receiver (the exporters' default port); \"\" = no "
         "gRPC. Same token, limits and durable acks as OTLP/HTTP."),
     STR("otlp", "conversation_attributes", otlp_conversation_attributes,
-        "gen_ai.conversation.id,session.id,conversation.id",
+        "gen_ai.conversation.id,session.id,conversation.id,"
+        "traceloop.association.properties.conversation_id,"
+        "traceloop.association.properties.session_id",
         "Span/log attributes naming the conversation (first present wins; else the trace id)."),
     STR("otlp", "turn_attributes", otlp_turn_attributes, "gen_ai.turn.id,turn.id",
         "Span/log attributes naming the turn."),

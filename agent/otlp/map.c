@@ -426,6 +426,15 @@ provider_data(json_t *data, const json_t *span, const json_t *a, const char *op,
         json_object_set_new(data, "finish_reason", json_incref(json_array_get(fr, 0)));
     else if (json_is_string(fr))
         json_object_set_new(data, "finish_reason", json_incref((json_t *)fr));
+    else if (str(a, "output.value") != NULL) { /* OpenInference: the provider's response, JSON */
+        json_t *out = json_attr(a, "output.value");
+        json_t *r0 = json_array_get(json_object_get(out, "choices"), 0);
+        if (json_is_string(json_object_get(r0, "finish_reason")))
+            json_object_set(data, "finish_reason", json_object_get(r0, "finish_reason"));
+        if (!json_object_get(data, "response_id") && json_is_string(json_object_get(out, "id")))
+            json_object_set(data, "response_id", json_object_get(out, "id"));
+        json_decref(out);
+    }
     const char *rid = str(a, "gen_ai.response.id");
     if (rid)
         json_object_set_new(data, "response_id", json_string(rid));
@@ -486,6 +495,15 @@ tool_data(json_t *data, const json_t *span, const json_t *a, const char *op)
                                           "output.value"};
     for (size_t i = 0; i < sizeof args / sizeof *args; i++) {
         json_t *v = json_attr(a, args[i]);
+        /* Traceloop records a decorated function's call as {"args": [], "kwargs": {...}}:
+           the keyword arguments are the tool's arguments */
+        const json_t *kw = json_object_get(v, "kwargs");
+        if (json_is_object(kw) && json_array_size(json_object_get(v, "args")) == 0 &&
+            json_object_size(v) == 2) {
+            json_t *inner = json_incref((json_t *)kw);
+            json_decref(v);
+            v = inner;
+        }
         if (v != NULL) {
             json_object_set_new(data, "args", v);
             break;

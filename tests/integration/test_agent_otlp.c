@@ -492,6 +492,88 @@ test_agent_otlp_grpc(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
+/* Runs one of the scripts of tests/otlp/ against the OTLP port; the conversation it names. */
+static json_t *
+run_instrumented(struct agent *a, const char *script, const char *conv)
+{
+    char *cmd = fr_asprintf("node %s/tests/otlp/%s http://127.0.0.1:%d %s", FR_SOURCE_DIR, script,
+                            otlp_port(a), conv),
+         *out = NULL, *err = NULL;
+    if (t_run(cmd, &out, &err) != 0)
+        fail_msg("%s failed: %s", cmd, err);
+    free(out);
+    free(err);
+    free(cmd);
+    char *path = fr_asprintf("/v1/conversations/%s", conv);
+    json_t *j = get_json(a, path, 200);
+    free(path);
+    return j;
+}
+
+/*
+ * The other widespread instrumentations, as their users run them: Traceloop's
+ * SDK (its own protobuf exporter, a workflow, a tool, the conversation as an
+ * association property) and OpenInference (Arize's OpenAI instrumentation,
+ * the conversation as its session). Neither exports a span for the call that
+ * failed with 429 (their instrumentations end no span on that error), so
+ * each turn holds two model calls.
+ */
+static void
+test_agent_otlp_traceloop_and_openinference(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    static const char *const scripts[] = {"traceloop.mjs", "openinference.mjs"};
+    static const char *const convs[] = {"tl-conv", "oi-conv"};
+    for (int r = 0; r < 2; r++) {
+        json_t *j = run_instrumented(a, scripts[r], convs[r]);
+        json_t *evs = json_object_get(j, "events"), *e;
+        size_t i, providers = 0, tools = 0, steps = 0;
+        json_int_t in = 0, out = 0, cached = 0;
+        char finish[64] = "";
+        json_array_foreach(evs, i, e)
+        {
+            const char *kind = json_string_value(json_object_get(e, "kind"));
+            json_t *data = json_object_get(e, "data");
+            assert_string_equal(json_string_value(json_object_get(e, "conv_id")), convs[r]);
+            if (strcmp(kind, "provider") == 0) {
+                providers++;
+                assert_string_equal(sget_(data, "model"), "gpt-4o-2024-08-06");
+                assert_string_equal(sget_(data, "provider"), "openai");
+                json_t *u = json_object_get(data, "usage");
+                in += json_integer_value(json_object_get(u, "input_tokens"));
+                out += json_integer_value(json_object_get(u, "output_tokens"));
+                cached += json_integer_value(json_object_get(u, "cached_tokens"));
+                strncat(finish, sget_(data, "finish_reason"), sizeof finish - strlen(finish) - 2);
+                strcat(finish, ",");
+                assert_non_null(json_object_get(json_object_get(data, "request"), "messages"));
+            } else if (strcmp(kind, "tool") == 0) {
+                tools++;
+                assert_string_equal(sget_(data, "name"), "get_weather");
+                assert_string_equal(sget_(json_object_get(data, "args"), "city"), "Paris");
+                assert_string_equal(sget_(json_object_get(data, "result"), "sky"), "sunny");
+            } else if (strcmp(kind, "middleware") == 0) {
+                steps++;
+                assert_string_equal(sget_(data, "step"), "answer");
+            }
+        }
+        assert_int_equal(providers, 2);
+        assert_int_equal(tools, 1);
+        assert_int_equal(steps, r == 0 ? 1 : 0); /* Traceloop's workflow */
+        assert_int_equal(in, 101 + 102);
+        assert_int_equal(out, 21 + 22);
+        assert_int_equal(cached, r == 0 ? 0 : 10 + 20); /* OpenInference carries the cache */
+        assert_string_equal(finish, r == 0 ? "tool_call,stop," : "tool_calls,stop,");
+        char *dump = json_dumps(evs, 0);
+        assert_null(strstr(dump, "jane.doe@example.com")); /* the prompt, redacted */
+        assert_non_null(strstr(dump, "[REDACTED:email]"));
+        free(dump);
+        json_decref(j);
+    }
+    assert_int_equal(agent_stop(a), 0);
+}
+
 /* One duration point of a GenAI call (delta temporality) with the given attributes. */
 static void
 metric_point(json_t *points, const char *system, const char *model)
@@ -579,6 +661,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_otlp_sdk_transports_and_schedules, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_otlp_traceloop_and_openinference, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_metric_attributes_redacted_and_bounded,
                                         setup, teardown),
     };

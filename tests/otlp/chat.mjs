@@ -8,7 +8,6 @@
 // 429. Versions are pinned in package-lock.json.
 //
 //   node tests/otlp/chat.mjs OTLP_BASE_URL CONVERSATION_ID
-import http from 'node:http';
 import { createRequire } from 'node:module';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -16,6 +15,7 @@ import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { OpenAIInstrumentation } from '@opentelemetry/instrumentation-openai';
 import { trace } from '@opentelemetry/api';
+import { startMockLLM } from './mockllm.mjs';
 
 const [otlp, conv] = process.argv.slice(2);
 const sdk = new NodeSDK({
@@ -31,34 +31,8 @@ sdk.start();
 // required (CommonJS) after start(), so the instrumentation's require hook sees it
 const OpenAI = createRequire(import.meta.url)('openai');
 
-let calls = 0;
-const llm = http.createServer((req, res) => {
-  req.resume();
-  req.on('end', () => {
-    calls++;
-    res.setHeader('content-type', 'application/json');
-    if (calls === 3) {
-      res.statusCode = 429;
-      res.end(JSON.stringify({ error: { message: 'Rate limit reached for gpt-4o', type: 'rate_limit_error' } }));
-      return;
-    }
-    const tool = calls === 1;
-    res.end(JSON.stringify({
-      id: `chatcmpl-${calls}`, object: 'chat.completion', created: 1771357445, model: 'gpt-4o-2024-08-06',
-      choices: [{
-        index: 0, finish_reason: tool ? 'tool_calls' : 'stop',
-        message: tool
-          ? { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] }
-          : { role: 'assistant', content: 'It is sunny in Paris.' },
-      }],
-      usage: { prompt_tokens: 100 + calls, completion_tokens: 20 + calls, total_tokens: 120 + 2 * calls },
-    }));
-  });
-});
-await new Promise((resolve) => llm.listen(0, '127.0.0.1', resolve));
-const client = new OpenAI({
-  apiKey: 'test-key', baseURL: `http://127.0.0.1:${llm.address().port}/v1`, maxRetries: 0,
-});
+const llm = await startMockLLM();
+const client = new OpenAI({ apiKey: 'test-key', baseURL: llm.url, maxRetries: 0 });
 const tracer = trace.getTracer('chat-server');
 
 // the server names the conversation on its own spans; the SDK's spans share the trace

@@ -14,12 +14,12 @@
 // every call, so each child span (and its log records) travels in its own
 // request before the root; paced: 150 ms between calls with the batch timer
 // (OTEL_BSP_SCHEDULE_DELAY) set short by the caller.
-import http from 'node:http';
 import { createRequire } from 'node:module';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { OpenAIInstrumentation } from '@opentelemetry/instrumentation-openai';
 import { trace } from '@opentelemetry/api';
 import { logs } from '@opentelemetry/api-logs';
+import { startMockLLM } from './mockllm.mjs';
 
 const [conv, schedule = 'shutdown'] = process.argv.slice(2);
 const sdk = new NodeSDK({
@@ -29,38 +29,8 @@ const sdk = new NodeSDK({
 sdk.start();
 const OpenAI = createRequire(import.meta.url)('openai');
 
-let calls = 0;
-const llm = http.createServer((req, res) => {
-  req.resume();
-  req.on('end', () => {
-    calls++;
-    res.setHeader('content-type', 'application/json');
-    if (calls === 3) {
-      res.statusCode = 429;
-      res.end(JSON.stringify({ error: { message: 'Rate limit reached for gpt-4o', type: 'rate_limit_error' } }));
-      return;
-    }
-    const tool = calls === 1;
-    res.end(JSON.stringify({
-      id: `chatcmpl-${calls}`, object: 'chat.completion', created: 1771357445, model: 'gpt-4o-2024-08-06',
-      choices: [{
-        index: 0, finish_reason: tool ? 'tool_calls' : 'stop',
-        message: tool
-          ? { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] }
-          : { role: 'assistant', content: 'It is sunny in Paris.' },
-      }],
-      usage: {
-        prompt_tokens: 100 + calls, completion_tokens: 20 + calls, total_tokens: 120 + 2 * calls,
-        prompt_tokens_details: { cached_tokens: 10 * calls },
-        completion_tokens_details: { reasoning_tokens: calls },
-      },
-    }));
-  });
-});
-await new Promise((resolve) => llm.listen(0, '127.0.0.1', resolve));
-const client = new OpenAI({
-  apiKey: 'test-key', baseURL: `http://127.0.0.1:${llm.address().port}/v1`, maxRetries: 0,
-});
+const llm = await startMockLLM();
+const client = new OpenAI({ apiKey: 'test-key', baseURL: llm.url, maxRetries: 0 });
 const tracer = trace.getTracer('chat-server');
 
 async function between() {
