@@ -267,6 +267,47 @@ test_otlp_cumulative_metrics_become_deltas(void **state)
     fr_otlp_metrics_state_free(s);
 }
 
+struct timing {
+    char dim[16];
+    int64_t calls, lat_count, lat_sum;
+};
+
+static int
+take_timing(void *ud, const struct fr_otlp_rollup *r)
+{
+    struct timing *t = ud;
+    snprintf(t->dim, sizeof t->dim, "%s", r->dim);
+    t->calls += r->calls;
+    t->lat_count += r->lat_count;
+    t->lat_sum += r->lat_sum_ms;
+    return 0;
+}
+
+/* The streaming metrics: time to the first chunk as its own rollup dimension, no calls. */
+static void
+test_otlp_streaming_metrics(void **state)
+{
+    (void)state;
+    json_t *req = json_loads(
+        "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"name\":"
+        "\"gen_ai.client.operation.time_to_first_chunk\",\"histogram\":{"
+        "\"aggregationTemporality\":1,\"dataPoints\":[{\"timeUnixNano\":\"1771357448000000000\","
+        "\"count\":\"4\",\"sum\":1.2,\"attributes\":[{\"key\":\"gen_ai.provider.name\",\"value\":"
+        "{\"stringValue\":\"openai\"}}]}]}}]}]}]}",
+        0, NULL);
+    assert_non_null(req);
+    struct fr_otlp_metrics_state *s = fr_otlp_metrics_state_new();
+    struct timing t = {0};
+    size_t points = 0;
+    assert_int_equal(fr_otlp_metrics(req, s, take_timing, &t, &points), FR_OK);
+    assert_string_equal(t.dim, "otel_ttft");
+    assert_int_equal(t.calls, 0); /* calls come from the duration metric only */
+    assert_int_equal(t.lat_count, 4);
+    assert_int_equal(t.lat_sum, 1200);
+    json_decref(req);
+    fr_otlp_metrics_state_free(s);
+}
+
 #define SA(k, v) "{\"key\":\"" k "\",\"value\":{\"stringValue\":\"" v "\"}}"
 #define IA(k, v) "{\"key\":\"" k "\",\"value\":{\"intValue\":\"" v "\"}}"
 #define DA(k, v) "{\"key\":\"" k "\",\"value\":{\"doubleValue\":" v "}}"
@@ -660,6 +701,7 @@ main(void)
         cmocka_unit_test(test_otlp_malformed_items_rejected_not_fatal),
         cmocka_unit_test(test_otlp_error_log_record_becomes_error_event),
         cmocka_unit_test(test_otlp_cumulative_metrics_become_deltas),
+        cmocka_unit_test(test_otlp_streaming_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
