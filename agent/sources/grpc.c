@@ -39,6 +39,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent/acceptor.h"
 #include "agent/api/api.h"
 #include "agent/body.h"
 #include "agent/otlp/ingest.h"
@@ -75,20 +76,12 @@ struct gconn {
     bool other_user; /* another local user (http.local_users owner): served only with a token */
     nghttp2_session *h2;
     struct gstream *ready; /* completed requests, in arrival order (reversed list) */
-    atomic_bool done;
-    pthread_t thread;
-    struct gconn *next;
 };
 
 struct fr_grpc {
     struct fr_pipeline *p;
-    int lfd, port;
-    int wake[2];
-    pthread_t thread;
-    pthread_mutex_t mu;
-    struct gconn *conns; /* under mu */
-    size_t nconns;
-    atomic_bool quiesced, stopping;
+    struct fr_acceptor *acc;
+    int port;
     char listen[80];
 };
 
@@ -444,10 +437,21 @@ flush(struct gconn *c)
     }
 }
 
-static void *
-conn_main(void *arg)
+static void
+grpc_serve(void *ud, int fd)
 {
-    struct gconn *c = arg;
+    struct fr_grpc *g = ud;
+    struct gconn conn = {.g = g, .fd = fd}, *c = &conn;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (g->p->conf.http_local_users == 0) {
+        struct sockaddr_storage peer;
+        socklen_t pl = sizeof peer;
+        long uid = getpeername(fd, (struct sockaddr *)&peer, &pl) == 0
+                       ? fr_api_peer_uid((struct sockaddr *)&peer, g->port)
+                       : -1;
+        c->other_user = !(uid == (long)getuid() || uid == 0);
+    }
     nghttp2_session_callbacks *cb;
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
@@ -465,7 +469,7 @@ conn_main(void *arg)
     bool ok = flush(c);
     while (ok && (nghttp2_session_want_read(c->h2) || nghttp2_session_want_write(c->h2))) {
         struct pollfd pf[2] = {{.fd = c->fd, .events = POLLIN},
-                               {.fd = c->g->wake[0], .events = POLLIN}};
+                               {.fd = fr_acceptor_wake_fd(g->acc), .events = POLLIN}};
         if (poll(pf, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -497,84 +501,21 @@ conn_main(void *arg)
     }
     nghttp2_session_del(c->h2); /* frees the streams left through on_close */
     shutdown(c->fd, SHUT_RDWR);
-    atomic_store(&c->done, true);
-    return NULL;
 }
 
 static void
-reap(struct fr_grpc *g, bool all)
+grpc_refuse(void *ud, int fd, size_t limit)
 {
-    pthread_mutex_lock(&g->mu);
-    for (struct gconn **pp = &g->conns; *pp != NULL;) {
-        struct gconn *c = *pp;
-        if (all || atomic_load(&c->done)) {
-            *pp = c->next;
-            g->nconns--;
-            pthread_join(c->thread, NULL);
-            close(c->fd);
-            free(c);
-        } else {
-            pp = &c->next;
-        }
-    }
-    pthread_mutex_unlock(&g->mu);
+    (void)ud;
+    (void)fd;
+    if (limit > 0)
+        fr_log(FR_LOG_WARN, "otlp-grpc",
+               "connection refused: %zu connections already served "
+               "(http.max_connections)",
+               limit);
 }
 
-static void *
-accept_main(void *arg)
-{
-    struct fr_grpc *g = arg;
-    for (;;) {
-        struct pollfd pf[2] = {{.fd = g->lfd, .events = POLLIN},
-                               {.fd = g->wake[0], .events = POLLIN}};
-        if (poll(pf, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (pf[1].revents)
-            break;
-        reap(g, false);
-        int fd = accept4(g->lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            continue;
-        pthread_mutex_lock(&g->mu);
-        bool full = g->nconns >= (size_t)g->p->conf.http_max_connections;
-        pthread_mutex_unlock(&g->mu);
-        if (full || atomic_load(&g->quiesced)) {
-            fr_log(FR_LOG_WARN, "otlp-grpc", "connection refused: %s",
-                   full ? "http.max_connections reached" : "stopping");
-            close(fd);
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        struct gconn *c = fr_calloc(1, sizeof *c);
-        c->g = g;
-        c->fd = fd;
-        if (g->p->conf.http_local_users == 0) {
-            struct sockaddr_storage peer;
-            socklen_t pl = sizeof peer;
-            long uid = getpeername(fd, (struct sockaddr *)&peer, &pl) == 0
-                           ? fr_api_peer_uid((struct sockaddr *)&peer, g->port)
-                           : -1;
-            c->other_user = !(uid == (long)getuid() || uid == 0);
-        }
-        pthread_mutex_lock(&g->mu);
-        if (pthread_create(&c->thread, NULL, conn_main, c) != 0) {
-            pthread_mutex_unlock(&g->mu);
-            fr_log(FR_LOG_ERROR, "otlp-grpc", "cannot start a connection thread");
-            close(fd);
-            free(c);
-            continue;
-        }
-        c->next = g->conns;
-        g->conns = c;
-        g->nconns++;
-        pthread_mutex_unlock(&g->mu);
-    }
-    return NULL;
-}
+static const struct fr_acceptor_ops grpc_ops = {.serve = grpc_serve, .refuse = grpc_refuse};
 
 /* ---- the source ---- */
 
@@ -598,31 +539,25 @@ grpc_init(struct fr_pipeline *p, void **ctx, struct fr_err *err)
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
         return fr_err_set(err, FR_E_CONFIG, "otlp.grpc_listen: '%s' is not an IPv4 HOST:PORT",
                           where);
-    struct fr_grpc *g = fr_calloc(1, sizeof *g);
-    g->p = p;
-    g->wake[0] = g->wake[1] = -1;
-    g->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(g->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (g->lfd < 0 || bind(g->lfd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-        listen(g->lfd, 128) != 0) {
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 128) != 0) {
         int e = errno;
-        if (g->lfd >= 0)
-            close(g->lfd);
-        free(g);
+        if (lfd >= 0)
+            close(lfd);
         return fr_err_set(err, FR_E_IO,
                           "otlp.grpc_listen: cannot listen on %s: %s (set otlp.grpc_listen to a "
                           "free port, or \"\" for no gRPC)",
                           where, strerror(e));
     }
     socklen_t sl = sizeof sa;
-    getsockname(g->lfd, (struct sockaddr *)&sa, &sl);
+    getsockname(lfd, (struct sockaddr *)&sa, &sl);
+    struct fr_grpc *g = fr_calloc(1, sizeof *g);
+    g->p = p;
     g->port = ntohs(sa.sin_port);
     snprintf(g->listen, sizeof g->listen, "%.63s:%d", host, g->port);
-    pthread_mutex_init(&g->mu, NULL);
-    if (pipe2(g->wake, O_CLOEXEC) != 0 || pthread_create(&g->thread, NULL, accept_main, g) != 0) {
-        close(g->lfd);
-        pthread_mutex_destroy(&g->mu);
+    if (fr_acceptor_start(lfd, (size_t)p->conf.http_max_connections, &grpc_ops, g, &g->acc) !=
+        FR_OK) {
         free(g);
         return fr_err_set(err, FR_E_IO, "otlp.grpc_listen: cannot start the receiver");
     }
@@ -634,7 +569,7 @@ static void
 grpc_quiesce(void *ctx)
 {
     struct fr_grpc *g = ctx;
-    atomic_store(&g->quiesced, true);
+    fr_acceptor_quiesce(g->acc);
 }
 
 static void
@@ -643,15 +578,7 @@ grpc_destroy(void *ctx)
     struct fr_grpc *g = ctx;
     if (g == NULL)
         return;
-    /* wakes the accept thread and every connection (they poll the same pipe) */
-    if (write(g->wake[1], "x", 1) != 1)
-        fr_log(FR_LOG_WARN, "otlp-grpc", "cannot wake the receiver's threads");
-    pthread_join(g->thread, NULL);
-    reap(g, true);
-    close(g->lfd);
-    close(g->wake[0]);
-    close(g->wake[1]);
-    pthread_mutex_destroy(&g->mu);
+    fr_acceptor_stop(g->acc); /* in-flight requests are answered, then each says goodbye */
     free(g);
 }
 

@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "agent/acceptor.h"
 #include "agent/source.h"
 #include "core/fsutil.h"
 #include "core/linereader.h"
@@ -27,22 +28,9 @@
 #include "core/mem.h"
 #include "redact/redact.h"
 
-struct conn {
-    struct fr_sock *s;
-    int fd;
-    atomic_bool done; /* the thread has finished: join and free it */
-    pthread_t thread;
-    struct conn *next;
-};
-
 struct fr_sock {
     struct fr_pipeline *pl;
-    int lfd;
-    int wake[2];
-    pthread_t thread;
-    pthread_mutex_t mu;
-    struct conn *conns; /* under mu */
-    size_t nconns;      /* under mu: connections being served */
+    struct fr_acceptor *acc;
     char *path;
 };
 
@@ -135,24 +123,24 @@ live_refresh(struct fr_pipeline *pl, struct fr_live *l, struct fr_redact_counts 
     return now;
 }
 
-static void *
-conn_main(void *arg)
+static void
+uds_serve(void *ud, int fd)
 {
-    struct conn *c = arg;
-    struct fr_pipeline *pl = c->s->pl;
+    struct fr_sock *s = ud;
+    struct fr_pipeline *pl = s->pl;
     struct fr_live *l = fr_pipeline_live_get(pl);
     size_t batch = (size_t)pl->conf.batch_events;
     struct pending p = {.errors = json_array()};
     p.recs = fr_calloc(batch, sizeof *p.recs);
     struct fr_redact_counts counts;
     fr_redact_counts_init(&counts, l->red);
-    struct fr_linereader *lr = fr_linereader_new(c->fd, l->cfg.lim.max_line);
+    struct fr_linereader *lr = fr_linereader_new(fd, l->cfg.lim.max_line);
     fr_linereader_set_idle_timeout(lr, (int)pl->conf.socket_idle_timeout_ms);
     int end = 0;
     for (;;) {
         /* the client paused: acknowledge what it sent so far */
-        if ((p.n > 0 || p.rejected > 0) && !fr_linereader_buffered(lr) && !readable_now(c->fd)) {
-            flush(pl, c->fd, &p);
+        if ((p.n > 0 || p.rejected > 0) && !fr_linereader_buffered(lr) && !readable_now(fd)) {
+            flush(pl, fd, &p);
         }
         const char *line;
         size_t len;
@@ -186,10 +174,10 @@ conn_main(void *arg)
             reject(pl, &p, lineno, &err);
         }
         if (p.n == batch) {
-            flush(pl, c->fd, &p);
+            flush(pl, fd, &p);
         }
     }
-    flush(pl, c->fd, &p);
+    flush(pl, fd, &p);
     if (end == FR_E_TIMEOUT) {
         /* said on the connection, so the producer knows why it was closed */
         char msg[200];
@@ -198,7 +186,7 @@ conn_main(void *arg)
                          "(socket.idle_timeout): connection closed; end every line with a "
                          "newline\"}\n",
                          (long long)pl->conf.socket_idle_timeout_ms);
-        write_all(c->fd, msg, (size_t)n);
+        write_all(fd, msg, (size_t)n);
         fr_metrics_rejected(pl->metrics, FR_E_TIMEOUT);
         fr_log(FR_LOG_WARN, "socket", "connection closed: an unfinished line stalled for %lld ms",
                (long long)pl->conf.socket_idle_timeout_ms);
@@ -209,84 +197,27 @@ conn_main(void *arg)
     json_decref(p.errors);
     free(p.recs);
     fr_pipeline_live_put(pl, l);
-    shutdown(c->fd, SHUT_WR); /* the client sees the end of the acks */
-    atomic_store(&c->done, true);
-    return NULL;
+    shutdown(fd, SHUT_WR); /* the client sees the end of the acks */
 }
 
-/* Joins and frees finished connections (all of them when all is true). */
+/* One connection more than socket.max_connections: said on it, so the producer knows why. */
 static void
-reap(struct fr_sock *s, bool all)
+uds_refuse(void *ud, int fd, size_t limit)
 {
-    pthread_mutex_lock(&s->mu);
-    for (struct conn **pp = &s->conns; *pp != NULL;) {
-        struct conn *c = *pp;
-        if (all || atomic_load(&c->done)) {
-            *pp = c->next;
-            s->nconns--;
-            pthread_join(c->thread, NULL);
-            close(c->fd);
-            free(c);
-        } else {
-            pp = &c->next;
-        }
-    }
-    pthread_mutex_unlock(&s->mu);
+    struct fr_sock *s = ud;
+    if (limit == 0)
+        return; /* stopping */
+    char msg[160];
+    int n = snprintf(msg, sizeof msg,
+                     "{\"error\":\"too many connections (socket.max_connections %zu); "
+                     "retry later\"}\n",
+                     limit);
+    write_all(fd, msg, (size_t)n);
+    fr_metrics_rejected(s->pl->metrics, FR_E_BUSY);
+    fr_log(FR_LOG_WARN, "socket", "connection refused: %zu connections already served", limit);
 }
 
-static void *
-accept_main(void *arg)
-{
-    struct fr_sock *s = arg;
-    for (;;) {
-        struct pollfd pf[2] = {{.fd = s->lfd, .events = POLLIN},
-                               {.fd = s->wake[0], .events = POLLIN}};
-        if (poll(pf, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (pf[1].revents)
-            break;
-        reap(s, false);
-        int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            continue;
-        pthread_mutex_lock(&s->mu);
-        bool full = s->nconns >= (size_t)s->pl->conf.socket_max_connections;
-        pthread_mutex_unlock(&s->mu);
-        if (full) {
-            /* said on the connection, so the producer knows why, then closed */
-            char msg[160];
-            int n = snprintf(msg, sizeof msg,
-                             "{\"error\":\"too many connections (socket.max_connections %lld); "
-                             "retry later\"}\n",
-                             (long long)s->pl->conf.socket_max_connections);
-            write_all(fd, msg, (size_t)n);
-            fr_metrics_rejected(s->pl->metrics, FR_E_BUSY);
-            fr_log(FR_LOG_WARN, "socket", "connection refused: %lld connections already served",
-                   (long long)s->pl->conf.socket_max_connections);
-            close(fd);
-            continue;
-        }
-        struct conn *c = fr_calloc(1, sizeof *c);
-        c->s = s;
-        c->fd = fd;
-        pthread_mutex_lock(&s->mu);
-        if (pthread_create(&c->thread, NULL, conn_main, c) != 0) {
-            pthread_mutex_unlock(&s->mu);
-            fr_log(FR_LOG_ERROR, "socket", "cannot start a connection thread");
-            close(fd);
-            free(c);
-            continue;
-        }
-        c->next = s->conns;
-        s->conns = c;
-        s->nconns++;
-        pthread_mutex_unlock(&s->mu);
-    }
-    return NULL;
-}
+static const struct fr_acceptor_ops uds_ops = {.serve = uds_serve, .refuse = uds_refuse};
 
 static int
 uds_start(struct fr_pipeline *pl, struct fr_sock **out, struct fr_err *err)
@@ -324,11 +255,9 @@ uds_start(struct fr_pipeline *pl, struct fr_sock **out, struct fr_err *err)
     }
     struct fr_sock *s = fr_calloc(1, sizeof *s);
     s->pl = pl;
-    s->lfd = fd;
     s->path = fr_strdup(path);
-    pthread_mutex_init(&s->mu, NULL);
-    if (pipe(s->wake) != 0 || pthread_create(&s->thread, NULL, accept_main, s) != 0) {
-        close(fd);
+    if (fr_acceptor_start(fd, (size_t)pl->conf.socket_max_connections, &uds_ops, s, &s->acc) !=
+        FR_OK) {
         free(s->path);
         free(s);
         return fr_err_set(err, FR_E_IO, "cannot start the socket server");
@@ -342,18 +271,9 @@ uds_stop(struct fr_sock *s)
 {
     if (s == NULL)
         return;
-    if (write(s->wake[1], "x", 1) < 0)
-        fr_log(FR_LOG_WARN, "socket", "cannot wake the accept thread");
-    pthread_join(s->thread, NULL);
-    close(s->lfd);
-    unlink(s->path);
     /* each connection stops reading, commits and acknowledges what it has, and ends */
-    for (struct conn *c = s->conns; c != NULL; c = c->next)
-        shutdown(c->fd, SHUT_RD);
-    reap(s, true);
-    close(s->wake[0]);
-    close(s->wake[1]);
-    pthread_mutex_destroy(&s->mu);
+    fr_acceptor_stop(s->acc);
+    unlink(s->path);
     free(s->path);
     free(s);
 }

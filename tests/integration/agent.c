@@ -287,6 +287,38 @@ bg_post_main(void *arg)
     return NULL;
 }
 
+void
+queue_hold(struct agent *a, struct held_queue *q, const char *conv, int n,
+           const char *const *headers)
+{
+    assert_int_equal(sqlite3_open(a->db, &q->db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    q->post = (struct bg_post){a, events(conv, 0, n), 0, headers};
+    pthread_create(&q->thread, NULL, bg_post_main, &q->post);
+    char want[64];
+    snprintf(want, sizeof want, "\nflightrec_queue_events %d\n", n);
+    bool queued = false;
+    for (int i = 0; i < 3000 && !queued; i++) {
+        char *m;
+        http(a, "GET", "/metrics", NULL, NULL, 0, &m, NULL);
+        queued = strstr(m, want) != NULL;
+        free(m);
+        if (!queued)
+            usleep(10000);
+    }
+    assert_true(queued); /* queued, its commit waiting for the lock */
+}
+
+long
+queue_release(struct held_queue *q)
+{
+    sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(q->db);
+    pthread_join(q->thread, NULL);
+    free(q->post.body);
+    return q->post.status;
+}
+
 int
 sock_connect(struct agent *a)
 {

@@ -124,6 +124,21 @@ long count_events(const char *db, const char *conv);
 
 void *bg_post_main(void *arg);
 
+/*
+ * A full ingest queue on demand: the database's write lock held (commits
+ * wait) while n events of conv, posted in the background (with headers, may
+ * be NULL), sit in the queue; queue_release lets them commit and returns
+ * that post's status.
+ */
+struct held_queue {
+    sqlite3 *db;
+    pthread_t thread;
+    struct bg_post post;
+};
+void queue_hold(struct agent *a, struct held_queue *q, const char *conv, int n,
+                const char *const *headers);
+long queue_release(struct held_queue *q);
+
 int sock_connect(struct agent *a);
 
 /* Reads one line (the ack) from fd. */

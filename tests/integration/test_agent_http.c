@@ -210,24 +210,10 @@ test_agent_backpressure_429_loses_nothing(void **state)
     agent_config(a, NULL, "  queue_events: 10\n  batch_events: 10\n  busy_timeout_ms: 20000\n",
                  NULL);
     agent_start(a);
-    /* hold the database's write lock so commits wait and the queue stays full */
-    sqlite3 *h;
-    assert_int_equal(sqlite3_open(a->db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-    struct bg_post first = {a, events("b-1", 0, 9), 0, NULL};
-    pthread_t t;
-    pthread_create(&t, NULL, bg_post_main, &first);
-    /* wait until the first request's 9 events are queued (90%: not ready) */
-    bool queued = false;
-    for (int i = 0; i < 3000 && !queued; i++) {
-        char *m;
-        http(a, "GET", "/metrics", NULL, NULL, 0, &m, NULL);
-        queued = strstr(m, "\nflightrec_queue_events 9\n") != NULL;
-        free(m);
-        if (!queued)
-            usleep(10000);
-    }
-    assert_true(queued); /* the first request is queued, its commit waiting for the lock */
+    /* the database's write lock held, a first request's 9 events wait in the queue (90%:
+       not ready) */
+    struct held_queue q;
+    queue_hold(a, &q, "b-1", 9, NULL);
     char *second = events("b-2", 100, 8), *out;
     struct hdrs hd = {0};
     long st = http(a, "POST", "/v1/events", NULL, second, strlen(second), &out, &hd);
@@ -253,17 +239,15 @@ test_agent_backpressure_429_loses_nothing(void **state)
     free(out);
     /* readiness reflects the full queue */
     assert_int_equal(http(a, "GET", "/readyz", NULL, NULL, 0, NULL, NULL), 503);
-    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
-    sqlite3_close(h);
-    pthread_join(t, NULL);
-    if (first.status != 202) { /* say what the agent saw, for the next reader of a failure */
+    long first = queue_release(&q);
+    if (first != 202) { /* say what the agent saw, for the next reader of a failure */
         char *log = NULL;
         size_t len;
         if (fr_read_file(a->log, &log, &len, NULL) == FR_OK)
             fprintf(stderr, "the agent's log:\n%s\n", log);
         free(log);
     }
-    assert_int_equal(first.status, 202);
+    assert_int_equal(first, 202);
     /* the client retries the refused request */
     assert_int_equal(post(a, second, NULL), 202);
     assert_int_equal(http(a, "POST", "/v1/traces", json, spans, strlen(spans), &out, NULL), 200);
@@ -272,7 +256,6 @@ test_agent_backpressure_429_loses_nothing(void **state)
     assert_int_equal(count_events(a->db, "5bf92f3577b34da6a3ce929d0e0e4736"), 2);
     assert_int_equal(count_events(a->db, "b-1"), 9);
     assert_int_equal(count_events(a->db, "b-2"), 8);
-    free(first.body);
     free(second);
 }
 
@@ -478,12 +461,9 @@ test_agent_otlp_listener_serves_only_otlp(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
-/*
- * One request made by another local user (nobody): a child process drops to
- * that user and makes it with libcurl; returns the status (-1 on failure).
- */
+/* Runs fn(arg) in a child process that dropped to the user nobody; its result (-1 on failure). */
 static long
-http_as_nobody(struct agent *a, int port, const char *method, const char *path, const char *body)
+as_nobody(long (*fn)(void *arg), void *arg)
 {
     struct passwd *pw = getpwnam("nobody");
     assert_non_null(pw);
@@ -493,10 +473,8 @@ http_as_nobody(struct agent *a, int port, const char *method, const char *path, 
     if (pid == 0) {
         close(fds[0]);
         long st = -1;
-        if (setgroups(0, NULL) == 0 && setgid(pw->pw_gid) == 0 && setuid(pw->pw_uid) == 0) {
-            a->port = port;
-            st = http(a, method, path, NULL, body, body ? strlen(body) : 0, NULL, NULL);
-        }
+        if (setgroups(0, NULL) == 0 && setgid(pw->pw_gid) == 0 && setuid(pw->pw_uid) == 0)
+            st = fn(arg);
         if (write(fds[1], &st, sizeof st) != sizeof st)
             _exit(1);
         _exit(0);
@@ -508,6 +486,67 @@ http_as_nobody(struct agent *a, int port, const char *method, const char *path, 
     close(fds[0]);
     int ws;
     waitpid(pid, &ws, 0);
+    return st;
+}
+
+struct nobody_req {
+    struct agent *a;
+    int port;
+    const char *method, *path, *body;
+};
+
+static long
+nobody_http(void *arg)
+{
+    struct nobody_req *r = arg;
+    r->a->port = r->port;
+    return http(r->a, r->method, r->path, NULL, r->body, r->body ? strlen(r->body) : 0, NULL, NULL);
+}
+
+/* One request made by another local user (nobody) with libcurl; its status (-1 on failure). */
+static long
+http_as_nobody(struct agent *a, int port, const char *method, const char *path, const char *body)
+{
+    struct nobody_req r = {a, port, method, path, body};
+    return as_nobody(nobody_http, &r);
+}
+
+static size_t
+grpc_status_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    if (strncasecmp(ptr, "grpc-status: ", 13) == 0)
+        *(long *)ud = atol(ptr + 13);
+    return size * nmemb;
+}
+
+/* An OTLP/gRPC trace export (one empty request message) with libcurl over HTTP/2 (h2c, prior
+   knowledge, as gRPC clients connect); the grpc-status, -1 on failure. */
+static long
+grpc_export(void *arg)
+{
+    long st = -1;
+    CURL *c = curl_easy_init();
+    char *url = fr_asprintf(
+        "http://127.0.0.1:%d/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        *(int *)arg);
+    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/grpc");
+    hl = curl_slist_append(hl, "TE: trailers");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "\0\0\0\0\0");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 5L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, grpc_status_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &st);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    struct buf b = {fr_calloc(1, 1), 0};
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_perform(c);
+    free(b.p);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(c);
+    free(url);
     return st;
 }
 
@@ -518,65 +557,6 @@ http_as_nobody(struct agent *a, int port, const char *method, const char *path, 
  * agent's own user is served. With a token, holding it is what counts; with
  * http.local_users: any, every local user is served.
  */
-static size_t
-grpc_status_header(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-    if (strncasecmp(ptr, "grpc-status: ", 13) == 0)
-        *(long *)ud = atol(ptr + 13);
-    return size * nmemb;
-}
-
-/* The grpc-status of an OTLP/gRPC trace export (one empty request message) made as nobody
-   with libcurl over HTTP/2 (h2c, prior knowledge, as gRPC clients connect); -1 on failure. */
-static long
-grpc_status_as_nobody(int port)
-{
-    struct passwd *pw = getpwnam("nobody");
-    assert_non_null(pw);
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        long st = -1;
-        if (setgroups(0, NULL) == 0 && setgid(pw->pw_gid) == 0 && setuid(pw->pw_uid) == 0) {
-            CURL *c = curl_easy_init();
-            char *url = fr_asprintf(
-                "http://127.0.0.1:%d/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-                port);
-            struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/grpc");
-            hl = curl_slist_append(hl, "TE: trailers");
-            curl_easy_setopt(c, CURLOPT_URL, url);
-            curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-            curl_easy_setopt(c, CURLOPT_POSTFIELDS, "\0\0\0\0\0");
-            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 5L);
-            curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-            curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, grpc_status_header);
-            curl_easy_setopt(c, CURLOPT_HEADERDATA, &st);
-            curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-            struct buf b = {fr_calloc(1, 1), 0};
-            curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-            curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-            curl_easy_perform(c);
-            free(b.p);
-            curl_slist_free_all(hl);
-            curl_easy_cleanup(c);
-            free(url);
-        }
-        if (write(fds[1], &st, sizeof st) != sizeof st)
-            _exit(1);
-        _exit(0);
-    }
-    close(fds[1]);
-    long st = -1;
-    if (read(fds[0], &st, sizeof st) != sizeof st)
-        st = -1;
-    close(fds[0]);
-    int ws;
-    waitpid(pid, &ws, 0);
-    return st;
-}
-
 static void
 test_agent_other_local_users_refused(void **state)
 {
@@ -595,7 +575,8 @@ test_agent_other_local_users_refused(void **state)
     assert_int_equal(http_as_nobody(a, main_port, "GET", "/v1/events?conv_id=mine", NULL), 403);
     assert_int_equal(http_as_nobody(a, main_port, "POST", "/v1/events", ev), 403);
     assert_int_equal(http_as_nobody(a, otlp, "POST", "/v1/traces", "{\"resourceSpans\":[]}"), 403);
-    assert_int_equal(grpc_status_as_nobody(grpc_port(a)), 7); /* PERMISSION_DENIED */
+    int gport = grpc_port(a);
+    assert_int_equal(as_nobody(grpc_export, &gport), 7); /* PERMISSION_DENIED */
     assert_int_equal(http_as_nobody(a, main_port, "GET", "/healthz", NULL), 200);
     json_decref(get_json(a, "/v1/conversations/mine", 200)); /* the owner is served */
     assert_int_equal(agent_stop(a), 0);

@@ -443,23 +443,9 @@ test_agent_otlp_grpc(void **state)
     json_decref(j);
     assert_int_equal(count_events(a->db, "conv-grpc"), 1); /* committed before the answer */
     /* a full queue: RESOURCE_EXHAUSTED with when to retry, nothing stored */
-    sqlite3 *h;
-    assert_int_equal(sqlite3_open(a->db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
     const char *hdr[] = {"Authorization: Bearer grpc-token-0123456789", NULL};
-    struct bg_post first = {a, events("g-1", 0, 10), 0, hdr}; /* the whole queue */
-    pthread_t t;
-    pthread_create(&t, NULL, bg_post_main, &first);
-    bool queued = false;
-    for (int i = 0; i < 3000 && !queued; i++) {
-        char *m;
-        http(a, "GET", "/metrics", NULL, NULL, 0, &m, NULL);
-        queued = strstr(m, "\nflightrec_queue_events 10\n") != NULL;
-        free(m);
-        if (!queued)
-            usleep(10000);
-    }
-    assert_true(queued);
+    struct held_queue q;
+    queue_hold(a, &q, "g-1", 10, hdr); /* the whole queue */
     uint8_t *req2 = t_otlp_pb_traces("conv-grpc-2", &len);
     j = grpc_call(a, trace, req2, len, "grpc-token-0123456789");
     assert_int_equal(json_integer_value(json_object_get(j, "code")), 8); /* RESOURCE_EXHAUSTED */
@@ -476,11 +462,7 @@ test_agent_otlp_grpc(void **state)
     fr_otlp__rpc_status__free_unpacked(st, NULL);
     free(det);
     json_decref(j);
-    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
-    sqlite3_close(h);
-    pthread_join(t, NULL);
-    assert_int_equal(first.status, 202);
-    free(first.body);
+    assert_int_equal(queue_release(&q), 202);
     assert_int_equal(count_events(a->db, "conv-grpc-2"), 0);
     /* the exporter's retry: stored once */
     j = grpc_call(a, trace, req2, len, "grpc-token-0123456789");
