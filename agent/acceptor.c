@@ -42,7 +42,7 @@ static void *
 conn_main(void *arg)
 {
     struct conn *c = arg;
-    c->a->ops->serve(c->a->ud, c->fd);
+    c->a->ops->serve(c->a->ud, c->fd, c->a->wake[0]);
     atomic_store(&c->done, true);
     return NULL;
 }
@@ -139,12 +139,6 @@ fr_acceptor_start(int lfd, size_t max, const struct fr_acceptor_ops *ops, void *
     }
     *out = a;
     return FR_OK;
-}
-
-int
-fr_acceptor_wake_fd(const struct fr_acceptor *a)
-{
-    return a->wake[0];
 }
 
 void

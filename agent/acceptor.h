@@ -10,9 +10,9 @@
 #include <stddef.h>
 
 struct fr_acceptor_ops {
-    /* Serves fd on its own thread until the peer is done or fr_acceptor_wake_fd()
-       becomes readable (stopping); fd is closed after. */
-    void (*serve)(void *ud, int fd);
+    /* Serves fd on its own thread until the peer is done or wake_fd becomes readable
+       (stopping: threads that poll add it to their poll set); fd is closed after. */
+    void (*serve)(void *ud, int fd, int wake_fd);
     /* Over the limit, or stopping: may say why on fd before it is closed (NULL: just closed). */
     void (*refuse)(void *ud, int fd, size_t limit);
 };
@@ -22,9 +22,6 @@ struct fr_acceptor;
 /* Serves connections of lfd (a listening socket, owned from here on) with at most max at once. */
 int fr_acceptor_start(int lfd, size_t max, const struct fr_acceptor_ops *ops, void *ud,
                       struct fr_acceptor **out);
-
-/* Readable once stopping: connection threads that poll add it to their poll set. */
-int fr_acceptor_wake_fd(const struct fr_acceptor *a);
 
 /* New connections are refused from now on. */
 void fr_acceptor_quiesce(struct fr_acceptor *a);

@@ -438,7 +438,7 @@ flush(struct gconn *c)
 }
 
 static void
-grpc_serve(void *ud, int fd)
+grpc_serve(void *ud, int fd, int wake_fd)
 {
     struct fr_grpc *g = ud;
     struct gconn conn = {.g = g, .fd = fd}, *c = &conn;
@@ -468,8 +468,7 @@ grpc_serve(void *ud, int fd)
     uint8_t buf[65536];
     bool ok = flush(c);
     while (ok && (nghttp2_session_want_read(c->h2) || nghttp2_session_want_write(c->h2))) {
-        struct pollfd pf[2] = {{.fd = c->fd, .events = POLLIN},
-                               {.fd = fr_acceptor_wake_fd(g->acc), .events = POLLIN}};
+        struct pollfd pf[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = wake_fd, .events = POLLIN}};
         if (poll(pf, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;

@@ -124,8 +124,9 @@ live_refresh(struct fr_pipeline *pl, struct fr_live *l, struct fr_redact_counts 
 }
 
 static void
-uds_serve(void *ud, int fd)
+uds_serve(void *ud, int fd, int wake_fd)
 {
+    (void)wake_fd; /* stopping shuts the reading side: the line reader sees the end */
     struct fr_sock *s = ud;
     struct fr_pipeline *pl = s->pl;
     struct fr_live *l = fr_pipeline_live_get(pl);
