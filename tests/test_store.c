@@ -13,6 +13,7 @@
 
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "retention/hot/archive.h"
 #include "retention/hot/schema.h"
 
 /* ---- collecting callbacks ---- */
@@ -555,6 +556,28 @@ test_store_trace_link_moves_events(void **state)
     conv_counts(f->st, "conv-X", c);
     assert_int_equal(c[0], 3);
     assert_int_equal(sql_count(db, "SELECT count(*) FROM events"), 3);
+    /* a trace naming an erased conversation: its events are deleted, never moved there */
+    int64_t erased_n;
+    assert_int_equal(
+        fr_store_erase_hot(f->st, "conv-E", "test", fr_now_ms(), false, &erased_n, &err), FR_OK);
+    const char *U = "6bf92f3577b34da6a3ce929d0e0e4736";
+    char *line = fr_asprintf("{\"v\":1,\"kind\":\"tool\",\"ts_ms\":1771357445300,\"conv_id\":"
+                             "\"%s\",\"trace_id\":\"%s\",\"span_id\":\"u1\",\"event_id\":\"u1\","
+                             "\"data\":{\"name\":\"t\"}}",
+                             U, U);
+    const char *lines[] = {line};
+    t_ingest(f->st, lines, 1);
+    free(line);
+    assert_int_equal(fr_store_begin(f->st, &err), FR_OK);
+    assert_int_equal(fr_store_link_trace(f->st, U, "conv-E", &err), FR_OK);
+    assert_int_equal(fr_store_commit(f->st, &err), FR_OK);
+    conv_counts(f->st, "conv-E", c);
+    assert_int_equal(c[0], -1);
+    conv_counts(f->st, U, c);
+    assert_int_equal(c[0], -1);
+    assert_int_equal(sql_count(db, "SELECT count(*) FROM events WHERE trace_id = "
+                                   "'6bf92f3577b34da6a3ce929d0e0e4736'"),
+                     0);
     /* the first link wins: another conversation naming the trace changes nothing */
     assert_int_equal(fr_store_begin(f->st, &err), FR_OK);
     assert_int_equal(fr_store_link_trace(f->st, T, "conv-Y", &err), FR_OK);

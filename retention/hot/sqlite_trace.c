@@ -18,6 +18,8 @@
  *
  * Links are kept FR_TRACE_LINK_WINDOW_MS after they were learned; events
  * already archived to warm or cold segments under the trace id stay there.
+ * A trace linked to an erased conversation has its events deleted instead
+ * of moved: an erased conversation never gets events back.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -111,11 +113,15 @@ tl_reassign(struct sq_store *s, const char *trace, const char *conv, struct fr_e
         return sq_fail(s->db, rc, err, "counting a trace's events");
     if (n == 0)
         return FR_OK;
-    if ((rc = tl_run(s, TL_MOVE, err, trace, conv)) != FR_OK)
+    /* an erased conversation gets nothing back: the trace's events go instead */
+    bool erased = sq_is_erased(s, conv);
+    if (!erased && (rc = tl_run(s, TL_MOVE, err, trace, conv)) != FR_OK)
         return rc;
-    int64_t moved = sqlite3_changes64(s->db);
+    int64_t moved = erased ? 0 : sqlite3_changes64(s->db);
     if ((rc = tl_run(s, TL_DROP, err, trace, NULL)) != FR_OK)
         return rc;
+    if (erased)
+        goto uncount;
     if ((rc = tl_stmt(s, TL_MERGE, &st, err)) != FR_OK)
         return rc;
     sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
@@ -126,6 +132,7 @@ tl_reassign(struct sq_store *s, const char *trace, const char *conv, struct fr_e
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return sq_fail(s->db, rc, err, "merging a trace into its conversation");
+uncount:
     if ((rc = tl_stmt(s, TL_UNCOUNT, &st, err)) != FR_OK)
         return rc;
     sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
