@@ -113,6 +113,22 @@ accept_main(void *arg)
     return NULL;
 }
 
+bool
+fr_send_all(int fd, const void *b, size_t n)
+{
+    const char *p = b;
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
 int
 fr_acceptor_start(int lfd, size_t max, const struct fr_acceptor_ops *ops, void *ud,
                   struct fr_acceptor **out)

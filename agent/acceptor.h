@@ -19,6 +19,11 @@ struct fr_acceptor_ops {
 
 struct fr_acceptor;
 
+#include <stdbool.h>
+
+/* Writes all of b to a connection (EINTR retried, no SIGPIPE); false when the peer is gone. */
+bool fr_send_all(int fd, const void *b, size_t n);
+
 /* Serves connections of lfd (a listening socket, owned from here on) with at most max at once. */
 int fr_acceptor_start(int lfd, size_t max, const struct fr_acceptor_ops *ops, void *ud,
                       struct fr_acceptor **out);

@@ -59,6 +59,10 @@ const char *fr_http_listen(const struct fr_http *h);
 struct sockaddr;
 long fr_api_peer_uid(const struct sockaddr *client, int server_port);
 
+/* Whether an Authorization value (len bytes, not NUL-terminated) is "Bearer <token>";
+   true when no token is set. Compared as digests, in constant time. */
+bool fr_api_bearer_ok(const char *value, size_t len, const char *token);
+
 /* ---- replies (answer.c): each takes ownership of what it is given ---- */
 
 enum MHD_Result fr_api_answer(struct fr_pipeline *p, struct MHD_Connection *c, int status,

@@ -42,18 +42,24 @@ struct fr_http {
 };
 
 /* Constant-time: both sides are hashed, so neither content nor length leaks through timing. */
-static bool
-token_ok(struct MHD_Connection *c, const char *token)
+bool
+fr_api_bearer_ok(const char *value, size_t len, const char *token)
 {
     if (token == NULL || token[0] == '\0')
         return true;
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+    if (value == NULL || len < 7 || strncasecmp(value, "Bearer ", 7) != 0)
         return false;
     unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)token, strlen(token), want);
-    SHA256((const unsigned char *)h + 7, strlen(h + 7), got);
+    SHA256((const unsigned char *)value + 7, len - 7, got);
     return CRYPTO_memcmp(want, got, sizeof want) == 0;
+}
+
+static bool
+token_ok(struct MHD_Connection *c, const char *token)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    return fr_api_bearer_ok(h, h ? strlen(h) : 0, token);
 }
 
 /*

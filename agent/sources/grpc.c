@@ -26,9 +26,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -90,21 +88,6 @@ static const char *const paths[] = {
     [FR_OTLP_LOGS] = "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
     [FR_OTLP_METRICS] = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
 };
-
-/* ---- the token: the same digest comparison as the HTTP server ---- */
-
-static bool
-bearer_ok(const char *value, size_t len, const char *token)
-{
-    if (token == NULL || token[0] == '\0')
-        return true;
-    if (len < 7 || strncasecmp(value, "Bearer ", 7) != 0)
-        return false;
-    unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)token, strlen(token), want);
-    SHA256((const unsigned char *)value + 7, len - 7, got);
-    return CRYPTO_memcmp(want, got, sizeof want) == 0;
-}
 
 /* ---- statuses ---- */
 
@@ -330,7 +313,7 @@ on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size
         snprintf(s->encoding, sizeof s->encoding, "%.*s", (int)valuelen, v);
     } else if (namelen == 13 && memcmp(n, "authorization", 13) == 0) {
         struct fr_live *l = fr_pipeline_live_get(c->g->p);
-        s->authorized = bearer_ok(v, valuelen, l->token);
+        s->authorized = fr_api_bearer_ok(v, valuelen, l->token);
         fr_pipeline_live_put(c->g->p, l);
     }
     return 0;
@@ -408,21 +391,6 @@ on_close(nghttp2_session *h2, int32_t id, uint32_t code, void *ud)
 /* ---- connections ---- */
 
 static bool
-send_all(int fd, const uint8_t *b, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        b += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-static bool
 flush(struct gconn *c)
 {
     for (;;) {
@@ -432,7 +400,7 @@ flush(struct gconn *c)
             return false;
         if (n == 0)
             return true;
-        if (!send_all(c->fd, out, (size_t)n))
+        if (!fr_send_all(c->fd, out, (size_t)n))
             return false;
     }
 }

@@ -34,18 +34,12 @@ struct fr_sock {
     char *path;
 };
 
+/* An ack or an error line; a client that went away loses only the line: its events are
+   stored all the same. */
 static void
 write_all(int fd, const char *s, size_t n)
 {
-    while (n > 0) {
-        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return; /* the client went away; its events are stored all the same */
-        s += w;
-        n -= (size_t)w;
-    }
+    (void)fr_send_all(fd, s, n);
 }
 
 struct pending {
