@@ -107,7 +107,7 @@ struct sq_store {
     /* trace links (sqlite_trace.c), per batch */
     struct fr_strmap *trace_links;   /* trace id -> conv id (owned) learned in the batch */
     struct fr_strmap *trace_orphans; /* trace ids of events filed under their trace */
-    sqlite3_stmt *trace_st[10];
+    sqlite3_stmt *trace_st[11];
     int64_t trace_pruned_ms;
     /* event parts (sqlite_parts.c) */
     sqlite3_stmt *parts_st[5];
@@ -256,5 +256,10 @@ int sq_fail(sqlite3 *db, int rc, struct fr_err *err, const char *what);
 
 /* Runs SQL with no result rows. */
 int sq_exec(sqlite3 *db, const char *sql, struct fr_err *err);
+
+/* sql prepared once into *slot (persistent; the caller finalizes it at close), handed out
+   in *out reset with its bindings cleared. */
+int sq_cached(sqlite3 *db, sqlite3_stmt **slot, const char *sql, sqlite3_stmt **out,
+              struct fr_err *err);
 
 #endif

@@ -41,16 +41,7 @@ static const char *const pt_sql[PT_COUNT_ALL] = {
 static int
 pt_stmt(struct sq_store *s, int which, sqlite3_stmt **out, struct fr_err *err)
 {
-    if (s->parts_st[which] == NULL) {
-        int rc = sqlite3_prepare_v3(s->db, pt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &s->parts_st[which], NULL);
-        if (rc != SQLITE_OK)
-            return sq_fail(s->db, rc, err, "preparing event parts");
-    }
-    *out = s->parts_st[which];
-    sqlite3_reset(*out);
-    sqlite3_clear_bindings(*out);
-    return FR_OK;
+    return sq_cached(s->db, &s->parts_st[which], pt_sql[which], out, err);
 }
 
 /* Appends the items of from (an array) to into[key] (created), skipping equal ones. */
@@ -87,56 +78,61 @@ side(json_t *data, const char *name)
     return json_is_object(o) ? o : NULL;
 }
 
-/* body with the part's messages merged in; NULL when either is not an envelope. */
-static char *
-merge(const char *body, size_t len, const char *part, size_t part_len)
+/* The part's messages merged into the event's envelope b (a tree); false when either is not
+   an envelope with data. */
+static bool
+merge_into(json_t *b, const char *part, size_t part_len)
 {
-    json_t *b = json_loadb(body, len, 0, NULL), *p = json_loadb(part, part_len, 0, NULL);
-    char *out = NULL;
+    json_t *p = json_loadb(part, part_len, 0, NULL);
     json_t *bd = json_object_get(b, "data"), *pd = json_object_get(p, "data");
-    if (json_is_object(bd) && json_is_object(pd)) {
-        static const char *const sides[] = {"request", "response"};
-        for (int i = 0; i < 2; i++) {
-            json_t *from = json_object_get(pd, sides[i]);
-            if (!json_is_object(from))
-                continue;
-            json_t *into = side(bd, sides[i]);
-            if (into == NULL)
-                continue;
-            append_unique(into, "messages", json_object_get(from, "messages"));
-            const char *k;
-            json_t *v;
-            json_object_foreach(from, k, v) if (strcmp(k, "messages") != 0 &&
-                                                json_object_get(into, k) == NULL)
-                json_object_set(into, k, v); /* system instructions, ... */
-        }
-        out = json_dumps(b, JSON_COMPACT);
+    bool ok = json_is_object(bd) && json_is_object(pd);
+    static const char *const sides[] = {"request", "response"};
+    for (int i = 0; ok && i < 2; i++) {
+        json_t *from = json_object_get(pd, sides[i]);
+        json_t *into = json_is_object(from) ? side(bd, sides[i]) : NULL;
+        if (into == NULL)
+            continue;
+        append_unique(into, "messages", json_object_get(from, "messages"));
+        const char *k;
+        json_t *v;
+        json_object_foreach(from, k,
+                            v) if (strcmp(k, "messages") != 0 && json_object_get(into, k) == NULL)
+            json_object_set(into, k, v); /* system instructions, ... */
     }
-    json_decref(b);
     json_decref(p);
-    return out;
+    return ok;
 }
 
-/* Merges part into the event with this id (its body as given); FR_OK when written. */
+/* Steps a statement whose parameters are the trace and span ids. */
 static int
-pt_apply(struct sq_store *s, int64_t id, const char *body, size_t len, const char *part,
-         size_t part_len, struct fr_err *err)
+pt_run(struct sq_store *s, int which, const char *trace, const char *span, struct fr_err *err)
 {
-    char *merged = merge(body, len, part, part_len);
-    if (merged == NULL)
-        return FR_OK; /* nothing to merge into: the part is dropped, the event untouched */
     sqlite3_stmt *st = NULL;
-    int rc = pt_stmt(s, PT_UPDATE, &st, err);
-    if (rc == FR_OK) {
+    int rc = pt_stmt(s, which, &st, err);
+    if (rc != FR_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, span, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, pt_sql[which]);
+}
+
+/* Writes the envelope b as the body of the event with this id. */
+static int
+pt_write(struct sq_store *s, int64_t id, const json_t *b, struct fr_err *err)
+{
+    char *body = json_dumps(b, JSON_COMPACT);
+    sqlite3_stmt *st = NULL;
+    int rc = body ? pt_stmt(s, PT_UPDATE, &st, err) : FR_OK; /* NULL: left as it was */
+    if (body != NULL && rc == FR_OK) {
         sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, merged, -1, free);
-        merged = NULL;
-        rc = sqlite3_step(st) == SQLITE_DONE
-                 ? FR_OK
-                 : sq_fail(s->db, sqlite3_errcode(s->db), err, "merging an event part");
+        sqlite3_bind_text(st, 2, body, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
         sqlite3_reset(st);
+        rc = rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "merging an event part");
     }
-    free(merged);
+    free(body);
     return rc;
 }
 
@@ -155,13 +151,12 @@ sq_part_put(struct sq_store *s, const struct fr_record *rec, int64_t now_ms, str
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(st, 0);
-        size_t len = (size_t)sqlite3_column_bytes(st, 1);
-        char *body = fr_malloc(len + 1);
-        memcpy(body, sqlite3_column_text(st, 1), len);
-        body[len] = '\0';
+        json_t *b = json_loadb((const char *)sqlite3_column_text(st, 1),
+                               (size_t)sqlite3_column_bytes(st, 1), 0, NULL);
         sqlite3_reset(st);
-        rc = pt_apply(s, id, body, len, rec->body, rec->body_len, err);
-        free(body);
+        /* nothing to merge into: the part is dropped, the event untouched */
+        rc = merge_into(b, rec->body, rec->body_len) ? pt_write(s, id, b, err) : FR_OK;
+        json_decref(b);
         return rc;
     }
     sqlite3_reset(st);
@@ -193,46 +188,25 @@ sq_parts_adopt(struct sq_store *s, const struct fr_record *rec, int64_t id, stru
         return rc;
     sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, span, -1, SQLITE_STATIC);
-    /* the event's body, merged with each parked part in turn */
-    char *body = fr_malloc(rec->body_len + 1);
-    memcpy(body, rec->body, rec->body_len);
-    body[rec->body_len] = '\0';
+    /* the event's envelope parsed once, every parked part merged in, written once */
+    json_t *b = NULL;
     int n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        char *merged = merge(body, strlen(body), (const char *)sqlite3_column_text(st, 1),
-                             (size_t)sqlite3_column_bytes(st, 1));
-        if (merged != NULL) {
-            free(body);
-            body = merged;
-        }
+        if (b == NULL)
+            b = json_loadb(rec->body, rec->body_len, 0, NULL);
+        merge_into(b, (const char *)sqlite3_column_text(st, 1),
+                   (size_t)sqlite3_column_bytes(st, 1));
         n++;
     }
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        free(body);
-        return sq_fail(s->db, rc, err, "reading parked event parts");
-    }
-    rc = FR_OK;
-    if (n > 0) {
-        if ((rc = pt_stmt(s, PT_UPDATE, &st, err)) == FR_OK) {
-            sqlite3_bind_int64(st, 1, id);
-            sqlite3_bind_text(st, 2, body, -1, SQLITE_STATIC);
-            rc = sqlite3_step(st) == SQLITE_DONE
-                     ? FR_OK
-                     : sq_fail(s->db, sqlite3_errcode(s->db), err, "merging parked parts");
-            sqlite3_reset(st);
-        }
-        if (rc == FR_OK && (rc = pt_stmt(s, PT_UNPARK, &st, err)) == FR_OK) {
-            sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, span, -1, SQLITE_STATIC);
-            rc = sqlite3_step(st) == SQLITE_DONE
-                     ? FR_OK
-                     : sq_fail(s->db, sqlite3_errcode(s->db), err, "unparking event parts");
-            sqlite3_reset(st);
-            s->parts_parked -= n;
-        }
-    }
-    free(body);
+    if (rc != SQLITE_DONE)
+        rc = sq_fail(s->db, rc, err, "reading parked event parts");
+    else if (n == 0)
+        rc = FR_OK;
+    else if ((rc = pt_write(s, id, b, err)) == FR_OK &&
+             (rc = pt_run(s, PT_UNPARK, trace, span, err)) == FR_OK)
+        s->parts_parked -= n;
+    json_decref(b);
     return rc;
 }
 

@@ -32,8 +32,9 @@ enum {
     TL_INSERT,      /* learn a link (first one wins) */
     TL_LOOKUP,      /* the conversation of a trace */
     TL_COUNT,       /* what a re-assignment moves */
+    TL_DEDUP,       /* copies the conversation already holds (a re-sent span) */
     TL_MOVE,        /* the events */
-    TL_DROP,        /* copies the conversation already held (a re-sent span) */
+    TL_DROP,        /* all of them (the conversation is erased) */
     TL_MERGE,       /* the trace's index row into the conversation's */
     TL_UNCOUNT,     /* and out of the trace's */
     TL_UNINDEX,     /* the trace's row once empty */
@@ -48,7 +49,9 @@ static const char *const tl_sql[TL_COUNT_ALL] = {
     [TL_LOOKUP] = "SELECT conv_id FROM trace_convs WHERE trace_id = ?1",
     [TL_COUNT] = "SELECT count(*), count(error_code) FROM events"
                  " WHERE conv_id = ?1 AND trace_id = ?1",
-    [TL_MOVE] = "UPDATE OR IGNORE events SET conv_id = ?2, body = json_set(body, '$.conv_id', ?2)"
+    [TL_DEDUP] = "DELETE FROM events WHERE conv_id = ?1 AND trace_id = ?1 AND event_id IN"
+                 " (SELECT event_id FROM events WHERE conv_id = ?2 AND event_id IS NOT NULL)",
+    [TL_MOVE] = "UPDATE events SET conv_id = ?2, body = json_set(body, '$.conv_id', ?2)"
                 " WHERE conv_id = ?1 AND trace_id = ?1",
     [TL_DROP] = "DELETE FROM events WHERE conv_id = ?1 AND trace_id = ?1",
     [TL_MERGE] = "INSERT INTO conversations(" SQ_CONV_COLUMNS ")"
@@ -66,16 +69,7 @@ static const char *const tl_sql[TL_COUNT_ALL] = {
 static int
 tl_stmt(struct sq_store *s, int which, sqlite3_stmt **out, struct fr_err *err)
 {
-    if (s->trace_st[which] == NULL) {
-        int rc = sqlite3_prepare_v3(s->db, tl_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &s->trace_st[which], NULL);
-        if (rc != SQLITE_OK)
-            return sq_fail(s->db, rc, err, "preparing trace links");
-    }
-    *out = s->trace_st[which];
-    sqlite3_reset(*out);
-    sqlite3_clear_bindings(*out);
-    return FR_OK;
+    return sq_cached(s->db, &s->trace_st[which], tl_sql[which], out, err);
 }
 
 /* Steps a statement with text parameters (NULL ends them) to its end. */
@@ -94,46 +88,53 @@ tl_run(struct sq_store *s, int which, struct fr_err *err, const char *a, const c
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? FR_OK : sq_fail(s->db, rc, err, tl_sql[which]);
 }
 
-/* Moves the events filed under trace (conv_id = trace_id = trace) to conv. */
+/* How many events are filed under trace (conv_id = trace_id = trace), and with an error. */
 static int
-tl_reassign(struct sq_store *s, const char *trace, const char *conv, struct fr_err *err)
+tl_count(struct sq_store *s, const char *trace, int64_t *n, int64_t *errors, struct fr_err *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = tl_stmt(s, TL_COUNT, &st, err);
     if (rc != FR_OK)
         return rc;
     sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
-    int64_t n = 0, errors = 0;
     if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        n = sqlite3_column_int64(st, 0);
-        errors = sqlite3_column_int64(st, 1);
+        *n = sqlite3_column_int64(st, 0);
+        *errors = sqlite3_column_int64(st, 1);
     }
     sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return sq_fail(s->db, rc, err, "counting a trace's events");
-    if (n == 0)
-        return FR_OK;
-    /* an erased conversation gets nothing back: the trace's events go instead */
-    bool erased = sq_is_erased(s, conv);
-    if (!erased && (rc = tl_run(s, TL_MOVE, err, trace, conv)) != FR_OK)
+    return rc == SQLITE_ROW ? FR_OK : sq_fail(s->db, rc, err, "counting a trace's events");
+}
+
+/*
+ * Moves the events filed under trace to conv: the copies conv already holds
+ * go, the rest move, and the index rows follow with exact counts (the trace's
+ * row loses all it had, conv's gains what moved). An erased conversation gets
+ * nothing back: the trace's events are deleted instead.
+ */
+static int
+tl_reassign(struct sq_store *s, const char *trace, const char *conv, struct fr_err *err)
+{
+    int64_t n = 0, errors = 0, moved = 0, moved_errors = 0;
+    int rc = tl_count(s, trace, &n, &errors, err);
+    if (rc != FR_OK || n == 0)
         return rc;
-    int64_t moved = erased ? 0 : sqlite3_changes64(s->db);
-    if ((rc = tl_run(s, TL_DROP, err, trace, NULL)) != FR_OK)
-        return rc;
-    if (erased)
-        goto uncount;
-    if ((rc = tl_stmt(s, TL_MERGE, &st, err)) != FR_OK)
-        return rc;
-    sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, conv, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, moved);
-    sqlite3_bind_int64(st, 4, moved < n ? (errors * moved) / n : errors);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return sq_fail(s->db, rc, err, "merging a trace into its conversation");
-uncount:
-    if ((rc = tl_stmt(s, TL_UNCOUNT, &st, err)) != FR_OK)
+    sqlite3_stmt *st = NULL;
+    if (sq_is_erased(s, conv)) {
+        rc = tl_run(s, TL_DROP, err, trace, NULL);
+    } else if ((rc = tl_run(s, TL_DEDUP, err, trace, conv)) == FR_OK &&
+               (rc = tl_count(s, trace, &moved, &moved_errors, err)) == FR_OK &&
+               (rc = tl_run(s, TL_MOVE, err, trace, conv)) == FR_OK &&
+               (rc = tl_stmt(s, TL_MERGE, &st, err)) == FR_OK) {
+        sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, conv, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, moved);
+        sqlite3_bind_int64(st, 4, moved_errors);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        rc = rc == SQLITE_DONE ? FR_OK
+                               : sq_fail(s->db, rc, err, "merging a trace into its conversation");
+    }
+    if (rc != FR_OK || (rc = tl_stmt(s, TL_UNCOUNT, &st, err)) != FR_OK)
         return rc;
     sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, n);

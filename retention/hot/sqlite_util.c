@@ -1,6 +1,7 @@
 /*
  * retention/hot/sqlite_util.c - the small helpers every file of the SQLite
- * store shares (error mapping, statements with no rows), kept apart so that
+ * store shares (error mapping, statements with no rows, statements prepared
+ * once), kept apart so that
  * the write path, rollups and reads depend on them and not on each other.
  */
 #include <sqlite3.h>
@@ -21,5 +22,19 @@ sq_exec(sqlite3 *db, const char *sql, struct fr_err *err)
     int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return sq_fail(db, rc, err, sql);
+    return FR_OK;
+}
+
+int
+sq_cached(sqlite3 *db, sqlite3_stmt **slot, const char *sql, sqlite3_stmt **out, struct fr_err *err)
+{
+    if (*slot == NULL) {
+        int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+        if (rc != SQLITE_OK)
+            return sq_fail(db, rc, err, sql);
+    }
+    *out = *slot;
+    sqlite3_reset(*out);
+    sqlite3_clear_bindings(*out);
     return FR_OK;
 }
