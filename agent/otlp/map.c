@@ -105,10 +105,10 @@ clamp_count(double v)
     return (int64_t)v;
 }
 
+/* A producer's number (integer, double, or a string holding an integer) as an integer. */
 static bool
-num(const json_t *a, const char *k, json_int_t *out)
+num_value(const json_t *v, json_int_t *out)
 {
-    const json_t *v = json_object_get(a, k);
     if (json_is_integer(v)) {
         *out = json_integer_value(v);
         return true;
@@ -129,6 +129,12 @@ num(const json_t *a, const char *k, json_int_t *out)
     return false;
 }
 
+static bool
+num(const json_t *a, const char *k, json_int_t *out)
+{
+    return num_value(json_object_get(a, k), out);
+}
+
 static int64_t
 nanos(const json_t *v)
 {
@@ -141,20 +147,65 @@ nanos(const json_t *v)
     return t > 0 ? t : 0;
 }
 
-/* The first attribute of names (comma-separated) present in a, else NULL. */
+/*
+ * The attribute key[0, len) of a: an attribute object (map.c: attrs, or the
+ * protobuf decoder's), or the JSON encoding's list of {"key", "value"} read
+ * as it is (a string value only; later keys win), so a look-up does not have
+ * to build the object.
+ */
+static const json_t *
+attr_getn(const json_t *a, const char *key, size_t len)
+{
+    if (json_is_object(a))
+        return json_object_getn(a, key, len);
+    const json_t *v = NULL, *kv;
+    size_t i;
+    json_array_foreach(a, i, kv)
+    {
+        const char *k = str(kv, "key");
+        if (k && strlen(k) == len && memcmp(k, key, len) == 0)
+            v = json_object_get(json_object_get(kv, "value"), "stringValue");
+    }
+    return v;
+}
+
+static bool
+nonempty_string(const json_t *v)
+{
+    return json_is_string(v) && json_string_length(v) > 0;
+}
+
+static bool
+numeric(const json_t *v)
+{
+    json_int_t x;
+    return num_value(v, &x);
+}
+
+/* The value of the first of names (comma-separated, spaces ignored) present in a that ok
+   accepts, else NULL. */
+static const json_t *
+first_of(const json_t *a, const char *names, bool (*ok)(const json_t *v))
+{
+    for (const char *n = names; *n;) {
+        while (*n == ' ' || *n == ',')
+            n++;
+        size_t len = strcspn(n, ","), l = len;
+        while (l > 0 && n[l - 1] == ' ')
+            l--;
+        const json_t *v = l > 0 ? attr_getn(a, n, l) : NULL;
+        if (v != NULL && ok(v))
+            return v;
+        n += len;
+    }
+    return NULL;
+}
+
+/* The first attribute of names present (a non-empty string) in a, else NULL. */
 static const char *
 first_attr(const json_t *a, const char *names)
 {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", names);
-    for (char *save = NULL, *n = strtok_r(buf, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
-        while (*n == ' ')
-            n++;
-        const char *v = str(a, n);
-        if (v && *v)
-            return v;
-    }
-    return NULL;
+    return json_string_value(first_of(a, names, nonempty_string));
 }
 
 static void
@@ -183,19 +234,13 @@ is(const char *v, const char *want)
     return v != NULL && strcasecmp(v, want) == 0;
 }
 
-/* The first of a comma-separated list of attributes as an integer, into o[k]. */
+/* The first of a comma-separated list of attributes that is a number, into o[k]. */
 static void
 set_first_int(json_t *o, const char *k, const json_t *a, const char *names)
 {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", names);
-    for (char *save = NULL, *n = strtok_r(buf, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
-        json_int_t v;
-        if (num(a, n, &v)) {
-            json_object_set_new(o, k, json_integer(v));
-            return;
-        }
-    }
+    json_int_t v;
+    if (num_value(first_of(a, names, numeric), &v))
+        json_object_set_new(o, k, json_integer(v));
 }
 
 /* A seconds attribute (a double) as milliseconds. */
@@ -546,35 +591,6 @@ middleware_data(json_t *data, const json_t *span, const json_t *a, const char *o
     }
 }
 
-/* The first of names (comma-separated) present as a non-empty string in an attribute list
-   (the JSON encoding's array, or the decoder's object), without building an object. */
-static const char *
-list_attr(const json_t *list, const char *names)
-{
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", names);
-    for (char *save = NULL, *n = strtok_r(buf, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
-        while (*n == ' ')
-            n++;
-        const char *v = NULL;
-        if (json_is_object(list)) {
-            v = str(list, n);
-        } else {
-            size_t i;
-            const json_t *kv;
-            json_array_foreach(list, i, kv)
-            {
-                const char *k = str(kv, "key");
-                if (k && strcmp(k, n) == 0)
-                    v = str(json_object_get(kv, "value"), "stringValue"); /* later keys win */
-            }
-        }
-        if (v && *v)
-            return v;
-    }
-    return NULL;
-}
-
 static json_t *
 span_event(const json_t *span, const json_t *a, const struct fr_otlp_opts *o,
            const json_t *trace_convs)
@@ -662,7 +678,7 @@ fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, jso
                 if (trace == NULL || json_object_get(trace_convs, trace))
                     continue;
                 const char *conv =
-                    list_attr(json_object_get(span, "attributes"), o->conversation_attributes);
+                    first_attr(json_object_get(span, "attributes"), o->conversation_attributes);
                 if (conv)
                     json_object_set_new(trace_convs, trace, json_string(conv));
             }
