@@ -598,18 +598,8 @@ test_otlp_protobuf_depth_and_utf8(void **state)
     FrOtlp__Span sp = FR_OTLP__SPAN__INIT, *spp = &sp;
     sp.name = "bad \xff\xfe name";
     sp.start_time_unix_nano = 1;
-    FrOtlp__ScopeSpans ss = FR_OTLP__SCOPE_SPANS__INIT, *ssp = &ss;
-    ss.n_spans = 1;
-    ss.spans = &spp;
-    FrOtlp__ResourceSpans rs = FR_OTLP__RESOURCE_SPANS__INIT, *rsp = &rs;
-    rs.n_scope_spans = 1;
-    rs.scope_spans = &ssp;
-    FrOtlp__ExportTraceServiceRequest r = FR_OTLP__EXPORT_TRACE_SERVICE_REQUEST__INIT;
-    r.n_resource_spans = 1;
-    r.resource_spans = &rsp;
-    size_t len = fr_otlp__export_trace_service_request__get_packed_size(&r);
-    uint8_t *buf = fr_malloc(len);
-    fr_otlp__export_trace_service_request__pack(&r, buf);
+    size_t len;
+    uint8_t *buf = t_otlp_pb_pack(&spp, 1, &len);
     j = fr_otlp_pb_decode(FR_OTLP_TRACES, buf, len, why, sizeof why);
     assert_non_null(j);
     const char *name = json_string_value(json_object_get(

@@ -465,23 +465,6 @@ test_store_conversation_filters(void **state)
     ids_free(&ids);
 }
 
-/* A count from a read-only connection of its own. */
-static long
-sql_count(const char *path, const char *sql)
-{
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    long n = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW)
-            n = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(db);
-    return n;
-}
-
 static int
 conv_count(void *ud, const struct fr_conv_row *r)
 {
@@ -540,8 +523,10 @@ test_store_trace_link_moves_events(void **state)
     assert_int_equal(c[0], 2);
     assert_int_equal(c[1], 1);
     char *db = fr_strdup(f->path);
-    assert_int_equal(sql_count(db, "SELECT count(*) FROM events WHERE conv_id = 'conv-X'"
-                                   " AND json_extract(body, '$.conv_id') = 'conv-X'"),
+    assert_int_equal(sql_long(db,
+                              "SELECT count(*) FROM events WHERE conv_id = 'conv-X'"
+                              " AND json_extract(body, '$.conv_id') = 'conv-X'",
+                              NULL, 0),
                      2);
     /* a late child, after a reopen: moved in its own transaction */
     fr_store_close(f->st);
@@ -555,7 +540,7 @@ test_store_trace_link_moves_events(void **state)
     put_span(f->st, T, "s1", 1771357445000, false);
     conv_counts(f->st, "conv-X", c);
     assert_int_equal(c[0], 3);
-    assert_int_equal(sql_count(db, "SELECT count(*) FROM events"), 3);
+    assert_int_equal(sql_long(db, "SELECT count(*) FROM events", NULL, 0), 3);
     /* a trace naming an erased conversation: its events are deleted, never moved there */
     int64_t erased_n;
     assert_int_equal(
@@ -575,8 +560,10 @@ test_store_trace_link_moves_events(void **state)
     assert_int_equal(c[0], -1);
     conv_counts(f->st, U, c);
     assert_int_equal(c[0], -1);
-    assert_int_equal(sql_count(db, "SELECT count(*) FROM events WHERE trace_id = "
-                                   "'6bf92f3577b34da6a3ce929d0e0e4736'"),
+    assert_int_equal(sql_long(db,
+                              "SELECT count(*) FROM events WHERE trace_id = "
+                              "'6bf92f3577b34da6a3ce929d0e0e4736'",
+                              NULL, 0),
                      0);
     /* the first link wins: another conversation naming the trace changes nothing */
     assert_int_equal(fr_store_begin(f->st, &err), FR_OK);
@@ -613,29 +600,36 @@ test_store_event_parts_merge(void **state)
 {
     struct t_store_fx *f = *state;
     put_part(f->st, "a1", "request", "{\"role\":\"user\",\"content\":\"first\"}");
-    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM event_parts"), 1);
-    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM events"), 0);
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM event_parts", NULL, 0), 1);
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM events", NULL, 0), 0);
     const char *ev =
         "{\"v\":1,\"kind\":\"provider\",\"ts_ms\":1771357445000,\"conv_id\":\"c-parts\","
         "\"trace_id\":\"5bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"a1\",\"event_id\":\"a1\","
         "\"data\":{\"provider\":\"openai\",\"model\":\"m\"}}";
     t_ingest(f->st, &ev, 1);
-    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM event_parts"), 0);
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM event_parts", NULL, 0), 0);
     put_part(f->st, "a1", "request", "{\"role\":\"user\",\"content\":\"second\"}");
     put_part(f->st, "a1", "response", "{\"role\":\"assistant\",\"content\":\"answer\"}");
     put_part(f->st, "a1", "request", "{\"role\":\"user\",\"content\":\"second\"}"); /* again */
-    assert_int_equal(sql_count(f->path, "SELECT count(*) FROM events"), 1);
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM events", NULL, 0), 1);
     assert_int_equal(
-        sql_count(f->path, "SELECT json_array_length(body, '$.data.request.messages') FROM events"),
+        sql_long(f->path, "SELECT json_array_length(body, '$.data.request.messages') FROM events",
+                 NULL, 0),
         2);
-    assert_int_equal(sql_count(f->path, "SELECT json_extract(body, '$.data.request.messages[0]."
-                                        "content') = 'first' FROM events"),
+    assert_int_equal(sql_long(f->path,
+                              "SELECT json_extract(body, '$.data.request.messages[0]."
+                              "content') = 'first' FROM events",
+                              NULL, 0),
                      1);
-    assert_int_equal(sql_count(f->path, "SELECT json_extract(body, '$.data.response.messages[0]."
-                                        "content') = 'answer' FROM events"),
+    assert_int_equal(sql_long(f->path,
+                              "SELECT json_extract(body, '$.data.response.messages[0]."
+                              "content') = 'answer' FROM events",
+                              NULL, 0),
                      1);
-    assert_int_equal(
-        sql_count(f->path, "SELECT event_count FROM conversations WHERE conv_id = 'c-parts'"), 1);
+    assert_int_equal(sql_long(f->path,
+                              "SELECT event_count FROM conversations WHERE conv_id = 'c-parts'",
+                              NULL, 0),
+                     1);
 }
 
 int

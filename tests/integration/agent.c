@@ -468,24 +468,6 @@ wait_progress(struct loader *l)
     fail_msg("no batch acknowledged within 60 s of a restart");
 }
 
-long
-sql_long(const char *db, const char *sql, char *text, size_t n)
-{
-    sqlite3 *h;
-    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
-    long v = -1;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        v = sqlite3_column_int64(st, 0);
-        if (text)
-            snprintf(text, n, "%s", (const char *)sqlite3_column_text(st, 0));
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(h);
-    return v;
-}
-
 /* Events of conv across the tiers (flightrec show --json); *dups counts repeated event ids. */
 long
 count_across_tiers(struct agent *a, const char *conv, long *dups)

@@ -175,8 +175,6 @@ void loader_stop(void);
 /* Waits (up to 60 s) until the loader has a batch acknowledged by the agent now running. */
 void wait_progress(struct loader *l);
 
-long sql_long(const char *db, const char *sql, char *text, size_t n);
-
 /* Events of conv across the tiers (flightrec show --json); *dups counts repeated event ids. */
 long count_across_tiers(struct agent *a, const char *conv, long *dups);
 

@@ -6,6 +6,7 @@
 
 #include <ftw.h>
 #include <netinet/in.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,8 +292,14 @@ t_otlp_pb_traces(const char *conv, size_t *len)
     sp.attributes = kvp;
     FrOtlp__Span bad = FR_OTLP__SPAN__INIT, *badp = &bad; /* no start time: rejected */
     FrOtlp__Span *spans[2] = {spp, badp};
+    return t_otlp_pb_pack(spans, 2, len);
+}
+
+uint8_t *
+t_otlp_pb_pack(FrOtlp__Span **spans, size_t n, size_t *len)
+{
     FrOtlp__ScopeSpans ss = FR_OTLP__SCOPE_SPANS__INIT, *ssp = &ss;
-    ss.n_spans = 2;
+    ss.n_spans = n;
     ss.spans = spans;
     FrOtlp__ResourceSpans rs = FR_OTLP__RESOURCE_SPANS__INIT, *rsp = &rs;
     rs.n_scope_spans = 1;
@@ -304,4 +311,22 @@ t_otlp_pb_traces(const char *conv, size_t *len)
     uint8_t *buf = fr_malloc(*len);
     fr_otlp__export_trace_service_request__pack(&r, buf);
     return buf;
+}
+
+long
+sql_long(const char *db, const char *sql, char *text, size_t n)
+{
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+    long v = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        v = sqlite3_column_int64(st, 0);
+        if (text)
+            snprintf(text, n, "%s", (const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
 }

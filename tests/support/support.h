@@ -71,6 +71,10 @@ int t_run(const char *cmd, char **out, char **err);
  */
 unsigned t_seed(const char *test);
 
+/* The first column of the first row of sql on the database at db (read-only, a connection
+   of its own); -1 when no row. text (may be NULL): that value as text, n bytes at most. */
+long sql_long(const char *db, const char *sql, char *text, size_t n);
+
 /* A loopback TCP port free right now (bound to port 0, read back, closed). */
 int t_free_port(void);
 
@@ -82,5 +86,9 @@ int t_free_port(void);
  * (rejected). Caller frees.
  */
 uint8_t *t_otlp_pb_traces(const char *conv, size_t *len);
+
+/* spans[0, n) packed as one ExportTraceServiceRequest (one resource, one scope). Caller frees. */
+struct FrOtlp__Span;
+uint8_t *t_otlp_pb_pack(struct FrOtlp__Span **spans, size_t n, size_t *len);
 
 #endif
