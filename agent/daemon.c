@@ -433,7 +433,8 @@ fr_agent_run(const char *config_path)
     if (status == FR_EXIT_OK)
         status = agent_start_sources(&a);
     if (status == FR_EXIT_OK) {
-        if (a.p.conf.retention_enabled && a.retention.interval_ms > 0)
+        if (a.p.conf.retention_enabled &&
+            (a.retention.interval_ms > 0 || a.retention.verify_ms > 0))
             a.retention_job = fr_retention_job_start(&a.p, &a.retention);
         agent_print_ready(&a);
         status = agent_wait(&a, &sigs);

@@ -20,8 +20,11 @@ struct fr_retention_job {
     struct fr_ticker tick;
 };
 
+/* Up to this many bytes of changed segments verified per pass (the rest: next pass). */
+#define SCRUB_BUDGET (256ull << 20)
+
 static void
-job_run_once(struct fr_retention_job *j)
+job_run_once(struct fr_retention_job *j, bool retention)
 {
     struct fr_store_opts so;
     fr_store_opts_default(&so);
@@ -33,22 +36,49 @@ job_run_once(struct fr_retention_job *j)
         fr_log(FR_LOG_ERROR, "retention", "cannot open the store: %s", err.msg);
         return;
     }
-    if (fr_retention_run(st, j->rp, fr_now_ms(), false, NULL, NULL, &s, &err) == FR_OK)
+    if (!retention) {
+        struct fr_scrub_stats ss;
+        if (fr_retention_scrub(st, j->rp, SCRUB_BUDGET, &ss, &err) != FR_OK)
+            fr_log(FR_LOG_WARN, "retention", "segment verification: %s", err.msg);
+    } else if (fr_retention_run(st, j->rp, fr_now_ms(), false, NULL, NULL, &s, &err) == FR_OK) {
         fr_log(FR_LOG_INFO, "retention",
                "%llu events to warm in %llu segments, %llu segments to cold, %llu deleted, %.2f s",
                (unsigned long long)s.moved_events, (unsigned long long)s.warm_segments,
                (unsigned long long)s.to_cold, (unsigned long long)s.deleted_segments, s.seconds);
-    else
+    } else {
         fr_log(FR_LOG_ERROR, "retention", "run failed: %s", err.msg);
+    }
     fr_store_close(st);
+}
+
+static int64_t
+mono_ms(void)
+{
+    return (int64_t)(fr_mono_s() * 1000.0);
 }
 
 static void *
 job_main(void *arg)
 {
     struct fr_retention_job *j = arg;
-    while (fr_ticker_wait(&j->tick, j->rp->interval_ms))
-        job_run_once(j);
+    /* retention every interval; between runs, changed segments verified every verify_interval */
+    int64_t now = mono_ms(), next_run = j->rp->interval_ms > 0 ? now + j->rp->interval_ms : -1;
+    int64_t next_verify = j->rp->verify_ms > 0 ? now + 1000 : -1;
+    for (;;) {
+        int64_t next = next_run < 0                                 ? next_verify
+                       : next_verify < 0 || next_run <= next_verify ? next_run
+                                                                    : next_verify;
+        if (!fr_ticker_wait(&j->tick, next - now > 0 ? next - now : 0))
+            break;
+        now = mono_ms();
+        bool run = next_run >= 0 && now >= next_run;
+        job_run_once(j, run);
+        now = mono_ms();
+        if (run)
+            next_run = now + j->rp->interval_ms;
+        if (next_verify >= 0 && (run || now >= next_verify))
+            next_verify = now + j->rp->verify_ms;
+    }
     return NULL;
 }
 

@@ -15,6 +15,7 @@
 #include "agent/otlp/map.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "retention/hot/archive.h"
 
 void
 fr_pipeline_init(struct fr_pipeline *p)
@@ -222,6 +223,37 @@ fr_pipeline_store_bytes(const struct fr_pipeline *p)
     return total;
 }
 
+struct bad_acc {
+    char *detail;
+    size_t len, n;
+};
+
+static int
+bad_row(void *ud, const struct fr_manifest_row *r)
+{
+    struct bad_acc *a = ud;
+    if (r->bad == NULL)
+        return 0;
+    size_t at = strlen(a->detail);
+    const char *name = strrchr(r->path, '/');
+    if (a->n < 3 && at + 1 < a->len)
+        snprintf(a->detail + at, a->len - at, "%s%s (%s)", a->n ? "; " : "",
+                 name ? name + 1 : r->path, r->bad);
+    a->n++;
+    return 0;
+}
+
+size_t
+fr_pipeline_bad_segments(struct fr_pipeline *p, char *detail, size_t len)
+{
+    struct bad_acc a = {detail, len, 0};
+    detail[0] = '\0';
+    pthread_mutex_lock(&p->health_mu);
+    fr_store_manifest(p->health, bad_row, &a, NULL);
+    pthread_mutex_unlock(&p->health_mu);
+    return a.n;
+}
+
 static int
 ready_probe(void *ud, const struct fr_conv_row *r)
 {
@@ -279,6 +311,15 @@ fr_pipeline_ready(struct fr_pipeline *p, char *why, size_t whylen)
         snprintf(why, whylen, "store: %s", err.msg);
         return false;
     }
-    snprintf(why, whylen, "ok");
+    /* a bad segment costs only the reads that need it: ready, and said */
+    char bad[400];
+    size_t nbad = fr_pipeline_bad_segments(p, bad, sizeof bad);
+    if (nbad > 0)
+        snprintf(why, whylen,
+                 "ok; archive: %zu bad segment(s), reads that need them are partial "
+                 "(flightrec archive verify; archive quarantine NAME): %s",
+                 nbad, bad);
+    else
+        snprintf(why, whylen, "ok");
     return true;
 }

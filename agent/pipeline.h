@@ -123,6 +123,13 @@ void fr_pipeline_set_paused(struct fr_pipeline *p, const char *why);
 /* /readyz: the store answers and the queue is below its high-water mark (90%). */
 bool fr_pipeline_ready(struct fr_pipeline *p, char *why, size_t whylen);
 
+/*
+ * Archive segments marked bad (the agent's verification pass, archive
+ * verify, or a retention run that could not read one): how many and, in
+ * detail, the first few by name with why ("" when none).
+ */
+size_t fr_pipeline_bad_segments(struct fr_pipeline *p, char *detail, size_t len);
+
 /* Size of the database and its WAL in bytes. */
 int64_t fr_pipeline_store_bytes(const struct fr_pipeline *p);
 

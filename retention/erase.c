@@ -87,7 +87,7 @@ pass_record(void *ud, const char *json, size_t len)
         h->touched = true;
     } else {
         if (ps->w != NULL) /* NULL: a dry run counts */
-            fr_seg_writer_add(ps->w, json, len, k.ts, k.conv);
+            fr_seg_writer_add(ps->w, json, len, k.ts, k.conv, k.trace);
         ps->kept++;
     }
     fr_ret_record_key_clear(&k);
@@ -209,6 +209,8 @@ rewrite(struct fr_store *st, const struct fr_retention_policy *p,
         fr_ret_crash_point("erase_after_journal");
         if (rc == FR_OK)
             rc = fr_store_manifest_replace(st, path, &m, err);
+        if (rc == FR_OK)
+            fr_ret_map_writer(st, ps->w, path);
         stats->segments_rewritten++;
         stats->bytes_rewritten += ni.file_bytes;
         uint64_t bytes = ni.file_bytes;

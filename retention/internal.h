@@ -9,6 +9,7 @@
  *   reconcile.c  files vs manifest after a crash
  *   mover.c      the run: hot -> warm -> cold -> deleted
  *   reader.c     reading across tiers
+ *   map.c        the archive map: which segment blocks hold a conversation or trace
  */
 #ifndef FR_RETENTION_INTERNAL_H
 #define FR_RETENTION_INTERNAL_H
@@ -107,8 +108,8 @@ void fr_ret_unlock(int fd);
 
 /* What a segment record is filed under: its conversation (NULL: none) and time. */
 struct fr_ret_rec_key {
-    json_t *j; /* owns conv */
-    const char *conv;
+    json_t *j; /* owns conv and trace */
+    const char *conv, *trace;
     int64_t ts;
 };
 
@@ -116,6 +117,20 @@ struct fr_ret_rec_key {
    (its last_ms), a runtime minute's. */
 void fr_ret_record_key(const char *json, size_t len, struct fr_ret_rec_key *k);
 void fr_ret_record_key_clear(struct fr_ret_rec_key *k);
+
+/* ---- the archive map (map.c) ---- */
+
+/* Records the map of the segment w just wrote at path (a failure is logged: reads fall back). */
+void fr_ret_map_writer(struct fr_store *st, const struct fr_seg_writer *w, const char *path);
+/* Maps an open segment from its records. */
+int fr_ret_map_segment(struct fr_store *st, struct fr_seg *seg, const char *path,
+                       struct fr_err *err);
+/* Maps every manifest entry without a map that can be read (reconciliation); *mapped counts. */
+int fr_ret_map_missing(struct fr_store *st, const struct fr_archive_keys *keys, size_t *mapped,
+                       struct fr_err *err);
+/* Logs a segment that did not open or read and marks it bad in the manifest (why->msg),
+   unless only a key was missing. */
+void fr_ret_segment_unreadable(struct fr_store *st, const char *path, const struct fr_err *why);
 
 /* Erases what pending erasures still have in the archive (erase.c; reconciliation runs it). */
 int fr_ret_erase_archive(struct fr_store *st, const struct fr_retention_policy *p,

@@ -149,10 +149,10 @@ mm_stat(const struct minmax *m, uint64_t n)
 }
 
 static void
-add_record(struct batch *b, json_t *rec, int64_t ts, const char *conv)
+add_record(struct batch *b, json_t *rec, int64_t ts, const char *conv, const char *trace)
 {
     char *s = json_dumps(rec, JSON_COMPACT);
-    fr_seg_writer_add(b->w, s, strlen(s), ts, conv);
+    fr_seg_writer_add(b->w, s, strlen(s), ts, conv, trace);
     free(s);
     json_decref(rec);
 }
@@ -202,7 +202,7 @@ batch_row(void *ud, const struct fr_event_row *r)
     }
     truncate_text(json_object_get(body, "data"), (size_t)b->p->truncate_bytes);
     truncate_text(json_object_get(body, "error"), (size_t)b->p->truncate_bytes);
-    add_record(b, fr_warm_event_new(r, body, b->policy), r->ts_ms, conv);
+    add_record(b, fr_warm_event_new(r, body, b->policy), r->ts_ms, conv, r->ids[FR_ID_TRACE]);
     return 0;
 }
 
@@ -213,7 +213,7 @@ batch_finish_records(struct batch *b)
         struct conv_sum *c = &b->cs[i];
         struct fr_warm_conv wc = {c->conv,   c->first,  c->last,   c->events,
                                   c->errors, c->in_tok, c->out_tok};
-        add_record(b, fr_warm_conversation_new(&wc, c->codes, c->models), c->last, c->conv);
+        add_record(b, fr_warm_conversation_new(&wc, c->codes, c->models), c->last, c->conv, NULL);
         c->codes = c->models = NULL;
     }
     for (size_t i = 0; i < b->nrt; i++) {
@@ -226,7 +226,7 @@ batch_finish_records(struct batch *b)
                                      .cpu_pct = mm_stat(&m->cpu, m->n),
                                      .threads = mm_stat(&m->threads, m->n),
                                      .open_fds = mm_stat(&m->fds, m->n)};
-        add_record(b, fr_warm_runtime_minute_new(&wr), m->minute, NULL);
+        add_record(b, fr_warm_runtime_minute_new(&wr), m->minute, NULL, NULL);
     }
 }
 
@@ -302,6 +302,8 @@ move_segments(struct fr_store *st, const struct fr_retention_policy *p, const in
                 if (rc == FR_OK)
                     rc = fr_store_archive_commit(st, &m, b.ids, b.n, err);
                 fr_ret_crash_point("after_commit");
+                if (rc == FR_OK)
+                    fr_ret_map_writer(st, b.w, path);
                 stats->warm_segments++;
                 stats->records_written += info.records;
                 stats->raw_bytes += info.raw_bytes;
@@ -358,7 +360,7 @@ copy_record(void *ud, const char *json, size_t len)
     struct copy_ctx *c = ud;
     struct fr_ret_rec_key k;
     fr_ret_record_key(json, len, &k);
-    fr_seg_writer_add(c->w, json, len, k.ts, k.conv);
+    fr_seg_writer_add(c->w, json, len, k.ts, k.conv, k.trace);
     fr_ret_record_key_clear(&k);
     return 0;
 }
@@ -385,22 +387,30 @@ warm_to_cold(struct fr_store *st, const struct fr_retention_policy *p, const str
             have_key = true;
         }
         struct fr_seg *seg;
-        rc = fr_seg_open(man->v[i], &keys, &seg, err);
-        if (rc != FR_OK)
-            break;
+        struct fr_err serr = {0};
+        if (fr_seg_open(man->v[i], &keys, &seg, &serr) != FR_OK) {
+            /* one bad segment stays where it is (named, marked); the others move on */
+            fr_ret_segment_unreadable(st, man->v[i], &serr);
+            stats->to_cold--;
+            continue;
+        }
         struct copy_ctx c = {
             fr_seg_writer_new(FR_TIER_COLD, keys.cold.key[0], fr_seg_get_info(seg)->policy)};
         char store_id[17] = "";
         fr_store_id(st, store_id, NULL);
         fr_seg_writer_set_store(c.w, store_id);
         fr_seg_writer_set_auth(c.w, keys.auth.key[0]);
-        rc = fr_seg_each(seg, NULL, 0, 0, copy_record, &c, err);
+        if (fr_seg_each(seg, NULL, 0, 0, copy_record, &c, &serr) != FR_OK) {
+            fr_seg_close(seg);
+            fr_seg_writer_free(c.w);
+            fr_ret_segment_unreadable(st, man->v[i], &serr);
+            stats->to_cold--;
+            continue;
+        }
         fr_seg_close(seg);
         char *cold = fr_ret_twin_path(man->v[i]);
         struct fr_seg_info info;
-        if (rc == FR_OK)
-            rc = fr_seg_writer_finish(c.w, cold, &info, err);
-        fr_seg_writer_free(c.w);
+        rc = fr_seg_writer_finish(c.w, cold, &info, err);
         fr_ret_crash_point("after_cold_segment");
         if (rc == FR_OK) {
             struct fr_manifest_row m;
@@ -410,9 +420,12 @@ warm_to_cold(struct fr_store *st, const struct fr_retention_policy *p, const str
             if (rc == FR_OK)
                 rc = fr_store_manifest_replace(st, man->v[i], &m, err);
             fr_ret_crash_point("after_cold_commit");
-            if (rc == FR_OK)
+            if (rc == FR_OK) {
+                fr_ret_map_writer(st, c.w, cold);
                 unlink(man->v[i]);
+            }
         }
+        fr_seg_writer_free(c.w);
         free(cold);
     }
     if (have_key)

@@ -52,6 +52,10 @@ static const struct fr_option pol_opts[] = {
      "docs/security.md); a relative path is relative to the database's directory."},
     {"schedule", "interval", FR_OPT_DURATION, "1h", P(interval_ms), 0, INT64_MAX / 2, NULL,
      "How often the agent runs retention (0: only `flightrec retention run`)."},
+    {"schedule", "verify_interval", FR_OPT_DURATION, "1m", P(verify_ms), 0, INT64_MAX / 2, NULL,
+     "How often the agent verifies segments whose files changed since they were last verified "
+     "(up to 256 MiB a pass), so /readyz and /metrics name a bad segment before a read meets "
+     "it (0: only `flightrec archive verify`)."},
     {0},
 };
 

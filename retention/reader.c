@@ -19,7 +19,7 @@ struct seg_list {
     char **path;
     char **tier;
     int64_t *min_ts, *max_ts;
-    bool *pending;
+    bool *pending, *mapped;
     size_t n;
 };
 
@@ -32,13 +32,57 @@ list_fn(void *ud, const struct fr_manifest_row *r)
     l->min_ts = fr_realloc(l->min_ts, (l->n + 1) * sizeof *l->min_ts);
     l->max_ts = fr_realloc(l->max_ts, (l->n + 1) * sizeof *l->max_ts);
     l->pending = fr_realloc(l->pending, (l->n + 1) * sizeof *l->pending);
+    l->mapped = fr_realloc(l->mapped, (l->n + 1) * sizeof *l->mapped);
     l->path[l->n] = fr_strdup(r->path);
     l->tier[l->n] = fr_strdup(r->tier);
     l->min_ts[l->n] = r->min_ts;
     l->max_ts[l->n] = r->max_ts;
     l->pending[l->n] = r->pending;
+    l->mapped[l->n] = r->mapped;
     l->n++;
     return 0;
+}
+
+static void
+seg_list_free(struct seg_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->path[i]);
+        free(l->tier[i]);
+    }
+    free(l->path);
+    free(l->tier);
+    free(l->min_ts);
+    free(l->max_ts);
+    free(l->pending);
+    free(l->mapped);
+}
+
+/* The blocks of one segment the archive map names. */
+struct blocks {
+    uint32_t *v;
+    size_t n;
+};
+
+static int
+hit_fn(void *ud, const char *path, uint32_t block)
+{
+    bool created;
+    void **slot = fr_strmap_slot(ud, path, &created);
+    struct blocks *b = *slot;
+    if (created)
+        b = *slot = fr_calloc(1, sizeof *b);
+    b->v = fr_realloc(b->v, (b->n + 1) * sizeof *b->v);
+    b->v[b->n++] = block;
+    return 0;
+}
+
+static void
+blocks_free(void *v)
+{
+    struct blocks *b = v;
+    free(b->v);
+    free(b);
 }
 
 struct each_ctx {
@@ -47,6 +91,7 @@ struct each_ctx {
     const struct fr_event_filter *f;
     const char *tier;
     const char *policy; /* the segment's */
+    const char *needle; /* the id looked for, quoted, as it appears in the record; NULL: none */
     fr_event_cb cb;
     void *ud;
     int rc;
@@ -57,6 +102,9 @@ each_record(void *ud, const char *json, size_t len)
 {
     struct each_ctx *c = ud;
     const struct fr_event_filter *f = c->f;
+    /* a record of another conversation or trace (most of a block) is not parsed at all */
+    if (c->needle != NULL && memmem(json, len, c->needle, strlen(c->needle)) == NULL)
+        return 0;
     struct fr_warm_record wr;
     if (fr_warm_record_parse(json, len, c->policy, &wr, NULL) != FR_OK ||
         wr.type != FR_WARM_EVENT) {
@@ -93,6 +141,37 @@ each_record(void *ud, const char *json, size_t len)
     return stop;
 }
 
+/* "id" as JSON writes it, when that is the id itself in quotes (nothing to escape). */
+static char *
+plain_needle(const char *id)
+{
+    if (id == NULL || *id == '\0')
+        return NULL;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        if (*p < 0x20 || *p == '"' || *p == '\\' || *p >= 0x7f)
+            return NULL;
+    return fr_asprintf("\"%s\"", id);
+}
+
+/*
+ * The map key of what f looks for: its conversation, or the trace id it
+ * names; 0 when it looks for neither (every segment of its time range is read).
+ */
+static uint64_t
+filter_key(const struct fr_event_filter *f, const char **id)
+{
+    *id = NULL;
+    if (f->conv_id != NULL) {
+        *id = f->conv_id;
+        return fr_seg_key_hash('c', f->conv_id);
+    }
+    if (f->id_value != NULL && f->id_field == FR_ID_TRACE) {
+        *id = f->id_value;
+        return fr_seg_key_hash('t', f->id_value);
+    }
+    return 0;
+}
+
 int
 fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
                   const struct fr_archive_keys *keys, fr_event_cb cb, void *ud,
@@ -101,10 +180,20 @@ fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
     struct seg_list l = {0};
     if (cold_skipped)
         *cold_skipped = 0;
+    const char *id;
+    uint64_t key = filter_key(f, &id);
+    struct fr_strmap *hits = fr_strmap_new(); /* path -> struct blocks */
     int rc = fr_store_manifest(st, list_fn, &l, err);
+    if (rc == FR_OK && key != 0)
+        rc = fr_store_archive_lookup(st, key, hit_fn, hits, err);
+    char *needle = plain_needle(id);
     for (size_t i = 0; rc == FR_OK && i < l.n; i++) {
         if ((f->since_ms && l.max_ts[i] < f->since_ms) ||
             (f->until_ms && l.min_ts[i] >= f->until_ms))
+            continue;
+        /* a mapped segment the map does not name for this id holds none of it: not opened */
+        const struct blocks *b = key != 0 && l.mapped[i] ? fr_strmap_get(hits, l.path[i]) : NULL;
+        if (key != 0 && l.mapped[i] && b == NULL)
             continue;
         bool cold = strcmp(l.tier[i], "cold") == 0;
         if (cold && (keys == NULL || keys->cold.n == 0)) {
@@ -121,9 +210,11 @@ fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
                 (*cold_skipped)++;
             continue;
         }
-        struct each_ctx c = {st, l.pending[i], f, l.tier[i], fr_seg_get_info(seg)->policy,
-                             cb, ud,           0};
-        int src = fr_seg_each(seg, f->conv_id, f->since_ms, f->until_ms, each_record, &c, &serr);
+        struct each_ctx c = {st,     l.pending[i], f,  l.tier[i], fr_seg_get_info(seg)->policy,
+                             needle, cb,           ud, 0};
+        int src = b != NULL ? fr_seg_each_block(seg, b->v, b->n, each_record, &c, &serr)
+                            : fr_seg_each(seg, f->conv_id, f->since_ms, f->until_ms, each_record,
+                                          &c, &serr);
         fr_seg_close(seg);
         if (c.rc) {
             rc = c.rc; /* the caller stopped */
@@ -133,15 +224,9 @@ fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
                 (*cold_skipped)++;
         }
     }
-    for (size_t i = 0; i < l.n; i++) {
-        free(l.path[i]);
-        free(l.tier[i]);
-    }
-    free(l.path);
-    free(l.tier);
-    free(l.min_ts);
-    free(l.max_ts);
-    free(l.pending);
+    free(needle);
+    fr_strmap_free(hits, blocks_free);
+    seg_list_free(&l);
     return rc;
 }
 

@@ -168,6 +168,12 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
                    (unsigned long long)es.segments_rewritten,
                    (unsigned long long)es.segments_deleted, (unsigned long long)es.records_removed);
     }
+    /* segments without a map (older ones, adopted or rebuilt ones, a kill before the map
+       was written) get one, so readers open only the blocks they need */
+    size_t mapped = 0;
+    if (rc == FR_OK)
+        rc = fr_ret_map_missing(st, &keys, &mapped, err);
+    stats->mapped += mapped;
     /* the journal agrees with the table again, whatever step a kill interrupted */
     size_t repaired = 0;
     if (rc == FR_OK)

@@ -128,6 +128,7 @@ fr_ret_record_key(const char *json, size_t len, struct fr_ret_rec_key *k)
     k->conv = json_string_value(json_object_get(k->j, "conv_id"));
     if (k->conv == NULL)
         k->conv = json_string_value(json_object_get(body, "conv_id"));
+    k->trace = json_string_value(json_object_get(body, "trace_id"));
     /* the time the warm writer gave it: an event's ts_ms, a runtime minute's
        ts_ms, a conversation summary's last_ms */
     json_t *ts = json_object_get(body ? body : k->j, "ts_ms");
@@ -142,4 +143,5 @@ fr_ret_record_key_clear(struct fr_ret_rec_key *k)
     json_decref(k->j);
     k->j = NULL;
     k->conv = NULL;
+    k->trace = NULL;
 }

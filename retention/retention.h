@@ -32,6 +32,7 @@ struct fr_retention_policy {
     char *cold_key;                     /* key file of the cold tier */
     char *archive_key;                  /* key file authenticating segments and MANIFEST */
     int64_t interval_ms;                /* the agent's schedule; 0 = off */
+    int64_t verify_ms;                  /* the agent's scrub of changed segments; 0 = off */
 };
 
 extern const char fr_retention_builtin_yaml[];
@@ -56,6 +57,7 @@ struct fr_retention_stats {
     uint64_t adopted, orphans_removed, duplicates_removed, missing_files;
     uint64_t unauthenticated;  /* segments in the folder not adopted: no valid archive-key MAC */
     uint64_t journal_repaired; /* MANIFEST records written to agree with the table again */
+    uint64_t mapped;           /* segments given an archive map by reconciliation */
     int reclaimed_pages;
     double seconds;
 };
@@ -140,6 +142,41 @@ int fr_retention_restore(struct fr_store *st, const struct fr_retention_policy *
 int fr_retention_keys(const struct fr_retention_policy *p, bool create_auth, bool create_cold,
                       struct fr_archive_keys *k, struct fr_err *err);
 void fr_archive_keys_wipe(struct fr_archive_keys *k);
+
+/* ---- bad segments (scrub.c) ---- */
+
+/*
+ * Verifies one segment file: structure, HMAC (version 3, with keys->auth)
+ * or SHA-256, and, sha256 given, that its check value is the manifest's.
+ * *how: FR_CHECK_NONE (version 3 without the archive key: header only),
+ * FR_CHECK_SHA256 (versions 1, 2) or FR_CHECK_HMAC.
+ */
+enum { FR_CHECK_NONE = 0, FR_CHECK_SHA256 = 1, FR_CHECK_HMAC = 2 };
+int fr_segment_verify(const char *path, const char *sha256, const struct fr_archive_keys *keys,
+                      int *how, struct fr_err *err);
+
+struct fr_scrub_stats {
+    uint64_t verified, bytes; /* segments verified this pass and their bytes */
+    uint64_t bad;             /* segments known bad after the pass */
+    uint64_t left;            /* changed segments left for the next pass (budget) */
+};
+
+/*
+ * Verifies every segment whose file changed since its last verification
+ * (its stamp: size, inode, modification time), up to budget_bytes (0: no
+ * bound), and marks each bad (with why) or good in the manifest.
+ */
+int fr_retention_scrub(struct fr_store *st, const struct fr_retention_policy *p,
+                       uint64_t budget_bytes, struct fr_scrub_stats *stats, struct fr_err *err);
+
+/*
+ * Moves a bad segment aside: to the quarantine folder under the archive
+ * folder, its manifest entry removed (the retention log says why), a
+ * MANIFEST "delete" journaled, so no reader, run or rebuild takes it again.
+ * name: as `archive list` prints it, or a path.
+ */
+int fr_retention_quarantine(struct fr_store *st, const struct fr_retention_policy *p,
+                            const char *name, int64_t now_ms, char **moved_to, struct fr_err *err);
 
 /* ---- reading across tiers (reader.c) ---- */
 

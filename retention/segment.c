@@ -123,7 +123,8 @@ bloom_has(const unsigned char *b, const char *conv)
 struct wrec {
     size_t off, len;
     int64_t ts;
-    char *conv;
+    char *conv, *trace;
+    uint32_t block; /* set by finish */
 };
 
 struct fr_seg_writer {
@@ -190,7 +191,7 @@ fr_seg_writer_new(int tier, const unsigned char *key, const char *policy)
 
 void
 fr_seg_writer_add(struct fr_seg_writer *w, const char *json, size_t len, int64_t ts_ms,
-                  const char *conv_id)
+                  const char *conv_id, const char *trace_id)
 {
     if (w->len + len + 1 > w->cap) {
         w->cap = (w->len + len + 1) * 2;
@@ -201,7 +202,12 @@ fr_seg_writer_add(struct fr_seg_writer *w, const char *json, size_t len, int64_t
         w->ncap = w->ncap ? w->ncap * 2 : 1024;
         w->recs = fr_realloc(w->recs, w->ncap * sizeof *w->recs);
     }
-    w->recs[w->n++] = (struct wrec){w->len, len, ts_ms, conv_id ? fr_strdup(conv_id) : NULL};
+    w->recs[w->n++] = (struct wrec){w->len,
+                                    len,
+                                    ts_ms,
+                                    conv_id ? fr_strdup(conv_id) : NULL,
+                                    trace_id && *trace_id ? fr_strdup(trace_id) : NULL,
+                                    0};
     w->len += len;
     w->buf[w->len++] = '\n';
 }
@@ -218,13 +224,59 @@ fr_seg_writer_count(const struct fr_seg_writer *w)
     return w->n;
 }
 
+uint64_t
+fr_seg_key_hash(char kind, const char *id)
+{
+    /* FNV-1a 64 over the kind letter, a separator and the id */
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const unsigned char pre[2] = {(unsigned char)kind, 0x1f};
+    for (size_t i = 0; i < 2; i++)
+        h = (h ^ pre[i]) * 0x100000001b3ULL;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    return h;
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+    const struct fr_archive_key *x = a, *y = b;
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    return x->block < y->block ? -1 : x->block > y->block;
+}
+
+size_t
+fr_seg_writer_map(const struct fr_seg_writer *w, struct fr_archive_key **out)
+{
+    struct fr_archive_key *k = fr_malloc((2 * w->n + 1) * sizeof *k);
+    size_t n = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->recs[i].conv)
+            k[n++] =
+                (struct fr_archive_key){fr_seg_key_hash('c', w->recs[i].conv), w->recs[i].block};
+        if (w->recs[i].trace)
+            k[n++] =
+                (struct fr_archive_key){fr_seg_key_hash('t', w->recs[i].trace), w->recs[i].block};
+    }
+    qsort(k, n, sizeof *k, key_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u == 0 || key_cmp(&k[u - 1], &k[i]) != 0)
+            k[u++] = k[i];
+    *out = k;
+    return u;
+}
+
 void
 fr_seg_writer_free(struct fr_seg_writer *w)
 {
     if (w == NULL)
         return;
-    for (size_t i = 0; i < w->n; i++)
+    for (size_t i = 0; i < w->n; i++) {
         free(w->recs[i].conv);
+        free(w->recs[i].trace);
+    }
     free(w->recs);
     free(w->buf);
     OPENSSL_cleanse(w->key, sizeof w->key);
@@ -362,6 +414,7 @@ seg_write_blocks(struct out *o, struct fr_seg_writer *w, ZSTD_CCtx *cctx, ZSTD_C
         unsigned char bloom[BLOOM_BYTES] = {0};
         int64_t bmin = INT64_MAX, bmax = INT64_MIN;
         for (size_t k = i; k < j; k++) {
+            w->recs[k].block = (uint32_t)json_array_size(blocks);
             if (w->recs[k].conv)
                 bloom_add(bloom, w->recs[k].conv);
             bmin = w->recs[k].ts < bmin ? w->recs[k].ts : bmin;
@@ -780,9 +833,8 @@ bloom_hex_has(const char *hex, const char *conv)
     return bloom_has(b, conv);
 }
 
-int
-fr_seg_each(struct fr_seg *s, const char *conv_id, int64_t since_ms, int64_t until_ms,
-            int (*cb)(void *ud, const char *json, size_t len), void *ud, struct fr_err *err)
+static int
+seg_readable(const struct fr_seg *s, struct fr_err *err)
 {
     if (s->unverified)
         return fr_err_set(err, FR_E_CONFIG,
@@ -792,8 +844,60 @@ fr_seg_each(struct fr_seg *s, const char *conv_id, int64_t since_ms, int64_t unt
     if (s->info.tier == FR_TIER_COLD && !s->has_key)
         return fr_err_set(err, FR_E_CONFIG,
                           "segment %s is cold (encrypted): its key is needed to read it", s->path);
+    return FR_OK;
+}
+
+/* Decompresses block i and passes its records to cb; *stop: cb asked to stop. */
+static int
+seg_read_block(struct fr_seg *s, ZSTD_DCtx *dctx, size_t i,
+               int (*cb)(void *ud, const char *json, size_t len), void *ud, int *stop,
+               struct fr_err *err)
+{
+    json_t *b = json_array_get(s->blocks, i);
+    if (b == NULL)
+        return seg_bad(s->path, "the map names a block the segment does not have", err);
+    uint64_t off = (uint64_t)json_integer_value(json_object_get(b, "off"));
+    uint64_t len = (uint64_t)json_integer_value(json_object_get(b, "len"));
+    size_t usize = (size_t)json_integer_value(json_object_get(b, "usize"));
+    if (!span_within(off, len, SEG_HEADER, s->len - SEG_TRAILER))
+        return seg_bad(s->path, "a block points outside the file", err);
+    if (usize > BLOCK_USIZE_MAX)
+        return seg_bad(s->path, "a block claims a size no writer makes", err);
+    unsigned char *comp;
+    size_t clen;
+    bool owned;
+    int rc = seg_part(s, (uint32_t)i, s->data + off, len, &comp, &clen, &owned, err);
+    if (rc != FR_OK)
+        return rc;
+    char *plain = fr_malloc(usize + 1);
+    size_t got = s->ddict ? ZSTD_decompress_usingDDict(dctx, plain, usize, comp, clen, s->ddict)
+                          : ZSTD_decompressDCtx(dctx, plain, usize, comp, clen);
+    if (owned)
+        free(comp);
+    if (ZSTD_isError(got) || got != usize) {
+        free(plain);
+        return seg_bad(s->path, "a block does not decompress", err);
+    }
+    for (size_t at = 0; at < usize && !*stop;) {
+        char *nl = memchr(plain + at, '\n', usize - at);
+        size_t n = nl ? (size_t)(nl - (plain + at)) : usize - at;
+        plain[at + n] = '\0';
+        *stop = cb(ud, plain + at, n);
+        at += n + 1;
+    }
+    free(plain);
+    return FR_OK;
+}
+
+int
+fr_seg_each(struct fr_seg *s, const char *conv_id, int64_t since_ms, int64_t until_ms,
+            int (*cb)(void *ud, const char *json, size_t len), void *ud, struct fr_err *err)
+{
+    int rc = seg_readable(s, err);
+    if (rc != FR_OK)
+        return rc;
     ZSTD_DCtx *dctx = ZSTD_createDCtx();
-    int rc = FR_OK, stop = 0;
+    int stop = 0;
     size_t i;
     json_t *b;
     json_array_foreach(s->blocks, i, b)
@@ -806,42 +910,23 @@ fr_seg_each(struct fr_seg *s, const char *conv_id, int64_t since_ms, int64_t unt
             continue;
         if (conv_id && !bloom_hex_has(json_string_value(json_object_get(b, "bloom")), conv_id))
             continue;
-        uint64_t off = (uint64_t)json_integer_value(json_object_get(b, "off"));
-        uint64_t len = (uint64_t)json_integer_value(json_object_get(b, "len"));
-        size_t usize = (size_t)json_integer_value(json_object_get(b, "usize"));
-        if (!span_within(off, len, SEG_HEADER, s->len - SEG_TRAILER)) {
-            rc = seg_bad(s->path, "a block points outside the file", err);
-            break;
-        }
-        if (usize > BLOCK_USIZE_MAX) {
-            rc = seg_bad(s->path, "a block claims a size no writer makes", err);
-            break;
-        }
-        unsigned char *comp;
-        size_t clen;
-        bool owned;
-        rc = seg_part(s, (uint32_t)i, s->data + off, len, &comp, &clen, &owned, err);
-        if (rc != FR_OK)
-            break;
-        char *plain = fr_malloc(usize + 1);
-        size_t got = s->ddict ? ZSTD_decompress_usingDDict(dctx, plain, usize, comp, clen, s->ddict)
-                              : ZSTD_decompressDCtx(dctx, plain, usize, comp, clen);
-        if (owned)
-            free(comp);
-        if (ZSTD_isError(got) || got != usize) {
-            free(plain);
-            rc = seg_bad(s->path, "a block does not decompress", err);
-            break;
-        }
-        for (size_t at = 0; at < usize && !stop;) {
-            char *nl = memchr(plain + at, '\n', usize - at);
-            size_t n = nl ? (size_t)(nl - (plain + at)) : usize - at;
-            plain[at + n] = '\0';
-            stop = cb(ud, plain + at, n);
-            at += n + 1;
-        }
-        free(plain);
+        rc = seg_read_block(s, dctx, i, cb, ud, &stop, err);
     }
+    ZSTD_freeDCtx(dctx);
+    return rc;
+}
+
+int
+fr_seg_each_block(struct fr_seg *s, const uint32_t *blocks, size_t n,
+                  int (*cb)(void *ud, const char *json, size_t len), void *ud, struct fr_err *err)
+{
+    int rc = seg_readable(s, err);
+    if (rc != FR_OK)
+        return rc;
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    int stop = 0;
+    for (size_t i = 0; i < n && !stop && rc == FR_OK; i++)
+        rc = seg_read_block(s, dctx, blocks[i], cb, ud, &stop, err);
     ZSTD_freeDCtx(dctx);
     return rc;
 }

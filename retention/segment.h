@@ -15,6 +15,7 @@
 
 #include "core/crypto.h"
 #include "core/err.h"
+#include "retention/hot/archive.h"
 
 enum { FR_TIER_HOT = 0, FR_TIER_WARM = 1, FR_TIER_COLD = 2 };
 
@@ -56,10 +57,25 @@ struct fr_seg_writer *fr_seg_writer_new(int tier, const unsigned char *key, cons
 void fr_seg_writer_set_auth(struct fr_seg_writer *w, const unsigned char *key);
 /* The id (16 hex digits) of the store the segment belongs to; written in its header. */
 void fr_seg_writer_set_store(struct fr_seg_writer *w, const char *store_id);
-/* Adds one record (a JSON object, no newline); conv_id may be NULL. */
+/* Adds one record (a JSON object, no newline); conv_id and trace_id may be NULL. */
 void fr_seg_writer_add(struct fr_seg_writer *w, const char *json, size_t len, int64_t ts_ms,
-                       const char *conv_id);
+                       const char *conv_id, const char *trace_id);
 size_t fr_seg_writer_count(const struct fr_seg_writer *w);
+
+/*
+ * The archive map's key of an id: 64-bit FNV-1a of the kind letter ('c'
+ * conversation, 't' trace), 0x1f and the id. Collisions only make a reader
+ * open a block it did not need (it filters records exactly).
+ */
+uint64_t fr_seg_key_hash(char kind, const char *id);
+
+/*
+ * After fr_seg_writer_finish(): every (key, block) the segment holds, each
+ * once, sorted; *out is the caller's to free. The store keeps them
+ * (fr_store_archive_map), so a reader opens only the segments and blocks
+ * that hold what it looks for.
+ */
+size_t fr_seg_writer_map(const struct fr_seg_writer *w, struct fr_archive_key **out);
 /* Sets the redaction policy id recorded in the header. */
 void fr_seg_writer_set_policy(struct fr_seg_writer *w, const char *policy);
 /*
@@ -94,5 +110,10 @@ void fr_seg_close(struct fr_seg *s);
  */
 int fr_seg_each(struct fr_seg *s, const char *conv_id, int64_t since_ms, int64_t until_ms,
                 int (*cb)(void *ud, const char *json, size_t len), void *ud, struct fr_err *err);
+
+/* Calls cb for every record of the listed blocks (numbers from the archive map). */
+int fr_seg_each_block(struct fr_seg *s, const uint32_t *blocks, size_t n,
+                      int (*cb)(void *ud, const char *json, size_t len), void *ud,
+                      struct fr_err *err);
 
 #endif

@@ -7,6 +7,7 @@
  */
 #include "tests/support/support.h"
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <openssl/sha.h>
@@ -59,7 +60,7 @@ write_segment(const char *dir, const char *name, int tier, const unsigned char *
         char *r = record(i);
         char conv[16];
         snprintf(conv, sizeof conv, "c-%d", i % 37);
-        fr_seg_writer_add(w, r, strlen(r), BASE + i, conv);
+        fr_seg_writer_add(w, r, strlen(r), BASE + i, conv, NULL);
         free(r);
     }
     struct fr_seg_info info;
@@ -138,7 +139,7 @@ test_segment_conv_filter_skips_blocks(void **state)
     for (int i = 0; i < n; i++) {
         char *r = record(i), conv[16];
         snprintf(conv, sizeof conv, "run-%d", i / run);
-        fr_seg_writer_add(w, r, strlen(r), BASE + i, conv);
+        fr_seg_writer_add(w, r, strlen(r), BASE + i, conv, NULL);
         free(r);
     }
     struct fr_seg_info info;
@@ -254,6 +255,83 @@ test_segment_cold_needs_its_key(void **state)
     t_rmtree(dir);
     free(dir);
     free(path);
+}
+
+/* A committed key file copied where it may be loaded (0600). */
+static void
+load_test_key(const char *dir, const char *name, struct fr_keyring *ring)
+{
+    char *src = fr_asprintf("%s/segment-v3/%s", FR_TEST_DATA, name), *dst = t_path(dir, name);
+    char *b;
+    size_t len;
+    assert_int_equal(fr_read_file(src, &b, &len, NULL), FR_OK);
+    int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, b, len), (ssize_t)len);
+    close(fd);
+    struct fr_err err = {0};
+    assert_int_equal(fr_keyring_load(dst, false, ring, NULL, &err), FR_OK);
+    free(b);
+    free(src);
+    free(dst);
+}
+
+static int
+collect_line(void *ud, const char *json, size_t len)
+{
+    fwrite(json, 1, len, ud);
+    fputc('\n', ud);
+    return 0;
+}
+
+/*
+ * Segments written by an earlier flightrec stay readable: tests/data/
+ * segment-v3 holds a warm and a cold segment of format version 3 (written by
+ * the code of 2026-12-01 from fr-gen traffic, with the committed test keys)
+ * and the records they hold (`archive cat`); both must read back to exactly
+ * those records, and a look-up by conversation must find its records.
+ */
+static void
+test_segment_committed_format_v3_readable(void **state)
+{
+    (void)state;
+    char *dir = t_tmpdir();
+    struct fr_archive_keys keys = {0};
+    load_test_key(dir, "archive.key", &keys.auth);
+    load_test_key(dir, "cold.key", &keys.cold);
+    char *want_path = fr_asprintf("%s/segment-v3/records.ndjson", FR_TEST_DATA), *want;
+    size_t want_len;
+    assert_int_equal(fr_read_file(want_path, &want, &want_len, NULL), FR_OK);
+    static const char *const files[] = {"warm.seg", "cold.seg"};
+    for (size_t i = 0; i < 2; i++) {
+        char *path = fr_asprintf("%s/segment-v3/%s", FR_TEST_DATA, files[i]);
+        struct fr_seg *seg;
+        struct fr_err err = {0};
+        assert_int_equal(fr_seg_open(path, &keys, &seg, &err), FR_OK);
+        assert_int_equal(fr_seg_version(seg), 3);
+        assert_true(fr_seg_get_info(seg)->authenticated);
+        assert_int_equal(fr_seg_get_info(seg)->tier, i == 0 ? FR_TIER_WARM : FR_TIER_COLD);
+        char *got = NULL;
+        size_t got_len = 0;
+        FILE *mf = open_memstream(&got, &got_len);
+        assert_int_equal(fr_seg_each(seg, NULL, 0, 0, collect_line, mf, &err), FR_OK);
+        fclose(mf);
+        if (got_len != want_len || memcmp(got, want, want_len) != 0)
+            fail_msg("%s: its records differ from segment-v3/records.ndjson", files[i]);
+        free(got);
+        mf = open_memstream(&got, &got_len);
+        assert_int_equal(fr_seg_each(seg, "c-000003", 0, 0, collect_line, mf, &err), FR_OK);
+        fclose(mf);
+        assert_non_null(strstr(got, "\"conv_id\":\"c-000003\""));
+        free(got);
+        fr_seg_close(seg);
+        free(path);
+    }
+    fr_archive_keys_wipe(&keys);
+    free(want);
+    free(want_path);
+    t_rmtree(dir);
+    free(dir);
 }
 
 /* ---- the retention manager ---- */
@@ -1068,6 +1146,217 @@ test_retention_data_folder_moved(void **state)
  * and why, with exit status 5: one unreadable segment is named and the
  * rest is read; a conversation whose detail retention deleted says so.
  */
+/* Bytes of a file, to put back later. */
+static char *
+slurp(const char *path, size_t *len)
+{
+    char *b = NULL;
+    assert_int_equal(fr_read_file(path, &b, len, NULL), FR_OK);
+    return b;
+}
+
+static void
+spit(const char *path, const char *b, size_t len)
+{
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(b, 1, len, fp), len);
+    fclose(fp);
+}
+
+/* The segments of the manifest, absolute paths, oldest first. */
+static size_t
+segment_paths(const struct rfx *f, char ***out)
+{
+    char *sql = fr_asprintf("sqlite3 %s \"SELECT path FROM archive_segments ORDER BY min_ts, "
+                            "path\"",
+                            f->db),
+         *rel = NULL;
+    assert_int_equal(t_run(sql, &rel, NULL), 0);
+    free(sql);
+    size_t n = 0;
+    *out = NULL;
+    for (char *save = NULL, *l = strtok_r(rel, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        *out = fr_realloc(*out, (n + 1) * sizeof **out);
+        (*out)[n++] = fr_asprintf("%s/%s", f->dir, l);
+    }
+    free(rel);
+    return n;
+}
+
+static int
+show(const struct rfx *f, const char *args, char **out, char **err)
+{
+    char *cmd = fr_asprintf("%s show --db %s %s", FR_BIN, f->db, args);
+    int rc = t_run(cmd, out, err);
+    free(cmd);
+    return rc;
+}
+
+/*
+ * The archive map: a reader opens only the segments (and blocks) that hold
+ * what it looks for, so one bad segment costs only the reads that need it;
+ * bad segments are found, marked, reported and quarantined; retention moves
+ * the others on; segments without a map (older stores) get one.
+ */
+static void
+test_retention_archive_map_isolates_bad_segments(void **state)
+{
+    struct rfx *f = *state;
+    t_ingest_generated(f->st, f->dir, 3000);
+    /* one conversation only in hot, one old one with a trace id (archived) */
+    char *lines[4];
+    for (int i = 0; i < 2; i++) {
+        lines[i] = fr_asprintf("{\"v\":1,\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"hot-only\","
+                               "\"data\":{\"name\":\"search\",\"status\":\"ok\"}}",
+                               (long long)(BASE + 4 * DAY - 60000 + i));
+        lines[2 + i] = fr_asprintf("{\"v\":1,\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":"
+                                   "\"archived-trace\",\"trace_id\":\"tr-0af7651916cd43dd\","
+                                   "\"data\":{\"name\":\"search\",\"status\":\"ok\"}}",
+                                   (long long)(BASE + 1000 + i));
+    }
+    t_ingest(f->st, (const char *const *)lines, 4);
+    for (int i = 0; i < 4; i++)
+        free(lines[i]);
+    fr_store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(run_retention(f->db, f->policy, BASE + 4 * DAY, NULL), 0);
+    char **segs;
+    size_t nseg = segment_paths(f, &segs);
+    assert_true(nseg >= 2);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments WHERE map_id IS NULL"),
+                     0);
+    assert_true(sql_int(f->db, "SELECT count(*) FROM archive_map") > 0);
+    char *out = NULL, *err = NULL;
+    assert_int_equal(show(f, "--ndjson --trace-id tr-0af7651916cd43dd", &out, &err), 0);
+    assert_non_null(strstr(out, "archived-trace"));
+    assert_non_null(strstr(out, "\"tier\":\"warm\""));
+    free(out);
+    free(err);
+
+    /* every segment broken: a conversation held in hot alone reads as if nothing happened */
+    char *orig[64];
+    size_t olen[64];
+    assert_true(nseg <= 64);
+    for (size_t i = 0; i < nseg; i++) {
+        orig[i] = slurp(segs[i], &olen[i]);
+        char *bad = fr_malloc(olen[i]);
+        memcpy(bad, orig[i], olen[i]);
+        bad[olen[i] / 2] ^= 0x5a;
+        spit(segs[i], bad, olen[i]);
+        free(bad);
+    }
+    assert_int_equal(show(f, "hot-only", &out, &err), 0);
+    assert_null(strstr(err, "segment not read"));
+    assert_null(strstr(err, "PARTIAL"));
+    assert_non_null(strstr(out, "conversation hot-only"));
+    free(out);
+    free(err);
+    /* one that needs a segment: what is there, what is not (named), exit 5 */
+    assert_int_equal(show(f, "c-000001", &out, &err), 5);
+    assert_non_null(strstr(err, "segment not read"));
+    assert_non_null(strstr(err, "PARTIAL"));
+    free(out);
+    free(err);
+    /* archive verify names every bad one and marks them */
+    char *cmd = fr_asprintf("%s archive verify --db %s --policy %s", FR_BIN, f->db, f->policy);
+    assert_int_equal(t_run(cmd, &out, &err), 3);
+    size_t nbad = 0;
+    for (const char *at = out; (at = strstr(at, "BAD ")) != NULL; at++)
+        nbad++;
+    assert_int_equal(nbad, nseg);
+    free(out);
+    free(err);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments WHERE bad IS NOT NULL"),
+                     (int64_t)nseg);
+    /* all but the newest repaired: verify clears them */
+    size_t k = nseg - 1;
+    for (size_t i = 0; i < k; i++)
+        spit(segs[i], orig[i], olen[i]);
+    assert_int_equal(t_run(cmd, &out, &err), 3);
+    assert_non_null(strstr(out, strrchr(segs[k], '/') + 1));
+    free(out);
+    free(err);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments WHERE bad IS NOT NULL"),
+                     1);
+    /* the scrub (the agent's pass) finds a segment broken since: its file changed */
+    spit(segs[0], "XXXXXXXX", 8);
+    f->st = t_store_open(f->dir, "hot.db");
+    struct fr_scrub_stats ss;
+    struct fr_err ferr = {0};
+    assert_int_equal(fr_retention_scrub(f->st, &f->p, 0, &ss, &ferr), FR_OK);
+    assert_int_equal(ss.bad, 2);
+    assert_int_equal(fr_retention_scrub(f->st, &f->p, 0, &ss, &ferr), FR_OK);
+    assert_int_equal(ss.verified, 0); /* nothing changed since */
+    spit(segs[0], orig[0], olen[0]);
+    assert_int_equal(fr_retention_scrub(f->st, &f->p, 0, &ss, &ferr), FR_OK);
+    assert_int_equal(ss.verified, 1);
+    assert_int_equal(ss.bad, 1);
+    fr_store_close(f->st);
+    f->st = NULL;
+
+    /* warm -> cold moves every segment but the bad one, which stays where it is */
+    char *rerr = NULL;
+    assert_int_equal(run_retention(f->db, f->policy, BASE + 40 * DAY, &rerr), 0);
+    free(rerr);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments WHERE tier = 'warm'"),
+                     1);
+    assert_int_equal(
+        sql_int(f->db, "SELECT count(*) FROM archive_segments WHERE tier = 'warm' AND bad IS NOT "
+                       "NULL"),
+        1);
+    int64_t total = sql_int(f->db, "SELECT count(*) FROM archive_segments");
+    assert_true(sql_int(f->db, "SELECT count(*) FROM archive_segments WHERE tier = 'cold'") >=
+                (int64_t)nseg - 1);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments WHERE map_id IS NULL"),
+                     0);
+
+    /* quarantine: moved aside, its entry gone; reads stop tripping over it */
+    char *q = fr_asprintf("%s archive quarantine --db %s --policy %s %s", FR_BIN, f->db, f->policy,
+                          strrchr(segs[k], '/') + 1);
+    assert_int_equal(t_run(q, &out, &err), 0);
+    free(out);
+    free(err);
+    free(q);
+    char *moved = fr_asprintf("%s/archive/quarantine%s", f->dir, strrchr(segs[k], '/'));
+    assert_int_equal(access(moved, F_OK), 0);
+    assert_int_equal(access(segs[k], F_OK), -1);
+    free(moved);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments"), total - 1);
+    show(f, "c-000001", &out, &err);
+    assert_null(strstr(err, "segment not read"));
+    free(out);
+    free(err);
+    assert_int_equal(t_run(cmd, &out, &err), 0); /* the archive verifies again */
+    free(out);
+    free(err);
+    free(cmd);
+    /* a store whose segments have no map (written before it existed) gets one by the next run */
+    char *unmap = fr_asprintf(
+        "sqlite3 %s \"DELETE FROM archive_map; UPDATE archive_segments SET map_id = NULL\"", f->db);
+    assert_int_equal(t_run(unmap, NULL, NULL), 0);
+    free(unmap);
+    assert_int_equal(show(f, "--ndjson --trace-id tr-0af7651916cd43dd", &out, &err), 0);
+    assert_non_null(strstr(out, "archived-trace")); /* read without the map */
+    free(out);
+    free(err);
+    assert_int_equal(run_retention(f->db, f->policy, BASE + 40 * DAY, &rerr), 0);
+    free(rerr);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments WHERE map_id IS NULL"),
+                     0);
+    assert_int_equal(show(f, "--ndjson --trace-id tr-0af7651916cd43dd", &out, &err), 0);
+    assert_non_null(strstr(out, "archived-trace"));
+    assert_non_null(strstr(out, "\"tier\":\"cold\""));
+    free(out);
+    free(err);
+    for (size_t i = 0; i < nseg; i++) {
+        free(orig[i]);
+        free(segs[i]);
+    }
+    free(segs);
+    f->st = t_store_open(f->dir, "hot.db");
+}
+
 static void
 test_retention_show_partial_results(void **state)
 {
@@ -1134,7 +1423,7 @@ forge_segment(const char *src, const char *dst, const char *store_id, const unsi
         json_t *ts = json_object_get(body ? body : j, "ts_ms");
         const char *conv = json_string_value(json_object_get(body ? body : j, "conv_id"));
         fr_seg_writer_add(w, json_string_value(r), json_string_length(r),
-                          json_integer_value(ts ? ts : json_object_get(j, "last_ms")), conv);
+                          json_integer_value(ts ? ts : json_object_get(j, "last_ms")), conv, NULL);
         json_decref(j);
     }
     struct fr_seg_info info;
@@ -1639,6 +1928,7 @@ main(void)
         cmocka_unit_test(test_segment_conv_filter_skips_blocks),
         cmocka_unit_test(test_segment_corrupt_and_truncated_detected),
         cmocka_unit_test(test_segment_cold_needs_its_key),
+        cmocka_unit_test(test_segment_committed_format_v3_readable),
         cmocka_unit_test_setup_teardown(test_retention_tiers_over_time, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_same_view_after_compaction, rsetup,
                                         rteardown),
@@ -1652,6 +1942,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_retention_erase_by_value_token, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_summaries_outlive_detail, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_show_partial_results, rsetup, rteardown),
+        cmocka_unit_test_setup_teardown(test_retention_archive_map_isolates_bad_segments, rsetup,
+                                        rteardown),
         cmocka_unit_test_setup_teardown(test_retention_manifest_journal_error_reported, rsetup,
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_retention_cli_verify_and_policy_errors, rsetup,

@@ -20,7 +20,7 @@ fr_api_healthz(struct fr_pipeline *p, struct MHD_Connection *c)
 enum MHD_Result
 fr_api_readyz(struct fr_pipeline *p, struct MHD_Connection *c)
 {
-    char why[300];
+    char why[1024];
     bool ok = fr_pipeline_ready(p, why, sizeof why);
     char *body = fr_asprintf("%s\n", why);
     return fr_api_answer(p, c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", body,
@@ -46,12 +46,13 @@ outbox_size(struct fr_pipeline *p)
 enum MHD_Result
 fr_api_metrics(struct fr_pipeline *p, struct MHD_Connection *c)
 {
-    char why[300];
+    char why[1024], bad[8];
     struct fr_metrics_gauges g = {.queue_events = fr_writer_queued(p->writer),
                                   .queue_capacity = (size_t)p->conf.queue_events,
                                   .store_bytes = fr_pipeline_store_bytes(p),
                                   .ready = fr_pipeline_ready(p, why, sizeof why),
-                                  .outbox = outbox_size(p)};
+                                  .outbox = outbox_size(p),
+                                  .bad_segments = fr_pipeline_bad_segments(p, bad, sizeof bad)};
     size_t len;
     char *body = fr_metrics_render(p->metrics, &g, &len);
     return fr_api_answer(p, c, MHD_HTTP_OK, "text/plain; version=0.0.4", body, len, NULL);

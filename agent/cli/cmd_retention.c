@@ -27,29 +27,34 @@ struct ret_opts {
 static void
 ret_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: flightrec retention run [--dry-run] [--now T] [--policy FILE] [--db PATH]\n"
-            "       flightrec archive list|verify|rebuild [--db PATH] [--policy FILE]\n"
-            "       flightrec archive cat|restore SEGMENT [--db PATH] [--policy FILE]\n\n"
-            "retention run: moves events past hot.max_age into warm segments, warm segments\n"
-            "past warm.max_age to cold (encrypted with cold.key), deletes what is past\n"
-            "cold.max_age, after reconciling the archive directory with the manifest.\n"
-            "Safe to interrupt at any point and to run next to the agent (cron, the\n"
-            "systemd timer configs/flightrec-retention.timer).\n\n"
-            "options:\n"
-            "  --policy FILE  retention policy merged over configs/retention.yaml\n"
-            "                 (default $FLIGHTREC_RETENTION)\n"
-            "  --now T        act as if it were T (ISO-8601, epoch ms): for tests and backfills\n"
-            "  --dry-run      report what would move; change nothing\n"
-            "  --db PATH      database (default $FLIGHTREC_DB or ./var/flightrec.db)\n"
-            "  --no-progress  no progress line, even on a terminal\n"
-            "archive list: the segments (tier, time range, records, sizes, ratio).\n"
-            "archive verify: re-reads every segment and checks its SHA-256 and structure.\n"
-            "archive cat SEGMENT: its records as JSON lines (cold: needs cold.key).\n"
-            "archive restore SEGMENT: puts its events back into hot (with the truncation\n"
-            "the warm tier applied) and removes the segment.\n"
-            "archive rebuild: re-creates manifest entries missing from the database from\n"
-            "the MANIFEST file beside the segments (each segment verified first).\n");
+    fprintf(
+        out,
+        "usage: flightrec retention run [--dry-run] [--now T] [--policy FILE] [--db PATH]\n"
+        "       flightrec archive list|verify|rebuild [--db PATH] [--policy FILE]\n"
+        "       flightrec archive cat|restore|quarantine SEGMENT [--db PATH] [--policy FILE]\n\n"
+        "retention run: moves events past hot.max_age into warm segments, warm segments\n"
+        "past warm.max_age to cold (encrypted with cold.key), deletes what is past\n"
+        "cold.max_age, after reconciling the archive directory with the manifest.\n"
+        "Safe to interrupt at any point and to run next to the agent (cron, the\n"
+        "systemd timer configs/flightrec-retention.timer).\n\n"
+        "options:\n"
+        "  --policy FILE  retention policy merged over configs/retention.yaml\n"
+        "                 (default $FLIGHTREC_RETENTION)\n"
+        "  --now T        act as if it were T (ISO-8601, epoch ms): for tests and backfills\n"
+        "  --dry-run      report what would move; change nothing\n"
+        "  --db PATH      database (default $FLIGHTREC_DB or ./var/flightrec.db)\n"
+        "  --no-progress  no progress line, even on a terminal\n"
+        "archive list: the segments (tier, time range, records, sizes, ratio).\n"
+        "archive verify: re-reads every segment, checks its structure and its HMAC\n"
+        "(or SHA-256), lists every bad one and marks it in the manifest (the agent's\n"
+        "/readyz and /metrics report it); exits 1 when any is bad.\n"
+        "archive quarantine SEGMENT: moves a bad segment into quarantine/ under the\n"
+        "archive folder and removes its manifest entry: reads stop naming it.\n"
+        "archive cat SEGMENT: its records as JSON lines (cold: needs cold.key).\n"
+        "archive restore SEGMENT: puts its events back into hot (with the truncation\n"
+        "the warm tier applied) and removes the segment.\n"
+        "archive rebuild: re-creates manifest entries missing from the database from\n"
+        "the MANIFEST file beside the segments (each segment verified first).\n");
 }
 
 static int
@@ -175,7 +180,34 @@ struct list_ctx {
     const struct fr_archive_keys *keys;
     int bad;
     int rows;
+    /* verify: what to record in the manifest once the listing is done */
+    char **path, **why;
+    size_t n;
 };
+
+static void
+list_note(struct list_ctx *c, const char *path, const char *why)
+{
+    c->path = fr_realloc(c->path, (c->n + 1) * sizeof *c->path);
+    c->why = fr_realloc(c->why, (c->n + 1) * sizeof *c->why);
+    c->path[c->n] = fr_strdup(path);
+    c->why[c->n++] = why ? fr_strdup(why) : NULL;
+}
+
+/* Records verify's findings (bad, or good again) in the manifest; frees them. */
+static void
+list_record(struct list_ctx *c, struct fr_store *st)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        struct fr_err err = {0};
+        if (fr_store_segment_health(st, c->path[i], c->why[i], NULL, &err) != FR_OK)
+            fprintf(stderr, "flightrec archive verify: not recorded: %s\n", err.msg);
+        free(c->path[i]);
+        free(c->why[i]);
+    }
+    free(c->path);
+    free(c->why);
+}
 
 static int
 list_row(void *ud, const struct fr_manifest_row *r)
@@ -195,27 +227,23 @@ list_row(void *ud, const struct fr_manifest_row *r)
                name ? name + 1 : r->path);
         return 0;
     }
-    struct fr_seg *seg;
     struct fr_err err = {0};
     bool cold = strcmp(r->tier, "cold") == 0;
-    int rc = fr_seg_open(r->path, c->keys, &seg, &err);
-    if (rc == FR_OK && strcmp(fr_seg_get_info(seg)->sha256, r->sha256) != 0) {
-        rc = FR_E_VALUE;
-        fr_err_set(&err, rc, "segment %s: its check value differs from the manifest's", r->path);
-    }
-    bool unchecked =
-        rc == FR_OK && fr_seg_version(seg) >= 3 && !fr_seg_get_info(seg)->authenticated;
-    if (rc == FR_OK)
+    int how;
+    int rc = fr_segment_verify(r->path, r->sha256, c->keys, &how, &err);
+    if (rc == FR_OK) {
         printf("ok    %s%s\n", r->path,
-               unchecked                      ? " (header only: no archive key to check it)"
+               how == FR_CHECK_NONE           ? " (header only: no archive key to check it)"
                : cold && c->keys->cold.n == 0 ? " (checked; contents sealed: no cold key)"
-               : fr_seg_version(seg) >= 3     ? " (authenticated)"
+               : how == FR_CHECK_HMAC         ? " (authenticated)"
                                               : " (SHA-256: written before archive keys)");
-    else {
+        if (how != FR_CHECK_NONE && r->bad != NULL)
+            list_note(c, r->path, NULL);
+    } else {
         printf("BAD   %s: %s\n", r->path, err.msg);
         c->bad++;
+        list_note(c, r->path, err.msg);
     }
-    fr_seg_close(seg);
     return 0;
 }
 
@@ -269,12 +297,13 @@ cmd_archive(int argc, char **argv)
     int prc = ret_parse("archive", argc - 1, argv + 1, &o);
     if (prc != 0)
         return prc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
-    bool needs_seg = strcmp(sub, "cat") == 0 || strcmp(sub, "restore") == 0;
+    bool needs_seg =
+        strcmp(sub, "cat") == 0 || strcmp(sub, "restore") == 0 || strcmp(sub, "quarantine") == 0;
     bool rebuild = strcmp(sub, "rebuild") == 0;
     if (!needs_seg && !rebuild && strcmp(sub, "list") != 0 && strcmp(sub, "verify") != 0) {
         fprintf(stderr,
                 "flightrec archive: unknown subcommand '%s' (list, verify, cat, restore, "
-                "rebuild)\n",
+                "quarantine, rebuild)\n",
                 sub);
         return FR_EXIT_USAGE;
     }
@@ -317,12 +346,25 @@ cmd_archive(int argc, char **argv)
             }
         }
     } else if (!needs_seg) {
-        struct list_ctx c = {strcmp(sub, "verify") == 0, &keys, 0, 0};
+        struct list_ctx c = {.verify = strcmp(sub, "verify") == 0, .keys = &keys};
         rc = fr_store_manifest(st, list_row, &c, &err);
+        list_record(&c, st);
         if (rc == FR_OK && c.bad > 0) {
-            fprintf(stderr, "flightrec archive verify: %d segments failed\n", c.bad);
+            fprintf(stderr,
+                    "flightrec archive verify: %d segments failed (named above); reads skip "
+                    "them and say so; `flightrec archive quarantine NAME` moves one aside\n",
+                    c.bad);
             ex = FR_EXIT_FAIL;
         }
+    } else if (strcmp(sub, "quarantine") == 0) {
+        char *moved = NULL;
+        rc = fr_retention_quarantine(st, &p, argv[optind + 1], fr_now_ms(), &moved, &err);
+        if (rc == FR_OK)
+            fprintf(stderr,
+                    "moved to %s; its manifest entry is removed (the events it held are no "
+                    "longer read)\n",
+                    moved);
+        free(moved);
     } else if (strcmp(sub, "cat") == 0) {
         rc = fr_archive_records(segpath, &keys, cat_line, NULL, &err);
     } else {

@@ -27,8 +27,40 @@ struct fr_manifest_row {
     int64_t records, raw_bytes, file_bytes;
     const char *sha256, *policy, *key_id;
     int64_t created_ms;
-    bool pending; /* state "deleting": some of its rows may still be in hot */
+    bool pending;        /* state "deleting": some of its rows may still be in hot */
+    bool mapped;         /* the archive map lists its blocks (fr_store_archive_map) */
+    const char *bad;     /* why it was last found unreadable; NULL: not known to be bad */
+    const char *checked; /* the file's stamp when last verified (fr_store_segment_health) */
 };
+
+/* One entry of the archive map: a conversation or trace (its hashed key) has records in
+   this block of a segment. */
+struct fr_archive_key {
+    uint64_t hash;
+    uint32_t block;
+};
+
+/*
+ * Records the map of the segment at path (replacing any it had), in one
+ * transaction; the entry must exist (gone: nothing is done). A segment
+ * without a map is read as before (every block its Bloom filter admits);
+ * removing or replacing its entry removes its map.
+ */
+int fr_store_archive_map(struct fr_store *st, const char *path, const struct fr_archive_key *keys,
+                         size_t n, struct fr_err *err);
+
+/* The mapped segments and blocks holding hash, segments in time order, blocks ascending. */
+int fr_store_archive_lookup(struct fr_store *st, uint64_t hash,
+                            int (*cb)(void *ud, const char *path, uint32_t block), void *ud,
+                            struct fr_err *err);
+
+/*
+ * Marks a segment unreadable (why) or, why NULL, readable again; with
+ * checked, also records the file stamp it was verified at (a scrub skips a
+ * file whose stamp did not change). An unknown path: nothing.
+ */
+int fr_store_segment_health(struct fr_store *st, const char *path, const char *why,
+                            const char *checked, struct fr_err *err);
 
 /*
  * Events due to leave hot: ts_ms < cutoff[kind] (0: never), oldest first

@@ -153,6 +153,24 @@ static const char *const schema_migrations[] = {
     " body TEXT NOT NULL);"
     "CREATE INDEX event_parts_span ON event_parts(trace_id, span_id);"
     "CREATE INDEX event_parts_ts ON event_parts(ts_ms);",
+
+    /* version 10: the archive map, so that a reader opens only the segments and blocks that
+       hold a conversation or trace (hashed key, the segment's map_id, block number; written
+       by retention after each segment, rebuilt by reconciliation for segments without one),
+       and the segments found unreadable (bad: why; checked: the file's size, inode and mtime
+       when last verified), for /readyz, /metrics and archive verify */
+    "ALTER TABLE archive_segments ADD COLUMN map_id INTEGER;"
+    "ALTER TABLE archive_segments ADD COLUMN bad TEXT;"
+    "ALTER TABLE archive_segments ADD COLUMN checked TEXT;"
+    "CREATE UNIQUE INDEX archive_segments_map ON archive_segments(map_id)"
+    " WHERE map_id IS NOT NULL;"
+    "CREATE TABLE archive_map ("
+    " h INTEGER NOT NULL, seg INTEGER NOT NULL, block INTEGER NOT NULL,"
+    " PRIMARY KEY(h, seg, block)) WITHOUT ROWID;"
+    "CREATE INDEX archive_map_seg ON archive_map(seg);"
+    /* a segment's entry removed or replaced (also a rewrite in place): its map goes with it */
+    "CREATE TRIGGER archive_segments_unmap AFTER DELETE ON archive_segments"
+    " WHEN old.map_id IS NOT NULL BEGIN DELETE FROM archive_map WHERE seg = old.map_id; END;",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))

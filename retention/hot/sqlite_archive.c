@@ -88,16 +88,6 @@ sq_relativize_manifest(struct sq_store *s, struct fr_err *err)
     return rc == SQLITE_OK ? FR_OK : sq_fail(s->db, rc, err, "making manifest paths relative");
 }
 
-static int
-txn_end(struct sq_store *s, int rc, struct fr_err *err)
-{
-    if (rc == FR_OK)
-        rc = sq_exec(s->db, "COMMIT", err);
-    if (rc != FR_OK)
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
-}
-
 /* A transaction of its own, or a savepoint inside the caller's (archive restore). */
 static int
 txn_begin_nested(struct sq_store *s, bool *nested, struct fr_err *err)
@@ -110,7 +100,7 @@ static int
 txn_end_nested(struct sq_store *s, bool nested, int rc, struct fr_err *err)
 {
     if (!nested)
-        return txn_end(s, rc, err);
+        return sq_txn_end(s, rc, err);
     if (rc == FR_OK)
         return sq_exec(s->db, "RELEASE archive_change", err);
     sqlite3_exec(s->db, "ROLLBACK TO archive_change; RELEASE archive_change", NULL, NULL, NULL);
@@ -209,7 +199,7 @@ delete_rest(struct sq_store *s, const char *path, const struct fr_row_key *rows,
         rc = sq_exec(s->db, "BEGIN IMMEDIATE", err);
         if (rc == FR_OK)
             rc = delete_ids(s, rows + at, k, NULL, err);
-        rc = txn_end(s, rc, err);
+        rc = sq_txn_end(s, rc, err);
         /* leave the write lock free for a moment: ingest commits go first */
         usleep(2000);
     }
@@ -238,7 +228,7 @@ sq_archive_commit(void *ctx, const struct fr_manifest_row *m, const struct fr_ro
     if (rc == FR_OK)
         rc = sq_retention_log(ctx, "archive", m->path, (int64_t)n, m->min_ts, m->max_ts, m->tier,
                               m->created_ms, err);
-    rc = txn_end(s, rc, err);
+    rc = sq_txn_end(s, rc, err);
     if (rc != FR_OK)
         return rc;
 #ifdef FR_TEST_HOOKS
@@ -295,7 +285,7 @@ sq_delete_ids(void *ctx, const struct fr_row_key *rows, size_t n, size_t *delete
     if (rc != FR_OK)
         return rc;
     rc = delete_ids(s, rows, n, deleted, err);
-    rc = txn_end(s, rc, err);
+    rc = sq_txn_end(s, rc, err);
     return rc;
 }
 
@@ -335,6 +325,9 @@ man_fn(sqlite3_stmt *q, void *ud)
         .created_ms = sqlite3_column_int64(q, 10),
         .pending = sqlite3_column_text(q, 11) != NULL &&
                    strcmp((const char *)sqlite3_column_text(q, 11), "deleting") == 0,
+        .mapped = sqlite3_column_type(q, 12) != SQLITE_NULL,
+        .bad = (const char *)sqlite3_column_text(q, 13),
+        .checked = (const char *)sqlite3_column_text(q, 14),
     };
     int rc = c->cb(c->ud, &r);
     free(path);
@@ -349,7 +342,8 @@ sq_manifest(void *ctx, int (*cb)(void *ud, const struct fr_manifest_row *r), voi
     sqlite3_stmt *q;
     int rc = sqlite3_prepare_v2(s->db,
                                 "SELECT path, tier, min_ts, max_ts, records, raw_bytes, file_bytes,"
-                                " sha256, policy, key_id, created_ms, state FROM archive_segments"
+                                " sha256, policy, key_id, created_ms, state, map_id, bad, checked"
+                                " FROM archive_segments"
                                 " ORDER BY min_ts, path",
                                 -1, &q, NULL);
     if (rc != SQLITE_OK)
@@ -382,7 +376,7 @@ sq_manifest_replace(void *ctx, const char *old_path, const struct fr_manifest_ro
     if (rc == FR_OK)
         rc = sq_retention_log(ctx, m->tier, m->path, m->records, m->min_ts, m->max_ts, old_path,
                               m->created_ms, err);
-    rc = txn_end(s, rc, err);
+    rc = sq_txn_end(s, rc, err);
     return rc;
 }
 
@@ -520,7 +514,7 @@ sq_rollup_delta(void *ctx, const char *dim, int64_t minute_ms, const char *k1, c
     int src = sq_rollup_upsert(s, dim, minute_ms - minute_ms % 60000, k1, k2, d);
     if (src != SQLITE_DONE)
         rc = sq_fail(s->db, src, err, "updating rollups");
-    return txn_end(s, rc, err);
+    return sq_txn_end(s, rc, err);
 }
 
 int64_t

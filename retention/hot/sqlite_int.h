@@ -222,6 +222,14 @@ int sq_manifest(void *ctx, int (*cb)(void *ud, const struct fr_manifest_row *r),
 int sq_manifest_replace(void *ctx, const char *old_path, const struct fr_manifest_row *m,
                         struct fr_err *err);
 int sq_manifest_add(void *ctx, const struct fr_manifest_row *m, struct fr_err *err);
+/* the archive map and bad segments (sqlite_map.c) */
+int sq_archive_map(void *ctx, const char *path, const struct fr_archive_key *keys, size_t n,
+                   struct fr_err *err);
+int sq_archive_lookup(void *ctx, uint64_t hash,
+                      int (*cb)(void *ud, const char *path, uint32_t block), void *ud,
+                      struct fr_err *err);
+int sq_segment_health(void *ctx, const char *path, const char *why, const char *checked,
+                      struct fr_err *err);
 int sq_manifest_remove(void *ctx, const char *path, const char *why, int64_t now_ms,
                        struct fr_err *err);
 bool sq_has_event(void *ctx, int64_t id, int64_t ingested_ms);
@@ -256,6 +264,9 @@ int sq_fail(sqlite3 *db, int rc, struct fr_err *err, const char *what);
 
 /* Runs SQL with no result rows. */
 int sq_exec(sqlite3 *db, const char *sql, struct fr_err *err);
+
+/* Commits (rc FR_OK) or rolls back the transaction; returns the outcome. */
+int sq_txn_end(struct sq_store *s, int rc, struct fr_err *err);
 
 /* sql prepared once into *slot (persistent; the caller finalizes it at close), handed out
    in *out reset with its bindings cleared. */

@@ -38,3 +38,13 @@ sq_cached(sqlite3 *db, sqlite3_stmt **slot, const char *sql, sqlite3_stmt **out,
     sqlite3_clear_bindings(*out);
     return FR_OK;
 }
+
+int
+sq_txn_end(struct sq_store *s, int rc, struct fr_err *err)
+{
+    if (rc == FR_OK)
+        rc = sq_exec(s->db, "COMMIT", err);
+    if (rc != FR_OK)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}

@@ -199,6 +199,28 @@ fr_store_manifest_remove(struct fr_store *st, const char *path, const char *why,
     return st->ops->manifest_remove(st->ctx, path, why, now_ms, err);
 }
 
+int
+fr_store_archive_map(struct fr_store *st, const char *path, const struct fr_archive_key *keys,
+                     size_t n, struct fr_err *err)
+{
+    return st->ops->archive_map(st->ctx, path, keys, n, err);
+}
+
+int
+fr_store_archive_lookup(struct fr_store *st, uint64_t hash,
+                        int (*cb)(void *ud, const char *path, uint32_t block), void *ud,
+                        struct fr_err *err)
+{
+    return st->ops->archive_lookup(st->ctx, hash, cb, ud, err);
+}
+
+int
+fr_store_segment_health(struct fr_store *st, const char *path, const char *why, const char *checked,
+                        struct fr_err *err)
+{
+    return st->ops->segment_health(st->ctx, path, why, checked, err);
+}
+
 bool
 fr_store_has_event(struct fr_store *st, int64_t id, int64_t ingested_ms)
 {

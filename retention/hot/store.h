@@ -144,6 +144,7 @@ typedef int (*fr_error_group_cb)(void *ud, const struct fr_error_group *row);
 
 struct fr_manifest_row;
 struct fr_row_key;
+struct fr_archive_key;
 struct fr_erasure_row;
 struct fr_summary_row;
 
@@ -190,6 +191,13 @@ struct fr_store_ops {
     int (*manifest_add)(void *ctx, const struct fr_manifest_row *m, struct fr_err *err);
     int (*manifest_remove)(void *ctx, const char *path, const char *why, int64_t now_ms,
                            struct fr_err *err);
+    int (*archive_map)(void *ctx, const char *path, const struct fr_archive_key *keys, size_t n,
+                       struct fr_err *err);
+    int (*archive_lookup)(void *ctx, uint64_t hash,
+                          int (*cb)(void *ud, const char *path, uint32_t block), void *ud,
+                          struct fr_err *err);
+    int (*segment_health)(void *ctx, const char *path, const char *why, const char *checked,
+                          struct fr_err *err);
     bool (*has_event)(void *ctx, int64_t id, int64_t ingested_ms);
     int (*snapshot_begin)(void *ctx, bool *began, struct fr_err *err);
     void (*snapshot_end)(void *ctx, bool began);

@@ -659,6 +659,81 @@ test_agent_errors_api_reads_every_tier(void **state)
 }
 
 /*
+ * A segment that goes bad under a running agent: its verification pass
+ * (schedule.verify_interval) finds it, /readyz stays ready and names it,
+ * /metrics counts it, ingest goes on; `archive quarantine` moves it aside
+ * and both say so.
+ */
+static void
+test_agent_bad_segment_reported(void **state)
+{
+    struct agent *a = *state;
+    char *policy = t_path(a->dir, "retention.yaml");
+    write_text(policy, "schedule:\n  interval: 0\n  verify_interval: 1s\n");
+    char *extra = fr_asprintf("retention:\n  policy: %s\n", policy);
+    agent_config(a, NULL, NULL, extra);
+    agent_start(a);
+    char *old = events("old", 0, 50), *fresh = events("new", 0, 20);
+    assert_int_equal(post(a, old, NULL), 202);
+    assert_int_equal(agent_stop(a), 0);
+    char *cmd = fr_asprintf("%s retention run --db %s --policy %s --now 2026-03-01 --no-progress",
+                            FR_BIN, a->db, policy),
+         *out = NULL, *err = NULL;
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    free(out);
+    free(err);
+    free(cmd);
+    char name[300] = "";
+    sql_long(a->db, "SELECT path FROM archive_segments", name, sizeof name);
+    assert_true(name[0] != '\0');
+    /* the manifest names it relative to the database's folder */
+    char *seg = fr_asprintf("%.*s/%s", (int)(strrchr(a->db, '/') - a->db), a->db, name);
+    agent_start(a);
+    char *body = NULL;
+    assert_int_equal(http(a, "GET", "/readyz", NULL, NULL, 0, &body, NULL), 200);
+    assert_null(strstr(body, "bad segment"));
+    free(body);
+    /* a flipped byte in the middle of it */
+    FILE *fp = fopen(seg, "r+b");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    fseek(fp, len / 2, SEEK_SET);
+    int ch = fgetc(fp);
+    fseek(fp, len / 2, SEEK_SET);
+    fputc(ch ^ 0x20, fp);
+    fclose(fp);
+    wait_log(a, "bad segment");
+    assert_int_equal(http(a, "GET", "/readyz", NULL, NULL, 0, &body, NULL), 200);
+    assert_non_null(strstr(body, "1 bad segment"));
+    assert_non_null(strstr(body, strrchr(seg, '/') + 1));
+    free(body);
+    assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &body, NULL), 200);
+    assert_non_null(strstr(body, "flightrec_archive_bad_segments 1\n"));
+    free(body);
+    assert_int_equal(post(a, fresh, NULL), 202); /* ingest goes on */
+    assert_int_equal(count_events(a->db, "new"), 20);
+    cmd = fr_asprintf("%s archive quarantine --db %s --policy %s %s", FR_BIN, a->db, policy,
+                      strrchr(seg, '/') + 1);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    free(out);
+    free(err);
+    free(cmd);
+    assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &body, NULL), 200);
+    assert_non_null(strstr(body, "flightrec_archive_bad_segments 0\n"));
+    free(body);
+    assert_int_equal(http(a, "GET", "/readyz", NULL, NULL, 0, &body, NULL), 200);
+    assert_null(strstr(body, "bad segment"));
+    free(body);
+    assert_int_equal(agent_stop(a), 0);
+    free(seg);
+    free(old);
+    free(fresh);
+    free(extra);
+    free(policy);
+}
+
+/*
  * DELETE /v1/conversations/ID erases through the API, only with the admin
  * token (a token of its own; none set, the API erases nothing): the
  * conversation is gone, GET says it was erased, and its events sent again
@@ -733,6 +808,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_request_log_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_erase_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_errors_api_reads_every_tier, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_bad_segment_reported, setup, teardown),
     };
     if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
         cmocka_set_test_filter(getenv("FR_TEST_FILTER"));
