@@ -93,6 +93,7 @@ bench: deps
 	@BUILD=$(BENCH_BUILD) bench/otlp.sh
 	@BUILD=$(BENCH_BUILD) bench/bundle.sh
 	@BUILD=$(BENCH_BUILD) bench/erase.sh
+	@BUILD=$(BENCH_BUILD) bench/segment.sh
 
 # the soak (not part of make test): SOAK_SECONDS (600) of paced load with
 # retention every minute and periodic bundles; RSS, fds, lost events, integrity

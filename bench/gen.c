@@ -4,6 +4,7 @@
  */
 #include "bench/gen.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,13 +57,41 @@ gen_chance(struct gen_rng *r, unsigned per_mille)
     return gen_below(r, 1000) < per_mille;
 }
 
+/*
+ * --hard: a word of a large made-up vocabulary (syllables spelled from its
+ * rank), ranks drawn log-uniformly over 1..60000 (a Zipf-like law, as in
+ * real text), some capitalized, numbers and identifiers between them.
+ */
 static void
-gen_text(FILE *out, struct gen_rng *r, unsigned min_words, unsigned max_words)
+gen_hard_word(FILE *out, struct gen_rng *r)
 {
-    unsigned n = min_words + gen_below(r, max_words - min_words + 1);
-    for (unsigned i = 0; i < n; i++)
-        fprintf(out, "%s%s", i ? " " : "", gen_words[gen_below(r, GEN_NWORDS)]);
+    static const char cons[] = "bcdfghjklmnprstvwz", vow[] = "aeiou";
+    unsigned pick = gen_below(r, 100);
+    if (pick < 6) {
+        fprintf(out, "%u", gen_below(r, 1000000));
+        return;
+    }
+    if (pick < 9) {
+        fprintf(out, "%c%c%c-%04x", 'A' + gen_below(r, 26), 'A' + gen_below(r, 26),
+                'A' + gen_below(r, 26), gen_below(r, 65536));
+        return;
+    }
+    double u = (double)(gen_next(r) >> 11) / 9007199254740992.0;
+    unsigned rank = (unsigned)exp(u * log(60000.0)), k = rank;
+    bool cap = gen_chance(r, 60);
+    do {
+        char syl[3] = {cons[k % 18], vow[(k / 18) % 5], 0};
+        if (cap) {
+            syl[0] = (char)(syl[0] - 'a' + 'A');
+            cap = false;
+        }
+        fputs(syl, out);
+        k /= 90;
+    } while (k > 0);
 }
+
+struct gen;
+static void gen_text(struct gen *g, unsigned min_words, unsigned max_words);
 
 /* One conversation's state. step walks through the script of gen_conv_step(). */
 struct gen_conv {
@@ -71,6 +100,9 @@ struct gen_conv {
     unsigned model;
     char runtime_key[24];
     bool done;
+    uint64_t rid;        /* --hard: the conversation's random id */
+    uint64_t trace[2];   /* --hard: the current turn's trace id */
+    unsigned trace_turn; /* turn + 1 the trace id was drawn for */
 };
 
 struct gen {
@@ -83,10 +115,43 @@ struct gen {
 };
 
 static void
+gen_text(struct gen *g, unsigned min_words, unsigned max_words)
+{
+    struct gen_rng *r = &g->rng;
+    unsigned n = min_words + gen_below(r, max_words - min_words + 1);
+    for (unsigned i = 0; i < n; i++) {
+        if (!g->o->hard) {
+            fprintf(g->out, "%s%s", i ? " " : "", gen_words[gen_below(r, GEN_NWORDS)]);
+            continue;
+        }
+        if (i > 0)
+            fputs(gen_chance(r, 80) ? ". " : gen_chance(r, 100) ? ", " : " ", g->out);
+        gen_hard_word(g->out, r);
+    }
+}
+
+static void
 gen_head(struct gen *g, struct gen_conv *c, const char *kind)
 {
     fprintf(g->out, "{\"v\":1,\"kind\":\"%s\",\"ts_ms\":%lld", kind, (long long)g->now);
-    if (c != NULL) {
+    if (c != NULL && g->o->hard) {
+        /* high-entropy ids, as UUID- and W3C-trace-id-minting servers send them */
+        if (c->trace_turn != c->turn + 1) {
+            c->trace[0] = gen_next(&g->rng);
+            c->trace[1] = gen_next(&g->rng);
+            c->trace_turn = c->turn + 1;
+        }
+        fprintf(g->out,
+                ",\"conv_id\":\"%s-%016llx\",\"session_id\":\"%016llx\",\"event_id\":"
+                "\"%016llx%016llx\"",
+                g->o->prefix, (unsigned long long)c->rid, (unsigned long long)(c->rid * 31),
+                (unsigned long long)gen_next(&g->rng), (unsigned long long)gen_next(&g->rng));
+        if (c->turn > 0)
+            fprintf(g->out, ",\"turn_id\":\"t-%04u\",\"request_id\":\"%016llx\"", c->turn,
+                    (unsigned long long)c->trace[1] * 3);
+        fprintf(g->out, ",\"trace_id\":\"%016llx%016llx\"", (unsigned long long)c->trace[0],
+                (unsigned long long)c->trace[1]);
+    } else if (c != NULL) {
         fprintf(g->out,
                 ",\"conv_id\":\"%s-%06u\",\"session_id\":\"s-%06u\",\"event_id\":\"e-%u-%u\"",
                 g->o->prefix, c->id, c->id, c->id, ++c->eid);
@@ -109,9 +174,9 @@ gen_provider(struct gen *g, struct gen_conv *c)
             ",\"runtime_key\":\"%s\",\"inference_id\":\"inf-%u-%u\",\"data\":{\"provider\":\"%s\","
             "\"model\":\"%s\",\"request\":{\"messages\":[{\"role\":\"system\",\"content\":\"",
             c->runtime_key, c->id, c->turn, gen_providers[m], gen_models[m]);
-    gen_text(g->out, r, 10, 25);
+    gen_text(g, 10, 25);
     fputs("\"},{\"role\":\"user\",\"content\":\"", g->out);
-    gen_text(g->out, r, 30, 110);
+    gen_text(g, 30, 110);
     if (g->o->sensitive_pct > 0 && gen_chance(r, 10u * (unsigned)g->o->sensitive_pct)) {
         /* what users paste: keys, contact details, card numbers (fake ones) */
         static const char *const pasted[] = {
@@ -141,7 +206,7 @@ gen_provider(struct gen *g, struct gen_conv *c)
                   g->out);
     } else {
         fputs(",\"response\":{\"content\":\"", g->out);
-        gen_text(g->out, r, 30, 120);
+        gen_text(g, 30, 120);
         fprintf(g->out,
                 "\"},\"usage\":{\"input_tokens\":%u,\"output_tokens\":%u,\"cached_tokens\":%u},"
                 "\"finish_reason\":\"%s\",\"retries\":0,\"latency\":{\"queue_ms\":%u,"
@@ -164,12 +229,12 @@ gen_tool(struct gen *g, struct gen_conv *c)
             ",\"data\":{\"tool_call_id\":\"call-%u-%u\",\"name\":\"%s\",\"version\":\"1.%u\","
             "\"args\":{\"query\":\"",
             c->id, c->turn, gen_tools[c->id % 5], c->id % 3);
-    gen_text(g->out, r, 3, 12);
+    gen_text(g, 3, 12);
     fprintf(g->out, "\"},\"status\":\"%s\",\"started_ms\":%lld,\"ended_ms\":%lld,\"retries\":0",
             timeout ? "timeout" : "ok", (long long)(g->now - dur), (long long)g->now);
     if (!timeout) {
         fputs(",\"result\":{\"text\":\"", g->out);
-        gen_text(g->out, r, 10, 40);
+        gen_text(g, 10, 40);
         fputs("\"}}", g->out);
     } else {
         fputs("},\"error\":{\"message\":\"tool call exceeded 30s deadline\",\"errno\":"
@@ -200,7 +265,7 @@ gen_small(struct gen *g, struct gen_conv *c, unsigned step)
                 ",\"runtime_key\":\"%s\",\"data\":{\"phase\":\"draft\",\"payload\":{"
                 "\"blocks\":[{\"role\":\"user\",\"text\":\"",
                 c->runtime_key);
-        gen_text(g->out, r, 8, 40);
+        gen_text(g, 8, 40);
         fputs("\"}]}}}\n", g->out);
         break;
     case 2:
@@ -211,7 +276,7 @@ gen_small(struct gen *g, struct gen_conv *c, unsigned step)
                 "\"step\":\"%s\",\"duration_ms\":%u,\"decision\":\"%s\",\"rationale\":\"",
                 step == 2 ? "profile-router" : "guardrail", 1 + gen_below(r, 40),
                 step == 2 ? "route:default" : "allow");
-        gen_text(g->out, r, 4, 12);
+        gen_text(g, 4, 12);
         fprintf(g->out,
                 "\",\"guardrail\":{\"action\":\"allow\",\"category\":\"none\","
                 "\"score\":0.0%u}}}\n",
@@ -224,7 +289,7 @@ gen_small(struct gen *g, struct gen_conv *c, unsigned step)
                 ",\"stream_id\":\"st-%u-%u\",\"seq\":%u,\"data\":{\"type\":\"llm.delta\","
                 "\"id\":\"m-%u\",\"seq\":%u,\"source\":\"websocket\",\"data\":{\"delta\":\"",
                 c->id, c->turn, c->sem_seq, c->turn, c->sem_seq);
-        gen_text(g->out, r, 3, 15);
+        gen_text(g, 3, 15);
         fputs("\"}}}\n", g->out);
         break;
     case 5:
@@ -321,6 +386,8 @@ gen_conv_start(struct gen *g, struct gen_conv *c)
 {
     memset(c, 0, sizeof *c);
     c->id = ++g->next_conv;
+    if (g->o->hard) /* drawn only then: default output stays as it was for a seed */
+        c->rid = gen_next(&g->rng);
     c->turns = 2 + gen_below(&g->rng, 7);
     c->model = gen_below(&g->rng, 4);
     snprintf(c->runtime_key, sizeof c->runtime_key, "default@v%u", 2 + c->id % 2);
@@ -360,6 +427,8 @@ fr_gen_opts_default(struct fr_gen_opts *o)
     o->concurrency = 8;
     o->base_ms = 1771357445201LL; /* 2026-02-17T19:44:05.201Z */
     o->prefix = "c";
+    o->hard = 0;
+    o->sensitive_pct = 0;
 }
 
 int

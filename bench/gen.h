@@ -21,6 +21,7 @@ struct fr_gen_opts {
     int64_t base_ms;    /* ts_ms of the first event */
     const char *prefix; /* conversation id prefix (default "c") */
     int sensitive_pct;  /* user messages carrying a secret or personal datum (default 0) */
+    int hard;           /* high-entropy ids and varied free text (a large vocabulary) */
 };
 
 void fr_gen_opts_default(struct fr_gen_opts *o);

@@ -39,6 +39,7 @@ main(int argc, char **argv)
         {"base-ms", required_argument, NULL, 'b'},
         {"prefix", required_argument, NULL, 'p'},
         {"sensitive", required_argument, NULL, 'S'},
+        {"hard", no_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -76,10 +77,14 @@ main(int argc, char **argv)
                 return 2;
             o.sensitive_pct = (int)v;
             break;
+        case 'H':
+            o.hard = 1;
+            break;
         default:
             fprintf(c == 'h' ? stdout : stderr,
                     "usage: fr-gen [--events N] [--seed S] [--concurrency C] [--base-ms MS] "
-                    "[--prefix P] [--sensitive PCT]\n");
+                    "[--prefix P] [--sensitive PCT] [--hard]\n"
+                    "  --hard: high-entropy ids and varied free text (a large vocabulary)\n");
             return c == 'h' ? 0 : 2;
         }
     }

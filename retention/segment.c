@@ -26,14 +26,16 @@
 #include "core/hex.h"
 #include "core/mem.h"
 #include "core/strmap.h"
+#include "retention/columns.h"
 
 #define SEG_MAGIC "FRSEG001"
 #define SEG_END "FRSEGEND"
 #define SEG_HEADER 80
 #define SEG_TRAILER 56
 #define SEG_VERSION                                                                                \
-    3 /* 2: store id in the header; cold parts bound to header and index;                          \
-         3: the trailer's check is HMAC-SHA256 with the archive key */
+    4 /* 2: store id in the header; cold parts bound to header and index;                          \
+         3: the trailer's check is HMAC-SHA256 with the archive key;                               \
+         4: the same, with columnar blocks (retention/columns.c) and no dictionary */
 #define SEG_VERSION_MIN 1
 #define PART_DICT 0xfffffffeu
 #define PART_FOOTER 0xffffffffu
@@ -53,6 +55,7 @@ span_within(uint64_t off, uint64_t len, uint64_t lo, uint64_t hi)
 #define DICT_CAP (64 * 1024)
 #define TRAIN_BYTES (4u << 20)
 #define LEVEL 13
+#define COL_LEVEL 3 /* the zstd level of every column of a columnar block */
 
 const char *
 fr_tier_name(int tier)
@@ -136,10 +139,19 @@ struct fr_seg_writer {
     char policy[17];
     unsigned char store[8];        /* the owning store's id */
     unsigned char hdr[SEG_HEADER]; /* once written: the associated data of every cold part */
-    char *buf;
+    char *buf; /* the records not yet in an encoded block (version 4), or all of them */
     size_t len, cap;
     struct wrec *recs;
     size_t n, ncap;
+    /* version 4: each block is encoded as soon as it is full, so the writer holds one block of
+       records at a time (and its buffer stays warm), plus the encoded blocks */
+    struct enc_block {
+        unsigned char *p;
+        size_t len, first, count, usize;
+    } * eb;
+    size_t neb, capeb;
+    size_t pend, pend_bytes; /* first record not in an encoded block; its bytes and later ones' */
+    struct fr_err enc_err;   /* the first encoding failure, reported by finish */
 };
 
 void
@@ -189,6 +201,52 @@ fr_seg_writer_new(int tier, const unsigned char *key, const char *policy)
     return w;
 }
 
+/* The end (exclusive) of the block that starts at record i. */
+static size_t
+seg_block_end(const struct fr_seg_writer *w, size_t i, size_t *bytes)
+{
+    size_t j = i;
+    *bytes = 0;
+    while (j < w->n && j - i < BLOCK_RECORDS && *bytes < BLOCK_BYTES)
+        *bytes += w->recs[j++].len + 1;
+    return j;
+}
+
+/*
+ * Version 4: encodes every record not yet in a block into columnar blocks
+ * (the same boundaries as the row format's: 8000 records or 4 MiB) and
+ * drops their bytes. A failure is kept for finish to report.
+ */
+static void
+seg_encode_pending(struct fr_seg_writer *w)
+{
+    while (w->pend < w->n && w->enc_err.code == FR_OK) {
+        size_t bytes, i = w->pend, j = seg_block_end(w, i, &bytes);
+        const char **rec = fr_malloc((j - i) * sizeof *rec);
+        size_t *len = fr_malloc((j - i) * sizeof *len);
+        for (size_t k = i; k < j; k++) {
+            rec[k - i] = w->buf + w->recs[k].off;
+            len[k - i] = w->recs[k].len;
+            w->recs[k].block = (uint32_t)w->neb;
+        }
+        unsigned char *col = NULL;
+        size_t clen = 0;
+        if (fr_col_encode(rec, len, j - i, COL_LEVEL, &col, &clen, &w->enc_err) == FR_OK) {
+            if (w->neb == w->capeb) {
+                w->capeb = w->capeb ? w->capeb * 2 : 8;
+                w->eb = fr_realloc(w->eb, w->capeb * sizeof *w->eb);
+            }
+            w->eb[w->neb++] = (struct enc_block){col, clen, i, j - i, bytes};
+        }
+        free(rec);
+        free(len);
+        w->pend = j;
+    }
+    /* every record is in a block: the buffer starts over (its memory kept) */
+    w->len = 0;
+    w->pend_bytes = 0;
+}
+
 void
 fr_seg_writer_add(struct fr_seg_writer *w, const char *json, size_t len, int64_t ts_ms,
                   const char *conv_id, const char *trace_id)
@@ -210,6 +268,9 @@ fr_seg_writer_add(struct fr_seg_writer *w, const char *json, size_t len, int64_t
                                     0};
     w->len += len;
     w->buf[w->len++] = '\n';
+    w->pend_bytes += len + 1;
+    if (w->has_auth && (w->n - w->pend == BLOCK_RECORDS || w->pend_bytes >= BLOCK_BYTES))
+        seg_encode_pending(w);
 }
 
 void
@@ -279,6 +340,9 @@ fr_seg_writer_free(struct fr_seg_writer *w)
     }
     free(w->recs);
     free(w->buf);
+    for (size_t i = 0; i < w->neb; i++)
+        free(w->eb[i].p);
+    free(w->eb);
     OPENSSL_cleanse(w->key, sizeof w->key);
     free(w);
 }
@@ -366,17 +430,6 @@ seg_train_dict(const struct fr_seg_writer *w, unsigned char *dict)
     return ZDICT_isError(dlen) ? 0 : dlen;
 }
 
-/* The end (exclusive) of the block that starts at record i. */
-static size_t
-seg_block_end(const struct fr_seg_writer *w, size_t i, size_t *bytes)
-{
-    size_t j = i;
-    *bytes = 0;
-    while (j < w->n && j - i < BLOCK_RECORDS && *bytes < BLOCK_BYTES)
-        *bytes += w->recs[j++].len + 1;
-    return j;
-}
-
 /* The fixed header (docs/archive-format.md); blocks and dictionary length included. */
 static void
 seg_header(const struct fr_seg_writer *w, int64_t min_ts, int64_t max_ts, uint32_t nblocks,
@@ -408,9 +461,11 @@ seg_write_blocks(struct out *o, struct fr_seg_writer *w, ZSTD_CCtx *cctx, ZSTD_C
     size_t cap = ZSTD_compressBound(BLOCK_BYTES + 65536) + 1024;
     char *cbuf = fr_malloc(cap);
     int rc = FR_OK;
-    for (size_t i = 0; i < w->n && !o->bad;) {
+    for (size_t i = 0, b = 0; i < w->n && !o->bad; b++) {
         size_t bytes;
-        size_t j = seg_block_end(w, i, &bytes);
+        size_t j = w->has_auth ? i + w->eb[b].count : seg_block_end(w, i, &bytes);
+        if (w->has_auth)
+            bytes = w->eb[b].usize;
         unsigned char bloom[BLOOM_BYTES] = {0};
         int64_t bmin = INT64_MAX, bmax = INT64_MIN;
         for (size_t k = i; k < j; k++) {
@@ -420,20 +475,27 @@ seg_write_blocks(struct out *o, struct fr_seg_writer *w, ZSTD_CCtx *cctx, ZSTD_C
             bmin = w->recs[k].ts < bmin ? w->recs[k].ts : bmin;
             bmax = w->recs[k].ts > bmax ? w->recs[k].ts : bmax;
         }
-        const char *src = w->buf + w->recs[i].off;
-        if (ZSTD_compressBound(bytes) > cap) {
-            cap = ZSTD_compressBound(bytes);
-            cbuf = fr_realloc(cbuf, cap);
-        }
-        size_t clen = cdict ? ZSTD_compress_usingCDict(cctx, cbuf, cap, src, bytes, cdict)
-                            : ZSTD_compressCCtx(cctx, cbuf, cap, src, bytes, LEVEL);
-        if (ZSTD_isError(clen)) {
-            rc = fr_err_set(err, FR_E_INVALID, "segment %s: zstd: %s", path,
-                            ZSTD_getErrorName(clen));
-            break;
+        const void *part = cbuf;
+        size_t clen;
+        if (w->has_auth) { /* version 4: the block encoded as its records came */
+            part = w->eb[b].p;
+            clen = w->eb[b].len;
+        } else {
+            const char *src = w->buf + w->recs[i].off;
+            if (ZSTD_compressBound(bytes) > cap) {
+                cap = ZSTD_compressBound(bytes);
+                cbuf = fr_realloc(cbuf, cap);
+            }
+            clen = cdict ? ZSTD_compress_usingCDict(cctx, cbuf, cap, src, bytes, cdict)
+                         : ZSTD_compressCCtx(cctx, cbuf, cap, src, bytes, LEVEL);
+            if (ZSTD_isError(clen)) {
+                rc = fr_err_set(err, FR_E_INVALID, "segment %s: zstd: %s", path,
+                                ZSTD_getErrorName(clen));
+                break;
+            }
         }
         uint64_t off = o->off;
-        size_t written = out_part(o, w, (uint32_t)json_array_size(blocks), cbuf, clen);
+        size_t written = out_part(o, w, (uint32_t)json_array_size(blocks), part, clen);
         char hex[2 * BLOOM_BYTES + 1];
         fr_hex_encode(bloom, BLOOM_BYTES, hex);
         json_array_append_new(blocks,
@@ -518,10 +580,17 @@ seg_write(struct out *o, struct fr_seg_writer *w, struct fr_seg_info *info, cons
         max_ts = w->recs[i].ts > max_ts ? w->recs[i].ts : max_ts;
     }
     uint32_t nblocks = 0;
-    for (size_t i = 0, bytes; i < w->n; nblocks++)
+    if (w->has_auth) {
+        seg_encode_pending(w); /* the last block (or all of them: auth set after the records) */
+        if (w->enc_err.code != FR_OK)
+            return fr_err_set(err, w->enc_err.code, "segment %s: %s", path, w->enc_err.msg);
+        nblocks = (uint32_t)w->neb;
+    }
+    for (size_t i = 0, bytes; !w->has_auth && i < w->n; nblocks++)
         i = seg_block_end(w, i, &bytes);
     unsigned char *dict = fr_malloc(DICT_CAP);
-    size_t dlen = seg_train_dict(w, dict);
+    /* columnar blocks (version 4) need no dictionary: each column is compressed alone */
+    size_t dlen = w->has_auth ? 0 : seg_train_dict(w, dict);
     unsigned char *dict_bytes = NULL;
     size_t dict_out_len = 0;
     int rc = FR_OK;
@@ -869,14 +938,26 @@ seg_read_block(struct fr_seg *s, ZSTD_DCtx *dctx, size_t i,
     int rc = seg_part(s, (uint32_t)i, s->data + off, len, &comp, &clen, &owned, err);
     if (rc != FR_OK)
         return rc;
-    char *plain = fr_malloc(usize + 1);
-    size_t got = s->ddict ? ZSTD_decompress_usingDDict(dctx, plain, usize, comp, clen, s->ddict)
-                          : ZSTD_decompressDCtx(dctx, plain, usize, comp, clen);
-    if (owned)
-        free(comp);
-    if (ZSTD_isError(got) || got != usize) {
-        free(plain);
-        return seg_bad(s->path, "a block does not decompress", err);
+    char *plain = NULL;
+    size_t got = 0;
+    if (fr_seg_version(s) >= 4) {
+        struct fr_err cerr = {0};
+        int crc = fr_col_decode(comp, clen, BLOCK_USIZE_MAX, &plain, &got, &cerr);
+        if (owned)
+            free(comp);
+        if (crc != FR_OK)
+            return seg_bad(s->path, cerr.msg, err);
+        usize = got;
+    } else {
+        plain = fr_malloc(usize + 1);
+        got = s->ddict ? ZSTD_decompress_usingDDict(dctx, plain, usize, comp, clen, s->ddict)
+                       : ZSTD_decompressDCtx(dctx, plain, usize, comp, clen);
+        if (owned)
+            free(comp);
+        if (ZSTD_isError(got) || got != usize) {
+            free(plain);
+            return seg_bad(s->path, "a block does not decompress", err);
+        }
     }
     for (size_t at = 0; at < usize && !*stop;) {
         char *nl = memchr(plain + at, '\n', usize - at);

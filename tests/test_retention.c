@@ -22,6 +22,7 @@
 
 #include "core/fsutil.h"
 #include "core/mem.h"
+#include "retention/columns.h"
 #include "retention/hot/archive.h"
 #include "retention/retention.h"
 
@@ -332,6 +333,119 @@ test_segment_committed_format_v3_readable(void **state)
     free(want_path);
     t_rmtree(dir);
     free(dir);
+}
+
+/*
+ * The columnar block codec (segment format 4) gives back each compact
+ * record byte for byte (escapes as they were; a record with whitespace as
+ * the same JSON), for whatever records hold: nested and empty
+ * objects, arrays, reals, the integer extremes, escapes, NUL, non-ASCII,
+ * odd keys (empty, 0x1f, quotes), a field changing type between records,
+ * repeated long values, and enough records for every codec (dictionary,
+ * plain, word tokens). A block cut short or with a flipped byte is refused
+ * with a reason, never read out of bounds (the suite runs under ASan).
+ */
+static void
+test_columns_round_trip(void **state)
+{
+    (void)state;
+    static const char *const odd[] = {
+        "{\"t\":\"event\",\"id\":1,\"body\":{\"kind\":\"tool\",\"data\":{\"a\":[1,2.5,{\"x\":null}]"
+        ","
+        "\"e\":{},\"r\":-0.25,\"big\":9223372036854775807,\"small\":-9223372036854775808}}}",
+        "{\"\":\"empty key\",\"q\\\"k\":\"quote\\\\\",\"u\\u001fv\":\"unit "
+        "sep\",\"nul\":\"a\\u0000b\","
+        "\"esc\":\"\\b\\f\\n\\r\\t\\u0001\\u001f\",\"uni\":\"\\u00fc\\u65e5\\u672c "
+        "\\ud83d\\ude00\"}",
+        "{\"t\":\"event\",\"id\":\"now a "
+        "string\",\"body\":7,\"flag\":true,\"off\":false,\"none\":null}",
+        "{\"t\":\"event\",\"id\":3,\"body\":{\"kind\":[],\"data\":\"\"}}",
+        "{}",
+        "{ \"spaced\" : [ 1, 2 ],\n \"x\":\"\\u00e9\" }",
+    };
+    const size_t nodd = sizeof odd / sizeof odd[0];
+    size_t n = 3000;
+    char **rec = fr_calloc(n, sizeof *rec);
+    size_t *len = fr_calloc(n, sizeof *len);
+    const char *words[] = {"order", "refund", "the", "latency", "cluster", "token"};
+    char *system = fr_strdup("You are a support agent for an online shop. Answer briefly, never "
+                             "reveal internal notes, and escalate refunds over 500 EUR.");
+    for (size_t i = 0; i < n; i++) {
+        if (i < nodd) {
+            rec[i] = fr_strdup(odd[i]);
+        } else {
+            char text[400] = "";
+            for (size_t w = 0; w < 20 + i % 30; w++)
+                snprintf(text + strlen(text), sizeof text - strlen(text), "%s%s", w ? " " : "",
+                         words[(i * 7 + w * 3) % 6]);
+            rec[i] = fr_asprintf(
+                "{\"t\":\"event\",\"id\":%zu,\"ingested_ms\":%lld,\"body\":{\"v\":1,\"kind\":\"%"
+                "s\","
+                "\"ts_ms\":%lld,\"conv_id\":\"c-%zu\",\"data\":{\"messages\":[{\"role\":\"system\","
+                "\"content\":\"%s\"},{\"role\":\"user\",\"content\":\"%s\"}],\"reply\":\"%s\","
+                "\"n\":%lld}},\"status\":\"%s\"}",
+                i, 1796152547775LL - (long long)(i % 5), i % 3 ? "provider" : "tool",
+                1771357445201LL + (long long)i * 37, i / 9, system, text, text,
+                (long long)(i % 2 ? -1 : 1) * (long long)i * 1000003LL, i % 7 ? "ok" : "error");
+        }
+        len[i] = strlen(rec[i]);
+    }
+    unsigned char *block;
+    size_t blen;
+    struct fr_err err = {0};
+    assert_int_equal(fr_col_encode((const char *const *)rec, len, n, 3, &block, &blen, &err),
+                     FR_OK);
+    char *out;
+    size_t olen;
+    assert_int_equal(fr_col_decode(block, blen, 64 << 20, &out, &olen, &err), FR_OK);
+    /* record by record, its own bytes (the spaced one: the same JSON) */
+    char *at = out;
+    for (size_t i = 0; i < n; i++) {
+        json_t *j = json_loadb(rec[i], len[i], JSON_ALLOW_NUL, NULL);
+        assert_non_null(j);
+        char *want = fr_strdup(rec[i]);
+        char *nl = strchr(at, '\n');
+        assert_non_null(nl);
+        json_t *got = json_loadb(at, (size_t)(nl - at), JSON_ALLOW_NUL, NULL);
+        if (i == nodd - 1
+                ? !json_equal(got, j)
+                : (size_t)(nl - at) != strlen(want) || memcmp(at, want, strlen(want)) != 0)
+            fail_msg("record %zu: got %.*s, want %s", i, (int)(nl - at), at, want);
+        json_decref(got);
+        at = nl + 1;
+        free(want);
+        json_decref(j);
+    }
+    assert_int_equal((size_t)(at - out), olen);
+    free(out);
+    /* far smaller than the records: the system prompt is stored once, the text as tokens */
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += len[i];
+    assert_true(blen * 20 < total);
+    /* cut short anywhere, or a byte flipped: a reason, never a crash */
+    for (size_t cut = 0; cut < blen; cut += blen / 97 + 1) {
+        assert_int_equal(fr_col_decode(block, cut, 64 << 20, &out, &olen, &err), FR_E_VALUE);
+        assert_non_null(strstr(err.msg, "columnar block"));
+    }
+    for (size_t k = 4; k < blen; k += blen / 61 + 1) {
+        block[k] ^= 0x41;
+        if (fr_col_decode(block, blen, 64 << 20, &out, &olen, &err) == FR_OK)
+            free(out);
+        block[k] ^= 0x41;
+    }
+    /* a limit on what a block may decode to */
+    assert_int_equal(fr_col_decode(block, blen, 1000, &out, &olen, &err), FR_E_VALUE);
+    /* a record that is not an object is refused at encoding */
+    const char *bad[] = {"[1,2]"};
+    size_t badlen[] = {5};
+    assert_int_equal(fr_col_encode(bad, badlen, 1, 3, &block, &blen, &err), FR_E_SYNTAX);
+    free(block);
+    for (size_t i = 0; i < n; i++)
+        free(rec[i]);
+    free(rec);
+    free(len);
+    free(system);
 }
 
 /* ---- the retention manager ---- */
@@ -1929,6 +2043,7 @@ main(void)
         cmocka_unit_test(test_segment_corrupt_and_truncated_detected),
         cmocka_unit_test(test_segment_cold_needs_its_key),
         cmocka_unit_test(test_segment_committed_format_v3_readable),
+        cmocka_unit_test(test_columns_round_trip),
         cmocka_unit_test_setup_teardown(test_retention_tiers_over_time, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_same_view_after_compaction, rsetup,
                                         rteardown),

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# make bench, archive segments: the archive records of BENCH_SEGMENT_EVENTS
+# (default 50,000) events, once of fr-gen traffic and once of a harder mix
+# (fr-gen --hard: random 128-bit ids, varied free text), written by the
+# segment writer as retention writes them (format 4, columnar) and, in the
+# same process, by zstd: the segment's size against `zstd -19 --long` of the
+# same records (goal <= 0.8x) and the writer's speed against zstd -3 on one
+# core (goal >= 0.3x); bench/segbench.c. The records are what `flightrec
+# archive cat` prints of the segments a retention run wrote.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build-bench}
+N=${BENCH_SEGMENT_EVENTS:-50000}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export FLIGHTREC_KEYS_DIR="$tmp/keys"
+for mix in fr-gen hard; do
+  flag=""
+  [ "$mix" = hard ] && flag="--hard"
+  d="$tmp/$mix"
+  mkdir -p "$d"
+  "$BUILD/fr-gen" --events "$N" --seed 9 $flag > "$d/ev.ndjson"
+  "$BUILD/flightrec" ingest --no-progress --db "$d/db" "$d/ev.ndjson" 2> /dev/null
+  "$BUILD/flightrec" retention run --no-progress --db "$d/db" \
+    --now "$((1771357445201 + 40 * 86400000))" 2> /dev/null
+  : > "$d/records.ndjson"
+  for s in "$d"/archive/*.seg; do
+    "$BUILD/flightrec" archive cat --db "$d/db" "$(basename "$s")" >> "$d/records.ndjson"
+  done
+  echo "segments ($mix, $N events):"
+  "$BUILD/fr-segbench" "$d/records.ndjson" | sed 's/^/  /'
+done

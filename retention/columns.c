@@ -1,0 +1,1087 @@
+/*
+ * retention/columns.c - see columns.h; the byte layout is in
+ * docs/archive-format.md (Columnar blocks).
+ */
+#include "retention/columns.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "core/mem.h"
+
+#define COL_MAGIC "FRC1"
+/* codecs of a stream */
+enum { C_SHAPES = 1, C_IDS = 2, C_INT = 3, C_PLAIN = 4, C_DICT = 5, C_TEXT = 6 };
+/* shape tags */
+#define T_INT 'i'
+#define T_STR 's'
+#define T_JSON 'j'
+#define T_TRUE 't'
+#define T_FALSE 'f'
+#define T_NULL 'n'
+#define T_OBJ '{'
+#define T_END '}'
+#define TEXT_TOKENS_PER_WORD 16 /* text coding only when each distinct token recurs this often */
+#define LONG_VALUE 64           /* text values this long or longer are stored once per block */
+
+/* ---- growable bytes and varints ---- */
+
+struct bytes {
+    unsigned char *p;
+    size_t len, cap;
+};
+
+static void
+b_put(struct bytes *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap || b->p == NULL) {
+        b->cap = (b->len + n) * 2 + 64;
+        b->p = fr_realloc(b->p, b->cap);
+    }
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+static void
+b_byte(struct bytes *b, unsigned char c)
+{
+    b_put(b, &c, 1);
+}
+
+static void
+b_varint(struct bytes *b, uint64_t v)
+{
+    unsigned char t[10];
+    size_t n = 0;
+    do {
+        t[n] = (unsigned char)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            t[n] |= 0x80;
+        n++;
+    } while (v);
+    b_put(b, t, n);
+}
+
+static void
+b_str(struct bytes *b, const void *p, size_t n)
+{
+    b_varint(b, n);
+    b_put(b, p, n);
+}
+
+/* A reader over bytes: every get fails (sets bad) rather than read past the end. */
+struct rd {
+    const unsigned char *p;
+    size_t len, at;
+    bool bad;
+};
+
+static uint64_t
+r_varint(struct rd *r)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->at >= r->len) {
+            r->bad = true;
+            return 0;
+        }
+        unsigned char c = r->p[r->at++];
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80))
+            return v;
+    }
+    r->bad = true;
+    return 0;
+}
+
+static const unsigned char *
+r_bytes(struct rd *r, size_t n)
+{
+    if (r->bad || n > r->len - r->at) {
+        r->bad = true;
+        return NULL;
+    }
+    const unsigned char *p = r->p + r->at;
+    r->at += n;
+    return p;
+}
+
+/* ---- a map from byte strings to dense ids (keys kept in one arena) ---- */
+
+struct hmap {
+    uint32_t *slot; /* id + 1; 0 empty */
+    size_t cap;     /* power of two */
+    struct bytes keys;
+    size_t *off;
+    uint32_t *len;
+    uint64_t *hash;
+    uint32_t *count;
+    size_t n, ncap;
+};
+
+/* A fast 64-bit hash of bytes (eight at a time; only this process uses it). */
+static uint64_t
+hash_bytes(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 29);
+}
+
+static void
+hm_grow(struct hmap *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 256;
+    uint32_t *slot = fr_calloc(cap, sizeof *slot);
+    for (size_t i = 0; i < m->n; i++) {
+        size_t j = m->hash[i] & (cap - 1);
+        while (slot[j])
+            j = (j + 1) & (cap - 1);
+        slot[j] = (uint32_t)i + 1;
+    }
+    free(m->slot);
+    m->slot = slot;
+    m->cap = cap;
+}
+
+/* The id of key (added when new; *created says so); its count goes up by one. */
+static uint32_t
+hm_id(struct hmap *m, const void *key, size_t n, bool *created)
+{
+    if ((m->n + 1) * 2 > m->cap)
+        hm_grow(m);
+    uint64_t h = hash_bytes(key, n);
+    size_t j = h & (m->cap - 1);
+    for (; m->slot[j]; j = (j + 1) & (m->cap - 1)) {
+        uint32_t i = m->slot[j] - 1;
+        if (m->hash[i] == h && m->len[i] == n && memcmp(m->keys.p + m->off[i], key, n) == 0) {
+            m->count[i]++;
+            if (created)
+                *created = false;
+            return i;
+        }
+    }
+    if (m->n == m->ncap) {
+        m->ncap = m->ncap ? m->ncap * 2 : 256;
+        m->off = fr_realloc(m->off, m->ncap * sizeof *m->off);
+        m->len = fr_realloc(m->len, m->ncap * sizeof *m->len);
+        m->hash = fr_realloc(m->hash, m->ncap * sizeof *m->hash);
+        m->count = fr_realloc(m->count, m->ncap * sizeof *m->count);
+    }
+    m->off[m->n] = m->keys.len;
+    m->len[m->n] = (uint32_t)n;
+    m->hash[m->n] = h;
+    m->count[m->n] = 1;
+    b_put(&m->keys, key, n);
+    m->slot[j] = (uint32_t)m->n + 1;
+    if (created)
+        *created = true;
+    return (uint32_t)m->n++;
+}
+
+/* The id of key, or -1 (never inserts). */
+static int64_t
+hm_find(const struct hmap *m, const void *key, size_t n)
+{
+    if (m->cap == 0)
+        return -1;
+    uint64_t h = hash_bytes(key, n);
+    for (size_t j = h & (m->cap - 1); m->slot[j]; j = (j + 1) & (m->cap - 1)) {
+        uint32_t i = m->slot[j] - 1;
+        if (m->hash[i] == h && m->len[i] == n && memcmp(m->keys.p + m->off[i], key, n) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static void
+hm_free(struct hmap *m)
+{
+    free(m->slot);
+    free(m->keys.p);
+    free(m->off);
+    free(m->len);
+    free(m->hash);
+    free(m->count);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- encoding ---- */
+
+/* One column: the values of one field path and type, in record order. */
+struct col {
+    int kind;          /* T_INT, T_STR, T_JSON */
+    struct bytes name; /* path (keys joined by 0x1f) and the kind byte */
+    int64_t *iv;       /* T_INT */
+    struct bytes sv;   /* strings: each as varint length and bytes */
+    size_t n, cap;
+    size_t total; /* bytes of the strings */
+};
+
+struct enc {
+    struct hmap colmap; /* name -> index in cols */
+    struct col *cols;
+    size_t ncols, capcols;
+    struct hmap shapes;
+    struct bytes ids; /* shape id per record, varints */
+    struct bytes shape, path;
+};
+
+static void
+col_int(struct col *c, int64_t v)
+{
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 64;
+        c->iv = fr_realloc(c->iv, c->cap * sizeof *c->iv);
+    }
+    c->iv[c->n++] = v;
+}
+
+static void
+col_str(struct col *c, const char *s, size_t n)
+{
+    b_str(&c->sv, s, n);
+    c->n++;
+    c->total += n;
+}
+
+/*
+ * The scanner: a record's JSON text taken apart without building a tree.
+ * Keys and strings are kept as they stand between their quotes (escapes
+ * included), so decoding writes them back byte for byte; numbers that are
+ * plain integers become integers, arrays and other numbers their text.
+ * Leaves are staged per record and go to their columns only once the whole
+ * record scanned, so a record that does not (not from jansson: whitespace,
+ * a syntax error) leaves nothing behind and is normalized by jansson first.
+ */
+struct leaf {
+    uint32_t col;
+    int64_t iv;
+    const char *p;
+    size_t n;
+};
+
+struct scan {
+    struct enc *e;
+    const char *p, *end;
+    struct leaf *v;
+    size_t n, cap;
+    int depth;
+};
+
+static void
+sc_ws(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+/* Past a string whose opening quote s->p is at; *body, *n: what is between the quotes. */
+static bool
+sc_string(struct scan *s, const char **body, size_t *n)
+{
+    const char *q = ++s->p;
+    while (q < s->end && *q != '"') {
+        if ((unsigned char)*q < 0x20)
+            return false;
+        q += *q == '\\' ? 2 : 1;
+    }
+    if (q >= s->end)
+        return false;
+    *body = s->p;
+    *n = (size_t)(q - s->p);
+    s->p = q + 1;
+    return true;
+}
+
+/* Past any value (for arrays kept as text). */
+static bool
+sc_skip(struct scan *s)
+{
+    int depth = 0;
+    do {
+        sc_ws(s);
+        if (s->p >= s->end)
+            return false;
+        char c = *s->p;
+        if (c == '"') {
+            const char *b;
+            size_t n;
+            if (!sc_string(s, &b, &n))
+                return false;
+        } else if (c == '[' || c == '{') {
+            depth++;
+            s->p++;
+        } else if (c == ']' || c == '}') {
+            if (--depth < 0)
+                return false;
+            s->p++;
+        } else if (c == ',' || c == ':') {
+            if (depth == 0)
+                return false;
+            s->p++;
+        } else {
+            const char *q = s->p;
+            while (q < s->end && *q != ',' && *q != ']' && *q != '}' && *q != ' ' && *q != '\n' &&
+                   *q != '\t' && *q != '\r' && *q != ':')
+                q++;
+            if (q == s->p)
+                return false;
+            s->p = q;
+        }
+    } while (depth > 0);
+    return true;
+}
+
+static void
+sc_leaf(struct scan *s, int kind, int64_t iv, const char *p, size_t n)
+{
+    struct enc *e = s->e;
+    size_t plen = e->path.len;
+    b_byte(&e->path, (unsigned char)kind);
+    bool created;
+    uint32_t id = hm_id(&e->colmap, e->path.p, e->path.len, &created);
+    if (created) {
+        if (e->ncols == e->capcols) {
+            e->capcols = e->capcols ? e->capcols * 2 : 32;
+            e->cols = fr_realloc(e->cols, e->capcols * sizeof *e->cols);
+        }
+        struct col *c = &e->cols[e->ncols++];
+        memset(c, 0, sizeof *c);
+        c->kind = kind;
+        b_put(&c->name, e->path.p, e->path.len);
+    }
+    e->path.len = plen;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 64;
+        s->v = fr_realloc(s->v, s->cap * sizeof *s->v);
+    }
+    s->v[s->n++] = (struct leaf){id, iv, p, n};
+}
+
+/* A plain integer that fits 64 bits: -?[0-9]+ without a leading zero. */
+static bool
+sc_int(const char *p, size_t n, int64_t *out)
+{
+    size_t i = p[0] == '-';
+    if (i == n || n - i > 19 || (p[i] == '0' && n - i > 1))
+        return false;
+    uint64_t v = 0;
+    for (size_t k = i; k < n; k++) {
+        if (p[k] < '0' || p[k] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(p[k] - '0');
+    }
+    if (v > (uint64_t)INT64_MAX + (i ? 1u : 0u))
+        return false;
+    *out = i ? (int64_t)(0 - v) : (int64_t)v;
+    return true;
+}
+
+static bool sc_object(struct scan *s);
+
+static bool
+sc_member(struct scan *s)
+{
+    struct enc *e = s->e;
+    const char *key;
+    size_t klen;
+    sc_ws(s);
+    if (s->p >= s->end || *s->p != '"' || !sc_string(s, &key, &klen))
+        return false;
+    sc_ws(s);
+    if (s->p >= s->end || *s->p++ != ':')
+        return false;
+    sc_ws(s);
+    if (s->p >= s->end)
+        return false;
+    size_t plen = e->path.len;
+    if (plen)
+        b_byte(&e->path, 0x1f);
+    b_put(&e->path, key, klen);
+    char c = *s->p;
+    int tag;
+    bool ok = true;
+    size_t shape_at = e->shape.len;
+    b_byte(&e->shape, 0); /* the tag, set below */
+    b_str(&e->shape, key, klen);
+    if (c == '"') {
+        const char *b;
+        size_t n;
+        tag = T_STR;
+        ok = sc_string(s, &b, &n);
+        if (ok)
+            sc_leaf(s, T_STR, 0, b, n);
+    } else if (c == '{') {
+        tag = T_OBJ;
+        ok = ++s->depth < 1000 && sc_object(s);
+        s->depth--;
+        b_byte(&e->shape, T_END);
+    } else if (c == 't' && s->end - s->p >= 4 && memcmp(s->p, "true", 4) == 0) {
+        tag = T_TRUE;
+        s->p += 4;
+    } else if (c == 'f' && s->end - s->p >= 5 && memcmp(s->p, "false", 5) == 0) {
+        tag = T_FALSE;
+        s->p += 5;
+    } else if (c == 'n' && s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0) {
+        tag = T_NULL;
+        s->p += 4;
+    } else {
+        const char *b = s->p;
+        ok = sc_skip(s);
+        int64_t iv;
+        tag = ok && c != '[' && sc_int(b, (size_t)(s->p - b), &iv) ? T_INT : T_JSON;
+        if (ok)
+            sc_leaf(s, tag, tag == T_INT ? iv : 0, b, (size_t)(s->p - b));
+    }
+    e->shape.p[shape_at] = (unsigned char)tag;
+    e->path.len = plen;
+    return ok;
+}
+
+/* An object whose '{' s->p is at; its members into the shape and the leaves. */
+static bool
+sc_object(struct scan *s)
+{
+    s->p++;
+    sc_ws(s);
+    if (s->p < s->end && *s->p == '}') {
+        s->p++;
+        return true;
+    }
+    for (;;) {
+        if (!sc_member(s))
+            return false;
+        sc_ws(s);
+        if (s->p >= s->end)
+            return false;
+        char c = *s->p++;
+        if (c == '}')
+            return true;
+        if (c != ',')
+            return false;
+    }
+}
+
+/* One record into the shapes and columns; false when its text does not scan. */
+static bool
+enc_record(struct enc *e, struct scan *s, const char *rec, size_t len)
+{
+    s->p = rec;
+    s->end = rec + len;
+    s->n = 0;
+    s->depth = 0;
+    e->shape.len = e->path.len = 0;
+    sc_ws(s);
+    if (s->p >= s->end || *s->p != '{' || !sc_object(s))
+        return false;
+    sc_ws(s);
+    if (s->p != s->end)
+        return false;
+    for (size_t i = 0; i < s->n; i++) {
+        struct col *c = &e->cols[s->v[i].col];
+        if (c->kind == T_INT)
+            col_int(c, s->v[i].iv);
+        else
+            col_str(c, s->v[i].p, s->v[i].n);
+    }
+    b_varint(&e->ids, hm_id(&e->shapes, e->shape.p, e->shape.len, NULL));
+    return true;
+}
+
+/* Text: maximal runs of word bytes (letters, digits, '_', any non-ASCII) or of the others. */
+static bool
+word_byte(unsigned char c)
+{
+    return c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static size_t
+token_end(const unsigned char *s, size_t at, size_t n)
+{
+    bool w = word_byte(s[at]);
+    size_t j = at + 1;
+    while (j < n && word_byte(s[j]) == w && j - at < 255)
+        j++;
+    /* a word takes the one space after it: text is mostly words and single spaces */
+    if (w && j < n && s[j] == ' ')
+        j++;
+    return j;
+}
+
+struct token_order {
+    uint32_t count, id;
+};
+
+static int
+by_count(const void *a, const void *b)
+{
+    const struct token_order *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * A text column: repeated long values stored once (a value is a reference
+ * to the k-th long value seen), the others as token ids into the column's
+ * token list, most frequent first (one varint byte for the first 128).
+ */
+static bool
+enc_text(const struct col *c, struct bytes *raw)
+{
+    struct hmap tokens = {0}, longs = {0};
+    /* pass 1: per value, a reference to an earlier long value (k + 1) or 0 and its tokens'
+       ids (kept, so that pass 2 hashes nothing) */
+    uint32_t *ref = fr_malloc((c->n + 1) * sizeof *ref), *ids = NULL, *ntoks;
+    ntoks = fr_malloc((c->n + 1) * sizeof *ntoks);
+    size_t nids = 0, capids = 0;
+    struct rd r = {c->sv.p, c->sv.len, 0, false};
+    for (size_t i = 0; i < c->n; i++) {
+        size_t n = r_varint(&r);
+        const unsigned char *s = r_bytes(&r, n);
+        ref[i] = ntoks[i] = 0;
+        if (n >= LONG_VALUE) {
+            bool created;
+            uint32_t k = hm_id(&longs, s, n, &created);
+            if (!created) {
+                ref[i] = k + 1;
+                continue;
+            }
+        }
+        for (size_t at = 0; at < n; ntoks[i]++) {
+            size_t j = token_end(s, at, n);
+            if (nids == capids) {
+                capids = capids ? capids * 2 : 1024;
+                ids = fr_realloc(ids, capids * sizeof *ids);
+            }
+            ids[nids++] = hm_id(&tokens, s + at, j - at, NULL);
+            at = j;
+        }
+    }
+    /* a vocabulary much smaller than the text: token ids pay; else the bytes are left to zstd */
+    bool use = tokens.n * TEXT_TOKENS_PER_WORD <= nids;
+    if (use) {
+        struct token_order *ord = fr_malloc((tokens.n + 1) * sizeof *ord);
+        for (size_t i = 0; i < tokens.n; i++)
+            ord[i] = (struct token_order){tokens.count[i], (uint32_t)i};
+        qsort(ord, tokens.n, sizeof *ord, by_count);
+        uint32_t *rank = fr_malloc((tokens.n + 1) * sizeof *rank);
+        b_varint(raw, tokens.n);
+        for (size_t i = 0; i < tokens.n; i++) {
+            rank[ord[i].id] = (uint32_t)i;
+            b_str(raw, tokens.keys.p + tokens.off[ord[i].id], tokens.len[ord[i].id]);
+        }
+        /* pass 2: the values */
+        b_varint(raw, c->n);
+        for (size_t i = 0, t = 0; i < c->n; i++) {
+            b_varint(raw, ref[i]);
+            if (ref[i])
+                continue;
+            b_varint(raw, ntoks[i]);
+            for (uint32_t k = 0; k < ntoks[i]; k++)
+                b_varint(raw, rank[ids[t++]]);
+        }
+        free(ord);
+        free(rank);
+    }
+    free(ref);
+    free(ntoks);
+    free(ids);
+    hm_free(&tokens);
+    hm_free(&longs);
+    return use;
+}
+
+/* Which codec suits a string column, and its raw stream. */
+static int
+enc_strings(const struct col *c, struct bytes *raw)
+{
+    /* free text (values of 24 bytes or more on average): word tokens, if they pay */
+    if (c->total >= 24 * c->n && enc_text(c, raw))
+        return C_TEXT;
+    struct hmap d = {0};
+    struct rd r = {c->sv.p, c->sv.len, 0, false};
+    uint32_t *code = fr_malloc((c->n + 1) * sizeof *code);
+    for (size_t i = 0; i < c->n; i++) {
+        size_t n = r_varint(&r);
+        code[i] = hm_id(&d, r_bytes(&r, n), n, NULL);
+    }
+    int codec;
+    if (d.n * 4 <= c->n || d.n <= 1) {
+        codec = C_DICT;
+        b_varint(raw, d.n);
+        for (size_t i = 0; i < d.n; i++)
+            b_str(raw, d.keys.p + d.off[i], d.len[i]);
+        b_varint(raw, c->n);
+        for (size_t i = 0; i < c->n; i++)
+            b_varint(raw, code[i]);
+    } else {
+        codec = C_PLAIN;
+        b_varint(raw, c->n);
+        b_put(raw, c->sv.p, c->sv.len);
+    }
+    free(code);
+    hm_free(&d);
+    return codec;
+}
+
+/* One stream: its header and raw compressed, through z (a scratch buffer kept between calls). */
+static void
+enc_stream(struct bytes *out, int codec, const void *name, size_t nlen, const struct bytes *raw,
+           int level, ZSTD_CCtx *cctx, struct bytes *z)
+{
+    size_t cap = ZSTD_compressBound(raw->len);
+    if (z->cap < cap) {
+        z->cap = cap;
+        z->p = fr_realloc(z->p, cap);
+    }
+    size_t zn = ZSTD_compressCCtx(cctx, z->p, cap, raw->p, raw->len, level);
+    b_byte(out, (unsigned char)codec);
+    b_str(out, name, nlen);
+    b_varint(out, raw->len);
+    if (ZSTD_isError(zn))
+        zn = 0; /* cannot happen with a bound-sized buffer; an empty stream then fails to read */
+    b_str(out, z->p, zn);
+}
+
+int
+fr_col_encode(const char *const *rec, const size_t *len, size_t n, int level, unsigned char **out,
+              size_t *outlen, struct fr_err *err)
+{
+    struct enc e = {0};
+    int rc = FR_OK;
+    struct scan sc = {.e = &e};
+    for (size_t i = 0; i < n && rc == FR_OK; i++) {
+        if (enc_record(&e, &sc, rec[i], len[i]))
+            continue;
+        /* not jansson's compact form: normalized by jansson, then scanned */
+        json_t *o = json_loadb(rec[i], len[i], JSON_ALLOW_NUL, NULL);
+        char *t = json_is_object(o) ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (t == NULL || !enc_record(&e, &sc, t, strlen(t)))
+            rc = fr_err_set(err, FR_E_SYNTAX, "columnar block: record %zu is not a JSON object",
+                            i + 1);
+        free(t);
+    }
+    free(sc.v);
+    struct bytes o = {0}, raw = {0}, zbuf = {0};
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    if (rc == FR_OK) {
+        b_put(&o, COL_MAGIC, 4);
+        b_varint(&o, n);
+        b_varint(&o, 2 + e.ncols);
+        b_varint(&raw, e.shapes.n);
+        for (size_t i = 0; i < e.shapes.n; i++)
+            b_str(&raw, e.shapes.keys.p + e.shapes.off[i], e.shapes.len[i]);
+        enc_stream(&o, C_SHAPES, "", 0, &raw, level, cctx, &zbuf);
+        enc_stream(&o, C_IDS, "", 0, &e.ids, level, cctx, &zbuf);
+        for (size_t i = 0; i < e.ncols; i++) {
+            struct col *c = &e.cols[i];
+            raw.len = 0;
+            int codec = C_INT;
+            if (c->kind == T_INT) {
+                b_varint(&raw, c->n);
+                uint64_t prev = 0;
+                for (size_t k = 0; k < c->n; k++) {
+                    uint64_t v = (uint64_t)c->iv[k], d = v - prev;
+                    /* zigzag of the difference as a signed number */
+                    b_varint(&raw, (d << 1) ^ (uint64_t)((int64_t)d >> 63));
+                    prev = v;
+                }
+            } else {
+                codec = enc_strings(c, &raw);
+            }
+            enc_stream(&o, codec, c->name.p, c->name.len, &raw, level, cctx, &zbuf);
+        }
+    }
+    ZSTD_freeCCtx(cctx);
+    free(raw.p);
+    free(zbuf.p);
+    for (size_t i = 0; i < e.ncols; i++) {
+        free(e.cols[i].name.p);
+        free(e.cols[i].iv);
+        free(e.cols[i].sv.p);
+    }
+    free(e.cols);
+    hm_free(&e.colmap);
+    hm_free(&e.shapes);
+    free(e.ids.p);
+    free(e.shape.p);
+    free(e.path.p);
+    if (rc != FR_OK) {
+        free(o.p);
+        return rc;
+    }
+    *out = o.p;
+    *outlen = o.len;
+    return FR_OK;
+}
+
+/* ---- decoding ---- */
+
+/* A column being read: its values as (pointer, length) or integers, and the next one. */
+struct dcol {
+    int codec;
+    int kind;
+    unsigned char *raw; /* the decompressed stream (owned) */
+    size_t n, next;
+    int64_t *iv;
+    const unsigned char **sp;
+    size_t *sl;
+    struct bytes text; /* C_TEXT: the values rebuilt */
+};
+
+static int
+dec_bad(struct fr_err *err, const char *why)
+{
+    return fr_err_set(err, FR_E_VALUE, "columnar block: %s", why);
+}
+
+/* Values of a string column: (pointer, length) pairs into raw or text. */
+static int
+dec_strings(struct dcol *c, struct rd *r, size_t max, struct fr_err *err)
+{
+    if (c->codec == C_PLAIN) {
+        c->n = r_varint(r);
+        if (c->n > r->len)
+            return dec_bad(err, "a column claims more values than it holds");
+        c->sp = fr_malloc((c->n + 1) * sizeof *c->sp);
+        c->sl = fr_malloc((c->n + 1) * sizeof *c->sl);
+        for (size_t i = 0; i < c->n && !r->bad; i++) {
+            c->sl[i] = r_varint(r);
+            c->sp[i] = r_bytes(r, c->sl[i]);
+        }
+        return r->bad ? dec_bad(err, "a string column is cut short") : FR_OK;
+    }
+    size_t nd = r_varint(r);
+    if (nd > r->len)
+        return dec_bad(err, "a dictionary claims more entries than it holds");
+    const unsigned char **dp = fr_malloc((nd + 1) * sizeof *dp);
+    size_t *dl = fr_malloc((nd + 1) * sizeof *dl);
+    for (size_t i = 0; i < nd && !r->bad; i++) {
+        dl[i] = r_varint(r);
+        dp[i] = r_bytes(r, dl[i]);
+    }
+    c->n = r_varint(r);
+    int rc = FR_OK;
+    if (r->bad || c->n > r->len) {
+        rc = dec_bad(err, "a dictionary column is cut short");
+        c->n = 0;
+    }
+    c->sp = fr_malloc((c->n + 1) * sizeof *c->sp);
+    c->sl = fr_malloc((c->n + 1) * sizeof *c->sl);
+    size_t *toff = c->codec == C_TEXT ? fr_malloc((c->n + 1) * sizeof *toff) : NULL;
+    size_t nlong = 0, *longs = c->codec == C_TEXT ? fr_malloc((c->n + 1) * sizeof *longs) : NULL;
+    for (size_t i = 0; i < c->n && rc == FR_OK; i++) {
+        if (c->codec == C_DICT) {
+            uint64_t k = r_varint(r);
+            if (r->bad || k >= nd) {
+                rc = dec_bad(err, "a dictionary code is out of range");
+                break;
+            }
+            c->sp[i] = dp[k];
+            c->sl[i] = dl[k];
+            continue;
+        }
+        uint64_t ref = r_varint(r);
+        if (ref > 0) {
+            if (ref > nlong) {
+                rc = dec_bad(err, "a repeated value refers to none before it");
+                break;
+            }
+            toff[i] = toff[longs[ref - 1]];
+            c->sl[i] = c->sl[longs[ref - 1]];
+            continue;
+        }
+        uint64_t nt = r_varint(r);
+        if (nt > r->len) {
+            rc = dec_bad(err, "a text value claims more tokens than the column holds");
+            break;
+        }
+        toff[i] = c->text.len;
+        for (uint64_t t = 0; t < nt; t++) {
+            uint64_t k = r_varint(r);
+            if (r->bad || k >= nd) {
+                rc = dec_bad(err, "a token id is out of range");
+                break;
+            }
+            b_put(&c->text, dp[k], dl[k]);
+            if (c->text.len > max) {
+                rc = dec_bad(err, "a text column decodes to more than a block may");
+                break;
+            }
+        }
+        c->sl[i] = c->text.len - toff[i];
+        if (c->sl[i] >= LONG_VALUE)
+            longs[nlong++] = i;
+    }
+    if (rc == FR_OK && r->bad)
+        rc = dec_bad(err, "a column is cut short");
+    for (size_t i = 0; c->codec == C_TEXT && rc == FR_OK && i < c->n; i++)
+        c->sp[i] = c->text.p + toff[i]; /* text no longer moves */
+    free(toff);
+    free(longs);
+    free(dp);
+    free(dl);
+    return rc;
+}
+
+/* A string as it stood between its quotes (escapes kept). */
+static void
+put_quoted(struct bytes *o, const unsigned char *s, size_t n)
+{
+    b_byte(o, '"');
+    b_put(o, s, n);
+    b_byte(o, '"');
+}
+
+struct dec {
+    struct hmap colmap; /* name -> index */
+    struct dcol *cols;
+    size_t ncols;
+    struct bytes path;
+};
+
+/* Writes one record from its shape; FR_OK or why not. */
+static int
+dec_record(struct dec *d, const unsigned char *shape, size_t slen, struct bytes *o,
+           struct fr_err *err)
+{
+    struct rd r = {shape, slen, 0, false};
+    /* per open object: whether a member was written yet, and the path length before it */
+    size_t depth = 0, cap = 16;
+    bool *first = fr_malloc(cap * sizeof *first);
+    size_t *plen = fr_malloc(cap * sizeof *plen);
+    d->path.len = 0;
+    first[0] = true;
+    plen[0] = 0;
+    b_byte(o, '{');
+    int rc = FR_OK;
+    while (rc == FR_OK && r.at < r.len) {
+        unsigned char tag = r.p[r.at++];
+        if (tag == T_END) {
+            if (depth == 0) {
+                rc = dec_bad(err, "a shape closes more objects than it opens");
+                break;
+            }
+            d->path.len = plen[depth--];
+            b_byte(o, '}');
+            continue;
+        }
+        size_t klen = r_varint(&r);
+        const unsigned char *key = r_bytes(&r, klen);
+        if (r.bad) {
+            rc = dec_bad(err, "a shape is cut short");
+            break;
+        }
+        if (!first[depth])
+            b_byte(o, ',');
+        first[depth] = false;
+        put_quoted(o, key, klen);
+        b_byte(o, ':');
+        size_t before = d->path.len;
+        if (before)
+            b_byte(&d->path, 0x1f);
+        b_put(&d->path, key, klen);
+        if (tag == T_OBJ) {
+            if (++depth == cap) {
+                cap *= 2;
+                first = fr_realloc(first, cap * sizeof *first);
+                plen = fr_realloc(plen, cap * sizeof *plen);
+            }
+            first[depth] = true;
+            plen[depth] = before;
+            b_byte(o, '{');
+            continue;
+        }
+        if (tag == T_TRUE || tag == T_FALSE || tag == T_NULL) {
+            const char *lit = tag == T_TRUE ? "true" : tag == T_FALSE ? "false" : "null";
+            b_put(o, lit, strlen(lit));
+        } else if (tag == T_INT || tag == T_STR || tag == T_JSON) {
+            b_byte(&d->path, tag);
+            int64_t ci = hm_find(&d->colmap, d->path.p, d->path.len);
+            struct dcol *c = ci >= 0 ? &d->cols[ci] : NULL;
+            if (c == NULL || c->kind != tag || c->next >= c->n) {
+                rc = dec_bad(err, c == NULL ? "a shape names a column the block lacks"
+                                            : "a column runs short of its records");
+                break;
+            }
+            size_t k = c->next++;
+            if (tag == T_INT) {
+                char num[24];
+                int nn = snprintf(num, sizeof num, "%lld", (long long)c->iv[k]);
+                b_put(o, num, (size_t)nn);
+            } else if (tag == T_STR) {
+                put_quoted(o, c->sp[k], c->sl[k]);
+            } else {
+                b_put(o, c->sp[k], c->sl[k]);
+            }
+        } else {
+            rc = dec_bad(err, "a shape holds an unknown tag");
+            break;
+        }
+        d->path.len = before;
+    }
+    if (rc == FR_OK && depth != 0)
+        rc = dec_bad(err, "a shape leaves an object open");
+    b_byte(o, '}');
+    free(first);
+    free(plen);
+    return rc;
+}
+
+static void
+dcol_free(struct dcol *c)
+{
+    free(c->raw);
+    free(c->iv);
+    free(c->sp);
+    free(c->sl);
+    free(c->text.p);
+}
+
+int
+fr_col_decode(const unsigned char *in, size_t n, size_t max, char **out, size_t *outlen,
+              struct fr_err *err)
+{
+    struct rd r = {in, n, 0, false};
+    const unsigned char *magic = r_bytes(&r, 4);
+    if (magic == NULL || memcmp(magic, COL_MAGIC, 4) != 0)
+        return dec_bad(err, "no FRC1 mark: not a columnar block");
+    size_t nrec = r_varint(&r), nstreams = r_varint(&r);
+    if (r.bad || nstreams < 2 || nstreams > n || nrec > max)
+        return dec_bad(err, "its counts are out of range");
+    struct dec d = {0};
+    d.cols = fr_calloc(nstreams, sizeof *d.cols);
+    d.ncols = nstreams;
+    int rc = FR_OK;
+    size_t budget = max; /* decompressed bytes allowed in all */
+    for (size_t i = 0; i < nstreams && rc == FR_OK; i++) {
+        struct dcol *c = &d.cols[i];
+        c->codec = r.at < r.len ? r.p[r.at++] : 0;
+        size_t nlen = r_varint(&r);
+        const unsigned char *name = r_bytes(&r, nlen);
+        size_t rawlen = r_varint(&r), zlen = r_varint(&r);
+        const unsigned char *z = r_bytes(&r, zlen);
+        if (r.bad || c->codec < C_SHAPES || c->codec > C_TEXT || rawlen > budget) {
+            rc = dec_bad(err, "a stream header is cut short or out of range");
+            break;
+        }
+        if ((i < 2) != (c->codec <= C_IDS) || (i < 2 && c->codec != (int)i + C_SHAPES)) {
+            rc = dec_bad(err, "its streams are out of order");
+            break;
+        }
+        budget -= rawlen;
+        c->raw = fr_malloc(rawlen + 1);
+        size_t got = ZSTD_decompress(c->raw, rawlen, z, zlen);
+        if (ZSTD_isError(got) || got != rawlen) {
+            rc = dec_bad(err, "a stream does not decompress");
+            break;
+        }
+        if (i >= 2) {
+            if (nlen == 0) {
+                rc = dec_bad(err, "a column has no name");
+                break;
+            }
+            c->kind = name[nlen - 1];
+            bool created;
+            hm_id(&d.colmap, name, nlen, &created);
+            if (!created) {
+                rc = dec_bad(err, "two columns share a name");
+                break;
+            }
+        }
+        struct rd cr = {c->raw, rawlen, 0, false};
+        if (c->codec == C_SHAPES) {
+            c->codec = C_PLAIN; /* a list of strings, read as one */
+            rc = dec_strings(c, &cr, budget, err);
+        } else if (c->codec == C_IDS) {
+            if (nrec > rawlen) {
+                rc = dec_bad(err, "fewer shape ids than records");
+                break;
+            }
+            c->iv = fr_malloc((nrec + 1) * sizeof *c->iv);
+            for (size_t k = 0; k < nrec; k++)
+                c->iv[k] = (int64_t)r_varint(&cr);
+            c->n = nrec;
+            if (cr.bad)
+                rc = dec_bad(err, "the shape ids are cut short");
+        } else if (c->codec == C_INT) {
+            c->n = r_varint(&cr);
+            if (c->n > rawlen || c->kind != T_INT) {
+                rc = dec_bad(err, "an integer column is out of range");
+                break;
+            }
+            c->iv = fr_malloc((c->n + 1) * sizeof *c->iv);
+            uint64_t prev = 0;
+            for (size_t k = 0; k < c->n; k++) {
+                uint64_t z = r_varint(&cr), dlt = (z >> 1) ^ (0 - (z & 1));
+                prev += dlt;
+                c->iv[k] = (int64_t)prev;
+            }
+            if (cr.bad)
+                rc = dec_bad(err, "an integer column is cut short");
+        } else {
+            if (c->kind != T_STR && c->kind != T_JSON) {
+                rc = dec_bad(err, "a string column has another type");
+                break;
+            }
+            rc = dec_strings(c, &cr, budget, err);
+            if (rc == FR_OK && c->text.len > budget)
+                rc = dec_bad(err, "it decodes to more than a block may");
+            else if (rc == FR_OK)
+                budget -= c->text.len;
+        }
+    }
+    /* the columns' index in colmap is their stream number minus 2 */
+    struct dcol *shapes = &d.cols[0], *ids = &d.cols[1];
+    struct dec dd = {d.colmap, d.cols + 2, nstreams - 2, {0}};
+    struct bytes o = {0};
+    for (size_t i = 0; rc == FR_OK && i < nrec; i++) {
+        uint64_t s = (uint64_t)ids->iv[i];
+        if (s >= shapes->n) {
+            rc = dec_bad(err, "a record's shape id is out of range");
+            break;
+        }
+        rc = dec_record(&dd, shapes->sp[s], shapes->sl[s], &o, err);
+        b_byte(&o, '\n');
+        if (o.len > max)
+            rc = dec_bad(err, "it decodes to more than a block may");
+    }
+    for (size_t i = 2; rc == FR_OK && i < nstreams; i++)
+        if (d.cols[i].next != d.cols[i].n)
+            rc = dec_bad(err, "a column holds more values than its records use");
+    free(dd.path.p);
+    for (size_t i = 0; i < nstreams; i++)
+        dcol_free(&d.cols[i]);
+    free(d.cols);
+    hm_free(&d.colmap);
+    if (rc != FR_OK) {
+        free(o.p);
+        return rc;
+    }
+    b_byte(&o, '\0');
+    *out = (char *)o.p;
+    *outlen = o.len - 1;
+    return FR_OK;
+}

@@ -1,0 +1,34 @@
+/*
+ * retention/columns.h - the columnar block codec of segment format 4
+ * (docs/archive-format.md, Columnar blocks): a block's records (JSON
+ * objects) are taken apart by field path into columns, each encoded by
+ * what suits it (integers as deltas, repetitive strings as dictionary
+ * codes, free text as word tokens with repeated long values stored once)
+ * and compressed alone with zstd; decoding puts the same compact JSON
+ * back together, record by record, in order.
+ */
+#ifndef FR_RETENTION_COLUMNS_H
+#define FR_RETENTION_COLUMNS_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+
+/*
+ * Encodes n records (rec[i] of len[i] bytes, each a JSON object) into one
+ * block, *out (caller frees). level: the zstd level of every column.
+ * FR_E_SYNTAX when a record is not a JSON object.
+ */
+int fr_col_encode(const char *const *rec, const size_t *len, size_t n, int level,
+                  unsigned char **out, size_t *outlen, struct fr_err *err);
+
+/*
+ * Decodes a block into its records as compact JSON, one per line, each
+ * followed by '\n', in *out (caller frees; NUL-terminated, *outlen without
+ * the NUL). A block that is not well formed, or would decode to more than
+ * max bytes, is FR_E_VALUE naming why; nothing is read out of bounds.
+ */
+int fr_col_decode(const unsigned char *in, size_t n, size_t max, char **out, size_t *outlen,
+                  struct fr_err *err);
+
+#endif
