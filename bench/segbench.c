@@ -8,7 +8,8 @@
  *     same bytes, both on this thread's CPU time: goal >= 0.3x.
 
  * The segment is written as retention writes a warm one (version 4, an
- * archive key), to a temporary file (fsync included).
+ * archive key), to a temporary file (fsync included), then read back: every
+ * record must come back byte for byte (exit 1 otherwise).
  */
 #include <openssl/rand.h>
 #include <stdbool.h>
@@ -47,6 +48,29 @@ field(const char *rec, size_t len, const char *key, char *out, size_t cap)
     memcpy(out, p, (size_t)(e - p));
     out[e - p] = '\0';
     return out;
+}
+
+struct rec {
+    const char *p;
+    size_t len;
+    char conv[128], trace[128];
+    bool has_conv, has_trace;
+};
+
+struct back {
+    const struct rec *recs;
+    size_t n, next, differ;
+};
+
+static int
+back_record(void *ud, const char *json, size_t len)
+{
+    struct back *b = ud;
+    if (b->next >= b->n || b->recs[b->next].len != len ||
+        memcmp(b->recs[b->next].p, json, len) != 0)
+        b->differ++;
+    b->next++;
+    return 0;
 }
 
 int
@@ -99,12 +123,7 @@ main(int argc, char **argv)
     close(fd);
     /* each record's conversation and trace, as retention has them at hand (not timed) */
     size_t cap_recs = 1024, nrec = 0;
-    struct rec {
-        const char *p;
-        size_t len;
-        char conv[128], trace[128];
-        bool has_conv, has_trace;
-    } *recs = fr_malloc(cap_recs * sizeof *recs);
+    struct rec *recs = fr_malloc(cap_recs * sizeof *recs);
     for (char *at = buf, *end = buf + len; at < end;) {
         char *nl = memchr(at, '\n', (size_t)(end - at));
         size_t l = nl ? (size_t)(nl - at) : (size_t)(end - at);
@@ -135,9 +154,22 @@ main(int argc, char **argv)
         tw = cpu_s() - t0 < tw ? cpu_s() - t0 : tw;
         fr_seg_writer_free(w);
     }
+    /* read back: every record as it went in (not timed) */
+    struct back back = {recs, nrec, 0, 0};
+    struct fr_archive_keys keys = {.auth = {.n = 1}};
+    memcpy(keys.auth.key[0], key, sizeof key);
+    struct fr_seg *seg = NULL;
+    if (rc == FR_OK && (rc = fr_seg_open(path, &keys, &seg, &err)) == FR_OK)
+        rc = fr_seg_each(seg, NULL, 0, 0, back_record, &back, &err);
+    fr_seg_close(seg);
     unlink(path);
     if (rc != FR_OK) {
         fprintf(stderr, "fr-segbench: %s\n", err.msg);
+        return 1;
+    }
+    if (back.next != nrec || back.differ > 0) {
+        fprintf(stderr, "fr-segbench: read back %zu of %zu records, %zu different\n", back.next,
+                nrec, back.differ);
         return 1;
     }
     double mb = (double)len / 1e6;
@@ -146,6 +178,7 @@ main(int argc, char **argv)
     printf("segment: %llu B, %.2fx zstd -19 --long (target <= 0.8x), %.2fx zstd -3\n",
            (unsigned long long)info.file_bytes, (double)info.file_bytes / (double)z19,
            (double)info.file_bytes / (double)z3);
+    printf("read back: all %zu records byte for byte\n", nrec);
     printf("compaction: %.1f MB/s on one core, %.2fx zstd -3 of the same bytes (target >= "
            "0.3x)\n",
            mb / tw, (mb / tw) / (mb / t3));

@@ -16,7 +16,17 @@
 
 #define COL_MAGIC "FRC1"
 /* codecs of a stream */
-enum { C_SHAPES = 1, C_IDS = 2, C_INT = 3, C_PLAIN = 4, C_DICT = 5, C_TEXT = 6 };
+enum {
+    C_SHAPES = 1,
+    C_IDS = 2,
+    C_INT = 3,
+    C_PLAIN = 4,
+    C_DICT = 5,
+    C_TEXT = 6,
+    C_REFS = 7,
+    C_LONGS = 8
+};
+#define FIXED_STREAMS 3 /* shapes, shape ids, long values; then the columns */
 /* shape tags */
 #define T_INT 'i'
 #define T_STR 's'
@@ -26,6 +36,8 @@ enum { C_SHAPES = 1, C_IDS = 2, C_INT = 3, C_PLAIN = 4, C_DICT = 5, C_TEXT = 6 }
 #define T_NULL 'n'
 #define T_OBJ '{'
 #define T_END '}'
+#define T_ARR '['
+#define MAX_DEPTH 256 /* objects and arrays nested deeper are refused (the wire allows 64) */
 #define TEXT_TOKENS_PER_WORD 16 /* text coding only when each distinct token recurs this often */
 #define LONG_VALUE 64           /* text values this long or longer are stored once per block */
 
@@ -243,6 +255,7 @@ struct enc {
     struct hmap shapes;
     struct bytes ids; /* shape id per record, varints */
     struct bytes shape, path;
+    struct hmap longs; /* the block's long values, each once (C_REFS columns point into it) */
 };
 
 static void
@@ -285,6 +298,7 @@ struct scan {
     struct leaf *v;
     size_t n, cap;
     int depth;
+    struct bytes *elem; /* per depth: the shape of the array element being scanned */
 };
 
 static void
@@ -309,45 +323,6 @@ sc_string(struct scan *s, const char **body, size_t *n)
     *body = s->p;
     *n = (size_t)(q - s->p);
     s->p = q + 1;
-    return true;
-}
-
-/* Past any value (for arrays kept as text). */
-static bool
-sc_skip(struct scan *s)
-{
-    int depth = 0;
-    do {
-        sc_ws(s);
-        if (s->p >= s->end)
-            return false;
-        char c = *s->p;
-        if (c == '"') {
-            const char *b;
-            size_t n;
-            if (!sc_string(s, &b, &n))
-                return false;
-        } else if (c == '[' || c == '{') {
-            depth++;
-            s->p++;
-        } else if (c == ']' || c == '}') {
-            if (--depth < 0)
-                return false;
-            s->p++;
-        } else if (c == ',' || c == ':') {
-            if (depth == 0)
-                return false;
-            s->p++;
-        } else {
-            const char *q = s->p;
-            while (q < s->end && *q != ',' && *q != ']' && *q != '}' && *q != ' ' && *q != '\n' &&
-                   *q != '\t' && *q != '\r' && *q != ':')
-                q++;
-            if (q == s->p)
-                return false;
-            s->p = q;
-        }
-    } while (depth > 0);
     return true;
 }
 
@@ -396,89 +371,191 @@ sc_int(const char *p, size_t n, int64_t *out)
     return true;
 }
 
-static bool sc_object(struct scan *s);
+static bool sc_value(struct scan *s, struct bytes *sh, int *tag);
 
+/* An object whose '{' s->p is at: its members into sh (each tag, key, value part), then '}'
+   unless root (a record's shape is its members alone). */
 static bool
-sc_member(struct scan *s)
+sc_object(struct scan *s, struct bytes *sh, bool root)
 {
     struct enc *e = s->e;
-    const char *key;
-    size_t klen;
-    sc_ws(s);
-    if (s->p >= s->end || *s->p != '"' || !sc_string(s, &key, &klen))
+    if (++s->depth > MAX_DEPTH)
         return false;
+    s->p++;
     sc_ws(s);
-    if (s->p >= s->end || *s->p++ != ':')
-        return false;
-    sc_ws(s);
-    if (s->p >= s->end)
-        return false;
-    size_t plen = e->path.len;
-    if (plen)
-        b_byte(&e->path, 0x1f);
-    b_put(&e->path, key, klen);
-    char c = *s->p;
-    int tag;
     bool ok = true;
-    size_t shape_at = e->shape.len;
-    b_byte(&e->shape, 0); /* the tag, set below */
-    b_str(&e->shape, key, klen);
-    if (c == '"') {
-        const char *b;
-        size_t n;
-        tag = T_STR;
-        ok = sc_string(s, &b, &n);
-        if (ok)
-            sc_leaf(s, T_STR, 0, b, n);
-    } else if (c == '{') {
-        tag = T_OBJ;
-        ok = ++s->depth < 1000 && sc_object(s);
-        s->depth--;
-        b_byte(&e->shape, T_END);
-    } else if (c == 't' && s->end - s->p >= 4 && memcmp(s->p, "true", 4) == 0) {
-        tag = T_TRUE;
-        s->p += 4;
-    } else if (c == 'f' && s->end - s->p >= 5 && memcmp(s->p, "false", 5) == 0) {
-        tag = T_FALSE;
-        s->p += 5;
-    } else if (c == 'n' && s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0) {
-        tag = T_NULL;
-        s->p += 4;
+    if (s->p < s->end && *s->p == '}') {
+        s->p++;
     } else {
-        const char *b = s->p;
-        ok = sc_skip(s);
-        int64_t iv;
-        tag = ok && c != '[' && sc_int(b, (size_t)(s->p - b), &iv) ? T_INT : T_JSON;
-        if (ok)
-            sc_leaf(s, tag, tag == T_INT ? iv : 0, b, (size_t)(s->p - b));
+        for (;;) {
+            const char *key;
+            size_t klen;
+            sc_ws(s);
+            if (s->p >= s->end || *s->p != '"' || !sc_string(s, &key, &klen)) {
+                ok = false;
+                break;
+            }
+            sc_ws(s);
+            if (s->p >= s->end || *s->p++ != ':') {
+                ok = false;
+                break;
+            }
+            size_t plen = e->path.len;
+            if (plen)
+                b_byte(&e->path, 0x1f);
+            b_put(&e->path, key, klen);
+            size_t at = sh->len;
+            b_byte(sh, 0); /* the tag, set once the value is seen */
+            b_str(sh, key, klen);
+            int tag;
+            ok = sc_value(s, sh, &tag);
+            sh->p[at] = (unsigned char)tag;
+            e->path.len = plen;
+            if (!ok)
+                break;
+            sc_ws(s);
+            if (s->p >= s->end) {
+                ok = false;
+                break;
+            }
+            char c = *s->p++;
+            if (c == '}')
+                break;
+            if (c != ',') {
+                ok = false;
+                break;
+            }
+        }
     }
-    e->shape.p[shape_at] = (unsigned char)tag;
-    e->path.len = plen;
+    if (!root)
+        b_byte(sh, T_END);
+    s->depth--;
     return ok;
 }
 
-/* An object whose '{' s->p is at; its members into the shape and the leaves. */
-static bool
-sc_object(struct scan *s)
+/* The bytes an element's shape is built in, one per depth (never moved: nested calls hold
+   pointers into the list while deeper ones append). */
+static struct bytes *
+sc_elem_shape(struct scan *s)
 {
+    if (s->elem == NULL)
+        s->elem = fr_calloc(MAX_DEPTH + 2, sizeof *s->elem);
+    return &s->elem[s->depth];
+}
+
+/* A leaf of the column at the current path plus suffix (0x1e and a letter: arrays' own). */
+static void
+sc_array_leaf(struct scan *s, char what, int64_t v)
+{
+    struct enc *e = s->e;
+    size_t plen = e->path.len;
+    b_byte(&e->path, 0x1e);
+    b_byte(&e->path, (unsigned char)what);
+    sc_leaf(s, T_INT, v, NULL, 0);
+    e->path.len = plen;
+}
+
+/*
+ * An array whose '[' s->p is at: its length goes to the column path+0x1e+'n', each
+ * element's shape (its tag and, for an object, its members) to the shapes and its id to
+ * path+0x1e+'e', and the elements' values to the columns under path+0x1e.
+ */
+static bool
+sc_array(struct scan *s)
+{
+    struct enc *e = s->e;
+    if (++s->depth > MAX_DEPTH)
+        return false;
     s->p++;
+    size_t plen = e->path.len, count = 0;
+    bool ok = true;
     sc_ws(s);
-    if (s->p < s->end && *s->p == '}') {
+    if (s->p < s->end && *s->p == ']') {
         s->p++;
+    } else {
+        for (;;) {
+            sc_ws(s);
+            e->path.len = plen;
+            b_byte(&e->path, 0x1e);
+            struct bytes *sh = sc_elem_shape(s);
+            sh->len = 0;
+            b_byte(sh, 0);
+            int tag;
+            ok = sc_value(s, sh, &tag);
+            if (!ok)
+                break;
+            sh->p[0] = (unsigned char)tag;
+            e->path.len = plen;
+            sc_array_leaf(s, 'e', hm_id(&e->shapes, sh->p, sh->len, NULL));
+            count++;
+            sc_ws(s);
+            if (s->p >= s->end) {
+                ok = false;
+                break;
+            }
+            char c = *s->p++;
+            if (c == ']')
+                break;
+            if (c != ',') {
+                ok = false;
+                break;
+            }
+        }
+    }
+    e->path.len = plen;
+    if (ok)
+        sc_array_leaf(s, 'n', (int64_t)count);
+    s->depth--;
+    return ok;
+}
+
+/* One value at s->p (the path is its own): *tag says what it is; objects add to sh. */
+static bool
+sc_value(struct scan *s, struct bytes *sh, int *tag)
+{
+    sc_ws(s);
+    if (s->p >= s->end)
+        return false;
+    char c = *s->p;
+    if (c == '"') {
+        const char *b;
+        size_t n;
+        *tag = T_STR;
+        if (!sc_string(s, &b, &n))
+            return false;
+        sc_leaf(s, T_STR, 0, b, n);
         return true;
     }
-    for (;;) {
-        if (!sc_member(s))
-            return false;
-        sc_ws(s);
-        if (s->p >= s->end)
-            return false;
-        char c = *s->p++;
-        if (c == '}')
-            return true;
-        if (c != ',')
-            return false;
+    if (c == '{') {
+        *tag = T_OBJ;
+        return sc_object(s, sh, false);
     }
+    if (c == '[') {
+        *tag = T_ARR;
+        return sc_array(s);
+    }
+    static const struct {
+        const char *lit;
+        int tag;
+    } lits[] = {{"true", T_TRUE}, {"false", T_FALSE}, {"null", T_NULL}};
+    for (size_t k = 0; k < 3; k++) {
+        size_t n = strlen(lits[k].lit);
+        if ((size_t)(s->end - s->p) >= n && memcmp(s->p, lits[k].lit, n) == 0) {
+            *tag = lits[k].tag;
+            s->p += n;
+            return true;
+        }
+    }
+    const char *b = s->p;
+    while (s->p < s->end && *s->p != ',' && *s->p != ']' && *s->p != '}' && *s->p != ' ' &&
+           *s->p != '\n' && *s->p != '\t' && *s->p != '\r')
+        s->p++;
+    if (s->p == b || (*b != '-' && (*b < '0' || *b > '9')))
+        return false;
+    int64_t iv;
+    *tag = sc_int(b, (size_t)(s->p - b), &iv) ? T_INT : T_JSON;
+    sc_leaf(s, *tag, *tag == T_INT ? iv : 0, b, (size_t)(s->p - b));
+    return true;
 }
 
 /* One record into the shapes and columns; false when its text does not scan. */
@@ -491,7 +568,7 @@ enc_record(struct enc *e, struct scan *s, const char *rec, size_t len)
     s->depth = 0;
     e->shape.len = e->path.len = 0;
     sc_ws(s);
-    if (s->p >= s->end || *s->p != '{' || !sc_object(s))
+    if (s->p >= s->end || *s->p != '{' || !sc_object(s, &e->shape, true))
         return false;
     sc_ws(s);
     if (s->p != s->end)
@@ -577,6 +654,9 @@ enc_text(const struct col *c, struct bytes *raw)
             ids[nids++] = hm_id(&tokens, s + at, j - at, NULL);
             at = j;
         }
+        /* a vocabulary that keeps growing this fast will not pay: stop looking */
+        if (nids >= 4096 && tokens.n * 4 > nids)
+            break;
     }
     /* a vocabulary much smaller than the text: token ids pay; else the bytes are left to zstd */
     bool use = tokens.n * TEXT_TOKENS_PER_WORD <= nids;
@@ -614,11 +694,27 @@ enc_text(const struct col *c, struct bytes *raw)
 
 /* Which codec suits a string column, and its raw stream. */
 static int
-enc_strings(const struct col *c, struct bytes *raw)
+enc_strings(struct enc *e, const struct col *c, struct bytes *raw)
 {
-    /* free text (values of 24 bytes or more on average): word tokens, if they pay */
+    /* free text (values of 24 bytes or more on average): word tokens, if they pay; else the
+       bytes, each long value that occurred before as a reference to its first copy */
     if (c->total >= 24 * c->n && enc_text(c, raw))
         return C_TEXT;
+    if (c->total >= 24 * c->n) {
+        struct rd r = {c->sv.p, c->sv.len, 0, false};
+        b_varint(raw, c->n);
+        for (size_t i = 0; i < c->n; i++) {
+            size_t n = r_varint(&r);
+            const unsigned char *v = r_bytes(&r, n);
+            if (n >= LONG_VALUE) { /* in the block's table of long values, once */
+                b_varint(raw, (uint64_t)hm_id(&e->longs, v, n, NULL) + 1);
+                continue;
+            }
+            b_varint(raw, 0);
+            b_str(raw, v, n);
+        }
+        return C_REFS;
+    }
     struct hmap d = {0};
     struct rd r = {c->sv.p, c->sv.len, 0, false};
     uint32_t *code = fr_malloc((c->n + 1) * sizeof *code);
@@ -684,17 +780,13 @@ fr_col_encode(const char *const *rec, const size_t *len, size_t n, int level, un
         free(t);
     }
     free(sc.v);
-    struct bytes o = {0}, raw = {0}, zbuf = {0};
+    for (size_t i = 0; sc.elem != NULL && i < MAX_DEPTH + 2; i++)
+        free(sc.elem[i].p);
+    free(sc.elem);
+    struct bytes o = {0}, cols = {0}, raw = {0}, zbuf = {0};
     ZSTD_CCtx *cctx = ZSTD_createCCtx();
     if (rc == FR_OK) {
-        b_put(&o, COL_MAGIC, 4);
-        b_varint(&o, n);
-        b_varint(&o, 2 + e.ncols);
-        b_varint(&raw, e.shapes.n);
-        for (size_t i = 0; i < e.shapes.n; i++)
-            b_str(&raw, e.shapes.keys.p + e.shapes.off[i], e.shapes.len[i]);
-        enc_stream(&o, C_SHAPES, "", 0, &raw, level, cctx, &zbuf);
-        enc_stream(&o, C_IDS, "", 0, &e.ids, level, cctx, &zbuf);
+        /* the columns first (they fill the table of long values), written after it */
         for (size_t i = 0; i < e.ncols; i++) {
             struct col *c = &e.cols[i];
             raw.len = 0;
@@ -709,11 +801,28 @@ fr_col_encode(const char *const *rec, const size_t *len, size_t n, int level, un
                     prev = v;
                 }
             } else {
-                codec = enc_strings(c, &raw);
+                codec = enc_strings(&e, c, &raw);
             }
-            enc_stream(&o, codec, c->name.p, c->name.len, &raw, level, cctx, &zbuf);
+            enc_stream(&cols, codec, c->name.p, c->name.len, &raw, level, cctx, &zbuf);
         }
+        b_put(&o, COL_MAGIC, 4);
+        b_varint(&o, n);
+        b_varint(&o, FIXED_STREAMS + e.ncols);
+        raw.len = 0;
+        b_varint(&raw, e.shapes.n);
+        for (size_t i = 0; i < e.shapes.n; i++)
+            b_str(&raw, e.shapes.keys.p + e.shapes.off[i], e.shapes.len[i]);
+        enc_stream(&o, C_SHAPES, "", 0, &raw, level, cctx, &zbuf);
+        enc_stream(&o, C_IDS, "", 0, &e.ids, level, cctx, &zbuf);
+        raw.len = 0;
+        b_varint(&raw, e.longs.n);
+        for (size_t i = 0; i < e.longs.n; i++)
+            b_str(&raw, e.longs.keys.p + e.longs.off[i], e.longs.len[i]);
+        enc_stream(&o, C_LONGS, "", 0, &raw, level, cctx, &zbuf);
+        b_put(&o, cols.p, cols.len);
     }
+    free(cols.p);
+    hm_free(&e.longs);
     ZSTD_freeCCtx(cctx);
     free(raw.p);
     free(zbuf.p);
@@ -759,7 +868,7 @@ dec_bad(struct fr_err *err, const char *why)
 
 /* Values of a string column: (pointer, length) pairs into raw or text. */
 static int
-dec_strings(struct dcol *c, struct rd *r, size_t max, struct fr_err *err)
+dec_strings(struct dcol *c, struct rd *r, size_t max, const struct dcol *longs, struct fr_err *err)
 {
     if (c->codec == C_PLAIN) {
         c->n = r_varint(r);
@@ -772,6 +881,29 @@ dec_strings(struct dcol *c, struct rd *r, size_t max, struct fr_err *err)
             c->sp[i] = r_bytes(r, c->sl[i]);
         }
         return r->bad ? dec_bad(err, "a string column is cut short") : FR_OK;
+    }
+    if (c->codec == C_REFS) {
+        c->n = r_varint(r);
+        if (c->n > r->len)
+            return dec_bad(err, "a column claims more values than it holds");
+        c->sp = fr_malloc((c->n + 1) * sizeof *c->sp);
+        c->sl = fr_malloc((c->n + 1) * sizeof *c->sl);
+        int rc = FR_OK;
+        for (size_t i = 0; i < c->n && rc == FR_OK; i++) {
+            uint64_t ref = r_varint(r);
+            if (ref > longs->n) {
+                rc = dec_bad(err, "a value refers past the block's long values");
+            } else if (ref > 0) {
+                c->sp[i] = longs->sp[ref - 1];
+                c->sl[i] = longs->sl[ref - 1];
+            } else {
+                c->sl[i] = r_varint(r);
+                c->sp[i] = r_bytes(r, c->sl[i]);
+                if (r->bad)
+                    rc = dec_bad(err, "a string column is cut short");
+            }
+        }
+        return rc;
     }
     size_t nd = r_varint(r);
     if (nd > r->len)
@@ -791,7 +923,7 @@ dec_strings(struct dcol *c, struct rd *r, size_t max, struct fr_err *err)
     c->sp = fr_malloc((c->n + 1) * sizeof *c->sp);
     c->sl = fr_malloc((c->n + 1) * sizeof *c->sl);
     size_t *toff = c->codec == C_TEXT ? fr_malloc((c->n + 1) * sizeof *toff) : NULL;
-    size_t nlong = 0, *longs = c->codec == C_TEXT ? fr_malloc((c->n + 1) * sizeof *longs) : NULL;
+    size_t nlong = 0, *tlong = c->codec == C_TEXT ? fr_malloc((c->n + 1) * sizeof *tlong) : NULL;
     for (size_t i = 0; i < c->n && rc == FR_OK; i++) {
         if (c->codec == C_DICT) {
             uint64_t k = r_varint(r);
@@ -809,8 +941,8 @@ dec_strings(struct dcol *c, struct rd *r, size_t max, struct fr_err *err)
                 rc = dec_bad(err, "a repeated value refers to none before it");
                 break;
             }
-            toff[i] = toff[longs[ref - 1]];
-            c->sl[i] = c->sl[longs[ref - 1]];
+            toff[i] = toff[tlong[ref - 1]];
+            c->sl[i] = c->sl[tlong[ref - 1]];
             continue;
         }
         uint64_t nt = r_varint(r);
@@ -833,14 +965,14 @@ dec_strings(struct dcol *c, struct rd *r, size_t max, struct fr_err *err)
         }
         c->sl[i] = c->text.len - toff[i];
         if (c->sl[i] >= LONG_VALUE)
-            longs[nlong++] = i;
+            tlong[nlong++] = i;
     }
     if (rc == FR_OK && r->bad)
         rc = dec_bad(err, "a column is cut short");
     for (size_t i = 0; c->codec == C_TEXT && rc == FR_OK && i < c->n; i++)
         c->sp[i] = c->text.p + toff[i]; /* text no longer moves */
     free(toff);
-    free(longs);
+    free(tlong);
     free(dp);
     free(dl);
     return rc;
@@ -860,94 +992,158 @@ struct dec {
     struct dcol *cols;
     size_t ncols;
     struct bytes path;
+    const struct dcol *shapes;
+    int depth;
+    struct fr_err *err;
 };
+
+/* The column of the current path and kind, with a value left; NULL (err set) when none. */
+static struct dcol *
+dec_col(struct dec *d, int kind)
+{
+    b_byte(&d->path, (unsigned char)kind);
+    int64_t ci = hm_find(&d->colmap, d->path.p, d->path.len);
+    d->path.len--;
+    struct dcol *c = ci >= 0 ? &d->cols[ci] : NULL;
+    if (c == NULL || c->kind != kind || c->next >= c->n) {
+        dec_bad(d->err, c == NULL ? "a shape names a column the block lacks"
+                                  : "a column runs short of its records");
+        return NULL;
+    }
+    return c;
+}
+
+/* The next integer of the array column path + 0x1e + what; -1 (err set) when none. */
+static int64_t
+dec_array_int(struct dec *d, char what)
+{
+    size_t plen = d->path.len;
+    b_byte(&d->path, 0x1e);
+    b_byte(&d->path, (unsigned char)what);
+    struct dcol *c = dec_col(d, T_INT);
+    d->path.len = plen;
+    if (c == NULL)
+        return -1;
+    int64_t v = c->iv[c->next++];
+    if (v < 0) {
+        dec_bad(d->err, "an array's length or element shape is negative");
+        return -1;
+    }
+    return v;
+}
+
+static int dec_value(struct dec *d, struct rd *sh, int tag, struct bytes *o);
+
+/* An object's members from the shape (root: a record's, to the shape's end), then '}'. */
+static int
+dec_members(struct dec *d, struct rd *sh, bool root, struct bytes *o)
+{
+    b_byte(o, '{');
+    for (bool first = true;; first = false) {
+        if (sh->at >= sh->len) {
+            if (root)
+                break;
+            return dec_bad(d->err, "a shape leaves an object open");
+        }
+        unsigned char tag = sh->p[sh->at++];
+        if (tag == T_END) {
+            if (root)
+                return dec_bad(d->err, "a shape closes more objects than it opens");
+            break;
+        }
+        size_t klen = r_varint(sh);
+        const unsigned char *key = r_bytes(sh, klen);
+        if (sh->bad)
+            return dec_bad(d->err, "a shape is cut short");
+        if (!first)
+            b_byte(o, ',');
+        put_quoted(o, key, klen);
+        b_byte(o, ':');
+        size_t plen = d->path.len;
+        if (plen)
+            b_byte(&d->path, 0x1f);
+        b_put(&d->path, key, klen);
+        int rc = dec_value(d, sh, tag, o);
+        d->path.len = plen;
+        if (rc != FR_OK)
+            return rc;
+    }
+    b_byte(o, '}');
+    return FR_OK;
+}
+
+/* One value of the kind tag names, at the current path. */
+static int
+dec_value(struct dec *d, struct rd *sh, int tag, struct bytes *o)
+{
+    if (tag == T_OBJ || tag == T_ARR) {
+        if (d->depth >= MAX_DEPTH)
+            return dec_bad(d->err, "a shape nests deeper than a writer does");
+        d->depth++;
+        int rc = FR_OK;
+        if (tag == T_OBJ) {
+            rc = dec_members(d, sh, false, o);
+        } else {
+            int64_t n = dec_array_int(d, 'n');
+            rc = n < 0 ? FR_E_VALUE : FR_OK;
+            b_byte(o, '[');
+            size_t plen = d->path.len;
+            for (int64_t i = 0; rc == FR_OK && i < n; i++) {
+                int64_t id = dec_array_int(d, 'e');
+                if (id < 0 || (uint64_t)id >= d->shapes->n) {
+                    rc = id < 0 ? FR_E_VALUE
+                                : dec_bad(d->err, "an element's shape id is out of range");
+                    break;
+                }
+                struct rd er = {d->shapes->sp[id], d->shapes->sl[id], 0, false};
+                if (er.len == 0) {
+                    rc = dec_bad(d->err, "an element's shape is empty");
+                    break;
+                }
+                if (i > 0)
+                    b_byte(o, ',');
+                b_byte(&d->path, 0x1e);
+                rc = dec_value(d, &er, er.p[er.at++], o);
+                d->path.len = plen;
+                if (rc == FR_OK && er.at != er.len)
+                    rc = dec_bad(d->err, "an element's shape has bytes left over");
+            }
+            b_byte(o, ']');
+        }
+        d->depth--;
+        return rc;
+    }
+    if (tag == T_TRUE || tag == T_FALSE || tag == T_NULL) {
+        const char *lit = tag == T_TRUE ? "true" : tag == T_FALSE ? "false" : "null";
+        b_put(o, lit, strlen(lit));
+        return FR_OK;
+    }
+    if (tag != T_INT && tag != T_STR && tag != T_JSON)
+        return dec_bad(d->err, "a shape holds an unknown tag");
+    struct dcol *c = dec_col(d, tag);
+    if (c == NULL)
+        return FR_E_VALUE;
+    size_t k = c->next++;
+    if (tag == T_INT) {
+        char num[24];
+        int nn = snprintf(num, sizeof num, "%lld", (long long)c->iv[k]);
+        b_put(o, num, (size_t)nn);
+    } else if (tag == T_STR) {
+        put_quoted(o, c->sp[k], c->sl[k]);
+    } else {
+        b_put(o, c->sp[k], c->sl[k]);
+    }
+    return FR_OK;
+}
 
 /* Writes one record from its shape; FR_OK or why not. */
 static int
-dec_record(struct dec *d, const unsigned char *shape, size_t slen, struct bytes *o,
-           struct fr_err *err)
+dec_record(struct dec *d, const unsigned char *shape, size_t slen, struct bytes *o)
 {
     struct rd r = {shape, slen, 0, false};
-    /* per open object: whether a member was written yet, and the path length before it */
-    size_t depth = 0, cap = 16;
-    bool *first = fr_malloc(cap * sizeof *first);
-    size_t *plen = fr_malloc(cap * sizeof *plen);
     d->path.len = 0;
-    first[0] = true;
-    plen[0] = 0;
-    b_byte(o, '{');
-    int rc = FR_OK;
-    while (rc == FR_OK && r.at < r.len) {
-        unsigned char tag = r.p[r.at++];
-        if (tag == T_END) {
-            if (depth == 0) {
-                rc = dec_bad(err, "a shape closes more objects than it opens");
-                break;
-            }
-            d->path.len = plen[depth--];
-            b_byte(o, '}');
-            continue;
-        }
-        size_t klen = r_varint(&r);
-        const unsigned char *key = r_bytes(&r, klen);
-        if (r.bad) {
-            rc = dec_bad(err, "a shape is cut short");
-            break;
-        }
-        if (!first[depth])
-            b_byte(o, ',');
-        first[depth] = false;
-        put_quoted(o, key, klen);
-        b_byte(o, ':');
-        size_t before = d->path.len;
-        if (before)
-            b_byte(&d->path, 0x1f);
-        b_put(&d->path, key, klen);
-        if (tag == T_OBJ) {
-            if (++depth == cap) {
-                cap *= 2;
-                first = fr_realloc(first, cap * sizeof *first);
-                plen = fr_realloc(plen, cap * sizeof *plen);
-            }
-            first[depth] = true;
-            plen[depth] = before;
-            b_byte(o, '{');
-            continue;
-        }
-        if (tag == T_TRUE || tag == T_FALSE || tag == T_NULL) {
-            const char *lit = tag == T_TRUE ? "true" : tag == T_FALSE ? "false" : "null";
-            b_put(o, lit, strlen(lit));
-        } else if (tag == T_INT || tag == T_STR || tag == T_JSON) {
-            b_byte(&d->path, tag);
-            int64_t ci = hm_find(&d->colmap, d->path.p, d->path.len);
-            struct dcol *c = ci >= 0 ? &d->cols[ci] : NULL;
-            if (c == NULL || c->kind != tag || c->next >= c->n) {
-                rc = dec_bad(err, c == NULL ? "a shape names a column the block lacks"
-                                            : "a column runs short of its records");
-                break;
-            }
-            size_t k = c->next++;
-            if (tag == T_INT) {
-                char num[24];
-                int nn = snprintf(num, sizeof num, "%lld", (long long)c->iv[k]);
-                b_put(o, num, (size_t)nn);
-            } else if (tag == T_STR) {
-                put_quoted(o, c->sp[k], c->sl[k]);
-            } else {
-                b_put(o, c->sp[k], c->sl[k]);
-            }
-        } else {
-            rc = dec_bad(err, "a shape holds an unknown tag");
-            break;
-        }
-        d->path.len = before;
-    }
-    if (rc == FR_OK && depth != 0)
-        rc = dec_bad(err, "a shape leaves an object open");
-    b_byte(o, '}');
-    free(first);
-    free(plen);
-    return rc;
+    d->depth = 0;
+    return dec_members(d, &r, true, o);
 }
 
 static void
@@ -969,7 +1165,7 @@ fr_col_decode(const unsigned char *in, size_t n, size_t max, char **out, size_t 
     if (magic == NULL || memcmp(magic, COL_MAGIC, 4) != 0)
         return dec_bad(err, "no FRC1 mark: not a columnar block");
     size_t nrec = r_varint(&r), nstreams = r_varint(&r);
-    if (r.bad || nstreams < 2 || nstreams > n || nrec > max)
+    if (r.bad || nstreams < FIXED_STREAMS || nstreams > n || nrec > max)
         return dec_bad(err, "its counts are out of range");
     struct dec d = {0};
     d.cols = fr_calloc(nstreams, sizeof *d.cols);
@@ -983,11 +1179,13 @@ fr_col_decode(const unsigned char *in, size_t n, size_t max, char **out, size_t 
         const unsigned char *name = r_bytes(&r, nlen);
         size_t rawlen = r_varint(&r), zlen = r_varint(&r);
         const unsigned char *z = r_bytes(&r, zlen);
-        if (r.bad || c->codec < C_SHAPES || c->codec > C_TEXT || rawlen > budget) {
+        if (r.bad || c->codec < C_SHAPES || c->codec > C_LONGS || rawlen > budget) {
             rc = dec_bad(err, "a stream header is cut short or out of range");
             break;
         }
-        if ((i < 2) != (c->codec <= C_IDS) || (i < 2 && c->codec != (int)i + C_SHAPES)) {
+        bool fixed = c->codec == C_SHAPES || c->codec == C_IDS || c->codec == C_LONGS;
+        if ((i < FIXED_STREAMS) != fixed ||
+            (i < FIXED_STREAMS && c->codec != (i == 2 ? C_LONGS : (int)i + C_SHAPES))) {
             rc = dec_bad(err, "its streams are out of order");
             break;
         }
@@ -998,7 +1196,7 @@ fr_col_decode(const unsigned char *in, size_t n, size_t max, char **out, size_t 
             rc = dec_bad(err, "a stream does not decompress");
             break;
         }
-        if (i >= 2) {
+        if (i >= FIXED_STREAMS) {
             if (nlen == 0) {
                 rc = dec_bad(err, "a column has no name");
                 break;
@@ -1012,9 +1210,9 @@ fr_col_decode(const unsigned char *in, size_t n, size_t max, char **out, size_t 
             }
         }
         struct rd cr = {c->raw, rawlen, 0, false};
-        if (c->codec == C_SHAPES) {
+        if (c->codec == C_SHAPES || c->codec == C_LONGS) {
             c->codec = C_PLAIN; /* a list of strings, read as one */
-            rc = dec_strings(c, &cr, budget, err);
+            rc = dec_strings(c, &cr, budget, &d.cols[2], err);
         } else if (c->codec == C_IDS) {
             if (nrec > rawlen) {
                 rc = dec_bad(err, "fewer shape ids than records");
@@ -1046,16 +1244,17 @@ fr_col_decode(const unsigned char *in, size_t n, size_t max, char **out, size_t 
                 rc = dec_bad(err, "a string column has another type");
                 break;
             }
-            rc = dec_strings(c, &cr, budget, err);
+            rc = dec_strings(c, &cr, budget, &d.cols[2], err);
             if (rc == FR_OK && c->text.len > budget)
                 rc = dec_bad(err, "it decodes to more than a block may");
             else if (rc == FR_OK)
                 budget -= c->text.len;
         }
     }
-    /* the columns' index in colmap is their stream number minus 2 */
+    /* the columns' index in colmap is their stream number minus the fixed ones */
     struct dcol *shapes = &d.cols[0], *ids = &d.cols[1];
-    struct dec dd = {d.colmap, d.cols + 2, nstreams - 2, {0}};
+    struct dec dd = {d.colmap, d.cols + FIXED_STREAMS, nstreams - FIXED_STREAMS, {0}, shapes, 0,
+                     err};
     struct bytes o = {0};
     for (size_t i = 0; rc == FR_OK && i < nrec; i++) {
         uint64_t s = (uint64_t)ids->iv[i];
@@ -1063,12 +1262,12 @@ fr_col_decode(const unsigned char *in, size_t n, size_t max, char **out, size_t 
             rc = dec_bad(err, "a record's shape id is out of range");
             break;
         }
-        rc = dec_record(&dd, shapes->sp[s], shapes->sl[s], &o, err);
+        rc = dec_record(&dd, shapes->sp[s], shapes->sl[s], &o);
         b_byte(&o, '\n');
         if (o.len > max)
             rc = dec_bad(err, "it decodes to more than a block may");
     }
-    for (size_t i = 2; rc == FR_OK && i < nstreams; i++)
+    for (size_t i = FIXED_STREAMS; rc == FR_OK && i < nstreams; i++)
         if (d.cols[i].next != d.cols[i].n)
             rc = dec_bad(err, "a column holds more values than its records use");
     free(dd.path.p);
