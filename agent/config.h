@@ -31,6 +31,7 @@ struct fr_config {
     bool http_enabled;
     char *http_listen; /* host:port; port 0 = any free port */
     int64_t http_max_body_bytes;
+    int64_t http_max_inflight_bytes; /* request bodies held at once, across connections */
     int64_t http_max_connections;
     int64_t http_idle_timeout_ms; /* an idle keep-alive or half-open connection is closed */
     char *http_token;             /* bearer token; "" = no auth */

@@ -468,6 +468,9 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
     put(&o, "flightrec_upload_retries_total %llu\n", (unsigned long long)m->upload_retries);
     head(&o, "flightrec_outbox_bundles", "gauge", "Bundles waiting in the outbox.");
     put(&o, "flightrec_outbox_bundles %zu\n", g->outbox);
+    head(&o, "flightrec_http_inflight_bytes", "gauge",
+         "Bytes of HTTP request bodies held now (bounded by http.max_inflight_bytes).");
+    put(&o, "flightrec_http_inflight_bytes %zu\n", g->inflight_bytes);
     head(&o, "flightrec_archive_bad_segments", "gauge",
          "Archive segments found unreadable (corrupt, altered, missing); /readyz names them.");
     put(&o, "flightrec_archive_bad_segments %zu\n", g->bad_segments);

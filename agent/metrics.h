@@ -57,8 +57,9 @@ struct fr_metrics_gauges {
     size_t queue_events, queue_capacity;
     int64_t store_bytes;
     int ready;
-    size_t outbox;       /* bundles waiting for upload */
-    size_t bad_segments; /* archive segments marked bad */
+    size_t outbox;         /* bundles waiting for upload */
+    size_t bad_segments;   /* archive segments marked bad */
+    size_t inflight_bytes; /* HTTP request bodies held now */
 };
 
 /* Renders everything; caller frees. *len gets the length. */

@@ -25,7 +25,31 @@ fr_pipeline_init(struct fr_pipeline *p)
     pthread_mutex_init(&p->commit_mu, NULL);
     pthread_mutex_init(&p->health_mu, NULL);
     pthread_mutex_init(&p->otlp_mu, NULL);
+    pthread_mutex_init(&p->prep_mu, NULL);
+    pthread_cond_init(&p->prep_cv, NULL);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    p->prep_max = cpus > 1 ? (int)(2 * cpus) : 2;
     atomic_init(&p->stopping, false);
+    atomic_init(&p->http_inflight, 0);
+}
+
+void
+fr_pipeline_prepare_begin(struct fr_pipeline *p)
+{
+    pthread_mutex_lock(&p->prep_mu);
+    while (p->prep_busy >= p->prep_max)
+        pthread_cond_wait(&p->prep_cv, &p->prep_mu);
+    p->prep_busy++;
+    pthread_mutex_unlock(&p->prep_mu);
+}
+
+void
+fr_pipeline_prepare_end(struct fr_pipeline *p)
+{
+    pthread_mutex_lock(&p->prep_mu);
+    p->prep_busy--;
+    pthread_cond_signal(&p->prep_cv);
+    pthread_mutex_unlock(&p->prep_mu);
 }
 
 void
@@ -43,6 +67,8 @@ fr_pipeline_destroy(struct fr_pipeline *p)
     pthread_mutex_destroy(&p->commit_mu);
     pthread_mutex_destroy(&p->health_mu);
     pthread_mutex_destroy(&p->otlp_mu);
+    pthread_mutex_destroy(&p->prep_mu);
+    pthread_cond_destroy(&p->prep_cv);
 }
 
 /* ---- live state ---- */

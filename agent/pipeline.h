@@ -46,7 +46,8 @@ struct fr_pipeline {
     struct fr_archive_keys archive_keys;        /* cold and archive key files, loaded at start */
     struct fr_otlp_metrics_state *otlp_metrics; /* under otlp_mu (owned) */
     pthread_mutex_t otlp_mu;
-    atomic_bool stopping; /* set when the agent stops: long waits end early */
+    atomic_bool stopping;        /* set when the agent stops: long waits end early */
+    atomic_size_t http_inflight; /* bytes of HTTP request bodies held now, every listener */
 
     /* private: use the functions below */
     pthread_mutex_t live_mu;
@@ -57,7 +58,19 @@ struct fr_pipeline {
     int64_t commit_error_ms;
     char paused[sizeof((struct fr_err *)0)->msg]; /* under commit_mu: why ingest is paused
                                                      (started on a full disk); "" when not */
+    pthread_mutex_t prep_mu; /* requests being prepared now, at most prep_max */
+    pthread_cond_t prep_cv;
+    int prep_busy, prep_max;
 };
+
+/*
+ * Preparing a request (parsing, redacting, building its records) takes one
+ * of twice as many slots as the machine has processors: with many
+ * connections the others wait holding only their bodies, so memory and
+ * CPU go to the requests being worked on, not to dozens of half-parsed ones.
+ */
+void fr_pipeline_prepare_begin(struct fr_pipeline *p);
+void fr_pipeline_prepare_end(struct fr_pipeline *p);
 
 /* Initializes locks and empties p; fr_pipeline_destroy() frees what p owns. */
 void fr_pipeline_init(struct fr_pipeline *p);

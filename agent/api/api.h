@@ -29,6 +29,8 @@ struct fr_api_req {
     bool authorized; /* decided from the headers, before any byte of the body is kept */
     bool over_limit; /* opened past http.max_connections: only health is served */
     bool other_user; /* no token set, and the peer is another local user (http.local_users) */
+    bool shed;       /* over http.max_inflight_bytes: read and dropped, answered 429 */
+    size_t held;     /* bytes of this body counted against http.max_inflight_bytes */
     double t0;       /* when the request's headers arrived (monotonic seconds) */
 };
 

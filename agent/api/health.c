@@ -52,7 +52,8 @@ fr_api_metrics(struct fr_pipeline *p, struct MHD_Connection *c)
                                   .store_bytes = fr_pipeline_store_bytes(p),
                                   .ready = fr_pipeline_ready(p, why, sizeof why),
                                   .outbox = outbox_size(p),
-                                  .bad_segments = fr_pipeline_bad_segments(p, bad, sizeof bad)};
+                                  .bad_segments = fr_pipeline_bad_segments(p, bad, sizeof bad),
+                                  .inflight_bytes = atomic_load(&p->http_inflight)};
     size_t len;
     char *body = fr_metrics_render(p->metrics, &g, &len);
     return fr_api_answer(p, c, MHD_HTTP_OK, "text/plain; version=0.0.4", body, len, NULL);

@@ -64,6 +64,11 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
 {
     if (q->too_large)
         return fr_api_error(p, c, 413, "request body over http.max_body_bytes", NULL);
+    if (q->shed)
+        return fr_api_error(p, c, MHD_HTTP_TOO_MANY_REQUESTS,
+                            "the agent holds http.max_inflight_bytes of request bodies already; "
+                            "nothing of this request was stored, retry",
+                            "1");
     const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
     char *body = q->body;
     size_t len = q->len;
@@ -85,8 +90,10 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
     struct fr_live *l = fr_pipeline_live_get(p);
     struct fr_redact_counts counts;
     fr_redact_counts_init(&counts, l->red);
+    fr_pipeline_prepare_begin(p);
     int arc =
         fr_body_prepare(body ? body : "", len, &l->cfg, &counts, &res, on_reject, on_admit, &rj);
+    fr_pipeline_prepare_end(p);
     fr_metrics_redaction(p->metrics, l->red, &counts);
     fr_redact_counts_free(&counts);
     fr_pipeline_live_put(p, l);
@@ -156,6 +163,13 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
     struct fr_otlp_result r;
     if (q->too_large) {
         fr_otlp_refuse(p, s, FR_OTLP_TOO_LARGE, 413, NULL, "request body over http.max_body_bytes",
+                       &r);
+        return otlp_answer(p, c, s, pb, &r);
+    }
+    if (q->shed) {
+        fr_otlp_refuse(p, s, FR_OTLP_QUEUE_FULL, 429, "1",
+                       "the agent holds http.max_inflight_bytes of request bodies already; "
+                       "nothing of this request was stored, retry",
                        &r);
         return otlp_answer(p, c, s, pb, &r);
     }

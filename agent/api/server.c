@@ -41,6 +41,24 @@ struct fr_http {
     atomic_int open; /* connections open now */
 };
 
+/*
+ * Counts n more bytes of q's body against http.max_inflight_bytes; false
+ * (nothing counted) when that would pass it, unless nothing else is held,
+ * so one request of any allowed size always goes through.
+ */
+static bool
+inflight_take(struct fr_http *h, struct fr_api_req *q, size_t n)
+{
+    size_t cap = (size_t)h->p->conf.http_max_inflight_bytes;
+    size_t cur = atomic_load(&h->p->http_inflight);
+    do {
+        if (cur + n > cap && cur > q->held)
+            return false;
+    } while (!atomic_compare_exchange_weak(&h->p->http_inflight, &cur, cur + n));
+    q->held += n;
+    return true;
+}
+
 /* Constant-time: both sides are hashed, so neither content nor length leaks through timing. */
 bool
 fr_api_bearer_ok(const char *value, size_t len, const char *token)
@@ -147,10 +165,17 @@ authorized(struct fr_http *h, struct MHD_Connection *c, const char *url, const c
 
 /* Keeps upload bytes of an authorized request, up to the limit + 1. */
 static void
-req_append(struct fr_api_req *q, const char *data, size_t n, size_t limit)
+req_append(struct fr_http *h, struct fr_api_req *q, const char *data, size_t n, size_t limit)
 {
-    if (q->too_large || !q->authorized)
+    if (q->too_large || !q->authorized || q->shed)
         return; /* read and discarded, so the answer still arrives */
+    if (q->len + n > q->held && !inflight_take(h, q, q->len + n - q->held)) {
+        q->shed = true; /* the agent holds enough bodies now: refused before any work */
+        free(q->body);
+        q->body = NULL;
+        q->len = q->cap = 0;
+        return;
+    }
     if (q->len + n > limit) {
         q->too_large = true;
         free(q->body);
@@ -247,13 +272,18 @@ handle_request(void *cls, struct MHD_Connection *c, const char *url, const char 
         q->over_limit = !health && atomic_load(&h->open) > (int)p->conf.http_max_connections;
         q->authorized = authorized(h, c, url, method, &q->other_user);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)limit)
+        unsigned long long clen = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+        if (clen > (unsigned long long)limit)
             q->too_large = true;
+        else if (clen > 0 && post && q->authorized && !inflight_take(h, q, (size_t)clen))
+            q->shed = true;
+        else if (clen > 0 && post && q->authorized) /* the body's size, allocated once */
+            q->body = fr_malloc((q->cap = (size_t)clen + 1));
         return MHD_YES;
     }
     struct fr_api_req *q = *ctx;
     if (*upload_size > 0) {
-        req_append(q, upload, *upload_size, limit);
+        req_append(h, q, upload, *upload_size, limit);
         *upload_size = 0;
         return MHD_YES;
     }
@@ -293,11 +323,12 @@ handle_request(void *cls, struct MHD_Connection *c, const char *url, const char 
 static void
 completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    struct fr_http *h = cls;
     (void)c;
     (void)toe;
     struct fr_api_req *q = *ctx;
     if (q != NULL) {
+        atomic_fetch_sub(&h->p->http_inflight, q->held);
         free(q->body);
         free(q);
         *ctx = NULL;

@@ -202,6 +202,80 @@ test_agent_auth_compression_and_limits(void **state)
     assert_int_equal(st.st_mode & 077, 0);
 }
 
+/*
+ * Request bodies held at once are bounded (http.max_inflight_bytes): while a
+ * slow producer's upload holds the budget, another request is answered 429
+ * with Retry-After at once, nothing of it parsed or stored; once the first
+ * is done the retry is taken. One request is always taken, whatever its size.
+ */
+static void
+test_agent_inflight_bodies_bounded(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, "  max_inflight_bytes: 65536\n", NULL, NULL);
+    agent_start(a);
+    /* 60,000 bytes of events, blank lines making up the rest */
+    char *evs = events("slow", 0, 100);
+    size_t blen = 60000;
+    assert_true(strlen(evs) < blen);
+    char *body = fr_malloc(blen);
+    memset(body, '\n', blen);
+    memcpy(body, evs, strlen(evs));
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)a->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    char head[200];
+    int hn = snprintf(head, sizeof head,
+                      "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                      "application/x-ndjson\r\nContent-Length: %zu\r\n\r\n",
+                      blen);
+    assert_int_equal(send(fd, head, (size_t)hn, 0), hn);
+    assert_int_equal(send(fd, body, 100, 0), 100); /* and then a pause */
+    /* the agent holds the slow request's 60,000 bytes (its headers said so) */
+    for (int i = 0; i < 500; i++) {
+        char *m = NULL;
+        http(a, "GET", "/metrics", NULL, NULL, 0, &m, NULL);
+        bool held = m != NULL && strstr(m, "flightrec_http_inflight_bytes 60000\n") != NULL;
+        free(m);
+        if (held)
+            break;
+        usleep(10000);
+    }
+    char *quick = events("quick", 0, 100), *out = NULL; /* about 10 kB: with those, over */
+    struct hdrs hd = {0};
+    assert_int_equal(http(a, "POST", "/v1/events", NULL, quick, strlen(quick), &out, &hd), 429);
+    assert_int_equal(atoi(hd.retry_after), 1);
+    assert_non_null(strstr(out, "max_inflight_bytes"));
+    free(out);
+    assert_int_equal(count_events(a->db, "quick"), 0); /* nothing of it */
+    /* the slow upload ends: taken */
+    for (size_t at = 100; at < blen;) {
+        ssize_t w = send(fd, body + at, blen - at, 0);
+        assert_true(w > 0);
+        at += (size_t)w;
+    }
+    char resp[512] = "";
+    size_t got = 0;
+    for (ssize_t r;
+         got < sizeof resp - 1 && (r = recv(fd, resp + got, sizeof resp - 1 - got, 0)) > 0;) {
+        got += (size_t)r;
+        resp[got] = '\0';
+        if (strstr(resp, "\r\n\r\n") != NULL)
+            break;
+    }
+    assert_non_null(strstr(resp, " 202 "));
+    close(fd);
+    /* and the refused one, retried */
+    assert_int_equal(post(a, quick, NULL), 202);
+    assert_int_equal(agent_stop(a), 0);
+    assert_int_equal(count_events(a->db, "slow"), 100);
+    assert_int_equal(count_events(a->db, "quick"), 100);
+    free(quick);
+    free(body);
+    free(evs);
+}
+
 /* A full queue answers 429 with Retry-After, stores nothing of that request, loses nothing else. */
 static void
 test_agent_backpressure_429_loses_nothing(void **state)
@@ -809,6 +883,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_erase_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_errors_api_reads_every_tier, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_bad_segment_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_inflight_bodies_bounded, setup, teardown),
     };
     if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
         cmocka_set_test_filter(getenv("FR_TEST_FILTER"));
