@@ -974,26 +974,22 @@ int
 fr_seg_each(struct fr_seg *s, const char *conv_id, int64_t since_ms, int64_t until_ms,
             int (*cb)(void *ud, const char *json, size_t len), void *ud, struct fr_err *err)
 {
-    int rc = seg_readable(s, err);
-    if (rc != FR_OK)
-        return rc;
-    ZSTD_DCtx *dctx = ZSTD_createDCtx();
-    int stop = 0;
-    size_t i;
+    /* the blocks whose time range and Bloom filter admit the query, then those */
+    size_t n = 0, i;
+    uint32_t *pick = fr_malloc((json_array_size(s->blocks) + 1) * sizeof *pick);
     json_t *b;
     json_array_foreach(s->blocks, i, b)
     {
-        if (stop || rc != FR_OK)
-            break;
         int64_t bmin = json_integer_value(json_object_get(b, "min_ts"));
         int64_t bmax = json_integer_value(json_object_get(b, "max_ts"));
         if ((since_ms && bmax < since_ms) || (until_ms && bmin >= until_ms))
             continue;
         if (conv_id && !bloom_hex_has(json_string_value(json_object_get(b, "bloom")), conv_id))
             continue;
-        rc = seg_read_block(s, dctx, i, cb, ud, &stop, err);
+        pick[n++] = (uint32_t)i;
     }
-    ZSTD_freeDCtx(dctx);
+    int rc = fr_seg_each_block(s, pick, n, cb, ud, err);
+    free(pick);
     return rc;
 }
 
