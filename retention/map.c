@@ -90,6 +90,11 @@ fr_ret_map_missing(struct fr_store *st, const struct fr_archive_keys *keys, size
     struct paths todo = {0};
     *mapped = 0;
     int rc = fr_store_manifest(st, collect_unmapped, &todo, err);
+    if (todo.n > 1) /* after an upgrade: every older segment is read once */
+        fr_log(FR_LOG_INFO, "retention",
+               "mapping %zu segments without an archive map (read once; reads of them use "
+               "their Bloom filters until then)",
+               todo.n);
     for (size_t i = 0; rc == FR_OK && i < todo.n; i++) {
         bool cold = strcmp(todo.tier[i], "cold") == 0;
         if (cold && keys->cold.n == 0)
