@@ -153,7 +153,8 @@ hash_bytes(const void *p, size_t n)
         n -= 8;
     }
     uint64_t w = 0;
-    memcpy(&w, s, n);
+    if (n > 0)
+        memcpy(&w, s, n);
     h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
     return h ^ (h >> 29);
 }
@@ -184,7 +185,8 @@ hm_id(struct hmap *m, const void *key, size_t n, bool *created)
     size_t j = h & (m->cap - 1);
     for (; m->slot[j]; j = (j + 1) & (m->cap - 1)) {
         uint32_t i = m->slot[j] - 1;
-        if (m->hash[i] == h && m->len[i] == n && memcmp(m->keys.p + m->off[i], key, n) == 0) {
+        if (m->hash[i] == h && m->len[i] == n &&
+            (n == 0 || memcmp(m->keys.p + m->off[i], key, n) == 0)) {
             m->count[i]++;
             if (created)
                 *created = false;
@@ -218,7 +220,8 @@ hm_find(const struct hmap *m, const void *key, size_t n)
     uint64_t h = hash_bytes(key, n);
     for (size_t j = h & (m->cap - 1); m->slot[j]; j = (j + 1) & (m->cap - 1)) {
         uint32_t i = m->slot[j] - 1;
-        if (m->hash[i] == h && m->len[i] == n && memcmp(m->keys.p + m->off[i], key, n) == 0)
+        if (m->hash[i] == h && m->len[i] == n &&
+            (n == 0 || memcmp(m->keys.p + m->off[i], key, n) == 0))
             return i;
     }
     return -1;

@@ -439,6 +439,16 @@ test_columns_round_trip(void **state)
     }
     /* a limit on what a block may decode to */
     assert_int_equal(fr_col_decode(block, blen, 1000, &out, &olen, &err), FR_E_VALUE);
+    /* a block whose first record is empty (no shape bytes at all) */
+    const char *empty[] = {"{}", "{\"a\":[]}", "{}"};
+    size_t elen[] = {2, 8, 2};
+    unsigned char *eb;
+    size_t eblen;
+    assert_int_equal(fr_col_encode(empty, elen, 3, 3, &eb, &eblen, &err), FR_OK);
+    assert_int_equal(fr_col_decode(eb, eblen, 1 << 20, &out, &olen, &err), FR_OK);
+    assert_string_equal(out, "{}\n{\"a\":[]}\n{}\n");
+    free(out);
+    free(eb);
     /* a record that is not an object is refused at encoding */
     const char *bad[] = {"[1,2]"};
     size_t badlen[] = {5};
