@@ -10,6 +10,8 @@
  *   mover.c      the run: hot -> warm -> cold -> deleted
  *   reader.c     reading across tiers
  *   map.c        the archive map: which segment blocks hold a conversation or trace
+ *   scrub.c      verifying changed segments, marking bad ones, quarantine
+ *   segment.c    the segment file; columns.c its columnar blocks (format 4)
  */
 #ifndef FR_RETENTION_INTERNAL_H
 #define FR_RETENTION_INTERNAL_H

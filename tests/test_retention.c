@@ -1396,6 +1396,13 @@ test_retention_archive_map_isolates_bad_segments(void **state)
     free(err);
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments WHERE bad IS NOT NULL"),
                      (int64_t)nseg);
+    /* archive list says so too */
+    char *list = fr_asprintf("%s archive list --db %s --policy %s", FR_BIN, f->db, f->policy);
+    assert_int_equal(t_run(list, &out, &err), 0);
+    assert_non_null(strstr(out, "BAD: "));
+    free(out);
+    free(err);
+    free(list);
     /* all but the newest repaired: verify clears them */
     size_t k = nseg - 1;
     for (size_t i = 0; i < k; i++)

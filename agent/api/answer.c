@@ -1,5 +1,6 @@
 /*
- * agent/api/answer.c - replies of the HTTP API. Every reply path survives
+ * agent/api/answer.c - replies of the HTTP API (and the release of a
+ * request's body once it is no longer needed). Every reply path survives
  * any bytes in any input: text echoed from a request is made valid UTF-8
  * before it reaches jansson, and a JSON value that could not be built is
  * answered 500 instead of dereferenced.
@@ -61,4 +62,14 @@ fr_api_error(struct fr_pipeline *p, struct MHD_Connection *c, int status, const 
     json_t *j = json_pack("{s:s}", "error", clean);
     free(clean);
     return fr_api_json(p, c, status, j, retry_after);
+}
+
+void
+fr_api_req_release(struct fr_pipeline *p, struct fr_api_req *q)
+{
+    atomic_fetch_sub(&p->http_inflight, q->held);
+    q->held = 0;
+    free(q->body);
+    q->body = NULL;
+    q->len = q->cap = 0;
 }

@@ -34,6 +34,13 @@ struct fr_api_req {
     double t0;       /* when the request's headers arrived (monotonic seconds) */
 };
 
+/*
+ * The request's body is no longer needed (its events are prepared): freed,
+ * and its bytes no longer count against http.max_inflight_bytes, while the
+ * connection waits for the commit.
+ */
+void fr_api_req_release(struct fr_pipeline *p, struct fr_api_req *q);
+
 /* The status of the answer this thread queued last (one thread per connection): logged. */
 extern _Thread_local int fr_api_answered_status;
 

@@ -98,7 +98,8 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
     fr_redact_counts_free(&counts);
     fr_pipeline_live_put(p, l);
     free(inflated);
-    if (arc != FR_OK) { /* not admitted: nothing was parsed or redacted */
+    fr_api_req_release(p, q); /* the records hold what is kept; the body goes now */
+    if (arc != FR_OK) {       /* not admitted: nothing was parsed or redacted */
         json_decref(rj.errors);
         return refused(p, c, &rj.refusal);
     }
@@ -210,6 +211,7 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
                      fr_json_error_text(&jerr, text, sizeof text), jerr.position);
     }
     free(inflated);
+    fr_api_req_release(p, q); /* the decoded request holds what is kept */
     if (req == NULL) {
         fr_otlp_refuse(p, s, FR_OTLP_MALFORMED, MHD_HTTP_BAD_REQUEST, NULL, msg, &r);
         return otlp_answer(p, c, s, pb, &r);

@@ -328,8 +328,7 @@ completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTermi
     (void)toe;
     struct fr_api_req *q = *ctx;
     if (q != NULL) {
-        atomic_fetch_sub(&h->p->http_inflight, q->held);
-        free(q->body);
+        fr_api_req_release(h->p, q);
         free(q);
         *ctx = NULL;
     }

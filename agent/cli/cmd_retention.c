@@ -44,7 +44,8 @@ ret_usage(FILE *out)
         "  --dry-run      report what would move; change nothing\n"
         "  --db PATH      database (default $FLIGHTREC_DB or ./var/flightrec.db)\n"
         "  --no-progress  no progress line, even on a terminal\n"
-        "archive list: the segments (tier, time range, records, sizes, ratio).\n"
+        "archive list: the segments (tier, time range, records, sizes, ratio; BAD and why for\n"
+        "one marked unreadable).\n"
         "archive verify: re-reads every segment, checks its structure and its HMAC\n"
         "(or SHA-256), lists every bad one and marks it in the manifest (the agent's\n"
         "/readyz and /metrics report it); exits 1 when any is bad.\n"
@@ -221,10 +222,10 @@ list_row(void *ud, const struct fr_manifest_row *r)
             printf("%-5s %-24s    %-24s %8s %10s    %11s %7s  %s\n", "TIER", "FROM (UTC)",
                    "TO (UTC)", "RECORDS", "ROWS MB", "FILE MB", "RATIO", "SEGMENT");
         const char *name = strrchr(r->path, '/');
-        printf("%-5s %s .. %s %8lld %10.1f -> %10.1f %6.1f:1  %s\n", r->tier, a, b,
+        printf("%-5s %s .. %s %8lld %10.1f -> %10.1f %6.1f:1  %s%s%s\n", r->tier, a, b,
                (long long)r->records, (double)r->raw_bytes / 1e6, (double)r->file_bytes / 1e6,
                r->file_bytes ? (double)r->raw_bytes / (double)r->file_bytes : 0.0,
-               name ? name + 1 : r->path);
+               name ? name + 1 : r->path, r->bad ? "  BAD: " : "", r->bad ? r->bad : "");
         return 0;
     }
     struct fr_err err = {0};
