@@ -237,21 +237,6 @@ refresh_row(struct fr_store *st, const struct fr_retention_policy *p, struct fr_
     return rc;
 }
 
-struct man_rows {
-    struct paths paths;
-    char **sha;
-};
-
-static int
-collect_row(void *ud, const struct fr_manifest_row *r)
-{
-    struct man_rows *m = ud;
-    fr_ret_collect_manifest(&m->paths, r);
-    m->sha = fr_realloc(m->sha, m->paths.n * sizeof *m->sha);
-    m->sha[m->paths.n - 1] = fr_strdup(r->sha256);
-    return 0;
-}
-
 static void
 pass_free(struct pass *ps)
 {
@@ -293,13 +278,13 @@ fr_ret_erase_archive(struct fr_store *st, const struct fr_retention_policy *p,
         pass_free(&ps);
         return rc;
     }
-    struct man_rows man = {0};
-    rc = fr_store_manifest(st, collect_row, &man, err);
+    struct paths man = {0};
+    rc = fr_store_manifest(st, fr_ret_collect_manifest, &man, err);
     /* only the ids given in clear and no older pending one: blocks are Bloom-filtered */
     bool bloom = nconvs > 0 && ps.ntokens == 0 && fr_strmap_count(ps.subjects) <= nconvs;
     bool incomplete = false;
-    for (size_t i = 0; rc == FR_OK && i < man.paths.n; i++) {
-        const char *path = man.paths.v[i];
+    for (size_t i = 0; rc == FR_OK && i < man.n; i++) {
+        const char *path = man.v[i];
         struct fr_seg *seg;
         struct fr_err serr = {0};
         if (fr_seg_open(path, &keys, &seg, &serr) != FR_OK) {
@@ -335,10 +320,7 @@ fr_ret_erase_archive(struct fr_store *st, const struct fr_retention_policy *p,
     if (incomplete)
         stats->pending_left += fr_strmap_count(ps.subjects);
     fr_archive_keys_wipe(&keys);
-    for (size_t i = 0; i < man.paths.n; i++)
-        free(man.sha[i]);
-    free(man.sha);
-    fr_ret_paths_free(&man.paths);
+    fr_ret_paths_free(&man);
     pass_free(&ps);
     return rc;
 }

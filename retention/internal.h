@@ -42,11 +42,17 @@ fr_ret_crash_point(const char *name)
 #define fr_ret_crash_point(name) ((void)0)
 #endif
 
-/* A list of segment paths (with tier and newest event when read from the manifest). */
+/*
+ * A list of segment paths; read from the manifest (fr_ret_collect_manifest),
+ * also each entry's tier, time range, state, check value and health (sha,
+ * bad and checked NULL when the entry has none).
+ */
 struct paths {
     char **v;
     char **tier;
-    int64_t *max_ts;
+    int64_t *min_ts, *max_ts;
+    bool *pending, *mapped;
+    char **sha, **bad, **checked;
     size_t n;
 };
 

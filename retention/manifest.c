@@ -24,31 +24,43 @@
 #include "core/timeutil.h"
 #include "retention/internal.h"
 
+/* Appends one entry (r NULL: a path alone); grows every array by one. */
+static void
+paths_push(struct paths *p, const char *path, const struct fr_manifest_row *r)
+{
+    size_t n = p->n + 1;
+    p->v = fr_realloc(p->v, n * sizeof *p->v);
+    p->tier = fr_realloc(p->tier, n * sizeof *p->tier);
+    p->min_ts = fr_realloc(p->min_ts, n * sizeof *p->min_ts);
+    p->max_ts = fr_realloc(p->max_ts, n * sizeof *p->max_ts);
+    p->pending = fr_realloc(p->pending, n * sizeof *p->pending);
+    p->mapped = fr_realloc(p->mapped, n * sizeof *p->mapped);
+    p->sha = fr_realloc(p->sha, n * sizeof *p->sha);
+    p->bad = fr_realloc(p->bad, n * sizeof *p->bad);
+    p->checked = fr_realloc(p->checked, n * sizeof *p->checked);
+    p->v[p->n] = fr_strdup(path);
+    p->tier[p->n] = fr_strdup(r ? r->tier : "");
+    p->min_ts[p->n] = r ? r->min_ts : 0;
+    p->max_ts[p->n] = r ? r->max_ts : 0;
+    p->pending[p->n] = r && r->pending;
+    p->mapped[p->n] = r && r->mapped;
+    p->sha[p->n] = r && r->sha256 ? fr_strdup(r->sha256) : NULL;
+    p->bad[p->n] = r && r->bad ? fr_strdup(r->bad) : NULL;
+    p->checked[p->n] = r && r->checked ? fr_strdup(r->checked) : NULL;
+    p->n = n;
+}
+
 int
 fr_ret_collect_manifest(void *ud, const struct fr_manifest_row *r)
 {
-    struct paths *p = ud;
-    p->v = fr_realloc(p->v, (p->n + 1) * sizeof *p->v);
-    p->tier = fr_realloc(p->tier, (p->n + 1) * sizeof *p->tier);
-    p->max_ts = fr_realloc(p->max_ts, (p->n + 1) * sizeof *p->max_ts);
-    p->v[p->n] = fr_strdup(r->path);
-    p->tier[p->n] = fr_strdup(r->tier);
-    p->max_ts[p->n] = r->max_ts;
-    p->n++;
+    paths_push(ud, r->path, r);
     return 0;
 }
 
 int
 fr_ret_collect_path(void *ud, const char *path)
 {
-    struct paths *p = ud;
-    p->v = fr_realloc(p->v, (p->n + 1) * sizeof *p->v);
-    p->tier = fr_realloc(p->tier, (p->n + 1) * sizeof *p->tier);
-    p->max_ts = fr_realloc(p->max_ts, (p->n + 1) * sizeof *p->max_ts);
-    p->v[p->n] = fr_strdup(path);
-    p->tier[p->n] = fr_strdup("");
-    p->max_ts[p->n] = 0;
-    p->n++;
+    paths_push(ud, path, NULL);
     return 0;
 }
 
@@ -58,10 +70,19 @@ fr_ret_paths_free(struct paths *p)
     for (size_t i = 0; i < p->n; i++) {
         free(p->v[i]);
         free(p->tier[i]);
+        free(p->sha[i]);
+        free(p->bad[i]);
+        free(p->checked[i]);
     }
     free(p->v);
     free(p->tier);
+    free(p->min_ts);
     free(p->max_ts);
+    free(p->pending);
+    free(p->mapped);
+    free(p->sha);
+    free(p->bad);
+    free(p->checked);
     memset(p, 0, sizeof *p);
 }
 

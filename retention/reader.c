@@ -12,51 +12,9 @@
 #include "core/mem.h"
 #include "core/strmap.h"
 #include "retention/hot/archive.h"
+#include "retention/internal.h"
 #include "retention/record.h"
 #include "retention/retention.h"
-
-struct seg_list {
-    char **path;
-    char **tier;
-    int64_t *min_ts, *max_ts;
-    bool *pending, *mapped;
-    size_t n;
-};
-
-static int
-list_fn(void *ud, const struct fr_manifest_row *r)
-{
-    struct seg_list *l = ud;
-    l->path = fr_realloc(l->path, (l->n + 1) * sizeof *l->path);
-    l->tier = fr_realloc(l->tier, (l->n + 1) * sizeof *l->tier);
-    l->min_ts = fr_realloc(l->min_ts, (l->n + 1) * sizeof *l->min_ts);
-    l->max_ts = fr_realloc(l->max_ts, (l->n + 1) * sizeof *l->max_ts);
-    l->pending = fr_realloc(l->pending, (l->n + 1) * sizeof *l->pending);
-    l->mapped = fr_realloc(l->mapped, (l->n + 1) * sizeof *l->mapped);
-    l->path[l->n] = fr_strdup(r->path);
-    l->tier[l->n] = fr_strdup(r->tier);
-    l->min_ts[l->n] = r->min_ts;
-    l->max_ts[l->n] = r->max_ts;
-    l->pending[l->n] = r->pending;
-    l->mapped[l->n] = r->mapped;
-    l->n++;
-    return 0;
-}
-
-static void
-seg_list_free(struct seg_list *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        free(l->path[i]);
-        free(l->tier[i]);
-    }
-    free(l->path);
-    free(l->tier);
-    free(l->min_ts);
-    free(l->max_ts);
-    free(l->pending);
-    free(l->mapped);
-}
 
 /* The blocks of one segment the archive map names. */
 struct blocks {
@@ -177,13 +135,13 @@ fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
                   const struct fr_archive_keys *keys, fr_event_cb cb, void *ud,
                   size_t *cold_skipped, struct fr_err *err)
 {
-    struct seg_list l = {0};
+    struct paths l = {0};
     if (cold_skipped)
         *cold_skipped = 0;
     const char *id;
     uint64_t key = filter_key(f, &id);
     struct fr_strmap *hits = fr_strmap_new(); /* path -> struct blocks */
-    int rc = fr_store_manifest(st, list_fn, &l, err);
+    int rc = fr_store_manifest(st, fr_ret_collect_manifest, &l, err);
     if (rc == FR_OK && key != 0)
         rc = fr_store_archive_lookup(st, key, hit_fn, hits, err);
     char *needle = plain_needle(id);
@@ -192,7 +150,7 @@ fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
             (f->until_ms && l.min_ts[i] >= f->until_ms))
             continue;
         /* a mapped segment the map does not name for this id holds none of it: not opened */
-        const struct blocks *b = key != 0 && l.mapped[i] ? fr_strmap_get(hits, l.path[i]) : NULL;
+        const struct blocks *b = key != 0 && l.mapped[i] ? fr_strmap_get(hits, l.v[i]) : NULL;
         if (key != 0 && l.mapped[i] && b == NULL)
             continue;
         bool cold = strcmp(l.tier[i], "cold") == 0;
@@ -204,7 +162,7 @@ fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
         struct fr_seg *seg;
         struct fr_err serr = {0};
         /* one bad segment breaks nothing else: it is named, counted and skipped */
-        if (fr_seg_open(l.path[i], keys, &seg, &serr) != FR_OK) {
+        if (fr_seg_open(l.v[i], keys, &seg, &serr) != FR_OK) {
             fr_log(FR_LOG_WARN, "retention", "segment not read: %s", serr.msg);
             if (cold_skipped)
                 (*cold_skipped)++;
@@ -226,7 +184,7 @@ fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
     }
     free(needle);
     fr_strmap_free(hits, blocks_free);
-    seg_list_free(&l);
+    fr_ret_paths_free(&l);
     return rc;
 }
 

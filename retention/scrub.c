@@ -17,40 +17,6 @@
 #include "core/mem.h"
 #include "retention/internal.h"
 
-struct scrub_rows {
-    struct paths p;
-    char **sha, **checked, **bad;
-};
-
-static int
-scrub_row(void *ud, const struct fr_manifest_row *r)
-{
-    struct scrub_rows *s = ud;
-    size_t n = s->p.n;
-    fr_ret_collect_manifest(&s->p, r);
-    s->sha = fr_realloc(s->sha, (n + 1) * sizeof *s->sha);
-    s->checked = fr_realloc(s->checked, (n + 1) * sizeof *s->checked);
-    s->bad = fr_realloc(s->bad, (n + 1) * sizeof *s->bad);
-    s->sha[n] = fr_strdup(r->sha256 ? r->sha256 : "");
-    s->checked[n] = r->checked ? fr_strdup(r->checked) : NULL;
-    s->bad[n] = r->bad ? fr_strdup(r->bad) : NULL;
-    return 0;
-}
-
-static void
-scrub_rows_free(struct scrub_rows *s)
-{
-    for (size_t i = 0; i < s->p.n; i++) {
-        free(s->sha[i]);
-        free(s->checked[i]);
-        free(s->bad[i]);
-    }
-    free(s->sha);
-    free(s->checked);
-    free(s->bad);
-    fr_ret_paths_free(&s->p);
-}
-
 int
 fr_segment_verify(const char *path, const char *sha256, const struct fr_archive_keys *keys,
                   int *how, struct fr_err *err)
@@ -78,17 +44,17 @@ fr_retention_scrub(struct fr_store *st, const struct fr_retention_policy *p, uin
                    struct fr_scrub_stats *stats, struct fr_err *err)
 {
     memset(stats, 0, sizeof *stats);
-    struct scrub_rows rows = {0};
-    int rc = fr_store_manifest(st, scrub_row, &rows, err);
+    struct paths rows = {0};
+    int rc = fr_store_manifest(st, fr_ret_collect_manifest, &rows, err);
     struct fr_archive_keys keys;
     if (rc == FR_OK)
         rc = fr_retention_keys(p, false, false, &keys, err);
     if (rc != FR_OK) {
-        scrub_rows_free(&rows);
+        fr_ret_paths_free(&rows);
         return rc;
     }
-    for (size_t i = 0; rc == FR_OK && i < rows.p.n; i++) {
-        const char *path = rows.p.v[i];
+    for (size_t i = 0; rc == FR_OK && i < rows.n; i++) {
+        const char *path = rows.v[i];
         struct stat sb;
         char stamp[96];
         uint64_t size = 0;
@@ -126,7 +92,7 @@ fr_retention_scrub(struct fr_store *st, const struct fr_retention_policy *p, uin
         rc = fr_store_segment_health(st, path, why, stamp, err);
     }
     fr_archive_keys_wipe(&keys);
-    scrub_rows_free(&rows);
+    fr_ret_paths_free(&rows);
     return rc;
 }
 
