@@ -23,7 +23,12 @@ struct fr_strmap {
 uint64_t
 fr_fnv1a64(const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* the FNV offset basis */
+    return fr_fnv1a64_from(0xcbf29ce484222325ULL, s); /* the FNV offset basis */
+}
+
+uint64_t
+fr_fnv1a64_from(uint64_t h, const char *s)
+{
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 0x100000001b3ULL; /* the FNV prime */
     return h;

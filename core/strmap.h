@@ -15,6 +15,8 @@
  * (docs/archive-format.md), so segments written earlier stay readable.
  */
 uint64_t fr_fnv1a64(const char *s);
+/* The same hash continued over s from h (a hash of what came before). */
+uint64_t fr_fnv1a64_from(uint64_t h, const char *s);
 
 struct fr_strmap;
 

@@ -289,13 +289,8 @@ uint64_t
 fr_seg_key_hash(char kind, const char *id)
 {
     /* FNV-1a 64 over the kind letter, a separator and the id */
-    uint64_t h = 0xcbf29ce484222325ULL;
-    const unsigned char pre[2] = {(unsigned char)kind, 0x1f};
-    for (size_t i = 0; i < 2; i++)
-        h = (h ^ pre[i]) * 0x100000001b3ULL;
-    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-        h = (h ^ *p) * 0x100000001b3ULL;
-    return h;
+    const char pre[3] = {kind, 0x1f, 0};
+    return fr_fnv1a64_from(fr_fnv1a64(pre), id);
 }
 
 static int

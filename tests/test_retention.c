@@ -22,6 +22,7 @@
 
 #include "core/fsutil.h"
 #include "core/mem.h"
+#include "core/strmap.h"
 #include "retention/columns.h"
 #include "retention/hot/archive.h"
 #include "retention/retention.h"
@@ -1354,6 +1355,10 @@ test_retention_archive_map_isolates_bad_segments(void **state)
     assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments WHERE map_id IS NULL"),
                      0);
     assert_true(sql_int(f->db, "SELECT count(*) FROM archive_map") > 0);
+    /* the map's key is stored: FNV-1a of kind, 0x1f, id (docs/archive-format.md) */
+    assert_true(fr_seg_key_hash('c', "c-000001") == fr_fnv1a64("c\x1f"
+                                                               "c-000001"));
+    assert_true(fr_seg_key_hash('t', "ab") == 0xa3854eeee8a04257ULL); /* written by hand */
     char *out = NULL, *err = NULL;
     assert_int_equal(show(f, "--ndjson --trace-id tr-0af7651916cd43dd", &out, &err), 0);
     assert_non_null(strstr(out, "archived-trace"));
