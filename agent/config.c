@@ -143,6 +143,19 @@ static const struct fr_option opts[] = {
          "Run the retention job inside the agent, every schedule.interval of the policy."),
     STR("retention", "policy", retention_policy, "",
         "A retention policy merged over the built-in configs/retention.yaml (\"\" = built-in)."),
+    SECRET("ship", "url", ship_url,
+           "The fleet store every committed event is shipped to: a PostgreSQL URI "
+           "(postgres://USER@HOST:PORT/DB; a password is better in ~/.pgpass or PGPASSWORD "
+           "than here). \"\" = no shipping. Ingest never waits for it: while it is "
+           "unreachable the backlog stays in the hot store (bounded by retention) and drains "
+           "when it returns."),
+    STR("ship", "host", ship_host, "",
+        "This sidecar's name in the fleet store (each row says which host it came from); "
+        "\"\" = the machine's hostname."),
+    INT("ship", "batch_events", ship_batch_events, "5000", 1, 1000000,
+        "Most events in one shipped batch (one COPY and one transaction)."),
+    {"ship", "interval", FR_OPT_DURATION, "500ms", O(ship_interval_ms), 10, 3600000, NULL,
+     "How often to look for new events when caught up (a full batch is followed at once)."},
     STR("incident", "triggers", incident_triggers, "",
         "Automatic incident bundles: a rules file (configs/triggers.yaml; \"\" = none)."),
     STR("incident", "upload_config", incident_upload_config, "",

@@ -67,6 +67,11 @@ struct fr_config {
     /* retention */
     bool retention_enabled;
     char *retention_policy;
+    /* ship (agent/ship.c) */
+    char *ship_url; /* "" = no shipping */
+    char *ship_host;
+    int64_t ship_batch_events;
+    int64_t ship_interval_ms;
     /* incident */
     char *incident_triggers;      /* rules file; "" = no automatic bundles */
     char *incident_upload_config; /* upload targets file; "" = no uploads */

@@ -18,6 +18,7 @@
 #include "agent/cli/cli.h"
 #include "agent/jobs.h"
 #include "agent/otlp/map.h"
+#include "agent/ship.h"
 #include "agent/source.h"
 #include "agent/triggers.h"
 #include "core/crypto.h"
@@ -38,6 +39,7 @@ struct fr_agent {
     atomic_bool store_gone; /* the database file vanished: stop, exit 3 (restart starts anew) */
     struct fr_retention_policy retention;
     struct fr_retention_job *retention_job;
+    struct fr_shipper *shipper;
     struct fr_triggers *triggers;
     void *source_ctx[16]; /* per fr_sources[i]; NULL when not started */
 };
@@ -322,6 +324,8 @@ agent_stop_sources(struct fr_agent *a)
             fr_sources[i]->quiesce(a->source_ctx[i]);
     fr_retention_job_stop(a->retention_job);
     a->retention_job = NULL;
+    fr_shipper_stop(a->shipper); /* the rest is shipped by the next start, from the cursor */
+    a->shipper = NULL;
     for (size_t i = fr_sources_count; i-- > 0;) {
         if (a->source_ctx[i] != NULL)
             fr_sources[i]->destroy(a->source_ctx[i]);
@@ -436,6 +440,7 @@ fr_agent_run(const char *config_path)
         if (a.p.conf.retention_enabled &&
             (a.retention.interval_ms > 0 || a.retention.verify_ms > 0))
             a.retention_job = fr_retention_job_start(&a.p, &a.retention);
+        a.shipper = fr_shipper_start(&a.p);
         agent_print_ready(&a);
         status = agent_wait(&a, &sigs);
     }

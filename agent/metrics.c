@@ -474,6 +474,23 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
     head(&o, "flightrec_archive_bad_segments", "gauge",
          "Archive segments found unreadable (corrupt, altered, missing); /readyz names them.");
     put(&o, "flightrec_archive_bad_segments %zu\n", g->bad_segments);
+    if (g->ship != NULL && g->ship->enabled) {
+        head(&o, "flightrec_ship_up", "gauge",
+             "1 when the last attempt to ship reached the fleet store (ship.url).");
+        put(&o, "flightrec_ship_up %d\n", g->ship->up ? 1 : 0);
+        head(&o, "flightrec_ship_lag_seconds", "gauge",
+             "Age of the oldest committed event not yet in the fleet store; 0 = caught up.");
+        put(&o, "flightrec_ship_lag_seconds %.3f\n", (double)g->ship->lag_ms / 1000.0);
+        head(&o, "flightrec_ship_events_total", "counter",
+             "Events the fleet store took as new (a batch sent again counts once).");
+        put(&o, "flightrec_ship_events_total %lld\n", (long long)g->ship->shipped);
+        head(&o, "flightrec_ship_batches_total", "counter",
+             "Batches committed in the fleet store.");
+        put(&o, "flightrec_ship_batches_total %lld\n", (long long)g->ship->batches);
+        head(&o, "flightrec_ship_failures_total", "counter",
+             "Shipping attempts that failed (fleet store unreachable or refusing); retried.");
+        put(&o, "flightrec_ship_failures_total %lld\n", (long long)g->ship->failures);
+    }
     pthread_mutex_unlock(&m->mu);
     *len = o.len;
     return o.buf;

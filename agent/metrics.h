@@ -10,6 +10,7 @@
 #ifndef FR_AGENT_METRICS_H
 #define FR_AGENT_METRICS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,14 +53,27 @@ void fr_metrics_bundle(struct fr_metrics *m, const char *rule, bool ok);
 struct fr_outbox_stats;
 void fr_metrics_uploads(struct fr_metrics *m, const struct fr_outbox_stats *st);
 
+/* What the shipper (agent/ship.c) reports, read by /readyz and /metrics; under mu. */
+struct fr_ship_state {
+    pthread_mutex_t mu;
+    bool enabled;     /* ship.url is set */
+    bool up;          /* the last attempt reached the fleet store */
+    int64_t lag_ms;   /* age of the oldest committed event not yet shipped; 0 = caught up */
+    int64_t shipped;  /* events the fleet store took as new */
+    int64_t batches;  /* batches committed there */
+    int64_t failures; /* attempts that failed (unreachable, refused) */
+    char error[256];  /* the last failure, "" after a success */
+};
+
 /* Gauges read at scrape time. */
 struct fr_metrics_gauges {
     size_t queue_events, queue_capacity;
     int64_t store_bytes;
     int ready;
-    size_t outbox;         /* bundles waiting for upload */
-    size_t bad_segments;   /* archive segments marked bad */
-    size_t inflight_bytes; /* HTTP request bodies held now */
+    size_t outbox;                    /* bundles waiting for upload */
+    size_t bad_segments;              /* archive segments marked bad */
+    size_t inflight_bytes;            /* HTTP request bodies held now */
+    const struct fr_ship_state *ship; /* NULL: not rendered */
 };
 
 /* Renders everything; caller frees. *len gets the length. */

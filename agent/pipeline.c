@@ -26,6 +26,7 @@ fr_pipeline_init(struct fr_pipeline *p)
     pthread_mutex_init(&p->health_mu, NULL);
     pthread_mutex_init(&p->otlp_mu, NULL);
     pthread_mutex_init(&p->prep_mu, NULL);
+    pthread_mutex_init(&p->ship.mu, NULL);
     pthread_cond_init(&p->prep_cv, NULL);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     p->prep_max = cpus > 1 ? (int)(2 * cpus) : 2;
@@ -68,6 +69,7 @@ fr_pipeline_destroy(struct fr_pipeline *p)
     pthread_mutex_destroy(&p->health_mu);
     pthread_mutex_destroy(&p->otlp_mu);
     pthread_mutex_destroy(&p->prep_mu);
+    pthread_mutex_destroy(&p->ship.mu);
     pthread_cond_destroy(&p->prep_cv);
 }
 
@@ -347,5 +349,13 @@ fr_pipeline_ready(struct fr_pipeline *p, char *why, size_t whylen)
                  nbad, bad);
     else
         snprintf(why, whylen, "ok");
+    /* shipping behind or failing never stops ingest: said, not refused */
+    pthread_mutex_lock(&p->ship.mu);
+    if (p->ship.enabled && (p->ship.error[0] || p->ship.lag_ms >= 10000)) {
+        size_t n = strlen(why);
+        snprintf(why + n, whylen - n, "; ship: %.1f s behind%s%s", (double)p->ship.lag_ms / 1000,
+                 p->ship.error[0] ? ", " : "", p->ship.error);
+    }
+    pthread_mutex_unlock(&p->ship.mu);
     return true;
 }

@@ -48,6 +48,7 @@ struct fr_pipeline {
     pthread_mutex_t otlp_mu;
     atomic_bool stopping;        /* set when the agent stops: long waits end early */
     atomic_size_t http_inflight; /* bytes of HTTP request bodies held now, every listener */
+    struct fr_ship_state ship;
 
     /* private: use the functions below */
     pthread_mutex_t live_mu;

@@ -15,6 +15,8 @@ packages=(
   libsqlite3-dev libjansson-dev libzstd-dev libssl-dev libyaml-dev libvectorscan-dev
   libmicrohttpd-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev
   libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev
+  # the fleet store: libpq, and the PostgreSQL server its tests start (tests/fleet)
+  libpq-dev postgresql
   # tests and formatting
   libcmocka-dev clang-format sqlite3
   # the README walk (tests/readme/walk.py) runs its curl commands as written

@@ -54,6 +54,10 @@ fr_api_metrics(struct fr_pipeline *p, struct MHD_Connection *c)
                                   .outbox = outbox_size(p),
                                   .bad_segments = fr_pipeline_bad_segments(p, bad, sizeof bad),
                                   .inflight_bytes = atomic_load(&p->http_inflight)};
+    pthread_mutex_lock(&p->ship.mu);
+    struct fr_ship_state ship = p->ship; /* a copy: rendered without the lock */
+    pthread_mutex_unlock(&p->ship.mu);
+    g.ship = &ship;
     size_t len;
     char *body = fr_metrics_render(p->metrics, &g, &len);
     return fr_api_answer(p, c, MHD_HTTP_OK, "text/plain; version=0.0.4", body, len, NULL);

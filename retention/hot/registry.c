@@ -9,7 +9,8 @@
 #include "retention/hot/store.h"
 
 const struct fr_store_ops *const fr_store_backends[] = {
-    &fr_store_sqlite, /* a file path: the embedded default */
+    &fr_store_sqlite,   /* a file path: the embedded default */
+    &fr_store_postgres, /* postgres://...: the fleet store, fed by the agents' shippers */
 };
 const size_t fr_store_backends_count = sizeof fr_store_backends / sizeof fr_store_backends[0];
 
@@ -25,6 +26,9 @@ fr_store_find(const char *name)
 const struct fr_store_ops *
 fr_store_backend_for(const char *location)
 {
+    /* libpq's other spelling of its scheme */
+    if (strncmp(location, "postgresql://", 13) == 0)
+        return &fr_store_postgres;
     const char *sep = strstr(location, "://");
     for (size_t i = 0; sep != NULL && i < fr_store_backends_count; i++) {
         size_t n = strlen(fr_store_backends[i]->name);

@@ -7,6 +7,7 @@
 #include "retention/hot/archive.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/mem.h"
 
@@ -14,6 +15,14 @@ struct fr_store {
     const struct fr_store_ops *ops;
     void *ctx;
 };
+
+/* A slot the backend leaves NULL (store.h): what it does not do, said plainly. */
+static int
+store_unsupported(const struct fr_store *st, const char *what, struct fr_err *err)
+{
+    return fr_err_set(err, FR_E_INVALID, "%s: not something the %s store does", what,
+                      st->ops->name);
+}
 
 void
 fr_store_opts_default(struct fr_store_opts *opts)
@@ -37,8 +46,10 @@ fr_store_open(const char *path, const struct fr_store_opts *opts, struct fr_stor
     const struct fr_store_ops *ops = fr_store_backend_for(path);
     if (ops == NULL) {
         *out = NULL;
-        return fr_err_set(err, FR_E_CONFIG, "%s: no store backend for this scheme (known: %s)",
-                          path, fr_store_backends[0]->name);
+        return fr_err_set(err, FR_E_CONFIG,
+                          "%.*s: no store backend for this scheme (known: a file path, "
+                          "postgres://)",
+                          (int)strcspn(path, ":"), path);
     }
     struct fr_store *st = fr_calloc(1, sizeof *st);
     st->ops = ops;
@@ -118,6 +129,8 @@ int
 fr_store_anomalies(struct fr_store *st, const char *conv_id, int64_t since_ms, fr_anomaly_cb cb,
                    void *ud, struct fr_err *err)
 {
+    if (st->ops->anomalies == NULL)
+        return FR_OK;
     return st->ops->anomalies(st->ctx, conv_id, since_ms, cb, ud, err);
 }
 
@@ -132,6 +145,8 @@ int
 fr_store_policy(struct fr_store *st, const char *id, const char *json, int64_t now_ms,
                 struct fr_err *err)
 {
+    if (st->ops->policy == NULL)
+        return store_unsupported(st, "policy", err);
     return st->ops->policy(st->ctx, id, json, now_ms, err);
 }
 
@@ -141,6 +156,8 @@ int
 fr_store_due(struct fr_store *st, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts,
              int64_t after_id, int limit, fr_event_cb cb, void *ud, struct fr_err *err)
 {
+    if (st->ops->due == NULL)
+        return store_unsupported(st, "due", err);
     return st->ops->due(st->ctx, cutoff, after_ts, after_id, limit, cb, ud, err);
 }
 
@@ -148,6 +165,8 @@ int
 fr_store_archive_commit(struct fr_store *st, const struct fr_manifest_row *m,
                         const struct fr_row_key *rows, size_t n, struct fr_err *err)
 {
+    if (st->ops->archive_commit == NULL)
+        return store_unsupported(st, "archive commit", err);
     return st->ops->archive_commit(st->ctx, m, rows, n, err);
 }
 
@@ -155,6 +174,8 @@ int
 fr_store_archive_finish(struct fr_store *st, const char *path, const struct fr_row_key *rows,
                         size_t n, struct fr_err *err)
 {
+    if (st->ops->archive_finish == NULL)
+        return store_unsupported(st, "archive finish", err);
     return st->ops->archive_finish(st->ctx, path, rows, n, err);
 }
 
@@ -162,6 +183,8 @@ int
 fr_store_pending(struct fr_store *st, int (*cb)(void *ud, const char *path), void *ud,
                  struct fr_err *err)
 {
+    if (st->ops->pending == NULL)
+        return FR_OK;
     return st->ops->pending(st->ctx, cb, ud, err);
 }
 
@@ -169,6 +192,8 @@ int
 fr_store_delete_ids(struct fr_store *st, const struct fr_row_key *rows, size_t n, size_t *deleted,
                     struct fr_err *err)
 {
+    if (st->ops->delete_ids == NULL)
+        return store_unsupported(st, "delete ids", err);
     return st->ops->delete_ids(st->ctx, rows, n, deleted, err);
 }
 
@@ -176,6 +201,8 @@ int
 fr_store_manifest(struct fr_store *st, int (*cb)(void *ud, const struct fr_manifest_row *r),
                   void *ud, struct fr_err *err)
 {
+    if (st->ops->manifest == NULL)
+        return FR_OK;
     return st->ops->manifest(st->ctx, cb, ud, err);
 }
 
@@ -183,12 +210,16 @@ int
 fr_store_manifest_replace(struct fr_store *st, const char *old_path,
                           const struct fr_manifest_row *m, struct fr_err *err)
 {
+    if (st->ops->manifest_replace == NULL)
+        return store_unsupported(st, "manifest replace", err);
     return st->ops->manifest_replace(st->ctx, old_path, m, err);
 }
 
 int
 fr_store_manifest_add(struct fr_store *st, const struct fr_manifest_row *m, struct fr_err *err)
 {
+    if (st->ops->manifest_add == NULL)
+        return store_unsupported(st, "manifest add", err);
     return st->ops->manifest_add(st->ctx, m, err);
 }
 
@@ -196,6 +227,8 @@ int
 fr_store_manifest_remove(struct fr_store *st, const char *path, const char *why, int64_t now_ms,
                          struct fr_err *err)
 {
+    if (st->ops->manifest_remove == NULL)
+        return store_unsupported(st, "manifest remove", err);
     return st->ops->manifest_remove(st->ctx, path, why, now_ms, err);
 }
 
@@ -203,6 +236,8 @@ int
 fr_store_archive_map(struct fr_store *st, const char *path, const struct fr_archive_key *keys,
                      size_t n, struct fr_err *err)
 {
+    if (st->ops->archive_map == NULL)
+        return store_unsupported(st, "archive map", err);
     return st->ops->archive_map(st->ctx, path, keys, n, err);
 }
 
@@ -211,6 +246,8 @@ fr_store_archive_lookup(struct fr_store *st, uint64_t hash,
                         int (*cb)(void *ud, const char *path, uint32_t block), void *ud,
                         struct fr_err *err)
 {
+    if (st->ops->archive_lookup == NULL)
+        return FR_OK;
     return st->ops->archive_lookup(st->ctx, hash, cb, ud, err);
 }
 
@@ -218,30 +255,40 @@ int
 fr_store_segment_health(struct fr_store *st, const char *path, const char *why, const char *checked,
                         struct fr_err *err)
 {
+    if (st->ops->segment_health == NULL)
+        return store_unsupported(st, "segment health", err);
     return st->ops->segment_health(st->ctx, path, why, checked, err);
 }
 
 bool
 fr_store_has_event(struct fr_store *st, int64_t id, int64_t ingested_ms)
 {
+    if (st->ops->has_event == NULL)
+        return false;
     return st->ops->has_event(st->ctx, id, ingested_ms);
 }
 
 int
 fr_store_snapshot_begin(struct fr_store *st, bool *began, struct fr_err *err)
 {
+    *began = false;
+    if (st->ops->snapshot_begin == NULL)
+        return FR_OK;
     return st->ops->snapshot_begin(st->ctx, began, err);
 }
 
 void
 fr_store_snapshot_end(struct fr_store *st, bool began)
 {
-    st->ops->snapshot_end(st->ctx, began);
+    if (st->ops->snapshot_end != NULL)
+        st->ops->snapshot_end(st->ctx, began);
 }
 
 bool
 fr_store_was_removed(struct fr_store *st, const char *path)
 {
+    if (st->ops->was_removed == NULL)
+        return false;
     return st->ops->was_removed(st->ctx, path);
 }
 
@@ -250,6 +297,8 @@ fr_store_retention_log(struct fr_store *st, const char *action, const char *path
                        int64_t min_ts, int64_t max_ts, const char *detail, int64_t now_ms,
                        struct fr_err *err)
 {
+    if (st->ops->retention_log == NULL)
+        return store_unsupported(st, "retention log", err);
     return st->ops->retention_log(st->ctx, action, path, events, min_ts, max_ts, detail, now_ms,
                                   err);
 }
@@ -258,6 +307,8 @@ int
 fr_store_link_trace(struct fr_store *st, const char *trace_id, const char *conv_id,
                     struct fr_err *err)
 {
+    if (st->ops->link_trace == NULL)
+        return store_unsupported(st, "link trace", err);
     return st->ops->link_trace(st->ctx, trace_id, conv_id, err);
 }
 
@@ -265,43 +316,55 @@ int
 fr_store_rollup_delta(struct fr_store *st, const char *dim, int64_t minute_ms, const char *k1,
                       const char *k2, const struct fr_rollup_row *d, struct fr_err *err)
 {
+    if (st->ops->rollup_delta == NULL)
+        return store_unsupported(st, "rollup delta", err);
     return st->ops->rollup_delta(st->ctx, dim, minute_ms, k1, k2, d, err);
 }
 
 bool
 fr_store_file_gone(struct fr_store *st)
 {
+    if (st->ops->file_gone == NULL)
+        return false;
     return st->ops->file_gone(st->ctx);
 }
 
 int64_t
 fr_store_live_bytes(struct fr_store *st)
 {
+    if (st->ops->live_bytes == NULL)
+        return 0;
     return st->ops->live_bytes(st->ctx);
 }
 
 int
 fr_store_reclaim(struct fr_store *st, int pages, int *freed, struct fr_err *err)
 {
+    if (st->ops->reclaim == NULL)
+        return store_unsupported(st, "reclaim", err);
     return st->ops->reclaim(st->ctx, pages, freed, err);
 }
 
 int
 fr_store_id(struct fr_store *st, char out[17], struct fr_err *err)
 {
+    if (st->ops->store_id == NULL)
+        return store_unsupported(st, "store id", err);
     return st->ops->store_id(st->ctx, out, err);
 }
 
 int
 fr_store_erase_subject(struct fr_store *st, const char *conv_id, char out[33], struct fr_err *err)
 {
+    if (st->ops->erase_subject == NULL)
+        return store_unsupported(st, "erase subject", err);
     return st->ops->erase_subject(st->ctx, conv_id, out, err);
 }
 
 bool
 fr_store_is_erased(struct fr_store *st, const char *conv_id)
 {
-    return conv_id != NULL && st->ops->is_erased(st->ctx, conv_id);
+    return conv_id != NULL && st->ops->is_erased != NULL && st->ops->is_erased(st->ctx, conv_id);
 }
 
 bool
@@ -314,13 +377,16 @@ bool
 fr_store_is_erased_record(struct fr_store *st, const struct fr_record *rec)
 {
     return fr_store_is_erased(st, rec->ids[FR_ID_CONV]) ||
-           st->ops->is_erased_body(st->ctx, rec->body, rec->body_len);
+           (st->ops->is_erased_body != NULL &&
+            st->ops->is_erased_body(st->ctx, rec->body, rec->body_len));
 }
 
 int
 fr_store_erase_hot(struct fr_store *st, const char *conv_id, const char *reason, int64_t now_ms,
                    bool dry_run, int64_t *events, struct fr_err *err)
 {
+    if (st->ops->erase_hot == NULL)
+        return store_unsupported(st, "erase hot", err);
     return st->ops->erase_hot(st->ctx, conv_id, NULL, reason, now_ms, dry_run, events, err);
 }
 
@@ -328,6 +394,8 @@ int
 fr_store_erase_token_hot(struct fr_store *st, const char *token, const char *reason, int64_t now_ms,
                          bool dry_run, int64_t *events, struct fr_err *err)
 {
+    if (st->ops->erase_hot == NULL)
+        return store_unsupported(st, "erase hot", err);
     return st->ops->erase_hot(st->ctx, NULL, token, reason, now_ms, dry_run, events, err);
 }
 
@@ -335,6 +403,8 @@ int
 fr_store_erasures(struct fr_store *st, bool pending_only,
                   int (*cb)(void *ud, const struct fr_erasure_row *r), void *ud, struct fr_err *err)
 {
+    if (st->ops->erasures == NULL)
+        return FR_OK;
     return st->ops->erasures(st->ctx, pending_only, cb, ud, err);
 }
 
@@ -342,12 +412,16 @@ int
 fr_store_erase_done(struct fr_store *st, const char *subject, int64_t segments, int64_t records,
                     int64_t bytes, int64_t now_ms, struct fr_err *err)
 {
+    if (st->ops->erase_done == NULL)
+        return store_unsupported(st, "erase done", err);
     return st->ops->erase_done(st->ctx, subject, segments, records, bytes, now_ms, err);
 }
 
 int
 fr_store_summary_merge(struct fr_store *st, const struct fr_summary_row *r, struct fr_err *err)
 {
+    if (st->ops->summary_merge == NULL)
+        return store_unsupported(st, "summary merge", err);
     return st->ops->summary_merge(st->ctx, r, err);
 }
 
@@ -356,5 +430,46 @@ fr_store_summaries(struct fr_store *st, int64_t since_ms, int limit,
                    int (*cb)(void *ud, const struct fr_summary_row *r), void *ud,
                    struct fr_err *err)
 {
+    if (st->ops->summaries == NULL)
+        return FR_OK;
     return st->ops->summaries(st->ctx, since_ms, limit, cb, ud, err);
+}
+
+/* ---- fleet stores ---- */
+
+const char *
+fr_store_backend_name(const struct fr_store *st)
+{
+    return st->ops->name;
+}
+
+int
+fr_store_ship_cursor(struct fr_store *st, const char *source, int64_t *last_id, struct fr_err *err)
+{
+    if (st->ops->ship_cursor == NULL)
+        return store_unsupported(st, "shipping into it (only a fleet store takes shipped rows)",
+                                 err);
+    return st->ops->ship_cursor(st->ctx, source, last_id, err);
+}
+
+int
+fr_store_ship_begin(struct fr_store *st, const char *host, struct fr_err *err)
+{
+    if (st->ops->ship_begin == NULL)
+        return store_unsupported(st, "shipping into it (only a fleet store takes shipped rows)",
+                                 err);
+    return st->ops->ship_begin(st->ctx, host, err);
+}
+
+int
+fr_store_ship_row(struct fr_store *st, const struct fr_event_row *row, struct fr_err *err)
+{
+    return st->ops->ship_row(st->ctx, row, err);
+}
+
+int
+fr_store_ship_end(struct fr_store *st, const char *source, int64_t last_id, int64_t now_ms,
+                  int64_t *inserted, struct fr_err *err)
+{
+    return st->ops->ship_end(st->ctx, source, last_id, now_ms, inserted, err);
 }

@@ -229,13 +229,49 @@ struct fr_store_ops {
     int (*summaries)(void *ctx, int64_t since_ms, int limit,
                      int (*cb)(void *ud, const struct fr_summary_row *r), void *ud,
                      struct fr_err *err);
+    /* fleet stores (fr_store_ship_*): NULL in a store that is not fed by shipping */
+    int (*ship_cursor)(void *ctx, const char *source, int64_t *last_id, struct fr_err *err);
+    int (*ship_begin)(void *ctx, const char *host, struct fr_err *err);
+    int (*ship_row)(void *ctx, const struct fr_event_row *row, struct fr_err *err);
+    int (*ship_end)(void *ctx, const char *source, int64_t last_id, int64_t now_ms,
+                    int64_t *inserted, struct fr_err *err);
 };
+
+/*
+ * Slots a backend may leave NULL: a central store (postgres) keeps no
+ * archive manifest, erasure log, trace links or summaries of its own. Reads
+ * of them then find nothing (an empty manifest, nothing erased); writes fail
+ * with FR_E_INVALID naming the backend. The embedded store fills every slot.
+ */
+extern const struct fr_store_ops fr_store_postgres;
 
 extern const struct fr_store_ops fr_store_sqlite;
 
 /* Every backend (retention/hot/registry.c), the default first. */
 extern const struct fr_store_ops *const fr_store_backends[];
 extern const size_t fr_store_backends_count;
+
+/*
+ * Shipping into a fleet store (agent/ship.c): rows of a sidecar's hot store,
+ * exactly once in effect. fr_store_ship_cursor() reads the last row id
+ * stored for source (a sidecar store's own id; 0 = none yet).
+ * fr_store_ship_begin() opens a batch of rows from host, fr_store_ship_row()
+ * adds one (borrowed for the call), fr_store_ship_end() stores those not
+ * already there (keyed by conversation, event id or source row, and time),
+ * merges the conversation index and rollups of the new ones, and moves the
+ * cursor to last_id, all in one transaction; *inserted counts the new rows.
+ * After a failure, fr_store_rollback() drops the batch (the cursor stays).
+ * FR_E_INVALID from a store that is not a fleet store.
+ */
+struct fr_store;
+int fr_store_ship_cursor(struct fr_store *st, const char *source, int64_t *last_id,
+                         struct fr_err *err);
+int fr_store_ship_begin(struct fr_store *st, const char *host, struct fr_err *err);
+int fr_store_ship_row(struct fr_store *st, const struct fr_event_row *row, struct fr_err *err);
+int fr_store_ship_end(struct fr_store *st, const char *source, int64_t last_id, int64_t now_ms,
+                      int64_t *inserted, struct fr_err *err);
+/* The name of st's backend ("sqlite", "postgres"). */
+const char *fr_store_backend_name(const struct fr_store *st);
 
 /* The backend called name, or NULL. */
 const struct fr_store_ops *fr_store_find(const char *name);

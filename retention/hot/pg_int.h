@@ -1,0 +1,47 @@
+/*
+ * retention/hot/pg_int.h - private to the PostgreSQL fleet store: the
+ * context shared by its write path (postgres.c) and read path
+ * (postgres_query.c).
+ */
+#ifndef FR_STORE_PG_INT_H
+#define FR_STORE_PG_INT_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "retention/hot/store.h"
+
+struct pg_buf {
+    char *p;
+    size_t n, cap;
+};
+
+struct pg_store {
+    PGconn *c;
+    char *safe_url; /* the location without credentials, for messages */
+    bool in_txn, in_copy;
+    char *host;        /* of the batch being shipped */
+    char *insert_sql;  /* pg_insert_sql joined, on first use */
+    struct pg_buf buf; /* COPY data not yet sent */
+    int64_t known[64]; /* days whose partition exists */
+    size_t nknown;
+};
+
+char *pg_safe_url(const char *url);
+int pg_fail(struct pg_store *s, const char *what, struct fr_err *err);
+int pg_exec(struct pg_store *s, const char *sql, const char *what, struct fr_err *err);
+
+int pg_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb, void *ud,
+                     struct fr_err *err);
+int pg_conversation(void *ctx, const char *conv_id, fr_conv_cb cb, void *ud, struct fr_err *err);
+int pg_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud,
+              struct fr_err *err);
+int pg_rollups(void *ctx, const struct fr_rollup_filter *f, fr_rollup_cb cb, void *ud,
+               struct fr_err *err);
+int pg_error_groups(void *ctx, const struct fr_event_filter *f, const char *by,
+                    fr_error_group_cb cb, void *ud, struct fr_err *err);
+
+#endif

@@ -1,0 +1,689 @@
+/*
+ * retention/hot/postgres.c - the fleet store: a central PostgreSQL that every
+ * sidecar ships its committed events into (agent/ship.c), read by the same
+ * queries as the embedded store (`--db postgres://...`, the query API).
+ *
+ * Schema (pg_migrations, versioned in fr_meta like SQLite's user_version):
+ *  - events: partitioned by day on ts_ms (a partition per UTC day, created
+ *    on first use, named events_pYYYYMMDD), so that central retention
+ *    detaches or drops whole days (docs/fleet.md). Keyed (conv_id, ekey,
+ *    ts_ms): conv_id leads every key so it can be the distribution column
+ *    of a sharded PostgreSQL; ekey is the producer's event id when there is
+ *    one (a retry sent to two replicas is one event), else host/row/ingest
+ *    time of the sidecar's row. B-tree indexes only where a query looks an
+ *    id up (trace, request, session); BRIN on time.
+ *  - conversations, rollups: one row per conversation (per minute and key)
+ *    and host, merged at read time across hosts.
+ *  - ship_cursors: per sidecar store, the last row id stored, moved in the
+ *    transaction that stores the rows: a batch is in whole or not at all,
+ *    and a batch sent again (the agent killed after the commit, before it
+ *    learned of it) inserts nothing and counts nothing twice.
+ * Every value is sent as a parameter or in COPY's text format, never spliced
+ * into SQL. The location (a libpq URI) may hold a password: messages name it
+ * without its credentials (pg_safe_url).
+ */
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/mem.h"
+#include "retention/hot/pg_int.h"
+#include "retention/hot/store.h"
+
+static const char *const pg_migrations[] = {
+    /* version 1 */
+    "INSERT INTO fr_meta VALUES ('store_id', substr(md5(random()::text || clock_timestamp()::text),"
+    " 1, 16));"
+    "CREATE TABLE events ("
+    " gid bigserial NOT NULL,"
+    " conv_id text NOT NULL, ts_ms bigint NOT NULL, ekey text NOT NULL,"
+    " host text NOT NULL, src_id bigint NOT NULL, ingested_ms bigint NOT NULL,"
+    " kind text NOT NULL, seq bigint,"
+    " session_id text, turn_id text, run_id text, request_id text, stream_id text,"
+    " event_id text, trace_id text, span_id text, runtime_key text, inference_id text,"
+    " status text, provider text, model text, tool text, duration_ms bigint,"
+    " error_class text, error_code text, error_message text,"
+    " body text NOT NULL, policy text,"
+    " input_tokens bigint, output_tokens bigint, cached_tokens bigint, reasoning_tokens bigint,"
+    " panic boolean NOT NULL,"
+    " PRIMARY KEY (conv_id, ekey, ts_ms)) PARTITION BY RANGE (ts_ms);"
+    "CREATE INDEX events_ts ON events USING brin (ts_ms);"
+    "CREATE INDEX events_trace ON events (trace_id) WHERE trace_id IS NOT NULL;"
+    "CREATE INDEX events_request ON events (request_id) WHERE request_id IS NOT NULL;"
+    "CREATE INDEX events_session ON events (session_id) WHERE session_id IS NOT NULL;"
+    "CREATE TABLE conversations ("
+    " conv_id text NOT NULL, host text NOT NULL, session_id text,"
+    " runtime_key text, runtime_key_ts_ms bigint, status text NOT NULL, status_ts_ms bigint,"
+    " created_ms bigint NOT NULL, last_activity_ms bigint NOT NULL,"
+    " closed_ms bigint, evicted_ms bigint,"
+    " event_count bigint NOT NULL, error_count bigint NOT NULL,"
+    " last_error_ts_ms bigint, last_error_class text, last_error_code text,"
+    " last_error_message text, panic boolean NOT NULL, updated_ms bigint NOT NULL,"
+    " PRIMARY KEY (conv_id, host));"
+    "CREATE INDEX conversations_activity ON conversations (last_activity_ms);"
+    "CREATE TABLE rollups ("
+    " dim text NOT NULL, minute_ms bigint NOT NULL, k1 text NOT NULL, k2 text NOT NULL,"
+    " host text NOT NULL, calls bigint NOT NULL, errors bigint NOT NULL,"
+    " input_tokens bigint NOT NULL, output_tokens bigint NOT NULL,"
+    " cached_tokens bigint NOT NULL, reasoning_tokens bigint NOT NULL,"
+    " lat_count bigint NOT NULL, lat_sum_ms bigint NOT NULL, lat_max_ms bigint NOT NULL,"
+    " h bigint[] NOT NULL,"
+    " PRIMARY KEY (dim, minute_ms, k1, k2, host));"
+    "CREATE TABLE ship_cursors ("
+    " source text PRIMARY KEY, host text NOT NULL, last_id bigint NOT NULL,"
+    " events bigint NOT NULL, updated_ms bigint NOT NULL);"
+    "CREATE TABLE redaction_policies ("
+    " id text PRIMARY KEY, first_used_ms bigint NOT NULL, policy text NOT NULL);",
+};
+
+#define PG_LATEST ((int)(sizeof pg_migrations / sizeof pg_migrations[0]))
+
+/* Serializes migrations and partition creation between agents (any constant of ours). */
+#define PG_LOCK_SCHEMA "7262911201"
+#define PG_LOCK_PARTITION "7262911202"
+
+/* The staged columns, in COPY order (fr_id_names give the ids' names, in enum order). */
+#define PG_STAGE_COLUMNS                                                                           \
+    "conv_id, ts_ms, ekey, host, src_id, ingested_ms, kind, seq, session_id, turn_id, run_id,"     \
+    " request_id, stream_id, event_id, trace_id, span_id, runtime_key, inference_id, status,"      \
+    " provider, model, tool, duration_ms, error_class, error_code, error_message, body, policy,"   \
+    " input_tokens, output_tokens, cached_tokens, reasoning_tokens, panic"
+
+static const char pg_stage_sql[] =
+    "CREATE TEMP TABLE IF NOT EXISTS fr_stage ("
+    " conv_id text NOT NULL, ts_ms bigint NOT NULL, ekey text NOT NULL, host text NOT NULL,"
+    " src_id bigint NOT NULL, ingested_ms bigint NOT NULL, kind text NOT NULL, seq bigint,"
+    " session_id text, turn_id text, run_id text, request_id text, stream_id text,"
+    " event_id text, trace_id text, span_id text, runtime_key text, inference_id text,"
+    " status text, provider text, model text, tool text, duration_ms bigint,"
+    " error_class text, error_code text, error_message text, body text NOT NULL, policy text,"
+    " input_tokens bigint, output_tokens bigint, cached_tokens bigint, reasoning_tokens bigint,"
+    " panic boolean NOT NULL) ON COMMIT DELETE ROWS";
+
+/*
+ * The rows of the batch not already stored go in; the conversation index and
+ * the rollups count exactly those (RETURNING), with the embedded store's
+ * rules (convagg.c, collectors/derive.c): status of the latest conversation
+ * event, runtime key of the latest turn, the latest error; provider calls by
+ * provider and model with tokens and latency, tools by name, failures by
+ * class and code. $1 host, $2 now.
+ */
+static const char *const pg_insert_sql[] = {
+    "WITH ins AS (INSERT INTO events (" PG_STAGE_COLUMNS ") SELECT " PG_STAGE_COLUMNS
+    " FROM fr_stage ON CONFLICT DO NOTHING"
+    " RETURNING conv_id, ts_ms, kind, session_id, runtime_key, status, provider, model, tool,"
+    " duration_ms, error_class, error_code, error_message, input_tokens, output_tokens,"
+    " cached_tokens, reasoning_tokens, panic),"
+    " conv AS (INSERT INTO conversations AS c SELECT conv_id, $1,"
+    "  (array_agg(session_id ORDER BY ts_ms) FILTER (WHERE session_id IS NOT NULL))[1],"
+    "  (array_agg(runtime_key ORDER BY ts_ms DESC)"
+    "   FILTER (WHERE kind = 'turn' AND runtime_key IS NOT NULL))[1],"
+    "  max(ts_ms) FILTER (WHERE kind = 'turn' AND runtime_key IS NOT NULL),"
+    "  COALESCE((array_agg(status ORDER BY ts_ms DESC)"
+    "   FILTER (WHERE kind = 'conversation' AND status IS NOT NULL))[1], 'active'),"
+    "  max(ts_ms) FILTER (WHERE kind = 'conversation' AND status IS NOT NULL),"
+    "  min(ts_ms), max(ts_ms),"
+    "  max(ts_ms) FILTER (WHERE kind = 'conversation' AND status = 'closed'),"
+    "  max(ts_ms) FILTER (WHERE kind = 'conversation' AND status = 'evicted'),"
+    "  count(*), count(*) FILTER (WHERE error_code IS NOT NULL),"
+    "  max(ts_ms) FILTER (WHERE error_code IS NOT NULL),"
+    "  (array_agg(error_class ORDER BY ts_ms DESC) FILTER (WHERE error_code IS NOT NULL))[1],"
+    "  (array_agg(error_code ORDER BY ts_ms DESC) FILTER (WHERE error_code IS NOT NULL))[1],"
+    "  (array_agg(error_message ORDER BY ts_ms DESC) FILTER (WHERE error_code IS NOT NULL))[1],"
+    "  bool_or(panic), $2::bigint"
+    "  FROM ins WHERE conv_id <> '' GROUP BY conv_id"
+    "  ON CONFLICT (conv_id, host) DO UPDATE SET"
+    "  session_id = COALESCE(c.session_id, excluded.session_id),"
+    "  runtime_key = CASE WHEN excluded.runtime_key_ts_ms >= COALESCE(c.runtime_key_ts_ms, -1)"
+    "   THEN excluded.runtime_key ELSE c.runtime_key END,"
+    "  runtime_key_ts_ms = GREATEST(c.runtime_key_ts_ms, excluded.runtime_key_ts_ms),"
+    "  status = CASE WHEN excluded.status_ts_ms >= COALESCE(c.status_ts_ms, -1)"
+    "   THEN excluded.status ELSE c.status END,"
+    "  status_ts_ms = GREATEST(c.status_ts_ms, excluded.status_ts_ms),"
+    "  created_ms = LEAST(c.created_ms, excluded.created_ms),"
+    "  last_activity_ms = GREATEST(c.last_activity_ms, excluded.last_activity_ms),"
+    "  closed_ms = GREATEST(c.closed_ms, excluded.closed_ms),"
+    "  evicted_ms = GREATEST(c.evicted_ms, excluded.evicted_ms),"
+    "  event_count = c.event_count + excluded.event_count,"
+    "  error_count = c.error_count + excluded.error_count,"
+    "  last_error_class = CASE WHEN excluded.last_error_ts_ms >= COALESCE(c.last_error_ts_ms, -1)"
+    "   THEN excluded.last_error_class ELSE c.last_error_class END,"
+    "  last_error_code = CASE WHEN excluded.last_error_ts_ms >= COALESCE(c.last_error_ts_ms, -1)"
+    "   THEN excluded.last_error_code ELSE c.last_error_code END,"
+    "  last_error_message = CASE WHEN excluded.last_error_ts_ms >= COALESCE(c.last_error_ts_ms,"
+    "   -1) THEN excluded.last_error_message ELSE c.last_error_message END,"
+    "  last_error_ts_ms = GREATEST(c.last_error_ts_ms, excluded.last_error_ts_ms),"
+    "  panic = c.panic OR excluded.panic, updated_ms = excluded.updated_ms),",
+    " parts AS ("
+    "  SELECT 'provider' AS dim, ts_ms, COALESCE(provider, '') AS k1, COALESCE(model, '') AS k2,"
+    "   error_code IS NOT NULL AS err, duration_ms AS dur,"
+    "   COALESCE(input_tokens, 0) AS t0, COALESCE(output_tokens, 0) AS t1,"
+    "   COALESCE(cached_tokens, 0) AS t2, COALESCE(reasoning_tokens, 0) AS t3"
+    "  FROM ins WHERE kind = 'provider'"
+    "  UNION ALL SELECT 'tool', ts_ms, COALESCE(tool, ''), '', error_code IS NOT NULL,"
+    "   duration_ms, 0, 0, 0, 0 FROM ins WHERE kind = 'tool'"
+    "  UNION ALL SELECT 'error', ts_ms, COALESCE(error_class, ''), error_code, true, NULL,"
+    "   0, 0, 0, 0 FROM ins WHERE error_code IS NOT NULL),",
+    " roll AS (INSERT INTO rollups AS r SELECT dim, ts_ms - ts_ms % 60000, k1, k2, $1,"
+    "  count(*), count(*) FILTER (WHERE err), sum(t0), sum(t1), sum(t2), sum(t3),"
+    "  count(dur), COALESCE(sum(dur), 0), COALESCE(max(dur), 0),"
+    "  ARRAY[count(*) FILTER (WHERE dur <= 10),"
+    "   count(*) FILTER (WHERE dur > 10 AND dur <= 50),"
+    "   count(*) FILTER (WHERE dur > 50 AND dur <= 100),"
+    "   count(*) FILTER (WHERE dur > 100 AND dur <= 250),"
+    "   count(*) FILTER (WHERE dur > 250 AND dur <= 500),"
+    "   count(*) FILTER (WHERE dur > 500 AND dur <= 1000),"
+    "   count(*) FILTER (WHERE dur > 1000 AND dur <= 2500),"
+    "   count(*) FILTER (WHERE dur > 2500 AND dur <= 5000),"
+    "   count(*) FILTER (WHERE dur > 5000 AND dur <= 10000),"
+    "   count(*) FILTER (WHERE dur > 10000 AND dur <= 30000),"
+    "   count(*) FILTER (WHERE dur > 30000)]"
+    "  FROM parts GROUP BY 1, 2, 3, 4"
+    "  ON CONFLICT (dim, minute_ms, k1, k2, host) DO UPDATE SET"
+    "  calls = r.calls + excluded.calls, errors = r.errors + excluded.errors,"
+    "  input_tokens = r.input_tokens + excluded.input_tokens,"
+    "  output_tokens = r.output_tokens + excluded.output_tokens,"
+    "  cached_tokens = r.cached_tokens + excluded.cached_tokens,"
+    "  reasoning_tokens = r.reasoning_tokens + excluded.reasoning_tokens,"
+    "  lat_count = r.lat_count + excluded.lat_count,"
+    "  lat_sum_ms = r.lat_sum_ms + excluded.lat_sum_ms,"
+    "  lat_max_ms = GREATEST(r.lat_max_ms, excluded.lat_max_ms),"
+    "  h = ARRAY(SELECT a + b FROM unnest(r.h, excluded.h) AS u(a, b)))"
+    " SELECT count(*) FROM ins",
+};
+
+static const char pg_cursor_sql[] =
+    "INSERT INTO ship_cursors VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source) DO UPDATE SET"
+    " host = excluded.host, last_id = GREATEST(ship_cursors.last_id, excluded.last_id),"
+    " events = ship_cursors.events + excluded.events, updated_ms = excluded.updated_ms";
+
+static void
+pg_close(void *ctx)
+{
+    struct pg_store *s = ctx;
+    if (s == NULL)
+        return;
+    if (s->c != NULL)
+        PQfinish(s->c);
+    free(s->buf.p);
+    free(s->host);
+    free(s->insert_sql);
+    free(s->safe_url);
+    free(s);
+}
+
+/* The schema version in fr_meta (0: none yet). */
+static int
+pg_version(struct pg_store *s, int *out, struct fr_err *err)
+{
+    PGresult *r = PQexec(s->c, "SELECT value FROM fr_meta WHERE key = 'schema_version'");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return pg_fail(s, "reading the schema version", err);
+    }
+    *out = PQntuples(r) > 0 ? atoi(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    return FR_OK;
+}
+
+static int
+pg_migrate(struct pg_store *s, struct fr_err *err)
+{
+    int rc = pg_exec(s,
+                     "SELECT pg_advisory_lock(" PG_LOCK_SCHEMA ");"
+                     "CREATE TABLE IF NOT EXISTS fr_meta (key text PRIMARY KEY, value text NOT "
+                     "NULL)",
+                     "preparing the schema", err);
+    int cur = 0;
+    if (rc == FR_OK)
+        rc = pg_version(s, &cur, err);
+    if (rc == FR_OK && cur > PG_LATEST)
+        rc = fr_err_set(err, FR_E_VERSION,
+                        "%s: schema version %d is newer than this flightrec supports (%d); "
+                        "upgrade flightrec",
+                        s->safe_url, cur, PG_LATEST);
+    for (int v = cur + 1; rc == FR_OK && v <= PG_LATEST; v++) {
+        char set[160];
+        snprintf(set, sizeof set,
+                 "INSERT INTO fr_meta VALUES ('schema_version', '%d') ON CONFLICT (key) DO "
+                 "UPDATE SET value = excluded.value",
+                 v);
+        char what[64];
+        snprintf(what, sizeof what, "migrating the schema to version %d", v);
+        rc = pg_exec(s, "BEGIN", what, err);
+        if (rc == FR_OK)
+            rc = pg_exec(s, pg_migrations[v - 1], what, err);
+        if (rc == FR_OK)
+            rc = pg_exec(s, set, what, err);
+        if (rc == FR_OK)
+            rc = pg_exec(s, "COMMIT", what, err);
+        if (rc != FR_OK)
+            PQclear(PQexec(s->c, "ROLLBACK"));
+    }
+    PQclear(PQexec(s->c, "SELECT pg_advisory_unlock(" PG_LOCK_SCHEMA ")"));
+    return rc;
+}
+
+static int
+pg_open(void **ctx, const char *path, const struct fr_store_opts *opts, struct fr_err *err)
+{
+    *ctx = NULL;
+    struct pg_store *s = fr_calloc(1, sizeof *s);
+    s->safe_url = pg_safe_url(path);
+    /* a host that does not answer fails in 10 s, a dead peer is noticed by keepalives (the
+       location's own settings win: it is expanded after these) */
+    const char *const keys[] = {"connect_timeout",
+                                "keepalives_idle",
+                                "keepalives_interval",
+                                "keepalives_count",
+                                "application_name",
+                                "dbname",
+                                NULL};
+    const char *const vals[] = {"10", "30", "10", "3", "flightrec", path, NULL};
+    s->c = PQconnectdbParams(keys, vals, 1);
+    if (s->c == NULL || PQstatus(s->c) != CONNECTION_OK) {
+        int rc = s->c ? pg_fail(s, "cannot connect", err)
+                      : fr_err_set(err, FR_E_STORE, "%s: cannot connect", s->safe_url);
+        pg_close(s);
+        return rc;
+    }
+    PQclear(PQexec(s->c, "SET client_min_messages = warning"));
+    int rc = FR_OK;
+    if (opts->read_only) {
+        int v = 0;
+        struct fr_err verr = {0};
+        if (pg_exec(s, "SET default_transaction_read_only = on", "opening", err) != FR_OK)
+            rc = err->code;
+        else if (pg_version(s, &v, &verr) != FR_OK || v == 0)
+            rc = fr_err_set(err, FR_E_NOTFOUND,
+                            "%s holds no flightrec store yet (an agent with ship.url set to it "
+                            "creates one)",
+                            s->safe_url);
+        else if (v != PG_LATEST)
+            rc =
+                fr_err_set(err, FR_E_VERSION, "%s: schema version %d, this flightrec reads %d (%s)",
+                           s->safe_url, v, PG_LATEST,
+                           v > PG_LATEST ? "upgrade flightrec" : "an agent migrates it");
+    } else {
+        rc = pg_migrate(s, err);
+        if (rc == FR_OK)
+            rc = pg_exec(s, pg_stage_sql, "creating the staging table", err);
+    }
+    if (rc != FR_OK) {
+        pg_close(s);
+        return rc;
+    }
+    *ctx = s;
+    return FR_OK;
+}
+
+/* ---- shipping ---- */
+
+static void
+buf_put(struct pg_buf *b, const char *p, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 4096;
+        b->p = fr_realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+/* One value of a COPY text line: escaped, \N for NULL, then sep. */
+static void
+buf_field(struct pg_buf *b, const char *v, size_t n, char sep)
+{
+    if (v == NULL) {
+        buf_put(b, "\\N", 2);
+    } else {
+        size_t run = 0;
+        for (size_t i = 0; i < n; i++) {
+            char e = v[i] == '\\'   ? '\\'
+                     : v[i] == '\t' ? 't'
+                     : v[i] == '\n' ? 'n'
+                     : v[i] == '\r' ? 'r'
+                                    : 0;
+            if (e == 0)
+                continue;
+            buf_put(b, v + run, i - run);
+            char esc[2] = {'\\', e};
+            buf_put(b, esc, 2);
+            run = i + 1;
+        }
+        buf_put(b, v + run, n - run);
+    }
+    buf_put(b, &sep, 1);
+}
+
+static void
+buf_text(struct pg_buf *b, const char *v, char sep)
+{
+    buf_field(b, v, v ? strlen(v) : 0, sep);
+}
+
+static void
+buf_int(struct pg_buf *b, bool has, int64_t v, char sep)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%lld", (long long)v);
+    buf_text(b, has ? num : NULL, sep);
+}
+
+static int
+pg_flush(struct pg_store *s, struct fr_err *err)
+{
+    if (s->buf.n > 0 && PQputCopyData(s->c, s->buf.p, (int)s->buf.n) != 1)
+        return pg_fail(s, "sending rows", err);
+    s->buf.n = 0;
+    return FR_OK;
+}
+
+static int
+pg_ship_begin(void *ctx, const char *host, struct fr_err *err)
+{
+    struct pg_store *s = ctx;
+    free(s->host);
+    s->host = fr_strdup(host);
+    s->buf.n = 0;
+    int rc = pg_exec(s, "BEGIN", "starting a batch", err);
+    if (rc != FR_OK)
+        return rc;
+    s->in_txn = true;
+    PGresult *r = PQexec(s->c, "COPY fr_stage (" PG_STAGE_COLUMNS ") FROM STDIN");
+    ExecStatusType st = PQresultStatus(r);
+    PQclear(r);
+    if (st != PGRES_COPY_IN)
+        return pg_fail(s, "starting COPY", err);
+    s->in_copy = true;
+    return FR_OK;
+}
+
+/*
+ * What the rollups and the conversation index need from the body and the row
+ * does not carry: a provider call's token usage (data.usage.*), whether a
+ * failure was a panic (data.panic, as collectors/taxonomy.c reads it). Parsed only for those rows.
+ */
+static void
+pg_body_facts(const struct fr_event_row *row, int64_t tokens[FR_TOKEN_COUNT], bool *has_tokens,
+              bool *panic)
+{
+    static const char *const names[FR_TOKEN_COUNT] = {"input_tokens", "output_tokens",
+                                                      "cached_tokens", "reasoning_tokens"};
+    memset(tokens, 0, sizeof(int64_t) * FR_TOKEN_COUNT);
+    bool provider = strcmp(row->kind, "provider") == 0;
+    if (!provider && row->error_code == NULL)
+        return;
+    json_t *doc = json_loadb(row->body, row->body_len, JSON_ALLOW_NUL, NULL);
+    if (doc == NULL)
+        return;
+    json_t *usage = json_object_get(json_object_get(doc, "data"), "usage");
+    for (int i = 0; provider && i < FR_TOKEN_COUNT; i++) {
+        json_t *v = json_object_get(usage, names[i]);
+        if (json_is_integer(v)) {
+            tokens[i] = (int64_t)json_integer_value(v);
+            *has_tokens = true;
+        }
+    }
+    *panic = row->error_code != NULL &&
+             json_is_true(json_object_get(json_object_get(doc, "data"), "panic"));
+    json_decref(doc);
+}
+
+static int
+pg_ship_row(void *ctx, const struct fr_event_row *row, struct fr_err *err)
+{
+    struct pg_store *s = ctx;
+    struct pg_buf *b = &s->buf;
+    char ekey[96];
+    if (row->ids[FR_ID_EVENT] == NULL)
+        snprintf(ekey, sizeof ekey, "%lld/%lld", (long long)row->id, (long long)row->ingested_ms);
+    buf_text(b, row->ids[FR_ID_CONV] ? row->ids[FR_ID_CONV] : "", '\t');
+    buf_int(b, true, row->ts_ms, '\t');
+    if (row->ids[FR_ID_EVENT] != NULL) {
+        buf_text(b, row->ids[FR_ID_EVENT], '\t');
+    } else {
+        /* no producer id: the sidecar's row, made unique across hosts by the host */
+        char *k = fr_asprintf("%s/%s", s->host, ekey);
+        buf_text(b, k, '\t');
+        free(k);
+    }
+    buf_text(b, s->host, '\t');
+    buf_int(b, true, row->id, '\t');
+    buf_int(b, true, row->ingested_ms, '\t');
+    buf_text(b, row->kind, '\t');
+    buf_int(b, row->has_seq, row->seq, '\t');
+    for (int i = FR_ID_SESSION; i < FR_ID_COUNT; i++)
+        buf_text(b, row->ids[i], '\t');
+    buf_text(b, row->status, '\t');
+    buf_text(b, row->provider, '\t');
+    buf_text(b, row->model, '\t');
+    buf_text(b, row->tool, '\t');
+    buf_int(b, row->has_duration, row->duration_ms, '\t');
+    buf_text(b, row->error_class, '\t');
+    buf_text(b, row->error_code, '\t');
+    buf_text(b, row->error_message, '\t');
+    buf_field(b, row->body, row->body_len, '\t');
+    buf_text(b, row->policy, '\t');
+    int64_t tokens[FR_TOKEN_COUNT];
+    bool has_tokens = false, panic = false;
+    pg_body_facts(row, tokens, &has_tokens, &panic);
+    for (int i = 0; i < FR_TOKEN_COUNT; i++)
+        buf_int(b, has_tokens, tokens[i], '\t');
+    buf_text(b, panic ? "t" : "f", '\n');
+    return b->n >= (1u << 20) ? pg_flush(s, err) : FR_OK;
+}
+
+static int64_t
+pg_int(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* The day partitions the staged rows need, created once (under a lock shared by all agents). */
+static int
+pg_partitions(struct pg_store *s, struct fr_err *err)
+{
+    PGresult *days =
+        PQexec(s->c, "SELECT DISTINCT floor(ts_ms / 86400000.0)::bigint FROM fr_stage");
+    if (PQresultStatus(days) != PGRES_TUPLES_OK) {
+        PQclear(days);
+        return pg_fail(s, "reading the batch's days", err);
+    }
+    bool locked = false;
+    int rc = FR_OK;
+    for (int i = 0; rc == FR_OK && i < PQntuples(days); i++) {
+        int64_t day = pg_int(days, i, 0);
+        bool known = false;
+        for (size_t k = 0; k < s->nknown && !known; k++)
+            known = s->known[k] == day;
+        if (known)
+            continue;
+        time_t t = (time_t)(day * 86400);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char sql[320];
+        if (!locked)
+            rc = pg_exec(s, "SELECT pg_advisory_xact_lock(" PG_LOCK_PARTITION ")",
+                         "locking the partitions", err);
+        locked = true;
+        snprintf(sql, sizeof sql,
+                 "CREATE TABLE IF NOT EXISTS events_p%04d%02d%02d PARTITION OF events FOR VALUES "
+                 "FROM (%lld) TO (%lld)",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, (long long)(day * 86400000),
+                 (long long)((day + 1) * 86400000));
+        if (rc == FR_OK)
+            rc = pg_exec(s, sql, "creating a day partition", err);
+        if (rc == FR_OK) {
+            if (s->nknown == sizeof s->known / sizeof s->known[0])
+                s->nknown = 0;
+            s->known[s->nknown++] = day;
+        }
+    }
+    PQclear(days);
+    return rc;
+}
+
+static int
+pg_ship_end(void *ctx, const char *source, int64_t last_id, int64_t now_ms, int64_t *inserted,
+            struct fr_err *err)
+{
+    struct pg_store *s = ctx;
+    *inserted = 0;
+    int rc = pg_flush(s, err);
+    if (rc != FR_OK)
+        return rc;
+    s->in_copy = false;
+    if (PQputCopyEnd(s->c, NULL) != 1)
+        return pg_fail(s, "ending COPY", err);
+    PGresult *r = PQgetResult(s->c);
+    ExecStatusType st = PQresultStatus(r);
+    PQclear(r);
+    while ((r = PQgetResult(s->c)) != NULL)
+        PQclear(r);
+    if (st != PGRES_COMMAND_OK)
+        return pg_fail(s, "staging rows", err);
+    rc = pg_partitions(s, err);
+    if (rc != FR_OK)
+        return rc;
+    char now[24], last[24], n[24];
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    const char *p[5] = {s->host, now};
+    if (s->insert_sql == NULL)
+        s->insert_sql = fr_asprintf("%s%s%s", pg_insert_sql[0], pg_insert_sql[1], pg_insert_sql[2]);
+    r = PQexecParams(s->c, s->insert_sql, 2, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return pg_fail(s, "storing rows", err);
+    }
+    *inserted = pg_int(r, 0, 0);
+    PQclear(r);
+    snprintf(last, sizeof last, "%lld", (long long)last_id);
+    snprintf(n, sizeof n, "%lld", (long long)*inserted);
+    const char *cp[5] = {source, s->host, last, n, now};
+    r = PQexecParams(s->c, pg_cursor_sql, 5, NULL, cp, NULL, NULL, 0);
+    st = PQresultStatus(r);
+    PQclear(r);
+    if (st != PGRES_COMMAND_OK)
+        return pg_fail(s, "moving the cursor", err);
+    rc = pg_exec(s, "COMMIT", "committing a batch", err);
+    s->in_txn = false;
+    if (rc != FR_OK)
+        s->nknown = 0; /* partitions made in the failed transaction are gone */
+    return rc;
+}
+
+static int
+pg_ship_cursor(void *ctx, const char *source, int64_t *last_id, struct fr_err *err)
+{
+    struct pg_store *s = ctx;
+    const char *p[1] = {source};
+    PGresult *r = PQexecParams(s->c, "SELECT last_id FROM ship_cursors WHERE source = $1", 1, NULL,
+                               p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return pg_fail(s, "reading the cursor", err);
+    }
+    *last_id = PQntuples(r) > 0 ? pg_int(r, 0, 0) : 0;
+    PQclear(r);
+    return FR_OK;
+}
+
+static void
+pg_rollback(void *ctx)
+{
+    struct pg_store *s = ctx;
+    if (s->in_copy) {
+        PQputCopyEnd(s->c, "batch abandoned");
+        PGresult *r;
+        while ((r = PQgetResult(s->c)) != NULL)
+            PQclear(r);
+        s->in_copy = false;
+    }
+    if (s->in_txn)
+        PQclear(PQexec(s->c, "ROLLBACK"));
+    s->in_txn = false;
+    s->nknown = 0;
+}
+
+/* ---- the embedded write path does not apply: events come by shipping ---- */
+
+static int
+pg_begin(void *ctx, struct fr_err *err)
+{
+    (void)ctx;
+    return fr_err_set(err, FR_E_INVALID,
+                      "the postgres store takes events shipped from agents (ship.url), not "
+                      "direct ingest");
+}
+
+static int
+pg_put(void *ctx, const struct fr_record *rec, int64_t ingested_ms, bool *inserted,
+       struct fr_err *err)
+{
+    (void)rec, (void)ingested_ms, (void)inserted;
+    return pg_begin(ctx, err);
+}
+
+static int
+pg_commit(void *ctx, struct fr_err *err)
+{
+    return pg_begin(ctx, err);
+}
+
+static int
+pg_policy(void *ctx, const char *id, const char *json, int64_t now_ms, struct fr_err *err)
+{
+    struct pg_store *s = ctx;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    const char *p[3] = {id, now, json};
+    PGresult *r = PQexecParams(s->c,
+                               "INSERT INTO redaction_policies VALUES ($1, $2, $3) ON CONFLICT "
+                               "DO NOTHING",
+                               3, NULL, p, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    PQclear(r);
+    return st == PGRES_COMMAND_OK ? FR_OK : pg_fail(s, "recording a policy", err);
+}
+
+static int
+pg_store_id(void *ctx, char out[17], struct fr_err *err)
+{
+    struct pg_store *s = ctx;
+    PGresult *r = PQexec(s->c, "SELECT value FROM fr_meta WHERE key = 'store_id'");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) == 0) {
+        PQclear(r);
+        return pg_fail(s, "reading the store id", err);
+    }
+    snprintf(out, 17, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return FR_OK;
+}
+
+const struct fr_store_ops fr_store_postgres = {
+    .name = "postgres",
+    .description = "central PostgreSQL fed by the agents' shippers (ship.url); read by "
+                   "--db postgres://...",
+    .options = NULL,
+    .open = pg_open,
+    .close = pg_close,
+    .begin = pg_begin,
+    .put = pg_put,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .conversations = pg_conversations,
+    .conversation = pg_conversation,
+    .events = pg_events,
+    .rollups = pg_rollups,
+    .error_groups = pg_error_groups,
+    .policy = pg_policy,
+    .store_id = pg_store_id,
+    .ship_cursor = pg_ship_cursor,
+    .ship_begin = pg_ship_begin,
+    .ship_row = pg_ship_row,
+    .ship_end = pg_ship_end,
+};

@@ -1,0 +1,338 @@
+/*
+ * retention/hot/postgres_query.c - the read path of the PostgreSQL fleet store:
+ * the same questions as the embedded store (store.h), answered across every
+ * host that shipped into it. A conversation's index rows (one per host) are
+ * merged as they are read (counts add up, the latest status and error win);
+ * its events come from all hosts in time order. Statements are built from a
+ * fixed set of clauses; every value is a parameter.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "retention/hot/pg_int.h"
+
+/* A statement being built and its parameters ($1..). */
+struct pgq {
+    char sql[4096];
+    const char *v[24];
+    char nums[24][24];
+    int n;
+};
+
+/* Appends clause, whose every "%s" is the parameter value v ($n). */
+static void
+pgq_add(struct pgq *q, const char *clause, const char *v)
+{
+    char ph[16], part[512];
+    snprintf(ph, sizeof ph, "$%d", q->n + 1);
+    q->v[q->n++] = v;
+    snprintf(part, sizeof part, clause, ph, ph, ph);
+    strncat(q->sql, part, sizeof q->sql - strlen(q->sql) - 1);
+}
+
+static void
+pgq_int(struct pgq *q, const char *clause, int64_t v)
+{
+    snprintf(q->nums[q->n], sizeof q->nums[0], "%lld", (long long)v);
+    pgq_add(q, clause, q->nums[q->n]);
+}
+
+static void
+pgq_cat(struct pgq *q, const char *text)
+{
+    strncat(q->sql, text, sizeof q->sql - strlen(q->sql) - 1);
+}
+
+static PGresult *
+pgq_run(struct pg_store *s, struct pgq *q, const char *what, struct fr_err *err)
+{
+    PGresult *r = PQexecParams(s->c, q->sql, q->n, NULL, q->v, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        pg_fail(s, what, err);
+        return NULL;
+    }
+    return r;
+}
+
+static const char *
+col_text(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+static int64_t
+col_int(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* ---- conversations ---- */
+
+#define PG_CONV_SELECT                                                                             \
+    "SELECT conv_id, min(session_id),"                                                             \
+    " (array_agg(runtime_key ORDER BY runtime_key_ts_ms DESC NULLS LAST))[1],"                     \
+    " (array_agg(status ORDER BY status_ts_ms DESC NULLS LAST))[1],"                               \
+    " min(created_ms), max(last_activity_ms), max(closed_ms), max(evicted_ms),"                    \
+    " sum(event_count), sum(error_count),"                                                         \
+    " (array_agg(last_error_class ORDER BY last_error_ts_ms DESC NULLS LAST))[1],"                 \
+    " (array_agg(last_error_code ORDER BY last_error_ts_ms DESC NULLS LAST))[1],"                  \
+    " (array_agg(last_error_message ORDER BY last_error_ts_ms DESC NULLS LAST))[1],"               \
+    " bool_or(panic) FROM conversations c WHERE true"
+
+static int
+conv_rows(PGresult *r, fr_conv_cb cb, void *ud)
+{
+    for (int i = 0; i < PQntuples(r); i++) {
+        struct fr_conv_row row = {
+            .conv_id = col_text(r, i, 0),
+            .session_id = col_text(r, i, 1),
+            .runtime_key = col_text(r, i, 2),
+            .status = col_text(r, i, 3),
+            .created_ms = col_int(r, i, 4),
+            .last_activity_ms = col_int(r, i, 5),
+            .closed_ms = col_int(r, i, 6),
+            .evicted_ms = col_int(r, i, 7),
+            .event_count = col_int(r, i, 8),
+            .error_count = col_int(r, i, 9),
+            .last_error_class = col_text(r, i, 10),
+            .last_error_code = col_text(r, i, 11),
+            .last_error_message = col_text(r, i, 12),
+            .panic = col_text(r, i, 13) != NULL && col_text(r, i, 13)[0] == 't',
+        };
+        int rc = cb(ud, &row);
+        if (rc != 0)
+            return rc;
+    }
+    return FR_OK;
+}
+
+int
+pg_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb, void *ud,
+                 struct fr_err *err)
+{
+    struct pg_store *s = ctx;
+    struct pgq q = {.sql = PG_CONV_SELECT};
+    static const char *const exists[] = {
+        " AND EXISTS (SELECT 1 FROM events e WHERE e.conv_id = c.conv_id AND e.error_class = %s)",
+        " AND EXISTS (SELECT 1 FROM events e WHERE e.conv_id = c.conv_id AND e.provider = %s)",
+        " AND EXISTS (SELECT 1 FROM events e WHERE e.conv_id = c.conv_id AND e.model = %s)",
+        " AND EXISTS (SELECT 1 FROM events e WHERE e.conv_id = c.conv_id AND e.tool = %s)",
+    };
+    const char *vals[] = {f->error_class, f->provider, f->model, f->tool};
+    for (size_t i = 0; i < 4; i++)
+        if (vals[i] != NULL)
+            pgq_add(&q, exists[i], vals[i]);
+    pgq_cat(&q, " GROUP BY conv_id HAVING true");
+    if (f->after_conv_id != NULL) {
+        pgq_int(&q, " AND (max(last_activity_ms) < %s OR (max(last_activity_ms) = %s",
+                f->after_activity_ms);
+        pgq_add(&q, " AND conv_id < %s))", f->after_conv_id);
+    }
+    if (f->since_ms)
+        pgq_int(&q, " AND max(last_activity_ms) >= %s", f->since_ms);
+    if (f->until_ms)
+        pgq_int(&q, " AND max(last_activity_ms) < %s", f->until_ms);
+    if (f->status)
+        pgq_add(&q, " AND (array_agg(status ORDER BY status_ts_ms DESC NULLS LAST))[1] = %s",
+                f->status);
+    if (f->has_errors)
+        pgq_cat(&q, " AND sum(error_count) > 0");
+    pgq_cat(&q, " ORDER BY max(last_activity_ms) DESC, conv_id DESC");
+    if (f->limit > 0)
+        pgq_int(&q, " LIMIT %s", f->limit);
+    PGresult *r = pgq_run(s, &q, "listing conversations", err);
+    if (r == NULL)
+        return err->code;
+    int rc = conv_rows(r, cb, ud);
+    PQclear(r);
+    return rc;
+}
+
+int
+pg_conversation(void *ctx, const char *conv_id, fr_conv_cb cb, void *ud, struct fr_err *err)
+{
+    struct pg_store *s = ctx;
+    struct pgq q = {.sql = PG_CONV_SELECT};
+    pgq_add(&q, " AND conv_id = %s GROUP BY conv_id", conv_id);
+    PGresult *r = pgq_run(s, &q, "reading a conversation", err);
+    if (r == NULL)
+        return err->code;
+    int rc = PQntuples(r) == 0 ? fr_err_set(err, FR_E_NOTFOUND, "no conversation %s", conv_id)
+                               : conv_rows(r, cb, ud);
+    PQclear(r);
+    return rc;
+}
+
+/* ---- events ---- */
+
+int
+pg_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud, struct fr_err *err)
+{
+    struct pg_store *s = ctx;
+    struct pgq q = {
+        .sql = "SELECT gid, ts_ms, ingested_ms, kind, seq, NULLIF(conv_id, ''), session_id,"
+               " turn_id, run_id, request_id, stream_id, event_id, trace_id, span_id,"
+               " runtime_key, inference_id, status, provider, model, tool, duration_ms,"
+               " error_class, error_code, error_message, body, policy FROM events WHERE true"};
+    if (f->conv_id)
+        pgq_add(&q, " AND conv_id = %s", f->conv_id);
+    if (f->kind)
+        pgq_add(&q, " AND kind = %s", f->kind);
+    if (f->since_ms)
+        pgq_int(&q, " AND ts_ms >= %s", f->since_ms);
+    if (f->until_ms)
+        pgq_int(&q, " AND ts_ms < %s", f->until_ms);
+    if (f->errors_only || f->error_class || f->error_code)
+        pgq_cat(&q, " AND error_code IS NOT NULL");
+    if (f->error_class)
+        pgq_add(&q, " AND error_class = %s", f->error_class);
+    if (f->error_code)
+        pgq_add(&q, " AND error_code = %s", f->error_code);
+    if (f->id_value != NULL && f->id_field >= 0 && f->id_field < FR_ID_COUNT) {
+        char clause[64];
+        /* a column name from the fixed table */
+        snprintf(clause, sizeof clause, " AND %s = %%s", fr_id_names[f->id_field]);
+        pgq_add(&q, clause, f->id_value);
+    }
+    if (f->after_id > 0)
+        pgq_int(&q, " AND gid > %s", f->after_id);
+    /* hosts' events interleave by time; host and row make the order total */
+    if (f->by_arrival)
+        pgq_cat(&q, f->newest_first ? " ORDER BY gid DESC" : " ORDER BY gid");
+    else
+        pgq_cat(&q, f->newest_first
+                        ? " ORDER BY ts_ms DESC, seq DESC NULLS LAST, ingested_ms DESC, gid DESC"
+                        : " ORDER BY ts_ms, seq NULLS FIRST, ingested_ms, gid");
+    if (f->limit > 0)
+        pgq_int(&q, " LIMIT %s", f->limit);
+    PGresult *r = pgq_run(s, &q, "reading events", err);
+    if (r == NULL)
+        return err->code;
+    int rc = FR_OK;
+    for (int i = 0; rc == FR_OK && i < PQntuples(r); i++) {
+        struct fr_event_row row = {
+            .id = col_int(r, i, 0),
+            .ts_ms = col_int(r, i, 1),
+            .ingested_ms = col_int(r, i, 2),
+            .kind = col_text(r, i, 3),
+            .has_seq = !PQgetisnull(r, i, 4),
+            .seq = col_int(r, i, 4),
+            .status = col_text(r, i, 16),
+            .provider = col_text(r, i, 17),
+            .model = col_text(r, i, 18),
+            .tool = col_text(r, i, 19),
+            .has_duration = !PQgetisnull(r, i, 20),
+            .duration_ms = col_int(r, i, 20),
+            .error_class = col_text(r, i, 21),
+            .error_code = col_text(r, i, 22),
+            .error_message = col_text(r, i, 23),
+            .body = col_text(r, i, 24),
+            .body_len = (size_t)PQgetlength(r, i, 24),
+            .policy = col_text(r, i, 25),
+        };
+        for (int k = 0; k < FR_ID_COUNT; k++)
+            row.ids[k] = col_text(r, i, 5 + k);
+        rc = cb(ud, &row);
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* ---- rollups and failures ---- */
+
+int
+pg_rollups(void *ctx, const struct fr_rollup_filter *f, fr_rollup_cb cb, void *ud,
+           struct fr_err *err)
+{
+    struct pg_store *s = ctx;
+    struct pgq q = {.sql = "SELECT k1, k2, sum(calls), sum(errors), sum(input_tokens),"
+                           " sum(output_tokens), sum(cached_tokens), sum(reasoning_tokens),"
+                           " sum(lat_count), sum(lat_sum_ms), max(lat_max_ms)"};
+    for (int i = 0; i < FR_HIST_BUCKETS; i++) {
+        char h[24];
+        snprintf(h, sizeof h, ", sum(h[%d])", i + 1);
+        pgq_cat(&q, h);
+    }
+    pgq_add(&q, " FROM rollups WHERE dim = %s", f->dim);
+    if (f->since_ms)
+        pgq_int(&q, " AND minute_ms >= %s", f->since_ms - f->since_ms % 60000);
+    if (f->until_ms)
+        pgq_int(&q, " AND minute_ms < %s", f->until_ms);
+    pgq_cat(&q, " GROUP BY k1, k2 ORDER BY sum(calls) DESC, k1, k2");
+    if (f->limit > 0)
+        pgq_int(&q, " LIMIT %s", f->limit);
+    PGresult *r = pgq_run(s, &q, "reading rollups", err);
+    if (r == NULL)
+        return err->code;
+    int rc = FR_OK;
+    for (int i = 0; rc == FR_OK && i < PQntuples(r); i++) {
+        struct fr_rollup_row row = {
+            .k1 = col_text(r, i, 0),
+            .k2 = col_text(r, i, 1),
+            .calls = col_int(r, i, 2),
+            .errors = col_int(r, i, 3),
+            .lat_count = col_int(r, i, 8),
+            .lat_sum_ms = col_int(r, i, 9),
+            .lat_max_ms = col_int(r, i, 10),
+        };
+        for (int t = 0; t < FR_TOKEN_COUNT; t++)
+            row.tokens[t] = col_int(r, i, 4 + t);
+        for (int h = 0; h < FR_HIST_BUCKETS; h++)
+            row.hist[h] = col_int(r, i, 11 + h);
+        rc = cb(ud, &row);
+    }
+    PQclear(r);
+    return rc;
+}
+
+int
+pg_error_groups(void *ctx, const struct fr_event_filter *f, const char *by, fr_error_group_cb cb,
+                void *ud, struct fr_err *err)
+{
+    struct pg_store *s = ctx;
+    static const char *const by_names[] = {"code", "class", "model", "tool", "kind"};
+    static const char *const by_cols[] = {"error_code", "error_class", "model", "tool", "kind"};
+    const char *col = NULL;
+    for (size_t i = 0; i < 5 && col == NULL; i++)
+        if (strcmp(by, by_names[i]) == 0)
+            col = by_cols[i];
+    if (col == NULL)
+        return fr_err_set(err, FR_E_INVALID, "--by: expected code, class, model, tool or kind");
+    struct pgq q;
+    q.n = 0;
+    snprintf(q.sql, sizeof q.sql,
+             "SELECT COALESCE(%s, ''), count(*), count(DISTINCT conv_id), min(ts_ms), max(ts_ms)"
+             " FROM events WHERE error_code IS NOT NULL",
+             col);
+    if (f->conv_id)
+        pgq_add(&q, " AND conv_id = %s", f->conv_id);
+    if (f->since_ms)
+        pgq_int(&q, " AND ts_ms >= %s", f->since_ms);
+    if (f->until_ms)
+        pgq_int(&q, " AND ts_ms < %s", f->until_ms);
+    if (f->error_class)
+        pgq_add(&q, " AND error_class = %s", f->error_class);
+    if (f->error_code)
+        pgq_add(&q, " AND error_code = %s", f->error_code);
+    pgq_cat(&q, " GROUP BY 1 ORDER BY 2 DESC, 1");
+    if (f->limit > 0)
+        pgq_int(&q, " LIMIT %s", f->limit);
+    PGresult *r = pgq_run(s, &q, "grouping errors", err);
+    if (r == NULL)
+        return err->code;
+    int rc = FR_OK;
+    for (int i = 0; rc == FR_OK && i < PQntuples(r); i++) {
+        struct fr_error_group g = {
+            .key = col_text(r, i, 0),
+            .count = col_int(r, i, 1),
+            .conversations = col_int(r, i, 2),
+            .first_ms = col_int(r, i, 3),
+            .last_ms = col_int(r, i, 4),
+        };
+        rc = cb(ud, &g);
+    }
+    PQclear(r);
+    return rc;
+}

@@ -1,0 +1,432 @@
+/*
+ * tests/integration/test_agent_fleet.c - three real agents (separate
+ * processes and data directories) ship into one real PostgreSQL server
+ * (Debian's, started here by scripts/pg-test.sh on a Unix socket in a
+ * temporary directory, torn down after): a conversation spread over all
+ * three reads back whole and in order through `flightrec show --db
+ * postgres://...`; kill -9 of agents and a PostgreSQL restart in the middle
+ * lose and duplicate nothing (exact ids, and the conversation index counts
+ * each event once); while PostgreSQL is down, ingest goes on, the lag is in
+ * /metrics and /readyz, and the backlog drains when it returns.
+ */
+#include "tests/integration/agent.h"
+
+#include "retention/hot/archive.h"
+#include "retention/hot/store.h"
+
+#define AGENTS 3
+
+struct fleet {
+    char *pgdir, *uri;
+    struct agent *a[AGENTS];
+};
+
+static char *
+pg_script(const char *cmd, const char *dir)
+{
+    char *line = fr_asprintf("%s/scripts/pg-test.sh %s %s", FR_SOURCE_DIR, cmd, dir);
+    char *out = NULL, *err = NULL;
+    int rc = t_run(line, &out, &err);
+    if (rc != 0)
+        fail_msg("%s: exit %d: %s", line, rc, err);
+    free(line);
+    free(err);
+    out[strcspn(out, "\n")] = '\0';
+    return out;
+}
+
+static void
+fleet_agent_start(struct fleet *f, int i)
+{
+    char *extra = fr_asprintf("ship:\n  url: \"%s\"\n  host: pod%d\n  interval: 50ms\n"
+                              "  batch_events: 40\n",
+                              f->uri, i);
+    agent_config(f->a[i], NULL, NULL, extra);
+    free(extra);
+    agent_start(f->a[i]);
+}
+
+static int
+fleet_setup(void **state)
+{
+    struct fleet *f = fr_calloc(1, sizeof *f);
+    f->pgdir = t_tmpdir();
+    f->uri = pg_script("start", f->pgdir);
+    for (int i = 0; i < AGENTS; i++) {
+        void *st;
+        setup(&st);
+        f->a[i] = st;
+        fleet_agent_start(f, i);
+    }
+    *state = f;
+    return 0;
+}
+
+static int
+fleet_teardown(void **state)
+{
+    struct fleet *f = *state;
+    for (int i = 0; i < AGENTS; i++) {
+        void *st = f->a[i];
+        teardown(&st);
+    }
+    free(pg_script("kill", f->pgdir));
+    t_rmtree(f->pgdir);
+    free(f->pgdir);
+    free(f->uri);
+    free(f);
+    return 0;
+}
+
+/* What the fleet store holds of one conversation. */
+struct central {
+    long rows;
+    int64_t last_ts;
+    bool ordered;
+    char **ids; /* event ids in read order */
+    size_t nids;
+};
+
+static int
+central_row(void *ud, const struct fr_event_row *r)
+{
+    struct central *c = ud;
+    if (r->ts_ms < c->last_ts)
+        c->ordered = false;
+    c->last_ts = r->ts_ms;
+    c->ids = fr_realloc(c->ids, (c->nids + 1) * sizeof *c->ids);
+    c->ids[c->nids++] = fr_strdup(r->ids[FR_ID_EVENT] ? r->ids[FR_ID_EVENT] : "");
+    c->rows++;
+    return 0;
+}
+
+static void
+central_free(struct central *c)
+{
+    for (size_t i = 0; i < c->nids; i++)
+        free(c->ids[i]);
+    free(c->ids);
+    memset(c, 0, sizeof *c);
+}
+
+static int
+conv_count(void *ud, const struct fr_conv_row *r)
+{
+    *(int64_t *)ud = r->event_count;
+    return 0;
+}
+
+/* Reads conv from the fleet store; *indexed = its event count in the conversation index. */
+static void
+central_read(struct fleet *f, const char *conv, struct central *c, int64_t *indexed)
+{
+    memset(c, 0, sizeof *c);
+    c->ordered = true;
+    struct fr_store_opts so;
+    fr_store_opts_default(&so);
+    so.read_only = true;
+    so.create = false;
+    struct fr_store *st;
+    struct fr_err err = {0};
+    *indexed = -1;
+    if (fr_store_open(f->uri, &so, &st, &err) != FR_OK)
+        return; /* not there yet (no schema before the first agent ships) */
+    struct fr_event_filter ef = {.conv_id = conv, .id_field = -1};
+    assert_int_equal(fr_store_events(st, &ef, central_row, c, &err), FR_OK);
+    struct fr_err cerr = {0};
+    int64_t n = -1;
+    if (fr_store_conversation(st, conv, conv_count, &n, &cerr) == FR_OK)
+        *indexed = n;
+    fr_store_close(st);
+}
+
+/* Waits (up to 60 s) until the fleet store holds want events of conv. */
+static void
+wait_central(struct fleet *f, const char *conv, long want, struct central *c, int64_t *indexed)
+{
+    for (int i = 0; i < 600; i++) {
+        central_read(f, conv, c, indexed);
+        if (c->rows >= want && *indexed >= want)
+            return;
+        central_free(c);
+        usleep(100 * 1000);
+    }
+    central_read(f, conv, c, indexed);
+    fail_msg("the fleet store holds %ld events of %s (index %lld), want %ld", c->rows, conv,
+             (long long)*indexed, want);
+}
+
+/* Events of conv numbered from..from+n-1 (ts in that order); odd ones without an event id
+   when with_ids is false (then only the sidecar's row identifies them). */
+static char *
+fleet_events(const char *conv, int from, int n, bool all_ids)
+{
+    size_t cap = (size_t)n * 260 + 1, len = 0;
+    char *s = fr_malloc(cap);
+    s[0] = '\0';
+    for (int i = from; i < from + n; i++) {
+        char id[48] = "";
+        if (all_ids || i % 2 == 0)
+            snprintf(id, sizeof id, "\"event_id\":\"e-%06d\",", i);
+        len += (size_t)snprintf(s + len, cap - len,
+                                "{\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"%s\",%s"
+                                "\"data\":{\"name\":\"search\",\"status\":\"ok\","
+                                "\"args\":{\"q\":\"n%d\"}}}\n",
+                                1771357445000LL + i * 10, conv, id, i);
+    }
+    return s;
+}
+
+/*
+ * One conversation, its turns landing on three replicas: read back from the
+ * fleet store whole, in time order, counted once in the merged index, the
+ * same through the CLI (`show --db postgres://`).
+ */
+static void
+test_fleet_conversation_across_three_agents(void **state)
+{
+    struct fleet *f = *state;
+    /* interleaved: event i goes to agent i % 3, so the order is only right when merged */
+    for (int i = 0; i < 60; i++) {
+        char *body = fleet_events("spread", i, 1, true);
+        assert_int_equal(post(f->a[i % AGENTS], body, NULL), 202);
+        free(body);
+    }
+    struct central c;
+    int64_t indexed;
+    wait_central(f, "spread", 60, &c, &indexed);
+    assert_int_equal(c.rows, 60);
+    assert_int_equal(indexed, 60);
+    assert_true(c.ordered);
+    for (size_t i = 0; i < c.nids; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "e-%06zu", i);
+        assert_string_equal(c.ids[i], want);
+    }
+    central_free(&c);
+
+    /* the CLI against the fleet store: the conversation, its 60 events, in order */
+    char *cmd = fr_asprintf("%s show spread --json --db '%s'", FR_BIN, f->uri), *out = NULL;
+    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    json_t *doc = json_loads(out, 0, NULL);
+    assert_non_null(doc);
+    json_t *evs = json_object_get(doc, "events");
+    assert_int_equal(json_array_size(evs), 60);
+    for (size_t i = 0; i < 60; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "e-%06zu", i);
+        const char *id = json_string_value(json_object_get(json_array_get(evs, i), "event_id"));
+        assert_non_null(id);
+        assert_string_equal(id, want);
+    }
+    json_decref(doc);
+    free(out);
+    free(cmd);
+    /* the conversation list merges the three hosts' index rows into one */
+    cmd = fr_asprintf("%s conversations --json --db '%s'", FR_BIN, f->uri);
+    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    doc = json_loads(out, 0, NULL);
+    assert_int_equal(json_array_size(doc), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(doc, 0), "event_count")),
+                     60);
+    json_decref(doc);
+    free(out);
+    free(cmd);
+}
+
+/*
+ * kill -9 of agents at random moments while they ship, and a PostgreSQL
+ * restart in the middle: every acknowledged event is in the fleet store
+ * exactly once (ids compared one by one; half of them without a producer id,
+ * identified only by the sidecar's row), and the conversation index counts
+ * each once (a batch shipped twice is not counted twice).
+ */
+static void
+test_fleet_kill9_and_postgres_restart(void **state)
+{
+    struct fleet *f = *state;
+    unsigned seed = t_seed("fleet kill -9");
+    int rounds = 6, per = 37, next = 0;
+    for (int r = 0; r < rounds; r++) {
+        for (int i = 0; i < AGENTS; i++) {
+            char *body = fleet_events("crash", next, per, false);
+            assert_int_equal(post(f->a[i], body, NULL), 202);
+            free(body);
+            next += per;
+        }
+        if (r == rounds / 2) {
+            free(pg_script("kill", f->pgdir)); /* a crash of the server, mid-stream */
+            usleep(300 * 1000);
+            free(pg_script("start", f->pgdir));
+        }
+        int victim = (int)(rand_r(&seed) % AGENTS);
+        usleep((useconds_t)(rand_r(&seed) % 120) * 1000);
+        struct agent *a = f->a[victim];
+        assert_int_equal(kill(a->pid, SIGKILL), 0);
+        waitpid(a->pid, NULL, 0);
+        a->pid = 0;
+        agent_start(a);
+    }
+    struct central c;
+    int64_t indexed;
+    wait_central(f, "crash", next, &c, &indexed);
+    /* a moment more: anything shipped twice would show now */
+    central_free(&c);
+    usleep(500 * 1000);
+    central_read(f, "crash", &c, &indexed);
+    assert_int_equal(c.rows, next);
+    assert_int_equal(indexed, next);
+    assert_true(c.ordered);
+    for (size_t i = 0; i < c.nids; i++) {
+        char want[32] = "";
+        if (i % 2 == 0)
+            snprintf(want, sizeof want, "e-%06zu", i);
+        assert_string_equal(c.ids[i], want);
+    }
+    central_free(&c);
+    print_message("fleet: %d events over %d kill -9 rounds and a PostgreSQL crash\n", next, rounds);
+}
+
+static int
+tool_calls(void *ud, const struct fr_rollup_row *r)
+{
+    *(int64_t *)ud += r->calls;
+    return 0;
+}
+
+/*
+ * The fleet store's side of exactly once, without timing luck: the same
+ * batch shipped again (an agent killed after the commit, before it learned
+ * of it) stores nothing, counts nothing twice, and never moves the cursor
+ * back; a store that is not a fleet store refuses shipped rows, saying so.
+ */
+static void
+test_fleet_store_batch_shipped_twice(void **state)
+{
+    struct fleet *f = *state;
+    struct fr_store *st;
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_open(f->uri, NULL, &st, &err), FR_OK);
+    const char *ids[] = {"e-1", NULL, "e-3"};
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(fr_store_ship_begin(st, "podX", &err), FR_OK);
+        for (int i = 0; i < 3; i++) {
+            char body[160];
+            snprintf(body, sizeof body, "{\"kind\":\"tool\",\"n\":%d}", i);
+            struct fr_event_row r = {.id = 100 + i,
+                                     .ts_ms = 1771357445000LL + i,
+                                     .ingested_ms = 1771357446000LL,
+                                     .kind = "tool",
+                                     .tool = "search",
+                                     .has_duration = true,
+                                     .duration_ms = 40,
+                                     .body = body,
+                                     .body_len = strlen(body)};
+            r.ids[FR_ID_CONV] = "twice";
+            r.ids[FR_ID_EVENT] = ids[i];
+            assert_int_equal(fr_store_ship_row(st, &r, &err), FR_OK);
+        }
+        int64_t inserted = -1;
+        /* the second time with an older cursor: it must not move back */
+        assert_int_equal(
+            fr_store_ship_end(st, "src-twice", round == 0 ? 102 : 101, 1, &inserted, &err), FR_OK);
+        assert_int_equal(inserted, round == 0 ? 3 : 0);
+    }
+    int64_t cursor = 0;
+    assert_int_equal(fr_store_ship_cursor(st, "src-twice", &cursor, &err), FR_OK);
+    assert_int_equal(cursor, 102);
+    assert_int_equal(fr_store_ship_cursor(st, "src-unknown", &cursor, &err), FR_OK);
+    assert_int_equal(cursor, 0);
+    int64_t indexed = -1, calls = 0;
+    assert_int_equal(fr_store_conversation(st, "twice", conv_count, &indexed, &err), FR_OK);
+    assert_int_equal(indexed, 3);
+    struct fr_rollup_filter rf = {.dim = "tool"};
+    assert_int_equal(fr_store_rollups(st, &rf, tool_calls, &calls, &err), FR_OK);
+    assert_int_equal(calls, 3);
+    /* what a fleet store does not keep is refused by name, not crashed on */
+    assert_int_equal(fr_store_erase_hot(st, "twice", "test", 1, false, &indexed, &err),
+                     FR_E_INVALID);
+    assert_non_null(strstr(err.msg, "postgres"));
+    fr_store_close(st);
+
+    /* the embedded store takes no shipped rows */
+    struct agent *a = f->a[0];
+    struct fr_store *local;
+    assert_int_equal(fr_store_open(a->db, NULL, &local, &err), FR_OK);
+    assert_int_equal(fr_store_ship_begin(local, "podX", &err), FR_E_INVALID);
+    assert_non_null(strstr(err.msg, "sqlite"));
+    fr_store_close(local);
+}
+
+static double
+metric(struct agent *a, const char *name)
+{
+    char *out = NULL;
+    assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &out, NULL), 200);
+    char *needle = fr_asprintf("\n%s ", name), *p = strstr(out, needle);
+    double v = p ? atof(p + strlen(needle)) : -1;
+    free(needle);
+    free(out);
+    return v;
+}
+
+/*
+ * PostgreSQL down: the agents keep taking events (202), /metrics says the
+ * shipper is down and how far behind, /readyz stays 200 and says why; once
+ * it is back the backlog drains and the lag returns to 0.
+ */
+static void
+test_fleet_postgres_down_backlog_drains(void **state)
+{
+    struct fleet *f = *state;
+    char *body = fleet_events("outage", 0, 20, true);
+    assert_int_equal(post(f->a[0], body, NULL), 202);
+    free(body);
+    struct central c;
+    int64_t indexed;
+    wait_central(f, "outage", 20, &c, &indexed);
+    central_free(&c);
+    assert_true(metric(f->a[0], "flightrec_ship_up") == 1);
+
+    free(pg_script("stop", f->pgdir));
+    body = fleet_events("outage", 20, 200, true);
+    assert_int_equal(post(f->a[0], body, NULL), 202); /* ingest goes on */
+    free(body);
+    for (int i = 0; i < 200 && metric(f->a[0], "flightrec_ship_lag_seconds") < 1.0; i++)
+        usleep(50 * 1000);
+    assert_true(metric(f->a[0], "flightrec_ship_up") == 0);
+    assert_true(metric(f->a[0], "flightrec_ship_lag_seconds") >= 1.0);
+    assert_true(metric(f->a[0], "flightrec_ship_failures_total") >= 1);
+    char *ready = NULL;
+    assert_int_equal(http(f->a[0], "GET", "/readyz", NULL, NULL, 0, &ready, NULL), 200);
+    assert_non_null(strstr(ready, "ship: "));
+    assert_null(strstr(ready, "postgresql://flightrec@")); /* the location is named safely */
+    free(ready);
+
+    free(pg_script("start", f->pgdir));
+    wait_central(f, "outage", 220, &c, &indexed);
+    assert_int_equal(c.rows, 220);
+    assert_int_equal(indexed, 220);
+    central_free(&c);
+    for (int i = 0; i < 200 && metric(f->a[0], "flightrec_ship_lag_seconds") > 0; i++)
+        usleep(50 * 1000);
+    assert_true(metric(f->a[0], "flightrec_ship_lag_seconds") == 0);
+    assert_true(metric(f->a[0], "flightrec_ship_up") == 1);
+    assert_true(metric(f->a[0], "flightrec_ship_events_total") == 220);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fleet_conversation_across_three_agents, fleet_setup,
+                                        fleet_teardown),
+        cmocka_unit_test_setup_teardown(test_fleet_kill9_and_postgres_restart, fleet_setup,
+                                        fleet_teardown),
+        cmocka_unit_test_setup_teardown(test_fleet_store_batch_shipped_twice, fleet_setup,
+                                        fleet_teardown),
+        cmocka_unit_test_setup_teardown(test_fleet_postgres_down_backlog_drains, fleet_setup,
+                                        fleet_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
