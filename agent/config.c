@@ -149,6 +149,10 @@ static const struct fr_option opts[] = {
            "than here). \"\" = no shipping. Ingest never waits for it: while it is "
            "unreachable the backlog stays in the hot store (bounded by retention) and drains "
            "when it returns."),
+    SECRET("ship", "query", query_store,
+           "Where the query API (GET /v1/conversations, /v1/events, /v1/errors, ...) reads: "
+           "\"\" = this agent's hot store and archives; a fleet store (postgres://...) answers "
+           "for every sidecar shipping into it (connected on first use; unreachable: 503)."),
     STR("ship", "host", ship_host, "",
         "This sidecar's name in the fleet store (each row says which host it came from); "
         "\"\" = the machine's hostname."),

@@ -68,7 +68,8 @@ struct fr_config {
     bool retention_enabled;
     char *retention_policy;
     /* ship (agent/ship.c) */
-    char *ship_url; /* "" = no shipping */
+    char *ship_url;    /* "" = no shipping */
+    char *query_store; /* ship.query: "" = the hot store */
     char *ship_host;
     int64_t ship_batch_events;
     int64_t ship_interval_ms;

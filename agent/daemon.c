@@ -267,6 +267,16 @@ agent_open_stores(struct fr_agent *a, struct fr_err *err)
         rc = fr_readers_open(c->db_path, &so, FR_READERS, &a->p.readers, err);
     if (rc == FR_OK)
         rc = fr_store_open(c->db_path, &so, &a->p.health, err);
+    if (rc == FR_OK && c->query_store[0]) {
+        if (fr_store_backend_for(c->query_store) == NULL)
+            return fr_err_set(err, FR_E_CONFIG,
+                              "ship.query: not a store location (postgres://...)");
+        struct fr_store_opts qo;
+        fr_store_opts_default(&qo);
+        qo.read_only = true;
+        qo.create = false;
+        a->p.query_readers = fr_readers_open_lazy(c->query_store, &qo, FR_READERS);
+    }
     if (rc == FR_OK && a->store != NULL)
         rc = record_policy(a->store, a->p.live, err);
     return rc;

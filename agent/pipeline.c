@@ -57,6 +57,7 @@ void
 fr_pipeline_destroy(struct fr_pipeline *p)
 {
     fr_readers_close(p->readers);
+    fr_readers_close(p->query_readers);
     fr_store_close(p->health);
     fr_metrics_free(p->metrics);
     fr_otlp_metrics_state_free(p->otlp_metrics);

@@ -40,8 +40,9 @@ struct fr_pipeline {
     struct fr_config conf;    /* as started (owned): what needs a restart to change */
     struct fr_writer *writer; /* set by the daemon, which also frees it */
     struct fr_metrics *metrics;
-    struct fr_readers *readers; /* query connections (owned) */
-    struct fr_store *health;    /* the readiness probe's own connection (owned), under health_mu */
+    struct fr_readers *readers;       /* query connections (owned) */
+    struct fr_readers *query_readers; /* with http.query_store: the fleet store's (owned) */
+    struct fr_store *health; /* the readiness probe's own connection (owned), under health_mu */
     pthread_mutex_t health_mu;
     struct fr_archive_keys archive_keys;        /* cold and archive key files, loaded at start */
     struct fr_otlp_metrics_state *otlp_metrics; /* under otlp_mu (owned) */

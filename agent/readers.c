@@ -74,8 +74,9 @@ fr_readers_refresh(struct fr_readers *r, const char *path, const struct fr_store
     pthread_mutex_unlock(&r->mu);
 }
 
-struct fr_store *
-fr_readers_acquire(struct fr_readers *r)
+/* Waits for a free slot, marks it taken and returns its index (mu held on return). */
+static size_t
+readers_slot(struct fr_readers *r)
 {
     pthread_mutex_lock(&r->mu);
     for (;;) {
@@ -84,12 +85,20 @@ fr_readers_acquire(struct fr_readers *r)
                 r->busy[i] = true;
                 if (r->gen[i] != r->want) /* taken, so no one else uses it meanwhile */
                     readers_reopen(r, i);
-                pthread_mutex_unlock(&r->mu);
-                return r->conns[i];
+                return i;
             }
         }
         pthread_cond_wait(&r->cv, &r->mu);
     }
+}
+
+struct fr_store *
+fr_readers_acquire(struct fr_readers *r)
+{
+    size_t i = readers_slot(r);
+    struct fr_store *st = r->conns[i];
+    pthread_mutex_unlock(&r->mu);
+    return st;
 }
 
 void
@@ -104,6 +113,67 @@ fr_readers_release(struct fr_readers *r, struct fr_store *st)
     }
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
+}
+
+struct fr_readers *
+fr_readers_open_lazy(const char *path, const struct fr_store_opts *opts, size_t n)
+{
+    struct fr_readers *r = fr_calloc(1, sizeof *r);
+    r->n = n > 0 ? n : 1;
+    r->conns = fr_calloc(r->n, sizeof *r->conns);
+    r->busy = fr_calloc(r->n, sizeof *r->busy);
+    r->gen = fr_calloc(r->n, sizeof *r->gen);
+    r->path = fr_strdup(path);
+    r->opts = *opts;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    return r;
+}
+
+struct fr_store *
+fr_readers_take(struct fr_readers *r, struct fr_err *err)
+{
+    size_t i = readers_slot(r);
+    struct fr_store *st = r->conns[i];
+    if (st != NULL) {
+        pthread_mutex_unlock(&r->mu);
+        return st;
+    }
+    /* the slot holds no connection yet: open it outside the lock (it may take seconds) */
+    char *path = fr_strdup(r->path);
+    struct fr_store_opts opts = r->opts;
+    pthread_mutex_unlock(&r->mu);
+    int rc = fr_store_open(path, &opts, &st, err);
+    free(path);
+    pthread_mutex_lock(&r->mu);
+    if (rc == FR_OK) {
+        r->conns[i] = st;
+    } else {
+        r->busy[i] = false;
+        pthread_cond_signal(&r->cv);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc == FR_OK ? st : NULL;
+}
+
+void
+fr_readers_give(struct fr_readers *r, struct fr_store *st, bool broken)
+{
+    if (st == NULL)
+        return;
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->conns[i] == st) {
+            if (broken)
+                r->conns[i] = NULL;
+            r->busy[i] = false;
+            break;
+        }
+    }
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    if (broken)
+        fr_store_close(st);
 }
 
 void

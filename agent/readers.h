@@ -11,6 +11,7 @@
 #ifndef FR_AGENT_READERS_H
 #define FR_AGENT_READERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "retention/hot/store.h"
@@ -31,6 +32,18 @@ void fr_readers_release(struct fr_readers *r, struct fr_store *st);
  * connections, and space came back.
  */
 void fr_readers_refresh(struct fr_readers *r, const char *path, const struct fr_store_opts *opts);
+
+/*
+ * A pool whose n connections are opened when first taken (a fleet store
+ * that may be away when the agent starts): fr_readers_take() opens one if
+ * needed and returns NULL with err when it cannot; fr_readers_give() with
+ * broken (the read failed in the store) closes it, so the next take opens a
+ * new one. Never fails to create the pool.
+ */
+struct fr_readers *fr_readers_open_lazy(const char *path, const struct fr_store_opts *opts,
+                                        size_t n);
+struct fr_store *fr_readers_take(struct fr_readers *r, struct fr_err *err);
+void fr_readers_give(struct fr_readers *r, struct fr_store *st, bool broken);
 
 /* Closes every connection; none may be taken. fr_readers_close(NULL) does nothing. */
 void fr_readers_close(struct fr_readers *r);

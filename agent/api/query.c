@@ -17,6 +17,29 @@
 #include "retention/hot/archive.h"
 #include "retention/retention.h"
 
+/*
+ * The store the query API reads: the hot store's read pool, or with
+ * ship.query the fleet store's (opened on first use; a connection
+ * that failed is opened again by the next request, so a restart of the
+ * fleet store costs one 503). NULL with err when it cannot be reached.
+ */
+static struct fr_store *
+q_take(struct fr_pipeline *p, struct fr_err *err)
+{
+    if (p->query_readers == NULL)
+        return fr_readers_acquire(p->readers);
+    return fr_readers_take(p->query_readers, err);
+}
+
+static void
+q_give(struct fr_pipeline *p, struct fr_store *rs, int rc)
+{
+    if (p->query_readers == NULL)
+        fr_readers_release(p->readers, rs);
+    else
+        fr_readers_give(p->query_readers, rs, rc == FR_E_STORE);
+}
+
 static enum MHD_Result
 take_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
@@ -113,9 +136,9 @@ fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c)
     f.limit = limit + 1; /* one more tells whether there is a next page */
     struct collect col = {.arr = json_array()};
     struct fr_err err = {0};
-    struct fr_store *rs = fr_readers_acquire(p->readers);
-    int rc = fr_store_conversations(rs, &f, collect_conv, &col, &err);
-    fr_readers_release(p->readers, rs);
+    struct fr_store *rs = q_take(p, &err);
+    int rc = rs == NULL ? err.code : fr_store_conversations(rs, &f, collect_conv, &col, &err);
+    q_give(p, rs, rc);
     if (rc != FR_OK) {
         json_decref(col.arr);
         return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg, "1");
@@ -150,15 +173,15 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
     json_t *events = json_array();
     struct fr_err err = {0};
     size_t cold_skipped = 0;
-    struct fr_store *rs = fr_readers_acquire(p->readers);
-    int rc = fr_store_conversation(rs, id, collect_conv, &col, &err);
+    struct fr_store *rs = q_take(p, &err);
+    int rc = rs == NULL ? err.code : fr_store_conversation(rs, id, collect_conv, &col, &err);
     if (rc == FR_E_NOTFOUND && fr_store_is_erased(rs, id))
         fr_err_set(&err, rc, "conversation %.200s was erased: nothing of it is kept", id);
     /* older events of the conversation may be in warm (or cold) segments */
     if (rc == FR_OK)
         rc = fr_tier_events(rs, &f, fr_pipeline_archive_keys(p), collect_event, events,
                             &cold_skipped, &err);
-    fr_readers_release(p->readers, rs);
+    q_give(p, rs, rc);
     fr_render_sort_events(events);
     json_t *conv = json_incref(json_array_get(col.arr, 0));
     json_decref(col.arr);
@@ -208,9 +231,11 @@ fr_api_get_events(struct fr_pipeline *p, struct MHD_Connection *c)
     f.newest_first = f.conv_id == NULL && f.id_value == NULL;
     json_t *events = json_array();
     struct fr_err err = {0};
-    struct fr_store *rs = fr_readers_acquire(p->readers);
+    struct fr_store *rs = q_take(p, &err);
     int rc;
-    if (f.conv_id == NULL && f.id_value == NULL) {
+    if (rs == NULL) {
+        rc = err.code;
+    } else if (f.conv_id == NULL && f.id_value == NULL) {
         rc = fr_store_events(rs, &f, collect_event, events, &err);
     } else {
         /* one conversation's (or one trace's, request's, session's) events: also those that
@@ -220,7 +245,7 @@ fr_api_get_events(struct fr_pipeline *p, struct MHD_Connection *c)
         while (f.limit > 0 && json_array_size(events) > (size_t)f.limit)
             json_array_remove(events, json_array_size(events) - 1);
     }
-    fr_readers_release(p->readers, rs);
+    q_give(p, rs, rc);
     if (rc != FR_OK) {
         json_decref(events);
         return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg, "1");
@@ -271,9 +296,11 @@ fr_api_get_errors(struct fr_pipeline *p, struct MHD_Connection *c)
     json_t *rows = json_array();
     struct fr_err err = {0};
     size_t skipped = 0;
-    struct fr_store *rs = fr_readers_acquire(p->readers);
+    struct fr_store *rs = q_take(p, &err);
     int rc;
-    if (by) {
+    if (rs == NULL) {
+        rc = err.code;
+    } else if (by) {
         rc = fr_tier_error_groups(rs, &f, fr_pipeline_archive_keys(p), by, collect_group, rows,
                                   &skipped, &err);
     } else {
@@ -290,7 +317,7 @@ fr_api_get_errors(struct fr_pipeline *p, struct MHD_Connection *c)
                                    &skipped, &err);
         fr_store_snapshot_end(rs, began);
     }
-    fr_readers_release(p->readers, rs);
+    q_give(p, rs, rc);
     if (rc != FR_OK) {
         json_decref(rows);
         return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg, "1");
@@ -328,9 +355,10 @@ fr_api_get_summaries(struct fr_pipeline *p, struct MHD_Connection *c)
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, msg, NULL);
     json_t *rows = json_array();
     struct fr_err err = {0};
-    struct fr_store *rs = fr_readers_acquire(p->readers);
-    int rc = fr_store_summaries(rs, since, limit, collect_summary, rows, &err);
-    fr_readers_release(p->readers, rs);
+    struct fr_store *rs = q_take(p, &err);
+    int rc =
+        rs == NULL ? err.code : fr_store_summaries(rs, since, limit, collect_summary, rows, &err);
+    q_give(p, rs, rc);
     if (rc != FR_OK) {
         json_decref(rows);
         return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg, NULL);

@@ -56,8 +56,8 @@ struct fr_cli_query {
 
 /* The getopt_long rows of those options; their short codes are 'd', 's', 'u', 'l'. */
 #define FR_CLI_QUERY_OPTIONS                                                                       \
-    {"db", required_argument, NULL, 'd'}, {"since", required_argument, NULL, 's'},                 \
-        {"until", required_argument, NULL, 'u'},                                                   \
+    {"db", required_argument, NULL, 'd'}, {"store", required_argument, NULL, 'd'},                 \
+        {"since", required_argument, NULL, 's'}, {"until", required_argument, NULL, 'u'},          \
     {                                                                                              \
         "limit", required_argument, NULL, 'l'                                                      \
     }

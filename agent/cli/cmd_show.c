@@ -398,7 +398,8 @@ show_usage(FILE *out)
             "                a tool's arguments and result, a middleware's prompts\n"
             "  --trace-id T, --request-id R, --session-id S\n"
             "                look the events up by that id (indexed)\n"
-            "  --db PATH     database (default $FLIGHTREC_DB or ./var/flightrec.db)\n"
+            "  --db PATH     database (default $FLIGHTREC_DB or ./var/flightrec.db), or\n"
+            "                the fleet store: postgres://... (also --store; docs/fleet.md)\n"
             "  --kind K      only events of kind K (provider, tool, turn, ...)\n"
             "  --json        one JSON object: the conversation and its events in the\n"
             "                wire format, normalized fields under \"flightrec\"\n"
@@ -415,6 +416,7 @@ fr_cmd_show(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},
+        {"store", required_argument, NULL, 'd'},
         {"kind", required_argument, NULL, 'k'},
         {"json", no_argument, NULL, 'j'},
         {"raw", no_argument, NULL, 'r'},

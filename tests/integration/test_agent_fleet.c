@@ -38,9 +38,10 @@ pg_script(const char *cmd, const char *dir)
 static void
 fleet_agent_start(struct fleet *f, int i)
 {
+    /* pod0's query API reads the fleet store */
     char *extra = fr_asprintf("ship:\n  url: \"%s\"\n  host: pod%d\n  interval: 50ms\n"
-                              "  batch_events: 40\n",
-                              f->uri, i);
+                              "  batch_events: 40\n  query: \"%s\"\n",
+                              f->uri, i, i == 0 ? f->uri : "");
     agent_config(f->a[i], NULL, NULL, extra);
     free(extra);
     agent_start(f->a[i]);
@@ -222,6 +223,16 @@ test_fleet_conversation_across_three_agents(void **state)
     json_decref(doc);
     free(out);
     free(cmd);
+    /* pod0's query API answers for the fleet: all 60, though it took only 20 itself */
+    json_t *api = get_json(f->a[0], "/v1/conversations/spread", 200);
+    assert_int_equal(json_array_size(json_object_get(api, "events")), 60);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(api, "conversation"), "event_count")),
+        60);
+    json_decref(api);
+    api = get_json(f->a[1], "/v1/conversations/spread", 200); /* pod1's: its own 20 */
+    assert_int_equal(json_array_size(json_object_get(api, "events")), 20);
+    json_decref(api);
     /* the conversation list merges the three hosts' index rows into one */
     cmd = fr_asprintf("%s conversations --json --db '%s'", FR_BIN, f->uri);
     assert_int_equal(t_run(cmd, &out, NULL), 0);
@@ -403,8 +414,19 @@ test_fleet_postgres_down_backlog_drains(void **state)
     assert_null(strstr(ready, "postgresql://flightrec@")); /* the location is named safely */
     free(ready);
 
+    /* the fleet query API cannot reach it: 503, the server named without credentials */
+    char *answer = NULL;
+    assert_int_equal(http(f->a[0], "GET", "/v1/conversations/outage", NULL, NULL, 0, &answer, NULL),
+                     503);
+    assert_null(strstr(answer, "flightrec@"));
+    free(answer);
+
     free(pg_script("start", f->pgdir));
     wait_central(f, "outage", 220, &c, &indexed);
+    /* and once it is back, the next request reconnects */
+    json_t *api = get_json(f->a[0], "/v1/conversations/outage", 200);
+    assert_int_equal(json_array_size(json_object_get(api, "events")), 220);
+    json_decref(api);
     assert_int_equal(c.rows, 220);
     assert_int_equal(indexed, 220);
     central_free(&c);
