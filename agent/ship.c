@@ -39,12 +39,12 @@ struct fr_shipper {
     int64_t logged_ms; /* when the last failure was logged (one a minute) */
 };
 
-/* What one batch read from the hot store holds. */
+/* One batch in progress. */
 struct batch {
-    struct fr_shipper *s;
+    struct fr_store *central;
     struct fr_err *err;
-    size_t n;
-    int64_t last_id, first_ingested, last_ingested;
+    struct fr_ship_batch *out;
+    int64_t last_id;
     int rc;
 };
 
@@ -52,13 +52,48 @@ static int
 batch_row(void *ud, const struct fr_event_row *row)
 {
     struct batch *b = ud;
-    if (b->n == 0)
-        b->first_ingested = row->ingested_ms;
-    b->n++;
+    if (b->out->rows == 0)
+        b->out->first_ingested = row->ingested_ms;
+    b->out->rows++;
     b->last_id = row->id;
-    b->last_ingested = row->ingested_ms;
-    b->rc = fr_store_ship_row(b->s->central, row, b->err);
+    b->out->last_ingested = row->ingested_ms;
+    b->rc = fr_store_ship_row(b->central, row, b->err);
     return b->rc != FR_OK ? 1 : 0;
+}
+
+int
+fr_ship_batch(struct fr_store *local, struct fr_store *central, const char *source,
+              const char *host, int limit, int64_t *cursor, struct fr_ship_batch *out,
+              struct fr_err *err)
+{
+    /* the fast path first; a batch partly stored already (sent again after a crash) or
+       opening a new day goes again carefully */
+    for (int careful = 0;; careful++) {
+        memset(out, 0, sizeof *out);
+        struct batch b = {.central = central, .err = err, .out = out};
+        struct fr_event_filter f = {
+            .by_arrival = true, .after_id = *cursor, .limit = limit, .id_field = -1};
+        int rc = fr_store_ship_begin(central, host, careful > 0, err);
+        if (rc == FR_OK) {
+            rc = fr_store_events(local, &f, batch_row, &b, err);
+            if (rc == 1)
+                rc = b.rc;
+        }
+        if (rc == FR_OK && out->rows == 0) {
+            fr_store_rollback(central); /* nothing to send: the empty batch is dropped */
+            return FR_OK;
+        }
+        if (rc == FR_OK)
+            rc = fr_store_ship_end(central, source, b.last_id, fr_now_ms(), &out->inserted, err);
+        if (rc == FR_OK) {
+            *cursor = b.last_id;
+            return FR_OK;
+        }
+        fr_store_rollback(central);
+        if (rc != FR_E_BUSY || careful > 0)
+            return rc;
+        fr_err_clear(err);
+    }
 }
 
 static void
@@ -161,39 +196,20 @@ ship_once(struct fr_shipper *s)
         fail(s, err.msg, 0);
         return false;
     }
-    struct batch b = {.s = s, .err = &err};
-    struct fr_event_filter f = {.by_arrival = true,
-                                .after_id = s->cursor,
-                                .limit = (int)s->pl->conf.ship_batch_events,
-                                .id_field = -1};
-    int rc = fr_store_ship_begin(s->central, s->host, &err);
-    if (rc == FR_OK) {
-        rc = fr_store_events(s->local, &f, batch_row, &b, &err);
-        if (rc == 1)
-            rc = b.rc;
-    }
-    if (rc == FR_OK && b.n == 0) {
-        fr_store_rollback(s->central);
-        report(s, true, 0, -1, NULL);
-        s->backoff_ms = 0;
-        return false;
-    }
-    int64_t inserted = 0;
-    if (rc == FR_OK)
-        rc = fr_store_ship_end(s->central, s->source, b.last_id, fr_now_ms(), &inserted, &err);
-    if (rc != FR_OK) {
-        if (s->central != NULL)
-            fr_store_rollback(s->central);
+    struct fr_ship_batch b;
+    int limit = (int)s->pl->conf.ship_batch_events;
+    if (fr_ship_batch(s->local, s->central, s->source, s->host, limit, &s->cursor, &b, &err) !=
+        FR_OK) {
         fail(s, err.msg, b.first_ingested);
         return false;
     }
-    s->cursor = b.last_id;
     s->backoff_ms = 0;
-    bool full = b.n >= (size_t)s->pl->conf.ship_batch_events;
+    bool full = b.rows >= (size_t)limit;
     int64_t lag = full ? fr_now_ms() - b.last_ingested : 0;
-    report(s, true, lag > 0 ? lag : 0, inserted, NULL);
-    fr_log(FR_LOG_DEBUG, "ship", "%zu events shipped (%lld new), cursor %lld", b.n,
-           (long long)inserted, (long long)s->cursor);
+    report(s, true, lag > 0 ? lag : 0, b.rows > 0 ? b.inserted : -1, NULL);
+    if (b.rows > 0)
+        fr_log(FR_LOG_DEBUG, "ship", "%zu events shipped (%lld new), cursor %lld", b.rows,
+               (long long)b.inserted, (long long)s->cursor);
     return full;
 }
 

@@ -44,6 +44,7 @@ static const struct {
     {"incident", fr_cmd_incident, "create, verify, open or upload a signed incident bundle"},
     {"outbox", fr_cmd_outbox, "list, retry or drop queued bundle uploads"},
     {"erase", fr_cmd_erase, "remove conversations from every tier, provably; the erasure log"},
+    {"ship", fr_cmd_ship, "send a hot store's events to the fleet store (PostgreSQL) once"},
     {"keys", fr_cmd_keys, "where the keys are, their ids; rotate a key (old ones kept)"},
 };
 

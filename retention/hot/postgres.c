@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "core/mem.h"
+#include "core/timeutil.h"
 #include "retention/hot/pg_int.h"
 #include "retention/hot/store.h"
 
@@ -48,7 +49,7 @@ static const char *const pg_migrations[] = {
     " error_class text, error_code text, error_message text,"
     " body text NOT NULL, policy text,"
     " input_tokens bigint, output_tokens bigint, cached_tokens bigint, reasoning_tokens bigint,"
-    " panic boolean NOT NULL,"
+    " panic boolean NOT NULL, shipped_ms bigint NOT NULL,"
     " PRIMARY KEY (conv_id, ekey, ts_ms)) PARTITION BY RANGE (ts_ms);"
     "CREATE INDEX events_ts ON events USING brin (ts_ms);"
     "CREATE INDEX events_trace ON events (trace_id) WHERE trace_id IS NOT NULL;"
@@ -101,10 +102,30 @@ static const char pg_stage_sql[] =
     " status text, provider text, model text, tool text, duration_ms bigint,"
     " error_class text, error_code text, error_message text, body text NOT NULL, policy text,"
     " input_tokens bigint, output_tokens bigint, cached_tokens bigint, reasoning_tokens bigint,"
+    " panic boolean NOT NULL) ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS fr_narrow ("
+    " conv_id text NOT NULL, ts_ms bigint NOT NULL, kind text NOT NULL, session_id text,"
+    " runtime_key text, status text, provider text, model text, tool text, duration_ms bigint,"
+    " error_class text, error_code text, error_message text, input_tokens bigint,"
+    " output_tokens bigint, cached_tokens bigint, reasoning_tokens bigint,"
     " panic boolean NOT NULL) ON COMMIT DELETE ROWS";
 
+/* What the index and rollups are computed from (pg_insert_sql's "ins"), in fr_narrow's order. */
+#define PG_NARROW_COLUMNS                                                                          \
+    "conv_id, ts_ms, kind, session_id, runtime_key, status, provider, model, tool,"                \
+    " duration_ms, error_class, error_code, error_message, input_tokens, output_tokens,"           \
+    " cached_tokens, reasoning_tokens, panic"
+
 /*
- * The rows of the batch not already stored go in; the conversation index and
+ * A batch takes one of two paths. Rows expected new (the usual case) are
+ * copied straight into events, and the few columns the index and rollups
+ * need into fr_narrow; pg_narrow_sql computes those from fr_narrow. If any
+ * row was stored already (a batch sent again) or its day has no partition
+ * yet, the COPY fails, the batch is rolled back, and it is sent again
+ * carefully: into fr_stage, then pg_insert_sql. Both use the same
+ * aggregation (pg_insert_sql[1..3]) over "ins".
+ *
+ * The careful path: the rows of the batch not already stored go in; the conversation index and
  * the rollups count exactly those (RETURNING), with the embedded store's
  * rules (convagg.c, collectors/derive.c): status of the latest conversation
  * event, runtime key of the latest turn, the latest error; provider calls by
@@ -112,11 +133,9 @@ static const char pg_stage_sql[] =
  * class and code. $1 host, $2 now.
  */
 static const char *const pg_insert_sql[] = {
-    "WITH ins AS (INSERT INTO events (" PG_STAGE_COLUMNS ") SELECT " PG_STAGE_COLUMNS
-    " FROM fr_stage ON CONFLICT DO NOTHING"
-    " RETURNING conv_id, ts_ms, kind, session_id, runtime_key, status, provider, model, tool,"
-    " duration_ms, error_class, error_code, error_message, input_tokens, output_tokens,"
-    " cached_tokens, reasoning_tokens, panic),"
+    "WITH ins AS (INSERT INTO events (" PG_STAGE_COLUMNS ", shipped_ms) SELECT " PG_STAGE_COLUMNS
+    ", $2::bigint FROM fr_stage ON CONFLICT DO NOTHING"
+    " RETURNING " PG_NARROW_COLUMNS "),",
     " conv AS (INSERT INTO conversations AS c SELECT conv_id, $1,"
     "  (array_agg(session_id ORDER BY ts_ms) FILTER (WHERE session_id IS NOT NULL))[1],"
     "  (array_agg(runtime_key ORDER BY ts_ms DESC)"
@@ -195,6 +214,8 @@ static const char *const pg_insert_sql[] = {
     " SELECT count(*) FROM ins",
 };
 
+static const char pg_narrow_sql[] = "WITH ins AS (SELECT " PG_NARROW_COLUMNS " FROM fr_narrow),";
+
 static const char pg_cursor_sql[] =
     "INSERT INTO ship_cursors VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source) DO UPDATE SET"
     " host = excluded.host, last_id = GREATEST(ship_cursors.last_id, excluded.last_id),"
@@ -209,8 +230,10 @@ pg_close(void *ctx)
     if (s->c != NULL)
         PQfinish(s->c);
     free(s->buf.p);
+    free(s->narrow.p);
     free(s->host);
     free(s->insert_sql);
+    free(s->narrow_sql);
     free(s->safe_url);
     free(s);
 }
@@ -308,9 +331,11 @@ pg_open(void **ctx, const char *path, const struct fr_store_opts *opts, struct f
                            s->safe_url, v, PG_LATEST,
                            v > PG_LATEST ? "upgrade flightrec" : "an agent migrates it");
     } else {
+        /* the staging tables live in temp_buffers: room for a batch (before their first use) */
+        PQclear(PQexec(s->c, "SET temp_buffers = '64MB'"));
         rc = pg_migrate(s, err);
         if (rc == FR_OK)
-            rc = pg_exec(s, pg_stage_sql, "creating the staging table", err);
+            rc = pg_exec(s, pg_stage_sql, "creating the staging tables", err);
     }
     if (rc != FR_OK) {
         pg_close(s);
@@ -382,18 +407,43 @@ pg_flush(struct pg_store *s, struct fr_err *err)
     return FR_OK;
 }
 
+/* Runs a COPY ... FROM STDIN of the whole of b. */
 static int
-pg_ship_begin(void *ctx, const char *host, struct fr_err *err)
+pg_copy(struct pg_store *s, const char *sql, struct pg_buf *b, struct fr_err *err)
+{
+    PGresult *r = PQexec(s->c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    PQclear(r);
+    if (st != PGRES_COPY_IN)
+        return pg_fail(s, "starting COPY", err);
+    int ok =
+        (b->n == 0 || PQputCopyData(s->c, b->p, (int)b->n) == 1) && PQputCopyEnd(s->c, NULL) == 1;
+    r = PQgetResult(s->c);
+    st = PQresultStatus(r);
+    PQclear(r);
+    while ((r = PQgetResult(s->c)) != NULL)
+        PQclear(r);
+    b->n = 0;
+    return ok && st == PGRES_COMMAND_OK ? FR_OK : pg_fail(s, "copying", err);
+}
+
+static int
+pg_ship_begin(void *ctx, const char *host, bool careful, struct fr_err *err)
 {
     struct pg_store *s = ctx;
     free(s->host);
     s->host = fr_strdup(host);
     s->buf.n = 0;
+    s->narrow.n = 0;
+    s->careful = careful;
+    s->shipped_ms = fr_now_ms();
     int rc = pg_exec(s, "BEGIN", "starting a batch", err);
     if (rc != FR_OK)
         return rc;
     s->in_txn = true;
-    PGresult *r = PQexec(s->c, "COPY fr_stage (" PG_STAGE_COLUMNS ") FROM STDIN");
+    PGresult *r =
+        PQexec(s->c, careful ? "COPY fr_stage (" PG_STAGE_COLUMNS ") FROM STDIN"
+                             : "COPY events (" PG_STAGE_COLUMNS ", shipped_ms) FROM STDIN");
     ExecStatusType st = PQresultStatus(r);
     PQclear(r);
     if (st != PGRES_COPY_IN)
@@ -473,8 +523,31 @@ pg_ship_row(void *ctx, const struct fr_event_row *row, struct fr_err *err)
     pg_body_facts(row, tokens, &has_tokens, &panic);
     for (int i = 0; i < FR_TOKEN_COUNT; i++)
         buf_int(b, has_tokens, tokens[i], '\t');
-    buf_text(b, panic ? "t" : "f", '\n');
-    return b->n >= (1u << 20) ? pg_flush(s, err) : FR_OK;
+    if (s->careful) {
+        buf_text(b, panic ? "t" : "f", '\n');
+    } else {
+        buf_text(b, panic ? "t" : "f", '\t');
+        buf_int(b, true, s->shipped_ms, '\n');
+        /* fr_narrow, sent after the rows */
+        struct pg_buf *n = &s->narrow;
+        buf_text(n, row->ids[FR_ID_CONV] ? row->ids[FR_ID_CONV] : "", '\t');
+        buf_int(n, true, row->ts_ms, '\t');
+        buf_text(n, row->kind, '\t');
+        buf_text(n, row->ids[FR_ID_SESSION], '\t');
+        buf_text(n, row->ids[FR_ID_RUNTIME_KEY], '\t');
+        buf_text(n, row->status, '\t');
+        buf_text(n, row->provider, '\t');
+        buf_text(n, row->model, '\t');
+        buf_text(n, row->tool, '\t');
+        buf_int(n, row->has_duration, row->duration_ms, '\t');
+        buf_text(n, row->error_class, '\t');
+        buf_text(n, row->error_code, '\t');
+        buf_text(n, row->error_message, '\t');
+        for (int i = 0; i < FR_TOKEN_COUNT; i++)
+            buf_int(n, has_tokens, tokens[i], '\t');
+        buf_text(n, panic ? "t" : "f", '\n');
+    }
+    return b->n >= (64u << 10) ? pg_flush(s, err) : FR_OK;
 }
 
 static int64_t
@@ -541,20 +614,35 @@ pg_ship_end(void *ctx, const char *source, int64_t last_id, int64_t now_ms, int6
         return pg_fail(s, "ending COPY", err);
     PGresult *r = PQgetResult(s->c);
     ExecStatusType st = PQresultStatus(r);
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    /* unique_violation: a row is there already; check_violation: no partition for its day */
+    bool again = !s->careful && state != NULL &&
+                 (strcmp(state, "23505") == 0 || strcmp(state, "23514") == 0);
     PQclear(r);
     while ((r = PQgetResult(s->c)) != NULL)
         PQclear(r);
+    if (again)
+        return fr_err_set(err, FR_E_BUSY, "%s: rows already stored or a new day: send carefully",
+                          s->safe_url);
     if (st != PGRES_COMMAND_OK)
-        return pg_fail(s, "staging rows", err);
-    rc = pg_partitions(s, err);
+        return pg_fail(s, s->careful ? "staging rows" : "storing rows", err);
+    if (s->careful) {
+        rc = pg_partitions(s, err);
+    } else {
+        rc = pg_copy(s, "COPY fr_narrow (" PG_NARROW_COLUMNS ") FROM STDIN", &s->narrow, err);
+    }
     if (rc != FR_OK)
         return rc;
     char now[24], last[24], n[24];
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
     const char *p[5] = {s->host, now};
-    if (s->insert_sql == NULL)
-        s->insert_sql = fr_asprintf("%s%s%s", pg_insert_sql[0], pg_insert_sql[1], pg_insert_sql[2]);
-    r = PQexecParams(s->c, s->insert_sql, 2, NULL, p, NULL, NULL, 0);
+    if (s->insert_sql == NULL) {
+        s->insert_sql = fr_asprintf("%s%s%s%s", pg_insert_sql[0], pg_insert_sql[1],
+                                    pg_insert_sql[2], pg_insert_sql[3]);
+        s->narrow_sql = fr_asprintf("%s%s%s%s", pg_narrow_sql, pg_insert_sql[1], pg_insert_sql[2],
+                                    pg_insert_sql[3]);
+    }
+    r = PQexecParams(s->c, s->careful ? s->insert_sql : s->narrow_sql, 2, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         return pg_fail(s, "storing rows", err);

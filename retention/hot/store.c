@@ -453,12 +453,12 @@ fr_store_ship_cursor(struct fr_store *st, const char *source, int64_t *last_id, 
 }
 
 int
-fr_store_ship_begin(struct fr_store *st, const char *host, struct fr_err *err)
+fr_store_ship_begin(struct fr_store *st, const char *host, bool careful, struct fr_err *err)
 {
     if (st->ops->ship_begin == NULL)
         return store_unsupported(st, "shipping into it (only a fleet store takes shipped rows)",
                                  err);
-    return st->ops->ship_begin(st->ctx, host, err);
+    return st->ops->ship_begin(st->ctx, host, careful, err);
 }
 
 int

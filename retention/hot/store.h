@@ -231,7 +231,7 @@ struct fr_store_ops {
                      struct fr_err *err);
     /* fleet stores (fr_store_ship_*): NULL in a store that is not fed by shipping */
     int (*ship_cursor)(void *ctx, const char *source, int64_t *last_id, struct fr_err *err);
-    int (*ship_begin)(void *ctx, const char *host, struct fr_err *err);
+    int (*ship_begin)(void *ctx, const char *host, bool careful, struct fr_err *err);
     int (*ship_row)(void *ctx, const struct fr_event_row *row, struct fr_err *err);
     int (*ship_end)(void *ctx, const char *source, int64_t last_id, int64_t now_ms,
                     int64_t *inserted, struct fr_err *err);
@@ -261,12 +261,16 @@ extern const size_t fr_store_backends_count;
  * merges the conversation index and rollups of the new ones, and moves the
  * cursor to last_id, all in one transaction; *inserted counts the new rows.
  * After a failure, fr_store_rollback() drops the batch (the cursor stays).
+ * Without careful the rows are expected to be new (the fast path), and
+ * fr_store_ship_end() fails with FR_E_BUSY when some were stored already
+ * (or need what only the careful path makes): roll back and send the batch
+ * again with careful, which checks every row.
  * FR_E_INVALID from a store that is not a fleet store.
  */
 struct fr_store;
 int fr_store_ship_cursor(struct fr_store *st, const char *source, int64_t *last_id,
                          struct fr_err *err);
-int fr_store_ship_begin(struct fr_store *st, const char *host, struct fr_err *err);
+int fr_store_ship_begin(struct fr_store *st, const char *host, bool careful, struct fr_err *err);
 int fr_store_ship_row(struct fr_store *st, const struct fr_event_row *row, struct fr_err *err);
 int fr_store_ship_end(struct fr_store *st, const char *source, int64_t last_id, int64_t now_ms,
                       int64_t *inserted, struct fr_err *err);

@@ -308,8 +308,10 @@ tool_calls(void *ud, const struct fr_rollup_row *r)
 /*
  * The fleet store's side of exactly once, without timing luck: the same
  * batch shipped again (an agent killed after the commit, before it learned
- * of it) stores nothing, counts nothing twice, and never moves the cursor
- * back; a store that is not a fleet store refuses shipped rows, saying so.
+ * of it) is refused whole by the fast path and, sent carefully, stores
+ * nothing, counts nothing twice, and never moves the cursor back; new rows
+ * on the fast path are stored and counted once; a store that is not a fleet
+ * store refuses shipped rows, saying so.
  */
 static void
 test_fleet_store_batch_shipped_twice(void **state)
@@ -318,12 +320,20 @@ test_fleet_store_batch_shipped_twice(void **state)
     struct fr_store *st;
     struct fr_err err = {0};
     assert_int_equal(fr_store_open(f->uri, NULL, &st, &err), FR_OK);
-    const char *ids[] = {"e-1", NULL, "e-3"};
-    for (int round = 0; round < 2; round++) {
-        assert_int_equal(fr_store_ship_begin(st, "podX", &err), FR_OK);
-        for (int i = 0; i < 3; i++) {
-            char body[160];
+    /* rounds: 0 careful (its day has no partition yet: the fast path would refuse it),
+       1 the same rows on the fast path: refused (FR_E_BUSY), nothing kept,
+       2 the same rows carefully, with an older cursor: nothing new, the cursor stays,
+       3 three new rows on the fast path: stored and counted */
+    static const bool careful[] = {true, false, true, false};
+    static const int64_t last[] = {102, 102, 101, 105};
+    static const int64_t want[] = {3, -1, 0, 3};
+    for (int round = 0; round < 4; round++) {
+        assert_int_equal(fr_store_ship_begin(st, "podX", careful[round], &err), FR_OK);
+        int first = round == 3 ? 3 : 0;
+        for (int i = first; i < first + 3; i++) {
+            char body[160], eid[16];
             snprintf(body, sizeof body, "{\"kind\":\"tool\",\"n\":%d}", i);
+            snprintf(eid, sizeof eid, "e-%d", i);
             struct fr_event_row r = {.id = 100 + i,
                                      .ts_ms = 1771357445000LL + i,
                                      .ingested_ms = 1771357446000LL,
@@ -334,26 +344,30 @@ test_fleet_store_batch_shipped_twice(void **state)
                                      .body = body,
                                      .body_len = strlen(body)};
             r.ids[FR_ID_CONV] = "twice";
-            r.ids[FR_ID_EVENT] = ids[i];
+            r.ids[FR_ID_EVENT] = i % 2 ? NULL : eid; /* half identified by the row only */
             assert_int_equal(fr_store_ship_row(st, &r, &err), FR_OK);
         }
         int64_t inserted = -1;
-        /* the second time with an older cursor: it must not move back */
-        assert_int_equal(
-            fr_store_ship_end(st, "src-twice", round == 0 ? 102 : 101, 1, &inserted, &err), FR_OK);
-        assert_int_equal(inserted, round == 0 ? 3 : 0);
+        int rc = fr_store_ship_end(st, "src-twice", last[round], 1, &inserted, &err);
+        if (want[round] < 0) {
+            assert_int_equal(rc, FR_E_BUSY);
+            fr_store_rollback(st);
+            continue;
+        }
+        assert_int_equal(rc, FR_OK);
+        assert_int_equal(inserted, want[round]);
     }
     int64_t cursor = 0;
     assert_int_equal(fr_store_ship_cursor(st, "src-twice", &cursor, &err), FR_OK);
-    assert_int_equal(cursor, 102);
+    assert_int_equal(cursor, 105);
     assert_int_equal(fr_store_ship_cursor(st, "src-unknown", &cursor, &err), FR_OK);
     assert_int_equal(cursor, 0);
     int64_t indexed = -1, calls = 0;
     assert_int_equal(fr_store_conversation(st, "twice", conv_count, &indexed, &err), FR_OK);
-    assert_int_equal(indexed, 3);
+    assert_int_equal(indexed, 6);
     struct fr_rollup_filter rf = {.dim = "tool"};
     assert_int_equal(fr_store_rollups(st, &rf, tool_calls, &calls, &err), FR_OK);
-    assert_int_equal(calls, 3);
+    assert_int_equal(calls, 6);
     /* what a fleet store does not keep is refused by name, not crashed on */
     assert_int_equal(fr_store_erase_hot(st, "twice", "test", 1, false, &indexed, &err),
                      FR_E_INVALID);
@@ -364,9 +378,67 @@ test_fleet_store_batch_shipped_twice(void **state)
     struct agent *a = f->a[0];
     struct fr_store *local;
     assert_int_equal(fr_store_open(a->db, NULL, &local, &err), FR_OK);
-    assert_int_equal(fr_store_ship_begin(local, "podX", &err), FR_E_INVALID);
+    assert_int_equal(fr_store_ship_begin(local, "podX", false, &err), FR_E_INVALID);
     assert_non_null(strstr(err.msg, "sqlite"));
     fr_store_close(local);
+}
+
+/*
+ * The fleet store answers as the embedded store does: generated traffic
+ * (every kind, errors, tokens, statuses) stored by `flightrec ingest` and
+ * sent by `flightrec ship` gives the same conversation list, rollups and
+ * error groups from both, line for line (its conversation index and
+ * rollups are computed in SQL from the shipped rows, by the embedded
+ * store's rules).
+ */
+static void
+test_fleet_queries_match_the_hot_store(void **state)
+{
+    struct fleet *f = *state;
+    char *dir = t_tmpdir(), *db = t_path(dir, "local.db"), *err = NULL;
+    char *cmd = fr_asprintf("%s --events 4000 --seed 11 | %s ingest --no-progress --db %s -",
+                            FR_GEN, FR_BIN, db);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
+    /* in two runs with a small batch: the second one continues from the cursor */
+    cmd = fr_asprintf("%s ship --no-progress --batch 700 --host one --to '%s' --db %s", FR_BIN,
+                      f->uri, db);
+    assert_int_equal(t_run(cmd, NULL, &err), 0);
+    assert_non_null(strstr(err, "4000 events (4000 new)"));
+    free(err);
+    assert_int_equal(t_run(cmd, NULL, &err), 0);
+    assert_non_null(strstr(err, " 0 events (0 new)"));
+    free(err);
+    free(cmd);
+    static const char *const queries[] = {
+        "conversations --limit 1000",
+        "conversations --has-errors --limit 1000",
+        "stats",
+        "stats --by tool",
+        "stats --by error",
+        "errors --by code",
+        "errors --by model",
+        "conversations --json --limit 5",
+    };
+    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+        char *local = NULL, *fleet = NULL;
+        cmd = fr_asprintf("%s %s --db %s", FR_BIN, queries[i], db);
+        assert_int_equal(t_run(cmd, &local, NULL), 0);
+        free(cmd);
+        cmd = fr_asprintf("%s %s --store '%s'", FR_BIN, queries[i], f->uri);
+        assert_int_equal(t_run(cmd, &fleet, NULL), 0);
+        free(cmd);
+        if (strcmp(local, fleet) != 0)
+            fail_msg("flightrec %s: the fleet store answers differently\n--- hot\n%.2000s\n"
+                     "--- fleet\n%.2000s",
+                     queries[i], local, fleet);
+        assert_true(strlen(local) > 100);
+        free(local);
+        free(fleet);
+    }
+    t_rmtree(dir);
+    free(db);
+    free(dir);
 }
 
 static double
@@ -446,6 +518,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fleet_kill9_and_postgres_restart, fleet_setup,
                                         fleet_teardown),
         cmocka_unit_test_setup_teardown(test_fleet_store_batch_shipped_twice, fleet_setup,
+                                        fleet_teardown),
+        cmocka_unit_test_setup_teardown(test_fleet_queries_match_the_hot_store, fleet_setup,
                                         fleet_teardown),
         cmocka_unit_test_setup_teardown(test_fleet_postgres_down_backlog_drains, fleet_setup,
                                         fleet_teardown),

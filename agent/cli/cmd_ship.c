@@ -1,0 +1,144 @@
+/*
+ * agent/cli/cmd_ship.c - `flightrec ship`: the agent's shipper run once, from
+ * the command line: every event of a hot store not yet in the fleet store
+ * (after its cursor there), in batches, until caught up (agent/ship.h).
+ * For a backfill, a store written by `flightrec ingest`, or shipping from
+ * cron instead of the agent.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/cli/cli.h"
+#include "agent/ship.h"
+#include "core/timeutil.h"
+
+static void
+ship_usage(FILE *out)
+{
+    fprintf(out, "usage: flightrec ship --to URI [--db PATH] [--host NAME] [--batch N]\n\n"
+                 "Ships the events of a hot store that the fleet store does not have yet (from\n"
+                 "this store's cursor there) and exits once caught up. Exactly once in effect,\n"
+                 "like the agent's shipper (docs/fleet.md); safe to run next to an agent that\n"
+                 "ships the same store.\n\n"
+                 "options:\n"
+                 "  --to URI       the fleet store: postgres://USER@HOST:PORT/DB (a password is\n"
+                 "                 better in ~/.pgpass or PGPASSWORD)\n"
+                 "  --db PATH      database (default $FLIGHTREC_DB or ./var/flightrec.db)\n"
+                 "  --host NAME    this store's host name in the fleet store (default: hostname)\n"
+                 "  --batch N      events per batch (default 5000)\n"
+                 "  --no-progress  no progress line, even on a terminal\n"
+                 "  -h, --help     this help\n"
+                 "Exit status: 0 caught up, 2 usage error, 3 a store failed (what was shipped\n"
+                 "before stays shipped; run it again to go on).\n");
+}
+
+int
+fr_cmd_ship(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"to", required_argument, NULL, 't'},
+        {"db", required_argument, NULL, 'd'},
+        {"host", required_argument, NULL, 'H'},
+        {"batch", required_argument, NULL, 'b'},
+        {"no-progress", no_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *to = NULL, *db = fr_cli_default_db();
+    char host[256] = "";
+    long batch = 5000;
+    bool progress = isatty(STDERR_FILENO);
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            to = optarg;
+            break;
+        case 'd':
+            db = optarg;
+            break;
+        case 'H':
+            snprintf(host, sizeof host, "%s", optarg);
+            break;
+        case 'b': {
+            char *end;
+            batch = strtol(optarg, &end, 10);
+            if (*end != '\0' || batch < 1 || batch > 1000000) {
+                fprintf(stderr, "flightrec ship: --batch: expected 1 to 1000000, got %s\n", optarg);
+                return FR_EXIT_USAGE;
+            }
+            break;
+        }
+        case 'P':
+            progress = false;
+            break;
+        case 'h':
+            ship_usage(stdout);
+            return FR_EXIT_OK;
+        default:
+            ship_usage(stderr);
+            return FR_EXIT_USAGE;
+        }
+    }
+    if (to == NULL || optind != argc) {
+        fprintf(stderr, "flightrec ship: %s\n",
+                to == NULL ? "--to URI is required (the fleet store)" : "unexpected argument");
+        ship_usage(stderr);
+        return FR_EXIT_USAGE;
+    }
+    if (host[0] == '\0' && (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0'))
+        snprintf(host, sizeof host, "unknown");
+    struct fr_store *local, *central;
+    int ex = fr_cli_open_store("ship", db, false, &local);
+    if (ex != FR_EXIT_OK)
+        return ex;
+    struct fr_err err = {0};
+    char source[17];
+    if (fr_store_id(local, source, &err) != FR_OK ||
+        fr_store_open(to, NULL, &central, &err) != FR_OK) {
+        fprintf(stderr, "flightrec ship: %s\n", err.msg);
+        fr_store_close(local);
+        return FR_EXIT_FAIL;
+    }
+    int64_t cursor = 0, rows = 0, inserted = 0;
+    double started = fr_mono_s(), last = 0;
+    int rc = fr_store_ship_cursor(central, source, &cursor, &err);
+    for (;;) {
+        struct fr_ship_batch b;
+        if (rc == FR_OK)
+            rc = fr_ship_batch(local, central, source, host, (int)batch, &cursor, &b, &err);
+        if (rc != FR_OK)
+            break;
+        rows += (int64_t)b.rows;
+        inserted += b.inserted;
+        double now = fr_mono_s();
+        if (progress && now - last >= 0.25) {
+            last = now;
+            fprintf(stderr, "\r\033[K%lld events shipped (%lld new), %.0f events/s",
+                    (long long)rows, (long long)inserted,
+                    now > started ? (double)rows / (now - started) : 0.0);
+        }
+        if (b.rows < (size_t)batch)
+            break;
+    }
+    double el = fr_mono_s() - started;
+    if (progress)
+        fputs("\r\033[K", stderr);
+    fr_store_close(central);
+    fr_store_close(local);
+    if (rc != FR_OK) {
+        fprintf(stderr, "flightrec ship: %s (after %lld events; run it again to go on)\n", err.msg,
+                (long long)rows);
+        return FR_EXIT_FAIL;
+    }
+    fprintf(stderr,
+            "shipped %s as %s: %lld events (%lld new) in %.2f s, %.0f events/s; caught up at row "
+            "%lld\n",
+            db, host, (long long)rows, (long long)inserted, el, el > 0 ? (double)rows / el : 0.0,
+            (long long)cursor);
+    return FR_EXIT_OK;
+}
