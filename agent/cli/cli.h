@@ -118,5 +118,6 @@ int fr_cmd_erase(int argc, char **argv);
 int fr_cmd_errors(int argc, char **argv);
 int fr_cmd_stats(int argc, char **argv);
 int fr_cmd_ship(int argc, char **argv);
+int fr_cmd_fleet(int argc, char **argv);
 
 #endif

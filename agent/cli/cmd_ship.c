@@ -13,6 +13,7 @@
 
 #include "agent/cli/cli.h"
 #include "agent/ship.h"
+#include "core/option.h"
 #include "core/timeutil.h"
 
 static void
@@ -140,5 +141,114 @@ fr_cmd_ship(int argc, char **argv)
             "%lld\n",
             db, host, (long long)rows, (long long)inserted, el, el > 0 ? (double)rows / el : 0.0,
             (long long)cursor);
+    return FR_EXIT_OK;
+}
+
+static void
+fleet_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: flightrec fleet prune --store URI --keep DURATION [--detach] [--dry-run]\n\n"
+            "Central retention of the fleet store: every day partition of events that ended\n"
+            "more than DURATION ago (30d, 72h) is dropped whole, or with --detach detached\n"
+            "(kept as a table of its own, out of every query, to archive), and the\n"
+            "conversation index and rollups of that time go with it. No row is deleted one\n"
+            "by one. Run it from cron on one machine.\n\n"
+            "options:\n"
+            "  --store URI      the fleet store (postgres://...)\n"
+            "  --keep DURATION  how much history stays (whole UTC days are kept)\n"
+            "  --detach         detach the partitions instead of dropping them\n"
+            "  --dry-run        list what would go; change nothing\n"
+            "  -h, --help       this help\n");
+}
+
+struct prune_print {
+    bool dry_run, detach;
+    int n;
+};
+
+static int
+prune_print_row(void *ud, const struct fr_prune_row *r)
+{
+    struct prune_print *p = ud;
+    char from[40], to[40];
+    printf("%s %s  %s .. %s  ~%lld events\n",
+           p->dry_run  ? "would drop"
+           : p->detach ? "detached"
+                       : "dropped",
+           r->partition, fr_time_format(r->from_ms, from, sizeof from),
+           fr_time_format(r->to_ms, to, sizeof to), (long long)r->rows);
+    p->n++;
+    return 0;
+}
+
+int
+fr_cmd_fleet(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "prune") != 0) {
+        if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+            fleet_usage(stdout);
+            return FR_EXIT_OK;
+        }
+        fleet_usage(stderr);
+        return FR_EXIT_USAGE;
+    }
+    static const struct option opts[] = {
+        {"store", required_argument, NULL, 's'}, {"keep", required_argument, NULL, 'k'},
+        {"detach", no_argument, NULL, 'D'},      {"dry-run", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+    };
+    const char *store = NULL;
+    int64_t keep = -1;
+    struct prune_print pp = {0};
+    struct fr_err err = {0};
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            store = optarg;
+            break;
+        case 'k':
+            if (fr_duration_parse(optarg, &keep, &err) != FR_OK || keep <= 0) {
+                fprintf(stderr, "flightrec fleet prune: --keep: %s\n",
+                        err.msg[0] ? err.msg : "must be more than 0");
+                return FR_EXIT_USAGE;
+            }
+            break;
+        case 'D':
+            pp.detach = true;
+            break;
+        case 'n':
+            pp.dry_run = true;
+            break;
+        case 'h':
+            fleet_usage(stdout);
+            return FR_EXIT_OK;
+        default:
+            fleet_usage(stderr);
+            return FR_EXIT_USAGE;
+        }
+    }
+    if (store == NULL || keep < 0 || optind != argc) {
+        fprintf(stderr, "flightrec fleet prune: %s\n",
+                store == NULL ? "--store URI is required"
+                : keep < 0    ? "--keep DURATION is required (how much history stays)"
+                              : "unexpected argument");
+        return FR_EXIT_USAGE;
+    }
+    struct fr_store *st;
+    int ex = fr_cli_open_store("fleet prune", store, !pp.dry_run, &st);
+    if (ex != FR_EXIT_OK)
+        return ex;
+    int rc =
+        fr_store_prune(st, fr_now_ms() - keep, pp.detach, pp.dry_run, prune_print_row, &pp, &err);
+    fr_store_close(st);
+    if (rc != FR_OK) {
+        fprintf(stderr, "flightrec fleet prune: %s\n", err.msg);
+        return fr_cli_exit_for(rc);
+    }
+    if (pp.n == 0)
+        printf("no day partition ended before the kept history: nothing to prune\n");
     return FR_EXIT_OK;
 }

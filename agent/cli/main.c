@@ -45,6 +45,7 @@ static const struct {
     {"outbox", fr_cmd_outbox, "list, retry or drop queued bundle uploads"},
     {"erase", fr_cmd_erase, "remove conversations from every tier, provably; the erasure log"},
     {"ship", fr_cmd_ship, "send a hot store's events to the fleet store (PostgreSQL) once"},
+    {"fleet", fr_cmd_fleet, "the fleet store's retention: drop or detach old day partitions"},
     {"keys", fr_cmd_keys, "where the keys are, their ids; rotate a key (old ones kept)"},
 };
 

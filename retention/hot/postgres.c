@@ -24,6 +24,7 @@
  */
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -697,6 +698,67 @@ pg_rollback(void *ctx)
     s->nknown = 0;
 }
 
+/* ---- central retention ---- */
+
+static int
+pg_prune(void *ctx, int64_t before_ms, bool detach, bool dry_run,
+         int (*cb)(void *ud, const struct fr_prune_row *r), void *ud, struct fr_err *err)
+{
+    struct pg_store *s = ctx;
+    PGresult *parts = PQexec(s->c, "SELECT c.relname, c.reltuples::bigint FROM pg_inherits i"
+                                   " JOIN pg_class c ON c.oid = i.inhrelid"
+                                   " WHERE i.inhparent = 'events'::regclass ORDER BY c.relname");
+    if (PQresultStatus(parts) != PGRES_TUPLES_OK) {
+        PQclear(parts);
+        return pg_fail(s, "listing the day partitions", err);
+    }
+    int rc = dry_run ? FR_OK : pg_exec(s, "BEGIN", "pruning", err);
+    for (int i = 0; rc == FR_OK && i < PQntuples(parts); i++) {
+        const char *name = PQgetvalue(parts, i, 0);
+        struct tm tm = {0};
+        if (strlen(name) != 16 || strncmp(name, "events_p", 8) != 0 ||
+            sscanf(name + 8, "%4d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) != 3)
+            continue; /* not one of ours: left alone */
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        int64_t from = (int64_t)timegm(&tm) * 1000, to = from + 86400000;
+        if (to > before_ms)
+            continue;
+        struct fr_prune_row row = {name, from, to, pg_int(parts, i, 1)};
+        if (!dry_run) {
+            char sql[160];
+            snprintf(sql, sizeof sql,
+                     detach ? "ALTER TABLE events DETACH PARTITION %s" : "DROP TABLE %s", name);
+            rc = pg_exec(s, sql, detach ? "detaching a partition" : "dropping a partition", err);
+            for (size_t k = 0; k < s->nknown; k++)
+                if (s->known[k] * 86400000 == from)
+                    s->known[k] = INT64_MIN; /* made again if its day is shipped again */
+        }
+        if (rc == FR_OK && cb != NULL)
+            rc = cb(ud, &row);
+    }
+    PQclear(parts);
+    if (!dry_run && rc == FR_OK) {
+        char before[24];
+        snprintf(before, sizeof before, "%lld", (long long)before_ms);
+        const char *p[1] = {before};
+        static const char *const sql[] = {
+            "DELETE FROM conversations WHERE last_activity_ms < $1",
+            "DELETE FROM rollups WHERE minute_ms < $1",
+        };
+        for (size_t k = 0; rc == FR_OK && k < 2; k++) {
+            PGresult *r = PQexecParams(s->c, sql[k], 1, NULL, p, NULL, NULL, 0);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK)
+                rc = pg_fail(s, "pruning the index", err);
+            PQclear(r);
+        }
+    }
+    if (!dry_run)
+        rc = rc == FR_OK ? pg_exec(s, "COMMIT", "pruning", err)
+                         : (PQclear(PQexec(s->c, "ROLLBACK")), rc);
+    return rc;
+}
+
 /* ---- the embedded write path does not apply: events come by shipping ---- */
 
 static int
@@ -774,4 +836,5 @@ const struct fr_store_ops fr_store_postgres = {
     .ship_begin = pg_ship_begin,
     .ship_row = pg_ship_row,
     .ship_end = pg_ship_end,
+    .prune = pg_prune,
 };

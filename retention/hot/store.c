@@ -473,3 +473,12 @@ fr_store_ship_end(struct fr_store *st, const char *source, int64_t last_id, int6
 {
     return st->ops->ship_end(st->ctx, source, last_id, now_ms, inserted, err);
 }
+
+int
+fr_store_prune(struct fr_store *st, int64_t before_ms, bool detach, bool dry_run,
+               int (*cb)(void *ud, const struct fr_prune_row *r), void *ud, struct fr_err *err)
+{
+    if (st->ops->prune == NULL)
+        return store_unsupported(st, "pruning day partitions (use flightrec retention run)", err);
+    return st->ops->prune(st->ctx, before_ms, detach, dry_run, cb, ud, err);
+}

@@ -147,6 +147,7 @@ struct fr_row_key;
 struct fr_archive_key;
 struct fr_erasure_row;
 struct fr_summary_row;
+struct fr_prune_row;
 
 struct fr_store_ops {
     const char *name;
@@ -235,6 +236,8 @@ struct fr_store_ops {
     int (*ship_row)(void *ctx, const struct fr_event_row *row, struct fr_err *err);
     int (*ship_end)(void *ctx, const char *source, int64_t last_id, int64_t now_ms,
                     int64_t *inserted, struct fr_err *err);
+    int (*prune)(void *ctx, int64_t before_ms, bool detach, bool dry_run,
+                 int (*cb)(void *ud, const struct fr_prune_row *r), void *ud, struct fr_err *err);
 };
 
 /*
@@ -274,6 +277,23 @@ int fr_store_ship_begin(struct fr_store *st, const char *host, bool careful, str
 int fr_store_ship_row(struct fr_store *st, const struct fr_event_row *row, struct fr_err *err);
 int fr_store_ship_end(struct fr_store *st, const char *source, int64_t last_id, int64_t now_ms,
                       int64_t *inserted, struct fr_err *err);
+/*
+ * Central retention of a fleet store: whole days of events older than
+ * before_ms leave at once — each day partition that ends at or before it is
+ * dropped (or, with detach, detached: kept as a table of its own, out of
+ * every query, for an operator to archive) — and the conversation index
+ * and rollups of that time go with them. cb hears of each partition (also
+ * with dry_run, which changes nothing). FR_E_INVALID from an embedded store
+ * (its retention is `flightrec retention run`).
+ */
+struct fr_prune_row {
+    const char *partition;
+    int64_t from_ms, to_ms;
+    int64_t rows; /* the planner's estimate (no count of a large table) */
+};
+int fr_store_prune(struct fr_store *st, int64_t before_ms, bool detach, bool dry_run,
+                   int (*cb)(void *ud, const struct fr_prune_row *r), void *ud, struct fr_err *err);
+
 /* The name of st's backend ("sqlite", "postgres"). */
 const char *fr_store_backend_name(const struct fr_store *st);
 

@@ -11,6 +11,7 @@
  */
 #include "tests/integration/agent.h"
 
+#include "core/timeutil.h"
 #include "retention/hot/archive.h"
 #include "retention/hot/store.h"
 
@@ -441,6 +442,81 @@ test_fleet_queries_match_the_hot_store(void **state)
     free(dir);
 }
 
+static int
+count_row(void *ud, const struct fr_event_row *r)
+{
+    (void)r;
+    (*(long *)ud)++;
+    return 0;
+}
+
+/*
+ * Central retention: `flightrec fleet prune` drops whole day partitions
+ * past --keep (nothing with --dry-run), their conversations leave the
+ * index, and the days kept are untouched.
+ */
+static void
+test_fleet_prune_drops_old_days(void **state)
+{
+    struct fleet *f = *state;
+    struct fr_store *st;
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_open(f->uri, NULL, &st, &err), FR_OK);
+    int64_t now = fr_now_ms(), day = 86400000;
+    static const char *const convs[] = {"old5", "old3", "today"};
+    const int64_t ts[] = {now - 5 * day, now - 3 * day, now - 60000};
+    assert_int_equal(fr_store_ship_begin(st, "podP", true, &err), FR_OK);
+    for (int i = 0; i < 3; i++) {
+        struct fr_event_row r = {.id = i + 1,
+                                 .ts_ms = ts[i],
+                                 .ingested_ms = ts[i],
+                                 .kind = "tool",
+                                 .tool = "search",
+                                 .body = "{}",
+                                 .body_len = 2};
+        r.ids[FR_ID_CONV] = convs[i];
+        assert_int_equal(fr_store_ship_row(st, &r, &err), FR_OK);
+    }
+    int64_t inserted;
+    assert_int_equal(fr_store_ship_end(st, "src-prune", 3, now, &inserted, &err), FR_OK);
+    assert_int_equal(inserted, 3);
+    fr_store_close(st);
+
+    char *cmd = fr_asprintf("%s fleet prune --store '%s' --keep 2d --dry-run", FR_BIN, f->uri),
+         *out = NULL;
+    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    assert_non_null(strstr(out, "would drop"));
+    free(out);
+    free(cmd);
+    cmd = fr_asprintf("%s fleet prune --store '%s' --keep 2d", FR_BIN, f->uri);
+    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    /* two days went, each named */
+    int dropped = 0;
+    for (const char *p = out; (p = strstr(p, "dropped events_p")) != NULL; p++)
+        dropped++;
+    assert_int_equal(dropped, 2);
+    free(out);
+    free(cmd);
+    assert_int_equal(fr_store_open(f->uri, NULL, &st, &err), FR_OK);
+    for (int i = 0; i < 3; i++) {
+        long n = 0;
+        struct fr_event_filter ef = {.conv_id = convs[i], .id_field = -1};
+        assert_int_equal(fr_store_events(st, &ef, count_row, &n, &err), FR_OK);
+        assert_int_equal(n, i == 2 ? 1 : 0);
+        int64_t indexed = -1;
+        int rc = fr_store_conversation(st, convs[i], conv_count, &indexed, &err);
+        assert_int_equal(rc, i == 2 ? FR_OK : FR_E_NOTFOUND);
+    }
+    fr_store_close(st);
+    /* the embedded store says where its retention is */
+    cmd = fr_asprintf("%s fleet prune --store %s --keep 2d", FR_BIN, f->a[0]->db);
+    char *errs = NULL;
+    assert_int_not_equal(t_run(cmd, NULL, &errs), 0);
+    assert_non_null(strstr(errs, "retention run"));
+    free(errs);
+    free(cmd);
+}
+
 static double
 metric(struct agent *a, const char *name)
 {
@@ -520,6 +596,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fleet_store_batch_shipped_twice, fleet_setup,
                                         fleet_teardown),
         cmocka_unit_test_setup_teardown(test_fleet_queries_match_the_hot_store, fleet_setup,
+                                        fleet_teardown),
+        cmocka_unit_test_setup_teardown(test_fleet_prune_drops_old_days, fleet_setup,
                                         fleet_teardown),
         cmocka_unit_test_setup_teardown(test_fleet_postgres_down_backlog_drains, fleet_setup,
                                         fleet_teardown),
