@@ -4,11 +4,13 @@
  * on a write connection of its own, so ingest keeps going meanwhile.
  */
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/api/api.h"
 #include "agent/api/params.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/timeutil.h"
 #include "exporters/upload.h"
 #include "retention/hot/archive.h"
@@ -55,6 +57,24 @@ fr_api_delete_conversation(struct fr_pipeline *p, struct MHD_Connection *c, cons
     fr_retention_policy_clear(&pol);
     if (rc != FR_OK)
         return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg, NULL);
+    /* the copy shipped to the fleet store goes too (docs/fleet.md) */
+    int64_t fleet_events = -1;
+    if (p->conf.ship_url[0]) {
+        struct fr_store *fleet = NULL;
+        rc = fr_store_open(p->conf.ship_url, NULL, &fleet, &err);
+        if (rc == FR_OK)
+            rc = fr_store_erase_hot(fleet, id, fr_qparams_get(&q, "reason"), fr_now_ms(), dry_run,
+                                    &fleet_events, &err);
+        fr_store_close(fleet);
+        if (rc != FR_OK) {
+            char *m = fr_asprintf("erased from this agent's store, not yet from the fleet store "
+                                  "(%s): send the request again",
+                                  err.msg);
+            enum MHD_Result r = fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, m, "5");
+            free(m);
+            return r;
+        }
+    }
     fr_log(FR_LOG_WARN, "api", "%s conversation: %llu hot events, %llu archive records%s",
            dry_run ? "dry run of erasing a" : "erased a", (unsigned long long)s.hot_events,
            (unsigned long long)s.records_removed, s.pending_left ? " (pending)" : "");
@@ -65,6 +85,8 @@ fr_api_delete_conversation(struct fr_pipeline *p, struct MHD_Connection *c, cons
                   "segments_rewritten", (json_int_t)s.segments_rewritten, "segments_deleted",
                   (json_int_t)s.segments_deleted, "bytes_rewritten", (json_int_t)s.bytes_rewritten,
                   "pending", s.pending_left > 0, "seconds", s.seconds);
+    if (fleet_events >= 0)
+        json_object_set_new(out, "fleet_events", json_integer(fleet_events));
     if (s.pending_left > 0)
         json_object_set_new(out, "message",
                             json_string("a segment could not be read (the agent log names it); "

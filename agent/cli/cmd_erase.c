@@ -193,9 +193,36 @@ erase_list(struct fr_store *st, const char *db)
     return rc == FR_OK ? FR_EXIT_OK : FR_EXIT_FAIL;
 }
 
+/* A fleet store (docs/fleet.md): no archive tiers or copies; its events and index rows go,
+   and a conversation's later shipped rows are dropped on arrival. */
+static int
+erase_fleet(struct fr_store *st, const struct erase_opts *o)
+{
+    struct fr_err err = {0};
+    int64_t total = 0;
+    for (size_t i = 0; i < o->n + o->ntokens; i++) {
+        int64_t n = 0;
+        int rc = i < o->n ? fr_store_erase_hot(st, o->convs[i], o->reason, fr_now_ms(), o->dry_run,
+                                               &n, &err)
+                          : fr_store_erase_token_hot(st, o->tokens[i - o->n], o->reason,
+                                                     fr_now_ms(), o->dry_run, &n, &err);
+        if (rc != FR_OK) {
+            fprintf(stderr, "flightrec erase: %s\n", err.msg);
+            return FR_EXIT_FAIL;
+        }
+        total += n;
+    }
+    fprintf(stderr, "erase%s: %zu conversation(s), %zu value(s): %lld events %s the fleet store\n",
+            o->dry_run ? " (dry run)" : "", o->n, o->ntokens, (long long)total,
+            o->dry_run ? "would leave" : "removed from");
+    return FR_EXIT_OK;
+}
+
 static int
 erase_run(struct fr_store *st, const struct erase_opts *o)
 {
+    if (strcmp(fr_store_backend_name(st), "sqlite") != 0)
+        return erase_fleet(st, o);
     struct fr_err err = {0};
     struct fr_retention_policy p;
     const char *policy = o->policy && *o->policy ? o->policy : NULL;

@@ -71,6 +71,8 @@ static void
 erased_say(struct fr_store *st, const char *conv, struct fr_err *err)
 {
     struct erased_find e = {.err = err, .conv = conv};
+    /* a fleet store keeps no erasure log to say when: that it was is said anyway */
+    fr_err_set(err, FR_E_NOTFOUND, "conversation %s was erased: nothing of it is kept", conv);
     if (fr_store_erase_subject(st, conv, e.subject, NULL) == FR_OK)
         fr_store_erasures(st, false, erased_row, &e, NULL);
 }

@@ -78,7 +78,17 @@ static const char *const pg_migrations[] = {
     " source text PRIMARY KEY, host text NOT NULL, last_id bigint NOT NULL,"
     " events bigint NOT NULL, updated_ms bigint NOT NULL);"
     "CREATE TABLE redaction_policies ("
-    " id text PRIMARY KEY, first_used_ms bigint NOT NULL, policy text NOT NULL);",
+    " id text PRIMARY KEY, first_used_ms bigint NOT NULL, policy text NOT NULL);"
+    /* erased conversations, by a keyed hash of the id only (no content): their rows are
+       deleted, and rows of them shipped later (a sidecar that has not erased yet, a batch
+       in flight) are dropped on arrival */
+    "INSERT INTO fr_meta VALUES ('erase_key', md5(gen_random_uuid()::text) ||"
+    " md5(gen_random_uuid()::text));"
+    "CREATE FUNCTION fr_erase_subject(text) RETURNS text LANGUAGE sql STABLE AS"
+    " 'SELECT encode(sha256(convert_to((SELECT value FROM fr_meta WHERE key = ''erase_key'')"
+    " || $1, ''UTF8'')), ''hex'')';"
+    "CREATE TABLE erasures ("
+    " subject text PRIMARY KEY, ts_ms bigint NOT NULL, reason text, events bigint NOT NULL);",
 };
 
 #define PG_LATEST ((int)(sizeof pg_migrations / sizeof pg_migrations[0]))
@@ -86,6 +96,7 @@ static const char *const pg_migrations[] = {
 /* Serializes migrations and partition creation between agents (any constant of ours). */
 #define PG_LOCK_SCHEMA "7262911201"
 #define PG_LOCK_PARTITION "7262911202"
+#define PG_LOCK_ERASE "7262911203"
 
 /* The staged columns, in COPY order (fr_id_names give the ids' names, in enum order). */
 #define PG_STAGE_COLUMNS                                                                           \
@@ -135,7 +146,8 @@ static const char pg_stage_sql[] =
  */
 static const char *const pg_insert_sql[] = {
     "WITH ins AS (INSERT INTO events (" PG_STAGE_COLUMNS ", shipped_ms) SELECT " PG_STAGE_COLUMNS
-    ", $2::bigint FROM fr_stage ON CONFLICT DO NOTHING"
+    ", $2::bigint FROM fr_stage s WHERE NOT EXISTS (SELECT 1 FROM erasures x"
+    " WHERE x.subject = fr_erase_subject(s.conv_id)) ON CONFLICT DO NOTHING"
     " RETURNING " PG_NARROW_COLUMNS "),",
     " conv AS (INSERT INTO conversations AS c SELECT conv_id, $1,"
     "  (array_agg(session_id ORDER BY ts_ms) FILTER (WHERE session_id IS NOT NULL))[1],"
@@ -215,7 +227,14 @@ static const char *const pg_insert_sql[] = {
     " SELECT count(*) FROM ins",
 };
 
-static const char pg_narrow_sql[] = "WITH ins AS (SELECT " PG_NARROW_COLUMNS " FROM fr_narrow),";
+static const char pg_narrow_sql[] =
+    "WITH ins AS (SELECT " PG_NARROW_COLUMNS " FROM fr_narrow n WHERE NOT EXISTS (SELECT 1"
+    " FROM erasures x WHERE x.subject = fr_erase_subject(n.conv_id))),";
+
+/* The fast path copied rows of erased conversations too: out again, in the same transaction. */
+static const char pg_unerase_sql[] =
+    "DELETE FROM events e USING (SELECT DISTINCT n.conv_id FROM fr_narrow n JOIN erasures x"
+    " ON x.subject = fr_erase_subject(n.conv_id)) d WHERE e.conv_id = d.conv_id";
 
 static const char pg_cursor_sql[] =
     "INSERT INTO ship_cursors VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source) DO UPDATE SET"
@@ -643,6 +662,18 @@ pg_ship_end(void *ctx, const char *source, int64_t last_id, int64_t now_ms, int6
         s->narrow_sql = fr_asprintf("%s%s%s%s", pg_narrow_sql, pg_insert_sql[1], pg_insert_sql[2],
                                     pg_insert_sql[3]);
     }
+    /* an erasure and a batch of its rows never cross: the erasure takes this lock
+       exclusively, so either it sees the batch's rows committed, or the batch sees it */
+    PGresult *e = PQexec(s->c, "SELECT pg_advisory_xact_lock_shared(" PG_LOCK_ERASE "),"
+                               " EXISTS (SELECT 1 FROM erasures)");
+    if (PQresultStatus(e) != PGRES_TUPLES_OK) {
+        PQclear(e);
+        return pg_fail(s, "reading the erasures", err);
+    }
+    bool erasures = PQgetvalue(e, 0, 1)[0] == 't'; /* rare: checked only when there are any */
+    PQclear(e);
+    if (!s->careful && erasures && pg_exec(s, pg_unerase_sql, "dropping erased rows", err) != FR_OK)
+        return err->code;
     r = PQexecParams(s->c, s->careful ? s->insert_sql : s->narrow_sql, 2, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
@@ -759,6 +790,92 @@ pg_prune(void *ctx, int64_t before_ms, bool detach, bool dry_run,
     return rc;
 }
 
+/* ---- erasure ---- */
+
+/*
+ * A conversation (conv_id) or every event holding a keyed-hash value
+ * (token, "hmac:..."): its events leave every partition and its index rows
+ * go; a conversation is also recorded (a keyed hash of its id) so that its
+ * rows shipped later are dropped on arrival. Rollups keep their counts (no
+ * content). Idempotent: erasing again finds nothing more.
+ */
+static int
+pg_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reason, int64_t now_ms,
+             bool dry_run, int64_t *events, struct fr_err *err)
+{
+    struct pg_store *s = ctx;
+    *events = 0;
+    const char *v = conv_id ? conv_id : token;
+    const char *p[3] = {v, NULL, reason};
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    p[1] = now;
+    if (dry_run) {
+        PGresult *r =
+            PQexecParams(s->c,
+                         conv_id ? "SELECT count(*) FROM events WHERE conv_id = $1"
+                                 : "SELECT count(*) FROM events WHERE strpos(body, $1) > 0",
+                         1, NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            PQclear(r);
+            return pg_fail(s, "counting what an erasure would remove", err);
+        }
+        *events = pg_int(r, 0, 0);
+        PQclear(r);
+        return FR_OK;
+    }
+    int rc = pg_exec(s, "BEGIN; SELECT pg_advisory_xact_lock(" PG_LOCK_ERASE ")", "erasing", err);
+    PGresult *r = NULL;
+    if (rc == FR_OK) {
+        r = PQexecParams(s->c,
+                         conv_id ? "WITH d AS (DELETE FROM events WHERE conv_id = $1 RETURNING 1)"
+                                   " SELECT count(*) FROM d"
+                                 : "WITH d AS (DELETE FROM events WHERE strpos(body, $1) > 0"
+                                   " RETURNING 1) SELECT count(*) FROM d",
+                         1, NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            rc = pg_fail(s, "erasing events", err);
+        else
+            *events = pg_int(r, 0, 0);
+        PQclear(r);
+    }
+    if (rc == FR_OK && conv_id != NULL) {
+        char n[24];
+        snprintf(n, sizeof n, "%lld", (long long)*events);
+        const char *ep[4] = {conv_id, now, reason, n};
+        r = PQexecParams(s->c,
+                         "INSERT INTO erasures VALUES (fr_erase_subject($1), $2, $3, $4)"
+                         " ON CONFLICT (subject) DO UPDATE SET events = erasures.events +"
+                         " excluded.events",
+                         4, NULL, ep, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            rc = pg_fail(s, "recording the erasure", err);
+        PQclear(r);
+        r = rc == FR_OK ? PQexecParams(s->c, "DELETE FROM conversations WHERE conv_id = $1", 1,
+                                       NULL, p, NULL, NULL, 0)
+                        : NULL;
+        if (r != NULL && PQresultStatus(r) != PGRES_COMMAND_OK)
+            rc = pg_fail(s, "erasing the index", err);
+        PQclear(r);
+    }
+    if (rc == FR_OK)
+        return pg_exec(s, "COMMIT", "erasing", err);
+    PQclear(PQexec(s->c, "ROLLBACK"));
+    return rc;
+}
+
+static bool
+pg_is_erased(void *ctx, const char *conv_id)
+{
+    struct pg_store *s = ctx;
+    const char *p[1] = {conv_id};
+    PGresult *r = PQexecParams(s->c, "SELECT 1 FROM erasures WHERE subject = fr_erase_subject($1)",
+                               1, NULL, p, NULL, NULL, 0);
+    bool erased = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+    PQclear(r);
+    return erased;
+}
+
 /* ---- the embedded write path does not apply: events come by shipping ---- */
 
 static int
@@ -837,4 +954,6 @@ const struct fr_store_ops fr_store_postgres = {
     .ship_row = pg_ship_row,
     .ship_end = pg_ship_end,
     .prune = pg_prune,
+    .erase_hot = pg_erase_hot,
+    .is_erased = pg_is_erased,
 };

@@ -43,7 +43,14 @@ fleet_agent_start(struct fleet *f, int i)
     char *extra = fr_asprintf("ship:\n  url: \"%s\"\n  host: pod%d\n  interval: 50ms\n"
                               "  batch_events: 40\n  query: \"%s\"\n",
                               f->uri, i, i == 0 ? f->uri : "");
-    agent_config(f->a[i], NULL, NULL, extra);
+    /* pod0 takes erasures through its API */
+    char *tok = t_path(f->a[i]->dir, "admin.token");
+    write_text(tok, "admin-0123456789abcdef-token\n");
+    chmod(tok, 0600);
+    char *http_extra = fr_asprintf("  admin_token_file: %s\n", tok);
+    agent_config(f->a[i], i == 0 ? http_extra : NULL, NULL, extra);
+    free(http_extra);
+    free(tok);
     free(extra);
     agent_start(f->a[i]);
 }
@@ -370,8 +377,7 @@ test_fleet_store_batch_shipped_twice(void **state)
     assert_int_equal(fr_store_rollups(st, &rf, tool_calls, &calls, &err), FR_OK);
     assert_int_equal(calls, 6);
     /* what a fleet store does not keep is refused by name, not crashed on */
-    assert_int_equal(fr_store_erase_hot(st, "twice", "test", 1, false, &indexed, &err),
-                     FR_E_INVALID);
+    assert_int_equal(fr_store_link_trace(st, "trace-1", "twice", &err), FR_E_INVALID);
     assert_non_null(strstr(err.msg, "postgres"));
     fr_store_close(st);
 
@@ -517,6 +523,75 @@ test_fleet_prune_drops_old_days(void **state)
     free(cmd);
 }
 
+/*
+ * An erasure reaches the fleet store: DELETE /v1/conversations/ID on one
+ * agent removes the conversation's events shipped by every agent, its index
+ * rows go, a read says it was erased; rows of it that another agent (which
+ * did not erase it) ships later are dropped on arrival; `flightrec erase
+ * --db postgres://...` erases there directly.
+ */
+static void
+test_fleet_erasure_reaches_the_fleet_store(void **state)
+{
+    struct fleet *f = *state;
+    for (int i = 0; i < 2; i++) {
+        char *body = fleet_events("secret", i * 10, 10, true);
+        assert_int_equal(post(f->a[i], body, NULL), 202);
+        free(body);
+    }
+    char *body = fleet_events("other", 0, 5, true);
+    assert_int_equal(post(f->a[2], body, NULL), 202);
+    free(body);
+    struct central c;
+    int64_t indexed;
+    wait_central(f, "secret", 20, &c, &indexed);
+    central_free(&c);
+    wait_central(f, "other", 5, &c, &indexed);
+    central_free(&c);
+
+    static const char *const admin[] = {"Authorization: Bearer admin-0123456789abcdef-token", NULL};
+    char *out = NULL;
+    assert_int_equal(
+        http(f->a[0], "DELETE", "/v1/conversations/secret", admin, NULL, 0, &out, NULL), 200);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(j, "hot_events")), 10);
+    assert_int_equal(json_integer_value(json_object_get(j, "fleet_events")), 20);
+    json_decref(j);
+    free(out);
+    central_read(f, "secret", &c, &indexed);
+    assert_int_equal(c.rows, 0);
+    assert_int_equal(indexed, -1);
+    central_free(&c);
+    char *cmd = fr_asprintf("%s show secret --store '%s'", FR_BIN, f->uri), *err = NULL;
+    assert_int_not_equal(t_run(cmd, NULL, &err), 0);
+    assert_non_null(strstr(err, "erased"));
+    free(err);
+    free(cmd);
+
+    /* pod1 never erased it: what it still ships of it is dropped on arrival */
+    body = fleet_events("secret", 100, 10, true);
+    assert_int_equal(post(f->a[1], body, NULL), 202);
+    free(body);
+    body = fleet_events("marker", 0, 3, true);
+    assert_int_equal(post(f->a[1], body, NULL), 202);
+    free(body);
+    wait_central(f, "marker", 3, &c, &indexed);
+    central_free(&c);
+    central_read(f, "secret", &c, &indexed);
+    assert_int_equal(c.rows, 0);
+    central_free(&c);
+
+    /* and the command line erases in the fleet store directly */
+    cmd = fr_asprintf("%s erase --conv other --db '%s'", FR_BIN, f->uri);
+    assert_int_equal(t_run(cmd, NULL, &err), 0);
+    assert_non_null(strstr(err, "5 events removed from the fleet store"));
+    free(err);
+    free(cmd);
+    central_read(f, "other", &c, &indexed);
+    assert_int_equal(c.rows, 0);
+    central_free(&c);
+}
+
 static double
 metric(struct agent *a, const char *name)
 {
@@ -598,6 +673,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fleet_queries_match_the_hot_store, fleet_setup,
                                         fleet_teardown),
         cmocka_unit_test_setup_teardown(test_fleet_prune_drops_old_days, fleet_setup,
+                                        fleet_teardown),
+        cmocka_unit_test_setup_teardown(test_fleet_erasure_reaches_the_fleet_store, fleet_setup,
                                         fleet_teardown),
         cmocka_unit_test_setup_teardown(test_fleet_postgres_down_backlog_drains, fleet_setup,
                                         fleet_teardown),
