@@ -376,6 +376,62 @@ test_store_duplicate_event_id_stored_once(void **state)
     assert_false(inserted[1]);
 }
 
+static int
+count_rows(void *ud, const struct fr_event_row *r)
+{
+    (void)r;
+    (*(long *)ud)++;
+    return 0;
+}
+
+static int
+max_row_id(void *ud, const struct fr_event_row *r)
+{
+    if (r->id > *(int64_t *)ud)
+        *(int64_t *)ud = r->id;
+    return 0;
+}
+
+/*
+ * Row ids only grow, even when the newest rows are gone (retention moved a
+ * quiet store's every row to warm, the newest conversation was erased):
+ * readers that resume "after row N" (the shipper, tail) would otherwise skip
+ * the next events for good. The placeholder that holds the numbering is
+ * never committed.
+ */
+static void
+test_store_row_ids_never_reused(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *lines[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445100,\"conv_id\":\"a\"}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445101,\"conv_id\":\"a\"}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445102,\"conv_id\":\"b\"}",
+    };
+    t_ingest(f->st, lines, 3);
+    int64_t before = 0;
+    struct fr_event_filter all = {.id_field = -1, .by_arrival = true};
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_events(f->st, &all, max_row_id, &before, &err), FR_OK);
+    assert_int_equal(before, 3);
+    /* every row leaves (as retention's move of everything to warm does) */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM events", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    const char *next = "{\"kind\":\"tool\",\"ts_ms\":1771357445200,\"conv_id\":\"c\"}";
+    t_ingest(f->st, &next, 1);
+    t_ingest(f->st, &next, 1); /* no event id: a second row */
+    int64_t last = 0;
+    struct fr_event_filter later = {.id_field = -1, .by_arrival = true, .after_id = before};
+    assert_int_equal(fr_store_events(f->st, &later, max_row_id, &last, &err), FR_OK);
+    assert_int_equal(last, 5); /* the two new rows are 4 and 5, after the cursor */
+    long n = 0;
+    struct fr_event_filter every = {.id_field = -1, .by_arrival = true};
+    assert_int_equal(fr_store_events(f->st, &every, count_rows, &n, &err), FR_OK);
+    assert_int_equal(n, 2); /* and no placeholder was left behind */
+}
+
 /* The version 5 migration keeps the first copy of events a NULL conv_id let in twice. */
 static void
 test_store_migration_removes_null_conv_duplicates(void **state)
@@ -638,6 +694,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_migrate_from_every_version_keeps_data,
                                         t_store_setup, t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_row_ids_never_reused, t_store_setup,
+                                        t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_trace_link_moves_events, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_event_parts_merge, t_store_setup,

@@ -258,6 +258,68 @@ sq_file_gone(const struct sq_store *s)
            (stat(s->path, &st) != 0 || st.st_dev != s->dev || st.st_ino != s->ino);
 }
 
+/*
+ * Row ids only grow. SQLite gives a new row the largest id in the table plus
+ * one, so once the newest rows are gone (retention moved everything of a
+ * quiet sidecar to warm; the newest conversation erased) it would hand out
+ * ids again that readers have passed already: the shipper's and `tail`'s
+ * cursors ("rows after id N") would skip the new events for good. The
+ * largest id ever given is kept in store_info ('events_hwm', at each
+ * commit); a batch that finds the table below it holds a placeholder row at
+ * that id for its length (never committed), so its rows are numbered after it.
+ */
+static int
+sq_ids_begin(struct sq_store *s, struct fr_err *err)
+{
+    s->placeholder = 0;
+    s->last_rowid = 0;
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT ifnull((SELECT max(id) FROM events), 0),"
+                                " ifnull((SELECT CAST(value AS INTEGER) FROM store_info"
+                                " WHERE key = 'events_hwm'), 0)",
+                                -1, &st, NULL);
+    int64_t max = 0, hwm = 0;
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        max = sqlite3_column_int64(st, 0);
+        hwm = sqlite3_column_int64(st, 1);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_OK && max < hwm) {
+        char sql[160];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO events(id, ts_ms, ingested_ms, kind, body) VALUES(%lld, 0, 0,"
+                 " 'placeholder', '{}')",
+                 (long long)hwm);
+        rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+        s->placeholder = hwm;
+    }
+    return rc == SQLITE_OK ? FR_OK : sq_fail(s->db, rc, err, "begin (row ids)");
+}
+
+/* Before COMMIT: the placeholder goes, the largest id given is kept. */
+static int
+sq_ids_commit(struct sq_store *s)
+{
+    char sql[256];
+    int rc = SQLITE_OK;
+    if (s->placeholder > 0) {
+        snprintf(sql, sizeof sql, "DELETE FROM events WHERE id = %lld", (long long)s->placeholder);
+        rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK && s->last_rowid > 0) {
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO store_info VALUES('events_hwm', '%lld') ON CONFLICT(key) DO UPDATE"
+                 " SET value = CAST(max(CAST(value AS INTEGER), %lld) AS TEXT)",
+                 (long long)s->last_rowid, (long long)s->last_rowid);
+        rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    }
+    s->placeholder = 0;
+    s->last_rowid = 0;
+    return rc;
+}
+
 static int
 sq_begin(void *ctx, struct fr_err *err)
 {
@@ -272,7 +334,7 @@ sq_begin(void *ctx, struct fr_err *err)
         return sq_fail(s->db, rc, err, "begin");
     s->in_txn = true;
     sq_erased_refresh(s); /* exact for the batch: no other connection commits until it ends */
-    return FR_OK;
+    return sq_ids_begin(s, err);
 }
 
 static void
@@ -333,6 +395,8 @@ sq_put(void *ctx, const struct fr_record *ev, int64_t ingested_ms, bool *inserte
     if (rc != SQLITE_DONE)
         return sq_fail(s->db, rc, err, "inserting event");
     *inserted = sqlite3_changes(s->db) > 0;
+    if (*inserted && sqlite3_last_insert_rowid(s->db) > s->last_rowid)
+        s->last_rowid = sqlite3_last_insert_rowid(s->db);
     if (!*inserted || ev->restored)
         return FR_OK;
     sq_aggs_add(&s->aggs, ev);
@@ -412,6 +476,8 @@ sq_commit(void *ctx, struct fr_err *err)
     rc = sq_trace_flush(s, err); /* after the index upsert: it merges index rows */
     if (rc == FR_OK)
         rc = sq_rollup_flush(s, err);
+    if (rc == FR_OK && (rc = sq_ids_commit(s)) != SQLITE_OK)
+        rc = sq_fail(s->db, rc, err, "commit (row ids)");
     if (rc != FR_OK) {
         sq_rollback(s);
         return rc;
