@@ -379,6 +379,16 @@ agent_start(struct fr_agent *a, struct fr_err *err)
 {
     if (fr_live_new(&a->p.conf, true, &a->p.live, err) != FR_OK)
         return FR_EXIT_USAGE;
+    /* a fleet store, not a file: said at start, not once a minute in the log */
+    const char *ship = a->p.conf.ship_url;
+    if (ship[0] && (fr_store_backend_for(ship) == NULL ||
+                    fr_store_backend_for(ship) == fr_store_backends[0])) {
+        fr_err_set(err, FR_E_CONFIG,
+                   "ship.url: expected a fleet store location (postgres://USER@HOST/DB), not "
+                   "\"%.*s...\"",
+                   (int)strcspn(ship, ":@/"), ship);
+        return FR_EXIT_USAGE;
+    }
     if (agent_open_stores(a, err) != FR_OK)
         return FR_EXIT_FAIL;
     check_data_dir(a->p.conf.db_path);

@@ -241,6 +241,22 @@ test_fleet_conversation_across_three_agents(void **state)
     api = get_json(f->a[1], "/v1/conversations/spread", 200); /* pod1's: its own 20 */
     assert_int_equal(json_array_size(json_object_get(api, "events")), 20);
     json_decref(api);
+    /* ship.url must name a fleet store: a file path (or an unknown scheme) is refused at
+       start, without echoing a password */
+    struct agent *bad = f->a[2];
+    assert_int_equal(agent_stop(bad), 0);
+    static const char *const wrong[] = {"/var/lib/flightrec/other.db",
+                                        "mysql://root:hunter2-secret@db/x"};
+    for (size_t i = 0; i < 2; i++) {
+        char *sec = fr_asprintf("ship:\n  url: \"%s\"\n", wrong[i]);
+        agent_config(bad, NULL, NULL, sec);
+        free(sec);
+        char *log = agent_start_fails(bad);
+        assert_non_null(strstr(log, "ship.url: expected a fleet store location"));
+        assert_null(strstr(log, "hunter2"));
+        free(log);
+    }
+    bad->pid = 0;
     /* the conversation list merges the three hosts' index rows into one */
     cmd = fr_asprintf("%s conversations --json --db '%s'", FR_BIN, f->uri);
     assert_int_equal(t_run(cmd, &out, NULL), 0);
