@@ -34,7 +34,7 @@ struct fr_shipper {
     char source[17]; /* the hot store's own id: the cursor's key */
     struct fr_store *local, *central;
     bool have_cursor;
-    int64_t cursor;
+    struct fr_ship_pos pos;
     int64_t backoff_ms;
     int64_t logged_ms; /* when the last failure was logged (one a minute) */
 };
@@ -61,9 +61,26 @@ batch_row(void *ud, const struct fr_event_row *row)
     return b->rc != FR_OK ? 1 : 0;
 }
 
+struct links {
+    struct fr_store *central;
+    struct fr_err *err;
+    size_t n;
+    int64_t max_ms;
+};
+
+static int
+link_row(void *ud, const char *trace_id, const char *conv_id, int64_t ts_ms)
+{
+    struct links *l = ud;
+    l->n++;
+    if (ts_ms > l->max_ms)
+        l->max_ms = ts_ms;
+    return fr_store_ship_link(l->central, trace_id, conv_id, ts_ms, l->err);
+}
+
 int
 fr_ship_batch(struct fr_store *local, struct fr_store *central, const char *source,
-              const char *host, int limit, int64_t *cursor, struct fr_ship_batch *out,
+              const char *host, int limit, struct fr_ship_pos *pos, struct fr_ship_batch *out,
               struct fr_err *err)
 {
     /* the fast path first; a batch partly stored already (sent again after a crash) or
@@ -72,21 +89,27 @@ fr_ship_batch(struct fr_store *local, struct fr_store *central, const char *sour
         memset(out, 0, sizeof *out);
         struct batch b = {.central = central, .err = err, .out = out};
         struct fr_event_filter f = {
-            .by_arrival = true, .after_id = *cursor, .limit = limit, .id_field = -1};
+            .by_arrival = true, .after_id = pos->cursor, .limit = limit, .id_field = -1};
+        struct links l = {.central = central, .err = err, .max_ms = pos->links_ms - 1};
+        b.last_id = pos->cursor;
         int rc = fr_store_ship_begin(central, host, careful > 0, err);
         if (rc == FR_OK) {
             rc = fr_store_events(local, &f, batch_row, &b, err);
             if (rc == 1)
                 rc = b.rc;
         }
-        if (rc == FR_OK && out->rows == 0) {
+        if (rc == FR_OK)
+            rc = fr_store_trace_links(local, pos->links_ms, link_row, &l, err);
+        out->links = l.n;
+        if (rc == FR_OK && out->rows == 0 && l.n == 0) {
             fr_store_rollback(central); /* nothing to send: the empty batch is dropped */
             return FR_OK;
         }
         if (rc == FR_OK)
             rc = fr_store_ship_end(central, source, b.last_id, fr_now_ms(), &out->inserted, err);
         if (rc == FR_OK) {
-            *cursor = b.last_id;
+            pos->cursor = b.last_id;
+            pos->links_ms = l.max_ms + 1;
             return FR_OK;
         }
         fr_store_rollback(central);
@@ -129,7 +152,7 @@ oldest_unshipped(struct fr_shipper *s)
 {
     int64_t ms = 0;
     struct fr_event_filter f = {
-        .by_arrival = true, .after_id = s->cursor, .limit = 1, .id_field = -1};
+        .by_arrival = true, .after_id = s->pos.cursor, .limit = 1, .id_field = -1};
     if (s->local != NULL)
         fr_store_events(s->local, &f, first_row, &ms, NULL);
     return ms;
@@ -180,7 +203,7 @@ open_stores(struct fr_shipper *s, struct fr_err *err)
             return err->code;
     }
     if (!s->have_cursor) {
-        if (fr_store_ship_cursor(s->central, s->source, &s->cursor, err) != FR_OK)
+        if (fr_store_ship_cursor(s->central, s->source, &s->pos.cursor, err) != FR_OK)
             return err->code;
         s->have_cursor = true;
     }
@@ -198,7 +221,7 @@ ship_once(struct fr_shipper *s)
     }
     struct fr_ship_batch b;
     int limit = (int)s->pl->conf.ship_batch_events;
-    if (fr_ship_batch(s->local, s->central, s->source, s->host, limit, &s->cursor, &b, &err) !=
+    if (fr_ship_batch(s->local, s->central, s->source, s->host, limit, &s->pos, &b, &err) !=
         FR_OK) {
         fail(s, err.msg, b.first_ingested);
         return false;
@@ -209,7 +232,7 @@ ship_once(struct fr_shipper *s)
     report(s, true, lag > 0 ? lag : 0, b.rows > 0 ? b.inserted : -1, NULL);
     if (b.rows > 0)
         fr_log(FR_LOG_DEBUG, "ship", "%zu events shipped (%lld new), cursor %lld", b.rows,
-               (long long)b.inserted, (long long)s->cursor);
+               (long long)b.inserted, (long long)s->pos.cursor);
     return full;
 }
 

@@ -14,19 +14,28 @@ struct fr_shipper;
 /* What one batch did. */
 struct fr_ship_batch {
     size_t rows;            /* read from the hot store and sent */
+    size_t links;           /* trace links sent */
     int64_t inserted;       /* of those, new to the fleet store */
     int64_t first_ingested; /* ingested_ms of the first row sent (0: none) */
     int64_t last_ingested;  /* and of the last */
 };
 
+/* Where shipping stands: the last row shipped (from the fleet store's cursor) and the
+   trace links learned from then on that still have to go (0: all that are kept). */
+struct fr_ship_pos {
+    int64_t cursor;
+    int64_t links_ms;
+};
+
 /*
- * Ships up to limit rows of local after *cursor to central (host names
- * this sidecar, source its store id: fr_store_id) in one fleet-store
- * transaction and moves *cursor; nothing is moved on failure (the batch is
- * dropped: fr_store_rollback). The agent's shipper and `flightrec ship` run this.
+ * Ships up to limit rows of local after pos->cursor, and the trace links it
+ * learned since pos->links_ms, to central (host names this sidecar, source
+ * its store id: fr_store_id) in one fleet-store transaction and moves pos;
+ * nothing moves on failure (the batch is dropped: fr_store_rollback). The
+ * agent's shipper and `flightrec ship` run this.
  */
 int fr_ship_batch(struct fr_store *local, struct fr_store *central, const char *source,
-                  const char *host, int limit, int64_t *cursor, struct fr_ship_batch *out,
+                  const char *host, int limit, struct fr_ship_pos *pos, struct fr_ship_batch *out,
                   struct fr_err *err);
 
 /*

@@ -105,13 +105,14 @@ fr_cmd_ship(int argc, char **argv)
         fr_store_close(local);
         return FR_EXIT_FAIL;
     }
-    int64_t cursor = 0, rows = 0, inserted = 0;
+    struct fr_ship_pos pos = {0, 0};
+    int64_t rows = 0, inserted = 0;
     double started = fr_mono_s(), last = 0;
-    int rc = fr_store_ship_cursor(central, source, &cursor, &err);
+    int rc = fr_store_ship_cursor(central, source, &pos.cursor, &err);
     for (;;) {
         struct fr_ship_batch b;
         if (rc == FR_OK)
-            rc = fr_ship_batch(local, central, source, host, (int)batch, &cursor, &b, &err);
+            rc = fr_ship_batch(local, central, source, host, (int)batch, &pos, &b, &err);
         if (rc != FR_OK)
             break;
         rows += (int64_t)b.rows;
@@ -140,7 +141,7 @@ fr_cmd_ship(int argc, char **argv)
             "shipped %s as %s: %lld events (%lld new) in %.2f s, %.0f events/s; caught up at row "
             "%lld\n",
             db, host, (long long)rows, (long long)inserted, el, el > 0 ? (double)rows / el : 0.0,
-            (long long)cursor);
+            (long long)pos.cursor);
     return FR_EXIT_OK;
 }
 

@@ -27,10 +27,12 @@ struct pg_store {
     char *insert_sql;     /* pg_insert_sql joined, on first use */
     struct pg_buf buf;    /* COPY data not yet sent */
     struct pg_buf narrow; /* the batch's fr_narrow rows (the fast path) */
-    bool careful;         /* the batch goes through fr_stage (pg_insert_sql) */
-    int64_t shipped_ms;   /* when the batch began */
-    char *narrow_sql;     /* pg_narrow_sql joined, on first use */
-    int64_t known[64];    /* days whose partition exists */
+    struct pg_buf
+        links[3]; /* the batch's trace links: text[] literals of traces, conversations, times */
+    bool careful; /* the batch goes through fr_stage (pg_insert_sql) */
+    int64_t shipped_ms; /* when the batch began */
+    char *narrow_sql;   /* pg_narrow_sql joined, on first use */
+    int64_t known[64];  /* days whose partition exists */
     size_t nknown;
 };
 

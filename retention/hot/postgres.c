@@ -87,6 +87,12 @@ static const char *const pg_migrations[] = {
     "CREATE FUNCTION fr_erase_subject(text) RETURNS text LANGUAGE sql STABLE AS"
     " 'SELECT encode(sha256(convert_to((SELECT value FROM fr_meta WHERE key = ''erase_key'')"
     " || $1, ''UTF8'')), ''hex'')';"
+    /* a trace's conversation, learned by a sidecar (an OTLP span naming it): spans filed
+       under the trace id (shipped before the link, or by a sidecar that never saw the
+       naming span) move to the conversation */
+    "CREATE TABLE trace_links ("
+    " trace_id text PRIMARY KEY, conv_id text NOT NULL, ts_ms bigint NOT NULL);"
+    "CREATE INDEX trace_links_ts ON trace_links (ts_ms);"
     "CREATE TABLE erasures ("
     " subject text PRIMARY KEY, ts_ms bigint NOT NULL, reason text, events bigint NOT NULL);",
 };
@@ -120,13 +126,35 @@ static const char pg_stage_sql[] =
     " runtime_key text, status text, provider text, model text, tool text, duration_ms bigint,"
     " error_class text, error_code text, error_message text, input_tokens bigint,"
     " output_tokens bigint, cached_tokens bigint, reasoning_tokens bigint,"
-    " panic boolean NOT NULL) ON COMMIT DELETE ROWS";
+    " panic boolean NOT NULL) ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS fr_moved (trace_id text NOT NULL, conv_id text NOT NULL)"
+    " ON COMMIT DELETE ROWS";
 
 /* What the index and rollups are computed from (pg_insert_sql's "ins"), in fr_narrow's order. */
 #define PG_NARROW_COLUMNS                                                                          \
     "conv_id, ts_ms, kind, session_id, runtime_key, status, provider, model, tool,"                \
     " duration_ms, error_class, error_code, error_message, input_tokens, output_tokens,"           \
     " cached_tokens, reasoning_tokens, panic"
+
+/* A conversation index row's columns after (conv_id, host), from its events (convagg.c's
+   rules): used for a batch's rows and to compute rows again after a trace moved. */
+#define PG_CONV_AGG                                                                                \
+    "  (array_agg(session_id ORDER BY ts_ms) FILTER (WHERE session_id IS NOT NULL))[1],"           \
+    "  (array_agg(runtime_key ORDER BY ts_ms DESC)"                                                \
+    "   FILTER (WHERE kind = 'turn' AND runtime_key IS NOT NULL))[1],"                             \
+    "  max(ts_ms) FILTER (WHERE kind = 'turn' AND runtime_key IS NOT NULL),"                       \
+    "  COALESCE((array_agg(status ORDER BY ts_ms DESC)"                                            \
+    "   FILTER (WHERE kind = 'conversation' AND status IS NOT NULL))[1], 'active'),"               \
+    "  max(ts_ms) FILTER (WHERE kind = 'conversation' AND status IS NOT NULL),"                    \
+    "  min(ts_ms), max(ts_ms),"                                                                    \
+    "  max(ts_ms) FILTER (WHERE kind = 'conversation' AND status = 'closed'),"                     \
+    "  max(ts_ms) FILTER (WHERE kind = 'conversation' AND status = 'evicted'),"                    \
+    "  count(*), count(*) FILTER (WHERE error_code IS NOT NULL),"                                  \
+    "  max(ts_ms) FILTER (WHERE error_code IS NOT NULL),"                                          \
+    "  (array_agg(error_class ORDER BY ts_ms DESC) FILTER (WHERE error_code IS NOT NULL))[1],"     \
+    "  (array_agg(error_code ORDER BY ts_ms DESC) FILTER (WHERE error_code IS NOT NULL))[1],"      \
+    "  (array_agg(error_message ORDER BY ts_ms DESC) FILTER (WHERE error_code IS NOT NULL))[1],"   \
+    "  bool_or(panic)"
 
 /*
  * A batch takes one of two paths. Rows expected new (the usual case) are
@@ -149,23 +177,7 @@ static const char *const pg_insert_sql[] = {
     ", $2::bigint FROM fr_stage s WHERE NOT EXISTS (SELECT 1 FROM erasures x"
     " WHERE x.subject = fr_erase_subject(s.conv_id)) ON CONFLICT DO NOTHING"
     " RETURNING " PG_NARROW_COLUMNS "),",
-    " conv AS (INSERT INTO conversations AS c SELECT conv_id, $1,"
-    "  (array_agg(session_id ORDER BY ts_ms) FILTER (WHERE session_id IS NOT NULL))[1],"
-    "  (array_agg(runtime_key ORDER BY ts_ms DESC)"
-    "   FILTER (WHERE kind = 'turn' AND runtime_key IS NOT NULL))[1],"
-    "  max(ts_ms) FILTER (WHERE kind = 'turn' AND runtime_key IS NOT NULL),"
-    "  COALESCE((array_agg(status ORDER BY ts_ms DESC)"
-    "   FILTER (WHERE kind = 'conversation' AND status IS NOT NULL))[1], 'active'),"
-    "  max(ts_ms) FILTER (WHERE kind = 'conversation' AND status IS NOT NULL),"
-    "  min(ts_ms), max(ts_ms),"
-    "  max(ts_ms) FILTER (WHERE kind = 'conversation' AND status = 'closed'),"
-    "  max(ts_ms) FILTER (WHERE kind = 'conversation' AND status = 'evicted'),"
-    "  count(*), count(*) FILTER (WHERE error_code IS NOT NULL),"
-    "  max(ts_ms) FILTER (WHERE error_code IS NOT NULL),"
-    "  (array_agg(error_class ORDER BY ts_ms DESC) FILTER (WHERE error_code IS NOT NULL))[1],"
-    "  (array_agg(error_code ORDER BY ts_ms DESC) FILTER (WHERE error_code IS NOT NULL))[1],"
-    "  (array_agg(error_message ORDER BY ts_ms DESC) FILTER (WHERE error_code IS NOT NULL))[1],"
-    "  bool_or(panic), $2::bigint"
+    " conv AS (INSERT INTO conversations AS c SELECT conv_id, $1," PG_CONV_AGG ", $2::bigint"
     "  FROM ins WHERE conv_id <> '' GROUP BY conv_id"
     "  ON CONFLICT (conv_id, host) DO UPDATE SET"
     "  session_id = COALESCE(c.session_id, excluded.session_id),"
@@ -236,6 +248,34 @@ static const char pg_unerase_sql[] =
     "DELETE FROM events e USING (SELECT DISTINCT n.conv_id FROM fr_narrow n JOIN erasures x"
     " ON x.subject = fr_erase_subject(n.conv_id)) d WHERE e.conv_id = d.conv_id";
 
+/*
+ * Trace links, after a batch's rows are in: the links the sidecar sent ($1
+ * traces, $2 conversations, $3 times) are kept (the first one wins), then
+ * every trace of them or of the batch's rows that has rows filed under its
+ * id moves: copies the conversation holds already go, the rest take its id
+ * (column and envelope), an erased conversation's are deleted, and the index
+ * rows of both are computed again from their events, per host.
+ */
+static const char *const pg_link_sql[] = {
+    "INSERT INTO trace_links SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])"
+    " ON CONFLICT (trace_id) DO NOTHING",
+    "INSERT INTO fr_moved SELECT l.trace_id, l.conv_id FROM trace_links l"
+    " WHERE l.trace_id IN (SELECT unnest($1::text[]) UNION SELECT conv_id FROM fr_narrow"
+    " UNION SELECT conv_id FROM fr_stage)"
+    " AND EXISTS (SELECT 1 FROM events e WHERE e.conv_id = l.trace_id AND e.trace_id = l.trace_id)",
+    "DELETE FROM events e USING fr_moved m WHERE e.conv_id = m.trace_id"
+    " AND e.trace_id = m.trace_id AND (EXISTS (SELECT 1 FROM events c WHERE c.conv_id = m.conv_id"
+    " AND c.ekey = e.ekey AND c.ts_ms = e.ts_ms) OR EXISTS (SELECT 1 FROM erasures x"
+    " WHERE x.subject = fr_erase_subject(m.conv_id)))",
+    "UPDATE events e SET conv_id = m.conv_id, body = replace(e.body, '\"conv_id\":' ||"
+    " to_json(m.trace_id)::text, '\"conv_id\":' || to_json(m.conv_id)::text)"
+    " FROM fr_moved m WHERE e.conv_id = m.trace_id AND e.trace_id = m.trace_id",
+    "DELETE FROM conversations WHERE conv_id IN (SELECT trace_id FROM fr_moved"
+    " UNION SELECT conv_id FROM fr_moved)",
+    "INSERT INTO conversations SELECT conv_id, host," PG_CONV_AGG ", $1::bigint FROM events"
+    " WHERE conv_id IN (SELECT conv_id FROM fr_moved) GROUP BY conv_id, host",
+};
+
 static const char pg_cursor_sql[] =
     "INSERT INTO ship_cursors VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source) DO UPDATE SET"
     " host = excluded.host, last_id = GREATEST(ship_cursors.last_id, excluded.last_id),"
@@ -251,6 +291,8 @@ pg_close(void *ctx)
         PQfinish(s->c);
     free(s->buf.p);
     free(s->narrow.p);
+    for (int i = 0; i < 3; i++)
+        free(s->links[i].p);
     free(s->host);
     free(s->insert_sql);
     free(s->narrow_sql);
@@ -427,6 +469,58 @@ pg_flush(struct pg_store *s, struct fr_err *err)
     return FR_OK;
 }
 
+/* An element of a text[] literal: "..." with " and \ escaped. */
+static void
+buf_array_item(struct pg_buf *b, const char *v)
+{
+    buf_put(b, b->n > 1 ? ",\"" : "\"", b->n > 1 ? 2 : 1);
+    for (const char *p = v; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            buf_put(b, "\\", 1);
+        buf_put(b, p, 1);
+    }
+    buf_put(b, "\"", 1);
+}
+
+static int
+pg_ship_link(void *ctx, const char *trace_id, const char *conv_id, int64_t ts_ms,
+             struct fr_err *err)
+{
+    (void)err;
+    struct pg_store *s = ctx;
+    if (s->links[0].n == 0)
+        for (int i = 0; i < 3; i++)
+            buf_put(&s->links[i], "{", 1);
+    char ts[24];
+    snprintf(ts, sizeof ts, "%lld", (long long)ts_ms);
+    buf_array_item(&s->links[0], trace_id);
+    buf_array_item(&s->links[1], conv_id);
+    buf_array_item(&s->links[2], ts);
+    return FR_OK;
+}
+
+/* The batch's links applied (pg_link_sql), in its transaction. */
+static int
+pg_apply_links(struct pg_store *s, const char *now, struct fr_err *err)
+{
+    const char *none = "{}";
+    for (int i = 0; i < 3; i++)
+        buf_put(&s->links[i], s->links[i].n > 0 ? "}" : none, s->links[i].n > 0 ? 2 : 3);
+    const char *p[4] = {s->links[0].p, s->links[1].p, s->links[2].p, now};
+    /* each statement's parameters: the links (3), their traces (1), none, or the time */
+    static const int np[] = {3, 1, 0, 0, 0, 1}, first[] = {0, 0, 0, 0, 0, 3};
+    int rc = FR_OK;
+    for (size_t i = 0; rc == FR_OK && i < sizeof pg_link_sql / sizeof pg_link_sql[0]; i++) {
+        PGresult *r = PQexecParams(s->c, pg_link_sql[i], np[i], NULL, p + first[i], NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            rc = pg_fail(s, "moving a trace's events to its conversation", err);
+        PQclear(r);
+    }
+    for (int i = 0; i < 3; i++)
+        s->links[i].n = 0;
+    return rc;
+}
+
 /* Runs a COPY ... FROM STDIN of the whole of b. */
 static int
 pg_copy(struct pg_store *s, const char *sql, struct pg_buf *b, struct fr_err *err)
@@ -455,6 +549,8 @@ pg_ship_begin(void *ctx, const char *host, bool careful, struct fr_err *err)
     s->host = fr_strdup(host);
     s->buf.n = 0;
     s->narrow.n = 0;
+    for (int i = 0; i < 3; i++)
+        s->links[i].n = 0;
     s->careful = careful;
     s->shipped_ms = fr_now_ms();
     int rc = pg_exec(s, "BEGIN", "starting a batch", err);
@@ -681,6 +777,9 @@ pg_ship_end(void *ctx, const char *source, int64_t last_id, int64_t now_ms, int6
     }
     *inserted = pg_int(r, 0, 0);
     PQclear(r);
+    rc = pg_apply_links(s, now, err);
+    if (rc != FR_OK)
+        return rc;
     snprintf(last, sizeof last, "%lld", (long long)last_id);
     snprintf(n, sizeof n, "%lld", (long long)*inserted);
     const char *cp[5] = {source, s->host, last, n, now};
@@ -953,6 +1052,7 @@ const struct fr_store_ops fr_store_postgres = {
     .ship_begin = pg_ship_begin,
     .ship_row = pg_ship_row,
     .ship_end = pg_ship_end,
+    .ship_link = pg_ship_link,
     .prune = pg_prune,
     .erase_hot = pg_erase_hot,
     .is_erased = pg_is_erased,

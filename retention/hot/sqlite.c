@@ -523,6 +523,7 @@ const struct fr_store_ops fr_store_sqlite = {
     .options = NULL,
     .open = sq_open,
     .close = sq_close,
+    .trace_links = sq_trace_links,
     .begin = sq_begin,
     .put = sq_put,
     .commit = sq_commit,

@@ -275,4 +275,9 @@ int sq_txn_end(struct sq_store *s, int rc, struct fr_err *err);
 int sq_cached(sqlite3 *db, sqlite3_stmt **slot, const char *sql, sqlite3_stmt **out,
               struct fr_err *err);
 
+/* The trace links learned at or after since_ms (fr_store_trace_links). */
+int sq_trace_links(void *ctx, int64_t since_ms,
+                   int (*cb)(void *ud, const char *trace_id, const char *conv_id, int64_t ts_ms),
+                   void *ud, struct fr_err *err);
+
 #endif

@@ -269,3 +269,29 @@ sq_trace_free(struct sq_store *s)
     for (int i = 0; i < TL_COUNT_ALL; i++)
         sqlite3_finalize(s->trace_st[i]);
 }
+
+int
+sq_trace_links(void *ctx, int64_t since_ms,
+               int (*cb)(void *ud, const char *trace_id, const char *conv_id, int64_t ts_ms),
+               void *ud, struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT trace_id, conv_id, ts_ms FROM trace_convs WHERE ts_ms >= ?1"
+                                " ORDER BY ts_ms",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "reading trace links");
+    sqlite3_bind_int64(st, 1, since_ms);
+    int cbrc = FR_OK;
+    while (cbrc == FR_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        cbrc = cb(ud, (const char *)sqlite3_column_text(st, 0),
+                  (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2));
+    int frc = cbrc != FR_OK ? cbrc
+              : rc == SQLITE_DONE || rc == SQLITE_ROW
+                  ? FR_OK
+                  : sq_fail(s->db, rc, err, "reading trace links");
+    sqlite3_finalize(st);
+    return frc;
+}

@@ -482,3 +482,23 @@ fr_store_prune(struct fr_store *st, int64_t before_ms, bool detach, bool dry_run
         return store_unsupported(st, "pruning day partitions (use flightrec retention run)", err);
     return st->ops->prune(st->ctx, before_ms, detach, dry_run, cb, ud, err);
 }
+
+int
+fr_store_trace_links(struct fr_store *st, int64_t since_ms,
+                     int (*cb)(void *ud, const char *trace_id, const char *conv_id, int64_t ts_ms),
+                     void *ud, struct fr_err *err)
+{
+    if (st->ops->trace_links == NULL)
+        return FR_OK;
+    return st->ops->trace_links(st->ctx, since_ms, cb, ud, err);
+}
+
+int
+fr_store_ship_link(struct fr_store *st, const char *trace_id, const char *conv_id, int64_t ts_ms,
+                   struct fr_err *err)
+{
+    if (st->ops->ship_link == NULL)
+        return store_unsupported(st, "shipping into it (only a fleet store takes shipped rows)",
+                                 err);
+    return st->ops->ship_link(st->ctx, trace_id, conv_id, ts_ms, err);
+}

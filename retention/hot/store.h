@@ -236,6 +236,12 @@ struct fr_store_ops {
     int (*ship_row)(void *ctx, const struct fr_event_row *row, struct fr_err *err);
     int (*ship_end)(void *ctx, const char *source, int64_t last_id, int64_t now_ms,
                     int64_t *inserted, struct fr_err *err);
+    int (*ship_link)(void *ctx, const char *trace_id, const char *conv_id, int64_t ts_ms,
+                     struct fr_err *err);
+    int (*trace_links)(void *ctx, int64_t since_ms,
+                       int (*cb)(void *ud, const char *trace_id, const char *conv_id,
+                                 int64_t ts_ms),
+                       void *ud, struct fr_err *err);
     int (*prune)(void *ctx, int64_t before_ms, bool detach, bool dry_run,
                  int (*cb)(void *ud, const struct fr_prune_row *r), void *ud, struct fr_err *err);
 };
@@ -293,6 +299,20 @@ struct fr_prune_row {
 };
 int fr_store_prune(struct fr_store *st, int64_t before_ms, bool detach, bool dry_run,
                    int (*cb)(void *ud, const struct fr_prune_row *r), void *ud, struct fr_err *err);
+
+/*
+ * Trace links (fr_store_link_trace) go with the rows: fr_store_trace_links()
+ * lists those a hot store learned at or after since_ms (nothing from a store
+ * that keeps none); fr_store_ship_link() adds one to the open shipped batch,
+ * and the fleet store moves the trace's events there (also those another
+ * sidecar ships later under the trace id).
+ */
+int fr_store_trace_links(struct fr_store *st, int64_t since_ms,
+                         int (*cb)(void *ud, const char *trace_id, const char *conv_id,
+                                   int64_t ts_ms),
+                         void *ud, struct fr_err *err);
+int fr_store_ship_link(struct fr_store *st, const char *trace_id, const char *conv_id,
+                       int64_t ts_ms, struct fr_err *err);
 
 /* The name of st's backend ("sqlite", "postgres"). */
 const char *fr_store_backend_name(const struct fr_store *st);

@@ -608,6 +608,80 @@ test_fleet_erasure_reaches_the_fleet_store(void **state)
     central_free(&c);
 }
 
+/* One OTLP/JSON span of trace T; conv (NULL: none) as gen_ai.conversation.id. */
+static char *
+span(const char *span_id, const char *name, const char *op, const char *conv, int sec)
+{
+    return fr_asprintf(
+        "{\"resourceSpans\":[{\"resource\":{\"attributes\":[]},\"scopeSpans\":[{\"spans\":[{"
+        "\"traceId\":\"5bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"%s\",\"name\":\"%s\","
+        "\"startTimeUnixNano\":\"%d000000000\",\"endTimeUnixNano\":\"%d500000000\","
+        "\"attributes\":[{\"key\":\"gen_ai.operation.name\",\"value\":{\"stringValue\":\"%s\"}},"
+        "{\"key\":\"gen_ai.system\",\"value\":{\"stringValue\":\"openai\"}},"
+        "{\"key\":\"gen_ai.request.model\",\"value\":{\"stringValue\":\"gpt-4o\"}}%s%s%s]"
+        "}]}]}]}",
+        span_id, name, sec, sec, op,
+        conv ? ",{\"key\":\"gen_ai.conversation.id\","
+               "\"value\":{\"stringValue\":\""
+             : "",
+        conv ? conv : "", conv ? "\"}}" : "");
+}
+
+static long
+post_traces(struct agent *a, const char *body)
+{
+    int port = a->port;
+    a->port = otlp_port(a);
+    const char *json[] = {"Content-Type: application/json", NULL};
+    long st = http(a, "POST", "/v1/traces", json, body, strlen(body), NULL, NULL);
+    a->port = port;
+    return st;
+}
+
+/*
+ * A turn's spans exported in several requests (children first, the span
+ * naming the conversation last) reach the fleet store under the trace id
+ * first; once the naming span's link is shipped they move to the
+ * conversation there too — also the spans another sidecar exported for the
+ * same trace, which never saw the naming span.
+ */
+static void
+test_fleet_trace_spans_move_to_their_conversation(void **state)
+{
+    struct fleet *f = *state;
+    /* pod0: a provider call of the trace, no conversation named yet */
+    char *b = span("00f067aa0ba90001", "chat gpt-4o", "chat", NULL, 1771357445);
+    assert_int_equal(post_traces(f->a[0], b), 200);
+    free(b);
+    /* pod1: a tool call of the same trace (its own export) */
+    b = span("00f067aa0ba90002", "execute_tool search", "execute_tool", NULL, 1771357446);
+    assert_int_equal(post_traces(f->a[1], b), 200);
+    free(b);
+    struct central c;
+    int64_t indexed;
+    wait_central(f, "5bf92f3577b34da6a3ce929d0e0e4736", 2, &c, &indexed);
+    central_free(&c);
+    /* pod0: the root span names the conversation */
+    b = span("00f067aa0ba90000", "invoke_agent", "invoke_agent", "otel-conv-1", 1771357447);
+    assert_int_equal(post_traces(f->a[0], b), 200);
+    free(b);
+    wait_central(f, "otel-conv-1", 3, &c, &indexed);
+    assert_int_equal(c.rows, 3);
+    assert_int_equal(indexed, 3);
+    assert_true(c.ordered);
+    central_free(&c);
+    central_read(f, "5bf92f3577b34da6a3ce929d0e0e4736", &c, &indexed);
+    assert_int_equal(c.rows, 0);
+    assert_int_equal(indexed, -1);
+    central_free(&c);
+    /* the envelopes say so too */
+    char *cmd = fr_asprintf("%s show otel-conv-1 --json --store '%s'", FR_BIN, f->uri), *out;
+    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    assert_null(strstr(out, "\"conv_id\": \"5bf92f3577b34da6a3ce929d0e0e4736\""));
+    free(out);
+    free(cmd);
+}
+
 static double
 metric(struct agent *a, const char *name)
 {
@@ -692,6 +766,8 @@ main(void)
                                         fleet_teardown),
         cmocka_unit_test_setup_teardown(test_fleet_erasure_reaches_the_fleet_store, fleet_setup,
                                         fleet_teardown),
+        cmocka_unit_test_setup_teardown(test_fleet_trace_spans_move_to_their_conversation,
+                                        fleet_setup, fleet_teardown),
         cmocka_unit_test_setup_teardown(test_fleet_postgres_down_backlog_drains, fleet_setup,
                                         fleet_teardown),
     };
