@@ -259,21 +259,25 @@ static const char pg_unerase_sql[] =
 static const char *const pg_link_sql[] = {
     "INSERT INTO trace_links SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])"
     " ON CONFLICT (trace_id) DO NOTHING",
-    "INSERT INTO fr_moved SELECT l.trace_id, l.conv_id FROM trace_links l"
+    /* (nothing more to do, the usual case, when this finds no trace to move) */
+    "WITH m AS (INSERT INTO fr_moved SELECT l.trace_id, l.conv_id FROM trace_links l"
     " WHERE l.trace_id IN (SELECT unnest($1::text[]) UNION SELECT conv_id FROM fr_narrow"
     " UNION SELECT conv_id FROM fr_stage)"
-    " AND EXISTS (SELECT 1 FROM events e WHERE e.conv_id = l.trace_id AND e.trace_id = l.trace_id)",
-    "DELETE FROM events e USING fr_moved m WHERE e.conv_id = m.trace_id"
-    " AND e.trace_id = m.trace_id AND (EXISTS (SELECT 1 FROM events c WHERE c.conv_id = m.conv_id"
-    " AND c.ekey = e.ekey AND c.ts_ms = e.ts_ms) OR EXISTS (SELECT 1 FROM erasures x"
-    " WHERE x.subject = fr_erase_subject(m.conv_id)))",
+    " AND EXISTS (SELECT 1 FROM events e WHERE e.conv_id = l.trace_id AND e.trace_id = l.trace_id)"
+    " RETURNING 1) SELECT count(*) FROM m",
+    /* = ANY(ARRAY(...)): the primary key's conv_id prefix finds the rows, never a scan */
+    "DELETE FROM events e USING fr_moved m WHERE e.conv_id = ANY(ARRAY(SELECT trace_id FROM"
+    " fr_moved)) AND e.conv_id = m.trace_id AND e.trace_id = m.trace_id AND (EXISTS (SELECT 1"
+    " FROM events c WHERE c.conv_id = m.conv_id AND c.ekey = e.ekey AND c.ts_ms = e.ts_ms)"
+    " OR EXISTS (SELECT 1 FROM erasures x WHERE x.subject = fr_erase_subject(m.conv_id)))",
     "UPDATE events e SET conv_id = m.conv_id, body = replace(e.body, '\"conv_id\":' ||"
     " to_json(m.trace_id)::text, '\"conv_id\":' || to_json(m.conv_id)::text)"
-    " FROM fr_moved m WHERE e.conv_id = m.trace_id AND e.trace_id = m.trace_id",
-    "DELETE FROM conversations WHERE conv_id IN (SELECT trace_id FROM fr_moved"
-    " UNION SELECT conv_id FROM fr_moved)",
+    " FROM fr_moved m WHERE e.conv_id = ANY(ARRAY(SELECT trace_id FROM fr_moved))"
+    " AND e.conv_id = m.trace_id AND e.trace_id = m.trace_id",
+    "DELETE FROM conversations WHERE conv_id = ANY(ARRAY(SELECT trace_id FROM fr_moved"
+    " UNION SELECT conv_id FROM fr_moved))",
     "INSERT INTO conversations SELECT conv_id, host," PG_CONV_AGG ", $1::bigint FROM events"
-    " WHERE conv_id IN (SELECT conv_id FROM fr_moved) GROUP BY conv_id, host",
+    " WHERE conv_id = ANY(ARRAY(SELECT conv_id FROM fr_moved)) GROUP BY conv_id, host",
 };
 
 static const char pg_cursor_sql[] =
@@ -499,6 +503,8 @@ pg_ship_link(void *ctx, const char *trace_id, const char *conv_id, int64_t ts_ms
     return FR_OK;
 }
 
+static int64_t pg_int(PGresult *r, int row, int col);
+
 /* The batch's links applied (pg_link_sql), in its transaction. */
 static int
 pg_apply_links(struct pg_store *s, const char *now, struct fr_err *err)
@@ -511,10 +517,16 @@ pg_apply_links(struct pg_store *s, const char *now, struct fr_err *err)
     static const int np[] = {3, 1, 0, 0, 0, 1}, first[] = {0, 0, 0, 0, 0, 3};
     int rc = FR_OK;
     for (size_t i = 0; rc == FR_OK && i < sizeof pg_link_sql / sizeof pg_link_sql[0]; i++) {
+        if (i == 0 && s->links[0].n <= 3)
+            continue; /* no link in this batch */
         PGresult *r = PQexecParams(s->c, pg_link_sql[i], np[i], NULL, p + first[i], NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
             rc = pg_fail(s, "moving a trace's events to its conversation", err);
+        bool none = i == 1 && st == PGRES_TUPLES_OK && pg_int(r, 0, 0) == 0;
         PQclear(r);
+        if (none)
+            break;
     }
     for (int i = 0; i < 3; i++)
         s->links[i].n = 0;
