@@ -304,18 +304,31 @@ pg_close(void *ctx)
     free(s);
 }
 
+/* The integer the first column of sql's first row holds (param: its $1, or NULL); 0 when
+   there is no row. */
+static int
+pg_one_int(struct pg_store *s, const char *sql, const char *param, const char *what, int64_t *out,
+           struct fr_err *err)
+{
+    PGresult *r = PQexecParams(s->c, sql, param ? 1 : 0, NULL, &param, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        return pg_fail(s, what, err);
+    }
+    *out = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    PQclear(r);
+    return FR_OK;
+}
+
 /* The schema version in fr_meta (0: none yet). */
 static int
 pg_version(struct pg_store *s, int *out, struct fr_err *err)
 {
-    PGresult *r = PQexec(s->c, "SELECT value FROM fr_meta WHERE key = 'schema_version'");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PQclear(r);
-        return pg_fail(s, "reading the schema version", err);
-    }
-    *out = PQntuples(r) > 0 ? atoi(PQgetvalue(r, 0, 0)) : 0;
-    PQclear(r);
-    return FR_OK;
+    int64_t v = 0;
+    int rc = pg_one_int(s, "SELECT value FROM fr_meta WHERE key = 'schema_version'", NULL,
+                        "reading the schema version", &v, err);
+    *out = (int)v;
+    return rc;
 }
 
 static int
@@ -810,17 +823,8 @@ pg_ship_end(void *ctx, const char *source, int64_t last_id, int64_t now_ms, int6
 static int
 pg_ship_cursor(void *ctx, const char *source, int64_t *last_id, struct fr_err *err)
 {
-    struct pg_store *s = ctx;
-    const char *p[1] = {source};
-    PGresult *r = PQexecParams(s->c, "SELECT last_id FROM ship_cursors WHERE source = $1", 1, NULL,
-                               p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PQclear(r);
-        return pg_fail(s, "reading the cursor", err);
-    }
-    *last_id = PQntuples(r) > 0 ? pg_int(r, 0, 0) : 0;
-    PQclear(r);
-    return FR_OK;
+    return pg_one_int(ctx, "SELECT last_id FROM ship_cursors WHERE source = $1", source,
+                      "reading the cursor", last_id, err);
 }
 
 static void

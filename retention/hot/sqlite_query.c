@@ -353,14 +353,9 @@ fr_sqlite_error_groups(void *ctx, const struct fr_event_filter *f, const char *b
                        fr_error_group_cb cb, void *ud, struct fr_err *err)
 {
     struct sq_store *s = ctx;
-    static const char *const by_names[] = {"code", "class", "model", "tool", "kind"};
-    static const char *const by_cols[] = {"error_code", "error_class", "model", "tool", "kind"};
-    const char *col = NULL;
-    for (size_t i = 0; i < 5 && col == NULL; i++)
-        if (strcmp(by, by_names[i]) == 0)
-            col = by_cols[i];
+    const char *col = fr_store_error_group_column(by, err);
     if (col == NULL)
-        return fr_err_set(err, FR_E_INVALID, "--by: expected code, class, model, tool or kind");
+        return err->code;
     char sql[1024];
     snprintf(sql, sizeof sql,
              "SELECT %s, count(*), count(DISTINCT conv_id), min(ts_ms), max(ts_ms) FROM events"

@@ -314,6 +314,10 @@ int fr_store_trace_links(struct fr_store *st, int64_t since_ms,
 int fr_store_ship_link(struct fr_store *st, const char *trace_id, const char *conv_id,
                        int64_t ts_ms, struct fr_err *err);
 
+/* For a backend's error_groups: the events column grouped by for by (code, class, model,
+   tool, kind), or NULL with err (FR_E_INVALID) naming the choices. */
+const char *fr_store_error_group_column(const char *by, struct fr_err *err);
+
 /* The name of st's backend ("sqlite", "postgres"). */
 const char *fr_store_backend_name(const struct fr_store *st);
 
