@@ -37,6 +37,9 @@ struct pg_store {
 };
 
 char *pg_safe_url(const char *url);
+/* An id as the fleet store keys it: itself, or past PG_ID_MAX bytes "sha256:<hex>" (out, 72). */
+#define PG_ID_MAX 1024
+const char *pg_id(const char *id, char out[72]);
 int pg_fail(struct pg_store *s, const char *what, struct fr_err *err);
 int pg_exec(struct pg_store *s, const char *sql, const char *what, struct fr_err *err);
 

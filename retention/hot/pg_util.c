@@ -3,6 +3,7 @@
  * (postgres.c) and read path (postgres_query.c) share: messages that name
  * the server without its credentials, running a statement.
  */
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -43,4 +44,24 @@ pg_exec(struct pg_store *s, const char *sql, const char *what, struct fr_err *er
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
         return pg_fail(s, what, err);
     return FR_OK;
+}
+
+/*
+ * An id as the fleet store keys and indexes it. A B-tree entry holds at most
+ * about 2.7 kB, so one id past PG_ID_MAX would fail its batch, and every
+ * retry of it, for good: such an id is stored as "sha256:" and the hex
+ * digest of its bytes (docs/fleet.md), which still finds it. out holds 72.
+ */
+const char *
+pg_id(const char *id, char out[72])
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n <= PG_ID_MAX)
+        return id;
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)id, n, md);
+    strcpy(out, "sha256:");
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+    return out;
 }

@@ -510,8 +510,9 @@ pg_ship_link(void *ctx, const char *trace_id, const char *conv_id, int64_t ts_ms
             buf_put(&s->links[i], "{", 1);
     char ts[24];
     snprintf(ts, sizeof ts, "%lld", (long long)ts_ms);
-    buf_array_item(&s->links[0], trace_id);
-    buf_array_item(&s->links[1], conv_id);
+    char ht[72], hc[72];
+    buf_array_item(&s->links[0], pg_id(trace_id, ht));
+    buf_array_item(&s->links[1], pg_id(conv_id, hc));
     buf_array_item(&s->links[2], ts);
     return FR_OK;
 }
@@ -629,13 +630,18 @@ pg_ship_row(void *ctx, const struct fr_event_row *row, struct fr_err *err)
 {
     struct pg_store *s = ctx;
     struct pg_buf *b = &s->buf;
+    /* the ids the keys and indexes hold, bounded (pg_id) */
+    char hashed[FR_ID_COUNT][72];
+    const char *ids[FR_ID_COUNT];
+    for (int i = 0; i < FR_ID_COUNT; i++)
+        ids[i] = pg_id(row->ids[i], hashed[i]);
     char ekey[96];
-    if (row->ids[FR_ID_EVENT] == NULL)
+    if (ids[FR_ID_EVENT] == NULL)
         snprintf(ekey, sizeof ekey, "%lld/%lld", (long long)row->id, (long long)row->ingested_ms);
-    buf_text(b, row->ids[FR_ID_CONV] ? row->ids[FR_ID_CONV] : "", '\t');
+    buf_text(b, ids[FR_ID_CONV] ? ids[FR_ID_CONV] : "", '\t');
     buf_int(b, true, row->ts_ms, '\t');
-    if (row->ids[FR_ID_EVENT] != NULL) {
-        buf_text(b, row->ids[FR_ID_EVENT], '\t');
+    if (ids[FR_ID_EVENT] != NULL) {
+        buf_text(b, ids[FR_ID_EVENT], '\t');
     } else {
         /* no producer id: the sidecar's row, made unique across hosts by the host */
         char *k = fr_asprintf("%s/%s", s->host, ekey);
@@ -648,7 +654,7 @@ pg_ship_row(void *ctx, const struct fr_event_row *row, struct fr_err *err)
     buf_text(b, row->kind, '\t');
     buf_int(b, row->has_seq, row->seq, '\t');
     for (int i = FR_ID_SESSION; i < FR_ID_COUNT; i++)
-        buf_text(b, row->ids[i], '\t');
+        buf_text(b, ids[i], '\t');
     buf_text(b, row->status, '\t');
     buf_text(b, row->provider, '\t');
     buf_text(b, row->model, '\t');
@@ -671,11 +677,11 @@ pg_ship_row(void *ctx, const struct fr_event_row *row, struct fr_err *err)
         buf_int(b, true, s->shipped_ms, '\n');
         /* fr_narrow, sent after the rows */
         struct pg_buf *n = &s->narrow;
-        buf_text(n, row->ids[FR_ID_CONV] ? row->ids[FR_ID_CONV] : "", '\t');
+        buf_text(n, ids[FR_ID_CONV] ? ids[FR_ID_CONV] : "", '\t');
         buf_int(n, true, row->ts_ms, '\t');
         buf_text(n, row->kind, '\t');
-        buf_text(n, row->ids[FR_ID_SESSION], '\t');
-        buf_text(n, row->ids[FR_ID_RUNTIME_KEY], '\t');
+        buf_text(n, ids[FR_ID_SESSION], '\t');
+        buf_text(n, ids[FR_ID_RUNTIME_KEY], '\t');
         buf_text(n, row->status, '\t');
         buf_text(n, row->provider, '\t');
         buf_text(n, row->model, '\t');
@@ -920,6 +926,8 @@ pg_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reas
 {
     struct pg_store *s = ctx;
     *events = 0;
+    char hashed[72];
+    conv_id = conv_id ? pg_id(conv_id, hashed) : NULL; /* as it was stored */
     const char *v = conv_id ? conv_id : token;
     const char *p[3] = {v, NULL, reason};
     char now[24];
@@ -983,7 +991,8 @@ static bool
 pg_is_erased(void *ctx, const char *conv_id)
 {
     struct pg_store *s = ctx;
-    const char *p[1] = {conv_id};
+    char hashed[72];
+    const char *p[1] = {pg_id(conv_id, hashed)};
     PGresult *r = PQexecParams(s->c, "SELECT 1 FROM erasures WHERE subject = fr_erase_subject($1)",
                                1, NULL, p, NULL, NULL, 0);
     bool erased = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;

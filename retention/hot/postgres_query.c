@@ -155,7 +155,8 @@ pg_conversation(void *ctx, const char *conv_id, fr_conv_cb cb, void *ud, struct 
 {
     struct pg_store *s = ctx;
     struct pgq q = {.sql = PG_CONV_SELECT};
-    pgq_add(&q, " AND conv_id = %s GROUP BY conv_id", conv_id);
+    char hashed[72];
+    pgq_add(&q, " AND conv_id = %s GROUP BY conv_id", pg_id(conv_id, hashed));
     PGresult *r = pgq_run(s, &q, "reading a conversation", err);
     if (r == NULL)
         return err->code;
@@ -176,8 +177,9 @@ pg_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud, 
                " turn_id, run_id, request_id, stream_id, event_id, trace_id, span_id,"
                " runtime_key, inference_id, status, provider, model, tool, duration_ms,"
                " error_class, error_code, error_message, body, policy FROM events WHERE true"};
+    char hc[72], hv[72];
     if (f->conv_id)
-        pgq_add(&q, " AND conv_id = %s", f->conv_id);
+        pgq_add(&q, " AND conv_id = %s", pg_id(f->conv_id, hc));
     if (f->kind)
         pgq_add(&q, " AND kind = %s", f->kind);
     if (f->since_ms)
@@ -194,7 +196,7 @@ pg_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud, 
         char clause[64];
         /* a column name from the fixed table */
         snprintf(clause, sizeof clause, " AND %s = %%s", fr_id_names[f->id_field]);
-        pgq_add(&q, clause, f->id_value);
+        pgq_add(&q, clause, pg_id(f->id_value, hv));
     }
     if (f->after_id > 0)
         pgq_int(&q, " AND gid > %s", f->after_id);
@@ -301,8 +303,9 @@ pg_error_groups(void *ctx, const struct fr_event_filter *f, const char *by, fr_e
              "SELECT COALESCE(%s, ''), count(*), count(DISTINCT conv_id), min(ts_ms), max(ts_ms)"
              " FROM events WHERE error_code IS NOT NULL",
              col);
+    char hc[72];
     if (f->conv_id)
-        pgq_add(&q, " AND conv_id = %s", f->conv_id);
+        pgq_add(&q, " AND conv_id = %s", pg_id(f->conv_id, hc));
     if (f->since_ms)
         pgq_int(&q, " AND ts_ms >= %s", f->since_ms);
     if (f->until_ms)

@@ -322,6 +322,8 @@ test_fleet_kill9_and_postgres_restart(void **state)
     print_message("fleet: %d events over %d kill -9 rounds and a PostgreSQL crash\n", next, rounds);
 }
 
+static int count_row(void *ud, const struct fr_event_row *r);
+
 static int
 tool_calls(void *ud, const struct fr_rollup_row *r)
 {
@@ -392,6 +394,39 @@ test_fleet_store_batch_shipped_twice(void **state)
     struct fr_rollup_filter rf = {.dim = "tool"};
     assert_int_equal(fr_store_rollups(st, &rf, tool_calls, &calls, &err), FR_OK);
     assert_int_equal(calls, 6);
+    /* an id past what a B-tree entry holds is keyed by its digest, and still found by itself
+       (else its batch, and every retry, would fail for good) */
+    char *long_id = fr_malloc(4001);
+    uint32_t x = 2463534242u; /* incompressible: a compressible one would fit compressed */
+    for (int i = 0; i < 4000; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        long_id[i] = "0123456789abcdefghijklmnopqrstuvwxyz"[x % 36];
+    }
+    long_id[4000] = '\0';
+    assert_int_equal(fr_store_ship_begin(st, "podX", true, &err), FR_OK);
+    struct fr_event_row lr = {.id = 200,
+                              .ts_ms = 1771357445500LL,
+                              .ingested_ms = 1771357446000LL,
+                              .kind = "tool",
+                              .tool = "search",
+                              .body = "{}",
+                              .body_len = 2};
+    lr.ids[FR_ID_CONV] = long_id;
+    lr.ids[FR_ID_TRACE] = long_id;
+    lr.ids[FR_ID_EVENT] = long_id;
+    assert_int_equal(fr_store_ship_row(st, &lr, &err), FR_OK);
+    int64_t got = -1;
+    assert_int_equal(fr_store_ship_end(st, "src-long", 200, 1, &got, &err), FR_OK);
+    assert_int_equal(got, 1);
+    long nlong = 0;
+    struct fr_event_filter lf = {.conv_id = long_id, .id_field = -1};
+    assert_int_equal(fr_store_events(st, &lf, count_row, &nlong, &err), FR_OK);
+    assert_int_equal(nlong, 1);
+    struct fr_event_filter tf = {.id_field = FR_ID_TRACE, .id_value = long_id};
+    nlong = 0;
+    assert_int_equal(fr_store_events(st, &tf, count_row, &nlong, &err), FR_OK);
+    assert_int_equal(nlong, 1);
+    free(long_id);
     /* what a fleet store does not keep is refused by name, not crashed on */
     assert_int_equal(fr_store_link_trace(st, "trace-1", "twice", &err), FR_E_INVALID);
     assert_non_null(strstr(err.msg, "postgres"));
