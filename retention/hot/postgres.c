@@ -104,12 +104,20 @@ static const char *const pg_migrations[] = {
 #define PG_LOCK_PARTITION "7262911202"
 #define PG_LOCK_ERASE "7262911203"
 
-/* The staged columns, in COPY order (fr_id_names give the ids' names, in enum order). */
+/*
+ * The columns of a shipped row, in COPY order: first those the index and
+ * rollups are computed from (PG_NARROW_COLUMNS: fr_narrow, and what
+ * pg_insert_sql's "ins" returns), then the rest. A row's line to fr_narrow
+ * is the start of its line to events (pg_ship_row writes it once).
+ */
+#define PG_NARROW_COLUMNS                                                                          \
+    "conv_id, ts_ms, kind, session_id, runtime_key, status, provider, model, tool,"                \
+    " duration_ms, error_class, error_code, error_message, input_tokens, output_tokens,"           \
+    " cached_tokens, reasoning_tokens, panic"
 #define PG_STAGE_COLUMNS                                                                           \
-    "conv_id, ts_ms, ekey, host, src_id, ingested_ms, kind, seq, session_id, turn_id, run_id,"     \
-    " request_id, stream_id, event_id, trace_id, span_id, runtime_key, inference_id, status,"      \
-    " provider, model, tool, duration_ms, error_class, error_code, error_message, body, policy,"   \
-    " input_tokens, output_tokens, cached_tokens, reasoning_tokens, panic"
+    PG_NARROW_COLUMNS ", ekey, host, src_id, ingested_ms, seq, turn_id, run_id, request_id,"       \
+                      " stream_id, event_id, trace_id, span_id, inference_id, body, policy,"       \
+                      " shipped_ms"
 
 static const char pg_stage_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS fr_stage ("
@@ -120,7 +128,7 @@ static const char pg_stage_sql[] =
     " status text, provider text, model text, tool text, duration_ms bigint,"
     " error_class text, error_code text, error_message text, body text NOT NULL, policy text,"
     " input_tokens bigint, output_tokens bigint, cached_tokens bigint, reasoning_tokens bigint,"
-    " panic boolean NOT NULL) ON COMMIT DELETE ROWS;"
+    " panic boolean NOT NULL, shipped_ms bigint NOT NULL) ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS fr_narrow ("
     " conv_id text NOT NULL, ts_ms bigint NOT NULL, kind text NOT NULL, session_id text,"
     " runtime_key text, status text, provider text, model text, tool text, duration_ms bigint,"
@@ -129,12 +137,6 @@ static const char pg_stage_sql[] =
     " panic boolean NOT NULL) ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS fr_moved (trace_id text NOT NULL, conv_id text NOT NULL)"
     " ON COMMIT DELETE ROWS";
-
-/* What the index and rollups are computed from (pg_insert_sql's "ins"), in fr_narrow's order. */
-#define PG_NARROW_COLUMNS                                                                          \
-    "conv_id, ts_ms, kind, session_id, runtime_key, status, provider, model, tool,"                \
-    " duration_ms, error_class, error_code, error_message, input_tokens, output_tokens,"           \
-    " cached_tokens, reasoning_tokens, panic"
 
 /* A conversation index row's columns after (conv_id, host), from its events (convagg.c's
    rules): used for a batch's rows and to compute rows again after a trace moved. */
@@ -173,8 +175,8 @@ static const char pg_stage_sql[] =
  * class and code. $1 host, $2 now.
  */
 static const char *const pg_insert_sql[] = {
-    "WITH ins AS (INSERT INTO events (" PG_STAGE_COLUMNS ", shipped_ms) SELECT " PG_STAGE_COLUMNS
-    ", $2::bigint FROM fr_stage s WHERE NOT EXISTS (SELECT 1 FROM erasures x"
+    "WITH ins AS (INSERT INTO events (" PG_STAGE_COLUMNS ") SELECT " PG_STAGE_COLUMNS
+    " FROM fr_stage s WHERE NOT EXISTS (SELECT 1 FROM erasures x"
     " WHERE x.subject = fr_erase_subject(s.conv_id)) ON CONFLICT DO NOTHING"
     " RETURNING " PG_NARROW_COLUMNS "),",
     " conv AS (INSERT INTO conversations AS c SELECT conv_id, $1," PG_CONV_AGG ", $2::bigint"
@@ -583,9 +585,8 @@ pg_ship_begin(void *ctx, const char *host, bool careful, struct fr_err *err)
     if (rc != FR_OK)
         return rc;
     s->in_txn = true;
-    PGresult *r =
-        PQexec(s->c, careful ? "COPY fr_stage (" PG_STAGE_COLUMNS ") FROM STDIN"
-                             : "COPY events (" PG_STAGE_COLUMNS ", shipped_ms) FROM STDIN");
+    PGresult *r = PQexec(s->c, careful ? "COPY fr_stage (" PG_STAGE_COLUMNS ") FROM STDIN"
+                                       : "COPY events (" PG_STAGE_COLUMNS ") FROM STDIN");
     ExecStatusType st = PQresultStatus(r);
     PQclear(r);
     if (st != PGRES_COPY_IN)
@@ -635,26 +636,16 @@ pg_ship_row(void *ctx, const struct fr_event_row *row, struct fr_err *err)
     const char *ids[FR_ID_COUNT];
     for (int i = 0; i < FR_ID_COUNT; i++)
         ids[i] = pg_id(row->ids[i], hashed[i]);
-    char ekey[96];
-    if (ids[FR_ID_EVENT] == NULL)
-        snprintf(ekey, sizeof ekey, "%lld/%lld", (long long)row->id, (long long)row->ingested_ms);
+    int64_t tokens[FR_TOKEN_COUNT];
+    bool has_tokens = false, panic = false;
+    pg_body_facts(row, tokens, &has_tokens, &panic);
+    /* PG_NARROW_COLUMNS */
+    size_t start = b->n;
     buf_text(b, ids[FR_ID_CONV] ? ids[FR_ID_CONV] : "", '\t');
     buf_int(b, true, row->ts_ms, '\t');
-    if (ids[FR_ID_EVENT] != NULL) {
-        buf_text(b, ids[FR_ID_EVENT], '\t');
-    } else {
-        /* no producer id: the sidecar's row, made unique across hosts by the host */
-        char *k = fr_asprintf("%s/%s", s->host, ekey);
-        buf_text(b, k, '\t');
-        free(k);
-    }
-    buf_text(b, s->host, '\t');
-    buf_int(b, true, row->id, '\t');
-    buf_int(b, true, row->ingested_ms, '\t');
     buf_text(b, row->kind, '\t');
-    buf_int(b, row->has_seq, row->seq, '\t');
-    for (int i = FR_ID_SESSION; i < FR_ID_COUNT; i++)
-        buf_text(b, ids[i], '\t');
+    buf_text(b, ids[FR_ID_SESSION], '\t');
+    buf_text(b, ids[FR_ID_RUNTIME_KEY], '\t');
     buf_text(b, row->status, '\t');
     buf_text(b, row->provider, '\t');
     buf_text(b, row->model, '\t');
@@ -663,37 +654,30 @@ pg_ship_row(void *ctx, const struct fr_event_row *row, struct fr_err *err)
     buf_text(b, row->error_class, '\t');
     buf_text(b, row->error_code, '\t');
     buf_text(b, row->error_message, '\t');
-    buf_field(b, row->body, row->body_len, '\t');
-    buf_text(b, row->policy, '\t');
-    int64_t tokens[FR_TOKEN_COUNT];
-    bool has_tokens = false, panic = false;
-    pg_body_facts(row, tokens, &has_tokens, &panic);
     for (int i = 0; i < FR_TOKEN_COUNT; i++)
         buf_int(b, has_tokens, tokens[i], '\t');
-    if (s->careful) {
-        buf_text(b, panic ? "t" : "f", '\n');
-    } else {
-        buf_text(b, panic ? "t" : "f", '\t');
-        buf_int(b, true, s->shipped_ms, '\n');
-        /* fr_narrow, sent after the rows */
-        struct pg_buf *n = &s->narrow;
-        buf_text(n, ids[FR_ID_CONV] ? ids[FR_ID_CONV] : "", '\t');
-        buf_int(n, true, row->ts_ms, '\t');
-        buf_text(n, row->kind, '\t');
-        buf_text(n, ids[FR_ID_SESSION], '\t');
-        buf_text(n, ids[FR_ID_RUNTIME_KEY], '\t');
-        buf_text(n, row->status, '\t');
-        buf_text(n, row->provider, '\t');
-        buf_text(n, row->model, '\t');
-        buf_text(n, row->tool, '\t');
-        buf_int(n, row->has_duration, row->duration_ms, '\t');
-        buf_text(n, row->error_class, '\t');
-        buf_text(n, row->error_code, '\t');
-        buf_text(n, row->error_message, '\t');
-        for (int i = 0; i < FR_TOKEN_COUNT; i++)
-            buf_int(n, has_tokens, tokens[i], '\t');
-        buf_text(n, panic ? "t" : "f", '\n');
+    buf_text(b, panic ? "t" : "f", '\t');
+    if (!s->careful) { /* the same bytes to fr_narrow, sent after the rows */
+        buf_put(&s->narrow, b->p + start, b->n - start - 1);
+        buf_put(&s->narrow, "\n", 1);
     }
+    /* the rest: ekey (the producer's event id, else the sidecar's row, unique across hosts by
+       the host), where it came from, the other ids, the envelope */
+    char ekey[400];
+    if (ids[FR_ID_EVENT] == NULL)
+        snprintf(ekey, sizeof ekey, "%s/%lld/%lld", s->host, (long long)row->id,
+                 (long long)row->ingested_ms);
+    buf_text(b, ids[FR_ID_EVENT] ? ids[FR_ID_EVENT] : ekey, '\t');
+    buf_text(b, s->host, '\t');
+    buf_int(b, true, row->id, '\t');
+    buf_int(b, true, row->ingested_ms, '\t');
+    buf_int(b, row->has_seq, row->seq, '\t');
+    for (int i = FR_ID_TURN; i < FR_ID_COUNT; i++)
+        if (i != FR_ID_RUNTIME_KEY)
+            buf_text(b, ids[i], '\t');
+    buf_field(b, row->body, row->body_len, '\t');
+    buf_text(b, row->policy, '\t');
+    buf_int(b, true, s->shipped_ms, '\n');
     return b->n >= (64u << 10) ? pg_flush(s, err) : FR_OK;
 }
 
