@@ -43,6 +43,8 @@ sq_close(void *ctx)
     sqlite3_finalize(s->ins_event);
     sqlite3_finalize(s->upsert_conv);
     sqlite3_finalize(s->has_event);
+    for (size_t i = 0; i < sizeof s->ids_st / sizeof s->ids_st[0]; i++)
+        sqlite3_finalize(s->ids_st[i]);
     sq_rollup_finalize(s);
     sq_erased_free(s);
     sq_trace_free(s);
@@ -268,53 +270,65 @@ sq_file_gone(const struct sq_store *s)
  * commit); a batch that finds the table below it holds a placeholder row at
  * that id for its length (never committed), so its rows are numbered after it.
  */
+enum { IDS_PROBE, IDS_HOLD, IDS_RELEASE, IDS_KEEP, IDS_COUNT };
+
+static const char *const ids_sql[IDS_COUNT] = {
+    [IDS_PROBE] = "SELECT ifnull((SELECT max(id) FROM events), 0),"
+                  " ifnull((SELECT CAST(value AS INTEGER) FROM store_info"
+                  " WHERE key = 'events_hwm'), 0)",
+    [IDS_HOLD] = "INSERT INTO events(id, ts_ms, ingested_ms, kind, body)"
+                 " VALUES(?1, 0, 0, 'placeholder', '{}')",
+    [IDS_RELEASE] = "DELETE FROM events WHERE id = ?1",
+    [IDS_KEEP] = "INSERT INTO store_info VALUES('events_hwm', CAST(?1 AS TEXT))"
+                 " ON CONFLICT(key) DO UPDATE SET value = CAST(max(CAST(value AS INTEGER), ?1)"
+                 " AS TEXT)",
+};
+
+/* Runs ids_sql[which] (cached) with ?1 = v to its end; SQLITE_OK or SQLite's error. */
+static int
+sq_ids_step(struct sq_store *s, int which, int64_t v)
+{
+    sqlite3_stmt *st;
+    struct fr_err ignored = {0};
+    if (sq_cached(s->db, &s->ids_st[which], ids_sql[which], &st, &ignored) != FR_OK)
+        return sqlite3_errcode(s->db);
+    sqlite3_bind_int64(st, 1, v);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 static int
 sq_ids_begin(struct sq_store *s, struct fr_err *err)
 {
     s->placeholder = 0;
     s->last_rowid = 0;
     sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(s->db,
-                                "SELECT ifnull((SELECT max(id) FROM events), 0),"
-                                " ifnull((SELECT CAST(value AS INTEGER) FROM store_info"
-                                " WHERE key = 'events_hwm'), 0)",
-                                -1, &st, NULL);
+    int rc = sq_cached(s->db, &s->ids_st[IDS_PROBE], ids_sql[IDS_PROBE], &st, err);
+    if (rc != FR_OK)
+        return rc;
     int64_t max = 0, hwm = 0;
-    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
         max = sqlite3_column_int64(st, 0);
         hwm = sqlite3_column_int64(st, 1);
-        rc = SQLITE_OK;
+        src = SQLITE_OK;
     }
-    sqlite3_finalize(st);
-    if (rc == SQLITE_OK && max < hwm) {
-        char sql[160];
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO events(id, ts_ms, ingested_ms, kind, body) VALUES(%lld, 0, 0,"
-                 " 'placeholder', '{}')",
-                 (long long)hwm);
-        rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    sqlite3_reset(st);
+    if (src == SQLITE_OK && max < hwm && (src = sq_ids_step(s, IDS_HOLD, hwm)) == SQLITE_OK)
         s->placeholder = hwm;
-    }
-    return rc == SQLITE_OK ? FR_OK : sq_fail(s->db, rc, err, "begin (row ids)");
+    return src == SQLITE_OK ? FR_OK : sq_fail(s->db, src, err, "begin (row ids)");
 }
 
 /* Before COMMIT: the placeholder goes, the largest id given is kept. */
 static int
 sq_ids_commit(struct sq_store *s)
 {
-    char sql[256];
     int rc = SQLITE_OK;
-    if (s->placeholder > 0) {
-        snprintf(sql, sizeof sql, "DELETE FROM events WHERE id = %lld", (long long)s->placeholder);
-        rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-    }
-    if (rc == SQLITE_OK && s->last_rowid > 0) {
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO store_info VALUES('events_hwm', '%lld') ON CONFLICT(key) DO UPDATE"
-                 " SET value = CAST(max(CAST(value AS INTEGER), %lld) AS TEXT)",
-                 (long long)s->last_rowid, (long long)s->last_rowid);
-        rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-    }
+    if (s->placeholder > 0)
+        rc = sq_ids_step(s, IDS_RELEASE, s->placeholder);
+    if (rc == SQLITE_OK && s->last_rowid > 0)
+        rc = sq_ids_step(s, IDS_KEEP, s->last_rowid);
     s->placeholder = 0;
     s->last_rowid = 0;
     return rc;

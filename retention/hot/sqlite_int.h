@@ -90,11 +90,12 @@ struct sq_store {
     sqlite3_stmt *upsert_entity; /* timeline entity first/last seen (rollup.c) */
     sqlite3_stmt *has_event;     /* fr_store_has_event, prepared on first use */
     bool in_txn;
-    int64_t placeholder; /* id of the batch's placeholder row (sq_ids_begin); 0 = none */
-    int64_t last_rowid;  /* largest id the batch gave */
-    char *path;          /* the database file, to notice it removed or replaced */
-    char *dir;           /* its directory, absolute: segment paths under it are stored relative */
-    dev_t dev;           /* its identity when opened */
+    int64_t placeholder;     /* id of the batch's placeholder row (sq_ids_begin); 0 = none */
+    int64_t last_rowid;      /* largest id the batch gave */
+    sqlite3_stmt *ids_st[4]; /* sqlite.c's ids_sql, prepared on first use */
+    char *path;              /* the database file, to notice it removed or replaced */
+    char *dir; /* its directory, absolute: segment paths under it are stored relative */
+    dev_t dev; /* its identity when opened */
     ino_t ino;
     struct sq_aggs aggs;
     struct fr_strmap *rolls; /* "dim|minute|k1|k2" -> struct sq_roll, per batch */
