@@ -381,8 +381,7 @@ agent_start(struct fr_agent *a, struct fr_err *err)
         return FR_EXIT_USAGE;
     /* a fleet store, not a file: said at start, not once a minute in the log */
     const char *ship = a->p.conf.ship_url;
-    if (ship[0] && (fr_store_backend_for(ship) == NULL ||
-                    fr_store_backend_for(ship) == fr_store_backends[0])) {
+    if (ship[0] && !fr_store_location_is_fleet(ship)) {
         fr_err_set(err, FR_E_CONFIG,
                    "ship.url: expected a fleet store location (postgres://USER@HOST/DB), not "
                    "\"%.*s...\"",

@@ -221,7 +221,7 @@ erase_fleet(struct fr_store *st, const struct erase_opts *o)
 static int
 erase_run(struct fr_store *st, const struct erase_opts *o)
 {
-    if (strcmp(fr_store_backend_name(st), "sqlite") != 0)
+    if (fr_store_is_fleet(st))
         return erase_fleet(st, o);
     struct fr_err err = {0};
     struct fr_retention_policy p;

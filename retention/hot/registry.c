@@ -37,3 +37,10 @@ fr_store_backend_for(const char *location)
     }
     return sep != NULL ? NULL : fr_store_backends[0];
 }
+
+bool
+fr_store_location_is_fleet(const char *location)
+{
+    const struct fr_store_ops *ops = fr_store_backend_for(location);
+    return ops != NULL && ops->ship_begin != NULL;
+}

@@ -437,10 +437,10 @@ fr_store_summaries(struct fr_store *st, int64_t since_ms, int limit,
 
 /* ---- fleet stores ---- */
 
-const char *
-fr_store_backend_name(const struct fr_store *st)
+bool
+fr_store_is_fleet(const struct fr_store *st)
 {
-    return st->ops->name;
+    return st->ops->ship_begin != NULL;
 }
 
 int

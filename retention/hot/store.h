@@ -318,8 +318,8 @@ int fr_store_ship_link(struct fr_store *st, const char *trace_id, const char *co
    tool, kind), or NULL with err (FR_E_INVALID) naming the choices. */
 const char *fr_store_error_group_column(const char *by, struct fr_err *err);
 
-/* The name of st's backend ("sqlite", "postgres"). */
-const char *fr_store_backend_name(const struct fr_store *st);
+/* Whether st is a fleet store (it takes shipped rows: its backend has ship_begin). */
+bool fr_store_is_fleet(const struct fr_store *st);
 
 /* The backend called name, or NULL. */
 const struct fr_store_ops *fr_store_find(const char *name);
@@ -329,6 +329,9 @@ const struct fr_store_ops *fr_store_find(const char *name);
  * backend has that name); anything else is a file path for the default.
  */
 const struct fr_store_ops *fr_store_backend_for(const char *location);
+
+/* Whether location names a fleet store (a backend that takes shipped rows). */
+bool fr_store_location_is_fleet(const char *location);
 
 struct fr_store;
 
