@@ -584,6 +584,12 @@ fr_retention_run(struct fr_store *st, const struct fr_retention_policy *p, int64
         rc = fr_store_manifest(st, fr_ret_collect_manifest, &man, err);
     if (rc == FR_OK)
         rc = warm_to_cold(st, p, &man, now_ms, dry_run, stats, err);
+    /* the manifest as warm -> cold left it: a segment it moved is expired under its cold name
+       (the warm one is gone), in this run if it is old enough */
+    if (rc == FR_OK && !dry_run) {
+        fr_ret_paths_free(&man);
+        rc = fr_store_manifest(st, fr_ret_collect_manifest, &man, err);
+    }
     if (rc == FR_OK)
         rc = expire(st, p, &man, now_ms, dry_run, stats, err);
     fr_ret_paths_free(&man);

@@ -743,6 +743,28 @@ same_modulo_truncation(json_t *a, json_t *b)
     return json_equal(a, b);
 }
 
+/*
+ * Data already past cold.max_age when it leaves hot goes warm, cold and is
+ * deleted in one run, its conversations summarized: the deletion reads the
+ * manifest as the move to cold left it (it used to look for the warm file
+ * the move had just replaced, and the cold one stayed a run longer).
+ */
+static void
+test_retention_expires_in_the_run_that_moves_to_cold(void **state)
+{
+    struct rfx *f = *state;
+    t_ingest_generated(f->st, f->dir, 3000);
+    struct fr_retention_stats s;
+    struct fr_err err = {0};
+    assert_int_equal(fr_retention_run(f->st, &f->p, BASE + 400 * DAY, false, NULL, NULL, &s, &err),
+                     FR_OK);
+    assert_true(s.warm_segments > 0);
+    assert_int_equal(s.to_cold, s.warm_segments);
+    assert_int_equal(s.deleted_segments, s.warm_segments);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM archive_segments"), 0);
+    assert_true(sql_int(f->db, "SELECT count(*) FROM conversation_summaries") > 0);
+}
+
 static void
 test_retention_same_view_after_compaction(void **state)
 {
@@ -2070,6 +2092,8 @@ main(void)
         cmocka_unit_test(test_segment_committed_format_v3_readable),
         cmocka_unit_test(test_columns_round_trip),
         cmocka_unit_test_setup_teardown(test_retention_tiers_over_time, rsetup, rteardown),
+        cmocka_unit_test_setup_teardown(test_retention_expires_in_the_run_that_moves_to_cold,
+                                        rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_same_view_after_compaction, rsetup,
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_retention_crash_points, rsetup, rteardown),
