@@ -335,7 +335,8 @@ fr_retention_erase(struct fr_store *st, const struct fr_retention_policy *p,
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = FR_OK, lock = -1;
-    if (!dry_run)
+    /* a fleet store without an archive folder has no segments to guard (none is made) */
+    if (!dry_run && (!fr_store_is_fleet(st) || access(p->archive_dir, F_OK) == 0))
         rc = fr_ret_lock(p, &lock, err);
     for (size_t i = 0; rc == FR_OK && i < n; i++) {
         int64_t events = 0;
@@ -350,6 +351,10 @@ fr_retention_erase(struct fr_store *st, const struct fr_retention_policy *p,
     }
     if (rc == FR_OK)
         rc = fr_ret_erase_archive(st, p, convs, n, tokens, ntokens, now_ms, dry_run, stats, err);
+    /* the bucket's copies of rewritten segments are replaced, of deleted ones removed, now */
+    struct fr_bucket_stats bs;
+    if (rc == FR_OK && !dry_run)
+        rc = fr_retention_bucket_sync(st, p, now_ms, &bs, err);
     fr_ret_unlock(lock);
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -23,6 +23,7 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "retention/internal.h"
+#include "retention/objstore.h"
 
 /* Appends one entry (r NULL: a path alone); grows every array by one. */
 static void
@@ -411,7 +412,7 @@ fr_retention_rebuild(struct fr_store *st, const struct fr_retention_policy *p, i
         struct fr_seg *seg;
         struct fr_err serr = {0};
         bool cold_file = strstr(path, ".cold.seg") != NULL;
-        if (access(path, F_OK) != 0) {
+        if (access(path, F_OK) != 0 && !fr_objstore_remote(path)) {
             /* one missing file is reported, and the others are restored all the same */
             out->missing++;
             fr_log(FR_LOG_WARN, "retention", "rebuild: %s is in MANIFEST but the file is gone",

@@ -566,6 +566,10 @@ fr_retention_run(struct fr_store *st, const struct fr_retention_policy *p, int64
                  struct fr_retention_stats *stats, struct fr_err *err)
 {
     memset(stats, 0, sizeof *stats);
+    if (fr_store_is_fleet(st))
+        return fr_err_set(err, FR_E_INVALID,
+                          "the fleet store's retention drops whole days: flightrec fleet prune "
+                          "--store URI --keep DURATION [--archive POLICY]");
     double t0 = fr_mono_s();
     int rc = FR_OK, lock = -1;
     if (!dry_run) {
@@ -601,7 +605,157 @@ fr_retention_run(struct fr_store *st, const struct fr_retention_policy *p, int64
             stats->reclaimed_pages += freed;
         } while (rc == FR_OK && freed > 0);
     }
+    /* the bucket holds what the manifest now lists (nothing configured: nothing done) */
+    if (rc == FR_OK && !dry_run)
+        rc = fr_retention_bucket_sync(st, p, now_ms, &stats->bucket, err);
     fr_ret_unlock(lock);
     stats->seconds = fr_mono_s() - t0;
+    return rc;
+}
+
+/* ---- central retention: a range of a store that keeps no archive of its own rows ---- */
+
+struct range_ctx {
+    struct batch b;
+    struct fr_store *st;
+    const char *label;
+    int64_t from_ms, now;
+    struct fr_archive_keys *keys;
+    struct fr_retention_stats *stats;
+    struct fr_manifest_row *rows; /* segments written, recorded in the manifest after the read */
+    char **paths;
+    size_t nrows;
+    size_t seq;
+    int rc;
+    struct fr_err *err;
+};
+
+/* Seals the rows gathered so far as the range's next segment (journaled, not yet recorded). */
+static int
+range_flush(struct range_ctx *c)
+{
+    struct batch *b = &c->b;
+    if (b->n == 0)
+        return FR_OK;
+    batch_finish_records(b);
+    /* named by the range and its ordinal: archiving the same range again (a prune that
+       stopped before dropping it) writes the same names over, never a second copy */
+    char *path = fr_asprintf("%s/seg-%013lld-%s-%s-%04zu.warm.seg", c->b.p->archive_dir,
+                             (long long)c->from_ms, b->store_id[0] ? b->store_id : "fleet",
+                             c->label, c->seq++);
+    fr_seg_writer_set_policy(b->w, b->policy);
+    struct fr_seg_info info;
+    int rc = fr_seg_writer_finish(b->w, path, &info, c->err);
+    if (rc == FR_OK) {
+        struct fr_manifest_row m;
+        fr_ret_info_to_row(&info, path, c->now, &m);
+        m.policy = b->policy;
+        rc = fr_ret_journal_append(b->p, "add", &m, NULL, c->err);
+        if (rc == FR_OK) {
+            c->rows = fr_realloc(c->rows, (c->nrows + 1) * sizeof *c->rows);
+            c->paths = fr_realloc(c->paths, (c->nrows + 1) * sizeof *c->paths);
+            c->paths[c->nrows] = path;
+            m.path = path;
+            m.tier = "warm";
+            /* the info's strings live in the writer: kept as copies */
+            m.sha256 = fr_strdup(info.sha256);
+            m.policy = fr_strdup(b->policy);
+            m.key_id = NULL;
+            c->rows[c->nrows++] = m;
+            path = NULL;
+        }
+        c->stats->warm_segments++;
+        c->stats->moved_events += b->n;
+        c->stats->row_bytes += b->row_bytes;
+        c->stats->records_written += info.records;
+        c->stats->raw_bytes += info.raw_bytes;
+        c->stats->file_bytes += info.file_bytes;
+    }
+    free(path);
+    batch_reset(b);
+    return rc;
+}
+
+static void
+range_writer(struct range_ctx *c)
+{
+    c->b.w = fr_seg_writer_new(FR_TIER_WARM, NULL, NULL);
+    fr_seg_writer_set_store(c->b.w, c->b.store_id);
+    fr_seg_writer_set_auth(c->b.w, c->keys->auth.n ? c->keys->auth.key[0] : NULL);
+}
+
+static int
+range_row(void *ud, const struct fr_event_row *r)
+{
+    struct range_ctx *c = ud;
+    if (c->b.w == NULL)
+        range_writer(c);
+    batch_row(&c->b, r);
+    if (c->b.n >= (size_t)c->b.p->segment_events) {
+        c->rc = range_flush(c);
+        if (c->rc != FR_OK)
+            return c->rc;
+    }
+    return 0;
+}
+
+int
+fr_retention_archive_range(struct fr_store *st, const struct fr_retention_policy *p,
+                           const char *label, int64_t from_ms, int64_t to_ms, int64_t now_ms,
+                           struct fr_retention_stats *stats, struct fr_err *err)
+{
+    struct fr_archive_keys keys;
+    int rc = fr_mkdirs_for(p->archive_dir, 0700, err);
+    if (rc == FR_OK && mkdir(p->archive_dir, 0700) != 0 && errno != EEXIST)
+        rc = fr_err_set(err, FR_E_IO, "%s: %s", p->archive_dir, strerror(errno));
+    if (rc != FR_OK)
+        return rc;
+    int lock = -1;
+    rc = fr_ret_lock(p, &lock, err);
+    if (rc == FR_OK)
+        rc = fr_retention_keys(p, true, false, &keys, err);
+    if (rc != FR_OK) {
+        fr_ret_unlock(lock);
+        return rc;
+    }
+    struct range_ctx c = {.b = {.p = p},
+                          .st = st,
+                          .label = label,
+                          .from_ms = from_ms,
+                          .now = now_ms,
+                          .keys = &keys,
+                          .stats = stats,
+                          .err = err};
+    fr_store_id(st, c.b.store_id, NULL);
+    /* streamed in time order: the store's connection is busy until the read ends, so the
+       segments are recorded in the manifest after it */
+    struct fr_event_filter f = {.since_ms = from_ms, .until_ms = to_ms, .id_field = -1};
+    rc = fr_store_events(st, &f, range_row, &c, err);
+    if (rc == FR_OK && c.rc != FR_OK)
+        rc = c.rc;
+    if (rc == FR_OK)
+        rc = range_flush(&c);
+    for (size_t i = 0; i < c.nrows; i++) {
+        if (rc == FR_OK)
+            rc = fr_store_manifest_add(st, &c.rows[i], err);
+        free((char *)c.rows[i].sha256);
+        free((char *)c.rows[i].policy);
+        free(c.paths[i]);
+    }
+    free(c.rows);
+    free(c.paths);
+    /* each new segment's map, read back from its records (the connection was busy while they
+       were written): a read of one conversation opens only the segments and blocks holding it */
+    size_t mapped = 0;
+    if (rc == FR_OK)
+        rc = fr_ret_map_missing(st, &keys, &mapped, err);
+    batch_reset(&c.b);
+    free(c.b.ids);
+    free(c.b.rt);
+    free(c.b.cs);
+    fr_archive_keys_wipe(&keys);
+    if (rc == FR_OK)
+        rc = fr_retention_bucket_sync(st, p, now_ms, &stats->bucket, err);
+    fr_ret_unlock(lock);
     return rc;
 }

@@ -56,6 +56,19 @@ static const struct fr_option pol_opts[] = {
      "How often the agent verifies segments whose files changed since they were last verified "
      "(up to 256 MiB a pass), so /readyz and /metrics name a bad segment before a read meets "
      "it (0: only `flightrec archive verify`)."},
+    {"bucket", "url", FR_OPT_STR, "", P(bucket_url), 0, 0, NULL,
+     "An S3-compatible bucket (and prefix) that holds every segment and the MANIFEST, "
+     "path-style: https://s3.eu-west-1.amazonaws.com/BUCKET/PREFIX, http://127.0.0.1:9000/BUCKET "
+     "(MinIO); \"\" = none. One prefix per store."},
+    {"bucket", "region", FR_OPT_STR, "us-east-1", P(bucket_region), 0, 0, NULL,
+     "The bucket's region (SigV4 signing)."},
+    {"bucket", "access_key_env", FR_OPT_STR, "", P(bucket_akey_env), 0, 0, NULL,
+     "Environment variable holding the access key id (\"\" = unsigned requests)."},
+    {"bucket", "secret_key_env", FR_OPT_STR, "", P(bucket_skey_env), 0, 0, NULL,
+     "Environment variable holding the secret access key."},
+    {"bucket", "keep_local", FR_OPT_DURATION, "1d", P(bucket_keep_ms), 0, INT64_MAX / 2, NULL,
+     "How long a segment's local copy stays after it is in the bucket, counted from its last "
+     "write or fetch (0: removed as soon as it is uploaded; a read fetches it back)."},
     {0},
 };
 
@@ -152,12 +165,41 @@ fr_retention_policy_load(const char *path, const char *db_path, struct fr_retent
     if (rc == FR_OK && p->cold_ms > 0 && p->warm_ms > p->cold_ms)
         rc = fr_err_set(err, FR_E_CONFIG, "%s: warm.max_age is longer than cold.max_age",
                         path ? path : "retention policy");
-    if (rc == FR_OK && db_path != NULL) {
+    if (rc == FR_OK && p->bucket_url[0] != '\0') {
+        size_t n = strlen(p->bucket_url);
+        while (n > 0 && p->bucket_url[n - 1] == '/')
+            p->bucket_url[--n] = '\0';
+        if (strncmp(p->bucket_url, "http://", 7) != 0 && strncmp(p->bucket_url, "https://", 8) != 0)
+            rc = fr_err_set(err, FR_E_CONFIG,
+                            "%s: bucket.url: '%s' is not an http(s):// URL (path-style: "
+                            "https://ENDPOINT/BUCKET[/PREFIX])",
+                            path ? path : "retention policy", p->bucket_url);
+        else if ((p->bucket_akey_env[0] == '\0') != (p->bucket_skey_env[0] == '\0'))
+            rc = fr_err_set(err, FR_E_CONFIG,
+                            "%s: bucket: access_key_env and secret_key_env go together",
+                            path ? path : "retention policy");
+    }
+    if (rc == FR_OK && db_path != NULL && strstr(db_path, "://") != NULL) {
+        /* a fleet store (postgres://): its archive folder is relative to the working
+           directory, its keys in the keys folder */
+        char *cwd = getcwd(NULL, 0);
+        absolutize(&p->archive_dir, cwd ? cwd : ".");
+        key_file(&p->cold_key, NULL, cwd ? cwd : ".", "cold.key");
+        key_file(&p->archive_key, NULL, cwd ? cwd : ".", "archive.key");
+        free(cwd);
+    } else if (rc == FR_OK && db_path != NULL) {
         char *copy = fr_strdup(db_path);
         char *slash = strrchr(copy, '/');
         if (slash)
             *slash = '\0';
         char *real = realpath(slash ? copy : ".", NULL);
+        if (real == NULL && slash && copy[0] != '/') {
+            /* the database's folder does not exist yet (archive rebuild on a new machine):
+               absolute against the working directory all the same */
+            char *cwd = getcwd(NULL, 0);
+            real = cwd ? fr_asprintf("%s/%s", cwd, copy) : NULL;
+            free(cwd);
+        }
         absolutize(&p->archive_dir, real ? real : (slash ? copy : "."));
         key_file(&p->cold_key, db_path, real ? real : (slash ? copy : "."), "cold.key");
         key_file(&p->archive_key, db_path, real ? real : (slash ? copy : "."), "archive.key");

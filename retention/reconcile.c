@@ -21,6 +21,7 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "retention/internal.h"
+#include "retention/objstore.h"
 #include "retention/record.h"
 
 /* A segment whose deletion was committed but whose file survived a crash. */
@@ -180,7 +181,7 @@ fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p,
         rc = fr_ret_journal_repair(st, p, &repaired, err);
     stats->journal_repaired += repaired;
     for (size_t i = 0; i < man.n; i++)
-        if (access(man.v[i], F_OK) != 0) {
+        if (access(man.v[i], F_OK) != 0 && !fr_objstore_remote(man.v[i])) {
             stats->missing_files++;
             fr_log(FR_LOG_ERROR, "retention", "segment %s is in the manifest but missing",
                    man.v[i]);

@@ -33,6 +33,13 @@ struct fr_retention_policy {
     char *archive_key;                  /* key file authenticating segments and MANIFEST */
     int64_t interval_ms;                /* the agent's schedule; 0 = off */
     int64_t verify_ms;                  /* the agent's scrub of changed segments; 0 = off */
+    /* an S3-compatible bucket that holds every segment and the MANIFEST (objstore.h) */
+    char *bucket_url;      /* "" = none */
+    char *bucket_region;   /* SigV4 region */
+    char *bucket_akey_env; /* environment variable names of the credentials */
+    char *bucket_skey_env;
+    int64_t bucket_keep_ms; /* local copies of uploaded segments kept this long after their
+                               last write or fetch */
 };
 
 extern const char fr_retention_builtin_yaml[];
@@ -50,6 +57,15 @@ void fr_retention_policy_clear(struct fr_retention_policy *p);
 void fr_retention_policy_markdown(FILE *out);
 void fr_retention_policy_man(FILE *out);
 
+/* What a bucket sync did (bucket.c). */
+struct fr_bucket_stats {
+    uint64_t uploaded, uploaded_bytes; /* segments (and MANIFEST) PUT this time */
+    uint64_t deleted;                  /* objects of segments no longer in the manifest */
+    uint64_t evicted, evicted_bytes;   /* local copies removed (the bucket holds them) */
+    uint64_t remote;                   /* segments held only in the bucket after the sync */
+    uint64_t pending;                  /* segments not (yet) in the bucket: they stay local */
+};
+
 struct fr_retention_stats {
     uint64_t moved_events, warm_segments, records_written;
     uint64_t raw_bytes, row_bytes, file_bytes; /* row_bytes: the moved rows' JSON bodies */
@@ -59,6 +75,7 @@ struct fr_retention_stats {
     uint64_t journal_repaired; /* MANIFEST records written to agree with the table again */
     uint64_t mapped;           /* segments given an archive map by reconciliation */
     int reclaimed_pages;
+    struct fr_bucket_stats bucket; /* the bucket sync that ended the run */
     double seconds;
 };
 
@@ -72,6 +89,44 @@ typedef void (*fr_retention_progress)(void *ud, const char *what, uint64_t done,
 int fr_retention_run(struct fr_store *st, const struct fr_retention_policy *p, int64_t now_ms,
                      bool dry_run, fr_retention_progress progress, void *ud,
                      struct fr_retention_stats *stats, struct fr_err *err);
+
+/*
+ * Makes the bucket hold what the manifest lists: uploads every segment whose
+ * file changed since its upload (new, rewritten by an erasure), then the
+ * MANIFEST journal, deletes the objects of segments the manifest no longer
+ * lists, and removes local copies untouched for bucket.keep_local (a read
+ * fetches one back). Nothing is removed locally that the bucket does not
+ * hold with the same bytes. No bucket configured: nothing. Runs at the end
+ * of every retention run and erasure; `archive push` runs it alone.
+ */
+int fr_retention_bucket_sync(struct fr_store *st, const struct fr_retention_policy *p,
+                             int64_t now_ms, struct fr_bucket_stats *bs, struct fr_err *err);
+/* The same, alone (`archive push`): waits for a retention run or erasure to finish first. */
+int fr_retention_bucket_push(struct fr_store *st, const struct fr_retention_policy *p,
+                             int64_t now_ms, struct fr_bucket_stats *bs, struct fr_err *err);
+
+/*
+ * A folder that lost its MANIFEST (a new machine, a lost disk): fetches
+ * the MANIFEST from the policy's bucket and lists every segment it names as
+ * held there, so that `archive rebuild` restores the manifest and reads
+ * fetch the segments. A MANIFEST already in place is kept. *fetched: true
+ * when one was fetched.
+ */
+int fr_retention_bucket_restore(const struct fr_retention_policy *p, bool *fetched,
+                                struct fr_err *err);
+
+/*
+ * Central retention, for a store that does not delete rows one by one (the
+ * fleet store drops whole day partitions): writes the events of [from_ms,
+ * to_ms) into warm segments in the policy's archive folder, named by
+ * label (the partition) and ordinal, each journaled in MANIFEST and then
+ * recorded in the store's own manifest, and syncs the bucket. The rows stay
+ * until the caller drops them (fr_store_prune), after this succeeded; run
+ * again, it writes the same segments over (no second copy).
+ */
+int fr_retention_archive_range(struct fr_store *st, const struct fr_retention_policy *p,
+                               const char *label, int64_t from_ms, int64_t to_ms, int64_t now_ms,
+                               struct fr_retention_stats *stats, struct fr_err *err);
 
 /* Reconciles the archive directory and the manifest (also done by every run). */
 int fr_retention_reconcile(struct fr_store *st, const struct fr_retention_policy *p, int64_t now_ms,

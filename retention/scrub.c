@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "retention/internal.h"
+#include "retention/objstore.h"
 
 int
 fr_segment_verify(const char *path, const char *sha256, const struct fr_archive_keys *keys,
@@ -59,6 +60,8 @@ fr_retention_scrub(struct fr_store *st, const struct fr_retention_policy *p, uin
         char stamp[96];
         uint64_t size = 0;
         if (stat(path, &sb) != 0) {
+            if (fr_objstore_remote(path))
+                continue; /* held only in the bucket: nothing here changed */
             snprintf(stamp, sizeof stamp, "missing");
         } else {
             size = (uint64_t)sb.st_size;

@@ -24,9 +24,11 @@
 #include "core/crypto.h"
 #include "core/fsutil.h"
 #include "core/hex.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/strmap.h"
 #include "retention/columns.h"
+#include "retention/objstore.h"
 
 #define SEG_MAGIC "FRSEG001"
 #define SEG_END "FRSEGEND"
@@ -741,15 +743,43 @@ seg_check_mac(const char *path, const unsigned char *d, size_t len,
                       path);
 }
 
+static int seg_open_once(const char *path, const struct fr_archive_keys *keys, struct fr_seg **out,
+                         struct fr_err *err);
+
 int
 fr_seg_open(const char *path, const struct fr_archive_keys *keys, struct fr_seg **out,
             struct fr_err *err)
+{
+    int rc = seg_open_once(path, keys, out, err);
+    if (rc == FR_OK || rc == FR_E_IO || rc == FR_E_NOTFOUND)
+        return rc;
+    /* unreadable here, its bytes not those uploaded: the bucket's copy replaces it (the bad
+       file kept in quarantine/) */
+    struct fr_err rerr = {0};
+    if (fr_objstore_repair(path, &rerr) != FR_OK)
+        return rc;
+    fr_log(FR_LOG_WARN, "retention", "%s; replaced by the bucket's copy", err->msg);
+    return seg_open_once(path, keys, out, err);
+}
+
+static int
+seg_open_once(const char *path, const struct fr_archive_keys *keys, struct fr_seg **out,
+              struct fr_err *err)
 {
     const unsigned char *key = NULL;
     *out = NULL;
     char *data;
     size_t len;
     int rc = fr_read_file(path, &data, &len, err);
+    if (rc != FR_OK && access(path, F_OK) != 0 && errno == ENOENT) {
+        /* evicted after it reached the bucket: fetched back into place */
+        struct fr_err ferr = {0};
+        int frc = fr_objstore_fetch(path, &ferr);
+        if (frc == FR_OK)
+            rc = fr_read_file(path, &data, &len, err);
+        else if (frc != FR_E_NOTFOUND)
+            rc = fr_err_set(err, frc, "%s", ferr.msg);
+    }
     if (rc != FR_OK)
         return rc;
     struct fr_seg *s = fr_calloc(1, sizeof *s);

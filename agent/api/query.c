@@ -175,12 +175,21 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
     size_t cold_skipped = 0;
     struct fr_store *rs = q_take(p, &err);
     int rc = rs == NULL ? err.code : fr_store_conversation(rs, id, collect_conv, &col, &err);
-    if (rc == FR_E_NOTFOUND && fr_store_is_erased(rs, id))
+    bool unindexed = false;
+    if (rc == FR_E_NOTFOUND && fr_store_is_erased(rs, id)) {
         fr_err_set(&err, rc, "conversation %.200s was erased: nothing of it is kept", id);
+    } else if (rc == FR_E_NOTFOUND) {
+        /* no longer indexed (its days pruned from the fleet store, a database rebuilt from
+           its archive): the archive may still hold its events */
+        unindexed = true;
+        rc = FR_OK;
+    }
     /* older events of the conversation may be in warm (or cold) segments */
     if (rc == FR_OK)
         rc = fr_tier_events(rs, &f, fr_pipeline_archive_keys(p), collect_event, events,
                             &cold_skipped, &err);
+    if (rc == FR_OK && unindexed && json_array_size(events) == 0)
+        rc = fr_err_set(&err, FR_E_NOTFOUND, "no conversation %.200s", id);
     q_give(p, rs, rc);
     fr_render_sort_events(events);
     json_t *conv = json_incref(json_array_get(col.arr, 0));
@@ -193,7 +202,7 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
                             err.msg, NULL);
     }
     return fr_api_json(p, c, MHD_HTTP_OK,
-                       json_pack("{s:o,s:o,s:I}", "conversation", conv, "events", events,
+                       json_pack("{s:o?,s:o,s:I}", "conversation", conv, "events", events,
                                  "cold_segments_skipped", (json_int_t)cold_skipped),
                        NULL);
 }

@@ -193,36 +193,16 @@ erase_list(struct fr_store *st, const char *db)
     return rc == FR_OK ? FR_EXIT_OK : FR_EXIT_FAIL;
 }
 
-/* A fleet store (docs/fleet.md): no archive tiers or copies; its events and index rows go,
-   and a conversation's later shipped rows are dropped on arrival. */
-static int
-erase_fleet(struct fr_store *st, const struct erase_opts *o)
-{
-    struct fr_err err = {0};
-    int64_t total = 0;
-    for (size_t i = 0; i < o->n + o->ntokens; i++) {
-        int64_t n = 0;
-        int rc = i < o->n ? fr_store_erase_hot(st, o->convs[i], o->reason, fr_now_ms(), o->dry_run,
-                                               &n, &err)
-                          : fr_store_erase_token_hot(st, o->tokens[i - o->n], o->reason,
-                                                     fr_now_ms(), o->dry_run, &n, &err);
-        if (rc != FR_OK) {
-            fprintf(stderr, "flightrec erase: %s\n", err.msg);
-            return FR_EXIT_FAIL;
-        }
-        total += n;
-    }
-    fprintf(stderr, "erase%s: %zu conversation(s), %zu value(s): %lld events %s the fleet store\n",
-            o->dry_run ? " (dry run)" : "", o->n, o->ntokens, (long long)total,
-            o->dry_run ? "would leave" : "removed from");
-    return FR_EXIT_OK;
-}
-
+/*
+ * A fleet store (docs/fleet.md) erases the same way: its events and index
+ * rows go, a conversation's rows shipped later are dropped on arrival, and
+ * the segments central retention archived its days into (fleet prune
+ * --archive) are written again without it, in the bucket too.
+ */
 static int
 erase_run(struct fr_store *st, const struct erase_opts *o)
 {
-    if (fr_store_is_fleet(st))
-        return erase_fleet(st, o);
+    bool fleet = fr_store_is_fleet(st);
     struct fr_err err = {0};
     struct fr_retention_policy p;
     const char *policy = o->policy && *o->policy ? o->policy : NULL;
@@ -235,15 +215,15 @@ erase_run(struct fr_store *st, const struct erase_opts *o)
                                 fr_now_ms(), o->dry_run, &s, &err);
     bool dry = o->dry_run;
     fprintf(stderr,
-            "erase%s: %zu conversation(s), %zu value(s): %llu events %s hot; %llu archive records "
-            "%s, %llu segments %s and %llu deleted (%.1f MB written); %.2f s\n",
+            "erase%s: %zu conversation(s), %zu value(s): %llu events %s %s; %llu archive "
+            "records %s, %llu segments %s and %llu deleted (%.1f MB written); %.2f s\n",
             dry ? " (dry run)" : "", o->n, o->ntokens, (unsigned long long)s.hot_events,
-            dry ? "would leave" : "removed from", (unsigned long long)s.records_removed,
-            dry ? "would go" : "removed", (unsigned long long)s.segments_rewritten,
-            dry ? "would be rewritten" : "rewritten", (unsigned long long)s.segments_deleted,
-            (double)s.bytes_rewritten / 1e6, s.seconds);
+            dry ? "would leave" : "removed from", fleet ? "the fleet store" : "hot",
+            (unsigned long long)s.records_removed, dry ? "would go" : "removed",
+            (unsigned long long)s.segments_rewritten, dry ? "would be rewritten" : "rewritten",
+            (unsigned long long)s.segments_deleted, (double)s.bytes_rewritten / 1e6, s.seconds);
     int ex = FR_EXIT_OK;
-    if (rc == FR_OK && !dry && o->n > 0)
+    if (rc == FR_OK && !dry && o->n > 0 && !fleet)
         ex = erase_copies(st, o->db, o->bundles, o->targets);
     if (rc != FR_OK) {
         fprintf(stderr, "flightrec erase: %s\n", err.msg);

@@ -15,6 +15,7 @@
 #include "core/timeutil.h"
 #include "redact/redact.h"
 #include "retention/hot/archive.h"
+#include "retention/objstore.h"
 #include "retention/record.h"
 #include "retention/retention.h"
 
@@ -30,7 +31,7 @@ ret_usage(FILE *out)
     fprintf(
         out,
         "usage: flightrec retention run [--dry-run] [--now T] [--policy FILE] [--db PATH]\n"
-        "       flightrec archive list|verify|rebuild [--db PATH] [--policy FILE]\n"
+        "       flightrec archive list|verify|rebuild|push [--db PATH] [--policy FILE]\n"
         "       flightrec archive cat|restore|quarantine SEGMENT [--db PATH] [--policy FILE]\n\n"
         "retention run: moves events past hot.max_age into warm segments, warm segments\n"
         "past warm.max_age to cold (encrypted with cold.key), deletes what is past\n"
@@ -55,7 +56,12 @@ ret_usage(FILE *out)
         "archive restore SEGMENT: puts its events back into hot (with the truncation\n"
         "the warm tier applied) and removes the segment.\n"
         "archive rebuild: re-creates manifest entries missing from the database from\n"
-        "the MANIFEST file beside the segments (each segment verified first).\n");
+        "the MANIFEST file beside the segments (each segment verified first); with a\n"
+        "bucket in the policy and no MANIFEST here, from the bucket's.\n"
+        "archive push: uploads to the policy's bucket what it does not hold yet (every\n"
+        "retention run and erasure does this at its end) and evicts local copies past\n"
+        "bucket.keep_local. A segment held only in the bucket is fetched by the first\n"
+        "read that needs it (list marks it \"bucket\").\n");
 }
 
 static int
@@ -117,7 +123,8 @@ ret_progress(void *ud, const char *what, uint64_t done, uint64_t total)
 }
 
 static int
-ret_setup(const char *cmd, struct ret_opts *o, struct fr_retention_policy *p, struct fr_store **st)
+ret_setup(const char *cmd, struct ret_opts *o, struct fr_retention_policy *p, struct fr_store **st,
+          bool create)
 {
     struct fr_err err = {0};
     if (fr_retention_policy_load(o->policy && *o->policy ? o->policy : NULL, o->db, p, &err) !=
@@ -125,7 +132,18 @@ ret_setup(const char *cmd, struct ret_opts *o, struct fr_retention_policy *p, st
         fprintf(stderr, "flightrec %s: %s\n", cmd, err.msg);
         return FR_EXIT_USAGE;
     }
-    int ex = fr_cli_open_store(cmd, o->db, true, st);
+    int ex = FR_EXIT_OK;
+    if (create) {
+        /* archive rebuild on a new machine: the database is made, the archive fills it */
+        struct fr_store_opts so;
+        fr_store_opts_default(&so);
+        if (fr_store_open(o->db, &so, st, &err) != FR_OK) {
+            fprintf(stderr, "flightrec %s: %s\n", cmd, err.msg);
+            ex = fr_cli_exit_for(err.code);
+        }
+    } else {
+        ex = fr_cli_open_store(cmd, o->db, true, st);
+    }
     if (ex != FR_EXIT_OK)
         fr_retention_policy_clear(p);
     return ex;
@@ -140,7 +158,7 @@ cmd_run(int argc, char **argv)
         return prc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
     struct fr_retention_policy p;
     struct fr_store *st;
-    int ex = ret_setup("retention", &o, &p, &st);
+    int ex = ret_setup("retention", &o, &p, &st, false);
     if (ex != FR_EXIT_OK)
         return ex;
     struct fr_retention_stats s;
@@ -169,6 +187,14 @@ cmd_run(int argc, char **argv)
             (unsigned long long)s.adopted, (unsigned long long)s.orphans_removed,
             (unsigned long long)s.duplicates_removed, (unsigned long long)s.missing_files,
             (unsigned long long)s.journal_repaired, s.reclaimed_pages, s.seconds);
+    if (!o.dry_run && p.bucket_url[0] != '\0')
+        fprintf(stderr,
+                "bucket %s: %llu objects uploaded (%.1f MB), %llu deleted, %llu local copies "
+                "evicted (%.1f MB); %llu segments held only there, %llu not there yet\n",
+                p.bucket_url, (unsigned long long)s.bucket.uploaded,
+                (double)s.bucket.uploaded_bytes / 1e6, (unsigned long long)s.bucket.deleted,
+                (unsigned long long)s.bucket.evicted, (double)s.bucket.evicted_bytes / 1e6,
+                (unsigned long long)s.bucket.remote, (unsigned long long)s.bucket.pending);
     if (rc != FR_OK)
         fprintf(stderr, "flightrec retention: %s\n", err.msg);
     fr_store_close(st);
@@ -222,10 +248,12 @@ list_row(void *ud, const struct fr_manifest_row *r)
             printf("%-5s %-24s    %-24s %8s %10s    %11s %7s  %s\n", "TIER", "FROM (UTC)",
                    "TO (UTC)", "RECORDS", "ROWS MB", "FILE MB", "RATIO", "SEGMENT");
         const char *name = strrchr(r->path, '/');
-        printf("%-5s %s .. %s %8lld %10.1f -> %10.1f %6.1f:1  %s%s%s\n", r->tier, a, b,
+        printf("%-5s %s .. %s %8lld %10.1f -> %10.1f %6.1f:1  %s%s%s%s\n", r->tier, a, b,
                (long long)r->records, (double)r->raw_bytes / 1e6, (double)r->file_bytes / 1e6,
                r->file_bytes ? (double)r->raw_bytes / (double)r->file_bytes : 0.0,
-               name ? name + 1 : r->path, r->bad ? "  BAD: " : "", r->bad ? r->bad : "");
+               name ? name + 1 : r->path,
+               access(r->path, F_OK) != 0 && fr_objstore_remote(r->path) ? "  (bucket)" : "",
+               r->bad ? "  BAD: " : "", r->bad ? r->bad : "");
         return 0;
     }
     struct fr_err err = {0};
@@ -300,11 +328,11 @@ cmd_archive(int argc, char **argv)
         return prc > 0 ? FR_EXIT_OK : FR_EXIT_USAGE;
     bool needs_seg =
         strcmp(sub, "cat") == 0 || strcmp(sub, "restore") == 0 || strcmp(sub, "quarantine") == 0;
-    bool rebuild = strcmp(sub, "rebuild") == 0;
-    if (!needs_seg && !rebuild && strcmp(sub, "list") != 0 && strcmp(sub, "verify") != 0) {
+    bool rebuild = strcmp(sub, "rebuild") == 0, push = strcmp(sub, "push") == 0;
+    if (!needs_seg && !rebuild && !push && strcmp(sub, "list") != 0 && strcmp(sub, "verify") != 0) {
         fprintf(stderr,
                 "flightrec archive: unknown subcommand '%s' (list, verify, cat, restore, "
-                "quarantine, rebuild)\n",
+                "quarantine, rebuild, push)\n",
                 sub);
         return FR_EXIT_USAGE;
     }
@@ -315,7 +343,7 @@ cmd_archive(int argc, char **argv)
     }
     struct fr_retention_policy p;
     struct fr_store *st;
-    int ex = ret_setup("archive", &o, &p, &st);
+    int ex = ret_setup("archive", &o, &p, &st, rebuild);
     if (ex != FR_EXIT_OK)
         return ex;
     /* the name `archive list` prints is enough: it is looked for in the archive folder */
@@ -330,9 +358,27 @@ cmd_archive(int argc, char **argv)
     int rc = fr_retention_keys(&p, false, false, &keys, &err);
     if (rc != FR_OK) {
         /* said below */
+    } else if (push) {
+        struct fr_bucket_stats bs = {0};
+        if (p.bucket_url[0] == '\0')
+            rc = fr_err_set(&err, FR_E_CONFIG, "the retention policy names no bucket (bucket.url)");
+        if (rc == FR_OK)
+            rc = fr_retention_bucket_push(st, &p, o.now, &bs, &err);
+        fprintf(stderr,
+                "bucket %s: %llu objects uploaded (%.1f MB), %llu deleted, %llu local copies "
+                "evicted (%.1f MB); %llu segments held only there, %llu not there yet\n",
+                p.bucket_url, (unsigned long long)bs.uploaded, (double)bs.uploaded_bytes / 1e6,
+                (unsigned long long)bs.deleted, (unsigned long long)bs.evicted,
+                (double)bs.evicted_bytes / 1e6, (unsigned long long)bs.remote,
+                (unsigned long long)bs.pending);
     } else if (rebuild) {
         struct fr_rebuild_stats rs;
-        rc = fr_retention_rebuild(st, &p, fr_now_ms(), &rs, &err);
+        bool fetched = false;
+        rc = fr_retention_bucket_restore(&p, &fetched, &err);
+        if (fetched)
+            fprintf(stderr, "fetched the MANIFEST from %s\n", p.bucket_url);
+        if (rc == FR_OK)
+            rc = fr_retention_rebuild(st, &p, fr_now_ms(), &rs, &err);
         if (rc == FR_OK) {
             fprintf(stderr,
                     "rebuilt %zu manifest entries from the MANIFEST file (%zu already there, %zu "

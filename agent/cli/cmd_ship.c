@@ -13,8 +13,10 @@
 
 #include "agent/cli/cli.h"
 #include "agent/ship.h"
+#include "core/mem.h"
 #include "core/option.h"
 #include "core/timeutil.h"
+#include "retention/retention.h"
 
 static void
 ship_usage(FILE *out)
@@ -148,19 +150,25 @@ fr_cmd_ship(int argc, char **argv)
 static void
 fleet_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: flightrec fleet prune --store URI --keep DURATION [--detach] [--dry-run]\n\n"
-            "Central retention of the fleet store: every day partition of events that ended\n"
-            "more than DURATION ago (30d, 72h) is dropped whole, or with --detach detached\n"
-            "(kept as a table of its own, out of every query, to archive), and the\n"
-            "conversation index and rollups of that time go with it. No row is deleted one\n"
-            "by one. Run it from cron on one machine.\n\n"
-            "options:\n"
-            "  --store URI      the fleet store (postgres://...)\n"
-            "  --keep DURATION  how much history stays (whole UTC days are kept)\n"
-            "  --detach         detach the partitions instead of dropping them\n"
-            "  --dry-run        list what would go; change nothing\n"
-            "  -h, --help       this help\n");
+    fprintf(out, "usage: flightrec fleet prune --store URI --keep DURATION [--archive POLICY]\n"
+                 "                             [--detach] [--dry-run]\n\n"
+                 "Central retention of the fleet store: every day partition of events that ended\n"
+                 "more than DURATION ago (30d, 72h) is dropped whole, or with --detach detached\n"
+                 "(kept as a table of its own, out of every query, to archive), and the\n"
+                 "conversation index and rollups of that time go with it. No row is deleted one\n"
+                 "by one. Run it from cron on one machine.\n"
+                 "With --archive, each such day is first written into warm segments the way\n"
+                 "`retention run` writes hot rows (the policy's archive_dir, relative to the\n"
+                 "working directory; its bucket, keys and truncation), recorded in the fleet\n"
+                 "store's archive manifest, uploaded, and only then dropped: `show`, `errors`\n"
+                 "and `archive list|verify|cat --db URI` read them from there.\n\n"
+                 "options:\n"
+                 "  --store URI      the fleet store (postgres://...)\n"
+                 "  --keep DURATION  how much history stays (whole UTC days are kept)\n"
+                 "  --archive POLICY write each day into segments first (a retention policy)\n"
+                 "  --detach         detach the partitions instead of dropping them\n"
+                 "  --dry-run        list what would go; change nothing\n"
+                 "  -h, --help       this help\n");
 }
 
 struct prune_print {
@@ -173,14 +181,69 @@ prune_print_row(void *ud, const struct fr_prune_row *r)
 {
     struct prune_print *p = ud;
     char from[40], to[40];
-    printf("%s %s  %s .. %s  ~%lld events\n",
+    char rows[40] = "events not yet counted (no ANALYZE)";
+    if (r->rows >= 0)
+        snprintf(rows, sizeof rows, "~%lld events", (long long)r->rows);
+    printf("%s %s  %s .. %s  %s\n",
            p->dry_run  ? "would drop"
            : p->detach ? "detached"
                        : "dropped",
            r->partition, fr_time_format(r->from_ms, from, sizeof from),
-           fr_time_format(r->to_ms, to, sizeof to), (long long)r->rows);
+           fr_time_format(r->to_ms, to, sizeof to), rows);
     p->n++;
     return 0;
+}
+
+struct part_list {
+    struct fr_prune_row *v;
+    size_t n;
+};
+
+static int
+part_collect(void *ud, const struct fr_prune_row *r)
+{
+    struct part_list *l = ud;
+    l->v = fr_realloc(l->v, (l->n + 1) * sizeof *l->v);
+    l->v[l->n] = *r;
+    l->v[l->n++].partition = fr_strdup(r->partition);
+    return 0;
+}
+
+/* Writes every day partition that prune will drop into segments first (--archive). */
+static int
+fleet_archive(struct fr_store *st, const char *policy, const char *store, int64_t before,
+              int64_t now, struct fr_err *err)
+{
+    struct fr_retention_policy p;
+    int rc = fr_retention_policy_load(policy, store, &p, err);
+    if (rc != FR_OK)
+        return rc;
+    struct part_list l = {0};
+    rc = fr_store_prune(st, before, false, true, part_collect, &l, err);
+    for (size_t i = 0; rc == FR_OK && i < l.n; i++) {
+        struct fr_retention_stats s = {0};
+        double t0 = fr_mono_s();
+        rc = fr_retention_archive_range(st, &p, l.v[i].partition, l.v[i].from_ms, l.v[i].to_ms, now,
+                                        &s, err);
+        if (rc == FR_OK)
+            printf("archived %s: %llu events in %llu segments (%.1f MB of rows -> %.1f MB) in "
+                   "%s, %.1f s%s%s\n",
+                   l.v[i].partition, (unsigned long long)s.moved_events,
+                   (unsigned long long)s.warm_segments, (double)s.row_bytes / 1e6,
+                   (double)s.file_bytes / 1e6, p.archive_dir, fr_mono_s() - t0,
+                   p.bucket_url[0] ? ", uploaded to " : "", p.bucket_url);
+        fflush(stdout);
+    }
+    for (size_t i = 0; i < l.n; i++)
+        free((char *)l.v[i].partition);
+    free(l.v);
+    fr_retention_policy_clear(&p);
+    if (rc != FR_OK) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        fr_err_set(err, rc, "archiving before the drop: %s (nothing was dropped)", why);
+    }
+    return rc;
 }
 
 int
@@ -195,11 +258,15 @@ fr_cmd_fleet(int argc, char **argv)
         return FR_EXIT_USAGE;
     }
     static const struct option opts[] = {
-        {"store", required_argument, NULL, 's'}, {"keep", required_argument, NULL, 'k'},
-        {"detach", no_argument, NULL, 'D'},      {"dry-run", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"store", required_argument, NULL, 's'},
+        {"keep", required_argument, NULL, 'k'},
+        {"detach", no_argument, NULL, 'D'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"archive", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    const char *store = NULL;
+    const char *store = NULL, *archive = NULL;
     int64_t keep = -1;
     struct prune_print pp = {0};
     struct fr_err err = {0};
@@ -216,6 +283,9 @@ fr_cmd_fleet(int argc, char **argv)
                         err.msg[0] ? err.msg : "must be more than 0");
                 return FR_EXIT_USAGE;
             }
+            break;
+        case 'a':
+            archive = optarg;
             break;
         case 'D':
             pp.detach = true;
@@ -242,8 +312,12 @@ fr_cmd_fleet(int argc, char **argv)
     int ex = fr_cli_open_store("fleet prune", store, !pp.dry_run, &st);
     if (ex != FR_EXIT_OK)
         return ex;
-    int rc =
-        fr_store_prune(st, fr_now_ms() - keep, pp.detach, pp.dry_run, prune_print_row, &pp, &err);
+    int64_t now = fr_now_ms(), before = now - keep; /* one cutoff: what is archived is dropped */
+    int rc = FR_OK;
+    if (archive != NULL && !pp.dry_run)
+        rc = fleet_archive(st, archive, store, before, now, &err);
+    if (rc == FR_OK)
+        rc = fr_store_prune(st, before, pp.detach, pp.dry_run, prune_print_row, &pp, &err);
     fr_store_close(st);
     if (rc != FR_OK) {
         fprintf(stderr, "flightrec fleet prune: %s\n", err.msg);

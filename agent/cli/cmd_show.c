@@ -511,6 +511,7 @@ fr_cmd_show(int argc, char **argv)
         return ex;
     struct fr_err err = {0};
     int rc;
+    bool unindexed = false;
     json_t *out = NULL;
     if (c.json) {
         out = json_object();
@@ -524,8 +525,14 @@ fr_cmd_show(int argc, char **argv)
         }
     } else {
         rc = fr_store_conversation(st, f.conv_id, show_header, &c, &err);
-        if (rc == FR_E_NOTFOUND && fr_store_is_erased(st, f.conv_id))
+        if (rc == FR_E_NOTFOUND && fr_store_is_erased(st, f.conv_id)) {
             erased_say(st, f.conv_id, &err);
+        } else if (rc == FR_E_NOTFOUND) {
+            /* not indexed here (a database rebuilt from its archive, or from a bucket): its
+               events may still be in the archive */
+            unindexed = true;
+            rc = FR_OK;
+        }
     }
     size_t cold_skipped = 0;
     bool partial = false;
@@ -546,7 +553,24 @@ fr_cmd_show(int argc, char **argv)
                     f.id_value);
             rc = FR_E_NOTFOUND;
         }
-        if (c.json) {
+        if (unindexed && json_array_size(c.all) == 0) {
+            rc = fr_err_set(&err, FR_E_NOTFOUND, "no conversation %s", f.conv_id);
+        } else if (unindexed) {
+            fprintf(stderr,
+                    "flightrec show: %s is no longer in the conversation index (its days were "
+                    "pruned from the fleet store, or the database was rebuilt from its archive): "
+                    "its %zu events are read from the archive\n",
+                    f.conv_id, json_array_size(c.all));
+            if (c.json)
+                json_object_set_new(out, "conversation", json_null());
+            else if (!c.ndjson)
+                fr_cli_printf("conversation %s  (not indexed)\n", f.conv_id);
+            if (!c.json && !c.ndjson)
+                show_table_heading();
+        }
+        if (rc != FR_OK) {
+            /* said below */
+        } else if (c.json) {
             json_object_set(out, "events", c.all);
         } else if (c.ndjson) {
             for (size_t i = 0; i < json_array_size(c.all); i++)

@@ -5,6 +5,7 @@
  */
 #include <openssl/sha.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/mem.h"
@@ -64,4 +65,16 @@ pg_id(const char *id, char out[72])
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
         snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
     return out;
+}
+
+int64_t
+pg_col_int(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+const char *
+pg_col_text(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }

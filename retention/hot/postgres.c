@@ -95,6 +95,24 @@ static const char *const pg_migrations[] = {
     "CREATE INDEX trace_links_ts ON trace_links (ts_ms);"
     "CREATE TABLE erasures ("
     " subject text PRIMARY KEY, ts_ms bigint NOT NULL, reason text, events bigint NOT NULL);",
+    /* version 2: the archive manifest, segments central retention wrote from expired day
+       partitions (postgres_archive.c) */
+    "CREATE TABLE archive_segments ("
+    " path text PRIMARY KEY, tier text NOT NULL, min_ts bigint NOT NULL, max_ts bigint NOT NULL,"
+    " records bigint NOT NULL, raw_bytes bigint NOT NULL, file_bytes bigint NOT NULL,"
+    " sha256 text, policy text, key_id text, created_ms bigint NOT NULL, bad text, checked text,"
+    " map_id bigint UNIQUE);"
+    "CREATE INDEX archive_segments_time ON archive_segments (min_ts, max_ts);"
+    "CREATE SEQUENCE archive_map_ids;"
+    /* which blocks of which segment hold a conversation or trace (h: its 64-bit key hash) */
+    "CREATE TABLE archive_map ("
+    " h bigint NOT NULL, seg bigint NOT NULL, block integer NOT NULL, PRIMARY KEY (h, seg, block));"
+    "CREATE INDEX archive_map_seg ON archive_map (seg);"
+    /* an erasure is "pending" until the archive pass removed it from every segment */
+    "ALTER TABLE erasures ADD COLUMN kind text NOT NULL DEFAULT 'conv',"
+    " ADD COLUMN state text NOT NULL DEFAULT 'done', ADD COLUMN done_ms bigint,"
+    " ADD COLUMN segments bigint NOT NULL DEFAULT 0, ADD COLUMN records bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN bytes bigint NOT NULL DEFAULT 0;",
 };
 
 #define PG_LATEST ((int)(sizeof pg_migrations / sizeof pg_migrations[0]))
@@ -946,18 +964,26 @@ pg_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reas
             *events = pg_int(r, 0, 0);
         PQclear(r);
     }
-    if (rc == FR_OK && conv_id != NULL) {
+    if (rc == FR_OK) {
+        /* recorded "pending": the archive pass (archived day partitions) marks it done */
         char n[24];
         snprintf(n, sizeof n, "%lld", (long long)*events);
-        const char *ep[4] = {conv_id, now, reason, n};
+        const char *ep[4] = {v, now, reason, n};
         r = PQexecParams(s->c,
-                         "INSERT INTO erasures VALUES (fr_erase_subject($1), $2, $3, $4)"
-                         " ON CONFLICT (subject) DO UPDATE SET events = erasures.events +"
-                         " excluded.events",
+                         conv_id ? "INSERT INTO erasures (subject, ts_ms, reason, events, kind,"
+                                   " state) VALUES (fr_erase_subject($1), $2, $3, $4, 'conv',"
+                                   " 'pending') ON CONFLICT (subject) DO UPDATE SET events ="
+                                   " erasures.events + excluded.events, state = 'pending'"
+                                 : "INSERT INTO erasures (subject, ts_ms, reason, events, kind,"
+                                   " state) VALUES ($1, $2, $3, $4, 'hmac', 'pending')"
+                                   " ON CONFLICT (subject) DO UPDATE SET events ="
+                                   " erasures.events + excluded.events, state = 'pending'",
                          4, NULL, ep, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_COMMAND_OK)
             rc = pg_fail(s, "recording the erasure", err);
         PQclear(r);
+    }
+    if (rc == FR_OK && conv_id != NULL) {
         r = rc == FR_OK ? PQexecParams(s->c, "DELETE FROM conversations WHERE conv_id = $1", 1,
                                        NULL, p, NULL, NULL, 0)
                         : NULL;
@@ -1065,4 +1091,14 @@ const struct fr_store_ops fr_store_postgres = {
     .prune = pg_prune,
     .erase_hot = pg_erase_hot,
     .is_erased = pg_is_erased,
+    .manifest = pg_manifest,
+    .manifest_add = pg_manifest_add,
+    .manifest_remove = pg_manifest_remove,
+    .manifest_replace = pg_manifest_replace,
+    .segment_health = pg_segment_health,
+    .archive_map = pg_archive_map,
+    .archive_lookup = pg_archive_lookup,
+    .erase_subject = pg_erase_subject,
+    .erasures = pg_erasures,
+    .erase_done = pg_erase_done,
 };

@@ -56,18 +56,6 @@ pgq_run(struct pg_store *s, struct pgq *q, const char *what, struct fr_err *err)
     return r;
 }
 
-static const char *
-col_text(PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
-}
-
-static int64_t
-col_int(PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-
 /* ---- conversations ---- */
 
 #define PG_CONV_SELECT                                                                             \
@@ -86,20 +74,20 @@ conv_rows(PGresult *r, fr_conv_cb cb, void *ud)
 {
     for (int i = 0; i < PQntuples(r); i++) {
         struct fr_conv_row row = {
-            .conv_id = col_text(r, i, 0),
-            .session_id = col_text(r, i, 1),
-            .runtime_key = col_text(r, i, 2),
-            .status = col_text(r, i, 3),
-            .created_ms = col_int(r, i, 4),
-            .last_activity_ms = col_int(r, i, 5),
-            .closed_ms = col_int(r, i, 6),
-            .evicted_ms = col_int(r, i, 7),
-            .event_count = col_int(r, i, 8),
-            .error_count = col_int(r, i, 9),
-            .last_error_class = col_text(r, i, 10),
-            .last_error_code = col_text(r, i, 11),
-            .last_error_message = col_text(r, i, 12),
-            .panic = col_text(r, i, 13) != NULL && col_text(r, i, 13)[0] == 't',
+            .conv_id = pg_col_text(r, i, 0),
+            .session_id = pg_col_text(r, i, 1),
+            .runtime_key = pg_col_text(r, i, 2),
+            .status = pg_col_text(r, i, 3),
+            .created_ms = pg_col_int(r, i, 4),
+            .last_activity_ms = pg_col_int(r, i, 5),
+            .closed_ms = pg_col_int(r, i, 6),
+            .evicted_ms = pg_col_int(r, i, 7),
+            .event_count = pg_col_int(r, i, 8),
+            .error_count = pg_col_int(r, i, 9),
+            .last_error_class = pg_col_text(r, i, 10),
+            .last_error_code = pg_col_text(r, i, 11),
+            .last_error_message = pg_col_text(r, i, 12),
+            .panic = pg_col_text(r, i, 13) != NULL && pg_col_text(r, i, 13)[0] == 't',
         };
         int rc = cb(ud, &row);
         if (rc != 0)
@@ -209,36 +197,46 @@ pg_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud, 
                         : " ORDER BY ts_ms, seq NULLS FIRST, ingested_ms, gid");
     if (f->limit > 0)
         pgq_int(&q, " LIMIT %s", f->limit);
-    PGresult *r = pgq_run(s, &q, "reading events", err);
-    if (r == NULL)
-        return err->code;
+    /* streamed a row at a time (single-row mode): a day partition archived by central
+       retention, or a long conversation, never sits in memory whole */
+    if (!PQsendQueryParams(s->c, q.sql, q.n, NULL, q.v, NULL, NULL, 0) || !PQsetSingleRowMode(s->c))
+        return pg_fail(s, "reading events", err);
     int rc = FR_OK;
-    for (int i = 0; rc == FR_OK && i < PQntuples(r); i++) {
-        struct fr_event_row row = {
-            .id = col_int(r, i, 0),
-            .ts_ms = col_int(r, i, 1),
-            .ingested_ms = col_int(r, i, 2),
-            .kind = col_text(r, i, 3),
-            .has_seq = !PQgetisnull(r, i, 4),
-            .seq = col_int(r, i, 4),
-            .status = col_text(r, i, 16),
-            .provider = col_text(r, i, 17),
-            .model = col_text(r, i, 18),
-            .tool = col_text(r, i, 19),
-            .has_duration = !PQgetisnull(r, i, 20),
-            .duration_ms = col_int(r, i, 20),
-            .error_class = col_text(r, i, 21),
-            .error_code = col_text(r, i, 22),
-            .error_message = col_text(r, i, 23),
-            .body = col_text(r, i, 24),
-            .body_len = (size_t)PQgetlength(r, i, 24),
-            .policy = col_text(r, i, 25),
-        };
-        for (int k = 0; k < FR_ID_COUNT; k++)
-            row.ids[k] = col_text(r, i, 5 + k);
-        rc = cb(ud, &row);
+    PGresult *r;
+    while ((r = PQgetResult(s->c)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_SINGLE_TUPLE && rc == FR_OK) {
+            struct fr_event_row row = {
+                .id = pg_col_int(r, 0, 0),
+                .ts_ms = pg_col_int(r, 0, 1),
+                .ingested_ms = pg_col_int(r, 0, 2),
+                .kind = pg_col_text(r, 0, 3),
+                .has_seq = !PQgetisnull(r, 0, 4),
+                .seq = pg_col_int(r, 0, 4),
+                .status = pg_col_text(r, 0, 16),
+                .provider = pg_col_text(r, 0, 17),
+                .model = pg_col_text(r, 0, 18),
+                .tool = pg_col_text(r, 0, 19),
+                .has_duration = !PQgetisnull(r, 0, 20),
+                .duration_ms = pg_col_int(r, 0, 20),
+                .error_class = pg_col_text(r, 0, 21),
+                .error_code = pg_col_text(r, 0, 22),
+                .error_message = pg_col_text(r, 0, 23),
+                .body = pg_col_text(r, 0, 24),
+                .body_len = (size_t)PQgetlength(r, 0, 24),
+                .policy = pg_col_text(r, 0, 25),
+            };
+            for (int k = 0; k < FR_ID_COUNT; k++)
+                row.ids[k] = pg_col_text(r, 0, 5 + k);
+            rc = cb(ud, &row); /* stopped: the rest is drained, the connection stays usable */
+        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == FR_OK) {
+            const char *msg = PQresultErrorMessage(r);
+            fr_err_set(err, FR_E_STORE, "%s: reading events: %.*s", s->safe_url,
+                       (int)strcspn(msg, "\n"), msg);
+            rc = FR_E_STORE;
+        }
+        PQclear(r);
     }
-    PQclear(r);
     return rc;
 }
 
@@ -271,18 +269,18 @@ pg_rollups(void *ctx, const struct fr_rollup_filter *f, fr_rollup_cb cb, void *u
     int rc = FR_OK;
     for (int i = 0; rc == FR_OK && i < PQntuples(r); i++) {
         struct fr_rollup_row row = {
-            .k1 = col_text(r, i, 0),
-            .k2 = col_text(r, i, 1),
-            .calls = col_int(r, i, 2),
-            .errors = col_int(r, i, 3),
-            .lat_count = col_int(r, i, 8),
-            .lat_sum_ms = col_int(r, i, 9),
-            .lat_max_ms = col_int(r, i, 10),
+            .k1 = pg_col_text(r, i, 0),
+            .k2 = pg_col_text(r, i, 1),
+            .calls = pg_col_int(r, i, 2),
+            .errors = pg_col_int(r, i, 3),
+            .lat_count = pg_col_int(r, i, 8),
+            .lat_sum_ms = pg_col_int(r, i, 9),
+            .lat_max_ms = pg_col_int(r, i, 10),
         };
         for (int t = 0; t < FR_TOKEN_COUNT; t++)
-            row.tokens[t] = col_int(r, i, 4 + t);
+            row.tokens[t] = pg_col_int(r, i, 4 + t);
         for (int h = 0; h < FR_HIST_BUCKETS; h++)
-            row.hist[h] = col_int(r, i, 11 + h);
+            row.hist[h] = pg_col_int(r, i, 11 + h);
         rc = cb(ud, &row);
     }
     PQclear(r);
@@ -323,11 +321,11 @@ pg_error_groups(void *ctx, const struct fr_event_filter *f, const char *by, fr_e
     int rc = FR_OK;
     for (int i = 0; rc == FR_OK && i < PQntuples(r); i++) {
         struct fr_error_group g = {
-            .key = col_text(r, i, 0),
-            .count = col_int(r, i, 1),
-            .conversations = col_int(r, i, 2),
-            .first_ms = col_int(r, i, 3),
-            .last_ms = col_int(r, i, 4),
+            .key = pg_col_text(r, i, 0),
+            .count = pg_col_int(r, i, 1),
+            .conversations = pg_col_int(r, i, 2),
+            .first_ms = pg_col_int(r, i, 3),
+            .last_ms = pg_col_int(r, i, 4),
         };
         rc = cb(ud, &g);
     }

@@ -237,7 +237,8 @@ fr_store_archive_map(struct fr_store *st, const char *path, const struct fr_arch
                      size_t n, struct fr_err *err)
 {
     if (st->ops->archive_map == NULL)
-        return store_unsupported(st, "archive map", err);
+        return FR_OK; /* a store that keeps no map: its segments are read by their Bloom
+                         filters */
     return st->ops->archive_map(st->ctx, path, keys, n, err);
 }
 
@@ -298,7 +299,8 @@ fr_store_retention_log(struct fr_store *st, const char *action, const char *path
                        struct fr_err *err)
 {
     if (st->ops->retention_log == NULL)
-        return store_unsupported(st, "retention log", err);
+        return FR_OK; /* a store that keeps no retention log (the fleet store's manifest is its
+                         record; archive rebuild adds to it) */
     return st->ops->retention_log(st->ctx, action, path, events, min_ts, max_ts, detail, now_ms,
                                   err);
 }

@@ -248,9 +248,12 @@ struct fr_store_ops {
 
 /*
  * Slots a backend may leave NULL: a central store (postgres) keeps no
- * archive manifest, erasure log, trace links or summaries of its own. Reads
- * of them then find nothing (an empty manifest, nothing erased); writes fail
- * with FR_E_INVALID naming the backend. The embedded store fills every slot.
+ * hot-row retention (due rows, archive commits), archive map, retention
+ * log, trace links of its own or summaries. Reads of them then find
+ * nothing; a missing log or map is skipped (segments are then read by their
+ * Bloom filters); other writes fail with FR_E_INVALID naming the backend.
+ * The embedded store fills every slot; the fleet store keeps an archive
+ * manifest and an erasure log (its archived days, fleet prune --archive).
  */
 extern const struct fr_store_ops fr_store_postgres;
 

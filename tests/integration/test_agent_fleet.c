@@ -575,6 +575,135 @@ test_fleet_prune_drops_old_days(void **state)
 }
 
 /*
+ * Central retention moves expired days into segments in a bucket before it
+ * drops them (`fleet prune --archive`): the conversation, spread over two
+ * hosts, still reads back whole and in order through the CLI and the query
+ * API (fetched from the bucket), `archive verify` checks the segment, and an
+ * erasure writes the bucket's copy again without the conversation.
+ */
+static void
+test_fleet_prune_archives_days_into_the_bucket(void **state)
+{
+    struct fleet *f = *state;
+    for (int i = 0; i < 40; i++) {
+        char *body = fleet_events(i < 30 ? "kept" : "other", i, 1, true);
+        assert_int_equal(post(f->a[i % 2], body, NULL), 202);
+        free(body);
+    }
+    struct central c;
+    int64_t indexed;
+    wait_central(f, "kept", 30, &c, &indexed);
+    central_free(&c);
+    wait_central(f, "other", 10, &c, &indexed);
+    central_free(&c);
+    char *s3data = t_path(f->a[0]->dir, "s3data");
+    int port = 0;
+    pid_t s3 = t_s3rver_start(s3data, "fleet", &port);
+    setenv("FR_TEST_S3_KEY", "S3RVER", 1);
+    setenv("FR_TEST_S3_SECRET", "S3RVER", 1);
+    /* the machine that archives has pod0's keys (its query API reads the segments) */
+    char *keys = t_path(f->a[0]->dir, "keys");
+    setenv("FLIGHTREC_KEYS_DIR", keys, 1);
+    free(keys);
+    char *policy = t_path(f->a[0]->dir, "central.yaml"),
+         *archive = t_path(f->a[0]->dir, "central-archive");
+    char *text = fr_asprintf("archive_dir: %s\nbucket:\n  url: http://127.0.0.1:%d/fleet/central\n"
+                             "  access_key_env: FR_TEST_S3_KEY\n"
+                             "  secret_key_env: FR_TEST_S3_SECRET\n  keep_local: 0s\n",
+                             archive, port);
+    write_text(policy, text);
+    free(text);
+    char *cmd = fr_asprintf("%s fleet prune --store '%s' --keep 2d --archive %s", FR_BIN, f->uri,
+                            policy),
+         *out = NULL, *err = NULL;
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(out, "archived events_p20260217: 40 events in 1 segments"));
+    assert_non_null(strstr(out, "dropped events_p20260217"));
+    free(out);
+    free(err);
+    free(cmd);
+    /* in the bucket, with the MANIFEST; not kept locally (keep_local 0s) */
+    char *mobj = fr_asprintf("%s/fleet/central/MANIFEST._S3rver_object", s3data);
+    assert_int_equal(access(mobj, F_OK), 0);
+    free(mobj);
+    cmd = fr_asprintf("ls %s/fleet/central | grep -c 'warm[.]seg[.]_S3rver_object$'", s3data);
+    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    assert_int_equal(atoi(out), 1);
+    free(out);
+    free(cmd);
+    cmd = fr_asprintf("ls %s | grep -c '[.]seg$'", archive);
+    t_run(cmd, &out, NULL);
+    assert_int_equal(atoi(out), 0);
+    free(out);
+    /* the archive map says no segment holds a conversation it never saw: none is fetched */
+    char *nosuch =
+        fr_asprintf("FLIGHTREC_RETENTION=%s %s show nosuch --db '%s'", policy, FR_BIN, f->uri);
+    assert_int_equal(t_run(nosuch, NULL, NULL), 4);
+    free(nosuch);
+    t_run(cmd, &out, NULL);
+    assert_int_equal(atoi(out), 0);
+    free(out);
+    free(cmd);
+    /* read back from the archive: whole, in order, by the CLI and by pod0's query API */
+    cmd =
+        fr_asprintf("FLIGHTREC_RETENTION=%s %s show kept --json --db '%s'", policy, FR_BIN, f->uri);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(err, "read from the archive"));
+    json_t *doc = json_loads(out, 0, NULL);
+    json_t *evs = json_object_get(doc, "events");
+    assert_int_equal(json_array_size(evs), 30);
+    for (size_t i = 0; i < 30; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "e-%06zu", i);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(evs, i), "event_id")),
+                            want);
+    }
+    json_decref(doc);
+    free(out);
+    free(err);
+    free(cmd);
+    json_t *api = get_json(f->a[0], "/v1/conversations/kept", 200);
+    assert_true(json_is_null(json_object_get(api, "conversation"))); /* no longer indexed */
+    evs = json_object_get(api, "events");
+    assert_int_equal(json_array_size(evs), 30);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(evs, 29), "event_id")),
+                        "e-000029");
+    json_decref(api);
+    cmd = fr_asprintf("%s archive verify --db '%s' --policy %s", FR_BIN, f->uri, policy);
+    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    assert_non_null(strstr(out, "ok "));
+    assert_non_null(strstr(out, "(authenticated)"));
+    free(out);
+    free(cmd);
+    /* erased: the bucket's copy is written again without it */
+    cmd = fr_asprintf("FLIGHTREC_RETENTION=%s %s erase --conv kept --db '%s'", policy, FR_BIN,
+                      f->uri);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(err, "1 segments rewritten"));
+    free(out);
+    free(err);
+    free(cmd);
+    cmd = fr_asprintf("ls %s/fleet/central | grep 'warm[.]seg[.]_S3rver_object$' | sed "
+                      "'s/[.]_S3rver_object$//'",
+                      s3data);
+    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    char seg[400];
+    snprintf(seg, sizeof seg, "%.*s", (int)strcspn(out, "\n"), out);
+    free(out);
+    free(cmd);
+    cmd = fr_asprintf("%s archive cat %s --db '%s' --policy %s", FR_BIN, seg, f->uri, policy);
+    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    assert_null(strstr(out, "\"kept\""));
+    assert_non_null(strstr(out, "\"other\""));
+    free(out);
+    free(cmd);
+    t_s3rver_stop(s3);
+    free(policy);
+    free(archive);
+    free(s3data);
+}
+
+/*
  * An erasure reaches the fleet store: DELETE /v1/conversations/ID on one
  * agent removes the conversation's events shipped by every agent, its index
  * rows go, a read says it was erased; rows of it that another agent (which
@@ -798,6 +927,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fleet_queries_match_the_hot_store, fleet_setup,
                                         fleet_teardown),
         cmocka_unit_test_setup_teardown(test_fleet_prune_drops_old_days, fleet_setup,
+                                        fleet_teardown),
+        cmocka_unit_test_setup_teardown(test_fleet_prune_archives_days_into_the_bucket, fleet_setup,
                                         fleet_teardown),
         cmocka_unit_test_setup_teardown(test_fleet_erasure_reaches_the_fleet_store, fleet_setup,
                                         fleet_teardown),

@@ -389,18 +389,6 @@ test_upload_tls_unknown_ca_refused(void **state)
 
 /* ---- S3 SigV4 against s3rver (npm, package-lock.json) on loopback ---- */
 
-static bool
-port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(fd);
-    return ok;
-}
-
 static size_t
 collect_body(char *p, size_t size, size_t n, void *ud)
 {
@@ -418,24 +406,9 @@ static void
 test_upload_s3_sigv4(void **state)
 {
     struct ufx *f = *state;
-    char *bin = fr_asprintf("%s/node_modules/.bin/s3rver", FR_SOURCE_DIR);
-    assert_int_equal(access(bin, X_OK), 0); /* installed by scripts/npm-deps.sh (npm ci) */
     char *data = t_path(f->dir, "s3data");
-    int port = t_free_port();
-    pid_t pid = fork();
-    if (pid == 0) {
-        char p[16];
-        snprintf(p, sizeof p, "%d", port);
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1);
-        dup2(null, 2);
-        execl(bin, bin, "-d", data, "-a", "127.0.0.1", "-p", p, "--configure-bucket", "incidents",
-              (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 300 && !port_open(port); i++)
-        usleep(50000);
-    assert_true(port_open(port));
+    int port = 0;
+    pid_t pid = t_s3rver_start(data, "incidents", &port);
     /* s3rver's account: access key id and secret S3RVER */
     setenv("FR_TEST_S3_KEY", "S3RVER", 1);
     setenv("FR_TEST_S3_SECRET", "S3RVER", 1);
@@ -487,11 +460,9 @@ test_upload_s3_sigv4(void **state)
     assert_non_null(strstr(err.msg, "HTTP 403"));
     assert_int_equal(res.attempts, 1);
     fr_upload_config_clear(&c);
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
+    t_s3rver_stop(pid);
     free(yaml);
     free(data);
-    free(bin);
 }
 
 static void

@@ -4,9 +4,12 @@
 #include "tests/support/support.h"
 #include "agent/otlp/otlp.pb-c.h"
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +241,50 @@ t_free_port(void)
     getsockname(fd, (struct sockaddr *)&sa, &len);
     close(fd);
     return ntohs(sa.sin_port);
+}
+
+static bool
+port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+pid_t
+t_s3rver_start(const char *data_dir, const char *bucket, int *port)
+{
+    char *bin = fr_asprintf("%s/node_modules/.bin/s3rver", FR_SOURCE_DIR);
+    assert_int_equal(access(bin, X_OK), 0); /* installed by scripts/npm-deps.sh (npm ci) */
+    if (*port == 0)
+        *port = t_free_port();
+    pid_t pid = fork();
+    if (pid == 0) {
+        char p[16];
+        snprintf(p, sizeof p, "%d", *port);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl(bin, bin, "-d", data_dir, "-a", "127.0.0.1", "-p", p, "--configure-bucket", bucket,
+              (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 300 && !port_open(*port); i++)
+        usleep(50000);
+    assert_true(port_open(*port));
+    free(bin);
+    return pid;
+}
+
+void
+t_s3rver_stop(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
 }
 
 unsigned

@@ -79,6 +79,15 @@ long sql_long(const char *db, const char *sql, char *text, size_t n);
 int t_free_port(void);
 
 /*
+ * s3rver (npm, package-lock.json; scripts/npm-deps.sh) on loopback, its
+ * objects under data_dir, bucket created: the S3-compatible server of the
+ * upload and object-storage tests. *port: a free one when 0 (given: reused,
+ * to start it again on the same data). Account: access key and secret S3RVER.
+ */
+pid_t t_s3rver_start(const char *data_dir, const char *bucket, int *port);
+void t_s3rver_stop(pid_t pid);
+
+/*
  * An OTLP ExportTraceServiceRequest in protobuf, as an SDK's proto exporter
  * packs it (built with the generated structs of agent/otlp/otlp.proto): one
  * chat span of trace 4bf92f35…4736 (span 00f067aa0ba902b7, openai, 77 input
