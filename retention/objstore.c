@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,14 +349,71 @@ listed(const struct fr_objstate *s, const char *name)
     return s->cfg.url != NULL ? json_object_get(s->objects, name) : NULL;
 }
 
+/*
+ * The BUCKET file as last read, per process: readers ask for every segment
+ * of a listing or a scrub pass, so the file is parsed again only when it
+ * changed (its stamp: a save renames a new file in).
+ */
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char *dir;
+    char stamp[96];
+    struct fr_objstate s;
+    bool valid;
+} cache;
+
+static void
+cfg_free(struct fr_objstore *c)
+{
+    free(c->url);
+    free(c->region);
+    free(c->access_key_env);
+    free(c->secret_key_env);
+    memset(c, 0, sizeof *c);
+}
+
+/*
+ * Whether dir's BUCKET lists name; cfg (if given) gets a copy of its bucket
+ * (free with cfg_free), sha (if given) the SHA-256 uploaded ("" when none).
+ */
+static bool
+lookup(const char *dir, const char *name, struct fr_objstore *cfg, char sha[65])
+{
+    char *path = fr_asprintf("%s/BUCKET", dir), stamp[96];
+    bool exists = fr_objstore_stamp(path, stamp, sizeof stamp, NULL);
+    free(path);
+    if (!exists)
+        return false;
+    pthread_mutex_lock(&cache_mu);
+    if (!cache.valid || strcmp(cache.dir, dir) != 0 || strcmp(cache.stamp, stamp) != 0) {
+        if (cache.dir != NULL)
+            fr_objstate_clear(&cache.s);
+        free(cache.dir);
+        cache.valid = fr_objstate_load(dir, &cache.s, NULL) == FR_OK;
+        cache.dir = fr_strdup(dir);
+        snprintf(cache.stamp, sizeof cache.stamp, "%s", stamp);
+    }
+    json_t *o = cache.valid ? listed(&cache.s, name) : NULL;
+    if (o != NULL && sha != NULL) {
+        const char *v = json_string_value(json_object_get(o, "sha256"));
+        snprintf(sha, 65, "%s", v ? v : "");
+    }
+    if (o != NULL && cfg != NULL) {
+        const struct fr_objstore *c = &cache.s.cfg;
+        *cfg = (struct fr_objstore){fr_strdup(c->url), c->region ? fr_strdup(c->region) : NULL,
+                                    c->access_key_env ? fr_strdup(c->access_key_env) : NULL,
+                                    c->secret_key_env ? fr_strdup(c->secret_key_env) : NULL};
+    }
+    pthread_mutex_unlock(&cache_mu);
+    return o != NULL;
+}
+
 bool
 fr_objstore_remote(const char *path)
 {
     char *dir;
     const char *name = split(path, &dir);
-    struct fr_objstate s;
-    bool yes = fr_objstate_load(dir, &s, NULL) == FR_OK && listed(&s, name) != NULL;
-    fr_objstate_clear(&s);
+    bool yes = lookup(dir, name, NULL, NULL);
     free(dir);
     return yes;
 }
@@ -365,18 +423,14 @@ fr_objstore_fetch(const char *path, struct fr_err *err)
 {
     char *dir;
     const char *name = split(path, &dir);
-    struct fr_objstate s;
-    struct fr_err lerr = {0};
-    int rc = fr_objstate_load(dir, &s, &lerr);
-    json_t *o = rc == FR_OK ? listed(&s, name) : NULL;
-    if (o == NULL) {
-        rc = FR_E_NOTFOUND;
-    } else {
-        fr_log(FR_LOG_INFO, "retention", "fetching %s from %s", name, s.cfg.url);
-        rc = fr_objstore_get(&s.cfg, name, path, json_string_value(json_object_get(o, "sha256")),
-                             err);
+    struct fr_objstore cfg;
+    char sha[65];
+    int rc = FR_E_NOTFOUND;
+    if (lookup(dir, name, &cfg, sha)) {
+        fr_log(FR_LOG_INFO, "retention", "fetching %s from %s", name, cfg.url);
+        rc = fr_objstore_get(&cfg, name, path, sha, err);
+        cfg_free(&cfg);
     }
-    fr_objstate_clear(&s);
     free(dir);
     return rc;
 }
@@ -386,19 +440,15 @@ fr_objstore_repair(const char *path, struct fr_err *err)
 {
     char *dir;
     const char *name = split(path, &dir);
-    struct fr_objstate s;
+    struct fr_objstore cfg = {0};
+    char want[65] = "", have[65];
     struct fr_err lerr = {0};
-    int rc = fr_objstate_load(dir, &s, &lerr);
-    const char *want =
-        rc == FR_OK ? json_string_value(json_object_get(listed(&s, name), "sha256")) : NULL;
-    char have[65];
-    char *aside = NULL;
-    if (want == NULL || fr_objstore_file_sha256(path, have, &lerr) != FR_OK ||
-        strcmp(have, want) == 0) {
-        rc = FR_E_NOTFOUND;
-    } else {
+    int rc = FR_E_NOTFOUND;
+    bool listed_here = lookup(dir, name, &cfg, want);
+    if (listed_here && want[0] != '\0' && fr_objstore_file_sha256(path, have, &lerr) == FR_OK &&
+        strcmp(have, want) != 0) {
         char *q = fr_asprintf("%s/quarantine", dir);
-        aside = fr_asprintf("%s/%s.%lld", q, name, (long long)time(NULL));
+        char *aside = fr_asprintf("%s/%s.%lld", q, name, (long long)time(NULL));
         for (int k = 1; access(aside, F_OK) == 0; k++) { /* one bad copy never replaces another */
             free(aside);
             aside = fr_asprintf("%s/%s.%lld-%d", q, name, (long long)time(NULL), k);
@@ -409,15 +459,16 @@ fr_objstore_repair(const char *path, struct fr_err *err)
             fr_log(FR_LOG_WARN, "retention",
                    "%s: its bytes are not those uploaded to %s (moved to %s); fetching the "
                    "bucket's copy",
-                   path, s.cfg.url, aside);
-            rc = fr_objstore_get(&s.cfg, name, path, want, err);
+                   path, cfg.url, aside);
+            rc = fr_objstore_get(&cfg, name, path, want, err);
             if (rc != FR_OK)
                 rename(aside, path); /* nothing better at hand: the bad file stays named */
         }
+        free(aside);
         free(q);
     }
-    free(aside);
-    fr_objstate_clear(&s);
+    if (listed_here)
+        cfg_free(&cfg);
     free(dir);
     return rc;
 }
