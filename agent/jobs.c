@@ -23,6 +23,23 @@ struct fr_retention_job {
 /* Up to this many bytes of changed segments verified per pass (the rest: next pass). */
 #define SCRUB_BUDGET (256ull << 20)
 
+/* What the run's bucket sync did, for /metrics and /readyz (error: it failed, and why). */
+static void
+bucket_report(struct fr_pipeline *p, const struct fr_bucket_stats *bs, const char *error)
+{
+    pthread_mutex_lock(&p->bucket.mu);
+    if (p->bucket.enabled) {
+        p->bucket.up = error == NULL && bs->pending == 0;
+        p->bucket.uploads += (int64_t)bs->uploaded;
+        p->bucket.evicted += (int64_t)bs->evicted;
+        p->bucket.failures += error != NULL;
+        p->bucket.remote = (int64_t)bs->remote;
+        p->bucket.pending = (int64_t)bs->pending;
+        snprintf(p->bucket.error, sizeof p->bucket.error, "%.511s", error ? error : "");
+    }
+    pthread_mutex_unlock(&p->bucket.mu);
+}
+
 static void
 job_run_once(struct fr_retention_job *j, bool retention)
 {
@@ -45,8 +62,11 @@ job_run_once(struct fr_retention_job *j, bool retention)
                "%llu events to warm in %llu segments, %llu segments to cold, %llu deleted, %.2f s",
                (unsigned long long)s.moved_events, (unsigned long long)s.warm_segments,
                (unsigned long long)s.to_cold, (unsigned long long)s.deleted_segments, s.seconds);
+        bucket_report(j->pl, &s.bucket, NULL);
     } else {
         fr_log(FR_LOG_ERROR, "retention", "run failed: %s", err.msg);
+        if (s.bucket.failed)
+            bucket_report(j->pl, &s.bucket, err.msg);
     }
     fr_store_close(st);
 }
@@ -87,6 +107,9 @@ fr_retention_job_start(struct fr_pipeline *pl, const struct fr_retention_policy 
 {
     struct fr_retention_job *j = fr_calloc(1, sizeof *j);
     j->pl = pl;
+    pthread_mutex_lock(&pl->bucket.mu);
+    pl->bucket.enabled = rp->interval_ms > 0 && rp->bucket_url != NULL && rp->bucket_url[0];
+    pthread_mutex_unlock(&pl->bucket.mu);
     j->rp = rp;
     fr_ticker_init(&j->tick);
     if (pthread_create(&j->thread, NULL, job_main, j) != 0) {

@@ -474,6 +474,24 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
     head(&o, "flightrec_archive_bad_segments", "gauge",
          "Archive segments found unreadable (corrupt, altered, missing); /readyz names them.");
     put(&o, "flightrec_archive_bad_segments %zu\n", g->bad_segments);
+    if (g->bucket != NULL && g->bucket->enabled) {
+        head(&o, "flightrec_archive_bucket_up", "gauge",
+             "1 when the last retention run uploaded every segment due to the bucket "
+             "(bucket.url).");
+        put(&o, "flightrec_archive_bucket_up %d\n", g->bucket->up ? 1 : 0);
+        head(&o, "flightrec_archive_bucket_uploads_total", "counter",
+             "Objects (segments, the MANIFEST) uploaded to the bucket.");
+        put(&o, "flightrec_archive_bucket_uploads_total %lld\n", (long long)g->bucket->uploads);
+        head(&o, "flightrec_archive_bucket_failures_total", "counter",
+             "Retention runs whose bucket sync failed (everything stayed local).");
+        put(&o, "flightrec_archive_bucket_failures_total %lld\n", (long long)g->bucket->failures);
+        head(&o, "flightrec_archive_bucket_pending_segments", "gauge",
+             "Segments not in the bucket yet, kept locally.");
+        put(&o, "flightrec_archive_bucket_pending_segments %lld\n", (long long)g->bucket->pending);
+        head(&o, "flightrec_archive_bucket_remote_segments", "gauge",
+             "Segments held only in the bucket (their local copies evicted).");
+        put(&o, "flightrec_archive_bucket_remote_segments %lld\n", (long long)g->bucket->remote);
+    }
     if (g->ship != NULL && g->ship->enabled) {
         head(&o, "flightrec_ship_up", "gauge",
              "1 when the last attempt to ship reached the fleet store (ship.url).");

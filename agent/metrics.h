@@ -65,15 +65,29 @@ struct fr_ship_state {
     char error[256];  /* the last failure, "" after a success */
 };
 
+/* The archive bucket as the retention job last found it (bucket.url, docs/fleet.md). */
+struct fr_bucket_state {
+    pthread_mutex_t mu;
+    bool enabled;     /* the retention policy names a bucket and the agent runs retention */
+    bool up;          /* the last sync reached it and uploaded everything due */
+    int64_t uploads;  /* objects PUT */
+    int64_t failures; /* syncs that failed */
+    int64_t evicted;  /* local copies removed (the bucket holds them) */
+    int64_t remote;   /* segments held only in the bucket after the last sync */
+    int64_t pending;  /* segments not in the bucket yet (kept locally) */
+    char error[512];  /* the last failure, "" after a success */
+};
+
 /* Gauges read at scrape time. */
 struct fr_metrics_gauges {
     size_t queue_events, queue_capacity;
     int64_t store_bytes;
     int ready;
-    size_t outbox;                    /* bundles waiting for upload */
-    size_t bad_segments;              /* archive segments marked bad */
-    size_t inflight_bytes;            /* HTTP request bodies held now */
-    const struct fr_ship_state *ship; /* NULL: not rendered */
+    size_t outbox;                        /* bundles waiting for upload */
+    size_t bad_segments;                  /* archive segments marked bad */
+    size_t inflight_bytes;                /* HTTP request bodies held now */
+    const struct fr_ship_state *ship;     /* NULL: not rendered */
+    const struct fr_bucket_state *bucket; /* NULL: not rendered */
 };
 
 /* Renders everything; caller frees. *len gets the length. */

@@ -27,6 +27,7 @@ fr_pipeline_init(struct fr_pipeline *p)
     pthread_mutex_init(&p->otlp_mu, NULL);
     pthread_mutex_init(&p->prep_mu, NULL);
     pthread_mutex_init(&p->ship.mu, NULL);
+    pthread_mutex_init(&p->bucket.mu, NULL);
     pthread_cond_init(&p->prep_cv, NULL);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     p->prep_max = cpus > 1 ? (int)(2 * cpus) : 2;
@@ -71,6 +72,7 @@ fr_pipeline_destroy(struct fr_pipeline *p)
     pthread_mutex_destroy(&p->otlp_mu);
     pthread_mutex_destroy(&p->prep_mu);
     pthread_mutex_destroy(&p->ship.mu);
+    pthread_mutex_destroy(&p->bucket.mu);
     pthread_cond_destroy(&p->prep_cv);
 }
 
@@ -358,5 +360,13 @@ fr_pipeline_ready(struct fr_pipeline *p, char *why, size_t whylen)
                  p->ship.error[0] ? ", " : "", p->ship.error);
     }
     pthread_mutex_unlock(&p->ship.mu);
+    /* nor does an archive bucket that is away: said, the segments stay local */
+    pthread_mutex_lock(&p->bucket.mu);
+    if (p->bucket.enabled && p->bucket.error[0]) {
+        size_t n = strlen(why);
+        snprintf(why + n, whylen - n, "; archive bucket: %lld segment(s) not uploaded, %s",
+                 (long long)p->bucket.pending, p->bucket.error);
+    }
+    pthread_mutex_unlock(&p->bucket.mu);
     return true;
 }

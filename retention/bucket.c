@@ -53,7 +53,10 @@ state_for_policy(struct fr_objstate *s, const struct fr_retention_policy *p)
     free(s->cfg.region);
     free(s->cfg.access_key_env);
     free(s->cfg.secret_key_env);
+    free(s->cfg.ca_file);
     s->cfg.url = fr_strdup(p->bucket_url);
+    s->cfg.ca_file =
+        p->bucket_ca_file && p->bucket_ca_file[0] ? fr_strdup(p->bucket_ca_file) : NULL;
     s->cfg.region = fr_strdup(p->bucket_region ? p->bucket_region : "us-east-1");
     s->cfg.access_key_env = fr_strdup(p->bucket_akey_env ? p->bucket_akey_env : "");
     s->cfg.secret_key_env = fr_strdup(p->bucket_skey_env ? p->bucket_skey_env : "");
@@ -229,6 +232,7 @@ fr_retention_bucket_sync(struct fr_store *st, const struct fr_retention_policy *
             rc = fr_err_set(err, src, "%s", serr.msg);
     }
     (void)now_ms;
+    bs->failed = rc != FR_OK;
     json_decref(names);
     fr_ret_paths_free(&man);
     fr_objstate_clear(&s);

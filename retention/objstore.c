@@ -25,6 +25,7 @@
 #define OBJ_CONNECT_MS 10000L
 #define OBJ_LOW_SPEED_BYTES 1024L /* slower than 1 KiB/s for 60 s: the transfer failed */
 #define OBJ_LOW_SPEED_S 60L
+#define OBJ_ATTEMPTS 3
 
 struct body {
     char buf[512]; /* the start of an error response (S3: <Error><Code>…) */
@@ -111,12 +112,42 @@ obj_request(const struct fr_objstore *o, const char *method, const char *name, F
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-    CURLcode cr = curl_easy_perform(c);
-    if (cr == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    if (o->ca_file != NULL && o->ca_file[0] != '\0')
+        curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
+    CURLcode cr = CURLE_OK;
+    /* a throttled or briefly failing endpoint (S3's 503 SlowDown, a dropped connection) is
+       asked again twice, 0.2 s then 0.8 s later; what will not change is not */
+    for (int attempt = 0; attempt < OBJ_ATTEMPTS; attempt++) {
+        if (attempt > 0) {
+            usleep((useconds_t)(200000 << (2 * (attempt - 1))));
+            if (upload != NULL)
+                rewind(upload);
+            if (b->fp != NULL) {
+                fflush(b->fp);
+                if (ftruncate(fileno(b->fp), 0) != 0)
+                    break;
+                rewind(b->fp);
+                EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL);
+            }
+            b->n = 0;
+            b->buf[0] = '\0';
+        }
+        *status = 0;
+        cr = curl_easy_perform(c);
+        if (cr == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+        bool again = cr == CURLE_OK
+                         ? *status == 408 || *status == 429 || *status >= 500
+                         : cr != CURLE_URL_MALFORMAT && cr != CURLE_UNSUPPORTED_PROTOCOL &&
+                               cr != CURLE_PEER_FAILED_VERIFICATION &&
+                               cr != CURLE_SSL_CACERT_BADFILE && cr != CURLE_LOGIN_DENIED &&
+                               cr != CURLE_WRITE_ERROR && cr != CURLE_READ_ERROR;
+        if (!again)
+            break;
+    }
     if (cr != CURLE_OK)
-        rc = fr_err_set(err, FR_E_IO, "bucket %s %s/%s: %s", method, o->url, name,
-                        curl_easy_strerror(cr));
+        rc = fr_err_set(err, FR_E_IO, "bucket %s %s/%s: %s (tried %d times)", method, o->url, name,
+                        curl_easy_strerror(cr), OBJ_ATTEMPTS);
 out:
     if (userpwd != NULL) {
         OPENSSL_cleanse(userpwd, strlen(userpwd));
@@ -289,6 +320,7 @@ fr_objstate_load(const char *dir, struct fr_objstate *s, struct fr_err *err)
     s->cfg.region = str_or_null(j, "region");
     s->cfg.access_key_env = str_or_null(j, "access_key_env");
     s->cfg.secret_key_env = str_or_null(j, "secret_key_env");
+    s->cfg.ca_file = str_or_null(j, "ca_file");
     s->objects = json_incref(json_object_get(j, "objects"));
     json_decref(j);
     free(path);
@@ -298,9 +330,10 @@ fr_objstate_load(const char *dir, struct fr_objstate *s, struct fr_err *err)
 int
 fr_objstate_save(const char *dir, const struct fr_objstate *s, struct fr_err *err)
 {
-    json_t *j = json_pack("{s:i,s:s?,s:s?,s:s?,s:s?,s:O}", "version", 1, "url", s->cfg.url,
-                          "region", s->cfg.region, "access_key_env", s->cfg.access_key_env,
-                          "secret_key_env", s->cfg.secret_key_env, "objects", s->objects);
+    json_t *j =
+        json_pack("{s:i,s:s?,s:s?,s:s?,s:s?,s:s?,s:O}", "version", 1, "url", s->cfg.url, "region",
+                  s->cfg.region, "access_key_env", s->cfg.access_key_env, "secret_key_env",
+                  s->cfg.secret_key_env, "ca_file", s->cfg.ca_file, "objects", s->objects);
     char *text = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
     json_decref(j);
     char *path = fr_asprintf("%s/BUCKET", dir);
@@ -317,6 +350,7 @@ fr_objstate_clear(struct fr_objstate *s)
     free(s->cfg.region);
     free(s->cfg.access_key_env);
     free(s->cfg.secret_key_env);
+    free(s->cfg.ca_file);
     json_decref(s->objects);
     memset(s, 0, sizeof *s);
 }
@@ -369,6 +403,7 @@ cfg_free(struct fr_objstore *c)
     free(c->region);
     free(c->access_key_env);
     free(c->secret_key_env);
+    free(c->ca_file);
     memset(c, 0, sizeof *c);
 }
 
@@ -402,7 +437,8 @@ lookup(const char *dir, const char *name, struct fr_objstore *cfg, char sha[65])
         const struct fr_objstore *c = &cache.s.cfg;
         *cfg = (struct fr_objstore){fr_strdup(c->url), c->region ? fr_strdup(c->region) : NULL,
                                     c->access_key_env ? fr_strdup(c->access_key_env) : NULL,
-                                    c->secret_key_env ? fr_strdup(c->secret_key_env) : NULL};
+                                    c->secret_key_env ? fr_strdup(c->secret_key_env) : NULL,
+                                    c->ca_file ? fr_strdup(c->ca_file) : NULL};
     }
     pthread_mutex_unlock(&cache_mu);
     return o != NULL;

@@ -21,6 +21,7 @@ struct fr_objstore {
     char *region;         /* SigV4 region, e.g. us-east-1 */
     char *access_key_env; /* names of the environment variables holding the credentials; */
     char *secret_key_env; /* "" or NULL: requests go unsigned */
+    char *ca_file;        /* CA certificates to verify the endpoint with; NULL: the system's */
 };
 
 /* Uploads the local file as object name (one PUT, streamed). */

@@ -66,6 +66,9 @@ static const struct fr_option pol_opts[] = {
      "Environment variable holding the access key id (\"\" = unsigned requests)."},
     {"bucket", "secret_key_env", FR_OPT_STR, "", P(bucket_skey_env), 0, 0, NULL,
      "Environment variable holding the secret access key."},
+    {"bucket", "ca_file", FR_OPT_STR, "", P(bucket_ca_file), 0, 0, NULL,
+     "CA certificates (PEM) that verify the endpoint, e.g. a MinIO with a private CA (\"\" = "
+     "the system's); a relative path is relative to the database's directory."},
     {"bucket", "keep_local", FR_OPT_DURATION, "1d", P(bucket_keep_ms), 0, INT64_MAX / 2, NULL,
      "How long a segment's local copy stays after it is in the bucket, counted from its last "
      "write or fetch (0: removed as soon as it is uploaded; a read fetches it back)."},
@@ -184,6 +187,7 @@ fr_retention_policy_load(const char *path, const char *db_path, struct fr_retent
            directory, its keys in the keys folder */
         char *cwd = getcwd(NULL, 0);
         absolutize(&p->archive_dir, cwd ? cwd : ".");
+        absolutize(&p->bucket_ca_file, cwd ? cwd : ".");
         key_file(&p->cold_key, NULL, cwd ? cwd : ".", "cold.key");
         key_file(&p->archive_key, NULL, cwd ? cwd : ".", "archive.key");
         free(cwd);
@@ -201,6 +205,7 @@ fr_retention_policy_load(const char *path, const char *db_path, struct fr_retent
             free(cwd);
         }
         absolutize(&p->archive_dir, real ? real : (slash ? copy : "."));
+        absolutize(&p->bucket_ca_file, real ? real : (slash ? copy : "."));
         key_file(&p->cold_key, db_path, real ? real : (slash ? copy : "."), "cold.key");
         key_file(&p->archive_key, db_path, real ? real : (slash ? copy : "."), "archive.key");
         free(real);

@@ -38,6 +38,7 @@ struct fr_retention_policy {
     char *bucket_region;   /* SigV4 region */
     char *bucket_akey_env; /* environment variable names of the credentials */
     char *bucket_skey_env;
+    char *bucket_ca_file;   /* "" = the system's CA certificates */
     int64_t bucket_keep_ms; /* local copies of uploaded segments kept this long after their
                                last write or fetch */
 };
@@ -64,6 +65,7 @@ struct fr_bucket_stats {
     uint64_t evicted, evicted_bytes;   /* local copies removed (the bucket holds them) */
     uint64_t remote;                   /* segments held only in the bucket after the sync */
     uint64_t pending;                  /* segments not (yet) in the bucket: they stay local */
+    bool failed;                       /* the sync stopped on an error (the run's err says why) */
 };
 
 struct fr_retention_stats {

@@ -58,6 +58,10 @@ fr_api_metrics(struct fr_pipeline *p, struct MHD_Connection *c)
     struct fr_ship_state ship = p->ship; /* a copy: rendered without the lock */
     pthread_mutex_unlock(&p->ship.mu);
     g.ship = &ship;
+    pthread_mutex_lock(&p->bucket.mu);
+    struct fr_bucket_state bucket = p->bucket;
+    pthread_mutex_unlock(&p->bucket.mu);
+    g.bucket = &bucket;
     size_t len;
     char *body = fr_metrics_render(p->metrics, &g, &len);
     return fr_api_answer(p, c, MHD_HTTP_OK, "text/plain; version=0.0.4", body, len, NULL);

@@ -259,6 +259,41 @@ test_bucket_agent_uploads_and_reads_back(void **state)
             json_string_value(json_object_get(json_object_get(e, "flightrec"), "tier")), "warm");
     }
     json_decref(j);
+    char *body = NULL;
+    assert_int_equal(http(f->a, "GET", "/metrics", NULL, NULL, 0, &body, NULL), 200);
+    assert_non_null(strstr(body, "flightrec_archive_bucket_up 1\n"));
+    assert_non_null(strstr(body, "flightrec_archive_bucket_remote_segments 1\n"));
+    free(body);
+    /* the bucket away: ingest and retention go on, the segment stays local, both say so */
+    t_s3rver_stop(f->s3);
+    f->s3 = 0;
+    old = events("later", 1000, 30);
+    assert_int_equal(post(f->a, old, NULL), 202);
+    free(old);
+    wait_log(f->a, "not uploaded");
+    assert_int_equal(http(f->a, "GET", "/readyz", NULL, NULL, 0, &body, NULL), 200);
+    assert_non_null(strstr(body, "archive bucket: "));
+    free(body);
+    assert_int_equal(http(f->a, "GET", "/metrics", NULL, NULL, 0, &body, NULL), 200);
+    assert_non_null(strstr(body, "flightrec_archive_bucket_up 0\n"));
+    free(body);
+    assert_true(local_segments(f, NULL, 0) >= 1);
+    /* back: the next run uploads and evicts it */
+    f->s3 = t_s3rver_start(f->s3data, BUCKET, &f->port);
+    for (int i = 0; i < 300 && local_segments(f, NULL, 0) > 0; i++)
+        usleep(100 * 1000);
+    assert_int_equal(local_segments(f, NULL, 0), 0);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(http(f->a, "GET", "/readyz", NULL, NULL, 0, &body, NULL), 200);
+        bool clear = strstr(body, "archive bucket") == NULL;
+        free(body);
+        if (clear)
+            break;
+        usleep(100 * 1000);
+    }
+    assert_int_equal(http(f->a, "GET", "/readyz", NULL, NULL, 0, &body, NULL), 200);
+    assert_null(strstr(body, "archive bucket"));
+    free(body);
     assert_int_equal(agent_stop(f->a), 0);
     free(obj);
     free(manifest);
