@@ -17,6 +17,7 @@
 #include "core/fsutil.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/strmap.h"
 #include "core/timeutil.h"
 #include "core/utf8.h"
 #include "retention/internal.h"
@@ -86,15 +87,21 @@ struct batch {
     size_t nrt, caprt;
     struct conv_sum *cs;
     size_t ncs, capcs;
+    struct fr_strmap *cs_at; /* conv_id -> its index in cs + 1 */
     char policy[17];
 };
 
+/* The batch's summary of conv (a hash look-up: a day of a busy fleet holds many). */
 static struct conv_sum *
 conv_sum_get(struct batch *b, const char *conv)
 {
-    for (size_t i = b->ncs; i-- > 0;)
-        if (strcmp(b->cs[i].conv, conv) == 0)
-            return &b->cs[i];
+    if (b->cs_at == NULL)
+        b->cs_at = fr_strmap_new();
+    bool created;
+    void **slot = fr_strmap_slot(b->cs_at, conv, &created);
+    if (!created)
+        return &b->cs[(uintptr_t)*slot - 1];
+    *slot = (void *)(uintptr_t)(b->ncs + 1);
     if (b->ncs == b->capcs) {
         b->capcs = b->capcs ? b->capcs * 2 : 64;
         b->cs = fr_realloc(b->cs, b->capcs * sizeof *b->cs);
@@ -240,6 +247,8 @@ batch_reset(struct batch *b)
         json_decref(b->cs[i].codes);
         json_decref(b->cs[i].models);
     }
+    if (b->cs_at != NULL)
+        fr_strmap_clear(b->cs_at, NULL);
     b->ncs = b->nrt = b->n = 0;
     b->row_bytes = 0;
     b->policy[0] = '\0';
@@ -321,6 +330,7 @@ move_segments(struct fr_store *st, const struct fr_retention_policy *p, const in
     free(b.ids);
     free(b.rt);
     free(b.cs);
+    fr_strmap_free(b.cs_at, NULL);
     fr_archive_keys_wipe(&keys);
     return rc;
 }
@@ -753,6 +763,7 @@ fr_retention_archive_range(struct fr_store *st, const struct fr_retention_policy
     free(c.b.ids);
     free(c.b.rt);
     free(c.b.cs);
+    fr_strmap_free(c.b.cs_at, NULL);
     fr_archive_keys_wipe(&keys);
     if (rc == FR_OK)
         rc = fr_retention_bucket_sync(st, p, now_ms, &stats->bucket, err);
