@@ -404,6 +404,16 @@ agent_start(struct fr_agent *a, struct fr_err *err)
         err_prefix(err, "retention");
         return FR_EXIT_USAGE;
     }
+    /* the shipper's hold on hot (retention keeps what it has not shipped): none without
+       shipping; from the first row when shipping starts with nothing shipped yet */
+    int64_t hold;
+    struct fr_err herr = {0};
+    if (a->store != NULL && !ship[0])
+        fr_store_ship_hold_set(a->store, -1, &herr);
+    else if (a->store != NULL && fr_store_ship_hold_get(a->store, &hold, NULL) != FR_OK)
+        fr_store_ship_hold_set(a->store, 0, &herr);
+    if (herr.code != 0)
+        fr_log(FR_LOG_WARN, "ship", "%s", herr.msg);
     a->p.metrics = fr_metrics_new();
     a->p.otlp_metrics = fr_otlp_metrics_state_new();
     a->p.writer =

@@ -10,8 +10,9 @@
  * the batch again, and the fleet store's keys take none of it twice. Ingest
  * never waits for the shipper: it reads on its own connection, and while
  * the fleet store is unreachable the backlog is simply the hot store's rows
- * after the cursor (bounded by retention), retried with a backoff up to 30 s
- * and drained in full batches when it returns.
+ * after the cursor, retried with a backoff up to 30 s and drained in full
+ * batches when it returns; retention keeps those rows in hot (the hold this
+ * file records after every batch, hot.max_unshipped_age).
  */
 #include "agent/ship.h"
 
@@ -180,14 +181,22 @@ fail(struct fr_shipper *s, const char *msg, int64_t oldest_ms)
                                                 : s->backoff_ms * 2;
 }
 
+/* Retention keeps the rows after the cursor in hot (hot.max_unshipped_age): told where. */
+static void
+hold(struct fr_shipper *s)
+{
+    struct fr_err err = {0};
+    if (fr_store_ship_hold_set(s->local, s->pos.cursor, &err) != FR_OK)
+        fr_log(FR_LOG_WARN, "ship", "%s (retention may move rows not shipped yet)", err.msg);
+}
+
 static int
 open_stores(struct fr_shipper *s, struct fr_err *err)
 {
     struct fr_store_opts so;
     if (s->local == NULL) {
         fr_store_opts_default(&so);
-        so.read_only = true;
-        so.create = false;
+        so.create = false; /* writes only its hold on hot (fr_store_ship_hold_set) */
         so.busy_timeout_ms = (int)s->pl->conf.busy_timeout_ms;
         if (fr_store_open(s->pl->conf.db_path, &so, &s->local, err) != FR_OK)
             return err->code;
@@ -206,6 +215,7 @@ open_stores(struct fr_shipper *s, struct fr_err *err)
         if (fr_store_ship_cursor(s->central, s->source, &s->pos.cursor, err) != FR_OK)
             return err->code;
         s->have_cursor = true;
+        hold(s);
     }
     return FR_OK;
 }
@@ -227,6 +237,8 @@ ship_once(struct fr_shipper *s)
         return false;
     }
     s->backoff_ms = 0;
+    if (b.rows > 0)
+        hold(s);
     bool full = b.rows >= (size_t)limit;
     int64_t lag = full ? fr_now_ms() - b.last_ingested : 0;
     report(s, true, lag > 0 ? lag : 0, b.rows > 0 ? b.inserted : -1, NULL);

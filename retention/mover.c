@@ -260,8 +260,9 @@ batch_reset(struct batch *b)
  */
 static int
 move_segments(struct fr_store *st, const struct fr_retention_policy *p, const int64_t *cutoff,
-              int64_t max_bytes, int64_t now, bool dry_run, fr_retention_progress progress,
-              void *ud, struct fr_retention_stats *stats, struct fr_err *err)
+              int64_t hold_id, int64_t max_bytes, int64_t now, bool dry_run,
+              fr_retention_progress progress, void *ud, struct fr_retention_stats *stats,
+              struct fr_err *err)
 {
     struct batch b = {.p = p};
     fr_store_id(st, b.store_id, NULL);
@@ -276,8 +277,8 @@ move_segments(struct fr_store *st, const struct fr_retention_policy *p, const in
         b.w = fr_seg_writer_new(FR_TIER_WARM, NULL, NULL);
         fr_seg_writer_set_store(b.w, b.store_id);
         fr_seg_writer_set_auth(b.w, keys.auth.n ? keys.auth.key[0] : NULL);
-        rc = fr_store_due(st, cutoff, after_ts, after_id, (int)p->segment_events, batch_row, &b,
-                          err);
+        rc = fr_store_due(st, cutoff, hold_id, p->max_unshipped_ms, after_ts, after_id,
+                          (int)p->segment_events, batch_row, &b, err);
         if (rc != FR_OK || b.n == 0)
             break;
         after_ts = b.last_ts;
@@ -347,15 +348,23 @@ hot_to_warm(struct fr_store *st, const struct fr_retention_policy *p, int64_t no
         cutoff[k] = age > 0 ? now - age : 0;
         any |= cutoff[k] > 0;
     }
+    /* rows the agent has not shipped to the fleet store yet stay, up to hot.max_unshipped_age
+       longer (the events after the shipper's hold) */
+    int64_t hold = INT64_MAX;
+    if (p->max_unshipped_ms > 0 && fr_store_ship_hold_get(st, &hold, NULL) != FR_OK)
+        hold = INT64_MAX;
+    stats->ship_hold = hold;
     int rc = FR_OK;
     if (any)
-        rc = move_segments(st, p, cutoff, 0, now, dry_run, progress, ud, stats, err);
-    /* the size bound: the oldest rows of any age leave while hot is over it */
+        rc = move_segments(st, p, cutoff, hold, 0, now, dry_run, progress, ud, stats, err);
+    /* the size bound: the oldest rows of any age leave while hot is over it (shipped or not:
+       the disk comes first) */
     if (rc == FR_OK && p->max_hot_bytes > 0 && !dry_run &&
         fr_store_live_bytes(st) > p->max_hot_bytes) {
         for (int k = 0; k < FR_KIND_COUNT; k++)
             cutoff[k] = INT64_MAX;
-        rc = move_segments(st, p, cutoff, p->max_hot_bytes, now, dry_run, progress, ud, stats, err);
+        rc = move_segments(st, p, cutoff, INT64_MAX, p->max_hot_bytes, now, dry_run, progress, ud,
+                           stats, err);
     }
     return rc;
 }
@@ -576,6 +585,7 @@ fr_retention_run(struct fr_store *st, const struct fr_retention_policy *p, int64
                  struct fr_retention_stats *stats, struct fr_err *err)
 {
     memset(stats, 0, sizeof *stats);
+    stats->ship_hold = INT64_MAX;
     if (fr_store_is_fleet(st))
         return fr_err_set(err, FR_E_INVALID,
                           "the fleet store's retention drops whole days: flightrec fleet prune "

@@ -39,6 +39,10 @@ static const struct fr_option pol_opts[] = {
      "Age at which events leave hot for warm (0: never by age)."},
     {"hot", "max_bytes", FR_OPT_INT, "0", P(max_hot_bytes), 0, INT64_MAX / 2, NULL,
      "Most bytes of live rows in hot; past it the oldest leave whatever their age (0: no bound)."},
+    {"hot", "max_unshipped_age", FR_OPT_DURATION, "7d", P(max_unshipped_ms), 0, INT64_MAX / 2, NULL,
+     "While the agent ships to a fleet store (ship.url), events not shipped yet stay in hot up "
+     "to this much longer than their age (the fleet store down): past it they move all the "
+     "same and never reach it (0: no hold)."},
     {"warm", "max_age", FR_OPT_DURATION, "30d", P(warm_ms), 0, INT64_MAX / 2, NULL,
      "Age at which warm segments become cold."},
     {"warm", "truncate_bytes", FR_OPT_INT, "512", P(truncate_bytes), 16, INT64_MAX / 2, NULL,

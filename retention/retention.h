@@ -25,6 +25,7 @@ struct fr_retention_policy {
     int64_t hot_ms;                     /* age at which events leave hot */
     int64_t hot_kind_ms[FR_KIND_COUNT]; /* per-kind override; 0 = hot_ms */
     int64_t max_hot_bytes;              /* 0 = no size bound */
+    int64_t max_unshipped_ms;           /* events not shipped yet stay this much longer; 0 = no */
     int64_t warm_ms;                    /* age at which segments become cold */
     int64_t cold_ms;                    /* age at which segments are deleted */
     int64_t truncate_bytes;             /* free text kept in warm/cold records */
@@ -77,6 +78,7 @@ struct fr_retention_stats {
     uint64_t journal_repaired; /* MANIFEST records written to agree with the table again */
     uint64_t mapped;           /* segments given an archive map by reconciliation */
     int reclaimed_pages;
+    int64_t ship_hold; /* the shipper's hold honoured (last row id shipped); INT64_MAX: none */
     struct fr_bucket_stats bucket; /* the bucket sync that ended the run */
     double seconds;
 };

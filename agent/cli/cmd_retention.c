@@ -187,6 +187,11 @@ cmd_run(int argc, char **argv)
             (unsigned long long)s.adopted, (unsigned long long)s.orphans_removed,
             (unsigned long long)s.duplicates_removed, (unsigned long long)s.missing_files,
             (unsigned long long)s.journal_repaired, s.reclaimed_pages, s.seconds);
+    if (s.ship_hold != INT64_MAX)
+        fprintf(stderr,
+                "events after row %lld are not shipped to the fleet store yet: kept in hot up to "
+                "hot.max_unshipped_age past their age\n",
+                (long long)s.ship_hold);
     if (!o.dry_run && p.bucket_url[0] != '\0')
         fprintf(stderr,
                 "bucket %s: %llu objects uploaded (%.1f MB), %llu deleted, %llu local copies "

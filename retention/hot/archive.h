@@ -65,10 +65,21 @@ int fr_store_segment_health(struct fr_store *st, const char *path, const char *w
 /*
  * Events due to leave hot: ts_ms < cutoff[kind] (0: never), oldest first
  * (ts_ms, id), after (after_ts, after_id), at most limit. Rows as in
- * fr_store_events().
+ * fr_store_events(). hold_id (INT64_MAX: none): a row with a larger id (not
+ * shipped yet) is due only once ts_ms < cutoff[kind] - grace_ms.
  */
-int fr_store_due(struct fr_store *st, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts,
-                 int64_t after_id, int limit, fr_event_cb cb, void *ud, struct fr_err *err);
+int fr_store_due(struct fr_store *st, const int64_t cutoff[FR_KIND_COUNT], int64_t hold_id,
+                 int64_t grace_ms, int64_t after_ts, int64_t after_id, int limit, fr_event_cb cb,
+                 void *ud, struct fr_err *err);
+
+/*
+ * The shipper's hold on hot (agent/ship.c): the last row id the fleet store
+ * has, so that retention keeps the rows after it in hot while they wait
+ * (retention.yaml, hot.max_unshipped_age). set: id < 0 clears it (no
+ * shipping). get: FR_E_NOTFOUND when there is none.
+ */
+int fr_store_ship_hold_set(struct fr_store *st, int64_t id, struct fr_err *err);
+int fr_store_ship_hold_get(struct fr_store *st, int64_t *id, struct fr_err *err);
 
 /*
  * Records the segment in the manifest (state "deleting") together with the

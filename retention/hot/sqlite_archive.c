@@ -12,8 +12,8 @@
 #include "retention/hot/sqlite_int.h"
 
 int
-sq_due(void *ctx, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts, int64_t after_id,
-       int limit, fr_event_cb cb, void *ud, struct fr_err *err)
+sq_due(void *ctx, const int64_t cutoff[FR_KIND_COUNT], int64_t hold_id, int64_t grace_ms,
+       int64_t after_ts, int64_t after_id, int limit, fr_event_cb cb, void *ud, struct fr_err *err)
 {
     struct sq_store *s = ctx;
     char sql[2048] = "SELECT " SQ_EVENT_COLUMNS " FROM events WHERE (ts_ms > ?1 OR (ts_ms = ?1"
@@ -22,8 +22,14 @@ sq_due(void *ctx, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts, int64_t
         if (cutoff[k] <= 0)
             continue;
         size_t n = strlen(sql);
-        snprintf(sql + n, sizeof sql - n, " OR (kind = '%s' AND ts_ms < %lld)", fr_kind_name(k),
-                 (long long)cutoff[k]);
+        if (hold_id == INT64_MAX)
+            snprintf(sql + n, sizeof sql - n, " OR (kind = '%s' AND ts_ms < %lld)", fr_kind_name(k),
+                     (long long)cutoff[k]);
+        else /* not shipped yet: held until grace_ms past its age */
+            snprintf(sql + n, sizeof sql - n,
+                     " OR (kind = '%s' AND ts_ms < %lld AND (id <= %lld OR ts_ms < %lld))",
+                     fr_kind_name(k), (long long)cutoff[k], (long long)hold_id,
+                     (long long)(cutoff[k] - grace_ms));
     }
     strcat(sql, ") ORDER BY ts_ms, id LIMIT ?3");
     sqlite3_stmt *q;
@@ -562,6 +568,38 @@ sq_store_info(struct sq_store *s, const char *key, char *out, size_t cap, struct
         snprintf(out, cap, "%s", (const char *)sqlite3_column_text(q, 0));
     sqlite3_finalize(q);
     return rc == SQLITE_ROW ? FR_OK : fr_err_set(err, FR_E_STORE, "the store has no %s", key);
+}
+
+int
+sq_ship_hold_set(void *ctx, int64_t id, struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    sqlite3_stmt *q;
+    int rc = sqlite3_prepare_v2(s->db,
+                                id < 0 ? "DELETE FROM store_info WHERE key = 'ship_hold'"
+                                       : "INSERT OR REPLACE INTO store_info"
+                                         " VALUES('ship_hold', CAST(?1 AS TEXT))",
+                                -1, &q, NULL);
+    if (rc == SQLITE_OK) {
+        if (id >= 0)
+            sqlite3_bind_int64(q, 1, id);
+        rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+    }
+    return rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "recording the shipping hold");
+}
+
+int
+sq_ship_hold_get(void *ctx, int64_t *id, struct fr_err *err)
+{
+    char v[32];
+    struct fr_err e = {0};
+    if (sq_store_info(ctx, "ship_hold", v, sizeof v, &e) != FR_OK) {
+        (void)err;
+        return FR_E_NOTFOUND;
+    }
+    *id = strtoll(v, NULL, 10);
+    return FR_OK;
 }
 
 int

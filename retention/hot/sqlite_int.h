@@ -208,8 +208,11 @@ int q_event_fn(sqlite3_stmt *st, void *ud);
     " body, policy, raw"
 
 /* The archive operations of the descriptor (sqlite_archive.c). */
-int sq_due(void *ctx, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts, int64_t after_id,
-           int limit, fr_event_cb cb, void *ud, struct fr_err *err);
+int sq_due(void *ctx, const int64_t cutoff[FR_KIND_COUNT], int64_t hold_id, int64_t grace_ms,
+           int64_t after_ts, int64_t after_id, int limit, fr_event_cb cb, void *ud,
+           struct fr_err *err);
+int sq_ship_hold_set(void *ctx, int64_t id, struct fr_err *err);
+int sq_ship_hold_get(void *ctx, int64_t *id, struct fr_err *err);
 int sq_archive_commit(void *ctx, const struct fr_manifest_row *m, const struct fr_row_key *rows,
                       size_t n, struct fr_err *err);
 int sq_archive_finish(void *ctx, const char *path, const struct fr_row_key *rows, size_t n,

@@ -153,12 +153,29 @@ fr_store_policy(struct fr_store *st, const char *id, const char *json, int64_t n
 /* ---- what retention needs (archive.h) ---- */
 
 int
-fr_store_due(struct fr_store *st, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts,
-             int64_t after_id, int limit, fr_event_cb cb, void *ud, struct fr_err *err)
+fr_store_due(struct fr_store *st, const int64_t cutoff[FR_KIND_COUNT], int64_t hold_id,
+             int64_t grace_ms, int64_t after_ts, int64_t after_id, int limit, fr_event_cb cb,
+             void *ud, struct fr_err *err)
 {
     if (st->ops->due == NULL)
         return store_unsupported(st, "due", err);
-    return st->ops->due(st->ctx, cutoff, after_ts, after_id, limit, cb, ud, err);
+    return st->ops->due(st->ctx, cutoff, hold_id, grace_ms, after_ts, after_id, limit, cb, ud, err);
+}
+
+int
+fr_store_ship_hold_set(struct fr_store *st, int64_t id, struct fr_err *err)
+{
+    if (st->ops->ship_hold_set == NULL)
+        return store_unsupported(st, "a shipping hold", err);
+    return st->ops->ship_hold_set(st->ctx, id, err);
+}
+
+int
+fr_store_ship_hold_get(struct fr_store *st, int64_t *id, struct fr_err *err)
+{
+    if (st->ops->ship_hold_get == NULL)
+        return FR_E_NOTFOUND;
+    return st->ops->ship_hold_get(st->ctx, id, err);
 }
 
 int

@@ -176,8 +176,11 @@ struct fr_store_ops {
     int (*policy)(void *ctx, const char *id, const char *json, int64_t now_ms, struct fr_err *err);
 
     /* What retention needs (retention/hot/archive.h documents each; every slot is required). */
-    int (*due)(void *ctx, const int64_t cutoff[FR_KIND_COUNT], int64_t after_ts, int64_t after_id,
-               int limit, fr_event_cb cb, void *ud, struct fr_err *err);
+    int (*ship_hold_set)(void *ctx, int64_t id, struct fr_err *err);
+    int (*ship_hold_get)(void *ctx, int64_t *id, struct fr_err *err);
+    int (*due)(void *ctx, const int64_t cutoff[FR_KIND_COUNT], int64_t hold_id, int64_t grace_ms,
+               int64_t after_ts, int64_t after_id, int limit, fr_event_cb cb, void *ud,
+               struct fr_err *err);
     int (*archive_commit)(void *ctx, const struct fr_manifest_row *m, const struct fr_row_key *rows,
                           size_t n, struct fr_err *err);
     int (*archive_finish)(void *ctx, const char *path, const struct fr_row_key *rows, size_t n,

@@ -168,7 +168,7 @@ wait_central(struct fleet *f, const char *conv, long want, struct central *c, in
 /* Events of conv numbered from..from+n-1 (ts in that order); odd ones without an event id
    when with_ids is false (then only the sidecar's row identifies them). */
 static char *
-fleet_events(const char *conv, int from, int n, bool all_ids)
+fleet_events_at(int64_t base_ms, const char *conv, int from, int n, bool all_ids)
 {
     size_t cap = (size_t)n * 260 + 1, len = 0;
     char *s = fr_malloc(cap);
@@ -181,9 +181,15 @@ fleet_events(const char *conv, int from, int n, bool all_ids)
                                 "{\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"%s\",%s"
                                 "\"data\":{\"name\":\"search\",\"status\":\"ok\","
                                 "\"args\":{\"q\":\"n%d\"}}}\n",
-                                1771357445000LL + i * 10, conv, id, i);
+                                (long long)(base_ms + i * 10), conv, id, i);
     }
     return s;
+}
+
+static char *
+fleet_events(const char *conv, int from, int n, bool all_ids)
+{
+    return fleet_events_at(1771357445000LL, conv, from, n, all_ids);
 }
 
 /*
@@ -914,6 +920,48 @@ test_fleet_postgres_down_backlog_drains(void **state)
     assert_true(metric(f->a[0], "flightrec_ship_events_total") == 220);
 }
 
+/*
+ * While the fleet store is away, retention keeps the events the agent has
+ * not shipped in hot (hot.max_unshipped_age), past their hot.max_age: they
+ * reach the fleet store when it returns, and only then move to warm.
+ */
+static void
+test_fleet_unshipped_events_stay_in_hot(void **state)
+{
+    struct fleet *f = *state;
+    struct agent *a = f->a[2];
+    assert_int_equal(agent_stop(a), 0);
+    free(pg_script("stop", f->pgdir));
+    char *policy = t_path(a->dir, "retention.yaml");
+    write_text(policy, "hot:\n  max_age: 1s\nschedule:\n  interval: 1s\n  verify_interval: 0\n");
+    char *extra = fr_asprintf("ship:\n  url: \"%s\"\n  host: pod2\n  interval: 50ms\n"
+                              "retention:\n  policy: %s\n",
+                              f->uri, policy);
+    agent_config(a, NULL, NULL, extra);
+    free(extra);
+    agent_start(a);
+    char *body = fleet_events_at(fr_now_ms() - 10000, "held", 0, 50, true);
+    assert_int_equal(post(a, body, NULL), 202);
+    free(body);
+    /* several retention runs later, all of them still in hot, none archived */
+    usleep(3500 * 1000);
+    assert_int_equal(count_events(a->db, "held"), 50);
+    assert_int_equal(sql_long(a->db, "SELECT count(*) FROM archive_segments", NULL, 0), 0);
+    /* back: shipped, then moved */
+    free(pg_script("start", f->pgdir));
+    struct central c;
+    int64_t indexed;
+    wait_central(f, "held", 50, &c, &indexed);
+    central_free(&c);
+    for (int i = 0; i < 300 && count_events(a->db, "held") > 0; i++)
+        usleep(100 * 1000);
+    assert_int_equal(count_events(a->db, "held"), 0);
+    long dups = 0;
+    assert_int_equal(count_across_tiers(a, "held", &dups), 50);
+    assert_int_equal(dups, 0);
+    free(policy);
+}
+
 int
 main(void)
 {
@@ -935,6 +983,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fleet_trace_spans_move_to_their_conversation,
                                         fleet_setup, fleet_teardown),
         cmocka_unit_test_setup_teardown(test_fleet_postgres_down_backlog_drains, fleet_setup,
+                                        fleet_teardown),
+        cmocka_unit_test_setup_teardown(test_fleet_unshipped_events_stay_in_hot, fleet_setup,
                                         fleet_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
