@@ -195,7 +195,8 @@ static const char pg_stage_sql[] =
 static const char *const pg_insert_sql[] = {
     "WITH ins AS (INSERT INTO events (" PG_STAGE_COLUMNS ") SELECT " PG_STAGE_COLUMNS
     " FROM fr_stage s WHERE NOT EXISTS (SELECT 1 FROM erasures x"
-    " WHERE x.subject = fr_erase_subject(s.conv_id)) ON CONFLICT DO NOTHING"
+    " WHERE x.subject = fr_erase_subject(s.conv_id)"
+    " OR (x.kind = 'hmac' AND strpos(s.body, x.subject) > 0)) ON CONFLICT DO NOTHING"
     " RETURNING " PG_NARROW_COLUMNS "),",
     " conv AS (INSERT INTO conversations AS c SELECT conv_id, $1," PG_CONV_AGG ", $2::bigint"
     "  FROM ins WHERE conv_id <> '' GROUP BY conv_id"
@@ -262,6 +263,13 @@ static const char *const pg_insert_sql[] = {
 static const char pg_narrow_sql[] =
     "WITH ins AS (SELECT " PG_NARROW_COLUMNS " FROM fr_narrow n WHERE NOT EXISTS (SELECT 1"
     " FROM erasures x WHERE x.subject = fr_erase_subject(n.conv_id))),";
+
+/* ... and rows holding an erased value (a token erased with --hmac), looked up by the batch's
+   conversations (the primary key's prefix), only when there is such an erasure. */
+static const char pg_untoken_sql[] =
+    "DELETE FROM events e USING erasures x WHERE x.kind = 'hmac'"
+    " AND e.conv_id = ANY(ARRAY(SELECT DISTINCT conv_id FROM fr_narrow))"
+    " AND e.host = $1 AND e.shipped_ms = $2 AND strpos(e.body, x.subject) > 0";
 
 /* The fast path copied rows of erased conversations too: out again, in the same transaction. */
 static const char pg_unerase_sql[] =
@@ -794,15 +802,27 @@ pg_ship_end(void *ctx, const char *source, int64_t last_id, int64_t now_ms, int6
     /* an erasure and a batch of its rows never cross: the erasure takes this lock
        exclusively, so either it sees the batch's rows committed, or the batch sees it */
     PGresult *e = PQexec(s->c, "SELECT pg_advisory_xact_lock_shared(" PG_LOCK_ERASE "),"
-                               " EXISTS (SELECT 1 FROM erasures)");
+                               " EXISTS (SELECT 1 FROM erasures),"
+                               " EXISTS (SELECT 1 FROM erasures WHERE kind = 'hmac')");
     if (PQresultStatus(e) != PGRES_TUPLES_OK) {
         PQclear(e);
         return pg_fail(s, "reading the erasures", err);
     }
     bool erasures = PQgetvalue(e, 0, 1)[0] == 't'; /* rare: checked only when there are any */
+    bool tokens = PQgetvalue(e, 0, 2)[0] == 't';
     PQclear(e);
     if (!s->careful && erasures && pg_exec(s, pg_unerase_sql, "dropping erased rows", err) != FR_OK)
         return err->code;
+    if (!s->careful && tokens) {
+        char shipped[24];
+        snprintf(shipped, sizeof shipped, "%lld", (long long)s->shipped_ms);
+        const char *tp[2] = {s->host, shipped};
+        r = PQexecParams(s->c, pg_untoken_sql, 2, NULL, tp, NULL, NULL, 0);
+        ExecStatusType ts = PQresultStatus(r);
+        PQclear(r);
+        if (ts != PGRES_COMMAND_OK)
+            return pg_fail(s, "dropping rows holding an erased value", err);
+    }
     r = PQexecParams(s->c, s->careful ? s->insert_sql : s->narrow_sql, 2, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);

@@ -776,6 +776,29 @@ test_fleet_erasure_reaches_the_fleet_store(void **state)
     central_read(f, "other", &c, &indexed);
     assert_int_equal(c.rows, 0);
     central_free(&c);
+
+    /* a value erased there (--hmac) is dropped on arrival too, whoever ships it later */
+    static const char token[] = "hmac:00ab:0123456789abcdef";
+    cmd = fr_asprintf("%s erase --hmac %s --db '%s'", FR_BIN, token, f->uri);
+    assert_int_equal(t_run(cmd, NULL, &err), 0);
+    free(err);
+    free(cmd);
+    body = fr_asprintf("{\"kind\":\"tool\",\"ts_ms\":1771357446000,\"conv_id\":\"tok\","
+                       "\"event_id\":\"t-1\",\"data\":{\"name\":\"search\",\"args\":{\"q\":"
+                       "\"%s\"}}}\n{\"kind\":\"tool\",\"ts_ms\":1771357446001,\"conv_id\":"
+                       "\"tok\",\"event_id\":\"t-2\",\"data\":{\"name\":\"search\"}}\n",
+                       token);
+    assert_int_equal(post(f->a[2], body, NULL), 202);
+    free(body);
+    wait_central(f, "tok", 1, &c, &indexed);
+    for (int i = 0; i < 20; i++) { /* a second batch could still bring it: it never does */
+        assert_int_equal(c.rows, 1);
+        assert_string_equal(c.ids[0], "t-2");
+        central_free(&c);
+        usleep(100 * 1000);
+        central_read(f, "tok", &c, &indexed);
+    }
+    central_free(&c);
 }
 
 /* One OTLP/JSON span of trace T; conv (NULL: none) as gen_ai.conversation.id. */
