@@ -97,10 +97,14 @@ upload_if_changed(struct fr_objstate *s, const char *name, const char *file, con
         *unverified = rc != FR_OK;
         if (rc != FR_OK)
             return rc;
-        if ((rc = fr_objstore_file_sha256(file, sha, err)) != FR_OK) /* repaired: new bytes */
-            return rc;
-        fr_objstore_stamp(file, stamp, sizeof stamp, NULL);
-        changed = had_sha == NULL || strcmp(had_sha, sha) != 0;
+        /* hashed again only when the read repaired it (a new file: the stamp moved) */
+        char now[96];
+        if (fr_objstore_stamp(file, now, sizeof now, NULL) && strcmp(now, stamp) != 0) {
+            snprintf(stamp, sizeof stamp, "%s", now);
+            if ((rc = fr_objstore_file_sha256(file, sha, err)) != FR_OK)
+                return rc;
+            changed = had_sha == NULL || strcmp(had_sha, sha) != 0;
+        }
     }
     if (changed) {
         rc = fr_objstore_put(&s->cfg, name, file, err);

@@ -254,6 +254,43 @@ batch_reset(struct batch *b)
     b->policy[0] = '\0';
 }
 
+/* A writer for the batch's next warm segment (store id and archive key in its header). */
+static void
+batch_writer(struct batch *b, const struct fr_archive_keys *keys)
+{
+    b->w = fr_seg_writer_new(FR_TIER_WARM, NULL, NULL);
+    fr_seg_writer_set_store(b->w, b->store_id);
+    fr_seg_writer_set_auth(b->w, keys->auth.n ? keys->auth.key[0] : NULL);
+}
+
+/*
+ * Seals the batch's rows as the warm segment at path and journals it
+ * ("add" first: the journal may name a segment the manifest lacks, never
+ * the reverse); *info and *m describe it (m's strings borrowed from info,
+ * path and the batch), stats count it.
+ */
+static int
+batch_seal(struct batch *b, const char *path, int64_t now, struct fr_seg_info *info,
+           struct fr_manifest_row *m, struct fr_retention_stats *stats, struct fr_err *err)
+{
+    batch_finish_records(b);
+    fr_seg_writer_set_policy(b->w, b->policy); /* recorded in the header */
+    fr_ret_crash_point("before_segment");
+    int rc = fr_seg_writer_finish(b->w, path, info, err);
+    fr_ret_crash_point("after_segment");
+    if (rc != FR_OK)
+        return rc;
+    fr_ret_info_to_row(info, path, now, m);
+    m->policy = b->policy;
+    rc = fr_ret_journal_append(b->p, "add", m, NULL, err);
+    fr_ret_crash_point("after_journal");
+    stats->warm_segments++;
+    stats->records_written += info->records;
+    stats->raw_bytes += info->raw_bytes;
+    stats->file_bytes += info->file_bytes;
+    return rc;
+}
+
 /*
  * Moves the rows cutoff[] makes due into warm segments, oldest first, one
  * segment at a time; with max_bytes, only while hot holds more live bytes.
@@ -274,9 +311,7 @@ move_segments(struct fr_store *st, const struct fr_retention_policy *p, const in
     for (; rc == FR_OK;) {
         if (max_bytes > 0 && fr_store_live_bytes(st) <= max_bytes)
             break;
-        b.w = fr_seg_writer_new(FR_TIER_WARM, NULL, NULL);
-        fr_seg_writer_set_store(b.w, b.store_id);
-        fr_seg_writer_set_auth(b.w, keys.auth.n ? keys.auth.key[0] : NULL);
+        batch_writer(&b, &keys);
         rc = fr_store_due(st, cutoff, hold_id, p->max_unshipped_ms, after_ts, after_id,
                           (int)p->segment_events, batch_row, &b, err);
         if (rc != FR_OK || b.n == 0)
@@ -288,7 +323,6 @@ move_segments(struct fr_store *st, const struct fr_retention_policy *p, const in
         if (dry_run)
             stats->warm_segments++; /* the segments this run would write */
         if (!dry_run) {
-            batch_finish_records(&b);
             /* named by the last ts, the store and the first row id: unique also among stores
                sharing the folder (same times and row ids would name the same file), and
                sorts by time */
@@ -297,28 +331,14 @@ move_segments(struct fr_store *st, const struct fr_retention_policy *p, const in
                                            (long long)b.last_ts, b.store_id, (long long)b.ids[0].id)
                              : fr_asprintf("%s/seg-%013lld-%lld.warm.seg", p->archive_dir,
                                            (long long)b.last_ts, (long long)b.ids[0].id);
-            fr_seg_writer_set_policy(b.w, b.policy); /* recorded in the header */
             struct fr_seg_info info;
-            fr_ret_crash_point("before_segment");
-            rc = fr_seg_writer_finish(b.w, path, &info, err);
-            fr_ret_crash_point("after_segment");
-            if (rc == FR_OK) {
-                struct fr_manifest_row m;
-                fr_ret_info_to_row(&info, path, now, &m);
-                m.policy = b.policy;
-                /* journal first: it may name a segment the table lacks, never the reverse */
-                rc = fr_ret_journal_append(p, "add", &m, NULL, err);
-                fr_ret_crash_point("after_journal");
-                if (rc == FR_OK)
-                    rc = fr_store_archive_commit(st, &m, b.ids, b.n, err);
-                fr_ret_crash_point("after_commit");
-                if (rc == FR_OK)
-                    fr_ret_map_writer(st, b.w, path);
-                stats->warm_segments++;
-                stats->records_written += info.records;
-                stats->raw_bytes += info.raw_bytes;
-                stats->file_bytes += info.file_bytes;
-            }
+            struct fr_manifest_row m;
+            rc = batch_seal(&b, path, now, &info, &m, stats, err);
+            if (rc == FR_OK)
+                rc = fr_store_archive_commit(st, &m, b.ids, b.n, err);
+            fr_ret_crash_point("after_commit");
+            if (rc == FR_OK)
+                fr_ret_map_writer(st, b.w, path);
             free(path);
         }
         if (progress)
@@ -642,10 +662,9 @@ struct range_ctx {
     int64_t from_ms, now;
     struct fr_archive_keys *keys;
     struct fr_retention_stats *stats;
-    struct fr_manifest_row *rows; /* segments written, recorded in the manifest after the read */
+    struct fr_seg_info *infos; /* segments written, recorded in the manifest after the read */
     char **paths;
-    size_t nrows;
-    size_t seq;
+    size_t nsegs;
     int rc;
     struct fr_err *err;
 };
@@ -657,51 +676,26 @@ range_flush(struct range_ctx *c)
     struct batch *b = &c->b;
     if (b->n == 0)
         return FR_OK;
-    batch_finish_records(b);
     /* named by the range and its ordinal: archiving the same range again (a prune that
        stopped before dropping it) writes the same names over, never a second copy */
-    char *path = fr_asprintf("%s/seg-%013lld-%s-%s-%04zu.warm.seg", c->b.p->archive_dir,
-                             (long long)c->from_ms, b->store_id[0] ? b->store_id : "fleet",
-                             c->label, c->seq++);
-    fr_seg_writer_set_policy(b->w, b->policy);
+    char *path =
+        fr_asprintf("%s/seg-%013lld-%s-%s-%04zu.warm.seg", b->p->archive_dir, (long long)c->from_ms,
+                    b->store_id[0] ? b->store_id : "fleet", c->label, c->nsegs);
+    c->stats->moved_events += b->n;
+    c->stats->row_bytes += b->row_bytes;
     struct fr_seg_info info;
-    int rc = fr_seg_writer_finish(b->w, path, &info, c->err);
+    struct fr_manifest_row m;
+    int rc = batch_seal(b, path, c->now, &info, &m, c->stats, c->err);
     if (rc == FR_OK) {
-        struct fr_manifest_row m;
-        fr_ret_info_to_row(&info, path, c->now, &m);
-        m.policy = b->policy;
-        rc = fr_ret_journal_append(b->p, "add", &m, NULL, c->err);
-        if (rc == FR_OK) {
-            c->rows = fr_realloc(c->rows, (c->nrows + 1) * sizeof *c->rows);
-            c->paths = fr_realloc(c->paths, (c->nrows + 1) * sizeof *c->paths);
-            c->paths[c->nrows] = path;
-            m.path = path;
-            m.tier = "warm";
-            /* the info's strings live in the writer: kept as copies */
-            m.sha256 = fr_strdup(info.sha256);
-            m.policy = fr_strdup(b->policy);
-            m.key_id = NULL;
-            c->rows[c->nrows++] = m;
-            path = NULL;
-        }
-        c->stats->warm_segments++;
-        c->stats->moved_events += b->n;
-        c->stats->row_bytes += b->row_bytes;
-        c->stats->records_written += info.records;
-        c->stats->raw_bytes += info.raw_bytes;
-        c->stats->file_bytes += info.file_bytes;
+        c->infos = fr_realloc(c->infos, (c->nsegs + 1) * sizeof *c->infos);
+        c->paths = fr_realloc(c->paths, (c->nsegs + 1) * sizeof *c->paths);
+        c->infos[c->nsegs] = info;
+        c->paths[c->nsegs++] = path;
+    } else {
+        free(path);
     }
-    free(path);
     batch_reset(b);
     return rc;
-}
-
-static void
-range_writer(struct range_ctx *c)
-{
-    c->b.w = fr_seg_writer_new(FR_TIER_WARM, NULL, NULL);
-    fr_seg_writer_set_store(c->b.w, c->b.store_id);
-    fr_seg_writer_set_auth(c->b.w, c->keys->auth.n ? c->keys->auth.key[0] : NULL);
 }
 
 static int
@@ -709,7 +703,7 @@ range_row(void *ud, const struct fr_event_row *r)
 {
     struct range_ctx *c = ud;
     if (c->b.w == NULL)
-        range_writer(c);
+        batch_writer(&c->b, c->keys);
     batch_row(&c->b, r);
     if (c->b.n >= (size_t)c->b.p->segment_events) {
         c->rc = range_flush(c);
@@ -755,14 +749,14 @@ fr_retention_archive_range(struct fr_store *st, const struct fr_retention_policy
         rc = c.rc;
     if (rc == FR_OK)
         rc = range_flush(&c);
-    for (size_t i = 0; i < c.nrows; i++) {
+    for (size_t i = 0; i < c.nsegs; i++) {
+        struct fr_manifest_row m;
+        fr_ret_info_to_row(&c.infos[i], c.paths[i], now_ms, &m);
         if (rc == FR_OK)
-            rc = fr_store_manifest_add(st, &c.rows[i], err);
-        free((char *)c.rows[i].sha256);
-        free((char *)c.rows[i].policy);
+            rc = fr_store_manifest_add(st, &m, err);
         free(c.paths[i]);
     }
-    free(c.rows);
+    free(c.infos);
     free(c.paths);
     /* each new segment's map, read back from its records (the connection was busy while they
        were written): a read of one conversation opens only the segments and blocks holding it */

@@ -152,6 +152,30 @@ key_file(char **path, const char *db_path, const char *base, const char *name)
     *path = fr_key_path(db_path, NULL, NULL, name);
 }
 
+/*
+ * The folder relative policy paths start from, absolute: the database's
+ * (also when it does not exist yet: archive rebuild on a new machine), or
+ * for a fleet store the working directory. Caller frees.
+ */
+static char *
+fleet_or_db_folder(const char *db_path, bool fleet)
+{
+    char *cwd = getcwd(NULL, 0);
+    const char *slash = fleet ? NULL : strrchr(db_path, '/');
+    char *dir =
+        slash ? fr_strndup(db_path, slash == db_path ? 1 : (size_t)(slash - db_path)) : NULL;
+    char *real = dir ? realpath(dir, NULL) : NULL;
+    char *base = real                   ? real
+                 : dir && dir[0] == '/' ? fr_strdup(dir)
+                 : dir                  ? fr_asprintf("%s/%s", cwd ? cwd : ".", dir)
+                                        : fr_strdup(cwd ? cwd : ".");
+    if (base != real)
+        free(real);
+    free(dir);
+    free(cwd);
+    return base;
+}
+
 int
 fr_retention_policy_load(const char *path, const char *db_path, struct fr_retention_policy *p,
                          struct fr_err *err)
@@ -186,34 +210,16 @@ fr_retention_policy_load(const char *path, const char *db_path, struct fr_retent
                             "%s: bucket: access_key_env and secret_key_env go together",
                             path ? path : "retention policy");
     }
-    if (rc == FR_OK && db_path != NULL && strstr(db_path, "://") != NULL) {
-        /* a fleet store (postgres://): its archive folder is relative to the working
-           directory, its keys in the keys folder */
-        char *cwd = getcwd(NULL, 0);
-        absolutize(&p->archive_dir, cwd ? cwd : ".");
-        absolutize(&p->bucket_ca_file, cwd ? cwd : ".");
-        key_file(&p->cold_key, NULL, cwd ? cwd : ".", "cold.key");
-        key_file(&p->archive_key, NULL, cwd ? cwd : ".", "archive.key");
-        free(cwd);
-    } else if (rc == FR_OK && db_path != NULL) {
-        char *copy = fr_strdup(db_path);
-        char *slash = strrchr(copy, '/');
-        if (slash)
-            *slash = '\0';
-        char *real = realpath(slash ? copy : ".", NULL);
-        if (real == NULL && slash && copy[0] != '/') {
-            /* the database's folder does not exist yet (archive rebuild on a new machine):
-               absolute against the working directory all the same */
-            char *cwd = getcwd(NULL, 0);
-            real = cwd ? fr_asprintf("%s/%s", cwd, copy) : NULL;
-            free(cwd);
-        }
-        absolutize(&p->archive_dir, real ? real : (slash ? copy : "."));
-        absolutize(&p->bucket_ca_file, real ? real : (slash ? copy : "."));
-        key_file(&p->cold_key, db_path, real ? real : (slash ? copy : "."), "cold.key");
-        key_file(&p->archive_key, db_path, real ? real : (slash ? copy : "."), "archive.key");
-        free(real);
-        free(copy);
+    if (rc == FR_OK && db_path != NULL) {
+        /* relative paths are relative to the database's folder; a fleet store's
+           (postgres://...) to the working directory, its keys in the keys folder */
+        bool fleet = strstr(db_path, "://") != NULL;
+        char *base = fleet_or_db_folder(db_path, fleet);
+        absolutize(&p->archive_dir, base);
+        absolutize(&p->bucket_ca_file, base);
+        key_file(&p->cold_key, fleet ? NULL : db_path, base, "cold.key");
+        key_file(&p->archive_key, fleet ? NULL : db_path, base, "archive.key");
+        free(base);
     }
     if (rc != FR_OK)
         fr_retention_policy_clear(p);

@@ -149,6 +149,19 @@ ret_setup(const char *cmd, struct ret_opts *o, struct fr_retention_policy *p, st
     return ex;
 }
 
+/* What a bucket sync did, one line (retention run, archive push). */
+static void
+print_bucket(const char *url, const struct fr_bucket_stats *bs)
+{
+    fprintf(stderr,
+            "bucket %s: %llu objects uploaded (%.1f MB), %llu deleted, %llu local copies evicted "
+            "(%.1f MB); %llu segments held only there, %llu not there yet\n",
+            url, (unsigned long long)bs->uploaded, (double)bs->uploaded_bytes / 1e6,
+            (unsigned long long)bs->deleted, (unsigned long long)bs->evicted,
+            (double)bs->evicted_bytes / 1e6, (unsigned long long)bs->remote,
+            (unsigned long long)bs->pending);
+}
+
 static int
 cmd_run(int argc, char **argv)
 {
@@ -193,13 +206,7 @@ cmd_run(int argc, char **argv)
                 "hot.max_unshipped_age past their age\n",
                 (long long)s.ship_hold);
     if (!o.dry_run && p.bucket_url[0] != '\0')
-        fprintf(stderr,
-                "bucket %s: %llu objects uploaded (%.1f MB), %llu deleted, %llu local copies "
-                "evicted (%.1f MB); %llu segments held only there, %llu not there yet\n",
-                p.bucket_url, (unsigned long long)s.bucket.uploaded,
-                (double)s.bucket.uploaded_bytes / 1e6, (unsigned long long)s.bucket.deleted,
-                (unsigned long long)s.bucket.evicted, (double)s.bucket.evicted_bytes / 1e6,
-                (unsigned long long)s.bucket.remote, (unsigned long long)s.bucket.pending);
+        print_bucket(p.bucket_url, &s.bucket);
     if (rc != FR_OK)
         fprintf(stderr, "flightrec retention: %s\n", err.msg);
     fr_store_close(st);
@@ -367,15 +374,10 @@ cmd_archive(int argc, char **argv)
         struct fr_bucket_stats bs = {0};
         if (p.bucket_url[0] == '\0')
             rc = fr_err_set(&err, FR_E_CONFIG, "the retention policy names no bucket (bucket.url)");
-        if (rc == FR_OK)
+        if (rc == FR_OK) {
             rc = fr_retention_bucket_push(st, &p, o.now, &bs, &err);
-        fprintf(stderr,
-                "bucket %s: %llu objects uploaded (%.1f MB), %llu deleted, %llu local copies "
-                "evicted (%.1f MB); %llu segments held only there, %llu not there yet\n",
-                p.bucket_url, (unsigned long long)bs.uploaded, (double)bs.uploaded_bytes / 1e6,
-                (unsigned long long)bs.deleted, (unsigned long long)bs.evicted,
-                (double)bs.evicted_bytes / 1e6, (unsigned long long)bs.remote,
-                (unsigned long long)bs.pending);
+            print_bucket(p.bucket_url, &bs);
+        }
     } else if (rebuild) {
         struct fr_rebuild_stats rs;
         bool fetched = false;

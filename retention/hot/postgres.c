@@ -545,8 +545,6 @@ pg_ship_link(void *ctx, const char *trace_id, const char *conv_id, int64_t ts_ms
     return FR_OK;
 }
 
-static int64_t pg_int(PGresult *r, int row, int col);
-
 /* The batch's links applied (pg_link_sql), in its transaction. */
 static int
 pg_apply_links(struct pg_store *s, const char *now, struct fr_err *err)
@@ -565,7 +563,7 @@ pg_apply_links(struct pg_store *s, const char *now, struct fr_err *err)
         ExecStatusType st = PQresultStatus(r);
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
             rc = pg_fail(s, "moving a trace's events to its conversation", err);
-        bool none = i == 1 && st == PGRES_TUPLES_OK && pg_int(r, 0, 0) == 0;
+        bool none = i == 1 && st == PGRES_TUPLES_OK && pg_col_int(r, 0, 0) == 0;
         PQclear(r);
         if (none)
             break;
@@ -707,12 +705,6 @@ pg_ship_row(void *ctx, const struct fr_event_row *row, struct fr_err *err)
     return b->n >= (64u << 10) ? pg_flush(s, err) : FR_OK;
 }
 
-static int64_t
-pg_int(PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-
 /* The day partitions the staged rows need, created once (under a lock shared by all agents). */
 static int
 pg_partitions(struct pg_store *s, struct fr_err *err)
@@ -726,7 +718,7 @@ pg_partitions(struct pg_store *s, struct fr_err *err)
     bool locked = false;
     int rc = FR_OK;
     for (int i = 0; rc == FR_OK && i < PQntuples(days); i++) {
-        int64_t day = pg_int(days, i, 0);
+        int64_t day = pg_col_int(days, i, 0);
         bool known = false;
         for (size_t k = 0; k < s->nknown && !known; k++)
             known = s->known[k] == day;
@@ -828,7 +820,7 @@ pg_ship_end(void *ctx, const char *source, int64_t last_id, int64_t now_ms, int6
         PQclear(r);
         return pg_fail(s, "storing rows", err);
     }
-    *inserted = pg_int(r, 0, 0);
+    *inserted = pg_col_int(r, 0, 0);
     PQclear(r);
     rc = pg_apply_links(s, now, err);
     if (rc != FR_OK)
@@ -898,7 +890,7 @@ pg_prune(void *ctx, int64_t before_ms, bool detach, bool dry_run,
         int64_t from = (int64_t)timegm(&tm) * 1000, to = from + 86400000;
         if (to > before_ms)
             continue;
-        struct fr_prune_row row = {name, from, to, pg_int(parts, i, 1)};
+        struct fr_prune_row row = {name, from, to, pg_col_int(parts, i, 1)};
         if (!dry_run) {
             char sql[160];
             snprintf(sql, sizeof sql,
@@ -965,7 +957,7 @@ pg_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reas
             PQclear(r);
             return pg_fail(s, "counting what an erasure would remove", err);
         }
-        *events = pg_int(r, 0, 0);
+        *events = pg_col_int(r, 0, 0);
         PQclear(r);
         return FR_OK;
     }
@@ -981,7 +973,7 @@ pg_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reas
         if (PQresultStatus(r) != PGRES_TUPLES_OK)
             rc = pg_fail(s, "erasing events", err);
         else
-            *events = pg_int(r, 0, 0);
+            *events = pg_col_int(r, 0, 0);
         PQclear(r);
     }
     if (rc == FR_OK) {
