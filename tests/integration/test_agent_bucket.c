@@ -56,16 +56,20 @@ bteardown(void **state)
     return 0;
 }
 
-/* A policy with the bucket (prefix host1) keeping local copies keep_local. */
+/*
+ * A policy with the bucket (prefix host1, given with a trailing slash): warm
+ * segments turn cold at warm_age, the agent's job runs every interval (and
+ * verifies as often; "0": never), local copies stay keep_local.
+ */
 static void
-write_policy(struct bfx *f, const char *keep_local)
+write_policy(struct bfx *f, const char *warm_age, const char *interval, const char *keep_local)
 {
-    char *text = fr_asprintf("hot:\n  max_age: 1h\nwarm:\n  max_age: 3650d\ncold:\n  max_age: 0\n"
-                             "schedule:\n  interval: 0\n  verify_interval: 0\n"
+    char *text = fr_asprintf("hot:\n  max_age: 1h\nwarm:\n  max_age: %s\ncold:\n  max_age: 0\n"
+                             "schedule:\n  interval: %s\n  verify_interval: %s\n"
                              "bucket:\n  url: http://127.0.0.1:%d/" BUCKET "/host1/\n"
                              "  access_key_env: FR_TEST_S3_KEY\n"
                              "  secret_key_env: FR_TEST_S3_SECRET\n  keep_local: %s\n",
-                             f->port, keep_local);
+                             warm_age, interval, interval, f->port, keep_local);
     write_text(f->policy, text);
     free(text);
 }
@@ -106,15 +110,6 @@ manifest_segment(struct bfx *f, char *name, size_t cap)
     assert_true(path[0] != '\0');
     const char *b = strrchr(path, '/');
     snprintf(name, cap, "%s", b ? b + 1 : path);
-}
-
-static void
-write_file_bytes(const char *path, const char *bytes, size_t len)
-{
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(bytes, 1, len, fp), len);
-    fclose(fp);
 }
 
 /* Runs a flightrec command line (FR_BIN prefixed); returns the exit code. */
@@ -201,15 +196,7 @@ static void
 test_bucket_agent_uploads_and_reads_back(void **state)
 {
     struct bfx *f = *state;
-    /* the job every second */
-    char *text = fr_asprintf("hot:\n  max_age: 1h\nwarm:\n  max_age: 3650d\ncold:\n  max_age: 0\n"
-                             "schedule:\n  interval: 1s\n  verify_interval: 1s\n"
-                             "bucket:\n  url: http://127.0.0.1:%d/" BUCKET "/host1\n"
-                             "  access_key_env: FR_TEST_S3_KEY\n"
-                             "  secret_key_env: FR_TEST_S3_SECRET\n  keep_local: 0s\n",
-                             f->port);
-    write_text(f->policy, text);
-    free(text);
+    write_policy(f, "3650d", "1s", "0s"); /* the job (and its verification) every second */
     char *extra = fr_asprintf("retention:\n  policy: %s\n", f->policy);
     agent_config(f->a, NULL, NULL, extra);
     free(extra);
@@ -307,7 +294,7 @@ static void
 test_bucket_altered_object_refused(void **state)
 {
     struct bfx *f = *state;
-    write_policy(f, "0s");
+    write_policy(f, "3650d", "0", "0s");
     setenv("FR_TEST_POLICY", f->policy, 1);
     int rx;
     char *rerr = NULL;
@@ -318,12 +305,7 @@ test_bucket_altered_object_refused(void **state)
     char name[300];
     manifest_segment(f, name, sizeof name);
     char *obj = object_path(f, name);
-    char *bytes;
-    size_t len;
-    struct fr_err err = {0};
-    assert_int_equal(fr_read_file(obj, &bytes, &len, &err), FR_OK);
-    bytes[len / 2] ^= 0x01;
-    write_file_bytes(obj, bytes, len);
+    t_flip_middle_byte(obj);
     int ex;
     char *serr = NULL;
     char *ids = show_ids(f->a->db, "conv-a", &ex, &serr);
@@ -333,30 +315,14 @@ test_bucket_altered_object_refused(void **state)
     assert_int_equal(local_segments(f, NULL, 0), 0); /* nothing altered was kept */
     free(ids);
     free(serr);
-    bytes[len / 2] ^= 0x01;
-    write_file_bytes(obj, bytes, len);
+    t_flip_middle_byte(obj); /* back as it was */
     ids = show_ids(f->a->db, "conv-a", &ex, NULL);
     assert_int_equal(ex, 0);
     char *want = want_ids(0, 40);
     assert_string_equal(ids, want);
     free(want);
     free(ids);
-    free(bytes);
     free(obj);
-}
-
-static void
-flip_middle_byte(const char *path)
-{
-    FILE *fp = fopen(path, "r+b");
-    assert_non_null(fp);
-    fseek(fp, 0, SEEK_END);
-    long len = ftell(fp);
-    fseek(fp, len / 2, SEEK_SET);
-    int ch = fgetc(fp);
-    fseek(fp, len / 2, SEEK_SET);
-    fputc(ch ^ 0x10, fp);
-    fclose(fp);
 }
 
 /*
@@ -368,7 +334,7 @@ static void
 test_bucket_repairs_a_bad_local_copy(void **state)
 {
     struct bfx *f = *state;
-    write_policy(f, "1d");
+    write_policy(f, "3650d", "0", "1d");
     setenv("FR_TEST_POLICY", f->policy, 1);
     int rx;
     archive_two(f, &rx, NULL);
@@ -381,7 +347,7 @@ test_bucket_repairs_a_bad_local_copy(void **state)
     struct fr_err err = {0};
     assert_int_equal(fr_read_file(local, &good, &glen, &err), FR_OK);
     /* the disk alters it (and its time): a push verifies before it uploads, repairs it */
-    flip_middle_byte(local);
+    t_flip_middle_byte(local);
     char *out = NULL, *serr = NULL;
     assert_int_equal(fr(&out, &serr, "archive push --db %s --policy %s", f->a->db, f->policy), 0);
     assert_non_null(strstr(serr, "replaced by the bucket's copy"));
@@ -396,7 +362,7 @@ test_bucket_repairs_a_bad_local_copy(void **state)
     assert_memory_equal(up, good, glen); /* and so does the folder again */
     free(up);
     /* again, met by a read this time */
-    flip_middle_byte(local);
+    t_flip_middle_byte(local);
     int ex;
     char *ids = show_ids(f->a->db, "conv-a", &ex, &serr), *want = want_ids(0, 40);
     assert_int_equal(ex, 0);
@@ -423,7 +389,7 @@ static void
 test_bucket_down_keeps_local_copies(void **state)
 {
     struct bfx *f = *state;
-    write_policy(f, "0s");
+    write_policy(f, "3650d", "0", "0s");
     setenv("FR_TEST_POLICY", f->policy, 1);
     t_s3rver_stop(f->s3);
     f->s3 = 0;
@@ -465,7 +431,7 @@ static void
 test_bucket_rebuild_on_a_new_machine(void **state)
 {
     struct bfx *f = *state;
-    write_policy(f, "0s");
+    write_policy(f, "3650d", "0", "0s");
     setenv("FR_TEST_POLICY", f->policy, 1);
     int rx;
     archive_two(f, &rx, NULL);
@@ -501,7 +467,7 @@ static void
 test_bucket_follows_tiers_and_erasure(void **state)
 {
     struct bfx *f = *state;
-    write_policy(f, "0s");
+    write_policy(f, "3650d", "0", "0s");
     setenv("FR_TEST_POLICY", f->policy, 1);
     int rx;
     archive_two(f, &rx, NULL);
@@ -510,14 +476,7 @@ test_bucket_follows_tiers_and_erasure(void **state)
     manifest_segment(f, warm, sizeof warm);
     char *wobj = object_path(f, warm);
     assert_int_equal(access(wobj, F_OK), 0);
-    /* past warm.max_age */
-    char *text = fr_asprintf("hot:\n  max_age: 1h\nwarm:\n  max_age: 1d\ncold:\n  max_age: 0\n"
-                             "bucket:\n  url: http://127.0.0.1:%d/" BUCKET "/host1\n"
-                             "  access_key_env: FR_TEST_S3_KEY\n"
-                             "  secret_key_env: FR_TEST_S3_SECRET\n  keep_local: 0s\n",
-                             f->port);
-    write_text(f->policy, text);
-    free(text);
+    write_policy(f, "1d", "0", "0s"); /* past warm.max_age */
     char *out = NULL, *err = NULL;
     assert_int_equal(
         fr(&out, &err, "retention run --no-progress --db %s --policy %s", f->a->db, f->policy), 0);

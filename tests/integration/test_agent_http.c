@@ -767,16 +767,7 @@ test_agent_bad_segment_reported(void **state)
     assert_int_equal(http(a, "GET", "/readyz", NULL, NULL, 0, &body, NULL), 200);
     assert_null(strstr(body, "bad segment"));
     free(body);
-    /* a flipped byte in the middle of it */
-    FILE *fp = fopen(seg, "r+b");
-    assert_non_null(fp);
-    fseek(fp, 0, SEEK_END);
-    long len = ftell(fp);
-    fseek(fp, len / 2, SEEK_SET);
-    int ch = fgetc(fp);
-    fseek(fp, len / 2, SEEK_SET);
-    fputc(ch ^ 0x20, fp);
-    fclose(fp);
+    t_flip_middle_byte(seg); /* a flipped byte in the middle of it */
     wait_log(a, "bad segment");
     assert_int_equal(http(a, "GET", "/readyz", NULL, NULL, 0, &body, NULL), 200);
     assert_non_null(strstr(body, "1 bad segment"));

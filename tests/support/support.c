@@ -243,6 +243,20 @@ t_free_port(void)
     return ntohs(sa.sin_port);
 }
 
+void
+t_flip_middle_byte(const char *path)
+{
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    fseek(fp, len / 2, SEEK_SET);
+    int ch = fgetc(fp);
+    fseek(fp, len / 2, SEEK_SET);
+    fputc(ch ^ 0x20, fp);
+    fclose(fp);
+}
+
 static bool
 port_open(int port)
 {

@@ -84,6 +84,9 @@ int t_free_port(void);
  * upload and object-storage tests. *port: a free one when 0 (given: reused,
  * to start it again on the same data). Account: access key and secret S3RVER.
  */
+/* Flips one bit of the byte in the middle of the file at path (twice: as it was). */
+void t_flip_middle_byte(const char *path);
+
 pid_t t_s3rver_start(const char *data_dir, const char *bucket, int *port);
 void t_s3rver_stop(pid_t pid);
 
