@@ -96,6 +96,7 @@ bench: deps
 	@BUILD=$(BENCH_BUILD) bench/segment.sh
 	@BUILD=$(BENCH_BUILD) bench/stages.sh
 	@BUILD=$(BENCH_BUILD) bench/fleet.sh
+	@BUILD=$(BENCH_BUILD) bench/console.sh
 
 # the soak (not part of make test): SOAK_SECONDS (600) of paced load with
 # retention every minute and periodic bundles; RSS, fds, lost events, integrity

@@ -7,11 +7,13 @@
 #include "agent/jobs.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/ticker.h"
 #include "core/timeutil.h"
+#include "retention/hot/archive.h"
 
 struct fr_retention_job {
     struct fr_pipeline *pl;               /* borrowed */
@@ -40,6 +42,33 @@ bucket_report(struct fr_pipeline *p, const struct fr_bucket_stats *bs, const cha
     pthread_mutex_unlock(&p->bucket.mu);
 }
 
+static int
+tier_sizes(void *ud, const struct fr_manifest_row *m)
+{
+    struct fr_retention_state *r = ud;
+    int t = strcmp(m->tier, "cold") == 0;
+    r->segments[t]++;
+    r->bytes[t] += m->file_bytes;
+    return 0;
+}
+
+/* How the run went and what the tiers hold after it, for /metrics and the console. */
+static void
+retention_report(struct fr_pipeline *p, struct fr_store *st, bool ok)
+{
+    struct fr_retention_state r = {0};
+    struct fr_err err = {0};
+    fr_store_manifest(st, tier_sizes, &r, &err);
+    pthread_mutex_lock(&p->retention_state.mu);
+    p->retention_state.runs++;
+    p->retention_state.failures += !ok;
+    p->retention_state.last_ms = fr_now_ms();
+    p->retention_state.last_ok = ok;
+    memcpy(p->retention_state.segments, r.segments, sizeof r.segments);
+    memcpy(p->retention_state.bytes, r.bytes, sizeof r.bytes);
+    pthread_mutex_unlock(&p->retention_state.mu);
+}
+
 static void
 job_run_once(struct fr_retention_job *j, bool retention)
 {
@@ -63,10 +92,12 @@ job_run_once(struct fr_retention_job *j, bool retention)
                (unsigned long long)s.moved_events, (unsigned long long)s.warm_segments,
                (unsigned long long)s.to_cold, (unsigned long long)s.deleted_segments, s.seconds);
         bucket_report(j->pl, &s.bucket, NULL);
+        retention_report(j->pl, st, true);
     } else {
         fr_log(FR_LOG_ERROR, "retention", "run failed: %s", err.msg);
         if (s.bucket.failed)
             bucket_report(j->pl, &s.bucket, err.msg);
+        retention_report(j->pl, st, false);
     }
     fr_store_close(st);
 }

@@ -474,6 +474,28 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
     head(&o, "flightrec_archive_bad_segments", "gauge",
          "Archive segments found unreadable (corrupt, altered, missing); /readyz names them.");
     put(&o, "flightrec_archive_bad_segments %zu\n", g->bad_segments);
+    if (g->retention != NULL && g->retention->runs > 0) {
+        const struct fr_retention_state *r = g->retention;
+        head(&o, "flightrec_retention_runs_total", "counter",
+             "Retention runs of the agent's job (result: ok or failed).");
+        put(&o, "flightrec_retention_runs_total{result=\"ok\"} %lld\n",
+            (long long)(r->runs - r->failures));
+        put(&o, "flightrec_retention_runs_total{result=\"failed\"} %lld\n", (long long)r->failures);
+        head(&o, "flightrec_retention_last_run_timestamp_seconds", "gauge",
+             "When the last retention run ended (Unix seconds).");
+        put(&o, "flightrec_retention_last_run_timestamp_seconds %lld\n",
+            (long long)(r->last_ms / 1000));
+        head(&o, "flightrec_retention_last_run_ok", "gauge", "1 when the last run finished.");
+        put(&o, "flightrec_retention_last_run_ok %d\n", r->last_ok ? 1 : 0);
+        head(&o, "flightrec_archive_segments", "gauge", "Archive segments per tier (manifest).");
+        head(&o, "flightrec_archive_bytes", "gauge", "Bytes of archive segments per tier.");
+        for (int t = 0; t < 2; t++) {
+            const char *tier = t == 0 ? "warm" : "cold";
+            put(&o, "flightrec_archive_segments{tier=\"%s\"} %lld\n", tier,
+                (long long)r->segments[t]);
+            put(&o, "flightrec_archive_bytes{tier=\"%s\"} %lld\n", tier, (long long)r->bytes[t]);
+        }
+    }
     if (g->bucket != NULL && g->bucket->enabled) {
         head(&o, "flightrec_archive_bucket_up", "gauge",
              "1 when the last retention run uploaded every segment due to the bucket "

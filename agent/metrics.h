@@ -78,16 +78,26 @@ struct fr_bucket_state {
     char error[512];  /* the last failure, "" after a success */
 };
 
+/* The agent's retention job as it last ran (the console's Health view, /metrics). */
+struct fr_retention_state {
+    pthread_mutex_t mu;
+    int64_t runs, failures;
+    int64_t last_ms;               /* when the last run ended; 0: none yet */
+    bool last_ok;                  /* it finished without an error */
+    int64_t segments[2], bytes[2]; /* warm [0] and cold [1], from the manifest after it */
+};
+
 /* Gauges read at scrape time. */
 struct fr_metrics_gauges {
     size_t queue_events, queue_capacity;
     int64_t store_bytes;
     int ready;
-    size_t outbox;                        /* bundles waiting for upload */
-    size_t bad_segments;                  /* archive segments marked bad */
-    size_t inflight_bytes;                /* HTTP request bodies held now */
-    const struct fr_ship_state *ship;     /* NULL: not rendered */
-    const struct fr_bucket_state *bucket; /* NULL: not rendered */
+    size_t outbox;                              /* bundles waiting for upload */
+    size_t bad_segments;                        /* archive segments marked bad */
+    size_t inflight_bytes;                      /* HTTP request bodies held now */
+    const struct fr_ship_state *ship;           /* NULL: not rendered */
+    const struct fr_bucket_state *bucket;       /* NULL: not rendered */
+    const struct fr_retention_state *retention; /* NULL or no run yet: not rendered */
 };
 
 /* Renders everything; caller frees. *len gets the length. */

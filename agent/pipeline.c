@@ -28,6 +28,7 @@ fr_pipeline_init(struct fr_pipeline *p)
     pthread_mutex_init(&p->prep_mu, NULL);
     pthread_mutex_init(&p->ship.mu, NULL);
     pthread_mutex_init(&p->bucket.mu, NULL);
+    pthread_mutex_init(&p->retention_state.mu, NULL);
     pthread_cond_init(&p->prep_cv, NULL);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     p->prep_max = cpus > 1 ? (int)(2 * cpus) : 2;
@@ -73,6 +74,7 @@ fr_pipeline_destroy(struct fr_pipeline *p)
     pthread_mutex_destroy(&p->prep_mu);
     pthread_mutex_destroy(&p->ship.mu);
     pthread_mutex_destroy(&p->bucket.mu);
+    pthread_mutex_destroy(&p->retention_state.mu);
     pthread_cond_destroy(&p->prep_cv);
 }
 

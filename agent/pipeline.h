@@ -50,7 +50,8 @@ struct fr_pipeline {
     atomic_bool stopping;        /* set when the agent stops: long waits end early */
     atomic_size_t http_inflight; /* bytes of HTTP request bodies held now, every listener */
     struct fr_ship_state ship;
-    struct fr_bucket_state bucket; /* written by the retention job */
+    struct fr_bucket_state bucket;             /* written by the retention job */
+    struct fr_retention_state retention_state; /* written by the retention job */
 
     /* private: use the functions below */
     pthread_mutex_t live_mu;

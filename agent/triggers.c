@@ -164,11 +164,11 @@ load_rules(struct fr_triggers *t, const char *path, struct fr_err *err)
 
 /* ---- the worker ---- */
 
-static void
-build_one(struct fr_triggers *t, const struct job *j)
+int
+fr_incident_bundle(struct fr_pipeline *pl, const char *rule, const char *label,
+                   const struct fr_bundle_select *sel, char **out_path, struct fr_bundle_info *info,
+                   struct fr_err *err)
 {
-    struct fr_pipeline *pl = t->pl;
-    struct fr_err err = {0};
     struct fr_store_opts so;
     fr_store_opts_default(&so);
     struct fr_store *st = NULL;
@@ -179,33 +179,50 @@ build_one(struct fr_triggers *t, const struct job *j)
     if (access(keypath, F_OK) != 0) {
         /* the first bundle makes the signing key (and its folder, owner-only) */
         char *pub = fr_key_path(pl->conf.db_path, NULL, NULL, "signing.pub.pem");
-        rc = fr_mkdirs_for(keypath, 0700, &err);
+        rc = fr_mkdirs_for(keypath, 0700, err);
         if (rc == FR_OK)
-            rc = fr_ed25519_generate(keypath, pub, &err);
+            rc = fr_ed25519_generate(keypath, pub, err);
         free(pub);
     }
-    char *out = fr_asprintf("%s/incident-%s-%s-%lld.tar.zst", pl->conf.incident_bundle_dir, j->rule,
-                            j->conv ? j->conv : "all", (long long)fr_now_ms());
+    char *out = fr_asprintf("%s/incident-%s-%s-%lld.tar.zst", pl->conf.incident_bundle_dir, rule,
+                            label, (long long)fr_now_ms());
     /* a producer's conv_id is not trusted as a file name: no slash, newline or control byte */
     for (char *c = strrchr(out, '/') + 1; *c; c++)
         if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_'))
             *c = '_';
     if (rc == FR_OK)
-        rc = fr_ed25519_load(keypath, true, &key, &err);
+        rc = fr_ed25519_load(keypath, true, &key, err);
     if (rc == FR_OK)
-        rc = fr_store_open(pl->conf.db_path, &so, &st, &err);
+        rc = fr_store_open(pl->conf.db_path, &so, &st, err);
     if (rc == FR_OK && mkdir(pl->conf.incident_bundle_dir, 0700) != 0 && errno != EEXIST)
-        rc = fr_err_set(&err, FR_E_IO, "%s: %s", pl->conf.incident_bundle_dir, strerror(errno));
-    if (rc == FR_OK) {
-        const char *convs[1] = {j->conv};
-        struct fr_bundle_select sel = {.convs = convs, .nconvs = j->conv ? 1 : 0};
-        if (j->conv == NULL)
-            sel.since_ms = fr_now_ms() - 3600000;
-        struct fr_bundle_info info;
-        rc = fr_bundle_create(st, &sel, fr_pipeline_archive_keys(pl), NULL, key, out, &info, &err);
+        rc = fr_err_set(err, FR_E_IO, "%s: %s", pl->conf.incident_bundle_dir, strerror(errno));
+    if (rc == FR_OK)
+        rc = fr_bundle_create(st, sel, fr_pipeline_archive_keys(pl), NULL, key, out, info, err);
+    fr_metrics_bundle(pl->metrics, rule, rc == FR_OK);
+    fr_store_close(st);
+    EVP_PKEY_free(key);
+    free(keypath);
+    if (rc != FR_OK) {
+        free(out);
+        out = NULL;
     }
+    *out_path = out;
+    return rc;
+}
+
+static void
+build_one(struct fr_triggers *t, const struct job *j)
+{
+    struct fr_pipeline *pl = t->pl;
+    struct fr_err err = {0};
+    const char *convs[1] = {j->conv};
+    struct fr_bundle_select sel = {.convs = convs, .nconvs = j->conv ? 1 : 0};
+    if (j->conv == NULL)
+        sel.since_ms = fr_now_ms() - 3600000;
+    struct fr_bundle_info info;
+    char *out = NULL;
+    int rc = fr_incident_bundle(pl, j->rule, j->conv ? j->conv : "all", &sel, &out, &info, &err);
     if (rc == FR_OK) {
-        fr_metrics_bundle(pl->metrics, j->rule, true);
         fr_log(FR_LOG_WARN, "trigger", "rule %s fired for %s: bundle %s", j->rule,
                j->conv ? j->conv : "(global)", out);
         if (t->has_upload && pl->conf.incident_upload_to[0]) {
@@ -219,12 +236,8 @@ build_one(struct fr_triggers *t, const struct job *j)
             }
         }
     } else {
-        fr_metrics_bundle(pl->metrics, j->rule, false);
         fr_log(FR_LOG_ERROR, "trigger", "rule %s: cannot build a bundle: %s", j->rule, err.msg);
     }
-    fr_store_close(st);
-    EVP_PKEY_free(key);
-    free(keypath);
     free(out);
 }
 

@@ -6,7 +6,9 @@
 #include "retention/hot/archive.h"
 
 #include <stdlib.h>
+#include <string.h>
 
+#include "core/mem.h"
 #include "core/wire.h"
 
 json_t *
@@ -36,14 +38,12 @@ fr_render_conv(const struct fr_conv_row *r)
     return o;
 }
 
-json_t *
-fr_render_event(const struct fr_event_row *r, const char *raw, size_t rawlen)
+/* The normalized columns of an event row ("flightrec" of the rendered event). */
+static json_t *
+render_meta(const struct fr_event_row *r, bool raw)
 {
-    json_t *ev = raw ? fr_wire_load_body(raw, rawlen) : fr_wire_load_body(r->body, r->body_len);
-    if (ev == NULL)
-        ev = json_object();
     json_t *meta = json_object();
-    if (raw != NULL)
+    if (raw)
         json_object_set_new(meta, "raw", json_true());
     if (r->policy)
         json_object_set_new(meta, "redaction_policy", json_string(r->policy));
@@ -65,8 +65,65 @@ fr_render_event(const struct fr_event_row *r, const char *raw, size_t rawlen)
         json_object_set_new(meta, "error_code", json_string(r->error_code));
         json_object_set_new(meta, "error_message", json_string(r->error_message));
     }
-    json_object_set_new(ev, "flightrec", meta);
+    return meta;
+}
+
+json_t *
+fr_render_event(const struct fr_event_row *r, const char *raw, size_t rawlen)
+{
+    json_t *ev = raw ? fr_wire_load_body(raw, rawlen) : fr_wire_load_body(r->body, r->body_len);
+    if (ev == NULL)
+        ev = json_object();
+    json_object_set_new(ev, "flightrec", render_meta(r, raw != NULL));
     return ev;
+}
+
+char *
+fr_render_event_text(const struct fr_event_row *r, size_t *len)
+{
+    const char *b = r->body;
+    size_t n = r->body_len, first = 0;
+    while (n > 0 && (b[n - 1] == ' ' || b[n - 1] == '\n' || b[n - 1] == '\r' || b[n - 1] == '\t'))
+        n--;
+    while (first < n &&
+           (b[first] == ' ' || b[first] == '\n' || b[first] == '\r' || b[first] == '\t'))
+        first++;
+    /* the stored text as it is, the normalized columns spliced in before its last brace; a
+       body that is not plainly one object, or that names "flightrec" itself, goes through
+       the parser (the column must win) */
+    if (n < first + 2 || b[first] != '{' || b[n - 1] != '}' ||
+        memmem(b + first, n - first, "\"flightrec\"", 11) != NULL) {
+        json_t *ev = fr_render_event(r, NULL, 0);
+        char *s = json_dumps(ev, JSON_COMPACT);
+        json_decref(ev);
+        if (s == NULL) /* jansson fails here only on out-of-memory */
+            s = fr_strdup("{}");
+        *len = strlen(s);
+        return s;
+    }
+    json_t *meta = render_meta(r, false);
+    char *m = json_dumps(meta, JSON_COMPACT);
+    json_decref(meta);
+    if (m == NULL)
+        m = fr_strdup("{}");
+    bool empty = true;
+    for (size_t i = first + 1; i < n - 1 && empty; i++)
+        empty = b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t';
+    size_t ml = strlen(m), body = n - 1 - first;
+    char *out = fr_malloc(body + ml + 16);
+    memcpy(out, b + first, body);
+    size_t o = body;
+    if (!empty)
+        out[o++] = ',';
+    memcpy(out + o, "\"flightrec\":", 12);
+    o += 12;
+    memcpy(out + o, m, ml);
+    o += ml;
+    out[o++] = '}';
+    out[o] = '\0';
+    *len = o;
+    free(m);
+    return out;
 }
 
 static int64_t

@@ -24,6 +24,13 @@ json_t *fr_render_summary(const struct fr_summary_row *r);
  */
 json_t *fr_render_event(const struct fr_event_row *r, const char *raw, size_t rawlen);
 
+/*
+ * The same as fr_render_event(r, NULL, 0) as compact JSON text, without
+ * parsing the stored body when it can be used as it is (allocated, never NULL; *len).
+ * For large answers: no tree per event.
+ */
+char *fr_render_event_text(const struct fr_event_row *r, size_t *len);
+
 /* Orders rendered events of one conversation by (ts_ms, seq, stored id), in place. */
 void fr_render_sort_events(json_t *events);
 /* The same order, or its reverse (newest first) when newest_first. */

@@ -19,6 +19,8 @@ packages=(
   libpq-dev postgresql
   # tests and formatting
   libcmocka-dev clang-format sqlite3
+  # the web console's browser tests (tests/ui, driven by playwright-core from npm)
+  chromium
   # the README walk (tests/readme/walk.py) runs its curl commands as written
   curl
   # fuzzing (clang with libFuzzer's runtime) and the valgrind run of CI

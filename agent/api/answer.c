@@ -8,23 +8,78 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "agent/api/api.h"
-
-_Thread_local int fr_api_answered_status;
 #include "core/mem.h"
 #include "core/utf8.h"
+
+_Thread_local int fr_api_answered_status;
+
+/* Answers this large or larger are sent gzip-compressed to a client that accepts it. */
+#define FR_GZIP_MIN (64 * 1024)
+
+/*
+ * body gzip-compressed (level 1: a long conversation's JSON shrinks about
+ * sixfold in ~6 ms per MB, far less than sending it costs a browser); NULL
+ * when it did not shrink or zlib failed (then the body goes as it is).
+ */
+static char *
+gzip_body(const char *body, size_t len, size_t *out_len)
+{
+    z_stream z = {0};
+    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return NULL;
+    size_t cap = deflateBound(&z, (uLong)len);
+    char *out = fr_malloc(cap);
+    z.next_in = (Bytef *)body;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END || *out_len >= len) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Whether the request's Accept-Encoding names gzip (not with q=0). */
+static bool
+accepts_gzip(struct MHD_Connection *c)
+{
+    const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding");
+    const char *g = ae ? strstr(ae, "gzip") : NULL;
+    return g != NULL && strncmp(g + 4, ";q=0", 4) != 0 && strncmp(g + 4, "; q=0", 5) != 0;
+}
 
 enum MHD_Result
 fr_api_answer(struct fr_pipeline *p, struct MHD_Connection *c, int status, const char *type,
               char *body, size_t len, const char *retry_after)
 {
+    bool gz = false;
+    if (len >= FR_GZIP_MIN && len <= UINT32_MAX && accepts_gzip(c)) {
+        size_t zl;
+        char *z = gzip_body(body, len, &zl);
+        if (z != NULL) {
+            free(body);
+            body = z;
+            len = zl;
+            gz = true;
+        }
+    }
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {
         free(body);
         return MHD_NO;
     }
     MHD_add_response_header(r, "Content-Type", type);
+    if (gz)
+        MHD_add_response_header(r, "Content-Encoding", "gzip");
+    if (len >= FR_GZIP_MIN || gz)
+        MHD_add_response_header(r, "Vary", "Accept-Encoding");
     if (retry_after != NULL)
         MHD_add_response_header(r, "Retry-After", retry_after);
     if (status == MHD_HTTP_UNAUTHORIZED)

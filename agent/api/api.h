@@ -7,6 +7,8 @@
  *   ingest.c   POST /v1/events and OTLP/HTTP (/v1/traces, /v1/logs, /v1/metrics)
  *   query.c    GET /v1/conversations, /v1/conversations/ID, /v1/events, /v1/errors
  *   health.c   /healthz, /readyz, /metrics (never wait on a query)
+ *   incidents.c /v1/incidents: bundles made, listed, downloaded
+ *   ui.c       /ui/: the web console's files (embedded; no data, no token)
  *
  * Two listeners run the same server: the main one (http.listen) serves
  * everything; the OTLP one (otlp.listen) serves only the three OTLP paths
@@ -103,6 +105,15 @@ enum MHD_Result fr_api_get_events(struct fr_pipeline *p, struct MHD_Connection *
 /* GET /v1/summaries: what stays of conversations whose detail retention deleted. */
 enum MHD_Result fr_api_get_summaries(struct fr_pipeline *p, struct MHD_Connection *c);
 enum MHD_Result fr_api_get_errors(struct fr_pipeline *p, struct MHD_Connection *c);
+/* POST /v1/incidents, GET /v1/incidents, GET /v1/incidents/NAME (agent/api/incidents.c). */
+enum MHD_Result fr_api_post_incident(struct fr_pipeline *p, struct MHD_Connection *c);
+enum MHD_Result fr_api_get_incidents(struct fr_pipeline *p, struct MHD_Connection *c);
+enum MHD_Result fr_api_get_incident(struct fr_pipeline *p, struct MHD_Connection *c,
+                                    const char *name);
+/* GET /v1/stats: rollups per key (and per time step with ?step=). */
+enum MHD_Result fr_api_get_stats(struct fr_pipeline *p, struct MHD_Connection *c);
+/* GET /ui/...: the console's files, embedded at build time (agent/api/ui.c). */
+enum MHD_Result fr_api_ui(struct fr_pipeline *p, struct MHD_Connection *c, const char *url);
 enum MHD_Result fr_api_healthz(struct fr_pipeline *p, struct MHD_Connection *c);
 enum MHD_Result fr_api_readyz(struct fr_pipeline *p, struct MHD_Connection *c);
 enum MHD_Result fr_api_metrics(struct fr_pipeline *p, struct MHD_Connection *c);

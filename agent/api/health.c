@@ -62,6 +62,10 @@ fr_api_metrics(struct fr_pipeline *p, struct MHD_Connection *c)
     struct fr_bucket_state bucket = p->bucket;
     pthread_mutex_unlock(&p->bucket.mu);
     g.bucket = &bucket;
+    pthread_mutex_lock(&p->retention_state.mu);
+    struct fr_retention_state retention = p->retention_state;
+    pthread_mutex_unlock(&p->retention_state.mu);
+    g.retention = &retention;
     size_t len;
     char *body = fr_metrics_render(p->metrics, &g, &len);
     return fr_api_answer(p, c, MHD_HTTP_OK, "text/plain; version=0.0.4", body, len, NULL);

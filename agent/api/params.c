@@ -84,6 +84,15 @@ fr_qparams_common(const struct fr_qparams *q, const char *const *allowed, int64_
                   int deflimit, int64_t *since, int64_t *until, int *limit, char *msg,
                   size_t msglen)
 {
+    return fr_qparams_common_max(q, allowed, now_ms, deflimit, 1000, since, until, limit, msg,
+                                 msglen);
+}
+
+bool
+fr_qparams_common_max(const struct fr_qparams *q, const char *const *allowed, int64_t now_ms,
+                      int deflimit, int maxlimit, int64_t *since, int64_t *until, int *limit,
+                      char *msg, size_t msglen)
+{
     if (!qp_allowed(q, allowed, msg, msglen) || !qp_time(q, "since", now_ms, since, msg, msglen) ||
         !qp_time(q, "until", now_ms, until, msg, msglen))
         return false;
@@ -96,8 +105,8 @@ fr_qparams_common(const struct fr_qparams *q, const char *const *allowed, int64_
     if (s != NULL) {
         char *end;
         long v = strtol(s, &end, 10);
-        if (*end != '\0' || v < 1 || v > 1000) {
-            snprintf(msg, msglen, "limit: expected a whole number from 1 to 1000");
+        if (*end != '\0' || v < 1 || v > maxlimit) {
+            snprintf(msg, msglen, "limit: expected a whole number from 1 to %d", maxlimit);
             return false;
         }
         *limit = (int)v;

@@ -37,6 +37,11 @@ bool fr_qparams_common(const struct fr_qparams *q, const char *const *allowed, i
                        int deflimit, int64_t *since, int64_t *until, int *limit, char *msg,
                        size_t msglen);
 
+/* The same with limit allowed up to maxlimit. */
+bool fr_qparams_common_max(const struct fr_qparams *q, const char *const *allowed, int64_t now_ms,
+                           int deflimit, int maxlimit, int64_t *since, int64_t *until, int *limit,
+                           char *msg, size_t msglen);
+
 /* Cursor of the conversation list: hex of "<last_activity_ms>:<conv_id>". Caller frees. */
 char *fr_cursor_encode(int64_t ms, const char *id);
 /* false when hex is not a cursor fr_cursor_encode() made (or id would not fit idlen). */

@@ -12,6 +12,7 @@
 #include "agent/api/params.h"
 #include "collectors/taxonomy.h"
 #include "core/mem.h"
+#include "core/option.h"
 #include "core/timeutil.h"
 #include "exporters/render.h"
 #include "retention/hot/archive.h"
@@ -90,9 +91,9 @@ collect_event(void *ud, const struct fr_event_row *r)
 enum MHD_Result
 fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c)
 {
-    static const char *const allowed[] = {"since",       "until",    "status", "has_errors",
-                                          "error_class", "provider", "model",  "tool",
-                                          "limit",       "cursor",   NULL};
+    static const char *const allowed[] = {
+        "since", "until", "status", "has_errors", "error_class", "error_code", "provider",
+        "model", "tool",  "limit",  "cursor",     "conv_id",     NULL};
     struct fr_conv_filter f = {0};
     char msg[600], after[300];
     int limit;
@@ -124,6 +125,7 @@ fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c)
                                 NULL);
         f.error_class = s;
     }
+    f.error_code = fr_qparams_get(&q, "error_code");
     f.provider = fr_qparams_get(&q, "provider");
     f.model = fr_qparams_get(&q, "model");
     f.tool = fr_qparams_get(&q, "tool");
@@ -134,10 +136,16 @@ fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c)
         f.after_conv_id = after;
     }
     f.limit = limit + 1; /* one more tells whether there is a next page */
+    /* conv_id: that conversation's index row alone, or an empty list (a look-up, never 404) */
+    const char *id = fr_qparams_get(&q, "conv_id");
     struct collect col = {.arr = json_array()};
     struct fr_err err = {0};
     struct fr_store *rs = q_take(p, &err);
-    int rc = rs == NULL ? err.code : fr_store_conversations(rs, &f, collect_conv, &col, &err);
+    int rc = rs == NULL ? err.code
+             : id       ? fr_store_conversation(rs, id, collect_conv, &col, &err)
+                        : fr_store_conversations(rs, &f, collect_conv, &col, &err);
+    if (id != NULL && rc == FR_E_NOTFOUND)
+        rc = FR_OK;
     q_give(p, rs, rc);
     if (rc != FR_OK) {
         json_decref(col.arr);
@@ -156,21 +164,114 @@ fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c)
                        json_pack("{s:o,s:o}", "conversations", col.arr, "next_cursor", next), NULL);
 }
 
+/* Events rendered as text (fr_render_event_text) with their conversation-order key. */
+struct ev_text {
+    int64_t ts, seq, id;
+    char *s;
+    size_t n;
+};
+
+struct ev_texts {
+    struct ev_text *v;
+    size_t n, cap;
+};
+
+static int
+collect_event_text(void *ud, const struct fr_event_row *r)
+{
+    struct ev_texts *l = ud;
+    size_t n = 0;
+    char *s = fr_render_event_text(r, &n);
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->v = fr_realloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = (struct ev_text){r->ts_ms, r->has_seq ? r->seq : -1, r->id, s, n};
+    return 0;
+}
+
+/* (ts_ms, seq, stored id), as fr_render_sort_events orders rendered events */
+static int
+ev_text_cmp(const void *a, const void *b)
+{
+    const struct ev_text *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static void
+ev_texts_free(struct ev_texts *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].s);
+    free(l->v);
+}
+
+/* ?summary=true: the index row alone (live views poll it; the events are read when it moved). */
+static enum MHD_Result
+conversation_summary(struct fr_pipeline *p, struct MHD_Connection *c, const char *id)
+{
+    struct collect col = {.arr = json_array()};
+    struct fr_err err = {0};
+    struct fr_store *rs = q_take(p, &err);
+    int rc = rs == NULL ? err.code : fr_store_conversation(rs, id, collect_conv, &col, &err);
+    if (rc == FR_E_NOTFOUND && fr_store_is_erased(rs, id))
+        fr_err_set(&err, rc, "conversation %.200s was erased: nothing of it is kept", id);
+    q_give(p, rs, rc);
+    if (rc != FR_OK) {
+        json_decref(col.arr);
+        return fr_api_error(p, c,
+                            rc == FR_E_NOTFOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_SERVICE_UNAVAILABLE,
+                            err.msg, NULL);
+    }
+    json_t *conv = json_incref(json_array_get(col.arr, 0));
+    json_decref(col.arr);
+    return fr_api_json(p, c, MHD_HTTP_OK, json_pack("{s:o}", "conversation", conv), NULL);
+}
+
+static int
+collect_anomaly(void *ud, const struct fr_anomaly_row *r)
+{
+    json_array_append_new(ud, json_pack("{s:I,s:s?,s:s,s:I,s:I,s:I}", "ts_ms", (json_int_t)r->ts_ms,
+                                        "stream_id", r->stream_id, "anomaly", r->anomaly, "seq",
+                                        (json_int_t)r->seq, "expected", (json_int_t)r->expected,
+                                        "event_row", (json_int_t)r->event_row));
+    return 0;
+}
+
 enum MHD_Result
 fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const char *id)
 {
-    static const char *const allowed[] = {"kind", NULL};
+    static const char *const allowed[] = {"kind", "summary", "offset", "limit", NULL};
     struct fr_event_filter f = {.conv_id = id};
     char msg[600];
     int limit;
     int64_t unused = 0;
     struct fr_qparams q;
-    if (!parse_common(c, &q, allowed, &unused, &unused, &limit, 0, msg, sizeof msg))
+    fr_api_qparams(c, &q);
+    if (!fr_qparams_common_max(&q, allowed, fr_now_ms(), 1000, 100000, &unused, &unused, &limit,
+                               msg, sizeof msg))
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, msg, NULL);
     if ((f.kind = fr_qparams_get(&q, "kind")) && fr_kind_parse(f.kind) < 0)
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "kind: not a wire kind", NULL);
+    const char *summary = fr_qparams_get(&q, "summary");
+    if (summary != NULL && strcmp(summary, "true") != 0 && strcmp(summary, "false") != 0)
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "summary: expected true or false", NULL);
+    if (summary != NULL && strcmp(summary, "true") == 0)
+        return conversation_summary(p, c, id);
+    /* a slice of the events in conversation order (a long conversation shown while the rest
+       loads); without limit, every event from offset on */
+    long long offset = 0;
+    const char *off = fr_qparams_get(&q, "offset");
+    char *end = NULL;
+    if (off != NULL && ((offset = strtoll(off, &end, 10)) < 0 || *end != '\0'))
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "offset: expected an integer >= 0", NULL);
+    bool sliced = off != NULL || fr_qparams_get(&q, "limit") != NULL;
     struct collect col = {.arr = json_array()};
-    json_t *events = json_array();
+    struct ev_texts events = {0};
     struct fr_err err = {0};
     size_t cold_skipped = 0;
     struct fr_store *rs = q_take(p, &err);
@@ -186,33 +287,60 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
     }
     /* older events of the conversation may be in warm (or cold) segments */
     if (rc == FR_OK)
-        rc = fr_tier_events(rs, &f, fr_pipeline_archive_keys(p), collect_event, events,
+        rc = fr_tier_events(rs, &f, fr_pipeline_archive_keys(p), collect_event_text, &events,
                             &cold_skipped, &err);
-    if (rc == FR_OK && unindexed && json_array_size(events) == 0)
+    if (rc == FR_OK && unindexed && events.n == 0)
         rc = fr_err_set(&err, FR_E_NOTFOUND, "no conversation %.200s", id);
+    json_t *anomalies = json_array();
+    if (rc == FR_OK)
+        rc = fr_store_anomalies(rs, id, 0, collect_anomaly, anomalies, &err);
     q_give(p, rs, rc);
-    fr_render_sort_events(events);
     json_t *conv = json_incref(json_array_get(col.arr, 0));
     json_decref(col.arr);
     if (rc != FR_OK) {
         json_decref(conv);
-        json_decref(events);
+        ev_texts_free(&events);
+        json_decref(anomalies);
         return fr_api_error(p, c,
                             rc == FR_E_NOTFOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_SERVICE_UNAVAILABLE,
                             err.msg, NULL);
     }
-    return fr_api_json(p, c, MHD_HTTP_OK,
-                       json_pack("{s:o?,s:o,s:I}", "conversation", conv, "events", events,
-                                 "cold_segments_skipped", (json_int_t)cold_skipped),
-                       NULL);
+    /* a long conversation is the largest answer: written as text, no tree per event */
+    qsort(events.v, events.n, sizeof *events.v, ev_text_cmp);
+    char *cj = conv ? json_dumps(conv, JSON_COMPACT) : NULL,
+         *aj = json_dumps(anomalies, JSON_COMPACT);
+    json_decref(conv);
+    json_decref(anomalies);
+    size_t total = 128 + (cj ? strlen(cj) : 4) + (aj ? strlen(aj) : 2);
+    for (size_t i = 0; i < events.n; i++)
+        total += events.v[i].n + 1;
+    size_t from = (size_t)offset < events.n ? (size_t)offset : events.n, to = events.n;
+    if (sliced && fr_qparams_get(&q, "limit") != NULL && from + (size_t)limit < to)
+        to = from + (size_t)limit;
+    char *out = fr_malloc(total), *o = out;
+    o += sprintf(o, "{\"conversation\":%s,\"total_events\":%zu,\"offset\":%zu,\"events\":[",
+                 cj ? cj : "null", events.n, from);
+    for (size_t i = from; i < to; i++) {
+        if (i > from)
+            *o++ = ',';
+        memcpy(o, events.v[i].s, events.v[i].n);
+        o += events.v[i].n;
+    }
+    o += sprintf(o, "],\"anomalies\":%s,\"cold_segments_skipped\":%zu}\n", aj ? aj : "[]",
+                 cold_skipped);
+    free(cj);
+    free(aj);
+    ev_texts_free(&events);
+    return fr_api_answer(p, c, MHD_HTTP_OK, "application/json", out, (size_t)(o - out), NULL);
 }
 
 enum MHD_Result
 fr_api_get_events(struct fr_pipeline *p, struct MHD_Connection *c)
 {
-    static const char *const allowed[] = {"conv_id",    "kind",       "error_class", "error_code",
-                                          "since",      "until",      "limit",       "trace_id",
-                                          "request_id", "session_id", NULL};
+    static const char *const allowed[] = {"conv_id",    "kind",         "error_class", "error_code",
+                                          "since",      "until",        "limit",       "trace_id",
+                                          "request_id", "session_id",   "turn_id",     "span_id",
+                                          "event_id",   "inference_id", "text",        NULL};
     struct fr_event_filter f = {0};
     char msg[600];
     struct fr_qparams q;
@@ -225,26 +353,37 @@ fr_api_get_events(struct fr_pipeline *p, struct MHD_Connection *c)
         fr_error_class_parse(f.error_class) <= 0)
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "error_class: not an error class", NULL);
     f.error_code = fr_qparams_get(&q, "error_code");
-    /* look-ups by the ids an investigation starts from (indexed), one at a time */
-    static const int idf[] = {FR_ID_TRACE, FR_ID_REQUEST, FR_ID_SESSION};
+    /* look-ups by the ids an investigation starts from, one at a time: trace, request and
+       session are indexed and read from every tier; the others scan the hot tier */
+    static const int idf[] = {FR_ID_TRACE, FR_ID_REQUEST, FR_ID_SESSION,  FR_ID_TURN,
+                              FR_ID_SPAN,  FR_ID_EVENT,   FR_ID_INFERENCE};
     for (size_t i = 0; i < sizeof idf / sizeof *idf; i++) {
         const char *v = fr_qparams_get(&q, fr_id_names[idf[i]]);
         if (v == NULL)
             continue;
         if (f.id_value != NULL)
             return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST,
-                                "give one of trace_id, request_id, session_id", NULL);
+                                "give one of trace_id, request_id, session_id, turn_id, span_id, "
+                                "event_id, inference_id",
+                                NULL);
         f.id_field = idf[i];
         f.id_value = v;
     }
-    f.newest_first = f.conv_id == NULL && f.id_value == NULL;
+    /* text: a scan of the hot tier's stored (redacted) envelopes, newest first */
+    if ((f.text = fr_qparams_get(&q, "text")) != NULL && strlen(f.text) > 200)
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "text: at most 200 bytes", NULL);
+    bool indexed_id =
+        f.id_value != NULL &&
+        (f.id_field == FR_ID_TRACE || f.id_field == FR_ID_REQUEST || f.id_field == FR_ID_SESSION);
+    bool hot_only = (f.conv_id == NULL && !indexed_id) || f.text != NULL;
+    f.newest_first = hot_only;
     json_t *events = json_array();
     struct fr_err err = {0};
     struct fr_store *rs = q_take(p, &err);
     int rc;
     if (rs == NULL) {
         rc = err.code;
-    } else if (f.conv_id == NULL && f.id_value == NULL) {
+    } else if (hot_only) {
         rc = fr_store_events(rs, &f, collect_event, events, &err);
     } else {
         /* one conversation's (or one trace's, request's, session's) events: also those that
@@ -373,4 +512,82 @@ fr_api_get_summaries(struct fr_pipeline *p, struct MHD_Connection *c)
         return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg, NULL);
     }
     return fr_api_json(p, c, MHD_HTTP_OK, json_pack("{s:o}", "summaries", rows), NULL);
+}
+
+struct stats_rows {
+    json_t *arr;
+    bool bucketed;
+};
+
+static int
+collect_stat(void *ud, const struct fr_rollup_row *r)
+{
+    struct stats_rows *c = ud;
+    json_t *lat = json_null();
+    if (r->lat_count > 0)
+        lat = json_pack("{s:I,s:I,s:I,s:I,s:I}", "count", (json_int_t)r->lat_count, "sum_ms",
+                        (json_int_t)r->lat_sum_ms, "max_ms", (json_int_t)r->lat_max_ms, "p50_ms",
+                        (json_int_t)fr_rollup_quantile(r, 0.50), "p99_ms",
+                        (json_int_t)fr_rollup_quantile(r, 0.99));
+    json_t *row = json_pack(
+        "{s:s,s:s,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:o}", "k1", r->k1 ? r->k1 : "", "k2",
+        r->k2 ? r->k2 : "", "calls", (json_int_t)r->calls, "errors", (json_int_t)r->errors,
+        "tokens", "input", (json_int_t)r->tokens[FR_TOKEN_INPUT], "output",
+        (json_int_t)r->tokens[FR_TOKEN_OUTPUT], "cached", (json_int_t)r->tokens[FR_TOKEN_CACHED],
+        "reasoning", (json_int_t)r->tokens[FR_TOKEN_REASONING], "latency", lat);
+    if (row != NULL && c->bucketed)
+        json_object_set_new(row, "bucket_ms", json_integer(r->bucket_ms));
+    json_array_append_new(c->arr, row);
+    return 0;
+}
+
+/* GET /v1/stats: the per-minute rollups summed over a range, per key or per key and time step. */
+enum MHD_Result
+fr_api_get_stats(struct fr_pipeline *p, struct MHD_Connection *c)
+{
+    static const char *const allowed[] = {"by", "since", "until", "step", "limit", NULL};
+    static const char *const dims[] = {"provider",    "tool", "transport", "error",
+                                       "sem_anomaly", "otel", NULL};
+    struct fr_rollup_filter f = {0};
+    char msg[600];
+    struct fr_qparams q;
+    if (!parse_common(c, &q, allowed, &f.since_ms, &f.until_ms, &f.limit, 1000, msg, sizeof msg))
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, msg, NULL);
+    const char *by = fr_qparams_get(&q, "by");
+    for (const char *const *d = dims; by && *d && f.dim == NULL; d++)
+        if (strcmp(*d, by) == 0)
+            f.dim = *d;
+    if (f.dim == NULL)
+        return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST,
+                            "by: expected provider, tool, transport, error, sem_anomaly or otel",
+                            NULL);
+    const char *step = fr_qparams_get(&q, "step");
+    if (step != NULL) {
+        struct fr_err perr = {0};
+        if (fr_duration_parse(step, &f.step_ms, &perr) != FR_OK || f.step_ms < 60000 ||
+            f.step_ms % 60000 != 0)
+            return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST,
+                                "step: expected whole minutes (1m, 5m, 1h, 1d)", NULL);
+        if (f.since_ms == 0)
+            return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "step: needs since", NULL);
+        int64_t until = f.until_ms ? f.until_ms : fr_now_ms();
+        if ((until - f.since_ms) / f.step_ms > 10000)
+            return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST,
+                                "step: more than 10000 steps in the range; take a longer step",
+                                NULL);
+        f.limit = 0; /* every key of every step: bounded by the steps above */
+    }
+    struct stats_rows rows = {.arr = json_array(), .bucketed = f.step_ms > 0};
+    struct fr_err err = {0};
+    struct fr_store *rs = q_take(p, &err);
+    int rc = rs == NULL ? err.code : fr_store_rollups(rs, &f, collect_stat, &rows, &err);
+    q_give(p, rs, rc);
+    if (rc != FR_OK) {
+        json_decref(rows.arr);
+        return fr_api_error(p, c, MHD_HTTP_SERVICE_UNAVAILABLE, err.msg, "1");
+    }
+    json_t *j = json_pack("{s:s,s:o}", "by", f.dim, "rows", rows.arr);
+    if (j != NULL && f.step_ms > 0)
+        json_object_set_new(j, "step_ms", json_integer(f.step_ms));
+    return fr_api_json(p, c, MHD_HTTP_OK, j, NULL);
 }

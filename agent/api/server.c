@@ -152,7 +152,9 @@ authorized(struct fr_http *h, struct MHD_Connection *c, const char *url, const c
         fr_pipeline_live_put(h->p, l);
         return ok;
     }
-    const char *token = get && l->query_token[0] ? l->query_token : l->token;
+    /* an incident bundle is data read out: the query token makes one too */
+    bool reads = get || (strcmp(method, "POST") == 0 && strcmp(url, "/v1/incidents") == 0);
+    const char *token = reads && l->query_token[0] ? l->query_token : l->token;
     bool open = token == NULL || token[0] == '\0';
     bool ok = token_ok(c, token);
     fr_pipeline_live_put(h->p, l);
@@ -213,6 +215,17 @@ route_v1(struct fr_http *h, struct MHD_Connection *c, struct fr_api_req *q, cons
     } else if (strcmp(url, "/v1/errors") == 0) {
         if (get)
             return fr_api_get_errors(p, c);
+    } else if (strcmp(url, "/v1/incidents") == 0) {
+        if (post)
+            return fr_api_post_incident(p, c);
+        if (get)
+            return fr_api_get_incidents(p, c);
+    } else if (strncmp(url, "/v1/incidents/", 14) == 0 && url[14] != '\0') {
+        if (get)
+            return fr_api_get_incident(p, c, url + 14);
+    } else if (strcmp(url, "/v1/stats") == 0) {
+        if (get)
+            return fr_api_get_stats(p, c);
     } else if (strcmp(url, "/v1/summaries") == 0) {
         if (get)
             return fr_api_get_summaries(p, c);
@@ -296,6 +309,10 @@ handle_request(void *cls, struct MHD_Connection *c, const char *url, const char 
         return fr_api_readyz(p, c);
     if (strcmp(url, "/metrics") == 0 && get)
         return fr_api_metrics(p, c);
+    /* the console's files carry no data: served without a token, on the main listener only */
+    if (get && h->role == FR_API_MAIN &&
+        (strcmp(url, "/") == 0 || strcmp(url, "/ui") == 0 || strncmp(url, "/ui/", 4) == 0))
+        return fr_api_ui(p, c, url);
     if (strncmp(url, "/v1/", 4) != 0)
         return fr_api_error(p, c, MHD_HTTP_NOT_FOUND, "no such endpoint", NULL);
     if (q->other_user)

@@ -234,23 +234,6 @@ fr_cmd_errors(int argc, char **argv)
 
 /* ---- stats ---- */
 
-/* The upper bound of the bucket holding quantile q, or the max when it is the last bucket. */
-static int64_t
-stats_quantile(const struct fr_rollup_row *r, double q)
-{
-    if (r->lat_count == 0)
-        return -1;
-    int64_t want = (int64_t)(q * (double)r->lat_count + 0.999999), seen = 0;
-    for (int b = 0; b < FR_HIST_BUCKETS; b++) {
-        seen += r->hist[b];
-        if (seen >= want)
-            return b < FR_HIST_BUCKETS - 1 && fr_hist_upper_ms[b] < r->lat_max_ms
-                       ? fr_hist_upper_ms[b]
-                       : r->lat_max_ms;
-    }
-    return r->lat_max_ms;
-}
-
 struct stats_ctx {
     const char *dim;
     int n;
@@ -275,8 +258,8 @@ stats_row(void *ud, const struct fr_rollup_row *r)
                       (long long)r->tokens[FR_TOKEN_OUTPUT]);
     if (r->lat_count > 0)
         fr_cli_printf(" %8lld %8lld %8lld %8lld\n", (long long)(r->lat_sum_ms / r->lat_count),
-                      (long long)stats_quantile(r, 0.50), (long long)stats_quantile(r, 0.99),
-                      (long long)r->lat_max_ms);
+                      (long long)fr_rollup_quantile(r, 0.50),
+                      (long long)fr_rollup_quantile(r, 0.99), (long long)r->lat_max_ms);
     else
         fr_cli_printf(" %8s %8s %8s %8s\n", "-", "-", "-", "-");
     return 0;

@@ -107,9 +107,10 @@ pg_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb, void 
         " AND EXISTS (SELECT 1 FROM events e WHERE e.conv_id = c.conv_id AND e.provider = %s)",
         " AND EXISTS (SELECT 1 FROM events e WHERE e.conv_id = c.conv_id AND e.model = %s)",
         " AND EXISTS (SELECT 1 FROM events e WHERE e.conv_id = c.conv_id AND e.tool = %s)",
+        " AND EXISTS (SELECT 1 FROM events e WHERE e.conv_id = c.conv_id AND e.error_code = %s)",
     };
-    const char *vals[] = {f->error_class, f->provider, f->model, f->tool};
-    for (size_t i = 0; i < 4; i++)
+    const char *vals[] = {f->error_class, f->provider, f->model, f->tool, f->error_code};
+    for (size_t i = 0; i < 5; i++)
         if (vals[i] != NULL)
             pgq_add(&q, exists[i], vals[i]);
     pgq_cat(&q, " GROUP BY conv_id HAVING true");
@@ -186,6 +187,15 @@ pg_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud, 
         snprintf(clause, sizeof clause, " AND %s = %%s", fr_id_names[f->id_field]);
         pgq_add(&q, clause, pg_id(f->id_value, hv));
     }
+    char *pat[2] = {NULL, NULL};
+    if (f->text != NULL) {
+        pat[0] = fr_store_text_pattern(f->text, 0);
+        pat[1] = fr_store_text_pattern(f->text, 1);
+        pgq_add(&q, " AND (body ILIKE %s", pat[0]);
+        if (pat[1] != NULL)
+            pgq_add(&q, " OR body ILIKE %s", pat[1]);
+        pgq_cat(&q, ")");
+    }
     if (f->after_id > 0)
         pgq_int(&q, " AND gid > %s", f->after_id);
     /* hosts' events interleave by time; host and row make the order total */
@@ -199,7 +209,11 @@ pg_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud, 
         pgq_int(&q, " LIMIT %s", f->limit);
     /* streamed a row at a time (single-row mode): a day partition archived by central
        retention, or a long conversation, never sits in memory whole */
-    if (!PQsendQueryParams(s->c, q.sql, q.n, NULL, q.v, NULL, NULL, 0) || !PQsetSingleRowMode(s->c))
+    bool sent =
+        PQsendQueryParams(s->c, q.sql, q.n, NULL, q.v, NULL, NULL, 0) && PQsetSingleRowMode(s->c);
+    free(pat[0]);
+    free(pat[1]);
+    if (!sent)
         return pg_fail(s, "reading events", err);
     int rc = FR_OK;
     PGresult *r;
@@ -255,12 +269,17 @@ pg_rollups(void *ctx, const struct fr_rollup_filter *f, fr_rollup_cb cb, void *u
         snprintf(h, sizeof h, ", sum(h[%d])", i + 1);
         pgq_cat(&q, h);
     }
+    if (f->step_ms > 0)
+        pgq_int(&q, ", minute_ms / %s::bigint * %s::bigint AS b", f->step_ms);
+    else
+        pgq_cat(&q, ", 0 AS b");
     pgq_add(&q, " FROM rollups WHERE dim = %s", f->dim);
     if (f->since_ms)
         pgq_int(&q, " AND minute_ms >= %s", f->since_ms - f->since_ms % 60000);
     if (f->until_ms)
         pgq_int(&q, " AND minute_ms < %s", f->until_ms);
-    pgq_cat(&q, " GROUP BY k1, k2 ORDER BY sum(calls) DESC, k1, k2");
+    pgq_cat(&q, f->step_ms > 0 ? " GROUP BY b, k1, k2 ORDER BY b, sum(calls) DESC, k1, k2"
+                               : " GROUP BY k1, k2 ORDER BY sum(calls) DESC, k1, k2");
     if (f->limit > 0)
         pgq_int(&q, " LIMIT %s", f->limit);
     PGresult *r = pgq_run(s, &q, "reading rollups", err);
@@ -281,6 +300,7 @@ pg_rollups(void *ctx, const struct fr_rollup_filter *f, fr_rollup_cb cb, void *u
             row.tokens[t] = pg_col_int(r, i, 4 + t);
         for (int h = 0; h < FR_HIST_BUCKETS; h++)
             row.hist[h] = pg_col_int(r, i, 11 + h);
+        row.bucket_ms = pg_col_int(r, i, 11 + FR_HIST_BUCKETS);
         rc = cb(ud, &row);
     }
     PQclear(r);

@@ -4,6 +4,7 @@
  * fixed set of clauses and every value is bound, never spliced into SQL.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "retention/hot/sqlite_int.h"
@@ -87,9 +88,10 @@ fr_sqlite_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb
         {"provider", "provider = :provider"},
         {"model", "model = :model"},
         {"tool", "tool = :tool"},
+        {"error_code", "error_code = :ecode"},
     };
-    const char *vals[] = {f->error_class, f->provider, f->model, f->tool};
-    for (size_t i = 0; i < 4; i++)
+    const char *vals[] = {f->error_class, f->provider, f->model, f->tool, f->error_code};
+    for (size_t i = 0; i < 5; i++)
         if (vals[i] != NULL) {
             strcat(sql, " AND EXISTS (SELECT 1 FROM events e WHERE e.conv_id = c.conv_id AND e.");
             strcat(sql, exists[i][1]);
@@ -118,8 +120,8 @@ fr_sqlite_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb
     sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":status"), f->status, -1,
                       SQLITE_STATIC);
     sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":limit"), f->limit);
-    static const char *const names[] = {":eclass", ":provider", ":model", ":tool"};
-    for (size_t i = 0; i < 4; i++)
+    static const char *const names[] = {":eclass", ":provider", ":model", ":tool", ":ecode"};
+    for (size_t i = 0; i < 5; i++)
         sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, names[i]), vals[i], -1,
                           SQLITE_STATIC);
     sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":ams"), f->after_activity_ms);
@@ -202,6 +204,13 @@ fr_sqlite_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, voi
         strcat(sql, fr_id_names[f->id_field]); /* a column name from the fixed table */
         strcat(sql, " = :idv");
     }
+    char *pat[2] = {NULL, NULL};
+    if (f->text != NULL) {
+        pat[0] = fr_store_text_pattern(f->text, 0);
+        pat[1] = fr_store_text_pattern(f->text, 1);
+        strcat(sql, pat[1] ? " AND (body LIKE :t0 ESCAPE '\\' OR body LIKE :t1 ESCAPE '\\')"
+                           : " AND body LIKE :t0 ESCAPE '\\'");
+    }
     if (f->after_id > 0)
         strcat(sql, " AND id > :after");
     /* seq NULL sorts first; id (insert order) makes the order total */
@@ -214,8 +223,13 @@ fr_sqlite_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, voi
         strcat(sql, " LIMIT :limit");
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
+    if (rc != SQLITE_OK) {
+        free(pat[0]);
+        free(pat[1]);
         return sq_fail(s->db, rc, err, "reading events");
+    }
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":t0"), pat[0], -1, free);
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":t1"), pat[1], -1, free);
     sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":conv"), f->conv_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":kind"), f->kind, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":since"), f->since_ms);
@@ -252,6 +266,7 @@ q_roll_fn(sqlite3_stmt *st, void *ud)
     r.lat_max_ms = sqlite3_column_int64(st, 10);
     for (int i = 0; i < FR_HIST_BUCKETS; i++)
         r.hist[i] = sqlite3_column_int64(st, 11 + i);
+    r.bucket_ms = sqlite3_column_int64(st, 11 + FR_HIST_BUCKETS);
     return c->cb(c->ud, &r);
 }
 
@@ -264,12 +279,15 @@ fr_sqlite_rollups(void *ctx, const struct fr_rollup_filter *f, fr_rollup_cb cb, 
         "SELECT k1, k2, sum(calls), sum(errors), sum(input_tokens), sum(output_tokens),"
         " sum(cached_tokens), sum(reasoning_tokens), sum(lat_count), sum(lat_sum_ms),"
         " max(lat_max_ms), sum(h0), sum(h1), sum(h2), sum(h3), sum(h4), sum(h5), sum(h6),"
-        " sum(h7), sum(h8), sum(h9), sum(h10) FROM rollups WHERE dim = :dim";
+        " sum(h7), sum(h8), sum(h9), sum(h10), ";
+    strcat(sql, f->step_ms > 0 ? "minute_ms / :step * :step AS b" : "0 AS b");
+    strcat(sql, " FROM rollups WHERE dim = :dim");
     if (f->since_ms)
         strcat(sql, " AND minute_ms >= :since - :since % 60000");
     if (f->until_ms)
         strcat(sql, " AND minute_ms < :until");
-    strcat(sql, " GROUP BY k1, k2 ORDER BY sum(calls) DESC, k1, k2");
+    strcat(sql, f->step_ms > 0 ? " GROUP BY b, k1, k2 ORDER BY b, sum(calls) DESC, k1, k2"
+                               : " GROUP BY k1, k2 ORDER BY sum(calls) DESC, k1, k2");
     if (f->limit > 0)
         strcat(sql, " LIMIT :limit");
     sqlite3_stmt *st;
@@ -280,6 +298,7 @@ fr_sqlite_rollups(void *ctx, const struct fr_rollup_filter *f, fr_rollup_cb cb, 
     sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":since"), f->since_ms);
     sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":until"), f->until_ms);
     sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":limit"), f->limit);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":step"), f->step_ms);
     struct q_roll_ctx c = {cb, ud};
     return q_run(s, st, q_roll_fn, &c, NULL, err);
 }

@@ -85,12 +85,16 @@ struct fr_rollup_row {
     const char *k1, *k2; /* per dim, see retention/hot/rollup.c */
     int64_t calls, errors, tokens[FR_TOKEN_COUNT];
     int64_t lat_count, lat_sum_ms, lat_max_ms, hist[FR_HIST_BUCKETS];
+    int64_t bucket_ms; /* with a filter's step_ms: the start of this row's time bucket */
 };
 
 struct fr_rollup_filter {
     const char *dim;            /* provider, tool, transport, error, sem_anomaly, otel */
     int64_t since_ms, until_ms; /* 0 = no bound */
     int limit;                  /* 0 = no limit */
+    /* > 0 (a multiple of a minute): one row per key and time bucket of this length, buckets in
+       time order; 0: one row per key over the whole range */
+    int64_t step_ms;
 };
 
 /* One SEM ordering anomaly. */
@@ -111,8 +115,9 @@ struct fr_conv_filter {
     const char *status; /* NULL = any */
     bool has_errors;    /* only conversations with at least one error */
     int limit;          /* 0 = no limit */
-    /* only conversations with an event of this error class / provider / model / tool */
-    const char *error_class, *provider, *model, *tool;
+    /* only conversations with an event of this error class / provider / model / tool /
+       error code */
+    const char *error_class, *provider, *model, *tool, *error_code;
     /* keyset pagination: rows strictly after (in list order) this one; 0/NULL = from the top */
     int64_t after_activity_ms;
     const char *after_conv_id;
@@ -130,6 +135,9 @@ struct fr_event_filter {
        FR_ID_SESSION, ...) equals id_value; id_value NULL = no such filter */
     int id_field;
     const char *id_value;
+    /* only events whose stored (redacted) envelope contains this text, as written or JSON-escaped
+       (case-insensitive for ASCII letters); NULL = no such filter */
+    const char *text;
     /* arrival order instead of time order (tail): rows by insertion, only those inserted after
        row after_id (0 = from the first; with newest_first, the latest first) */
     bool by_arrival;
@@ -394,9 +402,24 @@ int fr_store_conversation(struct fr_store *st, const char *conv_id, fr_conv_cb c
 /* Events in (ts_ms, seq, insert order) order; ties never reorder between runs. */
 int fr_store_events(struct fr_store *st, const struct fr_event_filter *f, fr_event_cb cb, void *ud,
                     struct fr_err *err);
-/* Rollup groups of one dim over a time range, busiest first. */
+/* Rollup groups of one dim over a time range, busiest first (with step_ms: by time bucket). */
 int fr_store_rollups(struct fr_store *st, const struct fr_rollup_filter *f, fr_rollup_cb cb,
                      void *ud, struct fr_err *err);
+/*
+ * Latency quantile q (0..1) of a rollup row, estimated from its histogram: the upper bound of
+ * the bucket holding it, or the maximum when that is lower or the bucket is the last; -1 when
+ * the row has no latency.
+ */
+int64_t fr_rollup_quantile(const struct fr_rollup_row *r, double q);
+
+/*
+ * The LIKE pattern (escape character '\\') finding text inside a stored envelope: form 0 as
+ * JSON escapes it (quotes, backslashes, control characters), form 1 with every non-ASCII
+ * character as \\uXXXX as some producers send it. Allocated; NULL for form 1 when the text
+ * is all ASCII (it would be form 0 again).
+ */
+char *fr_store_text_pattern(const char *text, int form);
+
 /* SEM ordering anomalies (of one conversation when conv_id is not NULL), in time order. */
 int fr_store_anomalies(struct fr_store *st, const char *conv_id, int64_t since_ms, fr_anomaly_cb cb,
                        void *ud, struct fr_err *err);
