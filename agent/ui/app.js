@@ -93,8 +93,9 @@ async function copyText(t) {
   ta.remove();
 }
 
-function download(name, text, type) {
-  const url = URL.createObjectURL(new Blob([text], { type }));
+/* Saves data (a string or a Blob) as a file named name. */
+function download(name, data, type) {
+  const url = URL.createObjectURL(data instanceof Blob ? data : new Blob([data], { type }));
   const a = h('a', { href: url, download: name });
   document.body.append(a);
   a.click();
@@ -812,12 +813,7 @@ views.incidents = (main, params) => {
 async function fetchBundle(name) {
   const r = await api('/v1/incidents/' + encodeURIComponent(name), { raw: true });
   if (!r.ok) { setStatus('download failed: HTTP ' + r.status, true); return; }
-  const url = URL.createObjectURL(await r.blob());
-  const a = h('a', { href: url, download: name });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
+  download(name, await r.blob());
 }
 
 /* ---------- errors and usage dashboard ---------- */

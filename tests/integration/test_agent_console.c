@@ -188,6 +188,19 @@ test_agent_console_in_a_browser(void **state)
     load_big(a, t - 5 * 60 * 1000, big);
     long errors = cli_errors(a);
     assert_int_equal(errors, 2); /* the tool timeout and the 429 */
+    /* the big conversation moves to warm (the rest is younger than 12 minutes): the console
+       shows every event's tier and reads warm segments */
+    char *pol = fr_asprintf("%s/retention.yaml", a->dir);
+    write_text(pol, "hot:\n  max_age: 12m\n");
+    char *rcmd =
+        fr_asprintf("%s retention run --no-progress --db %s --policy %s", FR_BIN, a->db, pol);
+    char *rout = NULL, *rerr = NULL;
+    if (t_run(rcmd, &rout, &rerr) != 0)
+        fail_msg("%s: %s", rcmd, rerr);
+    free(rout);
+    free(rerr);
+    free(rcmd);
+    free(pol);
 
     char *expect = fr_asprintf("%s/expect.json", a->dir);
     json_t *e = json_pack("{s:i,s:i,s:s,s:s,s:s,s:i,s:I,s:[s,s],s:s,s:s,s:[s,s]}", "conversations",
@@ -202,9 +215,11 @@ test_agent_console_in_a_browser(void **state)
     json_decref(e);
 
     char *shots = fr_asprintf("%s/console-screenshots", FR_BUILD_DIR);
-    char *cmd = fr_asprintf("FR_UI_TIMEOUT_MS=%d node %s/tests/ui/console.mjs "
-                            "http://127.0.0.1:%d %s %s %s",
-                            slow ? 300000 : 30000, FR_SOURCE_DIR, a->port, token, shots, expect);
+    char *cmd =
+        fr_asprintf("FR_UI_TIMEOUT_MS=%d FR_UI_INGEST_TOKEN=%s node %s/tests/ui/console.mjs "
+                    "http://127.0.0.1:%d %s %s %s",
+                    slow ? 300000 : 30000, "console-ingest-token-0123456789", FR_SOURCE_DIR,
+                    a->port, token, shots, expect);
     char *out = NULL, *err = NULL;
     int rc = t_run(cmd, &out, &err);
     if (rc != 0)

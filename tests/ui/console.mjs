@@ -126,6 +126,8 @@ await step('timeline', async () => {
   const codes = await page.$$eval('.tl-row .pill.err', (ps) => ps.map((p) => p.textContent));
   assert.deepEqual(codes, conv.events.filter((e) => e.flightrec.error_code).map((e) => e.flightrec.error_code));
   assert.deepEqual(codes, want.error_codes);
+  // the 429's two retries
+  assert.equal(await page.locator('.tl-row .pill.warn', { hasText: '\u21bb2' }).count(), 1);
   // the SEM duplicate is shown
   assert.match(await page.textContent('.anomalies'), /1 SEM ordering anomaly/);
   assert.equal(await page.locator('.tl-row .pill.warn', { hasText: 'SEM duplicate_seq' }).count(), 1);
@@ -163,6 +165,10 @@ await step('big-timeline', async () => {
   // virtualized: only the rows in view exist
   const rows = await page.locator('.tl-row').count();
   assert.ok(rows > 5 && rows < 200, `${rows} rows in the DOM`);
+  // moved to warm by retention, read from its segments: every row says so
+  const tiers = await page.$$eval('.tl-row .tier', (t) => [...new Set(t.map((x) => x.textContent))]);
+  assert.deepEqual(tiers, ['warm']);
+  assert.match(await page.textContent('.summary'), new RegExp(`tiers: warm ${want.big_events}`));
   // the end is reachable: End key selects the last event
   await page.focus('.tl-scroll');
   await page.keyboard.press('End');
@@ -240,6 +246,43 @@ await step('labels', async () => {
       els.filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map((e) => e.outerHTML));
     assert.deepEqual(unlabelled, [], view);
   }
+});
+
+await step('live', async () => {
+  // new events show up on an open timeline and in the list without a reload; Pause holds them
+  const ingest = async (line) => {
+    const r = await fetch(base + '/v1/events', {
+      method: 'POST', body: JSON.stringify(line) + '\n',
+      headers: { Authorization: 'Bearer ' + process.env.FR_UI_INGEST_TOKEN, 'Content-Type': 'application/x-ndjson' },
+    });
+    assert.equal(r.status, 202);
+  };
+  const conv = await api('/v1/conversations/' + encodeURIComponent(want.error_conv));
+  const n = conv.events.length, last = conv.events[n - 1].ts_ms;
+  await page.goto(base + '/ui/#/conv/' + encodeURIComponent(want.error_conv));
+  await page.waitForFunction((k) => document.querySelector('.summary').textContent.startsWith(k + ' of ' + k + ' '), n);
+  await ingest({ kind: 'tool', ts_ms: last + 100, conv_id: want.error_conv, data: { name: 'late_child', status: 'ok' } });
+  await page.waitForFunction((k) => document.querySelector('.summary').textContent.startsWith(k + ' of ' + k + ' '), n + 1);
+  assert.equal(await page.locator('.tl-row', { hasText: 'late_child' }).count(), 1);
+  await page.click('text=Pause live');
+  await ingest({ kind: 'tool', ts_ms: last + 200, conv_id: want.error_conv, data: { name: 'while_paused', status: 'ok' } });
+  await page.waitForTimeout(4500); // two polls' worth: nothing may change while paused
+  assert.ok((await page.textContent('.summary')).startsWith(`${n + 1} of ${n + 1} `));
+  await page.click('text=Resume live');
+  await page.waitForFunction((k) => document.querySelector('.summary').textContent.startsWith(k + ' of ' + k + ' '), n + 2);
+  // the rows shown, exported one envelope per line
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.click('text=Export JSON Lines')]);
+  const lines = fs.readFileSync(await dl.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.length, n + 2);
+  assert.equal(lines[n + 1].data.name, 'while_paused');
+  // the list's counts move too
+  await page.goto(base + '/ui/#/conversations');
+  const row = page.locator('table.grid tbody tr', { hasText: 'ui-ok-0' });
+  await row.waitFor();
+  assert.equal(await row.locator('td').nth(3).textContent(), '1');
+  await ingest({ kind: 'tool', ts_ms: Date.now(), conv_id: 'ui-ok-0', data: { name: 'more', status: 'ok' } });
+  await page.waitForFunction(() => [...document.querySelectorAll('table.grid tbody tr')]
+    .some((r) => r.cells[0].textContent.startsWith('ui-ok-0') && r.cells[3].textContent === '2'), null, { timeout: 15000 });
 });
 
 await browser.close();
