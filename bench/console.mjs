@@ -12,7 +12,8 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--disable-dev-shm-usage'],
+    '--disable-dev-shm-usage', '--disable-renderer-backgrounding',
+    '--disable-background-timer-throttling', '--disable-backgrounding-occluded-windows'],
 });
 const url = base + '/ui/#/conv/' + encodeURIComponent(conv);
 // on a fresh page each round

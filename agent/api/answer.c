@@ -84,6 +84,12 @@ fr_api_answer(struct fr_pipeline *p, struct MHD_Connection *c, int status, const
         MHD_add_response_header(r, "Retry-After", retry_after);
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+    return fr_api_queue(p, c, status, r);
+}
+
+enum MHD_Result
+fr_api_queue(struct fr_pipeline *p, struct MHD_Connection *c, int status, struct MHD_Response *r)
+{
     enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     fr_metrics_http(p->metrics, status);

@@ -78,6 +78,9 @@ bool fr_api_bearer_ok(const char *value, size_t len, const char *token);
 
 enum MHD_Result fr_api_answer(struct fr_pipeline *p, struct MHD_Connection *c, int status,
                               const char *type, char *body, size_t len, const char *retry_after);
+/* Queues a built response r (and releases it), counted and logged like every answer. */
+enum MHD_Result fr_api_queue(struct fr_pipeline *p, struct MHD_Connection *c, int status,
+                             struct MHD_Response *r);
 /* j may be NULL (a failed json_pack): answered as 500 with a fixed text. */
 enum MHD_Result fr_api_json(struct fr_pipeline *p, struct MHD_Connection *c, int status, json_t *j,
                             const char *retry_after);

@@ -180,9 +180,5 @@ fr_api_get_incident(struct fr_pipeline *p, struct MHD_Connection *c, const char 
     snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", name);
     MHD_add_response_header(r, "Content-Type", "application/zstd");
     MHD_add_response_header(r, "Content-Disposition", disp);
-    enum MHD_Result rc = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    fr_metrics_http(p->metrics, MHD_HTTP_OK);
-    fr_api_answered_status = MHD_HTTP_OK;
-    return rc;
+    return fr_api_queue(p, c, MHD_HTTP_OK, r);
 }

@@ -35,11 +35,7 @@ ui_send(struct fr_pipeline *p, struct MHD_Connection *c, int status, const char 
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     if (location != NULL)
         MHD_add_response_header(r, "Location", location);
-    enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
-    fr_metrics_http(p->metrics, status);
-    fr_api_answered_status = status;
-    return rc;
+    return fr_api_queue(p, c, status, r);
 }
 
 enum MHD_Result

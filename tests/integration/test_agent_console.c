@@ -206,7 +206,7 @@ test_agent_console_in_a_browser(void **state)
     json_t *e = json_pack("{s:i,s:i,s:s,s:s,s:s,s:i,s:I,s:[s,s],s:s,s:s,s:[s,s]}", "conversations",
                           6, "conversations_with_errors", 1, "error_conv", "ui-err-1",
                           "hostile_conv", "<script>window.__pwned=1</script>\x1b[31m", "big_conv",
-                          "ui-big", "big_events", 10000, "errors_total", (json_int_t)errors,
+                          "ui-big", "big_events", big, "errors_total", (json_int_t)errors,
                           "error_codes", "tool.timeout", "provider.rate_limited", "trace_id",
                           "4bf92f3577b34da6a3ce929d0e0e4736", "model", "claude-sonnet", "secrets",
                           "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "jane.doe@example.com");

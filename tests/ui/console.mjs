@@ -21,20 +21,30 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--disable-dev-shm-usage'],
+    '--disable-dev-shm-usage', '--disable-renderer-backgrounding',
+    '--disable-background-timer-throttling', '--disable-backgrounding-occluded-windows'],
 });
 const problems = [];
 const ctx = await browser.newContext({ viewport: { width: 1500, height: 950 } });
-const page = await ctx.newPage();
 // an agent under valgrind answers slowly: the test says how long to wait (FR_UI_TIMEOUT_MS)
 const timeout = Number(process.env.FR_UI_TIMEOUT_MS || 30000);
-page.setDefaultTimeout(timeout);
-page.on('console', (m) => { if (m.type() === 'error') problems.push('console error: ' + m.text()); });
-page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+let page;
+// a new tab for a view, as opening a link in one: no state carried from step to step; every
+// tab's console and page errors fail the test
+const fresh = async () => {
+  if (page) await page.close();
+  page = await ctx.newPage();
+  page.setDefaultTimeout(timeout);
+  page.on('console', (m) => { if (m.type() === 'error') problems.push('console error: ' + m.text()); });
+  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+};
+await fresh();
 const step = async (name, fn) => {
   try { await fn(); } catch (e) {
     await page.screenshot({ path: `${outDir}/failed-${name}.png` }).catch(() => {});
-    console.error(`step ${name}: ${e.stack || e}`);
+    const where = await page.evaluate(() => [location.hash, document.visibilityState,
+      ...[...document.querySelectorAll('.summary')].map((x) => x.textContent)]).catch((x) => [String(x)]);
+    console.error(`step ${name}: ${e.stack || e}\npage: ${JSON.stringify(where)}`);
     await browser.close();
     process.exit(1);
   }
@@ -43,8 +53,10 @@ const step = async (name, fn) => {
     await browser.close();
     process.exit(1);
   }
-  console.log('ok', name);
+  console.error('ok', name); // stderr: unbuffered, so a failure shows how far it got
 };
+// waits poll every 100 ms
+const until = (fn, arg, opts) => page.waitForFunction(fn, arg, Object.assign({ polling: 100 }, opts || {}));
 const api = async (path) => {
   const r = await fetch(base + path, { headers: { Authorization: 'Bearer ' + token } });
   assert.equal(r.status, 200, path);
@@ -73,11 +85,13 @@ await step('token', async () => {
   await page.press('#token-input', 'Enter');
   await page.locator('table.grid tbody tr').first().waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.getItem('flightrec.token')), token);
+  // later tabs start with it, as this tab keeps it
+  await ctx.addInitScript((t) => sessionStorage.setItem('flightrec.token', t), token);
 });
 
 await step('conversations', async () => {
   const all = await api('/v1/conversations?limit=1000');
-  await page.waitForFunction((n) => document.querySelectorAll('table.grid tbody tr').length === n,
+  await until((n) => document.querySelectorAll('table.grid tbody tr').length === n,
     Math.min(100, all.conversations.length));
   assert.equal(all.conversations.length, want.conversations);
   const ids = await page.$$eval('table.grid tbody tr td:first-child .id', (els) => els.map((e) => e.textContent));
@@ -93,7 +107,7 @@ await step('conversations', async () => {
   await page.check('input[name=has_errors]');
   await page.click('form.filters button[type=submit]');
   const errs = await api('/v1/conversations?has_errors=true&limit=1000');
-  await page.waitForFunction((n) => location.hash.includes('has_errors=true') &&
+  await until((n) => location.hash.includes('has_errors=true') &&
     document.querySelectorAll('table.grid tbody tr').length === n, errs.conversations.length);
   assert.equal(errs.conversations.length, want.conversations_with_errors);
 });
@@ -118,7 +132,7 @@ await step('inert-strings', async () => {
 await step('timeline', async () => {
   const conv = await api('/v1/conversations/' + encodeURIComponent(want.error_conv));
   await page.goto(base + '/ui/#/conv/' + encodeURIComponent(want.error_conv));
-  await page.waitForFunction((n) => document.querySelectorAll('.tl-row').length === n, conv.events.length);
+  await until((n) => document.querySelectorAll('.tl-row').length === n, conv.events.length);
   // events in the API's order (time, sequence, arrival), each with its kind and tier
   const kinds = await page.$$eval('.tl-row', (rows) => rows.sort((a, b) => a.dataset.i - b.dataset.i)
     .map((r) => r.querySelector('.kind').textContent + '/' + r.querySelector('.tier').textContent));
@@ -153,9 +167,10 @@ await step('timeline', async () => {
 });
 
 await step('big-timeline', async () => {
+  await fresh();
   const t0 = Date.now();
   await page.goto(base + '/ui/#/conv/' + encodeURIComponent(want.big_conv));
-  await page.waitForFunction((n) => {
+  await until((n) => {
     const s = document.querySelector('.summary');
     return s && s.textContent.startsWith(n + ' of ' + n + ' events shown');
   }, want.big_events, { timeout: 2 * timeout });
@@ -172,7 +187,7 @@ await step('big-timeline', async () => {
   // the end is reachable: End key selects the last event
   await page.focus('.tl-scroll');
   await page.keyboard.press('End');
-  await page.waitForFunction((n) => document.querySelector(`#ev-${n - 1}.sel`), want.big_events);
+  await until((n) => document.querySelector(`#ev-${n - 1}.sel`), want.big_events);
   const r = await fetch(base + '/v1/conversations/' + encodeURIComponent(want.big_conv),
     { headers: { Authorization: 'Bearer ' + token } });
   timings.api_bytes_per_event = Math.round((await r.arrayBuffer()).byteLength / want.big_events);
@@ -180,6 +195,7 @@ await step('big-timeline', async () => {
 });
 
 await step('dashboard', async () => {
+  await fresh();
   await page.goto(base + '/ui/#/dashboard?range=1h');
   await page.locator('#error-total').waitFor();
   assert.equal(Number((await page.textContent('#error-total')).replace(/,/g, '')), want.errors_total);
@@ -190,8 +206,8 @@ await step('dashboard', async () => {
   await page.screenshot({ path: `${outDir}/dashboard.png` });
   // click through from a code to the conversations it hit
   await page.locator(`table[aria-label="Top error codes"] tr:has-text("${want.error_codes[0]}") a[title="the conversations it hit"]`).click();
-  await page.waitForFunction(() => location.hash.startsWith('#/conversations?') && location.hash.includes('error_code='));
-  await page.waitForFunction((id) => {
+  await until(() => location.hash.startsWith('#/conversations?') && location.hash.includes('error_code='));
+  await until((id) => {
     const rows = document.querySelectorAll('table.grid tbody tr');
     return rows.length === 1 && rows[0].textContent.includes(id);
   }, want.error_conv);
@@ -203,6 +219,7 @@ await step('dashboard', async () => {
 });
 
 await step('find', async () => {
+  await fresh();
   await page.goto(base + '/ui/#/conversations');
   await page.fill('#find-q', want.trace_id);
   await page.press('#find-q', 'Enter');
@@ -217,10 +234,11 @@ await step('find', async () => {
 });
 
 await step('incidents', async () => {
+  await fresh();
   await page.goto(base + '/ui/#/conv/' + encodeURIComponent(want.error_conv));
   await page.locator('.tl-row').first().waitFor();
   await page.click('text=Create incident bundle');
-  await page.waitForFunction(() => location.hash.startsWith('#/incidents?made='));
+  await until(() => location.hash.startsWith('#/incidents?made='));
   await page.locator('table[aria-label="Bundles"] tbody tr').first().waitFor();
   const made = decodeURIComponent((await page.evaluate(() => location.hash)).split('made=')[1]);
   assert.ok((await page.textContent('table[aria-label="Bundles"]')).includes(made));
@@ -230,6 +248,7 @@ await step('incidents', async () => {
 });
 
 await step('health', async () => {
+  await fresh();
   await page.goto(base + '/ui/#/health');
   await page.locator('#readiness').waitFor();
   assert.match(await page.textContent('#readiness'), /^Ready: ok/);
@@ -238,6 +257,7 @@ await step('health', async () => {
 });
 
 await step('labels', async () => {
+  await fresh();
   // every form control of the main views has a label
   for (const view of ['#/conversations', '#/dashboard', '#/incidents', '#/conv/' + encodeURIComponent(want.error_conv)]) {
     await page.goto(base + '/ui/' + view);
@@ -249,6 +269,7 @@ await step('labels', async () => {
 });
 
 await step('live', async () => {
+  await fresh();
   // new events show up on an open timeline and in the list without a reload; Pause holds them
   const ingest = async (line) => {
     const r = await fetch(base + '/v1/events', {
@@ -260,16 +281,16 @@ await step('live', async () => {
   const conv = await api('/v1/conversations/' + encodeURIComponent(want.error_conv));
   const n = conv.events.length, last = conv.events[n - 1].ts_ms;
   await page.goto(base + '/ui/#/conv/' + encodeURIComponent(want.error_conv));
-  await page.waitForFunction((k) => document.querySelector('.summary').textContent.startsWith(k + ' of ' + k + ' '), n);
+  await until((k) => document.querySelector('.summary').textContent.startsWith(k + ' of ' + k + ' '), n);
   await ingest({ kind: 'tool', ts_ms: last + 100, conv_id: want.error_conv, data: { name: 'late_child', status: 'ok' } });
-  await page.waitForFunction((k) => document.querySelector('.summary').textContent.startsWith(k + ' of ' + k + ' '), n + 1);
+  await until((k) => document.querySelector('.summary').textContent.startsWith(k + ' of ' + k + ' '), n + 1);
   assert.equal(await page.locator('.tl-row', { hasText: 'late_child' }).count(), 1);
   await page.click('text=Pause live');
   await ingest({ kind: 'tool', ts_ms: last + 200, conv_id: want.error_conv, data: { name: 'while_paused', status: 'ok' } });
   await page.waitForTimeout(4500); // two polls' worth: nothing may change while paused
   assert.ok((await page.textContent('.summary')).startsWith(`${n + 1} of ${n + 1} `));
   await page.click('text=Resume live');
-  await page.waitForFunction((k) => document.querySelector('.summary').textContent.startsWith(k + ' of ' + k + ' '), n + 2);
+  await until((k) => document.querySelector('.summary').textContent.startsWith(k + ' of ' + k + ' '), n + 2);
   // the rows shown, exported one envelope per line
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click('text=Export JSON Lines')]);
   const lines = fs.readFileSync(await dl.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -281,8 +302,8 @@ await step('live', async () => {
   await row.waitFor();
   assert.equal(await row.locator('td').nth(3).textContent(), '1');
   await ingest({ kind: 'tool', ts_ms: Date.now(), conv_id: 'ui-ok-0', data: { name: 'more', status: 'ok' } });
-  await page.waitForFunction(() => [...document.querySelectorAll('table.grid tbody tr')]
-    .some((r) => r.cells[0].textContent.startsWith('ui-ok-0') && r.cells[3].textContent === '2'), null, { timeout: 15000 });
+  await until(() => [...document.querySelectorAll('table.grid tbody tr')]
+    .some((r) => r.cells[0].textContent.startsWith('ui-ok-0') && r.cells[3].textContent === '2'));
 });
 
 await browser.close();
