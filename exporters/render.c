@@ -78,37 +78,45 @@ fr_render_event(const struct fr_event_row *r, const char *raw, size_t rawlen)
     return ev;
 }
 
+/* JSON's insignificant whitespace. */
+static bool
+json_ws(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+/* j as compact text, then released; "{}" if jansson failed (only on out-of-memory). */
+static char *
+dump_compact(json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s ? s : fr_strdup("{}");
+}
+
 char *
 fr_render_event_text(const struct fr_event_row *r, size_t *len)
 {
     const char *b = r->body;
     size_t n = r->body_len, first = 0;
-    while (n > 0 && (b[n - 1] == ' ' || b[n - 1] == '\n' || b[n - 1] == '\r' || b[n - 1] == '\t'))
+    while (n > 0 && json_ws(b[n - 1]))
         n--;
-    while (first < n &&
-           (b[first] == ' ' || b[first] == '\n' || b[first] == '\r' || b[first] == '\t'))
+    while (first < n && json_ws(b[first]))
         first++;
     /* the stored text as it is, the normalized columns spliced in before its last brace; a
        body that is not plainly one object, or that names "flightrec" itself, goes through
        the parser (the column must win) */
     if (n < first + 2 || b[first] != '{' || b[n - 1] != '}' ||
         memmem(b + first, n - first, "\"flightrec\"", 11) != NULL) {
-        json_t *ev = fr_render_event(r, NULL, 0);
-        char *s = json_dumps(ev, JSON_COMPACT);
-        json_decref(ev);
-        if (s == NULL) /* jansson fails here only on out-of-memory */
-            s = fr_strdup("{}");
+        char *s = dump_compact(fr_render_event(r, NULL, 0));
         *len = strlen(s);
         return s;
     }
-    json_t *meta = render_meta(r, false);
-    char *m = json_dumps(meta, JSON_COMPACT);
-    json_decref(meta);
-    if (m == NULL)
-        m = fr_strdup("{}");
-    bool empty = true;
-    for (size_t i = first + 1; i < n - 1 && empty; i++)
-        empty = b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t';
+    char *m = dump_compact(render_meta(r, false));
+    size_t inner = first + 1;
+    while (inner < n - 1 && json_ws(b[inner]))
+        inner++;
+    bool empty = inner == n - 1; /* "{}": no comma before the spliced member */
     size_t ml = strlen(m), body = n - 1 - first;
     char *out = fr_malloc(body + ml + 16);
     memcpy(out, b + first, body);

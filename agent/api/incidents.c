@@ -123,31 +123,30 @@ fr_api_get_incidents(struct fr_pipeline *p, struct MHD_Connection *c)
             fr_upload_config_clear(&uc);
         }
     }
-    json_t *list = json_array();
+    /* the bundles, gathered then listed newest first */
+    json_t **v = NULL;
+    size_t n = 0, cap = 0;
     DIR *d = opendir(p->conf.incident_bundle_dir);
     struct dirent *de;
     while (d != NULL && (de = readdir(d)) != NULL) {
         struct stat sb;
         char *path = fr_asprintf("%s/%s", p->conf.incident_bundle_dir, de->d_name);
         if (bundle_name_ok(de->d_name) && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
-            json_t *up = json_object_get(outbox, de->d_name);
-            json_array_append_new(
-                list, json_pack("{s:s,s:I,s:I,s:O?}", "name", de->d_name, "bytes",
-                                (json_int_t)sb.st_size, "mtime_ms",
-                                (json_int_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000,
-                                "upload", up));
+            if (n == cap)
+                v = fr_realloc(v, (cap = cap ? 2 * cap : 16) * sizeof *v);
+            v[n++] = json_pack("{s:s,s:I,s:I,s:O?}", "name", de->d_name, "bytes",
+                               (json_int_t)sb.st_size, "mtime_ms",
+                               (json_int_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000,
+                               "upload", json_object_get(outbox, de->d_name));
         }
         free(path);
     }
     if (d != NULL)
         closedir(d);
     json_decref(outbox);
-    size_t n = json_array_size(list);
-    json_t **v = fr_calloc(n + 1, sizeof *v);
-    for (size_t i = 0; i < n; i++)
-        v[i] = json_incref(json_array_get(list, i));
-    qsort(v, n, sizeof *v, newest_first);
-    json_array_clear(list);
+    if (n > 1)
+        qsort(v, n, sizeof *v, newest_first);
+    json_t *list = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(list, v[i]);
     free(v);

@@ -9,7 +9,7 @@
 // error, page error or failed assertion exits non-zero naming it. Screenshots
 // of every view go to OUT_DIR. The last line of stdout is JSON with the
 // timings `make bench` reports (bench/console.sh).
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
@@ -17,13 +17,7 @@ const [base, token, outDir, expectFile] = process.argv.slice(2);
 const want = JSON.parse(fs.readFileSync(expectFile, 'utf8'));
 fs.mkdirSync(outDir, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--disable-dev-shm-usage', '--disable-renderer-backgrounding',
-    '--disable-background-timer-throttling', '--disable-backgrounding-occluded-windows'],
-});
+const browser = await launchChromium();
 const problems = [];
 const ctx = await browser.newContext({ viewport: { width: 1500, height: 950 } });
 // an agent under valgrind answers slowly: the test says how long to wait (FR_UI_TIMEOUT_MS)
