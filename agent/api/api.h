@@ -62,13 +62,13 @@ int fr_http_port(const struct fr_http *h);
 const char *fr_http_listen(const struct fr_http *h);
 
 /*
- * The user owning the peer's end of a loopback TCP connection to this host's
- * server_port (from /proc/net/tcp); -1 when it cannot be told. Used without a
- * token, where only the agent's own user and root are served
- * (http.local_users owner).
+ * The user owning the peer's end of the local TCP connection fd (IPv4), from
+ * the kernel's socket table: asked for that one socket (sock_diag), or where
+ * that cannot be asked, found in /proc/net/tcp. -1 when it cannot be told
+ * (not IPv4, not a socket of this host). Used without a token, where only
+ * the agent's own user and root are served (http.local_users owner).
  */
-struct sockaddr;
-long fr_api_peer_uid(const struct sockaddr *client, int server_port);
+long fr_api_peer_uid(int fd);
 
 /* Whether an Authorization value (len bytes, not NUL-terminated) is "Bearer <token>";
    true when no token is set. Compared as digests, in constant time. */

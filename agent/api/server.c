@@ -6,6 +6,10 @@
  * past http.max_body_bytes + 1.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -81,19 +85,64 @@ token_ok(struct MHD_Connection *c, const char *token)
 }
 
 /*
- * The user owning the peer's end of a loopback TCP connection, from the
- * kernel's socket table (/proc/net/tcp in the agent's network namespace):
- * the entry whose local address is the client's and whose remote is this
- * listener. -1 when it cannot be told (not IPv4, not found).
+ * The peer socket's owner from the kernel's socket table in the agent's
+ * network namespace, asked for that one socket by its address pair
+ * (NETLINK_SOCK_DIAG): the socket whose source is the peer and whose
+ * destination is this end. -1: no such local socket; -2: cannot be asked.
  */
-long
-fr_api_peer_uid(const struct sockaddr *client, int server_port)
+static long
+peer_uid_diag(const struct sockaddr_in *peer, const struct sockaddr_in *local)
 {
-    if (client == NULL || client->sa_family != AF_INET)
-        return -1;
-    const struct sockaddr_in *in = (const struct sockaddr_in *)client;
-    unsigned want_ip = in->sin_addr.s_addr; /* /proc prints it as the host's u32 of these bytes */
-    unsigned want_port = ntohs(in->sin_port);
+    int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (nl < 0)
+        return -2;
+    struct {
+        struct nlmsghdr h;
+        struct inet_diag_req_v2 r;
+    } req;
+    memset(&req, 0, sizeof req);
+    req.h.nlmsg_len = sizeof req;
+    req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    req.h.nlmsg_flags = NLM_F_REQUEST;
+    req.r.sdiag_family = AF_INET;
+    req.r.sdiag_protocol = IPPROTO_TCP;
+    req.r.idiag_states = ~0U;
+    req.r.id.idiag_sport = peer->sin_port;
+    req.r.id.idiag_dport = local->sin_port;
+    req.r.id.idiag_src[0] = peer->sin_addr.s_addr;
+    req.r.id.idiag_dst[0] = local->sin_addr.s_addr;
+    req.r.id.idiag_cookie[0] = req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    long uid = -2;
+    union {
+        struct nlmsghdr h;
+        char bytes[2048];
+    } ans;
+    ssize_t n = -1;
+    if (sendto(nl, &req, sizeof req, 0, (struct sockaddr *)&kernel, sizeof kernel) ==
+        (ssize_t)sizeof req)
+        n = recv(nl, &ans, sizeof ans, 0);
+    close(nl);
+    if (n > 0 && NLMSG_OK(&ans.h, (size_t)n)) {
+        if (ans.h.nlmsg_type == SOCK_DIAG_BY_FAMILY &&
+            ans.h.nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
+            const struct inet_diag_msg *m = NLMSG_DATA(&ans.h);
+            uid = (long)m->idiag_uid;
+        } else if (ans.h.nlmsg_type == NLMSG_ERROR &&
+                   ans.h.nlmsg_len >= NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
+            const struct nlmsgerr *e = NLMSG_DATA(&ans.h);
+            uid = e->error == -ENOENT ? -1 : -2;
+        }
+    }
+    return uid;
+}
+
+/* The same from /proc/net/tcp: a scan of every TCP socket of the namespace. */
+static long
+peer_uid_proc(const struct sockaddr_in *peer, const struct sockaddr_in *local)
+{
+    unsigned want_ip = peer->sin_addr.s_addr; /* /proc prints it as the host's u32 of these bytes */
+    unsigned want_port = ntohs(peer->sin_port), server_port = ntohs(local->sin_port);
     FILE *f = fopen("/proc/net/tcp", "r");
     if (f == NULL)
         return -1;
@@ -105,12 +154,37 @@ fr_api_peer_uid(const struct sockaddr *client, int server_port)
             unsigned long u;
             if (sscanf(line, " %*u: %8X:%4X %8X:%4X %2X %*X:%*X %*X:%*X %*X %lu", &lip, &lport,
                        &rip, &rport, &st, &u) == 6 &&
-                lip == want_ip && lport == want_port && rport == (unsigned)server_port)
+                lip == want_ip && lport == want_port && rport == server_port)
                 uid = (long)u;
         }
     fclose(f);
     return uid;
 }
+
+long
+fr_api_peer_uid(int fd)
+{
+    struct sockaddr_storage peer, local;
+    socklen_t pl = sizeof peer, ll = sizeof local;
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 ||
+        getsockname(fd, (struct sockaddr *)&local, &ll) != 0 || peer.ss_family != AF_INET ||
+        local.ss_family != AF_INET)
+        return -1;
+    const struct sockaddr_in *p = (const struct sockaddr_in *)&peer,
+                             *l = (const struct sockaddr_in *)&local;
+    long uid = peer_uid_diag(p, l);
+    return uid != -2 ? uid : peer_uid_proc(p, l);
+}
+
+/*
+ * What is known of one TCP connection for all its requests: its peer's user,
+ * looked up in the kernel's socket table once (a scan of every socket on
+ * the host) rather than per request.
+ */
+struct conn_info {
+    bool uid_known;
+    long uid;
+};
 
 /* Without a token and with http.local_users owner: whether the peer is another user. */
 static bool
@@ -118,9 +192,21 @@ other_local_user(struct fr_http *h, struct MHD_Connection *c)
 {
     if (h->p->conf.http_local_users != 0)
         return false;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    long uid = fr_api_peer_uid(ci ? ci->client_addr : NULL, h->port);
+    const union MHD_ConnectionInfo *sc =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_info *conn = sc != NULL ? sc->socket_context : NULL;
+    long uid;
+    if (conn != NULL && conn->uid_known) {
+        uid = conn->uid;
+    } else {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        uid = fr_api_peer_uid(ci ? ci->connect_fd : -1);
+        if (conn != NULL) {
+            conn->uid = uid;
+            conn->uid_known = true;
+        }
+    }
     /* unknown owner: not served (a loopback peer is always in the table) */
     return !(uid == (long)getuid() || uid == 0);
 }
@@ -356,11 +442,13 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
               enum MHD_ConnectionNotificationCode toe)
 {
     struct fr_http *h = cls;
-    (void)socket_ctx;
     if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        free(*socket_ctx);
+        *socket_ctx = NULL;
         atomic_fetch_sub(&h->open, 1);
         return;
     }
+    *socket_ctx = fr_calloc(1, sizeof(struct conn_info));
     int open = atomic_fetch_add(&h->open, 1) + 1;
     if (open > (int)h->p->conf.http_max_connections)
         MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,

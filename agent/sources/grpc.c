@@ -413,11 +413,7 @@ grpc_serve(void *ud, int fd, int wake_fd)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (g->p->conf.http_local_users == 0) {
-        struct sockaddr_storage peer;
-        socklen_t pl = sizeof peer;
-        long uid = getpeername(fd, (struct sockaddr *)&peer, &pl) == 0
-                       ? fr_api_peer_uid((struct sockaddr *)&peer, g->port)
-                       : -1;
+        long uid = fr_api_peer_uid(fd);
         c->other_user = !(uid == (long)getuid() || uid == 0);
     }
     nghttp2_session_callbacks *cb;

@@ -7,6 +7,8 @@
 #include <grp.h>
 #include <pwd.h>
 
+#include "agent/api/api.h"
+
 /* ---- tests ---- */
 
 static void
@@ -662,6 +664,65 @@ test_agent_other_local_users_refused(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
+/* A TCP connection to 127.0.0.1 from a socket made as euid (that user owns it). */
+static int
+connect_as(uid_t euid, int port)
+{
+    uid_t was = geteuid();
+    assert_int_equal(seteuid(euid), 0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(seteuid(was), 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+/*
+ * The owner of a connection's far end, as the servers tell it without a
+ * token: the connecting socket's user, for each of several connections
+ * open at once (one looked up among many), -1 for what is not a TCP socket.
+ */
+static void
+test_agent_peer_uid_of_local_connections(void **state)
+{
+    (void)state;
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(ls, 16), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+    int port = ntohs(sa.sin_port);
+    struct passwd *pw = getuid() == 0 ? getpwnam("nobody") : NULL;
+    int client[6], server[6];
+    for (int i = 0; i < 6; i++) {
+        client[i] = connect_as(pw != NULL && i % 2 ? pw->pw_uid : geteuid(), port);
+        server[i] = accept(ls, NULL, NULL);
+        assert_true(server[i] >= 0);
+    }
+    for (int i = 0; i < 6; i++) {
+        long want = pw != NULL && i % 2 ? (long)pw->pw_uid : (long)geteuid();
+        assert_int_equal(fr_api_peer_uid(server[i]), want);
+        assert_int_equal(fr_api_peer_uid(client[i]), (long)geteuid()); /* accepted here */
+    }
+    if (pw == NULL)
+        print_message("(not root: every connection is the test's own user)\n");
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    assert_int_equal(fr_api_peer_uid(pipefd[0]), -1);
+    assert_int_equal(fr_api_peer_uid(-1), -1);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    for (int i = 0; i < 6; i++) {
+        close(client[i]);
+        close(server[i]);
+    }
+    close(ls);
+}
+
 /* At info, one log line per request: method, path (no query, no body), status, duration. */
 static void
 test_agent_request_log_line(void **state)
@@ -870,6 +931,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_hostile_query_strings_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_listener_serves_only_otlp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_other_local_users_refused, setup, teardown),
+        cmocka_unit_test(test_agent_peer_uid_of_local_connections),
         cmocka_unit_test_setup_teardown(test_agent_request_log_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_erase_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_errors_api_reads_every_tier, setup, teardown),
