@@ -263,13 +263,58 @@ fr_wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim, str
     return fr_wire_take(root, lim, ev, err);
 }
 
+/*
+ * The serializer's output gathered on the stack while it fits (an envelope
+ * is a few hundred bytes to a few KiB), then on the heap: one allocation of
+ * the final size instead of a buffer doubled from 16 bytes.
+ */
+struct dump_buf {
+    char *heap;
+    size_t n, cap;
+    char stack[8192];
+};
+
+static int
+dump_piece(const char *piece, size_t size, void *ud)
+{
+    struct dump_buf *b = ud;
+    if (b->heap == NULL && b->n + size <= sizeof b->stack) {
+        memcpy(b->stack + b->n, piece, size);
+    } else {
+        if (b->heap == NULL || b->n + size > b->cap) {
+            size_t cap = 2 * (b->n + size);
+            char *grown = fr_realloc(b->heap, cap);
+            if (b->heap == NULL)
+                memcpy(grown, b->stack, b->n);
+            b->heap = grown;
+            b->cap = cap;
+        }
+        memcpy(b->heap + b->n, piece, size);
+    }
+    b->n += size;
+    return 0;
+}
+
 char *
 fr_wire_dump(const struct fr_event *ev, size_t *len)
 {
-    char *s = json_dumps(ev->root, JSON_COMPACT);
-    if (s == NULL) /* jansson fails here only on out-of-memory */
+    struct dump_buf b;
+    b.heap = NULL;
+    b.n = b.cap = 0;
+    char *s;
+    if (json_dump_callback(ev->root, dump_piece, &b, JSON_COMPACT) != 0) {
+        free(b.heap); /* jansson fails here only on out-of-memory */
         s = fr_strdup("{}");
-    *len = strlen(s);
+        b.n = 2;
+    } else if (b.heap == NULL) {
+        s = fr_malloc(b.n + 1);
+        memcpy(s, b.stack, b.n);
+        s[b.n] = '\0';
+    } else {
+        s = fr_realloc(b.heap, b.n + 1);
+        s[b.n] = '\0';
+    }
+    *len = b.n;
     return s;
 }
 

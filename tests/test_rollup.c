@@ -6,12 +6,14 @@
  */
 #include "tests/support/support.h"
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench/gen.h"
+#include "core/hex.h"
 #include "core/mem.h"
 
 static int64_t
@@ -139,6 +141,42 @@ test_rollup_provider_body_hashes(void **state)
                      2);
     assert_int_equal(q_int(f->path, "SELECT count(response_sha256) FROM events"), 1);
     assert_int_equal(q_int(f->path, "SELECT length(request_sha256) FROM events LIMIT 1"), 64);
+    /* the digest of the canonical text itself: stored hashes stay comparable across versions */
+    assert_int_equal(q_int(f->path, "SELECT count(*) FROM events WHERE conv_id = 'c' AND "
+                                    "request_sha256 = 'f34244885bc2912271e20676d163d76ed27f7e800f"
+                                    "4f1a07a39a95dd44c3c496'"),
+                     1);
+}
+
+/* A request longer than the digest's staging buffer hashes its whole canonical text. */
+static void
+test_rollup_provider_long_body_hash(void **state)
+{
+    struct t_store_fx *f = *state;
+    size_t n = 9000;
+    char *text = fr_malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        text[i] = (char)('a' + i % 26);
+    text[n] = '\0';
+    char *line = fr_malloc(n + 256), *canon = fr_malloc(n + 64);
+    snprintf(line, n + 256,
+             "{\"kind\":\"provider\",\"ts_ms\":1771357445001,\"conv_id\":\"long\",\"data\":"
+             "{\"request\":{\"model\":\"m\",\"prompt\":\"%s\",\"a\":[1,{\"z\":2,\"y\":3}]}}}",
+             text);
+    snprintf(canon, n + 64, "{\"a\":[1,{\"y\":3,\"z\":2}],\"model\":\"m\",\"prompt\":\"%s\"}",
+             text);
+    unsigned char md[32];
+    unsigned int len = 0;
+    assert_int_equal(EVP_Digest(canon, strlen(canon), md, &len, EVP_sha256(), NULL), 1);
+    char want[65], sql[160];
+    fr_hex_encode(md, 32, want);
+    const char *lines[] = {line};
+    t_ingest(f->st, lines, 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM events WHERE request_sha256 = '%s'", want);
+    assert_int_equal(q_int(f->path, sql), 1);
+    free(text);
+    free(line);
+    free(canon);
 }
 
 static void
@@ -223,6 +261,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_rollup_sem_anomalies_across_batches, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_rollup_provider_body_hashes, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_rollup_provider_long_body_hash, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_rollup_timeline_entities_first_last_seen,
                                         t_store_setup, t_store_teardown),

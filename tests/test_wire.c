@@ -238,6 +238,42 @@ nested(int depth)
     return s;
 }
 
+/* The serialized envelope equals jansson's own, below, at and past the stack buffer's size. */
+static void
+test_wire_dump_any_size(void **state)
+{
+    (void)state;
+    struct fr_wire_limits lim;
+    fr_wire_limits_default(&lim);
+    const size_t sizes[] = {0, 100, 8100, 8191, 8192, 8193, 20000, 300000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        char *text = fr_malloc(n + 1), *line = fr_malloc(n + 256);
+        for (size_t k = 0; k < n; k++)
+            text[k] = (char)('a' + k % 26);
+        text[n] = '\0';
+        /* spaces in the line: the dump is the compact form, not the bytes as they came */
+        snprintf(line, n + 256,
+                 "{ \"kind\": \"tool\", " TS ", \"conv_id\": \"c\", \"data\": {\"tool\": \"t\", "
+                 "\"args\": {\"q\": \"%s\", \"n\": [1, 2]}}}",
+                 text);
+        struct fr_event ev = {0};
+        struct fr_err err = {0};
+        if (fr_wire_parse(line, strlen(line), &lim, &ev, &err) != FR_OK)
+            fail_msg("size %zu rejected: %s", n, err.msg);
+        size_t len = 0;
+        char *got = fr_wire_dump(&ev, &len), *want = json_dumps(ev.root, JSON_COMPACT);
+        assert_int_equal(len, strlen(want));
+        assert_int_equal(strlen(got), len);
+        assert_string_equal(got, want);
+        free(got);
+        free(want);
+        fr_event_clear(&ev);
+        free(text);
+        free(line);
+    }
+}
+
 static void
 test_wire_limits_enforced(void **state)
 {
@@ -310,6 +346,7 @@ main(void)
         cmocka_unit_test(test_wire_bad_lines_rejected_with_field),
         cmocka_unit_test(test_wire_every_kind_normalized),
         cmocka_unit_test(test_wire_ids_and_seq_extracted),
+        cmocka_unit_test(test_wire_dump_any_size),
         cmocka_unit_test(test_wire_error_message_is_first_line_only),
         cmocka_unit_test(test_wire_limits_enforced),
         cmocka_unit_test(test_wire_array_element_taken),
