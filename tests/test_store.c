@@ -521,6 +521,75 @@ test_store_conversation_filters(void **state)
     ids_free(&ids);
 }
 
+/* The ids of the conversations a filter lists, comma-joined, most recent first. */
+static char *
+conv_list(struct fr_store *st, const struct fr_conv_filter *cf)
+{
+    struct fr_err err = {0};
+    struct ids ids = {0};
+    assert_int_equal(fr_store_conversations(st, cf, collect_conv_id, &ids, &err), FR_OK);
+    char *s = ids_join(&ids);
+    ids_free(&ids);
+    return s;
+}
+
+/*
+ * Conversations by what their events hold: a failure's class or code, a
+ * provider, a model, a tool; each alone and combined, ordered by activity,
+ * limited; a conversation with several matching events is listed once.
+ */
+static void
+test_store_conversation_event_filters(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *lines[] = {
+        "{\"kind\":\"provider\",\"ts_ms\":1771357445100,\"conv_id\":\"p1\",\"data\":"
+        "{\"provider\":\"openai\",\"model\":\"gpt-4o\",\"status\":\"ok\"}}",
+        "{\"kind\":\"provider\",\"ts_ms\":1771357445110,\"conv_id\":\"p1\",\"data\":"
+        "{\"provider\":\"openai\",\"model\":\"gpt-4o\",\"status\":\"ok\"}}",
+        "{\"kind\":\"provider\",\"ts_ms\":1771357445200,\"conv_id\":\"p2\",\"data\":"
+        "{\"provider\":\"anthropic\",\"model\":\"claude\",\"status\":\"error\"},"
+        "\"error\":{\"http_status\":429,\"message\":\"slow down\"}}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445300,\"conv_id\":\"t1\",\"data\":"
+        "{\"name\":\"search\",\"status\":\"ok\"}}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445400,\"conv_id\":\"t2\",\"data\":"
+        "{\"name\":\"search\",\"status\":\"error\"},\"error\":{\"type\":\"Timeout\","
+        "\"message\":\"timed out\"}}",
+        "{\"kind\":\"provider\",\"ts_ms\":1771357445500,\"conv_id\":\"t2\",\"data\":"
+        "{\"provider\":\"openai\",\"model\":\"gpt-4o-mini\",\"status\":\"ok\"}}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445600,\"conv_id\":\"t3\",\"data\":"
+        "{\"name\":\"sql\",\"status\":\"ok\"}}",
+    };
+    t_ingest(f->st, lines, sizeof lines / sizeof lines[0]);
+    struct {
+        struct fr_conv_filter cf;
+        const char *want;
+    } cases[] = {
+        {{.provider = "openai"}, "t2,p1"},
+        {{.provider = "anthropic"}, "p2"},
+        {{.model = "gpt-4o"}, "p1"},
+        {{.model = "gpt-4o-mini"}, "t2"},
+        {{.model = "none"}, ""},
+        {{.tool = "search"}, "t2,t1"},
+        {{.tool = "search", .limit = 1}, "t2"},
+        {{.tool = "search", .model = "gpt-4o-mini"}, "t2"},
+        {{.tool = "sql", .provider = "openai"}, ""},
+        {{.error_class = "provider"}, "p2"},
+        {{.error_class = "tool"}, "t2"},
+        {{.error_code = "provider.rate_limited"}, "p2"},
+        {{.error_code = "tool.timeout"}, "t2"},
+        {{.error_code = "tool.timeout", .provider = "openai"}, "t2"},
+        {{.error_class = "tool", .until_ms = 1771357445350LL}, ""},
+        {{.provider = "openai", .since_ms = 1771357445200LL}, "t2"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = conv_list(f->st, &cases[i].cf);
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("case %zu: got '%s', want '%s'", i, got, cases[i].want);
+        free(got);
+    }
+}
+
 static int
 conv_count(void *ud, const struct fr_conv_row *r)
 {
@@ -721,6 +790,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_empty_results_are_empty, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_conversation_filters, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_conversation_event_filters, t_store_setup,
                                         t_store_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

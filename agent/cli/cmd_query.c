@@ -64,22 +64,29 @@ summary_print_row(void *ud, const struct fr_summary_row *r)
 static void
 conversations_usage(FILE *out)
 {
-    fprintf(out, "usage: flightrec conversations [OPTIONS]\n\n"
-                 "Lists conversations, most recently active first.\n\n"
-                 "options:\n"
-                 "  --db PATH       database (default $FLIGHTREC_DB or ./var/flightrec.db), or\n"
-                 "                  the fleet store: postgres://... (also --store; docs/fleet.md)\n"
-                 "  --since T       active at or after T (2026-02-17T19:44Z, 15m, 2h, 3d, or "
-                 "epoch ms)\n"
-                 "  --until T       active before T\n"
-                 "  --status S      active, idle, closed, evicted or error\n"
-                 "  --has-errors    only conversations with at least one error\n"
-                 "  --summaries     what stays of conversations whose detail retention deleted\n"
-                 "                  (times, counts, tokens, models, error codes), newest first\n"
-                 "  --limit N       at most N conversations (default 50, 0 for all)\n"
-                 "  --json          a JSON array instead of a table\n"
-                 "  --ndjson        one conversation per line (jq streaming)\n"
-                 "  -h, --help      this help\n");
+    fprintf(out,
+            "usage: flightrec conversations [OPTIONS]\n\n"
+            "Lists conversations, most recently active first.\n\n"
+            "options:\n"
+            "  --db PATH       database (default $FLIGHTREC_DB or ./var/flightrec.db), or\n"
+            "                  the fleet store: postgres://... (also --store; docs/fleet.md)\n"
+            "  --since T       active at or after T (2026-02-17T19:44Z, 15m, 2h, 3d, or "
+            "epoch ms)\n"
+            "  --until T       active before T\n"
+            "  --status S      active, idle, closed, evicted or error\n"
+            "  --has-errors    only conversations with at least one error\n"
+            "  --class C       only those with a failure of class C (validation, provider,\n"
+            "                  tool, projection, storage, transport, runtime)\n"
+            "  --code CODE     only those with a failure of this code (provider.rate_limited)\n"
+            "  --provider P    only those with a call to provider P\n"
+            "  --model M       only those with a call to model M\n"
+            "  --tool T        only those that called tool T\n"
+            "  --summaries     what stays of conversations whose detail retention deleted\n"
+            "                  (times, counts, tokens, models, error codes), newest first\n"
+            "  --limit N       at most N conversations (default 50, 0 for all)\n"
+            "  --json          a JSON array instead of a table\n"
+            "  --ndjson        one conversation per line (jq streaming)\n"
+            "  -h, --help      this help\n");
 }
 
 int
@@ -89,6 +96,11 @@ fr_cmd_conversations(int argc, char **argv)
         FR_CLI_QUERY_OPTIONS,
         {"status", required_argument, NULL, 'S'},
         {"has-errors", no_argument, NULL, 'E'},
+        {"class", required_argument, NULL, 'c'},
+        {"code", required_argument, NULL, 'x'},
+        {"provider", required_argument, NULL, 'P'},
+        {"model", required_argument, NULL, 'm'},
+        {"tool", required_argument, NULL, 't'},
         {"summaries", no_argument, NULL, 'M'},
         {"json", no_argument, NULL, 'j'},
         {"ndjson", no_argument, NULL, 'n'},
@@ -126,6 +138,28 @@ fr_cmd_conversations(int argc, char **argv)
         case 'E':
             f.has_errors = true;
             break;
+        case 'c':
+            if (fr_error_class_parse(optarg) <= 0) {
+                fprintf(stderr,
+                        "flightrec conversations: --class: '%s' is not one of validation, "
+                        "provider, tool, projection, storage, transport, runtime\n",
+                        optarg);
+                return FR_EXIT_USAGE;
+            }
+            f.error_class = optarg;
+            break;
+        case 'x':
+            f.error_code = optarg;
+            break;
+        case 'P':
+            f.provider = optarg;
+            break;
+        case 'm':
+            f.model = optarg;
+            break;
+        case 't':
+            f.tool = optarg;
+            break;
         case 'M':
             summaries = true;
             break;
@@ -145,6 +179,12 @@ fr_cmd_conversations(int argc, char **argv)
     }
     if (fr_cli_no_args("conversations", argc, argv, optind) != 0)
         return FR_EXIT_USAGE;
+    if (summaries && (f.status || f.has_errors || f.error_class || f.error_code || f.provider ||
+                      f.model || f.tool || q.until_ms)) {
+        fprintf(stderr, "flightrec conversations: --summaries takes only --since and --limit (a "
+                        "summary keeps counts, not the events these filters read)\n");
+        return FR_EXIT_USAGE;
+    }
     f.since_ms = q.since_ms;
     f.until_ms = q.until_ms;
     f.limit = q.limit;

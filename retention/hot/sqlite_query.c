@@ -83,20 +83,29 @@ fr_sqlite_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb
 {
     struct sq_store *s = ctx;
     char sql[2048] = "SELECT " CONV_COLUMNS " FROM conversations c WHERE 1";
-    static const char *const exists[][2] = {
-        {"error_class", "error_class = :eclass"},
-        {"provider", "provider = :provider"},
-        {"model", "model = :model"},
-        {"tool", "tool = :tool"},
-        {"error_code", "error_code = :ecode"},
+    /*
+     * Conversations having an event with a value: the set of those
+     * conversations read once through the value's index (the partial error,
+     * model and tool indexes), then ordered. A correlated EXISTS per listed
+     * conversation let SQLite search the value's index once per conversation
+     * (8.6 s for --model over 200k events; 64 ms this way). The provider has
+     * no index of its own: its test runs per conversation on events_conv, and
+     * stops at the first provider call that matches.
+     */
+    static const char *const having[] = {
+        " AND c.conv_id IN (SELECT e.conv_id FROM events e WHERE e.error_code IS NOT NULL"
+        " AND e.error_class = :eclass)",
+        " AND EXISTS (SELECT 1 FROM events e WHERE e.conv_id = c.conv_id"
+        " AND e.provider = :provider)",
+        " AND c.conv_id IN (SELECT e.conv_id FROM events e WHERE e.model = :model)",
+        " AND c.conv_id IN (SELECT e.conv_id FROM events e WHERE e.tool = :tool)",
+        " AND c.conv_id IN (SELECT e.conv_id FROM events e WHERE e.error_code IS NOT NULL"
+        " AND e.error_code = :ecode)",
     };
     const char *vals[] = {f->error_class, f->provider, f->model, f->tool, f->error_code};
     for (size_t i = 0; i < 5; i++)
-        if (vals[i] != NULL) {
-            strcat(sql, " AND EXISTS (SELECT 1 FROM events e WHERE e.conv_id = c.conv_id AND e.");
-            strcat(sql, exists[i][1]);
-            strcat(sql, ")");
-        }
+        if (vals[i] != NULL)
+            strcat(sql, having[i]);
     if (f->after_conv_id != NULL)
         strcat(sql,
                " AND (last_activity_ms < :ams OR (last_activity_ms = :ams AND conv_id < :aid))");

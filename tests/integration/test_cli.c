@@ -158,9 +158,31 @@ test_cli_conversations_json_and_filters(void **state)
     assert_non_null(strstr(out, "CONV_ID"));
     assert_non_null(strstr(out, "c-1"));
     free(out);
+    /* by what the events hold: code, class, provider, model, tool */
+    static const char *const hit[] = {"--code provider.rate_limited", "--class provider",
+                                      "--provider openai --model gpt-4o", "--tool search"};
+    static const char *const miss[] = {"--code tool.timeout", "--class tool", "--model gpt-4o-mini",
+                                       "--tool search --provider anthropic"};
+    for (size_t i = 0; i < 4; i++)
+        for (int m = 0; m < 2; m++) {
+            assert_int_equal(
+                fr(&out, NULL, "conversations --db %s --json %s", f->db, m ? miss[i] : hit[i]), 0);
+            arr = json_loads(out, 0, NULL);
+            if (json_array_size(arr) != (m ? 0U : 1U))
+                fail_msg("conversations %s: %zu listed", m ? miss[i] : hit[i],
+                         json_array_size(arr));
+            json_decref(arr);
+            free(out);
+        }
     char *err;
     assert_int_equal(fr(NULL, &err, "conversations --db %s --since tomorrowish", f->db), 2);
     assert_non_null(strstr(err, "--since"));
+    free(err);
+    assert_int_equal(fr(NULL, &err, "conversations --db %s --class slow", f->db), 2);
+    assert_non_null(strstr(err, "--class: 'slow' is not one of"));
+    free(err);
+    assert_int_equal(fr(NULL, &err, "conversations --db %s --summaries --model gpt-4o", f->db), 2);
+    assert_non_null(strstr(err, "--summaries takes only --since and --limit"));
     free(err);
 }
 
