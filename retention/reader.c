@@ -242,23 +242,41 @@ group_key(const struct fr_event_row *r, const char *by)
     return k ? k : "";
 }
 
+/* Adds count failures of key, conversation conv (NULL: none), between first and last. */
+static void
+group_add(struct group_acc *a, const char *key, const char *conv, int64_t count, int64_t first,
+          int64_t last)
+{
+    bool created;
+    void **slot = fr_strmap_slot(a->groups, key, &created);
+    struct group *g = *slot;
+    if (created) {
+        g = *slot = fr_calloc(1, sizeof *g);
+        g->first_ms = first;
+        g->last_ms = last;
+        g->convs = fr_strmap_new();
+    }
+    g->count += count;
+    g->first_ms = first < g->first_ms ? first : g->first_ms;
+    g->last_ms = last > g->last_ms ? last : g->last_ms;
+    if (conv != NULL && conv[0] != '\0') /* none (the fleet store writes "" for none) */
+        fr_strmap_slot(g->convs, conv, &created);
+}
+
+/* A failure read from an archive segment. */
 static int
 group_row(void *ud, const struct fr_event_row *r)
 {
     struct group_acc *a = ud;
-    bool created;
-    void **slot = fr_strmap_slot(a->groups, group_key(r, a->by), &created);
-    struct group *g = *slot;
-    if (created) {
-        g = *slot = fr_calloc(1, sizeof *g);
-        g->first_ms = g->last_ms = r->ts_ms;
-        g->convs = fr_strmap_new();
-    }
-    g->count++;
-    g->first_ms = r->ts_ms < g->first_ms ? r->ts_ms : g->first_ms;
-    g->last_ms = r->ts_ms > g->last_ms ? r->ts_ms : g->last_ms;
-    if (r->ids[FR_ID_CONV] != NULL)
-        fr_strmap_slot(g->convs, r->ids[FR_ID_CONV], &created);
+    group_add(a, group_key(r, a->by), r->ids[FR_ID_CONV], 1, r->ts_ms, r->ts_ms);
+    return 0;
+}
+
+/* The hot tier's failures of one key and conversation, counted by the store. */
+static int
+group_hot(void *ud, const struct fr_error_group *g)
+{
+    group_add(ud, g->key, g->conv_id, g->count, g->first_ms, g->last_ms);
     return 0;
 }
 
@@ -309,7 +327,19 @@ fr_tier_error_groups(struct fr_store *st, const struct fr_event_filter *f,
     all.limit = 0;
     all.newest_first = false;
     struct group_acc a = {.by = by, .groups = fr_strmap_new()};
-    int rc = fr_tier_events(st, &all, keys, group_row, &a, cold_skipped, err);
+    /* hot: grouped by the store per key and conversation (no row read; a conversation hit in
+       hot and in a segment counts once); segments: their failures, record by record */
+    struct fr_event_filter pairs = all;
+    pairs.group_per_conv = true;
+    if (cold_skipped)
+        *cold_skipped = 0;
+    bool began;
+    int rc = fr_store_snapshot_begin(st, &began, err);
+    if (rc == FR_OK)
+        rc = fr_store_error_groups(st, &pairs, by, group_hot, &a, err);
+    if (rc == FR_OK)
+        rc = fr_archive_events(st, &all, keys, group_row, &a, cold_skipped, err);
+    fr_store_snapshot_end(st, began);
     size_t n = fr_strmap_count(a.groups);
     a.rows = fr_calloc(n ? n : 1, sizeof *a.rows);
     fr_strmap_each(a.groups, group_to_row, &a);

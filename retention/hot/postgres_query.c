@@ -318,9 +318,9 @@ pg_error_groups(void *ctx, const struct fr_event_filter *f, const char *by, fr_e
     struct pgq q;
     q.n = 0;
     snprintf(q.sql, sizeof q.sql,
-             "SELECT COALESCE(%s, ''), count(*), count(DISTINCT conv_id), min(ts_ms), max(ts_ms)"
-             " FROM events WHERE error_code IS NOT NULL",
-             col);
+             "SELECT COALESCE(%s, ''), count(*), count(DISTINCT NULLIF(conv_id, '')),"
+             " min(ts_ms), max(ts_ms), %s FROM events WHERE error_code IS NOT NULL",
+             col, f->group_per_conv ? "NULLIF(conv_id, '')" : "NULL::text");
     char hc[72];
     if (f->conv_id)
         pgq_add(&q, " AND conv_id = %s", pg_id(f->conv_id, hc));
@@ -332,7 +332,8 @@ pg_error_groups(void *ctx, const struct fr_event_filter *f, const char *by, fr_e
         pgq_add(&q, " AND error_class = %s", f->error_class);
     if (f->error_code)
         pgq_add(&q, " AND error_code = %s", f->error_code);
-    pgq_cat(&q, " GROUP BY 1 ORDER BY 2 DESC, 1");
+    pgq_cat(&q,
+            f->group_per_conv ? " GROUP BY 1, 6 ORDER BY 1, 6" : " GROUP BY 1 ORDER BY 2 DESC, 1");
     if (f->limit > 0)
         pgq_int(&q, " LIMIT %s", f->limit);
     PGresult *r = pgq_run(s, &q, "grouping errors", err);
@@ -346,6 +347,7 @@ pg_error_groups(void *ctx, const struct fr_event_filter *f, const char *by, fr_e
             .conversations = pg_col_int(r, i, 2),
             .first_ms = pg_col_int(r, i, 3),
             .last_ms = pg_col_int(r, i, 4),
+            .conv_id = pg_col_text(r, i, 5),
         };
         rc = cb(ud, &g);
     }

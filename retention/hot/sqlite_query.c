@@ -370,6 +370,7 @@ q_group_fn(sqlite3_stmt *st, void *ud)
         .conversations = sqlite3_column_int64(st, 2),
         .first_ms = sqlite3_column_int64(st, 3),
         .last_ms = sqlite3_column_int64(st, 4),
+        .conv_id = q_text(st, 5),
     };
     if (g.key == NULL)
         g.key = "";
@@ -386,9 +387,9 @@ fr_sqlite_error_groups(void *ctx, const struct fr_event_filter *f, const char *b
         return err->code;
     char sql[1024];
     snprintf(sql, sizeof sql,
-             "SELECT %s, count(*), count(DISTINCT conv_id), min(ts_ms), max(ts_ms) FROM events"
+             "SELECT %s, count(*), count(DISTINCT conv_id), min(ts_ms), max(ts_ms), %s FROM events"
              " WHERE error_code IS NOT NULL",
-             col);
+             col, f->group_per_conv ? "conv_id" : "NULL");
     if (f->conv_id)
         strcat(sql, " AND conv_id = :conv");
     if (f->since_ms)
@@ -399,7 +400,8 @@ fr_sqlite_error_groups(void *ctx, const struct fr_event_filter *f, const char *b
         strcat(sql, " AND error_class = :eclass");
     if (f->error_code)
         strcat(sql, " AND error_code = :ecode");
-    strcat(sql, " GROUP BY 1 ORDER BY 2 DESC, 1");
+    strcat(sql,
+           f->group_per_conv ? " GROUP BY 1, 6 ORDER BY 1, 6" : " GROUP BY 1 ORDER BY 2 DESC, 1");
     if (f->limit > 0)
         strcat(sql, " LIMIT :limit");
     sqlite3_stmt *st;

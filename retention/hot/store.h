@@ -107,6 +107,7 @@ struct fr_anomaly_row {
 struct fr_error_group {
     const char *key; /* the code, model or tool ("" when absent) */
     int64_t count, conversations, first_ms, last_ms;
+    const char *conv_id; /* with fr_event_filter.group_per_conv: the group's conversation */
 };
 
 struct fr_conv_filter {
@@ -142,6 +143,10 @@ struct fr_event_filter {
        row after_id (0 = from the first; with newest_first, the latest first) */
     bool by_arrival;
     int64_t after_id;
+    /* error_groups: one group per key and conversation (fr_error_group.conv_id; NULL for
+       failures of no conversation), so that groups read from several tiers can count the
+       conversations they share once */
+    bool group_per_conv;
 };
 
 typedef int (*fr_conv_cb)(void *ud, const struct fr_conv_row *row);

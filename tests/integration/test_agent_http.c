@@ -751,6 +751,10 @@ test_agent_request_log_line(void **state)
  * used to vanish from ?by= and the list), and the answer says which tiers
  * were read.
  */
+#define RATE_LIMITED                                                                               \
+    "\"data\":{\"provider\":\"openai\",\"model\":\"gpt-4o\",\"status\":\"error\"},"                \
+    "\"error\":{\"message\":\"429 Too Many Requests\"}}"
+
 static void
 test_agent_errors_api_reads_every_tier(void **state)
 {
@@ -789,6 +793,30 @@ test_agent_errors_api_reads_every_tier(void **state)
     json_decref(j);
     j = get_json(a, "/v1/errors?limit=5", 200); /* the newest five, across tiers */
     assert_int_equal(json_array_size(json_object_get(j, "errors")), 5);
+    json_decref(j);
+    /* new failures in hot: three of conversations already hit in warm, one of a new one; a
+       conversation hit in both tiers counts once, and the times span both */
+    long long now = (long long)time(NULL) * 1000;
+    body = fr_asprintf("{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"w-0\",%s\n"
+                       "{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"w-1\",%s\n"
+                       "{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"w-1\",%s\n"
+                       "{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"w-9\",%s\n",
+                       now, RATE_LIMITED, now + 1, RATE_LIMITED, now + 2, RATE_LIMITED, now + 3,
+                       RATE_LIMITED);
+    assert_int_equal(post(a, body, NULL), 202);
+    free(body);
+    j = get_json(a, "/v1/errors?by=code", 200);
+    g = json_array_get(json_object_get(j, "groups"), 0);
+    assert_int_equal(json_array_size(json_object_get(j, "groups")), 1);
+    assert_int_equal(json_integer_value(json_object_get(g, "count")), 44);
+    assert_int_equal(json_integer_value(json_object_get(g, "conversations")), 8);
+    assert_int_equal(json_integer_value(json_object_get(g, "first_ms")), 1771357445000LL);
+    assert_int_equal(json_integer_value(json_object_get(g, "last_ms")), now + 3);
+    json_decref(j);
+    j = get_json(a, "/v1/errors?by=code&conv_id=w-1", 200); /* 6 in warm (1, 8, ... 36), 2 hot */
+    g = json_array_get(json_object_get(j, "groups"), 0);
+    assert_int_equal(json_integer_value(json_object_get(g, "count")), 8);
+    assert_int_equal(json_integer_value(json_object_get(g, "conversations")), 1);
     json_decref(j);
     assert_int_equal(agent_stop(a), 0);
 }
