@@ -71,6 +71,9 @@ int fr_cli_query_opt(const char *cmd, int c, const char *arg, struct fr_cli_quer
 /* 0 when no positional argument is left, else prints which one and returns -1. */
 int fr_cli_no_args(const char *cmd, int argc, char **argv, int optind_now);
 
+/* Whether arg names an error class; when not, prints that (cmd, option) takes one of them. */
+bool fr_cli_error_class_ok(const char *cmd, const char *option, const char *arg);
+
 /* Maps an enum fr_rc from the store to an exit code. */
 int fr_cli_exit_for(int rc);
 

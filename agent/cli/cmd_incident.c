@@ -144,11 +144,8 @@ inc_create(int argc, char **argv)
             return kx;
         }
     }
-    if (sel.error_class && fr_error_class_parse(sel.error_class) <= 0) {
-        fprintf(stderr,
-                "flightrec incident create: --error-class: '%s' is not an error class "
-                "(validation, provider, tool, projection, storage, transport, runtime)\n",
-                sel.error_class);
+    if (sel.error_class &&
+        !fr_cli_error_class_ok("incident create", "--error-class", sel.error_class)) {
         free(convs);
         return FR_EXIT_USAGE;
     }

@@ -139,13 +139,8 @@ fr_cmd_conversations(int argc, char **argv)
             f.has_errors = true;
             break;
         case 'c':
-            if (fr_error_class_parse(optarg) <= 0) {
-                fprintf(stderr,
-                        "flightrec conversations: --class: '%s' is not one of validation, "
-                        "provider, tool, projection, storage, transport, runtime\n",
-                        optarg);
+            if (!fr_cli_error_class_ok("conversations", "--class", optarg))
                 return FR_EXIT_USAGE;
-            }
             f.error_class = optarg;
             break;
         case 'x':

@@ -152,13 +152,8 @@ fr_cmd_errors(int argc, char **argv)
             continue;
         switch (c) {
         case 'c':
-            if (fr_error_class_parse(optarg) < 0) {
-                fprintf(stderr,
-                        "flightrec errors: --class: '%s' is not one of validation, "
-                        "provider, tool, projection, storage, transport, runtime\n",
-                        optarg);
+            if (!fr_cli_error_class_ok("errors", "--class", optarg))
                 return FR_EXIT_USAGE;
-            }
             f.error_class = optarg;
             break;
         case 'x':

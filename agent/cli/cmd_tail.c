@@ -125,11 +125,8 @@ fr_cmd_tail(int argc, char **argv)
             f.errors_only = true;
             break;
         case 'E':
-            if (fr_error_class_parse(optarg) <= 0) {
-                fprintf(stderr, "flightrec tail: --error-class: '%s' is not an error class\n",
-                        optarg);
+            if (!fr_cli_error_class_ok("tail", "--error-class", optarg))
                 return FR_EXIT_USAGE;
-            }
             f.error_class = optarg;
             break;
         case 'j':

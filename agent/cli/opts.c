@@ -15,6 +15,7 @@
 #include "agent/cli/cli.h"
 #include "agent/config.h"
 #include "core/crypto.h"
+#include "core/event.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "core/utf8.h"
@@ -53,6 +54,18 @@ fr_cli_query_opt(const char *cmd, int c, const char *arg, struct fr_cli_query *q
     default:
         return 0;
     }
+}
+
+bool
+fr_cli_error_class_ok(const char *cmd, const char *option, const char *arg)
+{
+    if (fr_error_class_parse(arg) > 0)
+        return true;
+    fprintf(stderr,
+            "flightrec %s: %s: '%s' is not one of validation, provider, tool, projection, "
+            "storage, transport, runtime\n",
+            cmd, option, arg);
+    return false;
 }
 
 int

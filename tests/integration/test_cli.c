@@ -436,7 +436,7 @@ test_cli_incident_and_range_selection_errors(void **state)
     free(err);
     assert_int_equal(
         fr(&out, &err, "incident create --db %s --error-class bogus --out %s", f->db, bundle), 2);
-    assert_non_null(strstr(err, "'bogus' is not an error class"));
+    assert_non_null(strstr(err, "--error-class: 'bogus' is not one of validation"));
     free(out);
     free(err);
     assert_int_equal(
