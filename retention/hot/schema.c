@@ -175,13 +175,19 @@ static const char *const schema_migrations[] = {
     /* version 11: failures in time order (the newest first for `errors`, a window's for
        `errors --by`), with their code and conversation in the index so that grouping by code
        reads no row. Without it SQLite walked events_ts over every event to skip the sort:
-       a 200k-event store read 43k pages to group 1,690 failures. And the conversation in
-       events_error, so that grouping by class reads no row either. Partial: only failures. */
+       a 200k-event store read 43k pages to group 1,690 failures. Partial: only failures.
+       And the conversation as the last column of the error, model and tool indexes, so that
+       grouping by class and listing the conversations that hit a class, code, model or tool
+       read no row either. */
     "CREATE INDEX events_error_ts ON events(ts_ms, error_code, conv_id)"
     " WHERE error_code IS NOT NULL;"
     "DROP INDEX events_error;"
     "CREATE INDEX events_error ON events(error_class, error_code, ts_ms, conv_id)"
-    " WHERE error_code IS NOT NULL;",
+    " WHERE error_code IS NOT NULL;"
+    "DROP INDEX events_model;"
+    "CREATE INDEX events_model ON events(model, ts_ms, conv_id) WHERE model IS NOT NULL;"
+    "DROP INDEX events_tool;"
+    "CREATE INDEX events_tool ON events(tool, ts_ms, conv_id) WHERE tool IS NOT NULL;",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))

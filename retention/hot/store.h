@@ -143,9 +143,10 @@ struct fr_event_filter {
        row after_id (0 = from the first; with newest_first, the latest first) */
     bool by_arrival;
     int64_t after_id;
-    /* error_groups: one group per key and conversation (fr_error_group.conv_id; NULL for
-       failures of no conversation), so that groups read from several tiers can count the
-       conversations they share once */
+    /* error_groups: groups of one key and one conversation (fr_error_group.conv_id; NULL for
+       failures of no conversation), in no order, possibly several for one pair (the caller
+       adds them up), so that groups read from several tiers can count the conversations
+       they share once */
     bool group_per_conv;
 };
 
