@@ -12,6 +12,9 @@
 
 #include <stdio.h>
 
+#include "core/log.h"
+#include "core/timeutil.h"
+
 static const char *const schema_migrations[] = {
     /* version 1: event log and conversation index */
     "CREATE TABLE events ("
@@ -259,10 +262,21 @@ fr_schema_migrate(sqlite3 *db, int target, struct fr_err *err)
                           cur, SCHEMA_LATEST);
     if (target > SCHEMA_LATEST)
         target = SCHEMA_LATEST;
+    /* an upgrade of a store holding data can build indexes over every stored event: said, so
+       that a pause at start on a large store is not mistaken for a hang */
+    double t0 = fr_mono_s();
+    if (cur >= 1 && cur < target)
+        fr_log(FR_LOG_WARN, "store",
+               "upgrading the schema from version %d to %d (index builds over every stored "
+               "event: on a large store this can take minutes)",
+               cur, target);
     for (int v = cur + 1; v <= target; v++) {
         rc = schema_apply(db, v, err);
         if (rc != FR_OK)
             return rc;
     }
+    if (cur >= 1 && cur < target)
+        fr_log(FR_LOG_WARN, "store", "schema upgraded to version %d in %.1f s", target,
+               fr_mono_s() - t0);
     return FR_OK;
 }
