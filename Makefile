@@ -95,6 +95,8 @@ bench: deps
 	@BUILD=$(BENCH_BUILD) bench/erase.sh
 	@BUILD=$(BENCH_BUILD) bench/segment.sh
 	@BUILD=$(BENCH_BUILD) bench/stages.sh
+	@BUILD=$(BENCH_BUILD) bench/indexes.sh
+	@BUILD=$(BENCH_BUILD) bench/queries.sh
 	@BUILD=$(BENCH_BUILD) bench/fleet.sh
 	@BUILD=$(BENCH_BUILD) bench/console.sh
 

@@ -1,14 +1,19 @@
 /*
- * bench/rawinsert.c - `fr-rawinsert FILE DB [BATCH]`: the raw ceiling for
- * ingest. Prepares every line of FILE into the exact column values flightrec
- * stores (untimed), creates DB with flightrec's schema (same indexes), then
- * times a bare prepared-statement insert loop of those rows in transactions
- * of BATCH rows, with the same PRAGMAs. Prints "rows_per_s N".
+ * bench/rawinsert.c - `fr-rawinsert FILE DB [BATCH [DROP]]`: the raw ceiling
+ * for ingest. Prepares every line of FILE into the exact column values
+ * flightrec stores (untimed), creates DB with flightrec's schema (same
+ * indexes), then times a bare prepared-statement insert loop of those rows in
+ * transactions of BATCH rows, with the same PRAGMAs. Prints "rows_per_s N"
+ * (wall clock) and "cpu_us_per_row X" (the process's user CPU time over the
+ * loop: steadier on a shared machine, and without the kernel's writes).
+ * DROP: comma-separated index names dropped before the timed loop, to price
+ * each index (bench/indexes.sh).
  */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "agent/ingest.h"
 #include "collectors/taxonomy.h"
@@ -24,6 +29,15 @@ struct raw_row {
     int64_t ints[RAW_COLS + 1];
     bool is_int[RAW_COLS + 1];
 };
+
+/* user CPU time of the process: the B-tree work, without the kernel's page cache writes */
+static double
+cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+}
 
 static void
 raw_set_text(struct raw_row *r, int i, const char *s)
@@ -120,9 +134,22 @@ main(int argc, char **argv)
                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;"
                  " PRAGMA cache_size=-16384;",
                  NULL, NULL, NULL);
+    if (argc > 4 && argv[4][0] != '\0') {
+        char *names = fr_strdup(argv[4]), *save = NULL;
+        for (char *name = strtok_r(names, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+            char *sql = fr_asprintf("DROP INDEX \"%s\"", name);
+            if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+                fprintf(stderr, "fr-rawinsert: cannot drop index %s: %s\n", name,
+                        sqlite3_errmsg(db));
+                return 1;
+            }
+            free(sql);
+        }
+        free(names);
+    }
     sqlite3_stmt *ins;
     sqlite3_prepare_v2(db, fr_schema_insert_event_sql, -1, &ins, NULL);
-    double t0 = fr_mono_s();
+    double t0 = fr_mono_s(), c0 = cpu_s();
     for (size_t i = 0; i < n; i++) {
         if (i % batch == 0)
             sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -142,10 +169,11 @@ main(int argc, char **argv)
         if (i % batch == batch - 1 || i == n - 1)
             sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     }
-    double el = fr_mono_s() - t0;
+    double el = fr_mono_s() - t0, cpu = cpu_s() - c0;
     sqlite3_finalize(ins);
     sqlite3_close(db);
-    printf("rows %zu\nseconds %.3f\nrows_per_s %.0f\n", n, el, el > 0 ? (double)n / el : 0.0);
+    printf("rows %zu\nseconds %.3f\nrows_per_s %.0f\ncpu_us_per_row %.3f\n", n, el,
+           el > 0 ? (double)n / el : 0.0, n ? 1e6 * cpu / (double)n : 0.0);
     for (size_t i = 0; i < n; i++)
         for (int c = 1; c <= RAW_COLS; c++)
             free(rows[i].text[c]);

@@ -7,7 +7,8 @@
 #   - the same ingest with redaction off (a policy that can change nothing:
 #     configs in bench/redaction-off.yaml), to price the redaction stage;
 # on the same generated file (5% of user messages carry a secret or PII),
-# in the same run; and the HTTP path: `flightrec agent` on a loopback port,
+# in the same run, and on the harder mix (fr-gen --hard) against its own
+# bare insert; and the HTTP path: `flightrec agent` on a loopback port,
 # BENCH_CLIENTS concurrent keep-alive clients (fr-httpbench) posting batches
 # of 500 events, every 202 durable: sustained events/s, p50/p99 ack latency
 # and the agent's peak RSS. Rounds alternate the runs so machine noise hits
@@ -26,6 +27,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 "$BUILD/fr-gen" --events "$N" --seed 1 --sensitive 5 > "$tmp/events.ndjson"
+"$BUILD/fr-gen" --events "$N" --seed 1 --sensitive 5 --hard > "$tmp/hard.ndjson"
 bytes=$(stat -c %s "$tmp/events.ndjson")
 echo "bench: $N generated events, $((bytes / N)) bytes/event on average, $ROUNDS rounds"
 
@@ -48,7 +50,7 @@ http_round() {
        "$(sed -n 's/^ack_p99_ms //p' "$d/out") $hwm"
 }
 
-ingest=(); off=(); raw=(); hrate=(); hp50=(); hp99=(); hrss=()
+ingest=(); off=(); raw=(); hard=(); hraw=(); hrate=(); hp50=(); hp99=(); hrss=()
 for r in $(seq "$ROUNDS"); do
   rm -rf "$tmp"/*.db* "$tmp/keys"
   "$BUILD/flightrec" ingest --no-progress --db "$tmp/ingest.db" "$tmp/events.ndjson" 2> "$tmp/ingest.log"
@@ -57,10 +59,16 @@ for r in $(seq "$ROUNDS"); do
     --db "$tmp/off.db" "$tmp/events.ndjson" 2> "$tmp/off.log"
   off+=("$(rate "$tmp/off.log")")
   raw+=("$("$BUILD/fr-rawinsert" "$tmp/events.ndjson" "$tmp/raw.db" | sed -n 's/^rows_per_s //p')")
+  # the harder mix: random 128-bit ids (random B-tree inserts), varied free text
+  rm -rf "$tmp"/*.db* "$tmp/keys"
+  "$BUILD/flightrec" ingest --no-progress --db "$tmp/hard.db" "$tmp/hard.ndjson" 2> "$tmp/hard.log"
+  hard+=("$(rate "$tmp/hard.log")")
+  hraw+=("$("$BUILD/fr-rawinsert" "$tmp/hard.ndjson" "$tmp/raw.db" | sed -n 's/^rows_per_s //p')")
   read -r hr h50 h99 hm < <(http_round)
   hrate+=("$hr"); hp50+=("$h50"); hp99+=("$h99"); hrss+=("$hm")
   echo "  round $r: flightrec ingest ${ingest[-1]} events/s, redaction off ${off[-1]} events/s," \
-       "raw insert ${raw[-1]} rows/s, HTTP ${hr} events/s (p50 ${h50} ms, p99 ${h99} ms," \
+       "raw insert ${raw[-1]} rows/s, harder mix ${hard[-1]} vs raw ${hraw[-1]}," \
+       "HTTP ${hr} events/s (p50 ${h50} ms, p99 ${h99} ms," \
        "peak RSS $((hm / 1024)) MiB)"
 done
 grep '^redaction' "$tmp/ingest.log" | sed 's/^/  /'
@@ -70,6 +78,10 @@ w=$(printf '%s\n' "${raw[@]}" | median)
 ratio=$(awk -v a="$i" -v b="$w" 'BEGIN { printf "%.0f", 100 * a / b }')
 cost=$(awk -v a="$i" -v b="$o" 'BEGIN { printf "%.0f", 100 * (1 - a / b) }')
 echo "ingest (file): flightrec ${i} events/s, raw ceiling ${w} rows/s, ratio ${ratio}% (target >= 50%)"
+hi=$(printf '%s\n' "${hard[@]}" | median)
+hw=$(printf '%s\n' "${hraw[@]}" | median)
+echo "ingest (file, harder mix: fr-gen --hard): flightrec ${hi} events/s, raw ceiling ${hw} rows/s," \
+     "ratio $(awk -v a="$hi" -v b="$hw" 'BEGIN { printf "%.0f", 100 * a / b }')%"
 echo "redaction: ingest ${i} events/s on vs ${o} events/s off, cost ${cost}% (target <= 25%)"
 hr=$(printf '%s\n' "${hrate[@]}" | median)
 h50=$(printf '%s\n' "${hp50[@]}" | median)
