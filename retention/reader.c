@@ -327,8 +327,9 @@ fr_tier_error_groups(struct fr_store *st, const struct fr_event_filter *f,
     all.limit = 0;
     all.newest_first = false;
     struct group_acc a = {.by = by, .groups = fr_strmap_new()};
-    /* hot: grouped by the store per key and conversation (no row read; a conversation hit in
-       hot and in a segment counts once); segments: their failures, record by record */
+    /* hot: the store's groups of one key and conversation (SQLite: one per failure, read from
+       a failure index, no row), so that a conversation hit in hot and in a segment counts
+       once; segments: their failures, record by record */
     struct fr_event_filter pairs = all;
     pairs.group_per_conv = true;
     if (cold_skipped)
