@@ -12,6 +12,7 @@
 
 #include "collectors/collector.h"
 #include "core/hex.h"
+#include "core/wire.h"
 
 static const char *const provider_statuses[] = {"ok", "error", NULL};
 
@@ -46,49 +47,22 @@ static const struct fr_field provider_fields[] = {
     {.name = NULL},
 };
 
-/* The serializer's small pieces gathered before they reach the digest. */
-struct digest_sink {
-    EVP_MD_CTX *md;
-    size_t n;
-    char buf[2048];
-};
-
-static int
-digest_chunk(const char *piece, size_t size, void *ud)
-{
-    struct digest_sink *d = ud;
-    if (d->n + size > sizeof d->buf) {
-        if (EVP_DigestUpdate(d->md, d->buf, d->n) != 1)
-            return -1;
-        d->n = 0;
-        if (size > sizeof d->buf)
-            return EVP_DigestUpdate(d->md, piece, size) == 1 ? 0 : -1;
-    }
-    memcpy(d->buf + d->n, piece, size);
-    d->n += size;
-    return 0;
-}
-
-/*
- * Hex SHA-256 of the canonical JSON of v (compact, keys sorted) into out (65
- * bytes); "" when v is absent. The text is streamed from the serializer into
- * the digest: no copy of it is built.
- */
+/* Hex SHA-256 of the canonical JSON of v into out (65 bytes); "" when v is absent. */
 static void
 provider_hash(const json_t *v, char out[65])
 {
     out[0] = '\0';
     if (v == NULL || json_is_null(v))
         return;
-    struct digest_sink d = {.md = EVP_MD_CTX_new(), .n = 0};
+    size_t n;
+    char *canon = fr_json_text(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY, &n);
+    if (canon == NULL)
+        return;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    if (d.md != NULL && EVP_DigestInit_ex(d.md, EVP_sha256(), NULL) == 1 &&
-        json_dump_callback(v, digest_chunk, &d, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) ==
-            0 &&
-        EVP_DigestUpdate(d.md, d.buf, d.n) == 1 && EVP_DigestFinal_ex(d.md, md, &len) == 1)
+    if (EVP_Digest(canon, n, md, &len, EVP_sha256(), NULL) == 1)
         fr_hex_encode(md, len < 32 ? len : 32, out);
-    EVP_MD_CTX_free(d.md);
+    free(canon);
 }
 
 static int

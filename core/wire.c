@@ -296,17 +296,17 @@ dump_piece(const char *piece, size_t size, void *ud)
 }
 
 char *
-fr_wire_dump(const struct fr_event *ev, size_t *len)
+fr_json_text(const json_t *j, size_t flags, size_t *len)
 {
     struct dump_buf b;
     b.heap = NULL;
     b.n = b.cap = 0;
     char *s;
-    if (json_dump_callback(ev->root, dump_piece, &b, JSON_COMPACT) != 0) {
+    if (json_dump_callback(j, dump_piece, &b, flags) != 0) {
         free(b.heap); /* jansson fails here only on out-of-memory */
-        s = fr_strdup("{}");
-        b.n = 2;
-    } else if (b.heap == NULL) {
+        return NULL;
+    }
+    if (b.heap == NULL) {
         s = fr_malloc(b.n + 1);
         memcpy(s, b.stack, b.n);
         s[b.n] = '\0';
@@ -315,6 +315,17 @@ fr_wire_dump(const struct fr_event *ev, size_t *len)
         s[b.n] = '\0';
     }
     *len = b.n;
+    return s;
+}
+
+char *
+fr_wire_dump(const struct fr_event *ev, size_t *len)
+{
+    char *s = fr_json_text(ev->root, JSON_COMPACT, len);
+    if (s == NULL) {
+        s = fr_strdup("{}");
+        *len = 2;
+    }
     return s;
 }
 

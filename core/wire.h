@@ -53,6 +53,13 @@ int fr_wire_take(json_t *obj, const struct fr_wire_limits *lim, struct fr_event 
 char *fr_wire_dump(const struct fr_event *ev, size_t *len);
 
 /*
+ * j serialized with jansson's flags into one allocation of its size (built on
+ * the stack while it fits, not in a buffer grown from 16 bytes); NULL if
+ * jansson fails (out of memory only). Caller frees; *len gets the length.
+ */
+char *fr_json_text(const json_t *j, size_t flags, size_t *len);
+
+/*
  * Parses a stored body back into a wire-format envelope (a new reference),
  * or NULL when body is not a JSON object.
  */
