@@ -315,13 +315,8 @@ fr_tier_error_groups(struct fr_store *st, const struct fr_event_filter *f,
                      const struct fr_archive_keys *keys, const char *by, fr_error_group_cb cb,
                      void *ud, size_t *cold_skipped, struct fr_err *err)
 {
-    static const char *const bys[] = {"code", "class", "model", "tool", "kind", NULL};
-    bool known = false;
-    for (const char *const *b = bys; *b; b++)
-        known |= strcmp(*b, by) == 0;
-    if (!known)
-        return fr_err_set(err, FR_E_INVALID,
-                          "--by: expected code, class, model, tool or kind, got '%s'", by);
+    if (fr_store_error_group_column(by, err) == NULL) /* the store's choices, checked first */
+        return err->code;
     struct fr_event_filter all = *f;
     all.errors_only = true;
     all.limit = 0;

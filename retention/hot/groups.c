@@ -20,7 +20,7 @@ fr_store_error_group_column(const char *by, struct fr_err *err)
     for (size_t i = 0; i < 5; i++)
         if (strcmp(by, by_names[i]) == 0)
             return by_cols[i];
-    fr_err_set(err, FR_E_INVALID, "--by: expected code, class, model, tool or kind");
+    fr_err_set(err, FR_E_INVALID, "--by: expected code, class, model, tool or kind, got '%s'", by);
     return NULL;
 }
 

@@ -332,8 +332,7 @@ pg_error_groups(void *ctx, const struct fr_event_filter *f, const char *by, fr_e
         pgq_add(&q, " AND error_class = %s", f->error_class);
     if (f->error_code)
         pgq_add(&q, " AND error_code = %s", f->error_code);
-    pgq_cat(&q,
-            f->group_per_conv ? " GROUP BY 1, 6 ORDER BY 1, 6" : " GROUP BY 1 ORDER BY 2 DESC, 1");
+    pgq_cat(&q, f->group_per_conv ? " GROUP BY 1, 6" : " GROUP BY 1 ORDER BY 2 DESC, 1");
     if (f->limit > 0)
         pgq_int(&q, " LIMIT %s", f->limit);
     PGresult *r = pgq_run(s, &q, "grouping errors", err);
