@@ -484,6 +484,35 @@ test_store_empty_results_are_empty(void **state)
     assert_int_equal(c.calls, 0);
 }
 
+/* The ids of the conversations a filter lists, comma-joined, most recent first. */
+static char *
+conv_list(struct fr_store *st, const struct fr_conv_filter *cf)
+{
+    struct fr_err err = {0};
+    struct ids ids = {0};
+    assert_int_equal(fr_store_conversations(st, cf, collect_conv_id, &ids, &err), FR_OK);
+    char *s = ids_join(&ids);
+    ids_free(&ids);
+    return s;
+}
+
+/* A filter and the conversations it must list, comma-joined, most recent first. */
+struct conv_case {
+    struct fr_conv_filter cf;
+    const char *want;
+};
+
+static void
+assert_conv_lists(struct fr_store *st, const struct conv_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *got = conv_list(st, &cases[i].cf);
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("case %zu: got '%s', want '%s'", i, got, cases[i].want);
+        free(got);
+    }
+}
+
 static void
 test_store_conversation_filters(void **state)
 {
@@ -496,41 +525,13 @@ test_store_conversation_filters(void **state)
         "{\"kind\":\"runtime\",\"ts_ms\":1771357445400}", /* no conversation */
     };
     t_ingest(f->st, lines, 4);
-    struct fr_err err = {0};
-    struct ids ids = {0};
-    struct fr_conv_filter all = {0};
-    assert_int_equal(fr_store_conversations(f->st, &all, collect_conv_id, &ids, &err), FR_OK);
-    char *s = ids_join(&ids);
-    assert_string_equal(s, "c,b,a"); /* most recent activity first */
-    free(s);
-    ids_free(&ids);
-    struct fr_conv_filter errs = {.has_errors = true};
-    fr_store_conversations(f->st, &errs, collect_conv_id, &ids, &err);
-    assert_int_equal(ids.n, 1);
-    assert_string_equal(ids.v[0], "b");
-    ids_free(&ids);
-    struct fr_conv_filter closed = {.status = "closed"};
-    fr_store_conversations(f->st, &closed, collect_conv_id, &ids, &err);
-    assert_int_equal(ids.n, 1);
-    assert_string_equal(ids.v[0], "a");
-    ids_free(&ids);
-    struct fr_conv_filter window = {.since_ms = 1771357445150LL, .limit = 1};
-    fr_store_conversations(f->st, &window, collect_conv_id, &ids, &err);
-    assert_int_equal(ids.n, 1);
-    assert_string_equal(ids.v[0], "c");
-    ids_free(&ids);
-}
-
-/* The ids of the conversations a filter lists, comma-joined, most recent first. */
-static char *
-conv_list(struct fr_store *st, const struct fr_conv_filter *cf)
-{
-    struct fr_err err = {0};
-    struct ids ids = {0};
-    assert_int_equal(fr_store_conversations(st, cf, collect_conv_id, &ids, &err), FR_OK);
-    char *s = ids_join(&ids);
-    ids_free(&ids);
-    return s;
+    const struct conv_case cases[] = {
+        {{0}, "c,b,a"}, /* most recent activity first */
+        {{.has_errors = true}, "b"},
+        {{.status = "closed"}, "a"},
+        {{.since_ms = 1771357445150LL, .limit = 1}, "c"},
+    };
+    assert_conv_lists(f->st, cases, sizeof cases / sizeof cases[0]);
 }
 
 /*
@@ -561,10 +562,7 @@ test_store_conversation_event_filters(void **state)
         "{\"name\":\"sql\",\"status\":\"ok\"}}",
     };
     t_ingest(f->st, lines, sizeof lines / sizeof lines[0]);
-    struct {
-        struct fr_conv_filter cf;
-        const char *want;
-    } cases[] = {
+    const struct conv_case cases[] = {
         {{.provider = "openai"}, "t2,p1"},
         {{.provider = "anthropic"}, "p2"},
         {{.model = "gpt-4o"}, "p1"},
@@ -582,12 +580,7 @@ test_store_conversation_event_filters(void **state)
         {{.error_class = "tool", .until_ms = 1771357445350LL}, ""},
         {{.provider = "openai", .since_ms = 1771357445200LL}, "t2"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *got = conv_list(f->st, &cases[i].cf);
-        if (strcmp(got, cases[i].want) != 0)
-            fail_msg("case %zu: got '%s', want '%s'", i, got, cases[i].want);
-        free(got);
-    }
+    assert_conv_lists(f->st, cases, sizeof cases / sizeof cases[0]);
 }
 
 static int
