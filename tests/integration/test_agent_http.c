@@ -751,9 +751,16 @@ test_agent_request_log_line(void **state)
  * used to vanish from ?by= and the list), and the answer says which tiers
  * were read.
  */
-#define RATE_LIMITED                                                                               \
-    "\"data\":{\"provider\":\"openai\",\"model\":\"gpt-4o\",\"status\":\"error\"},"                \
-    "\"error\":{\"message\":\"429 Too Many Requests\"}}"
+/* Appends at at one provider call of conversation w-N failed with 429 at ts; the next place. */
+static char *
+rate_limited(char *at, long long ts, int n)
+{
+    return at + sprintf(at,
+                        "{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"w-%d\",\"data\":{"
+                        "\"provider\":\"openai\",\"model\":\"gpt-4o\",\"status\":\"error\"},"
+                        "\"error\":{\"message\":\"429 Too Many Requests\"}}\n",
+                        ts, n);
+}
 
 static void
 test_agent_errors_api_reads_every_tier(void **state)
@@ -763,11 +770,7 @@ test_agent_errors_api_reads_every_tier(void **state)
     agent_start(a);
     char *body = fr_malloc(64 * 200), *at = body;
     for (int i = 0; i < 40; i++)
-        at += sprintf(at,
-                      "{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"w-%d\",\"data\":{"
-                      "\"provider\":\"openai\",\"model\":\"gpt-4o\",\"status\":\"error\"},"
-                      "\"error\":{\"message\":\"429 Too Many Requests\"}}\n",
-                      1771357445000LL + i, i % 7);
+        at = rate_limited(at, 1771357445000LL + i, i % 7);
     assert_int_equal(post(a, body, NULL), 202);
     free(body);
     assert_int_equal(agent_stop(a), 0);
@@ -797,12 +800,10 @@ test_agent_errors_api_reads_every_tier(void **state)
     /* new failures in hot: three of conversations already hit in warm, one of a new one; a
        conversation hit in both tiers counts once, and the times span both */
     long long now = (long long)time(NULL) * 1000;
-    body = fr_asprintf("{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"w-0\",%s\n"
-                       "{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"w-1\",%s\n"
-                       "{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"w-1\",%s\n"
-                       "{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"w-9\",%s\n",
-                       now, RATE_LIMITED, now + 1, RATE_LIMITED, now + 2, RATE_LIMITED, now + 3,
-                       RATE_LIMITED);
+    static const int convs[] = {0, 1, 1, 9};
+    at = body = fr_malloc(4 * 200);
+    for (int i = 0; i < 4; i++)
+        at = rate_limited(at, now + i, convs[i]);
     assert_int_equal(post(a, body, NULL), 202);
     free(body);
     j = get_json(a, "/v1/errors?by=code", 200);
