@@ -199,6 +199,7 @@ agent_reopen(void *ud, struct fr_store **st, struct fr_err *err)
     struct fr_agent *a = ud;
     struct fr_store_opts so;
     agent_store_opts(&a->p.conf, &so);
+    so.background_checkpoint = true;
     int rc = fr_store_open(a->p.conf.db_path, &so, st, err);
     if (rc != FR_OK) {
         char msg[sizeof err->msg];
@@ -249,6 +250,7 @@ agent_open_stores(struct fr_agent *a, struct fr_err *err)
     const struct fr_config *c = &a->p.conf;
     struct fr_store_opts so;
     agent_store_opts(c, &so);
+    so.background_checkpoint = true; /* the writer's: its commits never wait for a checkpoint */
     int rc = fr_store_open(c->db_path, &so, &a->store, err);
     if (rc != FR_OK && access(c->db_path, F_OK) == 0 && disk_full(c->db_path)) {
         fr_log(FR_LOG_ERROR, "agent",
@@ -263,6 +265,7 @@ agent_open_stores(struct fr_agent *a, struct fr_err *err)
         a->readers_ro = true;
         rc = FR_OK;
     }
+    so.background_checkpoint = false; /* one checkpoint thread: the writer's store has it */
     if (rc == FR_OK)
         rc = fr_readers_open(c->db_path, &so, FR_READERS, &a->p.readers, err);
     if (rc == FR_OK)

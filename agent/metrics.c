@@ -413,6 +413,18 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
     put(&o, "flightrec_commits_failed_total %llu\n", (unsigned long long)m->commits_failed);
     head(&o, "flightrec_store_bytes", "gauge", "Size of the hot store (database and WAL).");
     put(&o, "flightrec_store_bytes %lld\n", (long long)g->store_bytes);
+    if (g->wal != NULL) {
+        head(&o, "flightrec_store_wal_checkpoints_total", "counter",
+             "WAL checkpoints of the hot store, by who ran them: the store's background thread, "
+             "or the writer once the WAL reached its bound (docs/storage.md, Checkpoints).");
+        put(&o, "flightrec_store_wal_checkpoints_total{by=\"background\"} %llu\n",
+            (unsigned long long)g->wal->background);
+        put(&o, "flightrec_store_wal_checkpoints_total{by=\"writer\"} %llu\n",
+            (unsigned long long)g->wal->writer);
+        head(&o, "flightrec_store_wal_pages", "gauge",
+             "Pages in the hot store's WAL after the latest commit.");
+        put(&o, "flightrec_store_wal_pages %d\n", g->wal->frames);
+    }
     head(&o, "flightrec_ready", "gauge", "1 when /readyz answers 200.");
     put(&o, "flightrec_ready %d\n", g->ready);
     family_render(&o, &m->samples, "flightrec_runtime_samples_total", "counter",

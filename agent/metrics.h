@@ -22,6 +22,7 @@
 struct fr_metrics;
 struct fr_redactor;
 struct fr_redact_counts;
+struct fr_store_wal_stats;
 
 struct fr_metrics *fr_metrics_new(void);
 void fr_metrics_free(struct fr_metrics *m);
@@ -98,6 +99,7 @@ struct fr_metrics_gauges {
     const struct fr_ship_state *ship;           /* NULL: not rendered */
     const struct fr_bucket_state *bucket;       /* NULL: not rendered */
     const struct fr_retention_state *retention; /* NULL or no run yet: not rendered */
+    const struct fr_store_wal_stats *wal;       /* NULL: not rendered */
 };
 
 /* Renders everything; caller frees. *len gets the length. */

@@ -35,6 +35,7 @@ struct fr_writer {
     void *reopen_ud;
     double reopen_at; /* monotonic seconds of the last attempt */
     struct fr_err reopen_err;
+    struct fr_store_wal_stats wal; /* as of the latest commit */
 };
 
 /* The store, opened again if the writer has none yet (rate-limited); NULL with *err set. */
@@ -108,6 +109,11 @@ writer_commit(struct fr_writer *w, struct fr_batch *list, size_t events)
                                      &err);
         if (rc != FR_OK)
             fr_log(FR_LOG_ERROR, "writer", "commit of %zu events failed: %s", events, err.msg);
+        struct fr_store_wal_stats wal;
+        fr_store_wal_stats(w->store, &wal);
+        pthread_mutex_lock(&w->mu);
+        w->wal = wal;
+        pthread_mutex_unlock(&w->mu);
     }
     if (w->observer != NULL)
         w->observer(w->observer_ud, w->txn, events, rc, &err, fr_mono_s() - t0);
@@ -284,6 +290,14 @@ fr_writer_queued(struct fr_writer *w)
     size_t n = w->queued;
     pthread_mutex_unlock(&w->mu);
     return n;
+}
+
+void
+fr_writer_wal_stats(struct fr_writer *w, struct fr_store_wal_stats *out)
+{
+    pthread_mutex_lock(&w->mu);
+    *out = w->wal;
+    pthread_mutex_unlock(&w->mu);
 }
 
 void

@@ -88,6 +88,9 @@ void fr_writer_observe(struct fr_writer *w, fr_writer_observer fn, void *ud);
 /* Events queued and not yet committed (for readiness and metrics). */
 size_t fr_writer_queued(struct fr_writer *w);
 
+/* The store's WAL checkpoints as of the latest commit (for metrics). */
+void fr_writer_wal_stats(struct fr_writer *w, struct fr_store_wal_stats *out);
+
 /* Commits everything queued, stops the thread and frees w. */
 void fr_writer_free(struct fr_writer *w);
 

@@ -66,6 +66,9 @@ fr_api_metrics(struct fr_pipeline *p, struct MHD_Connection *c)
     struct fr_retention_state retention = p->retention_state;
     pthread_mutex_unlock(&p->retention_state.mu);
     g.retention = &retention;
+    struct fr_store_wal_stats wal;
+    fr_writer_wal_stats(p->writer, &wal);
+    g.wal = &wal;
     size_t len;
     char *body = fr_metrics_render(p->metrics, &g, &len);
     return fr_api_answer(p, c, MHD_HTTP_OK, "text/plain; version=0.0.4", body, len, NULL);

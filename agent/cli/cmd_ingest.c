@@ -348,7 +348,10 @@ ingest_run_file(int fd, const struct ingest_opts *o)
     struct ingest_run r = {.batch = o->batch, .max_errors = o->max_errors, .red = o->cfg.red};
     const struct fr_policy *pol = fr_redactor_policy(o->cfg.red);
     struct fr_err err = {0};
-    if (fr_store_open(o->db, NULL, &r.store, &err) != FR_OK ||
+    struct fr_store_opts so;
+    fr_store_opts_default(&so);
+    so.background_checkpoint = true; /* the batches never wait for a checkpoint */
+    if (fr_store_open(o->db, &so, &r.store, &err) != FR_OK ||
         fr_store_policy(r.store, fr_policy_id(pol), fr_policy_json(pol), fr_now_ms(), &err) !=
             FR_OK) {
         fprintf(stderr, "flightrec ingest: %s\n", err.msg);

@@ -39,6 +39,7 @@ sq_close(void *ctx)
         return;
     if (s->in_txn)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    sq_ckpt_stop(s);
     sq_aggs_free(&s->aggs);
     sqlite3_finalize(s->ins_event);
     sqlite3_finalize(s->upsert_conv);
@@ -231,6 +232,8 @@ sq_open_as(void **ctx, const char *path, const struct fr_store_opts *opts, bool 
         frc = sq_rollup_prepare(s, err);
     if (frc == FR_OK)
         sq_parts_count(s);
+    if (frc == FR_OK && opts->background_checkpoint && !opts->read_only && s->path != NULL)
+        frc = sq_ckpt_start(s, s->path, opts->synchronous, err);
     if (frc != FR_OK) {
         if (err != NULL && !opts->read_only && sq_read_only(path)) {
             fr_err_set(err, FR_E_STORE,
@@ -248,6 +251,12 @@ sq_open_as(void **ctx, const char *path, const struct fr_store_opts *opts, bool 
     }
     *ctx = s;
     return FR_OK;
+}
+
+static void
+sq_wal_stats(void *ctx, struct fr_store_wal_stats *out)
+{
+    sq_ckpt_stats(ctx, out);
 }
 
 /* Whether the file opened was removed or replaced since (SQLite would go on
@@ -572,6 +581,7 @@ const struct fr_store_ops fr_store_sqlite = {
     .link_trace = sq_link_trace,
     .file_gone = sq_op_file_gone,
     .live_bytes = sq_live_bytes,
+    .wal_stats = sq_wal_stats,
     .reclaim = sq_reclaim,
     .store_id = sq_store_id,
     .erase_subject = sq_erase_subject,

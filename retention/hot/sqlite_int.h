@@ -115,6 +115,7 @@ struct sq_store {
     /* event parts (sqlite_parts.c) */
     sqlite3_stmt *parts_st[5];
     int64_t parts_parked; /* rows of event_parts (an upper bound after a rollback) */
+    struct sq_ckpt *ckpt; /* background checkpoints (sqlite_ckpt.c); NULL when off */
 };
 
 /*
@@ -250,6 +251,14 @@ int sq_rollup_delta(void *ctx, const char *dim, int64_t minute_ms, const char *k
 int64_t sq_live_bytes(void *ctx);
 int sq_reclaim(void *ctx, int pages, int *freed, struct fr_err *err);
 bool sq_file_gone(const struct sq_store *s);
+
+/* Background WAL checkpoints (sqlite_ckpt.c): the writer's thread is woken past SOFT pages
+   (SQLite's own default point), the writer finishes the copy itself past HARD. */
+#define SQ_CKPT_SOFT 1000
+#define SQ_CKPT_HARD 8000
+int sq_ckpt_start(struct sq_store *s, const char *path, int synchronous, struct fr_err *err);
+void sq_ckpt_stop(struct sq_store *s);
+void sq_ckpt_stats(const struct sq_store *s, struct fr_store_wal_stats *out);
 
 /* The read path (sqlite_query.c), referenced by the fr_store_sqlite descriptor. */
 int fr_sqlite_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb, void *ud,

@@ -356,6 +356,14 @@ fr_store_live_bytes(struct fr_store *st)
     return st->ops->live_bytes(st->ctx);
 }
 
+void
+fr_store_wal_stats(struct fr_store *st, struct fr_store_wal_stats *out)
+{
+    *out = (struct fr_store_wal_stats){0};
+    if (st->ops->wal_stats != NULL)
+        st->ops->wal_stats(st->ctx, out);
+}
+
 int
 fr_store_reclaim(struct fr_store *st, int pages, int *freed, struct fr_err *err)
 {

@@ -33,6 +33,8 @@ struct fr_store_opts {
     int synchronous;     /* 0 off, 1 normal (survives process crash), 2 full (power loss) */
     int busy_timeout_ms; /* wait this long for a lock before failing with FR_E_BUSY */
     int64_t cache_kib;   /* page cache size */
+    bool background_checkpoint; /* the ingest writer's store: WAL checkpoints on a thread of
+                                   their own, not in its commits (sqlite_ckpt.c) */
 };
 
 void fr_store_opts_default(struct fr_store_opts *opts);
@@ -162,6 +164,7 @@ struct fr_archive_key;
 struct fr_erasure_row;
 struct fr_summary_row;
 struct fr_prune_row;
+struct fr_store_wal_stats;
 
 struct fr_store_ops {
     const char *name;
@@ -227,6 +230,7 @@ struct fr_store_ops {
                         const char *k2, const struct fr_rollup_row *d, struct fr_err *err);
     bool (*file_gone)(void *ctx);
     int64_t (*live_bytes)(void *ctx);
+    void (*wal_stats)(void *ctx, struct fr_store_wal_stats *out);
     int (*reclaim)(void *ctx, int pages, int *freed, struct fr_err *err);
     int (*store_id)(void *ctx, char out[17], struct fr_err *err);
     /* erasure (archive.h) */
@@ -438,5 +442,15 @@ int fr_store_error_groups(struct fr_store *st, const struct fr_event_filter *f, 
  */
 int fr_store_policy(struct fr_store *st, const char *id, const char *json, int64_t now_ms,
                     struct fr_err *err);
+
+/* Checkpoints of the write-ahead log, for a store opened with background_checkpoint. */
+struct fr_store_wal_stats {
+    uint64_t background; /* run by the store's checkpoint thread */
+    uint64_t writer;     /* run by the writer itself: the WAL reached its bound */
+    int frames;          /* pages in the WAL after the latest commit */
+};
+
+/* All zero for a store without background checkpoints (or a backend without a WAL). */
+void fr_store_wal_stats(struct fr_store *st, struct fr_store_wal_stats *out);
 
 #endif

@@ -71,6 +71,10 @@ test_agent_metrics_and_runtime_sampler(void **state)
     assert_non_null(
         strstr(out, "flightrec_runtime_samples_total{target=\"watched\",result=\"ok\"}"));
     assert_non_null(strstr(out, "flightrec_store_bytes "));
+    /* the writer's store checkpoints on its own thread (3 events: none needed yet) */
+    assert_non_null(strstr(out, "flightrec_store_wal_checkpoints_total{by=\"background\"} 0\n"));
+    assert_non_null(strstr(out, "flightrec_store_wal_checkpoints_total{by=\"writer\"} 0\n"));
+    assert_non_null(strstr(out, "flightrec_store_wal_pages "));
     free(out);
     free(pidfile);
     assert_int_equal(agent_stop(a), 0);

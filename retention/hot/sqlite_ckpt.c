@@ -1,0 +1,166 @@
+/*
+ * retention/hot/sqlite_ckpt.c - WAL checkpoints off the writer's thread.
+ *
+ * SQLite's default copies the WAL back into the database inside the commit
+ * that makes it pass 1,000 pages: the writer thread then also writes those
+ * pages again and waits for the fsync of the database file, while every
+ * producer waits for its acknowledgement. Measured on the ingest path
+ * (docs/storage.md, "Checkpoints"), that took a third of the writer's time.
+ *
+ * A store opened with fr_store_opts.background_checkpoint instead installs
+ * a WAL hook on its connection: past SQ_CKPT_SOFT pages it wakes a thread
+ * of its own, which runs PASSIVE checkpoints through a second connection
+ * (they take no lock a writer or reader waits for). A WAL restarts from its
+ * beginning only when a checkpoint has copied all of it before the next
+ * write begins, which a thread racing a busy writer may not manage; so past
+ * SQ_CKPT_HARD pages the writer waits for the thread's pass and finishes
+ * the copy itself, as SQLite's default would have done all along. The WAL
+ * file thus stays under SQ_CKPT_HARD pages plus one transaction.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "retention/hot/sqlite_int.h"
+
+struct sq_ckpt {
+    sqlite3 *db; /* the thread's own connection */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, idle;
+    bool want, running, stop;
+    atomic_uint_least64_t background, writer; /* checkpoints run, by thread */
+    atomic_int frames;                        /* WAL pages after the latest commit */
+    int last_rc;                              /* the latest failure said, not repeated */
+};
+
+/* After each commit on the writer's connection (SQLite's WAL hook). */
+static int
+ckpt_hook(void *ud, sqlite3 *db, const char *name, int frames)
+{
+    struct sq_ckpt *c = ud;
+    atomic_store(&c->frames, frames);
+    if (frames < SQ_CKPT_SOFT)
+        return SQLITE_OK;
+    pthread_mutex_lock(&c->mu);
+    if (frames < SQ_CKPT_HARD) {
+        c->want = true;
+        pthread_cond_signal(&c->wake);
+        pthread_mutex_unlock(&c->mu);
+        return SQLITE_OK;
+    }
+    c->want = false; /* the writer finishes this one: no new pass starts meanwhile */
+    while (c->running)
+        pthread_cond_wait(&c->idle, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+    int log = 0, copied = 0;
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    atomic_fetch_add(&c->writer, 1);
+    atomic_store(&c->frames, log);
+    return SQLITE_OK;
+}
+
+static void *
+ckpt_main(void *arg)
+{
+    struct sq_ckpt *c = arg;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->want && !c->stop)
+            pthread_cond_wait(&c->wake, &c->mu);
+        if (c->stop)
+            break;
+        c->want = false;
+        c->running = true;
+        pthread_mutex_unlock(&c->mu);
+        int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        /* SQLITE_BUSY: another checkpoint (retention's, erasure's) runs; the next commit asks
+           again. Anything else is said once: the writer's own pass bounds the WAL anyway */
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != c->last_rc)
+            fr_log(FR_LOG_WARN, "store",
+                   "background WAL checkpoint failed: %s; the writer checkpoints past %d pages",
+                   sqlite3_errmsg(c->db), SQ_CKPT_HARD);
+        c->last_rc = rc;
+        pthread_mutex_lock(&c->mu);
+        c->running = false;
+        if (rc == SQLITE_OK)
+            atomic_fetch_add(&c->background, 1);
+        pthread_cond_broadcast(&c->idle);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+int
+sq_ckpt_start(struct sq_store *s, const char *path, int synchronous, struct fr_err *err)
+{
+    static const char *const sync_sql[] = {"PRAGMA synchronous=OFF", "PRAGMA synchronous=NORMAL",
+                                           "PRAGMA synchronous=FULL"};
+    struct sq_ckpt *c = fr_calloc(1, sizeof *c);
+    int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    /* the checkpoint syncs as the writer's setting says; a first read puts the connection
+       in WAL mode (a checkpoint on a connection that never read is a no-op) */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(c->db,
+                          sync_sql[synchronous < 0   ? 0
+                                   : synchronous > 2 ? 2
+                                                     : synchronous],
+                          NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        fr_err_set(err, FR_E_STORE, "opening the checkpoint connection: %s",
+                   c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        sqlite3_close(c->db);
+        free(c);
+        return FR_E_STORE;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->wake, NULL);
+    pthread_cond_init(&c->idle, NULL);
+    if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0) {
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->wake);
+        pthread_cond_destroy(&c->idle);
+        sqlite3_close(c->db);
+        free(c);
+        return fr_err_set(err, FR_E_STORE, "cannot start the checkpoint thread");
+    }
+    s->ckpt = c;
+    sqlite3_wal_hook(s->db, ckpt_hook, c); /* replaces SQLite's checkpoint at 1,000 pages */
+    return FR_OK;
+}
+
+void
+sq_ckpt_stop(struct sq_store *s)
+{
+    struct sq_ckpt *c = s->ckpt;
+    if (c == NULL)
+        return;
+    sqlite3_wal_hook(s->db, NULL, NULL);
+    pthread_mutex_lock(&c->mu);
+    c->stop = true;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->thread, NULL);
+    sqlite3_close(c->db);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->wake);
+    pthread_cond_destroy(&c->idle);
+    free(c);
+    s->ckpt = NULL;
+}
+
+void
+sq_ckpt_stats(const struct sq_store *s, struct fr_store_wal_stats *out)
+{
+    const struct sq_ckpt *c = s->ckpt;
+    *out = (struct fr_store_wal_stats){0};
+    if (c == NULL)
+        return;
+    out->background = c->background;
+    out->writer = c->writer;
+    out->frames = c->frames;
+}
