@@ -97,6 +97,7 @@ bench: deps
 	@BUILD=$(BENCH_BUILD) bench/stages.sh
 	@BUILD=$(BENCH_BUILD) bench/indexes.sh
 	@BUILD=$(BENCH_BUILD) bench/queries.sh
+	@BUILD=$(BENCH_BUILD) bench/scale.sh
 	@BUILD=$(BENCH_BUILD) bench/fleet.sh
 	@BUILD=$(BENCH_BUILD) bench/console.sh
 
