@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <zlib.h>
 
 #include "agent/api/api.h"
@@ -130,7 +131,33 @@ fr_api_req_release(struct fr_pipeline *p, struct fr_api_req *q)
 {
     atomic_fetch_sub(&p->http_inflight, q->held);
     q->held = 0;
-    free(q->body);
+    fr_api_req_body_free(q);
+}
+
+#define FR_API_BODY_MAP_BYTES (128 * 1024)
+
+void
+fr_api_req_body_alloc(struct fr_api_req *q, size_t cap)
+{
+    q->mapped = false;
+    if (cap >= FR_API_BODY_MAP_BYTES) {
+        void *m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        q->mapped = m != MAP_FAILED;
+        q->body = q->mapped ? m : fr_malloc(cap);
+    } else {
+        q->body = fr_malloc(cap);
+    }
+    q->cap = cap;
+}
+
+void
+fr_api_req_body_free(struct fr_api_req *q)
+{
+    if (q->mapped)
+        munmap(q->body, q->cap);
+    else
+        free(q->body);
     q->body = NULL;
+    q->mapped = false;
     q->len = q->cap = 0;
 }

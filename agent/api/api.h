@@ -27,6 +27,7 @@
 struct fr_api_req {
     char *body;
     size_t len, cap;
+    bool mapped;     /* body is its own mapping (fr_api_req_body_alloc), not heap */
     bool too_large;  /* over http.max_body_bytes: the rest is read and discarded */
     bool authorized; /* decided from the headers, before any byte of the body is kept */
     bool over_limit; /* opened past http.max_connections: only health is served */
@@ -42,6 +43,14 @@ struct fr_api_req {
  * connection waits for the commit.
  */
 void fr_api_req_release(struct fr_pipeline *p, struct fr_api_req *q);
+
+/*
+ * A body buffer of cap bytes for q (q->body, q->cap). A large one is a
+ * mapping of its own, unmapped when freed: a connection thread's malloc
+ * arena would otherwise keep the pages of the largest body it ever held.
+ */
+void fr_api_req_body_alloc(struct fr_api_req *q, size_t cap);
+void fr_api_req_body_free(struct fr_api_req *q);
 
 /* The status of the answer this thread queued last (one thread per connection): logged. */
 extern _Thread_local int fr_api_answered_status;

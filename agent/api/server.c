@@ -259,22 +259,28 @@ req_append(struct fr_http *h, struct fr_api_req *q, const char *data, size_t n, 
         return; /* read and discarded, so the answer still arrives */
     if (q->len + n > q->held && !inflight_take(h, q, q->len + n - q->held)) {
         q->shed = true; /* the agent holds enough bodies now: refused before any work */
-        free(q->body);
-        q->body = NULL;
-        q->len = q->cap = 0;
+        fr_api_req_body_free(q);
         return;
     }
     if (q->len + n > limit) {
         q->too_large = true;
-        free(q->body);
-        q->body = NULL;
-        q->len = q->cap = 0;
+        fr_api_req_body_free(q);
         return;
     }
-    if (q->len + n + 1 > q->cap) {
+    if (q->len + n + 1 > q->cap) { /* no Content-Length (chunked): grown on the heap */
         size_t cap = (q->len + n + 1) * 2;
-        q->cap = cap > limit + 1 ? limit + 1 : cap;
-        q->body = fr_realloc(q->body, q->cap);
+        cap = cap > limit + 1 ? limit + 1 : cap;
+        if (q->mapped) {
+            char *heap = fr_malloc(cap);
+            memcpy(heap, q->body, q->len);
+            size_t len = q->len;
+            fr_api_req_body_free(q);
+            q->body = heap;
+            q->len = len;
+        } else {
+            q->body = fr_realloc(q->body, cap);
+        }
+        q->cap = cap;
     }
     memcpy(q->body + q->len, data, n);
     q->len += n;
@@ -377,7 +383,7 @@ handle_request(void *cls, struct MHD_Connection *c, const char *url, const char 
         else if (clen > 0 && post && q->authorized && !inflight_take(h, q, (size_t)clen))
             q->shed = true;
         else if (clen > 0 && post && q->authorized) /* the body's size, allocated once */
-            q->body = fr_malloc((q->cap = (size_t)clen + 1));
+            fr_api_req_body_alloc(q, (size_t)clen + 1);
         return MHD_YES;
     }
     struct fr_api_req *q = *ctx;

@@ -208,7 +208,8 @@ test_agent_auth_compression_and_limits(void **state)
  * Request bodies held at once are bounded (http.max_inflight_bytes): while a
  * slow producer's upload holds the budget, another request is answered 429
  * with Retry-After at once, nothing of it parsed or stored; once the first
- * is done the retry is taken. One request is always taken, whatever its size.
+ * is done the retry is taken. One request is always taken, whatever its size
+ * (a 190 kB one, held in a mapping of its own).
  */
 static void
 test_agent_inflight_bodies_bounded(void **state)
@@ -270,9 +271,20 @@ test_agent_inflight_bodies_bounded(void **state)
     close(fd);
     /* and the refused one, retried */
     assert_int_equal(post(a, quick, NULL), 202);
+    /* a body past 128 KiB has a mapping of its own (not heap a thread's arena keeps): taken
+       whole, and its bytes given back to the budget once its events are prepared */
+    char *big = events("big", 0, 1500);
+    assert_true(strlen(big) > 128 * 1024);
+    assert_int_equal(post(a, big, NULL), 202);
+    char *m = NULL;
+    http(a, "GET", "/metrics", NULL, NULL, 0, &m, NULL);
+    assert_non_null(strstr(m, "flightrec_http_inflight_bytes 0\n"));
+    free(m);
+    free(big);
     assert_int_equal(agent_stop(a), 0);
     assert_int_equal(count_events(a->db, "slow"), 100);
     assert_int_equal(count_events(a->db, "quick"), 100);
+    assert_int_equal(count_events(a->db, "big"), 1500);
     free(quick);
     free(body);
     free(evs);
