@@ -6,14 +6,15 @@
 # per byte of the NDJSON it was built from. The added events
 # (BENCH_SCALE_MORE, default 200,000) are new ones (other ids, later times),
 # as a sidecar keeps receiving. Building the store takes minutes at 10M.
-# Environment: BUILD, BENCH_SCALE_EVENTS, BENCH_SCALE_MORE, BENCH_ROUNDS (3:
-# rounds of the timed pair, alternated, on copies of the same stores).
+# Environment: BUILD, BENCH_SCALE_EVENTS, BENCH_SCALE_MORE, BENCH_SCALE_ROUNDS
+# (1: rounds of the timed pair, alternated, each on fresh copies of the store;
+# a copy at 10M is 10 GB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-bench}
 N=${BENCH_SCALE_EVENTS:-10000000}
 M=${BENCH_SCALE_MORE:-200000}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_SCALE_ROUNDS:-1}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
