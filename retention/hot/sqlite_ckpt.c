@@ -19,7 +19,6 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -55,8 +54,8 @@ ckpt_hook(void *ud, sqlite3 *db, const char *name, int frames)
     while (c->running)
         pthread_cond_wait(&c->idle, &c->mu);
     pthread_mutex_unlock(&c->mu);
-    int log = 0, copied = 0;
-    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    int log = 0;
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, NULL);
     atomic_fetch_add(&c->writer, 1);
     atomic_store(&c->frames, log);
     return SQLITE_OK;
