@@ -27,11 +27,9 @@ store_unsupported(const struct fr_store *st, const char *what, struct fr_err *er
 void
 fr_store_opts_default(struct fr_store_opts *opts)
 {
-    opts->create = true;
-    opts->read_only = false;
-    opts->synchronous = 1;
-    opts->busy_timeout_ms = 5000;
-    opts->cache_kib = 16 * 1024;
+    /* every field set: one added later is off, never what the stack held */
+    *opts = (struct fr_store_opts){
+        .create = true, .synchronous = 1, .busy_timeout_ms = 5000, .cache_kib = 16 * 1024};
 }
 
 int
