@@ -82,7 +82,7 @@ void
 fr_record_from_event(struct fr_record *rec, const struct fr_event *ev, const char *body,
                      size_t body_len)
 {
-    const char *src[FR_ID_COUNT + 7];
+    const char *src[FR_ID_COUNT + 11];
     size_t total = body_len + 1;
     for (int i = 0; i < FR_ID_COUNT; i++)
         src[i] = ev->ids[i];
@@ -93,7 +93,11 @@ fr_record_from_event(struct fr_record *rec, const struct fr_event *ev, const cha
     src[FR_ID_COUNT + 4] = ev->route;
     src[FR_ID_COUNT + 5] = ev->entity_id;
     src[FR_ID_COUNT + 6] = ev->entity_kind;
-    for (int i = 0; i < FR_ID_COUNT + 7; i++)
+    src[FR_ID_COUNT + 7] = ev->err.code;
+    src[FR_ID_COUNT + 8] = ev->err.message;
+    src[FR_ID_COUNT + 9] = ev->request_sha256;
+    src[FR_ID_COUNT + 10] = ev->response_sha256;
+    for (int i = 0; i < FR_ID_COUNT + 11; i++)
         if (src[i] != NULL)
             total += strlen(src[i]) + 1;
     memset(rec, 0, sizeof *rec);
@@ -122,10 +126,13 @@ fr_record_from_event(struct fr_record *rec, const struct fr_event *ev, const cha
     rec->duration_ms = ev->duration_ms;
     rec->has_duration = ev->has_duration;
     rec->has_error = ev->has_error;
-    rec->err = ev->err;
+    rec->err.klass = ev->err.klass;
+    rec->err.code = record_put(&cur, ev->err.code);
+    rec->err.message = record_put(&cur, ev->err.message);
+    rec->err.panic = ev->err.panic;
+    rec->request_sha256 = record_put(&cur, ev->request_sha256);
+    rec->response_sha256 = record_put(&cur, ev->response_sha256);
     memcpy(rec->tokens, ev->tokens, sizeof rec->tokens);
-    memcpy(rec->request_sha256, ev->request_sha256, sizeof rec->request_sha256);
-    memcpy(rec->response_sha256, ev->response_sha256, sizeof rec->response_sha256);
 }
 
 void

@@ -127,10 +127,16 @@ struct fr_record {
     int64_t duration_ms;
     bool has_duration;
     bool has_error;
-    struct fr_event_error err;
+    /* the event's error, its texts in strings ("" when none): a record waits in the ingest
+       queue, so it carries no fixed-size buffers most events leave empty */
+    struct fr_record_error {
+        enum fr_error_class klass;
+        const char *code, *message;
+        bool panic;
+    } err;
     int64_t tokens[FR_TOKEN_COUNT];
     const char *route;
-    char request_sha256[65], response_sha256[65];
+    const char *request_sha256, *response_sha256; /* hex; "" = none */
     const char *entity_id, *entity_kind;
     int64_t version;
     bool has_version;

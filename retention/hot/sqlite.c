@@ -406,8 +406,9 @@ sq_put(void *ctx, const struct fr_record *ev, int64_t ingested_ms, bool *inserte
         sqlite3_bind_null(st, 23);
     }
     sqlite3_bind_text(st, 24, ev->body, (int)ev->body_len, SQLITE_STATIC);
-    sq_bind_text(st, 25, ev->request_sha256[0] ? ev->request_sha256 : NULL);
-    sq_bind_text(st, 26, ev->response_sha256[0] ? ev->response_sha256 : NULL);
+    sq_bind_text(st, 25, ev->request_sha256 && ev->request_sha256[0] ? ev->request_sha256 : NULL);
+    sq_bind_text(st, 26,
+                 ev->response_sha256 && ev->response_sha256[0] ? ev->response_sha256 : NULL);
     sq_bind_text(st, 27, ev->policy[0] ? ev->policy : NULL);
     if (ev->raw != NULL)
         sqlite3_bind_blob(st, 28, ev->raw, (int)ev->raw_len, SQLITE_STATIC);

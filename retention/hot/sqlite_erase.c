@@ -174,7 +174,7 @@ rollup_take_out(struct sq_store *s, sqlite3_stmt *q)
         if (code != NULL) {
             int k = klass ? fr_error_class_parse(klass) : -1;
             rec.err.klass = k > 0 ? (enum fr_error_class)k : rec.err.klass;
-            snprintf(rec.err.code, sizeof rec.err.code, "%s", code);
+            rec.err.code = code; /* the row's: used before the next step */
         }
         fr_collect_derive(&rec);
         sq_rollup_add(s, &rec);
