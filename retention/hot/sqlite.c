@@ -56,12 +56,17 @@ sq_close(void *ctx)
     free(s);
 }
 
+const char *
+sq_sync_name(int synchronous)
+{
+    static const char *const names[] = {"OFF", "NORMAL", "FULL"};
+    return names[synchronous < 0 ? 0 : synchronous > 2 ? 2 : synchronous];
+}
+
 static int
 sq_configure(struct sq_store *s, const struct fr_store_opts *opts, struct fr_err *err)
 {
-    static const char *const sync_names[] = {"OFF", "NORMAL", "FULL"};
     char sql[256];
-    int sync = opts->synchronous < 0 ? 0 : opts->synchronous > 2 ? 2 : opts->synchronous;
     sqlite3_busy_timeout(s->db, opts->busy_timeout_ms);
     if (opts->read_only) {
         snprintf(sql, sizeof sql, "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-%lld;",
@@ -73,7 +78,7 @@ sq_configure(struct sq_store *s, const struct fr_store_opts *opts, struct fr_err
              "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
              " PRAGMA foreign_keys=ON;"
              " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-%lld;",
-             sync_names[sync], (long long)opts->cache_kib);
+             sq_sync_name(opts->synchronous), (long long)opts->cache_kib);
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     /* the reason, not the PRAGMA list: "disk I/O error" on a full disk, "not a database" */
     return rc == SQLITE_OK
@@ -251,12 +256,6 @@ sq_open_as(void **ctx, const char *path, const struct fr_store_opts *opts, bool 
     }
     *ctx = s;
     return FR_OK;
-}
-
-static void
-sq_wal_stats(void *ctx, struct fr_store_wal_stats *out)
-{
-    sq_ckpt_stats(ctx, out);
 }
 
 /* Whether the file opened was removed or replaced since (SQLite would go on
@@ -582,7 +581,7 @@ const struct fr_store_ops fr_store_sqlite = {
     .link_trace = sq_link_trace,
     .file_gone = sq_op_file_gone,
     .live_bytes = sq_live_bytes,
-    .wal_stats = sq_wal_stats,
+    .wal_stats = sq_ckpt_stats,
     .reclaim = sq_reclaim,
     .store_id = sq_store_id,
     .erase_subject = sq_erase_subject,

@@ -19,6 +19,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -95,20 +96,15 @@ ckpt_main(void *arg)
 int
 sq_ckpt_start(struct sq_store *s, const char *path, int synchronous, struct fr_err *err)
 {
-    static const char *const sync_sql[] = {"PRAGMA synchronous=OFF", "PRAGMA synchronous=NORMAL",
-                                           "PRAGMA synchronous=FULL"};
     struct sq_ckpt *c = fr_calloc(1, sizeof *c);
     int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     /* the checkpoint syncs as the writer's setting says; a first read puts the connection
        in WAL mode (a checkpoint on a connection that never read is a no-op) */
+    char sql[96];
+    snprintf(sql, sizeof sql, "PRAGMA synchronous=%s; SELECT count(*) FROM sqlite_schema",
+             sq_sync_name(synchronous));
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(c->db,
-                          sync_sql[synchronous < 0   ? 0
-                                   : synchronous > 2 ? 2
-                                                     : synchronous],
-                          NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+        rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         fr_err_set(err, FR_E_STORE, "opening the checkpoint connection: %s",
                    c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
@@ -153,9 +149,9 @@ sq_ckpt_stop(struct sq_store *s)
 }
 
 void
-sq_ckpt_stats(const struct sq_store *s, struct fr_store_wal_stats *out)
+sq_ckpt_stats(void *ctx, struct fr_store_wal_stats *out)
 {
-    const struct sq_ckpt *c = s->ckpt;
+    const struct sq_ckpt *c = ((const struct sq_store *)ctx)->ckpt;
     *out = (struct fr_store_wal_stats){0};
     if (c == NULL)
         return;

@@ -258,7 +258,10 @@ bool sq_file_gone(const struct sq_store *s);
 #define SQ_CKPT_HARD 8000
 int sq_ckpt_start(struct sq_store *s, const char *path, int synchronous, struct fr_err *err);
 void sq_ckpt_stop(struct sq_store *s);
-void sq_ckpt_stats(const struct sq_store *s, struct fr_store_wal_stats *out);
+void sq_ckpt_stats(void *ctx, struct fr_store_wal_stats *out); /* the wal_stats op */
+
+/* "OFF", "NORMAL" or "FULL" for fr_store_opts.synchronous (clamped to 0..2). */
+const char *sq_sync_name(int synchronous);
 
 /* The read path (sqlite_query.c), referenced by the fr_store_sqlite descriptor. */
 int fr_sqlite_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb, void *ud,
