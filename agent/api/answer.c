@@ -151,6 +151,23 @@ fr_api_req_body_alloc(struct fr_api_req *q, size_t cap)
 }
 
 void
+fr_api_req_body_grow(struct fr_api_req *q, size_t cap)
+{
+    if (!q->mapped) {
+        q->body = fr_realloc(q->body, cap);
+        q->cap = cap;
+        return;
+    }
+    char *heap = fr_malloc(cap); /* a mapping is never grown in place */
+    memcpy(heap, q->body, q->len);
+    size_t len = q->len;
+    fr_api_req_body_free(q);
+    q->body = heap;
+    q->len = len;
+    q->cap = cap;
+}
+
+void
 fr_api_req_body_free(struct fr_api_req *q)
 {
     if (q->mapped)

@@ -50,6 +50,8 @@ void fr_api_req_release(struct fr_pipeline *p, struct fr_api_req *q);
  * arena would otherwise keep the pages of the largest body it ever held.
  */
 void fr_api_req_body_alloc(struct fr_api_req *q, size_t cap);
+/* To cap bytes (the first q->len kept), on the heap: a body without Content-Length. */
+void fr_api_req_body_grow(struct fr_api_req *q, size_t cap);
 void fr_api_req_body_free(struct fr_api_req *q);
 
 /* The status of the answer this thread queued last (one thread per connection): logged. */

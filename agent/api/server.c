@@ -267,20 +267,9 @@ req_append(struct fr_http *h, struct fr_api_req *q, const char *data, size_t n, 
         fr_api_req_body_free(q);
         return;
     }
-    if (q->len + n + 1 > q->cap) { /* no Content-Length (chunked): grown on the heap */
+    if (q->len + n + 1 > q->cap) { /* no Content-Length (chunked) */
         size_t cap = (q->len + n + 1) * 2;
-        cap = cap > limit + 1 ? limit + 1 : cap;
-        if (q->mapped) {
-            char *heap = fr_malloc(cap);
-            memcpy(heap, q->body, q->len);
-            size_t len = q->len;
-            fr_api_req_body_free(q);
-            q->body = heap;
-            q->len = len;
-        } else {
-            q->body = fr_realloc(q->body, cap);
-        }
-        q->cap = cap;
+        fr_api_req_body_grow(q, cap > limit + 1 ? limit + 1 : cap);
     }
     memcpy(q->body + q->len, data, n);
     q->len += n;

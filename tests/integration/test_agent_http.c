@@ -281,10 +281,32 @@ test_agent_inflight_bodies_bounded(void **state)
     assert_non_null(strstr(m, "flightrec_http_inflight_bytes 0\n"));
     free(m);
     free(big);
+    /* without Content-Length (chunked), the body grows as it comes: taken whole too */
+    char *ch = events("chunked", 0, 50);
+    size_t cl = strlen(ch), half = cl / 2;
+    char *req = fr_asprintf("POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+                            "application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            "%zx\r\n%.*s\r\n%zx\r\n%s\r\n0\r\n\r\n",
+                            half, (int)half, ch, cl - half, ch + half);
+    int cfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(send(cfd, req, strlen(req), 0), (ssize_t)strlen(req));
+    char cresp[512] = "";
+    for (size_t cgot = 0; cgot < sizeof cresp - 1 && strstr(cresp, "\r\n\r\n") == NULL;) {
+        ssize_t r = recv(cfd, cresp + cgot, sizeof cresp - 1 - cgot, 0);
+        assert_true(r > 0);
+        cgot += (size_t)r;
+        cresp[cgot] = '\0';
+    }
+    assert_non_null(strstr(cresp, " 202 "));
+    close(cfd);
+    free(req);
+    free(ch);
     assert_int_equal(agent_stop(a), 0);
     assert_int_equal(count_events(a->db, "slow"), 100);
     assert_int_equal(count_events(a->db, "quick"), 100);
     assert_int_equal(count_events(a->db, "big"), 1500);
+    assert_int_equal(count_events(a->db, "chunked"), 50);
     free(quick);
     free(body);
     free(evs);
