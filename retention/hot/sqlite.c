@@ -56,13 +56,6 @@ sq_close(void *ctx)
     free(s);
 }
 
-const char *
-sq_sync_name(int synchronous)
-{
-    static const char *const names[] = {"OFF", "NORMAL", "FULL"};
-    return names[synchronous < 0 ? 0 : synchronous > 2 ? 2 : synchronous];
-}
-
 static int
 sq_configure(struct sq_store *s, const struct fr_store_opts *opts, struct fr_err *err)
 {

@@ -1,7 +1,7 @@
 /*
  * retention/hot/sqlite_util.c - the small helpers every file of the SQLite
  * store shares (error mapping, statements with no rows, statements prepared
- * once), kept apart so that
+ * once, the synchronous setting's name), kept apart so that
  * the write path, rollups and reads depend on them and not on each other.
  */
 #include <sqlite3.h>
@@ -47,4 +47,11 @@ sq_txn_end(struct sq_store *s, int rc, struct fr_err *err)
     if (rc != FR_OK)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
+}
+
+const char *
+sq_sync_name(int synchronous)
+{
+    static const char *const names[] = {"OFF", "NORMAL", "FULL"};
+    return names[synchronous < 0 ? 0 : synchronous > 2 ? 2 : synchronous];
 }
