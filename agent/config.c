@@ -49,6 +49,10 @@ static const struct fr_option opts[] = {
      "fsync per commit)."},
     INT("storage", "busy_timeout_ms", busy_timeout_ms, "5000", 0, 600000,
         "How long a commit waits for a lock held by another process before failing."),
+    BOOL("storage", "compress_bodies", compress_bodies, "true",
+         "Store event bodies zstd-compressed with a dictionary trained from the store's own "
+         "events (about half the disk); false keeps new bodies as plain JSON text. Reads handle "
+         "both."),
     INT("storage", "queue_events", queue_events, "20000", 10, 10000000,
         "Events accepted but not yet committed; when full, HTTP answers 429 and the socket "
         "stops reading."),

@@ -174,6 +174,7 @@ agent_store_opts(const struct fr_config *c, struct fr_store_opts *so)
     fr_store_opts_default(so);
     so->synchronous = c->sync_mode == 1 ? 2 : 1;
     so->busy_timeout_ms = (int)c->busy_timeout_ms;
+    so->compress_bodies = c->compress_bodies;
 }
 
 /* Whether the filesystem holding path has (almost) no space left. */

@@ -25,6 +25,7 @@
 #include "core/strmap.h"
 #include "retention/columns.h"
 #include "retention/hot/archive.h"
+#include "retention/hot/sqlite_body.h"
 #include "retention/retention.h"
 
 #ifndef FR_BIN
@@ -506,6 +507,7 @@ sql_int(const char *db, const char *sql)
 {
     sqlite3 *h;
     sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL);
+    fr_sqlite_body_functions(h); /* fr_body(body): stored bodies as text */
     sqlite3_stmt *st;
     int64_t v = -1;
     if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
@@ -1736,7 +1738,7 @@ marked_segment(void *ud, const struct fr_manifest_row *r)
 static void
 marked_where(struct rfx *f, int64_t *hot, struct marked_ctx *arch, int *files)
 {
-    *hot = sql_int(f->db, "SELECT count(*) FROM events WHERE body LIKE '%" MARK "%'");
+    *hot = sql_int(f->db, "SELECT count(*) FROM events WHERE fr_body(body) LIKE '%" MARK "%'");
     struct fr_store *st = t_store_open(f->dir, "hot.db");
     struct marked_ctx c = {keys_of(&f->p), 0, 0, 0};
     struct fr_err err = {0};
@@ -1982,7 +1984,8 @@ test_retention_erase_by_value_token(void **state)
     assert_int_equal(strlen(out), FR_TOKEN_LEN);
     assert_int_equal(run_retention(f->db, f->policy, BASE + 20 * DAY, NULL), 0);
     assert_true(sql_int(f->db, "SELECT count(*) FROM archive_segments") > 0);
-    char *sql = fr_asprintf("SELECT count(*) FROM events WHERE instr(body, '%s') > 0", out);
+    char *sql =
+        fr_asprintf("SELECT count(*) FROM events WHERE instr(fr_body(body), '%s') > 0", out);
     assert_true(sql_int(f->db, sql) > 0);
     char *err = NULL;
     cmd = fr_asprintf("%s erase --hmac %s --reason leak --db %s --policy %s", FR_BIN, out, f->db,

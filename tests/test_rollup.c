@@ -15,6 +15,7 @@
 #include "bench/gen.h"
 #include "core/hex.h"
 #include "core/mem.h"
+#include "retention/hot/sqlite_body.h"
 
 static int64_t
 q_int(const char *path, const char *sql)
@@ -22,6 +23,7 @@ q_int(const char *path, const char *sql)
     sqlite3 *db;
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(fr_sqlite_body_functions(db), SQLITE_OK); /* bodies as text */
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         fail_msg("%s: %s", sql, sqlite3_errmsg(db));
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -44,13 +46,13 @@ test_rollup_sums_equal_raw_events(void **state)
         {"SELECT sum(errors) FROM rollups WHERE dim='provider'",
          "SELECT count(*) FROM events WHERE kind='provider' AND error_code IS NOT NULL"},
         {"SELECT sum(input_tokens) FROM rollups WHERE dim='provider'",
-         "SELECT sum(json_extract(body, '$.data.usage.input_tokens')) FROM events"
+         "SELECT sum(json_extract(fr_body(body), '$.data.usage.input_tokens')) FROM events"
          " WHERE kind='provider'"},
         {"SELECT sum(output_tokens) FROM rollups WHERE dim='provider'",
-         "SELECT sum(json_extract(body, '$.data.usage.output_tokens')) FROM events"
+         "SELECT sum(json_extract(fr_body(body), '$.data.usage.output_tokens')) FROM events"
          " WHERE kind='provider'"},
         {"SELECT sum(cached_tokens) FROM rollups WHERE dim='provider'",
-         "SELECT sum(json_extract(body, '$.data.usage.cached_tokens')) FROM events"
+         "SELECT sum(json_extract(fr_body(body), '$.data.usage.cached_tokens')) FROM events"
          " WHERE kind='provider'"},
         {"SELECT sum(lat_sum_ms) FROM rollups WHERE dim='provider'",
          "SELECT sum(duration_ms) FROM events WHERE kind='provider'"},

@@ -792,6 +792,7 @@ test_store_background_checkpoint(void **state)
     struct fr_store_opts so;
     fr_store_opts_default(&so);
     so.background_checkpoint = true;
+    so.compress_bodies = false; /* the page counts below are of these bodies' size */
     char *path = t_path(f->dir, "ckpt.db");
     struct fr_store *st = NULL;
     struct fr_err err = {0};
@@ -832,6 +833,214 @@ test_store_background_checkpoint(void **state)
     free(path);
 }
 
+/* ---- compressed bodies ---- */
+
+/* Event n: a middleware step of conversation c(n % 53) with ~1.8 kB of words. */
+static char *
+body_line(int n)
+{
+    static const char *const words[] = {"the",    "model",  "answered", "with",  "a",
+                                        "tool",   "call",   "timeout",  "retry", "user",
+                                        "asked",  "about",  "refunds",  "order", "status",
+                                        "policy", "window", "context",  "limit", "stream"};
+    char text[2048];
+    size_t o = 0;
+    unsigned x = (unsigned)n * 2654435761u;
+    while (o < 1800) {
+        x = x * 1103515245u + 12345u;
+        o += (size_t)snprintf(text + o, sizeof text - o, "%s ", words[(x >> 16) % 20]);
+    }
+    text[o - 1] = '\0';
+    return fr_asprintf("{\"v\":1,\"kind\":\"middleware\",\"ts_ms\":%lld,\"conv_id\":\"c%d\","
+                       "\"event_id\":\"b%d\",\"data\":{\"step\":\"s%d\",\"note\":\"%s\"}}",
+                       1700000000000LL + n, n % 53, n, n, text);
+}
+
+/* Ingests events [from, to) in batches of 100. */
+static void
+put_bodies(struct fr_store *st, int from, int to)
+{
+    for (int n = from; n < to; n += 100) {
+        char *owned[100];
+        const char *lines[100];
+        int k = 0;
+        for (; k < 100 && n + k < to; k++)
+            lines[k] = owned[k] = body_line(n + k);
+        t_ingest(st, lines, (size_t)k);
+        for (int i = 0; i < k; i++)
+            free(owned[i]);
+    }
+}
+
+struct body_check {
+    int rows, same;
+};
+
+static int
+check_body(void *ud, const struct fr_event_row *r)
+{
+    struct body_check *c = ud;
+    int n = atoi(r->ids[FR_ID_EVENT] + 1);
+    char *want = body_line(n);
+    c->rows++;
+    c->same += r->body_len == strlen(want) && memcmp(r->body, want, r->body_len) == 0;
+    free(want);
+    return 0;
+}
+
+/* Every stored body reads back byte for byte; the number of rows read. */
+static int
+bodies_read_back(struct fr_store *st, int expect)
+{
+    struct fr_event_filter ef = {0};
+    ef.kind = "middleware";
+    struct body_check c = {0};
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_events(st, &ef, check_body, &c, &err), FR_OK);
+    assert_int_equal(c.rows, expect);
+    assert_int_equal(c.same, expect);
+    return c.rows;
+}
+
+/* How many of events [0, to) belong to conversation c<k>. */
+static int
+conv_share(int to, int k)
+{
+    return to / 53 + (to % 53 > k);
+}
+
+/* The id of the only body dictionary; fails unless there is exactly one. */
+static long
+only_dict(const char *path)
+{
+    assert_int_equal(sql_long(path, "SELECT count(*) FROM body_dicts", NULL, 0), 1);
+    return sql_long(path, "SELECT id FROM body_dicts", NULL, 0);
+}
+
+/* Once a store has taken 1 MiB of bodies as text, it trains a dictionary from them and
+   stores later bodies compressed with it (a fraction of their size); every body reads back
+   byte for byte, by the store (also read-only and reopened) and through fr_body(); text
+   search, a trace's move and merged parts work on compressed rows; a store opened without
+   compression writes text and still reads the compressed rows. */
+static void
+test_store_bodies_compressed(void **state)
+{
+    struct t_store_fx *f = *state;
+    put_bodies(f->st, 0, 500); /* ~0.9 MiB: below the training point */
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM body_dicts", NULL, 0), 0);
+    put_bodies(f->st, 500, 700);
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM body_dicts", NULL, 0), 1);
+    put_bodies(f->st, 700, 1000);
+    long packed =
+        sql_long(f->path, "SELECT count(*) FROM events WHERE typeof(body) = 'blob'", NULL, 0);
+    assert_true(packed >= 300);
+    /* the compressed rows: under a third of their text (words from a 20-word vocabulary) */
+    assert_true(3 * sql_long(f->path,
+                             "SELECT sum(length(body)) FROM events WHERE typeof(body) = 'blob'",
+                             NULL, 0) <
+                sql_long(f->path,
+                         "SELECT sum(length(fr_body(body))) FROM events"
+                         " WHERE typeof(body) = 'blob'",
+                         NULL, 0));
+    bodies_read_back(f->st, 1000);
+    /* text search reads compressed bodies */
+    struct fr_event_filter ef = {0};
+    ef.text = "s977";
+    struct ids got = {0};
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_events(f->st, &ef, collect_event_id, &got, &err), FR_OK);
+    assert_int_equal(got.n, 1);
+    assert_string_equal(got.v[0], "b977");
+    ids_free(&got);
+    /* reopened: the same dictionary, new rows compressed with it */
+    fr_store_close(f->st);
+    f->st = t_store_open(f->dir, "hot.db");
+    put_bodies(f->st, 1000, 1100);
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM body_dicts", NULL, 0), 1);
+    assert_int_equal(
+        sql_long(f->path, "SELECT count(*) FROM events WHERE typeof(body) = 'blob'", NULL, 0),
+        packed + 100);
+    bodies_read_back(f->st, 1100);
+    /* a trace's events moved to its conversation, and parts merged, on compressed rows */
+    const char *T = "4bf92f3577b34da6a3ce929d0e0e4736";
+    put_span(f->st, T, "s1-with-a-longer-span-id-so-that-the-body-compresses", 1771357445000,
+             false);
+    assert_int_equal(fr_store_begin(f->st, &err), FR_OK);
+    assert_int_equal(fr_store_link_trace(f->st, T, "conv-X", &err), FR_OK);
+    assert_int_equal(fr_store_commit(f->st, &err), FR_OK);
+    assert_int_equal(sql_long(f->path,
+                              "SELECT count(*) FROM events WHERE conv_id = 'conv-X' AND"
+                              " typeof(body) = 'blob' AND"
+                              " json_extract(fr_body(body), '$.conv_id') = 'conv-X'",
+                              NULL, 0),
+                     1);
+    const char *ev =
+        "{\"v\":1,\"kind\":\"provider\",\"ts_ms\":1771357445000,\"conv_id\":\"c-parts\","
+        "\"trace_id\":\"5bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"a1\",\"event_id\":\"a1\","
+        "\"data\":{\"provider\":\"openai\",\"model\":\"the model answered with a tool call\"}}";
+    t_ingest(f->st, &ev, 1);
+    put_part(f->st, "a1", "request", "{\"role\":\"user\",\"content\":\"the user asked about\"}");
+    assert_int_equal(sql_long(f->path,
+                              "SELECT json_extract(fr_body(body), '$.data.request.messages[0]."
+                              "content') = 'the user asked about' FROM events WHERE"
+                              " event_id = 'a1' AND typeof(body) = 'blob'",
+                              NULL, 0),
+                     1);
+    /* erasing a conversation its dictionary sampled: the dictionary is replaced by one
+       trained without it, and every row re-encoded; the others read back */
+    long d1 = only_dict(f->path);
+    int64_t erased = 0;
+    assert_int_equal(fr_store_erase_hot(f->st, "c5", "test", fr_now_ms(), false, &erased, &err),
+                     FR_OK);
+    assert_int_equal(erased, conv_share(1100, 5));
+    long d2 = only_dict(f->path);
+    assert_true(d2 != d1);
+    assert_int_equal(sql_long(f->path,
+                              "SELECT instr(convs, char(10) || 'c5' || char(10)) FROM body_dicts",
+                              NULL, 0),
+                     0);
+    assert_int_equal(sql_long(f->path,
+                              "SELECT instr(convs, char(10) || 'c6' || char(10)) > 0 FROM"
+                              " body_dicts",
+                              NULL, 0),
+                     1);
+    char *q = fr_asprintf("SELECT count(*) FROM events WHERE fr_body_dict(body) = %ld", d1);
+    assert_int_equal(sql_long(f->path, q, NULL, 0), 0);
+    free(q);
+    q = fr_asprintf("SELECT count(*) FROM events WHERE fr_body_dict(body) = %ld", d2);
+    assert_true(sql_long(f->path, q, NULL, 0) >= packed + 100 - conv_share(1100, 5));
+    free(q);
+    bodies_read_back(f->st, 1100 - conv_share(1100, 5));
+    /* read-only, and a writer that does not compress */
+    struct fr_store_opts so;
+    fr_store_opts_default(&so);
+    so.read_only = true;
+    struct fr_store *ro = NULL;
+    assert_int_equal(fr_store_open(f->path, &so, &ro, &err), FR_OK);
+    bodies_read_back(ro, 1100 - conv_share(1100, 5));
+    fr_store_close(ro);
+    fr_store_close(f->st);
+    fr_store_opts_default(&so);
+    so.compress_bodies = false;
+    assert_int_equal(fr_store_open(f->path, &so, &f->st, &err), FR_OK);
+    put_bodies(f->st, 1100, 1200);
+    assert_int_equal(sql_long(f->path,
+                              "SELECT count(*) FROM events WHERE typeof(body) = 'text'"
+                              " AND kind = 'middleware' AND CAST(substr(event_id, 2) AS"
+                              " INTEGER) >= 1100",
+                              NULL, 0),
+                     100 - (conv_share(1200, 5) - conv_share(1100, 5))); /* c5's are refused */
+    int left = 1200 - conv_share(1200, 5);
+    bodies_read_back(f->st, left);
+    /* erased by a store that does not compress: the rows go back to text, the dictionary */
+    assert_int_equal(fr_store_erase_hot(f->st, "c6", "test", fr_now_ms(), false, &erased, &err),
+                     FR_OK);
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM body_dicts", NULL, 0), 0);
+    assert_int_equal(
+        sql_long(f->path, "SELECT count(*) FROM events WHERE typeof(body) = 'blob'", NULL, 0), 0);
+    bodies_read_back(f->st, left - conv_share(1200, 6));
+}
+
 int
 main(void)
 {
@@ -869,6 +1078,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_conversation_event_filters, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_background_checkpoint, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_bodies_compressed, t_store_setup,
                                         t_store_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -191,6 +191,16 @@ static const char *const schema_migrations[] = {
     "CREATE INDEX events_model ON events(model, ts_ms, conv_id) WHERE model IS NOT NULL;"
     "DROP INDEX events_tool;"
     "CREATE INDEX events_tool ON events(tool, ts_ms, conv_id) WHERE tool IS NOT NULL;",
+
+    /* version 12: compressed bodies (sqlite_body.c): from here on events.body is the envelope
+       as text, or a BLOB holding one zstd frame of it whose header names (Dictionary_ID) the
+       dictionary of this table it was compressed with; rows written before stay text */
+    "CREATE TABLE body_dicts ("
+    " id INTEGER PRIMARY KEY," /* the dictionary's own Dictionary_ID */
+    " created_ms INTEGER NOT NULL,"
+    " samples INTEGER NOT NULL, sample_bytes INTEGER NOT NULL," /* what it was trained on */
+    " convs TEXT NOT NULL," /* the conversations sampled, "\nID\n...": for erasures */
+    " dict BLOB NOT NULL);",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))

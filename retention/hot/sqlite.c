@@ -50,6 +50,7 @@ sq_close(void *ctx)
     sq_erased_free(s);
     sq_trace_free(s);
     sq_parts_free(s);
+    sq_body_free(s); /* its statement before the connection closes */
     sqlite3_close(s->db);
     free(s->path);
     free(s->dir);
@@ -218,6 +219,8 @@ sq_open_as(void **ctx, const char *path, const struct fr_store_opts *opts, bool 
                               : fr_schema_migrate(s->db, fr_schema_latest(), err);
     if (frc == FR_OK && !opts->read_only)
         frc = sq_relativize_manifest(s, err);
+    if (frc == FR_OK)
+        frc = sq_body_open(s, !opts->read_only, opts->compress_bodies, err);
     if (frc == FR_OK &&
         (rc = sqlite3_prepare_v3(s->db, fr_schema_insert_event_sql, -1, SQLITE_PREPARE_PERSISTENT,
                                  &s->ins_event, NULL)) != SQLITE_OK)
@@ -349,7 +352,8 @@ sq_begin(void *ctx, struct fr_err *err)
         return sq_fail(s->db, rc, err, "begin");
     s->in_txn = true;
     sq_erased_refresh(s); /* exact for the batch: no other connection commits until it ends */
-    return sq_ids_begin(s, err);
+    int frc = sq_body_begin(s, err);
+    return frc == FR_OK ? sq_ids_begin(s, err) : frc;
 }
 
 static void
@@ -397,7 +401,7 @@ sq_put(void *ctx, const struct fr_record *ev, int64_t ingested_ms, bool *inserte
         sqlite3_bind_null(st, 22);
         sqlite3_bind_null(st, 23);
     }
-    sqlite3_bind_text(st, 24, ev->body, (int)ev->body_len, SQLITE_STATIC);
+    sq_body_bind(s, st, 24, ev->body, ev->body_len);
     sq_bind_text(st, 25, ev->request_sha256 && ev->request_sha256[0] ? ev->request_sha256 : NULL);
     sq_bind_text(st, 26,
                  ev->response_sha256 && ev->response_sha256[0] ? ev->response_sha256 : NULL);
@@ -505,6 +509,7 @@ sq_commit(void *ctx, struct fr_err *err)
         return frc;
     }
     s->in_txn = false;
+    sq_body_after_commit(s); /* a dictionary trained when due, out of the batch's transaction */
     return FR_OK;
 }
 

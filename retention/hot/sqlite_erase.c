@@ -246,9 +246,11 @@ sq_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reas
         int src = sqlite3_prepare_v2(
             s->db,
             conv_id != NULL
-                ? "SELECT id, body, error_class, error_code, conv_id FROM events WHERE conv_id = ?1"
-                : "SELECT id, body, error_class, error_code, conv_id FROM events"
-                  " WHERE instr(body, ?1) > 0",
+                ? "SELECT id, fr_body(body), error_class, error_code, conv_id FROM events"
+                  " WHERE conv_id = ?1"
+                : "SELECT id, b, error_class, error_code, conv_id FROM"
+                  " (SELECT id, fr_body(body) AS b, error_class, error_code, conv_id FROM events)"
+                  " WHERE instr(b, ?1) > 0",
             -1, &q, NULL);
         if (src != SQLITE_OK)
             rc = sq_fail(s->db, src, err, "erasing");
@@ -301,6 +303,9 @@ sq_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reas
     for (size_t i = 0; i < nrefs; i++)
         free(refs[i].conv);
     free(refs);
+    /* and the compression dictionaries made from its bytes (sqlite_body.c) */
+    if (rc == FR_OK && !dry_run)
+        rc = sq_body_forget(s, conv_id, token, err);
     if (rc == FR_OK && !dry_run) {
         rc = sqlite3_prepare_v2(
             s->db,

@@ -116,6 +116,7 @@ struct sq_store {
     sqlite3_stmt *parts_st[5];
     int64_t parts_parked; /* rows of event_parts (an upper bound after a rollback) */
     struct sq_ckpt *ckpt; /* background checkpoints (sqlite_ckpt.c); NULL when off */
+    struct sq_body *body; /* body compression (sqlite_body.c); NULL on a read-only store */
 };
 
 /*
@@ -206,7 +207,7 @@ int q_event_fn(sqlite3_stmt *st, void *ud);
     "id, ts_ms, ingested_ms, kind, seq, conv_id, session_id, turn_id, run_id,"                     \
     " request_id, stream_id, event_id, trace_id, span_id, runtime_key, inference_id,"              \
     " status, provider, model, tool, duration_ms, error_class, error_code, error_message,"         \
-    " body, policy, raw"
+    " fr_body(body), policy, raw"
 
 /* The archive operations of the descriptor (sqlite_archive.c). */
 int sq_due(void *ctx, const int64_t cutoff[FR_KIND_COUNT], int64_t hold_id, int64_t grace_ms,
@@ -259,6 +260,21 @@ bool sq_file_gone(const struct sq_store *s);
 int sq_ckpt_start(struct sq_store *s, const char *path, int synchronous, struct fr_err *err);
 void sq_ckpt_stop(struct sq_store *s);
 void sq_ckpt_stats(void *ctx, struct fr_store_wal_stats *out); /* the wal_stats op */
+
+/* Compressed bodies (sqlite_body.c). sq_body_open registers fr_body(body) and
+   fr_body_dict(body) (sqlite_body.h) on the store's connection and, for a writer,
+   fr_zbody(text) and, when it compresses, the current dictionary. sq_body_begin (in a
+   batch's transaction) notices the dictionary retired by another process's erasure.
+   sq_body_bind binds a body to insert, compressed when a dictionary exists;
+   sq_body_after_commit trains one when due; sq_body_forget (inside an erasure's
+   transaction, after its rows are deleted) retires every dictionary that sampled the
+   conversation or holds the token, re-encoding the rows that use it. */
+int sq_body_open(struct sq_store *s, bool writer, bool compress, struct fr_err *err);
+int sq_body_begin(struct sq_store *s, struct fr_err *err);
+void sq_body_free(struct sq_store *s);
+void sq_body_bind(struct sq_store *s, sqlite3_stmt *st, int col, const char *body, size_t len);
+int sq_body_forget(struct sq_store *s, const char *conv_id, const char *token, struct fr_err *err);
+void sq_body_after_commit(struct sq_store *s);
 
 /* "OFF", "NORMAL" or "FULL" for fr_store_opts.synchronous (clamped to 0..2). */
 const char *sq_sync_name(int synchronous);

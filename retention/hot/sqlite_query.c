@@ -193,7 +193,7 @@ fr_sqlite_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, voi
                  struct fr_err *err)
 {
     struct sq_store *s = ctx;
-    char sql[1024] = "SELECT " SQ_EVENT_COLUMNS " FROM events WHERE 1";
+    char sql[1536] = "SELECT " SQ_EVENT_COLUMNS " FROM events WHERE 1";
     if (f->conv_id)
         strcat(sql, " AND conv_id = :conv");
     if (f->kind)
@@ -217,8 +217,11 @@ fr_sqlite_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, voi
     if (f->text != NULL) {
         pat[0] = fr_store_text_pattern(f->text, 0);
         pat[1] = fr_store_text_pattern(f->text, 1);
-        strcat(sql, pat[1] ? " AND (body LIKE :t0 ESCAPE '\\' OR body LIKE :t1 ESCAPE '\\')"
-                           : " AND body LIKE :t0 ESCAPE '\\'");
+        strcat(
+            sql,
+            pat[1]
+                ? " AND (fr_body(body) LIKE :t0 ESCAPE '\\' OR fr_body(body) LIKE :t1 ESCAPE '\\')"
+                : " AND fr_body(body) LIKE :t0 ESCAPE '\\'");
     }
     if (f->after_id > 0)
         strcat(sql, " AND id > :after");

@@ -51,8 +51,9 @@ static const char *const tl_sql[TL_COUNT_ALL] = {
                  " WHERE conv_id = ?1 AND trace_id = ?1",
     [TL_DEDUP] = "DELETE FROM events WHERE conv_id = ?1 AND trace_id = ?1 AND event_id IN"
                  " (SELECT event_id FROM events WHERE conv_id = ?2 AND event_id IS NOT NULL)",
-    [TL_MOVE] = "UPDATE events SET conv_id = ?2, body = json_set(body, '$.conv_id', ?2)"
-                " WHERE conv_id = ?1 AND trace_id = ?1",
+    [TL_MOVE] =
+        "UPDATE events SET conv_id = ?2, body = fr_zbody(json_set(fr_body(body), '$.conv_id', ?2))"
+        " WHERE conv_id = ?1 AND trace_id = ?1",
     [TL_DROP] = "DELETE FROM events WHERE conv_id = ?1 AND trace_id = ?1",
     [TL_MERGE] = "INSERT INTO conversations(" SQ_CONV_COLUMNS ")"
                  " SELECT ?2, session_id, runtime_key, runtime_key_ts_ms, status, status_ts_ms,"

@@ -28,8 +28,11 @@ void
 fr_store_opts_default(struct fr_store_opts *opts)
 {
     /* every field set: one added later is off, never what the stack held */
-    *opts = (struct fr_store_opts){
-        .create = true, .synchronous = 1, .busy_timeout_ms = 5000, .cache_kib = 16 * 1024};
+    *opts = (struct fr_store_opts){.create = true,
+                                   .synchronous = 1,
+                                   .busy_timeout_ms = 5000,
+                                   .cache_kib = 16 * 1024,
+                                   .compress_bodies = true};
 }
 
 int

@@ -35,6 +35,8 @@ struct fr_store_opts {
     int64_t cache_kib;   /* page cache size */
     bool background_checkpoint; /* the ingest writer's store: WAL checkpoints on a thread of
                                    their own, not in its commits (sqlite_ckpt.c) */
+    bool compress_bodies;       /* store bodies zstd-compressed with a dictionary trained from
+                                   the store's events (sqlite_body.c); reads handle both forms */
 };
 
 void fr_store_opts_default(struct fr_store_opts *opts);

@@ -24,6 +24,7 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "redact/redact.h"
+#include "retention/hot/sqlite_body.h"
 
 char *
 t_tmpdir(void)
@@ -379,6 +380,7 @@ sql_long(const char *db, const char *sql, char *text, size_t n)
 {
     sqlite3 *h;
     assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(fr_sqlite_body_functions(h), SQLITE_OK); /* stored bodies as text */
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
     long v = -1;

@@ -1,0 +1,542 @@
+/*
+ * retention/hot/sqlite_body.c - stored bodies compressed with zstd and a
+ * dictionary trained from the store's own events.
+ *
+ * An event's body (its redacted envelope, ~0.5 kB of JSON) was half of what
+ * the hot store held per event. Alone, an envelope that small hardly
+ * compresses; against a dictionary that knows its keys, the kinds' shapes and
+ * the words that recur across conversations, it shrinks 2.5-4.5x (figures in
+ * docs/storage.md, "Compressed bodies"). So once a store has taken in
+ * SQ_BODY_TRAIN_BYTES of bodies as text, its writer trains a dictionary from
+ * them (zstd's own trainer), keeps it in `body_dicts`, and from then on stores
+ * each body as a zstd frame that names that dictionary in its header; bodies
+ * that would not shrink stay text. A new dictionary is trained after every
+ * SQ_BODY_RETRAIN_BYTES compressed with the current one, so that a store
+ * follows its traffic; older ones stay for the rows that use them.
+ *
+ * The samples are the newest few events of each conversation and kind among
+ * the recent ones, so that what a dictionary holds is mostly what many
+ * conversations share (keys, field values, common phrases); and they are
+ * bodies as stored, i.e. after redaction. A dictionary is still made of its
+ * samples' bytes, so it lists the conversations it sampled, and an erasure
+ * retires every dictionary that sampled the conversation or holds the erased
+ * token (sq_body_forget).
+ *
+ * Every connection of the store reads bodies through the SQL function
+ * fr_body(body) (text as it is, a frame decompressed); the writer also has
+ * fr_zbody(text), which compresses with its current dictionary (the rewrites
+ * of a stored body: a trace's events moved, log-event parts merged).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <zdict.h>
+#include <zstd.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/strmap.h"
+#include "core/timeutil.h"
+#include "retention/hot/sqlite_body.h"
+#include "retention/hot/sqlite_int.h"
+
+#define SQ_BODY_LEVEL 1
+#define SQ_BODY_MIN 64                               /* shorter bodies stay text */
+#define SQ_BODY_DICT (64 * 1024)                     /* dictionary capacity */
+#define SQ_BODY_SAMPLE_MAX 16384                     /* longer bodies are not sampled */
+#define SQ_BODY_SAMPLES_MIN 100                      /* fewer: training waits for more traffic */
+#define SQ_BODY_SAMPLES_BYTES_MIN (2 * SQ_BODY_DICT) /* and less */
+#define SQ_BODY_SAMPLE_BYTES (1024 * 1024)
+#define SQ_BODY_WINDOW 100000             /* the newest rows the samples are drawn from */
+#define SQ_BODY_PER_GROUP 4               /* the most samples of one conversation and kind */
+#define SQ_BODY_TRAIN_BYTES (1024 * 1024) /* text bodies before the first training */
+#define SQ_BODY_RETRAIN_BYTES (256LL * 1024 * 1024) /* compressed ones before the next */
+
+/* A dictionary's decoder, loaded on first use. */
+struct sq_ddict {
+    unsigned id;
+    ZSTD_DDict *dd;
+};
+
+/* What fr_body needs on one connection; freed with the connection (xDestroy). */
+struct sq_unpack {
+    sqlite3 *db;
+    ZSTD_DCtx *dctx;
+    struct sq_ddict *dicts;
+    size_t n;
+};
+
+/* The writer's side. */
+struct sq_body {
+    ZSTD_CCtx *cctx;
+    ZSTD_CDict *cdict; /* NULL until a dictionary exists */
+    unsigned dict_id;
+    sqlite3_stmt *check; /* sq_body_begin's */
+    char *buf;           /* the latest compressed body */
+    size_t cap;
+    int64_t train_bytes;  /* body bytes that make the next training due */
+    int64_t plain_bytes;  /* stored as text since the last training (attempt) */
+    int64_t packed_bytes; /* compressed with the current dictionary */
+    bool failed_said;
+};
+
+static ZSTD_DDict *
+unpack_dict(struct sq_unpack *u, unsigned id)
+{
+    for (size_t i = 0; i < u->n; i++)
+        if (u->dicts[i].id == id)
+            return u->dicts[i].dd;
+    sqlite3_stmt *st;
+    ZSTD_DDict *dd = NULL;
+    if (sqlite3_prepare_v2(u->db, "SELECT dict FROM body_dicts WHERE id = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return NULL;
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        dd = ZSTD_createDDict(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+    sqlite3_finalize(st);
+    if (dd != NULL) {
+        u->dicts = fr_realloc(u->dicts, (u->n + 1) * sizeof *u->dicts);
+        u->dicts[u->n++] = (struct sq_ddict){id, dd};
+    }
+    return dd;
+}
+
+/* fr_body(body): a text body as it is; a compressed one decompressed to text. */
+static void
+fn_body(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
+        sqlite3_result_value(ctx, argv[0]);
+        return;
+    }
+    struct sq_unpack *u = sqlite3_user_data(ctx);
+    const void *src = sqlite3_value_blob(argv[0]);
+    size_t n = (size_t)sqlite3_value_bytes(argv[0]);
+    unsigned long long size = ZSTD_getFrameContentSize(src, n);
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > INT32_MAX) {
+        sqlite3_result_error(ctx, "stored body is neither text nor a zstd frame", -1);
+        return;
+    }
+    unsigned id = ZSTD_getDictID_fromFrame(src, n);
+    ZSTD_DDict *dd = id != 0 ? unpack_dict(u, id) : NULL;
+    if (id != 0 && dd == NULL) {
+        char *msg = fr_asprintf("stored body needs dictionary %u, which body_dicts lacks", id);
+        sqlite3_result_error(ctx, msg, -1);
+        free(msg);
+        return;
+    }
+    char *out = sqlite3_malloc64(size + 1);
+    if (out == NULL) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    size_t got = dd ? ZSTD_decompress_usingDDict(u->dctx, out, size, src, n, dd)
+                    : ZSTD_decompressDCtx(u->dctx, out, size, src, n);
+    if (ZSTD_isError(got) || got != size) {
+        sqlite3_free(out);
+        char *msg = fr_asprintf("stored body does not decompress: %s",
+                                ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short");
+        sqlite3_result_error(ctx, msg, -1);
+        free(msg);
+        return;
+    }
+    out[got] = '\0';
+    sqlite3_result_text64(ctx, out, got, sqlite3_free, SQLITE_UTF8);
+}
+
+/* fr_body_dict(body): the id of the dictionary a compressed body names; NULL for text. */
+static void
+fn_body_dict(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    sqlite3_result_int64(ctx, ZSTD_getDictID_fromFrame(sqlite3_value_blob(argv[0]),
+                                                       (size_t)sqlite3_value_bytes(argv[0])));
+}
+
+static void
+unpack_free(void *p)
+{
+    struct sq_unpack *u = p;
+    for (size_t i = 0; i < u->n; i++)
+        ZSTD_freeDDict(u->dicts[i].dd);
+    free(u->dicts);
+    ZSTD_freeDCtx(u->dctx);
+    free(u);
+}
+
+int
+fr_sqlite_body_functions(sqlite3 *db)
+{
+    struct sq_unpack *u = fr_calloc(1, sizeof *u);
+    u->db = db;
+    u->dctx = ZSTD_createDCtx();
+    /* on failure SQLite calls unpack_free itself */
+    int rc = sqlite3_create_function_v2(db, "fr_body", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, u,
+                                        fn_body, NULL, NULL, unpack_free);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function_v2(db, "fr_body_dict", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                        NULL, fn_body_dict, NULL, NULL, NULL);
+    return rc;
+}
+
+/* Compresses len bytes into b->buf; the frame's length, 0 when it would not shrink. */
+static size_t
+body_pack(struct sq_body *b, const char *body, size_t len)
+{
+    if (b->cdict == NULL || len < SQ_BODY_MIN)
+        return 0;
+    size_t bound = ZSTD_compressBound(len);
+    if (bound > b->cap) {
+        b->cap = bound;
+        b->buf = fr_realloc(b->buf, b->cap);
+    }
+    size_t z = ZSTD_compress_usingCDict(b->cctx, b->buf, b->cap, body, len, b->cdict);
+    return ZSTD_isError(z) || z >= len ? 0 : z;
+}
+
+/* fr_zbody(text): compressed with the writer's current dictionary, or as it was. */
+static void
+fn_zbody(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    struct sq_store *s = sqlite3_user_data(ctx);
+    if (s->body == NULL || sqlite3_value_type(argv[0]) != SQLITE_TEXT) {
+        sqlite3_result_value(ctx, argv[0]);
+        return;
+    }
+    const char *text = (const char *)sqlite3_value_text(argv[0]);
+    size_t z = body_pack(s->body, text, (size_t)sqlite3_value_bytes(argv[0]));
+    if (z == 0)
+        sqlite3_result_value(ctx, argv[0]);
+    else
+        sqlite3_result_blob64(ctx, s->body->buf, z, SQLITE_TRANSIENT);
+}
+
+/* Makes the dictionary (dict, len) current. */
+static bool
+body_use(struct sq_body *b, unsigned id, const void *dict, size_t len)
+{
+    ZSTD_CDict *cd = ZSTD_createCDict(dict, len, SQ_BODY_LEVEL);
+    if (cd == NULL)
+        return false;
+    ZSTD_freeCDict(b->cdict);
+    b->cdict = cd;
+    b->dict_id = id;
+    b->packed_bytes = 0;
+    b->train_bytes = SQ_BODY_RETRAIN_BYTES;
+    return true;
+}
+
+/* No current dictionary: bodies are stored as text until one is trained. */
+static void
+body_drop(struct sq_body *b)
+{
+    ZSTD_freeCDict(b->cdict);
+    b->cdict = NULL;
+    b->dict_id = 0;
+    b->train_bytes = SQ_BODY_TRAIN_BYTES;
+}
+
+/* Loads the newest dictionary as the current one (none: bodies stay text until one is
+   trained). */
+static int
+body_load(struct sq_store *s, struct fr_err *err)
+{
+    struct sq_body *b = s->body;
+    body_drop(b);
+    sqlite3_stmt *st;
+    int rc =
+        sqlite3_prepare_v2(s->db,
+                           "SELECT id, dict FROM body_dicts ORDER BY created_ms DESC, rowid DESC"
+                           " LIMIT 1",
+                           -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "reading the body dictionary");
+    if (sqlite3_step(st) == SQLITE_ROW &&
+        !body_use(b, (unsigned)sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+                  (size_t)sqlite3_column_bytes(st, 1)))
+        fr_log(FR_LOG_WARN, "store",
+               "body dictionary %lld is not a zstd dictionary: new bodies are stored as text "
+               "until the next one is trained",
+               (long long)sqlite3_column_int64(st, 0));
+    sqlite3_finalize(st);
+    return FR_OK;
+}
+
+int
+sq_body_open(struct sq_store *s, bool writer, bool compress, struct fr_err *err)
+{
+    int rc = fr_sqlite_body_functions(s->db);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "registering fr_body");
+    if (!writer)
+        return FR_OK;
+    /* every writer: an erasure re-encodes rows (sq_body_forget), as text without a packer */
+    rc = sqlite3_create_function_v2(s->db, "fr_zbody", 1, SQLITE_UTF8, s, fn_zbody, NULL, NULL,
+                                    NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "registering fr_zbody");
+    if (!compress)
+        return FR_OK;
+    s->body = fr_calloc(1, sizeof *s->body);
+    s->body->cctx = ZSTD_createCCtx();
+    return body_load(s, err);
+}
+
+int
+sq_body_begin(struct sq_store *s, struct fr_err *err)
+{
+    struct sq_body *b = s->body;
+    if (b == NULL || b->cdict == NULL)
+        return FR_OK;
+    /* another process's erasure may have retired the current dictionary (sq_body_forget) */
+    sqlite3_stmt *st;
+    int rc = sq_cached(s->db, &b->check, "SELECT 1 FROM body_dicts WHERE id = ?1", &st, err);
+    if (rc != FR_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, b->dict_id);
+    int src = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (src == SQLITE_ROW)
+        return FR_OK;
+    if (src != SQLITE_DONE)
+        return sq_fail(s->db, src, err, "checking the body dictionary");
+    return body_load(s, err);
+}
+
+void
+sq_body_free(struct sq_store *s)
+{
+    struct sq_body *b = s->body;
+    if (b == NULL)
+        return;
+    ZSTD_freeCDict(b->cdict);
+    ZSTD_freeCCtx(b->cctx);
+    sqlite3_finalize(b->check);
+    free(b->buf);
+    free(b);
+    s->body = NULL;
+}
+
+void
+sq_body_bind(struct sq_store *s, sqlite3_stmt *st, int col, const char *body, size_t len)
+{
+    struct sq_body *b = s->body;
+    size_t z = b != NULL ? body_pack(b, body, len) : 0;
+    if (z > 0) {
+        b->packed_bytes += (int64_t)len;
+        sqlite3_bind_blob(st, col, b->buf, (int)z, SQLITE_STATIC);
+        return;
+    }
+    if (b != NULL)
+        b->plain_bytes += (int64_t)len;
+    sqlite3_bind_text(st, col, body, (int)len, SQLITE_STATIC);
+}
+
+/* The samples of one training: bodies concatenated, their sizes, and the conversations
+   they came from ("\nID\n..." , each once), kept with the dictionary for erasures. */
+struct body_samples {
+    char *buf;
+    size_t *sizes;
+    size_t n, total;
+    char *convs;
+    size_t convs_len;
+};
+
+static void
+samples_add_conv(struct body_samples *x, struct fr_strmap *seen, const char *conv)
+{
+    bool created;
+    fr_strmap_slot(seen, conv, &created);
+    if (!created)
+        return;
+    size_t len = strlen(conv);
+    x->convs = fr_realloc(x->convs, x->convs_len + len + 2);
+    memcpy(x->convs + x->convs_len, conv, len);
+    x->convs_len += len;
+    x->convs[x->convs_len++] = '\n';
+    x->convs[x->convs_len] = '\0';
+}
+
+/*
+ * The samples: the newest SQ_BODY_PER_GROUP bodies of each conversation and
+ * kind among the newest SQ_BODY_WINDOW rows (events without a conversation
+ * in 64 groups), up to SQ_BODY_SAMPLE_BYTES.
+ */
+static void
+body_samples(struct sq_store *s, struct body_samples *x)
+{
+    memset(x, 0, sizeof *x);
+    x->convs = fr_strdup("\n");
+    x->convs_len = 1;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT fr_body(body), conv_id FROM events WHERE id IN (SELECT id FROM"
+                           " (SELECT id, row_number() OVER (PARTITION BY ifnull(conv_id, id % 64),"
+                           " kind ORDER BY id DESC) AS k FROM events WHERE id > (SELECT max(id)"
+                           " FROM events) - ?1 AND kind != 'placeholder') WHERE k <= ?2)"
+                           " ORDER BY id DESC",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_int64(st, 1, SQ_BODY_WINDOW);
+    sqlite3_bind_int(st, 2, SQ_BODY_PER_GROUP);
+    size_t cap = 0;
+    struct fr_strmap *seen = fr_strmap_new();
+    x->buf = fr_malloc(SQ_BODY_SAMPLE_BYTES);
+    while (x->total < SQ_BODY_SAMPLE_BYTES && sqlite3_step(st) == SQLITE_ROW) {
+        size_t len = (size_t)sqlite3_column_bytes(st, 0);
+        if (len == 0 || len > SQ_BODY_SAMPLE_MAX || x->total + len > SQ_BODY_SAMPLE_BYTES)
+            continue;
+        if (x->n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            x->sizes = fr_realloc(x->sizes, cap * sizeof *x->sizes);
+        }
+        memcpy(x->buf + x->total, sqlite3_column_text(st, 0), len);
+        x->sizes[x->n++] = len;
+        x->total += len;
+        if (sqlite3_column_type(st, 1) == SQLITE_TEXT)
+            samples_add_conv(x, seen, (const char *)sqlite3_column_text(st, 1));
+    }
+    fr_strmap_free(seen, NULL);
+    sqlite3_finalize(st);
+}
+
+/* Trains a dictionary from the samples and stores it (in the open transaction, or its
+   own); true when it became the current one. */
+static bool
+body_train(struct sq_store *s)
+{
+    struct sq_body *b = s->body;
+    struct body_samples x;
+    body_samples(s, &x);
+    bool done = false;
+    if (x.n >= SQ_BODY_SAMPLES_MIN && x.total >= SQ_BODY_SAMPLES_BYTES_MIN) {
+        double t0 = fr_mono_s();
+        unsigned char *dict = fr_malloc(SQ_BODY_DICT);
+        size_t len = ZDICT_trainFromBuffer(dict, SQ_BODY_DICT, x.buf, x.sizes, (unsigned)x.n);
+        unsigned id = ZDICT_isError(len) ? 0 : ZDICT_getDictID(dict, len);
+        sqlite3_stmt *st = NULL;
+        if (id != 0 &&
+            sqlite3_prepare_v2(s->db,
+                               "INSERT INTO body_dicts(id, created_ms, samples, sample_bytes,"
+                               " convs, dict) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                               -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, id);
+            sqlite3_bind_int64(st, 2, fr_now_ms());
+            sqlite3_bind_int64(st, 3, (int64_t)x.n);
+            sqlite3_bind_int64(st, 4, (int64_t)x.total);
+            sqlite3_bind_text(st, 5, x.convs, (int)x.convs_len, SQLITE_STATIC);
+            sqlite3_bind_blob(st, 6, dict, (int)len, SQLITE_STATIC);
+            done = sqlite3_step(st) == SQLITE_DONE && body_use(b, id, dict, len);
+        }
+        sqlite3_finalize(st);
+        if (done)
+            fr_log(FR_LOG_INFO, "store",
+                   "trained body dictionary %u (%zu bytes) from %zu events (%zu KiB) in %.0f ms: "
+                   "new bodies are stored compressed with it",
+                   id, len, x.n, x.total / 1024, (fr_mono_s() - t0) * 1000);
+        else if (!b->failed_said) {
+            b->failed_said = true;
+            fr_log(FR_LOG_WARN, "store",
+                   "training a body dictionary failed (%s); bodies stay as they are, tried "
+                   "again later",
+                   ZDICT_isError(len) ? ZDICT_getErrorName(len) : sqlite3_errmsg(s->db));
+        }
+        free(dict);
+    }
+    free(x.buf);
+    free(x.sizes);
+    free(x.convs);
+    return done;
+}
+
+/*
+ * An erasure must leave no byte of what it erases, and a dictionary is made
+ * of its samples' bytes. Every dictionary that sampled the conversation, or
+ * that holds the token, is retired: a new one is trained from what the store
+ * holds now (the erased rows are already gone in this transaction), the rows
+ * that use the old one are compressed again with it (as text when the store
+ * does not compress, or training fails), and the old one is deleted.
+ */
+int
+sq_body_forget(struct sq_store *s, const char *conv_id, const char *token, struct fr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT id, convs, dict FROM body_dicts", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "erasing (body dictionaries)");
+    int64_t *ids = NULL;
+    size_t n = 0;
+    char *needle = conv_id ? fr_asprintf("\n%s\n", conv_id) : NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *convs = (const char *)sqlite3_column_text(st, 1);
+        const void *dict = sqlite3_column_blob(st, 2);
+        size_t dlen = (size_t)sqlite3_column_bytes(st, 2);
+        if ((needle && convs && strstr(convs, needle)) ||
+            (token && *token && dict && memmem(dict, dlen, token, strlen(token)))) {
+            ids = fr_realloc(ids, (n + 1) * sizeof *ids);
+            ids[n++] = sqlite3_column_int64(st, 0);
+        }
+    }
+    sqlite3_finalize(st);
+    free(needle);
+    int frc = rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "erasing (body dictionaries)");
+    struct sq_body *b = s->body;
+    bool retrain = false;
+    for (size_t i = 0; b != NULL && i < n; i++)
+        retrain |= ids[i] == (int64_t)b->dict_id;
+    if (frc == FR_OK && retrain) {
+        body_drop(b);
+        body_train(s); /* failing, text until the next training */
+    }
+    for (size_t i = 0; frc == FR_OK && i < n; i++) {
+        rc = sqlite3_prepare_v2(s->db,
+                                "UPDATE events SET body = fr_zbody(fr_body(body))"
+                                " WHERE typeof(body) = 'blob' AND fr_body_dict(body) = ?1;",
+                                -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, ids[i]);
+            rc = sqlite3_step(st);
+            sqlite3_finalize(st);
+        }
+        int64_t moved = sqlite3_changes64(s->db);
+        if (rc == SQLITE_DONE &&
+            (rc = sqlite3_prepare_v2(s->db, "DELETE FROM body_dicts WHERE id = ?1", -1, &st,
+                                     NULL)) == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, ids[i]);
+            rc = sqlite3_step(st);
+            sqlite3_finalize(st);
+        }
+        if (rc != SQLITE_DONE)
+            frc = sq_fail(s->db, rc, err, "erasing (re-encoding bodies)");
+        else
+            fr_log(FR_LOG_INFO, "store",
+                   "erasure: body dictionary %lld had samples of what was erased; retired, its "
+                   "%lld bodies re-encoded (%s)",
+                   (long long)ids[i], (long long)moved,
+                   b && b->cdict ? "with a new dictionary" : "as text");
+    }
+    free(ids);
+    return frc;
+}
+
+void
+sq_body_after_commit(struct sq_store *s)
+{
+    struct sq_body *b = s->body;
+    if (b == NULL || b->plain_bytes + b->packed_bytes < b->train_bytes)
+        return;
+    if (!body_train(s)) {
+        /* too few conversations yet, or a failure: again after as much more */
+        b->plain_bytes = 0;
+        b->packed_bytes = 0;
+        b->train_bytes = b->cdict ? SQ_BODY_RETRAIN_BYTES : SQ_BODY_TRAIN_BYTES;
+        return;
+    }
+    b->plain_bytes = 0;
+}
