@@ -310,6 +310,22 @@ group_cmp(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
+/* Whether a segment of the manifest overlaps the filter's time window (ud: struct
+   seg_overlap). */
+struct seg_overlap {
+    const struct fr_event_filter *f;
+    bool any;
+};
+
+static int
+seg_overlaps(void *ud, const struct fr_manifest_row *r)
+{
+    struct seg_overlap *o = ud;
+    o->any |= !((o->f->since_ms && r->max_ts < o->f->since_ms) ||
+                (o->f->until_ms && r->min_ts >= o->f->until_ms));
+    return 0;
+}
+
 int
 fr_tier_error_groups(struct fr_store *st, const struct fr_event_filter *f,
                      const struct fr_archive_keys *keys, const char *by, fr_error_group_cb cb,
@@ -331,6 +347,20 @@ fr_tier_error_groups(struct fr_store *st, const struct fr_event_filter *f,
         *cold_skipped = 0;
     bool began;
     int rc = fr_store_snapshot_begin(st, &began, err);
+    /* no segment in the window (all of it still in hot): the store groups by itself, with
+       no set of conversations per group built here (at 83k failures the sets were 2/3 of
+       the time) */
+    struct seg_overlap o = {f, false};
+    if (rc == FR_OK)
+        rc = fr_store_manifest(st, seg_overlaps, &o, err);
+    if (rc == FR_OK && !o.any) {
+        struct fr_event_filter g = all;
+        g.limit = f->limit;
+        rc = fr_store_error_groups(st, &g, by, cb, ud, err);
+        fr_store_snapshot_end(st, began);
+        fr_strmap_free(a.groups, group_free);
+        return rc;
+    }
     if (rc == FR_OK)
         rc = fr_store_error_groups(st, &pairs, by, group_hot, &a, err);
     if (rc == FR_OK)

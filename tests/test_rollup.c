@@ -252,6 +252,19 @@ test_rollup_error_filters_and_groups(void **state)
     assert_string_equal(got, "gpt-4o=2/2 =1/1 ");
     assert_int_equal(fr_store_error_groups(f->st, &all, "colour", collect_group, got, &err),
                      FR_E_INVALID);
+    got[0] = '\0';
+    struct fr_event_filter one = {.limit = 1};
+    assert_int_equal(fr_store_error_groups(f->st, &one, "code", collect_group, got, &err), FR_OK);
+    assert_string_equal(got, "provider.rate_limited=2/2 ");
+    /* a code found under two classes (a rule of one's own) is still one group, each
+       conversation counted once: grouping by class and code (the index's order) would
+       give two */
+    assert_int_equal(q_int(f->path, "UPDATE events SET error_class = 'tool' WHERE conv_id = 'b'"
+                                    " AND error_code IS NOT NULL RETURNING 1"),
+                     1);
+    got[0] = '\0';
+    assert_int_equal(fr_store_error_groups(f->st, &all, "code", collect_group, got, &err), FR_OK);
+    assert_string_equal(got, "provider.rate_limited=2/2 tool.timeout=1/1 ");
 }
 
 int

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/mem.h"
 #include "retention/hot/sqlite_int.h"
 #include "retention/hot/store.h"
 
@@ -380,14 +381,30 @@ q_group_fn(sqlite3_stmt *st, void *ud)
     return c->cb(c->ud, &g);
 }
 
-int
-fr_sqlite_error_groups(void *ctx, const struct fr_event_filter *f, const char *by,
-                       fr_error_group_cb cb, void *ud, struct fr_err *err)
+/* The groups of one statement, kept (error_groups' fast path checks them before handing
+   them on). */
+struct q_groups_kept {
+    struct fr_error_group *v;
+    size_t n;
+};
+
+static int
+q_group_keep(void *ud, const struct fr_error_group *g)
 {
-    struct sq_store *s = ctx;
-    const char *col = fr_store_error_group_column(by, err);
-    if (col == NULL)
-        return err->code;
+    struct q_groups_kept *k = ud;
+    k->v = fr_realloc(k->v, (k->n + 1) * sizeof *k->v);
+    k->v[k->n] = *g;
+    k->v[k->n].key = fr_strdup(g->key);
+    k->v[k->n].conv_id = NULL;
+    k->n++;
+    return 0;
+}
+
+/* One grouping statement: by col, grouped by group (SQL), at most limit rows (0: all). */
+static int
+q_groups(struct sq_store *s, const struct fr_event_filter *f, const char *col, const char *group,
+         int limit, fr_error_group_cb cb, void *ud, struct fr_err *err)
+{
     char sql[1024];
     /* per conversation: each failure as a group of one, added up by the caller (SQLite's
        GROUP BY sorted them first: 8x slower than the scan of the index it reads) */
@@ -411,9 +428,12 @@ fr_sqlite_error_groups(void *ctx, const struct fr_event_filter *f, const char *b
         strcat(sql, " AND error_class = :eclass");
     if (f->error_code)
         strcat(sql, " AND error_code = :ecode");
-    if (!f->group_per_conv)
-        strcat(sql, " GROUP BY 1 ORDER BY 2 DESC, 1");
-    if (f->limit > 0)
+    if (!f->group_per_conv) {
+        strcat(sql, " GROUP BY ");
+        strcat(sql, group);
+        strcat(sql, " ORDER BY 2 DESC, 1");
+    }
+    if (limit > 0)
         strcat(sql, " LIMIT :limit");
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
@@ -426,7 +446,40 @@ fr_sqlite_error_groups(void *ctx, const struct fr_event_filter *f, const char *b
                       SQLITE_STATIC);
     sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":ecode"), f->error_code, -1,
                       SQLITE_STATIC);
-    sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":limit"), f->limit);
+    sqlite3_bind_int(st, sqlite3_bind_parameter_index(st, ":limit"), limit);
     struct q_group_ctx c = {cb, ud};
     return q_run(s, st, q_group_fn, &c, NULL, err);
+}
+
+int
+fr_sqlite_error_groups(void *ctx, const struct fr_event_filter *f, const char *by,
+                       fr_error_group_cb cb, void *ud, struct fr_err *err)
+{
+    struct sq_store *s = ctx;
+    const char *col = fr_store_error_group_column(by, err);
+    if (col == NULL)
+        return err->code;
+    if (f->group_per_conv || strcmp(col, "error_code") != 0)
+        return q_groups(s, f, col, "1", f->limit, cb, ud, err);
+    /* By code: a code names its class (`<class>.<reason>`), so grouping by class and code
+       gives the same groups in the order of the events_error index, without the sort of
+       every failure that grouping by code alone takes (at 83k failures: 28 ms, not 84). A
+       code found under two classes (a classification rule of one's own) is grouped again
+       by code alone, so that its conversations count once. */
+    struct q_groups_kept k = {0};
+    int rc = q_groups(s, f, col, "error_class, error_code", 0, q_group_keep, &k, err);
+    bool twice = false;
+    for (size_t i = 0; rc == FR_OK && i < k.n && !twice; i++)
+        for (size_t j = i + 1; j < k.n && !twice; j++)
+            twice = strcmp(k.v[i].key, k.v[j].key) == 0;
+    if (rc == FR_OK && twice)
+        rc = q_groups(s, f, col, "1", f->limit, cb, ud, err);
+    for (size_t i = 0; rc == FR_OK && !twice && i < k.n && (f->limit <= 0 || i < (size_t)f->limit);
+         i++)
+        if (cb(ud, &k.v[i]) != 0)
+            break;
+    for (size_t i = 0; i < k.n; i++)
+        free((char *)k.v[i].key);
+    free(k.v);
+    return rc;
 }
