@@ -275,16 +275,16 @@ await step('live', async () => {
   const conv = await api('/v1/conversations/' + encodeURIComponent(want.error_conv));
   const n = conv.events.length, last = conv.events[n - 1].ts_ms;
   await page.goto(base + '/ui/#/conv/' + encodeURIComponent(want.error_conv));
-  await until((k) => document.querySelector('.summary').textContent.startsWith(k + ' of ' + k + ' '), n);
+  await until((k) => (document.querySelector('.summary')?.textContent || '').startsWith(k + ' of ' + k + ' '), n);
   await ingest({ kind: 'tool', ts_ms: last + 100, conv_id: want.error_conv, data: { name: 'late_child', status: 'ok' } });
-  await until((k) => document.querySelector('.summary').textContent.startsWith(k + ' of ' + k + ' '), n + 1);
+  await until((k) => (document.querySelector('.summary')?.textContent || '').startsWith(k + ' of ' + k + ' '), n + 1);
   assert.equal(await page.locator('.tl-row', { hasText: 'late_child' }).count(), 1);
   await page.click('text=Pause live');
   await ingest({ kind: 'tool', ts_ms: last + 200, conv_id: want.error_conv, data: { name: 'while_paused', status: 'ok' } });
   await page.waitForTimeout(4500); // two polls' worth: nothing may change while paused
   assert.ok((await page.textContent('.summary')).startsWith(`${n + 1} of ${n + 1} `));
   await page.click('text=Resume live');
-  await until((k) => document.querySelector('.summary').textContent.startsWith(k + ' of ' + k + ' '), n + 2);
+  await until((k) => (document.querySelector('.summary')?.textContent || '').startsWith(k + ' of ' + k + ' '), n + 2);
   // the rows shown, exported one envelope per line
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click('text=Export JSON Lines')]);
   const lines = fs.readFileSync(await dl.path(), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
