@@ -6,7 +6,7 @@
 # the median of `flightrec version` (process start alone) in the same run, and
 # the difference is the query's own time. Commands: show of a conversation of
 # median size, conversations --has-errors / --model / --tool / --code,
-# errors (newest 50), errors --by code, errors --by class.
+# errors (newest 50), errors --by code, class, kind and model.
 # Environment: BUILD, BENCH_QUERY_EVENTS, BENCH_QUERY_RUNS, BENCH_QUERY_MIX
 # (gen or hard).
 set -euo pipefail
@@ -58,4 +58,6 @@ conversations --code (least seen)|conversations --code $code
 errors (newest 50)|errors
 errors --by code|errors --by code
 errors --by class|errors --by class
+errors --by kind|errors --by kind
+errors --by model|errors --by model
 LIST

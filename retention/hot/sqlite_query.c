@@ -413,11 +413,14 @@ q_groups(struct sq_store *s, const struct fr_event_filter *f, const char *col, c
                  "SELECT %s, 1, conv_id IS NOT NULL, ts_ms, ts_ms, conv_id FROM events"
                  " WHERE error_code IS NOT NULL",
                  col);
-    else
+    else /* +: a key outside the failure indexes (kind, model, tool) must not make SQLite
+            group along that key's own index, reading every event of it for its error_code
+            (--by kind at 83k failures in 1.08M events: 2.9 s, 0.25 s with the failures'
+            index and a sort) */
         snprintf(sql, sizeof sql,
-                 "SELECT %s, count(*), count(DISTINCT conv_id), min(ts_ms), max(ts_ms), NULL"
+                 "SELECT %s%s, count(*), count(DISTINCT conv_id), min(ts_ms), max(ts_ms), NULL"
                  " FROM events WHERE error_code IS NOT NULL",
-                 col);
+                 strcmp(col, "error_code") == 0 || strcmp(col, "error_class") == 0 ? "" : "+", col);
     if (f->conv_id)
         strcat(sql, " AND conv_id = :conv");
     if (f->since_ms)
