@@ -220,9 +220,15 @@ await step('find', async () => {
   await page.locator('section h2', { hasText: 'trace_id' }).waitFor();
   assert.ok((await page.textContent('main')).includes(want.error_conv));
   // full-text search over stored message text, in a non-Latin script
+  // (the trace id is in stored text too, so the previous page already has a "Stored text"
+  // section: wait for the new query's page to have rendered its results, not the old one's)
   await page.fill('#find-q', want.text_query);
   await page.press('#find-q', 'Enter');
-  await page.locator('section h2', { hasText: 'Stored text' }).waitFor();
+  await until((q) => {
+    const h1 = document.querySelector('main h1');
+    return h1 && h1.textContent.includes(q) &&
+      [...document.querySelectorAll('main section h2')].some((x) => x.textContent.startsWith('Stored text'));
+  }, want.text_query);
   assert.ok((await page.textContent('main')).includes(want.error_conv));
   await page.screenshot({ path: `${outDir}/find.png` });
 });
