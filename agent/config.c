@@ -53,9 +53,14 @@ static const struct fr_option opts[] = {
          "Store event bodies zstd-compressed with a dictionary trained from the store's own "
          "events (about half the disk); false keeps new bodies as plain JSON text. Reads handle "
          "both."),
-    INT("storage", "queue_events", queue_events, "20000", 10, 10000000,
-        "Events accepted but not yet committed; when full, HTTP answers 429 and the socket "
-        "stops reading."),
+    INT("storage", "cache_mib", cache_mib, "4", 1, 4096,
+        "Page cache of each connection to the hot store (the writer's, each reader's), in MiB. "
+        "A bigger one barely speeds up ingest (the OS caches the file too) and costs resident "
+        "memory; it can help repeated large queries."),
+    INT("storage", "queue_events", queue_events, "10000", 10, 10000000,
+        "Events accepted but not yet committed (about 1 kB of memory each); when full, HTTP "
+        "answers 429 and the socket stops reading. Also the most events one request may carry "
+        "(413 above it)."),
     INT("storage", "batch_events", batch_events, "2000", 1, 100000,
         "Most events in one transaction (group commit), and lines per socket batch."),
     STR("keys", "dir", keys_dir, "",

@@ -20,6 +20,7 @@ struct fr_config {
     char *keys_dir; /* "": $XDG_CONFIG_HOME/flightrec/keys (core/crypto.h) */
     int sync_mode;  /* 0 normal, 1 full */
     int64_t busy_timeout_ms;
+    int64_t cache_mib;
     bool compress_bodies;
     int64_t queue_events;
     int64_t batch_events;

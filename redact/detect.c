@@ -8,9 +8,16 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "core/log.h"
 #include "core/mem.h"
 #include "redact/internal.h"
 
@@ -20,6 +27,188 @@ struct fr_detect {
     const struct fr_det_def *defs; /* borrowed from the policy */
     size_t n;
 };
+
+/* whether fr_detect_compile compiles in a child process (fr_redact_isolate_compile), and
+   how many compilations a child did */
+static atomic_bool isolate_compile;
+static atomic_size_t isolated_compiles;
+
+void
+fr_redact_isolate_compile(bool on)
+{
+    atomic_store(&isolate_compile, on);
+}
+
+size_t
+fr_redact_isolated_compiles(void)
+{
+    return atomic_load(&isolated_compiles);
+}
+
+/* Both databases of the patterns; on a failure *bad is the pattern at fault (or -1) and
+   msg the reason. */
+static bool
+compile_both(const char **pats, unsigned *flags, const unsigned *ids, size_t n, hs_database_t **db,
+             hs_database_t **ends, int *bad, char *msg, size_t cap)
+{
+    hs_compile_error_t *cerr = NULL;
+    *db = *ends = NULL;
+    for (size_t i = 0; i < n; i++)
+        flags[i] = HS_FLAG_SOM_LEFTMOST;
+    hs_error_t hrc =
+        hs_compile_multi(pats, flags, ids, (unsigned)n, HS_MODE_BLOCK, NULL, db, &cerr);
+    if (hrc == HS_SUCCESS) {
+        for (size_t i = 0; i < n; i++)
+            flags[i] = 0;
+        hrc = hs_compile_multi(pats, flags, ids, (unsigned)n, HS_MODE_BLOCK, NULL, ends, &cerr);
+    }
+    if (hrc == HS_SUCCESS)
+        return true;
+    *bad = cerr != NULL ? cerr->expression : -1;
+    snprintf(msg, cap, "%s", cerr != NULL ? cerr->message : "unknown error");
+    hs_free_compile_error(cerr);
+    hs_free_database(*db);
+    *db = NULL;
+    return false;
+}
+
+static bool
+write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* The child's half: the databases serialized ("ok" answer) or the compile error, then
+   everything freed (a clean exit under valgrind too). */
+static void
+compile_child(int fd, const char **pats, unsigned *flags, const unsigned *ids, size_t n)
+{
+    hs_database_t *dbs[2];
+    int bad = -1;
+    char msg[512];
+    uint64_t hdr[2] = {0, 0};
+    if (!compile_both(pats, flags, ids, n, &dbs[0], &dbs[1], &bad, msg, sizeof msg)) {
+        hdr[0] = 1;
+        hdr[1] = (uint64_t)(int64_t)bad;
+        uint64_t len = strlen(msg);
+        (void)(write_all(fd, hdr, sizeof hdr) && write_all(fd, &len, sizeof len) &&
+               write_all(fd, msg, len));
+        return;
+    }
+    bool ok = write_all(fd, hdr, sizeof hdr);
+    for (int i = 0; i < 2; i++) {
+        char *bytes = NULL;
+        size_t len = 0;
+        uint64_t l64 = 0;
+        if (ok && hs_serialize_database(dbs[i], &bytes, &len) == HS_SUCCESS) {
+            l64 = len;
+            ok = write_all(fd, &l64, sizeof l64) && write_all(fd, bytes, len);
+        } else {
+            ok = false;
+        }
+        free(bytes); /* Vectorscan's misc allocator: malloc by default */
+        hs_free_database(dbs[i]);
+    }
+}
+
+/* A read answer: the next n bytes of buf[*at, len). */
+static const char *
+take(const char *buf, size_t len, size_t *at, size_t n)
+{
+    if (len - *at < n)
+        return NULL;
+    const char *p = buf + *at;
+    *at += n;
+    return p;
+}
+
+/*
+ * The compilation in a child process: Vectorscan's compiler is most of its
+ * library (4-5 MiB of code, and libstdc++'s) and leaves its heap fragmented;
+ * a long-running agent only scans. The child compiles, serializes both
+ * databases into a pipe and exits; this process deserializes them, so it
+ * never touches the compiler's pages. Returns 1 compiled, 0 a compile error
+ * (in bad, msg), -1 the child could not do it (then the caller compiles here).
+ */
+static int
+compile_isolated(const char **pats, unsigned *flags, const unsigned *ids, size_t n,
+                 hs_database_t **db, hs_database_t **ends, int *bad, char *msg, size_t cap)
+{
+    int fd[2];
+    if (pipe(fd) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        compile_child(fd[1], pats, flags, ids, n);
+        close(fd[1]);
+        _exit(0);
+    }
+    close(fd[1]);
+    size_t len = 0, cap_buf = 1 << 16;
+    char *buf = fr_malloc(cap_buf);
+    for (;;) {
+        if (len == cap_buf) {
+            cap_buf *= 2;
+            buf = fr_realloc(buf, cap_buf);
+        }
+        ssize_t r = read(fd[0], buf + len, cap_buf - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd[0]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    int rc = -1;
+    size_t at = 0;
+    const uint64_t *hdr = (const uint64_t *)(const void *)take(buf, len, &at, 2 * sizeof *hdr);
+    const char *p;
+    uint64_t l64;
+    if (hdr != NULL && hdr[0] == 1 && (p = take(buf, len, &at, sizeof l64)) != NULL) {
+        memcpy(&l64, p, sizeof l64);
+        if ((p = take(buf, len, &at, l64)) != NULL) {
+            *bad = (int)(int64_t)hdr[1];
+            snprintf(msg, cap, "%.*s", (int)(l64 < cap ? l64 : cap - 1), p);
+            rc = 0;
+        }
+    } else if (hdr != NULL && hdr[0] == 0) {
+        hs_database_t **out[2] = {db, ends};
+        rc = 1;
+        for (int i = 0; i < 2 && rc == 1; i++) {
+            if ((p = take(buf, len, &at, sizeof l64)) == NULL)
+                rc = -1;
+            else if (memcpy(&l64, p, sizeof l64),
+                     (p = take(buf, len, &at, l64)) == NULL ||
+                         hs_deserialize_database(p, (size_t)l64, out[i]) != HS_SUCCESS)
+                rc = -1;
+        }
+        if (rc != 1) {
+            hs_free_database(*db);
+            hs_free_database(*ends);
+            *db = *ends = NULL;
+        }
+    }
+    free(buf);
+    return rc;
+}
 
 int
 fr_detect_compile(const struct fr_det_def *defs, size_t n, struct fr_detect **out,
@@ -38,31 +227,30 @@ fr_detect_compile(const struct fr_det_def *defs, size_t n, struct fr_detect **ou
     unsigned *ids = fr_calloc(n, sizeof *ids);
     for (size_t i = 0; i < n; i++) {
         pats[i] = defs[i].pattern;
-        flags[i] = HS_FLAG_SOM_LEFTMOST;
         ids[i] = (unsigned)i;
     }
-    hs_compile_error_t *cerr = NULL;
-    hs_error_t hrc =
-        hs_compile_multi(pats, flags, ids, (unsigned)n, HS_MODE_BLOCK, NULL, &d->db, &cerr);
-    if (hrc == HS_SUCCESS) {
-        for (size_t i = 0; i < n; i++)
-            flags[i] = 0;
-        hrc = hs_compile_multi(pats, flags, ids, (unsigned)n, HS_MODE_BLOCK, NULL, &d->ends, &cerr);
+    int bad = -1, got = -1;
+    char msg[512] = "";
+    if (atomic_load(&isolate_compile)) {
+        got = compile_isolated(pats, flags, ids, n, &d->db, &d->ends, &bad, msg, sizeof msg);
+        if (got >= 0)
+            atomic_fetch_add(&isolated_compiles, 1);
+        else
+            fr_log(FR_LOG_WARN, "redact",
+                   "compiling the detectors in a child process failed; compiled here instead");
     }
+    if (got < 0) /* not isolated, or the child failed: here */
+        got = compile_both(pats, flags, ids, n, &d->db, &d->ends, &bad, msg, sizeof msg);
     free(pats);
     free(flags);
     free(ids);
-    if (hrc != HS_SUCCESS) {
+    if (got == 0) {
         int rc;
-        if (cerr != NULL && cerr->expression >= 0 && (size_t)cerr->expression < n)
-            rc = fr_err_set(err, FR_E_CONFIG, "%s: detector '%s': pattern: %s",
-                            defs[cerr->expression].origin, defs[cerr->expression].name,
-                            cerr->message);
+        if (bad >= 0 && (size_t)bad < n)
+            rc = fr_err_set(err, FR_E_CONFIG, "%s: detector '%s': pattern: %s", defs[bad].origin,
+                            defs[bad].name, msg);
         else
-            rc = fr_err_set(err, FR_E_CONFIG, "detectors: cannot compile: %s",
-                            cerr ? cerr->message : "unknown error");
-        hs_free_compile_error(cerr);
-        hs_free_database(d->db);
+            rc = fr_err_set(err, FR_E_CONFIG, "detectors: cannot compile: %s", msg);
         free(d);
         return rc;
     }

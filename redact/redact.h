@@ -88,6 +88,14 @@ struct fr_redactor;
 int fr_redactor_new(struct fr_policy *policy, const unsigned char key[FR_KEY_LEN],
                     struct fr_redactor **out, struct fr_err *err);
 void fr_redactor_free(struct fr_redactor *r);
+/*
+ * From now on, compile detectors in a child process and load its serialized
+ * databases (the long-running agent: it never maps in Vectorscan's compiler,
+ * 4-5 MiB of code). Falls back to compiling here if the child fails.
+ */
+void fr_redact_isolate_compile(bool on);
+/* How many compilations a child process did (tests, diagnostics). */
+size_t fr_redact_isolated_compiles(void);
 
 const struct fr_policy *fr_redactor_policy(const struct fr_redactor *r);
 size_t fr_redactor_detectors(const struct fr_redactor *r);

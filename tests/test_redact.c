@@ -621,6 +621,47 @@ test_redact_policy_merge_and_id(void **state)
     fr_redactor_free(r);
 }
 
+/* The agent compiles detectors in a child process and loads the serialized databases: the
+   same matches as compiled here, and a bad pattern named the same way. */
+static void
+test_redact_compile_isolated(void **state)
+{
+    (void)state;
+    const char *yaml =
+        "detectors:\n  - {name: ticket, class: secret, pattern: 'TICKET-[0-9]{6}'}\n";
+    const char *texts[] = {
+        "TICKET-123456 from a@example.com, key sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+        "card 4111 1111 1111 1111 and +1 415 555 0100, host 10.1.2.3",
+        "nothing to see here",
+    };
+    struct fr_redactor *here = redactor_with(yaml, t_key);
+    fr_redact_isolate_compile(true);
+    size_t before = fr_redact_isolated_compiles();
+    struct fr_redactor *child = redactor_with(yaml, t_key);
+    assert_int_equal(fr_redact_isolated_compiles(), before + 1);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char *a = NULL, *b = NULL;
+        size_t na, nb;
+        size_t ha = fr_redact_text(here, texts[i], strlen(texts[i]), FR_DET_ALL, &a, &na);
+        size_t hb = fr_redact_text(child, texts[i], strlen(texts[i]), FR_DET_ALL, &b, &nb);
+        assert_int_equal(ha, hb);
+        assert_string_equal(a ? a : texts[i], b ? b : texts[i]);
+        free(a);
+        free(b);
+    }
+    char *out = NULL;
+    size_t n;
+    assert_true(fr_redact_text(child, texts[0], strlen(texts[0]), FR_DET_ALL, &out, &n) >= 2);
+    assert_non_null(strstr(out, "[REDACTED:ticket]"));
+    free(out);
+    t_expect_policy_error("detectors:\n  - {name: broken, pattern: 'a(b'}\n",
+                          "user.yaml:2: detector 'broken': pattern:");
+    assert_int_equal(fr_redact_isolated_compiles(), before + 2);
+    fr_redact_isolate_compile(false);
+    fr_redactor_free(child);
+    fr_redactor_free(here);
+}
+
 /* ---- raw mode and keys ---- */
 
 struct raw_copy {
@@ -766,6 +807,7 @@ main(void)
         cmocka_unit_test(test_redact_ids_and_attributes),
         cmocka_unit_test(test_redact_policy_errors_name_line),
         cmocka_unit_test(test_redact_policy_merge_and_id),
+        cmocka_unit_test(test_redact_compile_isolated),
         cmocka_unit_test_setup_teardown(test_redact_raw_mode_round_trip, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test(test_redact_key_file_owner_only),

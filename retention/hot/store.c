@@ -31,7 +31,7 @@ fr_store_opts_default(struct fr_store_opts *opts)
     *opts = (struct fr_store_opts){.create = true,
                                    .synchronous = 1,
                                    .busy_timeout_ms = 5000,
-                                   .cache_kib = 16 * 1024,
+                                   .cache_kib = 4 * 1024,
                                    .compress_bodies = true};
 }
 
