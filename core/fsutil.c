@@ -79,22 +79,33 @@ publish_tmp(const char *tmp, const char *path, int rc, struct fr_err *err)
     return rc;
 }
 
-/* Writes all of data to fd (named for messages), retrying short writes. */
-static int
-write_all(int fd, const char *name, const void *data, size_t len, struct fr_err *err)
+bool
+fr_fd_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
         ssize_t w = write(fd, p, len);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
-            return fr_err_set(err, FR_E_IO, "cannot write %s: %s", name,
-                              w < 0 ? strerror(errno) : "short write");
+        if (w <= 0) {
+            if (w == 0)
+                errno = 0;
+            return false;
+        }
         p += w;
         len -= (size_t)w;
     }
-    return FR_OK;
+    return true;
+}
+
+/* Writes all of data to fd (named for messages), retrying short writes. */
+static int
+write_all(int fd, const char *name, const void *data, size_t len, struct fr_err *err)
+{
+    if (fr_fd_write_all(fd, data, len))
+        return FR_OK;
+    return fr_err_set(err, FR_E_IO, "cannot write %s: %s", name,
+                      errno != 0 ? strerror(errno) : "short write");
 }
 
 /* fsync and close fd, then give tmp its name (publish_tmp). */

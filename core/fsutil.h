@@ -4,6 +4,7 @@
 #ifndef FR_CORE_FSUTIL_H
 #define FR_CORE_FSUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -14,6 +15,10 @@ int fr_read_file(const char *path, char **text, size_t *len, struct fr_err *err)
 
 /* fsync()s a directory (after a rename into it); -1 on failure. */
 int fr_fsync_dir(const char *dir);
+
+/* Writes all of data to fd, retrying interrupted and short writes; false (errno set, or 0
+   when the fd took nothing) when it could not. */
+bool fr_fd_write_all(int fd, const void *data, size_t len);
 
 /*
  * Replaces path with data[0, len) crash-safely, the one way flightrec

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "redact/internal.h"
@@ -72,22 +73,6 @@ compile_both(const char **pats, unsigned *flags, const unsigned *ids, size_t n, 
     return false;
 }
 
-static bool
-write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 /* The child's half: the databases serialized ("ok" answer) or the compile error, then
    everything freed (a clean exit under valgrind too). */
 static void
@@ -101,18 +86,18 @@ compile_child(int fd, const char **pats, unsigned *flags, const unsigned *ids, s
         hdr[0] = 1;
         hdr[1] = (uint64_t)(int64_t)bad;
         uint64_t len = strlen(msg);
-        (void)(write_all(fd, hdr, sizeof hdr) && write_all(fd, &len, sizeof len) &&
-               write_all(fd, msg, len));
+        (void)(fr_fd_write_all(fd, hdr, sizeof hdr) && fr_fd_write_all(fd, &len, sizeof len) &&
+               fr_fd_write_all(fd, msg, len));
         return;
     }
-    bool ok = write_all(fd, hdr, sizeof hdr);
+    bool ok = fr_fd_write_all(fd, hdr, sizeof hdr);
     for (int i = 0; i < 2; i++) {
         char *bytes = NULL;
         size_t len = 0;
         uint64_t l64 = 0;
         if (ok && hs_serialize_database(dbs[i], &bytes, &len) == HS_SUCCESS) {
             l64 = len;
-            ok = write_all(fd, &l64, sizeof l64) && write_all(fd, bytes, len);
+            ok = fr_fd_write_all(fd, &l64, sizeof l64) && fr_fd_write_all(fd, bytes, len);
         } else {
             ok = false;
         }
