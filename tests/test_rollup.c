@@ -267,6 +267,153 @@ test_rollup_error_filters_and_groups(void **state)
     assert_string_equal(got, "provider.rate_limited=2/2 tool.timeout=1/1 ");
 }
 
+/* "code=failures/conversations/first/last " for each code, most failures first */
+static int
+collect_group_full(void *ud, const struct fr_error_group *g)
+{
+    char *out = ud;
+    size_t n = strlen(out);
+    snprintf(out + n, 4096 - n, "%s=%lld/%lld/%lld/%lld ", g->key, (long long)g->count,
+             (long long)g->conversations, (long long)g->first_ms, (long long)g->last_ms);
+    return 0;
+}
+
+/* The same table computed from every failure in events, by SQL of its own. */
+static void
+groups_from_events(const char *path, char *out)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    out[0] = '\0';
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT error_code, count(*), count(DISTINCT conv_id),"
+                                        " min(ts_ms), max(ts_ms) FROM events WHERE error_code IS"
+                                        " NOT NULL GROUP BY error_code ORDER BY 2 DESC, 1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        size_t n = strlen(out);
+        snprintf(out + n, 4096 - n, "%s=%lld/%lld/%lld/%lld ", sqlite3_column_text(st, 0),
+                 (long long)sqlite3_column_int64(st, 1), (long long)sqlite3_column_int64(st, 2),
+                 (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void
+sql_exec(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    char *msg = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+static void
+assert_code_groups_exact(struct t_store_fx *f)
+{
+    char got[4096] = "", want[4096];
+    struct fr_err err = {0};
+    struct fr_event_filter all = {0};
+    assert_int_equal(fr_store_error_groups(f->st, &all, "code", collect_group_full, got, &err),
+                     FR_OK);
+    groups_from_events(f->path, want);
+    assert_string_equal(got, want);
+    /* and the kept totals themselves, row by row */
+    assert_int_equal(q_int(f->path, "SELECT count(*) FROM (SELECT error_code, count(*) AS n,"
+                                    " count(DISTINCT conv_id) AS c FROM events WHERE error_code"
+                                    " IS NOT NULL GROUP BY 1) e FULL JOIN (SELECT error_code,"
+                                    " sum(n) AS n, sum(convs) AS c FROM error_codes GROUP BY 1)"
+                                    " k USING (error_code) WHERE e.n IS NOT k.n OR e.c IS NOT"
+                                    " k.c"),
+                     0);
+}
+
+/*
+ * `errors --by code` over the whole store reads the totals kept as failures
+ * are stored (error_codes, error_convs): they stay equal to the failures in
+ * events through every kind of write of that table — ingest, a conversation
+ * erased, retention's deletes of single rows, a trace's events moved to
+ * their conversation, a code reclassified — and failures without a
+ * conversation count as failures but not as conversations.
+ */
+static void
+test_rollup_error_code_totals_kept_exact(void **state)
+{
+    struct t_store_fx *f = *state;
+    char *file = NULL;
+    size_t flen = 0;
+    FILE *mf = open_memstream(&file, &flen);
+    struct fr_gen_opts go;
+    fr_gen_opts_default(&go);
+    go.events = 8000;
+    go.seed = 11;
+    assert_int_equal(fr_gen_write(mf, &go), 0);
+    fclose(mf);
+    static const char *lines[8192];
+    size_t n = 0;
+    for (char *p = file, *nl; n < 8192 && (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+        *nl = '\0';
+        lines[n++] = p;
+    }
+    t_ingest(f->st, lines, n);
+    const char *orphan[] = {
+        "{\"kind\":\"provider\",\"ts_ms\":1771357445001,\"trace_id\":\"t-1\",\"data\":"
+        "{\"model\":\"gpt-4o\"},\"error\":{\"http_status\":429}}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445003,\"trace_id\":\"t-1\",\"data\":{\"name\":"
+        "\"sql\",\"status\":\"timeout\"}}",
+    };
+    t_ingest(f->st, orphan, 2);
+    assert_true(q_int(f->path, "SELECT count(*) FROM events WHERE error_code IS NOT NULL") > 60);
+    assert_true(q_int(f->path, "SELECT count(*) FROM error_codes") >= 4);
+    assert_code_groups_exact(f);
+
+    /* the fast path reads the kept totals (not a scan): a wrong total shows */
+    sql_exec(f->path, "UPDATE error_codes SET n = n + 1000 WHERE error_code = (SELECT error_code"
+                      " FROM error_codes ORDER BY error_code LIMIT 1)");
+    char got[4096] = "", want[4096];
+    struct fr_err err = {0};
+    struct fr_event_filter all = {0};
+    assert_int_equal(fr_store_error_groups(f->st, &all, "code", collect_group_full, got, &err),
+                     FR_OK);
+    groups_from_events(f->path, want);
+    assert_string_not_equal(got, want);
+    sql_exec(f->path, "UPDATE error_codes SET n = n - 1000 WHERE error_code = (SELECT error_code"
+                      " FROM error_codes ORDER BY error_code LIMIT 1)");
+    assert_code_groups_exact(f);
+
+    /* a trace's events moved to their conversation (sqlite_trace.c's statement) */
+    sql_exec(f->path, "UPDATE events SET conv_id = 'c-000001' WHERE trace_id = 't-1'");
+    assert_code_groups_exact(f);
+    /* a conversation erased, single rows deleted by retention, a code reclassified */
+    sql_exec(f->path, "DELETE FROM events WHERE conv_id = (SELECT conv_id FROM events WHERE"
+                      " error_code IS NOT NULL ORDER BY id LIMIT 1)");
+    assert_code_groups_exact(f);
+    sql_exec(f->path, "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE error_code IS"
+                      " NOT NULL ORDER BY id DESC LIMIT 7)");
+    assert_code_groups_exact(f);
+    sql_exec(f->path, "UPDATE events SET error_code = 'tool.rejected' WHERE id = (SELECT id FROM"
+                      " events WHERE error_code = 'tool.timeout' LIMIT 1)");
+    assert_code_groups_exact(f);
+    /* every failure of a code gone: its row goes too */
+    sql_exec(f->path, "DELETE FROM events WHERE error_code = 'tool.rejected'");
+    assert_int_equal(q_int(f->path, "SELECT count(*) FROM error_codes WHERE error_code ="
+                                    " 'tool.rejected'"),
+                     0);
+    assert_int_equal(q_int(f->path, "SELECT count(*) FROM error_convs WHERE error_code ="
+                                    " 'tool.rejected'"),
+                     0);
+    assert_code_groups_exact(f);
+    sql_exec(f->path, "DELETE FROM events");
+    assert_int_equal(q_int(f->path, "SELECT count(*) FROM error_codes"), 0);
+    assert_int_equal(q_int(f->path, "SELECT count(*) FROM error_convs"), 0);
+    free(file);
+}
+
 int
 main(void)
 {
@@ -282,6 +429,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_rollup_timeline_entities_first_last_seen,
                                         t_store_setup, t_store_teardown),
         cmocka_unit_test_setup_teardown(test_rollup_error_filters_and_groups, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_rollup_error_code_totals_kept_exact, t_store_setup,
                                         t_store_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -201,6 +201,61 @@ static const char *const schema_migrations[] = {
     " samples INTEGER NOT NULL, sample_bytes INTEGER NOT NULL," /* what it was trained on */
     " convs TEXT NOT NULL," /* the conversations sampled, "\nID\n...": for erasures */
     " dict BLOB NOT NULL);",
+
+    /* version 13: failures counted by code as they are stored, for `errors --by code` over
+       the whole store (no window): per code and conversation (error_convs), and per code
+       (error_codes: failures, and the conversations that have one). Triggers on events keep
+       them exact through every write of the table (ingest, erasure, retention's deletes, a
+       trace's events moved to their conversation); a conversation-less failure is counted
+       under conv_id ''. */
+    "CREATE TABLE error_convs ("
+    " error_class TEXT NOT NULL, error_code TEXT NOT NULL, conv_id TEXT NOT NULL,"
+    " n INTEGER NOT NULL, PRIMARY KEY(error_class, error_code, conv_id)) WITHOUT ROWID;"
+    "CREATE TABLE error_codes ("
+    " error_class TEXT NOT NULL, error_code TEXT NOT NULL, n INTEGER NOT NULL,"
+    " convs INTEGER NOT NULL, PRIMARY KEY(error_class, error_code)) WITHOUT ROWID;"
+    "INSERT INTO error_convs SELECT ifnull(error_class, ''), error_code, ifnull(conv_id, ''),"
+    " count(*) FROM events WHERE error_code IS NOT NULL GROUP BY 1, 2, 3;"
+    "INSERT INTO error_codes SELECT error_class, error_code, sum(n),"
+    " count(*) FILTER (WHERE conv_id != '') FROM error_convs GROUP BY 1, 2;"
+    /* a pair's first failure, its last one gone */
+    "CREATE TRIGGER error_convs_new AFTER INSERT ON error_convs BEGIN"
+    " INSERT INTO error_codes VALUES(new.error_class, new.error_code, 0, new.conv_id != '')"
+    " ON CONFLICT DO UPDATE SET convs = convs + (new.conv_id != ''); END;"
+    "CREATE TRIGGER error_convs_gone AFTER DELETE ON error_convs BEGIN"
+    " UPDATE error_codes SET convs = convs - (old.conv_id != '')"
+    " WHERE error_class = old.error_class AND error_code = old.error_code;"
+    " DELETE FROM error_codes WHERE error_class = old.error_class"
+    " AND error_code = old.error_code AND n <= 0 AND convs <= 0; END;"
+    "CREATE TRIGGER events_error_in AFTER INSERT ON events"
+    " WHEN new.error_code IS NOT NULL BEGIN"
+    " INSERT INTO error_convs VALUES(ifnull(new.error_class, ''), new.error_code,"
+    " ifnull(new.conv_id, ''), 1) ON CONFLICT DO UPDATE SET n = n + 1;"
+    " UPDATE error_codes SET n = n + 1"
+    " WHERE error_class = ifnull(new.error_class, '') AND error_code = new.error_code; END;"
+    "CREATE TRIGGER events_error_out AFTER DELETE ON events"
+    " WHEN old.error_code IS NOT NULL BEGIN"
+    " UPDATE error_codes SET n = n - 1"
+    " WHERE error_class = ifnull(old.error_class, '') AND error_code = old.error_code;"
+    " UPDATE error_convs SET n = n - 1 WHERE error_class = ifnull(old.error_class, '')"
+    " AND error_code = old.error_code AND conv_id = ifnull(old.conv_id, '');"
+    " DELETE FROM error_convs WHERE error_class = ifnull(old.error_class, '')"
+    " AND error_code = old.error_code AND conv_id = ifnull(old.conv_id, '') AND n <= 0; END;"
+    "CREATE TRIGGER events_error_moved AFTER UPDATE OF conv_id, error_class, error_code"
+    " ON events WHEN old.error_code IS NOT NULL OR new.error_code IS NOT NULL BEGIN"
+    " UPDATE error_codes SET n = n - 1 WHERE old.error_code IS NOT NULL"
+    " AND error_class = ifnull(old.error_class, '') AND error_code = old.error_code;"
+    " UPDATE error_convs SET n = n - 1 WHERE old.error_code IS NOT NULL"
+    " AND error_class = ifnull(old.error_class, '') AND error_code = old.error_code"
+    " AND conv_id = ifnull(old.conv_id, '');"
+    " DELETE FROM error_convs WHERE old.error_code IS NOT NULL"
+    " AND error_class = ifnull(old.error_class, '') AND error_code = old.error_code"
+    " AND conv_id = ifnull(old.conv_id, '') AND n <= 0;"
+    " INSERT INTO error_convs SELECT ifnull(new.error_class, ''), new.error_code,"
+    " ifnull(new.conv_id, ''), 1 WHERE new.error_code IS NOT NULL"
+    " ON CONFLICT DO UPDATE SET n = n + 1;"
+    " UPDATE error_codes SET n = n + 1 WHERE new.error_code IS NOT NULL"
+    " AND error_class = ifnull(new.error_class, '') AND error_code = new.error_code; END;",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))

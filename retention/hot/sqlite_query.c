@@ -454,6 +454,35 @@ q_groups(struct sq_store *s, const struct fr_event_filter *f, const char *col, c
     return q_run(s, st, q_group_fn, &c, NULL, err);
 }
 
+/* By code over the whole store (no window, conversation or class): the totals the store
+   keeps as it goes (schema version 13: error_codes), each code's first and last failure
+   two look-ups in events_error. Reads a row per code instead of every failure. */
+static int
+q_code_totals(struct sq_store *s, const struct fr_event_filter *f, struct q_groups_kept *k,
+              struct fr_err *err)
+{
+#define Q_CODE_TS(agg)                                                                             \
+    "(CASE WHEN c.error_class != '' THEN (SELECT " agg " FROM events e"                            \
+    " WHERE e.error_class = c.error_class AND e.error_code = c.error_code"                         \
+    " AND e.error_code IS NOT NULL) ELSE (SELECT " agg " FROM events e"                            \
+    " WHERE e.error_class IS NULL AND e.error_code = c.error_code"                                 \
+    " AND e.error_code IS NOT NULL) END)"
+    char sql[1024] = "SELECT c.error_code, c.n, c.convs, " Q_CODE_TS("min(ts_ms)") ", " Q_CODE_TS(
+        "max(ts_ms)") ", NULL FROM error_codes c WHERE c.n > 0";
+#undef Q_CODE_TS
+    if (f->error_code)
+        strcat(sql, " AND c.error_code = :ecode");
+    strcat(sql, " ORDER BY 2 DESC, 1");
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s->db, rc, err, "reading the failures' totals");
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":ecode"), f->error_code, -1,
+                      SQLITE_STATIC);
+    struct q_group_ctx c = {q_group_keep, k};
+    return q_run(s, st, q_group_fn, &c, NULL, err);
+}
+
 int
 fr_sqlite_error_groups(void *ctx, const struct fr_event_filter *f, const char *by,
                        fr_error_group_cb cb, void *ud, struct fr_err *err)
@@ -470,7 +499,9 @@ fr_sqlite_error_groups(void *ctx, const struct fr_event_filter *f, const char *b
        code found under two classes (a classification rule of one's own) is grouped again
        by code alone, so that its conversations count once. */
     struct q_groups_kept k = {0};
-    int rc = q_groups(s, f, col, "error_class, error_code", 0, q_group_keep, &k, err);
+    bool whole = !f->since_ms && !f->until_ms && !f->conv_id && !f->error_class;
+    int rc = whole ? q_code_totals(s, f, &k, err)
+                   : q_groups(s, f, col, "error_class, error_code", 0, q_group_keep, &k, err);
     bool twice = false;
     for (size_t i = 0; rc == FR_OK && i < k.n && !twice; i++)
         for (size_t j = i + 1; j < k.n && !twice; j++)
