@@ -19,30 +19,46 @@ fr_read_file(const char *path, char **text, size_t *len, struct fr_err *err)
 {
     *text = NULL;
     *len = 0;
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return fr_err_set(err, FR_E_IO, "cannot read %s: %s", path, strerror(errno));
-    /* binary-safe: the whole file, NUL bytes included, plus a terminating NUL */
-    size_t cap = 4096, n = 0;
-    char *buf = fr_malloc(cap);
-    for (;;) {
-        if (n + 1 >= cap)
-            buf = fr_realloc(buf, cap *= 2);
-        size_t got = fread(buf + n, 1, cap - n - 1, fp);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(fp);
-    fclose(fp);
-    if (bad) {
+    char *buf;
+    size_t n;
+    bool ok = fr_fd_read_all(fd, &buf, &n);
+    int e = errno;
+    close(fd);
+    if (!ok) {
         free(buf);
-        return fr_err_set(err, FR_E_IO, "cannot read %s", path);
+        return fr_err_set(err, FR_E_IO, "cannot read %s: %s", path, strerror(e));
     }
-    buf[n] = '\0';
     *text = buf;
     *len = n;
     return FR_OK;
+}
+
+bool
+fr_fd_read_all(int fd, char **out, size_t *len)
+{
+    /* binary-safe: everything, NUL bytes included, plus a terminating NUL */
+    size_t cap = 4096, n = 0;
+    char *buf = fr_malloc(cap);
+    bool ok = true;
+    for (;;) {
+        if (n + 1 >= cap)
+            buf = fr_realloc(buf, cap *= 2);
+        ssize_t got = read(fd, buf + n, cap - n - 1);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            ok = got == 0;
+            break;
+        }
+        n += (size_t)got;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return ok;
 }
 
 int

@@ -19,6 +19,9 @@ int fr_fsync_dir(const char *dir);
 /* Writes all of data to fd, retrying interrupted and short writes; false (errno set, or 0
    when the fd took nothing) when it could not. */
 bool fr_fd_write_all(int fd, const void *data, size_t len);
+/* Reads fd to its end into a NUL-terminated buffer the caller frees (*out is set even on
+   failure: what was read); false (errno set) on a read error. */
+bool fr_fd_read_all(int fd, char **out, size_t *len);
 
 /*
  * Replaces path with data[0, len) crash-safely, the one way flightrec

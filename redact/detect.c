@@ -145,20 +145,9 @@ compile_isolated(const char **pats, unsigned *flags, const unsigned *ids, size_t
         _exit(0);
     }
     close(fd[1]);
-    size_t len = 0, cap_buf = 1 << 16;
-    char *buf = fr_malloc(cap_buf);
-    for (;;) {
-        if (len == cap_buf) {
-            cap_buf *= 2;
-            buf = fr_realloc(buf, cap_buf);
-        }
-        ssize_t r = read(fd[0], buf + len, cap_buf - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
+    char *buf;
+    size_t len;
+    (void)fr_fd_read_all(fd[0], &buf, &len); /* a short answer fails to parse below */
     close(fd[0]);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
