@@ -12,6 +12,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "core/jsonmem.h"
 #include "core/mem.h"
 
 /* Doubles the output buffer up to max + 1 bytes (one past the limit tells it was exceeded). */
@@ -109,8 +110,11 @@ rejected(struct fr_body_result *res, fr_body_reject_fn reject, void *ud, size_t 
          const struct fr_err *e)
 {
     res->rejected++;
-    if (reject)
+    if (reject) { /* what it keeps outlives the array's region */
+        int depth = fr_json_region_suspend();
         reject(ud, line, e);
+        fr_json_region_resume(depth);
+    }
 }
 
 static bool
@@ -146,10 +150,12 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
         i++;
     if (i < len && body[i] == '[') {
         json_error_t jerr;
+        fr_json_region_begin(); /* the array's tree lives until its events are prepared */
         json_t *arr = json_loadb(body, len, 0, &jerr);
         int rc = admit && json_is_array(arr) ? admit(ud, json_array_size(arr)) : FR_OK;
         if (rc != FR_OK) {
             json_decref(arr);
+            fr_json_region_end();
             return rc;
         }
         if (!json_is_array(arr)) {
@@ -174,6 +180,7 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
             }
         }
         json_decref(arr);
+        fr_json_region_end();
         return FR_OK;
     }
     if (admit) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "collectors/collector.h"
+#include "core/jsonmem.h"
 #include "redact/redact.h"
 
 /* Everything after parsing; buf is the producer's bytes, NULL when there are none. */
@@ -53,11 +54,14 @@ fr_ingest_prepare(const char *buf, size_t len, const struct fr_ingest_cfg *cfg,
                   struct fr_redact_counts *counts, struct fr_record *rec, struct fr_err *err)
 {
     memset(rec, 0, sizeof *rec);
+    /* the line's tree is born and dropped here: its allocations in a region (jsonmem.h) */
+    fr_json_region_begin();
     struct fr_event ev;
     int rc = fr_wire_parse(buf, len, &cfg->lim, &ev, err);
-    if (rc != FR_OK)
-        return rc;
-    return prepare_event(&ev, buf, len, cfg, counts, rec, err);
+    if (rc == FR_OK)
+        rc = prepare_event(&ev, buf, len, cfg, counts, rec, err);
+    fr_json_region_end();
+    return rc;
 }
 
 int
@@ -66,11 +70,14 @@ fr_ingest_prepare_tree(json_t *obj, const struct fr_ingest_cfg *cfg,
 {
     memset(rec, 0, sizeof *rec);
     /* raw mode needs the unredacted bytes: serialize before the tree is rewritten */
-    char *raw = cfg->raw_key != NULL && json_is_object(obj) ? json_dumps(obj, JSON_COMPACT) : NULL;
+    size_t rawlen = 0;
+    char *raw = cfg->raw_key != NULL && json_is_object(obj)
+                    ? fr_json_text(obj, JSON_COMPACT, &rawlen) /* not json_dumps: jsonmem.h */
+                    : NULL;
     struct fr_event ev;
     int rc = fr_wire_take(obj, &cfg->lim, &ev, err);
     if (rc == FR_OK)
-        rc = prepare_event(&ev, raw, raw ? strlen(raw) : 0, cfg, counts, rec, err);
+        rc = prepare_event(&ev, raw, rawlen, cfg, counts, rec, err);
     free(raw);
     return rc;
 }

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "core/jsonmem.h"
 #include "core/linereader.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -183,6 +186,84 @@ test_log_line_cannot_be_forged(void **state)
     assert_ptr_equal(strchr(buf, '\n'), buf + n - 1); /* exactly one line */
 }
 
+/*
+ * jansson's allocations inside a region come from the region and are
+ * released at its end, nesting included; a tree from before the region is
+ * freed by free() when dropped inside it (LeakSanitizer and valgrind would
+ * report it otherwise), and a long string's copy stays with malloc.
+ */
+static void
+test_json_region_owns_and_releases(void **state)
+{
+    (void)state;
+    json_t *before = json_pack("{s:s,s:[i,i]}", "k", "value before", "a", 1, 2);
+    assert_false(fr_json_region_owns(before));
+    assert_int_equal(fr_json_region_used(), 0);
+    fr_json_region_begin();
+    json_t *tree =
+        json_pack("{s:s,s:{s:[s,s]}}", "kind", "provider", "data", "messages", "hello", "world");
+    assert_true(fr_json_region_owns(tree));
+    assert_true(fr_json_region_used() > 0);
+    json_object_set_new(before, "late", json_string("from the region"));
+    json_object_del(before, "late"); /* a region value dropped from an older tree */
+    json_decref(before);             /* freed by free(), inside the region */
+    fr_json_region_begin();          /* nested: the outer region goes on */
+    json_t *inner = json_string("inner");
+    fr_json_region_end();
+    assert_true(fr_json_region_owns(inner));
+    char *big = fr_malloc(FR_JSON_REGION_CHUNK);
+    memset(big, 'x', FR_JSON_REGION_CHUNK - 1);
+    big[FR_JSON_REGION_CHUNK - 1] = '\0';
+    json_t *long_text = json_string(big); /* its copy is too big for a chunk: malloc'd */
+    free(big);
+    assert_false(fr_json_region_owns(json_string_value(long_text)));
+    assert_int_equal(strlen(json_string_value(long_text)), FR_JSON_REGION_CHUNK - 1);
+    json_decref(long_text);
+    int depth = fr_json_region_suspend(); /* what a callback keeps beyond the region */
+    json_t *kept = json_string("kept");
+    fr_json_region_resume(depth);
+    assert_false(fr_json_region_owns(kept));
+    assert_true(fr_json_region_owns(json_string_value(json_object_get(tree, "kind"))));
+    json_decref(inner);
+    json_decref(tree);
+    fr_json_region_end();
+    assert_string_equal(json_string_value(kept), "kept");
+    json_decref(kept);
+    assert_int_equal(fr_json_region_used(), 0);
+    assert_false(fr_json_region_owns(tree));
+    json_t *after = json_string("after");
+    assert_false(fr_json_region_owns(after));
+    json_decref(after);
+}
+
+/*
+ * A region holds at most FR_JSON_REGION_MAX bytes: past it, allocations
+ * are malloc'd (and freed) as outside one, so a huge request cannot grow
+ * the agent's memory through it.
+ */
+static void
+test_json_region_bounded(void **state)
+{
+    (void)state;
+    fr_json_region_begin();
+    json_t *arr = json_array();
+    char text[200];
+    memset(text, 'a', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    size_t n = 2 * FR_JSON_REGION_MAX / sizeof text, owned = 0;
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(text));
+    for (size_t i = 0; i < n; i++)
+        owned += fr_json_region_owns(json_string_value(json_array_get(arr, i)));
+    assert_true(fr_json_region_used() <= FR_JSON_REGION_MAX);
+    assert_true(owned > n / 4);
+    assert_true(owned < n);
+    assert_false(fr_json_region_owns(json_string_value(json_array_get(arr, n - 1))));
+    json_decref(arr);
+    fr_json_region_end();
+    assert_int_equal(fr_json_region_used(), 0);
+}
+
 int
 main(void)
 {
@@ -195,6 +276,8 @@ main(void)
         cmocka_unit_test(test_err_names_stable),
         cmocka_unit_test(test_fnv1a64_reference_values),
         cmocka_unit_test(test_log_line_cannot_be_forged),
+        cmocka_unit_test(test_json_region_owns_and_releases),
+        cmocka_unit_test(test_json_region_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

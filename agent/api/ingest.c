@@ -152,6 +152,21 @@ otlp_answer(struct fr_pipeline *p, struct MHD_Connection *c, enum fr_otlp_signal
     return fr_api_json(p, c, MHD_HTTP_OK, body, NULL);
 }
 
+struct decoded_ctx {
+    struct fr_pipeline *p;
+    struct fr_api_req *q;
+    char *inflated;
+};
+
+/* The decoded request holds what is kept: the body goes (and leaves http.max_inflight_bytes). */
+static void
+body_decoded(void *ud)
+{
+    struct decoded_ctx *d = ud;
+    free(d->inflated);
+    fr_api_req_release(d->p, d->q);
+}
+
 enum MHD_Result
 fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_req *q,
                  const char *url)
@@ -198,25 +213,7 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
         }
         body = inflated;
     }
-    char msg[300];
-    json_t *req;
-    if (pb) {
-        req = fr_otlp_pb_decode(s, body ? body : "", len, msg, sizeof msg);
-    } else {
-        json_error_t jerr;
-        char text[JSON_ERROR_TEXT_LENGTH];
-        req = json_loadb(body ? body : "", len, 0, &jerr);
-        if (req == NULL)
-            snprintf(msg, sizeof msg, "body is not JSON: %s at byte %d",
-                     fr_json_error_text(&jerr, text, sizeof text), jerr.position);
-    }
-    free(inflated);
-    fr_api_req_release(p, q); /* the decoded request holds what is kept */
-    if (req == NULL) {
-        fr_otlp_refuse(p, s, FR_OTLP_MALFORMED, MHD_HTTP_BAD_REQUEST, NULL, msg, &r);
-        return otlp_answer(p, c, s, pb, &r);
-    }
-    fr_otlp_ingest(p, s, req, &r);
-    json_decref(req);
+    struct decoded_ctx d = {p, q, inflated};
+    fr_otlp_ingest_body(p, s, pb, body ? body : "", len, body_decoded, &d, &r);
     return otlp_answer(p, c, s, pb, &r);
 }

@@ -20,6 +20,7 @@
 
 #include "agent/ingest.h"
 #include "agent/otlp/map.h"
+#include "core/jsonmem.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -249,22 +250,64 @@ ingest_metrics(struct fr_pipeline *p, const json_t *req, struct fr_otlp_result *
                        "the store did not take the metrics; retry", r);
 }
 
-void
-fr_otlp_ingest(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req,
-               struct fr_otlp_result *r)
+/* A request's events, prepared: what is left of it once its tree is dropped. */
+struct prepared {
+    struct fr_record *recs;
+    size_t ok, n, rejected;
+    struct fr_trace_link *links; /* the traces it named; strings in text */
+    size_t nlinks;
+    char *text;
+    struct reasons why;
+};
+
+static void
+prepared_clear(struct prepared *pr)
 {
-    memset(r, 0, sizeof *r);
-    r->status = 200;
+    for (size_t k = 0; k < pr->ok; k++)
+        fr_record_clear(&pr->recs[k]);
+    free(pr->recs);
+    free(pr->links);
+    free(pr->text);
+}
+
+/* The traces a request named (trace id -> conversation), copied out of its tree. */
+static void
+copy_links(const json_t *named, struct prepared *pr)
+{
+    size_t bytes = 0;
+    const char *trace;
+    json_t *conv;
+    json_object_foreach((json_t *)named, trace, conv) bytes +=
+        strlen(trace) + strlen(json_string_value(conv)) + 2;
+    pr->links = fr_calloc(json_object_size(named) + 1, sizeof *pr->links);
+    char *at = pr->text = fr_malloc(bytes + 1);
+    json_object_foreach((json_t *)named, trace, conv)
+    {
+        size_t tn = strlen(trace) + 1, cn = strlen(json_string_value(conv)) + 1;
+        pr->links[pr->nlinks].trace_id = memcpy(at, trace, tn);
+        pr->links[pr->nlinks++].conv_id = memcpy(at + tn, json_string_value(conv), cn);
+        at += tn + cn;
+    }
+}
+
+/*
+ * Maps, admits and prepares the spans or log records of req into pr; false
+ * when the request is refused (r says why) or was a metrics request (done).
+ */
+static bool
+prepare(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req, struct prepared *pr,
+        struct fr_otlp_result *r)
+{
     if (s == FR_OTLP_METRICS) {
         ingest_metrics(p, req, r);
-        return;
+        return false;
     }
     bool traces = s == FR_OTLP_TRACES;
     struct fr_otlp_opts o = {p->conf.otlp_conversation_attributes, p->conf.otlp_turn_attributes};
     json_t *envs = json_array(), *named = json_object();
-    size_t items = 0, rejected = 0;
-    int mrc = traces ? fr_otlp_traces(req, &o, envs, named, &items, &rejected)
-                     : fr_otlp_logs(req, &o, envs, named, &items, &rejected);
+    size_t items = 0;
+    int mrc = traces ? fr_otlp_traces(req, &o, envs, named, &items, &pr->rejected)
+                     : fr_otlp_logs(req, &o, envs, named, &items, &pr->rejected);
     if (mrc != FR_OK) {
         json_decref(envs);
         json_decref(named);
@@ -272,26 +315,25 @@ fr_otlp_ingest(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req,
                        traces ? "not an OTLP traces request (no resourceSpans)"
                               : "not an OTLP logs request (no resourceLogs)",
                        r);
-        return;
+        return false;
     }
-    size_t n = json_array_size(envs), ok = 0;
-    struct reasons why = {0};
-    reason_add(&why,
+    pr->n = json_array_size(envs);
+    reason_add(&pr->why,
                traces ? "a span without startTimeUnixNano (or not an object)"
                       : "a log record without timeUnixNano or observedTimeUnixNano, or a "
                         "flightrec.kind record that does not map",
-               rejected);
+               pr->rejected);
     struct fr_ack ack;
-    if (fr_pipeline_reserve(p, n, false, &ack) != FR_OK) { /* before redaction, the cost */
+    if (fr_pipeline_reserve(p, pr->n, false, &ack) != FR_OK) { /* before redaction, the cost */
         json_decref(envs);
         json_decref(named);
         refused_ack(p, s, &ack, r);
-        return;
+        return false;
     }
     struct fr_live *l = fr_pipeline_live_get(p);
     struct fr_redact_counts counts;
     fr_redact_counts_init(&counts, l->red);
-    struct fr_record *recs = fr_calloc(n ? n : 1, sizeof *recs);
+    pr->recs = fr_calloc(pr->n ? pr->n : 1, sizeof *pr->recs);
     size_t i;
     json_t *ev;
     json_array_foreach(envs, i, ev)
@@ -300,13 +342,14 @@ fr_otlp_ingest(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req,
         /* messages of a provider event sent apart (map.c: content_record) */
         bool part = json_object_get(ev, "_part") != NULL;
         json_object_del(ev, "_part");
-        if (fr_ingest_prepare_tree(json_incref(ev), &l->cfg, &counts, &recs[ok], &err) == FR_OK) {
-            recs[ok].part = part;
-            ok++;
+        if (fr_ingest_prepare_tree(json_incref(ev), &l->cfg, &counts, &pr->recs[pr->ok], &err) ==
+            FR_OK) {
+            pr->recs[pr->ok].part = part;
+            pr->ok++;
         } else {
-            rejected++;
+            pr->rejected++;
             fr_metrics_rejected(p->metrics, err.code);
-            reason_add(&why, err.msg, 1);
+            reason_add(&pr->why, err.msg, 1);
         }
     }
     fr_metrics_redaction(p->metrics, l->red, &counts);
@@ -314,30 +357,62 @@ fr_otlp_ingest(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req,
     fr_pipeline_live_put(p, l);
     json_decref(envs);
     fr_metrics_received(p->metrics, "otlp", items);
-    /* the traces this request named: committed with its events, so that spans of them
-       stored earlier (or later) under the trace id join the conversation */
-    size_t nlinks = 0;
-    struct fr_trace_link *links = fr_calloc(json_object_size(named) + 1, sizeof *links);
-    const char *trace;
-    json_t *conv;
-    json_object_foreach(named, trace, conv)
-    {
-        links[nlinks].trace_id = trace;
-        links[nlinks++].conv_id = json_string_value(conv);
-    }
-    fr_pipeline_submit_linked(p, recs, ok, n, links, nlinks, &ack);
-    free(links);
+    copy_links(named, pr);
     json_decref(named);
-    for (size_t k = 0; k < ok; k++)
-        fr_record_clear(&recs[k]);
-    free(recs);
+    return true;
+}
+
+/* Commits what prepare made (its reservation) and says how to answer. */
+static void
+submit(struct fr_pipeline *p, enum fr_otlp_signal s, struct prepared *pr, struct fr_otlp_result *r)
+{
+    /* the traces this request named are committed with its events, so that spans of them
+       stored earlier (or later) under the trace id join the conversation */
+    struct fr_ack ack;
+    fr_pipeline_submit_linked(p, pr->recs, pr->ok, pr->n, pr->links, pr->nlinks, &ack);
     if (ack.rc != FR_OK) {
         refused_ack(p, s, &ack, r);
         return;
     }
-    if (rejected > 0) {
-        r->rejected = (int64_t)rejected;
-        reasons_text(&why, rejected, r->msg, sizeof r->msg);
-        rejection(p, s, FR_OTLP_INVALID, rejected, r->msg);
+    if (pr->rejected > 0) {
+        r->rejected = (int64_t)pr->rejected;
+        reasons_text(&pr->why, pr->rejected, r->msg, sizeof r->msg);
+        rejection(p, s, FR_OTLP_INVALID, pr->rejected, r->msg);
     }
+}
+
+void
+fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, const char *body,
+                    size_t len, void (*decoded)(void *ud), void *ud, struct fr_otlp_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->status = 200;
+    char msg[300];
+    json_t *req;
+    struct prepared pr = {0};
+    /* one of the pipeline's preparing slots: with many connections the others wait holding
+       their bodies only, not a request tree several times a body's size each */
+    fr_pipeline_prepare_begin(p);
+    fr_json_region_begin(); /* the request's tree and its envelopes: dropped before the wait */
+    if (pb) {
+        req = fr_otlp_pb_decode(s, body, len, msg, sizeof msg);
+    } else {
+        json_error_t jerr;
+        char text[JSON_ERROR_TEXT_LENGTH];
+        req = json_loadb(body, len, 0, &jerr);
+        if (req == NULL)
+            snprintf(msg, sizeof msg, "body is not JSON: %s at byte %d",
+                     fr_json_error_text(&jerr, text, sizeof text), jerr.position);
+    }
+    if (decoded != NULL)
+        decoded(ud);
+    bool go = req != NULL && prepare(p, s, req, &pr, r);
+    json_decref(req);
+    fr_json_region_end();
+    fr_pipeline_prepare_end(p);
+    if (req == NULL)
+        fr_otlp_refuse(p, s, FR_OTLP_MALFORMED, 400, NULL, msg, r);
+    if (go)
+        submit(p, s, &pr, r);
+    prepared_clear(&pr);
 }

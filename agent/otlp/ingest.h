@@ -1,13 +1,14 @@
 /*
  * agent/otlp/ingest.h - one OTLP export request (any transport: OTLP/HTTP
  * JSON or protobuf, OTLP/gRPC) through the pipeline: mapped, admitted,
- * redacted, committed. The transports only decode the request into the
- * OTLP JSON tree (agent/otlp/proto.h for protobuf) and encode the outcome.
+ * redacted, committed. The transports hand over the request's bytes (the
+ * protobuf decoder is agent/otlp/proto.h) and encode the outcome.
  */
 #ifndef FR_AGENT_OTLP_INGEST_H
 #define FR_AGENT_OTLP_INGEST_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "agent/otlp/proto.h"
@@ -43,17 +44,21 @@ struct fr_otlp_result {
 };
 
 /*
- * Runs req (the OTLP JSON tree of one export request of signal s; borrowed)
- * through the pipeline and says how to answer: status 200 means every
- * stored item is committed.
+ * Runs one export request of signal s through the pipeline and says how to
+ * answer: status 200 means every stored item is committed. body (len bytes,
+ * already inflated) is protobuf when pb, else OTLP JSON; decoded(ud), when
+ * not NULL, is called once the body's bytes are no longer needed. The
+ * decoding, mapping and redaction take one of the pipeline's preparing
+ * slots (fr_pipeline_prepare_begin) and a JSON region (core/jsonmem.h); the
+ * request's tree is dropped before the wait for the commit.
  */
-void fr_otlp_ingest(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req,
-                    struct fr_otlp_result *r);
+void fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, const char *body,
+                         size_t len, void (*decoded)(void *ud), void *ud, struct fr_otlp_result *r);
 
 /*
- * A refusal decided by the transport before fr_otlp_ingest (media type,
- * encoding, size, a body that does not decode): fills r, counts it and logs
- * it at warn (rate-limited). fr_otlp_ingest does the same for its own.
+ * A refusal decided by the transport before fr_otlp_ingest_body (media type,
+ * encoding, size): fills r, counts it and logs it at warn (rate-limited).
+ * fr_otlp_ingest_body does the same for its own.
  */
 void fr_otlp_refuse(struct fr_pipeline *p, enum fr_otlp_signal s, enum fr_otlp_refusal why,
                     int status, const char *retry_after, const char *msg, struct fr_otlp_result *r);

@@ -16,6 +16,7 @@
 
 #include "core/mem.h"
 #include "core/strmap.h"
+#include "core/wire.h"
 
 /* The value of an OTLP AnyValue as JSON (string, number, bool, array, object). */
 static json_t *
@@ -1056,7 +1057,8 @@ fr_otlp_metrics(const json_t *req, struct fr_otlp_metrics_state *s,
                 {
                     (*points)++;
                     json_t *a = attrs(json_object_get(dp, "attributes"));
-                    char *series = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
+                    size_t slen;
+                    char *series = fr_json_text(a, JSON_COMPACT | JSON_SORT_KEYS, &slen);
                     char *key = fr_asprintf("%s|%s", name, series);
                     double dc = dnum(json_object_get(dp, "count"));
                     double ds = dnum(json_object_get(dp, "sum"));

@@ -118,6 +118,15 @@ set_status(struct gstream *s, int code, const char *msg, int retry_s)
 
 /* ---- one request ---- */
 
+/* The message's inflated copy is no longer needed once decoded. */
+static void
+free_inflated(void *ud)
+{
+    char **inflated = ud;
+    free(*inflated);
+    *inflated = NULL;
+}
+
 static void
 serve(struct fr_grpc *g, struct gstream *s)
 {
@@ -183,16 +192,7 @@ serve(struct fr_grpc *g, struct gstream *s)
         }
         msg = inflated;
     }
-    char why[300];
-    json_t *req = fr_otlp_pb_decode(s->signal, msg, len, why, sizeof why);
-    free(inflated);
-    if (req == NULL) {
-        fr_otlp_refuse(p, s->signal, FR_OTLP_MALFORMED, 400, NULL, why, &r);
-        set_status(s, 3, r.msg, 0);
-        return;
-    }
-    fr_otlp_ingest(p, s->signal, req, &r);
-    json_decref(req);
+    fr_otlp_ingest_body(p, s->signal, true, msg, len, free_inflated, &inflated, &r);
     int code = fr_otlp_grpc_code(&r);
     if (code != 0) {
         set_status(s, code, r.msg, r.retry_after ? atoi(r.retry_after) : 0);

@@ -1,0 +1,47 @@
+/*
+ * core/jsonmem.h - a per-thread region for jansson's allocations.
+ *
+ * Ingest builds and drops a JSON tree per event (and an OTLP request's tree
+ * per request): hundreds of small jansson allocations whose malloc and free
+ * were a fifth of the ingest path's CPU, with lock traffic between the
+ * connection threads and the writer. Between fr_json_region_begin() and
+ * fr_json_region_end(), this thread's jansson allocations come from a bump
+ * region of 256 KiB chunks instead; their frees do nothing (the newest one
+ * gives its bytes back), and the end releases everything at once. Outside a
+ * region, and past FR_JSON_REGION_MAX bytes in one, jansson uses malloc as
+ * before, so the memory a region can hold is bounded.
+ *
+ * The rule that keeps it safe: nothing jansson allocates inside a region may
+ * outlive it. A tree built in the region is decref'd before the region ends;
+ * what must last (a record, a reply) is copied into memory of its own
+ * (fr_malloc, fr_json_text). json_dumps() must not be called inside a region
+ * when its result is freed with free(): use fr_json_text(). Regions nest; the
+ * outermost end releases. The allocator is installed into jansson before
+ * main() runs (a constructor), so every tree, old or new, is freed by it.
+ */
+#ifndef FR_CORE_JSONMEM_H
+#define FR_CORE_JSONMEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define FR_JSON_REGION_CHUNK (256u * 1024u)
+#define FR_JSON_REGION_MAX (8u * 1024u * 1024u)
+
+void fr_json_region_begin(void);
+void fr_json_region_end(void);
+
+/*
+ * A region's allocations paused for a callback whose JSON must outlive it
+ * (an error list the caller keeps): allocations go to malloc until resumed
+ * with what suspend returned; the region's own memory stays as it is.
+ */
+int fr_json_region_suspend(void);
+void fr_json_region_resume(int depth);
+
+/* What this thread's current region took from its chunks (bytes), for tests and bench. */
+size_t fr_json_region_used(void);
+/* Whether p lies in this thread's current region. */
+bool fr_json_region_owns(const void *p);
+
+#endif
