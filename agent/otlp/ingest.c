@@ -254,9 +254,8 @@ ingest_metrics(struct fr_pipeline *p, const json_t *req, struct fr_otlp_result *
 struct prepared {
     struct fr_record *recs;
     size_t ok, n, rejected;
-    struct fr_trace_link *links; /* the traces it named; strings in text */
+    struct fr_trace_link *links; /* the traces it named (strings owned) */
     size_t nlinks;
-    char *text;
     struct reasons why;
 };
 
@@ -266,27 +265,24 @@ prepared_clear(struct prepared *pr)
     for (size_t k = 0; k < pr->ok; k++)
         fr_record_clear(&pr->recs[k]);
     free(pr->recs);
+    for (size_t k = 0; k < pr->nlinks; k++) {
+        free((char *)pr->links[k].trace_id);
+        free((char *)pr->links[k].conv_id);
+    }
     free(pr->links);
-    free(pr->text);
 }
 
 /* The traces a request named (trace id -> conversation), copied out of its tree. */
 static void
 copy_links(const json_t *named, struct prepared *pr)
 {
-    size_t bytes = 0;
     const char *trace;
     json_t *conv;
-    json_object_foreach((json_t *)named, trace, conv) bytes +=
-        strlen(trace) + strlen(json_string_value(conv)) + 2;
     pr->links = fr_calloc(json_object_size(named) + 1, sizeof *pr->links);
-    char *at = pr->text = fr_malloc(bytes + 1);
     json_object_foreach((json_t *)named, trace, conv)
     {
-        size_t tn = strlen(trace) + 1, cn = strlen(json_string_value(conv)) + 1;
-        pr->links[pr->nlinks].trace_id = memcpy(at, trace, tn);
-        pr->links[pr->nlinks++].conv_id = memcpy(at + tn, json_string_value(conv), cn);
-        at += tn + cn;
+        pr->links[pr->nlinks].trace_id = fr_strdup(trace);
+        pr->links[pr->nlinks++].conv_id = fr_strdup(json_string_value(conv));
     }
 }
 
