@@ -36,6 +36,7 @@ struct fr_config {
     int64_t http_max_inflight_bytes; /* request bodies held at once, across connections */
     int64_t http_max_connections;
     int64_t http_idle_timeout_ms; /* an idle keep-alive or half-open connection is closed */
+    int64_t http_queue_wait_ms;   /* a POST waits this long at its headers for queue room */
     char *http_token;             /* bearer token; "" = no auth */
     int64_t http_local_users;     /* without a token: 0 owner (and root) only, 1 any local user */
     char *http_token_file;        /* file holding the token */

@@ -93,10 +93,11 @@ struct fr_metrics_gauges {
     size_t queue_events, queue_capacity;
     int64_t store_bytes;
     int ready;
-    size_t outbox;                              /* bundles waiting for upload */
-    size_t bad_segments;                        /* archive segments marked bad */
-    size_t inflight_bytes;                      /* HTTP request bodies held now */
-    const struct fr_ship_state *ship;           /* NULL: not rendered */
+    size_t outbox;                    /* bundles waiting for upload */
+    size_t bad_segments;              /* archive segments marked bad */
+    size_t inflight_bytes;            /* HTTP request bodies held now */
+    size_t queue_waiting;             /* HTTP requests waiting at their headers for queue room */
+    const struct fr_ship_state *ship; /* NULL: not rendered */
     const struct fr_bucket_state *bucket;       /* NULL: not rendered */
     const struct fr_retention_state *retention; /* NULL or no run yet: not rendered */
     const struct fr_store_wal_stats *wal;       /* NULL: not rendered */

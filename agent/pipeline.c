@@ -202,6 +202,55 @@ fr_pipeline_reserve(struct fr_pipeline *p, size_t n, bool wait, struct fr_ack *a
     return rc;
 }
 
+int
+fr_pipeline_admit(struct fr_pipeline *p, size_t body_bytes, size_t *reserved)
+{
+    size_t per = atomic_load(&p->body_bytes_per_event);
+    size_t n = per > 0 ? body_bytes / per : 0;
+    if (n > (size_t)p->conf.queue_events)
+        n = (size_t)p->conf.queue_events; /* the count decides: 413 if it never fits */
+    *reserved = 0;
+    int rc = fr_writer_reserve_within(p->writer, n, 0);
+    if (rc == FR_E_BUSY && p->conf.http_queue_wait_ms > 0) { /* counted while it waits */
+        atomic_fetch_add(&p->queue_waiting, 1);
+        /* in slices, so that a stopping agent does not wait for the whole of it */
+        double until = fr_mono_s() + (double)p->conf.http_queue_wait_ms / 1000.0, left;
+        while (rc == FR_E_BUSY && (left = until - fr_mono_s()) > 0 && !atomic_load(&p->stopping))
+            rc = fr_writer_reserve_within(p->writer, n, left < 0.1 ? left : 0.1);
+        atomic_fetch_sub(&p->queue_waiting, 1);
+    }
+    if (rc == FR_OK)
+        *reserved = n;
+    return rc;
+}
+
+void
+fr_pipeline_learn(struct fr_pipeline *p, size_t bytes, size_t n)
+{
+    if (n == 0)
+        return;
+    size_t per = bytes / n > 0 ? bytes / n : 1, was = atomic_load(&p->body_bytes_per_event);
+    /* a moving average over about eight bodies: one odd body moves it little */
+    atomic_store(&p->body_bytes_per_event, was == 0 ? per : (7 * was + per) / 8);
+}
+
+int
+fr_pipeline_rereserve(struct fr_pipeline *p, size_t had, size_t n, struct fr_ack *ack)
+{
+    memset(ack, 0, sizeof *ack);
+    int rc = fr_writer_rereserve(p->writer, had, n);
+    if (rc != FR_OK)
+        pipeline_refusal(p, rc, n, ack);
+    return rc;
+}
+
+void
+fr_pipeline_unreserve(struct fr_pipeline *p, size_t n)
+{
+    if (n > 0)
+        fr_writer_unreserve(p->writer, n);
+}
+
 void
 fr_pipeline_submit_reserved(struct fr_pipeline *p, struct fr_record *recs, size_t n,
                             size_t reserved, struct fr_ack *ack)

@@ -49,6 +49,7 @@ struct fr_pipeline {
     pthread_mutex_t otlp_mu;
     atomic_bool stopping;        /* set when the agent stops: long waits end early */
     atomic_size_t http_inflight; /* bytes of HTTP request bodies held now, every listener */
+    atomic_size_t queue_waiting; /* requests in fr_pipeline_admit's wait now */
     struct fr_ship_state ship;
     struct fr_bucket_state bucket;             /* written by the retention job */
     struct fr_retention_state retention_state; /* written by the retention job */
@@ -65,6 +66,7 @@ struct fr_pipeline {
     pthread_mutex_t prep_mu; /* requests being prepared now, at most prep_max */
     pthread_cond_t prep_cv;
     int prep_busy, prep_max;
+    atomic_size_t body_bytes_per_event; /* recent bodies, as received (fr_pipeline_learn) */
 };
 
 /*
@@ -117,6 +119,23 @@ void fr_pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n,
  * be 0: the reservation is given back).
  */
 int fr_pipeline_reserve(struct fr_pipeline *p, size_t n, bool wait, struct fr_ack *ack);
+/*
+ * Admission at a request's headers, before its body is read: waits up to
+ * http.queue_wait for queue room for the events a body of body_bytes
+ * probably holds (learned from the bodies counted so far, see
+ * fr_pipeline_learn; 0 bytes: room for one event) and reserves them in
+ * *reserved. FR_E_BUSY when there is none by then: answer 429 and drop the
+ * body unread. While it waits, the body stays in the sender's socket (TCP
+ * backpressure), so a full queue costs neither memory nor CPU. The
+ * reservation is made exact with fr_pipeline_rereserve() once the body is
+ * counted, or given back with fr_pipeline_unreserve().
+ */
+int fr_pipeline_admit(struct fr_pipeline *p, size_t body_bytes, size_t *reserved);
+/* A body of bytes (as received) held n events: what fr_pipeline_admit() estimates from. */
+void fr_pipeline_learn(struct fr_pipeline *p, size_t bytes, size_t n);
+/* fr_pipeline_reserve() of n events for a request that holds had already (had may be 0). */
+int fr_pipeline_rereserve(struct fr_pipeline *p, size_t had, size_t n, struct fr_ack *ack);
+void fr_pipeline_unreserve(struct fr_pipeline *p, size_t n);
 void fr_pipeline_submit_reserved(struct fr_pipeline *p, struct fr_record *recs, size_t n,
                                  size_t reserved, struct fr_ack *ack);
 /* The same with trace links learned with the records (committed with them, even when n is 0). */

@@ -262,6 +262,47 @@ fr_writer_reserve(struct fr_writer *w, size_t n, bool wait)
     return rc;
 }
 
+int
+fr_writer_reserve_within(struct fr_writer *w, size_t n, double wait_s)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)wait_s;
+    until.tv_nsec += (long)((wait_s - (double)(time_t)wait_s) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    size_t need = n > 0 ? n : 1;
+    pthread_mutex_lock(&w->mu);
+    if (need > w->max_queued) {
+        pthread_mutex_unlock(&w->mu);
+        return FR_E_LIMIT;
+    }
+    while (wait_s > 0 && w->queued + need > w->max_queued && !w->stopping &&
+           pthread_cond_timedwait(&w->not_full, &w->mu, &until) == 0)
+        ;
+    int rc = w->queued + need > w->max_queued ? FR_E_BUSY : FR_OK;
+    if (rc == FR_OK)
+        w->queued += n;
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+int
+fr_writer_rereserve(struct fr_writer *w, size_t had, size_t n)
+{
+    pthread_mutex_lock(&w->mu);
+    int rc = n > w->max_queued                                  ? FR_E_LIMIT
+             : n > had && w->queued + (n - had) > w->max_queued ? FR_E_BUSY
+                                                                : FR_OK;
+    w->queued = w->queued - had + (rc == FR_OK ? n : 0);
+    if (rc != FR_OK || n < had)
+        pthread_cond_broadcast(&w->not_full);
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
 void
 fr_writer_unreserve(struct fr_writer *w, size_t n)
 {

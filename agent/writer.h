@@ -65,6 +65,17 @@ int fr_writer_submit(struct fr_writer *w, struct fr_batch *b, bool wait);
 int fr_writer_reserve(struct fr_writer *w, size_t n, bool wait);
 void fr_writer_submit_reserved(struct fr_writer *w, struct fr_batch *b, size_t reserved);
 void fr_writer_unreserve(struct fr_writer *w, size_t n);
+/*
+ * fr_writer_reserve() waiting at most wait_s seconds for room: FR_OK (n
+ * reserved), FR_E_BUSY (still no room) or FR_E_LIMIT (n > the queue). n 0
+ * waits for room for one event and reserves nothing.
+ */
+int fr_writer_reserve_within(struct fr_writer *w, size_t n, double wait_s);
+/*
+ * A reservation of had events made n, without waiting: FR_OK, or
+ * FR_E_BUSY / FR_E_LIMIT with the whole reservation given back. had may be 0.
+ */
+int fr_writer_rereserve(struct fr_writer *w, size_t had, size_t n);
 
 /*
  * A writer started without a store (st NULL: the agent started on a full

@@ -5,10 +5,12 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -245,6 +247,63 @@ test_writer_reservation_and_oversized_batch(void **state)
     held_free(&used);
 }
 
+struct within {
+    struct fr_writer *w;
+    size_t n;
+    atomic_int rc; /* -1 until fr_writer_reserve_within returned */
+};
+
+static void *
+within_main(void *arg)
+{
+    struct within *x = arg;
+    atomic_store(&x->rc, fr_writer_reserve_within(x->w, x->n, 30.0));
+    return NULL;
+}
+
+/*
+ * Admission at the headers: a reservation that waits for room (at most as
+ * long as asked) and is made exact once the body is counted. No room by the
+ * deadline is FR_E_BUSY; a waiter gets its room when a reservation is given
+ * back; growing a reservation past the queue gives all of it back.
+ */
+static void
+test_writer_reserve_within_and_rereserve(void **state)
+{
+    struct t_store_fx *f = *state;
+    struct fr_writer *w = fr_writer_new(f->st, 10, 100);
+    assert_int_equal(fr_writer_reserve_within(w, 11, 0), FR_E_LIMIT);
+    assert_int_equal(fr_writer_reserve_within(w, 8, 0), FR_OK);
+    assert_int_equal(fr_writer_reserve_within(w, 3, 0.05), FR_E_BUSY); /* waited, none came */
+    assert_int_equal(fr_writer_queued(w), 8);
+    assert_int_equal(fr_writer_reserve_within(w, 0, 0), FR_OK); /* room for one: takes none */
+    assert_int_equal(fr_writer_queued(w), 8);
+    /* the estimate made exact: down gives back, up takes more while there is room */
+    assert_int_equal(fr_writer_rereserve(w, 8, 6), FR_OK);
+    assert_int_equal(fr_writer_queued(w), 6);
+    assert_int_equal(fr_writer_rereserve(w, 6, 10), FR_OK);
+    assert_int_equal(fr_writer_queued(w), 10);
+    assert_int_equal(fr_writer_reserve_within(w, 0, 0), FR_E_BUSY); /* full: not one more */
+    assert_int_equal(fr_writer_rereserve(w, 0, 1), FR_E_BUSY);
+    assert_int_equal(fr_writer_queued(w), 10);
+    /* a waiter is woken by the room given back, and takes it */
+    struct within x = {w, 4, -1};
+    pthread_t t;
+    pthread_create(&t, NULL, within_main, &x);
+    usleep(20000);
+    assert_int_equal(atomic_load(&x.rc), -1); /* still waiting: the queue is full */
+    assert_int_equal(fr_writer_rereserve(w, 10, 5), FR_OK);
+    pthread_join(t, NULL);
+    assert_int_equal(atomic_load(&x.rc), FR_OK);
+    assert_int_equal(fr_writer_queued(w), 9);
+    /* more than the queue ever holds: refused, the whole reservation given back */
+    assert_int_equal(fr_writer_rereserve(w, 5, 11), FR_E_LIMIT);
+    assert_int_equal(fr_writer_queued(w), 4);
+    fr_writer_unreserve(w, 4);
+    assert_int_equal(fr_writer_queued(w), 0);
+    fr_writer_free(w);
+}
+
 int
 main(void)
 {
@@ -254,6 +313,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_writer_full_queue_busy_then_waits, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_writer_reservation_and_oversized_batch, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_writer_reserve_within_and_rereserve, t_store_setup,
                                         t_store_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

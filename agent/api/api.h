@@ -33,6 +33,8 @@ struct fr_api_req {
     bool over_limit; /* opened past http.max_connections: only health is served */
     bool other_user; /* no token set, and the peer is another local user (http.local_users) */
     bool shed;       /* over http.max_inflight_bytes: read and dropped, answered 429 */
+    bool busy;       /* no ingest queue room by http.queue_wait: read and dropped, 429 */
+    size_t reserved; /* queue room reserved at the headers (fr_pipeline_admit); the work's */
     size_t held;     /* bytes of this body counted against http.max_inflight_bytes */
     double t0;       /* when the request's headers arrived (monotonic seconds) */
 };

@@ -53,7 +53,8 @@ fr_api_metrics(struct fr_pipeline *p, struct MHD_Connection *c)
                                   .ready = fr_pipeline_ready(p, why, sizeof why),
                                   .outbox = outbox_size(p),
                                   .bad_segments = fr_pipeline_bad_segments(p, bad, sizeof bad),
-                                  .inflight_bytes = atomic_load(&p->http_inflight)};
+                                  .inflight_bytes = atomic_load(&p->http_inflight),
+                                  .queue_waiting = atomic_load(&p->queue_waiting)};
     pthread_mutex_lock(&p->ship.mu);
     struct fr_ship_state ship = p->ship; /* a copy: rendered without the lock */
     pthread_mutex_unlock(&p->ship.mu);

@@ -26,7 +26,9 @@
 struct reject_ctx {
     struct fr_pipeline *p;
     json_t *errors;
-    size_t reserved; /* queue room taken before the work (fr_pipeline_reserve) */
+    size_t bytes;    /* the body as received: what admission learns from */
+    size_t early;    /* queue room reserved at the headers, until on_admit makes it exact */
+    size_t reserved; /* queue room taken before the work (fr_pipeline_rereserve) */
     struct fr_ack refusal;
 };
 
@@ -41,7 +43,9 @@ static int
 on_admit(void *ud, size_t envelopes)
 {
     struct reject_ctx *r = ud;
-    int rc = fr_pipeline_reserve(r->p, envelopes, false, &r->refusal);
+    fr_pipeline_learn(r->p, r->bytes, envelopes);
+    int rc = fr_pipeline_rereserve(r->p, r->early, envelopes, &r->refusal);
+    r->early = 0;
     if (rc == FR_OK)
         r->reserved = envelopes;
     return rc;
@@ -69,6 +73,8 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
                             "the agent holds http.max_inflight_bytes of request bodies already; "
                             "nothing of this request was stored, retry",
                             "1");
+    if (q->busy) /* full when its headers arrived: its body was dropped unread */
+        return refused(p, c, &(struct fr_ack){.rc = FR_E_BUSY});
     const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
     char *body = q->body;
     size_t len = q->len;
@@ -85,7 +91,8 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
             return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "body does not decompress", NULL);
         body = inflated;
     }
-    struct reject_ctx rj = {.p = p, .errors = json_array()};
+    struct reject_ctx rj = {.p = p, .errors = json_array(), .bytes = q->len, .early = q->reserved};
+    q->reserved = 0;
     struct fr_body_result res = {0};
     struct fr_live *l = fr_pipeline_live_get(p);
     struct fr_redact_counts counts;
@@ -94,6 +101,7 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
     int arc =
         fr_body_prepare(body ? body : "", len, &l->cfg, &counts, &res, on_reject, on_admit, &rj);
     fr_pipeline_prepare_end(p);
+    fr_pipeline_unreserve(p, rj.early); /* still held: the body was refused before its count */
     fr_metrics_redaction(p->metrics, l->red, &counts);
     fr_redact_counts_free(&counts);
     fr_pipeline_live_put(p, l);
@@ -187,6 +195,11 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
                        "the agent holds http.max_inflight_bytes of request bodies already; "
                        "nothing of this request was stored, retry",
                        &r);
+        return otlp_answer(p, c, s, pb, &r);
+    }
+    if (q->busy) {
+        fr_otlp_refuse(p, s, FR_OTLP_QUEUE_FULL, 429, "1",
+                       "ingest queue full; nothing of this request was stored, retry", &r);
         return otlp_answer(p, c, s, pb, &r);
     }
     if (!pb && ct && strncasecmp(ct, "application/json", 16) != 0) {

@@ -218,6 +218,13 @@ is_otlp_path(const char *url)
            strcmp(url, "/v1/metrics") == 0;
 }
 
+/* A POST here stores events: refused at its headers when the ingest queue is full. */
+static bool
+ingests(const char *url)
+{
+    return is_otlp_path(url) || strcmp(url, "/v1/events") == 0;
+}
+
 /*
  * Reads need the query token when one is set; writes always the ingest
  * token. Without any token, only the agent's own user (and root) may use
@@ -255,7 +262,7 @@ authorized(struct fr_http *h, struct MHD_Connection *c, const char *url, const c
 static void
 req_append(struct fr_http *h, struct fr_api_req *q, const char *data, size_t n, size_t limit)
 {
-    if (q->too_large || !q->authorized || q->shed)
+    if (q->too_large || !q->authorized || q->shed || q->busy)
         return; /* read and discarded, so the answer still arrives */
     if (q->len + n > q->held && !inflight_take(h, q, q->len + n - q->held)) {
         q->shed = true; /* the agent holds enough bodies now: refused before any work */
@@ -369,6 +376,9 @@ handle_request(void *cls, struct MHD_Connection *c, const char *url, const char 
         unsigned long long clen = cl != NULL ? strtoull(cl, NULL, 10) : 0;
         if (clen > (unsigned long long)limit)
             q->too_large = true;
+        else if (post && q->authorized && !q->over_limit && ingests(url) &&
+                 fr_pipeline_admit(p, is_otlp_path(url) ? 0 : (size_t)clen, &q->reserved) != FR_OK)
+            q->busy = true; /* refused before its body costs anything: no buffer, no count */
         else if (clen > 0 && post && q->authorized && !inflight_take(h, q, (size_t)clen))
             q->shed = true;
         else if (clen > 0 && post && q->authorized) /* the body's size, allocated once */
@@ -427,6 +437,7 @@ completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTermi
     struct fr_api_req *q = *ctx;
     if (q != NULL) {
         fr_api_req_release(h->p, q);
+        fr_pipeline_unreserve(h->p, q->reserved); /* not taken by the work (an error answer) */
         free(q);
         *ctx = NULL;
     }

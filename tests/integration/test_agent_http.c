@@ -312,13 +312,16 @@ test_agent_inflight_bodies_bounded(void **state)
     free(evs);
 }
 
-/* A full queue answers 429 with Retry-After, stores nothing of that request, loses nothing else. */
+/*
+ * A full queue answers 429 with Retry-After (at once with http.queue_wait 0),
+ * stores nothing of that request, loses nothing else.
+ */
 static void
 test_agent_backpressure_429_loses_nothing(void **state)
 {
     struct agent *a = *state;
-    agent_config(a, NULL, "  queue_events: 10\n  batch_events: 10\n  busy_timeout_ms: 20000\n",
-                 NULL);
+    agent_config(a, "  queue_wait: 0s\n",
+                 "  queue_events: 10\n  batch_events: 10\n  busy_timeout_ms: 20000\n", NULL);
     agent_start(a);
     /* the database's write lock held, a first request's 9 events wait in the queue (90%:
        not ready) */
@@ -367,6 +370,49 @@ test_agent_backpressure_429_loses_nothing(void **state)
     assert_int_equal(count_events(a->db, "b-1"), 9);
     assert_int_equal(count_events(a->db, "b-2"), 8);
     free(second);
+}
+
+/*
+ * Admission at the headers (http.queue_wait): a POST arriving while the
+ * queue has no room for it waits, its body unread (counted in
+ * flightrec_http_queue_waiting), and is taken once a commit frees the room,
+ * instead of a 429 its producer would have to retry.
+ */
+static void
+test_agent_queue_wait_admits_when_room_frees(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, "  queue_wait: 30s\n",
+                 "  queue_events: 10\n  batch_events: 10\n  busy_timeout_ms: 20000\n", NULL);
+    agent_start(a);
+    struct held_queue q;
+    queue_hold(a, &q, "qw-1", 9, NULL); /* 9 of 10 queued, their commit held */
+    struct bg_post second = {a, events("qw-2", 100, 8), 0, NULL};
+    pthread_t t;
+    pthread_create(&t, NULL, bg_post_main, &second);
+    bool waiting = false;
+    for (int i = 0; i < 3000 && !waiting; i++) {
+        char *m = NULL;
+        http(a, "GET", "/metrics", NULL, NULL, 0, &m, NULL);
+        waiting = m != NULL && strstr(m, "\nflightrec_http_queue_waiting 1\n") != NULL;
+        free(m);
+        if (!waiting)
+            usleep(10000);
+    }
+    assert_true(waiting);
+    assert_int_equal(second.status, 0); /* not answered while it waits */
+    assert_int_equal(queue_release(&q), 202);
+    pthread_join(t, NULL);
+    assert_int_equal(second.status, 202); /* taken once the room was free: no 429 */
+    char *m = NULL;
+    http(a, "GET", "/metrics", NULL, NULL, 0, &m, NULL);
+    assert_non_null(strstr(m, "\nflightrec_http_queue_waiting 0\n"));
+    assert_null(strstr(m, "flightrec_http_responses_total{code=\"429\"}"));
+    free(m);
+    assert_int_equal(agent_stop(a), 0);
+    assert_int_equal(count_events(a->db, "qw-1"), 9);
+    assert_int_equal(count_events(a->db, "qw-2"), 8);
+    free(second.body);
 }
 
 /*
@@ -989,6 +1035,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_http_ingest_query_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_auth_compression_and_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_backpressure_429_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_queue_wait_admits_when_room_frees, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_agent_request_bounded_by_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_connection_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_hostile_query_strings_answered, setup, teardown),
