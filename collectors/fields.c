@@ -55,14 +55,15 @@ fields_expected(unsigned types)
     return "another type";
 }
 
+/* The field's path (prefix.name) is formatted only when it is needed: an error, a sub-object. */
 static int
-fields_check_one(const json_t *v, const struct fr_field *f, const char *path, struct fr_err *err)
+fields_check_one(const json_t *v, const struct fr_field *f, const char *prefix, struct fr_err *err)
 {
     if (json_is_null(v))
         return FR_OK;
     if (!fields_type_ok(v, f->types))
-        return fr_err_set(err, FR_E_TYPE, "%s: must be %s, got %s", path, fields_expected(f->types),
-                          fr_json_type_phrase(v));
+        return fr_err_set(err, FR_E_TYPE, "%s.%s: must be %s, got %s", prefix, f->name,
+                          fields_expected(f->types), fr_json_type_phrase(v));
     if (f->values != NULL && json_is_string(v)) {
         const char *s = json_string_value(v);
         bool found = false;
@@ -75,21 +76,24 @@ fields_check_one(const json_t *v, const struct fr_field *f, const char *path, st
                 if (a[1] != NULL)
                     strncat(list, "|", sizeof list - strlen(list) - 1);
             }
-            return fr_err_set(err, FR_E_VALUE, "%s: must be one of %s", path, list);
+            return fr_err_set(err, FR_E_VALUE, "%s.%s: must be one of %s", prefix, f->name, list);
         }
     }
     if (f->non_negative && json_is_number(v) && json_number_value(v) < 0)
-        return fr_err_set(err, FR_E_VALUE, "%s: must not be negative", path);
-    if (f->sub != NULL && json_is_object(v))
+        return fr_err_set(err, FR_E_VALUE, "%s.%s: must not be negative", prefix, f->name);
+    if (f->sub != NULL && json_is_object(v)) {
+        char path[160];
+        snprintf(path, sizeof path, "%s.%s", prefix, f->name);
         return fr_fields_check(v, f->sub, path, err);
+    }
     if (f->item_types != 0 && json_is_array(v)) {
         size_t i;
         json_t *item;
         json_array_foreach(v, i, item)
         {
             if (!fields_type_ok(item, f->item_types) || json_is_null(item))
-                return fr_err_set(err, FR_E_TYPE, "%s[%zu]: must be %s, got %s", path, i,
-                                  fields_expected(f->item_types), fr_json_type_phrase(item));
+                return fr_err_set(err, FR_E_TYPE, "%s.%s[%zu]: must be %s, got %s", prefix, f->name,
+                                  i, fields_expected(f->item_types), fr_json_type_phrase(item));
         }
     }
     return FR_OK;
@@ -105,9 +109,7 @@ fr_fields_check(const json_t *obj, const struct fr_field *fields, const char *pr
         const json_t *v = json_object_get(obj, f->name);
         if (v == NULL)
             continue;
-        char path[160];
-        snprintf(path, sizeof path, "%s.%s", prefix, f->name);
-        int rc = fields_check_one(v, f, path, err);
+        int rc = fields_check_one(v, f, prefix, err);
         if (rc != FR_OK)
             return rc;
     }

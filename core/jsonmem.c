@@ -150,6 +150,18 @@ region_free(void *p)
     free(p);
 }
 
+void *
+fr_json_region_alloc(size_t n)
+{
+    return region_malloc(n);
+}
+
+void
+fr_json_region_free(void *p)
+{
+    region_free(p);
+}
+
 __attribute__((constructor)) static void
 install(void)
 {

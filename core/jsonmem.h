@@ -39,6 +39,14 @@ void fr_json_region_end(void);
 int fr_json_region_suspend(void);
 void fr_json_region_resume(int depth);
 
+/*
+ * The region's allocator itself, for another library whose allocations keep
+ * the same rule (protobuf-c unpacking an OTLP request, freed before the
+ * region ends): from the region inside one, malloc and free outside.
+ */
+void *fr_json_region_alloc(size_t n);
+void fr_json_region_free(void *p);
+
 /* What this thread's current region took from its chunks (bytes), for tests and bench. */
 size_t fr_json_region_used(void);
 /* Whether p lies in this thread's current region. */

@@ -17,6 +17,7 @@
 
 #include "agent/otlp/otlp.pb-c.h"
 #include "core/hex.h"
+#include "core/jsonmem.h"
 #include "core/mem.h"
 #include "core/utf8.h"
 
@@ -364,6 +365,24 @@ static const ProtobufCMessageDescriptor *const request_desc[] = {
     [FR_OTLP_METRICS] = &fr_otlp__export_metrics_service_request__descriptor,
 };
 
+/* protobuf-c's allocations in the caller's JSON region, as the tree made from them (bump
+   allocation, released at once: a request's unpacking is thousands of small mallocs) */
+static void *
+pb_alloc(void *ud, size_t n)
+{
+    (void)ud;
+    return fr_json_region_alloc(n);
+}
+
+static void
+pb_free(void *ud, void *p)
+{
+    (void)ud;
+    fr_json_region_free(p);
+}
+
+static ProtobufCAllocator pb_allocator = {.alloc = pb_alloc, .free = pb_free};
+
 json_t *
 fr_otlp_pb_decode(enum fr_otlp_signal s, const void *buf, size_t len, char *why, size_t why_cap)
 {
@@ -374,7 +393,7 @@ fr_otlp_pb_decode(enum fr_otlp_signal s, const void *buf, size_t len, char *why,
                  d->short_name, FR_OTLP_PB_MAX_DEPTH);
         return NULL;
     }
-    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, buf);
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, &pb_allocator, len, buf);
     if (m == NULL) {
         snprintf(why, why_cap, "body is not an OTLP protobuf %s", d->short_name);
         return NULL;
@@ -382,7 +401,7 @@ fr_otlp_pb_decode(enum fr_otlp_signal s, const void *buf, size_t len, char *why,
     json_t *out = s == FR_OTLP_TRACES ? traces((FrOtlp__ExportTraceServiceRequest *)m)
                   : s == FR_OTLP_LOGS ? logs((FrOtlp__ExportLogsServiceRequest *)m)
                                       : metrics((FrOtlp__ExportMetricsServiceRequest *)m);
-    protobuf_c_message_free_unpacked(m, NULL);
+    protobuf_c_message_free_unpacked(m, &pb_allocator);
     return out;
 }
 
