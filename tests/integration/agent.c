@@ -3,6 +3,8 @@
  */
 #include "tests/integration/agent.h"
 
+#include <sys/prctl.h>
+
 void
 write_text(const char *path, const char *text)
 {
@@ -530,6 +532,9 @@ sink_start(int *port)
     assert_int_equal(pipe(fds), 0);
     pid_t pid = fork();
     if (pid == 0) {
+        /* a failed assertion leaves no sink behind holding the test's output open (ctest
+           would wait for it until its timeout) */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         char p[16];
         snprintf(p, sizeof p, "%d", *port);
         dup2(fds[1], 1);
