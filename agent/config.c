@@ -89,10 +89,11 @@ static const struct fr_option opts[] = {
         "Connections serving requests (a thread each); 16 more are kept for /healthz, /readyz "
         "and /metrics, and a request past the limit gets 503 at once."),
     {"http", "queue_wait", FR_OPT_DURATION, "1s", O(http_queue_wait_ms), 0, 60000, NULL,
-     "How long a POST that stores events (/v1/events, OTLP/HTTP) waits at its headers, before "
-     "its body is read, for room in the ingest queue (storage.queue_events). Meanwhile the body "
-     "waits in the sender's socket; still no room then: 429 with Retry-After, the body read "
-     "and dropped. 0: refuse at once."},
+     "How long a request that stores events (POST /v1/events, OTLP/HTTP, an OTLP/gRPC call) "
+     "waits at its headers, before its body is read, for room in the ingest queue "
+     "(storage.queue_events). Meanwhile the body waits in the sender's socket; still no room "
+     "then: 429 (gRPC: RESOURCE_EXHAUSTED) with Retry-After, the body read and dropped. 0: "
+     "refuse at once."},
     {"http", "idle_timeout", FR_OPT_DURATION, "10s", O(http_idle_timeout_ms), 1000, 3600000, NULL,
      "A connection idle this long (keep-alive, or opened and never used) is closed."},
     {"http", "local_users", FR_OPT_ENUM, "owner", O(http_local_users), 0, 0, local_users,

@@ -484,8 +484,8 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
          "Bytes of HTTP request bodies held now (bounded by http.max_inflight_bytes).");
     put(&o, "flightrec_http_inflight_bytes %zu\n", g->inflight_bytes);
     head(&o, "flightrec_http_queue_waiting", "gauge",
-         "HTTP requests waiting at their headers for ingest queue room (http.queue_wait), "
-         "their bodies unread.");
+         "POSTs to /v1/events and OTLP/HTTP and OTLP/gRPC calls waiting at their headers for "
+         "ingest queue room (http.queue_wait), their bodies unread.");
     put(&o, "flightrec_http_queue_waiting %zu\n", g->queue_waiting);
     head(&o, "flightrec_archive_bad_segments", "gauge",
          "Archive segments found unreadable (corrupt, altered, missing); /readyz names them.");

@@ -56,6 +56,7 @@ struct gstream {
     bool other_user;   /* refused: no token set, and the peer is another local user */
     bool authorized;   /* the bearer token, when one is set */
     bool too_large;    /* the message went over http.max_body_bytes: the rest is dropped */
+    bool busy;         /* no queue room by http.queue_wait at its headers: DATA dropped */
     char encoding[16]; /* grpc-encoding */
     char *body;        /* the request's DATA, up to the limit */
     size_t len, cap;
@@ -157,6 +158,12 @@ serve(struct fr_grpc *g, struct gstream *s)
         fr_otlp_refuse(p, s->signal, FR_OTLP_TOO_LARGE, 413, NULL,
                        "message over http.max_body_bytes", &r);
         set_status(s, 8, r.msg, 0);
+        return;
+    }
+    if (s->busy) {
+        fr_otlp_refuse(p, s->signal, FR_OTLP_QUEUE_FULL, 429, "1",
+                       "ingest queue full; nothing of this request was stored, retry", &r);
+        set_status(s, 8, r.msg, 1);
         return;
     }
     /* exactly one length-prefixed message (a unary call) */
@@ -325,7 +332,7 @@ on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data, siz
     (void)flags;
     struct gconn *c = ud;
     struct gstream *s = nghttp2_session_get_stream_user_data(h2, id);
-    if (s == NULL || s->too_large || !s->authorized || !s->known)
+    if (s == NULL || s->too_large || s->busy || !s->authorized || !s->known)
         return 0; /* read and dropped: nothing is kept for a request that will be refused */
     size_t limit = (size_t)c->g->p->conf.http_max_body_bytes + 5;
     if (s->len + len > limit) {
@@ -350,10 +357,17 @@ static int
 on_frame(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 {
     struct gconn *c = ud;
+    struct gstream *s = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST && s != NULL &&
+        s->known && s->authorized && !(f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        /* admission before the message is read, as for OTLP/HTTP: waits for queue room (its
+           DATA left unread meanwhile), none by http.queue_wait is RESOURCE_EXHAUSTED */
+        size_t none;
+        s->busy = fr_pipeline_admit(c->g->p, 0, &none) != FR_OK;
+    }
     if ((f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS) ||
         !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
-    struct gstream *s = nghttp2_session_get_stream_user_data(h2, f->hd.stream_id);
     if (s == NULL || s->complete)
         return 0;
     s->complete = true;

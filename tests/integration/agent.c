@@ -386,6 +386,22 @@ wait_log(struct agent *a, const char *needle)
     fail_msg("the agent's log never said: %s", needle);
 }
 
+/* Waits (up to 60 s) until the agent's /metrics holds needle. */
+void
+wait_metric(struct agent *a, const char *needle)
+{
+    for (int i = 0; i < 6000; i++) {
+        char *m = NULL;
+        http(a, "GET", "/metrics", NULL, NULL, 0, &m, NULL);
+        bool found = m != NULL && strstr(m, needle) != NULL;
+        free(m);
+        if (found)
+            return;
+        usleep(10000);
+    }
+    fail_msg("the agent's /metrics never held: %s", needle);
+}
+
 /* The one producer (static: it outlives a test that fails, teardown stops it). */
 static struct loader g_load = {.mu = PTHREAD_MUTEX_INITIALIZER};
 

@@ -149,6 +149,8 @@ size_t runtime_samples(struct agent *a, pid_t pid, bool check);
 
 /* Waits (up to 30 s: sanitizer builds are slow) until the agent's log holds needle. */
 void wait_log(struct agent *a, const char *needle);
+/* Waits (up to 60 s) until the agent's /metrics holds needle. */
+void wait_metric(struct agent *a, const char *needle);
 
 /* The port of the agent's OTLP listener, from its ready line. */
 /* The OTLP/gRPC listener's port, from the ready line. */

@@ -390,16 +390,7 @@ test_agent_queue_wait_admits_when_room_frees(void **state)
     struct bg_post second = {a, events("qw-2", 100, 8), 0, NULL};
     pthread_t t;
     pthread_create(&t, NULL, bg_post_main, &second);
-    bool waiting = false;
-    for (int i = 0; i < 3000 && !waiting; i++) {
-        char *m = NULL;
-        http(a, "GET", "/metrics", NULL, NULL, 0, &m, NULL);
-        waiting = m != NULL && strstr(m, "\nflightrec_http_queue_waiting 1\n") != NULL;
-        free(m);
-        if (!waiting)
-            usleep(10000);
-    }
-    assert_true(waiting);
+    wait_metric(a, "\nflightrec_http_queue_waiting 1\n");
     assert_int_equal(second.status, 0); /* not answered while it waits */
     assert_int_equal(queue_release(&q), 202);
     pthread_join(t, NULL);

@@ -101,15 +101,9 @@ test_agent_outbox_survives_restart(void **state)
     assert_int_equal(n, 0);
     /* the retry counts its upload once the flush returned, just after the file left the
        outbox: the metric is looked for until then */
-    char *out = NULL;
-    for (int i = 0; i < 500; i++) {
-        free(out);
-        assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &out, NULL), 200);
-        if (strstr(out, "flightrec_uploads_total{result=\"sent\"} 1") != NULL)
-            break;
-        usleep(10000);
-    }
-    assert_non_null(strstr(out, "flightrec_uploads_total{result=\"sent\"} 1"));
+    wait_metric(a, "flightrec_uploads_total{result=\"sent\"} 1");
+    char *out;
+    assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &out, NULL), 200);
     assert_non_null(strstr(out, "flightrec_outbox_bundles 0"));
     free(out);
     assert_int_equal(agent_stop(a), 0);

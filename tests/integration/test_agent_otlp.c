@@ -414,6 +414,52 @@ test_agent_otlp_grpc(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
+struct bg_grpc {
+    struct agent *a;
+    const uint8_t *msg;
+    size_t len;
+    json_t *answer;
+};
+
+static void *
+bg_grpc_main(void *arg)
+{
+    struct bg_grpc *b = arg;
+    b->answer = grpc_call(b->a, "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                          b->msg, b->len, NULL);
+    return NULL;
+}
+
+/*
+ * Admission at a gRPC call's headers, as for OTLP/HTTP: with the queue full
+ * the call waits (http.queue_wait), its message unread, and is served once a
+ * commit frees the room: OK and stored, where it used to be
+ * RESOURCE_EXHAUSTED.
+ */
+static void
+test_agent_otlp_grpc_waits_for_room(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, "  queue_wait: 60s\n",
+                 "  queue_events: 10\n  batch_events: 10\n  busy_timeout_ms: 20000\n", NULL);
+    agent_start(a);
+    struct held_queue q;
+    queue_hold(a, &q, "gw-1", 10, NULL); /* the whole queue, its commit held */
+    struct bg_grpc b = {a, NULL, 0, NULL};
+    uint8_t *req = t_otlp_pb_traces("conv-grpc-wait", &b.len);
+    b.msg = req;
+    pthread_t t;
+    pthread_create(&t, NULL, bg_grpc_main, &b);
+    wait_metric(a, "\nflightrec_http_queue_waiting 1\n"); /* once node started and called */
+    assert_int_equal(queue_release(&q), 202);
+    pthread_join(t, NULL);
+    assert_int_equal(json_integer_value(json_object_get(b.answer, "code")), 0); /* OK */
+    json_decref(b.answer);
+    assert_int_equal(count_events(a->db, "conv-grpc-wait"), 1);
+    assert_int_equal(agent_stop(a), 0);
+    free(req);
+}
+
 /* Runs one of the scripts of tests/otlp/ against the OTLP port; the conversation it names. */
 static json_t *
 run_instrumented(struct agent *a, const char *script, const char *conv)
@@ -581,6 +627,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_otlp_traces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_sdk_transports_and_schedules, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_waits_for_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_traceloop_and_openinference, setup,
                                         teardown),
