@@ -207,8 +207,12 @@ fr_pipeline_admit(struct fr_pipeline *p, size_t body_bytes, size_t *reserved)
 {
     size_t per = atomic_load(&p->body_bytes_per_event);
     size_t n = per > 0 ? body_bytes / per : 0;
-    if (n > (size_t)p->conf.queue_events)
-        n = (size_t)p->conf.queue_events; /* the count decides: 413 if it never fits */
+    /* at most an eighth of the queue: an estimate from other producers' bodies (compressed,
+       larger events) may be far too high, and must not make this one wait for an empty
+       queue; the count decides the rest (and 413 for a request that never fits) */
+    size_t cap = (size_t)p->conf.queue_events / 8 > 0 ? (size_t)p->conf.queue_events / 8 : 1;
+    if (n > cap)
+        n = cap;
     *reserved = 0;
     int rc = fr_writer_reserve_within(p->writer, n, 0);
     if (rc == FR_E_BUSY && p->conf.http_queue_wait_ms > 0) { /* counted while it waits */

@@ -123,7 +123,8 @@ int fr_pipeline_reserve(struct fr_pipeline *p, size_t n, bool wait, struct fr_ac
  * Admission at a request's headers, before its body is read: waits up to
  * http.queue_wait for queue room for the events a body of body_bytes
  * probably holds (learned from the bodies counted so far, see
- * fr_pipeline_learn; 0 bytes: room for one event) and reserves them in
+ * fr_pipeline_learn; at most an eighth of the queue; 0 bytes: room for one
+ * event) and reserves them in
  * *reserved. FR_E_BUSY when there is none by then: answer 429 and drop the
  * body unread. While it waits, the body stays in the sender's socket (TCP
  * backpressure), so a full queue costs neither memory nor CPU. The

@@ -386,7 +386,7 @@ test_agent_queue_wait_admits_when_room_frees(void **state)
                  "  queue_events: 10\n  batch_events: 10\n  busy_timeout_ms: 20000\n", NULL);
     agent_start(a);
     struct held_queue q;
-    queue_hold(a, &q, "qw-1", 9, NULL); /* 9 of 10 queued, their commit held */
+    queue_hold(a, &q, "qw-1", 10, NULL); /* the whole queue, its commit held */
     struct bg_post second = {a, events("qw-2", 100, 8), 0, NULL};
     pthread_t t;
     pthread_create(&t, NULL, bg_post_main, &second);
@@ -401,7 +401,7 @@ test_agent_queue_wait_admits_when_room_frees(void **state)
     assert_null(strstr(m, "flightrec_http_responses_total{code=\"429\"}"));
     free(m);
     assert_int_equal(agent_stop(a), 0);
-    assert_int_equal(count_events(a->db, "qw-1"), 9);
+    assert_int_equal(count_events(a->db, "qw-1"), 10);
     assert_int_equal(count_events(a->db, "qw-2"), 8);
     free(second.body);
 }
