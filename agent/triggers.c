@@ -248,15 +248,8 @@ worker(void *arg)
     pthread_mutex_lock(&t->mu);
     while (!t->stop) {
         if (t->jobs == NULL) {
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until); /* t->cv runs on CLOCK_MONOTONIC */
-            int64_t ms = t->pl->conf.incident_outbox_retry_ms;
-            until.tv_sec += ms / 1000;
-            until.tv_nsec += (ms % 1000) * 1000000;
-            if (until.tv_nsec >= 1000000000) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000;
-            }
+            /* t->cv runs on CLOCK_MONOTONIC */
+            struct timespec until = fr_deadline_ms(t->pl->conf.incident_outbox_retry_ms);
             int w = pthread_cond_timedwait(&t->cv, &t->mu, &until);
             if (w != 0 && !t->stop && t->jobs == NULL && t->has_upload) {
                 /* background retry of whatever waits in the outbox */

@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/ticker.h"
 #include "core/timeutil.h"
 
 struct fr_writer {
@@ -188,7 +189,7 @@ fr_writer_new(struct fr_store *st, size_t max_queued_events, size_t max_txn_even
     w->max_txn = max_txn_events;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->not_empty, NULL);
-    pthread_cond_init(&w->not_full, NULL);
+    fr_cond_init_monotonic(&w->not_full); /* fr_writer_reserve_within's wait */
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         fr_log(FR_LOG_ERROR, "writer", "cannot start the writer thread");
         abort();
@@ -212,14 +213,18 @@ fr_writer_observe(struct fr_writer *w, fr_writer_observer fn, void *ud)
 
 /* Waits (or not) until n more events fit; under w->mu. */
 static int
-writer_room(struct fr_writer *w, size_t n, bool wait)
+writer_room(struct fr_writer *w, size_t n, bool wait, const struct timespec *until)
 {
     if (n > w->max_queued)
         return FR_E_LIMIT;
     while (w->queued + n > w->max_queued) {
         if (!wait)
             return FR_E_BUSY;
-        pthread_cond_wait(&w->not_full, &w->mu);
+        if (until == NULL)
+            pthread_cond_wait(&w->not_full, &w->mu);
+        else if (pthread_cond_timedwait(&w->not_full, &w->mu, until) != 0 &&
+                 w->queued + n > w->max_queued)
+            return FR_E_BUSY; /* the deadline passed */
     }
     return FR_OK;
 }
@@ -242,7 +247,7 @@ int
 fr_writer_submit(struct fr_writer *w, struct fr_batch *b, bool wait)
 {
     pthread_mutex_lock(&w->mu);
-    int rc = writer_room(w, b->n, wait);
+    int rc = writer_room(w, b->n, wait, NULL);
     if (rc == FR_OK) {
         w->queued += b->n;
         writer_enqueue(w, b);
@@ -255,7 +260,7 @@ int
 fr_writer_reserve(struct fr_writer *w, size_t n, bool wait)
 {
     pthread_mutex_lock(&w->mu);
-    int rc = writer_room(w, n, wait);
+    int rc = writer_room(w, n, wait, NULL);
     if (rc == FR_OK)
         w->queued += n;
     pthread_mutex_unlock(&w->mu);
@@ -265,24 +270,9 @@ fr_writer_reserve(struct fr_writer *w, size_t n, bool wait)
 int
 fr_writer_reserve_within(struct fr_writer *w, size_t n, double wait_s)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)wait_s;
-    until.tv_nsec += (long)((wait_s - (double)(time_t)wait_s) * 1e9);
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    size_t need = n > 0 ? n : 1;
+    struct timespec until = fr_deadline_ms((int64_t)(wait_s * 1000.0));
     pthread_mutex_lock(&w->mu);
-    if (need > w->max_queued) {
-        pthread_mutex_unlock(&w->mu);
-        return FR_E_LIMIT;
-    }
-    while (wait_s > 0 && w->queued + need > w->max_queued && !w->stopping &&
-           pthread_cond_timedwait(&w->not_full, &w->mu, &until) == 0)
-        ;
-    int rc = w->queued + need > w->max_queued ? FR_E_BUSY : FR_OK;
+    int rc = writer_room(w, n > 0 ? n : 1, wait_s > 0, &until);
     if (rc == FR_OK)
         w->queued += n;
     pthread_mutex_unlock(&w->mu);

@@ -108,8 +108,8 @@ grow(void)
     return true;
 }
 
-static void *
-region_malloc(size_t n)
+void *
+fr_json_region_alloc(size_t n)
 {
     if (reg.depth > 0 && n <= BIG) {
         size_t need = (n + 15) & ~(size_t)15; /* malloc's alignment */
@@ -134,8 +134,8 @@ fr_json_region_owns(const void *p)
     return false;
 }
 
-static void
-region_free(void *p)
+void
+fr_json_region_free(void *p)
 {
     if (p == NULL)
         return;
@@ -150,22 +150,10 @@ region_free(void *p)
     free(p);
 }
 
-void *
-fr_json_region_alloc(size_t n)
-{
-    return region_malloc(n);
-}
-
-void
-fr_json_region_free(void *p)
-{
-    region_free(p);
-}
-
 __attribute__((constructor)) static void
 install(void)
 {
-    json_set_alloc_funcs(region_malloc, region_free);
+    json_set_alloc_funcs(fr_json_region_alloc, fr_json_region_free);
 }
 
 void

@@ -30,8 +30,8 @@ fr_ticker_destroy(struct fr_ticker *t)
     pthread_mutex_destroy(&t->mu);
 }
 
-bool
-fr_ticker_wait(struct fr_ticker *t, int64_t ms)
+struct timespec
+fr_deadline_ms(int64_t ms)
 {
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
@@ -43,6 +43,13 @@ fr_ticker_wait(struct fr_ticker *t, int64_t ms)
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
+    return until;
+}
+
+bool
+fr_ticker_wait(struct fr_ticker *t, int64_t ms)
+{
+    struct timespec until = fr_deadline_ms(ms);
     pthread_mutex_lock(&t->mu);
     /* a spurious wake-up or a signal for another waiter goes back to sleep */
     while (!t->stop && pthread_cond_timedwait(&t->cv, &t->mu, &until) == 0)

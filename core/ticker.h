@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 struct fr_ticker {
     pthread_mutex_t mu;
@@ -29,6 +30,10 @@ void fr_ticker_init(struct fr_ticker *t);
 /* Initializes cv to time its waits on CLOCK_MONOTONIC (for threads with a queue of their own). */
 void fr_cond_init_monotonic(pthread_cond_t *cv);
 void fr_ticker_destroy(struct fr_ticker *t);
+
+/* CLOCK_MONOTONIC ms milliseconds from now (ms < 0: now): the deadline of a timed wait on a
+   cond from fr_cond_init_monotonic(). */
+struct timespec fr_deadline_ms(int64_t ms);
 
 /* Sleeps ms milliseconds or until stopped; true when the time ran out, false once stopped. */
 bool fr_ticker_wait(struct fr_ticker *t, int64_t ms);

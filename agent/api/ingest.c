@@ -197,9 +197,8 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
                        &r);
         return otlp_answer(p, c, s, pb, &r);
     }
-    if (q->busy) {
-        fr_otlp_refuse(p, s, FR_OTLP_QUEUE_FULL, 429, "1",
-                       "ingest queue full; nothing of this request was stored, retry", &r);
+    if (q->busy) { /* full when its headers arrived: its body was dropped unread */
+        fr_otlp_refuse_ack(p, s, &(struct fr_ack){.rc = FR_E_BUSY}, &r);
         return otlp_answer(p, c, s, pb, &r);
     }
     if (!pb && ct && strncasecmp(ct, "application/json", 16) != 0) {

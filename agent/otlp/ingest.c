@@ -110,10 +110,9 @@ fr_otlp_refuse(struct fr_pipeline *p, enum fr_otlp_signal s, enum fr_otlp_refusa
     rejection(p, s, why, 1, r->msg);
 }
 
-/* A request the queue did not admit: 429 (full now), 413 (more than it ever holds), 503. */
-static void
-refused_ack(struct fr_pipeline *p, enum fr_otlp_signal s, const struct fr_ack *ack,
-            struct fr_otlp_result *r)
+void
+fr_otlp_refuse_ack(struct fr_pipeline *p, enum fr_otlp_signal s, const struct fr_ack *ack,
+                   struct fr_otlp_result *r)
 {
     if (ack->rc == FR_E_LIMIT)
         fr_otlp_refuse(p, s, FR_OTLP_TOO_LARGE, 413, NULL, ack->err.msg, r);
@@ -323,7 +322,7 @@ prepare(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req, struct 
     if (fr_pipeline_reserve(p, pr->n, false, &ack) != FR_OK) { /* before redaction, the cost */
         json_decref(envs);
         json_decref(named);
-        refused_ack(p, s, &ack, r);
+        fr_otlp_refuse_ack(p, s, &ack, r);
         return false;
     }
     struct fr_live *l = fr_pipeline_live_get(p);
@@ -367,7 +366,7 @@ submit(struct fr_pipeline *p, enum fr_otlp_signal s, struct prepared *pr, struct
     struct fr_ack ack;
     fr_pipeline_submit_linked(p, pr->recs, pr->ok, pr->n, pr->links, pr->nlinks, &ack);
     if (ack.rc != FR_OK) {
-        refused_ack(p, s, &ack, r);
+        fr_otlp_refuse_ack(p, s, &ack, r);
         return;
     }
     if (pr->rejected > 0) {

@@ -62,5 +62,9 @@ void fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, 
  */
 void fr_otlp_refuse(struct fr_pipeline *p, enum fr_otlp_signal s, enum fr_otlp_refusal why,
                     int status, const char *retry_after, const char *msg, struct fr_otlp_result *r);
+/* A request the queue did not admit (ack->rc FR_E_BUSY: 429 full now, FR_E_LIMIT: 413 more
+   than it ever holds, else 503), refused as fr_otlp_refuse() does. */
+void fr_otlp_refuse_ack(struct fr_pipeline *p, enum fr_otlp_signal s, const struct fr_ack *ack,
+                        struct fr_otlp_result *r);
 
 #endif

@@ -160,10 +160,9 @@ serve(struct fr_grpc *g, struct gstream *s)
         set_status(s, 8, r.msg, 0);
         return;
     }
-    if (s->busy) {
-        fr_otlp_refuse(p, s->signal, FR_OTLP_QUEUE_FULL, 429, "1",
-                       "ingest queue full; nothing of this request was stored, retry", &r);
-        set_status(s, 8, r.msg, 1);
+    if (s->busy) { /* no room by http.queue_wait at its headers: its DATA was dropped */
+        fr_otlp_refuse_ack(p, s->signal, &(struct fr_ack){.rc = FR_E_BUSY}, &r);
+        set_status(s, fr_otlp_grpc_code(&r), r.msg, atoi(r.retry_after));
         return;
     }
     /* exactly one length-prefixed message (a unary call) */
