@@ -38,6 +38,7 @@ struct region {
     char *cur, *end; /* free bytes of the newest chunk */
     char *last;      /* the newest allocation: freeing it gives its bytes back */
     size_t used;     /* bytes handed out (for fr_json_region_used) */
+    size_t spills;   /* allocations inside the region that went to malloc */
     size_t nchunks;
     uintptr_t chunks[MAX_CHUNKS];
 };
@@ -121,6 +122,8 @@ fr_json_region_alloc(size_t n)
             return p;
         }
     }
+    if (reg.depth > 0)
+        reg.spills++;
     return malloc(n);
 }
 
@@ -172,6 +175,7 @@ fr_json_region_end(void)
     reg.nchunks = 0;
     reg.cur = reg.end = reg.last = NULL;
     reg.used = 0;
+    reg.spills = 0;
 }
 
 int
@@ -186,6 +190,12 @@ void
 fr_json_region_resume(int depth)
 {
     reg.depth = depth;
+}
+
+size_t
+fr_json_region_spills(void)
+{
+    return reg.depth > 0 ? reg.spills : SIZE_MAX;
 }
 
 size_t

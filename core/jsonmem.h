@@ -47,6 +47,13 @@ void fr_json_region_resume(int depth);
 void *fr_json_region_alloc(size_t n);
 void fr_json_region_free(void *p);
 
+/*
+ * How many allocations inside this thread's region went to malloc (too big, or
+ * the region full); SIZE_MAX outside a region. Unchanged across a library's
+ * work means all it allocated is the region's: its frees may be skipped, the
+ * region's end releases it (protobuf-c's free_unpacked walks every message).
+ */
+size_t fr_json_region_spills(void);
 /* What this thread's current region took from its chunks (bytes), for tests and bench. */
 size_t fr_json_region_used(void);
 /* Whether p lies in this thread's current region. */

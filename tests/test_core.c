@@ -4,6 +4,7 @@
  */
 #include "tests/support/support.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,10 +200,12 @@ test_json_region_owns_and_releases(void **state)
     json_t *before = json_pack("{s:s,s:[i,i]}", "k", "value before", "a", 1, 2);
     assert_false(fr_json_region_owns(before));
     assert_int_equal(fr_json_region_used(), 0);
+    assert_true(fr_json_region_spills() == SIZE_MAX); /* no region */
     fr_json_region_begin();
     json_t *tree =
         json_pack("{s:s,s:{s:[s,s]}}", "kind", "provider", "data", "messages", "hello", "world");
     assert_true(fr_json_region_owns(tree));
+    assert_int_equal(fr_json_region_spills(), 0); /* all of it from the chunks */
     assert_true(fr_json_region_used() > 0);
     json_object_set_new(before, "late", json_string("from the region"));
     json_object_del(before, "late"); /* a region value dropped from an older tree */
@@ -217,6 +220,7 @@ test_json_region_owns_and_releases(void **state)
     json_t *long_text = json_string(big); /* its copy is too big for a chunk: malloc'd */
     free(big);
     assert_false(fr_json_region_owns(json_string_value(long_text)));
+    assert_int_equal(fr_json_region_spills(), 1); /* and counted: its free may not be skipped */
     assert_int_equal(strlen(json_string_value(long_text)), FR_JSON_REGION_CHUNK - 1);
     json_decref(long_text);
     int depth = fr_json_region_suspend(); /* what a callback keeps beyond the region */
@@ -230,6 +234,10 @@ test_json_region_owns_and_releases(void **state)
     assert_string_equal(json_string_value(kept), "kept");
     json_decref(kept);
     assert_int_equal(fr_json_region_used(), 0);
+    assert_true(fr_json_region_spills() == SIZE_MAX);
+    fr_json_region_begin(); /* a new region counts from 0 */
+    assert_int_equal(fr_json_region_spills(), 0);
+    fr_json_region_end();
     assert_false(fr_json_region_owns(tree));
     json_t *after = json_string("after");
     assert_false(fr_json_region_owns(after));

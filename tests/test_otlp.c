@@ -14,6 +14,7 @@
 #include "agent/otlp/map.h"
 #include "agent/otlp/otlp.pb-c.h"
 #include "agent/otlp/proto.h"
+#include "core/jsonmem.h"
 #include "core/mem.h"
 
 static const struct fr_otlp_opts opts = {"gen_ai.conversation.id,session.id", "gen_ai.turn.id"};
@@ -494,6 +495,50 @@ test_otlp_links_name_traces(void **state)
     json_decref(req);
 }
 
+/* Decoded inside a request's region, protobuf-c's messages are left to the region's end
+   unless one of its allocations went to malloc (a value past a chunk's eighth): then
+   they are freed one by one. LeakSanitizer and valgrind check both ways. */
+static const char *
+decoded_conv(const json_t *req)
+{
+    const json_t *rs = json_array_get(json_object_get(req, "resourceSpans"), 0);
+    const json_t *ss = json_array_get(json_object_get(rs, "scopeSpans"), 0);
+    const json_t *span = json_array_get(json_object_get(ss, "spans"), 0);
+    /* attributes as the object the mapping reads (proto.c: kvs) */
+    return json_string_value(
+        json_object_get(json_object_get(span, "attributes"), "gen_ai.conversation.id"));
+}
+
+static void
+test_otlp_protobuf_in_region(void **state)
+{
+    (void)state;
+    size_t big_len = FR_JSON_REGION_CHUNK / 4;
+    char *big = fr_malloc(big_len + 1);
+    memset(big, 'c', big_len);
+    big[big_len] = '\0';
+    const char *convs[2] = {"conv-small", big};
+    for (int i = 0; i < 2; i++) {
+        size_t len;
+        uint8_t *buf = t_otlp_pb_traces(convs[i], &len);
+        char why[200];
+        fr_json_region_begin();
+        size_t spills = fr_json_region_spills();
+        json_t *req = fr_otlp_pb_decode(FR_OTLP_TRACES, buf, len, why, sizeof why);
+        assert_non_null(req);
+        assert_string_equal(decoded_conv(req), convs[i]);
+        /* the small one whole in the region; the long value (and its JSON copy) not */
+        if (i == 0)
+            assert_int_equal(fr_json_region_spills(), spills);
+        else
+            assert_true(fr_json_region_spills() >= spills + 2);
+        json_decref(req);
+        fr_json_region_end();
+        free(buf);
+    }
+    free(big);
+}
+
 /* Protobuf decodes to the tree the JSON path maps: ids as hex, the same event. */
 static void
 test_otlp_protobuf_maps_like_json(void **state)
@@ -685,6 +730,7 @@ main(void)
         cmocka_unit_test(test_otlp_links_name_traces),
         cmocka_unit_test(test_otlp_content_log_events_become_parts),
         cmocka_unit_test(test_otlp_protobuf_maps_like_json),
+        cmocka_unit_test(test_otlp_protobuf_in_region),
         cmocka_unit_test(test_otlp_protobuf_depth_and_utf8),
         cmocka_unit_test(test_otlp_failed_span_carries_error_and_status),
         cmocka_unit_test(test_otlp_tool_and_other_spans),

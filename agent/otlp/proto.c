@@ -11,6 +11,7 @@
 #include "agent/otlp/proto.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -393,7 +394,10 @@ fr_otlp_pb_decode(enum fr_otlp_signal s, const void *buf, size_t len, char *why,
                  d->short_name, FR_OTLP_PB_MAX_DEPTH);
         return NULL;
     }
+    size_t spills = fr_json_region_spills();
     ProtobufCMessage *m = protobuf_c_message_unpack(d, &pb_allocator, len, buf);
+    /* all of it in the region: its end frees it (free_unpacked only walks the messages) */
+    bool in_region = spills != SIZE_MAX && fr_json_region_spills() == spills;
     if (m == NULL) {
         snprintf(why, why_cap, "body is not an OTLP protobuf %s", d->short_name);
         return NULL;
@@ -401,7 +405,8 @@ fr_otlp_pb_decode(enum fr_otlp_signal s, const void *buf, size_t len, char *why,
     json_t *out = s == FR_OTLP_TRACES ? traces((FrOtlp__ExportTraceServiceRequest *)m)
                   : s == FR_OTLP_LOGS ? logs((FrOtlp__ExportLogsServiceRequest *)m)
                                       : metrics((FrOtlp__ExportMetricsServiceRequest *)m);
-    protobuf_c_message_free_unpacked(m, &pb_allocator);
+    if (!in_region)
+        protobuf_c_message_free_unpacked(m, &pb_allocator);
     return out;
 }
 
