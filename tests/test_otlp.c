@@ -639,10 +639,18 @@ test_otlp_protobuf_depth_and_utf8(void **state)
     assert_null(j);
     assert_non_null(strstr(why, "nested more than 64 deep"));
     free(b);
-    /* a span name that is not UTF-8 */
+    /* a span name, and an attribute's key, that are not UTF-8 */
     FrOtlp__Span sp = FR_OTLP__SPAN__INIT, *spp = &sp;
     sp.name = "bad \xff\xfe name";
     sp.start_time_unix_nano = 1;
+    FrOtlp__AnyValue av = FR_OTLP__ANY_VALUE__INIT;
+    av.value_case = FR_OTLP__ANY_VALUE__VALUE_STRING_VALUE;
+    av.string_value = "v";
+    FrOtlp__KeyValue kv = FR_OTLP__KEY_VALUE__INIT, *kvp = &kv;
+    kv.key = "key\xc3";
+    kv.value = &av;
+    sp.n_attributes = 1;
+    sp.attributes = &kvp;
     size_t len;
     uint8_t *buf = t_otlp_pb_pack(&spp, 1, &len);
     j = fr_otlp_pb_decode(FR_OTLP_TRACES, buf, len, why, sizeof why);
@@ -659,6 +667,18 @@ test_otlp_protobuf_depth_and_utf8(void **state)
         "name"));
     assert_non_null(name);
     assert_non_null(strstr(name, "\xef\xbf\xbd")); /* U+FFFD */
+    const json_t *attrs = json_object_get(
+        json_array_get(
+            json_object_get(
+                json_array_get(
+                    json_object_get(json_array_get(json_object_get(j, "resourceSpans"), 0),
+                                    "scopeSpans"),
+                    0),
+                "spans"),
+            0),
+        "attributes");
+    assert_int_equal(json_object_size(attrs), 1); /* kept, its key repaired */
+    assert_string_equal(json_string_value(json_object_get(attrs, "key\xef\xbf\xbd")), "v");
     json_decref(j);
     free(buf);
 }

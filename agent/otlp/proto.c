@@ -201,9 +201,14 @@ kvs(size_t n, FrOtlp__KeyValue **kv)
 {
     json_t *o = json_object();
     for (size_t i = 0; i < n; i++) {
-        json_t *k = jstr(kv[i]->key);
-        json_object_set_new(o, json_string_value(k), plain(kv[i]->value));
-        json_decref(k);
+        const char *key = kv[i]->key ? kv[i]->key : "";
+        json_t *v = plain(kv[i]->value);
+        if (json_object_set(o, key, v) != 0 && v != NULL) { /* a key not UTF-8: repaired */
+            char *ok = fr_utf8_sanitize(key);
+            json_object_set(o, ok, v);
+            free(ok);
+        }
+        json_decref(v);
     }
     return o;
 }
