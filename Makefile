@@ -135,10 +135,10 @@ valgrind: deps
 	@BUILD=$(TEST_PLAIN_BUILD) scripts/valgrind.sh
 
 format:
-	@git ls-files --cached --others --exclude-standard '*.c' '*.h' | xargs clang-format -i
+	@git ls-files --cached --others --exclude-standard '*.c' '*.cc' '*.h' | xargs clang-format -i
 
 format-check: deps
-	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+	@git ls-files '*.c' '*.cc' '*.h' | xargs clang-format --dry-run --Werror
 
 clean:
 	rm -rf $(BUILD) $(TEST_PLAIN_BUILD) $(SAN_BUILD) $(BENCH_BUILD) $(SHARED_BUILD) $(TSAN_BUILD) build-fuzz

@@ -8,13 +8,13 @@ set -euo pipefail
 
 packages=(
   # build
-  cmake make gcc pkg-config binutils
+  cmake make gcc g++ pkg-config binutils
   # scripts/check-layers.py
   python3
   # libraries (see README "Dependencies" for why each one)
   libsqlite3-dev libjansson-dev libzstd-dev libssl-dev libyaml-dev libvectorscan-dev
   libmicrohttpd-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev
-  libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev
+  libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev libsimdjson-dev
   # the fleet store: libpq, and the PostgreSQL server its tests start (tests/fleet)
   libpq-dev postgresql
   # tests and formatting

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-60}
 B=${FUZZ_BUILD:-build-fuzz}
-CC=clang cmake -S . -B "$B" -DFR_FUZZ=ON -DFR_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug > /dev/null
+CC=clang CXX=clang++ cmake -S . -B "$B" -DFR_FUZZ=ON -DFR_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug > /dev/null
 cmake --build "$B" -j "$(nproc)" > "$B/build.log" 2>&1 || { cat "$B/build.log"; exit 1; }
 mkdir -p "$B/artifacts"
 status=0

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "core/jsonfast.h"
 #include "core/jsonmem.h"
 #include "core/linereader.h"
 #include "core/log.h"
@@ -245,6 +246,121 @@ test_json_region_owns_and_releases(void **state)
 }
 
 /*
+ * The simdjson parser builds exactly jansson's tree (the same values, types,
+ * key order: the compact dumps are byte for byte equal), and leaves to
+ * jansson every line it would refuse or read differently.
+ */
+static void
+fast_vs_jansson(const char *text, size_t len, int want_fast)
+{
+    json_t *fast = fr_json_fast_load(text, len);
+    json_t *slow = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (want_fast >= 0 && (fast != NULL) != (want_fast == 1))
+        fail_msg("%.60s: simdjson %s, expected otherwise", text, fast ? "decided" : "left it");
+    if (fast != NULL) {
+        if (slow == NULL)
+            fail_msg("%.60s: simdjson accepted what jansson refuses", text);
+        char *a = json_dumps(fast, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *b = json_dumps(slow, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (strcmp(a, b) != 0 || !json_equal(fast, slow))
+            fail_msg("%.60s: simdjson %s, jansson %s", text, a, b);
+        free(a);
+        free(b);
+    }
+    json_decref(fast);
+    json_decref(slow);
+}
+
+static void
+test_json_fast_matches_jansson(void **state)
+{
+    (void)state;
+    /* 1: simdjson decides (and must agree); 0: left to jansson; -1: either */
+    static const struct {
+        const char *text;
+        int fast;
+    } cases[] = {
+        {"{\"kind\":\"provider\",\"data\":{\"model\":\"m\",\"usage\":{\"input_tokens\":12}}}", 1},
+        {"{ \"a\" :\t[ 1 , 2 ,\r\n{\"b\":null} ] , \"c\":true,\"d\":false }\n", 1},
+        {"[1,\"two\",3.5,[],{}]", 1},
+        {"{\"z\":1,\"a\":2,\"m\":3}", 1},
+        {"{\"a\":1,\"a\":2}", 0},
+        {"{\"a\":{\"b\":1,\"b\":1}}", 0},
+        {"{\"s\":\"x\\u0000y\"}", 0},
+        {"{\"k\\u0000\":1}", 0},
+        {"{\"n\":9223372036854775807,\"m\":-9223372036854775808}", 1},
+        {"{\"n\":9223372036854775808}", 0},
+        {"{\"n\":18446744073709551616}", 0},
+        {"{\"n\":123456789012345678901234567890}", 0},
+        {"{\"r\":1e400}", 0},
+        {"{\"r\":-1e400}", 0},
+        {"{\"r\":1e-400}", -1},
+        {"{\"r\":-0,\"s\":-0.0,\"t\":0e0}", -1},
+        {"{\"r\":1.0,\"s\":1E2,\"t\":1e+2,\"u\":0.1,\"v\":-2.5e-3}", 1},
+        {"{\"r\":1.7976931348623157e308,\"s\":5e-324,\"t\":2.2250738585072014e-308}", 1},
+        {"{\"r\":0.30000000000000004,\"s\":123456789.123456789}", 1},
+        {"{\"s\":\"\\ud83d\\ude00 \\u00e9 \\u20ac\"}", 1},
+        {"{\"s\":\"\\ud800\"}", -1},
+        {"{\"s\":\"\\udc00x\"}", -1},
+        {"{\"s\":\"\\ud800\\u0041\"}", -1},
+        {"{\"s\":\"\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}", 1},
+        {"{\"s\":\"\xff\"}", 0},
+        {"{\"s\":\"\xc3\"}", 0},
+        {"{\"s\":\"\xed\xa0\x80\"}", 0}, /* a surrogate encoded in UTF-8 */
+        {"{\"s\":\"a\x01"
+         "b\"}",
+         0},
+        {"{\"s\":\"\\b\\f\\n\\r\\t\\\"\\\\\\/\"}", 1},
+        {"{\"s\":\"\\x\"}", 0},
+        {"\"string\"", 0},
+        {"42", 0},
+        {"null", 0},
+        {"{} x", 0},
+        {"{}{}", 0},
+        {"{}  \n", 1},
+        {"\xef\xbb\xbf{}", 0},
+        {"", 0},
+        {"   ", 0},
+        {"{\"n\":01}", 0},
+        {"{\"n\":1.}", 0},
+        {"{\"n\":.5}", 0},
+        {"{\"n\":+1}", 0},
+        {"{\"n\":-}", 0},
+        {"{\"n\":NaN}", 0},
+        {"{\"a\":[1,]}", 0},
+        {"{\"a\":1,}", 0},
+        {"{'a':1}", 0},
+        {"{\"a\" 1}", 0},
+        {"[", 0},
+        {"{\"a\":tru}", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        fast_vs_jansson(cases[i].text, strlen(cases[i].text), cases[i].fast);
+    /* nested past simdjson's depth (1024), within jansson's (2048) */
+    size_t depth = 1500, n = 2 * depth;
+    char *deep = fr_malloc(n + 1);
+    memset(deep, '[', depth);
+    memset(deep + depth, ']', depth);
+    deep[n] = '\0';
+    fast_vs_jansson(deep, n, 0);
+    free(deep);
+    /* a line past FR_JSON_FAST_MAX: jansson's */
+    size_t big = FR_JSON_FAST_MAX + 100;
+    char *line = fr_malloc(big + 1);
+    memset(line, 'x', big);
+    memcpy(line, "{\"s\":\"", 6);
+    memcpy(line + big - 2, "\"}", 2);
+    line[big] = '\0';
+    fast_vs_jansson(line, big, 0);
+    line[FR_JSON_FAST_MAX - 2] = '"'; /* one of exactly the limit: simdjson's */
+    line[FR_JSON_FAST_MAX - 1] = '}';
+    fast_vs_jansson(line, FR_JSON_FAST_MAX, 1);
+    free(line);
+    /* not NUL-terminated: only len bytes are read */
+    fast_vs_jansson("{\"a\":1}GARBAGE", 7, 1);
+}
+
+/*
  * A region holds at most FR_JSON_REGION_MAX bytes: past it, allocations
  * are malloc'd (and freed) as outside one, so a huge request cannot grow
  * the agent's memory through it.
@@ -285,6 +401,7 @@ main(void)
         cmocka_unit_test(test_fnv1a64_reference_values),
         cmocka_unit_test(test_log_line_cannot_be_forged),
         cmocka_unit_test(test_json_region_owns_and_releases),
+        cmocka_unit_test(test_json_fast_matches_jansson),
         cmocka_unit_test(test_json_region_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,137 @@
+/*
+ * core/jsonfast.cc - see jsonfast.h. The project's one C++ file: simdjson's
+ * DOM parser behind a C function, no exception crossing it.
+ */
+#include "core/jsonfast.h"
+
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <simdjson.h>
+#include <string_view>
+
+namespace
+{
+
+/* A parser and the padded copy of the line it reads (simdjson reads up to
+   SIMDJSON_PADDING bytes past a document's end). */
+struct slot {
+    simdjson::dom::parser parser{FR_JSON_FAST_MAX};
+    char buf[FR_JSON_FAST_MAX + simdjson::SIMDJSON_PADDING];
+};
+
+/* Parsers kept between lines: as many as threads parse at once, at most POOL_MAX (each
+   holds ~15 bytes per byte of the longest line it read, <= 16 KiB: ~0.25 MiB); a thread
+   past them makes one for its line and deletes it after. */
+constexpr int POOL_MAX = 4;
+std::mutex pool_mu;
+slot *pool[POOL_MAX];
+int npool;
+
+slot *
+take()
+{
+    {
+        std::lock_guard<std::mutex> g(pool_mu);
+        if (npool > 0)
+            return pool[--npool];
+    }
+    return new (std::nothrow) slot;
+}
+
+void
+give(slot *s)
+{
+    {
+        std::lock_guard<std::mutex> g(pool_mu);
+        if (npool < POOL_MAX) {
+            pool[npool++] = s;
+            return;
+        }
+    }
+    delete s;
+}
+
+/* The jansson value of e; NULL when jansson would refuse it or read it differently
+   (jsonfast.h), or memory ran out. */
+json_t *
+build(simdjson::dom::element e)
+{
+    using simdjson::dom::element_type;
+    switch (e.type()) {
+    case element_type::OBJECT: {
+        json_t *o = json_object();
+        if (o == nullptr)
+            return nullptr;
+        for (simdjson::dom::key_value_pair f : simdjson::dom::object(e)) {
+            std::string_view k = f.key;
+            /* a NUL in a key: jansson refuses it; a duplicate: refused (JSON_REJECT_DUPLICATES) */
+            if (std::memchr(k.data(), 0, k.size()) != nullptr ||
+                json_object_getn(o, k.data(), k.size()) != nullptr) {
+                json_decref(o);
+                return nullptr;
+            }
+            json_t *v = build(f.value);
+            if (v == nullptr || json_object_setn_new_nocheck(o, k.data(), k.size(), v) != 0) {
+                json_decref(o);
+                return nullptr;
+            }
+        }
+        return o;
+    }
+    case element_type::ARRAY: {
+        json_t *a = json_array();
+        if (a == nullptr)
+            return nullptr;
+        for (simdjson::dom::element x : simdjson::dom::array(e)) {
+            json_t *v = build(x);
+            if (v == nullptr || json_array_append_new(a, v) != 0) {
+                json_decref(a);
+                return nullptr;
+            }
+        }
+        return a;
+    }
+    case element_type::STRING: {
+        std::string_view s = e.get_string().value_unsafe();
+        if (std::memchr(s.data(), 0, s.size()) != nullptr) /* \u0000: jansson refuses it */
+            return nullptr;
+        return json_stringn_nocheck(s.data(), s.size()); /* UTF-8 checked by simdjson */
+    }
+    case element_type::INT64:
+        return json_integer(e.get_int64().value_unsafe());
+    case element_type::UINT64: /* past int64: jansson's "too big integer" */
+        return nullptr;
+    case element_type::DOUBLE:
+        return json_real(e.get_double().value_unsafe());
+    case element_type::BOOL:
+        return json_boolean(e.get_bool().value_unsafe());
+    case element_type::NULL_VALUE:
+        return json_null();
+    }
+    return nullptr;
+}
+
+} // namespace
+
+extern "C" json_t *
+fr_json_fast_load(const char *buf, size_t len)
+{
+    /* a byte-order mark: left to jansson, which refuses it */
+    if (len > FR_JSON_FAST_MAX || (len > 0 && (unsigned char)buf[0] == 0xef))
+        return nullptr;
+    slot *s = take();
+    if (s == nullptr)
+        return nullptr;
+    std::memcpy(s->buf, buf, len);
+    std::memset(s->buf + len, 0, simdjson::SIMDJSON_PADDING);
+    json_t *tree = nullptr;
+    simdjson::dom::element root;
+    /* simdjson reports errors by value (MEMALLOC included); nothing here throws */
+    if (!s->parser.parse(s->buf, len, false).get(root) &&
+        (root.type() == simdjson::dom::element_type::OBJECT ||
+         root.type() == simdjson::dom::element_type::ARRAY))
+        tree = build(root);
+    give(s);
+    return tree;
+}

@@ -1,0 +1,41 @@
+/*
+ * core/jsonfast.h - one JSON line parsed with simdjson into a jansson tree.
+ *
+ * jansson's parser reads a byte at a time through a stream callback; on
+ * event lines of ~0.5 kB it took 60% of the ingest thread's instructions.
+ * simdjson (Debian's libsimdjson-dev, through the one C++ file
+ * core/jsonfast.cc) validates and indexes the line with SIMD instructions,
+ * and the same jansson tree is built from its document: 4x fewer
+ * instructions for parsing and building (figures in docs/storage.md).
+ *
+ * It decides only what it decides exactly as json_loadb(buf, len,
+ * JSON_REJECT_DUPLICATES) would: it returns NULL, and the caller parses with
+ * jansson (which also writes the error message, line and column), for any
+ * line simdjson refuses, and for what simdjson accepts and jansson does not
+ * or reads differently: a duplicate key, a NUL (\u0000) in a string or key,
+ * an integer past int64, a top-level value that is not an object or array,
+ * a byte-order mark; and for lines longer than FR_JSON_FAST_MAX, so that the
+ * parsers' memory stays small (a few kept, each sized for one line).
+ * tests/test_core.c and the fuzz harness tests/fuzz/fuzz_wire.c compare the
+ * two parsers' trees.
+ */
+#ifndef FR_CORE_JSONFAST_H
+#define FR_CORE_JSONFAST_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FR_JSON_FAST_MAX (16 * 1024)
+
+/* The tree of buf[0..len), as jansson would build it; NULL: parse it with jansson. */
+json_t *fr_json_fast_load(const char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
