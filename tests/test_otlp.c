@@ -498,15 +498,21 @@ test_otlp_links_name_traces(void **state)
 /* Decoded inside a request's region, protobuf-c's messages are left to the region's end
    unless one of its allocations went to malloc (a value past a chunk's eighth): then
    they are freed one by one. LeakSanitizer and valgrind check both ways. */
-static const char *
-decoded_conv(const json_t *req)
+/* The first span of a decoded traces request. */
+static const json_t *
+first_span(const json_t *req)
 {
     const json_t *rs = json_array_get(json_object_get(req, "resourceSpans"), 0);
     const json_t *ss = json_array_get(json_object_get(rs, "scopeSpans"), 0);
-    const json_t *span = json_array_get(json_object_get(ss, "spans"), 0);
+    return json_array_get(json_object_get(ss, "spans"), 0);
+}
+
+static const char *
+decoded_conv(const json_t *req)
+{
     /* attributes as the object the mapping reads (proto.c: kvs) */
     return json_string_value(
-        json_object_get(json_object_get(span, "attributes"), "gen_ai.conversation.id"));
+        json_object_get(json_object_get(first_span(req), "attributes"), "gen_ai.conversation.id"));
 }
 
 static void
@@ -655,28 +661,10 @@ test_otlp_protobuf_depth_and_utf8(void **state)
     uint8_t *buf = t_otlp_pb_pack(&spp, 1, &len);
     j = fr_otlp_pb_decode(FR_OTLP_TRACES, buf, len, why, sizeof why);
     assert_non_null(j);
-    const char *name = json_string_value(json_object_get(
-        json_array_get(
-            json_object_get(
-                json_array_get(
-                    json_object_get(json_array_get(json_object_get(j, "resourceSpans"), 0),
-                                    "scopeSpans"),
-                    0),
-                "spans"),
-            0),
-        "name"));
+    const char *name = json_string_value(json_object_get(first_span(j), "name"));
     assert_non_null(name);
     assert_non_null(strstr(name, "\xef\xbf\xbd")); /* U+FFFD */
-    const json_t *attrs = json_object_get(
-        json_array_get(
-            json_object_get(
-                json_array_get(
-                    json_object_get(json_array_get(json_object_get(j, "resourceSpans"), 0),
-                                    "scopeSpans"),
-                    0),
-                "spans"),
-            0),
-        "attributes");
+    const json_t *attrs = json_object_get(first_span(j), "attributes");
     assert_int_equal(json_object_size(attrs), 1); /* kept, its key repaired */
     assert_string_equal(json_string_value(json_object_get(attrs, "key\xef\xbf\xbd")), "v");
     json_decref(j);
