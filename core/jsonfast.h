@@ -6,7 +6,8 @@
  * simdjson (Debian's libsimdjson-dev, through the one C++ file
  * core/jsonfast.cc) validates and indexes the line with SIMD instructions,
  * and the same jansson tree is built from its document: 4x fewer
- * instructions for parsing and building (figures in docs/storage.md).
+ * instructions for parsing and building (figures in docs/architecture.md,
+ * "The path of one event").
  *
  * It decides only what it decides exactly as json_loadb(buf, len,
  * JSON_REJECT_DUPLICATES) would: it returns NULL, and the caller parses with
