@@ -47,8 +47,11 @@ writer_store(struct fr_writer *w, struct fr_err *err)
         w->reopen_at = fr_mono_s();
         struct fr_store *st = NULL;
         fr_err_clear(&w->reopen_err);
-        if (w->reopen(w->reopen_ud, &st, &w->reopen_err) == FR_OK)
+        if (w->reopen(w->reopen_ud, &st, &w->reopen_err) == FR_OK) {
+            pthread_mutex_lock(&w->mu); /* writer_pack reads it on the producers' threads */
             w->store = st;
+            pthread_mutex_unlock(&w->mu);
+        }
     }
     if (w->store == NULL)
         *err = w->reopen_err;
@@ -164,6 +167,7 @@ static void *
 writer_main(void *arg)
 {
     struct fr_writer *w = arg;
+    pthread_setname_np(pthread_self(), "fr-writer");
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (w->head == NULL && !w->stopping)
@@ -243,9 +247,22 @@ writer_enqueue(struct fr_writer *w, struct fr_batch *b)
     pthread_cond_signal(&w->not_empty);
 }
 
+/* The store's share of the work done on the producer's thread, before the batch is queued:
+   the writer's thread is the one every event goes through (fr_store_pack). */
+static void
+writer_pack(struct fr_writer *w, struct fr_batch *b)
+{
+    pthread_mutex_lock(&w->mu);
+    struct fr_store *st = w->store; /* set once (reopened), closed after the producers stop */
+    pthread_mutex_unlock(&w->mu);
+    for (size_t i = 0; st != NULL && i < b->n; i++)
+        fr_store_pack(st, &b->recs[i]);
+}
+
 int
 fr_writer_submit(struct fr_writer *w, struct fr_batch *b, bool wait)
 {
+    writer_pack(w, b);
     pthread_mutex_lock(&w->mu);
     int rc = writer_room(w, b->n, wait, NULL);
     if (rc == FR_OK) {
@@ -305,6 +322,7 @@ fr_writer_unreserve(struct fr_writer *w, size_t n)
 void
 fr_writer_submit_reserved(struct fr_writer *w, struct fr_batch *b, size_t reserved)
 {
+    writer_pack(w, b);
     pthread_mutex_lock(&w->mu);
     /* the batch holds at most what was reserved (rejected envelopes are not queued) */
     w->queued -= reserved - b->n;

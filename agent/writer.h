@@ -6,7 +6,10 @@
  * every batch queued so far (up to max_txn_events) and commits them in one
  * transaction (group commit), then calls each batch's done() callback: from
  * that moment, and not before, the batch's events are durable and may be
- * acknowledged.
+ * acknowledged. Submitting also does, on the submitter's thread, the part
+ * of the store's work that needs no transaction (fr_store_pack: the bodies
+ * compressed), so that the one writer thread does less per event; that
+ * thread is named "fr-writer" (top -H, /proc/PID/task/TID/comm).
  *
  * The queue is bounded in events: fr_writer_submit() either waits for room
  * or, with wait=false, returns FR_E_BUSY so a server can answer 429 and a

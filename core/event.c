@@ -142,6 +142,7 @@ fr_record_clear(struct fr_record *rec)
         return;
     free(rec->strings);
     free(rec->raw);
+    free(rec->packed);
     memset(rec, 0, sizeof *rec);
 }
 

@@ -145,14 +145,19 @@ struct fr_record {
     char policy[17];    /* id of the redaction policy applied, "" = none */
     unsigned char *raw; /* owned: the sealed unredacted line (raw mode), NULL = none */
     size_t raw_len;
-    char *strings;  /* owns every string above */
-    uint64_t line;  /* 1-based input line, for error reports; 0 when unknown */
-    bool duplicate; /* set by the commit: already stored (a retry), not stored twice */
-    bool erased;    /* set by the commit: its conversation was erased; refused, not stored */
-    bool restored;  /* back from an archive: counted when first ingested, so the store keeps
-                       the row only (no conversation index, rollup, timeline or order check) */
-    bool part;      /* not an event: messages of the provider event of the same trace and span
-                       (an OTLP GenAI log record), merged into it by the store */
+    /* owned: body as the store keeps it, made on the producer's thread (fr_store_pack) so that
+       the writer's does not; NULL = none, the store makes it itself */
+    unsigned char *packed;
+    size_t packed_len;
+    unsigned packed_dict; /* the store's dictionary it was made with */
+    char *strings;        /* owns every string above */
+    uint64_t line;        /* 1-based input line, for error reports; 0 when unknown */
+    bool duplicate;       /* set by the commit: already stored (a retry), not stored twice */
+    bool erased;          /* set by the commit: its conversation was erased; refused, not stored */
+    bool restored;        /* back from an archive: counted when first ingested, so the store keeps
+                             the row only (no conversation index, rollup, timeline or order check) */
+    bool part;            /* not an event: messages of the provider event of the same trace and span
+                             (an OTLP GenAI log record), merged into it by the store */
     /*
      * Derived facts, set by the collectors (fr_collect_derive) and persisted
      * as given by the store, which knows no kind: the per-minute rollup

@@ -6,6 +6,7 @@
  */
 #include "tests/support/support.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1041,6 +1042,135 @@ test_store_bodies_compressed(void **state)
     bodies_read_back(f->st, left - conv_share(1200, 6));
 }
 
+/* Records of events [from, to) prepared (not stored), each packed by the store. */
+static struct fr_record *
+packed_records(struct fr_store *st, int from, int to)
+{
+    struct fr_record *recs = fr_calloc((size_t)(to - from), sizeof *recs);
+    struct fr_err err = {0};
+    for (int n = from; n < to; n++) {
+        char *line = body_line(n);
+        if (t_prepare(line, &recs[n - from], &err) != FR_OK)
+            fail_msg("event %d did not prepare: %s", n, err.msg);
+        free(line);
+        fr_store_pack(st, &recs[n - from]);
+    }
+    return recs;
+}
+
+static void
+records_free(struct fr_record *recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fr_record_clear(&recs[i]);
+    free(recs);
+}
+
+struct pack_job {
+    struct fr_store *st;
+    int from;
+    struct fr_record *recs;
+};
+
+static void *
+pack_thread(void *arg)
+{
+    struct pack_job *j = arg;
+    /* prepared by the main thread (the test's redactor is not shared); packed here */
+    for (int i = 0; i < 300; i++)
+        fr_store_pack(j->st, &j->recs[i]);
+    return NULL;
+}
+
+/* A producer's thread compresses a record's body with the store's current dictionary
+   (fr_store_pack), so that the writer does not: the store keeps those bytes as they are. A
+   record packed with a dictionary that an erasure has retired since is compressed again
+   by the store, and every body reads back byte for byte, also when threads pack while the
+   writer erases (ThreadSanitizer in CI). */
+static void
+test_store_bodies_packed_by_producer(void **state)
+{
+    struct t_store_fx *f = *state;
+    struct fr_err err = {0};
+    /* no dictionary yet: nothing to pack with */
+    struct fr_record *r = packed_records(f->st, 2000, 2001);
+    assert_null(r[0].packed);
+    records_free(r, 1);
+    put_bodies(f->st, 0, 700);
+    long d1 = only_dict(f->path);
+    r = packed_records(f->st, 700, 703);
+    for (int i = 0; i < 3; i++) {
+        assert_non_null(r[i].packed);
+        assert_true(3 * r[i].packed_len < r[i].body_len);
+        assert_int_equal(r[i].packed_dict, d1);
+    }
+    /* the store takes the producer's bytes: given b701's, b700 reads as b701's text */
+    unsigned char *p0 = r[0].packed;
+    size_t l0 = r[0].packed_len;
+    r[0].packed = r[1].packed;
+    r[0].packed_len = r[1].packed_len;
+    r[1].packed = p0;
+    r[1].packed_len = l0;
+    assert_int_equal(fr_ingest_commit(f->st, r, 1, fr_now_ms(), NULL, &err), FR_OK);
+    assert_int_equal(sql_long(f->path,
+                              "SELECT json_extract(fr_body(body), '$.event_id') = 'b701' FROM"
+                              " events WHERE event_id = 'b700'",
+                              NULL, 0),
+                     1);
+    /* b702, packed with d1; erasing c11 (b700's conversation, which d1 sampled) retires d1
+       before b702 is stored */
+    int64_t erased = 0;
+    assert_int_equal(fr_store_erase_hot(f->st, "c11", "test", fr_now_ms(), false, &erased, &err),
+                     FR_OK);
+    long d2 = only_dict(f->path);
+    assert_true(d2 != d1);
+    assert_int_equal(fr_ingest_commit(f->st, &r[2], 1, fr_now_ms(), NULL, &err), FR_OK);
+    assert_int_equal(
+        sql_long(f->path, "SELECT fr_body_dict(body) FROM events WHERE event_id = 'b702'", NULL, 0),
+        d2);
+    records_free(r, 3);
+    /* two threads pack while the writer erases (twice: the dictionary changes under them) */
+    struct pack_job jobs[2];
+    pthread_t th[2];
+    for (int t = 0; t < 2; t++) {
+        jobs[t] = (struct pack_job){f->st, 1000 + 300 * t, NULL};
+        jobs[t].recs = fr_calloc(300, sizeof *jobs[t].recs);
+        for (int i = 0; i < 300; i++) {
+            char *line = body_line(jobs[t].from + i);
+            assert_int_equal(t_prepare(line, &jobs[t].recs[i], &err), FR_OK);
+            free(line);
+        }
+        assert_int_equal(pthread_create(&th[t], NULL, pack_thread, &jobs[t]), 0);
+    }
+    assert_int_equal(fr_store_erase_hot(f->st, "c5", "test", fr_now_ms(), false, &erased, &err),
+                     FR_OK);
+    assert_int_equal(fr_store_erase_hot(f->st, "c6", "test", fr_now_ms(), false, &erased, &err),
+                     FR_OK);
+    /* how many were packed depends on timing: none while an erasure has no dictionary yet */
+    int stored = 0;
+    for (int t = 0; t < 2; t++) {
+        assert_int_equal(pthread_join(th[t], NULL), 0);
+        assert_int_equal(fr_ingest_commit(f->st, jobs[t].recs, 300, fr_now_ms(), NULL, &err),
+                         FR_OK);
+        for (int i = 0; i < 300; i++)
+            stored += !jobs[t].recs[i].erased;
+        records_free(jobs[t].recs, 300);
+    }
+    int want = 600, before = 700; /* of [1000, 1600) and [0, 700): the erased ones refused */
+    for (int k = 5; k <= 11; k += k == 6 ? 5 : 1) { /* c5, c6, c11 */
+        want -= conv_share(1600, k) - conv_share(1000, k);
+        before -= conv_share(700, k);
+    }
+    assert_int_equal(stored, want);
+    /* every row reads back: none names a dictionary body_dicts lacks */
+    assert_int_equal(sql_long(f->path,
+                              "SELECT count(*) FROM events WHERE typeof(body) = 'blob' AND"
+                              " fr_body_dict(body) NOT IN (SELECT id FROM body_dicts)",
+                              NULL, 0),
+                     0);
+    bodies_read_back(f->st, before + 1 + stored);
+}
+
 int
 main(void)
 {
@@ -1078,6 +1208,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_conversation_event_filters, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_background_checkpoint, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_bodies_packed_by_producer, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_bodies_compressed, t_store_setup,
                                         t_store_teardown),

@@ -414,7 +414,7 @@ sq_put(void *ctx, const struct fr_record *ev, int64_t ingested_ms, bool *inserte
         sqlite3_bind_null(st, 22);
         sqlite3_bind_null(st, 23);
     }
-    sq_body_bind(s, st, 24, ev->body, ev->body_len);
+    sq_body_bind(s, st, 24, ev);
     sq_bind_text(st, 25, ev->request_sha256 && ev->request_sha256[0] ? ev->request_sha256 : NULL);
     sq_bind_text(st, 26,
                  ev->response_sha256 && ev->response_sha256[0] ? ev->response_sha256 : NULL);
@@ -561,6 +561,7 @@ const struct fr_store_ops fr_store_sqlite = {
     .begin = sq_begin,
     .put = sq_put,
     .commit = sq_commit,
+    .pack = sq_body_pack,
     .rollback = sq_rollback,
     .conversations = fr_sqlite_conversations,
     .conversation = fr_sqlite_conversation,

@@ -21,13 +21,23 @@
  * retires every dictionary that sampled the conversation or holds the erased
  * token (sq_body_forget).
  *
+ * Compressing is a sixth of the writer's work per event, and the writer is the
+ * one thread every event goes through; so producers compress their records
+ * before they queue them (sq_body_pack, the store's pack op), each with a
+ * context of a small pool, against the current dictionary, which they share
+ * with the writer (counted references: a training replaces it while they
+ * use it). The writer keeps what they made when it names the dictionary
+ * still current, and compresses the others itself.
+ *
  * Every connection of the store reads bodies through the SQL function
  * fr_body(body) (text as it is, a frame decompressed); the writer also has
  * fr_zbody(text), which compresses with its current dictionary (the rewrites
  * of a stored body: a trace's events moved, log-event parts merged).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #define ZDICT_STATIC_LINKING_ONLY /* ZDICT_optimizeTrainFromBuffer_fastCover's parameters */
 #include <zdict.h>
 #include <zstd.h>
@@ -69,13 +79,25 @@ struct sq_unpack {
     size_t n;
 };
 
+/* A dictionary's encoder, shared by the writer and the producers packing records. */
+struct sq_cdict {
+    ZSTD_CDict *cd;
+    unsigned id;
+    unsigned refs; /* under sq_body.mu */
+};
+
+#define SQ_PACK_CTX_MAX 16 /* the most producers packing at once; more: the writer packs */
+
 /* The writer's side. */
 struct sq_body {
     ZSTD_CCtx *cctx;
-    ZSTD_CDict *cdict; /* NULL until a dictionary exists */
+    struct sq_cdict *cur; /* NULL until a dictionary exists; changed by the writer under mu */
     unsigned dict_id;
-    sqlite3_stmt *check; /* sq_body_begin's */
-    char *buf;           /* the latest compressed body */
+    pthread_mutex_t mu;               /* cur's changes, refs and the pool */
+    ZSTD_CCtx *idle[SQ_PACK_CTX_MAX]; /* the producers' contexts not in use */
+    size_t nidle, made, max;          /* made: contexts that exist; max: the most */
+    sqlite3_stmt *check;              /* sq_body_begin's */
+    char *buf;                        /* the latest compressed body */
     size_t cap;
     int64_t train_bytes;  /* body bytes that make the next training due */
     int64_t plain_bytes;  /* stored as text since the last training (attempt) */
@@ -192,14 +214,14 @@ fr_sqlite_body_functions(sqlite3 *db)
 static size_t
 body_pack(struct sq_body *b, const char *body, size_t len)
 {
-    if (b->cdict == NULL || len < SQ_BODY_MIN)
+    if (b->cur == NULL || len < SQ_BODY_MIN)
         return 0;
     size_t bound = ZSTD_compressBound(len);
     if (bound > b->cap) {
         b->cap = bound;
         b->buf = fr_realloc(b->buf, b->cap);
     }
-    size_t z = ZSTD_compress_usingCDict(b->cctx, b->buf, b->cap, body, len, b->cdict);
+    size_t z = ZSTD_compress_usingCDict(b->cctx, b->buf, b->cap, body, len, b->cur->cd);
     return ZSTD_isError(z) || z >= len ? 0 : z;
 }
 
@@ -221,6 +243,27 @@ fn_zbody(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_blob64(ctx, s->body->buf, z, SQLITE_TRANSIENT);
 }
 
+/* Drops a reference to c; under b->mu. */
+static void
+cdict_unref(struct sq_cdict *c)
+{
+    if (c != NULL && --c->refs == 0) {
+        ZSTD_freeCDict(c->cd);
+        free(c);
+    }
+}
+
+/* Makes c (NULL: none) the current encoder; the writer's thread. */
+static void
+body_set_cur(struct sq_body *b, struct sq_cdict *c)
+{
+    pthread_mutex_lock(&b->mu);
+    struct sq_cdict *old = b->cur;
+    b->cur = c;
+    cdict_unref(old);
+    pthread_mutex_unlock(&b->mu);
+}
+
 /* Makes the dictionary (dict, len) current. */
 static bool
 body_use(struct sq_body *b, unsigned id, const void *dict, size_t len)
@@ -228,8 +271,11 @@ body_use(struct sq_body *b, unsigned id, const void *dict, size_t len)
     ZSTD_CDict *cd = ZSTD_createCDict(dict, len, SQ_BODY_LEVEL);
     if (cd == NULL)
         return false;
-    ZSTD_freeCDict(b->cdict);
-    b->cdict = cd;
+    struct sq_cdict *c = fr_calloc(1, sizeof *c);
+    c->cd = cd;
+    c->id = id;
+    c->refs = 1;
+    body_set_cur(b, c);
     b->dict_id = id;
     b->packed_bytes = 0;
     b->train_bytes = SQ_BODY_RETRAIN_BYTES;
@@ -240,8 +286,7 @@ body_use(struct sq_body *b, unsigned id, const void *dict, size_t len)
 static void
 body_drop(struct sq_body *b)
 {
-    ZSTD_freeCDict(b->cdict);
-    b->cdict = NULL;
+    body_set_cur(b, NULL);
     b->dict_id = 0;
     b->train_bytes = SQ_BODY_TRAIN_BYTES;
 }
@@ -289,6 +334,9 @@ sq_body_open(struct sq_store *s, bool writer, bool compress, struct fr_err *err)
         return FR_OK;
     s->body = fr_calloc(1, sizeof *s->body);
     s->body->cctx = ZSTD_createCCtx();
+    pthread_mutex_init(&s->body->mu, NULL);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    s->body->max = cpus < 1 ? 2 : cpus >= SQ_PACK_CTX_MAX / 2 ? SQ_PACK_CTX_MAX : 2 * (size_t)cpus;
     return body_load(s, err);
 }
 
@@ -296,7 +344,7 @@ int
 sq_body_begin(struct sq_store *s, struct fr_err *err)
 {
     struct sq_body *b = s->body;
-    if (b == NULL || b->cdict == NULL)
+    if (b == NULL || b->cur == NULL)
         return FR_OK;
     /* another process's erasure may have retired the current dictionary (sq_body_forget) */
     sqlite3_stmt *st;
@@ -319,7 +367,10 @@ sq_body_free(struct sq_store *s)
     struct sq_body *b = s->body;
     if (b == NULL)
         return;
-    ZSTD_freeCDict(b->cdict);
+    body_set_cur(b, NULL); /* the producers are done: the store closes after them */
+    for (size_t i = 0; i < b->nidle; i++)
+        ZSTD_freeCCtx(b->idle[i]);
+    pthread_mutex_destroy(&b->mu);
     ZSTD_freeCCtx(b->cctx);
     sqlite3_finalize(b->check);
     free(b->buf);
@@ -328,9 +379,56 @@ sq_body_free(struct sq_store *s)
 }
 
 void
-sq_body_bind(struct sq_store *s, sqlite3_stmt *st, int col, const char *body, size_t len)
+sq_body_pack(void *ctx, struct fr_record *rec)
+{
+    struct sq_store *s = ctx;
+    struct sq_body *b = s->body;
+    if (b == NULL || rec->body_len < SQ_BODY_MIN)
+        return;
+    pthread_mutex_lock(&b->mu);
+    struct sq_cdict *c = b->cur;
+    ZSTD_CCtx *cctx = NULL;
+    if (c != NULL && b->nidle > 0)
+        cctx = b->idle[--b->nidle];
+    else if (c != NULL && b->made < b->max && (cctx = ZSTD_createCCtx()) != NULL)
+        b->made++;
+    if (cctx != NULL)
+        c->refs++;
+    pthread_mutex_unlock(&b->mu);
+    if (cctx == NULL)
+        return;
+    /* the frame is kept only when shorter than the body: a buffer of the body's length */
+    unsigned char small[4096];
+    size_t cap = rec->body_len - 1;
+    unsigned char *out = cap <= sizeof small ? small : fr_malloc(cap);
+    size_t z = ZSTD_compress_usingCDict(cctx, out, cap, rec->body, rec->body_len, c->cd);
+    if (!ZSTD_isError(z)) { /* an error: it would not fit, i.e. not shrink */
+        if (out == small)
+            memcpy(rec->packed = fr_malloc(z), small, z);
+        else
+            rec->packed = fr_realloc(out, z);
+        rec->packed_len = z;
+        rec->packed_dict = c->id;
+    } else if (out != small) {
+        free(out);
+    }
+    pthread_mutex_lock(&b->mu);
+    b->idle[b->nidle++] = cctx;
+    cdict_unref(c);
+    pthread_mutex_unlock(&b->mu);
+}
+
+void
+sq_body_bind(struct sq_store *s, sqlite3_stmt *st, int col, const struct fr_record *rec)
 {
     struct sq_body *b = s->body;
+    const char *body = rec->body;
+    size_t len = rec->body_len;
+    if (b != NULL && rec->packed != NULL && b->cur != NULL && rec->packed_dict == b->cur->id) {
+        b->packed_bytes += (int64_t)len;
+        sqlite3_bind_blob(st, col, rec->packed, (int)rec->packed_len, SQLITE_STATIC);
+        return;
+    }
     size_t z = b != NULL ? body_pack(b, body, len) : 0;
     if (z > 0) {
         b->packed_bytes += (int64_t)len;
@@ -532,7 +630,7 @@ sq_body_forget(struct sq_store *s, const char *conv_id, const char *token, struc
                    "erasure: body dictionary %lld had samples of what was erased; retired, its "
                    "%lld bodies re-encoded (%s)",
                    (long long)ids[i], (long long)moved,
-                   b && b->cdict ? "with a new dictionary" : "as text");
+                   b && b->cur ? "with a new dictionary" : "as text");
     }
     free(ids);
     return frc;
@@ -548,7 +646,7 @@ sq_body_after_commit(struct sq_store *s)
         /* too few conversations yet, or a failure: again after as much more */
         b->plain_bytes = 0;
         b->packed_bytes = 0;
-        b->train_bytes = b->cdict ? SQ_BODY_RETRAIN_BYTES : SQ_BODY_TRAIN_BYTES;
+        b->train_bytes = b->cur ? SQ_BODY_RETRAIN_BYTES : SQ_BODY_TRAIN_BYTES;
         return;
     }
     b->plain_bytes = 0;

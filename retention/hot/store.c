@@ -86,6 +86,13 @@ fr_store_put(struct fr_store *st, const struct fr_record *rec, int64_t ingested_
     return st->ops->put(st->ctx, rec, ingested_ms, inserted, err);
 }
 
+void
+fr_store_pack(struct fr_store *st, struct fr_record *rec)
+{
+    if (st->ops->pack != NULL && !rec->part && rec->packed == NULL)
+        st->ops->pack(st->ctx, rec);
+}
+
 int
 fr_store_commit(struct fr_store *st, struct fr_err *err)
 {

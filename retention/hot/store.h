@@ -178,6 +178,7 @@ struct fr_store_ops {
     int (*put)(void *ctx, const struct fr_record *rec, int64_t ingested_ms, bool *inserted,
                struct fr_err *err);
     int (*commit)(void *ctx, struct fr_err *err);
+    void (*pack)(void *ctx, struct fr_record *rec); /* NULL: bodies kept as given */
     void (*rollback)(void *ctx);
     int (*conversations)(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb, void *ud,
                          struct fr_err *err);
@@ -380,6 +381,17 @@ int fr_store_begin(struct fr_store *st, struct fr_err *err);
 int fr_store_put(struct fr_store *st, const struct fr_record *rec, int64_t ingested_ms,
                  bool *inserted, struct fr_err *err);
 int fr_store_commit(struct fr_store *st, struct fr_err *err);
+
+/*
+ * Prepares rec->body in the form the store keeps it (SQLite: compressed with
+ * its current body dictionary) into rec->packed, so that a producer's thread
+ * does that work and the one writing thread does not. Any thread may call it
+ * while another writes through st. fr_store_put uses what it made when it is
+ * still current (a dictionary trained since: made again there). Does nothing
+ * for a store that keeps bodies as they are, for a body that would not
+ * shrink, or when all of the store's packing contexts are busy.
+ */
+void fr_store_pack(struct fr_store *st, struct fr_record *rec);
 
 /*
  * Within an open batch: trace_id belongs to conv_id (an OTLP span of the
