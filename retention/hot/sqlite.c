@@ -44,6 +44,8 @@ sq_close(void *ctx)
     sqlite3_finalize(s->ins_event);
     sqlite3_finalize(s->upsert_conv);
     sqlite3_finalize(s->has_event);
+    for (size_t i = 0; i < sizeof s->count_err / sizeof s->count_err[0]; i++)
+        sqlite3_finalize(s->count_err[i]);
     for (size_t i = 0; i < sizeof s->ids_st / sizeof s->ids_st[0]; i++)
         sqlite3_finalize(s->ids_st[i]);
     sq_rollup_finalize(s);
@@ -378,6 +380,33 @@ sq_bind_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
+/* A stored failure counted in error_convs and error_codes (schema version 14: what the
+   trigger events_error_in did; error_convs_new adds a new pair's row to error_codes). */
+static int
+sq_count_error(struct sq_store *s, const struct fr_record *ev, struct fr_err *err)
+{
+    static const char *const sql[2] = {
+        "INSERT INTO error_convs VALUES(?1, ?2, ?3, 1) ON CONFLICT DO UPDATE SET n = n + 1",
+        "UPDATE error_codes SET n = n + 1 WHERE error_class = ?1 AND error_code = ?2",
+    };
+    const char *conv = ev->ids[FR_ID_CONV] != NULL ? ev->ids[FR_ID_CONV] : "";
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *st;
+        int rc = sq_cached(s->db, &s->count_err[i], sql[i], &st, err);
+        if (rc != FR_OK)
+            return rc;
+        sqlite3_bind_text(st, 1, fr_error_class_name(ev->err.klass), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ev->err.code, -1, SQLITE_STATIC);
+        if (i == 0)
+            sqlite3_bind_text(st, 3, conv, -1, SQLITE_STATIC);
+        int src = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (src != SQLITE_DONE)
+            return sq_fail(s->db, src, err, "counting a failure");
+    }
+    return FR_OK;
+}
+
 static int
 sq_put(void *ctx, const struct fr_record *ev, int64_t ingested_ms, bool *inserted,
        struct fr_err *err)
@@ -430,12 +459,15 @@ sq_put(void *ctx, const struct fr_record *ev, int64_t ingested_ms, bool *inserte
     *inserted = sqlite3_changes(s->db) > 0;
     if (*inserted && sqlite3_last_insert_rowid(s->db) > s->last_rowid)
         s->last_rowid = sqlite3_last_insert_rowid(s->db);
+    int64_t rowid = sqlite3_last_insert_rowid(s->db);
+    if (*inserted && ev->has_error && ev->err.code != NULL &&
+        (rc = sq_count_error(s, ev, err)) != FR_OK) /* restored rows count too: they are rows */
+        return rc;
     if (!*inserted || ev->restored)
         return FR_OK;
     sq_aggs_add(&s->aggs, ev);
     sq_trace_note(s, ev);
     sq_rollup_add(s, ev);
-    int64_t rowid = sqlite3_last_insert_rowid(s->db);
     rc = sq_timeline_upsert(s, ev, err);
     if (rc == FR_OK)
         rc = sq_parts_adopt(s, ev, rowid, err);

@@ -89,6 +89,7 @@ struct sq_store {
     sqlite3_stmt *ins_anomaly;   /* one SEM ordering anomaly (rollup.c) */
     sqlite3_stmt *upsert_entity; /* timeline entity first/last seen (rollup.c) */
     sqlite3_stmt *has_event;     /* fr_store_has_event, prepared on first use */
+    sqlite3_stmt *count_err[2];  /* a stored failure counted (sqlite.c), on first use */
     bool in_txn;
     int64_t placeholder;     /* id of the batch's placeholder row (sq_ids_begin); 0 = none */
     int64_t last_rowid;      /* largest id the batch gave */
