@@ -25,6 +25,7 @@ struct fr_writer {
     size_t queued; /* queued, being committed, or reserved (fr_writer_reserve) */
     size_t peak;   /* the most queued since the queue last ran empty */
     bool stopping;
+    bool committing; /* the writer thread is in a transaction */
     pthread_t thread;
     struct fr_record *txn; /* the writer thread's scratch: records of one transaction */
     size_t txn_cap;
@@ -176,9 +177,11 @@ writer_main(void *arg)
             break;
         size_t events;
         struct fr_batch *list = writer_take(w, &events);
+        w->committing = true;
         pthread_mutex_unlock(&w->mu);
         writer_commit(w, list, events);
         pthread_mutex_lock(&w->mu);
+        w->committing = false;
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
@@ -247,15 +250,19 @@ writer_enqueue(struct fr_writer *w, struct fr_batch *b)
     pthread_cond_signal(&w->not_empty);
 }
 
-/* The store's share of the work done on the producer's thread, before the batch is queued:
-   the writer's thread is the one every event goes through (fr_store_pack). */
+/* The store's share of the work done on the producer's thread, before the batch is queued
+   (fr_store_pack), when the writer is the slower side: the batch will wait for it (it is in a
+   transaction, or batches are queued). When it is idle, it has time to spare and does that
+   itself, and the producer goes on sooner (one reader of `flightrec ingest` feeding the
+   writer is the slower of the two). */
 static void
 writer_pack(struct fr_writer *w, struct fr_batch *b)
 {
     pthread_mutex_lock(&w->mu);
     struct fr_store *st = w->store; /* set once (reopened), closed after the producers stop */
+    bool behind = w->committing || w->head != NULL;
     pthread_mutex_unlock(&w->mu);
-    for (size_t i = 0; st != NULL && i < b->n; i++)
+    for (size_t i = 0; st != NULL && behind && i < b->n; i++)
         fr_store_pack(st, &b->recs[i]);
 }
 

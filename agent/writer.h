@@ -6,9 +6,11 @@
  * every batch queued so far (up to max_txn_events) and commits them in one
  * transaction (group commit), then calls each batch's done() callback: from
  * that moment, and not before, the batch's events are durable and may be
- * acknowledged. Submitting also does, on the submitter's thread, the part
- * of the store's work that needs no transaction (fr_store_pack: the bodies
- * compressed), so that the one writer thread does less per event; that
+ * acknowledged. When the writer is busy (a batch will wait for it),
+ * submitting also does, on the submitter's thread, the part of the store's
+ * work that needs no transaction (fr_store_pack: the bodies compressed), so
+ * that the one writer thread does less per event; when it is idle, it does
+ * that itself. That
  * thread is named "fr-writer" (top -H, /proc/PID/task/TID/comm).
  *
  * The queue is bounded in events: fr_writer_submit() either waits for room

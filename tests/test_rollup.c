@@ -148,6 +148,37 @@ test_rollup_provider_body_hashes(void **state)
                                     "request_sha256 = 'f34244885bc2912271e20676d163d76ed27f7e800f"
                                     "4f1a07a39a95dd44c3c496'"),
                      1);
+    /* a request longer than the digest's 4 KiB buffer: many small pieces (keys, short
+       strings) and one longer than the buffer; its hash is the SHA-256 of its canonical text */
+    json_t *req = json_object();
+    char key[16];
+    for (int i = 0; i < 600; i++) {
+        snprintf(key, sizeof key, "k%03d", 599 - i); /* unsorted: the canonical text sorts */
+        json_object_set_new(req, key, json_integer(i));
+    }
+    char *big = fr_malloc(10001);
+    memset(big, 'x', 10000);
+    big[10000] = '\0';
+    json_object_set_new(req, "big", json_string(big));
+    free(big);
+    char *text = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    assert_int_equal(EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL), 1);
+    char want[65];
+    fr_hex_encode(md, 32, want);
+    free(text);
+    json_t *ev = json_pack("{s:s, s:I, s:s, s:{s:o}}", "kind", "provider", "ts_ms",
+                           (json_int_t)1771357445004, "conv_id", "d", "data", "request", req);
+    char *line = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    const char *one[] = {line};
+    t_ingest(f->st, one, 1);
+    free(line);
+    char *q = fr_asprintf(
+        "SELECT count(*) FROM events WHERE conv_id = 'd' AND request_sha256 = '%s'", want);
+    assert_int_equal(q_int(f->path, q), 1);
+    free(q);
 }
 
 /* A request longer than the digest's staging buffer hashes its whole canonical text. */
