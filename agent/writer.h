@@ -10,8 +10,8 @@
  * submitting also does, on the submitter's thread, the part of the store's
  * work that needs no transaction (fr_store_pack: the bodies compressed), so
  * that the one writer thread does less per event; when it is idle, it does
- * that itself. That
- * thread is named "fr-writer" (top -H, /proc/PID/task/TID/comm).
+ * that itself. That thread is named "fr-writer" (top -H,
+ * /proc/PID/task/TID/comm).
  *
  * The queue is bounded in events: fr_writer_submit() either waits for room
  * or, with wait=false, returns FR_E_BUSY so a server can answer 429 and a

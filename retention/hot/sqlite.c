@@ -457,9 +457,9 @@ sq_put(void *ctx, const struct fr_record *ev, int64_t ingested_ms, bool *inserte
     if (rc != SQLITE_DONE)
         return sq_fail(s->db, rc, err, "inserting event");
     *inserted = sqlite3_changes(s->db) > 0;
-    if (*inserted && sqlite3_last_insert_rowid(s->db) > s->last_rowid)
-        s->last_rowid = sqlite3_last_insert_rowid(s->db);
     int64_t rowid = sqlite3_last_insert_rowid(s->db);
+    if (*inserted && rowid > s->last_rowid)
+        s->last_rowid = rowid;
     if (*inserted && ev->has_error && ev->err.code != NULL &&
         (rc = sq_count_error(s, ev, err)) != FR_OK) /* restored rows count too: they are rows */
         return rc;

@@ -92,8 +92,7 @@ struct sq_cdict {
 struct sq_body {
     ZSTD_CCtx *cctx;
     struct sq_cdict *cur; /* NULL until a dictionary exists; changed by the writer under mu */
-    unsigned dict_id;
-    pthread_mutex_t mu;               /* cur's changes, refs and the pool */
+    pthread_mutex_t mu;   /* cur's changes, refs and the pool */
     ZSTD_CCtx *idle[SQ_PACK_CTX_MAX]; /* the producers' contexts not in use */
     size_t nidle, made, max;          /* made: contexts that exist; max: the most */
     sqlite3_stmt *check;              /* sq_body_begin's */
@@ -210,19 +209,27 @@ fr_sqlite_body_functions(sqlite3 *db)
     return rc;
 }
 
-/* Compresses len bytes into b->buf; the frame's length, 0 when it would not shrink. */
+/* Compresses len bytes (at least SQ_BODY_MIN) into out, which holds len - 1: the frame's
+   length, 0 when it would not shrink (zstd refuses a frame that does not fit). */
+static size_t
+body_frame(ZSTD_CCtx *cctx, const ZSTD_CDict *cd, const char *body, size_t len, void *out)
+{
+    size_t z = ZSTD_compress_usingCDict(cctx, out, len - 1, body, len, cd);
+    return ZSTD_isError(z) ? 0 : z;
+}
+
+/* Compresses len bytes into b->buf with the writer's context; the frame's length, 0 when it
+   would not shrink. */
 static size_t
 body_pack(struct sq_body *b, const char *body, size_t len)
 {
     if (b->cur == NULL || len < SQ_BODY_MIN)
         return 0;
-    size_t bound = ZSTD_compressBound(len);
-    if (bound > b->cap) {
-        b->cap = bound;
+    if (len > b->cap) {
+        b->cap = len;
         b->buf = fr_realloc(b->buf, b->cap);
     }
-    size_t z = ZSTD_compress_usingCDict(b->cctx, b->buf, b->cap, body, len, b->cur->cd);
-    return ZSTD_isError(z) || z >= len ? 0 : z;
+    return body_frame(b->cctx, b->cur->cd, body, len, b->buf);
 }
 
 /* fr_zbody(text): compressed with the writer's current dictionary, or as it was. */
@@ -276,7 +283,6 @@ body_use(struct sq_body *b, unsigned id, const void *dict, size_t len)
     c->id = id;
     c->refs = 1;
     body_set_cur(b, c);
-    b->dict_id = id;
     b->packed_bytes = 0;
     b->train_bytes = SQ_BODY_RETRAIN_BYTES;
     return true;
@@ -287,7 +293,6 @@ static void
 body_drop(struct sq_body *b)
 {
     body_set_cur(b, NULL);
-    b->dict_id = 0;
     b->train_bytes = SQ_BODY_TRAIN_BYTES;
 }
 
@@ -351,7 +356,7 @@ sq_body_begin(struct sq_store *s, struct fr_err *err)
     int rc = sq_cached(s->db, &b->check, "SELECT 1 FROM body_dicts WHERE id = ?1", &st, err);
     if (rc != FR_OK)
         return rc;
-    sqlite3_bind_int64(st, 1, b->dict_id);
+    sqlite3_bind_int64(st, 1, b->cur->id);
     int src = sqlite3_step(st);
     sqlite3_reset(st);
     if (src == SQLITE_ROW)
@@ -397,12 +402,11 @@ sq_body_pack(void *ctx, struct fr_record *rec)
     pthread_mutex_unlock(&b->mu);
     if (cctx == NULL)
         return;
-    /* the frame is kept only when shorter than the body: a buffer of the body's length */
+    /* kept exactly sized while it waits in the queue */
     unsigned char small[4096];
-    size_t cap = rec->body_len - 1;
-    unsigned char *out = cap <= sizeof small ? small : fr_malloc(cap);
-    size_t z = ZSTD_compress_usingCDict(cctx, out, cap, rec->body, rec->body_len, c->cd);
-    if (!ZSTD_isError(z)) { /* an error: it would not fit, i.e. not shrink */
+    unsigned char *out = rec->body_len - 1 <= sizeof small ? small : fr_malloc(rec->body_len);
+    size_t z = body_frame(cctx, c->cd, rec->body, rec->body_len, out);
+    if (z > 0) {
         if (out == small)
             memcpy(rec->packed = fr_malloc(z), small, z);
         else
@@ -600,7 +604,7 @@ sq_body_forget(struct sq_store *s, const char *conv_id, const char *token, struc
     struct sq_body *b = s->body;
     bool retrain = false;
     for (size_t i = 0; b != NULL && i < n; i++)
-        retrain |= ids[i] == (int64_t)b->dict_id;
+        retrain |= b->cur != NULL && ids[i] == (int64_t)b->cur->id;
     if (frc == FR_OK && retrain) {
         body_drop(b);
         body_train(s); /* failing, text until the next training */
