@@ -16,10 +16,10 @@ fr_utf8_cut(const char *s, size_t n)
     return n;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 when invalid. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
+size_t
+fr_utf8_seq(const char *str, size_t n)
 {
+    const unsigned char *s = (const unsigned char *)str;
     unsigned char b = s[0];
     size_t len;
     unsigned min;
@@ -54,7 +54,7 @@ fr_utf8_sanitize(const char *s)
     char *clean = fr_malloc(3 * n + 1);
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+        size_t k = fr_utf8_seq(s + i, n - i);
         if (k == 0) {
             memcpy(clean + o, "\xef\xbf\xbd", 3); /* U+FFFD for a byte that is not UTF-8 */
             o += 3;

@@ -12,6 +12,12 @@
 /* n backed off to the start of a UTF-8 sequence of s (s holds at least n bytes). */
 size_t fr_utf8_cut(const char *s, size_t n);
 
+/*
+ * Length of the valid UTF-8 sequence at s (n > 0 bytes there), 0 when the
+ * bytes are not one: overlong, a surrogate, past U+10FFFF, or cut short.
+ */
+size_t fr_utf8_seq(const char *s, size_t n);
+
 /* A copy of s (caller frees) with each byte that is not part of valid UTF-8 as U+FFFD. */
 char *fr_utf8_sanitize(const char *s);
 

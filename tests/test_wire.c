@@ -274,6 +274,151 @@ test_wire_dump_any_size(void **state)
     }
 }
 
+/* ---- fr_json_text against jansson's own dump, on random trees ---- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+
+static uint32_t
+rnd(uint32_t n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state % n);
+}
+
+/* Bytes that exercise every path of the escaper: plain runs longer and shorter than a word,
+   each escape, other controls and NUL, DEL, 2- to 4-byte UTF-8, '/'. */
+static size_t
+random_text(char *out, size_t cap)
+{
+    static const char *const pieces[] = {"a",
+                                         "plain text longer than eight bytes",
+                                         "\"",
+                                         "\\",
+                                         "\b",
+                                         "\f",
+                                         "\n",
+                                         "\r",
+                                         "\t",
+                                         "\x01",
+                                         "\x1f",
+                                         "\x7f",
+                                         "/",
+                                         "\xc3\xa9",
+                                         "\xe2\x82\xac",
+                                         "\xf0\x9f\x98\x80",
+                                         "0123456",
+                                         "\x1b[31m"};
+    size_t n = 0, parts = rnd(6);
+    for (size_t i = 0; i < parts; i++) {
+        const char *p = pieces[rnd(sizeof pieces / sizeof pieces[0])];
+        size_t k = strlen(p);
+        if (n + k + 1 >= cap)
+            break;
+        memcpy(out + n, p, k);
+        n += k;
+    }
+    if (rnd(8) == 0 && n + 1 < cap) /* a NUL inside */
+        out[n++] = '\0';
+    return n;
+}
+
+static json_t *
+random_tree(int depth)
+{
+    char text[128];
+    switch (depth > 4 ? rnd(6) : rnd(8)) {
+    case 0:
+        return json_stringn(text, random_text(text, sizeof text));
+    case 1: {
+        static const json_int_t ints[] = {0, -1, 7, INT64_MAX, INT64_MIN, 1771357445201};
+        return rnd(2) ? json_integer(ints[rnd(6)]) : json_integer((json_int_t)rnd(1000000));
+    }
+    case 2: {
+        static const double reals[] = {0.5, -2.25, 0.1, 1e300, 3.0, 1e-7};
+        return json_real(reals[rnd(6)]);
+    }
+    case 3:
+        return json_true();
+    case 4:
+        return json_false();
+    case 5:
+        return json_null();
+    case 6: {
+        json_t *a = json_array();
+        for (uint32_t i = rnd(5); i > 0; i--)
+            json_array_append_new(a, random_tree(depth + 1));
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        for (uint32_t i = rnd(40); i > 0; i--) {
+            size_t n = random_text(text, sizeof text);
+            if (rnd(3) == 0) /* keys one a prefix of another: the sort's tie on length */
+                n = rnd(3);
+            json_object_setn_new(o, text, n, random_tree(depth + 1));
+        }
+        return o;
+    }
+    }
+}
+
+/* jansson's text, NULL where jansson refuses */
+static char *
+jansson_text(const json_t *j, size_t flags, size_t *len)
+{
+    char *s = json_dumps(j, flags);
+    if (s != NULL)
+        *len = strlen(s); /* a NUL in the text comes out escaped */
+    return s;
+}
+
+static void
+test_wire_json_text_matches_jansson(void **state)
+{
+    (void)state;
+    const size_t flag_sets[] = {JSON_COMPACT, JSON_COMPACT | JSON_SORT_KEYS,
+                                JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY,
+                                JSON_COMPACT | JSON_ENCODE_ANY, JSON_INDENT(2)};
+    for (int round = 0; round < 3000; round++) {
+        json_t *t = random_tree(0);
+        for (size_t f = 0; f < sizeof flag_sets / sizeof flag_sets[0]; f++) {
+            size_t n = 0, want_n = 0;
+            char *got = fr_json_text(t, flag_sets[f], &n);
+            char *want = jansson_text(t, flag_sets[f], &want_n);
+            if (want == NULL) {
+                assert_null(got);
+                continue;
+            }
+            assert_non_null(got);
+            assert_int_equal(n, want_n);
+            assert_memory_equal(got, want, n);
+            free(got);
+            free(want);
+        }
+        json_decref(t);
+    }
+    /* a string that is not UTF-8 (made without jansson's check): no text, as jansson */
+    json_t *bad = json_pack("{s:o}", "k", json_stringn_nocheck("ok \xff no", 7));
+    size_t n;
+    assert_null(json_dumps(bad, JSON_COMPACT));
+    assert_null(fr_json_text(bad, JSON_COMPACT, &n));
+    json_decref(bad);
+    /* nested past the walk's own depth: the rest left to jansson, the same text */
+    json_t *deep = json_array(), *at = deep;
+    for (int i = 0; i < 600; i++) {
+        json_t *next = json_pack("{s:[]}", "k\n");
+        json_array_append_new(at, next);
+        at = json_object_get(next, "k\n");
+    }
+    char *got = fr_json_text(deep, JSON_COMPACT, &n), *want = json_dumps(deep, JSON_COMPACT);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    json_decref(deep);
+}
+
 static void
 test_wire_limits_enforced(void **state)
 {
@@ -347,6 +492,7 @@ main(void)
         cmocka_unit_test(test_wire_every_kind_normalized),
         cmocka_unit_test(test_wire_ids_and_seq_extracted),
         cmocka_unit_test(test_wire_dump_any_size),
+        cmocka_unit_test(test_wire_json_text_matches_jansson),
         cmocka_unit_test(test_wire_error_message_is_first_line_only),
         cmocka_unit_test(test_wire_limits_enforced),
         cmocka_unit_test(test_wire_array_element_taken),
