@@ -95,28 +95,61 @@ label_esc(char *out, size_t cap, const char *v)
     out[k] = '\0';
 }
 
-/* The series for labels (pairs of name, value; NULL-terminated), created when new. */
+/* s appended to the key being built at *k (cap bytes in all), cut when it does not fit. */
+static void
+key_put(char *key, size_t cap, size_t *k, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > cap - 1 - *k)
+        n = cap - 1 - *k;
+    memcpy(key + *k, s, n);
+    *k += n;
+    key[*k] = '\0';
+}
+
+/*
+ * The series for labels (pairs of name, value; NULL-terminated), created
+ * when new. Called for every committed event on the writer's thread: the
+ * key is built with copies, not printf, and the "_other" key only when a new
+ * label set finds the family full.
+ */
 static struct series *
 family_get(struct family *f, ...)
 {
-    char key[512] = "", other[512] = "", v[160];
+    char key[512], v[160];
+    size_t k = 0;
+    key[0] = '\0';
     va_list ap;
     va_start(ap, f);
     const char *name;
     while ((name = va_arg(ap, const char *)) != NULL) {
         label_esc(v, sizeof v, va_arg(ap, const char *));
-        size_t len = strlen(key), olen = strlen(other);
-        snprintf(key + len, sizeof key - len, "%s%s=\"%s\"", len ? "," : "", name, v);
-        snprintf(other + olen, sizeof other - olen, "%s%s=\"_other\"", olen ? "," : "", name);
+        if (k > 0)
+            key_put(key, sizeof key, &k, ",");
+        key_put(key, sizeof key, &k, name);
+        key_put(key, sizeof key, &k, "=\"");
+        key_put(key, sizeof key, &k, v);
+        key_put(key, sizeof key, &k, "\"");
     }
     va_end(ap);
     struct series *s = fr_strmap_get(f->map, key);
     if (s != NULL)
         return s;
-    /* over the bound: a new label set is counted under "_other" */
-    const char *use = fr_strmap_count(f->map) >= FR_METRICS_MAX_SERIES ? other : key;
+    if (fr_strmap_count(f->map) >= FR_METRICS_MAX_SERIES) {
+        /* over the bound: a new label set is counted under "_other" */
+        k = 0;
+        va_start(ap, f);
+        while ((name = va_arg(ap, const char *)) != NULL) {
+            (void)va_arg(ap, const char *);
+            if (k > 0)
+                key_put(key, sizeof key, &k, ",");
+            key_put(key, sizeof key, &k, name);
+            key_put(key, sizeof key, &k, "=\"_other\"");
+        }
+        va_end(ap);
+    }
     bool created;
-    void **slot = fr_strmap_slot(f->map, use, &created);
+    void **slot = fr_strmap_slot(f->map, key, &created);
     if (*slot == NULL)
         *slot = fr_calloc(1, sizeof(struct series));
     return *slot;
@@ -205,11 +238,13 @@ fr_metrics_committed(struct fr_metrics *m, const struct fr_record *recs, size_t 
         return;
     }
     hist_add(&m->commit, seconds);
+    uint64_t by_kind[FR_KIND_COUNT] = {0}; /* one look-up per kind of the batch */
     for (size_t i = 0; i < n; i++) {
         const struct fr_record *r = &recs[i];
         if (r->part)
             continue; /* messages of an event, not one */
-        family_get(&m->accepted, "kind", fr_kind_name(r->kind), NULL)->c[0]++;
+        if ((unsigned)r->kind < FR_KIND_COUNT)
+            by_kind[r->kind]++;
         double lat = r->has_duration ? (double)r->duration_ms / 1000.0 : -1;
         if (r->kind == FR_KIND_PROVIDER) {
             struct series *s = family_get(&m->provider, "provider", r->provider ? r->provider : "",
@@ -235,6 +270,10 @@ fr_metrics_committed(struct fr_metrics *m, const struct fr_record *recs, size_t 
                        NULL)
                 ->c[0]++;
     }
+    for (int k = 0; k < FR_KIND_COUNT; k++)
+        if (by_kind[k] > 0)
+            family_get(&m->accepted, "kind", fr_kind_name((enum fr_kind)k), NULL)->c[0] +=
+                by_kind[k];
     pthread_mutex_unlock(&m->mu);
 }
 
