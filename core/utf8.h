@@ -18,6 +18,9 @@ size_t fr_utf8_cut(const char *s, size_t n);
  */
 size_t fr_utf8_seq(const char *s, size_t n);
 
+/* Whether s[0, n) is valid UTF-8 throughout (NUL bytes included), as jansson checks it. */
+bool fr_utf8_valid(const char *s, size_t n);
+
 /* A copy of s (caller frees) with each byte that is not part of valid UTF-8 as U+FFFD. */
 char *fr_utf8_sanitize(const char *s);
 

@@ -300,6 +300,18 @@ dump_piece(const char *piece, size_t size, void *ud)
     return 0;
 }
 
+/* dump_piece's common case inlined: the walk below appends a few bytes at a time */
+static inline void
+emit(struct dump_buf *b, const char *piece, size_t size)
+{
+    if (b->heap == NULL && b->n + size <= sizeof b->stack) {
+        memcpy(b->stack + b->n, piece, size);
+        b->n += size;
+    } else {
+        dump_piece(piece, size, b);
+    }
+}
+
 /*
  * ---- compact JSON text, as jansson writes it ----
  *
@@ -332,7 +344,7 @@ word_special(uint64_t w)
 static int
 text_string(struct dump_buf *b, const char *s, size_t n)
 {
-    dump_piece("\"", 1, b);
+    emit(b, "\"", 1);
     size_t run = 0, i = 0;
     while (i < n) {
         if (i + 8 <= n) {
@@ -355,7 +367,7 @@ text_string(struct dump_buf *b, const char *s, size_t n)
             i++;
             continue;
         }
-        dump_piece(s + run, i - run, b);
+        emit(b, s + run, i - run);
         char esc[8] = {'\\', 0};
         size_t elen = 2;
         switch (c) {
@@ -383,11 +395,11 @@ text_string(struct dump_buf *b, const char *s, size_t n)
         default:
             elen = (size_t)snprintf(esc, sizeof esc, "\\u%04X", c);
         }
-        dump_piece(esc, elen, b);
+        emit(b, esc, elen);
         run = ++i;
     }
-    dump_piece(s + run, n - run, b);
-    dump_piece("\"", 1, b);
+    emit(b, s + run, n - run);
+    emit(b, "\"", 1);
     return 0;
 }
 
@@ -412,17 +424,17 @@ text_member(struct dump_buf *b, bool first, const char *k, size_t klen, const js
             size_t flags, int depth)
 {
     if (!first)
-        dump_piece(",", 1, b);
+        emit(b, ",", 1);
     if (text_string(b, k, klen) != 0)
         return -1;
-    dump_piece(":", 1, b);
+    emit(b, ":", 1);
     return text_value(b, v, flags, depth + 1);
 }
 
 static int
 text_object(struct dump_buf *b, const json_t *j, size_t flags, int depth)
 {
-    dump_piece("{", 1, b);
+    emit(b, "{", 1);
     int rc = 0;
     if (flags & JSON_SORT_KEYS) {
         size_t n = json_object_size(j), i = 0;
@@ -444,7 +456,7 @@ text_object(struct dump_buf *b, const json_t *j, size_t flags, int depth)
             rc = text_member(b, first, json_object_iter_key(it), json_object_iter_key_len(it),
                              json_object_iter_value(it), flags, depth);
     }
-    dump_piece("}", 1, b);
+    emit(b, "}", 1);
     return rc;
 }
 
@@ -457,15 +469,15 @@ text_value(struct dump_buf *b, const json_t *j, size_t flags, int depth)
     case JSON_OBJECT:
         return text_object(b, j, flags, depth);
     case JSON_ARRAY: {
-        dump_piece("[", 1, b);
+        emit(b, "[", 1);
         size_t n = json_array_size(j);
         for (size_t i = 0; i < n; i++) {
             if (i > 0)
-                dump_piece(",", 1, b);
+                emit(b, ",", 1);
             if (text_value(b, json_array_get(j, i), flags, depth + 1) != 0)
                 return -1;
         }
-        dump_piece("]", 1, b);
+        emit(b, "]", 1);
         return 0;
     }
     case JSON_STRING:
@@ -479,17 +491,17 @@ text_value(struct dump_buf *b, const json_t *j, size_t flags, int depth)
         while ((u /= 10) != 0);
         if (v < 0)
             *--p = '-';
-        dump_piece(p, (size_t)(num + sizeof num - p), b);
+        emit(b, p, (size_t)(num + sizeof num - p));
         return 0;
     }
     case JSON_TRUE:
-        dump_piece("true", 4, b);
+        emit(b, "true", 4);
         return 0;
     case JSON_FALSE:
-        dump_piece("false", 5, b);
+        emit(b, "false", 5);
         return 0;
     case JSON_NULL:
-        dump_piece("null", 4, b);
+        emit(b, "null", 4);
         return 0;
     default: /* a real: jansson's own digits */
         return json_dump_callback(j, dump_piece, b, flags | JSON_ENCODE_ANY);

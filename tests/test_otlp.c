@@ -16,6 +16,7 @@
 #include "agent/otlp/proto.h"
 #include "core/jsonmem.h"
 #include "core/mem.h"
+#include "core/wire.h"
 
 static const struct fr_otlp_opts opts = {"gen_ai.conversation.id,session.id", "gen_ai.turn.id"};
 
@@ -470,6 +471,40 @@ test_otlp_traceloop_and_openinference(void **state)
     json_t *outm = json_object_get(json_object_get(d, "response"), "messages");
     assert_string_equal(sget(json_array_get(outm, 0), "content"), "hello");
     json_decref(ev);
+    /* OpenLLMetry's flattened prompt, past one digit: every message, in order */
+    static const char *const tl_llm[] = {SA("gen_ai.operation.name", "chat"),
+                                         SA("gen_ai.system", "openai"),
+                                         SA("gen_ai.prompt.0.role", "user"),
+                                         SA("gen_ai.prompt.0.content", "m0"),
+                                         SA("gen_ai.prompt.1.role", "assistant"),
+                                         SA("gen_ai.prompt.1.content", "m1"),
+                                         SA("gen_ai.prompt.2.role", "user"),
+                                         SA("gen_ai.prompt.2.content", "m2"),
+                                         SA("gen_ai.prompt.3.role", "assistant"),
+                                         SA("gen_ai.prompt.3.content", "m3"),
+                                         SA("gen_ai.prompt.4.role", "user"),
+                                         SA("gen_ai.prompt.4.content", "m4"),
+                                         SA("gen_ai.prompt.5.role", "assistant"),
+                                         SA("gen_ai.prompt.5.content", "m5"),
+                                         SA("gen_ai.prompt.6.role", "user"),
+                                         SA("gen_ai.prompt.6.content", "m6"),
+                                         SA("gen_ai.prompt.7.role", "assistant"),
+                                         SA("gen_ai.prompt.7.content", "m7"),
+                                         SA("gen_ai.prompt.8.role", "user"),
+                                         SA("gen_ai.prompt.8.content", "m8"),
+                                         SA("gen_ai.prompt.9.role", "assistant"),
+                                         SA("gen_ai.prompt.9.content", "m9"),
+                                         SA("gen_ai.prompt.10.role", "user"),
+                                         SA("gen_ai.prompt.10.content", "m10"),
+                                         SA("gen_ai.prompt.11.role", "assistant"),
+                                         SA("gen_ai.prompt.11.content", "m11"),
+                                         NULL};
+    ev = map_list(tl_llm);
+    in = json_object_get(json_object_get(json_object_get(ev, "data"), "request"), "messages");
+    assert_int_equal(json_array_size(in), 12);
+    assert_string_equal(sget(json_array_get(in, 10), "content"), "m10");
+    assert_string_equal(sget(json_array_get(in, 11), "role"), "assistant");
+    json_decref(ev);
     static const char *const oi_tool[] = {SA("openinference.span.kind", "TOOL"),
                                           SA("tool.name", "calc"),
                                           SA("input.value", "{\\\"x\\\":1}"), NULL};
@@ -652,11 +687,18 @@ test_otlp_protobuf_depth_and_utf8(void **state)
     FrOtlp__AnyValue av = FR_OTLP__ANY_VALUE__INIT;
     av.value_case = FR_OTLP__ANY_VALUE__VALUE_STRING_VALUE;
     av.string_value = "v";
-    FrOtlp__KeyValue kv = FR_OTLP__KEY_VALUE__INIT, *kvp = &kv;
+    FrOtlp__KeyValue kv = FR_OTLP__KEY_VALUE__INIT, kv2 = FR_OTLP__KEY_VALUE__INIT;
+    FrOtlp__KeyValue *kvp[] = {&kv, &kv2};
     kv.key = "key\xc3";
     kv.value = &av;
-    sp.n_attributes = 1;
-    sp.attributes = &kvp;
+    /* a value that is not UTF-8 past its first eight bytes (the checker's word at a time) */
+    FrOtlp__AnyValue bad = FR_OTLP__ANY_VALUE__INIT;
+    bad.value_case = FR_OTLP__ANY_VALUE__VALUE_STRING_VALUE;
+    bad.string_value = "a value longer than a word \xed\xa0\x80 (a surrogate)";
+    kv2.key = "gen_ai.request.model";
+    kv2.value = &bad;
+    sp.n_attributes = 2;
+    sp.attributes = kvp;
     size_t len;
     uint8_t *buf = t_otlp_pb_pack(&spp, 1, &len);
     j = fr_otlp_pb_decode(FR_OTLP_TRACES, buf, len, why, sizeof why);
@@ -665,8 +707,16 @@ test_otlp_protobuf_depth_and_utf8(void **state)
     assert_non_null(name);
     assert_non_null(strstr(name, "\xef\xbf\xbd")); /* U+FFFD */
     const json_t *attrs = json_object_get(first_span(j), "attributes");
-    assert_int_equal(json_object_size(attrs), 1); /* kept, its key repaired */
+    assert_int_equal(json_object_size(attrs), 2); /* kept, its key repaired */
     assert_string_equal(json_string_value(json_object_get(attrs, "key\xef\xbf\xbd")), "v");
+    const char *model = json_string_value(json_object_get(attrs, "gen_ai.request.model"));
+    assert_non_null(model);
+    assert_non_null(strstr(model, "word \xef\xbf\xbd"));
+    /* every string of the tree is UTF-8: its text can be written */
+    size_t tlen;
+    char *text = fr_json_text(j, JSON_COMPACT, &tlen);
+    assert_non_null(text);
+    free(text);
     json_decref(j);
     free(buf);
 }

@@ -85,6 +85,18 @@ or_(const char *a, const char *b)
     return a ? a : b;
 }
 
+/*
+ * A string node for text that is already valid UTF-8: a string of the
+ * request's tree (jansson checked it, or the protobuf decoder did) or a
+ * literal. json_string() would check it again, byte by byte, for every
+ * field of every event.
+ */
+static json_t *
+tree_str(const char *s)
+{
+    return json_string_nocheck(s);
+}
+
 static const char *
 str(const json_t *a, const char *k)
 {
@@ -274,6 +286,26 @@ under(const json_t *a, const char *prefix, const char *except)
     return o;
 }
 
+/* prefix + "." + i + suffix into out (cap bytes): the attribute names of flattened lists, built
+   for every provider span (snprintf was most of looking them up) */
+static const char *
+indexed_key(char *out, size_t cap, const char *prefix, int i, const char *suffix)
+{
+    char num[12], *p = num + sizeof num;
+    unsigned u = (unsigned)i;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    size_t a = strlen(prefix), b = (size_t)(num + sizeof num - p), c = strlen(suffix);
+    if (a + 1 + b + c + 1 > cap)
+        return "";
+    memcpy(out, prefix, a);
+    out[a] = '.';
+    memcpy(out + a + 1, p, b);
+    memcpy(out + a + 1 + b, suffix, c + 1);
+    return out;
+}
+
 /* OpenInference's flattened messages: llm.input_messages.N.message.role/content. */
 static json_t *
 oi_messages(const json_t *a, const char *prefix)
@@ -281,8 +313,8 @@ oi_messages(const json_t *a, const char *prefix)
     json_t *msgs = NULL;
     for (int i = 0; i < 256; i++) {
         char kr[96], kc[96];
-        snprintf(kr, sizeof kr, "%s.%d.message.role", prefix, i);
-        snprintf(kc, sizeof kc, "%s.%d.message.content", prefix, i);
+        indexed_key(kr, sizeof kr, prefix, i, ".message.role");
+        indexed_key(kc, sizeof kc, prefix, i, ".message.content");
         if (!str(a, kr) && !str(a, kc))
             break;
         if (msgs == NULL)
@@ -309,8 +341,8 @@ messages(json_t *data, const json_t *span, const json_t *a)
         json_t *msgs = json_array();
         for (int i = 0; i < 64; i++) {
             char kr[48], kc[48];
-            snprintf(kr, sizeof kr, "gen_ai.prompt.%d.role", i);
-            snprintf(kc, sizeof kc, "gen_ai.prompt.%d.content", i);
+            indexed_key(kr, sizeof kr, "gen_ai.prompt", i, ".role");
+            indexed_key(kc, sizeof kc, "gen_ai.prompt", i, ".content");
             if (!str(a, kc) && !str(a, kr))
                 break;
             json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", or_(str(a, kr), ""),
@@ -326,7 +358,7 @@ messages(json_t *data, const json_t *span, const json_t *a)
     if (out == NULL)
         out = oi_messages(a, "llm.output_messages");
     if (out == NULL && str(a, "gen_ai.completion.0.content"))
-        out = json_string(str(a, "gen_ai.completion.0.content"));
+        out = tree_str(str(a, "gen_ai.completion.0.content"));
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(span, "events"), i, e)
@@ -349,11 +381,15 @@ messages(json_t *data, const json_t *span, const json_t *a)
     if (in != NULL) {
         if (!json_is_array(in)) /* one text: one message */
             in = json_pack("[{s:o}]", "content", in);
-        json_object_set_new(data, "request", json_pack("{s:o}", "messages", in));
+        json_t *req = json_object();
+        json_object_set_new_nocheck(req, "messages", in);
+        json_object_set_new_nocheck(data, "request", req);
     }
-    if (out != NULL)
-        json_object_set_new(data, "response",
-                            json_pack("{s:o}", json_is_string(out) ? "content" : "messages", out));
+    if (out != NULL) {
+        json_t *resp = json_object();
+        json_object_set_new_nocheck(resp, json_is_string(out) ? "content" : "messages", out);
+        json_object_set_new_nocheck(data, "response", resp);
+    }
 }
 
 /* The span's failure: exception events, error.type, an error status. */
@@ -370,11 +406,11 @@ span_error(const json_t *span, const json_t *a)
         json_t *ea = attrs(json_object_get(ev, "attributes"));
         err = json_object();
         if (str(ea, "exception.message"))
-            json_object_set_new(err, "message", json_string(str(ea, "exception.message")));
+            json_object_set_new(err, "message", tree_str(str(ea, "exception.message")));
         if (str(ea, "exception.type"))
-            json_object_set_new(err, "type", json_string(str(ea, "exception.type")));
+            json_object_set_new(err, "type", tree_str(str(ea, "exception.type")));
         if (str(ea, "exception.stacktrace"))
-            json_object_set_new(err, "stack", json_string(str(ea, "exception.stacktrace")));
+            json_object_set_new(err, "stack", tree_str(str(ea, "exception.stacktrace")));
         json_decref(ea);
         break;
     }
@@ -385,11 +421,11 @@ span_error(const json_t *span, const json_t *a)
         err = json_object();
         const char *m = str(status, "message");
         json_object_set_new(err, "message",
-                            json_string(m && *m ? m : or_(str(a, "error.type"), "span failed")));
+                            tree_str(m && *m ? m : or_(str(a, "error.type"), "span failed")));
     }
     if (err != NULL) {
         if (str(a, "error.type") && !json_object_get(err, "type"))
-            json_object_set_new(err, "type", json_string(str(a, "error.type")));
+            json_object_set_new(err, "type", tree_str(str(a, "error.type")));
         json_int_t hs;
         if (num(a, "http.response.status_code", &hs) || num(a, "http.status_code", &hs))
             json_object_set_new(err, "http_status", json_integer(hs));
@@ -441,14 +477,14 @@ provider_data(json_t *data, const json_t *span, const json_t *a, const char *op,
 {
     system = or_(system, first_attr(a, "llm.provider,llm.system"));
     if (system)
-        json_object_set_new(data, "provider", json_string(system));
+        json_object_set_new(data, "provider", tree_str(system));
     const char *model = first_attr(
         a, "gen_ai.response.model,gen_ai.request.model,llm.model_name,llm.response.model,"
            "llm.request.model");
     if (model)
-        json_object_set_new(data, "model", json_string(model));
+        json_object_set_new(data, "model", tree_str(model));
     if (op)
-        json_object_set_new(data, "operation", json_string(op));
+        json_object_set_new(data, "operation", tree_str(op));
     json_t *usage = json_object();
     set_first_int(usage, "input_tokens", a,
                   "gen_ai.usage.input_tokens,gen_ai.usage.prompt_tokens,llm.token_count.prompt,"
@@ -483,16 +519,17 @@ provider_data(json_t *data, const json_t *span, const json_t *a, const char *op,
     }
     const char *rid = str(a, "gen_ai.response.id");
     if (rid)
-        json_object_set_new(data, "response_id", json_string(rid));
+        json_object_set_new(data, "response_id", tree_str(rid));
     const char *host = first_attr(a, "server.address");
     if (host) {
         json_int_t port;
         json_object_set_new(data, "server",
                             num(a, "server.port", &port)
                                 ? json_sprintf("%s:%lld", host, (long long)port)
-                                : json_string(host));
+                                : tree_str(host));
     }
-    json_t *lat = json_pack("{s:I}", "provider_ms", dur);
+    json_t *lat = json_object();
+    json_object_set_new_nocheck(lat, "provider_ms", json_integer(dur));
     json_int_t ttft;
     if (seconds_ms(a, "gen_ai.response.time_to_first_chunk", &ttft))
         json_object_set_new(lat, "ttft_ms", json_integer(ttft));
@@ -532,9 +569,9 @@ tool_data(json_t *data, const json_t *span, const json_t *a, const char *op)
         name = or_(str(a, "gen_ai.data_source.id"), "retrieval");
     json_object_set_new(
         data, "name",
-        json_string(or_(name, or_(json_string_value(json_object_get(span, "name")), "tool"))));
+        tree_str(or_(name, or_(json_string_value(json_object_get(span, "name")), "tool"))));
     if (str(a, "gen_ai.tool.call.id"))
-        json_object_set_new(data, "tool_call_id", json_string(str(a, "gen_ai.tool.call.id")));
+        json_object_set_new(data, "tool_call_id", tree_str(str(a, "gen_ai.tool.call.id")));
     static const char *const args[] = {"gen_ai.tool.call.arguments", "tool.parameters",
                                        "traceloop.entity.input", "input.value"};
     static const char *const results[] = {"gen_ai.tool.call.result", "traceloop.entity.output",
@@ -571,7 +608,7 @@ middleware_data(json_t *data, const json_t *span, const json_t *a, const char *o
     const char *step = first_attr(a, "gen_ai.agent.name,traceloop.entity.name,"
                                      "traceloop.workflow.name");
     step = or_(step, or_(json_string_value(json_object_get(span, "name")), "step"));
-    json_object_set_new(data, "step", json_string(step));
+    json_object_set_new(data, "step", tree_str(step));
     const char *kind = or_(op, first_attr(a, "traceloop.span.kind,openinference.span.kind"));
     if (kind)
         json_object_set_new(data, "chain", json_pack("[s]", kind));
@@ -613,12 +650,12 @@ span_event(const json_t *span, const json_t *a, const struct fr_otlp_opts *o,
     } else if (kind != NULL && strcmp(kind, "provider") == 0) {
         provider_data(data, span, a, op, system, start, dur);
     } else if (kind != NULL) {
-        json_object_set_new(data, "proto", json_string("http"));
+        json_object_set_new(data, "proto", tree_str("http"));
         json_object_set_new(data, "method",
-                            json_string(first_attr(a, "http.request.method,http.method")));
+                            tree_str(first_attr(a, "http.request.method,http.method")));
         const char *path = first_attr(a, "url.path,http.target,http.route");
         if (path)
-            json_object_set_new(data, "path", json_string(path));
+            json_object_set_new(data, "path", tree_str(path));
         set_int(data, "status", a, "http.response.status_code");
         if (!json_object_get(data, "status"))
             set_int(data, "status", a, "http.status_code");
@@ -630,27 +667,30 @@ span_event(const json_t *span, const json_t *a, const struct fr_otlp_opts *o,
     }
     json_t *err = span_error(span, a);
     if (strcmp(kind, "provider") == 0 || strcmp(kind, "tool") == 0)
-        json_object_set_new(data, "status", json_string(err ? "error" : "ok"));
+        json_object_set_new(data, "status", tree_str(err ? "error" : "ok"));
     const char *trace = str(span, "traceId"), *sid = str(span, "spanId");
     const char *conv = first_attr(a, o->conversation_attributes);
     if (conv == NULL && trace != NULL) /* another span of the trace named it */
         conv = json_string_value(json_object_get(trace_convs, trace));
-    ev = json_pack("{s:i,s:s,s:I,s:o}", "v", 1, "kind", kind, "ts_ms",
-                   (json_int_t)(start / 1000000), "data", data);
-    json_object_set_new(ev, "conv_id", json_string(conv ? conv : (trace ? trace : "otlp")));
+    ev = json_object(); /* not json_pack: it parses its format for every span */
+    json_object_set_new_nocheck(ev, "v", json_integer(1));
+    json_object_set_new_nocheck(ev, "kind", tree_str(kind));
+    json_object_set_new_nocheck(ev, "ts_ms", json_integer((json_int_t)(start / 1000000)));
+    json_object_set_new_nocheck(ev, "data", data);
+    json_object_set_new(ev, "conv_id", tree_str(conv ? conv : (trace ? trace : "otlp")));
     if (trace)
-        json_object_set_new(ev, "trace_id", json_string(trace));
+        json_object_set_new(ev, "trace_id", tree_str(trace));
     if (sid) {
-        json_object_set_new(ev, "span_id", json_string(sid));
-        json_object_set_new(ev, "event_id", json_string(sid));
+        json_object_set_new(ev, "span_id", tree_str(sid));
+        json_object_set_new(ev, "event_id", tree_str(sid));
     }
     /* the span tree: show nests a child under its parent */
     const char *parent = str(span, "parentSpanId");
     if (parent != NULL && parent[0] != '\0')
-        json_object_set_new(ev, "parent_span_id", json_string(parent));
+        json_object_set_new(ev, "parent_span_id", tree_str(parent));
     const char *turn = o->turn_attributes ? first_attr(a, o->turn_attributes) : NULL;
     if (turn)
-        json_object_set_new(ev, "turn_id", json_string(turn));
+        json_object_set_new(ev, "turn_id", tree_str(turn));
     if (err)
         json_object_set_new(ev, "error", err);
     return ev;
@@ -681,7 +721,7 @@ fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, jso
                 const char *conv =
                     first_attr(json_object_get(span, "attributes"), o->conversation_attributes);
                 if (conv)
-                    json_object_set_new(trace_convs, trace, json_string(conv));
+                    json_object_set_new(trace_convs, trace, tree_str(conv));
             }
         }
     }
@@ -740,13 +780,13 @@ kind_record(const json_t *lr, const json_t *a, int64_t t, const struct fr_otlp_o
                *conv = first_attr(a, o->conversation_attributes),
                *turn = o->turn_attributes ? first_attr(a, o->turn_attributes) : NULL;
     if (conv || (trace && *trace))
-        json_object_set_new(ev, "conv_id", json_string(conv ? conv : trace));
+        json_object_set_new(ev, "conv_id", tree_str(conv ? conv : trace));
     if (turn)
-        json_object_set_new(ev, "turn_id", json_string(turn));
+        json_object_set_new(ev, "turn_id", tree_str(turn));
     if (trace && *trace)
-        json_object_set_new(ev, "trace_id", json_string(trace));
+        json_object_set_new(ev, "trace_id", tree_str(trace));
     if (span && *span)
-        json_object_set_new(ev, "span_id", json_string(span));
+        json_object_set_new(ev, "span_id", tree_str(span));
     return ev;
 }
 
@@ -779,7 +819,7 @@ content_record(const json_t *lr, const json_t *a, int64_t t, const struct fr_otl
         if (strcmp(name, roles[i][0]) == 0) {
             json_t *m = json_deep_copy(body);
             if (!json_object_get(m, "role"))
-                json_object_set_new(m, "role", json_string(roles[i][1]));
+                json_object_set_new(m, "role", tree_str(roles[i][1]));
             if (strcmp(roles[i][1], "tool") == 0 && json_object_get(m, "id") &&
                 !json_object_get(m, "tool_call_id")) {
                 json_object_set(m, "tool_call_id", json_object_get(m, "id"));
@@ -791,7 +831,7 @@ content_record(const json_t *lr, const json_t *a, int64_t t, const struct fr_otl
         json_t *m = json_object_get(body, "message");
         m = json_is_object(m) ? json_deep_copy(m) : json_object();
         if (!json_object_get(m, "role"))
-            json_object_set_new(m, "role", json_string("assistant"));
+            json_object_set_new(m, "role", tree_str("assistant"));
         if (json_object_get(body, "finish_reason"))
             json_object_set(m, "finish_reason", json_object_get(body, "finish_reason"));
         if (json_object_get(body, "index"))
@@ -859,7 +899,7 @@ fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_
                 const char *ltrace = str(lr, "traceId"),
                            *lconv = first_attr(a, o->conversation_attributes);
                 if (links != NULL && ltrace && *ltrace && lconv && !json_object_get(links, ltrace))
-                    json_object_set_new(links, ltrace, json_string(lconv));
+                    json_object_set_new(links, ltrace, tree_str(lconv));
                 json_t *part = content_record(lr, a, t, o);
                 if (part != NULL) {
                     json_array_append_new(out, part);
@@ -885,18 +925,18 @@ fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_
                                       : (json_is_string(body) ? json_string_value(body) : "error");
                 json_t *err = json_pack("{s:s}", "message", msg);
                 if (str(a, "exception.type"))
-                    json_object_set_new(err, "type", json_string(str(a, "exception.type")));
+                    json_object_set_new(err, "type", tree_str(str(a, "exception.type")));
                 if (str(a, "exception.stacktrace"))
-                    json_object_set_new(err, "stack", json_string(str(a, "exception.stacktrace")));
+                    json_object_set_new(err, "stack", tree_str(str(a, "exception.stacktrace")));
                 const char *trace = str(lr, "traceId"),
                            *conv = first_attr(a, o->conversation_attributes);
                 json_t *ev =
                     json_pack("{s:i,s:s,s:I,s:{s:b},s:o}", "v", 1, "kind", "error", "ts_ms",
                               (json_int_t)(t / 1000000), "data", "panic", sev >= 21, "error", err);
                 if (conv || (trace && *trace))
-                    json_object_set_new(ev, "conv_id", json_string(conv ? conv : trace));
+                    json_object_set_new(ev, "conv_id", tree_str(conv ? conv : trace));
                 if (trace && *trace)
-                    json_object_set_new(ev, "trace_id", json_string(trace));
+                    json_object_set_new(ev, "trace_id", tree_str(trace));
                 json_array_append_new(out, ev);
                 json_decref(a);
             }

@@ -87,15 +87,18 @@ walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uint8_t *end, 
 
 /* ---- to the JSON tree ---- */
 
+/* A string of the request: protobuf-c does not check UTF-8, so it is checked here (once: the
+   mapping takes the tree's strings as valid), and text that is not is repaired, never passed on. */
 static json_t *
 jstr(const char *s)
 {
-    json_t *j = json_string(s ? s : "");
-    if (j == NULL) { /* not UTF-8: repaired, never passed on */
-        char *ok = fr_utf8_sanitize(s);
-        j = json_string(ok);
-        free(ok);
-    }
+    s = s ? s : "";
+    size_t n = strlen(s);
+    if (fr_utf8_valid(s, n))
+        return json_stringn_nocheck(s, n);
+    char *ok = fr_utf8_sanitize(s);
+    json_t *j = json_string_nocheck(ok);
+    free(ok);
     return j;
 }
 
@@ -104,10 +107,12 @@ jhex(const ProtobufCBinaryData *b)
 {
     if (b->len == 0)
         return NULL;
-    char *h = fr_malloc(2 * b->len + 1);
+    char small[65]; /* a trace id is 16 bytes, a span id 8 */
+    char *h = b->len <= 32 ? small : fr_malloc(2 * b->len + 1);
     fr_hex_encode(b->data, b->len, h);
-    json_t *j = json_string(h);
-    free(h);
+    json_t *j = json_stringn_nocheck(h, 2 * b->len); /* hex digits */
+    if (h != small)
+        free(h);
     return j;
 }
 
@@ -177,7 +182,8 @@ plain(const FrOtlp__AnyValue *v)
         json_t *o = json_object();
         for (size_t i = 0; i < v->kvlist_value->n_values; i++) {
             json_t *k = jstr(v->kvlist_value->values[i]->key);
-            json_object_set_new(o, json_string_value(k), plain(v->kvlist_value->values[i]->value));
+            json_object_set_new_nocheck(o, json_string_value(k),
+                                        plain(v->kvlist_value->values[i]->value));
             json_decref(k);
         }
         return o;
@@ -203,12 +209,15 @@ kvs(size_t n, FrOtlp__KeyValue **kv)
     for (size_t i = 0; i < n; i++) {
         const char *key = kv[i]->key ? kv[i]->key : "";
         json_t *v = plain(kv[i]->value);
-        if (json_object_set(o, key, v) != 0 && v != NULL) { /* a key not UTF-8: repaired */
+        if (v == NULL)
+            continue;
+        if (fr_utf8_valid(key, strlen(key))) {
+            json_object_set_new_nocheck(o, key, v);
+        } else { /* a key not UTF-8: repaired */
             char *ok = fr_utf8_sanitize(key);
-            json_object_set(o, ok, v);
+            json_object_set_new_nocheck(o, ok, v);
             free(ok);
         }
-        json_decref(v);
     }
     return o;
 }
@@ -234,13 +243,16 @@ resource(const FrOtlp__Resource *r)
 static json_t *
 span(const FrOtlp__Span *s)
 {
-    json_t *o =
-        json_pack("{s:o,s:I,s:I,s:I,s:o}", "name", jstr(s->name), "kind", (json_int_t)s->kind,
-                  "startTimeUnixNano", (json_int_t)(s->start_time_unix_nano & INT64_MAX),
-                  "endTimeUnixNano", (json_int_t)(s->end_time_unix_nano & INT64_MAX), "attributes",
-                  kvs(s->n_attributes, s->attributes));
-    if (s->start_time_unix_nano == 0) /* absent on the wire: the JSON path's "missing" */
-        json_object_del(o, "startTimeUnixNano");
+    json_t *o = json_object(); /* not json_pack: it parses its format for every span */
+    json_object_set_new_nocheck(o, "name", jstr(s->name));
+    json_object_set_new_nocheck(o, "kind", json_integer((json_int_t)s->kind));
+    if (s->start_time_unix_nano != 0) /* absent on the wire: the JSON path's "missing" */
+        json_object_set_new_nocheck(
+            o, "startTimeUnixNano",
+            json_integer((json_int_t)(s->start_time_unix_nano & INT64_MAX)));
+    json_object_set_new_nocheck(o, "endTimeUnixNano",
+                                json_integer((json_int_t)(s->end_time_unix_nano & INT64_MAX)));
+    json_object_set_new_nocheck(o, "attributes", kvs(s->n_attributes, s->attributes));
     set_opt(o, "traceId", jhex(&s->trace_id));
     set_opt(o, "spanId", jhex(&s->span_id));
     set_opt(o, "parentSpanId", jhex(&s->parent_span_id));
@@ -251,11 +263,13 @@ span(const FrOtlp__Span *s)
                                              (json_int_t)(e->time_unix_nano & INT64_MAX),
                                              "attributes", kvs(e->n_attributes, e->attributes)));
     }
-    json_object_set_new(o, "events", evs);
-    if (s->status != NULL)
-        json_object_set_new(
-            o, "status",
-            json_pack("{s:i,s:o}", "code", s->status->code, "message", jstr(s->status->message)));
+    json_object_set_new_nocheck(o, "events", evs);
+    if (s->status != NULL) {
+        json_t *st = json_object();
+        json_object_set_new_nocheck(st, "code", json_integer(s->status->code));
+        json_object_set_new_nocheck(st, "message", jstr(s->status->message));
+        json_object_set_new_nocheck(o, "status", st);
+    }
     return o;
 }
 
