@@ -331,7 +331,8 @@ emit(struct dump_buf *b, const char *piece, size_t size)
 #define TEXT_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)
 #define TEXT_MAX_DEPTH 256
 
-/* 1 in each byte of an 8-byte word that is a control, '"', '\\' or not ASCII. */
+/* Non-zero when a byte of the 8-byte word is a control, '"', '\\' or not ASCII (which byte
+   is not said: a borrow may mark the bytes above one too). */
 static inline uint64_t
 word_special(uint64_t w)
 {
