@@ -10,7 +10,9 @@
 # tool span; ~900 bytes each in OTLP JSON, 500 per request), the events from
 # fr-gen (~600 bytes, 500 per request). BENCH_CLIENTS keep-alive clients
 # (fr-httpbench); every answer counted is the durable one (200 / 202).
-# Rounds alternate the four paths on a fresh agent each; medians reported.
+# Rounds alternate the four paths on a fresh agent each; medians reported,
+# then the agent's CPU (user + system) and minor page faults per item while
+# the clients ran (from /proc), steadier than rates on a shared machine.
 # Environment: BUILD, BENCH_OTLP_SPANS (default 100000), BENCH_ROUNDS (3),
 # BENCH_CLIENTS (4).
 set -euo pipefail
@@ -48,22 +50,31 @@ round() { # MODE FILE   (MODE: json, proto, grpc for the spans; events for /v1/e
       port=$(sed -n 's/.* http http:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$d/log")
       url="http://127.0.0.1:$port/v1/events" ;;
   esac
+  local before after
+  before=$(awk '{print $10, $14 + $15}' "/proc/$pid/stat")
   "$BUILD/fr-httpbench" "$url" "$2" "$CLIENTS" 500 0 "$1" > "$d/out" ||
     echo "otlp bench: $1: $(sed -n 's/^failures //p' "$d/out") requests failed" >&2
+  after=$(awk '{print $10, $14 + $15}' "/proc/$pid/stat")
   kill -TERM "$pid"; wait "$pid"
+  # the agent's CPU (user + system) and minor page faults per item, while the clients ran
+  local cpu_us faults
+  read -r cpu_us faults < <(awk -v a="$before" -v b="$after" -v n="$N" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { split(a, x, " "); split(b, y, " ");
+             printf "%.1f %.2f\n", (y[2] - x[2]) * 1e6 / hz / n, (y[1] - x[1]) / n }')
   echo "$(sed -n 's/^events_per_s //p' "$d/out") $(sed -n 's/^mb_per_s //p' "$d/out")" \
-       "$(sed -n 's/^ack_p99_ms //p' "$d/out") $(sed -n 's/^bytes_per_event //p' "$d/out")"
+       "$(sed -n 's/^ack_p99_ms //p' "$d/out") $(sed -n 's/^bytes_per_event //p' "$d/out")" \
+       "$cpu_us $faults"
 }
 
-declare -A rate mbs p99 size
+declare -A rate mbs p99 size cpu flt
 modes=(json proto grpc events)
 for r in $(seq "$ROUNDS"); do
   line="  round $r:"
   for m in "${modes[@]}"; do
     f="$tmp/spans.json"; [ "$m" = events ] && f="$tmp/events.ndjson"
-    read -r x mb p bytes < <(round "$m" "$f")
-    rate[$m]+="$x "; mbs[$m]+="$mb "; p99[$m]+="$p "; size[$m]=$bytes
-    line+=" $m ${x}/s (${mb} MB/s, p99 ${p} ms)"
+    read -r x mb p bytes c pf < <(round "$m" "$f")
+    rate[$m]+="$x "; mbs[$m]+="$mb "; p99[$m]+="$p "; size[$m]=$bytes; cpu[$m]+="$c "; flt[$m]+="$pf "
+    line+=" $m ${x}/s (${mb} MB/s, p99 ${p} ms, ${c} us CPU)"
   done
   echo "$line"
 done
@@ -79,5 +90,14 @@ for m in "${modes[@]}"; do
     awk -v a="$x" -v b="$er" -v c="$mb" -v d="$emb" -v j="$jr" \
       'BEGIN { printf "; %.2fx JSON spans/s, %.0f%% of /v1/events items/s, %.0f%% of its bytes/s", a / j, 100 * a / b, 100 * c / d }'
   fi
+  echo
+done
+# The agent's CPU per item is steadier than a rate on a shared machine: the same comparison by it
+jc=$(med "${cpu[json]}")
+for m in "${modes[@]}"; do
+  c=$(med "${cpu[$m]}"); pf=$(med "${flt[$m]}")
+  what="span"; [ "$m" = events ] && what="event"
+  printf 'otlp: %-6s agent CPU %5s us per %s, %s minor faults per %s' "$m" "$c" "$what" "$pf" "$what"
+  [ "$m" != events ] && awk -v a="$c" -v j="$jc" 'BEGIN { printf "; JSON uses %.2fx its CPU", j / a }'
   echo
 done
