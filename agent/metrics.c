@@ -107,6 +107,33 @@ key_put(char *key, size_t cap, size_t *k, const char *s)
     key[*k] = '\0';
 }
 
+#define KEY_CAP 512
+
+/* The key of a label set (pairs of name, value; NULL-terminated) into key, each value as
+   "_other" when other. */
+static void
+family_key(char key[KEY_CAP], va_list ap, bool other)
+{
+    char v[160];
+    size_t k = 0;
+    key[0] = '\0';
+    const char *name;
+    while ((name = va_arg(ap, const char *)) != NULL) {
+        const char *value = va_arg(ap, const char *);
+        if (k > 0)
+            key_put(key, KEY_CAP, &k, ",");
+        key_put(key, KEY_CAP, &k, name);
+        key_put(key, KEY_CAP, &k, "=\"");
+        if (other) {
+            key_put(key, KEY_CAP, &k, "_other");
+        } else {
+            label_esc(v, sizeof v, value);
+            key_put(key, KEY_CAP, &k, v);
+        }
+        key_put(key, KEY_CAP, &k, "\"");
+    }
+}
+
 /*
  * The series for labels (pairs of name, value; NULL-terminated), created
  * when new. Called for every committed event on the writer's thread: the
@@ -116,36 +143,18 @@ key_put(char *key, size_t cap, size_t *k, const char *s)
 static struct series *
 family_get(struct family *f, ...)
 {
-    char key[512], v[160];
-    size_t k = 0;
-    key[0] = '\0';
+    char key[KEY_CAP];
     va_list ap;
     va_start(ap, f);
-    const char *name;
-    while ((name = va_arg(ap, const char *)) != NULL) {
-        label_esc(v, sizeof v, va_arg(ap, const char *));
-        if (k > 0)
-            key_put(key, sizeof key, &k, ",");
-        key_put(key, sizeof key, &k, name);
-        key_put(key, sizeof key, &k, "=\"");
-        key_put(key, sizeof key, &k, v);
-        key_put(key, sizeof key, &k, "\"");
-    }
+    family_key(key, ap, false);
     va_end(ap);
     struct series *s = fr_strmap_get(f->map, key);
     if (s != NULL)
         return s;
     if (fr_strmap_count(f->map) >= FR_METRICS_MAX_SERIES) {
         /* over the bound: a new label set is counted under "_other" */
-        k = 0;
         va_start(ap, f);
-        while ((name = va_arg(ap, const char *)) != NULL) {
-            (void)va_arg(ap, const char *);
-            if (k > 0)
-                key_put(key, sizeof key, &k, ",");
-            key_put(key, sizeof key, &k, name);
-            key_put(key, sizeof key, &k, "=\"_other\"");
-        }
+        family_key(key, ap, true);
         va_end(ap);
     }
     bool created;

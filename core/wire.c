@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/jsonfast.h"
 #include "core/mem.h"
 #include "core/utf8.h"
@@ -369,34 +370,11 @@ text_string(struct dump_buf *b, const char *s, size_t n)
             continue;
         }
         emit(b, s + run, i - run);
-        char esc[8] = {'\\', 0};
-        size_t elen = 2;
-        switch (c) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            elen = (size_t)snprintf(esc, sizeof esc, "\\u%04X", c);
-        }
-        emit(b, esc, elen);
+        /* jansson's escapes: a letter for these, \u00XX (upper-case) for other controls */
+        static const char letter[0x60] = {['"'] = '"',  ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
+                                          ['\n'] = 'n', ['\r'] = 'r',  ['\t'] = 't'};
+        char esc[8] = {'\\', letter[c]};
+        emit(b, esc, letter[c] ? 2 : (size_t)snprintf(esc, sizeof esc, "\\u%04X", c));
         run = ++i;
     }
     emit(b, s + run, n - run);
@@ -483,16 +461,9 @@ text_value(struct dump_buf *b, const json_t *j, size_t flags, int depth)
     }
     case JSON_STRING:
         return text_string(b, json_string_value(j), json_string_length(j));
-    case JSON_INTEGER: { /* decimal digits, as printf's (which was a tenth of the dump) */
-        json_int_t v = json_integer_value(j);
-        uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-        char num[24], *p = num + sizeof num;
-        do
-            *--p = (char)('0' + u % 10);
-        while ((u /= 10) != 0);
-        if (v < 0)
-            *--p = '-';
-        emit(b, p, (size_t)(num + sizeof num - p));
+    case JSON_INTEGER: { /* not printf, which was a tenth of the dump */
+        char num[21];
+        emit(b, num, fr_dec_encode(json_integer_value(j), num));
         return 0;
     }
     case JSON_TRUE:

@@ -12,21 +12,6 @@
 #include "agent/metrics.h"
 #include "core/mem.h"
 
-/* The value of the series `line` (name and labels, as rendered), -1 when absent. */
-static long
-series(struct fr_metrics *m, const char *line)
-{
-    struct fr_metrics_gauges g = {0};
-    size_t len;
-    char *text = fr_metrics_render(m, &g, &len);
-    char *want = fr_asprintf("\n%s ", line);
-    const char *at = strstr(text, want);
-    long v = at ? atol(at + strlen(want)) : -1;
-    free(want);
-    free(text);
-    return v;
-}
-
 static void
 record(struct fr_record *rec, const char *json)
 {
@@ -62,20 +47,20 @@ test_metrics_committed_counted_by_kind_and_label(void **state)
         "{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":\"c\",\"data\":{\"name\":\"x\"}}");
     fr_metrics_committed(m, recs, 5, FR_OK, 0.001);
     fr_metrics_committed(m, recs, 1, FR_OK, 0.001);
-    assert_int_equal(series(m, "flightrec_events_accepted_total{kind=\"provider\"}"), 4);
-    assert_int_equal(series(m, "flightrec_events_accepted_total{kind=\"tool\"}"), 2);
+    assert_int_equal(t_metric(m, "flightrec_events_accepted_total{kind=\"provider\"}"), 4);
+    assert_int_equal(t_metric(m, "flightrec_events_accepted_total{kind=\"tool\"}"), 2);
     assert_int_equal(
-        series(m, "flightrec_provider_calls_total{provider=\"openai\",model=\"gpt-4o\"}"), 3);
+        t_metric(m, "flightrec_provider_calls_total{provider=\"openai\",model=\"gpt-4o\"}"), 3);
     assert_int_equal(
-        series(m, "flightrec_provider_input_tokens_total{provider=\"openai\",model=\"gpt-4o\"}"),
+        t_metric(m, "flightrec_provider_input_tokens_total{provider=\"openai\",model=\"gpt-4o\"}"),
         19);
     assert_int_equal(
-        series(m, "flightrec_provider_calls_total{provider=\"anthropic\",model=\"claude\"}"), 1);
-    assert_int_equal(series(m, "flightrec_tool_calls_total{tool=\"say \\\"hi\\\"\"}"), 1);
+        t_metric(m, "flightrec_provider_calls_total{provider=\"anthropic\",model=\"claude\"}"), 1);
+    assert_int_equal(t_metric(m, "flightrec_tool_calls_total{tool=\"say \\\"hi\\\"\"}"), 1);
     /* a failed commit counts nothing but itself */
     fr_metrics_committed(m, recs, 5, FR_E_IO, 0.001);
-    assert_int_equal(series(m, "flightrec_events_accepted_total{kind=\"provider\"}"), 4);
-    assert_int_equal(series(m, "flightrec_commits_failed_total"), 1);
+    assert_int_equal(t_metric(m, "flightrec_events_accepted_total{kind=\"provider\"}"), 4);
+    assert_int_equal(t_metric(m, "flightrec_commits_failed_total"), 1);
     for (size_t i = 0; i < 5; i++)
         fr_record_clear(&recs[i]);
     fr_metrics_free(m);
@@ -99,14 +84,14 @@ test_metrics_label_sets_bounded(void **state)
         fr_record_clear(&rec);
         free(line);
     }
-    assert_int_equal(series(m, "flightrec_tool_calls_total{tool=\"t0\"}"), 2);
+    assert_int_equal(t_metric(m, "flightrec_tool_calls_total{tool=\"t0\"}"), 2);
     char *last = fr_asprintf("flightrec_tool_calls_total{tool=\"t%d\"}", FR_METRICS_MAX_SERIES - 1);
-    assert_int_equal(series(m, last), 1);
+    assert_int_equal(t_metric(m, last), 1);
     free(last);
     last = fr_asprintf("flightrec_tool_calls_total{tool=\"t%d\"}", FR_METRICS_MAX_SERIES);
-    assert_int_equal(series(m, last), -1);
+    assert_int_equal(t_metric(m, last), -1);
     free(last);
-    assert_int_equal(series(m, "flightrec_tool_calls_total{tool=\"_other\"}"), 10);
+    assert_int_equal(t_metric(m, "flightrec_tool_calls_total{tool=\"_other\"}"), 10);
     fr_metrics_free(m);
 }
 

@@ -77,16 +77,11 @@ failure(struct fr_record *rec, const char *conv, int64_t ts)
 static long
 trigger_count(struct tfx *f, const char *rule, const char *outcome)
 {
-    struct fr_metrics_gauges g = {0};
-    size_t len;
-    char *text = fr_metrics_render(f->p.metrics, &g, &len);
-    char *want = fr_asprintf("flightrec_incident_triggers_total{rule=\"%s\",outcome=\"%s\"} ", rule,
-                             outcome);
-    const char *at = strstr(text, want);
-    long v = at ? atol(at + strlen(want)) : 0;
-    free(want);
-    free(text);
-    return v;
+    char *line =
+        fr_asprintf("flightrec_incident_triggers_total{rule=\"%s\",outcome=\"%s\"}", rule, outcome);
+    long v = t_metric(f->p.metrics, line);
+    free(line);
+    return v < 0 ? 0 : v;
 }
 
 static void

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/hex.h"
 #include "core/mem.h"
 #include "core/strmap.h"
 #include "core/wire.h"
@@ -291,17 +292,13 @@ under(const json_t *a, const char *prefix, const char *except)
 static const char *
 indexed_key(char *out, size_t cap, const char *prefix, int i, const char *suffix)
 {
-    char num[12], *p = num + sizeof num;
-    unsigned u = (unsigned)i;
-    do
-        *--p = (char)('0' + u % 10);
-    while ((u /= 10) != 0);
-    size_t a = strlen(prefix), b = (size_t)(num + sizeof num - p), c = strlen(suffix);
+    char num[21];
+    size_t a = strlen(prefix), b = fr_dec_encode(i, num), c = strlen(suffix);
     if (a + 1 + b + c + 1 > cap)
         return "";
     memcpy(out, prefix, a);
     out[a] = '.';
-    memcpy(out + a + 1, p, b);
+    memcpy(out + a + 1, num, b);
     memcpy(out + a + 1 + b, suffix, c + 1);
     return out;
 }

@@ -116,6 +116,20 @@ jhex(const ProtobufCBinaryData *b)
     return j;
 }
 
+/* o[key] = v (its reference taken), a key that is not UTF-8 repaired, never passed on. */
+static void
+set_key(json_t *o, const char *key, json_t *v)
+{
+    key = key ? key : "";
+    if (fr_utf8_valid(key, strlen(key))) {
+        json_object_set_new_nocheck(o, key, v);
+        return;
+    }
+    char *ok = fr_utf8_sanitize(key);
+    json_object_set_new_nocheck(o, ok, v);
+    free(ok);
+}
+
 static void
 set_opt(json_t *o, const char *k, json_t *v)
 {
@@ -180,12 +194,8 @@ plain(const FrOtlp__AnyValue *v)
     }
     case FR_OTLP__ANY_VALUE__VALUE_KVLIST_VALUE: {
         json_t *o = json_object();
-        for (size_t i = 0; i < v->kvlist_value->n_values; i++) {
-            json_t *k = jstr(v->kvlist_value->values[i]->key);
-            json_object_set_new_nocheck(o, json_string_value(k),
-                                        plain(v->kvlist_value->values[i]->value));
-            json_decref(k);
-        }
+        for (size_t i = 0; i < v->kvlist_value->n_values; i++)
+            set_key(o, v->kvlist_value->values[i]->key, plain(v->kvlist_value->values[i]->value));
         return o;
     }
     case FR_OTLP__ANY_VALUE__VALUE_BYTES_VALUE: {
@@ -206,19 +216,8 @@ static json_t *
 kvs(size_t n, FrOtlp__KeyValue **kv)
 {
     json_t *o = json_object();
-    for (size_t i = 0; i < n; i++) {
-        const char *key = kv[i]->key ? kv[i]->key : "";
-        json_t *v = plain(kv[i]->value);
-        if (v == NULL)
-            continue;
-        if (fr_utf8_valid(key, strlen(key))) {
-            json_object_set_new_nocheck(o, key, v);
-        } else { /* a key not UTF-8: repaired */
-            char *ok = fr_utf8_sanitize(key);
-            json_object_set_new_nocheck(o, ok, v);
-            free(ok);
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        set_key(o, kv[i]->key, plain(kv[i]->value));
     return o;
 }
 

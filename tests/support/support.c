@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "agent/ingest.h"
+#include "agent/metrics.h"
 #include "bench/gen.h"
 #include "collectors/taxonomy.h"
 #include "core/mem.h"
@@ -99,6 +100,20 @@ int
 t_prepare(const char *json, struct fr_record *rec, struct fr_err *err)
 {
     return fr_ingest_prepare(json, strlen(json), t_cfg(), NULL, rec, err);
+}
+
+long
+t_metric(struct fr_metrics *m, const char *line)
+{
+    struct fr_metrics_gauges g = {0};
+    size_t len;
+    char *text = fr_metrics_render(m, &g, &len);
+    char *want = fr_asprintf("\n%s ", line);
+    const char *at = strstr(text, want);
+    long v = at ? atol(at + strlen(want)) : -1;
+    free(want);
+    free(text);
+    return v;
 }
 
 void

@@ -44,6 +44,11 @@ void t_ingest_generated(struct fr_store *st, const char *dir, uint64_t n);
 /* Runs the ingest pipeline's prepare step on one JSON line with t_cfg(). */
 int t_prepare(const char *json, struct fr_record *rec, struct fr_err *err);
 
+/* The value of the series `line` (its name and labels, as /metrics renders them), -1 when
+   m renders no such series. */
+struct fr_metrics;
+long t_metric(struct fr_metrics *m, const char *line);
+
 /* Prepares every line (each must be valid) and commits them in one transaction. */
 void t_ingest(struct fr_store *st, const char *const *lines, size_t n);
 
