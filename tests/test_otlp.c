@@ -505,6 +505,29 @@ test_otlp_traceloop_and_openinference(void **state)
     assert_string_equal(sget(json_array_get(in, 10), "content"), "m10");
     assert_string_equal(sget(json_array_get(in, 11), "role"), "assistant");
     json_decref(ev);
+    /* the older span-event form: a plain prompt text is one message; a completion text is
+       the response's content */
+    json_t *req =
+        one_span("chat", SA("gen_ai.operation.name", "chat") "," SA("gen_ai.system", "openai"),
+                 ",\"events\":[{\"name\":\"gen_ai.content.prompt\",\"timeUnixNano\":"
+                 "\"1771357445201000000\",\"attributes\":[" SA(
+                     "gen_ai.prompt", "plain text") "]},"
+                                                    "{\"name\":\"gen_ai.content.completion\","
+                                                    "\"timeUnixNano\":\"1771357445301000000\","
+                                                    "\"attributes\":[" SA("gen_ai.completion",
+                                                                          "the answer") "]}]");
+    json_t *evs = json_array(), *links = json_object();
+    size_t spans, rejected;
+    assert_int_equal(fr_otlp_traces(req, &opts, evs, links, &spans, &rejected), FR_OK);
+    d = json_object_get(json_array_get(evs, 0), "data");
+    in = json_object_get(json_object_get(d, "request"), "messages");
+    assert_int_equal(json_array_size(in), 1);
+    assert_string_equal(sget(json_array_get(in, 0), "content"), "plain text");
+    assert_null(json_object_get(json_array_get(in, 0), "role"));
+    assert_string_equal(sget(d, "response.content"), "the answer");
+    json_decref(evs);
+    json_decref(links);
+    json_decref(req);
     static const char *const oi_tool[] = {SA("openinference.span.kind", "TOOL"),
                                           SA("tool.name", "calc"),
                                           SA("input.value", "{\\\"x\\\":1}"), NULL};

@@ -303,6 +303,17 @@ indexed_key(char *out, size_t cap, const char *prefix, int i, const char *suffix
     return out;
 }
 
+/* {"role": role, "content": content} of strings of the request's tree (json_pack parses its
+   format on every call: most of a prompt's cost) */
+static json_t *
+message(const char *role, const char *content)
+{
+    json_t *m = json_object();
+    json_object_set_new_nocheck(m, "role", tree_str(role));
+    json_object_set_new_nocheck(m, "content", tree_str(content));
+    return m;
+}
+
 /* OpenInference's flattened messages: llm.input_messages.N.message.role/content. */
 static json_t *
 oi_messages(const json_t *a, const char *prefix)
@@ -316,8 +327,7 @@ oi_messages(const json_t *a, const char *prefix)
             break;
         if (msgs == NULL)
             msgs = json_array();
-        json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", or_(str(a, kr), ""), "content",
-                                              or_(str(a, kc), "")));
+        json_array_append_new(msgs, message(or_(str(a, kr), ""), or_(str(a, kc), "")));
     }
     return msgs;
 }
@@ -342,8 +352,7 @@ messages(json_t *data, const json_t *span, const json_t *a)
             indexed_key(kc, sizeof kc, "gen_ai.prompt", i, ".content");
             if (!str(a, kc) && !str(a, kr))
                 break;
-            json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", or_(str(a, kr), ""),
-                                                  "content", or_(str(a, kc), "")));
+            json_array_append_new(msgs, message(or_(str(a, kr), ""), or_(str(a, kc), "")));
         }
         if (json_array_size(msgs) > 0)
             in = msgs;
@@ -376,8 +385,11 @@ messages(json_t *data, const json_t *span, const json_t *a)
             json_decref(v);
     }
     if (in != NULL) {
-        if (!json_is_array(in)) /* one text: one message */
-            in = json_pack("[{s:o}]", "content", in);
+        if (!json_is_array(in)) { /* one text: one message */
+            json_t *m = json_object();
+            json_object_set_new_nocheck(m, "content", in);
+            json_array_append_new(in = json_array(), m);
+        }
         json_t *req = json_object();
         json_object_set_new_nocheck(req, "messages", in);
         json_object_set_new_nocheck(data, "request", req);
