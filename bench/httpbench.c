@@ -17,10 +17,14 @@
  * protobuf, application/x-protobuf) or grpc (protobuf over OTLP/gRPC: the URL
  * is then grpc://HOST:PORT, HTTP/2 without TLS, grpc-status 0 the durable
  * answer, RESOURCE_EXHAUSTED retried like a 429).
+ *
+ * With FR_HTTPBENCH_DUMP=PATH (proto or grpc), the encoded requests are
+ * written to PATH instead of sent, for bench/grpc-mux.mjs.
  */
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +235,29 @@ main(int argc, char **argv)
             free(pb);
         }
         s.bytes += s.bodies[i].len;
+    }
+    const char *dump = getenv("FR_HTTPBENCH_DUMP");
+    if (dump != NULL && (s.mode == M_PROTO || s.mode == M_GRPC)) {
+        /* the encoded requests for another client (bench/grpc-mux.mjs), not sent: per request
+           its length and its spans (32-bit big-endian each), then the protobuf message */
+        FILE *out = fopen(dump, "wb");
+        if (out == NULL) {
+            perror(dump);
+            return 1;
+        }
+        size_t pre = s.mode == M_GRPC ? 5 : 0;
+        for (size_t i = 0; i < s.nbodies; i++) {
+            uint32_t v[2] = {(uint32_t)(s.bodies[i].len - pre), (uint32_t)s.bodies[i].events};
+            uint8_t hdr[8];
+            for (int k = 0; k < 8; k++)
+                hdr[k] = (uint8_t)(v[k / 4] >> (24 - 8 * (k % 4)));
+            fwrite(hdr, 1, 8, out);
+            fwrite(s.bodies[i].p + pre, 1, s.bodies[i].len - pre, out);
+            free(s.bodies[i].p);
+        }
+        free(s.bodies);
+        free(grpc_url);
+        return fclose(out) == 0 ? 0 : 1;
     }
     s.lat = fr_calloc(s.nbodies, sizeof *s.lat);
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -13,8 +13,12 @@
 # Rounds alternate the four paths on a fresh agent each; medians reported,
 # then the agent's CPU (user + system) and minor page faults per item while
 # the clients ran (from /proc), steadier than rates on a shared machine.
+# grpc-mux is OTLP/gRPC as the OpenTelemetry Collector's exporter sends it:
+# BENCH_STREAMS (8) concurrent exports as streams of one HTTP/2 connection
+# (bench/grpc-mux.mjs, @grpc/grpc-js); fr-httpbench's grpc opens a
+# connection per request (libcurl 7.88 cannot reuse one with prior knowledge).
 # Environment: BUILD, BENCH_OTLP_SPANS (default 100000), BENCH_ROUNDS (3),
-# BENCH_CLIENTS (4).
+# BENCH_CLIENTS (4), BENCH_STREAMS (8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-bench}
@@ -26,6 +30,8 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 "$BUILD/fr-otlpgen" --spans "$N" --batch 500 --seed 1 --sensitive 5 > "$tmp/spans.json"
 "$BUILD/fr-gen" --events "$N" --seed 1 --sensitive 5 > "$tmp/events.ndjson"
+scripts/npm-deps.sh # @grpc/grpc-js, for grpc-mux
+FR_HTTPBENCH_DUMP="$tmp/spans.pb" "$BUILD/fr-httpbench" grpc://127.0.0.1:1 "$tmp/spans.json" 1 500 0 grpc
 echo "otlp bench: $N spans ($(($(stat -c %s "$tmp/spans.json") / N)) bytes each in OTLP JSON)" \
      "and $N events ($(($(stat -c %s "$tmp/events.ndjson") / N)) bytes each), $ROUNDS rounds"
 
@@ -43,7 +49,7 @@ round() { # MODE FILE   (MODE: json, proto, grpc for the spans; events for /v1/e
     json|proto)
       port=$(sed -n 's/.* otlp http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$d/log")
       url="http://127.0.0.1:$port/v1/traces" ;;
-    grpc)
+    grpc|grpc-mux)
       port=$(sed -n 's/.* otlp-grpc grpc:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$d/log")
       url="grpc://127.0.0.1:$port" ;;
     *)
@@ -52,8 +58,13 @@ round() { # MODE FILE   (MODE: json, proto, grpc for the spans; events for /v1/e
   esac
   local before after
   before=$(awk '{print $10, $14 + $15}' "/proc/$pid/stat")
-  "$BUILD/fr-httpbench" "$url" "$2" "$CLIENTS" 500 0 "$1" > "$d/out" ||
-    echo "otlp bench: $1: $(sed -n 's/^failures //p' "$d/out") requests failed" >&2
+  if [ "$1" = grpc-mux ]; then
+    node bench/grpc-mux.mjs "127.0.0.1:$port" "$tmp/spans.pb" "${BENCH_STREAMS:-8}" > "$d/out" ||
+      echo "otlp bench: $1: $(sed -n 's/^failures //p' "$d/out") requests failed" >&2
+  else
+    "$BUILD/fr-httpbench" "$url" "$2" "$CLIENTS" 500 0 "$1" > "$d/out" ||
+      echo "otlp bench: $1: $(sed -n 's/^failures //p' "$d/out") requests failed" >&2
+  fi
   after=$(awk '{print $10, $14 + $15}' "/proc/$pid/stat")
   kill -TERM "$pid"; wait "$pid"
   # the agent's CPU (user + system) and minor page faults per item, while the clients ran
@@ -67,7 +78,7 @@ round() { # MODE FILE   (MODE: json, proto, grpc for the spans; events for /v1/e
 }
 
 declare -A rate mbs p99 size cpu flt
-modes=(json proto grpc events)
+modes=(json proto grpc grpc-mux events)
 for r in $(seq "$ROUNDS"); do
   line="  round $r:"
   for m in "${modes[@]}"; do
@@ -84,7 +95,7 @@ jr=$(med "${rate[json]}")
 for m in "${modes[@]}"; do
   x=$(med "${rate[$m]}"); mb=$(med "${mbs[$m]}"); p=$(med "${p99[$m]}")
   what="spans"; [ "$m" = events ] && what="events"
-  printf 'otlp: %-6s %7s %s/s, %5s MB/s (%s bytes each), ack p99 %s ms' "$m" "$x" "$what" "$mb" \
+  printf 'otlp: %-8s %7s %s/s, %5s MB/s (%s bytes each), ack p99 %s ms' "$m" "$x" "$what" "$mb" \
     "${size[$m]}" "$p"
   if [ "$m" != events ]; then
     awk -v a="$x" -v b="$er" -v c="$mb" -v d="$emb" -v j="$jr" \
@@ -97,7 +108,7 @@ jc=$(med "${cpu[json]}")
 for m in "${modes[@]}"; do
   c=$(med "${cpu[$m]}"); pf=$(med "${flt[$m]}")
   what="span"; [ "$m" = events ] && what="event"
-  printf 'otlp: %-6s agent CPU %5s us per %s, %s minor faults per %s' "$m" "$c" "$what" "$pf" "$what"
+  printf 'otlp: %-8s agent CPU %5s us per %s, %s minor faults per %s' "$m" "$c" "$what" "$pf" "$what"
   [ "$m" != events ] && awk -v a="$c" -v j="$jc" 'BEGIN { printf "; JSON uses %.2fx its CPU", j / a }'
   echo
 done

@@ -17,8 +17,13 @@
  * UNAVAILABLE with a google.rpc.RetryInfo in grpc-status-details-bin) and
  * durable acks (OK only once the events are committed).
  *
- * One thread per connection, as the HTTP server; a connection's streams
- * are served in the order their requests complete.
+ * One thread per connection, as the HTTP server, for the HTTP/2 session;
+ * each completed request is served (prepared, then committed: the durable
+ * ack) on a thread of its own, at most GRPC_PARALLEL at a time per
+ * connection, and answered by the connection's thread when it is done. The
+ * OpenTelemetry Collector's exporter sends its queue's concurrent exports
+ * (10 by default) as streams of one connection: served one after the other,
+ * each would wait for the commit of the one before it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,6 +52,7 @@
 #include "core/utf8.h"
 
 #define GRPC_WINDOW (1 << 20) /* per stream; the connection's is 16 times that */
+#define GRPC_PARALLEL 8       /* requests of one connection served at the same time */
 
 struct gstream {
     int32_t id;
@@ -67,6 +73,10 @@ struct gstream {
     char message[300]; /* grpc-message, percent-encoded */
     char details[600]; /* grpc-status-details-bin, base64; "" = none */
     struct gstream *next_ready;
+    struct gconn *conn;
+    pthread_t thread; /* serving it, while serving */
+    bool serving;     /* on its thread: only that thread touches it */
+    bool orphaned;    /* closed (reset by the client) while served: freed when done */
 };
 
 struct gconn {
@@ -74,7 +84,11 @@ struct gconn {
     int fd;
     bool other_user; /* another local user (http.local_users owner): served only with a token */
     nghttp2_session *h2;
-    struct gstream *ready; /* completed requests, in arrival order (reversed list) */
+    struct gstream *ready, *ready_tail; /* completed requests not yet served, oldest first */
+    int inflight;                       /* being served on their threads */
+    int done_fd[2];                     /* a served request's thread says so (a pipe) */
+    pthread_mutex_t mu;
+    struct gstream *done; /* served, to be answered (under mu) */
 };
 
 struct fr_grpc {
@@ -370,8 +384,12 @@ on_frame(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
     if (s == NULL || s->complete)
         return 0;
     s->complete = true;
-    s->next_ready = c->ready;
-    c->ready = s;
+    s->next_ready = NULL;
+    if (c->ready_tail != NULL)
+        c->ready_tail->next_ready = s;
+    else
+        c->ready = s;
+    c->ready_tail = s;
     return 0;
 }
 
@@ -391,12 +409,19 @@ on_close(nghttp2_session *h2, int32_t id, uint32_t code, void *ud)
     struct gstream *s = nghttp2_session_get_stream_user_data(h2, id);
     if (s == NULL)
         return 0;
-    for (struct gstream **pp = &c->ready; *pp; pp = &(*pp)->next_ready)
+    nghttp2_session_set_stream_user_data(h2, id, NULL);
+    if (s->serving) { /* its thread still works on it (the commit goes on): freed when done */
+        s->orphaned = true;
+        return 0;
+    }
+    struct gstream *prev = NULL;
+    for (struct gstream **pp = &c->ready; *pp; prev = *pp, pp = &(*pp)->next_ready)
         if (*pp == s) { /* reset by the client before it was served */
             *pp = s->next_ready;
+            if (c->ready_tail == s)
+                c->ready_tail = prev;
             break;
         }
-    nghttp2_session_set_stream_user_data(h2, id, NULL);
     gstream_free(s);
     return 0;
 }
@@ -418,11 +443,89 @@ flush(struct gconn *c)
     }
 }
 
+static void *
+serve_main(void *arg)
+{
+    struct gstream *s = arg;
+    struct gconn *c = s->conn;
+    serve(c->g, s);
+    pthread_mutex_lock(&c->mu);
+    s->next_ready = c->done;
+    c->done = s;
+    pthread_mutex_unlock(&c->mu);
+    ssize_t w;
+    do
+        w = write(c->done_fd[1], "", 1);
+    while (w < 0 && errno == EINTR);
+    return NULL;
+}
+
+/* Starts serving completed requests, oldest first, while fewer than GRPC_PARALLEL are. */
+static void
+dispatch(struct gconn *c)
+{
+    while (c->ready != NULL && c->inflight < GRPC_PARALLEL) {
+        struct gstream *s = c->ready;
+        c->ready = s->next_ready;
+        if (c->ready == NULL)
+            c->ready_tail = NULL;
+        s->conn = c;
+        s->serving = true;
+        if (pthread_create(&s->thread, NULL, serve_main, s) != 0) {
+            s->serving = false; /* no thread now: served here, as one */
+            serve(c->g, s);
+            respond(c->h2, s);
+            continue;
+        }
+        c->inflight++;
+    }
+}
+
+/* Answers the requests whose threads are done (waits for one first when wait is set). */
+static void
+answer_done(struct gconn *c, bool wait)
+{
+    struct pollfd pf = {.fd = c->done_fd[0], .events = POLLIN};
+    while (wait && poll(&pf, 1, -1) < 0 && errno == EINTR)
+        ;
+    char b[64];
+    while (read(c->done_fd[0], b, sizeof b) > 0) /* the pipe is non-blocking */
+        ;
+    pthread_mutex_lock(&c->mu);
+    struct gstream *done = c->done, *todo = NULL;
+    c->done = NULL;
+    pthread_mutex_unlock(&c->mu);
+    while (done != NULL) { /* oldest first */
+        struct gstream *s = done;
+        done = s->next_ready;
+        s->next_ready = todo;
+        todo = s;
+    }
+    while (todo != NULL) {
+        struct gstream *s = todo;
+        todo = s->next_ready;
+        pthread_join(s->thread, NULL);
+        c->inflight--;
+        s->serving = false;
+        if (s->orphaned)
+            gstream_free(s);
+        else
+            respond(c->h2, s);
+    }
+}
+
 static void
 grpc_serve(void *ud, int fd, int wake_fd)
 {
     struct fr_grpc *g = ud;
     struct gconn conn = {.g = g, .fd = fd}, *c = &conn;
+    if (pipe(c->done_fd) != 0) {
+        fr_log(FR_LOG_WARN, "otlp-grpc", "connection dropped: no pipe (%s)", strerror(errno));
+        shutdown(fd, SHUT_RDWR);
+        return;
+    }
+    fcntl(c->done_fd[0], F_SETFL, O_NONBLOCK);
+    pthread_mutex_init(&c->mu, NULL);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (g->p->conf.http_local_users == 0) {
@@ -444,38 +547,53 @@ grpc_serve(void *ud, int fd, int wake_fd)
     nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, 16 * GRPC_WINDOW);
     uint8_t buf[65536];
     bool ok = flush(c);
-    while (ok && (nghttp2_session_want_read(c->h2) || nghttp2_session_want_write(c->h2))) {
-        struct pollfd pf[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = wake_fd, .events = POLLIN}};
-        if (poll(pf, 2, -1) < 0) {
+    bool stopping = false, eof = false;
+    while (ok && (c->inflight > 0 || nghttp2_session_want_read(c->h2) ||
+                  nghttp2_session_want_write(c->h2))) {
+        struct pollfd pf[3] = {{.fd = c->fd, .events = POLLIN},
+                               {.fd = wake_fd, .events = POLLIN},
+                               {.fd = c->done_fd[0], .events = POLLIN}};
+        if (poll(pf, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
-        if (pf[1].revents) { /* stopping: in-flight requests were served; say goodbye */
-            nghttp2_session_terminate_session(c->h2, NGHTTP2_NO_ERROR);
-            flush(c);
+        if (pf[1].revents) { /* stopping: what arrived is served and answered first */
+            stopping = true;
             break;
         }
-        ssize_t n = recv(c->fd, buf, sizeof buf, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0 || nghttp2_session_mem_recv(c->h2, buf, (size_t)n) < 0)
-            break;
-        /* serve what completed, oldest first (the list is newest first) */
-        struct gstream *todo = NULL;
-        while (c->ready) {
-            struct gstream *s = c->ready;
-            c->ready = s->next_ready;
-            s->next_ready = todo;
-            todo = s;
+        if (pf[2].revents)
+            answer_done(c, false);
+        if (pf[0].revents) {
+            ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            eof = n == 0;
+            if (n <= 0 || nghttp2_session_mem_recv(c->h2, buf, (size_t)n) < 0)
+                break;
         }
-        for (struct gstream *s = todo; s; s = s->next_ready) {
-            serve(c->g, s);
-            respond(c->h2, s);
-        }
+        dispatch(c);
         ok = flush(c);
     }
+    /* no request is left on its thread. With the agent stopping, or the client done sending,
+       every request that arrived whole is served and answered (before the goodbye); after a
+       failure of the connection only those being served finish (committed, not answered) */
+    bool drain = stopping || eof;
+    for (;;) {
+        if (drain)
+            dispatch(c);
+        if (c->inflight == 0)
+            break;
+        answer_done(c, true);
+    }
+    if (stopping)
+        nghttp2_session_terminate_session(c->h2, NGHTTP2_NO_ERROR);
+    if (drain)
+        flush(c);
     nghttp2_session_del(c->h2); /* frees the streams left through on_close */
+    close(c->done_fd[0]);
+    close(c->done_fd[1]);
+    pthread_mutex_destroy(&c->mu);
     shutdown(c->fd, SHUT_RDWR);
 }
 

@@ -460,6 +460,101 @@ test_agent_otlp_grpc_waits_for_room(void **state)
     free(req);
 }
 
+struct bg_mux {
+    char *cmd, *out;
+};
+
+static void *
+bg_mux_main(void *arg)
+{
+    struct bg_mux *b = arg;
+    char *err = NULL;
+    if (t_run(b->cmd, &b->out, &err) != 0)
+        fprintf(stderr, "%s failed: %s\n", b->cmd, err);
+    free(err);
+    return NULL;
+}
+
+/* The answer of call i among the lines grpc-mux.mjs printed: its gRPC status code. */
+static json_int_t
+mux_code(const char *out, int i)
+{
+    char want[32];
+    snprintf(want, sizeof want, "{\"call\":%d,", i);
+    const char *line = out ? strstr(out, want) : NULL;
+    if (line == NULL)
+        fail_msg("no answer to call %d in: %s", i, out ? out : "(nothing)");
+    json_t *j = json_loadb(line, strcspn(line, "\n"), 0, NULL);
+    assert_non_null(j);
+    json_int_t code = json_integer_value(json_object_get(j, "code"));
+    json_decref(j);
+    return code;
+}
+
+/*
+ * The streams of one gRPC connection are served side by side, as the
+ * Collector's exporter sends its concurrent exports: with the first call's
+ * commit held (the database locked), the next two calls on the same
+ * connection are prepared and queued meanwhile (one after the other, they
+ * waited unread behind it). One of them is cancelled by the client while it
+ * waits for its commit; its events are still stored, and every other call
+ * is answered OK.
+ */
+static void
+test_agent_otlp_grpc_streams_in_parallel(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, "  busy_timeout_ms: 60000\n", NULL);
+    agent_start(a);
+    const char *convs[3] = {"mux-a", "mux-b", "mux-c"};
+    char *files[3];
+    for (int i = 0; i < 3; i++) {
+        size_t len;
+        uint8_t *req = t_otlp_pb_traces(convs[i], &len);
+        char name[32];
+        snprintf(name, sizeof name, "mux-%d.bin", i);
+        files[i] = t_path(a->dir, name);
+        FILE *f = fopen(files[i], "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(req, 1, len, f), len);
+        fclose(f);
+        free(req);
+    }
+    sqlite3 *lock;
+    assert_int_equal(sqlite3_open(a->db, &lock), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    const char *m = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    struct bg_mux b = {fr_asprintf("node %s/tests/otlp/grpc-mux.mjs 127.0.0.1:%d %s %s=%s "
+                                   "%s=%s %s=%s=cancel",
+                                   FR_SOURCE_DIR, grpc_port(a), a->dir, m, files[0], m, files[1], m,
+                                   files[2]),
+                       NULL};
+    pthread_t t;
+    pthread_create(&t, NULL, bg_mux_main, &b);
+    wait_metric(a, "\nflightrec_queue_events 1\n"); /* the first call, its commit waiting */
+    char *go = t_path(a->dir, "go"), *cancel = t_path(a->dir, "cancel");
+    write_text(go, "");
+    /* the two others, on the same connection, queued while the first one waits */
+    wait_metric(a, "\nflightrec_queue_events 3\n");
+    write_text(cancel, ""); /* the third one's client gives up (RST_STREAM) */
+    usleep(200000);
+    assert_int_equal(sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(lock);
+    pthread_join(t, NULL);
+    assert_int_equal(mux_code(b.out, 0), 0);
+    assert_int_equal(mux_code(b.out, 1), 0);
+    assert_int_equal(mux_code(b.out, 2), 1); /* CANCELLED, on the client's side */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(count_events(a->db, convs[i]), 1);
+        free(files[i]);
+    }
+    assert_int_equal(agent_stop(a), 0);
+    free(go);
+    free(cancel);
+    free(b.cmd);
+    free(b.out);
+}
+
 /* Runs one of the scripts of tests/otlp/ against the OTLP port; the conversation it names. */
 static json_t *
 run_instrumented(struct agent *a, const char *script, const char *conv)
@@ -629,6 +724,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_waits_for_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_streams_in_parallel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_traceloop_and_openinference, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_metric_attributes_redacted_and_bounded,
