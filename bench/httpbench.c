@@ -138,6 +138,14 @@ client(void *arg)
     return NULL;
 }
 
+/* v as 4 bytes, most significant first (gRPC's message length; the dump's fields) */
+static void
+be32(uint8_t *out, uint32_t v)
+{
+    for (int b = 0; b < 4; b++)
+        out[b] = (uint8_t)(v >> (24 - 8 * b));
+}
+
 static int
 dbl_cmp(const void *a, const void *b)
 {
@@ -227,8 +235,7 @@ main(int argc, char **argv)
             s.bodies[i].p = fr_malloc(n + pre);
             if (pre) {
                 s.bodies[i].p[0] = 0;
-                for (int b = 0; b < 4; b++)
-                    s.bodies[i].p[1 + b] = (char)(n >> (24 - 8 * b));
+                be32((uint8_t *)s.bodies[i].p + 1, (uint32_t)n);
             }
             memcpy(s.bodies[i].p + pre, pb, n);
             s.bodies[i].len = n + pre;
@@ -247,10 +254,9 @@ main(int argc, char **argv)
         }
         size_t pre = s.mode == M_GRPC ? 5 : 0;
         for (size_t i = 0; i < s.nbodies; i++) {
-            uint32_t v[2] = {(uint32_t)(s.bodies[i].len - pre), (uint32_t)s.bodies[i].events};
             uint8_t hdr[8];
-            for (int k = 0; k < 8; k++)
-                hdr[k] = (uint8_t)(v[k / 4] >> (24 - 8 * (k % 4)));
+            be32(hdr, (uint32_t)(s.bodies[i].len - pre));
+            be32(hdr + 4, (uint32_t)s.bodies[i].events);
             fwrite(hdr, 1, 8, out);
             fwrite(s.bodies[i].p + pre, 1, s.bodies[i].len - pre, out);
             free(s.bodies[i].p);

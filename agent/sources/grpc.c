@@ -86,9 +86,7 @@ struct gconn {
     nghttp2_session *h2;
     struct gstream *ready, *ready_tail; /* completed requests not yet served, oldest first */
     int inflight;                       /* being served on their threads */
-    int done_fd[2];                     /* a served request's thread says so (a pipe) */
-    pthread_mutex_t mu;
-    struct gstream *done; /* served, to be answered (under mu) */
+    int done_fd[2]; /* a pipe: each served request's thread writes its stream's address */
 };
 
 struct fr_grpc {
@@ -449,13 +447,9 @@ serve_main(void *arg)
     struct gstream *s = arg;
     struct gconn *c = s->conn;
     serve(c->g, s);
-    pthread_mutex_lock(&c->mu);
-    s->next_ready = c->done;
-    c->done = s;
-    pthread_mutex_unlock(&c->mu);
-    ssize_t w;
+    ssize_t w; /* a pointer: far below PIPE_BUF, so written whole and read whole */
     do
-        w = write(c->done_fd[1], "", 1);
+        w = write(c->done_fd[1], &s, sizeof s);
     while (w < 0 && errno == EINTR);
     return NULL;
 }
@@ -488,30 +482,19 @@ answer_done(struct gconn *c, bool wait)
     struct pollfd pf = {.fd = c->done_fd[0], .events = POLLIN};
     while (wait && poll(&pf, 1, -1) < 0 && errno == EINTR)
         ;
-    char b[64];
-    while (read(c->done_fd[0], b, sizeof b) > 0) /* the pipe is non-blocking */
-        ;
-    pthread_mutex_lock(&c->mu);
-    struct gstream *done = c->done, *todo = NULL;
-    c->done = NULL;
-    pthread_mutex_unlock(&c->mu);
-    while (done != NULL) { /* oldest first */
-        struct gstream *s = done;
-        done = s->next_ready;
-        s->next_ready = todo;
-        todo = s;
-    }
-    while (todo != NULL) {
-        struct gstream *s = todo;
-        todo = s->next_ready;
-        pthread_join(s->thread, NULL);
-        c->inflight--;
-        s->serving = false;
-        if (s->orphaned)
-            gstream_free(s);
-        else
-            respond(c->h2, s);
-    }
+    struct gstream *done[GRPC_PARALLEL];
+    ssize_t n;
+    while ((n = read(c->done_fd[0], done, sizeof done)) > 0) /* the pipe is non-blocking */
+        for (size_t i = 0; i < (size_t)n / sizeof *done; i++) {
+            struct gstream *s = done[i];
+            pthread_join(s->thread, NULL);
+            c->inflight--;
+            s->serving = false;
+            if (s->orphaned)
+                gstream_free(s);
+            else
+                respond(c->h2, s);
+        }
 }
 
 static void
@@ -525,7 +508,6 @@ grpc_serve(void *ud, int fd, int wake_fd)
         return;
     }
     fcntl(c->done_fd[0], F_SETFL, O_NONBLOCK);
-    pthread_mutex_init(&c->mu, NULL);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (g->p->conf.http_local_users == 0) {
@@ -593,7 +575,6 @@ grpc_serve(void *ud, int fd, int wake_fd)
     nghttp2_session_del(c->h2); /* frees the streams left through on_close */
     close(c->done_fd[0]);
     close(c->done_fd[1]);
-    pthread_mutex_destroy(&c->mu);
     shutdown(c->fd, SHUT_RDWR);
 }
 

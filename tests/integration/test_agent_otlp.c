@@ -537,7 +537,12 @@ test_agent_otlp_grpc_streams_in_parallel(void **state)
     /* the two others, on the same connection, queued while the first one waits */
     wait_metric(a, "\nflightrec_queue_events 3\n");
     write_text(cancel, ""); /* the third one's client gives up (RST_STREAM) */
-    usleep(200000);
+    char *cancelled = t_path(a->dir, "cancelled");
+    for (int i = 0; i < 6000 && access(cancelled, F_OK) != 0; i++)
+        usleep(10000);
+    assert_int_equal(access(cancelled, F_OK), 0);
+    free(cancelled);
+    usleep(100000); /* the reset on its way to the agent before the commit can answer */
     assert_int_equal(sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(lock);
     pthread_join(t, NULL);

@@ -4,8 +4,9 @@
 // exports of its queue. Each CALL is METHOD=FILE (the bytes of an
 // Export*ServiceRequest) or METHOD=FILE=cancel. The first call is made at
 // once, the others once the file DIR/go exists; those marked cancel are
-// cancelled (RST_STREAM) once DIR/cancel exists. Prints one JSON line per
-// answer, in the order they came: {"call": i, "code": n, "details": "..."}.
+// cancelled (RST_STREAM) once DIR/cancel exists, then DIR/cancelled is
+// written. Prints one JSON line per answer, in the order they came:
+// {"call": i, "code": n, "details": "..."}.
 //
 //   node tests/otlp/grpc-mux.mjs HOST:PORT DIR CALL...
 import fs from 'node:fs';
@@ -39,3 +40,4 @@ await until('go');
 const pending = made.slice(1).map((c) => ({ c, handle: call(c) }));
 await until('cancel');
 for (const p of pending) if (p.c.cancel) p.handle.cancel();
+fs.writeFileSync(path.join(dir, 'cancelled'), ''); // the resets are sent
