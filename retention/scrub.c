@@ -85,14 +85,15 @@ fr_retention_scrub(struct fr_store *st, const struct fr_retention_policy *p, uin
         if (vrc == FR_OK && how == FR_CHECK_NONE)
             continue; /* no archive key: cannot tell, nothing recorded */
         const char *why = vrc == FR_OK ? NULL : serr.msg;
-        if (why != NULL) {
-            stats->bad++;
-            if (rows.bad[i] == NULL || strcmp(rows.bad[i], why) != 0)
-                fr_log(FR_LOG_ERROR, "retention", "bad segment: %s", why);
-        } else if (rows.bad[i] != NULL) {
-            fr_log(FR_LOG_INFO, "retention", "segment %s reads again", path);
-        }
+        stats->bad += why != NULL;
+        /* recorded first: once the line is logged, /readyz and /metrics say it too */
         rc = fr_store_segment_health(st, path, why, stamp, err);
+        if (rc != FR_OK)
+            break;
+        if (why != NULL && (rows.bad[i] == NULL || strcmp(rows.bad[i], why) != 0))
+            fr_log(FR_LOG_ERROR, "retention", "bad segment: %s", why);
+        else if (why == NULL && rows.bad[i] != NULL)
+            fr_log(FR_LOG_INFO, "retention", "segment %s reads again", path);
     }
     fr_archive_keys_wipe(&keys);
     fr_ret_paths_free(&rows);
