@@ -82,9 +82,10 @@ static const struct fr_option opts[] = {
     INT("http", "max_body_bytes", http_max_body_bytes, "16777216", 1024, 1 << 30,
         "Largest request body, compressed and decompressed (413 above it)."),
     INT("http", "max_inflight_bytes", http_max_inflight_bytes, "33554432", 65536, 1LL << 34,
-        "Bytes of request bodies the agent holds at once, across connections, before it works "
-        "on them; a request that would pass it gets 429 with Retry-After at once, its body "
-        "read and dropped (one request is always taken, whatever its size)."),
+        "Bytes of request bodies the agent holds at once, across connections (HTTP bodies and "
+        "OTLP/gRPC messages), before it works on them; a request that would pass it gets 429 "
+        "(gRPC: RESOURCE_EXHAUSTED) with Retry-After at once, its body read and dropped (one "
+        "request is always taken, whatever its size)."),
     INT("http", "max_connections", http_max_connections, "128", 1, 10000,
         "Connections serving requests (a thread each); 16 more are kept for /healthz, /readyz "
         "and /metrics, and a request past the limit gets 503 at once."),

@@ -529,7 +529,8 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
     head(&o, "flightrec_outbox_bundles", "gauge", "Bundles waiting in the outbox.");
     put(&o, "flightrec_outbox_bundles %zu\n", g->outbox);
     head(&o, "flightrec_http_inflight_bytes", "gauge",
-         "Bytes of HTTP request bodies held now (bounded by http.max_inflight_bytes).");
+         "Bytes of request bodies (HTTP) and OTLP/gRPC messages held now (bounded by "
+         "http.max_inflight_bytes).");
     put(&o, "flightrec_http_inflight_bytes %zu\n", g->inflight_bytes);
     head(&o, "flightrec_http_queue_waiting", "gauge",
          "POSTs to /v1/events and OTLP/HTTP and OTLP/gRPC calls waiting at their headers for "

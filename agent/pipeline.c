@@ -255,6 +255,26 @@ fr_pipeline_unreserve(struct fr_pipeline *p, size_t n)
         fr_writer_unreserve(p->writer, n);
 }
 
+bool
+fr_pipeline_inflight_take(struct fr_pipeline *p, size_t *held, size_t n)
+{
+    size_t cap = (size_t)p->conf.http_max_inflight_bytes;
+    size_t cur = atomic_load(&p->http_inflight);
+    do {
+        if (cur + n > cap && cur > *held)
+            return false;
+    } while (!atomic_compare_exchange_weak(&p->http_inflight, &cur, cur + n));
+    *held += n;
+    return true;
+}
+
+void
+fr_pipeline_inflight_give(struct fr_pipeline *p, size_t *held)
+{
+    atomic_fetch_sub(&p->http_inflight, *held);
+    *held = 0;
+}
+
 void
 fr_pipeline_submit_reserved(struct fr_pipeline *p, struct fr_record *recs, size_t n,
                             size_t reserved, struct fr_ack *ack)

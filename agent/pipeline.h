@@ -47,8 +47,9 @@ struct fr_pipeline {
     struct fr_archive_keys archive_keys;        /* cold and archive key files, loaded at start */
     struct fr_otlp_metrics_state *otlp_metrics; /* under otlp_mu (owned) */
     pthread_mutex_t otlp_mu;
-    atomic_bool stopping;        /* set when the agent stops: long waits end early */
-    atomic_size_t http_inflight; /* bytes of HTTP request bodies held now, every listener */
+    atomic_bool stopping; /* set when the agent stops: long waits end early */
+    atomic_size_t
+        http_inflight; /* bytes of request bodies held now: HTTP and gRPC, every listener */
     atomic_size_t queue_waiting; /* requests in fr_pipeline_admit's wait now */
     struct fr_ship_state ship;
     struct fr_bucket_state bucket;             /* written by the retention job */
@@ -137,6 +138,16 @@ void fr_pipeline_learn(struct fr_pipeline *p, size_t bytes, size_t n);
 /* fr_pipeline_reserve() of n events for a request that holds had already (had may be 0). */
 int fr_pipeline_rereserve(struct fr_pipeline *p, size_t had, size_t n, struct fr_ack *ack);
 void fr_pipeline_unreserve(struct fr_pipeline *p, size_t n);
+/*
+ * Request bodies held at once, across connections and transports (HTTP
+ * bodies, gRPC messages), bounded by http.max_inflight_bytes: counts n more
+ * bytes in *held; false (nothing counted) when that would pass the bound,
+ * unless the request holds all that is held now, so one request of any
+ * allowed size always goes through. fr_pipeline_inflight_give() gives back
+ * what *held counted (0 after).
+ */
+bool fr_pipeline_inflight_take(struct fr_pipeline *p, size_t *held, size_t n);
+void fr_pipeline_inflight_give(struct fr_pipeline *p, size_t *held);
 void fr_pipeline_submit_reserved(struct fr_pipeline *p, struct fr_record *recs, size_t n,
                                  size_t reserved, struct fr_ack *ack);
 /* The same with trace links learned with the records (committed with them, even when n is 0). */

@@ -129,8 +129,7 @@ fr_api_error(struct fr_pipeline *p, struct MHD_Connection *c, int status, const 
 void
 fr_api_req_release(struct fr_pipeline *p, struct fr_api_req *q)
 {
-    atomic_fetch_sub(&p->http_inflight, q->held);
-    q->held = 0;
+    fr_pipeline_inflight_give(p, &q->held);
     fr_api_req_body_free(q);
 }
 

@@ -45,24 +45,6 @@ struct fr_http {
     atomic_int open; /* connections open now */
 };
 
-/*
- * Counts n more bytes of q's body against http.max_inflight_bytes; false
- * (nothing counted) when that would pass it, unless nothing else is held,
- * so one request of any allowed size always goes through.
- */
-static bool
-inflight_take(struct fr_http *h, struct fr_api_req *q, size_t n)
-{
-    size_t cap = (size_t)h->p->conf.http_max_inflight_bytes;
-    size_t cur = atomic_load(&h->p->http_inflight);
-    do {
-        if (cur + n > cap && cur > q->held)
-            return false;
-    } while (!atomic_compare_exchange_weak(&h->p->http_inflight, &cur, cur + n));
-    q->held += n;
-    return true;
-}
-
 /* Constant-time: both sides are hashed, so neither content nor length leaks through timing. */
 bool
 fr_api_bearer_ok(const char *value, size_t len, const char *token)
@@ -264,7 +246,7 @@ req_append(struct fr_http *h, struct fr_api_req *q, const char *data, size_t n, 
 {
     if (q->too_large || !q->authorized || q->shed || q->busy)
         return; /* read and discarded, so the answer still arrives */
-    if (q->len + n > q->held && !inflight_take(h, q, q->len + n - q->held)) {
+    if (q->len + n > q->held && !fr_pipeline_inflight_take(h->p, &q->held, q->len + n - q->held)) {
         q->shed = true; /* the agent holds enough bodies now: refused before any work */
         fr_api_req_body_free(q);
         return;
@@ -379,7 +361,8 @@ handle_request(void *cls, struct MHD_Connection *c, const char *url, const char 
         else if (post && q->authorized && !q->over_limit && ingests(url) &&
                  fr_pipeline_admit(p, is_otlp_path(url) ? 0 : (size_t)clen, &q->reserved) != FR_OK)
             q->busy = true; /* refused before its body costs anything: no buffer, no count */
-        else if (clen > 0 && post && q->authorized && !inflight_take(h, q, (size_t)clen))
+        else if (clen > 0 && post && q->authorized &&
+                 !fr_pipeline_inflight_take(p, &q->held, (size_t)clen))
             q->shed = true;
         else if (clen > 0 && post && q->authorized) /* the body's size, allocated once */
             fr_api_req_body_alloc(q, (size_t)clen + 1);

@@ -63,9 +63,11 @@ struct gstream {
     bool authorized;   /* the bearer token, when one is set */
     bool too_large;    /* the message went over http.max_body_bytes: the rest is dropped */
     bool busy;         /* no queue room by http.queue_wait at its headers: DATA dropped */
+    bool shed;         /* the agent held http.max_inflight_bytes of bodies: DATA dropped */
     char encoding[16]; /* grpc-encoding */
     char *body;        /* the request's DATA, up to the limit */
     size_t len, cap;
+    size_t held;   /* bytes of it counted against http.max_inflight_bytes */
     bool complete; /* END_STREAM seen: ready to serve */
     uint8_t *resp; /* the response message, framed */
     size_t resp_len, resp_off;
@@ -131,13 +133,30 @@ set_status(struct gstream *s, int code, const char *msg, int retry_s)
 
 /* ---- one request ---- */
 
-/* The message's inflated copy is no longer needed once decoded. */
+/* The DATA kept so far go, and leave http.max_inflight_bytes. */
 static void
-free_inflated(void *ud)
+body_drop(struct fr_pipeline *p, struct gstream *s)
 {
-    char **inflated = ud;
-    free(*inflated);
-    *inflated = NULL;
+    free(s->body);
+    s->body = NULL;
+    s->len = s->cap = 0;
+    fr_pipeline_inflight_give(p, &s->held);
+}
+
+struct decoded_ctx {
+    struct fr_pipeline *p;
+    struct gstream *s;
+    char *inflated;
+};
+
+/* The decoded request holds what is kept: the message and its inflated copy go. */
+static void
+body_decoded(void *ud)
+{
+    struct decoded_ctx *d = ud;
+    free(d->inflated);
+    d->inflated = NULL;
+    body_drop(d->p, d->s);
 }
 
 static void
@@ -172,6 +191,14 @@ serve(struct fr_grpc *g, struct gstream *s)
         set_status(s, 8, r.msg, 0);
         return;
     }
+    if (s->shed) { /* as OTLP/HTTP's 429: the bodies held already are enough */
+        fr_otlp_refuse(p, s->signal, FR_OTLP_QUEUE_FULL, 429, "1",
+                       "the agent holds http.max_inflight_bytes of request bodies already; "
+                       "nothing of this request was stored, retry",
+                       &r);
+        set_status(s, fr_otlp_grpc_code(&r), r.msg, 1);
+        return;
+    }
     if (s->busy) { /* no room by http.queue_wait at its headers: its DATA was dropped */
         fr_otlp_refuse_ack(p, s->signal, &(struct fr_ack){.rc = FR_E_BUSY}, &r);
         set_status(s, fr_otlp_grpc_code(&r), r.msg, atoi(r.retry_after));
@@ -188,7 +215,8 @@ serve(struct fr_grpc *g, struct gstream *s)
         set_status(s, 3, r.msg, 0);
         return;
     }
-    char *msg = s->body + 5, *inflated = NULL;
+    char *msg = s->body + 5;
+    struct decoded_ctx d = {p, s, NULL};
     size_t len = mlen;
     if (s->body[0] != 0) {
         if (strcasecmp(s->encoding, "gzip") != 0) {
@@ -197,8 +225,8 @@ serve(struct fr_grpc *g, struct gstream *s)
             set_status(s, 12, r.msg, 0); /* UNIMPLEMENTED, as gRPC answers an encoding */
             return;
         }
-        int rc =
-            fr_body_inflate("gzip", msg, len, (size_t)p->conf.http_max_body_bytes, &inflated, &len);
+        int rc = fr_body_inflate("gzip", msg, len, (size_t)p->conf.http_max_body_bytes, &d.inflated,
+                                 &len);
         if (rc != FR_OK) {
             fr_otlp_refuse(p, s->signal, rc == FR_E_LIMIT ? FR_OTLP_TOO_LARGE : FR_OTLP_ENCODING,
                            400, NULL,
@@ -208,9 +236,9 @@ serve(struct fr_grpc *g, struct gstream *s)
             set_status(s, rc == FR_E_LIMIT ? 8 : 3, r.msg, 0);
             return;
         }
-        msg = inflated;
+        msg = d.inflated;
     }
-    fr_otlp_ingest_body(p, s->signal, true, msg, len, free_inflated, &inflated, &r);
+    fr_otlp_ingest_body(p, s->signal, true, msg, len, body_decoded, &d, &r);
     int code = fr_otlp_grpc_code(&r);
     if (code != 0) {
         set_status(s, code, r.msg, r.retry_after ? atoi(r.retry_after) : 0);
@@ -343,14 +371,17 @@ on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data, siz
     (void)flags;
     struct gconn *c = ud;
     struct gstream *s = nghttp2_session_get_stream_user_data(h2, id);
-    if (s == NULL || s->too_large || s->busy || !s->authorized || !s->known)
+    if (s == NULL || s->too_large || s->busy || s->shed || !s->authorized || !s->known)
         return 0; /* read and dropped: nothing is kept for a request that will be refused */
     size_t limit = (size_t)c->g->p->conf.http_max_body_bytes + 5;
     if (s->len + len > limit) {
         s->too_large = true;
-        free(s->body);
-        s->body = NULL;
-        s->len = s->cap = 0;
+        body_drop(c->g->p, s);
+        return 0;
+    }
+    if (!fr_pipeline_inflight_take(c->g->p, &s->held, len)) {
+        s->shed = true; /* refused before any work, as OTLP/HTTP */
+        body_drop(c->g->p, s);
         return 0;
     }
     if (s->len + len > s->cap) {
@@ -392,9 +423,9 @@ on_frame(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 }
 
 static void
-gstream_free(struct gstream *s)
+gstream_free(struct fr_pipeline *p, struct gstream *s)
 {
-    free(s->body);
+    body_drop(p, s);
     free(s->resp);
     free(s);
 }
@@ -420,7 +451,7 @@ on_close(nghttp2_session *h2, int32_t id, uint32_t code, void *ud)
                 c->ready_tail = prev;
             break;
         }
-    gstream_free(s);
+    gstream_free(c->g->p, s);
     return 0;
 }
 
@@ -491,7 +522,7 @@ answer_done(struct gconn *c, bool wait)
             c->inflight--;
             s->serving = false;
             if (s->orphaned)
-                gstream_free(s);
+                gstream_free(c->g->p, s);
             else
                 respond(c->h2, s);
         }

@@ -560,6 +560,65 @@ test_agent_otlp_grpc_streams_in_parallel(void **state)
     free(b.out);
 }
 
+/*
+ * gRPC messages count against http.max_inflight_bytes with HTTP bodies, as
+ * they arrive: with a first call's 30,000 bytes held (its message half sent),
+ * a second call on the same connection whose message would take the bodies
+ * held past 65,536 bytes is RESOURCE_EXHAUSTED, nothing of it stored, before
+ * any work; the first one, finished, is stored, and what it held is given
+ * back once decoded. Without the bound, a connection's 100 streams could
+ * each hold a message of http.max_body_bytes.
+ */
+static void
+test_agent_otlp_grpc_bodies_bounded(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, "  max_inflight_bytes: 65536\n", NULL, NULL);
+    agent_start(a);
+    size_t len;
+    uint8_t *req = t_otlp_pb_traces("grpc-held", &len);
+    /* 40,000 bytes more as an unknown field (15, length-delimited), skipped by the decoder */
+    size_t pad = 40000, n = len;
+    req = fr_realloc(req, len + 8 + pad);
+    req[n++] = 15 << 3 | 2;
+    for (size_t v = pad; v != 0; v >>= 7)
+        req[n++] = (uint8_t)((v & 0x7f) | (v >> 7 ? 0x80 : 0));
+    memset(req + n, 'x', pad);
+    n += pad;
+    char *file = t_path(a->dir, "held.bin");
+    FILE *f = fopen(file, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(req, 1, n, f), n);
+    fclose(f);
+    struct bg_mux b = {fr_asprintf("node %s/tests/otlp/grpc-held.mjs 127.0.0.1:%d %s "
+                                   "/opentelemetry.proto.collector.trace.v1.TraceService/Export "
+                                   "%s 30000",
+                                   FR_SOURCE_DIR, grpc_port(a), a->dir, file),
+                       NULL};
+    pthread_t t;
+    pthread_create(&t, NULL, bg_mux_main, &b);
+    wait_metric(a, "\nflightrec_http_inflight_bytes 30000\n"); /* the first call's part */
+    char *go = t_path(a->dir, "go");
+    write_text(go, "");
+    pthread_join(t, NULL);
+    assert_int_equal(mux_code(b.out, 1), 8); /* RESOURCE_EXHAUSTED */
+    assert_non_null(strstr(b.out, "http.max_inflight_bytes"));
+    assert_int_equal(mux_code(b.out, 0), 0);
+    assert_int_equal(count_events(a->db, "grpc-held"), 1); /* the first call's span, once */
+    char *m = NULL;
+    assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &m, NULL), 200);
+    assert_non_null(strstr(m, "\nflightrec_http_inflight_bytes 0\n"));
+    assert_non_null(
+        strstr(m, "flightrec_otlp_rejected_total{signal=\"traces\",reason=\"queue_full\"} 1\n"));
+    free(m);
+    assert_int_equal(agent_stop(a), 0);
+    free(go);
+    free(file);
+    free(req);
+    free(b.cmd);
+    free(b.out);
+}
+
 /* Runs one of the scripts of tests/otlp/ against the OTLP port; the conversation it names. */
 static json_t *
 run_instrumented(struct agent *a, const char *script, const char *conv)
@@ -730,6 +789,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_waits_for_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_streams_in_parallel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_bodies_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_traceloop_and_openinference, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_metric_attributes_redacted_and_bounded,
