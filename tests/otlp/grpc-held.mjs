@@ -12,7 +12,7 @@
 //   node tests/otlp/grpc-held.mjs HOST:PORT DIR METHOD FILE FIRST
 import fs from 'node:fs';
 import http2 from 'node:http2';
-import path from 'node:path';
+import { until } from './signal.mjs';
 
 const [addr, dir, method, file, first] = process.argv.slice(2);
 const msg = fs.readFileSync(file);
@@ -51,18 +51,9 @@ const call = (i) => {
   return { req, done };
 };
 
-const until = (name) => new Promise((resolve) => {
-  const t = setInterval(() => {
-    if (fs.existsSync(path.join(dir, name))) {
-      clearInterval(t);
-      resolve();
-    }
-  }, 20);
-});
-
 const held = call(0);
 held.req.write(framed.subarray(0, cut));
-await until('go');
+await until(dir, 'go');
 const other = call(1);
 other.req.end(framed);
 await other.done;

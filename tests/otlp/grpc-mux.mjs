@@ -11,19 +11,12 @@
 //   node tests/otlp/grpc-mux.mjs HOST:PORT DIR CALL...
 import fs from 'node:fs';
 import path from 'node:path';
+import { until } from './signal.mjs';
 import grpc from '@grpc/grpc-js';
 
 const [addr, dir, ...calls] = process.argv.slice(2);
 const client = new grpc.Client(addr, grpc.credentials.createInsecure());
 const id = (x) => x;
-const until = (file) => new Promise((resolve) => {
-  const t = setInterval(() => {
-    if (fs.existsSync(path.join(dir, file))) {
-      clearInterval(t);
-      resolve();
-    }
-  }, 20);
-});
 let left = calls.length;
 const made = calls.map((spec, i) => {
   const [method, file, mark] = spec.split('=');
@@ -36,8 +29,8 @@ const call = (c) => client.makeUnaryRequest(c.method, id, id, c.msg, new grpc.Me
     if (--left === 0) client.close();
   });
 call(made[0]);
-await until('go');
+await until(dir, 'go');
 const pending = made.slice(1).map((c) => ({ c, handle: call(c) }));
-await until('cancel');
+await until(dir, 'cancel');
 for (const p of pending) if (p.c.cancel) p.handle.cancel();
 fs.writeFileSync(path.join(dir, 'cancelled'), ''); // the resets are sent
