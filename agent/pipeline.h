@@ -47,9 +47,8 @@ struct fr_pipeline {
     struct fr_archive_keys archive_keys;        /* cold and archive key files, loaded at start */
     struct fr_otlp_metrics_state *otlp_metrics; /* under otlp_mu (owned) */
     pthread_mutex_t otlp_mu;
-    atomic_bool stopping; /* set when the agent stops: long waits end early */
-    atomic_size_t
-        http_inflight; /* bytes of request bodies held now: HTTP and gRPC, every listener */
+    atomic_bool stopping;        /* set when the agent stops: long waits end early */
+    atomic_size_t http_inflight; /* bytes of HTTP bodies and gRPC messages held now */
     atomic_size_t queue_waiting; /* requests in fr_pipeline_admit's wait now */
     struct fr_ship_state ship;
     struct fr_bucket_state bucket;             /* written by the retention job */
@@ -147,6 +146,10 @@ void fr_pipeline_unreserve(struct fr_pipeline *p, size_t n);
  * what *held counted (0 after).
  */
 bool fr_pipeline_inflight_take(struct fr_pipeline *p, size_t *held, size_t n);
+/* What a request refused by that bound is told (429; gRPC RESOURCE_EXHAUSTED). */
+#define FR_PIPELINE_INFLIGHT_FULL                                                                  \
+    "the agent holds http.max_inflight_bytes of request bodies already; nothing of this "          \
+    "request was stored, retry"
 void fr_pipeline_inflight_give(struct fr_pipeline *p, size_t *held);
 void fr_pipeline_submit_reserved(struct fr_pipeline *p, struct fr_record *recs, size_t n,
                                  size_t reserved, struct fr_ack *ack);

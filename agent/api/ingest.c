@@ -69,10 +69,7 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
     if (q->too_large)
         return fr_api_error(p, c, 413, "request body over http.max_body_bytes", NULL);
     if (q->shed)
-        return fr_api_error(p, c, MHD_HTTP_TOO_MANY_REQUESTS,
-                            "the agent holds http.max_inflight_bytes of request bodies already; "
-                            "nothing of this request was stored, retry",
-                            "1");
+        return fr_api_error(p, c, MHD_HTTP_TOO_MANY_REQUESTS, FR_PIPELINE_INFLIGHT_FULL, "1");
     if (q->busy) /* full when its headers arrived: its body was dropped unread */
         return refused(p, c, &(struct fr_ack){.rc = FR_E_BUSY});
     const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
@@ -191,10 +188,7 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
         return otlp_answer(p, c, s, pb, &r);
     }
     if (q->shed) {
-        fr_otlp_refuse(p, s, FR_OTLP_QUEUE_FULL, 429, "1",
-                       "the agent holds http.max_inflight_bytes of request bodies already; "
-                       "nothing of this request was stored, retry",
-                       &r);
+        fr_otlp_refuse(p, s, FR_OTLP_QUEUE_FULL, 429, "1", FR_PIPELINE_INFLIGHT_FULL, &r);
         return otlp_answer(p, c, s, pb, &r);
     }
     if (q->busy) { /* full when its headers arrived: its body was dropped unread */

@@ -192,10 +192,7 @@ serve(struct fr_grpc *g, struct gstream *s)
         return;
     }
     if (s->shed) { /* as OTLP/HTTP's 429: the bodies held already are enough */
-        fr_otlp_refuse(p, s->signal, FR_OTLP_QUEUE_FULL, 429, "1",
-                       "the agent holds http.max_inflight_bytes of request bodies already; "
-                       "nothing of this request was stored, retry",
-                       &r);
+        fr_otlp_refuse(p, s->signal, FR_OTLP_QUEUE_FULL, 429, "1", FR_PIPELINE_INFLIGHT_FULL, &r);
         set_status(s, fr_otlp_grpc_code(&r), r.msg, 1);
         return;
     }

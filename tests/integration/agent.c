@@ -14,6 +14,15 @@ write_text(const char *path, const char *text)
     fclose(fp);
 }
 
+void
+write_bytes(const char *path, const void *data, size_t len)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(data, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
+}
+
 /*
  * A stop signal must reach the main thread (it waits in sigtimedwait): a
  * thread that left SIGTERM unblocked takes it whenever main is between two

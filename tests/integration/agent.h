@@ -82,6 +82,8 @@ struct loader {
 };
 
 void write_text(const char *path, const char *text);
+/* len bytes of data into path (created or truncated) */
+void write_bytes(const char *path, const void *data, size_t len);
 
 /*
  * A stop signal must reach the main thread (it waits in sigtimedwait): a

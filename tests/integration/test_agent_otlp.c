@@ -308,10 +308,7 @@ static json_t *
 grpc_call(struct agent *a, const char *method, const void *msg, size_t len, const char *token)
 {
     char *file = t_path(a->dir, "grpc-request.bin");
-    FILE *f = fopen(file, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(msg, 1, len, f), len);
-    fclose(f);
+    write_bytes(file, msg, len);
     char *cmd = fr_asprintf("node %s/tests/otlp/grpc-probe.mjs 127.0.0.1:%d %s %s %s",
                             FR_SOURCE_DIR, grpc_port(a), method, file, token ? token : ""),
          *out = NULL, *err = NULL;
@@ -514,10 +511,7 @@ test_agent_otlp_grpc_streams_in_parallel(void **state)
         char name[32];
         snprintf(name, sizeof name, "mux-%d.bin", i);
         files[i] = t_path(a->dir, name);
-        FILE *f = fopen(files[i], "wb");
-        assert_non_null(f);
-        assert_int_equal(fwrite(req, 1, len, f), len);
-        fclose(f);
+        write_bytes(files[i], req, len);
         free(req);
     }
     sqlite3 *lock;
@@ -586,10 +580,7 @@ test_agent_otlp_grpc_bodies_bounded(void **state)
     memset(req + n, 'x', pad);
     n += pad;
     char *file = t_path(a->dir, "held.bin");
-    FILE *f = fopen(file, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(req, 1, n, f), n);
-    fclose(f);
+    write_bytes(file, req, n);
     struct bg_mux b = {fr_asprintf("node %s/tests/otlp/grpc-held.mjs 127.0.0.1:%d %s "
                                    "/opentelemetry.proto.collector.trace.v1.TraceService/Export "
                                    "%s 30000",
