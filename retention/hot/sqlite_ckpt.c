@@ -8,7 +8,8 @@
  * (docs/storage.md, "Checkpoints"), that took a third of the writer's time.
  *
  * A store opened with fr_store_opts.background_checkpoint instead installs
- * a WAL hook on its connection: past SQ_CKPT_SOFT pages it wakes a thread
+ * a WAL hook on its connection: past SQ_CKPT_SOFT pages (4,000, not SQLite's
+ * 1,000: a page rewritten by several commits is copied back once) it wakes a thread
  * of its own, which runs PASSIVE checkpoints through a second connection
  * (they take no lock a writer or reader waits for). A WAL restarts from its
  * beginning only when a checkpoint has copied all of it before the next

@@ -254,9 +254,10 @@ int64_t sq_live_bytes(void *ctx);
 int sq_reclaim(void *ctx, int pages, int *freed, struct fr_err *err);
 bool sq_file_gone(const struct sq_store *s);
 
-/* Background WAL checkpoints (sqlite_ckpt.c): the writer's thread is woken past SOFT pages
-   (SQLite's own default point), the writer finishes the copy itself past HARD. */
-#define SQ_CKPT_SOFT 1000
+/* Background WAL checkpoints (sqlite_ckpt.c): the checkpoint thread is woken past SOFT pages
+   (16 MiB at 4 KiB pages: a page that several commits rewrote is copied once; docs/storage.md),
+   the writer finishes the copy itself past HARD. */
+#define SQ_CKPT_SOFT 4000
 #define SQ_CKPT_HARD 8000
 int sq_ckpt_start(struct sq_store *s, const char *path, int synchronous, struct fr_err *err);
 void sq_ckpt_stop(struct sq_store *s);
