@@ -5,12 +5,12 @@
  * SHA-256 of their canonical form (compact, keys sorted), so identical
  * prompts are found across conversations without reading the bodies.
  */
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "collectors/collector.h"
+#include "core/crypto.h"
 #include "core/hex.h"
 #include "core/wire.h"
 
@@ -58,10 +58,9 @@ provider_hash(const json_t *v, char out[65])
     char *canon = fr_json_text(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY, &n);
     if (canon == NULL)
         return;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_Digest(canon, n, md, &len, EVP_sha256(), NULL) == 1)
-        fr_hex_encode(md, len < 32 ? len : 32, out);
+    unsigned char md[FR_SHA256_LEN];
+    if (fr_sha256(canon, n, md))
+        fr_hex_encode(md, sizeof md, out);
     free(canon);
 }
 

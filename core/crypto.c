@@ -9,6 +9,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,6 +242,28 @@ fr_key_rotate(const char *path, char new_id[FR_KEY_ID_HEX + 1], struct fr_err *e
     OPENSSL_cleanse(fresh, sizeof fresh);
     OPENSSL_cleanse(&ring, sizeof ring);
     return rc;
+}
+
+/* SHA-256 looked up once: EVP_sha256() makes every EVP_Digest fetch its implementation again
+   (0.99 vs 0.56 µs for 600 bytes here), and a provider event hashes two bodies. The fetched
+   digest lives as long as the process. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+bool
+fr_sha256(const void *data, size_t len, unsigned char out[FR_SHA256_LEN])
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    unsigned int n = 0;
+    return EVP_Digest(data, len, out, &n, sha256_md != NULL ? sha256_md : EVP_sha256(), NULL) ==
+               1 &&
+           n == FR_SHA256_LEN;
 }
 
 void

@@ -73,6 +73,10 @@ void fr_key_id_hex(const unsigned char key[FR_KEY_LEN], char out[FR_KEY_ID_HEX +
  */
 int fr_key_rotate(const char *path, char new_id[FR_KEY_ID_HEX + 1], struct fr_err *err);
 
+/* SHA-256 of data into out; false only if OpenSSL fails. */
+#define FR_SHA256_LEN 32
+bool fr_sha256(const void *data, size_t len, unsigned char out[FR_SHA256_LEN]);
+
 /*
  * Keyed tokens: "hmac:" + 4 hex digits of the key's id + ":" + the first 16
  * hex digits of HMAC-SHA256(key, data). The id says which key made a token,
