@@ -260,10 +260,9 @@ bool
 fr_sha256(const void *data, size_t len, unsigned char out[FR_SHA256_LEN])
 {
     pthread_once(&sha256_once, sha256_fetch);
+    const EVP_MD *md = sha256_md != NULL ? sha256_md : EVP_sha256();
     unsigned int n = 0;
-    return EVP_Digest(data, len, out, &n, sha256_md != NULL ? sha256_md : EVP_sha256(), NULL) ==
-               1 &&
-           n == FR_SHA256_LEN;
+    return EVP_Digest(data, len, out, &n, md, NULL) == 1 && n == FR_SHA256_LEN;
 }
 
 void

@@ -9,14 +9,15 @@
  *
  * A store opened with fr_store_opts.background_checkpoint instead installs
  * a WAL hook on its connection: past SQ_CKPT_SOFT pages (4,000, not SQLite's
- * 1,000: a page rewritten by several commits is copied back once) it wakes a thread
- * of its own, which runs PASSIVE checkpoints through a second connection
- * (they take no lock a writer or reader waits for). A WAL restarts from its
- * beginning only when a checkpoint has copied all of it before the next
- * write begins, which a thread racing a busy writer may not manage; so past
- * SQ_CKPT_HARD pages the writer waits for the thread's pass and finishes
- * the copy itself, as SQLite's default would have done all along. The WAL
- * file thus stays under SQ_CKPT_HARD pages plus one transaction.
+ * 1,000: a page rewritten by several commits is copied back once per pass)
+ * it wakes a thread of its own, which runs PASSIVE checkpoints through a
+ * second connection (they take no lock a writer or reader waits for). A WAL
+ * restarts from its beginning only when a checkpoint has copied all of it
+ * before the next write begins, which a thread racing a busy writer may not
+ * manage; so past SQ_CKPT_HARD pages the writer waits for the thread's pass
+ * and finishes the copy itself, as SQLite's default would have done all
+ * along. The WAL file thus stays under SQ_CKPT_HARD pages plus one
+ * transaction.
  */
 #include <pthread.h>
 #include <stdatomic.h>
