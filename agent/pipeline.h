@@ -146,11 +146,11 @@ void fr_pipeline_unreserve(struct fr_pipeline *p, size_t n);
  * what *held counted (0 after).
  */
 bool fr_pipeline_inflight_take(struct fr_pipeline *p, size_t *held, size_t n);
+void fr_pipeline_inflight_give(struct fr_pipeline *p, size_t *held);
 /* What a request refused by that bound is told (429; gRPC RESOURCE_EXHAUSTED). */
 #define FR_PIPELINE_INFLIGHT_FULL                                                                  \
     "the agent holds http.max_inflight_bytes of request bodies already; nothing of this "          \
     "request was stored, retry"
-void fr_pipeline_inflight_give(struct fr_pipeline *p, size_t *held);
 void fr_pipeline_submit_reserved(struct fr_pipeline *p, struct fr_record *recs, size_t n,
                                  size_t reserved, struct fr_ack *ack);
 /* The same with trace links learned with the records (committed with them, even when n is 0). */

@@ -8,7 +8,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -180,8 +179,8 @@ fr_key_load(const char *path, bool create, unsigned char key[FR_KEY_LEN], bool *
 void
 fr_key_id(const unsigned char key[FR_KEY_LEN], unsigned char id[8])
 {
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256(key, FR_KEY_LEN, md);
+    unsigned char md[FR_SHA256_LEN];
+    fr_sha256(key, FR_KEY_LEN, md);
     memcpy(id, md, 8);
 }
 

@@ -5,11 +5,11 @@
  */
 #include <ctype.h>
 #include <jansson.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/crypto.h"
 #include "core/hex.h"
 #include "core/mem.h"
 #include "core/yamlcfg.h"
@@ -498,8 +498,8 @@ policy_finish(struct fr_policy *p)
         json_object_set_new(j, "secret_key_words", json_string("v1"));
     p->json = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)p->json, strlen(p->json), md);
+    unsigned char md[FR_SHA256_LEN];
+    fr_sha256(p->json, strlen(p->json), md);
     fr_hex_encode(md, 8, p->id);
 }
 

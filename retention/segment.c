@@ -12,7 +12,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/params.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -442,9 +441,7 @@ seg_header(const struct fr_seg_writer *w, int64_t min_ts, int64_t max_ts, uint32
     put32(hdr + 40, nblocks);
     put32(hdr + 44, (uint32_t)dict_len);
     if (w->tier == FR_TIER_COLD) {
-        unsigned char md[SHA256_DIGEST_LENGTH];
-        SHA256(w->key, FR_KEY_LEN, md);
-        memcpy(hdr + 48, md, 8);
+        fr_key_id(w->key, hdr + 48);
     }
     memcpy(hdr + 56, w->store, 8);
     memcpy(hdr + 64, w->policy, strlen(w->policy));
@@ -560,9 +557,7 @@ seg_fill_info(const struct fr_seg_writer *w, int64_t min_ts, int64_t max_ts, uin
     info->file_bytes = file_bytes;
     snprintf(info->policy, sizeof info->policy, "%s", w->policy);
     if (w->tier == FR_TIER_COLD) {
-        unsigned char kd[SHA256_DIGEST_LENGTH];
-        SHA256(w->key, FR_KEY_LEN, kd);
-        fr_hex_encode(kd, 8, info->key_id);
+        fr_key_id_hex(w->key, info->key_id);
     }
 }
 
@@ -807,7 +802,7 @@ seg_open_once(const char *path, const struct fr_archive_keys *keys, struct fr_se
             goto fail;
         s->unverified = !s->info.authenticated;
     } else {
-        SHA256(d, len - 32, md);
+        fr_sha256(d, len - 32, md);
         if (memcmp(md, d + len - 32, 32) != 0) {
             rc = seg_bad(path, "SHA-256 mismatch: the file is corrupt", err);
             goto fail;

@@ -781,9 +781,9 @@ ckpt_batch(struct fr_store *st, int *next)
 /* The ingest writer's store copies its WAL back on a thread of its own: SQLite's usual 1,000
    pages pass without any checkpoint, past 4,000 a background pass runs and the writer's commits
    do not checkpoint; over 9,000 pages of commits the WAL stays within its bound (8,000 pages
-   and a commit); every event reads back. A store opened without the option reports nothing (SQLite
-   checkpoints in its commits). The writer's own pass at the bound shows in the ingest bench
-   (docs/storage.md). */
+   and a commit); every event reads back. A store opened without the option reports nothing
+   (SQLite checkpoints in its commits). The writer's own pass at the bound shows in the ingest
+   bench (docs/storage.md). */
 static void
 test_store_background_checkpoint(void **state)
 {
