@@ -11,8 +11,9 @@
 # fr-gen (~600 bytes, 500 per request). BENCH_CLIENTS keep-alive clients
 # (fr-httpbench); every answer counted is the durable one (200 / 202).
 # Rounds alternate the four paths on a fresh agent each; medians reported,
-# then the agent's CPU (user + system) and minor page faults per item while
-# the clients ran (from /proc), steadier than rates on a shared machine.
+# then the agent's CPU (user + system), minor page faults and bytes written
+# (wchar: its WAL, and checkpoints into the database) per item while the
+# clients ran (from /proc), steadier than rates on a shared machine.
 # grpc-mux is OTLP/gRPC as the OpenTelemetry Collector's exporter sends it:
 # BENCH_STREAMS (8) concurrent exports as streams of one HTTP/2 connection
 # (bench/grpc-mux.mjs, @grpc/grpc-js); fr-httpbench's grpc opens a
@@ -58,6 +59,7 @@ round() { # MODE FILE   (MODE: json, proto, grpc for the spans; events for /v1/e
   esac
   local before after
   before=$(awk '{print $10, $14 + $15}' "/proc/$pid/stat")
+  local wbefore; wbefore=$(awk '/^wchar:/ {print $2}' "/proc/$pid/io")
   if [ "$1" = grpc-mux ]; then
     node bench/grpc-mux.mjs "127.0.0.1:$port" "$tmp/spans.pb" "${BENCH_STREAMS:-8}" > "$d/out" ||
       echo "otlp bench: $1: $(sed -n 's/^failures //p' "$d/out") requests failed" >&2
@@ -66,6 +68,8 @@ round() { # MODE FILE   (MODE: json, proto, grpc for the spans; events for /v1/e
       echo "otlp bench: $1: $(sed -n 's/^failures //p' "$d/out") requests failed" >&2
   fi
   after=$(awk '{print $10, $14 + $15}' "/proc/$pid/stat")
+  local written; written=$(awk -v a="$wbefore" -v n="$N" '/^wchar:/ {printf "%.0f", ($2 - a) / n}' \
+    "/proc/$pid/io")
   kill -TERM "$pid"; wait "$pid"
   # the agent's CPU (user + system) and minor page faults per item, while the clients ran
   local cpu_us faults
@@ -74,17 +78,18 @@ round() { # MODE FILE   (MODE: json, proto, grpc for the spans; events for /v1/e
              printf "%.1f %.2f\n", (y[2] - x[2]) * 1e6 / hz / n, (y[1] - x[1]) / n }')
   echo "$(sed -n 's/^events_per_s //p' "$d/out") $(sed -n 's/^mb_per_s //p' "$d/out")" \
        "$(sed -n 's/^ack_p99_ms //p' "$d/out") $(sed -n 's/^bytes_per_event //p' "$d/out")" \
-       "$cpu_us $faults"
+       "$cpu_us $faults $written"
 }
 
-declare -A rate mbs p99 size cpu flt
+declare -A rate mbs p99 size cpu flt wr
 modes=(json proto grpc grpc-mux events)
 for r in $(seq "$ROUNDS"); do
   line="  round $r:"
   for m in "${modes[@]}"; do
     f="$tmp/spans.json"; [ "$m" = events ] && f="$tmp/events.ndjson"
-    read -r x mb p bytes c pf < <(round "$m" "$f")
+    read -r x mb p bytes c pf w < <(round "$m" "$f")
     rate[$m]+="$x "; mbs[$m]+="$mb "; p99[$m]+="$p "; size[$m]=$bytes; cpu[$m]+="$c "; flt[$m]+="$pf "
+    wr[$m]+="$w "
     line+=" $m ${x}/s (${mb} MB/s, p99 ${p} ms, ${c} us CPU)"
   done
   echo "$line"
@@ -106,9 +111,10 @@ done
 # The agent's CPU per item is steadier than a rate on a shared machine: the same comparison by it
 jc=$(med "${cpu[json]}")
 for m in "${modes[@]}"; do
-  c=$(med "${cpu[$m]}"); pf=$(med "${flt[$m]}")
+  c=$(med "${cpu[$m]}"); pf=$(med "${flt[$m]}"); w=$(med "${wr[$m]}")
   what="span"; [ "$m" = events ] && what="event"
-  printf 'otlp: %-8s agent CPU %5s us per %s, %s minor faults per %s' "$m" "$c" "$what" "$pf" "$what"
+  printf 'otlp: %-8s agent CPU %5s us per %s, %s minor faults, %s bytes written per %s' "$m" "$c" \
+    "$what" "$pf" "$w" "$what"
   [ "$m" != events ] && awk -v a="$c" -v j="$jc" 'BEGIN { printf "; JSON uses %.2fx its CPU", j / a }'
   echo
 done
