@@ -203,6 +203,7 @@ agent_reopen(void *ud, struct fr_store **st, struct fr_err *err)
     struct fr_store_opts so;
     agent_store_opts(&a->p.conf, &so);
     so.background_checkpoint = true;
+    so.background_training = true;
     int rc = fr_store_open(a->p.conf.db_path, &so, st, err);
     if (rc != FR_OK) {
         char msg[sizeof err->msg];
@@ -254,6 +255,7 @@ agent_open_stores(struct fr_agent *a, struct fr_err *err)
     struct fr_store_opts so;
     agent_store_opts(c, &so);
     so.background_checkpoint = true; /* the writer's: its commits never wait for a checkpoint */
+    so.background_training = true;   /* nor for a body dictionary */
     int rc = fr_store_open(c->db_path, &so, &a->store, err);
     if (rc != FR_OK && access(c->db_path, F_OK) == 0 && disk_full(c->db_path)) {
         fr_log(FR_LOG_ERROR, "agent",

@@ -1046,6 +1046,101 @@ test_store_bodies_compressed(void **state)
     bodies_read_back(f->st, left - conv_share(1200, 6));
 }
 
+/* A store that trains its body dictionaries in the background, on path. */
+static struct fr_store *
+open_background(const char *path)
+{
+    struct fr_store_opts so;
+    fr_store_opts_default(&so);
+    so.background_training = true;
+    struct fr_store *st = NULL;
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_open(path, &so, &st, &err), FR_OK);
+    return st;
+}
+
+/* Ingests batches of 100 from *n on until path holds a body dictionary (waits for the
+   training's thread, at most two minutes: valgrind makes it slow). */
+static void
+put_until_dict(struct fr_store *st, const char *path, int *n)
+{
+    double until = fr_mono_s() + 120;
+    while (sql_long(path, "SELECT count(*) FROM body_dicts", NULL, 0) == 0 && fr_mono_s() < until) {
+        put_bodies(st, *n, *n + 100);
+        *n += 100;
+        usleep(10000);
+    }
+    assert_int_equal(sql_long(path, "SELECT count(*) FROM body_dicts", NULL, 0), 1);
+}
+
+/* Does the only dictionary of path list conversation conv among its samples? */
+static long
+dict_sampled(const char *path, const char *conv)
+{
+    char *q =
+        fr_asprintf("SELECT instr(convs, char(10) || '%s' || char(10)) > 0 FROM body_dicts", conv);
+    long r = sql_long(path, q, NULL, 0);
+    free(q);
+    return r;
+}
+
+/* The ingest writer's store trains its dictionaries on a thread of their own: the commit
+   that makes one due returns without it (on the writer's thread it was there at once), a
+   later commit stores it and later bodies are compressed with it; a training whose samples
+   an erasure may have held is dropped, whether this store erased or another one did while it
+   ran; a store closed while one runs keeps it. */
+static void
+test_store_bodies_trained_in_background(void **state)
+{
+    struct t_store_fx *f = *state;
+    struct fr_err err = {0};
+    int64_t erased = 0;
+    /* this store erases: the running training is dropped, the next one lacks the erased */
+    char *x = t_path(f->dir, "x.db");
+    struct fr_store *st = open_background(x);
+    put_bodies(st, 0, 600); /* past the training point (~0.9 MiB at 500) */
+    assert_int_equal(sql_long(x, "SELECT count(*) FROM body_dicts", NULL, 0), 0);
+    assert_int_equal(fr_store_erase_hot(st, "c5", "test", fr_now_ms(), false, &erased, &err),
+                     FR_OK);
+    assert_int_equal(erased, conv_share(600, 5));
+    int n = 600;
+    put_until_dict(st, x, &n);
+    assert_int_equal(dict_sampled(x, "c5"), 0);
+    assert_int_equal(dict_sampled(x, "c6"), 1);
+    long text = sql_long(x, "SELECT count(*) FROM events WHERE typeof(body) = 'text'", NULL, 0);
+    put_bodies(st, n, n + 100);
+    n += 100;
+    assert_int_equal(
+        sql_long(x, "SELECT count(*) FROM events WHERE typeof(body) = 'text'", NULL, 0),
+        text); /* every new body compressed */
+    bodies_read_back(st, n - conv_share(n, 5));
+    fr_store_close(st);
+    /* another store erases while a training runs: dropped at the next commit */
+    char *y = t_path(f->dir, "y.db");
+    st = open_background(y);
+    put_bodies(st, 0, 600);
+    assert_int_equal(sql_long(y, "SELECT count(*) FROM body_dicts", NULL, 0), 0);
+    struct fr_store *other = t_store_open(f->dir, "y.db");
+    assert_int_equal(fr_store_erase_hot(other, "c7", "test", fr_now_ms(), false, &erased, &err),
+                     FR_OK);
+    fr_store_close(other);
+    n = 600;
+    put_until_dict(st, y, &n);
+    assert_int_equal(dict_sampled(y, "c7"), 0); /* the running training had sampled it */
+    assert_int_equal(dict_sampled(y, "c8"), 1);
+    fr_store_close(st);
+    /* closed while a training runs: the dictionary is kept for the next writer */
+    char *z = t_path(f->dir, "z.db");
+    st = open_background(z);
+    put_bodies(st, 0, 600);
+    assert_int_equal(sql_long(z, "SELECT count(*) FROM body_dicts", NULL, 0), 0);
+    fr_store_close(st);
+    assert_int_equal(sql_long(z, "SELECT count(*) FROM body_dicts", NULL, 0), 1);
+    free(x);
+    free(y);
+    free(z);
+}
+
 /* Records of events [from, to) prepared (not stored), each packed by the store. */
 static struct fr_record *
 packed_records(struct fr_store *st, int from, int to)
@@ -1216,6 +1311,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_bodies_packed_by_producer, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_bodies_compressed, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_bodies_trained_in_background, t_store_setup,
                                         t_store_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

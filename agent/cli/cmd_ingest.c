@@ -351,6 +351,7 @@ ingest_run_file(int fd, const struct ingest_opts *o)
     struct fr_store_opts so;
     fr_store_opts_default(&so);
     so.background_checkpoint = true; /* the batches never wait for a checkpoint */
+    so.background_training = true;   /* nor for a body dictionary */
     if (fr_store_open(o->db, &so, &r.store, &err) != FR_OK ||
         fr_store_policy(r.store, fr_policy_id(pol), fr_policy_json(pol), fr_now_ms(), &err) !=
             FR_OK) {

@@ -235,7 +235,8 @@ sq_open_as(void **ctx, const char *path, const struct fr_store_opts *opts, bool 
     if (frc == FR_OK && !opts->read_only)
         frc = sq_relativize_manifest(s, err);
     if (frc == FR_OK)
-        frc = sq_body_open(s, !opts->read_only, opts->compress_bodies, err);
+        frc = sq_body_open(s, !opts->read_only, opts->compress_bodies, opts->background_training,
+                           err);
     if (frc == FR_OK &&
         (rc = sqlite3_prepare_v3(s->db, fr_schema_insert_event_sql, -1, SQLITE_PREPARE_PERSISTENT,
                                  &s->ins_event, NULL)) != SQLITE_OK)

@@ -35,6 +35,7 @@
  * of a stored body: a trace's events moved, log-event parts merged).
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -102,7 +103,11 @@ struct sq_body {
     int64_t plain_bytes;  /* stored as text since the last training (attempt) */
     int64_t packed_bytes; /* compressed with the current dictionary */
     bool failed_said;
+    bool background;         /* trainings on a thread of their own (struct body_trainer) */
+    struct body_trainer *tr; /* the one running; NULL when none */
 };
+
+static bool trainer_finish(struct sq_store *s, bool keep);
 
 static ZSTD_DDict *
 unpack_dict(struct sq_unpack *u, unsigned id)
@@ -323,7 +328,7 @@ body_load(struct sq_store *s, struct fr_err *err)
 }
 
 int
-sq_body_open(struct sq_store *s, bool writer, bool compress, struct fr_err *err)
+sq_body_open(struct sq_store *s, bool writer, bool compress, bool background, struct fr_err *err)
 {
     int rc = fr_sqlite_body_functions(s->db);
     if (rc != SQLITE_OK)
@@ -342,6 +347,7 @@ sq_body_open(struct sq_store *s, bool writer, bool compress, struct fr_err *err)
     pthread_mutex_init(&s->body->mu, NULL);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     s->body->max = cpus < 1 ? 2 : cpus >= SQ_PACK_CTX_MAX / 2 ? SQ_PACK_CTX_MAX : 2 * (size_t)cpus;
+    s->body->background = background;
     return body_load(s, err);
 }
 
@@ -372,7 +378,8 @@ sq_body_free(struct sq_store *s)
     struct sq_body *b = s->body;
     if (b == NULL)
         return;
-    body_set_cur(b, NULL); /* the producers are done: the store closes after them */
+    trainer_finish(s, true); /* kept: the next writer compresses with it */
+    body_set_cur(b, NULL);   /* the producers are done: the store closes after them */
     for (size_t i = 0; i < b->nidle; i++)
         ZSTD_freeCCtx(b->idle[i]);
     pthread_mutex_destroy(&b->mu);
@@ -512,61 +519,190 @@ body_samples(struct sq_store *s, struct body_samples *x)
     sqlite3_finalize(st);
 }
 
-/* Trains a dictionary from the samples and stores it (in the open transaction, or its
-   own); true when it became the current one. */
+static void
+samples_free(struct body_samples *x)
+{
+    free(x->buf);
+    free(x->sizes);
+    free(x->convs);
+    memset(x, 0, sizeof *x);
+}
+
+static bool
+samples_enough(const struct body_samples *x)
+{
+    return x->n >= SQ_BODY_SAMPLES_MIN && x->total >= SQ_BODY_SAMPLES_BYTES_MIN;
+}
+
+/* A dictionary of the samples into dict (SQ_BODY_DICT bytes): its size, or ZDICT's error. */
+static size_t
+body_make(const struct body_samples *x, unsigned char *dict)
+{
+    /* ZDICT_trainFromBuffer's own choices (fastCover, d 8, 4 steps over k) but for f */
+    ZDICT_fastCover_params_t fp;
+    memset(&fp, 0, sizeof fp);
+    fp.d = 8;
+    fp.f = SQ_BODY_TRAIN_FLOG;
+    fp.steps = 4;
+    fp.accel = 1;
+    fp.zParams.compressionLevel = SQ_BODY_LEVEL;
+    return ZDICT_optimizeTrainFromBuffer_fastCover(dict, SQ_BODY_DICT, x->buf, x->sizes,
+                                                   (unsigned)x->n, &fp);
+}
+
+/* Stores the dictionary body_make made of x (len: its result) and makes it current, outside
+   a transaction (its own) or in the open one; true when it became the current one. */
+static bool
+body_store(struct sq_store *s, const struct body_samples *x, const unsigned char *dict, size_t len,
+           double seconds)
+{
+    struct sq_body *b = s->body;
+    unsigned id = ZDICT_isError(len) ? 0 : ZDICT_getDictID(dict, len);
+    sqlite3_stmt *st = NULL;
+    bool done = false;
+    if (id != 0 &&
+        sqlite3_prepare_v2(s->db,
+                           "INSERT INTO body_dicts(id, created_ms, samples, sample_bytes,"
+                           " convs, dict) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, fr_now_ms());
+        sqlite3_bind_int64(st, 3, (int64_t)x->n);
+        sqlite3_bind_int64(st, 4, (int64_t)x->total);
+        sqlite3_bind_text(st, 5, x->convs, (int)x->convs_len, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 6, dict, (int)len, SQLITE_STATIC);
+        done = sqlite3_step(st) == SQLITE_DONE && body_use(b, id, dict, len);
+    }
+    sqlite3_finalize(st);
+    if (done)
+        fr_log(FR_LOG_INFO, "store",
+               "trained body dictionary %u (%zu bytes) from %zu events (%zu KiB) in %.0f ms: "
+               "new bodies are stored compressed with it",
+               id, len, x->n, x->total / 1024, seconds * 1000);
+    else if (!b->failed_said) {
+        b->failed_said = true;
+        fr_log(FR_LOG_WARN, "store",
+               "training a body dictionary failed (%s); bodies stay as they are, tried "
+               "again later",
+               ZDICT_isError(len) ? ZDICT_getErrorName(len) : sqlite3_errmsg(s->db));
+    }
+    return done;
+}
+
+/* Trains a dictionary from the samples and stores it, on the writer's thread (in the open
+   transaction, or its own); true when it became the current one. */
 static bool
 body_train(struct sq_store *s)
 {
-    struct sq_body *b = s->body;
     struct body_samples x;
     body_samples(s, &x);
     bool done = false;
-    if (x.n >= SQ_BODY_SAMPLES_MIN && x.total >= SQ_BODY_SAMPLES_BYTES_MIN) {
+    if (samples_enough(&x)) {
         double t0 = fr_mono_s();
         unsigned char *dict = fr_malloc(SQ_BODY_DICT);
-        /* ZDICT_trainFromBuffer's own choices (fastCover, d 8, 4 steps over k) but for f */
-        ZDICT_fastCover_params_t fp;
-        memset(&fp, 0, sizeof fp);
-        fp.d = 8;
-        fp.f = SQ_BODY_TRAIN_FLOG;
-        fp.steps = 4;
-        fp.accel = 1;
-        fp.zParams.compressionLevel = SQ_BODY_LEVEL;
-        size_t len = ZDICT_optimizeTrainFromBuffer_fastCover(dict, SQ_BODY_DICT, x.buf, x.sizes,
-                                                             (unsigned)x.n, &fp);
-        unsigned id = ZDICT_isError(len) ? 0 : ZDICT_getDictID(dict, len);
-        sqlite3_stmt *st = NULL;
-        if (id != 0 &&
-            sqlite3_prepare_v2(s->db,
-                               "INSERT INTO body_dicts(id, created_ms, samples, sample_bytes,"
-                               " convs, dict) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                               -1, &st, NULL) == SQLITE_OK) {
-            sqlite3_bind_int64(st, 1, id);
-            sqlite3_bind_int64(st, 2, fr_now_ms());
-            sqlite3_bind_int64(st, 3, (int64_t)x.n);
-            sqlite3_bind_int64(st, 4, (int64_t)x.total);
-            sqlite3_bind_text(st, 5, x.convs, (int)x.convs_len, SQLITE_STATIC);
-            sqlite3_bind_blob(st, 6, dict, (int)len, SQLITE_STATIC);
-            done = sqlite3_step(st) == SQLITE_DONE && body_use(b, id, dict, len);
-        }
-        sqlite3_finalize(st);
-        if (done)
-            fr_log(FR_LOG_INFO, "store",
-                   "trained body dictionary %u (%zu bytes) from %zu events (%zu KiB) in %.0f ms: "
-                   "new bodies are stored compressed with it",
-                   id, len, x.n, x.total / 1024, (fr_mono_s() - t0) * 1000);
-        else if (!b->failed_said) {
-            b->failed_said = true;
-            fr_log(FR_LOG_WARN, "store",
-                   "training a body dictionary failed (%s); bodies stay as they are, tried "
-                   "again later",
-                   ZDICT_isError(len) ? ZDICT_getErrorName(len) : sqlite3_errmsg(s->db));
-        }
+        size_t len = body_make(&x, dict);
+        done = body_store(s, &x, dict, len, fr_mono_s() - t0);
         free(dict);
     }
-    free(x.buf);
-    free(x.sizes);
-    free(x.convs);
+    samples_free(&x);
+    return done;
+}
+
+/*
+ * A training on a thread of its own (fr_store_opts.background_training):
+ * making a dictionary takes ~0.1 s, and on the writer's thread every
+ * producer waited for it (its acks, 4 requests of a bench run, were the
+ * slowest by 100 ms). The writer takes the samples after a commit and goes
+ * on; after a later commit, once the dictionary is made, it stores it and
+ * makes it current (bodies meanwhile are compressed with the previous one,
+ * or stay text). A training whose samples an erasure may have touched
+ * meanwhile is dropped: by this store (sq_body_forget), or by another
+ * process (the erasure log grew).
+ */
+struct body_trainer {
+    pthread_t thread;
+    atomic_bool made;
+    struct body_samples x;
+    int64_t erasures; /* the erasure log's newest id when the samples were taken */
+    unsigned char dict[SQ_BODY_DICT];
+    size_t len;
+    double seconds;
+};
+
+static void *
+trainer_main(void *arg)
+{
+    struct body_trainer *t = arg;
+    pthread_setname_np(pthread_self(), "fr-body-train");
+    double t0 = fr_mono_s();
+    t->len = body_make(&t->x, t->dict);
+    t->seconds = fr_mono_s() - t0;
+    atomic_store(&t->made, true);
+    return NULL;
+}
+
+/* The newest id of the erasure log (0: empty), or -1 when it cannot be read. */
+static int64_t
+erasures_newest(struct sq_store *s)
+{
+    sqlite3_stmt *st;
+    int64_t id = -1;
+    if (sqlite3_prepare_v2(s->db, "SELECT ifnull(max(id), 0) FROM erasures", -1, &st, NULL) ==
+        SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            id = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    return id;
+}
+
+/* Starts a training on its own thread; false when there are too few samples (or no thread:
+   then it trained here). */
+static bool
+trainer_start(struct sq_store *s)
+{
+    struct sq_body *b = s->body;
+    struct body_trainer *t = fr_calloc(1, sizeof *t);
+    body_samples(s, &t->x);
+    t->erasures = erasures_newest(s);
+    atomic_init(&t->made, false);
+    if (!samples_enough(&t->x) || t->erasures < 0) {
+        samples_free(&t->x);
+        free(t);
+        return false;
+    }
+    if (pthread_create(&t->thread, NULL, trainer_main, t) != 0) {
+        double t0 = fr_mono_s();
+        t->len = body_make(&t->x, t->dict);
+        bool done = body_store(s, &t->x, t->dict, t->len, fr_mono_s() - t0);
+        samples_free(&t->x);
+        free(t);
+        return done;
+    }
+    b->tr = t;
+    return true;
+}
+
+/* Waits for the running training and, when keep and no erasure happened since its samples
+   were taken, stores its dictionary and makes it current (true); drops it otherwise. */
+static bool
+trainer_finish(struct sq_store *s, bool keep)
+{
+    struct sq_body *b = s->body;
+    struct body_trainer *t = b->tr;
+    if (t == NULL)
+        return false;
+    pthread_join(t->thread, NULL);
+    b->tr = NULL;
+    bool done = false;
+    if (keep && erasures_newest(s) == t->erasures)
+        done = body_store(s, &t->x, t->dict, t->len, t->seconds);
+    else
+        fr_log(FR_LOG_INFO, "store",
+               "a body dictionary trained from samples an erasure may have held was dropped; "
+               "another is trained later");
+    samples_free(&t->x);
+    free(t);
     return done;
 }
 
@@ -581,6 +717,8 @@ body_train(struct sq_store *s)
 int
 sq_body_forget(struct sq_store *s, const char *conv_id, const char *token, struct fr_err *err)
 {
+    if (s->body != NULL)
+        trainer_finish(s, false); /* its samples may hold what is erased */
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db, "SELECT id, convs, dict FROM body_dicts", -1, &st, NULL);
     if (rc != SQLITE_OK)
@@ -644,10 +782,18 @@ void
 sq_body_after_commit(struct sq_store *s)
 {
     struct sq_body *b = s->body;
-    if (b == NULL || b->plain_bytes + b->packed_bytes < b->train_bytes)
+    if (b == NULL)
         return;
-    if (!body_train(s)) {
-        /* too few conversations yet, or a failure: again after as much more */
+    if (b->tr != NULL) { /* one at a time; made: stored and current from the next batch on */
+        if (atomic_load(&b->tr->made) && trainer_finish(s, true))
+            b->plain_bytes = 0;
+        return;
+    }
+    if (b->plain_bytes + b->packed_bytes < b->train_bytes)
+        return;
+    bool ok = b->background ? trainer_start(s) : body_train(s); /* started, or made current */
+    if (!ok || b->tr != NULL) {
+        /* too few conversations yet, a failure, or running: again after as much more */
         b->plain_bytes = 0;
         b->packed_bytes = 0;
         b->train_bytes = b->cur ? SQ_BODY_RETRAIN_BYTES : SQ_BODY_TRAIN_BYTES;

@@ -269,10 +269,12 @@ void sq_ckpt_stats(void *ctx, struct fr_store_wal_stats *out); /* the wal_stats 
    batch's transaction) notices the dictionary retired by another process's erasure.
    sq_body_bind binds a record's body to insert, compressed when a dictionary exists (what
    sq_body_pack made on a producer's thread when it used the current one); sq_body_pack is the
-   pack op (any thread); sq_body_after_commit trains one when due; sq_body_forget (inside an
+   pack op (any thread); sq_body_after_commit trains one when due (in the background store: on
+   a thread of its own, stored and made current after a later commit); sq_body_forget (inside an
    erasure's transaction, after its rows are deleted) retires every dictionary that sampled the
    conversation or holds the token, re-encoding the rows that use it. */
-int sq_body_open(struct sq_store *s, bool writer, bool compress, struct fr_err *err);
+int sq_body_open(struct sq_store *s, bool writer, bool compress, bool background,
+                 struct fr_err *err);
 int sq_body_begin(struct sq_store *s, struct fr_err *err);
 void sq_body_free(struct sq_store *s);
 void sq_body_bind(struct sq_store *s, sqlite3_stmt *st, int col, const struct fr_record *rec);

@@ -37,6 +37,8 @@ struct fr_store_opts {
                                    their own, not in its commits (sqlite_ckpt.c) */
     bool compress_bodies;       /* store bodies zstd-compressed with a dictionary trained from
                                    the store's events (sqlite_body.c); reads handle both forms */
+    bool background_training;   /* the ingest writer's store: that dictionary trained on a
+                                   thread of its own, not in its commits (sqlite_body.c) */
 };
 
 void fr_store_opts_default(struct fr_store_opts *opts);
