@@ -550,16 +550,13 @@ body_make(const struct body_samples *x, unsigned char *dict)
                                                    (unsigned)x->n, &fp);
 }
 
-/* Stores the dictionary body_make made of x (len: its result) and makes it current, outside
-   a transaction (its own) or in the open one; true when it became the current one. */
-static bool
-body_store(struct sq_store *s, const struct body_samples *x, const unsigned char *dict, size_t len,
-           double seconds)
+/* Inserts the dictionary body_make made of x (len: its result) into body_dicts, in the open
+   transaction or its own: its id, 0 when it failed. */
+static unsigned
+body_insert(struct sq_store *s, const struct body_samples *x, const unsigned char *dict, size_t len)
 {
-    struct sq_body *b = s->body;
     unsigned id = ZDICT_isError(len) ? 0 : ZDICT_getDictID(dict, len);
     sqlite3_stmt *st = NULL;
-    bool done = false;
     if (id != 0 &&
         sqlite3_prepare_v2(s->db,
                            "INSERT INTO body_dicts(id, created_ms, samples, sample_bytes,"
@@ -571,9 +568,23 @@ body_store(struct sq_store *s, const struct body_samples *x, const unsigned char
         sqlite3_bind_int64(st, 4, (int64_t)x->total);
         sqlite3_bind_text(st, 5, x->convs, (int)x->convs_len, SQLITE_STATIC);
         sqlite3_bind_blob(st, 6, dict, (int)len, SQLITE_STATIC);
-        done = sqlite3_step(st) == SQLITE_DONE && body_use(b, id, dict, len);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            id = 0;
+    } else {
+        id = 0;
     }
     sqlite3_finalize(st);
+    return id;
+}
+
+/* Makes the dictionary stored as id (0: it was not) current, and says so; true when it
+   became the current one. */
+static bool
+body_adopt(struct sq_store *s, const struct body_samples *x, const unsigned char *dict, size_t len,
+           unsigned id, double seconds)
+{
+    struct sq_body *b = s->body;
+    bool done = id != 0 && body_use(b, id, dict, len);
     if (done)
         fr_log(FR_LOG_INFO, "store",
                "trained body dictionary %u (%zu bytes) from %zu events (%zu KiB) in %.0f ms: "
@@ -601,7 +612,7 @@ body_train(struct sq_store *s)
         double t0 = fr_mono_s();
         unsigned char *dict = fr_malloc(SQ_BODY_DICT);
         size_t len = body_make(&x, dict);
-        done = body_store(s, &x, dict, len, fr_mono_s() - t0);
+        done = body_adopt(s, &x, dict, len, body_insert(s, &x, dict, len), fr_mono_s() - t0);
         free(dict);
     }
     samples_free(&x);
@@ -674,7 +685,8 @@ trainer_start(struct sq_store *s)
     if (pthread_create(&t->thread, NULL, trainer_main, t) != 0) {
         double t0 = fr_mono_s();
         t->len = body_make(&t->x, t->dict);
-        bool done = body_store(s, &t->x, t->dict, t->len, fr_mono_s() - t0);
+        bool done = body_adopt(s, &t->x, t->dict, t->len, body_insert(s, &t->x, t->dict, t->len),
+                               fr_mono_s() - t0);
         samples_free(&t->x);
         free(t);
         return done;
@@ -694,10 +706,25 @@ trainer_finish(struct sq_store *s, bool keep)
         return false;
     pthread_join(t->thread, NULL);
     b->tr = NULL;
-    bool done = false;
-    if (keep && erasures_newest(s) == t->erasures)
-        done = body_store(s, &t->x, t->dict, t->len, t->seconds);
-    else
+    bool done = false, dropped = !keep;
+    /* the check and the dictionary's row in one write transaction: another process's erasure
+       commits before it (seen here: dropped) or after it (and then retires this dictionary
+       with the others that sampled what it erases, sq_body_forget) */
+    if (keep && sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+        unsigned id = 0;
+        dropped = erasures_newest(s) != t->erasures;
+        if (!dropped)
+            id = body_insert(s, &t->x, t->dict, t->len);
+        if (sqlite3_exec(s->db, id != 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK) {
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            id = 0;
+        }
+        if (!dropped)
+            done = body_adopt(s, &t->x, t->dict, t->len, id, t->seconds);
+    } else if (keep) {
+        done = body_adopt(s, &t->x, t->dict, t->len, 0, t->seconds); /* said: tried later */
+    }
+    if (dropped)
         fr_log(FR_LOG_INFO, "store",
                "a body dictionary trained from samples an erasure may have held was dropped; "
                "another is trained later");
