@@ -600,21 +600,27 @@ body_adopt(struct sq_store *s, const struct body_samples *x, const unsigned char
     return done;
 }
 
-/* Trains a dictionary from the samples and stores it, on the writer's thread (in the open
-   transaction, or its own); true when it became the current one. */
+/* Makes a dictionary of x, stores it and makes it current, here (in the open transaction, or
+   its own); true when it became the current one. */
+static bool
+train_here(struct sq_store *s, const struct body_samples *x)
+{
+    double t0 = fr_mono_s();
+    unsigned char *dict = fr_malloc(SQ_BODY_DICT);
+    size_t len = body_make(x, dict);
+    bool done = body_adopt(s, x, dict, len, body_insert(s, x, dict, len), fr_mono_s() - t0);
+    free(dict);
+    return done;
+}
+
+/* Trains a dictionary from the samples on the writer's thread; true when it became the
+   current one. */
 static bool
 body_train(struct sq_store *s)
 {
     struct body_samples x;
     body_samples(s, &x);
-    bool done = false;
-    if (samples_enough(&x)) {
-        double t0 = fr_mono_s();
-        unsigned char *dict = fr_malloc(SQ_BODY_DICT);
-        size_t len = body_make(&x, dict);
-        done = body_adopt(s, &x, dict, len, body_insert(s, &x, dict, len), fr_mono_s() - t0);
-        free(dict);
-    }
+    bool done = samples_enough(&x) && train_here(s, &x);
     samples_free(&x);
     return done;
 }
@@ -683,10 +689,7 @@ trainer_start(struct sq_store *s)
         return false;
     }
     if (pthread_create(&t->thread, NULL, trainer_main, t) != 0) {
-        double t0 = fr_mono_s();
-        t->len = body_make(&t->x, t->dict);
-        bool done = body_adopt(s, &t->x, t->dict, t->len, body_insert(s, &t->x, t->dict, t->len),
-                               fr_mono_s() - t0);
+        bool done = train_here(s, &t->x);
         samples_free(&t->x);
         free(t);
         return done;
@@ -700,18 +703,17 @@ trainer_start(struct sq_store *s)
 static bool
 trainer_finish(struct sq_store *s, bool keep)
 {
-    struct sq_body *b = s->body;
-    struct body_trainer *t = b->tr;
+    struct body_trainer *t = s->body != NULL ? s->body->tr : NULL;
     if (t == NULL)
         return false;
     pthread_join(t->thread, NULL);
-    b->tr = NULL;
-    bool done = false, dropped = !keep;
+    s->body->tr = NULL;
+    unsigned id = 0;
+    bool dropped = !keep;
     /* the check and the dictionary's row in one write transaction: another process's erasure
        commits before it (seen here: dropped) or after it (and then retires this dictionary
        with the others that sampled what it erases, sq_body_forget) */
     if (keep && sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
-        unsigned id = 0;
         dropped = erasures_newest(s) != t->erasures;
         if (!dropped)
             id = body_insert(s, &t->x, t->dict, t->len);
@@ -719,15 +721,13 @@ trainer_finish(struct sq_store *s, bool keep)
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
             id = 0;
         }
-        if (!dropped)
-            done = body_adopt(s, &t->x, t->dict, t->len, id, t->seconds);
-    } else if (keep) {
-        done = body_adopt(s, &t->x, t->dict, t->len, 0, t->seconds); /* said: tried later */
     }
     if (dropped)
         fr_log(FR_LOG_INFO, "store",
                "a body dictionary trained from samples an erasure may have held was dropped; "
                "another is trained later");
+    /* not stored (id 0): said as a failure, tried again later */
+    bool done = !dropped && body_adopt(s, &t->x, t->dict, t->len, id, t->seconds);
     samples_free(&t->x);
     free(t);
     return done;
@@ -744,8 +744,7 @@ trainer_finish(struct sq_store *s, bool keep)
 int
 sq_body_forget(struct sq_store *s, const char *conv_id, const char *token, struct fr_err *err)
 {
-    if (s->body != NULL)
-        trainer_finish(s, false); /* its samples may hold what is erased */
+    trainer_finish(s, false); /* its samples may hold what is erased */
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db, "SELECT id, convs, dict FROM body_dicts", -1, &st, NULL);
     if (rc != SQLITE_OK)
