@@ -71,10 +71,10 @@ sq_configure(struct sq_store *s, const struct fr_store_opts *opts, struct fr_err
         return rc == SQLITE_OK ? FR_OK : sq_fail(s->db, rc, err, "opening the database to read");
     }
     snprintf(sql, sizeof sql,
-             "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
-             " PRAGMA foreign_keys=ON;"
+             "PRAGMA page_size=%d; PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL;"
+             " PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;"
              " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-%lld;",
-             sq_sync_name(opts->synchronous), (long long)opts->cache_kib);
+             SQ_PAGE_SIZE, sq_sync_name(opts->synchronous), (long long)opts->cache_kib);
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     /* the reason, not the PRAGMA list: "disk I/O error" on a full disk, "not a database" */
     return rc == SQLITE_OK

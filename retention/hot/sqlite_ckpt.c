@@ -8,16 +8,17 @@
  * (docs/storage.md, "Checkpoints"), that took a third of the writer's time.
  *
  * A store opened with fr_store_opts.background_checkpoint instead installs
- * a WAL hook on its connection: past SQ_CKPT_SOFT pages (4,000, not SQLite's
- * 1,000: a page rewritten by several commits is copied back once per pass)
+ * a WAL hook on its connection: past SQ_CKPT_SOFT_BYTES of WAL (16 MB: 4,000
+ * pages of 4 KiB, not SQLite's 1,000 pages: a page rewritten by several
+ * commits is copied back once per pass)
  * it wakes a thread of its own, which runs PASSIVE checkpoints through a
  * second connection (they take no lock a writer or reader waits for). A WAL
  * restarts from its beginning only when a checkpoint has copied all of it
  * before the next write begins, which a thread racing a busy writer may not
- * manage; so past SQ_CKPT_HARD pages the writer waits for the thread's pass
- * and finishes the copy itself, as SQLite's default would have done all
- * along. The WAL file thus stays under SQ_CKPT_HARD pages plus one
- * transaction.
+ * manage; so past SQ_CKPT_HARD_BYTES (32 MB) the writer waits for the
+ * thread's pass and finishes the copy itself, as SQLite's default would have
+ * done all along. The WAL file thus stays under SQ_CKPT_HARD_BYTES plus one
+ * transaction, whatever the database's page size.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,6 +36,7 @@ struct sq_ckpt {
     bool want, running, stop;
     atomic_uint_least64_t background, writer; /* checkpoints run, by thread */
     atomic_int frames;                        /* WAL pages after the latest commit */
+    int soft, hard;                           /* the bounds in pages of this database */
     int last_rc;                              /* the latest failure said, not repeated */
 };
 
@@ -44,10 +46,10 @@ ckpt_hook(void *ud, sqlite3 *db, const char *name, int frames)
 {
     struct sq_ckpt *c = ud;
     atomic_store(&c->frames, frames);
-    if (frames < SQ_CKPT_SOFT)
+    if (frames < c->soft)
         return SQLITE_OK;
     pthread_mutex_lock(&c->mu);
-    if (frames < SQ_CKPT_HARD) {
+    if (frames < c->hard) {
         c->want = true;
         pthread_cond_signal(&c->wake);
         pthread_mutex_unlock(&c->mu);
@@ -83,7 +85,7 @@ ckpt_main(void *arg)
         if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != c->last_rc)
             fr_log(FR_LOG_WARN, "store",
                    "background WAL checkpoint failed: %s; the writer checkpoints past %d pages",
-                   sqlite3_errmsg(c->db), SQ_CKPT_HARD);
+                   sqlite3_errmsg(c->db), c->hard);
         c->last_rc = rc;
         pthread_mutex_lock(&c->mu);
         c->running = false;
@@ -114,6 +116,14 @@ sq_ckpt_start(struct sq_store *s, const char *path, int synchronous, struct fr_e
         free(c);
         return FR_E_STORE;
     }
+    sqlite3_stmt *ps = NULL;
+    int page = 4096;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &ps, NULL) == SQLITE_OK &&
+        sqlite3_step(ps) == SQLITE_ROW && sqlite3_column_int(ps, 0) > 0)
+        page = sqlite3_column_int(ps, 0);
+    sqlite3_finalize(ps);
+    c->soft = SQ_CKPT_SOFT_BYTES / page;
+    c->hard = SQ_CKPT_HARD_BYTES / page;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->wake, NULL);
     pthread_cond_init(&c->idle, NULL);
