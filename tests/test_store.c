@@ -692,7 +692,169 @@ test_store_trace_link_moves_events(void **state)
     assert_int_equal(fr_store_commit(f->st, &err), FR_OK);
     conv_counts(f->st, "conv-Y", c);
     assert_int_equal(c[0], -1);
+    /* an erased conversation's id is kept nowhere, not in the links (named before or after
+       the erasure), and a late span of its trace is dropped */
+    assert_int_equal(
+        fr_store_erase_hot(f->st, "conv-X", "test", fr_now_ms(), false, &erased_n, &err), FR_OK);
+    assert_int_equal(erased_n, 3);
+    assert_int_equal(sql_long(db,
+                              "SELECT count(*) FROM trace_convs WHERE conv_id IN"
+                              " ('conv-X', 'conv-E')",
+                              NULL, 0),
+                     0);
+    put_span(f->st, T, "s4", 1771357445400, false);
+    assert_int_equal(sql_long(db, "SELECT count(*) FROM events", NULL, 0), 0);
+    conv_counts(f->st, T, c);
+    assert_int_equal(c[0], -1);
     free(db);
+}
+
+/* Appends "span(conv) " of each event to the string ud (a 512-byte buffer). */
+static int
+list_spans(void *ud, const struct fr_event_row *r)
+{
+    char *out = ud;
+    size_t n = strlen(out);
+    snprintf(out + n, 512 - n, "%s(%s) ", r->ids[FR_ID_SPAN] ? r->ids[FR_ID_SPAN] : "-",
+             r->ids[FR_ID_CONV] ? r->ids[FR_ID_CONV] : "-");
+    return 0;
+}
+
+/* The events of trace id T as list_spans writes them, in time order. */
+static void
+trace_events(struct fr_store *st, const char *trace, char out[512])
+{
+    out[0] = '\0';
+    struct fr_event_filter f = {.id_field = FR_ID_TRACE, .id_value = trace};
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_events(st, &f, list_spans, out, &err), FR_OK);
+}
+
+/* A record of trace "7bf9..." (conv NULL: none), span sp at ts. */
+static char *
+trace_line(const char *conv, const char *trace, const char *span, int64_t ts, const char *kind)
+{
+    char convf[96] = "";
+    if (conv != NULL)
+        snprintf(convf, sizeof convf, "\"conv_id\":\"%s\",", conv);
+    return fr_asprintf("{\"v\":1,\"kind\":\"%s\",\"ts_ms\":%lld,%s\"trace_id\":\"%s\","
+                       "\"span_id\":\"%s\",\"event_id\":\"%s\",\"data\":{\"name\":\"t\"}}",
+                       kind, (long long)ts, convf, trace, span, span);
+}
+
+/* Look-ups by trace id go through the conversations the trace was seen in (schema version
+   15, no index on trace_id alone): every event of the trace is found — without a
+   conversation, filed under the trace then moved, in each of two conversations — and no
+   other trace's; a log record's messages reach their provider event in the batch that
+   stored it; a pair past the window stays while its events are in hot, one whose events
+   left goes. */
+static void
+test_store_trace_lookup_through_pairs(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *T = "7bf92f3577b34da6a3ce929d0e0e4736", *U = "8bf92f3577b34da6a3ce929d0e0e4736";
+    struct fr_record recs[5];
+    struct fr_err err = {0};
+    char *lines[5] = {
+        trace_line(NULL, T, "n1", 1771357445000, "tool"), /* no conversation */
+        trace_line(T, T, "o1", 1771357445100, "tool"),    /* filed under its trace */
+        trace_line("c-one", T, "a1", 1771357445200, "provider"),
+        fr_asprintf("{\"v\":1,\"kind\":\"provider\",\"ts_ms\":1771357445200,\"conv_id\":\"c-one\","
+                    "\"trace_id\":\"%s\",\"span_id\":\"a1\",\"data\":{\"request\":{\"messages\":"
+                    "[{\"role\":\"user\",\"content\":\"hello\"}]}}}",
+                    T),
+        trace_line("c-one", U, "u1", 1771357445300, "tool"),
+    };
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(t_prepare(lines[i], &recs[i], &err), FR_OK);
+    recs[3].part = true; /* a log record's messages, in the batch of their event */
+    assert_int_equal(fr_ingest_commit(f->st, recs, 5, fr_now_ms(), NULL, &err), FR_OK);
+    for (int i = 0; i < 5; i++) {
+        fr_record_clear(&recs[i]);
+        free(lines[i]);
+    }
+    char *two = trace_line("c-two", T, "b1", 1771357445400, "tool");
+    t_ingest(f->st, (const char *const *)&two, 1);
+    free(two);
+    char got[512];
+    trace_events(f->st, T, got);
+    /* o1 moved to c-one, the trace's first conversation */
+    assert_string_equal(got, "n1(-) o1(c-one) a1(c-one) b1(c-two) ");
+    trace_events(f->st, U, got);
+    assert_string_equal(got, "u1(c-one) ");
+    assert_int_equal(sql_long(f->path,
+                              "SELECT json_extract(fr_body(body), '$.data.request.messages[0]."
+                              "content') = 'hello' FROM events WHERE span_id = 'a1'",
+                              NULL, 0),
+                     1);
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM event_parts", NULL, 0), 0);
+    /* every pair past the window; one of them has no event left */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE trace_convs SET ts_ms = 1000;"
+                                  "INSERT INTO trace_convs VALUES('gone-trace', 'c-gone', 1000)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    fr_store_close(f->st); /* a store prunes at its first commit, then once a minute */
+    f->st = t_store_open(f->dir, "hot.db");
+    const char *other = "{\"kind\":\"tool\",\"ts_ms\":1771357445500,\"conv_id\":\"c-x\"}";
+    t_ingest(f->st, &other, 1);
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM trace_convs", NULL, 0), 3);
+    assert_int_equal(sql_long(f->path,
+                              "SELECT count(*) FROM trace_convs WHERE trace_id = 'gone-trace'",
+                              NULL, 0),
+                     0);
+    trace_events(f->st, T, got);
+    assert_string_equal(got, "n1(-) o1(c-one) a1(c-one) b1(c-two) ");
+    /* the link is past its window: a new child filed under the trace stays there */
+    char *late = trace_line(T, T, "o2", 1771357445600, "tool");
+    t_ingest(f->st, (const char *const *)&late, 1);
+    free(late);
+    trace_events(f->st, T, got);
+    assert_string_equal(
+        got, "n1(-) o1(c-one) a1(c-one) b1(c-two) o2(7bf92f3577b34da6a3ce929d0e0e4736) ");
+}
+
+/* The version 15 migration records the pairs of the stored events, the trace's link still
+   its first, and trace look-ups find what version 14 stored. */
+static void
+test_store_migration_builds_trace_pairs(void **state)
+{
+    struct t_store_fx *f = *state;
+    char *path = t_path(f->dir, "v14.db");
+    sqlite3 *db;
+    struct fr_err err = {0};
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(fr_schema_migrate(db, 14, &err), FR_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            "INSERT INTO events(ts_ms, ingested_ms, kind, conv_id, trace_id, span_id, body)"
+            " VALUES(1771357445000, 100, 'tool', 'c1', 'T', 's1', '{}'),"
+            " (1771357445100, 200, 'tool', 'c2', 'T', 's2', '{}'),"
+            " (1771357445200, 300, 'tool', 'T', 'T', 's3', '{}'),"
+            " (1771357445300, 400, 'tool', 'c1', NULL, 's4', '{}');"
+            "INSERT INTO trace_convs VALUES('T', 'c2', 150);",
+            NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    struct fr_store *st;
+    assert_int_equal(fr_store_open(path, NULL, &st, &err), FR_OK);
+    char got[512];
+    sql_long(path,
+             "SELECT group_concat(conv_id || '@' || ts_ms, ' ') FROM"
+             " (SELECT * FROM trace_convs ORDER BY ts_ms)",
+             got, sizeof got);
+    assert_string_equal(got, "c2@150 c1@151"); /* c2 linked first stays the link */
+    assert_int_equal(
+        sql_long(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'events_trace'", NULL, 0),
+        0);
+    trace_events(st, "T", got);
+    assert_string_equal(got, "s1(c1) s2(c2) s3(T) ");
+    fr_store_close(st);
+    free(path);
 }
 
 /* Commits one part (messages of the provider event of trace T, span sp). */
@@ -1290,6 +1452,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_trace_link_moves_events, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_event_parts_merge, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_trace_lookup_through_pairs, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_migration_builds_trace_pairs, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_newer_schema_refused, t_store_setup,
                                         t_store_teardown),

@@ -264,6 +264,30 @@ static const char *const schema_migrations[] = {
        ~122k instructions per event (callgrind, 20k fr-gen events). Delete and update keep
        their triggers (many code paths delete; few rows change). */
     "DROP TRIGGER events_error_in;",
+
+    /* version 15: look-ups by trace id through the conversations a trace was seen in. The
+       index on (trace_id) was one B-tree leaf written per trace per commit (trace ids are
+       random): 40% of the WAL pages of an OTLP commit. trace_convs held one row per linked
+       trace; it now holds one per (trace, conversation) pair seen (ts_ms: when first seen,
+       so the first is the trace's link), and the trace's events are found through
+       events_conv_trace, which is ordered by conversation first, so a commit writes the
+       leaves of its conversations (sqlite_trace.c). Events filed under their trace
+       (conv_id = trace_id) or without a conversation are found through it directly. */
+    "CREATE TABLE trace_convs_v15 ("
+    " trace_id TEXT NOT NULL, conv_id TEXT NOT NULL, ts_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (trace_id, conv_id)) WITHOUT ROWID;"
+    "INSERT INTO trace_convs_v15 SELECT trace_id, conv_id, ts_ms FROM trace_convs;"
+    /* the pairs of the stored events; a linked trace's link stays its first */
+    "INSERT OR IGNORE INTO trace_convs_v15(trace_id, conv_id, ts_ms)"
+    " SELECT e.trace_id, e.conv_id, max(min(e.ingested_ms), ifnull(o.ts_ms + 1, 0))"
+    " FROM events e LEFT JOIN trace_convs o ON o.trace_id = e.trace_id"
+    " WHERE e.trace_id IS NOT NULL AND e.conv_id IS NOT NULL AND e.conv_id <> e.trace_id"
+    " GROUP BY e.trace_id, e.conv_id;"
+    "DROP TABLE trace_convs;"
+    "ALTER TABLE trace_convs_v15 RENAME TO trace_convs;"
+    "CREATE INDEX trace_convs_ts ON trace_convs(ts_ms);"
+    "DROP INDEX events_trace;"
+    "CREATE INDEX events_conv_trace ON events(conv_id, trace_id) WHERE trace_id IS NOT NULL;",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))

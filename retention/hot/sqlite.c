@@ -464,10 +464,12 @@ sq_put(void *ctx, const struct fr_record *ev, int64_t ingested_ms, bool *inserte
     if (*inserted && ev->has_error && ev->err.code != NULL &&
         (rc = sq_count_error(s, ev, err)) != FR_OK) /* restored rows count too: they are rows */
         return rc;
+    /* a restored row's trace is found again too (it links nothing) */
+    if (*inserted && (rc = sq_trace_note(s, ev, err)) != FR_OK)
+        return rc;
     if (!*inserted || ev->restored)
         return FR_OK;
     sq_aggs_add(&s->aggs, ev);
-    sq_trace_note(s, ev);
     sq_rollup_add(s, ev);
     rc = sq_timeline_upsert(s, ev, err);
     if (rc == FR_OK)

@@ -285,6 +285,9 @@ sq_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reas
         "DELETE FROM sem_anomalies WHERE conv_id = ?1",
         "DELETE FROM timeline_entities WHERE conv_id = ?1",
         "DELETE FROM conversations WHERE conv_id = ?1",
+        /* a trace of it keeps a link without the id (''), so that its late spans are
+           dropped, not filed under the trace (sqlite_trace.c) */
+        "UPDATE OR REPLACE trace_convs SET conv_id = '' WHERE conv_id = ?1",
     };
     for (size_t i = 0;
          conv_id != NULL && rc == FR_OK && !dry_run && i < sizeof deletes / sizeof deletes[0]; i++)

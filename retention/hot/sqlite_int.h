@@ -111,8 +111,11 @@ struct sq_store {
     /* trace links (sqlite_trace.c), per batch */
     struct fr_strmap *trace_links;   /* trace id -> conv id (owned) learned in the batch */
     struct fr_strmap *trace_orphans; /* trace ids of events filed under their trace */
-    sqlite3_stmt *trace_st[11];
+    struct fr_strmap *trace_pairs;   /* trace id -> conv id (owned) recorded in the batch */
+    sqlite3_stmt *trace_st[12];
     int64_t trace_pruned_ms;
+    int64_t trace_prune_from;  /* ts_ms where the next step of the pair pruning starts */
+    int64_t trace_pairs_added; /* pairs recorded since that pass */
     /* event parts (sqlite_parts.c) */
     sqlite3_stmt *parts_st[5];
     int64_t parts_parked; /* rows of event_parts (an upper bound after a rollback) */
@@ -172,10 +175,12 @@ int sq_summary_merge(void *ctx, const struct fr_summary_row *r, struct fr_err *e
 int sq_summaries(void *ctx, int64_t since_ms, int limit,
                  int (*cb)(void *ud, const struct fr_summary_row *r), void *ud, struct fr_err *err);
 
-/* Trace links (sqlite_trace.c): learn one for the open batch; note a stored record; at
-   commit, record the links and move what was filed under their traces; drop on rollback. */
+/* Traces and conversations (sqlite_trace.c): a pair (trace, conversation) recorded as a
+   link is learned or a record is stored (a trace's first pair is its link; restored rows
+   link nothing); at commit, what was filed under a newly linked trace moves; drop on
+   rollback. */
 int sq_link_trace(void *ctx, const char *trace_id, const char *conv_id, struct fr_err *err);
-void sq_trace_note(struct sq_store *s, const struct fr_record *rec);
+int sq_trace_note(struct sq_store *s, const struct fr_record *rec, struct fr_err *err);
 int sq_trace_flush(struct sq_store *s, struct fr_err *err);
 void sq_trace_discard(struct sq_store *s);
 void sq_trace_free(struct sq_store *s);
@@ -258,6 +263,15 @@ bool sq_file_gone(const struct sq_store *s);
    cost a little less CPU per commit but write 20-75% more bytes per event: every index leaf
    a random key touches is written whole (docs/storage.md, "Page size"). */
 #define SQ_PAGE_SIZE 4096
+
+/* The rowids of the hot events of trace P (an SQL parameter): those filed under the trace or
+   without a conversation, and those of each conversation the trace was seen in (trace_convs),
+   each through events_conv_trace (schema version 15, sqlite_trace.c). */
+#define SQ_TRACE_EVENT_IDS(P)                                                                      \
+    "SELECT id FROM events WHERE conv_id IS NULL AND trace_id = " P                                \
+    " UNION ALL SELECT id FROM events WHERE conv_id = " P " AND trace_id = " P                     \
+    " UNION ALL SELECT e.id FROM trace_convs l JOIN events e ON e.conv_id = l.conv_id"             \
+    " AND e.trace_id = " P " WHERE l.trace_id = " P " AND l.conv_id <> " P
 
 /* Background WAL checkpoints (sqlite_ckpt.c): the checkpoint thread is woken past SOFT bytes
    of WAL (4,000 pages of 4 KiB: a page that several commits rewrote is copied once;

@@ -194,7 +194,7 @@ fr_sqlite_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, voi
                  struct fr_err *err)
 {
     struct sq_store *s = ctx;
-    char sql[1536] = "SELECT " SQ_EVENT_COLUMNS " FROM events WHERE 1";
+    char sql[2560] = "SELECT " SQ_EVENT_COLUMNS " FROM events WHERE 1";
     if (f->conv_id)
         strcat(sql, " AND conv_id = :conv");
     if (f->kind)
@@ -213,6 +213,8 @@ fr_sqlite_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, voi
         strcat(sql, " AND ");
         strcat(sql, fr_id_names[f->id_field]); /* a column name from the fixed table */
         strcat(sql, " = :idv");
+        if (f->id_field == FR_ID_TRACE) /* no index on trace_id alone (sqlite_trace.c) */
+            strcat(sql, " AND id IN (" SQ_TRACE_EVENT_IDS(":idv") ")");
     }
     char *pat[2] = {NULL, NULL};
     if (f->text != NULL) {

@@ -1,25 +1,36 @@
 /*
- * retention/hot/sqlite_trace.c - conversation membership across requests:
- * which conversation a trace belongs to (table trace_convs), and the late
- * re-assignment of events that were filed under their trace id because the
- * span naming the conversation had not arrived yet.
+ * retention/hot/sqlite_trace.c - traces and conversations: which
+ * conversations a trace was seen in (table trace_convs, one row per pair;
+ * the first is the trace's link), the late re-assignment of events that
+ * were filed under their trace id because the span naming the
+ * conversation had not arrived yet, and the look-up of a trace's events.
  *
  * An OTLP exporter sends a turn's spans as they end: the provider and tool
  * calls first, the root span that carries the conversation id last, often
  * in another request (any turn longer than the SDK's batch timer, or every
  * turn when the SDK is flushed per call). Those children are stored at once,
  * under conv_id = their trace id (nothing waits, nothing is lost). When a
- * link trace -> conversation is learned, in the same transaction as the
- * batch that brought it, the trace's events move to the conversation: their
- * conv_id and the envelope's conv_id, and the conversation index (the trace's
- * counts merge into the conversation's row, the trace's row goes). Events of
- * a linked trace that arrive later (log records, a late child) are moved in
- * the transaction that stores them.
+ * trace's first conversation is learned (a stored event of the trace in a
+ * conversation, or a link the OTLP mapper found), in the same transaction
+ * as the batch that brought it, the trace's events move to the conversation:
+ * their conv_id and the envelope's conv_id, and the conversation index (the
+ * trace's counts merge into the conversation's row, the trace's row goes).
+ * Events of a linked trace that arrive later (log records, a late child)
+ * are moved in the transaction that stores them.
  *
- * Links are kept FR_TRACE_LINK_WINDOW_MS after they were learned; events
+ * Links count for FR_TRACE_LINK_WINDOW_MS after they were learned; events
  * already archived to warm or cold segments under the trace id stay there.
  * A trace linked to an erased conversation has its events deleted instead
- * of moved: an erased conversation never gets events back.
+ * of moved: an erased conversation never gets events back. The erasure
+ * keeps its traces' links without the conversation's id (conv_id '').
+ *
+ * The pairs are also how a trace's events are found (SQ_TRACE_EVENT_IDS):
+ * events_conv_trace is ordered by conversation, then trace, so a commit
+ * writes the index leaves of its conversations rather than one leaf per
+ * trace (random 128-bit ids), which an index on trace_id alone cost: 40%
+ * of the WAL pages of an OTLP commit (docs/storage.md). A pair is kept while
+ * the window lasts and while its events are in hot (pruned a bounded step
+ * a minute, after the window).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +40,7 @@
 #include "retention/hot/sqlite_int.h"
 
 enum {
-    TL_INSERT,      /* learn a link (first one wins) */
+    TL_PAIR,        /* a pair (the trace's first is its link) */
     TL_LOOKUP,      /* the conversation of a trace */
     TL_COUNT,       /* what a re-assignment moves */
     TL_DEDUP,       /* copies the conversation already holds (a re-sent span) */
@@ -38,15 +49,17 @@ enum {
     TL_MERGE,       /* the trace's index row into the conversation's */
     TL_UNCOUNT,     /* and out of the trace's */
     TL_UNINDEX,     /* the trace's row once empty */
-    TL_PRUNE,       /* links past the window */
+    TL_PRUNE_STEP,  /* the pairs past the window a pruning step looks at */
+    TL_PRUNE,       /* those whose events left hot */
     TL_PRUNE_PARTS, /* and parts whose event never came */
     TL_COUNT_ALL
 };
 
 static const char *const tl_sql[TL_COUNT_ALL] = {
-    [TL_INSERT] = "INSERT INTO trace_convs(trace_id, conv_id, ts_ms) VALUES(?1, ?2, ?3)"
-                  " ON CONFLICT(trace_id) DO NOTHING",
-    [TL_LOOKUP] = "SELECT conv_id FROM trace_convs WHERE trace_id = ?1",
+    [TL_PAIR] = "INSERT INTO trace_convs(trace_id, conv_id, ts_ms) VALUES(?1, ?2, ?3)"
+                " ON CONFLICT(trace_id, conv_id) DO NOTHING",
+    [TL_LOOKUP] = "SELECT conv_id FROM trace_convs WHERE trace_id = ?1 AND ts_ms >= ?2"
+                  " ORDER BY ts_ms, conv_id LIMIT 1",
     [TL_COUNT] = "SELECT count(*), count(error_code) FROM events"
                  " WHERE conv_id = ?1 AND trace_id = ?1",
     [TL_DEDUP] = "DELETE FROM events WHERE conv_id = ?1 AND trace_id = ?1 AND event_id IN"
@@ -63,7 +76,15 @@ static const char *const tl_sql[TL_COUNT_ALL] = {
     [TL_UNCOUNT] = "UPDATE conversations SET event_count = event_count - ?2,"
                    " error_count = MAX(0, error_count - ?3) WHERE conv_id = ?1",
     [TL_UNINDEX] = "DELETE FROM conversations WHERE conv_id = ?1 AND event_count <= 0",
-    [TL_PRUNE] = "DELETE FROM trace_convs WHERE ts_ms < ?1",
+    /* where a step of ?3 pairs learned from ?1 ends, before the window's start ?2 and before
+       the oldest event in hot was stored (a pair learned since then most likely has events),
+       and how many it holds */
+    [TL_PRUNE_STEP] = "SELECT max(ts_ms), count(*) FROM (SELECT ts_ms FROM trace_convs"
+                      " WHERE ts_ms >= ?1 AND ts_ms < min(?2, ifnull((SELECT ingested_ms"
+                      " FROM events ORDER BY id LIMIT 1), ?2)) ORDER BY ts_ms LIMIT ?3)",
+    [TL_PRUNE] = "DELETE FROM trace_convs WHERE ts_ms >= ?1 AND ts_ms <= ?2 AND NOT EXISTS"
+                 " (SELECT 1 FROM events e WHERE e.conv_id = trace_convs.conv_id"
+                 " AND e.trace_id = trace_convs.trace_id)",
     [TL_PRUNE_PARTS] = "DELETE FROM event_parts WHERE ts_ms < ?1",
 };
 
@@ -120,7 +141,7 @@ tl_reassign(struct sq_store *s, const char *trace, const char *conv, struct fr_e
     if (rc != FR_OK || n == 0)
         return rc;
     sqlite3_stmt *st = NULL;
-    if (sq_is_erased(s, conv)) {
+    if (conv[0] == '\0' || sq_is_erased(s, conv)) { /* '': the link of an erased one */
         rc = tl_run(s, TL_DROP, err, trace, NULL);
     } else if ((rc = tl_run(s, TL_DEDUP, err, trace, conv)) == FR_OK &&
                (rc = tl_count(s, trace, &moved, &moved_errors, err)) == FR_OK &&
@@ -147,34 +168,99 @@ tl_reassign(struct sq_store *s, const char *trace, const char *conv, struct fr_e
     return tl_run(s, TL_UNINDEX, err, trace, NULL);
 }
 
-int
-sq_link_trace(void *ctx, const char *trace_id, const char *conv_id, struct fr_err *err)
+/* The trace's link within the window (*conv owned, NULL when none). */
+static int
+tl_lookup(struct sq_store *s, const char *trace, int64_t now_ms, char **conv, struct fr_err *err)
 {
-    (void)err;
-    struct sq_store *s = ctx;
-    if (trace_id == NULL || conv_id == NULL || *trace_id == '\0' || strcmp(trace_id, conv_id) == 0)
-        return FR_OK;
-    if (s->trace_links == NULL)
-        s->trace_links = fr_strmap_new();
-    bool created;
-    void **slot = fr_strmap_slot(s->trace_links, trace_id, &created);
-    if (created)
-        *slot = fr_strdup(conv_id); /* the first one of the batch wins, as in the table */
+    *conv = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = tl_stmt(s, TL_LOOKUP, &st, err);
+    if (rc != FR_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms - FR_TRACE_LINK_WINDOW_MS);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *conv = fr_strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_fail(s->db, rc, err, "looking up a trace's conversation");
     return FR_OK;
 }
 
-void
-sq_trace_note(struct sq_store *s, const struct fr_record *rec)
+/*
+ * Records the pair (trace, conv), once a batch (a trace's other conversations, rare, are
+ * not remembered: their insert finds the row). A new pair that is the trace's first within
+ * the window is its link when may_link: what was filed under the trace moves to conv at
+ * commit (sq_trace_flush).
+ */
+static int
+tl_pair(struct sq_store *s, const char *trace, const char *conv, bool may_link, int64_t now_ms,
+        struct fr_err *err)
+{
+    if (trace == NULL || conv == NULL || *trace == '\0' || strcmp(trace, conv) == 0)
+        return FR_OK;
+    if (sq_is_erased(s, conv)) /* a link named by a late span: kept without the id */
+        conv = "";
+    if (s->trace_pairs == NULL)
+        s->trace_pairs = fr_strmap_new();
+    bool created;
+    void **slot = fr_strmap_slot(s->trace_pairs, trace, &created);
+    if (!created && strcmp(*slot, conv) == 0)
+        return FR_OK;
+    if (created)
+        *slot = fr_strdup(conv);
+    sqlite3_stmt *st = NULL;
+    int rc = tl_stmt(s, TL_PAIR, &st, err);
+    if (rc != FR_OK)
+        return rc;
+    bool linked = s->trace_links != NULL && fr_strmap_get(s->trace_links, trace) != NULL;
+    sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, conv, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_ms + linked); /* after the batch's link, never tied with it */
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return sq_fail(s->db, rc, err, "recording a trace's conversation");
+    if (sqlite3_changes(s->db) == 0)
+        return FR_OK;
+    s->trace_pairs_added++;
+    if (!may_link || linked)
+        return FR_OK;
+    char *first = NULL;
+    if ((rc = tl_lookup(s, trace, now_ms, &first, err)) != FR_OK)
+        return rc;
+    if (first != NULL && strcmp(first, conv) == 0) { /* the trace's first: its link */
+        if (s->trace_links == NULL)
+            s->trace_links = fr_strmap_new();
+        *fr_strmap_slot(s->trace_links, trace, &created) = first;
+        return FR_OK;
+    }
+    free(first);
+    return FR_OK;
+}
+
+int
+sq_link_trace(void *ctx, const char *trace_id, const char *conv_id, struct fr_err *err)
+{
+    return tl_pair(ctx, trace_id, conv_id, true, fr_now_ms(), err);
+}
+
+int
+sq_trace_note(struct sq_store *s, const struct fr_record *rec, struct fr_err *err)
 {
     const char *conv = rec->ids[FR_ID_CONV], *trace = rec->ids[FR_ID_TRACE];
     if (conv == NULL || trace == NULL)
-        return;
-    if (strcmp(conv, trace) == 0) { /* filed under its trace: a link may exist already */
+        return FR_OK;
+    if (strcmp(conv, trace) != 0) /* a row restored from an archive links nothing */
+        return tl_pair(s, trace, conv, !rec->restored, fr_now_ms(), err);
+    if (!rec->restored) { /* filed under its trace: a link may exist already */
         if (s->trace_orphans == NULL)
             s->trace_orphans = fr_strmap_new();
         bool created;
         *fr_strmap_slot(s->trace_orphans, trace, &created) = (void *)1;
     }
+    return FR_OK;
 }
 
 struct tl_ctx {
@@ -183,23 +269,12 @@ struct tl_ctx {
     int64_t now_ms;
 };
 
+/* A link learned in the batch: what was filed under the trace moves. */
 static int
 tl_learn(void *ud, const char *trace, void *value)
 {
     struct tl_ctx *c = ud;
-    sqlite3_stmt *st = NULL;
-    int rc = tl_stmt(c->s, TL_INSERT, &st, c->err);
-    if (rc != FR_OK)
-        return rc;
-    sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, c->now_ms);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return sq_fail(c->s->db, rc, c->err, "recording a trace's conversation");
-    /* a new link: what was filed under the trace before moves (a known one moved already) */
-    return sqlite3_changes(c->s->db) > 0 ? tl_reassign(c->s, trace, value, c->err) : FR_OK;
+    return tl_reassign(c->s, trace, value, c->err);
 }
 
 static int
@@ -209,18 +284,52 @@ tl_adopt(void *ud, const char *trace, void *value)
     struct tl_ctx *c = ud;
     if (c->s->trace_links != NULL && fr_strmap_get(c->s->trace_links, trace) != NULL)
         return FR_OK; /* learned in this batch: moved by tl_learn */
+    char *conv = NULL;
+    int rc = tl_lookup(c->s, trace, c->now_ms, &conv, c->err);
+    if (rc == FR_OK && conv != NULL)
+        rc = tl_reassign(c->s, trace, conv, c->err);
+    free(conv);
+    return rc;
+}
+
+/*
+ * One step of pruning the pairs: from where the last one ended, the next ones past the
+ * window and older than hot's oldest event (twice as many as were recorded since, so that it
+ * keeps up; at least 5,000, at most 50,000: ~0.1 s), those whose events all left hot
+ * deleted; from the start again once a step reaches that bound.
+ */
+static int
+tl_prune_pairs(struct sq_store *s, int64_t now_ms, struct fr_err *err)
+{
     sqlite3_stmt *st = NULL;
-    int rc = tl_stmt(c->s, TL_LOOKUP, &st, c->err);
+    int rc = tl_stmt(s, TL_PRUNE_STEP, &st, err);
     if (rc != FR_OK)
         return rc;
-    sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    char *conv = rc == SQLITE_ROW ? fr_strdup((const char *)sqlite3_column_text(st, 0)) : NULL;
+    int64_t limit = s->trace_pairs_added * 2;
+    limit = limit < 5000 ? 5000 : limit > 50000 ? 50000 : limit;
+    sqlite3_bind_int64(st, 1, s->trace_prune_from);
+    sqlite3_bind_int64(st, 2, now_ms - FR_TRACE_LINK_WINDOW_MS);
+    sqlite3_bind_int64(st, 3, limit);
+    int64_t end = 0, n = 0;
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        end = sqlite3_column_int64(st, 0);
+        n = sqlite3_column_int64(st, 1);
+    }
     sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return sq_fail(c->s->db, rc, c->err, "looking up a trace's conversation");
-    rc = conv != NULL ? tl_reassign(c->s, trace, conv, c->err) : FR_OK;
-    free(conv);
+    if (rc != SQLITE_ROW)
+        return sq_fail(s->db, rc, err, "pruning trace pairs");
+    rc = FR_OK;
+    if (n > 0 && (rc = tl_stmt(s, TL_PRUNE, &st, err)) == FR_OK) {
+        sqlite3_bind_int64(st, 1, s->trace_prune_from);
+        sqlite3_bind_int64(st, 2, end);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return sq_fail(s->db, rc, err, "pruning trace pairs");
+        rc = FR_OK;
+    }
+    s->trace_prune_from = n < limit ? 0 : end + 1;
+    s->trace_pairs_added = 0;
     return rc;
 }
 
@@ -233,20 +342,17 @@ sq_trace_flush(struct sq_store *s, struct fr_err *err)
         rc = fr_strmap_each(s->trace_links, tl_learn, &c);
     if (rc == FR_OK && s->trace_orphans != NULL && fr_strmap_count(s->trace_orphans) > 0)
         rc = fr_strmap_each(s->trace_orphans, tl_adopt, &c);
-    for (int which = TL_PRUNE; rc == FR_OK && which <= TL_PRUNE_PARTS &&
-                               c.now_ms - s->trace_pruned_ms >= 60000; /* once a minute */
-         which++) {
+    if (rc == FR_OK && c.now_ms - s->trace_pruned_ms >= 60000) { /* once a minute */
+        rc = tl_prune_pairs(s, c.now_ms, err);
         sqlite3_stmt *st = NULL;
-        if ((rc = tl_stmt(s, which, &st, err)) == FR_OK) {
+        if (rc == FR_OK && (rc = tl_stmt(s, TL_PRUNE_PARTS, &st, err)) == FR_OK) {
             sqlite3_bind_int64(st, 1, c.now_ms - FR_TRACE_LINK_WINDOW_MS);
             rc = sqlite3_step(st) == SQLITE_DONE
                      ? FR_OK
-                     : sq_fail(s->db, sqlite3_errcode(s->db), err, "pruning trace links and parts");
+                     : sq_fail(s->db, sqlite3_errcode(s->db), err, "pruning parked parts");
             sqlite3_reset(st);
-            if (which == TL_PRUNE_PARTS) {
-                s->trace_pruned_ms = c.now_ms;
-                sq_parts_count(s);
-            }
+            s->trace_pruned_ms = c.now_ms;
+            sq_parts_count(s);
         }
     }
     sq_trace_discard(s);
@@ -260,6 +366,8 @@ sq_trace_discard(struct sq_store *s)
         fr_strmap_clear(s->trace_links, free);
     if (s->trace_orphans != NULL)
         fr_strmap_clear(s->trace_orphans, NULL);
+    if (s->trace_pairs != NULL)
+        fr_strmap_clear(s->trace_pairs, free);
 }
 
 void
@@ -267,6 +375,7 @@ sq_trace_free(struct sq_store *s)
 {
     fr_strmap_free(s->trace_links, free);
     fr_strmap_free(s->trace_orphans, NULL);
+    fr_strmap_free(s->trace_pairs, free);
     for (int i = 0; i < TL_COUNT_ALL; i++)
         sqlite3_finalize(s->trace_st[i]);
 }
@@ -280,7 +389,7 @@ sq_trace_links(void *ctx, int64_t since_ms,
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db,
                                 "SELECT trace_id, conv_id, ts_ms FROM trace_convs WHERE ts_ms >= ?1"
-                                " ORDER BY ts_ms",
+                                " AND conv_id <> '' ORDER BY ts_ms",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
         return sq_fail(s->db, rc, err, "reading trace links");

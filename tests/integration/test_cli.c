@@ -17,6 +17,7 @@
 #include "core/fsutil.h"
 #include "core/hex.h"
 #include "core/mem.h"
+#include "retention/hot/sqlite_int.h" /* SQ_TRACE_EVENT_IDS: the store's trace query */
 
 #ifndef FR_BIN
 #error FR_BIN must name the flightrec binary
@@ -694,12 +695,16 @@ test_cli_show_by_trace_request_session(void **state)
     assert_int_equal(fr(&out, &err, "show --db %s --trace-id t1 --session-id s9", f->db), 2);
     free(out);
     free(err);
-    /* through an index, not a scan of every event */
+    /* through indexes, not a scan of every event: the store's query (sqlite_query.c) reads
+       the trace's conversations, then each one's events of the trace */
     char *q = fr_asprintf("sqlite3 %s \"EXPLAIN QUERY PLAN SELECT * FROM events WHERE "
-                          "trace_id = 't1' AND 1\"",
-                          f->db);
+                          "trace_id = 't1' AND id IN (%s)\"",
+                          f->db, SQ_TRACE_EVENT_IDS("'t1'"));
     assert_int_equal(t_run(q, &out, NULL), 0);
-    assert_non_null(strstr(out, "events_trace"));
+    assert_non_null(strstr(out, "events_conv_trace"));
+    assert_non_null(strstr(out, "PRIMARY KEY (trace_id=?)")); /* trace_convs */
+    assert_null(strstr(out, "SCAN events"));
+    assert_null(strstr(out, "SCAN e "));
     free(out);
     free(q);
 }
