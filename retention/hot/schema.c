@@ -269,10 +269,9 @@ static const char *const schema_migrations[] = {
        index on (trace_id) was one B-tree leaf written per trace per commit (trace ids are
        random): 40% of the WAL pages of an OTLP commit. trace_convs held one row per linked
        trace; it now holds one per (trace, conversation) pair seen (ts_ms: when first seen,
-       so the first is the trace's link), and the trace's events are found through
-       events_conv_trace, which is ordered by conversation first, so a commit writes the
-       leaves of its conversations (sqlite_trace.c). Events filed under their trace
-       (conv_id = trace_id) or without a conversation are found through it directly. */
+       so the first is the trace's link), and a conversation's events of a trace are read
+       from events_conv, which now ends with trace_id (the conversation's entries, no row
+       read); events without a conversation from an index of their own (sqlite_trace.c). */
     "CREATE TABLE trace_convs_v15 ("
     " trace_id TEXT NOT NULL, conv_id TEXT NOT NULL, ts_ms INTEGER NOT NULL,"
     " PRIMARY KEY (trace_id, conv_id)) WITHOUT ROWID;"
@@ -287,7 +286,10 @@ static const char *const schema_migrations[] = {
     "ALTER TABLE trace_convs_v15 RENAME TO trace_convs;"
     "CREATE INDEX trace_convs_ts ON trace_convs(ts_ms);"
     "DROP INDEX events_trace;"
-    "CREATE INDEX events_conv_trace ON events(conv_id, trace_id) WHERE trace_id IS NOT NULL;",
+    "DROP INDEX events_conv;"
+    "CREATE INDEX events_conv ON events(conv_id, ts_ms, seq, trace_id);"
+    "CREATE INDEX events_trace_noconv ON events(trace_id)"
+    " WHERE conv_id IS NULL AND trace_id IS NOT NULL;",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))

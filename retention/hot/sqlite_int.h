@@ -264,12 +264,14 @@ bool sq_file_gone(const struct sq_store *s);
    a random key touches is written whole (docs/storage.md, "Page size"). */
 #define SQ_PAGE_SIZE 4096
 
-/* The rowids of the hot events of trace P (an SQL parameter): those filed under the trace or
-   without a conversation, and those of each conversation the trace was seen in (trace_convs),
-   each through events_conv_trace (schema version 15, sqlite_trace.c). */
+/* The rowids of the hot events of trace P (an SQL parameter): those without a conversation
+   (events_trace_noconv), those filed under the trace, and those of each conversation the
+   trace was seen in (trace_convs), the last two read from events_conv, which ends with
+   trace_id (schema version 15, sqlite_trace.c). */
 #define SQ_TRACE_EVENT_IDS(P)                                                                      \
-    "SELECT id FROM events WHERE conv_id IS NULL AND trace_id = " P                                \
-    " UNION ALL SELECT id FROM events WHERE conv_id = " P " AND trace_id = " P                     \
+    "SELECT id FROM events INDEXED BY events_trace_noconv WHERE conv_id IS NULL"                   \
+    " AND trace_id = " P " UNION ALL SELECT id FROM events WHERE conv_id = " P                     \
+    " AND trace_id = " P                                                                           \
     " UNION ALL SELECT e.id FROM trace_convs l JOIN events e ON e.conv_id = l.conv_id"             \
     " AND e.trace_id = " P " WHERE l.trace_id = " P " AND l.conv_id <> " P
 

@@ -25,10 +25,11 @@
  * keeps its traces' links without the conversation's id (conv_id '').
  *
  * The pairs are also how a trace's events are found (SQ_TRACE_EVENT_IDS):
- * events_conv_trace is ordered by conversation, then trace, so a commit
- * writes the index leaves of its conversations rather than one leaf per
- * trace (random 128-bit ids), which an index on trace_id alone cost: 40%
- * of the WAL pages of an OTLP commit (docs/storage.md). A pair is kept while
+ * each pair's conversation's entries in events_conv, which ends with
+ * trace_id, so a commit writes the index leaves of its conversations
+ * rather than one leaf per trace (random 128-bit ids), which an index on
+ * trace_id alone cost: 40% of the WAL pages of an OTLP commit
+ * (docs/storage.md). A pair is kept while
  * the window lasts and while its events are in hot (pruned a bounded step
  * a minute, after the window).
  */

@@ -701,7 +701,8 @@ test_cli_show_by_trace_request_session(void **state)
                           "trace_id = 't1' AND id IN (%s)\"",
                           f->db, SQ_TRACE_EVENT_IDS("'t1'"));
     assert_int_equal(t_run(q, &out, NULL), 0);
-    assert_non_null(strstr(out, "events_conv_trace"));
+    assert_non_null(strstr(out, "COVERING INDEX events_conv (conv_id=?)"));
+    assert_non_null(strstr(out, "events_trace_noconv (trace_id=?)"));
     assert_non_null(strstr(out, "PRIMARY KEY (trace_id=?)")); /* trace_convs */
     assert_null(strstr(out, "SCAN events"));
     assert_null(strstr(out, "SCAN e "));
