@@ -10,6 +10,7 @@
  */
 #include "retention/hot/schema.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "core/log.h"
@@ -276,12 +277,13 @@ static const char *const schema_migrations[] = {
     " trace_id TEXT NOT NULL, conv_id TEXT NOT NULL, ts_ms INTEGER NOT NULL,"
     " PRIMARY KEY (trace_id, conv_id)) WITHOUT ROWID;"
     "INSERT INTO trace_convs_v15 SELECT trace_id, conv_id, ts_ms FROM trace_convs;"
-    /* the pairs of the stored events; a linked trace's link stays its first */
+    /* the pairs of the stored events, each from its first (in insert order: no sort), a
+       linked trace's link staying its first */
     "INSERT OR IGNORE INTO trace_convs_v15(trace_id, conv_id, ts_ms)"
-    " SELECT e.trace_id, e.conv_id, max(min(e.ingested_ms), ifnull(o.ts_ms + 1, 0))"
+    " SELECT e.trace_id, e.conv_id, max(e.ingested_ms, ifnull(o.ts_ms + 1, 0))"
     " FROM events e LEFT JOIN trace_convs o ON o.trace_id = e.trace_id"
     " WHERE e.trace_id IS NOT NULL AND e.conv_id IS NOT NULL AND e.conv_id <> e.trace_id"
-    " GROUP BY e.trace_id, e.conv_id;"
+    " ORDER BY e.id;"
     "DROP TABLE trace_convs;"
     "ALTER TABLE trace_convs_v15 RENAME TO trace_convs;"
     "CREATE INDEX trace_convs_ts ON trace_convs(ts_ms);"
@@ -369,11 +371,17 @@ fr_schema_migrate(sqlite3 *db, int target, struct fr_err *err)
                "upgrading the schema from version %d to %d (index builds over every stored "
                "event: on a large store this can take minutes)",
                cur, target);
-    for (int v = cur + 1; v <= target; v++) {
+    /* the sorts of those index builds spill to temporary files, not to memory (the store's
+       connections keep temporary data in memory: a migration of millions of events would
+       hold a whole index in RAM); back to memory after */
+    bool spill = cur >= 1 && cur < target &&
+                 sqlite3_exec(db, "PRAGMA temp_store=FILE", NULL, NULL, NULL) == SQLITE_OK;
+    for (int v = cur + 1; v <= target && rc == FR_OK; v++)
         rc = schema_apply(db, v, err);
-        if (rc != FR_OK)
-            return rc;
-    }
+    if (spill)
+        sqlite3_exec(db, "PRAGMA temp_store=MEMORY", NULL, NULL, NULL);
+    if (rc != FR_OK)
+        return rc;
     if (cur >= 1 && cur < target)
         fr_log(FR_LOG_WARN, "store", "schema upgraded to version %d in %.1f s", target,
                fr_mono_s() - t0);
