@@ -303,6 +303,9 @@ queue_hold(struct agent *a, struct held_queue *q, const char *conv, int n,
            const char *const *headers)
 {
     assert_int_equal(sqlite3_open(a->db, &q->db), SQLITE_OK);
+    /* the agent's own writers (its batches, a checkpoint's or a job's transaction) may hold
+       the lock for a moment: wait for it as any other writer would */
+    sqlite3_busy_timeout(q->db, 10000);
     assert_int_equal(sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
     q->post = (struct bg_post){a, events(conv, 0, n), 0, headers};
     pthread_create(&q->thread, NULL, bg_post_main, &q->post);
