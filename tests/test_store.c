@@ -730,7 +730,7 @@ trace_events(struct fr_store *st, const char *trace, char out[512])
     assert_int_equal(fr_store_events(st, &f, list_spans, out, &err), FR_OK);
 }
 
-/* A record of trace "7bf9..." (conv NULL: none), span sp at ts. */
+/* A record of kind of trace, span (also its event id) at ts, in conv (NULL: none). */
 static char *
 trace_line(const char *conv, const char *trace, const char *span, int64_t ts, const char *kind)
 {
@@ -944,9 +944,8 @@ ckpt_batch(struct fr_store *st, int *next)
    pages pass without any checkpoint; past 16 MB of WAL (4,000 pages of 4 KiB; here 2,000 of
    the database's 8 KiB) a background pass runs and the writer's commits do not checkpoint;
    over more commits than the bound the WAL stays within it (32 MB and a commit); every event
-   reads back. A store opened without the option reports
-   nothing (SQLite checkpoints in its commits). The writer's own pass at the bound shows in the
-   ingest bench (docs/storage.md). */
+   reads back. A store opened without the option reports nothing (SQLite checkpoints in its
+   commits). The writer's own pass at the bound shows in the ingest bench (docs/storage.md). */
 static void
 test_store_background_checkpoint(void **state)
 {

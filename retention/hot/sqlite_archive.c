@@ -496,19 +496,6 @@ sq_retention_log(void *ctx, const char *action, const char *path, int64_t events
     return rc == SQLITE_DONE ? FR_OK : sq_fail(s->db, rc, err, "writing the retention log");
 }
 
-static int64_t
-pragma_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *q;
-    int64_t v = 0;
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK) {
-        if (sqlite3_step(q) == SQLITE_ROW)
-            v = sqlite3_column_int64(q, 0);
-        sqlite3_finalize(q);
-    }
-    return v;
-}
-
 int
 sq_rollup_delta(void *ctx, const char *dim, int64_t minute_ms, const char *k1, const char *k2,
                 const struct fr_rollup_row *d, struct fr_err *err)
@@ -527,8 +514,8 @@ int64_t
 sq_live_bytes(void *ctx)
 {
     sqlite3 *db = ((struct sq_store *)ctx)->db;
-    return (pragma_int(db, "PRAGMA page_count") - pragma_int(db, "PRAGMA freelist_count")) *
-           pragma_int(db, "PRAGMA page_size");
+    return (sq_pragma_int(db, "PRAGMA page_count") - sq_pragma_int(db, "PRAGMA freelist_count")) *
+           sq_pragma_int(db, "PRAGMA page_size");
 }
 
 int

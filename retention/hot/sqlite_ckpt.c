@@ -116,14 +116,11 @@ sq_ckpt_start(struct sq_store *s, const char *path, int synchronous, struct fr_e
         free(c);
         return FR_E_STORE;
     }
-    sqlite3_stmt *ps = NULL;
-    int page = 4096;
-    if (sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &ps, NULL) == SQLITE_OK &&
-        sqlite3_step(ps) == SQLITE_ROW && sqlite3_column_int(ps, 0) > 0)
-        page = sqlite3_column_int(ps, 0);
-    sqlite3_finalize(ps);
-    c->soft = SQ_CKPT_SOFT_BYTES / page;
-    c->hard = SQ_CKPT_HARD_BYTES / page;
+    int64_t page = sq_pragma_int(c->db, "PRAGMA page_size");
+    if (page <= 0)
+        page = SQ_PAGE_SIZE;
+    c->soft = (int)(SQ_CKPT_SOFT_BYTES / page);
+    c->hard = (int)(SQ_CKPT_HARD_BYTES / page);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->wake, NULL);
     pthread_cond_init(&c->idle, NULL);

@@ -306,6 +306,8 @@ void sq_body_after_commit(struct sq_store *s);
 
 /* "OFF", "NORMAL" or "FULL" for fr_store_opts.synchronous (clamped to 0..2). */
 const char *sq_sync_name(int synchronous);
+/* The integer a PRAGMA (or any one-value query) answers; 0 when it fails. */
+int64_t sq_pragma_int(sqlite3 *db, const char *sql);
 
 /* The read path (sqlite_query.c), referenced by the fr_store_sqlite descriptor. */
 int fr_sqlite_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb, void *ud,

@@ -193,16 +193,14 @@ tl_lookup(struct sq_store *s, const char *trace, int64_t now_ms, char **conv, st
  * Records the pair (trace, conv), once a batch (a trace's other conversations, rare, are
  * not remembered: their insert finds the row). A new pair that is the trace's first within
  * the window is its link when may_link: what was filed under the trace moves to conv at
- * commit (sq_trace_flush).
+ * commit (sq_trace_flush). A record of a pair already recorded in the batch costs one map
+ * look-up.
  */
 static int
-tl_pair(struct sq_store *s, const char *trace, const char *conv, bool may_link, int64_t now_ms,
-        struct fr_err *err)
+tl_pair(struct sq_store *s, const char *trace, const char *conv, bool may_link, struct fr_err *err)
 {
     if (trace == NULL || conv == NULL || *trace == '\0' || strcmp(trace, conv) == 0)
         return FR_OK;
-    if (sq_is_erased(s, conv)) /* a link named by a late span: kept without the id */
-        conv = "";
     if (s->trace_pairs == NULL)
         s->trace_pairs = fr_strmap_new();
     bool created;
@@ -211,6 +209,9 @@ tl_pair(struct sq_store *s, const char *trace, const char *conv, bool may_link, 
         return FR_OK;
     if (created)
         *slot = fr_strdup(conv);
+    if (sq_is_erased(s, conv)) /* a link named by a late span: kept without the id */
+        conv = "";
+    int64_t now_ms = fr_now_ms();
     sqlite3_stmt *st = NULL;
     int rc = tl_stmt(s, TL_PAIR, &st, err);
     if (rc != FR_OK)
@@ -244,7 +245,7 @@ tl_pair(struct sq_store *s, const char *trace, const char *conv, bool may_link, 
 int
 sq_link_trace(void *ctx, const char *trace_id, const char *conv_id, struct fr_err *err)
 {
-    return tl_pair(ctx, trace_id, conv_id, true, fr_now_ms(), err);
+    return tl_pair(ctx, trace_id, conv_id, true, err);
 }
 
 int
@@ -254,7 +255,7 @@ sq_trace_note(struct sq_store *s, const struct fr_record *rec, struct fr_err *er
     if (conv == NULL || trace == NULL)
         return FR_OK;
     if (strcmp(conv, trace) != 0) /* a row restored from an archive links nothing */
-        return tl_pair(s, trace, conv, !rec->restored, fr_now_ms(), err);
+        return tl_pair(s, trace, conv, !rec->restored, err);
     if (!rec->restored) { /* filed under its trace: a link may exist already */
         if (s->trace_orphans == NULL)
             s->trace_orphans = fr_strmap_new();

@@ -55,3 +55,16 @@ sq_sync_name(int synchronous)
     static const char *const names[] = {"OFF", "NORMAL", "FULL"};
     return names[synchronous < 0 ? 0 : synchronous > 2 ? 2 : synchronous];
 }
+
+int64_t
+sq_pragma_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *q;
+    int64_t v = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            v = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+    }
+    return v;
+}
