@@ -18,6 +18,7 @@
 #include "core/timeutil.h"
 #include "retention/hot/archive.h"
 #include "retention/hot/schema.h"
+#include "retention/hot/sqlite_int.h"
 
 /* ---- collecting callbacks ---- */
 
@@ -698,7 +699,7 @@ test_store_trace_link_moves_events(void **state)
         fr_store_erase_hot(f->st, "conv-X", "test", fr_now_ms(), false, &erased_n, &err), FR_OK);
     assert_int_equal(erased_n, 3);
     assert_int_equal(sql_long(db,
-                              "SELECT count(*) FROM trace_convs WHERE conv_id IN"
+                              "SELECT count(*) FROM trace_pairs WHERE conv_id IN"
                               " ('conv-X', 'conv-E')",
                               NULL, 0),
                      0);
@@ -793,14 +794,19 @@ test_store_trace_lookup_through_pairs(void **state)
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db,
                                   "UPDATE trace_convs SET ts_ms = 1000;"
+                                  "UPDATE trace_convs_new SET ts_ms = 1000;"
                                   "INSERT INTO trace_convs VALUES('gone-trace', 'c-gone', 1000)",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
+    /* recorded pairs are appended to trace_convs_new until merged (schema version 16) */
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM trace_convs_new", NULL, 0), 3);
     fr_store_close(f->st); /* a store prunes at its first commit, then once a minute */
     f->st = t_store_open(f->dir, "hot.db");
     const char *other = "{\"kind\":\"tool\",\"ts_ms\":1771357445500,\"conv_id\":\"c-x\"}";
     t_ingest(f->st, &other, 1);
+    /* the appended pairs, 10 minutes old, were merged at that commit, before the pruning */
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM trace_convs_new", NULL, 0), 0);
     assert_int_equal(sql_long(f->path, "SELECT count(*) FROM trace_convs", NULL, 0), 3);
     assert_int_equal(sql_long(f->path,
                               "SELECT count(*) FROM trace_convs WHERE trace_id = 'gone-trace'",
@@ -815,6 +821,108 @@ test_store_trace_lookup_through_pairs(void **state)
     trace_events(f->st, T, got);
     assert_string_equal(
         got, "n1(-) o1(c-one) a1(c-one) b1(c-two) o2(7bf92f3577b34da6a3ce929d0e0e4736) ");
+}
+
+/* Commits one batch of n tool events, event i of trace merge_trace(i) in conversation
+   "c-<i % 40>". */
+static void
+merge_trace(int i, char out[33])
+{
+    snprintf(out, 33, "%08x%024x", (unsigned)i * 2654435761u, (unsigned)i); /* not in order */
+}
+
+static void
+merge_batch(struct fr_store *st, int first, int n)
+{
+    char **lines = fr_malloc((size_t)n * sizeof *lines);
+    for (int i = 0; i < n; i++) {
+        char trace[33], conv[16], span[16];
+        merge_trace(first + i, trace);
+        snprintf(conv, sizeof conv, "c-%d", (first + i) % 40);
+        snprintf(span, sizeof span, "s%d", first + i);
+        lines[i] = trace_line(conv, trace, span, 1771357445000 + first + i, "tool");
+    }
+    t_ingest(st, (const char *const *)lines, (size_t)n);
+    for (int i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+}
+
+/* A span of trace filed under the trace (the span named no conversation): where it went. */
+static void
+orphan_lands(struct fr_store *st, const char *trace, const char *span, const char *want)
+{
+    char *line = trace_line(trace, trace, span, 1771357500000, "tool");
+    t_ingest(st, (const char *const *)&line, 1);
+    free(line);
+    char got[512], expect[128];
+    trace_events(st, trace, got);
+    snprintf(expect, sizeof expect, "%s(%s) ", span, want);
+    assert_non_null(strstr(got, expect));
+}
+
+/* New trace pairs are appended to trace_convs_new and merged into trace_convs in key order, a
+   chunk a commit, once it holds SQ_TRACE_MERGE_ROWS (schema version 16): each pair is recorded
+   once, and a trace's events are found and its link followed before, during and after the
+   merge; pairs another connection appended are seen. */
+static void
+test_store_trace_pairs_merge(void **state)
+{
+    struct t_store_fx *f = *state;
+    enum { BATCH = 500 };
+    int start = (SQ_TRACE_MERGE_ROWS + BATCH - 1) / BATCH; /* the batch that starts the merge */
+    int held = start * BATCH;                              /* the pairs that merge takes */
+    int steps = held / SQ_TRACE_MERGE_CHUNK + 1;           /* its commits, the last deletes */
+    assert_true(steps >= 3);
+    int b = 0;
+    for (; b < start; b++)
+        merge_batch(f->st, b * BATCH, BATCH);
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM trace_convs", NULL, 0),
+                     SQ_TRACE_MERGE_CHUNK);
+    merge_batch(f->st, b++ * BATCH, BATCH);
+    /* half-way: the first chunks merged, every pair still in trace_convs_new, once */
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM trace_convs", NULL, 0),
+                     2 * SQ_TRACE_MERGE_CHUNK);
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM trace_convs_new", NULL, 0), b * BATCH);
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM trace_pairs", NULL, 0), b * BATCH);
+    /* the first chunk holds the smallest trace ids, not the first ones recorded */
+    char got[512], trace[33];
+    sql_long(f->path,
+             "SELECT max(trace_id) < (SELECT max(trace_id) FROM trace_convs_new)"
+             " FROM trace_convs",
+             got, sizeof got);
+    assert_string_equal(got, "1");
+    for (int i = 0; i < b * BATCH; i += 997) {
+        char want[64];
+        merge_trace(i, trace);
+        trace_events(f->st, trace, got);
+        snprintf(want, sizeof want, "s%d(c-%d) ", i, i % 40);
+        assert_string_equal(got, want);
+    }
+    merge_trace(1, trace);
+    orphan_lands(f->st, trace, "late1", "c-1");
+    b++; /* that was a commit too */
+    for (; b < start + steps - 1; b++)
+        merge_batch(f->st, b * BATCH, BATCH);
+    /* done: what it took is in trace_convs alone, what came since in trace_convs_new */
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM trace_convs", NULL, 0), held);
+    int after = (b - 1) * BATCH - held; /* the orphan's commit appended no pair */
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM trace_convs_new", NULL, 0), after);
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM trace_pairs", NULL, 0), held + after);
+    merge_trace(7, trace);
+    orphan_lands(f->st, trace, "late7", "c-7"); /* merged */
+    char conv[16];
+    merge_trace(held + 3, trace); /* recorded after the merge started: not merged */
+    snprintf(conv, sizeof conv, "c-%d", (held + 3) % 40);
+    orphan_lands(f->st, trace, "late-new", conv);
+    /* a pair appended by another connection is seen by this one */
+    struct fr_store *other = t_store_open(f->dir, "hot.db");
+    char *line =
+        trace_line("c-other", "aaaabbbbccccddddeeeeffff00001111", "o1", 1771357500000, "tool");
+    t_ingest(other, (const char *const *)&line, 1);
+    free(line);
+    fr_store_close(other);
+    orphan_lands(f->st, "aaaabbbbccccddddeeeeffff00001111", "o2", "c-other");
 }
 
 /* The version 15 migration records the pairs of the stored events, the trace's link still
@@ -1453,6 +1561,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_event_parts_merge, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_trace_lookup_through_pairs, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_trace_pairs_merge, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_migration_builds_trace_pairs, t_store_setup,
                                         t_store_teardown),

@@ -522,7 +522,7 @@ sq_rollback(void *ctx)
     struct sq_store *s = ctx;
     sq_aggs_drain(&s->aggs, NULL, NULL);
     sq_rollup_discard(s);
-    sq_trace_discard(s);
+    sq_trace_rollback(s);
     bool reread = s->in_txn;
     if (s->in_txn)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);

@@ -112,7 +112,18 @@ struct sq_store {
     struct fr_strmap *trace_links;   /* trace id -> conv id (owned) learned in the batch */
     struct fr_strmap *trace_orphans; /* trace ids of events filed under their trace */
     struct fr_strmap *trace_pairs;   /* trace id -> conv id (owned) recorded in the batch */
-    sqlite3_stmt *trace_st[12];
+    sqlite3_stmt *trace_st[20];
+    /* the pairs not yet merged into trace_convs (table trace_convs_new, appended to): */
+    struct fr_strmap *tn_map; /* trace id -> its rows (struct tn_pair list, owned) */
+    bool tn_loaded;           /* tn_map holds the table as of tn_version */
+    bool tn_synced;           /* checked against other connections' commits in this batch */
+    int64_t tn_version;       /* PRAGMA data_version when loaded */
+    int64_t tn_rows;          /* rows of the table */
+    int64_t tn_max_id;        /* its largest id */
+    int64_t tn_oldest_ms;     /* its oldest pair's ts_ms (0: none) */
+    int64_t tn_merge_upto;    /* a merge in progress: of the rows up to this id (0: none) */
+    char *tn_merge_trace;     /* where its next chunk starts (after this pair; owned) */
+    char *tn_merge_conv;
     int64_t trace_pruned_ms;
     int64_t trace_prune_from;  /* ts_ms where the next step of the pair pruning starts */
     int64_t trace_pairs_added; /* pairs recorded since that pass */
@@ -183,6 +194,8 @@ int sq_link_trace(void *ctx, const char *trace_id, const char *conv_id, struct f
 int sq_trace_note(struct sq_store *s, const struct fr_record *rec, struct fr_err *err);
 int sq_trace_flush(struct sq_store *s, struct fr_err *err);
 void sq_trace_discard(struct sq_store *s);
+void sq_trace_rollback(struct sq_store *s);
+void sq_trace_forget(struct sq_store *s);
 void sq_trace_free(struct sq_store *s);
 
 /* Event parts (sqlite_parts.c): a part merged into its provider event or parked; a
@@ -266,14 +279,22 @@ bool sq_file_gone(const struct sq_store *s);
 
 /* The rowids of the hot events of trace P (an SQL parameter): those without a conversation
    (events_trace_noconv), those filed under the trace, and those of each conversation the
-   trace was seen in (trace_convs), the last two read from events_conv, which ends with
-   trace_id (schema version 15, sqlite_trace.c). */
+   trace was seen in (trace_convs, and trace_convs_new: the pairs not merged yet, a bounded
+   table read whole), the last two read from events_conv, which ends with trace_id (schema
+   versions 15 and 16, sqlite_trace.c). */
 #define SQ_TRACE_EVENT_IDS(P)                                                                      \
     "SELECT id FROM events INDEXED BY events_trace_noconv WHERE conv_id IS NULL"                   \
     " AND trace_id = " P " UNION ALL SELECT id FROM events WHERE conv_id = " P                     \
-    " AND trace_id = " P                                                                           \
-    " UNION ALL SELECT e.id FROM trace_convs l JOIN events e ON e.conv_id = l.conv_id"             \
-    " AND e.trace_id = " P " WHERE l.trace_id = " P " AND l.conv_id <> " P
+    " AND trace_id = " P " UNION ALL SELECT e.id FROM (SELECT conv_id FROM trace_convs"            \
+    " WHERE trace_id = " P " UNION SELECT conv_id FROM trace_convs_new WHERE trace_id = " P        \
+    ") l JOIN events e ON e.conv_id = l.conv_id AND e.trace_id = " P " WHERE l.conv_id <> " P
+
+/* The trace pairs appended to trace_convs_new are merged into trace_convs once it holds this
+   many, or once the oldest is this old; each commit merges a chunk of this many (sqlite_trace.c,
+   schema version 16). */
+#define SQ_TRACE_MERGE_ROWS 16384
+#define SQ_TRACE_MERGE_AGE_MS (10 * 60 * 1000LL)
+#define SQ_TRACE_MERGE_CHUNK 4096
 
 /* Background WAL checkpoints (sqlite_ckpt.c): the checkpoint thread is woken past SOFT bytes
    of WAL (4,000 pages of 4 KiB: a page that several commits rewrote is copied once;

@@ -32,6 +32,18 @@
  * (docs/storage.md). A pair is kept while
  * the window lasts and while its events are in hot (pruned a bounded step
  * a minute, after the window).
+ *
+ * A new pair is not written into trace_convs but appended to trace_convs_new
+ * (schema version 16): trace_convs is keyed by the random trace id, so each
+ * pair written there was one more B-tree leaf in the commit's WAL pages (29%
+ * of an OTLP commit's), while an append writes the table's last page. The
+ * writer keeps that table's rows in memory (tn_map: whether a pair is
+ * recorded, a trace's first), read again when another connection committed.
+ * Once it holds SQ_TRACE_MERGE_ROWS pairs, or its oldest is SQ_TRACE_MERGE_AGE_MS old,
+ * its rows are merged into trace_convs in key order, SQ_TRACE_MERGE_CHUNK a commit
+ * (so a merge never stalls a batch), and deleted once all are in: sorted
+ * keys share leaves, so a merge writes each leaf once for all of its pairs.
+ * Readers read both tables (SQ_TRACE_EVENT_IDS, the view trace_pairs).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +53,6 @@
 #include "retention/hot/sqlite_int.h"
 
 enum {
-    TL_PAIR,        /* a pair (the trace's first is its link) */
     TL_LOOKUP,      /* the conversation of a trace */
     TL_COUNT,       /* what a re-assignment moves */
     TL_DEDUP,       /* copies the conversation already holds (a re-sent span) */
@@ -53,13 +64,22 @@ enum {
     TL_PRUNE_STEP,  /* the pairs past the window a pruning step looks at */
     TL_PRUNE,       /* those whose events left hot */
     TL_PRUNE_PARTS, /* and parts whose event never came */
+    TL_EXISTS,      /* a pair merged already */
+    TL_APPEND,      /* a new pair */
+    TL_LOAD,        /* the pairs not merged yet */
+    TL_VERSION,     /* whether another connection committed */
+    TL_CHUNK,       /* a merge's next pairs, in key order */
+    TL_MERGE_ONE,   /* one of them */
+    TL_MERGE_DONE,  /* and the merged ones gone */
     TL_COUNT_ALL
 };
 
+_Static_assert(TL_COUNT_ALL <= sizeof((struct sq_store *)0)->trace_st /
+                                   sizeof((struct sq_store *)0)->trace_st[0],
+               "trace_st holds every statement");
+
 static const char *const tl_sql[TL_COUNT_ALL] = {
-    [TL_PAIR] = "INSERT INTO trace_convs(trace_id, conv_id, ts_ms) VALUES(?1, ?2, ?3)"
-                " ON CONFLICT(trace_id, conv_id) DO NOTHING",
-    [TL_LOOKUP] = "SELECT conv_id FROM trace_convs WHERE trace_id = ?1 AND ts_ms >= ?2"
+    [TL_LOOKUP] = "SELECT conv_id, ts_ms FROM trace_convs WHERE trace_id = ?1 AND ts_ms >= ?2"
                   " ORDER BY ts_ms, conv_id LIMIT 1",
     [TL_COUNT] = "SELECT count(*), count(error_code) FROM events"
                  " WHERE conv_id = ?1 AND trace_id = ?1",
@@ -87,6 +107,25 @@ static const char *const tl_sql[TL_COUNT_ALL] = {
                  " (SELECT 1 FROM events e WHERE e.conv_id = trace_convs.conv_id"
                  " AND e.trace_id = trace_convs.trace_id)",
     [TL_PRUNE_PARTS] = "DELETE FROM event_parts WHERE ts_ms < ?1",
+    [TL_EXISTS] = "SELECT 1 FROM trace_convs WHERE trace_id = ?1 AND conv_id = ?2",
+    [TL_APPEND] = "INSERT INTO trace_convs_new(trace_id, conv_id, ts_ms) VALUES(?1, ?2, ?3)",
+    [TL_LOAD] = "SELECT id, trace_id, conv_id, ts_ms FROM trace_convs_new ORDER BY id",
+    [TL_VERSION] = "PRAGMA data_version",
+    /* the next ?4 pairs up to id ?1 after the pair (?2, ?3) (NULL: from the first) */
+    [TL_CHUNK] = "SELECT trace_id, conv_id, ts_ms FROM trace_convs_new WHERE id <= ?1 AND"
+                 " (?2 IS NULL OR trace_id > ?2 OR (trace_id = ?2 AND conv_id > ?3))"
+                 " ORDER BY trace_id, conv_id LIMIT ?4",
+    [TL_MERGE_ONE] = "INSERT INTO trace_convs(trace_id, conv_id, ts_ms) VALUES(?1, ?2, ?3)"
+                     " ON CONFLICT(trace_id, conv_id) DO UPDATE SET ts_ms = excluded.ts_ms"
+                     " WHERE excluded.ts_ms < trace_convs.ts_ms",
+    [TL_MERGE_DONE] = "DELETE FROM trace_convs_new WHERE id <= ?1",
+};
+
+/* A row of trace_convs_new, in tn_map's list of its trace. */
+struct tn_pair {
+    struct tn_pair *next;
+    int64_t ts_ms;
+    char conv[];
 };
 
 static int
@@ -169,29 +208,136 @@ tl_reassign(struct sq_store *s, const char *trace, const char *conv, struct fr_e
     return tl_run(s, TL_UNINDEX, err, trace, NULL);
 }
 
-/* The trace's link within the window (*conv owned, NULL when none). */
+static void
+tn_free_list(void *value)
+{
+    for (struct tn_pair *p = value, *next; p != NULL; p = next) {
+        next = p->next;
+        free(p);
+    }
+}
+
+static void
+tn_add(struct sq_store *s, int64_t id, const char *trace, const char *conv, int64_t ts_ms)
+{
+    size_t n = strlen(conv) + 1;
+    struct tn_pair *p = fr_malloc(sizeof *p + n);
+    memcpy(p->conv, conv, n);
+    p->ts_ms = ts_ms;
+    bool created;
+    void **slot = fr_strmap_slot(s->tn_map, trace, &created);
+    p->next = created ? NULL : *slot;
+    *slot = p;
+    s->tn_rows++;
+    if (id > s->tn_max_id)
+        s->tn_max_id = id;
+    if (s->tn_oldest_ms == 0 || ts_ms < s->tn_oldest_ms)
+        s->tn_oldest_ms = ts_ms;
+}
+
+/* Reads trace_convs_new into tn_map. */
+static int
+tn_load(struct sq_store *s, struct fr_err *err)
+{
+    if (s->tn_map == NULL)
+        s->tn_map = fr_strmap_new();
+    fr_strmap_clear(s->tn_map, tn_free_list);
+    s->tn_rows = s->tn_max_id = s->tn_oldest_ms = 0;
+    s->tn_loaded = false;
+    sqlite3_stmt *st = NULL;
+    int rc = tl_stmt(s, TL_LOAD, &st, err);
+    if (rc != FR_OK)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        tn_add(s, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+               (const char *)sqlite3_column_text(st, 2), sqlite3_column_int64(st, 3));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return sq_fail(s->db, rc, err, "reading the trace pairs not merged yet");
+    s->tn_loaded = true;
+    return FR_OK;
+}
+
+/* tn_map as the batch's transaction sees the table: read again when another connection
+   committed since (PRAGMA data_version), checked once a batch. */
+static int
+tn_sync(struct sq_store *s, struct fr_err *err)
+{
+    if (s->tn_synced && s->tn_loaded)
+        return FR_OK;
+    sqlite3_stmt *st = NULL;
+    int rc = tl_stmt(s, TL_VERSION, &st, err);
+    if (rc != FR_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    int64_t version = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return sq_fail(s->db, rc, err, "PRAGMA data_version");
+    if ((!s->tn_loaded || version != s->tn_version) && (rc = tn_load(s, err)) != FR_OK)
+        return rc;
+    s->tn_version = version;
+    s->tn_synced = true;
+    return FR_OK;
+}
+
+/* The trace's link within the window (*conv owned, NULL when none): its first pair since
+   then, merged or not. */
 static int
 tl_lookup(struct sq_store *s, const char *trace, int64_t now_ms, char **conv, struct fr_err *err)
 {
     *conv = NULL;
+    int64_t since = now_ms - FR_TRACE_LINK_WINDOW_MS;
     sqlite3_stmt *st = NULL;
-    int rc = tl_stmt(s, TL_LOOKUP, &st, err);
-    if (rc != FR_OK)
+    int rc = tn_sync(s, err);
+    if (rc != FR_OK || (rc = tl_stmt(s, TL_LOOKUP, &st, err)) != FR_OK)
         return rc;
     sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now_ms - FR_TRACE_LINK_WINDOW_MS);
+    sqlite3_bind_int64(st, 2, since);
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *conv = fr_strdup((const char *)sqlite3_column_text(st, 0));
+    const char *best = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    int64_t best_ts = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
+    for (const struct tn_pair *p = fr_strmap_get(s->tn_map, trace); p != NULL; p = p->next)
+        if (p->ts_ms >= since && (best == NULL || p->ts_ms < best_ts ||
+                                  (p->ts_ms == best_ts && strcmp(p->conv, best) < 0))) {
+            best = p->conv;
+            best_ts = p->ts_ms;
+        }
+    if (best != NULL)
+        *conv = fr_strdup(best);
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return sq_fail(s->db, rc, err, "looking up a trace's conversation");
     return FR_OK;
 }
 
+/* Whether the pair is recorded (*known), merged or not. */
+static int
+tn_known(struct sq_store *s, const char *trace, const char *conv, bool *known, struct fr_err *err)
+{
+    *known = false;
+    for (const struct tn_pair *p = fr_strmap_get(s->tn_map, trace); p != NULL; p = p->next)
+        if (strcmp(p->conv, conv) == 0) {
+            *known = true;
+            return FR_OK;
+        }
+    sqlite3_stmt *st = NULL;
+    int rc = tl_stmt(s, TL_EXISTS, &st, err);
+    if (rc != FR_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, conv, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    *known = rc == SQLITE_ROW;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE
+               ? FR_OK
+               : sq_fail(s->db, rc, err, "looking up a trace's conversation");
+}
+
 /*
  * Records the pair (trace, conv), once a batch (a trace's other conversations, rare, are
- * not remembered: their insert finds the row). A new pair that is the trace's first within
+ * not remembered: their record finds the pair). A new pair that is the trace's first within
  * the window is its link when may_link: what was filed under the trace moves to conv at
  * commit (sq_trace_flush). A record of a pair already recorded in the batch costs one map
  * look-up.
@@ -211,21 +357,24 @@ tl_pair(struct sq_store *s, const char *trace, const char *conv, bool may_link, 
         *slot = fr_strdup(conv);
     if (sq_is_erased(s, conv)) /* a link named by a late span: kept without the id */
         conv = "";
+    bool known;
+    int rc = tn_sync(s, err);
+    if (rc != FR_OK || (rc = tn_known(s, trace, conv, &known, err)) != FR_OK || known)
+        return rc;
     int64_t now_ms = fr_now_ms();
     sqlite3_stmt *st = NULL;
-    int rc = tl_stmt(s, TL_PAIR, &st, err);
-    if (rc != FR_OK)
+    if ((rc = tl_stmt(s, TL_APPEND, &st, err)) != FR_OK)
         return rc;
     bool linked = s->trace_links != NULL && fr_strmap_get(s->trace_links, trace) != NULL;
+    int64_t ts_ms = now_ms + linked; /* after the batch's link, never tied with it */
     sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, conv, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, now_ms + linked); /* after the batch's link, never tied with it */
+    sqlite3_bind_int64(st, 3, ts_ms);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return sq_fail(s->db, rc, err, "recording a trace's conversation");
-    if (sqlite3_changes(s->db) == 0)
-        return FR_OK;
+    tn_add(s, sqlite3_last_insert_rowid(s->db), trace, conv, ts_ms);
     s->trace_pairs_added++;
     if (!may_link || linked)
         return FR_OK;
@@ -240,6 +389,72 @@ tl_pair(struct sq_store *s, const char *trace, const char *conv, bool may_link, 
     }
     free(first);
     return FR_OK;
+}
+
+/*
+ * A step of merging trace_convs_new into trace_convs: started once it holds SQ_TRACE_MERGE_ROWS
+ * pairs, or at the minute's pass (due) once its oldest is SQ_TRACE_MERGE_AGE_MS old; each step
+ * the next SQ_TRACE_MERGE_CHUNK of the pairs it held then, in key order (a pair in both keeps
+ * the earlier time); when all are in, they are deleted and tn_map read again (the pairs
+ * appended since).
+ */
+static int
+tn_merge_step(struct sq_store *s, int64_t now_ms, bool due, struct fr_err *err)
+{
+    int rc = tn_sync(s, err);
+    if (rc != FR_OK)
+        return rc;
+    if (s->tn_merge_upto == 0) {
+        if (s->tn_rows < SQ_TRACE_MERGE_ROWS &&
+            !(due && s->tn_rows > 0 && now_ms - s->tn_oldest_ms >= SQ_TRACE_MERGE_AGE_MS))
+            return FR_OK;
+        s->tn_merge_upto = s->tn_max_id;
+    }
+    sqlite3_stmt *q = NULL, *ins = NULL;
+    if ((rc = tl_stmt(s, TL_CHUNK, &q, err)) != FR_OK ||
+        (rc = tl_stmt(s, TL_MERGE_ONE, &ins, err)) != FR_OK)
+        return rc;
+    sqlite3_bind_int64(q, 1, s->tn_merge_upto);
+    if (s->tn_merge_trace != NULL) {
+        sqlite3_bind_text(q, 2, s->tn_merge_trace, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 3, s->tn_merge_conv, -1, SQLITE_TRANSIENT);
+    } else {
+        sqlite3_bind_null(q, 2);
+        sqlite3_bind_null(q, 3);
+    }
+    sqlite3_bind_int64(q, 4, SQ_TRACE_MERGE_CHUNK);
+    int n = 0, src;
+    while ((src = sqlite3_step(q)) == SQLITE_ROW) {
+        for (int i = 0; i < 3; i++)
+            sqlite3_bind_value(ins, i + 1, sqlite3_column_value(q, i));
+        rc = sqlite3_step(ins);
+        sqlite3_reset(ins);
+        if (rc != SQLITE_DONE) {
+            sqlite3_reset(q);
+            return sq_fail(s->db, rc, err, "merging trace pairs");
+        }
+        if (++n == SQ_TRACE_MERGE_CHUNK) { /* where the next step starts */
+            free(s->tn_merge_trace);
+            free(s->tn_merge_conv);
+            s->tn_merge_trace = fr_strdup((const char *)sqlite3_column_text(q, 0));
+            s->tn_merge_conv = fr_strdup((const char *)sqlite3_column_text(q, 1));
+        }
+    }
+    sqlite3_reset(q);
+    if (src != SQLITE_DONE)
+        return sq_fail(s->db, src, err, "merging trace pairs");
+    if (n == SQ_TRACE_MERGE_CHUNK)
+        return FR_OK;
+    sqlite3_stmt *del = NULL;
+    if ((rc = tl_stmt(s, TL_MERGE_DONE, &del, err)) != FR_OK)
+        return rc;
+    sqlite3_bind_int64(del, 1, s->tn_merge_upto);
+    rc = sqlite3_step(del);
+    sqlite3_reset(del);
+    if (rc != SQLITE_DONE)
+        return sq_fail(s->db, rc, err, "merging trace pairs");
+    sq_trace_forget(s);
+    return tn_sync(s, err);
 }
 
 int
@@ -344,7 +559,10 @@ sq_trace_flush(struct sq_store *s, struct fr_err *err)
         rc = fr_strmap_each(s->trace_links, tl_learn, &c);
     if (rc == FR_OK && s->trace_orphans != NULL && fr_strmap_count(s->trace_orphans) > 0)
         rc = fr_strmap_each(s->trace_orphans, tl_adopt, &c);
-    if (rc == FR_OK && c.now_ms - s->trace_pruned_ms >= 60000) { /* once a minute */
+    bool minute = c.now_ms - s->trace_pruned_ms >= 60000;
+    if (rc == FR_OK && (s->tn_rows > 0 || s->tn_merge_upto > 0 || minute))
+        rc = tn_merge_step(s, c.now_ms, minute, err);
+    if (rc == FR_OK && minute) { /* once a minute */
         rc = tl_prune_pairs(s, c.now_ms, err);
         sqlite3_stmt *st = NULL;
         if (rc == FR_OK && (rc = tl_stmt(s, TL_PRUNE_PARTS, &st, err)) == FR_OK) {
@@ -370,6 +588,24 @@ sq_trace_discard(struct sq_store *s)
         fr_strmap_clear(s->trace_orphans, NULL);
     if (s->trace_pairs != NULL)
         fr_strmap_clear(s->trace_pairs, free);
+    s->tn_synced = false;
+}
+
+void
+sq_trace_forget(struct sq_store *s)
+{
+    s->tn_loaded = false;
+    s->tn_merge_upto = 0;
+    free(s->tn_merge_trace);
+    free(s->tn_merge_conv);
+    s->tn_merge_trace = s->tn_merge_conv = NULL;
+}
+
+void
+sq_trace_rollback(struct sq_store *s)
+{
+    sq_trace_discard(s);
+    sq_trace_forget(s); /* its appends and a merge's step are undone: read again */
 }
 
 void
@@ -378,6 +614,8 @@ sq_trace_free(struct sq_store *s)
     fr_strmap_free(s->trace_links, free);
     fr_strmap_free(s->trace_orphans, NULL);
     fr_strmap_free(s->trace_pairs, free);
+    fr_strmap_free(s->tn_map, tn_free_list);
+    sq_trace_forget(s);
     for (int i = 0; i < TL_COUNT_ALL; i++)
         sqlite3_finalize(s->trace_st[i]);
 }
@@ -391,7 +629,9 @@ sq_trace_links(void *ctx, int64_t since_ms,
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db,
                                 "SELECT trace_id, conv_id, ts_ms FROM trace_convs WHERE ts_ms >= ?1"
-                                " AND conv_id <> '' ORDER BY ts_ms",
+                                " AND conv_id <> '' UNION ALL SELECT trace_id, conv_id, ts_ms"
+                                " FROM trace_convs_new WHERE ts_ms >= ?1 AND conv_id <> ''"
+                                " ORDER BY ts_ms",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK)
         return sq_fail(s->db, rc, err, "reading trace links");
