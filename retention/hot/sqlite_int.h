@@ -114,15 +114,16 @@ struct sq_store {
     struct fr_strmap *trace_pairs;   /* trace id -> conv id (owned) recorded in the batch */
     sqlite3_stmt *trace_st[20];
     /* the pairs not yet merged into trace_convs (table trace_convs_new, appended to): */
-    struct fr_strmap *tn_map; /* trace id -> its rows (struct tn_pair list, owned) */
-    bool tn_loaded;           /* tn_map holds the table as of tn_version */
-    bool tn_synced;           /* checked against other connections' commits in this batch */
-    int64_t tn_version;       /* PRAGMA data_version when loaded */
-    int64_t tn_rows;          /* rows of the table */
-    int64_t tn_max_id;        /* its largest id */
-    int64_t tn_oldest_ms;     /* its oldest pair's ts_ms (0: none) */
-    int64_t tn_merge_upto;    /* a merge in progress: of the rows up to this id (0: none) */
-    char *tn_merge_trace;     /* where its next chunk starts (after this pair; owned) */
+    struct sq_tn_slot *tn_slots; /* its rows by trace: hashes, time and id (owned) */
+    size_t tn_cap;               /* slots (a power of two, at least twice tn_rows) */
+    bool tn_loaded;              /* tn_slots holds the table as of tn_version */
+    bool tn_synced;              /* checked against other connections' commits in this batch */
+    int64_t tn_version;          /* PRAGMA data_version when loaded */
+    int64_t tn_rows;             /* rows of the table */
+    int64_t tn_max_id;           /* its largest id */
+    int64_t tn_oldest_ms;        /* its oldest pair's ts_ms (0: none) */
+    int64_t tn_merge_upto;       /* a merge in progress: of the rows up to this id (0: none) */
+    char *tn_merge_trace;        /* where its next chunk starts (after this pair; owned) */
     char *tn_merge_conv;
     int64_t trace_pruned_ms;
     int64_t trace_prune_from;  /* ts_ms where the next step of the pair pruning starts */
@@ -292,9 +293,9 @@ bool sq_file_gone(const struct sq_store *s);
 /* The trace pairs appended to trace_convs_new are merged into trace_convs once it holds this
    many, or once the oldest is this old; each commit merges a chunk of this many (sqlite_trace.c,
    schema version 16). */
-#define SQ_TRACE_MERGE_ROWS 16384
+#define SQ_TRACE_MERGE_ROWS 8192
 #define SQ_TRACE_MERGE_AGE_MS (10 * 60 * 1000LL)
-#define SQ_TRACE_MERGE_CHUNK 4096
+#define SQ_TRACE_MERGE_CHUNK 2048
 
 /* Background WAL checkpoints (sqlite_ckpt.c): the checkpoint thread is woken past SOFT bytes
    of WAL (4,000 pages of 4 KiB: a page that several commits rewrote is copied once;

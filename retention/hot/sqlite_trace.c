@@ -37,8 +37,9 @@
  * (schema version 16): trace_convs is keyed by the random trace id, so each
  * pair written there was one more B-tree leaf in the commit's WAL pages (29%
  * of an OTLP commit's), while an append writes the table's last page. The
- * writer keeps that table's rows in memory (tn_map: whether a pair is
- * recorded, a trace's first), read again when another connection committed.
+ * writer keeps an index of that table in memory (tn_slots: each row's hashes
+ * of trace and conversation and its id, 16 bytes; a candidate is read by its
+ * id), read again when another connection committed.
  * Once it holds SQ_TRACE_MERGE_ROWS pairs, or its oldest is SQ_TRACE_MERGE_AGE_MS old,
  * its rows are merged into trace_convs in key order, SQ_TRACE_MERGE_CHUNK a commit
  * (so a merge never stalls a batch), and deleted once all are in: sorted
@@ -67,6 +68,7 @@ enum {
     TL_EXISTS,      /* a pair merged already */
     TL_APPEND,      /* a new pair */
     TL_LOAD,        /* the pairs not merged yet */
+    TL_ROW,         /* one of them */
     TL_VERSION,     /* whether another connection committed */
     TL_CHUNK,       /* a merge's next pairs, in key order */
     TL_MERGE_ONE,   /* one of them */
@@ -109,7 +111,8 @@ static const char *const tl_sql[TL_COUNT_ALL] = {
     [TL_PRUNE_PARTS] = "DELETE FROM event_parts WHERE ts_ms < ?1",
     [TL_EXISTS] = "SELECT 1 FROM trace_convs WHERE trace_id = ?1 AND conv_id = ?2",
     [TL_APPEND] = "INSERT INTO trace_convs_new(trace_id, conv_id, ts_ms) VALUES(?1, ?2, ?3)",
-    [TL_LOAD] = "SELECT id, trace_id, conv_id, ts_ms FROM trace_convs_new ORDER BY id",
+    [TL_LOAD] = "SELECT id, trace_id, conv_id, ts_ms FROM trace_convs_new",
+    [TL_ROW] = "SELECT trace_id, conv_id, ts_ms FROM trace_convs_new WHERE id = ?1",
     [TL_VERSION] = "PRAGMA data_version",
     /* the next ?4 pairs up to id ?1 after the pair (?2, ?3) (NULL: from the first) */
     [TL_CHUNK] = "SELECT trace_id, conv_id, ts_ms FROM trace_convs_new WHERE id <= ?1 AND"
@@ -121,11 +124,11 @@ static const char *const tl_sql[TL_COUNT_ALL] = {
     [TL_MERGE_DONE] = "DELETE FROM trace_convs_new WHERE id <= ?1",
 };
 
-/* A row of trace_convs_new, in tn_map's list of its trace. */
-struct tn_pair {
-    struct tn_pair *next;
-    int64_t ts_ms;
-    char conv[];
+/* A row of trace_convs_new in the writer's index of it (open addressing by trace hash; id 0:
+   empty). */
+struct sq_tn_slot {
+    uint32_t trace_h, conv_h;
+    int64_t id;
 };
 
 static int
@@ -209,25 +212,29 @@ tl_reassign(struct sq_store *s, const char *trace, const char *conv, struct fr_e
 }
 
 static void
-tn_free_list(void *value)
+tn_put(struct sq_tn_slot *slots, size_t cap, const struct sq_tn_slot *e)
 {
-    for (struct tn_pair *p = value, *next; p != NULL; p = next) {
-        next = p->next;
-        free(p);
-    }
+    size_t i = e->trace_h & (cap - 1);
+    while (slots[i].id != 0)
+        i = (i + 1) & (cap - 1);
+    slots[i] = *e;
 }
 
 static void
 tn_add(struct sq_store *s, int64_t id, const char *trace, const char *conv, int64_t ts_ms)
 {
-    size_t n = strlen(conv) + 1;
-    struct tn_pair *p = fr_malloc(sizeof *p + n);
-    memcpy(p->conv, conv, n);
-    p->ts_ms = ts_ms;
-    bool created;
-    void **slot = fr_strmap_slot(s->tn_map, trace, &created);
-    p->next = created ? NULL : *slot;
-    *slot = p;
+    if ((size_t)(s->tn_rows + 1) * 2 > s->tn_cap) {
+        size_t cap = s->tn_cap ? s->tn_cap * 2 : 1024;
+        struct sq_tn_slot *slots = fr_calloc(cap, sizeof *slots);
+        for (size_t i = 0; i < s->tn_cap; i++)
+            if (s->tn_slots[i].id != 0)
+                tn_put(slots, cap, &s->tn_slots[i]);
+        free(s->tn_slots);
+        s->tn_slots = slots;
+        s->tn_cap = cap;
+    }
+    struct sq_tn_slot e = {(uint32_t)fr_fnv1a64(trace), (uint32_t)fr_fnv1a64(conv), id};
+    tn_put(s->tn_slots, s->tn_cap, &e);
     s->tn_rows++;
     if (id > s->tn_max_id)
         s->tn_max_id = id;
@@ -235,13 +242,13 @@ tn_add(struct sq_store *s, int64_t id, const char *trace, const char *conv, int6
         s->tn_oldest_ms = ts_ms;
 }
 
-/* Reads trace_convs_new into tn_map. */
+/* Reads trace_convs_new into tn_slots. */
 static int
 tn_load(struct sq_store *s, struct fr_err *err)
 {
-    if (s->tn_map == NULL)
-        s->tn_map = fr_strmap_new();
-    fr_strmap_clear(s->tn_map, tn_free_list);
+    free(s->tn_slots); /* sized again for what the table holds */
+    s->tn_slots = NULL;
+    s->tn_cap = 0;
     s->tn_rows = s->tn_max_id = s->tn_oldest_ms = 0;
     s->tn_loaded = false;
     sqlite3_stmt *st = NULL;
@@ -258,7 +265,7 @@ tn_load(struct sq_store *s, struct fr_err *err)
     return FR_OK;
 }
 
-/* tn_map as the batch's transaction sees the table: read again when another connection
+/* tn_slots as the batch's transaction sees the table: read again when another connection
    committed since (PRAGMA data_version), checked once a batch. */
 static int
 tn_sync(struct sq_store *s, struct fr_err *err)
@@ -281,49 +288,141 @@ tn_sync(struct sq_store *s, struct fr_err *err)
     return FR_OK;
 }
 
+/* Calls fn for each row of trace_convs_new of trace (by its hash: fn checks the row) until
+   it returns non-zero (that value returned). */
+static int
+tn_each(struct sq_store *s, const char *trace, int (*fn)(void *ud, const struct sq_tn_slot *e),
+        void *ud)
+{
+    if (s->tn_cap == 0)
+        return 0;
+    uint32_t h = (uint32_t)fr_fnv1a64(trace);
+    for (size_t i = h & (s->tn_cap - 1); s->tn_slots[i].id != 0; i = (i + 1) & (s->tn_cap - 1))
+        if (s->tn_slots[i].trace_h == h) {
+            int rc = fn(ud, &s->tn_slots[i]);
+            if (rc != 0)
+                return rc;
+        }
+    return 0;
+}
+
+/* A candidate row read by its id: whether it is of trace (*conv then its conversation, owned,
+   and *ts_ms its time; NULL when not). */
+static int
+tn_read(struct sq_store *s, int64_t id, const char *trace, char **conv, int64_t *ts_ms,
+        struct fr_err *err)
+{
+    *conv = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = tl_stmt(s, TL_ROW, &st, err);
+    if (rc != FR_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), trace) == 0) {
+        *conv = fr_strdup((const char *)sqlite3_column_text(st, 1));
+        *ts_ms = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE
+               ? FR_OK
+               : sq_fail(s->db, rc, err, "reading a trace pair not merged yet");
+}
+
+struct tn_first {
+    struct sq_store *s;
+    const char *trace;
+    int64_t since;
+    char *best; /* owned */
+    int64_t best_ts;
+    struct fr_err *err;
+};
+
+static int
+tn_first_cb(void *ud, const struct sq_tn_slot *e)
+{
+    struct tn_first *f = ud;
+    char *conv;
+    int64_t ts = 0;
+    int rc = tn_read(f->s, e->id, f->trace, &conv, &ts, f->err);
+    if (rc != FR_OK)
+        return rc;
+    if (conv != NULL && ts >= f->since &&
+        (f->best == NULL || ts < f->best_ts || (ts == f->best_ts && strcmp(conv, f->best) < 0))) {
+        free(f->best); /* earlier, or as early and first by conversation id */
+        f->best = conv;
+        f->best_ts = ts;
+        return 0;
+    }
+    free(conv);
+    return 0;
+}
+
 /* The trace's link within the window (*conv owned, NULL when none): its first pair since
-   then, merged or not. */
+   then (by time, then conversation id), merged or not. */
 static int
 tl_lookup(struct sq_store *s, const char *trace, int64_t now_ms, char **conv, struct fr_err *err)
 {
     *conv = NULL;
-    int64_t since = now_ms - FR_TRACE_LINK_WINDOW_MS;
+    struct tn_first f = {s, trace, now_ms - FR_TRACE_LINK_WINDOW_MS, NULL, 0, err};
     sqlite3_stmt *st = NULL;
     int rc = tn_sync(s, err);
     if (rc != FR_OK || (rc = tl_stmt(s, TL_LOOKUP, &st, err)) != FR_OK)
         return rc;
     sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, since);
+    sqlite3_bind_int64(st, 2, f.since);
     rc = sqlite3_step(st);
-    const char *best = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-    int64_t best_ts = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
-    for (const struct tn_pair *p = fr_strmap_get(s->tn_map, trace); p != NULL; p = p->next)
-        if (p->ts_ms >= since && (best == NULL || p->ts_ms < best_ts ||
-                                  (p->ts_ms == best_ts && strcmp(p->conv, best) < 0))) {
-            best = p->conv;
-            best_ts = p->ts_ms;
-        }
-    if (best != NULL)
-        *conv = fr_strdup(best);
+    if (rc == SQLITE_ROW) {
+        f.best = fr_strdup((const char *)sqlite3_column_text(st, 0));
+        f.best_ts = sqlite3_column_int64(st, 1);
+    }
     sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        free(f.best);
         return sq_fail(s->db, rc, err, "looking up a trace's conversation");
+    }
+    if ((rc = tn_each(s, trace, tn_first_cb, &f)) != FR_OK) {
+        free(f.best);
+        return rc;
+    }
+    *conv = f.best;
     return FR_OK;
+}
+
+struct tn_find {
+    struct sq_store *s;
+    const char *trace, *conv;
+    uint32_t conv_h;
+    struct fr_err *err;
+};
+
+static int
+tn_find_cb(void *ud, const struct sq_tn_slot *e)
+{
+    struct tn_find *f = ud;
+    if (e->conv_h != f->conv_h)
+        return 0;
+    char *conv;
+    int64_t ts;
+    int rc = tn_read(f->s, e->id, f->trace, &conv, &ts, f->err);
+    if (rc != FR_OK)
+        return rc;
+    bool same = conv != NULL && strcmp(conv, f->conv) == 0;
+    free(conv);
+    return same ? 1 : 0; /* 1: found, the walk stops */
 }
 
 /* Whether the pair is recorded (*known), merged or not. */
 static int
 tn_known(struct sq_store *s, const char *trace, const char *conv, bool *known, struct fr_err *err)
 {
-    *known = false;
-    for (const struct tn_pair *p = fr_strmap_get(s->tn_map, trace); p != NULL; p = p->next)
-        if (strcmp(p->conv, conv) == 0) {
-            *known = true;
-            return FR_OK;
-        }
-    sqlite3_stmt *st = NULL;
-    int rc = tl_stmt(s, TL_EXISTS, &st, err);
+    struct tn_find f = {s, trace, conv, (uint32_t)fr_fnv1a64(conv), err};
+    int rc = tn_each(s, trace, tn_find_cb, &f);
+    *known = rc == 1;
     if (rc != FR_OK)
+        return *known ? FR_OK : rc;
+    sqlite3_stmt *st = NULL;
+    if ((rc = tl_stmt(s, TL_EXISTS, &st, err)) != FR_OK)
         return rc;
     sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, conv, -1, SQLITE_STATIC);
@@ -395,7 +494,7 @@ tl_pair(struct sq_store *s, const char *trace, const char *conv, bool may_link, 
  * A step of merging trace_convs_new into trace_convs: started once it holds SQ_TRACE_MERGE_ROWS
  * pairs, or at the minute's pass (due) once its oldest is SQ_TRACE_MERGE_AGE_MS old; each step
  * the next SQ_TRACE_MERGE_CHUNK of the pairs it held then, in key order (a pair in both keeps
- * the earlier time); when all are in, they are deleted and tn_map read again (the pairs
+ * the earlier time); when all are in, they are deleted and tn_slots read again (the pairs
  * appended since).
  */
 static int
@@ -614,7 +713,7 @@ sq_trace_free(struct sq_store *s)
     fr_strmap_free(s->trace_links, free);
     fr_strmap_free(s->trace_orphans, NULL);
     fr_strmap_free(s->trace_pairs, free);
-    fr_strmap_free(s->tn_map, tn_free_list);
+    free(s->tn_slots);
     sq_trace_forget(s);
     for (int i = 0; i < TL_COUNT_ALL; i++)
         sqlite3_finalize(s->trace_st[i]);
