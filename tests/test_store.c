@@ -925,6 +925,69 @@ test_store_trace_pairs_merge(void **state)
     orphan_lands(f->st, "aaaabbbbccccddddeeeeffff00001111", "o2", "c-other");
 }
 
+/* A merge of the trace pairs that another connection's erasure changes behind its cursor:
+   the pair (T, c-z) not merged yet becomes (T, '') (the erased conversation's id kept nowhere),
+   a key the merge has passed; it is not deleted with the merged ones but stays for the next
+   merge, so that T's first pair still drops T's late spans. */
+static void
+test_store_trace_merge_survives_erasure(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *T = "m0000000000000000000000000000000";
+    int n = SQ_TRACE_MERGE_ROWS, k = 0;
+    char **lines = fr_malloc((size_t)n * sizeof *lines);
+    /* keys in order: CHUNK - 1 fillers, (T, c-a) closing the first chunk, (T, c-z), fillers */
+    lines[k++] = trace_line("c-z", T, "tz", 1771357445000, "tool"); /* T's first: its link */
+    lines[k++] = trace_line("c-a", T, "ta", 1771357445001, "tool");
+    for (int i = 0; i < SQ_TRACE_MERGE_CHUNK - 1; i++, k++) {
+        char tr[40], sp[16];
+        snprintf(tr, sizeof tr, "a%031d", i);
+        snprintf(sp, sizeof sp, "a%d", i);
+        lines[k] = trace_line("c-f", tr, sp, 1771357445002 + i, "tool");
+    }
+    for (int i = 0; k < n; i++, k++) {
+        char tr[40], sp[16];
+        snprintf(tr, sizeof tr, "z%031d", i);
+        snprintf(sp, sizeof sp, "z%d", i);
+        lines[k] = trace_line("c-f", tr, sp, 1771357450000 + i, "tool");
+    }
+    t_ingest(f->st, (const char *const *)lines, (size_t)n); /* the merge starts: one chunk */
+    for (int i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+    char got[512];
+    sql_long(f->path, "SELECT group_concat(conv_id) FROM trace_convs WHERE trace_id LIKE 'm%'", got,
+             sizeof got);
+    assert_string_equal(got, "c-a");
+    struct fr_store *other = t_store_open(f->dir, "hot.db");
+    struct fr_err err = {0};
+    int64_t erased = 0;
+    assert_int_equal(fr_store_erase_hot(other, "c-z", "test", fr_now_ms(), false, &erased, &err),
+                     FR_OK);
+    assert_int_equal(erased, 1);
+    fr_store_close(other);
+    for (int i = 0; i < n / SQ_TRACE_MERGE_CHUNK + 1; i++) { /* the merge's other steps */
+        char line[128];
+        snprintf(line, sizeof line,
+                 "{\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"c-x\",\"event_id\":\"x%d\"}",
+                 1771357460000LL + i, i);
+        const char *one = line;
+        t_ingest(f->st, &one, 1);
+    }
+    /* merged and deleted, but for the pair the merge could not take */
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM trace_convs", NULL, 0), n - 1);
+    sql_long(f->path, "SELECT group_concat(trace_id || '/' || conv_id) FROM trace_convs_new", got,
+             sizeof got);
+    assert_string_equal(got, "m0000000000000000000000000000000/");
+    /* T's late span is dropped, not filed under T */
+    char *late = trace_line(T, T, "late", 1771357470000, "tool");
+    t_ingest(f->st, (const char *const *)&late, 1);
+    free(late);
+    assert_int_equal(
+        sql_long(f->path, "SELECT count(*) FROM events WHERE span_id IN ('late', 'tz')", NULL, 0),
+        0);
+}
+
 /* The version 15 migration records the pairs of the stored events, the trace's link still
    its first, and trace look-ups find what version 14 stored. */
 static void
@@ -1563,6 +1626,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_trace_lookup_through_pairs, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_trace_pairs_merge, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_trace_merge_survives_erasure, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_migration_builds_trace_pairs, t_store_setup,
                                         t_store_teardown),

@@ -121,7 +121,11 @@ static const char *const tl_sql[TL_COUNT_ALL] = {
     [TL_MERGE_ONE] = "INSERT INTO trace_convs(trace_id, conv_id, ts_ms) VALUES(?1, ?2, ?3)"
                      " ON CONFLICT(trace_id, conv_id) DO UPDATE SET ts_ms = excluded.ts_ms"
                      " WHERE excluded.ts_ms < trace_convs.ts_ms",
-    [TL_MERGE_DONE] = "DELETE FROM trace_convs_new WHERE id <= ?1",
+    /* only what is in trace_convs: a pair whose key changed behind the merge's cursor (an
+       erasure by another connection) stays for the next merge */
+    [TL_MERGE_DONE] = "DELETE FROM trace_convs_new WHERE id <= ?1 AND EXISTS (SELECT 1 FROM"
+                      " trace_convs m WHERE m.trace_id = trace_convs_new.trace_id"
+                      " AND m.conv_id = trace_convs_new.conv_id)",
 };
 
 /* A row of trace_convs_new in the writer's index of it (open addressing by trace hash; id 0:
