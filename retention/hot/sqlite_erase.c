@@ -294,7 +294,7 @@ sq_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reas
          conv_id != NULL && rc == FR_OK && !dry_run && i < sizeof deletes / sizeof deletes[0]; i++)
         rc = exec_one(s, deletes[i], conv_id, 0, err);
     if (conv_id != NULL && !dry_run)
-        sq_trace_forget(s); /* the writer's copy of trace_convs_new is read again */
+        s->hot_erasures++; /* the writer's index of trace_convs_new is read again */
     for (size_t i = 0; rc == FR_OK && !dry_run && i < nrefs; i++) {
         rc = exec_one(s, "DELETE FROM events WHERE id = ?2", NULL, refs[i].id, err);
         if (rc == FR_OK)

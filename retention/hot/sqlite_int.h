@@ -108,6 +108,7 @@ struct sq_store {
     char **erased_tokens;       /* hmac: tokens of value erasures */
     size_t nerased_tokens;
     int64_t erased_version; /* PRAGMA data_version when it was read */
+    int64_t hot_erasures;   /* conversations this connection erased from hot */
     /* trace links (sqlite_trace.c), per batch */
     struct fr_strmap *trace_links;   /* trace id -> conv id (owned) learned in the batch */
     struct fr_strmap *trace_orphans; /* trace ids of events filed under their trace */
@@ -118,6 +119,7 @@ struct sq_store {
     size_t tn_cap;               /* slots (a power of two, at least twice tn_rows) */
     bool tn_loaded;              /* tn_slots holds the table as of tn_version */
     bool tn_synced;              /* checked against other connections' commits in this batch */
+    int64_t tn_erasures;         /* hot_erasures when loaded (an erasure changes the table) */
     int64_t tn_version;          /* PRAGMA data_version when loaded */
     int64_t tn_rows;             /* rows of the table */
     int64_t tn_max_id;           /* its largest id */
@@ -196,7 +198,6 @@ int sq_trace_note(struct sq_store *s, const struct fr_record *rec, struct fr_err
 int sq_trace_flush(struct sq_store *s, struct fr_err *err);
 void sq_trace_discard(struct sq_store *s);
 void sq_trace_rollback(struct sq_store *s);
-void sq_trace_forget(struct sq_store *s);
 void sq_trace_free(struct sq_store *s);
 
 /* Event parts (sqlite_parts.c): a part merged into its provider event or parked; a

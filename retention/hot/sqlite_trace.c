@@ -135,6 +135,8 @@ struct sq_tn_slot {
     int64_t id;
 };
 
+static void sq_trace_forget(struct sq_store *s);
+
 static int
 tl_stmt(struct sq_store *s, int which, sqlite3_stmt **out, struct fr_err *err)
 {
@@ -274,6 +276,10 @@ tn_load(struct sq_store *s, struct fr_err *err)
 static int
 tn_sync(struct sq_store *s, struct fr_err *err)
 {
+    if (s->tn_erasures != s->hot_erasures) { /* this connection erased (sqlite_erase.c) */
+        s->tn_erasures = s->hot_erasures;
+        sq_trace_forget(s);
+    }
     if (s->tn_synced && s->tn_loaded)
         return FR_OK;
     sqlite3_stmt *st = NULL;
@@ -694,7 +700,8 @@ sq_trace_discard(struct sq_store *s)
     s->tn_synced = false;
 }
 
-void
+/* The index of trace_convs_new read again at the next use, a merge in progress dropped. */
+static void
 sq_trace_forget(struct sq_store *s)
 {
     s->tn_loaded = false;
