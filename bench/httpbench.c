@@ -20,8 +20,16 @@
  *
  * With FR_HTTPBENCH_DUMP=PATH (proto or grpc), the encoded requests are
  * written to PATH instead of sent, for bench/grpc-mux.mjs.
+ *
+ * gRPC is sent with libnghttp2 (a client session per client thread, one
+ * connection kept open, one request at a time, as an SDK's exporter sends):
+ * libcurl 7.88 fails every request on a reused HTTP/2 prior-knowledge
+ * connection ("Error in the HTTP2 framing layer"; the same against nghttpd),
+ * so through it each request had to open its own connection.
  */
 #include <curl/curl.h>
+#include <netdb.h>
+#include <nghttp2/nghttp2.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bench/otlppb.h"
@@ -44,6 +53,7 @@ enum mode { M_NDJSON, M_JSON, M_PROTO, M_GRPC };
 
 struct shared {
     const char *url;
+    const char *grpc_host, *grpc_port; /* gRPC: where to connect */
     bool otlp;
     enum mode mode;
     size_t bytes;       /* of every body */
@@ -64,13 +74,134 @@ discard(char *p, size_t s, size_t n, void *ud)
     return s * n;
 }
 
-/* grpc-status from the trailers (libcurl hands them to the header callback) */
-static size_t
-grpc_header(char *p, size_t s, size_t n, void *ud)
+/* ---- gRPC over one kept HTTP/2 connection (libnghttp2) ---- */
+
+struct h2 {
+    int fd;
+    nghttp2_session *ss;
+    int32_t stream;
+    long grpc_status;
+    bool closed;
+    const char *body;
+    size_t len, off;
+};
+
+static int
+h2_header(nghttp2_session *ss, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+          const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
 {
-    if (s * n > 13 && strncasecmp(p, "grpc-status: ", 13) == 0)
-        *(long *)ud = atol(p + 13);
-    return s * n;
+    (void)ss, (void)flags;
+    struct h2 *c = ud;
+    if (f->hd.stream_id == c->stream && nlen == 11 && memcmp(name, "grpc-status", 11) == 0) {
+        char v[16] = "";
+        memcpy(v, value, vlen < 15 ? vlen : 15);
+        c->grpc_status = atol(v);
+    }
+    return 0;
+}
+
+static int
+h2_close(nghttp2_session *ss, int32_t id, uint32_t code, void *ud)
+{
+    (void)ss, (void)code;
+    struct h2 *c = ud;
+    if (id == c->stream)
+        c->closed = true;
+    return 0;
+}
+
+static ssize_t
+h2_read(nghttp2_session *ss, int32_t id, uint8_t *buf, size_t n, uint32_t *flags,
+        nghttp2_data_source *src, void *ud)
+{
+    (void)ss, (void)id, (void)src;
+    struct h2 *c = ud;
+    size_t k = c->len - c->off < n ? c->len - c->off : n;
+    memcpy(buf, c->body + c->off, k);
+    c->off += k;
+    if (c->off == c->len)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)k;
+}
+
+static void
+h2_drop(struct h2 *c)
+{
+    if (c->ss != NULL)
+        nghttp2_session_del(c->ss);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->ss = NULL;
+    c->fd = -1;
+}
+
+/* Connects and starts a client session (false on failure). */
+static bool
+h2_open(struct h2 *c, const struct shared *s)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    if (getaddrinfo(s->grpc_host, s->grpc_port, &hints, &ai) != 0)
+        return false;
+    c->fd = socket(ai->ai_family, ai->ai_socktype, 0);
+    bool ok = c->fd >= 0 && connect(c->fd, ai->ai_addr, ai->ai_addrlen) == 0;
+    freeaddrinfo(ai);
+    if (!ok) {
+        h2_drop(c);
+        return false;
+    }
+    nghttp2_session_callbacks *cb;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_on_header_callback(cb, h2_header);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_close);
+    nghttp2_session_client_new(&c->ss, cb, c);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_submit_settings(c->ss, NGHTTP2_FLAG_NONE, NULL, 0);
+    return true;
+}
+
+/* One request on the connection (opened when needed): its grpc-status, -1 when it failed. */
+static long
+h2_post(struct h2 *c, const struct shared *s, const struct body *b, const char *authority)
+{
+    if (c->ss == NULL && !h2_open(c, s))
+        return -1;
+#define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE}
+    nghttp2_nv hdrs[] = {NV(":method", "POST"),
+                         NV(":scheme", "http"),
+                         NV(":authority", authority),
+                         NV(":path", "/opentelemetry.proto.collector.trace.v1.TraceService/Export"),
+                         NV("content-type", "application/grpc"),
+                         NV("te", "trailers")};
+#undef NV
+    nghttp2_data_provider dp = {.read_callback = h2_read};
+    c->body = b->p;
+    c->len = b->len;
+    c->off = 0;
+    c->closed = false;
+    c->grpc_status = -1;
+    c->stream = nghttp2_submit_request(c->ss, NULL, hdrs, sizeof hdrs / sizeof hdrs[0], &dp, c);
+    while (c->stream > 0 && !c->closed) {
+        const uint8_t *out;
+        ssize_t n;
+        while ((n = nghttp2_session_mem_send(c->ss, &out)) > 0)
+            for (ssize_t w = 0; w < n;) {
+                ssize_t k = write(c->fd, out + w, (size_t)(n - w));
+                if (k <= 0)
+                    goto broken;
+                w += k;
+            }
+        if (n < 0 || c->closed)
+            break;
+        uint8_t in[16384];
+        ssize_t r = read(c->fd, in, sizeof in);
+        if (r <= 0 || nghttp2_session_mem_recv(c->ss, in, (size_t)r) < 0)
+            goto broken;
+    }
+    if (c->closed)
+        return c->grpc_status;
+broken:
+    h2_drop(c); /* the next request connects again */
+    return -1;
 }
 
 static void *
@@ -82,17 +213,8 @@ client(void *arg)
         "Content-Type: application/x-ndjson", "Content-Type: application/json",
         "Content-Type: application/x-protobuf", "Content-Type: application/grpc"};
     struct curl_slist *h = curl_slist_append(NULL, types[s->mode]);
-    long grpc_status = -1;
-    if (s->mode == M_GRPC) {
-        h = curl_slist_append(h, "TE: trailers");
-        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, grpc_header);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, &grpc_status);
-        /* libcurl 7.88 fails every request on a reused HTTP/2 prior-knowledge connection
-           ("Error in the HTTP2 framing layer"; the same against nghttpd), so each request
-           opens its own: on loopback, with 500 spans a request, a small cost */
-        curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-    }
+    struct h2 g = {.fd = -1};
+    char *authority = s->mode == M_GRPC ? fr_asprintf("%s:%s", s->grpc_host, s->grpc_port) : NULL;
     curl_easy_setopt(c, CURLOPT_URL, s->url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
@@ -114,11 +236,12 @@ client(void *arg)
         double t0 = fr_mono_s();
         for (;;) {
             long status = 0;
-            grpc_status = -1;
-            if (curl_easy_perform(c) == CURLE_OK)
-                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-            if (s->mode == M_GRPC) /* OK; RESOURCE_EXHAUSTED is gRPC's 429 */
+            if (s->mode == M_GRPC) { /* OK; RESOURCE_EXHAUSTED is gRPC's 429 */
+                long grpc_status = h2_post(&g, s, &s->bodies[i], authority);
                 status = grpc_status == 0 ? 200 : grpc_status == 8 ? 429 : 500;
+            } else if (curl_easy_perform(c) == CURLE_OK) {
+                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+            }
             if (status == (s->otlp ? 200 : 202))
                 break;
             pthread_mutex_lock(&s->mu);
@@ -133,6 +256,8 @@ client(void *arg)
         }
         s->lat[i] = fr_mono_s() - t0;
     }
+    h2_drop(&g);
+    free(authority);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return NULL;
@@ -176,9 +301,15 @@ main(int argc, char **argv)
                        .otlp = ulen >= 10 && strcmp(argv[1] + ulen - 10, "/v1/traces") == 0};
     char *grpc_url = NULL;
     if (strcmp(mode, "grpc") == 0 && strncmp(argv[1], "grpc://", 7) == 0) {
-        grpc_url = fr_asprintf(
-            "http://%s/opentelemetry.proto.collector.trace.v1.TraceService/Export", argv[1] + 7);
-        s.url = grpc_url;
+        grpc_url = fr_strdup(argv[1] + 7); /* HOST:PORT */
+        char *colon = strrchr(grpc_url, ':');
+        if (colon == NULL) {
+            fprintf(stderr, "fr-httpbench: %s: no port\n", argv[1]);
+            return 2;
+        }
+        *colon = '\0';
+        s.grpc_host = grpc_url;
+        s.grpc_port = colon + 1;
         s.otlp = true;
         s.mode = M_GRPC;
     } else if (s.otlp) {

@@ -16,8 +16,9 @@
 # clients ran (from /proc), steadier than rates on a shared machine.
 # grpc-mux is OTLP/gRPC as the OpenTelemetry Collector's exporter sends it:
 # BENCH_STREAMS (8) concurrent exports as streams of one HTTP/2 connection
-# (bench/grpc-mux.mjs, @grpc/grpc-js); fr-httpbench's grpc opens a
-# connection per request (libcurl 7.88 cannot reuse one with prior knowledge).
+# (bench/grpc-mux.mjs, @grpc/grpc-js); fr-httpbench's grpc keeps one
+# connection per client, one request at a time, as an SDK's exporter
+# (libnghttp2: libcurl 7.88 cannot reuse one with prior knowledge).
 # Environment: BUILD, BENCH_OTLP_SPANS (default 100000), BENCH_ROUNDS (3),
 # BENCH_CLIENTS (4), BENCH_STREAMS (8).
 set -euo pipefail
