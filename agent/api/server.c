@@ -525,6 +525,7 @@ fr_http_stop(struct fr_http *h)
     if (h == NULL)
         return;
     MHD_stop_daemon(h->d);
+    fr_api_body_pool_release();
     free(h->listen);
     free(h);
 }
