@@ -156,8 +156,12 @@ static void
 pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n, bool wait, size_t reserved,
                 const struct fr_trace_link *links, size_t nlinks, struct fr_ack *ack)
 {
-    struct waiter w = {
-        .b = {.recs = recs, .n = n, .links = links, .nlinks = nlinks, .done = waiter_done}};
+    struct waiter w = {.b = {.recs = recs,
+                             .n = n,
+                             .keep_records = true, /* the caller clears them (on its own thread) */
+                             .links = links,
+                             .nlinks = nlinks,
+                             .done = waiter_done}};
     w.b.ud = &w;
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);

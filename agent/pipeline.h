@@ -102,9 +102,10 @@ struct fr_ack {
 };
 
 /*
- * Queues recs[0, n) (moved: the caller's array is zeroed) and, unless the
- * queue was full (FR_E_BUSY with wait=false), waits until their transaction
- * committed or failed.
+ * Queues recs[0, n) and, unless the queue was full (FR_E_BUSY with
+ * wait=false), waits until their transaction committed or failed. The
+ * records stay the caller's: it clears them after (fr_record_clear), on its
+ * own thread, whether they were stored or not.
  */
 struct fr_trace_link;
 void fr_pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n, bool wait,

@@ -136,15 +136,17 @@ writer_commit(struct fr_writer *w, struct fr_batch *list, size_t events)
                    b->erased);
     }
     (void)dups;
-    for (size_t i = 0; i < events; i++)
-        fr_record_clear(&w->txn[i]);
+    at = 0;
+    for (struct fr_batch *b = list; b != NULL; at += b->n, b = b->next)
+        for (size_t i = 0; !b->keep_records && i < b->n; i++)
+            fr_record_clear(&w->txn[at + i]);
     for (struct fr_batch *b = list, *next; b != NULL; b = next) {
         next = b->next;
         /* FR_E_BUSY means "queue full" to callers; a database lock held too long
            is a store failure (503 with its reason), not backpressure */
         b->rc = rc == FR_E_BUSY ? FR_E_STORE : rc;
         b->err = err;
-        for (size_t i = 0; i < b->n; i++)
+        for (size_t i = 0; !b->keep_records && i < b->n; i++)
             b->recs[i] = (struct fr_record){0};
         size_t n = b->n;
         /* the room is given back before the answer: a producer that sends again as soon

@@ -118,6 +118,51 @@ test_writer_group_commit_duplicates_per_batch(void **state)
     held_free(&b);
 }
 
+/*
+ * A batch that keeps its records (a producer waiting for its commit) gets them back stored and
+ * whole, to free on its own thread; another batch of the same transaction has its records
+ * cleared by the writer. (A writer that cleared the kept records too fails the string check
+ * here under AddressSanitizer, as make test runs it: a use after free.)
+ */
+static void
+test_writer_keep_records_left_to_producer(void **state)
+{
+    struct t_store_fx *f = *state;
+    static const char *const one[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":\"k1\",\"event_id\":\"e1\"}",
+    };
+    static const char *const two[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445202,\"conv_id\":\"k2\",\"event_id\":\"e2\"}",
+    };
+    struct fr_writer *w = fr_writer_new(f->st, 100, 100);
+    struct held gate, kept, cleared;
+    held_init(&gate, one, 1, true);
+    assert_int_equal(fr_writer_submit(w, &gate.b, true), FR_OK);
+    held_wait(&gate, &gate.in_done);
+    held_init(&kept, two, 1, false);
+    kept.b.keep_records = true;
+    held_init(&cleared, one, 1, false); /* a retry: in the same transaction as kept */
+    assert_int_equal(fr_writer_submit(w, &kept.b, false), FR_OK);
+    assert_int_equal(fr_writer_submit(w, &cleared.b, false), FR_OK);
+    pthread_mutex_lock(&gate.mu);
+    gate.release = true;
+    pthread_cond_broadcast(&gate.cv);
+    pthread_mutex_unlock(&gate.mu);
+    held_wait(&kept, &kept.finished);
+    held_wait(&cleared, &cleared.finished);
+    assert_int_equal(kept.b.rc, FR_OK);
+    assert_non_null(kept.b.recs[0].ids[FR_ID_CONV]); /* still the producer's */
+    assert_string_equal(kept.b.recs[0].ids[FR_ID_CONV], "k2");
+    assert_null(cleared.b.recs[0].ids[FR_ID_CONV]); /* cleared by the writer */
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM events WHERE conv_id = 'k2'", NULL, 0),
+                     1);
+    fr_record_clear(&kept.b.recs[0]);
+    fr_writer_free(w);
+    held_free(&gate);
+    held_free(&kept);
+    held_free(&cleared);
+}
+
 struct submitter {
     struct fr_writer *w;
     struct fr_batch *b;
@@ -308,6 +353,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_writer_keep_records_left_to_producer, t_store_setup,
+                                        t_store_teardown),
         cmocka_unit_test_setup_teardown(test_writer_group_commit_duplicates_per_batch,
                                         t_store_setup, t_store_teardown),
         cmocka_unit_test_setup_teardown(test_writer_full_queue_busy_then_waits, t_store_setup,

@@ -112,7 +112,7 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
     struct fr_ack ack;
     fr_pipeline_submit_reserved(p, res.recs, res.n, rj.reserved, &ack);
     size_t accepted = res.n, nrejected = res.rejected;
-    fr_body_result_clear(&res); /* already empty when the writer took them */
+    fr_body_result_clear(&res); /* the records, stored or not, freed here (not by the writer) */
     if (ack.rc != FR_OK) {
         json_decref(rj.errors);
         return refused(p, c, &ack);
