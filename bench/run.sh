@@ -37,6 +37,7 @@ bytes=$(stat -c %s "$tmp/events.ndjson")
 echo "bench: $N generated events, $((bytes / N)) bytes/event on average, $ROUNDS rounds"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; } # KiB -> MiB, one decimal
 rate() { sed -n 's/.* \([0-9][0-9]*\) events\/s$/\1/p' "$1"; }
 # one agent run with $1 clients: prints "events_per_s p50 p99 peak_rss_kib cpu_us_per_event
 # retries_429" (CPU: the agent's user + system time over the N events stored)
@@ -79,9 +80,9 @@ for r in $(seq "$ROUNDS"); do
   echo "  round $r: flightrec ingest ${ingest[-1]} events/s, redaction off ${off[-1]} events/s," \
        "raw insert ${raw[-1]} rows/s, harder mix ${hard[-1]} vs raw ${hraw[-1]}," \
        "HTTP ${hr} events/s (p50 ${h50} ms, p99 ${h99} ms," \
-       "peak RSS $((hm / 1024)) MiB, ${hc} us CPU per event);" \
+       "peak RSS $(mib "$hm") MiB, ${hc} us CPU per event);" \
        "$OVERLOAD clients ${xr} events/s, ${x429} 429s, ${xc} us CPU per event," \
-       "peak RSS $((xm / 1024)) MiB"
+       "peak RSS $(mib "$xm") MiB"
 done
 grep '^redaction' "$tmp/ingest.log" | sed 's/^/  /'
 i=$(printf '%s\n' "${ingest[@]}" | median)
@@ -102,7 +103,7 @@ hm=$(printf '%s\n' "${hrss[@]}" | sort -n | tail -1)
 hratio=$(awk -v a="$hr" -v b="$i" 'BEGIN { printf "%.0f", 100 * a / b }')
 echo "http ($CLIENTS keep-alive clients, 500-event batches, durable 202s): ${hr} events/s," \
      "${hratio}% of the file rate (goal >= 90%), ack p50 ${h50} ms p99 ${h99} ms," \
-     "peak RSS $((hm / 1024)) MiB (goal <= 32 MiB)"
+     "peak RSS $(mib "$hm") MiB (goal <= 32 MiB)"
 hc=$(printf '%s\n' "${hcpu[@]}" | median)
 xc=$(printf '%s\n' "${ocpu[@]}" | median)
 xm=$(printf '%s\n' "${orss[@]}" | sort -n | tail -1)
@@ -110,7 +111,7 @@ echo "overload ($OVERLOAD clients, 429s retried after 20 ms): $(printf '%s\n' "$
      "events/s, $(printf '%s\n' "${o429[@]}" | median) 429s per $N events; agent CPU ${xc} us per" \
      "stored event vs ${hc} with $CLIENTS clients:" \
      "$(awk -v a="$xc" -v b="$hc" 'BEGIN { printf "%.2f", a / b }')x (goal <= 1.5x);" \
-     "peak RSS $((xm / 1024)) MiB (goal <= 64 MiB)"
+     "peak RSS $(mib "$xm") MiB (goal <= 64 MiB)"
 "$BUILD/fr-redactbench" "$tmp/events.ndjson" 3 > "$tmp/redact.out"
 echo "redaction stage alone: $(sed -n 's/^text_mb_per_s //p' "$tmp/redact.out") MB/s of free text" \
      "($(sed -n 's/^line_mb_per_s //p' "$tmp/redact.out") MB/s of event lines," \

@@ -144,7 +144,7 @@ fr_api_req_release(struct fr_pipeline *p, struct fr_api_req *q)
  * does not grow); their bytes are zeroed when kept (a raw body holds what redaction removes).
  */
 #define BODY_POOL 4
-#define BODY_POOL_BYTES (2 * 1024 * 1024)
+#define BODY_POOL_BYTES (1024 * 1024)
 
 static struct {
     pthread_mutex_t mu;

@@ -50,7 +50,7 @@ void fr_api_req_release(struct fr_pipeline *p, struct fr_api_req *q);
  * A body buffer of cap bytes for q (q->body, q->cap, which may be more). A
  * large one is a mapping of its own (a connection thread's malloc arena
  * would otherwise keep the pages of the largest body it ever held); freed,
- * it is zeroed and kept for the next large body (at most 4, 2 MiB together),
+ * it is zeroed and kept for the next large body (at most 4, 1 MiB together),
  * or unmapped. fr_api_body_pool_release() unmaps those kept (server stop).
  */
 void fr_api_req_body_alloc(struct fr_api_req *q, size_t cap);
