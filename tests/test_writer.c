@@ -67,6 +67,36 @@ held_wait(struct held *h, bool *flag)
     pthread_mutex_unlock(&h->mu);
 }
 
+/* Submits gate's batch and returns once the writer thread is inside its done() (held). */
+static void
+held_gate(struct fr_writer *w, struct held *gate, const char *const *lines, size_t n)
+{
+    held_init(gate, lines, n, true);
+    assert_int_equal(fr_writer_submit(w, &gate->b, true), FR_OK);
+    held_wait(gate, &gate->in_done);
+}
+
+/* Lets the writer thread out of h's done(). */
+static void
+held_release(struct held *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->release = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Queues a and b behind the held gate, lets the gate go and waits for both: one transaction. */
+static void
+held_two_behind(struct fr_writer *w, struct held *gate, struct held *a, struct held *b)
+{
+    assert_int_equal(fr_writer_submit(w, &a->b, false), FR_OK);
+    assert_int_equal(fr_writer_submit(w, &b->b, false), FR_OK);
+    held_release(gate);
+    held_wait(a, &a->finished);
+    held_wait(b, &b->finished);
+}
+
 static void
 held_free(struct held *h)
 {
@@ -93,19 +123,10 @@ test_writer_group_commit_duplicates_per_batch(void **state)
     };
     struct fr_writer *w = fr_writer_new(f->st, 100, 100);
     struct held gate, a, b;
-    held_init(&gate, first, 2, true);
-    assert_int_equal(fr_writer_submit(w, &gate.b, true), FR_OK);
-    held_wait(&gate, &gate.in_done); /* the writer thread is inside gate's done() */
+    held_gate(w, &gate, first, 2); /* the writer thread is inside gate's done() */
     held_init(&a, fresh, 1, false);
     held_init(&b, first, 2, false); /* the retry of gate's events */
-    assert_int_equal(fr_writer_submit(w, &a.b, false), FR_OK);
-    assert_int_equal(fr_writer_submit(w, &b.b, false), FR_OK);
-    pthread_mutex_lock(&gate.mu);
-    gate.release = true;
-    pthread_cond_broadcast(&gate.cv);
-    pthread_mutex_unlock(&gate.mu);
-    held_wait(&a, &a.finished);
-    held_wait(&b, &b.finished);
+    held_two_behind(w, &gate, &a, &b);
     assert_int_equal(gate.b.rc, FR_OK);
     assert_int_equal(gate.b.duplicates, 0);
     assert_int_equal(a.b.rc, FR_OK);
@@ -136,20 +157,11 @@ test_writer_keep_records_left_to_producer(void **state)
     };
     struct fr_writer *w = fr_writer_new(f->st, 100, 100);
     struct held gate, kept, cleared;
-    held_init(&gate, one, 1, true);
-    assert_int_equal(fr_writer_submit(w, &gate.b, true), FR_OK);
-    held_wait(&gate, &gate.in_done);
+    held_gate(w, &gate, one, 1);
     held_init(&kept, two, 1, false);
     kept.b.keep_records = true;
     held_init(&cleared, one, 1, false); /* a retry: in the same transaction as kept */
-    assert_int_equal(fr_writer_submit(w, &kept.b, false), FR_OK);
-    assert_int_equal(fr_writer_submit(w, &cleared.b, false), FR_OK);
-    pthread_mutex_lock(&gate.mu);
-    gate.release = true;
-    pthread_cond_broadcast(&gate.cv);
-    pthread_mutex_unlock(&gate.mu);
-    held_wait(&kept, &kept.finished);
-    held_wait(&cleared, &cleared.finished);
+    held_two_behind(w, &gate, &kept, &cleared);
     assert_int_equal(kept.b.rc, FR_OK);
     assert_non_null(kept.b.recs[0].ids[FR_ID_CONV]); /* still the producer's */
     assert_string_equal(kept.b.recs[0].ids[FR_ID_CONV], "k2");
