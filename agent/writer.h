@@ -27,7 +27,7 @@
 #include "retention/hot/store.h"
 
 struct fr_batch {
-    struct fr_record *recs; /* owned by the batch; cleared by the writer after commit */
+    struct fr_record *recs; /* owned by the batch; cleared by the writer after commit, unless: */
     size_t n;
     /* the records are left to the producer to clear after done() (a producer that waits for
        its commit frees on its own thread what it allocated: frees of another thread's

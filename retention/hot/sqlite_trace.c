@@ -42,8 +42,9 @@
  * id), read again when another connection committed.
  * Once it holds SQ_TRACE_MERGE_ROWS pairs, or its oldest is SQ_TRACE_MERGE_AGE_MS old,
  * its rows are merged into trace_convs in key order, SQ_TRACE_MERGE_CHUNK a commit
- * (so a merge never stalls a batch), and deleted once all are in: sorted
- * keys share leaves, so a merge writes each leaf once for all of its pairs.
+ * (so a merge never stalls a batch); once all are in, those found in
+ * trace_convs are deleted: sorted keys share leaves, so a merge writes each
+ * leaf once for all of its pairs.
  * Readers read both tables (SQ_TRACE_EVENT_IDS, the view trace_pairs).
  */
 #include <stdlib.h>
