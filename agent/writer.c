@@ -136,10 +136,6 @@ writer_commit(struct fr_writer *w, struct fr_batch *list, size_t events)
                    b->erased);
     }
     (void)dups;
-    at = 0;
-    for (struct fr_batch *b = list; b != NULL; at += b->n, b = b->next)
-        for (size_t i = 0; !b->keep_records && i < b->n; i++)
-            fr_record_clear(&w->txn[at + i]);
     for (struct fr_batch *b = list, *next; b != NULL; b = next) {
         next = b->next;
         /* FR_E_BUSY means "queue full" to callers; a database lock held too long
@@ -147,7 +143,7 @@ writer_commit(struct fr_writer *w, struct fr_batch *list, size_t events)
         b->rc = rc == FR_E_BUSY ? FR_E_STORE : rc;
         b->err = err;
         for (size_t i = 0; !b->keep_records && i < b->n; i++)
-            b->recs[i] = (struct fr_record){0};
+            fr_record_clear(&b->recs[i]); /* w->txn holds copies: not used again */
         size_t n = b->n;
         /* the room is given back before the answer: a producer that sends again as soon
            as it is acknowledged must find it (it was refused 429 now and then) */

@@ -142,8 +142,8 @@ test_writer_group_commit_duplicates_per_batch(void **state)
 /*
  * A batch that keeps its records (a producer waiting for its commit) gets them back stored and
  * whole, to free on its own thread; another batch of the same transaction has its records
- * cleared by the writer. (A writer that cleared the kept records too fails the string check
- * here under AddressSanitizer, as make test runs it: a use after free.)
+ * cleared by the writer. (A writer that cleared the kept records too fails the first check on
+ * them.)
  */
 static void
 test_writer_keep_records_left_to_producer(void **state)

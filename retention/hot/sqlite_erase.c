@@ -60,12 +60,7 @@ static void
 erased_refresh(struct sq_store *s)
 {
     sqlite3_stmt *q;
-    int64_t version = -1;
-    if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &q, NULL) == SQLITE_OK) {
-        if (sqlite3_step(q) == SQLITE_ROW)
-            version = sqlite3_column_int64(q, 0);
-        sqlite3_finalize(q);
-    }
+    int64_t version = sq_pragma_int(s->db, "PRAGMA data_version");
     if (s->erased != NULL && version == s->erased_version)
         return;
     if (s->erased == NULL) {

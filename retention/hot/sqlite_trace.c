@@ -70,7 +70,6 @@ enum {
     TL_APPEND,      /* a new pair */
     TL_LOAD,        /* the pairs not merged yet */
     TL_ROW,         /* one of them */
-    TL_VERSION,     /* whether another connection committed */
     TL_CHUNK,       /* a merge's next pairs, in key order */
     TL_MERGE_ONE,   /* one of them */
     TL_MERGE_DONE,  /* and the merged ones gone */
@@ -114,7 +113,6 @@ static const char *const tl_sql[TL_COUNT_ALL] = {
     [TL_APPEND] = "INSERT INTO trace_convs_new(trace_id, conv_id, ts_ms) VALUES(?1, ?2, ?3)",
     [TL_LOAD] = "SELECT id, trace_id, conv_id, ts_ms FROM trace_convs_new",
     [TL_ROW] = "SELECT trace_id, conv_id, ts_ms FROM trace_convs_new WHERE id = ?1",
-    [TL_VERSION] = "PRAGMA data_version",
     /* the next ?4 pairs up to id ?1 after the pair (?2, ?3) (NULL: from the first) */
     [TL_CHUNK] = "SELECT trace_id, conv_id, ts_ms FROM trace_convs_new WHERE id <= ?1 AND"
                  " (?2 IS NULL OR trace_id > ?2 OR (trace_id = ?2 AND conv_id > ?3))"
@@ -283,17 +281,12 @@ tn_sync(struct sq_store *s, struct fr_err *err)
     }
     if (s->tn_synced && s->tn_loaded)
         return FR_OK;
-    sqlite3_stmt *st = NULL;
-    int rc = tl_stmt(s, TL_VERSION, &st, err);
-    if (rc != FR_OK)
-        return rc;
-    rc = sqlite3_step(st);
-    int64_t version = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return sq_fail(s->db, rc, err, "PRAGMA data_version");
-    if ((!s->tn_loaded || version != s->tn_version) && (rc = tn_load(s, err)) != FR_OK)
-        return rc;
+    int64_t version = sq_pragma_int(s->db, "PRAGMA data_version"); /* 0 unread: read again */
+    if (!s->tn_loaded || version != s->tn_version) {
+        int rc = tn_load(s, err);
+        if (rc != FR_OK)
+            return rc;
+    }
     s->tn_version = version;
     s->tn_synced = true;
     return FR_OK;
