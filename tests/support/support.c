@@ -395,6 +395,9 @@ sql_long(const char *db, const char *sql, char *text, size_t n)
 {
     sqlite3 *h;
     assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    /* a running agent's connection that closes (a job's) may hold the database exclusively for
+       a moment (its last-connection checkpoint): wait, as any reader with a timeout would */
+    sqlite3_busy_timeout(h, 10000);
     assert_int_equal(fr_sqlite_body_functions(h), SQLITE_OK); /* stored bodies as text */
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
