@@ -246,6 +246,41 @@ test_json_region_owns_and_releases(void **state)
 }
 
 /*
+ * fr_json_region_drop skips the walk through a tree that is all the
+ * region's (a node it holds another reference to keeps its count: nothing
+ * was released one by one), and is json_decref when the region spilled to
+ * malloc (the tree is walked and its malloc'd parts freed) or outside one.
+ */
+static void
+test_json_region_drop(void **state)
+{
+    (void)state;
+    fr_json_region_begin();
+    json_t *shared = json_string("held twice");
+    json_t *tree = json_pack("{s:s,s:[O]}", "kind", "provider", "list", shared);
+    assert_int_equal(shared->refcount, 2);
+    fr_json_region_drop(tree);
+    assert_int_equal(shared->refcount, 2); /* not walked: the region's end releases it */
+    json_t *tree2 = json_pack("{s:[O]}", "list", shared);
+    assert_int_equal(shared->refcount, 3);
+    char *big = fr_malloc(FR_JSON_REGION_CHUNK);
+    memset(big, 'x', FR_JSON_REGION_CHUNK - 1);
+    big[FR_JSON_REGION_CHUNK - 1] = '\0';
+    json_object_set_new(tree2, "long", json_string(big)); /* malloc'd: the region spilled */
+    free(big);
+    assert_int_equal(fr_json_region_spills(), 1);
+    fr_json_region_drop(tree2); /* walked: the long string freed (LeakSanitizer, valgrind) */
+    assert_int_equal(shared->refcount, 2);
+    fr_json_region_end();
+    json_t *outside = json_pack("{s:O}", "k", json_null());
+    json_t *v = json_string("outside a region");
+    json_object_set(outside, "v", v);
+    fr_json_region_drop(outside); /* json_decref */
+    assert_int_equal(v->refcount, 1);
+    json_decref(v);
+}
+
+/*
  * The simdjson parser builds exactly jansson's tree (the same values, types,
  * key order: the compact dumps are byte for byte equal), and leaves to
  * jansson every line it would refuse or read differently.
@@ -406,6 +441,7 @@ main(void)
         cmocka_unit_test(test_fnv1a64_reference_values),
         cmocka_unit_test(test_log_line_cannot_be_forged),
         cmocka_unit_test(test_json_region_owns_and_releases),
+        cmocka_unit_test(test_json_region_drop),
         cmocka_unit_test(test_json_fast_matches_jansson),
         cmocka_unit_test(test_json_region_bounded),
     };

@@ -861,6 +861,30 @@ orphan_lands(struct fr_store *st, const char *trace, const char *span, const cha
     assert_non_null(strstr(got, expect));
 }
 
+/* A trace's link is its first merged pair within the window by time, then by conversation
+   id, whatever order trace_convs keeps them in (its key: trace, conversation): a late span of
+   the trace goes to the earliest conversation, and of two as early, to the first by id. */
+static void
+test_store_trace_first_pair_by_time(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *W = "9af92f3577b34da6a3ce929d0e0e4736", *V = "9bf92f3577b34da6a3ce929d0e0e4736";
+    long long now = (long long)fr_now_ms();
+    char *sql =
+        fr_asprintf("INSERT INTO trace_convs VALUES('%s', 'c-a', %lld), ('%s', 'c-b', %lld),"
+                    " ('%s', 'c-old', %lld),"
+                    " ('%s', 'c-z', %lld), ('%s', 'c-y', %lld), ('%s', 'c-x', %lld)",
+                    W, now - 1000, W, now - 2000, W, now - 48 * 3600 * 1000LL, V, now - 3000, V,
+                    now - 3000, V, now - 1000);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    free(sql);
+    orphan_lands(f->st, W, "w1", "c-b"); /* c-a comes first by key; c-old is past the window */
+    orphan_lands(f->st, V, "v1", "c-y");
+}
+
 /* New trace pairs are appended to trace_convs_new and merged into trace_convs in key order, a
    chunk a commit, once it holds SQ_TRACE_MERGE_ROWS (schema version 16): each pair is recorded
    once, and a trace's events are found and its link followed before, during and after the
@@ -1624,6 +1648,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_event_parts_merge, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_trace_lookup_through_pairs, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_trace_first_pair_by_time, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_trace_pairs_merge, t_store_setup,
                                         t_store_teardown),

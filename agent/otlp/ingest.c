@@ -350,10 +350,10 @@ prepare(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req, struct 
     fr_metrics_redaction(p->metrics, l->red, &counts);
     fr_redact_counts_free(&counts);
     fr_pipeline_live_put(p, l);
-    json_decref(envs);
+    fr_json_region_drop(envs); /* the region's end frees it: jsonmem.h */
     fr_metrics_received(p->metrics, "otlp", items);
     copy_links(named, pr);
-    json_decref(named);
+    fr_json_region_drop(named);
     return true;
 }
 
@@ -402,7 +402,7 @@ fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, const
     if (decoded != NULL)
         decoded(ud);
     bool go = req != NULL && prepare(p, s, req, &pr, r);
-    json_decref(req);
+    fr_json_region_drop(req);
     fr_json_region_end();
     fr_pipeline_prepare_end(p);
     if (req == NULL)

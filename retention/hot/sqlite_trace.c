@@ -81,8 +81,9 @@ _Static_assert(TL_COUNT_ALL <= sizeof((struct sq_store *)0)->trace_st /
                "trace_st holds every statement");
 
 static const char *const tl_sql[TL_COUNT_ALL] = {
-    [TL_LOOKUP] = "SELECT conv_id, ts_ms FROM trace_convs WHERE trace_id = ?1 AND ts_ms >= ?2"
-                  " ORDER BY ts_ms, conv_id LIMIT 1",
+    /* the first is picked by tl_lookup: an ORDER BY here sorted a trace's few rows in a temporary
+       B-tree, opened and closed per look-up (2.5% of an OTLP ingest's CPU, half of it that) */
+    [TL_LOOKUP] = "SELECT conv_id, ts_ms FROM trace_convs WHERE trace_id = ?1 AND ts_ms >= ?2",
     [TL_COUNT] = "SELECT count(*), count(error_code) FROM events"
                  " WHERE conv_id = ?1 AND trace_id = ?1",
     [TL_DEDUP] = "DELETE FROM events WHERE conv_id = ?1 AND trace_id = ?1 AND event_id IN"
@@ -342,6 +343,18 @@ struct tn_first {
     struct fr_err *err;
 };
 
+/* A pair of the trace (conv, ts) kept as f's first if it is: earlier, or as early and first by
+   conversation id */
+static void
+tn_offer(struct tn_first *f, const char *conv, int64_t ts)
+{
+    if (f->best == NULL || ts < f->best_ts || (ts == f->best_ts && strcmp(conv, f->best) < 0)) {
+        free(f->best);
+        f->best = fr_strdup(conv);
+        f->best_ts = ts;
+    }
+}
+
 static int
 tn_first_cb(void *ud, const struct sq_tn_slot *e)
 {
@@ -351,13 +364,8 @@ tn_first_cb(void *ud, const struct sq_tn_slot *e)
     int rc = tn_read(f->s, e->id, f->trace, &conv, &ts, f->err);
     if (rc != FR_OK)
         return rc;
-    if (conv != NULL && ts >= f->since &&
-        (f->best == NULL || ts < f->best_ts || (ts == f->best_ts && strcmp(conv, f->best) < 0))) {
-        free(f->best); /* earlier, or as early and first by conversation id */
-        f->best = conv;
-        f->best_ts = ts;
-        return 0;
-    }
+    if (conv != NULL && ts >= f->since)
+        tn_offer(f, conv, ts);
     free(conv);
     return 0;
 }
@@ -375,13 +383,10 @@ tl_lookup(struct sq_store *s, const char *trace, int64_t now_ms, char **conv, st
         return rc;
     sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, f.since);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        f.best = fr_strdup((const char *)sqlite3_column_text(st, 0));
-        f.best_ts = sqlite3_column_int64(st, 1);
-    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        tn_offer(&f, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
     sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    if (rc != SQLITE_DONE) {
         free(f.best);
         return sq_fail(s->db, rc, err, "looking up a trace's conversation");
     }
