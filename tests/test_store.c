@@ -861,6 +861,84 @@ orphan_lands(struct fr_store *st, const char *trace, const char *span, const cha
     assert_non_null(strstr(got, expect));
 }
 
+/* The process's write system calls so far (/proc/self/io: syscw). */
+static long long
+write_calls(void)
+{
+    FILE *fp = fopen("/proc/self/io", "r");
+    assert_non_null(fp);
+    char line[128];
+    long long n = -1;
+    while (fgets(line, sizeof line, fp) != NULL)
+        if (sscanf(line, "syscw: %lld", &n) == 1)
+            break;
+    fclose(fp);
+    return n;
+}
+
+static void
+exec_ok(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : sqlite3_errstr(rc));
+}
+
+/*
+ * The writer's VFS (sqlite_walbuf.c) gathers a transaction's WAL frames into
+ * few writes, and every byte of a commit is in the file when the commit
+ * returns (another connection reads it all); a transaction that spilled
+ * frames and rolled back leaves nothing to overwrite what another connection
+ * commits next (its buffered frames reach the file while it still holds the
+ * write lock: SQLite's undo reads pages back through the WAL, and the lock's
+ * release flushes what is left; this case passes with either alone).
+ */
+static void
+test_store_wal_frames_gathered(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *vfs = sq_walbuf_vfs();
+    assert_non_null(vfs);
+    char *path = fr_asprintf("%s/walbuf.db", f->dir), *wal = fr_asprintf("%s-wal", path);
+    sqlite3 *a, *b;
+    assert_int_equal(sqlite3_open_v2(path, &a, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs),
+                     SQLITE_OK);
+    exec_ok(a, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+               " CREATE TABLE t(x BLOB)");
+    long long before = write_calls();
+    assert_true(before >= 0);
+    exec_ok(a,
+            "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)"
+            " INSERT INTO t SELECT randomblob(3000) FROM n; COMMIT");
+    long long calls = write_calls() - before;
+    /* 200 pages and more: 400 write calls and more, one by one */
+    assert_true(calls > 0 && calls < 40);
+    struct stat sb;
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_int_equal((sb.st_size - 32) % (24 + 4096), 0); /* whole frames, none held back */
+    assert_true((sb.st_size - 32) / (24 + 4096) >= 200);
+    assert_int_equal(sqlite3_open_v2(path, &b, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sql_long(path, "SELECT count(*) FROM t", NULL, 0), 200);
+    /* a transaction larger than the cache spills frames, then rolls back; b commits next */
+    exec_ok(a, "PRAGMA cache_size=10; BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL"
+               " SELECT i + 1 FROM n WHERE i < 300) INSERT INTO t SELECT randomblob(3000) FROM n");
+    exec_ok(a, "ROLLBACK");
+    exec_ok(b, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)"
+               " INSERT INTO t SELECT zeroblob(3000) FROM n");
+    exec_ok(a, "PRAGMA cache_size=-2000; SELECT count(*) FROM t"); /* a's next use of its WAL */
+    sqlite3_close(a);
+    sqlite3_close(b);
+    assert_int_equal(sql_long(path, "SELECT count(*) FROM t", NULL, 0), 250);
+    assert_int_equal(sql_long(path, "SELECT count(*) FROM t WHERE x = zeroblob(3000)", NULL, 0),
+                     50);
+    char ok[16];
+    assert_int_equal(sql_long(path, "PRAGMA integrity_check", ok, sizeof ok), 0);
+    assert_string_equal(ok, "ok");
+    free(path);
+    free(wal);
+}
+
 /* A trace's link is its first merged pair within the window by time, then by conversation
    id, whatever order trace_convs keeps them in (its key: trace, conversation): a late span of
    the trace goes to the earliest conversation, and of two as early, to the first by id. */
@@ -1648,6 +1726,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_event_parts_merge, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_trace_lookup_through_pairs, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_wal_frames_gathered, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_trace_first_pair_by_time, t_store_setup,
                                         t_store_teardown),

@@ -208,7 +208,8 @@ sq_open_as(void **ctx, const char *path, const struct fr_store_opts *opts, bool 
     struct sq_store *s = fr_calloc(1, sizeof *s);
     mode_t old = umask(077);
     char *uri = immutable ? sq_immutable_uri(path) : NULL;
-    int rc = sqlite3_open_v2(uri ? uri : path, &s->db, flags, NULL);
+    int rc =
+        sqlite3_open_v2(uri ? uri : path, &s->db, flags, opts->read_only ? NULL : sq_walbuf_vfs());
     free(uri);
     umask(old);
     if (rc != SQLITE_OK) {

@@ -279,6 +279,11 @@ bool sq_file_gone(const struct sq_store *s);
    a random key touches is written whole (docs/storage.md, "Page size"). */
 #define SQ_PAGE_SIZE 4096
 
+/* The VFS that gathers a transaction's WAL frames into few writes (sqlite_walbuf.c), for the
+   connections that write; NULL when it could not be registered (the default VFS then). */
+#define SQ_WALBUF_VFS "fr-walbuf"
+const char *sq_walbuf_vfs(void);
+
 /* The rowids of the hot events of trace P (an SQL parameter): those without a conversation
    (events_trace_noconv), those filed under the trace, and those of each conversation the
    trace was seen in (trace_convs, and trace_convs_new: the pairs not merged yet, a bounded
