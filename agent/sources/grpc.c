@@ -57,19 +57,18 @@
 struct gstream {
     int32_t id;
     enum fr_otlp_signal signal;
-    bool known;        /* one of the three Export paths */
-    bool grpc;         /* content-type application/grpc... */
-    bool other_user;   /* refused: no token set, and the peer is another local user */
-    bool authorized;   /* the bearer token, when one is set */
-    bool too_large;    /* the message went over http.max_body_bytes: the rest is dropped */
-    bool busy;         /* no queue room by http.queue_wait at its headers: DATA dropped */
-    bool shed;         /* the agent held http.max_inflight_bytes of bodies: DATA dropped */
-    char encoding[16]; /* grpc-encoding */
-    char *body;        /* the request's DATA, up to the limit */
-    size_t len, cap;
-    size_t held;   /* bytes of it counted against http.max_inflight_bytes */
-    bool complete; /* END_STREAM seen: ready to serve */
-    uint8_t *resp; /* the response message, framed */
+    bool known;          /* one of the three Export paths */
+    bool grpc;           /* content-type application/grpc... */
+    bool other_user;     /* refused: no token set, and the peer is another local user */
+    bool authorized;     /* the bearer token, when one is set */
+    bool too_large;      /* the message went over http.max_body_bytes: the rest is dropped */
+    bool busy;           /* no queue room by http.queue_wait at its headers: DATA dropped */
+    bool shed;           /* the agent held http.max_inflight_bytes of bodies: DATA dropped */
+    char encoding[16];   /* grpc-encoding */
+    struct fr_api_req b; /* its body, len, cap, mapped: the request's DATA, up to the limit */
+    size_t held;         /* bytes of it counted against http.max_inflight_bytes */
+    bool complete;       /* END_STREAM seen: ready to serve */
+    uint8_t *resp;       /* the response message, framed */
     size_t resp_len, resp_off;
     int status;        /* grpc-status of the trailers */
     char message[300]; /* grpc-message, percent-encoded */
@@ -133,13 +132,19 @@ set_status(struct gstream *s, int code, const char *msg, int retry_s)
 
 /* ---- one request ---- */
 
+/* The length of a gRPC message from its 5-byte prefix (a flag, then 32 bits big-endian). */
+static uint32_t
+message_len(const char *prefix)
+{
+    const uint8_t *b = (const uint8_t *)prefix;
+    return (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | (uint32_t)b[4];
+}
+
 /* The DATA kept so far go, and leave http.max_inflight_bytes. */
 static void
 body_drop(struct fr_pipeline *p, struct gstream *s)
 {
-    free(s->body);
-    s->body = NULL;
-    s->len = s->cap = 0;
+    fr_api_req_body_free(&s->b); /* a large one's mapping zeroed and kept for the next */
     fr_pipeline_inflight_give(p, &s->held);
 }
 
@@ -203,19 +208,18 @@ serve(struct fr_grpc *g, struct gstream *s)
     }
     /* exactly one length-prefixed message (a unary call) */
     uint32_t mlen = 0;
-    if (s->len >= 5)
-        mlen = (uint32_t)(uint8_t)s->body[1] << 24 | (uint32_t)(uint8_t)s->body[2] << 16 |
-               (uint32_t)(uint8_t)s->body[3] << 8 | (uint32_t)(uint8_t)s->body[4];
-    if (s->len < 5 || (size_t)mlen != s->len - 5) {
+    if (s->b.len >= 5)
+        mlen = message_len(s->b.body);
+    if (s->b.len < 5 || (size_t)mlen != s->b.len - 5) {
         fr_otlp_refuse(p, s->signal, FR_OTLP_MALFORMED, 400, NULL,
                        "not one length-prefixed gRPC message", &r);
         set_status(s, 3, r.msg, 0);
         return;
     }
-    char *msg = s->body + 5;
+    char *msg = s->b.body + 5;
     struct decoded_ctx d = {p, s, NULL};
     size_t len = mlen;
-    if (s->body[0] != 0) {
+    if (s->b.body[0] != 0) {
         if (strcasecmp(s->encoding, "gzip") != 0) {
             fr_otlp_refuse(p, s->signal, FR_OTLP_ENCODING, 400, NULL,
                            "compressed message without grpc-encoding gzip", &r);
@@ -371,7 +375,7 @@ on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data, siz
     if (s == NULL || s->too_large || s->busy || s->shed || !s->authorized || !s->known)
         return 0; /* read and dropped: nothing is kept for a request that will be refused */
     size_t limit = (size_t)c->g->p->conf.http_max_body_bytes + 5;
-    if (s->len + len > limit) {
+    if (s->b.len + len > limit) {
         s->too_large = true;
         body_drop(c->g->p, s);
         return 0;
@@ -381,14 +385,18 @@ on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data, siz
         body_drop(c->g->p, s);
         return 0;
     }
-    if (s->len + len > s->cap) {
-        s->cap = s->cap ? s->cap : 16384;
-        while (s->cap < s->len + len)
-            s->cap *= 2;
-        s->body = fr_realloc(s->body, s->cap);
+    if (s->b.body == NULL && len >= 5) { /* the message's length: its buffer at once */
+        size_t want = message_len((const char *)data);
+        fr_api_req_body_alloc(&s->b, 5 + (want < limit - 5 ? want : limit - 5));
     }
-    memcpy(s->body + s->len, data, len);
-    s->len += len;
+    if (s->b.len + len > s->b.cap) { /* not one message, or its prefix split */
+        size_t cap = s->b.cap ? s->b.cap : 16384;
+        while (cap < s->b.len + len)
+            cap *= 2;
+        fr_api_req_body_grow(&s->b, cap);
+    }
+    memcpy(s->b.body + s->b.len, data, len);
+    s->b.len += len;
     return 0;
 }
 
@@ -681,7 +689,8 @@ grpc_destroy(void *ctx)
     struct fr_grpc *g = ctx;
     if (g == NULL)
         return;
-    fr_acceptor_stop(g->acc); /* in-flight requests are answered, then each says goodbye */
+    fr_acceptor_stop(g->acc);   /* in-flight requests are answered, then each says goodbye */
+    fr_api_body_pool_release(); /* the bodies' mappings kept, whichever server stops last */
     free(g);
 }
 

@@ -554,6 +554,50 @@ test_agent_otlp_grpc_streams_in_parallel(void **state)
     free(b.out);
 }
 
+/* t_otlp_pb_traces(conv) with pad bytes more as an unknown field (15, length-delimited), which
+   the decoder skips; *len its length. */
+static uint8_t *
+padded_traces(const char *conv, size_t pad, size_t *len)
+{
+    size_t n;
+    uint8_t *req = t_otlp_pb_traces(conv, &n);
+    req = fr_realloc(req, n + 8 + pad);
+    req[n++] = 15 << 3 | 2;
+    for (size_t v = pad; v != 0; v >>= 7)
+        req[n++] = (uint8_t)((v & 0x7f) | (v >> 7 ? 0x80 : 0));
+    memset(req + n, 'x', pad);
+    *len = n + pad;
+    return req;
+}
+
+/*
+ * Large gRPC messages (128 KiB and more: each in a mapping of its own, kept
+ * for the next one, as large HTTP bodies are) are read whole and stored, one
+ * after the other on mappings of two sizes: each call's span once, in its
+ * conversation.
+ */
+static void
+test_agent_otlp_grpc_large_messages(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    const char *trace = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    const size_t pads[3] = {300000, 200000, 600000};
+    for (int i = 0; i < 3; i++) {
+        char conv[32];
+        snprintf(conv, sizeof conv, "grpc-large-%d", i);
+        size_t len;
+        uint8_t *req = padded_traces(conv, pads[i], &len);
+        json_t *j = grpc_call(a, trace, req, len, NULL);
+        assert_int_equal(json_integer_value(json_object_get(j, "code")), 0);
+        json_decref(j);
+        free(req);
+        assert_int_equal(count_events(a->db, conv), 1);
+    }
+    assert_int_equal(agent_stop(a), 0);
+}
+
 /*
  * gRPC messages count against http.max_inflight_bytes with HTTP bodies, as
  * they arrive: with a first call's 30,000 bytes held (its message half sent),
@@ -569,16 +613,8 @@ test_agent_otlp_grpc_bodies_bounded(void **state)
     struct agent *a = *state;
     agent_config(a, "  max_inflight_bytes: 65536\n", NULL, NULL);
     agent_start(a);
-    size_t len;
-    uint8_t *req = t_otlp_pb_traces("grpc-held", &len);
-    /* 40,000 bytes more as an unknown field (15, length-delimited), skipped by the decoder */
-    size_t pad = 40000, n = len;
-    req = fr_realloc(req, len + 8 + pad);
-    req[n++] = 15 << 3 | 2;
-    for (size_t v = pad; v != 0; v >>= 7)
-        req[n++] = (uint8_t)((v & 0x7f) | (v >> 7 ? 0x80 : 0));
-    memset(req + n, 'x', pad);
-    n += pad;
+    size_t n;
+    uint8_t *req = padded_traces("grpc-held", 40000, &n);
     char *file = t_path(a->dir, "held.bin");
     write_bytes(file, req, n);
     struct bg_mux b = {fr_asprintf("node %s/tests/otlp/grpc-held.mjs 127.0.0.1:%d %s "
@@ -781,6 +817,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_streams_in_parallel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_bodies_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_large_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_traceloop_and_openinference, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_metric_attributes_redacted_and_bounded,
