@@ -102,9 +102,11 @@ static int
 wb_write(sqlite3_file *pf, const void *p, int n, sqlite3_int64 off)
 {
     struct wb_file *f = (struct wb_file *)pf;
-    if (!f->wal || n <= 0 || (size_t)n > WALBUF_BYTES)
+    if (!f->wal)
         return f->real->pMethods->xWrite(f->real, p, n, off);
     int rc = SQLITE_OK;
+    if (n <= 0 || (size_t)n > WALBUF_BYTES) /* not for the buffer: after what it holds */
+        return (rc = wb_flush(f)) != SQLITE_OK ? rc : f->real->pMethods->xWrite(f->real, p, n, off);
     if (f->n > 0 && (off != f->off + (sqlite3_int64)f->n || f->n + (size_t)n > WALBUF_BYTES))
         rc = wb_flush(f);
     if (rc != SQLITE_OK)
