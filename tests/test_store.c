@@ -7,10 +7,12 @@
 #include "tests/support/support.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -927,9 +929,33 @@ test_store_wal_frames_gathered(void **state)
     exec_ok(b, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)"
                " INSERT INTO t SELECT zeroblob(3000) FROM n");
     exec_ok(a, "PRAGMA cache_size=-2000; SELECT count(*) FROM t"); /* a's next use of its WAL */
+    /* storage.synchronous: full: the commit's sync comes after its frames */
+    exec_ok(a, "PRAGMA synchronous=FULL; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+               " FROM n WHERE i < 20) INSERT INTO t SELECT randomblob(3000) FROM n");
+    assert_int_equal(sql_long(path, "SELECT count(*) FROM t", NULL, 0), 270);
+    /* a write that fails (the file may not grow: EFBIG, as a full disk's ENOSPC) fails the
+       commit, and nothing of it is seen */
+    exec_ok(a, "PRAGMA synchronous=NORMAL; PRAGMA wal_checkpoint(TRUNCATE)");
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*old_xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 16 * (24 + 4096); /* the WAL (empty again) takes 16 frames; the commit is not
+                                        written to the database file, only a checkpoint is */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int rc = sqlite3_exec(a,
+                          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                          " WHERE i < 100) INSERT INTO t SELECT randomblob(3000) FROM n",
+                          NULL, NULL, NULL);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_xfsz);
+    assert_int_not_equal(rc, SQLITE_OK);
+    assert_int_equal(sql_long(path, "SELECT count(*) FROM t", NULL, 0), 270);
+    exec_ok(a, "INSERT INTO t VALUES (zeroblob(10))"); /* and the next commit goes in */
+    assert_int_equal(sql_long(path, "SELECT count(*) FROM t", NULL, 0), 271);
     sqlite3_close(a);
     sqlite3_close(b);
-    assert_int_equal(sql_long(path, "SELECT count(*) FROM t", NULL, 0), 250);
+    assert_int_equal(sql_long(path, "SELECT count(*) FROM t", NULL, 0), 271);
     assert_int_equal(sql_long(path, "SELECT count(*) FROM t WHERE x = zeroblob(3000)", NULL, 0),
                      50);
     char ok[16];
