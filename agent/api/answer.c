@@ -219,8 +219,9 @@ fr_api_req_body_alloc(struct fr_api_req *q, size_t cap)
     }
 }
 
-void
-fr_api_req_body_grow(struct fr_api_req *q, size_t cap)
+/* To cap bytes (the first q->len kept), on the heap. */
+static void
+body_grow(struct fr_api_req *q, size_t cap)
 {
     if (!q->mapped) {
         q->body = fr_realloc(q->body, cap);
@@ -234,6 +235,17 @@ fr_api_req_body_grow(struct fr_api_req *q, size_t cap)
     q->body = heap;
     q->len = len;
     q->cap = cap;
+}
+
+void
+fr_api_req_body_add(struct fr_api_req *q, const void *data, size_t n, size_t max)
+{
+    if (q->len + n + 1 > q->cap) {
+        size_t cap = (q->len + n + 1) * 2;
+        body_grow(q, cap > max ? max : cap);
+    }
+    memcpy(q->body + q->len, data, n);
+    q->len += n;
 }
 
 void

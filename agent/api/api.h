@@ -55,8 +55,10 @@ void fr_api_req_release(struct fr_pipeline *p, struct fr_api_req *q);
  */
 void fr_api_req_body_alloc(struct fr_api_req *q, size_t cap);
 void fr_api_body_pool_release(void);
-/* To cap bytes (the first q->len kept), on the heap: a body without Content-Length. */
-void fr_api_req_body_grow(struct fr_api_req *q, size_t cap);
+/* Appends n bytes to q's body; when they do not fit (a body without Content-Length, or more
+   than announced), it grows on the heap to twice what it needs, at most max bytes (the caller
+   has checked q->len + n + 1 <= max). */
+void fr_api_req_body_add(struct fr_api_req *q, const void *data, size_t n, size_t max);
 void fr_api_req_body_free(struct fr_api_req *q);
 
 /* The status of the answer this thread queued last (one thread per connection): logged. */

@@ -256,12 +256,7 @@ req_append(struct fr_http *h, struct fr_api_req *q, const char *data, size_t n, 
         fr_api_req_body_free(q);
         return;
     }
-    if (q->len + n + 1 > q->cap) { /* no Content-Length (chunked) */
-        size_t cap = (q->len + n + 1) * 2;
-        fr_api_req_body_grow(q, cap > limit + 1 ? limit + 1 : cap);
-    }
-    memcpy(q->body + q->len, data, n);
-    q->len += n;
+    fr_api_req_body_add(q, data, n, limit + 1);
 }
 
 static enum MHD_Result

@@ -387,16 +387,10 @@ on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data, siz
     }
     if (s->b.body == NULL && len >= 5) { /* the message's length: its buffer at once */
         size_t want = message_len((const char *)data);
-        fr_api_req_body_alloc(&s->b, 5 + (want < limit - 5 ? want : limit - 5));
+        /* and the byte fr_api_req_body_add keeps spare: it grows only what was not announced */
+        fr_api_req_body_alloc(&s->b, 5 + (want < limit - 5 ? want : limit - 5) + 1);
     }
-    if (s->b.len + len > s->b.cap) { /* not one message, or its prefix split */
-        size_t cap = s->b.cap ? s->b.cap : 16384;
-        while (cap < s->b.len + len)
-            cap *= 2;
-        fr_api_req_body_grow(&s->b, cap);
-    }
-    memcpy(s->b.body + s->b.len, data, len);
-    s->b.len += len;
+    fr_api_req_body_add(&s->b, data, len, limit + 1);
     return 0;
 }
 

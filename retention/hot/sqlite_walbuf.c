@@ -277,96 +277,11 @@ wb_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *pf, int flags, in
         f->base.pMethods = NULL; /* a failed open is not closed again */
         return rc;
     }
-    if ((flags & SQLITE_OPEN_WAL) != 0 && f->real->pMethods->iVersion >= 3) {
-        f->wal = true;
+    if ((flags & SQLITE_OPEN_WAL) != 0 && f->real->pMethods->iVersion >= 3)
         f->buf = malloc(WALBUF_BYTES);
-        f->wal = f->buf != NULL; /* without it, the writes go through one by one */
-    }
+    f->wal = f->buf != NULL; /* without it, the writes go through one by one */
     f->base.pMethods = &wb_methods;
     return SQLITE_OK;
-}
-
-static int
-wb_delete(sqlite3_vfs *v, const char *name, int sync)
-{
-    (void)v;
-    return wb_real->xDelete(wb_real, name, sync);
-}
-
-static int
-wb_access(sqlite3_vfs *v, const char *name, int flags, int *out)
-{
-    (void)v;
-    return wb_real->xAccess(wb_real, name, flags, out);
-}
-
-static int
-wb_fullpath(sqlite3_vfs *v, const char *name, int n, char *out)
-{
-    (void)v;
-    return wb_real->xFullPathname(wb_real, name, n, out);
-}
-
-static void *
-wb_dlopen(sqlite3_vfs *v, const char *name)
-{
-    (void)v;
-    return wb_real->xDlOpen(wb_real, name);
-}
-
-static void
-wb_dlerror(sqlite3_vfs *v, int n, char *out)
-{
-    (void)v;
-    wb_real->xDlError(wb_real, n, out);
-}
-
-static void (*wb_dlsym(sqlite3_vfs *v, void *h, const char *sym))(void)
-{
-    (void)v;
-    return wb_real->xDlSym(wb_real, h, sym);
-}
-
-static void
-wb_dlclose(sqlite3_vfs *v, void *h)
-{
-    (void)v;
-    wb_real->xDlClose(wb_real, h);
-}
-
-static int
-wb_random(sqlite3_vfs *v, int n, char *out)
-{
-    (void)v;
-    return wb_real->xRandomness(wb_real, n, out);
-}
-
-static int
-wb_sleep(sqlite3_vfs *v, int us)
-{
-    (void)v;
-    return wb_real->xSleep(wb_real, us);
-}
-
-static int
-wb_time(sqlite3_vfs *v, double *out)
-{
-    (void)v;
-    return wb_real->xCurrentTime(wb_real, out);
-}
-
-static int
-wb_last_error(sqlite3_vfs *v, int n, char *out)
-{
-    (void)v;
-    return wb_real->xGetLastError ? wb_real->xGetLastError(wb_real, n, out) : 0;
-}
-
-static int
-wb_time64(sqlite3_vfs *v, sqlite3_int64 *out)
-{
-    (void)v;
-    return wb_real->xCurrentTimeInt64(wb_real, out);
 }
 
 static pthread_once_t wb_once = PTHREAD_ONCE_INIT;
@@ -378,25 +293,14 @@ wb_register(void)
     wb_real = sqlite3_vfs_find(NULL);
     if (wb_real == NULL || wb_real->iVersion < 2)
         return;
-    wb_vfs = (sqlite3_vfs){
-        .iVersion = 2,
-        .szOsFile = (int)sizeof(struct wb_file) + wb_real->szOsFile,
-        .mxPathname = wb_real->mxPathname,
-        .zName = SQ_WALBUF_VFS,
-        .xOpen = wb_open,
-        .xDelete = wb_delete,
-        .xAccess = wb_access,
-        .xFullPathname = wb_fullpath,
-        .xDlOpen = wb_dlopen,
-        .xDlError = wb_dlerror,
-        .xDlSym = wb_dlsym,
-        .xDlClose = wb_dlclose,
-        .xRandomness = wb_random,
-        .xSleep = wb_sleep,
-        .xCurrentTime = wb_time,
-        .xGetLastError = wb_last_error,
-        .xCurrentTimeInt64 = wb_time64,
-    };
+    /* the default VFS itself but for opening files: its other methods (delete, access, full
+       path, randomness, time, ...) take what they need from the sqlite3_vfs they are given
+       (mxPathname, pAppData: copied), so they are not wrapped one by one */
+    wb_vfs = *wb_real;
+    wb_vfs.pNext = NULL;
+    wb_vfs.szOsFile = (int)sizeof(struct wb_file) + wb_real->szOsFile;
+    wb_vfs.zName = SQ_WALBUF_VFS;
+    wb_vfs.xOpen = wb_open;
     wb_rc = sqlite3_vfs_register(&wb_vfs, 0);
 }
 
