@@ -145,7 +145,7 @@ main(int argc, char **argv)
         t0 = cpu_s();
         struct fr_seg_writer *w = fr_seg_writer_new(FR_TIER_WARM, NULL, "0123456789abcdef");
         if (getenv("FR_SEGBENCH_V2") == NULL)
-            fr_seg_writer_set_auth(w, key); /* version 4 (columnar); without: version 2, rows */
+            fr_seg_writer_set_auth(w, key); /* version 5 (columnar); without: version 2, rows */
         fr_seg_writer_set_store(w, "00112233aabbccdd");
         for (size_t i = 0; i < nrec; i++)
             fr_seg_writer_add(w, recs[i].p, recs[i].len, 0, recs[i].has_conv ? recs[i].conv : NULL,

@@ -2,7 +2,7 @@
 # make bench, archive segments: the archive records of BENCH_SEGMENT_EVENTS
 # (default 50,000) events, once of fr-gen traffic and once of a harder mix
 # (fr-gen --hard: random 128-bit ids, varied free text), written by the
-# segment writer as retention writes them (format 4, columnar) and, in the
+# segment writer as retention writes them (format 5, columnar) and, in the
 # same process, by zstd: the segment's size against `zstd -19 --long` of the
 # same records (goal <= 0.8x) and the writer's speed against zstd -3 on one
 # core (goal >= 0.3x); bench/segbench.c. The records are what `flightrec

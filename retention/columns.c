@@ -24,7 +24,8 @@ enum {
     C_DICT = 5,
     C_TEXT = 6,
     C_REFS = 7,
-    C_LONGS = 8
+    C_LONGS = 8,
+    C_HEX = 9 /* segment format 5 */
 };
 #define FIXED_STREAMS 3 /* shapes, shape ids, long values; then the columns */
 /* shape tags */
@@ -40,6 +41,8 @@ enum {
 #define MAX_DEPTH 256 /* objects and arrays nested deeper are refused (the wire allows 64) */
 #define TEXT_TOKENS_PER_WORD 16 /* text coding only when each distinct token recurs this often */
 #define LONG_VALUE 64           /* text values this long or longer are stored once per block */
+#define LONGS_LEVEL 2           /* the long values' zstd level: this many above the columns' */
+#define HEX_MIN_AVG 8           /* hex columns whose values average this many digits are ids */
 
 /* ---- growable bytes and varints ---- */
 
@@ -695,10 +698,75 @@ enc_text(const struct col *c, struct bytes *raw)
     return use;
 }
 
+static int
+hex_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Whether every value of a column is lowercase hex digits, an even number of them (ids). */
+static bool
+hex_column(const struct col *c)
+{
+    if (c->n == 0 || c->total < HEX_MIN_AVG * c->n)
+        return false;
+    struct rd r = {c->sv.p, c->sv.len, 0, false};
+    for (size_t i = 0; i < c->n; i++) {
+        size_t n = r_varint(&r);
+        const unsigned char *s = r_bytes(&r, n);
+        if (n == 0 || n % 2 != 0)
+            return false;
+        for (size_t k = 0; k < n; k++)
+            if (hex_digit(s[k]) < 0)
+                return false;
+    }
+    return true;
+}
+
+/*
+ * Ids (a hex column): per value a reference, 0 for a value not seen before
+ * in the column, else how far back it is among the distinct values (1: the
+ * last new one; ids recur close to where they first occurred: a trace's
+ * events, a conversation's turns); then the new values' lengths in bytes;
+ * then their bytes, two digits in one. Random ids cost their entropy, not
+ * that of their text.
+ */
+static void
+enc_hex(const struct col *c, struct bytes *raw)
+{
+    struct hmap d = {0};
+    struct bytes lens = {0}, bin = {0};
+    struct rd r = {c->sv.p, c->sv.len, 0, false};
+    b_varint(raw, c->n);
+    for (size_t i = 0; i < c->n; i++) {
+        size_t n = r_varint(&r);
+        const unsigned char *s = r_bytes(&r, n);
+        bool created;
+        uint32_t id = hm_id(&d, s, n, &created);
+        if (!created) {
+            b_varint(raw, d.n - id);
+            continue;
+        }
+        b_varint(raw, 0);
+        b_varint(&lens, n / 2);
+        for (size_t k = 0; k < n; k += 2)
+            b_byte(&bin, (unsigned char)(hex_digit(s[k]) << 4 | hex_digit(s[k + 1])));
+    }
+    b_put(raw, lens.p, lens.len);
+    b_put(raw, bin.p, bin.len);
+    free(lens.p);
+    free(bin.p);
+    hm_free(&d);
+}
+
 /* Which codec suits a string column, and its raw stream. */
 static int
 enc_strings(struct enc *e, const struct col *c, struct bytes *raw)
 {
+    if (c->kind == T_STR && hex_column(c)) {
+        enc_hex(c, raw);
+        return C_HEX;
+    }
     /* free text (values of 24 bytes or more on average): word tokens, if they pay; else the
        bytes, each long value that occurred before as a reference to its first copy */
     if (c->total >= 24 * c->n && enc_text(c, raw))
@@ -821,7 +889,9 @@ fr_col_encode(const char *const *rec, const size_t *len, size_t n, int level, un
         b_varint(&raw, e.longs.n);
         for (size_t i = 0; i < e.longs.n; i++)
             b_str(&raw, e.longs.keys.p + e.longs.off[i], e.longs.len[i]);
-        enc_stream(&o, C_LONGS, "", 0, &raw, level, cctx, &zbuf);
+        /* the block's long free text, most of its bytes when its text is varied: two levels
+           more save ~5% of them for ~10% of the writer's time (bench/segment.sh, --hard) */
+        enc_stream(&o, C_LONGS, "", 0, &raw, level + LONGS_LEVEL, cctx, &zbuf);
         b_put(&o, cols.p, cols.len);
     }
     free(cols.p);
@@ -869,10 +939,61 @@ dec_bad(struct fr_err *err, const char *why)
     return fr_err_set(err, FR_E_VALUE, "columnar block: %s", why);
 }
 
+/* A hex column's values (enc_hex) spelled out again in c->text. */
+static int
+dec_hex(struct dcol *c, struct rd *r, size_t max, struct fr_err *err)
+{
+    c->n = r_varint(r);
+    if (c->n > r->len)
+        return dec_bad(err, "a column claims more values than it holds");
+    uint64_t *ref = fr_malloc((c->n + 1) * sizeof *ref);
+    size_t nnew = 0;
+    for (size_t i = 0; i < c->n; i++)
+        nnew += (ref[i] = r_varint(r)) == 0;
+    size_t *off = fr_malloc((nnew + 1) * sizeof *off), *len = fr_malloc((nnew + 1) * sizeof *len);
+    size_t total = 0;
+    for (size_t k = 0; k < nnew && !r->bad; k++) {
+        len[k] = r_varint(r);
+        total += len[k] < max ? len[k] : max;
+    }
+    const unsigned char *bin = r_bytes(r, total);
+    int rc = FR_OK;
+    if (r->bad || bin == NULL)
+        rc = dec_bad(err, "an id column is cut short");
+    else if (2 * total > max)
+        rc = dec_bad(err, "an id column decodes to more than a block may");
+    static const char digits[] = "0123456789abcdef";
+    for (size_t k = 0, at = 0; rc == FR_OK && k < nnew; k++) {
+        off[k] = c->text.len;
+        for (size_t j = 0; j < len[k]; j++, at++) {
+            b_byte(&c->text, (unsigned char)digits[bin[at] >> 4]);
+            b_byte(&c->text, (unsigned char)digits[bin[at] & 15]);
+        }
+        len[k] *= 2;
+    }
+    c->sp = fr_malloc((c->n + 1) * sizeof *c->sp);
+    c->sl = fr_malloc((c->n + 1) * sizeof *c->sl);
+    for (size_t i = 0, seen = 0; rc == FR_OK && i < c->n; i++) {
+        if (ref[i] > seen) {
+            rc = dec_bad(err, "an id refers to none before it");
+            break;
+        }
+        size_t k = ref[i] == 0 ? seen++ : seen - ref[i];
+        c->sp[i] = c->text.p + off[k];
+        c->sl[i] = len[k];
+    }
+    free(ref);
+    free(off);
+    free(len);
+    return rc;
+}
+
 /* Values of a string column: (pointer, length) pairs into raw or text. */
 static int
 dec_strings(struct dcol *c, struct rd *r, size_t max, const struct dcol *longs, struct fr_err *err)
 {
+    if (c->codec == C_HEX)
+        return dec_hex(c, r, max, err);
     if (c->codec == C_PLAIN) {
         c->n = r_varint(r);
         if (c->n > r->len)
@@ -1182,7 +1303,7 @@ fr_col_decode(const unsigned char *in, size_t n, size_t max, char **out, size_t 
         const unsigned char *name = r_bytes(&r, nlen);
         size_t rawlen = r_varint(&r), zlen = r_varint(&r);
         const unsigned char *z = r_bytes(&r, zlen);
-        if (r.bad || c->codec < C_SHAPES || c->codec > C_LONGS || rawlen > budget) {
+        if (r.bad || c->codec < C_SHAPES || c->codec > C_HEX || rawlen > budget) {
             rc = dec_bad(err, "a stream header is cut short or out of range");
             break;
         }
@@ -1243,7 +1364,8 @@ fr_col_decode(const unsigned char *in, size_t n, size_t max, char **out, size_t 
             if (cr.bad)
                 rc = dec_bad(err, "an integer column is cut short");
         } else {
-            if (c->kind != T_STR && c->kind != T_JSON) {
+            if ((c->kind != T_STR && c->kind != T_JSON) ||
+                (c->codec == C_HEX && c->kind != T_STR)) {
                 rc = dec_bad(err, "a string column has another type");
                 break;
             }

@@ -1,8 +1,8 @@
 /*
- * retention/columns.h - the columnar block codec of segment format 4
+ * retention/columns.h - the columnar block codec of segment formats 4 and 5
  * (docs/archive-format.md, Columnar blocks): a block's records (JSON
  * objects) are taken apart by field path into columns, each encoded by
- * what suits it (integers as deltas, repetitive strings as dictionary
+ * what suits it (integers as deltas, hex ids in binary, repetitive strings as dictionary
  * codes, free text as word tokens with repeated long values stored once)
  * and compressed alone with zstd; decoding puts the same compact JSON
  * back together, record by record, in order.
@@ -16,7 +16,8 @@
 
 /*
  * Encodes n records (rec[i] of len[i] bytes, each a JSON object) into one
- * block, *out (caller frees). level: the zstd level of every column.
+ * block, *out (caller frees). level: the zstd level of every column (the
+ * block's table of long values: two more).
  * FR_E_SYNTAX when a record is not a JSON object.
  */
 int fr_col_encode(const char *const *rec, const size_t *len, size_t n, int level,

@@ -11,7 +11,7 @@
  *   reader.c     reading across tiers
  *   map.c        the archive map: which segment blocks hold a conversation or trace
  *   scrub.c      verifying changed segments, marking bad ones, quarantine
- *   segment.c    the segment file; columns.c its columnar blocks (format 4)
+ *   segment.c    the segment file; columns.c its columnar blocks (formats 4, 5)
  */
 #ifndef FR_RETENTION_INTERNAL_H
 #define FR_RETENTION_INTERNAL_H

@@ -34,9 +34,10 @@
 #define SEG_HEADER 80
 #define SEG_TRAILER 56
 #define SEG_VERSION                                                                                \
-    4 /* 2: store id in the header; cold parts bound to header and index;                          \
+    5 /* 2: store id in the header; cold parts bound to header and index;                          \
          3: the trailer's check is HMAC-SHA256 with the archive key;                               \
-         4: the same, with columnar blocks (retention/columns.c) and no dictionary */
+         4: the same, with columnar blocks (retention/columns.c) and no dictionary;                \
+         5: the same, hex id columns in binary (codec 9) */
 #define SEG_VERSION_MIN 1
 #define PART_DICT 0xfffffffeu
 #define PART_FOOTER 0xffffffffu

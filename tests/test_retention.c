@@ -289,29 +289,30 @@ collect_line(void *ud, const char *json, size_t len)
 
 /*
  * Segments written by an earlier flightrec stay readable: tests/data/
- * segment-v3 holds a warm and a cold segment of format version 3 (written by
- * the code of 2026-12-01 from fr-gen traffic, with the committed test keys)
- * and the records they hold (`archive cat`); both must read back to exactly
- * those records, and a look-up by conversation must find its records.
+ * segment-vN holds a warm and a cold segment of format version N (v3: written
+ * by the code of 2026-12-01, v4: of 2026-12-04 (7cd3fac), both from fr-gen
+ * traffic with the committed test keys of segment-v3) and the records they
+ * hold (`archive cat`); both must read back to exactly those records, and a
+ * look-up by conversation must find its records.
  */
-static void
-test_segment_committed_format_v3_readable(void **state)
+static size_t
+committed_format_readable(unsigned version)
 {
-    (void)state;
+    size_t read = 0;
     char *dir = t_tmpdir();
     struct fr_archive_keys keys = {0};
     load_test_key(dir, "archive.key", &keys.auth);
     load_test_key(dir, "cold.key", &keys.cold);
-    char *want_path = fr_asprintf("%s/segment-v3/records.ndjson", FR_TEST_DATA), *want;
+    char *want_path = fr_asprintf("%s/segment-v%u/records.ndjson", FR_TEST_DATA, version), *want;
     size_t want_len;
     assert_int_equal(fr_read_file(want_path, &want, &want_len, NULL), FR_OK);
     static const char *const files[] = {"warm.seg", "cold.seg"};
     for (size_t i = 0; i < 2; i++) {
-        char *path = fr_asprintf("%s/segment-v3/%s", FR_TEST_DATA, files[i]);
+        char *path = fr_asprintf("%s/segment-v%u/%s", FR_TEST_DATA, version, files[i]);
         struct fr_seg *seg;
         struct fr_err err = {0};
         assert_int_equal(fr_seg_open(path, &keys, &seg, &err), FR_OK);
-        assert_int_equal(fr_seg_version(seg), 3);
+        assert_int_equal(fr_seg_version(seg), version);
         assert_true(fr_seg_get_info(seg)->authenticated);
         assert_int_equal(fr_seg_get_info(seg)->tier, i == 0 ? FR_TIER_WARM : FR_TIER_COLD);
         char *got = NULL;
@@ -320,7 +321,7 @@ test_segment_committed_format_v3_readable(void **state)
         assert_int_equal(fr_seg_each(seg, NULL, 0, 0, collect_line, mf, &err), FR_OK);
         fclose(mf);
         if (got_len != want_len || memcmp(got, want, want_len) != 0)
-            fail_msg("%s: its records differ from segment-v3/records.ndjson", files[i]);
+            fail_msg("%s: its records differ from segment-v%u/records.ndjson", files[i], version);
         free(got);
         mf = open_memstream(&got, &got_len);
         assert_int_equal(fr_seg_each(seg, "c-000003", 0, 0, collect_line, mf, &err), FR_OK);
@@ -329,12 +330,145 @@ test_segment_committed_format_v3_readable(void **state)
         free(got);
         fr_seg_close(seg);
         free(path);
+        read++;
     }
     fr_archive_keys_wipe(&keys);
     free(want);
     free(want_path);
     t_rmtree(dir);
     free(dir);
+    return read;
+}
+
+static void
+test_segment_committed_format_v3_readable(void **state)
+{
+    (void)state;
+    assert_int_equal(committed_format_readable(3), 2);
+}
+
+/* format 4: columnar blocks whose id columns are text (before codec 9) */
+static void
+test_segment_committed_format_v4_readable(void **state)
+{
+    (void)state;
+    assert_int_equal(committed_format_readable(4), 2);
+}
+
+/* n records through the columnar codec: the block (*block, *blen) and what it decodes to. */
+static char *
+col_round_trip(char **rec, const size_t *len, size_t n, unsigned char **block, size_t *blen,
+               size_t *olen)
+{
+    struct fr_err err = {0};
+    assert_int_equal(fr_col_encode((const char *const *)rec, len, n, 3, block, blen, &err), FR_OK);
+    char *out;
+    if (fr_col_decode(*block, *blen, 64 << 20, &out, olen, &err) != FR_OK)
+        fail_msg("decode: %s", err.msg);
+    return out;
+}
+
+/* A varint of a columnar block (docs/archive-format.md), for the tests that look inside one. */
+static uint64_t
+blk_varint(const unsigned char *b, size_t n, size_t *at)
+{
+    uint64_t v = 0;
+    for (unsigned sh = 0; *at < n && sh < 64; sh += 7) {
+        unsigned char c = b[(*at)++];
+        v |= (uint64_t)(c & 0x7f) << sh;
+        if (c < 0x80)
+            break;
+    }
+    return v;
+}
+
+/* The codec and raw length of the block's stream named name (a column: path and type byte). */
+static int
+blk_stream(const unsigned char *b, size_t n, const char *name, size_t *rawlen)
+{
+    size_t at = 4;
+    blk_varint(b, n, &at); /* records */
+    uint64_t streams = blk_varint(b, n, &at);
+    for (uint64_t i = 0; i < streams && at < n; i++) {
+        int codec = b[at++];
+        size_t nl = blk_varint(b, n, &at), nat = at;
+        at += nl;
+        *rawlen = blk_varint(b, n, &at);
+        at += blk_varint(b, n, &at);
+        if (nl == strlen(name) && memcmp(b + nat, name, nl) == 0)
+            return codec;
+    }
+    return -1;
+}
+
+/*
+ * Hex id columns (segment format 5, codec 9): lowercase hex of an even
+ * length goes in binary, each id seen before in the block as how far back
+ * it is among the column's distinct ids; they read back as the same text.
+ * Columns that only look alike stay text: an uppercase digit, an odd
+ * length, an empty value, short codes. A block cut short is refused.
+ */
+static void
+test_columns_hex_ids(void **state)
+{
+    (void)state;
+    size_t n = 2000;
+    char **rec = fr_calloc(n, sizeof *rec);
+    size_t *len = fr_calloc(n, sizeof *len);
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    char trace[33] = "", conv[17] = "";
+    for (size_t i = 0; i < n; i++) {
+        char ev[33];
+        for (int k = 0; k < 2; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            snprintf(ev + 16 * k, 17, "%016llx", (unsigned long long)x);
+        }
+        if (i % 8 == 0) /* a trace of 8 events */
+            snprintf(trace, sizeof trace, "%.16s%016zx", ev + 8, i);
+        if (i % 50 < 5) /* conversations come back after others */
+            snprintf(conv, sizeof conv, "%016zx", (i % 50) * 7919);
+        rec[i] = fr_asprintf("{\"event_id\":\"%s\",\"trace_id\":\"%s\",\"conv\":\"%s\","
+                             "\"upper\":\"%s\",\"odd\":\"%.31s\",\"gap\":\"%s\","
+                             "\"code\":\"%02zx\"}",
+                             ev, trace, conv, i == 1500 ? "ABCDEF0123456789" : ev + 16, ev,
+                             i == 700 ? "" : ev, i % 4);
+        len[i] = strlen(rec[i]);
+    }
+    unsigned char *block;
+    size_t blen, olen;
+    struct fr_err err = {0};
+    char *out = col_round_trip(rec, len, n, &block, &blen, &olen);
+    char *at = out;
+    for (size_t i = 0; i < n; i++) {
+        char *nl = strchr(at, '\n');
+        assert_non_null(nl);
+        if ((size_t)(nl - at) != len[i] || memcmp(at, rec[i], len[i]) != 0)
+            fail_msg("record %zu: got %.*s, want %s", i, (int)(nl - at), at, rec[i]);
+        at = nl + 1;
+    }
+    assert_int_equal((size_t)(at - out), olen);
+    free(out);
+    /* the ids in binary: 16 bytes, a reference and a length per new one */
+    size_t raw = 0;
+    assert_int_equal(blk_stream(block, blen, "event_ids", &raw), 9);
+    assert_true(raw <= n * 18 + 8);
+    assert_int_equal(blk_stream(block, blen, "trace_ids", &raw), 9);
+    assert_true(raw <= n + (n / 8) * 17 + 8); /* a reference each, 250 ids */
+    assert_int_equal(blk_stream(block, blen, "convs", &raw), 9);
+    assert_true(raw <= n + 5 * 9 + 8);
+    assert_int_not_equal(blk_stream(block, blen, "uppers", &raw), 9);
+    assert_int_not_equal(blk_stream(block, blen, "odds", &raw), 9);
+    assert_int_not_equal(blk_stream(block, blen, "gaps", &raw), 9);
+    assert_int_not_equal(blk_stream(block, blen, "codes", &raw), 9);
+    for (size_t cut = 0; cut < blen; cut += blen / 97 + 1) {
+        assert_int_equal(fr_col_decode(block, cut, 64 << 20, &out, &olen, &err), FR_E_VALUE);
+        assert_non_null(strstr(err.msg, "columnar block"));
+    }
+    free(block);
+    for (size_t i = 0; i < n; i++)
+        free(rec[i]);
+    free(rec);
+    free(len);
 }
 
 /*
@@ -395,14 +529,9 @@ test_columns_round_trip(void **state)
         len[i] = strlen(rec[i]);
     }
     unsigned char *block;
-    size_t blen;
+    size_t blen, olen;
     struct fr_err err = {0};
-    assert_int_equal(fr_col_encode((const char *const *)rec, len, n, 3, &block, &blen, &err),
-                     FR_OK);
-    char *out;
-    size_t olen;
-    if (fr_col_decode(block, blen, 64 << 20, &out, &olen, &err) != FR_OK)
-        fail_msg("decode: %s", err.msg);
+    char *out = col_round_trip(rec, len, n, &block, &blen, &olen);
     /* record by record, its own bytes (the spaced one: the same JSON) */
     char *at = out;
     for (size_t i = 0; i < n; i++) {
@@ -2105,7 +2234,9 @@ main(void)
         cmocka_unit_test(test_segment_corrupt_and_truncated_detected),
         cmocka_unit_test(test_segment_cold_needs_its_key),
         cmocka_unit_test(test_segment_committed_format_v3_readable),
+        cmocka_unit_test(test_segment_committed_format_v4_readable),
         cmocka_unit_test(test_columns_round_trip),
+        cmocka_unit_test(test_columns_hex_ids),
         cmocka_unit_test_setup_teardown(test_retention_tiers_over_time, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_expires_in_the_run_that_moves_to_cold,
                                         rsetup, rteardown),
