@@ -14,7 +14,7 @@ BUILD=${BUILD:-build}
 FR="$BUILD/flightrec"
 C=tests/fuzz/corpus
 # only what this script makes: the otlp and query seeds are written by hand
-# (segment: *-v3.seg, written by format 3 before columnar blocks, are kept)
+# (segment: *-v3.seg and *-v4.seg, written by formats 3 and 4, are kept)
 rm -rf "$C"/{wire,redact,config,bundle,body}; mkdir -p "$C"/{wire,redact,config,segment,bundle,body}
 rm -f "$C"/segment/{warm,cold}.seg "$C"/segment/{warm,cold}.seg.raw
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
