@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "core/fsutil.h"
 #include "core/mem.h"
@@ -399,6 +400,100 @@ blk_stream(const unsigned char *b, size_t n, const char *name, size_t *rawlen)
             return codec;
     }
     return -1;
+}
+
+/* The block b (n bytes) with its last stream's raw bytes replaced by raw (compressed again). */
+static unsigned char *
+blk_with_last_raw(const unsigned char *b, size_t n, const unsigned char *raw, size_t rawlen,
+                  size_t *outlen)
+{
+    size_t at = 4, last = 0;
+    blk_varint(b, n, &at);
+    uint64_t streams = blk_varint(b, n, &at);
+    for (uint64_t i = 0; i < streams && at < n; i++) {
+        last = at++;
+        at += blk_varint(b, n, &at);
+        blk_varint(b, n, &at);
+        at += blk_varint(b, n, &at);
+    }
+    size_t nat = last + 1, nl = blk_varint(b, n, &nat), cap = ZSTD_compressBound(rawlen);
+    unsigned char *o = fr_malloc(n + cap + 64), *z = fr_malloc(cap);
+    size_t zn = ZSTD_compress(z, cap, raw, rawlen, 3), len = 0;
+    assert_false(ZSTD_isError(zn));
+    memcpy(o, b, nat + nl); /* everything before, the codec and the name */
+    len = nat + nl;
+    uint64_t v[2] = {rawlen, zn};
+    for (int k = 0; k < 2; k++) {
+        for (; v[k] >= 0x80; v[k] >>= 7)
+            o[len++] = (unsigned char)(v[k] | 0x80);
+        o[len++] = (unsigned char)v[k];
+    }
+    memcpy(o + len, z, zn);
+    free(z);
+    *outlen = len + zn;
+    return o;
+}
+
+/*
+ * A hex id column that does not add up is refused with a reason, never read
+ * out of bounds: a reference to an id before the first, lengths past the
+ * bytes, counts past the column or the records, a length near 2^64.
+ */
+static void
+test_columns_hex_ids_refused(void **state)
+{
+    (void)state;
+    char *rec[] = {fr_strdup("{\"a\":\"0011223344556677\"}"),
+                   fr_strdup("{\"a\":\"0011223344556677\"}"),
+                   fr_strdup("{\"a\":\"8899aabbccddeeff\"}")};
+    size_t len[] = {strlen(rec[0]), strlen(rec[1]), strlen(rec[2])}, blen, olen;
+    unsigned char *block;
+    char *out = col_round_trip(rec, len, 3, &block, &blen, &olen);
+    assert_string_equal(out, "{\"a\":\"0011223344556677\"}\n{\"a\":\"0011223344556677\"}\n"
+                             "{\"a\":\"8899aabbccddeeff\"}\n");
+    free(out);
+    size_t raw = 0;
+    assert_int_equal(blk_stream(block, blen, "as", &raw), 9);
+    static const struct {
+        unsigned char raw[40];
+        size_t len;
+        const char *why;
+    } bad[] = {
+        /* the column as written: 3 values, references 0 1 0, lengths 8 8, then 16 bytes */
+        {{3,    0,    1,    0,    8,    8,    0x00, 0x11, 0x22, 0x33, 0x44,
+          0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff},
+         22,
+         NULL},
+        {{3, 0, 2, 0, 8, 8, 0}, 22, "refers to none before it"},
+        {{3, 1, 1, 0, 8, 8, 0}, 22, "refers to none before it"},
+        {{3, 0, 1, 0, 8, 9, 0}, 22, "cut short"},
+        {{3, 0, 1, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x3f}, 30, "cut short"},
+        {{4, 0, 1, 0, 1, 8, 8, 0}, 23, "more values than its records use"},
+        {{2, 0, 1, 8, 0}, 12, NULL /* fewer values than the records use */},
+        {{0x7f, 0}, 2, "claims more values"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t n;
+        unsigned char *b = blk_with_last_raw(block, blen, bad[i].raw, bad[i].len, &n);
+        struct fr_err err = {0};
+        int rc = fr_col_decode(b, n, 64 << 20, &out, &olen, &err);
+        if (i == 0) {
+            assert_int_equal(rc, FR_OK);
+            assert_int_equal(olen, strlen(rec[0]) + strlen(rec[1]) + strlen(rec[2]) + 3);
+            free(out);
+        } else {
+            if (rc == FR_OK)
+                fail_msg("case %zu: decoded", i);
+            assert_int_equal(rc, FR_E_VALUE);
+            assert_non_null(strstr(err.msg, "columnar block"));
+            if (bad[i].why != NULL && strstr(err.msg, bad[i].why) == NULL)
+                fail_msg("case %zu: %s", i, err.msg);
+        }
+        free(b);
+    }
+    free(block);
+    for (size_t i = 0; i < 3; i++)
+        free(rec[i]);
 }
 
 /*
@@ -2237,6 +2332,7 @@ main(void)
         cmocka_unit_test(test_segment_committed_format_v4_readable),
         cmocka_unit_test(test_columns_round_trip),
         cmocka_unit_test(test_columns_hex_ids),
+        cmocka_unit_test(test_columns_hex_ids_refused),
         cmocka_unit_test_setup_teardown(test_retention_tiers_over_time, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_expires_in_the_run_that_moves_to_cold,
                                         rsetup, rteardown),
