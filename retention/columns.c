@@ -25,7 +25,8 @@ enum {
     C_TEXT = 6,
     C_REFS = 7,
     C_LONGS = 8,
-    C_HEX = 9 /* segment format 5 */
+    C_HEX = 9,    /* segment format 5 */
+    C_IDFORM = 10 /* segment format 5 */
 };
 #define FIXED_STREAMS 3 /* shapes, shape ids, long values; then the columns */
 /* shape tags */
@@ -42,6 +43,7 @@ enum {
 #define TEXT_TOKENS_PER_WORD 16 /* text coding only when each distinct token recurs this often */
 #define LONG_VALUE 64           /* text values this long or longer are stored once per block */
 #define LONGS_LEVEL 2           /* the long values' zstd level: this many above the columns' */
+#define FORM_MAX 128            /* ids of one form (codec 10) are at most this long */
 #define HEX_MIN_AVG 8           /* hex columns whose values average this many digits are ids */
 
 /* ---- growable bytes and varints ---- */
@@ -704,39 +706,87 @@ hex_digit(unsigned char c)
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Whether every value of a column is lowercase hex digits, an even number of them (ids). */
+/*
+ * Whether every value of a column is lowercase hex digits, an even number of
+ * them (ids). Some letter a-f must occur: decimal digits (dates, numbers as
+ * strings) compress better as text than four bits each.
+ */
 static bool
 hex_column(const struct col *c)
 {
     if (c->n == 0 || c->total < HEX_MIN_AVG * c->n)
         return false;
     struct rd r = {c->sv.p, c->sv.len, 0, false};
+    bool letter = false;
     for (size_t i = 0; i < c->n; i++) {
         size_t n = r_varint(&r);
         const unsigned char *s = r_bytes(&r, n);
         if (n == 0 || n % 2 != 0)
             return false;
-        for (size_t k = 0; k < n; k++)
+        for (size_t k = 0; k < n; k++) {
             if (hex_digit(s[k]) < 0)
                 return false;
+            letter |= s[k] >= 'a';
+        }
     }
-    return true;
+    return letter;
 }
 
 /*
- * Ids (a hex column): per value a reference, 0 for a value not seen before
- * in the column, else how far back it is among the distinct values (1: the
- * last new one; ids recur close to where they first occurred: a trace's
- * events, a conversation's turns); then the new values' lengths in bytes;
- * then their bytes, two digits in one. Random ids cost their entropy, not
- * that of their text.
+ * The form every value of a column shares, if there is one: the same length,
+ * hex digits at the same places and the same byte at every other (UUIDs,
+ * "c-" and hex). form[k] is 0 where a digit goes, else that byte.
+ */
+static bool
+id_form(const struct col *c, unsigned char form[FORM_MAX], size_t *flen)
+{
+    struct rd r = {c->sv.p, c->sv.len, 0, false};
+    size_t n0 = c->n > 0 ? r_varint(&r) : 0, digits = 0;
+    const unsigned char *s0 = r_bytes(&r, n0);
+    if (n0 < HEX_MIN_AVG || n0 > FORM_MAX)
+        return false;
+    for (size_t k = 0; k < n0; k++)
+        digits += (form[k] = hex_digit(s0[k]) >= 0 ? 0 : s0[k]) == 0;
+    if (digits < HEX_MIN_AVG)
+        return false;
+    bool letter = false; /* as for hex columns: not decimal digits alone */
+    for (size_t k = 0; k < n0; k++)
+        letter |= form[k] == 0 && s0[k] >= 'a';
+    for (size_t i = 1; i < c->n; i++) {
+        size_t n = r_varint(&r);
+        const unsigned char *s = r_bytes(&r, n);
+        if (n != n0)
+            return false;
+        for (size_t k = 0; k < n; k++) {
+            if (form[k] == 0 ? hex_digit(s[k]) < 0 : s[k] != form[k])
+                return false;
+            letter |= form[k] == 0 && s[k] >= 'a';
+        }
+    }
+    *flen = n0;
+    return letter;
+}
+
+/*
+ * Ids: per value a reference, 0 for a value not seen before in the column,
+ * else how far back it is among the distinct values (1: the last new one;
+ * ids recur close to where they first occurred: a trace's events, a
+ * conversation's turns); then the new values' digits, two in a byte. A hex
+ * column (codec 9, form NULL) has every byte a digit and gives each new
+ * value's length; a column of one form (codec 10) gives the form once, up
+ * front, and only the digits of each value. Random ids cost their entropy,
+ * not that of their text.
  */
 static void
-enc_hex(const struct col *c, struct bytes *raw)
+enc_ids(const struct col *c, const unsigned char *form, size_t flen, struct bytes *raw)
 {
     struct hmap d = {0};
     struct bytes lens = {0}, bin = {0};
     struct rd r = {c->sv.p, c->sv.len, 0, false};
+    if (form != NULL) {
+        b_varint(raw, flen);
+        b_put(raw, form, flen);
+    }
     b_varint(raw, c->n);
     for (size_t i = 0; i < c->n; i++) {
         size_t n = r_varint(&r);
@@ -748,9 +798,21 @@ enc_hex(const struct col *c, struct bytes *raw)
             continue;
         }
         b_varint(raw, 0);
-        b_varint(&lens, n / 2);
-        for (size_t k = 0; k < n; k += 2)
-            b_byte(&bin, (unsigned char)(hex_digit(s[k]) << 4 | hex_digit(s[k + 1])));
+        if (form == NULL)
+            b_varint(&lens, n / 2);
+        int hi = -1; /* the digit waiting for its pair */
+        for (size_t k = 0; k < n; k++) {
+            if (form != NULL && form[k] != 0)
+                continue;
+            if (hi < 0) {
+                hi = hex_digit(s[k]);
+            } else {
+                b_byte(&bin, (unsigned char)(hi << 4 | hex_digit(s[k])));
+                hi = -1;
+            }
+        }
+        if (hi >= 0) /* an odd number of digits: the last one's byte ends in 0 */
+            b_byte(&bin, (unsigned char)(hi << 4));
     }
     b_put(raw, lens.p, lens.len);
     b_put(raw, bin.p, bin.len);
@@ -763,9 +825,15 @@ enc_hex(const struct col *c, struct bytes *raw)
 static int
 enc_strings(struct enc *e, const struct col *c, struct bytes *raw)
 {
+    unsigned char form[FORM_MAX];
+    size_t flen;
     if (c->kind == T_STR && hex_column(c)) {
-        enc_hex(c, raw);
+        enc_ids(c, NULL, 0, raw);
         return C_HEX;
+    }
+    if (c->kind == T_STR && id_form(c, form, &flen)) {
+        enc_ids(c, form, flen, raw);
+        return C_IDFORM;
     }
     /* free text (values of 24 bytes or more on average): word tokens, if they pay; else the
        bytes, each long value that occurred before as a reference to its first copy */
@@ -939,10 +1007,20 @@ dec_bad(struct fr_err *err, const char *why)
     return fr_err_set(err, FR_E_VALUE, "columnar block: %s", why);
 }
 
-/* A hex column's values (enc_hex) spelled out again in c->text. */
+/* An id column's values (enc_ids; form: codec 10) spelled out again in c->text. */
 static int
-dec_hex(struct dcol *c, struct rd *r, size_t max, struct fr_err *err)
+dec_ids(struct dcol *c, struct rd *r, size_t max, bool has_form, struct fr_err *err)
 {
+    const unsigned char *form = NULL;
+    size_t flen = 0, digits = 0;
+    if (has_form) {
+        flen = r_varint(r);
+        form = flen >= 1 && flen <= FORM_MAX ? r_bytes(r, flen) : NULL;
+        if (form == NULL)
+            return dec_bad(err, "an id column's form is out of range");
+        for (size_t k = 0; k < flen; k++)
+            digits += form[k] == 0;
+    }
     c->n = r_varint(r);
     if (c->n > r->len)
         return dec_bad(err, "a column claims more values than it holds");
@@ -951,25 +1029,32 @@ dec_hex(struct dcol *c, struct rd *r, size_t max, struct fr_err *err)
     for (size_t i = 0; i < c->n; i++)
         nnew += (ref[i] = r_varint(r)) == 0;
     size_t *off = fr_malloc((nnew + 1) * sizeof *off), *len = fr_malloc((nnew + 1) * sizeof *len);
-    size_t total = 0;
+    size_t total = 0; /* bytes of digits */
     for (size_t k = 0; k < nnew && !r->bad; k++) {
-        len[k] = r_varint(r);
+        len[k] = has_form ? (digits + 1) / 2 : r_varint(r);
         total += len[k] < max ? len[k] : max;
     }
     const unsigned char *bin = r_bytes(r, total);
     int rc = FR_OK;
     if (r->bad || bin == NULL)
         rc = dec_bad(err, "an id column is cut short");
-    else if (2 * total > max)
+    else if ((has_form ? nnew * flen : 2 * total) > max)
         rc = dec_bad(err, "an id column decodes to more than a block may");
-    static const char digits[] = "0123456789abcdef";
-    for (size_t k = 0, at = 0; rc == FR_OK && k < nnew; k++) {
+    static const char hexd[] = "0123456789abcdef";
+    for (size_t k = 0, nib = 0; rc == FR_OK && k < nnew; k++) {
         off[k] = c->text.len;
-        for (size_t j = 0; j < len[k]; j++, at++) {
-            b_byte(&c->text, (unsigned char)digits[bin[at] >> 4]);
-            b_byte(&c->text, (unsigned char)digits[bin[at] & 15]);
+        size_t n = has_form ? flen : 2 * len[k];
+        for (size_t j = 0; j < n; j++) {
+            if (form != NULL && form[j] != 0) {
+                b_byte(&c->text, form[j]);
+                continue;
+            }
+            unsigned char byte = bin[nib / 2];
+            b_byte(&c->text, (unsigned char)hexd[nib % 2 ? byte & 15 : byte >> 4]);
+            nib++;
         }
-        len[k] *= 2;
+        nib += nib % 2; /* a value's digits start on a byte */
+        len[k] = n;
     }
     c->sp = fr_malloc((c->n + 1) * sizeof *c->sp);
     c->sl = fr_malloc((c->n + 1) * sizeof *c->sl);
@@ -992,8 +1077,8 @@ dec_hex(struct dcol *c, struct rd *r, size_t max, struct fr_err *err)
 static int
 dec_strings(struct dcol *c, struct rd *r, size_t max, const struct dcol *longs, struct fr_err *err)
 {
-    if (c->codec == C_HEX)
-        return dec_hex(c, r, max, err);
+    if (c->codec == C_HEX || c->codec == C_IDFORM)
+        return dec_ids(c, r, max, c->codec == C_IDFORM, err);
     if (c->codec == C_PLAIN) {
         c->n = r_varint(r);
         if (c->n > r->len)
@@ -1303,7 +1388,7 @@ fr_col_decode(const unsigned char *in, size_t n, size_t max, char **out, size_t 
         const unsigned char *name = r_bytes(&r, nlen);
         size_t rawlen = r_varint(&r), zlen = r_varint(&r);
         const unsigned char *z = r_bytes(&r, zlen);
-        if (r.bad || c->codec < C_SHAPES || c->codec > C_HEX || rawlen > budget) {
+        if (r.bad || c->codec < C_SHAPES || c->codec > C_IDFORM || rawlen > budget) {
             rc = dec_bad(err, "a stream header is cut short or out of range");
             break;
         }
@@ -1365,7 +1450,7 @@ fr_col_decode(const unsigned char *in, size_t n, size_t max, char **out, size_t 
                 rc = dec_bad(err, "an integer column is cut short");
         } else {
             if ((c->kind != T_STR && c->kind != T_JSON) ||
-                (c->codec == C_HEX && c->kind != T_STR)) {
+                (c->codec >= C_HEX && c->kind != T_STR)) {
                 rc = dec_bad(err, "a string column has another type");
                 break;
             }

@@ -2,7 +2,7 @@
  * retention/columns.h - the columnar block codec of segment formats 4 and 5
  * (docs/archive-format.md, Columnar blocks): a block's records (JSON
  * objects) are taken apart by field path into columns, each encoded by
- * what suits it (integers as deltas, hex ids in binary, repetitive strings as dictionary
+ * what suits it (integers as deltas, ids in binary, repetitive strings as dictionary
  * codes, free text as word tokens with repeated long values stored once)
  * and compressed alone with zstd; decoding puts the same compact JSON
  * back together, record by record, in order.

@@ -37,7 +37,7 @@
     5 /* 2: store id in the header; cold parts bound to header and index;                          \
          3: the trailer's check is HMAC-SHA256 with the archive key;                               \
          4: the same, with columnar blocks (retention/columns.c) and no dictionary;                \
-         5: the same, hex id columns in binary (codec 9) */
+         5: the same, id columns in binary (codecs 9, 10) */
 #define SEG_VERSION_MIN 1
 #define PART_DICT 0xfffffffeu
 #define PART_FOOTER 0xffffffffu

@@ -434,10 +434,49 @@ blk_with_last_raw(const unsigned char *b, size_t n, const unsigned char *raw, si
     return o;
 }
 
+/* A column's raw bytes that a decoder must refuse (why: in its reason), or take (why NULL). */
+struct bad_col {
+    unsigned char raw[48];
+    size_t len;
+    const char *why;
+};
+
 /*
- * A hex id column that does not add up is refused with a reason, never read
- * out of bounds: a reference to an id before the first, lengths past the
- * bytes, counts past the column or the records, a length near 2^64.
+ * Each case as the last stream of block: the first must decode to good_len
+ * bytes, each other must be refused with a reason (containing its why).
+ */
+static void
+refuse_each(const unsigned char *block, size_t blen, const struct bad_col *bad, size_t nbad,
+            size_t good_len)
+{
+    for (size_t i = 0; i < nbad; i++) {
+        size_t n, olen;
+        char *out;
+        unsigned char *b = blk_with_last_raw(block, blen, bad[i].raw, bad[i].len, &n);
+        struct fr_err err = {0};
+        int rc = fr_col_decode(b, n, 64 << 20, &out, &olen, &err);
+        if (i == 0) {
+            if (rc != FR_OK)
+                fail_msg("case 0: %s", err.msg);
+            assert_int_equal(olen, good_len);
+            free(out);
+        } else {
+            if (rc == FR_OK)
+                fail_msg("case %zu: decoded", i);
+            assert_int_equal(rc, FR_E_VALUE);
+            assert_non_null(strstr(err.msg, "columnar block"));
+            if (bad[i].why != NULL && strstr(err.msg, bad[i].why) == NULL)
+                fail_msg("case %zu: %s", i, err.msg);
+        }
+        free(b);
+    }
+}
+
+/*
+ * An id column (codec 9 or 10) that does not add up is refused with a
+ * reason, never read out of bounds: a reference to an id before the first,
+ * lengths past the bytes, counts past the column or the records, a length
+ * near 2^64, a form empty, too long or cut short, digits cut short.
  */
 static void
 test_columns_hex_ids_refused(void **state)
@@ -454,11 +493,7 @@ test_columns_hex_ids_refused(void **state)
     free(out);
     size_t raw = 0;
     assert_int_equal(blk_stream(block, blen, "as", &raw), 9);
-    static const struct {
-        unsigned char raw[40];
-        size_t len;
-        const char *why;
-    } bad[] = {
+    static const struct bad_col bad[] = {
         /* the column as written: 3 values, references 0 1 0, lengths 8 8, then 16 bytes */
         {{3,    0,    1,    0,    8,    8,    0x00, 0x11, 0x22, 0x33, 0x44,
           0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff},
@@ -472,36 +507,51 @@ test_columns_hex_ids_refused(void **state)
         {{2, 0, 1, 8, 0}, 12, NULL /* fewer values than the records use */},
         {{0x7f, 0}, 2, "claims more values"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        size_t n;
-        unsigned char *b = blk_with_last_raw(block, blen, bad[i].raw, bad[i].len, &n);
-        struct fr_err err = {0};
-        int rc = fr_col_decode(b, n, 64 << 20, &out, &olen, &err);
-        if (i == 0) {
-            assert_int_equal(rc, FR_OK);
-            assert_int_equal(olen, strlen(rec[0]) + strlen(rec[1]) + strlen(rec[2]) + 3);
-            free(out);
-        } else {
-            if (rc == FR_OK)
-                fail_msg("case %zu: decoded", i);
-            assert_int_equal(rc, FR_E_VALUE);
-            assert_non_null(strstr(err.msg, "columnar block"));
-            if (bad[i].why != NULL && strstr(err.msg, bad[i].why) == NULL)
-                fail_msg("case %zu: %s", i, err.msg);
-        }
-        free(b);
-    }
+    refuse_each(block, blen, bad, sizeof bad / sizeof bad[0],
+                strlen(rec[0]) + strlen(rec[1]) + strlen(rec[2]) + 3);
+    free(block);
+    /* one form (codec 10): "c-" and 16 digits, the c a digit too (17, the last byte half) */
+    char *frec[] = {fr_strdup("{\"b\":\"c-0011223344556677\"}"),
+                    fr_strdup("{\"b\":\"c-0011223344556677\"}"),
+                    fr_strdup("{\"b\":\"c-8899aabbccddeeff\"}")};
+    size_t flen[] = {strlen(frec[0]), strlen(frec[1]), strlen(frec[2])};
+    out = col_round_trip(frec, flen, 3, &block, &blen, &olen);
+    assert_int_equal(olen, flen[0] + flen[1] + flen[2] + 3);
+    free(out);
+    assert_int_equal(blk_stream(block, blen, "bs", &raw), 10);
+#define FORM 18, 0, '-', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+    static const struct bad_col fbad[] = {
+        {{FORM, 3,    0,    1,    0,    0xc0, 0x01, 0x12, 0x23, 0x34, 0x45, 0x56,
+          0x67, 0x70, 0xc8, 0x89, 0x9a, 0xab, 0xbc, 0xcd, 0xde, 0xef, 0xf0},
+         41,
+         NULL},
+        {{0}, 1, "form is out of range"},
+        {{0xc8, 0x01, 0}, 3, "form is out of range"},
+        {{18, 0, '-'}, 3, "form is out of range"},
+        {{FORM, 3, 0, 1, 0, 0xc0, 0x01, 0x12}, 27, "cut short"},
+        {{FORM, 3,    0,    2,    0,    0xc0, 0x01, 0x12, 0x23, 0x34, 0x45, 0x56,
+          0x67, 0x70, 0xc8, 0x89, 0x9a, 0xab, 0xbc, 0xcd, 0xde, 0xef, 0xf0},
+         41,
+         "refers to none before it"},
+    };
+#undef FORM
+    refuse_each(block, blen, fbad, sizeof fbad / sizeof fbad[0], flen[0] + flen[1] + flen[2] + 3);
+    for (size_t i = 0; i < 3; i++)
+        free(frec[i]);
     free(block);
     for (size_t i = 0; i < 3; i++)
         free(rec[i]);
 }
 
 /*
- * Hex id columns (segment format 5, codec 9): lowercase hex of an even
- * length goes in binary, each id seen before in the block as how far back
+ * Id columns (segment format 5): lowercase hex of an even length (codec 9),
+ * or of one form (codec 10: UUIDs, "c-" and digits, an odd number of
+ * digits), goes in binary, each id seen before in the block as how far back
  * it is among the column's distinct ids; they read back as the same text.
- * Columns that only look alike stay text: an uppercase digit, an odd
- * length, an empty value, short codes. A block cut short is refused.
+ * Columns that only look alike stay text: an uppercase digit, a value of
+ * another length or another byte where the form has a fixed one, an empty
+ * value, short codes, decimal digits alone (dates, numbers as strings). A
+ * block cut short is refused.
  */
 static void
 test_columns_hex_ids(void **state)
@@ -522,11 +572,15 @@ test_columns_hex_ids(void **state)
             snprintf(trace, sizeof trace, "%.16s%016zx", ev + 8, i);
         if (i % 50 < 5) /* conversations come back after others */
             snprintf(conv, sizeof conv, "%016zx", (i % 50) * 7919);
-        rec[i] = fr_asprintf("{\"event_id\":\"%s\",\"trace_id\":\"%s\",\"conv\":\"%s\","
-                             "\"upper\":\"%s\",\"odd\":\"%.31s\",\"gap\":\"%s\","
-                             "\"code\":\"%02zx\"}",
-                             ev, trace, conv, i == 1500 ? "ABCDEF0123456789" : ev + 16, ev,
-                             i == 700 ? "" : ev, i % 4);
+        rec[i] =
+            fr_asprintf("{\"event_id\":\"%s\",\"trace_id\":\"%s\",\"conv\":\"%s\","
+                        "\"upper\":\"%s\",\"odd\":\"%.31s\",\"gap\":\"%s\","
+                        "\"code\":\"%02zx\",\"uuid\":\"%.8s-%.4s-4%.3s-a%.3s-%.12s\","
+                        "\"cid\":\"c-%.17s\",\"uuid_x\":\"%.8s%c%.4s\","
+                        "\"when\":\"2026-12-04T19:%02zu:%02zuZ\",\"dec\":\"%016zu\"}",
+                        ev, trace, conv, i == 1500 ? "ABCDEF0123456789" : ev + 16, ev,
+                        i == 700 ? "" : ev, i % 4, ev, ev + 8, ev + 12, ev + 15, ev + 18, ev + 1,
+                        ev + 2, i == 1999 ? '_' : '-', ev + 10, i / 60 % 60, i % 60, i * 7919);
         len[i] = strlen(rec[i]);
     }
     unsigned char *block;
@@ -551,8 +605,19 @@ test_columns_hex_ids(void **state)
     assert_true(raw <= n + (n / 8) * 17 + 8); /* a reference each, 250 ids */
     assert_int_equal(blk_stream(block, blen, "convs", &raw), 9);
     assert_true(raw <= n + 5 * 9 + 8);
+    /* one form (codec 10): 36-byte UUIDs in 16 bytes; "c-" and 17 digits in 9 */
+    assert_int_equal(blk_stream(block, blen, "uuids", &raw), 10);
+    assert_true(raw <= 40 + n * 17 + 8);
+    assert_int_equal(blk_stream(block, blen, "cids", &raw), 10);
+    assert_true(raw <= 24 + n * 10 + 8);
+    assert_int_not_equal(blk_stream(block, blen, "uuid_xs", &raw), 10); /* one '_' for '-' */
+    assert_int_not_equal(blk_stream(block, blen, "whens", &raw), 10);   /* decimal digits */
+    assert_int_not_equal(blk_stream(block, blen, "decs", &raw), 9);
     assert_int_not_equal(blk_stream(block, blen, "uppers", &raw), 9);
     assert_int_not_equal(blk_stream(block, blen, "odds", &raw), 9);
+    assert_int_equal(blk_stream(block, blen, "odds", &raw), 10); /* 31 digits: the last byte half */
+    assert_int_not_equal(blk_stream(block, blen, "gaps", &raw), 10);
+    assert_int_not_equal(blk_stream(block, blen, "uppers", &raw), 10);
     assert_int_not_equal(blk_stream(block, blen, "gaps", &raw), 9);
     assert_int_not_equal(blk_stream(block, blen, "codes", &raw), 9);
     for (size_t cut = 0; cut < blen; cut += blen / 97 + 1) {
