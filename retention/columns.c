@@ -707,64 +707,45 @@ hex_digit(unsigned char c)
 }
 
 /*
- * Whether every value of a column is lowercase hex digits, an even number of
- * them (ids). Some letter a-f must occur: decimal digits (dates, numbers as
- * strings) compress better as text than four bits each.
+ * Whether a column holds ids, and of which kind, in one pass: C_HEX when
+ * every value is lowercase hex digits, an even, non-zero number of them, 8
+ * or more on average; else C_IDFORM when every value has one form: the same
+ * length, hex digits where the first value has them (8 or more) and its byte
+ * everywhere else (UUIDs, "c-" and hex); form[k] is then 0 where a digit
+ * goes, else that byte. Either needs a letter a-f among the digits: decimal
+ * digits alone (dates, numbers as strings) compress better as text than at
+ * four bits each. 0: neither.
  */
-static bool
-hex_column(const struct col *c)
-{
-    if (c->n == 0 || c->total < HEX_MIN_AVG * c->n)
-        return false;
-    struct rd r = {c->sv.p, c->sv.len, 0, false};
-    bool letter = false;
-    for (size_t i = 0; i < c->n; i++) {
-        size_t n = r_varint(&r);
-        const unsigned char *s = r_bytes(&r, n);
-        if (n == 0 || n % 2 != 0)
-            return false;
-        for (size_t k = 0; k < n; k++) {
-            if (hex_digit(s[k]) < 0)
-                return false;
-            letter |= s[k] >= 'a';
-        }
-    }
-    return letter;
-}
-
-/*
- * The form every value of a column shares, if there is one: the same length,
- * hex digits at the same places and the same byte at every other (UUIDs,
- * "c-" and hex). form[k] is 0 where a digit goes, else that byte.
- */
-static bool
-id_form(const struct col *c, unsigned char form[FORM_MAX], size_t *flen)
+static int
+id_kind(const struct col *c, unsigned char form[FORM_MAX], size_t *flen)
 {
     struct rd r = {c->sv.p, c->sv.len, 0, false};
-    size_t n0 = c->n > 0 ? r_varint(&r) : 0, digits = 0;
-    const unsigned char *s0 = r_bytes(&r, n0);
-    if (n0 < HEX_MIN_AVG || n0 > FORM_MAX)
-        return false;
-    for (size_t k = 0; k < n0; k++)
-        digits += (form[k] = hex_digit(s0[k]) >= 0 ? 0 : s0[k]) == 0;
-    if (digits < HEX_MIN_AVG)
-        return false;
-    bool letter = false; /* as for hex columns: not decimal digits alone */
-    for (size_t k = 0; k < n0; k++)
-        letter |= form[k] == 0 && s0[k] >= 'a';
-    for (size_t i = 1; i < c->n; i++) {
+    bool hex = c->n > 0 && c->total >= HEX_MIN_AVG * c->n, same = c->n > 0, letter = false;
+    size_t n0 = 0;
+    for (size_t i = 0; i < c->n && (hex || same); i++) {
         size_t n = r_varint(&r);
         const unsigned char *s = r_bytes(&r, n);
-        if (n != n0)
-            return false;
-        for (size_t k = 0; k < n; k++) {
-            if (form[k] == 0 ? hex_digit(s[k]) < 0 : s[k] != form[k])
-                return false;
-            letter |= form[k] == 0 && s[k] >= 'a';
+        if (i == 0) { /* the form: the first value's digits and other bytes */
+            size_t digits = 0;
+            n0 = n;
+            same = n0 >= HEX_MIN_AVG && n0 <= FORM_MAX;
+            for (size_t k = 0; same && k < n0; k++)
+                digits += (form[k] = hex_digit(s[k]) >= 0 ? 0 : s[k]) == 0;
+            same = same && digits >= HEX_MIN_AVG;
+        }
+        hex = hex && n > 0 && n % 2 == 0;
+        same = same && n == n0;
+        for (size_t k = 0; k < n && (hex || same); k++) {
+            bool digit = hex_digit(s[k]) >= 0; /* where a form has a byte, it is no digit */
+            hex = hex && digit;
+            same = same && (form[k] == 0 ? digit : s[k] == form[k]);
+            letter |= digit && s[k] >= 'a';
         }
     }
+    if (!letter)
+        return 0;
     *flen = n0;
-    return letter;
+    return hex ? C_HEX : same ? C_IDFORM : 0;
 }
 
 /*
@@ -827,13 +808,10 @@ enc_strings(struct enc *e, const struct col *c, struct bytes *raw)
 {
     unsigned char form[FORM_MAX];
     size_t flen;
-    if (c->kind == T_STR && hex_column(c)) {
-        enc_ids(c, NULL, 0, raw);
-        return C_HEX;
-    }
-    if (c->kind == T_STR && id_form(c, form, &flen)) {
-        enc_ids(c, form, flen, raw);
-        return C_IDFORM;
+    int ids = c->kind == T_STR ? id_kind(c, form, &flen) : 0;
+    if (ids != 0) {
+        enc_ids(c, ids == C_IDFORM ? form : NULL, flen, raw);
+        return ids;
     }
     /* free text (values of 24 bytes or more on average): word tokens, if they pay; else the
        bytes, each long value that occurred before as a reference to its first copy */
@@ -958,7 +936,7 @@ fr_col_encode(const char *const *rec, const size_t *len, size_t n, int level, un
         for (size_t i = 0; i < e.longs.n; i++)
             b_str(&raw, e.longs.keys.p + e.longs.off[i], e.longs.len[i]);
         /* the block's long free text, most of its bytes when its text is varied: two levels
-           more save ~5% of them for ~10% of the writer's time (bench/segment.sh, --hard) */
+           more save ~5% of them for 5-7% of the writer's time (bench/segment.sh, --hard) */
         enc_stream(&o, C_LONGS, "", 0, &raw, level + LONGS_LEVEL, cctx, &zbuf);
         b_put(&o, cols.p, cols.len);
     }
