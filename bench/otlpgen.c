@@ -5,7 +5,9 @@
  * exports them: the HTTP server span of the request, a chat call with
  * usage, prompt and completion (PCT% of prompts carry a secret, so redaction
  * has work), an execute_tool span, and a second chat call. Every 25th chat
- * call fails with a 429 (exception event). Deterministic for a seed.
+ * call fails with a 429 (exception event). Each request's resource holds what
+ * the OpenTelemetry JS SDK's default resource detectors put there (service,
+ * telemetry.sdk.*, process.*, host.*: 15 attributes). Deterministic for a seed.
  *
  *     fr-otlpgen [--spans N] [--batch B] [--seed S] [--sensitive PCT]
  */
@@ -69,6 +71,33 @@ hex(char *buf, size_t digits)
         buf[i] = "0123456789abcdef"[next() % 16];
     buf[digits] = '\0';
     return buf;
+}
+
+/* A resource as the OpenTelemetry JS SDK's default detectors describe a Node.js service. */
+static json_t *
+sdk_resource(void)
+{
+    static const char *const str[][2] = {
+        {"service.name", "chat-server"},
+        {"telemetry.sdk.language", "nodejs"},
+        {"telemetry.sdk.name", "opentelemetry"},
+        {"telemetry.sdk.version", "2.2.0"},
+        {"process.executable.name", "node"},
+        {"process.executable.path", "/usr/local/bin/node"},
+        {"process.command", "/srv/chat/server.js"},
+        {"process.runtime.version", "20.20.2"},
+        {"process.runtime.name", "nodejs"},
+        {"process.runtime.description", "Node.js"},
+        {"process.owner", "chat"},
+        {"host.name", "chat-7f9c8d5b4-x2k9q"},
+        {"host.arch", "amd64"},
+        {"host.id", "9f2c1e0b7a6d4c3e8b1a2f3e4d5c6b7a"},
+    };
+    json_t *a = json_array();
+    for (size_t i = 0; i < sizeof str / sizeof *str; i++)
+        json_array_append_new(a, kv(str[i][0], json_string(str[i][1])));
+    json_array_append_new(a, kv("process.pid", json_integer(41234)));
+    return a;
 }
 
 static json_t *
@@ -175,9 +204,9 @@ main(int argc, char **argv)
                 json_array_append_new(list, s);
             }
         }
-        json_t *req = json_pack("{s:[{s:{s:[o]},s:[{s:{s:s},s:o}]}]}", "resourceSpans", "resource",
-                                "attributes", kv("service.name", json_string("chat-server")),
-                                "scopeSpans", "scope", "name", "fr-otlpgen", "spans", list);
+        json_t *req = json_pack("{s:[{s:{s:o},s:[{s:{s:s},s:o}]}]}", "resourceSpans", "resource",
+                                "attributes", sdk_resource(), "scopeSpans", "scope", "name",
+                                "fr-otlpgen", "spans", list);
         char *line = json_dumps(req, JSON_COMPACT);
         puts(line);
         free(line);

@@ -553,6 +553,57 @@ test_otlp_links_name_traces(void **state)
     json_decref(req);
 }
 
+/*
+ * Resource attributes under a span's: what the mapping reads falls back to the resource
+ * (the provider, the conversation), and an attribute of a process/host namespace, which is
+ * not merged into the spans, still names the conversation when it is configured to.
+ */
+static void
+test_otlp_resource_attributes(void **state)
+{
+    (void)state;
+    const char *text =
+        "{\"resourceSpans\":[{\"resource\":{\"attributes\":["
+        "{\"key\":\"service.name\",\"value\":{\"stringValue\":\"chat\"}},"
+        "{\"key\":\"telemetry.sdk.language\",\"value\":{\"stringValue\":\"nodejs\"}},"
+        "{\"key\":\"process.pid\",\"value\":{\"intValue\":\"4242\"}},"
+        "{\"key\":\"host.name\",\"value\":{\"stringValue\":\"h1\"}},"
+        "{\"key\":\"service.instance.id\",\"value\":{\"stringValue\":\"conv-R\"}},"
+        "{\"key\":\"gen_ai.system\",\"value\":{\"stringValue\":\"anthropic\"}},"
+        "{\"key\":\"gen_ai.request.temperature\",\"value\":{\"doubleValue\":0.5}}]},"
+        "\"scopeSpans\":[{\"spans\":[{\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\","
+        "\"spanId\":\"00f067aa0ba902b7\",\"name\":\"chat\",\"startTimeUnixNano\":"
+        "\"1771357445201000000\",\"endTimeUnixNano\":\"1771357446401000000\",\"attributes\":["
+        "{\"key\":\"gen_ai.operation.name\",\"value\":{\"stringValue\":\"chat\"}},"
+        "{\"key\":\"gen_ai.request.model\",\"value\":{\"stringValue\":\"claude\"}}]}]}]}]}";
+    json_error_t e;
+    json_t *req = json_loads(text, 0, &e);
+    assert_non_null(req);
+    /* service.instance.id named as a conversation attribute: taken from the resource */
+    const struct fr_otlp_opts named = {"gen_ai.conversation.id,service.instance.id", NULL};
+    const struct fr_otlp_opts plain = {"gen_ai.conversation.id", "process.pid"};
+    for (int round = 0; round < 2; round++) {
+        json_t *out = json_array();
+        size_t spans, rejected;
+        assert_int_equal(
+            fr_otlp_traces(req, round == 0 ? &named : &plain, out, NULL, &spans, &rejected), FR_OK);
+        assert_int_equal(json_array_size(out), 1);
+        json_t *ev = json_array_get(out, 0);
+        assert_string_equal(sget(ev, "kind"), "provider");
+        assert_string_equal(sget(ev, "data.provider"), "anthropic");
+        assert_string_equal(sget(ev, "conv_id"),
+                            round == 0 ? "conv-R" : "4bf92f3577b34da6a3ce929d0e0e4736");
+        /* the request parameters of the resource are the span's too; process.pid (a number)
+           is not a turn id */
+        json_t *params =
+            json_object_get(json_object_get(json_object_get(ev, "data"), "request"), "params");
+        assert_true(json_is_number(json_object_get(params, "temperature")));
+        assert_null(json_object_get(ev, "turn_id"));
+        json_decref(out);
+    }
+    json_decref(req);
+}
+
 /* Decoded inside a request's region, protobuf-c's messages are left to the region's end
    unless one of its allocations went to malloc (a value past a chunk's eighth): then
    they are freed one by one. LeakSanitizer and valgrind check both ways. */
@@ -809,6 +860,7 @@ main(void)
         cmocka_unit_test(test_otlp_current_genai_conventions),
         cmocka_unit_test(test_otlp_traceloop_and_openinference),
         cmocka_unit_test(test_otlp_links_name_traces),
+        cmocka_unit_test(test_otlp_resource_attributes),
         cmocka_unit_test(test_otlp_content_log_events_become_parts),
         cmocka_unit_test(test_otlp_protobuf_maps_like_json),
         cmocka_unit_test(test_otlp_protobuf_in_region),

@@ -196,21 +196,35 @@ numeric(const json_t *v)
     return num_value(v, &x);
 }
 
+/* The next name of a comma-separated list (spaces around names ignored) at *n, its length in
+ *len (0 for an empty item); NULL at the list's end. */
+static const char *
+next_name(const char **n, size_t *len)
+{
+    while (**n == ' ' || **n == ',')
+        (*n)++;
+    if (**n == '\0')
+        return NULL;
+    const char *name = *n;
+    size_t all = strcspn(name, ","), l = all;
+    while (l > 0 && name[l - 1] == ' ')
+        l--;
+    *n += all;
+    *len = l;
+    return name;
+}
+
 /* The value of the first of names (comma-separated, spaces ignored) present in a that ok
    accepts, else NULL. */
 static const json_t *
 first_of(const json_t *a, const char *names, bool (*ok)(const json_t *v))
 {
-    for (const char *n = names; *n;) {
-        while (*n == ' ' || *n == ',')
-            n++;
-        size_t len = strcspn(n, ","), l = len;
-        while (l > 0 && n[l - 1] == ' ')
-            l--;
-        const json_t *v = l > 0 ? attr_getn(a, n, l) : NULL;
+    const char *n = names, *name;
+    size_t l;
+    while ((name = next_name(&n, &l)) != NULL) {
+        const json_t *v = l > 0 ? attr_getn(a, name, l) : NULL;
         if (v != NULL && ok(v))
             return v;
-        n += len;
     }
     return NULL;
 }
@@ -705,6 +719,52 @@ span_event(const json_t *span, const json_t *a, const struct fr_otlp_opts *o,
     return ev;
 }
 
+/* Whether key is one of names (comma-separated, spaces ignored). */
+static bool
+listed(const char *names, const char *key)
+{
+    const char *n = names ? names : "", *name;
+    size_t l, kl = strlen(key);
+    while ((name = next_name(&n, &l)) != NULL)
+        if (l == kl && memcmp(name, key, l) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * The resource namespaces of the process, host and platform (an SDK's
+ * resource detectors put 10-20 such attributes on every resource: the
+ * service, telemetry.sdk.*, process.*, host.*, ...). No mapping reads them,
+ * and merging them into every span's attributes was 2-4 us per span of a
+ * protobuf request (~10% of its CPU, with the Node.js SDK's resource).
+ */
+static const char *const resource_only[] = {
+    "aws.",  "azure.",   "cloud.",   "container.", "deployment.", "device.",
+    "faas.", "gcp.",     "heroku.",  "host.",      "k8s.",        "os.",
+    "otel.", "process.", "service.", "telemetry.", "webengine."};
+
+/* The resource's attributes a span's mapping may read: all but resource_only's namespaces,
+   unless o names the attribute as a conversation or turn attribute. */
+static json_t *
+resource_attrs(const json_t *rs, const struct fr_otlp_opts *o)
+{
+    json_t *all = attrs(json_object_get(json_object_get(rs, "resource"), "attributes"));
+    json_t *keep = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(all, k, v)
+    {
+        bool skip = false;
+        for (size_t i = 0; i < sizeof resource_only / sizeof *resource_only && !skip; i++)
+            skip = strncmp(k, resource_only[i], strlen(resource_only[i])) == 0;
+        if (skip && !listed(o->conversation_attributes, k) && !listed(o->turn_attributes, k))
+            continue;
+        json_object_set_nocheck(keep, k, v);
+    }
+    json_decref(all);
+    return keep;
+}
+
 int
 fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_t *links,
                size_t *spans, size_t *rejected)
@@ -736,7 +796,7 @@ fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, jso
     }
     json_array_foreach(json_object_get(req, "resourceSpans"), i, rs)
     {
-        json_t *res = attrs(json_object_get(json_object_get(rs, "resource"), "attributes"));
+        json_t *res = resource_attrs(rs, o);
         json_array_foreach(json_object_get(rs, "scopeSpans"), j, ss)
         {
             json_array_foreach(json_object_get(ss, "spans"), k, span)
