@@ -531,3 +531,60 @@ fr_wire_load_body(const char *body, size_t body_len)
     }
     return parsed;
 }
+
+/* Appends the items of from (an array) to into[key] (created), skipping equal ones. */
+static void
+append_unique(json_t *into, const char *key, const json_t *from)
+{
+    if (!json_is_array(from))
+        return;
+    json_t *arr = json_object_get(into, key);
+    if (!json_is_array(arr)) {
+        arr = json_array();
+        json_object_set_new(into, key, arr);
+    }
+    size_t i, j;
+    json_t *v, *have;
+    json_array_foreach(from, i, v)
+    {
+        bool dup = false;
+        json_array_foreach(arr, j, have) dup = dup || json_equal(have, v);
+        if (!dup)
+            json_array_append(arr, v);
+    }
+}
+
+/* The side (request or response) of data, created when missing; NULL when it is not an object. */
+static json_t *
+side(json_t *data, const char *name)
+{
+    json_t *o = json_object_get(data, name);
+    if (o == NULL) {
+        o = json_object();
+        json_object_set_new(data, name, o);
+    }
+    return json_is_object(o) ? o : NULL;
+}
+
+bool
+fr_wire_merge_part(json_t *data, const json_t *part)
+{
+    if (!json_is_object(data) || !json_is_object(part))
+        return false;
+    static const char *const sides[] = {"request", "response"};
+    for (int i = 0; i < 2; i++) {
+        json_t *from = json_object_get(part, sides[i]);
+        json_t *into = json_is_object(from) ? side(data, sides[i]) : NULL;
+        if (into == NULL)
+            continue;
+        append_unique(into, "messages", json_object_get(from, "messages"));
+        const char *k;
+        json_t *v;
+        json_object_foreach(from, k, v)
+        {
+            if (strcmp(k, "messages") != 0 && json_object_get(into, k) == NULL)
+                json_object_set(into, k, v); /* system instructions, ... */
+        }
+    }
+    return true;
+}

@@ -65,6 +65,16 @@ char *fr_json_text(const json_t *j, size_t flags, size_t *len);
  */
 json_t *fr_wire_load_body(const char *body, size_t body_len);
 
+/*
+ * The messages of a provider call sent apart (a part: OTLP log events, one
+ * message each) merged into an event's data: the "messages" of part's
+ * "request" and "response" appended to data's (created when missing) unless
+ * equal to one there (a re-sent log record), their other keys (system
+ * instructions, ...) added where data has none. False, and nothing merged,
+ * when either is not an object.
+ */
+bool fr_wire_merge_part(json_t *data, const json_t *part);
+
 /* "a string", "an integer", ... for messages about a JSON value's type. */
 const char *fr_json_type_phrase(const json_t *v);
 

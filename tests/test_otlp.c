@@ -795,7 +795,8 @@ test_otlp_protobuf_depth_and_utf8(void **state)
     free(buf);
 }
 
-/* GenAI log events become parts of their provider event (same trace and span). */
+/* GenAI log events become parts of their provider event (same trace and span), one per call
+   and request. */
 static void
 test_otlp_content_log_events_become_parts(void **state)
 {
@@ -823,31 +824,45 @@ test_otlp_content_log_events_become_parts(void **state)
         "\\\"q\\\"}]}]\"}}]},"
         "{\"timeUnixNano\":\"1771357445000000000\",\"body\":{\"stringValue\":\"no span\"},"
         "\"attributes\":[{\"key\":\"event.name\",\"value\":{\"stringValue\":"
-        "\"gen_ai.user.message\"}}]}]}]}]}";
+        "\"gen_ai.user.message\"}}]},"
+        "{\"timeUnixNano\":\"1771357446000000000\",\"traceId\":"
+        "\"4bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"11a8bd6661791518\","
+        "\"eventName\":\"gen_ai.system.message\",\"body\":{\"stringValue\":\"be brief\"}},"
+        "{\"timeUnixNano\":\"1771357445000000000\",\"traceId\":"
+        "\"4bf92f3577b34da6a3ce929d0e0e4736\","
+        "\"spanId\":\"00f067aa0ba902b7\",\"body\":{\"kvlistValue\":{\"values\":[{\"key\":"
+        "\"content\","
+        "\"value\":{\"stringValue\":\"hello\"}}]}},\"attributes\":[{\"key\":\"event.name\","
+        "\"value\":{\"stringValue\":\"gen_ai.user.message\"}}]}]}]}]}";
     json_t *req = json_loads(text, 0, NULL), *out = json_array();
     assert_non_null(req);
     size_t recs, rejected;
     assert_int_equal(fr_otlp_logs(req, &opts, out, NULL, &recs, &rejected), FR_OK);
-    assert_int_equal(recs, 4);
-    assert_int_equal(json_array_size(out), 3); /* the one without a span has nothing to join */
-    json_t *user = json_array_get(out, 0), *choice = json_array_get(out, 1),
-           *details = json_array_get(out, 2);
-    assert_true(json_is_true(json_object_get(user, "_part")));
-    assert_string_equal(sget(user, "kind"), "provider");
-    assert_string_equal(sget(user, "event_id"), "00f067aa0ba902b7");
-    json_t *m = json_array_get(
-        json_object_get(json_object_get(json_object_get(user, "data"), "request"), "messages"), 0);
-    assert_string_equal(sget(m, "role"), "user");
-    assert_string_equal(sget(m, "content"), "hello");
-    m = json_array_get(
-        json_object_get(json_object_get(json_object_get(choice, "data"), "response"), "messages"),
-        0);
-    assert_string_equal(sget(m, "content"), "hi");
-    assert_string_equal(sget(m, "finish_reason"), "stop");
-    m = json_array_get(
-        json_object_get(json_object_get(json_object_get(details, "data"), "request"), "messages"),
-        0);
-    assert_string_equal(sget(m, "role"), "user");
+    assert_int_equal(recs, 6);
+    /* one part per call: the records of span 00f0... (a user message, a choice, the
+       operation details, the user message re-sent) make one; span 11a8... its own; the one
+       without a span has nothing to join */
+    assert_int_equal(json_array_size(out), 2);
+    json_t *call = json_array_get(out, 0), *other = json_array_get(out, 1);
+    assert_true(json_is_true(json_object_get(call, "_part")));
+    assert_string_equal(sget(call, "kind"), "provider");
+    assert_string_equal(sget(call, "event_id"), "00f067aa0ba902b7");
+    json_t *data = json_object_get(call, "data");
+    json_t *in = json_object_get(json_object_get(data, "request"), "messages");
+    json_t *resp = json_object_get(json_object_get(data, "response"), "messages");
+    assert_int_equal(json_array_size(in), 2); /* hello, then the details' message; no resend */
+    assert_string_equal(sget(json_array_get(in, 0), "role"), "user");
+    assert_string_equal(sget(json_array_get(in, 0), "content"), "hello");
+    assert_string_equal(sget(json_array_get(in, 1), "role"), "user");
+    assert_non_null(json_object_get(json_array_get(in, 1), "parts"));
+    assert_int_equal(json_array_size(resp), 1);
+    assert_string_equal(sget(json_array_get(resp, 0), "content"), "hi");
+    assert_string_equal(sget(json_array_get(resp, 0), "finish_reason"), "stop");
+    assert_string_equal(sget(other, "span_id"), "11a8bd6661791518");
+    json_t *sys = json_array_get(
+        json_object_get(json_object_get(json_object_get(other, "data"), "request"), "messages"), 0);
+    assert_string_equal(sget(sys, "role"), "system");
+    assert_string_equal(sget(sys, "content"), "be brief");
     json_decref(out);
     json_decref(req);
 }

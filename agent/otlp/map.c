@@ -939,6 +939,33 @@ content_record(const json_t *lr, const json_t *a, int64_t t, const struct fr_otl
                      "span_id", span, "event_id", span, "data", data, "_part", 1);
 }
 
+/*
+ * A part appended to out, or merged into the part of the same trace and span
+ * already there: the official instrumentations send each message of a call
+ * as a log record of its own (a system, user, assistant or tool message per
+ * input message, a choice per output), mostly in the same export, and each
+ * part the store takes is a look-up of the call's event and, once it is
+ * there, a rewrite of its body. One part per call and request instead of
+ * one per message: merged the way the store merges them
+ * (fr_wire_merge_part), so the event reads the same.
+ */
+static void
+add_part(json_t *out, json_t *parts, json_t *part)
+{
+    const char *trace = str(part, "trace_id"), *span = str(part, "span_id");
+    char key[300];
+    int n = snprintf(key, sizeof key, "%s %s", trace, span);
+    json_t *have = n > 0 && (size_t)n < sizeof key ? json_object_get(parts, key) : NULL;
+    if (have != NULL &&
+        fr_wire_merge_part(json_object_get(have, "data"), json_object_get(part, "data"))) {
+        json_decref(part);
+        return;
+    }
+    if (n > 0 && (size_t)n < sizeof key)
+        json_object_set(parts, key, part);
+    json_array_append_new(out, part);
+}
+
 int
 fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_t *links,
              size_t *records, size_t *rejected)
@@ -948,6 +975,7 @@ fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_
         return FR_E_VALUE;
     size_t i, j, k;
     json_t *rl, *sl, *lr;
+    json_t *parts = json_object(); /* "trace span" -> its part in out */
     json_array_foreach(json_object_get(req, "resourceLogs"), i, rl)
     {
         json_array_foreach(json_object_get(rl, "scopeLogs"), j, sl)
@@ -971,7 +999,7 @@ fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_
                     json_object_set_new(links, ltrace, tree_str(lconv));
                 json_t *part = content_record(lr, a, t, o);
                 if (part != NULL) {
-                    json_array_append_new(out, part);
+                    add_part(out, parts, part);
                     json_decref(a);
                     continue;
                 }
@@ -1011,6 +1039,7 @@ fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_
             }
         }
     }
+    json_decref(parts);
     return FR_OK;
 }
 

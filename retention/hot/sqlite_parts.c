@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/wire.h"
 #include "retention/hot/sqlite_int.h"
 
 enum {
@@ -45,61 +46,13 @@ pt_stmt(struct sq_store *s, int which, sqlite3_stmt **out, struct fr_err *err)
     return sq_cached(s->db, &s->parts_st[which], pt_sql[which], out, err);
 }
 
-/* Appends the items of from (an array) to into[key] (created), skipping equal ones. */
-static void
-append_unique(json_t *into, const char *key, const json_t *from)
-{
-    if (!json_is_array(from))
-        return;
-    json_t *arr = json_object_get(into, key);
-    if (!json_is_array(arr)) {
-        arr = json_array();
-        json_object_set_new(into, key, arr);
-    }
-    size_t i, j;
-    json_t *v, *have;
-    json_array_foreach(from, i, v)
-    {
-        bool dup = false;
-        json_array_foreach(arr, j, have) dup = dup || json_equal(have, v);
-        if (!dup)
-            json_array_append(arr, v);
-    }
-}
-
-/* The side (request or response) of data, created when missing; NULL when it is not an object. */
-static json_t *
-side(json_t *data, const char *name)
-{
-    json_t *o = json_object_get(data, name);
-    if (o == NULL) {
-        o = json_object();
-        json_object_set_new(data, name, o);
-    }
-    return json_is_object(o) ? o : NULL;
-}
-
 /* The part's messages merged into the event's envelope b (a tree); false when either is not
    an envelope with data. */
 static bool
 merge_into(json_t *b, const char *part, size_t part_len)
 {
     json_t *p = json_loadb(part, part_len, 0, NULL);
-    json_t *bd = json_object_get(b, "data"), *pd = json_object_get(p, "data");
-    bool ok = json_is_object(bd) && json_is_object(pd);
-    static const char *const sides[] = {"request", "response"};
-    for (int i = 0; ok && i < 2; i++) {
-        json_t *from = json_object_get(pd, sides[i]);
-        json_t *into = json_is_object(from) ? side(bd, sides[i]) : NULL;
-        if (into == NULL)
-            continue;
-        append_unique(into, "messages", json_object_get(from, "messages"));
-        const char *k;
-        json_t *v;
-        json_object_foreach(from, k,
-                            v) if (strcmp(k, "messages") != 0 && json_object_get(into, k) == NULL)
-            json_object_set(into, k, v); /* system instructions, ... */
-    }
+    bool ok = fr_wire_merge_part(json_object_get(b, "data"), json_object_get(p, "data"));
     json_decref(p);
     return ok;
 }
