@@ -20,6 +20,7 @@
 #include "core/timeutil.h"
 #include "retention/hot/archive.h"
 #include "retention/hot/schema.h"
+#include "retention/hot/sqlite_body.h"
 #include "retention/hot/sqlite_int.h"
 
 /* ---- collecting callbacks ---- */
@@ -1212,6 +1213,26 @@ test_store_event_parts_merge(void **state)
                               "SELECT event_count FROM conversations WHERE conv_id = 'c-parts'",
                               NULL, 0),
                      1);
+    /* a part finds its event by rowid among its trace's events, not by reading every
+       provider event of the store (events_kind) */
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open_v2(f->path, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(fr_sqlite_body_functions(h), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(h, "EXPLAIN QUERY PLAN " SQ_PART_TARGET_SQL, -1, &st, NULL),
+                     SQLITE_OK);
+    bool by_rowid = false, by_kind = false;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *detail = (const char *)sqlite3_column_text(st, 3);
+        if (sqlite3_column_int(st, 1) == 0 && strstr(detail, "INTEGER PRIMARY KEY (rowid=?)"))
+            by_rowid = true;
+        if (strstr(detail, "events_kind"))
+            by_kind = true;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    assert_true(by_rowid);
+    assert_false(by_kind);
 }
 
 /* ---- WAL checkpoints ---- */

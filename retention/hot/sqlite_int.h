@@ -296,6 +296,18 @@ const char *sq_walbuf_vfs(void);
     " WHERE trace_id = " P " UNION SELECT conv_id FROM trace_convs_new WHERE trace_id = " P        \
     ") l JOIN events e ON e.conv_id = l.conv_id AND e.trace_id = " P " WHERE l.conv_id <> " P
 
+/*
+ * The provider event of a trace (?1) and span (?2), which a part of it (OTLP content log
+ * records) merges into (sqlite_parts.c): found by rowid among the trace's events. NOT INDEXED
+ * keeps the outer events out of the index choice (the rowid still serves): with events_kind
+ * the planner read every provider event of the store per part, 8 ms per log record at 100k
+ * spans (test_store_event_parts_merge checks the plan). The same for a query by trace id
+ * (sqlite_query.c).
+ */
+#define SQ_PART_TARGET_SQL                                                                         \
+    "SELECT id, fr_body(body) FROM events NOT INDEXED WHERE id IN (" SQ_TRACE_EVENT_IDS(           \
+        "?1") ") AND trace_id = ?1 AND span_id = ?2 AND kind = 'provider' ORDER BY id LIMIT 1"
+
 /* The trace pairs appended to trace_convs_new are merged into trace_convs once it holds this
    many, or once the oldest is this old; each commit merges a chunk of this many (sqlite_trace.c,
    schema version 16). */

@@ -30,9 +30,7 @@ enum {
 };
 
 static const char *const pt_sql[PT_COUNT_ALL] = {
-    [PT_TARGET] = "SELECT id, fr_body(body) FROM events WHERE id IN (" SQ_TRACE_EVENT_IDS(
-        "?1") ")"
-              " AND trace_id = ?1 AND span_id = ?2 AND kind = 'provider' ORDER BY id LIMIT 1",
+    [PT_TARGET] = SQ_PART_TARGET_SQL,
     [PT_UPDATE] = "UPDATE events SET body = fr_zbody(?2) WHERE id = ?1",
     [PT_PARK] = "INSERT INTO event_parts(trace_id, span_id, ts_ms, body) VALUES(?1, ?2, ?3, ?4)",
     [PT_PARKED] = "SELECT rowid, body FROM event_parts WHERE trace_id = ?1 AND span_id = ?2"

@@ -194,7 +194,11 @@ fr_sqlite_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, voi
                  struct fr_err *err)
 {
     struct sq_store *s = ctx;
-    char sql[2560] = "SELECT " SQ_EVENT_COLUMNS " FROM events WHERE 1";
+    char sql[2560] = "SELECT " SQ_EVENT_COLUMNS " FROM events";
+    bool by_trace = f->id_value != NULL && f->id_field == FR_ID_TRACE;
+    /* by trace id: by rowid among the trace's events (SQ_TRACE_EVENT_IDS), not through the
+       index of another filter (kind: every event of the kind; sqlite_int.h) */
+    strcat(sql, by_trace ? " NOT INDEXED WHERE 1" : " WHERE 1");
     if (f->conv_id)
         strcat(sql, " AND conv_id = :conv");
     if (f->kind)
