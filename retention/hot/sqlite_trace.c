@@ -86,8 +86,7 @@ static const char *const tl_sql[TL_COUNT_ALL] = {
     [TL_LOOKUP] = "SELECT conv_id, ts_ms FROM trace_convs WHERE trace_id = ?1 AND ts_ms >= ?2",
     [TL_COUNT] = "SELECT count(*), count(error_code) FROM events"
                  " WHERE conv_id = ?1 AND trace_id = ?1",
-    [TL_DEDUP] = "DELETE FROM events WHERE conv_id = ?1 AND trace_id = ?1 AND event_id IN"
-                 " (SELECT event_id FROM events WHERE conv_id = ?2 AND event_id IS NOT NULL)",
+    [TL_DEDUP] = SQ_TRACE_DEDUP_SQL,
     [TL_MOVE] =
         "UPDATE events SET conv_id = ?2, body = fr_zbody(json_set(fr_body(body), '$.conv_id', ?2))"
         " WHERE conv_id = ?1 AND trace_id = ?1",
