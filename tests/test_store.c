@@ -1340,6 +1340,8 @@ test_store_background_checkpoint(void **state)
 /* ---- compressed bodies ---- */
 
 /* Event n: a middleware step of conversation c(n % 53) with ~1.8 kB of words. */
+static int body_convs = 53; /* the conversations body_line's events go round */
+
 static char *
 body_line(int n)
 {
@@ -1357,7 +1359,7 @@ body_line(int n)
     text[o - 1] = '\0';
     return fr_asprintf("{\"v\":1,\"kind\":\"middleware\",\"ts_ms\":%lld,\"conv_id\":\"c%d\","
                        "\"event_id\":\"b%d\",\"data\":{\"step\":\"s%d\",\"note\":\"%s\"}}",
-                       1700000000000LL + n, n % 53, n, n, text);
+                       1700000000000LL + n, n % body_convs, n, n, text);
 }
 
 /* Ingests events [from, to) in batches of 100. */
@@ -1419,6 +1421,24 @@ only_dict(const char *path)
 {
     assert_int_equal(sql_long(path, "SELECT count(*) FROM body_dicts", NULL, 0), 1);
     return sql_long(path, "SELECT id FROM body_dicts", NULL, 0);
+}
+
+/* A store of one conversation (a long agent session: one group of samples per kind) trains
+   its dictionary too, from more of that conversation's bodies, and compresses with it. */
+static void
+test_store_bodies_compressed_one_conversation(void **state)
+{
+    struct t_store_fx *f = *state;
+    body_convs = 1;
+    put_bodies(f->st, 0, 800);
+    body_convs = 53;
+    assert_int_equal(sql_long(f->path, "SELECT count(*) FROM body_dicts", NULL, 0), 1);
+    assert_int_equal(sql_long(f->path, "SELECT count(DISTINCT conv_id) FROM events", NULL, 0), 1);
+    assert_true(sql_long(f->path, "SELECT count(*) FROM events WHERE typeof(body) = 'blob'", NULL,
+                         0) >= 100);
+    assert_true(sql_long(f->path,
+                         "SELECT instr(convs, char(10) || 'c0' || char(10)) FROM body_dicts", NULL,
+                         0) > 0);
 }
 
 /* Once a store has taken 1 MiB of bodies as text, it trains a dictionary from them and
@@ -1822,6 +1842,8 @@ main(void)
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_bodies_packed_by_producer, t_store_setup,
                                         t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_bodies_compressed_one_conversation,
+                                        t_store_setup, t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_bodies_compressed, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_bodies_trained_in_background, t_store_setup,

@@ -59,6 +59,7 @@
 #define SQ_BODY_SAMPLE_BYTES (1024 * 1024)
 #define SQ_BODY_WINDOW 100000             /* the newest rows the samples are drawn from */
 #define SQ_BODY_PER_GROUP 4               /* the most samples of one conversation and kind */
+#define SQ_BODY_PER_GROUP_FEW 256         /* ... when that many are too few (a few conversations) */
 #define SQ_BODY_TRAIN_BYTES (1024 * 1024) /* text bodies before the first training */
 #define SQ_BODY_RETRAIN_BYTES (256LL * 1024 * 1024) /* compressed ones before the next */
 /* log2 of the trainer's frequency table: zstd's default (20) allocates 6 MiB that the
@@ -477,12 +478,12 @@ samples_add_conv(struct body_samples *x, struct fr_strmap *seen, const char *con
 }
 
 /*
- * The samples: the newest SQ_BODY_PER_GROUP bodies of each conversation and
- * kind among the newest SQ_BODY_WINDOW rows (events without a conversation
- * in 64 groups), up to SQ_BODY_SAMPLE_BYTES.
+ * The samples: the newest per_group bodies of each conversation and kind
+ * among the newest SQ_BODY_WINDOW rows (events without a conversation in 64
+ * groups), up to SQ_BODY_SAMPLE_BYTES.
  */
 static void
-body_samples(struct sq_store *s, struct body_samples *x)
+body_samples_of(struct sq_store *s, int per_group, struct body_samples *x)
 {
     memset(x, 0, sizeof *x);
     x->convs = fr_strdup("\n");
@@ -497,7 +498,7 @@ body_samples(struct sq_store *s, struct body_samples *x)
                            -1, &st, NULL) != SQLITE_OK)
         return;
     sqlite3_bind_int64(st, 1, SQ_BODY_WINDOW);
-    sqlite3_bind_int(st, 2, SQ_BODY_PER_GROUP);
+    sqlite3_bind_int(st, 2, per_group);
     size_t cap = 0;
     struct fr_strmap *seen = fr_strmap_new();
     x->buf = fr_malloc(SQ_BODY_SAMPLE_BYTES);
@@ -532,6 +533,25 @@ static bool
 samples_enough(const struct body_samples *x)
 {
     return x->n >= SQ_BODY_SAMPLES_MIN && x->total >= SQ_BODY_SAMPLES_BYTES_MIN;
+}
+
+/*
+ * The samples of a training: SQ_BODY_PER_GROUP of each conversation and kind, so that a
+ * dictionary holds mostly what many conversations share; and when that is too few (a store
+ * of a few conversations: a long agent session alone gives one group per kind), up to
+ * SQ_BODY_PER_GROUP_FEW of each. With 4 per group such a store never trained, and looked for
+ * samples again after every SQ_BODY_TRAIN_BYTES of bodies: a window over the newest
+ * SQ_BODY_WINDOW rows each time, most of the writer's time (one conversation of 200k events:
+ * ingest fell from 23k to 5-8k events/s as it grew).
+ */
+static void
+body_samples(struct sq_store *s, struct body_samples *x)
+{
+    body_samples_of(s, SQ_BODY_PER_GROUP, x);
+    if (!samples_enough(x)) {
+        samples_free(x);
+        body_samples_of(s, SQ_BODY_PER_GROUP_FEW, x);
+    }
 }
 
 /* A dictionary of the samples into dict (SQ_BODY_DICT bytes): its size, or ZDICT's error. */
@@ -819,10 +839,16 @@ sq_body_after_commit(struct sq_store *s)
         return;
     bool ok = b->background ? trainer_start(s) : body_train(s); /* started, or made current */
     if (!ok || b->tr != NULL) {
-        /* too few conversations yet, a failure, or running: again after as much more */
+        /* too few samples yet, a failure, or running: again after as much more; after each
+           failure before the first dictionary twice as much (up to a retraining's), so that
+           traffic that never gives enough samples is not sampled every megabyte */
         b->plain_bytes = 0;
         b->packed_bytes = 0;
-        b->train_bytes = b->cur ? SQ_BODY_RETRAIN_BYTES : SQ_BODY_TRAIN_BYTES;
+        int64_t next = b->cur ? SQ_BODY_RETRAIN_BYTES : SQ_BODY_TRAIN_BYTES;
+        if (!ok && b->cur == NULL)
+            next = b->train_bytes < SQ_BODY_RETRAIN_BYTES / 2 ? 2 * b->train_bytes
+                                                              : SQ_BODY_RETRAIN_BYTES;
+        b->train_bytes = next;
         return;
     }
     b->plain_bytes = 0;
