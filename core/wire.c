@@ -524,7 +524,11 @@ fr_wire_dump(const struct fr_event *ev, size_t *len)
 json_t *
 fr_wire_load_body(const char *body, size_t body_len)
 {
-    json_t *parsed = json_loadb(body, body_len, 0, NULL);
+    /* simdjson where it reads exactly as jansson (jsonfast.h): the read paths parse every
+       stored body they show (a 200k-event conversation's show: 60% of its time in jansson) */
+    json_t *parsed = fr_json_fast_load(body, body_len);
+    if (parsed == NULL)
+        parsed = json_loadb(body, body_len, 0, NULL);
     if (!json_is_object(parsed)) {
         json_decref(parsed);
         return NULL;
