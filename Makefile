@@ -100,6 +100,7 @@ bench: deps
 	@BUILD=$(BENCH_BUILD) bench/scale.sh
 	@BUILD=$(BENCH_BUILD) bench/fleet.sh
 	@BUILD=$(BENCH_BUILD) bench/console.sh
+	@BUILD=$(BENCH_BUILD) bench/longconv.sh
 
 # the soak (not part of make test): SOAK_SECONDS (600) of paced load with
 # retention every minute and periodic bundles; RSS, fds, lost events, integrity
