@@ -26,10 +26,9 @@
 
 struct show_ctx {
     bool json;
-    json_t *events; /* --json: collected events */
-    json_t *all;    /* --json: every event, hot and archived, before ordering */
-    /* the table and --ndjson: every event as its compact JSON text and its order's keys (a tree
-       per event held ~4.8 KB each: 960 MB and 12 s for a conversation of 200k events) */
+    json_t *events; /* --json: the answer's object, its conversation (the events are rows) */
+    /* every event as its compact JSON text and its order's keys, hot and archived (a tree per
+       event held ~4.8 KB each: 960 MB and 12 s for a conversation of 200k events) */
     struct shown_event *rows;
     size_t nrows, cap;
     int n;
@@ -177,7 +176,7 @@ show_gist(const struct fr_event_row *r, char *buf, size_t size)
     json_decref(body);
 }
 
-/* An event gathered for the table or --ndjson: the order of fr_render_sort_events (time,
+/* An event gathered for any output: the order of fr_render_sort_events (time,
    sequence, the store's id), then its text. */
 struct shown_event {
     int64_t ts_ms, seq, id;
@@ -203,18 +202,13 @@ ev_int(const json_t *ev, const char *k, int64_t dflt)
     return json_is_integer(v) ? json_integer_value(v) : dflt;
 }
 
-/* Hot and archived rows are gathered (as JSON for --json, else as text), then ordered
-   together. */
+/* Hot and archived rows are gathered as text, then ordered together. */
 static int
 show_collect(void *ud, const struct fr_event_row *r)
 {
     struct show_ctx *c = ud;
     c->n++;
     json_t *ev = show_event_json(c, r);
-    if (c->all != NULL) {
-        json_array_append_new(c->all, ev);
-        return 0;
-    }
     if (c->nrows == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 1024;
         c->rows = fr_realloc(c->rows, c->cap * sizeof *c->rows);
@@ -237,7 +231,7 @@ show_collect(void *ud, const struct fr_event_row *r)
 static size_t
 shown_count(const struct show_ctx *c)
 {
-    return c->all != NULL ? json_array_size(c->all) : c->nrows;
+    return c->nrows;
 }
 
 static void show_row_table(struct show_ctx *c, const struct fr_event_row *r);
@@ -402,6 +396,57 @@ show_row_table(struct show_ctx *c, const struct fr_event_row *r)
 }
 
 /* The event table's column heading, after a blank line. */
+/* Prints text (a value dumped with JSON_INDENT(2)) with indent spaces before every line but
+   the first: a nested value as jansson lays it out at that depth. */
+static void
+show_indented(const char *text, int indent)
+{
+    for (const char *l = text, *nl; *l; l = nl + 1) {
+        nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        if (l != text)
+            fr_cli_printf("\n%*s", indent, "");
+        fr_cli_printf("%.*s", (int)n, l);
+        if (nl == NULL)
+            break;
+    }
+}
+
+/*
+ * --json: out's members (the conversation) and then "events", written as json_dumpf(...,
+ * JSON_INDENT(2)) writes the whole object, but one event at a time from its text: the tree of
+ * a 200k-event conversation held 960 MB.
+ */
+static void
+show_json_out(const json_t *out, const struct show_ctx *c)
+{
+    fr_cli_printf("{");
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)out, k, v)
+    {
+        json_t *ks = json_string(k);
+        char *key = json_dumps(ks, JSON_ENCODE_ANY);
+        char *val = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+        json_decref(ks);
+        fr_cli_printf("\n  %s: ", key);
+        show_indented(val ? val : "null", 2);
+        fr_cli_printf(",");
+        free(key);
+        free(val);
+    }
+    fr_cli_printf("\n  \"events\": [");
+    for (size_t i = 0; i < c->nrows; i++) {
+        json_t *ev = fr_wire_load_body(c->rows[i].text, c->rows[i].len);
+        char *t = ev ? json_dumps(ev, JSON_INDENT(2)) : NULL;
+        fr_cli_printf(i ? ",\n    " : "\n    ");
+        show_indented(t ? t : "null", 4);
+        free(t);
+        json_decref(ev);
+    }
+    fr_cli_printf(c->nrows ? "\n  ]\n}\n" : "]\n}\n");
+}
+
 static void
 show_table_heading(void)
 {
@@ -586,7 +631,6 @@ fr_cmd_show(int argc, char **argv)
     }
     size_t cold_skipped = 0;
     bool partial = false;
-    c.all = c.json ? json_array() : NULL;
     c.depths = json_object();
     /* older events may have moved to the warm (or, with the cold key, cold) tier */
     struct fr_archive_keys keys;
@@ -597,9 +641,7 @@ fr_cmd_show(int argc, char **argv)
                         : fr_store_events(st, &f, show_collect, &c, &err);
     fr_archive_keys_wipe(&keys);
     if (rc == FR_OK) {
-        if (c.all != NULL)
-            fr_render_sort_events(c.all);
-        else if (c.nrows > 1)
+        if (c.nrows > 1)
             qsort(c.rows, c.nrows, sizeof *c.rows, shown_cmp);
         if (lookup && shown_count(&c) == 0) {
             fprintf(stderr, "flightrec show: no event with %s %s\n", fr_id_names[f.id_field],
@@ -624,7 +666,7 @@ fr_cmd_show(int argc, char **argv)
         if (rc != FR_OK) {
             /* said below */
         } else if (c.json) {
-            json_object_set(out, "events", c.all);
+            show_json_out(out, &c);
         } else if (c.ndjson) {
             for (size_t i = 0; i < c.nrows; i++)
                 fr_cli_printf("%s\n", c.rows[i].text);
@@ -654,15 +696,11 @@ fr_cmd_show(int argc, char **argv)
             partial = true;
         }
     }
-    json_decref(c.all);
     for (size_t i = 0; i < c.nrows; i++)
         free(c.rows[i].text);
     free(c.rows);
     json_decref(c.depths);
-    if (rc == FR_OK && c.json) {
-        json_dumpf(out, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
-    }
+
     if (rc != FR_OK)
         fprintf(stderr, "flightrec show: %s\n", err.msg);
     json_decref(out);

@@ -166,8 +166,10 @@ fr_cli_printf(const char *fmt, ...)
 void
 fr_cli_write_safe(const char *s, size_t n, FILE *out)
 {
-    /* each byte becomes at most 4 ("\x1b"), a 2-byte C1 control 6 */
-    size_t cap = 4 * n + 1;
+    /* each byte becomes at most 4 ("\x1b"), a 2-byte C1 control 6; fr_escape_controls stops
+       once fewer than 8 bytes are left (a step's most and the NUL): with 4 * n + 1 a text of
+       one byte (or of controls alone) came out short or empty */
+    size_t cap = 4 * n + 8;
     char small[4096], *buf = small;
     if (cap > sizeof small)
         buf = fr_malloc(cap);
