@@ -536,9 +536,26 @@ fr_wire_load_body(const char *body, size_t body_len)
     return parsed;
 }
 
-/* Appends the items of from (an array) to into[key] (created), skipping equal ones. */
+/* Whether arr[at, at + n) equals from[0, n). */
+static bool
+run_equal(const json_t *arr, size_t at, const json_t *from, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!json_equal(json_array_get(arr, at + k), json_array_get(from, k)))
+            return false;
+    return true;
+}
+
+/*
+ * Appends the messages of from (an array) to into[key] (created). A part is a call's messages
+ * as one export carried them, in order: when into holds them already as one run (the export
+ * re-sent), nothing is added; else they are added after the longest run of them into ends
+ * with (the rest of a call whose first messages came in an earlier export, or on the span).
+ * Equal messages at different places of a call (a user who says "yes" twice) both stay:
+ * skipping every message equal to one there lost them.
+ */
 static void
-append_unique(json_t *into, const char *key, const json_t *from)
+append_messages(json_t *into, const char *key, const json_t *from, bool resent)
 {
     if (!json_is_array(from))
         return;
@@ -547,15 +564,17 @@ append_unique(json_t *into, const char *key, const json_t *from)
         arr = json_array();
         json_object_set_new(into, key, arr);
     }
-    size_t i, j;
-    json_t *v, *have;
-    json_array_foreach(from, i, v)
-    {
-        bool dup = false;
-        json_array_foreach(arr, j, have) dup = dup || json_equal(have, v);
-        if (!dup)
-            json_array_append(arr, v);
+    size_t have = json_array_size(arr), n = json_array_size(from), skip = 0;
+    if (resent) {
+        for (size_t at = 0; n > 0 && at + n <= have; at++)
+            if (run_equal(arr, at, from, n))
+                return;
+        for (size_t k = n < have ? n : have; k > 0 && skip == 0; k--)
+            if (run_equal(arr, have - k, from, k))
+                skip = k;
     }
+    for (size_t i = skip; i < n; i++)
+        json_array_append(arr, json_array_get(from, i));
 }
 
 /* The side (request or response) of data, created when missing; NULL when it is not an object. */
@@ -571,7 +590,7 @@ side(json_t *data, const char *name)
 }
 
 bool
-fr_wire_merge_part(json_t *data, const json_t *part)
+fr_wire_merge_part(json_t *data, const json_t *part, bool resent)
 {
     if (!json_is_object(data) || !json_is_object(part))
         return false;
@@ -581,7 +600,7 @@ fr_wire_merge_part(json_t *data, const json_t *part)
         json_t *into = json_is_object(from) ? side(data, sides[i]) : NULL;
         if (into == NULL)
             continue;
-        append_unique(into, "messages", json_object_get(from, "messages"));
+        append_messages(into, "messages", json_object_get(from, "messages"), resent);
         const char *k;
         json_t *v;
         json_object_foreach(from, k, v)

@@ -67,13 +67,17 @@ json_t *fr_wire_load_body(const char *body, size_t body_len);
 
 /*
  * The messages of a provider call sent apart (a part: OTLP log events, one
- * message each) merged into an event's data: the "messages" of part's
- * "request" and "response" appended to data's (created when missing) unless
- * equal to one there (a re-sent log record), their other keys (system
- * instructions, ...) added where data has none. False, and nothing merged,
- * when either is not an object.
+ * message each, a call's records of one export together) merged into an
+ * event's data: the "messages" of part's "request" and "response" appended
+ * to data's (created when missing), their other keys (system instructions,
+ * ...) added where data has none. With resent, messages data holds already
+ * are not added again: a part whose messages data holds as one run adds
+ * nothing (an export sent twice), and one whose first messages data ends
+ * with adds the rest; equal messages elsewhere in a call all stay. Without
+ * it (a call's records of one export put together) every message is
+ * appended. False, and nothing merged, when either is not an object.
  */
-bool fr_wire_merge_part(json_t *data, const json_t *part);
+bool fr_wire_merge_part(json_t *data, const json_t *part, bool resent);
 
 /* "a string", "an integer", ... for messages about a JSON value's type. */
 const char *fr_json_type_phrase(const json_t *v);

@@ -1226,6 +1226,26 @@ test_store_event_parts_merge(void **state)
         sql_long(f->path, "SELECT json_array_length(body, '$.data.request.messages') FROM events",
                  NULL, 0),
         2);
+    /* a call's messages as one export carried them: equal ones at different places all stay;
+       the same export again adds nothing; one that goes on from where the call ends adds the
+       rest */
+#define YES "{\"role\":\"user\",\"content\":\"yes\"}"
+#define OK "{\"role\":\"assistant\",\"content\":\"ok\"}"
+    put_part(f->st, "a1", "request", YES "," OK "," YES);
+    put_part(f->st, "a1", "request", YES "," OK "," YES); /* re-sent */
+    put_part(f->st, "a1", "request", YES ",{\"role\":\"user\",\"content\":\"more\"}");
+#undef YES
+#undef OK
+    assert_int_equal(
+        sql_long(f->path, "SELECT json_array_length(body, '$.data.request.messages') FROM events",
+                 NULL, 0),
+        6);
+    char got[400];
+    sql_long(f->path,
+             "SELECT group_concat(value ->> 'content', ' ') FROM events,"
+             " json_each(events.body, '$.data.request.messages')",
+             got, sizeof got);
+    assert_string_equal(got, "first second yes ok yes more");
     assert_int_equal(sql_long(f->path,
                               "SELECT json_extract(body, '$.data.request.messages[0]."
                               "content') = 'first' FROM events",

@@ -946,8 +946,8 @@ content_record(const json_t *lr, const json_t *a, int64_t t, const struct fr_otl
  * input message, a choice per output), mostly in the same export, and each
  * part the store takes is a look-up of the call's event and, once it is
  * there, a rewrite of its body. One part per call and request instead of
- * one per message: merged the way the store merges them
- * (fr_wire_merge_part), so the event reads the same.
+ * one per message. Put together as they come (fr_wire_merge_part without
+ * resent): records of one export are distinct, even with equal content.
  */
 static void
 add_part(json_t *out, json_t *parts, json_t *part)
@@ -957,7 +957,7 @@ add_part(json_t *out, json_t *parts, json_t *part)
     int n = snprintf(key, sizeof key, "%s %s", trace, span);
     json_t *have = n > 0 && (size_t)n < sizeof key ? json_object_get(parts, key) : NULL;
     if (have != NULL &&
-        fr_wire_merge_part(json_object_get(have, "data"), json_object_get(part, "data"))) {
+        fr_wire_merge_part(json_object_get(have, "data"), json_object_get(part, "data"), false)) {
         json_decref(part);
         return;
     }

@@ -50,7 +50,7 @@ static bool
 merge_into(json_t *b, const char *part, size_t part_len)
 {
     json_t *p = json_loadb(part, part_len, 0, NULL);
-    bool ok = fr_wire_merge_part(json_object_get(b, "data"), json_object_get(p, "data"));
+    bool ok = fr_wire_merge_part(json_object_get(b, "data"), json_object_get(p, "data"), true);
     json_decref(p);
     return ok;
 }
