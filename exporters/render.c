@@ -178,6 +178,44 @@ fr_render_sort_events(json_t *events)
     fr_render_sort_events_dir(events, false);
 }
 
+void
+fr_render_texts_add(struct fr_render_texts *l, int64_t ts_ms, int64_t seq, int64_t id, char *text,
+                    size_t len)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 256;
+        l->v = fr_realloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = (struct fr_render_text){ts_ms, seq, id, text, len};
+}
+
+static int
+text_cmp(const void *a, const void *b)
+{
+    const struct fr_render_text *x = a, *y = b;
+    int64_t k1[3] = {x->ts_ms, x->seq, x->id}, k2[3] = {y->ts_ms, y->seq, y->id};
+    for (int i = 0; i < 3; i++)
+        if (k1[i] != k2[i])
+            return k1[i] < k2[i] ? -1 : 1;
+    return 0;
+}
+
+void
+fr_render_texts_sort(struct fr_render_texts *l)
+{
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof *l->v, text_cmp);
+}
+
+void
+fr_render_texts_free(struct fr_render_texts *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].text);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
 json_t *
 fr_render_summary(const struct fr_summary_row *r)
 {

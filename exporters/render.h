@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "retention/hot/store.h"
 
@@ -30,6 +31,28 @@ json_t *fr_render_event(const struct fr_event_row *r, const char *raw, size_t ra
  * For large answers: no tree per event.
  */
 char *fr_render_event_text(const struct fr_event_row *r, size_t *len);
+
+/*
+ * Events as text with the keys of their conversation order (time, sequence or -1, stored id):
+ * the large answers (the API's conversation, `show`) order them without a tree per event.
+ */
+struct fr_render_text {
+    int64_t ts_ms, seq, id;
+    char *text;
+    size_t len;
+};
+
+struct fr_render_texts {
+    struct fr_render_text *v;
+    size_t n, cap;
+};
+
+/* Appends text (malloc'd: the list owns it) with its keys. */
+void fr_render_texts_add(struct fr_render_texts *l, int64_t ts_ms, int64_t seq, int64_t id,
+                         char *text, size_t len);
+/* Orders the list as fr_render_sort_events orders rendered events. */
+void fr_render_texts_sort(struct fr_render_texts *l);
+void fr_render_texts_free(struct fr_render_texts *l);
 
 /* Orders rendered events of one conversation by (ts_ms, seq, stored id), in place. */
 void fr_render_sort_events(json_t *events);

@@ -164,50 +164,14 @@ fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c)
                        json_pack("{s:o,s:o}", "conversations", col.arr, "next_cursor", next), NULL);
 }
 
-/* Events rendered as text (fr_render_event_text) with their conversation-order key. */
-struct ev_text {
-    int64_t ts, seq, id;
-    char *s;
-    size_t n;
-};
-
-struct ev_texts {
-    struct ev_text *v;
-    size_t n, cap;
-};
-
+/* Events rendered as text (fr_render_event_text) with their conversation-order keys. */
 static int
 collect_event_text(void *ud, const struct fr_event_row *r)
 {
-    struct ev_texts *l = ud;
     size_t n = 0;
     char *s = fr_render_event_text(r, &n);
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 256;
-        l->v = fr_realloc(l->v, l->cap * sizeof *l->v);
-    }
-    l->v[l->n++] = (struct ev_text){r->ts_ms, r->has_seq ? r->seq : -1, r->id, s, n};
+    fr_render_texts_add(ud, r->ts_ms, r->has_seq ? r->seq : -1, r->id, s, n);
     return 0;
-}
-
-/* (ts_ms, seq, stored id), as fr_render_sort_events orders rendered events */
-static int
-ev_text_cmp(const void *a, const void *b)
-{
-    const struct ev_text *x = a, *y = b;
-    if (x->ts != y->ts)
-        return x->ts < y->ts ? -1 : 1;
-    if (x->seq != y->seq)
-        return x->seq < y->seq ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-static void
-ev_texts_free(struct ev_texts *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i].s);
-    free(l->v);
 }
 
 /* ?summary=true: the index row alone (live views poll it; the events are read when it moved). */
@@ -271,7 +235,7 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "offset: expected an integer >= 0", NULL);
     bool sliced = off != NULL || fr_qparams_get(&q, "limit") != NULL;
     struct collect col = {.arr = json_array()};
-    struct ev_texts events = {0};
+    struct fr_render_texts events = {0};
     struct fr_err err = {0};
     size_t cold_skipped = 0;
     struct fr_store *rs = q_take(p, &err);
@@ -299,21 +263,21 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
     json_decref(col.arr);
     if (rc != FR_OK) {
         json_decref(conv);
-        ev_texts_free(&events);
+        fr_render_texts_free(&events);
         json_decref(anomalies);
         return fr_api_error(p, c,
                             rc == FR_E_NOTFOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_SERVICE_UNAVAILABLE,
                             err.msg, NULL);
     }
     /* a long conversation is the largest answer: written as text, no tree per event */
-    qsort(events.v, events.n, sizeof *events.v, ev_text_cmp);
+    fr_render_texts_sort(&events);
     char *cj = conv ? json_dumps(conv, JSON_COMPACT) : NULL,
          *aj = json_dumps(anomalies, JSON_COMPACT);
     json_decref(conv);
     json_decref(anomalies);
     size_t total = 128 + (cj ? strlen(cj) : 4) + (aj ? strlen(aj) : 2);
     for (size_t i = 0; i < events.n; i++)
-        total += events.v[i].n + 1;
+        total += events.v[i].len + 1;
     size_t from = (size_t)offset < events.n ? (size_t)offset : events.n, to = events.n;
     if (sliced && fr_qparams_get(&q, "limit") != NULL && from + (size_t)limit < to)
         to = from + (size_t)limit;
@@ -323,14 +287,14 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
     for (size_t i = from; i < to; i++) {
         if (i > from)
             *o++ = ',';
-        memcpy(o, events.v[i].s, events.v[i].n);
-        o += events.v[i].n;
+        memcpy(o, events.v[i].text, events.v[i].len);
+        o += events.v[i].len;
     }
     o += sprintf(o, "],\"anomalies\":%s,\"cold_segments_skipped\":%zu}\n", aj ? aj : "[]",
                  cold_skipped);
     free(cj);
     free(aj);
-    ev_texts_free(&events);
+    fr_render_texts_free(&events);
     return fr_api_answer(p, c, MHD_HTTP_OK, "application/json", out, (size_t)(o - out), NULL);
 }
 

@@ -29,8 +29,7 @@ struct show_ctx {
     json_t *events; /* --json: the answer's object, its conversation (the events are rows) */
     /* every event as its compact JSON text and its order's keys, hot and archived (a tree per
        event held ~4.8 KB each: 960 MB and 12 s for a conversation of 200k events) */
-    struct shown_event *rows;
-    size_t nrows, cap;
+    struct fr_render_texts rows;
     int n;
     const struct fr_keyring *raw_key; /* --raw: the raw-mode key file's keys; NULL = off */
     unsigned raw_failed;
@@ -176,25 +175,6 @@ show_gist(const struct fr_event_row *r, char *buf, size_t size)
     json_decref(body);
 }
 
-/* An event gathered for any output: the order of fr_render_sort_events (time,
-   sequence, the store's id), then its text. */
-struct shown_event {
-    int64_t ts_ms, seq, id;
-    char *text;
-    size_t len;
-};
-
-static int
-shown_cmp(const void *a, const void *b)
-{
-    const struct shown_event *x = a, *y = b;
-    int64_t k1[3] = {x->ts_ms, x->seq, x->id}, k2[3] = {y->ts_ms, y->seq, y->id};
-    for (int i = 0; i < 3; i++)
-        if (k1[i] != k2[i])
-            return k1[i] < k2[i] ? -1 : 1;
-    return 0;
-}
-
 static int64_t
 ev_int(const json_t *ev, const char *k, int64_t dflt)
 {
@@ -209,29 +189,22 @@ show_collect(void *ud, const struct fr_event_row *r)
     struct show_ctx *c = ud;
     c->n++;
     json_t *ev = show_event_json(c, r);
-    if (c->nrows == c->cap) {
-        c->cap = c->cap ? 2 * c->cap : 1024;
-        c->rows = fr_realloc(c->rows, c->cap * sizeof *c->rows);
-    }
-    struct shown_event *e = &c->rows[c->nrows];
-    e->ts_ms = ev_int(ev, "ts_ms", 0);
-    e->seq = ev_int(ev, "seq", -1);
-    e->id = ev_int(json_object_get(ev, "flightrec"), "id", 0);
-    e->text = fr_json_text(ev, JSON_COMPACT, &e->len);
-    json_decref(ev);
-    if (e->text == NULL) { /* jansson's tree holds text that is not UTF-8: said, not shown */
+    int64_t id = ev_int(json_object_get(ev, "flightrec"), "id", 0);
+    size_t len;
+    char *text = fr_json_text(ev, JSON_COMPACT, &len);
+    if (text == NULL) /* jansson's tree holds text that is not UTF-8: said, not shown */
         fprintf(stderr, "flightrec show: event %lld (store id) not shown: its text is not UTF-8\n",
-                (long long)e->id);
-        return 0;
-    }
-    c->nrows++;
+                (long long)id);
+    else
+        fr_render_texts_add(&c->rows, ev_int(ev, "ts_ms", 0), ev_int(ev, "seq", -1), id, text, len);
+    json_decref(ev);
     return 0;
 }
 
 static size_t
 shown_count(const struct show_ctx *c)
 {
-    return c->nrows;
+    return c->rows.n;
 }
 
 static void show_row_table(struct show_ctx *c, const struct fr_event_row *r);
@@ -436,15 +409,15 @@ show_json_out(const json_t *out, const struct show_ctx *c)
         free(val);
     }
     fr_cli_printf("\n  \"events\": [");
-    for (size_t i = 0; i < c->nrows; i++) {
-        json_t *ev = fr_wire_load_body(c->rows[i].text, c->rows[i].len);
+    for (size_t i = 0; i < c->rows.n; i++) {
+        json_t *ev = fr_wire_load_body(c->rows.v[i].text, c->rows.v[i].len);
         char *t = ev ? json_dumps(ev, JSON_INDENT(2)) : NULL;
         fr_cli_printf(i ? ",\n    " : "\n    ");
         show_indented(t ? t : "null", 4);
         free(t);
         json_decref(ev);
     }
-    fr_cli_printf(c->nrows ? "\n  ]\n}\n" : "]\n}\n");
+    fr_cli_printf(c->rows.n ? "\n  ]\n}\n" : "]\n}\n");
 }
 
 static void
@@ -641,8 +614,7 @@ fr_cmd_show(int argc, char **argv)
                         : fr_store_events(st, &f, show_collect, &c, &err);
     fr_archive_keys_wipe(&keys);
     if (rc == FR_OK) {
-        if (c.nrows > 1)
-            qsort(c.rows, c.nrows, sizeof *c.rows, shown_cmp);
+        fr_render_texts_sort(&c.rows);
         if (lookup && shown_count(&c) == 0) {
             fprintf(stderr, "flightrec show: no event with %s %s\n", fr_id_names[f.id_field],
                     f.id_value);
@@ -668,11 +640,11 @@ fr_cmd_show(int argc, char **argv)
         } else if (c.json) {
             show_json_out(out, &c);
         } else if (c.ndjson) {
-            for (size_t i = 0; i < c.nrows; i++)
-                fr_cli_printf("%s\n", c.rows[i].text);
+            for (size_t i = 0; i < c.rows.n; i++)
+                fr_cli_printf("%s\n", c.rows.v[i].text);
         } else {
-            for (size_t i = 0; i < c.nrows; i++) {
-                json_t *ev = fr_wire_load_body(c.rows[i].text, c.rows[i].len);
+            for (size_t i = 0; i < c.rows.n; i++) {
+                json_t *ev = fr_wire_load_body(c.rows.v[i].text, c.rows.v[i].len);
                 if (ev != NULL)
                     show_json_row(&c, ev);
                 json_decref(ev);
@@ -696,9 +668,7 @@ fr_cmd_show(int argc, char **argv)
             partial = true;
         }
     }
-    for (size_t i = 0; i < c.nrows; i++)
-        free(c.rows[i].text);
-    free(c.rows);
+    fr_render_texts_free(&c.rows);
     json_decref(c.depths);
 
     if (rc != FR_OK)

@@ -49,7 +49,7 @@ pt_stmt(struct sq_store *s, int which, sqlite3_stmt **out, struct fr_err *err)
 static bool
 merge_into(json_t *b, const char *part, size_t part_len)
 {
-    json_t *p = json_loadb(part, part_len, 0, NULL);
+    json_t *p = fr_wire_load_body(part, part_len);
     bool ok = fr_wire_merge_part(json_object_get(b, "data"), json_object_get(p, "data"), true);
     json_decref(p);
     return ok;
@@ -103,8 +103,8 @@ sq_part_put(struct sq_store *s, const struct fr_record *rec, int64_t now_ms, str
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(st, 0);
-        json_t *b = json_loadb((const char *)sqlite3_column_text(st, 1),
-                               (size_t)sqlite3_column_bytes(st, 1), 0, NULL);
+        json_t *b = fr_wire_load_body((const char *)sqlite3_column_text(st, 1),
+                                      (size_t)sqlite3_column_bytes(st, 1));
         sqlite3_reset(st);
         /* nothing to merge into: the part is dropped, the event untouched */
         rc = merge_into(b, rec->body, rec->body_len) ? pt_write(s, id, b, err) : FR_OK;
@@ -145,7 +145,7 @@ sq_parts_adopt(struct sq_store *s, const struct fr_record *rec, int64_t id, stru
     int n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (b == NULL)
-            b = json_loadb(rec->body, rec->body_len, 0, NULL);
+            b = fr_wire_load_body(rec->body, rec->body_len);
         merge_into(b, (const char *)sqlite3_column_text(st, 1),
                    (size_t)sqlite3_column_bytes(st, 1));
         n++;
