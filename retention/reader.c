@@ -130,6 +130,38 @@ filter_key(const struct fr_event_filter *f, const char **id)
     return 0;
 }
 
+/* Whether segment i of l may hold events f looks for (key: filter_key's, hits: the archive
+   map's segments for it): its time range overlaps f's, and the map names it when it is mapped
+   (a mapped segment the map does not name for this id holds none of it: not opened). */
+static bool
+seg_may_hold(const struct paths *l, size_t i, const struct fr_event_filter *f, uint64_t key,
+             struct fr_strmap *hits)
+{
+    if ((f->since_ms && l->max_ts[i] < f->since_ms) || (f->until_ms && l->min_ts[i] >= f->until_ms))
+        return false;
+    return key == 0 || !l->mapped[i] || fr_strmap_get(hits, l->v[i]) != NULL;
+}
+
+/* *may: whether any archived segment may hold events f looks for (none opened). */
+static int
+archive_may_hold(struct fr_store *st, const struct fr_event_filter *f, bool *may,
+                 struct fr_err *err)
+{
+    struct paths l = {0};
+    const char *id;
+    uint64_t key = filter_key(f, &id);
+    struct fr_strmap *hits = fr_strmap_new();
+    int rc = fr_store_manifest(st, fr_ret_collect_manifest, &l, err);
+    if (rc == FR_OK && key != 0 && l.n > 0)
+        rc = fr_store_archive_lookup(st, key, hit_fn, hits, err);
+    *may = false;
+    for (size_t i = 0; rc == FR_OK && i < l.n && !*may; i++)
+        *may = seg_may_hold(&l, i, f, key, hits);
+    fr_strmap_free(hits, blocks_free);
+    fr_ret_paths_free(&l);
+    return rc;
+}
+
 int
 fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
                   const struct fr_archive_keys *keys, fr_event_cb cb, void *ud,
@@ -146,13 +178,9 @@ fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
         rc = fr_store_archive_lookup(st, key, hit_fn, hits, err);
     char *needle = plain_needle(id);
     for (size_t i = 0; rc == FR_OK && i < l.n; i++) {
-        if ((f->since_ms && l.max_ts[i] < f->since_ms) ||
-            (f->until_ms && l.min_ts[i] >= f->until_ms))
+        if (!seg_may_hold(&l, i, f, key, hits))
             continue;
-        /* a mapped segment the map does not name for this id holds none of it: not opened */
         const struct blocks *b = key != 0 && l.mapped[i] ? fr_strmap_get(hits, l.v[i]) : NULL;
-        if (key != 0 && l.mapped[i] && b == NULL)
-            continue;
         bool cold = strcmp(l.tier[i], "cold") == 0;
         if (cold && (keys == NULL || keys->cold.n == 0)) {
             if (cold_skipped)
@@ -188,6 +216,21 @@ fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
     return rc;
 }
 
+/* Counts the events passed on to cb. */
+struct count_ctx {
+    fr_event_cb cb;
+    void *ud;
+    int64_t n;
+};
+
+static int
+count_fn(void *ud, const struct fr_event_row *r)
+{
+    struct count_ctx *c = ud;
+    c->n++;
+    return c->cb(c->ud, r);
+}
+
 int
 fr_tier_events(struct fr_store *st, const struct fr_event_filter *f,
                const struct fr_archive_keys *keys, fr_event_cb cb, void *ud, size_t *cold_skipped,
@@ -201,6 +244,38 @@ fr_tier_events(struct fr_store *st, const struct fr_event_filter *f,
         rc = fr_store_events(st, f, cb, ud, err);
     if (rc == FR_OK)
         rc = fr_archive_events(st, f, keys, cb, ud, cold_skipped, err);
+    fr_store_snapshot_end(st, began);
+    return rc;
+}
+
+int
+fr_tier_events_page(struct fr_store *st, const struct fr_event_filter *f,
+                    const struct fr_archive_keys *keys, fr_event_cb cb, void *ud, int64_t *total,
+                    bool *whole, size_t *cold_skipped, struct fr_err *err)
+{
+    if (cold_skipped)
+        *cold_skipped = 0;
+    *total = 0;
+    *whole = false;
+    bool began, may = true;
+    int rc = fr_store_snapshot_begin(st, &began, err);
+    if (rc == FR_OK)
+        rc = archive_may_hold(st, f, &may, err);
+    if (rc == FR_OK && !may) { /* hot alone: the page is read from its index */
+        rc = fr_store_count_events(st, f, total, err);
+        if (rc == FR_OK && (f->offset < *total || *total == 0))
+            rc = fr_store_events(st, f, cb, ud, err);
+    } else if (rc == FR_OK) {
+        struct fr_event_filter all = *f;
+        all.limit = 0;
+        all.offset = 0;
+        struct count_ctx cc = {cb, ud, 0};
+        *whole = true;
+        rc = fr_store_events(st, &all, count_fn, &cc, err);
+        if (rc == FR_OK)
+            rc = fr_archive_events(st, &all, keys, count_fn, &cc, cold_skipped, err);
+        *total = cc.n;
+    }
     fr_store_snapshot_end(st, began);
     return rc;
 }

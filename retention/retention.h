@@ -262,6 +262,19 @@ int fr_tier_events(struct fr_store *st, const struct fr_event_filter *f,
                    size_t *cold_skipped, struct fr_err *err);
 
 /*
+ * A page of fr_tier_events: *total is how many events match f in every tier
+ * (f's offset and limit aside). When no archived segment can hold any of them
+ * (the archive map and the segments' time ranges say so; none is opened),
+ * only the page is read, from hot's index: cb gets the events from f->offset
+ * on, at most f->limit (0 = all), in order, and *whole is false. Otherwise
+ * *whole is true and cb gets every matching event of every tier, as from
+ * fr_tier_events, for the caller to order and slice.
+ */
+int fr_tier_events_page(struct fr_store *st, const struct fr_event_filter *f,
+                        const struct fr_archive_keys *keys, fr_event_cb cb, void *ud,
+                        int64_t *total, bool *whole, size_t *cold_skipped, struct fr_err *err);
+
+/*
  * Failures matching f (errors only) in every tier, grouped by "code",
  * "class", "model", "tool" or "kind": one row per key with the number of
  * failures, of conversations hit, the first and the last time; most

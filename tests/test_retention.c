@@ -1034,6 +1034,135 @@ same_modulo_truncation(json_t *a, json_t *b)
     return json_equal(a, b);
 }
 
+/* The keys of the events a page read gave, in the order given. */
+struct page {
+    int64_t key[64][3]; /* ts_ms, seq (-1: none), id */
+    size_t n, calls;
+};
+
+static int
+page_row(void *ud, const struct fr_event_row *r)
+{
+    struct page *p = ud;
+    p->calls++;
+    if (p->n < 64) {
+        int64_t *k = p->key[p->n++];
+        k[0] = r->ts_ms;
+        k[1] = r->has_seq ? r->seq : -1;
+        k[2] = r->id;
+    }
+    return 0;
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+    const int64_t *x = a, *y = b;
+    for (int i = 0; i < 3; i++)
+        if (x[i] != y[i])
+            return x[i] < y[i] ? -1 : 1;
+    return 0;
+}
+
+/* One page of conversation conv (kind: NULL = any) through fr_tier_events_page. */
+static void
+read_page(struct rfx *f, const char *conv, const char *kind, int64_t offset, int limit,
+          struct page *p, int64_t *total, bool *whole)
+{
+    memset(p, 0, sizeof *p);
+    struct fr_event_filter ef = {.conv_id = conv, .kind = kind, .offset = offset, .limit = limit};
+    struct fr_err err = {0};
+    size_t skipped = 9;
+    assert_int_equal(
+        fr_tier_events_page(f->st, &ef, keys_of(&f->p), page_row, p, total, whole, &skipped, &err),
+        FR_OK);
+    assert_int_equal(skipped, 0);
+}
+
+/*
+ * A page of a conversation held wholly in hot is read alone from hot's index
+ * (the callback sees only the page), in conversation order: time, then seq
+ * (none first), then arrival, across ties of both; *total counts them all.
+ * Once retention moved some of a conversation to warm, every tier is read
+ * (the caller orders and slices); a conversation the archive map does not
+ * name is still paged from hot.
+ */
+static void
+test_retention_conversation_pages(void **state)
+{
+    struct rfx *f = *state;
+    /* 40 events of one conversation, arriving out of order, with equal times and seqs */
+    char *lines[40];
+    for (int i = 0; i < 40; i++) {
+        int ts = (i * 7) % 10, seq = (i * 3) % 4; /* seq 0: none */
+        char seqf[24] = "";
+        if (seq != 0)
+            snprintf(seqf, sizeof seqf, ",\"seq\":%d", seq);
+        /* trace ids falling as events arrive: ties are by arrival, not trace id (the
+           conversation index's next column) */
+        lines[i] = fr_asprintf("{\"kind\":\"%s\",\"ts_ms\":%lld,\"conv_id\":\"paged\"%s,"
+                               "\"trace_id\":\"%032x\",\"data\":{\"name\":\"search\","
+                               "\"status\":\"ok\"}}",
+                               i % 3 == 0 ? "tool" : "middleware", BASE + ts, seqf, 100 - i);
+    }
+    t_ingest(f->st, (const char *const *)lines, 40);
+    for (int i = 0; i < 40; i++)
+        free(lines[i]);
+    struct page all, p;
+    int64_t total;
+    bool whole;
+    read_page(f, "paged", NULL, 0, 0, &all, &total, &whole);
+    assert_false(whole);
+    assert_int_equal(total, 40);
+    assert_int_equal(all.n, 40);
+    int64_t sorted[64][3];
+    memcpy(sorted, all.key, sizeof all.key);
+    qsort(sorted, all.n, sizeof sorted[0], key_cmp);
+    assert_memory_equal(sorted, all.key, all.n * sizeof sorted[0]); /* in conversation order */
+    static const int64_t pages[][2] = {{0, 7}, {7, 7}, {33, 7}, {35, 10}, {40, 5}, {90, 5}};
+    for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++) {
+        read_page(f, "paged", NULL, pages[i][0], (int)pages[i][1], &p, &total, &whole);
+        assert_false(whole);
+        assert_int_equal(total, 40);
+        size_t want = pages[i][0] >= 40                ? 0
+                      : pages[i][0] + pages[i][1] > 40 ? (size_t)(40 - pages[i][0])
+                                                       : (size_t)pages[i][1];
+        assert_int_equal(p.calls, want); /* the page alone was read */
+        if (want > 0)
+            assert_memory_equal(p.key, all.key[pages[i][0]], want * sizeof sorted[0]);
+    }
+    /* with a kind: the page and the total of that kind */
+    read_page(f, "paged", "tool", 2, 3, &p, &total, &whole);
+    assert_false(whole);
+    assert_int_equal(total, 14);
+    assert_int_equal(p.calls, 3);
+
+    /* generated traffic moved to warm four days on; then one conversation arrives */
+    t_ingest_generated(f->st, f->dir, 3000);
+    struct fr_retention_stats s;
+    struct fr_err err = {0};
+    assert_int_equal(fr_retention_run(f->st, &f->p, BASE + 4 * DAY, false, NULL, NULL, &s, &err),
+                     FR_OK);
+    assert_true(s.warm_segments > 0);
+    read_page(f, "paged", NULL, 5, 5, &p, &total, &whole);
+    assert_true(whole); /* in warm now: every tier read, every event passed on */
+    assert_int_equal(total, 40);
+    assert_int_equal(p.calls, 40);
+    const char *fresh[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":\"fresh\",\"seq\":1,"
+        "\"data\":{\"name\":\"search\",\"status\":\"ok\"}}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445202,\"conv_id\":\"fresh\",\"seq\":2,"
+        "\"data\":{\"name\":\"search\",\"status\":\"ok\"}}",
+    };
+    t_ingest(f->st, fresh, 2);
+    /* within the segments' time range, but the map names none for it */
+    read_page(f, "fresh", NULL, 1, 5, &p, &total, &whole);
+    assert_false(whole);
+    assert_int_equal(total, 2);
+    assert_int_equal(p.calls, 1);
+    assert_int_equal(p.key[0][1], 2);
+}
+
 /*
  * Data already past cold.max_age when it leaves hot goes warm, cold and is
  * deleted in one run, its conversations summarized: the deletion reads the
@@ -2399,6 +2528,7 @@ main(void)
         cmocka_unit_test(test_columns_hex_ids),
         cmocka_unit_test(test_columns_hex_ids_refused),
         cmocka_unit_test_setup_teardown(test_retention_tiers_over_time, rsetup, rteardown),
+        cmocka_unit_test_setup_teardown(test_retention_conversation_pages, rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_expires_in_the_run_that_moves_to_cold,
                                         rsetup, rteardown),
         cmocka_unit_test_setup_teardown(test_retention_same_view_after_compaction, rsetup,

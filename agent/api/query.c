@@ -249,11 +249,18 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
         unindexed = true;
         rc = FR_OK;
     }
-    /* older events of the conversation may be in warm (or cold) segments */
+    /* older events of the conversation may be in warm (or cold) segments; when none can be,
+       only the slice is read (a long conversation's pages, each in milliseconds) */
+    int64_t total = 0;
+    bool whole = true;
+    if (sliced) {
+        f.offset = offset;
+        f.limit = fr_qparams_get(&q, "limit") != NULL ? limit : 0;
+    }
     if (rc == FR_OK)
-        rc = fr_tier_events(rs, &f, fr_pipeline_archive_keys(p), collect_event_text, &events,
-                            &cold_skipped, &err);
-    if (rc == FR_OK && unindexed && events.n == 0)
+        rc = fr_tier_events_page(rs, &f, fr_pipeline_archive_keys(p), collect_event_text, &events,
+                                 &total, &whole, &cold_skipped, &err);
+    if (rc == FR_OK && unindexed && total == 0)
         rc = fr_err_set(&err, FR_E_NOTFOUND, "no conversation %.200s", id);
     json_t *anomalies = json_array();
     if (rc == FR_OK)
@@ -275,15 +282,20 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
          *aj = json_dumps(anomalies, JSON_COMPACT);
     json_decref(conv);
     json_decref(anomalies);
-    size_t total = 128 + (cj ? strlen(cj) : 4) + (aj ? strlen(aj) : 2);
+    size_t size = 128 + (cj ? strlen(cj) : 4) + (aj ? strlen(aj) : 2);
     for (size_t i = 0; i < events.n; i++)
-        total += events.v[i].len + 1;
-    size_t from = (size_t)offset < events.n ? (size_t)offset : events.n, to = events.n;
-    if (sliced && fr_qparams_get(&q, "limit") != NULL && from + (size_t)limit < to)
-        to = from + (size_t)limit;
-    char *out = fr_malloc(total), *o = out;
-    o += sprintf(o, "{\"conversation\":%s,\"total_events\":%zu,\"offset\":%zu,\"events\":[",
-                 cj ? cj : "null", events.n, from);
+        size += events.v[i].len + 1;
+    /* the whole, sorted: the slice of it; a slice read alone: all of it */
+    size_t from = 0, to = events.n;
+    size_t at = (uint64_t)offset < (uint64_t)total ? (size_t)offset : (size_t)total;
+    if (whole) {
+        from = at;
+        if (sliced && f.limit > 0 && from + (size_t)limit < to)
+            to = from + (size_t)limit;
+    }
+    char *out = fr_malloc(size), *o = out;
+    o += sprintf(o, "{\"conversation\":%s,\"total_events\":%lld,\"offset\":%zu,\"events\":[",
+                 cj ? cj : "null", (long long)total, at);
     for (size_t i = from; i < to; i++) {
         if (i > from)
             *o++ = ',';

@@ -49,6 +49,7 @@ const char *pg_col_text(PGresult *r, int row, int col);
 int pg_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb, void *ud,
                      struct fr_err *err);
 int pg_conversation(void *ctx, const char *conv_id, fr_conv_cb cb, void *ud, struct fr_err *err);
+int pg_count_events(void *ctx, const struct fr_event_filter *f, int64_t *n, struct fr_err *err);
 int pg_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud,
               struct fr_err *err);
 int pg_rollups(void *ctx, const struct fr_rollup_filter *f, fr_rollup_cb cb, void *ud,

@@ -1091,6 +1091,7 @@ const struct fr_store_ops fr_store_postgres = {
     .conversations = pg_conversations,
     .conversation = pg_conversation,
     .events = pg_events,
+    .count_events = pg_count_events,
     .rollups = pg_rollups,
     .error_groups = pg_error_groups,
     .policy = pg_policy,

@@ -157,6 +157,61 @@ pg_conversation(void *ctx, const char *conv_id, fr_conv_cb cb, void *ud, struct 
 
 /* ---- events ---- */
 
+/* Appends f's conditions to q; hc and hv (72 bytes each) hold its ids' forms, pat[0] and pat[1]
+   the text patterns (the caller frees them once the statement ran). */
+static void
+events_where(struct pgq *q, const struct fr_event_filter *f, char *hc, char *hv, char *pat[2])
+{
+    if (f->conv_id)
+        pgq_add(q, " AND conv_id = %s", pg_id(f->conv_id, hc));
+    if (f->kind)
+        pgq_add(q, " AND kind = %s", f->kind);
+    if (f->since_ms)
+        pgq_int(q, " AND ts_ms >= %s", f->since_ms);
+    if (f->until_ms)
+        pgq_int(q, " AND ts_ms < %s", f->until_ms);
+    if (f->errors_only || f->error_class || f->error_code)
+        pgq_cat(q, " AND error_code IS NOT NULL");
+    if (f->error_class)
+        pgq_add(q, " AND error_class = %s", f->error_class);
+    if (f->error_code)
+        pgq_add(q, " AND error_code = %s", f->error_code);
+    if (f->id_value != NULL && f->id_field >= 0 && f->id_field < FR_ID_COUNT) {
+        char clause[64];
+        /* a column name from the fixed table */
+        snprintf(clause, sizeof clause, " AND %s = %%s", fr_id_names[f->id_field]);
+        pgq_add(q, clause, pg_id(f->id_value, hv));
+    }
+    pat[0] = pat[1] = NULL;
+    if (f->text != NULL) {
+        pat[0] = fr_store_text_pattern(f->text, 0);
+        pat[1] = fr_store_text_pattern(f->text, 1);
+        pgq_add(q, " AND (body ILIKE %s", pat[0]);
+        if (pat[1] != NULL)
+            pgq_add(q, " OR body ILIKE %s", pat[1]);
+        pgq_cat(q, ")");
+    }
+    if (f->after_id > 0)
+        pgq_int(q, " AND gid > %s", f->after_id);
+}
+
+int
+pg_count_events(void *ctx, const struct fr_event_filter *f, int64_t *n, struct fr_err *err)
+{
+    struct pg_store *s = ctx;
+    struct pgq q = {.sql = "SELECT count(*) FROM events WHERE true"};
+    char hc[72], hv[72], *pat[2];
+    events_where(&q, f, hc, hv, pat);
+    PGresult *r = pgq_run(s, &q, "counting events", err);
+    free(pat[0]);
+    free(pat[1]);
+    if (r == NULL)
+        return err->code;
+    *n = pg_col_int(r, 0, 0);
+    PQclear(r);
+    return FR_OK;
+}
+
 int
 pg_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud, struct fr_err *err)
 {
@@ -166,38 +221,8 @@ pg_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud, 
                " turn_id, run_id, request_id, stream_id, event_id, trace_id, span_id,"
                " runtime_key, inference_id, status, provider, model, tool, duration_ms,"
                " error_class, error_code, error_message, body, policy FROM events WHERE true"};
-    char hc[72], hv[72];
-    if (f->conv_id)
-        pgq_add(&q, " AND conv_id = %s", pg_id(f->conv_id, hc));
-    if (f->kind)
-        pgq_add(&q, " AND kind = %s", f->kind);
-    if (f->since_ms)
-        pgq_int(&q, " AND ts_ms >= %s", f->since_ms);
-    if (f->until_ms)
-        pgq_int(&q, " AND ts_ms < %s", f->until_ms);
-    if (f->errors_only || f->error_class || f->error_code)
-        pgq_cat(&q, " AND error_code IS NOT NULL");
-    if (f->error_class)
-        pgq_add(&q, " AND error_class = %s", f->error_class);
-    if (f->error_code)
-        pgq_add(&q, " AND error_code = %s", f->error_code);
-    if (f->id_value != NULL && f->id_field >= 0 && f->id_field < FR_ID_COUNT) {
-        char clause[64];
-        /* a column name from the fixed table */
-        snprintf(clause, sizeof clause, " AND %s = %%s", fr_id_names[f->id_field]);
-        pgq_add(&q, clause, pg_id(f->id_value, hv));
-    }
-    char *pat[2] = {NULL, NULL};
-    if (f->text != NULL) {
-        pat[0] = fr_store_text_pattern(f->text, 0);
-        pat[1] = fr_store_text_pattern(f->text, 1);
-        pgq_add(&q, " AND (body ILIKE %s", pat[0]);
-        if (pat[1] != NULL)
-            pgq_add(&q, " OR body ILIKE %s", pat[1]);
-        pgq_cat(&q, ")");
-    }
-    if (f->after_id > 0)
-        pgq_int(&q, " AND gid > %s", f->after_id);
+    char hc[72], hv[72], *pat[2];
+    events_where(&q, f, hc, hv, pat);
     /* hosts' events interleave by time; host and row make the order total */
     if (f->by_arrival)
         pgq_cat(&q, f->newest_first ? " ORDER BY gid DESC" : " ORDER BY gid");
@@ -207,6 +232,8 @@ pg_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud, 
                         : " ORDER BY ts_ms, seq NULLS FIRST, ingested_ms, gid");
     if (f->limit > 0)
         pgq_int(&q, " LIMIT %s", f->limit);
+    if (f->offset > 0)
+        pgq_int(&q, " OFFSET %s", f->offset);
     /* streamed a row at a time (single-row mode): a day partition archived by central
        retention, or a long conversation, never sits in memory whole */
     bool sent =

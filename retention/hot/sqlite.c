@@ -602,6 +602,7 @@ const struct fr_store_ops fr_store_sqlite = {
     .conversations = fr_sqlite_conversations,
     .conversation = fr_sqlite_conversation,
     .events = fr_sqlite_events,
+    .count_events = fr_sqlite_count_events,
     .rollups = fr_sqlite_rollups,
     .anomalies = fr_sqlite_anomalies,
     .error_groups = fr_sqlite_error_groups,

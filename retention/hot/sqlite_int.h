@@ -366,6 +366,8 @@ int fr_sqlite_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_c
                             struct fr_err *err);
 int fr_sqlite_conversation(void *ctx, const char *conv_id, fr_conv_cb cb, void *ud,
                            struct fr_err *err);
+int fr_sqlite_count_events(void *ctx, const struct fr_event_filter *f, int64_t *n,
+                           struct fr_err *err);
 int fr_sqlite_events(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud,
                      struct fr_err *err);
 int fr_sqlite_rollups(void *ctx, const struct fr_rollup_filter *f, fr_rollup_cb cb, void *ud,

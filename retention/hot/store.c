@@ -127,6 +127,13 @@ fr_store_events(struct fr_store *st, const struct fr_event_filter *f, fr_event_c
 }
 
 int
+fr_store_count_events(struct fr_store *st, const struct fr_event_filter *f, int64_t *n,
+                      struct fr_err *err)
+{
+    return st->ops->count_events(st->ctx, f, n, err);
+}
+
+int
 fr_store_rollups(struct fr_store *st, const struct fr_rollup_filter *f, fr_rollup_cb cb, void *ud,
                  struct fr_err *err)
 {

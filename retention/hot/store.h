@@ -138,6 +138,7 @@ struct fr_event_filter {
     bool newest_first;                    /* reverse order (for "latest failures") */
     int64_t since_ms, until_ms;           /* 0 = no bound */
     int limit;                            /* 0 = no limit */
+    int64_t offset;                       /* skip this many of them first, in their order */
     /* only events whose envelope id id_field (an enum fr_id_field: FR_ID_TRACE, FR_ID_REQUEST,
        FR_ID_SESSION, ...) equals id_value; id_value NULL = no such filter */
     int id_field;
@@ -188,6 +189,8 @@ struct fr_store_ops {
                         struct fr_err *err);
     int (*events)(void *ctx, const struct fr_event_filter *f, fr_event_cb cb, void *ud,
                   struct fr_err *err);
+    /* How many events f matches (its limit and offset aside), without reading them. */
+    int (*count_events)(void *ctx, const struct fr_event_filter *f, int64_t *n, struct fr_err *err);
     int (*rollups)(void *ctx, const struct fr_rollup_filter *f, fr_rollup_cb cb, void *ud,
                    struct fr_err *err);
     int (*anomalies)(void *ctx, const char *conv_id, int64_t since_ms, fr_anomaly_cb cb, void *ud,
@@ -428,6 +431,9 @@ int fr_store_conversation(struct fr_store *st, const char *conv_id, fr_conv_cb c
 /* Events in (ts_ms, seq, insert order) order; ties never reorder between runs. */
 int fr_store_events(struct fr_store *st, const struct fr_event_filter *f, fr_event_cb cb, void *ud,
                     struct fr_err *err);
+/* How many events f matches, its limit and offset aside (the rows are not read). */
+int fr_store_count_events(struct fr_store *st, const struct fr_event_filter *f, int64_t *n,
+                          struct fr_err *err);
 /* Rollup groups of one dim over a time range, busiest first (with step_ms: by time bucket). */
 int fr_store_rollups(struct fr_store *st, const struct fr_rollup_filter *f, fr_rollup_cb cb,
                      void *ud, struct fr_err *err);

@@ -244,6 +244,18 @@ test_fleet_conversation_across_three_agents(void **state)
         json_integer_value(json_object_get(json_object_get(api, "conversation"), "event_count")),
         60);
     json_decref(api);
+    /* a page of it, counted and read by the fleet store */
+    api = get_json(f->a[0], "/v1/conversations/spread?offset=10&limit=5", 200);
+    assert_int_equal(json_integer_value(json_object_get(api, "total_events")), 60);
+    evs = json_object_get(api, "events");
+    assert_int_equal(json_array_size(evs), 5);
+    for (size_t i = 0; i < 5; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "e-%06zu", 10 + i);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(evs, i), "event_id")),
+                            want);
+    }
+    json_decref(api);
     api = get_json(f->a[1], "/v1/conversations/spread", 200); /* pod1's: its own 20 */
     assert_int_equal(json_array_size(json_object_get(api, "events")), 20);
     json_decref(api);

@@ -897,6 +897,18 @@ test_agent_errors_api_reads_every_tier(void **state)
     assert_int_equal(json_integer_value(json_object_get(g, "count")), 40);
     assert_int_equal(json_integer_value(json_object_get(g, "conversations")), 7);
     json_decref(j);
+    /* a slice of a conversation in warm: taken from the whole, in its order */
+    json_t *full = get_json(a, "/v1/conversations/w-0", 200);
+    assert_int_equal(json_integer_value(json_object_get(full, "total_events")), 6);
+    j = get_json(a, "/v1/conversations/w-0?offset=4&limit=3", 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "total_events")), 6);
+    json_t *evs = json_object_get(j, "events");
+    assert_int_equal(json_array_size(evs), 2);
+    for (size_t i = 0; i < 2; i++)
+        assert_true(json_equal(json_array_get(evs, i),
+                               json_array_get(json_object_get(full, "events"), 4 + i)));
+    json_decref(j);
+    json_decref(full);
     j = get_json(a, "/v1/errors?limit=5", 200); /* the newest five, across tiers */
     assert_int_equal(json_array_size(json_object_get(j, "errors")), 5);
     json_decref(j);
