@@ -654,6 +654,94 @@ test_otlp_protobuf_in_region(void **state)
     free(big);
 }
 
+/* OTLP/JSON as the protobuf JSON mapping lets a sender write it: enums by name, ids in
+   base64 or capitals; read as the numbers and lowercase hex. */
+static void
+test_otlp_json_enum_names_and_base64_ids(void **state)
+{
+    (void)state;
+    json_t *req = one_span(
+        "chat",
+        "{\"key\":\"gen_ai.operation.name\",\"value\":{\"stringValue\":\"chat\"}},"
+        "{\"key\":\"gen_ai.system\",\"value\":{\"stringValue\":\"openai\"}},"
+        "{\"key\":\"gen_ai.conversation.id\",\"value\":{\"stringValue\":\"conv-b64\"}}",
+        ",\"status\":{\"code\":\"STATUS_CODE_ERROR\",\"message\":\"upstream reset\"},"
+        "\"links\":[{\"traceId\":\"S/kvNXezTaajzpKdDg5HNg==\",\"spanId\":\"APBnqgupArc=\"}]");
+    json_t *span = json_array_get(
+        json_object_get(
+            json_array_get(json_object_get(json_array_get(json_object_get(req, "resourceSpans"), 0),
+                                           "scopeSpans"),
+                           0),
+            "spans"),
+        0);
+    json_object_set_new(span, "traceId", json_string("S/kvNXezTaajzpKdDg5HNg=="));
+    json_object_set_new(span, "spanId", json_string("00F067AA0BA902B7"));
+    json_object_set_new(span, "parentSpanId", json_string("not an id"));
+    fr_otlp_json_normalize(req);
+    assert_string_equal(sget(json_array_get(json_object_get(span, "links"), 0), "traceId"),
+                        "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(sget(json_array_get(json_object_get(span, "links"), 0), "spanId"),
+                        "00f067aa0ba902b7");
+    assert_string_equal(sget(span, "parentSpanId"), "not an id"); /* left as sent */
+    json_t *out = json_array();
+    size_t spans = 0, rejected = 0;
+    assert_int_equal(fr_otlp_traces(req, &opts, out, NULL, &spans, &rejected), FR_OK);
+    json_t *ev = json_array_get(out, 0);
+    assert_non_null(ev);
+    assert_string_equal(sget(ev, "trace_id"), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(sget(ev, "span_id"), "00f067aa0ba902b7");
+    assert_string_equal(sget(ev, "error.message"), "upstream reset");
+    assert_string_equal(sget(ev, "data.status"), "error");
+    json_decref(out);
+    json_decref(req);
+
+    /* severity by name: ERROR stored, INFO not */
+    req = json_loads(
+        "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":"
+        "\"1771357445201000000\",\"severityNumber\":\"SEVERITY_NUMBER_ERROR\",\"body\":"
+        "{\"stringValue\":\"tool timed out\"},\"traceId\":\"S/kvNXezTaajzpKdDg5HNg==\"},"
+        "{\"timeUnixNano\":\"1771357445202000000\",\"severityNumber\":\"SEVERITY_NUMBER_INFO\","
+        "\"body\":{\"stringValue\":\"fine\"}}]}]}]}",
+        0, NULL);
+    assert_non_null(req);
+    fr_otlp_json_normalize(req);
+    out = json_array();
+    size_t recs = 0;
+    assert_int_equal(fr_otlp_logs(req, &opts, out, NULL, &recs, &rejected), FR_OK);
+    assert_int_equal(json_array_size(out), 1);
+    assert_string_equal(sget(json_array_get(out, 0), "error.message"), "tool timed out");
+    assert_string_equal(sget(json_array_get(out, 0), "conv_id"),
+                        "4bf92f3577b34da6a3ce929d0e0e4736");
+    json_decref(out);
+    json_decref(req);
+
+    /* temporality by name: a delta series is taken as it is (a number it could not read was
+       taken as cumulative: 5 - 3) */
+    struct fr_otlp_metrics_state *st = fr_otlp_metrics_state_new();
+    struct deltas d = {0};
+    size_t points = 0;
+    for (int i = 0; i < 2; i++) {
+        req = metrics_req(3 + 2 * i, 300, 1.5);
+        size_t k;
+        json_t *m;
+        json_array_foreach(
+            json_object_get(
+                json_array_get(
+                    json_object_get(json_array_get(json_object_get(req, "resourceMetrics"), 0),
+                                    "scopeMetrics"),
+                    0),
+                "metrics"),
+            k, m) json_object_set_new(json_object_get(m, "histogram"), "aggregationTemporality",
+                                      json_string("AGGREGATION_TEMPORALITY_DELTA"));
+        fr_otlp_json_normalize(req);
+        memset(&d, 0, sizeof d);
+        assert_int_equal(fr_otlp_metrics(req, st, take_delta, &d, &points), FR_OK);
+        json_decref(req);
+    }
+    assert_int_equal(d.calls, 5);
+    fr_otlp_metrics_state_free(st);
+}
+
 /* Protobuf decodes to the tree the JSON path maps: ids as hex, the same event. */
 static void
 test_otlp_protobuf_maps_like_json(void **state)
@@ -880,6 +968,7 @@ main(void)
         cmocka_unit_test(test_otlp_resource_attributes),
         cmocka_unit_test(test_otlp_content_log_events_become_parts),
         cmocka_unit_test(test_otlp_protobuf_maps_like_json),
+        cmocka_unit_test(test_otlp_json_enum_names_and_base64_ids),
         cmocka_unit_test(test_otlp_protobuf_in_region),
         cmocka_unit_test(test_otlp_protobuf_depth_and_utf8),
         cmocka_unit_test(test_otlp_failed_span_carries_error_and_status),

@@ -398,6 +398,8 @@ fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, const
         if (req == NULL)
             snprintf(msg, sizeof msg, "body is not JSON: %s at byte %d",
                      fr_json_error_text(&jerr, text, sizeof text), jerr.position);
+        else
+            fr_otlp_json_normalize(req);
     }
     if (decoded != NULL)
         decoded(ud);

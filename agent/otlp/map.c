@@ -7,6 +7,7 @@
  */
 #include "agent/otlp/map.h"
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,6 +19,121 @@
 #include "core/mem.h"
 #include "core/strmap.h"
 #include "core/wire.h"
+
+/* ---- OTLP/JSON as the protobuf JSON mapping allows it ---- */
+
+/* o[k], an id of n bytes: lowercase hex of 2n digits, from base64 of n bytes or capitals. */
+static void
+norm_id(json_t *o, const char *k, size_t n)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    if (v == NULL)
+        return;
+    size_t len = strlen(v);
+    char hex[33];
+    if (len == 2 * n) {
+        bool upper = false;
+        for (size_t i = 0; i < len; i++) {
+            if (fr_hex_digit(v[i]) < 0)
+                return; /* not hex: the mapping's checks see it as sent */
+            upper = upper || (v[i] >= 'A' && v[i] <= 'F');
+        }
+        if (!upper)
+            return;
+        for (size_t i = 0; i < len; i++)
+            hex[i] = (char)(v[i] >= 'A' && v[i] <= 'F' ? v[i] + ('a' - 'A') : v[i]);
+        hex[len] = '\0';
+    } else if (len == (n + 2) / 3 * 4 && len <= 24) {
+        unsigned char b[18];
+        int got = EVP_DecodeBlock(b, (const unsigned char *)v, (int)len);
+        size_t pad = (size_t)(v[len - 1] == '=') + (size_t)(v[len - 2] == '=');
+        if (got < 0 || (size_t)got - pad != n)
+            return;
+        fr_hex_encode(b, n, hex);
+    } else {
+        return;
+    }
+    json_object_set_new(o, k, json_string(hex));
+}
+
+/* o[k], an enum: its number for a name prefix + names[i] (i is the number). */
+static void
+norm_enum(json_t *o, const char *k, const char *prefix, const char *const *names, size_t n)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    size_t pl = strlen(prefix);
+    if (v == NULL || strncmp(v, prefix, pl) != 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v + pl, names[i]) == 0) {
+            json_object_set_new(o, k, json_integer((json_int_t)i));
+            return;
+        }
+}
+
+static const char *const status_codes[] = {"UNSET", "OK", "ERROR"};
+static const char *const severities[] = {
+    "UNSPECIFIED", "TRACE",  "TRACE2", "TRACE3", "TRACE4", "DEBUG",  "DEBUG2", "DEBUG3", "DEBUG4",
+    "INFO",        "INFO2",  "INFO3",  "INFO4",  "WARN",   "WARN2",  "WARN3",  "WARN4",  "ERROR",
+    "ERROR2",      "ERROR3", "ERROR4", "FATAL",  "FATAL2", "FATAL3", "FATAL4"};
+static const char *const temporalities[] = {"UNSPECIFIED", "DELTA", "CUMULATIVE"};
+
+#define NAMES(a) a, sizeof a / sizeof a[0]
+
+/* Each item of o[outer][*][middle][*][inner] (resourceSpans, scopeSpans, spans, ...). */
+static void
+norm_each(json_t *req, const char *outer, const char *middle, const char *inner,
+          void (*fn)(json_t *item))
+{
+    size_t i, j, k;
+    json_t *r, *sc, *item;
+    json_array_foreach(json_object_get(req, outer), i, r)
+    {
+        json_array_foreach(json_object_get(r, middle), j, sc)
+        {
+            json_array_foreach(json_object_get(sc, inner), k, item) fn(item);
+        }
+    }
+}
+
+static void
+norm_span(json_t *span)
+{
+    norm_id(span, "traceId", 16);
+    norm_id(span, "spanId", 8);
+    norm_id(span, "parentSpanId", 8);
+    norm_enum(json_object_get(span, "status"), "code", "STATUS_CODE_", NAMES(status_codes));
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(span, "links"), i, l)
+    {
+        norm_id(l, "traceId", 16);
+        norm_id(l, "spanId", 8);
+    }
+}
+
+static void
+norm_record(json_t *lr)
+{
+    norm_id(lr, "traceId", 16);
+    norm_id(lr, "spanId", 8);
+    norm_enum(lr, "severityNumber", "SEVERITY_NUMBER_", NAMES(severities));
+}
+
+static void
+norm_metric(json_t *m)
+{
+    norm_enum(json_object_get(m, "histogram"), "aggregationTemporality", "AGGREGATION_TEMPORALITY_",
+              NAMES(temporalities));
+}
+
+void
+fr_otlp_json_normalize(json_t *req)
+{
+    norm_each(req, "resourceSpans", "scopeSpans", "spans", norm_span);
+    norm_each(req, "resourceLogs", "scopeLogs", "logRecords", norm_record);
+    norm_each(req, "resourceMetrics", "scopeMetrics", "metrics", norm_metric);
+}
 
 /* The value of an OTLP AnyValue as JSON (string, number, bool, array, object). */
 static json_t *

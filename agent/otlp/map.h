@@ -18,6 +18,16 @@ struct fr_otlp_opts {
 };
 
 /*
+ * A request read from OTLP/JSON, put in the form the mapping reads (the
+ * protobuf decoder's): the protobuf JSON mapping lets a sender write an enum
+ * by name ("STATUS_CODE_ERROR", "SEVERITY_NUMBER_WARN",
+ * "AGGREGATION_TEMPORALITY_DELTA") and bytes in base64, and some write trace
+ * and span ids that way or in capitals; they become the numbers and the
+ * lowercase hex the OTLP encoding specifies. Anything else is left as it is.
+ */
+void fr_otlp_json_normalize(json_t *req);
+
+/*
  * Appends one envelope per mappable span of an ExportTraceServiceRequest to
  * out; *spans counts the spans seen, *rejected the malformed ones. Spans with
  * no flightrec kind are accepted and not stored. FR_E_VALUE when req is not

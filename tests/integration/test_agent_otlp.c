@@ -61,10 +61,12 @@ test_agent_otlp_traces(void **state)
     assert_non_null(
         strstr(m, "flightrec_otlp_rejected_total{signal=\"traces\",reason=\"invalid\"} 1\n"));
     free(m);
-    /* an ERROR log record becomes an error event */
+    /* an ERROR log record becomes an error event (its severity by name, as the protobuf JSON
+       mapping allows) */
     const char *logs = "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":"
-                       "\"1771357448000000000\",\"severityNumber\":17,\"body\":{\"stringValue\":"
-                       "\"worker crashed\"},\"attributes\":[{\"key\":\"session.id\",\"value\":{"
+                       "\"1771357448000000000\",\"severityNumber\":\"SEVERITY_NUMBER_ERROR\","
+                       "\"body\":{\"stringValue\":\"worker "
+                       "crashed\"},\"attributes\":[{\"key\":\"session.id\",\"value\":{"
                        "\"stringValue\":\"o-1\"}}]}]}]}]}";
     assert_int_equal(http(a, "POST", "/v1/logs", json, logs, strlen(logs), &out, NULL), 200);
     free(out);
