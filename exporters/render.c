@@ -208,6 +208,21 @@ fr_render_texts_sort(struct fr_render_texts *l)
 }
 
 void
+fr_render_texts_keep(struct fr_render_texts *l, size_t from, size_t to)
+{
+    if (to > l->n)
+        to = l->n;
+    if (from > to)
+        from = to;
+    for (size_t i = 0; i < l->n; i++)
+        if (i < from || i >= to)
+            free(l->v[i].text);
+    if (from > 0 && to > from)
+        memmove(l->v, l->v + from, (to - from) * sizeof *l->v);
+    l->n = to - from;
+}
+
+void
 fr_render_texts_free(struct fr_render_texts *l)
 {
     for (size_t i = 0; i < l->n; i++)

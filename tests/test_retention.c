@@ -1034,6 +1034,8 @@ same_modulo_truncation(json_t *a, json_t *b)
     return json_equal(a, b);
 }
 
+static int show(const struct rfx *f, const char *args, char **out, char **err);
+
 /* The keys of the events a page read gave, in the order given. */
 struct page {
     int64_t key[64][3]; /* ts_ms, seq (-1: none), id */
@@ -1148,6 +1150,29 @@ test_retention_conversation_pages(void **state)
     assert_true(whole); /* in warm now: every tier read, every event passed on */
     assert_int_equal(total, 40);
     assert_int_equal(p.calls, 40);
+    /* show's slices of it are those of the whole, sorted */
+    char *out, *serr, *all_out;
+    assert_int_equal(show(f, "--ndjson paged", &all_out, &serr), 0);
+    free(serr);
+    static const char *const args[][2] = {{"--ndjson --last 3 paged", "37 40"},
+                                          {"--ndjson --offset 5 --limit 2 paged", "5 7"}};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(show(f, args[i][0], &out, &serr), 0);
+        int from, to;
+        assert_int_equal(sscanf(args[i][1], "%d %d", &from, &to), 2);
+        const char *a = all_out;
+        for (int k = 0; k < from; k++)
+            a = strchr(a, '\n') + 1;
+        const char *b = a;
+        for (int k = from; k < to; k++)
+            b = strchr(b, '\n') + 1;
+        assert_int_equal(strlen(out), (size_t)(b - a));
+        assert_memory_equal(out, a, (size_t)(b - a));
+        assert_non_null(strstr(serr, " of 40 events shown"));
+        free(out);
+        free(serr);
+    }
+    free(all_out);
     const char *fresh[] = {
         "{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":\"fresh\",\"seq\":1,"
         "\"data\":{\"name\":\"search\",\"status\":\"ok\"}}",

@@ -452,6 +452,19 @@ show_header(void *ud, const struct fr_conv_row *r)
     return 0;
 }
 
+/* A page of f's events (f->offset, f->limit) through fr_tier_events_page, or from the store
+   alone when no archive is configured (keys NULL). */
+static int
+show_page(struct fr_store *st, const struct fr_event_filter *f, const struct fr_archive_keys *keys,
+          struct show_ctx *c, int64_t *total, bool *whole, size_t *cold_skipped, struct fr_err *err)
+{
+    if (keys != NULL)
+        return fr_tier_events_page(st, f, keys, show_collect, c, total, whole, cold_skipped, err);
+    *whole = false;
+    int rc = fr_store_count_events(st, f, total, err);
+    return rc == FR_OK ? fr_store_events(st, f, show_collect, c, err) : rc;
+}
+
 static void
 show_usage(FILE *out)
 {
@@ -471,6 +484,14 @@ show_usage(FILE *out)
             "  --db PATH     database (default $FLIGHTREC_DB or ./var/flightrec.db), or\n"
             "                the fleet store: postgres://... (also --store; docs/fleet.md)\n"
             "  --kind K      only events of kind K (provider, tool, turn, ...)\n"
+            "  --errors      only events carrying an error\n"
+            "  --since T     at or after T (2026-02-17T19:44Z, 15m, 2h, 3d, epoch ms)\n"
+            "  --until T     before T\n"
+            "  --last N      only the last N events (of those the filters keep)\n"
+            "  --offset N, --limit N\n"
+            "                only the events from the N-th (0 = the first) on, at most\n"
+            "                --limit of them: a long conversation page by page (a\n"
+            "                conversation wholly in hot reads only the page)\n"
             "  --json        one JSON object: the conversation and its events in the\n"
             "                wire format, normalized fields under \"flightrec\"\n"
             "  --raw         also show the unredacted payloads raw mode stored (needs\n"
@@ -496,6 +517,12 @@ fr_cmd_show(int argc, char **argv)
         {"trace-id", required_argument, NULL, 'T'},
         {"request-id", required_argument, NULL, 'R'},
         {"session-id", required_argument, NULL, 'S'},
+        {"since", required_argument, NULL, 's'},
+        {"until", required_argument, NULL, 'u'},
+        {"limit", required_argument, NULL, 'l'},
+        {"errors", no_argument, NULL, 'E'},
+        {"last", required_argument, NULL, 'L'},
+        {"offset", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -505,13 +532,38 @@ fr_cmd_show(int argc, char **argv)
     bool raw = false;
     const char *raw_key = getenv("FLIGHTREC_RAW_KEY");
     struct fr_keyring key;
+    struct fr_cli_query q = {.db = db, .limit = -1};
+    long long last = -1, offset = -1;
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int handled =
+            ch == 'l' || ch == 's' || ch == 'u' ? fr_cli_query_opt("show", ch, optarg, &q) : 0;
+        if (handled < 0)
+            return FR_EXIT_USAGE;
+        if (handled > 0)
+            continue;
         switch (ch) {
         case 'd':
             db = optarg;
             break;
+        case 'E':
+            f.errors_only = true;
+            break;
+        case 'L':
+        case 'O': {
+            char *end;
+            long long v = strtoll(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 0 || (ch == 'L' && v == 0)) {
+                fprintf(stderr, "flightrec show: --%s: expected %s, got '%s'\n",
+                        ch == 'L' ? "last" : "offset",
+                        ch == 'L' ? "a number of events, 1 or more" : "an event number, 0 or more",
+                        optarg);
+                return FR_EXIT_USAGE;
+            }
+            *(ch == 'L' ? &last : &offset) = v;
+            break;
+        }
         case 'k':
             if (fr_kind_parse(optarg) < 0) {
                 fprintf(stderr, "flightrec show: --kind: unknown kind '%s'\n", optarg);
@@ -553,6 +605,14 @@ fr_cmd_show(int argc, char **argv)
             return FR_EXIT_USAGE;
         }
     }
+    if (last > 0 && (offset >= 0 || q.limit >= 0)) {
+        fprintf(stderr, "flightrec show: --last takes the end of the events: not with --offset "
+                        "or --limit\n");
+        return FR_EXIT_USAGE;
+    }
+    f.since_ms = q.since_ms;
+    f.until_ms = q.until_ms;
+    bool sliced = last > 0 || offset >= 0 || q.limit >= 0;
     bool lookup = f.id_value != NULL && optind == argc;
     if (!lookup && optind != argc - 1) {
         fprintf(stderr, "flightrec show: expected one CONV_ID (or --trace-id, --request-id, "
@@ -609,9 +669,45 @@ fr_cmd_show(int argc, char **argv)
     struct fr_archive_keys keys;
     bool has_policy;
     fr_cli_archive_keys("show", db, &keys, &has_policy);
-    if (rc == FR_OK)
+    int64_t total = 0;
+    if (rc == FR_OK && !sliced) {
         rc = has_policy ? fr_tier_events(st, &f, &keys, show_collect, &c, &cold_skipped, &err)
                         : fr_store_events(st, &f, show_collect, &c, &err);
+    } else if (rc == FR_OK) {
+        f.offset = offset > 0 ? offset : 0;
+        f.limit = q.limit > 0 ? q.limit : 0;
+        if (last > 0) /* first how many there are (one read, or all when not hot alone) */
+            f.limit = 1;
+        bool whole;
+        rc = show_page(st, &f, has_policy ? &keys : NULL, &c, &total, &whole, &cold_skipped, &err);
+        if (rc == FR_OK && last > 0 && !whole) {
+            fr_render_texts_free(&c.rows);
+            f.offset = total > last ? total - last : 0;
+            f.limit = (int)(total > last ? last : total);
+            rc = total == 0 ? FR_OK
+                            : show_page(st, &f, has_policy ? &keys : NULL, &c, &total, &whole,
+                                        &cold_skipped, &err);
+        }
+        if (rc == FR_OK && whole) { /* every tier was read: the slice is taken here */
+            fr_render_texts_sort(&c.rows);
+            size_t n = c.rows.n, from = last > 0 ? (n > (size_t)last ? n - (size_t)last : 0)
+                                        : (size_t)f.offset < n ? (size_t)f.offset
+                                                               : n;
+            size_t to =
+                last <= 0 && q.limit > 0 && from + (size_t)q.limit < n ? from + (size_t)q.limit : n;
+            fr_render_texts_keep(&c.rows, from, to);
+        }
+        int64_t first = last > 0 ? total - (int64_t)c.rows.n : f.offset;
+        if (rc == FR_OK && c.json) { /* which slice of how many */
+            json_object_set_new(out, "total_events", json_integer(total));
+            json_object_set_new(out, "offset", json_integer(first < total ? first : total));
+        }
+        if (rc == FR_OK && total > (int64_t)c.rows.n)
+            fprintf(stderr,
+                    "flightrec show: %zu of %lld events shown (from event %lld; --offset, "
+                    "--limit, --last)\n",
+                    c.rows.n, (long long)total, (long long)first);
+    }
     fr_archive_keys_wipe(&keys);
     if (rc == FR_OK) {
         fr_render_texts_sort(&c.rows);
@@ -658,8 +754,9 @@ fr_cmd_show(int argc, char **argv)
                     cold_skipped);
             partial = true;
         }
-        size_t shown = shown_count(&c);
-        if (!lookup && f.kind == NULL && c.indexed > (int64_t)shown) {
+        size_t shown = sliced ? (size_t)total : shown_count(&c);
+        if (!lookup && f.kind == NULL && !f.errors_only && !f.since_ms && !f.until_ms &&
+            c.indexed > (int64_t)shown) {
             fprintf(stderr,
                     "flightrec show: PARTIAL: the conversation had %lld events, %zu are kept: the "
                     "others were deleted by retention (past cold.max_age) or are in segments "

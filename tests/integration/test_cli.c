@@ -215,7 +215,46 @@ test_cli_show_ordered_view(void **state)
     assert_non_null(strstr(out, "search"));
     assert_null(strstr(out, "gpt-4o"));
     free(out);
+    /* a part of it: the end, a page, failures only, a time range; each in order */
+    static const char *const parts[][2] = {
+        {"--last 2", "provider tool "},
+        {"--offset 1 --limit 1", "provider "},
+        {"--offset 2", "tool "},
+        {"--errors", "provider "},
+        {"--since 1771357445250", "tool "},
+        {"--until 1771357445150", "conversation "},
+        {"--since 1771357445150 --last 5", "provider tool "},
+    };
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        char *perr;
+        assert_int_equal(fr(&out, &perr, "show --db %s --ndjson %s c-1", f->db, parts[i][0]), 0);
+        char got[128] = "";
+        for (char *line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+            json_t *ev = json_loads(line, 0, NULL);
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s ",
+                     json_string_value(json_object_get(ev, "kind")));
+            json_decref(ev);
+        }
+        assert_string_equal(got, parts[i][1]);
+        if (i < 3) /* a slice says which of how many */
+            assert_non_null(strstr(perr, " of 3 events shown"));
+        free(out);
+        free(perr);
+    }
+    assert_int_equal(fr(&out, NULL, "show --db %s --json --last 1 c-1", f->db), 0);
+    o = json_loads(out, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(o, "total_events")), 3);
+    assert_int_equal(json_integer_value(json_object_get(o, "offset")), 2);
+    assert_int_equal(json_array_size(json_object_get(o, "events")), 1);
+    json_decref(o);
+    free(out);
     char *err;
+    assert_int_equal(fr(NULL, &err, "show --db %s --last 0 c-1", f->db), 2);
+    assert_non_null(strstr(err, "--last: expected a number of events"));
+    free(err);
+    assert_int_equal(fr(NULL, &err, "show --db %s --last 1 --limit 1 c-1", f->db), 2);
+    assert_non_null(strstr(err, "not with --offset or --limit"));
+    free(err);
     assert_int_equal(fr(NULL, &err, "show --db %s nobody", f->db), 4);
     assert_non_null(strstr(err, "no conversation nobody"));
     free(err);
