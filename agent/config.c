@@ -124,7 +124,8 @@ static const struct fr_option opts[] = {
     STR("otlp", "conversation_attributes", otlp_conversation_attributes,
         "gen_ai.conversation.id,session.id,conversation.id,"
         "traceloop.association.properties.conversation_id,"
-        "traceloop.association.properties.session_id",
+        "traceloop.association.properties.session_id,ai.telemetry.metadata.conversationId,"
+        "ai.telemetry.metadata.sessionId",
         "Span/log attributes naming the conversation (first present wins; else the trace id)."),
     STR("otlp", "turn_attributes", otlp_turn_attributes, "gen_ai.turn.id,turn.id",
         "Span/log attributes naming the turn."),

@@ -314,19 +314,26 @@ test_otlp_streaming_metrics(void **state)
 #define IA(k, v) "{\"key\":\"" k "\",\"value\":{\"intValue\":\"" v "\"}}"
 #define DA(k, v) "{\"key\":\"" k "\",\"value\":{\"doubleValue\":" v "}}"
 
+/* One span of attrs mapped with opts o: its event (owned), NULL when none. */
+static json_t *
+map_one_with(const char *name, const char *attrs, const struct fr_otlp_opts *o)
+{
+    json_t *req = one_span(name, attrs, NULL);
+    json_t *out = json_array();
+    size_t spans = 0, rejected = 0;
+    assert_int_equal(fr_otlp_traces(req, o, out, NULL, &spans, &rejected), FR_OK);
+    assert_int_equal(rejected, 0);
+    json_t *ev = json_incref(json_array_get(out, 0));
+    json_decref(out);
+    json_decref(req);
+    return ev;
+}
+
 /* Maps a one-span request and returns its only envelope (NULL when the span is not stored). */
 static json_t *
 map_one(const char *attrs)
 {
-    json_t *req = one_span("s", attrs, NULL), *out = json_array(), *links = json_object();
-    size_t spans, rejected;
-    assert_int_equal(fr_otlp_traces(req, &opts, out, links, &spans, &rejected), FR_OK);
-    assert_int_equal(rejected, 0);
-    json_t *ev = json_incref(json_array_get(out, 0));
-    json_decref(out);
-    json_decref(links);
-    json_decref(req);
-    return ev;
+    return map_one_with("s", attrs, &opts);
 }
 
 /* Maps a one-span request with the attributes (JSON fragments, NULL-terminated). */
@@ -654,6 +661,174 @@ test_otlp_protobuf_in_region(void **state)
     free(big);
 }
 
+#define SATTR(k, v) "{\"key\":\"" k "\",\"value\":{\"stringValue\":\"" v "\"}}"
+#define IATTR(k, v) "{\"key\":\"" k "\",\"value\":{\"intValue\":\"" v "\"}}"
+
+/* The Vercel AI SDK's spans (experimental_telemetry): the function's call, its provider calls
+   (doGenerate, doStream) and tool calls, with the conversation named in its metadata. */
+static void
+test_otlp_vercel_ai_sdk(void **state)
+{
+    (void)state;
+    static const struct fr_otlp_opts vo = {"ai.telemetry.metadata.conversationId", NULL};
+    json_t *ev = map_one_with(
+        "ai.generateText",
+        SATTR("operation.name", "ai.generateText chat") "," SATTR(
+            "ai.operationId",
+            "ai."
+            "generateText") "," SATTR("ai.model.id",
+                                      "gpt-4o") "," SATTR("ai.model.provider",
+                                                          "openai.chat") "," SATTR("ai.telemetry."
+                                                                                   "functionId",
+                                                                                   "chat") "," SATTR("ai.telemetry.metadata."
+                                                                                                     "conversationId",
+                                                                                                     "conv-v") "," SATTR("ai."
+                                                                                                                         "pro"
+                                                                                                                         "mp"
+                                                                                                                         "t",
+                                                                                                                         "{\\"
+                                                                                                                         "\"p"
+                                                                                                                         "rom"
+                                                                                                                         "pt"
+                                                                                                                         "\\"
+                                                                                                                         "\":"
+                                                                                                                         "\\"
+                                                                                                                         "\"w"
+                                                                                                                         "eat"
+                                                                                                                         "her"
+                                                                                                                         " in"
+                                                                                                                         " Pa"
+                                                                                                                         "ris"
+                                                                                                                         "?\\"
+                                                                                                                         "\""
+                                                                                                                         "}") "," SATTR("ai.response.text",
+                                                                                                                                        "It is sunny.") "," IATTR("ai.usage.promptTokens",
+                                                                                                                                                                  "50"),
+        &vo);
+    assert_non_null(ev);
+    assert_string_equal(sget(ev, "kind"), "middleware");
+    assert_string_equal(sget(ev, "conv_id"), "conv-v");
+    assert_string_equal(sget(ev, "data.step"), "chat");
+    assert_string_equal(sget(ev, "data.prompt_before.prompt"), "weather in Paris?");
+    assert_string_equal(sget(ev, "data.prompt_after"), "It is sunny.");
+    json_decref(ev);
+
+    ev = map_one_with(
+        "ai.generateText.doGenerate",
+        SATTR("ai.operationId", "ai.generateText.doGenerate") "," SATTR("ai.model.id", "gpt-4o") "," SATTR("ai.model.provider", "openai.chat") "," SATTR("gen_ai.system", "openai.chat") "," SATTR("gen_ai.response.model", "gpt-4o-2024-08-06") "," SATTR(
+            "ai.telemetry.metadata.conversationId",
+            "conv-v") "," SATTR("ai.prompt.messages",
+                                "[{\\\"role\\\":\\\"user\\\","
+                                "\\\"content\\\":"
+                                "[{\\\"type\\\":"
+                                "\\\"text\\\",\\\"text\\\":"
+                                "\\\"weather in "
+                                "Paris?\\\"}]}]") "," SATTR("ai."
+                                                            "respons"
+                                                            "e."
+                                                            "toolCal"
+                                                            "ls",
+                                                            "[{"
+                                                            "\\\"too"
+                                                            "lCallTy"
+                                                            "pe"
+                                                            "\\\":"
+                                                            "\\\"fun"
+                                                            "ction\\"
+                                                            "\""
+                                                            ",\\\"to"
+                                                            "olCallI"
+                                                            "d"
+                                                            "\\\":"
+                                                            "\\\"cal"
+                                                            "l_"
+                                                            "1\\\","
+                                                            "\\\"too"
+                                                            "lName\\"
+                                                            "\""
+                                                            ":\\\"we"
+                                                            "ather\\"
+                                                            "\""
+                                                            ",\\\"ar"
+                                                            "gs\\\":"
+                                                            "\\\"{}"
+                                                            "\\\"}]") "," SATTR("ai.response."
+                                                                                "finishReason",
+                                                                                "tool-calls") "," SATTR("ai.response.id",
+                                                                                                        "resp_1") "," IATTR("ai.usage.inputTokens",
+                                                                                                                            "40") "," IATTR("ai.usage.outputTokens",
+                                                                                                                                            "12") "," IATTR("ai.usage.cachedInputTokens",
+                                                                                                                                                            "8"),
+        &vo);
+    assert_non_null(ev);
+    assert_string_equal(sget(ev, "kind"), "provider");
+    assert_string_equal(sget(ev, "conv_id"), "conv-v");
+    assert_string_equal(sget(ev, "data.provider"), "openai"); /* the API (.chat) left out */
+    assert_string_equal(sget(ev, "data.model"), "gpt-4o-2024-08-06");
+    assert_string_equal(sget(ev, "data.finish_reason"), "tool-calls");
+    assert_string_equal(sget(ev, "data.response_id"), "resp_1");
+    json_t *data = json_object_get(ev, "data");
+    assert_int_equal(iget(data, "usage", "input_tokens"), 40);
+    assert_int_equal(iget(data, "usage", "output_tokens"), 12);
+    assert_int_equal(iget(data, "usage", "cached_tokens"), 8);
+    json_t *m0 = json_array_get(json_object_get(json_object_get(data, "request"), "messages"), 0);
+    assert_string_equal(sget(json_array_get(json_object_get(m0, "content"), 0), "text"),
+                        "weather in Paris?");
+    json_t *tc =
+        json_array_get(json_object_get(json_object_get(data, "response"), "tool_calls"), 0);
+    assert_string_equal(sget(tc, "toolName"), "weather");
+    json_decref(ev);
+
+    /* a streamed call of an SDK version without the gen_ai.* names */
+    ev = map_one_with(
+        "ai.streamText.doStream",
+        SATTR("ai.operationId", "ai.streamText.doStream") "," SATTR(
+            "ai.model.id",
+            "claude-sonnet-"
+            "4") "," SATTR("ai.model.provider",
+                           "anthropic.messages") "," SATTR("ai.response.text",
+                                                           "Sunny, 21 degrees.") ","
+                                                                                 "{\"key\":\"ai."
+                                                                                 "response."
+                                                                                 "msToFirstChunk\","
+                                                                                 "\"value\":{"
+                                                                                 "\"doubleValue\":"
+                                                                                 "312.5}}," IATTR(
+                                                                                     "ai.usage."
+                                                                                     "promptTokens",
+                                                                                     "61") "," IATTR("ai.usage."
+                                                                                                     "completionTo"
+                                                                                                     "kens",
+                                                                                                     "9"),
+        &vo);
+    assert_non_null(ev);
+    assert_string_equal(sget(ev, "kind"), "provider");
+    assert_string_equal(sget(ev, "data.provider"), "anthropic");
+    assert_string_equal(sget(ev, "data.model"), "claude-sonnet-4");
+    assert_string_equal(sget(ev, "data.response.content"), "Sunny, 21 degrees.");
+    data = json_object_get(ev, "data");
+    assert_int_equal(iget(data, "usage", "input_tokens"), 61);
+    assert_int_equal(iget(data, "usage", "output_tokens"), 9);
+    assert_int_equal(iget(data, "latency", "ttft_ms"), 312);
+    json_decref(ev);
+
+    ev = map_one_with(
+        "ai.toolCall",
+        SATTR("ai.operationId", "ai.toolCall") "," SATTR("ai.toolCall.name", "weather") "," SATTR(
+            "ai.toolCall.id",
+            "call_1") "," SATTR("ai.toolCall.args",
+                                "{\\\"city\\\":\\\"Paris\\\"}") "," SATTR("ai.toolCall.result",
+                                                                          "{\\\"temp\\\":21}"),
+        &vo);
+    assert_non_null(ev);
+    assert_string_equal(sget(ev, "kind"), "tool");
+    assert_string_equal(sget(ev, "data.name"), "weather");
+    assert_string_equal(sget(ev, "data.tool_call_id"), "call_1");
+    assert_string_equal(sget(ev, "data.args.city"), "Paris");
+    assert_int_equal(iget(json_object_get(ev, "data"), "result", "temp"), 21);
+    json_decref(ev);
+}
+
 /* OTLP/JSON as the protobuf JSON mapping lets a sender write it: enums by name, ids in
    base64 or capitals; read as the numbers and lowercase hex. */
 static void
@@ -969,6 +1144,7 @@ main(void)
         cmocka_unit_test(test_otlp_content_log_events_become_parts),
         cmocka_unit_test(test_otlp_protobuf_maps_like_json),
         cmocka_unit_test(test_otlp_json_enum_names_and_base64_ids),
+        cmocka_unit_test(test_otlp_vercel_ai_sdk),
         cmocka_unit_test(test_otlp_protobuf_in_region),
         cmocka_unit_test(test_otlp_protobuf_depth_and_utf8),
         cmocka_unit_test(test_otlp_failed_span_carries_error_and_status),

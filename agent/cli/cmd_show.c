@@ -262,19 +262,58 @@ show_text_line(const char *label, const json_t *v)
     free(owned);
 }
 
-/* The text of a chat message: a string, or the text parts of a content array. */
+/* One part of a message's content: its text; a tool call as name(arguments); a tool's answer
+   or anything else as its JSON. The GenAI conventions' parts ({"type":"text","content"},
+   "tool_call" with "name" and "arguments", "tool_call_response" with "response"), OpenAI's and
+   the Vercel AI SDK's ({"type":"text","text"}, "tool-call" with "toolName" and "input",
+   "tool-result" with "output"). */
 static void
-show_message(const json_t *m)
+show_part(const char *role, const json_t *part)
+{
+    const char *type = json_string_value(json_object_get(part, "type"));
+    const json_t *text = json_object_get(part, "text");
+    if (text == NULL &&
+        (type == NULL || strcmp(type, "text") == 0 || strcmp(type, "reasoning") == 0))
+        text = json_object_get(part, "content");
+    const char *name = json_string_value(json_object_get(part, "name"));
+    name = name ? name : json_string_value(json_object_get(part, "toolName"));
+    const json_t *args = json_object_get(part, "arguments");
+    args = args ? args : json_object_get(part, "input");
+    if (json_is_string(text)) {
+        show_text_line(role, text);
+    } else if (name != NULL &&
+               (type == NULL ? args != NULL
+                             : strstr(type, "call") != NULL && strstr(type, "response") == NULL)) {
+        char *a = args == NULL           ? NULL
+                  : json_is_string(args) ? fr_strdup(json_string_value(args))
+                                         : json_dumps(args, JSON_COMPACT);
+        json_t *line = json_sprintf("%s(%s)", name, a ? a : "");
+        show_text_line(role, line);
+        json_decref(line);
+        free(a);
+    } else {
+        const json_t *answer = json_object_get(part, "response");
+        answer = answer ? answer : json_object_get(part, "output");
+        show_text_line(role, answer ? answer : part);
+    }
+}
+
+/* The text of a chat message: a string, or the parts of a content array (or of the GenAI
+   conventions' "parts"). */
+static void
+show_message(const json_t *m, const char *role_else)
 {
     const char *role = json_string_value(json_object_get(m, "role"));
+    role = role ? role : role_else;
     const json_t *content = json_object_get(m, "content");
+    if (!json_is_array(content) && json_is_array(json_object_get(m, "parts")))
+        content = json_object_get(m, "parts");
     if (json_is_array(content)) {
         size_t i;
         const json_t *part;
-        json_array_foreach(content, i, part)
-            show_text_line(role ? role : "?", json_object_get(part, "text"));
+        json_array_foreach(content, i, part) show_part(role, part);
     } else if (content != NULL && !json_is_null(content)) {
-        show_text_line(role ? role : "?", content);
+        show_text_line(role, content);
     } else if (json_is_array(json_object_get(m, "tool_calls"))) { /* a call asked for */
         size_t i;
         const json_t *tc;
@@ -285,12 +324,12 @@ show_message(const json_t *m)
                        *args = json_string_value(json_object_get(fn, "arguments"));
             char *line = fr_asprintf("%s(%s)", name ? name : "?", args ? args : "");
             json_t *s = json_string(line);
-            show_text_line(role ? role : "?", s);
+            show_text_line(role, s);
             json_decref(s);
             free(line);
         }
     } else {
-        show_text_line(role ? role : "?", m);
+        show_text_line(role, m);
     }
 }
 
@@ -304,17 +343,21 @@ show_text(const struct fr_event_row *r)
         size_t i;
         json_t *m;
         json_array_foreach(json_object_get(json_object_get(data, "request"), "messages"), i, m)
-            show_message(m);
+            show_message(m, "?");
         json_t *resp = json_object_get(data, "response");
         json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
-        if (choice != NULL)
-            show_message(json_object_get(choice, "message"));
-        else if (json_is_array(json_object_get(resp, "messages")))
-            json_array_foreach(json_object_get(resp, "messages"), i, m) show_message(m);
-        else if (json_object_get(resp, "content") != NULL)
-            show_message(resp);
-        else
+        if (choice != NULL) {
+            show_message(json_object_get(choice, "message"), "assistant");
+        } else if (json_is_array(json_object_get(resp, "messages"))) {
+            json_array_foreach(json_object_get(resp, "messages"), i, m)
+                show_message(m, "assistant");
+        } else if (json_object_get(resp, "content") != NULL) {
+            show_message(resp, "assistant");
+        } else if (json_is_array(json_object_get(resp, "tool_calls"))) {
+            json_array_foreach(json_object_get(resp, "tool_calls"), i, m) show_part("assistant", m);
+        } else {
             show_text_line("response", resp);
+        }
     } else if (r->kind && strcmp(r->kind, "tool") == 0) {
         show_text_line("args", json_object_get(data, "args"));
         show_text_line("result", json_object_get(data, "result"));

@@ -493,6 +493,10 @@ messages(json_t *data, const json_t *span, const json_t *a)
         in = oi_messages(a, "llm.input_messages");
     if (out == NULL)
         out = oi_messages(a, "llm.output_messages");
+    if (in == NULL && str(a, "ai.prompt.messages")) /* the Vercel AI SDK: JSON text */
+        in = json_attr(a, "ai.prompt.messages");
+    if (out == NULL && first_attr(a, "ai.response.text")) /* the answer's text, as it is */
+        out = tree_str(first_attr(a, "ai.response.text"));
     if (out == NULL && str(a, "gen_ai.completion.0.content"))
         out = tree_str(str(a, "gen_ai.completion.0.content"));
     size_t i;
@@ -524,9 +528,13 @@ messages(json_t *data, const json_t *span, const json_t *a)
         json_object_set_new_nocheck(req, "messages", in);
         json_object_set_new_nocheck(data, "request", req);
     }
-    if (out != NULL) {
+    json_t *calls = str(a, "ai.response.toolCalls") ? json_attr(a, "ai.response.toolCalls") : NULL;
+    if (out != NULL || calls != NULL) {
         json_t *resp = json_object();
-        json_object_set_new_nocheck(resp, json_is_string(out) ? "content" : "messages", out);
+        if (out != NULL)
+            json_object_set_new_nocheck(resp, json_is_string(out) ? "content" : "messages", out);
+        if (calls != NULL) /* the tools the model asked for */
+            json_object_set_new_nocheck(resp, "tool_calls", calls);
         json_object_set_new_nocheck(data, "response", resp);
     }
 }
@@ -589,6 +597,18 @@ static const char *
 span_kind(const json_t *a, const char *op, const char *system)
 {
     const char *tl = str(a, "traceloop.span.kind"), *oi = str(a, "openinference.span.kind");
+    /* the Vercel AI SDK: ai.toolCall, a provider call ai.<function>.doGenerate / doStream /
+       doEmbed, and the call of the function around them (its steps and tool calls) */
+    const char *vai = str(a, "ai.operationId");
+    if (vai != NULL && strncmp(vai, "ai.", 3) == 0) {
+        const char *dot = strchr(vai + 3, '.');
+        if (strcmp(vai, "ai.toolCall") == 0)
+            return "tool";
+        if (dot != NULL && strncmp(dot, ".do", 3) == 0)
+            return "provider";
+        if (dot == NULL)
+            return "middleware";
+    }
     if (is(op, "execute_tool") || is(op, "retrieval") || is(tl, "tool") || is(oi, "TOOL") ||
         is(oi, "RETRIEVER"))
         return "tool";
@@ -614,12 +634,18 @@ static void
 provider_data(json_t *data, const json_t *span, const json_t *a, const char *op, const char *system,
               int64_t start, json_int_t dur)
 {
-    system = or_(system, first_attr(a, "llm.provider,llm.system"));
-    if (system)
+    system = or_(system, first_attr(a, "llm.provider,llm.system,ai.model.provider"));
+    /* the Vercel AI SDK names the provider with its API ("openai.chat", "openai.responses",
+       "anthropic.messages"): the provider is the part before the dot, as the SDK's current
+       OpenTelemetry integration (gen_ai.provider.name) says it */
+    const char *dot = system != NULL && str(a, "ai.operationId") ? strchr(system, '.') : NULL;
+    if (dot != NULL)
+        json_object_set_new(data, "provider", json_stringn_nocheck(system, (size_t)(dot - system)));
+    else if (system)
         json_object_set_new(data, "provider", tree_str(system));
     const char *model = first_attr(
         a, "gen_ai.response.model,gen_ai.request.model,llm.model_name,llm.response.model,"
-           "llm.request.model");
+           "llm.request.model,ai.response.model,ai.model.id");
     if (model)
         json_object_set_new(data, "model", tree_str(model));
     if (op)
@@ -627,26 +653,30 @@ provider_data(json_t *data, const json_t *span, const json_t *a, const char *op,
     json_t *usage = json_object();
     set_first_int(usage, "input_tokens", a,
                   "gen_ai.usage.input_tokens,gen_ai.usage.prompt_tokens,llm.token_count.prompt,"
-                  "llm.usage.prompt_tokens");
+                  "llm.usage.prompt_tokens,ai.usage.inputTokens,ai.usage.promptTokens,"
+                  "ai.usage.tokens");
     set_first_int(usage, "output_tokens", a,
                   "gen_ai.usage.output_tokens,gen_ai.usage.completion_tokens,"
-                  "llm.token_count.completion,llm.usage.completion_tokens");
+                  "llm.token_count.completion,llm.usage.completion_tokens,ai.usage.outputTokens,"
+                  "ai.usage.completionTokens");
     set_first_int(usage, "cached_tokens", a,
                   "gen_ai.usage.cache_read.input_tokens,gen_ai.usage.cache_read_input_tokens,"
-                  "llm.token_count.prompt_details.cache_read");
+                  "llm.token_count.prompt_details.cache_read,ai.usage.cachedInputTokens");
     set_first_int(usage, "cache_creation_tokens", a,
                   "gen_ai.usage.cache_creation.input_tokens,"
                   "gen_ai.usage.cache_creation_input_tokens,"
                   "llm.token_count.prompt_details.cache_write");
     set_first_int(usage, "reasoning_tokens", a,
                   "gen_ai.usage.reasoning.output_tokens,gen_ai.usage.reasoning_tokens,"
-                  "llm.token_count.completion_details.reasoning");
+                  "llm.token_count.completion_details.reasoning,ai.usage.reasoningTokens");
     json_object_set_new(data, "usage", usage);
     const json_t *fr = json_object_get(a, "gen_ai.response.finish_reasons");
     if (json_is_array(fr) && json_is_string(json_array_get(fr, 0)))
         json_object_set_new(data, "finish_reason", json_incref(json_array_get(fr, 0)));
     else if (json_is_string(fr))
         json_object_set_new(data, "finish_reason", json_incref((json_t *)fr));
+    else if (str(a, "ai.response.finishReason") != NULL)
+        json_object_set_new(data, "finish_reason", tree_str(str(a, "ai.response.finishReason")));
     else if (str(a, "output.value") != NULL) { /* OpenInference: the provider's response, JSON */
         json_t *out = json_attr(a, "output.value");
         json_t *r0 = json_array_get(json_object_get(out, "choices"), 0);
@@ -656,7 +686,7 @@ provider_data(json_t *data, const json_t *span, const json_t *a, const char *op,
             json_object_set(data, "response_id", json_object_get(out, "id"));
         json_decref(out);
     }
-    const char *rid = str(a, "gen_ai.response.id");
+    const char *rid = first_attr(a, "gen_ai.response.id,ai.response.id");
     if (rid)
         json_object_set_new(data, "response_id", tree_str(rid));
     const char *host = first_attr(a, "server.address");
@@ -670,7 +700,8 @@ provider_data(json_t *data, const json_t *span, const json_t *a, const char *op,
     json_t *lat = json_object();
     json_object_set_new_nocheck(lat, "provider_ms", json_integer(dur));
     json_int_t ttft;
-    if (seconds_ms(a, "gen_ai.response.time_to_first_chunk", &ttft))
+    if (seconds_ms(a, "gen_ai.response.time_to_first_chunk", &ttft) ||
+        num(a, "ai.response.msToFirstChunk", &ttft)) /* the Vercel AI SDK: milliseconds */
         json_object_set_new(lat, "ttft_ms", json_integer(ttft));
     size_t i;
     json_t *e;
@@ -703,18 +734,20 @@ provider_data(json_t *data, const json_t *span, const json_t *a, const char *op,
 static void
 tool_data(json_t *data, const json_t *span, const json_t *a, const char *op)
 {
-    const char *name = first_attr(a, "gen_ai.tool.name,tool.name,traceloop.entity.name");
+    const char *name =
+        first_attr(a, "gen_ai.tool.name,tool.name,traceloop.entity.name,ai.toolCall.name");
     if (name == NULL && is(op, "retrieval"))
         name = or_(str(a, "gen_ai.data_source.id"), "retrieval");
     json_object_set_new(
         data, "name",
         tree_str(or_(name, or_(json_string_value(json_object_get(span, "name")), "tool"))));
-    if (str(a, "gen_ai.tool.call.id"))
-        json_object_set_new(data, "tool_call_id", tree_str(str(a, "gen_ai.tool.call.id")));
+    const char *call = first_attr(a, "gen_ai.tool.call.id,ai.toolCall.id");
+    if (call)
+        json_object_set_new(data, "tool_call_id", tree_str(call));
     static const char *const args[] = {"gen_ai.tool.call.arguments", "tool.parameters",
-                                       "traceloop.entity.input", "input.value"};
+                                       "traceloop.entity.input", "input.value", "ai.toolCall.args"};
     static const char *const results[] = {"gen_ai.tool.call.result", "traceloop.entity.output",
-                                          "output.value"};
+                                          "output.value", "ai.toolCall.result"};
     for (size_t i = 0; i < sizeof args / sizeof *args; i++) {
         json_t *v = json_attr(a, args[i]);
         /* Traceloop records a decorated function's call as {"args": [], "kwargs": {...}}:
@@ -745,22 +778,23 @@ static void
 middleware_data(json_t *data, const json_t *span, const json_t *a, const char *op)
 {
     const char *step = first_attr(a, "gen_ai.agent.name,traceloop.entity.name,"
-                                     "traceloop.workflow.name");
+                                     "traceloop.workflow.name,ai.telemetry.functionId");
     step = or_(step, or_(json_string_value(json_object_get(span, "name")), "step"));
     json_object_set_new(data, "step", tree_str(step));
-    const char *kind = or_(op, first_attr(a, "traceloop.span.kind,openinference.span.kind"));
+    const char *kind =
+        or_(op, first_attr(a, "traceloop.span.kind,openinference.span.kind,ai.operationId"));
     if (kind)
         json_object_set_new(data, "chain", json_pack("[s]", kind));
     json_t *agent = under(a, "gen_ai.agent.", NULL);
     if (agent)
         json_object_set_new(data, "agent", agent);
-    static const char *const sides[2][3] = {
-        {"prompt_before", "traceloop.entity.input", "input.value"},
-        {"prompt_after", "traceloop.entity.output", "output.value"}};
+    static const char *const sides[2][4] = {
+        {"prompt_before", "traceloop.entity.input", "input.value", "ai.prompt"},
+        {"prompt_after", "traceloop.entity.output", "output.value", "ai.response.text"}};
     for (int i = 0; i < 2; i++) {
-        json_t *v = json_attr(a, sides[i][1]);
-        if (v == NULL)
-            v = json_attr(a, sides[i][2]);
+        json_t *v = NULL;
+        for (int k = 1; k < 4 && v == NULL; k++)
+            v = json_attr(a, sides[i][k]);
         if (v != NULL && !json_is_string(v) && !json_is_object(v)) /* a string or an object */
             v = json_pack("{s:o}", "value", v);
         if (v != NULL)

@@ -730,6 +730,74 @@ test_agent_otlp_traceloop_and_openinference(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
+/*
+ * The Vercel AI SDK (ai 6 with @ai-sdk/openai) and its built-in OpenTelemetry
+ * spans (ai.* attributes: ai.generateText, ai.generateText.doGenerate,
+ * ai.toolCall): a call asking for the tool, the tool, the answer, then a call
+ * refused with 429, in the conversation its telemetry metadata names.
+ */
+static void
+test_agent_otlp_vercel_ai_sdk(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    {
+        const char *conv = "vercel-conv";
+        json_t *j = run_instrumented(a, "vercel.mjs", conv);
+        json_t *evs = json_object_get(j, "events"), *e;
+        size_t i, providers = 0, failed = 0, tools = 0, steps = 0;
+        json_int_t in = 0, out = 0, cached = 0;
+        char finish[64] = "";
+        json_array_foreach(evs, i, e)
+        {
+            const char *kind = json_string_value(json_object_get(e, "kind"));
+            json_t *data = json_object_get(e, "data"), *meta = json_object_get(e, "flightrec");
+            assert_string_equal(json_string_value(json_object_get(e, "conv_id")), conv);
+            if (strcmp(kind, "provider") == 0 && json_object_get(meta, "error_code") != NULL) {
+                failed++;
+                assert_string_equal(sget_(meta, "error_code"), "provider.rate_limited");
+            } else if (strcmp(kind, "provider") == 0) {
+                providers++;
+                assert_string_equal(sget_(data, "model"), "gpt-4o-2024-08-06");
+                assert_string_equal(sget_(data, "provider"), "openai");
+                json_t *u = json_object_get(data, "usage");
+                in += json_integer_value(json_object_get(u, "input_tokens"));
+                out += json_integer_value(json_object_get(u, "output_tokens"));
+                cached += json_integer_value(json_object_get(u, "cached_tokens"));
+                strncat(finish, sget_(data, "finish_reason"), sizeof finish - strlen(finish) - 2);
+                strcat(finish, ",");
+                assert_non_null(json_object_get(json_object_get(data, "request"), "messages"));
+                assert_non_null(json_object_get(data, "response"));
+            } else if (strcmp(kind, "tool") == 0) {
+                tools++;
+                assert_string_equal(sget_(data, "name"), "get_weather");
+                assert_string_equal(sget_(data, "tool_call_id"), "call_1");
+                assert_string_equal(sget_(json_object_get(data, "args"), "city"), "Paris");
+                assert_string_equal(sget_(json_object_get(data, "result"), "sky"), "sunny");
+            } else if (strcmp(kind, "middleware") == 0) {
+                steps++;
+                assert_string_equal(sget_(data, "step"), "answer");
+            }
+        }
+        assert_int_equal(providers, 2);
+        assert_int_equal(failed, 1);
+        assert_int_equal(tools, 1);
+        assert_int_equal(steps, 2); /* the two generateText calls */
+        assert_int_equal(in, 101 + 102);
+        assert_int_equal(out, 21 + 22);
+        assert_int_equal(cached, 10 + 20);
+        assert_string_equal(finish, "tool-calls,stop,");
+        char *dump = json_dumps(evs, 0);
+        assert_null(strstr(dump, "jane.doe@example.com")); /* the prompt, redacted */
+        assert_non_null(strstr(dump, "[REDACTED:email]"));
+        assert_non_null(strstr(dump, "It is sunny in Paris."));
+        free(dump);
+        json_decref(j);
+    }
+    assert_int_equal(agent_stop(a), 0);
+}
+
 /* One duration point of a GenAI call (delta temporality) with the given attributes. */
 static void
 metric_point(json_t *points, const char *system, const char *model)
@@ -820,6 +888,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_streams_in_parallel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_bodies_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_large_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_otlp_vercel_ai_sdk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_traceloop_and_openinference, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_metric_attributes_redacted_and_bounded,

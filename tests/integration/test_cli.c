@@ -799,7 +799,16 @@ test_cli_show_text_and_ndjson(void **state)
                "\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Refunds within "
                "30 days.\"}}]}}}\n"
                "{\"kind\":\"tool\",\"ts_ms\":1771357446000,\"conv_id\":\"tx\",\"data\":{\"name\":"
-               "\"search\",\"args\":{\"q\":\"refund\"},\"result\":\"found 3\"}}\n");
+               "\"search\",\"args\":{\"q\":\"refund\"},\"result\":\"found 3\"}}\n"
+               /* the GenAI conventions' parts, and the Vercel AI SDK's content parts */
+               "{\"kind\":\"provider\",\"ts_ms\":1771357447000,\"conv_id\":\"tx\",\"data\":{"
+               "\"provider\":\"openai\",\"request\":{\"messages\":[{\"role\":\"user\","
+               "\"parts\":[{\"type\":\"text\",\"content\":\"weather?\"}]},{\"role\":\"tool\","
+               "\"parts\":[{\"type\":\"tool_call_response\",\"id\":\"c1\",\"response\":{\"sky\":"
+               "\"sunny\"}}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"tool-call\","
+               "\"toolName\":\"lookup\",\"input\":{\"id\":7}}]}]},\"response\":{\"messages\":[{"
+               "\"role\":\"assistant\",\"parts\":[{\"type\":\"tool_call\",\"name\":\"get_weather\","
+               "\"arguments\":{\"city\":\"Paris\"}}]}]}}}\n");
     char *out = NULL, *err = NULL;
     assert_int_equal(fr(&out, &err, "ingest --no-progress --db %s %s", f->db, f->file), 0);
     free(out);
@@ -808,6 +817,10 @@ test_cli_show_text_and_ndjson(void **state)
     assert_non_null(strstr(out, "user: refund please, mail [REDACTED:email]"));
     assert_non_null(strstr(out, "assistant: Refunds within 30 days."));
     assert_non_null(strstr(out, "args: {\"q\":\"refund\"}"));
+    assert_non_null(strstr(out, "user: weather?\n"));
+    assert_non_null(strstr(out, "tool: {\"sky\":\"sunny\"}\n"));
+    assert_non_null(strstr(out, "assistant: lookup({\"id\":7})\n"));
+    assert_non_null(strstr(out, "assistant: get_weather({\"city\":\"Paris\"})\n"));
     assert_null(strstr(out, "jane@"));
     free(out);
     free(err);
@@ -819,7 +832,7 @@ test_cli_show_text_and_ndjson(void **state)
         json_decref(j);
         lines++;
     }
-    assert_int_equal(lines, 2);
+    assert_int_equal(lines, 3);
     free(out);
     free(err);
     assert_int_equal(fr(&out, &err, "conversations --db %s --ndjson", f->db), 0);
