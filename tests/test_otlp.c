@@ -829,6 +829,57 @@ test_otlp_vercel_ai_sdk(void **state)
     json_decref(ev);
 }
 
+/* A step that failed because a call under it did (the same message, the same trace and
+   request) names the call instead of carrying the failure again; one that failed otherwise
+   keeps its error. */
+static void
+test_otlp_step_failed_in_its_call(void **state)
+{
+    (void)state;
+    const char *text =
+        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+        "{\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"00000000000000c1\","
+        "\"startTimeUnixNano\":\"1771357445201000000\",\"endTimeUnixNano\":\"1771357445301000000\","
+        "\"attributes\":[" SATTR("gen_ai.operation.name", "chat") "," SATTR(
+            "gen_ai.system",
+            "openai") "],"
+                      "\"status\":{\"code\":2,\"message\":\"429 Rate limit reached\"}},"
+                      "{\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":"
+                      "\"00000000000000a1\","
+                      "\"startTimeUnixNano\":\"1771357445200000000\",\"endTimeUnixNano\":"
+                      "\"1771357445302000000\","
+                      "\"attributes\":[" SATTR(
+                          "gen_ai.operation.name",
+                          "invoke_agent") "],"
+                                          "\"status\":{\"code\":2,\"message\":\"429 Rate limit "
+                                          "reached\"}},"
+                                          "{\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\","
+                                          "\"spanId\":\"00000000000000a2\","
+                                          "\"startTimeUnixNano\":\"1771357445400000000\","
+                                          "\"endTimeUnixNano\":\"1771357445402000000\","
+                                          "\"attributes\":[" SATTR(
+                                              "gen_ai.operation.name",
+                                              "invoke_agent") "],"
+                                                              "\"status\":{\"code\":2,\"message\":"
+                                                              "\"guardrail refused the "
+                                                              "answer\"}}]}]}]}";
+    json_t *req = json_loads(text, 0, NULL);
+    assert_non_null(req);
+    json_t *out = json_array();
+    size_t spans = 0, rejected = 0;
+    assert_int_equal(fr_otlp_traces(req, &opts, out, NULL, &spans, &rejected), FR_OK);
+    assert_int_equal(json_array_size(out), 3);
+    json_t *call = json_array_get(out, 0), *step = json_array_get(out, 1),
+           *other = json_array_get(out, 2);
+    assert_non_null(json_object_get(call, "error"));
+    assert_null(json_object_get(step, "error"));
+    assert_string_equal(sget(step, "data.failed_in"), "00000000000000c1");
+    assert_string_equal(sget(other, "error.message"), "guardrail refused the answer");
+    assert_null(json_object_get(json_object_get(other, "data"), "failed_in"));
+    json_decref(out);
+    json_decref(req);
+}
+
 /* OTLP/JSON as the protobuf JSON mapping lets a sender write it: enums by name, ids in
    base64 or capitals; read as the numbers and lowercase hex. */
 static void
@@ -1145,6 +1196,7 @@ main(void)
         cmocka_unit_test(test_otlp_protobuf_maps_like_json),
         cmocka_unit_test(test_otlp_json_enum_names_and_base64_ids),
         cmocka_unit_test(test_otlp_vercel_ai_sdk),
+        cmocka_unit_test(test_otlp_step_failed_in_its_call),
         cmocka_unit_test(test_otlp_protobuf_in_region),
         cmocka_unit_test(test_otlp_protobuf_depth_and_utf8),
         cmocka_unit_test(test_otlp_failed_span_carries_error_and_status),

@@ -915,10 +915,58 @@ resource_attrs(const json_t *rs, const struct fr_otlp_opts *o)
     return keep;
 }
 
+/*
+ * A step (a middleware span: an agent, a workflow, the AI SDK's generateText)
+ * that failed because a model call or tool under it did, with the same
+ * message, in the same request: the failure is counted once, where it
+ * happened; the step names that span (data.failed_in) instead of carrying the
+ * error again as a failure of its own (a runtime.unknown besides the
+ * provider.rate_limited of the call). Events out[from..].
+ */
+static void
+steps_failed_in(json_t *out, size_t from)
+{
+    size_t n = json_array_size(out);
+    bool any = false;
+    for (size_t i = from; i < n && !any; i++) {
+        json_t *ev = json_array_get(out, i);
+        any = json_object_get(ev, "error") != NULL && is(str(ev, "kind"), "middleware");
+    }
+    if (!any)
+        return;
+    json_t *failures = json_object(); /* trace id, message -> span id of the call */
+    for (size_t i = from; i < n; i++) {
+        json_t *ev = json_array_get(out, i);
+        const char *kind = str(ev, "kind"), *trace = str(ev, "trace_id"),
+                   *msg = str(json_object_get(ev, "error"), "message");
+        if ((is(kind, "provider") || is(kind, "tool")) && trace && msg && str(ev, "span_id")) {
+            char *key = fr_asprintf("%s\x1f%s", trace, msg);
+            json_object_set_new(failures, key, tree_str(str(ev, "span_id")));
+            free(key);
+        }
+    }
+    for (size_t i = from; i < n; i++) {
+        json_t *ev = json_array_get(out, i);
+        const char *trace = str(ev, "trace_id"),
+                   *msg = str(json_object_get(ev, "error"), "message");
+        if (!is(str(ev, "kind"), "middleware") || trace == NULL || msg == NULL)
+            continue;
+        char *key = fr_asprintf("%s\x1f%s", trace, msg);
+        json_t *call = json_object_get(failures, key);
+        free(key);
+        if (call != NULL) {
+            json_object_set(json_object_get(ev, "data"), "failed_in", call);
+            json_object_del(ev, "error");
+        }
+    }
+    json_decref(failures);
+}
+
 int
 fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_t *links,
                size_t *spans, size_t *rejected)
 {
+    size_t first = json_array_size(out);
     *spans = *rejected = 0;
     if (!json_is_object(req) || !json_is_array(json_object_get(req, "resourceSpans")))
         return FR_E_VALUE;
@@ -968,6 +1016,7 @@ fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, jso
         }
         json_decref(res);
     }
+    steps_failed_in(out, first);
     if (links != NULL)
         json_object_update(links, trace_convs);
     json_decref(trace_convs);

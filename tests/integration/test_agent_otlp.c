@@ -746,7 +746,7 @@ test_agent_otlp_vercel_ai_sdk(void **state)
         const char *conv = "vercel-conv";
         json_t *j = run_instrumented(a, "vercel.mjs", conv);
         json_t *evs = json_object_get(j, "events"), *e;
-        size_t i, providers = 0, failed = 0, tools = 0, steps = 0;
+        size_t i, providers = 0, failed = 0, tools = 0, steps = 0, failed_in = 0;
         json_int_t in = 0, out = 0, cached = 0;
         char finish[64] = "";
         json_array_foreach(evs, i, e)
@@ -778,10 +778,17 @@ test_agent_otlp_vercel_ai_sdk(void **state)
             } else if (strcmp(kind, "middleware") == 0) {
                 steps++;
                 assert_string_equal(sget_(data, "step"), "answer");
+                /* the call around the refused one failed with it: counted once, in the call */
+                assert_null(json_object_get(meta, "error_code"));
+                failed_in += json_object_get(data, "failed_in") != NULL;
             }
         }
         assert_int_equal(providers, 2);
         assert_int_equal(failed, 1);
+        assert_int_equal(failed_in, 1);
+        assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(j, "conversation"), "error_count")),
+            1);
         assert_int_equal(tools, 1);
         assert_int_equal(steps, 2); /* the two generateText calls */
         assert_int_equal(in, 101 + 102);
