@@ -329,16 +329,9 @@ map_one_with(const char *name, const char *attrs, const struct fr_otlp_opts *o)
     return ev;
 }
 
-/* Maps a one-span request and returns its only envelope (NULL when the span is not stored). */
-static json_t *
-map_one(const char *attrs)
-{
-    return map_one_with("s", attrs, &opts);
-}
-
 /* Maps a one-span request with the attributes (JSON fragments, NULL-terminated). */
 static json_t *
-map_list(const char *const *kv)
+map_list_with(const char *const *kv, const struct fr_otlp_opts *o)
 {
     size_t n = 1;
     for (const char *const *k = kv; *k; k++)
@@ -349,9 +342,15 @@ map_list(const char *const *kv)
             strcat(joined, ",");
         strcat(joined, *k);
     }
-    json_t *ev = map_one(joined);
+    json_t *ev = map_one_with("s", joined, o);
     free(joined);
     return ev;
+}
+
+static json_t *
+map_list(const char *const *kv)
+{
+    return map_list_with(kv, &opts);
 }
 
 /* The GenAI semantic conventions as of semconv 1.37+: the dotted usage names, streaming,
@@ -661,9 +660,6 @@ test_otlp_protobuf_in_region(void **state)
     free(big);
 }
 
-#define SATTR(k, v) "{\"key\":\"" k "\",\"value\":{\"stringValue\":\"" v "\"}}"
-#define IATTR(k, v) "{\"key\":\"" k "\",\"value\":{\"intValue\":\"" v "\"}}"
-
 /* The Vercel AI SDK's spans (experimental_telemetry): the function's call, its provider calls
    (doGenerate, doStream) and tool calls, with the conversation named in its metadata. */
 static void
@@ -671,40 +667,18 @@ test_otlp_vercel_ai_sdk(void **state)
 {
     (void)state;
     static const struct fr_otlp_opts vo = {"ai.telemetry.metadata.conversationId", NULL};
-    json_t *ev = map_one_with(
-        "ai.generateText",
-        SATTR("operation.name", "ai.generateText chat") "," SATTR(
-            "ai.operationId",
-            "ai."
-            "generateText") "," SATTR("ai.model.id",
-                                      "gpt-4o") "," SATTR("ai.model.provider",
-                                                          "openai.chat") "," SATTR("ai.telemetry."
-                                                                                   "functionId",
-                                                                                   "chat") "," SATTR("ai.telemetry.metadata."
-                                                                                                     "conversationId",
-                                                                                                     "conv-v") "," SATTR("ai."
-                                                                                                                         "pro"
-                                                                                                                         "mp"
-                                                                                                                         "t",
-                                                                                                                         "{\\"
-                                                                                                                         "\"p"
-                                                                                                                         "rom"
-                                                                                                                         "pt"
-                                                                                                                         "\\"
-                                                                                                                         "\":"
-                                                                                                                         "\\"
-                                                                                                                         "\"w"
-                                                                                                                         "eat"
-                                                                                                                         "her"
-                                                                                                                         " in"
-                                                                                                                         " Pa"
-                                                                                                                         "ris"
-                                                                                                                         "?\\"
-                                                                                                                         "\""
-                                                                                                                         "}") "," SATTR("ai.response.text",
-                                                                                                                                        "It is sunny.") "," IATTR("ai.usage.promptTokens",
-                                                                                                                                                                  "50"),
-        &vo);
+    static const char *const outer[] = {
+        SA("operation.name", "ai.generateText chat"),
+        SA("ai.operationId", "ai.generateText"),
+        SA("ai.model.id", "gpt-4o"),
+        SA("ai.model.provider", "openai.chat"),
+        SA("ai.telemetry.functionId", "chat"),
+        SA("ai.telemetry.metadata.conversationId", "conv-v"),
+        SA("ai.prompt", "{\\\"prompt\\\":\\\"weather in Paris?\\\"}"),
+        SA("ai.response.text", "It is sunny."),
+        IA("ai.usage.promptTokens", "50"),
+        NULL};
+    json_t *ev = map_list_with(outer, &vo);
     assert_non_null(ev);
     assert_string_equal(sget(ev, "kind"), "middleware");
     assert_string_equal(sget(ev, "conv_id"), "conv-v");
@@ -713,53 +687,25 @@ test_otlp_vercel_ai_sdk(void **state)
     assert_string_equal(sget(ev, "data.prompt_after"), "It is sunny.");
     json_decref(ev);
 
-    ev = map_one_with(
-        "ai.generateText.doGenerate",
-        SATTR("ai.operationId", "ai.generateText.doGenerate") "," SATTR("ai.model.id", "gpt-4o") "," SATTR("ai.model.provider", "openai.chat") "," SATTR("gen_ai.system", "openai.chat") "," SATTR("gen_ai.response.model", "gpt-4o-2024-08-06") "," SATTR(
-            "ai.telemetry.metadata.conversationId",
-            "conv-v") "," SATTR("ai.prompt.messages",
-                                "[{\\\"role\\\":\\\"user\\\","
-                                "\\\"content\\\":"
-                                "[{\\\"type\\\":"
-                                "\\\"text\\\",\\\"text\\\":"
-                                "\\\"weather in "
-                                "Paris?\\\"}]}]") "," SATTR("ai."
-                                                            "respons"
-                                                            "e."
-                                                            "toolCal"
-                                                            "ls",
-                                                            "[{"
-                                                            "\\\"too"
-                                                            "lCallTy"
-                                                            "pe"
-                                                            "\\\":"
-                                                            "\\\"fun"
-                                                            "ction\\"
-                                                            "\""
-                                                            ",\\\"to"
-                                                            "olCallI"
-                                                            "d"
-                                                            "\\\":"
-                                                            "\\\"cal"
-                                                            "l_"
-                                                            "1\\\","
-                                                            "\\\"too"
-                                                            "lName\\"
-                                                            "\""
-                                                            ":\\\"we"
-                                                            "ather\\"
-                                                            "\""
-                                                            ",\\\"ar"
-                                                            "gs\\\":"
-                                                            "\\\"{}"
-                                                            "\\\"}]") "," SATTR("ai.response."
-                                                                                "finishReason",
-                                                                                "tool-calls") "," SATTR("ai.response.id",
-                                                                                                        "resp_1") "," IATTR("ai.usage.inputTokens",
-                                                                                                                            "40") "," IATTR("ai.usage.outputTokens",
-                                                                                                                                            "12") "," IATTR("ai.usage.cachedInputTokens",
-                                                                                                                                                            "8"),
-        &vo);
+    static const char *const call[] = {
+        SA("ai.operationId", "ai.generateText.doGenerate"),
+        SA("ai.model.id", "gpt-4o"),
+        SA("ai.model.provider", "openai.chat"),
+        SA("gen_ai.system", "openai.chat"),
+        SA("gen_ai.response.model", "gpt-4o-2024-08-06"),
+        SA("ai.telemetry.metadata.conversationId", "conv-v"),
+        SA("ai.prompt.messages", "[{\\\"role\\\":\\\"user\\\",\\\"content\\\":[{\\\"type\\\":"
+                                 "\\\"text\\\",\\\"text\\\":\\\"weather in Paris?\\\"}]}]"),
+        SA("ai.response.toolCalls", "[{\\\"toolCallType\\\":\\\"function\\\",\\\"toolCallId\\\":"
+                                    "\\\"call_1\\\",\\\"toolName\\\":\\\"weather\\\",\\\"args\\\":"
+                                    "\\\"{}\\\"}]"),
+        SA("ai.response.finishReason", "tool-calls"),
+        SA("ai.response.id", "resp_1"),
+        IA("ai.usage.inputTokens", "40"),
+        IA("ai.usage.outputTokens", "12"),
+        IA("ai.usage.cachedInputTokens", "8"),
+        NULL};
+    ev = map_list_with(call, &vo);
     assert_non_null(ev);
     assert_string_equal(sget(ev, "kind"), "provider");
     assert_string_equal(sget(ev, "conv_id"), "conv-v");
@@ -780,27 +726,15 @@ test_otlp_vercel_ai_sdk(void **state)
     json_decref(ev);
 
     /* a streamed call of an SDK version without the gen_ai.* names */
-    ev = map_one_with(
-        "ai.streamText.doStream",
-        SATTR("ai.operationId", "ai.streamText.doStream") "," SATTR(
-            "ai.model.id",
-            "claude-sonnet-"
-            "4") "," SATTR("ai.model.provider",
-                           "anthropic.messages") "," SATTR("ai.response.text",
-                                                           "Sunny, 21 degrees.") ","
-                                                                                 "{\"key\":\"ai."
-                                                                                 "response."
-                                                                                 "msToFirstChunk\","
-                                                                                 "\"value\":{"
-                                                                                 "\"doubleValue\":"
-                                                                                 "312.5}}," IATTR(
-                                                                                     "ai.usage."
-                                                                                     "promptTokens",
-                                                                                     "61") "," IATTR("ai.usage."
-                                                                                                     "completionTo"
-                                                                                                     "kens",
-                                                                                                     "9"),
-        &vo);
+    static const char *const stream[] = {SA("ai.operationId", "ai.streamText.doStream"),
+                                         SA("ai.model.id", "claude-sonnet-4"),
+                                         SA("ai.model.provider", "anthropic.messages"),
+                                         SA("ai.response.text", "Sunny, 21 degrees."),
+                                         DA("ai.response.msToFirstChunk", "312.5"),
+                                         IA("ai.usage.promptTokens", "61"),
+                                         IA("ai.usage.completionTokens", "9"),
+                                         NULL};
+    ev = map_list_with(stream, &vo);
     assert_non_null(ev);
     assert_string_equal(sget(ev, "kind"), "provider");
     assert_string_equal(sget(ev, "data.provider"), "anthropic");
@@ -812,14 +746,13 @@ test_otlp_vercel_ai_sdk(void **state)
     assert_int_equal(iget(data, "latency", "ttft_ms"), 312);
     json_decref(ev);
 
-    ev = map_one_with(
-        "ai.toolCall",
-        SATTR("ai.operationId", "ai.toolCall") "," SATTR("ai.toolCall.name", "weather") "," SATTR(
-            "ai.toolCall.id",
-            "call_1") "," SATTR("ai.toolCall.args",
-                                "{\\\"city\\\":\\\"Paris\\\"}") "," SATTR("ai.toolCall.result",
-                                                                          "{\\\"temp\\\":21}"),
-        &vo);
+    static const char *const tool[] = {SA("ai.operationId", "ai.toolCall"),
+                                       SA("ai.toolCall.name", "weather"),
+                                       SA("ai.toolCall.id", "call_1"),
+                                       SA("ai.toolCall.args", "{\\\"city\\\":\\\"Paris\\\"}"),
+                                       SA("ai.toolCall.result", "{\\\"temp\\\":21}"),
+                                       NULL};
+    ev = map_list_with(tool, &vo);
     assert_non_null(ev);
     assert_string_equal(sget(ev, "kind"), "tool");
     assert_string_equal(sget(ev, "data.name"), "weather");
@@ -829,6 +762,17 @@ test_otlp_vercel_ai_sdk(void **state)
     json_decref(ev);
 }
 
+/* A failed span of trace 4bf9...: its id, gen_ai.operation.name and status message. */
+static json_t *
+failed_span(const char *span_id, const char *op, const char *msg)
+{
+    return json_pack("{s:s,s:s,s:s,s:s,s:[{s:s,s:{s:s}}],s:{s:i,s:s}}", "traceId",
+                     "4bf92f3577b34da6a3ce929d0e0e4736", "spanId", span_id, "startTimeUnixNano",
+                     "1771357445201000000", "endTimeUnixNano", "1771357445301000000", "attributes",
+                     "key", "gen_ai.operation.name", "value", "stringValue", op, "status", "code",
+                     2, "message", msg);
+}
+
 /* A step that failed because a call under it did (the same message, the same trace and
    request) names the call instead of carrying the failure again; one that failed otherwise
    keeps its error. */
@@ -836,34 +780,11 @@ static void
 test_otlp_step_failed_in_its_call(void **state)
 {
     (void)state;
-    const char *text =
-        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
-        "{\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"00000000000000c1\","
-        "\"startTimeUnixNano\":\"1771357445201000000\",\"endTimeUnixNano\":\"1771357445301000000\","
-        "\"attributes\":[" SATTR("gen_ai.operation.name", "chat") "," SATTR(
-            "gen_ai.system",
-            "openai") "],"
-                      "\"status\":{\"code\":2,\"message\":\"429 Rate limit reached\"}},"
-                      "{\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":"
-                      "\"00000000000000a1\","
-                      "\"startTimeUnixNano\":\"1771357445200000000\",\"endTimeUnixNano\":"
-                      "\"1771357445302000000\","
-                      "\"attributes\":[" SATTR(
-                          "gen_ai.operation.name",
-                          "invoke_agent") "],"
-                                          "\"status\":{\"code\":2,\"message\":\"429 Rate limit "
-                                          "reached\"}},"
-                                          "{\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\","
-                                          "\"spanId\":\"00000000000000a2\","
-                                          "\"startTimeUnixNano\":\"1771357445400000000\","
-                                          "\"endTimeUnixNano\":\"1771357445402000000\","
-                                          "\"attributes\":[" SATTR(
-                                              "gen_ai.operation.name",
-                                              "invoke_agent") "],"
-                                                              "\"status\":{\"code\":2,\"message\":"
-                                                              "\"guardrail refused the "
-                                                              "answer\"}}]}]}]}";
-    json_t *req = json_loads(text, 0, NULL);
+    json_t *req =
+        json_pack("{s:[{s:[{s:[o,o,o]}]}]}", "resourceSpans", "scopeSpans", "spans",
+                  failed_span("00000000000000c1", "chat", "429 Rate limit reached"),
+                  failed_span("00000000000000a1", "invoke_agent", "429 Rate limit reached"),
+                  failed_span("00000000000000a2", "invoke_agent", "guardrail refused the answer"));
     assert_non_null(req);
     json_t *out = json_array();
     size_t spans = 0, rejected = 0;

@@ -666,6 +666,60 @@ run_instrumented(struct agent *a, const char *script, const char *conv)
     return j;
 }
 
+/* What a turn of the mock LLM (tests/otlp/mockllm.mjs) left in a conversation, by kind. */
+struct turn_tally {
+    size_t providers, failed, tools, steps, failed_in;
+    json_int_t in, out, cached;
+    char finish[64];
+};
+
+/* Tallies the events of conversation conv (the API's answer j): every one in conv; the model
+   calls that succeeded with their model, provider "openai" and messages; the tool
+   get_weather({"city":"Paris"}) -> {"sky":"sunny"}; the steps named "answer"; and the email of
+   the prompt redacted. */
+static void
+tally_turn(json_t *j, const char *conv, struct turn_tally *t)
+{
+    memset(t, 0, sizeof *t);
+    json_t *evs = json_object_get(j, "events"), *e;
+    size_t i;
+    json_array_foreach(evs, i, e)
+    {
+        const char *kind = json_string_value(json_object_get(e, "kind"));
+        json_t *data = json_object_get(e, "data"), *meta = json_object_get(e, "flightrec");
+        assert_string_equal(json_string_value(json_object_get(e, "conv_id")), conv);
+        if (strcmp(kind, "provider") == 0 && json_object_get(meta, "error_code") != NULL) {
+            t->failed++;
+            assert_string_equal(sget_(meta, "error_code"), "provider.rate_limited");
+        } else if (strcmp(kind, "provider") == 0) {
+            t->providers++;
+            assert_string_equal(sget_(data, "model"), "gpt-4o-2024-08-06");
+            assert_string_equal(sget_(data, "provider"), "openai");
+            json_t *u = json_object_get(data, "usage");
+            t->in += json_integer_value(json_object_get(u, "input_tokens"));
+            t->out += json_integer_value(json_object_get(u, "output_tokens"));
+            t->cached += json_integer_value(json_object_get(u, "cached_tokens"));
+            strncat(t->finish, sget_(data, "finish_reason"),
+                    sizeof t->finish - strlen(t->finish) - 2);
+            strcat(t->finish, ",");
+            assert_non_null(json_object_get(json_object_get(data, "request"), "messages"));
+        } else if (strcmp(kind, "tool") == 0) {
+            t->tools++;
+            assert_string_equal(sget_(data, "name"), "get_weather");
+            assert_string_equal(sget_(json_object_get(data, "args"), "city"), "Paris");
+            assert_string_equal(sget_(json_object_get(data, "result"), "sky"), "sunny");
+        } else if (strcmp(kind, "middleware") == 0) {
+            t->steps++;
+            assert_string_equal(sget_(data, "step"), "answer");
+            t->failed_in += json_object_get(data, "failed_in") != NULL;
+        }
+    }
+    char *dump = json_dumps(evs, 0);
+    assert_null(strstr(dump, "jane.doe@example.com")); /* the prompt, redacted */
+    assert_non_null(strstr(dump, "[REDACTED:email]"));
+    free(dump);
+}
+
 /*
  * The other widespread instrumentations, as their users run them: Traceloop's
  * SDK (its own protobuf exporter, a workflow, a tool, the conversation as an
@@ -684,47 +738,16 @@ test_agent_otlp_traceloop_and_openinference(void **state)
     static const char *const convs[] = {"tl-conv", "oi-conv"};
     for (int r = 0; r < 2; r++) {
         json_t *j = run_instrumented(a, scripts[r], convs[r]);
-        json_t *evs = json_object_get(j, "events"), *e;
-        size_t i, providers = 0, tools = 0, steps = 0;
-        json_int_t in = 0, out = 0, cached = 0;
-        char finish[64] = "";
-        json_array_foreach(evs, i, e)
-        {
-            const char *kind = json_string_value(json_object_get(e, "kind"));
-            json_t *data = json_object_get(e, "data");
-            assert_string_equal(json_string_value(json_object_get(e, "conv_id")), convs[r]);
-            if (strcmp(kind, "provider") == 0) {
-                providers++;
-                assert_string_equal(sget_(data, "model"), "gpt-4o-2024-08-06");
-                assert_string_equal(sget_(data, "provider"), "openai");
-                json_t *u = json_object_get(data, "usage");
-                in += json_integer_value(json_object_get(u, "input_tokens"));
-                out += json_integer_value(json_object_get(u, "output_tokens"));
-                cached += json_integer_value(json_object_get(u, "cached_tokens"));
-                strncat(finish, sget_(data, "finish_reason"), sizeof finish - strlen(finish) - 2);
-                strcat(finish, ",");
-                assert_non_null(json_object_get(json_object_get(data, "request"), "messages"));
-            } else if (strcmp(kind, "tool") == 0) {
-                tools++;
-                assert_string_equal(sget_(data, "name"), "get_weather");
-                assert_string_equal(sget_(json_object_get(data, "args"), "city"), "Paris");
-                assert_string_equal(sget_(json_object_get(data, "result"), "sky"), "sunny");
-            } else if (strcmp(kind, "middleware") == 0) {
-                steps++;
-                assert_string_equal(sget_(data, "step"), "answer");
-            }
-        }
-        assert_int_equal(providers, 2);
-        assert_int_equal(tools, 1);
-        assert_int_equal(steps, r == 0 ? 1 : 0); /* Traceloop's workflow */
-        assert_int_equal(in, 101 + 102);
-        assert_int_equal(out, 21 + 22);
-        assert_int_equal(cached, r == 0 ? 0 : 10 + 20); /* OpenInference carries the cache */
-        assert_string_equal(finish, r == 0 ? "tool_call,stop," : "tool_calls,stop,");
-        char *dump = json_dumps(evs, 0);
-        assert_null(strstr(dump, "jane.doe@example.com")); /* the prompt, redacted */
-        assert_non_null(strstr(dump, "[REDACTED:email]"));
-        free(dump);
+        struct turn_tally t;
+        tally_turn(j, convs[r], &t);
+        assert_int_equal(t.providers, 2);
+        assert_int_equal(t.failed, 0);
+        assert_int_equal(t.tools, 1);
+        assert_int_equal(t.steps, r == 0 ? 1 : 0); /* Traceloop's workflow */
+        assert_int_equal(t.in, 101 + 102);
+        assert_int_equal(t.out, 21 + 22);
+        assert_int_equal(t.cached, r == 0 ? 0 : 10 + 20); /* OpenInference carries the cache */
+        assert_string_equal(t.finish, r == 0 ? "tool_call,stop," : "tool_calls,stop,");
         json_decref(j);
     }
     assert_int_equal(agent_stop(a), 0);
@@ -742,66 +765,38 @@ test_agent_otlp_vercel_ai_sdk(void **state)
     struct agent *a = *state;
     agent_config(a, NULL, NULL, NULL);
     agent_start(a);
+    json_t *j = run_instrumented(a, "vercel.mjs", "vercel-conv");
+    struct turn_tally t;
+    tally_turn(j, "vercel-conv", &t);
+    assert_int_equal(t.providers, 2);
+    assert_int_equal(t.failed, 1);
+    /* the call around the refused one failed with it: counted once, in the call */
+    assert_int_equal(t.failed_in, 1);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "conversation"), "error_count")), 1);
+    assert_int_equal(t.tools, 1);
+    assert_int_equal(t.steps, 2); /* the two generateText calls */
+    assert_int_equal(t.in, 101 + 102);
+    assert_int_equal(t.out, 21 + 22);
+    assert_int_equal(t.cached, 10 + 20);
+    assert_string_equal(t.finish, "tool-calls,stop,");
+    json_t *e;
+    size_t i;
+    json_array_foreach(json_object_get(j, "events"), i, e)
     {
-        const char *conv = "vercel-conv";
-        json_t *j = run_instrumented(a, "vercel.mjs", conv);
-        json_t *evs = json_object_get(j, "events"), *e;
-        size_t i, providers = 0, failed = 0, tools = 0, steps = 0, failed_in = 0;
-        json_int_t in = 0, out = 0, cached = 0;
-        char finish[64] = "";
-        json_array_foreach(evs, i, e)
-        {
-            const char *kind = json_string_value(json_object_get(e, "kind"));
-            json_t *data = json_object_get(e, "data"), *meta = json_object_get(e, "flightrec");
-            assert_string_equal(json_string_value(json_object_get(e, "conv_id")), conv);
-            if (strcmp(kind, "provider") == 0 && json_object_get(meta, "error_code") != NULL) {
-                failed++;
-                assert_string_equal(sget_(meta, "error_code"), "provider.rate_limited");
-            } else if (strcmp(kind, "provider") == 0) {
-                providers++;
-                assert_string_equal(sget_(data, "model"), "gpt-4o-2024-08-06");
-                assert_string_equal(sget_(data, "provider"), "openai");
-                json_t *u = json_object_get(data, "usage");
-                in += json_integer_value(json_object_get(u, "input_tokens"));
-                out += json_integer_value(json_object_get(u, "output_tokens"));
-                cached += json_integer_value(json_object_get(u, "cached_tokens"));
-                strncat(finish, sget_(data, "finish_reason"), sizeof finish - strlen(finish) - 2);
-                strcat(finish, ",");
-                assert_non_null(json_object_get(json_object_get(data, "request"), "messages"));
-                assert_non_null(json_object_get(data, "response"));
-            } else if (strcmp(kind, "tool") == 0) {
-                tools++;
-                assert_string_equal(sget_(data, "name"), "get_weather");
-                assert_string_equal(sget_(data, "tool_call_id"), "call_1");
-                assert_string_equal(sget_(json_object_get(data, "args"), "city"), "Paris");
-                assert_string_equal(sget_(json_object_get(data, "result"), "sky"), "sunny");
-            } else if (strcmp(kind, "middleware") == 0) {
-                steps++;
-                assert_string_equal(sget_(data, "step"), "answer");
-                /* the call around the refused one failed with it: counted once, in the call */
-                assert_null(json_object_get(meta, "error_code"));
-                failed_in += json_object_get(data, "failed_in") != NULL;
-            }
-        }
-        assert_int_equal(providers, 2);
-        assert_int_equal(failed, 1);
-        assert_int_equal(failed_in, 1);
-        assert_int_equal(
-            json_integer_value(json_object_get(json_object_get(j, "conversation"), "error_count")),
-            1);
-        assert_int_equal(tools, 1);
-        assert_int_equal(steps, 2); /* the two generateText calls */
-        assert_int_equal(in, 101 + 102);
-        assert_int_equal(out, 21 + 22);
-        assert_int_equal(cached, 10 + 20);
-        assert_string_equal(finish, "tool-calls,stop,");
-        char *dump = json_dumps(evs, 0);
-        assert_null(strstr(dump, "jane.doe@example.com")); /* the prompt, redacted */
-        assert_non_null(strstr(dump, "[REDACTED:email]"));
-        assert_non_null(strstr(dump, "It is sunny in Paris."));
-        free(dump);
-        json_decref(j);
+        const char *kind = json_string_value(json_object_get(e, "kind"));
+        json_t *data = json_object_get(e, "data");
+        if (strcmp(kind, "tool") == 0)
+            assert_string_equal(sget_(data, "tool_call_id"), "call_1");
+        if (strcmp(kind, "middleware") == 0)
+            assert_null(json_object_get(json_object_get(e, "flightrec"), "error_code"));
+        if (strcmp(kind, "provider") == 0 && json_object_get(e, "error") == NULL)
+            assert_non_null(json_object_get(data, "response"));
     }
+    char *dump = json_dumps(json_object_get(j, "events"), 0);
+    assert_non_null(strstr(dump, "It is sunny in Paris."));
+    free(dump);
+    json_decref(j);
     assert_int_equal(agent_stop(a), 0);
 }
 
