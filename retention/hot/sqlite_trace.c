@@ -66,7 +66,6 @@ enum {
     TL_PRUNE_STEP,  /* the pairs past the window a pruning step looks at */
     TL_PRUNE,       /* those whose events left hot */
     TL_PRUNE_PARTS, /* and parts whose event never came */
-    TL_EXISTS,      /* a pair merged already */
     TL_APPEND,      /* a new pair */
     TL_LOAD,        /* the pairs not merged yet */
     TL_ROW,         /* one of them */
@@ -109,7 +108,6 @@ static const char *const tl_sql[TL_COUNT_ALL] = {
                  " (SELECT 1 FROM events e WHERE e.conv_id = trace_convs.conv_id"
                  " AND e.trace_id = trace_convs.trace_id)",
     [TL_PRUNE_PARTS] = "DELETE FROM event_parts WHERE ts_ms < ?1",
-    [TL_EXISTS] = "SELECT 1 FROM trace_convs WHERE trace_id = ?1 AND conv_id = ?2",
     [TL_APPEND] = "INSERT INTO trace_convs_new(trace_id, conv_id, ts_ms) VALUES(?1, ?2, ?3)",
     [TL_LOAD] = "SELECT id, trace_id, conv_id, ts_ms FROM trace_convs_new",
     [TL_ROW] = "SELECT trace_id, conv_id, ts_ms FROM trace_convs_new WHERE id = ?1",
@@ -397,49 +395,53 @@ tl_lookup(struct sq_store *s, const char *trace, int64_t now_ms, char **conv, st
     return FR_OK;
 }
 
-struct tn_find {
-    struct sq_store *s;
-    const char *trace, *conv;
-    uint32_t conv_h;
-    struct fr_err *err;
+/* A scan of what the store holds of a trace, merged or not: whether the pair (trace, conv) is
+   one of them, and the trace's first pair since f.since. */
+struct tn_scan {
+    struct tn_first f;
+    const char *conv;
+    bool known;
 };
 
-static int
-tn_find_cb(void *ud, const struct sq_tn_slot *e)
+static void
+tn_scan_take(struct tn_scan *c, const char *conv, int64_t ts)
 {
-    struct tn_find *f = ud;
-    if (e->conv_h != f->conv_h)
-        return 0;
-    char *conv;
-    int64_t ts;
-    int rc = tn_read(f->s, e->id, f->trace, &conv, &ts, f->err);
-    if (rc != FR_OK)
-        return rc;
-    bool same = conv != NULL && strcmp(conv, f->conv) == 0;
-    free(conv);
-    return same ? 1 : 0; /* 1: found, the walk stops */
+    c->known = c->known || strcmp(conv, c->conv) == 0;
+    if (ts >= c->f.since)
+        tn_offer(&c->f, conv, ts);
 }
 
-/* Whether the pair is recorded (*known), merged or not. */
 static int
-tn_known(struct sq_store *s, const char *trace, const char *conv, bool *known, struct fr_err *err)
+tn_scan_cb(void *ud, const struct sq_tn_slot *e)
 {
-    struct tn_find f = {s, trace, conv, (uint32_t)fr_fnv1a64(conv), err};
-    int rc = tn_each(s, trace, tn_find_cb, &f);
-    *known = rc == 1;
-    if (rc != FR_OK)
-        return *known ? FR_OK : rc;
+    struct tn_scan *c = ud;
+    char *conv;
+    int64_t ts = 0;
+    int rc = tn_read(c->f.s, e->id, c->f.trace, &conv, &ts, c->f.err);
+    if (rc == FR_OK && conv != NULL)
+        tn_scan_take(c, conv, ts);
+    free(conv);
+    return rc;
+}
+
+/* Fills c (c->f.best owned by the caller) for its trace and conversation: one read of the
+   trace's merged pairs (TL_LOOKUP from the start of time) and its pairs not merged yet. */
+static int
+tn_scan(struct tn_scan *c)
+{
+    struct sq_store *s = c->f.s;
     sqlite3_stmt *st = NULL;
-    if ((rc = tl_stmt(s, TL_EXISTS, &st, err)) != FR_OK)
+    int rc = tl_stmt(s, TL_LOOKUP, &st, c->f.err);
+    if (rc != FR_OK)
         return rc;
-    sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, conv, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
+    sqlite3_bind_text(st, 1, c->f.trace, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, INT64_MIN);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        tn_scan_take(c, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1));
     sqlite3_reset(st);
-    *known = rc == SQLITE_ROW;
-    return rc == SQLITE_ROW || rc == SQLITE_DONE
-               ? FR_OK
-               : sq_fail(s->db, rc, err, "looking up a trace's conversation");
+    if (rc != SQLITE_DONE)
+        return sq_fail(s->db, rc, c->f.err, "looking up a trace's conversation");
+    return tn_each(s, c->f.trace, tn_scan_cb, c);
 }
 
 /*
@@ -464,14 +466,21 @@ tl_pair(struct sq_store *s, const char *trace, const char *conv, bool may_link, 
         *slot = fr_strdup(conv);
     if (sq_is_erased(s, conv)) /* a link named by a late span: kept without the id */
         conv = "";
-    bool known;
-    int rc = tn_sync(s, err);
-    if (rc != FR_OK || (rc = tn_known(s, trace, conv, &known, err)) != FR_OK || known)
-        return rc;
     int64_t now_ms = fr_now_ms();
-    sqlite3_stmt *st = NULL;
-    if ((rc = tl_stmt(s, TL_APPEND, &st, err)) != FR_OK)
+    /* the pair known already, and the trace's first pair in the window: one read */
+    struct tn_scan c = {{s, trace, now_ms - FR_TRACE_LINK_WINDOW_MS, NULL, 0, err}, conv, false};
+    int rc = tn_sync(s, err);
+    if (rc == FR_OK)
+        rc = tn_scan(&c);
+    if (rc != FR_OK || c.known) {
+        free(c.f.best);
         return rc;
+    }
+    sqlite3_stmt *st = NULL;
+    if ((rc = tl_stmt(s, TL_APPEND, &st, err)) != FR_OK) {
+        free(c.f.best);
+        return rc;
+    }
     bool linked = s->trace_links != NULL && fr_strmap_get(s->trace_links, trace) != NULL;
     int64_t ts_ms = now_ms + linked; /* after the batch's link, never tied with it */
     sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
@@ -479,22 +488,20 @@ tl_pair(struct sq_store *s, const char *trace, const char *conv, bool may_link, 
     sqlite3_bind_int64(st, 3, ts_ms);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    if (rc != SQLITE_DONE) {
+        free(c.f.best);
         return sq_fail(s->db, rc, err, "recording a trace's conversation");
+    }
     tn_add(s, sqlite3_last_insert_rowid(s->db), trace, conv, ts_ms);
     s->trace_pairs_added++;
-    if (!may_link || linked)
-        return FR_OK;
-    char *first = NULL;
-    if ((rc = tl_lookup(s, trace, now_ms, &first, err)) != FR_OK)
-        return rc;
-    if (first != NULL && strcmp(first, conv) == 0) { /* the trace's first: its link */
+    tn_offer(&c.f, conv, ts_ms);                              /* the new pair is a candidate too */
+    if (may_link && !linked && strcmp(c.f.best, conv) == 0) { /* the trace's first: its link */
         if (s->trace_links == NULL)
             s->trace_links = fr_strmap_new();
-        *fr_strmap_slot(s->trace_links, trace, &created) = first;
+        *fr_strmap_slot(s->trace_links, trace, &created) = c.f.best;
         return FR_OK;
     }
-    free(first);
+    free(c.f.best);
     return FR_OK;
 }
 
