@@ -12,7 +12,10 @@
 #      conversation) in the next, so every turn's events move from the trace
 #      to the conversation: ms per turn over the first and the last 150;
 #   3. one conversation of EVENTS fr-gen events through `flightrec ingest`, in
-#      8 files: events/s of each, first to last.
+#      8 files: events/s of each, first to last;
+#   4. that conversation read a part at a time: the query API's 500-event
+#      pages at its start, middle and end (median of 3 each) next to the
+#      whole answer, and `flightrec show --last 5` next to the whole `show`.
 # Requests are sent one at a time (python3's http.client): what is measured is
 # the agent's CPU and how it changes, not the sender.
 # Environment: BUILD, BENCH_LONG_CALLS (2000), BENCH_LONG_PRELOAD (100000),
@@ -76,15 +79,16 @@ with open(d + "/turns.traces", "w") as f:
 PY
 "$BUILD/fr-otlpgen" --spans "$PRELOAD" --batch 500 --seed 1 > "$tmp/preload.traces"
 
-agent_start() {
+agent_start() { # [DB] (default: a new one)
   local d="$tmp/agent"
   rm -rf "$d"; mkdir -p "$d"
-  printf 'storage:\n  path: %s/db\nhttp:\n  listen: 127.0.0.1:0\notlp:\n  listen: 127.0.0.1:0\n  grpc_listen: ""\nsocket:\n  enabled: false\nruntime:\n  self: false\n' \
-    "$d" > "$d/c.yaml"
+  printf 'storage:\n  path: %s\nhttp:\n  listen: 127.0.0.1:0\notlp:\n  listen: 127.0.0.1:0\n  grpc_listen: ""\nsocket:\n  enabled: false\nruntime:\n  self: false\n' \
+    "${1:-$d/db}" > "$d/c.yaml"
   "$BUILD/flightrec" agent --config "$d/c.yaml" 2> "$d/log" &
   pid=$!
   for _ in $(seq 200); do grep -q 'ready:' "$d/log" 2>/dev/null && break; sleep 0.05; done
   port=$(sed -n 's/.* otlp http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$d/log")
+  api=$(sed -n 's/.* http http:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$d/log")
 }
 # post FILE PATH [EDGE]: one request per line; with EDGE, the ms per request pair over the
 # first and the last EDGE pairs
@@ -140,3 +144,32 @@ for f in "$tmp"/part.0*; do
 done
 echo "one conversation, $EVENTS events in 8 files: events/s ${rates}(goal: flat);" \
      "$(sqlite3 "$tmp/one.db" "SELECT round(100.0 * count(*) FILTER (WHERE typeof(body) = 'blob') / count(*)) FROM events")% of rows compressed"
+
+agent_start "$tmp/one.db"
+pages=$(python3 - "$api" <<'PY'
+import http.client, statistics, sys, time
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+def get(q):
+    t = time.monotonic()
+    c.request("GET", "/v1/conversations/long-conv" + q)
+    r = c.getresponse(); body = r.read()
+    if r.status != 200:
+        sys.exit("longconv bench: %s answered %d" % (q, r.status))
+    return (time.monotonic() - t) * 1000, body
+_, whole = get("?offset=0&limit=1")
+total = int(whole.split(b'"total_events":')[1].split(b",")[0])
+out = []
+for off in (0, total // 2, max(0, total - 500)):
+    out.append("%.0f" % statistics.median(get("?offset=%d&limit=500" % off)[0] for _ in range(3)))
+out.append("%.0f" % get("")[0])
+print(" / ".join(out[:3]), "ms per 500-event page at its start / middle / end; the whole %s ms" % out[3])
+PY
+)
+stop
+t0=$(date +%s%N)
+"$BUILD/flightrec" show --db "$tmp/one.db" --last 5 long-conv > /dev/null 2>&1
+t1=$(date +%s%N)
+"$BUILD/flightrec" show --db "$tmp/one.db" long-conv > /dev/null
+t2=$(date +%s%N)
+echo "one conversation read a part at a time: API $pages; show --last 5" \
+     "$(( (t1 - t0) / 1000000 )) ms, the whole show $(( (t2 - t1) / 1000000 )) ms"
