@@ -207,19 +207,23 @@ fr_render_texts_sort(struct fr_render_texts *l)
         qsort(l->v, l->n, sizeof *l->v, text_cmp);
 }
 
-void
-fr_render_texts_keep(struct fr_render_texts *l, size_t from, size_t to)
+size_t
+fr_render_texts_page(struct fr_render_texts *l, int64_t offset, int limit)
 {
-    if (to > l->n)
-        to = l->n;
-    if (from > to)
-        from = to;
+    fr_render_texts_sort(l);
+    size_t n = l->n, from;
+    if (offset < 0) /* the last ones */
+        from = (uint64_t)-offset < n ? n - (size_t)-offset : 0;
+    else
+        from = (uint64_t)offset < n ? (size_t)offset : n;
+    size_t to = limit > 0 && from + (size_t)limit < n ? from + (size_t)limit : n;
     for (size_t i = 0; i < l->n; i++)
         if (i < from || i >= to)
             free(l->v[i].text);
     if (from > 0 && to > from)
         memmove(l->v, l->v + from, (to - from) * sizeof *l->v);
     l->n = to - from;
+    return from;
 }
 
 void

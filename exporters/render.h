@@ -52,8 +52,10 @@ void fr_render_texts_add(struct fr_render_texts *l, int64_t ts_ms, int64_t seq, 
                          char *text, size_t len);
 /* Orders the list as fr_render_sort_events orders rendered events. */
 void fr_render_texts_sort(struct fr_render_texts *l);
-/* Keeps the texts [from, to) of the list (the others freed). */
-void fr_render_texts_keep(struct fr_render_texts *l, size_t from, size_t to);
+/* Sorts the list and keeps the page fr_store_events_page gives of the same events: from
+   offset on (< 0: the last -offset), at most limit (0 = all); the others are freed. Returns
+   where the page begins. */
+size_t fr_render_texts_page(struct fr_render_texts *l, int64_t offset, int limit);
 void fr_render_texts_free(struct fr_render_texts *l);
 
 /* Orders rendered events of one conversation by (ts_ms, seq, stored id), in place. */

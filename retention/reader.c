@@ -262,18 +262,14 @@ fr_tier_events_page(struct fr_store *st, const struct fr_event_filter *f,
     if (rc == FR_OK)
         rc = archive_may_hold(st, f, &may, err);
     if (rc == FR_OK && !may) { /* hot alone: the page is read from its index */
-        rc = fr_store_count_events(st, f, total, err);
-        if (rc == FR_OK && (f->offset < *total || *total == 0))
-            rc = fr_store_events(st, f, cb, ud, err);
-    } else if (rc == FR_OK) {
+        rc = fr_store_events_page(st, f, cb, ud, total, err);
+    } else if (rc == FR_OK) { /* every tier (in this snapshot), for the caller to slice */
         struct fr_event_filter all = *f;
         all.limit = 0;
         all.offset = 0;
         struct count_ctx cc = {cb, ud, 0};
         *whole = true;
-        rc = fr_store_events(st, &all, count_fn, &cc, err);
-        if (rc == FR_OK)
-            rc = fr_archive_events(st, &all, keys, count_fn, &cc, cold_skipped, err);
+        rc = fr_tier_events(st, &all, keys, count_fn, &cc, cold_skipped, err);
         *total = cc.n;
     }
     fr_store_snapshot_end(st, began);

@@ -265,8 +265,8 @@ int fr_tier_events(struct fr_store *st, const struct fr_event_filter *f,
  * A page of fr_tier_events: *total is how many events match f in every tier
  * (f's offset and limit aside). When no archived segment can hold any of them
  * (the archive map and the segments' time ranges say so; none is opened),
- * only the page is read, from hot's index: cb gets the events from f->offset
- * on, at most f->limit (0 = all), in order, and *whole is false. Otherwise
+ * only the page is read, from hot's index (fr_store_events_page: f->offset < 0
+ * for the last ones): cb gets the page in order, and *whole is false. Otherwise
  * *whole is true and cb gets every matching event of every tier, as from
  * fr_tier_events, for the caller to order and slice.
  */

@@ -1154,17 +1154,18 @@ test_retention_conversation_pages(void **state)
     char *out, *serr, *all_out;
     assert_int_equal(show(f, "--ndjson paged", &all_out, &serr), 0);
     free(serr);
-    static const char *const args[][2] = {{"--ndjson --last 3 paged", "37 40"},
-                                          {"--ndjson --offset 5 --limit 2 paged", "5 7"}};
+    static const struct {
+        const char *args;
+        int from, to; /* the lines of the whole it prints */
+    } slices[] = {{"--ndjson --last 3 paged", 37, 40},
+                  {"--ndjson --offset 5 --limit 2 paged", 5, 7}};
     for (size_t i = 0; i < 2; i++) {
-        assert_int_equal(show(f, args[i][0], &out, &serr), 0);
-        int from, to;
-        assert_int_equal(sscanf(args[i][1], "%d %d", &from, &to), 2);
+        assert_int_equal(show(f, slices[i].args, &out, &serr), 0);
         const char *a = all_out;
-        for (int k = 0; k < from; k++)
+        for (int k = 0; k < slices[i].from; k++)
             a = strchr(a, '\n') + 1;
         const char *b = a;
-        for (int k = from; k < to; k++)
+        for (int k = slices[i].from; k < slices[i].to; k++)
             b = strchr(b, '\n') + 1;
         assert_int_equal(strlen(out), (size_t)(b - a));
         assert_memory_equal(out, a, (size_t)(b - a));

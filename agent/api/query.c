@@ -233,7 +233,6 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
     char *end = NULL;
     if (off != NULL && ((offset = strtoll(off, &end, 10)) < 0 || *end != '\0'))
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "offset: expected an integer >= 0", NULL);
-    bool sliced = off != NULL || fr_qparams_get(&q, "limit") != NULL;
     struct collect col = {.arr = json_array()};
     struct fr_render_texts events = {0};
     struct fr_err err = {0};
@@ -253,10 +252,8 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
        only the slice is read (a long conversation's pages, each in milliseconds) */
     int64_t total = 0;
     bool whole = true;
-    if (sliced) {
-        f.offset = offset;
-        f.limit = fr_qparams_get(&q, "limit") != NULL ? limit : 0;
-    }
+    f.offset = offset;
+    f.limit = fr_qparams_get(&q, "limit") != NULL ? limit : 0;
     if (rc == FR_OK)
         rc = fr_tier_events_page(rs, &f, fr_pipeline_archive_keys(p), collect_event_text, &events,
                                  &total, &whole, &cold_skipped, &err);
@@ -276,8 +273,11 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
                             rc == FR_E_NOTFOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_SERVICE_UNAVAILABLE,
                             err.msg, NULL);
     }
-    /* a long conversation is the largest answer: written as text, no tree per event */
-    fr_render_texts_sort(&events);
+    /* a long conversation is the largest answer: written as text, no tree per event; from
+       every tier, the whole sorted and its slice kept (a page read alone comes sorted) */
+    size_t at = (uint64_t)offset < (uint64_t)total ? (size_t)offset : (size_t)total;
+    if (whole)
+        at = fr_render_texts_page(&events, f.offset, f.limit);
     char *cj = conv ? json_dumps(conv, JSON_COMPACT) : NULL,
          *aj = json_dumps(anomalies, JSON_COMPACT);
     json_decref(conv);
@@ -285,19 +285,11 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
     size_t size = 128 + (cj ? strlen(cj) : 4) + (aj ? strlen(aj) : 2);
     for (size_t i = 0; i < events.n; i++)
         size += events.v[i].len + 1;
-    /* the whole, sorted: the slice of it; a slice read alone: all of it */
-    size_t from = 0, to = events.n;
-    size_t at = (uint64_t)offset < (uint64_t)total ? (size_t)offset : (size_t)total;
-    if (whole) {
-        from = at;
-        if (sliced && f.limit > 0 && from + (size_t)limit < to)
-            to = from + (size_t)limit;
-    }
     char *out = fr_malloc(size), *o = out;
     o += sprintf(o, "{\"conversation\":%s,\"total_events\":%lld,\"offset\":%zu,\"events\":[",
                  cj ? cj : "null", (long long)total, at);
-    for (size_t i = from; i < to; i++) {
-        if (i > from)
+    for (size_t i = 0; i < events.n; i++) {
+        if (i > 0)
             *o++ = ',';
         memcpy(o, events.v[i].text, events.v[i].len);
         o += events.v[i].len;

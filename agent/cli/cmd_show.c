@@ -495,19 +495,6 @@ show_header(void *ud, const struct fr_conv_row *r)
     return 0;
 }
 
-/* A page of f's events (f->offset, f->limit) through fr_tier_events_page, or from the store
-   alone when no archive is configured (keys NULL). */
-static int
-show_page(struct fr_store *st, const struct fr_event_filter *f, const struct fr_archive_keys *keys,
-          struct show_ctx *c, int64_t *total, bool *whole, size_t *cold_skipped, struct fr_err *err)
-{
-    if (keys != NULL)
-        return fr_tier_events_page(st, f, keys, show_collect, c, total, whole, cold_skipped, err);
-    *whole = false;
-    int rc = fr_store_count_events(st, f, total, err);
-    return rc == FR_OK ? fr_store_events(st, f, show_collect, c, err) : rc;
-}
-
 static void
 show_usage(FILE *out)
 {
@@ -717,30 +704,17 @@ fr_cmd_show(int argc, char **argv)
         rc = has_policy ? fr_tier_events(st, &f, &keys, show_collect, &c, &cold_skipped, &err)
                         : fr_store_events(st, &f, show_collect, &c, &err);
     } else if (rc == FR_OK) {
-        f.offset = offset > 0 ? offset : 0;
-        f.limit = q.limit > 0 ? q.limit : 0;
-        if (last > 0) /* first how many there are (one read, or all when not hot alone) */
-            f.limit = 1;
-        bool whole;
-        rc = show_page(st, &f, has_policy ? &keys : NULL, &c, &total, &whole, &cold_skipped, &err);
-        if (rc == FR_OK && last > 0 && !whole) {
-            fr_render_texts_free(&c.rows);
-            f.offset = total > last ? total - last : 0;
-            f.limit = (int)(total > last ? last : total);
-            rc = total == 0 ? FR_OK
-                            : show_page(st, &f, has_policy ? &keys : NULL, &c, &total, &whole,
-                                        &cold_skipped, &err);
-        }
-        if (rc == FR_OK && whole) { /* every tier was read: the slice is taken here */
-            fr_render_texts_sort(&c.rows);
-            size_t n = c.rows.n, from = last > 0 ? (n > (size_t)last ? n - (size_t)last : 0)
-                                        : (size_t)f.offset < n ? (size_t)f.offset
-                                                               : n;
-            size_t to =
-                last <= 0 && q.limit > 0 && from + (size_t)q.limit < n ? from + (size_t)q.limit : n;
-            fr_render_texts_keep(&c.rows, from, to);
-        }
-        int64_t first = last > 0 ? total - (int64_t)c.rows.n : f.offset;
+        f.offset = last > 0 ? -last : offset > 0 ? offset : 0; /* < 0: the last ones */
+        f.limit = last <= 0 && q.limit > 0 ? q.limit : 0;
+        /* only the slice when the conversation is wholly in hot (or no archive is kept), else
+           every tier and the slice taken here */
+        bool whole = false;
+        rc = has_policy ? fr_tier_events_page(st, &f, &keys, show_collect, &c, &total, &whole,
+                                              &cold_skipped, &err)
+                        : fr_store_events_page(st, &f, show_collect, &c, &total, &err);
+        if (rc == FR_OK && whole)
+            fr_render_texts_page(&c.rows, f.offset, f.limit);
+        int64_t first = f.offset < 0 ? total - (int64_t)c.rows.n : f.offset;
         if (rc == FR_OK && c.json) { /* which slice of how many */
             json_object_set_new(out, "total_events", json_integer(total));
             json_object_set_new(out, "offset", json_integer(first < total ? first : total));

@@ -190,7 +190,7 @@ q_event_fn(sqlite3_stmt *st, void *ud)
 }
 
 /* Appends f's conditions to sql (sized 3072) and takes the text patterns they name (pat[0],
-   pat[1]: bound, then freed, by events_bind). */
+   pat[1]: bound, then freed, by events_prepare). */
 static void
 events_where(const struct fr_event_filter *f, char *sql, char *pat[2])
 {
@@ -306,7 +306,7 @@ int
 fr_sqlite_count_events(void *ctx, const struct fr_event_filter *f, int64_t *n, struct fr_err *err)
 {
     struct sq_store *s = ctx;
-    char sql[2560] = "SELECT count(*) FROM events";
+    char sql[3072] = "SELECT count(*) FROM events";
     char *pat[2];
     events_where(f, sql, pat);
     sqlite3_stmt *st;

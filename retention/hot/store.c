@@ -134,6 +134,19 @@ fr_store_count_events(struct fr_store *st, const struct fr_event_filter *f, int6
 }
 
 int
+fr_store_events_page(struct fr_store *st, const struct fr_event_filter *f, fr_event_cb cb, void *ud,
+                     int64_t *total, struct fr_err *err)
+{
+    int rc = fr_store_count_events(st, f, total, err);
+    struct fr_event_filter page = *f;
+    if (page.offset < 0) /* the last ones */
+        page.offset = *total + page.offset > 0 ? *total + page.offset : 0;
+    if (rc != FR_OK || (*total > 0 && page.offset >= *total))
+        return rc;
+    return fr_store_events(st, &page, cb, ud, err);
+}
+
+int
 fr_store_rollups(struct fr_store *st, const struct fr_rollup_filter *f, fr_rollup_cb cb, void *ud,
                  struct fr_err *err)
 {

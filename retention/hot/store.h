@@ -138,7 +138,8 @@ struct fr_event_filter {
     bool newest_first;                    /* reverse order (for "latest failures") */
     int64_t since_ms, until_ms;           /* 0 = no bound */
     int limit;                            /* 0 = no limit */
-    int64_t offset;                       /* skip this many of them first, in their order */
+    int64_t offset; /* skip this many of them first, in their order (fr_store_events_page:
+                       < 0 for the last -offset of them) */
     /* only events whose envelope id id_field (an enum fr_id_field: FR_ID_TRACE, FR_ID_REQUEST,
        FR_ID_SESSION, ...) equals id_value; id_value NULL = no such filter */
     int id_field;
@@ -434,6 +435,10 @@ int fr_store_events(struct fr_store *st, const struct fr_event_filter *f, fr_eve
 /* How many events f matches, its limit and offset aside (the rows are not read). */
 int fr_store_count_events(struct fr_store *st, const struct fr_event_filter *f, int64_t *n,
                           struct fr_err *err);
+/* A page of fr_store_events: *total events match f (its limit and offset aside); cb gets those
+   from f->offset on (f->offset < 0: the last -f->offset of them), at most f->limit (0 = all). */
+int fr_store_events_page(struct fr_store *st, const struct fr_event_filter *f, fr_event_cb cb,
+                         void *ud, int64_t *total, struct fr_err *err);
 /* Rollup groups of one dim over a time range, busiest first (with step_ms: by time bucket). */
 int fr_store_rollups(struct fr_store *st, const struct fr_rollup_filter *f, fr_rollup_cb cb,
                      void *ud, struct fr_err *err);
