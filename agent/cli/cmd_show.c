@@ -308,18 +308,26 @@ show_message(const json_t *m, const char *role_else)
     const json_t *content = json_object_get(m, "content");
     if (!json_is_array(content) && json_is_array(json_object_get(m, "parts")))
         content = json_object_get(m, "parts");
+    bool said = true;
     if (json_is_array(content)) {
         size_t i;
         const json_t *part;
         json_array_foreach(content, i, part) show_part(role, part);
     } else if (content != NULL && !json_is_null(content)) {
         show_text_line(role, content);
-    } else if (json_is_array(json_object_get(m, "tool_calls"))) { /* a call asked for */
+    } else {
+        said = false;
+    }
+    if (json_is_array(json_object_get(m, "tool_calls"))) { /* calls asked for, after any text */
         size_t i;
         const json_t *tc;
         json_array_foreach(json_object_get(m, "tool_calls"), i, tc)
         {
             const json_t *fn = json_object_get(tc, "function");
+            if (!json_is_object(fn)) { /* {name, arguments} or {toolName, input} */
+                show_part(role, tc);
+                continue;
+            }
             const char *name = json_string_value(json_object_get(fn, "name")),
                        *args = json_string_value(json_object_get(fn, "arguments"));
             char *line = fr_asprintf("%s(%s)", name ? name : "?", args ? args : "");
@@ -328,7 +336,7 @@ show_message(const json_t *m, const char *role_else)
             json_decref(s);
             free(line);
         }
-    } else {
+    } else if (!said) {
         show_text_line(role, m);
     }
 }
@@ -342,21 +350,30 @@ show_text(const struct fr_event_row *r)
     if (r->kind && strcmp(r->kind, "provider") == 0) {
         size_t i;
         json_t *m;
+        json_t *sys = json_object_get(json_object_get(data, "request"), "system");
+        if (json_is_array(sys))
+            json_array_foreach(sys, i, m) show_part("system", m);
+        else
+            show_text_line("system", sys);
         json_array_foreach(json_object_get(json_object_get(data, "request"), "messages"), i, m)
             show_message(m, "?");
         json_t *resp = json_object_get(data, "response");
         json_t *choice = json_array_get(json_object_get(resp, "choices"), 0);
         if (choice != NULL) {
             show_message(json_object_get(choice, "message"), "assistant");
-        } else if (json_is_array(json_object_get(resp, "messages"))) {
+        } else {
             json_array_foreach(json_object_get(resp, "messages"), i, m)
                 show_message(m, "assistant");
-        } else if (json_object_get(resp, "content") != NULL) {
-            show_message(resp, "assistant");
-        } else if (json_is_array(json_object_get(resp, "tool_calls"))) {
-            json_array_foreach(json_object_get(resp, "tool_calls"), i, m) show_part("assistant", m);
-        } else {
-            show_text_line("response", resp);
+            if (json_object_get(resp, "content") != NULL ||
+                json_is_array(json_object_get(resp, "tool_calls"))) {
+                json_t *said = json_object(); /* the answer's text and the calls it asked for */
+                json_object_set(said, "content", json_object_get(resp, "content"));
+                json_object_set(said, "tool_calls", json_object_get(resp, "tool_calls"));
+                show_message(said, "assistant");
+                json_decref(said);
+            } else if (!json_is_array(json_object_get(resp, "messages"))) {
+                show_text_line("response", resp);
+            }
         }
     } else if (r->kind && strcmp(r->kind, "tool") == 0) {
         show_text_line("args", json_object_get(data, "args"));
@@ -364,6 +381,7 @@ show_text(const struct fr_event_row *r)
     } else if (r->kind && strcmp(r->kind, "middleware") == 0) {
         show_text_line("prompt before", json_object_get(data, "prompt_before"));
         show_text_line("prompt after", json_object_get(data, "prompt_after"));
+        show_text_line("rationale", json_object_get(data, "rationale"));
     }
     json_decref(body);
 }
@@ -507,8 +525,9 @@ show_usage(FILE *out)
             "options:\n"
             "  --ndjson      one event per line, wire format with \"flightrec\" (jq)\n"
             "  --text        under each event, its (redacted) message text: the\n"
-            "                prompt's messages and the response of a provider call,\n"
-            "                a tool's arguments and result, a middleware's prompts\n"
+            "                system instructions, prompt messages and response of a\n"
+            "                provider call (a tool call asked for as name(args)), a\n"
+            "                tool's arguments and result, a middleware's prompts\n"
             "  --trace-id T, --request-id R, --session-id S\n"
             "                look the events up by that id (indexed)\n"
             "  --db PATH     database (default $FLIGHTREC_DB or ./var/flightrec.db), or\n"

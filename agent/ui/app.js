@@ -427,6 +427,62 @@ function redactedPlaces(obj, path, out) {
   return out;
 }
 
+/* What was said in an event, as `flightrec show --text` prints it: [who, text] lines. A message's
+   content is a string or parts: the GenAI conventions' ({type: text, content}, tool_call with
+   name and arguments, tool_call_response with response), OpenAI's and the Vercel AI SDK's
+   ({type: text, text}, tool-call with toolName and input, tool-result with output). */
+function callText(name, args) {
+  return (name || '?') + '(' + (args === undefined || args === null ? '' : typeof args === 'string' ? args : JSON.stringify(args)) + ')';
+}
+function partLines(role, p, out) {
+  if (p === null || typeof p !== 'object') { if (p !== null && p !== undefined) out.push([role, p]); return; }
+  const type = typeof p.type === 'string' ? p.type : undefined;
+  let text = p.text;
+  if (text === undefined && (type === undefined || type === 'text' || type === 'reasoning')) text = p.content;
+  const name = p.name || p.toolName;
+  const args = p.arguments !== undefined ? p.arguments : p.input;
+  if (typeof text === 'string') out.push([type === 'reasoning' ? role + ' (reasoning)' : role, text]);
+  else if (name && (type === undefined ? args !== undefined : type.includes('call') && !type.includes('response'))) out.push([role, callText(name, args)]);
+  else out.push([role, p.response !== undefined ? p.response : p.output !== undefined ? p.output : p]);
+}
+function messageLines(m, roleElse, out) {
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) { if (m !== null && m !== undefined) out.push([roleElse, m]); return; }
+  const role = typeof m.role === 'string' ? m.role : roleElse;
+  const content = !Array.isArray(m.content) && Array.isArray(m.parts) ? m.parts : m.content;
+  if (Array.isArray(content)) content.forEach((p) => partLines(role, p, out));
+  else if (content !== undefined && content !== null) out.push([role, content]);
+  if (Array.isArray(m.tool_calls)) {
+    for (const tc of m.tool_calls) { if (tc && tc.function) out.push([role, callText(tc.function.name, tc.function.arguments)]); else partLines(role, tc, out); }
+  } else if (content === undefined || content === null) out.push([role, m]);
+}
+function saidLines(e) {
+  const d = e.data || {};
+  const out = [];
+  if (e.kind === 'provider') {
+    const rq = d.request || {};
+    if (Array.isArray(rq.system)) rq.system.forEach((p) => partLines('system', p, out));
+    else if (rq.system !== undefined) out.push(['system', rq.system]);
+    if (Array.isArray(rq.messages)) rq.messages.forEach((m) => messageLines(m, '?', out));
+    const r = d.response;
+    if (r === undefined || r === null) return out;
+    if (Array.isArray(r.choices) && r.choices.length) messageLines(r.choices[0].message, 'assistant', out);
+    else {
+      const n = out.length;
+      if (Array.isArray(r.messages)) r.messages.forEach((m) => messageLines(m, 'assistant', out));
+      if (r.content !== undefined || Array.isArray(r.tool_calls)) messageLines({ content: r.content, tool_calls: r.tool_calls }, 'assistant', out);
+      if (out.length === n) out.push(['response', r]);
+    }
+  } else if (e.kind === 'tool') {
+    if (d.args !== undefined) out.push(['args', d.args]);
+    if (d.result !== undefined) out.push(['result', d.result]);
+  } else if (e.kind === 'middleware') {
+    if (d.prompt_before !== undefined) out.push(['prompt before', d.prompt_before]);
+    if (d.prompt_after !== undefined) out.push(['prompt after', d.prompt_after]);
+    if (d.rationale !== undefined) out.push(['rationale', d.rationale]);
+  }
+  return out;
+}
+
 views.conv = (main, params, id) => {
   const title = h('h1', {}, 'Conversation ', h('span', { class: 'id' }, vis(id)));
   const meta = h('div', { class: 'meta' }, 'Loading\u2026');
@@ -584,6 +640,7 @@ views.conv = (main, params, id) => {
     const env = Object.assign({}, e);
     delete env.flightrec;
     const places = redactedPlaces(env, '', []);
+    const said = saidLines(e);
     const related = [];
     let moreRelated = 0;
     for (const e2 of all) {
@@ -605,6 +662,8 @@ views.conv = (main, params, id) => {
     detail.replaceChildren(
       h('h2', {}, e.kind + ' at ' + fmtTime(e.ts_ms) + ' UTC'),
       fr.error_code ? h('p', { class: 'error' }, fr.error_class + ' \u00b7 ' + vis(fr.error_code) + (fr.error_message ? ': ' + vis(fr.error_message) : '')) : '',
+      ...(said.length ? [h('h3', {}, 'What was said (redacted, as kept)'), h('dl', { class: 'said' }, said.map(([who, t]) =>
+        [h('dt', {}, vis(who)), h('dd', {}, markedText(typeof t === 'string' ? t : JSON.stringify(t)))]))] : []),
       h('h3', {}, 'Ids'), h('table', { class: 'kv' }, idRows),
       h('h3', {}, 'Normalized by flightrec'), h('table', { class: 'kv' }, norm),
       h('h3', {}, 'Redacted places (', String(places.length), ')'),

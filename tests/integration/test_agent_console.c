@@ -61,16 +61,20 @@ load_known(struct agent *a, int64_t t)
            "\"data\":{\"step\":\"guardrail\",\"duration_ms\":12,\"decision\":\"allow\","
            "\"guardrail\":{\"action\":\"allow\",\"category\":\"pii\",\"score\":0.1}}}",
            (long long)t + 5, c);
-    append(&s,
-           "{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"%s\",\"turn_id\":\"t-1\","
-           "\"trace_id\":\"%s\",\"span_id\":\"00f067aa0ba902b7\",\"request_id\":\"req-ui-1\","
-           "\"data\":{\"provider\":\"openai\",\"model\":\"gpt-4o\",\"request\":{\"messages\":[{"
-           "\"role\":\"user\",\"content\":\"\u6771\u4eac\u306e\u5929\u6c17\u306f\uff1f my key is "
-           "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789 and mail jane.doe@example.com\"}]},"
-           "\"response\":{\"content\":\"sunny\"},\"usage\":{\"input_tokens\":120,"
-           "\"output_tokens\":30},\"finish_reason\":\"stop\",\"latency\":{\"queue_ms\":20,"
-           "\"provider_ms\":900,\"ttft_ms\":250},\"status\":\"ok\"}}",
-           (long long)t + 20, c, tr);
+    append(
+        &s,
+        "{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"%s\",\"turn_id\":\"t-1\","
+        "\"trace_id\":\"%s\",\"span_id\":\"00f067aa0ba902b7\",\"request_id\":\"req-ui-1\","
+        "\"data\":{\"provider\":\"openai\",\"model\":\"gpt-4o\",\"request\":{\"system\":\"You "
+        "are a weather bot\",\"messages\":[{\"role\":\"user\",\"content\":\"\u6771\u4eac\u306e"
+        "\u5929\u6c17\u306f\uff1f my key is sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789 and mail "
+        "jane.doe@example.com\"},{\"role\":\"assistant\",\"content\":[{\"type\":\"text\","
+        "\"text\":\"checking\"},{\"type\":\"tool-call\",\"toolName\":\"weather\",\"input\":{"
+        "\"city\":\"Tokyo\"}}]}]},\"response\":{\"content\":\"sunny\"},\"usage\":{\"input_tokens\":"
+        "120,"
+        "\"output_tokens\":30},\"finish_reason\":\"stop\",\"latency\":{\"queue_ms\":20,"
+        "\"provider_ms\":900,\"ttft_ms\":250},\"status\":\"ok\"}}",
+        (long long)t + 20, c, tr);
     append(&s,
            "{\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"%s\",\"turn_id\":\"t-1\",\"trace_id\":"
            "\"%s\",\"data\":{\"tool_call_id\":\"call-1\",\"name\":\"weather\",\"args\":{\"city\":"

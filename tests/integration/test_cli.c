@@ -808,12 +808,28 @@ test_cli_show_text_and_ndjson(void **state)
                "\"sunny\"}}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"tool-call\","
                "\"toolName\":\"lookup\",\"input\":{\"id\":7}}]}]},\"response\":{\"messages\":[{"
                "\"role\":\"assistant\",\"parts\":[{\"type\":\"tool_call\",\"name\":\"get_weather\","
-               "\"arguments\":{\"city\":\"Paris\"}}]}]}}}\n");
+               "\"arguments\":{\"city\":\"Paris\"}}]}]}}}\n"
+               /* system instructions; text and the calls asked for, in one message */
+               "{\"kind\":\"provider\",\"ts_ms\":1771357448000,\"conv_id\":\"tx\",\"data\":{"
+               "\"provider\":\"openai\",\"request\":{\"system\":\"You are a support bot\","
+               "\"messages\":[{\"role\":\"assistant\",\"content\":\"checking\",\"tool_calls\":[{"
+               "\"id\":\"c2\",\"type\":\"function\",\"function\":{\"name\":\"refund\","
+               "\"arguments\":\"{\\\"order\\\":9}\"}}]}]},\"response\":{\"content\":\"Done.\","
+               "\"tool_calls\":[{\"toolName\":\"notify\",\"input\":{\"to\":\"ops\"}}]}}}\n");
     char *out = NULL, *err = NULL;
     assert_int_equal(fr(&out, &err, "ingest --no-progress --db %s %s", f->db, f->file), 0);
     free(out);
     free(err);
     assert_int_equal(fr(&out, &err, "show tx --db %s --text", f->db), 0);
+    assert_non_null(strstr(out, "system: You are a support bot\n"));
+    const char *text = strstr(out, "assistant: checking\n"),
+               *call = strstr(out, "assistant: refund({\"order\":9})\n");
+    assert_non_null(text);
+    assert_true(call > text);
+    text = strstr(out, "assistant: Done.\n");
+    call = strstr(out, "assistant: notify({\"to\":\"ops\"})\n");
+    assert_non_null(text);
+    assert_true(call > text);
     assert_non_null(strstr(out, "user: refund please, mail [REDACTED:email]"));
     assert_non_null(strstr(out, "assistant: Refunds within 30 days."));
     assert_non_null(strstr(out, "args: {\"q\":\"refund\"}"));
@@ -832,7 +848,7 @@ test_cli_show_text_and_ndjson(void **state)
         json_decref(j);
         lines++;
     }
-    assert_int_equal(lines, 3);
+    assert_int_equal(lines, 4);
     free(out);
     free(err);
     assert_int_equal(fr(&out, &err, "conversations --db %s --ndjson", f->db), 0);

@@ -151,6 +151,14 @@ await step('timeline', async () => {
   // a redaction marker: which detector, never the value
   const marks = await page.$$eval('.detail ul.redactions li', (ls) => ls.map((l) => l.textContent));
   assert.ok(marks.some((m) => m.includes('[REDACTED:') && m.includes('detector')), marks.join('\n'));
+  // what was said, as `show --text` prints it: the system instructions, each message's text or
+  // parts (a tool call as name(arguments)), the answer; redaction marks as marks
+  const prov = conv.events[provIdx];
+  const said = await page.$$eval('.detail dl.said > *', (xs) => xs.map((x) => x.textContent));
+  assert.deepEqual(said, ['system', 'You are a weather bot', 'user', prov.data.request.messages[0].content,
+    'assistant', 'checking', 'assistant', 'weather({"city":"Tokyo"})', 'assistant', 'sunny']);
+  assert.match(said[3], /^\u6771\u4eac\u306e\u5929\u6c17\u306f\uff1f my key is \[REDACTED:[a-z_]+\] and mail \[REDACTED:email\]$/);
+  assert.equal(await page.locator('.detail dl.said mark.redacted').count(), 2);
   const body = await page.textContent('body');
   for (const s of want.secrets) assert.ok(!body.includes(s), 'a planted secret is on screen');
   // links to what it correlates with: its turn, its trace
