@@ -26,6 +26,43 @@ out_grow(char **buf, size_t *cap, size_t max)
     return true;
 }
 
+/* zlib's inflate with these window bits into *buf (grown up to max + 1 bytes). */
+static int
+zlib_inflate(const char *in, size_t n, int bits, size_t max, char **buf, size_t *cap, size_t *len)
+{
+    z_stream zs = {0};
+    if (inflateInit2(&zs, bits) != Z_OK)
+        return FR_E_INVALID;
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)n;
+    int rc = FR_OK;
+    for (;;) {
+        if (*len == *cap && !out_grow(buf, cap, max)) {
+            rc = FR_E_LIMIT;
+            break;
+        }
+        zs.next_out = (Bytef *)*buf + *len;
+        zs.avail_out = (uInt)(*cap - *len);
+        int z = inflate(&zs, Z_NO_FLUSH);
+        *len = *cap - zs.avail_out;
+        if (z == Z_STREAM_END)
+            break;
+        if (z != Z_OK && !(z == Z_BUF_ERROR && zs.avail_out == 0)) {
+            rc = FR_E_SYNTAX;
+            break;
+        }
+    }
+    inflateEnd(&zs);
+    return rc;
+}
+
+bool
+fr_body_encoding_known(const char *enc)
+{
+    return strcasecmp(enc, "zstd") == 0 || strcasecmp(enc, "gzip") == 0 ||
+           strcasecmp(enc, "deflate") == 0;
+}
+
 int
 fr_body_inflate(const char *enc, const char *in, size_t n, size_t max, char **out, size_t *outlen)
 {
@@ -57,31 +94,13 @@ fr_body_inflate(const char *enc, const char *in, size_t n, size_t max, char **ou
         }
         ZSTD_freeDStream(ds);
     } else {
-        z_stream zs = {0};
-        /* 15 + 32: zlib or gzip header, detected */
-        if (inflateInit2(&zs, 15 + 32) != Z_OK) {
-            free(buf);
-            return FR_E_INVALID;
+        /* 15 + 32: a zlib or gzip header, detected; "deflate" without a zlib header (raw
+           deflate, as some clients send it) is tried again as raw */
+        rc = zlib_inflate(in, n, 15 + 32, max, &buf, &cap, &len);
+        if (rc == FR_E_SYNTAX && strcasecmp(enc, "deflate") == 0) {
+            len = 0;
+            rc = zlib_inflate(in, n, -15, max, &buf, &cap, &len);
         }
-        zs.next_in = (Bytef *)in;
-        zs.avail_in = (uInt)n;
-        for (;;) {
-            if (len == cap && !out_grow(&buf, &cap, max)) {
-                rc = FR_E_LIMIT;
-                break;
-            }
-            zs.next_out = (Bytef *)buf + len;
-            zs.avail_out = (uInt)(cap - len);
-            int z = inflate(&zs, Z_NO_FLUSH);
-            len = cap - zs.avail_out;
-            if (z == Z_STREAM_END)
-                break;
-            if (z != Z_OK && !(z == Z_BUF_ERROR && zs.avail_out == 0)) {
-                rc = FR_E_SYNTAX;
-                break;
-            }
-        }
-        inflateEnd(&zs);
     }
     if (rc == FR_OK && len > max)
         rc = FR_E_LIMIT;

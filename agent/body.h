@@ -8,12 +8,17 @@
 #ifndef FR_AGENT_BODY_H
 #define FR_AGENT_BODY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "agent/ingest.h"
 #include "core/err.h"
 #include "core/event.h"
+
+/* Whether a Content-Encoding (or grpc-encoding) is one fr_body_inflate takes: zstd, gzip,
+   deflate (case-insensitive). */
+bool fr_body_encoding_known(const char *enc);
 
 /*
  * Decompresses in[0, n) ("zstd", or "gzip"/"deflate" with the header

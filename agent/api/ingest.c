@@ -77,9 +77,9 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
     size_t len = q->len;
     char *inflated = NULL;
     if (enc != NULL && strcasecmp(enc, "identity") != 0) {
-        if (strcasecmp(enc, "zstd") != 0 && strcasecmp(enc, "gzip") != 0)
+        if (!fr_body_encoding_known(enc))
             return fr_api_error(p, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                "Content-Encoding must be zstd, gzip or identity", NULL);
+                                "Content-Encoding must be zstd, gzip, deflate or identity", NULL);
         int rc = fr_body_inflate(enc, q->body, q->len, (size_t)p->conf.http_max_body_bytes,
                                  &inflated, &len);
         if (rc == FR_E_LIMIT)
@@ -207,13 +207,21 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
     char *body = q->body, *inflated = NULL;
     size_t len = q->len;
     if (enc && strcasecmp(enc, "identity") != 0) {
+        if (!fr_body_encoding_known(enc)) {
+            char msg[200];
+            snprintf(msg, sizeof msg,
+                     "Content-Encoding %.40s: OTLP/HTTP takes gzip, deflate, zstd or identity",
+                     enc);
+            fr_otlp_refuse(p, s, FR_OTLP_ENCODING, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, NULL, msg, &r);
+            return otlp_answer(p, c, s, pb, &r);
+        }
         int rc = fr_body_inflate(enc, q->body, q->len, (size_t)p->conf.http_max_body_bytes,
                                  &inflated, &len);
         if (rc != FR_OK) {
             fr_otlp_refuse(p, s, rc == FR_E_LIMIT ? FR_OTLP_TOO_LARGE : FR_OTLP_ENCODING,
                            rc == FR_E_LIMIT ? 413 : MHD_HTTP_BAD_REQUEST, NULL,
                            rc == FR_E_LIMIT ? "decompressed body over http.max_body_bytes"
-                                            : "body does not decompress (gzip or zstd)",
+                                            : "body does not decompress (gzip, deflate or zstd)",
                            &r);
             return otlp_answer(p, c, s, pb, &r);
         }

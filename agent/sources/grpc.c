@@ -9,8 +9,8 @@
  *
  * HTTP/2 framing is libnghttp2's (server session, cleartext h2c with prior
  * knowledge, as gRPC clients speak it without TLS); gRPC's own layer is
- * small and written here: the 5-byte message prefix (gzip-compressed
- * messages per grpc-encoding), and the status in trailers. The request goes
+ * small and written here: the 5-byte message prefix (messages compressed
+ * per grpc-encoding: gzip, deflate or zstd), and the status in trailers. The request goes
  * through the same code as OTLP/HTTP protobuf (agent/otlp/ingest.c): same
  * token (authorization: Bearer), limits (http.max_body_bytes per message,
  * http.max_connections connections), backpressure (RESOURCE_EXHAUSTED or
@@ -26,6 +26,7 @@
  * each would wait for the commit of the one before it.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -53,6 +54,7 @@
 
 #define GRPC_WINDOW (1 << 20) /* per stream; the connection's is 16 times that */
 #define GRPC_PARALLEL 8       /* requests of one connection served at the same time */
+#define GRPC_ENCODINGS "identity,gzip,deflate,zstd" /* compressed messages accepted */
 
 struct gstream {
     int32_t id;
@@ -220,19 +222,21 @@ serve(struct fr_grpc *g, struct gstream *s)
     struct decoded_ctx d = {p, s, NULL};
     size_t len = mlen;
     if (s->b.body[0] != 0) {
-        if (strcasecmp(s->encoding, "gzip") != 0) {
-            fr_otlp_refuse(p, s->signal, FR_OTLP_ENCODING, 400, NULL,
-                           "compressed message without grpc-encoding gzip", &r);
+        if (!fr_body_encoding_known(s->encoding)) {
+            char why[96];
+            snprintf(why, sizeof why, "compressed message with grpc-encoding %s (%s)",
+                     s->encoding[0] ? s->encoding : "(none)", GRPC_ENCODINGS);
+            fr_otlp_refuse(p, s->signal, FR_OTLP_ENCODING, 400, NULL, why, &r);
             set_status(s, 12, r.msg, 0); /* UNIMPLEMENTED, as gRPC answers an encoding */
             return;
         }
-        int rc = fr_body_inflate("gzip", msg, len, (size_t)p->conf.http_max_body_bytes, &d.inflated,
-                                 &len);
+        int rc = fr_body_inflate(s->encoding, msg, len, (size_t)p->conf.http_max_body_bytes,
+                                 &d.inflated, &len);
         if (rc != FR_OK) {
             fr_otlp_refuse(p, s->signal, rc == FR_E_LIMIT ? FR_OTLP_TOO_LARGE : FR_OTLP_ENCODING,
                            400, NULL,
                            rc == FR_E_LIMIT ? "decompressed message over http.max_body_bytes"
-                                            : "message does not decompress (gzip)",
+                                            : "message does not decompress",
                            &r);
             set_status(s, rc == FR_E_LIMIT ? 8 : 3, r.msg, 0);
             return;
@@ -299,7 +303,8 @@ respond(nghttp2_session *h2, struct gstream *s)
     nghttp2_nv hdr[3] = {
         {(uint8_t *)":status", (uint8_t *)"200", 7, 3, NGHTTP2_NV_FLAG_NONE},
         {(uint8_t *)"content-type", (uint8_t *)"application/grpc", 12, 16, NGHTTP2_NV_FLAG_NONE},
-        {(uint8_t *)"grpc-accept-encoding", (uint8_t *)"gzip", 20, 4, NGHTTP2_NV_FLAG_NONE}};
+        {(uint8_t *)"grpc-accept-encoding", (uint8_t *)GRPC_ENCODINGS, 20,
+         sizeof GRPC_ENCODINGS - 1, NGHTTP2_NV_FLAG_NONE}};
     if (s->resp != NULL) {
         nghttp2_data_provider dp = {.source.ptr = s, .read_callback = read_resp};
         nghttp2_submit_response(h2, s->id, hdr, 3, &dp);
@@ -357,7 +362,12 @@ on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size
         s->grpc = valuelen >= 16 && strncasecmp(v, "application/grpc", 16) == 0 &&
                   (valuelen == 16 || v[16] == '+' || v[16] == ';');
     } else if (namelen == 13 && memcmp(n, "grpc-encoding", 13) == 0) {
-        snprintf(s->encoding, sizeof s->encoding, "%.*s", (int)valuelen, v);
+        size_t k = 0; /* a name (it goes into a refusal's message): anything else as '?' */
+        for (; k < valuelen && k + 1 < sizeof s->encoding; k++) {
+            unsigned char ch = v[k];
+            s->encoding[k] = (char)(isalnum(ch) || ch == '-' || ch == '_' ? ch : '?');
+        }
+        s->encoding[k] = '\0';
     } else if (namelen == 13 && memcmp(n, "authorization", 13) == 0) {
         struct fr_live *l = fr_pipeline_live_get(c->g->p);
         s->authorized = fr_api_bearer_ok(v, valuelen, l->token);
@@ -697,7 +707,8 @@ grpc_describe(void *ctx, char *buf, size_t len)
 
 const struct fr_source fr_source_otlp_grpc = {
     .name = "otlp_grpc",
-    .description = "OTLP/gRPC (the three Export methods, protobuf, gzip) on otlp.grpc_listen",
+    .description =
+        "OTLP/gRPC (the three Export methods, protobuf, gzip, deflate or zstd) on otlp.grpc_listen",
     .options = "otlp.*",
     .enabled = grpc_enabled,
     .init = grpc_init,

@@ -213,6 +213,25 @@ test_agent_auth_compression_and_limits(void **state)
     assert_int_equal(http(a, "POST", "/v1/events", gh, gz, gn, &out, NULL), 202);
     assert_non_null(strstr(out, "\"accepted\":5"));
     free(out);
+    /* deflate: zlib-wrapped (as HTTP defines it) and raw (as some clients send it) */
+    for (int raw = 0; raw < 2; raw++) {
+        free(body);
+        body = events(raw ? "z-5" : "z-6", 40, 5);
+        zs = (z_stream){0};
+        deflateInit2(&zs, 6, Z_DEFLATED, raw ? -15 : 15, 8, Z_DEFAULT_STRATEGY);
+        unsigned char df[4096];
+        zs.next_in = (Bytef *)body;
+        zs.avail_in = (uInt)strlen(body);
+        zs.next_out = df;
+        zs.avail_out = sizeof df;
+        assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+        deflateEnd(&zs);
+        const char *dh[] = {auth[0], "Content-Encoding: deflate", NULL};
+        assert_int_equal(
+            http(a, "POST", "/v1/events", dh, df, sizeof df - zs.avail_out, &out, NULL), 202);
+        assert_non_null(strstr(out, "\"accepted\":5"));
+        free(out);
+    }
     const char *bh[] = {auth[0], "Content-Encoding: br", NULL};
     assert_int_equal(http(a, "POST", "/v1/events", bh, gz, gn, NULL, NULL), 415);
     /* over the body limit: 413, plain or once decompressed */
@@ -230,6 +249,8 @@ test_agent_auth_compression_and_limits(void **state)
     assert_int_equal(count_events(a->db, "z-1"), 5);
     assert_int_equal(count_events(a->db, "z-2"), 5);
     assert_int_equal(count_events(a->db, "z-3"), 5);
+    assert_int_equal(count_events(a->db, "z-5"), 5);
+    assert_int_equal(count_events(a->db, "z-6"), 5);
     assert_int_equal(count_events(a->db, "z-4"), 0);
     /* owner-only files */
     struct stat st;

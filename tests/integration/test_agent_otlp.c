@@ -9,6 +9,8 @@
 
 #include <openssl/evp.h>
 #include <sqlite3.h>
+#include <zlib.h>
+#include <zstd.h>
 
 /* OTLP/HTTP JSON: GenAI spans become provider and tool events, the 429 is classified. */
 static void
@@ -305,14 +307,17 @@ test_agent_otlp_sdk_transports_and_schedules(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
-/* One raw gRPC call through tests/otlp/grpc-probe.mjs (@grpc/grpc-js); the parsed answer. */
+/* One raw gRPC call through tests/otlp/grpc-probe.mjs (@grpc/grpc-js); the parsed answer. With
+   an encoding, msg is already compressed that way (sent over node:http2). */
 static json_t *
-grpc_call(struct agent *a, const char *method, const void *msg, size_t len, const char *token)
+grpc_call_enc(struct agent *a, const char *method, const void *msg, size_t len, const char *token,
+              const char *encoding)
 {
     char *file = t_path(a->dir, "grpc-request.bin");
     write_bytes(file, msg, len);
-    char *cmd = fr_asprintf("node %s/tests/otlp/grpc-probe.mjs 127.0.0.1:%d %s %s %s",
-                            FR_SOURCE_DIR, grpc_port(a), method, file, token ? token : ""),
+    char *cmd = fr_asprintf("node %s/tests/otlp/grpc-probe.mjs 127.0.0.1:%d %s %s '%s' %s",
+                            FR_SOURCE_DIR, grpc_port(a), method, file, token ? token : "",
+                            encoding ? encoding : ""),
          *out = NULL, *err = NULL;
     if (t_run(cmd, &out, &err) != 0)
         fail_msg("%s failed: %s", cmd, err);
@@ -325,6 +330,37 @@ grpc_call(struct agent *a, const char *method, const void *msg, size_t len, cons
     return j;
 }
 
+static json_t *
+grpc_call(struct agent *a, const char *method, const void *msg, size_t len, const char *token)
+{
+    return grpc_call_enc(a, method, msg, len, token, NULL);
+}
+
+/* msg compressed: "zstd", "zlib" (deflate as HTTP and gRPC define it), "raw" (raw deflate). */
+static uint8_t *
+compress_as(const char *how, const void *msg, size_t len, size_t *out_len)
+{
+    size_t cap = ZSTD_compressBound(len) + compressBound((uLong)len) + 64;
+    uint8_t *out = fr_malloc(cap);
+    if (strcmp(how, "zstd") == 0) {
+        *out_len = ZSTD_compress(out, cap, msg, len, 3);
+        assert_false(ZSTD_isError(*out_len));
+        return out;
+    }
+    z_stream zs = {0};
+    assert_int_equal(
+        deflateInit2(&zs, 6, Z_DEFLATED, strcmp(how, "raw") == 0 ? -15 : 15, 8, Z_DEFAULT_STRATEGY),
+        Z_OK);
+    zs.next_in = (Bytef *)msg;
+    zs.avail_in = (uInt)len;
+    zs.next_out = out;
+    zs.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    *out_len = cap - zs.avail_out;
+    deflateEnd(&zs);
+    return out;
+}
+
 static uint8_t *
 b64(const char *s, size_t *len)
 {
@@ -334,6 +370,90 @@ b64(const char *s, size_t *len)
     assert_true(got >= 0);
     *len = (size_t)got - (n >= 1 && s[n - 1] == '=') - (n >= 2 && s[n - 2] == '=');
     return out;
+}
+
+/*
+ * Compressed OTLP as collectors send it when told to (the Collector's
+ * compression: gzip, zstd, deflate): OTLP/HTTP protobuf with Content-Encoding
+ * zstd, deflate (zlib-wrapped, and raw as some clients send it), and
+ * OTLP/gRPC messages with grpc-encoding zstd and deflate, each stored; an
+ * encoding the agent cannot read is refused by name (HTTP 415, gRPC
+ * UNIMPLEMENTED naming what it takes, as grpc-accept-encoding does), logged
+ * and counted, and nothing of it stored.
+ */
+static void
+test_agent_otlp_compression(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    int main_port = a->port;
+    a->port = otlp_port(a);
+    static const struct {
+        const char *conv, *how, *header;
+    } https[] = {{"c-http-zstd", "zstd", "Content-Encoding: zstd"},
+                 {"c-http-zlib", "zlib", "Content-Encoding: deflate"},
+                 {"c-http-raw", "raw", "Content-Encoding: Deflate"}};
+    for (size_t i = 0; i < sizeof https / sizeof *https; i++) {
+        size_t len, zlen;
+        uint8_t *req = t_otlp_pb_traces(https[i].conv, &len);
+        uint8_t *z = compress_as(https[i].how, req, len, &zlen);
+        const char *hdr[] = {"Content-Type: application/x-protobuf", https[i].header, NULL};
+        assert_int_equal(http(a, "POST", "/v1/traces", hdr, z, zlen, NULL, NULL), 200);
+        free(z);
+        free(req);
+    }
+    size_t len;
+    uint8_t *req = t_otlp_pb_traces("c-http-br", &len);
+    const char *br[] = {"Content-Type: application/x-protobuf", "Content-Encoding: br", NULL};
+    struct hdrs h = {0};
+    char *out = NULL;
+    assert_int_equal(http(a, "POST", "/v1/traces", br, req, len, &out, &h), 415);
+    FrOtlp__RpcStatus *st = fr_otlp__rpc_status__unpack(NULL, h.body_len, (uint8_t *)out);
+    assert_non_null(st);
+    assert_non_null(
+        strstr(st->message, "Content-Encoding br: OTLP/HTTP takes gzip, deflate, zstd"));
+    fr_otlp__rpc_status__free_unpacked(st, NULL);
+    free(out);
+    free(req);
+    wait_log(a, "traces refused (encoding): Content-Encoding br");
+    const char *trace = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    static const struct {
+        const char *conv, *how, *encoding;
+    } grpcs[] = {{"c-grpc-zstd", "zstd", "zstd"}, {"c-grpc-zlib", "zlib", "deflate"}};
+    for (size_t i = 0; i < sizeof grpcs / sizeof *grpcs; i++) {
+        size_t zlen;
+        req = t_otlp_pb_traces(grpcs[i].conv, &len);
+        uint8_t *z = compress_as(grpcs[i].how, req, len, &zlen);
+        json_t *j = grpc_call_enc(a, trace, z, zlen, NULL, grpcs[i].encoding);
+        assert_int_equal(json_integer_value(json_object_get(j, "code")), 0);
+        assert_string_equal(json_string_value(json_object_get(j, "accept_encoding")),
+                            "identity,gzip,deflate,zstd");
+        json_decref(j);
+        free(z);
+        free(req);
+    }
+    req = t_otlp_pb_traces("c-grpc-snappy", &len);
+    json_t *j = grpc_call_enc(a, trace, req, len, NULL, "snappy");
+    assert_int_equal(json_integer_value(json_object_get(j, "code")), 12); /* UNIMPLEMENTED */
+    assert_non_null(strstr(json_string_value(json_object_get(j, "details")),
+                           "grpc-encoding snappy (identity,gzip,deflate,zstd)"));
+    json_decref(j);
+    free(req);
+    a->port = main_port;
+    char *m;
+    assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &m, NULL), 200);
+    assert_non_null(
+        strstr(m, "flightrec_otlp_rejected_total{signal=\"traces\",reason=\"encoding\"} 2\n"));
+    free(m);
+    assert_int_equal(agent_stop(a), 0);
+    const char *stored[] = {"c-http-zstd", "c-http-zlib", "c-http-raw", "c-grpc-zstd",
+                            "c-grpc-zlib"};
+    for (size_t i = 0; i < sizeof stored / sizeof *stored; i++)
+        if (count_events(a->db, stored[i]) != 1)
+            fail_msg("%s: %ld events stored, not 1", stored[i], count_events(a->db, stored[i]));
+    assert_int_equal(count_events(a->db, "c-http-br"), 0);
+    assert_int_equal(count_events(a->db, "c-grpc-snappy"), 0);
 }
 
 /*
@@ -887,6 +1007,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_waits_for_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_otlp_compression, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_streams_in_parallel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_bodies_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_large_messages, setup, teardown),
