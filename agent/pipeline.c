@@ -34,6 +34,7 @@ fr_pipeline_init(struct fr_pipeline *p)
     p->prep_max = cpus > 1 ? (int)(2 * cpus) : 2;
     atomic_init(&p->stopping, false);
     atomic_init(&p->http_inflight, 0);
+    p->otlp_failures = fr_otlp_failures_new();
 }
 
 void
@@ -63,6 +64,7 @@ fr_pipeline_destroy(struct fr_pipeline *p)
     fr_store_close(p->health);
     fr_metrics_free(p->metrics);
     fr_otlp_metrics_state_free(p->otlp_metrics);
+    fr_otlp_failures_free(p->otlp_failures);
     if (p->live != NULL)
         fr_live_free(p->live);
     fr_config_clear(&p->conf);

@@ -35,6 +35,7 @@
 #include "retention/segment.h"
 
 struct fr_otlp_metrics_state;
+struct fr_otlp_failures;
 
 struct fr_pipeline {
     struct fr_config conf;    /* as started (owned): what needs a restart to change */
@@ -47,9 +48,10 @@ struct fr_pipeline {
     struct fr_archive_keys archive_keys;        /* cold and archive key files, loaded at start */
     struct fr_otlp_metrics_state *otlp_metrics; /* under otlp_mu (owned) */
     pthread_mutex_t otlp_mu;
-    atomic_bool stopping;        /* set when the agent stops: long waits end early */
-    atomic_size_t http_inflight; /* bytes of HTTP bodies and gRPC messages held now */
-    atomic_size_t queue_waiting; /* requests in fr_pipeline_admit's wait now */
+    struct fr_otlp_failures *otlp_failures; /* recent failed calls, for OTLP steps (owned) */
+    atomic_bool stopping;                   /* set when the agent stops: long waits end early */
+    atomic_size_t http_inflight;            /* bytes of HTTP bodies and gRPC messages held now */
+    atomic_size_t queue_waiting;            /* requests in fr_pipeline_admit's wait now */
     struct fr_ship_state ship;
     struct fr_bucket_state bucket;             /* written by the retention job */
     struct fr_retention_state retention_state; /* written by the retention job */

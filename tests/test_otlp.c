@@ -18,7 +18,8 @@
 #include "core/mem.h"
 #include "core/wire.h"
 
-static const struct fr_otlp_opts opts = {"gen_ai.conversation.id,session.id", "gen_ai.turn.id"};
+static const struct fr_otlp_opts opts = {"gen_ai.conversation.id,session.id", "gen_ai.turn.id",
+                                         NULL};
 
 /* A traces request with one span (attrs is the JSON of its attribute list). */
 static json_t *
@@ -586,8 +587,8 @@ test_otlp_resource_attributes(void **state)
     json_t *req = json_loads(text, 0, &e);
     assert_non_null(req);
     /* service.instance.id named as a conversation attribute: taken from the resource */
-    const struct fr_otlp_opts named = {"gen_ai.conversation.id,service.instance.id", NULL};
-    const struct fr_otlp_opts plain = {"gen_ai.conversation.id", "process.pid"};
+    const struct fr_otlp_opts named = {"gen_ai.conversation.id,service.instance.id", NULL, NULL};
+    const struct fr_otlp_opts plain = {"gen_ai.conversation.id", "process.pid", NULL};
     for (int round = 0; round < 2; round++) {
         json_t *out = json_array();
         size_t spans, rejected;
@@ -666,7 +667,7 @@ static void
 test_otlp_vercel_ai_sdk(void **state)
 {
     (void)state;
-    static const struct fr_otlp_opts vo = {"ai.telemetry.metadata.conversationId", NULL};
+    static const struct fr_otlp_opts vo = {"ai.telemetry.metadata.conversationId", NULL, NULL};
     static const char *const outer[] = {
         SA("operation.name", "ai.generateText chat"),
         SA("ai.operationId", "ai.generateText"),
@@ -799,6 +800,60 @@ test_otlp_step_failed_in_its_call(void **state)
     assert_null(json_object_get(json_object_get(other, "data"), "failed_in"));
     json_decref(out);
     json_decref(req);
+}
+
+/* The same when the step comes in a later request than its call (its span ends last, after
+   the batch the call went out in): the agent's recent failures remember the call across
+   requests. Without them, or for another trace or message, the step keeps its error. */
+static json_t *
+map_spans(const struct fr_otlp_opts *o, json_t *spans)
+{
+    json_t *req = json_pack("{s:[{s:[{s:o}]}]}", "resourceSpans", "scopeSpans", "spans", spans);
+    assert_non_null(req);
+    json_t *out = json_array();
+    size_t n = 0, rejected = 0;
+    assert_int_equal(fr_otlp_traces(req, o, out, NULL, &n, &rejected), FR_OK);
+    json_decref(req);
+    return out;
+}
+
+static void
+test_otlp_step_failed_in_an_earlier_request(void **state)
+{
+    (void)state;
+    struct fr_otlp_opts with = opts;
+    with.failures = fr_otlp_failures_new();
+    json_t *first = map_spans(
+        &with, json_pack("[o,o]", failed_span("00000000000000c1", "chat", "429 Rate limit reached"),
+                         failed_span("00000000000000c2", "execute_tool", "tool timed out")));
+    assert_non_null(json_object_get(json_array_get(first, 0), "error"));
+    assert_non_null(json_object_get(json_array_get(first, 1), "error"));
+    json_decref(first);
+    json_t *later = failed_span("00000000000000a1", "invoke_agent", "429 Rate limit reached"),
+           *other_trace = failed_span("00000000000000a3", "invoke_agent", "tool timed out"),
+           *other_msg = failed_span("00000000000000a4", "invoke_agent", "429 rate limit");
+    json_object_set_new(other_trace, "traceId", json_string("0af7651916cd43dd8448eb211c80319c"));
+    json_t *steps = json_pack("[O,O,O,O]", later,
+                              failed_span("00000000000000a2", "invoke_agent", "tool timed out"),
+                              other_trace, other_msg);
+    json_t *out = map_spans(&with, json_deep_copy(steps));
+    assert_int_equal(json_array_size(out), 4);
+    assert_null(json_object_get(json_array_get(out, 0), "error"));
+    assert_string_equal(sget(json_array_get(out, 0), "data.failed_in"), "00000000000000c1");
+    assert_null(json_object_get(json_array_get(out, 1), "error"));
+    assert_string_equal(sget(json_array_get(out, 1), "data.failed_in"), "00000000000000c2");
+    assert_string_equal(sget(json_array_get(out, 2), "error.message"), "tool timed out");
+    assert_string_equal(sget(json_array_get(out, 3), "error.message"), "429 rate limit");
+    json_decref(out);
+    /* without the agent's memory of earlier requests: every step keeps its error */
+    out = map_spans(&opts, steps);
+    for (size_t i = 0; i < json_array_size(out); i++)
+        assert_non_null(json_object_get(json_array_get(out, i), "error"));
+    json_decref(out);
+    json_decref(later);
+    json_decref(other_trace);
+    json_decref(other_msg);
+    fr_otlp_failures_free(with.failures);
 }
 
 /* OTLP/JSON as the protobuf JSON mapping lets a sender write it: enums by name, ids in
@@ -1118,6 +1173,7 @@ main(void)
         cmocka_unit_test(test_otlp_json_enum_names_and_base64_ids),
         cmocka_unit_test(test_otlp_vercel_ai_sdk),
         cmocka_unit_test(test_otlp_step_failed_in_its_call),
+        cmocka_unit_test(test_otlp_step_failed_in_an_earlier_request),
         cmocka_unit_test(test_otlp_protobuf_in_region),
         cmocka_unit_test(test_otlp_protobuf_depth_and_utf8),
         cmocka_unit_test(test_otlp_failed_span_carries_error_and_status),

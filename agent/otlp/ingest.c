@@ -298,7 +298,8 @@ prepare(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req, struct 
         return false;
     }
     bool traces = s == FR_OTLP_TRACES;
-    struct fr_otlp_opts o = {p->conf.otlp_conversation_attributes, p->conf.otlp_turn_attributes};
+    struct fr_otlp_opts o = {p->conf.otlp_conversation_attributes, p->conf.otlp_turn_attributes,
+                             p->otlp_failures};
     json_t *envs = json_array(), *named = json_object();
     size_t items = 0;
     int mrc = traces ? fr_otlp_traces(req, &o, envs, named, &items, &pr->rejected)

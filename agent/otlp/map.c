@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "core/hex.h"
 #include "core/mem.h"
 #include "core/strmap.h"
+#include "core/timeutil.h"
 #include "core/wire.h"
 
 /* ---- OTLP/JSON as the protobuf JSON mapping allows it ---- */
@@ -915,6 +917,76 @@ resource_attrs(const json_t *rs, const struct fr_otlp_opts *o)
     return keep;
 }
 
+/* ---- recent failed calls, across requests ---- */
+
+struct failure_slot {
+    uint64_t key;  /* FNV-1a of trace id, 0x1f, message; 0 = empty */
+    int64_t at_ms; /* when it was seen */
+    char span[33]; /* the call's span id */
+};
+
+struct fr_otlp_failures {
+    pthread_mutex_t mu;
+    struct failure_slot slot[FR_OTLP_FAILURES_SLOTS];
+};
+
+struct fr_otlp_failures *
+fr_otlp_failures_new(void)
+{
+    struct fr_otlp_failures *f = fr_calloc(1, sizeof *f);
+    pthread_mutex_init(&f->mu, NULL);
+    return f;
+}
+
+void
+fr_otlp_failures_free(struct fr_otlp_failures *f)
+{
+    if (f == NULL)
+        return;
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+static uint64_t
+failure_key(const char *trace, const char *msg)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *s = trace; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    h = (h ^ 0x1f) * 1099511628211ull;
+    for (const char *s = msg; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+/* A slot per key (the table's size a power of two); a newer failure takes an older one's. */
+static void
+failures_put(struct fr_otlp_failures *f, const char *trace, const char *msg, const char *span,
+             int64_t now)
+{
+    uint64_t k = failure_key(trace, msg);
+    pthread_mutex_lock(&f->mu);
+    struct failure_slot *s = &f->slot[k & (FR_OTLP_FAILURES_SLOTS - 1)];
+    s->key = k;
+    s->at_ms = now;
+    snprintf(s->span, sizeof s->span, "%s", span);
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* The span id of the call that failed with msg in trace within the window, or NULL. */
+static json_t *
+failures_get(struct fr_otlp_failures *f, const char *trace, const char *msg, int64_t now)
+{
+    uint64_t k = failure_key(trace, msg);
+    json_t *span = NULL;
+    pthread_mutex_lock(&f->mu);
+    const struct failure_slot *s = &f->slot[k & (FR_OTLP_FAILURES_SLOTS - 1)];
+    if (s->key == k && now - s->at_ms <= FR_OTLP_FAILURES_WINDOW_MS)
+        span = json_string(s->span);
+    pthread_mutex_unlock(&f->mu);
+    return span;
+}
+
 /*
  * A step (a middleware span: an agent, a workflow, the AI SDK's generateText)
  * that failed because a model call or tool under it did, with the same
@@ -924,38 +996,43 @@ resource_attrs(const json_t *rs, const struct fr_otlp_opts *o)
  * provider.rate_limited of the call). Events out[from..].
  */
 static void
-steps_failed_in(json_t *out, size_t from)
+steps_failed_in(json_t *out, size_t from, struct fr_otlp_failures *recent)
 {
     size_t n = json_array_size(out);
-    bool any = false;
-    for (size_t i = from; i < n && !any; i++) {
-        json_t *ev = json_array_get(out, i);
-        any = json_object_get(ev, "error") != NULL && is(str(ev, "kind"), "middleware");
-    }
-    if (!any)
-        return;
-    json_t *failures = json_object(); /* trace id, message -> span id of the call */
+    bool steps = false;
+    json_t *failures = NULL; /* trace id, message -> span id of the call */
+    int64_t now = fr_now_ms();
     for (size_t i = from; i < n; i++) {
         json_t *ev = json_array_get(out, i);
+        const json_t *err = json_object_get(ev, "error");
+        if (err == NULL)
+            continue;
         const char *kind = str(ev, "kind"), *trace = str(ev, "trace_id"),
-                   *msg = str(json_object_get(ev, "error"), "message");
-        if ((is(kind, "provider") || is(kind, "tool")) && trace && msg && str(ev, "span_id")) {
+                   *msg = str(err, "message"), *span = str(ev, "span_id");
+        steps = steps || is(kind, "middleware");
+        if ((is(kind, "provider") || is(kind, "tool")) && trace && msg && span) {
+            if (failures == NULL)
+                failures = json_object();
             char *key = fr_asprintf("%s\x1f%s", trace, msg);
-            json_object_set_new(failures, key, tree_str(str(ev, "span_id")));
+            json_object_set_new(failures, key, tree_str(span));
             free(key);
+            if (recent != NULL)
+                failures_put(recent, trace, msg, span, now);
         }
     }
-    for (size_t i = from; i < n; i++) {
+    for (size_t i = from; steps && i < n; i++) {
         json_t *ev = json_array_get(out, i);
         const char *trace = str(ev, "trace_id"),
                    *msg = str(json_object_get(ev, "error"), "message");
         if (!is(str(ev, "kind"), "middleware") || trace == NULL || msg == NULL)
             continue;
         char *key = fr_asprintf("%s\x1f%s", trace, msg);
-        json_t *call = json_object_get(failures, key);
+        json_t *call = failures ? json_incref(json_object_get(failures, key)) : NULL;
         free(key);
+        if (call == NULL && recent != NULL) /* the call came in an earlier request */
+            call = failures_get(recent, trace, msg, now);
         if (call != NULL) {
-            json_object_set(json_object_get(ev, "data"), "failed_in", call);
+            json_object_set_new(json_object_get(ev, "data"), "failed_in", call);
             json_object_del(ev, "error");
         }
     }
@@ -1016,7 +1093,7 @@ fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, jso
         }
         json_decref(res);
     }
-    steps_failed_in(out, first);
+    steps_failed_in(out, first, o->failures);
     if (links != NULL)
         json_object_update(links, trace_convs);
     json_decref(trace_convs);

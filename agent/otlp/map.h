@@ -12,10 +12,27 @@
 #include "core/err.h"
 #include "retention/hot/store.h"
 
+struct fr_otlp_failures;
+
 struct fr_otlp_opts {
     const char *conversation_attributes; /* comma-separated, first present wins */
     const char *turn_attributes;         /* comma-separated; NULL = none */
+    struct fr_otlp_failures *failures;   /* recent failed calls across requests; NULL = none */
 };
+
+/*
+ * The model calls and tools that failed recently (the last
+ * FR_OTLP_FAILURES_WINDOW_MS, at most FR_OTLP_FAILURES_SLOTS of them), by
+ * trace and message, across requests and connections (thread-safe): a step
+ * that fails because of such a call is often exported in a later batch than
+ * the call (its span ends last), and is then still counted once, where the
+ * call failed (see fr_otlp_traces). Kept in memory only: after a restart a
+ * step of a call exported before it carries its error again.
+ */
+#define FR_OTLP_FAILURES_WINDOW_MS (10 * 60 * 1000)
+#define FR_OTLP_FAILURES_SLOTS 2048
+struct fr_otlp_failures *fr_otlp_failures_new(void);
+void fr_otlp_failures_free(struct fr_otlp_failures *f);
 
 /*
  * A request read from OTLP/JSON, put in the form the mapping reads (the
@@ -36,7 +53,11 @@ void fr_otlp_json_normalize(json_t *req);
  * conversation of (stored spans or not: the root span of a turn often has
  * no kind); spans of a trace no span names are filed under conv_id = the
  * trace id, for the store to move once the trace is named
- * (fr_store_link_trace).
+ * (fr_store_link_trace). A middleware span (a step: an agent, a workflow, a
+ * generateText around the calls) that failed with the same message as a
+ * provider or tool span of its trace, in this request or (with o->failures)
+ * an earlier one, names that span (data.failed_in) instead of carrying the
+ * error: one failure, counted where it happened.
  */
 int fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_t *links,
                    size_t *spans, size_t *rejected);

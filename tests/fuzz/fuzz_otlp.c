@@ -48,7 +48,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               : json_loadb((const char *)data + 1, size - 1, 0, NULL);
     if (req == NULL)
         return 0;
-    static const struct fr_otlp_opts o = {"gen_ai.conversation.id,session.id", "gen_ai.turn.id"};
+    static const struct fr_otlp_opts o = {"gen_ai.conversation.id,session.id", "gen_ai.turn.id",
+                                          NULL};
     size_t items = 0, rejected = 0;
     if (data[0] % 3 == 2) {
         if (fr_otlp_metrics(req, mstate, take, NULL, &items) == FR_OK && items > 1000000)
