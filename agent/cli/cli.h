@@ -43,6 +43,12 @@ int fr_cli_open_store(const char *cmd, const char *db, bool write, struct fr_sto
 void fr_cli_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fr_cli_write_safe(const char *s, size_t n, FILE *out);
 
+/* What was said in an event (redacted, as stored), as lines under its row (show and tail
+   --text): a provider call's system instructions, prompt messages and answer (message parts as
+   text, a tool call asked for as name(arguments)), a tool's arguments and result, a middleware
+   step's prompts and rationale. */
+void fr_cli_show_text(const struct fr_event_row *r);
+
 /* One JSON value on one line of stdout (the --ndjson outputs), through fr_cli_printf. */
 struct json_t;
 void fr_cli_print_json_line(const struct json_t *j);

@@ -341,9 +341,8 @@ show_message(const json_t *m, const char *role_else)
     }
 }
 
-/* --text: what was said (redacted as stored), under the event's row. */
-static void
-show_text(const struct fr_event_row *r)
+void
+fr_cli_show_text(const struct fr_event_row *r)
 {
     json_t *body = json_loadb(r->body, r->body_len, 0, NULL);
     json_t *data = json_object_get(body, "data");
@@ -426,7 +425,7 @@ show_row_table(struct show_ctx *c, const struct fr_event_row *r)
     if (r->error_code)
         fr_cli_printf("%14s!! %s: %s\n", "", r->error_code, r->error_message);
     if (c->text)
-        show_text(r);
+        fr_cli_show_text(r);
 }
 
 /* The event table's column heading, after a blank line. */

@@ -29,7 +29,7 @@ on_stop(int sig)
 }
 
 struct tail_ctx {
-    bool json;
+    bool json, text;
     long long left; /* --count: events still to print; < 0 = no end */
     int64_t last_id;
 };
@@ -59,6 +59,8 @@ tail_row(void *ud, const struct fr_event_row *r)
         fr_cli_printf("%s %-24s %-12s %-10s %s\n", ts,
                       r->ids[FR_ID_CONV] ? r->ids[FR_ID_CONV] : "-", r->kind ? r->kind : "?",
                       r->status ? r->status : "-", what);
+        if (c->text)
+            fr_cli_show_text(r);
     }
     fflush(stdout);
     if (c->left > 0)
@@ -70,13 +72,15 @@ static void
 tail_usage(FILE *out)
 {
     fprintf(out, "usage: flightrec tail [--db PATH] [--conv ID] [--kind K] [--errors]\n"
-                 "                      [--error-class C] [--json] [--count N] [--from-start]\n"
-                 "                      [--interval MS]\n\n"
+                 "                      [--error-class C] [--json | --text] [--count N]\n"
+                 "                      [--from-start] [--interval MS]\n\n"
                  "Follows events as they are committed, like journalctl -f (Ctrl-C stops).\n"
                  "  --conv ID        only this conversation's events\n"
                  "  --kind K         only events of kind K\n"
                  "  --errors         only failures; --error-class C only that class\n"
                  "  --json           one JSON object per line (jq-friendly)\n"
+                 "  --text           under each event, what was said (redacted, as stored):\n"
+                 "                   messages and answers, tool arguments and results\n"
                  "  --count N        stop after N events (scripts, tests)\n"
                  "  --from-start     print what is stored first, then follow\n"
                  "  --interval MS    how often to look for new events (default 500)\n");
@@ -92,6 +96,7 @@ fr_cmd_tail(int argc, char **argv)
         {"errors", no_argument, NULL, 'e'},
         {"error-class", required_argument, NULL, 'E'},
         {"json", no_argument, NULL, 'j'},
+        {"text", no_argument, NULL, 't'},
         {"count", required_argument, NULL, 'n'},
         {"from-start", no_argument, NULL, 's'},
         {"interval", required_argument, NULL, 'i'},
@@ -132,6 +137,9 @@ fr_cmd_tail(int argc, char **argv)
         case 'j':
             c.json = true;
             break;
+        case 't':
+            c.text = true;
+            break;
         case 'n':
             c.left = strtoll(optarg, &end, 10);
             if (end == optarg || *end != '\0' || c.left < 1) {
@@ -159,6 +167,11 @@ fr_cmd_tail(int argc, char **argv)
     }
     if (fr_cli_no_args("tail", argc, argv, optind) != 0)
         return FR_EXIT_USAGE;
+    if (c.json && c.text) {
+        fprintf(stderr, "flightrec tail: --json and --text: one or the other (--json holds "
+                        "the whole event)\n");
+        return FR_EXIT_USAGE;
+    }
     struct fr_store *st;
     int ex = fr_cli_open_store("tail", db, false, &st);
     if (ex != FR_EXIT_OK)

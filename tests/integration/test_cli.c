@@ -757,8 +757,9 @@ static void
 test_cli_tail_follows(void **state)
 {
     struct fx *f = *state;
-    write_file(f->file, "{\"kind\":\"tool\",\"ts_ms\":1771357445000,\"conv_id\":\"t-1\","
-                        "\"data\":{\"name\":\"first\"}}\n");
+    write_file(f->file,
+               "{\"kind\":\"tool\",\"ts_ms\":1771357445000,\"conv_id\":\"t-1\","
+               "\"data\":{\"name\":\"first\",\"args\":{\"q\":\"mail jane@example.com\"}}}\n");
     char *out = NULL, *err = NULL;
     assert_int_equal(fr(&out, &err, "ingest --no-progress --db %s %s", f->db, f->file), 0);
     free(out);
@@ -785,6 +786,18 @@ test_cli_tail_follows(void **state)
     free(text);
     free(more);
     free(got);
+    /* --text: what was said under each row, redacted as stored */
+    assert_int_equal(fr(&out, &err, "tail --db %s --conv t-1 --from-start --count 1 --text", f->db),
+                     0);
+    assert_non_null(strstr(out, "first"));
+    assert_non_null(strstr(out, "args: {\"q\":\"mail [REDACTED:email]\"}\n"));
+    assert_null(strstr(out, "jane@"));
+    free(out);
+    free(err);
+    assert_int_equal(fr(&out, &err, "tail --db %s --json --text --count 1", f->db), 2);
+    assert_non_null(strstr(err, "--json and --text"));
+    free(out);
+    free(err);
 }
 
 /* show --text prints what was said (as stored, redacted); --ndjson streams one event a line. */
