@@ -172,6 +172,20 @@ body_decoded(void *ud)
     fr_api_req_release(d->p, d->q);
 }
 
+/* 415: a header's value (what) the receiver does not take, saying what it takes; logged and
+   counted as why. */
+static enum MHD_Result
+otlp_unsupported(struct fr_pipeline *p, struct MHD_Connection *c, enum fr_otlp_signal s,
+                 enum fr_otlp_refusal why, bool pb, const char *what, const char *value,
+                 const char *takes)
+{
+    char msg[200];
+    struct fr_otlp_result r;
+    snprintf(msg, sizeof msg, "%s %.60s: OTLP/HTTP takes %s", what, value, takes);
+    fr_otlp_refuse(p, s, why, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, NULL, msg, &r);
+    return otlp_answer(p, c, s, pb, &r);
+}
+
 enum MHD_Result
 fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_req *q,
                  const char *url)
@@ -195,26 +209,16 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
         fr_otlp_refuse_ack(p, s, &(struct fr_ack){.rc = FR_E_BUSY}, &r);
         return otlp_answer(p, c, s, pb, &r);
     }
-    if (!pb && ct && strncasecmp(ct, "application/json", 16) != 0) {
-        char msg[200];
-        snprintf(msg, sizeof msg,
-                 "Content-Type %.60s: OTLP/HTTP takes application/x-protobuf or application/json",
-                 ct);
-        fr_otlp_refuse(p, s, FR_OTLP_MEDIA_TYPE, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, NULL, msg, &r);
-        return otlp_answer(p, c, s, false, &r);
-    }
+    if (!pb && ct && strncasecmp(ct, "application/json", 16) != 0)
+        return otlp_unsupported(p, c, s, FR_OTLP_MEDIA_TYPE, false, "Content-Type", ct,
+                                "application/x-protobuf or application/json");
     const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
     char *body = q->body, *inflated = NULL;
     size_t len = q->len;
     if (enc && strcasecmp(enc, "identity") != 0) {
-        if (!fr_body_encoding_known(enc)) {
-            char msg[200];
-            snprintf(msg, sizeof msg,
-                     "Content-Encoding %.40s: OTLP/HTTP takes gzip, deflate, zstd or identity",
-                     enc);
-            fr_otlp_refuse(p, s, FR_OTLP_ENCODING, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, NULL, msg, &r);
-            return otlp_answer(p, c, s, pb, &r);
-        }
+        if (!fr_body_encoding_known(enc))
+            return otlp_unsupported(p, c, s, FR_OTLP_ENCODING, pb, "Content-Encoding", enc,
+                                    "gzip, deflate, zstd or identity");
         int rc = fr_body_inflate(enc, q->body, q->len, (size_t)p->conf.http_max_body_bytes,
                                  &inflated, &len);
         if (rc != FR_OK) {

@@ -813,3 +813,30 @@ loader_restart_agent(struct loader *l, struct agent *a)
     l->port = a->port;
     pthread_mutex_unlock(&l->mu);
 }
+
+uint8_t *
+compress_as(const char *how, const void *msg, size_t len, size_t *out_len)
+{
+    size_t cap = ZSTD_compressBound(len) + compressBound((uLong)len) + 64;
+    uint8_t *out = fr_malloc(cap);
+    if (strcmp(how, "zstd") == 0) {
+        *out_len = ZSTD_compress(out, cap, msg, len, 3);
+        assert_false(ZSTD_isError(*out_len));
+        return out;
+    }
+    z_stream zs = {0};
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED,
+                                  strcmp(how, "raw") == 0    ? -15
+                                  : strcmp(how, "gzip") == 0 ? 15 + 16
+                                                             : 15,
+                                  8, Z_DEFAULT_STRATEGY),
+                     Z_OK);
+    zs.next_in = (Bytef *)msg;
+    zs.avail_in = (uInt)len;
+    zs.next_out = out;
+    zs.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    *out_len = cap - zs.avail_out;
+    deflateEnd(&zs);
+    return out;
+}

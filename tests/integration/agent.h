@@ -41,6 +41,10 @@
 
 #ifndef FR_BIN
 #error FR_BIN must name the flightrec binary
+/* msg compressed (caller frees): "zstd", "gzip", "zlib" (deflate as HTTP and gRPC define it),
+   "raw" (raw deflate). */
+uint8_t *compress_as(const char *how, const void *msg, size_t len, size_t *out_len);
+
 #endif
 
 struct agent {
@@ -216,5 +220,9 @@ int agent_wait_exit(struct agent *a);
 
 /* Starts FR_BIN with args (space-separated) in the background, output to /dev/null. */
 pid_t spawn_cli(const char *args);
+
+/* msg compressed (caller frees): "zstd", "gzip", "zlib" (deflate as HTTP and gRPC define it),
+   "raw" (raw deflate). */
+uint8_t *compress_as(const char *how, const void *msg, size_t len, size_t *out_len);
 
 #endif

@@ -9,8 +9,6 @@
 
 #include <openssl/evp.h>
 #include <sqlite3.h>
-#include <zlib.h>
-#include <zstd.h>
 
 /* OTLP/HTTP JSON: GenAI spans become provider and tool events, the 429 is classified. */
 static void
@@ -334,31 +332,6 @@ static json_t *
 grpc_call(struct agent *a, const char *method, const void *msg, size_t len, const char *token)
 {
     return grpc_call_enc(a, method, msg, len, token, NULL);
-}
-
-/* msg compressed: "zstd", "zlib" (deflate as HTTP and gRPC define it), "raw" (raw deflate). */
-static uint8_t *
-compress_as(const char *how, const void *msg, size_t len, size_t *out_len)
-{
-    size_t cap = ZSTD_compressBound(len) + compressBound((uLong)len) + 64;
-    uint8_t *out = fr_malloc(cap);
-    if (strcmp(how, "zstd") == 0) {
-        *out_len = ZSTD_compress(out, cap, msg, len, 3);
-        assert_false(ZSTD_isError(*out_len));
-        return out;
-    }
-    z_stream zs = {0};
-    assert_int_equal(
-        deflateInit2(&zs, 6, Z_DEFLATED, strcmp(how, "raw") == 0 ? -15 : 15, 8, Z_DEFAULT_STRATEGY),
-        Z_OK);
-    zs.next_in = (Bytef *)msg;
-    zs.avail_in = (uInt)len;
-    zs.next_out = out;
-    zs.avail_out = (uInt)cap;
-    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    *out_len = cap - zs.avail_out;
-    deflateEnd(&zs);
-    return out;
 }
 
 static uint8_t *
