@@ -58,6 +58,45 @@ static const struct tax_case tax_cases[] = {
     {"{\"kind\":\"provider\"," TS ",\"error\":{\"http_status\":400}}", "provider.invalid_request"},
     {"{\"kind\":\"provider\"," TS ",\"error\":{\"type\":\"invalid_request_error\"}}",
      "provider.invalid_request"},
+    /* out of credits: a 429 retrying does not cure (OpenAI's insufficient_quota), 402s and
+       Anthropic's credit balance; not a rate limit */
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"http_status\":429,\"code\":"
+     "\"insufficient_quota\",\"message\":\"You exceeded your current quota, please check your "
+     "plan and billing details.\"}}",
+     "provider.quota_exhausted"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"message\":\"429 You exceeded your current "
+     "quota\"}}",
+     "provider.quota_exhausted"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"http_status\":402}}", "provider.quota_exhausted"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"http_status\":400,\"message\":\"Your credit "
+     "balance is too low to access the Anthropic API.\"}}",
+     "provider.quota_exhausted"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"code\":\"invalid_api_key\"}}", "provider.auth"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"message\":\"Incorrect API key provided\"}}",
+     "provider.auth"},
+    /* abandoned by the caller */
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"type\":\"AbortError\",\"message\":\"This "
+     "operation was aborted\"}}",
+     "provider.cancelled"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"message\":\"Request was aborted.\"}}",
+     "provider.cancelled"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"message\":\"Post \\\"https://api.openai.com/v1/"
+     "chat/completions\\\": context canceled\"}}",
+     "provider.cancelled"},
+    /* never answered */
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"errno\":\"ECONNREFUSED\"}}",
+     "provider.connection_failed"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"type\":\"APIConnectionError\",\"message\":"
+     "\"Connection error.\"}}",
+     "provider.connection_failed"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"message\":\"dial tcp: lookup api.openai.com: "
+     "no such host\"}}",
+     "provider.connection_failed"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"message\":\"socket hang up\"}}",
+     "provider.connection_failed"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"message\":\"dial tcp 10.0.0.1:443: i/o "
+     "timeout\"}}",
+     "provider.timeout"},
     {"{\"kind\":\"provider\"," TS ",\"data\":{\"status\":\"error\"}}", "provider.unknown"},
     {"{\"kind\":\"provider\"," TS ",\"data\":{\"status\":\"ok\"}}", NULL},
     /* tool */
