@@ -404,6 +404,18 @@ tax_in(const struct tax_strings *list, const char *s)
     return false;
 }
 
+/* error.type: the name, or a qualified name ending in it (openai.RateLimitError,
+   anthropic._exceptions.OverloadedError, System.TimeoutException: the class without its
+   module or namespace). */
+static bool
+tax_in_type(const struct tax_strings *list, const char *s)
+{
+    if (tax_in(list, s))
+        return true;
+    const char *dot = s ? strrchr(s, '.') : NULL;
+    return dot != NULL && dot[1] != '\0' && tax_in(list, dot + 1);
+}
+
 static bool
 tax_rule_matches(const struct tax_rule *r, const struct tax_facts *f)
 {
@@ -416,7 +428,7 @@ tax_rule_matches(const struct tax_rule *r, const struct tax_facts *f)
         if (!ok)
             return false;
     }
-    if (!tax_in(&r->types, f->type) || !tax_in(&r->errnos, f->errno_s) ||
+    if (!tax_in_type(&r->types, f->type) || !tax_in(&r->errnos, f->errno_s) ||
         !tax_in(&r->codes, f->code) || !tax_in(&r->statuses, f->status))
         return false;
     if (r->panic == 1 && !f->panic)

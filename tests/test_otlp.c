@@ -123,6 +123,21 @@ test_otlp_failed_span_carries_error_and_status(void **state)
     assert_string_equal(sget(ev, "conv_id"), "4bf92f3577b34da6a3ce929d0e0e4736");
     json_decref(out);
     json_decref(req);
+    /* as the Python SDKs word it: "Error code: 529 - {...}", a qualified exception type */
+    req = one_span(
+        "chat", "{\"key\":\"gen_ai.operation.name\",\"value\":{\"stringValue\":\"chat\"}}",
+        ",\"events\":[{\"name\":\"exception\",\"attributes\":[{\"key\":"
+        "\"exception.type\",\"value\":{\"stringValue\":\"anthropic.InternalServerError\"}},"
+        "{\"key\":\"exception.message\",\"value\":{\"stringValue\":\"Error code: 529 - "
+        "{'type': 'error', 'error': {'type': 'overloaded_error'}}\"}}]}],\"status\":{"
+        "\"code\":2}");
+    out = json_array();
+    assert_int_equal(fr_otlp_traces(req, &opts, out, NULL, &spans, &rejected), FR_OK);
+    err = json_object_get(json_array_get(out, 0), "error");
+    assert_int_equal(json_integer_value(json_object_get(err, "http_status")), 529);
+    assert_string_equal(sget(err, "type"), "anthropic.InternalServerError");
+    json_decref(out);
+    json_decref(req);
 }
 
 static void

@@ -83,6 +83,24 @@ static const struct tax_case tax_cases[] = {
     {"{\"kind\":\"provider\"," TS ",\"error\":{\"message\":\"Post \\\"https://api.openai.com/v1/"
      "chat/completions\\\": context canceled\"}}",
      "provider.cancelled"},
+    /* the SDKs' exception classes, qualified by their module (OTLP's exception.type) */
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"type\":\"openai.RateLimitError\"}}",
+     "provider.rate_limited"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"type\":\"openai.RateLimitError\",\"http_status\":"
+     "429,\"message\":\"Error code: 429 - {'error': {'message': 'You exceeded your current "
+     "quota', 'type': 'insufficient_quota'}}\"}}",
+     "provider.quota_exhausted"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"type\":\"anthropic.AuthenticationError\"}}",
+     "provider.auth"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"type\":\"openai.APITimeoutError\",\"message\":"
+     "\"Request timed out.\"}}",
+     "provider.timeout"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"type\":\"anthropic.InternalServerError\"}}",
+     "provider.server_error"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"type\":\"openai.BadRequestError\"}}",
+     "provider.invalid_request"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"type\":\"MyRateLimitError\"}}",
+     "provider.unknown"},
     /* never answered */
     {"{\"kind\":\"provider\"," TS ",\"error\":{\"errno\":\"ECONNREFUSED\"}}",
      "provider.connection_failed"},

@@ -579,8 +579,11 @@ span_error(const json_t *span, const json_t *a)
         if (num(a, "http.response.status_code", &hs) || num(a, "http.status_code", &hs))
             json_object_set_new(err, "http_status", json_integer(hs));
         else {
-            /* "429 Rate limit reached ..." as SDKs word it */
+            /* "429 Rate limit reached ..." as the JS SDKs word it, "Error code: 429 - {...}" as
+               the Python ones (openai, anthropic) do */
             const char *m = str(err, "message");
+            if (m && strncmp(m, "Error code: ", 12) == 0)
+                m += 12;
             if (m && m[0] >= '1' && m[0] <= '5' && m[1] >= '0' && m[1] <= '9' && m[2] >= '0' &&
                 m[2] <= '9' && (m[3] == ' ' || m[3] == '\0'))
                 json_object_set_new(err, "http_status", json_integer(atoi(m)));
