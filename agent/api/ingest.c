@@ -194,7 +194,9 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
                             : strcmp(url, "/v1/logs") == 0 ? FR_OTLP_LOGS
                                                            : FR_OTLP_METRICS;
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    bool pb = ct && strncasecmp(ct, "application/x-protobuf", 22) == 0;
+    /* application/x-protobuf as OTLP specifies; application/protobuf as some senders write it */
+    bool pb = ct && (strncasecmp(ct, "application/x-protobuf", 22) == 0 ||
+                     strncasecmp(ct, "application/protobuf", 20) == 0);
     struct fr_otlp_result r;
     if (q->too_large) {
         fr_otlp_refuse(p, s, FR_OTLP_TOO_LARGE, 413, NULL, "request body over http.max_body_bytes",

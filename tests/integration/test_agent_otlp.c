@@ -363,15 +363,17 @@ test_agent_otlp_compression(void **state)
     int main_port = a->port;
     a->port = otlp_port(a);
     static const struct {
-        const char *conv, *how, *header;
-    } https[] = {{"c-http-zstd", "zstd", "Content-Encoding: zstd"},
-                 {"c-http-zlib", "zlib", "Content-Encoding: deflate"},
-                 {"c-http-raw", "raw", "Content-Encoding: Deflate"}};
+        const char *conv, *how, *header, *type;
+    } https[] = {{"c-http-zstd", "zstd", "Content-Encoding: zstd", "application/x-protobuf"},
+                 {"c-http-zlib", "zlib", "Content-Encoding: deflate", "application/x-protobuf"},
+                 {"c-http-raw", "raw", "Content-Encoding: Deflate", "application/protobuf"}};
     for (size_t i = 0; i < sizeof https / sizeof *https; i++) {
         size_t len, zlen;
         uint8_t *req = t_otlp_pb_traces(https[i].conv, &len);
         uint8_t *z = compress_as(https[i].how, req, len, &zlen);
-        const char *hdr[] = {"Content-Type: application/x-protobuf", https[i].header, NULL};
+        char type[64];
+        snprintf(type, sizeof type, "Content-Type: %s", https[i].type);
+        const char *hdr[] = {type, https[i].header, NULL};
         assert_int_equal(http(a, "POST", "/v1/traces", hdr, z, zlen, NULL, NULL), 200);
         free(z);
         free(req);
