@@ -192,10 +192,24 @@ test_otlp_malformed_items_rejected_not_fatal(void **state)
     assert_int_equal(json_array_size(out), 1);
     json_decref(out);
     json_decref(req);
-    /* not a traces request at all */
-    req = json_loads("{\"resourceLogs\":[]}", 0, &e);
+    /* not a traces request at all: another signal's, or its list not a list */
+    static const char *const not_traces[] = {"{\"resourceLogs\":[]}", "{\"resourceSpans\":{}}",
+                                             "[]"};
+    for (size_t i = 0; i < sizeof not_traces / sizeof *not_traces; i++) {
+        req = json_loads(not_traces[i], 0, &e);
+        out = json_array();
+        assert_int_equal(fr_otlp_traces(req, &opts, out, NULL, &spans, &rejected), FR_E_VALUE);
+        json_decref(out);
+        json_decref(req);
+    }
+    /* an empty request, as the protobuf JSON mapping writes one: nothing, accepted */
+    req = json_loads("{}", 0, &e);
     out = json_array();
-    assert_int_equal(fr_otlp_traces(req, &opts, out, NULL, &spans, &rejected), FR_E_VALUE);
+    assert_int_equal(fr_otlp_traces(req, &opts, out, NULL, &spans, &rejected), FR_OK);
+    assert_int_equal(spans, 0);
+    assert_int_equal(json_array_size(out), 0);
+    assert_int_equal(fr_otlp_logs(req, &opts, out, NULL, &spans, &rejected), FR_OK);
+    assert_int_equal(json_array_size(out), 0);
     json_decref(out);
     json_decref(req);
 }

@@ -240,7 +240,9 @@ ingest_metrics(struct fr_pipeline *p, const json_t *req, struct fr_otlp_result *
         fr_metrics_otel_overflow(p->metrics, oc.overflow);
     if (mrc != FR_OK) {
         fr_otlp_refuse(p, FR_OTLP_METRICS, FR_OTLP_MALFORMED, 400, NULL,
-                       "not an OTLP metrics request (no resourceMetrics)", r);
+                       "not an OTLP metrics request (resourceMetrics is not a list, or it is "
+                       "another signal's: traces go to /v1/traces, logs to /v1/logs)",
+                       r);
         return;
     }
     fr_metrics_received(p->metrics, "otlp", points);
@@ -308,8 +310,12 @@ prepare(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req, struct 
         json_decref(envs);
         json_decref(named);
         fr_otlp_refuse(p, s, FR_OTLP_MALFORMED, 400, NULL,
-                       traces ? "not an OTLP traces request (no resourceSpans)"
-                              : "not an OTLP logs request (no resourceLogs)",
+                       traces ? "not an OTLP traces request (resourceSpans is not a list, or "
+                                "it is another signal's: logs go to /v1/logs, metrics to "
+                                "/v1/metrics)"
+                              : "not an OTLP logs request (resourceLogs is not a list, or it is "
+                                "another signal's: traces go to /v1/traces, metrics to "
+                                "/v1/metrics)",
                        r);
         return false;
     }

@@ -1042,13 +1042,28 @@ steps_failed_in(json_t *out, size_t from, struct fr_otlp_failures *recent)
     json_decref(failures);
 }
 
+/* An OTLP request: an object whose list (resourceSpans, ...) is an array, or absent in an empty
+   request ({}, as the protobuf JSON mapping writes one) but not in another signal's request. */
+static bool
+request_of(const json_t *req, const char *list)
+{
+    if (!json_is_object(req))
+        return false;
+    const json_t *l = json_object_get(req, list);
+    if (l != NULL)
+        return json_is_array(l);
+    return json_object_get(req, "resourceSpans") == NULL &&
+           json_object_get(req, "resourceLogs") == NULL &&
+           json_object_get(req, "resourceMetrics") == NULL;
+}
+
 int
 fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_t *links,
                size_t *spans, size_t *rejected)
 {
     size_t first = json_array_size(out);
     *spans = *rejected = 0;
-    if (!json_is_object(req) || !json_is_array(json_object_get(req, "resourceSpans")))
+    if (!request_of(req, "resourceSpans"))
         return FR_E_VALUE;
     size_t i, j, k;
     json_t *rs, *ss, *span;
@@ -1250,7 +1265,7 @@ fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_
              size_t *records, size_t *rejected)
 {
     *records = *rejected = 0;
-    if (!json_is_object(req) || !json_is_array(json_object_get(req, "resourceLogs")))
+    if (!request_of(req, "resourceLogs"))
         return FR_E_VALUE;
     size_t i, j, k;
     json_t *rl, *sl, *lr;
@@ -1445,7 +1460,7 @@ fr_otlp_metrics(const json_t *req, struct fr_otlp_metrics_state *s,
                 int (*cb)(void *ud, const struct fr_otlp_rollup *r), void *ud, size_t *points)
 {
     *points = 0;
-    if (!json_is_object(req) || !json_is_array(json_object_get(req, "resourceMetrics")))
+    if (!request_of(req, "resourceMetrics"))
         return FR_E_VALUE;
     size_t i, j, k, m;
     json_t *rm, *sm, *metric, *dp;

@@ -44,6 +44,15 @@ test_agent_otlp_traces(void **state)
     assert_non_null(strstr(st->message, "ExportTraceServiceRequest"));
     fr_otlp__rpc_status__free_unpacked(st, NULL);
     free(out);
+    /* an empty request ({}, as the protobuf JSON mapping writes one) is a success on every
+       signal; another signal's request is refused saying where it belongs */
+    static const char *const signals[] = {"/v1/traces", "/v1/logs", "/v1/metrics"};
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(http(a, "POST", signals[i], json, "{}", 2, NULL, NULL), 200);
+    const char *other = "{\"resourceLogs\":[]}";
+    assert_int_equal(http(a, "POST", "/v1/traces", json, other, strlen(other), &out, NULL), 400);
+    assert_non_null(strstr(out, "logs go to /v1/logs"));
+    free(out);
     /* a media type the receiver does not take: 415, said, and counted by reason */
     const char *text[] = {"Content-Type: text/plain", NULL};
     assert_int_equal(http(a, "POST", "/v1/traces", text, "x", 1, &out, NULL), 415);
@@ -56,7 +65,7 @@ test_agent_otlp_traces(void **state)
     assert_non_null(
         strstr(m, "flightrec_otlp_rejected_total{signal=\"traces\",reason=\"media_type\"} 1\n"));
     assert_non_null(
-        strstr(m, "flightrec_otlp_rejected_total{signal=\"traces\",reason=\"malformed\"} 1\n"));
+        strstr(m, "flightrec_otlp_rejected_total{signal=\"traces\",reason=\"malformed\"} 2\n"));
     /* the malformed span of the JSON request above, counted as an item */
     assert_non_null(
         strstr(m, "flightrec_otlp_rejected_total{signal=\"traces\",reason=\"invalid\"} 1\n"));
@@ -852,10 +861,7 @@ test_agent_otlp_traceloop_and_openinference(void **state)
  * The Vercel AI SDK (ai 6 with @ai-sdk/openai) and its built-in OpenTelemetry
  * spans (ai.* attributes: ai.generateText, ai.generateText.doGenerate,
  * ai.toolCall): a call asking for the tool, the tool, the answer, then a call
- * refused with 429, in the conversation its telemetry metadata names. Once
- * with the batch processor (one request at shutdown) and once with each span
- * exported as it ends (the generateText around the refused call comes in a
- * later request than the call): the refusal is one failure either way.
+ * refused with 429, in the conversation its telemetry metadata names.
  */
 static void
 test_agent_otlp_vercel_ai_sdk(void **state)
@@ -863,43 +869,106 @@ test_agent_otlp_vercel_ai_sdk(void **state)
     struct agent *a = *state;
     agent_config(a, NULL, NULL, NULL);
     agent_start(a);
-    static const char *const schedules[] = {"batch", "simple"}, *const convs[] = {"vercel-conv",
-                                                                                  "vercel-simple"};
-    for (size_t r = 0; r < 2; r++) {
-        json_t *j = run_instrumented(a, "vercel.mjs", convs[r], schedules[r]);
-        struct turn_tally t;
-        tally_turn(j, convs[r], &t);
-        assert_int_equal(t.providers, 2);
-        assert_int_equal(t.failed, 1);
-        /* the call around the refused one failed with it: counted once, in the call */
-        assert_int_equal(t.failed_in, 1);
-        assert_int_equal(
-            json_integer_value(json_object_get(json_object_get(j, "conversation"), "error_count")),
-            1);
-        assert_int_equal(t.tools, 1);
-        assert_int_equal(t.steps, 2); /* the two generateText calls */
-        assert_int_equal(t.in, 101 + 102);
-        assert_int_equal(t.out, 21 + 22);
-        assert_int_equal(t.cached, 10 + 20);
-        assert_string_equal(t.finish, "tool-calls,stop,");
-        json_t *e;
-        size_t i;
-        json_array_foreach(json_object_get(j, "events"), i, e)
-        {
-            const char *kind = json_string_value(json_object_get(e, "kind"));
-            json_t *data = json_object_get(e, "data");
-            if (strcmp(kind, "tool") == 0)
-                assert_string_equal(sget_(data, "tool_call_id"), "call_1");
-            if (strcmp(kind, "middleware") == 0)
-                assert_null(json_object_get(json_object_get(e, "flightrec"), "error_code"));
-            if (strcmp(kind, "provider") == 0 && json_object_get(e, "error") == NULL)
-                assert_non_null(json_object_get(data, "response"));
-        }
-        char *dump = json_dumps(json_object_get(j, "events"), 0);
-        assert_non_null(strstr(dump, "It is sunny in Paris."));
-        free(dump);
-        json_decref(j);
+    json_t *j = run_instrumented(a, "vercel.mjs", "vercel-conv", NULL);
+    struct turn_tally t;
+    tally_turn(j, "vercel-conv", &t);
+    assert_int_equal(t.providers, 2);
+    assert_int_equal(t.failed, 1);
+    /* the call around the refused one failed with it: counted once, in the call */
+    assert_int_equal(t.failed_in, 1);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "conversation"), "error_count")), 1);
+    assert_int_equal(t.tools, 1);
+    assert_int_equal(t.steps, 2); /* the two generateText calls */
+    assert_int_equal(t.in, 101 + 102);
+    assert_int_equal(t.out, 21 + 22);
+    assert_int_equal(t.cached, 10 + 20);
+    assert_string_equal(t.finish, "tool-calls,stop,");
+    json_t *e;
+    size_t i;
+    json_array_foreach(json_object_get(j, "events"), i, e)
+    {
+        const char *kind = json_string_value(json_object_get(e, "kind"));
+        json_t *data = json_object_get(e, "data");
+        if (strcmp(kind, "tool") == 0)
+            assert_string_equal(sget_(data, "tool_call_id"), "call_1");
+        if (strcmp(kind, "middleware") == 0)
+            assert_null(json_object_get(json_object_get(e, "flightrec"), "error_code"));
+        if (strcmp(kind, "provider") == 0 && json_object_get(e, "error") == NULL)
+            assert_non_null(json_object_get(data, "response"));
     }
+    char *dump = json_dumps(json_object_get(j, "events"), 0);
+    assert_non_null(strstr(dump, "It is sunny in Paris."));
+    free(dump);
+    json_decref(j);
+    assert_int_equal(agent_stop(a), 0);
+}
+
+/* A failed span of conversation conv-steps (trace 4bf9...) as an OTLP/JSON request. */
+static char *
+failed_span_request(const char *span_id, const char *op, const char *msg)
+{
+    json_t *req = json_pack(
+        "{s:[{s:[{s:[{s:s,s:s,s:s,s:s,s:s,s:[{s:s,s:{s:s}},{s:s,s:{s:s}}],s:{s:i,s:s}}]}]}]}",
+        "resourceSpans", "scopeSpans", "spans", "traceId", "4bf92f3577b34da6a3ce929d0e0e4736",
+        "spanId", span_id, "name", op, "startTimeUnixNano", "1771357445201000000",
+        "endTimeUnixNano", "1771357445301000000", "attributes", "key", "gen_ai.operation.name",
+        "value", "stringValue", op, "key", "gen_ai.conversation.id", "value", "stringValue",
+        "conv-steps", "status", "code", 2, "message", msg);
+    char *s = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    return s;
+}
+
+/*
+ * A step (an agent span) that failed because of its model call, exported in
+ * a later request than the call (its span ends last: a batch timer or a
+ * per-span exporter between them), is one failure, in the call: the step
+ * names the call (data.failed_in). A step failing otherwise keeps its error.
+ */
+static void
+test_agent_otlp_step_fails_in_an_earlier_request(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    int main_port = a->port;
+    a->port = otlp_port(a);
+    const char *json[] = {"Content-Type: application/json", NULL};
+    char *reqs[] = {
+        failed_span_request("00000000000000c1", "chat", "429 Rate limit reached"),
+        failed_span_request("00000000000000a1", "invoke_agent", "429 Rate limit reached"),
+        failed_span_request("00000000000000a2", "invoke_agent", "guardrail refused")};
+    for (size_t i = 0; i < 3; i++) { /* one request after the other */
+        assert_int_equal(http(a, "POST", "/v1/traces", json, reqs[i], strlen(reqs[i]), NULL, NULL),
+                         200);
+        free(reqs[i]);
+    }
+    a->port = main_port;
+    json_t *j = get_json(a, "/v1/conversations/conv-steps", 200);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "conversation"), "error_count")), 2);
+    json_t *e;
+    size_t i, seen = 0;
+    json_array_foreach(json_object_get(j, "events"), i, e)
+    {
+        const char *span = json_string_value(json_object_get(e, "span_id"));
+        const char *code =
+            json_string_value(json_object_get(json_object_get(e, "flightrec"), "error_code"));
+        const json_t *failed_in = json_object_get(json_object_get(e, "data"), "failed_in");
+        if (strcmp(span, "00000000000000c1") == 0) {
+            assert_string_equal(code, "provider.rate_limited");
+        } else if (strcmp(span, "00000000000000a1") == 0) {
+            assert_null(code);
+            assert_string_equal(json_string_value(failed_in), "00000000000000c1");
+        } else {
+            assert_string_equal(code, "runtime.unknown");
+            assert_null(failed_in);
+        }
+        seen++;
+    }
+    assert_int_equal(seen, 3);
+    json_decref(j);
     assert_int_equal(agent_stop(a), 0);
 }
 
@@ -995,6 +1064,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_bodies_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_large_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_vercel_ai_sdk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_otlp_step_fails_in_an_earlier_request, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_traceloop_and_openinference, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_metric_attributes_redacted_and_bounded,

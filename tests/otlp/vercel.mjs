@@ -10,22 +10,18 @@
 // the GenAI conventions (invoke_agent, chat, execute_tool) and needs
 // Node.js 22.
 //
-//   node tests/otlp/vercel.mjs OTLP_BASE_URL CONVERSATION_ID [batch|simple]
-//
-// batch (the default): the SDK's batch span processor, everything exported at
-// shutdown; simple: each span exported as it ends (SimpleSpanProcessor), so a
-// generateText span comes in a later request than the calls under it.
-import { NodeSDK, tracing } from '@opentelemetry/sdk-node';
+//   node tests/otlp/vercel.mjs OTLP_BASE_URL CONVERSATION_ID
+import { NodeSDK } from '@opentelemetry/sdk-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { generateText, tool, jsonSchema, stepCountIs } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
 import { startMockLLM } from './mockllm.mjs';
 
-const [base, conv, schedule] = process.argv.slice(2);
-const exporter = new OTLPTraceExporter({ url: `${base}/v1/traces` });
-const sdk = new NodeSDK(schedule === 'simple'
-  ? { serviceName: 'chat-server', spanProcessors: [new tracing.SimpleSpanProcessor(exporter)] }
-  : { serviceName: 'chat-server', traceExporter: exporter });
+const [base, conv] = process.argv.slice(2);
+const sdk = new NodeSDK({
+  serviceName: 'chat-server',
+  traceExporter: new OTLPTraceExporter({ url: `${base}/v1/traces` }),
+});
 sdk.start();
 const llm = await startMockLLM();
 const openai = createOpenAI({ baseURL: llm.url, apiKey: 'test-key' });
