@@ -862,7 +862,7 @@ test_otlp_step_failed_in_an_earlier_request(void **state)
            *other_trace = failed_span("00000000000000a3", "invoke_agent", "tool timed out"),
            *other_msg = failed_span("00000000000000a4", "invoke_agent", "429 rate limit");
     json_object_set_new(other_trace, "traceId", json_string("0af7651916cd43dd8448eb211c80319c"));
-    json_t *steps = json_pack("[O,O,O,O]", later,
+    json_t *steps = json_pack("[O,o,O,O]", later,
                               failed_span("00000000000000a2", "invoke_agent", "tool timed out"),
                               other_trace, other_msg);
     json_t *out = map_spans(&with, json_deep_copy(steps));
