@@ -112,6 +112,9 @@ static const struct tax_case tax_cases[] = {
      "provider.connection_failed"},
     {"{\"kind\":\"provider\"," TS ",\"error\":{\"message\":\"socket hang up\"}}",
      "provider.connection_failed"},
+    {"{\"kind\":\"provider\"," TS ",\"error\":{\"http_status\":502,\"message\":\"upstream connect "
+     "error: connection refused\"}}",
+     "provider.server_error"},
     {"{\"kind\":\"provider\"," TS ",\"error\":{\"message\":\"dial tcp 10.0.0.1:443: i/o "
      "timeout\"}}",
      "provider.timeout"},
