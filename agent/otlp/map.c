@@ -953,12 +953,7 @@ fr_otlp_failures_free(struct fr_otlp_failures *f)
 static uint64_t
 failure_key(const char *trace, const char *msg)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *s = trace; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    h = (h ^ 0x1f) * 1099511628211ull;
-    for (const char *s = msg; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    uint64_t h = fr_fnv1a64_from(fr_fnv1a64_from(fr_fnv1a64(trace), "\x1f"), msg);
     return h ? h : 1;
 }
 
