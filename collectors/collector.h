@@ -91,6 +91,17 @@ void fr_collect_derive(struct fr_record *rec);
 int fr_fields_check(const json_t *obj, const struct fr_field *fields, const char *prefix,
                     struct fr_err *err);
 
+/*
+ * What a provider call's finish_reason says about its answer, across the
+ * providers' and SDKs' spellings (OpenAI, Anthropic, Gemini, Bedrock, Cohere,
+ * Mistral, the Vercel AI SDK; case and '-' / '_' ignored): "complete",
+ * "truncated" (the token limit: length, max_tokens), "filtered" (a content
+ * filter, a safety block or a refusal), "tool_call", "error", or "other". A
+ * comma-separated list (one reason per choice, as the OTLP mapping joins
+ * them) says the most severe of its reasons. NULL or "": "other".
+ */
+const char *fr_finish_meaning(const char *reason);
+
 /* Helpers for normalize(): borrowed string / integer of data.<key>, or NULL / false. */
 const char *fr_data_str(const struct fr_event *ev, const char *key);
 bool fr_data_int(const struct fr_event *ev, const char *key, int64_t *out);

@@ -1,8 +1,9 @@
 /*
  * collectors/derive.c - the facts derived from a normalized event that the
  * store keeps beside it: which rollup rows it counts in (provider calls by
- * provider and model with tokens and latency, tools by name, transport by
- * route and status, failures by class and code), whether its stream is
+ * provider and model with tokens and latency, and by finish reason and
+ * model; tools by name, transport by route and status, failures by class
+ * and code), whether its stream is
  * checked for ordering anomalies (SEM), whether its entity's first and last
  * sighting is tracked (timeline). The store persists these generically; the
  * domain knowledge is here, with the collectors.
@@ -25,6 +26,10 @@ fr_collect_derive(struct fr_record *rec)
     switch (rec->kind) {
     case FR_KIND_PROVIDER:
         add(rec, "provider", FR_RF_PROVIDER, FR_RF_MODEL, true, true);
+        /* how calls ended, per model: answers cut at the token limit or filtered show up here
+           although the call itself succeeded (fr_finish_meaning) */
+        if (rec->finish != NULL && *rec->finish != '\0')
+            add(rec, "finish", FR_RF_FINISH, FR_RF_MODEL, true, true);
         break;
     case FR_KIND_TOOL:
         add(rec, "tool", FR_RF_TOOL, FR_RF_EMPTY, false, true);

@@ -81,6 +81,7 @@ provider_normalize(void *ctx, struct fr_event *ev, struct fr_err *err)
     ev->provider = fr_data_str(ev, "provider");
     ev->model = fr_data_str(ev, "model");
     ev->status = fr_data_str(ev, "status");
+    ev->finish = fr_data_str(ev, "finish_reason");
     json_t *latency = ev->data ? json_object_get(ev->data, "latency") : NULL;
     ev->has_duration = fr_json_int_at(latency, "provider_ms", &ev->duration_ms);
     return FR_OK;
@@ -98,3 +99,49 @@ const struct fr_collector fr_collector_provider = {
     .fields = provider_fields,
     .normalize = provider_normalize,
 };
+
+/* ---- finish reasons ---- */
+
+/* The meanings, most severe first: a list's meaning is its first one found. */
+static const struct {
+    const char *meaning;
+    const char *const reasons[14]; /* compared lowercase, '-' read as '_' */
+} finish_meanings[] = {
+    {"filtered",
+     {"content_filter", "content_filtered", "safety", "recitation", "blocklist",
+      "prohibited_content", "spii", "image_safety", "refusal", "guardrail_intervened",
+      "error_toxic", NULL}},
+    {"truncated",
+     {"length", "max_tokens", "model_length", "max_output_tokens", "model_context_window_exceeded",
+      NULL}},
+    {"error", {"error", "malformed_function_call", "unexpected_tool_call", NULL}},
+    {"tool_call", {"tool_calls", "tool_call", "tool_use", "function_call", NULL}},
+    {"complete", {"stop", "end_turn", "stop_sequence", "complete", "end", "eos", NULL}},
+};
+
+const char *
+fr_finish_meaning(const char *reason)
+{
+    size_t best = sizeof finish_meanings / sizeof finish_meanings[0];
+    for (const char *at = reason; at != NULL && *at != '\0';) {
+        size_t n = strcspn(at, ",");
+        char one[40];
+        size_t k = 0;
+        for (size_t i = 0; i < n && k + 1 < sizeof one; i++) {
+            char c = at[i];
+            if (c == ' ')
+                continue;
+            one[k++] = c == '-' ? '_' : (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+        one[k] = '\0';
+        for (size_t m = 0; m < best; m++)
+            for (const char *const *r = finish_meanings[m].reasons; *r != NULL; r++)
+                if (strcmp(one, *r) == 0) {
+                    best = m;
+                    break;
+                }
+        at += n + (at[n] == ',');
+    }
+    return best < sizeof finish_meanings / sizeof finish_meanings[0] ? finish_meanings[best].meaning
+                                                                     : "other";
+}

@@ -82,7 +82,7 @@ void
 fr_record_from_event(struct fr_record *rec, const struct fr_event *ev, const char *body,
                      size_t body_len)
 {
-    const char *src[FR_ID_COUNT + 11];
+    const char *src[FR_ID_COUNT + 12];
     size_t total = body_len + 1;
     for (int i = 0; i < FR_ID_COUNT; i++)
         src[i] = ev->ids[i];
@@ -97,7 +97,8 @@ fr_record_from_event(struct fr_record *rec, const struct fr_event *ev, const cha
     src[FR_ID_COUNT + 8] = ev->err.message;
     src[FR_ID_COUNT + 9] = ev->request_sha256;
     src[FR_ID_COUNT + 10] = ev->response_sha256;
-    for (int i = 0; i < FR_ID_COUNT + 11; i++)
+    src[FR_ID_COUNT + 11] = ev->finish;
+    for (int i = 0; i < FR_ID_COUNT + 12; i++)
         if (src[i] != NULL)
             total += strlen(src[i]) + 1;
     memset(rec, 0, sizeof *rec);
@@ -115,6 +116,7 @@ fr_record_from_event(struct fr_record *rec, const struct fr_event *ev, const cha
     rec->model = record_put(&cur, ev->model);
     rec->tool = record_put(&cur, ev->tool);
     rec->route = record_put(&cur, ev->route);
+    rec->finish = record_put(&cur, ev->finish);
     rec->entity_id = record_put(&cur, ev->entity_id);
     rec->entity_kind = record_put(&cur, ev->entity_kind);
     rec->version = ev->version;
@@ -170,6 +172,9 @@ fr_record_field(const struct fr_record *rec, enum fr_record_field f)
         return fr_error_class_name(rec->err.klass);
     case FR_RF_ERROR_CODE:
         v = rec->err.code;
+        break;
+    case FR_RF_FINISH:
+        v = rec->finish;
         break;
     }
     return v ? v : "";

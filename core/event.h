@@ -103,6 +103,7 @@ struct fr_event {
     struct fr_event_error err;
     int64_t tokens[FR_TOKEN_COUNT]; /* provider usage; 0 when not given */
     const char *route;              /* borrowed: transport HTTP path (rollup key) */
+    const char *finish;             /* borrowed: provider finish_reason (rollup key) */
     char request_sha256[65];        /* provider: hex SHA-256 of the request body, "" = none */
     char response_sha256[65];       /* provider: hex SHA-256 of the response body, "" = none */
     const char *entity_id;          /* borrowed: timeline entity id */
@@ -136,6 +137,7 @@ struct fr_record {
     } err;
     int64_t tokens[FR_TOKEN_COUNT];
     const char *route;
+    const char *finish;                           /* provider: finish_reason */
     const char *request_sha256, *response_sha256; /* hex; "" = none */
     const char *entity_id, *entity_kind;
     int64_t version;
@@ -170,7 +172,7 @@ struct fr_record {
         const char *dim;      /* static */
         unsigned char k1, k2; /* enum fr_record_field */
         bool tokens, latency; /* add the token counts / the duration too */
-    } rollups[2];
+    } rollups[3];
     size_t nrollups;
     bool order_check;
     bool entity_track;
@@ -186,6 +188,7 @@ enum fr_record_field {
     FR_RF_STATUS, /* "-" when none */
     FR_RF_ERROR_CLASS,
     FR_RF_ERROR_CODE,
+    FR_RF_FINISH, /* provider finish_reason */
 };
 
 /* The text of field f of rec, never NULL ("" or "-" when the record has none). */

@@ -56,6 +56,19 @@ test_rollup_sums_equal_raw_events(void **state)
          " WHERE kind='provider'"},
         {"SELECT sum(lat_sum_ms) FROM rollups WHERE dim='provider'",
          "SELECT sum(duration_ms) FROM events WHERE kind='provider'"},
+        /* how calls ended, per finish reason and model */
+        {"SELECT sum(calls) FROM rollups WHERE dim='finish'",
+         "SELECT count(*) FROM events WHERE kind='provider'"
+         " AND json_extract(fr_body(body), '$.data.finish_reason') <> ''"},
+        {"SELECT sum(calls) FROM rollups WHERE dim='finish' AND k1='tool_calls' AND k2 <> ''",
+         "SELECT count(*) FROM events WHERE kind='provider' AND model IS NOT NULL"
+         " AND json_extract(fr_body(body), '$.data.finish_reason') = 'tool_calls'"},
+        {"SELECT sum(output_tokens) FROM rollups WHERE dim='finish' AND k1='stop'",
+         "SELECT sum(json_extract(fr_body(body), '$.data.usage.output_tokens')) FROM events"
+         " WHERE kind='provider' AND json_extract(fr_body(body), '$.data.finish_reason') = 'stop'"},
+        {"SELECT sum(lat_sum_ms) FROM rollups WHERE dim='finish'",
+         "SELECT sum(duration_ms) FROM events WHERE kind='provider'"
+         " AND json_extract(fr_body(body), '$.data.finish_reason') <> ''"},
         {"SELECT sum(calls) FROM rollups WHERE dim='tool'",
          "SELECT count(*) FROM events WHERE kind='tool'"},
         {"SELECT sum(lat_count) FROM rollups WHERE dim='tool'",

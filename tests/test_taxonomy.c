@@ -2,7 +2,8 @@
  * tests/test_taxonomy.c - the error taxonomy: a case per built-in code (and
  * a check that every code in configs/error-taxonomy.yaml has a case), the
  * fallback to "<class>.unknown", user rules overriding the built-ins, and
- * clear errors for bad rule files.
+ * clear errors for bad rule files. Also what a provider call's finish
+ * reason says of its answer (not a failure: the call succeeded).
  */
 #include "tests/support/support.h"
 
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collectors/collector.h"
 #include "collectors/taxonomy.h"
 #include "core/mem.h"
 
@@ -326,6 +328,51 @@ test_taxonomy_bad_rule_files_name_line_and_key(void **state)
     free(dir);
 }
 
+/* The providers' and SDKs' spellings of how a call ended, each to what it says of the answer. */
+static void
+test_finish_reason_meanings(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *reason, *meaning;
+    } cases[] = {
+        {"stop", "complete"},          /* OpenAI, Mistral, the Vercel AI SDK */
+        {"end_turn", "complete"},      /* Anthropic, Bedrock */
+        {"STOP", "complete"},          /* Gemini */
+        {"COMPLETE", "complete"},      /* Cohere */
+        {"stop_sequence", "complete"}, /* Anthropic */
+        {"length", "truncated"},       /* OpenAI: the answer hit max_tokens */
+        {"max_tokens", "truncated"},   /* Anthropic */
+        {"MAX_TOKENS", "truncated"},   /* Gemini, Cohere */
+        {"model_length", "truncated"}, /* Mistral: the context ran out */
+        {"content_filter", "filtered"},
+        {"content-filter", "filtered"}, /* the Vercel AI SDK */
+        {"SAFETY", "filtered"},         /* Gemini */
+        {"RECITATION", "filtered"},
+        {"refusal", "filtered"},              /* Anthropic */
+        {"guardrail_intervened", "filtered"}, /* Bedrock */
+        {"tool_calls", "tool_call"},
+        {"tool-calls", "tool_call"},
+        {"tool_use", "tool_call"},
+        {"error", "error"},
+        {"MALFORMED_FUNCTION_CALL", "error"},
+        {"pause_turn", "other"},
+        {"", "other"},
+        {"stopped", "other"}, /* whole words only */
+        /* one reason per choice (the OTLP mapping joins gen_ai.response.finish_reasons): the
+           most severe */
+        {"tool-calls,stop", "tool_call"},
+        {"stop,length", "truncated"},
+        {"stop, content_filter", "filtered"},
+        {",", "other"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (strcmp(fr_finish_meaning(cases[i].reason), cases[i].meaning) != 0)
+            fail_msg("'%s': %s, expected %s", cases[i].reason, fr_finish_meaning(cases[i].reason),
+                     cases[i].meaning);
+    assert_string_equal(fr_finish_meaning(NULL), "other");
+}
+
 int
 main(void)
 {
@@ -335,6 +382,7 @@ main(void)
         cmocka_unit_test(test_taxonomy_safe_message_from_rule),
         cmocka_unit_test(test_taxonomy_user_rules_override_builtin),
         cmocka_unit_test(test_taxonomy_bad_rule_files_name_line_and_key),
+        cmocka_unit_test(test_finish_reason_meanings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

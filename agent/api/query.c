@@ -10,6 +10,7 @@
 
 #include "agent/api/api.h"
 #include "agent/api/params.h"
+#include "collectors/collector.h"
 #include "collectors/taxonomy.h"
 #include "core/mem.h"
 #include "core/option.h"
@@ -485,6 +486,7 @@ fr_api_get_summaries(struct fr_pipeline *p, struct MHD_Connection *c)
 struct stats_rows {
     json_t *arr;
     bool bucketed;
+    bool finish; /* by=finish: each row says what its reason means */
 };
 
 static int
@@ -505,6 +507,8 @@ collect_stat(void *ud, const struct fr_rollup_row *r)
         "reasoning", (json_int_t)r->tokens[FR_TOKEN_REASONING], "latency", lat);
     if (row != NULL && c->bucketed)
         json_object_set_new(row, "bucket_ms", json_integer(r->bucket_ms));
+    if (row != NULL && c->finish)
+        json_object_set_new(row, "meaning", json_string(fr_finish_meaning(r->k1)));
     json_array_append_new(c->arr, row);
     return 0;
 }
@@ -514,8 +518,8 @@ enum MHD_Result
 fr_api_get_stats(struct fr_pipeline *p, struct MHD_Connection *c)
 {
     static const char *const allowed[] = {"by", "since", "until", "step", "limit", NULL};
-    static const char *const dims[] = {"provider",    "tool", "transport", "error",
-                                       "sem_anomaly", "otel", NULL};
+    static const char *const dims[] = {"provider",    "finish", "tool",      "transport",  "error",
+                                       "sem_anomaly", "otel",   "otel_ttft", "otel_chunk", NULL};
     struct fr_rollup_filter f = {0};
     char msg[600];
     struct fr_qparams q;
@@ -527,7 +531,8 @@ fr_api_get_stats(struct fr_pipeline *p, struct MHD_Connection *c)
             f.dim = *d;
     if (f.dim == NULL)
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST,
-                            "by: expected provider, tool, transport, error, sem_anomaly or otel",
+                            "by: expected provider, finish, tool, transport, error, sem_anomaly,"
+                            " otel, otel_ttft or otel_chunk",
                             NULL);
     const char *step = fr_qparams_get(&q, "step");
     if (step != NULL) {
@@ -545,7 +550,8 @@ fr_api_get_stats(struct fr_pipeline *p, struct MHD_Connection *c)
                                 NULL);
         f.limit = 0; /* every key of every step: bounded by the steps above */
     }
-    struct stats_rows rows = {.arr = json_array(), .bucketed = f.step_ms > 0};
+    struct stats_rows rows = {
+        .arr = json_array(), .bucketed = f.step_ms > 0, .finish = strcmp(f.dim, "finish") == 0};
     struct fr_err err = {0};
     struct fr_store *rs = q_take(p, &err);
     int rc = rs == NULL ? err.code : fr_store_rollups(rs, &f, collect_stat, &rows, &err);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "agent/cli/cli.h"
+#include "collectors/collector.h"
 #include "core/crypto.h"
 #include "core/timeutil.h"
 #include "retention/hot/store.h"
@@ -239,15 +240,24 @@ stats_row(void *ud, const struct fr_rollup_row *r)
 {
     struct stats_ctx *c = ud;
     /* with token counters: provider calls, and the OTLP GenAI metrics */
-    bool provider = strcmp(c->dim, "provider") == 0 || strcmp(c->dim, "otel") == 0;
+    bool finish = strcmp(c->dim, "finish") == 0;
+    bool provider = strcmp(c->dim, "provider") == 0 || strcmp(c->dim, "otel") == 0 || finish;
     if (c->n++ == 0) {
-        fr_cli_printf("%-22s %-20s %8s %7s", "KEY", "SUB", "CALLS", "ERRORS");
+        if (finish) /* what each reason says of the answer: truncated, filtered, ... */
+            fr_cli_printf("%-22s %-10s %-20s %8s %7s", "FINISH", "MEANING", "MODEL", "CALLS",
+                          "ERRORS");
+        else
+            fr_cli_printf("%-22s %-20s %8s %7s", "KEY", "SUB", "CALLS", "ERRORS");
         if (provider)
             fr_cli_printf(" %11s %10s", "IN_TOKENS", "OUT_TOKENS");
         fr_cli_printf(" %8s %8s %8s %8s\n", "AVG_MS", "P50<=", "P99<=", "MAX_MS");
     }
-    fr_cli_printf("%-22s %-20s %8lld %7lld", *r->k1 ? r->k1 : "-", *r->k2 ? r->k2 : "-",
-                  (long long)r->calls, (long long)r->errors);
+    if (finish)
+        fr_cli_printf("%-22s %-10s %-20s %8lld %7lld", r->k1, fr_finish_meaning(r->k1),
+                      *r->k2 ? r->k2 : "-", (long long)r->calls, (long long)r->errors);
+    else
+        fr_cli_printf("%-22s %-20s %8lld %7lld", *r->k1 ? r->k1 : "-", *r->k2 ? r->k2 : "-",
+                      (long long)r->calls, (long long)r->errors);
     if (provider)
         fr_cli_printf(" %11lld %10lld", (long long)r->tokens[FR_TOKEN_INPUT],
                       (long long)r->tokens[FR_TOKEN_OUTPUT]);
@@ -268,7 +278,10 @@ stats_usage(FILE *out)
                  "options:\n"
                  "  --db PATH     database (default $FLIGHTREC_DB or ./var/flightrec.db), or\n"
                  "                the fleet store: postgres://... (also --store; docs/fleet.md)\n"
-                 "  --by D        provider (default: per provider and model), tool,\n"
+                 "  --by D        provider (default: per provider and model), finish (per\n"
+                 "                finish reason and model, with what the reason means:\n"
+                 "                complete, truncated at the token limit, filtered by a\n"
+                 "                content filter or refused, tool_call, error, other), tool,\n"
                  "                transport (per path and status), error (per class and\n"
                  "                code), sem_anomaly (SEM stream ordering anomalies),\n"
                  "                otel (the GenAI metrics received over OTLP),\n"
@@ -302,15 +315,16 @@ fr_cmd_stats(int argc, char **argv)
             continue;
         switch (c) {
         case 'b': {
-            static const char *const dims[] = {"provider",    "tool", "transport", "error",
-                                               "sem_anomaly", "otel", "otel_ttft", "otel_chunk"};
+            static const char *const dims[] = {"provider",  "finish",    "tool",
+                                               "transport", "error",     "sem_anomaly",
+                                               "otel",      "otel_ttft", "otel_chunk"};
             f.dim = NULL;
             for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
                 if (strcmp(optarg, dims[i]) == 0)
                     f.dim = dims[i];
             if (f.dim == NULL) {
                 fprintf(stderr,
-                        "flightrec stats: --by: expected provider, tool, transport, "
+                        "flightrec stats: --by: expected provider, finish, tool, transport, "
                         "error, sem_anomaly, otel, otel_ttft or otel_chunk, got '%s'\n",
                         optarg);
                 return FR_EXIT_USAGE;

@@ -113,6 +113,8 @@ static const char *const pg_migrations[] = {
     " ADD COLUMN state text NOT NULL DEFAULT 'done', ADD COLUMN done_ms bigint,"
     " ADD COLUMN segments bigint NOT NULL DEFAULT 0, ADD COLUMN records bigint NOT NULL DEFAULT 0,"
     " ADD COLUMN bytes bigint NOT NULL DEFAULT 0;",
+    /* version 3: a provider call's finish_reason, for the rollups by finish reason */
+    "ALTER TABLE events ADD COLUMN finish_reason text;",
 };
 
 #define PG_LATEST ((int)(sizeof pg_migrations / sizeof pg_migrations[0]))
@@ -131,7 +133,7 @@ static const char *const pg_migrations[] = {
 #define PG_NARROW_COLUMNS                                                                          \
     "conv_id, ts_ms, kind, session_id, runtime_key, status, provider, model, tool,"                \
     " duration_ms, error_class, error_code, error_message, input_tokens, output_tokens,"           \
-    " cached_tokens, reasoning_tokens, panic"
+    " cached_tokens, reasoning_tokens, panic, finish_reason"
 #define PG_STAGE_COLUMNS                                                                           \
     PG_NARROW_COLUMNS ", ekey, host, src_id, ingested_ms, seq, turn_id, run_id, request_id,"       \
                       " stream_id, event_id, trace_id, span_id, inference_id, body, policy,"       \
@@ -146,13 +148,14 @@ static const char pg_stage_sql[] =
     " status text, provider text, model text, tool text, duration_ms bigint,"
     " error_class text, error_code text, error_message text, body text NOT NULL, policy text,"
     " input_tokens bigint, output_tokens bigint, cached_tokens bigint, reasoning_tokens bigint,"
-    " panic boolean NOT NULL, shipped_ms bigint NOT NULL) ON COMMIT DELETE ROWS;"
+    " panic boolean NOT NULL, finish_reason text, shipped_ms bigint NOT NULL)"
+    " ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS fr_narrow ("
     " conv_id text NOT NULL, ts_ms bigint NOT NULL, kind text NOT NULL, session_id text,"
     " runtime_key text, status text, provider text, model text, tool text, duration_ms bigint,"
     " error_class text, error_code text, error_message text, input_tokens bigint,"
     " output_tokens bigint, cached_tokens bigint, reasoning_tokens bigint,"
-    " panic boolean NOT NULL) ON COMMIT DELETE ROWS;"
+    " panic boolean NOT NULL, finish_reason text) ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS fr_moved (trace_id text NOT NULL, conv_id text NOT NULL)"
     " ON COMMIT DELETE ROWS";
 
@@ -228,6 +231,10 @@ static const char *const pg_insert_sql[] = {
     "   COALESCE(input_tokens, 0) AS t0, COALESCE(output_tokens, 0) AS t1,"
     "   COALESCE(cached_tokens, 0) AS t2, COALESCE(reasoning_tokens, 0) AS t3"
     "  FROM ins WHERE kind = 'provider'"
+    "  UNION ALL SELECT 'finish', ts_ms, finish_reason, COALESCE(model, ''),"
+    "   error_code IS NOT NULL, duration_ms, COALESCE(input_tokens, 0),"
+    "   COALESCE(output_tokens, 0), COALESCE(cached_tokens, 0), COALESCE(reasoning_tokens, 0)"
+    "  FROM ins WHERE kind = 'provider' AND finish_reason <> ''"
     "  UNION ALL SELECT 'tool', ts_ms, COALESCE(tool, ''), '', error_code IS NOT NULL,"
     "   duration_ms, 0, 0, 0, 0 FROM ins WHERE kind = 'tool'"
     "  UNION ALL SELECT 'error', ts_ms, COALESCE(error_class, ''), error_code, true, NULL,"
@@ -621,12 +628,14 @@ pg_ship_begin(void *ctx, const char *host, bool careful, struct fr_err *err)
 
 /*
  * What the rollups and the conversation index need from the body and the row
- * does not carry: a provider call's token usage (data.usage.*), whether a
- * failure was a panic (data.panic, as collectors/taxonomy.c reads it). Parsed only for those rows.
+ * does not carry: a provider call's token usage (data.usage.*) and finish
+ * reason (*finish, owned by the caller; NULL when none), whether a failure was
+ * a panic (data.panic, as collectors/taxonomy.c reads it). Parsed only for
+ * those rows.
  */
 static void
 pg_body_facts(const struct fr_event_row *row, int64_t tokens[FR_TOKEN_COUNT], bool *has_tokens,
-              bool *panic)
+              bool *panic, char **finish)
 {
     static const char *const names[FR_TOKEN_COUNT] = {"input_tokens", "output_tokens",
                                                       "cached_tokens", "reasoning_tokens"};
@@ -645,6 +654,10 @@ pg_body_facts(const struct fr_event_row *row, int64_t tokens[FR_TOKEN_COUNT], bo
             *has_tokens = true;
         }
     }
+    const char *fin =
+        json_string_value(json_object_get(json_object_get(doc, "data"), "finish_reason"));
+    if (provider && fin != NULL && *fin != '\0')
+        *finish = fr_strdup(fin);
     *panic = row->error_code != NULL &&
              json_is_true(json_object_get(json_object_get(doc, "data"), "panic"));
     json_decref(doc);
@@ -662,7 +675,8 @@ pg_ship_row(void *ctx, const struct fr_event_row *row, struct fr_err *err)
         ids[i] = pg_id(row->ids[i], hashed[i]);
     int64_t tokens[FR_TOKEN_COUNT];
     bool has_tokens = false, panic = false;
-    pg_body_facts(row, tokens, &has_tokens, &panic);
+    char *finish = NULL;
+    pg_body_facts(row, tokens, &has_tokens, &panic, &finish);
     /* PG_NARROW_COLUMNS */
     size_t start = b->n;
     buf_text(b, ids[FR_ID_CONV] ? ids[FR_ID_CONV] : "", '\t');
@@ -681,6 +695,8 @@ pg_ship_row(void *ctx, const struct fr_event_row *row, struct fr_err *err)
     for (int i = 0; i < FR_TOKEN_COUNT; i++)
         buf_int(b, has_tokens, tokens[i], '\t');
     buf_text(b, panic ? "t" : "f", '\t');
+    buf_text(b, finish, '\t');
+    free(finish);
     if (!s->careful) { /* the same bytes to fr_narrow, sent after the rows */
         buf_put(&s->narrow, b->p + start, b->n - start - 1);
         buf_put(&s->narrow, "\n", 1);

@@ -5,6 +5,8 @@
  * Rollups live in one table keyed (dim, minute_ms, k1, k2):
  *   dim          k1                k2            counts
  *   provider     provider          model         calls, errors, tokens, latency
+ *   finish       finish_reason     model         calls, errors, tokens, latency
+ *                (provider calls that named one)
  *   tool         tool name         ""            calls, errors, latency
  *   transport    HTTP path or "-"  status        calls, errors, latency
  *   error        error_class       error_code    calls (= errors)

@@ -285,7 +285,8 @@ test_agent_console_api(void **state)
            (long long)m + 125000);
     append(&s,
            "{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"api-1\",\"data\":{\"provider\":"
-           "\"openai\",\"model\":\"gpt-4o\",\"status\":\"ok\",\"latency\":{\"provider_ms\":40}}}",
+           "\"openai\",\"model\":\"gpt-4o\",\"status\":\"ok\",\"finish_reason\":\"length\","
+           "\"latency\":{\"provider_ms\":40}}}",
            (long long)m + 130000);
     /* the producer escaped its non-ASCII text; LIKE's wildcards in a message */
     append(&s,
@@ -329,6 +330,16 @@ test_agent_console_api(void **state)
     assert_int_equal(json_integer_value(json_object_get(r0, "errors")), 1);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(r0, "latency"), "p50_ms")),
                      40);
+    json_decref(j);
+    /* how calls ended: the one that named a finish reason, and what the reason means */
+    j = get_json(a, "/v1/stats?by=finish&since=2h", 200);
+    rows = json_object_get(j, "rows");
+    assert_int_equal(json_array_size(rows), 1);
+    r0 = json_array_get(rows, 0);
+    assert_string_equal(json_string_value(json_object_get(r0, "k1")), "length");
+    assert_string_equal(json_string_value(json_object_get(r0, "k2")), "gpt-4o");
+    assert_string_equal(json_string_value(json_object_get(r0, "meaning")), "truncated");
+    assert_int_equal(json_integer_value(json_object_get(r0, "calls")), 1);
     json_decref(j);
     json_decref(get_json(a, "/v1/stats?by=error&since=1h&step=90s", 400));
     json_decref(get_json(a, "/v1/stats?by=nope", 400));

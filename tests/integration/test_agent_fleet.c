@@ -492,6 +492,7 @@ test_fleet_queries_match_the_hot_store(void **state)
         "stats",
         "stats --by tool",
         "stats --by error",
+        "stats --by finish",
         "errors --by code",
         "errors --by model",
         "conversations --json --limit 5",

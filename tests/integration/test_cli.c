@@ -287,6 +287,39 @@ test_cli_errors_and_stats(void **state)
     assert_int_equal(fr(&out, NULL, "stats --db %s --by tool", f->db), 0);
     assert_non_null(strstr(out, "search"));
     free(out);
+    /* how calls ended, per finish reason and model: answers cut short or filtered although the
+       call succeeded */
+    write_file(f->file,
+               "{\"kind\":\"provider\",\"ts_ms\":1771357446000,\"conv_id\":\"c-f\",\"data\":{"
+               "\"model\":\"gpt-4o\",\"status\":\"ok\",\"finish_reason\":\"length\","
+               "\"usage\":{\"output_tokens\":4096}}}\n"
+               "{\"kind\":\"provider\",\"ts_ms\":1771357446100,\"conv_id\":\"c-f\",\"data\":{"
+               "\"model\":\"gemini-2.5-pro\",\"status\":\"ok\",\"finish_reason\":\"SAFETY\"}}\n"
+               "{\"kind\":\"provider\",\"ts_ms\":1771357446200,\"conv_id\":\"c-f\",\"data\":{"
+               "\"model\":\"gpt-4o\",\"status\":\"ok\",\"finish_reason\":\"length\"}}\n");
+    fr(NULL, NULL, "ingest --db %s %s", f->db, f->file);
+    assert_int_equal(fr(&out, NULL, "stats --db %s --by finish", f->db), 0);
+    assert_non_null(strstr(out, "FINISH"));
+    assert_non_null(strstr(out, "MEANING"));
+    char *len = strstr(out, "\nlength "), *safety = strstr(out, "\nSAFETY ");
+    assert_non_null(len);
+    assert_non_null(safety);
+    assert_true(len < safety); /* busiest first */
+    /* reason, meaning, model, calls, errors, then the tokens */
+    char reason[32], meaning[32], model[32];
+    long long calls, errors, in, outt;
+    assert_int_equal(sscanf(len + 1, "%31s %31s %31s %lld %lld %lld %lld", reason, meaning, model,
+                            &calls, &errors, &in, &outt),
+                     7);
+    assert_string_equal(meaning, "truncated");
+    assert_string_equal(model, "gpt-4o");
+    assert_int_equal(calls, 2);
+    assert_int_equal(outt, 4096);
+    assert_int_equal(sscanf(safety + 1, "%31s %31s %31s %lld", reason, meaning, model, &calls), 4);
+    assert_string_equal(meaning, "filtered");
+    assert_string_equal(model, "gemini-2.5-pro");
+    assert_int_equal(calls, 1);
+    free(out);
     assert_int_equal(fr(NULL, &err, "stats --db %s --by colour", f->db), 2);
     assert_non_null(strstr(err, "--by"));
     free(err);
