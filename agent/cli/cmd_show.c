@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "agent/cli/cli.h"
+#include "collectors/collector.h"
 #include "core/crypto.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -127,11 +128,15 @@ show_str(char *buf, size_t size, const json_t *obj, const char *key, const char 
     }
 }
 
-/* A one-line gist of an event for the table. */
+/*
+ * A one-line gist of an event for the table; in note, what a successful
+ * provider call's finish reason says went wrong with its answer (cut at the
+ * token limit, filtered), "" when nothing did.
+ */
 static void
-show_gist(const struct fr_event_row *r, char *buf, size_t size)
+show_gist(const struct fr_event_row *r, char *buf, size_t size, char *note, size_t nsize)
 {
-    buf[0] = '\0';
+    buf[0] = note[0] = '\0';
     json_t *body = json_loadb(r->body, r->body_len, 0, NULL);
     json_t *data = json_object_get(body, "data");
     if (strcmp(r->kind, "provider") == 0) {
@@ -141,6 +146,14 @@ show_gist(const struct fr_event_row *r, char *buf, size_t size)
         show_int(buf, size, usage, "output_tokens", "out");
         show_str(buf, size, data, "finish_reason", "finish");
         show_int(buf, size, data, "retries", "retries");
+        const char *fin = json_string_value(json_object_get(data, "finish_reason")),
+                   *meaning = fr_finish_meaning(fin);
+        const char *what = strcmp(meaning, "truncated") == 0  ? "stopped at the token limit"
+                           : strcmp(meaning, "filtered") == 0 ? "was filtered or refused"
+                           : strcmp(meaning, "error") == 0    ? "ended in an error"
+                                                              : NULL;
+        if (what != NULL && r->error_code == NULL)
+            snprintf(note, nsize, "the answer %s (finish_reason %.60s)", what, fin);
     } else if (strcmp(r->kind, "tool") == 0) {
         snprintf(buf, size, "%s", r->tool ? r->tool : "?");
         show_str(buf, size, data, "tool_call_id", "call");
@@ -407,8 +420,8 @@ show_row_table(struct show_ctx *c, const struct fr_event_row *r)
         snprintf(seq, sizeof seq, "%lld", (long long)r->seq);
     if (r->has_duration)
         snprintf(dur, sizeof dur, "%lldms", (long long)r->duration_ms);
-    char inner[200];
-    show_gist(r, inner, sizeof inner);
+    char inner[200], note[160];
+    show_gist(r, inner, sizeof inner, note, sizeof note);
     char indent[40] = "";
     for (int d = 0; d < c->depth; d++)
         strcat(indent, d + 1 == c->depth ? "└ " : "  ");
@@ -424,6 +437,8 @@ show_row_table(struct show_ctx *c, const struct fr_event_row *r)
                   r->status ? r->status : "-", dur, tag, gist);
     if (r->error_code)
         fr_cli_printf("%14s!! %s: %s\n", "", r->error_code, r->error_message);
+    else if (note[0] != '\0') /* not a failure, but what the user saw was not the answer */
+        fr_cli_printf("%14s~~ %s\n", "", note);
     if (c->text)
         fr_cli_show_text(r);
 }
@@ -546,6 +561,9 @@ show_usage(FILE *out)
             "                the raw-mode key: --raw-key FILE or $FLIGHTREC_RAW_KEY)\n"
             "  --raw-key F   the raw-mode key file\n"
             "  -h, --help    this help\n"
+            "Under a row, \"!! CODE: message\" is its failure; \"~~\" a provider call\n"
+            "that succeeded but whose answer stopped at the token limit or was\n"
+            "filtered or refused (its finish_reason; stats --by finish counts them).\n"
             "Exit status: 0 shown, 4 no such conversation, 3 store failure or a raw\n"
             "payload that the key given cannot open.\n");
 }

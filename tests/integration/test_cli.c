@@ -320,6 +320,13 @@ test_cli_errors_and_stats(void **state)
     assert_string_equal(model, "gemini-2.5-pro");
     assert_int_equal(calls, 1);
     free(out);
+    /* show says so under each such call */
+    assert_int_equal(fr(&out, NULL, "show --db %s c-f", f->db), 0);
+    char *first = strstr(out, "~~ the answer stopped at the token limit (finish_reason length)");
+    assert_non_null(first);
+    assert_non_null(strstr(first + 1, "~~ the answer stopped at the token limit"));
+    assert_non_null(strstr(out, "~~ the answer was filtered or refused (finish_reason SAFETY)"));
+    free(out);
     assert_int_equal(fr(NULL, &err, "stats --db %s --by colour", f->db), 2);
     assert_non_null(strstr(err, "--by"));
     free(err);
