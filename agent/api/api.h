@@ -131,6 +131,8 @@ enum MHD_Result fr_api_post_incident(struct fr_pipeline *p, struct MHD_Connectio
 enum MHD_Result fr_api_get_incidents(struct fr_pipeline *p, struct MHD_Connection *c);
 enum MHD_Result fr_api_get_incident(struct fr_pipeline *p, struct MHD_Connection *c,
                                     const char *name);
+/* GET /v1/finish-meanings?reason=R...: what provider finish reasons say of the answer. */
+enum MHD_Result fr_api_get_finish_meanings(struct fr_pipeline *p, struct MHD_Connection *c);
 /* GET /v1/stats: rollups per key (and per time step with ?step=). */
 enum MHD_Result fr_api_get_stats(struct fr_pipeline *p, struct MHD_Connection *c);
 /* GET /ui/...: the console's files, embedded at build time (agent/api/ui.c). */

@@ -291,6 +291,9 @@ route_v1(struct fr_http *h, struct MHD_Connection *c, struct fr_api_req *q, cons
     } else if (strcmp(url, "/v1/stats") == 0) {
         if (get)
             return fr_api_get_stats(p, c);
+    } else if (strcmp(url, "/v1/finish-meanings") == 0) {
+        if (get)
+            return fr_api_get_finish_meanings(p, c);
     } else if (strcmp(url, "/v1/summaries") == 0) {
         if (get)
             return fr_api_get_summaries(p, c);

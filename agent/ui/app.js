@@ -342,6 +342,10 @@ views.conversations = (main, params) => {
 const ROW = 26; /* px per timeline row: rows are positioned, only the visible ones exist */
 const KINDS = ['conversation', 'turn', 'provider', 'tool', 'middleware', 'transport', 'sem', 'timeline', 'runtime', 'error'];
 
+/* A provider call that succeeded but whose answer did not reach the user whole, by what its
+   finish reason means (the agent's rules: GET /v1/finish-meanings, as `show` and `stats`). */
+const CUT_SHORT = { truncated: 'stopped at the token limit', filtered: 'was filtered or refused', error: 'ended in an error' };
+
 function evKey(e) { return (e.flightrec.tier || 'hot') + ':' + e.flightrec.id + ':' + e.ts_ms + ':' + e.kind; }
 
 function evLabel(e) {
@@ -504,6 +508,9 @@ views.conv = (main, params, id) => {
   let conv = null, all = [], shown = [], t0 = 0, t1 = 1, sel = -1, anom = [], lastSig = '', total = 0;
   let kindFilter = params.get('kind') || '', textFilter = params.get('filter') || '';
   const anomByRow = new Map();
+  const finishMeaning = new Map(); /* finish_reason -> what it says of the answer */
+  const cutShort = (e) => !e.flightrec.error_code && e.kind === 'provider' && e.data &&
+    CUT_SHORT[finishMeaning.get(e.data.finish_reason)];
 
   const kindSel = select('kind', [['', 'every kind']].concat(KINDS.map((k) => [k, k])), kindFilter);
   const filterIn = h('input', { type: 'search', value: textFilter, placeholder: 'turn, span, code, model\u2026' });
@@ -559,6 +566,8 @@ views.conv = (main, params, id) => {
     const d = e.data || {};
     const badges = [];
     if (fr.error_code) badges.push(h('span', { class: 'pill err', title: fr.error_class + ' failure: ' + vis(fr.error_message || '') }, vis(fr.error_code)));
+    const cut = cutShort(e);
+    if (cut) badges.push(h('span', { class: 'pill warn cut', title: 'the answer ' + cut + ' (finish_reason ' + vis(d.finish_reason) + ')' }, finishMeaning.get(d.finish_reason)));
     if (d.retries > 0) badges.push(h('span', { class: 'pill warn', title: d.retries + ' retries' }, '\u21bb' + d.retries));
     const an = anomByRow.get(fr.id);
     if (an && (fr.tier || 'hot') === 'hot') badges.push(h('span', { class: 'pill warn' }, 'SEM ' + an.join(', ')));
@@ -681,11 +690,13 @@ views.conv = (main, params, id) => {
     shown = all.filter(matches);
     if (sel >= shown.length) sel = -1;
     const errs = all.filter((e) => e.flightrec.error_code).length;
+    const cuts = all.filter(cutShort).length;
     const tiers = {};
     for (const e of all) tiers[e.flightrec.tier || 'hot'] = (tiers[e.flightrec.tier || 'hot'] || 0) + 1;
     const loading = total > all.length ? ' (loaded ' + all.length + ' of ' + total + ': loading the other ' + (total - all.length) + '\u2026)' : '';
     info.textContent = shown.length + ' of ' + all.length + ' events shown' + loading +
       (shown.length < all.length ? ' (filtered: clear the filter to see all)' : '') + ' \u00b7 ' + errs + ' failure' + (errs === 1 ? '' : 's') +
+      (cuts ? ' \u00b7 ' + cuts + ' answer' + (cuts === 1 ? '' : 's') + ' cut short or filtered' : '') +
       ' \u00b7 tiers: ' + Object.entries(tiers).map(([t, n]) => t + ' ' + n).join(', ') +
       (pauseBtn.getAttribute('aria-pressed') === 'true' ? ' \u00b7 live updates paused' : ' \u00b7 live');
     renderAxis();
@@ -783,7 +794,23 @@ views.conv = (main, params, id) => {
     all = got;
     show();
     if (!performance.getEntriesByName('timeline-complete').length) performance.mark('timeline-complete');
+    loadMeanings().catch((e) => console.warn('finish reasons: ' + e.message));
     loadStrip().catch((e) => strip.replaceChildren(h('span', { class: 'muted' }, 'runtime samples: ' + e.message)));
+  }
+
+  /* what the finish reasons of the loaded calls mean, asked once per reason */
+  async function loadMeanings() {
+    const want = new Set();
+    for (const e of all) {
+      const f = e.kind === 'provider' && e.data && e.data.finish_reason;
+      if (typeof f === 'string' && f && !finishMeaning.has(f)) want.add(f);
+    }
+    const list = [...want];
+    for (let i = 0; i < list.length; i += 32) {
+      const r = await api('/v1/finish-meanings?' + list.slice(i, i + 32).map((f) => 'reason=' + encodeURIComponent(f)).join('&'));
+      for (const [k, v] of Object.entries(r.meanings)) finishMeaning.set(k, v);
+    }
+    if (list.length) apply();
   }
 
   kindSel.addEventListener('change', () => { kindFilter = kindSel.value; sel = -1; apply(); });

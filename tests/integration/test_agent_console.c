@@ -87,6 +87,13 @@ load_known(struct agent *a, int64_t t)
            "\"retries\":2,\"status\":\"error\",\"latency\":{\"provider_ms\":300}},\"error\":{"
            "\"message\":\"429 Too Many Requests: rate limit reached\",\"http_status\":429}}",
            (long long)t + 6000, c, tr);
+    /* the retried call succeeded, but its answer stopped at the token limit */
+    append(&s,
+           "{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"%s\",\"turn_id\":\"t-1\","
+           "\"trace_id\":\"%s\",\"data\":{\"provider\":\"openai\",\"model\":\"gpt-4o\","
+           "\"finish_reason\":\"length\",\"status\":\"ok\",\"usage\":{\"output_tokens\":"
+           "4096},\"latency\":{\"provider_ms\":8000}}}",
+           (long long)t + 6200, c, tr);
     for (int k = 0; k < 2; k++) /* the same sequence number twice: a SEM duplicate */
         append(&s,
                "{\"kind\":\"sem\",\"ts_ms\":%lld,\"conv_id\":\"%s\",\"stream_id\":\"st-1\","
@@ -97,7 +104,7 @@ load_known(struct agent *a, int64_t t)
            "{\"kind\":\"turn\",\"ts_ms\":%lld,\"conv_id\":\"%s\",\"turn_id\":\"t-1\",\"data\":{"
            "\"phase\":\"final\"}}",
            (long long)t + 6500, c);
-    n += 8;
+    n += 9;
     for (int i = 0; i < 8; i++) /* runtime samples across the turn, for the strip chart */
         append(&s,
                "{\"kind\":\"runtime\",\"ts_ms\":%lld,\"data\":{\"cpu_pct\":%d,\"rss_bytes\":%d}}",
@@ -341,6 +348,15 @@ test_agent_console_api(void **state)
     assert_string_equal(json_string_value(json_object_get(r0, "meaning")), "truncated");
     assert_int_equal(json_integer_value(json_object_get(r0, "calls")), 1);
     json_decref(j);
+    /* what finish reasons mean, as the console asks for its marks */
+    j = get_json(a, "/v1/finish-meanings?reason=length&reason=SAFETY&reason=tool-calls,stop", 200);
+    json_t *fm = json_object_get(j, "meanings");
+    assert_int_equal(json_object_size(fm), 3);
+    assert_string_equal(json_string_value(json_object_get(fm, "length")), "truncated");
+    assert_string_equal(json_string_value(json_object_get(fm, "SAFETY")), "filtered");
+    assert_string_equal(json_string_value(json_object_get(fm, "tool-calls,stop")), "tool_call");
+    json_decref(j);
+    json_decref(get_json(a, "/v1/finish-meanings?colour=red", 400));
     json_decref(get_json(a, "/v1/stats?by=error&since=1h&step=90s", 400));
     json_decref(get_json(a, "/v1/stats?by=nope", 400));
 

@@ -136,6 +136,12 @@ await step('timeline', async () => {
   assert.deepEqual(codes, want.error_codes);
   // the 429's two retries
   assert.equal(await page.locator('.tl-row .pill.warn', { hasText: '\u21bb2' }).count(), 1);
+  // the call after it succeeded, but its answer stopped at the token limit: marked, and counted
+  await page.locator('.tl-row .pill.cut', { hasText: 'truncated' }).waitFor();
+  assert.equal(await page.locator('.tl-row .pill.cut').count(),
+    conv.events.filter((e) => e.kind === 'provider' && e.data.finish_reason === 'length').length);
+  assert.equal(await page.getAttribute('.tl-row .pill.cut', 'title'), 'the answer stopped at the token limit (finish_reason length)');
+  assert.match(await page.textContent('.summary'), / 1 answer cut short or filtered /);
   // the SEM duplicate is shown
   assert.match(await page.textContent('.anomalies'), /1 SEM ordering anomaly/);
   assert.equal(await page.locator('.tl-row .pill.warn', { hasText: 'SEM duplicate_seq' }).count(), 1);
