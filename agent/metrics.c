@@ -53,7 +53,7 @@ struct family {
 struct fr_metrics {
     pthread_mutex_t mu;
     struct family received, rejected, http, accepted, redact_hits, redact_actions, samples;
-    struct family provider, tool, errors, route, triggers, bundles, otlp_rejected;
+    struct family provider, finish, tool, errors, route, triggers, bundles, otlp_rejected;
     uint64_t uploads_sent, uploads_failed_http, uploads_failed_transport, uploads_failed_config;
     uint64_t upload_retries;
     struct hist commit;
@@ -169,10 +169,10 @@ fr_metrics_new(void)
 {
     struct fr_metrics *m = fr_calloc(1, sizeof *m);
     pthread_mutex_init(&m->mu, NULL);
-    struct family *fs[] = {&m->received,    &m->rejected,       &m->http,    &m->accepted,
-                           &m->redact_hits, &m->redact_actions, &m->samples, &m->provider,
-                           &m->tool,        &m->errors,         &m->route,   &m->triggers,
-                           &m->bundles,     &m->otlp_rejected};
+    struct family *fs[] = {&m->received,    &m->rejected,       &m->http,         &m->accepted,
+                           &m->redact_hits, &m->redact_actions, &m->samples,      &m->provider,
+                           &m->finish,      &m->tool,           &m->errors,       &m->route,
+                           &m->triggers,    &m->bundles,        &m->otlp_rejected};
     for (size_t i = 0; i < sizeof fs / sizeof *fs; i++)
         family_init(fs[i]);
     return m;
@@ -183,10 +183,10 @@ fr_metrics_free(struct fr_metrics *m)
 {
     if (m == NULL)
         return;
-    struct family *fs[] = {&m->received,    &m->rejected,       &m->http,    &m->accepted,
-                           &m->redact_hits, &m->redact_actions, &m->samples, &m->provider,
-                           &m->tool,        &m->errors,         &m->route,   &m->triggers,
-                           &m->bundles,     &m->otlp_rejected};
+    struct family *fs[] = {&m->received,    &m->rejected,       &m->http,         &m->accepted,
+                           &m->redact_hits, &m->redact_actions, &m->samples,      &m->provider,
+                           &m->finish,      &m->tool,           &m->errors,       &m->route,
+                           &m->triggers,    &m->bundles,        &m->otlp_rejected};
     for (size_t i = 0; i < sizeof fs / sizeof *fs; i++)
         family_free(fs[i]);
     pthread_mutex_destroy(&m->mu);
@@ -264,6 +264,10 @@ fr_metrics_committed(struct fr_metrics *m, const struct fr_record *recs, size_t 
             s->c[3] += (uint64_t)(r->tokens[FR_TOKEN_OUTPUT] > 0 ? r->tokens[FR_TOKEN_OUTPUT] : 0);
             if (lat >= 0)
                 hist_add(&s->h, lat);
+            if (r->finish_meaning != NULL) /* how it ended: truncated, filtered, ... */
+                family_get(&m->finish, "model", r->model ? r->model : "", "meaning",
+                           r->finish_meaning, NULL)
+                    ->c[0]++;
         } else if (r->kind == FR_KIND_TOOL) {
             struct series *s = family_get(&m->tool, "tool", r->tool ? r->tool : "", NULL);
             s->c[0]++;
@@ -498,6 +502,10 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
                   "Output tokens, by provider and model.", 3);
     family_render(&o, &m->provider, "flightrec_provider_latency_seconds", "histogram",
                   "Provider call latency, by provider and model.", -1);
+    family_render(&o, &m->finish, "flightrec_provider_finishes_total", "counter",
+                  "LLM provider calls that named a finish reason, by model and what the reason "
+                  "means (complete, truncated, filtered, tool_call, error, other).",
+                  0);
     family_render(&o, &m->tool, "flightrec_tool_calls_total", "counter", "Tool calls, by tool.", 0);
     family_render(&o, &m->tool, "flightrec_tool_errors_total", "counter",
                   "Failed tool calls, by tool.", 1);

@@ -23,13 +23,16 @@ void
 fr_collect_derive(struct fr_record *rec)
 {
     rec->nrollups = 0;
+    rec->finish_meaning = NULL;
     switch (rec->kind) {
     case FR_KIND_PROVIDER:
         add(rec, "provider", FR_RF_PROVIDER, FR_RF_MODEL, true, true);
         /* how calls ended, per model: answers cut at the token limit or filtered show up here
            although the call itself succeeded (fr_finish_meaning) */
-        if (rec->finish != NULL && *rec->finish != '\0')
+        if (rec->finish != NULL && *rec->finish != '\0') {
             add(rec, "finish", FR_RF_FINISH, FR_RF_MODEL, true, true);
+            rec->finish_meaning = fr_finish_meaning(rec->finish);
+        }
         break;
     case FR_KIND_TOOL:
         add(rec, "tool", FR_RF_TOOL, FR_RF_EMPTY, false, true);

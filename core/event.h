@@ -137,7 +137,8 @@ struct fr_record {
     } err;
     int64_t tokens[FR_TOKEN_COUNT];
     const char *route;
-    const char *finish;                           /* provider: finish_reason */
+    const char *finish;         /* provider: finish_reason */
+    const char *finish_meaning; /* static (fr_collect_derive): what finish says; NULL = none */
     const char *request_sha256, *response_sha256; /* hex; "" = none */
     const char *entity_id, *entity_kind;
     int64_t version;

@@ -1,6 +1,7 @@
 /*
  * tests/test_metrics.c - the counters /metrics renders from committed
- * batches (agent/metrics.c): by kind, by provider and model, by tool; label
+ * batches (agent/metrics.c): by kind, by provider and model, by model and
+ * what the finish reason means, by tool; label
  * values escaped; past FR_METRICS_MAX_SERIES label sets of a family a new
  * one is counted under "_other", and the sets seen before keep counting.
  */
@@ -30,7 +31,8 @@ test_metrics_committed_counted_by_kind_and_label(void **state)
     record(
         &recs[0],
         "{\"kind\":\"provider\",\"ts_ms\":1771357445201,\"conv_id\":\"c\",\"data\":{\"provider\":"
-        "\"openai\",\"model\":\"gpt-4o\",\"usage\":{\"input_tokens\":7}}}");
+        "\"openai\",\"model\":\"gpt-4o\",\"usage\":{\"input_tokens\":7},\"finish_reason\":"
+        "\"length\"}}");
     record(
         &recs[1],
         "{\"kind\":\"provider\",\"ts_ms\":1771357445201,\"conv_id\":\"c\",\"data\":{\"provider\":"
@@ -41,7 +43,7 @@ test_metrics_committed_counted_by_kind_and_label(void **state)
     record(
         &recs[3],
         "{\"kind\":\"provider\",\"ts_ms\":1771357445201,\"conv_id\":\"c\",\"data\":{\"provider\":"
-        "\"anthropic\",\"model\":\"claude\"}}");
+        "\"anthropic\",\"model\":\"claude\",\"finish_reason\":\"refusal\"}}");
     record(
         &recs[4],
         "{\"kind\":\"tool\",\"ts_ms\":1771357445201,\"conv_id\":\"c\",\"data\":{\"name\":\"x\"}}");
@@ -57,6 +59,12 @@ test_metrics_committed_counted_by_kind_and_label(void **state)
     assert_int_equal(
         t_metric(m, "flightrec_provider_calls_total{provider=\"anthropic\",model=\"claude\"}"), 1);
     assert_int_equal(t_metric(m, "flightrec_tool_calls_total{tool=\"say \\\"hi\\\"\"}"), 1);
+    /* how the calls that named a finish reason ended (recs[0] was committed twice) */
+    assert_int_equal(
+        t_metric(m, "flightrec_provider_finishes_total{model=\"gpt-4o\",meaning=\"truncated\"}"),
+        2);
+    assert_int_equal(
+        t_metric(m, "flightrec_provider_finishes_total{model=\"claude\",meaning=\"filtered\"}"), 1);
     /* a failed commit counts nothing but itself */
     fr_metrics_committed(m, recs, 5, FR_E_IO, 0.001);
     assert_int_equal(t_metric(m, "flightrec_events_accepted_total{kind=\"provider\"}"), 4);
