@@ -34,6 +34,7 @@
 
 struct rule {
     char *name, *error_class, *error_code;
+    char *finish; /* a provider call's finish reason, or what it means (truncated, filtered) */
     int64_t count;
     int64_t window_ms, cooldown_ms; /* cooldown 0: the file's */
     int scope;                      /* SCOPE_CONVERSATION, SCOPE_GLOBAL */
@@ -77,6 +78,7 @@ rules_free(struct fr_triggers *t)
         free(t->rules[i].name);
         free(t->rules[i].error_class);
         free(t->rules[i].error_code);
+        free(t->rules[i].finish);
     }
     free(t->rules);
 }
@@ -102,6 +104,9 @@ static const struct fr_option rule_opts[] = {
     {"rules", "name", FR_OPT_STR, "", R(name), 0, 0, NULL, "names the rule in metrics and files"},
     {"rules", "error_class", FR_OPT_STR, "", R(error_class), 0, 0, NULL, "a taxonomy class"},
     {"rules", "error_code", FR_OPT_STR, "", R(error_code), 0, 0, NULL, "a taxonomy code"},
+    {"rules", "finish", FR_OPT_STR, "", R(finish), 0, 0, NULL,
+     "a provider call that succeeded but ended so: a finish reason (length) or what it means "
+     "(truncated, filtered, error)"},
     {"rules", "count", FR_OPT_INT, "1", R(count), 1, MAX_COUNT, NULL, "failures that fire it"},
     {"rules", "window", FR_OPT_DURATION, "1m", R(window_ms), 1, INT64_MAX / 2, NULL,
      "within this long"},
@@ -137,8 +142,14 @@ load_rule_list(void *ud, struct fr_yaml *y, const char *section, const char *key
         fr_option_unset_empty(&r->name);
         fr_option_unset_empty(&r->error_class);
         fr_option_unset_empty(&r->error_code);
-        if (rc == FR_OK && (r->name == NULL || (!r->error_class && !r->error_code)))
-            rc = fr_yaml_fail(y, rn, "rules: a rule needs a name and error_class or error_code");
+        fr_option_unset_empty(&r->finish);
+        if (rc == FR_OK && (r->name == NULL || (!r->error_class && !r->error_code && !r->finish)))
+            rc = fr_yaml_fail(y, rn,
+                              "rules: a rule needs a name and error_class, error_code or finish");
+        else if (rc == FR_OK && r->finish && (r->error_class || r->error_code))
+            rc = fr_yaml_fail(y, rn,
+                              "rules: finish matches calls that succeeded: not with error_class "
+                              "or error_code");
     }
     return rc;
 }
@@ -298,10 +309,18 @@ fr_triggers_observe(struct fr_triggers *t, const struct fr_record *recs, size_t 
     }
     for (size_t i = 0; i < n; i++) {
         const struct fr_record *r = &recs[i];
-        if (!r->has_error)
+        if (!r->has_error && r->finish_meaning == NULL)
             continue;
         for (size_t k = 0; k < t->nrules; k++) {
             const struct rule *ru = &t->rules[k];
+            if (ru->finish != NULL) { /* a call that succeeded, by how it ended */
+                if (r->has_error || r->finish_meaning == NULL ||
+                    (strcmp(ru->finish, r->finish_meaning) != 0 &&
+                     strcmp(ru->finish, r->finish) != 0))
+                    continue;
+            } else if (!r->has_error) {
+                continue;
+            }
             if (ru->error_class && strcmp(ru->error_class, fr_error_class_name(r->err.klass)) != 0)
                 continue;
             if (ru->error_code && strcmp(ru->error_code, r->err.code) != 0)
@@ -362,6 +381,41 @@ erased_conv(void *ud, const char *conv)
     return erased;
 }
 
+/* The rules file and the upload configuration c names, into t. */
+static int
+triggers_load(struct fr_triggers *t, const struct fr_config *c, struct fr_err *err)
+{
+    int rc = FR_OK;
+    if (c->incident_triggers[0])
+        rc = load_rules(t, c->incident_triggers, err);
+    if (rc == FR_OK && c->incident_upload_config[0]) {
+        rc = fr_upload_config_load(c->incident_upload_config, &t->up, err);
+        t->has_upload = rc == FR_OK;
+        if (rc == FR_OK && c->incident_upload_to[0] &&
+            !fr_upload_target_find(&t->up, c->incident_upload_to))
+            rc = fr_err_set(err, FR_E_CONFIG, "incident.upload_to: no target named %s in %s",
+                            c->incident_upload_to, c->incident_upload_config);
+    }
+    return rc;
+}
+
+static void
+triggers_unload(struct fr_triggers *t)
+{
+    rules_free(t);
+    if (t->has_upload)
+        fr_upload_config_clear(&t->up);
+}
+
+int
+fr_triggers_check(const struct fr_config *c, struct fr_err *err)
+{
+    struct fr_triggers t = {0};
+    int rc = triggers_load(&t, c, err);
+    triggers_unload(&t);
+    return rc;
+}
+
 struct fr_triggers *
 fr_triggers_start(struct fr_pipeline *pl, struct fr_err *err)
 {
@@ -373,26 +427,14 @@ fr_triggers_start(struct fr_pipeline *pl, struct fr_err *err)
     t->windows = fr_strmap_new();
     pthread_mutex_init(&t->mu, NULL);
     fr_cond_init_monotonic(&t->cv); /* the retry wait below is on CLOCK_MONOTONIC */
-    int rc = FR_OK;
-    if (c->incident_triggers[0])
-        rc = load_rules(t, c->incident_triggers, err);
-    if (rc == FR_OK && c->incident_upload_config[0]) {
-        rc = fr_upload_config_load(c->incident_upload_config, &t->up, err);
-        t->up.erased = erased_conv;
-        t->up.erased_ud = pl;
-        t->has_upload = rc == FR_OK;
-        if (rc == FR_OK && c->incident_upload_to[0] &&
-            !fr_upload_target_find(&t->up, c->incident_upload_to))
-            rc = fr_err_set(err, FR_E_CONFIG, "incident.upload_to: no target named %s in %s",
-                            c->incident_upload_to, c->incident_upload_config);
-    }
+    int rc = triggers_load(t, c, err);
+    t->up.erased = erased_conv;
+    t->up.erased_ud = pl;
     if (rc == FR_OK && pthread_create(&t->thread, NULL, worker, t) != 0)
         rc = fr_err_set(err, FR_E_INVALID, "cannot start the trigger worker");
     if (rc != FR_OK) {
-        rules_free(t);
+        triggers_unload(t);
         fr_strmap_free(t->windows, window_free);
-        if (t->has_upload)
-            fr_upload_config_clear(&t->up);
         free(t);
         return NULL;
     }

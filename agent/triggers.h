@@ -12,6 +12,10 @@ struct fr_triggers;
 /* NULL with err unset when neither triggers nor uploads are configured. */
 struct fr_triggers *fr_triggers_start(struct fr_pipeline *pl, struct fr_err *err);
 
+/* Loads the rules file and the upload configuration c names, as the agent does at start, and
+   lets them go (`flightrec config check`). */
+int fr_triggers_check(const struct fr_config *c, struct fr_err *err);
+
 /* Feeds committed records (writer thread; cheap: firing hands off to a worker). */
 void fr_triggers_observe(struct fr_triggers *t, const struct fr_record *recs, size_t n);
 

@@ -2,7 +2,8 @@
  * tests/test_triggers.c - automatic incident bundles (agent/triggers.c)
  * without the daemon: the rules file's errors, and which failures fire a
  * rule, which fall in its cool-down and which the hourly cap stops, read
- * back from the metrics the agent exports; the bundles a firing builds.
+ * back from the metrics the agent exports; the bundles a firing builds; rules
+ * on how successful calls ended (finish: filtered, length).
  */
 #include "tests/support/support.h"
 
@@ -103,6 +104,9 @@ test_triggers_rules_file_errors(void **state)
         {"rules:\n  - name: a\n    error_class: provider\n    scope: team\n",
          ":4: rules.scope: expected conversation or global"},
         {"rules:\n  - error_class: provider\n", "a rule needs a name"},
+        {"rules:\n  - name: a\n    count: 2\n", "error_class, error_code or finish"},
+        {"rules:\n  - name: a\n    finish: filtered\n    error_class: provider\n",
+         "finish matches calls that succeeded"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rules(f, cases[i].yaml);
@@ -179,12 +183,64 @@ test_triggers_fire_cooldown_and_cap(void **state)
     }
 }
 
+/* A provider call of conv at ts that succeeded and ended with reason. */
+static void
+ended(struct fr_record *rec, const char *conv, int64_t ts, const char *reason)
+{
+    char *line = fr_asprintf("{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"%s\","
+                             "\"data\":{\"model\":\"gemini\",\"status\":\"ok\","
+                             "\"finish_reason\":\"%s\"}}",
+                             (long long)ts, conv, reason);
+    struct fr_err err = {0};
+    assert_int_equal(t_prepare(line, rec, &err), FR_OK);
+    assert_false(rec->has_error);
+    free(line);
+}
+
+/*
+ * finish: a rule on calls that succeeded but whose answer was filtered (by
+ * what the reason means, any provider's spelling) or ended with one reason;
+ * other endings and failures do not count towards it.
+ */
+static void
+test_triggers_on_how_calls_ended(void **state)
+{
+    struct tfx *f = *state;
+    rules(f, "rules:\n"
+             "  - name: filtered\n    finish: filtered\n    count: 2\n    window: 10m\n"
+             "  - name: cut\n    finish: length\n    count: 1\n");
+    struct fr_err err = {0};
+    struct fr_triggers *t = fr_triggers_start(&f->p, &err);
+    assert_non_null(t);
+    int64_t now = 1771357445201LL;
+    struct fr_record r[5];
+    ended(&r[0], "a", now, "SAFETY");
+    ended(&r[1], "a", now + 1, "stop");
+    ended(&r[2], "a", now + 2, "max_tokens"); /* truncated, but not "length" */
+    failure(&r[3], "a", now + 3);
+    fr_triggers_observe(t, r, 4);
+    assert_int_equal(trigger_count(f, "filtered", "fired"), 0);
+    assert_int_equal(trigger_count(f, "cut", "fired"), 0);
+    ended(&r[4], "a", now + 4, "content_filter"); /* the second filtered answer */
+    fr_triggers_observe(t, &r[4], 1);
+    assert_int_equal(trigger_count(f, "filtered", "fired"), 1);
+    fr_record_clear(&r[4]);
+    ended(&r[4], "b", now + 5, "length");
+    fr_triggers_observe(t, &r[4], 1);
+    assert_int_equal(trigger_count(f, "cut", "fired"), 1);
+    fr_triggers_stop(t);
+    assert_int_equal(bundles(f), 2);
+    for (int i = 0; i < 5; i++)
+        fr_record_clear(&r[i]);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_triggers_rules_file_errors, tsetup, tteardown),
         cmocka_unit_test_setup_teardown(test_triggers_fire_cooldown_and_cap, tsetup, tteardown),
+        cmocka_unit_test_setup_teardown(test_triggers_on_how_calls_ended, tsetup, tteardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

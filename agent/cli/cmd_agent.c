@@ -11,6 +11,7 @@
 #include "agent/config.h"
 #include "agent/daemon.h"
 #include "agent/live.h"
+#include "agent/triggers.h"
 #include "core/crypto.h"
 #include "core/version.h"
 #include "retention/retention.h"
@@ -66,9 +67,10 @@ fr_cmd_config(int argc, char **argv)
     if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
         printf("usage: flightrec config check FILE\n"
                "       flightrec config docs\n\n"
-               "check: validates FILE (with FLIGHTREC_* overrides applied) and prints the\n"
-               "effective configuration; secrets are shown as ***. Exit status 0 valid, 2\n"
-               "invalid.\n"
+               "check: validates FILE (with FLIGHTREC_* overrides applied) and the files it\n"
+               "names as the agent loads them at start (redaction policy, taxonomy, keys,\n"
+               "incident rules, upload targets), then prints the effective configuration;\n"
+               "secrets are shown as ***. Exit status 0 valid, 2 invalid.\n"
                "docs: prints the reference of every option (docs/config.md) from the same\n"
                "table the loader reads.\n");
         return FR_EXIT_OK;
@@ -123,11 +125,15 @@ fr_cmd_config(int argc, char **argv)
         fprintf(stderr, "flightrec config: %s\n", err.msg);
         return FR_EXIT_USAGE;
     }
-    /* also what the agent would load at start: policy, taxonomy, keys */
+    /* also what the agent would load at start: policy, taxonomy, keys, incident rules */
     fr_keys_dir_configure(conf.keys_dir);
-    struct fr_live *l;
+    struct fr_live *l = NULL;
     int rc = fr_live_new(&conf, false, &l, &err); /* checks keys, creates none */
+    if (rc == FR_OK)
+        rc = fr_triggers_check(&conf, &err);
     if (rc != FR_OK) {
+        if (l != NULL)
+            fr_live_free(l);
         fprintf(stderr, "flightrec config: %s\n", err.msg);
         fr_config_clear(&conf);
         return FR_EXIT_USAGE;

@@ -193,6 +193,25 @@ test_agent_config_check(void **state)
     assert_non_null(strstr(err, "flightrec.yaml:3: http.max_body_bytes: expected a whole number"));
     free(out);
     free(err);
+    /* the incident rules the agent would load at start: the shipped example, and a bad rule
+       named by file and line, before the agent is started with it */
+    char *text = fr_asprintf("incident:\n  triggers: %s/configs/triggers.yaml\n", FR_SOURCE_DIR);
+    write_text(a->config, text);
+    free(text);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    free(out);
+    free(err);
+    char *rules = t_path(a->dir, "rules.yaml");
+    write_text(rules,
+               "rules:\n  - name: cut\n    finish: truncated\n    error_code: tool.timeout\n");
+    text = fr_asprintf("incident:\n  triggers: %s\n", rules);
+    write_text(a->config, text);
+    free(text);
+    assert_int_equal(t_run(cmd, &out, &err), 2);
+    assert_non_null(strstr(err, "rules.yaml:2: rules: finish matches calls that succeeded"));
+    free(out);
+    free(err);
+    free(rules);
     free(cmd);
 }
 
