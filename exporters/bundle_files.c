@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "collectors/collector.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "exporters/bundle_int.h"
@@ -177,6 +178,31 @@ write_summary(struct fr_bfile *f, json_t *events, json_t *convs, const char *id,
         file_printf(f, "None.\n");
     json_object_foreach(tools, k, v)
         file_printf(f, "- `%s`: %lld failures\n", k, (long long)json_integer_value(v));
+    /* calls that succeeded but whose answer did not reach the user whole: no failure, but
+       often what the user complained of */
+    file_printf(f, "\n## Answers cut short\n\n");
+    size_t cut = 0;
+    json_array_foreach(events, i, ev)
+    {
+        const char *fin =
+            json_string_value(json_object_get(json_object_get(ev, "data"), "finish_reason"));
+        const char *meaning = fr_finish_meaning(fin);
+        if (meta_str(ev, "error_code") != NULL ||
+            strcmp(or_(json_string_value(json_object_get(ev, "kind")), ""), "provider") != 0 ||
+            (strcmp(meaning, "truncated") != 0 && strcmp(meaning, "filtered") != 0 &&
+             strcmp(meaning, "error") != 0))
+            continue;
+        if (++cut <= 50) {
+            fr_time_format(json_integer_value(json_object_get(ev, "ts_ms")), ts, sizeof ts);
+            file_printf(f, "- %s `%s` %s: %s (finish_reason `%s`)\n", ts,
+                        or_(json_string_value(json_object_get(ev, "conv_id")), "-"),
+                        or_(meta_str(ev, "model"), "?"), meaning, fin);
+        }
+    }
+    if (cut == 0)
+        file_printf(f, "None: no call stopped at the token limit or was filtered.\n");
+    else if (cut > 50)
+        file_printf(f, "- … %zu more in provider.ndjson\n", cut - 50);
     /* slowest provider calls */
     json_t **prov = fr_malloc((n ? n : 1) * sizeof *prov);
     size_t np = 0;

@@ -309,6 +309,7 @@ test_bundle_replay_reproduces_the_view(void **state)
     /* an open range reads as one, not "since 0, until 0" */
     assert_non_null(strstr(summary, "from the beginning to now"));
     assert_null(strstr(summary, "since 0"));
+    assert_non_null(strstr(summary, "## Answers cut short\n\nNone:"));
     free(summary);
     char *manifest;
     assert_int_equal(fr_bundle_member(f->bundle, "manifest.json", &manifest, &len, &err), FR_OK);
@@ -331,6 +332,49 @@ test_bundle_select_by_error_code(void **state)
                      FR_OK);
     assert_int_equal(info.conversations, 1); /* b-1 only: b-2 has no such failure */
     assert_int_equal(info.events, 3);
+}
+
+/*
+ * The summary lists the calls that succeeded but whose answer did not reach the
+ * user whole (filtered, stopped at the token limit), by what their finish
+ * reason means; a complete answer and a failure are not among them.
+ */
+static void
+test_bundle_summary_lists_answers_cut_short(void **state)
+{
+    struct bfx *f = *state;
+    const char *lines[] = {
+        "{\"kind\":\"provider\",\"ts_ms\":1771357446000,\"conv_id\":\"c-3\",\"data\":{"
+        "\"model\":\"gemini-2.5-pro\",\"status\":\"ok\",\"finish_reason\":\"SAFETY\"}}",
+        "{\"kind\":\"provider\",\"ts_ms\":1771357446100,\"conv_id\":\"c-3\",\"data\":{"
+        "\"model\":\"gpt-4o\",\"status\":\"ok\",\"finish_reason\":\"stop\"}}",
+        "{\"kind\":\"provider\",\"ts_ms\":1771357446200,\"conv_id\":\"c-3\",\"data\":{"
+        "\"model\":\"claude\",\"status\":\"ok\",\"finish_reason\":\"max_tokens\"}}",
+        "{\"kind\":\"provider\",\"ts_ms\":1771357446300,\"conv_id\":\"c-3\",\"data\":{"
+        "\"model\":\"gpt-4o\",\"finish_reason\":\"length\"},\"error\":{\"message\":\"stream "
+        "reset\"}}",
+    };
+    t_ingest(f->st, lines, sizeof lines / sizeof *lines);
+    const char *convs[] = {"c-3"};
+    struct fr_bundle_select sel = {.convs = convs, .nconvs = 1};
+    struct fr_bundle_info info;
+    struct fr_err err = {0};
+    assert_int_equal(fr_bundle_create(f->st, &sel, NULL, NULL, f->key, f->bundle, &info, &err),
+                     FR_OK);
+    char *summary;
+    size_t len;
+    assert_int_equal(fr_bundle_member(f->bundle, "summary.md", &summary, &len, &err), FR_OK);
+    const char *sec = strstr(summary, "## Answers cut short\n\n");
+    assert_non_null(sec);
+    const char *end = strstr(sec + 3, "\n## ");
+    assert_non_null(end);
+    char *part = fr_strndup(sec, (size_t)(end - sec));
+    assert_non_null(strstr(part, "`c-3` gemini-2.5-pro: filtered (finish_reason `SAFETY`)"));
+    assert_non_null(strstr(part, "`c-3` claude: truncated (finish_reason `max_tokens`)"));
+    assert_null(strstr(part, "stop"));   /* complete */
+    assert_null(strstr(part, "length")); /* a failure: listed with the failures */
+    free(part);
+    free(summary);
 }
 
 /* --include-raw: the sealed raw payloads go in still encrypted, only with their key. */
@@ -466,6 +510,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_bundle_replay_reproduces_the_view, bsetup, bteardown),
         cmocka_unit_test_setup_teardown(test_bundle_select_by_error_code, bsetup, bteardown),
         cmocka_unit_test_setup_teardown(test_bundle_include_raw, bsetup, bteardown),
+        cmocka_unit_test_setup_teardown(test_bundle_summary_lists_answers_cut_short, bsetup,
+                                        bteardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
