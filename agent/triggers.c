@@ -107,7 +107,8 @@ static const struct fr_option rule_opts[] = {
     {"rules", "finish", FR_OPT_STR, "", R(finish), 0, 0, NULL,
      "a provider call that succeeded but ended so: a finish reason (length) or what it means "
      "(truncated, filtered, error)"},
-    {"rules", "count", FR_OPT_INT, "1", R(count), 1, MAX_COUNT, NULL, "failures that fire it"},
+    {"rules", "count", FR_OPT_INT, "1", R(count), 1, MAX_COUNT, NULL,
+     "matching events that fire it"},
     {"rules", "window", FR_OPT_DURATION, "1m", R(window_ms), 1, INT64_MAX / 2, NULL,
      "within this long"},
     {"rules", "cooldown", FR_OPT_DURATION, "0", R(cooldown_ms), 0, INT64_MAX / 2, NULL,

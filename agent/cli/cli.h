@@ -49,8 +49,18 @@ void fr_cli_write_safe(const char *s, size_t n, FILE *out);
    step's prompts and rationale. */
 void fr_cli_show_text(const struct fr_event_row *r);
 
-/* One JSON value on one line of stdout (the --ndjson outputs), through fr_cli_printf. */
+/*
+ * A provider call r that succeeded but whose answer did not reach the user
+ * whole, by what its finish reason (data: the event's "data") means: note
+ * gets "the answer stopped at the token limit (finish_reason length)" (or was
+ * filtered or refused, ended in an error) and true; else "" and false. `show`
+ * and `tail` print it under the row ("~~").
+ */
 struct json_t;
+bool fr_cli_finish_note(const struct fr_event_row *r, const struct json_t *data, char *note,
+                        size_t n);
+
+/* One JSON value on one line of stdout (the --ndjson outputs), through fr_cli_printf. */
 void fr_cli_print_json_line(const struct json_t *j);
 
 /* Options every query command takes. */

@@ -128,6 +128,23 @@ show_str(char *buf, size_t size, const json_t *obj, const char *key, const char 
     }
 }
 
+bool
+fr_cli_finish_note(const struct fr_event_row *r, const json_t *data, char *note, size_t n)
+{
+    note[0] = '\0';
+    if (r->error_code != NULL || r->kind == NULL || strcmp(r->kind, "provider") != 0)
+        return false;
+    const char *fin = json_string_value(json_object_get(data, "finish_reason")),
+               *meaning = fr_finish_meaning(fin);
+    const char *what = strcmp(meaning, "truncated") == 0  ? "stopped at the token limit"
+                       : strcmp(meaning, "filtered") == 0 ? "was filtered or refused"
+                       : strcmp(meaning, "error") == 0    ? "ended in an error"
+                                                          : NULL;
+    if (what != NULL)
+        snprintf(note, n, "the answer %s (finish_reason %.60s)", what, fin);
+    return what != NULL;
+}
+
 /*
  * A one-line gist of an event for the table; in note, what a successful
  * provider call's finish reason says went wrong with its answer (cut at the
@@ -146,14 +163,7 @@ show_gist(const struct fr_event_row *r, char *buf, size_t size, char *note, size
         show_int(buf, size, usage, "output_tokens", "out");
         show_str(buf, size, data, "finish_reason", "finish");
         show_int(buf, size, data, "retries", "retries");
-        const char *fin = json_string_value(json_object_get(data, "finish_reason")),
-                   *meaning = fr_finish_meaning(fin);
-        const char *what = strcmp(meaning, "truncated") == 0  ? "stopped at the token limit"
-                           : strcmp(meaning, "filtered") == 0 ? "was filtered or refused"
-                           : strcmp(meaning, "error") == 0    ? "ended in an error"
-                                                              : NULL;
-        if (what != NULL && r->error_code == NULL)
-            snprintf(note, nsize, "the answer %s (finish_reason %.60s)", what, fin);
+        fr_cli_finish_note(r, data, note, nsize);
     } else if (strcmp(r->kind, "tool") == 0) {
         snprintf(buf, size, "%s", r->tool ? r->tool : "?");
         show_str(buf, size, data, "tool_call_id", "call");

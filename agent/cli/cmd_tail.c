@@ -59,6 +59,14 @@ tail_row(void *ud, const struct fr_event_row *r)
         fr_cli_printf("%s %-24s %-12s %-10s %s\n", ts,
                       r->ids[FR_ID_CONV] ? r->ids[FR_ID_CONV] : "-", r->kind ? r->kind : "?",
                       r->status ? r->status : "-", what);
+        if (r->error_code == NULL && r->kind != NULL && strcmp(r->kind, "provider") == 0) {
+            /* a call whose answer stopped at the token limit or was filtered: as `show` says */
+            json_t *body = json_loadb(r->body, r->body_len, 0, NULL);
+            char note[160];
+            if (fr_cli_finish_note(r, json_object_get(body, "data"), note, sizeof note))
+                fr_cli_printf("%24s~~ %s\n", "", note);
+            json_decref(body);
+        }
         if (c->text)
             fr_cli_show_text(r);
     }
@@ -83,7 +91,10 @@ tail_usage(FILE *out)
                  "                   messages and answers, tool arguments and results\n"
                  "  --count N        stop after N events (scripts, tests)\n"
                  "  --from-start     print what is stored first, then follow\n"
-                 "  --interval MS    how often to look for new events (default 500)\n");
+                 "  --interval MS    how often to look for new events (default 500)\n"
+                 "A failure shows as \"!! CODE: message\"; \"~~\" under a row marks a provider\n"
+                 "call that succeeded but whose answer stopped at the token limit or was\n"
+                 "filtered (its finish_reason), as in show.\n");
 }
 
 int

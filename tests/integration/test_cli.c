@@ -327,6 +327,11 @@ test_cli_errors_and_stats(void **state)
     assert_non_null(strstr(first + 1, "~~ the answer stopped at the token limit"));
     assert_non_null(strstr(out, "~~ the answer was filtered or refused (finish_reason SAFETY)"));
     free(out);
+    /* and tail, as each is committed */
+    assert_int_equal(fr(&out, NULL, "tail --db %s --conv c-f --from-start --count 3", f->db), 0);
+    assert_non_null(strstr(out, "~~ the answer stopped at the token limit (finish_reason length)"));
+    assert_non_null(strstr(out, "~~ the answer was filtered or refused (finish_reason SAFETY)"));
+    free(out);
     assert_int_equal(fr(NULL, &err, "stats --db %s --by colour", f->db), 2);
     assert_non_null(strstr(err, "--by"));
     free(err);
