@@ -102,6 +102,15 @@ int fr_fields_check(const json_t *obj, const struct fr_field *fields, const char
  */
 const char *fr_finish_meaning(const char *reason);
 
+/*
+ * For a meaning of fr_finish_meaning whose call succeeded but whose answer did
+ * not reach the user whole (truncated, filtered, error), what happened to the
+ * answer: "stopped at the token limit", "was filtered or refused", "ended in
+ * an error"; NULL for the others. `show`, `tail`, the bundle summary and the
+ * console (GET /v1/finish-meanings) mark those calls by it.
+ */
+const char *fr_finish_shortfall(const char *meaning);
+
 /* Helpers for normalize(): borrowed string / integer of data.<key>, or NULL / false. */
 const char *fr_data_str(const struct fr_event *ev, const char *key);
 bool fr_data_int(const struct fr_event *ev, const char *key, int64_t *out);

@@ -105,18 +105,23 @@ const struct fr_collector fr_collector_provider = {
 /* The meanings, most severe first: a list's meaning is its first one found. */
 static const struct {
     const char *meaning;
+    const char *shortfall;         /* what the user got instead of the whole answer; NULL: it */
     const char *const reasons[14]; /* compared lowercase, '-' read as '_' */
 } finish_meanings[] = {
     {"filtered",
+     "was filtered or refused",
      {"content_filter", "content_filtered", "safety", "recitation", "blocklist",
       "prohibited_content", "spii", "image_safety", "refusal", "guardrail_intervened",
       "error_toxic", NULL}},
     {"truncated",
+     "stopped at the token limit",
      {"length", "max_tokens", "model_length", "max_output_tokens", "model_context_window_exceeded",
       NULL}},
-    {"error", {"error", "malformed_function_call", "unexpected_tool_call", NULL}},
-    {"tool_call", {"tool_calls", "tool_call", "tool_use", "function_call", NULL}},
-    {"complete", {"stop", "end_turn", "stop_sequence", "complete", "end", "eos", NULL}},
+    {"error",
+     "ended in an error",
+     {"error", "malformed_function_call", "unexpected_tool_call", NULL}},
+    {"tool_call", NULL, {"tool_calls", "tool_call", "tool_use", "function_call", NULL}},
+    {"complete", NULL, {"stop", "end_turn", "stop_sequence", "complete", "end", "eos", NULL}},
 };
 
 const char *
@@ -144,4 +149,14 @@ fr_finish_meaning(const char *reason)
     }
     return best < sizeof finish_meanings / sizeof finish_meanings[0] ? finish_meanings[best].meaning
                                                                      : "other";
+}
+
+const char *
+fr_finish_shortfall(const char *meaning)
+{
+    for (size_t m = 0; meaning != NULL && m < sizeof finish_meanings / sizeof finish_meanings[0];
+         m++)
+        if (strcmp(meaning, finish_meanings[m].meaning) == 0)
+            return finish_meanings[m].shortfall;
+    return NULL;
 }

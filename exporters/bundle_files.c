@@ -189,8 +189,7 @@ write_summary(struct fr_bfile *f, json_t *events, json_t *convs, const char *id,
         const char *meaning = fr_finish_meaning(fin);
         if (meta_str(ev, "error_code") != NULL ||
             strcmp(or_(json_string_value(json_object_get(ev, "kind")), ""), "provider") != 0 ||
-            (strcmp(meaning, "truncated") != 0 && strcmp(meaning, "filtered") != 0 &&
-             strcmp(meaning, "error") != 0))
+            fr_finish_shortfall(meaning) == NULL)
             continue;
         if (++cut <= 50) {
             fr_time_format(json_integer_value(json_object_get(ev, "ts_ms")), ts, sizeof ts);

@@ -371,6 +371,14 @@ test_finish_reason_meanings(void **state)
             fail_msg("'%s': %s, expected %s", cases[i].reason, fr_finish_meaning(cases[i].reason),
                      cases[i].meaning);
     assert_string_equal(fr_finish_meaning(NULL), "other");
+    /* which meanings mark a call whose answer did not reach the user whole */
+    assert_string_equal(fr_finish_shortfall("truncated"), "stopped at the token limit");
+    assert_string_equal(fr_finish_shortfall("filtered"), "was filtered or refused");
+    assert_string_equal(fr_finish_shortfall("error"), "ended in an error");
+    assert_null(fr_finish_shortfall("complete"));
+    assert_null(fr_finish_shortfall("tool_call"));
+    assert_null(fr_finish_shortfall("other"));
+    assert_null(fr_finish_shortfall(NULL));
 }
 
 int

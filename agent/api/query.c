@@ -516,8 +516,9 @@ collect_stat(void *ud, const struct fr_rollup_row *r)
 /*
  * GET /v1/finish-meanings?reason=R[&reason=R2...]: what each provider finish
  * reason says of the call's answer (fr_finish_meaning: complete, truncated,
- * filtered, tool_call, error, other), so that the console marks such calls
- * with the same rules as `show` and `stats --by finish`.
+ * filtered, tool_call, error, other) and, for those whose answer did not reach
+ * the user whole, what happened to it (fr_finish_shortfall), so that the
+ * console marks such calls with the same rules as `show` and `stats --by finish`.
  */
 enum MHD_Result
 fr_api_get_finish_meanings(struct fr_pipeline *p, struct MHD_Connection *c)
@@ -526,19 +527,24 @@ fr_api_get_finish_meanings(struct fr_pipeline *p, struct MHD_Connection *c)
     fr_api_qparams(c, &q);
     if (q.dropped > 0)
         return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "reason: at most 32 in one request", NULL);
-    json_t *m = json_object();
+    json_t *m = json_object(), *cut = json_object();
     for (size_t i = 0; i < q.n; i++) {
         if (strcmp(q.key[i], "reason") != 0) {
-            char cut[80], msg[160];
-            fr_text_cut(q.key[i], 60, cut, sizeof cut);
-            snprintf(msg, sizeof msg, "unknown parameter '%s' (expected reason)", cut);
+            char name[80], msg[160];
+            fr_text_cut(q.key[i], 60, name, sizeof name);
+            snprintf(msg, sizeof msg, "unknown parameter '%s' (expected reason)", name);
             json_decref(m);
+            json_decref(cut);
             return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, msg, NULL);
         }
-        if (q.val[i] != NULL) /* a reason that is not UTF-8 is left out (no JSON key) */
-            json_object_set_new(m, q.val[i], json_string(fr_finish_meaning(q.val[i])));
+        /* a reason that is not UTF-8 is left out: jansson takes no such key */
+        const char *meaning = fr_finish_meaning(q.val[i]), *what = fr_finish_shortfall(meaning);
+        json_object_set_new(m, q.val[i], json_string(meaning));
+        if (what != NULL)
+            json_object_set_new(cut, q.val[i], json_string(what));
     }
-    return fr_api_json(p, c, MHD_HTTP_OK, json_pack("{s:o}", "meanings", m), NULL);
+    return fr_api_json(p, c, MHD_HTTP_OK, json_pack("{s:o,s:o}", "meanings", m, "cut_short", cut),
+                       NULL);
 }
 
 /* GET /v1/stats: the per-minute rollups summed over a range, per key or per key and time step. */

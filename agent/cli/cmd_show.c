@@ -134,12 +134,8 @@ fr_cli_finish_note(const struct fr_event_row *r, const json_t *data, char *note,
     note[0] = '\0';
     if (r->error_code != NULL || r->kind == NULL || strcmp(r->kind, "provider") != 0)
         return false;
-    const char *fin = json_string_value(json_object_get(data, "finish_reason")),
-               *meaning = fr_finish_meaning(fin);
-    const char *what = strcmp(meaning, "truncated") == 0  ? "stopped at the token limit"
-                       : strcmp(meaning, "filtered") == 0 ? "was filtered or refused"
-                       : strcmp(meaning, "error") == 0    ? "ended in an error"
-                                                          : NULL;
+    const char *fin = json_string_value(json_object_get(data, "finish_reason"));
+    const char *what = fr_finish_shortfall(fr_finish_meaning(fin));
     if (what != NULL)
         snprintf(note, n, "the answer %s (finish_reason %.60s)", what, fin);
     return what != NULL;

@@ -342,10 +342,6 @@ views.conversations = (main, params) => {
 const ROW = 26; /* px per timeline row: rows are positioned, only the visible ones exist */
 const KINDS = ['conversation', 'turn', 'provider', 'tool', 'middleware', 'transport', 'sem', 'timeline', 'runtime', 'error'];
 
-/* A provider call that succeeded but whose answer did not reach the user whole, by what its
-   finish reason means (the agent's rules: GET /v1/finish-meanings, as `show` and `stats`). */
-const CUT_SHORT = { truncated: 'stopped at the token limit', filtered: 'was filtered or refused', error: 'ended in an error' };
-
 function evKey(e) { return (e.flightrec.tier || 'hot') + ':' + e.flightrec.id + ':' + e.ts_ms + ':' + e.kind; }
 
 function evLabel(e) {
@@ -508,9 +504,11 @@ views.conv = (main, params, id) => {
   let conv = null, all = [], shown = [], t0 = 0, t1 = 1, sel = -1, anom = [], lastSig = '', total = 0;
   let kindFilter = params.get('kind') || '', textFilter = params.get('filter') || '';
   const anomByRow = new Map();
-  const finishMeaning = new Map(); /* finish_reason -> what it says of the answer */
+  /* finish_reason -> what it says of the answer, and what happened to an answer that did not
+     reach the user whole (the agent's rules: GET /v1/finish-meanings, as `show` and `stats`) */
+  const finishMeaning = new Map(), finishCut = new Map();
   const cutShort = (e) => !e.flightrec.error_code && e.kind === 'provider' && e.data &&
-    CUT_SHORT[finishMeaning.get(e.data.finish_reason)];
+    finishCut.get(e.data.finish_reason);
 
   const kindSel = select('kind', [['', 'every kind']].concat(KINDS.map((k) => [k, k])), kindFilter);
   const filterIn = h('input', { type: 'search', value: textFilter, placeholder: 'turn, span, code, model\u2026' });
@@ -809,6 +807,7 @@ views.conv = (main, params, id) => {
     for (let i = 0; i < list.length; i += 32) {
       const r = await api('/v1/finish-meanings?' + list.slice(i, i + 32).map((f) => 'reason=' + encodeURIComponent(f)).join('&'));
       for (const [k, v] of Object.entries(r.meanings)) finishMeaning.set(k, v);
+      for (const [k, v] of Object.entries(r.cut_short)) finishCut.set(k, v);
     }
     if (list.length) apply();
   }

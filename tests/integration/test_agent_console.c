@@ -355,6 +355,12 @@ test_agent_console_api(void **state)
     assert_string_equal(json_string_value(json_object_get(fm, "length")), "truncated");
     assert_string_equal(json_string_value(json_object_get(fm, "SAFETY")), "filtered");
     assert_string_equal(json_string_value(json_object_get(fm, "tool-calls,stop")), "tool_call");
+    json_t *cut = json_object_get(j, "cut_short"); /* what the console marks, and its words */
+    assert_int_equal(json_object_size(cut), 2);
+    assert_string_equal(json_string_value(json_object_get(cut, "length")),
+                        "stopped at the token limit");
+    assert_string_equal(json_string_value(json_object_get(cut, "SAFETY")),
+                        "was filtered or refused");
     json_decref(j);
     json_decref(get_json(a, "/v1/finish-meanings?colour=red", 400));
     json_decref(get_json(a, "/v1/stats?by=error&since=1h&step=90s", 400));

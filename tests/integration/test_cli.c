@@ -320,17 +320,20 @@ test_cli_errors_and_stats(void **state)
     assert_string_equal(model, "gemini-2.5-pro");
     assert_int_equal(calls, 1);
     free(out);
-    /* show says so under each such call */
+    /* show says so under each such call, and tail as each is committed */
+    static const char cut_note[] =
+        "~~ the answer stopped at the token limit (finish_reason length)",
+                      filtered_note[] =
+                          "~~ the answer was filtered or refused (finish_reason SAFETY)";
     assert_int_equal(fr(&out, NULL, "show --db %s c-f", f->db), 0);
-    char *first = strstr(out, "~~ the answer stopped at the token limit (finish_reason length)");
+    char *first = strstr(out, cut_note);
     assert_non_null(first);
-    assert_non_null(strstr(first + 1, "~~ the answer stopped at the token limit"));
-    assert_non_null(strstr(out, "~~ the answer was filtered or refused (finish_reason SAFETY)"));
+    assert_non_null(strstr(first + 1, cut_note));
+    assert_non_null(strstr(out, filtered_note));
     free(out);
-    /* and tail, as each is committed */
     assert_int_equal(fr(&out, NULL, "tail --db %s --conv c-f --from-start --count 3", f->db), 0);
-    assert_non_null(strstr(out, "~~ the answer stopped at the token limit (finish_reason length)"));
-    assert_non_null(strstr(out, "~~ the answer was filtered or refused (finish_reason SAFETY)"));
+    assert_non_null(strstr(out, cut_note));
+    assert_non_null(strstr(out, filtered_note));
     free(out);
     assert_int_equal(fr(NULL, &err, "stats --db %s --by colour", f->db), 2);
     assert_non_null(strstr(err, "--by"));
