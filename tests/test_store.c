@@ -110,6 +110,8 @@ get_conv(struct fr_store *st, const char *id)
 
 /* ---- migrations ---- */
 
+static void id_events(struct fr_store *st, int field, const char *v, char out[512]);
+
 static void
 test_store_migrate_from_every_version_keeps_data(void **state)
 {
@@ -130,8 +132,11 @@ test_store_migrate_from_every_version_keeps_data(void **state)
         if (v >= 1) /* a row as version 1 wrote it */
             assert_int_equal(
                 sqlite3_exec(db,
-                             "INSERT INTO events(ts_ms, ingested_ms, kind, conv_id, body)"
-                             " VALUES(1771357445201, 1, 'tool', 'old', '{}');"
+                             "INSERT INTO events(ts_ms, ingested_ms, kind, conv_id, body,"
+                             " request_id, session_id)"
+                             " VALUES(1771357445201, 1, 'tool', 'old', '{}', 'r-old', 's-old');"
+                             "INSERT INTO events(ts_ms, ingested_ms, kind, body, request_id)"
+                             " VALUES(1771357445202, 1, 'tool', '{}', 'r-none');"
                              "INSERT INTO conversations(conv_id, status, created_ms,"
                              " last_activity_ms, event_count, updated_ms)"
                              " VALUES('old', 'closed', 1771357445201, 1771357445201, 1, 1);",
@@ -149,6 +154,14 @@ test_store_migrate_from_every_version_keeps_data(void **state)
             struct conv_copy c = get_conv(st, "old");
             assert_string_equal(c.status, "closed");
             assert_int_equal(c.events, 1);
+            /* found by request and session id, with or without a conversation */
+            char out[512];
+            id_events(st, FR_ID_REQUEST, "r-old", out);
+            assert_string_equal(out, "-(old) ");
+            id_events(st, FR_ID_SESSION, "s-old", out);
+            assert_string_equal(out, "-(old) ");
+            id_events(st, FR_ID_REQUEST, "r-none", out);
+            assert_string_equal(out, "-(-) ");
         }
         /* and the migrated store takes new events */
         const char *line = "{\"kind\":\"tool\",\"ts_ms\":1771357445300,\"conv_id\":\"old\"}";
@@ -759,6 +772,161 @@ trace_events(struct fr_store *st, const char *trace, char out[512])
     struct fr_event_filter f = {.id_field = FR_ID_TRACE, .id_value = trace};
     struct fr_err err = {0};
     assert_int_equal(fr_store_events(st, &f, list_spans, out, &err), FR_OK);
+}
+
+/* The spans (their event ids) of the events whose request or session id is v, as list_spans. */
+static void
+id_events(struct fr_store *st, int field, const char *v, char out[512])
+{
+    out[0] = '\0';
+    struct fr_event_filter f = {.id_field = field, .id_value = v};
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_events(st, &f, list_spans, out, &err), FR_OK);
+}
+
+/* A tool event with span (and event) id span, in conv (NULL: none), with a request and a
+   session id (NULL: none). */
+static char *
+id_line_at(const char *conv, const char *span, const char *req, const char *ses, int64_t ts)
+{
+    char convf[64] = "", reqf[64] = "", sesf[64] = "";
+    if (conv != NULL)
+        snprintf(convf, sizeof convf, "\"conv_id\":\"%s\",", conv);
+    if (req != NULL)
+        snprintf(reqf, sizeof reqf, "\"request_id\":\"%s\",", req);
+    if (ses != NULL)
+        snprintf(sesf, sizeof sesf, "\"session_id\":\"%s\",", ses);
+    return fr_asprintf("{\"v\":1,\"kind\":\"tool\",\"ts_ms\":%lld,%s%s%s"
+                       "\"span_id\":\"%s\",\"event_id\":\"%s\",\"data\":{\"name\":\"t\"}}",
+                       (long long)ts, convf, reqf, sesf, span, span);
+}
+
+static char *
+id_line(const char *conv, const char *span, const char *req, const char *ses)
+{
+    return id_line_at(conv, span, req, ses, 1771357445000);
+}
+
+static void
+ingest_id_lines(struct fr_store *st, char **lines, size_t n)
+{
+    t_ingest(st, (const char *const *)lines, n);
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+}
+
+/* Look-ups by request and session id go through one row per (id, conversation) pair, written
+   once however many events and batches carry it (no index of events per id: schema 17);
+   events without a conversation are found too; the pairs follow a trace's events to their
+   conversation and go with an erased conversation, or with the last event holding the id. */
+static void
+test_store_id_pairs(void **state)
+{
+    struct t_store_fx *f = *state;
+    char *b1[] = {id_line("c1", "e1", "r1", "s1"), id_line("c1", "e2", "r1", "s1"),
+                  id_line("c1", "e3", "r1", "s1"), id_line("c2", "e4", "r2", "s1"),
+                  id_line(NULL, "e5", "r3", "s2")};
+    ingest_id_lines(f->st, b1, 5);
+    char *b2[] = {id_line("c1", "e6", "r4", "s1"), id_line("c2", "e7", "r2", "s1")};
+    ingest_id_lines(f->st, b2, 2);
+    char *db = fr_strdup(f->path);
+    /* r1/c1, r2/c2, r4/c1, s1/c1, s1/c2 */
+    assert_int_equal(sql_long(db, "SELECT count(*) FROM id_convs", NULL, 0), 5);
+    assert_int_equal(sql_long(db,
+                              "SELECT count(*) FROM sqlite_schema WHERE name IN"
+                              " ('events_request', 'events_session')",
+                              NULL, 0),
+                     0);
+    char out[512];
+    id_events(f->st, FR_ID_REQUEST, "r1", out);
+    assert_string_equal(out, "e1(c1) e2(c1) e3(c1) ");
+    /* an event of r1 from before those, in a later batch: the look-up reads from its time */
+    char *b0[] = {id_line_at("c1", "e0", "r1", NULL, 1771356845000)};
+    ingest_id_lines(f->st, b0, 1);
+    id_events(f->st, FR_ID_REQUEST, "r1", out);
+    assert_string_equal(out, "e0(c1) e1(c1) e2(c1) e3(c1) ");
+    /* and one from after them: up to its time */
+    char *bz[] = {id_line_at("c1", "ez", "r1", NULL, 1771358045000)};
+    ingest_id_lines(f->st, bz, 1);
+    id_events(f->st, FR_ID_REQUEST, "r1", out);
+    assert_string_equal(out, "e0(c1) e1(c1) e2(c1) e3(c1) ez(c1) ");
+    id_events(f->st, FR_ID_REQUEST, "r3", out); /* no conversation */
+    assert_string_equal(out, "e5(-) ");
+    id_events(f->st, FR_ID_SESSION, "s1", out);
+    assert_non_null(strstr(out, "e4(c2)"));
+    assert_non_null(strstr(out, "e6(c1)"));
+    assert_non_null(strstr(out, "e7(c2)"));
+    assert_null(strstr(out, "e5"));
+    id_events(f->st, FR_ID_SESSION, "s2", out);
+    assert_string_equal(out, "e5(-) ");
+    id_events(f->st, FR_ID_REQUEST, "nope", out);
+    assert_string_equal(out, "");
+
+    /* a pair forgotten by another connection is written again by the writer's next batch */
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    sqlite3_busy_timeout(h, 10000);
+    assert_int_equal(sqlite3_exec(h, "DELETE FROM id_convs WHERE id = 's1' AND conv_id = 'c1'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_changes(h), 1);
+    sqlite3_close(h);
+    char *b4[] = {id_line("c1", "e9", "r6", "s1")};
+    ingest_id_lines(f->st, b4, 1);
+    id_events(f->st, FR_ID_SESSION, "s1", out);
+    assert_non_null(strstr(out, "e1(c1)"));
+    assert_non_null(strstr(out, "e9(c1)"));
+    /* filed under a trace, then moved to its conversation: the pair moves with the events */
+    const char *T = "4bf92f3577b34da6a3ce929d0e0e4736";
+    char *b3[] = {fr_asprintf("{\"v\":1,\"kind\":\"tool\",\"ts_ms\":1771357445000,\"conv_id\":"
+                              "\"%s\",\"trace_id\":\"%s\",\"request_id\":\"r5\",\"span_id\":"
+                              "\"e8\",\"event_id\":\"e8\",\"data\":{\"name\":\"t\"}}",
+                              T, T)};
+    ingest_id_lines(f->st, b3, 1);
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_begin(f->st, &err), FR_OK);
+    assert_int_equal(fr_store_link_trace(f->st, T, "c1", &err), FR_OK);
+    assert_int_equal(fr_store_commit(f->st, &err), FR_OK);
+    assert_int_equal(sql_long(db,
+                              "SELECT count(*) FROM id_convs WHERE conv_id ="
+                              " '4bf92f3577b34da6a3ce929d0e0e4736'",
+                              NULL, 0),
+                     0);
+    id_events(f->st, FR_ID_REQUEST, "r5", out);
+    assert_string_equal(out, "e8(c1) ");
+
+    /* an erased conversation's pairs go with it */
+    int64_t erased_n;
+    assert_int_equal(fr_store_erase_hot(f->st, "c2", "test", fr_now_ms(), false, &erased_n, &err),
+                     FR_OK);
+    assert_int_equal(sql_long(db, "SELECT count(*) FROM id_convs WHERE conv_id = 'c2'", NULL, 0),
+                     0);
+    id_events(f->st, FR_ID_REQUEST, "r2", out);
+    assert_string_equal(out, "");
+    /* pruning (at a store's first commit, then once a minute): the pairs of a conversation
+       with nothing left in hot go, the others stay */
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    sqlite3_busy_timeout(h, 10000);
+    assert_int_equal(sqlite3_exec(h,
+                                  "UPDATE id_convs SET ts_ms = 1000;"
+                                  "INSERT INTO id_convs VALUES('request_id', 'r-gone', 'c-gone',"
+                                  " 1000, 1000, 1000)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    long kept = sql_long(db, "SELECT count(*) FROM id_convs WHERE conv_id = 'c1'", NULL, 0);
+    assert_true(kept >= 3);
+    fr_store_close(f->st);
+    f->st = t_store_open(f->dir, "hot.db");
+    char *b5[] = {id_line("c3", "e10", NULL, NULL)};
+    ingest_id_lines(f->st, b5, 1);
+    assert_int_equal(
+        sql_long(db, "SELECT count(*) FROM id_convs WHERE conv_id = 'c-gone'", NULL, 0), 0);
+    assert_int_equal(sql_long(db, "SELECT count(*) FROM id_convs WHERE conv_id = 'c1'", NULL, 0),
+                     kept);
+    id_events(f->st, FR_ID_REQUEST, "r1", out);
+    assert_string_equal(out, "e0(c1) e1(c1) e2(c1) e3(c1) ez(c1) ");
+    free(db);
 }
 
 /* A record of kind of trace, span (also its event id) at ts, in conv (NULL: none). */
@@ -1818,6 +1986,7 @@ main(void)
                                         t_store_setup, t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_row_ids_never_reused, t_store_setup,
                                         t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_id_pairs, t_store_setup, t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_trace_link_moves_events, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_event_parts_merge, t_store_setup,

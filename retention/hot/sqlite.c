@@ -22,6 +22,7 @@
 
 #include "core/fsutil.h"
 #include "core/mem.h"
+#include "core/timeutil.h"
 #include "retention/hot/schema.h"
 #include "retention/hot/sqlite_int.h"
 #include "retention/hot/store.h"
@@ -51,6 +52,7 @@ sq_close(void *ctx)
     sq_rollup_finalize(s);
     sq_erased_free(s);
     sq_trace_free(s);
+    sq_idconv_free(s);
     sq_parts_free(s);
     sq_body_free(s); /* its statement before the connection closes */
     sqlite3_close(s->db);
@@ -468,6 +470,8 @@ sq_put(void *ctx, const struct fr_record *ev, int64_t ingested_ms, bool *inserte
     /* a restored row's trace is found again too (it links nothing) */
     if (*inserted && (rc = sq_trace_note(s, ev, err)) != FR_OK)
         return rc;
+    if (*inserted && (rc = sq_idconv_note(s, ev, ingested_ms, err)) != FR_OK)
+        return rc;
     if (!*inserted || ev->restored)
         return FR_OK;
     sq_aggs_add(&s->aggs, ev);
@@ -524,6 +528,7 @@ sq_rollback(void *ctx)
     sq_aggs_drain(&s->aggs, NULL, NULL);
     sq_rollup_discard(s);
     sq_trace_rollback(s);
+    sq_idconv_rollback(s);
     bool reread = s->in_txn;
     if (s->in_txn)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -543,6 +548,8 @@ sq_commit(void *ctx, struct fr_err *err)
         return frc;
     }
     rc = sq_trace_flush(s, err); /* after the index upsert: it merges index rows */
+    if (rc == FR_OK)             /* after the trace moves, which move pairs too */
+        rc = sq_idconv_flush(s, fr_now_ms(), err);
     if (rc == FR_OK)
         rc = sq_rollup_flush(s, err);
     if (rc == FR_OK && (rc = sq_ids_commit(s)) != SQLITE_OK)

@@ -280,6 +280,7 @@ sq_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reas
         "DELETE FROM sem_anomalies WHERE conv_id = ?1",
         "DELETE FROM timeline_entities WHERE conv_id = ?1",
         "DELETE FROM conversations WHERE conv_id = ?1",
+        "DELETE FROM id_convs WHERE conv_id = ?1", /* its request and session look-ups */
         /* a trace of it keeps a link without the id (''), so that its late spans are
            dropped, not filed under the trace (sqlite_trace.c) */
         "UPDATE OR REPLACE trace_convs SET conv_id = '' WHERE conv_id = ?1",
@@ -301,6 +302,17 @@ sq_erase_hot(void *ctx, const char *conv_id, const char *token, const char *reas
                           " WHERE conv_id = ?1 AND ?2 = ?2",
                           refs[i].conv, 0, err);
     }
+    /* the request and session look-ups of those conversations that no event holds any more
+       (the erased value may be one of those ids), once per conversation */
+    struct fr_strmap *tidied = fr_strmap_new();
+    for (size_t i = 0; rc == FR_OK && !dry_run && i < nrefs; i++) {
+        bool first = false;
+        if (refs[i].conv != NULL)
+            fr_strmap_slot(tidied, refs[i].conv, &first);
+        if (first)
+            rc = sq_idconv_tidy(s, refs[i].conv, err);
+    }
+    fr_strmap_free(tidied, NULL);
     for (size_t i = 0; i < nrefs; i++)
         free(refs[i].conv);
     free(refs);

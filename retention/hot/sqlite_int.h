@@ -130,6 +130,15 @@ struct sq_store {
     int64_t trace_pruned_ms;
     int64_t trace_prune_from;  /* ts_ms where the next step of the pair pruning starts */
     int64_t trace_pairs_added; /* pairs recorded since that pass */
+    /* request and session look-up pairs (sqlite_idconv.c) */
+    sqlite3_stmt *idc_st[8];
+    int64_t idc_pruned_ms;
+    int64_t idc_prune_from;         /* ts_ms where the next pruning step starts */
+    int64_t idc_added;              /* pairs recorded since that step */
+    struct sq_idc_known *idc_known; /* pairs in the table (direct-mapped, IDC_KNOWN) */
+    bool idc_synced;                /* idc_known checked against other connections in this batch */
+    int64_t idc_version;            /* PRAGMA data_version when it was */
+    int64_t idc_erasures;           /* hot_erasures then */
     /* event parts (sqlite_parts.c) */
     sqlite3_stmt *parts_st[5];
     int64_t parts_parked; /* rows of event_parts (an upper bound after a rollback) */
@@ -199,6 +208,30 @@ int sq_trace_flush(struct sq_store *s, struct fr_err *err);
 void sq_trace_discard(struct sq_store *s);
 void sq_trace_rollback(struct sq_store *s);
 void sq_trace_free(struct sq_store *s);
+
+/* Request and session look-up pairs (sqlite_idconv.c). */
+/* Records rec's (request, conversation) and (session, conversation) pairs, once a batch. */
+int sq_idconv_note(struct sq_store *s, const struct fr_record *rec, int64_t now_ms,
+                   struct fr_err *err);
+/* A conversation's pairs to another (to NULL: deleted, as for an erased one). */
+int sq_idconv_move(struct sq_store *s, const char *from, const char *to, struct fr_err *err);
+/* Deletes conv's pairs that no event of it holds any more (after events erased one by one). */
+int sq_idconv_tidy(struct sq_store *s, const char *conv, struct fr_err *err);
+/* At commit: a pruning step once a minute; the batch's pairs forgotten. */
+int sq_idconv_flush(struct sq_store *s, int64_t now_ms, struct fr_err *err);
+void sq_idconv_discard(struct sq_store *s);
+void sq_idconv_rollback(struct sq_store *s);
+void sq_idconv_free(struct sq_store *s);
+/*
+ * The ids of the events whose request_id or session_id (F, a column name) is P: those of
+ * the conversations it was seen in (id_convs, then each one's events in events_conv), and
+ * those without a conversation from their own partial index.
+ */
+#define SQ_IDCONV_EVENT_IDS(F, P)                                                                  \
+    "SELECT id FROM events INDEXED BY events_" F "_noconv WHERE conv_id IS NULL AND " F "_id = " P \
+    " UNION ALL SELECT e.id FROM id_convs l JOIN events e ON e.conv_id = l.conv_id"                \
+    " AND e.ts_ms >= l.ts_lo AND e.ts_ms <= ifnull(l.ts_hi, 9223372036854775807) AND e." F         \
+    "_id = " P " WHERE l.field = '" F "_id' AND l.id = " P
 
 /* Event parts (sqlite_parts.c): a part merged into its provider event or parked; a
    stored provider event takes its parked parts; the parked count read again. */
@@ -355,6 +388,11 @@ void sq_body_bind(struct sq_store *s, sqlite3_stmt *st, int col, const struct fr
 void sq_body_pack(void *ctx, struct fr_record *rec);
 int sq_body_forget(struct sq_store *s, const char *conv_id, const char *token, struct fr_err *err);
 void sq_body_after_commit(struct sq_store *s);
+
+/* Steps st with text parameters ?1 = a and ?2 = b (NULL: not bound) to its end (or first row),
+   and resets it; on failure err says what was being done. */
+int sq_step_texts(sqlite3 *db, sqlite3_stmt *st, const char *a, const char *b, const char *what,
+                  struct fr_err *err);
 
 /* "OFF", "NORMAL" or "FULL" for fr_store_opts.synchronous (clamped to 0..2). */
 const char *sq_sync_name(int synchronous);

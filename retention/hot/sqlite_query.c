@@ -194,10 +194,13 @@ q_event_fn(sqlite3_stmt *st, void *ud)
 static void
 events_where(const struct fr_event_filter *f, char *sql, char *pat[2])
 {
-    bool by_trace = f->id_value != NULL && f->id_field == FR_ID_TRACE;
-    /* by trace id: by rowid among the trace's events (SQ_TRACE_EVENT_IDS), not through the
-       index of another filter (kind: every event of the kind; sqlite_int.h) */
-    strcat(sql, by_trace ? " NOT INDEXED WHERE 1" : " WHERE 1");
+    bool by_pairs =
+        f->id_value != NULL && (f->id_field == FR_ID_TRACE || f->id_field == FR_ID_REQUEST ||
+                                f->id_field == FR_ID_SESSION);
+    /* by trace, request or session id: by rowid among the id's events (SQ_TRACE_EVENT_IDS,
+       SQ_IDCONV_EVENT_IDS), not through the index of another filter (kind: every event of the
+       kind; sqlite_int.h) */
+    strcat(sql, by_pairs ? " NOT INDEXED WHERE 1" : " WHERE 1");
     if (f->conv_id)
         strcat(sql, " AND conv_id = :conv");
     if (f->kind)
@@ -218,6 +221,10 @@ events_where(const struct fr_event_filter *f, char *sql, char *pat[2])
         strcat(sql, " = :idv");
         if (f->id_field == FR_ID_TRACE) /* no index on trace_id alone (sqlite_trace.c) */
             strcat(sql, " AND id IN (" SQ_TRACE_EVENT_IDS(":idv") ")");
+        else if (f->id_field == FR_ID_REQUEST) /* nor on these (sqlite_idconv.c) */
+            strcat(sql, " AND id IN (" SQ_IDCONV_EVENT_IDS("request", ":idv") ")");
+        else if (f->id_field == FR_ID_SESSION)
+            strcat(sql, " AND id IN (" SQ_IDCONV_EVENT_IDS("session", ":idv") ")");
     }
     pat[0] = pat[1] = NULL;
     if (f->text != NULL) {

@@ -146,14 +146,7 @@ tl_run(struct sq_store *s, int which, struct fr_err *err, const char *a, const c
 {
     sqlite3_stmt *st = NULL;
     int rc = tl_stmt(s, which, &st, err);
-    if (rc != FR_OK)
-        return rc;
-    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-    if (b != NULL)
-        sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FR_OK : sq_fail(s->db, rc, err, tl_sql[which]);
+    return rc != FR_OK ? rc : sq_step_texts(s->db, st, a, b, tl_sql[which], err);
 }
 
 /* How many events are filed under trace (conv_id = trace_id = trace), and with an error. */
@@ -189,9 +182,12 @@ tl_reassign(struct sq_store *s, const char *trace, const char *conv, struct fr_e
     sqlite3_stmt *st = NULL;
     if (conv[0] == '\0' || sq_is_erased(s, conv)) { /* '': the link of an erased one */
         rc = tl_run(s, TL_DROP, err, trace, NULL);
+        if (rc == FR_OK)
+            rc = sq_idconv_move(s, trace, NULL, err);
     } else if ((rc = tl_run(s, TL_DEDUP, err, trace, conv)) == FR_OK &&
                (rc = tl_count(s, trace, &moved, &moved_errors, err)) == FR_OK &&
                (rc = tl_run(s, TL_MOVE, err, trace, conv)) == FR_OK &&
+               (rc = sq_idconv_move(s, trace, conv, err)) == FR_OK &&
                (rc = tl_stmt(s, TL_MERGE, &st, err)) == FR_OK) {
         sqlite3_bind_text(st, 1, trace, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, conv, -1, SQLITE_STATIC);

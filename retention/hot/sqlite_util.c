@@ -49,6 +49,18 @@ sq_txn_end(struct sq_store *s, int rc, struct fr_err *err)
     return rc;
 }
 
+int
+sq_step_texts(sqlite3 *db, sqlite3_stmt *st, const char *a, const char *b, const char *what,
+              struct fr_err *err)
+{
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    if (b != NULL)
+        sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? FR_OK : sq_fail(db, rc, err, what);
+}
+
 const char *
 sq_sync_name(int synchronous)
 {
