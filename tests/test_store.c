@@ -818,7 +818,8 @@ ingest_id_lines(struct fr_store *st, char **lines, size_t n)
 /* Look-ups by request and session id go through one row per (id, conversation) pair, written
    once however many events and batches carry it (no index of events per id: schema 17);
    events without a conversation are found too; the pairs follow a trace's events to their
-   conversation and go with an erased conversation, or with the last event holding the id. */
+   conversation and go with an erased conversation, or with the last event holding the id
+   (erased by value), or once their conversation left hot. */
 static void
 test_store_id_pairs(void **state)
 {
@@ -903,6 +904,18 @@ test_store_id_pairs(void **state)
                      0);
     id_events(f->st, FR_ID_REQUEST, "r2", out);
     assert_string_equal(out, "");
+    /* events erased by a value they hold (here r4, e6's request id): the pairs no event of
+       their conversation holds any more go, the others stay */
+    assert_int_equal(
+        fr_store_erase_token_hot(f->st, "\"r4\"", "test", fr_now_ms(), false, &erased_n, &err),
+        FR_OK);
+    assert_int_equal(erased_n, 1);
+    assert_int_equal(sql_long(db, "SELECT count(*) FROM id_convs WHERE id = 'r4'", NULL, 0), 0);
+    assert_int_equal(sql_long(db,
+                              "SELECT count(*) FROM id_convs WHERE conv_id = 'c1'"
+                              " AND id IN ('r1', 's1')",
+                              NULL, 0),
+                     2);
     /* pruning (at a store's first commit, then once a minute): the pairs of a conversation
        with nothing left in hot go, the others stay */
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);

@@ -305,22 +305,21 @@ static const char *const schema_migrations[] = {
     " SELECT trace_id, conv_id, ts_ms FROM trace_convs_new) GROUP BY trace_id, conv_id;",
 
     /* version 17: look-ups by request and session id through the conversations each id was
-       seen in (id_convs: one row per pair, written once a batch at most), then their events in
-       events_conv; events without a conversation from partial indexes of their own
-       (sqlite_idconv.c). The indexes events_request and events_session were two B-tree inserts
-       per event: 17% of the writer's instructions. */
+       seen in (id_convs: one row per pair, with the event times a look-up reads, a minute
+       wider: IDC_SLACK_MS), then their events in events_conv; events without a conversation
+       from partial indexes of their own (sqlite_idconv.c). The indexes events_request and
+       events_session were two B-tree inserts per event: 17% of the writer's instructions. */
     "CREATE TABLE id_convs (field TEXT NOT NULL, id TEXT NOT NULL, conv_id TEXT NOT NULL,"
     " ts_ms INTEGER NOT NULL, ts_lo INTEGER NOT NULL, ts_hi INTEGER,"
     " PRIMARY KEY (field, id, conv_id)) WITHOUT ROWID;"
     "CREATE INDEX id_convs_conv ON id_convs(conv_id);"
     "CREATE INDEX id_convs_ts ON id_convs(ts_ms);"
     "INSERT OR IGNORE INTO id_convs SELECT 'request_id', request_id, conv_id, min(ingested_ms),"
-    " min(ts_ms) - 60000, max(ts_ms) + 60000 FROM events WHERE request_id IS NOT NULL AND "
-    "conv_id IS NOT NULL"
-    " GROUP BY request_id, conv_id;"
+    " min(ts_ms) - 60000, max(ts_ms) + 60000 FROM events"
+    " WHERE request_id IS NOT NULL AND conv_id IS NOT NULL GROUP BY request_id, conv_id;"
     "INSERT OR IGNORE INTO id_convs SELECT 'session_id', session_id, conv_id, min(ingested_ms),"
-    " min(ts_ms) - 60000, NULL FROM events WHERE session_id IS NOT NULL AND conv_id IS NOT NULL"
-    " GROUP BY session_id, conv_id;"
+    " min(ts_ms) - 60000, NULL FROM events"
+    " WHERE session_id IS NOT NULL AND conv_id IS NOT NULL GROUP BY session_id, conv_id;"
     "CREATE INDEX events_request_noconv ON events(request_id)"
     " WHERE conv_id IS NULL AND request_id IS NOT NULL;"
     "CREATE INDEX events_session_noconv ON events(session_id)"

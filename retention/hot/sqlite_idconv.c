@@ -8,17 +8,13 @@
  * event, 17% of the writer's instructions (callgrind, 10k fr-gen events:
  * 73.8k per event with them, 61.3k without) on the thread that bounds the
  * HTTP path. A request's events (a turn: its provider and tool calls, steps,
- * transport) and a session's share a conversation, so a pair is written once
- * per transaction at most (the pairs known to be stored are remembered: idc_known, below), and
- * not at all when it is stored already (INSERT OR IGNORE: a look-up, no
- * write).
- *
- * Pairs known to be in the table are remembered across batches too
- * (idc_known, hashes of the pairs, direct-mapped: a session's pair with its
- * conversation comes again in every batch of it); forgotten when a
- * transaction rolls back, when this connection deletes or moves pairs, and
- * when another connection committed (PRAGMA data_version), so a pair is
- * never skipped that is not stored.
+ * transport) and a session's share a conversation, so one row serves them
+ * all, and it is written once: the writer remembers the pairs it knows to be
+ * stored, with the times they cover (idc_known, direct-mapped by the pair's
+ * hash: a session's pair with its conversation comes again in every batch of
+ * it), and forgets them when a transaction rolls back, when this connection
+ * deletes or moves pairs, and when another connection committed (PRAGMA
+ * data_version), so a pair is never skipped that is not stored.
  *
  * A look-up (SQ_IDCONV_EVENT_IDS) reads each pair's conversation's events in
  * events_conv within the pair's event times (ts_lo to ts_hi, widened by
@@ -59,7 +55,6 @@ _Static_assert(IDC_COUNT_ALL <=
                "idc_st holds every statement");
 
 static const char *const idc_sql[IDC_COUNT_ALL] = {
-    /* ts_lo: the earliest event time of the pair, where a look-up starts reading */
     /* ts_lo, ts_hi: the earliest and latest event time of the pair, where a look-up reads
        (ts_hi NULL for a session: it lasts as long as its conversations) */
     [IDC_PUT] = "INSERT INTO id_convs(field, id, conv_id, ts_ms, ts_lo, ts_hi)"
@@ -89,7 +84,7 @@ static const char *const idc_sql[IDC_COUNT_ALL] = {
 #define IDC_KNOWN 8192 /* 192 KiB */
 /* bounds are written this much wider than the event that moved them: the next events of a
    request (later by seconds) fall inside and write nothing */
-#define IDC_SLACK_MS (60 * 1000)
+#define IDC_SLACK_MS (60 * 1000) /* also in schema version 17's migration */
 
 /* A pair known to be stored: its hash (0: none), and times within its [ts_lo, ts_hi]. */
 struct sq_idc_known {
@@ -138,9 +133,10 @@ idc_run(struct sq_store *s, int which, const char *a, const char *b, struct fr_e
     return rc != FR_OK ? rc : sq_step_texts(s->db, st, a, b, "id look-up pairs", err);
 }
 
+/* The pair (field, id, conv) over event time ts; bounded: with an end (ts_hi), as a request's. */
 static int
-idc_put(struct sq_store *s, const char *field, const char *id, const char *conv, int64_t ts,
-        int64_t now_ms, struct fr_err *err)
+idc_put(struct sq_store *s, const char *field, bool bounded, const char *id, const char *conv,
+        int64_t ts, int64_t now_ms, struct fr_err *err)
 {
     idc_sync(s);
     uint64_t h =
@@ -148,7 +144,6 @@ idc_put(struct sq_store *s, const char *field, const char *id, const char *conv,
     h = fr_fnv1a64_from(h, conv);
     h = h ? h : 1;
     struct sq_idc_known *slot = &s->idc_known[h & (IDC_KNOWN - 1)];
-    bool bounded = strcmp(field, "request_id") == 0; /* a session's pair has no ts_hi */
     if (slot->h == h && ts >= slot->lo && (!bounded || ts <= slot->hi))
         return FR_OK; /* in the table (or recorded in this transaction), over ts */
     sqlite3_stmt *st = NULL;
@@ -172,12 +167,11 @@ idc_put(struct sq_store *s, const char *field, const char *id, const char *conv,
     s->idc_added += sqlite3_changes(s->db);
     /* stored now over [lo, hi] (the row's own bounds, if wider, were kept) */
     if (slot->h != h) {
-        slot->lo = lo;
-        slot->hi = hi;
+        *slot = (struct sq_idc_known){h, lo, hi};
+    } else {
+        slot->lo = lo < slot->lo ? lo : slot->lo;
+        slot->hi = hi > slot->hi ? hi : slot->hi;
     }
-    slot->h = h;
-    slot->lo = lo < slot->lo ? lo : slot->lo;
-    slot->hi = hi > slot->hi ? hi : slot->hi;
     return FR_OK;
 }
 
@@ -189,9 +183,10 @@ sq_idconv_note(struct sq_store *s, const struct fr_record *rec, int64_t now_ms, 
         return FR_OK;
     int rc = FR_OK;
     if (rec->ids[FR_ID_REQUEST] != NULL)
-        rc = idc_put(s, "request_id", rec->ids[FR_ID_REQUEST], conv, rec->ts_ms, now_ms, err);
-    if (rc == FR_OK && rec->ids[FR_ID_SESSION] != NULL)
-        rc = idc_put(s, "session_id", rec->ids[FR_ID_SESSION], conv, rec->ts_ms, now_ms, err);
+        rc = idc_put(s, "request_id", true, rec->ids[FR_ID_REQUEST], conv, rec->ts_ms, now_ms, err);
+    if (rc == FR_OK && rec->ids[FR_ID_SESSION] != NULL) /* a session lasts: no end */
+        rc =
+            idc_put(s, "session_id", false, rec->ids[FR_ID_SESSION], conv, rec->ts_ms, now_ms, err);
     return rc;
 }
 
@@ -211,41 +206,20 @@ sq_idconv_tidy(struct sq_store *s, const char *conv, struct fr_err *err)
     return rc == FR_OK ? idc_run(s, IDC_TIDY_SES, conv, NULL, err) : rc;
 }
 
-/* One step of pruning (see the top of the file): at least 5,000 pairs, at most 50,000. */
+/* One step of pruning (see the top of the file and sq_prune_step). */
 static int
 idc_prune(struct sq_store *s, int64_t now_ms, struct fr_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = idc_stmt(s, IDC_PRUNE_STEP, &st, err);
-    if (rc != FR_OK)
-        return rc;
-    int64_t limit = s->idc_added * 2;
-    limit = limit < 5000 ? 5000 : limit > 50000 ? 50000 : limit;
-    sqlite3_bind_int64(st, 1, s->idc_prune_from);
-    sqlite3_bind_int64(st, 2, now_ms);
-    sqlite3_bind_int64(st, 3, limit);
-    int64_t end = 0, n = 0;
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        end = sqlite3_column_int64(st, 0);
-        n = sqlite3_column_int64(st, 1);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return sq_fail(s->db, rc, err, "pruning id look-up pairs");
-    if (n > 0) {
+    sqlite3_stmt *step = NULL, *del = NULL;
+    int deleted = 0, rc = idc_stmt(s, IDC_PRUNE_STEP, &step, err);
+    if (rc == FR_OK)
+        rc = idc_stmt(s, IDC_PRUNE, &del, err);
+    if (rc == FR_OK)
+        rc = sq_prune_step(s->db, step, del, now_ms, &s->idc_prune_from, &s->idc_added, &deleted,
+                           "pruning id look-up pairs", err);
+    if (deleted > 0)
         idc_forget(s);
-        if ((rc = idc_stmt(s, IDC_PRUNE, &st, err)) != FR_OK)
-            return rc;
-        sqlite3_bind_int64(st, 1, s->idc_prune_from);
-        sqlite3_bind_int64(st, 2, end);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return sq_fail(s->db, rc, err, "pruning id look-up pairs");
-    }
-    s->idc_prune_from = n < limit ? 0 : end + 1;
-    s->idc_added = 0;
-    return FR_OK;
+    return rc;
 }
 
 int
@@ -256,14 +230,8 @@ sq_idconv_flush(struct sq_store *s, int64_t now_ms, struct fr_err *err)
         rc = idc_prune(s, now_ms, err);
         s->idc_pruned_ms = now_ms;
     }
-    sq_idconv_discard(s);
-    return rc;
-}
-
-void
-sq_idconv_discard(struct sq_store *s)
-{
     s->idc_synced = false;
+    return rc;
 }
 
 void

@@ -210,16 +210,16 @@ void sq_trace_rollback(struct sq_store *s);
 void sq_trace_free(struct sq_store *s);
 
 /* Request and session look-up pairs (sqlite_idconv.c). */
-/* Records rec's (request, conversation) and (session, conversation) pairs, once a batch. */
+/* Records rec's (request, conversation) and (session, conversation) pairs, unless known. */
 int sq_idconv_note(struct sq_store *s, const struct fr_record *rec, int64_t now_ms,
                    struct fr_err *err);
 /* A conversation's pairs to another (to NULL: deleted, as for an erased one). */
 int sq_idconv_move(struct sq_store *s, const char *from, const char *to, struct fr_err *err);
 /* Deletes conv's pairs that no event of it holds any more (after events erased one by one). */
 int sq_idconv_tidy(struct sq_store *s, const char *conv, struct fr_err *err);
-/* At commit: a pruning step once a minute; the batch's pairs forgotten. */
+/* At commit: a pruning step once a minute; the next batch checks the known pairs again. */
 int sq_idconv_flush(struct sq_store *s, int64_t now_ms, struct fr_err *err);
-void sq_idconv_discard(struct sq_store *s);
+/* The transaction rolled back: its pairs are not stored, none is known any more. */
 void sq_idconv_rollback(struct sq_store *s);
 void sq_idconv_free(struct sq_store *s);
 /*
@@ -392,6 +392,18 @@ void sq_body_after_commit(struct sq_store *s);
 /* Steps st with text parameters ?1 = a and ?2 = b (NULL: not bound) to its end (or first row),
    and resets it; on failure err says what was being done. */
 int sq_step_texts(sqlite3 *db, sqlite3_stmt *st, const char *a, const char *b, const char *what,
+                  struct fr_err *err);
+
+/*
+ * One step of pruning a table of pairs (trace_convs, id_convs), from the oldest up: step
+ * (?1 from, ?2 before, ?3 limit) answers where a step of up to limit pairs recorded from *from
+ * and before before_ms ends, and how many it holds; del (?1 from, ?2 end) deletes those of
+ * them whose events left hot (*deleted: how many). A step takes twice as many pairs as were
+ * recorded since the last one (*added, then 0), at least 5,000, at most 50,000 (~0.1 s), and
+ * starts from the first again once one holds fewer than its limit.
+ */
+int sq_prune_step(sqlite3 *db, sqlite3_stmt *step, sqlite3_stmt *del, int64_t before_ms,
+                  int64_t *from, int64_t *added, int *deleted, const char *what,
                   struct fr_err *err);
 
 /* "OFF", "NORMAL" or "FULL" for fr_store_opts.synchronous (clamped to 0..2). */

@@ -628,36 +628,14 @@ tl_adopt(void *ud, const char *trace, void *value)
 static int
 tl_prune_pairs(struct sq_store *s, int64_t now_ms, struct fr_err *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = tl_stmt(s, TL_PRUNE_STEP, &st, err);
-    if (rc != FR_OK)
-        return rc;
-    int64_t limit = s->trace_pairs_added * 2;
-    limit = limit < 5000 ? 5000 : limit > 50000 ? 50000 : limit;
-    sqlite3_bind_int64(st, 1, s->trace_prune_from);
-    sqlite3_bind_int64(st, 2, now_ms - FR_TRACE_LINK_WINDOW_MS);
-    sqlite3_bind_int64(st, 3, limit);
-    int64_t end = 0, n = 0;
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        end = sqlite3_column_int64(st, 0);
-        n = sqlite3_column_int64(st, 1);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW)
-        return sq_fail(s->db, rc, err, "pruning trace pairs");
-    rc = FR_OK;
-    if (n > 0 && (rc = tl_stmt(s, TL_PRUNE, &st, err)) == FR_OK) {
-        sqlite3_bind_int64(st, 1, s->trace_prune_from);
-        sqlite3_bind_int64(st, 2, end);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return sq_fail(s->db, rc, err, "pruning trace pairs");
-        rc = FR_OK;
-    }
-    s->trace_prune_from = n < limit ? 0 : end + 1;
-    s->trace_pairs_added = 0;
-    return rc;
+    sqlite3_stmt *step = NULL, *del = NULL;
+    int deleted, rc = tl_stmt(s, TL_PRUNE_STEP, &step, err);
+    if (rc == FR_OK)
+        rc = tl_stmt(s, TL_PRUNE, &del, err);
+    return rc != FR_OK ? rc
+                       : sq_prune_step(s->db, step, del, now_ms - FR_TRACE_LINK_WINDOW_MS,
+                                       &s->trace_prune_from, &s->trace_pairs_added, &deleted,
+                                       "pruning trace pairs", err);
 }
 
 int

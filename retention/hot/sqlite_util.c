@@ -61,6 +61,39 @@ sq_step_texts(sqlite3 *db, sqlite3_stmt *st, const char *a, const char *b, const
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? FR_OK : sq_fail(db, rc, err, what);
 }
 
+int
+sq_prune_step(sqlite3 *db, sqlite3_stmt *step, sqlite3_stmt *del, int64_t before_ms, int64_t *from,
+              int64_t *added, int *deleted, const char *what, struct fr_err *err)
+{
+    int64_t limit = *added * 2;
+    limit = limit < 5000 ? 5000 : limit > 50000 ? 50000 : limit;
+    sqlite3_bind_int64(step, 1, *from);
+    sqlite3_bind_int64(step, 2, before_ms);
+    sqlite3_bind_int64(step, 3, limit);
+    int64_t end = 0, n = 0;
+    int rc = sqlite3_step(step);
+    if (rc == SQLITE_ROW) {
+        end = sqlite3_column_int64(step, 0);
+        n = sqlite3_column_int64(step, 1);
+    }
+    sqlite3_reset(step);
+    if (rc != SQLITE_ROW)
+        return sq_fail(db, rc, err, what);
+    *deleted = 0;
+    if (n > 0) {
+        sqlite3_bind_int64(del, 1, *from);
+        sqlite3_bind_int64(del, 2, end);
+        rc = sqlite3_step(del);
+        sqlite3_reset(del);
+        if (rc != SQLITE_DONE)
+            return sq_fail(db, rc, err, what);
+        *deleted = sqlite3_changes(db);
+    }
+    *from = n < limit ? 0 : end + 1;
+    *added = 0;
+    return FR_OK;
+}
+
 const char *
 sq_sync_name(int synchronous)
 {
