@@ -72,6 +72,13 @@ static const struct fr_option opts[] = {
     INT("ingest", "max_line_bytes", max_line_bytes, "1048576", 64, 64 << 20,
         "Longest accepted event line; a longer one is rejected on its own."),
     INT("ingest", "max_depth", max_depth, "64", 2, 1000, "Deepest accepted JSON nesting."),
+    INT("ingest", "prepare_nice", prepare_nice, "10", 0, 19,
+        "Niceness added to the threads that parse and redact received events (an HTTP "
+        "connection from its first POST of events or OTLP on, an OTLP/gRPC request, a socket "
+        "connection), so that they yield the CPU to the writer thread, which commits every "
+        "event and sets the pace; at the same priority they preempted it (docs/benchmarks.md). "
+        "They also yield to the service the agent sits beside. An HTTP connection keeps the "
+        "value until it closes. 0: the agent's own priority."),
     INT("ingest", "max_fields", max_fields, "10000", 16, 10000000,
         "Most JSON values (objects, arrays, scalars) in one event."),
     INT("ingest", "max_string_bytes", max_string_bytes, "1048576", 64, 64 << 20,

@@ -80,6 +80,11 @@ struct fr_pipeline {
 void fr_pipeline_prepare_begin(struct fr_pipeline *p);
 void fr_pipeline_prepare_end(struct fr_pipeline *p);
 
+/* The calling thread at ingest.prepare_nice above its priority, once per thread: a thread
+   that prepares received events yields the CPU to the writer (fr_pipeline_prepare_begin
+   calls it; a source that prepares outside those slots calls it on its thread). */
+void fr_pipeline_prepare_yield(const struct fr_pipeline *p);
+
 /* Initializes locks and empties p; fr_pipeline_destroy() frees what p owns. */
 void fr_pipeline_init(struct fr_pipeline *p);
 void fr_pipeline_destroy(struct fr_pipeline *p);

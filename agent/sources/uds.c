@@ -123,6 +123,7 @@ uds_serve(void *ud, int fd, int wake_fd)
     (void)wake_fd; /* stopping shuts the reading side: the line reader sees the end */
     struct fr_sock *s = ud;
     struct fr_pipeline *pl = s->pl;
+    fr_pipeline_prepare_yield(pl);
     struct fr_live *l = fr_pipeline_live_get(pl);
     size_t batch = (size_t)pl->conf.batch_events;
     struct pending p = {.errors = json_array()};

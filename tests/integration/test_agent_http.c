@@ -831,6 +831,107 @@ test_agent_peer_uid_of_local_connections(void **state)
 }
 
 /* At info, one log line per request: method, path (no query, no body), status, duration. */
+/* The niceness (field 19 of /proc/PID/task/TID/stat) of each of pid's threads named comm,
+   counted per value (nices[nice + 20]); returns how many threads were read. */
+static int
+thread_nices(pid_t pid, const char *comm, int nices[40])
+{
+    memset(nices, 0, 40 * sizeof *nices);
+    char *tasks = fr_asprintf("/proc/%d/task", (int)pid);
+    DIR *d = opendir(tasks);
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *path = fr_asprintf("%s/%s/stat", tasks, e->d_name), *text = NULL;
+        size_t len;
+        if (fr_read_file(path, &text, &len, NULL) == FR_OK) { /* a thread may just have ended */
+            const char *open = strchr(text, '('), *close = strrchr(text, ')');
+            assert_true(open != NULL && close != NULL);
+            if ((size_t)(close - open - 1) == strlen(comm) &&
+                memcmp(open + 1, comm, strlen(comm)) == 0) {
+                const char *f = close + 2; /* field 3, the state */
+                for (int field = 3; field < 19; field++)
+                    f = strchr(f, ' ') + 1;
+                int nice = atoi(f);
+                assert_true(nice >= -20 && nice <= 19);
+                nices[nice + 20]++;
+                n++;
+            }
+        }
+        free(text);
+        free(path);
+    }
+    closedir(d);
+    free(tasks);
+    return n;
+}
+
+/* One request on a handle kept open (its connection, and so its daemon thread, stays). */
+static long
+keep_alive_request(CURL *c, struct agent *a, const char *path, const char *body)
+{
+    char *url = fr_asprintf("http://127.0.0.1:%d%s", a->port, path);
+    struct buf b = {fr_calloc(1, 1), 0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    if (body == NULL)
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    free(b.p);
+    free(url);
+    return status;
+}
+
+/*
+ * ingest.prepare_nice: the thread of a connection that posted events runs at
+ * that niceness above the agent's own (the writer keeps the CPU it needs);
+ * a connection that only queries keeps the agent's priority; 0 changes none.
+ */
+static void
+test_agent_ingest_threads_yield_to_writer(void **state)
+{
+    struct agent *a = *state;
+    for (int pass = 0; pass < 2; pass++) {
+        agent_config(a, "", "", pass == 0 ? "" : "ingest:\n  prepare_nice: 0\n");
+        agent_start(a);
+        int nices[40];
+        char *stat = fr_asprintf("/proc/%d/stat", (int)a->pid), *text = NULL;
+        size_t len;
+        assert_int_equal(fr_read_file(stat, &text, &len, NULL), FR_OK);
+        const char *f = strrchr(text, ')') + 2;
+        for (int field = 3; field < 19; field++)
+            f = strchr(f, ' ') + 1;
+        int base = atoi(f), want = pass == 0 ? (base + 10 > 19 ? 19 : base + 10) : base;
+        free(text);
+        free(stat);
+        CURL *ingest = curl_easy_init(), *query = curl_easy_init();
+        char *body = events("nice", 0, 20);
+        assert_int_equal(keep_alive_request(ingest, a, "/v1/events", body), 202);
+        assert_int_equal(keep_alive_request(query, a, "/v1/conversations", NULL), 200);
+        assert_int_equal(keep_alive_request(ingest, a, "/v1/events", body), 202); /* same thread */
+        assert_int_equal(thread_nices(a->pid, "MHD-connection", nices), 2);
+        if (pass == 0) {
+            assert_int_equal(nices[want + 20], 1); /* the ingesting connection's */
+            assert_int_equal(nices[base + 20], 1); /* the querying one's */
+        } else {
+            assert_int_equal(nices[base + 20], 2);
+        }
+        assert_int_equal(thread_nices(a->pid, "fr-writer", nices), 1);
+        assert_int_equal(nices[base + 20], 1); /* the writer keeps the agent's priority */
+        curl_easy_cleanup(ingest);
+        curl_easy_cleanup(query);
+        free(body);
+        assert_int_equal(agent_stop(a), 0);
+    }
+}
+
 static void
 test_agent_request_log_line(void **state)
 {
@@ -1084,6 +1185,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_other_local_users_refused, setup, teardown),
         cmocka_unit_test(test_agent_peer_uid_of_local_connections),
         cmocka_unit_test_setup_teardown(test_agent_request_log_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_ingest_threads_yield_to_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_erase_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_errors_api_reads_every_tier, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_bad_segment_reported, setup, teardown),
