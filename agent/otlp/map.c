@@ -359,7 +359,7 @@ set_int(json_t *o, const char *k, const json_t *a, const char *attr)
 {
     json_int_t v;
     if (num(a, attr, &v))
-        json_object_set_new(o, k, json_integer(v));
+        json_object_set_new_nocheck(o, k, json_integer(v));
 }
 
 /* A JSON-valued attribute: structured already, or a string holding JSON. */
@@ -386,7 +386,7 @@ set_first_int(json_t *o, const char *k, const json_t *a, const char *names)
 {
     json_int_t v;
     if (num_value(first_of(a, names, numeric), &v))
-        json_object_set_new(o, k, json_integer(v));
+        json_object_set_new_nocheck(o, k, json_integer(v));
 }
 
 /* A seconds attribute (a double) as milliseconds. */
@@ -555,11 +555,11 @@ span_error(const json_t *span, const json_t *a)
         json_t *ea = attrs(json_object_get(ev, "attributes"));
         err = json_object();
         if (str(ea, "exception.message"))
-            json_object_set_new(err, "message", tree_str(str(ea, "exception.message")));
+            json_object_set_new_nocheck(err, "message", tree_str(str(ea, "exception.message")));
         if (str(ea, "exception.type"))
-            json_object_set_new(err, "type", tree_str(str(ea, "exception.type")));
+            json_object_set_new_nocheck(err, "type", tree_str(str(ea, "exception.type")));
         if (str(ea, "exception.stacktrace"))
-            json_object_set_new(err, "stack", tree_str(str(ea, "exception.stacktrace")));
+            json_object_set_new_nocheck(err, "stack", tree_str(str(ea, "exception.stacktrace")));
         json_decref(ea);
         break;
     }
@@ -569,15 +569,15 @@ span_error(const json_t *span, const json_t *a)
     if (err == NULL && (code == 2 || str(a, "error.type"))) {
         err = json_object();
         const char *m = str(status, "message");
-        json_object_set_new(err, "message",
-                            tree_str(m && *m ? m : or_(str(a, "error.type"), "span failed")));
+        json_object_set_new_nocheck(
+            err, "message", tree_str(m && *m ? m : or_(str(a, "error.type"), "span failed")));
     }
     if (err != NULL) {
         if (str(a, "error.type") && !json_object_get(err, "type"))
-            json_object_set_new(err, "type", tree_str(str(a, "error.type")));
+            json_object_set_new_nocheck(err, "type", tree_str(str(a, "error.type")));
         json_int_t hs;
         if (num(a, "http.response.status_code", &hs) || num(a, "http.status_code", &hs))
-            json_object_set_new(err, "http_status", json_integer(hs));
+            json_object_set_new_nocheck(err, "http_status", json_integer(hs));
         else {
             /* "429 Rate limit reached ..." as the JS SDKs word it, "Error code: 429 - {...}" as
                the Python ones (openai, anthropic) do */
@@ -586,7 +586,7 @@ span_error(const json_t *span, const json_t *a)
                 m += 12;
             if (m && m[0] >= '1' && m[0] <= '5' && m[1] >= '0' && m[1] <= '9' && m[2] >= '0' &&
                 m[2] <= '9' && (m[3] == ' ' || m[3] == '\0'))
-                json_object_set_new(err, "http_status", json_integer(atoi(m)));
+                json_object_set_new_nocheck(err, "http_status", json_integer(atoi(m)));
         }
     }
     return err;
@@ -645,16 +645,17 @@ provider_data(json_t *data, const json_t *span, const json_t *a, const char *op,
        OpenTelemetry integration (gen_ai.provider.name) says it */
     const char *dot = system != NULL && str(a, "ai.operationId") ? strchr(system, '.') : NULL;
     if (dot != NULL)
-        json_object_set_new(data, "provider", json_stringn_nocheck(system, (size_t)(dot - system)));
+        json_object_set_new_nocheck(data, "provider",
+                                    json_stringn_nocheck(system, (size_t)(dot - system)));
     else if (system)
-        json_object_set_new(data, "provider", tree_str(system));
+        json_object_set_new_nocheck(data, "provider", tree_str(system));
     const char *model = first_attr(
         a, "gen_ai.response.model,gen_ai.request.model,llm.model_name,llm.response.model,"
            "llm.request.model,ai.response.model,ai.model.id");
     if (model)
-        json_object_set_new(data, "model", tree_str(model));
+        json_object_set_new_nocheck(data, "model", tree_str(model));
     if (op)
-        json_object_set_new(data, "operation", tree_str(op));
+        json_object_set_new_nocheck(data, "operation", tree_str(op));
     json_t *usage = json_object();
     set_first_int(usage, "input_tokens", a,
                   "gen_ai.usage.input_tokens,gen_ai.usage.prompt_tokens,llm.token_count.prompt,"
@@ -674,14 +675,15 @@ provider_data(json_t *data, const json_t *span, const json_t *a, const char *op,
     set_first_int(usage, "reasoning_tokens", a,
                   "gen_ai.usage.reasoning.output_tokens,gen_ai.usage.reasoning_tokens,"
                   "llm.token_count.completion_details.reasoning,ai.usage.reasoningTokens");
-    json_object_set_new(data, "usage", usage);
+    json_object_set_new_nocheck(data, "usage", usage);
     const json_t *fr = json_object_get(a, "gen_ai.response.finish_reasons");
     if (json_is_array(fr) && json_is_string(json_array_get(fr, 0)))
-        json_object_set_new(data, "finish_reason", json_incref(json_array_get(fr, 0)));
+        json_object_set_new_nocheck(data, "finish_reason", json_incref(json_array_get(fr, 0)));
     else if (json_is_string(fr))
-        json_object_set_new(data, "finish_reason", json_incref((json_t *)fr));
+        json_object_set_new_nocheck(data, "finish_reason", json_incref((json_t *)fr));
     else if (str(a, "ai.response.finishReason") != NULL)
-        json_object_set_new(data, "finish_reason", tree_str(str(a, "ai.response.finishReason")));
+        json_object_set_new_nocheck(data, "finish_reason",
+                                    tree_str(str(a, "ai.response.finishReason")));
     else if (str(a, "output.value") != NULL) { /* OpenInference: the provider's response, JSON */
         json_t *out = json_attr(a, "output.value");
         json_t *r0 = json_array_get(json_object_get(out, "choices"), 0);
@@ -693,21 +695,21 @@ provider_data(json_t *data, const json_t *span, const json_t *a, const char *op,
     }
     const char *rid = first_attr(a, "gen_ai.response.id,ai.response.id");
     if (rid)
-        json_object_set_new(data, "response_id", tree_str(rid));
+        json_object_set_new_nocheck(data, "response_id", tree_str(rid));
     const char *host = first_attr(a, "server.address");
     if (host) {
         json_int_t port;
-        json_object_set_new(data, "server",
-                            num(a, "server.port", &port)
-                                ? json_sprintf("%s:%lld", host, (long long)port)
-                                : tree_str(host));
+        json_object_set_new_nocheck(data, "server",
+                                    num(a, "server.port", &port)
+                                        ? json_sprintf("%s:%lld", host, (long long)port)
+                                        : tree_str(host));
     }
     json_t *lat = json_object();
     json_object_set_new_nocheck(lat, "provider_ms", json_integer(dur));
     json_int_t ttft;
     if (seconds_ms(a, "gen_ai.response.time_to_first_chunk", &ttft) ||
         num(a, "ai.response.msToFirstChunk", &ttft)) /* the Vercel AI SDK: milliseconds */
-        json_object_set_new(lat, "ttft_ms", json_integer(ttft));
+        json_object_set_new_nocheck(lat, "ttft_ms", json_integer(ttft));
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(span, "events"), i, e)
@@ -717,22 +719,22 @@ provider_data(json_t *data, const json_t *span, const json_t *a, const char *op,
             (strcmp(n, "gen_ai.content.first_token") == 0 || strcmp(n, "first_token") == 0)) {
             int64_t t = nanos(json_object_get(e, "timeUnixNano"));
             if (t > start)
-                json_object_set_new(lat, "ttft_ms", json_integer((t - start) / 1000000));
+                json_object_set_new_nocheck(lat, "ttft_ms", json_integer((t - start) / 1000000));
         }
     }
-    json_object_set_new(data, "latency", lat);
+    json_object_set_new_nocheck(data, "latency", lat);
     messages(data, span, a);
     json_t *req = json_object_get(data, "request");
     json_t *params = under(a, "gen_ai.request.", "model");
     json_t *sys = json_attr(a, "gen_ai.system_instructions");
     if ((params || sys) && req == NULL) {
         req = json_object();
-        json_object_set_new(data, "request", req);
+        json_object_set_new_nocheck(data, "request", req);
     }
     if (params)
-        json_object_set_new(req, "params", params);
+        json_object_set_new_nocheck(req, "params", params);
     if (sys)
-        json_object_set_new(req, "system", sys);
+        json_object_set_new_nocheck(req, "system", sys);
 }
 
 /* A tool span: GenAI (gen_ai.tool.*), Traceloop (traceloop.entity.*), OpenInference (tool.*). */
@@ -748,7 +750,7 @@ tool_data(json_t *data, const json_t *span, const json_t *a, const char *op)
         tree_str(or_(name, or_(json_string_value(json_object_get(span, "name")), "tool"))));
     const char *call = first_attr(a, "gen_ai.tool.call.id,ai.toolCall.id");
     if (call)
-        json_object_set_new(data, "tool_call_id", tree_str(call));
+        json_object_set_new_nocheck(data, "tool_call_id", tree_str(call));
     static const char *const args[] = {"gen_ai.tool.call.arguments", "tool.parameters",
                                        "traceloop.entity.input", "input.value", "ai.toolCall.args"};
     static const char *const results[] = {"gen_ai.tool.call.result", "traceloop.entity.output",
@@ -765,14 +767,14 @@ tool_data(json_t *data, const json_t *span, const json_t *a, const char *op)
             v = inner;
         }
         if (v != NULL) {
-            json_object_set_new(data, "args", v);
+            json_object_set_new_nocheck(data, "args", v);
             break;
         }
     }
     for (size_t i = 0; i < sizeof results / sizeof *results; i++) {
         json_t *v = json_attr(a, results[i]);
         if (v != NULL) {
-            json_object_set_new(data, "result", v);
+            json_object_set_new_nocheck(data, "result", v);
             break;
         }
     }
@@ -785,14 +787,14 @@ middleware_data(json_t *data, const json_t *span, const json_t *a, const char *o
     const char *step = first_attr(a, "gen_ai.agent.name,traceloop.entity.name,"
                                      "traceloop.workflow.name,ai.telemetry.functionId");
     step = or_(step, or_(json_string_value(json_object_get(span, "name")), "step"));
-    json_object_set_new(data, "step", tree_str(step));
+    json_object_set_new_nocheck(data, "step", tree_str(step));
     const char *kind =
         or_(op, first_attr(a, "traceloop.span.kind,openinference.span.kind,ai.operationId"));
     if (kind)
-        json_object_set_new(data, "chain", json_pack("[s]", kind));
+        json_object_set_new_nocheck(data, "chain", json_pack("[s]", kind));
     json_t *agent = under(a, "gen_ai.agent.", NULL);
     if (agent)
-        json_object_set_new(data, "agent", agent);
+        json_object_set_new_nocheck(data, "agent", agent);
     static const char *const sides[2][4] = {
         {"prompt_before", "traceloop.entity.input", "input.value", "ai.prompt"},
         {"prompt_after", "traceloop.entity.output", "output.value", "ai.response.text"}};
@@ -803,7 +805,7 @@ middleware_data(json_t *data, const json_t *span, const json_t *a, const char *o
         if (v != NULL && !json_is_string(v) && !json_is_object(v)) /* a string or an object */
             v = json_pack("{s:o}", "value", v);
         if (v != NULL)
-            json_object_set_new(data, sides[i][0], v);
+            json_object_set_new_nocheck(data, sides[i][0], v);
     }
 }
 
@@ -821,23 +823,23 @@ span_event(const json_t *span, const json_t *a, const struct fr_otlp_opts *o,
     kind = span_kind(a, op, system);
     if (kind != NULL && strcmp(kind, "tool") == 0) {
         tool_data(data, span, a, op);
-        json_object_set_new(data, "duration_ms", json_integer(dur));
+        json_object_set_new_nocheck(data, "duration_ms", json_integer(dur));
     } else if (kind != NULL && strcmp(kind, "middleware") == 0) {
         middleware_data(data, span, a, op);
-        json_object_set_new(data, "duration_ms", json_integer(dur));
+        json_object_set_new_nocheck(data, "duration_ms", json_integer(dur));
     } else if (kind != NULL && strcmp(kind, "provider") == 0) {
         provider_data(data, span, a, op, system, start, dur);
     } else if (kind != NULL) {
-        json_object_set_new(data, "proto", tree_str("http"));
-        json_object_set_new(data, "method",
-                            tree_str(first_attr(a, "http.request.method,http.method")));
+        json_object_set_new_nocheck(data, "proto", tree_str("http"));
+        json_object_set_new_nocheck(data, "method",
+                                    tree_str(first_attr(a, "http.request.method,http.method")));
         const char *path = first_attr(a, "url.path,http.target,http.route");
         if (path)
-            json_object_set_new(data, "path", tree_str(path));
+            json_object_set_new_nocheck(data, "path", tree_str(path));
         set_int(data, "status", a, "http.response.status_code");
         if (!json_object_get(data, "status"))
             set_int(data, "status", a, "http.status_code");
-        json_object_set_new(data, "latency_ms", json_integer(dur));
+        json_object_set_new_nocheck(data, "latency_ms", json_integer(dur));
     }
     if (kind == NULL) {
         json_decref(data);
@@ -845,7 +847,7 @@ span_event(const json_t *span, const json_t *a, const struct fr_otlp_opts *o,
     }
     json_t *err = span_error(span, a);
     if (strcmp(kind, "provider") == 0 || strcmp(kind, "tool") == 0)
-        json_object_set_new(data, "status", tree_str(err ? "error" : "ok"));
+        json_object_set_new_nocheck(data, "status", tree_str(err ? "error" : "ok"));
     const char *trace = str(span, "traceId"), *sid = str(span, "spanId");
     const char *conv = first_attr(a, o->conversation_attributes);
     if (conv == NULL && trace != NULL) /* another span of the trace named it */
@@ -855,22 +857,22 @@ span_event(const json_t *span, const json_t *a, const struct fr_otlp_opts *o,
     json_object_set_new_nocheck(ev, "kind", tree_str(kind));
     json_object_set_new_nocheck(ev, "ts_ms", json_integer((json_int_t)(start / 1000000)));
     json_object_set_new_nocheck(ev, "data", data);
-    json_object_set_new(ev, "conv_id", tree_str(conv ? conv : (trace ? trace : "otlp")));
+    json_object_set_new_nocheck(ev, "conv_id", tree_str(conv ? conv : (trace ? trace : "otlp")));
     if (trace)
-        json_object_set_new(ev, "trace_id", tree_str(trace));
+        json_object_set_new_nocheck(ev, "trace_id", tree_str(trace));
     if (sid) {
-        json_object_set_new(ev, "span_id", tree_str(sid));
-        json_object_set_new(ev, "event_id", tree_str(sid));
+        json_object_set_new_nocheck(ev, "span_id", tree_str(sid));
+        json_object_set_new_nocheck(ev, "event_id", tree_str(sid));
     }
     /* the span tree: show nests a child under its parent */
     const char *parent = str(span, "parentSpanId");
     if (parent != NULL && parent[0] != '\0')
-        json_object_set_new(ev, "parent_span_id", tree_str(parent));
+        json_object_set_new_nocheck(ev, "parent_span_id", tree_str(parent));
     const char *turn = o->turn_attributes ? first_attr(a, o->turn_attributes) : NULL;
     if (turn)
-        json_object_set_new(ev, "turn_id", tree_str(turn));
+        json_object_set_new_nocheck(ev, "turn_id", tree_str(turn));
     if (err)
-        json_object_set_new(ev, "error", err);
+        json_object_set_new_nocheck(ev, "error", err);
     return ev;
 }
 
@@ -1138,13 +1140,13 @@ kind_record(const json_t *lr, const json_t *a, int64_t t, const struct fr_otlp_o
                *conv = first_attr(a, o->conversation_attributes),
                *turn = o->turn_attributes ? first_attr(a, o->turn_attributes) : NULL;
     if (conv || (trace && *trace))
-        json_object_set_new(ev, "conv_id", tree_str(conv ? conv : trace));
+        json_object_set_new_nocheck(ev, "conv_id", tree_str(conv ? conv : trace));
     if (turn)
-        json_object_set_new(ev, "turn_id", tree_str(turn));
+        json_object_set_new_nocheck(ev, "turn_id", tree_str(turn));
     if (trace && *trace)
-        json_object_set_new(ev, "trace_id", tree_str(trace));
+        json_object_set_new_nocheck(ev, "trace_id", tree_str(trace));
     if (span && *span)
-        json_object_set_new(ev, "span_id", tree_str(span));
+        json_object_set_new_nocheck(ev, "span_id", tree_str(span));
     return ev;
 }
 
@@ -1177,7 +1179,7 @@ content_record(const json_t *lr, const json_t *a, int64_t t, const struct fr_otl
         if (strcmp(name, roles[i][0]) == 0) {
             json_t *m = json_deep_copy(body);
             if (!json_object_get(m, "role"))
-                json_object_set_new(m, "role", tree_str(roles[i][1]));
+                json_object_set_new_nocheck(m, "role", tree_str(roles[i][1]));
             if (strcmp(roles[i][1], "tool") == 0 && json_object_get(m, "id") &&
                 !json_object_get(m, "tool_call_id")) {
                 json_object_set(m, "tool_call_id", json_object_get(m, "id"));
@@ -1189,7 +1191,7 @@ content_record(const json_t *lr, const json_t *a, int64_t t, const struct fr_otl
         json_t *m = json_object_get(body, "message");
         m = json_is_object(m) ? json_deep_copy(m) : json_object();
         if (!json_object_get(m, "role"))
-            json_object_set_new(m, "role", tree_str("assistant"));
+            json_object_set_new_nocheck(m, "role", tree_str("assistant"));
         if (json_object_get(body, "finish_reason"))
             json_object_set(m, "finish_reason", json_object_get(body, "finish_reason"));
         if (json_object_get(body, "index"))
@@ -1207,10 +1209,10 @@ content_record(const json_t *lr, const json_t *a, int64_t t, const struct fr_otl
                 json_object_set(rq, "messages", in);
             if (sys)
                 json_object_set(rq, "system", sys);
-            json_object_set_new(data, "request", rq);
+            json_object_set_new_nocheck(data, "request", rq);
         }
         if (json_is_array(out))
-            json_object_set_new(data, "response", json_pack("{s:O}", "messages", out));
+            json_object_set_new_nocheck(data, "response", json_pack("{s:O}", "messages", out));
         json_decref(in);
         json_decref(out);
         json_decref(sys);
@@ -1311,18 +1313,19 @@ fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_
                                       : (json_is_string(body) ? json_string_value(body) : "error");
                 json_t *err = json_pack("{s:s}", "message", msg);
                 if (str(a, "exception.type"))
-                    json_object_set_new(err, "type", tree_str(str(a, "exception.type")));
+                    json_object_set_new_nocheck(err, "type", tree_str(str(a, "exception.type")));
                 if (str(a, "exception.stacktrace"))
-                    json_object_set_new(err, "stack", tree_str(str(a, "exception.stacktrace")));
+                    json_object_set_new_nocheck(err, "stack",
+                                                tree_str(str(a, "exception.stacktrace")));
                 const char *trace = str(lr, "traceId"),
                            *conv = first_attr(a, o->conversation_attributes);
                 json_t *ev =
                     json_pack("{s:i,s:s,s:I,s:{s:b},s:o}", "v", 1, "kind", "error", "ts_ms",
                               (json_int_t)(t / 1000000), "data", "panic", sev >= 21, "error", err);
                 if (conv || (trace && *trace))
-                    json_object_set_new(ev, "conv_id", tree_str(conv ? conv : trace));
+                    json_object_set_new_nocheck(ev, "conv_id", tree_str(conv ? conv : trace));
                 if (trace && *trace)
-                    json_object_set_new(ev, "trace_id", tree_str(trace));
+                    json_object_set_new_nocheck(ev, "trace_id", tree_str(trace));
                 json_array_append_new(out, ev);
                 json_decref(a);
             }
