@@ -462,6 +462,117 @@ test_rollup_error_code_totals_kept_exact(void **state)
     free(file);
 }
 
+/* The groups of failures by col (in f's window and class) computed by SQL of its own, as
+   collect_group_full prints them, at most limit (0: all). */
+static void
+groups_by_sql(const char *path, const char *col, const struct fr_event_filter *f, int limit,
+              char *out)
+{
+    char sql[600], cls[64] = "";
+    if (f->error_class)
+        snprintf(cls, sizeof cls, " AND error_class = '%s'", f->error_class);
+    snprintf(sql, sizeof sql,
+             "SELECT ifnull(%s, ''), count(*), count(DISTINCT conv_id), min(ts_ms), max(ts_ms)"
+             " FROM events WHERE error_code IS NOT NULL AND ts_ms >= %lld AND (%lld = 0 OR ts_ms"
+             " < %lld)%s GROUP BY %s ORDER BY 2 DESC, 1 LIMIT %d",
+             col, (long long)f->since_ms, (long long)f->until_ms, (long long)f->until_ms, cls, col,
+             limit > 0 ? limit : -1);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    out[0] = '\0';
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        size_t n = strlen(out);
+        snprintf(out + n, 4096 - n, "%s=%lld/%lld/%lld/%lld ", sqlite3_column_text(st, 0),
+                 (long long)sqlite3_column_int64(st, 1), (long long)sqlite3_column_int64(st, 2),
+                 (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/*
+ * `errors --by kind|model|tool` adds the failures up in C from the failures'
+ * index (schema 18 holds those keys in it) instead of SQLite's GROUP BY and
+ * count(DISTINCT): the same groups, counts, conversations (each once per
+ * group; failures without one are no conversation), first and last times and
+ * order (most failures first, then by key) as SQL computes them, over the
+ * whole store, a window, a class, and with a limit; and the index answers
+ * without reading a row.
+ */
+static void
+test_rollup_error_groups_by_other_keys(void **state)
+{
+    struct t_store_fx *f = *state;
+    char *file = NULL;
+    size_t flen = 0;
+    FILE *mf = open_memstream(&file, &flen);
+    struct fr_gen_opts go;
+    fr_gen_opts_default(&go);
+    go.events = 8000;
+    go.seed = 5;
+    assert_int_equal(fr_gen_write(mf, &go), 0);
+    fclose(mf);
+    static const char *lines[8192];
+    size_t n = 0;
+    for (char *p = file, *nl; n < 8192 && (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+        *nl = '\0';
+        lines[n++] = p;
+    }
+    t_ingest(f->st, lines, n);
+    const char *orphan[] = {
+        /* failures without a conversation */
+        "{\"kind\":\"provider\",\"ts_ms\":1771357445001,\"trace_id\":\"t-1\",\"data\":"
+        "{\"model\":\"gpt-4o\"},\"error\":{\"http_status\":429}}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445003,\"trace_id\":\"t-2\",\"data\":{\"name\":"
+        "\"sql\",\"status\":\"timeout\"}}",
+    };
+    t_ingest(f->st, orphan, 2);
+    assert_true(q_int(f->path, "SELECT count(DISTINCT model) FROM events WHERE error_code IS NOT"
+                               " NULL") >= 3);
+    assert_true(q_int(f->path, "SELECT count(*) FROM events WHERE error_code IS NOT NULL AND"
+                               " conv_id IN (SELECT conv_id FROM events WHERE error_code IS NOT"
+                               " NULL GROUP BY conv_id, model HAVING count(*) > 1)") > 0);
+    int64_t lo = q_int(f->path, "SELECT min(ts_ms) FROM events WHERE error_code IS NOT NULL");
+    int64_t hi = q_int(f->path, "SELECT max(ts_ms) FROM events WHERE error_code IS NOT NULL");
+    const struct fr_event_filter filters[] = {
+        {0},
+        {.since_ms = lo + (hi - lo) / 3, .until_ms = hi - (hi - lo) / 3},
+        {.error_class = "tool"},
+        {.limit = 2},
+    };
+    static const char *const keys[] = {"kind", "model", "tool"};
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+        for (size_t i = 0; i < sizeof filters / sizeof *filters; i++) {
+            char got[4096] = "", want[4096];
+            struct fr_err err = {0};
+            assert_int_equal(
+                fr_store_error_groups(f->st, &filters[i], keys[k], collect_group_full, got, &err),
+                FR_OK);
+            groups_by_sql(f->path, keys[k], &filters[i], filters[i].limit, want);
+            assert_true(strlen(want) > 0);
+            assert_string_equal(got, want);
+        }
+    /* the whole store's failures come from the index alone */
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT model, conv_id, ts_ms FROM"
+                                        " events WHERE error_code IS NOT NULL",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    bool covering = false;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        covering = covering || strcmp((const char *)sqlite3_column_text(st, 3),
+                                      "SCAN events USING COVERING INDEX events_error") == 0;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_true(covering);
+    free(file);
+}
+
 int
 main(void)
 {
@@ -477,6 +588,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_rollup_timeline_entities_first_last_seen,
                                         t_store_setup, t_store_teardown),
         cmocka_unit_test_setup_teardown(test_rollup_error_filters_and_groups, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_rollup_error_groups_by_other_keys, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_rollup_error_code_totals_kept_exact, t_store_setup,
                                         t_store_teardown),

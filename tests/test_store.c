@@ -142,6 +142,15 @@ test_store_migrate_from_every_version_keeps_data(void **state)
                              " VALUES('old', 'closed', 1771357445201, 1771357445201, 1, 1);",
                              NULL, NULL, NULL),
                 SQLITE_OK);
+        if (v >= 17) /* and its id pairs, as the store writes them since version 17 */
+            assert_int_equal(
+                sqlite3_exec(db,
+                             "INSERT INTO id_convs VALUES('request_id', 'r-old', 'old', 1,"
+                             " 1771357385201, 1771357505201);"
+                             "INSERT INTO id_convs VALUES('session_id', 's-old', 'old', 1,"
+                             " 1771357385201, NULL);",
+                             NULL, NULL, NULL),
+                SQLITE_OK);
         sqlite3_close(db);
 
         struct fr_store *st;

@@ -326,6 +326,15 @@ static const char *const schema_migrations[] = {
     " WHERE conv_id IS NULL AND session_id IS NOT NULL;"
     "DROP INDEX events_request;"
     "DROP INDEX events_session;",
+
+    /* version 18: the failures' index carries the other keys `errors --by` groups by (kind,
+       model, tool), so that grouping the whole store by one of them reads the index only: it
+       read every failure's row for its key, scattered over the table (at 10M events, 89k
+       failures: --by kind 361 ms, --by model 391 ms past the process start). Partial, so
+       only failures pay for the wider entries. */
+    "DROP INDEX events_error;"
+    "CREATE INDEX events_error ON events(error_class, error_code, ts_ms, conv_id, kind, model,"
+    " tool) WHERE error_code IS NOT NULL;",
 };
 
 #define SCHEMA_LATEST ((int)(sizeof schema_migrations / sizeof schema_migrations[0]))
