@@ -322,20 +322,26 @@ collect_group_full(void *ud, const struct fr_error_group *g)
     return 0;
 }
 
-/* The same table computed from every failure in events, by SQL of its own. */
+/* The groups of failures by col (in f's window and class) computed by SQL of its own, as
+   collect_group_full prints them, at most limit (0: all). */
 static void
-groups_from_events(const char *path, char *out)
+groups_by_sql(const char *path, const char *col, const struct fr_event_filter *f, int limit,
+              char *out)
 {
+    char sql[600], cls[64] = "";
+    if (f->error_class)
+        snprintf(cls, sizeof cls, " AND error_class = '%s'", f->error_class);
+    snprintf(sql, sizeof sql,
+             "SELECT ifnull(%s, ''), count(*), count(DISTINCT conv_id), min(ts_ms), max(ts_ms)"
+             " FROM events WHERE error_code IS NOT NULL AND ts_ms >= %lld AND (%lld = 0 OR ts_ms"
+             " < %lld)%s GROUP BY %s ORDER BY 2 DESC, 1 LIMIT %d",
+             col, (long long)f->since_ms, (long long)f->until_ms, (long long)f->until_ms, cls, col,
+             limit > 0 ? limit : -1);
     sqlite3 *db;
     sqlite3_stmt *st;
     out[0] = '\0';
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT error_code, count(*), count(DISTINCT conv_id),"
-                                        " min(ts_ms), max(ts_ms) FROM events WHERE error_code IS"
-                                        " NOT NULL GROUP BY error_code ORDER BY 2 DESC, 1",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
     while (sqlite3_step(st) == SQLITE_ROW) {
         size_t n = strlen(out);
         snprintf(out + n, 4096 - n, "%s=%lld/%lld/%lld/%lld ", sqlite3_column_text(st, 0),
@@ -366,7 +372,7 @@ code_groups(struct t_store_fx *f, char got[4096], char want[4096])
     got[0] = '\0';
     assert_int_equal(fr_store_error_groups(f->st, &all, "code", collect_group_full, got, &err),
                      FR_OK);
-    groups_from_events(f->path, want);
+    groups_by_sql(f->path, "error_code", &all, 0, want);
 }
 
 static void
@@ -385,25 +391,18 @@ assert_code_groups_exact(struct t_store_fx *f)
                      0);
 }
 
-/*
- * `errors --by code` over the whole store reads the totals kept as failures
- * are stored (error_codes, error_convs): they stay equal to the failures in
- * events through every kind of write of that table — ingest, a conversation
- * erased, retention's deletes of single rows, a trace's events moved to
- * their conversation, a code reclassified — and failures without a
- * conversation count as failures but not as conversations.
- */
-static void
-test_rollup_error_code_totals_kept_exact(void **state)
+/* 8000 fr-gen events of seed (their failures among them) and two failures without a
+   conversation (trace t-1) into f's store; returns the generated text (the caller frees). */
+static char *
+ingest_failures(struct t_store_fx *f, uint64_t seed)
 {
-    struct t_store_fx *f = *state;
     char *file = NULL;
     size_t flen = 0;
     FILE *mf = open_memstream(&file, &flen);
     struct fr_gen_opts go;
     fr_gen_opts_default(&go);
     go.events = 8000;
-    go.seed = 11;
+    go.seed = seed;
     assert_int_equal(fr_gen_write(mf, &go), 0);
     fclose(mf);
     static const char *lines[8192];
@@ -420,6 +419,22 @@ test_rollup_error_code_totals_kept_exact(void **state)
         "\"sql\",\"status\":\"timeout\"}}",
     };
     t_ingest(f->st, orphan, 2);
+    return file;
+}
+
+/*
+ * `errors --by code` over the whole store reads the totals kept as failures
+ * are stored (error_codes, error_convs): they stay equal to the failures in
+ * events through every kind of write of that table — ingest, a conversation
+ * erased, retention's deletes of single rows, a trace's events moved to
+ * their conversation, a code reclassified — and failures without a
+ * conversation count as failures but not as conversations.
+ */
+static void
+test_rollup_error_code_totals_kept_exact(void **state)
+{
+    struct t_store_fx *f = *state;
+    char *file = ingest_failures(f, 11);
     assert_true(q_int(f->path, "SELECT count(*) FROM events WHERE error_code IS NOT NULL") > 60);
     assert_true(q_int(f->path, "SELECT count(*) FROM error_codes") >= 4);
     assert_code_groups_exact(f);
@@ -462,36 +477,6 @@ test_rollup_error_code_totals_kept_exact(void **state)
     free(file);
 }
 
-/* The groups of failures by col (in f's window and class) computed by SQL of its own, as
-   collect_group_full prints them, at most limit (0: all). */
-static void
-groups_by_sql(const char *path, const char *col, const struct fr_event_filter *f, int limit,
-              char *out)
-{
-    char sql[600], cls[64] = "";
-    if (f->error_class)
-        snprintf(cls, sizeof cls, " AND error_class = '%s'", f->error_class);
-    snprintf(sql, sizeof sql,
-             "SELECT ifnull(%s, ''), count(*), count(DISTINCT conv_id), min(ts_ms), max(ts_ms)"
-             " FROM events WHERE error_code IS NOT NULL AND ts_ms >= %lld AND (%lld = 0 OR ts_ms"
-             " < %lld)%s GROUP BY %s ORDER BY 2 DESC, 1 LIMIT %d",
-             col, (long long)f->since_ms, (long long)f->until_ms, (long long)f->until_ms, cls, col,
-             limit > 0 ? limit : -1);
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    out[0] = '\0';
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        size_t n = strlen(out);
-        snprintf(out + n, 4096 - n, "%s=%lld/%lld/%lld/%lld ", sqlite3_column_text(st, 0),
-                 (long long)sqlite3_column_int64(st, 1), (long long)sqlite3_column_int64(st, 2),
-                 (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4));
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-}
-
 /*
  * `errors --by kind|model|tool` adds the failures up in C from the failures'
  * index (schema 18 holds those keys in it) instead of SQLite's GROUP BY and
@@ -505,30 +490,7 @@ static void
 test_rollup_error_groups_by_other_keys(void **state)
 {
     struct t_store_fx *f = *state;
-    char *file = NULL;
-    size_t flen = 0;
-    FILE *mf = open_memstream(&file, &flen);
-    struct fr_gen_opts go;
-    fr_gen_opts_default(&go);
-    go.events = 8000;
-    go.seed = 5;
-    assert_int_equal(fr_gen_write(mf, &go), 0);
-    fclose(mf);
-    static const char *lines[8192];
-    size_t n = 0;
-    for (char *p = file, *nl; n < 8192 && (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
-        *nl = '\0';
-        lines[n++] = p;
-    }
-    t_ingest(f->st, lines, n);
-    const char *orphan[] = {
-        /* failures without a conversation */
-        "{\"kind\":\"provider\",\"ts_ms\":1771357445001,\"trace_id\":\"t-1\",\"data\":"
-        "{\"model\":\"gpt-4o\"},\"error\":{\"http_status\":429}}",
-        "{\"kind\":\"tool\",\"ts_ms\":1771357445003,\"trace_id\":\"t-2\",\"data\":{\"name\":"
-        "\"sql\",\"status\":\"timeout\"}}",
-    };
-    t_ingest(f->st, orphan, 2);
+    char *file = ingest_failures(f, 5);
     assert_true(q_int(f->path, "SELECT count(DISTINCT model) FROM events WHERE error_code IS NOT"
                                " NULL") >= 3);
     assert_true(q_int(f->path, "SELECT count(*) FROM events WHERE error_code IS NOT NULL AND"
