@@ -609,13 +609,14 @@ q_added_free(void *value)
 }
 
 /*
- * Grouped by a key outside the failures' index order (kind, model, tool):
- * each failure's key, conversation and time read from that index (it holds
- * them since schema 18) and added up here, in the order of q_groups (the
- * most failures first, then by key). SQLite's GROUP BY and count(DISTINCT)
- * put the failures through two temporary B-trees, which spilled past the
- * store's small page cache: at 10M events and 89k failures, --by model took
- * 166 ms past the process start for a 22 ms read of the index.
+ * Grouped by class, kind, model or tool: each failure's key, conversation and
+ * time read from the failures' index (it holds them all since schema 18) and
+ * added up here, in the order of q_groups (the most failures first, then by
+ * key). SQLite's GROUP BY and count(DISTINCT) put the failures through
+ * temporary B-trees (by class only the second: the index's order), which
+ * spilled past the store's small page cache: at 10M events and 89k failures,
+ * --by model took 166 ms past the process start for a 22 ms read of the
+ * index. By code has faster paths of its own (below).
  */
 static int
 q_groups_added(struct sq_store *s, const struct fr_event_filter *f, const char *col, int limit,
@@ -690,7 +691,7 @@ fr_sqlite_error_groups(void *ctx, const struct fr_event_filter *f, const char *b
     const char *col = fr_store_error_group_column(by, err);
     if (col == NULL)
         return err->code;
-    if (!f->group_per_conv && strcmp(col, "error_code") != 0 && strcmp(col, "error_class") != 0)
+    if (!f->group_per_conv && strcmp(col, "error_code") != 0)
         return q_groups_added(s, f, col, f->limit, cb, ud, err);
     if (f->group_per_conv || strcmp(col, "error_code") != 0)
         return q_groups(s, f, col, "1", f->limit, cb, ud, err);
