@@ -78,7 +78,8 @@ static const struct fr_option opts[] = {
         "connection), so that they yield the CPU to the writer thread, which commits every "
         "event and sets the pace; at the same priority they preempted it (docs/benchmarks.md). "
         "They also yield to the service the agent sits beside. An HTTP connection keeps the "
-        "value until it closes. 0: the agent's own priority."),
+        "value until it closes; a system call filter that refuses setpriority is said once at "
+        "warn (the shipped unit allows it). 0: the agent's own priority."),
     INT("ingest", "max_fields", max_fields, "10000", 16, 10000000,
         "Most JSON values (objects, arrays, scalars) in one event."),
     INT("ingest", "max_string_bytes", max_string_bytes, "1048576", 64, 64 << 20,

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,8 +62,13 @@ fr_pipeline_prepare_yield(const struct fr_pipeline *p)
     if (cur == -1 && errno != 0)
         return;
     int want = cur + (int)p->conf.prepare_nice > 19 ? 19 : cur + (int)p->conf.prepare_nice;
-    if (want > cur && setpriority(PRIO_PROCESS, tid, want) != 0)
-        fr_log(FR_LOG_DEBUG, "pipeline", "ingest.prepare_nice not applied: %s", strerror(errno));
+    static atomic_bool said;
+    if (want > cur && setpriority(PRIO_PROCESS, tid, want) != 0 && !atomic_exchange(&said, true))
+        fr_log(FR_LOG_WARN, "pipeline",
+               "ingest.prepare_nice: the threads preparing received events cannot lower their "
+               "priority (setpriority: %s; a system call filter?), so they compete with the "
+               "writer: set 0 to silence this, or allow setpriority",
+               strerror(errno));
 }
 
 void
