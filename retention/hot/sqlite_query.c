@@ -488,10 +488,11 @@ q_failure_bind(sqlite3_stmt *st, const struct fr_event_filter *f)
                       SQLITE_STATIC);
 }
 
-/* One grouping statement: by col, grouped by group (SQL), at most limit rows (0: all). */
+/* The failures by col, per conversation (f->group_per_conv: one row per failure), else by
+   code grouped by class and code (the failures' index order), at most limit rows (0: all). */
 static int
-q_groups(struct sq_store *s, const struct fr_event_filter *f, const char *col, const char *group,
-         int limit, fr_error_group_cb cb, void *ud, struct fr_err *err)
+q_groups(struct sq_store *s, const struct fr_event_filter *f, const char *col, int limit,
+         fr_error_group_cb cb, void *ud, struct fr_err *err)
 {
     char sql[1024];
     /* per conversation: each failure as a group of one, added up by the caller (SQLite's
@@ -507,11 +508,8 @@ q_groups(struct sq_store *s, const struct fr_event_filter *f, const char *col, c
                  " FROM events WHERE error_code IS NOT NULL",
                  col);
     q_failure_filter(sql, sizeof sql, f);
-    if (!f->group_per_conv) {
-        strcat(sql, " GROUP BY ");
-        strcat(sql, group);
-        strcat(sql, " ORDER BY 2 DESC, 1");
-    }
+    if (!f->group_per_conv)
+        strcat(sql, " GROUP BY error_class, error_code ORDER BY 2 DESC, 1");
     if (limit > 0)
         strcat(sql, " LIMIT :limit");
     sqlite3_stmt *st;
@@ -560,6 +558,7 @@ q_added_fn(sqlite3_stmt *st, void *ud)
     if (created) {
         struct q_added *a = fr_calloc(1, sizeof *a);
         a->key = fr_strdup(key);
+        a->g.key = a->key;
         a->index = c->ngroups;
         a->g.first_ms = a->g.last_ms = ts;
         *slot = a;
@@ -616,7 +615,8 @@ q_added_free(void *value)
  * temporary B-trees (by class only the second: the index's order), which
  * spilled past the store's small page cache: at 10M events and 89k failures,
  * --by model took 166 ms past the process start for a 22 ms read of the
- * index. By code has faster paths of its own (below).
+ * index. By code has faster paths of its own (below), and comes here when a
+ * code was found under two classes.
  */
 static int
 q_groups_added(struct sq_store *s, const struct fr_event_filter *f, const char *col, int limit,
@@ -643,11 +643,9 @@ q_groups_added(struct sq_store *s, const struct fr_event_filter *f, const char *
                                                       c.pairs[i].conv != c.pairs[i - 1].conv;
     if (c.ngroups > 0)
         qsort(c.order, c.ngroups, sizeof *c.order, q_added_cmp);
-    for (size_t i = 0; rc == FR_OK && i < c.ngroups && (limit <= 0 || i < (size_t)limit); i++) {
-        c.order[i]->g.key = c.order[i]->key;
+    for (size_t i = 0; rc == FR_OK && i < c.ngroups && (limit <= 0 || i < (size_t)limit); i++)
         if (cb(ud, &c.order[i]->g) != 0)
             break;
-    }
     free(c.order);
     free(c.pairs);
     fr_strmap_free(c.groups, q_added_free);
@@ -691,10 +689,10 @@ fr_sqlite_error_groups(void *ctx, const struct fr_event_filter *f, const char *b
     const char *col = fr_store_error_group_column(by, err);
     if (col == NULL)
         return err->code;
-    if (!f->group_per_conv && strcmp(col, "error_code") != 0)
+    if (f->group_per_conv)
+        return q_groups(s, f, col, f->limit, cb, ud, err);
+    if (strcmp(col, "error_code") != 0)
         return q_groups_added(s, f, col, f->limit, cb, ud, err);
-    if (f->group_per_conv || strcmp(col, "error_code") != 0)
-        return q_groups(s, f, col, "1", f->limit, cb, ud, err);
     /* By code: a code names its class (`<class>.<reason>`), so grouping by class and code
        gives the same groups in the order of the events_error index, without the sort of
        every failure that grouping by code alone takes (at 83k failures: 28 ms, not 84). A
@@ -702,14 +700,13 @@ fr_sqlite_error_groups(void *ctx, const struct fr_event_filter *f, const char *b
        by code alone, so that its conversations count once. */
     struct q_groups_kept k = {0};
     bool whole = !f->since_ms && !f->until_ms && !f->conv_id && !f->error_class;
-    int rc = whole ? q_code_totals(s, f, &k, err)
-                   : q_groups(s, f, col, "error_class, error_code", 0, q_group_keep, &k, err);
+    int rc = whole ? q_code_totals(s, f, &k, err) : q_groups(s, f, col, 0, q_group_keep, &k, err);
     bool twice = false;
     for (size_t i = 0; rc == FR_OK && i < k.n && !twice; i++)
         for (size_t j = i + 1; j < k.n && !twice; j++)
             twice = strcmp(k.v[i].key, k.v[j].key) == 0;
     if (rc == FR_OK && twice)
-        rc = q_groups(s, f, col, "1", f->limit, cb, ud, err);
+        rc = q_groups_added(s, f, col, f->limit, cb, ud, err);
     for (size_t i = 0; rc == FR_OK && !twice && i < k.n && (f->limit <= 0 || i < (size_t)f->limit);
          i++)
         if (cb(ud, &k.v[i]) != 0)

@@ -831,6 +831,20 @@ test_agent_peer_uid_of_local_connections(void **state)
 }
 
 /* At info, one log line per request: method, path (no query, no body), status, duration. */
+/* The niceness in a /proc stat line: field 19, counted after the name's closing ')'. */
+static int
+stat_nice(const char *text)
+{
+    const char *f = strrchr(text, ')');
+    assert_non_null(f);
+    f += 2; /* field 3, the state */
+    for (int field = 3; field < 19; field++)
+        f = strchr(f, ' ') + 1;
+    int nice = atoi(f);
+    assert_true(nice >= -20 && nice <= 19);
+    return nice;
+}
+
 /* The niceness (field 19 of /proc/PID/task/TID/stat) of each of pid's threads named comm,
    counted per value (nices[nice + 20]); returns how many threads were read. */
 static int
@@ -851,12 +865,7 @@ thread_nices(pid_t pid, const char *comm, int nices[40])
             assert_true(open != NULL && close != NULL);
             if ((size_t)(close - open - 1) == strlen(comm) &&
                 memcmp(open + 1, comm, strlen(comm)) == 0) {
-                const char *f = close + 2; /* field 3, the state */
-                for (int field = 3; field < 19; field++)
-                    f = strchr(f, ' ') + 1;
-                int nice = atoi(f);
-                assert_true(nice >= -20 && nice <= 19);
-                nices[nice + 20]++;
+                nices[stat_nice(text) + 20]++;
                 n++;
             }
         }
@@ -905,10 +914,7 @@ test_agent_ingest_threads_yield_to_writer(void **state)
         char *stat = fr_asprintf("/proc/%d/stat", (int)a->pid), *text = NULL;
         size_t len;
         assert_int_equal(fr_read_file(stat, &text, &len, NULL), FR_OK);
-        const char *f = strrchr(text, ')') + 2;
-        for (int field = 3; field < 19; field++)
-            f = strchr(f, ' ') + 1;
-        int base = atoi(f), want = pass == 0 ? (base + 10 > 19 ? 19 : base + 10) : base;
+        int base = stat_nice(text), want = pass == 0 ? (base + 10 > 19 ? 19 : base + 10) : base;
         free(text);
         free(stat);
         CURL *ingest = curl_easy_init(), *query = curl_easy_init();
