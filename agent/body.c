@@ -5,6 +5,8 @@
 #include "agent/body.h"
 
 #include <jansson.h>
+#include <lz4frame.h>
+#include <snappy-c.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "core/crc32c.h"
 #include "core/jsonmem.h"
 #include "core/mem.h"
 
@@ -59,8 +62,160 @@ zlib_inflate(const char *in, size_t n, int bits, size_t max, char **buf, size_t 
 bool
 fr_body_encoding_known(const char *enc)
 {
-    return strcasecmp(enc, "zstd") == 0 || strcasecmp(enc, "gzip") == 0 ||
-           strcasecmp(enc, "deflate") == 0;
+    static const char *const known[] = {"zstd", "gzip", "deflate", "snappy", "x-snappy-framed",
+                                        "lz4"};
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (strcasecmp(enc, known[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The out buffer holds at least need bytes, grown up to max (FR_E_LIMIT past it). */
+static int
+out_reserve(char **buf, size_t *cap, size_t need, size_t max)
+{
+    if (need > max)
+        return FR_E_LIMIT;
+    if (need > *cap) {
+        *cap = need > *cap * 2 ? need : *cap * 2 > max ? max : *cap * 2;
+        *buf = fr_realloc(*buf, *cap ? *cap : 1);
+    }
+    return FR_OK;
+}
+
+/* One snappy block (the raw format: its uncompressed length first) appended to *buf. */
+static int
+snappy_block(const char *in, size_t n, size_t max, char **buf, size_t *cap, size_t *len)
+{
+    size_t ulen;
+    if (snappy_uncompressed_length(in, n, &ulen) != SNAPPY_OK)
+        return FR_E_SYNTAX;
+    if (ulen > max - *len)
+        return FR_E_LIMIT; /* said by the block's header: refused before it is inflated */
+    int rc = out_reserve(buf, cap, *len + ulen, max);
+    if (rc != FR_OK)
+        return rc;
+    size_t got = ulen;
+    if (snappy_uncompress(in, n, *buf + *len, &got) != SNAPPY_OK || got != ulen)
+        return FR_E_SYNTAX;
+    *len += ulen;
+    return FR_OK;
+}
+
+static const char snappy_stream_id[] = "\xff\x06\x00\x00sNaPpY";
+#define SNAPPY_STREAM_ID_LEN 10
+#define SNAPPY_CHUNK_MAX 65536 /* the most a chunk's data inflates to */
+
+static uint32_t
+le24(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+}
+
+/*
+ * The snappy framing format ("x-snappy-framed", and what the OpenTelemetry
+ * Collector sent as "snappy" until 2025): a stream identifier chunk, then
+ * chunks of a type byte and a 24-bit length: compressed data (0x00) and
+ * uncompressed data (0x01), each with the masked CRC-32C of its bytes
+ * inflated, checked; padding (0xfe) and the reserved skippable types
+ * (0x80-0xfd) are skipped; any other type is an error, as the format says.
+ */
+static int
+snappy_framed(const char *in, size_t n, size_t max, char **buf, size_t *cap, size_t *len)
+{
+    const unsigned char *p = (const unsigned char *)in, *end = p + n;
+    if (n < SNAPPY_STREAM_ID_LEN || memcmp(in, snappy_stream_id, SNAPPY_STREAM_ID_LEN) != 0)
+        return FR_E_SYNTAX;
+    while (p < end) {
+        if (end - p < 4)
+            return FR_E_SYNTAX; /* a truncated chunk header */
+        unsigned type = p[0];
+        size_t clen = le24(p + 1);
+        p += 4;
+        if (clen > (size_t)(end - p))
+            return FR_E_SYNTAX;
+        const unsigned char *c = p;
+        p += clen;
+        if (type == 0xff) { /* the stream identifier again (concatenated streams) */
+            if (clen != 6 || memcmp(c, snappy_stream_id + 4, 6) != 0)
+                return FR_E_SYNTAX;
+            continue;
+        }
+        if (type >= 0x80) /* padding, reserved skippable */
+            continue;
+        if (type > 0x01 || clen < 4)
+            return FR_E_SYNTAX; /* reserved unskippable, or no room for the checksum */
+        uint32_t want =
+            (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 | (uint32_t)c[3] << 24;
+        size_t at = *len, dlen = clen - 4;
+        int rc;
+        if (type == 0x00) {
+            size_t ulen;
+            if (snappy_uncompressed_length((const char *)c + 4, dlen, &ulen) != SNAPPY_OK ||
+                ulen > SNAPPY_CHUNK_MAX)
+                return FR_E_SYNTAX;
+            rc = snappy_block((const char *)c + 4, dlen, max, buf, cap, len);
+        } else {
+            if (dlen > SNAPPY_CHUNK_MAX)
+                return FR_E_SYNTAX;
+            rc = out_reserve(buf, cap, *len + dlen, max);
+            if (rc == FR_OK) {
+                memcpy(*buf + *len, c + 4, dlen);
+                *len += dlen;
+            }
+        }
+        if (rc != FR_OK)
+            return rc;
+        uint32_t crc = fr_crc32c(0, *buf + at, *len - at);
+        if (((crc >> 15 | crc << 17) + 0xa282ead8u) != want)
+            return FR_E_SYNTAX; /* the chunk's checksum (masked, as the format specifies) */
+    }
+    return FR_OK;
+}
+
+/* LZ4 frames (the format of the lz4 tool and of Go's pierrec/lz4, which the Collector uses),
+   one after another. */
+static int
+lz4_frames(const char *in, size_t n, size_t max, char **buf, size_t *cap, size_t *len)
+{
+    LZ4F_dctx *dctx = NULL;
+    if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION)))
+        return FR_E_INVALID;
+    size_t pos = 0, hint = 1;
+    int rc = FR_OK;
+    while (rc == FR_OK && pos < n) {
+        if (*len == *cap && !out_grow(buf, cap, max)) {
+            rc = FR_E_LIMIT;
+            break;
+        }
+        size_t in_sz = n - pos, out_sz = *cap - *len;
+        hint = LZ4F_decompress(dctx, *buf + *len, &out_sz, in + pos, &in_sz, NULL);
+        if (LZ4F_isError(hint)) {
+            rc = FR_E_SYNTAX;
+            break;
+        }
+        pos += in_sz;
+        *len += out_sz;
+        if (in_sz == 0 && out_sz == 0 && *len < *cap)
+            rc = FR_E_SYNTAX; /* no progress with room to write: nothing more will come */
+    }
+    /* the input ended inside a frame (hint 0: the last one is complete); or its content,
+       still in the context, would not fit */
+    while (rc == FR_OK && hint != 0) {
+        if (*len == *cap && !out_grow(buf, cap, max)) {
+            rc = FR_E_LIMIT;
+            break;
+        }
+        size_t in_sz = 0, out_sz = *cap - *len;
+        hint = LZ4F_decompress(dctx, *buf + *len, &out_sz, NULL, &in_sz, NULL);
+        if (LZ4F_isError(hint) || out_sz == 0) {
+            rc = LZ4F_isError(hint) || hint != 0 ? FR_E_SYNTAX : FR_OK;
+            break;
+        }
+        *len += out_sz;
+    }
+    LZ4F_freeDecompressionContext(dctx);
+    return rc;
 }
 
 int
@@ -93,6 +248,16 @@ fr_body_inflate(const char *enc, const char *in, size_t n, size_t max, char **ou
             }
         }
         ZSTD_freeDStream(ds);
+    } else if (strcasecmp(enc, "x-snappy-framed") == 0) {
+        rc = snappy_framed(in, n, max, &buf, &cap, &len);
+    } else if (strcasecmp(enc, "snappy") == 0) {
+        /* the block format, as HTTP names it; the Collector sent the framing format under
+           this name until 2025 (and peeks the same way): told apart by the stream identifier */
+        rc = n >= SNAPPY_STREAM_ID_LEN && memcmp(in, snappy_stream_id, SNAPPY_STREAM_ID_LEN) == 0
+                 ? snappy_framed(in, n, max, &buf, &cap, &len)
+                 : snappy_block(in, n, max, &buf, &cap, &len);
+    } else if (strcasecmp(enc, "lz4") == 0) {
+        rc = lz4_frames(in, n, max, &buf, &cap, &len);
     } else {
         /* 15 + 32: a zlib or gzip header, detected; "deflate" without a zlib header (raw
            deflate, as some clients send it) is tried again as raw */

@@ -1,7 +1,7 @@
 /*
  * agent/body.h - the framing of an ingest request body, apart from the HTTP
  * server so it can be tested and fuzzed alone: Content-Encoding (zstd,
- * gzip) with a limit on the decompressed size, then NDJSON (one envelope
+ * gzip, deflate, snappy, lz4) with a limit on the decompressed size, then NDJSON (one envelope
  * per line, blank lines skipped, CRLF accepted) or one JSON array of
  * envelopes, each prepared through the ingest pipeline (agent/ingest.h).
  */
@@ -17,13 +17,19 @@
 #include "core/event.h"
 
 /* Whether a Content-Encoding (or grpc-encoding) is one fr_body_inflate takes: zstd, gzip,
-   deflate (case-insensitive). */
+   deflate, snappy, x-snappy-framed, lz4 (case-insensitive). */
 bool fr_body_encoding_known(const char *enc);
 
+/* Those encodings, as the refusals of another one name them. */
+#define FR_BODY_ENCODINGS "zstd, gzip, deflate, snappy, x-snappy-framed, lz4"
+
 /*
- * Decompresses in[0, n) ("zstd", or "gzip"/"deflate" with the header
- * detected) into *out (caller frees). FR_E_LIMIT when the result would pass
- * max bytes, FR_E_SYNTAX for a corrupt or truncated stream.
+ * Decompresses in[0, n) ("zstd"; "gzip"/"deflate" with the header
+ * detected; "snappy": the block format, or the framing format when the body
+ * starts with its stream identifier; "x-snappy-framed"; "lz4": LZ4 frames)
+ * into *out (caller frees). FR_E_LIMIT when the result would pass max bytes,
+ * FR_E_SYNTAX for a corrupt or truncated stream (a snappy chunk whose
+ * checksum does not match included).
  */
 int fr_body_inflate(const char *enc, const char *in, size_t n, size_t max, char **out,
                     size_t *outlen);

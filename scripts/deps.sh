@@ -14,7 +14,7 @@ packages=(
   # libraries (see README "Dependencies" for why each one)
   libsqlite3-dev libjansson-dev libzstd-dev libssl-dev libyaml-dev libvectorscan-dev
   libmicrohttpd-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev
-  libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev libsimdjson-dev
+  libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev libsimdjson-dev libsnappy-dev liblz4-dev
   # the fleet store: libpq, and the PostgreSQL server its tests start (tests/fleet)
   libpq-dev postgresql
   # tests and formatting

@@ -42,11 +42,44 @@ detectors:
 # config
 cp configs/flightrec.yaml "$C/config/flightrec.yaml"
 printf 'http:\n  listen: 127.0.0.1:8080\n  auth_token_file: /dev/null\nstorage:\n  path: x.db\n' > "$C/config/small.yaml"
-# body: encoding byte (0 identity, 1 gzip, 2 zstd) + body
+# body: encoding byte (0 identity, 1 gzip, 2 zstd, 3 snappy, 4 x-snappy-framed, 5 lz4) + body
 head -20 "$sample" > "$tmp/body.ndjson"
 { printf '\0'; cat "$tmp/body.ndjson"; } > "$C/body/ndjson"
 { printf '\1'; gzip -c "$tmp/body.ndjson"; } > "$C/body/gzip"
 { printf '\2'; zstd -q -c "$tmp/body.ndjson"; } > "$C/body/zstd"
+{ printf '\5'; lz4 -q -c "$tmp/body.ndjson"; } > "$C/body/lz4"
+# snappy written here (no packaged tool writes it): a block of literals, and the framing
+# format with a stored chunk, padding and a compressed chunk, each with its masked CRC-32C
+python3 - "$tmp/body.ndjson" "$C/body" <<'PY'
+import struct, sys
+data = open(sys.argv[1], 'rb').read()
+def varint(n):
+    out = b''
+    while n >= 0x80:
+        out += bytes([n & 0x7f | 0x80]); n >>= 7
+    return out + bytes([n])
+def block(d):  # literals of at most 65,536 bytes each (tag 62: a 3-byte length)
+    out = varint(len(d))
+    for i in range(0, len(d), 65536):
+        part = d[i:i + 65536]
+        out += bytes([62 << 2]) + struct.pack('<I', len(part) - 1)[:3] + part
+    return out
+def crc32c(d):
+    c = 0xffffffff
+    for b in d:
+        c ^= b
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82f63b78 if c & 1 else c >> 1
+    c ^= 0xffffffff
+    return ((c >> 15 | c << 17) + 0xa282ead8) & 0xffffffff
+def chunk(t, payload):
+    return bytes([t]) + struct.pack('<I', len(payload))[:3] + payload
+half = len(data) // 2
+framed = (chunk(0xff, b'sNaPpY') + chunk(0x01, struct.pack('<I', crc32c(data[:half])) + data[:half])
+          + chunk(0xfe, b'\0\0') + chunk(0x00, struct.pack('<I', crc32c(data[half:])) + block(data[half:])))
+open(sys.argv[2] + '/snappy', 'wb').write(b'\3' + block(data))
+open(sys.argv[2] + '/snappy-framed', 'wb').write(b'\4' + framed)
+PY
 { printf '\0['; head -5 "$sample" | paste -sd, -; printf ']'; } > "$C/body/array"
 # segment: a warm and a cold one (the fuzz key as the cold and the archive key)
 mkdir -p "$tmp/keys"

@@ -79,13 +79,16 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
     if (enc != NULL && strcasecmp(enc, "identity") != 0) {
         if (!fr_body_encoding_known(enc))
             return fr_api_error(p, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                "Content-Encoding must be zstd, gzip, deflate or identity", NULL);
+                                "Content-Encoding must be " FR_BODY_ENCODINGS " or identity", NULL);
         int rc = fr_body_inflate(enc, q->body, q->len, (size_t)p->conf.http_max_body_bytes,
                                  &inflated, &len);
         if (rc == FR_E_LIMIT)
             return fr_api_error(p, c, 413, "decompressed body over http.max_body_bytes", NULL);
-        if (rc != FR_OK)
-            return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, "body does not decompress", NULL);
+        if (rc != FR_OK) {
+            char why[96]; /* enc is one of the known names */
+            snprintf(why, sizeof why, "body does not decompress as Content-Encoding %s", enc);
+            return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, why, NULL);
+        }
         body = inflated;
     }
     struct reject_ctx rj = {.p = p, .errors = json_array(), .bytes = q->len, .early = q->reserved};
@@ -220,14 +223,15 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
     if (enc && strcasecmp(enc, "identity") != 0) {
         if (!fr_body_encoding_known(enc))
             return otlp_unsupported(p, c, s, FR_OTLP_ENCODING, pb, "Content-Encoding", enc,
-                                    "gzip, deflate, zstd or identity");
+                                    FR_BODY_ENCODINGS " or identity");
         int rc = fr_body_inflate(enc, q->body, q->len, (size_t)p->conf.http_max_body_bytes,
                                  &inflated, &len);
         if (rc != FR_OK) {
+            char why[96]; /* enc is one of the known names */
+            snprintf(why, sizeof why, "body does not decompress as Content-Encoding %s", enc);
             fr_otlp_refuse(p, s, rc == FR_E_LIMIT ? FR_OTLP_TOO_LARGE : FR_OTLP_ENCODING,
                            rc == FR_E_LIMIT ? 413 : MHD_HTTP_BAD_REQUEST, NULL,
-                           rc == FR_E_LIMIT ? "decompressed body over http.max_body_bytes"
-                                            : "body does not decompress (gzip, deflate or zstd)",
+                           rc == FR_E_LIMIT ? "decompressed body over http.max_body_bytes" : why,
                            &r);
             return otlp_answer(p, c, s, pb, &r);
         }

@@ -10,12 +10,11 @@
  * HTTP/2 framing is libnghttp2's (server session, cleartext h2c with prior
  * knowledge, as gRPC clients speak it without TLS); gRPC's own layer is
  * small and written here: the 5-byte message prefix (messages compressed
- * per grpc-encoding: gzip, deflate or zstd), and the status in trailers. The request goes
- * through the same code as OTLP/HTTP protobuf (agent/otlp/ingest.c): same
- * token (authorization: Bearer), limits (http.max_body_bytes per message,
- * http.max_connections connections), backpressure (RESOURCE_EXHAUSTED or
- * UNAVAILABLE with a google.rpc.RetryInfo in grpc-status-details-bin) and
- * durable acks (OK only once the events are committed).
+ * per grpc-encoding: gzip, deflate, zstd, snappy or lz4), and the status in trailers. The request
+ * goes through the same code as OTLP/HTTP protobuf (agent/otlp/ingest.c): same token
+ * (authorization: Bearer), limits (http.max_body_bytes per message, http.max_connections
+ * connections), backpressure (RESOURCE_EXHAUSTED or UNAVAILABLE with a google.rpc.RetryInfo in
+ * grpc-status-details-bin) and durable acks (OK only once the events are committed).
  *
  * One thread per connection, as the HTTP server, for the HTTP/2 session;
  * each completed request is served (prepared, then committed: the durable
@@ -54,7 +53,7 @@
 
 #define GRPC_WINDOW (1 << 20) /* per stream; the connection's is 16 times that */
 #define GRPC_PARALLEL 8       /* requests of one connection served at the same time */
-#define GRPC_ENCODINGS "identity,gzip,deflate,zstd" /* compressed messages accepted */
+#define GRPC_ENCODINGS "identity,gzip,deflate,zstd,snappy,lz4" /* compressed messages accepted */
 
 struct gstream {
     int32_t id;
@@ -223,7 +222,7 @@ serve(struct fr_grpc *g, struct gstream *s)
     size_t len = mlen;
     if (s->b.body[0] != 0) {
         if (!fr_body_encoding_known(s->encoding)) {
-            char why[96];
+            char why[128];
             snprintf(why, sizeof why, "compressed message with grpc-encoding %s (%s)",
                      s->encoding[0] ? s->encoding : "(none)", GRPC_ENCODINGS);
             fr_otlp_refuse(p, s->signal, FR_OTLP_ENCODING, 400, NULL, why, &r);
@@ -233,11 +232,12 @@ serve(struct fr_grpc *g, struct gstream *s)
         int rc = fr_body_inflate(s->encoding, msg, len, (size_t)p->conf.http_max_body_bytes,
                                  &d.inflated, &len);
         if (rc != FR_OK) {
-            fr_otlp_refuse(p, s->signal, rc == FR_E_LIMIT ? FR_OTLP_TOO_LARGE : FR_OTLP_ENCODING,
-                           400, NULL,
-                           rc == FR_E_LIMIT ? "decompressed message over http.max_body_bytes"
-                                            : "message does not decompress",
-                           &r);
+            char why[96]; /* the encoding is one of the known names */
+            snprintf(why, sizeof why, "message does not decompress as grpc-encoding %s",
+                     s->encoding);
+            fr_otlp_refuse(
+                p, s->signal, rc == FR_E_LIMIT ? FR_OTLP_TOO_LARGE : FR_OTLP_ENCODING, 400, NULL,
+                rc == FR_E_LIMIT ? "decompressed message over http.max_body_bytes" : why, &r);
             set_status(s, rc == FR_E_LIMIT ? 8 : 3, r.msg, 0);
             return;
         }
@@ -707,8 +707,8 @@ grpc_describe(void *ctx, char *buf, size_t len)
 
 const struct fr_source fr_source_otlp_grpc = {
     .name = "otlp_grpc",
-    .description =
-        "OTLP/gRPC (the three Export methods, protobuf, gzip, deflate or zstd) on otlp.grpc_listen",
+    .description = "OTLP/gRPC (the three Export methods, protobuf, gzip, deflate, zstd, snappy or "
+                   "lz4) on otlp.grpc_listen",
     .options = "otlp.*",
     .enabled = grpc_enabled,
     .init = grpc_init,

@@ -1,6 +1,7 @@
 /*
  * Fuzzes the HTTP ingest handler's body framing (agent/body.c): the first
- * byte picks the Content-Encoding (identity, gzip, zstd), the rest is the
+ * byte picks the Content-Encoding (identity, gzip, zstd, snappy, x-snappy-framed,
+ * lz4), the rest is the
  * body: decompressed under a limit, framed as NDJSON or a JSON array, every
  * envelope through the ingest pipeline (validation, redaction, collectors).
  */
@@ -27,8 +28,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
-    static const char *const enc[] = {NULL, "gzip", "zstd"};
-    const char *e = enc[data[0] % 3];
+    static const char *const enc[] = {NULL, "gzip", "zstd", "snappy", "x-snappy-framed", "lz4"};
+    const char *e = enc[data[0] % (sizeof enc / sizeof *enc)];
     const char *body = (const char *)data + 1;
     size_t len = size - 1;
     char *inflated = NULL;

@@ -817,8 +817,21 @@ loader_restart_agent(struct loader *l, struct agent *a)
 uint8_t *
 compress_as(const char *how, const void *msg, size_t len, size_t *out_len)
 {
-    size_t cap = ZSTD_compressBound(len) + compressBound((uLong)len) + 64;
+    if (strcmp(how, "snappy-framed") == 0)
+        return t_snappy_framed(msg, len, out_len);
+    size_t cap = ZSTD_compressBound(len) + compressBound((uLong)len) +
+                 snappy_max_compressed_length(len) + LZ4F_compressFrameBound(len, NULL) + 64;
     uint8_t *out = fr_malloc(cap);
+    if (strcmp(how, "snappy") == 0) { /* the block format */
+        *out_len = cap;
+        assert_int_equal(snappy_compress(msg, len, (char *)out, out_len), SNAPPY_OK);
+        return out;
+    }
+    if (strcmp(how, "lz4") == 0) {
+        *out_len = LZ4F_compressFrame(out, cap, msg, len, NULL);
+        assert_false(LZ4F_isError(*out_len));
+        return out;
+    }
     if (strcmp(how, "zstd") == 0) {
         *out_len = ZSTD_compress(out, cap, msg, len, 3);
         assert_false(ZSTD_isError(*out_len));

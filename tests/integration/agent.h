@@ -21,9 +21,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <lz4frame.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <snappy-c.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,7 +44,8 @@
 #ifndef FR_BIN
 #error FR_BIN must name the flightrec binary
 /* msg compressed (caller frees): "zstd", "gzip", "zlib" (deflate as HTTP and gRPC define it),
-   "raw" (raw deflate). */
+   "raw" (raw deflate), "snappy" (the block format), "snappy-framed" (the framing format),
+   "lz4" (an LZ4 frame). */
 uint8_t *compress_as(const char *how, const void *msg, size_t len, size_t *out_len);
 
 #endif
@@ -222,7 +225,8 @@ int agent_wait_exit(struct agent *a);
 pid_t spawn_cli(const char *args);
 
 /* msg compressed (caller frees): "zstd", "gzip", "zlib" (deflate as HTTP and gRPC define it),
-   "raw" (raw deflate). */
+   "raw" (raw deflate), "snappy" (the block format), "snappy-framed" (the framing format),
+   "lz4" (an LZ4 frame). */
 uint8_t *compress_as(const char *how, const void *msg, size_t len, size_t *out_len);
 
 #endif

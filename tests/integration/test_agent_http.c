@@ -196,12 +196,18 @@ test_agent_auth_compression_and_limits(void **state)
     free(out);
     assert_int_equal(http(a, "POST", "/v1/events", zh, "garbage!", 8, NULL, NULL), 400);
     free(z);
-    /* gzip; deflate, zlib-wrapped (as HTTP defines it) and raw (as some clients send it) */
+    /* gzip; deflate, zlib-wrapped (as HTTP defines it) and raw (as some clients send it);
+       snappy, the block format as HTTP names it and the framing format the Collector sent
+       under that name, and x-snappy-framed; lz4 frames */
     static const struct {
         const char *conv, *how, *header;
     } zips[] = {{"z-3", "gzip", "Content-Encoding: gzip"},
                 {"z-5", "zlib", "Content-Encoding: deflate"},
-                {"z-6", "raw", "Content-Encoding: deflate"}};
+                {"z-6", "raw", "Content-Encoding: deflate"},
+                {"z-7", "snappy", "Content-Encoding: snappy"},
+                {"z-8", "snappy-framed", "Content-Encoding: snappy"},
+                {"z-9", "snappy-framed", "Content-Encoding: x-snappy-framed"},
+                {"z-10", "lz4", "Content-Encoding: LZ4"}};
     size_t gn = 0;
     uint8_t *gz = NULL;
     for (size_t i = 0; i < sizeof zips / sizeof *zips; i++) {
@@ -215,7 +221,31 @@ test_agent_auth_compression_and_limits(void **state)
         free(out);
     }
     const char *bh[] = {auth[0], "Content-Encoding: br", NULL};
-    assert_int_equal(http(a, "POST", "/v1/events", bh, gz, gn, NULL, NULL), 415);
+    assert_int_equal(http(a, "POST", "/v1/events", bh, gz, gn, &out, NULL), 415);
+    assert_non_null(strstr(out, "Content-Encoding must be zstd, gzip, deflate, snappy, "
+                                "x-snappy-framed, lz4 or identity"));
+    free(out);
+    free(gz);
+    /* a snappy chunk whose checksum does not match what it inflates to: refused whole, naming
+       the encoding; a block whose header claims more than the limit: refused before it is
+       inflated; a truncated lz4 frame */
+    free(body);
+    body = events("z-11", 80, 5);
+    gz = compress_as("snappy-framed", body, strlen(body), &gn);
+    gz[20 + 8] ^= 0x20; /* a byte of the first chunk's data, past its header and checksum */
+    const char *sh[] = {auth[0], "Content-Encoding: x-snappy-framed", NULL};
+    assert_int_equal(http(a, "POST", "/v1/events", sh, gz, gn, &out, NULL), 400);
+    assert_non_null(strstr(out, "body does not decompress as Content-Encoding x-snappy-framed"));
+    free(out);
+    free(gz);
+    const uint8_t bomb[] = {0xff, 0xff, 0xff, 0x7f, 0x00}; /* a varint length of 256 MiB */
+    const char *bmh[] = {auth[0], "Content-Encoding: snappy", NULL};
+    assert_int_equal(http(a, "POST", "/v1/events", bmh, bomb, sizeof bomb, NULL, NULL), 413);
+    gz = compress_as("lz4", body, strlen(body), &gn);
+    const char *lh[] = {auth[0], "Content-Encoding: lz4", NULL};
+    assert_int_equal(http(a, "POST", "/v1/events", lh, gz, gn - 6, &out, NULL), 400);
+    assert_non_null(strstr(out, "body does not decompress as Content-Encoding lz4"));
+    free(out);
     free(gz);
     /* over the body limit: 413, plain or once decompressed */
     free(body);
@@ -234,6 +264,12 @@ test_agent_auth_compression_and_limits(void **state)
     assert_int_equal(count_events(a->db, "z-3"), 5);
     assert_int_equal(count_events(a->db, "z-5"), 5);
     assert_int_equal(count_events(a->db, "z-6"), 5);
+    for (int i = 7; i <= 10; i++) {
+        char conv[8];
+        snprintf(conv, sizeof conv, "z-%d", i);
+        assert_int_equal(count_events(a->db, conv), 5);
+    }
+    assert_int_equal(count_events(a->db, "z-11"), 0);
     assert_int_equal(count_events(a->db, "z-4"), 0);
     /* owner-only files */
     struct stat st;

@@ -356,9 +356,10 @@ b64(const char *s, size_t *len)
 
 /*
  * Compressed OTLP as collectors send it when told to (the Collector's
- * compression: gzip, zstd, deflate): OTLP/HTTP protobuf with Content-Encoding
- * zstd, deflate (zlib-wrapped, and raw as some clients send it), and
- * OTLP/gRPC messages with grpc-encoding zstd and deflate, each stored; an
+ * compression: gzip, zstd, deflate, snappy, lz4): OTLP/HTTP protobuf with
+ * Content-Encoding zstd, deflate (zlib-wrapped, and raw as some clients send
+ * it), snappy (block and framed) and lz4, and OTLP/gRPC messages with
+ * grpc-encoding zstd, deflate, snappy and lz4, each stored; an
  * encoding the agent cannot read is refused by name (HTTP 415, gRPC
  * UNIMPLEMENTED naming what it takes, as grpc-accept-encoding does), logged
  * and counted, and nothing of it stored.
@@ -373,9 +374,13 @@ test_agent_otlp_compression(void **state)
     a->port = otlp_port(a);
     static const struct {
         const char *conv, *how, *header, *type;
-    } https[] = {{"c-http-zstd", "zstd", "Content-Encoding: zstd", "application/x-protobuf"},
-                 {"c-http-zlib", "zlib", "Content-Encoding: deflate", "application/x-protobuf"},
-                 {"c-http-raw", "raw", "Content-Encoding: Deflate", "application/protobuf"}};
+    } https[] = {
+        {"c-http-zstd", "zstd", "Content-Encoding: zstd", "application/x-protobuf"},
+        {"c-http-zlib", "zlib", "Content-Encoding: deflate", "application/x-protobuf"},
+        {"c-http-raw", "raw", "Content-Encoding: Deflate", "application/protobuf"},
+        {"c-http-snappy", "snappy", "Content-Encoding: snappy", "application/x-protobuf"},
+        {"c-http-framed", "snappy-framed", "Content-Encoding: snappy", "application/x-protobuf"},
+        {"c-http-lz4", "lz4", "Content-Encoding: lz4", "application/x-protobuf"}};
     for (size_t i = 0; i < sizeof https / sizeof *https; i++) {
         size_t len, zlen;
         uint8_t *req = t_otlp_pb_traces(https[i].conv, &len);
@@ -395,8 +400,9 @@ test_agent_otlp_compression(void **state)
     assert_int_equal(http(a, "POST", "/v1/traces", br, req, len, &out, &h), 415);
     FrOtlp__RpcStatus *st = fr_otlp__rpc_status__unpack(NULL, h.body_len, (uint8_t *)out);
     assert_non_null(st);
-    assert_non_null(
-        strstr(st->message, "Content-Encoding br: OTLP/HTTP takes gzip, deflate, zstd"));
+    assert_non_null(strstr(st->message,
+                           "Content-Encoding br: OTLP/HTTP takes zstd, gzip, deflate, snappy, "
+                           "x-snappy-framed, lz4 or identity"));
     fr_otlp__rpc_status__free_unpacked(st, NULL);
     free(out);
     free(req);
@@ -404,7 +410,10 @@ test_agent_otlp_compression(void **state)
     const char *trace = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
     static const struct {
         const char *conv, *how, *encoding;
-    } grpcs[] = {{"c-grpc-zstd", "zstd", "zstd"}, {"c-grpc-zlib", "zlib", "deflate"}};
+    } grpcs[] = {{"c-grpc-zstd", "zstd", "zstd"},
+                 {"c-grpc-zlib", "zlib", "deflate"},
+                 {"c-grpc-snappy", "snappy-framed", "snappy"},
+                 {"c-grpc-lz4", "lz4", "lz4"}};
     for (size_t i = 0; i < sizeof grpcs / sizeof *grpcs; i++) {
         size_t zlen;
         req = t_otlp_pb_traces(grpcs[i].conv, &len);
@@ -412,16 +421,16 @@ test_agent_otlp_compression(void **state)
         json_t *j = grpc_call_enc(a, trace, z, zlen, NULL, grpcs[i].encoding);
         assert_int_equal(json_integer_value(json_object_get(j, "code")), 0);
         assert_string_equal(json_string_value(json_object_get(j, "accept_encoding")),
-                            "identity,gzip,deflate,zstd");
+                            "identity,gzip,deflate,zstd,snappy,lz4");
         json_decref(j);
         free(z);
         free(req);
     }
-    req = t_otlp_pb_traces("c-grpc-snappy", &len);
-    json_t *j = grpc_call_enc(a, trace, req, len, NULL, "snappy");
+    req = t_otlp_pb_traces("c-grpc-br", &len);
+    json_t *j = grpc_call_enc(a, trace, req, len, NULL, "br");
     assert_int_equal(json_integer_value(json_object_get(j, "code")), 12); /* UNIMPLEMENTED */
     assert_non_null(strstr(json_string_value(json_object_get(j, "details")),
-                           "grpc-encoding snappy (identity,gzip,deflate,zstd)"));
+                           "grpc-encoding br (identity,gzip,deflate,zstd,snappy,lz4)"));
     json_decref(j);
     free(req);
     a->port = main_port;
@@ -431,13 +440,14 @@ test_agent_otlp_compression(void **state)
         strstr(m, "flightrec_otlp_rejected_total{signal=\"traces\",reason=\"encoding\"} 2\n"));
     free(m);
     assert_int_equal(agent_stop(a), 0);
-    const char *stored[] = {"c-http-zstd", "c-http-zlib", "c-http-raw", "c-grpc-zstd",
-                            "c-grpc-zlib"};
+    const char *stored[] = {"c-http-zstd",   "c-http-zlib", "c-http-raw",  "c-http-snappy",
+                            "c-http-framed", "c-http-lz4",  "c-grpc-zstd", "c-grpc-zlib",
+                            "c-grpc-snappy", "c-grpc-lz4"};
     for (size_t i = 0; i < sizeof stored / sizeof *stored; i++)
         if (count_events(a->db, stored[i]) != 1)
             fail_msg("%s: %ld events stored, not 1", stored[i], count_events(a->db, stored[i]));
     assert_int_equal(count_events(a->db, "c-http-br"), 0);
-    assert_int_equal(count_events(a->db, "c-grpc-snappy"), 0);
+    assert_int_equal(count_events(a->db, "c-grpc-br"), 0);
 }
 
 /*

@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <snappy-c.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "agent/metrics.h"
 #include "bench/gen.h"
 #include "collectors/taxonomy.h"
+#include "core/crc32c.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "redact/redact.h"
@@ -410,4 +412,43 @@ sql_long(const char *db, const char *sql, char *text, size_t n)
     sqlite3_finalize(st);
     sqlite3_close(h);
     return v;
+}
+
+uint8_t *
+t_snappy_framed(const void *msg, size_t len, size_t *out_len)
+{
+    size_t cap = 10 + 8 + len / 65536 * 8 + snappy_max_compressed_length(len) + len + 64;
+    uint8_t *out = fr_malloc(cap);
+    memcpy(out, "\xff\x06\x00\x00sNaPpY", 10);
+    size_t n = 10;
+    const uint8_t *m = msg;
+    for (size_t at = 0, i = 0; at < len || i == 0; i++) {
+        size_t take = len - at < 65536 ? len - at : 65536;
+        uint32_t crc = fr_crc32c(0, m + at, take);
+        crc = (crc >> 15 | crc << 17) + 0xa282ead8u;
+        uint8_t *h = out + n;
+        size_t clen;
+        if (i % 3 == 1 || take < 64) { /* stored */
+            h[0] = 0x01;
+            memcpy(h + 8, m + at, take);
+            clen = take;
+        } else {
+            h[0] = 0x00;
+            clen = cap - n - 8;
+            assert_int_equal(snappy_compress((const char *)m + at, take, (char *)h + 8, &clen),
+                             SNAPPY_OK);
+        }
+        clen += 4;
+        h[1] = (uint8_t)clen, h[2] = (uint8_t)(clen >> 8), h[3] = (uint8_t)(clen >> 16);
+        h[4] = (uint8_t)crc, h[5] = (uint8_t)(crc >> 8), h[6] = (uint8_t)(crc >> 16);
+        h[7] = (uint8_t)(crc >> 24);
+        n += 4 + clen;
+        at += take;
+        if (i == 0) { /* padding, which a reader skips */
+            memcpy(out + n, "\xfe\x02\x00\x00\x00\x00", 6);
+            n += 6;
+        }
+    }
+    *out_len = n;
+    return out;
 }

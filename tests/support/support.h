@@ -108,4 +108,9 @@ uint8_t *t_otlp_pb_traces(const char *conv, size_t *len);
 struct FrOtlp__Span;
 uint8_t *t_otlp_pb_pack(struct FrOtlp__Span **spans, size_t n, size_t *len);
 
+/* msg in the snappy framing format (caller frees): the stream identifier, then chunks of at
+   most 65,536 bytes, compressed (type 0x00) or, every third one and a short message's, stored
+   (0x01), each with its masked CRC-32C; a padding chunk after the first. */
+uint8_t *t_snappy_framed(const void *msg, size_t len, size_t *out_len);
+
 #endif

@@ -1,0 +1,218 @@
+/*
+ * tests/test_body.c - request body decompression (agent/body.c,
+ * fr_body_inflate) for the encodings the OpenTelemetry Collector can send
+ * besides gzip and zstd: snappy (the block format, and the framing format
+ * under "snappy" and "x-snappy-framed") and lz4 frames. Each decodes to the
+ * exact bytes; corrupt, truncated or oversized input is refused with the
+ * error the servers turn into 400 or 413.
+ */
+#include <lz4frame.h>
+#include <setjmp.h>
+#include <snappy-c.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent/body.h"
+#include "core/crc32c.h"
+#include "core/mem.h"
+#include "support/support.h"
+
+/* n bytes of NDJSON-like text that compresses but is not one repeated byte. */
+static char *
+text(size_t n)
+{
+    char *t = fr_malloc(n + 1);
+    unsigned x = 12345;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        t[i] = i % 97 == 96 ? '\n' : (char)('a' + (x >> 16) % 8);
+    }
+    t[n] = '\0';
+    return t;
+}
+
+static void
+inflates_to(const char *enc, const void *in, size_t n, const char *want, size_t want_len)
+{
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(fr_body_inflate(enc, in, n, 1 << 20, &out, &len), FR_OK);
+    assert_int_equal(len, want_len);
+    assert_memory_equal(out, want, want_len);
+    free(out);
+}
+
+static int
+inflate_rc(const char *enc, const void *in, size_t n, size_t max)
+{
+    char *out = NULL;
+    size_t len = 0;
+    int rc = fr_body_inflate(enc, in, n, max, &out, &len);
+    assert_true(rc != FR_OK || out != NULL);
+    free(out);
+    return rc;
+}
+
+/* CRC-32C's check value (RFC 3720's test vector: 32 zero bytes), and "123456789". */
+static void
+test_body_crc32c(void **state)
+{
+    (void)state;
+    unsigned char zeros[32] = {0};
+    assert_int_equal(fr_crc32c(0, zeros, sizeof zeros), 0x8a9136aa);
+    assert_int_equal(fr_crc32c(0, "123456789", 9), 0xe3069283);
+    /* continued over two parts = at once */
+    assert_int_equal(fr_crc32c(fr_crc32c(0, "1234", 4), "56789", 5), 0xe3069283);
+}
+
+static void
+test_body_snappy_block_and_framed(void **state)
+{
+    (void)state;
+    size_t n = 200000; /* four chunks of the framing format, stored and compressed */
+    char *t = text(n);
+    size_t blen = snappy_max_compressed_length(n);
+    char *block = fr_malloc(blen);
+    assert_int_equal(snappy_compress(t, n, block, &blen), SNAPPY_OK);
+    inflates_to("snappy", block, blen, t, n);
+    inflates_to("SNAPPY", block, blen, t, n);
+    size_t flen;
+    uint8_t *framed = t_snappy_framed(t, n, &flen);
+    inflates_to("x-snappy-framed", framed, flen, t, n);
+    inflates_to("snappy", framed, flen, t, n); /* told apart by its stream identifier */
+    /* the block format under the framed name has no stream identifier */
+    assert_int_equal(inflate_rc("x-snappy-framed", block, blen, 1 << 20), FR_E_SYNTAX);
+    /* the limit: the block's header says its size, refused before inflating; the framed
+       stream once its chunks pass it */
+    assert_int_equal(inflate_rc("snappy", block, blen, n - 1), FR_E_LIMIT);
+    assert_int_equal(inflate_rc("snappy", framed, flen, n - 1), FR_E_LIMIT);
+    assert_int_equal(inflate_rc("snappy", "\xff\xff\xff\x7f", 4, 1 << 20), FR_E_LIMIT);
+    /* truncated anywhere */
+    assert_int_equal(inflate_rc("snappy", block, blen - 1, 1 << 20), FR_E_SYNTAX);
+    assert_int_equal(inflate_rc("snappy", framed, flen - 1, 1 << 20), FR_E_SYNTAX);
+    assert_int_equal(inflate_rc("snappy", framed, 12, 1 << 20), FR_E_SYNTAX);
+    free(framed);
+    free(block);
+    free(t);
+}
+
+/* A stored chunk's byte changed: only its checksum can tell, and it does. */
+static void
+test_body_snappy_framed_checksum(void **state)
+{
+    (void)state;
+    size_t n = 100000; /* the second chunk is stored (t_snappy_framed) */
+    char *t = text(n);
+    size_t flen;
+    uint8_t *framed = t_snappy_framed(t, n, &flen);
+    /* find the stored chunk: walk the chunks after the stream identifier */
+    size_t at = 10, stored = 0;
+    while (at < flen && stored == 0) {
+        size_t clen = framed[at + 1] | (size_t)framed[at + 2] << 8 | (size_t)framed[at + 3] << 16;
+        if (framed[at] == 0x01)
+            stored = at;
+        at += 4 + clen;
+    }
+    assert_true(stored > 0);
+    inflates_to("x-snappy-framed", framed, flen, t, n);
+    framed[stored + 8 + 100] ^= 0x01;
+    assert_int_equal(inflate_rc("x-snappy-framed", framed, flen, 1 << 20), FR_E_SYNTAX);
+    free(framed);
+    free(t);
+}
+
+/* Chunk types: padding and reserved skippable ones are skipped, reserved unskippable ones
+   refused, as is a chunk that claims more than 65,536 bytes. */
+static void
+test_body_snappy_framed_chunk_types(void **state)
+{
+    (void)state;
+    const char *msg = "{\"v\":1}\n";
+    uint32_t crc = fr_crc32c(0, msg, 8);
+    crc = (crc >> 15 | crc << 17) + 0xa282ead8u;
+    uint8_t s[64];
+    size_t n = 0;
+    memcpy(s, "\xff\x06\x00\x00sNaPpY", 10);
+    n = 10;
+    memcpy(s + n, "\x80\x03\x00\x00xyz", 7); /* reserved skippable */
+    n += 7;
+    memcpy(s + n, "\x01\x0c\x00\x00", 4); /* stored: checksum and 8 bytes */
+    s[n + 4] = (uint8_t)crc, s[n + 5] = (uint8_t)(crc >> 8), s[n + 6] = (uint8_t)(crc >> 16);
+    s[n + 7] = (uint8_t)(crc >> 24);
+    memcpy(s + n + 8, msg, 8);
+    n += 16;
+    memcpy(s + n, "\xfe\x01\x00\x00\x00", 5); /* padding */
+    n += 5;
+    inflates_to("x-snappy-framed", s, n, msg, 8);
+    uint8_t bad[64];
+    memcpy(bad, s, n);
+    memcpy(bad + 10, "\x02\x03\x00\x00xyz", 7); /* reserved unskippable */
+    assert_int_equal(inflate_rc("x-snappy-framed", bad, n, 1 << 20), FR_E_SYNTAX);
+    memcpy(bad, s, n);
+    bad[10 + 7 + 1] = 0x0b; /* the stored chunk too short for its checksum and data */
+    assert_int_equal(inflate_rc("x-snappy-framed", bad, n, 1 << 20), FR_E_SYNTAX);
+    /* a stored chunk of 65,537 bytes */
+    size_t big = 10 + 4 + 4 + 65537;
+    uint8_t *b = fr_calloc(1, big);
+    memcpy(b, "\xff\x06\x00\x00sNaPpY", 10);
+    b[10] = 0x01;
+    b[11] = (uint8_t)(65541 & 0xff), b[12] = (uint8_t)(65541 >> 8), b[13] = (uint8_t)(65541 >> 16);
+    assert_int_equal(inflate_rc("x-snappy-framed", b, big, 1 << 20), FR_E_SYNTAX);
+    free(b);
+}
+
+static void
+test_body_lz4_frames(void **state)
+{
+    (void)state;
+    size_t n = 300000;
+    char *t = text(n);
+    size_t cap = LZ4F_compressFrameBound(n, NULL) * 2;
+    uint8_t *z = fr_malloc(cap);
+    /* two frames one after the other, the second with a content checksum */
+    size_t a = LZ4F_compressFrame(z, cap, t, n / 3, NULL);
+    assert_false(LZ4F_isError(a));
+    LZ4F_preferences_t pref = {0};
+    pref.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+    size_t b = LZ4F_compressFrame(z + a, cap - a, t + n / 3, n - n / 3, &pref);
+    assert_false(LZ4F_isError(b));
+    inflates_to("lz4", z, a + b, t, n);
+    assert_int_equal(inflate_rc("lz4", z, a + b, n - 1), FR_E_LIMIT);
+    assert_int_equal(inflate_rc("lz4", z, a + b - 3, 1 << 20), FR_E_SYNTAX); /* truncated */
+    z[a + b - 2] ^= 0x10; /* the content checksum */
+    assert_int_equal(inflate_rc("lz4", z, a + b, 1 << 20), FR_E_SYNTAX);
+    assert_int_equal(inflate_rc("lz4", "not lz4 at all", 14, 1 << 20), FR_E_SYNTAX);
+    free(z);
+    free(t);
+}
+
+static void
+test_body_encodings_known(void **state)
+{
+    (void)state;
+    const char *yes[] = {"gzip", "deflate", "zstd", "snappy", "x-snappy-framed", "lz4", "LZ4"};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        assert_true(fr_body_encoding_known(yes[i]));
+    const char *no[] = {"br", "compress", "identity", "", "snappy2", "lz4-block"};
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        assert_false(fr_body_encoding_known(no[i]));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_body_crc32c),
+        cmocka_unit_test(test_body_snappy_block_and_framed),
+        cmocka_unit_test(test_body_snappy_framed_checksum),
+        cmocka_unit_test(test_body_snappy_framed_chunk_types),
+        cmocka_unit_test(test_body_lz4_frames),
+        cmocka_unit_test(test_body_encodings_known),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
