@@ -114,8 +114,10 @@ le24(const unsigned char *p)
 
 /*
  * The snappy framing format ("x-snappy-framed", and what the OpenTelemetry
- * Collector sent as "snappy" until 2025): a stream identifier chunk, then
- * chunks of a type byte and a 24-bit length: compressed data (0x00) and
+ * Collector has long sent as "snappy": a feature gate of 2025,
+ * confighttp.framedSnappy, moves it to the block format): a stream
+ * identifier chunk, then chunks of a type byte and a 24-bit length:
+ * compressed data (0x00) and
  * uncompressed data (0x01), each with the masked CRC-32C of its bytes
  * inflated, checked; padding (0xfe) and the reserved skippable types
  * (0x80-0xfd) are skipped; any other type is an error, as the format says.
@@ -251,8 +253,9 @@ fr_body_inflate(const char *enc, const char *in, size_t n, size_t max, char **ou
     } else if (strcasecmp(enc, "x-snappy-framed") == 0) {
         rc = snappy_framed(in, n, max, &buf, &cap, &len);
     } else if (strcasecmp(enc, "snappy") == 0) {
-        /* the block format, as HTTP names it; the Collector sent the framing format under
-           this name until 2025 (and peeks the same way): told apart by the stream identifier */
+        /* the block format, as HTTP names it; the Collector has long sent the framing format
+           under this name (its receivers peek the same way): told apart by the stream
+           identifier */
         rc = n >= SNAPPY_STREAM_ID_LEN && memcmp(in, snappy_stream_id, SNAPPY_STREAM_ID_LEN) == 0
                  ? snappy_framed(in, n, max, &buf, &cap, &len)
                  : snappy_block(in, n, max, &buf, &cap, &len);
