@@ -456,7 +456,8 @@ fr_agent_run(const char *config_path)
        came from the arenas and stayed there, split and half used. A fixed threshold turns the
        raising off: blocks past 512 KiB (a request body over ~900 events, a large batch's
        arrays) go back to the system when freed, smaller ones (a 500-event body) are reused
-       from the arenas. bench/run.sh's HTTP load: peak RSS 31.7-32.6 -> 30.4-30.8 MiB */
+       from the arenas. bench/run.sh's 4-client HTTP load, the binaries alternated: peak RSS
+       31.3-31.4 -> 29.7-30.1 MiB */
     mallopt(M_MMAP_THRESHOLD, 512 * 1024);
     /*
      * Before any thread exists (the writer and the incident worker start
