@@ -8,6 +8,8 @@
 #include <lz4frame.h>
 #include <snappy-c.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -70,25 +72,25 @@ fr_body_encoding_known(const char *enc)
     return false;
 }
 
-/* The out buffer holds at least need bytes, grown up to max (FR_E_LIMIT past it). */
+/* The out buffer holds at least need bytes (FR_E_LIMIT past max), grown as out_grow grows it. */
 static int
 out_reserve(char **buf, size_t *cap, size_t need, size_t max)
 {
     if (need > max)
         return FR_E_LIMIT;
-    if (need > *cap) {
-        *cap = need > *cap * 2 ? need : *cap * 2 > max ? max : *cap * 2;
-        *buf = fr_realloc(*buf, *cap ? *cap : 1);
-    }
+    while (*cap < need) /* out_grow stops at max + 1 bytes, past need */
+        out_grow(buf, cap, max);
     return FR_OK;
 }
 
-/* One snappy block (the raw format: its uncompressed length first) appended to *buf. */
+/* One snappy block (the raw format: its uncompressed length first) appended to *buf; one that
+   says it inflates past most bytes is malformed (a chunk of the framing format). */
 static int
-snappy_block(const char *in, size_t n, size_t max, char **buf, size_t *cap, size_t *len)
+snappy_block(const char *in, size_t n, size_t most, size_t max, char **buf, size_t *cap,
+             size_t *len)
 {
     size_t ulen;
-    if (snappy_uncompressed_length(in, n, &ulen) != SNAPPY_OK)
+    if (snappy_uncompressed_length(in, n, &ulen) != SNAPPY_OK || ulen > most)
         return FR_E_SYNTAX;
     if (ulen > max - *len)
         return FR_E_LIMIT; /* said by the block's header: refused before it is inflated */
@@ -105,6 +107,13 @@ snappy_block(const char *in, size_t n, size_t max, char **buf, size_t *cap, size
 static const char snappy_stream_id[] = "\xff\x06\x00\x00sNaPpY";
 #define SNAPPY_STREAM_ID_LEN 10
 #define SNAPPY_CHUNK_MAX 65536 /* the most a chunk's data inflates to */
+
+/* Whether in starts with the framing format's stream identifier. */
+static bool
+snappy_is_framed(const char *in, size_t n)
+{
+    return n >= SNAPPY_STREAM_ID_LEN && memcmp(in, snappy_stream_id, SNAPPY_STREAM_ID_LEN) == 0;
+}
 
 static uint32_t
 le24(const unsigned char *p)
@@ -126,7 +135,7 @@ static int
 snappy_framed(const char *in, size_t n, size_t max, char **buf, size_t *cap, size_t *len)
 {
     const unsigned char *p = (const unsigned char *)in, *end = p + n;
-    if (n < SNAPPY_STREAM_ID_LEN || memcmp(in, snappy_stream_id, SNAPPY_STREAM_ID_LEN) != 0)
+    if (!snappy_is_framed(in, n))
         return FR_E_SYNTAX;
     while (p < end) {
         if (end - p < 4)
@@ -152,11 +161,7 @@ snappy_framed(const char *in, size_t n, size_t max, char **buf, size_t *cap, siz
         size_t at = *len, dlen = clen - 4;
         int rc;
         if (type == 0x00) {
-            size_t ulen;
-            if (snappy_uncompressed_length((const char *)c + 4, dlen, &ulen) != SNAPPY_OK ||
-                ulen > SNAPPY_CHUNK_MAX)
-                return FR_E_SYNTAX;
-            rc = snappy_block((const char *)c + 4, dlen, max, buf, cap, len);
+            rc = snappy_block((const char *)c + 4, dlen, SNAPPY_CHUNK_MAX, max, buf, cap, len);
         } else {
             if (dlen > SNAPPY_CHUNK_MAX)
                 return FR_E_SYNTAX;
@@ -183,41 +188,31 @@ lz4_frames(const char *in, size_t n, size_t max, char **buf, size_t *cap, size_t
     LZ4F_dctx *dctx = NULL;
     if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION)))
         return FR_E_INVALID;
+    /* until every byte is read and the last frame is whole (hint 0; an empty body is no
+       frame), what the context still holds written out too */
     size_t pos = 0, hint = 1;
     int rc = FR_OK;
-    while (rc == FR_OK && pos < n) {
+    while (rc == FR_OK && (pos < n || hint != 0)) {
         if (*len == *cap && !out_grow(buf, cap, max)) {
             rc = FR_E_LIMIT;
             break;
         }
         size_t in_sz = n - pos, out_sz = *cap - *len;
         hint = LZ4F_decompress(dctx, *buf + *len, &out_sz, in + pos, &in_sz, NULL);
-        if (LZ4F_isError(hint)) {
-            rc = FR_E_SYNTAX;
-            break;
-        }
+        if (LZ4F_isError(hint) || (in_sz == 0 && out_sz == 0))
+            rc = FR_E_SYNTAX; /* no progress with room to write: truncated, nothing will come */
         pos += in_sz;
-        *len += out_sz;
-        if (in_sz == 0 && out_sz == 0 && *len < *cap)
-            rc = FR_E_SYNTAX; /* no progress with room to write: nothing more will come */
-    }
-    /* the input ended inside a frame (hint 0: the last one is complete); or its content,
-       still in the context, would not fit */
-    while (rc == FR_OK && hint != 0) {
-        if (*len == *cap && !out_grow(buf, cap, max)) {
-            rc = FR_E_LIMIT;
-            break;
-        }
-        size_t in_sz = 0, out_sz = *cap - *len;
-        hint = LZ4F_decompress(dctx, *buf + *len, &out_sz, NULL, &in_sz, NULL);
-        if (LZ4F_isError(hint) || out_sz == 0) {
-            rc = LZ4F_isError(hint) || hint != 0 ? FR_E_SYNTAX : FR_OK;
-            break;
-        }
         *len += out_sz;
     }
     LZ4F_freeDecompressionContext(dctx);
     return rc;
+}
+
+const char *
+fr_body_undecodable(char *out, size_t n, const char *what, const char *header, const char *enc)
+{
+    snprintf(out, n, "%s does not decompress as %s %s", what, header, enc);
+    return out;
 }
 
 int
@@ -256,9 +251,8 @@ fr_body_inflate(const char *enc, const char *in, size_t n, size_t max, char **ou
         /* the block format, as HTTP names it; the Collector has long sent the framing format
            under this name (its receivers peek the same way): told apart by the stream
            identifier */
-        rc = n >= SNAPPY_STREAM_ID_LEN && memcmp(in, snappy_stream_id, SNAPPY_STREAM_ID_LEN) == 0
-                 ? snappy_framed(in, n, max, &buf, &cap, &len)
-                 : snappy_block(in, n, max, &buf, &cap, &len);
+        rc = snappy_is_framed(in, n) ? snappy_framed(in, n, max, &buf, &cap, &len)
+                                     : snappy_block(in, n, SIZE_MAX, max, &buf, &cap, &len);
     } else if (strcasecmp(enc, "lz4") == 0) {
         rc = lz4_frames(in, n, max, &buf, &cap, &len);
     } else {

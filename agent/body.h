@@ -34,6 +34,12 @@ bool fr_body_encoding_known(const char *enc);
 int fr_body_inflate(const char *enc, const char *in, size_t n, size_t max, char **out,
                     size_t *outlen);
 
+/* The refusal of what fr_body_inflate could not read, written into out[0, n) and returned:
+   "<what> does not decompress as <header> <enc>" (enc one of the known names, never a
+   sender's arbitrary text). */
+const char *fr_body_undecodable(char *out, size_t n, const char *what, const char *header,
+                                const char *enc);
+
 /* The prepared records of a body; free with fr_body_result_clear(). */
 struct fr_body_result {
     struct fr_record *recs;

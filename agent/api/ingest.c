@@ -85,9 +85,10 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
         if (rc == FR_E_LIMIT)
             return fr_api_error(p, c, 413, "decompressed body over http.max_body_bytes", NULL);
         if (rc != FR_OK) {
-            char why[96]; /* enc is one of the known names */
-            snprintf(why, sizeof why, "body does not decompress as Content-Encoding %s", enc);
-            return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST, why, NULL);
+            char why[96];
+            return fr_api_error(
+                p, c, MHD_HTTP_BAD_REQUEST,
+                fr_body_undecodable(why, sizeof why, "body", "Content-Encoding", enc), NULL);
         }
         body = inflated;
     }
@@ -227,11 +228,12 @@ fr_api_post_otlp(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_api_
         int rc = fr_body_inflate(enc, q->body, q->len, (size_t)p->conf.http_max_body_bytes,
                                  &inflated, &len);
         if (rc != FR_OK) {
-            char why[96]; /* enc is one of the known names */
-            snprintf(why, sizeof why, "body does not decompress as Content-Encoding %s", enc);
+            char why[96];
             fr_otlp_refuse(p, s, rc == FR_E_LIMIT ? FR_OTLP_TOO_LARGE : FR_OTLP_ENCODING,
                            rc == FR_E_LIMIT ? 413 : MHD_HTTP_BAD_REQUEST, NULL,
-                           rc == FR_E_LIMIT ? "decompressed body over http.max_body_bytes" : why,
+                           rc == FR_E_LIMIT ? "decompressed body over http.max_body_bytes"
+                                            : fr_body_undecodable(why, sizeof why, "body",
+                                                                  "Content-Encoding", enc),
                            &r);
             return otlp_answer(p, c, s, pb, &r);
         }

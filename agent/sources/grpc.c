@@ -232,12 +232,13 @@ serve(struct fr_grpc *g, struct gstream *s)
         int rc = fr_body_inflate(s->encoding, msg, len, (size_t)p->conf.http_max_body_bytes,
                                  &d.inflated, &len);
         if (rc != FR_OK) {
-            char why[96]; /* the encoding is one of the known names */
-            snprintf(why, sizeof why, "message does not decompress as grpc-encoding %s",
-                     s->encoding);
-            fr_otlp_refuse(
-                p, s->signal, rc == FR_E_LIMIT ? FR_OTLP_TOO_LARGE : FR_OTLP_ENCODING, 400, NULL,
-                rc == FR_E_LIMIT ? "decompressed message over http.max_body_bytes" : why, &r);
+            char why[96];
+            fr_otlp_refuse(p, s->signal, rc == FR_E_LIMIT ? FR_OTLP_TOO_LARGE : FR_OTLP_ENCODING,
+                           400, NULL,
+                           rc == FR_E_LIMIT ? "decompressed message over http.max_body_bytes"
+                                            : fr_body_undecodable(why, sizeof why, "message",
+                                                                  "grpc-encoding", s->encoding),
+                           &r);
             set_status(s, rc == FR_E_LIMIT ? 8 : 3, r.msg, 0);
             return;
         }
