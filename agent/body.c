@@ -173,9 +173,8 @@ snappy_framed(const char *in, size_t n, size_t max, char **buf, size_t *cap, siz
         }
         if (rc != FR_OK)
             return rc;
-        uint32_t crc = fr_crc32c(0, *buf + at, *len - at);
-        if (((crc >> 15 | crc << 17) + 0xa282ead8u) != want)
-            return FR_E_SYNTAX; /* the chunk's checksum (masked, as the format specifies) */
+        if (fr_crc32c_masked(*buf + at, *len - at) != want)
+            return FR_E_SYNTAX; /* the chunk's checksum */
     }
     return FR_OK;
 }

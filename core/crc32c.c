@@ -29,3 +29,10 @@ fr_crc32c(uint32_t crc, const void *p, size_t n)
         crc = crc_table[(crc ^ b[i]) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
+
+uint32_t
+fr_crc32c_masked(const void *p, size_t n)
+{
+    uint32_t crc = fr_crc32c(0, p, n);
+    return (crc >> 15 | crc << 17) + 0xa282ead8u;
+}

@@ -13,4 +13,8 @@
 /* The CRC-32C of p[0, n), continuing crc (0 to start). */
 uint32_t fr_crc32c(uint32_t crc, const void *p, size_t n);
 
+/* The CRC-32C of p[0, n) masked as the snappy framing format stores it in a chunk (rotated
+   right by 15 bits, plus 0xa282ead8). */
+uint32_t fr_crc32c_masked(const void *p, size_t n);
+
 #endif

@@ -424,8 +424,7 @@ t_snappy_framed(const void *msg, size_t len, size_t *out_len)
     const uint8_t *m = msg;
     for (size_t at = 0, i = 0; at < len || i == 0; i++) {
         size_t take = len - at < 65536 ? len - at : 65536;
-        uint32_t crc = fr_crc32c(0, m + at, take);
-        crc = (crc >> 15 | crc << 17) + 0xa282ead8u;
+        uint32_t crc = fr_crc32c_masked(m + at, take);
         uint8_t *h = out + n;
         size_t clen;
         if (i % 3 == 1 || take < 64) { /* stored */
