@@ -236,6 +236,31 @@ fr_metrics_queue(struct fr_metrics *m, size_t depth)
     pthread_mutex_unlock(&m->mu);
 }
 
+/* The series a batch's previous record of a family used, with its two label values (the
+   record's strings, compared by content). */
+struct memo {
+    const char *a, *b;
+    struct series *s;
+};
+
+static bool
+memo_hit(const struct memo *m, const char *a, const char *b)
+{
+    return m->s != NULL && strcmp(m->a, a) == 0 && strcmp(m->b, b) == 0;
+}
+
+static struct series *
+memo_keep(struct memo *m, const char *a, const char *b, struct series *s)
+{
+    *m = (struct memo){a, b, s};
+    return s;
+}
+
+/*
+ * A batch's records counted. On the writer's thread after every commit: a
+ * series the previous record of its family used (a batch's calls mostly share
+ * a provider and model) is taken without building its key.
+ */
 void
 fr_metrics_committed(struct fr_metrics *m, const struct fr_record *recs, size_t n, int rc,
                      double seconds)
@@ -248,6 +273,7 @@ fr_metrics_committed(struct fr_metrics *m, const struct fr_record *recs, size_t 
     }
     hist_add(&m->commit, seconds);
     uint64_t by_kind[FR_KIND_COUNT] = {0}; /* one look-up per kind of the batch */
+    struct memo provider = {0}, finish = {0}, tool = {0}, errors = {0};
     for (size_t i = 0; i < n; i++) {
         const struct fr_record *r = &recs[i];
         if (r->part)
@@ -255,21 +281,33 @@ fr_metrics_committed(struct fr_metrics *m, const struct fr_record *recs, size_t 
         if ((unsigned)r->kind < FR_KIND_COUNT)
             by_kind[r->kind]++;
         double lat = r->has_duration ? (double)r->duration_ms / 1000.0 : -1;
+        const char *model = r->model ? r->model : "";
         if (r->kind == FR_KIND_PROVIDER) {
-            struct series *s = family_get(&m->provider, "provider", r->provider ? r->provider : "",
-                                          "model", r->model ? r->model : "", NULL);
+            const char *prov = r->provider ? r->provider : "";
+            struct series *s =
+                memo_hit(&provider, prov, model)
+                    ? provider.s
+                    : memo_keep(&provider, prov, model,
+                                family_get(&m->provider, "provider", prov, "model", model, NULL));
             s->c[0]++;
             s->c[1] += r->has_error;
             s->c[2] += (uint64_t)(r->tokens[FR_TOKEN_INPUT] > 0 ? r->tokens[FR_TOKEN_INPUT] : 0);
             s->c[3] += (uint64_t)(r->tokens[FR_TOKEN_OUTPUT] > 0 ? r->tokens[FR_TOKEN_OUTPUT] : 0);
             if (lat >= 0)
                 hist_add(&s->h, lat);
-            if (r->finish_meaning != NULL) /* how it ended: truncated, filtered, ... */
-                family_get(&m->finish, "model", r->model ? r->model : "", "meaning",
-                           r->finish_meaning, NULL)
+            const char *meaning = r->finish_meaning; /* how it ended: truncated, filtered, ... */
+            if (meaning != NULL)
+                (memo_hit(&finish, model, meaning)
+                     ? finish.s
+                     : memo_keep(&finish, model, meaning,
+                                 family_get(&m->finish, "model", model, "meaning", meaning, NULL)))
                     ->c[0]++;
         } else if (r->kind == FR_KIND_TOOL) {
-            struct series *s = family_get(&m->tool, "tool", r->tool ? r->tool : "", NULL);
+            const char *name = r->tool ? r->tool : "";
+            struct series *s =
+                memo_hit(&tool, name, "")
+                    ? tool.s
+                    : memo_keep(&tool, name, "", family_get(&m->tool, "tool", name, NULL));
             s->c[0]++;
             s->c[1] += r->has_error;
             if (lat >= 0)
@@ -278,10 +316,15 @@ fr_metrics_committed(struct fr_metrics *m, const struct fr_record *recs, size_t 
             family_get(&m->route, "path", r->route, "status", r->status ? r->status : "", NULL)
                 ->c[0]++;
         }
-        if (r->has_error)
-            family_get(&m->errors, "class", fr_error_class_name(r->err.klass), "code", r->err.code,
-                       NULL)
+        if (r->has_error) {
+            const char *klass = fr_error_class_name(r->err.klass);
+            const char *code = r->err.code ? r->err.code : "";
+            (memo_hit(&errors, klass, code)
+                 ? errors.s
+                 : memo_keep(&errors, klass, code,
+                             family_get(&m->errors, "class", klass, "code", code, NULL)))
                 ->c[0]++;
+        }
     }
     for (int k = 0; k < FR_KIND_COUNT; k++)
         if (by_kind[k] > 0)

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/mem.h"
 #include "retention/hot/sqlite_int.h"
 #include "retention/hot/store.h"
@@ -139,12 +140,44 @@ sq_rollup_finalize(struct sq_store *s)
     s->rolls = NULL;
 }
 
+/* s appended at *k to key (cap bytes), cut when it does not fit. */
+static void
+roll_put(char *key, size_t cap, size_t *k, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > cap - 1 - *k)
+        n = cap - 1 - *k;
+    memcpy(key + *k, s, n);
+    *k += n;
+}
+
+/*
+ * The batch's entry of (dim, minute of ts, k1, k2), made when new. Called for
+ * each rollup of every stored event, on the writer's thread: an entry just
+ * used for the same dimension is taken without a look-up (a batch's records
+ * mostly share their minute, provider and model), and the map's key is built
+ * by copies, not printf.
+ */
 static struct sq_roll *
 roll_get(struct sq_store *s, const char *dim, int64_t ts, const char *k1, const char *k2)
 {
     int64_t minute = ts - ts % 60000;
+    struct sq_roll **memo = &s->roll_memo[((uintptr_t)dim >> 4) % SQ_ROLL_MEMO];
+    struct sq_roll *m = *memo;
+    if (m != NULL && m->dim == dim && m->minute == minute && strcmp(m->k1, k1) == 0 &&
+        strcmp(m->k2, k2) == 0)
+        return m;
     char key[600];
-    snprintf(key, sizeof key, "%s\x1f%lld\x1f%s\x1f%s", dim, (long long)minute, k1, k2);
+    size_t k = 0;
+    roll_put(key, sizeof key, &k, dim);
+    key[k++] = '\x1f';
+    k += fr_dec_encode(minute, key + k);
+    key[k++] = '\x1f';
+    roll_put(key, sizeof key, &k, k1);
+    if (k < sizeof key - 1)
+        key[k++] = '\x1f';
+    roll_put(key, sizeof key, &k, k2);
+    key[k] = '\0';
     bool created;
     void **slot = fr_strmap_slot(s->rolls, key, &created);
     if (created) {
@@ -155,7 +188,15 @@ roll_get(struct sq_store *s, const char *dim, int64_t ts, const char *k1, const 
         r->k2 = fr_strdup(k2);
         *slot = r;
     }
-    return *slot;
+    return *memo = *slot;
+}
+
+/* The batch's entries gone: so are those remembered. */
+static void
+roll_clear(struct sq_store *s)
+{
+    fr_strmap_clear(s->rolls, roll_free);
+    memset(s->roll_memo, 0, sizeof s->roll_memo);
 }
 
 struct fr_rollup_row *
@@ -235,7 +276,7 @@ int
 sq_rollup_flush(struct sq_store *s, struct fr_err *err)
 {
     int rc = fr_strmap_each(s->rolls, roll_upsert_one, s);
-    fr_strmap_clear(s->rolls, roll_free);
+    roll_clear(s);
     if (rc != 0)
         return sq_fail(s->db, rc, err, "updating rollups");
     return FR_OK;
@@ -244,7 +285,7 @@ sq_rollup_flush(struct sq_store *s, struct fr_err *err)
 void
 sq_rollup_discard(struct sq_store *s)
 {
-    fr_strmap_clear(s->rolls, roll_free);
+    roll_clear(s);
 }
 
 int

@@ -80,6 +80,8 @@ void sq_aggs_add(struct sq_aggs *a, const struct fr_record *ev);
 int sq_aggs_drain(struct sq_aggs *a, int (*fn)(void *ud, const struct sq_agg *agg), void *ud);
 void sq_aggs_free(struct sq_aggs *a);
 
+#define SQ_ROLL_MEMO 8 /* rollup entries remembered between look-ups (rollup.c) */
+
 struct sq_store {
     sqlite3 *db;
     sqlite3_stmt *ins_event;     /* fr_schema_insert_event_sql */
@@ -99,7 +101,8 @@ struct sq_store {
     dev_t dev; /* its identity when opened */
     ino_t ino;
     struct sq_aggs aggs;
-    struct fr_strmap *rolls; /* "dim|minute|k1|k2" -> struct sq_roll, per batch */
+    struct fr_strmap *rolls;                 /* "dim|minute|k1|k2" -> struct sq_roll, per batch */
+    struct sq_roll *roll_memo[SQ_ROLL_MEMO]; /* entries of rolls just used, by dimension */
     /* erasure (sqlite_erase.c) */
     unsigned char erase_key[32]; /* store_info 'erase_key' */
     bool erase_key_loaded;
