@@ -216,10 +216,78 @@ tree_str(const char *s)
     return json_string_nocheck(s);
 }
 
+/*
+ * The attribute object of the span or log record being mapped, with a
+ * 128-bit summary of its keys. Mapping one looks up some 150 attribute names
+ * of the conventions it reads (gen_ai.*, llm.*, traceloop.*, ai.*, ...), and a
+ * span carries a few of them: a name whose bit is clear is absent without
+ * jansson hashing it. Set once the object is complete (resource attributes
+ * merged) and cleared before it changes or goes; the mapping only reads it.
+ */
+static _Thread_local struct {
+    const json_t *obj;
+    uint64_t bits[2];
+} attr_seen;
+
+static unsigned
+attr_bit(const char *k, size_t n)
+{
+    uint64_t t = n; /* the name's last 8 bytes and its length: attribute names differ there */
+    size_t m = n < 8 ? n : 8;
+    memcpy(&t, k + n - m, m);
+    t ^= (uint64_t)n << 56;
+    return (unsigned)((t * UINT64_C(0x9E3779B97F4A7C15)) >> 57);
+}
+
+static void
+attr_seen_set(const json_t *a)
+{
+    attr_seen.obj = NULL;
+    attr_seen.bits[0] = attr_seen.bits[1] = 0;
+    if (!json_is_object(a))
+        return;
+    const char *k;
+    size_t n;
+    json_t *v;
+    json_object_keylen_foreach((json_t *)a, k, n, v)
+    {
+        unsigned b = attr_bit(k, n);
+        attr_seen.bits[b >> 6] |= UINT64_C(1) << (b & 63);
+    }
+    attr_seen.obj = a;
+}
+
+/* a, the attribute object being mapped, no longer needed. */
+static void
+attr_done(json_t *a)
+{
+    attr_seen.obj = NULL;
+    json_decref(a);
+}
+
+/* o[k, k + n): json_object_getn, answered NULL at once for a name the attribute object being
+   mapped does not have. */
+static const json_t *
+getn(const json_t *o, const char *k, size_t n)
+{
+    if (o != NULL && o == attr_seen.obj) {
+        unsigned b = attr_bit(k, n);
+        if (!(attr_seen.bits[b >> 6] >> (b & 63) & 1))
+            return NULL;
+    }
+    return json_object_getn(o, k, n);
+}
+
+static const json_t *
+get(const json_t *o, const char *k)
+{
+    return getn(o, k, strlen(k));
+}
+
 static const char *
 str(const json_t *a, const char *k)
 {
-    return json_string_value(json_object_get(a, k));
+    return json_string_value(get(a, k));
 }
 
 /*
@@ -264,7 +332,7 @@ num_value(const json_t *v, json_int_t *out)
 static bool
 num(const json_t *a, const char *k, json_int_t *out)
 {
-    return num_value(json_object_get(a, k), out);
+    return num_value(get(a, k), out);
 }
 
 static int64_t
@@ -289,7 +357,7 @@ static const json_t *
 attr_getn(const json_t *a, const char *key, size_t len)
 {
     if (json_is_object(a))
-        return json_object_getn(a, key, len);
+        return getn(a, key, len);
     const json_t *v = NULL, *kv;
     size_t i;
     json_array_foreach(a, i, kv)
@@ -366,7 +434,7 @@ set_int(json_t *o, const char *k, const json_t *a, const char *attr)
 static json_t *
 json_attr(const json_t *a, const char *k)
 {
-    const json_t *v = json_object_get(a, k);
+    const json_t *v = get(a, k);
     if (json_is_string(v)) {
         json_t *parsed = json_loads(json_string_value(v), JSON_DECODE_ANY, NULL);
         return parsed ? parsed : json_incref((json_t *)v);
@@ -393,7 +461,7 @@ set_first_int(json_t *o, const char *k, const json_t *a, const char *names)
 static bool
 seconds_ms(const json_t *a, const char *k, json_int_t *ms)
 {
-    const json_t *v = json_object_get(a, k);
+    const json_t *v = get(a, k);
     if (!json_is_number(v))
         return false;
     *ms = (json_int_t)clamp_count(json_number_value(v) * 1000.0);
@@ -676,7 +744,7 @@ provider_data(json_t *data, const json_t *span, const json_t *a, const char *op,
                   "gen_ai.usage.reasoning.output_tokens,gen_ai.usage.reasoning_tokens,"
                   "llm.token_count.completion_details.reasoning,ai.usage.reasoningTokens");
     json_object_set_new_nocheck(data, "usage", usage);
-    const json_t *fr = json_object_get(a, "gen_ai.response.finish_reasons");
+    const json_t *fr = get(a, "gen_ai.response.finish_reasons");
     if (json_is_array(fr) && json_is_string(json_array_get(fr, 0)))
         json_object_set_new_nocheck(data, "finish_reason", json_incref(json_array_get(fr, 0)));
     else if (json_is_string(fr))
@@ -1100,10 +1168,11 @@ fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, jso
                    JSON path builds it here, the protobuf tree holds it for this span only) */
                 json_t *a = attrs(json_object_get(span, "attributes"));
                 json_object_update_missing(a, res);
+                attr_seen_set(a);
                 json_t *ev = span_event(span, a, o, trace_convs);
                 if (ev)
                     json_array_append_new(out, ev);
-                json_decref(a);
+                attr_done(a);
             }
         }
         json_decref(res);
@@ -1284,6 +1353,7 @@ fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_
                     continue;
                 }
                 json_t *a = attrs(json_object_get(lr, "attributes"));
+                attr_seen_set(a);
                 const char *ltrace = str(lr, "traceId"),
                            *lconv = first_attr(a, o->conversation_attributes);
                 if (links != NULL && ltrace && *ltrace && lconv && !json_object_get(links, ltrace))
@@ -1291,7 +1361,7 @@ fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_
                 json_t *part = content_record(lr, a, t, o);
                 if (part != NULL) {
                     add_part(out, parts, part);
-                    json_decref(a);
+                    attr_done(a);
                     continue;
                 }
                 if (str(a, "flightrec.kind") != NULL) {
@@ -1300,11 +1370,11 @@ fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_
                         json_array_append_new(out, ev);
                     else
                         (*rejected)++;
-                    json_decref(a);
+                    attr_done(a);
                     continue;
                 }
                 if (sev < 17) {
-                    json_decref(a);
+                    attr_done(a);
                     continue; /* below ERROR: accepted, nothing to record */
                 }
                 const json_t *body = json_object_get(json_object_get(lr, "body"), "stringValue");
@@ -1327,7 +1397,7 @@ fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_
                 if (trace && *trace)
                     json_object_set_new_nocheck(ev, "trace_id", tree_str(trace));
                 json_array_append_new(out, ev);
-                json_decref(a);
+                attr_done(a);
             }
         }
     }
