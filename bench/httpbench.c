@@ -29,6 +29,8 @@
  */
 #include <curl/curl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -145,6 +147,11 @@ h2_open(struct h2 *c, const struct shared *s)
     c->fd = socket(ai->ai_family, ai->ai_socktype, 0);
     bool ok = c->fd >= 0 && connect(c->fd, ai->ai_addr, ai->ai_addrlen) == 0;
     freeaddrinfo(ai);
+    /* as gRPC's own clients (and libcurl for the HTTP modes) do: a request's last DATA frame
+       is not held back by Nagle's algorithm until the agent acknowledges the ones before it */
+    int one = 1;
+    if (ok)
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (!ok) {
         h2_drop(c);
         return false;
