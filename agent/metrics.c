@@ -95,18 +95,6 @@ label_esc(char *out, size_t cap, const char *v)
     out[k] = '\0';
 }
 
-/* s appended to the key being built at *k (cap bytes in all), cut when it does not fit. */
-static void
-key_put(char *key, size_t cap, size_t *k, const char *s)
-{
-    size_t n = strlen(s);
-    if (n > cap - 1 - *k)
-        n = cap - 1 - *k;
-    memcpy(key + *k, s, n);
-    *k += n;
-    key[*k] = '\0';
-}
-
 #define KEY_CAP 512
 
 /* The key of a label set (pairs of name, value; NULL-terminated) into key, each value as
@@ -121,16 +109,16 @@ family_key(char key[KEY_CAP], va_list ap, bool other)
     while ((name = va_arg(ap, const char *)) != NULL) {
         const char *value = va_arg(ap, const char *);
         if (k > 0)
-            key_put(key, KEY_CAP, &k, ",");
-        key_put(key, KEY_CAP, &k, name);
-        key_put(key, KEY_CAP, &k, "=\"");
+            fr_str_append(key, KEY_CAP, &k, ",");
+        fr_str_append(key, KEY_CAP, &k, name);
+        fr_str_append(key, KEY_CAP, &k, "=\"");
         if (other) {
-            key_put(key, KEY_CAP, &k, "_other");
+            fr_str_append(key, KEY_CAP, &k, "_other");
         } else {
             label_esc(v, sizeof v, value);
-            key_put(key, KEY_CAP, &k, v);
+            fr_str_append(key, KEY_CAP, &k, v);
         }
-        key_put(key, KEY_CAP, &k, "\"");
+        fr_str_append(key, KEY_CAP, &k, "\"");
     }
 }
 

@@ -72,3 +72,14 @@ fr_asprintf(const char *fmt, ...)
     va_end(ap);
     return p;
 }
+
+void
+fr_str_append(char *buf, size_t cap, size_t *at, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > cap - 1 - *at)
+        n = cap - 1 - *at;
+    memcpy(buf + *at, s, n);
+    *at += n;
+    buf[*at] = '\0';
+}

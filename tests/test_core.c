@@ -143,6 +143,27 @@ test_err_names_stable(void **state)
     assert_int_equal(fr_err_set(NULL, FR_E_IO, "ignored"), FR_E_IO);
 }
 
+/* A key built of parts: each part copied while it fits, the string always ended, never past
+   its buffer (the metrics' and rollups' keys of long labels). */
+static void
+test_str_append_cuts_at_capacity(void **state)
+{
+    (void)state;
+    char buf[8] = "";
+    size_t at = 0;
+    fr_str_append(buf, sizeof buf, &at, "ab");
+    fr_str_append(buf, sizeof buf, &at, "");
+    fr_str_append(buf, sizeof buf, &at, "cd");
+    assert_string_equal(buf, "abcd");
+    assert_int_equal(at, 4);
+    fr_str_append(buf, sizeof buf, &at, "efghij");
+    assert_string_equal(buf, "abcdefg"); /* 7 bytes and the NUL */
+    assert_int_equal(at, 7);
+    fr_str_append(buf, sizeof buf, &at, "k");
+    assert_string_equal(buf, "abcdefg");
+    assert_int_equal(at, 7);
+}
+
 /* The archive segments' conv_id filters depend on this hash: the FNV reference values. */
 static void
 test_fnv1a64_reference_values(void **state)
@@ -438,6 +459,7 @@ main(void)
         cmocka_unit_test(test_time_parse_forms),
         cmocka_unit_test(test_time_format_round_trip),
         cmocka_unit_test(test_err_names_stable),
+        cmocka_unit_test(test_str_append_cuts_at_capacity),
         cmocka_unit_test(test_fnv1a64_reference_values),
         cmocka_unit_test(test_log_line_cannot_be_forged),
         cmocka_unit_test(test_json_region_owns_and_releases),

@@ -140,17 +140,6 @@ sq_rollup_finalize(struct sq_store *s)
     s->rolls = NULL;
 }
 
-/* s appended at *k to key (cap bytes), cut when it does not fit. */
-static void
-roll_put(char *key, size_t cap, size_t *k, const char *s)
-{
-    size_t n = strlen(s);
-    if (n > cap - 1 - *k)
-        n = cap - 1 - *k;
-    memcpy(key + *k, s, n);
-    *k += n;
-}
-
 /*
  * The batch's entry of (dim, minute of ts, k1, k2), made when new. Called for
  * each rollup of every stored event, on the writer's thread: an entry just
@@ -169,15 +158,14 @@ roll_get(struct sq_store *s, const char *dim, int64_t ts, const char *k1, const 
         return m;
     char key[600];
     size_t k = 0;
-    roll_put(key, sizeof key, &k, dim);
+    fr_str_append(key, sizeof key, &k, dim);
     key[k++] = '\x1f';
     k += fr_dec_encode(minute, key + k);
     key[k++] = '\x1f';
-    roll_put(key, sizeof key, &k, k1);
+    fr_str_append(key, sizeof key, &k, k1);
     if (k < sizeof key - 1)
         key[k++] = '\x1f';
-    roll_put(key, sizeof key, &k, k2);
-    key[k] = '\0';
+    fr_str_append(key, sizeof key, &k, k2);
     bool created;
     void **slot = fr_strmap_slot(s->rolls, key, &created);
     if (created) {
