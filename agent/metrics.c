@@ -224,22 +224,23 @@ fr_metrics_queue(struct fr_metrics *m, size_t depth)
     pthread_mutex_unlock(&m->mu);
 }
 
-/* The series a batch's previous record of a family used, with its two label values (the
+/* The series a batch's previous record of a family used, with its label values (the
    record's strings, compared by content). */
 struct memo {
     const char *a, *b;
     struct series *s;
 };
 
-static bool
-memo_hit(const struct memo *m, const char *a, const char *b)
-{
-    return m->s != NULL && strcmp(m->a, a) == 0 && strcmp(m->b, b) == 0;
-}
-
+/* family_get(f, la, a[, lb, b]) (lb NULL: one label), the series m holds when its values are
+   the same. */
 static struct series *
-memo_keep(struct memo *m, const char *a, const char *b, struct series *s)
+memo_get(struct memo *m, struct family *f, const char *la, const char *a, const char *lb,
+         const char *b)
 {
+    b = lb != NULL ? b : "";
+    if (m->s != NULL && strcmp(m->a, a) == 0 && strcmp(m->b, b) == 0)
+        return m->s;
+    struct series *s = lb != NULL ? family_get(f, la, a, lb, b, NULL) : family_get(f, la, a, NULL);
     *m = (struct memo){a, b, s};
     return s;
 }
@@ -272,11 +273,7 @@ fr_metrics_committed(struct fr_metrics *m, const struct fr_record *recs, size_t 
         const char *model = r->model ? r->model : "";
         if (r->kind == FR_KIND_PROVIDER) {
             const char *prov = r->provider ? r->provider : "";
-            struct series *s =
-                memo_hit(&provider, prov, model)
-                    ? provider.s
-                    : memo_keep(&provider, prov, model,
-                                family_get(&m->provider, "provider", prov, "model", model, NULL));
+            struct series *s = memo_get(&provider, &m->provider, "provider", prov, "model", model);
             s->c[0]++;
             s->c[1] += r->has_error;
             s->c[2] += (uint64_t)(r->tokens[FR_TOKEN_INPUT] > 0 ? r->tokens[FR_TOKEN_INPUT] : 0);
@@ -285,17 +282,10 @@ fr_metrics_committed(struct fr_metrics *m, const struct fr_record *recs, size_t 
                 hist_add(&s->h, lat);
             const char *meaning = r->finish_meaning; /* how it ended: truncated, filtered, ... */
             if (meaning != NULL)
-                (memo_hit(&finish, model, meaning)
-                     ? finish.s
-                     : memo_keep(&finish, model, meaning,
-                                 family_get(&m->finish, "model", model, "meaning", meaning, NULL)))
-                    ->c[0]++;
+                memo_get(&finish, &m->finish, "model", model, "meaning", meaning)->c[0]++;
         } else if (r->kind == FR_KIND_TOOL) {
             const char *name = r->tool ? r->tool : "";
-            struct series *s =
-                memo_hit(&tool, name, "")
-                    ? tool.s
-                    : memo_keep(&tool, name, "", family_get(&m->tool, "tool", name, NULL));
+            struct series *s = memo_get(&tool, &m->tool, "tool", name, NULL, NULL);
             s->c[0]++;
             s->c[1] += r->has_error;
             if (lat >= 0)
@@ -307,11 +297,7 @@ fr_metrics_committed(struct fr_metrics *m, const struct fr_record *recs, size_t 
         if (r->has_error) {
             const char *klass = fr_error_class_name(r->err.klass);
             const char *code = r->err.code ? r->err.code : "";
-            (memo_hit(&errors, klass, code)
-                 ? errors.s
-                 : memo_keep(&errors, klass, code,
-                             family_get(&m->errors, "class", klass, "code", code, NULL)))
-                ->c[0]++;
+            memo_get(&errors, &m->errors, "class", klass, "code", code)->c[0]++;
         }
     }
     for (int k = 0; k < FR_KIND_COUNT; k++)

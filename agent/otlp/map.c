@@ -218,10 +218,10 @@ tree_str(const char *s)
 
 /*
  * The attribute object of the span or log record being mapped, with a
- * 128-bit summary of its keys. Mapping one looks up some 150 attribute names
- * of the conventions it reads (gen_ai.*, llm.*, traceloop.*, ai.*, ...), and a
- * span carries a few of them: a name whose bit is clear is absent without
- * jansson hashing it. Set once the object is complete (resource attributes
+ * 128-bit summary of its keys. Mapping one looks up dozens of the attribute
+ * names of the conventions it reads (gen_ai.*, llm.*, traceloop.*, ai.*, ...),
+ * and a span carries a few of them: a name whose bit is clear is absent
+ * without jansson hashing it. Set once the object is complete (resource attributes
  * merged) and cleared before it changes or goes; the mapping only reads it.
  */
 static _Thread_local struct {
