@@ -22,6 +22,7 @@
 
 #include "core/fsutil.h"
 #include "core/mem.h"
+#include "retention/columns.h"
 #include "retention/segment.h"
 
 static double
@@ -139,6 +140,7 @@ main(int argc, char **argv)
         at += l + 1;
     }
     double tw = 1e9;
+    struct fr_col_stats stats = {0}; /* of the first run */
     struct fr_seg_info info;
     int rc = FR_OK;
     for (int k = 0; k < 3 && rc == FR_OK; k++) {
@@ -147,6 +149,8 @@ main(int argc, char **argv)
         if (getenv("FR_SEGBENCH_V2") == NULL)
             fr_seg_writer_set_auth(w, key); /* version 5 (columnar); without: version 2, rows */
         fr_seg_writer_set_store(w, "00112233aabbccdd");
+        if (k == 0)
+            fr_seg_writer_set_stats(w, &stats);
         for (size_t i = 0; i < nrec; i++)
             fr_seg_writer_add(w, recs[i].p, recs[i].len, 0, recs[i].has_conv ? recs[i].conv : NULL,
                               recs[i].has_trace ? recs[i].trace : NULL);
@@ -178,6 +182,19 @@ main(int argc, char **argv)
     printf("segment: %llu B, %.2fx zstd -19 --long (target <= 0.8x), %.2fx zstd -3\n",
            (unsigned long long)info.file_bytes, (double)info.file_bytes / (double)z19,
            (double)info.file_bytes / (double)z3);
+    size_t packed = 0;
+    for (int c = 0; c < FR_COL_CODECS; c++)
+        packed += stats.packed[c];
+    printf("segment bytes by stream (columnar blocks, %zu B in all):", packed);
+    const char *sep = "";
+    for (int c = 0; c < FR_COL_CODECS; c++)
+        if (stats.packed[c] > 0) {
+            printf("%s %s %.0f%% (zstd %.1f:1)", sep, fr_col_codec_name(c),
+                   100.0 * (double)stats.packed[c] / (double)(packed ? packed : 1),
+                   (double)stats.raw[c] / (double)stats.packed[c]);
+            sep = ",";
+        }
+    printf("\n");
     printf("read back: all %zu records byte for byte\n", nrec);
     printf("compaction: %.1f MB/s on one core, %.2fx zstd -3 of the same bytes (target >= "
            "0.3x)\n",

@@ -5,8 +5,9 @@
 # segment writer as retention writes them (format 5, columnar) and, in the
 # same process, by zstd: the segment's size against `zstd -19 --long` of the
 # same records (goal <= 0.8x) and the writer's speed against zstd -3 on one
-# core (goal >= 0.3x); bench/segbench.c. The records are what `flightrec
-# archive cat` prints of the segments a retention run wrote.
+# core (goal >= 0.3x), and where the segment's bytes go by stream codec;
+# bench/segbench.c. The records are what `flightrec archive cat` prints of
+# the segments a retention run wrote.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-bench}

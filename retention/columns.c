@@ -28,6 +28,7 @@ enum {
     C_HEX = 9,    /* segment format 5 */
     C_IDFORM = 10 /* segment format 5 */
 };
+_Static_assert(C_IDFORM < FR_COL_CODECS, "fr_col_stats has a slot for every codec");
 #define FIXED_STREAMS 3 /* shapes, shape ids, long values; then the columns */
 /* shape tags */
 #define T_INT 'i'
@@ -861,8 +862,9 @@ enc_strings(struct enc *e, const struct col *c, struct bytes *raw)
 /* One stream: its header and raw compressed, through z (a scratch buffer kept between calls). */
 static void
 enc_stream(struct bytes *out, int codec, const void *name, size_t nlen, const struct bytes *raw,
-           int level, ZSTD_CCtx *cctx, struct bytes *z)
+           int level, ZSTD_CCtx *cctx, struct bytes *z, struct fr_col_stats *stats)
 {
+    size_t at = out->len;
     size_t cap = ZSTD_compressBound(raw->len);
     if (z->cap < cap) {
         z->cap = cap;
@@ -875,11 +877,34 @@ enc_stream(struct bytes *out, int codec, const void *name, size_t nlen, const st
     if (ZSTD_isError(zn))
         zn = 0; /* cannot happen with a bound-sized buffer; an empty stream then fails to read */
     b_str(out, z->p, zn);
+    if (stats != NULL && codec > 0 && codec < FR_COL_CODECS) {
+        stats->raw[codec] += raw->len;
+        stats->packed[codec] += out->len - at;
+    }
+}
+
+const char *
+fr_col_codec_name(int codec)
+{
+    static const char *const names[FR_COL_CODECS] = {
+        [C_SHAPES] = "record shapes", [C_IDS] = "shape ids",     [C_INT] = "integers",
+        [C_PLAIN] = "plain strings",  [C_DICT] = "dictionary",   [C_TEXT] = "word tokens",
+        [C_REFS] = "free text",       [C_LONGS] = "long values", [C_HEX] = "hex ids",
+        [C_IDFORM] = "formed ids"};
+    return codec > 0 && codec < FR_COL_CODECS && names[codec] ? names[codec] : "?";
 }
 
 int
 fr_col_encode(const char *const *rec, const size_t *len, size_t n, int level, unsigned char **out,
               size_t *outlen, struct fr_err *err)
+{
+    return fr_col_encode_counted(rec, len, n, level, out, outlen, NULL, err);
+}
+
+int
+fr_col_encode_counted(const char *const *rec, const size_t *len, size_t n, int level,
+                      unsigned char **out, size_t *outlen, struct fr_col_stats *stats,
+                      struct fr_err *err)
 {
     struct enc e = {0};
     int rc = FR_OK;
@@ -920,7 +945,7 @@ fr_col_encode(const char *const *rec, const size_t *len, size_t n, int level, un
             } else {
                 codec = enc_strings(&e, c, &raw);
             }
-            enc_stream(&cols, codec, c->name.p, c->name.len, &raw, level, cctx, &zbuf);
+            enc_stream(&cols, codec, c->name.p, c->name.len, &raw, level, cctx, &zbuf, stats);
         }
         b_put(&o, COL_MAGIC, 4);
         b_varint(&o, n);
@@ -929,15 +954,15 @@ fr_col_encode(const char *const *rec, const size_t *len, size_t n, int level, un
         b_varint(&raw, e.shapes.n);
         for (size_t i = 0; i < e.shapes.n; i++)
             b_str(&raw, e.shapes.keys.p + e.shapes.off[i], e.shapes.len[i]);
-        enc_stream(&o, C_SHAPES, "", 0, &raw, level, cctx, &zbuf);
-        enc_stream(&o, C_IDS, "", 0, &e.ids, level, cctx, &zbuf);
+        enc_stream(&o, C_SHAPES, "", 0, &raw, level, cctx, &zbuf, stats);
+        enc_stream(&o, C_IDS, "", 0, &e.ids, level, cctx, &zbuf, stats);
         raw.len = 0;
         b_varint(&raw, e.longs.n);
         for (size_t i = 0; i < e.longs.n; i++)
             b_str(&raw, e.longs.keys.p + e.longs.off[i], e.longs.len[i]);
         /* the block's long free text, most of its bytes when its text is varied: two levels
            more save ~5% of them for 5-7% of the writer's time (bench/segment.sh, --hard) */
-        enc_stream(&o, C_LONGS, "", 0, &raw, level + LONGS_LEVEL, cctx, &zbuf);
+        enc_stream(&o, C_LONGS, "", 0, &raw, level + LONGS_LEVEL, cctx, &zbuf, stats);
         b_put(&o, cols.p, cols.len);
     }
     free(cols.p);

@@ -23,6 +23,22 @@
 int fr_col_encode(const char *const *rec, const size_t *len, size_t n, int level,
                   unsigned char **out, size_t *outlen, struct fr_err *err);
 
+/* Where encoded blocks' bytes went, by the codec of their streams (docs/archive-format.md:
+   1 shapes, 2 shape ids, 3 integers, ... 10 ids of one form): each stream's bytes before zstd
+   and after, its header included. */
+#define FR_COL_CODECS 11
+struct fr_col_stats {
+    size_t raw[FR_COL_CODECS], packed[FR_COL_CODECS];
+};
+
+/* Names a codec for fr_col_stats ("long text", "hex ids", ...). */
+const char *fr_col_codec_name(int codec);
+
+/* fr_col_encode, adding what each stream of the block took to *stats. */
+int fr_col_encode_counted(const char *const *rec, const size_t *len, size_t n, int level,
+                          unsigned char **out, size_t *outlen, struct fr_col_stats *stats,
+                          struct fr_err *err);
+
 /*
  * Decodes a block into its records as compact JSON, one per line, each
  * followed by '\n', in *out (caller frees; NUL-terminated, *outlen without

@@ -154,6 +154,7 @@ struct fr_seg_writer {
     size_t neb, capeb;
     size_t pend, pend_bytes; /* first record not in an encoded block; its bytes and later ones' */
     struct fr_err enc_err;   /* the first encoding failure, reported by finish */
+    struct fr_col_stats *stats; /* where the blocks' bytes go, when asked (bench/segbench.c) */
 };
 
 void
@@ -162,6 +163,12 @@ fr_seg_writer_set_auth(struct fr_seg_writer *w, const unsigned char *key)
     w->has_auth = key != NULL;
     if (key != NULL)
         memcpy(w->auth, key, FR_KEY_LEN);
+}
+
+void
+fr_seg_writer_set_stats(struct fr_seg_writer *w, struct fr_col_stats *stats)
+{
+    w->stats = stats;
 }
 
 void
@@ -233,7 +240,8 @@ seg_encode_pending(struct fr_seg_writer *w)
         }
         unsigned char *col = NULL;
         size_t clen = 0;
-        if (fr_col_encode(rec, len, j - i, COL_LEVEL, &col, &clen, &w->enc_err) == FR_OK) {
+        if (fr_col_encode_counted(rec, len, j - i, COL_LEVEL, &col, &clen, w->stats, &w->enc_err) ==
+            FR_OK) {
             if (w->neb == w->capeb) {
                 w->capeb = w->capeb ? w->capeb * 2 : 8;
                 w->eb = fr_realloc(w->eb, w->capeb * sizeof *w->eb);

@@ -57,6 +57,9 @@ struct fr_seg_writer *fr_seg_writer_new(int tier, const unsigned char *key, cons
 void fr_seg_writer_set_auth(struct fr_seg_writer *w, const unsigned char *key);
 /* The id (16 hex digits) of the store the segment belongs to; written in its header. */
 void fr_seg_writer_set_store(struct fr_seg_writer *w, const char *store_id);
+/* Counts into *stats where the blocks' bytes go, by codec (columns.h; NULL: not counted). */
+struct fr_col_stats;
+void fr_seg_writer_set_stats(struct fr_seg_writer *w, struct fr_col_stats *stats);
 /* Adds one record (a JSON object, no newline); conv_id and trace_id may be NULL. */
 void fr_seg_writer_add(struct fr_seg_writer *w, const char *json, size_t len, int64_t ts_ms,
                        const char *conv_id, const char *trace_id);

@@ -383,6 +383,52 @@ blk_varint(const unsigned char *b, size_t n, size_t *at)
     return v;
 }
 
+/*
+ * What a block's streams took, by codec (bench/segment.sh prints it): the
+ * same block as uncounted, and the counts add up to the block but for its
+ * header (magic, record and stream counts).
+ */
+static void
+test_columns_counted(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    char *rec[N];
+    size_t len[N];
+    for (size_t i = 0; i < N; i++) {
+        rec[i] = fr_asprintf("{\"id\":%zu,\"event_id\":\"%016zx%016zx\",\"kind\":\"%s\","
+                             "\"text\":\"the answer number %zu was long enough to be text\"}",
+                             i, i * 7919, i * 104729, i % 3 ? "provider" : "tool", i % 7);
+        len[i] = strlen(rec[i]);
+    }
+    unsigned char *plain, *counted;
+    size_t plen, clen;
+    struct fr_col_stats st = {0};
+    struct fr_err err = {0};
+    assert_int_equal(fr_col_encode((const char *const *)rec, len, N, 3, &plain, &plen, &err),
+                     FR_OK);
+    assert_int_equal(
+        fr_col_encode_counted((const char *const *)rec, len, N, 3, &counted, &clen, &st, &err),
+        FR_OK);
+    assert_int_equal(plen, clen);
+    assert_memory_equal(plain, counted, plen);
+    size_t at = 4, packed = 0;
+    assert_int_equal(blk_varint(counted, clen, &at), N);
+    blk_varint(counted, clen, &at); /* the streams */
+    for (int c = 0; c < FR_COL_CODECS; c++) {
+        packed += st.packed[c];
+        assert_true(st.packed[c] == 0 || strcmp(fr_col_codec_name(c), "?") != 0);
+    }
+    assert_int_equal(packed, clen - at);
+    assert_true(st.packed[3] > 0 && st.raw[3] > 0); /* integers: id */
+    assert_true(st.packed[9] > 0);                  /* hex ids: event_id */
+    assert_true(st.packed[5] > 0);                  /* dictionary: kind */
+    free(plain);
+    free(counted);
+    for (size_t i = 0; i < N; i++)
+        free(rec[i]);
+}
+
 /* The codec and raw length of the block's stream named name (a column: path and type byte). */
 static int
 blk_stream(const unsigned char *b, size_t n, const char *name, size_t *rawlen)
@@ -2551,6 +2597,7 @@ main(void)
         cmocka_unit_test(test_segment_committed_format_v3_readable),
         cmocka_unit_test(test_segment_committed_format_v4_readable),
         cmocka_unit_test(test_columns_round_trip),
+        cmocka_unit_test(test_columns_counted),
         cmocka_unit_test(test_columns_hex_ids),
         cmocka_unit_test(test_columns_hex_ids_refused),
         cmocka_unit_test_setup_teardown(test_retention_tiers_over_time, rsetup, rteardown),
