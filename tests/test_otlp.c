@@ -192,6 +192,38 @@ test_otlp_malformed_items_rejected_not_fatal(void **state)
     assert_int_equal(json_array_size(out), 1);
     json_decref(out);
     json_decref(req);
+    /* a start time that is not nanoseconds since the epoch: a word, digits with a unit, a
+       negative number, milliseconds (before 1973 as nanoseconds) — each rejected, not stored
+       at the epoch; a number (not a string) and one in exponent form are times */
+    static const char *const starts[] = {"\"x\"",
+                                         "\"1771357445201ms\"",
+                                         "-5",
+                                         "\"\"",
+                                         "1771357445201",
+                                         "1771357445201000000",
+                                         "1.7713574452015e18"};
+    for (size_t i = 0; i < sizeof starts / sizeof *starts; i++) {
+        char *text = fr_asprintf(
+            "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+            "\"4bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"00f067aa0ba902b8\",\"name\":"
+            "\"chat\",\"startTimeUnixNano\":%s,\"endTimeUnixNano\":\"1771357445301000000\","
+            "\"attributes\":[{\"key\":\"gen_ai.system\",\"value\":{\"stringValue\":"
+            "\"anthropic\"}}]}]}]}]}",
+            starts[i]);
+        req = json_loads(text, 0, &e);
+        assert_non_null(req);
+        out = json_array();
+        assert_int_equal(fr_otlp_traces(req, &opts, out, NULL, &spans, &rejected), FR_OK);
+        bool time = i >= 5;
+        assert_int_equal(rejected, time ? 0 : 1);
+        assert_int_equal(json_array_size(out), time ? 1 : 0);
+        if (time)
+            assert_int_equal(json_integer_value(json_object_get(json_array_get(out, 0), "ts_ms")),
+                             1771357445201);
+        json_decref(out);
+        json_decref(req);
+        free(text);
+    }
     /* not a traces request at all: another signal's, or its list not a list */
     static const char *const not_traces[] = {"{\"resourceLogs\":[]}", "{\"resourceSpans\":{}}",
                                              "[]"};

@@ -321,9 +321,11 @@ prepare(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req, struct 
     }
     pr->n = json_array_size(envs);
     reason_add(&pr->why,
-               traces ? "a span without startTimeUnixNano (or not an object)"
-                      : "a log record without timeUnixNano or observedTimeUnixNano, or a "
-                        "flightrec.kind record that does not map",
+               traces ? "a span without a startTimeUnixNano in nanoseconds since the epoch "
+                        "(absent, not a number, or before 1973), or not an object"
+                      : "a log record without a timeUnixNano or observedTimeUnixNano in "
+                        "nanoseconds since the epoch (absent, not a number, or before 1973), or "
+                        "a flightrec.kind record that does not map",
                pr->rejected);
     struct fr_ack ack;
     if (fr_pipeline_reserve(p, pr->n, false, &ack) != FR_OK) { /* before redaction, the cost */

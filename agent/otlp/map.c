@@ -335,17 +335,33 @@ num(const json_t *a, const char *k, json_int_t *out)
     return num_value(get(a, k), out);
 }
 
+/*
+ * A time in nanoseconds since the epoch (OTLP's fixed64, a decimal string or a
+ * number in JSON); 0 when absent or not one ("x", "12ms", a negative number).
+ * Never negative, so that end - start cannot overflow.
+ */
 static int64_t
 nanos(const json_t *v)
 {
-    /* never negative, so that end - start cannot overflow */
     int64_t t = 0;
-    if (json_is_string(v))
-        t = strtoll(json_string_value(v), NULL, 10);
-    else if (json_is_integer(v))
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = strlen(s);
+        if (n == 0 || n > 19 || strspn(s, "0123456789") != n)
+            return 0;
+        t = strtoll(s, NULL, 10);
+    } else if (json_is_integer(v)) {
         t = json_integer_value(v);
+    } else if (json_is_real(v)) { /* 1.7e18: a number past what a double holds exactly */
+        double d = json_real_value(v);
+        t = d >= 0 && d < 9.2e18 ? (int64_t)d : 0;
+    }
     return t > 0 ? t : 0;
 }
+
+/* The earliest time an item may have (the wire format's, in nanoseconds: 1973-03-03): earlier
+   is a time in another unit (microseconds, milliseconds) or none. */
+#define MIN_NANOS (FR_WIRE_MIN_TS_MS * INT64_C(1000000))
 
 /*
  * The attribute key[0, len) of a: an attribute object (map.c: attrs, or the
@@ -1160,7 +1176,8 @@ fr_otlp_traces(const json_t *req, const struct fr_otlp_opts *o, json_t *out, jso
             json_array_foreach(json_object_get(ss, "spans"), k, span)
             {
                 (*spans)++;
-                if (!json_is_object(span) || !json_object_get(span, "startTimeUnixNano")) {
+                if (!json_is_object(span) ||
+                    nanos(json_object_get(span, "startTimeUnixNano")) < MIN_NANOS) {
                     (*rejected)++;
                     continue;
                 }
@@ -1346,9 +1363,9 @@ fr_otlp_logs(const json_t *req, const struct fr_otlp_opts *o, json_t *out, json_
                 json_int_t sev = 0;
                 num(lr, "severityNumber", &sev);
                 int64_t t = nanos(json_object_get(lr, "timeUnixNano"));
-                if (t == 0)
+                if (t < MIN_NANOS)
                     t = nanos(json_object_get(lr, "observedTimeUnixNano"));
-                if (t == 0) {
+                if (t < MIN_NANOS) {
                     (*rejected)++;
                     continue;
                 }
