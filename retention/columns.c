@@ -896,15 +896,7 @@ fr_col_codec_name(int codec)
 
 int
 fr_col_encode(const char *const *rec, const size_t *len, size_t n, int level, unsigned char **out,
-              size_t *outlen, struct fr_err *err)
-{
-    return fr_col_encode_counted(rec, len, n, level, out, outlen, NULL, err);
-}
-
-int
-fr_col_encode_counted(const char *const *rec, const size_t *len, size_t n, int level,
-                      unsigned char **out, size_t *outlen, struct fr_col_stats *stats,
-                      struct fr_err *err)
+              size_t *outlen, struct fr_col_stats *stats, struct fr_err *err)
 {
     struct enc e = {0};
     int rc = FR_OK;

@@ -14,14 +14,18 @@
 
 #include "core/err.h"
 
+struct fr_col_stats;
+
 /*
  * Encodes n records (rec[i] of len[i] bytes, each a JSON object) into one
  * block, *out (caller frees). level: the zstd level of every column (the
- * block's table of long values: two more).
+ * block's table of long values: two more). stats, when not NULL, has what
+ * each stream of the block took added to it.
  * FR_E_SYNTAX when a record is not a JSON object.
  */
 int fr_col_encode(const char *const *rec, const size_t *len, size_t n, int level,
-                  unsigned char **out, size_t *outlen, struct fr_err *err);
+                  unsigned char **out, size_t *outlen, struct fr_col_stats *stats,
+                  struct fr_err *err);
 
 /* Where encoded blocks' bytes went, by the codec of their streams (docs/archive-format.md:
    1 shapes, 2 shape ids, 3 integers, ... 10 ids of one form): each stream's bytes before zstd
@@ -33,11 +37,6 @@ struct fr_col_stats {
 
 /* Names a codec for fr_col_stats ("long text", "hex ids", ...). */
 const char *fr_col_codec_name(int codec);
-
-/* fr_col_encode, adding what each stream of the block took to *stats. */
-int fr_col_encode_counted(const char *const *rec, const size_t *len, size_t n, int level,
-                          unsigned char **out, size_t *outlen, struct fr_col_stats *stats,
-                          struct fr_err *err);
 
 /*
  * Decodes a block into its records as compact JSON, one per line, each

@@ -240,7 +240,7 @@ seg_encode_pending(struct fr_seg_writer *w)
         }
         unsigned char *col = NULL;
         size_t clen = 0;
-        if (fr_col_encode_counted(rec, len, j - i, COL_LEVEL, &col, &clen, w->stats, &w->enc_err) ==
+        if (fr_col_encode(rec, len, j - i, COL_LEVEL, &col, &clen, w->stats, &w->enc_err) ==
             FR_OK) {
             if (w->neb == w->capeb) {
                 w->capeb = w->capeb ? w->capeb * 2 : 8;
