@@ -135,6 +135,34 @@ test_rollup_sem_anomalies_across_batches(void **state)
     assert_string_equal(got, "");
 }
 
+/* Within one batch the writer knows a stream's latest seq without reading it again (rollup.c):
+   every anomaly is still found, each against what the stream held just before it. */
+static void
+test_rollup_sem_anomalies_within_a_batch(void **state)
+{
+    struct t_store_fx *f = *state;
+#define SEM2(ts, stream, seq)                                                                      \
+    "{\"kind\":\"sem\",\"ts_ms\":17713574450" #ts ",\"conv_id\":\"c\",\"stream_id\":\"" stream     \
+    "\",\"seq\":" #seq "}"
+    const char *b[] = {
+        SEM2(01, "a", 1), SEM2(02, "a", 2), SEM2(03, "b", 7),
+        SEM2(04, "a", 3), SEM2(05, "a", 3), /* a duplicate right after its original */
+        SEM2(06, "b", 8), SEM2(07, "a", 6), /* 4 and 5 missing */
+        SEM2(08, "a", 4), SEM2(09, "a", 5), /* late, after 6: the stream's latest is still 6 */
+        SEM2(10, "a", 7),                   /* in order after 6 */
+        SEM2(11, "b", 8),                   /* b's duplicate, with a's in between */
+        SEM2(12, "a", 8), SEM2(13, "b", 9),
+    };
+#undef SEM2
+    t_ingest(f->st, b, sizeof b / sizeof b[0]);
+    char got[512] = "";
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_anomalies(f->st, "c", 0, collect_anomaly, got, &err), FR_OK);
+    assert_string_equal(got, "duplicate_seq@3/4 seq_gap@6/4 out_of_order@4/7 out_of_order@5/7 "
+                             "duplicate_seq@8/9 ");
+    assert_int_equal(q_int(f->path, "SELECT count(*) FROM events WHERE kind='sem'"), 13);
+}
+
 static void
 test_rollup_provider_body_hashes(void **state)
 {
@@ -543,6 +571,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_rollup_sums_equal_raw_events, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_rollup_sem_anomalies_across_batches, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_rollup_sem_anomalies_within_a_batch, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_rollup_provider_body_hashes, t_store_setup,
                                         t_store_teardown),

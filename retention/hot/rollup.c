@@ -135,6 +135,8 @@ sq_rollup_finalize(struct sq_store *s)
     sqlite3_finalize(s->upsert_roll);
     sqlite3_finalize(s->sem_probe);
     sqlite3_finalize(s->ins_anomaly);
+    free(s->sem_known);
+    s->sem_known = NULL;
     sqlite3_finalize(s->upsert_entity);
     fr_strmap_free(s->rolls, roll_free);
     s->rolls = NULL;
@@ -276,12 +278,59 @@ sq_rollup_discard(struct sq_store *s)
     roll_clear(s);
 }
 
+/*
+ * The probe below reads a stream's rows twice (its largest seq, and one
+ * equal to the event's): a quarter of fr-gen's events are SEM, and a
+ * streamed answer is dozens of them. Within one transaction the writer
+ * remembers each stream's largest seq it stored or read (nothing else
+ * writes to the database meanwhile: the connection holds the write lock,
+ * and this connection's erasures and archive moves are transactions of
+ * their own), so the next chunk of a stream in order (seq = that + 1) is
+ * known to be neither a duplicate, nor a gap, nor out of order without a
+ * read. Any other seq is probed as before; entries of an earlier
+ * transaction count for nothing.
+ */
+static struct sq_sem_known *
+sem_slot(struct sq_store *s, const char *stream, uint64_t *h)
+{
+    if (s->sem_known == NULL)
+        s->sem_known = fr_calloc(SQ_SEM_KNOWN, sizeof *s->sem_known);
+    *h = fr_fnv1a64(stream);
+    *h = *h ? *h : 1;
+    return &s->sem_known[*h & (SQ_SEM_KNOWN - 1)];
+}
+
+void
+sq_sem_forget(struct sq_store *s)
+{
+    s->sem_txn++;
+}
+
+void
+sq_sem_restored(struct sq_store *s, const struct fr_record *rec)
+{
+    const char *stream = rec->ids[FR_ID_STREAM];
+    if (rec->kind != FR_KIND_SEM || stream == NULL || !rec->has_seq)
+        return;
+    uint64_t h;
+    struct sq_sem_known *k = sem_slot(s, stream, &h);
+    if (k->h == h && k->txn == s->sem_txn && rec->seq > k->max)
+        k->max = rec->seq;
+}
+
 int
 sq_sem_check(struct sq_store *s, const struct fr_record *rec, int64_t rowid, struct fr_err *err)
 {
     const char *stream = rec->ids[FR_ID_STREAM];
     if (!rec->order_check || stream == NULL || !rec->has_seq)
         return FR_OK;
+    uint64_t h;
+    struct sq_sem_known *k = sem_slot(s, stream, &h);
+    bool known = k->h == h && k->txn == s->sem_txn;
+    if (known && k->max < INT64_MAX && rec->seq == k->max + 1) {
+        k->max = rec->seq; /* the next in order: nothing to record */
+        return FR_OK;
+    }
     sqlite3_stmt *st = s->sem_probe;
     sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, rec->seq);
@@ -295,6 +344,9 @@ sq_sem_check(struct sq_store *s, const struct fr_record *rec, int64_t rowid, str
     int64_t max = sqlite3_column_int64(st, 0);
     bool dup = sqlite3_column_int(st, 1) != 0;
     sqlite3_reset(st);
+    /* the stream's largest seq now, this event's included */
+    *k = (struct sq_sem_known){
+        .h = h, .txn = s->sem_txn, .max = first || rec->seq > max ? rec->seq : max};
     const char *anomaly = NULL;
     if (first)
         return FR_OK; /* a stream may start at any seq */

@@ -370,6 +370,7 @@ sq_begin(void *ctx, struct fr_err *err)
     if (rc != SQLITE_OK)
         return sq_fail(s->db, rc, err, "begin");
     s->in_txn = true;
+    sq_sem_forget(s);     /* what an earlier transaction learned of SEM streams */
     sq_erased_refresh(s); /* exact for the batch: no other connection commits until it ends */
     int frc = sq_body_begin(s, err);
     return frc == FR_OK ? sq_ids_begin(s, err) : frc;
@@ -472,6 +473,8 @@ sq_put(void *ctx, const struct fr_record *ev, int64_t ingested_ms, bool *inserte
         return rc;
     if (*inserted && (rc = sq_idconv_note(s, ev, ingested_ms, err)) != FR_OK)
         return rc;
+    if (*inserted && ev->restored)
+        sq_sem_restored(s, ev);
     if (!*inserted || ev->restored)
         return FR_OK;
     sq_aggs_add(&s->aggs, ev);
@@ -533,6 +536,7 @@ sq_rollback(void *ctx)
     if (s->in_txn)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     s->in_txn = false;
+    sq_sem_forget(s); /* the streams' rows of the batch are gone */
     if (reread)
         sq_parts_count(s); /* a parked part may have been rolled back, or an unpark */
 }
@@ -565,6 +569,7 @@ sq_commit(void *ctx, struct fr_err *err)
         return frc;
     }
     s->in_txn = false;
+    sq_sem_forget(s);
     sq_body_after_commit(s); /* a dictionary trained when due, out of the batch's transaction */
     return FR_OK;
 }

@@ -82,6 +82,14 @@ void sq_aggs_free(struct sq_aggs *a);
 
 #define SQ_ROLL_MEMO 8 /* rollup entries remembered between look-ups (rollup.c) */
 
+/* A SEM stream's largest seq stored, as learned in one transaction (rollup.c: sq_sem_check). */
+struct sq_sem_known {
+    uint64_t h;   /* the stream id's hash; 0 = empty */
+    uint64_t txn; /* the transaction (sq_store.sem_txn) it was learned in */
+    int64_t max;
+};
+#define SQ_SEM_KNOWN 1024 /* entries, direct-mapped by hash */
+
 struct sq_store {
     sqlite3 *db;
     sqlite3_stmt *ins_event;     /* fr_schema_insert_event_sql */
@@ -92,6 +100,10 @@ struct sq_store {
     sqlite3_stmt *upsert_entity; /* timeline entity first/last seen (rollup.c) */
     sqlite3_stmt *has_event;     /* fr_store_has_event, prepared on first use */
     sqlite3_stmt *count_err[2];  /* a stored failure counted (sqlite.c), on first use */
+
+    struct sq_sem_known *sem_known; /* streams' latest seq in this transaction (rollup.c) */
+    uint64_t sem_txn;               /* which transaction sem_known's entries are of */
+
     bool in_txn;
     int64_t placeholder;     /* id of the batch's placeholder row (sq_ids_begin); 0 = none */
     int64_t last_rowid;      /* largest id the batch gave */
@@ -178,6 +190,10 @@ void sq_rollup_add(struct sq_store *s, const struct fr_record *rec);
  */
 int sq_sem_check(struct sq_store *s, const struct fr_record *rec, int64_t rowid,
                  struct fr_err *err);
+/* A row restored from an archive into this transaction: a SEM stream's seq it holds counts. */
+void sq_sem_restored(struct sq_store *s, const struct fr_record *rec);
+/* What sq_sem_check learned is forgotten: a transaction begins or ends. */
+void sq_sem_forget(struct sq_store *s);
 
 /* For a stored `timeline` event with an entity id: upserts the entity's first/last seen. */
 int sq_timeline_upsert(struct sq_store *s, const struct fr_record *rec, struct fr_err *err);
