@@ -128,6 +128,34 @@ fr_json_error_text(const json_error_t *jerr, char *out, size_t n)
     return out;
 }
 
+int
+fr_wire_field(const char *key, size_t len)
+{
+    /* by length first: one or two compares for any key, instead of one per name */
+    static const struct {
+        const char *name;
+        int field;
+    } by_len[13][3] = {
+        [1] = {{"v", FR_WF_V}},
+        [3] = {{"seq", FR_WF_SEQ}},
+        [4] = {{"kind", FR_WF_KIND}, {"data", FR_WF_DATA}, {"tags", FR_WF_TAGS}},
+        [5] = {{"ts_ms", FR_WF_TS}, {"error", FR_WF_ERROR}},
+        [6] = {{"run_id", FR_ID_RUN}},
+        [7] = {{"conv_id", FR_ID_CONV}, {"turn_id", FR_ID_TURN}, {"span_id", FR_ID_SPAN}},
+        [8] = {{"event_id", FR_ID_EVENT}, {"trace_id", FR_ID_TRACE}},
+        [9] = {{"stream_id", FR_ID_STREAM}},
+        [10] = {{"session_id", FR_ID_SESSION}, {"request_id", FR_ID_REQUEST}},
+        [11] = {{"runtime_key", FR_ID_RUNTIME_KEY}},
+        [12] = {{"inference_id", FR_ID_INFERENCE}},
+    };
+    if (len >= sizeof by_len / sizeof by_len[0])
+        return -1;
+    for (int i = 0; i < 3 && by_len[len][i].name != NULL; i++)
+        if (memcmp(key, by_len[len][i].name, len) == 0)
+            return by_len[len][i].field;
+    return -1;
+}
+
 static int
 wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *ev,
               struct fr_err *err)
@@ -137,11 +165,23 @@ wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *e
     if (rc != FR_OK)
         return rc;
 
-    json_t *v = json_object_get(root, "v");
+    /* the envelope's fields in one pass over the keys, not a look-up by each name */
+    json_t *f[FR_WF_COUNT] = {0};
+    const char *key;
+    size_t klen;
+    json_t *val;
+    json_object_keylen_foreach(root, key, klen, val)
+    {
+        int w = fr_wire_field(key, klen);
+        if (w >= 0)
+            f[w] = val;
+    }
+
+    json_t *v = f[FR_WF_V];
     if (v != NULL && !(json_is_integer(v) && json_integer_value(v) == 1))
         return fr_err_set(err, FR_E_VERSION, "v: only wire format version 1 is supported");
 
-    json_t *kind = json_object_get(root, "kind");
+    json_t *kind = f[FR_WF_KIND];
     if (kind == NULL || json_is_null(kind))
         return fr_err_set(err, FR_E_MISSING, "kind: missing (required)");
     if (!json_is_string(kind))
@@ -166,7 +206,7 @@ wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *e
     }
     ev->kind = (enum fr_kind)k;
 
-    json_t *ts = json_object_get(root, "ts_ms");
+    json_t *ts = f[FR_WF_TS];
     if (ts == NULL || json_is_null(ts))
         return fr_err_set(err, FR_E_MISSING, "ts_ms: missing (required)");
     if (!json_is_integer(ts))
@@ -180,7 +220,7 @@ wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *e
                           (long long)ev->ts_ms);
 
     for (int i = 0; i < FR_ID_COUNT; i++) {
-        json_t *id = json_object_get(root, fr_id_names[i]);
+        json_t *id = f[i];
         if (id == NULL || json_is_null(id))
             continue;
         if (!json_is_string(id))
@@ -194,7 +234,7 @@ wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *e
         ev->ids[i] = json_string_value(id);
     }
 
-    json_t *seq = json_object_get(root, "seq");
+    json_t *seq = f[FR_WF_SEQ];
     if (seq != NULL && !json_is_null(seq)) {
         if (!json_is_integer(seq))
             return fr_err_set(err, FR_E_TYPE, "seq: must be an integer, got %s",
@@ -208,7 +248,7 @@ wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *e
     static const char *const objects[] = {"data", "error", "tags"};
     json_t **slots[] = {&ev->data, &ev->error, &ev->tags};
     for (int i = 0; i < 3; i++) {
-        json_t *o = json_object_get(root, objects[i]);
+        json_t *o = f[FR_WF_DATA + i];
         if (o == NULL || json_is_null(o))
             continue;
         if (!json_is_object(o))

@@ -25,6 +25,22 @@ struct fr_wire_limits {
 
 void fr_wire_limits_default(struct fr_wire_limits *lim);
 
+/* The envelope's top-level fields: the ids first (fr_id_names' order, enum fr_id), then these. */
+enum fr_wire_field {
+    FR_WF_V = FR_ID_COUNT,
+    FR_WF_KIND,
+    FR_WF_TS,
+    FR_WF_SEQ,
+    FR_WF_DATA,
+    FR_WF_ERROR,
+    FR_WF_TAGS,
+    FR_WF_COUNT
+};
+
+/* Which envelope field the top-level key[0, len) names (an enum fr_id, or an enum
+   fr_wire_field), or -1: a producer's own field. */
+int fr_wire_field(const char *key, size_t len);
+
 /* Oldest accepted ts_ms: anything smaller is most likely seconds, not ms. */
 #define FR_WIRE_MIN_TS_MS 100000000000LL
 

@@ -21,6 +21,7 @@
 
 #include "core/mem.h"
 #include "core/utf8.h"
+#include "core/wire.h"
 #include "redact/internal.h"
 #include "redact/keyname.h"
 
@@ -699,19 +700,6 @@ apply_ops(struct worker *w)
     w->nops = 0;
 }
 
-static bool
-is_envelope_key(const char *key)
-{
-    static const char *const fixed[] = {"v", "kind", "ts_ms", "seq", "tags"};
-    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
-        if (strcmp(key, fixed[i]) == 0)
-            return true;
-    for (size_t i = 0; i < FR_ID_COUNT; i++)
-        if (strcmp(key, fr_id_names[i]) == 0)
-            return true;
-    return false;
-}
-
 /* Whether one of the live rules [0, n) names exactly the top-level field key. */
 static bool
 named_by_rule(const struct worker *w, size_t n, const char *key)
@@ -760,16 +748,19 @@ fr_redact_event(struct fr_redactor *r, struct fr_event *ev, struct fr_redact_cou
     }
     size_t nroot = w->nlive;
     const char *key;
-    json_t *v;
-    json_object_foreach(ev->root, key, v)
+    size_t klen;
+    json_t *v, *idnode[FR_ID_COUNT] = {0};
+    json_object_keylen_foreach(ev->root, key, klen, v)
     {
-        if (is_envelope_key(key))
-            continue;
+        int field = fr_wire_field(key, klen);
+        if (field >= 0 && field < FR_ID_COUNT)
+            idnode[field] = v; /* scanned below */
+        if (field >= 0 && field != FR_WF_DATA && field != FR_WF_ERROR)
+            continue; /* the envelope's ids, kind, times, tags: not walked */
         /* a producer's own top-level fields (kept as attributes) are of unknown
            content: scanned as pii at least, unless a rule names the field */
         enum fr_sensitivity tag = r->policy->default_tag;
-        if (strcmp(key, "data") != 0 && strcmp(key, "error") != 0 && tag < FR_SENS_PII &&
-            !named_by_rule(w, nroot, key))
+        if (field < 0 && tag < FR_SENS_PII && !named_by_rule(w, nroot, key))
             tag = FR_SENS_PII;
         walk_node(&k, v, ev->root, key, 0, 0, tag, 0, nroot);
     }
@@ -788,7 +779,7 @@ fr_redact_event(struct fr_redactor *r, struct fr_event *ev, struct fr_redact_cou
         }
     }
     for (size_t i = 0; i < FR_ID_COUNT; i++) {
-        json_t *id = json_object_get(ev->root, fr_id_names[i]);
+        json_t *id = idnode[i];
         if (!json_is_string(id) || json_string_length(id) < 6)
             continue; /* nothing shorter is any detector's */
         size_t saved;

@@ -209,6 +209,41 @@ test_wire_ids_and_seq_extracted(void **state)
     fr_record_clear(&rec);
 }
 
+/* The envelope's names, found by length and then compared: each id at its own index, the fixed
+   fields, and nothing else (a producer's own fields, near misses). */
+static void
+test_wire_field_names(void **state)
+{
+    (void)state;
+    for (int i = 0; i < FR_ID_COUNT; i++)
+        assert_int_equal(fr_wire_field(fr_id_names[i], strlen(fr_id_names[i])), i);
+    static const struct {
+        const char *key;
+        int field;
+    } cases[] = {
+        {"v", FR_WF_V},
+        {"kind", FR_WF_KIND},
+        {"ts_ms", FR_WF_TS},
+        {"seq", FR_WF_SEQ},
+        {"data", FR_WF_DATA},
+        {"error", FR_WF_ERROR},
+        {"tags", FR_WF_TAGS},
+        {"", -1},
+        {"w", -1},
+        {"conv_i", -1},
+        {"conv_idx", -1},
+        {"Kind", -1},
+        {"trace_ix", -1},
+        {"inference_ix", -1},
+        {"inference_id_", -1},
+        {"a_rather_long_key_of_a_producer", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (fr_wire_field(cases[i].key, strlen(cases[i].key)) != cases[i].field)
+            fail_msg("'%s': %d, want %d", cases[i].key,
+                     fr_wire_field(cases[i].key, strlen(cases[i].key)), cases[i].field);
+}
+
 static void
 test_wire_error_message_is_first_line_only(void **state)
 {
@@ -491,6 +526,7 @@ main(void)
         cmocka_unit_test(test_wire_bad_lines_rejected_with_field),
         cmocka_unit_test(test_wire_every_kind_normalized),
         cmocka_unit_test(test_wire_ids_and_seq_extracted),
+        cmocka_unit_test(test_wire_field_names),
         cmocka_unit_test(test_wire_dump_any_size),
         cmocka_unit_test(test_wire_json_text_matches_jansson),
         cmocka_unit_test(test_wire_error_message_is_first_line_only),
