@@ -68,12 +68,13 @@ wire_check_shape(const json_t *v, int depth, size_t *count, const struct fr_wire
                           json_string_length(v), lim->max_string);
     if (json_is_object(v)) {
         const char *key;
+        size_t klen; /* jansson keeps it: no strlen of every key */
         json_t *child;
-        json_object_foreach((json_t *)v, key, child)
+        json_object_keylen_foreach((json_t *)v, key, klen, child)
         {
-            if (strlen(key) > lim->max_string)
+            if (klen > lim->max_string)
                 return fr_err_set(err, FR_E_LIMIT, "a key of %zu bytes, over the %zu byte limit",
-                                  strlen(key), lim->max_string);
+                                  klen, lim->max_string);
             int rc = wire_check_shape(child, depth + 1, count, lim, err);
             if (rc != FR_OK)
                 return rc;
