@@ -54,13 +54,15 @@ compile_both(const char **pats, unsigned *flags, const unsigned *ids, size_t n, 
 {
     hs_compile_error_t *cerr = NULL;
     *db = *ends = NULL;
+    /* multi-line: ^ and $ match at each value's start and end when the values of an event are
+       scanned as one text, one per line (redact.c), and at its own lines' */
     for (size_t i = 0; i < n; i++)
-        flags[i] = HS_FLAG_SOM_LEFTMOST;
+        flags[i] = HS_FLAG_SOM_LEFTMOST | HS_FLAG_MULTILINE;
     hs_error_t hrc =
         hs_compile_multi(pats, flags, ids, (unsigned)n, HS_MODE_BLOCK, NULL, db, &cerr);
     if (hrc == HS_SUCCESS) {
         for (size_t i = 0; i < n; i++)
-            flags[i] = 0;
+            flags[i] = HS_FLAG_MULTILINE;
         hrc = hs_compile_multi(pats, flags, ids, (unsigned)n, HS_MODE_BLOCK, NULL, ends, &cerr);
     }
     if (hrc == HS_SUCCESS)

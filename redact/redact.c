@@ -35,6 +35,8 @@ struct cand {
     enum fr_sensitivity tag;
     enum fr_action_type action;
     bool is_key, is_int, is_id, dirty;
+    bool hit;        /* a detector matched in it (dirty: one of its classes did) */
+    int clean_slot;  /* the worker's clean-text slot it fills if nothing matches; -1 none */
     size_t off, len; /* the text in the worker's buffer */
     size_t path_off; /* in paths, when explaining */
 };
@@ -63,8 +65,26 @@ struct key_verdict {
     const char *rule;        /* static; NULL = not a credential's name */
 };
 
+/*
+ * Short texts a worker's scans found no detector in: a producer's events
+ * repeat their keys, roles, model and tool names, statuses and ids (47% of
+ * the text of fr-gen's events is a string of under 32 bytes seen before), and
+ * a text's matches depend on the text alone (each is scanned between
+ * newlines, the detectors compiled multi-line: see fr_detect_compile), so a
+ * text once found clean is not scanned again while its slot holds it.
+ * Direct-mapped by a hash; the whole text is compared, never the hash alone.
+ */
+#define CLEAN_SLOTS 512
+#define CLEAN_LEN 32 /* texts of 1 to 31 bytes */
+struct clean_text {
+    unsigned char len; /* 0 = empty slot */
+    char text[CLEAN_LEN - 1];
+};
+
 struct worker {
     struct key_verdict keys[KEY_CACHE];
+    struct clean_text clean[CLEAN_SLOTS];
+    size_t nknown; /* bytes of this event's texts known clean (not in buf) */
     struct fr_det_scratch ds;
     struct cand *c;
     size_t nc, capc;
@@ -403,12 +423,31 @@ op_add(struct worker *w, enum op_type t, json_t *parent, const char *key, size_t
     return o;
 }
 
-static void
+/* The clean-text slot of text[0, len), or -1 when it is too long to be kept. */
+static int
+clean_slot(const char *text, size_t len)
+{
+    if (len == 0 || len >= CLEAN_LEN)
+        return -1;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)text[i]) * 16777619u;
+    return (int)(h & (CLEAN_SLOTS - 1));
+}
+
+/* Adds the text to the event's scan; false when it need not be (known clean, no truncation). */
+static bool
 cand_add(struct walk *k, json_t *node, json_t *parent, const char *key, size_t index,
          const char *text, size_t len, enum fr_sensitivity tag, const struct fr_action *act,
          bool is_key, bool is_int)
 {
     struct worker *w = k->w;
+    size_t trunc = act->type == FR_ACT_TRUNCATE && !is_key ? act->n : 0;
+    int slot = trunc == 0 ? clean_slot(text, len) : -1;
+    if (slot >= 0 && w->clean[slot].len == len && memcmp(w->clean[slot].text, text, len) == 0) {
+        w->nknown += len + 1;
+        return false;
+    }
     grow((void **)&w->c, &w->capc, w->nc + 1, sizeof *w->c);
     struct cand *c = &w->c[w->nc++];
     *c = (struct cand){.node = node,
@@ -418,7 +457,8 @@ cand_add(struct walk *k, json_t *node, json_t *parent, const char *key, size_t i
                        .classes = act->type == FR_ACT_SCAN || act->type == FR_ACT_TRUNCATE
                                       ? FR_DET_ALL
                                       : FR_DET_SECRET,
-                       .trunc = act->type == FR_ACT_TRUNCATE && !is_key ? act->n : 0,
+                       .trunc = trunc,
+                       .clean_slot = slot,
                        .tag = tag,
                        .action = act->type,
                        .is_key = is_key,
@@ -435,6 +475,7 @@ cand_add(struct walk *k, json_t *node, json_t *parent, const char *key, size_t i
         buf_put(&w->paths, &w->npaths, &w->cappaths, "", 0);
         w->npaths++; /* keep the terminating NUL */
     }
+    return true;
 }
 
 static void
@@ -665,6 +706,8 @@ mark_dirty(unsigned det, size_t from, size_t to, void *ud)
     struct walk *k = ud;
     struct worker *w = k->w;
     struct cand *c = cand_at(w, to > 0 ? to - 1 : 0);
+    if (c != NULL)
+        c->hit = true;
     if (c != NULL && (c->classes & k->r->policy->dets[det].klass))
         c->dirty = true;
     return 0;
@@ -720,7 +763,7 @@ fr_redact_event(struct fr_redactor *r, struct fr_event *ev, struct fr_redact_cou
         return FR_OK;
     struct worker *w = worker_get(r);
     struct walk k = {.r = r, .w = w, .counts = counts, .explain = explain, .ud = ud};
-    w->nc = w->nbuf = w->nops = w->nlive = w->npaths = w->pathlen = 0;
+    w->nc = w->nbuf = w->nops = w->nlive = w->npaths = w->pathlen = w->nknown = 0;
     /* the live rules at depth 0: the policy's for this kind, then the producer's tags */
     for (size_t i = 0; i < r->policy->nrules; i++) {
         const struct fr_path_rule *rule = &r->policy->rules[i];
@@ -784,16 +827,24 @@ fr_redact_event(struct fr_redactor *r, struct fr_event *ev, struct fr_redact_cou
             continue; /* nothing shorter is any detector's */
         size_t saved;
         path_push(w, fr_id_names[i], &saved);
-        cand_add(&k, id, ev->root, fr_id_names[i], 0, json_string_value(id), json_string_length(id),
-                 FR_SENS_PUBLIC, &scan, false, false);
-        w->c[w->nc - 1].is_id = true;
+        if (cand_add(&k, id, ev->root, fr_id_names[i], 0, json_string_value(id),
+                     json_string_length(id), FR_SENS_PUBLIC, &scan, false, false))
+            w->c[w->nc - 1].is_id = true;
         path_pop(w, saved);
     }
     /* one pass of every detector over all the text, then only the values hit */
     if (counts)
-        counts->bytes_scanned += w->nbuf;
+        counts->bytes_scanned += w->nbuf + w->nknown;
     if (w->nc > 0)
         fr_detect_each(r->detect, &w->ds, w->buf, w->nbuf, mark_dirty, &k);
+    for (size_t i = 0; i < w->nc; i++) { /* what nothing matched in is not scanned again */
+        const struct cand *c = &w->c[i];
+        if (c->clean_slot >= 0 && !c->hit) {
+            struct clean_text *t = &w->clean[c->clean_slot];
+            t->len = (unsigned char)c->len;
+            memcpy(t->text, w->buf + c->off, c->len);
+        }
+    }
     for (size_t i = 0; i < w->nc; i++)
         if (w->c[i].dirty || w->c[i].trunc > 0)
             apply_cand(&k, &w->c[i]);

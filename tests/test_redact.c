@@ -558,6 +558,51 @@ test_redact_ids_and_attributes(void **state)
     fr_redactor_free(r);
 }
 
+/*
+ * A worker remembers short texts its scans found nothing in and does not
+ * scan them again (redact.c): thousands of distinct secrets among repeated
+ * clean words, more than its slots, are each still found (a slot is reused
+ * only for the very same text), and a secret that repeats is found every
+ * time. An anchored custom detector matches a whole value wherever the value
+ * sits in the event, and a line of one, but not the same text inside prose.
+ */
+static void
+test_redact_known_clean_texts(void **state)
+{
+    (void)state;
+    struct fr_redactor *r = redactor_with("detectors:\n"
+                                          "  - name: ticket\n"
+                                          "    class: secret\n"
+                                          "    pattern: '^TKT-[0-9]{4}$'\n",
+                                          t_key);
+    for (int i = 0; i < 3000; i++) {
+        char secret[40], word[16], line[512];
+        snprintf(secret, sizeof secret, "sk-%08dQwErTyUiOpAsDfGh", i * 7919);
+        snprintf(word, sizeof word, "w%d", i % 40);
+        snprintf(line, sizeof line,
+                 "{\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"c-%d\",\"data\":{"
+                 "\"name\":\"t\",\"role\":\"user\",\"word\":\"%s\",\"key\":\"%s\","
+                 "\"again\":\"sk-REPEATEDsecretKEY0123456\",\"ticket\":\"TKT-%04d\","
+                 "\"lines\":\"see below\\nTKT-5678\",\"note\":\"ticket TKT-1234 inline\"}}",
+                 1760000000000LL + i, i % 9, word, secret, i % 10000);
+        char *b = redact_line(r, line);
+        if (strstr(b, secret) != NULL || strstr(b, "REPEATEDsecret") != NULL)
+            fail_msg("event %d: a secret was kept: %s", i, b);
+        json_t *j = json_loads(b, 0, NULL);
+        json_t *d = json_object_get(j, "data");
+        assert_string_equal(json_string_value(json_object_get(d, "word")), word);
+        assert_string_equal(json_string_value(json_object_get(d, "role")), "user");
+        if (strncmp(json_string_value(json_object_get(d, "ticket")), "TKT-", 4) == 0)
+            fail_msg("event %d: the anchored detector missed a whole value: %s", i, b);
+        assert_null(strstr(json_string_value(json_object_get(d, "lines")), "5678"));
+        assert_string_equal(json_string_value(json_object_get(d, "note")),
+                            "ticket TKT-1234 inline");
+        json_decref(j);
+        free(b);
+    }
+    fr_redactor_free(r);
+}
+
 /* ---- policies ---- */
 
 static void
@@ -805,6 +850,7 @@ main(void)
         cmocka_unit_test(test_redact_keyed_hash_correlates),
         cmocka_unit_test(test_redact_actions_and_tags),
         cmocka_unit_test(test_redact_ids_and_attributes),
+        cmocka_unit_test(test_redact_known_clean_texts),
         cmocka_unit_test(test_redact_policy_errors_name_line),
         cmocka_unit_test(test_redact_policy_merge_and_id),
         cmocka_unit_test(test_redact_compile_isolated),
