@@ -450,6 +450,28 @@ action_text(const struct fr_action *a)
         return fr_asprintf("truncate:%zu", a->n);
     return fr_strdup(act_names[a->type]);
 }
+/* Whether a pattern has ^ or $ outside a character class and unescaped: an anchor. */
+static bool
+pattern_anchored(const char *pat)
+{
+    bool in_class = false;
+    for (const char *c = pat; *c != '\0'; c++) {
+        if (*c == '\\') {
+            if (c[1] == '\0')
+                break;
+            c++; /* an escaped character: never an anchor, nor a class's end */
+        } else if (in_class) {
+            in_class = *c != ']';
+        } else if (*c == '[') {
+            in_class = true;
+            c += c[1] == '^'; /* a negation, not an anchor */
+            c += c[1] == ']'; /* a ] first is one of the class */
+        } else if (*c == '^' || *c == '$') {
+            return true;
+        }
+    }
+    return false;
+}
 
 /* The effective policy as canonical JSON (sorted keys), and its hash. */
 static void
@@ -496,6 +518,13 @@ policy_finish(struct fr_policy *p)
     /* the key-name rules, versioned: events name the policy that redacted them */
     if (p->key_words)
         json_object_set_new(j, "secret_key_words", json_string("v1"));
+    /* likewise what an anchor means, for the policies that have one (since 2026-12-06 ^ and $
+       anchor at every value, see fr_detect_compile; before, at the event's first and last) */
+    for (size_t i = 0; i < p->ndets; i++)
+        if (pattern_anchored(p->dets[i].pattern)) {
+            json_object_set_new(j, "anchors", json_string("per value"));
+            break;
+        }
     p->json = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(j);
     unsigned char md[FR_SHA256_LEN];

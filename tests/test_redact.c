@@ -603,6 +603,33 @@ test_redact_known_clean_texts(void **state)
     fr_redactor_free(r);
 }
 
+/* A policy with an anchored detector says what its anchors mean in its JSON (and so in its id,
+   which events record): ^ and $ outside a class and unescaped, not [^...], \\^ or [$]. */
+static void
+test_redact_policy_anchors_marked(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *pattern;
+        bool anchored;
+    } cases[] = {
+        {"^TKT-[0-9]{4}$", true}, {"TKT-[0-9]{4}$", true}, {"(?:a|^b)", true},
+        {"[^\\s]+x", false},      {"a\\^b\\$", false},     {"[$^]x", false},
+        {"[]^]x", false},         {"[^]$]x", false},       {"(?:x|y)$", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *yaml = fr_asprintf("detectors:\n  - name: d\n    class: secret\n"
+                                 "    pattern: '%s'\n",
+                                 cases[i].pattern);
+        struct fr_redactor *r = redactor_with(yaml, t_key);
+        bool marked = strstr(fr_policy_json(fr_redactor_policy(r)), "\"anchors\"") != NULL;
+        if (marked != cases[i].anchored)
+            fail_msg("'%s': marked %d, want %d", cases[i].pattern, marked, cases[i].anchored);
+        fr_redactor_free(r);
+        free(yaml);
+    }
+}
+
 /* ---- policies ---- */
 
 static void
@@ -851,6 +878,7 @@ main(void)
         cmocka_unit_test(test_redact_actions_and_tags),
         cmocka_unit_test(test_redact_ids_and_attributes),
         cmocka_unit_test(test_redact_known_clean_texts),
+        cmocka_unit_test(test_redact_policy_anchors_marked),
         cmocka_unit_test(test_redact_policy_errors_name_line),
         cmocka_unit_test(test_redact_policy_merge_and_id),
         cmocka_unit_test(test_redact_compile_isolated),
