@@ -450,6 +450,7 @@ action_text(const struct fr_action *a)
         return fr_asprintf("truncate:%zu", a->n);
     return fr_strdup(act_names[a->type]);
 }
+
 /* Whether a pattern has ^ or $ outside a character class and unescaped: an anchor. */
 static bool
 pattern_anchored(const char *pat)

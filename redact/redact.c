@@ -362,17 +362,24 @@ fr_redact_text(struct fr_redactor *r, const char *text, size_t len, unsigned cla
 
 /* ---- the walk ---- */
 
+/* FNV-1a (32 bits) of s[0, n): the slot of a worker's caches. */
+static uint32_t
+cache_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
 /* fr_key_secret_rule() through the worker's cache. */
 static const char *
 key_rule(struct worker *w, const char *key)
 {
-    uint32_t h = 2166136261u;
-    size_t n = 0;
-    for (; key[n] != '\0' && n < KEY_CACHE_LEN; n++)
-        h = (h ^ (unsigned char)key[n]) * 16777619u;
+    size_t n = strnlen(key, KEY_CACHE_LEN);
     if (n >= KEY_CACHE_LEN)
         return fr_key_secret_rule(key);
-    struct key_verdict *v = &w->keys[h & (KEY_CACHE - 1)];
+    struct key_verdict *v = &w->keys[cache_hash(key, n) & (KEY_CACHE - 1)];
     if (v->key[0] != '\0' && memcmp(v->key, key, n + 1) == 0)
         return v->rule;
     v->rule = fr_key_secret_rule(key);
@@ -429,10 +436,7 @@ clean_slot(const char *text, size_t len)
 {
     if (len == 0 || len >= CLEAN_LEN)
         return -1;
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)text[i]) * 16777619u;
-    return (int)(h & (CLEAN_SLOTS - 1));
+    return (int)(cache_hash(text, len) & (CLEAN_SLOTS - 1));
 }
 
 /* Adds the text to the event's scan; false when it need not be (known clean, no truncation). */
@@ -706,9 +710,10 @@ mark_dirty(unsigned det, size_t from, size_t to, void *ud)
     struct walk *k = ud;
     struct worker *w = k->w;
     struct cand *c = cand_at(w, to > 0 ? to - 1 : 0);
-    if (c != NULL)
-        c->hit = true;
-    if (c != NULL && (c->classes & k->r->policy->dets[det].klass))
+    if (c == NULL)
+        return 0;
+    c->hit = true; /* whatever the class: the text is not clean */
+    if (c->classes & k->r->policy->dets[det].klass)
         c->dirty = true;
     return 0;
 }
@@ -837,17 +842,16 @@ fr_redact_event(struct fr_redactor *r, struct fr_event *ev, struct fr_redact_cou
         counts->bytes_scanned += w->nbuf + w->nknown;
     if (w->nc > 0)
         fr_detect_each(r->detect, &w->ds, w->buf, w->nbuf, mark_dirty, &k);
-    for (size_t i = 0; i < w->nc; i++) { /* what nothing matched in is not scanned again */
-        const struct cand *c = &w->c[i];
-        if (c->clean_slot >= 0 && !c->hit) {
+    for (size_t i = 0; i < w->nc; i++) {
+        struct cand *c = &w->c[i];
+        if (c->clean_slot >= 0 && !c->hit) { /* what nothing matched in is not scanned again */
             struct clean_text *t = &w->clean[c->clean_slot];
             t->len = (unsigned char)c->len;
             memcpy(t->text, w->buf + c->off, c->len);
         }
+        if (c->dirty || c->trunc > 0)
+            apply_cand(&k, c);
     }
-    for (size_t i = 0; i < w->nc; i++)
-        if (w->c[i].dirty || w->c[i].trunc > 0)
-            apply_cand(&k, &w->c[i]);
     apply_ops(w);
     if (k.changed) /* the borrowed id pointers may point at replaced strings */
         for (size_t i = 0; i < FR_ID_COUNT; i++) {
