@@ -54,6 +54,7 @@ struct fr_metrics {
     pthread_mutex_t mu;
     struct family received, rejected, http, accepted, redact_hits, redact_actions, samples;
     struct family provider, finish, tool, errors, route, triggers, bundles, otlp_rejected;
+    struct family misnamed;
     uint64_t uploads_sent, uploads_failed_http, uploads_failed_transport, uploads_failed_config;
     uint64_t upload_retries;
     struct hist commit;
@@ -157,10 +158,10 @@ fr_metrics_new(void)
 {
     struct fr_metrics *m = fr_calloc(1, sizeof *m);
     pthread_mutex_init(&m->mu, NULL);
-    struct family *fs[] = {&m->received,    &m->rejected,       &m->http,         &m->accepted,
-                           &m->redact_hits, &m->redact_actions, &m->samples,      &m->provider,
-                           &m->finish,      &m->tool,           &m->errors,       &m->route,
-                           &m->triggers,    &m->bundles,        &m->otlp_rejected};
+    struct family *fs[] = {&m->received,    &m->rejected,       &m->http,          &m->accepted,
+                           &m->redact_hits, &m->redact_actions, &m->samples,       &m->provider,
+                           &m->finish,      &m->tool,           &m->errors,        &m->route,
+                           &m->triggers,    &m->bundles,        &m->otlp_rejected, &m->misnamed};
     for (size_t i = 0; i < sizeof fs / sizeof *fs; i++)
         family_init(fs[i]);
     return m;
@@ -171,10 +172,10 @@ fr_metrics_free(struct fr_metrics *m)
 {
     if (m == NULL)
         return;
-    struct family *fs[] = {&m->received,    &m->rejected,       &m->http,         &m->accepted,
-                           &m->redact_hits, &m->redact_actions, &m->samples,      &m->provider,
-                           &m->finish,      &m->tool,           &m->errors,       &m->route,
-                           &m->triggers,    &m->bundles,        &m->otlp_rejected};
+    struct family *fs[] = {&m->received,    &m->rejected,       &m->http,          &m->accepted,
+                           &m->redact_hits, &m->redact_actions, &m->samples,       &m->provider,
+                           &m->finish,      &m->tool,           &m->errors,        &m->route,
+                           &m->triggers,    &m->bundles,        &m->otlp_rejected, &m->misnamed};
     for (size_t i = 0; i < sizeof fs / sizeof *fs; i++)
         family_free(fs[i]);
     pthread_mutex_destroy(&m->mu);
@@ -321,6 +322,14 @@ fr_metrics_redaction(struct fr_metrics *m, const struct fr_redactor *r,
             family_get(&m->redact_actions, "action", fr_action_name(a), NULL)->c[0] +=
                 c->actions[a];
     m->redact_changed += c->events_changed;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void
+fr_metrics_misnamed(struct fr_metrics *m, const char *field, uint64_t n)
+{
+    pthread_mutex_lock(&m->mu);
+    family_get(&m->misnamed, "field", field, NULL)->c[0] += n;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -536,6 +545,10 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
                   "OTLP requests refused whole (reason media_type, encoding, malformed, "
                   "too_large, queue_full, unavailable) and items refused inside accepted "
                   "requests (reason invalid), by signal.",
+                  0);
+    family_render(&o, &m->misnamed, "flightrec_events_misnamed_total", "counter",
+                  "Accepted events without an envelope field but with a key that most likely "
+                  "meant it (conversation_id for conv_id, ...), by the field.",
                   0);
     family_render(&o, &m->triggers, "flightrec_incident_triggers_total", "counter",
                   "Incident trigger evaluations that matched, by rule and outcome.", 0);

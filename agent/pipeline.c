@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "core/wire.h"
 #include "retention/hot/archive.h"
 
 void
@@ -26,6 +27,7 @@ fr_pipeline_init(struct fr_pipeline *p)
     memset(p, 0, sizeof *p);
     pthread_mutex_init(&p->live_mu, NULL);
     pthread_mutex_init(&p->commit_mu, NULL);
+    pthread_mutex_init(&p->misnamed_mu, NULL);
     pthread_mutex_init(&p->health_mu, NULL);
     pthread_mutex_init(&p->otlp_mu, NULL);
     pthread_mutex_init(&p->prep_mu, NULL);
@@ -106,6 +108,7 @@ fr_pipeline_destroy(struct fr_pipeline *p)
     OPENSSL_cleanse(&p->archive_keys, sizeof p->archive_keys);
     pthread_mutex_destroy(&p->live_mu);
     pthread_mutex_destroy(&p->commit_mu);
+    pthread_mutex_destroy(&p->misnamed_mu);
     pthread_mutex_destroy(&p->health_mu);
     pthread_mutex_destroy(&p->otlp_mu);
     pthread_mutex_destroy(&p->prep_mu);
@@ -343,6 +346,66 @@ fr_pipeline_reject(struct fr_pipeline *p, json_t *errors, uint64_t line, const s
     if (json_array_size(errors) < 100)
         json_array_append_new(errors,
                               json_pack("{s:I,s:s}", "line", (json_int_t)line, "error", e->msg));
+}
+
+/* ---- misnamed envelope fields ---- */
+
+#define MISNAMED_WARN_EVERY_S 60
+
+void
+fr_pipeline_misnamed(struct fr_pipeline *p, const char *source, const struct fr_record *recs,
+                     size_t n, json_t *warnings)
+{
+    uint64_t by_field[FR_WF_COUNT] = {0};
+    const struct fr_record *first = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct fr_record *r = &recs[i];
+        if (r->misnamed == NULL || r->misnamed_field < 0 || r->misnamed_field >= FR_WF_COUNT)
+            continue;
+        by_field[r->misnamed_field]++;
+        if (first == NULL)
+            first = r;
+        if (warnings != NULL && json_array_size(warnings) < 100) {
+            char text[240];
+            json_array_append_new(warnings,
+                                  json_pack("{s:I,s:s}", "line", (json_int_t)r->line, "warning",
+                                            fr_wire_misnamed_text(r->misnamed, r->misnamed_field,
+                                                                  text, sizeof text)));
+        }
+    }
+    if (first == NULL)
+        return;
+    uint64_t total = 0;
+    for (int f = 0; f < FR_WF_COUNT; f++) {
+        if (by_field[f] > 0)
+            fr_metrics_misnamed(p->metrics, fr_wire_field_name(f), by_field[f]);
+        total += by_field[f];
+    }
+    pthread_mutex_lock(&p->misnamed_mu);
+    double now = fr_mono_s();
+    bool say = p->misnamed_said == 0 || now - p->misnamed_said >= MISNAMED_WARN_EVERY_S;
+    uint64_t quiet = p->misnamed_quiet;
+    if (say) {
+        p->misnamed_said = now;
+        p->misnamed_quiet = 0;
+    } else {
+        p->misnamed_quiet += total;
+    }
+    pthread_mutex_unlock(&p->misnamed_mu);
+    if (!say)
+        return;
+    char text[240];
+    fr_wire_misnamed_text(first->misnamed, first->misnamed_field, text, sizeof text);
+    if (quiet > 0)
+        fr_log(FR_LOG_WARN, source,
+               "%llu event(s) stored with a misnamed envelope field, e.g. line %llu: %s (and %llu "
+               "more in the last %d s; flightrec_events_misnamed_total)",
+               (unsigned long long)total, (unsigned long long)first->line, text,
+               (unsigned long long)quiet, MISNAMED_WARN_EVERY_S);
+    else
+        fr_log(FR_LOG_WARN, source,
+               "%llu event(s) stored with a misnamed envelope field, e.g. line %llu: %s",
+               (unsigned long long)total, (unsigned long long)first->line, text);
 }
 
 /* ---- health ---- */

@@ -69,6 +69,9 @@ struct fr_pipeline {
     pthread_cond_t prep_cv;
     int prep_busy, prep_max;
     atomic_size_t body_bytes_per_event; /* recent bodies, as received (fr_pipeline_learn) */
+    pthread_mutex_t misnamed_mu;        /* fr_pipeline_misnamed's warning, at most once a minute */
+    double misnamed_said;               /* monotonic seconds; 0 = never */
+    uint64_t misnamed_quiet;            /* events not said since */
 };
 
 /*
@@ -169,6 +172,16 @@ void fr_pipeline_submit_linked(struct fr_pipeline *p, struct fr_record *recs, si
 /* Counts a rejected line and lists it (at most 100) in errors as {"line","error"}. */
 void fr_pipeline_reject(struct fr_pipeline *p, json_t *errors, uint64_t line,
                         const struct fr_err *e);
+
+/*
+ * Accepted records that lack an envelope field but carry a key that most
+ * likely meant it (core/wire.h: fr_wire_alias): counted by field
+ * (flightrec_events_misnamed_total), said at warn at most once a minute per
+ * agent, naming source, and listed (at most 100) in warnings as
+ * {"line","warning"} when warnings is not NULL.
+ */
+void fr_pipeline_misnamed(struct fr_pipeline *p, const char *source, const struct fr_record *recs,
+                          size_t n, json_t *warnings);
 
 /* Records the result of a commit, for readiness (called on the writer thread). */
 void fr_pipeline_commit_result(struct fr_pipeline *p, int rc, const struct fr_err *err);

@@ -121,6 +121,8 @@ fr_record_from_event(struct fr_record *rec, const struct fr_event *ev, const cha
     rec->entity_kind = record_put(&cur, ev->entity_kind);
     rec->version = ev->version;
     rec->has_version = ev->has_version;
+    rec->misnamed = ev->misnamed;
+    rec->misnamed_field = ev->misnamed_field;
     rec->kind = ev->kind;
     rec->ts_ms = ev->ts_ms;
     rec->seq = ev->seq;

@@ -110,6 +110,10 @@ struct fr_event {
     const char *entity_kind;        /* borrowed: timeline entity kind */
     int64_t version;                /* timeline: entity version, valid when has_version */
     bool has_version;
+    /* static (fr_wire_alias): a top-level key that most likely meant the envelope field
+       misnamed_field, which the event lacks ("conversation_id" for conv_id); NULL = none */
+    const char *misnamed;
+    int misnamed_field;
 };
 
 /*
@@ -143,6 +147,8 @@ struct fr_record {
     const char *entity_id, *entity_kind;
     int64_t version;
     bool has_version;
+    const char *misnamed; /* static: as in struct fr_event; NULL = none */
+    int misnamed_field;
     const char *body; /* the envelope JSON (core/wire.h), after redaction */
     size_t body_len;
     char policy[17];    /* id of the redaction policy applied, "" = none */

@@ -157,6 +157,102 @@ fr_wire_field(const char *key, size_t len)
     return -1;
 }
 
+const char *
+fr_wire_field_name(int field)
+{
+    static const char *const names[FR_WF_COUNT - FR_ID_COUNT] = {"v",    "kind",  "ts_ms", "seq",
+                                                                 "data", "error", "tags"};
+    if (field >= 0 && field < FR_ID_COUNT)
+        return fr_id_names[field];
+    if (field >= FR_ID_COUNT && field < FR_WF_COUNT)
+        return names[field - FR_ID_COUNT];
+    return "?";
+}
+
+/* Other spellings of the envelope's fields that producers send: other libraries' names
+   (OpenTelemetry's traceId, "timestamp", "type") and camelCase. Only unambiguous ones: a
+   top-level "version" or "session" is as likely a producer's own field. */
+#define ALIAS(k, f)                                                                                \
+    {                                                                                              \
+        k, sizeof k - 1, f                                                                         \
+    }
+static const struct {
+    const char *key;
+    size_t len;
+    int field;
+} aliases[] = {
+    ALIAS("conversation_id", FR_ID_CONV),
+    ALIAS("conversationId", FR_ID_CONV),
+    ALIAS("conversationID", FR_ID_CONV),
+    ALIAS("convId", FR_ID_CONV),
+    ALIAS("sessionId", FR_ID_SESSION),
+    ALIAS("sessionID", FR_ID_SESSION),
+    ALIAS("turnId", FR_ID_TURN),
+    ALIAS("runId", FR_ID_RUN),
+    ALIAS("requestId", FR_ID_REQUEST),
+    ALIAS("req_id", FR_ID_REQUEST),
+    ALIAS("streamId", FR_ID_STREAM),
+    ALIAS("eventId", FR_ID_EVENT),
+    ALIAS("traceId", FR_ID_TRACE),
+    ALIAS("traceID", FR_ID_TRACE),
+    ALIAS("spanId", FR_ID_SPAN),
+    ALIAS("spanID", FR_ID_SPAN),
+    ALIAS("runtimeKey", FR_ID_RUNTIME_KEY),
+    ALIAS("inferenceId", FR_ID_INFERENCE),
+    ALIAS("type", FR_WF_KIND),
+    ALIAS("event_type", FR_WF_KIND),
+    ALIAS("eventType", FR_WF_KIND),
+    ALIAS("ts", FR_WF_TS),
+    ALIAS("timestamp", FR_WF_TS),
+    ALIAS("timestamp_ms", FR_WF_TS),
+    ALIAS("timestampMs", FR_WF_TS),
+    ALIAS("time", FR_WF_TS),
+    ALIAS("time_ms", FR_WF_TS),
+    ALIAS("tsMs", FR_WF_TS),
+    ALIAS("sequence", FR_WF_SEQ),
+    ALIAS("payload", FR_WF_DATA),
+};
+
+#undef ALIAS
+
+int
+fr_wire_alias(const char *key, size_t len, const char **spelled)
+{
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (aliases[i].len == len && memcmp(aliases[i].key, key, len) == 0) {
+            *spelled = aliases[i].key;
+            return aliases[i].field;
+        }
+    return -1;
+}
+
+const char *
+fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap)
+{
+    const char *loses = field == FR_ID_CONV    ? "Without it the event belongs to no conversation."
+                        : field == FR_WF_DATA  ? "A kind's fields are read from data only."
+                        : field == FR_WF_SEQ   ? "Without it the event has no sequence number."
+                        : field == FR_ID_TRACE ? "Without it the event joins no trace."
+                                               : "The event is stored without one.";
+    snprintf(out, cap, "%s: not an envelope field (kept as an attribute); did you mean %s? %s", key,
+             fr_wire_field_name(field), loses);
+    return out;
+}
+
+/* The error for a required field (kind, ts_ms) missing, with the key the producer most
+   likely meant it by. */
+static int
+wire_missing(struct fr_err *err, int field, const char *misnamed)
+{
+    const char *name = fr_wire_field_name(field);
+    if (misnamed != NULL)
+        return fr_err_set(
+            err, FR_E_MISSING, "%s: missing (required); the event has '%s': %s", name, misnamed,
+            field == FR_WF_TS ? "the envelope names it ts_ms, integer milliseconds since the epoch"
+                              : "the envelope names it kind (provider, tool, turn, ...)");
+    return fr_err_set(err, FR_E_MISSING, "%s: missing (required)", name);
+}
+
 static int
 wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *ev,
               struct fr_err *err)
@@ -171,11 +267,31 @@ wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *e
     const char *key;
     size_t klen;
     json_t *val;
+    /* producers' keys that most likely meant a field: alias[i] set where bit i of aliased is
+       (an event rarely has one: nothing to clear or scan for it) */
+    const char *alias[FR_WF_COUNT];
+    uint32_t aliased = 0;
+    _Static_assert(FR_WF_COUNT <= 32, "aliased holds a bit per field");
     json_object_keylen_foreach(root, key, klen, val)
     {
         int w = fr_wire_field(key, klen);
-        if (w >= 0)
+        if (w >= 0) {
             f[w] = val;
+        } else {
+            const char *spelled;
+            int a = fr_wire_alias(key, klen, &spelled);
+            if (a >= 0) {
+                alias[a] = spelled;
+                aliased |= UINT32_C(1) << a;
+            }
+        }
+    }
+    for (uint32_t m = aliased; m != 0 && ev->misnamed == NULL; m &= m - 1) {
+        int i = __builtin_ctz(m);                 /* envelope order: ids first */
+        if (f[i] == NULL || json_is_null(f[i])) { /* the field it meant is absent */
+            ev->misnamed = alias[i];
+            ev->misnamed_field = i;
+        }
     }
 
     json_t *v = f[FR_WF_V];
@@ -184,7 +300,7 @@ wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *e
 
     json_t *kind = f[FR_WF_KIND];
     if (kind == NULL || json_is_null(kind))
-        return fr_err_set(err, FR_E_MISSING, "kind: missing (required)");
+        return wire_missing(err, FR_WF_KIND, aliased >> FR_WF_KIND & 1 ? alias[FR_WF_KIND] : NULL);
     if (!json_is_string(kind))
         return fr_err_set(err, FR_E_TYPE, "kind: must be a string, got %s",
                           fr_json_type_phrase(kind));
@@ -209,7 +325,7 @@ wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *e
 
     json_t *ts = f[FR_WF_TS];
     if (ts == NULL || json_is_null(ts))
-        return fr_err_set(err, FR_E_MISSING, "ts_ms: missing (required)");
+        return wire_missing(err, FR_WF_TS, aliased >> FR_WF_TS & 1 ? alias[FR_WF_TS] : NULL);
     if (!json_is_integer(ts))
         return fr_err_set(err, FR_E_TYPE,
                           "ts_ms: must be an integer (milliseconds since the epoch), got %s",

@@ -41,6 +41,22 @@ enum fr_wire_field {
    fr_wire_field), or -1: a producer's own field. */
 int fr_wire_field(const char *key, size_t len);
 
+/* The wire name of an envelope field (an enum fr_id or an enum fr_wire_field). */
+const char *fr_wire_field_name(int field);
+
+/*
+ * The envelope field a producer's own top-level key[0, len) most likely
+ * meant, or -1: another spelling of it ("conversation_id", "traceId",
+ * "timestamp", "type", "payload", ...; docs/wire-format.md, "Misnamed
+ * fields"). *spelled gets the key as a static string (never the producer's
+ * bytes, so a message may quote it).
+ */
+int fr_wire_alias(const char *key, size_t len, const char **spelled);
+
+/* What an accepted event with key (fr_wire_alias's spelling) but not the field it meant
+   loses, as a one-line warning in out[0, cap); returns out. */
+const char *fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap);
+
 /* Oldest accepted ts_ms: anything smaller is most likely seconds, not ms. */
 #define FR_WIRE_MIN_TS_MS 100000000000LL
 

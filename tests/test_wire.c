@@ -244,6 +244,89 @@ test_wire_field_names(void **state)
                      fr_wire_field(cases[i].key, strlen(cases[i].key)), cases[i].field);
 }
 
+/* A producer's other spelling of an envelope field: named in the error when the field is
+   required (kind, ts_ms), carried on the record as a warning when the event is accepted without
+   the field it meant, and nothing when the field is there too or the key is the producer's own. */
+static void
+test_wire_misnamed_fields(void **state)
+{
+    (void)state;
+    struct fr_record rec;
+    struct fr_err err = {0};
+    assert_int_equal(
+        t_prepare("{\"kind\":\"tool\"," TS ",\"conversation_id\":\"c-9\"}", &rec, &err), FR_OK);
+    assert_null(rec.ids[FR_ID_CONV]); /* not guessed: stored as sent, with the warning */
+    assert_non_null(rec.misnamed);
+    assert_string_equal(rec.misnamed, "conversation_id");
+    assert_int_equal(rec.misnamed_field, FR_ID_CONV);
+    char text[240];
+    const char *w = fr_wire_misnamed_text(rec.misnamed, rec.misnamed_field, text, sizeof text);
+    assert_non_null(strstr(w, "conversation_id: not an envelope field"));
+    assert_non_null(strstr(w, "did you mean conv_id?"));
+    assert_non_null(strstr(w, "no conversation"));
+    fr_record_clear(&rec);
+
+    /* the first field in envelope order that is missing: trace_id before data */
+    assert_int_equal(
+        t_prepare("{\"kind\":\"tool\"," TS ",\"payload\":{},\"traceId\":\"ab\"}", &rec, &err),
+        FR_OK);
+    assert_non_null(rec.misnamed);
+    assert_string_equal(rec.misnamed, "traceId");
+    assert_int_equal(rec.misnamed_field, FR_ID_TRACE);
+    fr_record_clear(&rec);
+    assert_int_equal(
+        t_prepare("{\"kind\":\"tool\"," TS ",\"payload\":{},\"trace_id\":\"ab\"}", &rec, &err),
+        FR_OK);
+    assert_non_null(rec.misnamed);
+    assert_string_equal(rec.misnamed, "payload");
+    assert_int_equal(rec.misnamed_field, FR_WF_DATA);
+    fr_record_clear(&rec);
+
+    /* a null field is one not sent */
+    assert_int_equal(
+        t_prepare("{\"kind\":\"tool\"," TS ",\"conv_id\":null,\"convId\":\"c\"}", &rec, &err),
+        FR_OK);
+    assert_non_null(rec.misnamed);
+    assert_string_equal(rec.misnamed, "convId");
+    fr_record_clear(&rec);
+
+    /* the field is there too, or the key is a producer's own: no warning */
+    static const char *const quiet[] = {
+        "{\"kind\":\"tool\"," TS ",\"conv_id\":\"c\",\"conversation_id\":\"c\"}",
+        "{\"kind\":\"tool\"," TS ",\"data\":{},\"payload\":{}}",
+        "{\"kind\":\"tool\"," TS ",\"version\":\"2.1\",\"session\":{},\"parent_span_id\":\"a\"}",
+        "{\"kind\":\"tool\"," TS ",\"type\":\"x\",\"timestamp\":1}", /* kind, ts_ms there */
+        "{\"kind\":\"tool\"," TS ",\"ConversationId\":\"c\",\"conversation_idx\":\"c\"}",
+    };
+    for (size_t i = 0; i < sizeof quiet / sizeof quiet[0]; i++) {
+        assert_int_equal(t_prepare(quiet[i], &rec, &err), FR_OK);
+        if (rec.misnamed != NULL)
+            fail_msg("%s: warned of '%s'", quiet[i], rec.misnamed);
+        fr_record_clear(&rec);
+    }
+
+    /* required fields: the error names the key the producer sent instead */
+    assert_int_equal(t_prepare("{\"kind\":\"tool\",\"timestamp\":1771357445201}", &rec, &err),
+                     FR_E_MISSING);
+    assert_non_null(strstr(err.msg, "ts_ms: missing (required); the event has 'timestamp'"));
+    assert_non_null(strstr(err.msg, "milliseconds"));
+    assert_int_equal(t_prepare("{\"type\":\"tool\"," TS ",\"conversationId\":\"c\"}", &rec, &err),
+                     FR_E_MISSING);
+    assert_non_null(strstr(err.msg, "kind: missing (required); the event has 'type'"));
+    assert_int_equal(t_prepare("{\"kind\":\"tool\",\"conversation_id\":\"c\"}", &rec, &err),
+                     FR_E_MISSING);
+    assert_string_equal(err.msg, "ts_ms: missing (required)"); /* no other key for it */
+
+    /* the spelling quoted is the table's, never the producer's bytes */
+    const char *spelled = NULL;
+    assert_int_equal(fr_wire_alias("traceId", 7, &spelled), FR_ID_TRACE);
+    assert_string_equal(spelled, "traceId");
+    assert_int_equal(fr_wire_alias("traceIdentifier", 7, &spelled), FR_ID_TRACE); /* by length */
+    assert_int_equal(fr_wire_alias("trace", 5, &spelled), -1);
+    assert_string_equal(fr_wire_field_name(FR_ID_INFERENCE), "inference_id");
+    assert_string_equal(fr_wire_field_name(FR_WF_TS), "ts_ms");
+}
+
 static void
 test_wire_error_message_is_first_line_only(void **state)
 {
@@ -527,6 +610,7 @@ main(void)
         cmocka_unit_test(test_wire_every_kind_normalized),
         cmocka_unit_test(test_wire_ids_and_seq_extracted),
         cmocka_unit_test(test_wire_field_names),
+        cmocka_unit_test(test_wire_misnamed_fields),
         cmocka_unit_test(test_wire_dump_any_size),
         cmocka_unit_test(test_wire_json_text_matches_jansson),
         cmocka_unit_test(test_wire_error_message_is_first_line_only),

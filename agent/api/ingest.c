@@ -116,9 +116,13 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
     struct fr_ack ack;
     fr_pipeline_submit_reserved(p, res.recs, res.n, rj.reserved, &ack);
     size_t accepted = res.n, nrejected = res.rejected;
+    json_t *warnings = json_array();
+    if (ack.rc == FR_OK)
+        fr_pipeline_misnamed(p, "http", res.recs, res.n, warnings);
     fr_body_result_clear(&res); /* the records, stored or not, freed here (not by the writer) */
     if (ack.rc != FR_OK) {
         json_decref(rj.errors);
+        json_decref(warnings);
         return refused(p, c, &ack);
     }
     size_t shown = json_array_size(rj.errors);
@@ -129,6 +133,9 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
         json_object_set_new(out, "errors_truncated", json_true());
     if (ack.erased > 0) /* acknowledged, so the producer does not retry, and never stored */
         json_object_set_new(out, "erased", json_integer((json_int_t)ack.erased));
+    if (json_array_size(warnings) > 0) /* stored, but most likely not as the producer meant */
+        json_object_set_new(out, "warnings", json_incref(warnings));
+    json_decref(warnings);
     return fr_api_json(p, c, MHD_HTTP_ACCEPTED, out, NULL);
 }
 

@@ -26,6 +26,7 @@
 #include "core/linereader.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "core/wire.h"
 #include "redact/redact.h"
 
 struct ingest_run {
@@ -33,7 +34,7 @@ struct ingest_run {
     struct fr_writer *writer;
     struct fr_batch *cur; /* batch being filled by this thread */
     size_t batch;
-    uint64_t lines, rejected;
+    uint64_t lines, rejected, misnamed; /* misnamed: prepared with a misnamed envelope field */
     _Atomic uint64_t accepted, duplicates, erased; /* updated by the writer thread */
     atomic_bool failed;
     pthread_mutex_t fail_mu;
@@ -99,6 +100,19 @@ ingest_reject(struct ingest_run *r, uint64_t line, const struct fr_err *err)
             fputs("\r\033[K", stderr);
         fprintf(stderr, "line %llu: %s\n", (unsigned long long)line, err->msg);
     }
+}
+
+/* A line stored, but with a key that most likely meant an envelope field it lacks. */
+static void
+ingest_misnamed(struct ingest_run *r, uint64_t line, const struct fr_record *rec)
+{
+    if (++r->misnamed > r->max_errors)
+        return;
+    char text[240];
+    if (r->progress)
+        fputs("\r\033[K", stderr);
+    fprintf(stderr, "line %llu: warning: %s\n", (unsigned long long)line,
+            fr_wire_misnamed_text(rec->misnamed, rec->misnamed_field, text, sizeof text));
 }
 
 /* Writer thread: the batch has committed (or failed). */
@@ -179,6 +193,12 @@ ingest_summary(struct ingest_run *r, const char *path)
             path, (unsigned long long)r->lines, (unsigned long long)atomic_load(&r->accepted),
             (unsigned long long)atomic_load(&r->duplicates), (unsigned long long)r->rejected, el,
             el > 0 ? (double)atomic_load(&r->accepted) / el : 0.0);
+    if (r->misnamed > 0)
+        fprintf(stderr,
+                "%llu events stored with a misnamed envelope field (conversation_id for conv_id, "
+                "...; the first %llu are shown above): docs/wire-format.md, \"Misnamed fields\"\n",
+                (unsigned long long)r->misnamed,
+                (unsigned long long)(r->misnamed < r->max_errors ? r->misnamed : r->max_errors));
     if (atomic_load(&r->erased) > 0)
         fprintf(stderr,
                 "%llu events refused: an erased conversation or value (flightrec erase --list)\n",
@@ -328,6 +348,8 @@ ingest_read(struct ingest_run *r, int fd, const struct ingest_opts *o)
             continue;
         }
         rec->line = lineno;
+        if (rec->misnamed != NULL)
+            ingest_misnamed(r, lineno, rec);
         if (++r->cur->n == r->batch)
             ingest_submit(r);
         if (r->progress && (r->lines & 1023) == 0)

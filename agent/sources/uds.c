@@ -1,7 +1,9 @@
 /*
  * agent/sources/uds.c - the Unix domain socket ingest server: NDJSON in, one ack
  * line per batch out ({"ack_seq":K,"accepted":N,"rejected":M}, plus
- * "errors":[{"line":L,"error":"..."}] when lines were rejected). A batch
+ * "errors":[{"line":L,"error":"..."}] when lines were rejected, and
+ * "warnings":[{"line":L,"warning":"..."}] when stored events lack an envelope
+ * field they most likely meant by another key, as conversation_id). A batch
  * ends when the client pauses (nothing more to read right now) or at
  * storage.batch_events lines; its ack is written after its transaction
  * committed. While the writer's queue is full the connection's thread
@@ -57,6 +59,9 @@ flush(struct fr_pipeline *pl, int fd, struct pending *p)
     struct fr_ack ack;
     size_t n = p->n;
     fr_pipeline_submit(pl, p->recs, p->n, true, &ack);
+    json_t *warnings = json_array();
+    if (ack.rc == FR_OK)
+        fr_pipeline_misnamed(pl, "socket", p->recs, p->n, warnings);
     for (size_t i = 0; i < p->n; i++)
         fr_record_clear(&p->recs[i]);
     p->n = 0;
@@ -72,6 +77,9 @@ flush(struct fr_pipeline *pl, int fd, struct pending *p)
         json_object_set_new(out, "errors", p->errors);
     else
         json_decref(p->errors);
+    if (json_array_size(warnings) > 0)
+        json_object_set_new(out, "warnings", json_incref(warnings));
+    json_decref(warnings);
     p->errors = json_array();
     p->rejected = 0;
     char *line = json_dumps(out, JSON_COMPACT);

@@ -75,6 +75,7 @@ test_agent_http_ingest_query_and_errors(void **state)
                      202);
     assert_non_null(strstr(out, "\"accepted\":1,\"rejected\":1"));
     assert_non_null(strstr(out, "\"line\":2"));
+    assert_null(strstr(out, "warnings")); /* none: the answer as before */
     free(out);
 
     /* read back: the conversation view, redacted */
@@ -158,11 +159,33 @@ test_agent_http_ingest_query_and_errors(void **state)
     json_decref(j);
     j = get_json(a, "/v1/events?since=yesterday-ish", 400);
     json_decref(j);
+    /* another spelling of an envelope field: stored as sent, and said in the answer, the log
+       and the metrics, so the producer learns why its events belong to no conversation */
+    assert_int_equal(
+        post(a,
+             "{\"kind\":\"tool\",\"ts_ms\":1771357445400,\"conv_id\":\"h-9\"}\n"
+             "{\"kind\":\"tool\",\"ts_ms\":1771357445401,\"conversationId\":\"h-9\"}\n",
+             &out),
+        202);
+    j = json_loads(out, 0, NULL);
+    free(out);
+    assert_int_equal(json_integer_value(json_object_get(j, "accepted")), 2);
+    assert_int_equal(json_array_size(json_object_get(j, "warnings")), 1);
+    json_t *w0 = json_array_get(json_object_get(j, "warnings"), 0);
+    assert_int_equal(json_integer_value(json_object_get(w0, "line")), 2);
+    assert_non_null(strstr(json_string_value(json_object_get(w0, "warning")),
+                           "conversationId: not an envelope field (kept as an attribute); did you "
+                           "mean conv_id?"));
+    json_decref(j);
+    wait_log(a, "warn http: 1 event(s) stored with a misnamed envelope field, e.g. line 2: "
+                "conversationId");
+    assert_int_equal(count_events(a->db, "h-9"), 1);
     /* redaction is counted per detector and action */
     assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &out, NULL), 200);
     assert_non_null(strstr(out, "flightrec_redaction_hits_total{detector=\"email\"} 1\n"));
     assert_non_null(strstr(out, "flightrec_redaction_actions_total{action=\"scan\"} 1\n"));
     assert_non_null(strstr(out, "flightrec_events_rejected_total{reason=\"wrong_type\"} 1\n"));
+    assert_non_null(strstr(out, "flightrec_events_misnamed_total{field=\"conv_id\"} 1\n"));
     free(out);
     assert_int_equal(agent_stop(a), 0);
 }

@@ -42,7 +42,22 @@ test_agent_socket_acks_and_bad_lines(void **state)
     ack = read_line(fd);
     assert_non_null(strstr(ack, "\"accepted\":2"));
     assert_non_null(strstr(ack, "\"duplicates\":2"));
+    assert_null(strstr(ack, "warnings"));
     free(ack);
+    /* another spelling of an envelope field: stored as sent, the ack says what it lacks */
+    const char *misnamed = "{\"kind\":\"tool\",\"ts_ms\":1771357445300,\"traceId\":\"ab\","
+                           "\"conv_id\":\"s-2\"}\n";
+    assert_int_equal(write(fd, misnamed, strlen(misnamed)), (ssize_t)strlen(misnamed));
+    ack = read_line(fd);
+    j = json_loads(ack, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(j, "accepted")), 1);
+    json_t *w0 = json_array_get(json_object_get(j, "warnings"), 0);
+    assert_int_equal(json_integer_value(json_object_get(w0, "line")), 9);
+    assert_non_null(
+        strstr(json_string_value(json_object_get(w0, "warning")), "did you mean trace_id?"));
+    json_decref(j);
+    free(ack);
+    wait_log(a, "warn socket: 1 event(s) stored with a misnamed envelope field");
     close(fd);
     free(ev);
     free(lines);

@@ -116,6 +116,21 @@ test_cli_ingest_reports_bad_lines_and_keeps_good(void **state)
     free(err);
     assert_int_equal(fr(NULL, &err, "ingest --db %s - < %s", f->db, f->file), 0);
     assert_non_null(strstr(err, "1 accepted (1 already stored)"));
+    assert_null(strstr(err, "misnamed"));
+    free(err);
+
+    /* another spelling of an envelope field: stored (exit 0), each line said, then a count */
+    write_file(f->file,
+               "{\"kind\":\"runtime\",\"ts_ms\":1771357445500,\"conversation_id\":\"c-3\"}\n"
+               "{\"kind\":\"runtime\",\"ts_ms\":1771357445501,\"conv_id\":\"c-3\"}\n"
+               "{\"kind\":\"runtime\",\"ts_ms\":1771357445502,\"sessionId\":\"s\"}\n");
+    assert_int_equal(fr(NULL, &err, "ingest --db %s %s", f->db, f->file), 0);
+    assert_non_null(strstr(err, "line 1: warning: conversation_id: not an envelope field (kept as "
+                                "an attribute); did you mean conv_id?"));
+    assert_non_null(strstr(err, "line 3: warning: sessionId: not an envelope field"));
+    assert_null(strstr(err, "line 2:"));
+    assert_non_null(strstr(err, "3 accepted"));
+    assert_non_null(strstr(err, "2 events stored with a misnamed envelope field"));
     free(err);
 }
 
