@@ -563,6 +563,44 @@ test_store_conversation_filters(void **state)
     assert_conv_lists(f->st, cases, sizeof cases / sizeof cases[0]);
 }
 
+/* Conversations by the start of their id: an id cut short; every UTF-8 text and the
+   pattern characters of other stores ('_', '%') are themselves. */
+static void
+test_store_conversation_id_prefix(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *lines[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445100,\"conv_id\":\"ab\"}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445200,\"conv_id\":\"abc\"}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445300,\"conv_id\":\"abd\"}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445400,\"conv_id\":\"b\"}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445500,\"conv_id\":\"\\u00e91\"}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445600,\"conv_id\":\"\\u00e9\\ud83d\\ude002\"}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445700,\"conv_id\":\"a_%\"}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445800,\"conv_id\":\"a\"}",
+    };
+    t_ingest(f->st, lines, sizeof lines / sizeof lines[0]);
+    const struct conv_case cases[] = {
+        {{.id_prefix = "ab"}, "abd,abc,ab"},
+        {{.id_prefix = "abc"}, "abc"},
+        {{.id_prefix = "a"}, "a,a_%,abd,abc,ab"},
+        {{.id_prefix = "a", .limit = 2}, "a,a_%"},
+        {{.id_prefix = "a_"}, "a_%"},
+        {{.id_prefix = "a%"}, ""},
+        {{.id_prefix = "\xc3\xa9"},
+         "\xc3\xa9\xf0\x9f\x98\x80"
+         "2,\xc3\xa9"
+         "1"},
+        {{.id_prefix = "\xc3\xa9\xf0\x9f"},
+         "\xc3\xa9\xf0\x9f\x98\x80"
+         "2"},
+        {{.id_prefix = "ab", .since_ms = 1771357445250LL}, "abd"},
+        {{.id_prefix = "abcd"}, ""},
+        {{.id_prefix = "c"}, ""},
+    };
+    assert_conv_lists(f->st, cases, sizeof cases / sizeof cases[0]);
+}
+
 /*
  * Conversations by what their events hold: a failure's class or code, a
  * provider, a model, a tool; each alone and combined, ordered by activity,
@@ -2046,6 +2084,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_empty_results_are_empty, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_conversation_filters, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_conversation_id_prefix, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_conversation_event_filters, t_store_setup,
                                         t_store_teardown),

@@ -15,6 +15,7 @@
 #include "core/mem.h"
 #include "core/option.h"
 #include "core/timeutil.h"
+#include "core/utf8.h"
 #include "exporters/render.h"
 #include "retention/hot/archive.h"
 #include "retention/retention.h"
@@ -83,6 +84,25 @@ collect_conv(void *ud, const struct fr_conv_row *r)
 }
 
 static int
+collect_conv_id(void *ud, const struct fr_conv_row *r)
+{
+    json_array_append_new(ud, json_string(r->conv_id));
+    return 0;
+}
+
+/* The ids of up to 5 conversations that start with id (one cut short), newest first. */
+static json_t *
+conv_ids_prefixed(struct fr_store *rs, const char *id)
+{
+    json_t *ids = json_array();
+    struct fr_conv_filter pf = {.id_prefix = id, .limit = 5};
+    struct fr_err ignored = {0};
+    if (rs != NULL && fr_store_conversations(rs, &pf, collect_conv_id, ids, &ignored) != FR_OK)
+        json_array_clear(ids);
+    return ids;
+}
+
+static int
 collect_event(void *ud, const struct fr_event_row *r)
 {
     json_array_append_new(ud, fr_render_event(r, NULL, 0));
@@ -94,7 +114,7 @@ fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c)
 {
     static const char *const allowed[] = {
         "since", "until", "status", "has_errors", "error_class", "error_code", "provider",
-        "model", "tool",  "limit",  "cursor",     "conv_id",     NULL};
+        "model", "tool",  "limit",  "cursor",     "conv_id",     "prefix",     NULL};
     struct fr_conv_filter f = {0};
     char msg[600], after[300];
     int limit;
@@ -130,6 +150,7 @@ fr_api_get_conversations(struct fr_pipeline *p, struct MHD_Connection *c)
     f.provider = fr_qparams_get(&q, "provider");
     f.model = fr_qparams_get(&q, "model");
     f.tool = fr_qparams_get(&q, "tool");
+    f.id_prefix = fr_qparams_get(&q, "prefix");
     if ((s = fr_qparams_get(&q, "cursor"))) {
         if (!fr_cursor_decode(s, &f.after_activity_ms, after, sizeof after))
             return fr_api_error(p, c, MHD_HTTP_BAD_REQUEST,
@@ -258,8 +279,11 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
     if (rc == FR_OK)
         rc = fr_tier_events_page(rs, &f, fr_pipeline_archive_keys(p), collect_event_text, &events,
                                  &total, &whole, &cold_skipped, &err);
-    if (rc == FR_OK && unindexed && total == 0)
+    json_t *prefixed = NULL; /* not found: the conversations whose id starts with it */
+    if (rc == FR_OK && unindexed && total == 0) {
         rc = fr_err_set(&err, FR_E_NOTFOUND, "no conversation %.200s", id);
+        prefixed = conv_ids_prefixed(rs, id);
+    }
     json_t *anomalies = json_array();
     if (rc == FR_OK)
         rc = fr_store_anomalies(rs, id, 0, collect_anomaly, anomalies, &err);
@@ -270,10 +294,18 @@ fr_api_get_conversation(struct fr_pipeline *p, struct MHD_Connection *c, const c
         json_decref(conv);
         fr_render_texts_free(&events);
         json_decref(anomalies);
+        if (prefixed != NULL && json_array_size(prefixed) > 0) {
+            char *clean = fr_utf8_sanitize(err.msg);
+            json_t *j = json_pack("{s:s,s:o}", "error", clean, "did_you_mean", prefixed);
+            free(clean);
+            return fr_api_json(p, c, MHD_HTTP_NOT_FOUND, j, NULL);
+        }
+        json_decref(prefixed);
         return fr_api_error(p, c,
                             rc == FR_E_NOTFOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_SERVICE_UNAVAILABLE,
                             err.msg, NULL);
     }
+    json_decref(prefixed);
     /* a long conversation is the largest answer: written as text, no tree per event; from
        every tier, the whole sorted and its slice kept (a page read alone comes sorted) */
     size_t at = (uint64_t)offset < (uint64_t)total ? (size_t)offset : (size_t)total;

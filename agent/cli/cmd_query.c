@@ -81,6 +81,8 @@ conversations_usage(FILE *out)
             "  --provider P    only those with a call to provider P\n"
             "  --model M       only those with a call to model M\n"
             "  --tool T        only those that called tool T\n"
+            "  --prefix P      only those whose id starts with P (a conversation id cut\n"
+            "                  short in a log line or a chat)\n"
             "  --summaries     what stays of conversations whose detail retention deleted\n"
             "                  (times, counts, tokens, models, error codes), newest first\n"
             "  --limit N       at most N conversations (default 50, 0 for all)\n"
@@ -101,6 +103,7 @@ fr_cmd_conversations(int argc, char **argv)
         {"provider", required_argument, NULL, 'P'},
         {"model", required_argument, NULL, 'm'},
         {"tool", required_argument, NULL, 't'},
+        {"prefix", required_argument, NULL, 'p'},
         {"summaries", no_argument, NULL, 'M'},
         {"json", no_argument, NULL, 'j'},
         {"ndjson", no_argument, NULL, 'n'},
@@ -155,6 +158,14 @@ fr_cmd_conversations(int argc, char **argv)
         case 't':
             f.tool = optarg;
             break;
+        case 'p':
+            if (*optarg == '\0') {
+                fprintf(stderr, "flightrec conversations: --prefix: expected the start of a "
+                                "conversation id, got ''\n");
+                return FR_EXIT_USAGE;
+            }
+            f.id_prefix = optarg;
+            break;
         case 'M':
             summaries = true;
             break;
@@ -175,7 +186,7 @@ fr_cmd_conversations(int argc, char **argv)
     if (fr_cli_no_args("conversations", argc, argv, optind) != 0)
         return FR_EXIT_USAGE;
     if (summaries && (f.status || f.has_errors || f.error_class || f.error_code || f.provider ||
-                      f.model || f.tool || q.until_ms)) {
+                      f.model || f.tool || f.id_prefix || q.until_ms)) {
         fprintf(stderr, "flightrec conversations: --summaries takes only --since and --limit (a "
                         "summary keeps counts, not the events these filters read)\n");
         return FR_EXIT_USAGE;

@@ -25,6 +25,8 @@
 #include "retention/hot/store.h"
 #include "retention/retention.h"
 
+#define SHOW_PREFIXED_MAX 5 /* conversations named when an id is not found */
+
 struct show_ctx {
     bool json;
     json_t *events; /* --json: the answer's object, its conversation (the events are rows) */
@@ -508,6 +510,45 @@ show_table_heading(void)
                   "DUR", "DETAIL");
 }
 
+/* The ids of conversations that start with the one asked for, separated by ", ". */
+struct prefixed {
+    char text[400];
+    int n;
+};
+
+static int
+prefixed_add(void *ud, const struct fr_conv_row *r)
+{
+    struct prefixed *x = ud;
+    if (++x->n <= SHOW_PREFIXED_MAX) {
+        size_t at = strlen(x->text);
+        snprintf(x->text + at, sizeof x->text - at, "%s%s", at > 0 ? ", " : "", r->conv_id);
+    }
+    return 0;
+}
+
+/* No conversation conv_id: said with the conversations whose id starts with it (an id cut
+   short when copied from a log line or a chat), so the next command is the right one. */
+static void
+not_found(struct fr_store *st, const char *conv_id, struct fr_err *err)
+{
+    struct prefixed x = {.n = 0};
+    struct fr_conv_filter pf = {.id_prefix = conv_id, .limit = SHOW_PREFIXED_MAX + 1};
+    struct fr_err ignored = {0};
+    if (fr_store_conversations(st, &pf, prefixed_add, &x, &ignored) != FR_OK || x.n == 0)
+        fr_err_set(err, FR_E_NOTFOUND, "no conversation %s", conv_id);
+    else if (x.n == 1)
+        fr_err_set(err, FR_E_NOTFOUND,
+                   "no conversation %s; did you mean %s? (the one conversation whose id starts "
+                   "with it)",
+                   conv_id, x.text);
+    else
+        fr_err_set(err, FR_E_NOTFOUND,
+                   "no conversation %s; conversations whose id starts with it: %s%s", conv_id,
+                   x.text,
+                   x.n > SHOW_PREFIXED_MAX ? ", ... (flightrec conversations --prefix)" : "");
+}
+
 static int
 show_header(void *ud, const struct fr_conv_row *r)
 {
@@ -776,7 +817,8 @@ fr_cmd_show(int argc, char **argv)
             rc = FR_E_NOTFOUND;
         }
         if (unindexed && shown_count(&c) == 0) {
-            rc = fr_err_set(&err, FR_E_NOTFOUND, "no conversation %s", f.conv_id);
+            not_found(st, f.conv_id, &err);
+            rc = err.code;
         } else if (unindexed) {
             fprintf(stderr,
                     "flightrec show: %s is no longer in the conversation index (its days were "

@@ -1075,6 +1075,8 @@ views.find = (main, params) => {
     const tries = [
       api('/v1/conversations?' + qs({ conv_id: q })).then((r) => (r.conversations.length ? { conv: r.conversations[0] } : null), (e) => ({ f: 'conversation', error: e })),
     ];
+    // an id cut short (copied from a log line or a chat): the conversations it starts
+    tries.push(api('/v1/conversations?' + qs({ prefix: q, limit: 20 })).then((r) => ({ prefixed: r.conversations.filter((c) => c.conv_id !== q) }), (e) => ({ f: 'conversation id prefix', error: e })));
     for (const f of ['trace_id', 'request_id', 'session_id', 'turn_id', 'span_id', 'event_id', 'inference_id'])
       tries.push(api('/v1/events?' + qs({ [f]: q, limit: 1000 })).then((r) => ({ f, events: r.events }), (e) => ({ f, error: e })));
     tries.push(api('/v1/events?' + qs({ text: q, limit: 200 })).then((r) => ({ f: 'text', events: r.events }), (e) => ({ f: 'text', error: e })));
@@ -1086,6 +1088,11 @@ views.find = (main, params) => {
         any = true;
         parts.push(h('section', {}, h('h2', {}, 'Conversation'),
           h('p', {}, idCell(r.conv.conv_id, '#/conv/' + encodeURIComponent(r.conv.conv_id)), ' \u00b7 ' + r.conv.event_count + ' events, ' + r.conv.error_count + ' failures, last active ' + fmtTime(r.conv.last_activity_ms))));
+      } else if (r.prefixed) {
+        if (!r.prefixed.length) continue;
+        any = true;
+        parts.push(h('section', {}, h('h2', {}, 'Conversations whose id starts with it' + (r.prefixed.length >= 19 ? ' (the 20 most recently active)' : '')),
+          h('ul', {}, r.prefixed.map((c) => h('li', {}, idCell(c.conv_id, '#/conv/' + encodeURIComponent(c.conv_id)), ' \u00b7 ' + c.event_count + ' events, ' + c.error_count + ' failures, last active ' + fmtTime(c.last_activity_ms))))));
       } else if (r.error) {
         parts.push(h('p', { class: 'error' }, r.f + ': ' + r.error.message));
       } else if (r.events && r.events.length) {
@@ -1095,7 +1102,7 @@ views.find = (main, params) => {
           (r.events.length >= lim ? ' \u2014 the first ' + lim + ' shown; narrow the search for more' : ''), r.events));
       }
     }
-    if (!any) parts.unshift(h('p', {}, 'Nothing found: no conversation with this id, no event with it as trace, request, session, turn, span, event or inference id, and no stored text containing it.'));
+    if (!any) parts.unshift(h('p', {}, 'Nothing found: no conversation with this id or one starting with it, no event with it as trace, request, session, turn, span, event or inference id, and no stored text containing it.'));
     body.replaceChildren(...parts);
   })().catch((e) => body.replaceChildren(errorBox(e)));
 };

@@ -113,6 +113,8 @@ pg_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb, void 
     for (size_t i = 0; i < 5; i++)
         if (vals[i] != NULL)
             pgq_add(&q, exists[i], vals[i]);
+    if (f->id_prefix != NULL) /* no pattern: '_' and '%' in an id are themselves */
+        pgq_add(&q, " AND starts_with(c.conv_id, %s)", f->id_prefix);
     pgq_cat(&q, " GROUP BY conv_id HAVING true");
     if (f->after_conv_id != NULL) {
         pgq_int(&q, " AND (max(last_activity_ms) < %s OR (max(last_activity_ms) = %s",

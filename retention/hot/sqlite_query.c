@@ -111,6 +111,13 @@ fr_sqlite_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb
     if (f->after_conv_id != NULL)
         strcat(sql,
                " AND (last_activity_ms < :ams OR (last_activity_ms = :ams AND conv_id < :aid))");
+    /* a prefix as a range of the primary key: every UTF-8 text that starts with it sorts from it
+       to it followed by 0xff, a byte no UTF-8 text holds */
+    char *prefix_end = NULL;
+    if (f->id_prefix != NULL) {
+        strcat(sql, " AND conv_id >= :pfx AND conv_id < :pfxend");
+        prefix_end = fr_asprintf("%s\xff", f->id_prefix);
+    }
     if (f->since_ms)
         strcat(sql, " AND last_activity_ms >= :since");
     if (f->until_ms)
@@ -124,8 +131,15 @@ fr_sqlite_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb
         strcat(sql, " LIMIT :limit");
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
+    if (rc != SQLITE_OK) {
+        free(prefix_end);
         return sq_fail(s->db, rc, err, "listing conversations");
+    }
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":pfx"), f->id_prefix, -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":pfxend"), prefix_end, -1,
+                      SQLITE_TRANSIENT);
+    free(prefix_end);
     sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":since"), f->since_ms);
     sqlite3_bind_int64(st, sqlite3_bind_parameter_index(st, ":until"), f->until_ms);
     sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, ":status"), f->status, -1,

@@ -125,6 +125,7 @@ struct fr_conv_filter {
     /* only conversations with an event of this error class / provider / model / tool /
        error code */
     const char *error_class, *provider, *model, *tool, *error_code;
+    const char *id_prefix; /* only conversations whose id starts with it; NULL = any */
     /* keyset pagination: rows strictly after (in list order) this one; 0/NULL = from the top */
     int64_t after_activity_ms;
     const char *after_conv_id;

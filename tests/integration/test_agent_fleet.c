@@ -496,6 +496,7 @@ test_fleet_queries_match_the_hot_store(void **state)
         "errors --by code",
         "errors --by model",
         "conversations --json --limit 5",
+        "conversations --prefix c-00001 --limit 1000",
     };
     for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
         char *local = NULL, *fleet = NULL;

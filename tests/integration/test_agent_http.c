@@ -89,6 +89,13 @@ test_agent_http_ingest_query_and_errors(void **state)
     free(dump);
     json_decref(j);
     j = get_json(a, "/v1/conversations/nope", 404);
+    assert_null(json_object_get(j, "did_you_mean"));
+    json_decref(j);
+    j = get_json(a, "/v1/conversations/h-", 404); /* an id cut short: the ones it starts */
+    assert_string_equal(json_string_value(json_object_get(j, "error")), "no conversation h-");
+    assert_int_equal(json_array_size(json_object_get(j, "did_you_mean")), 2);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "did_you_mean"), 0)),
+                        "h-2");
     json_decref(j);
     j = get_json(a, "/v1/conversations?limit=1", 200);
     assert_int_equal(json_array_size(json_object_get(j, "conversations")), 1);
@@ -108,6 +115,15 @@ test_agent_http_ingest_query_and_errors(void **state)
     json_decref(j2);
     j = get_json(a, "/v1/conversations?provider=openai", 200);
     assert_int_equal(json_array_size(json_object_get(j, "conversations")), 1);
+    json_decref(j);
+    j = get_json(a, "/v1/conversations?prefix=h-", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "conversations")), 2);
+    json_decref(j);
+    j = get_json(a, "/v1/conversations?prefix=h-2", 200);
+    assert_int_equal(json_array_size(json_object_get(j, "conversations")), 1);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(j, "conversations"), 0), "conv_id")),
+                        "h-2");
     json_decref(j);
     assert_int_equal(post(a,
                           "{\"kind\":\"provider\",\"ts_ms\":1771357445400,\"conv_id\":\"h-3\","

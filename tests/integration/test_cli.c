@@ -271,7 +271,35 @@ test_cli_show_ordered_view(void **state)
     assert_non_null(strstr(err, "not with --offset or --limit"));
     free(err);
     assert_int_equal(fr(NULL, &err, "show --db %s nobody", f->db), 4);
-    assert_non_null(strstr(err, "no conversation nobody"));
+    assert_non_null(strstr(err, "no conversation nobody\n"));
+    free(err);
+    /* an id cut short: the conversations it starts are named */
+    assert_int_equal(fr(NULL, &err, "show --db %s c-", f->db), 4);
+    assert_non_null(
+        strstr(err, "no conversation c-; did you mean c-1? (the one conversation whose id starts "
+                    "with it)"));
+    free(err);
+    write_file(f->file, "{\"kind\":\"tool\",\"ts_ms\":1771357445500,\"conv_id\":\"c-10\"}\n"
+                        "{\"kind\":\"tool\",\"ts_ms\":1771357445600,\"conv_id\":\"c-11\"}\n");
+    assert_int_equal(fr(NULL, NULL, "ingest --no-progress --db %s %s", f->db, f->file), 0);
+    assert_int_equal(fr(NULL, &err, "show --db %s c-", f->db), 4);
+    assert_non_null(strstr(
+        err, "no conversation c-; conversations whose id starts with it: c-11, c-10, c-1\n"));
+    free(err);
+    assert_int_equal(fr(&out, NULL, "conversations --db %s --prefix c-1 --json", f->db), 0);
+    o = json_loads(out, 0, NULL);
+    assert_int_equal(json_array_size(o), 3);
+    json_decref(o);
+    free(out);
+    assert_int_equal(fr(&out, NULL, "conversations --db %s --prefix c-10 --json", f->db), 0);
+    o = json_loads(out, 0, NULL);
+    assert_int_equal(json_array_size(o), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(o, 0), "conv_id")),
+                        "c-10");
+    json_decref(o);
+    free(out);
+    assert_int_equal(fr(NULL, &err, "conversations --db %s --prefix ''", f->db), 2);
+    assert_non_null(strstr(err, "--prefix: expected the start of a conversation id"));
     free(err);
 }
 

@@ -245,6 +245,12 @@ await step('find', async () => {
   }, want.text_query);
   assert.ok((await page.textContent('main')).includes(want.error_conv));
   await page.screenshot({ path: `${outDir}/find.png` });
+  // a conversation id cut short: the conversations it starts, linked
+  const cut = want.error_conv.slice(0, -1);
+  await page.fill('#find-q', cut);
+  await page.press('#find-q', 'Enter');
+  await page.locator('section h2', { hasText: 'Conversations whose id starts with it' }).waitFor();
+  assert.equal(await page.locator(`main section li a[href="#/conv/${encodeURIComponent(want.error_conv)}"]`).count(), 1);
 });
 
 await step('incidents', async () => {
