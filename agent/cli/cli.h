@@ -100,6 +100,7 @@ struct fr_cli_redact {
     const char *hmac_key; /* --hmac-key, else $FLIGHTREC_HMAC_KEY */
     bool create_key;      /* the command stores hashed data: it may create the key; the
                              others (redact --explain) use a temporary one when there is none */
+    bool quiet;           /* a temporary key is not said (ingest --check shows no hash) */
 };
 
 struct fr_redactor;

@@ -41,6 +41,7 @@ struct ingest_run {
     char fail_msg[600];              /* first store failure, under fail_mu */
     uint64_t by_code[1 - FR_RC_MIN]; /* rejected lines per -rc */
     uint64_t max_errors;             /* per-line errors printed */
+    bool check;                      /* --check: lines validated and redacted, none stored */
     bool progress;
     double started, last_progress;
     struct fr_redactor *red;
@@ -55,12 +56,17 @@ ingest_usage(FILE *out)
                  "Bad lines are reported with line number, field and reason; the others are\n"
                  "stored. Prints a summary on stderr. Exit status: 0 all accepted, 1 some\n"
                  "lines rejected, 2 usage error, 3 input or store failure.\n\n"
+                 "With --check nothing is stored and no database or key file is needed: each\n"
+                 "line goes through the same validation, classification and redaction, and is\n"
+                 "reported as above (a producer's output checked in its CI).\n\n"
                  "options:\n"
                  "  --db PATH          database (default $FLIGHTREC_DB or ./var/flightrec.db)\n"
                  "  --batch N          events per transaction (default 1000)\n"
                  "  --max-line BYTES   longest accepted line (default 1048576)\n"
                  "  --max-depth N      deepest accepted JSON nesting (default 64)\n"
                  "  --errors N         per-line errors to print (default 20, 0 for none)\n"
+                 "  --check            validate only: store nothing, exit 0 when every line\n"
+                 "                     would be accepted, 1 when some would be rejected\n"
                  "  --taxonomy FILE    error-taxonomy rules tried before the built-in ones\n"
                  "                     (default $FLIGHTREC_TAXONOMY)\n"
                  "  --redaction FILE   redaction policy merged over the built-in one\n"
@@ -187,25 +193,31 @@ ingest_summary(struct ingest_run *r, const char *path)
     if (r->rejected > r->max_errors)
         fprintf(stderr, "... %llu more rejected lines not shown (use --errors N)\n",
                 (unsigned long long)(r->rejected - r->max_errors));
-    fprintf(stderr,
-            "ingested %s: %llu lines, %llu accepted (%llu already stored), %llu rejected, "
-            "%.2f s, %.0f events/s\n",
-            path, (unsigned long long)r->lines, (unsigned long long)atomic_load(&r->accepted),
-            (unsigned long long)atomic_load(&r->duplicates), (unsigned long long)r->rejected, el,
-            el > 0 ? (double)atomic_load(&r->accepted) / el : 0.0);
+    if (r->check)
+        fprintf(stderr, "checked %s: %llu lines, %llu valid, %llu rejected; nothing stored\n", path,
+                (unsigned long long)r->lines, (unsigned long long)atomic_load(&r->accepted),
+                (unsigned long long)r->rejected);
+    else
+        fprintf(stderr,
+                "ingested %s: %llu lines, %llu accepted (%llu already stored), %llu rejected, "
+                "%.2f s, %.0f events/s\n",
+                path, (unsigned long long)r->lines, (unsigned long long)atomic_load(&r->accepted),
+                (unsigned long long)atomic_load(&r->duplicates), (unsigned long long)r->rejected,
+                el, el > 0 ? (double)atomic_load(&r->accepted) / el : 0.0);
     if (r->misnamed > 0)
         fprintf(stderr,
-                "%llu events stored with a misnamed envelope field (conversation_id for conv_id, "
+                "%llu events %s with a misnamed envelope field (conversation_id for conv_id, "
                 "...; the first %llu are shown above): docs/wire-format.md, \"Misnamed fields\"\n",
-                (unsigned long long)r->misnamed,
+                (unsigned long long)r->misnamed, r->check ? "would be stored" : "stored",
                 (unsigned long long)(r->misnamed < r->max_errors ? r->misnamed : r->max_errors));
     if (atomic_load(&r->erased) > 0)
         fprintf(stderr,
                 "%llu events refused: an erased conversation or value (flightrec erase --list)\n",
                 (unsigned long long)atomic_load(&r->erased));
     const struct fr_redact_counts *c = &r->counts;
-    fprintf(stderr, "redaction (policy %s): %llu events changed",
-            fr_policy_id(fr_redactor_policy(r->red)), (unsigned long long)c->events_changed);
+    fprintf(stderr, "redaction (policy %s): %llu events %s",
+            fr_policy_id(fr_redactor_policy(r->red)), (unsigned long long)c->events_changed,
+            r->check ? "would change" : "changed");
     for (size_t i = 0; i < c->ndetectors; i++)
         if (c->hits[i] > 0)
             fprintf(stderr, " %s=%llu", fr_redactor_detector_name(r->red, i),
@@ -228,7 +240,7 @@ struct ingest_opts {
     const char *db, *path, *taxonomy, *raw_key;
     struct fr_ingest_cfg cfg;
     uint64_t batch, max_errors;
-    bool no_progress, raw;
+    bool no_progress, raw, check;
     struct fr_cli_redact ro;
 };
 
@@ -243,6 +255,7 @@ ingest_parse(int argc, char **argv, struct ingest_opts *o)
         {"max-depth", required_argument, NULL, 'D'},
         {"errors", required_argument, NULL, 'e'},
         {"no-progress", no_argument, NULL, 'P'},
+        {"check", no_argument, NULL, 'C'},
         {"taxonomy", required_argument, NULL, 'T'},
         {"redaction", required_argument, NULL, 'R'},
         {"hmac-key", required_argument, NULL, 'K'},
@@ -281,6 +294,9 @@ ingest_parse(int argc, char **argv, struct ingest_opts *o)
         case 'P':
             o->no_progress = true;
             break;
+        case 'C':
+            o->check = true;
+            break;
         case 'T':
             o->taxonomy = optarg;
             break;
@@ -310,6 +326,10 @@ ingest_parse(int argc, char **argv, struct ingest_opts *o)
         return FR_EXIT_USAGE;
     }
     o->path = argv[optind];
+    if (o->check && o->raw) {
+        fprintf(stderr, "flightrec ingest: --check stores nothing: not with --raw\n");
+        return FR_EXIT_USAGE;
+    }
     if (o->raw && (o->raw_key == NULL || *o->raw_key == '\0')) {
         fprintf(stderr, "flightrec ingest: --raw needs --raw-key FILE (or $FLIGHTREC_RAW_KEY): "
                         "the raw key must be chosen, not defaulted next to the data\n");
@@ -350,8 +370,12 @@ ingest_read(struct ingest_run *r, int fd, const struct ingest_opts *o)
         rec->line = lineno;
         if (rec->misnamed != NULL)
             ingest_misnamed(r, lineno, rec);
-        if (++r->cur->n == r->batch)
+        if (r->check) { /* valid: counted, not kept */
+            atomic_fetch_add(&r->accepted, 1);
+            fr_record_clear(rec);
+        } else if (++r->cur->n == r->batch) {
             ingest_submit(r);
+        }
         if (r->progress && (r->lines & 1023) == 0)
             ingest_show_progress(r, fr_linereader_bytes(lr));
     }
@@ -364,9 +388,31 @@ ingest_read(struct ingest_run *r, int fd, const struct ingest_opts *o)
 }
 
 /* Stores fd's events into the store at o->db with the redactor and taxonomy in o->cfg. */
+/* --check: fd's lines prepared as ingest would (validated, classified, redacted), none stored. */
+static int
+ingest_check_file(int fd, const struct ingest_opts *o)
+{
+    struct ingest_run r = {
+        .batch = 1, .max_errors = o->max_errors, .red = o->cfg.red, .check = true};
+    fr_redact_counts_init(&r.counts, o->cfg.red);
+    r.cur = ingest_new_batch(&r); /* one slot, prepared into and cleared */
+    r.progress = !o->no_progress && isatty(STDERR_FILENO);
+    r.started = r.last_progress = fr_mono_s();
+    int status = ingest_read(&r, fd, o);
+    free(r.cur->recs);
+    free(r.cur);
+    ingest_summary(&r, o->path);
+    if (status == FR_EXIT_OK && r.rejected > 0)
+        status = FR_EXIT_REJECTED;
+    fr_redact_counts_free(&r.counts);
+    return status;
+}
+
 static int
 ingest_run_file(int fd, const struct ingest_opts *o)
 {
+    if (o->check)
+        return ingest_check_file(fd, o);
     struct ingest_run r = {.batch = o->batch, .max_errors = o->max_errors, .red = o->cfg.red};
     const struct fr_policy *pol = fr_redactor_policy(o->cfg.red);
     struct fr_err err = {0};
@@ -421,7 +467,8 @@ fr_cmd_ingest(int argc, char **argv)
     if (st >= 0)
         return st;
     o.ro.db = o.db;
-    o.ro.create_key = true; /* it stores hashed data */
+    o.ro.create_key = !o.check; /* it stores hashed data (--check: a temporary key) */
+    o.ro.quiet = o.check;       /* no hash is shown: the temporary key needs no word */
     struct fr_redactor *red;
     int crc = fr_cli_redactor("ingest", &o.ro, &red);
     if (crc != FR_EXIT_OK)

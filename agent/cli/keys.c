@@ -80,10 +80,11 @@ fr_cli_redactor(const char *cmd, const struct fr_cli_redact *o, struct fr_redact
         /* nothing was hashed with a key that does not exist: a temporary one shows the same
            redaction, and no key file appears where this command writes nothing */
         rc = RAND_bytes(key, sizeof key) == 1 ? FR_EXIT_OK : FR_EXIT_FAIL;
-        fprintf(stderr,
-                "flightrec %s: no HMAC key at %s: hmac: tokens below come from a temporary key "
-                "and match nothing stored\n",
-                cmd, kp);
+        if (!o->quiet)
+            fprintf(stderr,
+                    "flightrec %s: no HMAC key at %s: hmac: tokens below come from a temporary key "
+                    "and match nothing stored\n",
+                    cmd, kp);
     } else {
         rc = fr_cli_load_key(cmd, kp, o->create_key, key);
     }

@@ -134,6 +134,45 @@ test_cli_ingest_reports_bad_lines_and_keeps_good(void **state)
     free(err);
 }
 
+/* ingest --check: the same per-line report and exit status, nothing stored, no file made (no
+   database, no key beside it), and a temporary key that is not talked about. */
+static void
+test_cli_ingest_check_stores_nothing(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->file, sample);
+    char *out, *err;
+    assert_int_equal(fr(&out, &err, "ingest --check --db %s %s", f->db, f->file), 1);
+    assert_string_equal(out, "");
+    assert_non_null(strstr(err, "line 2: ts_ms: must be an integer"));
+    assert_non_null(strstr(err, "line 6: kind: missing"));
+    assert_non_null(strstr(err, "checked "));
+    assert_non_null(strstr(err, "5 lines, 3 valid, 2 rejected; nothing stored"));
+    assert_non_null(strstr(err, "rejected by reason:"));
+    assert_null(strstr(err, "HMAC"));
+    free(out);
+    free(err);
+    assert_int_equal(access(f->db, F_OK), -1);
+    char *data = t_path(f->dir, "data"); /* the database's folder, where its keys would be */
+    assert_int_equal(access(data, F_OK), -1);
+    free(data);
+    /* every line valid: 0, with what redaction would change and a misnamed field said */
+    write_file(f->file,
+               "{\"kind\":\"tool\",\"ts_ms\":1771357445400,\"conv_id\":\"c-2\",\"data\":{\"args\":"
+               "\"mail a.b@example.com\"}}\n"
+               "{\"kind\":\"tool\",\"ts_ms\":1771357445401,\"traceId\":\"ab\"}\n");
+    assert_int_equal(fr(NULL, &err, "ingest --check --db %s %s", f->db, f->file), 0);
+    assert_non_null(strstr(err, "2 lines, 2 valid, 0 rejected; nothing stored"));
+    assert_non_null(strstr(err, "line 2: warning: traceId: not an envelope field"));
+    assert_non_null(strstr(err, "1 events would change email=1"));
+    assert_null(strstr(err, "a.b@example.com"));
+    free(err);
+    assert_int_equal(access(f->db, F_OK), -1);
+    assert_int_equal(fr(NULL, &err, "ingest --check --raw --raw-key k %s", f->file), 2);
+    assert_non_null(strstr(err, "--check stores nothing: not with --raw"));
+    free(err);
+}
+
 static void
 test_cli_conversations_json_and_filters(void **state)
 {
@@ -1118,6 +1157,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_cli_ingest_check_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_ingest_reports_bad_lines_and_keeps_good, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cli_conversations_json_and_filters, setup, teardown),
