@@ -352,7 +352,7 @@ fr_pipeline_reject(struct fr_pipeline *p, json_t *errors, uint64_t line, const s
 
 #define MISNAMED_WARN_EVERY_S 60
 
-void
+size_t
 fr_pipeline_misnamed(struct fr_pipeline *p, const char *source, const struct fr_record *recs,
                      size_t n, json_t *warnings)
 {
@@ -374,7 +374,7 @@ fr_pipeline_misnamed(struct fr_pipeline *p, const char *source, const struct fr_
         }
     }
     if (first == NULL)
-        return;
+        return 0;
     uint64_t total = 0;
     for (int f = 0; f < FR_WF_COUNT; f++) {
         if (by_field[f] > 0)
@@ -393,7 +393,7 @@ fr_pipeline_misnamed(struct fr_pipeline *p, const char *source, const struct fr_
     }
     pthread_mutex_unlock(&p->misnamed_mu);
     if (!say)
-        return;
+        return (size_t)total;
     char text[240];
     fr_wire_misnamed_text(first->misnamed, first->misnamed_field, text, sizeof text);
     if (quiet > 0)
@@ -406,6 +406,7 @@ fr_pipeline_misnamed(struct fr_pipeline *p, const char *source, const struct fr_
         fr_log(FR_LOG_WARN, source,
                "%llu event(s) stored with a misnamed envelope field, e.g. line %llu: %s",
                (unsigned long long)total, (unsigned long long)first->line, text);
+    return (size_t)total;
 }
 
 /* ---- health ---- */

@@ -196,12 +196,28 @@ test_agent_http_ingest_query_and_errors(void **state)
     wait_log(a, "warn http: 1 event(s) stored with a misnamed envelope field, e.g. line 2: "
                 "conversationId");
     assert_int_equal(count_events(a->db, "h-9"), 1);
+    char *many = NULL; /* more than the answer lists */
+    for (int i = 0; i < 102; i++) {
+        char *line = fr_asprintf("%s{\"kind\":\"tool\",\"ts_ms\":%lld,\"traceId\":\"t%d\"}\n",
+                                 many ? many : "", 1771357445500LL + i, i);
+        free(many);
+        many = line;
+    }
+    assert_int_equal(post(a, many, &out), 202);
+    free(many);
+    j = json_loads(out, 0, NULL);
+    free(out);
+    assert_int_equal(json_integer_value(json_object_get(j, "accepted")), 102);
+    assert_int_equal(json_array_size(json_object_get(j, "warnings")), 100);
+    assert_true(json_is_true(json_object_get(j, "warnings_truncated")));
+    json_decref(j);
     /* redaction is counted per detector and action */
     assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &out, NULL), 200);
     assert_non_null(strstr(out, "flightrec_redaction_hits_total{detector=\"email\"} 1\n"));
     assert_non_null(strstr(out, "flightrec_redaction_actions_total{action=\"scan\"} 1\n"));
     assert_non_null(strstr(out, "flightrec_events_rejected_total{reason=\"wrong_type\"} 1\n"));
     assert_non_null(strstr(out, "flightrec_events_misnamed_total{field=\"conv_id\"} 1\n"));
+    assert_non_null(strstr(out, "flightrec_events_misnamed_total{field=\"trace_id\"} 102\n"));
     free(out);
     assert_int_equal(agent_stop(a), 0);
 }
