@@ -326,6 +326,19 @@ wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *e
     json_t *ts = f[FR_WF_TS];
     if (ts == NULL || json_is_null(ts))
         return wire_missing(err, FR_WF_TS, aliased >> FR_WF_TS & 1 ? alias[FR_WF_TS] : NULL);
+    if (json_is_real(ts)) { /* a float: say which (a producer's time.time() * 1000, seconds) */
+        double d = json_real_value(ts);
+        if (d >= 1e8 && d < (double)FR_WIRE_MIN_TS_MS) /* 1973 to 5138 in seconds */
+            return fr_err_set(err, FR_E_TYPE,
+                              "ts_ms: %.17g is not an integer and looks like seconds; send whole "
+                              "milliseconds since the epoch",
+                              d);
+        return fr_err_set(err, FR_E_TYPE,
+                          "ts_ms: must be an integer (milliseconds since the epoch), got %.17g "
+                          "written as a number with a fraction or an exponent; send whole "
+                          "milliseconds",
+                          d);
+    }
     if (!json_is_integer(ts))
         return fr_err_set(err, FR_E_TYPE,
                           "ts_ms: must be an integer (milliseconds since the epoch), got %s",
