@@ -279,10 +279,18 @@ count_events(const char *db, const char *conv)
 {
     sqlite3 *h;
     assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    /* the agent writes and checkpoints meanwhile: a reader can meet a moment's lock (a WAL
+       restart, its index being rebuilt), longer under valgrind */
+    sqlite3_busy_timeout(h, 10000);
     sqlite3_stmt *st;
-    sqlite3_prepare_v2(h, "SELECT count(*) FROM events WHERE conv_id = ?1", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(h, "SELECT count(*) FROM events WHERE conv_id = ?1", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        fail_msg("count_events: %s", sqlite3_errmsg(h));
     sqlite3_bind_text(st, 1, conv, -1, SQLITE_STATIC);
-    long n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        fail_msg("count_events: %s", sqlite3_errmsg(h));
+    long n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     sqlite3_close(h);
     return n;
