@@ -548,7 +548,8 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
                   0);
     family_render(&o, &m->misnamed, "flightrec_events_misnamed_total", "counter",
                   "Accepted events without an envelope field but with a key that most likely "
-                  "meant it (conversation_id for conv_id, ...), by the field.",
+                  "meant it (conversation_id for conv_id, ...), or without the error of an event "
+                  "of kind error, by the field.",
                   0);
     family_render(&o, &m->triggers, "flightrec_incident_triggers_total", "counter",
                   "Incident trigger evaluations that matched, by rule and outcome.", 0);

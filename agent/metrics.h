@@ -34,7 +34,8 @@ void fr_metrics_otel_overflow(struct fr_metrics *m, uint64_t n);
 /* OTLP requests refused whole, or items refused inside an accepted one, by signal and reason. */
 void fr_metrics_otlp_rejected(struct fr_metrics *m, const char *signal, const char *reason,
                               uint64_t n);
-/* n accepted events that lack an envelope field but have a key that meant it, by the field. */
+/* n accepted events that lack an envelope field but have a key that meant it (or an error event
+   its error), by the field. */
 void fr_metrics_misnamed(struct fr_metrics *m, const char *field, uint64_t n);
 /* A rejected line, by reason (fr_rc_name of its error). */
 void fr_metrics_rejected(struct fr_metrics *m, int rc);

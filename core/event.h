@@ -111,7 +111,8 @@ struct fr_event {
     int64_t version;                /* timeline: entity version, valid when has_version */
     bool has_version;
     /* static (fr_wire_alias): a top-level key that most likely meant the envelope field
-       misnamed_field, which the event lacks ("conversation_id" for conv_id); NULL = none */
+       misnamed_field, which the event lacks ("conversation_id" for conv_id); "" = missing by
+       any name (kind error without error); NULL = none */
     const char *misnamed;
     int misnamed_field;
 };

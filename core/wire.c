@@ -229,6 +229,14 @@ fr_wire_alias(const char *key, size_t len, const char **spelled)
 const char *
 fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap)
 {
+    if (key[0] == '\0') { /* missing, by no other name: an error event without its failure */
+        snprintf(out, cap,
+                 "%s: missing; an event of kind error carries its failure there "
+                 "({\"message\", \"type\", \"http_status\", ...}). Without it the failure is "
+                 "filed as runtime.unknown, with no message.",
+                 fr_wire_field_name(field));
+        return out;
+    }
     const char *loses = field == FR_ID_CONV    ? "Without it the event belongs to no conversation."
                         : field == FR_WF_DATA  ? "A kind's fields are read from data only."
                         : field == FR_WF_SEQ   ? "Without it the event has no sequence number."
@@ -322,6 +330,11 @@ wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *e
                           shown);
     }
     ev->kind = (enum fr_kind)k;
+    if (ev->kind == FR_KIND_ERROR && ev->misnamed == NULL &&
+        (f[FR_WF_ERROR] == NULL || json_is_null(f[FR_WF_ERROR]))) {
+        ev->misnamed = ""; /* its failure missing (fr_wire_misnamed_text) */
+        ev->misnamed_field = FR_WF_ERROR;
+    }
 
     json_t *ts = f[FR_WF_TS];
     if (ts == NULL || json_is_null(ts))

@@ -54,7 +54,8 @@ const char *fr_wire_field_name(int field);
 int fr_wire_alias(const char *key, size_t len, const char **spelled);
 
 /* What an accepted event with key (fr_wire_alias's spelling) but not the field it meant
-   loses, as a one-line warning in out[0, cap); returns out. */
+   loses, as a one-line warning in out[0, cap); returns out. key "": the field is missing by
+   any name (an event of kind error without its error). */
 const char *fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap);
 
 /* Oldest accepted ts_ms: anything smaller is most likely seconds, not ms. */

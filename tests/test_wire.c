@@ -309,6 +309,30 @@ test_wire_misnamed_fields(void **state)
         fr_record_clear(&rec);
     }
 
+    /* an error event without its failure: missing by any name */
+    static const char *const failureless[] = {
+        "{\"kind\":\"error\"," TS ",\"data\":{\"message\":\"boom\"}}",
+        "{\"kind\":\"error\"," TS ",\"error\":null}",
+    };
+    for (size_t i = 0; i < sizeof failureless / sizeof failureless[0]; i++) {
+        assert_int_equal(t_prepare(failureless[i], &rec, &err), FR_OK);
+        assert_non_null(rec.misnamed);
+        assert_string_equal(rec.misnamed, "");
+        assert_int_equal(rec.misnamed_field, FR_WF_ERROR);
+        w = fr_wire_misnamed_text(rec.misnamed, rec.misnamed_field, text, sizeof text);
+        assert_non_null(strstr(w, "error: missing; an event of kind error carries its failure"));
+        assert_non_null(strstr(w, "runtime.unknown"));
+        fr_record_clear(&rec);
+    }
+    assert_int_equal(
+        t_prepare("{\"kind\":\"error\"," TS ",\"error\":{\"message\":\"boom\"}}", &rec, &err),
+        FR_OK);
+    assert_null(rec.misnamed);
+    fr_record_clear(&rec);
+    assert_int_equal(t_prepare("{\"kind\":\"tool\"," TS "}", &rec, &err), FR_OK); /* not needed */
+    assert_null(rec.misnamed);
+    fr_record_clear(&rec);
+
     /* required fields: the error names the key the producer sent instead */
     assert_int_equal(t_prepare("{\"kind\":\"tool\",\"timestamp\":1771357445201}", &rec, &err),
                      FR_E_MISSING);

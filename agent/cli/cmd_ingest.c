@@ -206,7 +206,8 @@ ingest_summary(struct ingest_run *r, const char *path)
                 el, el > 0 ? (double)atomic_load(&r->accepted) / el : 0.0);
     if (r->misnamed > 0)
         fprintf(stderr,
-                "%llu events %s with a misnamed envelope field (conversation_id for conv_id, "
+                "%llu events %s with a misnamed or missing envelope field (conversation_id for "
+                "conv_id, "
                 "...; the first %llu are shown above): docs/wire-format.md, \"Misnamed fields\"\n",
                 (unsigned long long)r->misnamed, r->check ? "would be stored" : "stored",
                 (unsigned long long)(r->misnamed < r->max_errors ? r->misnamed : r->max_errors));

@@ -130,7 +130,7 @@ test_cli_ingest_reports_bad_lines_and_keeps_good(void **state)
     assert_non_null(strstr(err, "line 3: warning: sessionId: not an envelope field"));
     assert_null(strstr(err, "line 2:"));
     assert_non_null(strstr(err, "3 accepted"));
-    assert_non_null(strstr(err, "2 events stored with a misnamed envelope field"));
+    assert_non_null(strstr(err, "2 events stored with a misnamed or missing envelope field"));
     free(err);
 }
 
@@ -160,10 +160,14 @@ test_cli_ingest_check_stores_nothing(void **state)
     write_file(f->file,
                "{\"kind\":\"tool\",\"ts_ms\":1771357445400,\"conv_id\":\"c-2\",\"data\":{\"args\":"
                "\"mail a.b@example.com\"}}\n"
-               "{\"kind\":\"tool\",\"ts_ms\":1771357445401,\"traceId\":\"ab\"}\n");
+               "{\"kind\":\"tool\",\"ts_ms\":1771357445401,\"traceId\":\"ab\"}\n"
+               "{\"kind\":\"error\",\"ts_ms\":1771357445402,\"data\":{\"message\":\"boom\"}}\n");
     assert_int_equal(fr(NULL, &err, "ingest --check --db %s %s", f->db, f->file), 0);
-    assert_non_null(strstr(err, "2 lines, 2 valid, 0 rejected; nothing stored"));
+    assert_non_null(strstr(err, "3 lines, 3 valid, 0 rejected; nothing stored"));
     assert_non_null(strstr(err, "line 2: warning: traceId: not an envelope field"));
+    assert_non_null(strstr(err, "line 3: warning: error: missing; an event of kind error carries "
+                                "its failure there"));
+    assert_non_null(strstr(err, "2 events would be stored with a misnamed or missing envelope"));
     assert_non_null(strstr(err, "1 events would change email=1"));
     assert_null(strstr(err, "a.b@example.com"));
     free(err);
