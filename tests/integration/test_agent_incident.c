@@ -56,7 +56,8 @@ static void
 test_agent_outbox_survives_restart(void **state)
 {
     struct agent *a = *state;
-    int port = t_free_port(); /* nobody listens there yet */
+    int port;
+    int hold = t_hold_port(&port); /* nobody listens there yet, nor can take it */
     char *outbox = t_path(a->dir, "outbox"), *yaml = t_path(a->dir, "upload.yaml");
     char *text = fr_asprintf("outbox: %s\ntargets:\n  - name: sink\n    url: "
                              "http://127.0.0.1:%d/u/{name}\n    max_attempts: 1\n",
@@ -89,6 +90,7 @@ test_agent_outbox_survives_restart(void **state)
     assert_true(items[0].attempts >= 1);
     fr_outbox_items_free(items, n);
     /* the target comes up; the restarted agent delivers and empties the outbox */
+    close(hold);
     pid_t sink = sink_start(&port);
     agent_start(a);
     for (int i = 0; i < 3000; i++) {

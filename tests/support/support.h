@@ -83,6 +83,11 @@ long sql_long(const char *db, const char *sql, char *text, size_t n);
 /* A loopback TCP port free right now (bound to port 0, read back, closed). */
 int t_free_port(void);
 
+/* A loopback port kept bound, not listening, until the returned socket is closed: a connection
+   there is refused, and no other process (a test beside, an agent's port 0) can take the port
+   meanwhile, as it can one t_free_port() has given back. */
+int t_hold_port(int *port);
+
 /*
  * s3rver (npm, package-lock.json; scripts/npm-deps.sh) on loopback, its
  * objects under data_dir, bucket created: the S3-compatible server of the
