@@ -354,7 +354,7 @@ fr_pipeline_reject(struct fr_pipeline *p, json_t *errors, uint64_t line, const s
 
 size_t
 fr_pipeline_misnamed(struct fr_pipeline *p, const char *source, const struct fr_record *recs,
-                     size_t n, json_t *warnings)
+                     size_t n, json_t **warnings)
 {
     uint64_t by_field[FR_WF_COUNT] = {0};
     const struct fr_record *first = NULL;
@@ -365,9 +365,11 @@ fr_pipeline_misnamed(struct fr_pipeline *p, const char *source, const struct fr_
         by_field[r->misnamed_field]++;
         if (first == NULL)
             first = r;
-        if (warnings != NULL && json_array_size(warnings) < 100) {
+        if (*warnings == NULL)
+            *warnings = json_array();
+        if (json_array_size(*warnings) < 100) {
             char text[240];
-            json_array_append_new(warnings,
+            json_array_append_new(*warnings,
                                   json_pack("{s:I,s:s}", "line", (json_int_t)r->line, "warning",
                                             fr_wire_misnamed_text(r->misnamed, r->misnamed_field,
                                                                   text, sizeof text)));

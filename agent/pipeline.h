@@ -175,13 +175,14 @@ void fr_pipeline_reject(struct fr_pipeline *p, json_t *errors, uint64_t line,
 
 /*
  * Accepted records that lack an envelope field but carry a key that most
- * likely meant it (core/wire.h: fr_wire_alias): counted by field
- * (flightrec_events_misnamed_total), said at warn at most once a minute per
- * agent, naming source, and listed (at most 100) in warnings as
- * {"line","warning"} when warnings is not NULL. Returns how many there are.
+ * likely meant it (core/wire.h: fr_wire_alias), or an error event its error:
+ * counted by field (flightrec_events_misnamed_total), said at warn at most
+ * once a minute per agent, naming source, and listed (at most 100) in
+ * *warnings as {"line","warning"} (the array made at the first one, so a
+ * request without any allocates nothing). Returns how many there are.
  */
 size_t fr_pipeline_misnamed(struct fr_pipeline *p, const char *source, const struct fr_record *recs,
-                            size_t n, json_t *warnings);
+                            size_t n, json_t **warnings);
 
 /* Records the result of a commit, for readiness (called on the writer thread). */
 void fr_pipeline_commit_result(struct fr_pipeline *p, int rc, const struct fr_err *err);

@@ -3,6 +3,7 @@
  * are not part of another kind's event. The failure itself is in `error`.
  */
 #include "collectors/collector.h"
+#include "core/wire.h"
 
 static const struct fr_field error_fields[] = {
     {.name = "panic", .types = FR_FT_BOOL},
@@ -17,6 +18,10 @@ error_normalize(void *ctx, struct fr_event *ev, struct fr_err *err)
     (void)err;
     if (ev->data != NULL && json_is_true(json_object_get(ev->data, "panic")))
         ev->status = "panic";
+    if (ev->error == NULL && ev->misnamed == NULL) { /* its failure missing: a warning */
+        ev->misnamed = "";                           /* (core/wire.h: fr_wire_misnamed_text) */
+        ev->misnamed_field = FR_WF_ERROR;
+    }
     return FR_OK;
 }
 

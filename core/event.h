@@ -112,7 +112,7 @@ struct fr_event {
     bool has_version;
     /* static (fr_wire_alias): a top-level key that most likely meant the envelope field
        misnamed_field, which the event lacks ("conversation_id" for conv_id); "" = missing by
-       any name (kind error without error); NULL = none */
+       any name (collectors/error.c: kind error without error); NULL = none */
     const char *misnamed;
     int misnamed_field;
 };

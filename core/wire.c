@@ -330,11 +330,6 @@ wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *e
                           shown);
     }
     ev->kind = (enum fr_kind)k;
-    if (ev->kind == FR_KIND_ERROR && ev->misnamed == NULL &&
-        (f[FR_WF_ERROR] == NULL || json_is_null(f[FR_WF_ERROR]))) {
-        ev->misnamed = ""; /* its failure missing (fr_wire_misnamed_text) */
-        ev->misnamed_field = FR_WF_ERROR;
-    }
 
     json_t *ts = f[FR_WF_TS];
     if (ts == NULL || json_is_null(ts))

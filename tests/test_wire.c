@@ -270,29 +270,23 @@ test_wire_misnamed_fields(void **state)
     assert_non_null(strstr(w, "no conversation"));
     fr_record_clear(&rec);
 
-    /* the first field in envelope order that is missing: trace_id before data */
-    assert_int_equal(
-        t_prepare("{\"kind\":\"tool\"," TS ",\"payload\":{},\"traceId\":\"ab\"}", &rec, &err),
-        FR_OK);
-    assert_non_null(rec.misnamed);
-    assert_string_equal(rec.misnamed, "traceId");
-    assert_int_equal(rec.misnamed_field, FR_ID_TRACE);
-    fr_record_clear(&rec);
-    assert_int_equal(
-        t_prepare("{\"kind\":\"tool\"," TS ",\"payload\":{},\"trace_id\":\"ab\"}", &rec, &err),
-        FR_OK);
-    assert_non_null(rec.misnamed);
-    assert_string_equal(rec.misnamed, "payload");
-    assert_int_equal(rec.misnamed_field, FR_WF_DATA);
-    fr_record_clear(&rec);
-
-    /* a null field is one not sent */
-    assert_int_equal(
-        t_prepare("{\"kind\":\"tool\"," TS ",\"conv_id\":null,\"convId\":\"c\"}", &rec, &err),
-        FR_OK);
-    assert_non_null(rec.misnamed);
-    assert_string_equal(rec.misnamed, "convId");
-    fr_record_clear(&rec);
+    /* the first field in envelope order that is missing (trace_id before data); a null field
+       is one not sent */
+    static const struct {
+        const char *line, *key;
+        int field;
+    } warned[] = {
+        {"{\"kind\":\"tool\"," TS ",\"payload\":{},\"traceId\":\"ab\"}", "traceId", FR_ID_TRACE},
+        {"{\"kind\":\"tool\"," TS ",\"payload\":{},\"trace_id\":\"ab\"}", "payload", FR_WF_DATA},
+        {"{\"kind\":\"tool\"," TS ",\"conv_id\":null,\"convId\":\"c\"}", "convId", FR_ID_CONV},
+    };
+    for (size_t i = 0; i < sizeof warned / sizeof warned[0]; i++) {
+        assert_int_equal(t_prepare(warned[i].line, &rec, &err), FR_OK);
+        assert_non_null(rec.misnamed);
+        assert_string_equal(rec.misnamed, warned[i].key);
+        assert_int_equal(rec.misnamed_field, warned[i].field);
+        fr_record_clear(&rec);
+    }
 
     /* the field is there too, or the key is a producer's own: no warning */
     static const char *const quiet[] = {

@@ -116,9 +116,9 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
     struct fr_ack ack;
     fr_pipeline_submit_reserved(p, res.recs, res.n, rj.reserved, &ack);
     size_t accepted = res.n, nrejected = res.rejected;
-    json_t *warnings = json_array();
+    json_t *warnings = NULL;
     size_t nwarnings =
-        ack.rc == FR_OK ? fr_pipeline_misnamed(p, "http", res.recs, res.n, warnings) : 0;
+        ack.rc == FR_OK ? fr_pipeline_misnamed(p, "http", res.recs, res.n, &warnings) : 0;
     fr_body_result_clear(&res); /* the records, stored or not, freed here (not by the writer) */
     if (ack.rc != FR_OK) {
         json_decref(rj.errors);
@@ -133,11 +133,10 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
         json_object_set_new(out, "errors_truncated", json_true());
     if (ack.erased > 0) /* acknowledged, so the producer does not retry, and never stored */
         json_object_set_new(out, "erased", json_integer((json_int_t)ack.erased));
-    if (nwarnings > 0) /* stored, but most likely not as the producer meant */
-        json_object_set_new(out, "warnings", json_incref(warnings));
     if (nwarnings > json_array_size(warnings))
         json_object_set_new(out, "warnings_truncated", json_true());
-    json_decref(warnings);
+    if (warnings != NULL) /* stored, but most likely not as the producer meant */
+        json_object_set_new(out, "warnings", warnings);
     return fr_api_json(p, c, MHD_HTTP_ACCEPTED, out, NULL);
 }
 

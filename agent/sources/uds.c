@@ -59,9 +59,9 @@ flush(struct fr_pipeline *pl, int fd, struct pending *p)
     struct fr_ack ack;
     size_t n = p->n;
     fr_pipeline_submit(pl, p->recs, p->n, true, &ack);
-    json_t *warnings = json_array();
+    json_t *warnings = NULL;
     if (ack.rc == FR_OK)
-        fr_pipeline_misnamed(pl, "socket", p->recs, p->n, warnings);
+        fr_pipeline_misnamed(pl, "socket", p->recs, p->n, &warnings);
     for (size_t i = 0; i < p->n; i++)
         fr_record_clear(&p->recs[i]);
     p->n = 0;
@@ -77,9 +77,8 @@ flush(struct fr_pipeline *pl, int fd, struct pending *p)
         json_object_set_new(out, "errors", p->errors);
     else
         json_decref(p->errors);
-    if (json_array_size(warnings) > 0)
-        json_object_set_new(out, "warnings", json_incref(warnings));
-    json_decref(warnings);
+    if (warnings != NULL)
+        json_object_set_new(out, "warnings", warnings);
     p->errors = json_array();
     p->rejected = 0;
     char *line = json_dumps(out, JSON_COMPACT);
