@@ -19,6 +19,7 @@
 #include "core/crc32c.h"
 #include "core/jsonmem.h"
 #include "core/mem.h"
+#include "core/wire.h"
 
 /* Doubles the output buffer up to max + 1 bytes (one past the limit tells it was exceeded). */
 static bool
@@ -297,23 +298,15 @@ rejected(struct fr_body_result *res, fr_body_reject_fn reject, void *ud, size_t 
     }
 }
 
-static bool
-blank_line(const char *line, size_t n)
-{
-    for (size_t q = 0; q < n; q++)
-        if (line[q] != ' ' && line[q] != '\t' && line[q] != '\r')
-            return false;
-    return true;
-}
-
 size_t
 fr_body_count_lines(const char *body, size_t len)
 {
     size_t count = 0;
     for (size_t at = 0; at < len;) {
         const char *nl = memchr(body + at, '\n', len - at);
-        size_t end = nl ? (size_t)(nl - body) : len;
-        count += !blank_line(body + at, end - at);
+        size_t end = nl ? (size_t)(nl - body) : len, n = end - at;
+        const char *line = body + at;
+        count += fr_wire_line(&line, &n);
         at = end + 1;
     }
     return count;
@@ -325,13 +318,13 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
                 fr_body_reject_fn reject, fr_body_admit_fn admit, void *ud)
 {
     struct fr_err err = {0};
-    size_t i = 0;
+    size_t i = fr_wire_bom(body, len);
     while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
         i++;
     if (i < len && body[i] == '[') {
         json_error_t jerr;
         fr_json_region_begin(); /* the array's tree lives until its events are prepared */
-        json_t *arr = json_loadb(body, len, 0, &jerr);
+        json_t *arr = json_loadb(body + i, len - i, 0, &jerr);
         int rc = admit && json_is_array(arr) ? admit(ud, json_array_size(arr)) : FR_OK;
         if (rc != FR_OK) {
             json_decref(arr);
@@ -341,7 +334,7 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
         if (!json_is_array(arr)) {
             char text[JSON_ERROR_TEXT_LENGTH];
             fr_err_set(&err, FR_E_SYNTAX, "body: a JSON array that does not parse: %s at byte %d",
-                       fr_json_error_text(&jerr, text, sizeof text), jerr.position);
+                       fr_json_error_text(&jerr, text, sizeof text), jerr.position + (int)i);
             res->received++;
             rejected(res, reject, ud, 1, &err);
         } else {
@@ -375,10 +368,8 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
         const char *line = body + at;
         at = end + 1;
         lineno++;
-        if (blank_line(line, n))
+        if (!fr_wire_line(&line, &n))
             continue;
-        if (n > 0 && line[n - 1] == '\r')
-            n--;
         res->received++;
         struct fr_record *rec = result_slot(res);
         if (n > cfg->lim.max_line) {

@@ -430,6 +430,26 @@ fr_wire_take(json_t *obj, const struct fr_wire_limits *lim, struct fr_event *ev,
     return rc;
 }
 
+size_t
+fr_wire_bom(const char *buf, size_t len)
+{
+    return len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+}
+
+bool
+fr_wire_line(const char **line, size_t *len)
+{
+    size_t bom = fr_wire_bom(*line, *len);
+    *line += bom;
+    *len -= bom;
+    if (*len > 0 && (*line)[*len - 1] == '\r')
+        (*len)--;
+    for (size_t i = 0; i < *len; i++)
+        if ((*line)[i] != ' ' && (*line)[i] != '\t' && (*line)[i] != '\r')
+            return true;
+    return false;
+}
+
 int
 fr_wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim, struct fr_event *ev,
               struct fr_err *err)

@@ -62,6 +62,18 @@ const char *fr_wire_misnamed_text(const char *key, int field, char *out, size_t 
 #define FR_WIRE_MIN_TS_MS 100000000000LL
 
 /*
+ * One NDJSON line as the parser takes it: a UTF-8 byte order mark at its
+ * start (written by some Windows tools; RFC 8259 lets a parser ignore it) and
+ * a '\r' at its end (CRLF line ends) are dropped from *line and *len. False
+ * when nothing but spaces, tabs and '\r' is left: a blank line, skipped and
+ * not counted by every source.
+ */
+bool fr_wire_line(const char **line, size_t *len);
+
+/* The length of a UTF-8 byte order mark at the start of buf (3), or 0. */
+size_t fr_wire_bom(const char *buf, size_t len);
+
+/*
  * Parses one event from buf[0, len) into ev (which must be zeroed). On
  * success ev owns the JSON; on failure ev is left cleared and err says which
  * field and why (the caller adds the line number).

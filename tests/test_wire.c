@@ -608,6 +608,43 @@ test_wire_limits_enforced(void **state)
     fr_event_clear(&ev);
 }
 
+/* What every source drops before the parser: a byte order mark, a CR, blank lines. */
+static void
+test_wire_line_trimmed(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out; /* out NULL: blank, skipped */
+    } cases[] = {
+        {"{\"a\":1}", "{\"a\":1}"},
+        {"\xef\xbb\xbf{\"a\":1}", "{\"a\":1}"},
+        {"\xef\xbb\xbf{\"a\":1}\r", "{\"a\":1}"},
+        {" {\"a\":1} \r", " {\"a\":1} "},
+        {"\xef\xbb\xbf", NULL},
+        {"\xef\xbb\xbf \t\r", NULL},
+        {"", NULL},
+        {"\r", NULL},
+        {"\xef\xbb", "\xef\xbb"},           /* not a whole mark: the parser says why */
+        {"x\xef\xbb\xbf", "x\xef\xbb\xbf"}, /* only at the start */
+        {"\xef\xbb\xbf\xef\xbb\xbf{}", "\xef\xbb\xbf{}"}, /* one mark */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *line = cases[i].in;
+        size_t len = strlen(line);
+        bool content = fr_wire_line(&line, &len);
+        if (cases[i].out == NULL) {
+            assert_false(content);
+            continue;
+        }
+        assert_true(content);
+        assert_int_equal(len, strlen(cases[i].out));
+        assert_memory_equal(line, cases[i].out, len);
+    }
+    assert_int_equal(fr_wire_bom("\xef\xbb\xbf[", 4), 3);
+    assert_int_equal(fr_wire_bom("\xef\xbb\xbf", 2), 0); /* the length is respected */
+    assert_int_equal(fr_wire_bom("[", 1), 0);
+}
+
 static void
 test_wire_array_element_taken(void **state)
 {
@@ -638,6 +675,7 @@ main(void)
         cmocka_unit_test(test_wire_error_message_is_first_line_only),
         cmocka_unit_test(test_wire_limits_enforced),
         cmocka_unit_test(test_wire_array_element_taken),
+        cmocka_unit_test(test_wire_line_trimmed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

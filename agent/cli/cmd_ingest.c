@@ -161,15 +161,6 @@ ingest_submit(struct ingest_run *r)
     r->cur = ingest_new_batch(r);
 }
 
-static bool
-ingest_blank(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-            return false;
-    return true;
-}
-
 static void
 ingest_show_progress(struct ingest_run *r, uint64_t bytes)
 {
@@ -360,7 +351,7 @@ ingest_read(struct ingest_run *r, int fd, const struct ingest_opts *o)
             ingest_reject(r, lineno, &err);
             continue;
         }
-        if (ingest_blank(line, len))
+        if (!fr_wire_line(&line, &len))
             continue;
         r->lines++;
         struct fr_record *rec = &r->cur->recs[r->cur->n];

@@ -123,17 +123,22 @@ fr_cmd_redact(int argc, char **argv)
     struct fr_redact_counts counts;
     fr_redact_counts_init(&counts, red);
     struct explain_line l = {0};
-    unsigned long long bad = 0, changed = 0;
+    unsigned long long bad = 0, changed = 0, lines = 0; /* lines: not blank ones */
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     while ((len = getline(&line, &cap, in)) > 0) {
         l.line++;
+        const char *text = line;
+        size_t n = (size_t)len - (line[len - 1] == '\n');
+        if (!fr_wire_line(&text, &n)) /* blank: skipped, as by ingest */
+            continue;
+        lines++;
         l.hits = 0;
         struct fr_event ev;
         struct fr_err err = {0};
         bool ch = false;
-        if (fr_wire_parse(line, (size_t)len, &lim, &ev, &err) != FR_OK) {
+        if (fr_wire_parse(text, n, &lim, &ev, &err) != FR_OK) {
             printf("line %llu: not redacted, rejected: %s\n", l.line, err.msg);
             bad++;
             continue;
@@ -145,7 +150,7 @@ fr_cmd_redact(int argc, char **argv)
     free(line);
     if (in != stdin)
         fclose(in);
-    printf("\n%llu lines, %llu changed by the policy, %llu rejected; policy %s\n", l.line, changed,
+    printf("\n%llu lines, %llu changed by the policy, %llu rejected; policy %s\n", lines, changed,
            bad, fr_policy_id(fr_redactor_policy(red)));
     printf("hits per detector:");
     for (size_t i = 0; i < counts.ndetectors; i++)

@@ -25,6 +25,7 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "core/utf8.h"
+#include "core/wire.h"
 #include "redact/redact.h"
 #include "retention/hot/archive.h"
 
@@ -403,10 +404,11 @@ fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, const
     } else {
         json_error_t jerr;
         char text[JSON_ERROR_TEXT_LENGTH];
-        req = json_loadb(body, len, 0, &jerr);
+        size_t bom = fr_wire_bom(body, len); /* as an NDJSON body's */
+        req = json_loadb(body + bom, len - bom, 0, &jerr);
         if (req == NULL)
             snprintf(msg, sizeof msg, "body is not JSON: %s at byte %d",
-                     fr_json_error_text(&jerr, text, sizeof text), jerr.position);
+                     fr_json_error_text(&jerr, text, sizeof text), jerr.position + (int)bom);
         else
             fr_otlp_json_normalize(req);
     }

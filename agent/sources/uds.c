@@ -28,6 +28,7 @@
 #include "core/linereader.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/wire.h"
 #include "redact/redact.h"
 
 struct fr_sock {
@@ -164,10 +165,7 @@ uds_serve(void *ud, int fd, int wake_fd)
             reject(pl, &p, lineno, &err);
             continue;
         }
-        bool blank = true;
-        for (size_t i = 0; i < len && blank; i++)
-            blank = line[i] == ' ' || line[i] == '\t';
-        if (blank)
+        if (!fr_wire_line(&line, &len))
             continue;
         fr_metrics_received(pl->metrics, "socket", 1);
         if (fr_ingest_prepare(line, len, &l->cfg, &counts, &p.recs[p.n], &err) == FR_OK) {

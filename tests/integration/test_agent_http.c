@@ -212,6 +212,27 @@ test_agent_http_ingest_query_and_errors(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "warnings")), 100);
     assert_true(json_is_true(json_object_get(j, "warnings_truncated")));
     json_decref(j);
+    /* a body as Windows tools write it: a UTF-8 byte order mark, CRLF line ends, a line of
+       only a '\r'; and a JSON array after a byte order mark */
+    assert_int_equal(post(a,
+                          "\xef\xbb\xbf{\"kind\":\"tool\",\"ts_ms\":1771357445600,"
+                          "\"conv_id\":\"bom-1\"}\r\n\r\n"
+                          "{\"kind\":\"tool\",\"ts_ms\":1771357445601,\"conv_id\":\"bom-1\"}\r\n",
+                          &out),
+                     202);
+    assert_non_null(strstr(out, "\"accepted\":2,\"rejected\":0"));
+    free(out);
+    assert_int_equal(post(a,
+                          "\xef\xbb\xbf [{\"kind\":\"tool\",\"ts_ms\":1771357445602,"
+                          "\"conv_id\":\"bom-1\"}]",
+                          &out),
+                     202);
+    assert_non_null(strstr(out, "\"accepted\":1,\"rejected\":0"));
+    free(out);
+    assert_int_equal(post(a, "\xef\xbb\xbf[{\"kind\":\"tool\",]", &out), 202);
+    assert_non_null(strstr(out, "at byte 20")); /* counted from the body's first byte */
+    free(out);
+    assert_int_equal(count_events(a->db, "bom-1"), 3);
     /* redaction is counted per detector and action */
     assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &out, NULL), 200);
     assert_non_null(strstr(out, "flightrec_redaction_hits_total{detector=\"email\"} 1\n"));

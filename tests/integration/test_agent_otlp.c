@@ -49,6 +49,8 @@ test_agent_otlp_traces(void **state)
     static const char *const signals[] = {"/v1/traces", "/v1/logs", "/v1/metrics"};
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(http(a, "POST", signals[i], json, "{}", 2, NULL, NULL), 200);
+    /* after a UTF-8 byte order mark too (RFC 8259 lets a parser ignore it) */
+    assert_int_equal(http(a, "POST", "/v1/traces", json, "\xef\xbb\xbf{}", 5, NULL, NULL), 200);
     const char *other = "{\"resourceLogs\":[]}";
     assert_int_equal(http(a, "POST", "/v1/traces", json, other, strlen(other), &out, NULL), 400);
     assert_non_null(strstr(out, "logs go to /v1/logs"));

@@ -132,6 +132,18 @@ test_cli_ingest_reports_bad_lines_and_keeps_good(void **state)
     assert_non_null(strstr(err, "3 accepted"));
     assert_non_null(strstr(err, "2 events stored with a misnamed or missing envelope field"));
     free(err);
+
+    /* a file saved by a Windows tool: a byte order mark, CRLF line ends; ingest and redact
+       both take it */
+    write_file(f->file, "\xef\xbb\xbf{\"kind\":\"runtime\",\"ts_ms\":1771357445600,"
+                        "\"conv_id\":\"c-bom\"}\r\n\r\n"
+                        "{\"kind\":\"runtime\",\"ts_ms\":1771357445601,\"conv_id\":\"c-bom\"}\r\n");
+    assert_int_equal(fr(NULL, &err, "ingest --db %s %s", f->db, f->file), 0);
+    assert_non_null(strstr(err, "2 lines, 2 accepted"));
+    free(err);
+    assert_int_equal(fr(&out, NULL, "redact --explain --db %s %s", f->db, f->file), 0);
+    assert_non_null(strstr(out, "2 lines, 0 changed by the policy, 0 rejected"));
+    free(out);
 }
 
 /* ingest --check: the same per-line report and exit status, nothing stored, no file made (no
