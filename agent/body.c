@@ -312,6 +312,85 @@ fr_body_count_lines(const char *body, size_t len)
     return count;
 }
 
+/* Prepares the events of arr (a JSON array, in the current region), element k at line
+   lines[k] (NULL: k + 1). */
+static void
+body_elements(json_t *arr, const size_t *lines, const struct fr_ingest_cfg *cfg,
+              struct fr_redact_counts *counts, struct fr_body_result *res, fr_body_reject_fn reject,
+              void *ud)
+{
+    struct fr_err err = {0};
+    size_t k;
+    json_t *v;
+    json_array_foreach(arr, k, v)
+    {
+        size_t line = lines ? lines[k] : k + 1;
+        res->received++;
+        struct fr_record *rec = result_slot(res);
+        if (fr_ingest_prepare_tree(json_incref(v), cfg, counts, rec, &err) == FR_OK) {
+            rec->line = line;
+            res->n++;
+        } else {
+            rejected(res, reject, ud, line, &err);
+        }
+    }
+}
+
+static bool
+body_space(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+/* Whether the body's first event spans several lines (a pretty-printed event, as `jq .` or
+   an editor writes one): its first line, from body[at], opens an object it does not close,
+   and more lines follow. */
+static bool
+body_pretty(const char *body, size_t len, size_t at)
+{
+    const char *nl = memchr(body + at, '\n', len - at);
+    return nl != NULL && fr_wire_line_opens(body + at, (size_t)(nl - body) - at);
+}
+
+/*
+ * The body from body[at] read as a sequence of JSON values (pretty-printed events one after
+ * another) into a new array, in the current region, *lines (owned) the line each starts on;
+ * NULL when any of it does not parse that way, or a value is over max_line bytes: the body
+ * is then read as NDJSON, whose per-line errors say what is wrong.
+ */
+static json_t *
+body_values(const char *body, size_t len, size_t at, size_t max_line, size_t **lines)
+{
+    json_t *arr = json_array();
+    size_t n = 0, cap = 0, line = 1;
+    *lines = NULL;
+    for (size_t q = 0; q < at; q++)
+        line += body[q] == '\n';
+    while (at < len) {
+        json_error_t jerr;
+        json_t *v = json_loadb(body + at, len - at, JSON_DISABLE_EOF_CHECK, &jerr);
+        if (v == NULL || (size_t)jerr.position > max_line) {
+            json_decref(v);
+            json_decref(arr);
+            free(*lines);
+            *lines = NULL;
+            return NULL;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *lines = fr_realloc(*lines, cap * sizeof **lines);
+        }
+        (*lines)[n++] = line;
+        json_array_append_new(arr, v);
+        size_t end = at + (size_t)jerr.position;
+        for (; at < end; at++)
+            line += body[at] == '\n';
+        for (; at < len && body_space(body[at]); at++)
+            line += body[at] == '\n';
+    }
+    return arr;
+}
+
 int
 fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
                 struct fr_redact_counts *counts, struct fr_body_result *res,
@@ -319,42 +398,40 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
 {
     struct fr_err err = {0};
     size_t i = fr_wire_bom(body, len);
-    while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
+    while (i < len && body_space(body[i]))
         i++;
     if (i < len && body[i] == '[') {
         json_error_t jerr;
         fr_json_region_begin(); /* the array's tree lives until its events are prepared */
         json_t *arr = json_loadb(body + i, len - i, 0, &jerr);
         int rc = admit && json_is_array(arr) ? admit(ud, json_array_size(arr)) : FR_OK;
-        if (rc != FR_OK) {
-            json_decref(arr);
-            fr_json_region_end();
-            return rc;
-        }
-        if (!json_is_array(arr)) {
+        if (rc == FR_OK && !json_is_array(arr)) {
             char text[JSON_ERROR_TEXT_LENGTH];
             fr_err_set(&err, FR_E_SYNTAX, "body: a JSON array that does not parse: %s at byte %d",
                        fr_json_error_text(&jerr, text, sizeof text), jerr.position + (int)i);
             res->received++;
             rejected(res, reject, ud, 1, &err);
-        } else {
-            size_t k;
-            json_t *v;
-            json_array_foreach(arr, k, v)
-            {
-                res->received++;
-                struct fr_record *rec = result_slot(res);
-                if (fr_ingest_prepare_tree(json_incref(v), cfg, counts, rec, &err) == FR_OK) {
-                    rec->line = k + 1;
-                    res->n++;
-                } else {
-                    rejected(res, reject, ud, k + 1, &err);
-                }
-            }
+        } else if (rc == FR_OK) {
+            body_elements(arr, NULL, cfg, counts, res, reject, ud);
         }
         json_decref(arr);
         fr_json_region_end();
-        return FR_OK;
+        return rc;
+    }
+    if (i < len && body_pretty(body, len, i)) {
+        size_t *lines;
+        fr_json_region_begin();
+        json_t *arr = body_values(body, len, i, cfg->lim.max_line, &lines);
+        if (arr != NULL) {
+            int rc = admit ? admit(ud, json_array_size(arr)) : FR_OK;
+            if (rc == FR_OK)
+                body_elements(arr, lines, cfg, counts, res, reject, ud);
+            json_decref(arr);
+            free(lines);
+            fr_json_region_end();
+            return rc;
+        }
+        fr_json_region_end();
     }
     if (admit) {
         int rc = admit(ud, fr_body_count_lines(body, len));

@@ -58,6 +58,13 @@ fr_linereader_free(struct fr_linereader *lr)
     free(lr);
 }
 
+const char *
+fr_linereader_rest(const struct fr_linereader *lr, const char *from, size_t *n)
+{
+    *n = (size_t)(lr->buf + lr->end - from);
+    return from;
+}
+
 bool
 fr_linereader_buffered(const struct fr_linereader *lr)
 {

@@ -44,6 +44,14 @@ int fr_linereader_next(struct fr_linereader *lr, const char **line, size_t *len,
 /* True when the next call can return a line without reading (one is buffered). */
 bool fr_linereader_buffered(const struct fr_linereader *lr);
 
+/*
+ * The bytes read but not yet returned as lines, from `from` (a pointer into
+ * the line the last fr_linereader_next returned) to the end of what was
+ * read: *n bytes, borrowed until the next call. For a reader that takes the
+ * rest of the input otherwise than by lines.
+ */
+const char *fr_linereader_rest(const struct fr_linereader *lr, const char *from, size_t *n);
+
 /* Total bytes consumed so far (for progress output). */
 uint64_t fr_linereader_bytes(const struct fr_linereader *lr);
 

@@ -437,6 +437,17 @@ fr_wire_bom(const char *buf, size_t len)
 }
 
 bool
+fr_wire_line_opens(const char *line, size_t len)
+{
+    size_t at = 0;
+    while (at < len && (line[at] == ' ' || line[at] == '\t'))
+        at++;
+    while (len > at && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r'))
+        len--;
+    return at < len && line[at] == '{' && line[len - 1] != '}';
+}
+
+bool
 fr_wire_line(const char **line, size_t *len)
 {
     size_t bom = fr_wire_bom(*line, *len);

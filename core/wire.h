@@ -70,6 +70,14 @@ const char *fr_wire_misnamed_text(const char *key, int field, char *out, size_t 
  */
 bool fr_wire_line(const char **line, size_t *len);
 
+/*
+ * Whether a line (as fr_wire_line left it) opens a JSON object it does not
+ * close: it starts with '{' and, past trailing spaces, does not end with '}'
+ * as every NDJSON line does. The first line of a pretty-printed event (`jq .`
+ * or an editor's output).
+ */
+bool fr_wire_line_opens(const char *line, size_t len);
+
 /* The length of a UTF-8 byte order mark at the start of buf (3), or 0. */
 size_t fr_wire_bom(const char *buf, size_t len);
 

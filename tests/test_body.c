@@ -202,6 +202,85 @@ test_body_encodings_known(void **state)
         assert_false(fr_body_encoding_known(no[i]));
 }
 
+/* What a body's framing made of it: accepted records' lines and rejections' lines. */
+struct framed {
+    size_t rejected_lines[8], nrejected;
+    char first_error[512];
+};
+
+static void
+on_reject(void *ud, size_t line, const struct fr_err *e)
+{
+    struct framed *f = ud;
+    if (f->nrejected == 0)
+        snprintf(f->first_error, sizeof f->first_error, "%s", e->msg);
+    if (f->nrejected < 8)
+        f->rejected_lines[f->nrejected] = line;
+    f->nrejected++;
+}
+
+/* body framed with a line limit: returns the accepted records' count, their lines in lines */
+static size_t
+frame(const char *body, size_t max_line, size_t *lines, struct framed *f)
+{
+    struct fr_ingest_cfg cfg = *t_cfg();
+    cfg.red = t_redactor();
+    if (max_line)
+        cfg.lim.max_line = max_line;
+    struct fr_body_result res = {0};
+    memset(f, 0, sizeof *f);
+    assert_int_equal(fr_body_prepare(body, strlen(body), &cfg, NULL, &res, on_reject, NULL, f),
+                     FR_OK);
+    size_t n = res.n;
+    for (size_t i = 0; i < n && i < 8; i++)
+        lines[i] = res.recs[i].line;
+    assert_int_equal(res.rejected, f->nrejected);
+    fr_body_result_clear(&res);
+    return n;
+}
+
+/* Pretty-printed events (`jq .`, an editor): taken one after another, numbered by the line
+   each starts on; a body that does not parse so is NDJSON, its valid lines kept. */
+static void
+test_body_pretty_printed_events(void **state)
+{
+    (void)state;
+    size_t lines[8];
+    struct framed f;
+    static const char one[] = "{\n  \"kind\": \"tool\",\n  \"ts_ms\": 1771357445100,\n"
+                              "  \"data\": {\"name\": \"search\"}\n}\n";
+    assert_int_equal(frame(one, 0, lines, &f), 1);
+    assert_int_equal(lines[0], 1);
+    assert_int_equal(f.nrejected, 0);
+    /* two, the second invalid: said at the line it starts on; a BOM and blank lines first */
+    static const char two[] =
+        "\xef\xbb\xbf\n\n{\n \"kind\": \"tool\",\n \"ts_ms\": 1771357445100\n}\n"
+        "{\n \"kind\": \"tool\",\n \"ts_ms\": \"soon\"\n}\n"
+        "{\"kind\": \"tool\",\n \"ts_ms\": 1771357445101}";
+    assert_int_equal(frame(two, 0, lines, &f), 2);
+    assert_int_equal(lines[0], 3);
+    assert_int_equal(lines[1], 11);
+    assert_int_equal(f.nrejected, 1);
+    assert_int_equal(f.rejected_lines[0], 7);
+    assert_non_null(strstr(f.first_error, "ts_ms"));
+    /* NDJSON whose first line is cut short: per line, the valid line after it kept */
+    static const char cut[] = "{\"kind\":\"tool\",\"ts_ms\":17\n"
+                              "{\"kind\":\"tool\",\"ts_ms\":1771357445100}\n";
+    assert_int_equal(frame(cut, 0, lines, &f), 1);
+    assert_int_equal(lines[0], 2);
+    assert_int_equal(f.nrejected, 1);
+    assert_int_equal(f.rejected_lines[0], 1);
+    /* an event over the line limit is not taken whole either: NDJSON, every line rejected */
+    assert_int_equal(frame(one, 40, lines, &f), 0);
+    assert_int_equal(f.nrejected, 5);
+    /* ordinary NDJSON: by line, as always */
+    static const char nd[] = "{\"kind\":\"tool\",\"ts_ms\":1771357445100}\r\n\n"
+                             "{\"kind\":\"tool\",\"ts_ms\":1771357445101}\n";
+    assert_int_equal(frame(nd, 0, lines, &f), 2);
+    assert_int_equal(lines[0], 1);
+    assert_int_equal(lines[1], 3);
+}
+
 int
 main(void)
 {
@@ -212,6 +291,7 @@ main(void)
         cmocka_unit_test(test_body_snappy_framed_chunk_types),
         cmocka_unit_test(test_body_lz4_frames),
         cmocka_unit_test(test_body_encodings_known),
+        cmocka_unit_test(test_body_pretty_printed_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
  * Summary and errors go to stderr; the exit status is 0 only if every line
  * was accepted (1 if some were rejected, 3 if the store failed).
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/body.h"
 #include "agent/cli/cli.h"
 #include "agent/ingest.h"
 #include "agent/writer.h"
@@ -53,8 +55,10 @@ ingest_usage(FILE *out)
 {
     fprintf(out, "usage: flightrec ingest [OPTIONS] FILE|-\n\n"
                  "Reads NDJSON events (wire format v1) from FILE or stdin and stores them.\n"
-                 "Bad lines are reported with line number, field and reason; the others are\n"
-                 "stored. Prints a summary on stderr. Exit status: 0 all accepted, 1 some\n"
+                 "A JSON array of events, or pretty-printed events one after another (jq .),\n"
+                 "is read whole (up to 256 MiB). Bad lines are reported with line number (or\n"
+                 "array element), field and reason; the others are stored. Prints a summary on "
+                 "stderr. Exit status: 0 all accepted, 1 some\n"
                  "lines rejected, 2 usage error, 3 input or store failure.\n\n"
                  "With --check nothing is stored and no database or key file is needed: each\n"
                  "line goes through the same validation, classification and redaction, and is\n"
@@ -96,16 +100,23 @@ ingest_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, uin
     return 0;
 }
 
+/* A rejected event, said as "WHERE N: why" (where: "line", or "element" of an array). */
 static void
-ingest_reject(struct ingest_run *r, uint64_t line, const struct fr_err *err)
+ingest_reject_at(struct ingest_run *r, const char *where, uint64_t n, const struct fr_err *err)
 {
     r->rejected++;
     r->by_code[-err->code]++;
     if (r->rejected <= r->max_errors) {
         if (r->progress)
             fputs("\r\033[K", stderr);
-        fprintf(stderr, "line %llu: %s\n", (unsigned long long)line, err->msg);
+        fprintf(stderr, "%s %llu: %s\n", where, (unsigned long long)n, err->msg);
     }
+}
+
+static void
+ingest_reject(struct ingest_run *r, uint64_t line, const struct fr_err *err)
+{
+    ingest_reject_at(r, "line", line, err);
 }
 
 /* A line stored, but with a key that most likely meant an envelope field it lacks. */
@@ -330,6 +341,119 @@ ingest_parse(int argc, char **argv, struct ingest_opts *o)
     return -1;
 }
 
+/* The record prepared at r->cur->recs[r->cur->n], of line lineno: warned about when it has a
+   misnamed field, then counted (--check) or batched. */
+static void
+ingest_take(struct ingest_run *r, uint64_t lineno)
+{
+    struct fr_record *rec = &r->cur->recs[r->cur->n];
+    rec->line = lineno;
+    if (rec->misnamed != NULL)
+        ingest_misnamed(r, lineno, rec);
+    if (r->check) { /* valid: counted, not kept */
+        atomic_fetch_add(&r->accepted, 1);
+        fr_record_clear(rec);
+    } else if (++r->cur->n == r->batch) {
+        ingest_submit(r);
+    }
+}
+
+/* Input read whole (ingest_whole) is read up to this: a hand-written file, an export or
+   `jq .`'s output; a stream of events is NDJSON. */
+#define INGEST_PRETTY_MAX ((size_t)256 << 20)
+
+struct ingest_pretty_ctx {
+    struct ingest_run *r;
+    uint64_t first; /* the input's line of the text's line 1 */
+    bool array;     /* a JSON array: its events numbered by element */
+};
+
+static void
+ingest_pretty_reject(void *ud, size_t line, const struct fr_err *e)
+{
+    struct ingest_pretty_ctx *c = ud;
+    if (c->array && e->code == FR_E_SYNTAX) /* the array does not parse: where it starts */
+        ingest_reject(c->r, c->first, e);
+    else if (c->array)
+        ingest_reject_at(c->r, "element", line, e);
+    else
+        ingest_reject(c->r, c->first + line - 1, e);
+    if (!c->array && line == 1 && e->code == FR_E_SYNTAX) /* read as NDJSON: the first line */
+        fprintf(stderr,
+                "line %llu: an event over several lines that does not parse; ingest reads "
+                "NDJSON (one event per line) or pretty-printed events one after another\n",
+                (unsigned long long)c->first);
+}
+
+/* Whether the input, whose first line this is, is read whole rather than by lines: a JSON
+   array of events, or pretty-printed events (a first line that opens an object it does not
+   close). */
+static bool
+ingest_whole(const char *line, size_t len)
+{
+    size_t at = 0;
+    while (at < len && (line[at] == ' ' || line[at] == '\t'))
+        at++;
+    return (at < len && line[at] == '[') || fr_wire_line_opens(line, len);
+}
+
+/*
+ * The input from line (its line lineno: see ingest_whole) to its end,
+ * read whole and framed as a POST /v1/events body is (agent/body.c): a JSON array (its events
+ * numbered by element), pretty-printed events one after another (each numbered by the line
+ * it starts on), or NDJSON with its per-line errors when it does not parse so.
+ */
+static int
+ingest_pretty(struct ingest_run *r, struct fr_linereader *lr, int fd, const char *line,
+              uint64_t lineno, const struct ingest_opts *o)
+{
+    size_t n, cap;
+    const char *rest = fr_linereader_rest(lr, line, &n);
+    cap = n + 65536;
+    char *buf = fr_malloc(cap);
+    memcpy(buf, rest, n);
+    for (;;) {
+        if (n == cap) {
+            if (cap >= INGEST_PRETTY_MAX) {
+                fprintf(stderr,
+                        "flightrec ingest: %s: a JSON array or pretty-printed events (read "
+                        "whole) over %zu MiB; write it as NDJSON, one event per line (jq -c "
+                        "'.[]' FILE for an array, jq -c . FILE otherwise)\n",
+                        o->path, INGEST_PRETTY_MAX >> 20);
+                free(buf);
+                return FR_EXIT_FAIL;
+            }
+            cap *= 2;
+            buf = fr_realloc(buf, cap);
+        }
+        ssize_t k = read(fd, buf + n, cap - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            perror(o->path);
+            free(buf);
+            return FR_EXIT_FAIL;
+        }
+        if (k == 0)
+            break;
+        n += (size_t)k;
+    }
+    struct fr_body_result res = {0};
+    size_t at = 0;
+    while (at < n && (buf[at] == ' ' || buf[at] == '\t'))
+        at++;
+    struct ingest_pretty_ctx c = {r, lineno, at < n && buf[at] == '['};
+    fr_body_prepare(buf, n, &o->cfg, &r->counts, &res, ingest_pretty_reject, NULL, &c);
+    free(buf);
+    r->lines += res.received;            /* events, here */
+    for (size_t k = 0; k < res.n; k++) { /* moved into batches: not cleared here */
+        r->cur->recs[r->cur->n] = res.recs[k];
+        ingest_take(r, c.array ? res.recs[k].line : lineno + res.recs[k].line - 1);
+    }
+    free(res.recs);
+    return FR_EXIT_OK;
+}
+
 /* Reads every line of fd into batches for the writer; returns the exit status so far. */
 static int
 ingest_read(struct ingest_run *r, int fd, const struct ingest_opts *o)
@@ -353,21 +477,17 @@ ingest_read(struct ingest_run *r, int fd, const struct ingest_opts *o)
         }
         if (!fr_wire_line(&line, &len))
             continue;
+        if (r->lines == 0 && ingest_whole(line, len)) { /* the rest read whole */
+            status = ingest_pretty(r, lr, fd, line, lineno, o);
+            break;
+        }
         r->lines++;
         struct fr_record *rec = &r->cur->recs[r->cur->n];
         if (fr_ingest_prepare(line, len, &o->cfg, &r->counts, rec, &err) != FR_OK) {
             ingest_reject(r, lineno, &err);
             continue;
         }
-        rec->line = lineno;
-        if (rec->misnamed != NULL)
-            ingest_misnamed(r, lineno, rec);
-        if (r->check) { /* valid: counted, not kept */
-            atomic_fetch_add(&r->accepted, 1);
-            fr_record_clear(rec);
-        } else if (++r->cur->n == r->batch) {
-            ingest_submit(r);
-        }
+        ingest_take(r, lineno);
         if (r->progress && (r->lines & 1023) == 0)
             ingest_show_progress(r, fr_linereader_bytes(lr));
     }

@@ -144,6 +144,33 @@ test_cli_ingest_reports_bad_lines_and_keeps_good(void **state)
     assert_int_equal(fr(&out, NULL, "redact --explain --db %s %s", f->db, f->file), 0);
     assert_non_null(strstr(out, "2 lines, 0 changed by the policy, 0 rejected"));
     free(out);
+
+    /* pretty-printed events (jq ., an editor) and a JSON array: read whole, each numbered by
+       the line it starts on or by its element */
+    write_file(f->file, "{\n  \"kind\": \"runtime\",\n  \"ts_ms\": 1771357445700,\n"
+                        "  \"conv_id\": \"c-pretty\"\n}\n{\n  \"kind\": \"runtime\",\n"
+                        "  \"ts_ms\": \"soon\"\n}\n");
+    assert_int_equal(fr(NULL, &err, "ingest --db %s %s", f->db, f->file), 1);
+    assert_non_null(strstr(err, "line 6: ts_ms: must be an integer"));
+    assert_non_null(strstr(err, "1 accepted"));
+    free(err);
+    write_file(f->file,
+               "[\n {\"kind\":\"runtime\",\"ts_ms\":1771357445701,\"conv_id\":\"c-pretty\"},"
+               "\n {\"kind\":\"runtime\"}\n]\n");
+    assert_int_equal(fr(NULL, &err, "ingest --db %s - < %s", f->db, f->file), 1);
+    assert_non_null(strstr(err, "element 2: ts_ms: missing"));
+    free(err);
+    assert_int_equal(fr(&out, NULL, "show --db %s c-pretty", f->db), 0);
+    assert_non_null(strstr(out, "events=2 "));
+    free(out);
+    /* an event over several lines that does not parse: read as NDJSON, and said */
+    write_file(f->file,
+               "{\n  \"kind\": \"runtime\",\n  \"ts_ms\": 17\n"
+               "{\"kind\":\"runtime\",\"ts_ms\":1771357445702,\"conv_id\":\"c-pretty\"}\n");
+    assert_int_equal(fr(NULL, &err, "ingest --db %s %s", f->db, f->file), 1);
+    assert_non_null(strstr(err, "line 1: an event over several lines that does not parse"));
+    assert_non_null(strstr(err, "1 accepted"));
+    free(err);
 }
 
 /* ingest --check: the same per-line report and exit status, nothing stored, no file made (no
