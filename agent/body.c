@@ -397,6 +397,7 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
                 fr_body_reject_fn reject, fr_body_admit_fn admit, void *ud)
 {
     struct fr_err err = {0};
+    bool pretty = false; /* a pretty-printed start that did not parse so */
     size_t i = fr_wire_bom(body, len);
     while (i < len && body_space(body[i]))
         i++;
@@ -432,6 +433,7 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
             return rc;
         }
         fr_json_region_end();
+        pretty = true;
     }
     if (admit) {
         int rc = admit(ud, fr_body_count_lines(body, len));
@@ -457,6 +459,13 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
             rec->line = lineno;
             res->n++;
         } else {
+            if (pretty) { /* its first line, which opened the event: why it was read so */
+                size_t k = strlen(err.msg);
+                snprintf(err.msg + k, sizeof err.msg - k,
+                         " (the event does not end on this line: cut short, or pretty-printed "
+                         "over lines that do not parse; read as NDJSON, one event per line)");
+                pretty = false;
+            }
             rejected(res, reject, ud, lineno, &err);
         }
     }

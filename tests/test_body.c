@@ -270,6 +270,15 @@ test_body_pretty_printed_events(void **state)
     assert_int_equal(lines[0], 2);
     assert_int_equal(f.nrejected, 1);
     assert_int_equal(f.rejected_lines[0], 1);
+    assert_non_null(strstr(f.first_error, "the event does not end on this line"));
+    /* a pretty-printed start that does not parse: read as NDJSON, said at its first line */
+    static const char bad[] = "{\n \"kind\": \"tool\",\n \"ts_ms\": 17\n"
+                              "{\"kind\":\"tool\",\"ts_ms\":1771357445100}\n";
+    assert_int_equal(frame(bad, 0, lines, &f), 1);
+    assert_int_equal(lines[0], 4);
+    assert_int_equal(f.nrejected, 3);
+    assert_non_null(strstr(f.first_error, "invalid JSON"));
+    assert_non_null(strstr(f.first_error, "pretty-printed over lines that do not parse"));
     /* an event over the line limit is not taken whole either: NDJSON, every line rejected */
     assert_int_equal(frame(one, 40, lines, &f), 0);
     assert_int_equal(f.nrejected, 5);

@@ -378,23 +378,33 @@ ingest_pretty_reject(void *ud, size_t line, const struct fr_err *e)
         ingest_reject_at(c->r, "element", line, e);
     else
         ingest_reject(c->r, c->first + line - 1, e);
-    if (!c->array && line == 1 && e->code == FR_E_SYNTAX) /* read as NDJSON: the first line */
-        fprintf(stderr,
-                "line %llu: an event over several lines that does not parse; ingest reads "
-                "NDJSON (one event per line) or pretty-printed events one after another\n",
-                (unsigned long long)c->first);
 }
 
-/* Whether the input, whose first line this is, is read whole rather than by lines: a JSON
-   array of events, or pretty-printed events (a first line that opens an object it does not
-   close). */
+/*
+ * Whether the input, whose first line this is, is read whole rather than by lines: a JSON
+ * array of events, or pretty-printed events (a first line that opens an object it does not
+ * close), when the next line does not start an event of its own as an NDJSON line does (a
+ * stream whose first line was cut short is read by lines: nothing after it waits or is lost).
+ */
 static bool
-ingest_whole(const char *line, size_t len)
+ingest_whole(struct fr_linereader *lr, const char *line, size_t len)
 {
     size_t at = 0;
     while (at < len && (line[at] == ' ' || line[at] == '\t'))
         at++;
-    return (at < len && line[at] == '[') || fr_wire_line_opens(line, len);
+    if (!((at < len && line[at] == '[') || fr_wire_line_opens(line, len)))
+        return false;
+    size_t n;
+    const char *rest = fr_linereader_rest(lr, line, &n), *end = rest + n;
+    const char *p = memchr(rest, '\n', n);
+    while (p != NULL && ++p < end) { /* the next line that is not blank */
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *next = p;
+        size_t k = (size_t)((nl ? nl : end) - p);
+        if (fr_wire_line(&next, &k))
+            return next[0] != '{';
+        p = nl;
+    }
+    return true;
 }
 
 /*
@@ -477,7 +487,7 @@ ingest_read(struct ingest_run *r, int fd, const struct ingest_opts *o)
         }
         if (!fr_wire_line(&line, &len))
             continue;
-        if (r->lines == 0 && ingest_whole(line, len)) { /* the rest read whole */
+        if (r->lines == 0 && ingest_whole(lr, line, len)) { /* the rest read whole */
             status = ingest_pretty(r, lr, fd, line, lineno, o);
             break;
         }

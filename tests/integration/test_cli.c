@@ -168,8 +168,20 @@ test_cli_ingest_reports_bad_lines_and_keeps_good(void **state)
                "{\n  \"kind\": \"runtime\",\n  \"ts_ms\": 17\n"
                "{\"kind\":\"runtime\",\"ts_ms\":1771357445702,\"conv_id\":\"c-pretty\"}\n");
     assert_int_equal(fr(NULL, &err, "ingest --db %s %s", f->db, f->file), 1);
-    assert_non_null(strstr(err, "line 1: an event over several lines that does not parse"));
+    assert_non_null(strstr(err, "line 1: invalid JSON"));
+    assert_non_null(strstr(err, "(the event does not end on this line: cut short, or "
+                                "pretty-printed over lines that do not parse; read as NDJSON, one "
+                                "event per line)\nline 2:"));
     assert_non_null(strstr(err, "1 accepted"));
+    free(err);
+    /* a stream whose first line is cut short is read by lines, not whole */
+    write_file(f->file,
+               "{\"kind\":\"runtime\",\"ts_ms\":17\n\n"
+               "{\"kind\":\"runtime\",\"ts_ms\":1771357445703,\"conv_id\":\"c-pretty\"}\n");
+    assert_int_equal(fr(NULL, &err, "ingest --db %s - < %s", f->db, f->file), 1);
+    assert_non_null(strstr(err, "line 1: invalid JSON"));
+    assert_null(strstr(err, "does not end on this line"));
+    assert_non_null(strstr(err, "2 lines, 1 accepted"));
     free(err);
 }
 
