@@ -261,6 +261,27 @@ wire_missing(struct fr_err *err, int field, const char *misnamed)
     return fr_err_set(err, FR_E_MISSING, "%s: missing (required)", name);
 }
 
+/* The error for a ts_ms out of range (1973 to 5138 in milliseconds), naming the unit it most
+   likely is. */
+static int
+wire_bad_ts(long long ts, struct fr_err *err)
+{
+    if (ts >= FR_WIRE_MAX_TS_MS) {
+        bool ns = ts >= 100000000000000000LL;
+        return fr_err_set(err, FR_E_VALUE,
+                          "ts_ms: %lld is after the year 5138 in milliseconds; it looks like %s "
+                          "(divide by %s), not milliseconds since the epoch",
+                          ts, ns ? "nanoseconds" : "microseconds", ns ? "1000000" : "1000");
+    }
+    if (ts >= 100000000LL) /* 1973 to 5138 in seconds */
+        return fr_err_set(err, FR_E_VALUE,
+                          "ts_ms: %lld is before 1973; it looks like seconds, not milliseconds",
+                          ts);
+    return fr_err_set(err, FR_E_VALUE,
+                      "ts_ms: %lld is not a time in milliseconds since the epoch (before 1973)",
+                      ts);
+}
+
 static int
 wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *ev,
               struct fr_err *err)
@@ -352,10 +373,8 @@ wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *e
                           "ts_ms: must be an integer (milliseconds since the epoch), got %s",
                           fr_json_type_phrase(ts));
     ev->ts_ms = json_integer_value(ts);
-    if (ev->ts_ms < FR_WIRE_MIN_TS_MS)
-        return fr_err_set(err, FR_E_VALUE,
-                          "ts_ms: %lld is before 1973; it looks like seconds, not milliseconds",
-                          (long long)ev->ts_ms);
+    if (ev->ts_ms < FR_WIRE_MIN_TS_MS || ev->ts_ms >= FR_WIRE_MAX_TS_MS)
+        return wire_bad_ts(ev->ts_ms, err);
 
     for (int i = 0; i < FR_ID_COUNT; i++) {
         json_t *id = f[i];

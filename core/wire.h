@@ -60,6 +60,9 @@ const char *fr_wire_misnamed_text(const char *key, int field, char *out, size_t 
 
 /* Oldest accepted ts_ms: anything smaller is most likely seconds, not ms. */
 #define FR_WIRE_MIN_TS_MS 100000000000LL
+/* First refused as too large (year 5138): anything from here is most likely microseconds
+   (from 1e14) or nanoseconds (from 1e17), e.g. Go's UnixMicro()/UnixNano(). */
+#define FR_WIRE_MAX_TS_MS 100000000000000LL
 
 /*
  * One NDJSON line as the parser takes it: a UTF-8 byte order mark at its

@@ -36,6 +36,14 @@ static const struct bad_case bad_cases[] = {
     {"{\"kind\":\"tool\",\"ts_ms\":1771357445.201}", FR_E_TYPE,
      "1771357445.201 is not an integer and looks like seconds"},
     {"{\"kind\":\"tool\",\"ts_ms\":1771357445}", FR_E_VALUE, "seconds"},
+    /* another unit by mistake (Go's UnixMicro, UnixNano): refused, the unit named */
+    {"{\"kind\":\"tool\",\"ts_ms\":1771357445201000}", FR_E_VALUE,
+     "ts_ms: 1771357445201000 is after the year 5138 in milliseconds; it looks like microseconds "
+     "(divide by 1000)"},
+    {"{\"kind\":\"tool\",\"ts_ms\":1771357445201000000}", FR_E_VALUE,
+     "looks like nanoseconds (divide by 1000000)"},
+    {"{\"kind\":\"tool\",\"ts_ms\":-5}", FR_E_VALUE,
+     "ts_ms: -5 is not a time in milliseconds since the epoch (before 1973)"},
     {"{\"v\":2,\"kind\":\"tool\"," TS "}", FR_E_VERSION, "v:"},
     {"{\"kind\":\"tool\"," TS ",\"conv_id\":12}", FR_E_TYPE, "conv_id"},
     {"{\"kind\":\"tool\"," TS ",\"trace_id\":[]}", FR_E_TYPE, "trace_id"},
@@ -98,6 +106,15 @@ test_wire_bad_lines_rejected_with_field(void **state)
             fail_msg("case %zu (%s): got %s '%s', want %s naming '%s'", i, bad_cases[i].line,
                      fr_rc_name(rc), err.msg, fr_rc_name(bad_cases[i].code), bad_cases[i].field);
         assert_null(rec.strings);
+    }
+    /* the range's ends, in milliseconds: 1973 and the year 5138 */
+    struct fr_record rec;
+    struct fr_err err = {0};
+    static const char *const ends[] = {"{\"kind\":\"tool\",\"ts_ms\":99999999999999}",
+                                       "{\"kind\":\"tool\",\"ts_ms\":100000000000}"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(t_prepare(ends[i], &rec, &err), FR_OK);
+        fr_record_clear(&rec);
     }
 }
 
