@@ -199,6 +199,65 @@ full_name(const char *section, const char *key, char *out, size_t n)
     snprintf(out, n, "%s%s%s", section, section[0] ? "." : "", key ? key : "?");
 }
 
+/* Levenshtein distance of two short names (capped at 64 characters). */
+static size_t
+edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return (size_t)-1;
+    size_t prev[65], cur[65];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+        memcpy(prev, cur, sizeof prev);
+    }
+    return prev[lb];
+}
+
+/*
+ * What an unknown section.key most likely meant, written into out: a section of its own
+ * (key is a section's name), the same key in another section, or the declared option
+ * nearest by name (within an edit distance of 3, a prefix of its key counting as 1: max_body
+ * for max_body_bytes); false when nothing is near.
+ */
+static bool
+option_like(const struct fr_option *t, const char *section, const char *key, char *out, size_t n)
+{
+    for (const struct fr_option *o = t; section[0] != '\0' && o->type != FR_OPT_END; o++)
+        if (o->section[0] != '\0' && strcmp(o->section, section) != 0 &&
+            edit_distance(key, o->section) <= (strlen(key) >= 6 ? 2 : 0)) {
+            snprintf(out, n, "%s is a section of its own, at the top level", o->section);
+            return true;
+        }
+    char name[160], cand[160];
+    full_name(section, key, name, sizeof name);
+    const struct fr_option *best = NULL;
+    size_t best_d = (size_t)-1, klen = strlen(key);
+    for (const struct fr_option *o = t; o->type != FR_OPT_END; o++) {
+        full_name(o->section, o->key, cand, sizeof cand);
+        size_t d = strcmp(o->key, key) == 0 ? 0 : edit_distance(name, cand);
+        if (d > 1 && klen >= 4 && strcmp(o->section, section) == 0 &&
+            strncmp(o->key, key, klen) == 0)
+            d = 1;
+        if (d < best_d) {
+            best = o;
+            best_d = d;
+        }
+    }
+    if (best == NULL || best_d > 3)
+        return false;
+    full_name(best->section, best->key, cand, sizeof cand);
+    snprintf(out, n, "did you mean %s?", cand);
+    return true;
+}
+
 /* One key: value of section (declared, or taken by extra). */
 static int
 load_pair(const struct fr_option *t, void *base, struct fr_yaml *y, const char *section,
@@ -213,8 +272,12 @@ load_pair(const struct fr_option *t, void *base, struct fr_yaml *y, const char *
         if (rc != FR_E_NOTFOUND)
             return rc;
     }
-    if (o == NULL)
+    if (o == NULL) {
+        char like[200];
+        if (key != NULL && option_like(t, section, key, like, sizeof like))
+            return fr_yaml_fail(y, kn, "%s: unknown option; %s", name, like);
         return fr_yaml_fail(y, kn, "%s: unknown option", name);
+    }
     if (val == NULL)
         return fr_yaml_fail(y, vn, "%s: expected a single value", name);
     if (!fr_option_set(o, base, val, msg, sizeof msg))
@@ -310,28 +373,6 @@ env_name(const char *prefix, const struct fr_option *o, char *out, size_t n)
     int len = snprintf(out, n, "%s_%s_%s", prefix, o->section, o->key);
     for (int k = 0; k < len && (size_t)k < n; k++)
         out[k] = (char)toupper((unsigned char)out[k]);
-}
-
-/* Levenshtein distance of two short names (capped at 64 characters). */
-static size_t
-edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return (size_t)-1;
-    size_t prev[65], cur[65];
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, cur, sizeof prev);
-    }
-    return prev[lb];
 }
 
 static void

@@ -83,6 +83,11 @@ test_options_yaml_errors_name_file_line_key(void **state)
         {"a:\n  name: y\nb:\n  wait: 10\n", ":4: b.wait: '10' has no unit"},
         {"b:\n  mode: quick\n", ":2: b.mode: expected fast or safe, got 'quick'"},
         {"a:\n  nope: 1\n", ":2: a.nope: unknown option"},
+        /* a misspelled or misplaced key: what it most likely meant */
+        {"a:\n  nmae: y\n", ":2: a.nmae: unknown option; did you mean a.name?"},
+        {"a:\n  wait: 1s\n", ":2: a.wait: unknown option; did you mean b.wait?"},
+        {"b:\n  mod: fast\n", ":2: b.mod: unknown option; did you mean b.mode?"},
+        {"b:\n  a: 1\n", ":2: b.a: unknown option; a is a section of its own, at the top level"},
         {"c:\n  n: 1\n", ":1: unknown section 'c' (a, b)"},
         {"b:\n  on: maybe\n", ":2: b.on: expected true or false, got 'maybe'"},
     };
@@ -98,6 +103,17 @@ test_options_yaml_errors_name_file_line_key(void **state)
         fr_options_clear(demo_opts, &d);
         free(p);
     }
+    /* nothing near: no guess */
+    char *p = write_tmp(dir, "demo.yaml", "a:\n  qqqqqqqq: 1\n");
+    struct demo d;
+    memset(&d, 0, sizeof d);
+    fr_options_defaults(demo_opts, &d);
+    struct fr_err err = {0};
+    assert_int_equal(fr_options_load_yaml(demo_opts, &d, p, &err), FR_E_CONFIG);
+    assert_non_null(strstr(err.msg, "a.qqqqqqqq: unknown option"));
+    assert_null(strstr(err.msg, "did you mean"));
+    fr_options_clear(demo_opts, &d);
+    free(p);
     t_rmtree(dir);
     free(dir);
 }

@@ -103,8 +103,10 @@ fr_cmd_config(int argc, char **argv)
               "annotated example is configs/flightrec.yaml. Every option can be set in the\n"
               "YAML file (section, then key) or by its environment variable, which wins;\n"
               "a `FLIGHTREC_*` variable that names no option is reported at start with the\n"
-              "nearest one. Durations are a number and a unit: `250ms`, `30s`, `10m`, `2h`,\n"
-              "`3d`, `1w`.\n",
+              "nearest one, and a key of the file that names none refuses the file with its\n"
+              "line and the option it most likely meant (`storage.retension: unknown option;\n"
+              "retention is a section of its own, at the top level`). Durations are a number\n"
+              "and a unit: `250ms`, `30s`, `10m`, `2h`, `3d`, `1w`.\n",
               stdout);
         fr_config_markdown(stdout);
         fputs("\n# Retention policy\n\n"
