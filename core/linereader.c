@@ -50,6 +50,16 @@ fr_linereader_set_idle_timeout(struct fr_linereader *lr, int ms)
 }
 
 void
+fr_linereader_preload(struct fr_linereader *lr, const char *data, size_t n)
+{
+    if (n > 64 || lr->end + n > lr->cap)
+        return; /* not what it is for */
+    memcpy(lr->buf + lr->end, data, n);
+    lr->end += n;
+    lr->bytes += n;
+}
+
+void
 fr_linereader_free(struct fr_linereader *lr)
 {
     if (lr == NULL)

@@ -29,6 +29,10 @@ struct fr_linereader *fr_linereader_new(int fd, size_t max_line);
  * forever. Waiting between whole lines is never timed out.
  */
 void fr_linereader_set_idle_timeout(struct fr_linereader *lr, int ms);
+
+/* Bytes read from fd already (at most 64, e.g. to sniff its format), to be read first; only
+   before the first fr_linereader_next. */
+void fr_linereader_preload(struct fr_linereader *lr, const char *data, size_t n);
 void fr_linereader_free(struct fr_linereader *lr);
 
 /*

@@ -21,6 +21,7 @@
 
 #include "agent/body.h"
 #include "agent/cli/cli.h"
+#include "agent/cli/zinput.h"
 #include "agent/ingest.h"
 #include "agent/writer.h"
 #include "collectors/taxonomy.h"
@@ -55,11 +56,12 @@ ingest_usage(FILE *out)
 {
     fprintf(out, "usage: flightrec ingest [OPTIONS] FILE|-\n\n"
                  "Reads NDJSON events (wire format v1) from FILE or stdin and stores them.\n"
-                 "A JSON array of events, or pretty-printed events one after another (jq .),\n"
-                 "is read whole (up to 256 MiB). Bad lines are reported with line number (or\n"
-                 "array element), field and reason; the others are stored. Prints a summary on "
-                 "stderr. Exit status: 0 all accepted, 1 some\n"
-                 "lines rejected, 2 usage error, 3 input or store failure.\n\n"
+                 "A gzip or zstd input (told by its first bytes) is read decompressed. A JSON\n"
+                 "array of events, or pretty-printed events one after another (jq .), is read\n"
+                 "whole (up to 256 MiB). Bad lines are reported with line number (or array\n"
+                 "element), field and reason; the others are stored. Prints a summary on\n"
+                 "stderr. Exit status: 0 all accepted, 1 some lines rejected, 2 usage error,\n"
+                 "3 input or store failure.\n\n"
                  "With --check nothing is stored and no database or key file is needed: each\n"
                  "line goes through the same validation, classification and redaction, and is\n"
                  "reported as above (a producer's output checked in its CI).\n\n"
@@ -469,13 +471,22 @@ static int
 ingest_read(struct ingest_run *r, int fd, const struct ingest_opts *o)
 {
     const struct fr_wire_limits *lim = &o->cfg.lim;
+    struct fr_err err = {0};
+    struct fr_zinput *z; /* a gzip or zstd input: read decompressed */
+    char pre[4];
+    size_t npre;
+    const char *format;
+    if (fr_zinput_open(fd, &z, &fd, pre, &npre, &format, &err) != FR_OK) {
+        fprintf(stderr, "flightrec ingest: %s: %s\n", o->path, err.msg);
+        return FR_EXIT_FAIL;
+    }
     struct fr_linereader *lr = fr_linereader_new(fd, lim->max_line);
+    fr_linereader_preload(lr, pre, npre);
     const char *line;
     size_t len;
     bool too_long;
     uint64_t lineno;
-    int rc, status = FR_EXIT_OK;
-    struct fr_err err = {0};
+    int rc = 0, status = FR_EXIT_OK;
     while (!atomic_load(&r->failed) &&
            (rc = fr_linereader_next(lr, &line, &len, &too_long, &lineno)) == 1) {
         if (too_long) {
@@ -506,10 +517,13 @@ ingest_read(struct ingest_run *r, int fd, const struct ingest_opts *o)
         status = FR_EXIT_FAIL;
     }
     fr_linereader_free(lr);
+    if (fr_zinput_close(z, &err) != FR_OK) { /* what was read before it is kept */
+        fprintf(stderr, "flightrec ingest: %s: %s\n", o->path, err.msg);
+        status = FR_EXIT_FAIL;
+    }
     return status;
 }
 
-/* Stores fd's events into the store at o->db with the redactor and taxonomy in o->cfg. */
 /* --check: fd's lines prepared as ingest would (validated, classified, redacted), none stored. */
 static int
 ingest_check_file(int fd, const struct ingest_opts *o)
@@ -530,6 +544,7 @@ ingest_check_file(int fd, const struct ingest_opts *o)
     return status;
 }
 
+/* Stores fd's events into the store at o->db with the redactor and taxonomy in o->cfg. */
 static int
 ingest_run_file(int fd, const struct ingest_opts *o)
 {

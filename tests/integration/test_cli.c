@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "core/crypto.h"
 #include "core/fsutil.h"
@@ -183,6 +185,70 @@ test_cli_ingest_reports_bad_lines_and_keeps_good(void **state)
     assert_null(strstr(err, "does not end on this line"));
     assert_non_null(strstr(err, "2 lines, 1 accepted"));
     free(err);
+}
+
+/* text as one gzip member appended to path (mode "ab": members concatenate) */
+static void
+append_gzip(const char *path, const char *text, size_t cut)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&zs, strlen(text));
+    unsigned char *out = fr_malloc(cap);
+    zs.next_in = (Bytef *)text;
+    zs.avail_in = (uInt)strlen(text);
+    zs.next_out = out;
+    zs.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    size_t n = cap - zs.avail_out;
+    deflateEnd(&zs);
+    FILE *fp = fopen(path, "ab");
+    assert_non_null(fp);
+    fwrite(out, 1, cut && cut < n ? cut : n, fp);
+    fclose(fp);
+    free(out);
+}
+
+/* A compressed input (an archived log, a rotated spool): read decompressed, gzip members and
+   zstd frames one after another; one cut short keeps what came before and fails (exit 3). */
+static void
+test_cli_ingest_compressed_input(void **state)
+{
+    struct fx *f = *state;
+    char *many = NULL;
+    for (int i = 0; i < 300; i++) {
+        char *next = fr_asprintf("%s{\"kind\":\"runtime\",\"ts_ms\":%lld,\"conv_id\":\"gz\","
+                                 "\"event_id\":\"g%d\"}\n",
+                                 many ? many : "", 1771357445000LL + i, i);
+        free(many);
+        many = next;
+    }
+    unlink(f->file);
+    append_gzip(f->file, many, 0);
+    append_gzip(f->file, "{\"kind\":\"runtime\",\"ts_ms\":1771357446000,\"conv_id\":\"gz2\"}\n", 0);
+    char *err;
+    assert_int_equal(fr(NULL, &err, "ingest --db %s - < %s", f->db, f->file), 0);
+    assert_non_null(strstr(err, "301 lines, 301 accepted"));
+    free(err);
+    size_t n = strlen(many), cap = ZSTD_compressBound(n);
+    char *z = fr_malloc(cap);
+    size_t zn = ZSTD_compress(z, cap, many, n, 3);
+    assert_false(ZSTD_isError(zn));
+    FILE *fp = fopen(f->file, "wb");
+    fwrite(z, 1, zn, fp);
+    fclose(fp);
+    assert_int_equal(fr(NULL, &err, "ingest --db %s %s", f->db, f->file), 0);
+    assert_non_null(strstr(err, "300 lines, 300 accepted (300 already stored)"));
+    free(err);
+    free(z);
+    /* cut short: the lines before the cut are stored, the failure said */
+    unlink(f->file);
+    append_gzip(f->file, many, 1500);
+    assert_int_equal(fr(NULL, &err, "ingest --db %s --check %s", f->db, f->file), 3);
+    assert_non_null(strstr(err, "gzip data cut short after 1500 compressed bytes"));
+    free(err);
+    free(many);
 }
 
 /* ingest --check: the same per-line report and exit status, nothing stored, no file made (no
@@ -1212,6 +1278,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_cli_ingest_compressed_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_ingest_check_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_ingest_reports_bad_lines_and_keeps_good, setup,
                                         teardown),

@@ -1,0 +1,258 @@
+/*
+ * agent/cli/zinput.c - see zinput.h.
+ *
+ * The decompressing thread owns the pipe's write end and closes it when the
+ * stream ends (the reader then sees end of input) or fails; a reader that
+ * closes the read end early makes its next write fail (EPIPE: SIGPIPE is
+ * blocked on that thread), or its wait for input that stalls end (poll sees
+ * the write end's error), which ends it too. Concatenated streams (gzip
+ * members, zstd frames, as `cat a.gz b.gz` makes) are read one after another.
+ */
+#include "agent/cli/zinput.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "core/mem.h"
+
+#define ZI_CHUNK 65536
+#define ZI_GONE (-2) /* zi_get: the reader closed its end */
+
+struct fr_zinput {
+    int fd, rd, wr; /* the input; the pipe's ends */
+    bool zstd;
+    char pre[4];
+    size_t npre;
+    pthread_t thread;
+    int rc; /* the thread's: FR_OK, FR_E_SYNTAX or FR_E_IO */
+    char msg[200];
+    unsigned long long in_bytes; /* compressed bytes read */
+};
+
+/* Writes all of buf to the pipe; false when the reader has gone. */
+static bool
+zi_put(struct fr_zinput *z, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t k = write(z->wr, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return false;
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+/* The next compressed bytes into buf: the ones read to detect the format first. */
+static ssize_t
+zi_get(struct fr_zinput *z, char *buf, size_t cap)
+{
+    if (z->npre > 0) {
+        size_t n = z->npre;
+        memcpy(buf, z->pre, n);
+        z->npre = 0;
+        z->in_bytes += n;
+        return (ssize_t)n;
+    }
+    for (;;) {
+        /* input that stalls (a pipe) is waited for only while someone reads the output */
+        struct pollfd p[2] = {{.fd = z->fd, .events = POLLIN}, {.fd = z->wr, .events = 0}};
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            return -1;
+        if (p[1].revents & (POLLERR | POLLHUP))
+            return ZI_GONE;
+        if (p[0].revents == 0)
+            continue;
+        ssize_t k = read(z->fd, buf, cap);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (k > 0)
+            z->in_bytes += (unsigned long long)k;
+        return k;
+    }
+}
+
+static void
+zi_fail(struct fr_zinput *z, int rc, const char *what)
+{
+    z->rc = rc;
+    snprintf(z->msg, sizeof z->msg, "%s data %s after %llu compressed bytes",
+             z->zstd ? "zstd" : "gzip", what, z->in_bytes);
+}
+
+static void
+zi_gzip(struct fr_zinput *z, char *in, char *out)
+{
+    z_stream s;
+    memset(&s, 0, sizeof s);
+    if (inflateInit2(&s, 15 + 32) != Z_OK) {
+        zi_fail(z, FR_E_IO, "could not be read (no memory)");
+        return;
+    }
+    int zr = Z_OK;
+    bool full = false; /* the last call filled out: it may hold more without more input */
+    for (;;) {
+        if (s.avail_in == 0 && !full) {
+            ssize_t k = zi_get(z, in, ZI_CHUNK);
+            if (k < 0) {
+                if (k != ZI_GONE)
+                    zi_fail(z, FR_E_IO, strerror(errno));
+                break;
+            }
+            if (k == 0) {
+                if (zr != Z_STREAM_END)
+                    zi_fail(z, FR_E_SYNTAX, "cut short");
+                break;
+            }
+            s.next_in = (Bytef *)in;
+            s.avail_in = (uInt)k;
+        }
+        if (zr == Z_STREAM_END && s.avail_in > 0) /* another member follows */
+            inflateReset(&s);
+        s.next_out = (Bytef *)out;
+        s.avail_out = ZI_CHUNK;
+        zr = inflate(&s, Z_NO_FLUSH);
+        if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
+            zi_fail(z, FR_E_SYNTAX, "corrupt");
+            break;
+        }
+        full = s.avail_out == 0;
+        if (!zi_put(z, out, ZI_CHUNK - s.avail_out))
+            break;
+    }
+    inflateEnd(&s);
+}
+
+static void
+zi_zstd(struct fr_zinput *z, char *in, char *out)
+{
+    ZSTD_DStream *d = ZSTD_createDStream();
+    if (d == NULL) {
+        zi_fail(z, FR_E_IO, "could not be read (no memory)");
+        return;
+    }
+    ZSTD_inBuffer ib = {in, 0, 0};
+    size_t left = 0;   /* ZSTD_decompressStream's hint: 0 once a frame is complete */
+    bool full = false; /* the last call filled out: it may hold more without more input */
+    for (;;) {
+        if (ib.pos == ib.size && !full) {
+            ssize_t k = zi_get(z, in, ZI_CHUNK);
+            if (k < 0) {
+                if (k != ZI_GONE)
+                    zi_fail(z, FR_E_IO, strerror(errno));
+                break;
+            }
+            if (k == 0) {
+                if (left != 0)
+                    zi_fail(z, FR_E_SYNTAX, "cut short");
+                break;
+            }
+            ib.size = (size_t)k;
+            ib.pos = 0;
+        }
+        ZSTD_outBuffer ob = {out, ZI_CHUNK, 0};
+        left = ZSTD_decompressStream(d, &ob, &ib);
+        if (ZSTD_isError(left)) {
+            zi_fail(z, FR_E_SYNTAX, "corrupt");
+            break;
+        }
+        full = ob.pos == ob.size;
+        if (!zi_put(z, out, ob.pos))
+            break;
+    }
+    ZSTD_freeDStream(d);
+}
+
+static void *
+zi_main(void *ud)
+{
+    struct fr_zinput *z = ud;
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL); /* a reader gone: EPIPE, not the process killed */
+    char *in = fr_malloc(ZI_CHUNK), *out = fr_malloc(ZI_CHUNK);
+    if (z->zstd)
+        zi_zstd(z, in, out);
+    else
+        zi_gzip(z, in, out);
+    free(in);
+    free(out);
+    close(z->wr);
+    return NULL;
+}
+
+int
+fr_zinput_open(int fd, struct fr_zinput **z, int *in, char pre[4], size_t *npre,
+               const char **format, struct fr_err *err)
+{
+    *z = NULL;
+    *in = fd;
+    *npre = 0;
+    *format = NULL;
+    while (*npre < 4) { /* a pipe may give them one at a time */
+        ssize_t k = read(fd, pre + *npre, 4 - *npre);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return fr_err_set(err, FR_E_IO, "reading: %s", strerror(errno));
+        if (k == 0)
+            break;
+        *npre += (size_t)k;
+    }
+    static const unsigned char gz[2] = {0x1f, 0x8b}, zs[4] = {0x28, 0xb5, 0x2f, 0xfd};
+    bool is_gz = *npre >= 2 && memcmp(pre, gz, 2) == 0;
+    bool is_zs = *npre == 4 && memcmp(pre, zs, 4) == 0;
+    if (!is_gz && !is_zs)
+        return FR_OK;
+    struct fr_zinput *zi = fr_calloc(1, sizeof *zi);
+    int p[2];
+    if (pipe(p) != 0) {
+        free(zi);
+        return fr_err_set(err, FR_E_IO, "decompressing: no pipe: %s", strerror(errno));
+    }
+    zi->fd = fd;
+    zi->rd = p[0];
+    zi->wr = p[1];
+    zi->zstd = is_zs;
+    memcpy(zi->pre, pre, *npre);
+    zi->npre = *npre;
+    int rc = pthread_create(&zi->thread, NULL, zi_main, zi);
+    if (rc != 0) {
+        close(p[0]);
+        close(p[1]);
+        free(zi);
+        return fr_err_set(err, FR_E_IO, "decompressing: no thread: %s", strerror(rc));
+    }
+    *npre = 0;
+    *z = zi;
+    *in = zi->rd;
+    *format = is_zs ? "zstd" : "gzip";
+    return FR_OK;
+}
+
+int
+fr_zinput_close(struct fr_zinput *z, struct fr_err *err)
+{
+    if (z == NULL)
+        return FR_OK;
+    close(z->rd);
+    pthread_join(z->thread, NULL);
+    int rc = z->rc;
+    if (rc != FR_OK)
+        fr_err_set(err, rc, "%s", z->msg);
+    free(z);
+    return rc;
+}
