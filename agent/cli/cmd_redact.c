@@ -3,12 +3,15 @@
  * redaction policy over NDJSON events without storing anything and prints
  * what it would do (never a matched value), and `--policy`.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/cli/cli.h"
+#include "agent/cli/zinput.h"
 #include "agent/ingest.h"
 #include "core/linereader.h"
 #include "core/mem.h"
@@ -39,11 +42,12 @@ static void
 redact_usage(FILE *out)
 {
     fprintf(out, "usage: flightrec redact --explain [OPTIONS] FILE|-\n\n"
-                 "Runs the redaction policy over NDJSON events without storing anything and\n"
-                 "prints, per line, which fields and detectors fired: field path, detector,\n"
-                 "byte offsets in the field, and the keyed hash of the matched text. Matched\n"
-                 "values are never printed, so the output is safe to share while tuning a\n"
-                 "policy. Ends with hit counts per detector and per action.\n\n"
+                 "Runs the redaction policy over NDJSON events (plain, gzip or zstd) without\n"
+                 "storing anything and prints, per line, which fields and detectors fired:\n"
+                 "field path, detector, byte offsets in the field, and the keyed hash of the\n"
+                 "matched text. Matched values are never printed, so the output is safe to\n"
+                 "share while tuning a policy. Ends with hit counts per detector and per\n"
+                 "action.\n\n"
                  "options:\n"
                  "  --explain          required: explain what the policy does\n"
                  "  --redaction FILE   policy merged over the built-in one\n"
@@ -112,8 +116,8 @@ fr_cmd_redact(int argc, char **argv)
         return FR_EXIT_OK;
     }
     const char *path = argv[optind];
-    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    if (in == NULL) {
+    int src = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC), fd = src;
+    if (fd < 0) {
         perror(path);
         fr_redactor_free(red);
         return FR_EXIT_FAIL;
@@ -124,19 +128,39 @@ fr_cmd_redact(int argc, char **argv)
     fr_redact_counts_init(&counts, red);
     struct explain_line l = {0};
     unsigned long long bad = 0, changed = 0, lines = 0; /* lines: not blank ones */
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, in)) > 0) {
-        l.line++;
-        const char *text = line;
-        size_t n = (size_t)len - (line[len - 1] == '\n');
+    struct fr_err err = {0};
+    struct fr_zinput *z; /* a gzip or zstd input: read decompressed, as by ingest */
+    char pre[4];
+    size_t npre;
+    const char *format;
+    int status = FR_EXIT_OK;
+    if (fr_zinput_open(fd, &z, &fd, pre, &npre, &format, &err) != FR_OK) {
+        fprintf(stderr, "flightrec redact: %s: %s\n", path, err.msg);
+        status = FR_EXIT_FAIL;
+    }
+    struct fr_linereader *lr = status == FR_EXIT_OK ? fr_linereader_new(fd, lim.max_line) : NULL;
+    if (lr != NULL)
+        fr_linereader_preload(lr, pre, npre);
+    const char *text;
+    size_t n;
+    bool too_long;
+    uint64_t lineno;
+    rc = 0;
+    while (lr != NULL && (rc = fr_linereader_next(lr, &text, &n, &too_long, &lineno)) == 1) {
+        l.line = lineno;
+        if (too_long) {
+            printf("line %llu: not redacted, rejected: line is %zu bytes, over the %zu byte "
+                   "limit\n",
+                   l.line, n, lim.max_line);
+            lines++;
+            bad++;
+            continue;
+        }
         if (!fr_wire_line(&text, &n)) /* blank: skipped, as by ingest */
             continue;
         lines++;
         l.hits = 0;
         struct fr_event ev;
-        struct fr_err err = {0};
         bool ch = false;
         if (fr_wire_parse(text, n, &lim, &ev, &err) != FR_OK) {
             printf("line %llu: not redacted, rejected: %s\n", l.line, err.msg);
@@ -147,9 +171,17 @@ fr_cmd_redact(int argc, char **argv)
         changed += ch;
         fr_event_clear(&ev);
     }
-    free(line);
-    if (in != stdin)
-        fclose(in);
+    if (rc < 0) {
+        perror(path);
+        status = FR_EXIT_FAIL;
+    }
+    fr_linereader_free(lr);
+    if (fr_zinput_close(z, &err) != FR_OK) {
+        fprintf(stderr, "flightrec redact: %s: %s\n", path, err.msg);
+        status = FR_EXIT_FAIL;
+    }
+    if (src != STDIN_FILENO)
+        close(src);
     printf("\n%llu lines, %llu changed by the policy, %llu rejected; policy %s\n", lines, changed,
            bad, fr_policy_id(fr_redactor_policy(red)));
     printf("hits per detector:");
@@ -164,5 +196,5 @@ fr_cmd_redact(int argc, char **argv)
     printf("\n");
     fr_redact_counts_free(&counts);
     fr_redactor_free(red);
-    return bad > 0 ? FR_EXIT_REJECTED : FR_EXIT_OK;
+    return status != FR_EXIT_OK ? status : bad > 0 ? FR_EXIT_REJECTED : FR_EXIT_OK;
 }
