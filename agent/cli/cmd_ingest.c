@@ -480,6 +480,17 @@ ingest_read(struct ingest_run *r, int fd, const struct ingest_opts *o)
         fprintf(stderr, "flightrec ingest: %s: %s\n", o->path, err.msg);
         return FR_EXIT_FAIL;
     }
+    unsigned char b0 = npre >= 2 ? (unsigned char)pre[0] : 0,
+                  b1 = npre >= 2 ? (unsigned char)pre[1] : 0;
+    if ((b0 == 0xff && b1 == 0xfe) || (b0 == 0xfe && b1 == 0xff)) {
+        /* every line would be rejected as invalid UTF-8: said once, nothing read */
+        fprintf(stderr,
+                "flightrec ingest: %s: UTF-16 text (its byte order mark; what Windows "
+                "PowerShell's > writes); events are UTF-8: iconv -f UTF-16 -t UTF-8 FILE | "
+                "flightrec ingest -\n",
+                o->path);
+        return FR_EXIT_FAIL;
+    }
     struct fr_linereader *lr = fr_linereader_new(fd, lim->max_line);
     fr_linereader_preload(lr, pre, npre);
     const char *line;

@@ -246,6 +246,14 @@ test_cli_ingest_compressed_input(void **state)
     assert_non_null(strstr(err, "300 lines, 300 accepted (300 already stored)"));
     free(err);
     free(z);
+    /* UTF-16 (PowerShell's >): said once, not a rejection per line */
+    FILE *u = fopen(f->file, "wb");
+    fwrite("\xff\xfe{\0\"\0k\0", 1, 8, u);
+    fclose(u);
+    assert_int_equal(fr(NULL, &err, "ingest --check %s", f->file), 3);
+    assert_non_null(strstr(err, "UTF-16 text"));
+    assert_null(strstr(err, "line 1"));
+    free(err);
     /* cut short: the lines before the cut are stored, the failure said */
     unlink(f->file);
     append_gzip(f->file, many, 1500);
