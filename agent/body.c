@@ -275,6 +275,16 @@ fr_body_inflate(const char *enc, const char *in, size_t n, size_t max, char **ou
     return FR_OK;
 }
 
+const char *
+fr_body_sniff(const char *buf, size_t n)
+{
+    if (n >= 2 && memcmp(buf, "\x1f\x8b", 2) == 0)
+        return "gzip";
+    if (n >= 4 && memcmp(buf, "\x28\xb5\x2f\xfd", 4) == 0)
+        return "zstd";
+    return NULL;
+}
+
 static struct fr_record *
 result_slot(struct fr_body_result *res)
 {

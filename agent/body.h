@@ -20,6 +20,10 @@
    deflate, snappy, x-snappy-framed, lz4 (case-insensitive). */
 bool fr_body_encoding_known(const char *enc);
 
+/* "gzip" or "zstd" when buf[0, n) starts with that format's magic bytes (which no JSON text
+   starts with), else NULL. */
+const char *fr_body_sniff(const char *buf, size_t n);
+
 /* Those encodings, as the refusals of another one name them. */
 #define FR_BODY_ENCODINGS "zstd, gzip, deflate, snappy, x-snappy-framed, lz4"
 

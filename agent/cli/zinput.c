@@ -22,6 +22,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "agent/body.h"
 #include "core/mem.h"
 
 #define ZI_CHUNK 65536
@@ -212,11 +213,10 @@ fr_zinput_open(int fd, struct fr_zinput **z, int *in, char pre[4], size_t *npre,
             break;
         *npre += (size_t)k;
     }
-    static const unsigned char gz[2] = {0x1f, 0x8b}, zs[4] = {0x28, 0xb5, 0x2f, 0xfd};
-    bool is_gz = *npre >= 2 && memcmp(pre, gz, 2) == 0;
-    bool is_zs = *npre == 4 && memcmp(pre, zs, 4) == 0;
-    if (!is_gz && !is_zs)
+    const char *sniffed = fr_body_sniff(pre, *npre);
+    if (sniffed == NULL)
         return FR_OK;
+    bool is_zs = strcmp(sniffed, "zstd") == 0;
     struct fr_zinput *zi = fr_calloc(1, sizeof *zi);
     int p[2];
     if (pipe(p) != 0) {

@@ -284,7 +284,10 @@ test_agent_auth_compression_and_limits(void **state)
                 {"z-7", "snappy", "Content-Encoding: snappy"},
                 {"z-8", "snappy-framed", "Content-Encoding: snappy"},
                 {"z-9", "snappy-framed", "Content-Encoding: x-snappy-framed"},
-                {"z-10", "lz4", "Content-Encoding: LZ4"}};
+                {"z-10", "lz4", "Content-Encoding: LZ4"},
+                /* gzip or zstd with the header forgotten (or identity): told by the magic */
+                {"z-12", "gzip", NULL},
+                {"z-13", "zstd", "Content-Encoding: identity"}};
     size_t gn = 0;
     uint8_t *gz = NULL;
     for (size_t i = 0; i < sizeof zips / sizeof *zips; i++) {
@@ -347,6 +350,8 @@ test_agent_auth_compression_and_limits(void **state)
         assert_int_equal(count_events(a->db, conv), 5);
     }
     assert_int_equal(count_events(a->db, "z-11"), 0);
+    assert_int_equal(count_events(a->db, "z-12"), 5);
+    assert_int_equal(count_events(a->db, "z-13"), 5);
     assert_int_equal(count_events(a->db, "z-4"), 0);
     /* owner-only files */
     struct stat st;
