@@ -15,6 +15,7 @@
 #include "core/hex.h"
 #include "core/jsonfast.h"
 #include "core/mem.h"
+#include "core/timeutil.h"
 #include "core/utf8.h"
 
 void
@@ -226,9 +227,19 @@ fr_wire_alias(const char *key, size_t len, const char **spelled)
     return -1;
 }
 
+const char FR_WIRE_AHEAD[] = "+ahead";
+
 const char *
 fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap)
 {
+    if (key == FR_WIRE_AHEAD) {
+        snprintf(out, cap,
+                 "%s: more than a day ahead of this agent's clock; stored as sent, but its "
+                 "conversation sorts first and stays in hot until that time has passed: check "
+                 "the producer's clock (and that ts_ms is UTC milliseconds).",
+                 fr_wire_field_name(field));
+        return out;
+    }
     if (key[0] == '\0') { /* missing, by no other name: an error event without its failure */
         snprintf(out, cap,
                  "%s: missing; an event of kind error carries its failure there "
@@ -375,6 +386,10 @@ wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *e
     ev->ts_ms = json_integer_value(ts);
     if (ev->ts_ms < FR_WIRE_MIN_TS_MS || ev->ts_ms >= FR_WIRE_MAX_TS_MS)
         return wire_bad_ts(ev->ts_ms, err);
+    if (ev->misnamed == NULL && ev->ts_ms > fr_now_ms() + FR_WIRE_AHEAD_MS) {
+        ev->misnamed = FR_WIRE_AHEAD; /* said as a misnamed field is (fr_wire_misnamed_text) */
+        ev->misnamed_field = FR_WF_TS;
+    }
 
     for (int i = 0; i < FR_ID_COUNT; i++) {
         json_t *id = f[i];

@@ -10,6 +10,7 @@
 
 #include "agent/ingest.h"
 #include "core/mem.h"
+#include "core/timeutil.h"
 #include "core/wire.h"
 
 #define TS "\"ts_ms\":1771357445201"
@@ -114,6 +115,25 @@ test_wire_bad_lines_rejected_with_field(void **state)
                                        "{\"kind\":\"tool\",\"ts_ms\":100000000000}"};
     for (size_t i = 0; i < 2; i++) {
         assert_int_equal(t_prepare(ends[i], &rec, &err), FR_OK);
+        fr_record_clear(&rec);
+    }
+    /* more than a day ahead of the clock: stored, with a warning; less: no warning */
+    for (int ahead = 0; ahead < 2; ahead++) {
+        char *line = fr_asprintf("{\"kind\":\"tool\",\"ts_ms\":%lld}",
+                                 (long long)(fr_now_ms() + (ahead ? 2 : 0) * FR_WIRE_AHEAD_MS));
+        assert_int_equal(t_prepare(line, &rec, &err), FR_OK);
+        free(line);
+        if (!ahead) {
+            assert_null(rec.misnamed);
+            fr_record_clear(&rec);
+            continue;
+        }
+        assert_ptr_equal(rec.misnamed, FR_WIRE_AHEAD);
+        assert_int_equal(rec.misnamed_field, FR_WF_TS);
+        char text[240];
+        assert_non_null(
+            strstr(fr_wire_misnamed_text(rec.misnamed, rec.misnamed_field, text, sizeof text),
+                   "ts_ms: more than a day ahead of this agent's clock"));
         fr_record_clear(&rec);
     }
 }
