@@ -19,7 +19,7 @@ error_normalize(void *ctx, struct fr_event *ev, struct fr_err *err)
     if (ev->data != NULL && json_is_true(json_object_get(ev->data, "panic")))
         ev->status = "panic";
     if (ev->error == NULL && ev->misnamed == NULL) { /* its failure missing: a warning */
-        ev->misnamed = "";                           /* (core/wire.h: fr_wire_misnamed_text) */
+        ev->misnamed = FR_WIRE_MISSING;              /* (core/wire.h: fr_wire_misnamed_text) */
         ev->misnamed_field = FR_WF_ERROR;
     }
     return FR_OK;

@@ -111,8 +111,9 @@ struct fr_event {
     int64_t version;                /* timeline: entity version, valid when has_version */
     bool has_version;
     /* static (fr_wire_alias): a top-level key that most likely meant the envelope field
-       misnamed_field, which the event lacks ("conversation_id" for conv_id); "" = missing by
-       any name (collectors/error.c: kind error without error); NULL = none */
+       misnamed_field, which the event lacks ("conversation_id" for conv_id), or one of
+       core/wire.h's FR_WIRE_MISSING (collectors/error.c: kind error without error) and
+       FR_WIRE_AHEAD (ts_ms ahead of the clock); NULL = none */
     const char *misnamed;
     int misnamed_field;
 };

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,13 +38,20 @@ fr_read_file(const char *path, char **text, size_t *len, struct fr_err *err)
 }
 
 bool
-fr_fd_read_all(int fd, char **out, size_t *len)
+fr_fd_read_max(int fd, size_t max, char **out, size_t *len, bool *over)
 {
     /* binary-safe: everything, NUL bytes included, plus a terminating NUL */
     size_t cap = 4096, n = 0;
     char *buf = fr_malloc(cap);
     bool ok = true;
+    *over = false;
     for (;;) {
+        if (n > max) {
+            *over = true;
+            errno = 0;
+            ok = false;
+            break;
+        }
         if (n + 1 >= cap)
             buf = fr_realloc(buf, cap *= 2);
         ssize_t got = read(fd, buf + n, cap - n - 1);
@@ -59,6 +67,13 @@ fr_fd_read_all(int fd, char **out, size_t *len)
     *out = buf;
     *len = n;
     return ok;
+}
+
+bool
+fr_fd_read_all(int fd, char **out, size_t *len)
+{
+    bool over;
+    return fr_fd_read_max(fd, SIZE_MAX, out, len, &over);
 }
 
 int

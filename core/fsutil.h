@@ -23,6 +23,10 @@ bool fr_fd_write_all(int fd, const void *data, size_t len);
    failure: what was read); false (errno set) on a read error. */
 bool fr_fd_read_all(int fd, char **out, size_t *len);
 
+/* fr_fd_read_all, stopping once more than max bytes were read: false with *over set then
+   (errno 0), *out holding what was read. */
+bool fr_fd_read_max(int fd, size_t max, char **out, size_t *len, bool *over);
+
 /*
  * Replaces path with data[0, len) crash-safely, the one way flightrec
  * writes a small file: a temporary file beside it (mode 0600), written and

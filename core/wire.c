@@ -227,7 +227,7 @@ fr_wire_alias(const char *key, size_t len, const char **spelled)
     return -1;
 }
 
-const char FR_WIRE_AHEAD[] = "+ahead";
+const char FR_WIRE_MISSING[] = "", FR_WIRE_AHEAD[] = "+ahead";
 
 const char *
 fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap)
@@ -240,7 +240,7 @@ fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap)
                  fr_wire_field_name(field));
         return out;
     }
-    if (key[0] == '\0') { /* missing, by no other name: an error event without its failure */
+    if (key == FR_WIRE_MISSING) { /* by no other name: an error event without its failure */
         snprintf(out, cap,
                  "%s: missing; an event of kind error carries its failure there "
                  "({\"message\", \"type\", \"http_status\", ...}). Without it the failure is "

@@ -54,15 +54,15 @@ const char *fr_wire_field_name(int field);
 int fr_wire_alias(const char *key, size_t len, const char **spelled);
 
 /* What an accepted event with key (fr_wire_alias's spelling) but not the field it meant
-   loses, as a one-line warning in out[0, cap); returns out. key "": the field is missing by
-   any name (an event of kind error without its error); key FR_WIRE_AHEAD: ts_ms is more than
-   FR_WIRE_AHEAD_MS ahead of this process's clock. */
+   loses, as a one-line warning in out[0, cap); returns out. Two keys are not spellings:
+   FR_WIRE_MISSING, the field is missing by any name (an event of kind error without its
+   error); FR_WIRE_AHEAD, ts_ms is more than FR_WIRE_AHEAD_MS ahead of this process's clock. */
 const char *fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap);
 
 /* A ts_ms this far ahead of the clock is stored with a warning (a producer's clock, or its
    time zone added to UTC milliseconds). */
 #define FR_WIRE_AHEAD_MS (24LL * 3600 * 1000)
-extern const char FR_WIRE_AHEAD[];
+extern const char FR_WIRE_MISSING[], FR_WIRE_AHEAD[];
 
 /* Oldest accepted ts_ms: anything smaller is most likely seconds, not ms. */
 #define FR_WIRE_MIN_TS_MS 100000000000LL

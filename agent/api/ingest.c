@@ -78,7 +78,7 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
     char *inflated = NULL;
     if (enc == NULL || strcasecmp(enc, "identity") == 0) /* compressed, the header forgotten */
         enc = fr_body_sniff(q->body ? q->body : "", q->len);
-    if (enc != NULL && strcasecmp(enc, "identity") != 0) {
+    if (enc != NULL) {
         if (!fr_body_encoding_known(enc))
             return fr_api_error(p, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
                                 "Content-Encoding must be " FR_BODY_ENCODINGS " or identity", NULL);

@@ -9,7 +9,6 @@
  * Summary and errors go to stderr; the exit status is 0 only if every line
  * was accepted (1 if some were rejected, 3 if the store failed).
  */
-#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -26,6 +25,7 @@
 #include "agent/writer.h"
 #include "collectors/taxonomy.h"
 #include "core/crypto.h"
+#include "core/fsutil.h"
 #include "core/linereader.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -362,18 +362,18 @@ ingest_take(struct ingest_run *r, uint64_t lineno)
 
 /* Input read whole (ingest_whole) is read up to this: a hand-written file, an export or
    `jq .`'s output; a stream of events is NDJSON. */
-#define INGEST_PRETTY_MAX ((size_t)256 << 20)
+#define INGEST_WHOLE_MAX ((size_t)256 << 20)
 
-struct ingest_pretty_ctx {
+struct ingest_whole_ctx {
     struct ingest_run *r;
     uint64_t first; /* the input's line of the text's line 1 */
     bool array;     /* a JSON array: its events numbered by element */
 };
 
 static void
-ingest_pretty_reject(void *ud, size_t line, const struct fr_err *e)
+ingest_whole_reject(void *ud, size_t line, const struct fr_err *e)
 {
-    struct ingest_pretty_ctx *c = ud;
+    struct ingest_whole_ctx *c = ud;
     if (c->array && e->code == FR_E_SYNTAX) /* the array does not parse: where it starts */
         ingest_reject(c->r, c->first, e);
     else if (c->array)
@@ -387,14 +387,16 @@ ingest_pretty_reject(void *ud, size_t line, const struct fr_err *e)
  * array of events, or pretty-printed events (a first line that opens an object it does not
  * close), when the next line does not start an event of its own as an NDJSON line does (a
  * stream whose first line was cut short is read by lines: nothing after it waits or is lost).
+ * *array: it starts a JSON array.
  */
 static bool
-ingest_whole(struct fr_linereader *lr, const char *line, size_t len)
+ingest_whole(struct fr_linereader *lr, const char *line, size_t len, bool *array)
 {
     size_t at = 0;
     while (at < len && (line[at] == ' ' || line[at] == '\t'))
         at++;
-    if (!((at < len && line[at] == '[') || fr_wire_line_opens(line, len)))
+    *array = at < len && line[at] == '[';
+    if (!*array && !fr_wire_line_opens(line, len))
         return false;
     size_t n;
     const char *rest = fr_linereader_rest(lr, line, &n), *end = rest + n;
@@ -416,46 +418,34 @@ ingest_whole(struct fr_linereader *lr, const char *line, size_t len)
  * it starts on), or NDJSON with its per-line errors when it does not parse so.
  */
 static int
-ingest_pretty(struct ingest_run *r, struct fr_linereader *lr, int fd, const char *line,
-              uint64_t lineno, const struct ingest_opts *o)
+ingest_whole_read(struct ingest_run *r, struct fr_linereader *lr, int fd, const char *line,
+                  uint64_t lineno, bool array, const struct ingest_opts *o)
 {
-    size_t n, cap;
-    const char *rest = fr_linereader_rest(lr, line, &n);
-    cap = n + 65536;
-    char *buf = fr_malloc(cap);
-    memcpy(buf, rest, n);
-    for (;;) {
-        if (n == cap) {
-            if (cap >= INGEST_PRETTY_MAX) {
-                fprintf(stderr,
-                        "flightrec ingest: %s: a JSON array or pretty-printed events (read "
-                        "whole) over %zu MiB; write it as NDJSON, one event per line (jq -c "
-                        "'.[]' FILE for an array, jq -c . FILE otherwise)\n",
-                        o->path, INGEST_PRETTY_MAX >> 20);
-                free(buf);
-                return FR_EXIT_FAIL;
-            }
-            cap *= 2;
-            buf = fr_realloc(buf, cap);
-        }
-        ssize_t k = read(fd, buf + n, cap - n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0) {
+    size_t have, more;
+    const char *rest = fr_linereader_rest(lr, line, &have);
+    char *tail;
+    bool over;
+    bool ok = fr_fd_read_max(fd, INGEST_WHOLE_MAX - have, &tail, &more, &over);
+    if (!ok) {
+        if (over)
+            fprintf(stderr,
+                    "flightrec ingest: %s: a JSON array or pretty-printed events (read "
+                    "whole) over %zu MiB; write it as NDJSON, one event per line (jq -c "
+                    "'.[]' FILE for an array, jq -c . FILE otherwise)\n",
+                    o->path, INGEST_WHOLE_MAX >> 20);
+        else
             perror(o->path);
-            free(buf);
-            return FR_EXIT_FAIL;
-        }
-        if (k == 0)
-            break;
-        n += (size_t)k;
+        free(tail);
+        return FR_EXIT_FAIL;
     }
+    size_t n = have + more;
+    char *buf = fr_malloc(n + 1);
+    memcpy(buf, rest, have);
+    memcpy(buf + have, tail, more);
+    free(tail);
     struct fr_body_result res = {0};
-    size_t at = 0;
-    while (at < n && (buf[at] == ' ' || buf[at] == '\t'))
-        at++;
-    struct ingest_pretty_ctx c = {r, lineno, at < n && buf[at] == '['};
-    fr_body_prepare(buf, n, &o->cfg, &r->counts, &res, ingest_pretty_reject, NULL, &c);
+    struct ingest_whole_ctx c = {r, lineno, array};
+    fr_body_prepare(buf, n, &o->cfg, &r->counts, &res, ingest_whole_reject, NULL, &c);
     free(buf);
     r->lines += res.received;            /* events, here */
     for (size_t k = 0; k < res.n; k++) { /* moved into batches: not cleared here */
@@ -475,20 +465,8 @@ ingest_read(struct ingest_run *r, int fd, const struct ingest_opts *o)
     struct fr_zinput *z; /* a gzip or zstd input: read decompressed */
     char pre[4];
     size_t npre;
-    const char *format;
-    if (fr_zinput_open(fd, &z, &fd, pre, &npre, &format, &err) != FR_OK) {
+    if (fr_zinput_open(fd, &z, &fd, pre, &npre, &err) != FR_OK) {
         fprintf(stderr, "flightrec ingest: %s: %s\n", o->path, err.msg);
-        return FR_EXIT_FAIL;
-    }
-    unsigned char b0 = npre >= 2 ? (unsigned char)pre[0] : 0,
-                  b1 = npre >= 2 ? (unsigned char)pre[1] : 0;
-    if ((b0 == 0xff && b1 == 0xfe) || (b0 == 0xfe && b1 == 0xff)) {
-        /* every line would be rejected as invalid UTF-8: said once, nothing read */
-        fprintf(stderr,
-                "flightrec ingest: %s: UTF-16 text (its byte order mark; what Windows "
-                "PowerShell's > writes); events are UTF-8: iconv -f UTF-16 -t UTF-8 FILE | "
-                "flightrec ingest -\n",
-                o->path);
         return FR_EXIT_FAIL;
     }
     struct fr_linereader *lr = fr_linereader_new(fd, lim->max_line);
@@ -509,8 +487,9 @@ ingest_read(struct ingest_run *r, int fd, const struct ingest_opts *o)
         }
         if (!fr_wire_line(&line, &len))
             continue;
-        if (r->lines == 0 && ingest_whole(lr, line, len)) { /* the rest read whole */
-            status = ingest_pretty(r, lr, fd, line, lineno, o);
+        bool array;
+        if (r->lines == 0 && ingest_whole(lr, line, len, &array)) { /* the rest read whole */
+            status = ingest_whole_read(r, lr, fd, line, lineno, array, o);
             break;
         }
         r->lines++;

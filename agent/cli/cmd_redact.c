@@ -132,9 +132,8 @@ fr_cmd_redact(int argc, char **argv)
     struct fr_zinput *z; /* a gzip or zstd input: read decompressed, as by ingest */
     char pre[4];
     size_t npre;
-    const char *format;
     int status = FR_EXIT_OK;
-    if (fr_zinput_open(fd, &z, &fd, pre, &npre, &format, &err) != FR_OK) {
+    if (fr_zinput_open(fd, &z, &fd, pre, &npre, &err) != FR_OK) {
         fprintf(stderr, "flightrec redact: %s: %s\n", path, err.msg);
         status = FR_EXIT_FAIL;
     }

@@ -23,6 +23,7 @@
 #include <zstd.h>
 
 #include "agent/body.h"
+#include "core/fsutil.h"
 #include "core/mem.h"
 
 #define ZI_CHUNK 65536
@@ -38,23 +39,6 @@ struct fr_zinput {
     char msg[200];
     unsigned long long in_bytes; /* compressed bytes read */
 };
-
-/* Writes all of buf to the pipe; false when the reader has gone. */
-static bool
-zi_put(struct fr_zinput *z, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t k = write(z->wr, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return false;
-        p += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
 
 /* The next compressed bytes into buf: the ones read to detect the format first. */
 static ssize_t
@@ -93,6 +77,20 @@ zi_fail(struct fr_zinput *z, int rc, const char *what)
              z->zstd ? "zstd" : "gzip", what, z->in_bytes);
 }
 
+/* The next compressed bytes into in, when the decoder has used what it had: their count,
+   or 0 when the input ended (cut short unless ended: the stream ended there), failed, or
+   the reader has gone. */
+static size_t
+zi_refill(struct fr_zinput *z, char *in, bool ended)
+{
+    ssize_t k = zi_get(z, in, ZI_CHUNK);
+    if (k < 0 && k != ZI_GONE)
+        zi_fail(z, FR_E_IO, strerror(errno));
+    else if (k == 0 && !ended)
+        zi_fail(z, FR_E_SYNTAX, "cut short");
+    return k > 0 ? (size_t)k : 0;
+}
+
 static void
 zi_gzip(struct fr_zinput *z, char *in, char *out)
 {
@@ -106,17 +104,9 @@ zi_gzip(struct fr_zinput *z, char *in, char *out)
     bool full = false; /* the last call filled out: it may hold more without more input */
     for (;;) {
         if (s.avail_in == 0 && !full) {
-            ssize_t k = zi_get(z, in, ZI_CHUNK);
-            if (k < 0) {
-                if (k != ZI_GONE)
-                    zi_fail(z, FR_E_IO, strerror(errno));
+            size_t k = zi_refill(z, in, zr == Z_STREAM_END);
+            if (k == 0)
                 break;
-            }
-            if (k == 0) {
-                if (zr != Z_STREAM_END)
-                    zi_fail(z, FR_E_SYNTAX, "cut short");
-                break;
-            }
             s.next_in = (Bytef *)in;
             s.avail_in = (uInt)k;
         }
@@ -130,7 +120,7 @@ zi_gzip(struct fr_zinput *z, char *in, char *out)
             break;
         }
         full = s.avail_out == 0;
-        if (!zi_put(z, out, ZI_CHUNK - s.avail_out))
+        if (!fr_fd_write_all(z->wr, out, ZI_CHUNK - s.avail_out))
             break;
     }
     inflateEnd(&s);
@@ -149,18 +139,10 @@ zi_zstd(struct fr_zinput *z, char *in, char *out)
     bool full = false; /* the last call filled out: it may hold more without more input */
     for (;;) {
         if (ib.pos == ib.size && !full) {
-            ssize_t k = zi_get(z, in, ZI_CHUNK);
-            if (k < 0) {
-                if (k != ZI_GONE)
-                    zi_fail(z, FR_E_IO, strerror(errno));
+            size_t k = zi_refill(z, in, left == 0);
+            if (k == 0)
                 break;
-            }
-            if (k == 0) {
-                if (left != 0)
-                    zi_fail(z, FR_E_SYNTAX, "cut short");
-                break;
-            }
-            ib.size = (size_t)k;
+            ib.size = k;
             ib.pos = 0;
         }
         ZSTD_outBuffer ob = {out, ZI_CHUNK, 0};
@@ -170,7 +152,7 @@ zi_zstd(struct fr_zinput *z, char *in, char *out)
             break;
         }
         full = ob.pos == ob.size;
-        if (!zi_put(z, out, ob.pos))
+        if (!fr_fd_write_all(z->wr, out, ob.pos))
             break;
     }
     ZSTD_freeDStream(d);
@@ -196,13 +178,11 @@ zi_main(void *ud)
 }
 
 int
-fr_zinput_open(int fd, struct fr_zinput **z, int *in, char pre[4], size_t *npre,
-               const char **format, struct fr_err *err)
+fr_zinput_open(int fd, struct fr_zinput **z, int *in, char pre[4], size_t *npre, struct fr_err *err)
 {
     *z = NULL;
     *in = fd;
     *npre = 0;
-    *format = NULL;
     while (*npre < 4) { /* a pipe may give them one at a time */
         ssize_t k = read(fd, pre + *npre, 4 - *npre);
         if (k < 0 && errno == EINTR)
@@ -213,6 +193,13 @@ fr_zinput_open(int fd, struct fr_zinput **z, int *in, char pre[4], size_t *npre,
             break;
         *npre += (size_t)k;
     }
+    unsigned char b0 = *npre >= 2 ? (unsigned char)pre[0] : 0,
+                  b1 = *npre >= 2 ? (unsigned char)pre[1] : 0;
+    if ((b0 == 0xff && b1 == 0xfe) || (b0 == 0xfe && b1 == 0xff)) /* every line invalid */
+        return fr_err_set(err, FR_E_UTF8,
+                          "UTF-16 text (its byte order mark; what Windows PowerShell's > "
+                          "writes); events are UTF-8: convert it with iconv -f UTF-16 -t UTF-8 "
+                          "FILE");
     const char *sniffed = fr_body_sniff(pre, *npre);
     if (sniffed == NULL)
         return FR_OK;
@@ -239,7 +226,6 @@ fr_zinput_open(int fd, struct fr_zinput **z, int *in, char pre[4], size_t *npre,
     *npre = 0;
     *z = zi;
     *in = zi->rd;
-    *format = is_zs ? "zstd" : "gzip";
     return FR_OK;
 }
 
