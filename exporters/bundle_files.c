@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "collectors/collector.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "core/utf8.h"
 #include "exporters/bundle_int.h"
 #include "exporters/render.h"
 #include "retention/retention.h"
@@ -108,14 +110,72 @@ dur_cmp(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/*
+ * summary.md quotes what producers sent (conversation ids, models, tool names,
+ * error messages), which may hold any character: a '|' would split a table
+ * cell, a newline end a list item or a row, a backtick close a code span, a
+ * control character reach the terminal of whoever cats the file. md() makes a
+ * Markdown-safe copy for one line: control characters written visibly (\x1b,
+ * as the CLI prints them), '|' escaped in a table cell, a code span fenced by
+ * more backticks than it holds; md_done() frees a line's copies.
+ */
+enum md_as { MD_TEXT, MD_CELL, MD_CODE };
+
+struct md_line {
+    char *s[8];
+    size_t n;
+};
+
+static const char *
+md(struct md_line *l, const char *s, enum md_as as, const char *none)
+{
+    if (s == NULL || l->n == sizeof l->s / sizeof *l->s)
+        return none;
+    size_t cap = 6 * strlen(s) + 1; /* a 2-byte C1 control becomes 6 ("\u009b") */
+    char *esc = fr_malloc(cap);
+    size_t len = fr_escape_controls(s, strlen(s), false, esc, cap), run = 0, fence = 0;
+    for (size_t i = 0; i < len; i++) {
+        run = esc[i] == '`' ? run + 1 : 0;
+        fence = run > fence ? run : fence;
+    }
+    fence = as == MD_CODE ? fence + 1 : 0;
+    /* a code span that starts or ends with a backtick needs a space inside its fence */
+    bool pad = as == MD_CODE && len > 0 && (esc[0] == '`' || esc[len - 1] == '`');
+    char *o = fr_malloc(2 * len + 2 * fence + 3), *w = o;
+    memset(w, '`', fence), w += fence;
+    if (pad)
+        *w++ = ' ';
+    for (size_t i = 0; i < len; i++) {
+        if (esc[i] == '|' && as == MD_CELL)
+            *w++ = '\\';
+        *w++ = esc[i];
+    }
+    if (pad)
+        *w++ = ' ';
+    memset(w, '`', fence), w += fence;
+    *w = '\0';
+    free(esc);
+    return l->s[l->n++] = o;
+}
+
+static void
+md_done(struct md_line *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->s[i]);
+    l->n = 0;
+}
+
 /* summary.md: what a person reads first. */
 static void
 write_summary(struct fr_bfile *f, json_t *events, json_t *convs, const char *id,
               const char *sel_text)
 {
     char ts[32], te[32];
+    struct md_line l = {0};
     size_t n = json_array_size(events);
-    file_printf(f, "# Incident bundle %s\n\nSelection: %s\n\n", id, sel_text);
+    file_printf(f, "# Incident bundle %s\n\nSelection: %s\n\n", id, md(&l, sel_text, MD_TEXT, ""));
+    md_done(&l);
     if (n > 0) {
         fr_time_format(json_integer_value(json_object_get(json_array_get(events, 0), "ts_ms")), ts,
                        sizeof ts);
@@ -133,12 +193,13 @@ write_summary(struct fr_bfile *f, json_t *events, json_t *convs, const char *id,
     json_array_foreach(convs, i, c)
     {
         json_t *le = json_object_get(c, "last_error");
-        file_printf(
-            f, "| %s | %s | %lld | %lld | %s |\n", json_string_value(json_object_get(c, "conv_id")),
-            json_string_value(json_object_get(c, "status")),
-            (long long)json_integer_value(json_object_get(c, "event_count")),
-            (long long)json_integer_value(json_object_get(c, "error_count")),
-            le && json_is_object(le) ? json_string_value(json_object_get(le, "error_code")) : "-");
+        file_printf(f, "| %s | %s | %lld | %lld | %s |\n",
+                    md(&l, json_string_value(json_object_get(c, "conv_id")), MD_CELL, "-"),
+                    md(&l, json_string_value(json_object_get(c, "status")), MD_CELL, "-"),
+                    (long long)json_integer_value(json_object_get(c, "event_count")),
+                    (long long)json_integer_value(json_object_get(c, "error_count")),
+                    md(&l, json_string_value(json_object_get(le, "error_code")), MD_CELL, "-"));
+        md_done(&l);
     }
     file_printf(f, "\n## Timeline of failures\n\n");
     json_t *codes = json_object(), *tools = json_object();
@@ -152,11 +213,11 @@ write_summary(struct fr_bfile *f, json_t *events, json_t *convs, const char *id,
         failures++;
         fr_time_format(json_integer_value(json_object_get(ev, "ts_ms")), ts, sizeof ts);
         if (failures <= 100)
-            file_printf(f, "- %s `%s` %s — %s\n", ts,
-                        json_string_value(json_object_get(ev, "conv_id"))
-                            ? json_string_value(json_object_get(ev, "conv_id"))
-                            : "-",
-                        code, meta_str(ev, "error_message") ? meta_str(ev, "error_message") : "");
+            file_printf(f, "- %s %s %s — %s\n", ts,
+                        md(&l, json_string_value(json_object_get(ev, "conv_id")), MD_CODE, "`-`"),
+                        md(&l, code, MD_TEXT, ""),
+                        md(&l, meta_str(ev, "error_message"), MD_TEXT, ""));
+        md_done(&l);
         json_object_set_new(codes, code,
                             json_integer(json_integer_value(json_object_get(codes, code)) + 1));
         const char *tool = meta_str(ev, "tool");
@@ -172,12 +233,19 @@ write_summary(struct fr_bfile *f, json_t *events, json_t *convs, const char *id,
     const char *k;
     json_t *v;
     json_object_foreach(codes, k, v)
-        file_printf(f, "- `%s`: %lld\n", k, (long long)json_integer_value(v));
+    {
+        file_printf(f, "- %s: %lld\n", md(&l, k, MD_CODE, ""), (long long)json_integer_value(v));
+        md_done(&l);
+    }
     file_printf(f, "\n## Failing tools\n\n");
     if (json_object_size(tools) == 0)
         file_printf(f, "None.\n");
     json_object_foreach(tools, k, v)
-        file_printf(f, "- `%s`: %lld failures\n", k, (long long)json_integer_value(v));
+    {
+        file_printf(f, "- %s: %lld failures\n", md(&l, k, MD_CODE, ""),
+                    (long long)json_integer_value(v));
+        md_done(&l);
+    }
     /* calls that succeeded but whose answer did not reach the user whole: no failure, but
        often what the user complained of */
     file_printf(f, "\n## Answers cut short\n\n");
@@ -193,9 +261,11 @@ write_summary(struct fr_bfile *f, json_t *events, json_t *convs, const char *id,
             continue;
         if (++cut <= 50) {
             fr_time_format(json_integer_value(json_object_get(ev, "ts_ms")), ts, sizeof ts);
-            file_printf(f, "- %s `%s` %s: %s (finish_reason `%s`)\n", ts,
-                        or_(json_string_value(json_object_get(ev, "conv_id")), "-"),
-                        or_(meta_str(ev, "model"), "?"), meaning, fin);
+            file_printf(f, "- %s %s %s: %s (finish_reason %s)\n", ts,
+                        md(&l, json_string_value(json_object_get(ev, "conv_id")), MD_CODE, "`-`"),
+                        md(&l, meta_str(ev, "model"), MD_TEXT, "?"), meaning,
+                        md(&l, fin, MD_CODE, ""));
+            md_done(&l);
         }
     }
     if (cut == 0)
@@ -217,10 +287,12 @@ write_summary(struct fr_bfile *f, json_t *events, json_t *convs, const char *id,
         file_printf(f, "None with a duration.\n");
     for (size_t p = 0; p < np && p < 5; p++) {
         fr_time_format(json_integer_value(json_object_get(prov[p], "ts_ms")), ts, sizeof ts);
-        file_printf(f, "- %s `%s` %s/%s: %lld ms\n", ts,
-                    or_(json_string_value(json_object_get(prov[p], "conv_id")), "-"),
-                    or_(meta_str(prov[p], "provider"), "?"), or_(meta_str(prov[p], "model"), "?"),
+        file_printf(f, "- %s %s %s/%s: %lld ms\n", ts,
+                    md(&l, json_string_value(json_object_get(prov[p], "conv_id")), MD_CODE, "`-`"),
+                    md(&l, meta_str(prov[p], "provider"), MD_TEXT, "?"),
+                    md(&l, meta_str(prov[p], "model"), MD_TEXT, "?"),
                     (long long)meta_int(prov[p], "duration_ms"));
+        md_done(&l);
     }
     free(prov);
     /* runtime peaks */
@@ -258,10 +330,12 @@ anomaly_row(void *ud, const struct fr_anomaly_row *r)
 {
     struct anomaly_ctx *c = ud;
     char ts[32];
+    struct md_line l = {0};
     if (c->n++ < 50)
-        file_printf(c->f, "- %s stream `%s`: %s at seq %lld (expected %lld)\n",
-                    fr_time_format(r->ts_ms, ts, sizeof ts), r->stream_id, r->anomaly,
-                    (long long)r->seq, (long long)r->expected);
+        file_printf(c->f, "- %s stream %s: %s at seq %lld (expected %lld)\n",
+                    fr_time_format(r->ts_ms, ts, sizeof ts), md(&l, r->stream_id, MD_CODE, "`-`"),
+                    r->anomaly, (long long)r->seq, (long long)r->expected);
+    md_done(&l);
     return 0;
 }
 

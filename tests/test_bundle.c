@@ -377,6 +377,42 @@ test_bundle_summary_lists_answers_cut_short(void **state)
     free(summary);
 }
 
+/*
+ * summary.md quotes producers' strings as they came: a '|' in a conversation id
+ * must not split its table row, a newline in an error message must not end its
+ * list item, a backtick must not close the code span around an id.
+ */
+static void
+test_bundle_summary_quotes_markdown_safely(void **state)
+{
+    struct bfx *f = *state;
+    const char *lines[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357446000,\"conv_id\":\"p|q`r\\ns\",\"data\":{"
+        "\"name\":\"grep|x\",\"status\":\"timeout\",\"duration_ms\":30000},\"error\":{"
+        "\"message\":\"\\u001b[31mdeadline | exceeded\\tafter 30 s\\nstack\"}}",
+    };
+    t_ingest(f->st, lines, sizeof lines / sizeof *lines);
+    const char *convs[] = {"p|q`r\ns"};
+    struct fr_bundle_select sel = {.convs = convs, .nconvs = 1};
+    struct fr_bundle_info info;
+    struct fr_err err = {0};
+    assert_int_equal(fr_bundle_create(f->st, &sel, NULL, NULL, f->key, f->bundle, &info, &err),
+                     FR_OK);
+    assert_int_equal(info.events, 1);
+    char *summary;
+    size_t len;
+    assert_int_equal(fr_bundle_member(f->bundle, "summary.md", &summary, &len, &err), FR_OK);
+    /* the table row: the pipe escaped, the newline written visibly, five cells */
+    assert_non_null(strstr(summary, "\n| p\\|q`r\\x0as | "));
+    /* the failure's list item: one line, the id in a fence of two backticks, no control
+       character (the escape sequence's ESC written visibly, as the CLI shows it) */
+    assert_non_null(strstr(
+        summary, " ``p|q`r\\x0as`` tool.timeout — \\x1b[31mdeadline | exceeded\tafter 30 s\n"));
+    assert_null(strchr(summary, '\x1b'));
+    assert_non_null(strstr(summary, "- `grep|x`: 1 failures\n"));
+    free(summary);
+}
+
 /* --include-raw: the sealed raw payloads go in still encrypted, only with their key. */
 static void
 test_bundle_include_raw(void **state)
@@ -510,6 +546,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_bundle_replay_reproduces_the_view, bsetup, bteardown),
         cmocka_unit_test_setup_teardown(test_bundle_select_by_error_code, bsetup, bteardown),
         cmocka_unit_test_setup_teardown(test_bundle_include_raw, bsetup, bteardown),
+        cmocka_unit_test_setup_teardown(test_bundle_summary_quotes_markdown_safely, bsetup,
+                                        bteardown),
         cmocka_unit_test_setup_teardown(test_bundle_summary_lists_answers_cut_short, bsetup,
                                         bteardown),
     };
