@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <lz4frame.h>
 #include <snappy-c.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -401,6 +402,181 @@ body_values(const char *body, size_t len, size_t at, size_t max_line, size_t **l
     return arr;
 }
 
+/* Broken elements of one array read before the rest of it is given up. */
+#define BODY_BROKEN_MAX 1000
+
+/* An element of a JSON array that did not parse: its index and why. */
+struct body_bad {
+    size_t index;
+    struct fr_err err;
+};
+
+static void body_bad_add(struct body_bad **bad, size_t *nbad, size_t index, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+body_bad_add(struct body_bad **bad, size_t *nbad, size_t index, const char *fmt, ...)
+{
+    *bad = fr_realloc(*bad, (*nbad + 1) * sizeof **bad);
+    struct body_bad *b = &(*bad)[(*nbad)++];
+    b->index = index;
+    b->err.code = FR_E_SYNTAX;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->err.msg, sizeof b->err.msg, fmt, ap);
+    va_end(ap);
+}
+
+/* Where reading goes on after a broken element that started in column col: the next line
+   after body[from] (a line's first byte when from is the newline before it) that starts an
+   object no deeper than col, as the next element of an array of one event per line, or of
+   a pretty-printed one, starts; len when none does. *line is advanced to its line. */
+static size_t
+body_resync(const char *body, size_t len, size_t from, size_t col, size_t *line)
+{
+    for (size_t at = from; at < len; at++) {
+        if (body[at] != '\n')
+            continue;
+        (*line)++;
+        size_t c = 0;
+        while (at + 1 + c < len && (body[at + 1 + c] == ' ' || body[at + 1 + c] == '\t'))
+            c++;
+        if (at + 1 + c < len && body[at + 1 + c] == '{' && c <= col)
+            return at + 1 + c;
+    }
+    return len;
+}
+
+/*
+ * The elements of the JSON array that starts at body[at] ('['), one by one, for an array
+ * that does not parse as a whole (cut short, or one element broken): each element that
+ * parses goes into a new array (current region); each that does not, with the line it
+ * starts on and why, into *bad (owned, *nbad entries, by index), and reading goes on at the
+ * next element's line (body_resync). So a broken element, or an end cut off, costs only
+ * itself, as a broken line of NDJSON does. Arrays one after another (files joined) are read
+ * as one, and events after the array's ']' as values one after another.
+ */
+static json_t *
+body_array_elements(const char *body, size_t len, size_t at, size_t max_line, struct body_bad **bad,
+                    size_t *nbad)
+{
+    json_t *arr = json_array();
+    size_t k = 0, line = 1, line_at = 0; /* line_at: where the current line starts */
+    bool cut = false;                    /* reading on after a broken element reached the end */
+    bool after = false; /* past the array's ']': values follow without separators */
+    *bad = NULL;
+    *nbad = 0;
+    for (size_t q = 0; q < at; q++)
+        if (body[q] == '\n')
+            line++, line_at = q + 1;
+    at++; /* the '[' */
+    for (;;) {
+        for (; at < len && body_space(body[at]); at++)
+            if (body[at] == '\n')
+                line++, line_at = at + 1;
+        if (at >= len) {
+            if (!cut && !after) /* a broken last element has said so */
+                body_bad_add(bad, nbad, k,
+                             "the array ends without its ']' after %zu element(s): the input was "
+                             "cut short; the elements before were read",
+                             k);
+            break;
+        }
+        if (body[at] == ']' && !after) {
+            for (at++; at < len && body_space(body[at]); at++)
+                if (body[at] == '\n')
+                    line++, line_at = at + 1;
+            if (at < len && body[at] == '[') /* arrays one after another (files joined) */
+                at++;
+            else /* events after the array, NDJSON or pretty-printed: read on */
+                after = true;
+            continue;
+        }
+        size_t col = at - line_at, start = line;
+        json_error_t jerr;
+        json_t *v = json_loadb(body + at, len - at, JSON_DISABLE_EOF_CHECK, &jerr);
+        if (v == NULL || (size_t)jerr.position > max_line) {
+            char text[JSON_ERROR_TEXT_LENGTH];
+            if (v != NULL)
+                body_bad_add(bad, nbad, k, "line %zu: element is %d bytes, over the %zu byte limit",
+                             start, jerr.position, max_line);
+            else if (json_error_code(&jerr) == json_error_premature_end_of_input)
+                body_bad_add(bad, nbad, k,
+                             "line %zu: the element is cut short by the end of the input (%s); "
+                             "the elements before were read",
+                             start, fr_json_error_text(&jerr, text, sizeof text));
+            else
+                body_bad_add(bad, nbad, k, "line %zu: invalid JSON at byte %d of the element: %s",
+                             start, jerr.position, fr_json_error_text(&jerr, text, sizeof text));
+            json_decref(v);
+            k++;
+            if (*nbad > BODY_BROKEN_MAX) {
+                body_bad_add(bad, nbad, k,
+                             "more than %d elements broken: the rest of the body is not read "
+                             "(is it a JSON array of events?)",
+                             BODY_BROKEN_MAX);
+                break;
+            }
+            /* on from the line the error is on, at the earliest the next one: what the parse
+               read before its error is not read again */
+            size_t err_at = at + (size_t)jerr.position, from = at;
+            err_at = err_at < len ? err_at : len;
+            while (err_at > at && body[err_at - 1] != '\n')
+                err_at--;
+            if (err_at > at) {
+                for (size_t q = at; q + 1 < err_at; q++)
+                    line += body[q] == '\n';
+                from = err_at - 1;
+            }
+            at = body_resync(body, len, from, col, &line);
+            cut = at >= len;
+            line_at = at;
+            while (line_at > 0 && body[line_at - 1] != '\n')
+                line_at--;
+            continue;
+        }
+        json_array_append_new(arr, v);
+        k++;
+        size_t end = at + (size_t)jerr.position;
+        for (; at < end; at++)
+            if (body[at] == '\n')
+                line++, line_at = at + 1;
+        for (; at < len && body_space(body[at]); at++)
+            if (body[at] == '\n')
+                line++, line_at = at + 1;
+        if (at < len && body[at] == ',' && !after)
+            at++;
+        /* else ']', the end, or (no comma) the next element: read on */
+    }
+    return arr;
+}
+
+/* Prepares the elements of an array read by body_array_elements: the ones in arr and the
+   broken ones in bad, in the order they came. */
+static void
+body_salvaged(json_t *arr, const struct body_bad *bad, size_t nbad, const struct fr_ingest_cfg *cfg,
+              struct fr_redact_counts *counts, struct fr_body_result *res, fr_body_reject_fn reject,
+              void *ud)
+{
+    struct fr_err err = {0};
+    size_t total = json_array_size(arr) + nbad;
+    for (size_t idx = 0, a = 0, b = 0; idx < total; idx++) {
+        res->received++;
+        if (b < nbad && bad[b].index == idx) {
+            rejected(res, reject, ud, idx + 1, &bad[b++].err);
+            continue;
+        }
+        struct fr_record *rec = result_slot(res);
+        if (fr_ingest_prepare_tree(json_incref(json_array_get(arr, a++)), cfg, counts, rec, &err) ==
+            FR_OK) {
+            rec->line = idx + 1;
+            res->n++;
+        } else {
+            rejected(res, reject, ud, idx + 1, &err);
+        }
+    }
+}
+
 int
 fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
                 struct fr_redact_counts *counts, struct fr_body_result *res,
@@ -415,16 +591,16 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
         json_error_t jerr;
         fr_json_region_begin(); /* the array's tree lives until its events are prepared */
         json_t *arr = json_loadb(body + i, len - i, 0, &jerr);
-        int rc = admit && json_is_array(arr) ? admit(ud, json_array_size(arr)) : FR_OK;
-        if (rc == FR_OK && !json_is_array(arr)) {
-            char text[JSON_ERROR_TEXT_LENGTH];
-            fr_err_set(&err, FR_E_SYNTAX, "body: a JSON array that does not parse: %s at byte %d",
-                       fr_json_error_text(&jerr, text, sizeof text), jerr.position + (int)i);
-            res->received++;
-            rejected(res, reject, ud, 1, &err);
-        } else if (rc == FR_OK) {
+        struct body_bad *bad = NULL;
+        size_t nbad = 0;
+        if (arr == NULL) /* cut short, or an element broken: read what can be read */
+            arr = body_array_elements(body, len, i, cfg->lim.max_line, &bad, &nbad);
+        int rc = admit ? admit(ud, json_array_size(arr) + nbad) : FR_OK;
+        if (rc == FR_OK && bad != NULL)
+            body_salvaged(arr, bad, nbad, cfg, counts, res, reject, ud);
+        else if (rc == FR_OK)
             body_elements(arr, NULL, cfg, counts, res, reject, ud);
-        }
+        free(bad);
         json_decref(arr);
         fr_json_region_end();
         return rc;

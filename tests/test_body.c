@@ -290,6 +290,77 @@ test_body_pretty_printed_events(void **state)
     assert_int_equal(lines[1], 3);
 }
 
+/* A JSON array that does not parse whole (an element broken, the end cut off, as a file
+   being written or a truncated export has it): each element that parses is kept, each
+   broken one rejected alone, numbered by element, its line in the error. */
+static void
+test_body_array_salvaged(void **state)
+{
+    (void)state;
+    size_t lines[8];
+    struct framed f;
+#define EV(ts) "{\"kind\":\"tool\",\"ts_ms\":177135744510" #ts ",\"conv_id\":\"a\"}"
+    /* one element per line, the second broken: the first and third kept */
+    static const char mid[] = "[\n" EV(0) ",\n{\"kind\":\"tool\",\"ts_ms\":,},\n" EV(2) "\n]\n";
+    assert_int_equal(frame(mid, 0, lines, &f), 2);
+    assert_int_equal(lines[0], 1);
+    assert_int_equal(lines[1], 3);
+    assert_int_equal(f.nrejected, 1);
+    assert_int_equal(f.rejected_lines[0], 2);
+    assert_non_null(strstr(f.first_error, "line 3: invalid JSON at byte 24 of the element"));
+    /* the end cut off after a whole element: both kept, the missing ']' said once */
+    static const char open[] = "[" EV(0) ",\n" EV(1) ",\n";
+    assert_int_equal(frame(open, 0, lines, &f), 2);
+    assert_int_equal(f.nrejected, 1);
+    assert_int_equal(f.rejected_lines[0], 3);
+    assert_non_null(strstr(f.first_error, "ends without its ']' after 2 element(s)"));
+    /* cut inside the last element: that one rejected as cut short, once */
+    static const char inside[] = "[\n" EV(0) ",\n" EV(1) ",\n{\"kind\":\"to";
+    assert_int_equal(frame(inside, 0, lines, &f), 2);
+    assert_int_equal(f.nrejected, 1);
+    assert_int_equal(f.rejected_lines[0], 3);
+    assert_non_null(strstr(f.first_error, "line 4: the element is cut short by the end"));
+    /* arrays one after another (files joined), then an event after them: all kept */
+    static const char joined[] = "[" EV(0) "," EV(1) "]\n[\n" EV(2) "\n]\n" EV(3) "\n";
+    assert_int_equal(frame(joined, 0, lines, &f), 4);
+    assert_int_equal(f.nrejected, 0);
+    /* pretty-printed (`jq .`), an element broken: reading goes on at the next element, not
+       at an object nested in the broken one */
+    static const char pretty[] =
+        "[\n"
+        "  {\n    \"kind\": \"tool\",\n    \"ts_ms\": 1771357445100\n  },\n"
+        "  {\n    \"kind\": \"tool\",\n    \"data\": [\n"
+        "      {\"a\": 1}\n    ]\n    \"ts_ms\": 1\n  },\n"
+        "  {\n    \"kind\": \"tool\",\n    \"ts_ms\": 1771357445102\n  }\n"
+        "]\n";
+    assert_int_equal(frame(pretty, 0, lines, &f), 2);
+    assert_int_equal(f.nrejected, 1);
+    assert_int_equal(f.rejected_lines[0], 2);
+    assert_non_null(strstr(f.first_error, "line 6: invalid JSON"));
+    /* a member list left open: the error is on the next element's line, which is read */
+    static const char open_obj[] = "[\n{\"kind\":\"tool\",\"data\":{\"x\":1},\n" EV(1) "\n]\n";
+    assert_int_equal(frame(open_obj, 0, lines, &f), 1);
+    assert_int_equal(lines[0], 2);
+    assert_int_equal(f.nrejected, 1);
+    assert_non_null(strstr(f.first_error, "line 2: invalid JSON"));
+    /* not an array of events at all: given up after so many broken elements */
+    size_t nbroken = 1500, at = 1;
+    char *many = fr_malloc(nbroken * 4 + sizeof EV(9) + 2);
+    many[0] = '[';
+    for (size_t i = 0; i < nbroken; i++, at += 4)
+        memcpy(many + at, "{x,\n", 4);
+    strcpy(many + at, EV(9) "]");
+    assert_int_equal(frame(many, 0, lines, &f), 0);
+    assert_int_equal(f.nrejected, 1002);
+    free(many);
+    /* a whole array: by element, as before */
+    static const char whole[] = "[" EV(0) ",\n" EV(1) "]";
+    assert_int_equal(frame(whole, 0, lines, &f), 2);
+    assert_int_equal(lines[1], 2);
+    assert_int_equal(f.nrejected, 0);
+#undef EV
+}
+
 int
 main(void)
 {
@@ -301,6 +372,7 @@ main(void)
         cmocka_unit_test(test_body_lz4_frames),
         cmocka_unit_test(test_body_encodings_known),
         cmocka_unit_test(test_body_pretty_printed_events),
+        cmocka_unit_test(test_body_array_salvaged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -374,9 +374,7 @@ static void
 ingest_whole_reject(void *ud, size_t line, const struct fr_err *e)
 {
     struct ingest_whole_ctx *c = ud;
-    if (c->array && e->code == FR_E_SYNTAX) /* the array does not parse: where it starts */
-        ingest_reject(c->r, c->first, e);
-    else if (c->array)
+    if (c->array) /* a broken element's error names its line */
         ingest_reject_at(c->r, "element", line, e);
     else
         ingest_reject(c->r, c->first + line - 1, e);
@@ -384,10 +382,11 @@ ingest_whole_reject(void *ud, size_t line, const struct fr_err *e)
 
 /*
  * Whether the input, whose first line this is, is read whole rather than by lines: a JSON
- * array of events, or pretty-printed events (a first line that opens an object it does not
- * close), when the next line does not start an event of its own as an NDJSON line does (a
- * stream whose first line was cut short is read by lines: nothing after it waits or is lost).
- * *array: it starts a JSON array.
+ * array of events (no NDJSON line starts with '['; one with an element per line included),
+ * or pretty-printed events (a first line that opens an object it does not close) when the
+ * next line does not start an event of its own as an NDJSON line does (a stream whose first
+ * line was cut short is read by lines: nothing after it waits or is lost). *array: it
+ * starts a JSON array.
  */
 static bool
 ingest_whole(struct fr_linereader *lr, const char *line, size_t len, bool *array)
@@ -396,7 +395,9 @@ ingest_whole(struct fr_linereader *lr, const char *line, size_t len, bool *array
     while (at < len && (line[at] == ' ' || line[at] == '\t'))
         at++;
     *array = at < len && line[at] == '[';
-    if (!*array && !fr_wire_line_opens(line, len))
+    if (*array)
+        return true;
+    if (!fr_wire_line_opens(line, len))
         return false;
     size_t n;
     const char *rest = fr_linereader_rest(lr, line, &n), *end = rest + n;

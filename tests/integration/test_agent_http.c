@@ -230,9 +230,22 @@ test_agent_http_ingest_query_and_errors(void **state)
     assert_non_null(strstr(out, "\"accepted\":1,\"rejected\":0"));
     free(out);
     assert_int_equal(post(a, "\xef\xbb\xbf[{\"kind\":\"tool\",]", &out), 202);
-    assert_non_null(strstr(out, "at byte 20")); /* counted from the body's first byte */
+    /* a broken element: its line, and the byte counted from the element's first */
+    assert_non_null(strstr(out, "line 1: invalid JSON at byte 16 of the element"));
     free(out);
     assert_int_equal(count_events(a->db, "bom-1"), 3);
+    /* an array with one element broken and its end cut off: the others stored */
+    assert_int_equal(post(a,
+                          "[{\"kind\":\"tool\",\"ts_ms\":1771357445603,\"conv_id\":\"arr-1\"},\n"
+                          "{\"kind\":\"tool\",\"ts_ms\":1771357445604,\"conv_id\":},\n"
+                          "{\"kind\":\"tool\",\"ts_ms\":1771357445605,\"conv_id\":\"arr-1\"},\n",
+                          &out),
+                     202);
+    assert_non_null(strstr(out, "\"accepted\":2,\"rejected\":2"));
+    assert_non_null(strstr(out, "{\"line\":2,\"error\":\"line 2: invalid JSON"));
+    assert_non_null(strstr(out, "{\"line\":4,\"error\":\"the array ends without its ']'"));
+    free(out);
+    assert_int_equal(count_events(a->db, "arr-1"), 2);
     /* redaction is counted per detector and action */
     assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &out, NULL), 200);
     assert_non_null(strstr(out, "flightrec_redaction_hits_total{detector=\"email\"} 1\n"));

@@ -165,6 +165,20 @@ test_cli_ingest_reports_bad_lines_and_keeps_good(void **state)
     assert_int_equal(fr(&out, NULL, "show --db %s c-pretty", f->db), 0);
     assert_non_null(strstr(out, "events=2 "));
     free(out);
+    /* an array of one element per line (each line starting with '{'), one element broken and
+       the end cut off: read whole all the same, every element that parses kept */
+    write_file(f->file, "[\n{\"kind\":\"runtime\",\"ts_ms\":1771357445704,\"conv_id\":\"c-arr\"},\n"
+                        "{\"kind\":\"runtime\",\"ts_ms\":},\n"
+                        "{\"kind\":\"runtime\",\"ts_ms\":1771357445705,\"conv_id\":\"c-arr\"},\n"
+                        "{\"kind\":\"runtime\",\"ts_");
+    assert_int_equal(fr(NULL, &err, "ingest --db %s %s", f->db, f->file), 1);
+    assert_non_null(strstr(err, "element 2: line 3: invalid JSON"));
+    assert_non_null(strstr(err, "element 4: line 5: the element is cut short by the end"));
+    assert_non_null(strstr(err, "2 accepted"));
+    free(err);
+    assert_int_equal(fr(&out, NULL, "show --db %s c-arr", f->db), 0);
+    assert_non_null(strstr(out, "events=2 "));
+    free(out);
     /* an event over several lines that does not parse: read as NDJSON, and said */
     write_file(f->file,
                "{\n  \"kind\": \"runtime\",\n  \"ts_ms\": 17\n"
