@@ -210,9 +210,9 @@ ingest_summary(struct ingest_run *r, const char *path)
                 el, el > 0 ? (double)atomic_load(&r->accepted) / el : 0.0);
     if (r->misnamed > 0)
         fprintf(stderr,
-                "%llu events %s with a misnamed or missing envelope field (conversation_id for "
-                "conv_id, "
-                "...; the first %llu are shown above): docs/wire-format.md, \"Misnamed fields\"\n",
+                "%llu events %s with a warning on the envelope (a misnamed or missing field, "
+                "conversation_id for conv_id, ...; or a ts_ms ahead of the clock; the first %llu "
+                "are shown above): docs/wire-format.md, \"Misnamed fields\"\n",
                 (unsigned long long)r->misnamed, r->check ? "would be stored" : "stored",
                 (unsigned long long)(r->misnamed < r->max_errors ? r->misnamed : r->max_errors));
     if (atomic_load(&r->erased) > 0)

@@ -193,9 +193,11 @@ test_agent_http_ingest_query_and_errors(void **state)
                            "conversationId: not an envelope field (kept as an attribute); did you "
                            "mean conv_id?"));
     json_decref(j);
-    wait_log(a,
-             "warn http: 1 event(s) stored with a misnamed or missing envelope field, e.g. line 2: "
-             "conversationId");
+    wait_log(
+        a,
+        "warn http: 1 event(s) stored with a warning on the envelope (a misnamed or missing field, "
+        "or a ts_ms ahead of the clock), e.g. line 2: "
+        "conversationId");
     assert_int_equal(count_events(a->db, "h-9"), 1);
     char *many = NULL; /* more than the answer lists */
     for (int i = 0; i < 102; i++) {
