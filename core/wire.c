@@ -293,6 +293,31 @@ wire_bad_ts(long long ts, struct fr_err *err)
                       ts);
 }
 
+/* ts_ms sent as a string: a date and time (Go's time.Time, an ISO 8601 log stamp) or a
+   number in quotes (an int64 as protobuf's JSON mapping writes it) is named as such, with how
+   to send it; the value itself is not repeated. */
+static int
+wire_ts_string(const char *s, size_t n, struct fr_err *err)
+{
+    bool digits = n > 0 && n <= 20;
+    for (size_t i = 0; i < n && digits; i++)
+        digits = s[i] >= '0' && s[i] <= '9';
+    if (digits)
+        return fr_err_set(err, FR_E_TYPE,
+                          "ts_ms: must be an integer, got a number in quotes (as protobuf's JSON "
+                          "writes an int64); send it as a JSON number");
+    bool date = n >= 10;
+    for (size_t i = 0; i < 10 && date; i++)
+        date = i == 4 || i == 7 ? s[i] == '-' : s[i] >= '0' && s[i] <= '9';
+    if (date)
+        return fr_err_set(err, FR_E_TYPE,
+                          "ts_ms: must be an integer, got a date as text (RFC 3339 / ISO 8601); "
+                          "send milliseconds since the epoch (Go: t.UnixMilli(), JavaScript: "
+                          "Date.parse(s), Python: int(dt.timestamp() * 1000))");
+    return fr_err_set(err, FR_E_TYPE,
+                      "ts_ms: must be an integer (milliseconds since the epoch), got a string");
+}
+
 static int
 wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *ev,
               struct fr_err *err)
@@ -379,6 +404,8 @@ wire_envelope(json_t *root, const struct fr_wire_limits *lim, struct fr_event *e
                           "milliseconds",
                           d);
     }
+    if (json_is_string(ts)) /* a time written as text: say how to send it */
+        return wire_ts_string(json_string_value(ts), json_string_length(ts), err);
     if (!json_is_integer(ts))
         return fr_err_set(err, FR_E_TYPE,
                           "ts_ms: must be an integer (milliseconds since the epoch), got %s",

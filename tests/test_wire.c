@@ -30,7 +30,14 @@ static const struct bad_case bad_cases[] = {
     {"{\"kind\":7," TS "}", FR_E_TYPE, "kind"},
     {"{\"kind\":\"llm\"," TS "}", FR_E_KIND, "'llm'"},
     {"{\"kind\":\"tool\"}", FR_E_MISSING, "ts_ms"},
-    {"{\"kind\":\"tool\",\"ts_ms\":\"1771357445201\"}", FR_E_TYPE, "ts_ms"},
+    /* a time as text: a number in quotes (protobuf's JSON int64), a date (Go's time.Time) */
+    {"{\"kind\":\"tool\",\"ts_ms\":\"1771357445201\"}", FR_E_TYPE,
+     "ts_ms: must be an integer, got a number in quotes"},
+    {"{\"kind\":\"tool\",\"ts_ms\":\"2026-02-17T19:44:05.201234567Z\"}", FR_E_TYPE,
+     "got a date as text (RFC 3339 / ISO 8601); send milliseconds since the epoch (Go: "
+     "t.UnixMilli()"},
+    {"{\"kind\":\"tool\",\"ts_ms\":\"soon\"}", FR_E_TYPE,
+     "ts_ms: must be an integer (milliseconds since the epoch), got a string"},
     {"{\"kind\":\"tool\",\"ts_ms\":1771357445201.5}", FR_E_TYPE, "got 1771357445201.5 written as"},
     {"{\"kind\":\"tool\",\"ts_ms\":1771357445201.0}", FR_E_TYPE, "send whole milliseconds"},
     {"{\"kind\":\"tool\",\"ts_ms\":1.771357445201e12}", FR_E_TYPE, "fraction or an exponent"},
