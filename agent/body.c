@@ -458,9 +458,11 @@ body_resync(const char *body, size_t len, size_t from, size_t col, size_t *line)
  */
 static json_t *
 body_array_elements(const char *body, size_t len, size_t at, size_t max_line, struct body_bad **bad,
-                    size_t *nbad)
+                    size_t *nbad, const size_t *wide, size_t nwide, bool **widened)
 {
     json_t *arr = json_array();
+    size_t w = 0, cap = 0; /* w: the next of wide, offsets of numbers quoted (fr_wire_widen) */
+    *widened = NULL;
     size_t k = 0, line = 1, line_at = 0; /* line_at: where the current line starts */
     bool cut = false;                    /* reading on after a broken element reached the end */
     bool after = false; /* past the array's ']': values follow without separators */
@@ -500,6 +502,12 @@ body_array_elements(const char *body, size_t len, size_t at, size_t max_line, st
             if (v != NULL)
                 body_bad_add(bad, nbad, k, "line %zu: element is %d bytes, over the %zu byte limit",
                              start, jerr.position, max_line);
+            else if (json_error_code(&jerr) == json_error_numeric_overflow)
+                body_bad_add(bad, nbad, k,
+                             "line %zu: number out of range at byte %d of the element: past what a "
+                             "64-bit integer or a double holds, in ts_ms, seq, v or an id, which "
+                             "must hold a number that fits (elsewhere one is kept as a string)",
+                             start, jerr.position);
             else if (json_error_code(&jerr) == json_error_premature_end_of_input)
                 body_bad_add(bad, nbad, k,
                              "line %zu: the element is cut short by the end of the input (%s); "
@@ -535,9 +543,18 @@ body_array_elements(const char *body, size_t len, size_t at, size_t max_line, st
                 line_at--;
             continue;
         }
+        size_t m = json_array_size(arr), end = at + (size_t)jerr.position;
         json_array_append_new(arr, v);
         k++;
-        size_t end = at + (size_t)jerr.position;
+        if (nwide > 0) { /* whether a number in it was quoted */
+            if (m == cap) {
+                cap = cap ? cap * 2 : 64;
+                *widened = fr_realloc(*widened, cap * sizeof **widened);
+            }
+            (*widened)[m] = false;
+            for (; w < nwide && wide[w] < end; w++)
+                (*widened)[m] = (*widened)[m] || wide[w] >= at;
+        }
         for (; at < end; at++)
             if (body[at] == '\n')
                 line++, line_at = at + 1;
@@ -554,9 +571,9 @@ body_array_elements(const char *body, size_t len, size_t at, size_t max_line, st
 /* Prepares the elements of an array read by body_array_elements: the ones in arr and the
    broken ones in bad, in the order they came. */
 static void
-body_salvaged(json_t *arr, const struct body_bad *bad, size_t nbad, const struct fr_ingest_cfg *cfg,
-              struct fr_redact_counts *counts, struct fr_body_result *res, fr_body_reject_fn reject,
-              void *ud)
+body_salvaged(json_t *arr, const struct body_bad *bad, size_t nbad, const bool *widened,
+              const struct fr_ingest_cfg *cfg, struct fr_redact_counts *counts,
+              struct fr_body_result *res, fr_body_reject_fn reject, void *ud)
 {
     struct fr_err err = {0};
     size_t total = json_array_size(arr) + nbad;
@@ -567,9 +584,14 @@ body_salvaged(json_t *arr, const struct body_bad *bad, size_t nbad, const struct
             continue;
         }
         struct fr_record *rec = result_slot(res);
+        bool wide = widened != NULL && widened[a];
         if (fr_ingest_prepare_tree(json_incref(json_array_get(arr, a++)), cfg, counts, rec, &err) ==
             FR_OK) {
             rec->line = idx + 1;
+            if (wide && rec->misnamed == NULL) { /* as fr_wire_parse_wide warns of it */
+                rec->misnamed = FR_WIRE_WIDE;
+                rec->misnamed_field = FR_WF_DATA;
+            }
             res->n++;
         } else {
             rejected(res, reject, ud, idx + 1, &err);
@@ -592,15 +614,25 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
         fr_json_region_begin(); /* the array's tree lives until its events are prepared */
         json_t *arr = json_loadb(body + i, len - i, 0, &jerr);
         struct body_bad *bad = NULL;
-        size_t nbad = 0;
+        size_t nbad = 0, wide_len = 0, *wide_at = NULL, nwide = 0;
+        bool *widened = NULL;
+        char *wide = NULL; /* numbers past 64 bits quoted, as fr_wire_parse_wide does a line's */
+        if (arr == NULL && json_error_code(&jerr) == json_error_numeric_overflow)
+            wide = fr_wire_widen(body, len, 2, &wide_len, &wide_at, &nwide); /* (i stays) */
         if (arr == NULL) /* cut short, or an element broken: read what can be read */
-            arr = body_array_elements(body, len, i, cfg->lim.max_line, &bad, &nbad);
+            arr = wide ? body_array_elements(wide, wide_len, i, cfg->lim.max_line, &bad, &nbad,
+                                             wide_at, nwide, &widened)
+                       : body_array_elements(body, len, i, cfg->lim.max_line, &bad, &nbad, NULL, 0,
+                                             &widened);
         int rc = admit ? admit(ud, json_array_size(arr) + nbad) : FR_OK;
-        if (rc == FR_OK && bad != NULL)
-            body_salvaged(arr, bad, nbad, cfg, counts, res, reject, ud);
+        if (rc == FR_OK && (bad != NULL || widened != NULL))
+            body_salvaged(arr, bad, nbad, widened, cfg, counts, res, reject, ud);
         else if (rc == FR_OK)
             body_elements(arr, NULL, cfg, counts, res, reject, ud);
         free(bad);
+        free(widened);
+        free(wide_at);
+        free(wide);
         json_decref(arr);
         fr_json_region_end();
         return rc;

@@ -400,18 +400,16 @@ fr_pipeline_misnamed(struct fr_pipeline *p, const char *source, const struct fr_
     fr_wire_misnamed_text(first->misnamed, first->misnamed_field, text, sizeof text);
     if (quiet > 0)
         fr_log(FR_LOG_WARN, source,
-               "%llu event(s) stored with a warning on the envelope (a misnamed or missing field, "
-               "or a "
-               "ts_ms ahead of the clock), e.g. line %llu: %s "
+               "%llu event(s) stored with a warning (a misnamed or missing envelope field, a ts_ms "
+               "ahead of the clock, a number past 64 bits kept as a string), e.g. line %llu: %s "
                "(and %llu "
                "more in the last %d s; flightrec_events_misnamed_total)",
                (unsigned long long)total, (unsigned long long)first->line, text,
                (unsigned long long)quiet, MISNAMED_WARN_EVERY_S);
     else
         fr_log(FR_LOG_WARN, source,
-               "%llu event(s) stored with a warning on the envelope (a misnamed or missing field, "
-               "or a "
-               "ts_ms ahead of the clock), e.g. line %llu: %s",
+               "%llu event(s) stored with a warning (a misnamed or missing envelope field, a ts_ms "
+               "ahead of the clock, a number past 64 bits kept as a string), e.g. line %llu: %s",
                (unsigned long long)total, (unsigned long long)first->line, text);
     return (size_t)total;
 }

@@ -7,6 +7,8 @@
  */
 #include "core/wire.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +107,11 @@ wire_syntax_error(const json_error_t *jerr, struct fr_err *err)
     case json_error_null_byte_in_key:
         return fr_err_set(err, FR_E_SYNTAX, "NUL character in a string at byte %d", jerr->position);
     case json_error_numeric_overflow:
-        return fr_err_set(err, FR_E_VALUE, "number out of range at byte %d", jerr->position);
+        return fr_err_set(err, FR_E_VALUE,
+                          "number out of range at byte %d: past what a 64-bit integer or a double "
+                          "holds, in ts_ms, seq, v or an id, which must hold a number that fits "
+                          "(elsewhere one is kept as a string)",
+                          jerr->position);
     case json_error_duplicate_key:
         /* the key is not quoted: it may be anything, a secret included */
         return fr_err_set(err, FR_E_SYNTAX,
@@ -227,7 +233,7 @@ fr_wire_alias(const char *key, size_t len, const char **spelled)
     return -1;
 }
 
-const char FR_WIRE_MISSING[] = "", FR_WIRE_AHEAD[] = "+ahead";
+const char FR_WIRE_MISSING[] = "", FR_WIRE_AHEAD[] = "+ahead", FR_WIRE_WIDE[] = "+wide";
 
 const char *
 fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap)
@@ -238,6 +244,13 @@ fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap)
                  "conversation sorts first and stays in hot until that time has passed: check "
                  "the producer's clock (and that ts_ms is UTC milliseconds).",
                  fr_wire_field_name(field));
+        return out;
+    }
+    if (key == FR_WIRE_WIDE) {
+        snprintf(out, cap,
+                 "a number past 64 bits (a uint64 of 2^63 or more: a hash, an id), which JSON "
+                 "readers cannot hold as a number, is stored as a string of its digits; send "
+                 "such values as strings.");
         return out;
     }
     if (key == FR_WIRE_MISSING) { /* by no other name: an error event without its failure */
@@ -522,11 +535,101 @@ fr_wire_line(const char **line, size_t *len)
     return false;
 }
 
-int
-fr_wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim, struct fr_event *ev,
-              struct fr_err *err)
+/* Whether the number text[0, n) is one jansson refuses as out of range: an integer (no '.',
+   'e' or 'E') past 64 bits, or a real past a double's range. */
+static bool
+wire_number_wide(const char *text, size_t n)
+{
+    bool real = memchr(text, '.', n) || memchr(text, 'e', n) || memchr(text, 'E', n);
+    if (!real) {
+        bool neg = n > 0 && text[0] == '-';
+        const char *d = text + neg;
+        size_t nd = n - neg;
+        const char *max = neg ? "9223372036854775808" : "9223372036854775807";
+        return nd > 19 || (nd == 19 && memcmp(d, max, 19) > 0);
+    }
+    char small[64], *t = n < sizeof small ? small : fr_malloc(n + 1);
+    memcpy(t, text, n);
+    t[n] = '\0';
+    errno = 0;
+    double v = strtod(t, NULL);
+    bool wide = errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL);
+    if (t != small)
+        free(t);
+    return wide;
+}
+
+static bool
+wire_number_char(char c)
+{
+    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+char *
+fr_wire_widen(const char *buf, size_t len, int top, size_t *outlen, size_t **at, size_t *nat)
+{
+    char *o = NULL;
+    size_t olen = 0, copied = 0, n_at = 0, key = 0, klen = 0;
+    int depth = 0;
+    if (at != NULL)
+        *at = NULL;
+    for (size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        if (c == '"') { /* a string, skipped whole; at depth top the last one is the key of the
+                           top-level field a number or a container that follows is under */
+            size_t s = ++i;
+            for (; i < len && buf[i] != '"'; i++)
+                i += buf[i] == '\\';
+            if (depth == top)
+                key = s, klen = (i < len ? i : len) - s;
+            continue;
+        }
+        depth += (c == '{' || c == '[') - (c == '}' || c == ']');
+        if (c != '-' && (c < '0' || c > '9'))
+            continue;
+        size_t j = i;
+        while (j < len && wire_number_char(buf[j]))
+            j++;
+        int f = fr_wire_field(buf + key, klen);
+        bool envelope = f >= 0 && f != FR_WF_DATA && f != FR_WF_ERROR && f != FR_WF_TAGS;
+        if (depth >= top && !envelope && wire_number_wide(buf + i, j - i)) {
+            /* what came before it, then it quoted: at most len + 2 per number in all */
+            o = fr_realloc(o, olen + (i - copied) + (j - i) + 2 + (len - j) + 1);
+            memcpy(o + olen, buf + copied, i - copied);
+            olen += i - copied;
+            if (at != NULL) {
+                *at = fr_realloc(*at, (n_at + 1) * sizeof **at);
+                (*at)[n_at] = olen;
+            }
+            n_at++;
+            o[olen++] = '"';
+            memcpy(o + olen, buf + i, j - i);
+            olen += j - i;
+            o[olen++] = '"';
+            copied = j;
+        }
+        i = j - 1;
+    }
+    if (n_at == 0)
+        return NULL;
+    memcpy(o + olen, buf + copied, len - copied); /* room left by the last realloc */
+    olen += len - copied;
+    o[olen] = '\0';
+    *outlen = olen;
+    if (nat != NULL)
+        *nat = n_at;
+    return o;
+}
+
+/* fr_wire_parse; *overflow (when not NULL) says whether the text was refused for a number
+   out of range. */
+static int
+wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim, struct fr_event *ev,
+           struct fr_err *err, bool *overflow)
 {
     memset(ev, 0, sizeof *ev);
+    if (overflow != NULL)
+        *overflow = false;
     if (len > lim->max_line)
         return fr_err_set(err, FR_E_LIMIT, "line is %zu bytes, over the %zu byte limit", len,
                           lim->max_line);
@@ -534,9 +637,41 @@ fr_wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim, str
     /* duplicate keys are refused: the tree keeps the last value, the producer's bytes (stored
        when redaction changed nothing) hold both, so a secret could pass unscanned */
     json_t *root = fr_json_fast_load(buf, len); /* jansson's tree, built faster (jsonfast.h) */
-    if (root == NULL && (root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
+    if (root == NULL && (root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+        if (overflow != NULL)
+            *overflow = json_error_code(&jerr) == json_error_numeric_overflow;
         return wire_syntax_error(&jerr, err);
+    }
     return fr_wire_take(root, lim, ev, err);
+}
+
+int
+fr_wire_parse_wide(const char *buf, size_t len, const struct fr_wire_limits *lim,
+                   struct fr_event *ev, char **wide, size_t *wide_len, struct fr_err *err)
+{
+    *wide = NULL;
+    bool overflow;
+    int rc = wire_parse(buf, len, lim, ev, err, &overflow);
+    if (!overflow || (*wide = fr_wire_widen(buf, len, 1, wide_len, NULL, NULL)) == NULL)
+        return rc;
+    rc = wire_parse(*wide, *wide_len, lim, ev, err, NULL);
+    if (rc != FR_OK) {
+        free(*wide);
+        *wide = NULL;
+        return rc;
+    }
+    if (ev->misnamed == NULL) {
+        ev->misnamed = FR_WIRE_WIDE;
+        ev->misnamed_field = FR_WF_DATA; /* its count's label: where such numbers mostly are */
+    }
+    return FR_OK;
+}
+
+int
+fr_wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim, struct fr_event *ev,
+              struct fr_err *err)
+{
+    return wire_parse(buf, len, lim, ev, err, NULL);
 }
 
 /*

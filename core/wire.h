@@ -56,13 +56,14 @@ int fr_wire_alias(const char *key, size_t len, const char **spelled);
 /* What an accepted event with key (fr_wire_alias's spelling) but not the field it meant
    loses, as a one-line warning in out[0, cap); returns out. Two keys are not spellings:
    FR_WIRE_MISSING, the field is missing by any name (an event of kind error without its
-   error); FR_WIRE_AHEAD, ts_ms is more than FR_WIRE_AHEAD_MS ahead of this process's clock. */
+   error); FR_WIRE_AHEAD, ts_ms is more than FR_WIRE_AHEAD_MS ahead of this process's clock;
+   FR_WIRE_WIDE, the event held a number past 64 bits, kept as a string (fr_wire_parse_wide). */
 const char *fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap);
 
 /* A ts_ms this far ahead of the clock is stored with a warning (a producer's clock, or its
    time zone added to UTC milliseconds). */
 #define FR_WIRE_AHEAD_MS (24LL * 3600 * 1000)
-extern const char FR_WIRE_MISSING[], FR_WIRE_AHEAD[];
+extern const char FR_WIRE_MISSING[], FR_WIRE_AHEAD[], FR_WIRE_WIDE[];
 
 /* Oldest accepted ts_ms: anything smaller is most likely seconds, not ms. */
 #define FR_WIRE_MIN_TS_MS 100000000000LL
@@ -97,6 +98,28 @@ size_t fr_wire_bom(const char *buf, size_t len);
  */
 int fr_wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim,
                   struct fr_event *ev, struct fr_err *err);
+
+/*
+ * fr_wire_parse, with a number past what a 64-bit integer or a double holds
+ * (a Go uint64 of 2^63 or more: a hash, an id) in data, error, tags or a
+ * producer's own top-level field kept as a string of its digits, where
+ * fr_wire_parse refuses the event (jansson cannot hold it): *wide then gets
+ * the rewritten text (caller frees), the bytes to store for the event, and
+ * the event a warning (FR_WIRE_WIDE, as a misnamed field's). *wide is NULL
+ * when nothing was rewritten. In an envelope field (ts_ms, seq, an id) such a
+ * number is refused as before.
+ */
+int fr_wire_parse_wide(const char *buf, size_t len, const struct fr_wire_limits *lim,
+                       struct fr_event *ev, char **wide, size_t *wide_len, struct fr_err *err);
+
+/*
+ * buf[0, len) with each number that fr_wire_parse_wide keeps as a string
+ * quoted (caller frees; *outlen its length), or NULL when it has none. top:
+ * the depth of an event's members (1 for one event, 2 for a JSON array of
+ * them). at (when not NULL): *at gets the offsets in the result where each
+ * quoted number's opening quote is, in order (caller frees), *nat how many.
+ */
+char *fr_wire_widen(const char *buf, size_t len, int top, size_t *outlen, size_t **at, size_t *nat);
 
 /*
  * Validates and takes an already parsed envelope object (e.g. one element of

@@ -145,6 +145,64 @@ test_wire_bad_lines_rejected_with_field(void **state)
     }
 }
 
+/*
+ * A number past what a 64-bit integer or a double holds (a Go uint64 hash of 2^63 or more)
+ * in data, error, tags or a producer's own field: the event is stored with it as a string of
+ * its digits, and a warning, where jansson would refuse the whole event. In an envelope
+ * field (ts_ms, seq, an id) it is refused as before; numbers in strings are left alone.
+ */
+static void
+test_wire_wide_numbers_kept_as_strings(void **state)
+{
+    (void)state;
+    struct fr_record rec;
+    struct fr_err err = {0};
+    const char *line =
+        "{\"kind\":\"tool\"," TS ",\"data\":{\"h\":14695981039346656037,"
+        "\"s\":\"a \\\"99999999999999999999\\\" quoted\",\"max\":9223372036854775807,"
+        "\"min\":-9223372036854775808,\"under\":-9223372036854775809,"
+        "\"r\":-1e400,\"a\":[1,18446744073709551616]},\"x\":99999999999999999999}";
+    assert_int_equal(t_prepare(line, &rec, &err), FR_OK);
+    assert_ptr_equal(rec.misnamed, FR_WIRE_WIDE);
+    char *body = fr_strndup(rec.body, rec.body_len);
+    static const char *const want[] = {
+        "\"h\":\"14695981039346656037\"",     "\"s\":\"a \\\"99999999999999999999\\\" quoted\"",
+        "\"max\":9223372036854775807",        "\"min\":-9223372036854775808",
+        "\"under\":\"-9223372036854775809\"", "\"r\":\"-1e400\"",
+        "\"a\":[1,\"18446744073709551616\"]", "\"x\":\"99999999999999999999\"",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (strstr(body, want[i]) == NULL)
+            fail_msg("%s not in %s", want[i], body);
+    free(body);
+    char text[240];
+    assert_non_null(
+        strstr(fr_wire_misnamed_text(rec.misnamed, rec.misnamed_field, text, sizeof text),
+               "a number past 64 bits"));
+    fr_record_clear(&rec);
+    /* in ts_ms or seq: refused, as a number that does not fit there */
+    assert_int_equal(t_prepare("{\"kind\":\"tool\",\"ts_ms\":17713574452010000000000}", &rec, &err),
+                     FR_E_VALUE);
+    assert_non_null(strstr(err.msg, "number out of range at byte 46"));
+    assert_int_equal(
+        t_prepare("{\"kind\":\"tool\"," TS ",\"seq\":18446744073709551615}", &rec, &err),
+        FR_E_VALUE);
+    /* nothing to quote: no copy; an array's events' members are one level down */
+    size_t n, *at, nat;
+    assert_null(fr_wire_widen("{\"a\":1,\"b\":\"18446744073709551616\"}", 33, 1, &n, &at, &nat));
+    assert_null(at);
+    const char arr[] = "[{\"ts_ms\":18446744073709551616,\"data\":{\"h\":18446744073709551616}}]";
+    char *w = fr_wire_widen(arr, sizeof arr - 1, 2, &n, &at, &nat);
+    assert_non_null(w);
+    assert_string_equal(
+        w, "[{\"ts_ms\":18446744073709551616,\"data\":{\"h\":\"18446744073709551616\"}}]");
+    assert_int_equal(n, strlen(w));
+    assert_int_equal(nat, 1);
+    assert_int_equal(at[0], strlen("[{\"ts_ms\":18446744073709551616,\"data\":{\"h\":"));
+    free(at);
+    free(w);
+}
+
 struct good_case {
     const char *line;
     enum fr_kind kind;
@@ -710,6 +768,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wire_bad_lines_rejected_with_field),
+        cmocka_unit_test(test_wire_wide_numbers_kept_as_strings),
         cmocka_unit_test(test_wire_every_kind_normalized),
         cmocka_unit_test(test_wire_ids_and_seq_extracted),
         cmocka_unit_test(test_wire_field_names),

@@ -121,16 +121,17 @@ ingest_reject(struct ingest_run *r, uint64_t line, const struct fr_err *err)
     ingest_reject_at(r, "line", line, err);
 }
 
-/* A line stored, but with a key that most likely meant an envelope field it lacks. */
+/* An event stored with a warning (a key that most likely meant an envelope field it lacks,
+   ...): where it is ("line", or "element" of an array) and n. */
 static void
-ingest_misnamed(struct ingest_run *r, uint64_t line, const struct fr_record *rec)
+ingest_misnamed(struct ingest_run *r, const char *where, uint64_t n, const struct fr_record *rec)
 {
     if (++r->misnamed > r->max_errors)
         return;
     char text[240];
     if (r->progress)
         fputs("\r\033[K", stderr);
-    fprintf(stderr, "line %llu: warning: %s\n", (unsigned long long)line,
+    fprintf(stderr, "%s %llu: warning: %s\n", where, (unsigned long long)n,
             fr_wire_misnamed_text(rec->misnamed, rec->misnamed_field, text, sizeof text));
 }
 
@@ -210,9 +211,10 @@ ingest_summary(struct ingest_run *r, const char *path)
                 el, el > 0 ? (double)atomic_load(&r->accepted) / el : 0.0);
     if (r->misnamed > 0)
         fprintf(stderr,
-                "%llu events %s with a warning on the envelope (a misnamed or missing field, "
-                "conversation_id for conv_id, ...; or a ts_ms ahead of the clock; the first %llu "
-                "are shown above): docs/wire-format.md, \"Misnamed fields\"\n",
+                "%llu events %s with a warning (a misnamed or missing envelope field, "
+                "conversation_id for conv_id, ...; a ts_ms ahead of the clock; a number past 64 "
+                "bits kept as a string; the first %llu are shown above): docs/wire-format.md, "
+                "\"Misnamed fields\"\n",
                 (unsigned long long)r->misnamed, r->check ? "would be stored" : "stored",
                 (unsigned long long)(r->misnamed < r->max_errors ? r->misnamed : r->max_errors));
     if (atomic_load(&r->erased) > 0)
@@ -343,15 +345,16 @@ ingest_parse(int argc, char **argv, struct ingest_opts *o)
     return -1;
 }
 
-/* The record prepared at r->cur->recs[r->cur->n], of line lineno: warned about when it has a
-   misnamed field, then counted (--check) or batched. */
+/* The record prepared at r->cur->recs[r->cur->n], of line lineno (where: "line", or
+   "element" of an array): warned about when it has a misnamed field, then counted (--check)
+   or batched. */
 static void
-ingest_take(struct ingest_run *r, uint64_t lineno)
+ingest_take(struct ingest_run *r, const char *where, uint64_t lineno)
 {
     struct fr_record *rec = &r->cur->recs[r->cur->n];
     rec->line = lineno;
     if (rec->misnamed != NULL)
-        ingest_misnamed(r, lineno, rec);
+        ingest_misnamed(r, where, lineno, rec);
     if (r->check) { /* valid: counted, not kept */
         atomic_fetch_add(&r->accepted, 1);
         fr_record_clear(rec);
@@ -451,7 +454,8 @@ ingest_whole_read(struct ingest_run *r, struct fr_linereader *lr, int fd, const 
     r->lines += res.received;            /* events, here */
     for (size_t k = 0; k < res.n; k++) { /* moved into batches: not cleared here */
         r->cur->recs[r->cur->n] = res.recs[k];
-        ingest_take(r, c.array ? res.recs[k].line : lineno + res.recs[k].line - 1);
+        ingest_take(r, c.array ? "element" : "line",
+                    c.array ? res.recs[k].line : lineno + res.recs[k].line - 1);
     }
     free(res.recs);
     return FR_EXIT_OK;
@@ -499,7 +503,7 @@ ingest_read(struct ingest_run *r, int fd, const struct ingest_opts *o)
             ingest_reject(r, lineno, &err);
             continue;
         }
-        ingest_take(r, lineno);
+        ingest_take(r, "line", lineno);
         if (r->progress && (r->lines & 1023) == 0)
             ingest_show_progress(r, fr_linereader_bytes(lr));
     }

@@ -1,7 +1,9 @@
 /*
  * Fuzzes the wire-format parser: one envelope per input, then the dump of what
  * parsed. And the simdjson path against jansson: whatever fr_json_fast_load
- * decides, jansson must accept with the same tree (core/jsonfast.h).
+ * decides, jansson must accept with the same tree (core/jsonfast.h). And the
+ * widening of numbers past 64 bits: the text it makes is the input with quotes
+ * added, at the offsets it says.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +40,41 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lim.max_line = 64 * 1024;
     struct fr_event ev = {0};
     struct fr_err err = {0};
-    if (fr_wire_parse((const char *)data, size, &lim, &ev, &err) == FR_OK) {
+    char *wide;
+    size_t wide_len;
+    if (fr_wire_parse_wide((const char *)data, size, &lim, &ev, &wide, &wide_len, &err) == FR_OK) {
         size_t len;
         free(fr_wire_dump(&ev, &len));
         fr_event_clear(&ev);
+    }
+    free(wide);
+    size_t *at, nat, n;
+    for (int top = 1; top <= 2; top++) {
+        char *w = fr_wire_widen((const char *)data, size, top, &n, &at, &nat);
+        if (w == NULL)
+            continue;
+        if (n != size + 2 * nat || w[n] != '\0')
+            abort();
+        /* each offset a quote the input did not have there; without them, the input */
+        size_t from = 0, to = 0;
+        for (size_t k = 0; k < nat; k++) {
+            if (at[k] >= n || w[at[k]] != '"' || (k > 0 && at[k] <= at[k - 1]))
+                abort();
+            size_t close = at[k] + 1;
+            while (close < n && w[close] != '"')
+                close++;
+            if (close >= n || memcmp(w + to, data + from, at[k] - to) != 0)
+                abort();
+            from += at[k] - to;
+            if (memcmp(w + at[k] + 1, data + from, close - at[k] - 1) != 0)
+                abort();
+            from += close - at[k] - 1;
+            to = close + 1;
+        }
+        if (memcmp(w + to, data + from, n - to) != 0)
+            abort();
+        free(at);
+        free(w);
     }
     return 0;
 }

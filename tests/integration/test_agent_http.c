@@ -193,12 +193,37 @@ test_agent_http_ingest_query_and_errors(void **state)
                            "conversationId: not an envelope field (kept as an attribute); did you "
                            "mean conv_id?"));
     json_decref(j);
-    wait_log(
-        a,
-        "warn http: 1 event(s) stored with a warning on the envelope (a misnamed or missing field, "
-        "or a ts_ms ahead of the clock), e.g. line 2: "
-        "conversationId");
+    wait_log(a, "warn http: 1 event(s) stored with a warning (a misnamed or missing envelope "
+                "field, a ts_ms "
+                "ahead of the clock, a number past 64 bits kept as a string), e.g. line 2: "
+                "conversationId");
     assert_int_equal(count_events(a->db, "h-9"), 1);
+    /* a Go uint64 past 2^63 in data, NDJSON and in an array: stored as a string of its digits
+       with a warning, not refused with the whole event */
+    assert_int_equal(post(a,
+                          "{\"kind\":\"tool\",\"ts_ms\":1771357445402,\"conv_id\":\"h-wide\","
+                          "\"data\":{\"hash\":14695981039346656037}}\n",
+                          &out),
+                     202);
+    assert_non_null(strstr(out, "\"accepted\":1,\"rejected\":0"));
+    assert_non_null(strstr(out, "a number past 64 bits"));
+    free(out);
+    assert_int_equal(post(a,
+                          "[{\"kind\":\"tool\",\"ts_ms\":1771357445403,\"conv_id\":\"h-wide\","
+                          "\"data\":{\"hash\":18446744073709551615}},"
+                          "{\"kind\":\"tool\",\"ts_ms\":1771357445404,\"conv_id\":\"h-wide\"}]",
+                          &out),
+                     202);
+    assert_non_null(strstr(out, "\"accepted\":2,\"rejected\":0"));
+    assert_non_null(strstr(out, "{\"line\":1,\"warning\":\"a number past 64 bits"));
+    assert_null(strstr(out, "\"line\":2,\"warning\""));
+    free(out);
+    j = get_json(a, "/v1/conversations/h-wide", 200);
+    out = json_dumps(j, JSON_COMPACT);
+    assert_non_null(strstr(out, "\"hash\":\"14695981039346656037\""));
+    assert_non_null(strstr(out, "\"hash\":\"18446744073709551615\""));
+    free(out);
+    json_decref(j);
     char *many = NULL; /* more than the answer lists */
     for (int i = 0; i < 102; i++) {
         char *line = fr_asprintf("%s{\"kind\":\"tool\",\"ts_ms\":%lld,\"traceId\":\"t%d\"}\n",

@@ -57,7 +57,7 @@ test_agent_socket_acks_and_bad_lines(void **state)
         strstr(json_string_value(json_object_get(w0, "warning")), "did you mean trace_id?"));
     json_decref(j);
     free(ack);
-    wait_log(a, "warn socket: 1 event(s) stored with a warning on the envelope");
+    wait_log(a, "warn socket: 1 event(s) stored with a warning (a misnamed");
     close(fd);
     free(ev);
     free(lines);
