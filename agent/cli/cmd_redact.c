@@ -161,11 +161,14 @@ fr_cmd_redact(int argc, char **argv)
         l.hits = 0;
         struct fr_event ev;
         bool ch = false;
-        if (fr_wire_parse(text, n, &lim, &ev, &err) != FR_OK) {
+        char *wide; /* numbers past 64 bits kept as strings, as ingest keeps them */
+        size_t wide_len;
+        if (fr_wire_parse_wide(text, n, &lim, &ev, &wide, &wide_len, &err) != FR_OK) {
             printf("line %llu: not redacted, rejected: %s\n", l.line, err.msg);
             bad++;
             continue;
         }
+        free(wide);
         fr_redact_event(red, &ev, &counts, explain_hit, &l, &ch, &err);
         changed += ch;
         fr_event_clear(&ev);

@@ -654,6 +654,16 @@ test_cli_redact_explain(void **state)
     assert_null(strstr(out, "hunter2"));
     free(out);
     free(err);
+    /* a uint64 past 2^63 beside a secret: read as ingest reads it (kept as a string), so the
+       secret's hit is explained, not the line rejected */
+    write_file(f->file, "{\"kind\":\"tool\",\"ts_ms\":1760000000000,\"conv_id\":\"c\","
+                        "\"data\":{\"hash\":14695981039346656037,\"args\":{\"q\":\"mail "
+                        "ops@example.org\"}}}\n");
+    assert_int_equal(fr(&out, &err, "redact --explain --db %s %s", f->db, f->file), 0);
+    assert_non_null(strstr(out, "line 1: data.args.q: email [5,20)"));
+    assert_non_null(strstr(out, "1 lines, 1 changed by the policy, 0 rejected"));
+    free(out);
+    free(err);
     /* redact --explain writes nothing: no key file appears (a temporary key, said so); the
        first command that stores hashed data makes it, owner-only */
     char *key = t_path(f->dir, "keys/hmac.key");
