@@ -402,6 +402,15 @@ body_values(const char *body, size_t len, size_t at, size_t max_line, size_t **l
     return arr;
 }
 
+/* Where a JSON array body was mended (fr_wire_widen, fr_wire_unpair), as offsets in it. */
+struct body_marks {
+    size_t *wide, nwide; /* numbers past 64 bits quoted */
+    size_t *half, nhalf; /* lone surrogate escapes made U+FFFD */
+};
+
+/* What an element had mended. */
+enum { BODY_WIDE = 1, BODY_HALF = 2 };
+
 /* Broken elements of one array read before the rest of it is given up. */
 #define BODY_BROKEN_MAX 1000
 
@@ -458,11 +467,11 @@ body_resync(const char *body, size_t len, size_t from, size_t col, size_t *line)
  */
 static json_t *
 body_array_elements(const char *body, size_t len, size_t at, size_t max_line, struct body_bad **bad,
-                    size_t *nbad, const size_t *wide, size_t nwide, bool **widened)
+                    size_t *nbad, const struct body_marks *marks, unsigned char **mended)
 {
     json_t *arr = json_array();
-    size_t w = 0, cap = 0; /* w: the next of wide, offsets of numbers quoted (fr_wire_widen) */
-    *widened = NULL;
+    size_t w = 0, h = 0, cap = 0; /* the next of marks' offsets */
+    *mended = NULL;
     size_t k = 0, line = 1, line_at = 0; /* line_at: where the current line starts */
     bool cut = false;                    /* reading on after a broken element reached the end */
     bool after = false; /* past the array's ']': values follow without separators */
@@ -546,14 +555,16 @@ body_array_elements(const char *body, size_t len, size_t at, size_t max_line, st
         size_t m = json_array_size(arr), end = at + (size_t)jerr.position;
         json_array_append_new(arr, v);
         k++;
-        if (nwide > 0) { /* whether a number in it was quoted */
+        if (marks != NULL) { /* what of it was mended */
             if (m == cap) {
                 cap = cap ? cap * 2 : 64;
-                *widened = fr_realloc(*widened, cap * sizeof **widened);
+                *mended = fr_realloc(*mended, cap * sizeof **mended);
             }
-            (*widened)[m] = false;
-            for (; w < nwide && wide[w] < end; w++)
-                (*widened)[m] = (*widened)[m] || wide[w] >= at;
+            (*mended)[m] = 0;
+            for (; w < marks->nwide && marks->wide[w] < end; w++)
+                (*mended)[m] |= marks->wide[w] >= at ? BODY_WIDE : 0;
+            for (; h < marks->nhalf && marks->half[h] < end; h++)
+                (*mended)[m] |= marks->half[h] >= at ? BODY_HALF : 0;
         }
         for (; at < end; at++)
             if (body[at] == '\n')
@@ -571,7 +582,7 @@ body_array_elements(const char *body, size_t len, size_t at, size_t max_line, st
 /* Prepares the elements of an array read by body_array_elements: the ones in arr and the
    broken ones in bad, in the order they came. */
 static void
-body_salvaged(json_t *arr, const struct body_bad *bad, size_t nbad, const bool *widened,
+body_salvaged(json_t *arr, const struct body_bad *bad, size_t nbad, const unsigned char *mended,
               const struct fr_ingest_cfg *cfg, struct fr_redact_counts *counts,
               struct fr_body_result *res, fr_body_reject_fn reject, void *ud)
 {
@@ -584,12 +595,12 @@ body_salvaged(json_t *arr, const struct body_bad *bad, size_t nbad, const bool *
             continue;
         }
         struct fr_record *rec = result_slot(res);
-        bool wide = widened != NULL && widened[a];
+        unsigned char what = mended != NULL ? mended[a] : 0;
         if (fr_ingest_prepare_tree(json_incref(json_array_get(arr, a++)), cfg, counts, rec, &err) ==
             FR_OK) {
             rec->line = idx + 1;
-            if (wide && rec->misnamed == NULL) { /* as fr_wire_parse_wide warns of it */
-                rec->misnamed = FR_WIRE_WIDE;
+            if (what != 0 && rec->misnamed == NULL) { /* as fr_wire_parse_mend warns of it */
+                rec->misnamed = what & BODY_WIDE ? FR_WIRE_WIDE : FR_WIRE_HALF;
                 rec->misnamed_field = FR_WF_DATA;
             }
             res->n++;
@@ -614,25 +625,39 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
         fr_json_region_begin(); /* the array's tree lives until its events are prepared */
         json_t *arr = json_loadb(body + i, len - i, 0, &jerr);
         struct body_bad *bad = NULL;
-        size_t nbad = 0, wide_len = 0, *wide_at = NULL, nwide = 0;
-        bool *widened = NULL;
-        char *wide = NULL; /* numbers past 64 bits quoted, as fr_wire_parse_wide does a line's */
-        if (arr == NULL && json_error_code(&jerr) == json_error_numeric_overflow)
-            wide = fr_wire_widen(body, len, 2, &wide_len, &wide_at, &nwide); /* (i stays) */
+        size_t nbad = 0, mended_len = 0;
+        struct body_marks marks = {0};
+        unsigned char *mended_el = NULL;
+        char *mended = NULL; /* mended as fr_wire_parse_mend mends a line (i stays where it is) */
+        if (arr == NULL && fr_json_error_mendable(&jerr) != 0) {
+            mended = fr_wire_widen(body, len, 2, &mended_len, &marks.wide, &marks.nwide);
+            if (mended == NULL) {
+                mended = fr_malloc(len + 1);
+                memcpy(mended, body, len);
+                mended[len] = '\0';
+                mended_len = len;
+            }
+            fr_wire_unpair(mended, mended_len, &marks.half, &marks.nhalf);
+            if (marks.nwide + marks.nhalf == 0) {
+                free(mended);
+                mended = NULL;
+            }
+        }
         if (arr == NULL) /* cut short, or an element broken: read what can be read */
-            arr = wide ? body_array_elements(wide, wide_len, i, cfg->lim.max_line, &bad, &nbad,
-                                             wide_at, nwide, &widened)
-                       : body_array_elements(body, len, i, cfg->lim.max_line, &bad, &nbad, NULL, 0,
-                                             &widened);
+            arr = mended ? body_array_elements(mended, mended_len, i, cfg->lim.max_line, &bad,
+                                               &nbad, &marks, &mended_el)
+                         : body_array_elements(body, len, i, cfg->lim.max_line, &bad, &nbad, NULL,
+                                               &mended_el);
         int rc = admit ? admit(ud, json_array_size(arr) + nbad) : FR_OK;
-        if (rc == FR_OK && (bad != NULL || widened != NULL))
-            body_salvaged(arr, bad, nbad, widened, cfg, counts, res, reject, ud);
+        if (rc == FR_OK && (bad != NULL || mended_el != NULL))
+            body_salvaged(arr, bad, nbad, mended_el, cfg, counts, res, reject, ud);
         else if (rc == FR_OK)
             body_elements(arr, NULL, cfg, counts, res, reject, ud);
         free(bad);
-        free(widened);
-        free(wide_at);
-        free(wide);
+        free(mended_el);
+        free(marks.wide);
+        free(marks.half);
+        free(mended);
         json_decref(arr);
         fr_json_region_end();
         return rc;

@@ -59,7 +59,7 @@ fr_ingest_prepare(const char *buf, size_t len, const struct fr_ingest_cfg *cfg,
     struct fr_event ev;
     char *wide; /* the line with numbers past 64 bits quoted: what is stored */
     size_t wide_len = 0;
-    int rc = fr_wire_parse_wide(buf, len, &cfg->lim, &ev, &wide, &wide_len, err);
+    int rc = fr_wire_parse_mend(buf, len, &cfg->lim, &ev, &wide, &wide_len, err);
     if (rc == FR_OK)
         rc = prepare_event(&ev, wide ? wide : buf, wide ? wide_len : len, cfg, counts, rec, err);
     fr_json_region_end();

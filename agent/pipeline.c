@@ -401,15 +401,14 @@ fr_pipeline_misnamed(struct fr_pipeline *p, const char *source, const struct fr_
     if (quiet > 0)
         fr_log(FR_LOG_WARN, source,
                "%llu event(s) stored with a warning (a misnamed or missing envelope field, a ts_ms "
-               "ahead of the clock, a number past 64 bits kept as a string), e.g. line %llu: %s "
-               "(and %llu "
+               "ahead of the clock, a value kept in another form), e.g. line %llu: %s (and %llu "
                "more in the last %d s; flightrec_events_misnamed_total)",
                (unsigned long long)total, (unsigned long long)first->line, text,
                (unsigned long long)quiet, MISNAMED_WARN_EVERY_S);
     else
         fr_log(FR_LOG_WARN, source,
                "%llu event(s) stored with a warning (a misnamed or missing envelope field, a ts_ms "
-               "ahead of the clock, a number past 64 bits kept as a string), e.g. line %llu: %s",
+               "ahead of the clock, a value kept in another form), e.g. line %llu: %s",
                (unsigned long long)total, (unsigned long long)first->line, text);
     return (size_t)total;
 }

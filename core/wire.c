@@ -233,7 +233,8 @@ fr_wire_alias(const char *key, size_t len, const char **spelled)
     return -1;
 }
 
-const char FR_WIRE_MISSING[] = "", FR_WIRE_AHEAD[] = "+ahead", FR_WIRE_WIDE[] = "+wide";
+const char FR_WIRE_MISSING[] = "", FR_WIRE_AHEAD[] = "+ahead", FR_WIRE_WIDE[] = "+wide",
+           FR_WIRE_HALF[] = "+half";
 
 const char *
 fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap)
@@ -251,6 +252,13 @@ fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap)
                  "a number past 64 bits (a uint64 of 2^63 or more: a hash, an id), which JSON "
                  "readers cannot hold as a number, is stored as a string of its digits; send "
                  "such values as strings.");
+        return out;
+    }
+    if (key == FR_WIRE_HALF) {
+        snprintf(out, cap,
+                 "a string held half of a character (a lone UTF-16 surrogate escape such as "
+                 "\\ud83d, which JavaScript's JSON.stringify writes for a string cut inside an "
+                 "emoji), which is not text; stored as U+FFFD. Cut strings by code point.");
         return out;
     }
     if (key == FR_WIRE_MISSING) { /* by no other name: an error event without its failure */
@@ -621,15 +629,74 @@ fr_wire_widen(const char *buf, size_t len, int top, size_t *outlen, size_t **at,
     return o;
 }
 
-/* fr_wire_parse; *overflow (when not NULL) says whether the text was refused for a number
-   out of range. */
+static int
+wire_hex4(const char *p)
+{
+    int v = 0;
+    for (int k = 0; k < 4; k++) {
+        char c = p[k];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v << 4 | d;
+    }
+    return v;
+}
+
+size_t
+fr_wire_unpair(char *buf, size_t len, size_t **at, size_t *nat)
+{
+    size_t n = 0;
+    if (at != NULL)
+        *at = NULL;
+    bool in = false;
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] == '"') {
+            in = !in;
+            continue;
+        }
+        if (!in || buf[i] != '\\')
+            continue;
+        if (i + 5 >= len || buf[i + 1] != 'u') {
+            i++; /* another escape: its letter is not a quote */
+            continue;
+        }
+        int v = wire_hex4(buf + i + 2);
+        if (v >= 0xd800 && v <= 0xdbff && i + 11 < len && buf[i + 6] == '\\' && buf[i + 7] == 'u' &&
+            wire_hex4(buf + i + 8) >= 0xdc00 && wire_hex4(buf + i + 8) <= 0xdfff) {
+            i += 11; /* a pair: one character */
+            continue;
+        }
+        if (v >= 0xd800 && v <= 0xdfff) { /* half of one: U+FFFD, the same six bytes long */
+            memcpy(buf + i, "\\ufffd", 6);
+            if (at != NULL) {
+                *at = fr_realloc(*at, (n + 1) * sizeof **at);
+                (*at)[n] = i;
+            }
+            n++;
+        }
+        i += 5;
+    }
+    if (nat != NULL)
+        *nat = n;
+    return n;
+}
+
+/* Why wire_parse refused a text that fr_wire_parse_mend can mend. */
+enum wire_why { WHY_OTHER, WHY_OVERFLOW, WHY_HALF };
+
+/* fr_wire_parse; *why (when not NULL) says whether the text was refused for a number out of
+   range or a lone UTF-16 surrogate escape. */
 static int
 wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim, struct fr_event *ev,
-           struct fr_err *err, bool *overflow)
+           struct fr_err *err, enum wire_why *why)
 {
     memset(ev, 0, sizeof *ev);
-    if (overflow != NULL)
-        *overflow = false;
+    if (why != NULL)
+        *why = WHY_OTHER;
     if (len > lim->max_line)
         return fr_err_set(err, FR_E_LIMIT, "line is %zu bytes, over the %zu byte limit", len,
                           lim->max_line);
@@ -638,31 +705,75 @@ wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim, struct
        when redaction changed nothing) hold both, so a secret could pass unscanned */
     json_t *root = fr_json_fast_load(buf, len); /* jansson's tree, built faster (jsonfast.h) */
     if (root == NULL && (root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
-        if (overflow != NULL)
-            *overflow = json_error_code(&jerr) == json_error_numeric_overflow;
+        if (why != NULL)
+            *why = fr_json_error_mendable(&jerr);
         return wire_syntax_error(&jerr, err);
     }
     return fr_wire_take(root, lim, ev, err);
 }
 
 int
-fr_wire_parse_wide(const char *buf, size_t len, const struct fr_wire_limits *lim,
-                   struct fr_event *ev, char **wide, size_t *wide_len, struct fr_err *err)
+fr_json_error_mendable(const json_error_t *jerr)
 {
-    *wide = NULL;
-    bool overflow;
-    int rc = wire_parse(buf, len, lim, ev, err, &overflow);
-    if (!overflow || (*wide = fr_wire_widen(buf, len, 1, wide_len, NULL, NULL)) == NULL)
-        return rc;
-    rc = wire_parse(*wide, *wide_len, lim, ev, err, NULL);
+    if (json_error_code(jerr) == json_error_numeric_overflow)
+        return WHY_OVERFLOW;
+    /* jansson says "invalid Unicode '\uD83D'" of a surrogate escape not in a pair (its code is
+       the general invalid_syntax) */
+    static const char half[] = "invalid Unicode '\\u";
+    const char *t = jerr->text + sizeof half - 1;
+    if (strncmp(jerr->text, half, sizeof half - 1) != 0 || (t[0] != 'D' && t[0] != 'd'))
+        return WHY_OTHER;
+    return (t[1] >= '8' && t[1] <= '9') || (t[1] >= 'A' && t[1] <= 'F') ||
+                   (t[1] >= 'a' && t[1] <= 'f')
+               ? WHY_HALF
+               : WHY_OTHER;
+}
+
+int
+fr_wire_parse_mend(const char *buf, size_t len, const struct fr_wire_limits *lim,
+                   struct fr_event *ev, char **mended, size_t *mended_len, struct fr_err *err)
+{
+    *mended = NULL;
+    const char *text = buf, *warn = NULL;
+    size_t tlen = len;
+    int rc;
+    /* at most one round each: a number past 64 bits, a lone surrogate (jansson stops at the
+       first, so an event with both takes two) */
+    for (int round = 0;; round++) {
+        enum wire_why why;
+        rc = wire_parse(text, tlen, lim, ev, err, round < 2 ? &why : NULL);
+        if (rc == FR_OK || round == 2 || why == WHY_OTHER)
+            break;
+        char *next;
+        size_t nlen = tlen;
+        if (why == WHY_OVERFLOW) {
+            next = fr_wire_widen(text, tlen, 1, &nlen, NULL, NULL);
+        } else {
+            next = fr_malloc(tlen + 1);
+            memcpy(next, text, tlen);
+            next[tlen] = '\0';
+            if (fr_wire_unpair(next, tlen, NULL, NULL) == 0) {
+                free(next);
+                next = NULL;
+            }
+        }
+        if (next == NULL)
+            break;
+        free(*mended);
+        *mended = next;
+        text = next;
+        tlen = nlen;
+        warn = warn ? warn : why == WHY_OVERFLOW ? FR_WIRE_WIDE : FR_WIRE_HALF;
+    }
     if (rc != FR_OK) {
-        free(*wide);
-        *wide = NULL;
+        free(*mended);
+        *mended = NULL;
         return rc;
     }
-    if (ev->misnamed == NULL) {
-        ev->misnamed = FR_WIRE_WIDE;
-        ev->misnamed_field = FR_WF_DATA; /* its count's label: where such numbers mostly are */
+    *mended_len = tlen;
+    if (warn != NULL && ev->misnamed == NULL) {
+        ev->misnamed = warn;
+        ev->misnamed_field = FR_WF_DATA; /* its count's label: where such values mostly are */
     }
     return FR_OK;
 }

@@ -57,13 +57,14 @@ int fr_wire_alias(const char *key, size_t len, const char **spelled);
    loses, as a one-line warning in out[0, cap); returns out. Two keys are not spellings:
    FR_WIRE_MISSING, the field is missing by any name (an event of kind error without its
    error); FR_WIRE_AHEAD, ts_ms is more than FR_WIRE_AHEAD_MS ahead of this process's clock;
-   FR_WIRE_WIDE, the event held a number past 64 bits, kept as a string (fr_wire_parse_wide). */
+   FR_WIRE_WIDE, the event held a number past 64 bits, kept as a string; FR_WIRE_HALF, a lone
+   UTF-16 surrogate escape, stored as U+FFFD (fr_wire_parse_mend). */
 const char *fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap);
 
 /* A ts_ms this far ahead of the clock is stored with a warning (a producer's clock, or its
    time zone added to UTC milliseconds). */
 #define FR_WIRE_AHEAD_MS (24LL * 3600 * 1000)
-extern const char FR_WIRE_MISSING[], FR_WIRE_AHEAD[], FR_WIRE_WIDE[];
+extern const char FR_WIRE_MISSING[], FR_WIRE_AHEAD[], FR_WIRE_WIDE[], FR_WIRE_HALF[];
 
 /* Oldest accepted ts_ms: anything smaller is most likely seconds, not ms. */
 #define FR_WIRE_MIN_TS_MS 100000000000LL
@@ -100,20 +101,32 @@ int fr_wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim,
                   struct fr_event *ev, struct fr_err *err);
 
 /*
- * fr_wire_parse, with a number past what a 64-bit integer or a double holds
- * (a Go uint64 of 2^63 or more: a hash, an id) in data, error, tags or a
- * producer's own top-level field kept as a string of its digits, where
- * fr_wire_parse refuses the event (jansson cannot hold it): *wide then gets
- * the rewritten text (caller frees), the bytes to store for the event, and
- * the event a warning (FR_WIRE_WIDE, as a misnamed field's). *wide is NULL
- * when nothing was rewritten. In an envelope field (ts_ms, seq, an id) such a
- * number is refused as before.
+ * fr_wire_parse, mending what a common producer writes that the parser refuses
+ * although the event is sound: a number past what a 64-bit integer or a
+ * double holds (a Go uint64 of 2^63 or more: a hash, an id) in data, error,
+ * tags or a producer's own top-level field, kept as a string of its digits
+ * (fr_wire_widen); a lone UTF-16 surrogate escape (JavaScript's
+ * JSON.stringify of a string cut inside an emoji), as U+FFFD
+ * (fr_wire_unpair). *mended then gets the mended text (caller frees;
+ * *mended_len its length), the bytes to store for the event, and the event a
+ * warning (FR_WIRE_WIDE or FR_WIRE_HALF, as a misnamed field's). *mended is
+ * NULL when nothing was mended. A number past 64 bits in an envelope field
+ * (ts_ms, seq, an id) is refused as before.
  */
-int fr_wire_parse_wide(const char *buf, size_t len, const struct fr_wire_limits *lim,
-                       struct fr_event *ev, char **wide, size_t *wide_len, struct fr_err *err);
+int fr_wire_parse_mend(const char *buf, size_t len, const struct fr_wire_limits *lim,
+                       struct fr_event *ev, char **mended, size_t *mended_len, struct fr_err *err);
+
+/* What of a parse error fr_wire_parse_mend mends: 1 a number out of range (fr_wire_widen),
+   2 a lone surrogate escape (fr_wire_unpair), 0 neither. */
+int fr_json_error_mendable(const json_error_t *jerr);
+
+/* Writes \ufffd over each \uD800-\uDFFF escape of buf[0, len)'s strings that is not half of
+   a pair (the same six bytes); returns how many. at (when not NULL): *at gets their offsets,
+   in order (caller frees), *nat how many. */
+size_t fr_wire_unpair(char *buf, size_t len, size_t **at, size_t *nat);
 
 /*
- * buf[0, len) with each number that fr_wire_parse_wide keeps as a string
+ * buf[0, len) with each number that fr_wire_parse_mend keeps as a string
  * quoted (caller frees; *outlen its length), or NULL when it has none. top:
  * the depth of an event's members (1 for one event, 2 for a JSON array of
  * them). at (when not NULL): *at gets the offsets in the result where each

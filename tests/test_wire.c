@@ -203,6 +203,58 @@ test_wire_wide_numbers_kept_as_strings(void **state)
     free(w);
 }
 
+/*
+ * Half of a character: JavaScript's JSON.stringify writes a lone UTF-16 surrogate as an
+ * escape (a string cut inside an emoji by slice()); jansson refuses it, and the event with
+ * it. It is stored as U+FFFD with a warning; a pair stays one character, an escaped
+ * backslash before "ud83d" is text. An event with a wide number too is mended of both.
+ */
+static void
+test_wire_lone_surrogates_mended(void **state)
+{
+    (void)state;
+    struct fr_record rec;
+    struct fr_err err = {0};
+    const char *line = "{\"kind\":\"provider\"," TS ",\"data\":{\"d\":\"ok \\ud83d\","
+                       "\"e\":\"\\uDE00 end\",\"p\":\"\\ud83d\\ude00\",\"t\":\"\\\\ud83d\"}}";
+    assert_int_equal(t_prepare(line, &rec, &err), FR_OK);
+    assert_ptr_equal(rec.misnamed, FR_WIRE_HALF);
+    char *body = fr_strndup(rec.body, rec.body_len);
+    assert_non_null(strstr(body, "\"d\":\"ok \\ufffd\""));
+    assert_non_null(strstr(body, "\"e\":\"\\ufffd end\""));
+    assert_non_null(strstr(body, "\"p\":\"\\ud83d\\ude00\""));
+    assert_non_null(strstr(body, "\"t\":\"\\\\ud83d\""));
+    free(body);
+    char text[320];
+    assert_non_null(
+        strstr(fr_wire_misnamed_text(rec.misnamed, rec.misnamed_field, text, sizeof text),
+               "half of a character"));
+    fr_record_clear(&rec);
+    /* both in one event: two rounds; the first mended names the warning */
+    assert_int_equal(t_prepare("{\"kind\":\"tool\"," TS ",\"data\":{\"h\":18446744073709551616,"
+                               "\"d\":\"\\ud800\"}}",
+                               &rec, &err),
+                     FR_OK);
+    assert_ptr_equal(rec.misnamed, FR_WIRE_WIDE);
+    body = fr_strndup(rec.body, rec.body_len);
+    assert_non_null(strstr(body, "\"h\":\"18446744073709551616\",\"d\":\"\\ufffd\""));
+    free(body);
+    fr_record_clear(&rec);
+    /* another invalid escape is still refused */
+    assert_int_equal(
+        t_prepare("{\"kind\":\"tool\"," TS ",\"data\":{\"d\":\"\\u00zz\"}}", &rec, &err),
+        FR_E_SYNTAX);
+    /* fr_wire_unpair: in place, the offsets of what it wrote */
+    char buf[] = "[\"\\ud83d\", \"\\ud83d\\udc4d\", \"x\\udfff\"]";
+    size_t *at, nat;
+    assert_int_equal(fr_wire_unpair(buf, strlen(buf), &at, &nat), 2);
+    assert_string_equal(buf, "[\"\\ufffd\", \"\\ud83d\\udc4d\", \"x\\ufffd\"]");
+    assert_int_equal(nat, 2);
+    assert_int_equal(at[0], 2);
+    assert_int_equal(at[1], 29);
+    free(at);
+}
+
 struct good_case {
     const char *line;
     enum fr_kind kind;
@@ -769,6 +821,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wire_bad_lines_rejected_with_field),
         cmocka_unit_test(test_wire_wide_numbers_kept_as_strings),
+        cmocka_unit_test(test_wire_lone_surrogates_mended),
         cmocka_unit_test(test_wire_every_kind_normalized),
         cmocka_unit_test(test_wire_ids_and_seq_extracted),
         cmocka_unit_test(test_wire_field_names),

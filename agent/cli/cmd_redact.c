@@ -163,7 +163,7 @@ fr_cmd_redact(int argc, char **argv)
         bool ch = false;
         char *wide; /* numbers past 64 bits kept as strings, as ingest keeps them */
         size_t wide_len;
-        if (fr_wire_parse_wide(text, n, &lim, &ev, &wide, &wide_len, &err) != FR_OK) {
+        if (fr_wire_parse_mend(text, n, &lim, &ev, &wide, &wide_len, &err) != FR_OK) {
             printf("line %llu: not redacted, rejected: %s\n", l.line, err.msg);
             bad++;
             continue;

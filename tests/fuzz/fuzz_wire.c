@@ -3,7 +3,7 @@
  * parsed. And the simdjson path against jansson: whatever fr_json_fast_load
  * decides, jansson must accept with the same tree (core/jsonfast.h). And the
  * widening of numbers past 64 bits: the text it makes is the input with quotes
- * added, at the offsets it says.
+ * added, at the offsets it says; and the mending of lone surrogate escapes.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +42,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct fr_err err = {0};
     char *wide;
     size_t wide_len;
-    if (fr_wire_parse_wide((const char *)data, size, &lim, &ev, &wide, &wide_len, &err) == FR_OK) {
+    if (fr_wire_parse_mend((const char *)data, size, &lim, &ev, &wide, &wide_len, &err) == FR_OK) {
         size_t len;
         free(fr_wire_dump(&ev, &len));
         fr_event_clear(&ev);
@@ -76,5 +76,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(at);
         free(w);
     }
+    /* lone surrogate escapes: the same length, changed only at the offsets it says */
+    char *copy = malloc(size + 1);
+    if (copy == NULL)
+        return 0;
+    memcpy(copy, data, size);
+    size_t nhalf = fr_wire_unpair(copy, size, &at, &nat);
+    if (nhalf != nat)
+        abort();
+    for (size_t i = 0, k = 0; i < size; i++) {
+        if (k < nat && i == at[k]) {
+            if (memcmp(copy + i, "\\ufffd", 6) != 0)
+                abort();
+            i += 5;
+            k++;
+        } else if (copy[i] != (char)data[i]) {
+            abort();
+        }
+    }
+    free(at);
+    free(copy);
     return 0;
 }

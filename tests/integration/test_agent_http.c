@@ -194,8 +194,7 @@ test_agent_http_ingest_query_and_errors(void **state)
                            "mean conv_id?"));
     json_decref(j);
     wait_log(a, "warn http: 1 event(s) stored with a warning (a misnamed or missing envelope "
-                "field, a ts_ms "
-                "ahead of the clock, a number past 64 bits kept as a string), e.g. line 2: "
+                "field, a ts_ms ahead of the clock, a value kept in another form), e.g. line 2: "
                 "conversationId");
     assert_int_equal(count_events(a->db, "h-9"), 1);
     /* a Go uint64 past 2^63 in data, NDJSON and in an array: stored as a string of its digits
@@ -218,10 +217,20 @@ test_agent_http_ingest_query_and_errors(void **state)
     assert_non_null(strstr(out, "{\"line\":1,\"warning\":\"a number past 64 bits"));
     assert_null(strstr(out, "\"line\":2,\"warning\""));
     free(out);
+    /* half of an emoji, as JSON.stringify writes a stream delta cut inside one */
+    assert_int_equal(post(a,
+                          "{\"kind\":\"provider\",\"ts_ms\":1771357445405,\"conv_id\":\"h-wide\","
+                          "\"data\":{\"delta\":\"ok \\ud83d\"}}\n",
+                          &out),
+                     202);
+    assert_non_null(strstr(out, "\"accepted\":1,\"rejected\":0"));
+    assert_non_null(strstr(out, "half of a character"));
+    free(out);
     j = get_json(a, "/v1/conversations/h-wide", 200);
     out = json_dumps(j, JSON_COMPACT);
     assert_non_null(strstr(out, "\"hash\":\"14695981039346656037\""));
     assert_non_null(strstr(out, "\"hash\":\"18446744073709551615\""));
+    assert_non_null(strstr(out, "\"delta\":\"ok \xef\xbf\xbd\"")); /* U+FFFD */
     free(out);
     json_decref(j);
     char *many = NULL; /* more than the answer lists */
