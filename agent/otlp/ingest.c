@@ -14,6 +14,7 @@
 #include "agent/otlp/ingest.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,6 +387,33 @@ submit(struct fr_pipeline *p, enum fr_otlp_signal s, struct prepared *pr, struct
     }
 }
 
+/*
+ * An OTLP/JSON body that jansson refused for half of a character: a lone UTF-16 surrogate
+ * escape, which JSON.stringify (the JavaScript SDK's JSON exporter) writes for an attribute
+ * or a log body cut inside an emoji. Read again with each as U+FFFD (fr_wire_unpair), as an
+ * event's line is, so one cut string does not lose the whole export; said at warn at most
+ * once every FR_OTLP_WARN_EVERY_S. NULL (jerr set) when it still does not parse.
+ */
+static json_t *
+otlp_unpaired(const char *body, size_t len, enum fr_otlp_signal s, json_error_t *jerr)
+{
+    char *copy = fr_malloc(len + 1);
+    memcpy(copy, body, len);
+    copy[len] = '\0';
+    size_t n = fr_wire_unpair(copy, len, NULL, NULL);
+    json_t *req = n > 0 ? json_loadb(copy, len, 0, jerr) : NULL;
+    free(copy);
+    static _Atomic int64_t said_ms;
+    int64_t now = fr_now_ms(), then = atomic_load(&said_ms);
+    if (req != NULL && now - then >= FR_OTLP_WARN_EVERY_S * 1000 &&
+        atomic_compare_exchange_strong(&said_ms, &then, now))
+        fr_log(FR_LOG_WARN, "otlp",
+               "%s: %zu string(s) held half of a character (a lone UTF-16 surrogate escape, as "
+               "JSON.stringify writes a string cut inside an emoji); stored as U+FFFD",
+               fr_otlp_signal_name(s), n);
+    return req;
+}
+
 void
 fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, const char *body,
                     size_t len, void (*decoded)(void *ud), void *ud, struct fr_otlp_result *r)
@@ -406,6 +434,8 @@ fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, const
         char text[JSON_ERROR_TEXT_LENGTH];
         size_t bom = fr_wire_bom(body, len); /* as an NDJSON body's */
         req = json_loadb(body + bom, len - bom, 0, &jerr);
+        if (req == NULL && fr_json_error_mendable(&jerr) == 2)
+            req = otlp_unpaired(body + bom, len - bom, s, &jerr);
         if (req == NULL)
             snprintf(msg, sizeof msg, "body is not JSON: %s at byte %d",
                      fr_json_error_text(&jerr, text, sizeof text), jerr.position + (int)bom);

@@ -111,12 +111,28 @@ test_agent_otlp_traces(void **state)
         free(out);
         free(m);
     }
+    /* half of an emoji in a log body, as JSON.stringify writes a string cut inside one: the
+       export is read with it as U+FFFD, not refused whole (and said) */
+    const char *half =
+        "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":"
+        "\"1771357449500000000\",\"body\":{\"kvlistValue\":{\"values\":[{\"key\":\"name\","
+        "\"value\":{\"stringValue\":\"cut \\ud83d\"}}]}},\"attributes\":[{\"key\":"
+        "\"flightrec.kind\",\"value\":{\"stringValue\":\"tool\"}},{\"key\":\"session.id\","
+        "\"value\":{\"stringValue\":\"o-half\"}}]}]}]}]}";
+    assert_int_equal(http(a, "POST", "/v1/logs", json, half, strlen(half), &out, NULL), 200);
+    free(out);
+    wait_log(a, "logs: 1 string(s) held half of a character");
     int64_t calls, in_tokens, avg_ms;
     otel_stats(a, "gpt-4o-2024-08-06", &calls, &in_tokens, &avg_ms);
     assert_int_equal(calls, 3);
     assert_int_equal(in_tokens, 150);
     assert_int_equal(avg_ms, 833);
     a->port = main_port;
+    j = get_json(a, "/v1/conversations/o-half", 200);
+    char *halfdump = json_dumps(j, JSON_COMPACT);
+    assert_non_null(strstr(halfdump, "\"name\":\"cut \xef\xbf\xbd\"")); /* U+FFFD */
+    free(halfdump);
+    json_decref(j);
     j = get_json(a, "/v1/conversations/o-1", 200);
     json_t *evs = json_object_get(j, "events");
     assert_int_equal(json_array_size(evs), 5);
