@@ -632,9 +632,7 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
         if (arr == NULL && fr_json_error_mendable(&jerr) != 0) {
             mended = fr_wire_widen(body, len, 2, &mended_len, &marks.wide, &marks.nwide);
             if (mended == NULL) {
-                mended = fr_malloc(len + 1);
-                memcpy(mended, body, len);
-                mended[len] = '\0';
+                mended = fr_strndup(body, len);
                 mended_len = len;
             }
             fr_wire_unpair(mended, mended_len, &marks.half, &marks.nhalf);

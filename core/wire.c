@@ -749,9 +749,7 @@ fr_wire_parse_mend(const char *buf, size_t len, const struct fr_wire_limits *lim
         if (why == WHY_OVERFLOW) {
             next = fr_wire_widen(text, tlen, 1, &nlen, NULL, NULL);
         } else {
-            next = fr_malloc(tlen + 1);
-            memcpy(next, text, tlen);
-            next[tlen] = '\0';
+            next = fr_strndup(text, tlen);
             if (fr_wire_unpair(next, tlen, NULL, NULL) == 0) {
                 free(next);
                 next = NULL;

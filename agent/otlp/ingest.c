@@ -397,9 +397,7 @@ submit(struct fr_pipeline *p, enum fr_otlp_signal s, struct prepared *pr, struct
 static json_t *
 otlp_unpaired(const char *body, size_t len, enum fr_otlp_signal s, json_error_t *jerr)
 {
-    char *copy = fr_malloc(len + 1);
-    memcpy(copy, body, len);
-    copy[len] = '\0';
+    char *copy = fr_strndup(body, len);
     size_t n = fr_wire_unpair(copy, len, NULL, NULL);
     json_t *req = n > 0 ? json_loadb(copy, len, 0, jerr) : NULL;
     free(copy);
