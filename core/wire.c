@@ -120,6 +120,14 @@ wire_syntax_error(const json_error_t *jerr, struct fr_err *err)
                           jerr->position);
     default: {
         char text[JSON_ERROR_TEXT_LENGTH];
+        if (strstr(jerr->text, "invalid token near 'NaN'") != NULL ||
+            strstr(jerr->text, "invalid token near 'Infinity'") != NULL)
+            return fr_err_set(err, FR_E_SYNTAX,
+                              "invalid JSON at byte %d: NaN and Infinity are not JSON (Python's "
+                              "json.dumps writes them unless allow_nan=False); in ts_ms, seq, v "
+                              "or an id no such value is taken (elsewhere one is kept as a "
+                              "string)",
+                              jerr->position);
         return fr_err_set(err, FR_E_SYNTAX, "invalid JSON at byte %d: %s", jerr->position,
                           fr_json_error_text(jerr, text, sizeof text));
     }
@@ -249,9 +257,9 @@ fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap)
     }
     if (key == FR_WIRE_WIDE) {
         snprintf(out, cap,
-                 "a number past 64 bits (a uint64 of 2^63 or more: a hash, an id), which JSON "
-                 "readers cannot hold as a number, is stored as a string of its digits; send "
-                 "such values as strings.");
+                 "a number JSON readers cannot hold (past 64 bits: a uint64 of 2^63 or more, a "
+                 "hash, an id; or NaN or Infinity, which Python's json.dumps writes) is stored "
+                 "as a string of its text; send such values as strings.");
         return out;
     }
     if (key == FR_WIRE_HALF) {
@@ -567,6 +575,21 @@ wire_number_wide(const char *text, size_t n)
     return wide;
 }
 
+/* The length of the NaN, Infinity or -Infinity at p[0, n) (what Python's json.dumps writes
+   for such a float), or 0. */
+static size_t
+wire_nonfinite(const char *p, size_t n)
+{
+    static const char *const names[] = {"NaN", "Infinity", "-Infinity"};
+    for (size_t k = 0; k < 3; k++) {
+        size_t l = strlen(names[k]);
+        if (n >= l && memcmp(p, names[k], l) == 0 &&
+            (n == l || !((p[l] >= 'a' && p[l] <= 'z') || (p[l] >= 'A' && p[l] <= 'Z'))))
+            return l;
+    }
+    return 0;
+}
+
 static bool
 wire_number_char(char c)
 {
@@ -593,14 +616,18 @@ fr_wire_widen(const char *buf, size_t len, int top, size_t *outlen, size_t **at,
             continue;
         }
         depth += (c == '{' || c == '[') - (c == '}' || c == ']');
-        if (c != '-' && (c < '0' || c > '9'))
+        size_t j = i + wire_nonfinite(buf + i, len - i); /* NaN, Infinity, -Infinity */
+        bool wide = j > i;
+        if (!wide && c != '-' && (c < '0' || c > '9'))
             continue;
-        size_t j = i;
-        while (j < len && wire_number_char(buf[j]))
-            j++;
+        if (!wide) {
+            while (j < len && wire_number_char(buf[j]))
+                j++;
+            wide = wire_number_wide(buf + i, j - i);
+        }
         int f = fr_wire_field(buf + key, klen);
         bool envelope = f >= 0 && f != FR_WF_DATA && f != FR_WF_ERROR && f != FR_WF_TAGS;
-        if (depth >= top && !envelope && wire_number_wide(buf + i, j - i)) {
+        if (depth >= top && !envelope && wide) {
             /* what came before it, then it quoted: at most len + 2 per number in all */
             o = fr_realloc(o, olen + (i - copied) + (j - i) + 2 + (len - j) + 1);
             memcpy(o + olen, buf + copied, i - copied);
@@ -715,7 +742,8 @@ wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim, struct
 int
 fr_json_error_mendable(const json_error_t *jerr)
 {
-    if (json_error_code(jerr) == json_error_numeric_overflow)
+    if (json_error_code(jerr) == json_error_numeric_overflow ||
+        strncmp(jerr->text, "invalid token", 13) == 0) /* NaN, Infinity: fr_wire_widen sees */
         return WHY_OVERFLOW;
     /* jansson says "invalid Unicode '\uD83D'" of a surrogate escape not in a pair (its code is
        the general invalid_syntax) */

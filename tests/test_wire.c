@@ -178,8 +178,22 @@ test_wire_wide_numbers_kept_as_strings(void **state)
     char text[240];
     assert_non_null(
         strstr(fr_wire_misnamed_text(rec.misnamed, rec.misnamed_field, text, sizeof text),
-               "a number past 64 bits"));
+               "a number JSON readers cannot hold"));
     fr_record_clear(&rec);
+    /* NaN and Infinity, as Python's json.dumps writes them: kept as strings too, but not a
+       key or a string that holds the word */
+    assert_int_equal(t_prepare("{\"kind\":\"tool\"," TS ",\"data\":{\"s\":NaN,\"hi\":Infinity,"
+                               "\"lo\":[-Infinity],\"NaNa\":\"NaN x\"}}",
+                               &rec, &err),
+                     FR_OK);
+    assert_ptr_equal(rec.misnamed, FR_WIRE_WIDE);
+    body = fr_strndup(rec.body, rec.body_len);
+    assert_non_null(strstr(
+        body, "{\"s\":\"NaN\",\"hi\":\"Infinity\",\"lo\":[\"-Infinity\"],\"NaNa\":\"NaN x\"}"));
+    free(body);
+    fr_record_clear(&rec);
+    assert_int_equal(t_prepare("{\"kind\":\"tool\"," TS ",\"seq\":NaN}", &rec, &err), FR_E_SYNTAX);
+    assert_non_null(strstr(err.msg, "NaN and Infinity are not JSON"));
     /* in ts_ms or seq: refused, as a number that does not fit there */
     assert_int_equal(t_prepare("{\"kind\":\"tool\",\"ts_ms\":17713574452010000000000}", &rec, &err),
                      FR_E_VALUE);
