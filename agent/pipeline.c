@@ -399,17 +399,21 @@ fr_pipeline_misnamed(struct fr_pipeline *p, const char *source, const struct fr_
     char text[240];
     fr_wire_misnamed_text(first->misnamed, first->misnamed_field, text, sizeof text);
     if (quiet > 0)
-        fr_log(FR_LOG_WARN, source,
-               "%llu event(s) stored with a warning (a misnamed or missing envelope field, a ts_ms "
-               "ahead of the clock, a value kept in another form), e.g. line %llu: %s (and %llu "
-               "more in the last %d s; flightrec_events_misnamed_total)",
-               (unsigned long long)total, (unsigned long long)first->line, text,
-               (unsigned long long)quiet, MISNAMED_WARN_EVERY_S);
+        fr_log(
+            FR_LOG_WARN, source,
+            "%llu event(s) stored with a warning (a misnamed or missing envelope field, a ts_ms "
+            "ahead of the clock, a value kept in another form, a duration over a day), e.g. line "
+            "%llu: %s (and %llu "
+            "more in the last %d s; flightrec_events_misnamed_total)",
+            (unsigned long long)total, (unsigned long long)first->line, text,
+            (unsigned long long)quiet, MISNAMED_WARN_EVERY_S);
     else
-        fr_log(FR_LOG_WARN, source,
-               "%llu event(s) stored with a warning (a misnamed or missing envelope field, a ts_ms "
-               "ahead of the clock, a value kept in another form), e.g. line %llu: %s",
-               (unsigned long long)total, (unsigned long long)first->line, text);
+        fr_log(
+            FR_LOG_WARN, source,
+            "%llu event(s) stored with a warning (a misnamed or missing envelope field, a ts_ms "
+            "ahead of the clock, a value kept in another form, a duration over a day), e.g. line "
+            "%llu: %s",
+            (unsigned long long)total, (unsigned long long)first->line, text);
     return (size_t)total;
 }
 

@@ -6,6 +6,7 @@
 
 #include "collectors/collector.h"
 #include "collectors/taxonomy.h"
+#include "core/wire.h"
 
 extern const struct fr_collector fr_collector_conversation;
 extern const struct fr_collector fr_collector_turn;
@@ -80,6 +81,12 @@ fr_collect_normalize(struct fr_event *ev, const struct fr_taxonomy *tax, struct 
         rc = c->normalize(NULL, ev, err);
         if (rc != FR_OK)
             return rc;
+    }
+    /* a duration of more than a day: most likely nanoseconds (a Go time.Duration sent as
+       duration_ms); stored as sent, said as a misnamed field is */
+    if (ev->has_duration && ev->duration_ms > FR_WIRE_LONG_MS && ev->misnamed == NULL) {
+        ev->misnamed = FR_WIRE_LONG;
+        ev->misnamed_field = FR_WF_DATA;
     }
     fr_taxonomy_classify(tax, ev);
     return FR_OK;

@@ -242,7 +242,7 @@ fr_wire_alias(const char *key, size_t len, const char **spelled)
 }
 
 const char FR_WIRE_MISSING[] = "", FR_WIRE_AHEAD[] = "+ahead", FR_WIRE_WIDE[] = "+wide",
-           FR_WIRE_HALF[] = "+half";
+           FR_WIRE_HALF[] = "+half", FR_WIRE_LONG[] = "+long";
 
 const char *
 fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap)
@@ -260,6 +260,14 @@ fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap)
                  "a number JSON readers cannot hold (past 64 bits: a uint64 of 2^63 or more, a "
                  "hash, an id; or NaN or Infinity, which Python's json.dumps writes) is stored "
                  "as a string of its text; send such values as strings.");
+        return out;
+    }
+    if (key == FR_WIRE_LONG) {
+        snprintf(out, cap,
+                 "the event's duration (data.duration_ms; for a provider call "
+                 "data.latency.provider_ms; for transport latency_ms or rtt_ms) is more than a "
+                 "day: it looks like nanoseconds, as Go's time.Duration marshals (send "
+                 "d.Milliseconds()). Stored as sent; it counts in the latency figures.");
         return out;
     }
     if (key == FR_WIRE_HALF) {

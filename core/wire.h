@@ -58,13 +58,18 @@ int fr_wire_alias(const char *key, size_t len, const char **spelled);
    FR_WIRE_MISSING, the field is missing by any name (an event of kind error without its
    error); FR_WIRE_AHEAD, ts_ms is more than FR_WIRE_AHEAD_MS ahead of this process's clock;
    FR_WIRE_WIDE, the event held a number past 64 bits, kept as a string; FR_WIRE_HALF, a lone
-   UTF-16 surrogate escape, stored as U+FFFD (fr_wire_parse_mend). */
+   UTF-16 surrogate escape, stored as U+FFFD (fr_wire_parse_mend); FR_WIRE_LONG, the event's
+   duration is more than FR_WIRE_LONG_MS (collectors/registry.c). */
 const char *fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap);
 
 /* A ts_ms this far ahead of the clock is stored with a warning (a producer's clock, or its
    time zone added to UTC milliseconds). */
 #define FR_WIRE_AHEAD_MS (24LL * 3600 * 1000)
-extern const char FR_WIRE_MISSING[], FR_WIRE_AHEAD[], FR_WIRE_WIDE[], FR_WIRE_HALF[];
+extern const char FR_WIRE_MISSING[], FR_WIRE_AHEAD[], FR_WIRE_WIDE[], FR_WIRE_HALF[],
+    FR_WIRE_LONG[];
+/* A duration longer than this is stored with a warning (FR_WIRE_LONG): most likely nanoseconds,
+   as Go's time.Duration marshals. */
+#define FR_WIRE_LONG_MS (24LL * 3600 * 1000)
 
 /* Oldest accepted ts_ms: anything smaller is most likely seconds, not ms. */
 #define FR_WIRE_MIN_TS_MS 100000000000LL

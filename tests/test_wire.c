@@ -269,6 +269,35 @@ test_wire_lone_surrogates_mended(void **state)
     free(at);
 }
 
+/* A duration of more than a day: most likely a Go time.Duration (nanoseconds) sent as
+   milliseconds; stored as sent, with a warning. A long but plausible one gets none. */
+static void
+test_wire_duration_in_nanoseconds_warned(void **state)
+{
+    (void)state;
+    struct fr_record rec;
+    struct fr_err err = {0};
+    static const char *const lines[] = {
+        "{\"kind\":\"tool\"," TS ",\"data\":{\"name\":\"t\",\"duration_ms\":1250000000}}",
+        "{\"kind\":\"provider\"," TS ",\"data\":{\"latency\":{\"provider_ms\":2400000000}}}",
+        "{\"kind\":\"tool\"," TS ",\"data\":{\"name\":\"t\",\"duration_ms\":3600000}}",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(t_prepare(lines[i], &rec, &err), FR_OK);
+        if (i == 2) {
+            assert_null(rec.misnamed); /* an hour: long, not absurd */
+        } else {
+            assert_ptr_equal(rec.misnamed, FR_WIRE_LONG);
+            assert_true(rec.has_duration);
+            char text[320];
+            assert_non_null(
+                strstr(fr_wire_misnamed_text(rec.misnamed, rec.misnamed_field, text, sizeof text),
+                       "it looks like nanoseconds, as Go's time.Duration marshals"));
+        }
+        fr_record_clear(&rec);
+    }
+}
+
 struct good_case {
     const char *line;
     enum fr_kind kind;
@@ -836,6 +865,7 @@ main(void)
         cmocka_unit_test(test_wire_bad_lines_rejected_with_field),
         cmocka_unit_test(test_wire_wide_numbers_kept_as_strings),
         cmocka_unit_test(test_wire_lone_surrogates_mended),
+        cmocka_unit_test(test_wire_duration_in_nanoseconds_warned),
         cmocka_unit_test(test_wire_every_kind_normalized),
         cmocka_unit_test(test_wire_ids_and_seq_extracted),
         cmocka_unit_test(test_wire_field_names),

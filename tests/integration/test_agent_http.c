@@ -193,9 +193,11 @@ test_agent_http_ingest_query_and_errors(void **state)
                            "conversationId: not an envelope field (kept as an attribute); did you "
                            "mean conv_id?"));
     json_decref(j);
-    wait_log(a, "warn http: 1 event(s) stored with a warning (a misnamed or missing envelope "
-                "field, a ts_ms ahead of the clock, a value kept in another form), e.g. line 2: "
-                "conversationId");
+    wait_log(a,
+             "warn http: 1 event(s) stored with a warning (a misnamed or missing envelope "
+             "field, a ts_ms ahead of the clock, a value kept in another form, a duration over a "
+             "day), e.g. line 2: "
+             "conversationId");
     assert_int_equal(count_events(a->db, "h-9"), 1);
     /* a Go uint64 past 2^63 in data, NDJSON and in an array: stored as a string of its digits
        with a warning, not refused with the whole event */
