@@ -323,12 +323,80 @@ fr_body_count_lines(const char *body, size_t len)
     return count;
 }
 
-/* Prepares the events of arr (a JSON array, in the current region), element k at line
-   lines[k] (NULL: k + 1). */
+/* Where a body was mended (fr_wire_widen, fr_wire_unpair), as offsets in the mended text. */
+struct body_marks {
+    size_t *wide, nwide; /* numbers JSON readers cannot hold, quoted */
+    size_t *half, nhalf; /* lone surrogate escapes made U+FFFD */
+    size_t w, h;         /* the next of each, as the values are read in order */
+};
+
+/* What a value had mended. */
+enum { BODY_WIDE = 1, BODY_HALF = 2 };
+
+/*
+ * body[0, len) mended as fr_wire_parse_mend mends a line (caller frees; *mlen its length),
+ * the events' members at depth top (1: events one after another, 2: in an array), where
+ * each mend is in marks (owned: body_marks_free); NULL when nothing could be mended.
+ */
+static char *
+body_mend(const char *body, size_t len, int top, struct body_marks *marks, size_t *mlen)
+{
+    char *m = fr_wire_widen(body, len, top, mlen, &marks->wide, &marks->nwide);
+    if (m == NULL) {
+        m = fr_strndup(body, len);
+        *mlen = len;
+    }
+    fr_wire_unpair(m, *mlen, &marks->half, &marks->nhalf);
+    if (marks->nwide + marks->nhalf == 0) {
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
 static void
-body_elements(json_t *arr, const size_t *lines, const struct fr_ingest_cfg *cfg,
-              struct fr_redact_counts *counts, struct fr_body_result *res, fr_body_reject_fn reject,
-              void *ud)
+body_marks_free(struct body_marks *marks)
+{
+    free(marks->wide);
+    free(marks->half);
+}
+
+/* Appends to *mended (cap entries) what of the value at [from, end), the n-th, was mended
+   (marks NULL: nothing is kept). */
+static void
+body_mark(struct body_marks *marks, size_t from, size_t end, size_t n, unsigned char **mended,
+          size_t *cap)
+{
+    if (marks == NULL)
+        return;
+    if (n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        *mended = fr_realloc(*mended, *cap * sizeof **mended);
+    }
+    unsigned char what = 0;
+    for (; marks->w < marks->nwide && marks->wide[marks->w] < end; marks->w++)
+        what |= marks->wide[marks->w] >= from ? BODY_WIDE : 0;
+    for (; marks->h < marks->nhalf && marks->half[marks->h] < end; marks->h++)
+        what |= marks->half[marks->h] >= from ? BODY_HALF : 0;
+    (*mended)[n] = what;
+}
+
+/* A prepared record of a mended value warned of it, as fr_wire_parse_mend warns of a line's. */
+static void
+body_warn_mended(struct fr_record *rec, unsigned char what)
+{
+    if (what != 0 && rec->misnamed == NULL) {
+        rec->misnamed = what & BODY_WIDE ? FR_WIRE_WIDE : FR_WIRE_HALF;
+        rec->misnamed_field = FR_WF_DATA;
+    }
+}
+
+/* Prepares the events of arr (a JSON array, in the current region), element k at line
+   lines[k] (NULL: k + 1), mended[k] what of it was mended (NULL: nothing). */
+static void
+body_elements(json_t *arr, const size_t *lines, const unsigned char *mended,
+              const struct fr_ingest_cfg *cfg, struct fr_redact_counts *counts,
+              struct fr_body_result *res, fr_body_reject_fn reject, void *ud)
 {
     struct fr_err err = {0};
     size_t k;
@@ -340,6 +408,7 @@ body_elements(json_t *arr, const size_t *lines, const struct fr_ingest_cfg *cfg,
         struct fr_record *rec = result_slot(res);
         if (fr_ingest_prepare_tree(json_incref(v), cfg, counts, rec, &err) == FR_OK) {
             rec->line = line;
+            body_warn_mended(rec, mended ? mended[k] : 0);
             res->n++;
         } else {
             rejected(res, reject, ud, line, &err);
@@ -370,30 +439,37 @@ body_pretty(const char *body, size_t len, size_t at)
  * is then read as NDJSON, whose per-line errors say what is wrong.
  */
 static json_t *
-body_values(const char *body, size_t len, size_t at, size_t max_line, size_t **lines)
+body_values(const char *body, size_t len, size_t at, size_t max_line, size_t **lines,
+            struct body_marks *marks, unsigned char **mended, bool *mendable)
 {
     json_t *arr = json_array();
-    size_t n = 0, cap = 0, line = 1;
+    size_t n = 0, cap = 0, mcap = 0, line = 1;
     *lines = NULL;
+    *mended = NULL;
+    *mendable = false;
     for (size_t q = 0; q < at; q++)
         line += body[q] == '\n';
     while (at < len) {
         json_error_t jerr;
         json_t *v = json_loadb(body + at, len - at, JSON_DISABLE_EOF_CHECK, &jerr);
         if (v == NULL || (size_t)jerr.position > max_line) {
+            *mendable = v == NULL && fr_json_error_mendable(&jerr) != 0;
             json_decref(v);
             json_decref(arr);
             free(*lines);
             *lines = NULL;
+            free(*mended);
+            *mended = NULL;
             return NULL;
         }
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             *lines = fr_realloc(*lines, cap * sizeof **lines);
         }
+        size_t end = at + (size_t)jerr.position;
+        body_mark(marks, at, end, n, mended, &mcap);
         (*lines)[n++] = line;
         json_array_append_new(arr, v);
-        size_t end = at + (size_t)jerr.position;
         for (; at < end; at++)
             line += body[at] == '\n';
         for (; at < len && body_space(body[at]); at++)
@@ -401,15 +477,6 @@ body_values(const char *body, size_t len, size_t at, size_t max_line, size_t **l
     }
     return arr;
 }
-
-/* Where a JSON array body was mended (fr_wire_widen, fr_wire_unpair), as offsets in it. */
-struct body_marks {
-    size_t *wide, nwide; /* numbers past 64 bits quoted */
-    size_t *half, nhalf; /* lone surrogate escapes made U+FFFD */
-};
-
-/* What an element had mended. */
-enum { BODY_WIDE = 1, BODY_HALF = 2 };
 
 /* Broken elements of one array read before the rest of it is given up. */
 #define BODY_BROKEN_MAX 1000
@@ -467,10 +534,10 @@ body_resync(const char *body, size_t len, size_t from, size_t col, size_t *line)
  */
 static json_t *
 body_array_elements(const char *body, size_t len, size_t at, size_t max_line, struct body_bad **bad,
-                    size_t *nbad, const struct body_marks *marks, unsigned char **mended)
+                    size_t *nbad, struct body_marks *marks, unsigned char **mended)
 {
     json_t *arr = json_array();
-    size_t w = 0, h = 0, cap = 0; /* the next of marks' offsets */
+    size_t cap = 0;
     *mended = NULL;
     size_t k = 0, line = 1, line_at = 0; /* line_at: where the current line starts */
     bool cut = false;                    /* reading on after a broken element reached the end */
@@ -555,17 +622,7 @@ body_array_elements(const char *body, size_t len, size_t at, size_t max_line, st
         size_t m = json_array_size(arr), end = at + (size_t)jerr.position;
         json_array_append_new(arr, v);
         k++;
-        if (marks != NULL) { /* what of it was mended */
-            if (m == cap) {
-                cap = cap ? cap * 2 : 64;
-                *mended = fr_realloc(*mended, cap * sizeof **mended);
-            }
-            (*mended)[m] = 0;
-            for (; w < marks->nwide && marks->wide[w] < end; w++)
-                (*mended)[m] |= marks->wide[w] >= at ? BODY_WIDE : 0;
-            for (; h < marks->nhalf && marks->half[h] < end; h++)
-                (*mended)[m] |= marks->half[h] >= at ? BODY_HALF : 0;
-        }
+        body_mark(marks, at, end, m, mended, &cap);
         for (; at < end; at++)
             if (body[at] == '\n')
                 line++, line_at = at + 1;
@@ -599,10 +656,7 @@ body_salvaged(json_t *arr, const struct body_bad *bad, size_t nbad, const unsign
         if (fr_ingest_prepare_tree(json_incref(json_array_get(arr, a++)), cfg, counts, rec, &err) ==
             FR_OK) {
             rec->line = idx + 1;
-            if (what != 0 && rec->misnamed == NULL) { /* as fr_wire_parse_mend warns of it */
-                rec->misnamed = what & BODY_WIDE ? FR_WIRE_WIDE : FR_WIRE_HALF;
-                rec->misnamed_field = FR_WF_DATA;
-            }
+            body_warn_mended(rec, what);
             res->n++;
         } else {
             rejected(res, reject, ud, idx + 1, &err);
@@ -629,18 +683,8 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
         struct body_marks marks = {0};
         unsigned char *mended_el = NULL;
         char *mended = NULL; /* mended as fr_wire_parse_mend mends a line (i stays where it is) */
-        if (arr == NULL && fr_json_error_mendable(&jerr) != 0) {
-            mended = fr_wire_widen(body, len, 2, &mended_len, &marks.wide, &marks.nwide);
-            if (mended == NULL) {
-                mended = fr_strndup(body, len);
-                mended_len = len;
-            }
-            fr_wire_unpair(mended, mended_len, &marks.half, &marks.nhalf);
-            if (marks.nwide + marks.nhalf == 0) {
-                free(mended);
-                mended = NULL;
-            }
-        }
+        if (arr == NULL && fr_json_error_mendable(&jerr) != 0)
+            mended = body_mend(body, len, 2, &marks, &mended_len);
         if (arr == NULL) /* cut short, or an element broken: read what can be read */
             arr = mended ? body_array_elements(mended, mended_len, i, cfg->lim.max_line, &bad,
                                                &nbad, &marks, &mended_el)
@@ -650,30 +694,42 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
         if (rc == FR_OK && (bad != NULL || mended_el != NULL))
             body_salvaged(arr, bad, nbad, mended_el, cfg, counts, res, reject, ud);
         else if (rc == FR_OK)
-            body_elements(arr, NULL, cfg, counts, res, reject, ud);
+            body_elements(arr, NULL, NULL, cfg, counts, res, reject, ud);
         free(bad);
         free(mended_el);
-        free(marks.wide);
-        free(marks.half);
+        body_marks_free(&marks);
         free(mended);
         json_decref(arr);
         fr_json_region_end();
         return rc;
     }
     if (i < len && body_pretty(body, len, i)) {
-        size_t *lines;
+        size_t *lines, mlen;
+        unsigned char *mended_el;
+        bool mendable;
+        struct body_marks marks = {0};
+        char *mended = NULL;
         fr_json_region_begin();
-        json_t *arr = body_values(body, len, i, cfg->lim.max_line, &lines);
-        if (arr != NULL) {
-            int rc = admit ? admit(ud, json_array_size(arr)) : FR_OK;
+        json_t *arr =
+            body_values(body, len, i, cfg->lim.max_line, &lines, NULL, &mended_el, &mendable);
+        if (arr == NULL && mendable && (mended = body_mend(body, len, 1, &marks, &mlen)) != NULL)
+            arr = body_values(mended, mlen, i, cfg->lim.max_line, &lines, &marks, &mended_el,
+                              &mendable);
+        int rc = FR_OK;
+        bool read = arr != NULL;
+        if (read) {
+            rc = admit ? admit(ud, json_array_size(arr)) : FR_OK;
             if (rc == FR_OK)
-                body_elements(arr, lines, cfg, counts, res, reject, ud);
+                body_elements(arr, lines, mended_el, cfg, counts, res, reject, ud);
             json_decref(arr);
             free(lines);
-            fr_json_region_end();
-            return rc;
+            free(mended_el);
         }
+        body_marks_free(&marks);
+        free(mended);
         fr_json_region_end();
+        if (read)
+            return rc;
         pretty = true;
     }
     if (admit) {

@@ -20,6 +20,7 @@
 #include "agent/body.h"
 #include "core/crc32c.h"
 #include "core/mem.h"
+#include "core/wire.h"
 #include "support/support.h"
 
 /* n bytes of NDJSON-like text that compresses but is not one repeated byte. */
@@ -282,6 +283,25 @@ test_body_pretty_printed_events(void **state)
     /* an event over the line limit is not taken whole either: NDJSON, every line rejected */
     assert_int_equal(frame(one, 40, lines, &f), 0);
     assert_int_equal(f.nrejected, 5);
+    /* pretty-printed as Python's json.dumps(indent=2) writes NaN, and a string cut inside an
+       emoji: mended as a line is (kept as a string, U+FFFD), each event warned of its own */
+    static const char mend[] = "{\n  \"kind\": \"tool\",\n  \"ts_ms\": 1771357445100,\n"
+                               "  \"data\": {\"score\": NaN}\n}\n"
+                               "{\n  \"kind\": \"tool\",\n  \"ts_ms\": 1771357445101\n}\n"
+                               "{\n  \"kind\": \"tool\",\n  \"ts_ms\": 1771357445102,\n"
+                               "  \"data\": {\"d\": \"ok \\ud83d\"}\n}\n";
+    struct fr_ingest_cfg cfg = *t_cfg();
+    cfg.red = t_redactor();
+    struct fr_body_result res = {0};
+    assert_int_equal(fr_body_prepare(mend, strlen(mend), &cfg, NULL, &res, NULL, NULL, NULL),
+                     FR_OK);
+    assert_int_equal(res.n, 3);
+    assert_int_equal(res.rejected, 0);
+    assert_ptr_equal(res.recs[0].misnamed, FR_WIRE_WIDE);
+    assert_null(res.recs[1].misnamed);
+    assert_ptr_equal(res.recs[2].misnamed, FR_WIRE_HALF);
+    assert_int_equal(res.recs[2].line, 10);
+    fr_body_result_clear(&res);
     /* ordinary NDJSON: by line, as always */
     static const char nd[] = "{\"kind\":\"tool\",\"ts_ms\":1771357445100}\r\n\n"
                              "{\"kind\":\"tool\",\"ts_ms\":1771357445101}\n";
