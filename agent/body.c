@@ -330,9 +330,6 @@ struct body_marks {
     size_t w, h;         /* the next of each, as the values are read in order */
 };
 
-/* What a value had mended. */
-enum { BODY_WIDE = 1, BODY_HALF = 2 };
-
 /*
  * body[0, len) mended as fr_wire_parse_mend mends a line (caller frees; *mlen its length),
  * the events' members at depth top (1: events one after another, 2: in an array), where
@@ -375,9 +372,9 @@ body_mark(struct body_marks *marks, size_t from, size_t end, size_t n, unsigned 
     }
     unsigned char what = 0;
     for (; marks->w < marks->nwide && marks->wide[marks->w] < end; marks->w++)
-        what |= marks->wide[marks->w] >= from ? BODY_WIDE : 0;
+        what |= marks->wide[marks->w] >= from ? FR_MEND_WIDE : 0;
     for (; marks->h < marks->nhalf && marks->half[marks->h] < end; marks->h++)
-        what |= marks->half[marks->h] >= from ? BODY_HALF : 0;
+        what |= marks->half[marks->h] >= from ? FR_MEND_HALF : 0;
     (*mended)[n] = what;
 }
 
@@ -386,7 +383,7 @@ static void
 body_warn_mended(struct fr_record *rec, unsigned char what)
 {
     if (what != 0 && rec->misnamed == NULL) {
-        rec->misnamed = what & BODY_WIDE ? FR_WIRE_WIDE : FR_WIRE_HALF;
+        rec->misnamed = what & FR_MEND_WIDE ? FR_WIRE_WIDE : FR_WIRE_HALF;
         rec->misnamed_field = FR_WF_DATA;
     }
 }
@@ -453,7 +450,7 @@ body_values(const char *body, size_t len, size_t at, size_t max_line, size_t **l
         json_error_t jerr;
         json_t *v = json_loadb(body + at, len - at, JSON_DISABLE_EOF_CHECK, &jerr);
         if (v == NULL || (size_t)jerr.position > max_line) {
-            *mendable = v == NULL && fr_json_error_mendable(&jerr) != 0;
+            *mendable = v == NULL && fr_json_error_mendable(&jerr) != FR_MEND_NONE;
             json_decref(v);
             json_decref(arr);
             free(*lines);
@@ -578,20 +575,19 @@ body_array_elements(const char *body, size_t len, size_t at, size_t max_line, st
             if (v != NULL)
                 body_bad_add(bad, nbad, k, "line %zu: element is %d bytes, over the %zu byte limit",
                              start, jerr.position, max_line);
-            else if (json_error_code(&jerr) == json_error_numeric_overflow)
-                body_bad_add(bad, nbad, k,
-                             "line %zu: number out of range at byte %d of the element: past what a "
-                             "64-bit integer or a double holds, in ts_ms, seq, v or an id, which "
-                             "must hold a number that fits (elsewhere one is kept as a string)",
-                             start, jerr.position);
             else if (json_error_code(&jerr) == json_error_premature_end_of_input)
                 body_bad_add(bad, nbad, k,
                              "line %zu: the element is cut short by the end of the input (%s); "
                              "the elements before were read",
                              start, fr_json_error_text(&jerr, text, sizeof text));
-            else
+            else if (fr_json_error_mendable(&jerr) != FR_MEND_NONE) { /* in an envelope field */
+                struct fr_err why = {0};
+                fr_wire_syntax_error(&jerr, &why); /* what a line's error says of it */
+                body_bad_add(bad, nbad, k, "line %zu, in the element: %s", start, why.msg);
+            } else {
                 body_bad_add(bad, nbad, k, "line %zu: invalid JSON at byte %d of the element: %s",
                              start, jerr.position, fr_json_error_text(&jerr, text, sizeof text));
+            }
             json_decref(v);
             k++;
             if (*nbad > BODY_BROKEN_MAX) {
@@ -683,7 +679,7 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
         struct body_marks marks = {0};
         unsigned char *mended_el = NULL;
         char *mended = NULL; /* mended as fr_wire_parse_mend mends a line (i stays where it is) */
-        if (arr == NULL && fr_json_error_mendable(&jerr) != 0)
+        if (arr == NULL && fr_json_error_mendable(&jerr) != FR_MEND_NONE)
             mended = body_mend(body, len, 2, &marks, &mended_len);
         if (arr == NULL) /* cut short, or an element broken: read what can be read */
             arr = mended ? body_array_elements(mended, mended_len, i, cfg->lim.max_line, &bad,

@@ -57,13 +57,14 @@ fr_ingest_prepare(const char *buf, size_t len, const struct fr_ingest_cfg *cfg,
     /* the line's tree is born and dropped here: its allocations in a region (jsonmem.h) */
     fr_json_region_begin();
     struct fr_event ev;
-    char *wide; /* the line with numbers past 64 bits quoted: what is stored */
-    size_t wide_len = 0;
-    int rc = fr_wire_parse_mend(buf, len, &cfg->lim, &ev, &wide, &wide_len, err);
+    char *mended; /* the line mended (fr_wire_parse_mend): then what is stored */
+    size_t mended_len = 0;
+    int rc = fr_wire_parse_mend(buf, len, &cfg->lim, &ev, &mended, &mended_len, err);
     if (rc == FR_OK)
-        rc = prepare_event(&ev, wide ? wide : buf, wide ? wide_len : len, cfg, counts, rec, err);
+        rc = prepare_event(&ev, mended ? mended : buf, mended ? mended_len : len, cfg, counts, rec,
+                           err);
     fr_json_region_end();
-    free(wide);
+    free(mended);
     return rc;
 }
 

@@ -95,8 +95,8 @@ wire_check_shape(const json_t *v, int depth, size_t *count, const struct fr_wire
     return FR_OK;
 }
 
-static int
-wire_syntax_error(const json_error_t *jerr, struct fr_err *err)
+int
+fr_wire_syntax_error(const json_error_t *jerr, struct fr_err *err)
 {
     switch (json_error_code(jerr)) {
     case json_error_invalid_utf8:
@@ -720,18 +720,15 @@ fr_wire_unpair(char *buf, size_t len, size_t **at, size_t *nat)
     return n;
 }
 
-/* Why wire_parse refused a text that fr_wire_parse_mend can mend. */
-enum wire_why { WHY_OTHER, WHY_OVERFLOW, WHY_HALF };
-
 /* fr_wire_parse; *why (when not NULL) says whether the text was refused for a number out of
    range or a lone UTF-16 surrogate escape. */
 static int
 wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim, struct fr_event *ev,
-           struct fr_err *err, enum wire_why *why)
+           struct fr_err *err, enum fr_wire_mend *why)
 {
     memset(ev, 0, sizeof *ev);
     if (why != NULL)
-        *why = WHY_OTHER;
+        *why = FR_MEND_NONE;
     if (len > lim->max_line)
         return fr_err_set(err, FR_E_LIMIT, "line is %zu bytes, over the %zu byte limit", len,
                           lim->max_line);
@@ -742,27 +739,27 @@ wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim, struct
     if (root == NULL && (root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
         if (why != NULL)
             *why = fr_json_error_mendable(&jerr);
-        return wire_syntax_error(&jerr, err);
+        return fr_wire_syntax_error(&jerr, err);
     }
     return fr_wire_take(root, lim, ev, err);
 }
 
-int
+enum fr_wire_mend
 fr_json_error_mendable(const json_error_t *jerr)
 {
     if (json_error_code(jerr) == json_error_numeric_overflow ||
         strncmp(jerr->text, "invalid token", 13) == 0) /* NaN, Infinity: fr_wire_widen sees */
-        return WHY_OVERFLOW;
+        return FR_MEND_WIDE;
     /* jansson says "invalid Unicode '\uD83D'" of a surrogate escape not in a pair (its code is
        the general invalid_syntax) */
     static const char half[] = "invalid Unicode '\\u";
     const char *t = jerr->text + sizeof half - 1;
     if (strncmp(jerr->text, half, sizeof half - 1) != 0 || (t[0] != 'D' && t[0] != 'd'))
-        return WHY_OTHER;
+        return FR_MEND_NONE;
     return (t[1] >= '8' && t[1] <= '9') || (t[1] >= 'A' && t[1] <= 'F') ||
                    (t[1] >= 'a' && t[1] <= 'f')
-               ? WHY_HALF
-               : WHY_OTHER;
+               ? FR_MEND_HALF
+               : FR_MEND_NONE;
 }
 
 int
@@ -776,13 +773,13 @@ fr_wire_parse_mend(const char *buf, size_t len, const struct fr_wire_limits *lim
     /* at most one round each: a number past 64 bits, a lone surrogate (jansson stops at the
        first, so an event with both takes two) */
     for (int round = 0;; round++) {
-        enum wire_why why;
+        enum fr_wire_mend why;
         rc = wire_parse(text, tlen, lim, ev, err, round < 2 ? &why : NULL);
-        if (rc == FR_OK || round == 2 || why == WHY_OTHER)
+        if (rc == FR_OK || round == 2 || why == FR_MEND_NONE)
             break;
         char *next;
         size_t nlen = tlen;
-        if (why == WHY_OVERFLOW) {
+        if (why == FR_MEND_WIDE) {
             next = fr_wire_widen(text, tlen, 1, &nlen, NULL, NULL);
         } else {
             next = fr_strndup(text, tlen);
@@ -797,7 +794,7 @@ fr_wire_parse_mend(const char *buf, size_t len, const struct fr_wire_limits *lim
         *mended = next;
         text = next;
         tlen = nlen;
-        warn = warn ? warn : why == WHY_OVERFLOW ? FR_WIRE_WIDE : FR_WIRE_HALF;
+        warn = warn ? warn : why == FR_MEND_WIDE ? FR_WIRE_WIDE : FR_WIRE_HALF;
     }
     if (rc != FR_OK) {
         free(*mended);

@@ -121,9 +121,19 @@ int fr_wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim,
 int fr_wire_parse_mend(const char *buf, size_t len, const struct fr_wire_limits *lim,
                        struct fr_event *ev, char **mended, size_t *mended_len, struct fr_err *err);
 
-/* What of a parse error fr_wire_parse_mend mends: 1 a number out of range (fr_wire_widen),
-   2 a lone surrogate escape (fr_wire_unpair), 0 neither. */
-int fr_json_error_mendable(const json_error_t *jerr);
+/* What fr_wire_parse_mend mends, as bits (a value can have both). */
+enum fr_wire_mend {
+    FR_MEND_NONE = 0,
+    FR_MEND_WIDE = 1, /* a number JSON readers cannot hold, NaN, Infinity (fr_wire_widen) */
+    FR_MEND_HALF = 2, /* a lone surrogate escape (fr_wire_unpair) */
+};
+
+/* What of a parse error fr_wire_parse_mend mends (FR_MEND_NONE: neither). */
+enum fr_wire_mend fr_json_error_mendable(const json_error_t *jerr);
+
+/* The error fr_wire_parse gives for a text jansson refused as jerr says: the byte, and why in
+   words a producer can act on (a number that does not fit, NaN, invalid UTF-8, ...). */
+int fr_wire_syntax_error(const json_error_t *jerr, struct fr_err *err);
 
 /* Writes \ufffd over each \uD800-\uDFFF escape of buf[0, len)'s strings that is not half of
    a pair (the same six bytes); returns how many. at (when not NULL): *at gets their offsets,

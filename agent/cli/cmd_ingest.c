@@ -214,8 +214,7 @@ ingest_summary(struct ingest_run *r, const char *path)
                 "%llu events %s with a warning (a misnamed or missing envelope field, "
                 "conversation_id for conv_id, ...; a ts_ms ahead of the clock; a value kept in "
                 "another form; a duration over a day; the first %llu are shown above): "
-                "docs/wire-format.md, \"Misnamed "
-                "fields\"\n",
+                "docs/wire-format.md, \"Misnamed fields\"\n",
                 (unsigned long long)r->misnamed, r->check ? "would be stored" : "stored",
                 (unsigned long long)(r->misnamed < r->max_errors ? r->misnamed : r->max_errors));
     if (atomic_load(&r->erased) > 0)

@@ -161,14 +161,14 @@ fr_cmd_redact(int argc, char **argv)
         l.hits = 0;
         struct fr_event ev;
         bool ch = false;
-        char *wide; /* numbers past 64 bits kept as strings, as ingest keeps them */
-        size_t wide_len;
-        if (fr_wire_parse_mend(text, n, &lim, &ev, &wide, &wide_len, &err) != FR_OK) {
+        char *mended; /* read as ingest reads it: a value it mends, mended */
+        size_t mended_len;
+        if (fr_wire_parse_mend(text, n, &lim, &ev, &mended, &mended_len, &err) != FR_OK) {
             printf("line %llu: not redacted, rejected: %s\n", l.line, err.msg);
             bad++;
             continue;
         }
-        free(wide);
+        free(mended);
         fr_redact_event(red, &ev, &counts, explain_hit, &l, &ch, &err);
         changed += ch;
         fr_event_clear(&ev);

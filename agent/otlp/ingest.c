@@ -432,7 +432,7 @@ fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, const
         char text[JSON_ERROR_TEXT_LENGTH];
         size_t bom = fr_wire_bom(body, len); /* as an NDJSON body's */
         req = json_loadb(body + bom, len - bom, 0, &jerr);
-        if (req == NULL && fr_json_error_mendable(&jerr) == 2)
+        if (req == NULL && fr_json_error_mendable(&jerr) == FR_MEND_HALF)
             req = otlp_unpaired(body + bom, len - bom, s, &jerr);
         if (req == NULL)
             snprintf(msg, sizeof msg, "body is not JSON: %s at byte %d",
