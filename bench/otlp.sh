@@ -8,7 +8,13 @@
 # spans come from fr-otlpgen (turns of an HTTP server span, two chat calls
 # with usage, prompt and completion, 5% of prompts holding a secret, and a
 # tool span; ~900 bytes each in OTLP JSON, 500 per request), the events from
-# fr-gen (~600 bytes, 500 per request). BENCH_CLIENTS keep-alive clients
+# fr-gen (~600 bytes, 500 per request), both spread over conversations alike:
+# 8 open at once (fr-gen's default, fr-otlpgen --concurrency 8), ~41 of them
+# in 2,000 items. How many conversations a transaction touches is most of
+# what a stored item costs (each one's index pages are written), so spans
+# and events are compared at the same spread; a last part compares them at a
+# busy server's (~500 conversations in 2,000 items: fr-otlpgen's round of
+# 5,000, fr-gen --concurrency 500), protobuf against /v1/events. BENCH_CLIENTS keep-alive clients
 # (fr-httpbench); every answer counted is the durable one (200 / 202).
 # Rounds alternate the four paths on a fresh agent each; medians reported,
 # then the agent's CPU (user + system), minor page faults and bytes written
@@ -30,8 +36,11 @@ CLIENTS=${BENCH_CLIENTS:-4}
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
-"$BUILD/fr-otlpgen" --spans "$N" --batch 500 --seed 1 --sensitive 5 > "$tmp/spans.json"
+"$BUILD/fr-otlpgen" --spans "$N" --batch 500 --seed 1 --sensitive 5 --concurrency 8 \
+  > "$tmp/spans.json"
 "$BUILD/fr-gen" --events "$N" --seed 1 --sensitive 5 > "$tmp/events.ndjson"
+"$BUILD/fr-otlpgen" --spans "$N" --batch 500 --seed 1 --sensitive 5 > "$tmp/spans-busy.json"
+"$BUILD/fr-gen" --events "$N" --seed 1 --sensitive 5 --concurrency 500 > "$tmp/events-busy.ndjson"
 scripts/npm-deps.sh # @grpc/grpc-js, for grpc-mux
 FR_HTTPBENCH_DUMP="$tmp/spans.pb" "$BUILD/fr-httpbench" grpc://127.0.0.1:1 "$tmp/spans.json" 1 500 0 grpc
 echo "otlp bench: $N spans ($(($(stat -c %s "$tmp/spans.json") / N)) bytes each in OTLP JSON)" \
@@ -119,3 +128,16 @@ for m in "${modes[@]}"; do
   [ "$m" != events ] && awk -v a="$c" -v j="$jc" 'BEGIN { printf "; JSON uses %.2fx its CPU", j / a }'
   echo
 done
+# At a busy server's spread over conversations: protobuf and /v1/events alternated again
+declare -A brate bmbs bcpu
+for r in $(seq "$ROUNDS"); do
+  read -r x mb _ _ c _ _ < <(round proto "$tmp/spans-busy.json")
+  brate[proto]+="$x "; bmbs[proto]+="$mb "; bcpu[proto]+="$c "
+  read -r x mb _ _ c _ _ < <(round events "$tmp/events-busy.ndjson")
+  brate[events]+="$x "; bmbs[events]+="$mb "; bcpu[events]+="$c "
+done
+px=$(med "${brate[proto]}"); pmb=$(med "${bmbs[proto]}"); pc=$(med "${bcpu[proto]}")
+ex=$(med "${brate[events]}"); emb=$(med "${bmbs[events]}"); ec=$(med "${bcpu[events]}")
+echo "otlp: busy spread (~500 conversations in 2,000 items): proto ${px} spans/s (${pmb} MB/s," \
+     "${pc} us CPU per span), /v1/events ${ex} events/s (${emb} MB/s, ${ec} us CPU per event);" \
+     "$(awk -v a="$pmb" -v b="$emb" 'BEGIN { printf "%.0f", 100 * a / b }')% of its bytes/s"

@@ -9,7 +9,15 @@
  * the OpenTelemetry JS SDK's default resource detectors put there (service,
  * telemetry.sdk.*, process.*, host.*: 15 attributes). Deterministic for a seed.
  *
- *     fr-otlpgen [--spans N] [--batch B] [--seed S] [--sensitive PCT]
+ * Which conversation a turn belongs to: by default the turns go round 5,000
+ * conversations, so a request's 125 turns are of 125 conversations (a busy
+ * server). With --concurrency C, C conversations are open at once, as
+ * fr-gen's are: each turn is of one of them at random, and one that has had
+ * its 5 to 25 turns (60 spans on average, as many as fr-gen's conversations have events) is
+ * replaced by a new one; fr-gen's default is 8, and the same C gives both generators' traffic the
+ * same spread over conversations, which is most of what a stored event costs (docs/benchmarks.md).
+ *
+ *     fr-otlpgen [--spans N] [--batch B] [--seed S] [--sensitive PCT] [--concurrency C]
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -115,11 +123,15 @@ int
 main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"spans", required_argument, NULL, 'n'}, {"batch", required_argument, NULL, 'b'},
-        {"seed", required_argument, NULL, 's'},  {"sensitive", required_argument, NULL, 'S'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"spans", required_argument, NULL, 'n'},
+        {"batch", required_argument, NULL, 'b'},
+        {"seed", required_argument, NULL, 's'},
+        {"sensitive", required_argument, NULL, 'S'},
+        {"concurrency", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    long spans = 100000, batch = 500, pct = 5;
+    long spans = 100000, batch = 500, pct = 5, concurrency = 0;
     rng = 88172645463325252ULL;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -136,9 +148,16 @@ main(int argc, char **argv)
         case 'S':
             pct = atol(optarg);
             break;
+        case 'c':
+            concurrency = atol(optarg);
+            if (concurrency <= 0) {
+                fprintf(stderr, "fr-otlpgen: --concurrency must be positive\n");
+                return 2;
+            }
+            break;
         default:
             fprintf(stderr, "usage: fr-otlpgen [--spans N] [--batch B] [--seed S] "
-                            "[--sensitive PCT]\n");
+                            "[--sensitive PCT] [--concurrency C]\n");
             return c == 'h' ? 0 : 2;
         }
     }
@@ -147,15 +166,31 @@ main(int argc, char **argv)
         return 2;
     }
     int64_t t = 1771357440000LL * 1000000LL;
-    long made = 0, chats = 0;
+    long made = 0, chats = 0, opened = 0;
     char trace[33], conv[32];
+    /* --concurrency: the open conversations and the turns each has left */
+    long *open = calloc((size_t)(concurrency > 0 ? concurrency : 1), sizeof *open),
+         *left = calloc((size_t)(concurrency > 0 ? concurrency : 1), sizeof *left);
+    for (long i = 0; i < concurrency; i++) {
+        open[i] = opened++;
+        left[i] = 5 + (long)(next() % 21);
+    }
     while (made < spans) {
         json_t *list = json_array();
         for (long i = 0; i < batch && made < spans; i++, made++) {
             int step = (int)(made % 4);
             if (step == 0) {
                 hex(trace, 32);
-                snprintf(conv, sizeof conv, "conv-%ld", (made / 4) % 5000);
+                if (concurrency > 0) {
+                    long at = (long)(next() % (uint64_t)concurrency);
+                    snprintf(conv, sizeof conv, "conv-%ld", open[at]);
+                    if (--left[at] == 0) { /* its last turn: a new conversation opens */
+                        open[at] = opened++;
+                        left[at] = 5 + (long)(next() % 21);
+                    }
+                } else {
+                    snprintf(conv, sizeof conv, "conv-%ld", (made / 4) % 5000);
+                }
             }
             t += 1000000LL * (int64_t)(1 + next() % 40);
             json_t *a = json_array();
@@ -212,5 +247,7 @@ main(int argc, char **argv)
         free(line);
         json_decref(req);
     }
+    free(open);
+    free(left);
     return 0;
 }

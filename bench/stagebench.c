@@ -15,9 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent/ingest.h"
+#include "bench/stagecommon.h"
 #include "collectors/collector.h"
 #include "collectors/taxonomy.h"
 #include "core/mem.h"
@@ -28,41 +28,18 @@
 
 #define CHUNK 2000
 
-static double
-cpu_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 int
 main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: fr-stagebench EVENTS.ndjson NEW.db\n");
-        return 2;
-    }
-    FILE *in = fopen(argv[1], "r");
-    if (in == NULL) {
-        perror(argv[1]);
-        return 1;
-    }
-    static const unsigned char key[FR_KEY_LEN] = {1};
+    FILE *in;
     struct fr_err err = {0};
-    struct fr_policy *pol;
     struct fr_redactor *red;
     struct fr_taxonomy *tax;
     struct fr_store *st;
-    struct fr_store_opts so;
-    fr_store_opts_default(&so);
-    if (fr_policy_load(NULL, &pol, &err) != FR_OK ||
-        fr_redactor_new(pol, key, &red, &err) != FR_OK ||
-        fr_taxonomy_load(NULL, &tax, &err) != FR_OK ||
-        fr_store_open(argv[2], &so, &st, &err) != FR_OK) {
-        fprintf(stderr, "fr-stagebench: %s\n", err.msg);
-        return 1;
-    }
+    int rc =
+        fr_bench_stages_open(argc, argv, "fr-stagebench", "EVENTS.ndjson", &in, &red, &tax, &st);
+    if (rc != 0)
+        return rc;
     struct fr_wire_limits lim;
     fr_wire_limits_default(&lim);
     struct fr_redact_counts counts;
@@ -86,18 +63,18 @@ main(int argc, char **argv)
             lens[n++] = (size_t)len;
         }
         more = n == CHUNK;
-        double t0 = cpu_s();
+        double t0 = fr_bench_cpu_s();
         memset(ev, 0, n * sizeof *ev);
         for (size_t i = 0; i < n; i++)
             ok[i] = fr_wire_parse(lines[i], lens[i], &lim, &ev[i], NULL) == FR_OK;
-        double t1 = cpu_s();
+        double t1 = fr_bench_cpu_s();
         for (size_t i = 0; i < n; i++)
             ok[i] = ok[i] && fr_collect_check(&ev[i], NULL) == FR_OK;
-        double t2 = cpu_s();
+        double t2 = fr_bench_cpu_s();
         for (size_t i = 0; i < n; i++)
             ok[i] = ok[i] &&
                     fr_redact_event(red, &ev[i], &counts, NULL, NULL, &changed[i], NULL) == FR_OK;
-        double t3 = cpu_s();
+        double t3 = fr_bench_cpu_s();
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
             if (ok[i] && fr_collect_normalize(&ev[i], tax, NULL) == FR_OK) {
@@ -116,12 +93,12 @@ main(int argc, char **argv)
             if (ev[i].root != NULL)
                 fr_event_clear(&ev[i]);
         }
-        double t4 = cpu_s();
+        double t4 = fr_bench_cpu_s();
         if (m > 0 && fr_ingest_commit(st, rec, m, fr_now_ms(), NULL, &err) != FR_OK) {
             fprintf(stderr, "fr-stagebench: %s\n", err.msg);
             return 1;
         }
-        double t5 = cpu_s();
+        double t5 = fr_bench_cpu_s();
         t_parse += t1 - t0;
         t_collect += (t2 - t1) + (t4 - t3);
         t_redact += t3 - t2;
@@ -149,8 +126,6 @@ main(int argc, char **argv)
     free(changed);
     free(rec);
     fr_redact_counts_free(&counts);
-    fr_store_close(st);
-    fr_taxonomy_free(tax);
-    fr_redactor_free(red); /* and the policy it owns */
+    fr_bench_stages_close(red, tax, st);
     return 0;
 }
