@@ -323,6 +323,11 @@ fr_body_count_lines(const char *body, size_t len)
     return count;
 }
 
+/* What an array's or a pretty-printed body's reading mends in place, its offsets kept
+   (body_mend): not bytes that are not UTF-8, which would move them (the element or event with
+   such bytes is refused alone, as before). */
+#define BODY_MENDS (FR_MEND_WIDE | FR_MEND_HALF)
+
 /* Where a body was mended (fr_wire_widen, fr_wire_unpair), as offsets in the mended text. */
 struct body_marks {
     size_t *wide, nwide; /* numbers JSON readers cannot hold, quoted */
@@ -450,7 +455,7 @@ body_values(const char *body, size_t len, size_t at, size_t max_line, size_t **l
         json_error_t jerr;
         json_t *v = json_loadb(body + at, len - at, JSON_DISABLE_EOF_CHECK, &jerr);
         if (v == NULL || (size_t)jerr.position > max_line) {
-            *mendable = v == NULL && fr_json_error_mendable(&jerr) != FR_MEND_NONE;
+            *mendable = v == NULL && (fr_json_error_mendable(&jerr) & BODY_MENDS);
             json_decref(v);
             json_decref(arr);
             free(*lines);
@@ -580,7 +585,7 @@ body_array_elements(const char *body, size_t len, size_t at, size_t max_line, st
                              "line %zu: the element is cut short by the end of the input (%s); "
                              "the elements before were read",
                              start, fr_json_error_text(&jerr, text, sizeof text));
-            else if (fr_json_error_mendable(&jerr) != FR_MEND_NONE) { /* in an envelope field */
+            else if (fr_json_error_mendable(&jerr) & BODY_MENDS) { /* in an envelope field */
                 struct fr_err why = {0};
                 fr_wire_syntax_error(&jerr, &why); /* what a line's error says of it */
                 body_bad_add(bad, nbad, k, "line %zu, in the element: %s", start, why.msg);
@@ -679,7 +684,7 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
         struct body_marks marks = {0};
         unsigned char *mended_el = NULL;
         char *mended = NULL; /* mended as fr_wire_parse_mend mends a line (i stays where it is) */
-        if (arr == NULL && fr_json_error_mendable(&jerr) != FR_MEND_NONE)
+        if (arr == NULL && (fr_json_error_mendable(&jerr) & BODY_MENDS))
             mended = body_mend(body, len, 2, &marks, &mended_len);
         if (arr == NULL) /* cut short, or an element broken: read what can be read */
             arr = mended ? body_array_elements(mended, mended_len, i, cfg->lim.max_line, &bad,

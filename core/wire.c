@@ -242,7 +242,7 @@ fr_wire_alias(const char *key, size_t len, const char **spelled)
 }
 
 const char FR_WIRE_MISSING[] = "", FR_WIRE_AHEAD[] = "+ahead", FR_WIRE_WIDE[] = "+wide",
-           FR_WIRE_HALF[] = "+half", FR_WIRE_LONG[] = "+long";
+           FR_WIRE_HALF[] = "+half", FR_WIRE_BYTES[] = "+bytes", FR_WIRE_LONG[] = "+long";
 
 const char *
 fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap)
@@ -275,6 +275,13 @@ fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap)
                  "a string held half of a character (a lone UTF-16 surrogate escape such as "
                  "\\ud83d, which JavaScript's JSON.stringify writes for a string cut inside an "
                  "emoji), which is not text; stored as U+FFFD. Cut strings by code point.");
+        return out;
+    }
+    if (key == FR_WIRE_BYTES) {
+        snprintf(out, cap,
+                 "a string held bytes that are not UTF-8 (text in Latin-1 or Windows-1252, or "
+                 "cut inside a character by a byte count); each stored as U+FFFD. Send UTF-8, "
+                 "cut by character.");
         return out;
     }
     if (key == FR_WIRE_MISSING) { /* by no other name: an error event without its failure */
@@ -747,6 +754,8 @@ wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim, struct
 enum fr_wire_mend
 fr_json_error_mendable(const json_error_t *jerr)
 {
+    if (json_error_code(jerr) == json_error_invalid_utf8)
+        return FR_MEND_BYTES;
     if (json_error_code(jerr) == json_error_numeric_overflow ||
         strncmp(jerr->text, "invalid token", 13) == 0) /* NaN, Infinity: fr_wire_widen sees */
         return FR_MEND_WIDE;
@@ -770,17 +779,31 @@ fr_wire_parse_mend(const char *buf, size_t len, const struct fr_wire_limits *lim
     const char *text = buf, *warn = NULL;
     size_t tlen = len;
     int rc;
-    /* at most one round each: a number past 64 bits, a lone surrogate (jansson stops at the
-       first, so an event with both takes two) */
+    struct fr_err first = {0}; /* the line's own error, as it came */
+    bool bytes = false;
+    /* at most one round each: a number past 64 bits, a lone surrogate, bytes that are not
+       UTF-8 (jansson stops at the first, so an event with all three takes three) */
     for (int round = 0;; round++) {
         enum fr_wire_mend why;
-        rc = wire_parse(text, tlen, lim, ev, err, round < 2 ? &why : NULL);
-        if (rc == FR_OK || round == 2 || why == FR_MEND_NONE)
+        rc = wire_parse(text, tlen, lim, ev, err, round < 3 ? &why : NULL);
+        if (round == 0 && rc != FR_OK && err != NULL)
+            first = *err;
+        if (rc == FR_OK || round == 3 || why == FR_MEND_NONE)
             break;
         char *next;
         size_t nlen = tlen;
         if (why == FR_MEND_WIDE) {
             next = fr_wire_widen(text, tlen, 1, &nlen, NULL, NULL);
+        } else if (why == FR_MEND_BYTES) {
+            /* fr_utf8_sanitize reads up to a NUL: a line holding one stays refused */
+            next = memchr(text, '\0', tlen) == NULL ? fr_strndup(text, tlen) : NULL;
+            if (next != NULL) {
+                char *valid = fr_utf8_sanitize(next);
+                free(next);
+                next = valid;
+                nlen = strlen(next);
+                bytes = true;
+            }
         } else {
             next = fr_strndup(text, tlen);
             if (fr_wire_unpair(next, tlen, NULL, NULL) == 0) {
@@ -794,11 +817,18 @@ fr_wire_parse_mend(const char *buf, size_t len, const struct fr_wire_limits *lim
         *mended = next;
         text = next;
         tlen = nlen;
-        warn = warn ? warn : why == FR_MEND_WIDE ? FR_WIRE_WIDE : FR_WIRE_HALF;
+        warn = warn                   ? warn
+               : why == FR_MEND_WIDE  ? FR_WIRE_WIDE
+               : why == FR_MEND_BYTES ? FR_WIRE_BYTES
+                                      : FR_WIRE_HALF;
     }
     if (rc != FR_OK) {
         free(*mended);
         *mended = NULL;
+        if (bytes && rc == FR_E_SYNTAX && err != NULL) { /* a byte outside a string: as sent */
+            *err = first;
+            rc = first.code;
+        }
         return rc;
     }
     *mended_len = tlen;

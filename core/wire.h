@@ -58,7 +58,8 @@ int fr_wire_alias(const char *key, size_t len, const char **spelled);
    FR_WIRE_MISSING, the field is missing by any name (an event of kind error without its
    error); FR_WIRE_AHEAD, ts_ms is more than FR_WIRE_AHEAD_MS ahead of this process's clock;
    FR_WIRE_WIDE, the event held a number past 64 bits, kept as a string; FR_WIRE_HALF, a lone
-   UTF-16 surrogate escape, stored as U+FFFD (fr_wire_parse_mend); FR_WIRE_LONG, the event's
+   UTF-16 surrogate escape, stored as U+FFFD (fr_wire_parse_mend); FR_WIRE_BYTES, bytes that are
+   not UTF-8, each stored as U+FFFD (fr_wire_parse_mend); FR_WIRE_LONG, the event's
    duration is more than FR_WIRE_LONG_MS (collectors/registry.c). */
 const char *fr_wire_misnamed_text(const char *key, int field, char *out, size_t cap);
 
@@ -66,7 +67,7 @@ const char *fr_wire_misnamed_text(const char *key, int field, char *out, size_t 
    time zone added to UTC milliseconds). */
 #define FR_WIRE_AHEAD_MS (24LL * 3600 * 1000)
 extern const char FR_WIRE_MISSING[], FR_WIRE_AHEAD[], FR_WIRE_WIDE[], FR_WIRE_HALF[],
-    FR_WIRE_LONG[];
+    FR_WIRE_BYTES[], FR_WIRE_LONG[];
 /* A duration longer than this is stored with a warning (FR_WIRE_LONG): most likely nanoseconds,
    as Go's time.Duration marshals. */
 #define FR_WIRE_LONG_MS (24LL * 3600 * 1000)
@@ -112,11 +113,14 @@ int fr_wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim,
  * tags or a producer's own top-level field, kept as a string of its digits
  * (fr_wire_widen); a lone UTF-16 surrogate escape (JavaScript's
  * JSON.stringify of a string cut inside an emoji), as U+FFFD
- * (fr_wire_unpair). *mended then gets the mended text (caller frees;
+ * (fr_wire_unpair); a byte that is not part of valid UTF-8 (text in Latin-1
+ * or Windows-1252, or cut inside a character by a byte count), as U+FFFD
+ * (fr_utf8_sanitize). *mended then gets the mended text (caller frees;
  * *mended_len its length), the bytes to store for the event, and the event a
- * warning (FR_WIRE_WIDE or FR_WIRE_HALF, as a misnamed field's). *mended is
- * NULL when nothing was mended. A number past 64 bits in an envelope field
- * (ts_ms, seq, an id) is refused as before.
+ * warning (FR_WIRE_WIDE, FR_WIRE_HALF or FR_WIRE_BYTES, as a misnamed
+ * field's: the first kind mended). *mended is NULL when nothing was mended. A
+ * number past 64 bits in an envelope field (ts_ms, seq, an id) is refused as
+ * before; so is a line with a NUL byte.
  */
 int fr_wire_parse_mend(const char *buf, size_t len, const struct fr_wire_limits *lim,
                        struct fr_event *ev, char **mended, size_t *mended_len, struct fr_err *err);
@@ -126,6 +130,8 @@ enum fr_wire_mend {
     FR_MEND_NONE = 0,
     FR_MEND_WIDE = 1, /* a number JSON readers cannot hold, NaN, Infinity (fr_wire_widen) */
     FR_MEND_HALF = 2, /* a lone surrogate escape (fr_wire_unpair) */
+    FR_MEND_BYTES =
+        4, /* bytes that are not UTF-8, each as U+FFFD (lines only: fr_wire_parse_mend) */
 };
 
 /* What of a parse error fr_wire_parse_mend mends (FR_MEND_NONE: neither). */

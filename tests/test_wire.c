@@ -11,6 +11,7 @@
 #include "agent/ingest.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "core/utf8.h"
 #include "core/wire.h"
 
 #define TS "\"ts_ms\":1771357445201"
@@ -64,7 +65,8 @@ static const struct bad_case bad_cases[] = {
      "error.http_status"},
     {"{\"kind\":\"tool\"," TS ",\"error\":{\"cause\":[1]}}", FR_E_TYPE, "error.cause[0]"},
     {"{\"kind\":\"tool\",\"ts_ms\":99999999999999999999}", FR_E_VALUE, "out of range"},
-    {"{\"kind\":\"tool\"," TS ",\"x\":\"\xff\xfe\"}", FR_E_UTF8, "UTF-8"},
+    /* a byte that is not UTF-8 outside a string (inside one it is mended: below) */
+    {"{\"kind\":\"tool\"," TS ",\"x\":1\xff}", FR_E_UTF8, "invalid UTF-8 at byte 42"},
     {"{\"kind\":\"tool\"," TS ",\"x\":\"a\\u0000b\"}", FR_E_SYNTAX, "NUL"},
     /* every kind: a known field of the wrong type or outside its domain */
     {"{\"kind\":\"conversation\"," TS ",\"data\":{\"status\":\"sleeping\"}}", FR_E_VALUE,
@@ -267,6 +269,60 @@ test_wire_lone_surrogates_mended(void **state)
     assert_int_equal(at[0], 2);
     assert_int_equal(at[1], 29);
     free(at);
+}
+
+/*
+ * Bytes that are not UTF-8 inside a string (a C producer's Latin-1 text, a string cut by a byte
+ * count inside a character): jansson refuses them, and the event with them. Each is stored as
+ * U+FFFD, with a warning; valid characters stay, redaction still reads the text, and a line
+ * that also holds a number past 64 bits is mended of both (the first mended names the
+ * warning). A byte outside any string, or a line with a NUL byte, is still refused, with the
+ * error of the line as sent.
+ */
+static void
+test_wire_invalid_utf8_mended(void **state)
+{
+    (void)state;
+    struct fr_record rec;
+    struct fr_err err = {0};
+    const char *line = "{\"kind\":\"provider\"," TS ",\"data\":{\"d\":\"caf\xe9 au lait\","
+                       "\"cut\":\"10 \xe2\x82\",\"ok\":\"na\xc3\xafve \xe2\x82\xac\","
+                       "\"k\":\"\xff key sk-proj-Zq8XbN3kLm5PqR7sT9vW2yA4cE\"}}";
+    assert_int_equal(t_prepare(line, &rec, &err), FR_OK);
+    assert_ptr_equal(rec.misnamed, FR_WIRE_BYTES);
+    char *body = fr_strndup(rec.body, rec.body_len);
+    assert_non_null(strstr(body, "\"d\":\"caf\xef\xbf\xbd au lait\""));
+    assert_non_null(strstr(body, "\"cut\":\"10 \xef\xbf\xbd\xef\xbf\xbd\""));
+    assert_non_null(strstr(body, "\"ok\":\"na\xc3\xafve \xe2\x82\xac\""));
+    assert_null(strstr(body, "Zq8XbN3kLm5PqR7sT9vW2yA4cE")); /* redacted all the same */
+    assert_true(fr_utf8_valid(body, strlen(body)));
+    free(body);
+    char text[320];
+    assert_non_null(
+        strstr(fr_wire_misnamed_text(rec.misnamed, rec.misnamed_field, text, sizeof text),
+               "bytes that are not UTF-8"));
+    fr_record_clear(&rec);
+    /* with a wide number: two rounds, the first mended names the warning */
+    assert_int_equal(t_prepare("{\"kind\":\"tool\"," TS ",\"data\":{\"h\":18446744073709551616,"
+                               "\"d\":\"\xe9\"}}",
+                               &rec, &err),
+                     FR_OK);
+    assert_ptr_equal(rec.misnamed, FR_WIRE_WIDE);
+    body = fr_strndup(rec.body, rec.body_len);
+    assert_non_null(strstr(body, "\"h\":\"18446744073709551616\",\"d\":\"\xef\xbf\xbd\""));
+    free(body);
+    fr_record_clear(&rec);
+    /* a NUL byte after it: refused as sent */
+    static const char nul[] = "{\"kind\":\"tool\"," TS ",\"x\":\"\xe9\",\"y\":\"a\0b\"}";
+    struct fr_wire_limits lim;
+    fr_wire_limits_default(&lim);
+    struct fr_event ev = {0};
+    char *mended = NULL;
+    size_t mlen = 0;
+    assert_int_equal(fr_wire_parse_mend(nul, sizeof nul - 1, &lim, &ev, &mended, &mlen, &err),
+                     FR_E_UTF8);
+    assert_null(mended);
+    assert_non_null(strstr(err.msg, "invalid UTF-8 at byte"));
 }
 
 /* A duration of more than a day: most likely a Go time.Duration (nanoseconds) sent as
@@ -865,6 +921,7 @@ main(void)
         cmocka_unit_test(test_wire_bad_lines_rejected_with_field),
         cmocka_unit_test(test_wire_wide_numbers_kept_as_strings),
         cmocka_unit_test(test_wire_lone_surrogates_mended),
+        cmocka_unit_test(test_wire_invalid_utf8_mended),
         cmocka_unit_test(test_wire_duration_in_nanoseconds_warned),
         cmocka_unit_test(test_wire_every_kind_normalized),
         cmocka_unit_test(test_wire_ids_and_seq_extracted),

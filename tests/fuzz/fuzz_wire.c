@@ -3,7 +3,8 @@
  * parsed. And the simdjson path against jansson: whatever fr_json_fast_load
  * decides, jansson must accept with the same tree (core/jsonfast.h). And the
  * widening of numbers past 64 bits: the text it makes is the input with quotes
- * added, at the offsets it says; and the mending of lone surrogate escapes.
+ * added, at the offsets it says; the mending of lone surrogate escapes; and
+ * a mended event's text (bytes that are not UTF-8 as U+FFFD too) parses again.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t len;
         free(fr_wire_dump(&ev, &len));
         fr_event_clear(&ev);
+        /* what is stored of a mended event parses again as it is (show, archives, bundles) */
+        json_t *again = wide ? json_loadb(wide, wide_len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        if (wide != NULL && again == NULL)
+            abort();
+        json_decref(again);
     }
     free(wide);
     size_t *at, nat, n;

@@ -228,11 +228,21 @@ test_agent_http_ingest_query_and_errors(void **state)
     assert_non_null(strstr(out, "\"accepted\":1,\"rejected\":0"));
     assert_non_null(strstr(out, "half of a character"));
     free(out);
+    /* Latin-1 text from a C producer, and a string cut by a byte count inside a character */
+    assert_int_equal(post(a,
+                          "{\"kind\":\"tool\",\"ts_ms\":1771357445406,\"conv_id\":\"h-wide\","
+                          "\"data\":{\"note\":\"caf\xe9 \xe2\x82\"}}\n",
+                          &out),
+                     202);
+    assert_non_null(strstr(out, "\"accepted\":1,\"rejected\":0"));
+    assert_non_null(strstr(out, "bytes that are not UTF-8"));
+    free(out);
     j = get_json(a, "/v1/conversations/h-wide", 200);
     out = json_dumps(j, JSON_COMPACT);
     assert_non_null(strstr(out, "\"hash\":\"14695981039346656037\""));
     assert_non_null(strstr(out, "\"hash\":\"18446744073709551615\""));
     assert_non_null(strstr(out, "\"delta\":\"ok \xef\xbf\xbd\"")); /* U+FFFD */
+    assert_non_null(strstr(out, "\"note\":\"caf\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd\""));
     free(out);
     json_decref(j);
     char *many = NULL; /* more than the answer lists */
