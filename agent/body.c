@@ -20,6 +20,7 @@
 #include "core/crc32c.h"
 #include "core/jsonmem.h"
 #include "core/mem.h"
+#include "core/utf8.h"
 #include "core/wire.h"
 
 /* Doubles the output buffer up to max + 1 bytes (one past the limit tells it was exceeded). */
@@ -323,33 +324,45 @@ fr_body_count_lines(const char *body, size_t len)
     return count;
 }
 
-/* What an array's or a pretty-printed body's reading mends in place, its offsets kept
-   (body_mend): not bytes that are not UTF-8, which would move them (the element or event with
-   such bytes is refused alone, as before). */
-#define BODY_MENDS (FR_MEND_WIDE | FR_MEND_HALF)
-
-/* Where a body was mended (fr_wire_widen, fr_wire_unpair), as offsets in the mended text. */
+/* Where a body was mended (fr_utf8_sanitize_n, fr_wire_widen, fr_wire_unpair), as offsets in
+   the mended text. */
 struct body_marks {
-    size_t *wide, nwide; /* numbers JSON readers cannot hold, quoted */
-    size_t *half, nhalf; /* lone surrogate escapes made U+FFFD */
-    size_t w, h;         /* the next of each, as the values are read in order */
+    size_t *wide, nwide;   /* numbers JSON readers cannot hold, quoted */
+    size_t *half, nhalf;   /* lone surrogate escapes made U+FFFD */
+    size_t *bytes, nbytes; /* bytes that are not UTF-8 made U+FFFD */
+    size_t w, h, b;        /* the next of each, as the values are read in order */
 };
 
 /*
  * body[0, len) mended as fr_wire_parse_mend mends a line (caller frees; *mlen its length),
  * the events' members at depth top (1: events one after another, 2: in an array), where
- * each mend is in marks (owned: body_marks_free); NULL when nothing could be mended.
+ * each mend is in marks (owned: body_marks_free); NULL when nothing could be mended. Bytes
+ * that are not UTF-8 first (each as U+FFFD: the text grows), then numbers past 64 bits
+ * (quoted: it grows again), then lone surrogate escapes (in place).
  */
 static char *
 body_mend(const char *body, size_t len, int top, struct body_marks *marks, size_t *mlen)
 {
-    char *m = fr_wire_widen(body, len, top, mlen, &marks->wide, &marks->nwide);
+    size_t vlen = len;
+    char *valid = fr_utf8_valid(body, len)
+                      ? NULL
+                      : fr_utf8_sanitize_n(body, len, &vlen, &marks->bytes, &marks->nbytes);
+    const char *src = valid != NULL ? valid : body;
+    char *m = fr_wire_widen(src, vlen, top, mlen, &marks->wide, &marks->nwide);
     if (m == NULL) {
-        m = fr_strndup(body, len);
-        *mlen = len;
+        m = fr_strndup(src, vlen);
+        *mlen = vlen;
+    }
+    free(valid);
+    /* a U+FFFD's offset in the widened text: 2 more for each number quoted before it (the k-th
+       quote pair was at wide[k] - 2k before; a number is never inside a string) */
+    for (size_t i = 0, k = 0; i < marks->nbytes; i++) {
+        while (k < marks->nwide && marks->wide[k] - 2 * k < marks->bytes[i])
+            k++;
+        marks->bytes[i] += 2 * k;
     }
     fr_wire_unpair(m, *mlen, &marks->half, &marks->nhalf);
-    if (marks->nwide + marks->nhalf == 0) {
+    if (marks->nwide + marks->nhalf + marks->nbytes == 0) {
         free(m);
         return NULL;
     }
@@ -361,6 +374,7 @@ body_marks_free(struct body_marks *marks)
 {
     free(marks->wide);
     free(marks->half);
+    free(marks->bytes);
 }
 
 /* Appends to *mended (cap entries) what of the value at [from, end), the n-th, was mended
@@ -380,6 +394,8 @@ body_mark(struct body_marks *marks, size_t from, size_t end, size_t n, unsigned 
         what |= marks->wide[marks->w] >= from ? FR_MEND_WIDE : 0;
     for (; marks->h < marks->nhalf && marks->half[marks->h] < end; marks->h++)
         what |= marks->half[marks->h] >= from ? FR_MEND_HALF : 0;
+    for (; marks->b < marks->nbytes && marks->bytes[marks->b] < end; marks->b++)
+        what |= marks->bytes[marks->b] >= from ? FR_MEND_BYTES : 0;
     (*mended)[n] = what;
 }
 
@@ -388,7 +404,9 @@ static void
 body_warn_mended(struct fr_record *rec, unsigned char what)
 {
     if (what != 0 && rec->misnamed == NULL) {
-        rec->misnamed = what & FR_MEND_WIDE ? FR_WIRE_WIDE : FR_WIRE_HALF;
+        rec->misnamed = what & FR_MEND_WIDE   ? FR_WIRE_WIDE
+                        : what & FR_MEND_HALF ? FR_WIRE_HALF
+                                              : FR_WIRE_BYTES;
         rec->misnamed_field = FR_WF_DATA;
     }
 }
@@ -455,7 +473,7 @@ body_values(const char *body, size_t len, size_t at, size_t max_line, size_t **l
         json_error_t jerr;
         json_t *v = json_loadb(body + at, len - at, JSON_DISABLE_EOF_CHECK, &jerr);
         if (v == NULL || (size_t)jerr.position > max_line) {
-            *mendable = v == NULL && (fr_json_error_mendable(&jerr) & BODY_MENDS);
+            *mendable = v == NULL && fr_json_error_mendable(&jerr) != FR_MEND_NONE;
             json_decref(v);
             json_decref(arr);
             free(*lines);
@@ -585,7 +603,7 @@ body_array_elements(const char *body, size_t len, size_t at, size_t max_line, st
                              "line %zu: the element is cut short by the end of the input (%s); "
                              "the elements before were read",
                              start, fr_json_error_text(&jerr, text, sizeof text));
-            else if (fr_json_error_mendable(&jerr) & BODY_MENDS) { /* in an envelope field */
+            else if (fr_json_error_mendable(&jerr) != FR_MEND_NONE) { /* in an envelope field */
                 struct fr_err why = {0};
                 fr_wire_syntax_error(&jerr, &why); /* what a line's error says of it */
                 body_bad_add(bad, nbad, k, "line %zu, in the element: %s", start, why.msg);
@@ -684,7 +702,7 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
         struct body_marks marks = {0};
         unsigned char *mended_el = NULL;
         char *mended = NULL; /* mended as fr_wire_parse_mend mends a line (i stays where it is) */
-        if (arr == NULL && (fr_json_error_mendable(&jerr) & BODY_MENDS))
+        if (arr == NULL && fr_json_error_mendable(&jerr) != FR_MEND_NONE)
             mended = body_mend(body, len, 2, &marks, &mended_len);
         if (arr == NULL) /* cut short, or an element broken: read what can be read */
             arr = mended ? body_array_elements(mended, mended_len, i, cfg->lim.max_line, &bad,

@@ -70,14 +70,28 @@ fr_utf8_valid(const char *s, size_t n)
 }
 
 char *
-fr_utf8_sanitize(const char *s)
+fr_utf8_sanitize_n(const char *s, size_t n, size_t *outlen, size_t **at, size_t *nat)
 {
-    size_t n = strlen(s);
-    char *clean = fr_malloc(3 * n + 1);
+    size_t bad = 0; /* counted first: the copy is allocated as it will be (a body of MBs) */
+    for (size_t i = 0; i < n;) {
+        size_t k = fr_utf8_seq(s + i, n - i);
+        bad += k == 0;
+        i += k == 0 ? 1 : k;
+    }
+    char *clean = fr_malloc(n + 2 * bad + 1);
     size_t o = 0;
+    if (at != NULL) {
+        *at = NULL;
+        *nat = 0;
+    }
     for (size_t i = 0; i < n;) {
         size_t k = fr_utf8_seq(s + i, n - i);
         if (k == 0) {
+            if (at != NULL) {
+                if (*at == NULL)
+                    *at = fr_malloc((bad ? bad : 1) * sizeof **at);
+                (*at)[(*nat)++] = o;
+            }
             memcpy(clean + o, "\xef\xbf\xbd", 3); /* U+FFFD for a byte that is not UTF-8 */
             o += 3;
             i++;
@@ -88,7 +102,15 @@ fr_utf8_sanitize(const char *s)
         i += k;
     }
     clean[o] = '\0';
+    if (outlen != NULL)
+        *outlen = o;
     return clean;
+}
+
+char *
+fr_utf8_sanitize(const char *s)
+{
+    return fr_utf8_sanitize_n(s, strlen(s), NULL, NULL, NULL);
 }
 
 size_t

@@ -24,6 +24,10 @@ bool fr_utf8_valid(const char *s, size_t n);
 /* A copy of s (caller frees) with each byte that is not part of valid UTF-8 as U+FFFD. */
 char *fr_utf8_sanitize(const char *s);
 
+/* The same for s[0, n), NUL bytes kept (*outlen the copy's length); at (when not NULL): *at
+   gets the offset in the copy of each U+FFFD written, in order (caller frees), *nat how many. */
+char *fr_utf8_sanitize_n(const char *s, size_t n, size_t *outlen, size_t **at, size_t *nat);
+
 /*
  * s[0, n) with every control character a terminal or a log reader would
  * act on written visibly: C0 controls (ESC, CR, BEL, backspace; newline

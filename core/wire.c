@@ -795,15 +795,8 @@ fr_wire_parse_mend(const char *buf, size_t len, const struct fr_wire_limits *lim
         if (why == FR_MEND_WIDE) {
             next = fr_wire_widen(text, tlen, 1, &nlen, NULL, NULL);
         } else if (why == FR_MEND_BYTES) {
-            /* fr_utf8_sanitize reads up to a NUL: a line holding one stays refused */
-            next = memchr(text, '\0', tlen) == NULL ? fr_strndup(text, tlen) : NULL;
-            if (next != NULL) {
-                char *valid = fr_utf8_sanitize(next);
-                free(next);
-                next = valid;
-                nlen = strlen(next);
-                bytes = true;
-            }
+            next = fr_utf8_sanitize_n(text, tlen, &nlen, NULL, NULL);
+            bytes = true;
         } else {
             next = fr_strndup(text, tlen);
             if (fr_wire_unpair(next, tlen, NULL, NULL) == 0) {

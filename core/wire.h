@@ -125,13 +125,12 @@ int fr_wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim,
 int fr_wire_parse_mend(const char *buf, size_t len, const struct fr_wire_limits *lim,
                        struct fr_event *ev, char **mended, size_t *mended_len, struct fr_err *err);
 
-/* What fr_wire_parse_mend mends, as bits (a value can have both). */
+/* What fr_wire_parse_mend mends, as bits (a value can have more than one). */
 enum fr_wire_mend {
     FR_MEND_NONE = 0,
-    FR_MEND_WIDE = 1, /* a number JSON readers cannot hold, NaN, Infinity (fr_wire_widen) */
-    FR_MEND_HALF = 2, /* a lone surrogate escape (fr_wire_unpair) */
-    FR_MEND_BYTES =
-        4, /* bytes that are not UTF-8, each as U+FFFD (lines only: fr_wire_parse_mend) */
+    FR_MEND_WIDE = 1,  /* a number JSON readers cannot hold, NaN, Infinity (fr_wire_widen) */
+    FR_MEND_HALF = 2,  /* a lone surrogate escape (fr_wire_unpair) */
+    FR_MEND_BYTES = 4, /* bytes that are not UTF-8, each as U+FFFD (fr_utf8_sanitize_n) */
 };
 
 /* What of a parse error fr_wire_parse_mend mends (FR_MEND_NONE: neither). */

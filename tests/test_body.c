@@ -310,6 +310,49 @@ test_body_pretty_printed_events(void **state)
     assert_int_equal(lines[1], 3);
 }
 
+/*
+ * Bytes that are not UTF-8 (a C producer's Latin-1 text) in a JSON array body and in
+ * pretty-printed events: each stored as U+FFFD and its event warned, as a line is; the
+ * warning goes to the element that had them, also after numbers past 64 bits in an earlier
+ * element have been quoted (the text grew before them: the first such byte, 2 bytes into its
+ * element, would be counted in the element before if the 4 bytes of quotes were not).
+ */
+static void
+test_body_bytes_not_utf8_mended(void **state)
+{
+    (void)state;
+    struct fr_ingest_cfg cfg = *t_cfg();
+    cfg.red = t_redactor();
+    static const char arr[] =
+        "[{\"kind\":\"tool\",\"ts_ms\":1771357445100,\"data\":{\"h\":18446744073709551616,"
+        "\"g\":NaN}},{\"kind\":\"tool\",\"ts_ms\":1771357445101},"
+        "{\"\xe9\":1,\"kind\":\"tool\",\"ts_ms\":1771357445102,\"data\":{\"note\":\"caf\xe9\"}},"
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445103,\"data\":{\"h\":-18446744073709551616}}]";
+    struct fr_body_result res = {0};
+    assert_int_equal(fr_body_prepare(arr, strlen(arr), &cfg, NULL, &res, NULL, NULL, NULL), FR_OK);
+    assert_int_equal(res.n, 4);
+    assert_int_equal(res.rejected, 0);
+    assert_ptr_equal(res.recs[0].misnamed, FR_WIRE_WIDE);
+    assert_null(res.recs[1].misnamed);
+    assert_ptr_equal(res.recs[2].misnamed, FR_WIRE_BYTES);
+    assert_ptr_equal(res.recs[3].misnamed, FR_WIRE_WIDE);
+    char *body = fr_strndup(res.recs[2].body, res.recs[2].body_len);
+    assert_non_null(strstr(body, "\"note\":\"caf\xef\xbf\xbd\""));
+    free(body);
+    fr_body_result_clear(&res);
+    static const char pretty[] = "{\n  \"kind\": \"tool\",\n  \"ts_ms\": 1771357445100\n}\n"
+                                 "{\n  \"kind\": \"tool\",\n  \"ts_ms\": 1771357445101,\n"
+                                 "  \"data\": {\"note\": \"cr\xe8me\"}\n}\n";
+    assert_int_equal(fr_body_prepare(pretty, strlen(pretty), &cfg, NULL, &res, NULL, NULL, NULL),
+                     FR_OK);
+    assert_int_equal(res.n, 2);
+    assert_int_equal(res.rejected, 0);
+    assert_null(res.recs[0].misnamed);
+    assert_ptr_equal(res.recs[1].misnamed, FR_WIRE_BYTES);
+    assert_int_equal(res.recs[1].line, 5);
+    fr_body_result_clear(&res);
+}
+
 /* A JSON array that does not parse whole (an element broken, the end cut off, as a file
    being written or a truncated export has it): each element that parses is kept, each
    broken one rejected alone, numbered by element, its line in the error. */
@@ -392,6 +435,7 @@ main(void)
         cmocka_unit_test(test_body_lz4_frames),
         cmocka_unit_test(test_body_encodings_known),
         cmocka_unit_test(test_body_pretty_printed_events),
+        cmocka_unit_test(test_body_bytes_not_utf8_mended),
         cmocka_unit_test(test_body_array_salvaged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

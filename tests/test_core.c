@@ -174,6 +174,33 @@ test_fnv1a64_reference_values(void **state)
     assert_int_equal(fr_fnv1a64("foobar"), 0x85944171f73967e8ULL);
 }
 
+/* Text made valid UTF-8: each byte that is not part of a character as U+FFFD, characters
+   and NUL bytes kept, the offsets of what was written said in order. */
+static void
+test_utf8_sanitize_offsets(void **state)
+{
+    (void)state;
+    static const char in[] = "caf\xe9 \xc3\xa9\0\xe2\x82 \xed\xa0\x80!";
+    size_t n, *at, nat;
+    char *out = fr_utf8_sanitize_n(in, sizeof in - 1, &n, &at, &nat);
+    static const char want[] = "caf\xef\xbf\xbd \xc3\xa9\0\xef\xbf\xbd\xef\xbf\xbd "
+                               "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd!";
+    assert_int_equal(n, sizeof want - 1);
+    assert_memory_equal(out, want, n);
+    assert_true(fr_utf8_valid(out, n));
+    assert_int_equal(nat, 6); /* é, the cut euro sign's 2 bytes, the encoded surrogate's 3 */
+    assert_int_equal(at[0], 3);
+    assert_int_equal(at[1], 10);
+    assert_int_equal(at[2], 13);
+    for (size_t i = 0; i < nat; i++)
+        assert_memory_equal(out + at[i], "\xef\xbf\xbd", 3);
+    free(at);
+    free(out);
+    out = fr_utf8_sanitize("ok \xc3\xa9");
+    assert_string_equal(out, "ok \xc3\xa9");
+    free(out);
+}
+
 /*
  * One log call, one line: a newline, carriage return or escape sequence in
  * a message (an id or name a producer chose) is written visibly, so it can
@@ -461,6 +488,7 @@ main(void)
         cmocka_unit_test(test_err_names_stable),
         cmocka_unit_test(test_str_append_cuts_at_capacity),
         cmocka_unit_test(test_fnv1a64_reference_values),
+        cmocka_unit_test(test_utf8_sanitize_offsets),
         cmocka_unit_test(test_log_line_cannot_be_forged),
         cmocka_unit_test(test_json_region_owns_and_releases),
         cmocka_unit_test(test_json_region_drop),
