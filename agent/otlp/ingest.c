@@ -388,27 +388,57 @@ submit(struct fr_pipeline *p, enum fr_otlp_signal s, struct prepared *pr, struct
 }
 
 /*
- * An OTLP/JSON body that jansson refused for half of a character: a lone UTF-16 surrogate
- * escape, which JSON.stringify (the JavaScript SDK's JSON exporter) writes for an attribute
- * or a log body cut inside an emoji. Read again with each as U+FFFD (fr_wire_unpair), as an
- * event's line is, so one cut string does not lose the whole export; said at warn at most
- * once every FR_OTLP_WARN_EVERY_S. NULL (jerr set) when it still does not parse.
+ * An OTLP/JSON body that jansson refused for half of a character (a lone UTF-16 surrogate
+ * escape, which JSON.stringify, the JavaScript SDK's JSON exporter, writes for an attribute
+ * or a log body cut inside an emoji) or for bytes that are not UTF-8 (a log body forwarded
+ * as it was read, in Latin-1): read again with each as U+FFFD (fr_wire_unpair,
+ * fr_utf8_sanitize_n), as an event's line is, so one such string does not lose the whole
+ * export; said at warn at most once every FR_OTLP_WARN_EVERY_S. NULL (jerr set) when it
+ * still does not parse.
  */
+/* Whether a warning last said at *said_ms may be said again now (then it is). */
+static bool
+otlp_say_now(_Atomic int64_t *said_ms)
+{
+    int64_t now = fr_now_ms(), then = atomic_load(said_ms);
+    return now - then >= FR_OTLP_WARN_EVERY_S * 1000 &&
+           atomic_compare_exchange_strong(said_ms, &then, now);
+}
+
 static json_t *
-otlp_unpaired(const char *body, size_t len, enum fr_otlp_signal s, json_error_t *jerr)
+otlp_mended(const char *body, size_t len, enum fr_otlp_signal s, json_error_t *jerr)
 {
     char *copy = fr_strndup(body, len);
-    size_t n = fr_wire_unpair(copy, len, NULL, NULL);
-    json_t *req = n > 0 ? json_loadb(copy, len, 0, jerr) : NULL;
+    size_t n = len, halves = 0, bytes = 0;
+    json_t *req = NULL;
+    for (int round = 0; round < 2 && req == NULL; round++) { /* each kind at most once */
+        enum fr_wire_mend why = fr_json_error_mendable(jerr);
+        size_t done = 0;
+        if (why == FR_MEND_HALF && halves == 0) {
+            done = halves = fr_wire_unpair(copy, n, NULL, NULL);
+        } else if (why == FR_MEND_BYTES && bytes == 0) {
+            size_t was = n;
+            char *valid = fr_utf8_sanitize_n(copy, n, &n, NULL, NULL);
+            free(copy);
+            copy = valid;
+            done = bytes = (n - was) / 2; /* each such byte became 3 */
+        }
+        if (done == 0)
+            break;
+        req = json_loadb(copy, n, 0, jerr);
+    }
     free(copy);
-    static _Atomic int64_t said_ms;
-    int64_t now = fr_now_ms(), then = atomic_load(&said_ms);
-    if (req != NULL && now - then >= FR_OTLP_WARN_EVERY_S * 1000 &&
-        atomic_compare_exchange_strong(&said_ms, &then, now))
+    static _Atomic int64_t said_half_ms, said_bytes_ms;
+    if (req != NULL && halves > 0 && otlp_say_now(&said_half_ms))
         fr_log(FR_LOG_WARN, "otlp",
                "%s: %zu string(s) held half of a character (a lone UTF-16 surrogate escape, as "
                "JSON.stringify writes a string cut inside an emoji); stored as U+FFFD",
-               fr_otlp_signal_name(s), n);
+               fr_otlp_signal_name(s), halves);
+    if (req != NULL && bytes > 0 && otlp_say_now(&said_bytes_ms))
+        fr_log(FR_LOG_WARN, "otlp",
+               "%s: %zu byte(s) were not UTF-8 (text in Latin-1, or cut inside a character by a "
+               "byte count); each stored as U+FFFD",
+               fr_otlp_signal_name(s), bytes);
     return req;
 }
 
@@ -432,8 +462,8 @@ fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, const
         char text[JSON_ERROR_TEXT_LENGTH];
         size_t bom = fr_wire_bom(body, len); /* as an NDJSON body's */
         req = json_loadb(body + bom, len - bom, 0, &jerr);
-        if (req == NULL && fr_json_error_mendable(&jerr) == FR_MEND_HALF)
-            req = otlp_unpaired(body + bom, len - bom, s, &jerr);
+        if (req == NULL && fr_json_error_mendable(&jerr) & (FR_MEND_HALF | FR_MEND_BYTES))
+            req = otlp_mended(body + bom, len - bom, s, &jerr);
         if (req == NULL)
             snprintf(msg, sizeof msg, "body is not JSON: %s at byte %d",
                      fr_json_error_text(&jerr, text, sizeof text), jerr.position + (int)bom);

@@ -122,6 +122,16 @@ test_agent_otlp_traces(void **state)
     assert_int_equal(http(a, "POST", "/v1/logs", json, half, strlen(half), &out, NULL), 200);
     free(out);
     wait_log(a, "logs: 1 string(s) held half of a character");
+    /* a log body forwarded as it was read, in Latin-1: the same, said of its bytes */
+    const char *latin1 =
+        "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":"
+        "\"1771357449600000000\",\"body\":{\"kvlistValue\":{\"values\":[{\"key\":\"name\","
+        "\"value\":{\"stringValue\":\"cr\xe8me\"}}]}},\"attributes\":[{\"key\":"
+        "\"flightrec.kind\",\"value\":{\"stringValue\":\"tool\"}},{\"key\":\"session.id\","
+        "\"value\":{\"stringValue\":\"o-half\"}}]}]}]}]}";
+    assert_int_equal(http(a, "POST", "/v1/logs", json, latin1, strlen(latin1), &out, NULL), 200);
+    free(out);
+    wait_log(a, "logs: 1 byte(s) were not UTF-8");
     int64_t calls, in_tokens, avg_ms;
     otel_stats(a, "gpt-4o-2024-08-06", &calls, &in_tokens, &avg_ms);
     assert_int_equal(calls, 3);
@@ -131,6 +141,7 @@ test_agent_otlp_traces(void **state)
     j = get_json(a, "/v1/conversations/o-half", 200);
     char *halfdump = json_dumps(j, JSON_COMPACT);
     assert_non_null(strstr(halfdump, "\"name\":\"cut \xef\xbf\xbd\"")); /* U+FFFD */
+    assert_non_null(strstr(halfdump, "\"name\":\"cr\xef\xbf\xbdme\""));
     free(halfdump);
     json_decref(j);
     j = get_json(a, "/v1/conversations/o-1", 200);
