@@ -10,11 +10,12 @@
 # tool span; ~900 bytes each in OTLP JSON, 500 per request), the events from
 # fr-gen (~600 bytes, 500 per request), both spread over conversations alike:
 # 8 open at once (fr-gen's default, fr-otlpgen --concurrency 8), ~41 of them
-# in 2,000 items. How many conversations a transaction touches is most of
-# what a stored item costs (each one's index pages are written), so spans
-# and events are compared at the same spread; a last part compares them at a
-# busy server's (~500 conversations in 2,000 items: fr-otlpgen's round of
-# 5,000, fr-gen --concurrency 500), protobuf against /v1/events. BENCH_CLIENTS keep-alive clients
+# in 2,000 items. How many conversations a transaction touches weighs on
+# what a stored item costs (a page of each conversation-keyed index per
+# conversation is written), so spans and events are compared at the same
+# spread; a last part compares them at a busy server's (~500 conversations
+# in 2,000 items: fr-otlpgen's round of 5,000, fr-gen --concurrency 500),
+# protobuf against /v1/events. BENCH_CLIENTS keep-alive clients
 # (fr-httpbench); every answer counted is the durable one (200 / 202).
 # Rounds alternate the four paths on a fresh agent each; medians reported,
 # then the agent's CPU (user + system), minor page faults and bytes written

@@ -13,9 +13,11 @@
  * conversations, so a request's 125 turns are of 125 conversations (a busy
  * server). With --concurrency C, C conversations are open at once, as
  * fr-gen's are: each turn is of one of them at random, and one that has had
- * its 5 to 25 turns (60 spans on average, as many as fr-gen's conversations have events) is
- * replaced by a new one; fr-gen's default is 8, and the same C gives both generators' traffic the
- * same spread over conversations, which is most of what a stored event costs (docs/benchmarks.md).
+ * its 5 to 25 turns (60 spans on average, as many as fr-gen's conversations
+ * have events) is replaced by a new one. fr-gen's default is 8; the same C
+ * gives both generators' traffic the same spread over conversations, which
+ * weighs on what a stored item costs (a page of each conversation-keyed
+ * index per conversation in a transaction: docs/otlp.md, Benchmarks).
  *
  *     fr-otlpgen [--spans N] [--batch B] [--seed S] [--sensitive PCT] [--concurrency C]
  */
