@@ -727,8 +727,33 @@ fr_wire_unpair(char *buf, size_t len, size_t **at, size_t *nat)
     return n;
 }
 
-/* fr_wire_parse; *why (when not NULL) says whether the text was refused for a number out of
-   range or a lone UTF-16 surrogate escape. */
+char *
+fr_wire_mend_once(const char *text, size_t len, enum fr_wire_mend why, int top, size_t *outlen,
+                  size_t *count)
+{
+    char *out = NULL;
+    size_t n = 0;
+    *outlen = len;
+    if (why == FR_MEND_WIDE) {
+        out = fr_wire_widen(text, len, top, outlen, NULL, NULL);
+        n = out != NULL ? (*outlen - len) / 2 : 0; /* two quotes each */
+    } else if (why == FR_MEND_HALF) {
+        out = fr_strndup(text, len);
+        n = fr_wire_unpair(out, len, NULL, NULL);
+    } else if (why == FR_MEND_BYTES) {
+        out = fr_utf8_sanitize_n(text, len, outlen, NULL, NULL);
+        n = (*outlen - len) / 2; /* each such byte became three */
+    }
+    if (n == 0) {
+        free(out);
+        return NULL;
+    }
+    *count = n;
+    return out;
+}
+
+/* fr_wire_parse; *why (when not NULL) says what of the text's refusal fr_wire_parse_mend can
+   mend (fr_json_error_mendable). */
 static int
 wire_parse(const char *buf, size_t len, const struct fr_wire_limits *lim, struct fr_event *ev,
            struct fr_err *err, enum fr_wire_mend *why)
@@ -790,22 +815,11 @@ fr_wire_parse_mend(const char *buf, size_t len, const struct fr_wire_limits *lim
             first = *err;
         if (rc == FR_OK || round == 3 || why == FR_MEND_NONE)
             break;
-        char *next;
-        size_t nlen = tlen;
-        if (why == FR_MEND_WIDE) {
-            next = fr_wire_widen(text, tlen, 1, &nlen, NULL, NULL);
-        } else if (why == FR_MEND_BYTES) {
-            next = fr_utf8_sanitize_n(text, tlen, &nlen, NULL, NULL);
-            bytes = true;
-        } else {
-            next = fr_strndup(text, tlen);
-            if (fr_wire_unpair(next, tlen, NULL, NULL) == 0) {
-                free(next);
-                next = NULL;
-            }
-        }
+        size_t nlen, count;
+        char *next = fr_wire_mend_once(text, tlen, why, 1, &nlen, &count);
         if (next == NULL)
             break;
+        bytes = bytes || why == FR_MEND_BYTES;
         free(*mended);
         *mended = next;
         text = next;

@@ -155,6 +155,16 @@ size_t fr_wire_unpair(char *buf, size_t len, size_t **at, size_t *nat);
 char *fr_wire_widen(const char *buf, size_t len, int top, size_t *outlen, size_t **at, size_t *nat);
 
 /*
+ * text[0, len) with what why names mended, one kind (caller frees; *outlen its length, *count
+ * how many it mended), or NULL when it has none: FR_MEND_WIDE quotes the numbers at depth top
+ * (fr_wire_widen), FR_MEND_HALF writes U+FFFD over lone surrogate escapes (fr_wire_unpair),
+ * FR_MEND_BYTES over bytes that are not UTF-8 (fr_utf8_sanitize_n). One step of
+ * fr_wire_parse_mend, and of any reader that mends as it does.
+ */
+char *fr_wire_mend_once(const char *text, size_t len, enum fr_wire_mend why, int top,
+                        size_t *outlen, size_t *count);
+
+/*
  * Validates and takes an already parsed envelope object (e.g. one element of
  * a JSON array body). Steals the reference to obj on success and on failure.
  */

@@ -387,15 +387,6 @@ submit(struct fr_pipeline *p, enum fr_otlp_signal s, struct prepared *pr, struct
     }
 }
 
-/*
- * An OTLP/JSON body that jansson refused for half of a character (a lone UTF-16 surrogate
- * escape, which JSON.stringify, the JavaScript SDK's JSON exporter, writes for an attribute
- * or a log body cut inside an emoji) or for bytes that are not UTF-8 (a log body forwarded
- * as it was read, in Latin-1): read again with each as U+FFFD (fr_wire_unpair,
- * fr_utf8_sanitize_n), as an event's line is, so one such string does not lose the whole
- * export; said at warn at most once every FR_OTLP_WARN_EVERY_S. NULL (jerr set) when it
- * still does not parse.
- */
 /* Whether a warning last said at *said_ms may be said again now (then it is). */
 static bool
 otlp_say_now(_Atomic int64_t *said_ms)
@@ -405,29 +396,33 @@ otlp_say_now(_Atomic int64_t *said_ms)
            atomic_compare_exchange_strong(said_ms, &then, now);
 }
 
+/*
+ * An OTLP/JSON body that jansson refused for half of a character (a lone UTF-16 surrogate
+ * escape, which JSON.stringify, the JavaScript SDK's JSON exporter, writes for an attribute
+ * or a log body cut inside an emoji) or for bytes that are not UTF-8 (a log body forwarded
+ * as it was read, in Latin-1): read again with each as U+FFFD (fr_wire_mend_once), as an
+ * event's line is, so one such string does not lose the whole export; said at warn at most
+ * once every FR_OTLP_WARN_EVERY_S for each kind. NULL (jerr set) when it still does not parse.
+ */
 static json_t *
 otlp_mended(const char *body, size_t len, enum fr_otlp_signal s, json_error_t *jerr)
 {
-    char *copy = fr_strndup(body, len);
+    char *text = NULL; /* the body mended so far */
     size_t n = len, halves = 0, bytes = 0;
     json_t *req = NULL;
     for (int round = 0; round < 2 && req == NULL; round++) { /* each kind at most once */
         enum fr_wire_mend why = fr_json_error_mendable(jerr);
-        size_t done = 0;
-        if (why == FR_MEND_HALF && halves == 0) {
-            done = halves = fr_wire_unpair(copy, n, NULL, NULL);
-        } else if (why == FR_MEND_BYTES && bytes == 0) {
-            size_t was = n;
-            char *valid = fr_utf8_sanitize_n(copy, n, &n, NULL, NULL);
-            free(copy);
-            copy = valid;
-            done = bytes = (n - was) / 2; /* each such byte became 3 */
-        }
-        if (done == 0)
+        size_t *done = why == FR_MEND_HALF ? &halves : why == FR_MEND_BYTES ? &bytes : NULL;
+        char *next = done != NULL && *done == 0
+                         ? fr_wire_mend_once(text ? text : body, n, why, 0, &n, done)
+                         : NULL;
+        if (next == NULL)
             break;
-        req = json_loadb(copy, n, 0, jerr);
+        free(text);
+        text = next;
+        req = json_loadb(text, n, 0, jerr);
     }
-    free(copy);
+    free(text);
     static _Atomic int64_t said_half_ms, said_bytes_ms;
     if (req != NULL && halves > 0 && otlp_say_now(&said_half_ms))
         fr_log(FR_LOG_WARN, "otlp",
