@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +22,7 @@
 #include "agent/source.h"
 #include "agent/triggers.h"
 #include "core/crypto.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -182,14 +182,8 @@ agent_store_opts(const struct fr_config *c, struct fr_store_opts *so)
 static bool
 disk_full(const char *path)
 {
-    char *dir = fr_strdup(path), *slash = strrchr(dir, '/');
-    if (slash != NULL)
-        *slash = '\0';
-    struct statvfs vfs;
-    bool full = statvfs(slash ? dir : ".", &vfs) == 0 &&
-                (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)1 << 20;
-    free(dir);
-    return full;
+    uint64_t avail, total;
+    return fr_fs_space(path, &avail, &total) && avail < (uint64_t)1 << 20;
 }
 
 /*

@@ -491,6 +491,15 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
     put(&o, "flightrec_commits_failed_total %llu\n", (unsigned long long)m->commits_failed);
     head(&o, "flightrec_store_bytes", "gauge", "Size of the hot store (database and WAL).");
     put(&o, "flightrec_store_bytes %lld\n", (long long)g->store_bytes);
+    if (g->disk_bytes > 0) {
+        head(&o, "flightrec_store_disk_free_bytes", "gauge",
+             "Bytes left for the agent on the file system holding the hot store; at 0 every "
+             "commit fails and ingest is refused (docs/storage.md, When the disk fills).");
+        put(&o, "flightrec_store_disk_free_bytes %lld\n", (long long)g->disk_free_bytes);
+        head(&o, "flightrec_store_disk_bytes", "gauge",
+             "Size of the file system holding the hot store.");
+        put(&o, "flightrec_store_disk_bytes %lld\n", (long long)g->disk_bytes);
+    }
     if (g->wal != NULL) {
         head(&o, "flightrec_store_wal_checkpoints_total", "counter",
              "WAL checkpoints of the hot store, by who ran them: the store's background thread, "

@@ -95,6 +95,7 @@ struct fr_retention_state {
 struct fr_metrics_gauges {
     size_t queue_events, queue_capacity;
     int64_t store_bytes;
+    int64_t disk_free_bytes, disk_bytes; /* the file system holding the hot store; 0: unknown */
     int ready;
     size_t outbox;                    /* bundles waiting for upload */
     size_t bad_segments;              /* archive segments marked bad */

@@ -38,7 +38,13 @@ struct fr_writer {
     double reopen_at; /* monotonic seconds of the last attempt */
     struct fr_err reopen_err;
     struct fr_store_wal_stats wal; /* as of the latest commit */
+    /* commits failing in a row (the writer thread's own): said at the first, then once every
+       FAIL_SAY_EVERY_S while they go on, and when one succeeds again */
+    uint64_t failing, failing_events;
+    double failing_since, failing_said;
 };
+
+#define FAIL_SAY_EVERY_S 30
 
 /* The store, opened again if the writer has none yet (rate-limited); NULL with *err set. */
 static struct fr_store *
@@ -79,6 +85,44 @@ writer_take(struct fr_writer *w, size_t *events)
     return first;
 }
 
+/*
+ * The log's account of failing commits: a full disk or a broken store fails
+ * every commit while producers retry, and a line per commit would flood the
+ * log (on that same disk, often) with one message. The first failure is said
+ * at once, then one line every FAIL_SAY_EVERY_S while they go on, with how
+ * many, and the first commit that succeeds after them ends the outage.
+ */
+static void
+writer_say(struct fr_writer *w, int rc, size_t events, const struct fr_err *err)
+{
+    double now = fr_mono_s();
+    if (rc == FR_OK) {
+        if (w->failing > 0)
+            fr_log(FR_LOG_WARN, "writer",
+                   "commits succeed again, after %llu failed in a row over %.0f s (%llu events "
+                   "refused then; their producers were told to retry)",
+                   (unsigned long long)w->failing, now - w->failing_since,
+                   (unsigned long long)w->failing_events);
+        w->failing = w->failing_events = 0;
+        return;
+    }
+    if (w->failing++ == 0) {
+        w->failing_since = w->failing_said = now;
+        fr_log(FR_LOG_ERROR, "writer",
+               "commit of %zu events failed: %s (refused, their producers told to retry; while "
+               "commits go on failing this is said every %d s)",
+               events, err->msg, FAIL_SAY_EVERY_S);
+    } else if (now - w->failing_said >= FAIL_SAY_EVERY_S) {
+        w->failing_said = now;
+        fr_log(FR_LOG_ERROR, "writer",
+               "commits still failing: %llu in a row over %.0f s (%llu events refused), the "
+               "latest: %s",
+               (unsigned long long)w->failing, now - w->failing_since,
+               (unsigned long long)(w->failing_events + events), err->msg);
+    }
+    w->failing_events += events;
+}
+
 static void
 writer_commit(struct fr_writer *w, struct fr_batch *list, size_t events)
 {
@@ -112,8 +156,7 @@ writer_commit(struct fr_writer *w, struct fr_batch *list, size_t events)
     } else {
         rc = fr_ingest_commit_linked(w->store, w->txn, events, w->links, nlinks, fr_now_ms(), &dups,
                                      &err);
-        if (rc != FR_OK)
-            fr_log(FR_LOG_ERROR, "writer", "commit of %zu events failed: %s", events, err.msg);
+        writer_say(w, rc, events, &err);
         struct fr_store_wal_stats wal;
         fr_store_wal_stats(w->store, &wal);
         pthread_mutex_lock(&w->mu);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/mem.h"
@@ -215,4 +216,42 @@ fr_mkdirs_for(const char *path, mode_t mode, struct fr_err *err)
     }
     free(dir);
     return rc;
+}
+
+bool
+fr_fs_space(const char *path, uint64_t *avail, uint64_t *total)
+{
+    struct stat st;
+    char *dir = NULL;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) { /* a file, there or to be */
+        const char *slash = strrchr(path, '/');
+        dir = slash == NULL ? fr_strdup(".")
+                            : fr_strndup(path, slash == path ? 1 : (size_t)(slash - path));
+    }
+    struct statvfs vfs;
+    bool ok = statvfs(dir != NULL ? dir : path, &vfs) == 0;
+    free(dir);
+    if (ok) {
+        *avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+        *total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+    }
+    return ok;
+}
+
+const char *
+fr_fmt_bytes(char *buf, size_t cap, uint64_t bytes)
+{
+    static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB"};
+    if (bytes < 1024) {
+        snprintf(buf, cap, "%llu B", (unsigned long long)bytes);
+        return buf;
+    }
+    double v = (double)bytes / 1024.0;
+    size_t u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof unit / sizeof *unit) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, cap, "%.1f %s", v, unit[u]);
+    return buf;
 }

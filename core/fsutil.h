@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "core/err.h"
@@ -44,5 +45,16 @@ int fr_copy_file_atomic(const char *src, const char *dst, struct fr_err *err);
 
 /* Creates every missing directory above the file `path` with mode (mkdir -p of its dirname). */
 int fr_mkdirs_for(const char *path, mode_t mode, struct fr_err *err);
+
+/*
+ * Space on the file system that holds path (a file, which need not exist:
+ * its directory is asked; or a directory): bytes an unprivileged writer may
+ * still use and the file system's size. false (errno set) when it cannot be
+ * asked.
+ */
+bool fr_fs_space(const char *path, uint64_t *avail, uint64_t *total);
+
+/* bytes for people, into buf: "812 B", "3.2 KiB", "6.0 MiB", "1.5 GiB", "2.0 TiB". */
+const char *fr_fmt_bytes(char *buf, size_t cap, uint64_t bytes);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include "tests/support/support.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -1221,6 +1222,40 @@ test_store_wal_frames_gathered(void **state)
     free(wal);
 }
 
+/* A write with no room (SQLITE_FULL: a full disk; here the file may not grow past
+   max_page_count) is said naming the file and the room its disk has, with what to do, not as
+   SQLite's bare "database or disk is full". */
+static void
+test_store_full_said(void **state)
+{
+    struct t_store_fx *f = *state;
+    char *path = t_path(f->dir, "small.db");
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    exec_ok(db, "CREATE TABLE t(x); PRAGMA max_page_count = 8");
+    int rc = sqlite3_exec(db,
+                          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                          " WHERE i < 100) INSERT INTO t SELECT randomblob(3000) FROM n",
+                          NULL, NULL, NULL);
+    assert_int_equal(rc, SQLITE_FULL);
+    struct fr_err err = {0};
+    assert_int_equal(sq_fail(db, rc, &err, "commit"), FR_E_STORE);
+    char *grow = fr_asprintf("commit: the hot store %s may not grow (database or disk is full) "
+                             "though its disk has ",
+                             path);
+    char *full = fr_asprintf("commit: the disk holding the hot store %s is full (", path);
+    if (strncmp(err.msg, grow, strlen(grow)) == 0) /* its disk has room: a limit */
+        assert_non_null(strstr(err.msg, " free: a file size limit (ulimit -f"));
+    else if (strncmp(err.msg, full, strlen(full)) == 0) /* under 64 MiB left there */
+        assert_non_null(strstr(err.msg, "hot.max_bytes"));
+    else
+        fail_msg("said: %s", err.msg);
+    free(grow);
+    free(full);
+    sqlite3_close(db);
+    free(path);
+}
+
 /* A trace's link is its first merged pair within the window by time, then by conversation
    id, whatever order trace_convs keeps them in (its key: trace, conversation): a late span of
    the trace goes to the earliest conversation, and of two as early, to the first by id. */
@@ -2055,6 +2090,7 @@ main(void)
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_wal_frames_gathered, t_store_setup,
                                         t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_full_said, t_store_setup, t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_trace_first_pair_by_time, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_trace_pairs_merge, t_store_setup,

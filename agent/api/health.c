@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agent/api/api.h"
+#include "core/fsutil.h"
 #include "core/mem.h"
 #include "exporters/upload.h"
 
@@ -55,6 +56,11 @@ fr_api_metrics(struct fr_pipeline *p, struct MHD_Connection *c)
                                   .bad_segments = fr_pipeline_bad_segments(p, bad, sizeof bad),
                                   .inflight_bytes = atomic_load(&p->http_inflight),
                                   .queue_waiting = atomic_load(&p->queue_waiting)};
+    uint64_t avail, total;
+    if (fr_fs_space(p->conf.db_path, &avail, &total)) {
+        g.disk_free_bytes = (int64_t)avail;
+        g.disk_bytes = (int64_t)total;
+    }
     pthread_mutex_lock(&p->ship.mu);
     struct fr_ship_state ship = p->ship; /* a copy: rendered without the lock */
     pthread_mutex_unlock(&p->ship.mu);

@@ -4,15 +4,61 @@
  * once, the synchronous setting's name), kept apart so that
  * the write path, rollups and reads depend on them and not on each other.
  */
+#include <errno.h>
 #include <sqlite3.h>
+#include <string.h>
 
+#include "core/fsutil.h"
 #include "retention/hot/sqlite_int.h"
+
+/*
+ * A write with no room said for the people who must act on it at once:
+ * which file, how much room its disk has left, and what to do. SQLite's own
+ * words ("database or disk is full", or "disk I/O error" when the file may
+ * not grow: EFBIG) name neither. sys is the system's errno of the failed
+ * write (0: unknown).
+ */
+static int
+sq_no_room(sqlite3 *db, int sys, struct fr_err *err, const char *what)
+{
+    const char *path = db != NULL ? sqlite3_db_filename(db, "main") : NULL;
+    uint64_t avail, total;
+    if (path == NULL || *path == '\0' || !fr_fs_space(path, &avail, &total))
+        return fr_err_set(err, FR_E_STORE,
+                          "%s: no room to write the hot store (%s); nothing of this write was "
+                          "stored (docs/storage.md, When the disk fills)",
+                          what, sys ? strerror(sys) : "database or disk is full");
+    char a[32], t[32];
+    fr_fmt_bytes(a, sizeof a, avail);
+    fr_fmt_bytes(t, sizeof t, total);
+    if (sys == EFBIG || sys == EDQUOT || (sys != ENOSPC && avail >= ((uint64_t)64 << 20)))
+        return fr_err_set(err, FR_E_STORE,
+                          "%s: the hot store %.200s may not grow (%s) though its disk has %s "
+                          "free: %s; nothing of this write was stored",
+                          what, path, sys ? strerror(sys) : "database or disk is full", a,
+                          sys == EDQUOT ? "a disk quota is used up"
+                          : sys == EFBIG
+                              ? "a file size limit (ulimit -f, systemd's LimitFSIZE=)"
+                              : "a file size limit (ulimit -f, systemd's LimitFSIZE=) or a disk "
+                                "quota");
+    return fr_err_set(err, FR_E_STORE,
+                      "%s: the disk holding the hot store %.200s is full (%s free of %s); nothing "
+                      "of this write was stored: free space there, or bound the hot store "
+                      "(hot.max_bytes in the retention policy; docs/storage.md, When the disk "
+                      "fills)",
+                      what, path, a, t);
+}
 
 int
 sq_fail(sqlite3 *db, int rc, struct fr_err *err, const char *what)
 {
-    int primary = rc & 0xff;
+    int primary = rc & 0xff, sys = db != NULL ? sqlite3_system_errno(db) : 0;
+    if (primary == SQLITE_FULL ||
+        (primary == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT || sys == EFBIG)))
+        return sq_no_room(db, sys, err, what);
     int code = (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) ? FR_E_BUSY : FR_E_STORE;
+    if (primary == SQLITE_IOERR && sys != 0) /* which error of the system's: EIO, EROFS, ... */
+        return fr_err_set(err, code, "%s: %s (%s)", what, sqlite3_errmsg(db), strerror(sys));
     return fr_err_set(err, code, "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 }
 

@@ -143,17 +143,39 @@ test_agent_fault_disk_full(void **state)
         free(ev);
     }
     assert_int_equal(status, 503);
-    assert_non_null(strstr(out, "full"));
+    /* the answer names the file, the room left and what to do, not SQLite's bare words */
+    char *said = fr_asprintf("the disk holding the hot store %s is full (", a->db);
+    assert_non_null(strstr(out, said));
+    assert_non_null(strstr(out, "free of 3.0 MiB)"));
+    assert_non_null(strstr(out, "hot.max_bytes"));
     free(out);
     print_message("disk full after %ld acknowledged events\n", acked);
+    /* the producer retries: more failed commits, still one line in the log */
+    for (int i = 0; i < 5; i++) {
+        char *ev = events("full", b * 100, 100);
+        assert_int_equal(post(a, ev, NULL), 503);
+        free(ev);
+    }
     assert_int_equal(http(a, "GET", "/readyz", NULL, NULL, 0, &out, NULL), 503);
-    assert_non_null(strstr(out, "full"));
+    assert_non_null(strstr(out, said));
+    free(out);
+    free(said);
+    wait_metric(a, "flightrec_store_disk_bytes 3145728\n");
+    assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &out, NULL), 200);
+    long free_bytes = -1;
+    const char *g = strstr(out, "\nflightrec_store_disk_free_bytes ");
+    assert_non_null(g);
+    free_bytes = atol(g + strlen("\nflightrec_store_disk_free_bytes "));
+    assert_true(free_bytes >= 0 && free_bytes < 1024 * 1024);
     free(out);
     char *log;
     size_t len;
     assert_int_equal(fr_read_file(a->log, &log, &len, NULL), FR_OK);
-    assert_non_null(strstr(log, "failed"));
-    assert_non_null(strstr(log, "full"));
+    const char *first = strstr(log, "commit of 100 events failed: commit");
+    assert_non_null(first);
+    assert_non_null(strstr(first, "the disk holding the hot store"));
+    assert_null(strstr(first + 1, "commit of 100 events failed"));
+    assert_null(strstr(log, "commits still failing")); /* said after 30 s of them */
     free(log);
     /* space returns: the producer's retries go through, no restart */
     assert_int_equal(mount("tmpfs", var, "tmpfs", MS_REMOUNT, "size=64m,mode=0700"), 0);
@@ -166,6 +188,7 @@ test_agent_fault_disk_full(void **state)
     }
     assert_int_equal(st, 202);
     free(ev);
+    wait_log(a, "commits succeed again, after ");
     assert_int_equal(agent_stop(a), 0);
     assert_int_equal(count_events(a->db, "full"), acked + 100);
     char ok[64] = "";
