@@ -112,6 +112,48 @@ valid_phone(const char *t, size_t len, size_t start, size_t end)
     return intl ? digits >= 8 && digits <= 15 : digits >= 10 && digits <= 11;
 }
 
+/* The IBAN countries (ISO 13616 registry) and the length of their IBANs. */
+static const char iban_lengths[] =
+    "AD24AE23AL28AT20AZ28BA20BE16BG22BH22BI27BR29BY28CH21CR22CY28CZ24DE22DJ27DK18DO28EE20EG29"
+    "ES24FI18FK18FO18FR27GB22GE22GI23GL18GR27GT28HR21HU28IE22IL23IQ23IS26IT27JO30KW30KZ20LB28"
+    "LC32LI21LT20LU20LV21LY25MC27MD24ME22MK19MN20MR27MT31MU30NI28NL18NO15OM23PK24PL28PS29PT25"
+    "QA29RO24RS22RU33SA24SC31SD18SE24SI19SK24SM27SO23ST25SV28TL23TN24TR26UA29VA22VG24XK20YE30";
+
+static bool
+valid_iban(const char *t, size_t len, size_t start, size_t end)
+{
+    (void)len;
+    char c[40];
+    size_t n = 0;
+    for (size_t i = start; i < end; i++) {
+        if (t[i] == ' ')
+            continue;
+        if (n == sizeof c)
+            return false;
+        c[n++] = t[i];
+    }
+    size_t want = 0;
+    for (const char *e = iban_lengths; *e != '\0'; e += 4)
+        if (e[0] == c[0] && e[1] == c[1]) {
+            want = (size_t)((e[2] - '0') * 10 + (e[3] - '0'));
+            break;
+        }
+    if (want == 0 || n != want)
+        return false;
+    /* the check: the first four characters moved to the end, letters as 10..35, mod 97 is 1 */
+    unsigned rem = 0;
+    for (size_t k = 0; k < n; k++) {
+        char ch = c[(k + 4) % n];
+        if (isdigit((unsigned char)ch))
+            rem = (rem * 10 + (unsigned)(ch - '0')) % 97;
+        else if (ch >= 'A' && ch <= 'Z')
+            rem = (rem * 100 + (unsigned)(ch - 'A' + 10)) % 97;
+        else
+            return false;
+    }
+    return rem == 1;
+}
+
 const struct fr_validator fr_validators[] = {
     {"luhn", "13 to 19 digits with a valid Luhn check digit, not all the same", valid_luhn},
     {"ipv4", "four octets 0-255 without leading zeros, not part of a longer dotted run",
@@ -119,6 +161,7 @@ const struct fr_validator fr_validators[] = {
     {"ipv6", "parses as an IPv6 address, at least three groups, not glued to a word", valid_ipv6},
     {"phone", "10-11 digits, or 8-15 after + or (, not part of a longer number or identifier",
      valid_phone},
+    {"iban", "the length of its country's IBANs and a valid ISO 7064 mod-97 check", valid_iban},
     {NULL, NULL, NULL},
 };
 

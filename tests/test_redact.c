@@ -242,6 +242,16 @@ test_redact_near_misses_stay(void **state)
         "timestamps 1760000000000 and 1700000000",
         "eyJ is how base64 JSON starts",
         "a::b and dead::beef in Rust paths",
+        "set max_tokens: 4096 and \"max_tokens\": 2048, \"input_tokens\": 31337",
+        "tokenizer: cl100k_base_with_extras_v2",
+        "the secretary: Margaret Thompson-Whitfield",
+        "secret_santa_assignments_for_december_2026",
+        "cache key-d41d8cd98f00b204e9800998ecf8427e expired",
+        "SKU AB12 CDEF GHIJ KLMN is back in stock",
+        "GB00 WEST 1234 5698 7654 32 has a wrong check",
+        "call hf_hub_download and hf_transfer first",
+        "part 900-12-3456 and 000-12-3456 are not SSNs",
+        "\"next_page_token\": \"\" ends the list",
     };
     struct fr_redactor *r = t_redactor();
     for (size_t i = 0; i < sizeof benign / sizeof *benign; i++) {

@@ -43,6 +43,28 @@ static const struct t_secret {
     {"5555555555554444", {"5555555555554444"}},
     {"198.51.100.23", {"198.51.100.23"}},
     {"2001:db8:85a3::8a2e:370:7334", {"2001:db8:85a3::8a2e:370:7334"}},
+    {"glpat-Xy7Wq2Er5Ty8Ui1Op4As", {"Xy7Wq2Er5Ty8Ui1Op4As"}},
+    {"hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh", {"AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh"}},
+    {"ya29.a0AfH6SMBx7Wq2Er5Ty8Ui1Op4As7Df0Gh3Jk6Lz9Xc", {"a0AfH6SMBx7Wq2Er5Ty8Ui1Op4As7Df0Gh3"}},
+    {"gsk_Zq8XbN3kLm5PqR7sT9vW2yA4cE6gI8kM0oQZq8XbN3kLm5PqR7sT9vW",
+     {"Zq8XbN3kLm5PqR7sT9vW2yA4cE6gI8kM0oQ"}},
+    {"xai-Q7wE9rT1yU3iO5pA7sD9fG1hJ3kL5zX7cV9bN1mQ7wE9rT1yU3iO5pA7sD9fG1hJ3kL5zX7cV9bN1m",
+     {"Q7wE9rT1yU3iO5pA7sD9fG1hJ3kL5zX7cV9bN1m"}},
+    {"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", {"5c1d9e2f7a3b4c8d9e0f1a2b3c4d5e6f"}},
+    {"dop_v1_3f1e9d2c7b4a5968e0f1a2b3c4d5e6f70819a2b3c4d5e6f708192a3b4c5d6e7f",
+     {"3f1e9d2c7b4a5968e0f1a2b3c4d5e6f70819a2b3c4d5e6f708192a3b4c5d6e7f"}},
+    {"DefaultEndpointsProtocol=https;AccountName=chatlogs;AccountKey=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5"
+     "MGFiY2RlZmdoaWprbG1ub3A=;EndpointSuffix=core.windows.net",
+     {"Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWprbG1ub3A"}},
+    {"SG.AbCdEfGhIjKlMnOpQrStUv.AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfG",
+     {"AbCdEfGhIjKlMnOpQrStUv", "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfG"}},
+    {"npm_Zq8XbN3kLm5PqR7sT9vW2yA4cE6gI8kM0oQz", {"Zq8XbN3kLm5PqR7sT9vW2yA4cE6gI8kM0oQz"}},
+    {"https://hooks.slack.com/services/T01ABCDEF/B02GHIJKL/AbCdEfGhIjKlMnOpQrStUvWx",
+     {"AbCdEfGhIjKlMnOpQrStUvWx"}},
+    {"{\"db_password\": \"Tr0ub4dor-and-3\"}", {"Tr0ub4dor-and-3"}},
+    {"\"api_key\": \"Q2xpZW50U2VjcmV0VmFsdWUxMjM0\"", {"Q2xpZW50U2VjcmV0VmFsdWUxMjM0"}},
+    {"219-09-9999", {"219-09-9999"}},
+    {"GB82 WEST 1234 5698 7654 32", {"WEST 1234 5698 7654"}},
 };
 #define NSECRETS (sizeof secrets / sizeof secrets[0])
 
