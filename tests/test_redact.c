@@ -252,6 +252,7 @@ test_redact_near_misses_stay(void **state)
         "call hf_hub_download and hf_transfer first",
         "part 900-12-3456 and 000-12-3456 are not SSNs",
         "\"next_page_token\": \"\" ends the list",
+        "docker run -u 1000:1000 image and the cookie: chocolate chip",
     };
     struct fr_redactor *r = t_redactor();
     for (size_t i = 0; i < sizeof benign / sizeof *benign; i++) {

@@ -64,6 +64,9 @@ static const struct t_secret {
     {"{\"db_password\": \"Tr0ub4dor-and-3\"}", {"Tr0ub4dor-and-3"}},
     {"\"api_key\": \"Q2xpZW50U2VjcmV0VmFsdWUxMjM0\"", {"Q2xpZW50U2VjcmV0VmFsdWUxMjM0"}},
     {"219-09-9999", {"219-09-9999"}},
+    {"Cookie: theme=dark; sessionid=8f14e45fceea167a5a36dedd4bea2543",
+     {"8f14e45fceea167a5a36dedd4bea2543"}},
+    {"curl -u admin:S3cretPassw0rd https://api.example.com/v1", {"S3cretPassw0rd"}},
     {"GB82 WEST 1234 5698 7654 32", {"WEST 1234 5698 7654"}},
 };
 #define NSECRETS (sizeof secrets / sizeof secrets[0])
