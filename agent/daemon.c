@@ -486,7 +486,8 @@ fr_agent_run(const char *config_path)
         status = agent_start_sources(&a);
     if (status == FR_EXIT_OK) {
         if (a.p.conf.retention_enabled &&
-            (a.retention.interval_ms > 0 || a.retention.verify_ms > 0))
+            (a.retention.interval_ms > 0 || a.retention.verify_ms > 0 ||
+             a.retention.min_free_percent > 0))
             a.retention_job = fr_retention_job_start(&a.p, &a.retention);
         a.shipper = fr_shipper_start(&a.p);
         agent_print_ready(&a);

@@ -2,13 +2,17 @@
  * agent/jobs.c - the retention job inside the agent: every
  * schedule.interval of the retention policy it runs the same job as
  * `flightrec retention run`, on its own store connection, so ingest keeps
- * flowing (each segment leaves hot in its own short transaction).
+ * flowing (each segment leaves hot in its own short transaction); and
+ * every DISK_CHECK_MS it looks at the room left on the hot store's disk,
+ * and runs it at once when that is under hot.min_free_percent, with a size
+ * bound that frees it again.
  */
 #include "agent/jobs.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/ticker.h"
@@ -20,7 +24,18 @@ struct fr_retention_job {
     const struct fr_retention_policy *rp; /* borrowed */
     pthread_t thread;
     struct fr_ticker tick;
+    bool pressed;       /* the disk is under the floor: said once, until it is not */
+    bool said_nothing;  /* said that hot had nothing more to move, this time under */
+    double failed_said; /* monotonic s a failed run under the floor was last said; 0: never */
 };
+
+/* How often the room on the hot store's disk is looked at (a statvfs, a few microseconds: a
+   small disk fills fast), how soon a run under the floor that failed is tried again (its
+   failure said at most every DISK_IDLE_MS), and how long the job waits after a run under the
+   floor that could move nothing. */
+#define DISK_CHECK_MS 250
+#define DISK_RETRY_MS 2000
+#define DISK_IDLE_MS 60000
 
 /* Up to this many bytes of changed segments verified per pass (the rest: next pass). */
 #define SCRUB_BUDGET (256ull << 20)
@@ -102,6 +117,80 @@ job_run_once(struct fr_retention_job *j, bool retention)
     fr_store_close(st);
 }
 
+/*
+ * The disk under hot.min_free_percent: the oldest hot events move to warm
+ * now, as many as it takes (a run whose hot.max_bytes is what hot may keep).
+ * Returns how long to wait before the next look.
+ */
+static int64_t
+job_disk(struct fr_retention_job *j)
+{
+    const char *db = j->pl->conf.db_path;
+    uint64_t avail, total;
+    int64_t move;
+    char a[32], t[32];
+    if (!fr_retention_disk_pressure(j->rp, db, &move, &avail, &total)) {
+        if (j->pressed)
+            fr_log(FR_LOG_WARN, "retention", "the disk holding %s has %s free of %s again", db,
+                   fr_fmt_bytes(a, sizeof a, avail), fr_fmt_bytes(t, sizeof t, total));
+        j->pressed = j->said_nothing = false;
+        return DISK_CHECK_MS;
+    }
+    if (!j->pressed)
+        fr_log(FR_LOG_WARN, "retention",
+               "the disk holding %s has %s free of %s, under hot.min_free_percent (%lld%%): the "
+               "oldest hot events move to warm now, before their age (not those of the last "
+               "hot.min_free_keep)",
+               db, fr_fmt_bytes(a, sizeof a, avail), fr_fmt_bytes(t, sizeof t, total),
+               (long long)j->rp->min_free_percent);
+    j->pressed = true;
+    struct fr_store_opts so;
+    fr_store_opts_default(&so);
+    so.busy_timeout_ms = (int)j->pl->conf.busy_timeout_ms;
+    struct fr_store *st;
+    struct fr_err err = {0};
+    int rc = fr_store_open(db, &so, &st, &err);
+    struct fr_retention_stats s;
+    if (rc == FR_OK) {
+        struct fr_retention_policy q = *j->rp; /* this run's: so many bytes of the oldest rows */
+        q.move_bytes = move;
+        rc = fr_retention_run(st, &q, fr_now_ms(), false, NULL, NULL, &s, &err);
+        retention_report(j->pl, st, rc == FR_OK);
+        fr_store_close(st);
+        pthread_mutex_lock(&j->pl->retention_state.mu);
+        j->pl->retention_state.disk_runs++;
+        pthread_mutex_unlock(&j->pl->retention_state.mu);
+    }
+    if (rc != FR_OK) { /* a full disk: no room for a segment either, until some is freed */
+        double now = fr_mono_s();
+        if (j->failed_said == 0 || now - j->failed_said >= DISK_IDLE_MS / 1000) {
+            fr_log(FR_LOG_ERROR, "retention",
+                   "run for room on the disk failed (tried again every %d s, said every %d s): "
+                   "%s",
+                   DISK_RETRY_MS / 1000, DISK_IDLE_MS / 1000, err.msg);
+            j->failed_said = now;
+        }
+        return DISK_RETRY_MS;
+    }
+    j->failed_said = 0;
+    fr_fs_space(db, &avail, &total);
+    fr_log(FR_LOG_WARN, "retention",
+           "for room on the disk: %llu events to warm in %llu segments (%.1f MiB of rows), "
+           "%.2f s; %s free now",
+           (unsigned long long)s.moved_events, (unsigned long long)s.warm_segments,
+           (double)s.row_bytes / 1048576.0, s.seconds, fr_fmt_bytes(a, sizeof a, avail));
+    if (s.moved_events > 0)
+        return DISK_CHECK_MS;
+    if (!j->said_nothing)
+        fr_log(FR_LOG_WARN, "retention",
+               "the disk holding %s is still under hot.min_free_percent and hot has no whole "
+               "segment of events older than hot.min_free_keep left to move: what fills it is "
+               "not the hot store (looked at again every %d s)",
+               db, DISK_IDLE_MS / 1000);
+    j->said_nothing = true;
+    return DISK_IDLE_MS;
+}
+
 static int64_t
 mono_ms(void)
 {
@@ -115,13 +204,23 @@ job_main(void *arg)
     /* retention every interval; between runs, changed segments verified every verify_interval */
     int64_t now = mono_ms(), next_run = j->rp->interval_ms > 0 ? now + j->rp->interval_ms : -1;
     int64_t next_verify = j->rp->verify_ms > 0 ? now + 1000 : -1;
+    int64_t next_disk = j->rp->min_free_percent > 0 ? now : -1;
     for (;;) {
-        int64_t next = next_run < 0                                 ? next_verify
-                       : next_verify < 0 || next_run <= next_verify ? next_run
-                                                                    : next_verify;
+        int64_t next = -1;
+        for (int k = 0; k < 3; k++) {
+            int64_t at = k == 0 ? next_run : k == 1 ? next_verify : next_disk;
+            if (at >= 0 && (next < 0 || at < next))
+                next = at;
+        }
         if (!fr_ticker_wait(&j->tick, next - now > 0 ? next - now : 0))
             break;
         now = mono_ms();
+        if (next_disk >= 0 && now >= next_disk) {
+            next_disk = now + job_disk(j);
+            now = mono_ms();
+            if ((next_run < 0 || now < next_run) && (next_verify < 0 || now < next_verify))
+                continue;
+        }
         bool run = next_run >= 0 && now >= next_run;
         job_run_once(j, run);
         now = mono_ms();

@@ -594,6 +594,10 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
         put(&o, "flightrec_retention_runs_total{result=\"ok\"} %lld\n",
             (long long)(r->runs - r->failures));
         put(&o, "flightrec_retention_runs_total{result=\"failed\"} %lld\n", (long long)r->failures);
+        head(&o, "flightrec_retention_disk_runs_total", "counter",
+             "Retention runs started because the hot store's disk had less free than "
+             "hot.min_free_percent (the oldest hot events moved to warm early).");
+        put(&o, "flightrec_retention_disk_runs_total %lld\n", (long long)r->disk_runs);
         head(&o, "flightrec_retention_last_run_timestamp_seconds", "gauge",
              "When the last retention run ended (Unix seconds).");
         put(&o, "flightrec_retention_last_run_timestamp_seconds %lld\n",

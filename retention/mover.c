@@ -293,14 +293,18 @@ batch_seal(struct batch *b, const char *path, int64_t now, struct fr_seg_info *i
 
 /*
  * Moves the rows cutoff[] makes due into warm segments, oldest first, one
- * segment at a time; with max_bytes, only while hot holds more live bytes.
+ * segment at a time; with max_bytes, only while hot holds more live bytes;
+ * with budget, until that many bytes of rows moved, and only whole segments
+ * (a disk under the floor checked every 250 ms would otherwise write a
+ * segment of a few rows each time).
  */
 static int
 move_segments(struct fr_store *st, const struct fr_retention_policy *p, const int64_t *cutoff,
-              int64_t hold_id, int64_t max_bytes, int64_t now, bool dry_run,
+              int64_t hold_id, int64_t max_bytes, int64_t budget, int64_t now, bool dry_run,
               fr_retention_progress progress, void *ud, struct fr_retention_stats *stats,
               struct fr_err *err)
 {
+    uint64_t moved_before = stats->row_bytes;
     struct batch b = {.p = p};
     fr_store_id(st, b.store_id, NULL);
     struct fr_archive_keys keys;
@@ -311,10 +315,12 @@ move_segments(struct fr_store *st, const struct fr_retention_policy *p, const in
     for (; rc == FR_OK;) {
         if (max_bytes > 0 && fr_store_live_bytes(st) <= max_bytes)
             break;
+        if (budget > 0 && stats->row_bytes - moved_before >= (uint64_t)budget)
+            break;
         batch_writer(&b, &keys);
         rc = fr_store_due(st, cutoff, hold_id, p->max_unshipped_ms, after_ts, after_id,
                           (int)p->segment_events, batch_row, &b, err);
-        if (rc != FR_OK || b.n == 0)
+        if (rc != FR_OK || b.n == 0 || (budget > 0 && b.n < (size_t)p->segment_events))
             break;
         after_ts = b.last_ts;
         after_id = b.last_id;
@@ -376,14 +382,22 @@ hot_to_warm(struct fr_store *st, const struct fr_retention_policy *p, int64_t no
     stats->ship_hold = hold;
     int rc = FR_OK;
     if (any)
-        rc = move_segments(st, p, cutoff, hold, 0, now, dry_run, progress, ud, stats, err);
+        rc = move_segments(st, p, cutoff, hold, 0, 0, now, dry_run, progress, ud, stats, err);
     /* the size bound: the oldest rows of any age leave while hot is over it (shipped or not:
        the disk comes first) */
     if (rc == FR_OK && p->max_hot_bytes > 0 && !dry_run &&
         fr_store_live_bytes(st) > p->max_hot_bytes) {
         for (int k = 0; k < FR_KIND_COUNT; k++)
             cutoff[k] = INT64_MAX;
-        rc = move_segments(st, p, cutoff, INT64_MAX, p->max_hot_bytes, now, dry_run, progress, ud,
+        rc = move_segments(st, p, cutoff, INT64_MAX, p->max_hot_bytes, 0, now, dry_run, progress,
+                           ud, stats, err);
+    }
+    /* the disk under hot.min_free_percent (the agent): this many bytes of the oldest rows too,
+       but not those of the last hot.min_free_keep */
+    if (rc == FR_OK && p->move_bytes > 0 && !dry_run) {
+        for (int k = 0; k < FR_KIND_COUNT; k++)
+            cutoff[k] = p->min_free_keep_ms > 0 ? now - p->min_free_keep_ms : INT64_MAX;
+        rc = move_segments(st, p, cutoff, INT64_MAX, 0, p->move_bytes, now, dry_run, progress, ud,
                            stats, err);
     }
     return rc;

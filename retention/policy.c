@@ -39,6 +39,15 @@ static const struct fr_option pol_opts[] = {
      "Age at which events leave hot for warm (0: never by age)."},
     {"hot", "max_bytes", FR_OPT_INT, "0", P(max_hot_bytes), 0, INT64_MAX / 2, NULL,
      "Most bytes of live rows in hot; past it the oldest leave whatever their age (0: no bound)."},
+    {"hot", "min_free_percent", FR_OPT_INT, "5", P(min_free_percent), 0, 90, NULL,
+     "The agent's floor of free space on the disk holding the hot store, in percent of its "
+     "size: under it (looked at every 250 ms) the oldest hot events move to warm at once, "
+     "before their age and without waiting for the schedule, in whole segments, as many as it "
+     "takes to free that share again, so that the recorder keeps recording and does not fill "
+     "the disk of the service it sits beside (0: off; docs/storage.md, When the disk fills)."},
+    {"hot", "min_free_keep", FR_OPT_DURATION, "1h", P(min_free_keep_ms), 0, INT64_MAX / 2, NULL,
+     "Under hot.min_free_percent, events this recent stay in hot all the same: the last hour "
+     "keeps its full fidelity when something else fills the disk (0: any may move)."},
     {"hot", "max_unshipped_age", FR_OPT_DURATION, "7d", P(max_unshipped_ms), 0, INT64_MAX / 2, NULL,
      "While the agent ships to a fleet store (ship.url), events not shipped yet stay in hot up "
      "to this much longer than their age (the fleet store down): past it they move all the "
@@ -260,4 +269,21 @@ void
 fr_archive_keys_wipe(struct fr_archive_keys *k)
 {
     fr_key_wipe(k, sizeof *k);
+}
+
+bool
+fr_retention_disk_pressure(const struct fr_retention_policy *p, const char *db_path, int64_t *move,
+                           uint64_t *avail, uint64_t *total)
+{
+    if (p->min_free_percent <= 0 || !fr_fs_space(db_path, avail, total) || *total == 0)
+        return false;
+    uint64_t floor = *total / 100 * (uint64_t)p->min_free_percent;
+    if (*avail >= floor)
+        return false;
+    /* moved rows come back as segments (~1/8 of them), and a row's bytes are less than the
+       pages its row and index entries free: a quarter more than the deficit, and 1% of the
+       disk more, so that the next look does not find it just under again */
+    uint64_t deficit = floor - *avail;
+    *move = (int64_t)(deficit + deficit / 4 + *total / 100);
+    return true;
 }

@@ -25,6 +25,11 @@ struct fr_retention_policy {
     int64_t hot_ms;                     /* age at which events leave hot */
     int64_t hot_kind_ms[FR_KIND_COUNT]; /* per-kind override; 0 = hot_ms */
     int64_t max_hot_bytes;              /* 0 = no size bound */
+    int64_t min_free_percent;           /* the agent's floor of free space on hot's disk; 0 = off */
+    int64_t min_free_keep_ms;           /* under it, events this recent stay in hot; 0 = none */
+    int64_t move_bytes;                 /* not an option: set for one run (the disk under the
+                                           floor), the oldest hot rows of any age, this many bytes
+                                           of them, move too; 0 = none */
     int64_t max_unshipped_ms;           /* events not shipped yet stay this much longer; 0 = no */
     int64_t warm_ms;                    /* age at which segments become cold */
     int64_t cold_ms;                    /* age at which segments are deleted */
@@ -45,6 +50,16 @@ struct fr_retention_policy {
 };
 
 extern const char fr_retention_builtin_yaml[];
+
+/*
+ * Disk pressure (hot.min_free_percent): whether the disk holding the hot
+ * store at db_path has less than that share of its size free, and if so
+ * how many bytes of hot rows to move to warm to free that share again
+ * (*move: the policy's move_bytes for that run). *avail and *total are the
+ * disk's. false when the floor is off, the disk has room or cannot be asked.
+ */
+bool fr_retention_disk_pressure(const struct fr_retention_policy *p, const char *db_path,
+                                int64_t *move, uint64_t *avail, uint64_t *total);
 
 /*
  * Built-in defaults merged with path (NULL: defaults). Errors name file,

@@ -1523,6 +1523,65 @@ test_retention_size_bound_and_restore(void **state)
 }
 
 /*
+ * The disk under hot.min_free_percent: the agent's run moves move_bytes of
+ * the oldest rows before their age, in whole segments only, and never those
+ * of the last hot.min_free_keep; fr_retention_disk_pressure says when and
+ * how much.
+ */
+static void
+test_retention_disk_pressure_moves(void **state)
+{
+    struct rfx *f = *state;
+    t_ingest_generated(f->st, f->dir, 6000);
+    int64_t total = sql_int(f->db, "SELECT count(*) FROM events");
+    int64_t last = sql_int(f->db, "SELECT max(ts_ms) FROM events");
+    int64_t first = sql_int(f->db, "SELECT min(ts_ms) FROM events");
+    struct fr_retention_policy q = f->p;
+    q.hot_ms = 0; /* nothing is due by age */
+    memset(q.hot_kind_ms, 0, sizeof q.hot_kind_ms);
+    q.segment_events = 500;
+    q.move_bytes = 400000;
+    q.min_free_keep_ms = (last - first) / 2; /* the newer half stays whatever the budget */
+    struct fr_retention_stats s;
+    struct fr_err err = {0};
+    assert_int_equal(fr_retention_run(f->st, &q, last, false, NULL, NULL, &s, &err), FR_OK);
+    /* whole segments, until the budget was reached */
+    assert_true(s.moved_events > 0 && s.moved_events % 500 == 0);
+    assert_true(s.row_bytes >= 400000);
+    assert_true(s.row_bytes < 400000 + s.row_bytes / s.warm_segments);
+    assert_int_equal(sql_int(f->db, "SELECT count(*) FROM events"),
+                     total - (int64_t)s.moved_events);
+    assert_true(sql_int(f->db, "SELECT max(max_ts) FROM archive_segments") <
+                last - q.min_free_keep_ms);
+    /* a budget past what is older than the kept span: only that, and whole segments */
+    q.move_bytes = INT64_MAX / 2;
+    assert_int_equal(fr_retention_run(f->st, &q, last, false, NULL, NULL, &s, &err), FR_OK);
+    assert_true(sql_int(f->db, "SELECT max(max_ts) FROM archive_segments") <
+                last - q.min_free_keep_ms);
+    /* what is left older than that is less than a segment; the kept span is all there */
+    char *older = fr_asprintf("SELECT count(*) FROM events WHERE ts_ms < %lld",
+                              (long long)(last - q.min_free_keep_ms));
+    int64_t left = sql_int(f->db, older);
+    assert_true(s.moved_events % 500 == 0);
+    assert_true(left > 0 && left < 500); /* a partial segment's worth: not written alone */
+    free(older);
+    char *newer = fr_asprintf("SELECT count(*) FROM events WHERE ts_ms >= %lld",
+                              (long long)(last - q.min_free_keep_ms));
+    assert_true(sql_int(f->db, newer) > 0);
+    free(newer);
+    /* when: the floor off, under it (a floor of the whole disk), and how much */
+    struct fr_retention_policy d = f->p;
+    int64_t move = -1;
+    uint64_t avail, size;
+    d.min_free_percent = 0;
+    assert_false(fr_retention_disk_pressure(&d, f->db, &move, &avail, &size));
+    d.min_free_percent = 100;
+    assert_true(fr_retention_disk_pressure(&d, f->db, &move, &avail, &size));
+    uint64_t deficit = size / 100 * 100 - avail;
+    assert_int_equal(move, (int64_t)(deficit + deficit / 4 + size / 100));
+}
+
+/*
  * A MANIFEST journal that cannot be written stops the run with an error
  * naming it (it was skipped silently, so `archive rebuild` later missed the
  * segment); the run after the journal is fixed goes on.
@@ -2623,6 +2682,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_retention_cli_verify_and_policy_errors, rsetup,
                                         rteardown),
         cmocka_unit_test_setup_teardown(test_retention_size_bound_and_restore, rsetup, rteardown),
+        cmocka_unit_test_setup_teardown(test_retention_disk_pressure_moves, rsetup, rteardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,8 @@
  */
 #include "tests/integration/agent.h"
 
+#include "core/timeutil.h"
+
 /* Another process holds the write lock: 503 with the reason and Retry-After,
  * /readyz says why, and it recovers by itself when the lock goes. */
 static void
@@ -264,6 +266,104 @@ test_agent_fault_disk_full_at_start(void **state)
     free(var);
 }
 
+/* n events of conversation conv, each with about 4 KiB of text that compresses little. */
+static char *
+bulky_events(const char *conv, int n, uint64_t *seed)
+{
+    static const char digits[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    size_t cap = (size_t)n * 4400, len = 0;
+    char *s = fr_malloc(cap);
+    int64_t now = fr_now_ms();
+    for (int i = 0; i < n; i++) {
+        char text[4097];
+        for (size_t k = 0; k < sizeof text - 1; k++) {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            text[k] = (k % 9 == 8) ? ' ' : digits[*seed % 62];
+        }
+        text[sizeof text - 1] = '\0';
+        len += (size_t)snprintf(s + len, cap - len,
+                                "{\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"%s\","
+                                "\"event_id\":\"%s-%d\",\"data\":{\"name\":\"search\","
+                                "\"result\":\"%s\"}}\n",
+                                (long long)now, conv, conv, i, text);
+    }
+    return s;
+}
+
+/*
+ * hot.min_free_percent: the data directory on a 128 MiB disk under a floor
+ * of half of it, and half again as many bytes of events posted as the disk
+ * holds, at a producer's pace. The agent moves the oldest hot events to warm as the disk goes
+ * under the floor (its log and /metrics say so), so every event is stored
+ * and readable (the oldest from warm) instead of the disk filling up: without
+ * the floor the producer's retries would never be acknowledged. Events are of
+ * now, so that none is due by age.
+ */
+static void
+test_agent_fault_disk_floor(void **state)
+{
+    struct agent *a = *state;
+    char *var = small_data_dir(a, "size=128m,mode=0700");
+    char *policy = t_path(a->dir, "floor.yaml");
+    write_text(policy, "hot:\n  max_age: 0\n  min_free_percent: 50\n  min_free_keep: 0\n"
+                       "warm:\n  segment_events: 2000\n"
+                       "schedule:\n  interval: 0\n");
+    char *sections = fr_asprintf("retention:\n  policy: %s\n", policy);
+    agent_config(a, NULL, NULL, sections);
+    agent_start(a);
+    uint64_t seed = 88172645463325252ull;
+    int posts = 480, retried = 0; /* 480 x 100 x 4 KiB: 192 MiB */
+    for (int b = 0; b < posts; b++) {
+        char conv[32];
+        snprintf(conv, sizeof conv, "floor-%03d", b);
+        char *ev = bulky_events(conv, 100, &seed);
+        long st = 0;
+        for (int i = 0; i < 600 && st != 202; i++) { /* a producer retrying for up to a minute */
+            st = http(a, "POST", "/v1/events", NULL, ev, strlen(ev), NULL, NULL);
+            if (st != 202) {
+                retried++;
+                usleep(100000);
+            }
+        }
+        if (st != 202) {
+            char *lg;
+            size_t ln;
+            fr_read_file(a->log, &lg, &ln, NULL);
+            print_message("the agent's log:\n%s\n", lg);
+            free(lg);
+            fail_msg("post %d never acknowledged (status %ld): the disk filled", b, st);
+        }
+        free(ev);
+        usleep(20000); /* a producer's pace: at most 20 MB/s */
+    }
+    print_message("%d posts of 100 events, %d retried\n", posts, retried);
+    wait_log(a, "under hot.min_free_percent (50%): the oldest hot events move to warm now, before "
+                "their age");
+    wait_log(a, "for room on the disk: ");
+    wait_metric(a, "flightrec_retention_disk_runs_total ");
+    char *m = NULL;
+    assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &m, NULL), 200);
+    const char *runs = strstr(m, "\nflightrec_retention_disk_runs_total ");
+    assert_non_null(runs);
+    assert_true(atol(runs + strlen("\nflightrec_retention_disk_runs_total ")) >= 1);
+    free(m);
+    assert_int_equal(agent_stop(a), 0);
+    /* the oldest left hot for warm, the newest are in hot; each read whole */
+    assert_int_equal(count_events(a->db, "floor-000"), 0);
+    assert_int_equal(count_events(a->db, "floor-479"), 100);
+    long dups;
+    assert_int_equal(count_across_tiers(a, "floor-000", &dups), 100);
+    assert_int_equal(dups, 0);
+    assert_int_equal(count_across_tiers(a, "floor-240", &dups), 100);
+    assert_int_equal(count_across_tiers(a, "floor-479", &dups), 100);
+    assert_int_equal(umount2(var, 0), 0);
+    free(sections);
+    free(policy);
+    free(var);
+}
+
 int
 main(void)
 {
@@ -275,6 +375,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_fault_read_only_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_fault_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_fault_disk_full_at_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_fault_disk_floor, setup, teardown),
     };
     if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
         cmocka_set_test_filter(getenv("FR_TEST_FILTER"));
