@@ -118,9 +118,10 @@ job_run_once(struct fr_retention_job *j, bool retention)
 }
 
 /*
- * The disk under hot.min_free_percent: the oldest hot events move to warm
- * now, as many as it takes (a run whose hot.max_bytes is what hot may keep).
- * Returns how long to wait before the next look.
+ * The disk under hot.min_free_percent: a retention run now, in which the
+ * oldest hot events also move to warm before their age, as many bytes of
+ * them as fr_retention_disk_pressure says (the policy's move_bytes for this
+ * run). Returns how long to wait before the next look.
  */
 static int64_t
 job_disk(struct fr_retention_job *j)
@@ -201,7 +202,8 @@ static void *
 job_main(void *arg)
 {
     struct fr_retention_job *j = arg;
-    /* retention every interval; between runs, changed segments verified every verify_interval */
+    /* retention every interval; between runs, changed segments verified every verify_interval,
+       and the room on the disk looked at every DISK_CHECK_MS (job_disk says when next) */
     int64_t now = mono_ms(), next_run = j->rp->interval_ms > 0 ? now + j->rp->interval_ms : -1;
     int64_t next_verify = j->rp->verify_ms > 0 ? now + 1000 : -1;
     int64_t next_disk = j->rp->min_free_percent > 0 ? now : -1;

@@ -28,8 +28,8 @@ struct fr_retention_policy {
     int64_t min_free_percent;           /* the agent's floor of free space on hot's disk; 0 = off */
     int64_t min_free_keep_ms;           /* under it, events this recent stay in hot; 0 = none */
     int64_t move_bytes;                 /* not an option: set for one run (the disk under the
-                                           floor), the oldest hot rows of any age, this many bytes
-                                           of them, move too; 0 = none */
+                                           floor), this many bytes of the oldest hot rows older
+                                           than min_free_keep move too, in whole segments */
     int64_t max_unshipped_ms;           /* events not shipped yet stay this much longer; 0 = no */
     int64_t warm_ms;                    /* age at which segments become cold */
     int64_t cold_ms;                    /* age at which segments are deleted */
