@@ -131,12 +131,23 @@ job_disk(struct fr_retention_job *j)
     int64_t move;
     char a[32], t[32];
     if (!fr_retention_disk_pressure(j->rp, db, &move, &avail, &total)) {
-        if (j->pressed)
+        if (j->pressed) {
             fr_log(FR_LOG_WARN, "retention", "the disk holding %s has %s free of %s again", db,
                    fr_fmt_bytes(a, sizeof a, avail), fr_fmt_bytes(t, sizeof t, total));
+            pthread_mutex_lock(&j->pl->retention_state.mu);
+            j->pl->retention_state.disk_low[0] = '\0';
+            pthread_mutex_unlock(&j->pl->retention_state.mu);
+        }
         j->pressed = j->said_nothing = false;
         return DISK_CHECK_MS;
     }
+    pthread_mutex_lock(&j->pl->retention_state.mu); /* for /readyz, still 200 */
+    snprintf(j->pl->retention_state.disk_low, sizeof j->pl->retention_state.disk_low,
+             "%s free of %s, under hot.min_free_percent (%lld%%): the oldest hot events move to "
+             "warm early",
+             fr_fmt_bytes(a, sizeof a, avail), fr_fmt_bytes(t, sizeof t, total),
+             (long long)j->rp->min_free_percent);
+    pthread_mutex_unlock(&j->pl->retention_state.mu);
     if (!j->pressed)
         fr_log(FR_LOG_WARN, "retention",
                "the disk holding %s has %s free of %s, under hot.min_free_percent (%lld%%): the "

@@ -87,6 +87,7 @@ struct fr_retention_state {
     pthread_mutex_t mu;
     int64_t runs, failures;
     int64_t disk_runs;             /* of them, run for room on the disk (hot.min_free_percent) */
+    char disk_low[160];            /* while the disk is under that floor, what /readyz says */
     int64_t last_ms;               /* when the last run ended; 0: none yet */
     bool last_ok;                  /* it finished without an error */
     int64_t segments[2], bytes[2]; /* warm [0] and cold [1], from the manifest after it */

@@ -556,5 +556,12 @@ fr_pipeline_ready(struct fr_pipeline *p, char *why, size_t whylen)
                  (long long)p->bucket.pending, p->bucket.error);
     }
     pthread_mutex_unlock(&p->bucket.mu);
+    /* nor a disk under the floor: the oldest hot events leave early (agent/jobs.c) */
+    pthread_mutex_lock(&p->retention_state.mu);
+    if (p->retention_state.disk_low[0] != '\0') {
+        size_t n = strlen(why);
+        snprintf(why + n, whylen - n, "; disk: %s", p->retention_state.disk_low);
+    }
+    pthread_mutex_unlock(&p->retention_state.mu);
     return true;
 }

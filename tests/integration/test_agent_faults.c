@@ -295,11 +295,11 @@ bulky_events(const char *conv, int n, uint64_t *seed)
 /*
  * hot.min_free_percent: the data directory on a 128 MiB disk under a floor
  * of half of it, and half again as many bytes of events posted as the disk
- * holds, at a producer's pace. The agent moves the oldest hot events to warm as the disk goes
- * under the floor (its log and /metrics say so), so every event is stored
- * and readable (the oldest from warm) instead of the disk filling up: without
- * the floor the producer's retries would never be acknowledged. Events are of
- * now, so that none is due by age.
+ * holds, at a producer's pace. The agent moves the oldest hot events to warm
+ * as the disk goes under the floor (its log, /readyz and /metrics say so),
+ * so every event is stored and readable (the oldest from warm) instead of
+ * the disk filling up: without the floor the producer's retries would never
+ * be acknowledged. Events are of now, so that none is due by age.
  */
 static void
 test_agent_fault_disk_floor(void **state)
@@ -315,6 +315,7 @@ test_agent_fault_disk_floor(void **state)
     agent_start(a);
     uint64_t seed = 88172645463325252ull;
     int posts = 480, retried = 0; /* 480 x 100 x 4 KiB: 192 MiB */
+    bool said_low = false;
     for (int b = 0; b < posts; b++) {
         char conv[32];
         snprintf(conv, sizeof conv, "floor-%03d", b);
@@ -336,8 +337,15 @@ test_agent_fault_disk_floor(void **state)
             fail_msg("post %d never acknowledged (status %ld): the disk filled", b, st);
         }
         free(ev);
+        /* while under the floor, /readyz says so and stays 200 */
+        char *ready = NULL;
+        assert_int_equal(http(a, "GET", "/readyz", NULL, NULL, 0, &ready, NULL), 200);
+        said_low |= strstr(ready, "; disk: ") != NULL &&
+                    strstr(ready, " free of 128.0 MiB, under hot.min_free_percent (50%)") != NULL;
+        free(ready);
         usleep(20000); /* a producer's pace: at most 20 MB/s */
     }
+    assert_true(said_low);
     print_message("%d posts of 100 events, %d retried\n", posts, retried);
     wait_log(a, "under hot.min_free_percent (50%): the oldest hot events move to warm now, before "
                 "their age");
