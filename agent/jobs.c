@@ -4,8 +4,8 @@
  * `flightrec retention run`, on its own store connection, so ingest keeps
  * flowing (each segment leaves hot in its own short transaction); and
  * every DISK_CHECK_MS it looks at the room left on the hot store's disk,
- * and runs it at once when that is under hot.min_free_percent, with a size
- * bound that frees it again.
+ * and runs it at once when that is under hot.min_free_percent, moving as
+ * many bytes of the oldest hot events as free it again.
  */
 #include "agent/jobs.h"
 
@@ -67,15 +67,17 @@ tier_sizes(void *ud, const struct fr_manifest_row *m)
     return 0;
 }
 
-/* How the run went and what the tiers hold after it, for /metrics and the console. */
+/* How the run went and what the tiers hold after it, for /metrics and the console (disk: it
+   was run for room on the disk). */
 static void
-retention_report(struct fr_pipeline *p, struct fr_store *st, bool ok)
+retention_report(struct fr_pipeline *p, struct fr_store *st, bool ok, bool disk)
 {
     struct fr_retention_state r = {0};
     struct fr_err err = {0};
     fr_store_manifest(st, tier_sizes, &r, &err);
     pthread_mutex_lock(&p->retention_state.mu);
     p->retention_state.runs++;
+    p->retention_state.disk_runs += disk;
     p->retention_state.failures += !ok;
     p->retention_state.last_ms = fr_now_ms();
     p->retention_state.last_ok = ok;
@@ -84,37 +86,63 @@ retention_report(struct fr_pipeline *p, struct fr_store *st, bool ok)
     pthread_mutex_unlock(&p->retention_state.mu);
 }
 
-static void
-job_run_once(struct fr_retention_job *j, bool retention)
+/* The job's own connection to the store (the writer keeps ingesting on its). */
+static int
+job_open(struct fr_retention_job *j, struct fr_store **st, struct fr_err *err)
 {
     struct fr_store_opts so;
     fr_store_opts_default(&so);
     so.busy_timeout_ms = (int)j->pl->conf.busy_timeout_ms;
+    return fr_store_open(j->pl->conf.db_path, &so, st, err);
+}
+
+/*
+ * One retention run under policy p on the job's own connection, its bucket
+ * sync and the tiers after it reported for /metrics, /readyz and the console
+ * (disk: a run for room on the disk). Returns fr_retention_run's code, or
+ * the open's (*s then zero).
+ */
+static int
+job_retention(struct fr_retention_job *j, const struct fr_retention_policy *p, bool disk,
+              struct fr_retention_stats *s, struct fr_err *err)
+{
+    memset(s, 0, sizeof *s);
     struct fr_store *st;
+    int rc = job_open(j, &st, err);
+    if (rc != FR_OK)
+        return rc;
+    rc = fr_retention_run(st, p, fr_now_ms(), false, NULL, NULL, s, err);
+    if (rc == FR_OK || s->bucket.failed)
+        bucket_report(j->pl, &s->bucket, rc == FR_OK ? NULL : err->msg);
+    retention_report(j->pl, st, rc == FR_OK, disk);
+    fr_store_close(st);
+    return rc;
+}
+
+static void
+job_run_once(struct fr_retention_job *j, bool retention)
+{
     struct fr_err err = {0};
-    struct fr_retention_stats s;
-    if (fr_store_open(j->pl->conf.db_path, &so, &st, &err) != FR_OK) {
-        fr_log(FR_LOG_ERROR, "retention", "cannot open the store: %s", err.msg);
-        return;
-    }
     if (!retention) {
+        struct fr_store *st;
+        if (job_open(j, &st, &err) != FR_OK) {
+            fr_log(FR_LOG_ERROR, "retention", "cannot open the store: %s", err.msg);
+            return;
+        }
         struct fr_scrub_stats ss;
         if (fr_retention_scrub(st, j->rp, SCRUB_BUDGET, &ss, &err) != FR_OK)
             fr_log(FR_LOG_WARN, "retention", "segment verification: %s", err.msg);
-    } else if (fr_retention_run(st, j->rp, fr_now_ms(), false, NULL, NULL, &s, &err) == FR_OK) {
+        fr_store_close(st);
+        return;
+    }
+    struct fr_retention_stats s;
+    if (job_retention(j, j->rp, false, &s, &err) == FR_OK)
         fr_log(FR_LOG_INFO, "retention",
                "%llu events to warm in %llu segments, %llu segments to cold, %llu deleted, %.2f s",
                (unsigned long long)s.moved_events, (unsigned long long)s.warm_segments,
                (unsigned long long)s.to_cold, (unsigned long long)s.deleted_segments, s.seconds);
-        bucket_report(j->pl, &s.bucket, NULL);
-        retention_report(j->pl, st, true);
-    } else {
+    else
         fr_log(FR_LOG_ERROR, "retention", "run failed: %s", err.msg);
-        if (s.bucket.failed)
-            bucket_report(j->pl, &s.bucket, err.msg);
-        retention_report(j->pl, st, false);
-    }
-    fr_store_close(st);
 }
 
 /*
@@ -156,24 +184,12 @@ job_disk(struct fr_retention_job *j)
                db, fr_fmt_bytes(a, sizeof a, avail), fr_fmt_bytes(t, sizeof t, total),
                (long long)j->rp->min_free_percent);
     j->pressed = true;
-    struct fr_store_opts so;
-    fr_store_opts_default(&so);
-    so.busy_timeout_ms = (int)j->pl->conf.busy_timeout_ms;
-    struct fr_store *st;
-    struct fr_err err = {0};
-    int rc = fr_store_open(db, &so, &st, &err);
+    struct fr_retention_policy q = *j->rp; /* this run's: so many bytes of the oldest rows */
+    q.move_bytes = move;
     struct fr_retention_stats s;
-    if (rc == FR_OK) {
-        struct fr_retention_policy q = *j->rp; /* this run's: so many bytes of the oldest rows */
-        q.move_bytes = move;
-        rc = fr_retention_run(st, &q, fr_now_ms(), false, NULL, NULL, &s, &err);
-        retention_report(j->pl, st, rc == FR_OK);
-        fr_store_close(st);
-        pthread_mutex_lock(&j->pl->retention_state.mu);
-        j->pl->retention_state.disk_runs++;
-        pthread_mutex_unlock(&j->pl->retention_state.mu);
-    }
-    if (rc != FR_OK) { /* a full disk: no room for a segment either, until some is freed */
+    struct fr_err err = {0};
+    /* it fails on a full disk (no room for a segment either) until some is freed */
+    if (job_retention(j, &q, true, &s, &err) != FR_OK) {
         double now = fr_mono_s();
         if (j->failed_said == 0 || now - j->failed_said >= DISK_IDLE_MS / 1000) {
             fr_log(FR_LOG_ERROR, "retention",

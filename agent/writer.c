@@ -95,14 +95,15 @@ writer_take(struct fr_writer *w, size_t *events)
 static void
 writer_say(struct fr_writer *w, int rc, size_t events, const struct fr_err *err)
 {
+    if (rc == FR_OK && w->failing == 0) /* every commit but an outage's: no clock read */
+        return;
     double now = fr_mono_s();
     if (rc == FR_OK) {
-        if (w->failing > 0)
-            fr_log(FR_LOG_WARN, "writer",
-                   "commits succeed again, after %llu failed in a row over %.0f s (%llu events "
-                   "refused then; their producers were told to retry)",
-                   (unsigned long long)w->failing, now - w->failing_since,
-                   (unsigned long long)w->failing_events);
+        fr_log(FR_LOG_WARN, "writer",
+               "commits succeed again, after %llu failed in a row over %.0f s (%llu events "
+               "refused then; their producers were told to retry)",
+               (unsigned long long)w->failing, now - w->failing_since,
+               (unsigned long long)w->failing_events);
         w->failing = w->failing_events = 0;
         return;
     }

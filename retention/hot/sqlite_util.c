@@ -31,16 +31,16 @@ sq_no_room(sqlite3 *db, int sys, struct fr_err *err, const char *what)
     char a[32], t[32];
     fr_fmt_bytes(a, sizeof a, avail);
     fr_fmt_bytes(t, sizeof t, total);
-    if (sys == EFBIG || sys == EDQUOT || (sys != ENOSPC && avail >= ((uint64_t)64 << 20)))
+    if (sys == EFBIG || sys == EDQUOT || (sys != ENOSPC && avail >= ((uint64_t)64 << 20))) {
+        /* room on the disk, yet the file may not grow: a limit of the process or the user */
+        static const char limit[] = "a file size limit (ulimit -f, systemd's LimitFSIZE=)";
         return fr_err_set(err, FR_E_STORE,
                           "%s: the hot store %.200s may not grow (%s) though its disk has %s "
-                          "free: %s; nothing of this write was stored",
+                          "free: %s%s; nothing of this write was stored",
                           what, path, sys ? strerror(sys) : "database or disk is full", a,
-                          sys == EDQUOT ? "a disk quota is used up"
-                          : sys == EFBIG
-                              ? "a file size limit (ulimit -f, systemd's LimitFSIZE=)"
-                              : "a file size limit (ulimit -f, systemd's LimitFSIZE=) or a disk "
-                                "quota");
+                          sys == EDQUOT ? "a disk quota is used up" : limit,
+                          sys == EDQUOT || sys == EFBIG ? "" : " or a disk quota");
+    }
     return fr_err_set(err, FR_E_STORE,
                       "%s: the disk holding the hot store %.200s is full (%s free of %s); nothing "
                       "of this write was stored: free space there, or bound the hot store "
