@@ -123,6 +123,24 @@ small_data_dir(struct agent *a, const char *options)
     return var;
 }
 
+/*
+ * The agent configured with the disk floor off (hot.min_free_percent: 0),
+ * for the tests of what a full disk does: with it on, a floor run (a whole
+ * retention run) can move the fixtures' events, a year old and so due by
+ * age, to warm while the disk fills, and these tests count the events hot
+ * holds. test_agent_fault_disk_floor tests the floor.
+ */
+static void
+agent_config_no_floor(struct agent *a)
+{
+    char *policy = t_path(a->dir, "no-floor.yaml");
+    write_text(policy, "hot:\n  min_free_percent: 0\n");
+    char *sections = fr_asprintf("retention:\n  policy: %s\n", policy);
+    agent_config(a, NULL, NULL, sections);
+    free(sections);
+    free(policy);
+}
+
 /* The data directory on a small filesystem that fills up: ingest answers 503
  * and stops acking, the log and /readyz say why, nothing acked is lost, and
  * when space returns ingest recovers by itself. Needs a tmpfs mount (root). */
@@ -131,7 +149,7 @@ test_agent_fault_disk_full(void **state)
 {
     struct agent *a = *state;
     char *var = small_data_dir(a, "size=3m,mode=0700");
-    agent_config(a, NULL, NULL, NULL);
+    agent_config_no_floor(a);
     agent_start(a);
     long acked = 0, status = 202;
     char *out = NULL;
@@ -212,7 +230,7 @@ test_agent_fault_disk_full_at_start(void **state)
 {
     struct agent *a = *state;
     char *var = small_data_dir(a, "size=4m,mode=0700");
-    agent_config(a, NULL, NULL, NULL);
+    agent_config_no_floor(a);
     agent_start(a);
     char *ev = events("before", 0, 50);
     assert_int_equal(post(a, ev, NULL), 202);
