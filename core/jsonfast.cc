@@ -27,6 +27,13 @@ constexpr int POOL_MAX = 4;
 std::mutex pool_mu;
 slot *pool[POOL_MAX];
 int npool;
+/* Parsers for whole documents (fr_json_fast_load_doc) kept between them while sized for at
+   most FR_JSON_FAST_DOC_KEEP bytes, at most DOC_POOL_MAX (the threads that parse an OTLP
+   export at once, mostly); a thread that finds none makes its own. */
+constexpr size_t FR_JSON_FAST_DOC_KEEP = 1024 * 1024;
+constexpr int DOC_POOL_MAX = 2;
+simdjson::dom::parser *doc_pool[DOC_POOL_MAX];
+int ndoc;
 
 slot *
 take()
@@ -112,7 +119,63 @@ build(simdjson::dom::element e)
     return nullptr;
 }
 
+/* The tree of the document in padded (len bytes, then SIMDJSON_PADDING of zeros); NULL as
+   fr_json_fast_load's. */
+json_t *
+load_padded(simdjson::dom::parser &parser, const char *padded, size_t len)
+{
+    json_t *tree = nullptr;
+    simdjson::dom::element root;
+    /* simdjson reports errors by value (MEMALLOC included); nothing here throws */
+    if (!parser.parse(padded, len, false).get(root) &&
+        (root.type() == simdjson::dom::element_type::OBJECT ||
+         root.type() == simdjson::dom::element_type::ARRAY))
+        tree = build(root);
+    return tree;
+}
+
 } // namespace
+
+extern "C" json_t *
+fr_json_fast_load_doc(const char *buf, size_t len)
+{
+    if (len <= FR_JSON_FAST_MAX)
+        return fr_json_fast_load(buf, len);
+    if (len > FR_JSON_FAST_DOC_MAX || (unsigned char)buf[0] == 0xef)
+        return nullptr;
+    char *padded = static_cast<char *>(std::malloc(len + simdjson::SIMDJSON_PADDING));
+    if (padded == nullptr)
+        return nullptr;
+    std::memcpy(padded, buf, len);
+    std::memset(padded + len, 0, simdjson::SIMDJSON_PADDING);
+    /* a kept parser, or one for this document alone: its tape and indexes are reserved for
+       len bytes (~15 per byte) but touched only as far as the document's values reach (~3
+       per byte of OTLP JSON). Kept after it when sized for at most FR_JSON_FAST_DOC_KEEP
+       (a new parser per 0.5 MB export, mapped and unmapped, cost 10-25% of an OTLP/JSON
+       span's agent CPU); else freed, and given back to the system (daemon.c's mmap
+       threshold) */
+    simdjson::dom::parser *parser = nullptr;
+    {
+        std::lock_guard<std::mutex> g(pool_mu);
+        if (ndoc > 0)
+            parser = doc_pool[--ndoc];
+    }
+    json_t *tree = nullptr;
+    if (parser == nullptr)
+        parser = new (std::nothrow) simdjson::dom::parser;
+    if (parser != nullptr)
+        tree = load_padded(*parser, padded, len);
+    std::free(padded);
+    if (parser != nullptr && parser->capacity() <= FR_JSON_FAST_DOC_KEEP) {
+        std::lock_guard<std::mutex> g(pool_mu);
+        if (ndoc < DOC_POOL_MAX) {
+            doc_pool[ndoc++] = parser;
+            parser = nullptr;
+        }
+    }
+    delete parser;
+    return tree;
+}
 
 extern "C" json_t *
 fr_json_fast_load(const char *buf, size_t len)
@@ -126,13 +189,7 @@ fr_json_fast_load(const char *buf, size_t len)
     std::memcpy(s->buf, buf, len);
     /* simdjson's SIMD loads read the padding; defined bytes keep valgrind's checks quiet */
     std::memset(s->buf + len, 0, simdjson::SIMDJSON_PADDING);
-    json_t *tree = nullptr;
-    simdjson::dom::element root;
-    /* simdjson reports errors by value (MEMALLOC included); nothing here throws */
-    if (!s->parser.parse(s->buf, len, false).get(root) &&
-        (root.type() == simdjson::dom::element_type::OBJECT ||
-         root.type() == simdjson::dom::element_type::ARRAY))
-        tree = build(root);
+    json_t *tree = load_padded(s->parser, s->buf, len);
     give(s);
     return tree;
 }

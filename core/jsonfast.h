@@ -31,9 +31,19 @@ extern "C" {
 #endif
 
 #define FR_JSON_FAST_MAX (16 * 1024)
+#define FR_JSON_FAST_DOC_MAX (16 * 1024 * 1024) /* http.max_body_bytes' default */
 
 /* The tree of buf[0..len), as jansson would build it; NULL: parse it with jansson. */
 json_t *fr_json_fast_load(const char *buf, size_t len);
+
+/*
+ * The same for a whole request body (an OTLP/JSON export: ~0.5 MB for 500 spans), up to
+ * FR_JSON_FAST_DOC_MAX: a document past FR_JSON_FAST_MAX goes to one of two parsers kept
+ * for documents (while sized for 1 MiB or less), or to one of its own, freed after it. Its
+ * answer is json_loadb(buf, len, JSON_REJECT_DUPLICATES)'s or NULL, so a caller that
+ * accepts duplicate keys (flags 0) still gets jansson's tree for them: NULL sends it there.
+ */
+json_t *fr_json_fast_load_doc(const char *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -333,11 +333,12 @@ test_json_region_drop(void **state)
  * key order: the compact dumps are byte for byte equal), and leaves to
  * jansson every line it would refuse or read differently.
  */
-/* Whether simdjson decided the text; when it did, jansson agrees on the tree. */
+/* Whether simdjson decided the text (load: fr_json_fast_load or _doc); when it did, jansson
+   agrees on the tree. */
 static bool
-fast_vs_jansson(const char *text, size_t len)
+fast_vs_jansson_with(json_t *(*load)(const char *, size_t), const char *text, size_t len)
 {
-    json_t *fast = fr_json_fast_load(text, len);
+    json_t *fast = load(text, len);
     json_t *slow = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
     bool decided = fast != NULL;
     if (fast != NULL) {
@@ -353,6 +354,12 @@ fast_vs_jansson(const char *text, size_t len)
     json_decref(fast);
     json_decref(slow);
     return decided;
+}
+
+static bool
+fast_vs_jansson(const char *text, size_t len)
+{
+    return fast_vs_jansson_with(fr_json_fast_load, text, len);
 }
 
 static void
@@ -449,6 +456,76 @@ test_json_fast_matches_jansson(void **state)
 }
 
 /*
+ * A whole request body (an OTLP/JSON export) past FR_JSON_FAST_MAX: simdjson
+ * decides it with a parser of its own, to the same tree as jansson's, and
+ * leaves to jansson what it leaves on a line (a duplicate key, a NUL, an
+ * integer past int64, bytes that are not UTF-8, a byte order mark) however
+ * deep in the document, and a body past FR_JSON_FAST_DOC_MAX.
+ */
+static void
+test_json_fast_doc_matches_jansson(void **state)
+{
+    (void)state;
+    char *doc = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&doc, &len);
+    fputs("{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[", f);
+    for (int i = 0; i < 400; i++)
+        fprintf(
+            f,
+            "%s{\"traceId\":\"%032x\",\"startTimeUnixNano\":\"1771357449%09d\",\"kind\":%d,"
+            "\"attributes\":[{\"key\":\"gen_ai.usage.input_tokens\",\"value\":{\"intValue\":%d}},"
+            "{\"key\":\"score\",\"value\":{\"doubleValue\":%d.25}},{\"key\":\"ok\",\"value\":"
+            "{\"boolValue\":%s}},{\"key\":\"prompt\",\"value\":{\"stringValue\":\"caf\\u00e9 "
+            "\\ud83d\\ude00 \xe2\x82\xac \\\"q\\\" %d\"}}],\"events\":[],\"status\":null}",
+            i ? "," : "", i, i, i % 5, i * 7, i, i % 2 ? "true" : "false", i);
+    fputs("]}]}]}", f);
+    fclose(f);
+    assert_true(len > FR_JSON_FAST_MAX);
+    assert_true(fast_vs_jansson_with(fr_json_fast_load_doc, doc, len));
+    assert_false(fast_vs_jansson(doc, len)); /* a line that long: left to jansson */
+    /* what simdjson leaves to jansson, in the middle of the document */
+    static const struct {
+        const char *from, *to;
+    } left[] = {
+        {"\"kind\":2,", "\"kind\":2,\"kind\":3,"},        /* a duplicate key */
+        {"\"kind\":2,", "\"kind\":\"a\\u0000b\","},       /* a NUL in a string */
+        {"\"kind\":2,", "\"kind\":9223372036854775808,"}, /* past int64 */
+        {"\"kind\":2,", "\"kind\":\"\xff\","},            /* not UTF-8 */
+        {"\"kind\":2,", "\"kind\":2,,"},                  /* not JSON */
+    };
+    const char *at = strstr(doc + len / 2, "\"kind\":2,");
+    assert_non_null(at);
+    for (size_t i = 0; i < sizeof left / sizeof left[0]; i++) {
+        size_t head = (size_t)(at - doc), from = strlen(left[i].from), to = strlen(left[i].to);
+        char *bad = fr_malloc(len - from + to);
+        memcpy(bad, doc, head);
+        memcpy(bad + head, left[i].to, to);
+        memcpy(bad + head + to, at + from, len - head - from);
+        json_t *fast = fr_json_fast_load_doc(bad, len - from + to);
+        if (fast != NULL)
+            fail_msg("%s: simdjson decided it", left[i].to);
+        free(bad);
+    }
+    char *bom = fr_malloc(len + 3);
+    memcpy(bom, "\xef\xbb\xbf", 3);
+    memcpy(bom + 3, doc, len);
+    assert_null(fr_json_fast_load_doc(bom, len + 3));
+    free(bom);
+    free(doc);
+    /* past FR_JSON_FAST_DOC_MAX: jansson's */
+    size_t huge = FR_JSON_FAST_DOC_MAX + 1;
+    char *h = fr_malloc(huge);
+    memset(h, ' ', huge);
+    memcpy(h, "{}", 2);
+    assert_null(fr_json_fast_load_doc(h, huge));
+    json_t *at_max = fr_json_fast_load_doc(h, FR_JSON_FAST_DOC_MAX);
+    assert_non_null(at_max);
+    json_decref(at_max);
+    free(h);
+}
+
+/*
  * A region holds at most FR_JSON_REGION_MAX bytes: past it, allocations
  * are malloc'd (and freed) as outside one, so a huge request cannot grow
  * the agent's memory through it.
@@ -493,6 +570,7 @@ main(void)
         cmocka_unit_test(test_json_region_owns_and_releases),
         cmocka_unit_test(test_json_region_drop),
         cmocka_unit_test(test_json_fast_matches_jansson),
+        cmocka_unit_test(test_json_fast_doc_matches_jansson),
         cmocka_unit_test(test_json_region_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

