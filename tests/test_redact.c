@@ -253,6 +253,8 @@ test_redact_near_misses_stay(void **state)
         "part 900-12-3456 and 000-12-3456 are not SSNs",
         "\"next_page_token\": \"\" ends the list",
         "docker run -u 1000:1000 image and the cookie: chocolate chip",
+        "MTAwMDAwMDAwMDAwMDAwMDAw is base64 of digits, and a.b.c dotted names",
+        "NzY1NDMy.abcdef.ghijklmnopqrstuvwxyz0123456789 is too short an id",
     };
     struct fr_redactor *r = t_redactor();
     for (size_t i = 0; i < sizeof benign / sizeof *benign; i++) {

@@ -68,6 +68,10 @@ static const struct t_secret {
      {"8f14e45fceea167a5a36dedd4bea2543"}},
     {"curl -u admin:S3cretPassw0rd https://api.example.com/v1", {"S3cretPassw0rd"}},
     {"GB82 WEST 1234 5698 7654 32", {"WEST 1234 5698 7654"}},
+    {"the bot logs in with MTA0NjY1NzQ3NjE2NTQ1NjE2Mg.GxYzAb.Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789",
+     {"GxYzAb.Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789"}},
+    {"Bot ODUzMjgxNzU5MjQ3MzYwMDIw.YKb9Ew.q1W2e3R4t5Y6u7I8o9P0a1S2d3F4g5H6j7K",
+     {"q1W2e3R4t5Y6u7I8o9P0a1S2d3F4g5H6j7K"}},
 };
 #define NSECRETS (sizeof secrets / sizeof secrets[0])
 
