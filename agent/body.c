@@ -18,6 +18,7 @@
 #include <zstd.h>
 
 #include "core/crc32c.h"
+#include "core/jsonfast.h"
 #include "core/jsonmem.h"
 #include "core/mem.h"
 #include "core/utf8.h"
@@ -696,7 +697,11 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
     if (i < len && body[i] == '[') {
         json_error_t jerr;
         fr_json_region_begin(); /* the array's tree lives until its events are prepared */
-        json_t *arr = json_loadb(body + i, len - i, 0, &jerr);
+        /* simdjson first, as an OTLP/JSON export (jsonfast.h); what it leaves (a key named
+           twice among it), jansson reads */
+        json_t *arr = fr_json_fast_load_doc(body + i, len - i);
+        if (arr == NULL)
+            arr = json_loadb(body + i, len - i, 0, &jerr);
         struct body_bad *bad = NULL;
         size_t nbad = 0, mended_len = 0;
         struct body_marks marks = {0};

@@ -19,6 +19,7 @@
 
 #include "agent/body.h"
 #include "core/crc32c.h"
+#include "core/jsonfast.h"
 #include "core/mem.h"
 #include "core/wire.h"
 #include "support/support.h"
@@ -424,6 +425,42 @@ test_body_array_salvaged(void **state)
 #undef EV
 }
 
+/* An array body past FR_JSON_FAST_MAX (simdjson reads it whole, jsonfast.h): every element
+   kept, numbered in order; one naming a key twice is left to jansson, and there, as for any
+   array body, the last value counts (docs/redaction.md). */
+static void
+test_body_array_large(void **state)
+{
+    (void)state;
+    char *body = NULL;
+    size_t blen = 0;
+    FILE *f = open_memstream(&body, &blen);
+    fputs("[\n", f);
+    for (int i = 0; i < 200; i++)
+        fprintf(f,
+                "%s{\"kind\":\"%s\",%s\"ts_ms\":%lld,\"conv_id\":\"big\",\"data\":{\"name\":"
+                "\"lookup\",\"args\":{\"q\":\"caf\\u00e9 \xe2\x82\xac step %d\"}}}",
+                i ? ",\n" : "", i == 150 ? "provider" : "tool",
+                i == 150 ? "\"kind\":\"tool\"," : "", 1771357445100LL + i, i);
+    fputs("\n]\n", f);
+    fclose(f);
+    assert_true(blen > FR_JSON_FAST_MAX);
+    struct fr_ingest_cfg cfg = *t_cfg();
+    cfg.red = t_redactor();
+    struct fr_body_result res = {0};
+    struct framed fr = {0};
+    assert_int_equal(fr_body_prepare(body, blen, &cfg, NULL, &res, on_reject, NULL, &fr), FR_OK);
+    assert_int_equal(fr.nrejected, 0);
+    assert_int_equal(res.n, 200);
+    for (size_t i = 0; i < res.n; i++) {
+        assert_int_equal(res.recs[i].line, i + 1); /* a whole array: by element */
+        assert_int_equal(res.recs[i].kind, FR_KIND_TOOL);
+        assert_int_equal(res.recs[i].ts_ms, 1771357445100LL + (int64_t)i);
+    }
+    fr_body_result_clear(&res);
+    free(body);
+}
+
 int
 main(void)
 {
@@ -437,6 +474,7 @@ main(void)
         cmocka_unit_test(test_body_pretty_printed_events),
         cmocka_unit_test(test_body_bytes_not_utf8_mended),
         cmocka_unit_test(test_body_array_salvaged),
+        cmocka_unit_test(test_body_array_large),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
