@@ -28,6 +28,7 @@ struct fr_config {
     int64_t max_line_bytes;
     int64_t max_depth;
     int64_t prepare_nice;
+    int64_t prepare_bytes;
     int64_t max_fields;
     int64_t max_string_bytes;
     /* http */

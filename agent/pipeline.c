@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,22 +75,27 @@ fr_pipeline_prepare_yield(const struct fr_pipeline *p)
 }
 
 void
-fr_pipeline_prepare_begin(struct fr_pipeline *p)
+fr_pipeline_prepare_begin(struct fr_pipeline *p, size_t bytes)
 {
     fr_pipeline_prepare_yield(p);
+    size_t max = p->conf.prepare_bytes > 0 ? (size_t)p->conf.prepare_bytes : SIZE_MAX;
     pthread_mutex_lock(&p->prep_mu);
-    while (p->prep_busy >= p->prep_max)
+    while (p->prep_busy >= p->prep_max ||
+           (p->prep_busy > 0 && (bytes > max || p->prep_bytes > max - bytes)))
         pthread_cond_wait(&p->prep_cv, &p->prep_mu);
     p->prep_busy++;
+    p->prep_bytes += bytes;
     pthread_mutex_unlock(&p->prep_mu);
 }
 
 void
-fr_pipeline_prepare_end(struct fr_pipeline *p)
+fr_pipeline_prepare_end(struct fr_pipeline *p, size_t bytes)
 {
     pthread_mutex_lock(&p->prep_mu);
     p->prep_busy--;
-    pthread_cond_signal(&p->prep_cv);
+    p->prep_bytes -= bytes;
+    /* every waiter: the room freed may let a small one in, not only the next in line */
+    pthread_cond_broadcast(&p->prep_cv);
     pthread_mutex_unlock(&p->prep_mu);
 }
 

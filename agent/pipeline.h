@@ -68,6 +68,7 @@ struct fr_pipeline {
     pthread_mutex_t prep_mu; /* requests being prepared now, at most prep_max */
     pthread_cond_t prep_cv;
     int prep_busy, prep_max;
+    size_t prep_bytes; /* their bodies' bytes, at most conf.prepare_bytes (or one request's) */
     atomic_size_t body_bytes_per_event; /* recent bodies, as received (fr_pipeline_learn) */
     pthread_mutex_t misnamed_mu;        /* fr_pipeline_misnamed's warning, at most once a minute */
     double misnamed_said;               /* monotonic seconds; 0 = never */
@@ -76,12 +77,15 @@ struct fr_pipeline {
 
 /*
  * Preparing a request (parsing, redacting, building its records) takes one
- * of twice as many slots as the machine has processors: with many
- * connections the others wait holding only their bodies, so memory and
- * CPU go to the requests being worked on, not to dozens of half-parsed ones.
+ * of twice as many slots as the machine has processors, and its body's
+ * bytes of ingest.prepare_bytes (a request alone always goes, whatever its
+ * size): with many connections, or a few large bodies, the others wait
+ * holding only their bodies, so memory and CPU go to the requests being
+ * worked on, not to dozens of half-parsed ones. bytes: the body's, as
+ * prepared (decompressed); the same to fr_pipeline_prepare_end.
  */
-void fr_pipeline_prepare_begin(struct fr_pipeline *p);
-void fr_pipeline_prepare_end(struct fr_pipeline *p);
+void fr_pipeline_prepare_begin(struct fr_pipeline *p, size_t bytes);
+void fr_pipeline_prepare_end(struct fr_pipeline *p, size_t bytes);
 
 /* The calling thread at ingest.prepare_nice above its priority, once per thread: a thread
    that prepares received events yields the CPU to the writer (fr_pipeline_prepare_begin

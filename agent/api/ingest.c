@@ -100,10 +100,10 @@ fr_api_post_events(struct fr_pipeline *p, struct MHD_Connection *c, struct fr_ap
     struct fr_live *l = fr_pipeline_live_get(p);
     struct fr_redact_counts counts;
     fr_redact_counts_init(&counts, l->red);
-    fr_pipeline_prepare_begin(p);
+    fr_pipeline_prepare_begin(p, len);
     int arc =
         fr_body_prepare(body ? body : "", len, &l->cfg, &counts, &res, on_reject, on_admit, &rj);
-    fr_pipeline_prepare_end(p);
+    fr_pipeline_prepare_end(p, len);
     fr_pipeline_unreserve(p, rj.early); /* still held: the body was refused before its count */
     fr_metrics_redaction(p->metrics, l->red, &counts);
     fr_redact_counts_free(&counts);

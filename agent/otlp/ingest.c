@@ -447,9 +447,10 @@ fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, const
     char msg[300];
     json_t *req;
     struct prepared pr = {0};
-    /* one of the pipeline's preparing slots: with many connections the others wait holding
-       their bodies only, not a request tree several times a body's size each */
-    fr_pipeline_prepare_begin(p);
+    /* one of the pipeline's preparing slots, and the body's bytes of ingest.prepare_bytes:
+       with many connections, or a Collector's batches of thousands of spans, the others wait
+       holding their bodies only, not a request tree 10-20 times a body's size each */
+    fr_pipeline_prepare_begin(p, len);
     fr_json_region_begin(); /* the request's tree and its envelopes: dropped before the wait */
     if (pb) {
         req = fr_otlp_pb_decode(s, body, len, msg, sizeof msg);
@@ -475,7 +476,7 @@ fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, const
     bool go = req != NULL && prepare(p, s, req, &pr, r);
     fr_json_region_drop(req);
     fr_json_region_end();
-    fr_pipeline_prepare_end(p);
+    fr_pipeline_prepare_end(p, len);
     if (req == NULL)
         fr_otlp_refuse(p, s, FR_OTLP_MALFORMED, 400, NULL, msg, r);
     if (go)
