@@ -79,10 +79,20 @@ fr_pipeline_prepare_begin(struct fr_pipeline *p, size_t bytes)
 {
     fr_pipeline_prepare_yield(p);
     size_t max = p->conf.prepare_bytes > 0 ? (size_t)p->conf.prepare_bytes : SIZE_MAX;
+    bool queued = false; /* this request waits for bytes: later ones wait behind it */
     pthread_mutex_lock(&p->prep_mu);
-    while (p->prep_busy >= p->prep_max ||
-           (p->prep_busy > 0 && (bytes > max || p->prep_bytes > max - bytes)))
+    for (;;) {
+        bool over = p->prep_busy > 0 && (bytes > max || p->prep_bytes > max - bytes);
+        if (over && !queued) {
+            queued = true;
+            p->prep_queued++;
+        }
+        if (p->prep_busy < p->prep_max && !over && (queued || p->prep_queued == 0))
+            break;
         pthread_cond_wait(&p->prep_cv, &p->prep_mu);
+    }
+    if (queued && --p->prep_queued == 0)
+        pthread_cond_broadcast(&p->prep_cv); /* those behind it may fit beside it */
     p->prep_busy++;
     p->prep_bytes += bytes;
     pthread_mutex_unlock(&p->prep_mu);
@@ -94,8 +104,13 @@ fr_pipeline_prepare_end(struct fr_pipeline *p, size_t bytes)
     pthread_mutex_lock(&p->prep_mu);
     p->prep_busy--;
     p->prep_bytes -= bytes;
-    /* every waiter: the room freed may let a small one in, not only the next in line */
-    pthread_cond_broadcast(&p->prep_cv);
+    /* with a request waiting for bytes, every waiter (the one the freed room lets in may not
+       be the next in line); else they wait for a slot only, and one gets it (a woken one that
+       finds itself over the bytes waits for bytes: some request is then still in) */
+    if (p->prep_queued > 0)
+        pthread_cond_broadcast(&p->prep_cv);
+    else
+        pthread_cond_signal(&p->prep_cv);
     pthread_mutex_unlock(&p->prep_mu);
 }
 

@@ -69,6 +69,7 @@ struct fr_pipeline {
     pthread_cond_t prep_cv;
     int prep_busy, prep_max;
     size_t prep_bytes; /* their bodies' bytes, at most conf.prepare_bytes (or one request's) */
+    int prep_queued;   /* requests waiting for bytes; later ones wait behind them */
     atomic_size_t body_bytes_per_event; /* recent bodies, as received (fr_pipeline_learn) */
     pthread_mutex_t misnamed_mu;        /* fr_pipeline_misnamed's warning, at most once a minute */
     double misnamed_said;               /* monotonic seconds; 0 = never */
@@ -81,7 +82,9 @@ struct fr_pipeline {
  * bytes of ingest.prepare_bytes (a request alone always goes, whatever its
  * size): with many connections, or a few large bodies, the others wait
  * holding only their bodies, so memory and CPU go to the requests being
- * worked on, not to dozens of half-parsed ones. bytes: the body's, as
+ * worked on, not to dozens of half-parsed ones. A request that waits for
+ * bytes is not passed by later ones, so a stream of small requests cannot
+ * keep a large one out. bytes: the body's, as
  * prepared (decompressed); the same to fr_pipeline_prepare_end.
  */
 void fr_pipeline_prepare_begin(struct fr_pipeline *p, size_t bytes);

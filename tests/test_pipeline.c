@@ -2,8 +2,8 @@
  * tests/test_pipeline.c - the pipeline's preparing slots (agent/pipeline.c,
  * fr_pipeline_prepare_begin): a request waits while its body would take the
  * bytes being prepared past ingest.prepare_bytes, and goes when those ahead
- * are done; a request alone goes whatever its size; small ones pass a large
- * one's wait when the room is theirs.
+ * are done; a request alone goes whatever its size; later requests wait
+ * behind one waiting for bytes, so a large one is not kept out.
  */
 #include "tests/support/support.h"
 
@@ -87,17 +87,19 @@ test_pipeline_prepare_bytes_bounded(void **state)
     assert_true(waiting(&small));
     finish(&huge);
     wait_in(&small);
-    /* 600 bytes in (with the 10): another 600 would pass 1000 and waits, 300 goes */
+    /* 610 bytes in (with the 10): another 600 would pass 1000 and waits; a later 300, which
+       would fit, waits behind it (a stream of small requests cannot keep it out) */
     start(&big, &p, 600);
     wait_in(&big);
     start(&other, &p, 600);
     assert_true(waiting(&other));
     struct preparer fits;
     start(&fits, &p, 300);
-    wait_in(&fits);
+    assert_true(waiting(&fits));
     assert_true(waiting(&other));
-    finish(&big); /* 310 in: 600 more fits */
+    finish(&big); /* 10 in: the 600 goes, then the 300 fits beside it */
     wait_in(&other);
+    wait_in(&fits);
     finish(&other);
     finish(&fits);
     finish(&small);
