@@ -44,12 +44,17 @@ rate() { sed -n 's/.* \([0-9][0-9]*\) events\/s$/\1/p' "$1"; }
 http_round() {
   local d="$tmp/agent"
   rm -rf "$d"; mkdir -p "$d"
-  printf 'storage:\n  path: %s/db\nhttp:\n  listen: 127.0.0.1:0\nsocket:\n  enabled: false\nruntime:\n  self: false\n' \
+  printf 'storage:\n  path: %s/db\nhttp:\n  listen: 127.0.0.1:0\nsocket:\n  enabled: false\nruntime:\n  self: false\notlp:\n  enabled: false\n' \
     "$d" > "$d/c.yaml"
   "$BUILD/flightrec" agent --config "$d/c.yaml" 2> "$d/log" &
   local pid=$! port=""
   for _ in $(seq 200); do grep -q 'ready:' "$d/log" 2>/dev/null && break; sleep 0.05; done
   port=$(sed -n 's/.* http http:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$d/log")
+  if [ -z "$port" ]; then
+    echo "bench: the agent did not start:" >&2
+    tail -3 "$d/log" >&2
+    exit 1
+  fi
   "$BUILD/fr-httpbench" "http://127.0.0.1:$port/v1/events" "$tmp/events.ndjson" "$1" 500 > "$d/out"
   local hwm cpu; hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
   cpu=$(awk -v t="$TICK" -v n="$N" '{printf "%.1f", ($14 + $15) / t * 1e6 / n}' "/proc/$pid/stat")
@@ -73,7 +78,8 @@ for r in $(seq "$ROUNDS"); do
   "$BUILD/flightrec" ingest --no-progress --db "$tmp/hard.db" "$tmp/hard.ndjson" 2> "$tmp/hard.log"
   hard+=("$(rate "$tmp/hard.log")")
   hraw+=("$("$BUILD/fr-rawinsert" "$tmp/hard.ndjson" "$tmp/raw.db" | sed -n 's/^rows_per_s //p')")
-  read -r hr h50 h99 hm hc _ < <(http_round "$CLIENTS")
+  read -r hr h50 h99 hm hc _ < <(http_round "$CLIENTS") || true
+  [ -n "${hr:-}" ] || exit 1 # http_round said why
   hrate+=("$hr"); hp50+=("$h50"); hp99+=("$h99"); hrss+=("$hm"); hcpu+=("$hc")
   read -r xr _ _ xm xc x429 < <(http_round "$OVERLOAD")
   orate+=("$xr"); orss+=("$xm"); ocpu+=("$xc"); o429+=("$x429")
