@@ -84,8 +84,8 @@ struct fr_pipeline {
  * holding only their bodies, so memory and CPU go to the requests being
  * worked on, not to dozens of half-parsed ones. A request that waits for
  * bytes is not passed by later ones, so a stream of small requests cannot
- * keep a large one out. bytes: the body's, as
- * prepared (decompressed); the same to fr_pipeline_prepare_end.
+ * keep a large one out. bytes: the body's as prepared (decompressed); the
+ * same to fr_pipeline_prepare_end.
  */
 void fr_pipeline_prepare_begin(struct fr_pipeline *p, size_t bytes);
 void fr_pipeline_prepare_end(struct fr_pipeline *p, size_t bytes);
