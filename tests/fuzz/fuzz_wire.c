@@ -1,7 +1,8 @@
 /*
  * Fuzzes the wire-format parser: one envelope per input, then the dump of what
  * parsed. And the simdjson path against jansson: whatever fr_json_fast_load
- * decides, jansson must accept with the same tree (core/jsonfast.h). And the
+ * decides, jansson must accept with the same tree (core/jsonfast.h), and the
+ * same for fr_json_fast_load_doc on a document past 16 KiB. And the
  * widening of numbers past 64 bits: the text it makes is the input with quotes
  * added, at the offsets it says; the mending of lone surrogate escapes; and
  * a mended event's text (bytes that are not UTF-8 as U+FFFD too) parses again.
@@ -32,10 +33,43 @@ fast_agrees(const uint8_t *data, size_t size)
     json_decref(slow);
 }
 
+/* The same for a whole document past FR_JSON_FAST_MAX (fr_json_fast_load_doc, an OTLP/JSON
+   export or an array body): the input as the first element of an array padded past it. */
+static void
+fast_doc_agrees(const uint8_t *data, size_t size)
+{
+    if (size == 0 || (data[0] != '{' && data[0] != '['))
+        return;
+    size_t len = size + FR_JSON_FAST_MAX + 2;
+    char *doc = malloc(len);
+    if (doc == NULL)
+        return;
+    doc[0] = '[';
+    memcpy(doc + 1, data, size);
+    memset(doc + 1 + size, ' ', FR_JSON_FAST_MAX);
+    doc[len - 1] = ']';
+    json_t *fast = fr_json_fast_load_doc(doc, len);
+    if (fast != NULL) {
+        json_t *slow = json_loadb(doc, len, JSON_REJECT_DUPLICATES, NULL);
+        if (slow == NULL)
+            abort(); /* simdjson accepted what jansson refuses */
+        char *a = json_dumps(fast, JSON_COMPACT);
+        char *b = json_dumps(slow, JSON_COMPACT);
+        if (a == NULL || b == NULL || strcmp(a, b) != 0 || !json_equal(fast, slow))
+            abort(); /* a different tree */
+        free(a);
+        free(b);
+        json_decref(slow);
+    }
+    json_decref(fast);
+    free(doc);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fast_agrees(data, size);
+    fast_doc_agrees(data, size);
     struct fr_wire_limits lim;
     fr_wire_limits_default(&lim);
     lim.max_line = 64 * 1024;
