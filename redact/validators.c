@@ -154,6 +154,19 @@ valid_iban(const char *t, size_t len, size_t start, size_t end)
     return rem == 1;
 }
 
+/* A random base-36 key (Mailgun's key-...) has a letter past f after its prefix; a hex digest
+   (an MD5 after "key-" in a cache key) has none. */
+static bool
+valid_base36(const char *t, size_t len, size_t start, size_t end)
+{
+    (void)len;
+    const char *dash = memchr(t + start, '-', end - start);
+    for (size_t i = dash != NULL ? (size_t)(dash - t) + 1 : start; i < end; i++)
+        if (isalpha((unsigned char)t[i]) && tolower((unsigned char)t[i]) > 'f')
+            return true;
+    return false;
+}
+
 const struct fr_validator fr_validators[] = {
     {"luhn", "13 to 19 digits with a valid Luhn check digit, not all the same", valid_luhn},
     {"ipv4", "four octets 0-255 without leading zeros, not part of a longer dotted run",
@@ -162,6 +175,8 @@ const struct fr_validator fr_validators[] = {
     {"phone", "10-11 digits, or 8-15 after + or (, not part of a longer number or identifier",
      valid_phone},
     {"iban", "the length of its country's IBANs and a valid ISO 7064 mod-97 check", valid_iban},
+    {"base36", "a letter past f after the first '-': a random base-36 key, not a hex digest",
+     valid_base36},
     {NULL, NULL, NULL},
 };
 

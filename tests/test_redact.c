@@ -255,6 +255,8 @@ test_redact_near_misses_stay(void **state)
         "docker run -u 1000:1000 image and the cookie: chocolate chip",
         "MTAwMDAwMDAwMDAwMDAwMDAw is base64 of digits, and a.b.c dotted names",
         "NzY1NDMy.abcdef.ghijklmnopqrstuvwxyz0123456789 is too short an id",
+        "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 and "
+        "id 550e8400-e29b-41d4-a716-446655440000, key-3ax6xnjp29 short, monkey-business",
     };
     struct fr_redactor *r = t_redactor();
     for (size_t i = 0; i < sizeof benign / sizeof *benign; i++) {

@@ -72,6 +72,11 @@ static const struct t_secret {
      {"GxYzAb.Ab3dEfGhIjKlMnOpQrStUvWxYz0123456789"}},
     {"Bot ODUzMjgxNzU5MjQ3MzYwMDIw.YKb9Ew.q1W2e3R4t5Y6u7I8o9P0a1S2d3F4g5H6j7K",
      {"q1W2e3R4t5Y6u7I8o9P0a1S2d3F4g5H6j7K"}},
+    {"MAILGUN_API_KEY=key-3ax6xnjp29jd6fds4gc373sgvjxteol0 old, now "
+     "d41d8cd98f00b204e9800998ecf8427e-1a2b3c4d-5e6f7a8b",
+     {"3ax6xnjp29jd6fds4gc373sgvjxteol0", "d41d8cd98f00b204e9800998ecf8427e-1a2b3c4d-5e6f7a8b"}},
+    {"sent through mg key-k9p34y6n3wd25rq4f5zr37e3p3e2z8iq for mg.example.com",
+     {"k9p34y6n3wd25rq4f5zr37e3p3e2z8iq"}},
 };
 #define NSECRETS (sizeof secrets / sizeof secrets[0])
 
