@@ -135,11 +135,19 @@ ingest_misnamed(struct ingest_run *r, const char *where, uint64_t n, const struc
             fr_wire_misnamed_text(rec->misnamed, rec->misnamed_field, text, sizeof text));
 }
 
+/* A batch and its first and last lines, which its failure names (the writer clears the
+   records before it tells) */
+struct ingest_batch {
+    struct fr_batch b;
+    uint64_t first, last;
+};
+
 /* Writer thread: the batch has committed (or failed). */
 static void
 ingest_done(struct fr_batch *b, void *ud)
 {
     struct ingest_run *r = ud;
+    struct ingest_batch *ib = (struct ingest_batch *)b;
     if (b->rc == FR_OK) {
         atomic_fetch_add(&r->accepted, b->n);
         atomic_fetch_add(&r->duplicates, b->duplicates);
@@ -147,18 +155,18 @@ ingest_done(struct fr_batch *b, void *ud)
     } else if (!atomic_exchange(&r->failed, true)) {
         pthread_mutex_lock(&r->fail_mu);
         snprintf(r->fail_msg, sizeof r->fail_msg, "storing lines %llu-%llu failed: %s",
-                 (unsigned long long)b->recs[0].line, (unsigned long long)b->recs[b->n - 1].line,
-                 b->err.msg);
+                 (unsigned long long)ib->first, (unsigned long long)ib->last, b->err.msg);
         pthread_mutex_unlock(&r->fail_mu);
     }
     free(b->recs);
-    free(b);
+    free(ib);
 }
 
 static struct fr_batch *
 ingest_new_batch(struct ingest_run *r)
 {
-    struct fr_batch *b = fr_calloc(1, sizeof *b);
+    struct ingest_batch *ib = fr_calloc(1, sizeof *ib);
+    struct fr_batch *b = &ib->b;
     b->recs = fr_calloc(r->batch, sizeof *b->recs);
     b->done = ingest_done;
     b->ud = r;
@@ -171,6 +179,9 @@ ingest_submit(struct ingest_run *r)
 {
     if (r->cur->n == 0)
         return;
+    struct ingest_batch *ib = (struct ingest_batch *)r->cur;
+    ib->first = r->cur->recs[0].line;
+    ib->last = r->cur->recs[r->cur->n - 1].line;
     fr_writer_submit(r->writer, r->cur, true);
     r->cur = ingest_new_batch(r);
 }

@@ -2,6 +2,7 @@
  * agent/cli/main.c - `flightrec` entry point: global set-up and the subcommand
  * table. Each subcommand parses its own options and prints its own --help.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,10 @@ main(int argc, char **argv)
 {
     /* everything flightrec creates (databases, keys, archives) is owner-only */
     umask(077);
+    /* a write past a file size limit (ulimit -f, systemd's LimitFSIZE=) fails with EFBIG, which
+       the store and the archive name, rather than the signal killing the process mid-write
+       without a word (docs/storage.md) */
+    signal(SIGXFSZ, SIG_IGN);
     fr_log_init_from_env();
     if (argc < 2) {
         usage(stderr);

@@ -6,7 +6,10 @@
  */
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "core/fsutil.h"
 #include "retention/hot/sqlite_int.h"
@@ -49,10 +52,38 @@ sq_no_room(sqlite3 *db, int sys, struct fr_err *err, const char *what)
                       what, path, a, t);
 }
 
+/*
+ * Whether the database of db or its WAL has reached the process's file size
+ * limit. SQLite keeps the errno of a failed write only until its next system
+ * call: a commit whose WAL write went past the limit (EFBIG) is told as "disk
+ * I/O error" with no errno, the limit unnamed.
+ */
+static bool
+sq_at_size_limit(sqlite3 *db)
+{
+    struct rlimit rl;
+    const char *path = db != NULL ? sqlite3_db_filename(db, "main") : NULL;
+    if (path == NULL || *path == '\0' || getrlimit(RLIMIT_FSIZE, &rl) != 0 ||
+        rl.rlim_cur == RLIM_INFINITY)
+        return false;
+    char wal[4096];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    const char *files[] = {path, wal};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        struct stat st;
+        /* within a page of the limit: the write that failed did not fit */
+        if (stat(files[i], &st) == 0 && (uint64_t)st.st_size + 65536 >= (uint64_t)rl.rlim_cur)
+            return true;
+    }
+    return false;
+}
+
 int
 sq_fail(sqlite3 *db, int rc, struct fr_err *err, const char *what)
 {
     int primary = rc & 0xff, sys = db != NULL ? sqlite3_system_errno(db) : 0;
+    if (primary == SQLITE_IOERR && sys == 0 && sq_at_size_limit(db))
+        sys = EFBIG;
     if (primary == SQLITE_FULL ||
         (primary == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT || sys == EFBIG)))
         return sq_no_room(db, sys, err, what);

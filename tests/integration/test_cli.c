@@ -320,6 +320,35 @@ test_cli_ingest_check_stores_nothing(void **state)
     free(err);
 }
 
+/* Under a file size limit (ulimit -f, systemd's LimitFSIZE=) a write past it fails with EFBIG
+   and is named, with the lines not stored: the signal (SIGXFSZ) killed the command without a
+   word (exit 153), and the store said "disk I/O error". */
+static void
+test_cli_ingest_file_size_limit_named(void **state)
+{
+    struct fx *f = *state;
+    char *cmd = fr_asprintf(FR_GEN " --events 20000 --seed 3 > %s", f->file);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
+    char *err;
+    cmd = fr_asprintf("ulimit -f 4096 && %s ingest --no-progress --batch 1000 --db %s %s", FR_BIN,
+                      f->db, f->file);
+    int rc = t_run(cmd, NULL, &err);
+    free(cmd);
+    assert_int_equal(rc, 3); /* the store could not be used; not 153, killed by SIGXFSZ */
+    assert_non_null(strstr(err, "a file size limit (ulimit -f, systemd's LimitFSIZE=)"));
+    assert_null(strstr(err, "disk I/O error"));
+    /* the batch that failed, by its lines: a whole one of 1000 */
+    const char *at = strstr(err, "flightrec ingest: storing lines ");
+    assert_non_null(at);
+    unsigned long long first = 0, last = 0;
+    assert_int_equal(sscanf(at, "flightrec ingest: storing lines %llu-%llu failed", &first, &last),
+                     2);
+    assert_int_equal(first % 1000, 1);
+    assert_int_equal(last, first + 999);
+    free(err);
+}
+
 static void
 test_cli_conversations_json_and_filters(void **state)
 {
@@ -1316,6 +1345,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cli_ingest_compressed_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_ingest_check_stores_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_ingest_file_size_limit_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_ingest_reports_bad_lines_and_keeps_good, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cli_conversations_json_and_filters, setup, teardown),
