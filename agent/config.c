@@ -82,9 +82,10 @@ static const struct fr_option opts[] = {
         "warn (the shipped unit allows it). 0: the agent's own priority."),
     INT("ingest", "prepare_bytes", prepare_bytes, "8388608", 65536, 1LL << 34,
         "Bytes of request bodies parsed and prepared at once, across connections. A request "
-        "is worked on as a tree of JSON values, 10-20 times its body (an OTLP export of 8,000 "
-        "spans, 7 MB of JSON or 4.6 MB of protobuf as a Collector's batch sends it: ~100 MiB), "
-        "so a request that would pass this waits, holding only its body, until those being "
+        "is worked on as a tree of JSON values, 10-20 times its body (an OTLP/JSON export of "
+        "8,000 spans, 7 MB: ~100 MiB; a protobuf one of 1 MiB or more is worked on 512 spans at "
+        "a time), so a request that would pass this waits, holding only its body, until those "
+        "being "
         "prepared are done; one alone always goes. Requests of a few hundred KB, as SDKs and "
         "/v1/events batches of 500 send, do not wait."),
     INT("ingest", "max_fields", max_fields, "10000", 16, 10000000,

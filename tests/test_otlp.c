@@ -1008,6 +1008,91 @@ test_otlp_json_enum_names_and_base64_ids(void **state)
     fr_otlp_metrics_state_free(st);
 }
 
+static void
+parts_fill(size_t i, struct t_pb_span *s, void *ud)
+{
+    (void)ud;
+    snprintf(s->name, sizeof s->name, "s%zu", i);
+    s->trace[0] = s->span[0] = 1;
+    s->span[7] = (uint8_t)i;
+}
+
+/* The span names of a (part of a) request in order, with their resources' names, as
+   "r0:s0 r0:s1 ..." (appended to out). */
+static void
+parts_names(const json_t *req, char **out, size_t *n)
+{
+    size_t i, j, k;
+    json_t *rs, *ss, *sp;
+    json_array_foreach(json_object_get(req, "resourceSpans"), i, rs)
+    {
+        /* attributes as the object the mapping reads (proto.c: kvs) */
+        const char *res = json_string_value(json_object_get(
+            json_object_get(json_object_get(rs, "resource"), "attributes"), "service.name"));
+        assert_non_null(res);
+        json_array_foreach(json_object_get(rs, "scopeSpans"), j, ss)
+        {
+            json_array_foreach(json_object_get(ss, "spans"), k, sp)
+            {
+                char *next = fr_asprintf("%s%s:%s ", *out ? *out : "", res,
+                                         json_string_value(json_object_get(sp, "name")));
+                free(*out);
+                *out = next;
+                (*n)++;
+            }
+        }
+    }
+}
+
+/*
+ * A large request read out in parts (fr_otlp_pb_open): every span once, in
+ * order, each under its own resource, at most max in a part; a part that
+ * fills up inside a scope or a resource goes on there in the next. Resources
+ * and scopes without spans are passed over. The parts together are the
+ * request fr_otlp_pb_decode reads whole.
+ */
+static void
+test_otlp_protobuf_parts(void **state)
+{
+    (void)state;
+    /* r0: 700 spans; r1: an empty scope, then 300; r2: no scope; r3: 30 */
+    const size_t nscopes[4] = {1, 2, 0, 1}, nspans[4] = {700, 0, 300, 30};
+    size_t len;
+    uint8_t *buf = t_otlp_pb_layout(4, nscopes, nspans, parts_fill, NULL, &len);
+    char why[200];
+    json_t *whole = fr_otlp_pb_decode(FR_OTLP_TRACES, buf, len, why, sizeof why);
+    assert_non_null(whole);
+    char *want = NULL, *got = NULL;
+    size_t n = 0;
+    parts_names(whole, &want, &n);
+    assert_int_equal(n, 1030);
+    json_decref(whole);
+    struct fr_otlp_pb_parts *p = fr_otlp_pb_open(FR_OTLP_TRACES, buf, len, why, sizeof why);
+    assert_non_null(p);
+    const size_t sizes[3] = {512, 512, 6}; /* the second: r0's last 188, r1's 300, r3's first 24 */
+    n = 0;
+    for (size_t k = 0; k < 3; k++) {
+        json_t *part = fr_otlp_pb_part(p, 512);
+        assert_non_null(part);
+        size_t before = n;
+        parts_names(part, &got, &n);
+        assert_int_equal(n - before, sizes[k]);
+        json_decref(part);
+    }
+    assert_null(fr_otlp_pb_part(p, 512));
+    assert_string_equal(got, want);
+    assert_non_null(strstr(got, "r0:s699 r1:s700 "));
+    assert_non_null(strstr(got, "r1:s999 r3:s1000 "));
+    fr_otlp_pb_close(p);
+    free(got);
+    /* a logs body is not a traces request: refused as fr_otlp_pb_decode refuses it */
+    assert_null(fr_otlp_pb_open(FR_OTLP_TRACES, buf, len - 3, why, sizeof why));
+    assert_non_null(strstr(why, "ExportTraceServiceRequest"));
+    assert_null(fr_otlp_pb_open(FR_OTLP_METRICS, buf, len, why, sizeof why));
+    free(want);
+    free(buf);
+}
+
 /* Protobuf decodes to the tree the JSON path maps: ids as hex, the same event. */
 static void
 test_otlp_protobuf_maps_like_json(void **state)
@@ -1246,6 +1331,7 @@ main(void)
         cmocka_unit_test(test_otlp_error_log_record_becomes_error_event),
         cmocka_unit_test(test_otlp_cumulative_metrics_become_deltas),
         cmocka_unit_test(test_otlp_streaming_metrics),
+        cmocka_unit_test(test_otlp_protobuf_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

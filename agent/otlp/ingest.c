@@ -32,6 +32,10 @@
 #include "retention/hot/archive.h"
 
 #define FR_OTLP_WARN_EVERY_S 10
+/* protobuf traces and logs bodies this large are prepared in parts of this many items: an
+   SDK's batch (512 spans, ~0.3 MB) stays one tree, a Collector's (8,192) is 16 of them */
+#define FR_OTLP_PARTS_FROM ((size_t)1 << 20)
+#define FR_OTLP_PART_ITEMS 512
 
 static const char *const refusal_names[FR_OTLP_REFUSAL_COUNT] = {
     "ok",        "media_type", "encoding",    "malformed",
@@ -276,23 +280,35 @@ prepared_clear(struct prepared *pr)
     free(pr->links);
 }
 
-/* The traces a request named (trace id -> conversation), copied out of its tree. */
+/* The traces a request (or a part of one) named (trace id -> conversation), copied out of its
+   tree and added to those of its earlier parts. */
 static void
 copy_links(const json_t *named, struct prepared *pr)
 {
     const char *trace;
     json_t *conv;
-    pr->links = fr_calloc(json_object_size(named) + 1, sizeof *pr->links);
+    pr->links =
+        fr_realloc(pr->links, (pr->nlinks + json_object_size(named) + 1) * sizeof *pr->links);
     json_object_foreach((json_t *)named, trace, conv)
     {
+        size_t k = 0;
+        while (k < pr->nlinks && strcmp(pr->links[k].trace_id, trace) != 0)
+            k++;
+        if (k < pr->nlinks) { /* named by an earlier part: the later one counts, as in a tree */
+            free((char *)pr->links[k].conv_id);
+            pr->links[k].conv_id = fr_strdup(json_string_value(conv));
+            continue;
+        }
         pr->links[pr->nlinks].trace_id = fr_strdup(trace);
         pr->links[pr->nlinks++].conv_id = fr_strdup(json_string_value(conv));
     }
 }
 
 /*
- * Maps, admits and prepares the spans or log records of req into pr; false
- * when the request is refused (r says why) or was a metrics request (done).
+ * Maps, admits and prepares the spans or log records of req into pr, after
+ * those of the request's earlier parts (their queue room grown by this
+ * part's); false when the request is refused (r says why; nothing is then
+ * reserved) or was a metrics request (done).
  */
 static bool
 prepare(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req, struct prepared *pr,
@@ -306,12 +322,15 @@ prepare(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req, struct 
     struct fr_otlp_opts o = {p->conf.otlp_conversation_attributes, p->conf.otlp_turn_attributes,
                              p->otlp_failures};
     json_t *envs = json_array(), *named = json_object();
-    size_t items = 0;
-    int mrc = traces ? fr_otlp_traces(req, &o, envs, named, &items, &pr->rejected)
-                     : fr_otlp_logs(req, &o, envs, named, &items, &pr->rejected);
+    size_t items = 0, rejected = 0;
+    int mrc = traces ? fr_otlp_traces(req, &o, envs, named, &items, &rejected)
+                     : fr_otlp_logs(req, &o, envs, named, &items, &rejected);
+    pr->rejected += rejected;
     if (mrc != FR_OK) {
         json_decref(envs);
         json_decref(named);
+        fr_pipeline_unreserve(p, pr->n); /* an earlier part's, if any */
+        pr->n = 0;
         fr_otlp_refuse(p, s, FR_OTLP_MALFORMED, 400, NULL,
                        traces ? "not an OTLP traces request (resourceSpans is not a list, or "
                                 "it is another signal's: logs go to /v1/logs, metrics to "
@@ -322,25 +341,31 @@ prepare(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req, struct 
                        r);
         return false;
     }
-    pr->n = json_array_size(envs);
+    size_t n = json_array_size(envs), from = pr->ok;
     reason_add(&pr->why,
                traces ? "a span without a startTimeUnixNano in nanoseconds since the epoch "
                         "(absent, not a number, or before 1973), or not an object"
                       : "a log record without a timeUnixNano or observedTimeUnixNano in "
                         "nanoseconds since the epoch (absent, not a number, or before 1973), or "
                         "a flightrec.kind record that does not map",
-               pr->rejected);
+               rejected);
     struct fr_ack ack;
-    if (fr_pipeline_reserve(p, pr->n, false, &ack) != FR_OK) { /* before redaction, the cost */
+    /* before redaction, the cost; a refused growth gives back the earlier parts' room too */
+    int rrc = pr->n == 0 ? fr_pipeline_reserve(p, n, false, &ack)
+                         : fr_pipeline_rereserve(p, pr->n, pr->n + n, &ack);
+    if (rrc != FR_OK) {
+        pr->n = 0;
         json_decref(envs);
         json_decref(named);
         fr_otlp_refuse_ack(p, s, &ack, r);
         return false;
     }
+    pr->n += n;
     struct fr_live *l = fr_pipeline_live_get(p);
     struct fr_redact_counts counts;
     fr_redact_counts_init(&counts, l->red);
-    pr->recs = fr_calloc(pr->n ? pr->n : 1, sizeof *pr->recs);
+    pr->recs = fr_realloc(pr->recs, (pr->n + 1) * sizeof *pr->recs);
+    memset(pr->recs + from, 0, (pr->n + 1 - from) * sizeof *pr->recs);
     size_t i;
     json_t *ev;
     json_array_foreach(envs, i, ev)
@@ -438,6 +463,41 @@ otlp_mended(const char *body, size_t len, enum fr_otlp_signal s, json_error_t *j
     return req;
 }
 
+/*
+ * A large protobuf traces or logs request, read out and prepared in parts of
+ * FR_OTLP_PART_ITEMS (fr_otlp_pb_open): one part's tree at a time, not the
+ * whole request's, so that a Collector's batch of 8,192 spans does not take
+ * the agent past 100 MiB. The parts are one request all the same: their
+ * events are committed together, or refused together.
+ */
+static void
+ingest_parts(struct fr_pipeline *p, enum fr_otlp_signal s, const char *body, size_t len,
+             void (*decoded)(void *ud), void *ud, struct fr_otlp_result *r)
+{
+    char msg[300];
+    struct fr_otlp_pb_parts *parts = fr_otlp_pb_open(s, body, len, msg, sizeof msg);
+    if (decoded != NULL)
+        decoded(ud);
+    if (parts == NULL) {
+        fr_otlp_refuse(p, s, FR_OTLP_MALFORMED, 400, NULL, msg, r);
+        return;
+    }
+    struct prepared pr = {0};
+    bool go = true, more = true;
+    while (go && more) {
+        fr_json_region_begin();
+        json_t *part = fr_otlp_pb_part(parts, FR_OTLP_PART_ITEMS);
+        more = part != NULL; /* else all of it is prepared */
+        go = !more || prepare(p, s, part, &pr, r);
+        fr_json_region_drop(part);
+        fr_json_region_end();
+    }
+    fr_otlp_pb_close(parts);
+    if (go)
+        submit(p, s, &pr, r);
+    prepared_clear(&pr);
+}
+
 void
 fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, const char *body,
                     size_t len, void (*decoded)(void *ud), void *ud, struct fr_otlp_result *r)
@@ -451,6 +511,11 @@ fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, const
        with many connections, or a Collector's batches of thousands of spans, the others wait
        holding their bodies only, not a request tree 10-20 times a body's size each */
     fr_pipeline_prepare_begin(p, len);
+    if (pb && s != FR_OTLP_METRICS && len >= FR_OTLP_PARTS_FROM) {
+        ingest_parts(p, s, body, len, decoded, ud, r);
+        fr_pipeline_prepare_end(p, len);
+        return;
+    }
     fr_json_region_begin(); /* the request's tree and its envelopes: dropped before the wait */
     if (pb) {
         req = fr_otlp_pb_decode(s, body, len, msg, sizeof msg);

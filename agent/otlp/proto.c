@@ -272,21 +272,37 @@ span(const FrOtlp__Span *s)
     return o;
 }
 
+/* Where a request read out in parts is: resource i, scope j, item k. */
+struct part_at {
+    size_t i, j, k;
+};
+
+/*
+ * The spans of r from *at on, at most max of them, as a request of their own
+ * (each with its resource); *at is then where the next part starts. A part
+ * that fills up inside a scope ends there, and the next goes on in it.
+ */
 static json_t *
-traces(const FrOtlp__ExportTraceServiceRequest *r)
+traces_part(const FrOtlp__ExportTraceServiceRequest *r, struct part_at *at, size_t max)
 {
     json_t *rss = json_array();
-    for (size_t i = 0; i < r->n_resource_spans; i++) {
-        const FrOtlp__ResourceSpans *rs = r->resource_spans[i];
+    size_t n = 0;
+    for (; at->i < r->n_resource_spans && n < max; at->i++, at->j = 0) {
+        const FrOtlp__ResourceSpans *rs = r->resource_spans[at->i];
         json_t *sss = json_array();
-        for (size_t j = 0; j < rs->n_scope_spans; j++) {
+        for (; at->j < rs->n_scope_spans && n < max; at->j++, at->k = 0) {
+            const FrOtlp__ScopeSpans *ss = rs->scope_spans[at->j];
             json_t *spans = json_array();
-            for (size_t k = 0; k < rs->scope_spans[j]->n_spans; k++)
-                json_array_append_new(spans, span(rs->scope_spans[j]->spans[k]));
+            for (; at->k < ss->n_spans && n < max; at->k++, n++)
+                json_array_append_new(spans, span(ss->spans[at->k]));
             json_array_append_new(sss, json_pack("{s:o}", "spans", spans));
+            if (at->k < ss->n_spans)
+                break; /* full: the next part goes on in this scope */
         }
         json_array_append_new(
             rss, json_pack("{s:o,s:o}", "resource", resource(rs->resource), "scopeSpans", sss));
+        if (at->j < rs->n_scope_spans)
+            break;
     }
     return json_pack("{s:o}", "resourceSpans", rss);
 }
@@ -312,21 +328,28 @@ log_record(const FrOtlp__LogRecord *l)
     return o;
 }
 
+/* The log records of r from *at on, at most max of them (traces_part). */
 static json_t *
-logs(const FrOtlp__ExportLogsServiceRequest *r)
+logs_part(const FrOtlp__ExportLogsServiceRequest *r, struct part_at *at, size_t max)
 {
     json_t *rls = json_array();
-    for (size_t i = 0; i < r->n_resource_logs; i++) {
-        const FrOtlp__ResourceLogs *rl = r->resource_logs[i];
+    size_t n = 0;
+    for (; at->i < r->n_resource_logs && n < max; at->i++, at->j = 0) {
+        const FrOtlp__ResourceLogs *rl = r->resource_logs[at->i];
         json_t *sls = json_array();
-        for (size_t j = 0; j < rl->n_scope_logs; j++) {
+        for (; at->j < rl->n_scope_logs && n < max; at->j++, at->k = 0) {
+            const FrOtlp__ScopeLogs *sl = rl->scope_logs[at->j];
             json_t *recs = json_array();
-            for (size_t k = 0; k < rl->scope_logs[j]->n_log_records; k++)
-                json_array_append_new(recs, log_record(rl->scope_logs[j]->log_records[k]));
+            for (; at->k < sl->n_log_records && n < max; at->k++, n++)
+                json_array_append_new(recs, log_record(sl->log_records[at->k]));
             json_array_append_new(sls, json_pack("{s:o}", "logRecords", recs));
+            if (at->k < sl->n_log_records)
+                break;
         }
         json_array_append_new(
             rls, json_pack("{s:o,s:o}", "resource", resource(rl->resource), "scopeLogs", sls));
+        if (at->j < rl->n_scope_logs)
+            break;
     }
     return json_pack("{s:o}", "resourceLogs", rls);
 }
@@ -402,16 +425,25 @@ pb_free(void *ud, void *p)
 
 static ProtobufCAllocator pb_allocator = {.alloc = pb_alloc, .free = pb_free};
 
+/* Whether buf is a request of d that protobuf-c may unpack (why filled when not). */
+static bool
+well_formed(const ProtobufCMessageDescriptor *d, const void *buf, size_t len, char *why,
+            size_t why_cap)
+{
+    if (walk(d, buf, (const uint8_t *)buf + len, 0))
+        return true;
+    snprintf(why, why_cap,
+             "body is not an OTLP protobuf %s (malformed, or nested more than %d deep)",
+             d->short_name, FR_OTLP_PB_MAX_DEPTH);
+    return false;
+}
+
 json_t *
 fr_otlp_pb_decode(enum fr_otlp_signal s, const void *buf, size_t len, char *why, size_t why_cap)
 {
     const ProtobufCMessageDescriptor *d = request_desc[s];
-    if (!walk(d, buf, (const uint8_t *)buf + len, 0)) {
-        snprintf(why, why_cap,
-                 "body is not an OTLP protobuf %s (malformed, or nested more than %d deep)",
-                 d->short_name, FR_OTLP_PB_MAX_DEPTH);
+    if (!well_formed(d, buf, len, why, why_cap))
         return NULL;
-    }
     size_t spills = fr_json_region_spills();
     ProtobufCMessage *m = protobuf_c_message_unpack(d, &pb_allocator, len, buf);
     /* all of it in the region: its end frees it (free_unpacked only walks the messages) */
@@ -420,12 +452,57 @@ fr_otlp_pb_decode(enum fr_otlp_signal s, const void *buf, size_t len, char *why,
         snprintf(why, why_cap, "body is not an OTLP protobuf %s", d->short_name);
         return NULL;
     }
-    json_t *out = s == FR_OTLP_TRACES ? traces((FrOtlp__ExportTraceServiceRequest *)m)
-                  : s == FR_OTLP_LOGS ? logs((FrOtlp__ExportLogsServiceRequest *)m)
-                                      : metrics((FrOtlp__ExportMetricsServiceRequest *)m);
+    struct part_at all = {0};
+    json_t *out =
+        s == FR_OTLP_TRACES ? traces_part((FrOtlp__ExportTraceServiceRequest *)m, &all, SIZE_MAX)
+        : s == FR_OTLP_LOGS ? logs_part((FrOtlp__ExportLogsServiceRequest *)m, &all, SIZE_MAX)
+                            : metrics((FrOtlp__ExportMetricsServiceRequest *)m);
     if (!in_region)
         protobuf_c_message_free_unpacked(m, &pb_allocator);
     return out;
+}
+
+struct fr_otlp_pb_parts {
+    enum fr_otlp_signal s;
+    ProtobufCMessage *m; /* malloc'd: it outlives the parts' regions */
+    struct part_at at;
+};
+
+struct fr_otlp_pb_parts *
+fr_otlp_pb_open(enum fr_otlp_signal s, const void *buf, size_t len, char *why, size_t why_cap)
+{
+    const ProtobufCMessageDescriptor *d = request_desc[s];
+    if (s == FR_OTLP_METRICS || !well_formed(d, buf, len, why, why_cap))
+        return NULL;
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, buf);
+    if (m == NULL) {
+        snprintf(why, why_cap, "body is not an OTLP protobuf %s", d->short_name);
+        return NULL;
+    }
+    struct fr_otlp_pb_parts *p = fr_calloc(1, sizeof *p);
+    p->s = s;
+    p->m = m;
+    return p;
+}
+
+json_t *
+fr_otlp_pb_part(struct fr_otlp_pb_parts *p, size_t max_items)
+{
+    if (p->s == FR_OTLP_TRACES) {
+        const FrOtlp__ExportTraceServiceRequest *r = (FrOtlp__ExportTraceServiceRequest *)p->m;
+        return p->at.i < r->n_resource_spans ? traces_part(r, &p->at, max_items) : NULL;
+    }
+    const FrOtlp__ExportLogsServiceRequest *r = (FrOtlp__ExportLogsServiceRequest *)p->m;
+    return p->at.i < r->n_resource_logs ? logs_part(r, &p->at, max_items) : NULL;
+}
+
+void
+fr_otlp_pb_close(struct fr_otlp_pb_parts *p)
+{
+    if (p == NULL)
+        return;
+    protobuf_c_message_free_unpacked(p->m, NULL);
+    free(p);
 }
 
 static void

@@ -28,6 +28,23 @@ json_t *fr_otlp_pb_decode(enum fr_otlp_signal s, const void *buf, size_t len, ch
                           size_t why_cap);
 
 /*
+ * A traces or logs request read out in parts, for a large one: a
+ * Collector's export of thousands of spans made into one tree is 10-20
+ * times its body (~100 MiB for 8,000 spans). fr_otlp_pb_open unpacks it
+ * (NULL, why filled, as fr_otlp_pb_decode; always NULL for metrics);
+ * each fr_otlp_pb_part is then the tree of a request of its own holding the
+ * next max_items spans or log records (at least one when any is left),
+ * each under its resource, in the order sent; NULL once all were given.
+ * The parts' trees are the caller's (made in its JSON region, if one is
+ * open); the unpacked request is not in any region.
+ */
+struct fr_otlp_pb_parts;
+struct fr_otlp_pb_parts *fr_otlp_pb_open(enum fr_otlp_signal s, const void *buf, size_t len,
+                                         char *why, size_t why_cap);
+json_t *fr_otlp_pb_part(struct fr_otlp_pb_parts *p, size_t max_items);
+void fr_otlp_pb_close(struct fr_otlp_pb_parts *p);
+
+/*
  * The Export{Trace,Logs,Metrics}ServiceResponse: empty when rejected is 0
  * and msg NULL, else with partial_success. *out is malloc'd (caller frees).
  */

@@ -1042,6 +1042,120 @@ test_agent_otlp_step_fails_in_an_earlier_request(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
+/* The spans of big_export: chat calls of conversations conv-big-0..12, each with ~900 bytes of
+   prompt (with ud, spans 2000 on of conversation ud); span 10 names trace 7a for conv-link, and
+   span 1200, in the third part, is of that trace without naming a conversation; span 500 (a chat)
+   and 600 (its step), in two parts, failed with one message. */
+static void
+big_fill(size_t i, struct t_pb_span *s, void *ud)
+{
+    static char pads[26][901]; /* kept until the request is packed */
+    static char convs[13][32];
+    if (ud != NULL) /* other spans, all of conversation ud */
+        i += 2000;
+    char *pad = pads[i % 26], *conv = convs[i / 100 % 13];
+    memset(pad, 'a' + (int)(i % 26), sizeof pads[0] - 1);
+    snprintf(conv, sizeof convs[0], "conv-big-%u", (unsigned)(i / 100 % 13));
+    snprintf(s->name, sizeof s->name, "chat %zu", i);
+    s->trace[0] = 0x10;
+    s->trace[15] = (uint8_t)i; /* a trace of its own, but for those below */
+    s->trace[14] = (uint8_t)(i >> 8);
+    s->span[0] = 0x20;
+    s->span[6] = (uint8_t)(i >> 8);
+    s->span[7] = (uint8_t)i;
+    s->keys[0] = "gen_ai.operation.name";
+    s->vals[0] = "chat";
+    s->keys[1] = "gen_ai.system";
+    s->vals[1] = "openai";
+    s->keys[2] = "gen_ai.conversation.id";
+    s->vals[2] = conv;
+    s->keys[3] = "gen_ai.prompt";
+    s->vals[3] = pad;
+    s->nattr = 4;
+    if (ud != NULL)
+        s->vals[2] = (char *)ud;
+    if (i == 10 || i == 1200) {
+        memset(s->trace, 0x7a, sizeof s->trace);
+        s->vals[2] = "conv-link";
+        s->nattr = i == 10 ? 4 : 2; /* 1200 names no conversation */
+    }
+    if (i == 500 || i == 600) {
+        memset(s->trace, 0x5f, sizeof s->trace);
+        s->vals[2] = "conv-fail";
+        s->vals[0] = i == 500 ? "chat" : "invoke_agent";
+        s->status = 2;
+        s->status_msg = "429 Rate limit reached";
+    }
+}
+
+/*
+ * A Collector's large protobuf export (1,300 spans, 1.3 MB: read out in
+ * parts of 512 spans, agent/otlp/ingest.c) is one request all the same:
+ * every span stored; a trace named in the first part takes a span of it in
+ * the third; a step failing in the second part names the call that failed in
+ * the first (data.failed_in) and is not a second error. With room in the
+ * queue for fewer than all of its spans, nothing of it is stored (413, as
+ * for a body read whole), the room of the parts prepared is given back, and
+ * the next request goes in.
+ */
+static void
+test_agent_otlp_protobuf_large_export(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, "  queue_events: 1200\n  batch_events: 500\n", NULL);
+    agent_start(a);
+    int main_port = a->port;
+    a->port = otlp_port(a);
+    const size_t nscopes[1] = {1}, nspans[1] = {1300};
+    size_t len;
+    uint8_t *req = t_otlp_pb_layout(1, nscopes, nspans, big_fill, NULL, &len);
+    assert_true(len > (1u << 20));
+    const char *proto[] = {"Content-Type: application/x-protobuf", NULL};
+    /* more spans than the queue holds: refused whole, when its third part does not fit */
+    assert_int_equal(http(a, "POST", "/v1/traces", proto, (const char *)req, len, NULL, NULL), 413);
+    assert_int_equal(sql_long(a->db, "SELECT count(*) FROM events", NULL, 0), 0);
+    /* the 1,024 reserved for its first two parts were given back: 700 spans go in */
+    const size_t fewer[1] = {700};
+    size_t len700;
+    uint8_t *req700 = t_otlp_pb_layout(1, nscopes, fewer, big_fill, "conv-room", &len700);
+    assert_int_equal(http(a, "POST", "/v1/traces", proto, (const char *)req700, len700, NULL, NULL),
+                     200);
+    free(req700);
+    assert_int_equal(count_events(a->db, "conv-room"), 700);
+    a->port = main_port;
+    assert_int_equal(agent_stop(a), 0);
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    main_port = a->port;
+    a->port = otlp_port(a);
+    assert_int_equal(http(a, "POST", "/v1/traces", proto, (const char *)req, len, NULL, NULL), 200);
+    free(req);
+    a->port = main_port;
+    char conv[32];
+    for (int c = 0; c < 13; c++) {
+        snprintf(conv, sizeof conv, "conv-big-%d", c);
+        assert_int_equal(count_events(a->db, conv),
+                         c == 0 || c == 5 || c == 6 || c == 12 ? 99 : 100);
+    }
+    assert_int_equal(count_events(a->db, "conv-link"), 2);
+    assert_int_equal(sql_long(a->db, "SELECT count(*) FROM events", NULL, 0), 2000);
+    json_t *j = get_json(a, "/v1/conversations/conv-fail", 200);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "conversation"), "error_count")), 1);
+    json_t *e;
+    size_t i, seen = 0;
+    json_array_foreach(json_object_get(j, "events"), i, e)
+    {
+        const json_t *failed_in = json_object_get(json_object_get(e, "data"), "failed_in");
+        if (strcmp(json_string_value(json_object_get(e, "span_id")), "2000000000000258") == 0)
+            assert_string_equal(json_string_value(failed_in), "20000000000001f4");
+        seen++;
+    }
+    assert_int_equal(seen, 2);
+    json_decref(j);
+    assert_int_equal(agent_stop(a), 0);
+}
+
 /* One duration point of a GenAI call (delta temporality) with the given attributes. */
 static void
 metric_point(json_t *points, const char *system, const char *model)
@@ -1134,6 +1248,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_bodies_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_large_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_vercel_ai_sdk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_otlp_protobuf_large_export, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_step_fails_in_an_earlier_request, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_traceloop_and_openinference, setup,

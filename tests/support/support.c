@@ -387,6 +387,95 @@ t_otlp_pb_traces(const char *conv, size_t *len)
 }
 
 uint8_t *
+t_otlp_pb_layout(size_t nres, const size_t *nscopes, const size_t *nspans, t_pb_span_fill fill,
+                 void *ud, size_t *len)
+{
+    size_t nsc = 0, total = 0;
+    for (size_t r = 0; r < nres; r++)
+        nsc += nscopes[r];
+    for (size_t k = 0; k < nsc; k++)
+        total += nspans[k];
+    struct t_pb_span *fs = fr_calloc(total + 1, sizeof *fs);
+    FrOtlp__Span *sp = fr_calloc(total + 1, sizeof *sp), **spp = fr_calloc(total + 1, sizeof *spp);
+    FrOtlp__AnyValue *av = fr_calloc(4 * total + 1, sizeof *av);
+    FrOtlp__KeyValue *kv = fr_calloc(4 * total + 1, sizeof *kv), **kvp;
+    kvp = fr_calloc(4 * total + 1, sizeof *kvp);
+    FrOtlp__Status *st = fr_calloc(total + 1, sizeof *st);
+    for (size_t i = 0; i < total; i++) {
+        fill(i, &fs[i], ud);
+        fr_otlp__span__init(&sp[i]);
+        sp[i].name = fs[i].name;
+        sp[i].trace_id = (ProtobufCBinaryData){16, fs[i].trace};
+        sp[i].span_id = (ProtobufCBinaryData){8, fs[i].span};
+        sp[i].start_time_unix_nano = (1771357445201ull + i) * 1000000ull;
+        sp[i].end_time_unix_nano = sp[i].start_time_unix_nano + 5000000ull;
+        for (size_t a = 0; a < fs[i].nattr; a++) {
+            FrOtlp__AnyValue *v = &av[4 * i + a];
+            FrOtlp__KeyValue *k = &kv[4 * i + a];
+            fr_otlp__any_value__init(v);
+            fr_otlp__key_value__init(k);
+            v->value_case = FR_OTLP__ANY_VALUE__VALUE_STRING_VALUE;
+            v->string_value = fs[i].vals[a];
+            k->key = (char *)fs[i].keys[a];
+            k->value = v;
+            kvp[4 * i + a] = k;
+        }
+        sp[i].n_attributes = fs[i].nattr;
+        sp[i].attributes = &kvp[4 * i];
+        if (fs[i].status != 0) {
+            fr_otlp__status__init(&st[i]);
+            st[i].code = fs[i].status;
+            st[i].message = (char *)fs[i].status_msg;
+            sp[i].status = &st[i];
+        }
+        spp[i] = &sp[i];
+    }
+    FrOtlp__ScopeSpans *ss = fr_calloc(nsc + 1, sizeof *ss),
+                       **ssp = fr_calloc(nsc + 1, sizeof *ssp);
+    for (size_t k = 0, at = 0; k < nsc; at += nspans[k], k++) {
+        fr_otlp__scope_spans__init(&ss[k]);
+        ss[k].n_spans = nspans[k];
+        ss[k].spans = &spp[at];
+        ssp[k] = &ss[k];
+    }
+    FrOtlp__ResourceSpans *rs = fr_calloc(nres + 1, sizeof *rs), **rsp;
+    rsp = fr_calloc(nres + 1, sizeof *rsp);
+    FrOtlp__Resource *res = fr_calloc(nres + 1, sizeof *res);
+    FrOtlp__KeyValue *rkv = fr_calloc(nres + 1, sizeof *rkv), **rkvp;
+    rkvp = fr_calloc(nres + 1, sizeof *rkvp);
+    FrOtlp__AnyValue *rav = fr_calloc(nres + 1, sizeof *rav);
+    char(*rname)[24] = fr_calloc(nres + 1, sizeof *rname);
+    for (size_t r = 0, at = 0; r < nres; at += nscopes[r], r++) {
+        snprintf(rname[r], sizeof rname[r], "r%zu", r);
+        fr_otlp__any_value__init(&rav[r]);
+        rav[r].value_case = FR_OTLP__ANY_VALUE__VALUE_STRING_VALUE;
+        rav[r].string_value = rname[r];
+        fr_otlp__key_value__init(&rkv[r]);
+        rkv[r].key = "service.name";
+        rkv[r].value = &rav[r];
+        rkvp[r] = &rkv[r];
+        fr_otlp__resource__init(&res[r]);
+        res[r].n_attributes = 1;
+        res[r].attributes = &rkvp[r];
+        fr_otlp__resource_spans__init(&rs[r]);
+        rs[r].resource = &res[r];
+        rs[r].n_scope_spans = nscopes[r];
+        rs[r].scope_spans = &ssp[at];
+        rsp[r] = &rs[r];
+    }
+    FrOtlp__ExportTraceServiceRequest req = FR_OTLP__EXPORT_TRACE_SERVICE_REQUEST__INIT;
+    req.n_resource_spans = nres;
+    req.resource_spans = rsp;
+    *len = fr_otlp__export_trace_service_request__get_packed_size(&req);
+    uint8_t *buf = fr_malloc(*len + 1);
+    fr_otlp__export_trace_service_request__pack(&req, buf);
+    void *owned[] = {fs, sp, spp, av, kv, kvp, st, ss, ssp, rs, rsp, res, rkv, rkvp, rav, rname};
+    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
+        free(owned[i]);
+    return buf;
+}
+
+uint8_t *
 t_otlp_pb_pack(FrOtlp__Span **spans, size_t n, size_t *len)
 {
     FrOtlp__ScopeSpans ss = FR_OTLP__SCOPE_SPANS__INIT, *ssp = &ss;

@@ -113,6 +113,25 @@ uint8_t *t_otlp_pb_traces(const char *conv, size_t *len);
 struct FrOtlp__Span;
 uint8_t *t_otlp_pb_pack(struct FrOtlp__Span **spans, size_t n, size_t *len);
 
+/* One span of t_otlp_pb_layout, filled by its caller: name, ids, up to 4 string attributes,
+   and a status (code 0: none). */
+struct t_pb_span {
+    char name[32];
+    uint8_t trace[16], span[8];
+    const char *keys[4];
+    char *vals[4]; /* the caller's (static, or kept until the request is packed) */
+    size_t nattr;
+    int status;
+    const char *status_msg;
+};
+typedef void (*t_pb_span_fill)(size_t i, struct t_pb_span *s, void *ud);
+/* An ExportTraceServiceRequest (caller frees) of nres resources (resource r has the attribute
+   service.name "r<r>" and nscopes[r] scopes), its scopes holding nspans[0], nspans[1], ...
+   spans in order (flattened over the resources); span i (counted over all) started at
+   1771357445201 ms + i and filled by fill(i). */
+uint8_t *t_otlp_pb_layout(size_t nres, const size_t *nscopes, const size_t *nspans,
+                          t_pb_span_fill fill, void *ud, size_t *len);
+
 /* msg in the snappy framing format (caller frees): the stream identifier, then chunks of at
    most 65,536 bytes, compressed (type 0x00) or, every third one and a short message's, stored
    (0x01), each with its masked CRC-32C; a padding chunk after the first. */
