@@ -82,12 +82,11 @@ static const struct fr_option opts[] = {
         "warn (the shipped unit allows it). 0: the agent's own priority."),
     INT("ingest", "prepare_bytes", prepare_bytes, "8388608", 65536, 1LL << 34,
         "Bytes of request bodies parsed and prepared at once, across connections. A request "
-        "is worked on as a tree of JSON values, 10-20 times its body (an OTLP/JSON export of "
-        "8,000 spans, 7 MB: ~100 MiB; a protobuf one of 1 MiB or more is worked on 512 spans at "
-        "a time), so a request that would pass this waits, holding only its body, until those "
-        "being "
-        "prepared are done; one alone always goes. Requests of a few hundred KB, as SDKs and "
-        "/v1/events batches of 500 send, do not wait."),
+        "is worked on as a tree of JSON values, 10-20 times its body (an OTLP export of 1 MiB "
+        "or more, 512 spans or log records at a time: 50-70 MiB for 8,000 spans), so a request "
+        "that would pass this waits, holding only its body, until those being prepared are "
+        "done; one alone always goes. Requests of a few hundred KB, as SDKs and /v1/events "
+        "batches of 500 send, do not wait."),
     INT("ingest", "max_fields", max_fields, "10000", 16, 10000000,
         "Most JSON values (objects, arrays, scalars) in one event."),
     INT("ingest", "max_string_bytes", max_string_bytes, "1048576", 64, 64 << 20,

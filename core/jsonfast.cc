@@ -8,6 +8,7 @@
 #include <mutex>
 #include <new>
 #include <simdjson.h>
+#include <string>
 #include <string_view>
 
 namespace
@@ -175,6 +176,201 @@ fr_json_fast_load_doc(const char *buf, size_t len)
     }
     delete parser;
     return tree;
+}
+
+/* ---- a document read out in parts (fr_json_fast_parts_open) ---- */
+
+struct fr_json_fast_parts {
+    simdjson::dom::parser parser;
+    char *padded = nullptr;
+    std::string keys[3];
+    simdjson::dom::array::iterator r, r_end; /* the outer list */
+    bool in_r = false;                       /* inside *r: s, s_end are its middle list */
+    simdjson::dom::array::iterator s, s_end;
+    bool s_none = false; /* *r has no middle list */
+    bool in_s = false;   /* inside *s: k, k_end are its inner list */
+    simdjson::dom::array::iterator k, k_end;
+    bool k_none = false; /* *s has no inner list */
+    ~fr_json_fast_parts()
+    {
+        std::free(padded);
+    }
+};
+
+namespace
+{
+/* The list under key in object o (found: true), an empty one when o has no such key; false
+   when o is no object or the value is no list. */
+bool
+list_of(simdjson::dom::element o, const std::string &key, simdjson::dom::array &out, bool &has)
+{
+    simdjson::dom::object obj;
+    if (o.get_object().get(obj))
+        return false;
+    simdjson::dom::element v;
+    has = !obj.at_key(key).get(v);
+    return !has || !v.get_array().get(out);
+}
+
+/* o without its member key, as build() makes it; NULL as build()'s. */
+json_t *
+build_except(simdjson::dom::element o, const std::string &key)
+{
+    json_t *out = json_object();
+    if (out == nullptr)
+        return nullptr;
+    for (simdjson::dom::key_value_pair f : simdjson::dom::object(o)) {
+        std::string_view k = f.key;
+        if (k == key)
+            continue;
+        if (std::memchr(k.data(), 0, k.size()) != nullptr ||
+            json_object_getn(out, k.data(), k.size()) != nullptr) {
+            json_decref(out);
+            return nullptr;
+        }
+        json_t *v = build(f.value);
+        if (v == nullptr || json_object_setn_new_nocheck(out, k.data(), k.size(), v) != 0) {
+            json_decref(out);
+            return nullptr;
+        }
+    }
+    return out;
+}
+
+/* Whether every outer element is an object whose middle key, if any, holds a list of
+   objects whose inner key, if any, holds a list: the shape parts are cut from. */
+bool
+shaped(simdjson::dom::array outer, const std::string keys[3])
+{
+    for (simdjson::dom::element e : outer) {
+        simdjson::dom::array mid, in;
+        bool has;
+        if (!list_of(e, keys[1], mid, has))
+            return false;
+        if (!has) /* no middle list (a default array is not to be walked) */
+            continue;
+        for (simdjson::dom::element m : mid)
+            if (!list_of(m, keys[2], in, has))
+                return false;
+    }
+    return true;
+}
+} // namespace
+
+extern "C" struct fr_json_fast_parts *
+fr_json_fast_parts_open(const char *buf, size_t len, const char *outer, const char *middle,
+                        const char *inner)
+{
+    if (len > FR_JSON_FAST_DOC_MAX || len == 0 || (unsigned char)buf[0] == 0xef)
+        return nullptr;
+    auto *p = new (std::nothrow) fr_json_fast_parts;
+    if (p == nullptr)
+        return nullptr;
+    p->keys[0] = outer;
+    p->keys[1] = middle;
+    p->keys[2] = inner;
+    p->padded = static_cast<char *>(std::malloc(len + simdjson::SIMDJSON_PADDING));
+    simdjson::dom::element root;
+    simdjson::dom::array list;
+    bool has = false;
+    if (p->padded != nullptr) {
+        std::memcpy(p->padded, buf, len);
+        std::memset(p->padded + len, 0, simdjson::SIMDJSON_PADDING);
+    }
+    /* simdjson reports errors by value (MEMALLOC included); nothing here throws */
+    if (p->padded == nullptr || p->parser.parse(p->padded, len, false).get(root) ||
+        !list_of(root, p->keys[0], list, has) || !has || !shaped(list, p->keys)) {
+        delete p;
+        return nullptr;
+    }
+    /* the root's other members are not read: a part holds the outer list only */
+    p->r = list.begin();
+    p->r_end = list.end();
+    return p;
+}
+
+extern "C" json_t *
+fr_json_fast_parts_next(struct fr_json_fast_parts *p, size_t max, int *bad)
+{
+    *bad = 0;
+    if (p->r == p->r_end)
+        return nullptr;
+    json_t *doc = json_object(), *outs = json_array();
+    bool ok = doc != nullptr && outs != nullptr &&
+              json_object_set_new_nocheck(doc, p->keys[0].c_str(), outs) == 0;
+    size_t n = 0;
+    for (; ok && p->r != p->r_end && n < max; ++p->r, p->in_r = false) {
+        simdjson::dom::element r = *p->r;
+        bool has;
+        if (!p->in_r) {
+            simdjson::dom::array mid;
+            list_of(r, p->keys[1], mid, has); /* shaped() saw it */
+            p->s_none = !has;
+            if (has) {
+                p->s = mid.begin();
+                p->s_end = mid.end();
+            }
+            p->in_r = true;
+            p->in_s = false;
+        }
+        json_t *ro = build_except(r, p->keys[1]), *mids = json_array();
+        if (ro == nullptr || mids == nullptr ||
+            json_object_set_new_nocheck(ro, p->keys[1].c_str(), mids) != 0) {
+            if (ro == nullptr)
+                json_decref(mids);
+            json_decref(ro);
+            ok = false;
+            break;
+        }
+        if (json_array_append_new(outs, ro) != 0) /* the list owns it: freed with doc */
+            ok = false;
+        for (; ok && !p->s_none && p->s != p->s_end && n < max; ++p->s, p->in_s = false) {
+            simdjson::dom::element m = *p->s;
+            if (!p->in_s) {
+                simdjson::dom::array in;
+                list_of(m, p->keys[2], in, has);
+                p->k_none = !has;
+                if (has) {
+                    p->k = in.begin();
+                    p->k_end = in.end();
+                }
+                p->in_s = true;
+            }
+            json_t *mo = build_except(m, p->keys[2]), *ins = json_array();
+            if (mo == nullptr || ins == nullptr ||
+                json_object_set_new_nocheck(mo, p->keys[2].c_str(), ins) != 0) {
+                if (mo == nullptr)
+                    json_decref(ins);
+                json_decref(mo);
+                ok = false;
+                break;
+            }
+            if (json_array_append_new(mids, mo) != 0)
+                ok = false;
+            for (; ok && !p->k_none && p->k != p->k_end && n < max; ++p->k, n++) {
+                json_t *v = build(*p->k);
+                ok = v != nullptr && json_array_append_new(ins, v) == 0;
+            }
+            if (!ok || (!p->k_none && p->k != p->k_end))
+                break; /* full: the next part goes on in this middle element */
+        }
+        if (!ok || (!p->s_none && p->s != p->s_end))
+            break;
+    }
+    if (!ok) {
+        if (outs != nullptr && doc == nullptr)
+            json_decref(outs);
+        json_decref(doc);
+        *bad = 1;
+        return nullptr;
+    }
+    return doc;
+}
+
+extern "C" void
+fr_json_fast_parts_close(struct fr_json_fast_parts *p)
+{
+    delete p;
 }
 
 extern "C" json_t *

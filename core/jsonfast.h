@@ -45,6 +45,27 @@ json_t *fr_json_fast_load(const char *buf, size_t len);
  */
 json_t *fr_json_fast_load_doc(const char *buf, size_t len);
 
+/*
+ * A request body read out in parts, for a large OTLP/JSON export (8,000
+ * spans: a tree of ~100 MiB made at once): the body is parsed once (its
+ * simdjson document, ~3 bytes per byte), and each fr_json_fast_parts_next
+ * builds the tree of a document of its own, {outer: [...]}, holding the
+ * next max items: the elements of the inner lists of the middle lists of
+ * the outer list (resourceSpans / scopeSpans / spans), each under a copy of
+ * its outer and middle elements' other members, in order. NULL from open
+ * for what fr_json_fast_load_doc leaves to jansson, and when the body has
+ * no outer list or is not of that shape (an element not an object, a
+ * middle or inner member not a list): read it whole then. next gives NULL
+ * once all were given (*bad 0), or, *bad 1, when a part holds what
+ * jansson reads otherwise (a duplicate key, a NUL, an integer past int64):
+ * the caller then reads the whole body with jansson after all.
+ */
+struct fr_json_fast_parts;
+struct fr_json_fast_parts *fr_json_fast_parts_open(const char *buf, size_t len, const char *outer,
+                                                   const char *middle, const char *inner);
+json_t *fr_json_fast_parts_next(struct fr_json_fast_parts *p, size_t max, int *bad);
+void fr_json_fast_parts_close(struct fr_json_fast_parts *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -462,6 +462,139 @@ test_json_fast_matches_jansson(void **state)
  * integer past int64, bytes that are not UTF-8, a byte order mark) however
  * deep in the document, and a body past FR_JSON_FAST_DOC_MAX.
  */
+/* The names of the items of (a part of) an OTLP-shaped document in order, each with its
+   outer and middle elements' tags, as "r0/s0:i0 ..." (appended to *out). */
+static void
+parts_items(const json_t *doc, char **out, size_t *n)
+{
+    size_t i, j, k;
+    json_t *r, *m, *it;
+    json_array_foreach(json_object_get(doc, "resourceSpans"), i, r)
+    {
+        const char *rt = json_string_value(json_object_get(json_object_get(r, "resource"), "tag"));
+        assert_non_null(rt);
+        json_array_foreach(json_object_get(r, "scopeSpans"), j, m)
+        {
+            const char *mt = json_string_value(json_object_get(m, "schemaUrl"));
+            assert_non_null(mt);
+            json_array_foreach(json_object_get(m, "spans"), k, it)
+            {
+                char *next = fr_asprintf("%s%s/%s:%s ", *out ? *out : "", rt, mt,
+                                         json_string_value(json_object_get(it, "name")));
+                free(*out);
+                *out = next;
+                (*n)++;
+            }
+        }
+    }
+}
+
+/* An OTLP-shaped JSON document: resources r0..r3 (r1: a scope without spans, then 300
+   spans; r2: no scopeSpans at all), span i named "i<i>"; `extra` is put in span 900's object
+   (a duplicate key, say). */
+static char *
+parts_doc(const char *extra)
+{
+    const size_t counts[4][2] = {{700, 0}, {0, 300}, {0, 0}, {30, 0}};
+    char *d = fr_strdup("{\"resourceSpans\":[");
+    size_t i = 0;
+    for (int r = 0; r < 4; r++) {
+        char *next = fr_asprintf("%s%s{\"resource\":{\"tag\":\"r%d\"}%s", d, r ? "," : "", r,
+                                 r == 2 ? "" : ",\"scopeSpans\":[");
+        free(d);
+        d = next;
+        for (int m = 0; r != 2 && m < (r == 1 ? 2 : 1); m++) {
+            next = fr_asprintf("%s%s{\"schemaUrl\":\"s%d\",\"spans\":[", d, m ? "," : "", m);
+            free(d);
+            d = next;
+            for (size_t k = 0; k < counts[r][m]; k++, i++) {
+                next = fr_asprintf("%s%s{\"name\":\"i%zu\",\"n\":%zu%s}", d, k ? "," : "", i, i,
+                                   i == 900 && extra ? extra : "");
+                free(d);
+                d = next;
+            }
+            next = fr_asprintf("%s]}", d);
+            free(d);
+            d = next;
+        }
+        next = fr_asprintf("%s%s}", d, r == 2 ? "" : "]");
+        free(d);
+        d = next;
+    }
+    char *next = fr_asprintf("%s],\"other\":1}", d);
+    free(d);
+    return next;
+}
+
+/*
+ * A document read out in parts (fr_json_fast_parts_open): every item once,
+ * in order, at most max in a part, each under copies of its outer and middle
+ * elements' other members; the same items as the document read whole. A
+ * part holding a duplicate key is not built (*bad): jansson reads such a
+ * body; a body of another shape, or a byte order mark, is not opened.
+ */
+static void
+test_json_fast_parts(void **state)
+{
+    (void)state;
+    char *doc = parts_doc(NULL), *want = NULL, *got = NULL;
+    size_t len = strlen(doc), n = 0;
+    json_t *whole = json_loadb(doc, len, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(whole);
+    parts_items(whole, &want, &n);
+    assert_int_equal(n, 1030);
+    json_decref(whole);
+    struct fr_json_fast_parts *p =
+        fr_json_fast_parts_open(doc, len, "resourceSpans", "scopeSpans", "spans");
+    assert_non_null(p);
+    const size_t sizes[3] = {512, 512, 6};
+    int bad;
+    n = 0;
+    for (size_t k = 0; k < 3; k++) {
+        json_t *part = fr_json_fast_parts_next(p, 512, &bad);
+        assert_non_null(part);
+        assert_int_equal(bad, 0);
+        assert_null(json_object_get(part, "other")); /* the root's other members: not read */
+        size_t before = n;
+        parts_items(part, &got, &n);
+        assert_int_equal(n - before, sizes[k]);
+        json_decref(part);
+    }
+    assert_null(fr_json_fast_parts_next(p, 512, &bad));
+    assert_int_equal(bad, 0);
+    fr_json_fast_parts_close(p);
+    assert_string_equal(got, want);
+    assert_non_null(strstr(got, "r0/s0:i699 r1/s1:i700 "));
+    assert_non_null(strstr(got, "r1/s1:i999 r3/s0:i1000 "));
+    free(got);
+    free(want);
+    free(doc);
+    /* a key named twice in span 900 (the second part): the first part is built, the second
+       is not */
+    doc = parts_doc(",\"name\":\"again\"");
+    p = fr_json_fast_parts_open(doc, strlen(doc), "resourceSpans", "scopeSpans", "spans");
+    assert_non_null(p);
+    json_t *part = fr_json_fast_parts_next(p, 512, &bad);
+    assert_non_null(part);
+    json_decref(part);
+    assert_null(fr_json_fast_parts_next(p, 512, &bad));
+    assert_int_equal(bad, 1);
+    fr_json_fast_parts_close(p);
+    free(doc);
+    /* other shapes, a byte order mark, invalid JSON: not opened */
+    const char *no[] = {"{\"resourceSpans\":{}}",
+                        "{\"resourceSpans\":[1]}",
+                        "{\"resourceSpans\":[{\"scopeSpans\":{}}]}",
+                        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":7}]}]}",
+                        "{\"resourceLogs\":[]}",
+                        "\xef\xbb\xbf{\"resourceSpans\":[]}",
+                        "{\"resourceSpans\":[}",
+                        "[]"};
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        assert_null(
+            fr_json_fast_parts_open(no[i], strlen(no[i]), "resourceSpans", "scopeSpans", "spans"));
+}
+
 static void
 test_json_fast_doc_matches_jansson(void **state)
 {
@@ -571,6 +704,7 @@ main(void)
         cmocka_unit_test(test_json_region_drop),
         cmocka_unit_test(test_json_fast_matches_jansson),
         cmocka_unit_test(test_json_fast_doc_matches_jansson),
+        cmocka_unit_test(test_json_fast_parts),
         cmocka_unit_test(test_json_region_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

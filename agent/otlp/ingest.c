@@ -463,39 +463,63 @@ otlp_mended(const char *body, size_t len, enum fr_otlp_signal s, json_error_t *j
     return req;
 }
 
+/* The next part of a large request (NULL: none left, or *bad set: it cannot be read so). */
+struct parts_src {
+    struct fr_otlp_pb_parts *pb;
+    struct fr_json_fast_parts *js;
+};
+
+static json_t *
+parts_next(struct parts_src *src, int *bad)
+{
+    *bad = 0;
+    if (src->pb != NULL)
+        return fr_otlp_pb_part(src->pb, FR_OTLP_PART_ITEMS);
+    json_t *part = fr_json_fast_parts_next(src->js, FR_OTLP_PART_ITEMS, bad);
+    if (part != NULL)
+        fr_otlp_json_normalize(part);
+    return part;
+}
+
 /*
- * A large protobuf traces or logs request, read out and prepared in parts of
- * FR_OTLP_PART_ITEMS (fr_otlp_pb_open): one part's tree at a time, not the
- * whole request's, so that a Collector's batch of 8,192 spans does not take
- * the agent past 100 MiB. The parts are one request all the same: their
- * events are committed together, or refused together.
+ * A large traces or logs request, read out and prepared in parts of
+ * FR_OTLP_PART_ITEMS (fr_otlp_pb_open, fr_json_fast_parts_open): one
+ * part's tree at a time, not the whole request's, so that a Collector's
+ * batch of 8,192 spans does not take the agent past 100 MiB. The parts are
+ * one request all the same: their events are committed together, or
+ * refused together. False when a part of a JSON body could not be read so
+ * (a key named twice ...: jansson reads it whole after all); what the parts
+ * before it took is given back (their counts in the metrics stay). src is
+ * closed either way.
  */
-static void
-ingest_parts(struct fr_pipeline *p, enum fr_otlp_signal s, const char *body, size_t len,
+static bool
+ingest_parts(struct fr_pipeline *p, enum fr_otlp_signal s, struct parts_src *src, size_t len,
              void (*decoded)(void *ud), void *ud, struct fr_otlp_result *r)
 {
-    char msg[300];
-    struct fr_otlp_pb_parts *parts = fr_otlp_pb_open(s, body, len, msg, sizeof msg);
-    if (decoded != NULL)
-        decoded(ud);
-    if (parts == NULL) {
-        fr_otlp_refuse(p, s, FR_OTLP_MALFORMED, 400, NULL, msg, r);
-        return;
-    }
     struct prepared pr = {0};
     bool go = true, more = true;
+    int bad = 0;
     while (go && more) {
         fr_json_region_begin();
-        json_t *part = fr_otlp_pb_part(parts, FR_OTLP_PART_ITEMS);
-        more = part != NULL; /* else all of it is prepared */
-        go = !more || prepare(p, s, part, &pr, r);
+        json_t *part = parts_next(src, &bad);
+        more = part != NULL; /* else all of it is prepared, or bad */
+        go = !more ? !bad : prepare(p, s, part, &pr, r);
         fr_json_region_drop(part);
         fr_json_region_end();
     }
-    fr_otlp_pb_close(parts);
-    if (go)
-        submit(p, s, &pr, r);
+    fr_otlp_pb_close(src->pb); /* the unpacked request or the document, before the wait */
+    fr_json_fast_parts_close(src->js);
+    if (bad) {
+        fr_pipeline_unreserve(p, pr.n);
+    } else {
+        if (decoded != NULL) /* all of the body read: it goes before the wait for the commit */
+            decoded(ud);
+        fr_pipeline_prepare_end(p, len); /* the slot too */
+        if (go)
+            submit(p, s, &pr, r);
+    }
     prepared_clear(&pr);
+    return !bad;
 }
 
 void
@@ -511,10 +535,28 @@ fr_otlp_ingest_body(struct fr_pipeline *p, enum fr_otlp_signal s, bool pb, const
        with many connections, or a Collector's batches of thousands of spans, the others wait
        holding their bodies only, not a request tree 10-20 times a body's size each */
     fr_pipeline_prepare_begin(p, len);
-    if (pb && s != FR_OTLP_METRICS && len >= FR_OTLP_PARTS_FROM) {
-        ingest_parts(p, s, body, len, decoded, ud, r);
-        fr_pipeline_prepare_end(p, len);
-        return;
+    if (s != FR_OTLP_METRICS && len >= FR_OTLP_PARTS_FROM) {
+        size_t bom = pb ? 0 : fr_wire_bom(body, len);
+        bool traces = s == FR_OTLP_TRACES;
+        struct parts_src src = {
+            .pb = pb ? fr_otlp_pb_open(s, body, len, msg, sizeof msg) : NULL,
+            .js = pb ? NULL
+                     : fr_json_fast_parts_open(
+                           body + bom, len - bom, traces ? "resourceSpans" : "resourceLogs",
+                           traces ? "scopeSpans" : "scopeLogs", traces ? "spans" : "logRecords")};
+        if (pb && decoded != NULL) /* unpacked: the body is not read again */
+            decoded(ud);
+        /* done: prepared (the slot given back: ingest_parts), and answered */
+        bool done = (src.pb != NULL || src.js != NULL) &&
+                    ingest_parts(p, s, &src, len, pb ? NULL : decoded, ud, r);
+        if (done)
+            return;
+        if (pb) { /* a protobuf body that does not unpack */
+            fr_pipeline_prepare_end(p, len);
+            fr_otlp_refuse(p, s, FR_OTLP_MALFORMED, 400, NULL, msg, r);
+            return;
+        }
+        /* a JSON body not in parts: read whole, below */
     }
     fr_json_region_begin(); /* the request's tree and its envelopes: dropped before the wait */
     if (pb) {

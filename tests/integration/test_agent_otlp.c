@@ -6,6 +6,7 @@
 
 #include "agent/otlp/map.h"
 #include "agent/otlp/otlp.pb-c.h"
+#include "core/hex.h"
 #include "core/jsonfast.h"
 
 #include <openssl/evp.h>
@@ -1156,6 +1157,78 @@ test_agent_otlp_protobuf_large_export(void **state)
     assert_int_equal(agent_stop(a), 0);
 }
 
+/* The spans of big_fill (ud as there) as an OTLP/JSON export of one resource; the span at
+   dup (if any) names "name" twice. Caller frees. */
+static char *
+big_json(size_t n, const char *ud, size_t dup)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    fputs("{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+          "\"value\":{\"stringValue\":\"r0\"}}]},\"scopeSpans\":[{\"spans\":[",
+          f);
+    for (size_t i = 0; i < n; i++) {
+        struct t_pb_span sp = {0};
+        big_fill(i, &sp, (void *)ud);
+        char trace[33], span[17];
+        fr_hex_encode(sp.trace, 16, trace);
+        fr_hex_encode(sp.span, 8, span);
+        uint64_t start = (1771357445201ull + i) * 1000000ull;
+        fprintf(f,
+                "%s{\"traceId\":\"%s\",\"spanId\":\"%s\",\"name\":\"%s\",%s"
+                "\"startTimeUnixNano\":\"%llu\",\"endTimeUnixNano\":\"%llu\",\"attributes\":[",
+                i ? "," : "", trace, span, i == dup ? "first" : sp.name,
+                i == dup ? "\"name\":\"second\"," : "", (unsigned long long)start,
+                (unsigned long long)start + 5000000ull);
+        for (size_t a = 0; a < sp.nattr; a++)
+            fprintf(f, "%s{\"key\":\"%s\",\"value\":{\"stringValue\":\"%s\"}}", a ? "," : "",
+                    sp.keys[a], sp.vals[a]);
+        fputs("]", f);
+        if (sp.status != 0)
+            fprintf(f, ",\"status\":{\"code\":%d,\"message\":\"%s\"}", sp.status, sp.status_msg);
+        fputs("}", f);
+    }
+    fputs("]}]}]}", f);
+    fclose(f);
+    return out;
+}
+
+/*
+ * The same export in OTLP/JSON (1.4 MB: read out in parts of 512 spans from
+ * its simdjson document, agent/otlp/ingest.c) stores what the protobuf one
+ * does; one whose span in the second part names a key twice is read whole
+ * by jansson after all (OTLP's reader takes the last value) and stored all
+ * the same.
+ */
+static void
+test_agent_otlp_json_large_export(void **state)
+{
+    struct agent *a = *state;
+    agent_config(a, NULL, NULL, NULL);
+    agent_start(a);
+    int main_port = a->port;
+    a->port = otlp_port(a);
+    const char *json[] = {"Content-Type: application/json", NULL};
+    char *body = big_json(1300, NULL, SIZE_MAX);
+    assert_true(strlen(body) > (1u << 20));
+    assert_int_equal(http(a, "POST", "/v1/traces", json, body, strlen(body), NULL, NULL), 200);
+    free(body);
+    body = big_json(1300, "conv-dup", 900);
+    assert_int_equal(http(a, "POST", "/v1/traces", json, body, strlen(body), NULL, NULL), 200);
+    free(body);
+    a->port = main_port;
+    assert_int_equal(count_events(a->db, "conv-big-7"), 100);
+    assert_int_equal(count_events(a->db, "conv-link"), 2);
+    assert_int_equal(count_events(a->db, "conv-dup"), 1300);
+    assert_int_equal(sql_long(a->db, "SELECT count(*) FROM events", NULL, 0), 2600);
+    json_t *j = get_json(a, "/v1/conversations/conv-fail", 200);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "conversation"), "error_count")), 1);
+    json_decref(j);
+    assert_int_equal(agent_stop(a), 0);
+}
+
 /* One duration point of a GenAI call (delta temporality) with the given attributes. */
 static void
 metric_point(json_t *points, const char *system, const char *model)
@@ -1249,6 +1322,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_otlp_grpc_large_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_vercel_ai_sdk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_protobuf_large_export, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_otlp_json_large_export, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_step_fails_in_an_earlier_request, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_agent_otlp_traceloop_and_openinference, setup,
