@@ -8,7 +8,6 @@
 #include <mutex>
 #include <new>
 #include <simdjson.h>
-#include <string>
 #include <string_view>
 
 namespace
@@ -183,7 +182,7 @@ fr_json_fast_load_doc(const char *buf, size_t len)
 struct fr_json_fast_parts {
     simdjson::dom::parser parser;
     char *padded = nullptr;
-    std::string keys[3];
+    const char *keys[3]; /* the caller's: outer, middle, inner (it keeps them) */
     simdjson::dom::array::iterator r, r_end; /* the outer list */
     bool in_r = false;                       /* inside *r: s, s_end are its middle list */
     simdjson::dom::array::iterator s, s_end;
@@ -202,7 +201,7 @@ namespace
 /* The list under key in object o (found: true), an empty one when o has no such key; false
    when o is no object or the value is no list. */
 bool
-list_of(simdjson::dom::element o, const std::string &key, simdjson::dom::array &out, bool &has)
+list_of(simdjson::dom::element o, std::string_view key, simdjson::dom::array &out, bool &has)
 {
     simdjson::dom::object obj;
     if (o.get_object().get(obj))
@@ -214,7 +213,7 @@ list_of(simdjson::dom::element o, const std::string &key, simdjson::dom::array &
 
 /* o without its member key, as build() makes it; NULL as build()'s. */
 json_t *
-build_except(simdjson::dom::element o, const std::string &key)
+build_except(simdjson::dom::element o, std::string_view key)
 {
     json_t *out = json_object();
     if (out == nullptr)
@@ -240,7 +239,7 @@ build_except(simdjson::dom::element o, const std::string &key)
 /* Whether every outer element is an object whose middle key, if any, holds a list of
    objects whose inner key, if any, holds a list: the shape parts are cut from. */
 bool
-shaped(simdjson::dom::array outer, const std::string keys[3])
+shaped(simdjson::dom::array outer, const char *const keys[3])
 {
     for (simdjson::dom::element e : outer) {
         simdjson::dom::array mid, in;
@@ -297,7 +296,7 @@ fr_json_fast_parts_next(struct fr_json_fast_parts *p, size_t max, int *bad)
         return nullptr;
     json_t *doc = json_object(), *outs = json_array();
     bool ok = doc != nullptr && outs != nullptr &&
-              json_object_set_new_nocheck(doc, p->keys[0].c_str(), outs) == 0;
+              json_object_set_new_nocheck(doc, p->keys[0], outs) == 0;
     size_t n = 0;
     for (; ok && p->r != p->r_end && n < max; ++p->r, p->in_r = false) {
         simdjson::dom::element r = *p->r;
@@ -315,7 +314,7 @@ fr_json_fast_parts_next(struct fr_json_fast_parts *p, size_t max, int *bad)
         }
         json_t *ro = build_except(r, p->keys[1]), *mids = json_array();
         if (ro == nullptr || mids == nullptr ||
-            json_object_set_new_nocheck(ro, p->keys[1].c_str(), mids) != 0) {
+            json_object_set_new_nocheck(ro, p->keys[1], mids) != 0) {
             if (ro == nullptr)
                 json_decref(mids);
             json_decref(ro);
@@ -338,7 +337,7 @@ fr_json_fast_parts_next(struct fr_json_fast_parts *p, size_t max, int *bad)
             }
             json_t *mo = build_except(m, p->keys[2]), *ins = json_array();
             if (mo == nullptr || ins == nullptr ||
-                json_object_set_new_nocheck(mo, p->keys[2].c_str(), ins) != 0) {
+                json_object_set_new_nocheck(mo, p->keys[2], ins) != 0) {
                 if (mo == nullptr)
                     json_decref(ins);
                 json_decref(mo);

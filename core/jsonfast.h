@@ -58,7 +58,8 @@ json_t *fr_json_fast_load_doc(const char *buf, size_t len);
  * middle or inner member not a list): read it whole then. next gives NULL
  * once all were given (*bad 0), or, *bad 1, when a part holds what
  * jansson reads otherwise (a duplicate key, a NUL, an integer past int64):
- * the caller then reads the whole body with jansson after all.
+ * the caller then reads the whole body with jansson after all. The three
+ * keys are kept by p, not copied (string literals).
  */
 struct fr_json_fast_parts;
 struct fr_json_fast_parts *fr_json_fast_parts_open(const char *buf, size_t len, const char *outer,
