@@ -33,8 +33,9 @@ json_t *fr_otlp_pb_decode(enum fr_otlp_signal s, const void *buf, size_t len, ch
  * times its body (~100 MiB for 8,000 spans). fr_otlp_pb_open unpacks it
  * (NULL, why filled, as fr_otlp_pb_decode; always NULL for metrics);
  * each fr_otlp_pb_part is then the tree of a request of its own holding the
- * next max_items spans or log records (at least one when any is left),
- * each under its resource, in the order sent; NULL once all were given.
+ * next max_items spans or log records (max_items > 0; fewer in the last,
+ * none in one that holds only resources without any), each under its
+ * resource, in the order sent; NULL once all were given.
  * The parts' trees are the caller's (made in its JSON region, if one is
  * open); the unpacked request is not in any region.
  */
