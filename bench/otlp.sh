@@ -26,6 +26,7 @@
 # (bench/grpc-mux.mjs, @grpc/grpc-js); fr-httpbench's grpc keeps one
 # connection per client, one request at a time, as an SDK's exporter
 # (libnghttp2: libcurl 7.88 cannot reuse one with prior knowledge).
+# Then one and four exports of 8,000 spans at once (a Collector's batch): peak RSS.
 # Environment: BUILD, BENCH_OTLP_SPANS (default 100000), BENCH_ROUNDS (3),
 # BENCH_CLIENTS (4), BENCH_STREAMS (8).
 set -euo pipefail
@@ -142,3 +143,41 @@ ex=$(med "${brate[events]}"); emb=$(med "${bmbs[events]}"); ec=$(med "${bcpu[eve
 echo "otlp: busy spread (~500 conversations in 2,000 items): proto ${px} spans/s (${pmb} MB/s," \
      "${pc} us CPU per span), /v1/events ${ex} events/s (${emb} MB/s, ${ec} us CPU per event);" \
      "$(awk -v a="$pmb" -v b="$emb" 'BEGIN { printf "%.0f", 100 * a / b }')% of its bytes/s"
+# A Collector's default batch in one request (8,000 spans: ~4.5 MB of protobuf, ~7 MB of
+# JSON), read out and prepared 512 spans at a time (agent/otlp/ingest.c): the agent's peak
+# RSS for one such export on a fresh agent, and for four posted at once (a 429 is the queue,
+# storage.queue_events, still holding another's spans: such senders retry).
+"$BUILD/fr-otlpgen" --spans 8000 --batch 8000 --seed 2 --concurrency 8 > "$tmp/big.json"
+FR_HTTPBENCH_DUMP="$tmp/big.dump" "$BUILD/fr-httpbench" http://127.0.0.1:1/v1/traces \
+  "$tmp/big.json" 1 8000 0 proto > /dev/null 2>&1 || true
+# the dump: 4 bytes of length, 4 of span count, then the body
+dd if="$tmp/big.dump" of="$tmp/big.pb" bs=1 skip=8 status=none
+large() { # CONTENT_TYPE FILE COPIES: prints "peak_kib statuses"
+  local d="$tmp/agent"
+  rm -rf "$d"; mkdir -p "$d"
+  printf 'storage:\n  path: %s/db\nhttp:\n  listen: 127.0.0.1:0\notlp:\n  listen: 127.0.0.1:0\n  grpc_listen: ""\nsocket:\n  enabled: false\nruntime:\n  self: false\n' \
+    "$d" > "$d/c.yaml"
+  "$BUILD/flightrec" agent --config "$d/c.yaml" 2> "$d/log" &
+  local pid=$! port
+  for _ in $(seq 200); do grep -q 'ready:' "$d/log" 2>/dev/null && break; sleep 0.05; done
+  port=$(sed -n 's/.* otlp http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$d/log")
+  local senders=()
+  for i in $(seq "$3"); do
+    curl -s -o /dev/null -w '%{http_code}\n' -H "Content-Type: $1" --data-binary "@$2" \
+      "http://127.0.0.1:$port/v1/traces" > "$d/code.$i" &
+    senders+=($!)
+  done
+  wait "${senders[@]}" || true
+  local peak; peak=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+  kill -TERM "$pid"; wait "$pid"
+  echo "$peak $(cat "$d"/code.* | sort | uniq -c | awk '{printf "%s%s x %s", (NR > 1 ? ", " : ""), $1, $2}')"
+}
+for enc in protobuf json; do
+  f="$tmp/big.pb"; ct=application/x-protobuf
+  [ "$enc" = json ] && f="$tmp/big.json" && ct=application/json
+  for copies in 1 4; do
+    read -r peak codes < <(large "$ct" "$f" "$copies")
+    echo "otlp: one export of 8,000 spans ($enc, $(($(stat -c %s "$f") / 1024)) KiB) x $copies:" \
+         "agent peak RSS $(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }') MiB; answered $codes"
+  done
+done
