@@ -218,10 +218,17 @@ build_except(simdjson::dom::element o, std::string_view key)
     json_t *out = json_object();
     if (out == nullptr)
         return nullptr;
+    bool listed = false;
     for (simdjson::dom::key_value_pair f : simdjson::dom::object(o)) {
         std::string_view k = f.key;
-        if (k == key)
+        if (k == key) { /* the list, given apart; named twice: as any key twice */
+            if (listed) {
+                json_decref(out);
+                return nullptr;
+            }
+            listed = true;
             continue;
+        }
         if (std::memchr(k.data(), 0, k.size()) != nullptr ||
             json_object_getn(out, k.data(), k.size()) != nullptr) {
             json_decref(out);
@@ -282,7 +289,15 @@ fr_json_fast_parts_open(const char *buf, size_t len, const char *outer, const ch
         delete p;
         return nullptr;
     }
-    /* the root's other members are not read: a part holds the outer list only */
+    /* the root's other members are not read: a part holds the outer list only; one named
+       twice is left to jansson, whose reader takes the last (simdjson's at_key, the first) */
+    size_t named = 0;
+    for (simdjson::dom::key_value_pair f : simdjson::dom::object(root))
+        named += f.key == std::string_view(p->keys[0]);
+    if (named != 1) {
+        delete p;
+        return nullptr;
+    }
     p->r = list.begin();
     p->r_end = list.end();
     return p;

@@ -581,6 +581,22 @@ test_json_fast_parts(void **state)
     assert_int_equal(bad, 1);
     fr_json_fast_parts_close(p);
     free(doc);
+    /* a list named twice: jansson's reader takes the last, simdjson's look-up the first; the
+       part is not built (a middle or inner list), or the body not opened (the outer list) */
+    const char *twice[] = {
+        "{\"resourceSpans\":[{\"scopeSpans\":[],\"scopeSpans\":[{\"spans\":[{}]}]}]}",
+        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[],\"spans\":[{}]}]}]}"};
+    for (size_t i = 0; i < 2; i++) {
+        p = fr_json_fast_parts_open(twice[i], strlen(twice[i]), "resourceSpans", "scopeSpans",
+                                    "spans");
+        assert_non_null(p);
+        assert_null(fr_json_fast_parts_next(p, 512, &bad));
+        assert_int_equal(bad, 1);
+        fr_json_fast_parts_close(p);
+    }
+    const char *outer2 = "{\"resourceSpans\":[],\"resourceSpans\":[{}]}";
+    assert_null(
+        fr_json_fast_parts_open(outer2, strlen(outer2), "resourceSpans", "scopeSpans", "spans"));
     /* other shapes, a byte order mark, invalid JSON: not opened */
     const char *no[] = {"{\"resourceSpans\":{}}",
                         "{\"resourceSpans\":[1]}",
