@@ -376,9 +376,19 @@ test_agent_fault_disk_floor(void **state)
     assert_true(atol(runs + strlen("\nflightrec_retention_disk_runs_total ")) >= 1);
     free(m);
     assert_int_equal(agent_stop(a), 0);
-    /* the oldest left hot for warm, the newest are in hot; each read whole */
+    /* the oldest left hot for warm, first: what stays in hot is the newest conversations
+       (with min_free_keep 0 a slow agent, under valgrind, may have moved them all); each is
+       read whole */
     assert_int_equal(count_events(a->db, "floor-000"), 0);
-    assert_int_equal(count_events(a->db, "floor-479"), 100);
+    bool hot = false;
+    for (int b = 0; b < posts; b++) {
+        char conv[32];
+        snprintf(conv, sizeof conv, "floor-%03d", b);
+        bool in_hot = count_events(a->db, conv) > 0;
+        if (hot && !in_hot)
+            fail_msg("%s left hot while an older conversation stayed", conv);
+        hot = hot || in_hot;
+    }
     long dups;
     assert_int_equal(count_across_tiers(a, "floor-000", &dups), 100);
     assert_int_equal(dups, 0);
