@@ -59,6 +59,8 @@ give(slot *s)
     delete s;
 }
 
+json_t *build_object(simdjson::dom::element o, const char *skip);
+
 /* The jansson value of e; NULL when jansson would refuse it or read it differently
    (jsonfast.h), or memory ran out. */
 json_t *
@@ -66,26 +68,8 @@ build(simdjson::dom::element e)
 {
     using simdjson::dom::element_type;
     switch (e.type()) {
-    case element_type::OBJECT: {
-        json_t *o = json_object();
-        if (o == nullptr)
-            return nullptr;
-        for (simdjson::dom::key_value_pair f : simdjson::dom::object(e)) {
-            std::string_view k = f.key;
-            /* a NUL in a key: jansson refuses it; a duplicate: refused (JSON_REJECT_DUPLICATES) */
-            if (std::memchr(k.data(), 0, k.size()) != nullptr ||
-                json_object_getn(o, k.data(), k.size()) != nullptr) {
-                json_decref(o);
-                return nullptr;
-            }
-            json_t *v = build(f.value);
-            if (v == nullptr || json_object_setn_new_nocheck(o, k.data(), k.size(), v) != 0) {
-                json_decref(o);
-                return nullptr;
-            }
-        }
-        return o;
-    }
+    case element_type::OBJECT:
+        return build_object(e, nullptr);
     case element_type::ARRAY: {
         json_t *a = json_array();
         if (a == nullptr)
@@ -211,24 +195,26 @@ list_of(simdjson::dom::element o, std::string_view key, simdjson::dom::array &ou
     return !has || !v.get_array().get(out);
 }
 
-/* o without its member key, as build() makes it; NULL as build()'s. */
+/* Object o as jansson's tree (NULL as build()'s), without its member skip (if not NULL),
+   which must then be named once. */
 json_t *
-build_except(simdjson::dom::element o, std::string_view key)
+build_object(simdjson::dom::element o, const char *skip)
 {
     json_t *out = json_object();
     if (out == nullptr)
         return nullptr;
-    bool listed = false;
+    bool skipped = false;
     for (simdjson::dom::key_value_pair f : simdjson::dom::object(o)) {
         std::string_view k = f.key;
-        if (k == key) { /* the list, given apart; named twice: as any key twice */
-            if (listed) {
+        if (skip != nullptr && k == skip) { /* a list given apart; named twice: as any key */
+            if (skipped) {
                 json_decref(out);
                 return nullptr;
             }
-            listed = true;
+            skipped = true;
             continue;
         }
+        /* a NUL in a key: jansson refuses it; a duplicate: refused (JSON_REJECT_DUPLICATES) */
         if (std::memchr(k.data(), 0, k.size()) != nullptr ||
             json_object_getn(out, k.data(), k.size()) != nullptr) {
             json_decref(out);
@@ -327,7 +313,7 @@ fr_json_fast_parts_next(struct fr_json_fast_parts *p, size_t max, int *bad)
             p->in_r = true;
             p->in_s = false;
         }
-        json_t *ro = build_except(r, p->keys[1]), *mids = json_array();
+        json_t *ro = build_object(r, p->keys[1]), *mids = json_array();
         if (ro == nullptr || mids == nullptr ||
             json_object_set_new_nocheck(ro, p->keys[1], mids) != 0) {
             if (ro == nullptr)
@@ -350,7 +336,7 @@ fr_json_fast_parts_next(struct fr_json_fast_parts *p, size_t max, int *bad)
                 }
                 p->in_s = true;
             }
-            json_t *mo = build_except(m, p->keys[2]), *ins = json_array();
+            json_t *mo = build_object(m, p->keys[2]), *ins = json_array();
             if (mo == nullptr || ins == nullptr ||
                 json_object_set_new_nocheck(mo, p->keys[2], ins) != 0) {
                 if (mo == nullptr)
