@@ -3,7 +3,7 @@
 # store (BENCH_QUERY_EVENTS, default 1,000,000 events of fr-gen traffic, 5% of
 # user messages with a secret). Each command runs BENCH_QUERY_RUNS times (7)
 # as a fresh process, as an operator runs it; the median is printed next to
-# the median of `flightrec version` (process start alone) in the same run, and
+# the median of `flightrec help` (process start alone) in the same run, and
 # the difference is the query's own time. Commands: show of a conversation of
 # median size, conversations --has-errors / --model / --tool / --code,
 # errors (newest 50), errors --by code, class, kind and model.
@@ -42,8 +42,8 @@ ms() { # command... -> median wall milliseconds of RUNS fresh processes
   printf '%s\n' "${t[@]}" | median | awk '{printf "%.1f", $1 / 10}'
 }
 F="$BUILD/flightrec"
-start=$(ms "$F" version)
-echo "  process start (flightrec version): $start ms"
+start=$(ms "$F" help)
+echo "  process start (flightrec help): $start ms"
 while IFS='|' read -r label args; do
   # shellcheck disable=SC2086
   t=$(ms "$F" $args --db "$db")

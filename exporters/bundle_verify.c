@@ -2,8 +2,6 @@
  * exporters/bundle_verify.c - reading a bundle's members and verifying it:
  * the manifest's signature, then every member's size and SHA-256.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -13,6 +11,7 @@
 
 #include "core/hex.h"
 #include "core/mem.h"
+#include "exporters/archive_dl.h"
 #include "exporters/bundle_int.h"
 #include "exporters/render.h"
 #include "retention/retention.h"
@@ -41,24 +40,35 @@ struct reader {
     json_t *names; /* names seen so far: each may appear once */
 };
 
-static int
-reader_open(struct reader *r, const char *path, struct fr_err *err)
-{
-    r->a = archive_read_new();
-    r->path = path;
-    r->names = json_object();
-    archive_read_support_filter_zstd(r->a);
-    archive_read_support_format_tar(r->a);
-    if (archive_read_open_filename(r->a, path, 65536) != ARCHIVE_OK)
-        return fr_err_set(err, FR_E_IO, "bundle %s: %s", path, archive_error_string(r->a));
-    return FR_OK;
-}
-
 static void
 reader_close(struct reader *r)
 {
-    archive_read_free(r->a);
+    if (r->a != NULL)
+        archive_read_free(r->a);
+    r->a = NULL;
     json_decref(r->names);
+    r->names = NULL;
+}
+
+/* Opens the bundle at path; on failure nothing is left open (reader_close may still be
+   called). */
+static int
+reader_open(struct reader *r, const char *path, struct fr_err *err)
+{
+    r->a = NULL;
+    r->path = path;
+    r->names = json_object();
+    int rc = fr_archive_load(err); /* opened now, not at every start (core/dl.h) */
+    if (rc == FR_OK) {
+        r->a = archive_read_new();
+        archive_read_support_filter_zstd(r->a);
+        archive_read_support_format_tar(r->a);
+        if (archive_read_open_filename(r->a, path, 65536) != ARCHIVE_OK)
+            rc = fr_err_set(err, FR_E_IO, "bundle %s: %s", path, archive_error_string(r->a));
+    }
+    if (rc != FR_OK)
+        reader_close(r);
+    return rc;
 }
 
 /* The next member's header: FR_OK, FR_E_NOTFOUND at the end, or why the bundle is refused. */

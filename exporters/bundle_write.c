@@ -4,8 +4,6 @@
  * SHA-256, its Ed25519 signature, and the tar + zstd container, written to
  * a temporary file, fsync'd and renamed, with a .sha256 sidecar.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -23,6 +21,7 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "core/version.h"
+#include "exporters/archive_dl.h"
 #include "exporters/bundle_int.h"
 #include "exporters/render.h"
 #include "retention/retention.h"
@@ -115,6 +114,9 @@ static int
 write_container(const char *tmp, const char *mtext, const char *sighex,
                 const struct fr_bfile files[F_COUNT], struct fr_err *err)
 {
+    int lrc = fr_archive_load(err); /* opened now, not at every start (core/dl.h) */
+    if (lrc != FR_OK)
+        return lrc;
     struct archive *a = archive_write_new();
     archive_write_add_filter_zstd(a);
     archive_write_set_format_pax_restricted(a);

@@ -6,7 +6,6 @@
 #include "exporters/bundle.h"
 #include "exporters/uploader.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

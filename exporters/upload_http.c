@@ -4,7 +4,6 @@
  * SigV4 signing, TLS verified by default, the Idempotency-Key carrying the
  * file's SHA-256. One attempt per call; exporters/upload.c retries.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <time.h>
 
 #include "exporters/uploader.h"
+#include "retention/curl_dl.h"
 
 struct hdr_ctx {
     long retry_after_s;
@@ -128,6 +128,12 @@ static int
 http_send(const struct fr_upload_target *t, const char *url, const char *path, const char *sha256,
           uint64_t size, fr_upload_progress progress, void *ud, struct fr_upload_attempt *a)
 {
+    struct fr_err lerr = {0};
+    if (fr_curl_load(&lerr) != FR_OK) { /* opened now, not at every start (core/dl.h) */
+        snprintf(a->why, sizeof a->why, "%.*s", (int)sizeof a->why - 1, lerr.msg);
+        a->retry = false;
+        return FR_E_CONFIG;
+    }
     struct curl_slist *hl = NULL;
     curl_mime *mime = NULL;
     FILE *fp = NULL;

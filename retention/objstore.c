@@ -4,7 +4,6 @@
  */
 #include "retention/objstore.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -21,6 +20,7 @@
 #include "core/hex.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "retention/curl_dl.h"
 
 #define OBJ_CONNECT_MS 10000L
 #define OBJ_LOW_SPEED_BYTES 1024L /* slower than 1 KiB/s for 60 s: the transfer failed */
@@ -67,6 +67,9 @@ obj_request(const struct fr_objstore *o, const char *method, const char *name, F
             curl_off_t upload_size, struct body *b, long *status, struct fr_err *err)
 {
     *status = 0;
+    int lrc = fr_curl_load(err); /* opened now, not at every start (core/dl.h) */
+    if (lrc != FR_OK)
+        return lrc;
     char *url = fr_asprintf("%s/%s", o->url, name);
     CURL *c = curl_easy_init();
     struct curl_slist *hl = NULL;

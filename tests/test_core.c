@@ -4,6 +4,7 @@
  */
 #include "tests/support/support.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "core/dl.h"
 #include "core/jsonfast.h"
 #include "core/jsonmem.h"
 #include "core/linereader.h"
@@ -702,6 +704,55 @@ test_json_region_bounded(void **state)
     assert_int_equal(fr_json_region_used(), 0);
 }
 
+/* Two tables of libm's functions (core/dl.h), one of them naming a function libm lacks, and
+   one of a library that is not there. */
+#define T_LIBM_FUNCTIONS(X) X(cos) X(sqrt)
+struct fr_tlibm_table {
+    __typeof__(cos) *cos;
+    __typeof__(sqrt) *sqrt;
+};
+FR_DL_DEFINE(tlibm, T_LIBM_FUNCTIONS, "libm.so.6", "the test's cosines")
+
+double fr_test_no_such_function(double);
+#define T_LACKS_FUNCTIONS(X) X(cos) X(fr_test_no_such_function)
+struct fr_tlacks_table {
+    __typeof__(cos) *cos;
+    __typeof__(fr_test_no_such_function) *fr_test_no_such_function;
+};
+FR_DL_DEFINE(tlacks, T_LACKS_FUNCTIONS, "libm.so.6", "the test's lookups")
+
+#define T_NONE_FUNCTIONS(X) X(cos)
+struct fr_tnone_table {
+    __typeof__(cos) *cos;
+};
+FR_DL_DEFINE(tnone, T_NONE_FUNCTIONS, "libflightrec-test-none.so.0", "the test's features")
+
+/* A library opened when first needed: its functions through the table; a library that is
+   missing, or lacks a function, is a clear error naming it and what needs it, every time. */
+static void
+test_dl_opens_when_needed(void **state)
+{
+    (void)state;
+    struct fr_err err = {0};
+    assert_int_equal(fr_tlibm_load(&err), FR_OK);
+    volatile double x = 0.0; /* not folded at compile time */
+    assert_true(fr_tlibm()->cos(x) == 1.0);
+    assert_true(fr_tlibm()->sqrt(x + 16.0) == 4.0);
+    assert_int_equal(fr_tlibm_load(NULL), FR_OK); /* again: the same table */
+
+    assert_int_equal(fr_tlacks_load(&err), FR_E_CONFIG);
+    assert_non_null(strstr(err.msg, "libm.so.6, which the test's lookups need, lacks the function "
+                                    "fr_test_no_such_function"));
+
+    for (int i = 0; i < 2; i++) { /* the first outcome, kept */
+        fr_err_clear(&err);
+        assert_int_equal(fr_tnone_load(&err), FR_E_CONFIG);
+        assert_non_null(strstr(err.msg, "libflightrec-test-none.so.0, which the test's features "
+                                        "need, could not be opened: "));
+        assert_non_null(strstr(err.msg, "No such file"));
+    }
+}
+
 int
 main(void)
 {
@@ -722,6 +773,7 @@ main(void)
         cmocka_unit_test(test_json_fast_doc_matches_jansson),
         cmocka_unit_test(test_json_fast_parts),
         cmocka_unit_test(test_json_region_bounded),
+        cmocka_unit_test(test_dl_opens_when_needed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

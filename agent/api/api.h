@@ -17,10 +17,10 @@
 #ifndef FR_AGENT_API_H
 #define FR_AGENT_API_H
 
-#include <microhttpd.h>
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "agent/api/mhd_dl.h"
 #include "agent/pipeline.h"
 
 /* A request's body as it arrives. */

@@ -469,6 +469,8 @@ fr_http_start(struct fr_pipeline *p, const char *listen, enum fr_api_role role,
     *out = NULL;
     struct sockaddr_in sa;
     int rc = parse_listen(listen, &sa, err);
+    if (rc == FR_OK)
+        rc = fr_mhd_load(err); /* opened now, not by every CLI command (core/dl.h) */
     if (rc != FR_OK)
         return rc;
     struct fr_http *h = fr_calloc(1, sizeof *h);

@@ -8,22 +8,22 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <archive.h>
-#include <curl/curl.h>
 #include <hs.h>
 #include <jansson.h>
-#include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 #include <yaml.h>
 #include <zstd.h>
 
+#include "agent/api/mhd_dl.h"
 #include "agent/cli/cli.h"
 #include "agent/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/option.h"
 #include "core/version.h"
+#include "exporters/archive_dl.h"
+#include "retention/curl_dl.h"
 #include "retention/hot/store.h"
 
 static const struct {
@@ -144,19 +144,23 @@ help_man(void)
     return FR_EXIT_OK;
 }
 
-/* The version and those of the libraries it runs with (as loaded, not as built against). */
+/* The version and those of the libraries it runs with (as loaded, not as built against);
+   libcurl, libarchive and libmicrohttpd are opened for it (core/dl.h), "?" if one cannot be. */
 static int
 print_version(void)
 {
-    curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    curl_version_info_data *cv =
+        fr_curl_load(NULL) == FR_OK ? curl_version_info(CURLVERSION_NOW) : NULL;
+    const char *av = fr_archive_load(NULL) == FR_OK ? archive_version_string() : "libarchive ?";
+    const char *mv = fr_mhd_load(NULL) == FR_OK ? MHD_get_version() : "?";
     printf("flightrec %s\n", fr_version);
     char hs[64];
     snprintf(hs, sizeof hs, "%s", hs_version());
     hs[strcspn(hs, " ")] = '\0'; /* the version, not its build date */
     printf("  SQLite %s, zstd %s, %s, libcurl %s, Vectorscan %s,\n", sqlite3_libversion(),
            ZSTD_versionString(), OpenSSL_version(OPENSSL_VERSION), cv ? cv->version : "?", hs);
-    printf("  jansson %s, libmicrohttpd %s, libyaml %s, %s\n", jansson_version_str(),
-           MHD_get_version(), yaml_get_version_string(), archive_version_string());
+    printf("  jansson %s, libmicrohttpd %s, libyaml %s, %s\n", jansson_version_str(), mv,
+           yaml_get_version_string(), av);
     return FR_EXIT_OK;
 }
 

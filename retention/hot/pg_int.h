@@ -6,7 +6,7 @@
 #ifndef FR_STORE_PG_INT_H
 #define FR_STORE_PG_INT_H
 
-#include <libpq-fe.h>
+#include "retention/hot/pq_dl.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

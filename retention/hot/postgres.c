@@ -23,7 +23,6 @@
  * without its credentials (pg_safe_url).
  */
 #include <jansson.h>
-#include <libpq-fe.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -408,6 +407,9 @@ static int
 pg_open(void **ctx, const char *path, const struct fr_store_opts *opts, struct fr_err *err)
 {
     *ctx = NULL;
+    int lrc = fr_pq_load(err); /* opened now, not at every start (core/dl.h) */
+    if (lrc != FR_OK)
+        return lrc;
     struct pg_store *s = fr_calloc(1, sizeof *s);
     s->safe_url = pg_safe_url(path);
     /* a host that does not answer fails in 10 s, a dead peer is noticed by keepalives (the

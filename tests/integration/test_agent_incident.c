@@ -4,7 +4,24 @@
  */
 #include "tests/integration/agent.h"
 
-/* A trigger rule builds one signed bundle per conversation per cool-down. */
+/* Whether the process maps a file whose name holds lib ("/libcurl.so"). */
+static bool
+maps_lib(pid_t pid, const char *lib)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL)
+        found = strstr(line, lib) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* A trigger rule builds one signed bundle per conversation per cool-down. libarchive is
+   opened for the first bundle, not at the agent's start, and libcurl and libpq (uploads,
+   the fleet store: not configured) never (core/dl.h). */
 static void
 test_agent_trigger_fires_once_per_cooldown(void **state)
 {
@@ -15,12 +32,18 @@ test_agent_trigger_fires_once_per_cooldown(void **state)
     char *extra = fr_asprintf("incident:\n  triggers: %s\n  bundle_dir: %s\n", rules, bundles);
     agent_config(a, NULL, NULL, extra);
     agent_start(a);
+    assert_false(maps_lib(a->pid, "/libarchive.so"));
+    assert_false(maps_lib(a->pid, "/libcurl.so"));
+    assert_false(maps_lib(a->pid, "/libpq.so"));
     char *body = timeouts("t-1", 0);
     assert_int_equal(post(a, body, NULL), 202);
     free(body);
     for (int i = 0; i < 3000 && count_bundles(bundles) < 1; i++)
         usleep(10000);
     assert_int_equal(count_bundles(bundles), 1);
+    assert_true(maps_lib(a->pid, "/libarchive.so"));
+    assert_false(maps_lib(a->pid, "/libcurl.so"));
+    assert_false(maps_lib(a->pid, "/libpq.so"));
     /* the same conversation again, within the cool-down: no second bundle */
     body = timeouts("t-1", 10);
     assert_int_equal(post(a, body, NULL), 202);

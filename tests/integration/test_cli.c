@@ -349,6 +349,40 @@ test_cli_ingest_file_size_limit_named(void **state)
     free(err);
 }
 
+/* An investigation command loads only what it needs: not libcurl, libpq, libarchive or
+   libmicrohttpd (and what they bring: Kerberos, LDAP, GnuTLS ...), which it opens when a
+   feature needs them (core/dl.h); `flightrec version`, which names them, opens them. */
+static void
+test_cli_loads_only_what_it_needs(void **state)
+{
+    struct fx *f = *state;
+    write_file(f->file, sample);
+    fr(NULL, NULL, "ingest --db %s %s", f->db, f->file);
+    static const char *const libs[] = {"libcurl.so",       "libpq.so",     "libarchive.so",
+                                       "libmicrohttpd.so", "libgnutls.so", "libkrb5.so"};
+    const char *cmds[] = {"conversations --has-errors", "show c-1", "errors --by code"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char *err, *cmd = fr_asprintf("LD_DEBUG=files %s %s --db %s", FR_BIN, cmds[i], f->db);
+        assert_int_equal(t_run(cmd, NULL, &err), 0);
+        assert_non_null(strstr(err, "file=libsqlite3.so")); /* LD_DEBUG does list what loads */
+        for (size_t k = 0; k < sizeof libs / sizeof libs[0]; k++)
+            if (strstr(err, libs[k]) != NULL)
+                fail_msg("flightrec %s loaded %s", cmds[i], libs[k]);
+        free(err);
+        free(cmd);
+    }
+    char *out, *err, *cmd = fr_asprintf("LD_DEBUG=files %s version", FR_BIN);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    assert_non_null(strstr(err, "file=libcurl.so"));
+    assert_non_null(strstr(err, "file=libarchive.so"));
+    assert_non_null(strstr(err, "file=libmicrohttpd.so"));
+    assert_null(strstr(out, " ?")); /* a library it could not open is named with "?" */
+    assert_non_null(strstr(out, "libarchive 3"));
+    free(out);
+    free(err);
+    free(cmd);
+}
+
 static void
 test_cli_conversations_json_and_filters(void **state)
 {
@@ -1348,6 +1382,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cli_ingest_file_size_limit_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_ingest_reports_bad_lines_and_keeps_good, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_cli_loads_only_what_it_needs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_conversations_json_and_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_show_ordered_view, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli_errors_and_stats, setup, teardown),
