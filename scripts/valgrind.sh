@@ -33,7 +33,7 @@ one() {
 }
 export -f one
 # The longest first, so that the last to start is not the longest to run.
-order=(otlp faults lifecycle http fleet incident socket crash bucket console)
+order=(fleet faults otlp http lifecycle incident socket crash bucket console)
 tests=()
 for n in "${order[@]}"; do
   [ -x "$BUILD/tests/test_agent_$n" ] && tests+=("$BUILD/tests/test_agent_$n")
