@@ -19,14 +19,14 @@ dl_open(void)
     void *h = dlopen(d->soname, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
         const char *why = dlerror();
-        snprintf(d->msg, sizeof d->msg, "%s, which %s need, could not be opened: %s", d->soname,
+        snprintf(d->msg, sizeof d->msg, "%s, needed for %s, could not be opened: %s", d->soname,
                  d->purpose, why ? why : "unknown reason");
         d->rc = FR_E_CONFIG;
         return;
     }
     const char *missing = NULL;
     if (!d->fill(h, &missing)) {
-        snprintf(d->msg, sizeof d->msg, "%s, which %s need, lacks the function %s (too old?)",
+        snprintf(d->msg, sizeof d->msg, "%s, needed for %s, lacks the function %s (too old?)",
                  d->soname, d->purpose, missing ? missing : "?");
         d->rc = FR_E_CONFIG;
         return;

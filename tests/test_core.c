@@ -741,14 +741,14 @@ test_dl_opens_when_needed(void **state)
     assert_int_equal(fr_tlibm_load(NULL), FR_OK); /* again: the same table */
 
     assert_int_equal(fr_tlacks_load(&err), FR_E_CONFIG);
-    assert_non_null(strstr(err.msg, "libm.so.6, which the test's lookups need, lacks the function "
+    assert_non_null(strstr(err.msg, "libm.so.6, needed for the test's lookups, lacks the function "
                                     "fr_test_no_such_function"));
 
     for (int i = 0; i < 2; i++) { /* the first outcome, kept */
         fr_err_clear(&err);
         assert_int_equal(fr_tnone_load(&err), FR_E_CONFIG);
-        assert_non_null(strstr(err.msg, "libflightrec-test-none.so.0, which the test's features "
-                                        "need, could not be opened: "));
+        assert_non_null(strstr(err.msg, "libflightrec-test-none.so.0, needed for the test's "
+                                        "features, could not be opened: "));
         assert_non_null(strstr(err.msg, "No such file"));
     }
 }

@@ -6,4 +6,4 @@
 
 #include "core/dl.h"
 
-FR_DL_DEFINE(pq, FR_PQ_FUNCTIONS, FR_SONAME_PQ, "the fleet store (PostgreSQL)")
+FR_DL_DEFINE(pq, FR_PQ_FUNCTIONS, FR_SONAME_PQ, "the fleet store on PostgreSQL")
