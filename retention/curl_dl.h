@@ -5,7 +5,10 @@
  * <curl/curl.h>; each of those calls fr_curl_load before its first transfer.
  * The functions below call through the table. libcurl's compile-time check
  * of curl_easy_setopt's argument types (typecheck-gcc.h) is a macro of the
- * same name, so it does not apply here. A libcurl function not listed does
+ * same name, which the table's replaces; with Debian 12's libcurl (7.88)
+ * and GCC 12 it did not fire anyway (a string passed to CURLOPT_NOSIGNAL
+ * compiled without a word at -O1 to -O3), so the calls are checked by hand
+ * and by the tests that drive each option. A libcurl function not listed does
  * not compile: add it to FR_CURL_FUNCTIONS and below.
  */
 #ifndef FR_RETENTION_CURL_DL_H
