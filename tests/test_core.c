@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -751,6 +752,32 @@ test_dl_opens_when_needed(void **state)
                                         "features, could not be opened: "));
         assert_non_null(strstr(err.msg, "No such file"));
     }
+
+    /* a call through a table whose library cannot be opened (no fr_*_load first: a bug) exits
+       70 with the message, instead of calling through a NULL pointer */
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        volatile double y = fr_tnone()->cos(0.0);
+        (void)y;
+        _exit(0);
+    }
+    close(fds[1]);
+    char out[600] = {0};
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
+        n += (size_t)r;
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 70);
+    assert_non_null(strstr(out, "flightrec: libflightrec-test-none.so.0, needed for the test's "
+                                "features, could not be opened: "));
 }
 
 int
