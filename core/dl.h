@@ -59,6 +59,21 @@ void fr_dl_need(struct fr_dl *d);
 fr_dl_fn fr_dl_sym(void *handle, const char *name);
 
 /*
+ * FR_DL_DECLARE(name, FUNCTIONS), in the library's header, after the library's own: the table
+ * (struct fr_<name>_table, one pointer per function of the X-macro FUNCTIONS, typed by the
+ * library's prototype), fr_<name>_load(err) (opens it once: FR_OK, or FR_E_CONFIG naming it
+ * and why) and fr_<name>() (the table, loaded; exits naming the library if it cannot be, a
+ * call made without fr_<name>_load first).
+ */
+#define FR_DL_FIELD(f) __typeof__(f) *f;
+#define FR_DL_DECLARE(name, FUNCTIONS)                                                             \
+    struct fr_##name##_table {                                                                     \
+        FUNCTIONS(FR_DL_FIELD)                                                                     \
+    };                                                                                             \
+    int fr_##name##_load(struct fr_err *err);                                                      \
+    const struct fr_##name##_table *fr_##name(void);
+
+/*
  * FR_DL_DEFINE(name, FUNCTIONS, soname, purpose), in the library's one .c file, after its
  * header (with the header's redirections off): the table (struct fr_<name>_table, one field
  * per function of the X-macro FUNCTIONS), its fill, fr_<name>_load(err) and fr_<name>().

@@ -4,6 +4,4 @@
 #define FR_ARCHIVE_DL_TABLE
 #include "exporters/archive_dl.h"
 
-#include "core/dl.h"
-
 FR_DL_DEFINE(archive, FR_ARCHIVE_FUNCTIONS, FR_SONAME_ARCHIVE, "incident bundles")

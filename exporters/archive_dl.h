@@ -11,7 +11,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "core/err.h"
+#include "core/dl.h"
 
 #define FR_ARCHIVE_FUNCTIONS(X)                                                                    \
     X(archive_entry_filetype)                                                                      \
@@ -42,16 +42,8 @@
     X(archive_write_open_filename)                                                                 \
     X(archive_write_set_format_pax_restricted)
 
-struct fr_archive_table {
-#define FR_ARCHIVE_FIELD(f) __typeof__(f) *f;
-    FR_ARCHIVE_FUNCTIONS(FR_ARCHIVE_FIELD)
-#undef FR_ARCHIVE_FIELD
-};
-
-/* Opens libarchive (once): FR_OK, or FR_E_CONFIG naming it and why it could not be opened. */
-int fr_archive_load(struct fr_err *err);
-/* The table, loaded (exits naming libarchive if it cannot be: fr_archive_load was not called). */
-const struct fr_archive_table *fr_archive(void);
+FR_DL_DECLARE(archive,
+              FR_ARCHIVE_FUNCTIONS) /* the table, fr_archive_load(), fr_archive(): core/dl.h */
 
 #ifndef FR_ARCHIVE_DL_TABLE
 #define archive_entry_filetype (fr_archive()->archive_entry_filetype)

@@ -4,6 +4,4 @@
 #define FR_CURL_DL_TABLE
 #include "retention/curl_dl.h"
 
-#include "core/dl.h"
-
 FR_DL_DEFINE(curl, FR_CURL_FUNCTIONS, FR_SONAME_CURL, "uploads and the bucket mirror")

@@ -16,7 +16,7 @@
 
 #include <curl/curl.h>
 
-#include "core/err.h"
+#include "core/dl.h"
 
 #undef curl_easy_setopt /* typecheck-gcc.h's wrappers, or curl.h's argument count checks */
 #undef curl_easy_getinfo
@@ -38,16 +38,7 @@
     X(curl_slist_free_all)                                                                         \
     X(curl_version_info)
 
-struct fr_curl_table {
-#define FR_CURL_FIELD(f) __typeof__(f) *f;
-    FR_CURL_FUNCTIONS(FR_CURL_FIELD)
-#undef FR_CURL_FIELD
-};
-
-/* Opens libcurl (once): FR_OK, or FR_E_CONFIG naming it and why it could not be opened. */
-int fr_curl_load(struct fr_err *err);
-/* The table, loaded (exits naming libcurl if it cannot be: fr_curl_load was not called). */
-const struct fr_curl_table *fr_curl(void);
+FR_DL_DECLARE(curl, FR_CURL_FUNCTIONS) /* the table, fr_curl_load(), fr_curl(): core/dl.h */
 
 #ifndef FR_CURL_DL_TABLE
 #define curl_easy_cleanup (fr_curl()->curl_easy_cleanup)

@@ -708,24 +708,16 @@ test_json_region_bounded(void **state)
 /* Two tables of libm's functions (core/dl.h), one of them naming a function libm lacks, and
    one of a library that is not there. */
 #define T_LIBM_FUNCTIONS(X) X(cos) X(sqrt)
-struct fr_tlibm_table {
-    __typeof__(cos) *cos;
-    __typeof__(sqrt) *sqrt;
-};
+FR_DL_DECLARE(tlibm, T_LIBM_FUNCTIONS)
 FR_DL_DEFINE(tlibm, T_LIBM_FUNCTIONS, "libm.so.6", "the test's cosines")
 
 double fr_test_no_such_function(double);
 #define T_LACKS_FUNCTIONS(X) X(cos) X(fr_test_no_such_function)
-struct fr_tlacks_table {
-    __typeof__(cos) *cos;
-    __typeof__(fr_test_no_such_function) *fr_test_no_such_function;
-};
+FR_DL_DECLARE(tlacks, T_LACKS_FUNCTIONS)
 FR_DL_DEFINE(tlacks, T_LACKS_FUNCTIONS, "libm.so.6", "the test's lookups")
 
 #define T_NONE_FUNCTIONS(X) X(cos)
-struct fr_tnone_table {
-    __typeof__(cos) *cos;
-};
+FR_DL_DECLARE(tnone, T_NONE_FUNCTIONS)
 FR_DL_DEFINE(tnone, T_NONE_FUNCTIONS, "libflightrec-test-none.so.0", "the test's features")
 
 /* A library opened when first needed: its functions through the table; a library that is

@@ -4,6 +4,4 @@
 #define FR_MHD_DL_TABLE
 #include "agent/api/mhd_dl.h"
 
-#include "core/dl.h"
-
 FR_DL_DEFINE(mhd, FR_MHD_FUNCTIONS, FR_SONAME_MHD, "the agent's HTTP server")

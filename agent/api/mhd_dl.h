@@ -11,7 +11,7 @@
 
 #include <microhttpd.h>
 
-#include "core/err.h"
+#include "core/dl.h"
 
 #define FR_MHD_FUNCTIONS(X)                                                                        \
     X(MHD_add_response_header)                                                                     \
@@ -29,16 +29,7 @@
     X(MHD_start_daemon)                                                                            \
     X(MHD_stop_daemon)
 
-struct fr_mhd_table {
-#define FR_MHD_FIELD(f) __typeof__(f) *f;
-    FR_MHD_FUNCTIONS(FR_MHD_FIELD)
-#undef FR_MHD_FIELD
-};
-
-/* Opens libmicrohttpd (once): FR_OK, or FR_E_CONFIG naming it and why it could not be. */
-int fr_mhd_load(struct fr_err *err);
-/* The table, loaded (exits naming the library if it cannot be: fr_mhd_load was not called). */
-const struct fr_mhd_table *fr_mhd(void);
+FR_DL_DECLARE(mhd, FR_MHD_FUNCTIONS) /* the table, fr_mhd_load(), fr_mhd(): core/dl.h */
 
 #ifndef FR_MHD_DL_TABLE
 #define MHD_add_response_header (fr_mhd()->MHD_add_response_header)

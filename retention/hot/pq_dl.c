@@ -4,6 +4,4 @@
 #define FR_PQ_DL_TABLE
 #include "retention/hot/pq_dl.h"
 
-#include "core/dl.h"
-
 FR_DL_DEFINE(pq, FR_PQ_FUNCTIONS, FR_SONAME_PQ, "the fleet store on PostgreSQL")

@@ -10,7 +10,7 @@
 
 #include <libpq-fe.h>
 
-#include "core/err.h"
+#include "core/dl.h"
 
 #define FR_PQ_FUNCTIONS(X)                                                                         \
     X(PQclear)                                                                                     \
@@ -33,16 +33,7 @@
     X(PQsetSingleRowMode)                                                                          \
     X(PQstatus)
 
-struct fr_pq_table {
-#define FR_PQ_FIELD(f) __typeof__(f) *f;
-    FR_PQ_FUNCTIONS(FR_PQ_FIELD)
-#undef FR_PQ_FIELD
-};
-
-/* Opens libpq (once): FR_OK, or FR_E_CONFIG naming it and why it could not be opened. */
-int fr_pq_load(struct fr_err *err);
-/* The table, loaded (exits naming libpq if it cannot be: fr_pq_load was not called first). */
-const struct fr_pq_table *fr_pq(void);
+FR_DL_DECLARE(pq, FR_PQ_FUNCTIONS) /* the table, fr_pq_load(), fr_pq(): core/dl.h */
 
 #ifndef FR_PQ_DL_TABLE
 #define PQclear (fr_pq()->PQclear)
