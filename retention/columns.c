@@ -1191,6 +1191,20 @@ put_quoted(struct bytes *o, const unsigned char *s, size_t n)
     b_byte(o, '"');
 }
 
+/*
+ * A record shape's program: the columns its records read, in order, when it
+ * holds no array (what a record of it reads then follows from the shape
+ * alone). Made by the first record of the shape, it spares the others a
+ * look-up by path per value, and lets a record that is not wanted be passed
+ * over by moving its columns on.
+ */
+struct prog {
+    uint32_t *col;
+    size_t n, cap;
+    int state;  /* 0 not made yet, 1 made, 2 the shape holds an array: none */
+    int wanted; /* values the shape takes from the column of fr_col_where: -1 not counted yet */
+};
+
 struct dec {
     struct hmap colmap; /* name -> index */
     struct dcol *cols;
@@ -1199,20 +1213,37 @@ struct dec {
     const struct dcol *shapes;
     int depth;
     struct fr_err *err;
+    const struct prog *run; /* the record's program, followed instead of looking columns up */
+    size_t ran;             /* the next step of run */
+    struct prog *making;    /* the program being made by this record's walk */
+    bool array;             /* this record's walk met an array */
 };
 
 /* The column of the current path and kind, with a value left; NULL (err set) when none. */
 static struct dcol *
 dec_col(struct dec *d, int kind)
 {
-    b_byte(&d->path, (unsigned char)kind);
-    int64_t ci = hm_find(&d->colmap, d->path.p, d->path.len);
-    d->path.len--;
+    int64_t ci;
+    if (d->run != NULL) {
+        ci = d->ran < d->run->n ? (int64_t)d->run->col[d->ran++] : -1;
+    } else {
+        b_byte(&d->path, (unsigned char)kind);
+        ci = hm_find(&d->colmap, d->path.p, d->path.len);
+        d->path.len--;
+    }
     struct dcol *c = ci >= 0 ? &d->cols[ci] : NULL;
     if (c == NULL || c->kind != kind || c->next >= c->n) {
         dec_bad(d->err, c == NULL ? "a shape names a column the block lacks"
                                   : "a column runs short of its records");
         return NULL;
+    }
+    if (d->making != NULL) {
+        struct prog *m = d->making;
+        if (m->n == m->cap) {
+            m->cap = m->cap ? m->cap * 2 : 16;
+            m->col = fr_realloc(m->col, m->cap * sizeof *m->col);
+        }
+        m->col[m->n++] = (uint32_t)ci;
     }
     return c;
 }
@@ -1242,7 +1273,8 @@ static int dec_value(struct dec *d, struct rd *sh, int tag, struct bytes *o);
 static int
 dec_members(struct dec *d, struct rd *sh, bool root, struct bytes *o)
 {
-    b_byte(o, '{');
+    if (o != NULL)
+        b_byte(o, '{');
     for (bool first = true;; first = false) {
         if (sh->at >= sh->len) {
             if (root)
@@ -1259,20 +1291,25 @@ dec_members(struct dec *d, struct rd *sh, bool root, struct bytes *o)
         const unsigned char *key = r_bytes(sh, klen);
         if (sh->bad)
             return dec_bad(d->err, "a shape is cut short");
-        if (!first)
-            b_byte(o, ',');
-        put_quoted(o, key, klen);
-        b_byte(o, ':');
+        if (o != NULL) {
+            if (!first)
+                b_byte(o, ',');
+            put_quoted(o, key, klen);
+            b_byte(o, ':');
+        }
         size_t plen = d->path.len;
-        if (plen)
-            b_byte(&d->path, 0x1f);
-        b_put(&d->path, key, klen);
+        if (d->run == NULL) { /* a program knows the columns without their paths */
+            if (plen)
+                b_byte(&d->path, 0x1f);
+            b_put(&d->path, key, klen);
+        }
         int rc = dec_value(d, sh, tag, o);
         d->path.len = plen;
         if (rc != FR_OK)
             return rc;
     }
-    b_byte(o, '}');
+    if (o != NULL)
+        b_byte(o, '}');
     return FR_OK;
 }
 
@@ -1288,9 +1325,13 @@ dec_value(struct dec *d, struct rd *sh, int tag, struct bytes *o)
         if (tag == T_OBJ) {
             rc = dec_members(d, sh, false, o);
         } else {
-            int64_t n = dec_array_int(d, 'n');
+            d->array = true;
+            int64_t n = d->run != NULL ? -1 : dec_array_int(d, 'n');
+            if (d->run != NULL) /* a program is made only of shapes without arrays */
+                dec_bad(d->err, "a shape with an array ran as a program");
             rc = n < 0 ? FR_E_VALUE : FR_OK;
-            b_byte(o, '[');
+            if (o != NULL)
+                b_byte(o, '[');
             size_t plen = d->path.len;
             for (int64_t i = 0; rc == FR_OK && i < n; i++) {
                 int64_t id = dec_array_int(d, 'e');
@@ -1304,7 +1345,7 @@ dec_value(struct dec *d, struct rd *sh, int tag, struct bytes *o)
                     rc = dec_bad(d->err, "an element's shape is empty");
                     break;
                 }
-                if (i > 0)
+                if (i > 0 && o != NULL)
                     b_byte(o, ',');
                 b_byte(&d->path, 0x1e);
                 rc = dec_value(d, &er, er.p[er.at++], o);
@@ -1312,14 +1353,16 @@ dec_value(struct dec *d, struct rd *sh, int tag, struct bytes *o)
                 if (rc == FR_OK && er.at != er.len)
                     rc = dec_bad(d->err, "an element's shape has bytes left over");
             }
-            b_byte(o, ']');
+            if (o != NULL)
+                b_byte(o, ']');
         }
         d->depth--;
         return rc;
     }
     if (tag == T_TRUE || tag == T_FALSE || tag == T_NULL) {
         const char *lit = tag == T_TRUE ? "true" : tag == T_FALSE ? "false" : "null";
-        b_put(o, lit, strlen(lit));
+        if (o != NULL)
+            b_put(o, lit, strlen(lit));
         return FR_OK;
     }
     if (tag != T_INT && tag != T_STR && tag != T_JSON)
@@ -1328,7 +1371,9 @@ dec_value(struct dec *d, struct rd *sh, int tag, struct bytes *o)
     if (c == NULL)
         return FR_E_VALUE;
     size_t k = c->next++;
-    if (tag == T_INT) {
+    if (o == NULL) {
+        /* passed over */
+    } else if (tag == T_INT) {
         char num[24];
         int nn = snprintf(num, sizeof num, "%lld", (long long)c->iv[k]);
         b_put(o, num, (size_t)nn);
@@ -1340,14 +1385,87 @@ dec_value(struct dec *d, struct rd *sh, int tag, struct bytes *o)
     return FR_OK;
 }
 
-/* Writes one record from its shape; FR_OK or why not. */
+/*
+ * Writes one record from its shape (o NULL: reads past it), following the
+ * shape's program when it has one and making it at the shape's first record;
+ * FR_OK or why not.
+ */
 static int
-dec_record(struct dec *d, const unsigned char *shape, size_t slen, struct bytes *o)
+dec_record(struct dec *d, const unsigned char *shape, size_t slen, struct prog *pg, struct bytes *o)
 {
+    if (pg->state == 1 && o == NULL) { /* passed over: its columns move on */
+        for (size_t i = 0; i < pg->n; i++) {
+            struct dcol *c = &d->cols[pg->col[i]];
+            if (c->next >= c->n)
+                return dec_bad(d->err, "a column runs short of its records");
+            c->next++;
+        }
+        return FR_OK;
+    }
     struct rd r = {shape, slen, 0, false};
     d->path.len = 0;
     d->depth = 0;
-    return dec_members(d, &r, true, o);
+    d->array = false;
+    d->run = pg->state == 1 ? pg : NULL;
+    d->ran = 0;
+    d->making = pg->state == 0 ? pg : NULL;
+    int rc = dec_members(d, &r, true, o);
+    if (rc == FR_OK && d->run != NULL && d->ran != pg->n)
+        rc = dec_bad(d->err, "a record read fewer values than its shape's program");
+    if (rc == FR_OK && pg->state == 0)
+        pg->state = d->array ? 2 : 1;
+    if (pg->state != 1) { /* made only by a whole walk of a shape without arrays */
+        pg->n = 0;
+        if (rc != FR_OK)
+            pg->state = 0;
+    }
+    d->run = NULL;
+    d->making = NULL;
+    return rc;
+}
+
+/*
+ * How many values a record of this shape takes from the column named
+ * `name` (a path and its type byte): its members' paths followed through
+ * the shape's objects (arrays hold none of their own: their elements' paths
+ * carry 0x1e, which `name` does not); -1 when the shape is not well formed.
+ */
+static int
+shape_takes(const unsigned char *shape, size_t slen, const unsigned char *name, size_t nlen,
+            struct bytes *path)
+{
+    struct rd r = {shape, slen, 0, false};
+    size_t stack[MAX_DEPTH];
+    int depth = 0, n = 0;
+    path->len = 0;
+    while (r.at < r.len) {
+        unsigned char tag = r.p[r.at++];
+        if (tag == T_END) {
+            if (depth == 0)
+                return -1;
+            path->len = stack[--depth];
+            continue;
+        }
+        size_t klen = r_varint(&r);
+        const unsigned char *key = r_bytes(&r, klen);
+        if (r.bad)
+            return -1;
+        size_t plen = path->len;
+        if (plen)
+            b_byte(path, 0x1f);
+        b_put(path, key, klen);
+        if (tag == T_OBJ) {
+            if (depth == MAX_DEPTH)
+                return -1;
+            stack[depth++] = plen;
+            continue;
+        }
+        b_byte(path, tag);
+        if (path->len == nlen && memcmp(path->p, name, nlen) == 0)
+            n++;
+        path->len = plen;
+    }
+    return depth == 0 ? n : -1;
 }
 
 static void
@@ -1363,6 +1481,21 @@ dcol_free(struct dcol *c)
 int
 fr_col_decode(const unsigned char *in, size_t n, size_t max, char **out, size_t *outlen,
               struct fr_err *err)
+{
+    return fr_col_decode_where(in, n, max, NULL, out, outlen, err);
+}
+
+/* Whether a string as it stands between its quotes may be the one where looks for (one with an
+   escape is read out and left to the caller, who reads it unescaped). */
+static bool
+where_may_be(const struct fr_col_where *w, const unsigned char *v, size_t len)
+{
+    return (len == w->value_len && memcmp(v, w->value, len) == 0) || memchr(v, '\\', len) != NULL;
+}
+
+int
+fr_col_decode_where(const unsigned char *in, size_t n, size_t max, const struct fr_col_where *where,
+                    char **out, size_t *outlen, struct fr_err *err)
 {
     struct rd r = {in, n, 0, false};
     const unsigned char *magic = r_bytes(&r, 4);
@@ -1458,20 +1591,63 @@ fr_col_decode(const unsigned char *in, size_t n, size_t max, char **out, size_t 
     }
     /* the columns' index in colmap is their stream number minus the fixed ones */
     struct dcol *shapes = &d.cols[0], *ids = &d.cols[1];
-    struct dec dd = {d.colmap, d.cols + FIXED_STREAMS, nstreams - FIXED_STREAMS, {0}, shapes, 0,
-                     err};
+    struct dec dd = {.colmap = d.colmap,
+                     .cols = d.cols + FIXED_STREAMS,
+                     .ncols = nstreams - FIXED_STREAMS,
+                     .shapes = shapes,
+                     .err = err};
     struct bytes o = {0};
+    struct prog *progs = rc == FR_OK ? fr_calloc(shapes->n + 1, sizeof *progs) : NULL;
+    for (size_t i = 0; progs != NULL && i < shapes->n; i++)
+        progs[i].wanted = -1;
+    /* the column where names: its path and the string type byte */
+    struct dcol *wcol = NULL;
+    struct bytes wname = {0}, scratch = {0};
+    if (rc == FR_OK && where != NULL) {
+        b_put(&wname, where->path, strlen(where->path));
+        b_byte(&wname, T_STR);
+        int64_t wi = hm_find(&d.colmap, wname.p, wname.len);
+        wcol = wi >= 0 ? &dd.cols[wi] : NULL;
+    }
     for (size_t i = 0; rc == FR_OK && i < nrec; i++) {
         uint64_t s = (uint64_t)ids->iv[i];
         if (s >= shapes->n) {
             rc = dec_bad(err, "a record's shape id is out of range");
             break;
         }
-        rc = dec_record(&dd, shapes->sp[s], shapes->sl[s], &o);
-        b_byte(&o, '\n');
+        struct prog *pg = &progs[s];
+        bool want = true;
+        if (where != NULL) {
+            if (pg->wanted < 0)
+                pg->wanted =
+                    shape_takes(shapes->sp[s], shapes->sl[s], wname.p, wname.len, &scratch);
+            if (pg->wanted < 0) {
+                rc = dec_bad(err, "a record's shape is not well formed");
+                break;
+            }
+            want = false;
+            for (size_t k = 0; wcol != NULL && k < (size_t)pg->wanted; k++) {
+                size_t at = wcol->next + k;
+                if (at >= wcol->n) {
+                    rc = dec_bad(err, "a column runs short of its records");
+                    break;
+                }
+                want = want || where_may_be(where, wcol->sp[at], wcol->sl[at]);
+            }
+            if (rc != FR_OK)
+                break;
+        }
+        rc = dec_record(&dd, shapes->sp[s], shapes->sl[s], pg, want ? &o : NULL);
+        if (want)
+            b_byte(&o, '\n');
         if (o.len > max)
             rc = dec_bad(err, "it decodes to more than a block may");
     }
+    for (size_t i = 0; progs != NULL && i < shapes->n; i++)
+        free(progs[i].col);
+    free(progs);
+    free(wname.p);
+    free(scratch.p);
     for (size_t i = FIXED_STREAMS; rc == FR_OK && i < nstreams; i++)
         if (d.cols[i].next != d.cols[i].n)
             rc = dec_bad(err, "a column holds more values than its records use");

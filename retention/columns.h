@@ -47,4 +47,27 @@ const char *fr_col_codec_name(int codec);
 int fr_col_decode(const unsigned char *in, size_t n, size_t max, char **out, size_t *outlen,
                   struct fr_err *err);
 
+/*
+ * What fr_col_decode_where keeps: the records whose string member at path
+ * (the keys from the record's top joined by the byte 0x1f, e.g.
+ * "body\x1f" "conv_id") is written value_len bytes of value between its quotes.
+ * A record whose value there holds an escape is kept too, for the caller to
+ * read unescaped; a record without that member is not kept.
+ */
+struct fr_col_where {
+    const char *path;
+    const char *value;
+    size_t value_len;
+};
+
+/*
+ * fr_col_decode writing only the records where keeps (where NULL: all of
+ * them); the others are read past without being put together, which costs
+ * a small part of writing them. The same checks: a block that is not well
+ * formed is refused whichever records are kept.
+ */
+int fr_col_decode_where(const unsigned char *in, size_t n, size_t max,
+                        const struct fr_col_where *where, char **out, size_t *outlen,
+                        struct fr_err *err);
+
 #endif

@@ -116,15 +116,18 @@ plain_needle(const char *id)
  * names; 0 when it looks for neither (every segment of its time range is read).
  */
 static uint64_t
-filter_key(const struct fr_event_filter *f, const char **id)
+filter_key(const struct fr_event_filter *f, const char **id, const char **field)
 {
     *id = NULL;
+    *field = NULL;
     if (f->conv_id != NULL) {
         *id = f->conv_id;
+        *field = "conv_id";
         return fr_seg_key_hash('c', f->conv_id);
     }
     if (f->id_value != NULL && f->id_field == FR_ID_TRACE) {
         *id = f->id_value;
+        *field = "trace_id";
         return fr_seg_key_hash('t', f->id_value);
     }
     return 0;
@@ -148,8 +151,8 @@ archive_may_hold(struct fr_store *st, const struct fr_event_filter *f, bool *may
                  struct fr_err *err)
 {
     struct paths l = {0};
-    const char *id;
-    uint64_t key = filter_key(f, &id);
+    const char *id, *field;
+    uint64_t key = filter_key(f, &id, &field);
     struct fr_strmap *hits = fr_strmap_new();
     int rc = fr_store_manifest(st, fr_ret_collect_manifest, &l, err);
     if (rc == FR_OK && key != 0 && l.n > 0)
@@ -170,8 +173,8 @@ fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
     struct paths l = {0};
     if (cold_skipped)
         *cold_skipped = 0;
-    const char *id;
-    uint64_t key = filter_key(f, &id);
+    const char *id, *field;
+    uint64_t key = filter_key(f, &id, &field);
     struct fr_strmap *hits = fr_strmap_new(); /* path -> struct blocks */
     int rc = fr_store_manifest(st, fr_ret_collect_manifest, &l, err);
     if (rc == FR_OK && key != 0)
@@ -198,9 +201,9 @@ fr_archive_events(struct fr_store *st, const struct fr_event_filter *f,
         }
         struct each_ctx c = {st,     l.pending[i], f,  l.tier[i], fr_seg_get_info(seg)->policy,
                              needle, cb,           ud, 0};
-        int src = b != NULL ? fr_seg_each_block(seg, b->v, b->n, each_record, &c, &serr)
-                            : fr_seg_each(seg, f->conv_id, f->since_ms, f->until_ms, each_record,
-                                          &c, &serr);
+        struct fr_seg_query sq = {b ? b->v : NULL, b ? b->n : 0, field, id,
+                                  f->since_ms,     f->until_ms};
+        int src = fr_seg_each_event(seg, &sq, each_record, &c, &serr);
         fr_seg_close(seg);
         if (c.rc) {
             rc = c.rc; /* the caller stopped */

@@ -947,7 +947,7 @@ seg_readable(const struct fr_seg *s, struct fr_err *err)
 
 /* Decompresses block i and passes its records to cb; *stop: cb asked to stop. */
 static int
-seg_read_block(struct fr_seg *s, ZSTD_DCtx *dctx, size_t i,
+seg_read_block(struct fr_seg *s, ZSTD_DCtx *dctx, size_t i, const struct fr_col_where *where,
                int (*cb)(void *ud, const char *json, size_t len), void *ud, int *stop,
                struct fr_err *err)
 {
@@ -971,7 +971,7 @@ seg_read_block(struct fr_seg *s, ZSTD_DCtx *dctx, size_t i,
     size_t got = 0;
     if (fr_seg_version(s) >= 4) {
         struct fr_err cerr = {0};
-        int crc = fr_col_decode(comp, clen, BLOCK_USIZE_MAX, &plain, &got, &cerr);
+        int crc = fr_col_decode_where(comp, clen, BLOCK_USIZE_MAX, where, &plain, &got, &cerr);
         if (owned)
             free(comp);
         if (crc != FR_OK)
@@ -999,11 +999,29 @@ seg_read_block(struct fr_seg *s, ZSTD_DCtx *dctx, size_t i,
     return FR_OK;
 }
 
-int
-fr_seg_each(struct fr_seg *s, const char *conv_id, int64_t since_ms, int64_t until_ms,
-            int (*cb)(void *ud, const char *json, size_t len), void *ud, struct fr_err *err)
+/* The listed blocks' records (where: only those it keeps, in a columnar block). */
+static int
+seg_read_blocks(struct fr_seg *s, const uint32_t *blocks, size_t n,
+                const struct fr_col_where *where, int (*cb)(void *ud, const char *json, size_t len),
+                void *ud, struct fr_err *err)
 {
-    /* the blocks whose time range and Bloom filter admit the query, then those */
+    int rc = seg_readable(s, err);
+    if (rc != FR_OK)
+        return rc;
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    int stop = 0;
+    for (size_t i = 0; i < n && !stop && rc == FR_OK; i++)
+        rc = seg_read_block(s, dctx, blocks[i], where, cb, ud, &stop, err);
+    ZSTD_freeDCtx(dctx);
+    return rc;
+}
+
+/* The blocks whose time range and Bloom filter admit the query, then those. */
+static int
+seg_read_picked(struct fr_seg *s, const char *conv_id, int64_t since_ms, int64_t until_ms,
+                const struct fr_col_where *where, int (*cb)(void *ud, const char *json, size_t len),
+                void *ud, struct fr_err *err)
+{
     size_t n = 0, i;
     uint32_t *pick = fr_malloc((json_array_size(s->blocks) + 1) * sizeof *pick);
     json_t *b;
@@ -1017,22 +1035,37 @@ fr_seg_each(struct fr_seg *s, const char *conv_id, int64_t since_ms, int64_t unt
             continue;
         pick[n++] = (uint32_t)i;
     }
-    int rc = fr_seg_each_block(s, pick, n, cb, ud, err);
+    int rc = seg_read_blocks(s, pick, n, where, cb, ud, err);
     free(pick);
     return rc;
+}
+
+int
+fr_seg_each(struct fr_seg *s, const char *conv_id, int64_t since_ms, int64_t until_ms,
+            int (*cb)(void *ud, const char *json, size_t len), void *ud, struct fr_err *err)
+{
+    return seg_read_picked(s, conv_id, since_ms, until_ms, NULL, cb, ud, err);
 }
 
 int
 fr_seg_each_block(struct fr_seg *s, const uint32_t *blocks, size_t n,
                   int (*cb)(void *ud, const char *json, size_t len), void *ud, struct fr_err *err)
 {
-    int rc = seg_readable(s, err);
-    if (rc != FR_OK)
-        return rc;
-    ZSTD_DCtx *dctx = ZSTD_createDCtx();
-    int stop = 0;
-    for (size_t i = 0; i < n && !stop && rc == FR_OK; i++)
-        rc = seg_read_block(s, dctx, blocks[i], cb, ud, &stop, err);
-    ZSTD_freeDCtx(dctx);
-    return rc;
+    return seg_read_blocks(s, blocks, n, NULL, cb, ud, err);
+}
+
+int
+fr_seg_each_event(struct fr_seg *s, const struct fr_seg_query *q,
+                  int (*cb)(void *ud, const char *json, size_t len), void *ud, struct fr_err *err)
+{
+    /* an event record's envelope is its member "body" */
+    char path[32];
+    struct fr_col_where w = {path, q->id, q->id ? strlen(q->id) : 0};
+    bool where = q->field != NULL && q->id != NULL && strlen(q->field) < sizeof path - 5;
+    if (where)
+        snprintf(path, sizeof path, "body\x1f%s", q->field);
+    const char *conv = q->field && strcmp(q->field, "conv_id") == 0 ? q->id : NULL;
+    return q->blocks != NULL
+               ? seg_read_blocks(s, q->blocks, q->n, where ? &w : NULL, cb, ud, err)
+               : seg_read_picked(s, conv, q->since_ms, q->until_ms, where ? &w : NULL, cb, ud, err);
 }

@@ -119,4 +119,23 @@ int fr_seg_each_block(struct fr_seg *s, const uint32_t *blocks, size_t n,
                       int (*cb)(void *ud, const char *json, size_t len), void *ud,
                       struct fr_err *err);
 
+/*
+ * A read of the event records whose envelope field (`field`: "conv_id",
+ * "trace_id") is id: of the listed blocks (blocks NULL: of those fr_seg_each
+ * picks for [since, until) and, when field is conv_id, for that conversation).
+ * A columnar block (formats 4 and 5) puts together only the records that
+ * hold it, and reads past the others; cb may still see other records (those
+ * of older formats, a conversation summary, an id written with an escape),
+ * so the caller filters as for fr_seg_each. field or id NULL: every record.
+ */
+struct fr_seg_query {
+    const uint32_t *blocks;
+    size_t n;
+    const char *field, *id;
+    int64_t since_ms, until_ms;
+};
+int fr_seg_each_event(struct fr_seg *s, const struct fr_seg_query *q,
+                      int (*cb)(void *ud, const char *json, size_t len), void *ud,
+                      struct fr_err *err);
+
 #endif

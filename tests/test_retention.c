@@ -687,6 +687,147 @@ test_columns_hex_ids(void **state)
  * plain, word tokens). A block cut short or with a flipped byte is refused
  * with a reason, never read out of bounds (the suite runs under ASan).
  */
+/*
+ * fr_col_decode_where puts together exactly the records whose body's
+ * conv_id is the one asked for (or written with an escape, left to the
+ * caller), in order and byte for byte as the whole decode gives them, and
+ * reads past every other: shapes with and without arrays (those follow a
+ * program, these a walk), the same key at other paths (the record's top, a
+ * nested object, an array's elements), a conv_id that is a number, a
+ * conversation with no record. A block cut short or with a byte flipped is
+ * a reason or a decode, never a crash.
+ */
+static void
+test_columns_decode_where(void **state)
+{
+    (void)state;
+    size_t n = 2400;
+    char **rec = fr_calloc(n, sizeof *rec);
+    size_t *len = fr_calloc(n, sizeof *len);
+    int *conv = fr_calloc(n, sizeof *conv); /* its conversation c-K: K; -1 none, -2 escaped */
+    for (size_t i = 0; i < n; i++) {
+        unsigned k = (unsigned)(i * 7 % 11), form = (unsigned)(i % 9);
+        conv[i] = (int)k;
+        switch (form) {
+        case 0:
+        case 1:
+            rec[i] = fr_asprintf("{\"t\":\"event\",\"id\":%zu,\"body\":{\"v\":1,\"kind\":\"x\","
+                                 "\"conv_id\":\"c-%u\",\"data\":{\"a\":%zu}}}",
+                                 i, k, i * 3);
+            break;
+        case 2:
+            rec[i] = fr_asprintf(
+                "{\"t\":\"event\",\"id\":%zu,\"body\":{\"kind\":\"provider\",\"conv_id\":\"c-%u\","
+                "\"data\":{\"messages\":[{\"role\":\"user\",\"content\":\"m%zu\"},{\"role\":"
+                "\"assistant\",\"content\":\"r%zu\",\"n\":[%zu,%zu]}]}}}",
+                i, k, i, i, i % 4, i % 5);
+            break;
+        case 3: /* the key at another path */
+            rec[i] = fr_asprintf("{\"t\":\"event\",\"id\":%zu,\"body\":{\"kind\":\"x\",\"data\":{"
+                                 "\"conv_id\":\"c-%u\"},\"body\":{\"conv_id\":\"c-%u\"}}}",
+                                 i, k, k);
+            conv[i] = -1;
+            break;
+        case 4: /* a conversation summary: conv_id at the top */
+            rec[i] =
+                fr_asprintf("{\"t\":\"conversation\",\"conv_id\":\"c-%u\",\"events\":%zu}", k, i);
+            conv[i] = -1;
+            break;
+        case 5: /* not a string */
+            rec[i] = fr_asprintf("{\"t\":\"event\",\"id\":%zu,\"body\":{\"conv_id\":%u}}", i, k);
+            conv[i] = -1;
+            break;
+        case 6: /* written with an escape */
+            rec[i] = fr_asprintf("{\"t\":\"event\",\"id\":%zu,\"body\":{\"conv_id\":\"c-\\u003%u\","
+                                 "\"kind\":\"x\"}}",
+                                 i, k % 10);
+            conv[i] = -2;
+            break;
+        case 7: /* the key in an array's elements too, and the record's own after them */
+            rec[i] = fr_asprintf("{\"t\":\"event\",\"id\":%zu,\"body\":{\"items\":[{\"conv_id\":"
+                                 "\"c-%u\"},{\"conv_id\":\"c-%u\"}],\"conv_id\":\"c-%u\"}}",
+                                 i, (k + 1) % 11, k, k);
+            break;
+        default: /* no conversation */
+            rec[i] = fr_asprintf("{\"t\":\"event\",\"id\":%zu,\"body\":{\"kind\":\"runtime\"}}", i);
+            conv[i] = -1;
+        }
+        len[i] = strlen(rec[i]);
+    }
+    unsigned char *block;
+    size_t blen, olen;
+    char *all = col_round_trip(rec, len, n, &block, &blen, &olen);
+    const char *want_ids[] = {"c-0", "c-3", "c-10", "c-11"};
+    for (size_t w = 0; w < sizeof want_ids / sizeof want_ids[0]; w++) {
+        struct fr_col_where where = {"body\x1f"
+                                     "conv_id",
+                                     want_ids[w], strlen(want_ids[w])};
+        struct fr_err err = {0};
+        char *got;
+        size_t glen;
+        if (fr_col_decode_where(block, blen, 64 << 20, &where, &got, &glen, &err) != FR_OK)
+            fail_msg("decode where %s: %s", want_ids[w], err.msg);
+        /* the whole decode's lines of that conversation (and the escaped ones), in order */
+        char *expect = fr_malloc(olen + 1);
+        size_t elen = 0, kept = 0, mine = 0;
+        const char *at = all;
+        for (size_t i = 0; i < n; i++) {
+            const char *nl = strchr(at, '\n');
+            assert_non_null(nl);
+            char id[16];
+            snprintf(id, sizeof id, "c-%d", conv[i]);
+            bool is = conv[i] >= 0 && strcmp(id, want_ids[w]) == 0;
+            if (is || conv[i] == -2) {
+                memcpy(expect + elen, at, (size_t)(nl - at) + 1);
+                elen += (size_t)(nl - at) + 1;
+                kept++;
+                mine += is;
+            }
+            at = nl + 1;
+        }
+        if (glen != elen || memcmp(got, expect, glen) != 0)
+            fail_msg("where %s: %zu bytes, want %zu", want_ids[w], glen, elen);
+        /* the records of c-0 and c-3 are there, those of c-11 (none) not */
+        if (strcmp(want_ids[w], "c-11") == 0)
+            assert_int_equal(mine, 0);
+        else
+            assert_true(mine > 50);
+        assert_true(kept < n / 3);
+        free(got);
+        free(expect);
+    }
+    /* cut short anywhere, or a byte flipped: a reason or records, never a crash */
+    struct fr_col_where where = {"body\x1f"
+                                 "conv_id",
+                                 "c-3", 3};
+    for (size_t cut = 0; cut < blen; cut += blen / 97 + 1) {
+        char *got;
+        size_t glen;
+        struct fr_err err = {0};
+        assert_int_equal(fr_col_decode_where(block, cut, 64 << 20, &where, &got, &glen, &err),
+                         FR_E_VALUE);
+        assert_non_null(strstr(err.msg, "columnar block"));
+    }
+    for (size_t k = 4; k < blen; k += blen / 61 + 1) {
+        unsigned char *b = fr_malloc(blen);
+        memcpy(b, block, blen);
+        b[k] ^= 0x55;
+        char *got = NULL;
+        size_t glen;
+        struct fr_err err = {0};
+        if (fr_col_decode_where(b, blen, 64 << 20, &where, &got, &glen, &err) == FR_OK)
+            free(got);
+        free(b);
+    }
+    free(all);
+    free(block);
+    for (size_t i = 0; i < n; i++)
+        free(rec[i]);
+    free(rec);
+    free(len);
+    free(conv);
+}
+
 static void
 test_columns_round_trip(void **state)
 {
@@ -2656,6 +2797,7 @@ main(void)
         cmocka_unit_test(test_segment_committed_format_v3_readable),
         cmocka_unit_test(test_segment_committed_format_v4_readable),
         cmocka_unit_test(test_columns_round_trip),
+        cmocka_unit_test(test_columns_decode_where),
         cmocka_unit_test(test_columns_counted),
         cmocka_unit_test(test_columns_hex_ids),
         cmocka_unit_test(test_columns_hex_ids_refused),

@@ -1,7 +1,7 @@
 /*
  * Fuzzes the archive segment reader: open (structure, HMAC or SHA-256, cold
- * decryption), then every record. First byte odd: the input is taken as is
- * (the check must catch it); even: the trailing check (HMAC-SHA256 with the
+ * decryption), then every record, and the records of one conversation or trace. First byte odd: the
+ * input is taken as is (the check must catch it); even: the trailing check (HMAC-SHA256 with the
  * fuzz key for version 3, else SHA-256) is recomputed over the mutated
  * bytes first, so the structure behind it (header, footer index, blocks,
  * dictionary) is what gets fuzzed. The fuzz key is both the cold and the
@@ -58,6 +58,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t bytes = 0;
         fr_seg_each(s, NULL, 0, 0, each, &bytes, &err);
         fr_seg_each(s, "c-1", 0, 0, each, &bytes, &err);
+        /* the reads that put together only one conversation's or trace's records */
+        struct fr_seg_query q = {.field = "conv_id", .id = "c-1"};
+        fr_seg_each_event(s, &q, each, &bytes, &err);
+        q.field = "trace_id";
+        q.id = "0af7651916cd43dd8448eb211c80319c";
+        fr_seg_each_event(s, &q, each, &bytes, &err);
         fr_seg_close(s);
     }
     close(fd);
