@@ -265,6 +265,9 @@ struct prepared {
     struct fr_trace_link *links; /* the traces it named (strings owned) */
     size_t nlinks;
     struct reasons why;
+    bool in_parts; /* a large request, mapped a part at a time */
+    json_t *steps; /* in parts: steps carrying their own error, kept (out of the parts' region,
+                      counted in n) until every part is mapped (fr_otlp_step_failing) */
 };
 
 static void
@@ -278,6 +281,7 @@ prepared_clear(struct prepared *pr)
         free((char *)pr->links[k].conv_id);
     }
     free(pr->links);
+    json_decref(pr->steps);
 }
 
 /* The traces a request (or a part of one) named (trace id -> conversation), copied out of its
@@ -302,6 +306,76 @@ copy_links(const json_t *named, struct prepared *pr)
         pr->links[pr->nlinks].trace_id = fr_strdup(trace);
         pr->links[pr->nlinks++].conv_id = fr_strdup(json_string_value(conv));
     }
+}
+
+/* Redacts and packs the events of envs into pr->recs (room for them made by the caller). */
+static void
+prepare_events(struct fr_pipeline *p, const json_t *envs, struct prepared *pr)
+{
+    struct fr_live *l = fr_pipeline_live_get(p);
+    struct fr_redact_counts counts;
+    fr_redact_counts_init(&counts, l->red);
+    size_t i;
+    json_t *ev;
+    json_array_foreach(envs, i, ev)
+    {
+        struct fr_err err = {0};
+        /* messages of a provider event sent apart (map.c: content_record) */
+        bool part = json_object_get(ev, "_part") != NULL;
+        json_object_del(ev, "_part");
+        if (fr_ingest_prepare_tree(json_incref(ev), &l->cfg, &counts, &pr->recs[pr->ok], &err) ==
+            FR_OK) {
+            pr->recs[pr->ok].part = part;
+            pr->ok++;
+        } else {
+            pr->rejected++;
+            fr_metrics_rejected(p->metrics, err.code);
+            reason_add(&pr->why, err.msg, 1);
+        }
+    }
+    fr_metrics_redaction(p->metrics, l->red, &counts);
+    fr_redact_counts_free(&counts);
+    fr_pipeline_live_put(p, l);
+}
+
+/*
+ * Takes out of envs (a part's events) the steps that still carry their own
+ * error, copied out of the part's region into pr->steps: their call may be
+ * in a later part (a step's scope can come before its call's in an export),
+ * so they are prepared after the last part (prepare_kept_steps).
+ */
+static void
+keep_failing_steps(json_t *envs, struct prepared *pr)
+{
+    for (size_t i = 0; i < json_array_size(envs);) {
+        json_t *ev = json_array_get(envs, i);
+        if (!fr_otlp_step_failing(ev)) {
+            i++;
+            continue;
+        }
+        int depth = fr_json_region_suspend(); /* the copy outlives the part */
+        if (pr->steps == NULL)
+            pr->steps = json_array();
+        json_array_append_new(pr->steps, json_deep_copy(ev));
+        fr_json_region_resume(depth);
+        json_array_remove(envs, i);
+    }
+}
+
+/* The steps keep_failing_steps took, once every part is mapped: each names the call that failed
+   with its message in its trace, if one did in any part (or an earlier request), then all are
+   prepared as the parts' events were. */
+static void
+prepare_kept_steps(struct fr_pipeline *p, struct prepared *pr)
+{
+    if (pr->steps == NULL)
+        return;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(pr->steps, i, ev) fr_otlp_step_failed_in(ev, p->otlp_failures);
+    prepare_events(p, pr->steps, pr);
+    json_decref(pr->steps);
+    pr->steps = NULL;
 }
 
 /*
@@ -361,32 +435,11 @@ prepare(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req, struct 
         return false;
     }
     pr->n += n;
-    struct fr_live *l = fr_pipeline_live_get(p);
-    struct fr_redact_counts counts;
-    fr_redact_counts_init(&counts, l->red);
     pr->recs = fr_realloc(pr->recs, (pr->n + 1) * sizeof *pr->recs);
     memset(pr->recs + from, 0, (pr->n + 1 - from) * sizeof *pr->recs);
-    size_t i;
-    json_t *ev;
-    json_array_foreach(envs, i, ev)
-    {
-        struct fr_err err = {0};
-        /* messages of a provider event sent apart (map.c: content_record) */
-        bool part = json_object_get(ev, "_part") != NULL;
-        json_object_del(ev, "_part");
-        if (fr_ingest_prepare_tree(json_incref(ev), &l->cfg, &counts, &pr->recs[pr->ok], &err) ==
-            FR_OK) {
-            pr->recs[pr->ok].part = part;
-            pr->ok++;
-        } else {
-            pr->rejected++;
-            fr_metrics_rejected(p->metrics, err.code);
-            reason_add(&pr->why, err.msg, 1);
-        }
-    }
-    fr_metrics_redaction(p->metrics, l->red, &counts);
-    fr_redact_counts_free(&counts);
-    fr_pipeline_live_put(p, l);
+    if (traces && pr->in_parts) /* a step's call may come in a later part */
+        keep_failing_steps(envs, pr);
+    prepare_events(p, envs, pr);
     fr_json_region_drop(envs); /* the region's end frees it: jsonmem.h */
     fr_metrics_received(p->metrics, "otlp", items);
     copy_links(named, pr);
@@ -496,7 +549,7 @@ static bool
 ingest_parts(struct fr_pipeline *p, enum fr_otlp_signal s, struct parts_src *src, size_t len,
              void (*decoded)(void *ud), void *ud, struct fr_otlp_result *r)
 {
-    struct prepared pr = {0};
+    struct prepared pr = {.in_parts = true};
     bool go = true, more = true;
     int bad = 0;
     while (go && more) {
@@ -514,6 +567,8 @@ ingest_parts(struct fr_pipeline *p, enum fr_otlp_signal s, struct parts_src *src
     } else {
         if (decoded != NULL) /* all of the body read: it goes before the wait for the commit */
             decoded(ud);
+        if (go)
+            prepare_kept_steps(p, &pr);
         fr_pipeline_prepare_end(p, len); /* the slot too */
         if (go)
             submit(p, s, &pr, r);

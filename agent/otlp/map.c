@@ -1106,10 +1106,10 @@ steps_failed_in(json_t *out, size_t from, struct fr_otlp_failures *recent)
     }
     for (size_t i = from; steps && i < n; i++) {
         json_t *ev = json_array_get(out, i);
+        if (!fr_otlp_step_failing(ev))
+            continue;
         const char *trace = str(ev, "trace_id"),
                    *msg = str(json_object_get(ev, "error"), "message");
-        if (!is(str(ev, "kind"), "middleware") || trace == NULL || msg == NULL)
-            continue;
         char *key = fr_asprintf("%s\x1f%s", trace, msg);
         json_t *call = failures ? json_incref(json_object_get(failures, key)) : NULL;
         free(key);
@@ -1121,6 +1121,26 @@ steps_failed_in(json_t *out, size_t from, struct fr_otlp_failures *recent)
         }
     }
     json_decref(failures);
+}
+
+bool
+fr_otlp_step_failing(const json_t *ev)
+{
+    return is(str(ev, "kind"), "middleware") && str(ev, "trace_id") != NULL &&
+           str(json_object_get(ev, "error"), "message") != NULL;
+}
+
+void
+fr_otlp_step_failed_in(json_t *ev, struct fr_otlp_failures *failures)
+{
+    if (failures == NULL || !fr_otlp_step_failing(ev))
+        return;
+    json_t *call = failures_get(failures, str(ev, "trace_id"),
+                                str(json_object_get(ev, "error"), "message"), fr_now_ms());
+    if (call != NULL) {
+        json_object_set_new(json_object_get(ev, "data"), "failed_in", call);
+        json_object_del(ev, "error");
+    }
 }
 
 /* An OTLP request: an object whose list (resourceSpans, ...) is an array, or absent in an empty

@@ -7,6 +7,7 @@
 #define FR_AGENT_OTLP_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/err.h"
@@ -33,6 +34,18 @@ struct fr_otlp_opts {
 #define FR_OTLP_FAILURES_SLOTS 2048
 struct fr_otlp_failures *fr_otlp_failures_new(void);
 void fr_otlp_failures_free(struct fr_otlp_failures *f);
+
+/*
+ * Whether ev (an event fr_otlp_traces made) is a step that carries its own
+ * error: one whose call may still come, later in the same export (a large
+ * export is mapped a part at a time, and a step's instrumentation scope may
+ * come before its call's).
+ */
+bool fr_otlp_step_failing(const json_t *ev);
+
+/* Such a step, once the rest of its export is mapped: when a call of its trace failed with
+   its message (failures), it names that call (data.failed_in) instead of carrying the error. */
+void fr_otlp_step_failed_in(json_t *ev, struct fr_otlp_failures *failures);
 
 /*
  * A request read from OTLP/JSON, put in the form the mapping reads (the

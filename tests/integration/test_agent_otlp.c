@@ -1046,7 +1046,9 @@ test_agent_otlp_step_fails_in_an_earlier_request(void **state)
 /* The spans of big_export: chat calls of conversations conv-big-0..12, each with ~900 bytes of
    prompt (with ud, spans 2000 on of conversation ud); span 10 names trace 7a for conv-link, and
    span 1200, in the third part, is of that trace without naming a conversation; span 500 (a chat)
-   and 600 (its step), in two parts, failed with one message. */
+   and 600 (its step), in two parts, failed with one message; so did span 100 (a step, in the
+   first part) and 1100 (its chat, in the third), the step first as when its instrumentation
+   scope comes before its call's in the export. */
 static void
 big_fill(size_t i, struct t_pb_span *s, void *ud)
 {
@@ -1087,6 +1089,13 @@ big_fill(size_t i, struct t_pb_span *s, void *ud)
         s->status = 2;
         s->status_msg = "429 Rate limit reached";
     }
+    if (i == 100 || i == 1100) {
+        memset(s->trace, 0x6e, sizeof s->trace);
+        s->vals[2] = "conv-fail-later";
+        s->vals[0] = i == 1100 ? "chat" : "invoke_agent";
+        s->status = 2;
+        s->status_msg = "500 The server had an error while processing your request";
+    }
 }
 
 /*
@@ -1094,7 +1103,8 @@ big_fill(size_t i, struct t_pb_span *s, void *ud)
  * parts of 512 spans, agent/otlp/ingest.c) is one request all the same:
  * every span stored; a trace named in the first part takes a span of it in
  * the third; a step failing in the second part names the call that failed in
- * the first (data.failed_in) and is not a second error. With room in the
+ * the first (data.failed_in) and is not a second error, nor is a step in the
+ * first part whose call failed in the third. With room in the
  * queue for fewer than all of its spans, nothing of it is stored (413, as
  * for a body read whole), the room of the parts prepared is given back, and
  * the next request goes in.
@@ -1136,7 +1146,7 @@ test_agent_otlp_protobuf_large_export(void **state)
     for (int c = 0; c < 13; c++) {
         snprintf(conv, sizeof conv, "conv-big-%d", c);
         assert_int_equal(count_events(a->db, conv),
-                         c == 0 || c == 5 || c == 6 || c == 12 ? 99 : 100);
+                         c == 0 || c == 1 || c == 5 || c == 6 || c == 11 || c == 12 ? 99 : 100);
     }
     assert_int_equal(count_events(a->db, "conv-link"), 2);
     assert_int_equal(sql_long(a->db, "SELECT count(*) FROM events", NULL, 0), 2000);
@@ -1153,6 +1163,25 @@ test_agent_otlp_protobuf_large_export(void **state)
         seen++;
     }
     assert_int_equal(seen, 2);
+    json_decref(j);
+    /* the step came a thousand spans before its call: counted once all the same */
+    j = get_json(a, "/v1/conversations/conv-fail-later", 200);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "conversation"), "error_count")), 1);
+    seen = 0;
+    size_t steps = 0;
+    json_array_foreach(json_object_get(j, "events"), i, e)
+    {
+        const json_t *failed_in = json_object_get(json_object_get(e, "data"), "failed_in");
+        if (strcmp(json_string_value(json_object_get(e, "span_id")), "2000000000000064") == 0) {
+            assert_string_equal(json_string_value(failed_in), "200000000000044c");
+            assert_null(json_object_get(e, "error"));
+            steps++;
+        }
+        seen++;
+    }
+    assert_int_equal(seen, 2);
+    assert_int_equal(steps, 1);
     json_decref(j);
     assert_int_equal(agent_stop(a), 0);
 }
@@ -1223,6 +1252,10 @@ test_agent_otlp_json_large_export(void **state)
     assert_int_equal(count_events(a->db, "conv-dup"), 1300);
     assert_int_equal(sql_long(a->db, "SELECT count(*) FROM events", NULL, 0), 2600);
     json_t *j = get_json(a, "/v1/conversations/conv-fail", 200);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "conversation"), "error_count")), 1);
+    json_decref(j);
+    j = get_json(a, "/v1/conversations/conv-fail-later", 200);
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(j, "conversation"), "error_count")), 1);
     json_decref(j);
