@@ -44,7 +44,8 @@ static const struct fr_option pol_opts[] = {
      "size: under it (looked at every 250 ms) the oldest hot events move to warm at once, "
      "before their age and without waiting for the schedule, in whole segments, as many as it "
      "takes to free that share again, so that the recorder keeps recording and does not fill "
-     "the disk of the service it sits beside (0: off; docs/storage.md, When the disk fills)."},
+     "the disk of the service it sits beside; `flightrec retention run` does the same when the "
+     "disk is under it (0: off; docs/storage.md, When the disk fills)."},
     {"hot", "min_free_keep", FR_OPT_DURATION, "1h", P(min_free_keep_ms), 0, INT64_MAX / 2, NULL,
      "Under hot.min_free_percent, events this recent stay in hot all the same: the last hour "
      "keeps its full fidelity when something else fills the disk (0: any may move)."},

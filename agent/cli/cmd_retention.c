@@ -11,6 +11,7 @@
 #include "agent/cli/cli.h"
 #include "agent/ingest.h"
 #include "collectors/taxonomy.h"
+#include "core/fsutil.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "redact/redact.h"
@@ -174,6 +175,20 @@ cmd_run(int argc, char **argv)
     int ex = ret_setup("retention", &o, &p, &st, false);
     if (ex != FR_EXIT_OK)
         return ex;
+    /* under the disk floor, as the agent's run does: the oldest hot events go to warm early */
+    uint64_t avail, total;
+    int64_t move;
+    if (fr_retention_disk_pressure(&p, o.db, &move, &avail, &total)) {
+        p.move_bytes = move;
+        char a[32], t[32], m[32];
+        fprintf(stderr,
+                "the disk holding %s has %s free of %s, under hot.min_free_percent (%lld%%): "
+                "this run %s the oldest hot events to warm before their age, about %s of rows "
+                "(not those of the last hot.min_free_keep)\n",
+                o.db, fr_fmt_bytes(a, sizeof a, avail), fr_fmt_bytes(t, sizeof t, total),
+                (long long)p.min_free_percent, o.dry_run ? "would also move" : "also moves",
+                fr_fmt_bytes(m, sizeof m, (uint64_t)move));
+    }
     struct fr_retention_stats s;
     struct fr_err err = {0};
     int rc = fr_retention_run(st, &p, o.now, o.dry_run, o.progress ? ret_progress : NULL, NULL, &s,

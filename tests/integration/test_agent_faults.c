@@ -4,6 +4,8 @@
  */
 #include "tests/integration/agent.h"
 
+#include <sys/statvfs.h>
+
 #include "core/timeutil.h"
 
 /* Another process holds the write lock: 503 with the reason and Retry-After,
@@ -311,6 +313,83 @@ bulky_events(const char *conv, int n, uint64_t *seed)
 }
 
 /*
+ * `flightrec retention run`, the command an operator runs by hand (the agent
+ * stopped), looks at the disk floor as the agent's run does: with the disk
+ * under hot.min_free_percent it says so and moves the oldest hot events to
+ * warm before their age; with the floor off, the same store moves nothing
+ * (its events are of now, none due). Every event stays readable.
+ */
+static void
+test_cli_retention_run_under_disk_floor(void **state)
+{
+    struct agent *a = *state;
+    char *var = small_data_dir(a, "size=32m,mode=0700");
+    char *db = t_path(var, "db"), *file = t_path(a->dir, "bulky.ndjson");
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    uint64_t seed = 88172645463325252ull;
+    for (int c = 0; c < 20; c++) {
+        char conv[32];
+        snprintf(conv, sizeof conv, "cli-floor-%02d", c);
+        char *ev = bulky_events(conv, 100, &seed);
+        fputs(ev, f);
+        free(ev);
+    }
+    fclose(f);
+    char *cmd = fr_asprintf("%s ingest --no-progress --db %s %s", FR_BIN, db, file);
+    assert_int_equal(t_run(cmd, NULL, NULL), 0);
+    free(cmd);
+    assert_int_equal(sql_long(db, "SELECT count(*) FROM events", NULL, 0), 2000);
+    char *off = t_path(a->dir, "floor-off.yaml"), *on = t_path(a->dir, "floor-on.yaml");
+    write_text(off, "hot:\n  min_free_percent: 0\nwarm:\n  segment_events: 200\n");
+    struct statvfs vfs;
+    assert_int_equal(statvfs(var, &vfs), 0);
+    long free_pct = (long)(100.0 * (double)vfs.f_bavail / (double)vfs.f_blocks);
+    long floor = free_pct + 10 > 90 ? 90 : free_pct + 10; /* under it, whatever the store took */
+    assert_true(floor > free_pct);
+    char *yaml = fr_asprintf(
+        "hot:\n  min_free_percent: %ld\n  min_free_keep: 0\nwarm:\n  segment_events: 200\n", floor);
+    write_text(on, yaml);
+    free(yaml);
+    char *out = NULL, *err = NULL;
+    cmd = fr_asprintf("%s retention run --no-progress --db %s --policy %s", FR_BIN, db, off);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    free(cmd);
+    assert_null(strstr(err, "min_free_percent"));
+    assert_non_null(strstr(err, "retention: 0 events moved to warm"));
+    free(out);
+    free(err);
+    assert_int_equal(sql_long(db, "SELECT count(*) FROM events", NULL, 0), 2000);
+    cmd = fr_asprintf("%s retention run --no-progress --db %s --policy %s", FR_BIN, db, on);
+    assert_int_equal(t_run(cmd, &out, &err), 0);
+    free(cmd);
+    char said[96];
+    snprintf(said, sizeof said, "under hot.min_free_percent (%ld%%): this run also moves", floor);
+    if (strstr(err, said) == NULL)
+        fail_msg("not said: %s", err);
+    long hot = sql_long(db, "SELECT count(*) FROM events", NULL, 0);
+    assert_true(hot < 2000);
+    assert_true(sql_long(db, "SELECT count(*) FROM archive_segments", NULL, 0) > 0);
+    free(out);
+    free(err);
+    /* every event readable still: the moved ones from warm */
+    cmd = fr_asprintf("%s show --db %s --json cli-floor-00", FR_BIN, db);
+    assert_int_equal(t_run(cmd, &out, NULL), 0);
+    free(cmd);
+    json_t *j = json_loads(out, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_array_size(json_object_get(j, "events")), 100);
+    json_decref(j);
+    free(out);
+    assert_int_equal(umount2(var, 0), 0);
+    free(off);
+    free(on);
+    free(db);
+    free(file);
+    free(var);
+}
+
+/*
  * hot.min_free_percent: the data directory on a 128 MiB disk under a floor
  * of half of it, and half again as many bytes of events posted as the disk
  * holds, at a producer's pace. The agent moves the oldest hot events to warm
@@ -412,6 +491,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_agent_fault_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_fault_disk_full_at_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_fault_disk_floor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_retention_run_under_disk_floor, setup, teardown),
     };
     if (getenv("FR_TEST_FILTER")) /* e.g. "test_agent_http*", for the valgrind run */
         cmocka_set_test_filter(getenv("FR_TEST_FILTER"));
