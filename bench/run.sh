@@ -15,8 +15,9 @@
 # the same file, past what the agent takes (429s, retried after 20 ms by the
 # sender): the agent's CPU per stored event next to the BENCH_CLIENTS run's,
 # the 429s and peak RSS. Rounds alternate the runs so machine noise hits
-# all of them; medians are reported. Then the redaction stage alone
-# (fr-redactbench): MB/s of free text through the walk and the detectors.
+# all of them; medians are reported, and each round's own ratios with their
+# median. Then the redaction stage alone (fr-redactbench): MB/s of free text
+# through the walk and the detectors.
 #
 # Environment: BUILD (build dir), BENCH_EVENTS (default 200000), BENCH_ROUNDS (3),
 # BENCH_CLIENTS (4), BENCH_OVERLOAD_CLIENTS (64).
@@ -96,11 +97,23 @@ o=$(printf '%s\n' "${off[@]}" | median)
 w=$(printf '%s\n' "${raw[@]}" | median)
 ratio=$(awk -v a="$i" -v b="$w" 'BEGIN { printf "%.0f", 100 * a / b }')
 cost=$(awk -v a="$i" -v b="$o" 'BEGIN { printf "%.0f", 100 * (1 - a / b) }')
-echo "ingest (file): flightrec ${i} events/s, raw ceiling ${w} rows/s, ratio ${ratio}% (goal >= 80%)"
+# each round's own ratio too: a round's runs share that round's machine, so the median of these
+# is the steadier figure when the machine's speed drifts between rounds
+rounds() { # "a/b" per round, as percentages, and their median
+  local -n num=$1 den=$2
+  local r out=() pct=()
+  for r in "${!num[@]}"; do
+    pct+=("$(awk -v a="${num[$r]}" -v b="${den[$r]}" 'BEGIN { printf "%.0f", 100 * a / b }')")
+  done
+  echo "rounds $(printf '%s%%, ' "${pct[@]}" | sed 's/, $//'); median of the rounds $(printf '%s\n' "${pct[@]}" | median)%"
+}
+echo "ingest (file): flightrec ${i} events/s, raw ceiling ${w} rows/s, ratio ${ratio}% (goal >= 80%);" \
+     "$(rounds ingest raw)"
 hi=$(printf '%s\n' "${hard[@]}" | median)
 hw=$(printf '%s\n' "${hraw[@]}" | median)
 echo "ingest (file, harder mix: fr-gen --hard): flightrec ${hi} events/s, raw ceiling ${hw} rows/s," \
-     "ratio $(awk -v a="$hi" -v b="$hw" 'BEGIN { printf "%.0f", 100 * a / b }')% (goal >= 80%)"
+     "ratio $(awk -v a="$hi" -v b="$hw" 'BEGIN { printf "%.0f", 100 * a / b }')% (goal >= 80%);" \
+     "$(rounds hard hraw)"
 echo "redaction: ingest ${i} events/s on vs ${o} events/s off, cost ${cost}% (target <= 25%)"
 hr=$(printf '%s\n' "${hrate[@]}" | median)
 h50=$(printf '%s\n' "${hp50[@]}" | median)
@@ -109,7 +122,7 @@ hm=$(printf '%s\n' "${hrss[@]}" | sort -n | tail -1)
 hratio=$(awk -v a="$hr" -v b="$i" 'BEGIN { printf "%.0f", 100 * a / b }')
 echo "http ($CLIENTS keep-alive clients, 500-event batches, durable 202s): ${hr} events/s," \
      "${hratio}% of the file rate (goal >= 90%), ack p50 ${h50} ms p99 ${h99} ms," \
-     "peak RSS $(mib "$hm") MiB (goal <= 32 MiB)"
+     "peak RSS $(mib "$hm") MiB (goal <= 32 MiB); of each round's file rate: $(rounds hrate ingest)"
 hc=$(printf '%s\n' "${hcpu[@]}" | median)
 xc=$(printf '%s\n' "${ocpu[@]}" | median)
 xm=$(printf '%s\n' "${orss[@]}" | sort -n | tail -1)
