@@ -268,6 +268,14 @@ struct prepared {
     bool in_parts; /* a large request, mapped a part at a time */
     json_t *steps; /* in parts: steps carrying their own error, kept (out of the parts' region,
                       counted in n) until every part is mapped (fr_otlp_step_failing) */
+    /* in parts: one redaction policy for all of them, and what goes to /metrics kept until the
+       request is taken (a part that cannot be read fast has the body read whole, and counted,
+       again; a refused request is sent again) */
+    struct fr_live *live;
+    struct fr_redact_counts counts;
+    uint64_t received;
+    int *rejected_rc;
+    size_t nrejected_rc;
 };
 
 static void
@@ -282,6 +290,7 @@ prepared_clear(struct prepared *pr)
     }
     free(pr->links);
     json_decref(pr->steps);
+    free(pr->rejected_rc);
 }
 
 /* The traces a request (or a part of one) named (trace id -> conversation), copied out of its
@@ -312,9 +321,11 @@ copy_links(const json_t *named, struct prepared *pr)
 static void
 prepare_events(struct fr_pipeline *p, const json_t *envs, struct prepared *pr)
 {
-    struct fr_live *l = fr_pipeline_live_get(p);
-    struct fr_redact_counts counts;
-    fr_redact_counts_init(&counts, l->red);
+    bool parts = pr->live != NULL; /* the request's policy and counts (metrics_in_parts) */
+    struct fr_live *l = parts ? pr->live : fr_pipeline_live_get(p);
+    struct fr_redact_counts own, *counts = parts ? &pr->counts : &own;
+    if (!parts)
+        fr_redact_counts_init(&own, l->red);
     size_t i;
     json_t *ev;
     json_array_foreach(envs, i, ev)
@@ -323,19 +334,53 @@ prepare_events(struct fr_pipeline *p, const json_t *envs, struct prepared *pr)
         /* messages of a provider event sent apart (map.c: content_record) */
         bool part = json_object_get(ev, "_part") != NULL;
         json_object_del(ev, "_part");
-        if (fr_ingest_prepare_tree(json_incref(ev), &l->cfg, &counts, &pr->recs[pr->ok], &err) ==
+        if (fr_ingest_prepare_tree(json_incref(ev), &l->cfg, counts, &pr->recs[pr->ok], &err) ==
             FR_OK) {
             pr->recs[pr->ok].part = part;
             pr->ok++;
-        } else {
-            pr->rejected++;
-            fr_metrics_rejected(p->metrics, err.code);
-            reason_add(&pr->why, err.msg, 1);
+            continue;
         }
+        pr->rejected++;
+        reason_add(&pr->why, err.msg, 1);
+        if (!parts) {
+            fr_metrics_rejected(p->metrics, err.code);
+            continue;
+        }
+        pr->rejected_rc =
+            fr_realloc(pr->rejected_rc, (pr->nrejected_rc + 1) * sizeof *pr->rejected_rc);
+        pr->rejected_rc[pr->nrejected_rc++] = err.code;
     }
-    fr_metrics_redaction(p->metrics, l->red, &counts);
-    fr_redact_counts_free(&counts);
-    fr_pipeline_live_put(p, l);
+    if (!parts) {
+        fr_metrics_redaction(p->metrics, l->red, &own);
+        fr_redact_counts_free(&own);
+        fr_pipeline_live_put(p, l);
+    }
+}
+
+/*
+ * A request in parts: one redaction policy (the live one when it began) for
+ * every part, and its counts for /metrics kept apart (begin) until the
+ * request is taken (end, taken true) or dropped (a part that cannot be read
+ * fast, so the body is read whole and counted then; a refusal, after which
+ * the sender sends it again).
+ */
+static void
+metrics_in_parts(struct fr_pipeline *p, struct prepared *pr, bool begin, bool taken)
+{
+    if (begin) {
+        pr->live = fr_pipeline_live_get(p);
+        fr_redact_counts_init(&pr->counts, pr->live->red);
+        return;
+    }
+    if (taken) {
+        fr_metrics_received(p->metrics, "otlp", pr->received);
+        fr_metrics_redaction(p->metrics, pr->live->red, &pr->counts);
+        for (size_t i = 0; i < pr->nrejected_rc; i++)
+            fr_metrics_rejected(p->metrics, pr->rejected_rc[i]);
+    }
+    fr_redact_counts_free(&pr->counts);
+    fr_pipeline_live_put(p, pr->live);
+    pr->live = NULL;
 }
 
 /*
@@ -441,7 +486,10 @@ prepare(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req, struct 
         keep_failing_steps(envs, pr);
     prepare_events(p, envs, pr);
     fr_json_region_drop(envs); /* the region's end frees it: jsonmem.h */
-    fr_metrics_received(p->metrics, "otlp", items);
+    if (pr->live != NULL)
+        pr->received += items;
+    else
+        fr_metrics_received(p->metrics, "otlp", items);
     copy_links(named, pr);
     fr_json_region_drop(named);
     return true;
@@ -552,6 +600,7 @@ ingest_parts(struct fr_pipeline *p, enum fr_otlp_signal s, struct parts_src *src
     struct prepared pr = {.in_parts = true};
     bool go = true, more = true;
     int bad = 0;
+    metrics_in_parts(p, &pr, true, false);
     while (go && more) {
         fr_json_region_begin();
         json_t *part = parts_next(src, &bad);
@@ -573,6 +622,7 @@ ingest_parts(struct fr_pipeline *p, enum fr_otlp_signal s, struct parts_src *src
         if (go)
             submit(p, s, &pr, r);
     }
+    metrics_in_parts(p, &pr, false, !bad && go && r->status < 400);
     prepared_clear(&pr);
     return !bad;
 }
