@@ -417,7 +417,10 @@ prepare_kept_steps(struct fr_pipeline *p, struct prepared *pr)
         return;
     size_t i;
     json_t *ev;
-    json_array_foreach(pr->steps, i, ev) fr_otlp_step_failed_in(ev, p->otlp_failures);
+    json_array_foreach(pr->steps, i, ev)
+    {
+        fr_otlp_step_failed_in(ev, p->otlp_failures);
+    }
     prepare_events(p, pr->steps, pr);
     json_decref(pr->steps);
     pr->steps = NULL;
