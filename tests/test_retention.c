@@ -291,10 +291,11 @@ collect_line(void *ud, const char *json, size_t len)
 /*
  * Segments written by an earlier flightrec stay readable: tests/data/
  * segment-vN holds a warm and a cold segment of format version N (v3: written
- * by the code of 2026-12-01, v4: of 2026-12-04 (7cd3fac), both from fr-gen
- * traffic with the committed test keys of segment-v3) and the records they
- * hold (`archive cat`); both must read back to exactly those records, and a
- * look-up by conversation must find its records.
+ * by the code of 2026-12-01, v4: of 2026-12-04 (7cd3fac), v5: of 2026-12-07
+ * (its writer as at a317032), all from fr-gen traffic with the committed test keys of
+ * segment-v3) and the records they hold (`archive cat`); both must read back
+ * to exactly those records, and a look-up by conversation must find its
+ * records (from a columnar block, only those: fr_seg_each_event).
  */
 static size_t
 committed_format_readable(unsigned version)
@@ -329,6 +330,30 @@ committed_format_readable(unsigned version)
         fclose(mf);
         assert_non_null(strstr(got, "\"conv_id\":\"c-000003\""));
         free(got);
+        /* the read of one conversation's events: in a columnar block (v4 on) exactly its event
+           records, in order; in a row block every record of the blocks that may hold them */
+        struct fr_seg_query q = {.field = "conv_id", .id = "c-000003"};
+        mf = open_memstream(&got, &got_len);
+        assert_int_equal(fr_seg_each_event(seg, &q, collect_line, mf, &err), FR_OK);
+        fclose(mf);
+        size_t mine = 0;
+        for (char *line = want, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+            *nl = '\0';
+            bool is = strstr(line, "{\"t\":\"event\"") == line &&
+                      strstr(line, "\"conv_id\":\"c-000003\"") != NULL;
+            if (is && strstr(got, line) == NULL)
+                fail_msg("%s: a record of c-000003 not read: %.80s", files[i], line);
+            mine += is;
+            *nl = '\n';
+        }
+        assert_true(mine > 5);
+        if (version >= 4) {
+            size_t lines = 0;
+            for (const char *c = got; (c = strchr(c, '\n')) != NULL; c++)
+                lines++;
+            assert_int_equal(lines, mine);
+        }
+        free(got);
         fr_seg_close(seg);
         free(path);
         read++;
@@ -354,6 +379,14 @@ test_segment_committed_format_v4_readable(void **state)
 {
     (void)state;
     assert_int_equal(committed_format_readable(4), 2);
+}
+
+/* format 5, what retention writes today (written on 2026-12-07 by the writer of a317032) */
+static void
+test_segment_committed_format_v5_readable(void **state)
+{
+    (void)state;
+    assert_int_equal(committed_format_readable(5), 2);
 }
 
 /* n records through the columnar codec: the block (*block, *blen) and what it decodes to. */
@@ -2796,6 +2829,7 @@ main(void)
         cmocka_unit_test(test_segment_cold_needs_its_key),
         cmocka_unit_test(test_segment_committed_format_v3_readable),
         cmocka_unit_test(test_segment_committed_format_v4_readable),
+        cmocka_unit_test(test_segment_committed_format_v5_readable),
         cmocka_unit_test(test_columns_round_trip),
         cmocka_unit_test(test_columns_decode_where),
         cmocka_unit_test(test_columns_counted),
