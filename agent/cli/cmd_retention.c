@@ -184,10 +184,11 @@ cmd_run(int argc, char **argv)
         fprintf(stderr,
                 "the disk holding %s has %s free of %s, under hot.min_free_percent (%lld%%): "
                 "this run %s the oldest hot events to warm before their age, about %s of rows "
-                "(not those of the last hot.min_free_keep)\n",
+                "(not those of the last hot.min_free_keep)%s\n",
                 o.db, fr_fmt_bytes(a, sizeof a, avail), fr_fmt_bytes(t, sizeof t, total),
                 (long long)p.min_free_percent, o.dry_run ? "would also move" : "also moves",
-                fr_fmt_bytes(m, sizeof m, (uint64_t)move));
+                fr_fmt_bytes(m, sizeof m, (uint64_t)move),
+                o.dry_run ? "; the dry run's count below is of the events due by age alone" : "");
     }
     struct fr_retention_stats s;
     struct fr_err err = {0};
