@@ -721,6 +721,31 @@ test_columns_hex_ids(void **state)
  * with a reason, never read out of bounds (the suite runs under ASan).
  */
 /*
+ * A block cut short anywhere is refused with a reason; with a byte flipped
+ * (flip xor'ed in, then taken out again) it decodes or is refused, never
+ * crashes. where as fr_col_decode_where's (NULL: every record).
+ */
+static void
+damaged_blocks_refused(unsigned char *block, size_t blen, const struct fr_col_where *where,
+                       unsigned char flip)
+{
+    char *out;
+    size_t olen;
+    struct fr_err err = {0};
+    for (size_t cut = 0; cut < blen; cut += blen / 97 + 1) {
+        assert_int_equal(fr_col_decode_where(block, cut, 64 << 20, where, &out, &olen, &err),
+                         FR_E_VALUE);
+        assert_non_null(strstr(err.msg, "columnar block"));
+    }
+    for (size_t k = 4; k < blen; k += blen / 61 + 1) {
+        block[k] ^= flip;
+        if (fr_col_decode_where(block, blen, 64 << 20, where, &out, &olen, &err) == FR_OK)
+            free(out);
+        block[k] ^= flip;
+    }
+}
+
+/*
  * fr_col_decode_where puts together exactly the records whose body's
  * conv_id is the one asked for (or written with an escape, left to the
  * caller), in order and byte for byte as the whole decode gives them, and
@@ -833,25 +858,7 @@ test_columns_decode_where(void **state)
     struct fr_col_where where = {"body\x1f"
                                  "conv_id",
                                  "c-3", 3};
-    for (size_t cut = 0; cut < blen; cut += blen / 97 + 1) {
-        char *got;
-        size_t glen;
-        struct fr_err err = {0};
-        assert_int_equal(fr_col_decode_where(block, cut, 64 << 20, &where, &got, &glen, &err),
-                         FR_E_VALUE);
-        assert_non_null(strstr(err.msg, "columnar block"));
-    }
-    for (size_t k = 4; k < blen; k += blen / 61 + 1) {
-        unsigned char *b = fr_malloc(blen);
-        memcpy(b, block, blen);
-        b[k] ^= 0x55;
-        char *got = NULL;
-        size_t glen;
-        struct fr_err err = {0};
-        if (fr_col_decode_where(b, blen, 64 << 20, &where, &got, &glen, &err) == FR_OK)
-            free(got);
-        free(b);
-    }
+    damaged_blocks_refused(block, blen, &where, 0x55);
     free(all);
     free(block);
     for (size_t i = 0; i < n; i++)
@@ -938,16 +945,7 @@ test_columns_round_trip(void **state)
         total += len[i];
     assert_true(blen * 20 < total);
     /* cut short anywhere, or a byte flipped: a reason, never a crash */
-    for (size_t cut = 0; cut < blen; cut += blen / 97 + 1) {
-        assert_int_equal(fr_col_decode(block, cut, 64 << 20, &out, &olen, &err), FR_E_VALUE);
-        assert_non_null(strstr(err.msg, "columnar block"));
-    }
-    for (size_t k = 4; k < blen; k += blen / 61 + 1) {
-        block[k] ^= 0x41;
-        if (fr_col_decode(block, blen, 64 << 20, &out, &olen, &err) == FR_OK)
-            free(out);
-        block[k] ^= 0x41;
-    }
+    damaged_blocks_refused(block, blen, NULL, 0x41);
     /* a limit on what a block may decode to */
     assert_int_equal(fr_col_decode(block, blen, 1000, &out, &olen, &err), FR_E_VALUE);
     /* a block whose first record is empty (no shape bytes at all) */

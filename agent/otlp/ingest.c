@@ -265,12 +265,12 @@ struct prepared {
     struct fr_trace_link *links; /* the traces it named (strings owned) */
     size_t nlinks;
     struct reasons why;
-    bool in_parts; /* a large request, mapped a part at a time */
     json_t *steps; /* in parts: steps carrying their own error, kept (out of the parts' region,
                       counted in n) until every part is mapped (fr_otlp_step_failing) */
-    /* in parts: one redaction policy for all of them, and what goes to /metrics kept until the
-       request is taken (a part that cannot be read fast has the body read whole, and counted,
-       again; a refused request is sent again) */
+    /* a large request, mapped a part at a time (NULL: read whole): one redaction policy for all
+       of its parts, and what goes to /metrics kept until the request is taken (a part that
+       cannot be read fast has the body read whole, and counted, again; a refused request is
+       sent again) */
     struct fr_live *live;
     struct fr_redact_counts counts;
     uint64_t received;
@@ -485,7 +485,7 @@ prepare(struct fr_pipeline *p, enum fr_otlp_signal s, const json_t *req, struct 
     pr->n += n;
     pr->recs = fr_realloc(pr->recs, (pr->n + 1) * sizeof *pr->recs);
     memset(pr->recs + from, 0, (pr->n + 1 - from) * sizeof *pr->recs);
-    if (traces && pr->in_parts) /* a step's call may come in a later part */
+    if (traces && pr->live != NULL) /* in parts: a step's call may come in a later part */
         keep_failing_steps(envs, pr);
     prepare_events(p, envs, pr);
     fr_json_region_drop(envs); /* the region's end frees it: jsonmem.h */
@@ -600,7 +600,7 @@ static bool
 ingest_parts(struct fr_pipeline *p, enum fr_otlp_signal s, struct parts_src *src, size_t len,
              void (*decoded)(void *ud), void *ud, struct fr_otlp_result *r)
 {
-    struct prepared pr = {.in_parts = true};
+    struct prepared pr = {0};
     bool go = true, more = true;
     int bad = 0;
     metrics_in_parts(p, &pr, true, false);

@@ -1049,6 +1049,18 @@ test_agent_otlp_step_fails_in_an_earlier_request(void **state)
    and 600 (its step), in two parts, failed with one message; so did span 100 (a step, in the
    first part) and 1100 (its chat, in the third), the step first as when its instrumentation
    scope comes before its call's in the export. */
+/* A span of big_fill that failed with msg in trace (every byte trace_byte) of conv: the chat
+   call, or the agent step over it. */
+static void
+big_failing(struct t_pb_span *s, uint8_t trace_byte, const char *conv, bool call, const char *msg)
+{
+    memset(s->trace, trace_byte, sizeof s->trace);
+    s->vals[2] = (char *)conv;
+    s->vals[0] = call ? "chat" : "invoke_agent";
+    s->status = 2;
+    s->status_msg = msg;
+}
+
 static void
 big_fill(size_t i, struct t_pb_span *s, void *ud)
 {
@@ -1082,20 +1094,11 @@ big_fill(size_t i, struct t_pb_span *s, void *ud)
         s->vals[2] = "conv-link";
         s->nattr = i == 10 ? 4 : 2; /* 1200 names no conversation */
     }
-    if (i == 500 || i == 600) {
-        memset(s->trace, 0x5f, sizeof s->trace);
-        s->vals[2] = "conv-fail";
-        s->vals[0] = i == 500 ? "chat" : "invoke_agent";
-        s->status = 2;
-        s->status_msg = "429 Rate limit reached";
-    }
-    if (i == 100 || i == 1100) {
-        memset(s->trace, 0x6e, sizeof s->trace);
-        s->vals[2] = "conv-fail-later";
-        s->vals[0] = i == 1100 ? "chat" : "invoke_agent";
-        s->status = 2;
-        s->status_msg = "500 The server had an error while processing your request";
-    }
+    if (i == 500 || i == 600)
+        big_failing(s, 0x5f, "conv-fail", i == 500, "429 Rate limit reached");
+    if (i == 100 || i == 1100)
+        big_failing(s, 0x6e, "conv-fail-later", i == 1100,
+                    "500 The server had an error while processing your request");
 }
 
 /*
