@@ -332,6 +332,8 @@ struct body_marks {
     size_t *half, nhalf;   /* lone surrogate escapes made U+FFFD */
     size_t *bytes, nbytes; /* bytes that are not UTF-8 made U+FFFD */
     size_t w, h, b;        /* the next of each, as the values are read in order */
+    char **at;             /* at[n]: where the n-th value's warning's mend is (owned), or NULL */
+    size_t at_cap;
 };
 
 /*
@@ -376,13 +378,16 @@ body_marks_free(struct body_marks *marks)
     free(marks->wide);
     free(marks->half);
     free(marks->bytes);
+    for (size_t i = 0; i < marks->at_cap; i++)
+        free(marks->at[i]);
+    free(marks->at);
 }
 
-/* Appends to *mended (cap entries) what of the value at [from, end), the n-th, was mended
-   (marks NULL: nothing is kept). */
+/* Appends to *mended (cap entries) what of the value at text[from, end), the n-th, was
+   mended, and to marks->at where the mend its warning names is (marks NULL: nothing is kept). */
 static void
-body_mark(struct body_marks *marks, size_t from, size_t end, size_t n, unsigned char **mended,
-          size_t *cap)
+body_mark(struct body_marks *marks, const char *text, size_t from, size_t end, size_t n,
+          unsigned char **mended, size_t *cap)
 {
     if (marks == NULL)
         return;
@@ -391,33 +396,67 @@ body_mark(struct body_marks *marks, size_t from, size_t end, size_t n, unsigned 
         *mended = fr_realloc(*mended, *cap * sizeof **mended);
     }
     unsigned char what = 0;
+    size_t first[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX}; /* of each kind, in the value */
     for (; marks->w < marks->nwide && marks->wide[marks->w] < end; marks->w++)
-        what |= marks->wide[marks->w] >= from ? FR_MEND_WIDE : 0;
+        if (marks->wide[marks->w] >= from && !(what & FR_MEND_WIDE)) {
+            what |= FR_MEND_WIDE;
+            first[0] = marks->wide[marks->w];
+        }
     for (; marks->h < marks->nhalf && marks->half[marks->h] < end; marks->h++)
-        what |= marks->half[marks->h] >= from ? FR_MEND_HALF : 0;
+        if (marks->half[marks->h] >= from && !(what & FR_MEND_HALF)) {
+            what |= FR_MEND_HALF;
+            first[1] = marks->half[marks->h];
+        }
     for (; marks->b < marks->nbytes && marks->bytes[marks->b] < end; marks->b++)
-        what |= marks->bytes[marks->b] >= from ? FR_MEND_BYTES : 0;
+        if (marks->bytes[marks->b] >= from && !(what & FR_MEND_BYTES)) {
+            what |= FR_MEND_BYTES;
+            first[2] = marks->bytes[marks->b];
+        }
     (*mended)[n] = what;
+    if (what == 0)
+        return;
+    if (n >= marks->at_cap) {
+        size_t grown = n < 32 ? 64 : 2 * n;
+        marks->at = fr_realloc(marks->at, grown * sizeof *marks->at);
+        memset(marks->at + marks->at_cap, 0, (grown - marks->at_cap) * sizeof *marks->at);
+        marks->at_cap = grown;
+    }
+    /* the kind body_warn_mended names: a wide number's, else half a character's, else bytes' */
+    size_t off = first[0] != SIZE_MAX ? first[0] : first[1] != SIZE_MAX ? first[1] : first[2];
+    char path[FR_PATH_MAX];
+    if (fr_json_path_at(text + from, end - from, off - from, path, sizeof path) > 0)
+        marks->at[n] = fr_strdup(path);
 }
 
-/* A prepared record of a mended value warned of it, as fr_wire_parse_mend warns of a line's. */
+/* A prepared record of a mended value warned of it, as fr_wire_parse_mend warns of a line's
+   (at: where, or NULL). */
 static void
-body_warn_mended(struct fr_record *rec, unsigned char what)
+body_warn_mended(struct fr_record *rec, unsigned char what, const char *at)
 {
     if (what != 0 && rec->misnamed == NULL) {
         rec->misnamed = what & FR_MEND_WIDE   ? FR_WIRE_WIDE
                         : what & FR_MEND_HALF ? FR_WIRE_HALF
                                               : FR_WIRE_BYTES;
         rec->misnamed_field = FR_WF_DATA;
+        free(rec->mended_at);
+        rec->mended_at = at != NULL ? fr_strdup(at) : NULL;
     }
 }
 
+/* Where the n-th value's mend is, of marks (NULL: not known). */
+static const char *
+body_mended_at(const struct body_marks *marks, size_t n)
+{
+    return marks != NULL && n < marks->at_cap ? marks->at[n] : NULL;
+}
+
 /* Prepares the events of arr (a JSON array, in the current region), element k at line
-   lines[k] (NULL: k + 1), mended[k] what of it was mended (NULL: nothing). */
+   lines[k] (NULL: k + 1), mended[k] what of it was mended (NULL: nothing), where in marks. */
 static void
 body_elements(json_t *arr, const size_t *lines, const unsigned char *mended,
-              const struct fr_ingest_cfg *cfg, struct fr_redact_counts *counts,
-              struct fr_body_result *res, fr_body_reject_fn reject, void *ud)
+              const struct body_marks *marks, const struct fr_ingest_cfg *cfg,
+              struct fr_redact_counts *counts, struct fr_body_result *res, fr_body_reject_fn reject,
+              void *ud)
 {
     struct fr_err err = {0};
     size_t k;
@@ -429,7 +468,7 @@ body_elements(json_t *arr, const size_t *lines, const unsigned char *mended,
         struct fr_record *rec = result_slot(res);
         if (fr_ingest_prepare_tree(json_incref(v), cfg, counts, rec, &err) == FR_OK) {
             rec->line = line;
-            body_warn_mended(rec, mended ? mended[k] : 0);
+            body_warn_mended(rec, mended ? mended[k] : 0, body_mended_at(marks, k));
             res->n++;
         } else {
             rejected(res, reject, ud, line, &err);
@@ -488,7 +527,7 @@ body_values(const char *body, size_t len, size_t at, size_t max_line, size_t **l
             *lines = fr_realloc(*lines, cap * sizeof **lines);
         }
         size_t end = at + (size_t)jerr.position;
-        body_mark(marks, at, end, n, mended, &mcap);
+        body_mark(marks, body, at, end, n, mended, &mcap);
         (*lines)[n++] = line;
         json_array_append_new(arr, v);
         for (; at < end; at++)
@@ -642,7 +681,7 @@ body_array_elements(const char *body, size_t len, size_t at, size_t max_line, st
         size_t m = json_array_size(arr), end = at + (size_t)jerr.position;
         json_array_append_new(arr, v);
         k++;
-        body_mark(marks, at, end, m, mended, &cap);
+        body_mark(marks, body, at, end, m, mended, &cap);
         for (; at < end; at++)
             if (body[at] == '\n')
                 line++, line_at = at + 1;
@@ -660,8 +699,9 @@ body_array_elements(const char *body, size_t len, size_t at, size_t max_line, st
    broken ones in bad, in the order they came. */
 static void
 body_salvaged(json_t *arr, const struct body_bad *bad, size_t nbad, const unsigned char *mended,
-              const struct fr_ingest_cfg *cfg, struct fr_redact_counts *counts,
-              struct fr_body_result *res, fr_body_reject_fn reject, void *ud)
+              const struct body_marks *marks, const struct fr_ingest_cfg *cfg,
+              struct fr_redact_counts *counts, struct fr_body_result *res, fr_body_reject_fn reject,
+              void *ud)
 {
     struct fr_err err = {0};
     size_t total = json_array_size(arr) + nbad;
@@ -673,10 +713,11 @@ body_salvaged(json_t *arr, const struct body_bad *bad, size_t nbad, const unsign
         }
         struct fr_record *rec = result_slot(res);
         unsigned char what = mended != NULL ? mended[a] : 0;
+        const char *at = body_mended_at(marks, a);
         if (fr_ingest_prepare_tree(json_incref(json_array_get(arr, a++)), cfg, counts, rec, &err) ==
             FR_OK) {
             rec->line = idx + 1;
-            body_warn_mended(rec, what);
+            body_warn_mended(rec, what, at);
             res->n++;
         } else {
             rejected(res, reject, ud, idx + 1, &err);
@@ -716,9 +757,9 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
                                                &mended_el);
         int rc = admit ? admit(ud, json_array_size(arr) + nbad) : FR_OK;
         if (rc == FR_OK && (bad != NULL || mended_el != NULL))
-            body_salvaged(arr, bad, nbad, mended_el, cfg, counts, res, reject, ud);
+            body_salvaged(arr, bad, nbad, mended_el, &marks, cfg, counts, res, reject, ud);
         else if (rc == FR_OK)
-            body_elements(arr, NULL, NULL, cfg, counts, res, reject, ud);
+            body_elements(arr, NULL, NULL, NULL, cfg, counts, res, reject, ud);
         free(bad);
         free(mended_el);
         body_marks_free(&marks);
@@ -744,7 +785,7 @@ fr_body_prepare(const char *body, size_t len, const struct fr_ingest_cfg *cfg,
         if (read) {
             rc = admit ? admit(ud, json_array_size(arr)) : FR_OK;
             if (rc == FR_OK)
-                body_elements(arr, lines, mended_el, cfg, counts, res, reject, ud);
+                body_elements(arr, lines, mended_el, &marks, cfg, counts, res, reject, ud);
             json_decref(arr);
             free(lines);
             free(mended_el);

@@ -397,11 +397,13 @@ fr_pipeline_misnamed(struct fr_pipeline *p, const char *source, const struct fr_
         if (*warnings == NULL)
             *warnings = json_array();
         if (json_array_size(*warnings) < 100) {
-            char text[240];
-            json_array_append_new(*warnings,
-                                  json_pack("{s:I,s:s}", "line", (json_int_t)r->line, "warning",
-                                            fr_wire_misnamed_text(r->misnamed, r->misnamed_field,
-                                                                  text, sizeof text)));
+            char text[360];
+            json_t *w = json_pack("{s:I,s:s}", "line", (json_int_t)r->line, "warning",
+                                  fr_wire_warning_text(r->misnamed, r->misnamed_field, r->mended_at,
+                                                       text, sizeof text));
+            if (w != NULL && r->mended_at != NULL) /* where a value was mended: its path */
+                json_object_set_new(w, "field", json_string(r->mended_at));
+            json_array_append_new(*warnings, w);
         }
     }
     if (first == NULL)
@@ -425,8 +427,9 @@ fr_pipeline_misnamed(struct fr_pipeline *p, const char *source, const struct fr_
     pthread_mutex_unlock(&p->misnamed_mu);
     if (!say)
         return (size_t)total;
-    char text[240];
-    fr_wire_misnamed_text(first->misnamed, first->misnamed_field, text, sizeof text);
+    char text[360];
+    fr_wire_warning_text(first->misnamed, first->misnamed_field, first->mended_at, text,
+                         sizeof text);
     if (quiet > 0)
         fr_log(
             FR_LOG_WARN, source,

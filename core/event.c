@@ -123,6 +123,7 @@ fr_record_from_event(struct fr_record *rec, const struct fr_event *ev, const cha
     rec->has_version = ev->has_version;
     rec->misnamed = ev->misnamed;
     rec->misnamed_field = ev->misnamed_field;
+    rec->mended_at = ev->mended_at[0] != '\0' ? fr_strdup(ev->mended_at) : NULL;
     rec->kind = ev->kind;
     rec->ts_ms = ev->ts_ms;
     rec->seq = ev->seq;
@@ -147,6 +148,7 @@ fr_record_clear(struct fr_record *rec)
     free(rec->strings);
     free(rec->raw);
     free(rec->packed);
+    free(rec->mended_at);
     memset(rec, 0, sizeof *rec);
 }
 

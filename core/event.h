@@ -17,6 +17,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The longest path fr_json_path_at writes (core/wire.h), with its NUL. */
+#define FR_PATH_MAX 96
+
 enum fr_kind {
     FR_KIND_CONVERSATION,
     FR_KIND_TURN,
@@ -116,6 +119,10 @@ struct fr_event {
        FR_WIRE_AHEAD (ts_ms ahead of the clock); NULL = none */
     const char *misnamed;
     int misnamed_field;
+    /* where the value the warning misnamed names was mended (FR_WIRE_WIDE, FR_WIRE_HALF,
+       FR_WIRE_BYTES): its path in the envelope, "data.messages[2].content"
+       (fr_json_path_at); "" = not known */
+    char mended_at[FR_PATH_MAX];
 };
 
 /*
@@ -151,6 +158,7 @@ struct fr_record {
     bool has_version;
     const char *misnamed; /* static: as in struct fr_event; NULL = none */
     int misnamed_field;
+    char *mended_at;  /* owned: as in struct fr_event; NULL = not known */
     const char *body; /* the envelope JSON (core/wire.h), after redaction */
     size_t body_len;
     char policy[17];    /* id of the redaction policy applied, "" = none */

@@ -729,26 +729,144 @@ fr_wire_unpair(char *buf, size_t len, size_t **at, size_t *nat)
 
 char *
 fr_wire_mend_once(const char *text, size_t len, enum fr_wire_mend why, int top, size_t *outlen,
-                  size_t *count)
+                  size_t *count, size_t *first)
 {
     char *out = NULL;
-    size_t n = 0;
+    size_t n = 0, *at = NULL, nat = 0;
+    size_t **atp = first != NULL ? &at : NULL, *natp = first != NULL ? &nat : NULL;
     *outlen = len;
     if (why == FR_MEND_WIDE) {
-        out = fr_wire_widen(text, len, top, outlen, NULL, NULL);
+        out = fr_wire_widen(text, len, top, outlen, atp, natp);
         n = out != NULL ? (*outlen - len) / 2 : 0; /* two quotes each */
     } else if (why == FR_MEND_HALF) {
         out = fr_strndup(text, len);
-        n = fr_wire_unpair(out, len, NULL, NULL);
+        n = fr_wire_unpair(out, len, atp, natp);
     } else if (why == FR_MEND_BYTES) {
-        out = fr_utf8_sanitize_n(text, len, outlen, NULL, NULL);
+        out = fr_utf8_sanitize_n(text, len, outlen, atp, natp);
         n = (*outlen - len) / 2; /* each such byte became three */
     }
+    if (first != NULL)
+        *first = nat > 0 ? at[0] : 0;
+    free(at);
     if (n == 0) {
         free(out);
         return NULL;
     }
     *count = n;
+    return out;
+}
+
+/* Appends s[0, n) to out (cap bytes, *len used), cut at a character when it does not fit;
+   false when it did not all fit. */
+static bool
+path_put(char *out, size_t cap, size_t *len, const char *s, size_t n)
+{
+    bool all = *len + n < cap;
+    if (!all) {
+        n = cap - 1 - *len;
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) /* s[n] continues a character */
+            n--;
+    }
+    if (fr_utf8_valid(s, n)) {
+        memcpy(out + *len, s, n);
+    } else { /* a key not mended yet (another kind's round was first): text, as '?' */
+        for (size_t i = 0; i < n; i++)
+            out[*len + i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+    }
+    *len += n;
+    out[*len] = '\0';
+    return all;
+}
+
+#define PATH_DEPTH 16   /* levels a path names */
+#define PATH_KEY_MAX 32 /* bytes of a key written whole */
+#define PATH_KEY_CUT 12 /* bytes written of a longer one */
+
+size_t
+fr_json_path_at(const char *text, size_t len, size_t off, char *out, size_t cap)
+{
+    struct {
+        bool arr;
+        size_t idx;          /* an array's: the element's index */
+        size_t key, key_len; /* an object's: the member's key, text[key, key + key_len) */
+        bool has_key;
+    } st[PATH_DEPTH];
+    size_t depth = 0; /* open arrays and objects (deeper than PATH_DEPTH: not named) */
+    bool want_key = false;
+    if (cap == 0)
+        return 0;
+    out[0] = '\0';
+    off = off < len ? off : len;
+    for (size_t i = 0; i < off; i++) {
+        char c = text[i];
+        if (c == '"') {
+            size_t j = i + 1;
+            while (j < len && text[j] != '"')
+                j += text[j] == '\\' ? 2 : 1;
+            j = j < len ? j : len;
+            if (want_key && depth > 0 && depth <= PATH_DEPTH) { /* a key: its member's name */
+                st[depth - 1].key = i + 1;
+                st[depth - 1].key_len = j - i - 1;
+                st[depth - 1].has_key = true;
+            }
+            if (j >= off) /* off is in this string */
+                break;
+            want_key = false;
+            i = j;
+        } else if (c == '{' || c == '[') {
+            if (depth < PATH_DEPTH)
+                st[depth].arr = c == '[', st[depth].idx = 0, st[depth].has_key = false;
+            depth++;
+            want_key = c == '{';
+        } else if (c == '}' || c == ']') {
+            depth -= depth > 0;
+            want_key = false;
+        } else if (c == ',' && depth > 0 && depth <= PATH_DEPTH) {
+            st[depth - 1].idx++;
+            want_key = !st[depth - 1].arr;
+        } else if (c == ',') {
+            want_key = false; /* deeper than named: its keys are not kept */
+        }
+    }
+    size_t n = 0;
+    size_t named = depth < PATH_DEPTH ? depth : PATH_DEPTH;
+    for (size_t k = 0; k < named; k++) {
+        char buf[32];
+        bool fit = true;
+        if (st[k].arr) {
+            int w = snprintf(buf, sizeof buf, "[%zu]", st[k].idx);
+            fit = path_put(out, cap, &n, buf, (size_t)w);
+        } else if (st[k].has_key) {
+            const char *key = text + st[k].key;
+            size_t klen = st[k].key_len;
+            bool cut = klen > PATH_KEY_MAX;
+            if (n > 0)
+                fit = path_put(out, cap, &n, ".", 1);
+            if (cut) {
+                klen = PATH_KEY_CUT;
+                while (klen > 0 && ((unsigned char)key[klen] & 0xc0) == 0x80)
+                    klen--;
+            }
+            fit = fit && path_put(out, cap, &n, key, klen);
+            if (cut)
+                fit = fit && path_put(out, cap, &n, "...", 3);
+        }
+        if (!fit)
+            return n;
+    }
+    if (depth > PATH_DEPTH)
+        path_put(out, cap, &n, "..", 2);
+    return n;
+}
+
+const char *
+fr_wire_warning_text(const char *key, int field, const char *at, char *out, size_t cap)
+{
+    if (at == NULL || at[0] == '\0' || cap < 8)
+        return fr_wire_misnamed_text(key, field, out, cap);
+    int w = snprintf(out, cap, "%s: ", at);
+    size_t used = w > 0 && (size_t)w < cap ? (size_t)w : 0;
+    fr_wire_misnamed_text(key, field, out + used, cap - used);
     return out;
 }
 
@@ -806,6 +924,7 @@ fr_wire_parse_mend(const char *buf, size_t len, const struct fr_wire_limits *lim
     int rc;
     struct fr_err first = {0}; /* the line's own error, as it came */
     bool bytes = false;
+    char at[FR_PATH_MAX] = ""; /* where the first mend was (fr_json_path_at) */
     /* at most one round each: a number past 64 bits, a lone surrogate, bytes that are not
        UTF-8 (jansson stops at the first, so an event with all three takes three) */
     for (int round = 0;; round++) {
@@ -815,10 +934,12 @@ fr_wire_parse_mend(const char *buf, size_t len, const struct fr_wire_limits *lim
             first = *err;
         if (rc == FR_OK || round == 3 || why == FR_MEND_NONE)
             break;
-        size_t nlen, count;
-        char *next = fr_wire_mend_once(text, tlen, why, 1, &nlen, &count);
+        size_t nlen, count, where;
+        char *next = fr_wire_mend_once(text, tlen, why, 1, &nlen, &count, &where);
         if (next == NULL)
             break;
+        if (warn == NULL) /* the warning names the first kind mended, and where it was */
+            fr_json_path_at(next, nlen, where, at, sizeof at);
         bytes = bytes || why == FR_MEND_BYTES;
         free(*mended);
         *mended = next;
@@ -842,6 +963,7 @@ fr_wire_parse_mend(const char *buf, size_t len, const struct fr_wire_limits *lim
     if (warn != NULL && ev->misnamed == NULL) {
         ev->misnamed = warn;
         ev->misnamed_field = FR_WF_DATA; /* its count's label: where such values mostly are */
+        memcpy(ev->mended_at, at, sizeof at);
     }
     return FR_OK;
 }

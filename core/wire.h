@@ -156,13 +156,28 @@ char *fr_wire_widen(const char *buf, size_t len, int top, size_t *outlen, size_t
 
 /*
  * text[0, len) with what why names mended, one kind (caller frees; *outlen its length, *count
- * how many it mended), or NULL when it has none: FR_MEND_WIDE quotes the numbers at depth top
+ * how many it mended; *first, when first is not NULL, the offset in the result of the first
+ * mend), or NULL when it has none: FR_MEND_WIDE quotes the numbers at depth top
  * (fr_wire_widen), FR_MEND_HALF writes U+FFFD over lone surrogate escapes (fr_wire_unpair),
  * FR_MEND_BYTES over bytes that are not UTF-8 (fr_utf8_sanitize_n). One step of
  * fr_wire_parse_mend, and of any reader that mends as it does.
  */
 char *fr_wire_mend_once(const char *text, size_t len, enum fr_wire_mend why, int top,
-                        size_t *outlen, size_t *count);
+                        size_t *outlen, size_t *count, size_t *first);
+
+/*
+ * The path of the value, or object key, that text[off] is in, text[0, len) one JSON value
+ * (an event: its members named from the top, "data.messages[2].content"; a key that is
+ * mended is named itself). Keys are written as they are in the text, at most 32 bytes of
+ * each (a longer one: its first 12 and "..."); a path deeper than 16 levels ends in
+ * ".."; all of it at most cap - 1 bytes, cut at a character. Returns the length written
+ * (0: off is not inside any member).
+ */
+size_t fr_json_path_at(const char *text, size_t len, size_t off, char *out, size_t cap);
+
+/* fr_wire_misnamed_text, after "PATH: " when at names where the value was mended (a
+   record's mended_at; NULL or "": not known). */
+const char *fr_wire_warning_text(const char *key, int field, const char *at, char *out, size_t cap);
 
 /*
  * Validates and takes an already parsed envelope object (e.g. one element of

@@ -337,6 +337,11 @@ test_body_bytes_not_utf8_mended(void **state)
     assert_null(res.recs[1].misnamed);
     assert_ptr_equal(res.recs[2].misnamed, FR_WIRE_BYTES);
     assert_ptr_equal(res.recs[3].misnamed, FR_WIRE_WIDE);
+    /* each warning names where in its own element: the first mended, a key itself here */
+    assert_string_equal(res.recs[0].mended_at, "data.h");
+    assert_null(res.recs[1].mended_at);
+    assert_string_equal(res.recs[2].mended_at, "\xef\xbf\xbd");
+    assert_string_equal(res.recs[3].mended_at, "data.h");
     char *body = fr_strndup(res.recs[2].body, res.recs[2].body_len);
     assert_non_null(strstr(body, "\"note\":\"caf\xef\xbf\xbd\""));
     free(body);
@@ -350,6 +355,7 @@ test_body_bytes_not_utf8_mended(void **state)
     assert_int_equal(res.rejected, 0);
     assert_null(res.recs[0].misnamed);
     assert_ptr_equal(res.recs[1].misnamed, FR_WIRE_BYTES);
+    assert_string_equal(res.recs[1].mended_at, "data.note");
     assert_int_equal(res.recs[1].line, 5);
     fr_body_result_clear(&res);
 }

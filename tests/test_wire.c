@@ -177,10 +177,16 @@ test_wire_wide_numbers_kept_as_strings(void **state)
         if (strstr(body, want[i]) == NULL)
             fail_msg("%s not in %s", want[i], body);
     free(body);
-    char text[240];
+    char text[360];
     assert_non_null(
         strstr(fr_wire_misnamed_text(rec.misnamed, rec.misnamed_field, text, sizeof text),
                "a number JSON readers cannot hold"));
+    /* the warning names where: the first value quoted */
+    assert_string_equal(rec.mended_at, "data.h");
+    assert_ptr_equal(strstr(fr_wire_warning_text(rec.misnamed, rec.misnamed_field, rec.mended_at,
+                                                 text, sizeof text),
+                            "data.h: a number JSON readers cannot hold"),
+                     text);
     fr_record_clear(&rec);
     /* NaN and Infinity, as Python's json.dumps writes them: kept as strings too, but not a
        key or a string that holds the word */
@@ -245,6 +251,7 @@ test_wire_lone_surrogates_mended(void **state)
     assert_non_null(
         strstr(fr_wire_misnamed_text(rec.misnamed, rec.misnamed_field, text, sizeof text),
                "half of a character"));
+    assert_string_equal(rec.mended_at, "data.d");
     fr_record_clear(&rec);
     /* both in one event: two rounds; the first mended names the warning */
     assert_int_equal(t_prepare("{\"kind\":\"tool\"," TS ",\"data\":{\"h\":18446744073709551616,"
@@ -252,6 +259,7 @@ test_wire_lone_surrogates_mended(void **state)
                                &rec, &err),
                      FR_OK);
     assert_ptr_equal(rec.misnamed, FR_WIRE_WIDE);
+    assert_string_equal(rec.mended_at, "data.h"); /* the warning's kind's */
     body = fr_strndup(rec.body, rec.body_len);
     assert_non_null(strstr(body, "\"h\":\"18446744073709551616\",\"d\":\"\\ufffd\""));
     free(body);
@@ -301,6 +309,7 @@ test_wire_invalid_utf8_mended(void **state)
     assert_non_null(
         strstr(fr_wire_misnamed_text(rec.misnamed, rec.misnamed_field, text, sizeof text),
                "bytes that are not UTF-8"));
+    assert_string_equal(rec.mended_at, "data.d");
     fr_record_clear(&rec);
     /* with a wide number: two rounds, the first mended names the warning */
     assert_int_equal(t_prepare("{\"kind\":\"tool\"," TS ",\"data\":{\"h\":18446744073709551616,"
@@ -308,6 +317,7 @@ test_wire_invalid_utf8_mended(void **state)
                                &rec, &err),
                      FR_OK);
     assert_ptr_equal(rec.misnamed, FR_WIRE_WIDE);
+    assert_string_equal(rec.mended_at, "data.h");
     body = fr_strndup(rec.body, rec.body_len);
     assert_non_null(strstr(body, "\"h\":\"18446744073709551616\",\"d\":\"\xef\xbf\xbd\""));
     free(body);
@@ -323,6 +333,55 @@ test_wire_invalid_utf8_mended(void **state)
                      FR_E_UTF8);
     assert_null(mended);
     assert_non_null(strstr(err.msg, "invalid UTF-8 at byte"));
+}
+
+/* The path of the value at an offset: what a mended value's warning names. */
+static const char *
+path_of(const char *text, const char *at, char *out, size_t cap)
+{
+    const char *p = strstr(text, at);
+    assert_non_null(p);
+    fr_json_path_at(text, strlen(text), (size_t)(p - text), out, cap);
+    return out;
+}
+
+/*
+ * fr_json_path_at: members by key, elements by index, a key with an escaped quote or a
+ * string with brackets and commas before it, a key that is itself the mended text, keys
+ * too long to write whole (a map keyed by a token: its first 12 bytes), bytes of a key not
+ * yet mended (as '?'), a path deeper than it names, a buffer too short (cut at a
+ * character), and an offset in no member.
+ */
+static void
+test_wire_json_path_at(void **state)
+{
+    (void)state;
+    char out[FR_PATH_MAX];
+    assert_string_equal(path_of("{\"a\":{\"b\":[1,{\"c\":\"xyz\"}]}}", "y", out, sizeof out),
+                        "a.b[1].c");
+    assert_string_equal(
+        path_of("{\"data\":{\"s\":\"a\\\",[{b\",\"q\\\"k\":[[0],[\"X\"]]}}", "X", out, sizeof out),
+        "data.q\\\"k[1][0]");
+    assert_string_equal(path_of("{\"data\":{\"k\xef\xbf\xbd\":1}}", "\xef", out, sizeof out),
+                        "data.k\xef\xbf\xbd");
+    assert_string_equal(path_of("{\"tags\":{\"sk-proj-Zq8XbN3kLm5PqR7sT9vW2yA4cE1234\":\"v\"}}",
+                                "\"v", out, sizeof out),
+                        "tags.sk-proj-Zq8X...");
+    assert_string_equal(path_of("{\"\xe9t\xe9\":[\"V\"]}", "V", out, sizeof out), "?t?[0]");
+    char deep[256] = "{\"a\":";
+    for (int i = 0; i < 20; i++)
+        strcat(deep, "[");
+    strcat(deep, "\"D\"");
+    for (int i = 0; i < 20; i++)
+        strcat(deep, "]");
+    strcat(deep, "}");
+    assert_string_equal(path_of(deep, "D", out, sizeof out),
+                        "a[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]..");
+    char small[6]; /* room for two two-byte characters and half of a third: cut before it */
+    assert_string_equal(path_of("{\"\xc3\xa9\xc3\xa9\xc3\xa9\":\"Z\"}", "Z", small, sizeof small),
+                        "\xc3\xa9\xc3\xa9");
+    assert_int_equal(fr_json_path_at("{\"a\":1}", 7, 0, out, sizeof out), 0);
+    assert_string_equal(out, "");
 }
 
 /* A duration of more than a day: most likely a Go time.Duration (nanoseconds) sent as
@@ -922,6 +981,7 @@ main(void)
         cmocka_unit_test(test_wire_wide_numbers_kept_as_strings),
         cmocka_unit_test(test_wire_lone_surrogates_mended),
         cmocka_unit_test(test_wire_invalid_utf8_mended),
+        cmocka_unit_test(test_wire_json_path_at),
         cmocka_unit_test(test_wire_duration_in_nanoseconds_warned),
         cmocka_unit_test(test_wire_every_kind_normalized),
         cmocka_unit_test(test_wire_ids_and_seq_extracted),

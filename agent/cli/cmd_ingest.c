@@ -128,11 +128,12 @@ ingest_misnamed(struct ingest_run *r, const char *where, uint64_t n, const struc
 {
     if (++r->misnamed > r->max_errors)
         return;
-    char text[240];
+    char text[360];
     if (r->progress)
         fputs("\r\033[K", stderr);
     fprintf(stderr, "%s %llu: warning: %s\n", where, (unsigned long long)n,
-            fr_wire_misnamed_text(rec->misnamed, rec->misnamed_field, text, sizeof text));
+            fr_wire_warning_text(rec->misnamed, rec->misnamed_field, rec->mended_at, text,
+                                 sizeof text));
 }
 
 /* A batch and its first and last lines, which its failure names (the writer clears the

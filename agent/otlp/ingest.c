@@ -539,17 +539,23 @@ otlp_mended(const char *body, size_t len, enum fr_otlp_signal s, json_error_t *j
 {
     char *text = NULL; /* the body mended so far */
     size_t n = len, halves = 0, bytes = 0;
+    char half_at[FR_PATH_MAX] = "", bytes_at[FR_PATH_MAX] = ""; /* the first of each kind */
     json_t *req = NULL;
     for (int round = 0; round < 2 && req == NULL; round++) { /* each kind at most once */
         enum fr_wire_mend why = fr_json_error_mendable(jerr);
         size_t *done = why == FR_MEND_HALF ? &halves : why == FR_MEND_BYTES ? &bytes : NULL;
+        size_t where;
         char *next = done != NULL && *done == 0
-                         ? fr_wire_mend_once(text ? text : body, n, why, 0, &n, done)
+                         ? fr_wire_mend_once(text ? text : body, n, why, 0, &n, done, &where)
                          : NULL;
         if (next == NULL)
             break;
         free(text);
         text = next;
+        if (why == FR_MEND_HALF)
+            fr_json_path_at(text, n, where, half_at, sizeof half_at);
+        else
+            fr_json_path_at(text, n, where, bytes_at, sizeof bytes_at);
         req = json_loadb(text, n, 0, jerr);
     }
     free(text);
@@ -557,13 +563,14 @@ otlp_mended(const char *body, size_t len, enum fr_otlp_signal s, json_error_t *j
     if (req != NULL && halves > 0 && otlp_say_now(&said_half_ms))
         fr_log(FR_LOG_WARN, "otlp",
                "%s: %zu string(s) held half of a character (a lone UTF-16 surrogate escape, as "
-               "JSON.stringify writes a string cut inside an emoji); stored as U+FFFD",
-               fr_otlp_signal_name(s), halves);
+               "JSON.stringify writes a string cut inside an emoji); stored as U+FFFD; the "
+               "first at %s",
+               fr_otlp_signal_name(s), halves, half_at);
     if (req != NULL && bytes > 0 && otlp_say_now(&said_bytes_ms))
         fr_log(FR_LOG_WARN, "otlp",
                "%s: %zu byte(s) were not UTF-8 (text in Latin-1, or cut inside a character by a "
-               "byte count); each stored as U+FFFD",
-               fr_otlp_signal_name(s), bytes);
+               "byte count); each stored as U+FFFD; the first at %s",
+               fr_otlp_signal_name(s), bytes, bytes_at);
     return req;
 }
 

@@ -207,7 +207,9 @@ test_agent_http_ingest_query_and_errors(void **state)
                           &out),
                      202);
     assert_non_null(strstr(out, "\"accepted\":1,\"rejected\":0"));
-    assert_non_null(strstr(out, "a number JSON readers cannot hold"));
+    /* the warning names the field: its path in the event, in the text and on its own */
+    assert_non_null(strstr(out, "\"warning\":\"data.hash: a number JSON readers cannot hold"));
+    assert_non_null(strstr(out, "\"field\":\"data.hash\""));
     free(out);
     assert_int_equal(post(a,
                           "[{\"kind\":\"tool\",\"ts_ms\":1771357445403,\"conv_id\":\"h-wide\","
@@ -216,7 +218,8 @@ test_agent_http_ingest_query_and_errors(void **state)
                           &out),
                      202);
     assert_non_null(strstr(out, "\"accepted\":2,\"rejected\":0"));
-    assert_non_null(strstr(out, "{\"line\":1,\"warning\":\"a number JSON readers cannot hold"));
+    assert_non_null(
+        strstr(out, "{\"line\":1,\"warning\":\"data.hash: a number JSON readers cannot hold"));
     assert_null(strstr(out, "\"line\":2,\"warning\""));
     free(out);
     /* half of an emoji, as JSON.stringify writes a stream delta cut inside one */
@@ -226,7 +229,7 @@ test_agent_http_ingest_query_and_errors(void **state)
                           &out),
                      202);
     assert_non_null(strstr(out, "\"accepted\":1,\"rejected\":0"));
-    assert_non_null(strstr(out, "half of a character"));
+    assert_non_null(strstr(out, "\"warning\":\"data.delta: a string held half of a character"));
     free(out);
     /* Latin-1 text from a C producer, and a string cut by a byte count inside a character */
     assert_int_equal(post(a,
@@ -235,7 +238,8 @@ test_agent_http_ingest_query_and_errors(void **state)
                           &out),
                      202);
     assert_non_null(strstr(out, "\"accepted\":1,\"rejected\":0"));
-    assert_non_null(strstr(out, "bytes that are not UTF-8"));
+    assert_non_null(strstr(out, "\"warning\":\"data.note: a string held bytes that are not UTF-8"));
+    assert_non_null(strstr(out, "\"field\":\"data.note\""));
     free(out);
     j = get_json(a, "/v1/conversations/h-wide", 200);
     out = json_dumps(j, JSON_COMPACT);

@@ -124,6 +124,8 @@ test_agent_otlp_traces(void **state)
     assert_int_equal(http(a, "POST", "/v1/logs", json, half, strlen(half), &out, NULL), 200);
     free(out);
     wait_log(a, "logs: 1 string(s) held half of a character");
+    wait_log(a, "the first at resourceLogs[0].scopeLogs[0].logRecords[0].body.kvlistValue.values["
+                "0].value.stringValue");
     /* a log body forwarded as it was read, in Latin-1: the same, said of its bytes */
     const char *latin1 =
         "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":"
@@ -134,6 +136,8 @@ test_agent_otlp_traces(void **state)
     assert_int_equal(http(a, "POST", "/v1/logs", json, latin1, strlen(latin1), &out, NULL), 200);
     free(out);
     wait_log(a, "logs: 1 byte(s) were not UTF-8");
+    wait_log(a, "each stored as U+FFFD; the first at resourceLogs[0].scopeLogs[0].logRecords[0]."
+                "body.kvlistValue.values[0].value.stringValue");
     /* an export past FR_JSON_FAST_MAX (simdjson reads it, with a parser of its own): all of its
        records stored; one names a key twice, which simdjson leaves to jansson, read as before
        (the last one counts) */
