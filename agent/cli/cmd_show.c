@@ -433,14 +433,18 @@ show_row_table(struct show_ctx *c, const struct fr_event_row *r)
     char indent[40] = "";
     for (int d = 0; d < c->depth; d++)
         strcat(indent, d + 1 == c->depth ? "└ " : "  ");
+    const char *said = inner + strspn(inner, " "); /* one space between the columns' parts */
     if (!c->lookup && turn != NULL && c->last_turn[0] != '\0')
         snprintf(gist, sizeof gist, "%s+%lldms %s", indent,
-                 (long long)(r->ts_ms - c->turn_start_ms), inner);
+                 (long long)(r->ts_ms - c->turn_start_ms), said);
     else
-        snprintf(gist, sizeof gist, "%s%s", indent, inner);
+        snprintf(gist, sizeof gist, "%s%s", indent, said);
     char tag[16] = "";
     if (r->tier && strcmp(r->tier, "hot") != 0)
-        snprintf(tag, sizeof tag, "[%s] ", r->tier);
+        snprintf(tag, sizeof tag, gist[0] != '\0' ? "[%s] " : "[%s]", r->tier);
+    size_t g = strlen(gist);
+    while (g > 0 && gist[g - 1] == ' ') /* a gist that is empty after its offset */
+        gist[--g] = '\0';
     fr_cli_printf("%-13s %-12s %5s  %-14s %8s  %s%s\n", ts + 11, r->kind ? r->kind : "?", seq,
                   r->status ? r->status : "-", dur, tag, gist);
     if (r->error_code)

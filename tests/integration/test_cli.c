@@ -1240,6 +1240,8 @@ test_cli_show_turns_and_span_tree(void **state)
                "{\"kind\":\"tool\",\"ts_ms\":1771357445110,\"conv_id\":\"g\",\"turn_id\":"
                "\"t1\",\"span_id\":\"s2\",\"parent_span_id\":\"s1\",\"data\":{\"name\":"
                "\"search\"}}\n"
+               "{\"kind\":\"transport\",\"ts_ms\":1771357445120,\"conv_id\":\"g\",\"turn_id\":"
+               "\"t1\",\"data\":{\"proto\":\"http\",\"method\":\"POST\",\"path\":\"/chat\"}}\n"
                "{\"kind\":\"turn\",\"ts_ms\":1771357446000,\"conv_id\":\"g\",\"turn_id\":"
                "\"t2\",\"data\":{\"phase\":\"draft\"}}\n");
     char *out = NULL, *err = NULL;
@@ -1254,6 +1256,8 @@ test_cli_show_turns_and_span_tree(void **state)
     assert_non_null(tool);
     assert_true(t1 < tool && tool < t2);
     assert_non_null(strstr(out, "+10ms openai/gpt-4o"));
+    /* one space after the offset, whatever the kind's detail (transport's began with one) */
+    assert_non_null(strstr(out, "+120ms proto=http method=POST path=/chat\n"));
     free(out);
     free(err);
 }
