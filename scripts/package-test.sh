@@ -34,6 +34,13 @@ step "lintian $deb"
 lintian --tag-display-limit 0 "$deb" 2>&1 | grep -v 'root privileges' | tee "$tmp/lintian" || true
 if grep -q '^E:' "$tmp/lintian"; then fail "lintian reports errors (above)"; fi
 
+step "Depends of the libraries opened at run time, each with its least version"
+depends=$(dpkg-deb -f "$deb" Depends)
+echo "$depends"
+for lib in libcurl4 libpq5 libarchive13 libmicrohttpd12; do
+  grep -Eq "(^|, )$lib(t64)? \(>= [0-9]" <<< "$depends" || fail "Depends has no versioned $lib"
+done
+
 files=$(dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' | grep -v '/$')
 step "dpkg -i"
 dpkg -i "$deb" > "$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log"; fail "dpkg -i"; }
