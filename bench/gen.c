@@ -1,15 +1,18 @@
 /*
  * bench/gen.c - see gen.h. Output is plain ASCII built from a word list, so
- * no JSON escaping is needed.
+ * no JSON escaping is needed; the words of a text file (--text) are escaped
+ * as they are loaded.
  */
 #include "bench/gen.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/utf8.h"
 
 static const char *const gen_words[] = {
     "the",      "request",  "model",   "answer",  "customer", "order",    "refund",   "please",
@@ -95,6 +98,8 @@ static void gen_text(struct gen *g, unsigned min_words, unsigned max_words);
 
 /* One conversation's state. step walks through the script of gen_conv_step(). */
 struct gen_conv {
+    char *hist; /* --history: the earlier messages, as JSON objects joined by commas (owned) */
+    size_t hist_len;
     unsigned id;
     unsigned turns, turn, step, sem_seq, tool_pending, eid;
     unsigned model;
@@ -105,7 +110,15 @@ struct gen_conv {
     unsigned trace_turn; /* turn + 1 the trace id was drawn for */
 };
 
+/* --text: the words of a file of prose, JSON-escaped, each its own string */
+struct gen_words {
+    char *buf;    /* the words, NUL-terminated one after another (owned) */
+    char **words; /* into buf (owned) */
+    size_t n, next;
+};
+
 struct gen {
+    struct gen_words text; /* n == 0: made-up words */
     FILE *out;
     struct gen_rng rng;
     const struct fr_gen_opts *o;
@@ -120,6 +133,11 @@ gen_text(struct gen *g, unsigned min_words, unsigned max_words)
     struct gen_rng *r = &g->rng;
     unsigned n = min_words + gen_below(r, max_words - min_words + 1);
     for (unsigned i = 0; i < n; i++) {
+        if (g->text.n > 0) {
+            fprintf(g->out, "%s%s", i ? " " : "", g->text.words[g->text.next]);
+            g->text.next = (g->text.next + 1) % g->text.n;
+            continue;
+        }
         if (!g->o->hard) {
             fprintf(g->out, "%s%s", i ? " " : "", gen_words[gen_below(r, GEN_NWORDS)]);
             continue;
@@ -128,6 +146,34 @@ gen_text(struct gen *g, unsigned min_words, unsigned max_words)
             fputs(gen_chance(r, 80) ? ". " : gen_chance(r, 100) ? ", " : " ", g->out);
         gen_hard_word(g->out, r);
     }
+}
+
+/* gen_text's words as a string (caller frees), for what is written twice: a message that a
+   later request of --history carries again. */
+static char *
+gen_text_str(struct gen *g, unsigned min_words, unsigned max_words)
+{
+    char *s = NULL;
+    size_t len = 0;
+    FILE *out = g->out, *mem = open_memstream(&s, &len);
+    if (mem == NULL)
+        abort();
+    g->out = mem;
+    gen_text(g, min_words, max_words);
+    fclose(mem);
+    g->out = out;
+    return s;
+}
+
+/* Appends {"role":role,"content":content} to c's history (content JSON-escaped already). */
+static void
+gen_remember(struct gen_conv *c, const char *role, const char *content, const char *more)
+{
+    size_t add = strlen(role) + strlen(content) + strlen(more) + 32;
+    c->hist = fr_realloc(c->hist, c->hist_len + add);
+    c->hist_len +=
+        (size_t)snprintf(c->hist + c->hist_len, add, "%s{\"role\":\"%s\",\"content\":\"%s%s\"}",
+                         c->hist_len ? "," : "", role, content, more);
 }
 
 static void
@@ -175,8 +221,11 @@ gen_provider(struct gen *g, struct gen_conv *c)
             "\"model\":\"%s\",\"request\":{\"messages\":[{\"role\":\"system\",\"content\":\"",
             c->runtime_key, c->id, c->turn, gen_providers[m], gen_models[m]);
     gen_text(g, 10, 25);
-    fputs("\"},{\"role\":\"user\",\"content\":\"", g->out);
-    gen_text(g, 30, 110);
+    fputs("\"},", g->out);
+    if (g->o->history && c->hist_len > 0) /* as a chat server sends a conversation's turn */
+        fprintf(g->out, "%s,", c->hist);
+    char *user = gen_text_str(g, 30, 110);
+    const char *said = "";
     if (g->o->sensitive_pct > 0 && gen_chance(r, 10u * (unsigned)g->o->sensitive_pct)) {
         /* what users paste: keys, contact details, card numbers (fake ones) */
         static const char *const pasted[] = {
@@ -186,9 +235,12 @@ gen_provider(struct gen *g, struct gen_conv *c)
             " Authorization: Bearer tok_9f8e7d6c5b4a3f2e1d0c failed from 198.51.100.23",
             " token ghp_R4nd0mT0k3nV4lu3Abcdefghij1234567890 in the CI logs",
         };
-        fputs(pasted[gen_below(r, sizeof pasted / sizeof *pasted)], g->out);
+        said = pasted[gen_below(r, sizeof pasted / sizeof *pasted)];
     }
-    fputs("\"}]}", g->out);
+    fprintf(g->out, "{\"role\":\"user\",\"content\":\"%s%s\"}]}", user, said);
+    if (g->o->history)
+        gen_remember(c, "user", user, said);
+    free(user);
     if (rate || ctxlen) {
         fprintf(g->out,
                 ",\"retries\":%u,\"status\":\"error\",\"latency\":{\"queue_ms\":%u,"
@@ -205,8 +257,11 @@ gen_provider(struct gen *g, struct gen_conv *c)
                   "\"context_length_exceeded\",\"http_status\":400}",
                   g->out);
     } else {
-        fputs(",\"response\":{\"content\":\"", g->out);
-        gen_text(g, 30, 120);
+        char *answer = gen_text_str(g, 30, 120);
+        fprintf(g->out, ",\"response\":{\"content\":\"%s", answer);
+        if (g->o->history)
+            gen_remember(c, "assistant", answer, "");
+        free(answer);
         fprintf(g->out,
                 "\"},\"usage\":{\"input_tokens\":%u,\"output_tokens\":%u,\"cached_tokens\":%u},"
                 "\"finish_reason\":\"%s\",\"retries\":0,\"latency\":{\"queue_ms\":%u,"
@@ -384,6 +439,7 @@ gen_conv_step(struct gen *g, struct gen_conv *c)
 static void
 gen_conv_start(struct gen *g, struct gen_conv *c)
 {
+    free(c->hist);
     memset(c, 0, sizeof *c);
     c->id = ++g->next_conv;
     if (g->o->hard) /* drawn only then: default output stays as it was for a seed */
@@ -429,6 +485,66 @@ fr_gen_opts_default(struct fr_gen_opts *o)
     o->prefix = "c";
     o->hard = 0;
     o->sensitive_pct = 0;
+    o->text_path = NULL;
+    o->history = 0;
+}
+
+static bool
+gen_space(char c)
+{
+    return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* Loads path's words into w: split at white space, each JSON-escaped; a word that is not
+   UTF-8 or holds a control character is left out. false (said) when none is left. */
+static bool
+gen_words_load(struct gen_words *w, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "fr-gen: --text %s: %s\n", path, strerror(errno));
+        return false;
+    }
+    char *raw = NULL;
+    size_t len = 0, cap = 0, got;
+    do {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 1 << 20;
+            raw = fr_realloc(raw, cap);
+        }
+        got = fread(raw + len, 1, cap - len, f);
+        len += got;
+    } while (got > 0);
+    fclose(f);
+    w->buf = fr_malloc(2 * len + 1); /* a byte escaped is two */
+    size_t o = 0, wcap = 0;
+    for (size_t i = 0; i < len;) {
+        while (i < len && gen_space(raw[i]))
+            i++;
+        size_t from = i;
+        bool plain = true;
+        for (; i < len && !gen_space(raw[i]); i++)
+            plain = plain && (unsigned char)raw[i] >= 0x20 && raw[i] != 0x7f;
+        if (i == from || !plain || !fr_utf8_valid(raw + from, i - from))
+            continue;
+        if (w->n == wcap) {
+            wcap = wcap ? 2 * wcap : 4096;
+            w->words = fr_realloc(w->words, wcap * sizeof *w->words);
+        }
+        w->words[w->n++] = (char *)(uintptr_t)o; /* an offset until buf is whole */
+        for (size_t k = from; k < i; k++) {
+            if (raw[k] == '"' || raw[k] == '\\')
+                w->buf[o++] = '\\';
+            w->buf[o++] = raw[k];
+        }
+        w->buf[o++] = '\0';
+    }
+    free(raw);
+    for (size_t k = 0; k < w->n; k++)
+        w->words[k] = w->buf + (uintptr_t)w->words[k];
+    if (w->n == 0)
+        fprintf(stderr, "fr-gen: --text %s: no words in it\n", path);
+    return w->n > 0;
 }
 
 int
@@ -436,6 +552,11 @@ fr_gen_write(FILE *out, const struct fr_gen_opts *o)
 {
     struct gen g = {.out = out, .o = o, .now = o->base_ms};
     g.rng.s = o->seed * 0x9E3779B97F4A7C15ULL + 1;
+    if (o->text_path != NULL && !gen_words_load(&g.text, o->text_path)) {
+        free(g.text.buf);
+        free(g.text.words);
+        return -1;
+    }
     int n = o->concurrency > 0 ? o->concurrency : 1;
     struct gen_conv *convs = fr_calloc((size_t)n, sizeof *convs);
     for (int i = 0; i < n; i++)
@@ -451,6 +572,10 @@ fr_gen_write(FILE *out, const struct fr_gen_opts *o)
         if (c->done)
             gen_conv_start(&g, c);
     }
+    for (int i = 0; i < n; i++)
+        free(convs[i].hist);
     free(convs);
+    free(g.text.buf);
+    free(g.text.words);
     return ferror(out) ? -1 : 0;
 }

@@ -22,11 +22,16 @@ struct fr_gen_opts {
     const char *prefix; /* conversation id prefix (default "c") */
     int sensitive_pct;  /* user messages carrying a secret or personal datum (default 0) */
     int hard;           /* high-entropy ids and varied free text (a large vocabulary) */
+    /* free text taken from this file of prose instead of made up: its words in order, each
+       passage once (from the start again at its end); NULL: made-up words */
+    const char *text_path;
+    int history; /* a provider call's request carries its conversation's earlier messages */
 };
 
 void fr_gen_opts_default(struct fr_gen_opts *o);
 
-/* Writes o->events NDJSON lines to out. Returns 0, or -1 on a write error. */
+/* Writes o->events NDJSON lines to out. Returns 0, or -1 on a write error or when
+   o->text_path cannot be read or holds no words (said on stderr). */
 int fr_gen_write(FILE *out, const struct fr_gen_opts *o);
 
 #endif

@@ -3,6 +3,7 @@
  *
  *     fr-gen [--events N] [--seed S] [--concurrency C] [--base-ms MS] [--prefix P]
  *            [--sensitive PCT]   (PCT% of user messages carry a secret or PII)
+ *            [--hard] [--text FILE] [--history]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -40,6 +41,8 @@ main(int argc, char **argv)
         {"prefix", required_argument, NULL, 'p'},
         {"sensitive", required_argument, NULL, 'S'},
         {"hard", no_argument, NULL, 'H'},
+        {"text", required_argument, NULL, 'T'},
+        {"history", no_argument, NULL, 'Y'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -80,11 +83,21 @@ main(int argc, char **argv)
         case 'H':
             o.hard = 1;
             break;
+        case 'T':
+            o.text_path = optarg;
+            break;
+        case 'Y':
+            o.history = 1;
+            break;
         default:
             fprintf(c == 'h' ? stdout : stderr,
                     "usage: fr-gen [--events N] [--seed S] [--concurrency C] [--base-ms MS] "
-                    "[--prefix P] [--sensitive PCT] [--hard]\n"
-                    "  --hard: high-entropy ids and varied free text (a large vocabulary)\n");
+                    "[--prefix P] [--sensitive PCT] [--hard] [--text FILE] [--history]\n"
+                    "  --hard: high-entropy ids and varied free text (a large vocabulary)\n"
+                    "  --text FILE: free text from FILE's words (prose), in order, each passage "
+                    "once\n"
+                    "  --history: a provider call's request carries its conversation's earlier "
+                    "messages, as chat servers send them\n");
             return c == 'h' ? 0 : 2;
         }
     }

@@ -8,6 +8,14 @@
 # core (goal >= 0.3x), and where the segment's bytes go by stream codec;
 # bench/segbench.c. The records are what `flightrec archive cat` prints of
 # the segments a retention run wrote.
+#
+# A third mix is closer to what chat servers send: prose for every free text
+# (Debian's own changelogs, NEWS and READMEs under /usr/share/doc, each line
+# once, used in order: English with its real words, names and numbers) and
+# provider calls whose requests carry their conversation's history, as a
+# stateless chat API is called (fr-gen --text FILE --history). The goals
+# are stated on the first two; this one says how far layout carries on
+# text. Skipped when the machine holds less than 16 MB of such prose.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-bench}
@@ -15,9 +23,20 @@ N=${BENCH_SEGMENT_EVENTS:-50000}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export FLIGHTREC_KEYS_DIR="$tmp/keys"
-for mix in fr-gen hard; do
+mixes="fr-gen hard"
+find /usr/share/doc -type f \( -name 'changelog*' -o -name 'NEWS*' -o -name 'README*' \) \
+  2> /dev/null | LC_ALL=C sort | while read -r f; do
+  case "$f" in *.gz) zcat -- "$f" 2> /dev/null || true ;; *) cat -- "$f" 2> /dev/null || true ;; esac
+done | awk 'length($0) >= 20 && !seen[$0]++' > "$tmp/prose.txt"
+if [ "$(stat -c %s "$tmp/prose.txt")" -ge 16000000 ]; then
+  mixes="$mixes prose"
+else
+  echo "segments (prose): skipped, $(stat -c %s "$tmp/prose.txt") bytes of prose under /usr/share/doc (16 MB needed)"
+fi
+for mix in $mixes; do
   flag=""
   [ "$mix" = hard ] && flag="--hard"
+  [ "$mix" = prose ] && flag="--text $tmp/prose.txt --history"
   d="$tmp/$mix"
   mkdir -p "$d"
   "$BUILD/fr-gen" --events "$N" --seed 9 $flag > "$d/ev.ndjson"

@@ -188,12 +188,96 @@ test_e2e_writer_busy_when_full_without_wait(void **state)
     free(dir);
 }
 
+/*
+ * The generator's mix for prose (fr-gen --text FILE --history, bench/segment.sh): free text
+ * is the file's words in order (a quote and a backslash escaped, a word that is not UTF-8
+ * left out), every line is JSON, and a conversation's later provider call carries its
+ * earlier user message and answer before its new one, as a stateless chat API is called.
+ * A file that cannot be read fails with -1.
+ */
+static void
+test_e2e_generator_prose_and_history(void **state)
+{
+    (void)state;
+    char *dir = t_tmpdir();
+    char *text = t_path(dir, "prose.txt");
+    FILE *fp = fopen(text, "w");
+    fputs("alpha \"quoted\" back\\slash caf\xe9 beta\n", fp);
+    for (int i = 0; i < 2000; i++)
+        fprintf(fp, "w%d ", i);
+    fclose(fp);
+    struct fr_gen_opts go;
+    fr_gen_opts_default(&go);
+    go.events = 3000;
+    go.seed = 5;
+    go.concurrency = 2;
+    go.text_path = text;
+    go.history = 1;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&out, &len);
+    assert_int_equal(fr_gen_write(mem, &go), 0);
+    fclose(mem);
+    /* the first text (3 words at least) is the file's first words, escaped; the word that is
+       not UTF-8 is left out */
+    assert_non_null(strstr(out, "\"alpha \\\"quoted\\\" back\\\\slash"));
+    assert_null(strstr(out, "caf"));
+    bool carried = false, answered = false;
+    json_t *said = json_object(); /* per conversation: its last user message */
+    for (char *line = out, *nl; *line != '\0'; line = nl + 1) {
+        nl = strchr(line, '\n');
+        assert_non_null(nl);
+        json_error_t jerr;
+        json_t *j = json_loadb(line, (size_t)(nl - line), 0, &jerr);
+        if (j == NULL)
+            fail_msg("line not JSON: %s: %.200s", jerr.text, line);
+        json_t *msgs =
+            json_object_get(json_object_get(json_object_get(j, "data"), "request"), "messages");
+        const char *conv = json_string_value(json_object_get(j, "conv_id"));
+        size_t n = json_array_size(msgs);
+        if (n > 0) {
+            const char *before = json_string_value(json_object_get(said, conv));
+            if (before != NULL) { /* the conversation's earlier message, before the new one */
+                size_t at = 0;
+                while (at + 1 < n &&
+                       !json_equal(json_object_get(json_array_get(msgs, at), "content"),
+                                   json_object_get(said, conv)))
+                    at++;
+                if (at + 1 >= n)
+                    fail_msg("%s: a provider call without its earlier message %.60s", conv, before);
+                carried = true;
+            }
+            for (size_t k = 1; k + 1 < n; k++) /* an answer carried: after a call that had one */
+                answered =
+                    answered ||
+                    strcmp(json_string_value(json_object_get(json_array_get(msgs, k), "role")),
+                           "assistant") == 0;
+            json_object_set(said, conv, json_object_get(json_array_get(msgs, n - 1), "content"));
+        }
+        json_decref(j);
+    }
+    assert_true(carried);
+    assert_true(answered);
+    json_decref(said);
+    free(out);
+    go.text_path = t_path(dir, "missing.txt");
+    mem = open_memstream(&out, &len);
+    assert_int_equal(fr_gen_write(mem, &go), -1);
+    fclose(mem);
+    free(out);
+    free((char *)go.text_path);
+    free(text);
+    t_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_e2e_generated_file_counts_and_view),
         cmocka_unit_test(test_e2e_writer_busy_when_full_without_wait),
+        cmocka_unit_test(test_e2e_generator_prose_and_history),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
