@@ -7,8 +7,11 @@
 #   - the same ingest with redaction off (a policy that can change nothing:
 #     configs in bench/redaction-off.yaml), to price the redaction stage;
 # on the same generated file (5% of user messages carry a secret or PII),
-# in the same run, and on the harder mix (fr-gen --hard) against its own
-# bare insert; and the HTTP path: `flightrec agent` on a loopback port,
+# in the same run, and on the harder mix (fr-gen --hard) and on prose with
+# history (fr-gen --text --history: every free text English from Debian's
+# docs, bench/prose.sh, and provider requests carrying their conversation's
+# earlier messages; skipped without 16 MB of such prose), each against its
+# own bare insert; and the HTTP path: `flightrec agent` on a loopback port,
 # BENCH_CLIENTS concurrent keep-alive clients (fr-httpbench) posting batches
 # of 500 events, every 202 durable: sustained events/s, p50/p99 ack latency
 # and the agent's peak RSS; then overload: BENCH_OVERLOAD_CLIENTS (64) clients on
@@ -34,6 +37,13 @@ trap 'rm -rf "$tmp"' EXIT
 
 "$BUILD/fr-gen" --events "$N" --seed 1 --sensitive 5 > "$tmp/events.ndjson"
 "$BUILD/fr-gen" --events "$N" --seed 1 --sensitive 5 --hard > "$tmp/hard.ndjson"
+prose=$(bench/prose.sh "$tmp/prose.txt")
+if [ "$prose" -ge 16000000 ]; then
+  "$BUILD/fr-gen" --events "$N" --seed 1 --sensitive 5 --text "$tmp/prose.txt" --history \
+    > "$tmp/prose.ndjson"
+else
+  echo "bench: the prose mix is skipped: $prose bytes of prose under /usr/share/doc (16 MB needed)"
+fi
 bytes=$(stat -c %s "$tmp/events.ndjson")
 echo "bench: $N generated events, $((bytes / N)) bytes/event on average, $ROUNDS rounds"
 
@@ -64,7 +74,7 @@ http_round() {
        "$(sed -n 's/^ack_p99_ms //p' "$d/out") $hwm $cpu $(sed -n 's/^retries_429 //p' "$d/out")"
 }
 
-ingest=(); off=(); raw=(); hard=(); hraw=(); hrate=(); hp50=(); hp99=(); hrss=(); hcpu=()
+ingest=(); off=(); raw=(); hard=(); hraw=(); prate=(); praw=(); hrate=(); hp50=(); hp99=(); hrss=(); hcpu=()
 orate=(); orss=(); ocpu=(); o429=()
 for r in $(seq "$ROUNDS"); do
   rm -rf "$tmp"/*.db* "$tmp/keys"
@@ -79,6 +89,12 @@ for r in $(seq "$ROUNDS"); do
   "$BUILD/flightrec" ingest --no-progress --db "$tmp/hard.db" "$tmp/hard.ndjson" 2> "$tmp/hard.log"
   hard+=("$(rate "$tmp/hard.log")")
   hraw+=("$("$BUILD/fr-rawinsert" "$tmp/hard.ndjson" "$tmp/raw.db" | sed -n 's/^rows_per_s //p')")
+  if [ -f "$tmp/prose.ndjson" ]; then
+    rm -rf "$tmp"/*.db* "$tmp/keys"
+    "$BUILD/flightrec" ingest --no-progress --db "$tmp/prose.db" "$tmp/prose.ndjson" 2> "$tmp/prose.log"
+    prate+=("$(rate "$tmp/prose.log")")
+    praw+=("$("$BUILD/fr-rawinsert" "$tmp/prose.ndjson" "$tmp/raw.db" | sed -n 's/^rows_per_s //p')")
+  fi
   read -r hr h50 h99 hm hc _ < <(http_round "$CLIENTS") || true
   [ -n "${hr:-}" ] || exit 1 # http_round said why
   hrate+=("$hr"); hp50+=("$h50"); hp99+=("$h99"); hrss+=("$hm"); hcpu+=("$hc")
@@ -86,6 +102,7 @@ for r in $(seq "$ROUNDS"); do
   orate+=("$xr"); orss+=("$xm"); ocpu+=("$xc"); o429+=("$x429")
   echo "  round $r: flightrec ingest ${ingest[-1]} events/s, redaction off ${off[-1]} events/s," \
        "raw insert ${raw[-1]} rows/s, harder mix ${hard[-1]} vs raw ${hraw[-1]}," \
+       "${prate:+prose with history ${prate[-1]} vs raw ${praw[-1]},}" \
        "HTTP ${hr} events/s (p50 ${h50} ms, p99 ${h99} ms," \
        "peak RSS $(mib "$hm") MiB, ${hc} us CPU per event);" \
        "$OVERLOAD clients ${xr} events/s, ${x429} 429s, ${xc} us CPU per event," \
@@ -114,6 +131,13 @@ hw=$(printf '%s\n' "${hraw[@]}" | median)
 echo "ingest (file, harder mix: fr-gen --hard): flightrec ${hi} events/s, raw ceiling ${hw} rows/s," \
      "ratio $(awk -v a="$hi" -v b="$hw" 'BEGIN { printf "%.0f", 100 * a / b }')% (goal >= 80%);" \
      "$(rounds hard hraw)"
+if [ ${#prate[@]} -gt 0 ]; then
+  pi=$(printf '%s\n' "${prate[@]}" | median)
+  pw=$(printf '%s\n' "${praw[@]}" | median)
+  echo "ingest (file, prose with history: fr-gen --text --history): flightrec ${pi} events/s," \
+       "raw ceiling ${pw} rows/s, ratio $(awk -v a="$pi" -v b="$pw" 'BEGIN { printf "%.0f", 100 * a / b }')%" \
+       "(goal >= 80%); $(rounds prate praw)"
+fi
 echo "redaction: ingest ${i} events/s on vs ${o} events/s off, cost ${cost}% (target <= 25%)"
 hr=$(printf '%s\n' "${hrate[@]}" | median)
 h50=$(printf '%s\n' "${hp50[@]}" | median)

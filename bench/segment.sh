@@ -15,7 +15,8 @@
 # provider calls whose requests carry their conversation's history, as a
 # stateless chat API is called (fr-gen --text FILE --history). The goals
 # are stated on the first two; this one says how far layout carries on
-# text. Skipped when the machine holds less than 16 MB of such prose.
+# text. Skipped when the machine holds less than 16 MB of such prose
+# (bench/prose.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-bench}
@@ -24,14 +25,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export FLIGHTREC_KEYS_DIR="$tmp/keys"
 mixes="fr-gen hard"
-find /usr/share/doc -type f \( -name 'changelog*' -o -name 'NEWS*' -o -name 'README*' \) \
-  2> /dev/null | LC_ALL=C sort | while read -r f; do
-  case "$f" in *.gz) zcat -- "$f" 2> /dev/null || true ;; *) cat -- "$f" 2> /dev/null || true ;; esac
-done | awk 'length($0) >= 20 && !seen[$0]++' > "$tmp/prose.txt"
-if [ "$(stat -c %s "$tmp/prose.txt")" -ge 16000000 ]; then
+prose=$(bench/prose.sh "$tmp/prose.txt")
+if [ "$prose" -ge 16000000 ]; then
   mixes="$mixes prose"
 else
-  echo "segments (prose): skipped, $(stat -c %s "$tmp/prose.txt") bytes of prose under /usr/share/doc (16 MB needed)"
+  echo "segments (prose): skipped, $prose bytes of prose under /usr/share/doc (16 MB needed)"
 fi
 for mix in $mixes; do
   flag=""
