@@ -383,6 +383,18 @@ body_marks_free(struct body_marks *marks)
     free(marks->at);
 }
 
+/* The first of at[*i, n) in [from, end), or SIZE_MAX; *i moves past those before end (the
+   values are read in order). */
+static size_t
+mark_first(const size_t *at, size_t n, size_t *i, size_t from, size_t end)
+{
+    size_t first = SIZE_MAX;
+    for (; *i < n && at[*i] < end; (*i)++)
+        if (at[*i] >= from && first == SIZE_MAX)
+            first = at[*i];
+    return first;
+}
+
 /* Appends to *mended (cap entries) what of the value at text[from, end), the n-th, was
    mended, and to marks->at where the mend its warning names is (marks NULL: nothing is kept). */
 static void
@@ -395,23 +407,14 @@ body_mark(struct body_marks *marks, const char *text, size_t from, size_t end, s
         *cap = *cap ? *cap * 2 : 64;
         *mended = fr_realloc(*mended, *cap * sizeof **mended);
     }
-    unsigned char what = 0;
-    size_t first[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX}; /* of each kind, in the value */
-    for (; marks->w < marks->nwide && marks->wide[marks->w] < end; marks->w++)
-        if (marks->wide[marks->w] >= from && !(what & FR_MEND_WIDE)) {
-            what |= FR_MEND_WIDE;
-            first[0] = marks->wide[marks->w];
-        }
-    for (; marks->h < marks->nhalf && marks->half[marks->h] < end; marks->h++)
-        if (marks->half[marks->h] >= from && !(what & FR_MEND_HALF)) {
-            what |= FR_MEND_HALF;
-            first[1] = marks->half[marks->h];
-        }
-    for (; marks->b < marks->nbytes && marks->bytes[marks->b] < end; marks->b++)
-        if (marks->bytes[marks->b] >= from && !(what & FR_MEND_BYTES)) {
-            what |= FR_MEND_BYTES;
-            first[2] = marks->bytes[marks->b];
-        }
+    /* the first mend of each kind in the value; the warning names a wide number's, else half
+       a character's, else bytes' (body_warn_mended) */
+    size_t wide = mark_first(marks->wide, marks->nwide, &marks->w, from, end),
+           half = mark_first(marks->half, marks->nhalf, &marks->h, from, end),
+           bytes = mark_first(marks->bytes, marks->nbytes, &marks->b, from, end);
+    unsigned char what = (wide != SIZE_MAX ? FR_MEND_WIDE : 0) |
+                         (half != SIZE_MAX ? FR_MEND_HALF : 0) |
+                         (bytes != SIZE_MAX ? FR_MEND_BYTES : 0);
     (*mended)[n] = what;
     if (what == 0)
         return;
@@ -421,17 +424,16 @@ body_mark(struct body_marks *marks, const char *text, size_t from, size_t end, s
         memset(marks->at + marks->at_cap, 0, (grown - marks->at_cap) * sizeof *marks->at);
         marks->at_cap = grown;
     }
-    /* the kind body_warn_mended names: a wide number's, else half a character's, else bytes' */
-    size_t off = first[0] != SIZE_MAX ? first[0] : first[1] != SIZE_MAX ? first[1] : first[2];
+    size_t off = wide != SIZE_MAX ? wide : half != SIZE_MAX ? half : bytes;
     char path[FR_PATH_MAX];
     if (fr_json_path_at(text + from, end - from, off - from, path, sizeof path) > 0)
         marks->at[n] = fr_strdup(path);
 }
 
 /* A prepared record of a mended value warned of it, as fr_wire_parse_mend warns of a line's
-   (at: where, or NULL). */
+   (at: where, or NULL; taken). */
 static void
-body_warn_mended(struct fr_record *rec, unsigned char what, const char *at)
+body_warn_mended(struct fr_record *rec, unsigned char what, char *at)
 {
     if (what != 0 && rec->misnamed == NULL) {
         rec->misnamed = what & FR_MEND_WIDE   ? FR_WIRE_WIDE
@@ -439,22 +441,28 @@ body_warn_mended(struct fr_record *rec, unsigned char what, const char *at)
                                               : FR_WIRE_BYTES;
         rec->misnamed_field = FR_WF_DATA;
         free(rec->mended_at);
-        rec->mended_at = at != NULL ? fr_strdup(at) : NULL;
+        rec->mended_at = at;
+        at = NULL;
     }
+    free(at);
 }
 
-/* Where the n-th value's mend is, of marks (NULL: not known). */
-static const char *
-body_mended_at(const struct body_marks *marks, size_t n)
+/* Where the n-th value's mend is, taken from marks (NULL: not known). */
+static char *
+body_mended_at(struct body_marks *marks, size_t n)
 {
-    return marks != NULL && n < marks->at_cap ? marks->at[n] : NULL;
+    if (marks == NULL || n >= marks->at_cap)
+        return NULL;
+    char *at = marks->at[n];
+    marks->at[n] = NULL;
+    return at;
 }
 
 /* Prepares the events of arr (a JSON array, in the current region), element k at line
    lines[k] (NULL: k + 1), mended[k] what of it was mended (NULL: nothing), where in marks. */
 static void
 body_elements(json_t *arr, const size_t *lines, const unsigned char *mended,
-              const struct body_marks *marks, const struct fr_ingest_cfg *cfg,
+              struct body_marks *marks, const struct fr_ingest_cfg *cfg,
               struct fr_redact_counts *counts, struct fr_body_result *res, fr_body_reject_fn reject,
               void *ud)
 {
@@ -699,7 +707,7 @@ body_array_elements(const char *body, size_t len, size_t at, size_t max_line, st
    broken ones in bad, in the order they came. */
 static void
 body_salvaged(json_t *arr, const struct body_bad *bad, size_t nbad, const unsigned char *mended,
-              const struct body_marks *marks, const struct fr_ingest_cfg *cfg,
+              struct body_marks *marks, const struct fr_ingest_cfg *cfg,
               struct fr_redact_counts *counts, struct fr_body_result *res, fr_body_reject_fn reject,
               void *ud)
 {
@@ -713,13 +721,14 @@ body_salvaged(json_t *arr, const struct body_bad *bad, size_t nbad, const unsign
         }
         struct fr_record *rec = result_slot(res);
         unsigned char what = mended != NULL ? mended[a] : 0;
-        const char *at = body_mended_at(marks, a);
+        char *at = body_mended_at(marks, a);
         if (fr_ingest_prepare_tree(json_incref(json_array_get(arr, a++)), cfg, counts, rec, &err) ==
             FR_OK) {
             rec->line = idx + 1;
             body_warn_mended(rec, what, at);
             res->n++;
         } else {
+            free(at);
             rejected(res, reject, ud, idx + 1, &err);
         }
     }
