@@ -58,7 +58,7 @@ struct fr_metrics {
     uint64_t uploads_sent, uploads_failed_http, uploads_failed_transport, uploads_failed_config;
     uint64_t upload_retries;
     struct hist commit;
-    uint64_t commits_failed, duplicates, redact_changed;
+    uint64_t commits_failed, duplicates, redact_changed, redact_scanned, redact_known;
     uint64_t otel_overflow; /* OTLP metric points counted under "other" (series cap) */
     size_t queue_high;
     int watched_pid;
@@ -322,6 +322,8 @@ fr_metrics_redaction(struct fr_metrics *m, const struct fr_redactor *r,
             family_get(&m->redact_actions, "action", fr_action_name(a), NULL)->c[0] +=
                 c->actions[a];
     m->redact_changed += c->events_changed;
+    m->redact_scanned += c->bytes_scanned;
+    m->redact_known += c->bytes_known;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -527,6 +529,14 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
          "Events the redaction policy changed.");
     put(&o, "flightrec_redaction_events_changed_total %llu\n",
         (unsigned long long)m->redact_changed);
+    head(&o, "flightrec_redaction_text_bytes_total", "counter",
+         "Text of events (values, keys, ids; a byte more each) by what redaction did with it: "
+         "scanned by the detectors, or known clean from an earlier event's scan and not scanned "
+         "again (a conversation's history that a provider request sends again).");
+    put(&o, "flightrec_redaction_text_bytes_total{by=\"scanned\"} %llu\n",
+        (unsigned long long)m->redact_scanned);
+    put(&o, "flightrec_redaction_text_bytes_total{by=\"known_clean\"} %llu\n",
+        (unsigned long long)m->redact_known);
     family_render(&o, &m->provider, "flightrec_provider_calls_total", "counter",
                   "LLM provider calls, by provider and model.", 0);
     family_render(&o, &m->provider, "flightrec_provider_errors_total", "counter",

@@ -117,6 +117,22 @@ int fr_unseal_ring(const struct fr_keyring *ring, const void *aad, size_t aadlen
                    struct fr_err *err);
 
 /*
+ * A keyed 128-bit digest for a process's own caches (SipHash-1-3 through
+ * OpenSSL): the key is random, made by fr_digest128_new, and never written
+ * anywhere, so nobody outside the process can choose texts whose digests
+ * agree. A digest is kept in memory only; two different texts share one
+ * with a chance of 2^-128. One context per thread: fr_digest128_dup gives
+ * another thread the same key.
+ */
+struct fr_digest128;
+/* NULL when OpenSSL cannot give SipHash (a caller then does without its cache). */
+struct fr_digest128 *fr_digest128_new(void);
+struct fr_digest128 *fr_digest128_dup(const struct fr_digest128 *d);
+void fr_digest128_free(struct fr_digest128 *d);
+/* The digest of data[0, len) in out; false only if OpenSSL fails. */
+bool fr_digest128(struct fr_digest128 *d, const void *data, size_t len, uint64_t out[2]);
+
+/*
  * The associated data of an event's sealed raw payload: its stored
  * conversation id, event id, time and kind, so a payload moved to another
  * row does not open there.

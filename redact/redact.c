@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +36,10 @@ struct cand {
     enum fr_sensitivity tag;
     enum fr_action_type action;
     bool is_key, is_int, is_id, dirty;
-    bool hit;        /* a detector matched in it (dirty: one of its classes did) */
-    int clean_slot;  /* the worker's clean-text slot it fills if nothing matches; -1 none */
+    bool hit;       /* a detector matched in it (dirty: one of its classes did) */
+    int clean_slot; /* the worker's clean-text slot it fills if nothing matches; -1 none */
+    bool seen;      /* digest is set: the redactor's seen-clean slot it fills if clean */
+    uint64_t digest[2];
     size_t off, len; /* the text in the worker's buffer */
     size_t path_off; /* in paths, when explaining */
 };
@@ -81,8 +84,30 @@ struct clean_text {
     char text[CLEAN_LEN - 1];
 };
 
+/*
+ * Longer texts found clean, shared by every worker of a redactor: a chat
+ * server that calls a stateless provider API sends a conversation's whole
+ * history again with every turn, so most of a long conversation's request
+ * text was already scanned, once per earlier turn. Such a text is known by a
+ * keyed 128-bit digest (fr_digest128: SipHash with a random key made for
+ * this redactor, never stored), not by its bytes: holding the texts would
+ * cost the memory the agent is not to spend. A text is taken as clean only
+ * when all 128 bits of its digest equal a clean text's (the low bit is set
+ * in every stored digest so an empty slot never matches): a chance of 2^-127
+ * for two different texts, and nobody outside the process knows the key to
+ * look for one. Direct-mapped, lock-free: a slot's two words are read and
+ * written apart, and a torn read matches only what another 2^-64 chance
+ * would. Texts of SEEN_MIN bytes or more; 16 bytes a slot.
+ */
+#define SEEN_SLOTS 32768
+#define SEEN_MIN 64 /* shorter texts are mostly ids and names, unique or in the short cache */
+struct seen_slot {
+    _Atomic uint64_t a, b;
+};
+
 struct worker {
     struct key_verdict keys[KEY_CACHE];
+    struct fr_digest128 *digest; /* this worker's context of the redactor's seen key */
     struct clean_text clean[CLEAN_SLOTS];
     size_t nknown; /* bytes of this event's texts known clean (not in buf) */
     struct fr_det_scratch ds;
@@ -115,6 +140,8 @@ struct fr_redactor {
     unsigned char key_first[256]; /* 1 for each first letter of a secret key name */
     pthread_mutex_t lock;
     struct worker *free_workers;
+    struct fr_digest128 *seen_key; /* NULL: no seen-clean cache (OpenSSL without SipHash) */
+    struct seen_slot *seen;        /* SEEN_SLOTS */
 };
 
 /* Per-event state of a walk. */
@@ -187,6 +214,9 @@ fr_redactor_new(struct fr_policy *policy, const unsigned char key[FR_KEY_LEN],
         fr_redactor_free(r);
         return rc;
     }
+    r->seen_key = fr_digest128_new();
+    if (r->seen_key != NULL)
+        r->seen = fr_calloc(SEEN_SLOTS, sizeof *r->seen);
     *out = r;
     return FR_OK;
 }
@@ -195,6 +225,7 @@ static void
 worker_free(struct worker *w)
 {
     fr_det_scratch_free(&w->ds);
+    fr_digest128_free(w->digest);
     free(w->c);
     free(w->buf);
     free(w->ops);
@@ -219,6 +250,8 @@ fr_redactor_free(struct fr_redactor *r)
         worker_free(w);
     }
     fr_detect_free(r->detect);
+    fr_digest128_free(r->seen_key);
+    free(r->seen);
     fr_policy_free(r->policy);
     pthread_mutex_destroy(&r->lock);
     OPENSSL_cleanse(&r->tk, sizeof r->tk);
@@ -255,6 +288,7 @@ worker_get(struct fr_redactor *r)
         w = fr_calloc(1, sizeof *w);
         if (fr_det_scratch_init(r->detect, &w->ds, NULL) != FR_OK)
             abort(); /* only out of memory: as fr_malloc, not recoverable */
+        w->digest = fr_digest128_dup(r->seen_key);
     }
     return w;
 }
@@ -290,6 +324,7 @@ fr_redact_counts_add(struct fr_redact_counts *dst, const struct fr_redact_counts
         dst->actions[a] += src->actions[a];
     dst->events_changed += src->events_changed;
     dst->bytes_scanned += src->bytes_scanned;
+    dst->bytes_known += src->bytes_known;
 }
 
 void
@@ -439,6 +474,27 @@ clean_slot(const char *text, size_t len)
     return (int)(cache_hash(text, len) & (CLEAN_SLOTS - 1));
 }
 
+/* The seen-clean slot of a digest. */
+static struct seen_slot *
+seen_slot(struct fr_redactor *r, const uint64_t d[2])
+{
+    return &r->seen[d[0] & (SEEN_SLOTS - 1)];
+}
+
+/* Whether a long text is known clean; else *has and d are its digest, when one was made. */
+static bool
+seen_clean(struct walk *k, const char *text, size_t len, bool *has, uint64_t d[2])
+{
+    *has = false;
+    if (k->w->digest == NULL || len < SEEN_MIN || !fr_digest128(k->w->digest, text, len, d))
+        return false;
+    d[1] |= 1;
+    *has = true;
+    struct seen_slot *s = seen_slot(k->r, d);
+    return atomic_load_explicit(&s->a, memory_order_relaxed) == d[0] &&
+           atomic_load_explicit(&s->b, memory_order_relaxed) == d[1];
+}
+
 /* Adds the text to the event's scan; false when it need not be (known clean, no truncation). */
 static bool
 cand_add(struct walk *k, json_t *node, json_t *parent, const char *key, size_t index,
@@ -448,7 +504,10 @@ cand_add(struct walk *k, json_t *node, json_t *parent, const char *key, size_t i
     struct worker *w = k->w;
     size_t trunc = act->type == FR_ACT_TRUNCATE && !is_key ? act->n : 0;
     int slot = trunc == 0 ? clean_slot(text, len) : -1;
-    if (slot >= 0 && w->clean[slot].len == len && memcmp(w->clean[slot].text, text, len) == 0) {
+    bool seen = false;
+    uint64_t d[2] = {0, 0};
+    if ((slot >= 0 && w->clean[slot].len == len && memcmp(w->clean[slot].text, text, len) == 0) ||
+        (trunc == 0 && seen_clean(k, text, len, &seen, d))) {
         w->nknown += len + 1;
         return false;
     }
@@ -463,6 +522,8 @@ cand_add(struct walk *k, json_t *node, json_t *parent, const char *key, size_t i
                                       : FR_DET_SECRET,
                        .trunc = trunc,
                        .clean_slot = slot,
+                       .seen = seen,
+                       .digest = {d[0], d[1]},
                        .tag = tag,
                        .action = act->type,
                        .is_key = is_key,
@@ -838,8 +899,10 @@ fr_redact_event(struct fr_redactor *r, struct fr_event *ev, struct fr_redact_cou
         path_pop(w, saved);
     }
     /* one pass of every detector over all the text, then only the values hit */
-    if (counts)
-        counts->bytes_scanned += w->nbuf + w->nknown;
+    if (counts) {
+        counts->bytes_scanned += w->nbuf;
+        counts->bytes_known += w->nknown;
+    }
     if (w->nc > 0)
         fr_detect_each(r->detect, &w->ds, w->buf, w->nbuf, mark_dirty, &k);
     for (size_t i = 0; i < w->nc; i++) {
@@ -848,6 +911,11 @@ fr_redact_event(struct fr_redactor *r, struct fr_event *ev, struct fr_redact_cou
             struct clean_text *t = &w->clean[c->clean_slot];
             t->len = (unsigned char)c->len;
             memcpy(t->text, w->buf + c->off, c->len);
+        }
+        if (c->seen && !c->hit) {
+            struct seen_slot *s = seen_slot(r, c->digest);
+            atomic_store_explicit(&s->a, c->digest[0], memory_order_relaxed);
+            atomic_store_explicit(&s->b, c->digest[1], memory_order_relaxed);
         }
         if (c->dirty || c->trunc > 0)
             apply_cand(&k, c);

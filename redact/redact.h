@@ -107,7 +107,8 @@ struct fr_redact_counts {
     size_t ndetectors;
     uint64_t actions[FR_ACT_COUNT]; /* values an action changed */
     uint64_t events_changed;
-    uint64_t bytes_scanned; /* text given to the detectors */
+    uint64_t bytes_scanned; /* text the detectors scanned (each value and a newline) */
+    uint64_t bytes_known;   /* text not scanned: known clean from an earlier event's scan */
 };
 void fr_redact_counts_init(struct fr_redact_counts *c, const struct fr_redactor *r);
 void fr_redact_counts_add(struct fr_redact_counts *dst, const struct fr_redact_counts *src);

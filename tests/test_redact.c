@@ -327,6 +327,37 @@ redact_line(struct fr_redactor *r, const char *line)
     return body;
 }
 
+/* The digests of the seen-clean cache: one key per fr_digest128_new (random, so two caches
+   never agree), the same key for a context duplicated for another thread. */
+static void
+test_redact_digest128_keyed(void **state)
+{
+    (void)state;
+    struct fr_digest128 *d = fr_digest128_new();
+    assert_non_null(d);
+    struct fr_digest128 *same = fr_digest128_dup(d), *other = fr_digest128_new();
+    assert_non_null(same);
+    assert_non_null(other);
+    static const char text[] = "a long message of a conversation, sent again at every turn";
+    uint64_t a[2], b[2], c[2], e[2], x[2];
+    assert_true(fr_digest128(d, text, sizeof text - 1, a));
+    assert_true(fr_digest128(d, text, sizeof text - 1, b)); /* again: the context restarts */
+    assert_true(fr_digest128(same, text, sizeof text - 1, c));
+    assert_true(fr_digest128(other, text, sizeof text - 1, e));
+    assert_true(fr_digest128(d, text, sizeof text - 2, x)); /* one byte less */
+    assert_memory_equal(a, b, sizeof a);
+    assert_memory_equal(a, c, sizeof a);
+    assert_memory_not_equal(a, e, sizeof a);
+    assert_memory_not_equal(a, x, sizeof a);
+    assert_false(a[0] == 0 && a[1] == 0);
+    assert_true(fr_digest128(d, "", 0, x));
+    assert_null(fr_digest128_dup(NULL));
+    fr_digest128_free(d);
+    fr_digest128_free(same);
+    fr_digest128_free(other);
+    fr_digest128_free(NULL);
+}
+
 static void
 test_redact_keyed_hash_correlates(void **state)
 {
@@ -618,6 +649,104 @@ test_redact_known_clean_texts(void **state)
     fr_redactor_free(r);
 }
 
+/* fr_redact_event on one event line; its counts added to *c. */
+static char *
+redact_counted(struct fr_redactor *r, const char *line, struct fr_redact_counts *c)
+{
+    struct fr_wire_limits lim;
+    fr_wire_limits_default(&lim);
+    struct fr_event ev;
+    struct fr_err err = {0};
+    if (fr_wire_parse(line, strlen(line), &lim, &ev, &err) != FR_OK)
+        fail_msg("parse: %s", err.msg);
+    bool changed;
+    assert_int_equal(fr_redact_event(r, &ev, c, NULL, NULL, &changed, &err), FR_OK);
+    char *out = json_dumps(ev.root, JSON_COMPACT);
+    fr_event_clear(&ev);
+    return out;
+}
+
+/*
+ * A provider request carries its conversation's history again at every
+ * turn (redact.c, the seen-clean texts): a long message found clean is not
+ * scanned again, by any worker of the redactor, and the counts say how much
+ * was not; a message that held a secret is scanned and redacted every time
+ * it comes back, and so is one that differs from a clean one in a single
+ * character. Another redactor (another policy, or after a restart) knows
+ * nothing of the first one's texts.
+ */
+static void
+test_redact_known_clean_history(void **state)
+{
+    (void)state;
+    static const char sys[] =
+        "You are a careful assistant for the support team of an airline group.";
+    static const char u1[] = "My flight to Lisbon was cancelled yesterday, so what can I do now?";
+    static const char a1[] =
+        "I am sorry to hear that. You can rebook on the next flight at no cost.";
+    static const char u2[] =
+        "Please rebook me, my key is sk-proj-Zq8XbN3kLm5PqR7sT9vW2yA4cE6gI8kM0oQ ok";
+    /* u1 with one character changed and a mail address in place of a word */
+    static const char u1x[] =
+        "My flight to Lisbon was cancelled yesterday, so what can I do n@w.pt?";
+    struct fr_redactor *r = redactor_with("", t_key);
+    char line[2048];
+#define TURN(n, msgs)                                                                              \
+    snprintf(line, sizeof line,                                                                    \
+             "{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"c-h\",\"data\":{\"provider\":"   \
+             "\"openai\",\"model\":\"gpt-4o\",\"request\":{\"messages\":[%s]}}}",                  \
+             1771357445000LL + (n), msgs)
+#define MSG(role, text) "{\"role\":\"" role "\",\"content\":\"" text "\"}"
+    struct fr_redact_counts c1, c2, c3, c4;
+    fr_redact_counts_init(&c1, r);
+    fr_redact_counts_init(&c2, r);
+    fr_redact_counts_init(&c3, r);
+    fr_redact_counts_init(&c4, r);
+    char msgs[1536];
+    snprintf(msgs, sizeof msgs, MSG("system", "%s") "," MSG("user", "%s"), sys, u1);
+    TURN(1, msgs);
+    free(redact_counted(r, line, &c1));
+    assert_int_equal(c1.bytes_known, 0); /* nothing was seen before the first event */
+    /* the second turn: the first two messages again (not scanned), an answer and a secret */
+    snprintf(
+        msgs, sizeof msgs,
+        MSG("system", "%s") "," MSG("user", "%s") "," MSG("assistant", "%s") "," MSG("user", "%s"),
+        sys, u1, a1, u2);
+    TURN(2, msgs);
+    char *b2 = redact_counted(r, line, &c2);
+    assert_true(c2.bytes_known >= sizeof sys + sizeof u1); /* each text and its newline */
+    assert_null(strstr(b2, "Zq8XbN3kLm5PqR7sT9vW2yA4cE6gI8kM0oQ"));
+    assert_non_null(strstr(b2, a1));
+    free(b2);
+    /* the third: the secret comes back (redacted again), and u1 nearly (a new text, scanned) */
+    snprintf(msgs, sizeof msgs,
+             MSG("system", "%s") "," MSG("user", "%s") "," MSG("assistant", "%s") "," MSG(
+                 "user", "%s") "," MSG("user", "%s"),
+             sys, u1, a1, u2, u1x);
+    TURN(3, msgs);
+    char *b3 = redact_counted(r, line, &c3);
+    assert_null(strstr(b3, "Zq8XbN3kLm5PqR7sT9vW2yA4cE6gI8kM0oQ"));
+    assert_null(strstr(b3, "n@w.pt"));
+    assert_non_null(strstr(b3, u1)); /* the clean one kept as it was */
+    assert_true(c3.bytes_known >= sizeof sys + sizeof u1 + sizeof a1);
+    assert_true(c3.bytes_scanned >= sizeof u2 + sizeof u1x);
+    /* another redactor: every long text scanned again, the same result */
+    struct fr_redactor *r2 = redactor_with("", t_key);
+    char *b4 = redact_counted(r2, line, &c4);
+    assert_string_equal(b4, b3);
+    assert_int_equal(c4.bytes_known, 0);
+    free(b3);
+    free(b4);
+#undef TURN
+#undef MSG
+    fr_redact_counts_free(&c1);
+    fr_redact_counts_free(&c2);
+    fr_redact_counts_free(&c3);
+    fr_redact_counts_free(&c4);
+    fr_redactor_free(r2);
+    fr_redactor_free(r);
+}
+
 /* A policy with an anchored detector says what its anchors mean in its JSON (and so in its id,
    which events record): ^ and $ outside a class and unescaped, not [^...], \\^ or [$]. */
 static void
@@ -890,9 +1019,11 @@ main(void)
         cmocka_unit_test(test_redact_near_misses_stay),
         cmocka_unit_test(test_redact_false_positive_rate),
         cmocka_unit_test(test_redact_keyed_hash_correlates),
+        cmocka_unit_test(test_redact_digest128_keyed),
         cmocka_unit_test(test_redact_actions_and_tags),
         cmocka_unit_test(test_redact_ids_and_attributes),
         cmocka_unit_test(test_redact_known_clean_texts),
+        cmocka_unit_test(test_redact_known_clean_history),
         cmocka_unit_test(test_redact_policy_anchors_marked),
         cmocka_unit_test(test_redact_policy_errors_name_line),
         cmocka_unit_test(test_redact_policy_merge_and_id),

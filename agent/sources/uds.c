@@ -116,7 +116,7 @@ live_refresh(struct fr_pipeline *pl, struct fr_live *l, struct fr_redact_counts 
         fr_pipeline_live_put(pl, now);
         memset(counts->hits, 0, counts->ndetectors * sizeof *counts->hits);
         memset(counts->actions, 0, sizeof counts->actions);
-        counts->events_changed = counts->bytes_scanned = 0;
+        counts->events_changed = counts->bytes_scanned = counts->bytes_known = 0;
         return l;
     }
     fr_redact_counts_free(counts);

@@ -298,6 +298,33 @@ test_agent_http_ingest_query_and_errors(void **state)
     assert_non_null(strstr(out, "{\"line\":4,\"error\":\"the array ends without its ']'"));
     free(out);
     assert_int_equal(count_events(a->db, "arr-1"), 2);
+    /* a long message sent again with the next turn is known clean, not scanned again: the
+       text known clean grows by it (and a few short texts a worker knew) */
+    static const char msg[] = "Which gate does the evening flight to Porto leave from, and is "
+                              "there a lounge near it where I can wait with two children and a "
+                              "dog? We land from Madrid an hour before, at the other terminal.";
+    uint64_t known[3];
+    for (int turn = 0; turn < 3; turn++) {
+        assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &out, NULL), 200);
+        const char *k = strstr(out, "flightrec_redaction_text_bytes_total{by=\"known_clean\"} ");
+        assert_non_null(k);
+        assert_non_null(strstr(out, "flightrec_redaction_text_bytes_total{by=\"scanned\"} "));
+        known[turn] = strtoull(strchr(k, '}') + 2, NULL, 10);
+        free(out);
+        if (turn == 2)
+            break;
+        char ev[768];
+        snprintf(ev, sizeof ev,
+                 "{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"hist-1\",\"data\":{"
+                 "\"provider\":\"openai\",\"request\":{\"messages\":[{\"role\":\"user\","
+                 "\"content\":\"%s\"}%s]}}}\n",
+                 1771357445700LL + turn, msg,
+                 turn ? ",{\"role\":\"assistant\",\"content\":\"Gate 12.\"}" : "");
+        assert_int_equal(post(a, ev, &out), 202);
+        free(out);
+    }
+    assert_true(known[1] - known[0] < sizeof msg);
+    assert_true(known[2] - known[1] >= sizeof msg);
     /* redaction is counted per detector and action */
     assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &out, NULL), 200);
     assert_non_null(strstr(out, "flightrec_redaction_hits_total{detector=\"email\"} 1\n"));
