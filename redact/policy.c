@@ -517,9 +517,10 @@ policy_finish(struct fr_policy *p)
     for (size_t i = 0; i < p->nsecret_keys; i++)
         json_array_append_new(keys, json_string(p->secret_keys[i]));
     json_object_set_new(j, "secret_keys", keys);
-    /* the key-name rules, versioned: events name the policy that redacted them */
+    /* the key-name rules, versioned: events name the policy that redacted them (v2, since
+       2026-12-07: they also read a flag before an argument, redact.c argv_flag) */
     if (p->key_words)
-        json_object_set_new(j, "secret_key_words", json_string("v1"));
+        json_object_set_new(j, "secret_key_words", json_string("v2"));
     /* likewise what an anchor means, for the policies that have one (since 2026-12-06 ^ and $
        anchor at every value, see fr_detect_compile; before, at the event's first and last) */
     for (size_t i = 0; i < p->ndets; i++)

@@ -563,6 +563,36 @@ path_pop(struct worker *w, size_t saved)
 static void walk_node(struct walk *k, json_t *node, json_t *parent, const char *key, size_t index,
                       size_t depth, enum fr_sensitivity tag, size_t lo, size_t hi);
 
+/*
+ * A command line given as an array of arguments (a tool's argv, a
+ * subprocess call) names a credential by the flag before it: ["mysql",
+ * "--password", "hunter2"], ["gh", "--token", "..."], ["curl", "-u",
+ * "user:password"]. The detectors see each element alone, so the flag's
+ * meaning is read here: an element that is a flag (one or two dashes, then
+ * a name; no '=' or space, which the detectors see within the element)
+ * whose name means a credential by the key-name rules makes the next string
+ * element secret; -u and --user do when that element holds a ':'
+ * (user:password; a user name alone is not a credential).
+ */
+#define ARGV_FLAG_MAX 40
+static const char ARGV_USER[] = "the argument after -u/--user holds user:password";
+static const char ARGV_CREDENTIAL[] = "the argument after a flag that names a credential";
+
+static const char *
+argv_flag(struct worker *w, const char *s, size_t len)
+{
+    if (len < 2 || len > ARGV_FLAG_MAX || s[0] != '-')
+        return NULL;
+    size_t dashes = s[1] == '-' ? 2 : 1;
+    if (len == dashes || !isalpha((unsigned char)s[dashes]) || memchr(s, '=', len) != NULL ||
+        memchr(s, ' ', len) != NULL)
+        return NULL;
+    const char *name = s + dashes;
+    if ((dashes == 1 && strcmp(name, "u") == 0) || (dashes == 2 && strcmp(name, "user") == 0))
+        return ARGV_USER;
+    return key_rule(w, name) != NULL ? ARGV_CREDENTIAL : NULL;
+}
+
 static void
 walk_children(struct walk *k, json_t *node, size_t depth, enum fr_sensitivity tag, size_t lo,
               size_t hi)
@@ -574,7 +604,22 @@ walk_children(struct walk *k, json_t *node, size_t depth, enum fr_sensitivity ta
     } else if (json_is_array(node)) {
         size_t i;
         json_t *cv;
-        json_array_foreach(node, i, cv) walk_node(k, cv, node, NULL, i, depth + 1, tag, lo, hi);
+        const char *flag = NULL; /* the element before is a credential's flag: its rule */
+        json_array_foreach(node, i, cv)
+        {
+            const char *outer = k->rule;
+            enum fr_sensitivity t = tag;
+            if (flag != NULL && json_is_string(cv) &&
+                (flag != ARGV_USER || memchr(json_string_value(cv), ':', json_string_length(cv)))) {
+                t = FR_SENS_SECRET;
+                k->rule = flag;
+            }
+            walk_node(k, cv, node, NULL, i, depth + 1, t, lo, hi);
+            k->rule = outer;
+            flag = json_is_string(cv) && k->r->policy->key_words
+                       ? argv_flag(k->w, json_string_value(cv), json_string_length(cv))
+                       : NULL;
+        }
     }
 }
 

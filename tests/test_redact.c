@@ -747,6 +747,49 @@ test_redact_known_clean_history(void **state)
     fr_redactor_free(r);
 }
 
+/*
+ * A command line as an array of arguments: the flag before an argument says it is a
+ * credential (--password, --token, --api-key; -u and --user when it holds user:password),
+ * and a value that starts with "-u user:password" is one too. Flags that name something else
+ * (--max-tokens, --token-file, --user with a name alone) leave their argument as it is.
+ */
+static void
+test_redact_argv_flags(void **state)
+{
+    (void)state;
+    struct fr_redactor *r = redactor_with("", t_key);
+    char *b = redact_line(
+        r, "{\"kind\":\"tool\",\"ts_ms\":1771357445000,\"conv_id\":\"c-argv\",\"data\":{"
+           "\"name\":\"shell\",\"args\":{\"argv\":[\"curl\",\"-u\",\"admin:Hunter2pass\","
+           "\"--user\",\"bob\",\"--password\",\"Pw0rd7781\",\"--max-tokens\",\"4096\","
+           "\"--token\",\"tok_7fQ2mZ\",\"--api-key\",\"K3y9Zt\",\"--token-file\",\"/etc/tok\","
+           "\"--password\",{\"nested\":1},\"--user\"],"
+           "\"cmd\":\"-u deploy:S3cretPass https://ci.example.com\"}}}");
+    json_t *j = json_loads(b, 0, NULL);
+    assert_non_null(j);
+    json_t *args = json_object_get(json_object_get(j, "data"), "args");
+    json_t *argv = json_object_get(args, "argv");
+    static const char *const kept[] = {"curl",       "-u",           "--user",  "bob",
+                                       "--password", "--max-tokens", "4096",    "--token",
+                                       "--api-key",  "--token-file", "/etc/tok"};
+    static const size_t kept_at[] = {0, 1, 3, 4, 5, 7, 8, 9, 11, 13, 14};
+    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++)
+        assert_string_equal(json_string_value(json_array_get(argv, kept_at[i])), kept[i]);
+    static const char *const secret[] = {"Hunter2pass", "Pw0rd7781", "tok_7fQ2mZ", "K3y9Zt",
+                                         "S3cretPass"};
+    for (size_t i = 0; i < sizeof secret / sizeof *secret; i++)
+        if (strstr(b, secret[i]) != NULL)
+            fail_msg("%s was kept: %s", secret[i], b);
+    /* an object after a credential's flag is walked as it is; a flag at the end is harmless */
+    assert_true(json_is_object(json_array_get(argv, 16)));
+    assert_string_equal(json_string_value(json_array_get(argv, 17)), "--user");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(args, "cmd")), "https://ci.example.com"));
+    json_decref(j);
+    free(b);
+    fr_redactor_free(r);
+}
+
 /* A policy with an anchored detector says what its anchors mean in its JSON (and so in its id,
    which events record): ^ and $ outside a class and unescaped, not [^...], \\^ or [$]. */
 static void
@@ -762,7 +805,8 @@ test_redact_policy_anchors_marked(void **state)
         {"[]^]x", false},         {"[^]$]x", false},       {"(?:x|y)$", true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *yaml = fr_asprintf("detectors:\n  - name: d\n    class: secret\n"
+        char *yaml = fr_asprintf("include_builtin_detectors: false\n"
+                                 "detectors:\n  - name: d\n    class: secret\n"
                                  "    pattern: '%s'\n",
                                  cases[i].pattern);
         struct fr_redactor *r = redactor_with(yaml, t_key);
@@ -772,6 +816,11 @@ test_redact_policy_anchors_marked(void **state)
         fr_redactor_free(r);
         free(yaml);
     }
+    /* the built-in policy has one since 2026-12-07 (cli_credential: "-u user:password" at the
+       start of a value) */
+    struct fr_redactor *r = redactor_with("", t_key);
+    assert_non_null(strstr(fr_policy_json(fr_redactor_policy(r)), "\"anchors\":\"per value\""));
+    fr_redactor_free(r);
 }
 
 /* ---- policies ---- */
@@ -1024,6 +1073,7 @@ main(void)
         cmocka_unit_test(test_redact_ids_and_attributes),
         cmocka_unit_test(test_redact_known_clean_texts),
         cmocka_unit_test(test_redact_known_clean_history),
+        cmocka_unit_test(test_redact_argv_flags),
         cmocka_unit_test(test_redact_policy_anchors_marked),
         cmocka_unit_test(test_redact_policy_errors_name_line),
         cmocka_unit_test(test_redact_policy_merge_and_id),
