@@ -521,6 +521,9 @@ policy_finish(struct fr_policy *p)
        2026-12-07: they also read a flag before an argument, redact.c argv_flag) */
     if (p->key_words)
         json_object_set_new(j, "secret_key_words", json_string("v2"));
+    /* since 2026-12-07 a string holding a JSON object or array is walked as JSON (redact.c,
+       struct sub): the key-name rules reach inside a tool call's arguments */
+    json_object_set_new(j, "json_in_strings", json_string("walked"));
     /* likewise what an anchor means, for the policies that have one (since 2026-12-06 ^ and $
        anchor at every value, see fr_detect_compile; before, at the event's first and last) */
     for (size_t i = 0; i < p->ndets; i++)

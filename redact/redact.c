@@ -40,6 +40,7 @@ struct cand {
     int clean_slot; /* the worker's clean-text slot it fills if nothing matches; -1 none */
     bool seen;      /* digest is set: the redactor's seen-clean slot it fills if clean */
     uint64_t digest[2];
+    int sub;         /* the JSON text it sits in (worker's subs), -1 the event's own tree */
     size_t off, len; /* the text in the worker's buffer */
     size_t path_off; /* in paths, when explaining */
 };
@@ -105,8 +106,28 @@ struct seen_slot {
     _Atomic uint64_t a, b;
 };
 
+/*
+ * A string that holds a JSON object or array (a tool call's arguments as an
+ * OpenAI-shaped response carries them, an event's payload a producer
+ * serialized once more): parsed and walked like the event's own values, so
+ * the key-name rules and the argv flags reach inside it too, and written
+ * back, compact, only if something in it changed. The owner is the JSON text
+ * the string itself sits in (-1: the event's tree).
+ */
+#define SUB_MAX_BYTES (1u << 20) /* larger strings are scanned as text */
+#define SUB_MAX_NEST 4           /* JSON in a string in JSON in a string ... */
+#define SUB_MAX_DEPTH 64         /* as the wire's limit; deeper is scanned as text */
+struct sub {
+    json_t *outer; /* the string (borrowed: the tree holding it outlives the walk) */
+    json_t *tree;  /* parsed from it (owned) */
+    int owner;
+    bool changed;
+};
+
 struct worker {
     struct key_verdict keys[KEY_CACHE];
+    struct sub *subs;
+    size_t nsubs, capsubs;
     struct fr_digest128 *digest; /* this worker's context of the redactor's seen key */
     struct clean_text clean[CLEAN_SLOTS];
     size_t nknown; /* bytes of this event's texts known clean (not in buf) */
@@ -153,7 +174,18 @@ struct walk {
     fr_redact_explain_fn explain;
     void *ud;
     bool changed;
+    int sub;         /* the JSON text being walked (worker's subs), -1 the event's tree */
+    unsigned nested; /* how many JSON texts deep */
 };
+
+/* A value changed: the event, and the JSON text it sits in. */
+static void
+mark_changed(struct walk *k, int sub)
+{
+    k->changed = true;
+    if (sub >= 0)
+        k->w->subs[sub].changed = true;
+}
 
 /* ---- small buffers ---- */
 
@@ -226,6 +258,7 @@ worker_free(struct worker *w)
 {
     fr_det_scratch_free(&w->ds);
     fr_digest128_free(w->digest);
+    free(w->subs);
     free(w->c);
     free(w->buf);
     free(w->ops);
@@ -524,6 +557,7 @@ cand_add(struct walk *k, json_t *node, json_t *parent, const char *key, size_t i
                        .clean_slot = slot,
                        .seen = seen,
                        .digest = {d[0], d[1]},
+                       .sub = k->sub,
                        .tag = tag,
                        .action = act->type,
                        .is_key = is_key,
@@ -623,6 +657,93 @@ walk_children(struct walk *k, json_t *node, size_t depth, enum fr_sensitivity ta
     }
 }
 
+/* Whether text[0, len) may be one JSON object or array no deeper than max: its first and last
+   bytes but spaces are {} or [], and its brackets outside strings nest at most max deep. */
+static bool
+json_text_shape(const char *t, size_t len, size_t max)
+{
+    size_t a = 0, b = len, depth = 0;
+    while (a < b && isspace((unsigned char)t[a]))
+        a++;
+    while (b > a && isspace((unsigned char)t[b - 1]))
+        b--;
+    if (b - a < 2 || !((t[a] == '{' && t[b - 1] == '}') || (t[a] == '[' && t[b - 1] == ']')))
+        return false;
+    bool in_str = false;
+    for (size_t i = a; i < b; i++) {
+        char c = t[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max)
+                return false;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            depth--;
+        }
+    }
+    return true;
+}
+
+/* A string that holds a JSON object or array is walked as JSON (struct sub): true; false
+   when it is not one (or too large, too deep, a key twice), to be scanned as text. */
+static bool
+walk_json_text(struct walk *k, json_t *node, size_t len, enum fr_sensitivity tag)
+{
+    struct worker *w = k->w;
+    const char *text = json_string_value(node);
+    unsigned char c0 = len > 0 ? (unsigned char)text[0] : 0;
+    if ((c0 != '{' && c0 != '[' && !isspace(c0)) || len > SUB_MAX_BYTES ||
+        k->nested >= SUB_MAX_NEST || !json_text_shape(text, len, SUB_MAX_DEPTH))
+        return false;
+    json_t *tree = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (tree == NULL)
+        return false;
+    grow((void **)&w->subs, &w->capsubs, w->nsubs + 1, sizeof *w->subs);
+    int id = (int)w->nsubs++;
+    w->subs[id] = (struct sub){.outer = node, .tree = tree, .owner = k->sub};
+    int outer = k->sub;
+    k->sub = id;
+    k->nested++;
+    size_t saved = 0;
+    if (k->explain != NULL)
+        path_push(w, "<json>", &saved);
+    walk_children(k, tree, 0, tag, w->nlive, w->nlive); /* no field rule reaches inside */
+    if (k->explain != NULL)
+        path_pop(w, saved);
+    k->nested--;
+    k->sub = outer;
+    return true;
+}
+
+/* After the event's changes: each JSON text something in changed is written back into its
+   string, compact (innermost first, so an outer one takes the inner one's new text). */
+static void
+subs_finish(struct walk *k)
+{
+    struct worker *w = k->w;
+    for (size_t i = w->nsubs; i-- > 0;) {
+        struct sub *sb = &w->subs[i];
+        if (sb->changed) {
+            size_t n = 0;
+            char *text = fr_json_text(sb->tree, JSON_COMPACT, &n);
+            if (text != NULL)
+                json_string_setn(sb->outer, text, n);
+            else /* not expected of a tree parsed from text; never keep what it held */
+                json_string_set(sb->outer, "[REDACTED:json]");
+            free(text);
+            if (sb->owner >= 0)
+                w->subs[sb->owner].changed = true;
+        }
+        json_decref(sb->tree);
+    }
+    w->nsubs = 0;
+}
+
 static void
 walk_leaf(struct walk *k, json_t *node, json_t *parent, const char *key, size_t index,
           enum fr_sensitivity tag, const struct fr_action *act)
@@ -661,9 +782,12 @@ walk_leaf(struct walk *k, json_t *node, json_t *parent, const char *key, size_t 
         }
         if (k->counts)
             k->counts->actions[act->type]++;
-        k->changed = true;
+        mark_changed(k, k->sub);
         return;
     }
+    if (!is_int && (act->type == FR_ACT_SCAN || act->type == FR_ACT_KEEP) &&
+        walk_json_text(k, node, len, tag))
+        return;
     cand_add(k, node, parent, key, index, text, len, tag, act, false, is_int);
 }
 
@@ -718,7 +842,7 @@ walk_node(struct walk *k, json_t *node, json_t *parent, const char *key, size_t 
         explain_action(k, w->path, tag, act->type, 0, "");
         if (k->counts)
             k->counts->actions[FR_ACT_DROP]++;
-        k->changed = true;
+        mark_changed(k, k->sub);
     } else {
         /* a key is text too: scanned (never masked) with its value's detectors */
         if (key != NULL && json_is_object(parent))
@@ -794,7 +918,7 @@ apply_cand(struct walk *k, struct cand *c)
         return;
     if (k->counts)
         k->counts->actions[c->action]++;
-    k->changed = true;
+    mark_changed(k, c->sub);
     if (c->is_key)
         op_add(w, OP_RENAME, c->parent, c->key, 0)->newkey = fr_strndup(w->out, w->nout);
     else if (c->is_int)
@@ -873,7 +997,7 @@ fr_redact_event(struct fr_redactor *r, struct fr_event *ev, struct fr_redact_cou
     if (r->noop)
         return FR_OK;
     struct worker *w = worker_get(r);
-    struct walk k = {.r = r, .w = w, .counts = counts, .explain = explain, .ud = ud};
+    struct walk k = {.r = r, .w = w, .counts = counts, .explain = explain, .ud = ud, .sub = -1};
     w->nc = w->nbuf = w->nops = w->nlive = w->npaths = w->pathlen = w->nknown = 0;
     /* the live rules at depth 0: the policy's for this kind, then the producer's tags */
     for (size_t i = 0; i < r->policy->nrules; i++) {
@@ -966,6 +1090,7 @@ fr_redact_event(struct fr_redactor *r, struct fr_event *ev, struct fr_redact_cou
             apply_cand(&k, c);
     }
     apply_ops(w);
+    subs_finish(&k);
     if (k.changed) /* the borrowed id pointers may point at replaced strings */
         for (size_t i = 0; i < FR_ID_COUNT; i++) {
             json_t *id = json_object_get(ev->root, fr_id_names[i]);

@@ -790,6 +790,62 @@ test_redact_argv_flags(void **state)
     fr_redactor_free(r);
 }
 
+/*
+ * A string that holds JSON (a tool call's arguments, as OpenAI-shaped responses carry them) is
+ * walked as JSON: the key-name rules, the argv flags and the detectors reach each value inside
+ * it, also in JSON held in a string inside it, and the string is written back, compact, only
+ * when something in it changed; one that changed nothing stays byte for byte. What is not one
+ * JSON object or array, or names a key twice, is scanned as text as before.
+ */
+static void
+test_redact_json_in_strings(void **state)
+{
+    (void)state;
+    struct fr_redactor *r = redactor_with("", t_key);
+    char *b = redact_line(
+        r,
+        "{\"kind\":\"provider\",\"ts_ms\":1771357445000,\"conv_id\":\"c-json\",\"data\":{"
+        "\"provider\":\"openai\",\"response\":{\"tool_calls\":[{\"id\":\"call_1\",\"function\":{"
+        "\"name\":\"db\",\"arguments\":\"{\\\"token\\\":\\\"abc123\\\",\\\"argv\\\":[\\\"mysql\\\","
+        "\\\"--password\\\",\\\"pw9911\\\"],\\\"note\\\":\\\"mail jo@example.com\\\","
+        "\\\"inner\\\":\\\"{\\\\\\\"api_key\\\\\\\":\\\\\\\"k-1\\\\\\\"}\\\",\\\"n\\\":1.50}\"}},"
+        "{\"id\":\"call_2\",\"function\":{\"name\":\"weather\",\"arguments\":"
+        "\"{ \\\"city\\\" : \\\"Lisbon\\\",  \\\"days\\\": 1.50 }\"}}],"
+        "\"dup\":\"{\\\"password\\\":\\\"x1\\\",\\\"password\\\":\\\"hunter22\\\"}\","
+        "\"notjson\":\"{call me at jo@example.com}\"}}}");
+    json_t *j = json_loads(b, 0, NULL);
+    assert_non_null(j);
+    json_t *data = json_object_get(j, "data");
+    json_t *calls = json_object_get(json_object_get(data, "response"), "tool_calls");
+    const char *args = json_string_value(
+        json_object_get(json_object_get(json_array_get(calls, 0), "function"), "arguments"));
+    static const char *const secret[] = {"abc123", "pw9911", "jo@example.com", "k-1", "hunter22"};
+    for (size_t i = 0; i < sizeof secret / sizeof *secret; i++)
+        if (strstr(b, secret[i]) != NULL)
+            fail_msg("%s was kept: %s", secret[i], b);
+    /* still JSON, its clean values kept, the inner JSON text too */
+    json_t *a = json_loads(args, 0, NULL);
+    assert_non_null(a);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(a, "argv"), 1)),
+                        "--password");
+    assert_string_equal(json_string_value(json_object_get(a, "note")), "mail [REDACTED:email]");
+    json_t *inner = json_loads(json_string_value(json_object_get(a, "inner")), 0, NULL);
+    assert_non_null(inner);
+    assert_string_equal(json_string_value(json_object_get(inner, "api_key")), "[REDACTED:secret]");
+    json_decref(inner);
+    json_decref(a);
+    /* nothing changed in the second call's arguments: as sent, spaces and 1.50 included */
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_array_get(calls, 1), "function"), "arguments")),
+                        "{ \"city\" : \"Lisbon\",  \"days\": 1.50 }");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(data, "response"), "notjson")),
+        "{call me at [REDACTED:email]}");
+    json_decref(j);
+    free(b);
+    fr_redactor_free(r);
+}
+
 /* A policy with an anchored detector says what its anchors mean in its JSON (and so in its id,
    which events record): ^ and $ outside a class and unescaped, not [^...], \\^ or [$]. */
 static void
@@ -1074,6 +1130,7 @@ main(void)
         cmocka_unit_test(test_redact_known_clean_texts),
         cmocka_unit_test(test_redact_known_clean_history),
         cmocka_unit_test(test_redact_argv_flags),
+        cmocka_unit_test(test_redact_json_in_strings),
         cmocka_unit_test(test_redact_policy_anchors_marked),
         cmocka_unit_test(test_redact_policy_errors_name_line),
         cmocka_unit_test(test_redact_policy_merge_and_id),
