@@ -25,8 +25,9 @@
  * surrounding ---- */
 
 /* Surroundings: the secret in prose, at the start, at the end, quoted, in a
- * JSON document held in a string, in a URL, in a code block. */
-#define NSURR 7
+ * JSON document held in a string, in a URL, in a code block, after a flag in
+ * an argument list held in a string. */
+#define NSURR 8
 
 static char *
 surround(int how, const char *x)
@@ -48,8 +49,14 @@ surround(int how, const char *x)
     }
     case 5:
         return fr_asprintf("see https://example.com/callback?token=%s&next=/home", x);
-    default:
+    case 6:
         return fr_asprintf("```bash\nexport API_KEY=%s\ncurl https://api.example.com\n```", x);
+    default: {
+        json_t *argv = json_pack("[s,s,s,s]", "deploy", "--token", x, "--verbose");
+        char *inner = json_dumps(argv, JSON_COMPACT);
+        json_decref(argv);
+        return inner;
+    }
     }
 }
 
