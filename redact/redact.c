@@ -36,13 +36,12 @@ struct cand {
     enum fr_sensitivity tag;
     enum fr_action_type action;
     bool is_key, is_int, is_id, dirty;
-    bool hit;       /* a detector matched in it (dirty: one of its classes did) */
-    int clean_slot; /* the worker's clean-text slot it fills if nothing matches; -1 none */
-    bool seen;      /* digest is set: the redactor's seen-clean slot it fills if clean */
-    uint64_t digest[2];
-    int sub;         /* the JSON text it sits in (worker's subs), -1 the event's own tree */
-    size_t off, len; /* the text in the worker's buffer */
-    size_t path_off; /* in paths, when explaining */
+    bool hit;           /* a detector matched in it (dirty: one of its classes did) */
+    int clean_slot;     /* the worker's clean-text slot it fills if nothing matches; -1 none */
+    uint64_t digest[2]; /* for the seen-clean slot it fills if clean; {0, 0}: none made */
+    int sub;            /* the JSON text it sits in (worker's subs), -1 the event's own tree */
+    size_t off, len;    /* the text in the worker's buffer */
+    size_t path_off;    /* in paths, when explaining */
 };
 
 enum op_type { OP_DROP, OP_REPLACE, OP_RENAME };
@@ -514,15 +513,16 @@ seen_slot(struct fr_redactor *r, const uint64_t d[2])
     return &r->seen[d[0] & (SEEN_SLOTS - 1)];
 }
 
-/* Whether a long text is known clean; else *has and d are its digest, when one was made. */
+/* Whether a long text is known clean; else d is its digest ({0, 0} when none was made: the
+   low bit of a digest made is set). */
 static bool
-seen_clean(struct walk *k, const char *text, size_t len, bool *has, uint64_t d[2])
+seen_clean(struct walk *k, const char *text, size_t len, uint64_t d[2])
 {
-    *has = false;
-    if (k->w->digest == NULL || len < SEEN_MIN || !fr_digest128(k->w->digest, text, len, d))
+    if (k->w->digest == NULL || len < SEEN_MIN || !fr_digest128(k->w->digest, text, len, d)) {
+        d[0] = d[1] = 0;
         return false;
+    }
     d[1] |= 1;
-    *has = true;
     struct seen_slot *s = seen_slot(k->r, d);
     return atomic_load_explicit(&s->a, memory_order_relaxed) == d[0] &&
            atomic_load_explicit(&s->b, memory_order_relaxed) == d[1];
@@ -537,10 +537,9 @@ cand_add(struct walk *k, json_t *node, json_t *parent, const char *key, size_t i
     struct worker *w = k->w;
     size_t trunc = act->type == FR_ACT_TRUNCATE && !is_key ? act->n : 0;
     int slot = trunc == 0 ? clean_slot(text, len) : -1;
-    bool seen = false;
     uint64_t d[2] = {0, 0};
     if ((slot >= 0 && w->clean[slot].len == len && memcmp(w->clean[slot].text, text, len) == 0) ||
-        (trunc == 0 && seen_clean(k, text, len, &seen, d))) {
+        (trunc == 0 && seen_clean(k, text, len, d))) {
         w->nknown += len + 1;
         return false;
     }
@@ -555,7 +554,6 @@ cand_add(struct walk *k, json_t *node, json_t *parent, const char *key, size_t i
                                       : FR_DET_SECRET,
                        .trunc = trunc,
                        .clean_slot = slot,
-                       .seen = seen,
                        .digest = {d[0], d[1]},
                        .sub = k->sub,
                        .tag = tag,
@@ -1081,7 +1079,7 @@ fr_redact_event(struct fr_redactor *r, struct fr_event *ev, struct fr_redact_cou
             t->len = (unsigned char)c->len;
             memcpy(t->text, w->buf + c->off, c->len);
         }
-        if (c->seen && !c->hit) {
+        if (c->digest[1] != 0 && !c->hit) {
             struct seen_slot *s = seen_slot(r, c->digest);
             atomic_store_explicit(&s->a, c->digest[0], memory_order_relaxed);
             atomic_store_explicit(&s->b, c->digest[1], memory_order_relaxed);

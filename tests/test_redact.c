@@ -754,6 +754,15 @@ test_redact_known_clean_history(void **state)
     fr_redactor_free(r);
 }
 
+/* Fails naming the first of the n secrets the redacted body still holds. */
+static void
+assert_none_kept(const char *body, const char *const *secrets, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strstr(body, secrets[i]) != NULL)
+            fail_msg("%s was kept: %s", secrets[i], body);
+}
+
 /*
  * A command line as an array of arguments: the flag before an argument says it is a
  * credential (--password, --token, --api-key; -u and --user when it holds user:password),
@@ -784,9 +793,7 @@ test_redact_argv_flags(void **state)
         assert_string_equal(json_string_value(json_array_get(argv, kept_at[i])), kept[i]);
     static const char *const secret[] = {"Hunter2pass", "Pw0rd7781", "tok_7fQ2mZ", "K3y9Zt",
                                          "S3cretPass"};
-    for (size_t i = 0; i < sizeof secret / sizeof *secret; i++)
-        if (strstr(b, secret[i]) != NULL)
-            fail_msg("%s was kept: %s", secret[i], b);
+    assert_none_kept(b, secret, sizeof secret / sizeof *secret);
     /* an object after a credential's flag is walked as it is; a flag at the end is harmless */
     assert_true(json_is_object(json_array_get(argv, 16)));
     assert_string_equal(json_string_value(json_array_get(argv, 17)), "--user");
@@ -827,9 +834,7 @@ test_redact_json_in_strings(void **state)
     const char *args = json_string_value(
         json_object_get(json_object_get(json_array_get(calls, 0), "function"), "arguments"));
     static const char *const secret[] = {"abc123", "pw9911", "jo@example.com", "k-1", "hunter22"};
-    for (size_t i = 0; i < sizeof secret / sizeof *secret; i++)
-        if (strstr(b, secret[i]) != NULL)
-            fail_msg("%s was kept: %s", secret[i], b);
+    assert_none_kept(b, secret, sizeof secret / sizeof *secret);
     /* still JSON, its clean values kept, the inner JSON text too */
     json_t *a = json_loads(args, 0, NULL);
     assert_non_null(a);
