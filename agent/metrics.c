@@ -54,7 +54,7 @@ struct fr_metrics {
     pthread_mutex_t mu;
     struct family received, rejected, http, accepted, redact_hits, redact_actions, samples;
     struct family provider, finish, tool, errors, route, triggers, bundles, otlp_rejected;
-    struct family misnamed;
+    struct family misnamed, phases;
     uint64_t uploads_sent, uploads_failed_http, uploads_failed_transport, uploads_failed_config;
     uint64_t upload_retries;
     struct hist commit;
@@ -161,7 +161,8 @@ fr_metrics_new(void)
     struct family *fs[] = {&m->received,    &m->rejected,       &m->http,          &m->accepted,
                            &m->redact_hits, &m->redact_actions, &m->samples,       &m->provider,
                            &m->finish,      &m->tool,           &m->errors,        &m->route,
-                           &m->triggers,    &m->bundles,        &m->otlp_rejected, &m->misnamed};
+                           &m->triggers,    &m->bundles,        &m->otlp_rejected, &m->misnamed,
+                           &m->phases};
     for (size_t i = 0; i < sizeof fs / sizeof *fs; i++)
         family_init(fs[i]);
     return m;
@@ -175,7 +176,8 @@ fr_metrics_free(struct fr_metrics *m)
     struct family *fs[] = {&m->received,    &m->rejected,       &m->http,          &m->accepted,
                            &m->redact_hits, &m->redact_actions, &m->samples,       &m->provider,
                            &m->finish,      &m->tool,           &m->errors,        &m->route,
-                           &m->triggers,    &m->bundles,        &m->otlp_rejected, &m->misnamed};
+                           &m->triggers,    &m->bundles,        &m->otlp_rejected, &m->misnamed,
+                           &m->phases};
     for (size_t i = 0; i < sizeof fs / sizeof *fs; i++)
         family_free(fs[i]);
     pthread_mutex_destroy(&m->mu);
@@ -203,6 +205,14 @@ fr_metrics_rejected(struct fr_metrics *m, int rc)
 {
     pthread_mutex_lock(&m->mu);
     family_get(&m->rejected, "reason", fr_rc_name(rc), NULL)->c[0]++;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void
+fr_metrics_ingest_phase(struct fr_metrics *m, const char *phase, double seconds)
+{
+    pthread_mutex_lock(&m->mu);
+    hist_add(&family_get(&m->phases, "phase", phase, NULL)->h, seconds);
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -489,6 +499,12 @@ fr_metrics_render(struct fr_metrics *m, const struct fr_metrics_gauges *g, size_
     put(&o, "flightrec_queue_high_water_events %zu\n", m->queue_high);
     head(&o, "flightrec_commit_seconds", "histogram", "Duration of a group commit.");
     hist_render(&o, "flightrec_commit_seconds", "", &m->commit);
+    family_render(&o, &m->phases, "flightrec_ingest_seconds", "histogram",
+                  "Time an ingest request spent in each phase before its answer: admission "
+                  "(waiting for a preparing slot), prepare (framing, parsing, collecting, "
+                  "redacting, on the receiving thread), commit (queued for the writer and in "
+                  "its transaction, until durable).",
+                  -1);
     head(&o, "flightrec_commits_failed_total", "counter", "Transactions that failed.");
     put(&o, "flightrec_commits_failed_total %llu\n", (unsigned long long)m->commits_failed);
     head(&o, "flightrec_store_bytes", "gauge", "Size of the hot store (database and WAL).");

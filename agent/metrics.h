@@ -41,6 +41,8 @@ void fr_metrics_misnamed(struct fr_metrics *m, const char *field, uint64_t n);
 void fr_metrics_rejected(struct fr_metrics *m, int rc);
 /* An HTTP answer by status code. */
 void fr_metrics_http(struct fr_metrics *m, int status);
+/* An ingest request's time in one phase ("admission", "prepare", "commit"; fr_pipeline). */
+void fr_metrics_ingest_phase(struct fr_metrics *m, const char *phase, double seconds);
 /* The committed records of one transaction (writer thread), and its duration. */
 void fr_metrics_committed(struct fr_metrics *m, const struct fr_record *recs, size_t n, int rc,
                           double seconds);

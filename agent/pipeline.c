@@ -77,10 +77,14 @@ fr_pipeline_prepare_yield(const struct fr_pipeline *p)
 
 #define FR_PREPARE_TRIM_BYTES (4u << 20) /* a body this large: malloc_trim after it */
 
+/* When the preparing of this thread's request began (its prepare phase, fr_metrics). */
+static _Thread_local double prepare_t0;
+
 void
 fr_pipeline_prepare_begin(struct fr_pipeline *p, size_t bytes)
 {
     fr_pipeline_prepare_yield(p);
+    double t0 = fr_mono_s();
     size_t max = p->conf.prepare_bytes > 0 ? (size_t)p->conf.prepare_bytes : SIZE_MAX;
     bool queued = false; /* this request waits for bytes: later ones wait behind it */
     pthread_mutex_lock(&p->prep_mu);
@@ -99,11 +103,16 @@ fr_pipeline_prepare_begin(struct fr_pipeline *p, size_t bytes)
     p->prep_busy++;
     p->prep_bytes += bytes;
     pthread_mutex_unlock(&p->prep_mu);
+    prepare_t0 = fr_mono_s();
+    if (p->metrics != NULL)
+        fr_metrics_ingest_phase(p->metrics, "admission", prepare_t0 - t0);
 }
 
 void
 fr_pipeline_prepare_end(struct fr_pipeline *p, size_t bytes)
 {
+    if (p->metrics != NULL)
+        fr_metrics_ingest_phase(p->metrics, "prepare", fr_mono_s() - prepare_t0);
     pthread_mutex_lock(&p->prep_mu);
     p->prep_busy--;
     p->prep_bytes -= bytes;
@@ -235,6 +244,7 @@ pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n, bool wa
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
     int rc = FR_OK;
+    double t0 = fr_mono_s();
     if (reserved > 0)
         fr_writer_submit_reserved(p->writer, &w.b, reserved);
     else
@@ -245,6 +255,7 @@ pipeline_submit(struct fr_pipeline *p, struct fr_record *recs, size_t n, bool wa
         while (!w.done)
             pthread_cond_wait(&w.cv, &w.mu);
         pthread_mutex_unlock(&w.mu);
+        fr_metrics_ingest_phase(p->metrics, "commit", fr_mono_s() - t0);
         ack->rc = w.b.rc;
         ack->duplicates = w.b.duplicates;
         ack->erased = w.b.erased;

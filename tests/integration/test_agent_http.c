@@ -44,6 +44,27 @@ test_agent_body_mappings_reused(void **state)
     fr_api_body_pool_release();
 }
 
+/* flightrec_ingest_seconds_count of each phase, from /metrics (each phase must be there, its
+   +Inf bucket equal to its count) */
+static void
+phase_counts(struct agent *a, const char *const *phases, uint64_t *counts)
+{
+    char *out;
+    assert_int_equal(http(a, "GET", "/metrics", NULL, NULL, 0, &out, NULL), 200);
+    for (int i = 0; i < 3; i++) {
+        char key[96], inf[128];
+        snprintf(key, sizeof key, "flightrec_ingest_seconds_count{phase=\"%s\"} ", phases[i]);
+        snprintf(inf, sizeof inf, "flightrec_ingest_seconds_bucket{phase=\"%s\",le=\"+Inf\"} ",
+                 phases[i]);
+        const char *k = strstr(out, key), *b = strstr(out, inf);
+        assert_non_null(k);
+        assert_non_null(b);
+        counts[i] = strtoull(k + strlen(key), NULL, 10);
+        assert_int_equal(strtoull(b + strlen(inf), NULL, 10), counts[i]);
+    }
+    free(out);
+}
+
 static void
 test_agent_http_ingest_query_and_errors(void **state)
 {
@@ -333,6 +354,17 @@ test_agent_http_ingest_query_and_errors(void **state)
     assert_non_null(strstr(out, "flightrec_events_misnamed_total{field=\"conv_id\"} 1\n"));
     assert_non_null(strstr(out, "flightrec_events_misnamed_total{field=\"trace_id\"} 102\n"));
     free(out);
+    /* each request's time in each phase: one request more is one more of each */
+    static const char *const phases[] = {"admission", "prepare", "commit"};
+    uint64_t before[3], after[3];
+    phase_counts(a, phases, before);
+    assert_int_equal(
+        post(a, "{\"kind\":\"tool\",\"ts_ms\":1771357445800,\"conv_id\":\"ph-1\"}\n", &out), 202);
+    assert_non_null(strstr(out, "\"accepted\":1"));
+    free(out);
+    phase_counts(a, phases, after);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(after[i] - before[i], 1);
     assert_int_equal(agent_stop(a), 0);
 }
 
