@@ -1620,6 +1620,116 @@ test_store_background_checkpoint(void **state)
     free(path);
 }
 
+/* Waits (up to 2 s) until the store has run more than `had` background passes; their count. */
+static uint64_t
+ckpt_wait_background(struct fr_store *st, uint64_t had)
+{
+    struct fr_store_wal_stats ws;
+    fr_store_wal_stats(st, &ws);
+    for (int waited = 0; ws.background <= had && waited < 200; waited++) {
+        usleep(10000);
+        fr_store_wal_stats(st, &ws);
+    }
+    return ws.background;
+}
+
+/* Past the thread's point, a new pass is asked for only once SQ_CKPT_STEP_BYTES more of WAL
+   were written since the last was asked, not after every commit: small transactions (a socket
+   client's events one at a time) otherwise had the thread run a pass, with its two fsyncs,
+   after nearly each of them (16 HTTP clients of one event each: 1,080 passes and 1,436
+   fdatasyncs for 20,000 events). A reader holding its snapshot keeps the WAL from starting
+   again from its beginning, so the frames only grow here (and the thread's copy when the
+   writer is idle is off: a slow commit must not look like one). */
+static void
+test_store_checkpoint_passes_spaced(void **state)
+{
+    struct t_store_fx *f = *state;
+    struct fr_store_opts so;
+    fr_store_opts_default(&so);
+    so.background_checkpoint = true;
+    so.checkpoint_idle_ms = -1;
+    so.compress_bodies = false;
+    char *path = t_path(f->dir, "spaced.db");
+    struct fr_store *st = NULL;
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_open(path, &so, &st, &err), FR_OK);
+    int page = 4096, soft = SQ_CKPT_SOFT_BYTES / page, step = SQ_CKPT_STEP_BYTES / page;
+    int next = 0, frames = ckpt_batch(st, &next);
+    sqlite3 *rd;
+    assert_int_equal(sqlite3_open_v2(path, &rd, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(rd, "BEGIN; SELECT count(*) FROM events", NULL, NULL, NULL),
+                     SQLITE_OK);
+    while (frames < soft)
+        frames = ckpt_batch(st, &next);
+    int asked = frames; /* the commit past the point asked for the first pass */
+    uint64_t passes = ckpt_wait_background(st, 0);
+    assert_int_equal(passes, 1);
+    int commits = 0;
+    for (;;) {
+        int before = frames;
+        frames = ckpt_batch(st, &next);
+        assert_true(frames > before); /* the reader's snapshot: the WAL did not start again */
+        if (frames - asked >= step)
+            break;
+        usleep(20000); /* time for a pass, were one asked for */
+        struct fr_store_wal_stats ws;
+        fr_store_wal_stats(st, &ws);
+        assert_int_equal(ws.background, passes);
+        commits++;
+    }
+    assert_true(commits >= 3); /* several commits passed without a pass */
+    assert_int_equal(ckpt_wait_background(st, passes), passes + 1);
+    sqlite3_exec(rd, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(rd);
+    fr_store_close(st);
+    free(path);
+}
+
+/* A pass that could not copy the whole WAL (a reader held its snapshot) is finished by the
+   thread once the writer has been idle SQ_CKPT_IDLE_MS, and the next commit starts the WAL
+   again from its beginning: passes coming only every SQ_CKPT_STEP_BYTES, the thread rarely
+   catches up while the writer is busy, and the WAL would otherwise grow to the writer's bound
+   after every burst. */
+static void
+test_store_checkpoint_idle_catches_up(void **state)
+{
+    struct t_store_fx *f = *state;
+    struct fr_store_opts so;
+    fr_store_opts_default(&so);
+    so.background_checkpoint = true;
+    so.compress_bodies = false;
+    char *path = t_path(f->dir, "idle.db");
+    struct fr_store *st = NULL;
+    struct fr_err err = {0};
+    assert_int_equal(fr_store_open(path, &so, &st, &err), FR_OK);
+    int soft = SQ_CKPT_SOFT_BYTES / 4096, next = 0, frames = ckpt_batch(st, &next);
+    sqlite3 *rd;
+    assert_int_equal(sqlite3_open_v2(path, &rd, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(rd, "BEGIN; SELECT count(*) FROM events", NULL, NULL, NULL),
+                     SQLITE_OK);
+    while (frames < soft)
+        frames = ckpt_batch(st, &next);
+    uint64_t passes = ckpt_wait_background(st, 0);
+    assert_true(passes >= 1); /* behind: it could not copy past the reader's snapshot */
+    assert_int_equal(sqlite3_exec(rd, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(rd);
+    /* the reader gone and no commit for SQ_CKPT_IDLE_MS: the thread copies the rest */
+    struct fr_store_wal_stats ws;
+    for (int waited = 0; waited < 500; waited++) { /* an idle pass that got no further (the
+                                                      reader still there) backs off to 1 s */
+        usleep(10000);
+        fr_store_wal_stats(st, &ws);
+        if (ws.background > passes && waited >= 5)
+            break;
+    }
+    assert_true(ws.background > passes);
+    int before = frames;
+    frames = ckpt_batch(st, &next);
+    assert_true(frames < before / 2); /* started again from its beginning */
+    fr_store_close(st);
+    free(path);
+}
+
 /* ---- compressed bodies ---- */
 
 /* Event n: a middleware step of conversation c(n % 53) with ~1.8 kB of words. */
@@ -2089,6 +2199,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_trace_lookup_through_pairs, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_wal_frames_gathered, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_checkpoint_passes_spaced, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_checkpoint_idle_catches_up, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_full_said, t_store_setup, t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_trace_first_pair_by_time, t_store_setup,

@@ -253,7 +253,7 @@ sq_open_as(void **ctx, const char *path, const struct fr_store_opts *opts, bool 
     if (frc == FR_OK)
         sq_parts_count(s);
     if (frc == FR_OK && opts->background_checkpoint && !opts->read_only && s->path != NULL)
-        frc = sq_ckpt_start(s, s->path, opts->synchronous, err);
+        frc = sq_ckpt_start(s, s->path, opts, err);
     if (frc != FR_OK) {
         if (err != NULL && !opts->read_only && sq_read_only(path)) {
             fr_err_set(err, FR_E_STORE,

@@ -381,11 +381,17 @@ const char *sq_walbuf_vfs(void);
 
 /* Background WAL checkpoints (sqlite_ckpt.c): the checkpoint thread is woken past SOFT bytes
    of WAL (4,000 pages of 4 KiB: a page that several commits rewrote is copied once;
-   docs/storage.md), the writer finishes the copy itself past HARD. In bytes, so that the WAL's
-   bound does not depend on the database's page size. */
+   docs/storage.md), then again each STEP bytes more, not after every commit; it finishes a
+   copy by itself once the writer is idle IDLE_MS (a pass that a reader kept from getting
+   further waits twice as long, up to IDLE_MAX_MS); the writer finishes the copy itself past
+   HARD. In bytes, so that the WAL's bound does not depend on the database's page size. */
 #define SQ_CKPT_SOFT_BYTES (4000 * 4096)
 #define SQ_CKPT_HARD_BYTES (8000 * 4096)
-int sq_ckpt_start(struct sq_store *s, const char *path, int synchronous, struct fr_err *err);
+#define SQ_CKPT_STEP_BYTES (1000 * 4096)
+#define SQ_CKPT_IDLE_MS 20
+#define SQ_CKPT_IDLE_MAX_MS 1000
+int sq_ckpt_start(struct sq_store *s, const char *path, const struct fr_store_opts *opts,
+                  struct fr_err *err);
 void sq_ckpt_stop(struct sq_store *s);
 void sq_ckpt_stats(void *ctx, struct fr_store_wal_stats *out); /* the wal_stats op */
 

@@ -35,6 +35,9 @@ struct fr_store_opts {
     int64_t cache_kib;   /* page cache size */
     bool background_checkpoint; /* the ingest writer's store: WAL checkpoints on a thread of
                                    their own, not in its commits (sqlite_ckpt.c) */
+    int checkpoint_idle_ms;     /* with it: the writer idle this long after a pass that could
+                                   not copy the whole WAL, the thread copies the rest (0:
+                                   SQ_CKPT_IDLE_MS; negative: never, for tests) */
     bool compress_bodies;       /* store bodies zstd-compressed with a dictionary trained from
                                    the store's events (sqlite_body.c); reads handle both forms */
     bool background_training;   /* the ingest writer's store: that dictionary trained on a
