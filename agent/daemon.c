@@ -429,6 +429,7 @@ agent_start(struct fr_agent *a, struct fr_err *err)
         return FR_EXIT_USAGE;
     }
     fr_writer_observe(a->p.writer, agent_observe, a);
+    fr_writer_set_preparing(a->p.writer, fr_pipeline_preparing, &a->p, FR_WRITER_GATHER_MS);
     if (a->store == NULL)
         fr_writer_set_reopen(a->p.writer, agent_reopen, a);
     return FR_EXIT_OK;

@@ -41,6 +41,7 @@ fr_pipeline_init(struct fr_pipeline *p)
     p->prep_max = cpus > 1 ? (int)(2 * cpus) : 2;
     atomic_init(&p->stopping, false);
     atomic_init(&p->http_inflight, 0);
+    atomic_init(&p->preparing, 0);
     p->otlp_failures = fr_otlp_failures_new();
 }
 
@@ -102,6 +103,7 @@ fr_pipeline_prepare_begin(struct fr_pipeline *p, size_t bytes)
         pthread_cond_broadcast(&p->prep_cv); /* those behind it may fit beside it */
     p->prep_busy++;
     p->prep_bytes += bytes;
+    atomic_fetch_add(&p->preparing, 1);
     pthread_mutex_unlock(&p->prep_mu);
     prepare_t0 = fr_mono_s();
     if (p->metrics != NULL)
@@ -116,6 +118,7 @@ fr_pipeline_prepare_end(struct fr_pipeline *p, size_t bytes)
     pthread_mutex_lock(&p->prep_mu);
     p->prep_busy--;
     p->prep_bytes -= bytes;
+    atomic_fetch_sub(&p->preparing, 1);
     /* with a request waiting for bytes, every waiter (the one the freed room lets in may not
        be the next in line); else they wait for a slot only, and one gets it (a woken one that
        finds itself over the bytes waits for bytes: some request is then still in) */
@@ -129,6 +132,14 @@ fr_pipeline_prepare_end(struct fr_pipeline *p, size_t bytes)
        connection's thread, does not use (four 7 MB exports one after another: 210 MiB) */
     if (bytes >= FR_PREPARE_TRIM_BYTES)
         malloc_trim(0);
+}
+
+size_t
+fr_pipeline_preparing(void *ud)
+{
+    struct fr_pipeline *p = ud;
+    int n = atomic_load(&p->preparing);
+    return n > 0 ? (size_t)n : 0;
 }
 
 void

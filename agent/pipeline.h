@@ -68,8 +68,9 @@ struct fr_pipeline {
     pthread_mutex_t prep_mu; /* requests being prepared now, at most prep_max */
     pthread_cond_t prep_cv;
     int prep_busy, prep_max;
-    size_t prep_bytes; /* their bodies' bytes, at most conf.prepare_bytes (or one request's) */
-    int prep_queued;   /* requests waiting for bytes; later ones wait behind them */
+    size_t prep_bytes;    /* their bodies' bytes, at most conf.prepare_bytes (or one request's) */
+    int prep_queued;      /* requests waiting for bytes; later ones wait behind them */
+    atomic_int preparing; /* prep_busy, for the writer to read without the lock */
     atomic_size_t body_bytes_per_event; /* recent bodies, as received (fr_pipeline_learn) */
     pthread_mutex_t misnamed_mu;        /* fr_pipeline_misnamed's warning, at most once a minute */
     double misnamed_said;               /* monotonic seconds; 0 = never */
@@ -89,6 +90,9 @@ struct fr_pipeline {
  */
 void fr_pipeline_prepare_begin(struct fr_pipeline *p, size_t bytes);
 void fr_pipeline_prepare_end(struct fr_pipeline *p, size_t bytes);
+/* Requests being prepared now (between the two), for fr_writer_set_preparing (ud: the
+   pipeline). */
+size_t fr_pipeline_preparing(void *ud);
 
 /* The calling thread at ingest.prepare_nice above its priority, once per thread: a thread
    that prepares received events yields the CPU to the writer (fr_pipeline_prepare_begin

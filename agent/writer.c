@@ -7,6 +7,7 @@
  */
 #include "agent/writer.h"
 
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -33,6 +34,10 @@ struct fr_writer {
     size_t links_cap;
     fr_writer_observer observer;
     void *observer_ud;
+    fr_writer_preparing preparing; /* producers preparing batches now: a small transaction
+                                      waits a moment for theirs (writer_gather) */
+    void *preparing_ud;
+    int gather_ms;           /* the most a small transaction waits for them */
     fr_writer_reopen reopen; /* while store is NULL */
     void *reopen_ud;
     double reopen_at; /* monotonic seconds of the last attempt */
@@ -45,6 +50,9 @@ struct fr_writer {
 };
 
 #define FAIL_SAY_EVERY_S 30
+/* A transaction of fewer events than this waits a moment for the batches of producers
+   preparing theirs now (writer_gather) */
+#define WRITER_GATHER_EVENTS 256
 
 /* The store, opened again if the writer has none yet (rate-limited); NULL with *err set. */
 static struct fr_store *
@@ -65,24 +73,59 @@ writer_store(struct fr_writer *w, struct fr_err *err)
     return w->store;
 }
 
-/* Takes queued batches whose events fit one transaction (at least one batch). */
+/* Takes the queued batches, in order, whose events fit in room (with first, at least one
+   batch, whatever its size); NULL when the first does not fit. */
 static struct fr_batch *
-writer_take(struct fr_writer *w, size_t *events)
+writer_take(struct fr_writer *w, size_t room, bool first, size_t *events)
 {
-    struct fr_batch *first = w->head, *last = NULL;
+    struct fr_batch *head = w->head, *last = NULL;
     size_t n = 0;
     for (struct fr_batch *b = w->head; b != NULL; b = b->next) {
-        if (last != NULL && n + b->n > w->max_txn)
+        if ((last != NULL || !first) && n + b->n > room)
             break;
         n += b->n;
         last = b;
     }
+    *events = n;
+    if (last == NULL)
+        return NULL;
     w->head = last->next;
     if (w->head == NULL)
         w->tail = NULL;
     last->next = NULL;
-    *events = n;
-    return first;
+    return head;
+}
+
+/*
+ * A small transaction (events one or a few per request, each request its own transaction
+ * otherwise) waits, under w->mu, at most gather_ms for the batches of the producers
+ * preparing theirs right now, and takes them too: a transaction writes every page it touches
+ * whole into the WAL (~12 pages for one event), so one transaction of several requests writes
+ * several times less than one each. Nothing waits when no producer is preparing (a lone
+ * client posting one event at a time is answered as soon as its own commit is done).
+ */
+static void
+writer_gather(struct fr_writer *w, struct fr_batch *list, size_t *events)
+{
+    if (w->preparing == NULL || *events >= WRITER_GATHER_EVENTS)
+        return;
+    struct fr_batch *tail = list;
+    while (tail->next != NULL)
+        tail = tail->next;
+    struct timespec until = fr_deadline_ms(w->gather_ms);
+    while (*events < WRITER_GATHER_EVENTS && !w->stopping && w->preparing(w->preparing_ud) > 0) {
+        if (w->head == NULL && pthread_cond_timedwait(&w->not_empty, &w->mu, &until) == ETIMEDOUT)
+            break;
+        size_t n;
+        struct fr_batch *more =
+            w->head != NULL ? writer_take(w, w->max_txn - *events, false, &n) : NULL;
+        if (more == NULL)
+            continue; /* woken for nothing, or a batch that does not fit (then it times out) */
+        tail->next = more;
+        while (tail->next != NULL)
+            tail = tail->next;
+        *events += n;
+    }
 }
 
 /*
@@ -218,7 +261,8 @@ writer_main(void *arg)
         if (w->head == NULL && w->stopping)
             break;
         size_t events;
-        struct fr_batch *list = writer_take(w, &events);
+        struct fr_batch *list = writer_take(w, w->max_txn, true, &events);
+        writer_gather(w, list, &events);
         w->committing = true;
         pthread_mutex_unlock(&w->mu);
         writer_commit(w, list, events);
@@ -237,8 +281,8 @@ fr_writer_new(struct fr_store *st, size_t max_queued_events, size_t max_txn_even
     w->max_queued = max_queued_events;
     w->max_txn = max_txn_events;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->not_empty, NULL);
-    fr_cond_init_monotonic(&w->not_full); /* fr_writer_reserve_within's wait */
+    fr_cond_init_monotonic(&w->not_empty); /* writer_gather's wait */
+    fr_cond_init_monotonic(&w->not_full);  /* fr_writer_reserve_within's wait */
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         fr_log(FR_LOG_ERROR, "writer", "cannot start the writer thread");
         abort();
@@ -251,6 +295,14 @@ fr_writer_set_reopen(struct fr_writer *w, fr_writer_reopen fn, void *ud)
 {
     w->reopen = fn;
     w->reopen_ud = ud;
+}
+
+void
+fr_writer_set_preparing(struct fr_writer *w, fr_writer_preparing fn, void *ud, int wait_ms)
+{
+    w->preparing = fn;
+    w->preparing_ud = ud;
+    w->gather_ms = wait_ms;
 }
 
 void

@@ -105,6 +105,18 @@ typedef void (*fr_writer_observer)(void *ud, const struct fr_record *recs, size_
                                    const struct fr_err *err, double seconds);
 void fr_writer_observe(struct fr_writer *w, fr_writer_observer fn, void *ud);
 
+/*
+ * How many producers are preparing a batch right now (they will submit it in
+ * a moment): a transaction of few events waits at most wait_ms for theirs
+ * (the agent: FR_WRITER_GATHER_MS), so that requests of one event each share
+ * a transaction (and its WAL pages, ~12 for one event) instead of committing
+ * one by one. Called on the writer thread under its lock: must not block.
+ * Set before the first submit.
+ */
+typedef size_t (*fr_writer_preparing)(void *ud);
+void fr_writer_set_preparing(struct fr_writer *w, fr_writer_preparing fn, void *ud, int wait_ms);
+#define FR_WRITER_GATHER_MS 1
+
 /* Events queued and not yet committed (for readiness and metrics). */
 size_t fr_writer_queued(struct fr_writer *w);
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -137,6 +138,97 @@ test_writer_group_commit_duplicates_per_batch(void **state)
     held_free(&gate);
     held_free(&a);
     held_free(&b);
+}
+
+/* Producers preparing now, as the test says; and whether the writer asked. */
+struct preparing {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t n;
+    bool asked;
+    size_t txns, sizes[4]; /* the transactions committed and their events */
+};
+
+static size_t
+preparing_count(void *ud)
+{
+    struct preparing *p = ud;
+    pthread_mutex_lock(&p->mu);
+    p->asked = true;
+    pthread_cond_broadcast(&p->cv);
+    size_t n = p->n;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+static void
+preparing_observe(void *ud, const struct fr_record *recs, size_t n, int rc,
+                  const struct fr_err *err, double seconds)
+{
+    struct preparing *p = ud;
+    (void)recs, (void)rc, (void)err, (void)seconds;
+    pthread_mutex_lock(&p->mu);
+    if (p->txns < 4)
+        p->sizes[p->txns] = n;
+    p->txns++;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/*
+ * A transaction of one event, with another producer preparing its batch, waits for that
+ * batch and commits both together (one event per request otherwise cost each its own
+ * transaction, ~12 WAL pages); with nobody preparing, one event commits alone at once.
+ */
+static void
+test_writer_small_txn_gathers_preparing(void **state)
+{
+    struct t_store_fx *f = *state;
+    static const char *const one[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445301,\"conv_id\":\"g1\",\"event_id\":\"e1\"}"};
+    static const char *const two[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445302,\"conv_id\":\"g2\",\"event_id\":\"e2\"}"};
+    static const char *const three[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445303,\"conv_id\":\"g3\",\"event_id\":\"e3\"}"};
+    struct preparing prep = {.n = 1};
+    pthread_mutex_init(&prep.mu, NULL);
+    pthread_cond_init(&prep.cv, NULL);
+    struct fr_writer *w = fr_writer_new(f->st, 100, 100);
+    fr_writer_observe(w, preparing_observe, &prep);
+    /* a long wait, so that the result does not depend on how fast this thread is */
+    fr_writer_set_preparing(w, preparing_count, &prep, 2000);
+    struct held a, b, c;
+    held_init(&a, one, 1, false);
+    assert_int_equal(fr_writer_submit(w, &a.b, false), FR_OK);
+    pthread_mutex_lock(&prep.mu); /* the writer took a and asks who is preparing */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    while (!prep.asked && pthread_cond_timedwait(&prep.cv, &prep.mu, &until) == 0)
+        ;
+    assert_true(prep.asked);
+    prep.n = 0; /* the preparing producer submits now */
+    pthread_mutex_unlock(&prep.mu);
+    held_init(&b, two, 1, false);
+    assert_int_equal(fr_writer_submit(w, &b.b, false), FR_OK);
+    held_wait(&a, &a.finished);
+    held_wait(&b, &b.finished);
+    assert_int_equal(prep.txns, 1);
+    assert_int_equal(prep.sizes[0], 2);
+    /* nobody preparing: committed alone */
+    held_init(&c, three, 1, false);
+    assert_int_equal(fr_writer_submit(w, &c.b, false), FR_OK);
+    held_wait(&c, &c.finished);
+    assert_int_equal(prep.txns, 2);
+    assert_int_equal(prep.sizes[1], 1);
+    assert_int_equal(a.b.rc, FR_OK);
+    assert_int_equal(b.b.rc, FR_OK);
+    assert_int_equal(c.b.rc, FR_OK);
+    fr_writer_free(w);
+    held_free(&a);
+    held_free(&b);
+    held_free(&c);
+    pthread_cond_destroy(&prep.cv);
+    pthread_mutex_destroy(&prep.mu);
 }
 
 /*
@@ -369,6 +461,8 @@ main(void)
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_writer_group_commit_duplicates_per_batch,
                                         t_store_setup, t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_writer_small_txn_gathers_preparing, t_store_setup,
+                                        t_store_teardown),
         cmocka_unit_test_setup_teardown(test_writer_full_queue_busy_then_waits, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_writer_reservation_and_oversized_batch, t_store_setup,
