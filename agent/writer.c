@@ -114,13 +114,15 @@ writer_gather(struct fr_writer *w, struct fr_batch *list, size_t *events)
         tail = tail->next;
     struct timespec until = fr_deadline_ms(w->gather_ms);
     while (*events < WRITER_GATHER_EVENTS && !w->stopping && w->preparing(w->preparing_ud) > 0) {
-        if (w->head == NULL && pthread_cond_timedwait(&w->not_empty, &w->mu, &until) == ETIMEDOUT)
+        if (w->head == NULL && pthread_cond_timedwait(&w->not_empty, &w->mu, &until) == ETIMEDOUT &&
+            w->head == NULL)
             break;
+        if (w->head == NULL)
+            continue; /* woken for nothing */
         size_t n;
-        struct fr_batch *more =
-            w->head != NULL ? writer_take(w, w->max_txn - *events, false, &n) : NULL;
+        struct fr_batch *more = writer_take(w, w->max_txn - *events, false, &n);
         if (more == NULL)
-            continue; /* woken for nothing, or a batch that does not fit (then it times out) */
+            break; /* the next batch does not fit in this transaction: it goes in the next */
         tail->next = more;
         while (tail->next != NULL)
             tail = tail->next;

@@ -146,6 +146,7 @@ struct preparing {
     pthread_cond_t cv;
     size_t n;
     bool asked;
+    size_t calls;          /* past 10,000 it says 0: a writer spinning on it stops */
     size_t txns, sizes[4]; /* the transactions committed and their events */
 };
 
@@ -156,7 +157,7 @@ preparing_count(void *ud)
     pthread_mutex_lock(&p->mu);
     p->asked = true;
     pthread_cond_broadcast(&p->cv);
-    size_t n = p->n;
+    size_t n = ++p->calls > 10000 ? 0 : p->n;
     pthread_mutex_unlock(&p->mu);
     return n;
 }
@@ -171,6 +172,21 @@ preparing_observe(void *ud, const struct fr_record *recs, size_t n, int rc,
     if (p->txns < 4)
         p->sizes[p->txns] = n;
     p->txns++;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Waits (up to 10 s) until the writer asks who is preparing; then it is told n. */
+static void
+preparing_asked(struct preparing *p, size_t n)
+{
+    pthread_mutex_lock(&p->mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    while (!p->asked && pthread_cond_timedwait(&p->cv, &p->mu, &until) == 0)
+        ;
+    assert_true(p->asked);
+    p->n = n;
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -199,15 +215,7 @@ test_writer_small_txn_gathers_preparing(void **state)
     struct held a, b, c;
     held_init(&a, one, 1, false);
     assert_int_equal(fr_writer_submit(w, &a.b, false), FR_OK);
-    pthread_mutex_lock(&prep.mu); /* the writer took a and asks who is preparing */
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 10;
-    while (!prep.asked && pthread_cond_timedwait(&prep.cv, &prep.mu, &until) == 0)
-        ;
-    assert_true(prep.asked);
-    prep.n = 0; /* the preparing producer submits now */
-    pthread_mutex_unlock(&prep.mu);
+    preparing_asked(&prep, 0); /* the writer took a; the preparing producer submits now */
     held_init(&b, two, 1, false);
     assert_int_equal(fr_writer_submit(w, &b.b, false), FR_OK);
     held_wait(&a, &a.finished);
@@ -224,11 +232,41 @@ test_writer_small_txn_gathers_preparing(void **state)
     assert_int_equal(b.b.rc, FR_OK);
     assert_int_equal(c.b.rc, FR_OK);
     fr_writer_free(w);
+    /* a batch that does not fit in the transaction ends the waiting (it goes in the next), with
+       the producers still preparing: the writer does not spin on it */
+    struct preparing busy = {.n = 1};
+    pthread_mutex_init(&busy.mu, NULL);
+    pthread_cond_init(&busy.cv, NULL);
+    w = fr_writer_new(f->st, 100, 2);
+    fr_writer_observe(w, preparing_observe, &busy);
+    fr_writer_set_preparing(w, preparing_count, &busy, 200);
+    struct held d, e;
+    static const char *const pair[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445304,\"conv_id\":\"g4\",\"event_id\":\"e4\"}",
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445305,\"conv_id\":\"g4\",\"event_id\":\"e5\"}"};
+    static const char *const six[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445306,\"conv_id\":\"g5\",\"event_id\":\"e6\"}"};
+    held_init(&d, six, 1, false);
+    held_init(&e, pair, 2, false);
+    assert_int_equal(fr_writer_submit(w, &d.b, false), FR_OK);
+    preparing_asked(&busy, 1);
+    assert_int_equal(fr_writer_submit(w, &e.b, false), FR_OK);
+    held_wait(&d, &d.finished);
+    held_wait(&e, &e.finished);
+    assert_int_equal(busy.txns, 2);
+    assert_int_equal(busy.sizes[0], 1);
+    assert_int_equal(busy.sizes[1], 2);
+    assert_true(busy.calls < 100);
+    fr_writer_free(w);
     held_free(&a);
     held_free(&b);
     held_free(&c);
+    held_free(&d);
+    held_free(&e);
     pthread_cond_destroy(&prep.cv);
     pthread_mutex_destroy(&prep.mu);
+    pthread_cond_destroy(&busy.cv);
+    pthread_mutex_destroy(&busy.mu);
 }
 
 /*

@@ -12,7 +12,10 @@
  * pages of 4 KiB, not SQLite's 1,000 pages: a page rewritten by several
  * commits is copied back once per pass)
  * it wakes a thread of its own, which runs PASSIVE checkpoints through a
- * second connection (they take no lock a writer or reader waits for). A WAL
+ * second connection (they take no lock a writer or reader waits for); then
+ * again each SQ_CKPT_STEP_BYTES (4 MB) more, not after every commit: each
+ * pass syncs the WAL and the database, and transactions of one event each
+ * had it run after nearly every one of them. A WAL
  * restarts from its beginning only when a checkpoint has copied all of it
  * before the next write begins, which a thread racing a busy writer may not
  * manage; so past SQ_CKPT_HARD_BYTES (32 MB) the writer waits for the
