@@ -17,13 +17,15 @@
 # and the agent's peak RSS; then overload: BENCH_OVERLOAD_CLIENTS (64) clients on
 # the same file, past what the agent takes (429s, retried after 20 ms by the
 # sender): the agent's CPU per stored event next to the BENCH_CLIENTS run's,
-# the 429s and peak RSS. Rounds alternate the runs so machine noise hits
+# the 429s and peak RSS; then small requests: BENCH_SMALL_CLIENTS (16) clients posting one
+# event each (20,000 events): events/s, the agent's CPU per event, its commits and the bytes it
+# wrote to disk per event. Rounds alternate the runs so machine noise hits
 # all of them; medians are reported, and each round's own ratios with their
 # median. Then the redaction stage alone (fr-redactbench): MB/s of free text
 # through the walk and the detectors.
 #
 # Environment: BUILD (build dir), BENCH_EVENTS (default 200000), BENCH_ROUNDS (3),
-# BENCH_CLIENTS (4), BENCH_OVERLOAD_CLIENTS (64).
+# BENCH_CLIENTS (4), BENCH_OVERLOAD_CLIENTS (64), BENCH_SMALL_CLIENTS (16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-bench}
@@ -31,6 +33,7 @@ N=${BENCH_EVENTS:-200000}
 ROUNDS=${BENCH_ROUNDS:-3}
 CLIENTS=${BENCH_CLIENTS:-4}
 OVERLOAD=${BENCH_OVERLOAD_CLIENTS:-64}
+SMALL=${BENCH_SMALL_CLIENTS:-16}
 TICK=$(getconf CLK_TCK)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -74,7 +77,34 @@ http_round() {
        "$(sed -n 's/^ack_p99_ms //p' "$d/out") $hwm $cpu $(sed -n 's/^retries_429 //p' "$d/out")"
 }
 
+# one agent run of small requests: BENCH_SMALL_CLIENTS (16) clients posting one event each,
+# the first 20,000 events: prints "events_per_s cpu_us_per_event commits kb_written_per_event"
+# (bytes the agent wrote to disk, /proc/PID/io, the WAL and checkpoints: what a producer that
+# posts events as they happen costs the disk)
+small_round() {
+  local d="$tmp/small" n=20000
+  rm -rf "$d"; mkdir -p "$d"
+  head -n "$n" "$tmp/events.ndjson" > "$d/in.ndjson"
+  printf 'storage:\n  path: %s/db\nhttp:\n  listen: 127.0.0.1:0\nsocket:\n  enabled: false\nruntime:\n  self: false\notlp:\n  enabled: false\n' \
+    "$d" > "$d/c.yaml"
+  "$BUILD/flightrec" agent --config "$d/c.yaml" 2> "$d/log" &
+  local pid=$! port=""
+  for _ in $(seq 200); do grep -q 'ready:' "$d/log" 2>/dev/null && break; sleep 0.05; done
+  port=$(sed -n 's/.* http http:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$d/log")
+  [ -n "$port" ] || { echo "bench: the agent did not start:" >&2; tail -3 "$d/log" >&2; exit 1; }
+  local w0; w0=$(awk '/^write_bytes/ {print $2}' "/proc/$pid/io")
+  "$BUILD/fr-httpbench" "http://127.0.0.1:$port/v1/events" "$d/in.ndjson" "$SMALL" 1 > "$d/out"
+  local w1 cpu commits
+  w1=$(awk '/^write_bytes/ {print $2}' "/proc/$pid/io")
+  cpu=$(awk -v t="$TICK" -v n="$n" '{printf "%.1f", ($14 + $15) / t * 1e6 / n}' "/proc/$pid/stat")
+  commits=$(curl -s "http://127.0.0.1:$port/metrics" | sed -n 's/^flightrec_commit_seconds_count //p')
+  kill -TERM "$pid"; wait "$pid"
+  echo "$(sed -n 's/^events_per_s //p' "$d/out") $cpu ${commits:-0}" \
+       "$(awk -v a="$w0" -v b="$w1" -v n="$n" 'BEGIN { printf "%.1f", (b - a) / n / 1024 }')"
+}
+
 ingest=(); off=(); raw=(); hard=(); hraw=(); prate=(); praw=(); hrate=(); hp50=(); hp99=(); hrss=(); hcpu=()
+srate=(); scpu=(); scommits=(); skb=()
 orate=(); orss=(); ocpu=(); o429=()
 for r in $(seq "$ROUNDS"); do
   rm -rf "$tmp"/*.db* "$tmp/keys"
@@ -100,13 +130,16 @@ for r in $(seq "$ROUNDS"); do
   hrate+=("$hr"); hp50+=("$h50"); hp99+=("$h99"); hrss+=("$hm"); hcpu+=("$hc")
   read -r xr _ _ xm xc x429 < <(http_round "$OVERLOAD")
   orate+=("$xr"); orss+=("$xm"); ocpu+=("$xc"); o429+=("$x429")
+  read -r sr sc sm sk < <(small_round)
+  srate+=("$sr"); scpu+=("$sc"); scommits+=("$sm"); skb+=("$sk")
   echo "  round $r: flightrec ingest ${ingest[-1]} events/s, redaction off ${off[-1]} events/s," \
        "raw insert ${raw[-1]} rows/s, harder mix ${hard[-1]} vs raw ${hraw[-1]}," \
        "${prate:+prose with history ${prate[-1]} vs raw ${praw[-1]},}" \
        "HTTP ${hr} events/s (p50 ${h50} ms, p99 ${h99} ms," \
        "peak RSS $(mib "$hm") MiB, ${hc} us CPU per event);" \
        "$OVERLOAD clients ${xr} events/s, ${x429} 429s, ${xc} us CPU per event," \
-       "peak RSS $(mib "$xm") MiB"
+       "peak RSS $(mib "$xm") MiB; $SMALL clients of one event ${sr} events/s, ${sc} us CPU" \
+       "per event, ${sm} commits, ${sk} KB written per event"
 done
 grep '^redaction' "$tmp/ingest.log" | sed 's/^/  /'
 i=$(printf '%s\n' "${ingest[@]}" | median)
@@ -155,6 +188,10 @@ echo "overload ($OVERLOAD clients, 429s retried after 20 ms): $(printf '%s\n' "$
      "stored event vs ${hc} with $CLIENTS clients:" \
      "$(awk -v a="$xc" -v b="$hc" 'BEGIN { printf "%.2f", a / b }')x (goal <= 1.5x);" \
      "peak RSS $(mib "$xm") MiB (goal <= 64 MiB)"
+echo "small requests ($SMALL clients of one event each, 20000 events, durable 202s):" \
+     "$(printf '%s\n' "${srate[@]}" | median) events/s, agent CPU $(printf '%s\n' "${scpu[@]}" | median)" \
+     "us per event, $(printf '%s\n' "${scommits[@]}" | median) commits," \
+     "$(printf '%s\n' "${skb[@]}" | median) KB written to disk per event (requests of 500: about 2)"
 "$BUILD/fr-redactbench" "$tmp/events.ndjson" 3 > "$tmp/redact.out"
 echo "redaction stage alone: $(sed -n 's/^text_mb_per_s //p' "$tmp/redact.out") MB/s of free text" \
      "($(sed -n 's/^line_mb_per_s //p' "$tmp/redact.out") MB/s of event lines," \
