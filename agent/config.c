@@ -64,6 +64,15 @@ static const struct fr_option opts[] = {
         "(413 above it)."),
     INT("storage", "batch_events", batch_events, "2000", 1, 100000,
         "Most events in one transaction (group commit), and lines per socket batch."),
+    INT("storage", "commit_delay_ms", commit_delay_ms, "0", 0, 1000,
+        "How long a transaction of fewer than 256 events waits for more before it commits. "
+        "Each transaction writes every page it touches whole into the WAL (about 50 KB for one "
+        "event alone), so producers that send events one at a time cost the disk that much "
+        "per event; a delay gathers them into fewer transactions at the cost of that much "
+        "more latency for every acknowledgement under such traffic (a client that waits for "
+        "each ack before sending the next gets at most 1000/delay acks per second). 0: a "
+        "transaction waits only, at most 1 ms, for requests being prepared at that moment. "
+        "Read at start."),
     STR("keys", "dir", keys_dir, "",
         "Folder of the key files (hmac.key, cold.key, archive.key, signing.pem), kept apart "
         "from the data so that a copy of the data does not carry its keys (\"\" = "

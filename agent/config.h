@@ -24,6 +24,7 @@ struct fr_config {
     bool compress_bodies;
     int64_t queue_events;
     int64_t batch_events;
+    int64_t commit_delay_ms;
     /* ingest limits */
     int64_t max_line_bytes;
     int64_t max_depth;

@@ -430,6 +430,7 @@ agent_start(struct fr_agent *a, struct fr_err *err)
     }
     fr_writer_observe(a->p.writer, agent_observe, a);
     fr_writer_set_preparing(a->p.writer, fr_pipeline_preparing, &a->p, FR_WRITER_GATHER_MS);
+    fr_writer_set_commit_delay(a->p.writer, (int)a->p.conf.commit_delay_ms);
     if (a->store == NULL)
         fr_writer_set_reopen(a->p.writer, agent_reopen, a);
     return FR_EXIT_OK;

@@ -38,6 +38,7 @@ struct fr_writer {
                                       waits a moment for theirs (writer_gather) */
     void *preparing_ud;
     int gather_ms;           /* the most a small transaction waits for them */
+    int delay_ms;            /* storage.commit_delay_ms: it waits this long for anyone's */
     fr_writer_reopen reopen; /* while store is NULL */
     void *reopen_ud;
     double reopen_at; /* monotonic seconds of the last attempt */
@@ -102,18 +103,23 @@ writer_take(struct fr_writer *w, size_t room, bool first, size_t *events)
  * preparing theirs right now, and takes them too: a transaction writes every page it touches
  * whole into the WAL (~12 pages for one event), so one transaction of several requests writes
  * several times less than one each. Nothing waits when no producer is preparing (a lone
- * client posting one event at a time is answered as soon as its own commit is done).
+ * client posting one event at a time is answered as soon as its own commit is done), unless
+ * a commit delay is set (storage.commit_delay_ms): then it waits that long for anyone's.
  */
 static void
 writer_gather(struct fr_writer *w, struct fr_batch *list, size_t *events)
 {
-    if (w->preparing == NULL || *events >= WRITER_GATHER_EVENTS)
+    if ((w->preparing == NULL && w->delay_ms <= 0) || *events >= WRITER_GATHER_EVENTS)
         return;
     struct fr_batch *tail = list;
     while (tail->next != NULL)
         tail = tail->next;
-    struct timespec until = fr_deadline_ms(w->gather_ms);
-    while (*events < WRITER_GATHER_EVENTS && !w->stopping && w->preparing(w->preparing_ud) > 0) {
+    struct timespec until = fr_deadline_ms(w->delay_ms > w->gather_ms ? w->delay_ms : w->gather_ms);
+    while (*events < WRITER_GATHER_EVENTS && !w->stopping) {
+        /* asked every time (a commit delay waits whatever it says) */
+        size_t busy = w->preparing != NULL ? w->preparing(w->preparing_ud) : 0;
+        if (busy == 0 && w->delay_ms <= 0)
+            break;
         if (w->head == NULL && pthread_cond_timedwait(&w->not_empty, &w->mu, &until) == ETIMEDOUT &&
             w->head == NULL)
             break;
@@ -305,6 +311,12 @@ fr_writer_set_preparing(struct fr_writer *w, fr_writer_preparing fn, void *ud, i
     w->preparing = fn;
     w->preparing_ud = ud;
     w->gather_ms = wait_ms;
+}
+
+void
+fr_writer_set_commit_delay(struct fr_writer *w, int ms)
+{
+    w->delay_ms = ms;
 }
 
 void

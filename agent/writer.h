@@ -116,6 +116,13 @@ void fr_writer_observe(struct fr_writer *w, fr_writer_observer fn, void *ud);
 typedef size_t (*fr_writer_preparing)(void *ud);
 void fr_writer_set_preparing(struct fr_writer *w, fr_writer_preparing fn, void *ud, int wait_ms);
 #define FR_WRITER_GATHER_MS 1
+/*
+ * A transaction of few events waits up to ms (0: not at all) for more, from
+ * any producer, before it commits (storage.commit_delay_ms): fewer, larger
+ * transactions for producers that send events one at a time, for that much
+ * more ack latency. Set before the first submit.
+ */
+void fr_writer_set_commit_delay(struct fr_writer *w, int ms);
 
 /* Events queued and not yet committed (for readiness and metrics). */
 size_t fr_writer_queued(struct fr_writer *w);

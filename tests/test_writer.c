@@ -270,6 +270,53 @@ test_writer_small_txn_gathers_preparing(void **state)
 }
 
 /*
+ * storage.commit_delay_ms: with nobody preparing, a transaction of one event still waits (here
+ * up to 5 s) for more, and commits as soon as it holds 256 events: the first event and a
+ * batch of 255 sent after the writer took it are one transaction.
+ */
+static void
+test_writer_commit_delay_gathers(void **state)
+{
+    struct t_store_fx *f = *state;
+    static const char *const one[] = {
+        "{\"kind\":\"tool\",\"ts_ms\":1771357445401,\"conv_id\":\"d1\",\"event_id\":\"e0\"}"};
+    char *owned[255];
+    const char *many[255];
+    for (int i = 0; i < 255; i++) {
+        owned[i] = fr_asprintf("{\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"d2\","
+                               "\"event_id\":\"e%d\"}",
+                               1771357445402LL + i, i + 1);
+        many[i] = owned[i];
+    }
+    struct preparing prep = {.n = 0}; /* nobody preparing: only the delay waits */
+    pthread_mutex_init(&prep.mu, NULL);
+    pthread_cond_init(&prep.cv, NULL);
+    struct fr_writer *w = fr_writer_new(f->st, 1000, 1000);
+    fr_writer_observe(w, preparing_observe, &prep);
+    fr_writer_set_preparing(w, preparing_count, &prep, 1);
+    fr_writer_set_commit_delay(w, 5000);
+    struct held a, b;
+    held_init(&a, one, 1, false);
+    held_init(&b, many, 255, false);
+    assert_int_equal(fr_writer_submit(w, &a.b, false), FR_OK);
+    preparing_asked(&prep, 0); /* the writer took the one event and waits */
+    assert_int_equal(fr_writer_submit(w, &b.b, false), FR_OK);
+    held_wait(&a, &a.finished);
+    held_wait(&b, &b.finished);
+    assert_int_equal(prep.txns, 1);
+    assert_int_equal(prep.sizes[0], 256);
+    assert_int_equal(a.b.rc, FR_OK);
+    assert_int_equal(b.b.rc, FR_OK);
+    fr_writer_free(w);
+    held_free(&a);
+    held_free(&b);
+    for (int i = 0; i < 255; i++)
+        free(owned[i]);
+    pthread_cond_destroy(&prep.cv);
+    pthread_mutex_destroy(&prep.mu);
+}
+
+/*
  * A batch that keeps its records (a producer waiting for its commit) gets them back stored and
  * whole, to free on its own thread; another batch of the same transaction has its records
  * cleared by the writer. (A writer that cleared the kept records too fails the first check on
@@ -500,6 +547,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_writer_group_commit_duplicates_per_batch,
                                         t_store_setup, t_store_teardown),
         cmocka_unit_test_setup_teardown(test_writer_small_txn_gathers_preparing, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_writer_commit_delay_gathers, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_writer_full_queue_busy_then_waits, t_store_setup,
                                         t_store_teardown),
