@@ -113,7 +113,8 @@ agent_reload(struct fr_agent *a)
     if (strcmp(c.db_path, run->db_path) != 0 || strcmp(c.http_listen, run->http_listen) != 0 ||
         strcmp(c.socket_path, run->socket_path) != 0 || strcmp(c.keys_dir, run->keys_dir) != 0 ||
         c.http_enabled != run->http_enabled || c.socket_enabled != run->socket_enabled ||
-        c.queue_events != run->queue_events)
+        c.queue_events != run->queue_events || c.batch_events != run->batch_events ||
+        c.commit_delay_ms != run->commit_delay_ms)
         fr_log(FR_LOG_WARN, "agent",
                "reload: storage, keys.dir, listen addresses and queue size take effect at the next "
                "start; the rest is applied now");

@@ -109,6 +109,16 @@ test_agent_reload_keeps_old_config_on_error(void **state)
     assert_int_equal(post(a, body, NULL), 401);
     const char *auth[] = {"Authorization: Bearer n3w-token-0123456789", NULL};
     assert_int_equal(http(a, "POST", "/v1/events", auth, body, strlen(body), NULL, NULL), 202);
+    /* a storage setting read at start (the writer's commit delay): said to wait for a restart */
+    char *storage_at = strstr(cfg, "storage:\n");
+    assert_non_null(storage_at);
+    char *delayed = fr_asprintf("%.*sstorage:\n  commit_delay_ms: 5\n%s", (int)(storage_at - cfg),
+                                cfg, storage_at + strlen("storage:\n"));
+    write_text(a->config, delayed);
+    kill(a->pid, SIGHUP);
+    wait_log(a, "take effect at the next start");
+    assert_int_equal(http(a, "POST", "/v1/events", auth, body, strlen(body), NULL, NULL), 202);
+    free(delayed);
     free(cfg);
     free(with_token);
     free(bad);
