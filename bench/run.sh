@@ -53,26 +53,37 @@ echo "bench: $N generated events, $((bytes / N)) bytes/event on average, $ROUNDS
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; } # KiB -> MiB, one decimal
 rate() { sed -n 's/.* \([0-9][0-9]*\) events\/s$/\1/p' "$1"; }
-# one agent run with $1 clients: prints "events_per_s p50 p99 peak_rss_kib cpu_us_per_event
-# retries_429" (CPU: the agent's user + system time over the N events stored)
-http_round() {
-  local d="$tmp/agent"
+# starts `flightrec agent` on a loopback port with its store in the fresh folder $1; sets
+# AGENT_PID and AGENT_PORT
+agent_start() {
+  local d="$1"
   rm -rf "$d"; mkdir -p "$d"
   printf 'storage:\n  path: %s/db\nhttp:\n  listen: 127.0.0.1:0\nsocket:\n  enabled: false\nruntime:\n  self: false\notlp:\n  enabled: false\n' \
     "$d" > "$d/c.yaml"
   "$BUILD/flightrec" agent --config "$d/c.yaml" 2> "$d/log" &
-  local pid=$! port=""
+  AGENT_PID=$!
   for _ in $(seq 200); do grep -q 'ready:' "$d/log" 2>/dev/null && break; sleep 0.05; done
-  port=$(sed -n 's/.* http http:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$d/log")
-  if [ -z "$port" ]; then
+  AGENT_PORT=$(sed -n 's/.* http http:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$d/log")
+  if [ -z "$AGENT_PORT" ]; then
     echo "bench: the agent did not start:" >&2
     tail -3 "$d/log" >&2
     exit 1
   fi
-  "$BUILD/fr-httpbench" "http://127.0.0.1:$port/v1/events" "$tmp/events.ndjson" "$1" 500 > "$d/out"
-  local hwm cpu; hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-  cpu=$(awk -v t="$TICK" -v n="$N" '{printf "%.1f", ($14 + $15) / t * 1e6 / n}' "/proc/$pid/stat")
-  kill -TERM "$pid"; wait "$pid"
+}
+# the agent's user + system CPU in microseconds per event, over $1 events
+agent_cpu() {
+  awk -v t="$TICK" -v n="$1" '{printf "%.1f", ($14 + $15) / t * 1e6 / n}' "/proc/$AGENT_PID/stat"
+}
+
+# one agent run with $1 clients: prints "events_per_s p50 p99 peak_rss_kib cpu_us_per_event
+# retries_429" (CPU: the agent's user + system time over the N events stored)
+http_round() {
+  local d="$tmp/agent"
+  agent_start "$d"
+  "$BUILD/fr-httpbench" "http://127.0.0.1:$AGENT_PORT/v1/events" "$tmp/events.ndjson" "$1" 500 > "$d/out"
+  local hwm cpu; hwm=$(awk '/VmHWM/ {print $2}' "/proc/$AGENT_PID/status")
+  cpu=$(agent_cpu "$N")
+  kill -TERM "$AGENT_PID"; wait "$AGENT_PID"
   echo "$(sed -n 's/^events_per_s //p' "$d/out") $(sed -n 's/^ack_p50_ms //p' "$d/out")" \
        "$(sed -n 's/^ack_p99_ms //p' "$d/out") $hwm $cpu $(sed -n 's/^retries_429 //p' "$d/out")"
 }
@@ -83,22 +94,15 @@ http_round() {
 # posts events as they happen costs the disk)
 small_round() {
   local d="$tmp/small" n=20000
-  rm -rf "$d"; mkdir -p "$d"
+  agent_start "$d"
   head -n "$n" "$tmp/events.ndjson" > "$d/in.ndjson"
-  printf 'storage:\n  path: %s/db\nhttp:\n  listen: 127.0.0.1:0\nsocket:\n  enabled: false\nruntime:\n  self: false\notlp:\n  enabled: false\n' \
-    "$d" > "$d/c.yaml"
-  "$BUILD/flightrec" agent --config "$d/c.yaml" 2> "$d/log" &
-  local pid=$! port=""
-  for _ in $(seq 200); do grep -q 'ready:' "$d/log" 2>/dev/null && break; sleep 0.05; done
-  port=$(sed -n 's/.* http http:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$d/log")
-  [ -n "$port" ] || { echo "bench: the agent did not start:" >&2; tail -3 "$d/log" >&2; exit 1; }
-  local w0; w0=$(awk '/^write_bytes/ {print $2}' "/proc/$pid/io")
-  "$BUILD/fr-httpbench" "http://127.0.0.1:$port/v1/events" "$d/in.ndjson" "$SMALL" 1 > "$d/out"
+  local w0; w0=$(awk '/^write_bytes/ {print $2}' "/proc/$AGENT_PID/io")
+  "$BUILD/fr-httpbench" "http://127.0.0.1:$AGENT_PORT/v1/events" "$d/in.ndjson" "$SMALL" 1 > "$d/out"
   local w1 cpu commits
-  w1=$(awk '/^write_bytes/ {print $2}' "/proc/$pid/io")
-  cpu=$(awk -v t="$TICK" -v n="$n" '{printf "%.1f", ($14 + $15) / t * 1e6 / n}' "/proc/$pid/stat")
-  commits=$(curl -s "http://127.0.0.1:$port/metrics" | sed -n 's/^flightrec_commit_seconds_count //p')
-  kill -TERM "$pid"; wait "$pid"
+  w1=$(awk '/^write_bytes/ {print $2}' "/proc/$AGENT_PID/io")
+  cpu=$(agent_cpu "$n")
+  commits=$(curl -s "http://127.0.0.1:$AGENT_PORT/metrics" | sed -n 's/^flightrec_commit_seconds_count //p')
+  kill -TERM "$AGENT_PID"; wait "$AGENT_PID"
   echo "$(sed -n 's/^events_per_s //p' "$d/out") $cpu ${commits:-0}" \
        "$(awk -v a="$w0" -v b="$w1" -v n="$n" 'BEGIN { printf "%.1f", (b - a) / n / 1024 }')"
 }

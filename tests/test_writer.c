@@ -190,83 +190,102 @@ preparing_asked(struct preparing *p, size_t n)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* A writer (transactions of at most max_txn events) that asks p who is preparing (n at first),
+   waiting wait_ms at most for them, and counts its transactions in p. */
+static struct fr_writer *
+preparing_writer(struct t_store_fx *f, struct preparing *p, size_t n, size_t max_txn, int wait_ms)
+{
+    memset(p, 0, sizeof *p);
+    p->n = n;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    struct fr_writer *w = fr_writer_new(f->st, 1000, max_txn);
+    fr_writer_observe(w, preparing_observe, p);
+    fr_writer_set_preparing(w, preparing_count, p, wait_ms);
+    return w;
+}
+
+/* Submits first; once the writer took it and asks who is preparing, tells it `then` and
+   submits second; waits until both are committed. */
+static void
+preparing_pair(struct fr_writer *w, struct preparing *p, struct held *first, struct held *second,
+               size_t then)
+{
+    assert_int_equal(fr_writer_submit(w, &first->b, false), FR_OK);
+    preparing_asked(p, then);
+    assert_int_equal(fr_writer_submit(w, &second->b, false), FR_OK);
+    held_wait(first, &first->finished);
+    held_wait(second, &second->finished);
+    assert_int_equal(first->b.rc, FR_OK);
+    assert_int_equal(second->b.rc, FR_OK);
+}
+
+static void
+preparing_free(struct preparing *p)
+{
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+}
+
+/* "{... tool event n of conversation conv ...}", owned by the caller */
+static char *
+tool_line(const char *conv, int n)
+{
+    return fr_asprintf("{\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"%s\",\"event_id\":\"e%d\"}",
+                       1771357445300LL + n, conv, n);
+}
+
 /*
  * A transaction of one event, with another producer preparing its batch, waits for that
  * batch and commits both together (one event per request otherwise cost each its own
- * transaction, ~12 WAL pages); with nobody preparing, one event commits alone at once.
+ * transaction, ~12 WAL pages); with nobody preparing, one event commits alone at once. A
+ * batch that does not fit in the transaction ends the waiting (it goes in the next), with the
+ * producers still preparing: the writer does not spin on it.
  */
 static void
 test_writer_small_txn_gathers_preparing(void **state)
 {
     struct t_store_fx *f = *state;
-    static const char *const one[] = {
-        "{\"kind\":\"tool\",\"ts_ms\":1771357445301,\"conv_id\":\"g1\",\"event_id\":\"e1\"}"};
-    static const char *const two[] = {
-        "{\"kind\":\"tool\",\"ts_ms\":1771357445302,\"conv_id\":\"g2\",\"event_id\":\"e2\"}"};
-    static const char *const three[] = {
-        "{\"kind\":\"tool\",\"ts_ms\":1771357445303,\"conv_id\":\"g3\",\"event_id\":\"e3\"}"};
-    struct preparing prep = {.n = 1};
-    pthread_mutex_init(&prep.mu, NULL);
-    pthread_cond_init(&prep.cv, NULL);
-    struct fr_writer *w = fr_writer_new(f->st, 100, 100);
-    fr_writer_observe(w, preparing_observe, &prep);
+    static const char *const convs[6] = {"g1", "g2", "g3", "g4", "g4", "g5"};
+    char *l[6];
+    for (int i = 0; i < 6; i++)
+        l[i] = tool_line(convs[i], i + 1);
+    const char *one[] = {l[0]}, *two[] = {l[1]}, *three[] = {l[2]}, *pair[] = {l[3], l[4]},
+               *six[] = {l[5]};
+    struct preparing prep, busy;
+    struct held a, b, c, d, e;
     /* a long wait, so that the result does not depend on how fast this thread is */
-    fr_writer_set_preparing(w, preparing_count, &prep, 2000);
-    struct held a, b, c;
+    struct fr_writer *w = preparing_writer(f, &prep, 1, 100, 2000);
     held_init(&a, one, 1, false);
-    assert_int_equal(fr_writer_submit(w, &a.b, false), FR_OK);
-    preparing_asked(&prep, 0); /* the writer took a; the preparing producer submits now */
     held_init(&b, two, 1, false);
-    assert_int_equal(fr_writer_submit(w, &b.b, false), FR_OK);
-    held_wait(&a, &a.finished);
-    held_wait(&b, &b.finished);
+    preparing_pair(w, &prep, &a, &b, 0); /* the preparing producer submits b */
     assert_int_equal(prep.txns, 1);
     assert_int_equal(prep.sizes[0], 2);
     /* nobody preparing: committed alone */
     held_init(&c, three, 1, false);
     assert_int_equal(fr_writer_submit(w, &c.b, false), FR_OK);
     held_wait(&c, &c.finished);
+    assert_int_equal(c.b.rc, FR_OK);
     assert_int_equal(prep.txns, 2);
     assert_int_equal(prep.sizes[1], 1);
-    assert_int_equal(a.b.rc, FR_OK);
-    assert_int_equal(b.b.rc, FR_OK);
-    assert_int_equal(c.b.rc, FR_OK);
     fr_writer_free(w);
-    /* a batch that does not fit in the transaction ends the waiting (it goes in the next), with
-       the producers still preparing: the writer does not spin on it */
-    struct preparing busy = {.n = 1};
-    pthread_mutex_init(&busy.mu, NULL);
-    pthread_cond_init(&busy.cv, NULL);
-    w = fr_writer_new(f->st, 100, 2);
-    fr_writer_observe(w, preparing_observe, &busy);
-    fr_writer_set_preparing(w, preparing_count, &busy, 200);
-    struct held d, e;
-    static const char *const pair[] = {
-        "{\"kind\":\"tool\",\"ts_ms\":1771357445304,\"conv_id\":\"g4\",\"event_id\":\"e4\"}",
-        "{\"kind\":\"tool\",\"ts_ms\":1771357445305,\"conv_id\":\"g4\",\"event_id\":\"e5\"}"};
-    static const char *const six[] = {
-        "{\"kind\":\"tool\",\"ts_ms\":1771357445306,\"conv_id\":\"g5\",\"event_id\":\"e6\"}"};
+    /* transactions of 2 at most: the pair does not fit beside the one event */
+    w = preparing_writer(f, &busy, 1, 2, 200);
     held_init(&d, six, 1, false);
     held_init(&e, pair, 2, false);
-    assert_int_equal(fr_writer_submit(w, &d.b, false), FR_OK);
-    preparing_asked(&busy, 1);
-    assert_int_equal(fr_writer_submit(w, &e.b, false), FR_OK);
-    held_wait(&d, &d.finished);
-    held_wait(&e, &e.finished);
+    preparing_pair(w, &busy, &d, &e, 1);
     assert_int_equal(busy.txns, 2);
     assert_int_equal(busy.sizes[0], 1);
     assert_int_equal(busy.sizes[1], 2);
     assert_true(busy.calls < 100);
     fr_writer_free(w);
-    held_free(&a);
-    held_free(&b);
-    held_free(&c);
-    held_free(&d);
-    held_free(&e);
-    pthread_cond_destroy(&prep.cv);
-    pthread_mutex_destroy(&prep.mu);
-    pthread_cond_destroy(&busy.cv);
-    pthread_mutex_destroy(&busy.mu);
+    struct held *all[] = {&a, &b, &c, &d, &e};
+    for (size_t i = 0; i < 5; i++)
+        held_free(all[i]);
+    for (int i = 0; i < 6; i++)
+        free(l[i]);
+    preparing_free(&prep);
+    preparing_free(&busy);
 }
 
 /*
@@ -278,42 +297,25 @@ static void
 test_writer_commit_delay_gathers(void **state)
 {
     struct t_store_fx *f = *state;
-    static const char *const one[] = {
-        "{\"kind\":\"tool\",\"ts_ms\":1771357445401,\"conv_id\":\"d1\",\"event_id\":\"e0\"}"};
-    char *owned[255];
-    const char *many[255];
-    for (int i = 0; i < 255; i++) {
-        owned[i] = fr_asprintf("{\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"d2\","
-                               "\"event_id\":\"e%d\"}",
-                               1771357445402LL + i, i + 1);
-        many[i] = owned[i];
-    }
-    struct preparing prep = {.n = 0}; /* nobody preparing: only the delay waits */
-    pthread_mutex_init(&prep.mu, NULL);
-    pthread_cond_init(&prep.cv, NULL);
-    struct fr_writer *w = fr_writer_new(f->st, 1000, 1000);
-    fr_writer_observe(w, preparing_observe, &prep);
-    fr_writer_set_preparing(w, preparing_count, &prep, 1);
+    char *owned[256];
+    for (int i = 0; i < 256; i++)
+        owned[i] = tool_line(i == 0 ? "d1" : "d2", i);
+    const char *one[] = {owned[0]};
+    struct preparing prep;
+    struct fr_writer *w = preparing_writer(f, &prep, 0, 1000, 1); /* nobody preparing */
     fr_writer_set_commit_delay(w, 5000);
     struct held a, b;
     held_init(&a, one, 1, false);
-    held_init(&b, many, 255, false);
-    assert_int_equal(fr_writer_submit(w, &a.b, false), FR_OK);
-    preparing_asked(&prep, 0); /* the writer took the one event and waits */
-    assert_int_equal(fr_writer_submit(w, &b.b, false), FR_OK);
-    held_wait(&a, &a.finished);
-    held_wait(&b, &b.finished);
+    held_init(&b, (const char *const *)owned + 1, 255, false);
+    preparing_pair(w, &prep, &a, &b, 0); /* the writer took the one event and waits */
     assert_int_equal(prep.txns, 1);
     assert_int_equal(prep.sizes[0], 256);
-    assert_int_equal(a.b.rc, FR_OK);
-    assert_int_equal(b.b.rc, FR_OK);
     fr_writer_free(w);
     held_free(&a);
     held_free(&b);
-    for (int i = 0; i < 255; i++)
+    for (int i = 0; i < 256; i++)
         free(owned[i]);
-    pthread_cond_destroy(&prep.cv);
-    pthread_mutex_destroy(&prep.mu);
+    preparing_free(&prep);
 }
 
 /*
