@@ -296,7 +296,9 @@ parse_detector(struct fr_yaml *y, yaml_node_t *n, struct fr_policy *p)
             d.validate = fr_validator_find(v);
             if (d.validate == NULL)
                 rc = fr_yaml_fail(
-                    y, vn, "detectors: validate '%s' (luhn, ipv4, ipv6, phone, iban, base36)", v);
+                    y, vn,
+                    "detectors: validate '%s' (luhn, ipv4, ipv6, phone, iban, base36, password)",
+                    v);
         } else {
             rc = fr_yaml_fail(y, kn,
                               "detectors: unknown key '%s' (name, class, pattern, validate, "

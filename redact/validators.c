@@ -167,6 +167,53 @@ valid_base36(const char *t, size_t len, size_t start, size_t end)
     return false;
 }
 
+/*
+ * A password said in prose ("my password is Tr0ub4dor&3"): the candidate's last word, less
+ * the sentence's punctuation after it, is a password when it holds a digit, a symbol (other
+ * than a word's - ' _ or an escape's \) or a capital inside lower-case letters. A plain word
+ * ("password is required", "... is NULL"), a placeholder ("<your password>", "$DB_PASSWORD",
+ * "{password}", "%s"), a mask ("********") or an escape sequence is not.
+ */
+static bool
+one_of(unsigned char ch, const char *set)
+{
+    return ch != 0 && strchr(set, ch) != NULL;
+}
+
+static bool
+valid_password(const char *t, size_t len, size_t start, size_t end)
+{
+    (void)len;
+    size_t v = end;
+    while (v > start && !isspace((unsigned char)t[v - 1]) && t[v - 1] != '"' && t[v - 1] != '\'' &&
+           t[v - 1] != '`')
+        v--;
+    size_t e = end;
+    while (e > v && one_of((unsigned char)t[e - 1], ".,;:!?)]}"))
+        e--;
+    if (e - v < 4 || one_of((unsigned char)t[v], "<${%*\\"))
+        return false;
+    bool digit = false, symbol = false, lower = false, inner_upper = false, same = true;
+    for (size_t i = v; i < e; i++) {
+        unsigned char ch = (unsigned char)t[i];
+        if (ch == '\\') { /* an escape (\n, troff's \&): neither is the password's */
+            i++;
+            continue;
+        }
+        if (ch != (unsigned char)t[v])
+            same = false;
+        if (isdigit(ch))
+            digit = true;
+        else if (islower(ch))
+            lower = true;
+        else if (isupper(ch))
+            inner_upper = inner_upper || i > v;
+        else if (ch < 0x80 && ch > ' ' && !one_of(ch, "-'_\\"))
+            symbol = true;
+    }
+    return !same && (digit || symbol || (inner_upper && lower));
+}
+
 const struct fr_validator fr_validators[] = {
     {"luhn", "13 to 19 digits with a valid Luhn check digit, not all the same", valid_luhn},
     {"ipv4", "four octets 0-255 without leading zeros, not part of a longer dotted run",
@@ -177,6 +224,9 @@ const struct fr_validator fr_validators[] = {
     {"iban", "the length of its country's IBANs and a valid ISO 7064 mod-97 check", valid_iban},
     {"base36", "a letter past f after the first '-': a random base-36 key, not a hex digest",
      valid_base36},
+    {"password",
+     "the last word holds a digit, a symbol or an inner capital; not a placeholder or a mask",
+     valid_password},
     {NULL, NULL, NULL},
 };
 

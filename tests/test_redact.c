@@ -264,6 +264,11 @@ test_redact_near_misses_stay(void **state)
         "NzY1NDMy.abcdef.ghijklmnopqrstuvwxyz0123456789 is too short an id",
         "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 and "
         "id 550e8400-e29b-41d4-a716-446655440000, key-3ax6xnjp29 short, monkey-business",
+        "the password is required. Your password was incorrect, try again; the password is NULL",
+        "the password is $DB_PASSWORD, the passcode is ******** and the password is "
+        "<your-password>",
+        "password is case-sensitive and the passphrase was {passphrase} or %s; password is wrong!",
+        "the password isn't set and the password is well_known, see redis://cache:6379/0",
     };
     struct fr_redactor *r = t_redactor();
     for (size_t i = 0; i < sizeof benign / sizeof *benign; i++) {
