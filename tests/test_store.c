@@ -651,6 +651,70 @@ test_store_conversation_event_filters(void **state)
     assert_conv_lists(f->st, cases, sizeof cases / sizeof cases[0]);
 }
 
+/* One provider call of model in conv at ts. */
+static char *
+model_line(const char *conv, const char *model, int64_t ts)
+{
+    return fr_asprintf("{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"%s\",\"data\":"
+                       "{\"provider\":\"openai\",\"model\":\"%s\",\"status\":\"ok\"}}",
+                       (long long)ts, conv, model);
+}
+
+/*
+ * A model with more events than a listing reads before it walks them (sqlite_query.c's
+ * Q_WALK_FIRST): its conversations are decided from its events read newest first, each
+ * down to the conversation's created_ms. One created long ago that is active now, one whose
+ * call arrived after its later events (its created_ms moved back), one recent without the
+ * model; limits, a page after a row, --until, and a tool alongside.
+ */
+static void
+test_store_conversation_model_walk(void **state)
+{
+    struct t_store_fx *f = *state;
+    const int64_t t0 = 1771357445000LL;
+    enum { CONVS = 60, CALLS = 80 }; /* 4,800 calls of m-common */
+    char **lines = fr_calloc(CONVS * CALLS + 8, sizeof *lines);
+    size_t n = 0;
+    for (int c = 0; c < CONVS; c++) {
+        char conv[8];
+        snprintf(conv, sizeof conv, "w%02d", c);
+        for (int i = 0; i < CALLS; i++)
+            lines[n++] = model_line(conv, "m-common", t0 + c * 1000 + i);
+    }
+    /* created long before the rest with one call, active after all of them with another model */
+    lines[n++] = model_line("old-active", "m-common", t0 - 100000);
+    lines[n++] = model_line("old-active", "other", t0 + 1000000);
+    lines[n++] = model_line("recent-other", "other", t0 + 999999);
+    lines[n++] = model_line("late", "other", t0 + 500000);
+    lines[n++] = fr_asprintf("{\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"w58\",\"data\":"
+                             "{\"name\":\"search\",\"status\":\"ok\"}}",
+                             (long long)(t0 + 58000 + 500));
+    for (size_t at = 0; at < n; at += 500)
+        t_ingest(f->st, (const char *const *)lines + at, n - at < 500 ? n - at : 500);
+    /* late's call comes after its later event, with an older time */
+    char *late = model_line("late", "m-common", t0 - 200000);
+    t_ingest(f->st, (const char *const *)&late, 1);
+    free(late);
+    const struct conv_case cases[] = {
+        {{.model = "m-common", .limit = 5}, "old-active,late,w59,w58,w57"},
+        {{.model = "m-common", .limit = 2}, "old-active,late"},
+        {{.model = "m-common",
+          .limit = 3,
+          .after_activity_ms = t0 + 500000,
+          .after_conv_id = "late"},
+         "w59,w58,w57"},
+        {{.model = "m-common", .limit = 2, .until_ms = t0 + 58000}, "w57,w56"},
+        {{.model = "m-common", .limit = 3, .since_ms = t0 + 400000}, "old-active,late"},
+        {{.model = "m-common", .tool = "search", .limit = 5}, "w58"},
+        {{.model = "other", .limit = 5}, "old-active,recent-other,late"},
+        {{.model = "none", .limit = 5}, ""},
+    };
+    assert_conv_lists(f->st, cases, sizeof cases / sizeof cases[0]);
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+}
+
 static int
 conv_count(void *ud, const struct fr_conv_row *r)
 {
@@ -2235,6 +2299,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_conversation_id_prefix, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_conversation_event_filters, t_store_setup,
+                                        t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_store_conversation_model_walk, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_store_background_checkpoint, t_store_setup,
                                         t_store_teardown),
