@@ -269,6 +269,8 @@ test_redact_near_misses_stay(void **state)
         "<your-password>",
         "password is case-sensitive and the passphrase was {passphrase} or %s; password is wrong!",
         "the password isn't set and the password is well_known, see redis://cache:6379/0",
+        "das Passwort ist falsch, le mot de passe est incorrect, la contrase\xc3\xb1"
+        "a es obligatoria",
     };
     struct fr_redactor *r = t_redactor();
     for (size_t i = 0; i < sizeof benign / sizeof *benign; i++) {
