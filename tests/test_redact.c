@@ -271,6 +271,8 @@ test_redact_near_misses_stay(void **state)
         "the password isn't set and the password is well_known, see redis://cache:6379/0",
         "das Passwort ist falsch, le mot de passe est incorrect, la contrase\xc3\xb1"
         "a es obligatoria",
+        "mysql -h db-primary -P 3306 -u app -p then ssh -p 2222 deploy@host, auth: required",
+        "https://example.com/list?page=2&sort=signature_date&sig=short",
     };
     struct fr_redactor *r = t_redactor();
     for (size_t i = 0; i < sizeof benign / sizeof *benign; i++) {
