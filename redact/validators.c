@@ -13,6 +13,12 @@
 #include "redact/internal.h"
 
 static bool
+one_of(unsigned char ch, const char *set)
+{
+    return ch != 0 && strchr(set, ch) != NULL;
+}
+
+static bool
 valid_luhn(const char *text, size_t len_all, size_t start, size_t end)
 {
     (void)len_all;
@@ -105,6 +111,12 @@ valid_phone(const char *t, size_t len, size_t start, size_t end)
     if (end + 1 < len && strchr(" .-", t[end]) && t[end] != '\0' &&
         isdigit((unsigned char)t[end + 1]))
         return false;
+    /* a '+' inside a token (a version's ~++20220202101403+9163) or digits going on after it */
+    if (t[start] == '+' && start >= 1 &&
+        (isalnum((unsigned char)t[start - 1]) || one_of((unsigned char)t[start - 1], "+~._-/")))
+        return false;
+    if (end < len && (isalnum((unsigned char)t[end]) || t[end] == '+'))
+        return false;
     int digits = 0;
     for (size_t i = start; i < end; i++)
         digits += isdigit((unsigned char)t[i]) != 0;
@@ -174,12 +186,6 @@ valid_base36(const char *t, size_t len, size_t start, size_t end)
  * ("password is required", "... is NULL"), a placeholder ("<your password>", "$DB_PASSWORD",
  * "{password}", "%s"), a mask ("********") or an escape sequence is not.
  */
-static bool
-one_of(unsigned char ch, const char *set)
-{
-    return ch != 0 && strchr(set, ch) != NULL;
-}
-
 static bool
 valid_password(const char *t, size_t len, size_t start, size_t end)
 {
