@@ -115,7 +115,12 @@ fr_record_from_event(struct fr_record *rec, const struct fr_event *ev, const cha
     rec->provider = record_put(&cur, ev->provider);
     rec->model = record_put(&cur, ev->model);
     rec->tool = record_put(&cur, ev->tool);
+    char *route = cur;
     rec->route = record_put(&cur, ev->route);
+    /* the route is the path alone: a query string or fragment (ids, tokens, addresses) would
+       make a rollup row and a metric series per request (the body keeps the whole path) */
+    if (rec->route != NULL)
+        route[strcspn(route, "?#")] = '\0';
     rec->finish = record_put(&cur, ev->finish);
     rec->entity_id = record_put(&cur, ev->entity_id);
     rec->entity_kind = record_put(&cur, ev->entity_kind);

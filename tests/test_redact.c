@@ -61,7 +61,7 @@ surround(int how, const char *x)
 }
 
 /* Free-text fields: the event around a text, one per field kind. */
-#define NFIELDS 13
+#define NFIELDS 15
 
 static json_t *
 event_with(int field, const char *t, int n)
@@ -122,6 +122,15 @@ event_with(int field, const char *t, int n)
         json_object_set_new(ev, "data",
                             json_pack("{s:s,s:i,s:{s:s}}", "entity_id", "msg-1", "version", n,
                                       "payload", "text", t));
+        break;
+    case 13:
+    case 14:
+        json_object_set_new(ev, "kind", json_string("transport"));
+        json_object_set_new(
+            ev, "data",
+            field == 13 ? json_pack("{s:s,s:s,s:i}", "proto", "http", "path", t, "status", 200)
+                        : json_pack("{s:s,s:s,s:{s:s}}", "proto", "http", "path", "/v1/chat",
+                                    "headers", "X-Forwarded-For", t));
         break;
     default:
         json_object_set_new(ev, "kind", json_string("sem"));

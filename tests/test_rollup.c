@@ -285,6 +285,36 @@ test_rollup_timeline_entities_first_last_seen(void **state)
     assert_int_equal(q_int(f->path, "SELECT count(*) FROM timeline_entities"), 2);
 }
 
+/* Requests to one path with different query strings or fragments are one route: one rollup
+   row, whatever ids, tokens or addresses the queries held; the events keep their whole paths,
+   an address in one scanned away. */
+static void
+test_rollup_transport_route_is_the_path(void **state)
+{
+    struct t_store_fx *f = *state;
+    const char *lines[] = {
+        "{\"kind\":\"transport\",\"ts_ms\":1771357445010,\"conv_id\":\"c\",\"data\":"
+        "{\"proto\":\"http\",\"path\":\"/v1/reset?email=jane.doe@example.org\",\"status\":200}}",
+        "{\"kind\":\"transport\",\"ts_ms\":1771357445020,\"conv_id\":\"c\",\"data\":"
+        "{\"proto\":\"http\",\"path\":\"/v1/reset?page=2\",\"status\":200}}",
+        "{\"kind\":\"transport\",\"ts_ms\":1771357445030,\"conv_id\":\"c\",\"data\":"
+        "{\"proto\":\"http\",\"path\":\"/v1/reset#top\",\"status\":200}}",
+        "{\"kind\":\"transport\",\"ts_ms\":1771357445040,\"conv_id\":\"c\",\"data\":"
+        "{\"proto\":\"http\",\"path\":\"/v1/chat\",\"status\":200}}",
+    };
+    t_ingest(f->st, lines, 4);
+    assert_int_equal(q_int(f->path, "SELECT count(*) FROM rollups WHERE dim='transport'"), 2);
+    assert_int_equal(
+        q_int(f->path, "SELECT calls FROM rollups WHERE dim='transport' AND k1='/v1/reset'"), 3);
+    assert_int_equal(q_int(f->path, "SELECT count(*) FROM events WHERE kind='transport' AND"
+                                    " json_extract(fr_body(body), '$.data.path') ="
+                                    " '/v1/reset?email=[REDACTED:email]'"),
+                     1);
+    assert_int_equal(q_int(f->path, "SELECT count(*) FROM events WHERE"
+                                    " instr(fr_body(body), 'jane.doe') > 0"),
+                     0);
+}
+
 static int
 collect_group(void *ud, const struct fr_error_group *g)
 {
@@ -580,6 +610,8 @@ main(void)
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_rollup_timeline_entities_first_last_seen,
                                         t_store_setup, t_store_teardown),
+        cmocka_unit_test_setup_teardown(test_rollup_transport_route_is_the_path, t_store_setup,
+                                        t_store_teardown),
         cmocka_unit_test_setup_teardown(test_rollup_error_filters_and_groups, t_store_setup,
                                         t_store_teardown),
         cmocka_unit_test_setup_teardown(test_rollup_error_groups_by_other_keys, t_store_setup,
