@@ -651,13 +651,15 @@ test_store_conversation_event_filters(void **state)
     assert_conv_lists(f->st, cases, sizeof cases / sizeof cases[0]);
 }
 
-/* One provider call of model in conv at ts. */
+/* One provider call of model in conv at ts; m-common's are rate limited (provider.rate_limited). */
 static char *
 model_line(const char *conv, const char *model, int64_t ts)
 {
+    bool failed = strcmp(model, "m-common") == 0;
     return fr_asprintf("{\"kind\":\"provider\",\"ts_ms\":%lld,\"conv_id\":\"%s\",\"data\":"
-                       "{\"provider\":\"openai\",\"model\":\"%s\",\"status\":\"ok\"}}",
-                       (long long)ts, conv, model);
+                       "{\"provider\":\"openai\",\"model\":\"%s\",\"status\":\"%s\"}%s}",
+                       (long long)ts, conv, model, failed ? "error" : "ok",
+                       failed ? ",\"error\":{\"http_status\":429,\"message\":\"slow down\"}" : "");
 }
 
 /*
@@ -665,7 +667,8 @@ model_line(const char *conv, const char *model, int64_t ts)
  * Q_WALK_FIRST): its conversations are decided from its events read newest first, each
  * down to the conversation's created_ms. One created long ago that is active now, one whose
  * call arrived after its later events (its created_ms moved back), one recent without the
- * model; limits, a page after a row, --until, and a tool alongside.
+ * model; limits, a page after a row, --until, and a tool alongside. The calls failed, so
+ * their code's and their class's failures are walked the same way.
  */
 static void
 test_store_conversation_model_walk(void **state)
@@ -673,7 +676,7 @@ test_store_conversation_model_walk(void **state)
     struct t_store_fx *f = *state;
     const int64_t t0 = 1771357445000LL;
     enum { CONVS = 60, CALLS = 80 }; /* 4,800 calls of m-common */
-    char **lines = fr_calloc(CONVS * CALLS + 8, sizeof *lines);
+    char **lines = fr_calloc(CONVS * CALLS + 9, sizeof *lines);
     size_t n = 0;
     for (int c = 0; c < CONVS; c++) {
         char conv[8];
@@ -685,6 +688,10 @@ test_store_conversation_model_walk(void **state)
     lines[n++] = model_line("old-active", "m-common", t0 - 100000);
     lines[n++] = model_line("old-active", "other", t0 + 1000000);
     lines[n++] = model_line("recent-other", "other", t0 + 999999);
+    lines[n++] = fr_asprintf("{\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"recent-other\","
+                             "\"data\":{\"name\":\"fetch\",\"status\":\"error\"},\"error\":"
+                             "{\"type\":\"Timeout\",\"message\":\"timed out\"}}",
+                             (long long)(t0 + 999998));
     lines[n++] = model_line("late", "other", t0 + 500000);
     lines[n++] = fr_asprintf("{\"kind\":\"tool\",\"ts_ms\":%lld,\"conv_id\":\"w58\",\"data\":"
                              "{\"name\":\"search\",\"status\":\"ok\"}}",
@@ -708,6 +715,17 @@ test_store_conversation_model_walk(void **state)
         {{.model = "m-common", .tool = "search", .limit = 5}, "w58"},
         {{.model = "other", .limit = 5}, "old-active,recent-other,late"},
         {{.model = "none", .limit = 5}, ""},
+        /* the calls failed: their code's and their class's failures walked the same way */
+        {{.error_code = "provider.rate_limited", .limit = 5}, "old-active,late,w59,w58,w57"},
+        {{.error_code = "provider.rate_limited", .limit = 2, .until_ms = t0 + 58000}, "w57,w56"},
+        {{.error_class = "provider", .limit = 5}, "old-active,late,w59,w58,w57"},
+        {{.error_class = "provider",
+          .limit = 3,
+          .after_activity_ms = t0 + 500000,
+          .after_conv_id = "late"},
+         "w59,w58,w57"},
+        {{.error_class = "tool", .limit = 5}, "recent-other"},
+        {{.error_class = "provider", .tool = "search", .limit = 5}, "w58"},
     };
     assert_conv_lists(f->st, cases, sizeof cases / sizeof cases[0]);
     for (size_t i = 0; i < n; i++)

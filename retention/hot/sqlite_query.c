@@ -209,19 +209,34 @@ fr_sqlite_conversations(void *ctx, const struct fr_conv_filter *f, fr_conv_cb cb
         " AND e.error_code = :ecode)",
     };
     const char *vals[] = {f->error_class, f->provider, f->model, f->tool, f->error_code};
-    /* the model's or else the tool's events walked (q_walk), when there is a limit */
+    /* with a limit, the events of one value are walked (q_walk), in the order of these: a
+       code's failures through events_error (its class is the code's part before the dot, as
+       the taxonomy makes every code), a class's through events_error_ts (every failure newest
+       first, its code's prefix read from the index) */
     static const char *const walk_sql[] = {
-        "SELECT conv_id, ts_ms FROM events WHERE model = ?1 AND ts_ms <= ?2 ORDER BY ts_ms DESC",
-        "SELECT conv_id, ts_ms FROM events WHERE tool = ?1 AND ts_ms <= ?2 ORDER BY ts_ms DESC",
+        [0] = "SELECT conv_id, ts_ms FROM events INDEXED BY events_error_ts"
+              " WHERE error_code IS NOT NULL AND ts_ms <= ?2 AND error_code >= ?1 || '.'"
+              " AND error_code < ?1 || '/' ORDER BY ts_ms DESC",
+        [2] = "SELECT conv_id, ts_ms FROM events WHERE model = ?1 AND ts_ms <= ?2"
+              " ORDER BY ts_ms DESC",
+        [3] = "SELECT conv_id, ts_ms FROM events WHERE tool = ?1 AND ts_ms <= ?2"
+              " ORDER BY ts_ms DESC",
+        [4] = "SELECT conv_id, ts_ms FROM events WHERE error_code IS NOT NULL"
+              " AND error_class = substr(?1, 1, instr(?1, '.') - 1) AND error_code = ?1"
+              " AND ts_ms <= ?2 ORDER BY ts_ms DESC",
     };
-    int walked = f->limit <= 0 ? -1 : f->model != NULL ? 2 : f->tool != NULL ? 3 : -1;
+    static const int walk_order[] = {2, 3, 4, 0};
+    int walked = -1;
+    for (size_t i = 0; f->limit > 0 && walked < 0 && i < 4; i++)
+        if (vals[walk_order[i]] != NULL)
+            walked = walk_order[i];
     struct q_walk w;
     if (walked >= 0) {
         /* no event of a conversation is newer than its last activity */
         int64_t upto = f->until_ms ? f->until_ms - 1 : INT64_MAX;
         if (f->after_conv_id != NULL && f->after_activity_ms < upto)
             upto = f->after_activity_ms;
-        int wrc = q_walk_start(s, walk_sql[walked - 2], vals[walked], upto, &w, err);
+        int wrc = q_walk_start(s, walk_sql[walked], vals[walked], upto, &w, err);
         if (wrc < 0)
             return wrc;
         if (wrc == 0)
