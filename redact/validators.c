@@ -111,11 +111,12 @@ valid_phone(const char *t, size_t len, size_t start, size_t end)
     if (end + 1 < len && strchr(" .-", t[end]) && t[end] != '\0' &&
         isdigit((unsigned char)t[end + 1]))
         return false;
-    /* a '+' inside a token (a version's ~++20220202101403+9163) or digits going on after it */
+    /* a '+' inside a token (a version's ~++20220202101403+9163), or one going on after it (every
+       pattern ends at a word boundary, so no letter or digit can) */
     if (t[start] == '+' && start >= 1 &&
         (isalnum((unsigned char)t[start - 1]) || one_of((unsigned char)t[start - 1], "+~._-/")))
         return false;
-    if (end < len && (isalnum((unsigned char)t[end]) || t[end] == '+'))
+    if (end < len && t[end] == '+')
         return false;
     int digits = 0;
     for (size_t i = start; i < end; i++)

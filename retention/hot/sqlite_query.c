@@ -82,8 +82,9 @@ q_conv_fn(sqlite3_stmt *st, void *ud)
 }
 
 /*
- * A listing with a limit, of the conversations that had a model (or a tool), decides each
- * conversation it lists from that value's events read newest first: its index holds ts_ms and
+ * A listing with a limit, of the conversations that had a model, a tool, a failure's code or
+ * class, decides each conversation it lists from that value's events read newest first (one
+ * value: the first of these given; fr_sqlite_conversations): its index holds ts_ms and
  * conv_id, and no event of a conversation is older than its created_ms (the least ts_ms stored
  * into it), so a conversation is decided once the value's events down to its created_ms have
  * been read (from the newest a listed conversation can hold: before --until, at most the
